@@ -1,0 +1,70 @@
+/* config.h: the one YAML configuration (DESIGN.md "One configuration, everywhere"), shared by
+ * `gantry server` and `gantry sim`: nodes, teams, priority classes, scheduler policy.
+ *
+ * gt_config_load/parse return 0 and a new config (free with gt_config_free), or -1 with errno
+ * (EINVAL bad content, ENOENT/EACCES file) and a message in err naming the line and the key. */
+#ifndef GANTRY_CONFIG_H
+#define GANTRY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+#include "sched/sched.h"
+
+typedef struct gt_node_cfg {
+    char *name;                   /* ranges already expanded: gpu-[001-016] gives 16 nodes */
+    char *gpu_type;               /* NULL: a CPU-only node */
+    int gpus;
+    int64_t cpus_milli;           /* 0 = not declared */
+    int64_t memory_mib;           /* 0 = not declared */
+    char *block, *spine, *leaf;   /* NULL where not given */
+    int nvlink_groups;            /* 0 = one domain */
+} gt_node_cfg_t;
+
+typedef struct gt_quota_cfg {
+    char *gpu_type;               /* NULL = all types together (the "gpus" key) */
+    int64_t quota_milli;          /* 0 when only a limit is given */
+    int64_t limit_milli;          /* -1 = none */
+} gt_quota_cfg_t;
+
+typedef struct gt_team_cfg {
+    char *name;
+    char *parent;                 /* NULL for a top-level team; children follow their parent */
+    double weight;                /* default 1 */
+    gt_quota_cfg_t *quotas;
+    size_t nquotas;
+} gt_team_cfg_t;
+
+typedef struct gt_class_cfg {
+    char *name;
+    int value;
+    bool preemptible;             /* default true */
+} gt_class_cfg_t;
+
+typedef struct gt_config {
+    gt_node_cfg_t *nodes;
+    size_t nnodes;
+    gt_team_cfg_t *teams;         /* parents before children */
+    size_t nteams;
+    gt_class_cfg_t *classes;      /* defaults when the file has none: production (1000, not
+                                     preemptible), normal (100), experimental (10) */
+    size_t nclasses;
+    char *default_class;          /* "normal" unless scheduler.default_priority_class says */
+    sched_params_t params;        /* scheduler: section over sched_params_default() */
+} gt_config_t;
+
+int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err);
+int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t *err);
+void gt_config_free(gt_config_t *cfg);
+
+/* Builds the scheduler's model (classes, teams with quotas, nodes) from cfg into an empty s.
+ * On error s is left partly built: the caller frees it. */
+int gt_config_apply(const gt_config_t *cfg, sched_t *s, gt_error_t *err);
+
+/* Expands "gpu-[001-016]" (one bracket range, zero padding kept) or a plain name.
+ * Returns the count and a new array of new strings in *out, or -1 (EINVAL) with err. */
+int gt_expand_range(const char *pattern, char ***out, gt_error_t *err);
+
+#endif

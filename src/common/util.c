@@ -1,0 +1,266 @@
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void oom(size_t n, const char *file, int line)
+{
+    fprintf(stderr, "gantry: out of memory allocating %zu bytes at %s:%d\n", n, file, line);
+    abort();
+}
+
+void *gt_xmalloc_at(size_t n, const char *file, int line)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom(n, file, line);
+    return p;
+}
+
+void *gt_xcalloc_at(size_t n, size_t size, const char *file, int line)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom(n * size, file, line);
+    return p;
+}
+
+void *gt_xrealloc_at(void *p, size_t n, const char *file, int line)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom(n, file, line);
+    return q;
+}
+
+char *gt_xstrdup_at(const char *s, const char *file, int line)
+{
+    size_t n = strlen(s) + 1;
+    char *p = gt_xmalloc_at(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}
+
+void gt_grow(void **arr, size_t *cap, size_t need, size_t es)
+{
+    if (need <= *cap)
+        return;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    *arr = xrealloc(*arr, c * es);
+    *cap = c;
+}
+
+int gt_error_set(gt_error_t *err, const char *code, const char *fmt, ...)
+{
+    if (err) {
+        snprintf(err->code, sizeof(err->code), "%s", code);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int bad(gt_error_t *err, const char *what, const char *s, const char *hint)
+{
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument", "%s '%s' is not valid: %s", what, s, hint);
+}
+
+int gt_parse_duration(const char *s, int64_t *out_s, gt_error_t *err)
+{
+    const char *hint = "write seconds or a sum of <n>d, <n>h, <n>m, <n>s, such as 90s, 10m, 12h, 7d";
+    if (!s || !*s)
+        return bad(err, "duration", s ? s : "", hint);
+    int64_t total = 0;
+    const char *p = s;
+    while (*p) {
+        if (!isdigit((unsigned char)*p))
+            return bad(err, "duration", s, hint);
+        errno = 0;
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (errno || v < 0)
+            return bad(err, "duration", s, hint);
+        int64_t mult = 1;
+        switch (*end) {
+        case 'd': mult = 86400; end++; break;
+        case 'h': mult = 3600; end++; break;
+        case 'm': mult = 60; end++; break;
+        case 's': mult = 1; end++; break;
+        case '\0': if (p != s) return bad(err, "duration", s, hint); break;
+        default: return bad(err, "duration", s, hint);
+        }
+        if (v > INT64_MAX / mult / 4 || total > INT64_MAX / 4)
+            return bad(err, "duration", s, "it is too large");
+        total += v * mult;
+        p = end;
+    }
+    *out_s = total;
+    return 0;
+}
+
+int gt_parse_memory_mib(const char *s, int64_t *out_mib, gt_error_t *err)
+{
+    const char *hint = "write a size such as 512Mi, 256Gi, 1Ti (or a plain number of MiB)";
+    if (!s || !*s || !isdigit((unsigned char)*s))
+        return bad(err, "memory", s ? s : "", hint);
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || v < 0)
+        return bad(err, "memory", s, hint);
+    double mib;
+    if (!strcmp(end, "") || !strcmp(end, "Mi") || !strcmp(end, "M"))
+        mib = v;
+    else if (!strcmp(end, "Ki") || !strcmp(end, "K"))
+        mib = v / 1024;
+    else if (!strcmp(end, "Gi") || !strcmp(end, "G"))
+        mib = v * 1024;
+    else if (!strcmp(end, "Ti") || !strcmp(end, "T"))
+        mib = v * 1024 * 1024;
+    else
+        return bad(err, "memory", s, hint);
+    if (mib > 1e15)
+        return bad(err, "memory", s, "it is too large");
+    *out_mib = (int64_t)(mib + 0.5);
+    return 0;
+}
+
+static int parse_milli(const char *s, int64_t *out, gt_error_t *err, const char *what,
+                       const char *hint)
+{
+    if (!s || !*s)
+        return bad(err, what, s ? s : "", hint);
+    const char *p = s;
+    int64_t whole = 0, frac = 0, scale = 1000;
+    if (!isdigit((unsigned char)*p) && *p != '.')
+        return bad(err, what, s, hint);
+    while (isdigit((unsigned char)*p)) {
+        whole = whole * 10 + (*p++ - '0');
+        if (whole > 100000000)
+            return bad(err, what, s, "it is too large");
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return bad(err, what, s, hint);
+        while (isdigit((unsigned char)*p)) {
+            scale /= 10;
+            if (scale == 0)
+                return bad(err, what, s, "use at most three decimals");
+            frac += (*p++ - '0') * scale;
+        }
+    }
+    if (*p == 'm' && p[1] == '\0' && !strcmp(what, "cpus")) {
+        *out = whole; /* "1500m" is already milli */
+        return 0;
+    }
+    if (*p)
+        return bad(err, what, s, hint);
+    *out = whole * 1000 + frac;
+    return 0;
+}
+
+int gt_parse_gpus_milli(const char *s, int64_t *out_milli, gt_error_t *err)
+{
+    const char *hint = "write a whole number of GPUs (8) or a fraction of one GPU (0.25)";
+    int64_t m;
+    if (parse_milli(s, &m, err, "gpus", hint) < 0)
+        return -1;
+    if (m <= 0 || (m > 1000 && m % 1000))
+        return bad(err, "gpus", s, hint);
+    *out_milli = m;
+    return 0;
+}
+
+int gt_parse_cpus_milli(const char *s, int64_t *out_milli, gt_error_t *err)
+{
+    return parse_milli(s, out_milli, err, "cpus", "write CPUs such as 32, 0.5 or 1500m");
+}
+
+int gt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out, gt_error_t *err)
+{
+    if (!s || !*s)
+        return bad(err, "number", s ? s : "", "expected an integer");
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument",
+                            "'%s' is not an integer between %lld and %lld", s, (long long)min,
+                            (long long)max);
+    }
+    *out = v;
+    return 0;
+}
+
+const char *gt_format_duration(int64_t s, char *buf, size_t len)
+{
+    if (s < 0) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    int64_t d = s / 86400, h = (s % 86400) / 3600, m = (s % 3600) / 60, sec = s % 60;
+    if (d)
+        snprintf(buf, len, "%lldd%lldh", (long long)d, (long long)h);
+    else if (h)
+        snprintf(buf, len, "%lldh%lldm", (long long)h, (long long)m);
+    else if (m)
+        snprintf(buf, len, "%lldm%llds", (long long)m, (long long)sec);
+    else
+        snprintf(buf, len, "%llds", (long long)sec);
+    return buf;
+}
+
+double gt_monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void gt_buf_vprintf(gt_buf_t *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return;
+    GT_GROW(b->data, b->cap, b->len + (size_t)n + 1);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void gt_buf_printf(gt_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gt_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void gt_buf_append(gt_buf_t *b, const char *s, size_t n)
+{
+    GT_GROW(b->data, b->cap, b->len + n + 1);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void gt_buf_free(gt_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,64 @@
+/* util.h: the one allocation layer, the error struct, and parsers of the units users write.
+ *
+ * Allocation failure is fatal (file:line on stderr, abort): callers never check xmalloc.
+ * Parsers return 0 on success and -1 on bad input with errno = EINVAL and a message in err. */
+#ifndef GANTRY_UTIL_H
+#define GANTRY_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *gt_xmalloc_at(size_t n, const char *file, int line);
+void *gt_xcalloc_at(size_t n, size_t size, const char *file, int line);
+void *gt_xrealloc_at(void *p, size_t n, const char *file, int line);
+char *gt_xstrdup_at(const char *s, const char *file, int line);
+#define xmalloc(n) gt_xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(n, s) gt_xcalloc_at((n), (s), __FILE__, __LINE__)
+#define xrealloc(p, n) gt_xrealloc_at((p), (n), __FILE__, __LINE__)
+#define xstrdup(s) gt_xstrdup_at((s), __FILE__, __LINE__)
+
+/* Grow *arr (element size es) so that it holds at least need elements; *cap is updated. */
+void gt_grow(void **arr, size_t *cap, size_t need, size_t es);
+#define GT_GROW(arr, cap, need) gt_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
+
+/* A human-readable error travelling up to the user. code is a short machine word
+ * ("invalid_argument", "not_found", ...); msg says what was wrong and what to do. */
+typedef struct gt_error {
+    char code[32];
+    char msg[512];
+} gt_error_t;
+
+/* Fill err (if not NULL) and return -1; errno is left as the caller set it. */
+int gt_error_set(gt_error_t *err, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "90", "90s", "10m", "12h", "7d", "1h30m" -> seconds. */
+int gt_parse_duration(const char *s, int64_t *out_s, gt_error_t *err);
+/* "256Gi", "512Mi", "1Ti", "1024" (MiB), "64G", "500M" -> MiB. */
+int gt_parse_memory_mib(const char *s, int64_t *out_mib, gt_error_t *err);
+/* "2", "0.25", "16" -> milli-GPUs (2000, 250, 16000). Whole counts or a fraction below one. */
+int gt_parse_gpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
+/* "32", "0.5", "1500m" -> milli-CPUs. */
+int gt_parse_cpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
+/* Strict base-10 integer with range check. */
+int gt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out, gt_error_t *err);
+
+/* Seconds as the shortest of "45s", "10m", "3h20m", "2d4h". buf must hold 32 bytes. */
+const char *gt_format_duration(int64_t s, char *buf, size_t len);
+
+/* Monotonic clock in seconds, for measurements by drivers (never inside src/sched). */
+double gt_monotonic_s(void);
+
+/* Growable string buffer. */
+typedef struct gt_buf {
+    char *data;
+    size_t len, cap;
+} gt_buf_t;
+void gt_buf_printf(gt_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gt_buf_vprintf(gt_buf_t *b, const char *fmt, va_list ap);
+void gt_buf_append(gt_buf_t *b, const char *s, size_t n);
+void gt_buf_free(gt_buf_t *b);
+
+#endif

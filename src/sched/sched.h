@@ -1,0 +1,233 @@
+/* sched.h: Gantry's scheduling core, a pure library.
+ *
+ * No I/O, no globals, no locks, no wall clock: a driver (the controller, the simulator, the
+ * benchmark) owns a sched_t, tells it what happens (nodes, teams, jobs submitted, finished,
+ * stopped) with the driver's clock, and calls sched_cycle() to get decisions: start job J on
+ * these GPUs, preempt job K. The core applies its own decisions to its model at once (a started
+ * job holds its GPUs; a preempted job keeps them until the driver calls sched_job_stopped()).
+ *
+ * Units: GPUs in milli-GPUs (1000 = one whole GPU; 1..999 = a fraction of one GPU), CPUs in
+ * milli-CPUs, memory in MiB, time in seconds of the driver's clock.
+ *
+ * Errors: functions returning int give 0 (or an index >= 0) on success, -1 with errno set
+ * (EINVAL bad argument, ENOENT unknown id, EEXIST duplicate, ENOSPC a table is full) and a
+ * message in err when err is not NULL. */
+#ifndef GANTRY_SCHED_H
+#define GANTRY_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+typedef int64_t sched_time_t;
+#define SCHED_NEVER INT64_MAX
+#define SCHED_MILLI 1000
+#define SCHED_MAX_GPU_TYPES 64
+#define SCHED_MAX_GPUS_PER_NODE 64
+
+typedef struct sched sched_t;
+
+typedef struct sched_params {
+    bool fairshare;               /* false: FIFO (by submit time) inside a priority tier */
+    sched_time_t half_life_s;     /* decay of past usage; 0 = only current allocation counts */
+    bool quotas;                  /* false: quotas and limits are ignored */
+    bool backfill;                /* false: the first blocked job blocks all jobs behind it */
+    int reservations;             /* backfill: how many blocked jobs get a reservation */
+    bool preemption;              /* by priority and by quota reclaim */
+    sched_time_t grace_s;         /* preemption grace period before the driver kills */
+    sched_time_t min_runtime_s;   /* a job younger than this is never a victim */
+} sched_params_t;
+
+/* The defaults of DESIGN.md: fair share with a 7-day half-life, quotas, backfill with 8
+ * reservations, preemption with a 120 s grace period and a 10 min minimum runtime. */
+sched_params_t sched_params_default(void);
+
+/* Returns a new empty scheduler (never NULL); free with sched_free (accepts NULL). */
+sched_t *sched_new(const sched_params_t *params);
+void sched_free(sched_t *s);
+const sched_params_t *sched_params(const sched_t *s);
+/* Change policy knobs at run time (takes effect at the next cycle). */
+void sched_set_params(sched_t *s, const sched_params_t *params);
+
+/* ---- The cluster model: GPU types, priority classes, teams, nodes ---- */
+
+/* Index of a GPU type name, interning it on first use; -1 with ENOSPC past 64 types. */
+int sched_gpu_type(sched_t *s, const char *name);
+/* Index of a known GPU type name, or -1 (ENOENT). */
+int sched_gpu_type_find(const sched_t *s, const char *name);
+const char *sched_gpu_type_name(const sched_t *s, int type);
+int sched_gpu_type_count(const sched_t *s);
+
+/* Priority classes: strict tiers by value (higher first). Returns the class index. */
+int sched_class_add(sched_t *s, const char *name, int value, bool preemptible, gt_error_t *err);
+int sched_class_find(const sched_t *s, const char *name);
+int sched_class_count(const sched_t *s);
+const char *sched_class_name(const sched_t *s, int cls);
+
+/* Teams form a tree (parent -1 for a root). weight > 0 shares idle capacity among borrowers. */
+int sched_team_add(sched_t *s, const char *name, int parent, double weight, gt_error_t *err);
+int sched_team_find(const sched_t *s, const char *name);
+int sched_team_count(const sched_t *s);
+const char *sched_team_name(const sched_t *s, int team);
+int sched_team_parent(const sched_t *s, int team);
+/* Quota (guaranteed) and limit (cap, including borrowed capacity) in milli-GPUs, for one GPU
+ * type or, with gpu_type -1, for all types together. limit -1 = no limit. quota <= limit. */
+int sched_team_set_quota(sched_t *s, int team, int gpu_type, int64_t quota_milli,
+                         int64_t limit_milli, gt_error_t *err);
+int sched_team_set_weight(sched_t *s, int team, double weight, gt_error_t *err);
+
+typedef struct sched_node_spec {
+    const char *name;
+    const char *gpu_type;         /* NULL or "" for a CPU-only node type "none" */
+    int gpus;                     /* 0..64 */
+    int64_t cpus_milli;           /* 0 = not tracked */
+    int64_t memory_mib;           /* 0 = not tracked */
+    const char *block, *spine, *leaf; /* topology labels, outermost first; NULL = none */
+    int nvlink_groups;            /* GPUs split evenly into this many NVLink domains; 0/1 = one */
+} sched_node_spec_t;
+
+/* Adds an up node; returns its index. EEXIST if the name is taken. */
+int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err);
+int sched_node_find(const sched_t *s, const char *name);
+int sched_node_count(const sched_t *s);
+/* Marks a node up or down. A down node gets no new work; the driver decides what happens to
+ * the jobs on it (sched_job_stopped to requeue, sched_job_finished to end them). */
+int sched_node_set_up(sched_t *s, int node, bool up);
+
+typedef struct sched_node_info {
+    const char *name;
+    const char *gpu_type;
+    int gpus;
+    int gpus_free;                /* whole GPUs free */
+    int64_t gpu_milli_used;       /* allocated, fractions included */
+    int64_t cpus_milli, cpus_milli_free, memory_mib, memory_mib_free;
+    bool up;
+    int jobs;                     /* running jobs with a slot on this node */
+} sched_node_info_t;
+int sched_node_info(const sched_t *s, int node, sched_node_info_t *out);
+
+/* ---- Jobs ---- */
+
+typedef struct sched_job_spec {
+    uint64_t id;                  /* the driver's id; unique among live jobs */
+    int team;
+    int prio_class;
+    int64_t gpus_milli;           /* total: whole GPUs (n*1000) or a fraction below 1000 */
+    int nodes;                    /* gang size; 0 = one node if it fits, else as few whole
+                                     nodes as hold the GPUs evenly */
+    uint64_t gpu_types;           /* bit mask of acceptable types; 0 = any */
+    int64_t cpus_milli;           /* per node; 0 = none asked */
+    int64_t memory_mib;           /* per node; 0 = none asked */
+    sched_time_t submit;
+    sched_time_t time_limit;      /* 0 = none */
+    sched_time_t estimate;        /* planning duration; 0 = use time_limit; both 0 = unknown */
+    bool no_preempt;              /* never a victim, whatever its class says */
+    bool checkpointable;          /* resumes from its checkpoint after preemption */
+} sched_job_spec_t;
+
+typedef enum sched_job_state {
+    SCHED_PENDING,
+    SCHED_RUNNING,
+    SCHED_PREEMPTING,             /* told to stop; still holds its GPUs */
+} sched_job_state_t;
+
+/* Why a pending job waits. */
+typedef enum sched_reason {
+    SCHED_REASON_NONE,            /* not evaluated yet (submitted since the last cycle) */
+    SCHED_REASON_QUOTA,           /* starting it would put its team (or a parent) above limit */
+    SCHED_REASON_CAPACITY,        /* not enough free GPUs of an acceptable type */
+    SCHED_REASON_PRIORITY,        /* a job ahead of it (higher tier, or FIFO order) is blocked */
+    SCHED_REASON_TOPOLOGY,        /* enough GPUs free, but not on enough nodes at once (gang) */
+    SCHED_REASON_RESERVATION,     /* it would fit, but would delay a reserved job */
+    SCHED_REASON_PREEMPTING,      /* victims are being preempted to make room for it */
+    SCHED_REASON_NO_FIT,          /* no node in the cluster could ever hold it */
+} sched_reason_t;
+
+/* Short name ("quota") and a sentence for users. */
+const char *sched_reason_name(sched_reason_t r);
+const char *sched_reason_text(sched_reason_t r);
+
+/* Adds a pending job. Validates the request (EINVAL with a message: bad sizes, unknown team
+ * or class, gang that does not divide evenly); EEXIST if the id is live. */
+int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err);
+/* Removes a job in any state, freeing what it holds (cancel). ENOENT if unknown. */
+int sched_job_remove(sched_t *s, uint64_t id, sched_time_t now);
+/* A running (or preempting) job ended: frees its GPUs, accounts its usage, forgets it. */
+int sched_job_finished(sched_t *s, uint64_t id, sched_time_t now);
+/* A preempted job has stopped (or a job is requeued): frees its GPUs and returns it to the
+ * queue with its submit time (its age) kept. */
+int sched_job_stopped(sched_t *s, uint64_t id, sched_time_t now);
+/* The job wrote a checkpoint at time t: preempting it now loses only the work since t. */
+int sched_job_checkpointed(sched_t *s, uint64_t id, sched_time_t t);
+/* Restores a job the driver knows to be running on given slots (controller restart). */
+typedef struct sched_slot {
+    int node;
+    uint64_t gpu_mask;            /* the node's GPUs used (bit i = GPU i) */
+    int gpu_milli;                /* per GPU in the mask: 1000, or the fraction of one GPU */
+} sched_slot_t;
+int sched_job_restore_running(sched_t *s, const sched_job_spec_t *spec, sched_time_t start,
+                              const sched_slot_t *slots, int nslots, gt_error_t *err);
+
+typedef struct sched_job_info {
+    sched_job_state_t state;
+    sched_reason_t reason;        /* pending jobs */
+    sched_time_t estimated_start; /* pending jobs with a reservation; else SCHED_NEVER */
+    sched_time_t start;           /* running jobs */
+    int nodes;                    /* gang size as resolved */
+    bool borrowing;               /* started above its team's quota */
+    uint64_t blocked_by;          /* PRIORITY/RESERVATION/PREEMPTING: the job in question */
+    int nslots;
+    const sched_slot_t *slots;    /* owned by the scheduler; valid until the next call */
+} sched_job_info_t;
+int sched_job_info(const sched_t *s, uint64_t id, sched_job_info_t *out);
+size_t sched_pending_count(const sched_t *s);
+size_t sched_running_count(const sched_t *s);
+
+/* ---- The scheduling pass ---- */
+
+typedef enum sched_action {
+    SCHED_START,                  /* job_id starts now on its slots (sched_job_info) */
+    SCHED_PREEMPT,                /* job_id must stop within grace_s, for job for_id */
+} sched_action_t;
+
+typedef struct sched_decision {
+    sched_action_t action;
+    uint64_t job_id;
+    uint64_t for_id;              /* PREEMPT: the job it makes room for */
+} sched_decision_t;
+
+/* One pass over the queue at time now (now never goes back). Returns the decisions in the
+ * order made; *n gets their count. The array is owned by s and valid until the next cycle. */
+const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *n);
+
+typedef struct sched_stats {
+    uint64_t cycles, starts, preemptions;
+    uint64_t jobs_examined;       /* pending jobs looked at over all cycles */
+} sched_stats_t;
+void sched_get_stats(const sched_t *s, sched_stats_t *out);
+
+/* ---- Teams: what they hold and have used ---- */
+
+typedef struct sched_team_info {
+    const char *name;
+    int parent;
+    double weight;
+    int64_t quota_milli, limit_milli;     /* all types together; limit -1 = none */
+    int64_t allocated_milli;              /* running now, children included */
+    double usage_gpu_s;                   /* decayed usage, GPU-seconds, as of the last cycle */
+    int pending, running;
+} sched_team_info_t;
+int sched_team_info(const sched_t *s, int team, sched_team_info_t *out);
+
+/* Total GPUs (whole) of up nodes, and allocated milli-GPUs. */
+int64_t sched_capacity_milli(const sched_t *s);
+int64_t sched_allocated_milli(const sched_t *s);
+
+/* Checks the invariants (no GPU over-allocated, gangs whole, no team above its limit, a team
+ * under quota never waits behind borrowers it could reclaim from). Returns true when they
+ * hold; otherwise false with a description in msg. For tests and debug builds. */
+bool sched_check_invariants(const sched_t *s, char *msg, size_t len);
+
+#endif

@@ -1,0 +1,47 @@
+#include <errno.h>
+
+#include "common/util.h"
+#include "tap.h"
+
+int main(void)
+{
+    int64_t v;
+    gt_error_t err = {0};
+    ok(gt_parse_duration("90", &v, &err) == 0 && v == 90, "plain seconds");
+    ok(gt_parse_duration("12h", &v, &err) == 0 && v == 43200, "hours");
+    ok(gt_parse_duration("1h30m", &v, &err) == 0 && v == 5400, "sum of units");
+    ok(gt_parse_duration("7d", &v, &err) == 0 && v == 604800, "days");
+    errno = 0;
+    ok(gt_parse_duration("12x", &v, &err) == -1 && errno == EINVAL, "bad unit rejected");
+    ok(strstr(err.msg, "12x") != NULL, "message names the bad value: %s", err.msg);
+    ok(gt_parse_duration("-5s", &v, &err) == -1, "negative rejected");
+    ok(gt_parse_duration("", &v, &err) == -1, "empty rejected");
+
+    ok(gt_parse_memory_mib("256Gi", &v, &err) == 0 && v == 262144, "Gi");
+    ok(gt_parse_memory_mib("512Mi", &v, &err) == 0 && v == 512, "Mi");
+    ok(gt_parse_memory_mib("1024", &v, &err) == 0 && v == 1024, "plain MiB");
+    ok(gt_parse_memory_mib("1Ti", &v, &err) == 0 && v == 1048576, "Ti");
+    ok(gt_parse_memory_mib("12Qi", &v, &err) == -1 && errno == EINVAL, "bad unit");
+
+    ok(gt_parse_gpus_milli("8", &v, &err) == 0 && v == 8000, "whole GPUs");
+    ok(gt_parse_gpus_milli("0.25", &v, &err) == 0 && v == 250, "fraction of a GPU");
+    ok(gt_parse_gpus_milli("1.5", &v, &err) == -1, "1.5 GPUs rejected");
+    ok(gt_parse_gpus_milli("0", &v, &err) == -1, "zero GPUs rejected");
+    ok(gt_parse_gpus_milli("-1", &v, &err) == -1, "negative GPUs rejected");
+    ok(gt_parse_gpus_milli("0.0001", &v, &err) == -1, "too fine a fraction rejected");
+    ok(gt_parse_cpus_milli("1500m", &v, &err) == 0 && v == 1500, "milli CPUs");
+    ok(gt_parse_cpus_milli("0.5", &v, &err) == 0 && v == 500, "half a CPU");
+    ok(gt_parse_int64("42", 0, 100, &v, &err) == 0 && v == 42, "int in range");
+    ok(gt_parse_int64("420", 0, 100, &v, &err) == -1, "int out of range");
+
+    char buf[32];
+    is_str(gt_format_duration(5400, buf, sizeof(buf)), "1h30m", "format hours");
+    is_str(gt_format_duration(45, buf, sizeof(buf)), "45s", "format seconds");
+
+    gt_buf_t b = {0};
+    gt_buf_printf(&b, "%d-%s", 7, "x");
+    gt_buf_append(&b, "yz", 2);
+    is_str(b.data, "7-xyz", "buffer printf and append");
+    gt_buf_free(&b);
+    return tap_done();
+}
