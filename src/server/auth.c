@@ -1,0 +1,162 @@
+#include "server/auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/sha256.h"
+
+typedef struct entry {
+    char hash[65];
+    auth_principal_t p;
+} entry_t;
+
+struct auth {
+    pthread_rwlock_t lock;
+    entry_t *v;
+    size_t n, cap;
+};
+
+static const char *role_names[] = {"admin", "team-admin", "member", "agent"};
+
+auth_t *auth_new(void)
+{
+    auth_t *a = xcalloc(1, sizeof(*a));
+    pthread_rwlock_init(&a->lock, NULL);
+    return a;
+}
+
+void auth_free(auth_t *a)
+{
+    if (!a)
+        return;
+    pthread_rwlock_destroy(&a->lock);
+    free(a->v);
+    free(a);
+}
+
+int auth_role_parse(const char *s, auth_role_t *out, gt_error_t *err)
+{
+    for (int i = 0; i < 4; i++)
+        if (s && !strcmp(s, role_names[i])) {
+            *out = (auth_role_t)i;
+            return 0;
+        }
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument",
+                        "role '%s' is not known: use admin, team-admin, member or agent",
+                        s ? s : "");
+}
+
+const char *auth_role_name(auth_role_t r)
+{
+    return (unsigned)r < 4 ? role_names[r] : "unknown";
+}
+
+int auth_token_generate(char tok[68])
+{
+    unsigned char raw[32];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t got = read(fd, raw, sizeof(raw));
+    close(fd);
+    if (got != (ssize_t)sizeof(raw)) {
+        errno = EIO;
+        return -1;
+    }
+    memcpy(tok, "gt_", 3);
+    for (int i = 0; i < 32; i++)
+        snprintf(tok + 3 + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+void auth_token_hash(const char *token, char hash[65])
+{
+    gt_sha256_hex(token, strlen(token), hash);
+}
+
+int auth_add(auth_t *a, const char *hash, const char *user, auth_role_t role, const char *team,
+             gt_error_t *err)
+{
+    errno = EINVAL;
+    if (!user || !*user || strlen(user) > 63)
+        return gt_error_set(err, "invalid_argument", "a token needs a user name of 1 to 63 "
+                                                     "characters");
+    if ((role == AUTH_TEAM_ADMIN || role == AUTH_MEMBER) && (!team || !*team))
+        return gt_error_set(err, "invalid_argument",
+                            "a %s token needs a team: pass --team TEAM", auth_role_name(role));
+    if (team && strlen(team) > 63)
+        return gt_error_set(err, "invalid_argument", "team name is too long");
+    if (!hash || strlen(hash) != 64)
+        return gt_error_set(err, "invalid_argument", "token hash is not valid");
+    entry_t e = {0};
+    memcpy(e.hash, hash, 65);
+    snprintf(e.p.user, sizeof(e.p.user), "%s", user);
+    snprintf(e.p.team, sizeof(e.p.team), "%s", team && role != AUTH_ADMIN ? team : "");
+    e.p.role = role;
+    pthread_rwlock_wrlock(&a->lock);
+    size_t i;
+    for (i = 0; i < a->n; i++)
+        if (!strcmp(a->v[i].hash, hash))
+            break;
+    if (i == a->n) {
+        GT_GROW(a->v, a->cap, a->n + 1);
+        a->n++;
+    }
+    a->v[i] = e;
+    pthread_rwlock_unlock(&a->lock);
+    return 0;
+}
+
+bool auth_lookup(auth_t *a, const char *token, auth_principal_t *out)
+{
+    if (!token || strncmp(token, "gt_", 3) != 0)
+        return false;
+    char hash[65];
+    auth_token_hash(token, hash);
+    bool found = false;
+    pthread_rwlock_rdlock(&a->lock);
+    for (size_t i = 0; i < a->n && !found; i++)
+        if (!strcmp(a->v[i].hash, hash)) {
+            *out = a->v[i].p;
+            found = true;
+        }
+    pthread_rwlock_unlock(&a->lock);
+    return found;
+}
+
+int auth_count(auth_t *a)
+{
+    pthread_rwlock_rdlock(&a->lock);
+    int n = (int)a->n;
+    pthread_rwlock_unlock(&a->lock);
+    return n;
+}
+
+bool auth_can_use_team(const auth_principal_t *p, const char *team)
+{
+    if (p->role == AUTH_ADMIN)
+        return true;
+    if (p->role == AUTH_AGENT)
+        return false;
+    return team && !strcmp(p->team, team);
+}
+
+bool auth_can_admin_team(const auth_principal_t *p, const char *team)
+{
+    return p->role == AUTH_ADMIN ||
+           (p->role == AUTH_TEAM_ADMIN && team && !strcmp(p->team, team));
+}
+
+bool auth_can_cancel(const auth_principal_t *p, const char *team, const char *user)
+{
+    if (auth_can_admin_team(p, team))
+        return true;
+    return p->role == AUTH_MEMBER && team && !strcmp(p->team, team) && user &&
+           !strcmp(p->user, user);
+}

@@ -1,0 +1,55 @@
+/* auth.h: bearer tokens and roles.
+ *
+ * A token is "gt_" + 64 random hex digits; only its SHA-256 is kept (in memory and in the
+ * store). Roles: admin (everything), team-admin (quotas and jobs of their team), member (submit
+ * to their team, see its queue, cancel their own jobs), agent (node endpoints only).
+ * The table is safe to use from many threads. */
+#ifndef GANTRY_AUTH_H
+#define GANTRY_AUTH_H
+
+#include <stdbool.h>
+
+#include "common/util.h"
+
+typedef enum auth_role {
+    AUTH_ADMIN,
+    AUTH_TEAM_ADMIN,
+    AUTH_MEMBER,
+    AUTH_AGENT,
+} auth_role_t;
+
+typedef struct auth_principal {
+    char user[64];
+    char team[64];        /* "" for admin and agent */
+    auth_role_t role;
+} auth_principal_t;
+
+typedef struct auth auth_t;
+
+auth_t *auth_new(void);
+void auth_free(auth_t *a);
+
+/* "admin", "team-admin", "member", "agent" <-> role; parse returns -1 (EINVAL) with err. */
+int auth_role_parse(const char *s, auth_role_t *out, gt_error_t *err);
+const char *auth_role_name(auth_role_t r);
+
+/* Writes a new random token into tok[68] (-1 with errno when /dev/urandom fails). */
+int auth_token_generate(char tok[68]);
+/* SHA-256 of a token as hex. */
+void auth_token_hash(const char *token, char hash[65]);
+
+/* Adds a principal under a token hash (replacing one with the same hash). Validates: user
+ * non-empty, at most 63 characters; team required for team-admin and member. */
+int auth_add(auth_t *a, const char *hash, const char *user, auth_role_t role, const char *team,
+             gt_error_t *err);
+/* Finds the principal of a presented token. false when unknown. */
+bool auth_lookup(auth_t *a, const char *token, auth_principal_t *out);
+int auth_count(auth_t *a);
+
+/* Authorization predicates. */
+bool auth_can_use_team(const auth_principal_t *p, const char *team);   /* submit, see queue */
+bool auth_can_admin_team(const auth_principal_t *p, const char *team); /* quotas, any job */
+/* Cancel: admin; team-admin of the job's team; a member for their own jobs in their team. */
+bool auth_can_cancel(const auth_principal_t *p, const char *team, const char *user);
+
+#endif

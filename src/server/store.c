@@ -1,0 +1,367 @@
+#include "server/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct batch {
+    store_op_t *ops;
+    size_t n;
+    uint64_t ticket;
+    struct batch *next;
+} batch_t;
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *put[5];      /* one prepared statement per op kind */
+    pthread_t committer;
+    bool started, stopping, broken;
+    char broken_msg[256];
+    pthread_mutex_t mu;
+    pthread_cond_t queued;     /* committer waits for work */
+    pthread_cond_t committed;  /* writers wait for their ticket */
+    batch_t *head, *tail;
+    uint64_t next_ticket, done_ticket;
+    store_stats_t stats;
+};
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, team TEXT NOT NULL,"
+    "  user TEXT NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL,"
+    "  role TEXT NOT NULL, team TEXT);"
+    "CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, epoch INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+static const char *put_sql[5] = {
+    [STORE_JOB_PUT] = "INSERT OR REPLACE INTO jobs (id, team, user, state, doc) VALUES (?,?,?,?,?)",
+    [STORE_TOKEN_PUT] = "INSERT OR REPLACE INTO tokens (hash, user, role, team) VALUES (?,?,?,?)",
+    [STORE_NODE_PUT] = "INSERT OR REPLACE INTO nodes (name, epoch, doc) VALUES (?,?,?)",
+    [STORE_TEAM_PUT] = "INSERT OR REPLACE INTO teams (name, doc) VALUES (?,?)",
+    [STORE_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
+};
+
+static int db_fail(store_t *st, gt_error_t *err, const char *what)
+{
+    errno = EIO;
+    return gt_error_set(err, "store_error", "the job store failed to %s: %s", what,
+                        st && st->db ? sqlite3_errmsg(st->db) : "no database");
+}
+
+static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+
+static void batch_free(batch_t *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        free((char *)b->ops[i].a);
+        free((char *)b->ops[i].b);
+        free((char *)b->ops[i].c);
+        free((char *)b->ops[i].d);
+    }
+    free(b->ops);
+    free(b);
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+static int exec_op(store_t *st, const store_op_t *op)
+{
+    sqlite3_stmt *s = st->put[op->kind];
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    switch (op->kind) {
+    case STORE_JOB_PUT:
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
+        bind_text(s, 2, op->a);
+        bind_text(s, 3, op->b);
+        bind_text(s, 4, op->c);
+        bind_text(s, 5, op->d);
+        break;
+    case STORE_TOKEN_PUT:
+        bind_text(s, 1, op->a);
+        bind_text(s, 2, op->b);
+        bind_text(s, 3, op->c);
+        bind_text(s, 4, op->d);
+        break;
+    case STORE_NODE_PUT:
+        bind_text(s, 1, op->a);
+        sqlite3_bind_int64(s, 2, op->n);
+        bind_text(s, 3, op->d);
+        break;
+    case STORE_TEAM_PUT:
+        bind_text(s, 1, op->a);
+        bind_text(s, 2, op->d);
+        break;
+    case STORE_META_PUT:
+        bind_text(s, 1, op->a);
+        sqlite3_bind_int64(s, 2, op->n);
+        break;
+    }
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Commits every queued batch in one transaction, in ticket order. */
+static void *committer_main(void *arg)
+{
+    store_t *st = arg;
+    pthread_mutex_lock(&st->mu);
+    for (;;) {
+        while (!st->head && !st->stopping)
+            pthread_cond_wait(&st->queued, &st->mu);
+        if (!st->head && st->stopping)
+            break;
+        batch_t *list = st->head;
+        uint64_t last = st->tail->ticket;
+        st->head = st->tail = NULL;
+        bool broken = st->broken;
+        pthread_mutex_unlock(&st->mu);
+
+        char msg[256] = "";
+        if (!broken) {
+            bool okay = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+            for (batch_t *b = list; okay && b; b = b->next)
+                for (size_t i = 0; okay && i < b->n; i++)
+                    okay = exec_op(st, &b->ops[i]) == 0;
+            if (okay)
+                okay = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+            if (!okay) {
+                snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(st->db));
+                sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+                fprintf(stderr, "gantry server: the store failed to commit and refuses further "
+                                "writes: %s.\n", msg);
+            }
+        }
+        while (list) {
+            batch_t *next = list->next;
+            batch_free(list);
+            list = next;
+        }
+
+        pthread_mutex_lock(&st->mu);
+        if (msg[0] && !st->broken) {
+            st->broken = true;
+            snprintf(st->broken_msg, sizeof(st->broken_msg), "%s", msg);
+        }
+        st->stats.transactions++;
+        st->done_ticket = last;
+        pthread_cond_broadcast(&st->committed);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+int store_open(const char *dir, store_t **out, gt_error_t *err)
+{
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return gt_error_set(err, "store_error", "cannot create data directory %s: %s", dir,
+                            strerror(errno));
+    store_t *st = xcalloc(1, sizeof(*st));
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->queued, NULL);
+    pthread_cond_init(&st->committed, NULL);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/gantry.db", dir);
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                           SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+        db_fail(st, err, "open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    /* WAL plus synchronous=FULL: a commit is on disk (fsync) when COMMIT returns. */
+    if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(st, err, "create its tables");
+        goto fail;
+    }
+    for (int k = 0; k < 5; k++)
+        if (sqlite3_prepare_v2(st->db, put_sql[k], -1, &st->put[k], NULL) != SQLITE_OK) {
+            db_fail(st, err, "prepare its statements");
+            goto fail;
+        }
+    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
+        gt_error_set(err, "store_error", "cannot start the committer thread");
+        goto fail;
+    }
+    st->started = true;
+    *out = st;
+    return 0;
+fail:
+    store_close(st);
+    errno = EIO;
+    return -1;
+}
+
+void store_close(store_t *st)
+{
+    if (!st)
+        return;
+    if (st->started) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_cond_signal(&st->queued);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->committer, NULL);
+    }
+    for (int k = 0; k < 5; k++)
+        sqlite3_finalize(st->put[k]);
+    sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->mu);
+    pthread_cond_destroy(&st->queued);
+    pthread_cond_destroy(&st->committed);
+    free(st);
+}
+
+uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n)
+{
+    batch_t *b = xcalloc(1, sizeof(*b));
+    b->ops = xcalloc(n ? n : 1, sizeof(*b->ops));
+    b->n = n;
+    for (size_t i = 0; i < n; i++) {
+        b->ops[i] = ops[i];
+        b->ops[i].a = dup_or_null(ops[i].a);
+        b->ops[i].b = dup_or_null(ops[i].b);
+        b->ops[i].c = dup_or_null(ops[i].c);
+        b->ops[i].d = dup_or_null(ops[i].d);
+    }
+    pthread_mutex_lock(&st->mu);
+    b->ticket = ++st->next_ticket;
+    if (st->tail)
+        st->tail->next = b;
+    else
+        st->head = b;
+    st->tail = b;
+    st->stats.batches++;
+    pthread_cond_signal(&st->queued);
+    pthread_mutex_unlock(&st->mu);
+    return b->ticket;
+}
+
+int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
+{
+    pthread_mutex_lock(&st->mu);
+    while (st->done_ticket < ticket)
+        pthread_cond_wait(&st->committed, &st->mu);
+    int rc = 0;
+    if (st->broken) {
+        errno = EIO;
+        rc = gt_error_set(err, "store_error",
+                          "the job store cannot commit (%s); nothing was saved, ask the "
+                          "administrator to check the server's data directory", st->broken_msg);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+void store_get_stats(store_t *st, store_stats_t *out)
+{
+    pthread_mutex_lock(&st->mu);
+    *out = st->stats;
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* ---- loading ---- */
+
+static const char *col(sqlite3_stmt *s, int i) { return (const char *)sqlite3_column_text(s, i); }
+
+static int load(store_t *st, const char *sql, gt_error_t *err,
+                int (*row)(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err), void *fn,
+                void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return db_fail(st, err, "read its tables");
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (row(s, fn, arg, err) < 0) {
+            sqlite3_finalize(s);
+            return -1;
+        }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its tables");
+}
+
+typedef int (*job_fn)(void *, uint64_t, const char *, gt_error_t *);
+typedef int (*token_fn)(void *, const char *, const char *, const char *, const char *);
+typedef int (*node_fn)(void *, const char *, int64_t, const char *);
+typedef int (*team_fn)(void *, const char *, const char *);
+
+/* Function pointers travel through void * in a small struct to stay within ISO C. */
+typedef struct fnbox {
+    job_fn job;
+    token_fn token;
+    node_fn node;
+    team_fn team;
+} fnbox_t;
+
+static int job_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+{
+    return ((fnbox_t *)fn)->job(arg, (uint64_t)sqlite3_column_int64(s, 0), col(s, 1), err);
+}
+static int token_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+{
+    if (((fnbox_t *)fn)->token(arg, col(s, 0), col(s, 1), col(s, 2), col(s, 3)) < 0)
+        return gt_error_set(err, "store_error", "a stored token is not valid");
+    return 0;
+}
+static int node_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+{
+    if (((fnbox_t *)fn)->node(arg, col(s, 0), sqlite3_column_int64(s, 1), col(s, 2)) < 0)
+        return gt_error_set(err, "store_error", "stored node %s is not valid", col(s, 0));
+    return 0;
+}
+static int team_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+{
+    if (((fnbox_t *)fn)->team(arg, col(s, 0), col(s, 1)) < 0)
+        return gt_error_set(err, "store_error", "stored team %s is not valid", col(s, 0));
+    return 0;
+}
+
+int store_load_jobs(store_t *st, job_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.job = fn};
+    return load(st, "SELECT id, doc FROM jobs ORDER BY id", err, job_row, &box, arg);
+}
+int store_load_tokens(store_t *st, token_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.token = fn};
+    return load(st, "SELECT hash, user, role, team FROM tokens", err, token_row, &box, arg);
+}
+int store_load_nodes(store_t *st, node_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.node = fn};
+    return load(st, "SELECT name, epoch, doc FROM nodes ORDER BY name", err, node_row, &box,
+                arg);
+}
+int store_load_teams(store_t *st, team_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.team = fn};
+    return load(st, "SELECT name, doc FROM teams ORDER BY name", err, team_row, &box, arg);
+}
+
+int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = ?", -1, &s, NULL) !=
+        SQLITE_OK)
+        return db_fail(st, err, "read its meta table");
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : dflt;
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its meta table");
+}

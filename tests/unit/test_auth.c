@@ -1,0 +1,64 @@
+#include <errno.h>
+#include <string.h>
+
+#include "common/sha256.h"
+#include "server/auth.h"
+#include "tap.h"
+
+int main(void)
+{
+    char hex[65];
+    gt_sha256_hex("", 0, hex);
+    is_str(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256('')");
+    gt_sha256_hex("abc", 3, hex);
+    is_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256(abc)");
+    const char *l = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    gt_sha256_hex(l, strlen(l), hex);
+    is_str(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+           "sha256 of a two-block message");
+
+    auth_t *a = auth_new();
+    char tok[68], tok2[68], h[65];
+    is_int(auth_token_generate(tok), 0, "token generated");
+    is_int(strlen(tok), 67, "token is gt_ + 64 hex");
+    auth_token_generate(tok2);
+    ok(strcmp(tok, tok2) != 0, "two tokens differ");
+    auth_token_hash(tok, h);
+    gt_error_t err = {0};
+    is_int(auth_add(a, h, "alice", AUTH_MEMBER, "research", &err), 0, "member added");
+    auth_token_hash(tok2, h);
+    errno = 0;
+    is_int(auth_add(a, h, "bob", AUTH_MEMBER, NULL, &err), -1, "member without team refused");
+    is_int(errno, EINVAL, "EINVAL");
+    is_str(err.code, "invalid_argument", "code invalid_argument");
+
+    auth_principal_t p;
+    ok(auth_lookup(a, tok, &p), "token found");
+    is_str(p.user, "alice", "user");
+    is_str(p.team, "research", "team");
+    ok(!auth_lookup(a, tok2, &p), "unknown token not found");
+    ok(!auth_lookup(a, "garbage", &p), "garbage not found");
+
+    auth_role_t r;
+    is_int(auth_role_parse("team-admin", &r, &err), 0, "parse team-admin");
+    is_int(r, AUTH_TEAM_ADMIN, "team-admin role");
+    is_int(auth_role_parse("root", &r, &err), -1, "unknown role refused");
+
+    auth_principal_t member = {"alice", "research", AUTH_MEMBER};
+    auth_principal_t tadmin = {"carol", "research", AUTH_TEAM_ADMIN};
+    auth_principal_t admin = {"root", "", AUTH_ADMIN};
+    auth_principal_t agent = {"node", "", AUTH_AGENT};
+    ok(auth_can_use_team(&member, "research"), "member uses own team");
+    ok(!auth_can_use_team(&member, "vision"), "member can't use another team");
+    ok(!auth_can_use_team(&agent, "research"), "agent can't use a team");
+    ok(auth_can_use_team(&admin, "vision"), "admin uses any team");
+    ok(auth_can_cancel(&member, "research", "alice"), "member cancels own job");
+    ok(!auth_can_cancel(&member, "research", "bob"), "member can't cancel a teammate's job");
+    ok(!auth_can_cancel(&member, "vision", "alice"), "member can't cancel in another team");
+    ok(auth_can_cancel(&tadmin, "research", "bob"), "team admin cancels in own team");
+    ok(!auth_can_cancel(&tadmin, "vision", "bob"), "team admin can't cancel in another team");
+    ok(auth_can_admin_team(&tadmin, "research"), "team admin administers own team");
+    ok(!auth_can_admin_team(&member, "research"), "member doesn't administer");
+    auth_free(a);
+    return tap_done();
+}
