@@ -24,6 +24,7 @@ LIB_SRCS  := $(sort $(wildcard src/common/*.c src/sched/*.c src/sim/*.c src/serv
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OUT)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(OUT)/tests/%)
+TEST_LIBS := $(OUT)/tests/libfake_nvml.so
 GANTRY    := $(OUT)/gantry
 
 .PHONY: all test unit e2e bench deps clean format
@@ -48,15 +49,20 @@ $(OUT)/tests/%: $(OUT)/tests/unit/%.o $(OUT)/libgantry.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A stand-in NVML for test_gpu (never sanitized: it is dlopen'ed like the real one).
+$(OUT)/tests/libfake_nvml.so: tests/unit/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $<
+
 deps:
 	@scripts/deps
 
 # Every test speaks TAP; prove reads the summary. E2E scripts find the binary in GANTRY_BIN.
 test: deps
-	$(MAKE) all $(TEST_BINS)
+	$(MAKE) all $(TEST_BINS) $(TEST_LIBS)
 	GANTRY_BIN=$(CURDIR)/$(GANTRY) GANTRY_ROOT=$(CURDIR) prove -e '' $(TEST_BINS) $(sort $(wildcard tests/e2e/*.t))
 
-unit: all $(TEST_BINS)
+unit: all $(TEST_BINS) $(TEST_LIBS)
 	prove -e '' $(TEST_BINS)
 
 e2e: all
