@@ -2,7 +2,22 @@
  * `gantry server` and `gantry sim`: nodes, teams, priority classes, scheduler policy.
  *
  * gt_config_load/parse return 0 and a new config (free with gt_config_free), or -1 with errno
- * (EINVAL bad content, ENOENT/EACCES file) and a message in err naming the line and the key. */
+ * (EINVAL bad content, ENOENT/EACCES file) and a message in err naming the line and the key.
+ *
+ * The file is strict: unknown keys are errors. Sections and keys (examples/cluster.yaml shows
+ * each one):
+ *   nodes:   - {name, count, gpus, gpu_type, cpus, memory, topology: {block, spine, leaf},
+ *               nvlink_groups}
+ *            name is a node or a range ("gpu-[001-016]", "gpu-[1-4,8]"); or a plain name with
+ *            count: N gives <name>-1..<name>-N, zero-padded to the digits of N (gpu-01..gpu-16).
+ *            gpus > 0 needs gpu_type. cpus: 96 | 0.5 | 1500m. memory: 1536Gi | 512Mi | MiB.
+ *   teams:   - {name, quota: {gpus: N, <GPU-TYPE>: N}, limit: {...}, weight, children: [...]}
+ *            amounts are GPUs (whole or decimal: 0, 64, 12.5); quota <= limit per key.
+ *   priority_classes: - {name, value, preemptible (default true)}
+ *   scheduler: {fairshare, fairshare_half_life, quotas, backfill: {enabled, reservations} | bool,
+ *               preemption: {enabled, grace_period, min_runtime} | bool,
+ *               default_priority_class}
+ * Booleans: true/false (yes/no, on/off too). Durations: 90s, 10m, 7d, 1h30m. */
 #ifndef GANTRY_CONFIG_H
 #define GANTRY_CONFIG_H
 
@@ -12,6 +27,9 @@
 
 #include "common/util.h"
 #include "sched/sched.h"
+
+/* Most nodes one configuration may declare (ranges and count included). */
+#define GT_CONFIG_MAX_NODES 100000
 
 typedef struct gt_node_cfg {
     char *name;                   /* ranges already expanded: gpu-[001-016] gives 16 nodes */
@@ -60,11 +78,14 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
 void gt_config_free(gt_config_t *cfg);
 
 /* Builds the scheduler's model (classes, teams with quotas, nodes) from cfg into an empty s.
- * On error s is left partly built: the caller frees it. */
+ * It does not touch the policy knobs: create s with sched_new(&cfg->params) (after any
+ * overrides of the driver's own). On error s is left partly built: the caller frees it. */
 int gt_config_apply(const gt_config_t *cfg, sched_t *s, gt_error_t *err);
 
-/* Expands "gpu-[001-016]" (one bracket range, zero padding kept) or a plain name.
- * Returns the count and a new array of new strings in *out, or -1 (EINVAL) with err. */
+/* Expands "gpu-[001-016]" (one bracket group of numbers and ranges separated by commas, such
+ * as "gpu-[1-4,8]"; each number zero-padded to the width of its first bound) or a plain name.
+ * Returns the count and a new array of new strings in *out (the caller frees each and the
+ * array), or -1 (EINVAL) with err; at most GT_CONFIG_MAX_NODES names. */
 int gt_expand_range(const char *pattern, char ***out, gt_error_t *err);
 
 #endif

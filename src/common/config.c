@@ -1,0 +1,1112 @@
+/* config.c: the YAML configuration (config.h), read with libyaml's document API.
+ *
+ * The walk is strict: every key is known, every value is checked where it is read, and every
+ * message names the line, the key and what to write instead. Aliases are resolved by libyaml;
+ * a budget on visited values keeps a file of nested aliases from expanding without bound. */
+#include "common/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#define MAX_VISITS 2000000 /* YAML values walked, aliases counted each time they are used */
+#define MAX_TEAM_DEPTH 16
+
+typedef struct walk {
+    yaml_document_t *doc;
+    gt_config_t *cfg;
+    gt_error_t *err;
+    size_t visits;
+    int *node_lines; /* line of the entry each config node came from (duplicate check) */
+    size_t node_lines_cap;
+    size_t teams_cap, classes_cap;
+} walk_t;
+
+/* snprintf that truncates quietly: key paths and messages may be cut, never overflow. */
+static void fmt(char *dst, size_t n, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static void fmt(char *dst, size_t n, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(dst, n, f, ap);
+    va_end(ap);
+}
+
+static int line_of(const yaml_node_t *n)
+{
+    return n ? (int)n->start_mark.line + 1 : 0;
+}
+
+static int fail(walk_t *w, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(walk_t *w, const yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[480];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    errno = EINVAL;
+    return gt_error_set(w->err, "invalid_config", "line %d: %s", line_of(n), msg);
+}
+
+static yaml_node_t *get(walk_t *w, int id)
+{
+    w->visits++;
+    return yaml_document_get_node(w->doc, id);
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+    switch (n ? n->type : YAML_NO_NODE) {
+    case YAML_SCALAR_NODE: return "a single value";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "nothing";
+    }
+}
+
+static int budget(walk_t *w, const yaml_node_t *n)
+{
+    if (w->visits > MAX_VISITS)
+        return fail(w, n, "the configuration expands to over %d values (aliases used "
+                          "too often?); write it out or split it", MAX_VISITS);
+    return 0;
+}
+
+/* The scalar text of n, or NULL (with err) if n is not a scalar. */
+static const char *scalar(walk_t *w, const yaml_node_t *n, const char *path, const char *hint)
+{
+    if (!n || n->type != YAML_SCALAR_NODE) {
+        fail(w, n, "%s is %s; write %s", path, kind_name(n), hint);
+        return NULL;
+    }
+    const char *s = (const char *)n->data.scalar.value;
+    if (strlen(s) != n->data.scalar.length) {
+        fail(w, n, "%s contains a NUL character; write %s", path, hint);
+        return NULL;
+    }
+    return s;
+}
+
+static int get_string(walk_t *w, const yaml_node_t *n, const char *path, const char *hint,
+                      char **out)
+{
+    const char *s = scalar(w, n, path, hint);
+    if (!s)
+        return -1;
+    if (!*s || (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !strcmp(s, "~")) ||
+        (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !strcmp(s, "null")))
+        return fail(w, n, "%s is empty; write %s", path, hint);
+    free(*out);
+    *out = xstrdup(s);
+    return 0;
+}
+
+/* Wraps a util.h parser's message with the line and the key. */
+static int parsed(walk_t *w, const yaml_node_t *n, const char *path, int rc, gt_error_t *perr)
+{
+    if (rc == 0)
+        return 0;
+    return fail(w, n, "%s: %s", path, perr->msg);
+}
+
+static int get_int(walk_t *w, const yaml_node_t *n, const char *path, int64_t min, int64_t max,
+                   int64_t *out)
+{
+    char hint[96];
+    fmt(hint, sizeof(hint), "an integer from %lld to %lld", (long long)min, (long long)max);
+    const char *s = scalar(w, n, path, hint);
+    if (!s)
+        return -1;
+    gt_error_t perr = {0};
+    return parsed(w, n, path, gt_parse_int64(s, min, max, out, &perr), &perr);
+}
+
+static int get_bool(walk_t *w, const yaml_node_t *n, const char *path, bool *out)
+{
+    const char *s = scalar(w, n, path, "true or false");
+    if (!s)
+        return -1;
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On",
+                                      "ON"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off",
+                                     "OFF"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (!strcmp(s, yes[i])) {
+            *out = true;
+            return 0;
+        }
+        if (!strcmp(s, no[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    return fail(w, n, "%s: '%s' is not a boolean; write true or false", path, s);
+}
+
+static int get_duration(walk_t *w, const yaml_node_t *n, const char *path, int64_t *out)
+{
+    const char *s = scalar(w, n, path, "a duration such as 120s, 10m, 7d");
+    if (!s)
+        return -1;
+    gt_error_t perr = {0};
+    return parsed(w, n, path, gt_parse_duration(s, out, &perr), &perr);
+}
+
+static int get_weight(walk_t *w, const yaml_node_t *n, const char *path, double *out)
+{
+    const char *s = scalar(w, n, path, "a positive number such as 1 or 2.5");
+    if (!s)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v) || v <= 0 || v > 1e6)
+        return fail(w, n, "%s: '%s' is not a weight; write a positive number up to 1000000 "
+                          "such as 1 or 2.5", path, s);
+    *out = v;
+    return 0;
+}
+
+/* GPU amounts of quotas and limits: whole GPUs or fractions ("64", "0", "12.5") -> milli. */
+static int get_gpu_amount(walk_t *w, const yaml_node_t *n, const char *path, int64_t *out)
+{
+    const char *hint = "a number of GPUs such as 0, 64 or 12.5";
+    const char *s = scalar(w, n, path, hint);
+    if (!s)
+        return -1;
+    gt_error_t perr = {0};
+    size_t len = strlen(s);
+    if (len && s[len - 1] == 'm')
+        return fail(w, n, "%s: '%s' is not a number of GPUs; write %s", path, s, hint);
+    if (gt_parse_cpus_milli(s, out, &perr) < 0)
+        return fail(w, n, "%s: '%s' is not a number of GPUs; write %s", path, s, hint);
+    return 0;
+}
+
+/* The key of a mapping pair, or NULL with err. */
+static const char *key_of(walk_t *w, yaml_node_pair_t *p, const char *path)
+{
+    yaml_node_t *k = get(w, p->key);
+    if (!k || k->type != YAML_SCALAR_NODE) {
+        fail(w, k, "a key under %s is %s; keys are plain words", path, kind_name(k));
+        return NULL;
+    }
+    const char *s = (const char *)k->data.scalar.value;
+    if (strlen(s) != k->data.scalar.length) {
+        fail(w, k, "a key under %s contains a NUL character", path);
+        return NULL;
+    }
+    return s;
+}
+
+/* Index of key in keys[] (NULL-terminated), or -1 with an error listing the keys. Marks it
+ * seen and rejects a second occurrence. */
+static int which_key(walk_t *w, yaml_node_pair_t *p, const char *path, const char *const *keys,
+                     unsigned *seen)
+{
+    const char *k = key_of(w, p, path);
+    if (!k)
+        return -1;
+    for (int i = 0; keys[i]; i++) {
+        if (strcmp(k, keys[i]))
+            continue;
+        if (*seen & (1u << i))
+            return fail(w, get(w, p->key), "%s.%s is given twice; keep one", path, k);
+        *seen |= 1u << i;
+        return i;
+    }
+    char list[256] = "";
+    size_t off = 0;
+    for (int i = 0; keys[i] && off < sizeof(list); i++)
+        off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "", keys[i]);
+    return fail(w, get(w, p->key), "unknown key '%s' under %s; the keys are %s", k, path, list);
+}
+
+static int expect(walk_t *w, const yaml_node_t *n, yaml_node_type_t type, const char *path,
+                  const char *hint)
+{
+    if (budget(w, n) < 0)
+        return -1;
+    if (!n || n->type != type)
+        return fail(w, n, "%s is %s; write %s", path, kind_name(n), hint);
+    return 0;
+}
+
+/* ---- nodes ---- */
+
+static const char *const node_keys[] = {"name", "count", "gpus", "gpu_type", "cpus", "memory",
+                                        "topology", "nvlink_groups", NULL};
+enum { NK_NAME, NK_COUNT, NK_GPUS, NK_GPU_TYPE, NK_CPUS, NK_MEMORY, NK_TOPOLOGY, NK_NVLINK };
+
+static void node_cfg_clear(gt_node_cfg_t *n)
+{
+    free(n->name);
+    free(n->gpu_type);
+    free(n->block);
+    free(n->spine);
+    free(n->leaf);
+    memset(n, 0, sizeof(*n));
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static int parse_topology(walk_t *w, yaml_node_t *m, const char *path, gt_node_cfg_t *t)
+{
+    static const char *const keys[] = {"block", "spine", "leaf", NULL};
+    if (expect(w, m, YAML_MAPPING_NODE, path, "a mapping such as {block: b1, spine: s1, "
+                                              "leaf: l1}") < 0)
+        return -1;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, path, keys, &seen);
+        if (k < 0)
+            return -1;
+        char **dst = k == 0 ? &t->block : k == 1 ? &t->spine : &t->leaf;
+        char sub[128];
+        fmt(sub, sizeof(sub), "%s.%s", path, keys[k]);
+        if (get_string(w, get(w, p->value), sub, "a label such as l1", dst) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_node(walk_t *w, yaml_node_t *m, size_t idx)
+{
+    char path[64], sub[128];
+    fmt(path, sizeof(path), "nodes[%zu]", idx);
+    if (expect(w, m, YAML_MAPPING_NODE, path,
+               "a mapping such as {name: gpu-[001-016], gpus: 8, gpu_type: H100}") < 0)
+        return -1;
+    gt_node_cfg_t t = {0};
+    int64_t count = 0, v;
+    unsigned seen = 0;
+    yaml_node_t *name_node = NULL, *count_node = NULL, *gpus_node = NULL;
+    int rc = -1;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, path, node_keys, &seen);
+        if (k < 0)
+            goto out;
+        yaml_node_t *val = get(w, p->value);
+        fmt(sub, sizeof(sub), "%s.%s", path, node_keys[k]);
+        switch (k) {
+        case NK_NAME:
+            name_node = val;
+            if (get_string(w, val, sub, "a node name or range such as gpu-[001-016]", &t.name) < 0)
+                goto out;
+            break;
+        case NK_COUNT:
+            count_node = val;
+            if (get_int(w, val, sub, 1, GT_CONFIG_MAX_NODES, &count) < 0)
+                goto out;
+            break;
+        case NK_GPUS:
+            gpus_node = val;
+            if (get_int(w, val, sub, 0, SCHED_MAX_GPUS_PER_NODE, &v) < 0)
+                goto out;
+            t.gpus = (int)v;
+            break;
+        case NK_GPU_TYPE:
+            if (get_string(w, val, sub, "a GPU model such as H100-80GB", &t.gpu_type) < 0)
+                goto out;
+            break;
+        case NK_CPUS: {
+            const char *s = scalar(w, val, sub, "a CPU count such as 96 or 1500m");
+            gt_error_t perr = {0};
+            if (!s || parsed(w, val, sub, gt_parse_cpus_milli(s, &t.cpus_milli, &perr), &perr))
+                goto out;
+            break;
+        }
+        case NK_MEMORY: {
+            const char *s = scalar(w, val, sub, "a size such as 1536Gi");
+            gt_error_t perr = {0};
+            if (!s || parsed(w, val, sub, gt_parse_memory_mib(s, &t.memory_mib, &perr), &perr))
+                goto out;
+            break;
+        }
+        case NK_TOPOLOGY:
+            if (parse_topology(w, val, sub, &t) < 0)
+                goto out;
+            break;
+        case NK_NVLINK:
+            if (get_int(w, val, sub, 0, SCHED_MAX_GPUS_PER_NODE, &v) < 0)
+                goto out;
+            t.nvlink_groups = (int)v;
+            break;
+        }
+    }
+    if (!t.name) {
+        fail(w, m, "%s has no name; write name: gpu-[001-016] (a range) or name: gpu with "
+                   "count: 16", path);
+        goto out;
+    }
+    if (t.gpus > 0 && !t.gpu_type) {
+        fail(w, gpus_node, "%s (%s) has gpus but no gpu_type; write gpu_type: <model>, such "
+                           "as gpu_type: H100-80GB", path, t.name);
+        goto out;
+    }
+    if (t.gpus == 0 && t.gpu_type) {
+        fail(w, m, "%s (%s) has gpu_type %s but no gpus; write gpus: <count per node>", path,
+             t.name, t.gpu_type);
+        goto out;
+    }
+    if (t.nvlink_groups > 1 && (t.gpus == 0 || t.gpus % t.nvlink_groups)) {
+        fail(w, m, "%s (%s): nvlink_groups %d does not divide gpus %d evenly; write a divisor "
+                   "of gpus", path, t.name, t.nvlink_groups, t.gpus);
+        goto out;
+    }
+
+    char **names = NULL;
+    int n;
+    if (count) {
+        if (strchr(t.name, '[')) {
+            fail(w, count_node, "%s: give either a range in the name (%s) or count, not both",
+                 path, t.name);
+            goto out;
+        }
+        int width = snprintf(NULL, 0, "%lld", (long long)count);
+        names = xcalloc((size_t)count, sizeof(*names));
+        for (int64_t i = 0; i < count; i++) {
+            size_t len = strlen(t.name) + 32;
+            names[i] = xmalloc(len);
+            snprintf(names[i], len, "%s-%0*lld", t.name, width, (long long)(i + 1));
+        }
+        n = (int)count;
+    } else {
+        gt_error_t perr = {0};
+        n = gt_expand_range(t.name, &names, &perr);
+        if (n < 0) {
+            fail(w, name_node, "%s.name: %s", path, perr.msg);
+            goto out;
+        }
+    }
+    gt_config_t *cfg = w->cfg;
+    if (cfg->nnodes + (size_t)n > GT_CONFIG_MAX_NODES) {
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        fail(w, m, "%s: the configuration declares more than %d nodes; split the cluster",
+             path, GT_CONFIG_MAX_NODES);
+        goto out;
+    }
+    cfg->nodes = xrealloc(cfg->nodes, (cfg->nnodes + (size_t)n) * sizeof(*cfg->nodes));
+    GT_GROW(w->node_lines, w->node_lines_cap, cfg->nnodes + (size_t)n);
+    for (int i = 0; i < n; i++) {
+        gt_node_cfg_t *d = &cfg->nodes[cfg->nnodes];
+        *d = t;
+        d->name = names[i];
+        d->gpu_type = dup_or_null(t.gpu_type);
+        d->block = dup_or_null(t.block);
+        d->spine = dup_or_null(t.spine);
+        d->leaf = dup_or_null(t.leaf);
+        w->node_lines[cfg->nnodes] = line_of(m);
+        cfg->nnodes++;
+    }
+    free(names);
+    rc = 0;
+out:
+    node_cfg_clear(&t);
+    return rc;
+}
+
+static const gt_config_t *sort_cfg; /* qsort has no context argument in C11 */
+
+static int cmp_node_idx(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b;
+    int c = strcmp(sort_cfg->nodes[*x].name, sort_cfg->nodes[*y].name);
+    return c ? c : (*x > *y) - (*x < *y);
+}
+
+/* Node names are unique: sort an index by name and look at neighbours. */
+static int check_node_names(walk_t *w)
+{
+    gt_config_t *cfg = w->cfg;
+    if (cfg->nnodes < 2)
+        return 0;
+    size_t *idx = xmalloc(cfg->nnodes * sizeof(*idx));
+    for (size_t i = 0; i < cfg->nnodes; i++)
+        idx[i] = i;
+    sort_cfg = cfg;
+    qsort(idx, cfg->nnodes, sizeof(*idx), cmp_node_idx);
+    sort_cfg = NULL;
+    int rc = 0;
+    for (size_t i = 1; i < cfg->nnodes; i++) {
+        if (strcmp(cfg->nodes[idx[i - 1]].name, cfg->nodes[idx[i]].name))
+            continue;
+        errno = EINVAL;
+        rc = gt_error_set(w->err, "invalid_config",
+                          "line %d: node %s is declared twice (lines %d and %d); give each "
+                          "node one name",
+                          w->node_lines[idx[i]], cfg->nodes[idx[i]].name,
+                          w->node_lines[idx[i - 1]], w->node_lines[idx[i]]);
+        break;
+    }
+    free(idx);
+    return rc;
+}
+
+static int parse_nodes(walk_t *w, yaml_node_t *seq)
+{
+    if (seq->type == YAML_SCALAR_NODE && seq->data.scalar.length == 0)
+        return 0; /* "nodes:" with nothing: no nodes */
+    if (expect(w, seq, YAML_SEQUENCE_NODE, "nodes", "a list of node groups (- name: ...)") < 0)
+        return -1;
+    size_t i = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++, i++)
+        if (parse_node(w, get(w, *it), i) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- teams ---- */
+
+static const char *const team_keys[] = {"name", "quota", "limit", "weight", "children", NULL};
+enum { TK_NAME, TK_QUOTA, TK_LIMIT, TK_WEIGHT, TK_CHILDREN };
+
+static void team_cfg_clear(gt_team_cfg_t *t)
+{
+    free(t->name);
+    free(t->parent);
+    for (size_t i = 0; i < t->nquotas; i++)
+        free(t->quotas[i].gpu_type);
+    free(t->quotas);
+    memset(t, 0, sizeof(*t));
+}
+
+static int parse_amounts(walk_t *w, yaml_node_t *m, const char *path, gt_team_cfg_t *t,
+                         bool is_limit)
+{
+    if (expect(w, m, YAML_MAPPING_NODE, path, "a mapping such as {gpus: 64} or "
+                                              "{gpus: 64, H100-80GB: 32}") < 0)
+        return -1;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        const char *k = key_of(w, p, path);
+        if (!k)
+            return -1;
+        if (!*k)
+            return fail(w, get(w, p->key), "an empty key under %s; write gpus or a GPU type",
+                        path);
+        for (yaml_node_pair_t *e = m->data.mapping.pairs.start; e < p; e++) {
+            yaml_node_t *ek = get(w, e->key);
+            if (ek && ek->type == YAML_SCALAR_NODE && !strcmp((char *)ek->data.scalar.value, k))
+                return fail(w, get(w, p->key), "%s.%s is given twice; keep one", path, k);
+        }
+        const char *type = strcmp(k, "gpus") ? k : NULL;
+        char sub[160];
+        fmt(sub, sizeof(sub), "%s.%s", path, k);
+        int64_t v;
+        if (get_gpu_amount(w, get(w, p->value), sub, &v) < 0)
+            return -1;
+        gt_quota_cfg_t *q = NULL;
+        for (size_t i = 0; i < t->nquotas; i++)
+            if (type ? t->quotas[i].gpu_type && !strcmp(t->quotas[i].gpu_type, type)
+                     : !t->quotas[i].gpu_type)
+                q = &t->quotas[i];
+        if (!q) {
+            if (t->nquotas > SCHED_MAX_GPU_TYPES)
+                return fail(w, get(w, p->key), "%s: more than %d GPU types; the scheduler "
+                                               "knows at most %d", path,
+                            SCHED_MAX_GPU_TYPES, SCHED_MAX_GPU_TYPES);
+            t->quotas = xrealloc(t->quotas, (t->nquotas + 1) * sizeof(*t->quotas));
+            q = &t->quotas[t->nquotas++];
+            q->gpu_type = dup_or_null(type);
+            q->quota_milli = 0;
+            q->limit_milli = -1;
+        }
+        if (is_limit)
+            q->limit_milli = v;
+        else
+            q->quota_milli = v;
+    }
+    return 0;
+}
+
+static int team_find(const gt_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nteams; i++)
+        if (!strcmp(cfg->teams[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+static int parse_team(walk_t *w, yaml_node_t *m, const char *parent, const char *where,
+                      int depth);
+
+static int parse_team_list(walk_t *w, yaml_node_t *seq, const char *parent, const char *path,
+                           int depth)
+{
+    if (expect(w, seq, YAML_SEQUENCE_NODE, path, "a list of teams (- name: ...)") < 0)
+        return -1;
+    size_t i = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++, i++) {
+        char sub[160];
+        fmt(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (parse_team(w, get(w, *it), parent, sub, depth) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_team(walk_t *w, yaml_node_t *m, const char *parent, const char *where,
+                      int depth)
+{
+    if (expect(w, m, YAML_MAPPING_NODE, where, "a mapping such as {name: research, "
+                                               "quota: {gpus: 64}}") < 0)
+        return -1;
+    if (depth > MAX_TEAM_DEPTH)
+        return fail(w, m, "%s: teams nest deeper than %d levels; flatten the hierarchy", where,
+                    MAX_TEAM_DEPTH);
+    gt_team_cfg_t t = {0};
+    t.weight = 1;
+    yaml_node_t *children = NULL, *name_node = NULL;
+    unsigned seen = 0;
+    char path[192];
+    fmt(path, sizeof(path), "%s", where);
+    int rc = -1;
+    /* The name first, so that later messages can say which team. */
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = get(w, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, "name")) {
+            name_node = get(w, p->value);
+            char sub[200];
+            fmt(sub, sizeof(sub), "%s.name", where);
+            if (get_string(w, name_node, sub, "a team name such as research", &t.name) < 0)
+                goto out;
+            fmt(path, sizeof(path), "team %s", t.name);
+        }
+    }
+    if (!t.name) {
+        fail(w, m, "%s has no name; write name: <team>", where);
+        goto out;
+    }
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, path, team_keys, &seen);
+        if (k < 0)
+            goto out;
+        yaml_node_t *val = get(w, p->value);
+        char sub[224];
+        fmt(sub, sizeof(sub), "%s.%s", path, team_keys[k]);
+        switch (k) {
+        case TK_NAME: break;
+        case TK_QUOTA:
+        case TK_LIMIT:
+            if (parse_amounts(w, val, sub, &t, k == TK_LIMIT) < 0)
+                goto out;
+            break;
+        case TK_WEIGHT:
+            if (get_weight(w, val, sub, &t.weight) < 0)
+                goto out;
+            break;
+        case TK_CHILDREN: children = val; break;
+        }
+    }
+    for (size_t i = 0; i < t.nquotas; i++) {
+        gt_quota_cfg_t *q = &t.quotas[i];
+        if (q->limit_milli >= 0 && q->quota_milli > q->limit_milli) {
+            fail(w, m, "%s: quota %s (%lld milli-GPUs) is above its limit (%lld); raise the "
+                       "limit or lower the quota", path, q->gpu_type ? q->gpu_type : "gpus",
+                 (long long)q->quota_milli, (long long)q->limit_milli);
+            goto out;
+        }
+    }
+    gt_config_t *cfg = w->cfg;
+    if (team_find(cfg, t.name) >= 0) {
+        fail(w, name_node, "team %s is declared twice; give each team one name", t.name);
+        goto out;
+    }
+    t.parent = dup_or_null(parent);
+    GT_GROW(cfg->teams, w->teams_cap, cfg->nteams + 1);
+    cfg->teams[cfg->nteams++] = t;
+    memset(&t, 0, sizeof(t));
+    rc = 0;
+    if (children && !(children->type == YAML_SCALAR_NODE && !children->data.scalar.length)) {
+        char sub[224];
+        fmt(sub, sizeof(sub), "%s.children", path);
+        /* our entry may move when the array grows: pass a copy of the name */
+        char *name = xstrdup(cfg->teams[cfg->nteams - 1].name);
+        rc = parse_team_list(w, children, name, sub, depth + 1);
+        free(name);
+    }
+out:
+    team_cfg_clear(&t);
+    return rc;
+}
+
+/* ---- priority classes ---- */
+
+static int parse_classes(walk_t *w, yaml_node_t *seq)
+{
+    if (expect(w, seq, YAML_SEQUENCE_NODE, "priority_classes",
+               "a list such as - {name: normal, value: 100}") < 0)
+        return -1;
+    if (seq->data.sequence.items.top == seq->data.sequence.items.start)
+        return fail(w, seq, "priority_classes is an empty list; list at least one class, or "
+                            "leave the key out for the defaults (production, normal, "
+                            "experimental)");
+    static const char *const keys[] = {"name", "value", "preemptible", NULL};
+    gt_config_t *cfg = w->cfg;
+    size_t i = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++, i++) {
+        char path[64], sub[96];
+        fmt(path, sizeof(path), "priority_classes[%zu]", i);
+        yaml_node_t *m = get(w, *it);
+        if (expect(w, m, YAML_MAPPING_NODE, path, "a mapping such as {name: normal, value: "
+                                                  "100, preemptible: true}") < 0)
+            return -1;
+        gt_class_cfg_t c = {.preemptible = true};
+        bool has_value = false;
+        yaml_node_t *name_node = NULL;
+        unsigned seen = 0;
+        for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+             p++) {
+            int k = which_key(w, p, path, keys, &seen);
+            if (k < 0)
+                goto bad;
+            yaml_node_t *val = get(w, p->value);
+            fmt(sub, sizeof(sub), "%s.%s", path, keys[k]);
+            int64_t v;
+            if (k == 0) {
+                name_node = val;
+                if (get_string(w, val, sub, "a class name such as normal", &c.name) < 0)
+                    goto bad;
+            } else if (k == 1) {
+                if (get_int(w, val, sub, -1000000000, 1000000000, &v) < 0)
+                    goto bad;
+                c.value = (int)v;
+                has_value = true;
+            } else if (get_bool(w, val, sub, &c.preemptible) < 0) {
+                goto bad;
+            }
+        }
+        if (!c.name) {
+            fail(w, m, "%s has no name; write name: <class>", path);
+            goto bad;
+        }
+        if (!has_value) {
+            fail(w, m, "priority class %s has no value; write value: <number> (higher runs "
+                       "first)", c.name);
+            goto bad;
+        }
+        for (size_t j = 0; j < cfg->nclasses; j++)
+            if (!strcmp(cfg->classes[j].name, c.name)) {
+                fail(w, name_node, "priority class %s is declared twice; keep one", c.name);
+                goto bad;
+            }
+        GT_GROW(cfg->classes, w->classes_cap, cfg->nclasses + 1);
+        cfg->classes[cfg->nclasses++] = c;
+        continue;
+    bad:
+        free(c.name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- scheduler ---- */
+
+static int parse_backfill(walk_t *w, yaml_node_t *m, sched_params_t *sp)
+{
+    if (m && m->type == YAML_SCALAR_NODE)
+        return get_bool(w, m, "scheduler.backfill", &sp->backfill);
+    static const char *const keys[] = {"enabled", "reservations", NULL};
+    if (expect(w, m, YAML_MAPPING_NODE, "scheduler.backfill",
+               "a mapping such as {enabled: true, reservations: 8}, or true/false") < 0)
+        return -1;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, "scheduler.backfill", keys, &seen);
+        if (k < 0)
+            return -1;
+        yaml_node_t *val = get(w, p->value);
+        int64_t v;
+        if (k == 0 && get_bool(w, val, "scheduler.backfill.enabled", &sp->backfill) < 0)
+            return -1;
+        if (k == 1) {
+            if (get_int(w, val, "scheduler.backfill.reservations", 0, 10000, &v) < 0)
+                return -1;
+            sp->reservations = (int)v;
+        }
+    }
+    return 0;
+}
+
+static int parse_preemption(walk_t *w, yaml_node_t *m, sched_params_t *sp)
+{
+    if (m && m->type == YAML_SCALAR_NODE)
+        return get_bool(w, m, "scheduler.preemption", &sp->preemption);
+    static const char *const keys[] = {"enabled", "grace_period", "min_runtime", NULL};
+    if (expect(w, m, YAML_MAPPING_NODE, "scheduler.preemption",
+               "a mapping such as {enabled: true, grace_period: 120s, min_runtime: 10m}") < 0)
+        return -1;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, "scheduler.preemption", keys, &seen);
+        if (k < 0)
+            return -1;
+        yaml_node_t *val = get(w, p->value);
+        int rc = k == 0   ? get_bool(w, val, "scheduler.preemption.enabled", &sp->preemption)
+                 : k == 1 ? get_duration(w, val, "scheduler.preemption.grace_period", &sp->grace_s)
+                          : get_duration(w, val, "scheduler.preemption.min_runtime",
+                                         &sp->min_runtime_s);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int parse_scheduler(walk_t *w, yaml_node_t *m, yaml_node_t **default_class_node)
+{
+    static const char *const keys[] = {"fairshare", "fairshare_half_life", "quotas", "backfill",
+                                       "preemption", "default_priority_class", NULL};
+    if (expect(w, m, YAML_MAPPING_NODE, "scheduler",
+               "a mapping such as {fairshare_half_life: 7d, backfill: {enabled: true}}") < 0)
+        return -1;
+    sched_params_t *sp = &w->cfg->params;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, "scheduler", keys, &seen);
+        if (k < 0)
+            return -1;
+        yaml_node_t *val = get(w, p->value);
+        int rc = 0;
+        switch (k) {
+        case 0: rc = get_bool(w, val, "scheduler.fairshare", &sp->fairshare); break;
+        case 1: rc = get_duration(w, val, "scheduler.fairshare_half_life", &sp->half_life_s); break;
+        case 2: rc = get_bool(w, val, "scheduler.quotas", &sp->quotas); break;
+        case 3: rc = parse_backfill(w, val, sp); break;
+        case 4: rc = parse_preemption(w, val, sp); break;
+        case 5:
+            *default_class_node = val;
+            rc = get_string(w, val, "scheduler.default_priority_class", "a class name such as "
+                            "normal", &w->cfg->default_class);
+            break;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the document ---- */
+
+static void add_class(gt_config_t *cfg, size_t *cap, const char *name, int value, bool preempt)
+{
+    GT_GROW(cfg->classes, *cap, cfg->nclasses + 1);
+    cfg->classes[cfg->nclasses++] = (gt_class_cfg_t){xstrdup(name), value, preempt};
+}
+
+static int walk_document(walk_t *w)
+{
+    gt_config_t *cfg = w->cfg;
+    yaml_node_t *root = yaml_document_get_root_node(w->doc);
+    yaml_node_t *default_class_node = NULL;
+    if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
+        static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
+                                           NULL};
+        if (root->type != YAML_MAPPING_NODE)
+            return fail(w, root, "the configuration is %s; write a mapping with the keys "
+                                 "nodes, teams, priority_classes, scheduler", kind_name(root));
+        unsigned seen = 0;
+        for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+             p < root->data.mapping.pairs.top; p++) {
+            int k = which_key(w, p, "the top level", keys, &seen);
+            if (k < 0)
+                return -1;
+            yaml_node_t *val = get(w, p->value);
+            int rc = 0;
+            if (!val)
+                return fail(w, root, "a value is missing");
+            switch (k) {
+            case 0: rc = parse_nodes(w, val); break;
+            case 1:
+                if (!(val->type == YAML_SCALAR_NODE && !val->data.scalar.length))
+                    rc = parse_team_list(w, val, NULL, "teams", 0);
+                break;
+            case 2: rc = parse_classes(w, val); break;
+            case 3: rc = parse_scheduler(w, val, &default_class_node); break;
+            }
+            if (rc < 0)
+                return -1;
+        }
+    }
+    if (check_node_names(w) < 0)
+        return -1;
+    if (!cfg->nclasses) {
+        add_class(cfg, &w->classes_cap, "production", 1000, false);
+        add_class(cfg, &w->classes_cap, "normal", 100, true);
+        add_class(cfg, &w->classes_cap, "experimental", 10, true);
+    }
+    if (!cfg->default_class)
+        cfg->default_class = xstrdup("normal");
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        if (!strcmp(cfg->classes[i].name, cfg->default_class))
+            return 0;
+    char list[256] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < cfg->nclasses && off < sizeof(list); i++)
+        off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
+                                cfg->classes[i].name);
+    if (default_class_node)
+        return fail(w, default_class_node, "scheduler.default_priority_class %s is not a "
+                                           "priority class; write one of %s",
+                    cfg->default_class, list);
+    return fail(w, root, "there is no priority class named normal to be the default; add "
+                         "scheduler.default_priority_class: <one of %s>", list);
+}
+
+int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t *err)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    gt_config_t *cfg = xcalloc(1, sizeof(*cfg));
+    cfg->params = sched_params_default();
+    *out = NULL;
+    if (!yaml_parser_initialize(&parser)) {
+        gt_config_free(cfg);
+        errno = ENOMEM;
+        return gt_error_set(err, "internal", "cannot initialise the YAML parser");
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        gt_error_set(err, "invalid_config", "line %d: the file is not valid YAML: %s%s%s",
+                     (int)parser.problem_mark.line + 1,
+                     parser.problem ? parser.problem : "unknown error",
+                     parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        gt_config_free(cfg);
+        errno = EINVAL;
+        return -1;
+    }
+    /* A second document in the same file is a mistake worth reporting. */
+    yaml_document_t doc2;
+    int more = 0, second_line = 0;
+    if (yaml_parser_load(&parser, &doc2)) {
+        more = yaml_document_get_root_node(&doc2) != NULL;
+        if (more)
+            second_line = line_of(yaml_document_get_root_node(&doc2));
+        yaml_document_delete(&doc2);
+    }
+    yaml_parser_delete(&parser);
+    walk_t w = {.doc = &doc, .cfg = cfg, .err = err};
+    int rc;
+    if (more) {
+        errno = EINVAL;
+        rc = gt_error_set(err, "invalid_config", "line %d: a second YAML document starts "
+                          "here; keep the configuration in one document (remove the ---)",
+                          second_line);
+    } else {
+        rc = walk_document(&w);
+    }
+    yaml_document_delete(&doc);
+    free(w.node_lines);
+    if (rc < 0) {
+        gt_config_free(cfg);
+        errno = EINVAL;
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        gt_error_set(err, e == ENOENT ? "not_found" : "io_error", "cannot read %s: %s", path,
+                     strerror(e));
+        errno = e;
+        return -1;
+    }
+    gt_buf_t b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        gt_buf_append(&b, chunk, n);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        gt_buf_free(&b);
+        errno = EIO;
+        return gt_error_set(err, "io_error", "cannot read %s: read error", path);
+    }
+    int rc = gt_config_parse(b.data ? b.data : "", b.len, out, err);
+    gt_buf_free(&b);
+    if (rc < 0 && err) {
+        int e = errno;
+        char msg[sizeof(err->msg)];
+        fmt(msg, sizeof(msg), "%s", err->msg);
+        fmt(err->msg, sizeof(err->msg), "%s: %s", path, msg);
+        errno = e;
+    }
+    return rc;
+}
+
+void gt_config_free(gt_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->nnodes; i++)
+        node_cfg_clear(&cfg->nodes[i]);
+    free(cfg->nodes);
+    for (size_t i = 0; i < cfg->nteams; i++)
+        team_cfg_clear(&cfg->teams[i]);
+    free(cfg->teams);
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        free(cfg->classes[i].name);
+    free(cfg->classes);
+    free(cfg->default_class);
+    free(cfg);
+}
+
+/* ---- ranges ---- */
+
+static int range_error(gt_error_t *err, const char *pattern, const char *why)
+{
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument",
+                        "node name '%s' is not valid: %s; write a name such as gpu-01 or a "
+                        "range such as gpu-[001-016] or gpu-[1-4,8]", pattern, why);
+}
+
+int gt_expand_range(const char *pattern, char ***out, gt_error_t *err)
+{
+    *out = NULL;
+    const char *open = strchr(pattern, '['), *close = strchr(pattern, ']');
+    if (!*pattern)
+        return range_error(err, pattern, "it is empty");
+    if (!open && !close) {
+        char **v = xmalloc(sizeof(*v));
+        v[0] = xstrdup(pattern);
+        *out = v;
+        return 1;
+    }
+    if (!open || !close || close < open)
+        return range_error(err, pattern, "its brackets do not match");
+    if (strchr(open + 1, '[') || strchr(close + 1, ']'))
+        return range_error(err, pattern, "it has more than one range");
+    /* First pass counts and checks; second pass writes. */
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    const char *p = open + 1;
+    int prefix = (int)(open - pattern);
+    while (p < close) {
+        const char *a = p;
+        while (p < close && *p >= '0' && *p <= '9')
+            p++;
+        int wa = (int)(p - a);
+        if (wa == 0 || wa > 9)
+            goto bad_number;
+        long lo = strtol(a, NULL, 10), hi = lo;
+        int width = wa;
+        if (*p == '-') {
+            const char *b = ++p;
+            while (p < close && *p >= '0' && *p <= '9')
+                p++;
+            if (p == b || p - b > 9)
+                goto bad_number;
+            hi = strtol(b, NULL, 10);
+            if (hi < lo) {
+                for (size_t i = 0; i < n; i++)
+                    free(v[i]);
+                free(v);
+                return range_error(err, pattern, "a range ends before it starts");
+            }
+        }
+        if (p < close && *p != ',')
+            goto bad_number;
+        if (*p == ',') {
+            p++;
+            if (p == close)
+                goto bad_number;
+        }
+        if ((size_t)(hi - lo) + n >= GT_CONFIG_MAX_NODES) {
+            for (size_t i = 0; i < n; i++)
+                free(v[i]);
+            free(v);
+            char why[64];
+            fmt(why, sizeof(why), "it names more than %d nodes", GT_CONFIG_MAX_NODES);
+            return range_error(err, pattern, why);
+        }
+        for (long i = lo; i <= hi; i++) {
+            GT_GROW(v, cap, n + 1);
+            size_t len = strlen(pattern) + 16;
+            v[n] = xmalloc(len);
+            snprintf(v[n], len, "%.*s%0*ld%s", prefix, pattern, width, i, close + 1);
+            n++;
+        }
+    }
+    if (n == 0)
+        return range_error(err, pattern, "its range is empty");
+    *out = v;
+    return (int)n;
+bad_number:
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    return range_error(err, pattern, "inside the brackets write numbers and ranges such as "
+                                     "001-016 or 1-4,8");
+}
+
+/* ---- the scheduler's model ---- */
+
+int gt_config_apply(const gt_config_t *cfg, sched_t *s, gt_error_t *err)
+{
+    for (size_t i = 0; i < cfg->nclasses; i++) {
+        const gt_class_cfg_t *c = &cfg->classes[i];
+        if (sched_class_add(s, c->name, c->value, c->preemptible, err) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < cfg->nteams; i++) {
+        const gt_team_cfg_t *t = &cfg->teams[i];
+        int parent = -1;
+        if (t->parent && (parent = sched_team_find(s, t->parent)) < 0) {
+            errno = ENOENT;
+            return gt_error_set(err, "invalid_config", "team %s: its parent %s is not known",
+                                t->name, t->parent);
+        }
+        int ti = sched_team_add(s, t->name, parent, t->weight, err);
+        if (ti < 0)
+            return -1;
+        for (size_t j = 0; j < t->nquotas; j++) {
+            const gt_quota_cfg_t *q = &t->quotas[j];
+            int type = -1;
+            if (q->gpu_type && (type = sched_gpu_type(s, q->gpu_type)) < 0)
+                return gt_error_set(err, "invalid_config", "team %s: GPU type %s: the "
+                                    "scheduler knows at most %d GPU types", t->name,
+                                    q->gpu_type, SCHED_MAX_GPU_TYPES);
+            if (sched_team_set_quota(s, ti, type, q->quota_milli, q->limit_milli, err) < 0)
+                return -1;
+        }
+    }
+    for (size_t i = 0; i < cfg->nnodes; i++) {
+        const gt_node_cfg_t *n = &cfg->nodes[i];
+        sched_node_spec_t spec = {
+            .name = n->name,
+            .gpu_type = n->gpu_type,
+            .gpus = n->gpus,
+            .cpus_milli = n->cpus_milli,
+            .memory_mib = n->memory_mib,
+            .block = n->block,
+            .spine = n->spine,
+            .leaf = n->leaf,
+            .nvlink_groups = n->nvlink_groups,
+        };
+        if (sched_node_add(s, &spec, err) < 0)
+            return -1;
+    }
+    return 0;
+}
