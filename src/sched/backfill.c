@@ -1,0 +1,106 @@
+/* backfill.c: reservations for the first blocked jobs.
+ *
+ * For a blocked job we walk the running jobs by their expected end (start + estimate or time
+ * limit), freeing their GPUs on a scratch copy of the nodes, until enough acceptable nodes
+ * hold the job's per-node GPUs: that end is the job's shadow time (its estimated start) and
+ * those nodes are reserved for it until then. A later job may use a reserved node's GPUs only
+ * if it ends before the shadow time, or if it leaves the reserved GPUs free (node_usable).
+ * Simplifications, stated: CPUs and memory are not projected, fractional slots free no whole
+ * GPU in the projection, jobs with no estimate never free anything, and a node reserved for
+ * one job is not offered to the next reservation of the same cycle. */
+#include <stdlib.h>
+
+#include "sched/sched_internal.h"
+
+void backfill_reset(sched_t *s)
+{
+    s->resv_epoch++;
+    s->releases_built = false;
+}
+
+static int by_end(const void *a, const void *b)
+{
+    const struct release *x = a, *y = b;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return x->job - y->job;
+}
+
+static void build_releases(sched_t *s, sched_time_t now)
+{
+    GT_GROW(s->releases, s->capreleases, (size_t)s->nrunning);
+    s->nreleases = 0;
+    for (int r = 0; r < s->nrunning; r++) {
+        const job_t *v = &s->jobs[s->running[r]];
+        sched_time_t end;
+        if (v->state == SCHED_PREEMPTING)
+            end = v->stop_deadline;
+        else if (job_plan_duration(v) > 0)
+            end = v->start + job_plan_duration(v);
+        else
+            continue;
+        s->releases[s->nreleases++] = (struct release){end > now ? end : now, s->running[r]};
+    }
+    qsort(s->releases, s->nreleases, sizeof(*s->releases), by_end);
+    s->releases_built = true;
+}
+
+static bool reserved_now(const sched_t *s, const node_t *n)
+{
+    return n->resv_epoch == s->resv_epoch;
+}
+
+void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
+{
+    if (!s->releases_built)
+        build_releases(s, now);
+    int want = j->nodes, g = job_per_node_gpus_whole(j);
+    s->epoch++;
+    GT_GROW(s->scratch, s->capscratch, (size_t)want);
+    int *chosen = s->scratch, nchosen = 0;
+    /* nodes that already hold it (but something else stopped it: CPUs, topology) */
+    for (int k = g; k <= s->max_gpus && nchosen < want; k++)
+        for (int t = 0; t < s->ntypes && nchosen < want; t++) {
+            if (!(types >> t & 1))
+                continue;
+            for (int ni = s->bucket[t][k]; ni != NIL && nchosen < want; ni = s->nodes[ni].bnext)
+                if (!reserved_now(s, &s->nodes[ni])) {
+                    s->nodes[ni].mark_epoch = s->epoch;
+                    s->nodes[ni].mark_val = k;
+                    chosen[nchosen++] = ni;
+                }
+        }
+    sched_time_t shadow = now;
+    for (size_t r = 0; r < s->nreleases && nchosen < want; r++) {
+        const job_t *v = &s->jobs[s->releases[r].job];
+        for (int k = 0; k < v->nslots && nchosen < want; k++) {
+            const sched_slot_t *sl = &v->slots[k];
+            node_t *n = &s->nodes[sl->node];
+            if (!n->up || !(types >> n->type & 1) || reserved_now(s, n) ||
+                sl->gpu_milli != SCHED_MILLI || n->ngpus < g)
+                continue;
+            if (n->mark_epoch != s->epoch) {
+                n->mark_epoch = s->epoch;
+                n->mark_val = n->free_whole;
+            }
+            int before = (int)n->mark_val;
+            n->mark_val += __builtin_popcountll(sl->gpu_mask);
+            if (before < g && n->mark_val >= g) {
+                chosen[nchosen++] = sl->node;
+                shadow = s->releases[r].end;
+            }
+        }
+    }
+    if (nchosen < want) {
+        j->est_start = SCHED_NEVER;
+        return;
+    }
+    for (int i = 0; i < want; i++) {
+        node_t *n = &s->nodes[chosen[i]];
+        n->resv_epoch = s->resv_epoch;
+        n->resv_gpus = g;
+        n->resv_until = shadow;
+        n->resv_job = j->id;
+    }
+    j->est_start = shadow;
+}

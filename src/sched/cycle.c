@@ -1,0 +1,266 @@
+/* cycle.c: one scheduling pass.
+ *
+ * Order: strict priority tiers (class value, high first); inside a tier, jobs within their
+ * team's quota before borrowers; then fair share: a team's key is its decayed usage plus what
+ * it holds now plus what its earlier pending jobs ask, all as projected GPU-seconds, over its
+ * weight (so teams interleave by share, not one team's whole queue first); then age, then id.
+ *
+ * Each job in that order: its team's limit (QUOTA), a placement now (START), else a
+ * preemption (PREEMPT its victims), else a reservation for the first blocked jobs (backfill)
+ * or, without backfill, every later job waits behind the first blocked one (PRIORITY). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "sched/sched_internal.h"
+
+/* A pass tries to preempt for at most this many jobs: each try scans the running jobs.
+ * Failed tries are remembered by shape and power, so the cap is a safety net only. */
+#define PREEMPT_TRIES_PER_CYCLE 1024
+
+void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id)
+{
+    GT_GROW(s->dec, s->capdec, s->ndec + 1);
+    s->dec[s->ndec++] = (sched_decision_t){a, job, for_id};
+}
+
+static int order_cmp(const void *a, const void *b)
+{
+    const order_entry_t *x = a, *y = b;
+    if (x->cls_value != y->cls_value)
+        return x->cls_value > y->cls_value ? -1 : 1;
+    if (x->in_quota != y->in_quota)
+        return x->in_quota > y->in_quota ? -1 : 1;
+    if (x->share != y->share)
+        return x->share < y->share ? -1 : 1;
+    if (x->submit != y->submit)
+        return x->submit < y->submit ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static size_t build_order(sched_t *s)
+{
+    GT_GROW(s->order, s->caporder, s->npending);
+    double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
+    size_t n = 0;
+    for (int ti = 0; ti < s->nteams; ti++) {
+        team_t *t = &s->teams[ti];
+        double usage = s->p.half_life_s > 0 ? t->usage : 0;
+        int64_t cum = t->alloc[0];
+        for (size_t q = 0; q < t->nqueue; q++) {
+            int ji = t->queue[q];
+            job_t *j = &s->jobs[ji];
+            double share = s->p.fairshare ? (usage + (double)cum / SCHED_MILLI * h) / t->weight : 0;
+            int in_quota = s->p.quotas && t->quota[0] > 0 && cum + j->gpus <= t->quota[0];
+            if (s->p.quotas && !in_quota && t->typed_quota)
+                in_quota = team_within_quota(s, ti, j->types, j->gpus + cum - t->alloc[0]);
+            s->order[n++] = (order_entry_t){ji, s->classes[j->cls].value, in_quota, share,
+                                            j->submit, j->id};
+            cum += j->gpus;
+        }
+    }
+    qsort(s->order, n, sizeof(*s->order), order_cmp);
+    return n;
+}
+
+/* Acceptable GPU types that the team's limits still allow for this job. */
+static uint64_t allowed_types(const sched_t *s, const job_t *j)
+{
+    uint64_t m = 0;
+    for (int t = 0; t < s->ntypes; t++)
+        if ((j->types >> t & 1) && s->type_max_gpus[t] > 0 && team_limit_allows(s, j->team, t, j->gpus))
+            m |= 1ULL << t;
+    return m;
+}
+
+static bool could_ever_fit(const sched_t *s, const job_t *j)
+{
+    int g = job_per_node_gpus_whole(j), nodes = 0;
+    for (int t = 0; t < s->ntypes; t++)
+        if (j->types >> t & 1)
+            nodes += s->type_nodes[t];
+    if (nodes < j->nodes)
+        return false;
+    for (int t = 0; t < s->ntypes; t++)
+        if ((j->types >> t & 1) && s->type_max_gpus[t] >= g &&
+            (!j->cpus || !s->type_max_cpus[t] || s->type_max_cpus[t] >= j->cpus) &&
+            (!j->mem || !s->type_max_mem[t] || s->type_max_mem[t] >= j->mem))
+            return true;
+    return false;
+}
+
+static bool shape_dominates(const fail_shape_t *f, const job_t *j, uint64_t types, int64_t per)
+{
+    return (types & ~f->types) == 0 && per >= f->per_node && j->nodes >= f->nodes &&
+           j->cpus >= f->cpus && j->mem >= f->mem;
+}
+
+static bool failed_before(const sched_t *s, const job_t *j, uint64_t types, int64_t per,
+                          sched_time_t end, sched_reason_t *reason)
+{
+    for (int i = 0; i < s->nfails; i++) {
+        const fail_shape_t *f = &s->fails[i];
+        if (shape_dominates(f, j, types, per) && end >= f->end) {
+            *reason = f->reason;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void remember_failure(sched_t *s, const job_t *j, uint64_t types, int64_t per,
+                             sched_time_t end, sched_reason_t reason)
+{
+    fail_shape_t f = {types, per, j->cpus, j->mem, j->nodes, end, reason};
+    if (s->nfails < FAIL_CACHE)
+        s->fails[s->nfails++] = f;
+    else
+        s->fails[s->stats.cycles % FAIL_CACHE] = f;
+}
+
+/* Preemption for j is hopeless when a job at least as small and at least as powerful found
+ * no victims in this pass (victims only become fewer during a pass). */
+static bool preemption_hopeless(const sched_t *s, const job_t *j, uint64_t types, int64_t per,
+                                bool in_quota)
+{
+    int v = s->classes[j->cls].value;
+    if (!in_quota && v <= s->min_victim_class)
+        return true;
+    for (int i = 0; i < s->npfails; i++) {
+        const struct preempt_fail *f = &s->pfails[i];
+        if (shape_dominates(&f->shape, j, types, per) && v <= f->cls_value &&
+            (!in_quota || (f->in_quota && f->team == j->team)))
+            return true;
+    }
+    return false;
+}
+
+static void remember_preempt_failure(sched_t *s, const job_t *j, uint64_t types, int64_t per,
+                                     bool in_quota)
+{
+    struct preempt_fail f = {{types, per, j->cpus, j->mem, j->nodes, 0, SCHED_REASON_NONE},
+                             s->classes[j->cls].value, j->team, in_quota};
+    s->pfails[s->npfails < FAIL_CACHE ? s->npfails++ : (int)(s->stats.cycles % FAIL_CACHE)] = f;
+}
+
+static void find_min_victim_class(sched_t *s)
+{
+    s->min_victim_class = INT32_MAX;
+    for (int r = 0; r < s->nrunning; r++) {
+        const job_t *v = &s->jobs[s->running[r]];
+        if (v->preemptible && s->classes[v->cls].value < s->min_victim_class)
+            s->min_victim_class = s->classes[v->cls].value;
+    }
+}
+
+/* Capacity or topology: are there enough free GPUs of the acceptable types at all? */
+static sched_reason_t blocked_reason(const sched_t *s, const job_t *j, uint64_t types)
+{
+    int64_t free = 0;
+    for (int t = 0; t < s->ntypes; t++)
+        if (types >> t & 1)
+            free += s->type_free_whole[t];
+    return free * SCHED_MILLI >= j->gpus ? SCHED_REASON_TOPOLOGY : SCHED_REASON_CAPACITY;
+}
+
+/* Holds the nodes chosen for j's preemption until its victims have stopped. */
+static void hold_preemption_targets(sched_t *s, job_t *j)
+{
+    for (int k = 0; k < j->nslots; k++) {
+        node_t *n = &s->nodes[j->slots[k].node];
+        n->resv_epoch = s->resv_epoch;
+        n->resv_gpus = job_per_node_gpus_whole(j);
+        n->resv_until = SCHED_NEVER;
+        n->resv_job = j->id;
+    }
+}
+
+const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
+{
+    s->ndec = 0;
+    s->nfails = 0;
+    s->npfails = 0;
+    s->now = now;
+    s->stats.cycles++;
+    sched_accrue_usage(s, now);
+    backfill_reset(s);
+    size_t n = build_order(s);
+    /* the holds of earlier preemptions come before any placement */
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = &s->jobs[s->order[i].job];
+        if (j->victims_pending > 0)
+            hold_preemption_targets(s, j);
+    }
+    if (s->p.preemption)
+        find_min_victim_class(s);
+    int reservations = 0, preempt_tries = 0;
+    uint64_t fifo_blocker = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ji = s->order[i].job;
+        job_t *j = &s->jobs[ji];
+        s->stats.jobs_examined++;
+        j->blocked_by = 0;
+        j->est_start = SCHED_NEVER;
+        if (j->victims_pending > 0) {
+            j->reason = SCHED_REASON_PREEMPTING;
+            continue;
+        }
+        if (fifo_blocker) {
+            j->reason = SCHED_REASON_PRIORITY;
+            j->blocked_by = fifo_blocker;
+            continue;
+        }
+        job_resolve_nodes(s, j);
+        if (!could_ever_fit(s, j)) {
+            j->reason = SCHED_REASON_NO_FIT;
+            continue;
+        }
+        uint64_t types = allowed_types(s, j);
+        if (!types) {
+            j->reason = SCHED_REASON_QUOTA;
+            continue;
+        }
+        sched_time_t dur = job_plan_duration(j);
+        sched_time_t end = dur > 0 ? now + dur : SCHED_NEVER;
+        int64_t per = j->gpus / j->nodes;
+        sched_reason_t why;
+        if (!failed_before(s, j, types, per, end, &why)) {
+            if (place_find(s, j, types, end)) {
+                job_start(s, ji, now);
+                sched_decide(s, SCHED_START, j->id, 0);
+                continue;
+            }
+            /* would it fit without the reservations? then a reservation holds it back */
+            why = place_find(s, j, types, now)
+                      ? SCHED_REASON_RESERVATION
+                      : blocked_reason(s, j, types);
+            j->nslots = 0;
+            remember_failure(s, j, types, per, end, why);
+        }
+        j->reason = why;
+        if (why == SCHED_REASON_RESERVATION)
+            continue;
+        if (s->p.preemption && preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
+            bool in_quota = team_within_quota(s, j->team, types, j->gpus);
+            if (!preemption_hopeless(s, j, types, per, in_quota)) {
+                preempt_tries++;
+                if (preempt_for(s, ji, types, now)) {
+                    j->reason = SCHED_REASON_PREEMPTING;
+                    continue;
+                }
+                remember_preempt_failure(s, j, types, per, in_quota);
+            }
+        }
+        if (s->p.backfill) {
+            if (reservations < s->p.reservations) {
+                reservations++;
+                backfill_reserve(s, j, types, now);
+            }
+        } else {
+            backfill_reserve(s, j, types, now);
+            fifo_blocker = j->id;
+        }
+    }
+    s->changed = false;
+    *ndec = s->ndec;
+    return s->dec;
+}

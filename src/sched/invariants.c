@@ -1,0 +1,121 @@
+/* invariants.c: what must hold after every event, checked by tests (and debug builds):
+ * no GPU over-allocated, node and team accounting consistent with the jobs, gangs whole,
+ * no team above its limit, and no team within its quota left waiting for capacity while
+ * another team's reclaimable borrowed jobs could make room for it (checked right after a
+ * cycle, when the reasons are fresh). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched_internal.h"
+
+#define FAIL(...) (snprintf(msg, len, __VA_ARGS__), false)
+
+static bool check_nodes(const sched_t *s, char *msg, size_t len)
+{
+    int64_t *used = xcalloc((size_t)s->nnodes * SCHED_MAX_GPUS_PER_NODE + 1, sizeof(int64_t));
+    bool ok = true;
+    for (int r = 0; r < s->nrunning && ok; r++) {
+        const job_t *j = &s->jobs[s->running[r]];
+        if (j->nslots != j->nodes && !(j->nodes <= 1 && j->nslots == 1))
+            ok = FAIL("job %llu holds %d slots for a gang of %d nodes",
+                      (unsigned long long)j->id, j->nslots, j->nodes);
+        for (int k = 0; k < j->nslots && ok; k++) {
+            const sched_slot_t *sl = &j->slots[k];
+            for (int g = 0; g < SCHED_MAX_GPUS_PER_NODE; g++)
+                if (sl->gpu_mask >> g & 1)
+                    used[(size_t)sl->node * SCHED_MAX_GPUS_PER_NODE + (size_t)g] += sl->gpu_milli;
+            for (int k2 = 0; k2 < k; k2++)
+                if (j->slots[k2].node == sl->node)
+                    ok = FAIL("job %llu has two slots on node %s", (unsigned long long)j->id,
+                              s->nodes[sl->node].name);
+        }
+    }
+    for (int ni = 0; ni < s->nnodes && ok; ni++) {
+        const node_t *n = &s->nodes[ni];
+        int whole = 0;
+        for (int g = 0; g < n->ngpus && ok; g++) {
+            int64_t u = used[(size_t)ni * SCHED_MAX_GPUS_PER_NODE + (size_t)g];
+            if (u > SCHED_MILLI)
+                ok = FAIL("GPU %d of node %s is over-allocated: %lld milli", g, n->name,
+                          (long long)u);
+            else if (u != SCHED_MILLI - n->gpu_free[g])
+                ok = FAIL("GPU %d of node %s: jobs hold %lld milli, the node says %d", g,
+                          n->name, (long long)u, SCHED_MILLI - n->gpu_free[g]);
+            whole += n->gpu_free[g] == SCHED_MILLI;
+        }
+        if (ok && whole != n->free_whole)
+            ok = FAIL("node %s counts %d whole free GPUs, has %d", n->name, n->free_whole, whole);
+        if (ok && ((n->cpus && n->cpus_free < 0) || (n->mem && n->mem_free < 0)))
+            ok = FAIL("node %s has CPUs or memory over-allocated", n->name);
+    }
+    free(used);
+    return ok;
+}
+
+static bool check_teams(const sched_t *s, char *msg, size_t len)
+{
+    int64_t *alloc = xcalloc((size_t)s->nteams + 1, sizeof(int64_t));
+    for (int r = 0; r < s->nrunning; r++) {
+        const job_t *j = &s->jobs[s->running[r]];
+        for (int t = j->team; t != NIL; t = s->teams[t].parent)
+            alloc[t] += j->gpus;
+    }
+    bool ok = true;
+    for (int t = 0; t < s->nteams && ok; t++) {
+        const team_t *tm = &s->teams[t];
+        if (alloc[t] != tm->alloc[0])
+            ok = FAIL("team %s: jobs hold %lld milli-GPUs, the team says %lld", tm->name,
+                      (long long)alloc[t], (long long)tm->alloc[0]);
+        else if (s->p.quotas && tm->limit[0] >= 0 && tm->alloc[0] > tm->limit[0])
+            ok = FAIL("team %s holds %lld milli-GPUs, above its limit %lld", tm->name,
+                      (long long)tm->alloc[0], (long long)tm->limit[0]);
+    }
+    free(alloc);
+    return ok;
+}
+
+/* A team within quota never waits behind borrowers: a single-node job within its team's
+ * quota, blocked for capacity, must not find a node of its type where the free GPUs plus
+ * those of eligible borrowed jobs of other teams would hold it. (Gangs are not checked.) */
+static bool check_reclaim(const sched_t *s, char *msg, size_t len)
+{
+    if (!s->p.quotas || !s->p.preemption || s->changed)
+        return true; /* reasons are as of the last cycle: only meaningful right after it */
+    for (int ti = 0; ti < s->nteams; ti++)
+        for (size_t q = 0; q < s->teams[ti].nqueue; q++) {
+            const job_t *j = &s->jobs[s->teams[ti].queue[q]];
+            if (j->reason != SCHED_REASON_CAPACITY || j->nodes > 1 ||
+                !team_within_quota(s, j->team, j->types, j->gpus))
+                continue;
+            int g = job_per_node_gpus_whole(j);
+            for (int ni = 0; ni < s->nnodes; ni++) {
+                const node_t *n = &s->nodes[ni];
+                if (!n->up || !(j->types >> n->type & 1))
+                    continue;
+                int freeable = n->free_whole;
+                for (int r = 0; r < s->nrunning; r++) {
+                    const job_t *v = &s->jobs[s->running[r]];
+                    if (v->state != SCHED_RUNNING || !v->preemptible || v->team == j->team ||
+                        s->now - v->start < s->p.min_runtime_s || !team_borrowing(s, v->team) ||
+                        s->classes[v->cls].value > s->classes[j->cls].value)
+                        continue;
+                    for (int k = 0; k < v->nslots; k++)
+                        if (v->slots[k].node == ni && v->slots[k].gpu_milli == SCHED_MILLI)
+                            freeable += __builtin_popcountll(v->slots[k].gpu_mask);
+                }
+                if (freeable >= g && n->ngpus >= g && node_fits_cpu_mem(n, 0, 0))
+                    return FAIL("job %llu of team %s is within quota and waits for capacity, "
+                                "but node %s has borrowed GPUs it could reclaim",
+                                (unsigned long long)j->id, s->teams[ti].name, n->name);
+            }
+        }
+    return true;
+}
+
+bool sched_check_invariants(const sched_t *s, char *msg, size_t len)
+{
+    if (len)
+        msg[0] = '\0';
+    return check_nodes(s, msg, len) && check_teams(s, msg, len) && check_reclaim(s, msg, len);
+}

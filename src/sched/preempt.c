@@ -1,0 +1,197 @@
+/* preempt.c: making room for a job that may displace others.
+ *
+ * A running job v is a victim candidate for j when v is preemptible, has run at least the
+ * minimum runtime, and either v's class is below j's (priority preemption), or j is within its
+ * team's quota and v's team (another team) is borrowing above its own quota, v's class not
+ * above j's (quota reclaim). Reclaim only ever takes from teams above their quota, and the
+ * reclaimer stays within its quota, so two teams cannot take GPUs back and forth.
+ *
+ * Victims are chosen per node, lowest class first and then the least work lost since their
+ * last checkpoint; nodes are ranked by what they would cost, and j's gang takes the cheapest
+ * nodes that, once the victims stop, hold it: no preemption that frees nothing j can use.
+ * A gang victim is preempted whole (it is one job). */
+#include <stdlib.h>
+
+#include "sched/sched_internal.h"
+
+typedef struct victim_entry {
+    int job;
+    int next;
+} victim_entry_t;
+
+typedef struct node_cost {
+    int node;
+    int top_class;          /* highest class among its victims (lower is cheaper) */
+    double lost;            /* GPU-seconds of work lost */
+    int first, count;       /* its chosen victims in the pick array */
+} node_cost_t;
+
+static bool eligible(const sched_t *s, const job_t *j, bool in_quota, const job_t *v,
+                     sched_time_t now)
+{
+    if (v->state != SCHED_RUNNING || !v->preemptible || v->id == j->id ||
+        now - v->start < s->p.min_runtime_s)
+        return false;
+    int jv = s->classes[j->cls].value, vv = s->classes[v->cls].value;
+    if (vv < jv)
+        return true;
+    return in_quota && vv <= jv && v->team != j->team && team_borrowing(s, v->team);
+}
+
+static double lost_work(const job_t *v, sched_time_t now)
+{
+    sched_time_t since = v->checkpointable && v->last_ckpt > v->start ? v->last_ckpt : v->start;
+    return (double)(now - since) * (double)v->gpus / SCHED_MILLI + (double)v->gpus / 1e6;
+}
+
+static int victim_cmp(const void *a, const void *b, void *ctx)
+{
+    const sched_t *s = ctx;
+    const job_t *x = &s->jobs[*(const int *)a], *y = &s->jobs[*(const int *)b];
+    int xv = s->classes[x->cls].value, yv = s->classes[y->cls].value;
+    if (xv != yv)
+        return xv < yv ? -1 : 1;
+    double lx = lost_work(x, s->now), ly = lost_work(y, s->now);
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cost_cmp(const void *a, const void *b)
+{
+    const node_cost_t *x = a, *y = b;
+    if (x->top_class != y->top_class)
+        return x->top_class < y->top_class ? -1 : 1;
+    if (x->lost != y->lost)
+        return x->lost < y->lost ? -1 : 1;
+    return x->node - y->node;
+}
+
+static int slot_whole_gpus(const sched_slot_t *sl)
+{
+    return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+}
+
+bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
+{
+    job_t *j = &s->jobs[ji];
+    bool in_quota = team_within_quota(s, j->team, types, j->gpus);
+    int g = job_per_node_gpus_whole(j), want = j->nodes;
+    s->now = now;
+    s->epoch++;
+
+    victim_entry_t *ent = NULL;
+    size_t nent = 0, capent = 0;
+    int *touched = NULL;
+    size_t ntouched = 0, captouched = 0;
+    for (int r = 0; r < s->nrunning; r++) {
+        const job_t *v = &s->jobs[s->running[r]];
+        if (!eligible(s, j, in_quota, v, now))
+            continue;
+        for (int k = 0; k < v->nslots; k++) {
+            node_t *n = &s->nodes[v->slots[k].node];
+            if (!n->up || !(types >> n->type & 1) || n->ngpus < g ||
+                (j->cpus && n->cpus && n->cpus < j->cpus) || (j->mem && n->mem && n->mem < j->mem))
+                continue;
+            if (n->mark_epoch != s->epoch) {
+                n->mark_epoch = s->epoch;
+                n->mark_val = n->free_whole;
+                n->mark_list = NIL;
+                GT_GROW(touched, captouched, ntouched + 1);
+                touched[ntouched++] = v->slots[k].node;
+            }
+            n->mark_val += slot_whole_gpus(&v->slots[k]);
+            GT_GROW(ent, capent, nent + 1);
+            ent[nent] = (victim_entry_t){s->running[r], n->mark_list};
+            n->mark_list = (int)nent++;
+        }
+    }
+
+    node_cost_t *costs = xcalloc(ntouched + (size_t)want, sizeof(*costs));
+    int *pick = xmalloc((nent + 1) * sizeof(int));
+    size_t ncosts = 0, npick = 0;
+    int *local = xmalloc((nent + 1) * sizeof(int));
+    for (size_t t = 0; t < ntouched; t++) {
+        node_t *n = &s->nodes[touched[t]];
+        if (n->mark_val < g)
+            continue;
+        int nl = 0;
+        for (int e = n->mark_list; e != NIL; e = ent[e].next)
+            local[nl++] = ent[e].job;
+        qsort_r(local, (size_t)nl, sizeof(int), victim_cmp, s);
+        int free_g = n->free_whole;
+        int64_t cpus = n->cpus_free, mem = n->mem_free;
+        node_cost_t c = {touched[t], INT32_MIN, 0, (int)npick, 0};
+        for (int i = 0; i < nl; i++) {
+            bool need_gpu = free_g < g;
+            bool need_cpu = j->cpus && n->cpus && cpus < j->cpus;
+            bool need_mem = j->mem && n->mem && mem < j->mem;
+            if (!need_gpu && !need_cpu && !need_mem)
+                break;
+            const job_t *v = &s->jobs[local[i]];
+            for (int k = 0; k < v->nslots; k++)
+                if (v->slots[k].node == touched[t])
+                    free_g += slot_whole_gpus(&v->slots[k]);
+            cpus += v->cpus;
+            mem += v->mem;
+            pick[npick++] = local[i];
+            c.count++;
+            c.lost += lost_work(v, now);
+            if (s->classes[v->cls].value > c.top_class)
+                c.top_class = s->classes[v->cls].value;
+        }
+        bool fits = free_g >= g && (!j->cpus || !n->cpus || cpus >= j->cpus) &&
+                    (!j->mem || !n->mem || mem >= j->mem);
+        if (fits && c.count > 0)
+            costs[ncosts++] = c;
+        else
+            npick -= (size_t)c.count;
+    }
+    /* a gang may also use nodes that are free enough already, at no cost */
+    if (want > 1)
+        for (int k = g; k <= s->max_gpus; k++)
+            for (int t = 0; t < s->ntypes; t++) {
+                if (!(types >> t & 1))
+                    continue;
+                int taken = 0;
+                for (int ni = s->bucket[t][k]; ni != NIL && taken < want; ni = s->nodes[ni].bnext)
+                    if (s->nodes[ni].mark_epoch != s->epoch &&
+                        node_fits_cpu_mem(&s->nodes[ni], j->cpus, j->mem)) {
+                        costs = xrealloc(costs, (ncosts + 1) * sizeof(*costs));
+                        costs[ncosts++] = (node_cost_t){ni, INT32_MIN, 0, 0, 0};
+                        taken++;
+                    }
+            }
+    bool done = false;
+    if ((int)ncosts >= want) {
+        qsort(costs, ncosts, sizeof(*costs), cost_cmp);
+        int issued = 0;
+        for (int c = 0; c < want; c++)
+            for (int i = 0; i < costs[c].count; i++) {
+                job_t *v = &s->jobs[pick[costs[c].first + i]];
+                if (v->state != SCHED_RUNNING)
+                    continue;
+                v->state = SCHED_PREEMPTING;
+                v->stop_deadline = now + s->p.grace_s;
+                v->preempt_for = j->id;
+                sched_decide(s, SCHED_PREEMPT, v->id, j->id);
+                s->stats.preemptions++;
+                issued++;
+            }
+        if (issued > 0) {
+            /* remember the target nodes: they are held for j until its victims stop */
+            GT_GROW(j->slots, j->capslots, (size_t)want);
+            for (int c = 0; c < want; c++)
+                j->slots[c] = (sched_slot_t){costs[c].node, 0, 0};
+            j->nslots = want;
+            j->victims_pending = issued;
+            done = true;
+        }
+    }
+    free(ent);
+    free(touched);
+    free(costs);
+    free(pick);
+    free(local);
+    return done;
+}

@@ -1,0 +1,206 @@
+/* sched_internal.h: the scheduler's model, shared by the files of src/sched only.
+ * Arrays and indexes, not pointer webs: nodes, jobs and teams live in arrays and refer to each
+ * other by index, so a pass over 10,000 nodes stays in cache. */
+#ifndef GANTRY_SCHED_INTERNAL_H
+#define GANTRY_SCHED_INTERNAL_H
+
+#include "sched/sched.h"
+
+#define NIL (-1)
+#define QIDX(type) ((type) + 1)   /* index into per-type arrays; 0 = all types together */
+#define NQ (SCHED_MAX_GPU_TYPES + 1)
+
+typedef struct node {
+    char *name;
+    int type;
+    int ngpus;
+    uint16_t gpu_free[SCHED_MAX_GPUS_PER_NODE];   /* milli-GPUs free on each GPU */
+    uint8_t nvgroup[SCHED_MAX_GPUS_PER_NODE];
+    int free_whole;                               /* GPUs with nothing allocated */
+    int partial;                                  /* GPUs partly allocated (fractions) */
+    int64_t cpus, cpus_free, mem, mem_free;
+    int block, spine, leaf;                       /* interned topology paths */
+    bool up;
+    int bprev, bnext;                             /* free-GPU bucket list */
+    int pprev, pnext;                             /* list of nodes with partial GPUs */
+    bool in_bucket, in_partial;
+    int njobs;
+    /* per cycle: a reservation for a blocked job (backfill) */
+    uint32_t resv_epoch;
+    int resv_gpus;
+    sched_time_t resv_until;
+    uint64_t resv_job;
+    /* per search: scratch values stamped with an epoch */
+    uint32_t mark_epoch;
+    int64_t mark_val;
+    int mark_list;
+} node_t;
+
+typedef struct team {
+    char *name;
+    int parent;
+    double weight;
+    int64_t quota[NQ], limit[NQ];                  /* limit -1 = none */
+    bool typed_quota;
+    int64_t alloc[NQ];                             /* milli-GPUs held now, children included */
+    double usage;                                  /* decayed GPU-seconds */
+    int pending, running;
+    int *queue;                                    /* pending job indexes by (submit, id) */
+    size_t nqueue, capqueue;
+} team_t;
+
+typedef struct pclass {
+    char *name;
+    int value;
+    bool preemptible;
+} pclass_t;
+
+typedef struct job {
+    uint64_t id;
+    bool live;
+    int team, cls;
+    int64_t gpus;                                  /* total milli-GPUs */
+    int nodes_asked;                               /* 0 = derive */
+    int nodes;                                     /* resolved gang size */
+    uint64_t types;                                /* acceptable types; all bits if any */
+    int64_t cpus, mem;                             /* per node */
+    sched_time_t submit, time_limit, estimate;
+    sched_time_t start, last_ckpt, stop_deadline;
+    bool preemptible, checkpointable, borrowing;
+    sched_job_state_t state;
+    sched_reason_t reason;
+    sched_time_t est_start;
+    uint64_t blocked_by;
+    int alloc_type;                                /* GPU type it runs on */
+    sched_slot_t *slots;
+    int nslots;
+    size_t capslots;
+    int run_pos;                                   /* index in s->running, or NIL */
+    int victims_pending;                           /* preemptor: victims not yet stopped */
+    uint64_t preempt_for;                          /* victim: the job it makes room for */
+} job_t;
+
+typedef struct order_entry {
+    int job;
+    int cls_value;
+    int in_quota;                                  /* 1 when within its team's quota */
+    double share;                                  /* fair-share key: lower goes first */
+    sched_time_t submit;
+    uint64_t id;
+} order_entry_t;
+
+typedef struct fail_shape {
+    uint64_t types;
+    int64_t per_node, cpus, mem;
+    int nodes;
+    sched_time_t end;
+    sched_reason_t reason;
+} fail_shape_t;
+
+#define FAIL_CACHE 32
+
+struct sched {
+    sched_params_t p;
+    char *type_names[SCHED_MAX_GPU_TYPES];
+    int ntypes;
+    int type_max_gpus[SCHED_MAX_GPU_TYPES];        /* largest node of each type */
+    int64_t type_max_cpus[SCHED_MAX_GPU_TYPES], type_max_mem[SCHED_MAX_GPU_TYPES];
+    int64_t type_free_whole[SCHED_MAX_GPU_TYPES];  /* whole free GPUs on up nodes */
+    int max_gpus;
+    int type_nodes[SCHED_MAX_GPU_TYPES];            /* nodes of each type */
+    bool changed;                                  /* events since the last cycle */
+
+    pclass_t *classes;
+    int nclasses;
+    size_t capclasses;
+    team_t *teams;
+    int nteams;
+    size_t capteams;
+
+    node_t *nodes;
+    int nnodes;
+    size_t capnodes;
+    int bucket[SCHED_MAX_GPU_TYPES][SCHED_MAX_GPUS_PER_NODE + 1];
+    int partial_head[SCHED_MAX_GPU_TYPES];
+    char **topo_names;                             /* interned topology paths */
+    int ntopo;
+    size_t captopo;
+
+    job_t *jobs;
+    int njobs;
+    size_t capjobs;
+    int *free_jobs;
+    int nfree_jobs;
+    size_t capfree_jobs;
+    int *id_table;                                 /* open addressing: id -> job index */
+    size_t id_cap, id_used;
+    int *running;                                  /* running and preempting job indexes */
+    int nrunning;
+    size_t caprunning;
+    size_t npending;
+
+    sched_time_t now, usage_at;
+    uint32_t epoch, resv_epoch;
+    sched_decision_t *dec;
+    size_t ndec, capdec;
+    order_entry_t *order;
+    size_t caporder;
+    int *scratch;                                  /* node index lists for searches */
+    size_t capscratch;
+    fail_shape_t fails[FAIL_CACHE];
+    int nfails;
+    struct preempt_fail {
+        fail_shape_t shape;
+        int cls_value, team;
+        bool in_quota;
+    } pfails[FAIL_CACHE];
+    int npfails;
+    int min_victim_class;                          /* lowest class of running preemptibles */
+    /* backfill: running jobs by expected end, built once per cycle when needed */
+    struct release { sched_time_t end; int job; } *releases;
+    size_t nreleases, capreleases;
+    bool releases_built;
+    sched_stats_t stats;
+};
+
+/* sched.c */
+job_t *sched_job_by_id(const sched_t *s, uint64_t id);
+int sched_job_index(const sched_t *s, uint64_t id);
+sched_time_t job_plan_duration(const job_t *j);
+int job_resolve_nodes(const sched_t *s, job_t *j);
+bool team_limit_allows(const sched_t *s, int team, int type, int64_t need);
+bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need);
+bool team_borrowing(const sched_t *s, int team);
+void sched_accrue_usage(sched_t *s, sched_time_t now);
+void job_start(sched_t *s, int ji, sched_time_t now);
+void job_release(sched_t *s, int ji, sched_time_t now);
+
+/* nodes.c: the free-GPU index and allocation on nodes */
+void node_index_insert(sched_t *s, int ni);
+void node_index_remove(sched_t *s, int ni);
+/* Usable whole GPUs on node ni for a job ending at end (respecting this cycle's reservation). */
+int node_usable(const sched_t *s, const node_t *n, sched_time_t end);
+bool node_fits_cpu_mem(const node_t *n, int64_t cpus, int64_t mem);
+/* Chooses g whole GPUs on the node, NVLink domains together; returns the mask. */
+uint64_t node_choose_gpus(const node_t *n, int g);
+void node_take(sched_t *s, int ni, const sched_slot_t *slot, int64_t cpus, int64_t mem);
+void node_give(sched_t *s, int ni, const sched_slot_t *slot, int64_t cpus, int64_t mem);
+
+/* place.c: find slots for a job now; fills j->slots and returns true, or false. */
+bool place_find(sched_t *s, job_t *j, uint64_t types, sched_time_t end);
+
+/* backfill.c */
+void backfill_reset(sched_t *s);
+void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now);
+
+/* preempt.c: picks victims for j; issues PREEMPT decisions; true when it did. */
+bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now);
+void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id);
+
+static inline int job_per_node_gpus_whole(const job_t *j)
+{
+    int64_t per = j->gpus / j->nodes;
+    return per < SCHED_MILLI ? 1 : (int)(per / SCHED_MILLI);
+}
+
+#endif

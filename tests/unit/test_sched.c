@@ -1,0 +1,458 @@
+/* Scheduler core: small scenarios whose right answer is worked out by hand, and a randomized
+ * run that checks the invariants after every event. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sched/sched.h"
+#include "tap.h"
+
+static sched_t *S;
+static int T_A, T_B, C_LOW, C_NORMAL, C_HIGH;
+
+static sched_params_t params(void)
+{
+    sched_params_t p = sched_params_default();
+    p.half_life_s = 3600;
+    return p;
+}
+
+static void setup(const sched_params_t *p)
+{
+    sched_free(S);
+    S = sched_new(p);
+    C_LOW = sched_class_add(S, "low", 10, true, NULL);
+    C_NORMAL = sched_class_add(S, "normal", 100, true, NULL);
+    C_HIGH = sched_class_add(S, "high", 1000, false, NULL);
+    T_A = sched_team_add(S, "a", -1, 1, NULL);
+    T_B = sched_team_add(S, "b", -1, 1, NULL);
+}
+
+static int node(const char *name, const char *type, int gpus, const char *leaf, int nvgroups)
+{
+    sched_node_spec_t n = {.name = name, .gpu_type = type, .gpus = gpus, .block = "b1",
+                           .spine = "s1", .leaf = leaf, .nvlink_groups = nvgroups};
+    return sched_node_add(S, &n, NULL);
+}
+
+static sched_job_spec_t spec(uint64_t id, int team, int cls, int64_t gpus_milli)
+{
+    return (sched_job_spec_t){.id = id, .team = team, .prio_class = cls,
+                              .gpus_milli = gpus_milli, .estimate = 3600};
+}
+
+static int submit(uint64_t id, int team, int cls, int64_t gpus_milli, sched_time_t at)
+{
+    sched_job_spec_t sp = spec(id, team, cls, gpus_milli);
+    sp.submit = at;
+    return sched_job_submit(S, &sp, NULL);
+}
+
+static size_t ndec;
+static const sched_decision_t *dec;
+
+static void cycle(sched_time_t now)
+{
+    dec = sched_cycle(S, now, &ndec);
+    char msg[256];
+    if (!sched_check_invariants(S, msg, sizeof(msg)))
+        ok(0, "invariants after cycle at %lld: %s", (long long)now, msg);
+}
+
+static bool started(uint64_t id)
+{
+    for (size_t i = 0; i < ndec; i++)
+        if (dec[i].action == SCHED_START && dec[i].job_id == id)
+            return true;
+    return false;
+}
+
+static bool preempted(uint64_t id)
+{
+    for (size_t i = 0; i < ndec; i++)
+        if (dec[i].action == SCHED_PREEMPT && dec[i].job_id == id)
+            return true;
+    return false;
+}
+
+static sched_job_info_t info(uint64_t id)
+{
+    sched_job_info_t in = {0};
+    sched_job_info(S, id, &in);
+    return in;
+}
+
+static int node_of(uint64_t id)
+{
+    sched_job_info_t in = info(id);
+    return in.nslots ? in.slots[0].node : -1;
+}
+
+static uint64_t mask_of(uint64_t id)
+{
+    sched_job_info_t in = info(id);
+    return in.nslots ? in.slots[0].gpu_mask : 0;
+}
+
+static void test_best_fit(void)
+{
+    setup(NULL);
+    int a = node("a", "V100", 8, "l1", 1);
+    int b = node("b", "V100", 8, "l1", 1);
+    submit(1, T_A, C_NORMAL, 4000, 0);
+    cycle(0);
+    int first = node_of(1);
+    ok(started(1) && (first == a || first == b), "a 4-GPU job starts on an empty cluster");
+    submit(2, T_A, C_NORMAL, 2000, 1);
+    cycle(1);
+    is_int(node_of(2), first, "a 2-GPU job packs onto the partly used node");
+    submit(3, T_A, C_NORMAL, 8000, 2);
+    cycle(2);
+    is_int(node_of(3), first == a ? b : a, "the 8-GPU job finds a whole node still free");
+}
+
+static void test_nvlink(void)
+{
+    setup(NULL);
+    node("n", "H100", 8, "l1", 2); /* GPUs 0-3 and 4-7 share NVLink */
+    submit(1, T_A, C_NORMAL, 2000, 0);
+    submit(2, T_A, C_NORMAL, 4000, 1);
+    submit(3, T_A, C_NORMAL, 2000, 2);
+    cycle(0);
+    is_int(mask_of(1), 0x03, "2 GPUs from one NVLink domain");
+    is_int(mask_of(2), 0xf0, "4 GPUs fill the other domain whole rather than splitting");
+    is_int(mask_of(3), 0x0c, "the next 2 GPUs complete the first domain");
+}
+
+static void test_fractions(void)
+{
+    setup(NULL);
+    node("n", "T4", 2, "l1", 1);
+    submit(1, T_A, C_NORMAL, 500, 0);
+    submit(2, T_A, C_NORMAL, 250, 1);
+    submit(3, T_A, C_NORMAL, 500, 2);
+    submit(4, T_A, C_NORMAL, 250, 3);
+    cycle(0);
+    is_int(mask_of(1), 0x1, "0.5 GPU takes GPU 0");
+    is_int(mask_of(2), 0x1, "0.25 GPU shares GPU 0 (tightest fit)");
+    is_int(mask_of(3), 0x2, "0.5 GPU does not fit GPU 0's 0.25 left: GPU 1");
+    is_int(mask_of(4), 0x1, "0.25 GPU fills GPU 0 exactly rather than breaking GPU 1 further");
+    submit(5, T_A, C_NORMAL, 1000, 4);
+    cycle(4);
+    ok(!started(5), "no whole GPU is left for a 1-GPU job");
+    is_str(sched_reason_name(info(5).reason), "capacity", "its reason is capacity");
+}
+
+static void test_gang_topology(void)
+{
+    setup(NULL);
+    node("x1", "A100", 8, "l1", 1);
+    node("x2", "A100", 8, "l1", 1);
+    int y[4];
+    y[0] = node("y1", "A100", 8, "l2", 1);
+    y[1] = node("y2", "A100", 8, "l2", 1);
+    y[2] = node("y3", "A100", 8, "l2", 1);
+    y[3] = node("y4", "A100", 8, "l2", 1);
+    submit(1, T_A, C_NORMAL, 32000, 0); /* 4 nodes x 8 */
+    cycle(0);
+    sched_job_info_t in = info(1);
+    ok(started(1) && in.nslots == 4, "a 32-GPU job becomes a gang of 4 nodes");
+    int in_l2 = 0;
+    for (int k = 0; k < in.nslots; k++)
+        for (int i = 0; i < 4; i++)
+            in_l2 += in.slots[k].node == y[i];
+    is_int(in_l2, 4, "the gang sits in one leaf (the one with 4 nodes)");
+    submit(2, T_A, C_NORMAL, 24000, 1); /* 3 nodes: only 2 free */
+    cycle(1);
+    ok(!started(2), "a gang never starts partly");
+    is_str(sched_reason_name(info(2).reason), "capacity", "3x8 GPUs with 16 free: capacity");
+    sched_job_finished(S, 1, 2);
+    submit(3, T_A, C_NORMAL, 16000, 2);
+    sched_job_remove(S, 2, 2);
+    cycle(2);
+    in = info(3);
+    int a = in.slots[0].node, b = in.slots[1].node;
+    ok(started(3) && a <= 1 && b <= 1, "a 2-node gang takes the tightest leaf (l1, 2 nodes)");
+}
+
+static void test_priority_and_fairshare(void)
+{
+    setup(NULL);
+    node("n", "V100", 4, "l1", 1);
+    submit(1, T_A, C_LOW, 4000, 0);
+    submit(2, T_B, C_HIGH, 4000, 10);
+    cycle(10);
+    ok(started(2) && !started(1), "a higher tier goes first whatever its age");
+
+    setup(NULL);
+    node("n", "V100", 4, "l1", 1);
+    for (int i = 0; i < 4; i++)
+        submit(10 + i, T_A, C_NORMAL, 1000, i);
+    for (int i = 0; i < 4; i++)
+        submit(20 + i, T_B, C_NORMAL, 1000, 10 + i);
+    cycle(20);
+    int a = 0, b = 0;
+    for (size_t i = 0; i < ndec; i++)
+        dec[i].job_id < 20 ? a++ : b++;
+    ok(a == 2 && b == 2, "two teams asking together share the idle GPUs 2:2 (got %d:%d)", a, b);
+
+    sched_params_t p = params();
+    p.fairshare = false;
+    setup(&p);
+    node("n", "V100", 4, "l1", 1);
+    for (int i = 0; i < 4; i++)
+        submit(10 + i, T_A, C_NORMAL, 1000, i);
+    for (int i = 0; i < 4; i++)
+        submit(20 + i, T_B, C_NORMAL, 1000, 10 + i);
+    cycle(20);
+    ok(started(10) && started(13) && !started(20), "without fair share: FIFO, team a first");
+
+    /* past usage: a used 4 GPUs for an hour, b nothing; now both ask for the one GPU */
+    setup(NULL);
+    node("n", "V100", 4, "l1", 1);
+    submit(1, T_A, C_NORMAL, 4000, 0);
+    cycle(0);
+    sched_job_finished(S, 1, 3600);
+    submit(2, T_A, C_NORMAL, 4000, 3600);
+    submit(3, T_B, C_NORMAL, 4000, 3700);
+    cycle(3700);
+    ok(started(3) && !started(2), "the team with less decayed usage goes first, though younger");
+}
+
+static void test_quota_limit(void)
+{
+    setup(NULL);
+    node("n", "V100", 8, "l1", 1);
+    sched_team_set_quota(S, T_A, -1, 4000, 6000, NULL);
+    for (int i = 0; i < 8; i++)
+        submit(i + 1, T_A, C_NORMAL, 1000, i);
+    cycle(10);
+    is_int(ndec, 6, "a team with limit 6 gets 6 of 8 GPUs");
+    is_str(sched_reason_name(info(7).reason), "quota", "the 7th waits for quota");
+    errno = 0;
+    ok(sched_team_set_quota(S, T_A, -1, 8000, 6000, NULL) == -1 && errno == EINVAL,
+       "a quota above the limit is refused");
+}
+
+static void test_reclaim(void)
+{
+    setup(NULL);
+    node("n1", "V100", 4, "l1", 1);
+    node("n2", "V100", 4, "l1", 1);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    sched_team_set_quota(S, T_B, -1, 4000, -1, NULL);
+    for (int i = 0; i < 8; i++) {
+        sched_job_spec_t sp = spec(100 + i, T_B, C_NORMAL, 1000);
+        sp.checkpointable = true;
+        sched_job_submit(S, &sp, NULL);
+    }
+    cycle(0);
+    is_int(ndec, 8, "team b borrows the whole idle cluster");
+    sched_job_checkpointed(S, 105, 900);
+    sched_job_checkpointed(S, 106, 950);
+    submit(1, T_A, C_NORMAL, 2000, 100);
+    cycle(100);
+    ok(ndec == 0 && info(1).reason == SCHED_REASON_CAPACITY,
+       "before the minimum runtime nothing is reclaimed");
+    cycle(1000);
+    ok(ndec == 2 && preempted(105) && preempted(106),
+       "after it, a's 2-GPU job reclaims the two borrowed jobs that lose the least work");
+    is_str(sched_reason_name(info(1).reason), "preempting", "a's job says it waits for that");
+    ok(dec[0].for_id == 1, "the preemption names the job it makes room for");
+    sched_job_stopped(S, 105, 1100);
+    sched_job_stopped(S, 106, 1100);
+    cycle(1100);
+    ok(started(1) && node_of(1) == node_of(107), "a's job starts where the room was made");
+    cycle(2000);
+    ok(ndec == 0, "b's requeued jobs do not take the GPUs back (no ping-pong)");
+    is_str(sched_reason_name(info(105).reason), "capacity", "b's job waits for capacity");
+}
+
+static void test_priority_preemption(void)
+{
+    setup(NULL);
+    node("n1", "V100", 8, "l1", 1);
+    node("n2", "V100", 8, "l1", 1);
+    node("t4", "T4", 8, "l1", 1);
+    /* a low-priority gang on both V100 nodes, a low job on the T4 node */
+    sched_job_spec_t g = spec(1, T_B, C_LOW, 16000);
+    sched_job_submit(S, &g, NULL);
+    sched_job_spec_t t = spec(2, T_B, C_LOW, 8000);
+    t.gpu_types = 1ULL << sched_gpu_type_find(S, "T4");
+    sched_job_submit(S, &t, NULL);
+    cycle(0);
+    ok(started(1) && started(2) && info(1).nslots == 2, "the gang and the T4 job run");
+    sched_job_spec_t h = spec(3, T_A, C_HIGH, 8000);
+    h.gpu_types = 1ULL << sched_gpu_type_find(S, "V100");
+    h.submit = 700;
+    sched_job_submit(S, &h, NULL);
+    cycle(700);
+    ok(preempted(1) && !preempted(2), "the whole gang is the victim; the T4 job is no use");
+    is_int(ndec, 1, "one decision: the gang is one victim");
+    sched_job_stopped(S, 1, 720);
+    cycle(720);
+    ok(started(3), "the high-priority job starts once the gang stopped");
+    ok(!started(1), "the gang does not start partly on the node left");
+    sched_job_spec_t x = spec(4, T_A, C_HIGH, 8000);
+    x.gpu_types = h.gpu_types;
+    sched_job_submit(S, &x, NULL);
+    sched_job_spec_t y = spec(5, T_A, C_HIGH, 8000);
+    y.gpu_types = h.gpu_types;
+    sched_job_submit(S, &y, NULL);
+    cycle(800);
+    ok(started(4) && !started(5) && info(5).reason == SCHED_REASON_CAPACITY,
+       "high jobs are not preempted (class not preemptible)");
+}
+
+static void test_backfill(void)
+{
+    setup(NULL);
+    node("n", "V100", 8, "l1", 1);
+    sched_job_spec_t r = spec(1, T_A, C_NORMAL, 4000);
+    r.estimate = 100;
+    sched_job_submit(S, &r, NULL);
+    cycle(0);
+    sched_job_spec_t big = spec(2, T_A, C_NORMAL, 8000);
+    big.submit = 1;
+    sched_job_spec_t longj = spec(3, T_A, C_NORMAL, 4000);
+    longj.submit = 2;
+    longj.estimate = 200;
+    sched_job_spec_t shortj = spec(4, T_A, C_NORMAL, 4000);
+    shortj.submit = 3;
+    shortj.estimate = 50;
+    sched_job_submit(S, &big, NULL);
+    sched_job_submit(S, &longj, NULL);
+    sched_job_submit(S, &shortj, NULL);
+    sched_params_t p = params();
+    p.preemption = false;
+    sched_set_params(S, &p);
+    cycle(10);
+    ok(started(4) && !started(3) && !started(2), "only the job that ends before the shadow time");
+    is_int(info(2).estimated_start, 100, "the blocked 8-GPU job is reserved for t=100");
+    is_str(sched_reason_name(info(3).reason), "reservation", "the long job would delay it");
+
+    p.backfill = false;
+    setup(&p);
+    node("n", "V100", 8, "l1", 1);
+    sched_job_submit(S, &r, NULL);
+    cycle(0);
+    sched_job_submit(S, &big, NULL);
+    sched_job_submit(S, &longj, NULL);
+    sched_job_submit(S, &shortj, NULL);
+    cycle(10);
+    ok(ndec == 0, "without backfill nothing passes the blocked job");
+    is_str(sched_reason_name(info(4).reason), "priority", "the short job waits behind it");
+    is_int(info(4).blocked_by, 2, "and names the job it waits for");
+}
+
+static void test_reasons_and_validation(void)
+{
+    setup(NULL);
+    node("n1", "V100", 8, "l1", 1);
+    node("n2", "V100", 8, "l2", 1);
+    submit(1, T_A, C_NORMAL, 64000, 0);
+    submit(2, T_A, C_NORMAL, 5000, 0);
+    submit(3, T_A, C_NORMAL, 5000, 0);
+    cycle(0);
+    is_str(sched_reason_name(info(1).reason), "no_fit", "64 GPUs on a 16-GPU cluster: no_fit");
+    submit(4, T_A, C_NORMAL, 16000, 1);
+    submit(5, T_A, C_NORMAL, 4000, 1);
+    cycle(1);
+    ok(info(4).nodes == 2, "16 GPUs resolve to a gang of 2 nodes");
+    is_str(sched_reason_name(info(4).reason), "capacity", "16 GPUs with 6 free: capacity");
+    is_str(sched_reason_name(info(5).reason), "topology",
+           "4 GPUs with 3+3 free on two nodes: topology");
+
+    errno = 0;
+    sched_job_spec_t bad = spec(9, T_A, C_NORMAL, 1500);
+    ok(sched_job_submit(S, &bad, NULL) == -1 && errno == EINVAL, "1.5 GPUs refused");
+    bad = spec(9, T_A, C_NORMAL, 3000);
+    bad.nodes = 2;
+    gt_error_t err = {0};
+    ok(sched_job_submit(S, &bad, &err) == -1 && errno == EINVAL, "3 GPUs over 2 nodes refused");
+    ok(strstr(err.msg, "same whole number") != NULL, "with a message: %s", err.msg);
+    bad = spec(9, 99, C_NORMAL, 1000);
+    ok(sched_job_submit(S, &bad, NULL) == -1 && errno == EINVAL, "unknown team refused");
+    bad = spec(2, T_A, C_NORMAL, 1000);
+    ok(sched_job_submit(S, &bad, NULL) == -1 && errno == EEXIST, "duplicate id refused");
+    ok(sched_job_finished(S, 12345, 5) == -1 && errno == ENOENT, "unknown id: ENOENT");
+}
+
+/* Random events on a mixed cluster; the invariants must hold after each. */
+static void test_random_invariants(void)
+{
+    sched_params_t p = params();
+    p.min_runtime_s = 50;
+    p.grace_s = 5;
+    setup(&p);
+    char name[32];
+    for (int i = 0; i < 24; i++) {
+        snprintf(name, sizeof(name), "n%02d", i);
+        char leaf[8];
+        snprintf(leaf, sizeof(leaf), "l%d", i / 6);
+        node(name, i < 16 ? "A100" : "T4", i < 16 ? 8 : 4, leaf, 2);
+    }
+    sched_team_set_quota(S, T_A, -1, 64000, 120000, NULL);
+    sched_team_set_quota(S, T_B, -1, 32000, -1, NULL);
+    unsigned seed = 7;
+    uint64_t next = 1;
+    bool all_ok = true;
+    char msg[256];
+    uint64_t live[4096];
+    int nlive = 0;
+    for (sched_time_t now = 0; now < 4000 && all_ok; now += 10) {
+        for (int k = 0; k < 3; k++) {
+            int r = rand_r(&seed) % 10;
+            int64_t g = r < 2 ? 250 * (1 + rand_r(&seed) % 3)
+                              : r < 8 ? 1000 * (1 << (rand_r(&seed) % 4)) : 8000 * (2 + rand_r(&seed) % 2);
+            sched_job_spec_t sp = spec(next, rand_r(&seed) % 2 ? T_A : T_B,
+                                       rand_r(&seed) % 3, g);
+            sp.submit = now;
+            sp.estimate = 50 + rand_r(&seed) % 400;
+            sp.checkpointable = rand_r(&seed) % 2;
+            if (sched_job_submit(S, &sp, NULL) == 0 && nlive < 4096)
+                live[nlive++] = next;
+            next++;
+        }
+        dec = sched_cycle(S, now, &ndec);
+        if (!sched_check_invariants(S, msg, sizeof(msg))) {
+            all_ok = false;
+            break;
+        }
+        for (size_t i = 0; i < ndec; i++)
+            if (dec[i].action == SCHED_PREEMPT)
+                sched_job_stopped(S, dec[i].job_id, now);
+        for (int i = 0; i < nlive; i++) {
+            sched_job_info_t in;
+            if (sched_job_info(S, live[i], &in) < 0) {
+                live[i--] = live[--nlive];
+                continue;
+            }
+            if (in.state == SCHED_RUNNING && rand_r(&seed) % 20 == 0)
+                sched_job_finished(S, live[i], now);
+        }
+        if (!sched_check_invariants(S, msg, sizeof(msg)))
+            all_ok = false;
+    }
+    sched_stats_t st;
+    sched_get_stats(S, &st);
+    ok(all_ok, "invariants hold after every event of a random run (%s)", all_ok ? "ok" : msg);
+    ok(st.starts > 500 && st.preemptions > 0, "the run started %llu jobs and preempted %llu",
+       (unsigned long long)st.starts, (unsigned long long)st.preemptions);
+}
+
+int main(void)
+{
+    test_best_fit();
+    test_nvlink();
+    test_fractions();
+    test_gang_topology();
+    test_priority_and_fairshare();
+    test_quota_limit();
+    test_reclaim();
+    test_priority_preemption();
+    test_backfill();
+    test_reasons_and_validation();
+    test_random_invariants();
+    sched_free(S);
+    return tap_done();
+}
