@@ -1,0 +1,415 @@
+/* api.c: the router, /healthz, and the job endpoints (/v1/jobs...). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/server.h"
+
+int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
+{
+    const char *p = req->path;
+    if (!strcmp(p, "/healthz")) {
+        resp->json = json_pack("{s:s}", "status", "ok");
+        return 0;
+    }
+    if (strncmp(p, "/v1/", 4) != 0)
+        return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method, p);
+    if (!req->authed)
+        return http_error(resp, 401, "unauthorized",
+                          "a valid token is required: pass --token, set GANTRY_TOKEN, or send "
+                          "'Authorization: Bearer <token>'");
+    p += 4;
+    bool agent_path = !strncmp(p, "agent/", 6);
+    if (req->who.role == AUTH_AGENT && !agent_path)
+        return http_error(resp, 403, "forbidden", "an agent token may only use /v1/agent/...");
+    if (agent_path) {
+        if (req->who.role != AUTH_AGENT && req->who.role != AUTH_ADMIN)
+            return http_error(resp, 403, "forbidden", "only agent (or admin) tokens may use "
+                                                      "/v1/agent/...");
+        return api_agents(srv, req, resp, p + 6);
+    }
+    if (!strcmp(p, "jobs") || !strncmp(p, "jobs/", 5))
+        return api_jobs(srv, req, resp, p[4] ? p + 5 : "");
+    if (!strcmp(p, "nodes") || !strncmp(p, "nodes/", 6))
+        return api_nodes(srv, req, resp, p[5] ? p + 6 : "");
+    if (!strcmp(p, "teams") || !strncmp(p, "teams/", 6))
+        return api_teams(srv, req, resp, p[5] ? p + 6 : "");
+    if (!strcmp(p, "usage"))
+        return api_usage(srv, req, resp);
+    if (!strcmp(p, "tokens"))
+        return api_tokens(srv, req, resp);
+    return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
+                      req->path);
+}
+
+static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
+
+static json_t *job_view(server_t *srv, const job_t *j)
+{
+    json_t *o = job_to_json(j);
+    server_job_annotate(srv, j, o);
+    return o;
+}
+
+/* Finds an idempotency key among the user's jobs (newest first). Caller holds mu. */
+static job_t *find_idem(server_t *srv, const char *user, const char *key)
+{
+    for (size_t id = srv->next_id - 1; id >= 1; id--) {
+        job_t *j = srv->jobs[id];
+        if (j && j->idem_key && !strcmp(j->idem_key, key) && !strcmp(j->user, user))
+            return j;
+    }
+    return NULL;
+}
+
+static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
+{
+    if (req->who.role == AUTH_AGENT)
+        return http_error(resp, 403, "forbidden", "agents can't submit jobs");
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return 0;
+    gt_error_t err = {0};
+    job_t *j = NULL;
+    int64_t lo, hi;
+    const char *dflt_team = req->who.team[0] ? req->who.team : NULL;
+    if (job_parse_request(body, req->who.user, dflt_team, &j, &lo, &hi, &err) < 0) {
+        json_decref(body);
+        return http_error_from(resp, 400, &err);
+    }
+    json_decref(body);
+    const char *key = http_header(req, "Idempotency-Key");
+    if (key && (strlen(key) == 0 || strlen(key) > 200)) {
+        job_free(j);
+        return http_error(resp, 400, "invalid_argument",
+                          "Idempotency-Key must be 1 to 200 characters");
+    }
+    if (!auth_can_use_team(&req->who, j->team)) {
+        http_error(resp, 403, "forbidden", "user %s may not submit to team '%s' (token team: "
+                   "'%s')", req->who.user, j->team, req->who.team);
+        job_free(j);
+        return 0;
+    }
+    pthread_mutex_lock(&srv->mu);
+    if (key) {
+        job_t *old = find_idem(srv, req->who.user, key);
+        if (old) {
+            resp->json = job_view(srv, old);
+            resp->status = 200;
+            pthread_mutex_unlock(&srv->mu);
+            job_free(j);
+            return 0;
+        }
+        j->idem_key = xstrdup(key);
+    }
+    if (!server_team(srv, j->team)) {
+        pthread_mutex_unlock(&srv->mu);
+        http_error(resp, 400, "invalid_argument", "team '%s' does not exist: see `gantry teams`",
+                   j->team);
+        job_free(j);
+        return 0;
+    }
+    if (!j->prio_class)
+        j->prio_class = xstrdup(srv->default_class);
+    if (!server_class(srv, j->prio_class)) {
+        pthread_mutex_unlock(&srv->mu);
+        http_error(resp, 400, "invalid_argument", "priority class '%s' does not exist; known: "
+                   "production, normal, experimental (or those of the configuration)",
+                   j->prio_class);
+        job_free(j);
+        return 0;
+    }
+    size_t i;
+    json_t *d;
+    json_array_foreach(j->after_ok, i, d)
+    {
+        if (!server_job(srv, (uint64_t)json_integer_value(d))) {
+            pthread_mutex_unlock(&srv->mu);
+            http_error(resp, 400, "invalid_argument", "after_ok: job %lld does not exist",
+                       (long long)json_integer_value(d));
+            job_free(j);
+            return 0;
+        }
+    }
+    int64_t count = lo >= 0 ? hi - lo + 1 : 1;
+    j->submit_time = server_now();
+    uint64_t first = srv->next_id, ticket = 0;
+    json_t *out = lo >= 0 ? json_array() : NULL;
+    for (int64_t k = 0; k < count; k++) {
+        job_t *t = k + 1 < count ? job_clone(j) : j;
+        t->id = srv->next_id;
+        if (lo >= 0) {
+            t->array_id = (int64_t)first;
+            t->array_index = lo + k;
+        }
+        if (server_enter_sched(srv, t, &err) < 0) {
+            /* Only the first task can fail (all are alike): nothing was stored. */
+            pthread_mutex_unlock(&srv->mu);
+            if (t != j)
+                job_free(t);
+            job_free(j);
+            json_decref(out);
+            return http_error_from(resp, 400, &err);
+        }
+        server_jobs_reserve(srv, t->id);
+        srv->jobs[t->id] = t;
+        srv->next_id++;
+        ticket = server_save_job(srv, t);
+        if (out && k < 1000)
+            json_array_append_new(out, json_integer((json_int_t)t->id));
+    }
+    json_t *view = job_view(srv, srv->jobs[first]);
+    pthread_mutex_unlock(&srv->mu);
+    if (store_wait(srv->store, ticket, &err) < 0) {
+        json_decref(view);
+        json_decref(out);
+        return http_error_from(resp, 503, &err);
+    }
+    if (out) {
+        json_object_set_new(view, "array_job_ids", out);
+        json_object_set_new(view, "array_count", json_integer(count));
+    }
+    resp->status = 201;
+    snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%llu",
+             (unsigned long long)first);
+    resp->json = view;
+    return 0;
+}
+
+static bool may_see(const auth_principal_t *who, const job_t *j)
+{
+    return auth_can_use_team(who, j->team);
+}
+
+static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
+{
+    const char *state = http_query(req, "state"), *team = http_query(req, "team"),
+               *user = http_query(req, "user"), *lim = http_query(req, "limit"),
+               *after = http_query(req, "after");
+    gt_error_t err = {0};
+    int64_t limit = 500, after_id = 0;
+    if (lim && gt_parse_int64(lim, 1, 10000, &limit, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "limit: %s", err.msg);
+    if (after && gt_parse_int64(after, 0, INT64_MAX, &after_id, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "after: %s", err.msg);
+    bool states[5] = {0}, any_state = !state || !*state || !strcmp(state, "all");
+    if (!any_state) {
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%s", state);
+        for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
+            job_state_t st;
+            if (job_state_parse(s, &st) < 0)
+                return http_error(resp, 400, "invalid_argument", "state '%s' is not one of "
+                                  "pending, running, succeeded, failed, cancelled", s);
+            states[st] = true;
+        }
+    }
+    if (team && !auth_can_use_team(&req->who, team))
+        return http_error(resp, 403, "forbidden", "user %s may not see team '%s''s jobs",
+                          req->who.user, team);
+    json_t *arr = json_array();
+    pthread_mutex_lock(&srv->mu);
+    uint64_t last = 0;
+    bool more = false;
+    for (size_t id = (size_t)after_id + 1; id < srv->next_id; id++) {
+        job_t *j = srv->jobs[id];
+        if (!j || !may_see(&req->who, j) || (!any_state && !states[j->state]) ||
+            (team && strcmp(team, j->team)) || (user && strcmp(user, j->user)))
+            continue;
+        if ((int64_t)json_array_size(arr) >= limit) {
+            more = true;
+            break;
+        }
+        json_array_append_new(arr, job_view(srv, j));
+        last = id;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    resp->json = json_pack("{s:o}", "jobs", arr);
+    if (more)
+        json_object_set_new(resp->json, "next_after", json_integer((json_int_t)last));
+    return 0;
+}
+
+static int get_id(const char *s, uint64_t *id, const char **rest)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || v == 0 || (*end && *end != '/'))
+        return -1;
+    *id = v;
+    *rest = *end ? end + 1 : end;
+    return 0;
+}
+
+/* ---- logs ---- */
+
+typedef struct log_stream {
+    server_t *srv;
+    uint64_t id;
+    int incarnation;
+    int fd;
+    char path[4200];
+    int64_t offset;
+    bool follow;
+} log_stream_t;
+
+void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
+                  size_t len);
+void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
+                  size_t len)
+{
+    snprintf(buf, len, "%s/logs/%llu.%d.%s", srv->data_dir, (unsigned long long)id, inc,
+             stream);
+}
+
+static ssize_t log_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    log_stream_t *ls = cls;
+    for (;;) {
+        if (ls->fd < 0)
+            ls->fd = open(ls->path, O_RDONLY | O_CLOEXEC);
+        if (ls->fd >= 0) {
+            ssize_t n = pread(ls->fd, buf, max, ls->offset);
+            if (n > 0) {
+                ls->offset += n;
+                return n;
+            }
+        }
+        if (!ls->follow)
+            return -1;
+        server_t *srv = ls->srv;
+        pthread_mutex_lock(&srv->mu);
+        job_t *j = server_job(srv, ls->id);
+        bool over = !j || srv->stopping || j->incarnation != ls->incarnation ||
+                    (job_state_terminal(j->state) && !j->stopping) ||
+                    (j->state == JOB_PENDING && j->incarnation > 0);
+        uint64_t seq = srv->log_seq;
+        if (!over) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            while (seq == srv->log_seq && !srv->stopping &&
+                   pthread_cond_timedwait(&srv->changed, &srv->mu, &ts) == 0)
+                ;
+        }
+        pthread_mutex_unlock(&srv->mu);
+        if (over) {
+            /* One last read: the final chunk may have landed with the exit. */
+            if (ls->fd < 0)
+                ls->fd = open(ls->path, O_RDONLY | O_CLOEXEC);
+            ssize_t n = ls->fd >= 0 ? pread(ls->fd, buf, max, ls->offset) : 0;
+            if (n > 0) {
+                ls->offset += n;
+                return n;
+            }
+            return -1;
+        }
+    }
+}
+
+static void log_free(void *cls)
+{
+    log_stream_t *ls = cls;
+    if (ls->fd >= 0)
+        close(ls->fd);
+    free(ls);
+}
+
+static int logs(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j)
+{
+    const char *off = http_query(req, "offset"), *follow = http_query(req, "follow"),
+               *stream = http_query(req, "stream"), *inc = http_query(req, "incarnation");
+    gt_error_t err = {0};
+    int64_t offset = 0, incarnation = j->incarnation;
+    if (off && gt_parse_int64(off, 0, INT64_MAX, &offset, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "offset: %s", err.msg);
+    if (inc && gt_parse_int64(inc, 1, 1000000, &incarnation, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "incarnation: %s", err.msg);
+    if (!stream)
+        stream = "stdout";
+    if (strcmp(stream, "stdout") && strcmp(stream, "stderr"))
+        return http_error(resp, 400, "invalid_argument", "stream must be stdout or stderr");
+    log_stream_t *ls = xcalloc(1, sizeof(*ls));
+    ls->srv = srv;
+    ls->id = j->id;
+    ls->incarnation = (int)incarnation;
+    ls->fd = -1;
+    ls->offset = offset;
+    ls->follow = follow && (!strcmp(follow, "1") || !strcmp(follow, "true"));
+    api_log_path(srv, j->id, (int)incarnation, stream, ls->path, sizeof(ls->path));
+    resp->stream = ls;
+    resp->stream_read = log_read;
+    resp->stream_free = log_free;
+    resp->content_type = "text/plain; charset=utf-8";
+    return 0;
+}
+
+int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
+{
+    if (!*rest) {
+        if (method(req, "POST"))
+            return submit(srv, req, resp);
+        if (method(req, "GET"))
+            return list(srv, req, resp);
+        return http_error(resp, 405, "method_not_allowed", "use GET or POST on /v1/jobs");
+    }
+    uint64_t id;
+    const char *sub;
+    if (get_id(rest, &id, &sub) < 0)
+        return http_error(resp, 400, "invalid_argument", "'%s' is not a job id", rest);
+    pthread_mutex_lock(&srv->mu);
+    job_t *j = server_job(srv, id);
+    if (!j || !may_see(&req->who, j)) {
+        pthread_mutex_unlock(&srv->mu);
+        /* Other teams' jobs are not found rather than forbidden: ids reveal nothing. */
+        return http_error(resp, 404, "not_found", "job %llu does not exist",
+                          (unsigned long long)id);
+    }
+    if (!strcmp(sub, "logs") && method(req, "GET")) {
+        int rc = logs(srv, req, resp, j);
+        pthread_mutex_unlock(&srv->mu);
+        return rc;
+    }
+    if (*sub) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
+                          req->path);
+    }
+    if (method(req, "GET")) {
+        resp->json = job_view(srv, j);
+        pthread_mutex_unlock(&srv->mu);
+        return 0;
+    }
+    if (!method(req, "DELETE")) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 405, "method_not_allowed", "use GET or DELETE on a job");
+    }
+    if (!auth_can_cancel(&req->who, j->team, j->user)) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 403, "forbidden", "user %s may not cancel job %llu of user %s "
+                          "in team %s", req->who.user, (unsigned long long)id, j->user,
+                          j->team);
+    }
+    if (job_state_terminal(j->state)) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 409, "conflict", "job %llu already ended (%s)",
+                          (unsigned long long)id, job_state_name(j->state));
+    }
+    uint64_t t = server_finish_job(srv, j, JOB_CANCELLED, "cancelled", 0, 0);
+    json_t *view = job_view(srv, j);
+    pthread_mutex_unlock(&srv->mu);
+    gt_error_t err = {0};
+    if (store_wait(srv->store, t, &err) < 0) {
+        json_decref(view);
+        return http_error_from(resp, 503, &err);
+    }
+    resp->json = view;
+    return 0;
+}

@@ -1,0 +1,345 @@
+/* api_admin.c: nodes, teams (quotas at run time), usage accounting, token creation. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
+
+int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
+{
+    if (!method(req, "GET"))
+        return http_error(resp, 405, "method_not_allowed", "use GET on /v1/nodes");
+    json_t *arr = json_array();
+    pthread_mutex_lock(&srv->mu);
+    double now = server_now();
+    for (size_t i = 0; i < srv->nnodes; i++) {
+        node_t *n = srv->nodes[i];
+        if (*rest && strcmp(rest, n->name))
+            continue;
+        sched_node_info_t ni = {0};
+        sched_node_info(srv->sched, n->sched_idx, &ni);
+        json_t *o = json_pack("{s:s,s:s,s:s?,s:i,s:i,s:f,s:I,s:I,s:I,s:I,s:i,s:I,s:f}", "name",
+                              n->name, "state", n->up ? (n->epoch ? "up" : "unknown")
+                                                      : "unreachable",
+                              "gpu_type", ni.gpu_type, "gpus", ni.gpus, "gpus_free",
+                              ni.gpus_free, "gpus_used", ni.gpu_milli_used / 1000.0,
+                              "cpus_milli", (json_int_t)ni.cpus_milli, "cpus_milli_free",
+                              (json_int_t)ni.cpus_milli_free, "memory_mib",
+                              (json_int_t)ni.memory_mib, "memory_mib_free",
+                              (json_int_t)ni.memory_mib_free, "jobs", ni.jobs, "epoch",
+                              (json_int_t)n->epoch, "last_seen_s_ago",
+                              n->epoch ? now - n->last_seen : -1.0);
+        json_object_set(o, "topology", json_object_get(n->info, "topology"));
+        if (n->address)
+            json_object_set_new(o, "address", json_string(n->address));
+        if (n->gpu_stats)
+            json_object_set(o, "gpu_stats", n->gpu_stats);
+        json_array_append_new(arr, o);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (*rest && !json_array_size(arr)) {
+        json_decref(arr);
+        return http_error(resp, 404, "not_found", "node '%s' does not exist", rest);
+    }
+    resp->json = *rest ? json_incref(json_array_get(arr, 0)) : json_pack("{s:o}", "nodes", arr);
+    if (*rest)
+        json_decref(arr);
+    return 0;
+}
+
+static json_t *team_json(server_t *srv, team_t *t)
+{
+    sched_team_info_t ti = {0};
+    sched_team_info(srv->sched, t->sched_idx, &ti);
+    json_t *o = json_pack("{s:s,s:s?,s:f,s:f,s:f,s:I,s:f,s:f,s:i,s:i}", "name", t->name,
+                          "parent", t->parent, "weight", t->weight, "quota",
+                          t->quota_milli / 1000.0, "limit",
+                          t->limit_milli < 0 ? -1.0 : t->limit_milli / 1000.0, "quota_milli",
+                          (json_int_t)t->quota_milli, "allocated", ti.allocated_milli / 1000.0,
+                          "usage_gpu_hours", ti.usage_gpu_s / 3600.0, "pending", ti.pending,
+                          "running", ti.running);
+    json_object_set_new(o, "limit_milli", json_integer(t->limit_milli));
+    return o;
+}
+
+/* A GPU amount as a number or string ("8", "0.5"); -1 allowed for limit ("none"). */
+static int gpu_amount(json_t *v, bool allow_none, int64_t *out, gt_error_t *err)
+{
+    char buf[64];
+    if (json_is_number(v) && allow_none && json_number_value(v) == -1) {
+        *out = -1;
+        return 0;
+    }
+    if (json_is_string(v) && allow_none && !strcmp(json_string_value(v), "none")) {
+        *out = -1;
+        return 0;
+    }
+    if (json_is_integer(v))
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v) && isfinite(json_real_value(v)))
+        snprintf(buf, sizeof(buf), "%.6g", json_real_value(v));
+    else if (json_is_string(v))
+        snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+    else {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "a GPU amount must be a number");
+    }
+    if (buf[0] == '-') {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "a GPU amount must not be negative");
+    }
+    /* Quotas may exceed one node: whole numbers up to 10^6, or fractions. */
+    char *end;
+    double d = strtod(buf, &end);
+    if (*end || d < 0 || d > 1e6) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "GPU amount '%s' is not valid", buf);
+    }
+    *out = (int64_t)llround(d * 1000);
+    return 0;
+}
+
+static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name)
+{
+    if (!auth_can_admin_team(&req->who, name))
+        return http_error(resp, 403, "forbidden", "user %s may not change team '%s' (admin or "
+                          "its team-admin only)", req->who.user, name);
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) if (strcmp(key, "quota") && strcmp(key, "limit") &&
+                                          strcmp(key, "weight") && strcmp(key, "parent"))
+    {
+        json_decref(body);
+        return http_error(resp, 400, "invalid_argument", "unknown field '%s': a team has "
+                          "quota, limit, weight, parent", key);
+    }
+    gt_error_t err = {0};
+    int64_t q = -2, l = -2;
+    double w = 0;
+    if ((v = json_object_get(body, "quota")) && gpu_amount(v, false, &q, &err) < 0)
+        goto bad;
+    if ((v = json_object_get(body, "limit")) && gpu_amount(v, true, &l, &err) < 0)
+        goto bad;
+    if ((v = json_object_get(body, "weight"))) {
+        w = json_number_value(v);
+        if (!json_is_number(v) || !(w > 0) || w > 1e6) {
+            gt_error_set(&err, "invalid_argument", "weight must be a number above 0");
+            goto bad;
+        }
+    }
+    const char *parent = json_string_value(json_object_get(body, "parent"));
+    pthread_mutex_lock(&srv->mu);
+    team_t *t = server_team(srv, name);
+    if (!t) {
+        if (req->who.role != AUTH_ADMIN) {
+            pthread_mutex_unlock(&srv->mu);
+            json_decref(body);
+            return http_error(resp, 404, "not_found", "team '%s' does not exist", name);
+        }
+        t = server_team_add(srv, name, parent, w > 0 ? w : 1, q >= 0 ? q : 0, l >= -1 ? l : -1,
+                            &err);
+        if (!t) {
+            pthread_mutex_unlock(&srv->mu);
+            goto bad;
+        }
+        resp->status = 201;
+    } else {
+        int64_t nq = q >= 0 ? q : t->quota_milli, nl = l >= -1 ? l : t->limit_milli;
+        if (sched_team_set_quota(srv->sched, t->sched_idx, -1, nq, nl, &err) < 0 ||
+            (w > 0 && sched_team_set_weight(srv->sched, t->sched_idx, w, &err) < 0)) {
+            pthread_mutex_unlock(&srv->mu);
+            goto bad;
+        }
+        t->quota_milli = nq;
+        t->limit_milli = nl;
+        if (w > 0)
+            t->weight = w;
+    }
+    json_t *doc = json_pack("{s:s?,s:f,s:I,s:I}", "parent", t->parent, "weight", t->weight,
+                            "quota_milli", (json_int_t)t->quota_milli, "limit_milli",
+                            (json_int_t)t->limit_milli);
+    char *s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    store_op_t op = {.kind = STORE_TEAM_PUT, .a = name, .d = s};
+    uint64_t ticket = store_enqueue(srv->store, &op, 1);
+    free(s);
+    json_t *view = team_json(srv, t);
+    server_kick(srv);
+    pthread_mutex_unlock(&srv->mu);
+    json_decref(body);
+    if (store_wait(srv->store, ticket, &err) < 0) {
+        json_decref(view);
+        return http_error_from(resp, 503, &err);
+    }
+    fprintf(stderr, "gantry server: team %s changed by %s.\n", name, req->who.user);
+    resp->json = view;
+    return 0;
+bad:
+    json_decref(body);
+    return http_error_from(resp, 400, &err);
+}
+
+int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
+{
+    if (*rest && method(req, "PUT"))
+        return put_team(srv, req, resp, rest);
+    if (!method(req, "GET"))
+        return http_error(resp, 405, "method_not_allowed", "use GET, or PUT on a team");
+    json_t *arr = json_array();
+    pthread_mutex_lock(&srv->mu);
+    for (size_t i = 0; i < srv->nteams; i++)
+        if (!*rest || !strcmp(rest, srv->teams[i].name))
+            json_array_append_new(arr, team_json(srv, &srv->teams[i]));
+    pthread_mutex_unlock(&srv->mu);
+    if (*rest) {
+        json_t *one = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+        if (!one)
+            return http_error(resp, 404, "not_found", "team '%s' does not exist", rest);
+        resp->json = one;
+        return 0;
+    }
+    resp->json = json_pack("{s:o}", "teams", arr);
+    return 0;
+}
+
+static int parse_time(const char *s, double now, double *out, gt_error_t *err)
+{
+    /* Absolute epoch seconds, or a duration ago ("7d", "24h"). */
+    char *end;
+    double v = strtod(s, &end);
+    if (!*end && end != s && v > 1e9) {
+        *out = v;
+        return 0;
+    }
+    int64_t d;
+    if (gt_parse_duration(s, &d, err) < 0)
+        return -1;
+    *out = now - (double)d;
+    return 0;
+}
+
+int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
+{
+    if (!method(req, "GET"))
+        return http_error(resp, 405, "method_not_allowed", "use GET on /v1/usage");
+    const char *since = http_query(req, "since"), *until = http_query(req, "until"),
+               *by = http_query(req, "by");
+    double now = server_now(), t0 = 0, t1 = now;
+    gt_error_t err = {0};
+    if (since && parse_time(since, now, &t0, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "since: %s", err.msg);
+    if (until && parse_time(until, now, &t1, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "until: %s", err.msg);
+    if (!by)
+        by = "team";
+    bool by_user = !strcmp(by, "user");
+    if (!by_user && strcmp(by, "team"))
+        return http_error(resp, 400, "invalid_argument", "by must be team or user");
+    json_t *acc = json_object();
+    pthread_mutex_lock(&srv->mu);
+    for (size_t id = 1; id < srv->next_id; id++) {
+        job_t *j = srv->jobs[id];
+        if (!j || j->start_time <= 0 || !auth_can_use_team(&req->who, j->team))
+            continue;
+        double s = j->start_time, e = j->end_time > 0 ? j->end_time : now;
+        if (j->state == JOB_PENDING)
+            continue; /* a requeued job's earlier run is not yet accounted */
+        if (s < t0)
+            s = t0;
+        if (e > t1)
+            e = t1;
+        if (e <= s)
+            continue;
+        const char *k = by_user ? j->user : j->team;
+        json_t *row = json_object_get(acc, k);
+        if (!row) {
+            row = json_pack("{s:s,s:f,s:i}", by_user ? "user" : "team", k, "gpu_hours", 0.0,
+                            "jobs", 0);
+            json_object_set_new(acc, k, row);
+        }
+        json_object_set_new(row, "gpu_hours",
+                            json_real(json_real_value(json_object_get(row, "gpu_hours")) +
+                                      (e - s) * j->gpus_milli / 1000.0 / 3600.0));
+        json_object_set_new(row, "jobs",
+                            json_integer(json_integer_value(json_object_get(row, "jobs")) + 1));
+    }
+    pthread_mutex_unlock(&srv->mu);
+    json_t *arr = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(acc, k, v) json_array_append(arr, v);
+    json_decref(acc);
+    resp->json = json_pack("{s:f,s:f,s:s,s:o}", "since", t0, "until", t1, "by", by, "usage",
+                           arr);
+    return 0;
+}
+
+int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp)
+{
+    if (!method(req, "POST"))
+        return http_error(resp, 405, "method_not_allowed", "use POST on /v1/tokens");
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return 0;
+    const char *user = json_string_value(json_object_get(body, "user"));
+    const char *role_s = json_string_value(json_object_get(body, "role"));
+    const char *team = json_string_value(json_object_get(body, "team"));
+    gt_error_t err = {0};
+    auth_role_t role;
+    char tok[68], hash[65];
+    if (auth_role_parse(role_s, &role, &err) < 0)
+        goto bad;
+    /* A team-admin may mint member tokens for their own team; everything else is admin's. */
+    if (req->who.role != AUTH_ADMIN &&
+        !(req->who.role == AUTH_TEAM_ADMIN && role == AUTH_MEMBER && team &&
+          !strcmp(team, req->who.team))) {
+        json_decref(body);
+        return http_error(resp, 403, "forbidden", "only an admin creates %s tokens",
+                          auth_role_name(role));
+    }
+    pthread_mutex_lock(&srv->mu);
+    bool team_ok = !team || server_team(srv, team);
+    pthread_mutex_unlock(&srv->mu);
+    if (!team_ok) {
+        gt_error_set(&err, "invalid_argument", "team '%s' does not exist", team);
+        goto bad;
+    }
+    if (auth_token_generate(tok) < 0) {
+        json_decref(body);
+        return http_error(resp, 500, "internal", "cannot read /dev/urandom");
+    }
+    auth_token_hash(tok, hash);
+    auth_principal_t probe;
+    (void)probe;
+    /* Validate before storing: auth_add checks the same rules; a dry run on a scratch table. */
+    auth_t *scratch = auth_new();
+    int vr = auth_add(scratch, hash, user, role, team, &err);
+    auth_free(scratch);
+    if (vr < 0)
+        goto bad;
+    store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = user, .c = auth_role_name(role),
+                     .d = role == AUTH_ADMIN || role == AUTH_AGENT ? NULL : team};
+    if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), &err) < 0) {
+        json_decref(body);
+        return http_error_from(resp, 503, &err);
+    }
+    auth_add(srv->auth, hash, user, role, op.d, NULL);
+    fprintf(stderr, "gantry server: %s created a %s token for user %s.\n", req->who.user,
+            auth_role_name(role), user);
+    resp->status = 201;
+    resp->json = json_pack("{s:s,s:s,s:s,s:s?}", "token", tok, "user", user, "role",
+                           auth_role_name(role), "team", op.d);
+    json_decref(body);
+    return 0;
+bad:
+    json_decref(body);
+    return http_error_from(resp, 400, &err);
+}

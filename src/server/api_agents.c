@@ -1,0 +1,362 @@
+/* api_agents.c: the server side of docs/agent-protocol.md: register, heartbeat, long-poll
+ * work, report, logs. Fencing by node epoch and job incarnation. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/server.h"
+
+void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
+                  size_t len);
+
+static bool on_node(const job_t *j, const char *node)
+{
+    for (int i = 0; i < j->nslots; i++)
+        if (!strcmp(j->slots[i].node, node))
+            return true;
+    return false;
+}
+
+/* The running copies an agent lists that the server does not want there. Caller holds mu. */
+static json_t *kill_list(server_t *srv, node_t *n, json_t *running)
+{
+    json_t *kill = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(running, i, r)
+    {
+        json_int_t id = json_integer_value(json_object_get(r, "job_id"));
+        int inc = (int)json_integer_value(json_object_get(r, "incarnation"));
+        job_t *j = server_job(srv, (uint64_t)id);
+        bool wanted = j && j->incarnation == inc && on_node(j, n->name) &&
+                      (j->state == JOB_RUNNING || j->stopping);
+        if (!wanted)
+            json_array_append_new(kill, json_pack("{s:I,s:i}", "job_id", id, "incarnation",
+                                                  inc));
+    }
+    return kill;
+}
+
+/* Looks the node up and checks its epoch; fills a 404/409 otherwise. Caller holds mu. */
+static node_t *fenced(server_t *srv, const char *name, json_int_t epoch, http_resp_t *resp)
+{
+    node_t *n = server_node(srv, name);
+    if (!n || !n->epoch) {
+        http_error(resp, 404, "not_registered", "node '%s' is not registered: register first",
+                   name ? name : "");
+        return NULL;
+    }
+    if (epoch != n->epoch) {
+        http_error(resp, 409, "stale_epoch", "epoch %lld of node %s is stale (current %lld): "
+                   "register again", (long long)epoch, name, (long long)n->epoch);
+        return NULL;
+    }
+    return n;
+}
+
+static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)
+{
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_t *gpus = json_object_get(body, "gpus");
+    json_t *running = json_object_get(body, "running");
+    if (!name || !*name || strlen(name) > 128)
+        return http_error(resp, 400, "invalid_argument", "'name' (the node name) is required");
+    if (gpus && !json_is_array(gpus))
+        return http_error(resp, 400, "invalid_argument", "'gpus' must be an array");
+    if (running && !json_is_array(running))
+        return http_error(resp, 400, "invalid_argument", "'running' must be an array");
+    if (json_array_size(gpus) > SCHED_MAX_GPUS_PER_NODE)
+        return http_error(resp, 400, "invalid_argument", "a node has at most %d GPUs",
+                          SCHED_MAX_GPUS_PER_NODE);
+    json_t *info = json_deep_copy(body);
+    json_object_del(info, "running");
+    gt_error_t err = {0};
+    pthread_mutex_lock(&srv->mu);
+    node_t *n = server_node(srv, name);
+    if (!n && !(n = server_node_add(srv, name, info, &err))) {
+        pthread_mutex_unlock(&srv->mu);
+        json_decref(info);
+        return http_error_from(resp, 400, &err);
+    }
+    json_decref(n->info);
+    n->info = info;
+    const char *addr = json_string_value(json_object_get(body, "address"));
+    free(n->address);
+    n->address = addr ? xstrdup(addr) : NULL;
+    n->epoch++;
+    n->up = true;
+    n->last_seen = server_now();
+    sched_node_set_up(srv->sched, n->sched_idx, true);
+    json_t *kill = kill_list(srv, n, running);
+    /* Jobs the server placed here, handed out, that the agent no longer runs: lost. */
+    for (size_t id = 1; id < srv->next_id; id++) {
+        job_t *j = srv->jobs[id];
+        if (!j || j->state != JOB_RUNNING || !on_node(j, name))
+            continue;
+        bool listed = false, queued = false;
+        size_t i;
+        json_t *r;
+        json_array_foreach(running, i, r) listed |=
+            json_integer_value(json_object_get(r, "job_id")) == (json_int_t)j->id &&
+            json_integer_value(json_object_get(r, "incarnation")) == j->incarnation;
+        json_array_foreach(n->tasks, i, r) queued |=
+            json_integer_value(json_object_get(json_object_get(r, "job"), "id")) ==
+            (json_int_t)j->id;
+        if (listed || queued)
+            continue;
+        if (j->stopping || server_class_preemptible(srv, j->prio_class) || j->ckpt_signal)
+            server_requeue_job(srv, j, "its node re-registered without it");
+        else
+            server_finish_job(srv, j, JOB_FAILED, "node_lost", -1, 0);
+    }
+    char *doc = json_dumps(n->info, JSON_COMPACT);
+    store_op_t op = {.kind = STORE_NODE_PUT, .a = name, .d = doc, .n = n->epoch};
+    uint64_t t = store_enqueue(srv->store, &op, 1);
+    free(doc);
+    json_int_t epoch = n->epoch;
+    server_kick(srv);
+    pthread_cond_broadcast(&srv->changed);
+    pthread_mutex_unlock(&srv->mu);
+    fprintf(stderr, "gantry server: node %s registered with epoch %lld (%zu GPUs).\n", name,
+            (long long)epoch, json_array_size(gpus));
+    if (store_wait(srv->store, t, &err) < 0) {
+        json_decref(kill);
+        return http_error_from(resp, 503, &err);
+    }
+    (void)req;
+    resp->json = json_pack("{s:I,s:i,s:o}", "epoch", epoch, "heartbeat_s", srv->heartbeat_s,
+                           "kill", kill);
+    return 0;
+}
+
+static int do_heartbeat(server_t *srv, http_resp_t *resp, json_t *body)
+{
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_int_t epoch = json_integer_value(json_object_get(body, "epoch"));
+    pthread_mutex_lock(&srv->mu);
+    node_t *n = fenced(srv, name, epoch, resp);
+    if (!n) {
+        pthread_mutex_unlock(&srv->mu);
+        return 0;
+    }
+    n->last_seen = server_now();
+    if (!n->up) {
+        /* Back after being declared unreachable: its jobs were already handled. */
+        n->up = true;
+        sched_node_set_up(srv->sched, n->sched_idx, true);
+        server_kick(srv);
+        fprintf(stderr, "gantry server: node %s is reachable again.\n", n->name);
+    }
+    json_t *g = json_object_get(body, "gpus");
+    if (g) {
+        json_decref(n->gpu_stats);
+        n->gpu_stats = json_incref(g);
+    }
+    json_t *kill = kill_list(srv, n, json_object_get(body, "running"));
+    pthread_mutex_unlock(&srv->mu);
+    resp->json = json_pack("{s:o}", "kill", kill);
+    return 0;
+}
+
+static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
+{
+    const char *name = http_query(req, "name"), *ep = http_query(req, "epoch"),
+               *w = http_query(req, "wait");
+    int64_t epoch = 0, wait_s = 25;
+    gt_error_t err = {0};
+    if (!ep || gt_parse_int64(ep, 0, INT64_MAX, &epoch, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "epoch is required: %s", err.msg);
+    if (w && gt_parse_int64(w, 0, 300, &wait_s, &err) < 0)
+        return http_error(resp, 400, "invalid_argument", "wait: %s", err.msg);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += wait_s;
+    pthread_mutex_lock(&srv->mu);
+    for (;;) {
+        node_t *n = fenced(srv, name, epoch, resp);
+        if (!n) {
+            pthread_mutex_unlock(&srv->mu);
+            return 0;
+        }
+        if (json_array_size(n->tasks) || srv->stopping) {
+            json_t *tasks = n->tasks;
+            uint64_t ticket = n->tasks_ticket;
+            n->tasks = json_array();
+            pthread_mutex_unlock(&srv->mu);
+            /* A task goes out only once what it says is durable. */
+            if (ticket && store_wait(srv->store, ticket, &err) < 0) {
+                json_decref(tasks);
+                return http_error_from(resp, 503, &err);
+            }
+            resp->json = json_pack("{s:o}", "tasks", tasks);
+            return 0;
+        }
+        if (pthread_cond_timedwait(&srv->changed, &srv->mu, &deadline) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&srv->mu);
+    resp->json = json_pack("{s:[]}", "tasks");
+    return 0;
+}
+
+/* One exit of (job, incarnation) on node n. Returns the store ticket (0 if ignored). */
+static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
+{
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    int code = (int)json_integer_value(json_object_get(ev, "exit_code"));
+    int sig = (int)json_integer_value(json_object_get(ev, "signal"));
+    if (!reason)
+        reason = code == 0 && sig == 0 ? "completed" : "failed";
+    fprintf(stderr, "gantry server: job %llu incarnation %d exited on %s (%s, code %d, "
+                    "signal %d).\n", (unsigned long long)j->id, j->incarnation, n->name, reason,
+            code, sig);
+    if (job_state_terminal(j->state)) {
+        /* Cancelled earlier: the processes are gone now; free what it held. */
+        if (j->stopping && ++j->ranks_done >= j->nslots) {
+            if (j->in_sched)
+                sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
+            j->in_sched = false;
+            j->stopping = false;
+            server_kick(srv);
+            return server_save_job(srv, j);
+        }
+        return 0;
+    }
+    if (j->stopping || !strcmp(reason, "preempted"))
+        return server_requeue_job(srv, j, "preempted");
+    bool success = !strcmp(reason, "completed") && code == 0 && sig == 0;
+    if (success && ++j->ranks_done < j->nslots)
+        return 0; /* a gang ends when all its ranks have */
+    if (!success) {
+        /* The rest of the gang stops; the job ends now. */
+        uint64_t t = server_finish_job(srv, j, !strcmp(reason, "cancelled") ? JOB_CANCELLED
+                                                                           : JOB_FAILED,
+                                       reason, code, sig);
+        return t;
+    }
+    return server_finish_job(srv, j, JOB_SUCCEEDED, "completed", 0, 0);
+}
+
+static int do_report(server_t *srv, http_resp_t *resp, json_t *body)
+{
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_int_t epoch = json_integer_value(json_object_get(body, "epoch"));
+    json_t *events = json_object_get(body, "events");
+    if (!json_is_array(events))
+        return http_error(resp, 400, "invalid_argument", "'events' must be an array");
+    pthread_mutex_lock(&srv->mu);
+    node_t *n = fenced(srv, name, epoch, resp);
+    if (!n) {
+        pthread_mutex_unlock(&srv->mu);
+        return 0;
+    }
+    n->last_seen = server_now();
+    uint64_t ticket = 0;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(events, i, ev)
+    {
+        job_t *j = server_job(srv, (uint64_t)json_integer_value(json_object_get(ev, "job_id")));
+        int inc = (int)json_integer_value(json_object_get(ev, "incarnation"));
+        const char *what = json_string_value(json_object_get(ev, "event"));
+        /* Reports about another incarnation, or from a node the job is not on, are old news. */
+        if (!j || !what || j->incarnation != inc || !on_node(j, n->name))
+            continue;
+        uint64_t t = 0;
+        if (!strcmp(what, "started")) {
+            double tm = json_number_value(json_object_get(ev, "time"));
+            if (tm > 0 && j->state == JOB_RUNNING) {
+                j->start_time = tm;
+                t = server_save_job(srv, j);
+            }
+        } else if (!strcmp(what, "exited")) {
+            t = job_exited(srv, n, j, ev);
+        } else if (!strcmp(what, "checkpointed")) {
+            double tm = json_number_value(json_object_get(ev, "time"));
+            if (j->in_sched)
+                sched_job_checkpointed(srv->sched, j->id, (sched_time_t)tm);
+        }
+        if (t > ticket)
+            ticket = t;
+    }
+    pthread_cond_broadcast(&srv->changed);
+    pthread_mutex_unlock(&srv->mu);
+    gt_error_t err = {0};
+    if (ticket && store_wait(srv->store, ticket, &err) < 0)
+        return http_error_from(resp, 503, &err);
+    resp->json = json_object();
+    return 0;
+}
+
+static int do_logs(server_t *srv, http_resp_t *resp, json_t *body)
+{
+    json_int_t id = json_integer_value(json_object_get(body, "job_id"));
+    int inc = (int)json_integer_value(json_object_get(body, "incarnation"));
+    const char *stream = json_string_value(json_object_get(body, "stream"));
+    json_t *off = json_object_get(body, "offset");
+    const char *data = json_string_value(json_object_get(body, "data"));
+    size_t len = json_string_length(json_object_get(body, "data"));
+    if (!stream)
+        stream = "stdout";
+    if (strcmp(stream, "stdout") && strcmp(stream, "stderr"))
+        return http_error(resp, 400, "invalid_argument", "stream must be stdout or stderr");
+    if (!data || !json_is_integer(off) || json_integer_value(off) < 0 || inc < 1)
+        return http_error(resp, 400, "invalid_argument",
+                          "a log chunk needs job_id, incarnation (>= 1), offset (>= 0), data");
+    pthread_mutex_lock(&srv->mu);
+    job_t *j = server_job(srv, (uint64_t)id);
+    if (!j || inc > j->incarnation) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 404, "not_found", "job %lld incarnation %d is not known",
+                          (long long)id, inc);
+    }
+    char path[4200];
+    api_log_path(srv, (uint64_t)id, inc, stream, path, sizeof(path));
+    pthread_mutex_unlock(&srv->mu);
+    /* pwrite at the chunk's offset: a retried chunk lands on itself. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || pwrite(fd, data, len, (off_t)json_integer_value(off)) != (ssize_t)len) {
+        if (fd >= 0)
+            close(fd);
+        return http_error(resp, 500, "internal", "cannot write the log of job %lld: %s",
+                          (long long)id, strerror(errno));
+    }
+    close(fd);
+    pthread_mutex_lock(&srv->mu);
+    srv->log_seq++;
+    pthread_cond_broadcast(&srv->changed);
+    pthread_mutex_unlock(&srv->mu);
+    resp->json = json_object();
+    return 0;
+}
+
+int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
+{
+    if (!strcmp(rest, "work")) {
+        if (strcmp(req->method, "GET"))
+            return http_error(resp, 405, "method_not_allowed", "use GET on /v1/agent/work");
+        return do_work(srv, req, resp);
+    }
+    if (strcmp(req->method, "POST"))
+        return http_error(resp, 405, "method_not_allowed", "use POST on /v1/agent/%s", rest);
+    json_t *body = http_body_json(req, resp);
+    if (!body)
+        return 0;
+    int rc;
+    if (!strcmp(rest, "register"))
+        rc = do_register(srv, req, resp, body);
+    else if (!strcmp(rest, "heartbeat"))
+        rc = do_heartbeat(srv, resp, body);
+    else if (!strcmp(rest, "report"))
+        rc = do_report(srv, resp, body);
+    else if (!strcmp(rest, "logs"))
+        rc = do_logs(srv, resp, body);
+    else
+        rc = http_error(resp, 404, "not_found", "no such endpoint: /v1/agent/%s", rest);
+    json_decref(body);
+    return rc;
+}

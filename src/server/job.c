@@ -1,0 +1,480 @@
+#include "server/job.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *state_names[] = {"pending", "running", "succeeded", "failed", "cancelled"};
+
+const char *job_state_name(job_state_t s) { return (unsigned)s < 5 ? state_names[s] : "?"; }
+
+int job_state_parse(const char *s, job_state_t *out)
+{
+    for (int i = 0; i < 5; i++)
+        if (s && !strcmp(s, state_names[i])) {
+            *out = (job_state_t)i;
+            return 0;
+        }
+    errno = EINVAL;
+    return -1;
+}
+
+void job_free(job_t *j)
+{
+    if (!j)
+        return;
+    free(j->name);
+    free(j->team);
+    free(j->user);
+    free(j->prio_class);
+    json_decref(j->gpu_types);
+    json_decref(j->command);
+    json_decref(j->env);
+    free(j->workdir);
+    free(j->ckpt_signal);
+    json_decref(j->after_ok);
+    free(j->idem_key);
+    free(j->end_reason);
+    job_set_slots(j, NULL, 0);
+    free(j);
+}
+
+void job_set_slots(job_t *j, const job_slot_t *slots, int n)
+{
+    for (int i = 0; i < j->nslots; i++)
+        free(j->slots[i].node);
+    free(j->slots);
+    j->slots = NULL;
+    j->nslots = 0;
+    if (n <= 0)
+        return;
+    j->slots = xcalloc((size_t)n, sizeof(*j->slots));
+    for (int i = 0; i < n; i++) {
+        j->slots[i] = slots[i];
+        j->slots[i].node = xstrdup(slots[i].node);
+    }
+    j->nslots = n;
+}
+
+static char *dup0(const char *s) { return s ? xstrdup(s) : NULL; }
+
+job_t *job_clone(const job_t *s)
+{
+    job_t *j = xcalloc(1, sizeof(*j));
+    *j = *s;
+    j->name = dup0(s->name);
+    j->team = dup0(s->team);
+    j->user = dup0(s->user);
+    j->prio_class = dup0(s->prio_class);
+    j->gpu_types = json_deep_copy(s->gpu_types);
+    j->command = json_deep_copy(s->command);
+    j->env = json_deep_copy(s->env);
+    j->workdir = dup0(s->workdir);
+    j->ckpt_signal = dup0(s->ckpt_signal);
+    j->after_ok = json_deep_copy(s->after_ok);
+    j->idem_key = dup0(s->idem_key);
+    j->end_reason = dup0(s->end_reason);
+    j->slots = NULL;
+    j->nslots = 0;
+    job_set_slots(j, s->slots, s->nslots);
+    return j;
+}
+
+/* ---- validation ---- */
+
+static int bad(gt_error_t *err, const char *fmt, const char *a, const char *b)
+{
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument", fmt, a, b);
+}
+
+/* A size given as a JSON number or a string, through one of util's parsers. */
+static int size_field(const json_t *v, const char *key,
+                      int (*parse)(const char *, int64_t *, gt_error_t *), int64_t mult,
+                      int64_t max, int64_t *out, gt_error_t *err)
+{
+    char buf[64];
+    if (json_is_string(v)) {
+        snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!isfinite(d) || d < 0)
+            return bad(err, "'%s' must be a number of at least 0%s", key, "");
+        snprintf(buf, sizeof(buf), "%.6g", d);
+    } else {
+        return bad(err, "'%s' must be a number or a string such as \"4\"%s", key, "");
+    }
+    if (buf[0] == '-')
+        return bad(err, "'%s' must not be negative (got %s)", key, buf);
+    gt_error_t e = {0};
+    int64_t v64;
+    if (parse(buf, &v64, &e) < 0)
+        return bad(err, "'%s': %s", key, e.msg);
+    if (v64 > max / mult) {
+        char m[32];
+        snprintf(m, sizeof(m), "%lld", (long long)(max / mult));
+        return bad(err, "'%s' is too large: at most %s", key, m);
+    }
+    *out = v64 * mult;
+    return 0;
+}
+
+static int plain_int(const char *s, int64_t *out, gt_error_t *err)
+{
+    return gt_parse_int64(s, 0, INT64_MAX / 4, out, err);
+}
+
+static int string_array(const json_t *v, const char *key, bool nonempty, json_t **out,
+                        gt_error_t *err)
+{
+    if (!json_is_array(v))
+        return bad(err, "'%s' must be an array of strings%s", key, "");
+    size_t i;
+    const json_t *e;
+    json_array_foreach(v, i, e) if (!json_is_string(e) || (nonempty && !*json_string_value(e)))
+        return bad(err, "'%s' must hold only non-empty strings%s", key, "");
+    if (nonempty && json_array_size(v) == 0)
+        return bad(err, "'%s' must not be empty%s", key, "");
+    *out = json_deep_copy(v);
+    return 0;
+}
+
+static bool valid_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return false;
+    return true;
+}
+
+static const char *known_fields[] = {
+    "name", "team", "priority_class", "gpus", "nodes", "gpu_type", "cpus", "memory",
+    "time_limit", "command", "env", "workdir", "checkpoint", "after_ok", "array", NULL};
+
+int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
+                      job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err)
+{
+    if (!json_is_object(body))
+        return bad(err, "the body must be a JSON object describing the job%s%s", "", "");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v)
+    {
+        bool known = false;
+        for (int i = 0; known_fields[i]; i++)
+            known |= !strcmp(key, known_fields[i]);
+        if (!known)
+            return bad(err, "unknown field '%s': a job has name, team, priority_class, gpus, "
+                            "nodes, gpu_type, cpus, memory, time_limit, command, env, workdir, "
+                            "checkpoint, after_ok, array%s", key, "");
+    }
+    job_t *j = xcalloc(1, sizeof(*j));
+    j->array_id = j->array_index = -1;
+    *array_lo = *array_hi = -1;
+    j->user = xstrdup(user);
+    int64_t n;
+
+    if ((v = json_object_get(body, "name"))) {
+        if (!json_is_string(v) || !valid_name(json_string_value(v), 128)) {
+            bad(err, "'name' must be 1 to 128 letters, digits, '-', '_' or '.'%s%s", "", "");
+            goto fail;
+        }
+        j->name = xstrdup(json_string_value(v));
+    }
+    if ((v = json_object_get(body, "team"))) {
+        if (!json_is_string(v) || !*json_string_value(v)) {
+            bad(err, "'team' must be a team name%s%s", "", "");
+            goto fail;
+        }
+        j->team = xstrdup(json_string_value(v));
+    } else if (dflt_team && *dflt_team) {
+        j->team = xstrdup(dflt_team);
+    } else {
+        bad(err, "'team' is required: say which team the job belongs to%s%s", "", "");
+        goto fail;
+    }
+    if ((v = json_object_get(body, "priority_class"))) {
+        if (!json_is_string(v) || !*json_string_value(v)) {
+            bad(err, "'priority_class' must be a class name%s%s", "", "");
+            goto fail;
+        }
+        j->prio_class = xstrdup(json_string_value(v));
+    }
+    j->gpus_milli = 0;
+    if ((v = json_object_get(body, "gpus")) &&
+        size_field(v, "gpus", gt_parse_gpus_milli, 1, 100000 * 1000LL, &j->gpus_milli, err) < 0)
+        goto fail;
+    if ((v = json_object_get(body, "nodes"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 4096) {
+            bad(err, "'nodes' must be a whole number from 0 to 4096%s%s", "", "");
+            goto fail;
+        }
+        j->nodes = (int)json_integer_value(v);
+    }
+    if ((v = json_object_get(body, "gpu_type"))) {
+        if (json_is_string(v)) {
+            j->gpu_types = json_pack("[s]", json_string_value(v));
+        } else if (string_array(v, "gpu_type", true, &j->gpu_types, err) < 0) {
+            goto fail;
+        }
+    } else {
+        j->gpu_types = json_array();
+    }
+    if ((v = json_object_get(body, "cpus")) &&
+        size_field(v, "cpus", gt_parse_cpus_milli, 1, 100000 * 1000LL, &j->cpus_milli, err) < 0)
+        goto fail;
+    if ((v = json_object_get(body, "memory")) &&
+        size_field(v, "memory", gt_parse_memory_mib, 1, 1024LL * 1024 * 1024, &j->memory_mib,
+                   err) < 0)
+        goto fail;
+    if ((v = json_object_get(body, "time_limit")) &&
+        size_field(v, "time_limit", gt_parse_duration, 1, 366LL * 86400, &j->time_limit_s,
+                   err) < 0)
+        goto fail;
+    if (!(v = json_object_get(body, "command"))) {
+        bad(err, "'command' is required: the program and its arguments, such as "
+                 "[\"python\", \"train.py\"]%s%s", "", "");
+        goto fail;
+    }
+    if (json_is_string(v) && *json_string_value(v)) {
+        j->command = json_pack("[sss]", "/bin/sh", "-c", json_string_value(v));
+    } else if (string_array(v, "command", true, &j->command, err) < 0) {
+        goto fail;
+    }
+    if ((v = json_object_get(body, "env"))) {
+        if (!json_is_object(v)) {
+            bad(err, "'env' must be an object of strings%s%s", "", "");
+            goto fail;
+        }
+        const char *k;
+        json_t *e;
+        json_object_foreach(v, k, e) if (!json_is_string(e) || !*k || strchr(k, '='))
+        {
+            bad(err, "'env': '%s' must be a name without '=' with a string value%s", k, "");
+            goto fail;
+        }
+        j->env = json_deep_copy(v);
+    } else {
+        j->env = json_object();
+    }
+    if ((v = json_object_get(body, "workdir"))) {
+        if (!json_is_string(v) || json_string_value(v)[0] != '/') {
+            bad(err, "'workdir' must be an absolute path%s%s", "", "");
+            goto fail;
+        }
+        j->workdir = xstrdup(json_string_value(v));
+    }
+    if ((v = json_object_get(body, "checkpoint"))) {
+        json_t *sig = json_object_get(v, "signal"), *grace = json_object_get(v, "grace");
+        if (!json_is_object(v) || json_object_size(v) != (size_t)(!!sig + !!grace)) {
+            bad(err, "'checkpoint' must be an object with 'signal' and 'grace'%s%s", "", "");
+            goto fail;
+        }
+        const char *s = sig ? json_string_value(sig) : "SIGTERM";
+        if (!s || strncmp(s, "SIG", 3) != 0 || strlen(s) > 12) {
+            bad(err, "'checkpoint.signal' must be a signal name such as SIGTERM or SIGUSR1%s%s",
+                "", "");
+            goto fail;
+        }
+        j->ckpt_signal = xstrdup(s);
+        j->ckpt_grace_s = 120;
+        if (grace && size_field(grace, "checkpoint.grace", gt_parse_duration, 1, 86400,
+                                &j->ckpt_grace_s, err) < 0)
+            goto fail;
+    }
+    if ((v = json_object_get(body, "after_ok"))) {
+        if (!json_is_array(v)) {
+            bad(err, "'after_ok' must be an array of job ids%s%s", "", "");
+            goto fail;
+        }
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) if (!json_is_integer(e) || json_integer_value(e) <= 0)
+        {
+            bad(err, "'after_ok' must hold only job ids (whole numbers above 0)%s%s", "", "");
+            goto fail;
+        }
+        j->after_ok = json_deep_copy(v);
+    } else {
+        j->after_ok = json_array();
+    }
+    if ((v = json_object_get(body, "array"))) {
+        const char *s = json_string_value(v);
+        long long lo, hi;
+        int used = 0;
+        if (!s || sscanf(s, "%lld-%lld%n", &lo, &hi, &used) != 2 || s[used] || lo < 0 ||
+            hi < lo || hi - lo >= 10000) {
+            bad(err, "'array' must be a range such as \"0-99\" (at most 10000 tasks)%s%s", "",
+                "");
+            goto fail;
+        }
+        *array_lo = lo;
+        *array_hi = hi;
+    }
+    (void)n;
+    (void)plain_int;
+    *out = j;
+    return 0;
+fail:
+    job_free(j);
+    return -1;
+}
+
+/* ---- JSON ---- */
+
+json_t *job_to_json(const job_t *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer((json_int_t)j->id));
+    if (j->name)
+        json_object_set_new(o, "name", json_string(j->name));
+    json_object_set_new(o, "team", json_string(j->team));
+    json_object_set_new(o, "user", json_string(j->user));
+    json_object_set_new(o, "priority_class", json_string(j->prio_class ? j->prio_class : ""));
+    json_object_set_new(o, "state", json_string(job_state_name(j->state)));
+    json_object_set_new(o, "gpus_milli", json_integer(j->gpus_milli));
+    json_object_set_new(o, "gpus", json_real(j->gpus_milli / 1000.0));
+    json_object_set_new(o, "nodes", json_integer(j->nodes));
+    json_object_set(o, "gpu_type", j->gpu_types);
+    json_object_set_new(o, "cpus_milli", json_integer(j->cpus_milli));
+    json_object_set_new(o, "memory_mib", json_integer(j->memory_mib));
+    json_object_set_new(o, "time_limit_s", json_integer(j->time_limit_s));
+    json_object_set(o, "command", j->command);
+    json_object_set(o, "env", j->env);
+    if (j->workdir)
+        json_object_set_new(o, "workdir", json_string(j->workdir));
+    if (j->ckpt_signal)
+        json_object_set_new(o, "checkpoint", json_pack("{s:s,s:I}", "signal", j->ckpt_signal,
+                                                       "grace_s", (json_int_t)j->ckpt_grace_s));
+    json_object_set(o, "after_ok", j->after_ok);
+    if (j->array_id >= 0) {
+        json_object_set_new(o, "array_id", json_integer(j->array_id));
+        json_object_set_new(o, "array_index", json_integer(j->array_index));
+    }
+    if (j->idem_key)
+        json_object_set_new(o, "idempotency_key", json_string(j->idem_key));
+    json_object_set_new(o, "submit_time", json_real(j->submit_time));
+    if (j->start_time > 0)
+        json_object_set_new(o, "start_time", json_real(j->start_time));
+    if (j->end_time > 0)
+        json_object_set_new(o, "end_time", json_real(j->end_time));
+    json_object_set_new(o, "incarnation", json_integer(j->incarnation));
+    if (job_state_terminal(j->state)) {
+        json_object_set_new(o, "exit_code", json_integer(j->exit_code));
+        if (j->exit_signal)
+            json_object_set_new(o, "exit_signal", json_integer(j->exit_signal));
+    }
+    if (j->end_reason)
+        json_object_set_new(o, "end_reason", json_string(j->end_reason));
+    if (j->stopping)
+        json_object_set_new(o, "stopping", json_true());
+    json_t *pl = json_array();
+    for (int i = 0; i < j->nslots; i++) {
+        json_t *gpus = json_array();
+        for (int g = 0; g < 64; g++)
+            if (j->slots[i].gpu_mask >> g & 1)
+                json_array_append_new(gpus, json_integer(g));
+        json_array_append_new(pl, json_pack("{s:s,s:o,s:i}", "node", j->slots[i].node, "gpus",
+                                            gpus, "gpu_milli", j->slots[i].gpu_milli));
+    }
+    json_object_set_new(o, "placement", pl);
+    return o;
+}
+
+static char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? xstrdup(s) : NULL;
+}
+
+static json_t *jref(json_t *o, const char *k, json_t *dflt)
+{
+    json_t *v = json_object_get(o, k);
+    if (v) {
+        json_decref(dflt);
+        return json_incref(v);
+    }
+    return dflt;
+}
+
+int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
+{
+    json_error_t je;
+    json_t *o = json_loads(doc, 0, &je);
+    job_state_t st;
+    if (!o || !json_is_object(o) || !json_is_integer(json_object_get(o, "id")) ||
+        job_state_parse(json_string_value(json_object_get(o, "state")), &st) < 0 ||
+        !json_is_string(json_object_get(o, "team"))) {
+        json_decref(o);
+        errno = EINVAL;
+        return gt_error_set(err, "store_error", "a stored job document is not valid");
+    }
+    job_t *j = xcalloc(1, sizeof(*j));
+    j->id = (uint64_t)json_integer_value(json_object_get(o, "id"));
+    j->name = jstr(o, "name");
+    j->team = jstr(o, "team");
+    j->user = jstr(o, "user");
+    if (!j->user)
+        j->user = xstrdup("");
+    j->prio_class = jstr(o, "priority_class");
+    j->state = st;
+    j->gpus_milli = json_integer_value(json_object_get(o, "gpus_milli"));
+    j->nodes = (int)json_integer_value(json_object_get(o, "nodes"));
+    j->gpu_types = jref(o, "gpu_type", json_array());
+    j->cpus_milli = json_integer_value(json_object_get(o, "cpus_milli"));
+    j->memory_mib = json_integer_value(json_object_get(o, "memory_mib"));
+    j->time_limit_s = json_integer_value(json_object_get(o, "time_limit_s"));
+    j->command = jref(o, "command", json_array());
+    j->env = jref(o, "env", json_object());
+    j->workdir = jstr(o, "workdir");
+    json_t *ck = json_object_get(o, "checkpoint");
+    if (ck) {
+        j->ckpt_signal = jstr(ck, "signal");
+        j->ckpt_grace_s = json_integer_value(json_object_get(ck, "grace_s"));
+    }
+    j->after_ok = jref(o, "after_ok", json_array());
+    j->array_id = json_object_get(o, "array_id") ? json_integer_value(json_object_get(o, "array_id")) : -1;
+    j->array_index = json_object_get(o, "array_index") ? json_integer_value(json_object_get(o, "array_index")) : -1;
+    j->idem_key = jstr(o, "idempotency_key");
+    j->submit_time = json_number_value(json_object_get(o, "submit_time"));
+    j->start_time = json_number_value(json_object_get(o, "start_time"));
+    j->end_time = json_number_value(json_object_get(o, "end_time"));
+    j->incarnation = (int)json_integer_value(json_object_get(o, "incarnation"));
+    j->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
+    j->exit_signal = (int)json_integer_value(json_object_get(o, "exit_signal"));
+    j->end_reason = jstr(o, "end_reason");
+    j->stopping = json_is_true(json_object_get(o, "stopping"));
+    json_t *pl = json_object_get(o, "placement");
+    size_t n = json_array_size(pl);
+    if (n) {
+        job_slot_t *s = xcalloc(n, sizeof(*s));
+        for (size_t i = 0; i < n; i++) {
+            json_t *e = json_array_get(pl, i);
+            s[i].node = (char *)json_string_value(json_object_get(e, "node"));
+            if (!s[i].node)
+                s[i].node = "";
+            s[i].gpu_milli = (int)json_integer_value(json_object_get(e, "gpu_milli"));
+            size_t gi;
+            json_t *g;
+            json_array_foreach(json_object_get(e, "gpus"), gi, g)
+            {
+                json_int_t x = json_integer_value(g);
+                if (x >= 0 && x < 64)
+                    s[i].gpu_mask |= 1ULL << x;
+            }
+        }
+        job_set_slots(j, s, (int)n);
+        free(s);
+    }
+    json_decref(o);
+    *out = j;
+    return 0;
+}

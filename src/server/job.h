@@ -1,0 +1,77 @@
+/* job.h: a job as the controller keeps it, its validation and its JSON forms.
+ *
+ * The JSON of job_to_json() is both the API's view of a job and the document the store keeps;
+ * job_from_doc() reads it back after a restart. job_parse_request() validates a submission
+ * strictly (unknown fields, wrong types, absurd sizes) before anything is stored. */
+#ifndef GANTRY_JOB_H
+#define GANTRY_JOB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+typedef enum job_state {
+    JOB_PENDING,
+    JOB_RUNNING,
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB_CANCELLED,
+} job_state_t;
+
+typedef struct job_slot {
+    char *node;
+    uint64_t gpu_mask;
+    int gpu_milli;
+} job_slot_t;
+
+typedef struct job {
+    uint64_t id;
+    char *name, *team, *user, *prio_class;
+    int64_t gpus_milli;
+    int nodes;                  /* asked; 0 = let the scheduler choose */
+    json_t *gpu_types;          /* array of strings (may be empty) */
+    int64_t cpus_milli, memory_mib, time_limit_s;
+    json_t *command;            /* non-empty array of strings */
+    json_t *env;                /* object of strings */
+    char *workdir;
+    char *ckpt_signal;          /* NULL: not checkpointable */
+    int64_t ckpt_grace_s;
+    json_t *after_ok;           /* array of job ids */
+    int64_t array_id, array_index; /* -1 when not part of an array */
+    char *idem_key;
+
+    job_state_t state;
+    double submit_time, start_time, end_time;
+    int incarnation;            /* starts so far */
+    int exit_code, exit_signal;
+    char *end_reason;           /* completed, failed, oom, time_limit, cancelled, node_lost,
+                                   dependency_failed */
+    job_slot_t *slots;
+    int nslots;
+    bool stopping;              /* a stop task was sent; the job still holds its GPUs */
+    bool in_sched;              /* the scheduler knows it */
+    int ranks_done;             /* gang ranks that reported their exit (memory only) */
+} job_t;
+
+const char *job_state_name(job_state_t s);
+int job_state_parse(const char *s, job_state_t *out);
+static inline bool job_state_terminal(job_state_t s) { return s >= JOB_SUCCEEDED; }
+
+/* Validates a submission body. On success *out is a new pending job (id 0; team defaulted to
+ * dflt_team when the body has none, user set to user) and 0 is returned; otherwise -1 (EINVAL)
+ * with a message in err naming the field. array_lo/hi get the "array" range, or -1. */
+int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
+                      job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err);
+/* A deep copy (for array tasks). */
+job_t *job_clone(const job_t *j);
+void job_free(job_t *j);
+void job_set_slots(job_t *j, const job_slot_t *slots, int n);
+
+/* The full JSON form (new reference). */
+json_t *job_to_json(const job_t *j);
+/* Reads job_to_json()'s form back; -1 with err when it is not a job document. */
+int job_from_doc(const char *doc, job_t **out, gt_error_t *err);
+
+#endif

@@ -1,0 +1,861 @@
+/* server.c: `gantry server`: loads the store, runs the scheduler thread and the HTTP API. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+
+double server_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+job_t *server_job(server_t *srv, uint64_t id)
+{
+    return id > 0 && id < srv->jobs_cap ? srv->jobs[id] : NULL;
+}
+
+team_t *server_team(server_t *srv, const char *name)
+{
+    for (size_t i = 0; name && i < srv->nteams; i++)
+        if (!strcmp(srv->teams[i].name, name))
+            return &srv->teams[i];
+    return NULL;
+}
+
+node_t *server_node(server_t *srv, const char *name)
+{
+    for (size_t i = 0; name && i < srv->nnodes; i++)
+        if (!strcmp(srv->nodes[i]->name, name))
+            return srv->nodes[i];
+    return NULL;
+}
+
+pclass_t *server_class(server_t *srv, const char *name)
+{
+    for (size_t i = 0; name && i < srv->nclasses; i++)
+        if (!strcmp(srv->classes[i].name, name))
+            return &srv->classes[i];
+    return NULL;
+}
+
+bool server_class_preemptible(server_t *srv, const char *name)
+{
+    pclass_t *c = server_class(srv, name);
+    return c && c->preemptible;
+}
+
+static node_t *node_by_sched_idx(server_t *srv, int idx)
+{
+    for (size_t i = 0; i < srv->nnodes; i++)
+        if (srv->nodes[i]->sched_idx == idx)
+            return srv->nodes[i];
+    return NULL;
+}
+
+void server_jobs_reserve(server_t *srv, uint64_t id)
+{
+    size_t old = srv->jobs_cap;
+    if (id < old)
+        return;
+    GT_GROW(srv->jobs, srv->jobs_cap, id + 1);
+    memset(srv->jobs + old, 0, (srv->jobs_cap - old) * sizeof(*srv->jobs));
+}
+
+uint64_t server_save_job(server_t *srv, const job_t *j)
+{
+    json_t *o = job_to_json(j);
+    char *doc = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    store_op_t op = {.kind = STORE_JOB_PUT, .id = j->id, .a = j->team, .b = j->user,
+                     .c = job_state_name(j->state), .d = doc};
+    uint64_t t = store_enqueue(srv->store, &op, 1);
+    free(doc);
+    return t;
+}
+
+void server_kick(server_t *srv)
+{
+    srv->kicked = true;
+    pthread_cond_signal(&srv->kick);
+}
+
+sched_time_t server_sched_clock(server_t *srv)
+{
+    sched_time_t now = (sched_time_t)server_now();
+    if (now < srv->sched_now)
+        now = srv->sched_now;
+    srv->sched_now = now;
+    return now;
+}
+
+/* ---- the scheduler model ---- */
+
+/* Fills a scheduler spec from a job; -1 with err when its team or class is unknown. */
+static int job_spec(server_t *srv, const job_t *j, sched_job_spec_t *sp, gt_error_t *err)
+{
+    memset(sp, 0, sizeof(*sp));
+    team_t *t = server_team(srv, j->team);
+    pclass_t *c = server_class(srv, j->prio_class);
+    if (!t) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "team '%s' does not exist: see `gantry "
+                                                     "teams`", j->team);
+    }
+    if (!c) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "priority class '%s' does not exist",
+                            j->prio_class ? j->prio_class : "");
+    }
+    sp->id = j->id;
+    sp->team = t->sched_idx;
+    sp->prio_class = sched_class_find(srv->sched, c->name);
+    sp->gpus_milli = j->gpus_milli;
+    sp->nodes = j->nodes;
+    size_t i;
+    json_t *g;
+    json_array_foreach(j->gpu_types, i, g)
+    {
+        int ti = sched_gpu_type(srv->sched, json_string_value(g));
+        if (ti < 0) {
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "too many GPU types");
+        }
+        sp->gpu_types |= 1ULL << ti;
+    }
+    sp->cpus_milli = j->cpus_milli;
+    sp->memory_mib = j->memory_mib;
+    sp->submit = (sched_time_t)j->submit_time;
+    sp->time_limit = j->time_limit_s;
+    sp->checkpointable = j->ckpt_signal != NULL;
+    return 0;
+}
+
+/* true when every after_ok dependency succeeded; *failed when one can never succeed. */
+static bool deps_ready(server_t *srv, const job_t *j, bool *failed)
+{
+    *failed = false;
+    bool ready = true;
+    size_t i;
+    json_t *v;
+    json_array_foreach(j->after_ok, i, v)
+    {
+        job_t *d = server_job(srv, (uint64_t)json_integer_value(v));
+        if (!d || d->state == JOB_FAILED || d->state == JOB_CANCELLED)
+            *failed = true;
+        else if (d->state != JOB_SUCCEEDED)
+            ready = false;
+    }
+    return ready && !*failed;
+}
+
+/* Gives a pending job to the scheduler once its dependencies allow. Caller holds mu. */
+int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err)
+{
+    bool failed;
+    if (j->in_sched || !deps_ready(srv, j, &failed))
+        return 0;
+    sched_job_spec_t sp;
+    if (job_spec(srv, j, &sp, err) < 0 || sched_job_submit(srv->sched, &sp, err) < 0)
+        return -1;
+    j->in_sched = true;
+    server_kick(srv);
+    return 0;
+}
+
+static void queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
+{
+    json_array_append_new(n->tasks, task);
+    if (ticket > n->tasks_ticket)
+        n->tasks_ticket = ticket;
+    pthread_cond_broadcast(&srv->changed);
+}
+
+static void send_stops(server_t *srv, job_t *j, const char *reason, uint64_t ticket,
+                       const char *except)
+{
+    for (int i = 0; i < j->nslots; i++) {
+        node_t *n = server_node(srv, j->slots[i].node);
+        if (!n || (except && !strcmp(except, n->name)))
+            continue;
+        bool dup = false;
+        for (int k = 0; k < i; k++)
+            dup |= !strcmp(j->slots[k].node, n->name);
+        if (dup)
+            continue;
+        int64_t grace = j->ckpt_signal ? j->ckpt_grace_s : sched_params(srv->sched)->grace_s;
+        queue_task(srv, n,
+                   json_pack("{s:s,s:I,s:i,s:s,s:s,s:I}", "type", "stop", "job_id",
+                             (json_int_t)j->id, "incarnation", j->incarnation, "reason", reason,
+                             "signal", j->ckpt_signal ? j->ckpt_signal : "SIGTERM", "grace_s",
+                             (json_int_t)grace),
+                   ticket);
+    }
+}
+
+static uint64_t release_dependents(server_t *srv, job_t *done);
+
+uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
+                           int exit_code, int exit_signal)
+{
+    bool was_running = j->nslots > 0 && j->state == JOB_RUNNING;
+    j->state = st;
+    j->end_time = server_now();
+    free(j->end_reason);
+    j->end_reason = reason ? xstrdup(reason) : NULL;
+    j->exit_code = exit_code;
+    j->exit_signal = exit_signal;
+    if (was_running && st == JOB_CANCELLED) {
+        /* Still holds its GPUs until the agents report the processes gone. */
+        j->stopping = true;
+        uint64_t t = server_save_job(srv, j);
+        send_stops(srv, j, "cancel", t, NULL);
+        release_dependents(srv, j);
+        return t;
+    }
+    if (j->in_sched) {
+        if (j->nslots > 0)
+            sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
+        else
+            sched_job_remove(srv->sched, j->id, server_sched_clock(srv));
+        j->in_sched = false;
+    }
+    j->stopping = false;
+    uint64_t t = server_save_job(srv, j);
+    uint64_t t2 = release_dependents(srv, j);
+    server_kick(srv);
+    pthread_cond_broadcast(&srv->changed);
+    return t2 > t ? t2 : t;
+}
+
+uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
+{
+    fprintf(stderr, "gantry server: job %llu incarnation %d returns to the queue (%s).\n",
+            (unsigned long long)j->id, j->incarnation, why);
+    if (j->in_sched)
+        sched_job_stopped(srv->sched, j->id, server_sched_clock(srv));
+    j->state = JOB_PENDING;
+    j->stopping = false;
+    j->ranks_done = 0;
+    job_set_slots(j, NULL, 0);
+    server_kick(srv);
+    pthread_cond_broadcast(&srv->changed);
+    return server_save_job(srv, j);
+}
+
+/* Jobs waiting on done: enter the queue when it succeeded, are cancelled when it failed. */
+static uint64_t release_dependents(server_t *srv, job_t *done)
+{
+    uint64_t t = 0;
+    for (size_t id = done->id + 1; id < srv->jobs_cap; id++) {
+        job_t *j = srv->jobs[id];
+        if (!j || j->state != JOB_PENDING || j->in_sched || !json_array_size(j->after_ok))
+            continue;
+        bool failed;
+        if (deps_ready(srv, j, &failed)) {
+            gt_error_t err;
+            if (server_enter_sched(srv, j, &err) < 0)
+                t = server_finish_job(srv, j, JOB_FAILED, "invalid", 0, 0);
+        } else if (failed) {
+            t = server_finish_job(srv, j, JOB_CANCELLED, "dependency_failed", 0, 0);
+        }
+    }
+    return t;
+}
+
+void server_job_annotate(server_t *srv, const job_t *j, json_t *o)
+{
+    if (j->state != JOB_PENDING)
+        return;
+    if (!j->in_sched) {
+        json_object_set_new(o, "pending_reason", json_string("dependency"));
+        json_object_set_new(o, "pending_message",
+                            json_string("it waits for the jobs in after_ok to succeed"));
+        return;
+    }
+    sched_job_info_t info;
+    if (sched_job_info(srv->sched, j->id, &info) < 0)
+        return;
+    json_object_set_new(o, "pending_reason", json_string(sched_reason_name(info.reason)));
+    json_object_set_new(o, "pending_message", json_string(sched_reason_text(info.reason)));
+    if (info.blocked_by)
+        json_object_set_new(o, "blocked_by", json_integer((json_int_t)info.blocked_by));
+    if (info.estimated_start != SCHED_NEVER)
+        json_object_set_new(o, "estimated_start", json_integer(info.estimated_start));
+}
+
+/* ---- decisions ---- */
+
+static void apply_start(server_t *srv, job_t *j)
+{
+    sched_job_info_t info;
+    if (sched_job_info(srv->sched, j->id, &info) < 0)
+        return;
+    job_slot_t *slots = xcalloc((size_t)info.nslots + 1, sizeof(*slots));
+    for (int i = 0; i < info.nslots; i++) {
+        node_t *n = node_by_sched_idx(srv, info.slots[i].node);
+        slots[i].node = n ? n->name : "?";
+        slots[i].gpu_mask = info.slots[i].gpu_mask;
+        slots[i].gpu_milli = info.slots[i].gpu_milli;
+    }
+    job_set_slots(j, slots, info.nslots);
+    free(slots);
+    j->state = JOB_RUNNING;
+    j->incarnation++;
+    j->start_time = server_now();
+    j->ranks_done = 0;
+    uint64_t t = server_save_job(srv, j);
+    node_t *master = j->nslots ? server_node(srv, j->slots[0].node) : NULL;
+    const char *maddr = master && master->address ? master->address : "127.0.0.1";
+    for (int r = 0; r < j->nslots; r++) {
+        node_t *n = server_node(srv, j->slots[r].node);
+        if (!n)
+            continue;
+        json_t *gpus = json_array();
+        int ng = 0;
+        for (int g = 0; g < 64; g++)
+            if (j->slots[r].gpu_mask >> g & 1) {
+                json_array_append_new(gpus, json_integer(g));
+                ng++;
+            }
+        json_t *env = json_deep_copy(j->env);
+        if (j->array_index >= 0) {
+            char b[32];
+            snprintf(b, sizeof(b), "%lld", (long long)j->array_index);
+            json_object_set_new(env, "GANTRY_ARRAY_INDEX", json_string(b));
+        }
+        json_t *job = json_pack(
+            "{s:I,s:i,s:s,s:s,s:s,s:O,s:o,s:o,s:i,s:I,s:I,s:I}", "id", (json_int_t)j->id,
+            "incarnation", j->incarnation, "name", j->name ? j->name : "", "team", j->team,
+            "user", j->user, "command", j->command, "env", env, "gpus", gpus, "gpu_milli",
+            j->slots[r].gpu_milli, "cpus_milli", (json_int_t)j->cpus_milli, "memory_mib",
+            (json_int_t)j->memory_mib, "time_limit_s", (json_int_t)j->time_limit_s);
+        if (j->workdir)
+            json_object_set_new(job, "workdir", json_string(j->workdir));
+        if (j->ckpt_signal)
+            json_object_set_new(job, "checkpoint",
+                                json_pack("{s:s,s:I}", "signal", j->ckpt_signal, "grace_s",
+                                          (json_int_t)j->ckpt_grace_s));
+        json_object_set_new(job, "gang",
+                            json_pack("{s:i,s:i,s:s,s:i,s:i}", "nodes", j->nslots, "node_rank",
+                                      r, "master_addr", maddr, "master_port",
+                                      29500 + (int)(j->id % 1000), "gpus_per_node", ng));
+        queue_task(srv, n, json_pack("{s:s,s:o}", "type", "start", "job", job), t);
+    }
+    fprintf(stderr, "gantry server: job %llu incarnation %d starts on %d node(s), first %s.\n",
+            (unsigned long long)j->id, j->incarnation, j->nslots,
+            j->nslots ? j->slots[0].node : "-");
+}
+
+static void run_cycle(server_t *srv)
+{
+    size_t n;
+    const sched_decision_t *d = sched_cycle(srv->sched, server_sched_clock(srv), &n);
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = server_job(srv, d[i].job_id);
+        if (!j)
+            continue;
+        if (d[i].action == SCHED_START) {
+            apply_start(srv, j);
+        } else if (d[i].action == SCHED_PREEMPT && j->state == JOB_RUNNING && !j->stopping) {
+            j->stopping = true;
+            uint64_t t = server_save_job(srv, j);
+            fprintf(stderr, "gantry server: job %llu is preempted for job %llu.\n",
+                    (unsigned long long)j->id, (unsigned long long)d[i].for_id);
+            send_stops(srv, j, "preempt", t, NULL);
+        }
+    }
+    if (n)
+        pthread_cond_broadcast(&srv->changed);
+}
+
+/* A node that missed 3 heartbeats is unreachable: its jobs return to the queue when they
+ * can (preemptible class or checkpointable) and fail with node_lost otherwise. */
+void server_node_lost(server_t *srv, node_t *n, const char *why)
+{
+    fprintf(stderr, "gantry server: node %s is unreachable (%s); its jobs are requeued or "
+                    "failed.\n", n->name, why);
+    n->up = false;
+    if (n->sched_idx >= 0)
+        sched_node_set_up(srv->sched, n->sched_idx, false);
+    for (size_t id = 1; id < srv->jobs_cap; id++) {
+        job_t *j = srv->jobs[id];
+        if (!j || !j->nslots)
+            continue;
+        bool here = false;
+        for (int i = 0; i < j->nslots; i++)
+            here |= !strcmp(j->slots[i].node, n->name);
+        if (!here)
+            continue;
+        if (j->state == JOB_RUNNING) {
+            send_stops(srv, j, "preempt", 0, n->name);
+            if (j->stopping || server_class_preemptible(srv, j->prio_class) || j->ckpt_signal)
+                server_requeue_job(srv, j, "node lost");
+            else
+                server_finish_job(srv, j, JOB_FAILED, "node_lost", -1, 0);
+        } else if (j->in_sched && j->stopping) {
+            send_stops(srv, j, "cancel", 0, n->name);
+            sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
+            j->in_sched = false;
+            j->stopping = false;
+            server_save_job(srv, j);
+        }
+    }
+    json_array_clear(n->tasks);
+    pthread_cond_broadcast(&srv->changed);
+    server_kick(srv);
+}
+
+static void *sched_main(void *arg)
+{
+    server_t *srv = arg;
+    pthread_mutex_lock(&srv->mu);
+    while (!srv->stopping) {
+        if (!srv->kicked) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 250 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&srv->kick, &srv->mu, &ts);
+        }
+        srv->kicked = false;
+        double now = server_now();
+        for (size_t i = 0; i < srv->nnodes; i++) {
+            node_t *n = srv->nodes[i];
+            if (n->up && now - n->last_seen > 3.0 * srv->heartbeat_s)
+                server_node_lost(srv, n, "missed 3 heartbeats");
+        }
+        run_cycle(srv);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return NULL;
+}
+
+/* ---- model construction ---- */
+
+team_t *server_team_add(server_t *srv, const char *name, const char *parent, double weight,
+                        int64_t quota, int64_t limit, gt_error_t *err)
+{
+    team_t *p = parent ? server_team(srv, parent) : NULL;
+    if (parent && !p) {
+        errno = EINVAL;
+        gt_error_set(err, "invalid_argument", "parent team '%s' does not exist", parent);
+        return NULL;
+    }
+    int idx = sched_team_add(srv->sched, name, p ? p->sched_idx : -1, weight, err);
+    if (idx < 0)
+        return NULL;
+    if (sched_team_set_quota(srv->sched, idx, -1, quota, limit, err) < 0)
+        return NULL;
+    GT_GROW(srv->teams, srv->teams_cap, srv->nteams + 1);
+    team_t *t = &srv->teams[srv->nteams++];
+    memset(t, 0, sizeof(*t));
+    t->name = xstrdup(name);
+    t->parent = parent ? xstrdup(parent) : NULL;
+    t->weight = weight;
+    t->quota_milli = quota;
+    t->limit_milli = limit;
+    t->sched_idx = idx;
+    return t;
+}
+
+static int add_class(server_t *srv, const char *name, int value, bool preemptible,
+                     gt_error_t *err)
+{
+    if (sched_class_add(srv->sched, name, value, preemptible, err) < 0)
+        return -1;
+    srv->classes = xrealloc(srv->classes, (srv->nclasses + 1) * sizeof(*srv->classes));
+    srv->classes[srv->nclasses++] = (pclass_t){xstrdup(name), value, preemptible};
+    return 0;
+}
+
+node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_t *err)
+{
+    json_t *topo = json_object_get(info, "topology");
+    json_t *gpus = json_object_get(info, "gpus");
+    int ngpus = json_is_array(gpus) ? (int)json_array_size(gpus)
+                                    : (int)json_integer_value(gpus);
+    sched_node_spec_t spec = {
+        .name = name,
+        .gpu_type = json_string_value(json_object_get(info, "gpu_type")),
+        .gpus = ngpus,
+        .cpus_milli = json_integer_value(json_object_get(info, "cpus_milli")),
+        .memory_mib = json_integer_value(json_object_get(info, "memory_mib")),
+        .block = json_string_value(json_object_get(topo, "block")),
+        .spine = json_string_value(json_object_get(topo, "spine")),
+        .leaf = json_string_value(json_object_get(topo, "leaf")),
+        .nvlink_groups = (int)json_integer_value(json_object_get(info, "nvlink_groups")),
+    };
+    int idx = sched_node_add(srv->sched, &spec, err);
+    if (idx < 0)
+        return NULL;
+    node_t *n = xcalloc(1, sizeof(*n));
+    n->name = xstrdup(name);
+    n->info = json_incref(info);
+    n->sched_idx = idx;
+    n->tasks = json_array();
+    n->up = true;
+    n->last_seen = server_now();
+    const char *addr = json_string_value(json_object_get(info, "address"));
+    n->address = addr ? xstrdup(addr) : NULL;
+    GT_GROW(srv->nodes, srv->nodes_cap, srv->nnodes + 1);
+    srv->nodes[srv->nnodes++] = n;
+    return n;
+}
+
+static int load_config(server_t *srv, const char *path, gt_error_t *err)
+{
+    gt_config_t *cfg = NULL;
+    if (path && gt_config_load(path, &cfg, err) < 0)
+        return -1;
+    srv->sched = sched_new(cfg ? &cfg->params : NULL);
+    int rc = -1;
+    if (cfg && cfg->nclasses) {
+        for (size_t i = 0; i < cfg->nclasses; i++)
+            if (add_class(srv, cfg->classes[i].name, cfg->classes[i].value,
+                          cfg->classes[i].preemptible, err) < 0)
+                goto out;
+        srv->default_class = xstrdup(cfg->default_class ? cfg->default_class : "normal");
+    } else {
+        if (add_class(srv, "production", 1000, false, err) < 0 ||
+            add_class(srv, "normal", 100, true, err) < 0 ||
+            add_class(srv, "experimental", 10, true, err) < 0)
+            goto out;
+        srv->default_class = xstrdup("normal");
+    }
+    for (size_t i = 0; cfg && i < cfg->nteams; i++) {
+        const gt_team_cfg_t *tc = &cfg->teams[i];
+        int64_t q = 0, l = -1;
+        for (size_t k = 0; k < tc->nquotas; k++)
+            if (!tc->quotas[k].gpu_type) {
+                q = tc->quotas[k].quota_milli;
+                l = tc->quotas[k].limit_milli;
+            }
+        team_t *t = server_team_add(srv, tc->name, tc->parent, tc->weight > 0 ? tc->weight : 1, q, l,
+                             err);
+        if (!t)
+            goto out;
+        for (size_t k = 0; k < tc->nquotas; k++)
+            if (tc->quotas[k].gpu_type &&
+                sched_team_set_quota(srv->sched, t->sched_idx,
+                                     sched_gpu_type(srv->sched, tc->quotas[k].gpu_type),
+                                     tc->quotas[k].quota_milli, tc->quotas[k].limit_milli,
+                                     err) < 0)
+                goto out;
+    }
+    for (size_t i = 0; cfg && i < cfg->nnodes; i++) {
+        const gt_node_cfg_t *nc = &cfg->nodes[i];
+        json_t *info = json_pack("{s:s?,s:i,s:I,s:I,s:{s:s?,s:s?,s:s?},s:i}", "gpu_type",
+                                 nc->gpu_type, "gpus", nc->gpus, "cpus_milli",
+                                 (json_int_t)nc->cpus_milli, "memory_mib",
+                                 (json_int_t)nc->memory_mib, "topology", "block", nc->block,
+                                 "spine", nc->spine, "leaf", nc->leaf, "nvlink_groups",
+                                 nc->nvlink_groups);
+        node_t *n = server_node_add(srv, nc->name, info, err);
+        json_decref(info);
+        if (!n)
+            goto out;
+        /* Declared nodes wait for their agent to register before they get work. */
+        n->up = false;
+        sched_node_set_up(srv->sched, n->sched_idx, false);
+    }
+    rc = 0;
+out:
+    gt_config_free(cfg);
+    return rc;
+}
+
+static int on_stored_team(void *arg, const char *name, const char *doc)
+{
+    server_t *srv = arg;
+    json_t *o = json_loads(doc, 0, NULL);
+    if (!o)
+        return -1;
+    double w = json_number_value(json_object_get(o, "weight"));
+    int64_t q = json_integer_value(json_object_get(o, "quota_milli"));
+    json_t *lv = json_object_get(o, "limit_milli");
+    int64_t l = lv ? json_integer_value(lv) : -1;
+    team_t *t = server_team(srv, name);
+    int rc = 0;
+    if (!t) {
+        t = server_team_add(srv, name, json_string_value(json_object_get(o, "parent")), w > 0 ? w : 1,
+                     q, l, NULL);
+        rc = t ? 0 : -1;
+    } else {
+        t->quota_milli = q;
+        t->limit_milli = l;
+        if (w > 0)
+            t->weight = w;
+        sched_team_set_quota(srv->sched, t->sched_idx, -1, q, l, NULL);
+        sched_team_set_weight(srv->sched, t->sched_idx, t->weight, NULL);
+    }
+    json_decref(o);
+    return rc;
+}
+
+static int on_stored_token(void *arg, const char *hash, const char *user, const char *role,
+                           const char *team)
+{
+    server_t *srv = arg;
+    auth_role_t r;
+    if (auth_role_parse(role, &r, NULL) < 0)
+        return -1;
+    return auth_add(srv->auth, hash, user, r, team, NULL);
+}
+
+static int on_stored_node(void *arg, const char *name, int64_t epoch, const char *doc)
+{
+    server_t *srv = arg;
+    json_t *info = json_loads(doc, 0, NULL);
+    if (!info)
+        return -1;
+    node_t *n = server_node(srv, name);
+    if (!n)
+        n = server_node_add(srv, name, info, NULL);
+    json_decref(info);
+    if (!n)
+        return -1;
+    n->epoch = epoch;
+    /* The agent has 3 heartbeats from now to come back before its jobs are given up. */
+    n->up = true;
+    n->last_seen = server_now();
+    sched_node_set_up(srv->sched, n->sched_idx, true);
+    return 0;
+}
+
+static int on_stored_job(void *arg, uint64_t id, const char *doc, gt_error_t *err)
+{
+    server_t *srv = arg;
+    job_t *j;
+    if (job_from_doc(doc, &j, err) < 0)
+        return -1;
+    j->id = id;
+    server_jobs_reserve(srv, id);
+    srv->jobs[id] = j;
+    srv->next_id = id + 1;
+    return 0;
+}
+
+/* After loading: pending jobs enter the queue, running ones are restored on their slots. */
+static void restore_jobs(server_t *srv)
+{
+    size_t pending = 0, running = 0;
+    for (size_t id = 1; id < srv->next_id; id++) {
+        job_t *j = srv->jobs[id];
+        if (!j)
+            continue;
+        gt_error_t err = {0};
+        if (j->state == JOB_PENDING) {
+            if (server_enter_sched(srv, j, &err) < 0) {
+                fprintf(stderr, "gantry server: job %llu can't be queued again (%s); it fails.\n",
+                        (unsigned long long)id, err.msg);
+                server_finish_job(srv, j, JOB_FAILED, "invalid", 0, 0);
+            }
+            pending++;
+        } else if (j->state == JOB_RUNNING || j->stopping) {
+            sched_job_spec_t sp;
+            sched_slot_t slots[SCHED_MAX_GPUS_PER_NODE];
+            int ns = 0;
+            bool okay = job_spec(srv, j, &sp, &err) == 0 && j->nslots <= SCHED_MAX_GPUS_PER_NODE;
+            for (int i = 0; okay && i < j->nslots; i++) {
+                node_t *n = server_node(srv, j->slots[i].node);
+                okay = n != NULL;
+                if (okay)
+                    slots[ns++] = (sched_slot_t){n->sched_idx, j->slots[i].gpu_mask,
+                                                 j->slots[i].gpu_milli};
+            }
+            if (okay && sched_job_restore_running(srv->sched, &sp, (sched_time_t)j->start_time,
+                                                  slots, ns, &err) == 0) {
+                j->in_sched = true;
+                running++;
+            } else if (j->state == JOB_RUNNING) {
+                fprintf(stderr, "gantry server: job %llu can't be restored on its nodes (%s); "
+                                "it returns to the queue.\n", (unsigned long long)id, err.msg);
+                j->state = JOB_PENDING;
+                job_set_slots(j, NULL, 0);
+                j->stopping = false;
+                server_save_job(srv, j);
+                if (server_enter_sched(srv, j, &err) < 0)
+                    server_finish_job(srv, j, JOB_FAILED, "invalid", 0, 0);
+            } else {
+                j->stopping = false;
+                server_save_job(srv, j);
+            }
+        }
+    }
+    fprintf(stderr, "gantry server: restored %llu jobs from the store (%zu pending, %zu "
+                    "running).\n", (unsigned long long)(srv->next_id - 1), pending, running);
+}
+
+static int write_admin_token(server_t *srv, gt_error_t *err)
+{
+    if (auth_count(srv->auth) > 0)
+        return 0;
+    char tok[68], hash[65], path[4096];
+    if (auth_token_generate(tok) < 0)
+        return gt_error_set(err, "internal", "cannot read /dev/urandom: %s", strerror(errno));
+    auth_token_hash(tok, hash);
+    snprintf(path, sizeof(path), "%s/admin.token", srv->data_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || dprintf(fd, "%s\n", tok) < 0 || fsync(fd) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return gt_error_set(err, "internal", "cannot write %s: %s", path, strerror(errno));
+    }
+    close(fd);
+    store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = "admin", .c = "admin"};
+    if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), err) < 0)
+        return -1;
+    auth_add(srv->auth, hash, "admin", AUTH_ADMIN, NULL, NULL);
+    fprintf(stderr, "gantry server: first start: wrote an admin token to %s (mode 0600).\n",
+            path);
+    return 0;
+}
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) { got_signal = sig; }
+
+static void server_usage(FILE *f)
+{
+    fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
+               "[--heartbeat SECONDS]\n\n"
+               "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
+               "./gantry-data) and the scheduler.\n"
+               "  --config FILE     cluster, teams and policy (YAML); optional\n"
+               "  --data DIR        where the store and logs live (created if missing)\n"
+               "  --listen A:P      address to serve on (default 127.0.0.1:8080)\n"
+               "  --heartbeat S     seconds between agent heartbeats (default 5); a node that "
+               "misses 3 is unreachable\n");
+}
+
+int cmd_server(int argc, char **argv)
+{
+    const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
+    int64_t hb = 5;
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"data", required_argument, 0, 'd'},
+                                         {"listen", required_argument, 0, 'l'},
+                                         {"heartbeat", required_argument, 0, 'b'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    gt_error_t err = {0};
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:d:l:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'd': data = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'b':
+            if (gt_parse_int64(optarg, 1, 3600, &hb, &err) < 0) {
+                fprintf(stderr, "gantry server: --heartbeat: %s\n", err.msg);
+                return 2;
+            }
+            break;
+        case 'h': server_usage(stdout); return 0;
+        default: server_usage(stderr); return 2;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    server_t *srv = xcalloc(1, sizeof(*srv));
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->changed, NULL);
+    pthread_cond_init(&srv->kick, NULL);
+    srv->data_dir = xstrdup(data);
+    srv->heartbeat_s = (int)hb;
+    srv->auth = auth_new();
+    srv->next_id = 1;
+    server_jobs_reserve(srv, 1024);
+    struct MHD_Daemon *mhd = NULL;
+    pthread_t sched_thread;
+    bool sched_started = false;
+    int rc = 1;
+    char logs[4096];
+    snprintf(logs, sizeof(logs), "%s/logs", data);
+
+    if (load_config(srv, config, &err) < 0 || store_open(data, &srv->store, &err) < 0)
+        goto out;
+    mkdir(logs, 0700);
+    if (store_load_teams(srv->store, on_stored_team, srv, &err) < 0 ||
+        store_load_tokens(srv->store, on_stored_token, srv, &err) < 0 ||
+        store_load_nodes(srv->store, on_stored_node, srv, &err) < 0 ||
+        store_load_jobs(srv->store, on_stored_job, srv, &err) < 0)
+        goto out;
+    pthread_mutex_lock(&srv->mu);
+    restore_jobs(srv);
+    pthread_mutex_unlock(&srv->mu);
+    if (write_admin_token(srv, &err) < 0)
+        goto out;
+    if (pthread_create(&sched_thread, NULL, sched_main, srv) != 0) {
+        gt_error_set(&err, "internal", "cannot start the scheduler thread");
+        goto out;
+    }
+    sched_started = true;
+    if (http_serve(srv, listen, &mhd, &err) < 0)
+        goto out;
+    fprintf(stderr, "gantry server: listening on %s, data in %s, %zu teams, %zu nodes.\n",
+            listen, data, srv->nteams, srv->nnodes);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!got_signal)
+        pause();
+    fprintf(stderr, "gantry server: signal %d: stopping.\n", (int)got_signal);
+    rc = 0;
+out:
+    if (rc)
+        fprintf(stderr, "gantry server: %s\n", err.msg[0] ? err.msg : "failed to start");
+    if (mhd)
+        MHD_stop_daemon(mhd);
+    if (sched_started) {
+        pthread_mutex_lock(&srv->mu);
+        srv->stopping = true;
+        pthread_cond_broadcast(&srv->kick);
+        pthread_cond_broadcast(&srv->changed);
+        pthread_mutex_unlock(&srv->mu);
+        pthread_join(sched_thread, NULL);
+    }
+    store_close(srv->store);
+    for (size_t i = 0; i < srv->jobs_cap && srv->jobs; i++)
+        job_free(srv->jobs[i]);
+    free(srv->jobs);
+    for (size_t i = 0; i < srv->nnodes; i++) {
+        node_t *n = srv->nodes[i];
+        free(n->name);
+        free(n->address);
+        json_decref(n->info);
+        json_decref(n->tasks);
+        json_decref(n->gpu_stats);
+        free(n);
+    }
+    free(srv->nodes);
+    for (size_t i = 0; i < srv->nteams; i++) {
+        free(srv->teams[i].name);
+        free(srv->teams[i].parent);
+    }
+    free(srv->teams);
+    for (size_t i = 0; i < srv->nclasses; i++)
+        free(srv->classes[i].name);
+    free(srv->classes);
+    free(srv->default_class);
+    sched_free(srv->sched);
+    auth_free(srv->auth);
+    free(srv->data_dir);
+    free(srv);
+    return rc;
+}

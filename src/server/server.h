@@ -1,0 +1,148 @@
+/* server.h: the controller's in-memory state, shared by its files (not a public API).
+ *
+ * One mutex (srv->mu) guards everything below it: jobs, nodes, teams and the scheduler core.
+ * Handlers take it, change memory, queue the matching store writes while still holding it (so
+ * the store sees changes in the order memory did), drop it, and wait for their commit before
+ * answering. srv->changed is broadcast on every change that a long poll may wait for (agent
+ * work, log follow); srv->kick wakes the scheduler thread. */
+#ifndef GANTRY_SERVER_H
+#define GANTRY_SERVER_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/util.h"
+#include "sched/sched.h"
+#include "server/auth.h"
+#include "server/job.h"
+#include "server/store.h"
+
+#define SERVER_MAX_BODY (1024 * 1024)
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+typedef struct node {
+    char *name;
+    json_t *info;            /* the last register body, without "running" */
+    char *address;
+    int64_t epoch;
+    double last_seen;        /* wall clock of the last register/heartbeat/work/report */
+    bool up;
+    int sched_idx;           /* -1 until added to the scheduler */
+    json_t *tasks;           /* queued tasks not yet handed out (array) */
+    uint64_t tasks_ticket;   /* store ticket the queued tasks depend on */
+    json_t *gpu_stats;       /* last heartbeat's "gpus" */
+} node_t;
+
+typedef struct team {
+    char *name, *parent;
+    double weight;
+    int64_t quota_milli, limit_milli;   /* all types; limit -1 = none */
+    int sched_idx;
+} team_t;
+
+typedef struct pclass {
+    char *name;
+    int value;
+    bool preemptible;
+} pclass_t;
+
+typedef struct server {
+    pthread_mutex_t mu;
+    pthread_cond_t changed, kick;
+    bool kicked, stopping;
+    char *data_dir;
+    store_t *store;
+    auth_t *auth;
+    sched_t *sched;
+    sched_time_t sched_now;
+    int heartbeat_s;
+
+    job_t **jobs;            /* by id: jobs[id], jobs[0] unused */
+    size_t jobs_cap;
+    uint64_t next_id;
+    node_t **nodes;
+    size_t nnodes, nodes_cap;
+    team_t *teams;
+    size_t nteams, teams_cap;
+    pclass_t *classes;
+    size_t nclasses;
+    char *default_class;
+    uint64_t log_seq;        /* bumped on every appended log chunk */
+} server_t;
+
+/* ---- server.c ---- */
+double server_now(void);
+job_t *server_job(server_t *srv, uint64_t id);          /* NULL when unknown */
+void server_jobs_reserve(server_t *srv, uint64_t id);  /* jobs[id] exists (NULL-filled) */
+/* Gives a pending job to the scheduler once its dependencies allow (-1 with err). */
+int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err);
+node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_t *err);
+void server_node_lost(server_t *srv, node_t *n, const char *why);
+team_t *server_team_add(server_t *srv, const char *name, const char *parent, double weight,
+                        int64_t quota, int64_t limit, gt_error_t *err);
+sched_time_t server_sched_clock(server_t *srv);
+team_t *server_team(server_t *srv, const char *name);
+node_t *server_node(server_t *srv, const char *name);
+pclass_t *server_class(server_t *srv, const char *name);
+/* Queues a job's current document; returns the store ticket. Caller holds mu. */
+uint64_t server_save_job(server_t *srv, const job_t *j);
+void server_kick(server_t *srv);                         /* caller holds mu */
+/* Ends a job (running or pending) in a terminal state with reason; frees its resources in the
+ * scheduler; releases jobs that depended on it. Caller holds mu. Returns the last ticket. */
+uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
+                           int exit_code, int exit_signal);
+/* Sends a running job back to the queue (preempted, node lost). Caller holds mu. */
+uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why);
+/* The job's pending reason and estimated start as JSON fields added to o. Caller holds mu. */
+void server_job_annotate(server_t *srv, const job_t *j, json_t *o);
+bool server_class_preemptible(server_t *srv, const char *name);
+
+/* ---- http.c: the request a handler sees ---- */
+typedef struct http_req {
+    const char *method;
+    const char *path;
+    struct MHD_Connection *conn;
+    const char *body;
+    size_t body_len;
+    auth_principal_t who;
+    bool authed;
+} http_req_t;
+
+typedef struct http_resp {
+    int status;
+    json_t *json;            /* the body (stolen) */
+    /* Streaming (log follow): a reader called until it returns -1. */
+    void *stream;
+    ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
+    void (*stream_free)(void *cls);
+    const char *content_type;
+    char *text;              /* plain body (freed) */
+    char location[64];
+} http_resp_t;
+
+const char *http_query(const http_req_t *r, const char *key);
+const char *http_header(const http_req_t *r, const char *key);
+/* Fills resp with {"error": {...}} and status; returns 0 for handlers to return. */
+int http_error(http_resp_t *resp, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int http_error_from(http_resp_t *resp, int status, const gt_error_t *err);
+/* Parses the body as JSON object; on failure fills a 400 and returns NULL. */
+json_t *http_body_json(const http_req_t *r, http_resp_t *resp);
+int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_error_t *err);
+
+/* ---- routing: each returns 0 when it filled resp ---- */
+int api_route(server_t *srv, http_req_t *req, http_resp_t *resp);
+int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp);
+int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp);
+
+#endif
