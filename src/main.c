@@ -11,6 +11,7 @@ typedef struct command {
 } command_t;
 
 static const command_t commands[] = {
+    {"server", cmd_server, "run the controller: API, store, scheduler"},
     {"version", cmd_version, "print the version"},
 };
 
