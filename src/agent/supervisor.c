@@ -1,0 +1,872 @@
+#include "agent/supervisor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/gpu.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    gt_buf_t b = {0};
+    va_list ap;
+    va_start(ap, f);
+    gt_buf_vprintf(&b, f, ap);
+    va_end(ap);
+    return b.data;
+}
+
+char *supervisor_job_dir(const char *state_dir, int64_t job_id, int incarnation)
+{
+    return fmt("%s/jobs/%" PRId64 ".%d", state_dir, job_id, incarnation);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char *p = xstrdup(path);
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, c ? 0755 : mode) < 0 && errno != EEXIST) {
+            rc = -1;
+            break;
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    int e = errno;
+    free(p);
+    errno = e;
+    return rc;
+}
+
+/* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); 0 if gone. */
+static unsigned long long proc_start(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p)
+        return 0;
+    unsigned long long v = 0;
+    int field = 2;
+    for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+        if (++field == 3 && (*tok == 'Z' || *tok == 'X')) {
+            return 0; /* a zombie is not alive */
+        } else if (field == 22) {
+            v = strtoull(tok, NULL, 10);
+            break;
+        }
+    return v;
+}
+
+/* ---- the state file ---------------------------------------------------------------------- */
+
+static int state_write(const char *dir, const supervisor_state_t *st)
+{
+    char *tmp = fmt("%s/state.tmp", dir), *final = fmt("%s/state", dir);
+    int rc = -1;
+    FILE *f = fopen(tmp, "we");
+    if (f) {
+        char msg[sizeof(st->message)];
+        snprintf(msg, sizeof(msg), "%s", st->message);
+        for (char *c = msg; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        fprintf(f,
+                "job_id=%" PRId64 "\nincarnation=%d\nphase=%s\nsupervisor_pid=%d\n"
+                "supervisor_start=%llu\npid=%d\nstart_time=%.6f\nend_time=%.6f\n"
+                "exit_code=%d\nsignal=%d\nreason=%s\nmessage=%s\n",
+                st->job_id, st->incarnation, st->phase, (int)st->supervisor_pid,
+                st->supervisor_start, (int)st->pid, st->start_time, st->end_time, st->exit_code,
+                st->signal, st->reason, msg);
+        rc = fclose(f) == 0 && rename(tmp, final) == 0 ? 0 : -1;
+    }
+    int e = errno;
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+    free(final);
+    errno = e;
+    return rc;
+}
+
+static int state_parse(const char *path, supervisor_state_t *st)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    memset(st, 0, sizeof(*st));
+    st->exit_code = -1;
+    char line[512];
+    int have = 0;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *v = strchr(line, '=');
+        if (!v)
+            continue;
+        *v++ = '\0';
+        if (!strcmp(line, "job_id"))
+            st->job_id = strtoll(v, NULL, 10), have++;
+        else if (!strcmp(line, "incarnation"))
+            st->incarnation = atoi(v), have++;
+        else if (!strcmp(line, "phase"))
+            snprintf(st->phase, sizeof(st->phase), "%s", v), have++;
+        else if (!strcmp(line, "supervisor_pid"))
+            st->supervisor_pid = atoi(v);
+        else if (!strcmp(line, "supervisor_start"))
+            st->supervisor_start = strtoull(v, NULL, 10);
+        else if (!strcmp(line, "pid"))
+            st->pid = atoi(v);
+        else if (!strcmp(line, "start_time"))
+            st->start_time = strtod(v, NULL);
+        else if (!strcmp(line, "end_time"))
+            st->end_time = strtod(v, NULL);
+        else if (!strcmp(line, "exit_code"))
+            st->exit_code = atoi(v);
+        else if (!strcmp(line, "signal"))
+            st->signal = atoi(v);
+        else if (!strcmp(line, "reason"))
+            snprintf(st->reason, sizeof(st->reason), "%s", v);
+        else if (!strcmp(line, "message"))
+            snprintf(st->message, sizeof(st->message), "%s", v);
+    }
+    fclose(f);
+    if (have < 3) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+int supervisor_read(const char *state_dir, int64_t job_id, int incarnation,
+                    supervisor_state_t *st, gt_error_t *err)
+{
+    char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
+    char *path = fmt("%s/state", dir);
+    int rc = state_parse(path, st);
+    if (rc < 0)
+        gt_error_set(err, errno == ENOENT ? "not_found" : "internal",
+                     "cannot read job %" PRId64 ".%d's state %s: %s", job_id, incarnation, path,
+                     strerror(errno));
+    int e = errno;
+    free(dir);
+    free(path);
+    errno = e;
+    return rc;
+}
+
+int supervisor_list(const char *state_dir, supervisor_state_t **out, size_t *n,
+                    gt_error_t *err)
+{
+    char *jobs = fmt("%s/jobs", state_dir);
+    DIR *d = opendir(jobs);
+    *out = NULL;
+    *n = 0;
+    if (!d) {
+        int e = errno;
+        free(jobs);
+        if (e == ENOENT)
+            return 0;
+        errno = e;
+        return gt_error_set(err, "internal", "cannot list %s/jobs: %s", state_dir,
+                            strerror(e));
+    }
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = fmt("%s/%s/state", jobs, de->d_name);
+        supervisor_state_t st;
+        if (state_parse(path, &st) == 0) {
+            GT_GROW(*out, cap, *n + 1);
+            (*out)[(*n)++] = st;
+        }
+        free(path);
+    }
+    closedir(d);
+    free(jobs);
+    return 0;
+}
+
+bool supervisor_alive(const supervisor_state_t *st)
+{
+    if (st->supervisor_pid <= 0)
+        return false;
+    unsigned long long t = proc_start(st->supervisor_pid);
+    return t != 0 && (st->supervisor_start == 0 || t == st->supervisor_start);
+}
+
+int supervisor_signal_number(const char *name)
+{
+    static const struct {
+        const char *n;
+        int s;
+    } sigs[] = {{"TERM", SIGTERM}, {"INT", SIGINT}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+                {"HUP", SIGHUP},   {"KILL", SIGKILL}, {"QUIT", SIGQUIT}};
+    if (!name || !*name)
+        return -1;
+    char *end;
+    long v = strtol(name, &end, 10);
+    if (!*end)
+        return v > 0 && v < NSIG ? (int)v : -1;
+    if (!strncmp(name, "SIG", 3))
+        name += 3;
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        if (!strcmp(name, sigs[i].n))
+            return sigs[i].s;
+    return -1;
+}
+
+int supervisor_stop(const char *state_dir, int64_t job_id, int incarnation, const char *reason,
+                    int sig, int64_t grace_s, gt_error_t *err)
+{
+    supervisor_state_t st;
+    if (supervisor_read(state_dir, job_id, incarnation, &st, err) < 0)
+        return -1;
+    if (!strcmp(st.phase, "exited"))
+        return 0;
+    char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
+    char *tmp = fmt("%s/stop.tmp", dir), *final = fmt("%s/stop", dir);
+    int rc = -1;
+    FILE *f = fopen(tmp, "we");
+    if (f) {
+        fprintf(f, "reason=%s\nsignal=%d\ngrace_s=%" PRId64 "\n", reason ? reason : "cancelled",
+                sig > 0 ? sig : SIGTERM, grace_s < 0 ? 0 : grace_s);
+        rc = fclose(f) == 0 && rename(tmp, final) == 0 ? 0 : -1;
+    }
+    if (rc < 0)
+        gt_error_set(err, "internal", "cannot write %s: %s", final, strerror(errno));
+    else if (supervisor_alive(&st) && kill(st.supervisor_pid, SIGUSR1) < 0 && errno != ESRCH)
+        rc = gt_error_set(err, "internal", "cannot signal supervisor %d of job %" PRId64 ": %s",
+                          (int)st.supervisor_pid, job_id, strerror(errno));
+    int e = errno;
+    free(dir);
+    free(tmp);
+    free(final);
+    errno = e;
+    return rc;
+}
+
+static char *cgroup_name(int64_t job_id, int incarnation)
+{
+    return fmt("job-%" PRId64 ".%d", job_id, incarnation);
+}
+
+/* SIGKILLs everything in cg until it is empty or deadline_s passes; reaps what it can. */
+static void kill_cgroup(cgroup_t *cg, double deadline_s)
+{
+    while (cg) {
+        int n = cgroup_signal_all(cg, SIGKILL);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        if (n <= 0 || gt_monotonic_s() > deadline_s)
+            break;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int supervisor_mark_lost(const char *state_dir, supervisor_state_t *st, const cgroup_cfg_t *cgc,
+                         gt_error_t *err)
+{
+    if (cgc) {
+        char *name = cgroup_name(st->job_id, st->incarnation);
+        cgroup_t *cg = cgroup_open(cgc, name, NULL);
+        free(name);
+        if (cg) {
+            kill_cgroup(cg, gt_monotonic_s() + 5);
+            cgroup_destroy(cg);
+        }
+    }
+    if (st->pid > 0)
+        kill(-st->pid, SIGKILL);
+    snprintf(st->phase, sizeof(st->phase), "exited");
+    snprintf(st->reason, sizeof(st->reason), "failed");
+    snprintf(st->message, sizeof(st->message),
+             "the job's supervisor (pid %d) died without recording the job's end",
+             (int)st->supervisor_pid);
+    st->end_time = now_s();
+    char *dir = supervisor_job_dir(state_dir, st->job_id, st->incarnation);
+    int rc = state_write(dir, st);
+    if (rc < 0)
+        gt_error_set(err, "internal", "cannot write %s/state: %s", dir, strerror(errno));
+    int e = errno;
+    free(dir);
+    errno = e;
+    return rc;
+}
+
+static int rm_rf(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char *p = fmt("%s/%s", path, de->d_name);
+        rm_rf(p);
+        free(p);
+    }
+    closedir(d);
+    return rmdir(path);
+}
+
+int supervisor_remove(const char *state_dir, int64_t job_id, int incarnation)
+{
+    char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
+    int rc = rm_rf(dir);
+    int e = errno;
+    free(dir);
+    errno = e;
+    return rc;
+}
+
+/* ---- the supervisor process ---------------------------------------------------------------- */
+
+typedef struct env {
+    char **v;
+    size_t n, cap;
+} env_t;
+
+static void env_set(env_t *e, const char *k, const char *v)
+{
+    size_t kl = strlen(k);
+    char *kv = fmt("%s=%s", k, v);
+    for (size_t i = 0; i < e->n; i++)
+        if (!strncmp(e->v[i], k, kl) && e->v[i][kl] == '=') {
+            free(e->v[i]);
+            e->v[i] = kv;
+            return;
+        }
+    GT_GROW(e->v, e->cap, e->n + 2);
+    e->v[e->n++] = kv;
+    e->v[e->n] = NULL;
+}
+
+static void env_setf(env_t *e, const char *k, const char *f, ...)
+    __attribute__((format(printf, 3, 4)));
+static void env_setf(env_t *e, const char *k, const char *f, ...)
+{
+    gt_buf_t b = {0};
+    va_list ap;
+    va_start(ap, f);
+    gt_buf_vprintf(&b, f, ap);
+    va_end(ap);
+    env_set(e, k, b.data ? b.data : "");
+    gt_buf_free(&b);
+}
+
+static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd *pw,
+                      const char *ckpt)
+{
+    const char *path = getenv("PATH");
+    env_set(e, "PATH", path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    const char *lang = getenv("LANG");
+    if (lang)
+        env_set(e, "LANG", lang);
+    if (pw) {
+        env_set(e, "HOME", pw->pw_dir);
+        env_set(e, "USER", pw->pw_name);
+        env_set(e, "LOGNAME", pw->pw_name);
+        env_set(e, "SHELL", pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+    }
+    for (char *const *kv = s->env; kv && *kv; kv++) {
+        char *k = xstrdup(*kv), *v = strchr(k, '=');
+        if (v) {
+            *v++ = '\0';
+            env_set(e, k, v);
+        }
+        free(k);
+    }
+    env_setf(e, "GANTRY_JOB_ID", "%" PRId64, s->job_id);
+    env_setf(e, "GANTRY_INCARNATION", "%d", s->incarnation);
+    env_set(e, "GANTRY_JOB_NAME", s->name ? s->name : "");
+    env_set(e, "GANTRY_TEAM", s->team ? s->team : "");
+    env_set(e, "GANTRY_CHECKPOINT_DIR", ckpt);
+    gt_buf_t g = {0};
+    gt_buf_printf(&g, "%s", "");
+    for (size_t i = 0; i < s->ngpus; i++)
+        gt_buf_printf(&g, "%s%d", i ? "," : "", s->gpus[i]);
+    env_set(e, "CUDA_VISIBLE_DEVICES", g.data);
+    env_set(e, "NVIDIA_VISIBLE_DEVICES", s->ngpus ? g.data : "void");
+    env_setf(e, "GANTRY_GPUS", "%zu", s->ngpus);
+    gt_buf_free(&g);
+    const supervisor_gang_t *gg = s->gang;
+    if (gg && gg->nodes > 0) {
+        int per = gg->gpus_per_node > 0 ? gg->gpus_per_node : 1;
+        env_set(e, "MASTER_ADDR", gg->master_addr);
+        env_setf(e, "MASTER_PORT", "%d", gg->master_port);
+        env_setf(e, "NNODES", "%d", gg->nodes);
+        env_setf(e, "NODE_RANK", "%d", gg->node_rank);
+        env_setf(e, "WORLD_SIZE", "%d", gg->nodes * per);
+        env_setf(e, "LOCAL_WORLD_SIZE", "%d", per);
+        env_setf(e, "GPUS_PER_NODE", "%d", gg->gpus_per_node);
+        env_set(e, "PET_MASTER_ADDR", gg->master_addr);
+        env_setf(e, "PET_MASTER_PORT", "%d", gg->master_port);
+        env_setf(e, "PET_NNODES", "%d", gg->nodes);
+        env_setf(e, "PET_NODE_RANK", "%d", gg->node_rank);
+        env_setf(e, "PET_NPROC_PER_NODE", "%d", per);
+        if (per == 1) {
+            env_setf(e, "RANK", "%d", gg->node_rank);
+            env_set(e, "LOCAL_RANK", "0");
+        }
+    }
+}
+
+/* The exec'ing child: nothing here may return. Errors go to errfd as text, exit 127. */
+static void child_fail(int errfd, const char *what, int e)
+{
+    char buf[300];
+    int n = snprintf(buf, sizeof(buf), "%s: %s", what, strerror(e));
+    if (n > 0 && write(errfd, buf, (size_t)n) < 0) {
+        /* nothing more to do */
+    }
+    _exit(127);
+}
+
+static void run_child(const supervisor_spec_t *s, cgroup_t *cg, const struct passwd *pw,
+                      bool switch_user, int out_fd, int err_fd, int errfd, char **envp,
+                      const char *workdir)
+{
+    setpgid(0, 0);
+    if (cg && cgroup_attach(cg, getpid(), NULL) < 0)
+        child_fail(errfd, "cannot enter the job's cgroup", errno);
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+        child_fail(errfd, "cannot set up stdin/stdout/stderr", errno);
+    if (switch_user) {
+        if (initgroups(pw->pw_name, pw->pw_gid) < 0)
+            child_fail(errfd, "initgroups", errno);
+        if (setgid(pw->pw_gid) < 0)
+            child_fail(errfd, "setgid", errno);
+        if (setuid(pw->pw_uid) < 0)
+            child_fail(errfd, "setuid", errno);
+    }
+    if (chdir(workdir) < 0) {
+        char what[300];
+        snprintf(what, sizeof(what), "cannot enter workdir %s", workdir);
+        child_fail(errfd, what, errno);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvpe(s->argv[0], s->argv, envp);
+    char what[300];
+    snprintf(what, sizeof(what), "cannot run '%s'", s->argv[0]);
+    child_fail(errfd, what, errno);
+}
+
+typedef struct stop_req {
+    char reason[16];
+    int sig;
+    int64_t grace_s;
+} stop_req_t;
+
+static bool read_stop(const char *dir, stop_req_t *r)
+{
+    char *path = fmt("%s/stop", dir);
+    FILE *f = fopen(path, "re");
+    free(path);
+    if (!f)
+        return false;
+    char line[128];
+    snprintf(r->reason, sizeof(r->reason), "cancelled");
+    r->sig = SIGTERM;
+    r->grace_s = 10;
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strncmp(line, "reason=", 7))
+            snprintf(r->reason, sizeof(r->reason), "%.15s", line + 7);
+        else if (!strncmp(line, "signal=", 7))
+            r->sig = atoi(line + 7);
+        else if (!strncmp(line, "grace_s=", 8))
+            r->grace_s = strtoll(line + 8, NULL, 10);
+    }
+    fclose(f);
+    return true;
+}
+
+/* Signals the job's process group and every process of its cgroup. */
+static void signal_job(pid_t pgid, cgroup_t *cg, int sig)
+{
+    kill(-pgid, sig);
+    if (cg)
+        cgroup_signal_all(cg, sig);
+}
+
+/* The supervisor itself: runs in the grandchild, never returns. ready is the write end of the
+ * launcher's pipe; one byte on it says the state file holds the start (or its failure). */
+static void supervise(const supervisor_spec_t *s, int ready)
+{
+    char *dir = supervisor_job_dir(s->state_dir, s->job_id, s->incarnation);
+    supervisor_state_t st = {.job_id = s->job_id, .incarnation = s->incarnation,
+                             .supervisor_pid = getpid(), .exit_code = -1};
+    st.supervisor_start = proc_start(getpid());
+    st.start_time = now_s();
+    snprintf(st.phase, sizeof(st.phase), "running");
+    cgroup_t *cg = NULL;
+    env_t env = {0};
+    int out_fd = -1, err_fd = -1, pfd[2] = {-1, -1};
+    char **devs = NULL;
+    char *ckpt = NULL, *errmsg = NULL;
+    const char *workdir = s->workdir;
+    struct passwd *pw = NULL;
+    bool switch_user = false;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);   /* the job's orphans come back to us to be reaped */
+
+    /* Who the job runs as. */
+    if (s->user && *s->user) {
+        errno = 0;
+        pw = getpwnam(s->user);
+        if (!pw) {
+            errmsg = fmt("user '%s' does not exist on this node", s->user);
+            goto start_failed;
+        }
+        if (pw->pw_uid == 0 && !s->allow_root) {
+            errmsg = fmt("job would run as root (user '%s'); the agent refuses unless started "
+                         "with --allow-root", s->user);
+            goto start_failed;
+        }
+        if (pw->pw_uid != geteuid()) {
+            if (geteuid() != 0) {
+                errmsg = fmt("the agent runs as uid %d and cannot run jobs as '%s'",
+                             (int)geteuid(), s->user);
+                goto start_failed;
+            }
+            switch_user = true;
+        }
+    } else {
+        pw = getpwuid(geteuid());
+        if (geteuid() == 0 && !s->allow_root) {
+            errmsg = fmt("job has no user and the agent runs as root; give the job a user, "
+                         "or start the agent with --job-user or --allow-root");
+            goto start_failed;
+        }
+    }
+    if (!workdir)
+        workdir = pw && pw->pw_dir && access(pw->pw_dir, X_OK) == 0 ? pw->pw_dir : "/";
+
+    /* The checkpoint directory outlives this incarnation. */
+    ckpt = s->checkpoint_root ? fmt("%s/%" PRId64, s->checkpoint_root, s->job_id)
+                              : fmt("%s/checkpoints/%" PRId64, s->state_dir, s->job_id);
+    if (mkdir_p(ckpt, 0700) < 0) {
+        errmsg = fmt("cannot create checkpoint directory %s: %s", ckpt, strerror(errno));
+        goto start_failed;
+    }
+    if (switch_user && chown(ckpt, pw->pw_uid, pw->pw_gid) < 0) {
+        errmsg = fmt("cannot give %s to %s: %s", ckpt, s->user, strerror(errno));
+        goto start_failed;
+    }
+
+    char *outp = fmt("%s/stdout", dir), *errp = fmt("%s/stderr", dir);
+    out_fd = open(outp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    err_fd = open(errp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    free(outp);
+    free(errp);
+    if (out_fd < 0 || err_fd < 0) {
+        errmsg = fmt("cannot open log files in %s: %s", dir, strerror(errno));
+        goto start_failed;
+    }
+
+    if (s->cgroup) {
+        gt_error_t err = {0};
+        cgroup_limits_t lim = s->limits;
+        size_t ndev = 0;
+        if (lim.restrict_devices) {
+            devs = gpu_device_files(s->dev_dir, s->gpus, s->ngpus, &ndev);
+            lim.devices = (const char *const *)devs;
+            lim.ndevices = ndev;
+        }
+        char *name = cgroup_name(s->job_id, s->incarnation);
+        cg = cgroup_create(s->cgroup, name, &lim, &err);
+        free(name);
+        if (!cg) {
+            errmsg = fmt("%s", err.msg);
+            goto start_failed;
+        }
+    }
+    build_env(&env, s, pw, ckpt);
+
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        errmsg = fmt("pipe: %s", strerror(errno));
+        goto start_failed;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        errmsg = fmt("fork: %s", strerror(errno));
+        goto start_failed;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        run_child(s, cg, pw, switch_user, out_fd, err_fd, pfd[1], env.v, workdir);
+    }
+    setpgid(pid, pid); /* also done in the child: whichever runs first */
+    close(pfd[1]);
+    char cerr[400];
+    ssize_t n;
+    do
+        n = read(pfd[0], cerr, sizeof(cerr) - 1);
+    while (n < 0 && errno == EINTR);
+    close(pfd[0]);
+    st.pid = pid;
+    if (n > 0) {
+        cerr[n] = '\0';
+        waitpid(pid, NULL, 0);
+        errmsg = xstrdup(cerr);
+        goto start_failed;
+    }
+    state_write(dir, &st);
+    if (write(ready, "r", 1) < 0) {
+        /* the launcher is gone: the job runs on */
+    }
+    close(ready);
+    ready = -1;
+
+    /* Wait for the end, a stop request, or the time limit. */
+    double t0 = gt_monotonic_s();
+    double limit_at = s->time_limit_s > 0 ? t0 + (double)s->time_limit_s : 0;
+    double kill_at = 0;
+    bool stopping = false, killed = false;
+    char reason[16] = "";
+    int status = 0;
+    for (;;) {
+        double now = gt_monotonic_s(), wake = now + 3600;
+        if (limit_at && !stopping)
+            wake = limit_at;
+        if (kill_at && !killed)
+            wake = kill_at;
+        double dt = wake - now;
+        if (dt < 0)
+            dt = 0;
+        struct timespec ts = {(time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9)};
+        siginfo_t si;
+        int sig = sigtimedwait(&set, &si, &ts);
+        now = gt_monotonic_s();
+        if (sig == SIGCHLD || sig < 0) {
+            pid_t w;
+            bool done = false;
+            while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+                if (w == pid) {
+                    done = true;
+                    break;
+                }
+            if (done)
+                break;
+        } else if (sig == SIGUSR1 || sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            stop_req_t r = {.reason = "cancelled", .sig = SIGTERM, .grace_s = 10};
+            bool asked = read_stop(dir, &r);
+            if (!asked && sig == SIGUSR1)
+                continue;
+            if (!stopping) {
+                stopping = true;
+                snprintf(reason, sizeof(reason), "%s", r.reason);
+                signal_job(pid, cg, r.sig > 0 ? r.sig : SIGTERM);
+                kill_at = now + (double)r.grace_s;
+            } else if (now + (double)r.grace_s < kill_at) {
+                kill_at = now + (double)r.grace_s; /* a more urgent request shortens grace */
+            }
+        }
+        if (limit_at && !stopping && now >= limit_at) {
+            stopping = true;
+            snprintf(reason, sizeof(reason), "time_limit");
+            signal_job(pid, cg, s->stop_signal > 0 ? s->stop_signal : SIGTERM);
+            kill_at = now + (double)(s->grace_s > 0 ? s->grace_s : 0);
+        }
+        if (kill_at && !killed && now >= kill_at) {
+            killed = true;
+            signal_job(pid, cg, SIGKILL);
+        }
+    }
+
+    /* The main process ended: nothing of its tree may outlive it. */
+    kill(-pid, SIGKILL);
+    kill_cgroup(cg, gt_monotonic_s() + 10);
+    /* As the subreaper, every descendant comes back to us: reap until none is left (or 5 s,
+     * for one stuck in the kernel or escaped to another group without a cgroup). */
+    for (double until = gt_monotonic_s() + 5; gt_monotonic_s() < until;) {
+        pid_t w = waitpid(-1, NULL, WNOHANG);
+        if (w < 0 && errno == ECHILD)
+            break;
+        if (w > 0)
+            continue;
+        kill(-pid, SIGKILL);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    st.end_time = now_s();
+    if (WIFEXITED(status)) {
+        st.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        st.signal = WTERMSIG(status);
+    }
+    if (stopping)
+        snprintf(st.reason, sizeof(st.reason), "%s", reason);
+    else if (cg && cgroup_oom_killed(cg)) {
+        snprintf(st.reason, sizeof(st.reason), "oom");
+        snprintf(st.message, sizeof(st.message),
+                 "killed by the kernel's OOM killer: the job went over its memory limit of "
+                 "%" PRId64 " MiB",
+                 s->limits.memory_bytes >> 20);
+    } else if (WIFEXITED(status) && st.exit_code == 0)
+        snprintf(st.reason, sizeof(st.reason), "completed");
+    else
+        snprintf(st.reason, sizeof(st.reason), "failed");
+    goto finish;
+
+start_failed:
+    snprintf(st.reason, sizeof(st.reason), "failed");
+    snprintf(st.message, sizeof(st.message), "%s", errmsg ? errmsg : "cannot start");
+    st.end_time = now_s();
+finish:
+    snprintf(st.phase, sizeof(st.phase), "exited");
+    if (cg && cgroup_destroy(cg) < 0) {
+        /* busy: leftover processes in D state; the agent's next look retries */
+    }
+    state_write(dir, &st);
+    if (ready >= 0 && write(ready, "x", 1) < 0) {
+        /* the launcher is gone */
+    }
+    _exit(0);
+}
+
+int supervisor_launch(const supervisor_spec_t *s, supervisor_state_t *st, gt_error_t *err)
+{
+    if (!s->argv || !s->argv[0] || !*s->argv[0]) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "job %" PRId64 " has no command",
+                            s->job_id);
+    }
+    char *dir = supervisor_job_dir(s->state_dir, s->job_id, s->incarnation);
+    char *jobs = fmt("%s/jobs", s->state_dir);
+    int rc = -1, fds[2] = {-1, -1};
+    if (mkdir_p(jobs, 0755) < 0) {
+        gt_error_set(err, "internal", "cannot create %s: %s", jobs, strerror(errno));
+        goto out;
+    }
+    if (mkdir(dir, 0755) < 0) {
+        gt_error_set(err, errno == EEXIST ? "conflict" : "internal",
+                     "cannot create job directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        gt_error_set(err, "internal", "pipe: %s", strerror(errno));
+        goto undo_dir;
+    }
+    fflush(NULL);
+    pid_t mid = fork();
+    if (mid < 0) {
+        gt_error_set(err, "internal", "fork: %s", strerror(errno));
+        goto undo_dir;
+    }
+    if (mid == 0) {
+        setsid();
+        pid_t sup = fork();
+        if (sup != 0)
+            _exit(sup < 0 ? 1 : 0);
+        /* The supervisor keeps only fd 3 (ready) and logs its own trouble in the job dir. */
+        if (fds[1] != 3) {
+            if (dup2(fds[1], 3) < 0)
+                _exit(1);
+        } else {
+            fcntl(3, F_SETFD, 0);
+        }
+        close_range(4, ~0U, 0);
+        int null = open("/dev/null", O_RDONLY);
+        char *log = fmt("%s/supervisor.log", dir);
+        int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0640);
+        free(log);
+        if (null >= 0)
+            dup2(null, 0);
+        if (lf >= 0) {
+            dup2(lf, 1);
+            dup2(lf, 2);
+        }
+        if (null > 3)
+            close(null);
+        if (lf > 3)
+            close(lf);
+        signal(SIGPIPE, SIG_IGN);
+        supervise(s, 3);
+    }
+    close(fds[1]);
+    fds[1] = -1;
+    int wst;
+    while (waitpid(mid, &wst, 0) < 0 && errno == EINTR)
+        ;
+    char c;
+    ssize_t n;
+    do
+        n = read(fds[0], &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (supervisor_read(s->state_dir, s->job_id, s->incarnation, st, err) < 0) {
+        errno = ECHILD;
+        gt_error_set(err, "internal",
+                     "the supervisor of job %" PRId64 " died before starting it (see %s/"
+                     "supervisor.log)",
+                     s->job_id, dir);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+undo_dir:
+    rmdir(dir);
+out : {
+    int e = errno;
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    free(dir);
+    free(jobs);
+    errno = e;
+    return rc;
+}
+}

@@ -1,0 +1,110 @@
+/* supervisor.h: each job runs under a small supervisor process that outlives the agent.
+ *
+ * supervisor_launch double-forks (setsid) a supervisor, which:
+ *   - creates the job's cgroup (if configured) with its limits and GPU device files,
+ *   - starts the command in it, in its own process group, as the job's Unix user
+ *     (initgroups/setgid/setuid; root only when allowed), in workdir, stdin from /dev/null,
+ *     stdout and stderr appended to <job dir>/stdout and <job dir>/stderr,
+ *   - with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES = the job's GPUs, GANTRY_JOB_ID,
+ *     GANTRY_INCARNATION, GANTRY_TEAM, GANTRY_CHECKPOINT_DIR (<checkpoint root>/<job id>, kept
+ *     across incarnations) and, for gangs, MASTER_ADDR, MASTER_PORT, NNODES, NODE_RANK,
+ *     WORLD_SIZE (nodes x GPUs per node), LOCAL_WORLD_SIZE (GPUs per node), torchrun's PET_*
+ *     equivalents, and RANK / LOCAL_RANK when there is one process per node (no GPUs or one),
+ *   - enforces the time limit (stop signal, grace, SIGKILL),
+ *   - on a stop request (supervisor_stop) sends the signal to the process group and the
+ *     cgroup, waits the grace period, then SIGKILLs them,
+ *   - when the command ends, kills what is left of its tree, removes the cgroup and writes the
+ *     end: exit code or signal and a reason (completed, failed, oom, time_limit, cancelled,
+ *     preempted).
+ * Its state lives in <state dir>/jobs/<job id>.<incarnation>/state, replaced atomically
+ * (write + rename) at each change, so an agent that restarts finds its jobs and their ends. */
+#ifndef GANTRY_AGENT_SUPERVISOR_H
+#define GANTRY_AGENT_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/cgroup.h"
+#include "common/util.h"
+
+typedef struct supervisor_gang {
+    int nodes, node_rank, master_port, gpus_per_node;
+    char master_addr[256];
+} supervisor_gang_t;
+
+typedef struct supervisor_spec {
+    int64_t job_id;
+    int incarnation;
+    const char *name, *team;
+    const char *user;               /* Unix account; NULL = the agent's own user */
+    bool allow_root;                /* may a job run as uid 0? */
+    char *const *argv;              /* the command, NULL-terminated, looked up in PATH */
+    char *const *env;               /* extra "K=V", NULL-terminated, or NULL */
+    const char *workdir;            /* NULL = the user's home (or /) */
+    const int *gpus;
+    size_t ngpus;
+    int64_t time_limit_s;           /* 0 = none */
+    int stop_signal;                /* sent at the time limit; 0 = SIGTERM */
+    int64_t grace_s;                /* between stop_signal and SIGKILL */
+    const supervisor_gang_t *gang;  /* NULL = a single-node job */
+    const cgroup_cfg_t *cgroup;     /* NULL = no cgroup (limits not enforced) */
+    cgroup_limits_t limits;         /* devices are filled in from gpus when restricted */
+    const char *dev_dir;            /* where the GPU device files are; NULL = /dev */
+    const char *state_dir;          /* the agent's state directory */
+    const char *checkpoint_root;    /* NULL = <state_dir>/checkpoints */
+} supervisor_spec_t;
+
+typedef struct supervisor_state {
+    int64_t job_id;
+    int incarnation;
+    char phase[16];                 /* "running" or "exited" */
+    pid_t supervisor_pid;
+    unsigned long long supervisor_start; /* its start time in clock ticks (pid reuse check) */
+    pid_t pid;                      /* the command's pid (and process group) */
+    double start_time, end_time;    /* Unix time */
+    int exit_code;                  /* when exited normally; -1 otherwise */
+    int signal;                     /* the signal that ended it; 0 if none */
+    char reason[16];                /* completed failed oom time_limit cancelled preempted */
+    char message[256];              /* why, for a person (start failures, OOM, ...) */
+} supervisor_state_t;
+
+/* Starts the job's supervisor and waits until the command runs (phase "running") or failed to
+ * start (phase "exited", reason "failed", message says why). Returns 0 and the state in *st;
+ * -1 with errno and err if no supervisor could be started (nothing left behind), or EEXIST if
+ * this incarnation already has a job directory. */
+int supervisor_launch(const supervisor_spec_t *spec, supervisor_state_t *st, gt_error_t *err);
+
+/* Reads one job's state. -1 with ENOENT if it has none. */
+int supervisor_read(const char *state_dir, int64_t job_id, int incarnation,
+                    supervisor_state_t *st, gt_error_t *err);
+
+/* All jobs with a state under state_dir: a new array in *out (free it), count in *n. */
+int supervisor_list(const char *state_dir, supervisor_state_t **out, size_t *n,
+                    gt_error_t *err);
+
+/* Asks the job's supervisor to stop it: sig now (0 = SIGTERM), SIGKILL after grace_s; the end
+ * is recorded with reason (cancelled, preempted, time_limit). A job already exited is left as
+ * it is (returns 0). -1 with ENOENT if the job has no state. */
+int supervisor_stop(const char *state_dir, int64_t job_id, int incarnation, const char *reason,
+                    int sig, int64_t grace_s, gt_error_t *err);
+
+/* True while the supervisor process of st is alive (same pid and same start time). */
+bool supervisor_alive(const supervisor_state_t *st);
+
+/* For a job whose supervisor died without writing its end (node trouble, kill -9): kills what
+ * is left in its cgroup (cg may be NULL) and records it as exited, reason failed. */
+int supervisor_mark_lost(const char *state_dir, supervisor_state_t *st,
+                         const cgroup_cfg_t *cg, gt_error_t *err);
+
+/* The job's directory (state, stdout, stderr), a new string. */
+char *supervisor_job_dir(const char *state_dir, int64_t job_id, int incarnation);
+
+/* Removes the job's directory once its end has been reported. */
+int supervisor_remove(const char *state_dir, int64_t job_id, int incarnation);
+
+/* "SIGTERM", "TERM", "15" -> 15; -1 if unknown. */
+int supervisor_signal_number(const char *name);
+
+#endif

@@ -1,0 +1,321 @@
+/* supervisor: real jobs (sh, sleep, python3) under real supervisors; cgroup v1 OOM where
+ * available. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/supervisor.h"
+#include "tap.h"
+
+#define has(hay, needle) (strstr((hay), (needle)) != NULL)
+
+static char state_dir[] = "/tmp/gantry-sup-XXXXXX";
+static int64_t next_id = 1;
+
+static void tick(void)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls the state until phase is "exited" or deadline_s passes. */
+static int wait_exited(int64_t id, int inc, supervisor_state_t *st, double deadline_s)
+{
+    double end = gt_monotonic_s() + deadline_s;
+    while (gt_monotonic_s() < end) {
+        if (supervisor_read(state_dir, id, inc, st, NULL) == 0 && !strcmp(st->phase, "exited"))
+            return 0;
+        tick();
+    }
+    return -1;
+}
+
+static char *job_file(int64_t id, int inc, const char *name)
+{
+    static char buf[8192];
+    char path[512];
+    char *dir = supervisor_job_dir(state_dir, id, inc);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    free(dir);
+    FILE *f = fopen(path, "r");
+    buf[0] = '\0';
+    if (f) {
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    return buf;
+}
+
+static supervisor_spec_t spec_for(char *const *argv)
+{
+    supervisor_spec_t s = {.job_id = next_id++, .incarnation = 1, .name = "unit",
+                           .team = "research", .argv = argv, .state_dir = state_dir,
+                           .allow_root = true, .grace_s = 1};
+    return s;
+}
+
+static void test_completed_with_env(void)
+{
+    char *argv[] = {"sh", "-c",
+                    "echo hello; echo oops >&2; env | sort > \"$GANTRY_CHECKPOINT_DIR/env\"",
+                    NULL};
+    int gpus[] = {1, 3};
+    supervisor_gang_t gang = {.nodes = 2, .node_rank = 1, .master_port = 29517,
+                              .gpus_per_node = 2};
+    snprintf(gang.master_addr, sizeof(gang.master_addr), "10.0.0.5");
+    char *env[] = {"WANDB_MODE=offline", "CUDA_VISIBLE_DEVICES=0,1,2,3", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    s.gpus = gpus;
+    s.ngpus = 2;
+    s.gang = &gang;
+    s.env = env;
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job (%s)", err.msg);
+    ok(st.pid > 0 && st.supervisor_pid > 0, "with a pid and a supervisor pid");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    is_str(st.reason, "completed", "reason completed");
+    is_int(st.exit_code, 0, "exit code 0");
+    is_str(job_file(s.job_id, 1, "stdout"), "hello\n", "stdout kept in the job's log");
+    is_str(job_file(s.job_id, 1, "stderr"), "oops\n", "stderr kept apart");
+
+    char path[512];
+    snprintf(path, sizeof(path), "%s/checkpoints/%lld/env", state_dir, (long long)s.job_id);
+    FILE *f = fopen(path, "r");
+    char envtext[16384] = "\n";
+    if (f) {
+        size_t n = fread(envtext + 1, 1, sizeof(envtext) - 2, f);
+        envtext[n + 1] = '\0';
+        fclose(f);
+    }
+    ok(has(envtext, "\nCUDA_VISIBLE_DEVICES=1,3\n"), "CUDA_VISIBLE_DEVICES = the job's GPUs, "
+       "not the user's");
+    ok(has(envtext, "\nNVIDIA_VISIBLE_DEVICES=1,3\n"), "NVIDIA_VISIBLE_DEVICES too");
+    char want[128];
+    snprintf(want, sizeof(want), "\nGANTRY_JOB_ID=%lld\n", (long long)s.job_id);
+    ok(has(envtext, want), "GANTRY_JOB_ID");
+    ok(has(envtext, "\nGANTRY_TEAM=research\n"), "GANTRY_TEAM");
+    snprintf(want, sizeof(want), "\nGANTRY_CHECKPOINT_DIR=%s/checkpoints/%lld\n", state_dir,
+             (long long)s.job_id);
+    ok(has(envtext, want), "GANTRY_CHECKPOINT_DIR");
+    ok(has(envtext, "\nMASTER_ADDR=10.0.0.5\n") && has(envtext, "\nMASTER_PORT=29517\n"),
+       "MASTER_ADDR and MASTER_PORT");
+    ok(has(envtext, "\nWORLD_SIZE=4\n") && has(envtext, "\nNODE_RANK=1\n") &&
+           has(envtext, "\nLOCAL_WORLD_SIZE=2\n") && has(envtext, "\nNNODES=2\n"),
+       "WORLD_SIZE=4 NODE_RANK=1 LOCAL_WORLD_SIZE=2 NNODES=2");
+    ok(has(envtext, "\nPET_NPROC_PER_NODE=2\n"), "torchrun's PET_NPROC_PER_NODE");
+    ok(!has(envtext, "\nRANK="), "no RANK with two processes per node");
+    ok(has(envtext, "\nWANDB_MODE=offline\n"), "the job's own env");
+
+    supervisor_state_t *all = NULL;
+    size_t n = 0;
+    is_int(supervisor_list(state_dir, &all, &n, &err), 0, "lists jobs");
+    ok(n >= 1, "the job is listed");
+    free(all);
+    is_int(supervisor_remove(state_dir, s.job_id, 1), 0, "removes the job's directory");
+    errno = 0;
+    ok(supervisor_read(state_dir, s.job_id, 1, &st, &err) < 0 && errno == ENOENT,
+       "and its state is gone: ENOENT");
+    errno = 0;
+}
+
+static void test_failures(void)
+{
+    char *argv[] = {"sh", "-c", "exit 3", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a failing job");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    is_str(st.reason, "failed", "reason failed");
+    is_int(st.exit_code, 3, "exit code 3");
+    errno = 0;
+    ok(supervisor_launch(&s, &st, &err) < 0 && errno == EEXIST,
+       "the same incarnation twice: EEXIST");
+
+    char *nope[] = {"gantry-no-such-command", NULL};
+    s = spec_for(nope);
+    is_int(supervisor_launch(&s, &st, &err), 0, "launching a missing command returns its end");
+    is_str(st.phase, "exited", "already exited");
+    is_str(st.reason, "failed", "failed");
+    ok(has(st.message, "cannot run 'gantry-no-such-command'"), "says why: %s", st.message);
+
+    char *argv2[] = {"true", NULL};
+    s = spec_for(argv2);
+    s.user = "root";
+    s.allow_root = false;
+    is_int(supervisor_launch(&s, &st, &err), 0, "a job as root without --allow-root");
+    ok(!strcmp(st.reason, "failed") && has(st.message, "--allow-root"),
+       "is refused: %s", st.message);
+    s = spec_for(argv2);
+    s.user = "gantry-no-such-user";
+    is_int(supervisor_launch(&s, &st, &err), 0, "a job for an unknown user");
+    ok(!strcmp(st.reason, "failed") && has(st.message, "does not exist"), "is refused: %s",
+       st.message);
+    char *empty[] = {NULL};
+    s = spec_for(empty);
+    errno = 0;
+    ok(supervisor_launch(&s, &st, &err) < 0 && errno == EINVAL, "no command: EINVAL");
+}
+
+static void test_user(void)
+{
+    if (geteuid() != 0) {
+        ok(1, "# skip not root: cannot switch users");
+        return;
+    }
+    char *argv[] = {"sh", "-c", "id -u; id -g; touch \"$GANTRY_CHECKPOINT_DIR/mine\"", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    s.user = "nobody";
+    s.allow_root = false;
+    s.workdir = "/tmp";
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job as nobody");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    is_str(st.reason, "completed", "completed: it could write its checkpoint directory");
+    is_str(job_file(s.job_id, 1, "stdout"), "65534\n65534\n", "ran as uid/gid 65534");
+}
+
+static void test_stop_and_limits(void)
+{
+    gt_error_t err = {0};
+    supervisor_state_t st;
+    /* A tree of processes, one of them ignoring SIGTERM: the grace period ends it. */
+    char *argv[] = {"sh", "-c",
+                    "trap '' TERM; sleep 100 & (trap '' TERM; sleep 100) & echo up; wait",
+                    NULL};
+    supervisor_spec_t s = spec_for(argv);
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a tree that ignores SIGTERM");
+    ok(supervisor_alive(&st), "its supervisor is alive");
+    pid_t pg = st.pid;
+    double end = gt_monotonic_s() + 5;
+    while (strcmp(job_file(s.job_id, 1, "stdout"), "up\n") && gt_monotonic_s() < end)
+        tick();
+    double t0 = gt_monotonic_s();
+    is_int(supervisor_stop(state_dir, s.job_id, 1, "preempted", SIGTERM, 1, &err), 0,
+           "asks for a stop with 1 s of grace");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    double took = gt_monotonic_s() - t0;
+    ok(took >= 0.9 && took < 5, "after the grace period (%.2f s)", took);
+    is_str(st.reason, "preempted", "reason preempted");
+    is_int(st.signal, SIGKILL, "killed by SIGKILL");
+    errno = 0;
+    ok(kill(-pg, 0) < 0 && errno == ESRCH, "no process of its group is left");
+    end = gt_monotonic_s() + 5;
+    while (supervisor_alive(&st) && gt_monotonic_s() < end)
+        tick();
+    ok(!supervisor_alive(&st), "its supervisor is gone");
+    is_int(supervisor_stop(state_dir, s.job_id, 1, "cancelled", SIGTERM, 1, &err), 0,
+           "stopping an exited job is a no-op");
+
+    /* A job that checkpoints on SIGTERM and exits. */
+    char *argv2[] = {"sh", "-c", "trap 'echo saved; exit 0' TERM; echo up; while :; do sleep 0.05; done",
+                     NULL};
+    s = spec_for(argv2);
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job that handles SIGTERM");
+    end = gt_monotonic_s() + 5;
+    while (strcmp(job_file(s.job_id, 1, "stdout"), "up\n") && gt_monotonic_s() < end)
+        tick();
+    is_int(supervisor_stop(state_dir, s.job_id, 1, "cancelled", SIGTERM, 30, &err), 0, "cancel");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits before the grace period");
+    is_str(st.reason, "cancelled", "reason cancelled");
+    is_int(st.exit_code, 0, "on its own terms (exit 0)");
+    is_str(job_file(s.job_id, 1, "stdout"), "up\nsaved\n", "its handler ran");
+
+    char *argv3[] = {"sleep", "60", NULL};
+    s = spec_for(argv3);
+    s.time_limit_s = 1;
+    s.grace_s = 1;
+    t0 = gt_monotonic_s();
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job with a 1 s time limit");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    is_str(st.reason, "time_limit", "reason time_limit");
+    is_int(st.signal, SIGTERM, "ended by the stop signal");
+    took = gt_monotonic_s() - t0;
+    ok(took >= 0.9 && took < 4, "at the limit (%.2f s)", took);
+}
+
+static void test_lost_supervisor(void)
+{
+    char *argv[] = {"sleep", "60", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job");
+    is_int(getpgid(st.supervisor_pid) == getpgrp(), 0, "its supervisor is in its own session");
+    kill(st.supervisor_pid, SIGKILL);
+    double end = gt_monotonic_s() + 5;
+    while (supervisor_alive(&st) && gt_monotonic_s() < end)
+        tick();
+    ok(!supervisor_alive(&st), "the supervisor is killed");
+    supervisor_read(state_dir, s.job_id, 1, &st, &err);
+    is_str(st.phase, "running", "its state still says running");
+    is_int(supervisor_mark_lost(state_dir, &st, NULL, &err), 0, "mark it lost");
+    supervisor_read(state_dir, s.job_id, 1, &st, &err);
+    ok(!strcmp(st.phase, "exited") && !strcmp(st.reason, "failed"), "exited, failed: %s",
+       st.message);
+    end = gt_monotonic_s() + 5;
+    while (kill(-st.pid, 0) == 0 && gt_monotonic_s() < end)
+        tick();
+    ok(kill(-st.pid, 0) < 0, "its job is killed");
+}
+
+static void test_oom(void)
+{
+    if (geteuid() != 0 || access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) != 0) {
+        ok(1, "# skip no writable cgroup v1 memory controller");
+        return;
+    }
+    cgroup_cfg_t cfg = {.root = "/sys/fs/cgroup", .version = CGROUP_V1,
+                        .parent = "gantry-unit-sup"};
+    char *argv[] = {"python3", "-c", "a = [bytearray(8 << 20) for i in range(64)]", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    s.cgroup = &cfg;
+    s.limits.memory_bytes = 48 << 20;
+    s.limits.pids_max = 64;
+    s.limits.restrict_devices = true;
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a memory hog in 48 MiB (%s)",
+           err.msg);
+    is_int(wait_exited(s.job_id, 1, &st, 20), 0, "it exits");
+    is_str(st.reason, "oom", "reason oom");
+    is_int(st.signal, SIGKILL, "SIGKILLed by the kernel");
+    ok(has(st.message, "48 MiB"), "the message names the limit: %s", st.message);
+    char p[256];
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/gantry-unit-sup/job-%lld.1",
+             (long long)s.job_id);
+    ok(access(p, F_OK) != 0, "its cgroup is removed");
+    const char *ctl[] = {"memory", "cpu", "pids", "devices"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/gantry-unit-sup", ctl[i]);
+        rmdir(p);
+    }
+}
+
+int main(void)
+{
+    if (!mkdtemp(state_dir)) {
+        ok(0, "mkdtemp");
+        return tap_done();
+    }
+    chmod(state_dir, 0755); /* jobs run as nobody reach their checkpoint directory */
+    test_completed_with_env();
+    test_failures();
+    test_user();
+    test_stop_and_limits();
+    test_lost_supervisor();
+    test_oom();
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
+    if (system(cmd) != 0)
+        diag("could not remove %s", state_dir);
+    return tap_done();
+}
