@@ -1,0 +1,356 @@
+/* test_config.c: the YAML configuration parser (src/common/config.c). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/config.h"
+#include "tap.h"
+
+static gt_config_t *parse(const char *text, gt_error_t *err)
+{
+    gt_config_t *cfg = NULL;
+    memset(err, 0, sizeof(*err));
+    errno = 0;
+    if (gt_config_parse(text, strlen(text), &cfg, err) < 0)
+        return NULL;
+    return cfg;
+}
+
+/* Parsing must fail with EINVAL and a message containing each of the given fragments. */
+static void fails(const char *text, const char *frag1, const char *frag2, const char *what)
+{
+    gt_error_t err;
+    gt_config_t *cfg = parse(text, &err);
+    int e = errno;
+    ok(cfg == NULL && e == EINVAL, "%s: rejected with EINVAL", what);
+    ok(strstr(err.msg, frag1) != NULL && (!frag2 || strstr(err.msg, frag2) != NULL),
+       "%s: message '%s' names '%s'%s%s", what, err.msg, frag1, frag2 ? " and " : "",
+       frag2 ? frag2 : "");
+    gt_config_free(cfg);
+}
+
+static const char *full =
+    "# a cluster\n"
+    "nodes:\n"
+    "  - name: gpu-[001-016]\n"
+    "    gpus: 8\n"
+    "    gpu_type: H100-80GB\n"
+    "    cpus: 96\n"
+    "    memory: 1536Gi\n"
+    "    topology: {block: b1, spine: s1, leaf: l1}\n"
+    "    nvlink_groups: 2\n"
+    "  - name: cpu\n"
+    "    count: 12\n"
+    "    cpus: 1500m\n"
+    "teams:\n"
+    "  - name: research\n"
+    "    quota: {gpus: 64, H100-80GB: 32}\n"
+    "    limit: {gpus: 128}\n"
+    "    weight: 2\n"
+    "    children:\n"
+    "      - name: vision\n"
+    "        quota: {gpus: 12.5}\n"
+    "      - name: nlp\n"
+    "  - name: prod\n"
+    "priority_classes:\n"
+    "  - {name: production, value: 1000, preemptible: false}\n"
+    "  - {name: batch, value: 50}\n"
+    "scheduler:\n"
+    "  fairshare: false\n"
+    "  fairshare_half_life: 3d\n"
+    "  quotas: off\n"
+    "  backfill: {enabled: true, reservations: 4}\n"
+    "  preemption: {enabled: yes, grace_period: 30s, min_runtime: 1h}\n"
+    "  default_priority_class: batch\n";
+
+static void test_full(void)
+{
+    gt_error_t err;
+    gt_config_t *c = parse(full, &err);
+    ok(c != NULL, "full example parses: %s", err.msg);
+    if (!c)
+        return;
+    is_int(c->nnodes, 28, "16 from the range + 12 from count");
+    is_str(c->nodes[0].name, "gpu-001", "range keeps zero padding");
+    is_str(c->nodes[15].name, "gpu-016", "range end");
+    is_str(c->nodes[15].gpu_type, "H100-80GB", "gpu_type copied to each node");
+    is_int(c->nodes[3].gpus, 8, "gpus");
+    is_int(c->nodes[3].cpus_milli, 96000, "cpus in milli");
+    is_int(c->nodes[3].memory_mib, 1536 * 1024, "memory in MiB");
+    is_str(c->nodes[3].leaf, "l1", "topology leaf");
+    is_str(c->nodes[3].block, "b1", "topology block");
+    is_int(c->nodes[3].nvlink_groups, 2, "nvlink_groups");
+    is_str(c->nodes[16].name, "cpu-01", "count names padded to the digits of count");
+    is_str(c->nodes[27].name, "cpu-12", "count end");
+    ok(c->nodes[16].gpu_type == NULL && c->nodes[16].gpus == 0, "CPU-only node");
+    is_int(c->nodes[16].cpus_milli, 1500, "1500m CPUs");
+    ok(c->nodes[16].leaf == NULL, "no topology given");
+
+    is_int(c->nteams, 4, "teams with children flattened");
+    is_str(c->teams[0].name, "research", "parent first");
+    ok(c->teams[0].parent == NULL, "top-level team has no parent");
+    is_str(c->teams[1].name, "vision", "child follows parent");
+    is_str(c->teams[1].parent, "research", "child's parent");
+    is_str(c->teams[2].parent, "research", "second child's parent");
+    is_str(c->teams[3].name, "prod", "next top-level team");
+    ok(c->teams[0].weight == 2.0, "weight");
+    ok(c->teams[3].weight == 1.0, "default weight 1");
+    is_int(c->teams[0].nquotas, 2, "a quota for all types and one for H100");
+    ok(c->teams[0].quotas[0].gpu_type == NULL, "gpus key is all types");
+    is_int(c->teams[0].quotas[0].quota_milli, 64000, "quota in milli-GPUs");
+    is_int(c->teams[0].quotas[0].limit_milli, 128000, "limit merged into the same entry");
+    is_str(c->teams[0].quotas[1].gpu_type, "H100-80GB", "typed quota");
+    is_int(c->teams[0].quotas[1].quota_milli, 32000, "typed quota amount");
+    is_int(c->teams[0].quotas[1].limit_milli, -1, "typed quota without limit");
+    is_int(c->teams[1].quotas[0].quota_milli, 12500, "decimal quota");
+    is_int(c->teams[2].nquotas, 0, "team without quota");
+
+    is_int(c->nclasses, 2, "classes from the file replace the defaults");
+    is_str(c->classes[0].name, "production", "class name");
+    is_int(c->classes[0].value, 1000, "class value");
+    ok(!c->classes[0].preemptible, "preemptible: false");
+    ok(c->classes[1].preemptible, "preemptible by default");
+    is_str(c->default_class, "batch", "default_priority_class");
+
+    ok(!c->params.fairshare, "fairshare false");
+    is_int(c->params.half_life_s, 3 * 86400, "half life");
+    ok(!c->params.quotas, "quotas off");
+    ok(c->params.backfill, "backfill enabled");
+    is_int(c->params.reservations, 4, "reservations");
+    ok(c->params.preemption, "preemption enabled");
+    is_int(c->params.grace_s, 30, "grace period");
+    is_int(c->params.min_runtime_s, 3600, "min runtime");
+    gt_config_free(c);
+}
+
+static void test_defaults(void)
+{
+    gt_error_t err;
+    gt_config_t *c = parse("", &err);
+    ok(c != NULL, "an empty file is a valid configuration: %s", err.msg);
+    if (!c)
+        return;
+    is_int(c->nnodes, 0, "no nodes");
+    is_int(c->nteams, 0, "no teams");
+    is_int(c->nclasses, 3, "three default classes");
+    is_str(c->classes[0].name, "production", "production");
+    ok(!c->classes[0].preemptible && c->classes[0].value == 1000, "production: 1000, fixed");
+    is_str(c->classes[1].name, "normal", "normal");
+    ok(c->classes[1].preemptible && c->classes[1].value == 100, "normal: 100, preemptible");
+    is_str(c->classes[2].name, "experimental", "experimental");
+    is_int(c->classes[2].value, 10, "experimental: 10");
+    is_str(c->default_class, "normal", "default class normal");
+    sched_params_t d = sched_params_default();
+    ok(c->params.fairshare == d.fairshare && c->params.half_life_s == d.half_life_s &&
+           c->params.quotas == d.quotas && c->params.backfill == d.backfill &&
+           c->params.reservations == d.reservations && c->params.preemption == d.preemption &&
+           c->params.grace_s == d.grace_s && c->params.min_runtime_s == d.min_runtime_s,
+       "scheduler params are sched_params_default()");
+    gt_config_free(c);
+
+    c = parse("scheduler:\n  backfill: false\n  preemption: off\nnodes:\nteams:\n", &err);
+    ok(c != NULL, "backfill and preemption as booleans, empty sections: %s", err.msg);
+    if (c) {
+        ok(!c->params.backfill && !c->params.preemption, "both disabled");
+        is_int(c->params.reservations, d.reservations, "reservations keep the default");
+    }
+    gt_config_free(c);
+}
+
+static void test_errors(void)
+{
+    fails("nodes:\n  - name: a\n    gpu: 8\n", "line 3", "unknown key 'gpu'", "unknown node key");
+    fails("nodes:\n  - name: a\n    gpu: 8\n", "gpus", NULL, "unknown key lists valid keys");
+    fails("nodez: []\n", "line 1", "nodez", "unknown top-level key");
+    fails("scheduler:\n  fairshare_half_life: 7x\n", "line 2",
+          "scheduler.fairshare_half_life", "bad duration");
+    fails("scheduler:\n  fairshare_half_life: 7x\n", "7d", NULL, "bad duration says what to write");
+    fails("scheduler:\n  quotas: maybe\n", "line 2", "true or false", "bad boolean");
+    fails("scheduler:\n  backfill: {enabled: true, reservation: 3}\n", "line 2", "reservations",
+          "unknown backfill key");
+    fails("scheduler:\n  preemption:\n    grace_period: soon\n", "line 3",
+          "scheduler.preemption.grace_period", "bad grace period");
+    fails("nodes:\n  - name: a\n    gpus: 8\n", "line 3", "gpu_type", "gpus without gpu_type");
+    fails("nodes:\n  - name: a\n    gpus: 65\n    gpu_type: X\n", "line 3", "nodes[0].gpus",
+          "too many GPUs");
+    fails("nodes:\n  - gpus: 8\n    gpu_type: X\n", "line 2", "no name", "node without name");
+    fails("nodes:\n  - name: a-[1-4]\n    count: 4\n", "line 3", "not both", "range and count");
+    fails("nodes:\n  - name: a-[4-1]\n", "line 2", "ends before", "reversed range");
+    fails("nodes:\n  - name: a-[1-x]\n", "line 2", "numbers", "bad range");
+    fails("nodes:\n  - name: a-[1-4]\n  - name: a-3\n", "a-3", "declared twice",
+          "duplicate node from a range");
+    fails("nodes:\n  - name: a\n    memory: lots\n", "line 3", "nodes[0].memory", "bad memory");
+    fails("nodes:\n  - name: a\n    cpus: many\n", "line 3", "1500m", "bad cpus");
+    fails("nodes:\n  - name: a\n    gpus: 8\n    gpu_type: X\n    nvlink_groups: 3\n", "line 2",
+          "divide", "nvlink groups must divide GPUs");
+    fails("nodes:\n  - name: a\n    topology: {rack: r1}\n", "line 3", "block, spine, leaf",
+          "unknown topology level");
+    fails("nodes:\n  - name: a\n    name: b\n", "line 3", "twice", "duplicate key");
+    fails("nodes: {name: a}\n", "line 1", "a list", "nodes must be a list");
+    fails("teams:\n  - name: a\n    quota: {gpus: 10}\n    limit: {gpus: 5}\n", "team a",
+          "above its limit", "quota above limit");
+    fails("teams:\n  - name: a\n    quota: {gpus: lots}\n", "line 3", "team a.quota.gpus",
+          "bad quota");
+    fails("teams:\n  - name: a\n    weight: 0\n", "line 3", "positive", "zero weight");
+    fails("teams:\n  - name: a\n  - name: a\n", "line 3", "declared twice", "duplicate team");
+    fails("teams:\n  - name: a\n    children:\n      - name: a\n", "line 4", "twice",
+          "child with its parent's name");
+    fails("teams:\n  - name: a\n    members: 3\n", "line 3", "members", "unknown team key");
+    fails("teams:\n  - quota: {gpus: 1}\n", "line 2", "no name", "team without name");
+    fails("teams:\n  - name: a\n    quota: {gpus: 1, gpus: 2}\n", "line 3", "twice",
+          "duplicate quota key");
+    fails("priority_classes:\n  - {name: a, value: high}\n", "line 2", "value",
+          "class value not a number");
+    fails("priority_classes:\n  - {name: a}\n", "line 2", "no value", "class without value");
+    fails("priority_classes:\n  - {name: a, value: 1}\n", "default_priority_class",
+          "normal", "no class named normal and no default given");
+    fails("priority_classes: []\n", "line 1", "empty", "empty class list");
+    fails("scheduler:\n  default_priority_class: urgent\n", "line 2", "urgent",
+          "unknown default class");
+    fails("nodes: [\n", "not valid YAML", NULL, "YAML syntax error");
+    fails("- a\n- b\n", "line 1", "mapping", "top level must be a mapping");
+    fails("nodes: []\n---\nteams: []\n", "line 3", "second YAML document", "two documents");
+    fails("nodes: &x [*x]\n", "line 1", "nodes[0] is a list", "recursive alias");
+    fails("teams: &x [{name: a, children: *x}]\n", "line 1", "twice", "recursive teams");
+}
+
+static void test_aliases(void)
+{
+    /* nested aliases expand exponentially: the walk must stop, not hang */
+    const char *bomb = "x0: &a0 {name: n}\n"
+                       "x1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]\n"
+                       "x2: &a2 [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]\n"
+                       "x3: &a3 [*a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2]\n"
+                       "x4: &a4 [*a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3]\n"
+                       "x5: &a5 [*a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4]\n"
+                       "x6: &a6 [*a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5]\n"
+                       "teams: [*a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6]\n";
+    fails(bomb, "line 1", "unknown key 'x0'", "unknown keys stop an alias bomb at once");
+    const char *ok_alias = "nodes:\n"
+                           "  - &n {name: \"a-[1-2]\", gpus: 4, gpu_type: T4}\n"
+                           "  - {name: b-1, gpus: 4, gpu_type: T4}\n";
+    gt_error_t err;
+    gt_config_t *c = parse(ok_alias, &err);
+    ok(c && c->nnodes == 3, "anchors are allowed: %s", err.msg);
+    gt_config_free(c);
+}
+
+static void test_range(void)
+{
+    char **v;
+    gt_error_t err = {0};
+    int n = gt_expand_range("n[1-3,10]x", &v, &err);
+    is_int(n, 4, "list of ranges and numbers");
+    if (n == 4) {
+        is_str(v[0], "n1x", "suffix kept");
+        is_str(v[3], "n10x", "single number");
+    }
+    for (int i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+    n = gt_expand_range("plain", &v, &err);
+    ok(n == 1 && !strcmp(v[0], "plain"), "plain name");
+    free(v[0]);
+    free(v);
+    errno = 0;
+    ok(gt_expand_range("a[1-2][3-4]", &v, &err) == -1 && errno == EINVAL, "two ranges rejected");
+    ok(gt_expand_range("a[1-999999]", &v, &err) == -1 && strstr(err.msg, "more than"),
+       "huge range rejected: %s", err.msg);
+    ok(gt_expand_range("a[]", &v, &err) == -1, "empty brackets rejected");
+    ok(gt_expand_range("a[1,]", &v, &err) == -1, "trailing comma rejected");
+    ok(gt_expand_range("a]1[", &v, &err) == -1, "brackets out of order rejected");
+}
+
+static void test_load(void)
+{
+    gt_config_t *c = NULL;
+    gt_error_t err = {0};
+    errno = 0;
+    ok(gt_config_load("/nonexistent/gantry.yaml", &c, &err) == -1 && errno == ENOENT && !c,
+       "missing file: ENOENT");
+    ok(strstr(err.msg, "/nonexistent/gantry.yaml") != NULL, "message names the file: %s",
+       err.msg);
+    const char *root = getenv("GANTRY_ROOT");
+    char path[1024];
+    const char *examples[] = {"examples/cluster.yaml", "examples/philly-400.yaml",
+                              "examples/alibaba-openb.yaml"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", root ? root : ".", examples[i]);
+        int rc = gt_config_load(path, &c, &err);
+        ok(rc == 0, "%s loads: %s", examples[i], rc ? err.msg : "ok");
+        if (rc == 0 && i == 1) {
+            int64_t quota = 0, gpus = 0;
+            for (size_t t = 0; t < c->nteams; t++)
+                for (size_t q = 0; q < c->teams[t].nquotas; q++)
+                    quota += c->teams[t].quotas[q].quota_milli;
+            for (size_t k = 0; k < c->nnodes; k++)
+                gpus += c->nodes[k].gpus;
+            is_int(c->nnodes, 50, "philly-400: 50 nodes");
+            is_int(gpus, 400, "philly-400: 400 GPUs");
+            is_int(c->nteams, 15, "philly-400: 15 teams");
+            is_int(quota, 400000, "philly-400: quotas sum to the cluster");
+        }
+        gt_config_free(c);
+        c = NULL;
+    }
+}
+
+static void test_apply(void)
+{
+    gt_error_t err;
+    gt_config_t *c = parse(full, &err);
+    if (!c)
+        return;
+    sched_t *s = sched_new(&c->params);
+    ok(gt_config_apply(c, s, &err) == 0, "full example applies: %s", err.msg);
+    is_int(sched_node_count(s), 28, "28 nodes in the scheduler");
+    is_int(sched_capacity_milli(s), 16 * 8 * 1000, "128 GPUs of capacity");
+    is_int(sched_class_count(s), 2, "two classes");
+    ok(sched_class_find(s, "batch") >= 0, "class batch known");
+    is_int(sched_team_count(s), 4, "four teams");
+    int vision = sched_team_find(s, "vision"), research = sched_team_find(s, "research");
+    ok(vision >= 0 && research >= 0, "teams known");
+    is_int(sched_team_parent(s, vision), research, "vision is under research");
+    sched_team_info_t ti;
+    ok(sched_team_info(s, research, &ti) == 0, "team info");
+    is_int(ti.quota_milli, 64000, "research quota in the scheduler");
+    is_int(ti.limit_milli, 128000, "research limit in the scheduler");
+    ok(ti.weight == 2.0, "research weight");
+    ok(sched_gpu_type_find(s, "H100-80GB") >= 0, "GPU type interned");
+    sched_node_info_t ni;
+    ok(sched_node_info(s, sched_node_find(s, "gpu-007"), &ni) == 0, "node info");
+    is_int(ni.gpus, 8, "node gpus");
+    is_int(ni.cpus_milli, 96000, "node cpus");
+    char msg[256];
+    ok(sched_check_invariants(s, msg, sizeof(msg)), "invariants hold: %s", msg);
+    sched_free(s);
+
+    /* A scheduler's own error comes back through err: a node added twice. */
+    s = sched_new(&c->params);
+    ok(gt_config_apply(c, s, &err) == 0, "apply once");
+    ok(gt_config_apply(c, s, &err) == -1, "apply twice into one scheduler fails: %s", err.msg);
+    sched_free(s);
+    gt_config_free(c);
+
+    const char *root = getenv("GANTRY_ROOT");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/examples/philly-400.yaml", root ? root : ".");
+    if (gt_config_load(path, &c, &err) == 0) {
+        s = sched_new(&c->params);
+        ok(gt_config_apply(c, s, &err) == 0, "philly-400 applies: %s", err.msg);
+        is_int(sched_capacity_milli(s), 400000, "philly-400: 400 GPUs");
+        sched_free(s);
+        gt_config_free(c);
+    }
+}
+
+int main(void)
+{
+    test_full();
+    test_defaults();
+    test_errors();
+    test_aliases();
+    test_range();
+    test_load();
+    test_apply();
+    return tap_done();
+}
