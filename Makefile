@@ -3,6 +3,7 @@
 #   make test         install missing Debian packages, build, run every test (TAP via prove)
 #   make SANITIZE=1 test   the same under ASan+UBSan (objects kept apart in build/san)
 #   make bench        run the benchmarks and print their figures (never part of CI)
+#   make fuzz         build the libFuzzer targets with clang into build/fuzz (never part of CI)
 
 CC      ?= cc
 MODE    := $(if $(SANITIZE),san,rel)
@@ -27,7 +28,7 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(OUT)/tests/%)
 TEST_LIBS := $(OUT)/tests/libfake_nvml.so
 GANTRY    := $(OUT)/gantry
 
-.PHONY: all test unit e2e bench deps clean format
+.PHONY: all test unit e2e bench deps clean format fuzz
 all: $(GANTRY) bin/gantry
 
 bin/gantry: $(GANTRY)
@@ -70,6 +71,20 @@ e2e: all
 
 bench: all
 	bench/run
+
+# Parsers under libFuzzer (clang; `scripts/deps fuzz` installs it). Run, for example:
+#   build/fuzz/fuzz_config -max_total_time=60 tests/fuzz/corpus/config
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=undefined
+FUZZ_SRCS  := src/common/util.c src/common/config.c $(wildcard src/sched/*.c) \
+              $(wildcard src/sim/trace*.c)
+fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*/*.h)
+	@scripts/deps fuzz
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS) $(shell pkg-config --cflags --libs yaml-0.1) -lm
 
 format:
 	clang-format -i $(LIB_SRCS) src/main.c $(wildcard src/*/*.h) $(TEST_SRCS)

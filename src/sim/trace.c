@@ -269,7 +269,8 @@ int gt_trace_parse(const char *text, size_t len, const char *format, gt_trace_t 
     }
     if (rc < 0)
         goto fail;
-    qsort(tr->jobs, tr->njobs, sizeof(*tr->jobs), cmp_job);
+    if (tr->njobs > 1) /* qsort(NULL, 0) is undefined: found by fuzz_trace */
+        qsort(tr->jobs, tr->njobs, sizeof(*tr->jobs), cmp_job);
     for (size_t i = 0; i < nhdr; i++)
         free(hdr[i]);
     free(hdr);
