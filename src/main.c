@@ -12,6 +12,8 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"server", cmd_server, "run the controller: API, store, scheduler"},
+    {"sim", cmd_sim, "replay a job trace through the scheduler and report what happened"},
+    {"bench", cmd_bench, "measure the scheduler core (gantry bench sched --help)"},
     {"version", cmd_version, "print the version"},
 };
 

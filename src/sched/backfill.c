@@ -99,7 +99,7 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
         node_t *n = &s->nodes[chosen[i]];
         n->resv_epoch = s->resv_epoch;
         n->resv_gpus = g;
-        n->resv_until = shadow;
+        n->resv_start = shadow;
         n->resv_job = j->id;
     }
     j->est_start = shadow;

@@ -14,8 +14,9 @@
 #include "sched/sched_internal.h"
 
 /* A pass tries to preempt for at most this many jobs: each try scans the running jobs.
- * Failed tries are remembered by shape and power, so the cap is a safety net only. */
-#define PREEMPT_TRIES_PER_CYCLE 1024
+ * Failed tries are remembered by shape and power; jobs past the cap get their turn in the
+ * next passes (they are marked preempt_deferred). */
+#define PREEMPT_TRIES_PER_CYCLE 64
 
 void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id)
 {
@@ -37,29 +38,80 @@ static int order_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static size_t build_order(sched_t *s)
+/* Lays the pending jobs out in runs, one per (team, class), each run already in queue order:
+ * inside a team's queue (by age) the fair-share key and the quota test only grow, so a run
+ * is sorted, and the pass merges the runs with a heap instead of sorting every job. */
+static size_t build_runs(sched_t *s)
 {
     GT_GROW(s->order, s->caporder, s->npending);
     double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
-    size_t n = 0;
+    size_t n = 0, nruns = 0;
     for (int ti = 0; ti < s->nteams; ti++) {
         team_t *t = &s->teams[ti];
+        if (!t->nqueue)
+            continue;
         double usage = s->p.half_life_s > 0 ? t->usage : 0;
-        int64_t cum = t->alloc[0];
-        for (size_t q = 0; q < t->nqueue; q++) {
-            int ji = t->queue[q];
-            job_t *j = &s->jobs[ji];
-            double share = s->p.fairshare ? (usage + (double)cum / SCHED_MILLI * h) / t->weight : 0;
-            int in_quota = s->p.quotas && t->quota[0] > 0 && cum + j->gpus <= t->quota[0];
-            if (s->p.quotas && !in_quota && t->typed_quota)
-                in_quota = team_within_quota(s, ti, j->types, j->gpus + cum - t->alloc[0]);
-            s->order[n++] = (order_entry_t){ji, s->classes[j->cls].value, in_quota, share,
-                                            j->submit, j->id};
-            cum += j->gpus;
+        for (int c = 0; c < s->nclasses; c++) {
+            size_t start = n;
+            int64_t cum = t->alloc[0];
+            for (size_t q = 0; q < t->nqueue; q++) {
+                int ji = t->queue[q];
+                job_t *j = &s->jobs[ji];
+                if (j->cls == c) {
+                    double share =
+                        s->p.fairshare ? (usage + (double)cum / SCHED_MILLI * h) / t->weight : 0;
+                    int in_quota = s->p.quotas && t->quota[0] > 0 && cum + j->gpus <= t->quota[0];
+                    if (s->p.quotas && !in_quota && t->typed_quota)
+                        in_quota = team_within_quota(s, ti, j->types, j->gpus + cum - t->alloc[0]);
+                    s->order[n++] = (order_entry_t){ji, s->classes[c].value, in_quota, share,
+                                                    j->submit, j->id};
+                }
+                cum += j->gpus; /* all its earlier jobs count, whatever their class */
+            }
+            if (n > start) {
+                GT_GROW(s->runs, s->capruns, nruns + 1);
+                s->runs[nruns++] = (struct order_run){start, n};
+            }
         }
     }
-    qsort(s->order, n, sizeof(*s->order), order_cmp);
-    return n;
+    GT_GROW(s->run_heap, s->capheap, nruns + 1);
+    return nruns;
+}
+
+static bool run_before(const sched_t *s, int a, int b)
+{
+    return order_cmp(&s->order[s->runs[a].next], &s->order[s->runs[b].next]) < 0;
+}
+
+static void heap_sift_down(sched_t *s, size_t n, size_t i)
+{
+    int *h = s->run_heap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && run_before(s, h[c + 1], h[c]))
+            c++;
+        if (!run_before(s, h[c], h[i]))
+            return;
+        int tmp = h[c];
+        h[c] = h[i];
+        h[i] = tmp;
+        i = c;
+    }
+}
+
+/* The next pending job in scheduling order, or NIL when all were seen. */
+static int next_in_order(sched_t *s, size_t *nheap)
+{
+    if (!*nheap)
+        return NIL;
+    int r = s->run_heap[0];
+    int ji = s->order[s->runs[r].next++].job;
+    if (s->runs[r].next == s->runs[r].end)
+        s->run_heap[0] = s->run_heap[--*nheap];
+    heap_sift_down(s, *nheap, 0);
+    return ji;
 }
 
 /* Acceptable GPU types that the team's limits still allow for this job. */
@@ -162,14 +214,17 @@ static sched_reason_t blocked_reason(const sched_t *s, const job_t *j, uint64_t 
     return free * SCHED_MILLI >= j->gpus ? SCHED_REASON_TOPOLOGY : SCHED_REASON_CAPACITY;
 }
 
-/* Holds the nodes chosen for j's preemption until its victims have stopped. */
+/* Holds the nodes nominated by j's preemption until j starts (or preempts elsewhere), so
+ * that what its victims free goes to j and not to a job that happens to come first. */
 static void hold_preemption_targets(sched_t *s, job_t *j)
 {
-    for (int k = 0; k < j->nslots; k++) {
-        node_t *n = &s->nodes[j->slots[k].node];
+    for (int k = 0; k < j->ntargets; k++) {
+        node_t *n = &s->nodes[j->targets[k]];
+        int g = job_per_node_gpus_whole(j);
+        bool again = n->resv_epoch == s->resv_epoch;
+        n->resv_gpus = again ? n->resv_gpus + g : g;
         n->resv_epoch = s->resv_epoch;
-        n->resv_gpus = job_per_node_gpus_whole(j);
-        n->resv_until = SCHED_NEVER;
+        n->resv_start = s->now; /* held from now on: no job may borrow it */
         n->resv_job = j->id;
     }
 }
@@ -183,19 +238,22 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     s->stats.cycles++;
     sched_accrue_usage(s, now);
     backfill_reset(s);
-    size_t n = build_order(s);
+    size_t nheap = build_runs(s);
+    for (size_t r = 0; r < nheap; r++)
+        s->run_heap[r] = (int)r;
+    for (size_t r = nheap / 2 + 1; r-- > 0;)
+        heap_sift_down(s, nheap, r);
     /* the holds of earlier preemptions come before any placement */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < s->npending; i++) {
         job_t *j = &s->jobs[s->order[i].job];
-        if (j->victims_pending > 0)
+        if (j->ntargets > 0)
             hold_preemption_targets(s, j);
     }
     if (s->p.preemption)
         find_min_victim_class(s);
     int reservations = 0, preempt_tries = 0;
     uint64_t fifo_blocker = 0;
-    for (size_t i = 0; i < n; i++) {
-        int ji = s->order[i].job;
+    for (int ji; (ji = next_in_order(s, &nheap)) != NIL;) {
         job_t *j = &s->jobs[ji];
         s->stats.jobs_examined++;
         j->blocked_by = 0;
@@ -223,7 +281,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         sched_time_t end = dur > 0 ? now + dur : SCHED_NEVER;
         int64_t per = j->gpus / j->nodes;
         sched_reason_t why;
-        if (!failed_before(s, j, types, per, end, &why)) {
+        if (j->ntargets > 0 || !failed_before(s, j, types, per, end, &why)) {
             if (place_find(s, j, types, end)) {
                 job_start(s, ji, now);
                 sched_decide(s, SCHED_START, j->id, 0);
@@ -239,6 +297,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         j->reason = why;
         if (why == SCHED_REASON_RESERVATION)
             continue;
+        j->preempt_deferred = s->p.preemption && preempt_tries >= PREEMPT_TRIES_PER_CYCLE;
         if (s->p.preemption && preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
             bool in_quota = team_within_quota(s, j->team, types, j->gpus);
             if (!preemption_hopeless(s, j, types, per, in_quota)) {
@@ -247,6 +306,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
                     j->reason = SCHED_REASON_PREEMPTING;
                     continue;
                 }
+                j->ntargets = 0; /* its nomination, if any, no longer helps */
                 remember_preempt_failure(s, j, types, per, in_quota);
             }
         }

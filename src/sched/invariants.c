@@ -85,7 +85,7 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
     for (int ti = 0; ti < s->nteams; ti++)
         for (size_t q = 0; q < s->teams[ti].nqueue; q++) {
             const job_t *j = &s->jobs[s->teams[ti].queue[q]];
-            if (j->reason != SCHED_REASON_CAPACITY || j->nodes > 1 ||
+            if (j->reason != SCHED_REASON_CAPACITY || j->nodes > 1 || j->preempt_deferred ||
                 !team_within_quota(s, j->team, j->types, j->gpus))
                 continue;
             int g = job_per_node_gpus_whole(j);
@@ -97,7 +97,8 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
                 for (int r = 0; r < s->nrunning; r++) {
                     const job_t *v = &s->jobs[s->running[r]];
                     if (v->state != SCHED_RUNNING || !v->preemptible || v->team == j->team ||
-                        s->now - v->start < s->p.min_runtime_s || !team_borrowing(s, v->team) ||
+                        s->now - v->start < s->p.min_runtime_s || !v->borrowing ||
+                        !team_borrowing(s, v->team) ||
                         s->classes[v->cls].value > s->classes[j->cls].value)
                         continue;
                     for (int k = 0; k < v->nslots; k++)

@@ -74,11 +74,16 @@ void node_index_remove(sched_t *s, int ni)
     partial_unlink(s, ni);
 }
 
-int node_usable(const sched_t *s, const node_t *n, sched_time_t end)
+int node_usable(const sched_t *s, int ni, sched_time_t end, const job_t *j)
 {
-    if (n->resv_epoch == s->resv_epoch && end > n->resv_until)
-        return n->free_whole > n->resv_gpus ? n->free_whole - n->resv_gpus : 0;
-    return n->free_whole;
+    const node_t *n = &s->nodes[ni];
+    if (n->resv_epoch != s->resv_epoch || end <= n->resv_start)
+        return n->free_whole;
+    int held = n->resv_gpus;
+    for (int k = 0; j && k < j->ntargets; k++)
+        if (j->targets[k] == ni)
+            held -= job_per_node_gpus_whole(j);
+    return n->free_whole > held ? n->free_whole - (held > 0 ? held : 0) : 0;
 }
 
 bool node_fits_cpu_mem(const node_t *n, int64_t cpus, int64_t mem)

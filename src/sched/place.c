@@ -55,7 +55,7 @@ static bool place_fraction(sched_t *s, job_t *j, uint64_t types, sched_time_t en
                     continue;
                 for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext) {
                     const node_t *n = &s->nodes[ni];
-                    if (node_ok(s, j, n) && node_usable(s, n, end) >= 1) {
+                    if (node_ok(s, j, n) && node_usable(s, ni, end, j) >= 1) {
                         best_node = ni;
                         best_gpu = __builtin_ctzll(node_choose_gpus(n, 1));
                         break;
@@ -80,7 +80,7 @@ static bool place_single(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
                 continue;
             for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext) {
                 const node_t *n = &s->nodes[ni];
-                if (node_ok(s, j, n) && node_usable(s, n, end) >= g) {
+                if (node_ok(s, j, n) && node_usable(s, ni, end, j) >= g) {
                     set_slots(j, 1);
                     j->slots[0] = (sched_slot_t){ni, node_choose_gpus(n, g), SCHED_MILLI};
                     return true;
@@ -180,7 +180,7 @@ static bool place_gang(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
             if (!(types >> t & 1))
                 continue;
             for (int ni = s->bucket[t][k]; ni != NIL && nc < cap; ni = s->nodes[ni].bnext)
-                if (node_ok(s, j, &s->nodes[ni]) && node_usable(s, &s->nodes[ni], end) >= g)
+                if (node_ok(s, j, &s->nodes[ni]) && node_usable(s, ni, end, j) >= g)
                     cand[nc++] = ni;
         }
     if (nc < n)

@@ -2,9 +2,10 @@
  *
  * A running job v is a victim candidate for j when v is preemptible, has run at least the
  * minimum runtime, and either v's class is below j's (priority preemption), or j is within its
- * team's quota and v's team (another team) is borrowing above its own quota, v's class not
- * above j's (quota reclaim). Reclaim only ever takes from teams above their quota, and the
- * reclaimer stays within its quota, so two teams cannot take GPUs back and forth.
+ * team's quota and v is a borrowed job (it started above its team's quota) of another team
+ * that is still above its quota, v's class not above j's (quota reclaim). Only borrowed jobs
+ * are reclaimed and the reclaimer starts within its quota (so it is never a borrowed job):
+ * two teams cannot take the same GPUs back and forth.
  *
  * Victims are chosen per node, lowest class first and then the least work lost since their
  * last checkpoint; nodes are ranked by what they would cost, and j's gang takes the cheapest
@@ -35,7 +36,8 @@ static bool eligible(const sched_t *s, const job_t *j, bool in_quota, const job_
     int jv = s->classes[j->cls].value, vv = s->classes[v->cls].value;
     if (vv < jv)
         return true;
-    return in_quota && vv <= jv && v->team != j->team && team_borrowing(s, v->team);
+    return in_quota && vv <= jv && v->team != j->team && v->borrowing &&
+           team_borrowing(s, v->team);
 }
 
 static double lost_work(const job_t *v, sched_time_t now)
@@ -164,7 +166,16 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             }
     bool done = false;
     if ((int)ncosts >= want) {
-        qsort(costs, ncosts, sizeof(*costs), cost_cmp);
+        /* the `want` cheapest nodes first: a selection, as want is small and ncosts is not */
+        for (int c = 0; c < want; c++) {
+            size_t best = (size_t)c;
+            for (size_t k = (size_t)c + 1; k < ncosts; k++)
+                if (cost_cmp(&costs[k], &costs[best]) < 0)
+                    best = k;
+            node_cost_t tmp = costs[c];
+            costs[c] = costs[best];
+            costs[best] = tmp;
+        }
         int issued = 0;
         for (int c = 0; c < want; c++)
             for (int i = 0; i < costs[c].count; i++) {
@@ -179,11 +190,11 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                 issued++;
             }
         if (issued > 0) {
-            /* remember the target nodes: they are held for j until its victims stop */
-            GT_GROW(j->slots, j->capslots, (size_t)want);
+            /* nominate the target nodes: they are held for j until it starts */
+            GT_GROW(j->targets, j->captargets, (size_t)want);
             for (int c = 0; c < want; c++)
-                j->slots[c] = (sched_slot_t){costs[c].node, 0, 0};
-            j->nslots = want;
+                j->targets[c] = costs[c].node;
+            j->ntargets = want;
             j->victims_pending = issued;
             done = true;
         }

@@ -53,8 +53,10 @@ void sched_free(sched_t *s)
         free(s->nodes[i].name);
     for (int i = 0; i < s->ntopo; i++)
         free(s->topo_names[i]);
-    for (int i = 0; i < s->njobs; i++)
+    for (int i = 0; i < s->njobs; i++) {
         free(s->jobs[i].slots);
+        free(s->jobs[i].targets);
+    }
     free(s->classes);
     free(s->teams);
     free(s->nodes);
@@ -65,6 +67,8 @@ void sched_free(sched_t *s)
     free(s->running);
     free(s->dec);
     free(s->order);
+    free(s->runs);
+    free(s->run_heap);
     free(s->scratch);
     free(s->releases);
     free(s);
@@ -629,9 +633,13 @@ static int job_alloc(sched_t *s, const sched_job_spec_t *sp)
     job_t *j = &s->jobs[ji];
     sched_slot_t *slots = j->slots;
     size_t capslots = j->capslots;
+    int *targets = j->targets;
+    size_t captargets = j->captargets;
     memset(j, 0, sizeof(*j));
     j->slots = slots;
     j->capslots = capslots;
+    j->targets = targets;
+    j->captargets = captargets;
     j->id = sp->id;
     j->live = true;
     j->team = sp->team;
@@ -691,6 +699,7 @@ void job_start(sched_t *s, int ji, sched_time_t now)
         node_take(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
     slot_charge(s, j, +1);
     j->state = SCHED_RUNNING;
+    j->ntargets = 0;
     j->start = now;
     j->last_ckpt = now;
     j->reason = SCHED_REASON_NONE;

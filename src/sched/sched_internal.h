@@ -28,7 +28,7 @@ typedef struct node {
     /* per cycle: a reservation for a blocked job (backfill) */
     uint32_t resv_epoch;
     int resv_gpus;
-    sched_time_t resv_until;
+    sched_time_t resv_start;                       /* a job ending by then may use it */
     uint64_t resv_job;
     /* per search: scratch values stamped with an epoch */
     uint32_t mark_epoch;
@@ -76,6 +76,10 @@ typedef struct job {
     int nslots;
     size_t capslots;
     int run_pos;                                   /* index in s->running, or NIL */
+    int *targets;                                  /* nominated nodes while victims stop */
+    int ntargets;
+    size_t captargets;
+    bool preempt_deferred;                         /* no preemption try this pass (cap) */
     int victims_pending;                           /* preemptor: victims not yet stopped */
     uint64_t preempt_for;                          /* victim: the job it makes room for */
 } job_t;
@@ -143,8 +147,12 @@ struct sched {
     uint32_t epoch, resv_epoch;
     sched_decision_t *dec;
     size_t ndec, capdec;
-    order_entry_t *order;
+    order_entry_t *order;                          /* pending jobs in runs of one team+class */
     size_t caporder;
+    struct order_run { size_t next, end; } *runs;  /* each run is already in queue order */
+    size_t capruns;
+    int *run_heap;                                 /* runs by their next entry */
+    size_t capheap;
     int *scratch;                                  /* node index lists for searches */
     size_t capscratch;
     fail_shape_t fails[FAIL_CACHE];
@@ -178,8 +186,9 @@ void job_release(sched_t *s, int ji, sched_time_t now);
 /* nodes.c: the free-GPU index and allocation on nodes */
 void node_index_insert(sched_t *s, int ni);
 void node_index_remove(sched_t *s, int ni);
-/* Usable whole GPUs on node ni for a job ending at end (respecting this cycle's reservation). */
-int node_usable(const sched_t *s, const node_t *n, sched_time_t end);
+/* Usable whole GPUs on node ni for job j (ending at end), respecting this cycle's
+ * reservations and holds, except the hold for j itself. */
+int node_usable(const sched_t *s, int ni, sched_time_t end, const struct job *j);
 bool node_fits_cpu_mem(const node_t *n, int64_t cpus, int64_t mem);
 /* Chooses g whole GPUs on the node, NVLink domains together; returns the mask. */
 uint64_t node_choose_gpus(const node_t *n, int g);

@@ -1,0 +1,391 @@
+/* sim.c: the simulator's event loop around the scheduler core. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim.h"
+
+typedef enum { EV_END, EV_STOP } event_kind_t;
+
+typedef struct event {
+    int64_t time;
+    uint64_t seq;                 /* ties: in the order scheduled */
+    int job;
+    int run;                      /* the job's run number when scheduled: stale if it moved on */
+    event_kind_t kind;
+} event_t;
+
+typedef struct sim_job {
+    int team;
+    int64_t remaining;            /* work left, seconds */
+    int64_t run_start;            /* current run */
+    int run;
+    int64_t first_start, finish;
+    int64_t gpus_milli;
+    bool started, done, timed_out;
+} sim_job_t;
+
+typedef struct heap {
+    event_t *ev;
+    size_t n, cap;
+    uint64_t seq;
+} heap_t;
+
+static bool ev_less(const event_t *a, const event_t *b)
+{
+    return a->time != b->time ? a->time < b->time : a->seq < b->seq;
+}
+
+static void heap_push(heap_t *h, int64_t time, int job, int run, event_kind_t kind)
+{
+    GT_GROW(h->ev, h->cap, h->n + 1);
+    size_t i = h->n++;
+    event_t e = {time, h->seq++, job, run, kind};
+    while (i > 0 && ev_less(&e, &h->ev[(i - 1) / 2])) {
+        h->ev[i] = h->ev[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->ev[i] = e;
+}
+
+static event_t heap_pop(heap_t *h)
+{
+    event_t top = h->ev[0], last = h->ev[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && ev_less(&h->ev[c + 1], &h->ev[c]))
+            c++;
+        if (!ev_less(&h->ev[c], &last))
+            break;
+        h->ev[i] = h->ev[c];
+        i = c;
+    }
+    if (h->n)
+        h->ev[i] = last;
+    return top;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double nearest_rank(const double *v, size_t n, double q)
+{
+    if (!n)
+        return 0;
+    size_t k = (size_t)ceil(q * (double)n);
+    return v[k ? k - 1 : 0];
+}
+
+static gt_sim_dist_t distribution(double *v, size_t n)
+{
+    gt_sim_dist_t d = {0};
+    if (!n)
+        return d;
+    qsort(v, n, sizeof(*v), cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    d.mean = sum / (double)n;
+    d.p50 = nearest_rank(v, n, 0.50);
+    d.p95 = nearest_rank(v, n, 0.95);
+    d.p99 = nearest_rank(v, n, 0.99);
+    return d;
+}
+
+/* Resolves the trace's teams, classes and GPU types against the scheduler. */
+static int resolve_job(sched_t *s, const gt_config_t *cfg, const gt_trace_job_t *tj,
+                       uint64_t id, sched_job_spec_t *sp, int *teams_added, gt_error_t *err)
+{
+    memset(sp, 0, sizeof(*sp));
+    sp->id = id;
+    sp->team = sched_team_find(s, tj->team);
+    if (sp->team < 0) {
+        sp->team = sched_team_add(s, tj->team, -1, 1.0, err);
+        if (sp->team < 0)
+            return -1;
+        (*teams_added)++;
+    }
+    const char *cls = tj->priority ? tj->priority : cfg->default_class;
+    sp->prio_class = sched_class_find(s, cls);
+    if (sp->prio_class < 0) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument",
+                            "trace line %d: priority class '%s' is not in the config's "
+                            "priority_classes",
+                            tj->line, cls);
+    }
+    if (tj->gpu_types) {
+        char *list = xstrdup(tj->gpu_types), *save = NULL;
+        for (char *t = strtok_r(list, "|", &save); t; t = strtok_r(NULL, "|", &save)) {
+            int type = sched_gpu_type(s, t);
+            if (type >= 0)
+                sp->gpu_types |= 1ULL << type;
+        }
+        free(list);
+    }
+    sp->gpus_milli = tj->gpus_milli;
+    sp->nodes = tj->nodes;
+    sp->cpus_milli = tj->cpus_milli;
+    sp->memory_mib = tj->memory_mib;
+    sp->submit = tj->submit;
+    sp->time_limit = tj->time_limit;
+    sp->estimate = tj->time_limit > 0 ? 0 : tj->duration;
+    sp->checkpointable = true;
+    return 0;
+}
+
+typedef struct run_state {
+    sched_t *s;
+    sim_job_t *jobs;
+    heap_t heap;
+    double gpu_seconds;           /* allocated GPU-time */
+    double *team_gpu_s;
+    size_t completed, timed_out;
+    int64_t last_end;
+} run_state_t;
+
+static void job_run_ends(run_state_t *rs, int ji, int64_t now)
+{
+    sim_job_t *j = &rs->jobs[ji];
+    double gs = (double)(now - j->run_start) * (double)j->gpus_milli / SCHED_MILLI;
+    rs->gpu_seconds += gs;
+    rs->team_gpu_s[j->team] += gs;
+    j->run++;
+}
+
+static void handle_decisions(run_state_t *rs, const gt_trace_t *tr, const sched_decision_t *d,
+                             size_t n, int64_t now, const sched_params_t *p)
+{
+    for (size_t i = 0; i < n; i++) {
+        int ji = (int)(d[i].job_id - 1);
+        sim_job_t *j = &rs->jobs[ji];
+        if (d[i].action == SCHED_START) {
+            if (!j->started) {
+                j->started = true;
+                j->first_start = now;
+            }
+            j->run_start = now;
+            int64_t run_for = j->remaining;
+            const gt_trace_job_t *tj = &tr->jobs[ji];
+            if (tj->time_limit > 0) {
+                int64_t used = tj->duration - j->remaining;
+                if (used + run_for > tj->time_limit) {
+                    run_for = tj->time_limit - used;
+                    j->timed_out = true;
+                }
+            }
+            heap_push(&rs->heap, now + (run_for > 0 ? run_for : 0), ji, j->run, EV_END);
+        } else {
+            heap_push(&rs->heap, now + p->grace_s, ji, j->run, EV_STOP);
+        }
+    }
+}
+
+static void handle_event(run_state_t *rs, const event_t *e)
+{
+    sim_job_t *j = &rs->jobs[e->job];
+    if (e->run != j->run || j->done)
+        return; /* the run it belonged to already ended */
+    uint64_t id = (uint64_t)e->job + 1;
+    if (e->kind == EV_END) {
+        job_run_ends(rs, e->job, e->time);
+        sched_job_finished(rs->s, id, e->time);
+        j->done = true;
+        j->finish = e->time;
+        rs->completed += !j->timed_out;
+        rs->timed_out += j->timed_out;
+        if (e->time > rs->last_end)
+            rs->last_end = e->time;
+    } else {
+        /* the job checkpointed within its grace period: the work done is kept */
+        j->remaining -= e->time - j->run_start;
+        if (j->remaining < 0)
+            j->remaining = 0;
+        j->timed_out = false;
+        job_run_ends(rs, e->job, e->time);
+        sched_job_stopped(rs->s, id, e->time);
+    }
+}
+
+static void progress(const gt_trace_t *tr, size_t next, int64_t now, const run_state_t *rs)
+{
+    fprintf(stderr, "\rsim: %zu/%zu jobs submitted, t=%.1fh, %zu running, %zu pending   ", next,
+            tr->njobs, (double)now / 3600, sched_running_count(rs->s),
+            sched_pending_count(rs->s));
+}
+
+int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t *opts,
+               gt_sim_result_t *out, gt_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    double wall0 = gt_monotonic_s();
+    sched_t *s = sched_new(&cfg->params);
+    int rc = -1;
+    run_state_t rs = {.s = s};
+    if (gt_config_apply(cfg, s, err) < 0)
+        goto out;
+    if (sched_node_count(s) == 0) {
+        errno = EINVAL;
+        gt_error_set(err, "invalid_argument",
+                     "the cluster has no nodes: declare them under nodes: in the config, or "
+                     "give a node list with --nodes");
+        goto out;
+    }
+    rs.jobs = xcalloc(tr->njobs + 1, sizeof(*rs.jobs));
+    int teams_added = 0;
+    sched_job_spec_t *specs = xcalloc(tr->njobs + 1, sizeof(*specs));
+    for (size_t i = 0; i < tr->njobs; i++) {
+        if (resolve_job(s, cfg, &tr->jobs[i], i + 1, &specs[i], &teams_added, err) < 0) {
+            free(specs);
+            goto out;
+        }
+        rs.jobs[i] = (sim_job_t){.team = specs[i].team, .remaining = tr->jobs[i].duration,
+                                 .gpus_milli = tr->jobs[i].gpus_milli};
+        out->oracle |= tr->jobs[i].time_limit == 0;
+    }
+    rs.team_gpu_s = xcalloc((size_t)sched_team_count(s) + 1, sizeof(double));
+    double capacity = (double)sched_capacity_milli(s) / SCHED_MILLI;
+    size_t next = 0;
+    double sched_wall = 0, last_progress = wall0;
+    uint64_t events = 0;
+    int64_t now = tr->njobs ? tr->jobs[0].submit : 0;
+    while (next < tr->njobs || rs.heap.n) {
+        int64_t t = next < tr->njobs ? tr->jobs[next].submit : INT64_MAX;
+        if (rs.heap.n && rs.heap.ev[0].time < t)
+            t = rs.heap.ev[0].time;
+        now = t;
+        while (rs.heap.n && rs.heap.ev[0].time == now) {
+            event_t e = heap_pop(&rs.heap);
+            handle_event(&rs, &e);
+        }
+        while (next < tr->njobs && tr->jobs[next].submit == now) {
+            gt_error_t e = {0};
+            if (sched_job_submit(s, &specs[next], &e) < 0) {
+                gt_error_set(err, e.code, "trace line %d: %s", tr->jobs[next].line, e.msg);
+                free(specs);
+                goto out;
+            }
+            next++;
+        }
+        double c0 = gt_monotonic_s();
+        size_t nd;
+        const sched_decision_t *d = sched_cycle(s, now, &nd);
+        double c1 = gt_monotonic_s();
+        sched_wall += c1 - c0;
+        out->decisions += nd;
+        handle_decisions(&rs, tr, d, nd, now, &cfg->params);
+        if (sched_pending_count(s)) {
+            double idle = capacity - (double)sched_allocated_milli(s) / SCHED_MILLI;
+            if (idle > out->unallocated_gpus_peak)
+                out->unallocated_gpus_peak = idle;
+        }
+        if (opts && opts->progress && (++events & 1023) == 0 && c1 - last_progress > 2) {
+            progress(tr, next, now, &rs);
+            last_progress = c1;
+        }
+    }
+    free(specs);
+    if (opts && opts->progress && gt_monotonic_s() - wall0 > 2)
+        fprintf(stderr, "\n");
+
+    /* ---- results ---- */
+    out->jobs_total = tr->njobs;
+    out->jobs_completed = rs.completed;
+    out->jobs_timed_out = rs.timed_out;
+    out->jobs_never_fit = sched_pending_count(s);
+    int64_t first = tr->njobs ? tr->jobs[0].submit : 0;
+    out->makespan_s = rs.last_end > first ? rs.last_end - first : 0;
+    out->capacity_gpus = capacity;
+    out->gpu_utilization =
+        out->makespan_s > 0 ? rs.gpu_seconds / (capacity * (double)out->makespan_s) : 0;
+    double *wait = xcalloc(tr->njobs + 1, sizeof(double));
+    double *jct = xcalloc(tr->njobs + 1, sizeof(double));
+    int nteams = sched_team_count(s);
+    double *team_wait = xcalloc((size_t)nteams + 1, sizeof(double));
+    double *team_speed = xcalloc((size_t)nteams + 1, sizeof(double));
+    out->teams = xcalloc((size_t)nteams + 1, sizeof(*out->teams));
+    out->nteams = (size_t)nteams;
+    size_t nw = 0;
+    for (size_t i = 0; i < tr->njobs; i++) {
+        const sim_job_t *j = &rs.jobs[i];
+        gt_sim_team_t *t = &out->teams[j->team];
+        t->jobs++;
+        if (!j->done)
+            continue;
+        t->completed++;
+        wait[nw] = (double)(j->first_start - tr->jobs[i].submit);
+        jct[nw] = (double)(j->finish - tr->jobs[i].submit);
+        team_wait[j->team] += wait[nw];
+        /* service rate: how much of its time in the system the job ran */
+        double run = (double)tr->jobs[i].duration;
+        team_speed[j->team] += jct[nw] > 0 ? (run < jct[nw] ? run / jct[nw] : 1) : 1;
+        nw++;
+    }
+    out->wait_s = distribution(wait, nw);
+    out->jct_s = distribution(jct, nw);
+    double js = 0, js2 = 0;
+    int jn = 0;
+    for (int t = 0; t < nteams; t++) {
+        gt_sim_team_t *tm = &out->teams[t];
+        tm->name = xstrdup(sched_team_name(s, t));
+        tm->gpu_hours = rs.team_gpu_s[t] / 3600;
+        tm->share = rs.gpu_seconds > 0 ? rs.team_gpu_s[t] / rs.gpu_seconds : 0;
+        tm->wait_mean_s = tm->completed ? team_wait[t] / (double)tm->completed : 0;
+        if (tm->completed) {
+            double x = team_speed[t] / (double)tm->completed;
+            js += x;
+            js2 += x * x;
+            jn++;
+        }
+    }
+    out->jain_fairness = jn && js2 > 0 ? js * js / ((double)jn * js2) : 1;
+    free(wait);
+    free(jct);
+    free(team_wait);
+    free(team_speed);
+    sched_stats_t st;
+    sched_get_stats(s, &st);
+    out->preemptions = st.preemptions;
+    out->cycles = st.cycles;
+    out->policy = cfg->params;
+    out->sim_wall_s = gt_monotonic_s() - wall0;
+    out->sched_wall_s = sched_wall;
+    out->decisions_per_s = sched_wall > 0 ? (double)out->decisions / sched_wall : 0;
+    size_t nl = 0;
+    if (teams_added)
+        nl += (size_t)snprintf(out->notes + nl, sizeof(out->notes) - nl,
+                               "%d teams of the trace are not in the config: added with "
+                               "weight 1 and no quota. ",
+                               teams_added);
+    if (tr->nskipped && nl < sizeof(out->notes))
+        nl += (size_t)snprintf(out->notes + nl, sizeof(out->notes) - nl, "Skipped: %s. ",
+                               tr->skipped);
+    if (out->oracle && nl < sizeof(out->notes))
+        snprintf(out->notes + nl, sizeof(out->notes) - nl,
+                 "No time limits in the trace: the scheduler planned with the true "
+                 "durations (oracle).");
+    rc = 0;
+out:
+    free(rs.jobs);
+    free(rs.heap.ev);
+    free(rs.team_gpu_s);
+    sched_free(s);
+    return rc;
+}
+
+void gt_sim_result_free(gt_sim_result_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nteams; i++)
+        free(r->teams[i].name);
+    free(r->teams);
+    r->teams = NULL;
+}

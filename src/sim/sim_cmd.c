@@ -1,0 +1,124 @@
+/* sim_cmd.c: `gantry sim`, the command line of the simulator. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "sim/sim.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gantry sim --config CLUSTER.yaml --trace TRACE [options]\n\n"
+            "Replays a job trace through Gantry's scheduler on the cluster of the config and\n"
+            "reports utilization, waits, completion times, fairness and preemptions.\n\n"
+            "  --config FILE          cluster, teams, priority classes, scheduler policy (YAML)\n"
+            "  --trace FILE           the jobs\n"
+            "  --trace-format F       csv (default), alibaba-openb, slurm-sacct\n"
+            "  --nodes FILE           take the nodes from a node list instead of the config\n"
+            "  --nodes-format F       alibaba-openb\n"
+            "  -o, --output F         table (default) or json\n"
+            "  --no-timing            leave out wall-clock figures (for byte-identical output)\n"
+            "  --no-fairshare         FIFO inside a priority tier\n"
+            "  --no-quotas            ignore quotas and limits\n"
+            "  --no-backfill          the first blocked job blocks those behind it\n"
+            "  --no-preemption        never preempt\n"
+            "  --reservations N       backfill reservations\n"
+            "  -q, --quiet            no progress line on stderr\n");
+}
+
+int cmd_sim(int argc, char **argv)
+{
+    enum { O_FORMAT = 256, O_NODES, O_NODES_FORMAT, O_NO_TIMING, O_NO_FS, O_NO_QUOTAS,
+           O_NO_BACKFILL, O_NO_PREEMPT, O_RESV };
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"trace", required_argument, 0, 't'},
+        {"trace-format", required_argument, 0, O_FORMAT},
+        {"nodes", required_argument, 0, O_NODES},
+        {"nodes-format", required_argument, 0, O_NODES_FORMAT},
+        {"output", required_argument, 0, 'o'},   {"no-timing", no_argument, 0, O_NO_TIMING},
+        {"no-fairshare", no_argument, 0, O_NO_FS}, {"no-quotas", no_argument, 0, O_NO_QUOTAS},
+        {"no-backfill", no_argument, 0, O_NO_BACKFILL},
+        {"no-preemption", no_argument, 0, O_NO_PREEMPT},
+        {"reservations", required_argument, 0, O_RESV},
+        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *config = NULL, *trace = NULL, *format = NULL, *nodes = NULL, *nodes_format = NULL,
+               *output = "table";
+    bool timing = true, quiet = false, no_fs = false, no_q = false, no_bf = false, no_pe = false;
+    int64_t resv = -1;
+    gt_error_t err = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:t:o:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 't': trace = optarg; break;
+        case O_FORMAT: format = optarg; break;
+        case O_NODES: nodes = optarg; break;
+        case O_NODES_FORMAT: nodes_format = optarg; break;
+        case 'o': output = optarg; break;
+        case O_NO_TIMING: timing = false; break;
+        case O_NO_FS: no_fs = true; break;
+        case O_NO_QUOTAS: no_q = true; break;
+        case O_NO_BACKFILL: no_bf = true; break;
+        case O_NO_PREEMPT: no_pe = true; break;
+        case O_RESV:
+            if (gt_parse_int64(optarg, 0, 10000, &resv, &err) < 0) {
+                fprintf(stderr, "gantry sim: --reservations: %s\n", err.msg);
+                return 2;
+            }
+            break;
+        case 'q': quiet = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!config || !trace || optind < argc || (strcmp(output, "json") && strcmp(output, "table"))) {
+        fprintf(stderr, "gantry sim: %s\n",
+                optind < argc ? "unexpected argument"
+                : (!config || !trace) ? "--config and --trace are required"
+                                      : "-o takes json or table");
+        usage(stderr);
+        return 2;
+    }
+    gt_config_t *cfg = NULL;
+    gt_trace_t *tr = NULL;
+    gt_sim_result_t res = {0};
+    int rc = 1;
+    if (gt_config_load(config, &cfg, &err) < 0) {
+        fprintf(stderr, "gantry sim: %s\n", err.msg);
+        goto out;
+    }
+    if (nodes && gt_nodes_load(nodes, nodes_format, cfg, &err) < 0) {
+        fprintf(stderr, "gantry sim: %s\n", err.msg);
+        goto out;
+    }
+    if (gt_trace_load(trace, format, &tr, &err) < 0) {
+        fprintf(stderr, "gantry sim: %s\n", err.msg);
+        goto out;
+    }
+    cfg->params.fairshare &= !no_fs;
+    cfg->params.quotas &= !no_q;
+    cfg->params.backfill &= !no_bf;
+    cfg->params.preemption &= !no_pe;
+    if (resv >= 0)
+        cfg->params.reservations = (int)resv;
+    gt_sim_opts_t so = {.progress = !quiet && isatty(STDERR_FILENO)};
+    if (gt_sim_run(cfg, tr, &so, &res, &err) < 0) {
+        fprintf(stderr, "gantry sim: %s\n", err.msg);
+        goto out;
+    }
+    if (!strcmp(output, "json"))
+        gt_sim_write_json(stdout, &res, timing);
+    else
+        gt_sim_write_table(stdout, &res, timing);
+    rc = 0;
+out:
+    gt_sim_result_free(&res);
+    gt_trace_free(tr);
+    gt_config_free(cfg);
+    return rc;
+}
