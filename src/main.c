@@ -14,6 +14,16 @@ static const command_t commands[] = {
     {"server", cmd_server, "run the controller: API, store, scheduler"},
     {"sim", cmd_sim, "replay a job trace through the scheduler and report what happened"},
     {"bench", cmd_bench, "measure the scheduler core (gantry bench sched --help)"},
+    {"submit", cmd_submit, "submit a job (YAML file or flags -- command)"},
+    {"queue", cmd_queue, "list jobs: id, team, user, state, GPUs, age, reason"},
+    {"show", cmd_show, "show a job, including why it waits"},
+    {"cancel", cmd_cancel, "cancel jobs"},
+    {"logs", cmd_logs, "print (or -f follow) a job's output"},
+    {"nodes", cmd_nodes, "list nodes"},
+    {"teams", cmd_teams, "list teams, quotas and what they hold"},
+    {"quota", cmd_quota, "quota set TEAM: change quota, limit, weight"},
+    {"usage", cmd_usage, "GPU-hours per team or user"},
+    {"token", cmd_token, "token create: print a new API token"},
     {"version", cmd_version, "print the version"},
 };
 

@@ -7,5 +7,15 @@ int cmd_sim(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_server(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_nodes(int argc, char **argv);
+int cmd_teams(int argc, char **argv);
+int cmd_quota(int argc, char **argv);
+int cmd_usage(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif

@@ -1,0 +1,276 @@
+/* cli_admin.c: gantry nodes | teams | quota set | usage | token create. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+
+static int get_and_print(cli_t *c, const char *cmd, const char *path, const char *key,
+                         void (*table)(json_t *rows))
+{
+    gt_error_t err = {0};
+    json_t *resp;
+    int st = cli_request(c, "GET", path, NULL, NULL, &resp, &err);
+    if (st != 200) {
+        if (st < 0)
+            fprintf(stderr, "gantry %s: %s\n", cmd, err.msg);
+        else
+            cli_print_error(cmd, st, resp);
+        json_decref(resp);
+        return 1;
+    }
+    json_t *rows = json_object_get(resp, key);
+    if (c->output == CLI_JSON)
+        cli_print_json(rows);
+    else if (c->output == CLI_YAML)
+        cli_print_yaml(rows);
+    else
+        table(rows);
+    json_decref(resp);
+    return 0;
+}
+
+static const char *s_or(json_t *o, const char *k, const char *d)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : d;
+}
+
+static void nodes_table(json_t *rows)
+{
+    printf("%-16s %-12s %-14s %5s %5s %5s  %s\n", "NAME", "STATE", "GPU_TYPE", "GPUS", "FREE",
+           "JOBS", "TOPOLOGY");
+    size_t i;
+    json_t *n;
+    json_array_foreach(rows, i, n)
+    {
+        json_t *t = json_object_get(n, "topology");
+        printf("%-16s %-12s %-14s %5lld %5lld %5lld  %s/%s/%s\n", s_or(n, "name", ""),
+               s_or(n, "state", ""), s_or(n, "gpu_type", "-"),
+               (long long)json_integer_value(json_object_get(n, "gpus")),
+               (long long)json_integer_value(json_object_get(n, "gpus_free")),
+               (long long)json_integer_value(json_object_get(n, "jobs")), s_or(t, "block", "-"),
+               s_or(t, "spine", "-"), s_or(t, "leaf", "-"));
+    }
+}
+
+int cmd_nodes(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "nodes") < 0)
+        return 2;
+    if (argc > 1) {
+        fprintf(!strcmp(argv[1], "--help") ? stdout : stderr,
+                "usage: gantry nodes [-o json|yaml]\n\nLists nodes: state, GPUs, free GPUs, "
+                "jobs, topology.\n");
+        return !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    return get_and_print(&c, "nodes", "/v1/nodes", "nodes", nodes_table);
+}
+
+static void teams_table(json_t *rows)
+{
+    printf("%-16s %-12s %7s %7s %7s %9s %8s %8s\n", "TEAM", "PARENT", "QUOTA", "LIMIT",
+           "WEIGHT", "ALLOCATED", "RUNNING", "PENDING");
+    size_t i;
+    json_t *t;
+    json_array_foreach(rows, i, t)
+    {
+        char lim[32];
+        double l = json_number_value(json_object_get(t, "limit"));
+        if (l < 0)
+            snprintf(lim, sizeof(lim), "none");
+        else
+            snprintf(lim, sizeof(lim), "%g", l);
+        printf("%-16s %-12s %7g %7s %7g %9g %8lld %8lld\n", s_or(t, "name", ""),
+               s_or(t, "parent", "-"), json_number_value(json_object_get(t, "quota")), lim,
+               json_number_value(json_object_get(t, "weight")),
+               json_number_value(json_object_get(t, "allocated")),
+               (long long)json_integer_value(json_object_get(t, "running")),
+               (long long)json_integer_value(json_object_get(t, "pending")));
+    }
+}
+
+int cmd_teams(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "teams") < 0)
+        return 2;
+    if (argc > 1) {
+        fprintf(!strcmp(argv[1], "--help") ? stdout : stderr,
+                "usage: gantry teams [-o json|yaml]\n\nLists teams with quota, limit, weight "
+                "and what they hold.\n");
+        return !strcmp(argv[1], "--help") ? 0 : 2;
+    }
+    return get_and_print(&c, "teams", "/v1/teams", "teams", teams_table);
+}
+
+static const char *quota_help =
+    "usage: gantry quota set TEAM [--quota GPUS] [--limit GPUS|none] [--weight W] "
+    "[--parent TEAM]\n\nChanges a team's guaranteed quota, cap and fair-share weight at run "
+    "time (admin, or the team's team-admin). An admin may create a team this way.\n";
+
+int cmd_quota(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "quota") < 0)
+        return 2;
+    if (argc < 3 || strcmp(argv[1], "set")) {
+        bool help = argc > 1 && !strcmp(argv[1], "--help");
+        fprintf(help ? stdout : stderr, "%s", quota_help);
+        return help ? 0 : 2;
+    }
+    const char *team = argv[2];
+    json_t *body = json_object();
+    for (int i = 3; i < argc; i++) {
+        const char *k = argv[i];
+        if (i + 1 >= argc) {
+            fprintf(stderr, "gantry quota: %s needs a value\n%s", k, quota_help);
+            json_decref(body);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(k, "--quota"))
+            json_object_set_new(body, "quota", json_string(v));
+        else if (!strcmp(k, "--limit"))
+            json_object_set_new(body, "limit", json_string(v));
+        else if (!strcmp(k, "--parent"))
+            json_object_set_new(body, "parent", json_string(v));
+        else if (!strcmp(k, "--weight")) {
+            char *end;
+            double w = strtod(v, &end);
+            if (*end || end == v) {
+                fprintf(stderr, "gantry quota: --weight '%s' is not a number\n", v);
+                json_decref(body);
+                return 2;
+            }
+            json_object_set_new(body, "weight", json_real(w));
+        } else {
+            fprintf(stderr, "gantry quota: unknown option %s\n%s", k, quota_help);
+            json_decref(body);
+            return 2;
+        }
+    }
+    char path[256];
+    char *et = cli_escape(team);
+    snprintf(path, sizeof(path), "/v1/teams/%s", et);
+    free(et);
+    gt_error_t err = {0};
+    json_t *resp;
+    int st = cli_request(&c, "PUT", path, body, NULL, &resp, &err);
+    json_decref(body);
+    if (st != 200 && st != 201) {
+        if (st < 0)
+            fprintf(stderr, "gantry quota: %s\n", err.msg);
+        else
+            cli_print_error("quota", st, resp);
+        json_decref(resp);
+        return 1;
+    }
+    if (c.output == CLI_JSON)
+        cli_print_json(resp);
+    else if (c.output == CLI_YAML)
+        cli_print_yaml(resp);
+    else {
+        json_t *rows = json_pack("[O]", resp);
+        teams_table(rows);
+        json_decref(rows);
+    }
+    json_decref(resp);
+    return 0;
+}
+
+static void usage_table(json_t *rows)
+{
+    printf("%-16s %12s %6s\n", "KEY", "GPU_HOURS", "JOBS");
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        const char *k = json_string_value(json_object_get(r, "team"));
+        if (!k)
+            k = s_or(r, "user", "");
+        printf("%-16s %12.3f %6lld\n", k, json_number_value(json_object_get(r, "gpu_hours")),
+               (long long)json_integer_value(json_object_get(r, "jobs")));
+    }
+}
+
+int cmd_usage(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "usage") < 0)
+        return 2;
+    const char *since = NULL, *until = NULL, *by = "team";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            printf("usage: gantry usage [--since 7d|EPOCH] [--until ...] [--by team|user]\n\n"
+                   "GPU-hours used per team or user over a period.\n");
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "gantry usage: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (!strcmp(argv[i], "--since"))
+            since = argv[++i];
+        else if (!strcmp(argv[i], "--until"))
+            until = argv[++i];
+        else if (!strcmp(argv[i], "--by"))
+            by = argv[++i];
+        else {
+            fprintf(stderr, "gantry usage: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "/v1/usage?by=%.20s%s%.60s%s%.60s", by, since ? "&since=" : "",
+             since ? since : "", until ? "&until=" : "", until ? until : "");
+    return get_and_print(&c, "usage", path, "usage", usage_table);
+}
+
+int cmd_token(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "token") < 0)
+        return 2;
+    const char *help = "usage: gantry token create --user NAME --role admin|team-admin|member|"
+                       "agent [--team TEAM]\n\nPrints a new API token (shown once; the server "
+                       "keeps only its hash).\n";
+    if (argc < 2 || strcmp(argv[1], "create")) {
+        bool h = argc > 1 && !strcmp(argv[1], "--help");
+        fprintf(h ? stdout : stderr, "%s", help);
+        return h ? 0 : 2;
+    }
+    json_t *body = json_object();
+    for (int i = 2; i < argc; i++) {
+        if (i + 1 >= argc || strncmp(argv[i], "--", 2) ||
+            (strcmp(argv[i], "--user") && strcmp(argv[i], "--role") &&
+             strcmp(argv[i], "--team"))) {
+            fprintf(stderr, "gantry token: bad option %s\n%s", argv[i], help);
+            json_decref(body);
+            return 2;
+        }
+        json_object_set_new(body, argv[i] + 2, json_string(argv[i + 1]));
+        i++;
+    }
+    gt_error_t err = {0};
+    json_t *resp;
+    int st = cli_request(&c, "POST", "/v1/tokens", body, NULL, &resp, &err);
+    json_decref(body);
+    if (st != 201) {
+        if (st < 0)
+            fprintf(stderr, "gantry token: %s\n", err.msg);
+        else
+            cli_print_error("token", st, resp);
+        json_decref(resp);
+        return 1;
+    }
+    if (c.output == CLI_JSON)
+        cli_print_json(resp);
+    else
+        printf("%s\n", json_string_value(json_object_get(resp, "token")));
+    json_decref(resp);
+    return 0;
+}

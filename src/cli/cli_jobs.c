@@ -1,0 +1,421 @@
+/* cli_jobs.c: gantry submit | queue | show | cancel | logs. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+
+static int fail_request(const char *cmd, int status, json_t *resp, const gt_error_t *err)
+{
+    if (status < 0)
+        fprintf(stderr, "gantry %s: %s\n", cmd, err->msg);
+    else
+        cli_print_error(cmd, status, resp);
+    json_decref(resp);
+    return 1;
+}
+
+static const char *submit_help =
+    "usage: gantry submit [-f JOB.yaml] [options] [-- COMMAND [ARGS...]]\n\n"
+    "Submits a job; prints its id. Flags override the file's fields.\n"
+    "  -f, --file FILE        job spec in YAML (fields as in POST /v1/jobs)\n"
+    "  -t, --team TEAM        team (default: the token's team)\n"
+    "  -g, --gpus N           GPUs in total: 2, 16, or a fraction of one such as 0.25\n"
+    "  -N, --nodes N          gang size (nodes)\n"
+    "      --gpu-type T       acceptable GPU type (repeatable)\n"
+    "  -c, --cpus N           CPUs per node     -m, --memory SIZE  memory per node (64Gi)\n"
+    "      --time D           time limit (4h, 90m)\n"
+    "  -n, --name NAME        job name          -p, --class CLASS  priority class\n"
+    "  -e, --env K=V          environment (repeatable)\n"
+    "      --workdir DIR      working directory\n"
+    "      --after ID         start only after job ID succeeded (repeatable)\n"
+    "      --array A-B        a job array: one task per index, GANTRY_ARRAY_INDEX set\n"
+    "      --checkpoint SIG   signal sent before preemption (checkpointable job)\n"
+    "      --idempotency-key K  a retried submission with the same key returns the same job\n"
+    "  common: --server URL, --token TOKEN, -o json|yaml|wide\n";
+
+int cmd_submit(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "submit") < 0)
+        return 2;
+    static const struct option opts[] = {
+        {"file", required_argument, 0, 'f'},   {"team", required_argument, 0, 't'},
+        {"gpus", required_argument, 0, 'g'},   {"nodes", required_argument, 0, 'N'},
+        {"gpu-type", required_argument, 0, 'T'}, {"cpus", required_argument, 0, 'c'},
+        {"memory", required_argument, 0, 'm'}, {"time", required_argument, 0, 'L'},
+        {"name", required_argument, 0, 'n'},   {"class", required_argument, 0, 'p'},
+        {"env", required_argument, 0, 'e'},    {"workdir", required_argument, 0, 'W'},
+        {"after", required_argument, 0, 'A'},  {"array", required_argument, 0, 'a'},
+        {"checkpoint", required_argument, 0, 'C'},
+        {"idempotency-key", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    json_t *job = json_object(), *flags = json_object();
+    const char *file = NULL, *key = NULL;
+    int o, rc = 2;
+    gt_error_t err = {0};
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "+f:t:g:N:c:m:n:p:e:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'f': file = optarg; break;
+        case 't': json_object_set_new(flags, "team", json_string(optarg)); break;
+        case 'g': json_object_set_new(flags, "gpus", json_string(optarg)); break;
+        case 'N': {
+            int64_t n;
+            if (gt_parse_int64(optarg, 0, 4096, &n, &err) < 0) {
+                fprintf(stderr, "gantry submit: --nodes: %s\n", err.msg);
+                goto out;
+            }
+            json_object_set_new(flags, "nodes", json_integer(n));
+            break;
+        }
+        case 'T': {
+            json_t *a = json_object_get(flags, "gpu_type");
+            if (!a)
+                json_object_set_new(flags, "gpu_type", a = json_array());
+            json_array_append_new(a, json_string(optarg));
+            break;
+        }
+        case 'c': json_object_set_new(flags, "cpus", json_string(optarg)); break;
+        case 'm': json_object_set_new(flags, "memory", json_string(optarg)); break;
+        case 'L': json_object_set_new(flags, "time_limit", json_string(optarg)); break;
+        case 'n': json_object_set_new(flags, "name", json_string(optarg)); break;
+        case 'p': json_object_set_new(flags, "priority_class", json_string(optarg)); break;
+        case 'W': json_object_set_new(flags, "workdir", json_string(optarg)); break;
+        case 'a': json_object_set_new(flags, "array", json_string(optarg)); break;
+        case 'K': key = optarg; break;
+        case 'C':
+            json_object_set_new(flags, "checkpoint", json_pack("{s:s}", "signal", optarg));
+            break;
+        case 'e': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, "gantry submit: --env '%s' must be NAME=VALUE\n", optarg);
+                goto out;
+            }
+            json_t *env = json_object_get(flags, "env");
+            if (!env)
+                json_object_set_new(flags, "env", env = json_object());
+            char *k = strndup(optarg, (size_t)(eq - optarg));
+            json_object_set_new(env, k, json_string(eq + 1));
+            free(k);
+            break;
+        }
+        case 'A': {
+            int64_t id;
+            if (gt_parse_int64(optarg, 1, INT64_MAX, &id, &err) < 0) {
+                fprintf(stderr, "gantry submit: --after: %s\n", err.msg);
+                goto out;
+            }
+            json_t *a = json_object_get(flags, "after_ok");
+            if (!a)
+                json_object_set_new(flags, "after_ok", a = json_array());
+            json_array_append_new(a, json_integer(id));
+            break;
+        }
+        case 'h': printf("%s", submit_help); rc = 0; goto out;
+        default: fprintf(stderr, "%s", submit_help); goto out;
+        }
+    }
+    if (file) {
+        FILE *f = !strcmp(file, "-") ? stdin : fopen(file, "r");
+        if (!f) {
+            fprintf(stderr, "gantry submit: cannot open %s: %s\n", file, strerror(errno));
+            rc = 1;
+            goto out;
+        }
+        gt_buf_t b = {0};
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            gt_buf_append(&b, chunk, n);
+        if (f != stdin)
+            fclose(f);
+        json_t *spec = cli_yaml_to_json(b.data ? b.data : "", b.len, &err);
+        gt_buf_free(&b);
+        if (!spec || !json_is_object(spec)) {
+            fprintf(stderr, "gantry submit: %s: %s\n", file,
+                    spec ? "the file must be a YAML mapping of job fields" : err.msg);
+            json_decref(spec);
+            rc = 1;
+            goto out;
+        }
+        json_decref(job);
+        job = spec;
+    }
+    json_object_update(job, flags);
+    if (optind < argc) {
+        json_t *cmd = json_array();
+        for (int i = optind; i < argc; i++)
+            json_array_append_new(cmd, json_string(argv[i]));
+        json_object_set_new(job, "command", cmd);
+    }
+    if (!json_object_get(job, "command")) {
+        fprintf(stderr, "gantry submit: no command: put it after --, such as `gantry submit "
+                        "--gpus 1 -- python train.py`, or in the file's 'command'\n");
+        goto out;
+    }
+    char hdr[300];
+    if (key)
+        snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", key);
+    json_t *resp;
+    int st = cli_request(&c, "POST", "/v1/jobs", job, key ? hdr : NULL, &resp, &err);
+    if (st != 201 && st != 200) {
+        rc = fail_request("submit", st, resp, &err);
+        goto out;
+    }
+    if (c.output == CLI_JSON)
+        cli_print_json(resp);
+    else if (c.output == CLI_YAML)
+        cli_print_yaml(resp);
+    else if (json_object_get(resp, "array_count"))
+        printf("Submitted job array %lld (%lld tasks)\n",
+               (long long)json_integer_value(json_object_get(resp, "id")),
+               (long long)json_integer_value(json_object_get(resp, "array_count")));
+    else
+        printf("Submitted job %lld\n", (long long)json_integer_value(json_object_get(resp, "id")));
+    json_decref(resp);
+    rc = 0;
+out:
+    json_decref(job);
+    json_decref(flags);
+    return rc;
+}
+
+static void fmt_age(double since, char *buf, size_t len)
+{
+    double now = (double)time(NULL);
+    gt_format_duration(since > 0 && now > since ? (int64_t)(now - since) : 0, buf, len);
+}
+
+static void print_gpus(json_t *j, char *buf, size_t len)
+{
+    int64_t m = json_integer_value(json_object_get(j, "gpus_milli"));
+    if (m % 1000)
+        snprintf(buf, len, "%.3g", m / 1000.0);
+    else
+        snprintf(buf, len, "%lld", (long long)(m / 1000));
+}
+
+static const char *queue_help =
+    "usage: gantry queue [--state S[,S]] [--team T] [--user U] [--all] [--limit N] "
+    "[-o json|yaml|wide]\n\n"
+    "Lists jobs (default: pending and running) with id, team, user, state, GPUs, age, reason.\n";
+
+int cmd_queue(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "queue") < 0)
+        return 2;
+    static const struct option opts[] = {
+        {"state", required_argument, 0, 's'}, {"team", required_argument, 0, 't'},
+        {"user", required_argument, 0, 'u'},  {"all", no_argument, 0, 'a'},
+        {"limit", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *state = "pending,running", *team = NULL, *user = NULL, *limit = "1000";
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "s:t:u:al:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': state = optarg; break;
+        case 't': team = optarg; break;
+        case 'u': user = optarg; break;
+        case 'a': state = "all"; break;
+        case 'l': limit = optarg; break;
+        case 'h': printf("%s", queue_help); return 0;
+        default: fprintf(stderr, "%s", queue_help); return 2;
+        }
+    }
+    char path[1024];
+    char *et = team ? cli_escape(team) : NULL, *eu = user ? cli_escape(user) : NULL;
+    snprintf(path, sizeof(path), "/v1/jobs?state=%s&limit=%s%s%s%s%s", state, limit,
+             team ? "&team=" : "", team ? et : "", user ? "&user=" : "", user ? eu : "");
+    free(et);
+    free(eu);
+    gt_error_t err = {0};
+    json_t *resp;
+    int st = cli_request(&c, "GET", path, NULL, NULL, &resp, &err);
+    if (st != 200)
+        return fail_request("queue", st, resp, &err);
+    json_t *jobs = json_object_get(resp, "jobs");
+    if (c.output == CLI_JSON)
+        cli_print_json(jobs);
+    else if (c.output == CLI_YAML)
+        cli_print_yaml(jobs);
+    else {
+        bool wide = c.output == CLI_WIDE;
+        printf("%-8s %-12s %-10s %-10s %5s %7s  %s%s\n", "ID", "TEAM", "USER", "STATE", "GPUS",
+               "AGE", wide ? "NAME  CLASS  NODES  " : "", "REASON");
+        size_t i;
+        json_t *j;
+        json_array_foreach(jobs, i, j)
+        {
+            char gpus[32], age[32];
+            print_gpus(j, gpus, sizeof(gpus));
+            fmt_age(json_number_value(json_object_get(j, "submit_time")), age, sizeof(age));
+            const char *reason = json_string_value(json_object_get(j, "pending_reason"));
+            if (!reason) {
+                json_t *pl = json_object_get(j, "placement");
+                reason = json_array_size(pl)
+                             ? json_string_value(json_object_get(json_array_get(pl, 0), "node"))
+                             : "";
+            }
+            printf("%-8lld %-12s %-10s %-10s %5s %7s  ",
+                   (long long)json_integer_value(json_object_get(j, "id")),
+                   json_string_value(json_object_get(j, "team")),
+                   json_string_value(json_object_get(j, "user")),
+                   json_string_value(json_object_get(j, "state")), gpus, age);
+            if (wide) {
+                const char *nm = json_string_value(json_object_get(j, "name"));
+                printf("%s  %s  %lld  ", nm ? nm : "-",
+                       json_string_value(json_object_get(j, "priority_class")),
+                       (long long)json_array_size(json_object_get(j, "placement")));
+            }
+            printf("%s\n", reason ? reason : "");
+        }
+    }
+    json_decref(resp);
+    return 0;
+}
+
+static int job_id_arg(const char *cmd, const char *s, int64_t *id)
+{
+    gt_error_t err = {0};
+    if (gt_parse_int64(s, 1, INT64_MAX, id, &err) < 0) {
+        fprintf(stderr, "gantry %s: '%s' is not a job id\n", cmd, s);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_show(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "show") < 0)
+        return 2;
+    if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: gantry show ID [-o json|yaml]\n\nShows everything about a job, "
+                "including why it waits and when it should start.\n");
+        return argc == 2 ? 0 : 2;
+    }
+    int64_t id;
+    if (job_id_arg("show", argv[1], &id) < 0)
+        return 2;
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)id);
+    gt_error_t err = {0};
+    json_t *resp;
+    int st = cli_request(&c, "GET", path, NULL, NULL, &resp, &err);
+    if (st != 200)
+        return fail_request("show", st, resp, &err);
+    if (c.output == CLI_JSON) {
+        cli_print_json(resp);
+    } else {
+        cli_print_yaml(resp);
+        const char *msg = json_string_value(json_object_get(resp, "pending_message"));
+        json_t *est = json_object_get(resp, "estimated_start");
+        if (msg && c.output != CLI_YAML) {
+            printf("# waiting: %s", msg);
+            if (est) {
+                time_t t = (time_t)json_integer_value(est);
+                char b[64];
+                strftime(b, sizeof(b), "%Y-%m-%d %H:%M:%S", localtime(&t));
+                printf("; expected to start at %s", b);
+            }
+            printf("\n");
+        }
+    }
+    json_decref(resp);
+    return 0;
+}
+
+int cmd_cancel(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "cancel") < 0)
+        return 2;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fprintf(argc < 2 ? stderr : stdout, "usage: gantry cancel ID [ID...]\n\nCancels jobs: "
+                "pending ones leave the queue, running ones are stopped.\n");
+        return argc < 2 ? 2 : 0;
+    }
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        int64_t id;
+        if (job_id_arg("cancel", argv[i], &id) < 0)
+            return 2;
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)id);
+        gt_error_t err = {0};
+        json_t *resp;
+        int st = cli_request(&c, "DELETE", path, NULL, NULL, &resp, &err);
+        if (st != 200) {
+            rc = fail_request("cancel", st, resp, &err);
+            if (st < 0)
+                return rc;
+            continue;
+        }
+        if (c.output == CLI_JSON)
+            cli_print_json(resp);
+        else
+            printf("Cancelled job %lld\n", (long long)id);
+        json_decref(resp);
+    }
+    return rc;
+}
+
+int cmd_logs(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "logs") < 0)
+        return 2;
+    bool follow = false;
+    const char *stream = "stdout";
+    const char *id_s = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow = true;
+        else if (!strcmp(argv[i], "--stderr"))
+            stream = "stderr";
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: gantry logs [-f] [--stderr] ID\n\nPrints a job's output; -f "
+                   "follows it until the job ends.\n");
+            return 0;
+        } else if (!id_s)
+            id_s = argv[i];
+        else {
+            fprintf(stderr, "usage: gantry logs [-f] [--stderr] ID\n");
+            return 2;
+        }
+    }
+    int64_t id;
+    if (!id_s) {
+        fprintf(stderr, "usage: gantry logs [-f] [--stderr] ID\n");
+        return 2;
+    }
+    if (job_id_arg("logs", id_s, &id) < 0)
+        return 2;
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/logs?stream=%s%s", (long long)id, stream,
+             follow ? "&follow=1" : "");
+    /* Check the job first so that errors come out as messages, not as a streamed body. */
+    gt_error_t err = {0};
+    json_t *resp;
+    char jpath[64];
+    snprintf(jpath, sizeof(jpath), "/v1/jobs/%lld", (long long)id);
+    int st = cli_request(&c, "GET", jpath, NULL, NULL, &resp, &err);
+    if (st != 200)
+        return fail_request("logs", st, resp, &err);
+    json_decref(resp);
+    st = cli_stream(&c, path, &err);
+    if (st != 200) {
+        if (st < 0)
+            fprintf(stderr, "gantry logs: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,436 @@
+#include "cli/client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+static void trim(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\r' || s[n - 1] == '\t'))
+        s[--n] = 0;
+}
+
+static void read_config_file(cli_t *c, bool need_server, bool need_token)
+{
+    const char *home = getenv("HOME");
+    if (!home)
+        return;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/.config/gantry/config", home);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof(line), f)) {
+        trim(line);
+        char *eq = strchr(line, '=');
+        if (!eq || line[0] == '#')
+            continue;
+        *eq = 0;
+        char *k = line, *v = eq + 1;
+        trim(k);
+        while (*v == ' ')
+            v++;
+        if (need_server && !strcmp(k, "server"))
+            snprintf(c->server, sizeof(c->server), "%s", v);
+        if (need_token && !strcmp(k, "token"))
+            snprintf(c->token, sizeof(c->token), "%s", v);
+    }
+    fclose(f);
+}
+
+int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
+{
+    memset(c, 0, sizeof(*c));
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        int which = 0;
+        if (!strcmp(a, "--")) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (!strcmp(a, "--server") || !strcmp(a, "--token") || !strcmp(a, "-o") ||
+            !strcmp(a, "--output")) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "gantry %s: %s needs a value\n", cmd, a);
+                return -1;
+            }
+            val = argv[++i];
+            which = a[2] == 's' ? 1 : a[2] == 't' ? 2 : 3;
+        } else if (!strncmp(a, "--server=", 9)) {
+            val = a + 9, which = 1;
+        } else if (!strncmp(a, "--token=", 8)) {
+            val = a + 8, which = 2;
+        } else if (!strncmp(a, "--output=", 9)) {
+            val = a + 9, which = 3;
+        } else if (!strncmp(a, "-o", 2) && a[2]) {
+            val = a + 2, which = 3;
+        }
+        if (!which) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (which == 1)
+            snprintf(c->server, sizeof(c->server), "%s", val);
+        else if (which == 2)
+            snprintf(c->token, sizeof(c->token), "%s", val);
+        else if (!strcmp(val, "json"))
+            c->output = CLI_JSON;
+        else if (!strcmp(val, "yaml"))
+            c->output = CLI_YAML;
+        else if (!strcmp(val, "wide"))
+            c->output = CLI_WIDE;
+        else if (!strcmp(val, "table"))
+            c->output = CLI_TABLE;
+        else {
+            fprintf(stderr, "gantry %s: -o %s: use json, yaml, wide or table\n", cmd, val);
+            return -1;
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    if (!c->server[0] && getenv("GANTRY_SERVER"))
+        snprintf(c->server, sizeof(c->server), "%s", getenv("GANTRY_SERVER"));
+    if (!c->token[0] && getenv("GANTRY_TOKEN"))
+        snprintf(c->token, sizeof(c->token), "%s", getenv("GANTRY_TOKEN"));
+    if (!c->server[0] || !c->token[0])
+        read_config_file(c, !c->server[0], !c->token[0]);
+    if (!c->server[0])
+        snprintf(c->server, sizeof(c->server), "http://127.0.0.1:8080");
+    if (!strstr(c->server, "://")) {
+        char tmp[sizeof(c->server)];
+        memcpy(tmp, c->server, sizeof(tmp));
+        tmp[sizeof(tmp) - 8] = 0;
+        snprintf(c->server, sizeof(c->server), "http://%.500s", tmp);
+    }
+    size_t n = strlen(c->server);
+    if (n && c->server[n - 1] == '/')
+        c->server[n - 1] = 0;
+    return 0;
+}
+
+static size_t collect(char *p, size_t sz, size_t n, void *arg)
+{
+    gt_buf_append(arg, p, sz * n);
+    return sz * n;
+}
+
+static size_t to_stdout(char *p, size_t sz, size_t n, void *arg)
+{
+    (void)arg;
+    size_t w = fwrite(p, sz, n, stdout);
+    fflush(stdout);
+    return w * sz;
+}
+
+static CURL *prepare(const cli_t *c, const char *method, const char *path,
+                     struct curl_slist **hdrs, const char *extra)
+{
+    static bool inited;
+    if (!inited) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        inited = true;
+    }
+    CURL *h = curl_easy_init();
+    char url[1200];
+    snprintf(url, sizeof(url), "%s%s", c->server, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    char auth[300];
+    if (c->token[0]) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+        *hdrs = curl_slist_append(*hdrs, auth);
+    }
+    *hdrs = curl_slist_append(*hdrs, "Content-Type: application/json");
+    if (extra)
+        *hdrs = curl_slist_append(*hdrs, extra);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+    return h;
+}
+
+static int unreachable(const cli_t *c, CURLcode rc, gt_error_t *err)
+{
+    errno = ECONNREFUSED;
+    return gt_error_set(err, "unavailable", "cannot reach the Gantry server at %s: %s (is "
+                        "`gantry server` running? set --server or GANTRY_SERVER)", c->server,
+                        curl_easy_strerror(rc));
+}
+
+int cli_request(const cli_t *c, const char *method, const char *path, const json_t *body,
+                const char *extra_header, json_t **out, gt_error_t *err)
+{
+    struct curl_slist *hdrs = NULL;
+    CURL *h = prepare(c, method, path, &hdrs, extra_header);
+    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (payload)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+    gt_buf_t buf = {0};
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    free(payload);
+    *out = NULL;
+    if (rc != CURLE_OK) {
+        gt_buf_free(&buf);
+        return unreachable(c, rc, err);
+    }
+    if (buf.len)
+        *out = json_loadb(buf.data, buf.len, 0, NULL);
+    gt_buf_free(&buf);
+    return (int)status;
+}
+
+int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
+{
+    struct curl_slist *hdrs = NULL;
+    CURL *h = prepare(c, "GET", path, &hdrs, NULL);
+    gt_buf_t errbuf = {0};
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_stdout);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    gt_buf_free(&errbuf);
+    if (rc != CURLE_OK)
+        return unreachable(c, rc, err);
+    return (int)status;
+}
+
+void cli_print_error(const char *cmd, int status, json_t *resp)
+{
+    json_t *e = json_object_get(resp, "error");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *code = json_string_value(json_object_get(e, "code"));
+    if (msg)
+        fprintf(stderr, "gantry %s: %s (%s, HTTP %d)\n", cmd, msg, code ? code : "error",
+                status);
+    else
+        fprintf(stderr, "gantry %s: the server answered HTTP %d\n", cmd, status);
+}
+
+void cli_print_json(json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    printf("%s\n", s);
+    free(s);
+}
+
+static void yaml_scalar(json_t *v)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        bool plain = *s && !strpbrk(s, ":#{}[],&*!|>'\"%@`\n") && s[0] != ' ' && s[0] != '-';
+        if (plain) {
+            char *end;
+            strtod(s, &end);
+            plain = *end != 0 && strcmp(s, "true") && strcmp(s, "false") && strcmp(s, "null");
+        }
+        if (plain) {
+            printf("%s", s);
+        } else {
+            char *q = json_dumps(v, JSON_ENCODE_ANY);
+            printf("%s", q);
+            free(q);
+        }
+    } else {
+        char *q = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+        printf("%s", q);
+        free(q);
+    }
+}
+
+static void yaml_value(json_t *v, int indent, bool in_seq);
+
+static void yaml_value(json_t *v, int indent, bool in_seq)
+{
+    if (json_is_object(v) && json_object_size(v)) {
+        const char *k;
+        json_t *e;
+        bool first = true;
+        json_object_foreach(v, k, e)
+        {
+            if (!(first && in_seq))
+                printf("%*s", indent, "");
+            first = false;
+            printf("%s:", k);
+            if ((json_is_object(e) && json_object_size(e)) ||
+                (json_is_array(e) && json_array_size(e))) {
+                printf("\n");
+                yaml_value(e, indent + 2, false);
+            } else {
+                printf(" ");
+                yaml_value(e, 0, false);
+            }
+        }
+    } else if (json_is_array(v) && json_array_size(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            printf("%*s- ", indent, "");
+            if (json_is_object(e) && json_object_size(e))
+                yaml_value(e, indent + 2, true);
+            else if (json_is_array(e) && json_array_size(e)) {
+                printf("\n");
+                yaml_value(e, indent + 2, false);
+            } else {
+                yaml_value(e, 0, false);
+            }
+        }
+    } else if (json_is_object(v)) {
+        printf("{}\n");
+    } else if (json_is_array(v)) {
+        printf("[]\n");
+    } else {
+        yaml_scalar(v);
+        printf("\n");
+    }
+}
+
+void cli_print_yaml(json_t *v) { yaml_value(v, 0, false); }
+
+/* ---- YAML -> JSON (job specs) ---- */
+
+static json_t *scalar_json(const yaml_event_t *ev)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        char *end;
+        long long i = strtoll(s, &end, 10);
+        if (*s && !*end)
+            return json_integer(i);
+        double d = strtod(s, &end);
+        if (*s && !*end)
+            return json_real(d);
+        if (!strcmp(s, "true"))
+            return json_true();
+        if (!strcmp(s, "false"))
+            return json_false();
+        if (!strcmp(s, "null") || !strcmp(s, "~"))
+            return json_null();
+    }
+    return json_string(s);
+}
+
+static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, gt_error_t *err);
+
+static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, gt_error_t *err)
+{
+    if (ev->type == YAML_SCALAR_EVENT)
+        return scalar_json(ev);
+    bool map = ev->type == YAML_MAPPING_START_EVENT;
+    if (!map && ev->type != YAML_SEQUENCE_START_EVENT) {
+        gt_error_set(err, "invalid_argument", "unsupported YAML construct at line %zu",
+                     ev->start_mark.line + 1);
+        return NULL;
+    }
+    json_t *out = map ? json_object() : json_array();
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) {
+            gt_error_set(err, "invalid_argument", "YAML error at line %zu: %s",
+                         p->problem_mark.line + 1, p->problem ? p->problem : "?");
+            json_decref(out);
+            return NULL;
+        }
+        if (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&e);
+            return out;
+        }
+        if (map) {
+            if (e.type != YAML_SCALAR_EVENT) {
+                gt_error_set(err, "invalid_argument", "a YAML key must be a plain word (line "
+                             "%zu)", e.start_mark.line + 1);
+                yaml_event_delete(&e);
+                json_decref(out);
+                return NULL;
+            }
+            char *key = xstrdup((const char *)e.data.scalar.value);
+            yaml_event_delete(&e);
+            yaml_event_t ve;
+            if (!yaml_parser_parse(p, &ve)) {
+                free(key);
+                gt_error_set(err, "invalid_argument", "YAML error at line %zu: %s",
+                             p->problem_mark.line + 1, p->problem ? p->problem : "?");
+                json_decref(out);
+                return NULL;
+            }
+            json_t *v = parse_node(p, &ve, err);
+            yaml_event_delete(&ve);
+            if (!v) {
+                free(key);
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(out, key, v);
+            free(key);
+        } else {
+            json_t *v = parse_node(p, &e, err);
+            yaml_event_delete(&e);
+            if (!v) {
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(out, v);
+        }
+    }
+}
+
+json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err)
+{
+    yaml_parser_t p;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    json_t *out = NULL;
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&p, &e)) {
+            gt_error_set(err, "invalid_argument", "YAML error at line %zu: %s",
+                         p.problem_mark.line + 1, p.problem ? p.problem : "?");
+            break;
+        }
+        yaml_event_type_t t = e.type;
+        if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT ||
+            t == YAML_SCALAR_EVENT) {
+            out = parse_node(&p, &e, err);
+            yaml_event_delete(&e);
+            break;
+        }
+        yaml_event_delete(&e);
+        if (t == YAML_STREAM_END_EVENT) {
+            gt_error_set(err, "invalid_argument", "the YAML document is empty");
+            break;
+        }
+    }
+    yaml_parser_delete(&p);
+    return out;
+}
+
+char *cli_escape(const char *s)
+{
+    gt_buf_t b = {0};
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~", *p))
+            gt_buf_append(&b, (const char *)p, 1);
+        else
+            gt_buf_printf(&b, "%%%02X", *p);
+    }
+    if (!b.data)
+        return xstrdup("");
+    return b.data;
+}

@@ -1,0 +1,44 @@
+/* client.h: the CLI's HTTP client of the Gantry API (libcurl), and what every command shares:
+ * where the server is and which token to send (flags, then GANTRY_SERVER / GANTRY_TOKEN, then
+ * ~/.config/gantry/config lines "server = URL" and "token = TOKEN"), and the output format. */
+#ifndef GANTRY_CLIENT_H
+#define GANTRY_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/util.h"
+
+typedef enum cli_output { CLI_TABLE, CLI_WIDE, CLI_JSON, CLI_YAML } cli_output_t;
+
+typedef struct cli {
+    char server[512];
+    char token[256];
+    cli_output_t output;
+} cli_t;
+
+/* Removes --server URL, --token TOKEN and -o/--output FMT from argv (updating *argc) and
+ * resolves the defaults. Returns 0, or -1 with a message on stderr (usage error). */
+int cli_init(cli_t *c, int *argc, char **argv, const char *cmd);
+
+/* Sends a request; body may be NULL. On an HTTP answer returns its status and the parsed JSON
+ * in *out (new reference, NULL if the body was not JSON); -1 when the server can't be reached
+ * (message in err). extra_header may be NULL ("Idempotency-Key: ..."). */
+int cli_request(const cli_t *c, const char *method, const char *path, const json_t *body,
+                const char *extra_header, json_t **out, gt_error_t *err);
+/* Streams a GET's body to stdout as it arrives; returns the HTTP status or -1. */
+int cli_stream(const cli_t *c, const char *path, gt_error_t *err);
+
+/* URL-escapes s for a query string; a new string (free it). */
+char *cli_escape(const char *s);
+
+/* Prints the API's error object (or a generic line) to stderr, prefixed with gantry CMD. */
+void cli_print_error(const char *cmd, int status, json_t *resp);
+/* Prints any JSON value as YAML to stdout. */
+void cli_print_yaml(json_t *v);
+void cli_print_json(json_t *v);
+
+/* Converts a YAML document (a job spec) to JSON; NULL with err on bad YAML. */
+json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err);
+
+#endif

@@ -1,0 +1,58 @@
+# lib.sh: helpers for end-to-end tests (sourced, not run): TAP, a real server on loopback.
+set -u
+GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
+T_N=0
+T_FAIL=0
+ok() { T_N=$((T_N + 1)); if [ "$1" = 0 ]; then echo "ok $T_N - $2"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $2"; fi; }
+is() { T_N=$((T_N + 1)); if [ "$1" = "$2" ]; then echo "ok $T_N - $3"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   got '$1', want '$2'"; fi; }
+like() { T_N=$((T_N + 1)); if printf '%s' "$1" | grep -qE -- "$2"; then echo "ok $T_N - $3"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   '$1' does not match /$2/"; fi; }
+done_testing() { echo "1..$T_N"; [ "$T_FAIL" = 0 ]; }
+
+free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1")->sockport'; }
+
+WORK=$(mktemp -d /tmp/gantry-e2e.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# start_server [extra args]: gantry server on a free port, data in $WORK/data.
+start_server() {
+  PORT=$(free_port)
+  export GANTRY_SERVER="http://127.0.0.1:$PORT"
+  restart_server "$@"
+  export GANTRY_TOKEN=$(cat "$WORK/data/admin.token")
+  ADMIN=$GANTRY_TOKEN
+}
+
+# restart_server [extra args]: starts the server again on $PORT with the same data.
+restart_server() {
+  "$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" "$@" 2>>"$WORK/server.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  local deadline=$((SECONDS + 30))
+  until curl -sf "$GANTRY_SERVER/healthz" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "Bail out! server did not become healthy"; cat "$WORK/server.log" >&2; exit 1
+    fi
+    sleep 0.05
+  done
+}
+
+# wait_for SECONDS CMD...: retries CMD until it succeeds; 1 when the deadline passes.
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.05
+  done
+}
+
+# api METHOD PATH [BODY]: prints "STATUS BODY"; token $TOK (default: admin).
+api() {
+  local tok=${TOK:-$ADMIN}
+  curl -s -o "$WORK/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $tok" \
+    ${3:+-d "$3"} "$GANTRY_SERVER$2" > "$WORK/status"
+  echo "$(cat "$WORK/status") $(cat "$WORK/body")"
+}
+# jget EXPR: reads JSON on stdin, prints the Perl expression $d->EXPR (e.g. '{state}').
+jget() { perl -MJSON::PP -e 'my $t = join "", <STDIN>; $t =~ s/^\d{3} //; my $d = decode_json($t); my $v = length $ARGV[0] ? eval "\$d->$ARGV[0]" : $d; print ref $v ? JSON::PP->new->canonical->encode($v) : (defined $v ? $v : "null")' -- "${1:-}"; }
