@@ -208,7 +208,7 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         }
         j->prio_class = xstrdup(json_string_value(v));
     }
-    j->gpus_milli = 0;
+    j->gpus_milli = 1000; /* one GPU unless the job says otherwise */
     if ((v = json_object_get(body, "gpus")) &&
         size_field(v, "gpus", gt_parse_gpus_milli, 1, 100000 * 1000LL, &j->gpus_milli, err) < 0)
         goto fail;

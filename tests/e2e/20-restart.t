@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# kill -9 during a burst of submissions, restart: every acknowledged id is there, in its last
+# committed state; ids are never reused.
+. "$(dirname "$0")/lib.sh"
+start_server
+"$GANTRY" quota set research --quota 8 >/dev/null
+cancelled=$("$GANTRY" submit --team research -- true | awk '{print $3}')
+"$GANTRY" cancel "$cancelled" >/dev/null
+
+# 4 clients submit in a loop and record each id the server acknowledged (201).
+for c in 1 2 3 4; do
+  ( while :; do
+      r=$(curl -s -w ' %{http_code}' -X POST -H "Authorization: Bearer $ADMIN" \
+            -d '{"team":"research","command":["true"]}' "$GANTRY_SERVER/v1/jobs") || break
+      case "$r" in *" 201") echo "$r" | sed 's/.*"id":\([0-9]*\).*/\1/' >> "$WORK/acked.$c";; *) break;; esac
+    done ) &
+  PIDS+=($!)
+done
+wait_for 20 test "$(cat "$WORK"/acked.* 2>/dev/null | wc -l)" -ge 200
+kill -9 "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null
+sleep 0.2   # let the clients notice the dead server and stop
+n=$(cat "$WORK"/acked.* | wc -l)
+ok $([ "$n" -ge 200 ] && echo 0 || echo 1) "$n submissions acknowledged before kill -9"
+
+restart_server
+all=$(api GET '/v1/jobs?state=all&limit=10000' | jget '{jobs}' | perl -MJSON::PP -e 'print join "\n", map {$_->{id}} @{decode_json(<STDIN>)}')
+missing=0
+for id in $(cat "$WORK"/acked.*); do echo "$all" | grep -qx "$id" || { missing=$((missing + 1)); echo "# missing $id"; }; done
+is "$missing" 0 "every acknowledged job is there after kill -9 and restart"
+is "$(api GET /v1/jobs/$cancelled | jget '{state}')" cancelled "a cancelled job stays cancelled"
+max=$(echo "$all" | sort -n | tail -1)
+new=$("$GANTRY" submit --team research -- true | awk '{print $3}')
+ok $([ "$new" -gt "$max" ] && echo 0 || echo 1) "ids are not reused after restart ($new > $max)"
+is "$("$GANTRY" teams -o json | jget '[0]{quota}')" 8 "a quota set at run time survives the restart"
+done_testing
