@@ -8,6 +8,7 @@ cancelled=$("$GANTRY" submit --team research -- true | awk '{print $3}')
 "$GANTRY" cancel "$cancelled" >/dev/null
 
 # 4 clients submit in a loop and record each id the server acknowledged (201).
+CLIENTS=()
 for c in 1 2 3 4; do
   ( while :; do
       r=$(curl -s -w ' %{http_code}' -X POST -H "Authorization: Bearer $ADMIN" \
@@ -15,11 +16,13 @@ for c in 1 2 3 4; do
       case "$r" in *" 201") echo "$r" | sed 's/.*"id":\([0-9]*\).*/\1/' >> "$WORK/acked.$c";; *) break;; esac
     done ) &
   PIDS+=($!)
+  CLIENTS+=($!)
 done
 wait_for 20 test "$(cat "$WORK"/acked.* 2>/dev/null | wc -l)" -ge 200
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
-sleep 0.2   # let the clients notice the dead server and stop
+# The clients stop on their first refused connection; wait so none reaches the new server.
+for p in "${CLIENTS[@]}"; do wait "$p" 2>/dev/null; done
 n=$(cat "$WORK"/acked.* | wc -l)
 ok $([ "$n" -ge 200 ] && echo 0 || echo 1) "$n submissions acknowledged before kill -9"
 
