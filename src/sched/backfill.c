@@ -9,40 +9,63 @@
  * GPU in the projection, jobs with no estimate never free anything, and a node reserved for
  * one job is not offered to the next reservation of the same cycle. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "sched/sched_internal.h"
 
 void backfill_reset(sched_t *s)
 {
     s->resv_epoch++;
-    s->releases_built = false;
 }
 
-static int by_end(const void *a, const void *b)
+/* The running jobs by expected end are kept sorted as jobs start, get preempted and end, so
+ * a pass never sorts them. */
+static size_t release_pos(const sched_t *s, sched_time_t end, int ji)
 {
-    const struct release *x = a, *y = b;
-    if (x->end != y->end)
-        return x->end < y->end ? -1 : 1;
-    return x->job - y->job;
-}
-
-static void build_releases(sched_t *s, sched_time_t now)
-{
-    GT_GROW(s->releases, s->capreleases, (size_t)s->nrunning);
-    s->nreleases = 0;
-    for (int r = 0; r < s->nrunning; r++) {
-        const job_t *v = &s->jobs[s->running[r]];
-        sched_time_t end;
-        if (v->state == SCHED_PREEMPTING)
-            end = v->stop_deadline;
-        else if (job_plan_duration(v) > 0)
-            end = v->start + job_plan_duration(v);
+    size_t lo = 0, hi = s->nreleases;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const struct release *r = &s->releases[mid];
+        if (r->end < end || (r->end == end && r->job < ji))
+            lo = mid + 1;
         else
-            continue;
-        s->releases[s->nreleases++] = (struct release){end > now ? end : now, s->running[r]};
+            hi = mid;
     }
-    qsort(s->releases, s->nreleases, sizeof(*s->releases), by_end);
-    s->releases_built = true;
+    return lo;
+}
+
+void release_untrack(sched_t *s, int ji)
+{
+    job_t *j = &s->jobs[ji];
+    if (!j->in_releases)
+        return;
+    size_t pos = release_pos(s, j->release_end, ji);
+    if (pos < s->nreleases && s->releases[pos].job == ji) {
+        memmove(&s->releases[pos], &s->releases[pos + 1],
+                (s->nreleases - pos - 1) * sizeof(*s->releases));
+        s->nreleases--;
+    }
+    j->in_releases = false;
+}
+
+void release_track(sched_t *s, int ji)
+{
+    release_untrack(s, ji);
+    job_t *j = &s->jobs[ji];
+    sched_time_t end;
+    if (j->state == SCHED_PREEMPTING)
+        end = j->stop_deadline;
+    else if (j->state == SCHED_RUNNING && job_plan_duration(j) > 0)
+        end = j->start + job_plan_duration(j);
+    else
+        return;
+    GT_GROW(s->releases, s->capreleases, s->nreleases + 1);
+    size_t pos = release_pos(s, end, ji);
+    memmove(&s->releases[pos + 1], &s->releases[pos], (s->nreleases - pos) * sizeof(*s->releases));
+    s->releases[pos] = (struct release){end, ji};
+    s->nreleases++;
+    j->release_end = end;
+    j->in_releases = true;
 }
 
 static bool reserved_now(const sched_t *s, const node_t *n)
@@ -52,8 +75,6 @@ static bool reserved_now(const sched_t *s, const node_t *n)
 
 void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
 {
-    if (!s->releases_built)
-        build_releases(s, now);
     int want = j->nodes, g = job_per_node_gpus_whole(j);
     s->epoch++;
     GT_GROW(s->scratch, s->capscratch, (size_t)want);
@@ -87,7 +108,7 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
             n->mark_val += __builtin_popcountll(sl->gpu_mask);
             if (before < g && n->mark_val >= g) {
                 chosen[nchosen++] = sl->node;
-                shadow = s->releases[r].end;
+                shadow = s->releases[r].end > now ? s->releases[r].end : now;
             }
         }
     }

@@ -44,33 +44,50 @@ static int order_cmp(const void *a, const void *b)
 static size_t build_runs(sched_t *s)
 {
     GT_GROW(s->order, s->caporder, s->npending);
+    GT_GROW(s->suffix_min, s->capsuffix, s->npending);
     double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
+    double hm = h / SCHED_MILLI;
     size_t n = 0, nruns = 0;
     for (int ti = 0; ti < s->nteams; ti++) {
         team_t *t = &s->teams[ti];
         if (!t->nqueue)
             continue;
         double usage = s->p.half_life_s > 0 ? t->usage : 0;
+        double inv_weight = 1.0 / t->weight;
         for (int c = 0; c < s->nclasses; c++) {
+            if (!t->class_pending[c])
+                continue;
             size_t start = n;
             int64_t cum = t->alloc[0];
             for (size_t q = 0; q < t->nqueue; q++) {
-                int ji = t->queue[q];
-                job_t *j = &s->jobs[ji];
-                if (j->cls == c) {
+                const qentry_t *e = &t->queue[q];
+                if (e->cls == c) {
                     double share =
-                        s->p.fairshare ? (usage + (double)cum / SCHED_MILLI * h) / t->weight : 0;
-                    int in_quota = s->p.quotas && t->quota[0] > 0 && cum + j->gpus <= t->quota[0];
+                        s->p.fairshare ? (usage + (double)cum * hm) * inv_weight : 0;
+                    int in_quota = s->p.quotas && t->quota[0] > 0 && cum + e->gpus <= t->quota[0];
                     if (s->p.quotas && !in_quota && t->typed_quota)
-                        in_quota = team_within_quota(s, ti, j->types, j->gpus + cum - t->alloc[0]);
-                    s->order[n++] = (order_entry_t){ji, s->classes[c].value, in_quota, share,
-                                                    j->submit, j->id};
+                        in_quota = team_within_quota(s, ti, s->jobs[e->job].types,
+                                                     e->gpus + cum - t->alloc[0]);
+                    int64_t per = e->nodes_asked > 0 ? e->gpus / e->nodes_asked : e->gpus;
+                    if (per > (int64_t)s->max_gpus * SCHED_MILLI)
+                        per = (int64_t)s->max_gpus * SCHED_MILLI;
+                    int over = s->p.quotas && t->limit[0] >= 0 && t->alloc[0] + e->gpus > t->limit[0];
+                    s->order[n++] = (order_entry_t){e->job, per, s->classes[c].value, in_quota,
+                                                    over, share, e->submit, e->id};
                 }
-                cum += j->gpus; /* all its earlier jobs count, whatever their class */
+                cum += e->gpus; /* all its earlier jobs count, whatever their class */
             }
             if (n > start) {
                 GT_GROW(s->runs, s->capruns, nruns + 1);
-                s->runs[nruns++] = (struct order_run){start, n};
+                size_t qe = start;
+                while (qe < n && s->order[qe].in_quota)
+                    qe++;
+                s->runs[nruns++] = (struct order_run){start, n, qe, ti, s->classes[c].value};
+                int64_t m = INT64_MAX;
+                for (size_t k = n; k-- > start;) {
+                    int64_t need = s->order[k].over_limit ? INT64_MAX : s->order[k].per_node_min;
+                    s->suffix_min[k] = m = need < m ? need : m;
+                }
             }
         }
     }
@@ -101,17 +118,17 @@ static void heap_sift_down(sched_t *s, size_t n, size_t i)
     }
 }
 
-/* The next pending job in scheduling order, or NIL when all were seen. */
-static int next_in_order(sched_t *s, size_t *nheap)
+/* The next pending job in scheduling order, or NULL when all were seen. */
+static const order_entry_t *next_in_order(sched_t *s, size_t *nheap)
 {
     if (!*nheap)
-        return NIL;
+        return NULL;
     int r = s->run_heap[0];
-    int ji = s->order[s->runs[r].next++].job;
+    const order_entry_t *e = &s->order[s->runs[r].next++];
     if (s->runs[r].next == s->runs[r].end)
         s->run_heap[0] = s->run_heap[--*nheap];
     heap_sift_down(s, *nheap, 0);
-    return ji;
+    return e;
 }
 
 /* Acceptable GPU types that the team's limits still allow for this job. */
@@ -175,7 +192,7 @@ static bool preemption_hopeless(const sched_t *s, const job_t *j, uint64_t types
                                 bool in_quota)
 {
     int v = s->classes[j->cls].value;
-    if (!in_quota && v <= s->min_victim_class)
+    if (v <= s->min_victim_class && (!in_quota || !s->reclaimable))
         return true;
     for (int i = 0; i < s->npfails; i++) {
         const struct preempt_fail *f = &s->pfails[i];
@@ -194,13 +211,26 @@ static void remember_preempt_failure(sched_t *s, const job_t *j, uint64_t types,
     s->pfails[s->npfails < FAIL_CACHE ? s->npfails++ : (int)(s->stats.cycles % FAIL_CACHE)] = f;
 }
 
-static void find_min_victim_class(sched_t *s)
+/* What preemption could do at all this pass: the lowest class among possible victims, and
+ * whether any borrowed job could be reclaimed. */
+static void find_victim_bounds(sched_t *s, sched_time_t now)
 {
     s->min_victim_class = INT32_MAX;
+    s->reclaimable = false;
+    s->next_victim_at = SCHED_NEVER;
     for (int r = 0; r < s->nrunning; r++) {
         const job_t *v = &s->jobs[s->running[r]];
-        if (v->preemptible && s->classes[v->cls].value < s->min_victim_class)
+        if (!v->preemptible || v->state != SCHED_RUNNING)
+            continue;
+        if (now - v->start < s->p.min_runtime_s) {
+            if (v->start + s->p.min_runtime_s < s->next_victim_at)
+                s->next_victim_at = v->start + s->p.min_runtime_s;
+            continue;
+        }
+        if (s->classes[v->cls].value < s->min_victim_class)
             s->min_victim_class = s->classes[v->cls].value;
+        if (v->borrowing && !s->reclaimable)
+            s->reclaimable = team_borrowing(s, v->team);
     }
 }
 
@@ -229,8 +259,172 @@ static void hold_preemption_targets(sched_t *s, job_t *j)
     }
 }
 
+typedef struct pass {
+    sched_time_t now;
+    int reservations, preempt_tries;
+    uint64_t fifo_blocker;
+} pass_t;
+
+/* One pending job's turn: start it, preempt for it, reserve for it, or say why it waits. */
+static void evaluate(sched_t *s, int ji, pass_t *ps)
+{
+    job_t *j = &s->jobs[ji];
+    sched_time_t now = ps->now;
+    s->stats.jobs_examined++;
+    j->eval_cycle = s->stats.cycles;
+    j->blocked_by = 0;
+    j->est_start = SCHED_NEVER;
+    if (j->victims_pending > 0) {
+        j->reason = SCHED_REASON_PREEMPTING;
+        return;
+    }
+    if (ps->fifo_blocker) {
+        j->reason = SCHED_REASON_PRIORITY;
+        j->blocked_by = ps->fifo_blocker;
+        return;
+    }
+    job_resolve_nodes(s, j);
+    if (!could_ever_fit(s, j)) {
+        j->reason = SCHED_REASON_NO_FIT;
+        return;
+    }
+    uint64_t types = allowed_types(s, j);
+    if (!types) {
+        j->reason = SCHED_REASON_QUOTA;
+        return;
+    }
+    sched_time_t dur = job_plan_duration(j);
+    sched_time_t end = dur > 0 ? now + dur : SCHED_NEVER;
+    int64_t per = j->gpus / j->nodes;
+    sched_reason_t why;
+    if (j->ntargets > 0 || !failed_before(s, j, types, per, end, &why)) {
+        if (place_find(s, j, types, end)) {
+            job_start(s, ji, now);
+            sched_decide(s, SCHED_START, j->id, 0);
+            return;
+        }
+        /* would it fit without the reservations? then a reservation holds it back */
+        why = place_find(s, j, types, now) ? SCHED_REASON_RESERVATION
+                                           : blocked_reason(s, j, types);
+        j->nslots = 0;
+        remember_failure(s, j, types, per, end, why);
+    }
+    j->reason = why;
+    if (why == SCHED_REASON_RESERVATION)
+        return;
+    j->preempt_deferred = s->p.preemption && ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE;
+    if (s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
+        bool in_quota = team_within_quota(s, j->team, types, j->gpus);
+        if (!preemption_hopeless(s, j, types, per, in_quota)) {
+            ps->preempt_tries++;
+            if (preempt_for(s, ji, types, now)) {
+                j->reason = SCHED_REASON_PREEMPTING;
+                return;
+            }
+            remember_preempt_failure(s, j, types, per, in_quota);
+        }
+    }
+    if (s->p.backfill) {
+        if (ps->reservations < s->p.reservations) {
+            ps->reservations++;
+            backfill_reserve(s, j, types, now);
+        }
+    } else {
+        backfill_reserve(s, j, types, now);
+        ps->fifo_blocker = j->id;
+    }
+}
+
+/* A job that can't start now can still act by preemption: could this one? (Entries carry
+ * their class and quota standing, so the jobs that can't are passed over untouched.) */
+static bool may_act_when_full(const sched_t *s, const order_entry_t *e, const pass_t *ps)
+{
+    if (!s->p.preemption || ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE)
+        return false;
+    return e->cls_value > s->min_victim_class || (e->in_quota && s->reclaimable);
+}
+
+/* The most whole GPUs free on one up node: a bound that only falls during a pass. */
+static void find_max_free_whole(sched_t *s)
+{
+    s->max_free_whole = 0;
+    for (int k = s->max_gpus; k > 0 && !s->max_free_whole; k--)
+        for (int t = 0; t < s->ntypes; t++)
+            if (s->bucket[t][k] != NIL) {
+                s->max_free_whole = k;
+                break;
+            }
+}
+
+/* No reservation is left to hand out and the job can't fit on any node now: its turn
+ * could only end in "capacity", so the pass leaves it be (it keeps its last reason). */
+static bool cannot_start_now(const sched_t *s, const order_entry_t *e, const pass_t *ps)
+{
+    if (!s->p.backfill || ps->reservations < s->p.reservations)
+        return false;
+    if (e->per_node_min < SCHED_MILLI)
+        return s->free_milli == 0;
+    return e->per_node_min > (int64_t)s->max_free_whole * SCHED_MILLI;
+}
+
+/* Could any job left in the runs still start or act in this pass? When none can, the pass
+ * ends early: the rest keep their last reasons. */
+static bool anyone_left_can_act(const sched_t *s, size_t nheap, const pass_t *ps)
+{
+    if (!s->p.backfill || ps->reservations < s->p.reservations)
+        return true;
+    bool preempt = s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE;
+    for (size_t h = 0; h < nheap; h++) {
+        const struct order_run *r = &s->runs[s->run_heap[h]];
+        int64_t need = s->suffix_min[r->next];
+        if (need < INT64_MAX && (need < SCHED_MILLI ? s->free_milli > 0
+                                                    : need <= (int64_t)s->max_free_whole * SCHED_MILLI))
+            return true;
+        if (preempt && (r->cls_value > s->min_victim_class ||
+                        (r->next < r->quota_end && s->reclaimable)))
+            return true;
+    }
+    return false;
+}
+
+/* After a pass that found nobody able to act, a new pass can only differ if capacity was
+ * freed, the rules changed, a running job turned preemptible, or a newcomer can act. Then
+ * the pass is skipped: the newcomers wait for capacity (sched_job_info says so). */
+static bool still_settled(sched_t *s, sched_time_t now)
+{
+    if (!s->settled || s->loosened || now >= s->next_victim_at || s->nnominated)
+        return false;
+    bool preempt = s->p.preemption;
+    for (size_t i = 0; i < s->narrivals; i++) {
+        const job_t *j = &s->jobs[s->arrivals[i]];
+        if (!j->live || j->state != SCHED_PENDING)
+            continue;
+        int64_t per = j->nodes_asked > 0 ? j->gpus / j->nodes_asked : j->gpus;
+        if (per > (int64_t)s->max_gpus * SCHED_MILLI)
+            per = (int64_t)s->max_gpus * SCHED_MILLI;
+        bool fits = per < SCHED_MILLI ? s->free_milli > 0
+                                      : per <= (int64_t)s->max_free_whole * SCHED_MILLI;
+        int v = s->classes[j->cls].value;
+        if (fits || (preempt && (v > s->min_victim_class ||
+                                 (s->reclaimable && team_within_quota(s, j->team, j->types,
+                                                                      j->gpus)))))
+            return false;
+    }
+    return true;
+}
+
 const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
 {
+    if (still_settled(s, now)) {
+        s->narrivals = 0;
+        s->changed = false;
+        s->now = now;
+        s->stats.quiet_cycles++;
+        *ndec = 0;
+        return s->dec;
+    }
+    s->narrivals = 0;
+    s->loosened = false;
     s->ndec = 0;
     s->nfails = 0;
     s->npfails = 0;
@@ -244,82 +438,33 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     for (size_t r = nheap / 2 + 1; r-- > 0;)
         heap_sift_down(s, nheap, r);
     /* the holds of earlier preemptions come before any placement */
-    for (size_t i = 0; i < s->npending; i++) {
-        job_t *j = &s->jobs[s->order[i].job];
-        if (j->ntargets > 0)
-            hold_preemption_targets(s, j);
-    }
+    for (int i = 0; i < s->nnominated; i++)
+        hold_preemption_targets(s, &s->jobs[s->nominated[i]]);
+    bool holds = s->nnominated > 0;
     if (s->p.preemption)
-        find_min_victim_class(s);
-    int reservations = 0, preempt_tries = 0;
-    uint64_t fifo_blocker = 0;
-    for (int ji; (ji = next_in_order(s, &nheap)) != NIL;) {
-        job_t *j = &s->jobs[ji];
-        s->stats.jobs_examined++;
-        j->blocked_by = 0;
-        j->est_start = SCHED_NEVER;
-        if (j->victims_pending > 0) {
-            j->reason = SCHED_REASON_PREEMPTING;
-            continue;
-        }
-        if (fifo_blocker) {
-            j->reason = SCHED_REASON_PRIORITY;
-            j->blocked_by = fifo_blocker;
-            continue;
-        }
-        job_resolve_nodes(s, j);
-        if (!could_ever_fit(s, j)) {
-            j->reason = SCHED_REASON_NO_FIT;
-            continue;
-        }
-        uint64_t types = allowed_types(s, j);
-        if (!types) {
-            j->reason = SCHED_REASON_QUOTA;
-            continue;
-        }
-        sched_time_t dur = job_plan_duration(j);
-        sched_time_t end = dur > 0 ? now + dur : SCHED_NEVER;
-        int64_t per = j->gpus / j->nodes;
-        sched_reason_t why;
-        if (j->ntargets > 0 || !failed_before(s, j, types, per, end, &why)) {
-            if (place_find(s, j, types, end)) {
-                job_start(s, ji, now);
-                sched_decide(s, SCHED_START, j->id, 0);
-                continue;
+        find_victim_bounds(s, now);
+    find_max_free_whole(s);
+    pass_t ps = {.now = now};
+    bool checked = false, settled = false;
+    for (const order_entry_t *e; (e = next_in_order(s, &nheap));) {
+        if (e->over_limit || (!holds && cannot_start_now(s, e, &ps) && !may_act_when_full(s, e, &ps))) {
+            if (!holds && !checked && !anyone_left_can_act(s, nheap, &ps)) {
+                settled = true;
+                break;
             }
-            /* would it fit without the reservations? then a reservation holds it back */
-            why = place_find(s, j, types, now)
-                      ? SCHED_REASON_RESERVATION
-                      : blocked_reason(s, j, types);
-            j->nslots = 0;
-            remember_failure(s, j, types, per, end, why);
+            checked = true;
+            continue; /* it keeps its last reason (sched_job_info) */
         }
-        j->reason = why;
-        if (why == SCHED_REASON_RESERVATION)
-            continue;
-        j->preempt_deferred = s->p.preemption && preempt_tries >= PREEMPT_TRIES_PER_CYCLE;
-        if (s->p.preemption && preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
-            bool in_quota = team_within_quota(s, j->team, types, j->gpus);
-            if (!preemption_hopeless(s, j, types, per, in_quota)) {
-                preempt_tries++;
-                if (preempt_for(s, ji, types, now)) {
-                    j->reason = SCHED_REASON_PREEMPTING;
-                    continue;
-                }
-                j->ntargets = 0; /* its nomination, if any, no longer helps */
-                remember_preempt_failure(s, j, types, per, in_quota);
-            }
-        }
-        if (s->p.backfill) {
-            if (reservations < s->p.reservations) {
-                reservations++;
-                backfill_reserve(s, j, types, now);
-            }
-        } else {
-            backfill_reserve(s, j, types, now);
-            fifo_blocker = j->id;
-        }
+        checked = false;
+        size_t before = s->ndec;
+        evaluate(s, e->job, &ps);
+        const job_t *j = &s->jobs[e->job];
+        if (j->ntargets > 0 && j->state == SCHED_PENDING && j->reason != SCHED_REASON_PREEMPTING)
+            job_set_targets(s, e->job, NULL, 0); /* its nomination no longer helps */
+        if (s->ndec != before)
+            find_max_free_whole(s);
     }
+    s->settled = settled && s->ndec == 0 && !holds;
     s->changed = false;
     *ndec = s->ndec;
     return s->dec;

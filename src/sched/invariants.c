@@ -84,7 +84,9 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
         return true; /* reasons are as of the last cycle: only meaningful right after it */
     for (int ti = 0; ti < s->nteams; ti++)
         for (size_t q = 0; q < s->teams[ti].nqueue; q++) {
-            const job_t *j = &s->jobs[s->teams[ti].queue[q]];
+            const job_t *j = &s->jobs[s->teams[ti].queue[q].job];
+            if (j->eval_cycle != s->stats.cycles)
+                continue; /* skipped while the cluster was full: it could not reclaim */
             if (j->reason != SCHED_REASON_CAPACITY || j->nodes > 1 || j->preempt_deferred ||
                 !team_within_quota(s, j->team, j->types, j->gpus))
                 continue;

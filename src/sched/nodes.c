@@ -56,9 +56,18 @@ static void partial_unlink(sched_t *s, int ni)
     n->in_partial = false;
 }
 
+static int64_t node_free_milli(const node_t *n)
+{
+    int64_t f = 0;
+    for (int g = 0; g < n->ngpus; g++)
+        f += n->gpu_free[g];
+    return f;
+}
+
 void node_index_insert(sched_t *s, int ni)
 {
     node_t *n = &s->nodes[ni];
+    s->free_milli += node_free_milli(n);
     bucket_link(s, ni);
     if (n->partial)
         partial_link(s, ni);
@@ -68,8 +77,10 @@ void node_index_insert(sched_t *s, int ni)
 void node_index_remove(sched_t *s, int ni)
 {
     node_t *n = &s->nodes[ni];
-    if (n->in_bucket)
+    if (n->in_bucket) {
         s->type_free_whole[n->type] -= n->free_whole;
+        s->free_milli -= node_free_milli(n);
+    }
     bucket_unlink(s, ni);
     partial_unlink(s, ni);
 }

@@ -185,16 +185,18 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                 v->state = SCHED_PREEMPTING;
                 v->stop_deadline = now + s->p.grace_s;
                 v->preempt_for = j->id;
+                release_track(s, (int)(v - s->jobs));
                 sched_decide(s, SCHED_PREEMPT, v->id, j->id);
                 s->stats.preemptions++;
                 issued++;
             }
         if (issued > 0) {
             /* nominate the target nodes: they are held for j until it starts */
-            GT_GROW(j->targets, j->captargets, (size_t)want);
+            int *nodes = xmalloc((size_t)want * sizeof(int));
             for (int c = 0; c < want; c++)
-                j->targets[c] = costs[c].node;
-            j->ntargets = want;
+                nodes[c] = costs[c].node;
+            job_set_targets(s, ji, nodes, want);
+            free(nodes);
             j->victims_pending = issued;
             done = true;
         }

@@ -67,6 +67,9 @@ void sched_free(sched_t *s)
     free(s->running);
     free(s->dec);
     free(s->order);
+    free(s->arrivals);
+    free(s->suffix_min);
+    free(s->nominated);
     free(s->runs);
     free(s->run_heap);
     free(s->scratch);
@@ -82,6 +85,7 @@ const sched_params_t *sched_params(const sched_t *s)
 void sched_set_params(sched_t *s, const sched_params_t *params)
 {
     s->p = *params;
+    s->loosened = true;
 }
 
 /* ---- GPU types and classes ---- */
@@ -127,6 +131,11 @@ int sched_class_add(sched_t *s, const char *name, int value, bool preemptible, g
     if (sched_class_find(s, name) >= 0) {
         errno = EEXIST;
         return gt_error_set(err, "conflict", "priority class '%s' is defined twice", name);
+    }
+    if (s->nclasses == SCHED_MAX_CLASSES) {
+        errno = ENOSPC;
+        return gt_error_set(err, "invalid_argument", "at most %d priority classes",
+                            SCHED_MAX_CLASSES);
     }
     GT_GROW(s->classes, s->capclasses, (size_t)s->nclasses + 1);
     s->classes[s->nclasses] = (pclass_t){xstrdup(name), value, preemptible};
@@ -218,6 +227,7 @@ int sched_team_set_quota(sched_t *s, int team, int gpu_type, int64_t quota_milli
                             s->teams[team].name);
     }
     team_t *t = &s->teams[team];
+    s->loosened = true;
     t->quota[QIDX(gpu_type)] = quota_milli;
     t->limit[QIDX(gpu_type)] = limit_milli;
     if (gpu_type >= 0)
@@ -236,6 +246,7 @@ int sched_team_set_weight(sched_t *s, int team, double weight, gt_error_t *err)
         return gt_error_set(err, "invalid_argument", "weight must be a positive number");
     }
     s->teams[team].weight = weight;
+    s->loosened = true;
     return 0;
 }
 
@@ -366,6 +377,7 @@ int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
     if (n->mem > s->type_max_mem[type])
         s->type_max_mem[type] = n->mem;
     node_index_insert(s, ni);
+    s->loosened = true;
     return ni;
 }
 
@@ -397,6 +409,7 @@ int sched_node_set_up(sched_t *s, int ni, bool up)
     n->up = up;
     if (up)
         node_index_insert(s, ni);
+    s->loosened = true;
     return 0;
 }
 
@@ -547,21 +560,23 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji)
     GT_GROW(t->queue, t->capqueue, t->nqueue + 1);
     size_t pos = t->nqueue;
     while (pos > 0) {
-        const job_t *o = &s->jobs[t->queue[pos - 1]];
+        const qentry_t *o = &t->queue[pos - 1];
         if (o->submit < j->submit || (o->submit == j->submit && o->id < j->id))
             break;
         pos--;
     }
-    memmove(&t->queue[pos + 1], &t->queue[pos], (t->nqueue - pos) * sizeof(int));
-    t->queue[pos] = ji;
+    memmove(&t->queue[pos + 1], &t->queue[pos], (t->nqueue - pos) * sizeof(*t->queue));
+    t->queue[pos] = (qentry_t){ji, j->cls, j->nodes_asked, j->gpus, j->submit, j->id};
     t->nqueue++;
+    t->class_pending[j->cls]++;
 }
 
 static void team_queue_remove(team_t *t, int ji)
 {
     for (size_t i = t->nqueue; i-- > 0;)
-        if (t->queue[i] == ji) {
-            memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(int));
+        if (t->queue[i].job == ji) {
+            t->class_pending[t->queue[i].cls]--;
+            memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
             t->nqueue--;
             return;
         }
@@ -668,6 +683,8 @@ int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
         return -1;
     int ji = job_alloc(s, spec);
     job_make_pending(s, ji);
+    GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
+    s->arrivals[s->narrivals++] = ji;
     return 0;
 }
 
@@ -699,7 +716,7 @@ void job_start(sched_t *s, int ji, sched_time_t now)
         node_take(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
     slot_charge(s, j, +1);
     j->state = SCHED_RUNNING;
-    j->ntargets = 0;
+    job_set_targets(s, ji, NULL, 0);
     j->start = now;
     j->last_ckpt = now;
     j->reason = SCHED_REASON_NONE;
@@ -708,6 +725,7 @@ void job_start(sched_t *s, int ji, sched_time_t now)
     GT_GROW(s->running, s->caprunning, (size_t)s->nrunning + 1);
     j->run_pos = s->nrunning;
     s->running[s->nrunning++] = ji;
+    release_track(s, ji);
     s->stats.starts++;
 }
 
@@ -719,6 +737,8 @@ void job_release(sched_t *s, int ji, sched_time_t now)
     for (int k = 0; k < j->nslots; k++)
         node_give(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
     slot_charge(s, j, -1);
+    release_untrack(s, ji);
+    s->loosened = true;
     int last = s->running[--s->nrunning];
     s->running[j->run_pos] = last;
     s->jobs[last].run_pos = j->run_pos;
@@ -733,9 +753,29 @@ void job_release(sched_t *s, int ji, sched_time_t now)
     }
 }
 
+void job_set_targets(sched_t *s, int ji, const int *nodes, int n)
+{
+    job_t *j = &s->jobs[ji];
+    if (j->ntargets > 0 && n == 0) {
+        for (int i = 0; i < s->nnominated; i++)
+            if (s->nominated[i] == ji) {
+                s->nominated[i] = s->nominated[--s->nnominated];
+                break;
+            }
+    } else if (j->ntargets == 0 && n > 0) {
+        GT_GROW(s->nominated, s->capnominated, (size_t)s->nnominated + 1);
+        s->nominated[s->nnominated++] = ji;
+    }
+    GT_GROW(j->targets, j->captargets, (size_t)n);
+    for (int i = 0; i < n; i++)
+        j->targets[i] = nodes[i];
+    j->ntargets = n;
+}
+
 static void job_forget(sched_t *s, int ji)
 {
     job_t *j = &s->jobs[ji];
+    job_set_targets(s, ji, NULL, 0);
     id_delete(s, j->id, ji);
     j->live = false;
     GT_GROW(s->free_jobs, s->capfree_jobs, (size_t)s->nfree_jobs + 1);
@@ -785,6 +825,8 @@ int sched_job_stopped(sched_t *s, uint64_t id, sched_time_t now)
     }
     job_release(s, ji, now);
     job_make_pending(s, ji);
+    GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
+    s->arrivals[s->narrivals++] = ji;
     return 0;
 }
 
@@ -848,8 +890,18 @@ int sched_job_info(const sched_t *s, uint64_t id, sched_job_info_t *out)
         errno = ENOENT;
         return -1;
     }
+    sched_reason_t reason = j->reason;
+    sched_time_t est = j->est_start;
+    if (j->state == SCHED_PENDING && j->eval_cycle != s->stats.cycles && s->stats.cycles) {
+        /* passed over by the last pass: over its team's limit, or nothing could fit */
+        if (!team_limit_allows(s, j->team, -1, j->gpus))
+            reason = SCHED_REASON_QUOTA;
+        else if (reason == SCHED_REASON_NONE || reason == SCHED_REASON_QUOTA)
+            reason = SCHED_REASON_CAPACITY;
+        est = SCHED_NEVER;
+    }
     *out = (sched_job_info_t){
-        .state = j->state, .reason = j->reason, .estimated_start = j->est_start,
+        .state = j->state, .reason = reason, .estimated_start = est,
         .start = j->start, .nodes = j->nodes ? j->nodes : j->nodes_asked,
         .borrowing = j->borrowing, .blocked_by = j->blocked_by,
         .nslots = j->state == SCHED_PENDING ? 0 : j->nslots, .slots = j->slots,

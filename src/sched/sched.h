@@ -26,6 +26,7 @@ typedef int64_t sched_time_t;
 #define SCHED_MILLI 1000
 #define SCHED_MAX_GPU_TYPES 64
 #define SCHED_MAX_GPUS_PER_NODE 64
+#define SCHED_MAX_CLASSES 32
 
 typedef struct sched sched_t;
 
@@ -60,7 +61,8 @@ int sched_gpu_type_find(const sched_t *s, const char *name);
 const char *sched_gpu_type_name(const sched_t *s, int type);
 int sched_gpu_type_count(const sched_t *s);
 
-/* Priority classes: strict tiers by value (higher first). Returns the class index. */
+/* Priority classes: strict tiers by value (higher first). Returns the class index; ENOSPC
+ * past SCHED_MAX_CLASSES. */
 int sched_class_add(sched_t *s, const char *name, int value, bool preemptible, gt_error_t *err);
 int sched_class_find(const sched_t *s, const char *name);
 int sched_class_count(const sched_t *s);
@@ -204,6 +206,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *n);
 
 typedef struct sched_stats {
     uint64_t cycles, starts, preemptions;
+    uint64_t quiet_cycles;        /* passes skipped: nothing could have changed */
     uint64_t jobs_examined;       /* pending jobs looked at over all cycles */
 } sched_stats_t;
 void sched_get_stats(const sched_t *s, sched_stats_t *out);

@@ -36,6 +36,16 @@ typedef struct node {
     int mark_list;
 } node_t;
 
+/* A pending job as its team's queue keeps it: what ordering needs, without touching the job. */
+typedef struct qentry {
+    int job;
+    int cls;
+    int nodes_asked;
+    int64_t gpus;
+    sched_time_t submit;
+    uint64_t id;
+} qentry_t;
+
 typedef struct team {
     char *name;
     int parent;
@@ -45,7 +55,8 @@ typedef struct team {
     int64_t alloc[NQ];                             /* milli-GPUs held now, children included */
     double usage;                                  /* decayed GPU-seconds */
     int pending, running;
-    int *queue;                                    /* pending job indexes by (submit, id) */
+    int class_pending[SCHED_MAX_CLASSES];          /* its queue's jobs of each class */
+    struct qentry *queue;                          /* pending jobs by (submit, id) */
     size_t nqueue, capqueue;
 } team_t;
 
@@ -79,6 +90,9 @@ typedef struct job {
     int *targets;                                  /* nominated nodes while victims stop */
     int ntargets;
     size_t captargets;
+    sched_time_t release_end;                      /* its key in s->releases */
+    bool in_releases;
+    uint64_t eval_cycle;                           /* the pass that last evaluated it */
     bool preempt_deferred;                         /* no preemption try this pass (cap) */
     int victims_pending;                           /* preemptor: victims not yet stopped */
     uint64_t preempt_for;                          /* victim: the job it makes room for */
@@ -86,8 +100,10 @@ typedef struct job {
 
 typedef struct order_entry {
     int job;
+    int64_t per_node_min;                          /* the least it needs on one node */
     int cls_value;
     int in_quota;                                  /* 1 when within its team's quota */
+    int over_limit;                                /* 1 when it would put its team over limit */
     double share;                                  /* fair-share key: lower goes first */
     sched_time_t submit;
     uint64_t id;
@@ -113,6 +129,11 @@ struct sched {
     int max_gpus;
     int type_nodes[SCHED_MAX_GPU_TYPES];            /* nodes of each type */
     bool changed;                                  /* events since the last cycle */
+    bool loosened;                                 /* capacity freed or rules changed since */
+    bool settled;                                  /* the last pass found nobody able to act */
+    sched_time_t next_victim_at;                   /* when a running job turns preemptible */
+    int *arrivals;                                 /* jobs submitted since the last pass */
+    size_t narrivals, caparrivals;
 
     pclass_t *classes;
     int nclasses;
@@ -149,7 +170,13 @@ struct sched {
     size_t ndec, capdec;
     order_entry_t *order;                          /* pending jobs in runs of one team+class */
     size_t caporder;
-    struct order_run { size_t next, end; } *runs;  /* each run is already in queue order */
+    struct order_run {                             /* each run is already in queue order */
+        size_t next, end;
+        size_t quota_end;                          /* its within-quota entries end here */
+        int team, cls_value;
+    } *runs;
+    int64_t *suffix_min;                           /* per entry: least per-node need from it on */
+    size_t capsuffix;
     size_t capruns;
     int *run_heap;                                 /* runs by their next entry */
     size_t capheap;
@@ -164,10 +191,15 @@ struct sched {
     } pfails[FAIL_CACHE];
     int npfails;
     int min_victim_class;                          /* lowest class of running preemptibles */
-    /* backfill: running jobs by expected end, built once per cycle when needed */
+    bool reclaimable;                              /* some borrowed job could be reclaimed */
+    int *nominated;                                /* pending jobs holding preemption targets */
+    int nnominated;
+    size_t capnominated;
+    int64_t free_milli;                            /* GPU capacity free on up nodes */
+    int max_free_whole;                            /* most whole GPUs free on one node (bound) */
+    /* backfill: running jobs by expected end, kept sorted (release_track) */
     struct release { sched_time_t end; int job; } *releases;
     size_t nreleases, capreleases;
-    bool releases_built;
     sched_stats_t stats;
 };
 
@@ -201,10 +233,15 @@ bool place_find(sched_t *s, job_t *j, uint64_t types, sched_time_t end);
 /* backfill.c */
 void backfill_reset(sched_t *s);
 void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now);
+/* Files a running or preempting job under its expected end (or takes it out). */
+void release_track(sched_t *s, int ji);
+void release_untrack(sched_t *s, int ji);
 
 /* preempt.c: picks victims for j; issues PREEMPT decisions; true when it did. */
 bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now);
 void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id);
+/* Nominates nodes for j (its victims' nodes), or drops its nomination (n = 0). */
+void job_set_targets(sched_t *s, int ji, const int *nodes, int n);
 
 static inline int job_per_node_gpus_whole(const job_t *j)
 {
