@@ -24,6 +24,7 @@ static const command_t commands[] = {
     {"quota", cmd_quota, "quota set TEAM: change quota, limit, weight"},
     {"usage", cmd_usage, "GPU-hours per team or user"},
     {"token", cmd_token, "token create: print a new API token"},
+    {"agent", cmd_agent, "run the node agent: register GPUs, run jobs under supervisors"},
     {"version", cmd_version, "print the version"},
 };
 

@@ -1,0 +1,782 @@
+/* agent.c: `gantry agent`: the loop that speaks docs/agent-protocol.md. */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/client.h"
+#include "agent/supervisor.h"
+#include "cli/commands.h"
+
+#define CALL_TIMEOUT_MS 5000L
+#define POLL_WAIT_S 25
+#define LOG_CHUNK (64 * 1024)
+
+typedef struct ajob {
+    int64_t id;
+    int inc;
+    supervisor_state_t st;
+    bool exited, started_reported, exit_reported, logs_gone;
+    int64_t shipped[2];          /* stdout, stderr bytes the server has */
+} ajob_t;
+
+typedef struct agent {
+    const agent_cfg_t *cfg;
+    client_t *c;
+    char address[256];
+    int64_t epoch;
+    int heartbeat_s;
+    bool need_register;
+    ajob_t *jobs;
+    size_t njobs, cap;
+    double next_heartbeat, next_scan, next_logs, poll_retry_at;
+} agent_t;
+
+static volatile sig_atomic_t got_signal;
+static void on_signal(int sig) { got_signal = sig; }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "gantry agent: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+static ajob_t *find_job(agent_t *a, int64_t id, int inc)
+{
+    for (size_t i = 0; i < a->njobs; i++)
+        if (a->jobs[i].id == id && a->jobs[i].inc == inc)
+            return &a->jobs[i];
+    return NULL;
+}
+
+static ajob_t *add_job(agent_t *a, const supervisor_state_t *st)
+{
+    GT_GROW(a->jobs, a->cap, a->njobs + 1);
+    ajob_t *j = &a->jobs[a->njobs++];
+    memset(j, 0, sizeof(*j));
+    j->id = st->job_id;
+    j->inc = st->incarnation;
+    j->st = *st;
+    j->exited = !strcmp(st->phase, "exited");
+    return j;
+}
+
+static json_t *running_list(agent_t *a)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < a->njobs; i++)
+        if (!a->jobs[i].exited)
+            json_array_append_new(arr, json_pack("{s:I,s:i}", "job_id", (json_int_t)a->jobs[i].id,
+                                                 "incarnation", a->jobs[i].inc));
+    return arr;
+}
+
+static const char *stop_reason(const char *r)
+{
+    if (!r || !strcmp(r, "cancel"))
+        return "cancelled";
+    if (!strcmp(r, "preempt"))
+        return "preempted";
+    if (!strcmp(r, "time_limit"))
+        return "time_limit";
+    return "cancelled";
+}
+
+static void stop_job(agent_t *a, int64_t id, int inc, const char *reason, int sig,
+                     int64_t grace)
+{
+    gt_error_t err = {0};
+    ajob_t *j = find_job(a, id, inc);
+    if (!j || j->exited)
+        return;
+    say("stopping job %" PRId64 " incarnation %d (%s, signal %d, grace %" PRId64 " s).", id,
+        inc, reason, sig, grace);
+    if (supervisor_stop(a->cfg->state_dir, id, inc, reason, sig, grace, &err) < 0)
+        say("cannot stop job %" PRId64 ": %s", id, err.msg);
+}
+
+/* The server's kill list: copies it does not want here. They die at once. */
+static void handle_kill(agent_t *a, json_t *kill)
+{
+    size_t i;
+    json_t *k;
+    json_array_foreach(kill, i, k)
+    {
+        int64_t id = json_integer_value(json_object_get(k, "job_id"));
+        int inc = (int)json_integer_value(json_object_get(k, "incarnation"));
+        say("the server does not want job %" PRId64 " incarnation %d here: killing it.", id,
+            inc);
+        stop_job(a, id, inc, "cancelled", SIGKILL, 0);
+    }
+}
+
+static int do_register(agent_t *a, gt_error_t *err)
+{
+    const agent_cfg_t *cfg = a->cfg;
+    json_t *gpus = json_array();
+    for (size_t i = 0; i < cfg->gpus->n; i++) {
+        const gpu_info_t *g = &cfg->gpus->gpus[i];
+        json_t *peers = json_array();
+        for (size_t p = 0; p < g->npeers; p++)
+            json_array_append_new(peers, json_integer(g->nvlink_peers[p]));
+        json_array_append_new(gpus, json_pack("{s:i,s:s,s:s,s:I,s:o}", "index", g->index,
+                                              "uuid", g->uuid, "name", g->name, "memory_mib",
+                                              (json_int_t)g->memory_mib, "nvlink_peers",
+                                              peers));
+    }
+    json_t *topo = json_object();
+    if (cfg->block)
+        json_object_set_new(topo, "block", json_string(cfg->block));
+    if (cfg->spine)
+        json_object_set_new(topo, "spine", json_string(cfg->spine));
+    if (cfg->leaf)
+        json_object_set_new(topo, "leaf", json_string(cfg->leaf));
+    json_t *body = json_pack("{s:s,s:s,s:I,s:I,s:o,s:o,s:s,s:o}", "name", cfg->name,
+                             "gpu_type", cfg->gpus->type, "cpus_milli",
+                             (json_int_t)cfg->cpus_milli, "memory_mib",
+                             (json_int_t)cfg->memory_mib, "topology", topo, "gpus", gpus,
+                             "address", a->address, "running", running_list(a));
+    long status = 0;
+    json_t *resp = NULL;
+    int rc = client_call(a->c, "POST", "/v1/agent/register", body, CALL_TIMEOUT_MS, &status,
+                         &resp, err);
+    json_decref(body);
+    if (rc == 0 && status != 200)
+        rc = -1;
+    if (rc == 0) {
+        a->epoch = json_integer_value(json_object_get(resp, "epoch"));
+        int hb = (int)json_integer_value(json_object_get(resp, "heartbeat_s"));
+        a->heartbeat_s = hb > 0 ? hb : 5;
+        a->need_register = false;
+        a->next_heartbeat = now_s() + a->heartbeat_s;
+        say("node %s registered with epoch %" PRId64 " (%zu GPUs of type %s, address %s, %zu "
+            "jobs running).",
+            cfg->name, a->epoch, cfg->gpus->n, cfg->gpus->type, a->address, a->njobs);
+        handle_kill(a, json_object_get(resp, "kill"));
+        client_poll_cancel(a->c);
+        a->poll_retry_at = 0;
+    }
+    json_decref(resp);
+    return rc;
+}
+
+/* Turns a start task into a supervisor. */
+static void start_job(agent_t *a, json_t *job)
+{
+    const agent_cfg_t *cfg = a->cfg;
+    int64_t id = json_integer_value(json_object_get(job, "id"));
+    int inc = (int)json_integer_value(json_object_get(job, "incarnation"));
+    if (find_job(a, id, inc))
+        return; /* already here: a repeated task */
+    json_t *cmd = json_object_get(job, "command"), *envo = json_object_get(job, "env");
+    size_t nargs = json_array_size(cmd);
+    char **argv = xcalloc(nargs + 1, sizeof(char *));
+    for (size_t i = 0; i < nargs; i++)
+        argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+    size_t nenv = json_object_size(envo), k = 0;
+    char **env = xcalloc(nenv + 1, sizeof(char *));
+    const char *key;
+    json_t *val;
+    json_object_foreach(envo, key, val)
+    {
+        gt_buf_t b = {0};
+        gt_buf_printf(&b, "%s=%s", key, json_is_string(val) ? json_string_value(val) : "");
+        env[k++] = b.data;
+    }
+    json_t *gl = json_object_get(job, "gpus");
+    size_t ngpus = json_array_size(gl);
+    int *gpus = xcalloc(ngpus ? ngpus : 1, sizeof(int));
+    for (size_t i = 0; i < ngpus; i++)
+        gpus[i] = (int)json_integer_value(json_array_get(gl, i));
+    json_t *g = json_object_get(job, "gang");
+    supervisor_gang_t gang = {0};
+    bool has_gang = json_is_object(g) && json_integer_value(json_object_get(g, "nodes")) > 1;
+    if (has_gang) {
+        gang.nodes = (int)json_integer_value(json_object_get(g, "nodes"));
+        gang.node_rank = (int)json_integer_value(json_object_get(g, "node_rank"));
+        gang.master_port = (int)json_integer_value(json_object_get(g, "master_port"));
+        gang.gpus_per_node = (int)json_integer_value(json_object_get(g, "gpus_per_node"));
+        snprintf(gang.master_addr, sizeof(gang.master_addr), "%s",
+                 json_string_value(json_object_get(g, "master_addr")) ?: "127.0.0.1");
+    }
+    json_t *ck = json_object_get(job, "checkpoint");
+    int sig = supervisor_signal_number(json_string_value(json_object_get(ck, "signal")));
+    supervisor_spec_t s = {
+        .job_id = id,
+        .incarnation = inc,
+        .name = json_string_value(json_object_get(job, "name")),
+        .team = json_string_value(json_object_get(job, "team")),
+        .user = cfg->job_user ? cfg->job_user : json_string_value(json_object_get(job, "user")),
+        .allow_root = cfg->allow_root,
+        .argv = argv,
+        .env = env,
+        .workdir = json_string_value(json_object_get(job, "workdir")),
+        .gpus = gpus,
+        .ngpus = ngpus,
+        .time_limit_s = json_integer_value(json_object_get(job, "time_limit_s")),
+        .stop_signal = sig > 0 ? sig : SIGTERM,
+        .grace_s = ck ? json_integer_value(json_object_get(ck, "grace_s")) : 10,
+        .gang = has_gang ? &gang : NULL,
+        .cgroup = cfg->cgroups ? &cfg->cgroup : NULL,
+        .limits = {.memory_bytes = json_integer_value(json_object_get(job, "memory_mib")) << 20,
+                   .cpu_milli = json_integer_value(json_object_get(job, "cpus_milli")),
+                   .pids_max = cfg->pids_max,
+                   .restrict_devices = cfg->device_cgroup},
+        .state_dir = cfg->state_dir,
+        .checkpoint_root = cfg->checkpoint_root,
+    };
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    double t0 = gt_monotonic_s();
+    if (supervisor_launch(&s, &st, &err) < 0) {
+        say("cannot start job %" PRId64 " incarnation %d: %s", id, inc, err.msg);
+        memset(&st, 0, sizeof(st));
+        st.job_id = id;
+        st.incarnation = inc;
+        st.exit_code = -1;
+        st.start_time = st.end_time = now_s();
+        snprintf(st.phase, sizeof(st.phase), "exited");
+        snprintf(st.reason, sizeof(st.reason), "failed");
+        snprintf(st.message, sizeof(st.message), "%.255s", err.msg);
+        ajob_t *j = add_job(a, &st);
+        j->logs_gone = true;
+    } else {
+        add_job(a, &st);
+        if (!strcmp(st.phase, "exited"))
+            say("job %" PRId64 " incarnation %d could not start: %s", id, inc, st.message);
+        else
+            say("job %" PRId64 " incarnation %d started: pid %d, GPUs %zu, in %.1f ms.", id,
+                inc, (int)st.pid, ngpus, (gt_monotonic_s() - t0) * 1e3);
+    }
+    for (size_t i = 0; i < k; i++)
+        free(env[i]);
+    free(env);
+    free(argv);
+    free(gpus);
+}
+
+static void handle_tasks(agent_t *a, json_t *tasks)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        const char *type = json_string_value(json_object_get(t, "type"));
+        if (type && !strcmp(type, "start")) {
+            start_job(a, json_object_get(t, "job"));
+        } else if (type && !strcmp(type, "stop")) {
+            int sig = supervisor_signal_number(json_string_value(json_object_get(t, "signal")));
+            stop_job(a, json_integer_value(json_object_get(t, "job_id")),
+                     (int)json_integer_value(json_object_get(t, "incarnation")),
+                     stop_reason(json_string_value(json_object_get(t, "reason"))),
+                     sig > 0 ? sig : SIGTERM, json_integer_value(json_object_get(t, "grace_s")));
+        }
+    }
+}
+
+/* Rereads the state of every job still running; records ends and lost supervisors. */
+static void scan(agent_t *a)
+{
+    for (size_t i = 0; i < a->njobs; i++) {
+        ajob_t *j = &a->jobs[i];
+        if (j->exited)
+            continue;
+        supervisor_state_t st;
+        if (supervisor_read(a->cfg->state_dir, j->id, j->inc, &st, NULL) < 0)
+            continue;
+        if (strcmp(st.phase, "exited") && !supervisor_alive(&st)) {
+            /* Read again: it may have written its end just before dying. */
+            if (supervisor_read(a->cfg->state_dir, j->id, j->inc, &st, NULL) == 0 &&
+                strcmp(st.phase, "exited")) {
+                gt_error_t err = {0};
+                supervisor_mark_lost(a->cfg->state_dir, &st,
+                                     a->cfg->cgroups ? &a->cfg->cgroup : NULL, &err);
+            }
+        }
+        j->st = st;
+        if (!strcmp(st.phase, "exited")) {
+            j->exited = true;
+            say("job %" PRId64 " incarnation %d ended: %s (exit code %d, signal %d)%s%s.",
+                j->id, j->inc, st.reason, st.exit_code, st.signal, st.message[0] ? ": " : "",
+                st.message);
+        }
+    }
+}
+
+/* Replaces bytes that are not UTF-8 with '?', one for one (offsets stay true), and returns
+ * how many leading bytes to send: an incomplete sequence at the end waits for the next read
+ * unless final. */
+static size_t utf8_clean(char *p, size_t n, bool final)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0) {
+            p[i++] = '?';
+            continue;
+        }
+        if (i + len > n) {
+            if (!final)
+                return i;
+            for (; i < n; i++)
+                p[i] = '?';
+            return n;
+        }
+        bool okseq = true;
+        for (size_t k = 1; k < len; k++)
+            if (((unsigned char)p[i + k] >> 6) != 2)
+                okseq = false;
+        if (!okseq || (len == 2 && c < 0xc2)) {
+            p[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+    return n;
+}
+
+/* Ships what the job's logs gained; returns true when both are shipped to their end. */
+static bool ship_logs(agent_t *a, ajob_t *j)
+{
+    if (j->logs_gone)
+        return true;
+    static const char *const streams[2] = {"stdout", "stderr"};
+    char *dir = supervisor_job_dir(a->cfg->state_dir, j->id, j->inc);
+    bool done = true;
+    char *buf = xmalloc(LOG_CHUNK);
+    for (int s = 0; s < 2 && !j->logs_gone; s++) {
+        gt_buf_t path = {0};
+        gt_buf_printf(&path, "%s/%s", dir, streams[s]);
+        int fd = open(path.data, O_RDONLY | O_CLOEXEC);
+        gt_buf_free(&path);
+        if (fd < 0)
+            continue;
+        for (int rounds = 0; rounds < 16; rounds++) {
+            ssize_t n = pread(fd, buf, LOG_CHUNK, (off_t)j->shipped[s]);
+            if (n <= 0)
+                break;
+            size_t send = utf8_clean(buf, (size_t)n, j->exited);
+            if (send == 0)
+                break;
+            json_t *body = json_pack("{s:I,s:i,s:s,s:I,s:s%}", "job_id", (json_int_t)j->id,
+                                     "incarnation", j->inc, "stream", streams[s], "offset",
+                                     (json_int_t)j->shipped[s], "data", buf, send);
+            long status = 0;
+            json_t *resp = NULL;
+            gt_error_t err = {0};
+            int rc = client_call(a->c, "POST", "/v1/agent/logs", body, CALL_TIMEOUT_MS,
+                                 &status, &resp, &err);
+            json_decref(body);
+            json_decref(resp);
+            if (rc == 0 && status == 200) {
+                j->shipped[s] += (int64_t)send;
+                continue;
+            }
+            if (rc == 0 && (status == 404 || status == 400)) {
+                say("the server does not take job %" PRId64 "'s logs (%s): they stay in %s.",
+                    j->id, err.msg, dir);
+                j->logs_gone = true;
+            }
+            done = false;
+            break;
+        }
+        struct stat sb;
+        if (!j->logs_gone && fstat(fd, &sb) == 0 && sb.st_size > j->shipped[s])
+            done = false;
+        close(fd);
+    }
+    free(buf);
+    free(dir);
+    return done || j->logs_gone;
+}
+
+static void report(agent_t *a)
+{
+    json_t *events = json_array();
+    bool *exits = xcalloc(a->njobs ? a->njobs : 1, sizeof(bool));
+    bool *starts = xcalloc(a->njobs ? a->njobs : 1, sizeof(bool));
+    for (size_t i = 0; i < a->njobs; i++) {
+        ajob_t *j = &a->jobs[i];
+        if (!j->started_reported && j->st.pid > 0) {
+            json_array_append_new(events, json_pack("{s:I,s:i,s:s,s:f}", "job_id",
+                                                    (json_int_t)j->id, "incarnation", j->inc,
+                                                    "event", "started", "time",
+                                                    j->st.start_time));
+            starts[i] = true;
+        }
+        if (j->exited && !j->exit_reported && ship_logs(a, j)) {
+            json_t *ev = json_pack("{s:I,s:i,s:s,s:i,s:i,s:s,s:f}", "job_id", (json_int_t)j->id,
+                                   "incarnation", j->inc, "event", "exited", "exit_code",
+                                   j->st.exit_code, "signal", j->st.signal, "reason",
+                                   j->st.reason[0] ? j->st.reason : "failed", "time",
+                                   j->st.end_time);
+            if (j->st.message[0])
+                json_object_set_new(ev, "message", json_string(j->st.message));
+            json_array_append_new(events, ev);
+            exits[i] = true;
+        }
+    }
+    if (json_array_size(events)) {
+        json_t *body = json_pack("{s:s,s:I,s:O}", "name", a->cfg->name, "epoch",
+                                 (json_int_t)a->epoch, "events", events);
+        long status = 0;
+        json_t *resp = NULL;
+        gt_error_t err = {0};
+        int rc = client_call(a->c, "POST", "/v1/agent/report", body, CALL_TIMEOUT_MS, &status,
+                             &resp, &err);
+        json_decref(body);
+        json_decref(resp);
+        if (rc == 0 && status == 200) {
+            for (size_t i = 0; i < a->njobs; i++) {
+                if (starts[i])
+                    a->jobs[i].started_reported = true;
+                if (exits[i])
+                    a->jobs[i].exit_reported = true;
+            }
+        } else if (rc == 0 && (status == 409 || status == 404)) {
+            a->need_register = true;
+        } else {
+            say("cannot report to the server: %s", err.msg);
+        }
+    }
+    json_decref(events);
+    free(exits);
+    free(starts);
+    /* Ended, reported, logs shipped: nothing of the job is left to keep. */
+    for (size_t i = 0; i < a->njobs;) {
+        ajob_t *j = &a->jobs[i];
+        if (j->exited && j->exit_reported) {
+            supervisor_remove(a->cfg->state_dir, j->id, j->inc);
+            a->jobs[i] = a->jobs[--a->njobs];
+            continue;
+        }
+        i++;
+    }
+}
+
+static void heartbeat(agent_t *a)
+{
+    json_t *gpus = json_array();
+    const gpu_inventory_t *inv = a->cfg->gpus;
+    if (inv->from_nvml && inv->n) {
+        gpu_usage_t *u = xcalloc(inv->n, sizeof(*u));
+        gpu_sample(inv, u);
+        for (size_t i = 0; i < inv->n; i++)
+            json_array_append_new(gpus, json_pack("{s:i,s:f,s:I}", "index", (int)i,
+                                                  "utilization", u[i].utilization,
+                                                  "memory_used_mib",
+                                                  (json_int_t)u[i].memory_used_mib));
+        free(u);
+    }
+    json_t *body = json_pack("{s:s,s:I,s:o,s:o}", "name", a->cfg->name, "epoch",
+                             (json_int_t)a->epoch, "running", running_list(a), "gpus", gpus);
+    long status = 0;
+    json_t *resp = NULL;
+    gt_error_t err = {0};
+    int rc = client_call(a->c, "POST", "/v1/agent/heartbeat", body, CALL_TIMEOUT_MS, &status,
+                         &resp, &err);
+    json_decref(body);
+    if (rc == 0 && status == 200)
+        handle_kill(a, json_object_get(resp, "kill"));
+    else if (rc == 0 && (status == 409 || status == 404))
+        a->need_register = true;
+    else
+        say("heartbeat failed: %s", err.msg);
+    json_decref(resp);
+}
+
+/* Jobs left by an earlier agent: running ones are adopted, lost ones recorded. */
+static void adopt(agent_t *a)
+{
+    supervisor_state_t *all = NULL;
+    size_t n = 0;
+    gt_error_t err = {0};
+    if (supervisor_list(a->cfg->state_dir, &all, &n, &err) < 0) {
+        say("%s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        supervisor_state_t *st = &all[i];
+        if (strcmp(st->phase, "exited") && !supervisor_alive(st))
+            supervisor_mark_lost(a->cfg->state_dir, st, a->cfg->cgroups ? &a->cfg->cgroup : NULL,
+                                 &err);
+        ajob_t *j = add_job(a, st);
+        j->started_reported = true;
+        say("found job %" PRId64 " incarnation %d from before: %s.", st->job_id, st->incarnation,
+            j->exited ? st->reason : "still running");
+    }
+    free(all);
+}
+
+int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
+{
+    agent_t a = {.cfg = cfg, .heartbeat_s = 5};
+    int rc = -1;
+    struct stat sb;
+    if (stat(cfg->state_dir, &sb) < 0 && mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST)
+        return gt_error_set(err, "internal", "cannot create state directory %s: %s",
+                            cfg->state_dir, strerror(errno));
+    if (!(a.c = client_new(cfg->server, cfg->token, err)))
+        return -1;
+    if (cfg->address)
+        snprintf(a.address, sizeof(a.address), "%s", cfg->address);
+    else if (client_local_address(cfg->server, a.address, sizeof(a.address), err) < 0)
+        goto out;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    adopt(&a);
+    a.need_register = true;
+    double backoff = 0.2;
+    while (!got_signal) {
+        double now = now_s();
+        if (a.need_register) {
+            gt_error_t e = {0};
+            if (do_register(&a, &e) < 0) {
+                say("cannot register with %s: %s (retrying)", cfg->server, e.msg);
+                struct timespec ts = {(time_t)backoff, (long)((backoff - (int)backoff) * 1e9)};
+                nanosleep(&ts, NULL);
+                backoff = backoff * 2 > 5 ? 5 : backoff * 2;
+                continue;
+            }
+            backoff = 0.2;
+        }
+        if (!client_poll_running(a.c) && now >= a.poll_retry_at) {
+            char path[512];
+            snprintf(path, sizeof(path), "/v1/agent/work?name=%s&epoch=%" PRId64 "&wait=%d",
+                     cfg->name, a.epoch, POLL_WAIT_S);
+            client_poll_start(a.c, path, (POLL_WAIT_S + 10) * 1000L);
+        }
+        bool got = client_poll_running(a.c) ? client_poll_wait(a.c, 50) : false;
+        if (!client_poll_running(a.c))
+            poll(NULL, 0, 50);
+        if (got) {
+            long status = 0;
+            json_t *resp = NULL;
+            gt_error_t e = {0};
+            int r = client_poll_result(a.c, &status, &resp, &e);
+            if (r == 0 && status == 200)
+                handle_tasks(&a, json_object_get(resp, "tasks"));
+            else if (r == 0 && (status == 409 || status == 404))
+                a.need_register = true;
+            else {
+                say("waiting for work failed: %s (retrying in 1 s)", e.msg);
+                a.poll_retry_at = now_s() + 1;
+            }
+            json_decref(resp);
+            a.next_scan = 0;
+        }
+        now = now_s();
+        if (now >= a.next_scan) {
+            scan(&a);
+            a.next_scan = now + 0.1;
+        }
+        if (now >= a.next_logs) {
+            for (size_t i = 0; i < a.njobs; i++)
+                if (!a.jobs[i].exited)
+                    ship_logs(&a, &a.jobs[i]);
+            a.next_logs = now + 0.5;
+        }
+        report(&a);
+        if (now >= a.next_heartbeat && !a.need_register) {
+            heartbeat(&a);
+            a.next_heartbeat = now + a.heartbeat_s;
+        }
+    }
+    say("signal %d: stopping; %zu jobs keep running under their supervisors.", (int)got_signal,
+        a.njobs);
+    rc = 0;
+out:
+    client_free(a.c);
+    free(a.jobs);
+    return rc;
+}
+
+/* ---- gantry agent ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: gantry agent --server URL [--token T] [--name N] [--gpus N --gpu-type T]\n"
+            "                    [--state-dir DIR] [--cgroup-root DIR | --no-cgroups] ...\n\n"
+            "Turns this machine into a Gantry node: registers it, runs the jobs placed on it.\n"
+            "  --server URL        the server (env GANTRY_SERVER)\n"
+            "  --token T           a token of role agent or admin (env GANTRY_TOKEN)\n"
+            "  --name N            node name (default: the host name)\n"
+            "  --address A         address other nodes reach this one at (gang MASTER_ADDR);\n"
+            "                      default: the local address towards the server\n"
+            "  --gpus N            declare N GPUs instead of asking NVML (0: CPU-only node)\n"
+            "  --gpu-type T        their type (also overrides NVML's name)\n"
+            "  --nvml-lib PATH     NVML library (default libnvidia-ml.so.1)\n"
+            "  --cpus N --memory M resources to offer (default: the machine's)\n"
+            "  --block/--spine/--leaf NAME   topology labels\n"
+            "  --state-dir DIR     job states and logs (default /var/lib/gantry/agent as root,\n"
+            "                      else ./gantry-agent)\n"
+            "  --checkpoint-root DIR   jobs' GANTRY_CHECKPOINT_DIR parent (default\n"
+            "                      STATE/checkpoints; shared storage lets jobs resume elsewhere)\n"
+            "  --cgroup-root DIR   cgroup mount (default /sys/fs/cgroup; v1 or v2 detected)\n"
+            "  --cgroup-parent P   below it (default gantry/NAME)\n"
+            "  --no-cgroups        run jobs without cgroups (no memory/CPU/pids limits)\n"
+            "  --no-device-cgroup  on cgroup v1, do not restrict device access\n"
+            "  --pids-max N        per-job process limit (default 0 = none)\n"
+            "  --job-user U        run every job as U (single-user clusters, tests)\n"
+            "  --allow-root        allow jobs to run as root\n");
+}
+
+int cmd_agent(int argc, char **argv)
+{
+    agent_cfg_t cfg = {.server = getenv("GANTRY_SERVER"), .token = getenv("GANTRY_TOKEN"),
+                       .cgroups = true, .device_cgroup = true,
+                       .cgroup = {.root = "/sys/fs/cgroup", .version = CGROUP_AUTO}};
+    const char *gpu_type = NULL, *nvml_lib = NULL, *cg_parent = NULL;
+    int64_t ngpus = -1;
+    gt_error_t err = {0};
+    enum { O_ADDR = 256, O_TYPE, O_NVML, O_CPUS, O_MEM, O_BLOCK, O_SPINE, O_LEAF, O_STATE,
+           O_CKPT, O_CGROOT, O_CGPARENT, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT };
+    static const struct option opts[] = {
+        {"server", required_argument, 0, 's'},   {"token", required_argument, 0, 't'},
+        {"name", required_argument, 0, 'n'},     {"address", required_argument, 0, O_ADDR},
+        {"gpus", required_argument, 0, 'g'},     {"gpu-type", required_argument, 0, O_TYPE},
+        {"nvml-lib", required_argument, 0, O_NVML}, {"cpus", required_argument, 0, O_CPUS},
+        {"memory", required_argument, 0, O_MEM}, {"block", required_argument, 0, O_BLOCK},
+        {"spine", required_argument, 0, O_SPINE}, {"leaf", required_argument, 0, O_LEAF},
+        {"state-dir", required_argument, 0, O_STATE},
+        {"checkpoint-root", required_argument, 0, O_CKPT},
+        {"cgroup-root", required_argument, 0, O_CGROOT},
+        {"cgroup-parent", required_argument, 0, O_CGPARENT},
+        {"no-cgroups", no_argument, 0, O_NOCG},  {"no-device-cgroup", no_argument, 0, O_NODEV},
+        {"pids-max", required_argument, 0, O_PIDS}, {"job-user", required_argument, 0, O_JOBUSER},
+        {"allow-root", no_argument, 0, O_ROOT},  {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "s:t:n:g:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': cfg.server = optarg; break;
+        case 't': cfg.token = optarg; break;
+        case 'n': cfg.name = optarg; break;
+        case O_ADDR: cfg.address = optarg; break;
+        case 'g':
+            if (gt_parse_int64(optarg, 0, 1024, &ngpus, &err) < 0)
+                goto bad;
+            break;
+        case O_TYPE: gpu_type = optarg; break;
+        case O_NVML: nvml_lib = optarg; break;
+        case O_CPUS:
+            if (gt_parse_cpus_milli(optarg, &cfg.cpus_milli, &err) < 0)
+                goto bad;
+            break;
+        case O_MEM:
+            if (gt_parse_memory_mib(optarg, &cfg.memory_mib, &err) < 0)
+                goto bad;
+            break;
+        case O_BLOCK: cfg.block = optarg; break;
+        case O_SPINE: cfg.spine = optarg; break;
+        case O_LEAF: cfg.leaf = optarg; break;
+        case O_STATE: cfg.state_dir = optarg; break;
+        case O_CKPT: cfg.checkpoint_root = optarg; break;
+        case O_CGROOT: cfg.cgroup.root = optarg; break;
+        case O_CGPARENT: cg_parent = optarg; break;
+        case O_NOCG: cfg.cgroups = false; break;
+        case O_NODEV: cfg.device_cgroup = false; break;
+        case O_PIDS:
+            if (gt_parse_int64(optarg, 0, 1 << 22, &cfg.pids_max, &err) < 0)
+                goto bad;
+            break;
+        case O_JOBUSER: cfg.job_user = optarg; break;
+        case O_ROOT: cfg.allow_root = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!cfg.server) {
+        fprintf(stderr, "gantry agent: --server URL is required (or set GANTRY_SERVER)\n");
+        return 2;
+    }
+    char host[256];
+    if (!cfg.name) {
+        if (gethostname(host, sizeof(host)) < 0)
+            snprintf(host, sizeof(host), "node");
+        host[sizeof(host) - 1] = '\0';
+        cfg.name = host;
+    }
+    if (!cfg.state_dir)
+        cfg.state_dir = geteuid() == 0 ? "/var/lib/gantry/agent" : "gantry-agent";
+    if (geteuid() == 0 && !strcmp(cfg.state_dir, "/var/lib/gantry/agent"))
+        mkdir("/var/lib/gantry", 0755);
+    if (!cfg.cpus_milli)
+        cfg.cpus_milli = sysconf(_SC_NPROCESSORS_ONLN) * 1000;
+    if (!cfg.memory_mib)
+        cfg.memory_mib = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) >> 20;
+    gt_buf_t parent = {0};
+    if (cg_parent)
+        gt_buf_printf(&parent, "%s", cg_parent);
+    else
+        gt_buf_printf(&parent, "gantry/%s", cfg.name);
+    cfg.cgroup.parent = parent.data;
+
+    gpu_inventory_t *inv = NULL;
+    if (ngpus >= 0) {
+        if (gpu_declare((int)ngpus, gpu_type, &inv, &err) < 0)
+            goto bad;
+    } else if (gpu_discover(nvml_lib, &inv, &err) < 0) {
+        fprintf(stderr, "gantry agent: %s\n", err.msg);
+        gt_buf_free(&parent);
+        return 1;
+    } else if (gpu_type) {
+        free(inv->type);
+        inv->type = xstrdup(gpu_type);
+    }
+    cfg.gpus = inv;
+
+    if (cfg.cgroups) {
+        /* Fail now, not at the first job, if cgroups cannot be used here. */
+        cgroup_t *probe = cgroup_create(&cfg.cgroup, "probe", NULL, &err);
+        if (!probe) {
+            fprintf(stderr, "gantry agent: cannot use cgroups: %s; run as root, give "
+                            "--cgroup-root, or pass --no-cgroups to run jobs without limits\n",
+                    err.msg);
+            gpu_inventory_free(inv);
+            gt_buf_free(&parent);
+            return 1;
+        }
+        if (cgroup_version(probe) == CGROUP_V2 && cfg.device_cgroup)
+            say("cgroup v2: GPU device access is not restricted by cgroup (that needs eBPF); "
+                "jobs see only their GPUs through CUDA_VISIBLE_DEVICES.");
+        cgroup_destroy(probe);
+    }
+    int rc = agent_run(&cfg, &err);
+    if (rc < 0)
+        fprintf(stderr, "gantry agent: %s\n", err.msg);
+    gpu_inventory_free(inv);
+    gt_buf_free(&parent);
+    return rc < 0 ? 1 : 0;
+bad:
+    fprintf(stderr, "gantry agent: %s\n", err.msg);
+    return 2;
+}

@@ -1,0 +1,35 @@
+/* agent.h: `gantry agent`, the node side of docs/agent-protocol.md.
+ *
+ * One thread: it registers the node (GPUs from NVML or declared, CPUs, memory, address, the
+ * jobs its supervisors still run), heartbeats, long-polls for work, starts and stops jobs
+ * through supervisors (supervisor.h), reports their starts and ends, and ships their logs.
+ * Jobs outlive the agent: a restarted agent finds them in its state directory, registers
+ * them as running, and reports the ends it missed. */
+#ifndef GANTRY_AGENT_AGENT_H
+#define GANTRY_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/cgroup.h"
+#include "agent/gpu.h"
+
+typedef struct agent_cfg {
+    const char *server, *token, *name, *address;
+    const char *state_dir, *checkpoint_root;
+    const char *job_user;          /* run every job as this user instead of the job's own */
+    bool allow_root;
+    bool cgroups;                  /* false: no cgroup (limits not enforced) */
+    cgroup_cfg_t cgroup;
+    bool device_cgroup;            /* v1: restrict devices to the job's GPU files */
+    int64_t pids_max;
+    int64_t cpus_milli, memory_mib;
+    const char *block, *spine, *leaf;
+    gpu_inventory_t *gpus;         /* owned by the caller */
+} agent_cfg_t;
+
+/* Runs until SIGINT/SIGTERM; jobs keep running under their supervisors. Returns 0, or -1 if
+ * it could not start (message in err). */
+int agent_run(const agent_cfg_t *cfg, gt_error_t *err);
+
+#endif

@@ -1,0 +1,247 @@
+#include "agent/client.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct xfer {
+    CURL *easy;
+    struct curl_slist *headers;
+    gt_buf_t body;       /* the answer */
+    char *sent;          /* the request body, kept until the transfer ends */
+    char errbuf[CURL_ERROR_SIZE];
+} xfer_t;
+
+struct client {
+    char *base;
+    char *auth;
+    xfer_t call, poll;
+    CURLM *multi;
+    bool polling, poll_done;
+    CURLcode poll_rc;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+    gt_buf_append(ud, p, size * n);
+    return size * n;
+}
+
+static int xfer_init(client_t *c, xfer_t *x)
+{
+    x->easy = curl_easy_init();
+    if (!x->easy)
+        return -1;
+    x->headers = curl_slist_append(NULL, c->auth);
+    x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
+    x->headers = curl_slist_append(x->headers, "Expect:");
+    return 0;
+}
+
+static void xfer_prepare(client_t *c, xfer_t *x, const char *method, const char *path,
+                         json_t *body, long timeout_ms)
+{
+    CURL *e = x->easy;
+    char *url = xmalloc(strlen(c->base) + strlen(path) + 1);
+    strcpy(url, c->base);
+    strcat(url, path);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    free(url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &x->body);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 3000 ? timeout_ms : 3000L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    free(x->sent);
+    x->sent = NULL;
+    x->body.len = 0;
+    x->errbuf[0] = '\0';
+    if (!strcmp(method, "POST")) {
+        x->sent = body ? json_dumps(body, JSON_COMPACT) : xstrdup("{}");
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->sent);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(x->sent));
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+}
+
+static int xfer_finish(xfer_t *x, CURLcode rc, long *status, json_t **out, gt_error_t *err)
+{
+    *out = NULL;
+    *status = 0;
+    if (rc != CURLE_OK)
+        return gt_error_set(err, "unavailable", "%s",
+                            x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, status);
+    if (x->body.len)
+        *out = json_loadb(x->body.data, x->body.len, 0, NULL);
+    if (*status >= 400 && err) {
+        json_t *e = json_object_get(*out, "error");
+        gt_error_set(err, json_string_value(json_object_get(e, "code")) ?: "http",
+                     "HTTP %ld: %s", *status,
+                     json_string_value(json_object_get(e, "message")) ?: "(no message)");
+    }
+    return 0;
+}
+
+client_t *client_new(const char *base, const char *token, gt_error_t *err)
+{
+    static bool inited;
+    if (!inited) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        inited = true;
+    }
+    client_t *c = xcalloc(1, sizeof(*c));
+    c->base = xstrdup(base);
+    size_t bl = strlen(c->base);
+    while (bl && c->base[bl - 1] == '/')
+        c->base[--bl] = '\0';
+    gt_buf_t a = {0};
+    gt_buf_printf(&a, "Authorization: Bearer %s", token ? token : "");
+    c->auth = a.data;
+    c->multi = curl_multi_init();
+    if (!c->multi || xfer_init(c, &c->call) < 0 || xfer_init(c, &c->poll) < 0) {
+        client_free(c);
+        gt_error_set(err, "internal", "cannot initialise libcurl");
+        return NULL;
+    }
+    return c;
+}
+
+static void xfer_free(xfer_t *x)
+{
+    if (x->easy)
+        curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->headers);
+    gt_buf_free(&x->body);
+    free(x->sent);
+}
+
+void client_free(client_t *c)
+{
+    if (!c)
+        return;
+    if (c->polling)
+        curl_multi_remove_handle(c->multi, c->poll.easy);
+    xfer_free(&c->call);
+    xfer_free(&c->poll);
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    free(c->base);
+    free(c->auth);
+    free(c);
+}
+
+int client_call(client_t *c, const char *method, const char *path, json_t *body,
+                long timeout_ms, long *status, json_t **out, gt_error_t *err)
+{
+    xfer_prepare(c, &c->call, method, path, body, timeout_ms);
+    CURLcode rc = curl_easy_perform(c->call.easy);
+    return xfer_finish(&c->call, rc, status, out, err);
+}
+
+int client_poll_start(client_t *c, const char *path, long timeout_ms)
+{
+    if (c->polling)
+        return -1;
+    xfer_prepare(c, &c->poll, "GET", path, NULL, timeout_ms);
+    curl_multi_add_handle(c->multi, c->poll.easy);
+    c->polling = true;
+    c->poll_done = false;
+    return 0;
+}
+
+bool client_poll_running(const client_t *c)
+{
+    return c->polling;
+}
+
+bool client_poll_wait(client_t *c, int ms)
+{
+    if (!c->polling)
+        return false;
+    if (c->poll_done)
+        return true;
+    int running = 0;
+    curl_multi_perform(c->multi, &running);
+    if (running)
+        curl_multi_poll(c->multi, NULL, 0, ms, NULL);
+    curl_multi_perform(c->multi, &running);
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(c->multi, &left)))
+        if (m->msg == CURLMSG_DONE && m->easy_handle == c->poll.easy) {
+            c->poll_rc = m->data.result;
+            c->poll_done = true;
+        }
+    return c->poll_done;
+}
+
+void client_poll_cancel(client_t *c)
+{
+    if (!c->polling)
+        return;
+    curl_multi_remove_handle(c->multi, c->poll.easy);
+    c->polling = false;
+    c->poll_done = false;
+}
+
+int client_poll_result(client_t *c, long *status, json_t **out, gt_error_t *err)
+{
+    curl_multi_remove_handle(c->multi, c->poll.easy);
+    c->polling = false;
+    c->poll_done = false;
+    return xfer_finish(&c->poll, c->poll_rc, status, out, err);
+}
+
+int client_local_address(const char *base, char *buf, size_t len, gt_error_t *err)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    int rc = -1;
+    if (!u || curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        gt_error_set(err, "invalid_argument", "server URL '%s' is not valid", base);
+        goto out;
+    }
+    if (host[0] == '[') { /* [v6] */
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *ai = NULL;
+    int g = getaddrinfo(host, port, &hints, &ai);
+    if (g != 0) {
+        gt_error_set(err, "unavailable", "cannot resolve %s: %s", host, gai_strerror(g));
+        goto out;
+    }
+    int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+        getnameinfo((struct sockaddr *)&ss, sl, buf, (socklen_t)len, NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        gt_error_set(err, "unavailable", "cannot find the local address towards %s: %s", host,
+                     strerror(errno));
+    else
+        rc = 0;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+out:
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}

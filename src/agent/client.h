@@ -1,0 +1,42 @@
+/* client.h: the agent's HTTP+JSON client of the server (libcurl), with one long poll that
+ * runs alongside short calls in the same thread.
+ *
+ * Short calls (register, heartbeat, report, logs) block for at most their timeout on a kept-
+ * alive connection. The long poll (GET /v1/agent/work) runs on a second connection through a
+ * curl multi handle: client_poll_start starts it, client_poll_wait waits up to a timeout for
+ * it to finish, and client_poll_result hands its answer over. */
+#ifndef GANTRY_AGENT_CLIENT_H
+#define GANTRY_AGENT_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/util.h"
+
+typedef struct client client_t;
+
+/* base: "http://host:port"; token: the bearer token. NULL only if curl cannot start. */
+client_t *client_new(const char *base, const char *token, gt_error_t *err);
+void client_free(client_t *c);
+
+/* method "GET"/"POST"; body may be NULL; on success *status is the HTTP status and *out the
+ * parsed JSON body (NULL if none or not JSON; caller decrefs). -1 with err on transport
+ * failure (no status). */
+int client_call(client_t *c, const char *method, const char *path, json_t *body,
+                long timeout_ms, long *status, json_t **out, gt_error_t *err);
+
+/* Starts GET path (the long poll). -1 if one is already running. */
+int client_poll_start(client_t *c, const char *path, long timeout_ms);
+bool client_poll_running(const client_t *c);
+/* Drives the long poll, waiting up to ms for progress. Returns true once it has finished. */
+bool client_poll_wait(client_t *c, int ms);
+/* Abandons a running long poll (the node registered again: its epoch changed). */
+void client_poll_cancel(client_t *c);
+/* The finished poll's result, as client_call's; resets it so that another may start. */
+int client_poll_result(client_t *c, long *status, json_t **out, gt_error_t *err);
+
+/* The local address the agent reaches the server from ("10.0.0.5"), found with a UDP
+ * connect (no packet is sent). Returns 0 and fills buf, or -1 with err. */
+int client_local_address(const char *base, char *buf, size_t len, gt_error_t *err);
+
+#endif
