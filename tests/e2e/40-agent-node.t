@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# One real agent with 4 declared GPUs: two jobs see disjoint CUDA_VISIBLE_DEVICES; a job over
+# its memory limit is killed by its cgroup and reported as oom; kill -9 of the agent while a
+# job runs, restart: the job ran on and its end is accounted; its output reaches gantry logs.
+. "$(dirname "$0")/agent-lib.sh"
+cat > "$WORK/cluster.yaml" <<'Y'
+teams:
+  - name: research
+    quota: {gpus: 8}
+Y
+start_server --config "$WORK/cluster.yaml" --heartbeat 1
+CG=(--no-cgroups)
+if have_cgroup_v1; then
+  CG=(--cgroup-parent "gantry-e2e-$$/n1")
+  CLEANUPS+=("for c in memory cpu pids devices; do rmdir /sys/fs/cgroup/\$c/gantry-e2e-$$/n1/* /sys/fs/cgroup/\$c/gantry-e2e-$$/n1 /sys/fs/cgroup/\$c/gantry-e2e-$$; done")
+fi
+start_agent() {
+  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 --gpus 4 \
+    --gpu-type H100-80GB --state-dir "$WORK/n1" --job-user root --allow-root "${CG[@]}" \
+    2>>"$WORK/agent.log" &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+}
+start_agent
+wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
+ok $? "the agent registers"
+like "$(api GET /v1/nodes)" '"n1"' "the server lists node n1"
+
+# ---- two jobs on one node: disjoint GPUs ----
+cmd='["sh","-c","echo $CUDA_VISIBLE_DEVICES > '"$WORK"'/gpus.$GANTRY_JOB_ID; sleep 1"]'
+a=$(submit '{"team":"research","gpus":2,"command":'"$cmd"'}')
+b=$(submit '{"team":"research","gpus":2,"command":'"$cmd"'}')
+wait_for 20 test -s "$WORK/gpus.$a" -a -s "$WORK/gpus.$b"
+ok $? "both jobs start"
+ga=$(cat "$WORK/gpus.$a"); gb=$(cat "$WORK/gpus.$b")
+like "$ga" '^[0-3],[0-3]$' "job $a sees two GPUs ($ga)"
+like "$gb" '^[0-3],[0-3]$' "job $b sees two GPUs ($gb)"
+common=$(comm -12 <(tr , '\n' <<<"$ga" | sort) <(tr , '\n' <<<"$gb" | sort))
+is "$common" "" "their CUDA_VISIBLE_DEVICES are disjoint"
+wait_for 20 job_is "$b" succeeded
+ok $? "and they succeed"
+like "$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/jobs/$a")" '"end_reason":"completed"' "reason completed"
+
+# ---- memory limit ----
+if have_cgroup_v1; then
+  m=$(submit '{"team":"research","gpus":1,"memory":"48Mi","command":["python3","-c","a=[bytearray(8<<20) for i in range(64)]"]}')
+  wait_for 30 job_is "$m" failed
+  ok $? "a job over its 48 MiB limit fails"
+  is "$(api GET "/v1/jobs/$m" | jget '{end_reason}')" oom "and is reported as oom"
+else
+  skip "no writable cgroup v1 memory controller"
+  skip "no writable cgroup v1 memory controller"
+fi
+
+# ---- kill -9 of the agent while a job runs ----
+r=$(submit '{"team":"research","gpus":1,"command":["sh","-c","echo started; touch '"$WORK"'/r.started; while [ ! -e '"$WORK"'/r.go ]; do sleep 0.05; done; echo finished"]}')
+wait_for 20 test -e "$WORK/r.started"
+ok $? "a long job starts"
+kill -9 "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+jobpid=$(sed -n 's/^pid=//p' "$WORK"/n1/jobs/"$r".1/state)
+kill -0 "$jobpid" 2>/dev/null
+ok $? "kill -9 of the agent: the job (pid $jobpid) runs on"
+start_agent
+wait_for 20 grep -q "found job $r incarnation 1 from before: still running" "$WORK/agent.log"
+ok $? "the restarted agent finds the running job"
+is "$(job_state "$r")" running "the server still counts it running"
+touch "$WORK/r.go"
+wait_for 20 job_is "$r" succeeded
+ok $? "its end is reported by the new agent: succeeded"
+wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' '$GANTRY_SERVER/v1/jobs/$r/logs' | grep -q finished"
+ok $? "its whole output reached the server's log"
+ok $([ ! -e "$WORK/n1/jobs/$r.1" ] && echo 0 || echo 1) "the agent dropped the reported job's directory"
+done_testing

@@ -1,0 +1,69 @@
+# agent-lib.sh: helpers for the agent's end-to-end tests (sourced): TAP, a real server on
+# loopback, real agents with declared GPUs, and cleanup of everything they leave.
+set -u
+GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
+T_N=0
+T_FAIL=0
+ok() { T_N=$((T_N + 1)); if [ "$1" = 0 ]; then echo "ok $T_N - $2"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $2"; fi; }
+is() { T_N=$((T_N + 1)); if [ "$1" = "$2" ]; then echo "ok $T_N - $3"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   got '$1', want '$2'"; fi; }
+like() { T_N=$((T_N + 1)); if printf '%s' "$1" | grep -qE -- "$2"; then echo "ok $T_N - $3"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   '$1' does not match /$2/"; fi; }
+skip() { T_N=$((T_N + 1)); echo "ok $T_N # skip $1"; }
+done_testing() { echo "1..$T_N"; [ "$T_FAIL" = 0 ]; }
+
+free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1")->sockport'; }
+
+WORK=$(mktemp -d /tmp/gantry-e2e-agent.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+CLEANUPS=()
+# Everything the test started: agents, the server, the jobs' supervisors (found through the
+# state directories under $WORK), namespaces and cgroups registered in CLEANUPS.
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for f in "$WORK"/*/jobs/*/state; do
+    [ -f "$f" ] || continue
+    sp=$(sed -n 's/^supervisor_pid=//p' "$f"); jp=$(sed -n 's/^pid=//p' "$f")
+    [ -n "$jp" ] && [ "$jp" -gt 0 ] && kill -9 -- "-$jp" 2>/dev/null
+    [ -n "$sp" ] && [ "$sp" -gt 0 ] && kill -9 "$sp" 2>/dev/null
+  done
+  for c in "${CLEANUPS[@]}"; do eval "$c" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# start_server [extra args]: gantry server on a free port, data in $WORK/data.
+start_server() {
+  PORT=$(free_port)
+  export GANTRY_SERVER="http://127.0.0.1:$PORT"
+  "$GANTRY" server --data "$WORK/data" --listen "${LISTEN_ADDR:-127.0.0.1}:$PORT" "$@" 2>>"$WORK/server.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_for 30 curl -sf "$GANTRY_SERVER/healthz" || { echo "Bail out! server did not start"; cat "$WORK/server.log" >&2; exit 1; }
+  export GANTRY_TOKEN=$(cat "$WORK/data/admin.token")
+  ADMIN=$GANTRY_TOKEN
+}
+
+# wait_for SECONDS CMD...: retries CMD until it succeeds; 1 when the deadline passes.
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.05
+  done
+}
+
+# api METHOD PATH [BODY]: prints the body; the status goes to $WORK/status.
+api() {
+  curl -s -o "$WORK/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $ADMIN" \
+    ${3:+-d "$3"} "$GANTRY_SERVER$2" > "$WORK/status"
+  cat "$WORK/body"
+}
+# jget EXPR: reads JSON on stdin, prints the Perl expression $d->EXPR (e.g. '{state}').
+jget() { perl -MJSON::PP -e 'my $t = join "", <STDIN>; my $d = decode_json($t); my $v = eval "\$d->$ARGV[0]"; print ref $v ? JSON::PP->new->canonical->encode($v) : (defined $v ? $v : "null")' -- "$1"; }
+submit() { api POST /v1/jobs "$1" | jget '{id}'; }
+job_state() { api GET "/v1/jobs/$1" | jget '{state}'; }
+job_is() { [ "$(job_state "$1")" = "$2" ]; }
+
+# cgroup v1 usable here (root, memory controller mounted)?
+have_cgroup_v1() { [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/memory ] && [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; }
