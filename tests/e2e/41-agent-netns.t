@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Two agents, each in its own network namespace (veth to the host, where the server listens):
+# a 2-node gang gets the same rendezvous variables on both nodes; a node cut off (link down)
+# is detected, its job requeued on the other node, and the stale copy stopped when it returns.
+. "$(dirname "$0")/agent-lib.sh"
+if [ "$(id -u)" != 0 ] || ! ip netns add "gt$$-probe" 2>/dev/null; then
+  echo "1..0 # skip needs root and ip netns"
+  exit 0
+fi
+ip netns del "gt$$-probe"
+cat > "$WORK/cluster.yaml" <<'Y'
+teams:
+  - name: research
+    quota: {gpus: 8}
+Y
+LISTEN_ADDR=0.0.0.0 start_server --config "$WORK/cluster.yaml" --heartbeat 1
+net=$(( ($$ % 200) + 20 ))
+for i in 1 2; do
+  ns="gt$$-n$i"; vh="gt$$h$i"; vn="gt$$n$i"
+  CLEANUPS+=("ip netns del $ns" "ip link del $vh")
+  ip netns add "$ns"
+  ip link add "$vh" type veth peer name "$vn"
+  ip link set "$vn" netns "$ns"
+  ip addr add "10.$net.$i.1/24" dev "$vh"
+  ip link set "$vh" up
+  ip -n "$ns" addr add "10.$net.$i.2/24" dev "$vn"
+  ip -n "$ns" link set "$vn" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" route add default via "10.$net.$i.1"
+  ip netns exec "$ns" "$GANTRY" agent --server "http://10.$net.$i.1:$PORT" --token "$ADMIN" \
+    --name "n$i" --gpus 2 --gpu-type H100-80GB --state-dir "$WORK/n$i" --job-user root \
+    --allow-root --no-cgroups 2>>"$WORK/agent$i.log" &
+  PIDS+=($!)
+done
+wait_for 20 grep -q "registered with epoch" "$WORK/agent1.log" && wait_for 20 grep -q "registered with epoch" "$WORK/agent2.log"
+ok $? "both agents register from their namespaces"
+like "$(cat "$WORK/agent1.log")" "address 10\.$net\.1\.2" "agent 1 found its own address"
+
+# ---- a gang over both nodes ----
+g=$(submit '{"team":"research","gpus":4,"nodes":2,"command":["sh","-c","env | grep -E \"^(MASTER_ADDR|MASTER_PORT|WORLD_SIZE|NNODES|LOCAL_WORLD_SIZE|NODE_RANK)=\" | sort > '"$WORK"'/gang.$NODE_RANK"]}')
+wait_for 20 test -s "$WORK/gang.0" -a -s "$WORK/gang.1"
+ok $? "the gang runs on both nodes (ranks 0 and 1)"
+common() { grep -v NODE_RANK "$1"; }
+is "$(common "$WORK/gang.0")" "$(common "$WORK/gang.1")" "both ranks see the same MASTER_ADDR, MASTER_PORT, WORLD_SIZE"
+like "$(cat "$WORK/gang.0")" "MASTER_ADDR=10\.$net\.[12]\.2" "MASTER_ADDR is a node's own address"
+like "$(cat "$WORK/gang.0")" "WORLD_SIZE=4" "WORLD_SIZE = 2 nodes x 2 GPUs"
+like "$(cat "$WORK/gang.1")" "NODE_RANK=1" "NODE_RANK differs"
+wait_for 20 job_is "$g" succeeded
+ok $? "the gang succeeds"
+
+# ---- a node cut off ----
+j=$(submit '{"team":"research","gpus":2,"checkpoint":{"signal":"SIGTERM","grace":"2s"},"command":["sh","-c","echo $GANTRY_INCARNATION $$ >> '"$WORK"'/cut.runs; while :; do sleep 0.1; done"]}')
+wait_for 20 test -s "$WORK/cut.runs"
+ok $? "a checkpointable job runs"
+node=$(api GET "/v1/jobs/$j" | jget '{placement}[0]{node}')
+i=${node#n}
+first_pid=$(awk '$1 == 1 {print $2}' "$WORK/cut.runs")
+ip link set "gt$$h$i" down
+wait_for 30 grep -q "node $node is unreachable" "$WORK/server.log"
+ok $? "link down: the server marks $node unreachable"
+wait_for 30 sh -c "awk '\$1 == 2' '$WORK/cut.runs' | grep -q ."
+ok $? "the job is requeued and runs again (incarnation 2)"
+other=$(api GET "/v1/jobs/$j" | jget '{placement}[0]{node}')
+ok $([ "$other" != "$node" ] && echo 0 || echo 1) "on the other node ($other)"
+kill -0 "$first_pid" 2>/dev/null
+ok $? "while cut off, the stale copy (pid $first_pid) still runs on $node"
+ip link set "gt$$h$i" up
+wait_for 30 sh -c "! kill -0 $first_pid"
+ok $? "link up: the stale copy is stopped"
+like "$(cat "$WORK/agent$i.log")" "does not want job $j incarnation 1" "by the kill list the server sent"
+is "$(job_state "$j")" running "the job runs on, once"
+api DELETE "/v1/jobs/$j" >/dev/null
+wait_for 20 job_is "$j" cancelled
+ok $? "cancel stops it"
+done_testing
