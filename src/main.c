@@ -25,6 +25,7 @@ static const command_t commands[] = {
     {"usage", cmd_usage, "GPU-hours per team or user"},
     {"token", cmd_token, "token create: print a new API token"},
     {"agent", cmd_agent, "run the node agent: register GPUs, run jobs under supervisors"},
+    {"up", cmd_up, "start a local cluster: a server and agents with declared GPUs"},
     {"version", cmd_version, "print the version"},
 };
 
