@@ -28,7 +28,7 @@ cleanup() {
   done
   for c in "${CLEANUPS[@]}"; do eval "$c" 2>/dev/null; done
   wait 2>/dev/null
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
