@@ -10,6 +10,7 @@
  * or, without backfill, every later job waits behind the first blocked one (PRIORITY). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sched/sched_internal.h"
 
@@ -38,57 +39,56 @@ static int order_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Lays the pending jobs out in runs, one per (team, class), each run already in queue order:
- * inside a team's queue (by age) the fair-share key and the quota test only grow, so a run
- * is sorted, and the pass merges the runs with a heap instead of sorting every job. */
+/* The pending jobs are merged from runs, one per (team, class), each already in order:
+ * inside a team's queue (by age) the fair-share key and the quota test only grow. A run
+ * computes its entries as the merge takes them, so a pass that ends early (nobody left can
+ * act) costs what it looked at, not the length of the queue. */
+static void run_fill_head(sched_t *s, struct order_run *r)
+{
+    const team_t *t = &s->teams[r->team];
+    while (r->q < t->nqueue && t->queue[r->q].cls != r->cls)
+        r->cum += t->queue[r->q++].gpus; /* all its earlier jobs count, whatever their class */
+    if (r->q == t->nqueue)
+        return;
+    const qentry_t *e = &t->queue[r->q];
+    double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
+    double usage = s->p.half_life_s > 0 ? t->usage : 0;
+    double share =
+        s->p.fairshare ? (usage + (double)r->cum / SCHED_MILLI * h) / t->weight : 0;
+    int in_quota = s->p.quotas && t->quota[0] > 0 && r->cum + e->gpus <= t->quota[0];
+    if (s->p.quotas && !in_quota && t->typed_quota)
+        in_quota = team_within_quota(s, r->team, s->jobs[e->job].types,
+                                     e->gpus + r->cum - t->alloc[0]);
+    int over = s->p.quotas && t->limit[0] >= 0 && t->alloc[0] + e->gpus > t->limit[0];
+    r->head = (order_entry_t){e->job, e->need, r->cls_value, in_quota, over, share, e->submit,
+                              e->id};
+}
+
+static bool run_done(const sched_t *s, const struct order_run *r)
+{
+    return r->q >= s->teams[r->team].nqueue;
+}
+
 static size_t build_runs(sched_t *s)
 {
-    GT_GROW(s->order, s->caporder, s->npending);
-    GT_GROW(s->suffix_min, s->capsuffix, s->npending);
-    double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
-    double hm = h / SCHED_MILLI;
-    size_t n = 0, nruns = 0;
+    size_t nruns = 0;
     for (int ti = 0; ti < s->nteams; ti++) {
         team_t *t = &s->teams[ti];
-        if (!t->nqueue)
-            continue;
-        double usage = s->p.half_life_s > 0 ? t->usage : 0;
-        double inv_weight = 1.0 / t->weight;
-        for (int c = 0; c < s->nclasses; c++) {
+        for (int c = 0; c < s->nclasses && t->nqueue; c++) {
             if (!t->class_pending[c])
                 continue;
-            size_t start = n;
-            int64_t cum = t->alloc[0];
-            for (size_t q = 0; q < t->nqueue; q++) {
-                const qentry_t *e = &t->queue[q];
-                if (e->cls == c) {
-                    double share =
-                        s->p.fairshare ? (usage + (double)cum * hm) * inv_weight : 0;
-                    int in_quota = s->p.quotas && t->quota[0] > 0 && cum + e->gpus <= t->quota[0];
-                    if (s->p.quotas && !in_quota && t->typed_quota)
-                        in_quota = team_within_quota(s, ti, s->jobs[e->job].types,
-                                                     e->gpus + cum - t->alloc[0]);
-                    int64_t per = e->nodes_asked > 0 ? e->gpus / e->nodes_asked : e->gpus;
-                    if (per > (int64_t)s->max_gpus * SCHED_MILLI)
-                        per = (int64_t)s->max_gpus * SCHED_MILLI;
-                    int over = s->p.quotas && t->limit[0] >= 0 && t->alloc[0] + e->gpus > t->limit[0];
-                    s->order[n++] = (order_entry_t){e->job, per, s->classes[c].value, in_quota,
-                                                    over, share, e->submit, e->id};
-                }
-                cum += e->gpus; /* all its earlier jobs count, whatever their class */
-            }
-            if (n > start) {
-                GT_GROW(s->runs, s->capruns, nruns + 1);
-                size_t qe = start;
-                while (qe < n && s->order[qe].in_quota)
-                    qe++;
-                s->runs[nruns++] = (struct order_run){start, n, qe, ti, s->classes[c].value};
-                int64_t m = INT64_MAX;
-                for (size_t k = n; k-- > start;) {
-                    int64_t need = s->order[k].over_limit ? INT64_MAX : s->order[k].per_node_min;
-                    s->suffix_min[k] = m = need < m ? need : m;
-                }
-            }
+            GT_GROW(s->runs, s->capruns, nruns + 1);
+            struct order_run *r = &s->runs[nruns++];
+            r->team = ti;
+            r->cls = c;
+            r->cls_value = s->classes[c].value;
+            r->q = 0;
+            r->cum = t->alloc[0];
+            memcpy(r->hist, t->need_hist[c], sizeof(r->hist));
+            r->min_need = 0;
+            while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
+                r->min_need++;
+            run_fill_head(s, r);
         }
     }
     GT_GROW(s->run_heap, s->capheap, nruns + 1);
@@ -97,7 +97,7 @@ static size_t build_runs(sched_t *s)
 
 static bool run_before(const sched_t *s, int a, int b)
 {
-    return order_cmp(&s->order[s->runs[a].next], &s->order[s->runs[b].next]) < 0;
+    return order_cmp(&s->runs[a].head, &s->runs[b].head) < 0;
 }
 
 static void heap_sift_down(sched_t *s, size_t n, size_t i)
@@ -123,12 +123,19 @@ static const order_entry_t *next_in_order(sched_t *s, size_t *nheap)
 {
     if (!*nheap)
         return NULL;
-    int r = s->run_heap[0];
-    const order_entry_t *e = &s->order[s->runs[r].next++];
-    if (s->runs[r].next == s->runs[r].end)
+    struct order_run *r = &s->runs[s->run_heap[0]];
+    s->cur = r->head;
+    const team_t *t = &s->teams[r->team];
+    r->cum += t->queue[r->q].gpus;
+    r->q++;
+    if (--r->hist[s->cur.need] == 0)
+        while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
+            r->min_need++;
+    run_fill_head(s, r);
+    if (run_done(s, r))
         s->run_heap[0] = s->run_heap[--*nheap];
     heap_sift_down(s, *nheap, 0);
-    return e;
+    return &s->cur;
 }
 
 /* Acceptable GPU types that the team's limits still allow for this job. */
@@ -356,15 +363,19 @@ static void find_max_free_whole(sched_t *s)
             }
 }
 
+/* Could g whole GPUs per node (g capped at 64) fit on some node now? */
+static bool needs_fit(const sched_t *s, int g)
+{
+    return (g < s->max_gpus ? g : s->max_gpus) <= s->max_free_whole;
+}
+
 /* No reservation is left to hand out and the job can't fit on any node now: its turn
  * could only end in "capacity", so the pass leaves it be (it keeps its last reason). */
 static bool cannot_start_now(const sched_t *s, const order_entry_t *e, const pass_t *ps)
 {
     if (!s->p.backfill || ps->reservations < s->p.reservations)
         return false;
-    if (e->per_node_min < SCHED_MILLI)
-        return s->free_milli == 0;
-    return e->per_node_min > (int64_t)s->max_free_whole * SCHED_MILLI;
+    return e->need == 0 ? s->free_milli == 0 : !needs_fit(s, e->need);
 }
 
 /* Could any job left in the runs still start or act in this pass? When none can, the pass
@@ -376,12 +387,11 @@ static bool anyone_left_can_act(const sched_t *s, size_t nheap, const pass_t *ps
     bool preempt = s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE;
     for (size_t h = 0; h < nheap; h++) {
         const struct order_run *r = &s->runs[s->run_heap[h]];
-        int64_t need = s->suffix_min[r->next];
-        if (need < INT64_MAX && (need < SCHED_MILLI ? s->free_milli > 0
-                                                    : need <= (int64_t)s->max_free_whole * SCHED_MILLI))
+        const team_t *t = &s->teams[r->team];
+        bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
+        if (room && (r->min_need == 0 ? s->free_milli > 0 : needs_fit(s, r->min_need)))
             return true;
-        if (preempt && (r->cls_value > s->min_victim_class ||
-                        (r->next < r->quota_end && s->reclaimable)))
+        if (preempt && (r->cls_value > s->min_victim_class || (r->head.in_quota && s->reclaimable)))
             return true;
     }
     return false;
@@ -445,6 +455,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         find_victim_bounds(s, now);
     find_max_free_whole(s);
     pass_t ps = {.now = now};
+    s->in_pass = true;
     bool checked = false, settled = false;
     for (const order_entry_t *e; (e = next_in_order(s, &nheap));) {
         if (e->over_limit || (!holds && cannot_start_now(s, e, &ps) && !may_act_when_full(s, e, &ps))) {
@@ -464,6 +475,8 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         if (s->ndec != before)
             find_max_free_whole(s);
     }
+    s->in_pass = false;
+    sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;
     s->changed = false;
     *ndec = s->ndec;

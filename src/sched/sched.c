@@ -66,9 +66,7 @@ void sched_free(sched_t *s)
     free(s->id_table);
     free(s->running);
     free(s->dec);
-    free(s->order);
     free(s->arrivals);
-    free(s->suffix_min);
     free(s->nominated);
     free(s->runs);
     free(s->run_heap);
@@ -566,9 +564,14 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji)
         pos--;
     }
     memmove(&t->queue[pos + 1], &t->queue[pos], (t->nqueue - pos) * sizeof(*t->queue));
-    t->queue[pos] = (qentry_t){ji, j->cls, j->nodes_asked, j->gpus, j->submit, j->id};
+    int64_t per = j->nodes_asked > 0 ? j->gpus / j->nodes_asked : j->gpus;
+    int need = j->gpus < SCHED_MILLI ? 0
+               : per / SCHED_MILLI > SCHED_MAX_GPUS_PER_NODE ? SCHED_MAX_GPUS_PER_NODE
+                                                            : (int)(per / SCHED_MILLI);
+    t->queue[pos] = (qentry_t){ji, j->cls, j->nodes_asked, need, j->gpus, j->submit, j->id};
     t->nqueue++;
     t->class_pending[j->cls]++;
+    t->need_hist[j->cls][need]++;
 }
 
 static void team_queue_remove(team_t *t, int ji)
@@ -576,10 +579,33 @@ static void team_queue_remove(team_t *t, int ji)
     for (size_t i = t->nqueue; i-- > 0;)
         if (t->queue[i].job == ji) {
             t->class_pending[t->queue[i].cls]--;
+            t->need_hist[t->queue[i].cls][t->queue[i].need]--;
             memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
             t->nqueue--;
             return;
         }
+}
+
+void sched_compact_queues(sched_t *s)
+{
+    for (int ti = 0; ti < s->nteams; ti++) {
+        team_t *t = &s->teams[ti];
+        if (!t->stale_queue)
+            continue;
+        size_t k = 0;
+        for (size_t i = 0; i < t->nqueue; i++) {
+            const qentry_t *e = &t->queue[i];
+            const job_t *j = &s->jobs[e->job];
+            if (j->live && j->id == e->id && j->state == SCHED_PENDING)
+                t->queue[k++] = *e;
+            else {
+                t->class_pending[e->cls]--;
+                t->need_hist[e->cls][e->need]--;
+            }
+        }
+        t->nqueue = k;
+        t->stale_queue = false;
+    }
 }
 
 static void job_make_pending(sched_t *s, int ji)
@@ -707,7 +733,10 @@ void job_start(sched_t *s, int ji, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
     team_t *t = &s->teams[j->team];
-    team_queue_remove(t, ji);
+    if (s->in_pass)
+        t->stale_queue = true; /* the pass is walking the queue: it leaves afterwards */
+    else
+        team_queue_remove(t, ji);
     t->pending--;
     s->npending--;
     j->alloc_type = s->nodes[j->slots[0].node].type;

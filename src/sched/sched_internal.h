@@ -41,6 +41,7 @@ typedef struct qentry {
     int job;
     int cls;
     int nodes_asked;
+    int need;                                      /* whole GPUs per node (0 = a fraction) */
     int64_t gpus;
     sched_time_t submit;
     uint64_t id;
@@ -56,6 +57,8 @@ typedef struct team {
     double usage;                                  /* decayed GPU-seconds */
     int pending, running;
     int class_pending[SCHED_MAX_CLASSES];          /* its queue's jobs of each class */
+    int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* ... by qentry.need */
+    bool stale_queue;                              /* holds jobs started during a pass */
     struct qentry *queue;                          /* pending jobs by (submit, id) */
     size_t nqueue, capqueue;
 } team_t;
@@ -100,7 +103,7 @@ typedef struct job {
 
 typedef struct order_entry {
     int job;
-    int64_t per_node_min;                          /* the least it needs on one node */
+    int need;                                      /* whole GPUs per node (0 = a fraction) */
     int cls_value;
     int in_quota;                                  /* 1 when within its team's quota */
     int over_limit;                                /* 1 when it would put its team over limit */
@@ -131,6 +134,8 @@ struct sched {
     bool changed;                                  /* events since the last cycle */
     bool loosened;                                 /* capacity freed or rules changed since */
     bool settled;                                  /* the last pass found nobody able to act */
+    bool in_pass;                                  /* team queues are being merged: started
+                                                      jobs leave them after the pass */
     sched_time_t next_victim_at;                   /* when a running job turns preemptible */
     int *arrivals;                                 /* jobs submitted since the last pass */
     size_t narrivals, caparrivals;
@@ -168,16 +173,16 @@ struct sched {
     uint32_t epoch, resv_epoch;
     sched_decision_t *dec;
     size_t ndec, capdec;
-    order_entry_t *order;                          /* pending jobs in runs of one team+class */
-    size_t caporder;
-    struct order_run {                             /* each run is already in queue order */
-        size_t next, end;
-        size_t quota_end;                          /* its within-quota entries end here */
-        int team, cls_value;
+    struct order_run {                             /* one team's pending jobs of one class */
+        int team, cls, cls_value;
+        size_t q;                                  /* next position in the team's queue */
+        int64_t cum;                               /* GPUs of the team's jobs before it */
+        order_entry_t head;                        /* its next job in scheduling order */
+        int hist[SCHED_MAX_GPUS_PER_NODE + 1];     /* needs of its jobs not yet seen */
+        int min_need;                              /* the least of them */
     } *runs;
-    int64_t *suffix_min;                           /* per entry: least per-node need from it on */
-    size_t capsuffix;
     size_t capruns;
+    order_entry_t cur;                             /* the entry being looked at */
     int *run_heap;                                 /* runs by their next entry */
     size_t capheap;
     int *scratch;                                  /* node index lists for searches */
@@ -214,6 +219,8 @@ bool team_borrowing(const sched_t *s, int team);
 void sched_accrue_usage(sched_t *s, sched_time_t now);
 void job_start(sched_t *s, int ji, sched_time_t now);
 void job_release(sched_t *s, int ji, sched_time_t now);
+/* Drops from the team queues the jobs that started during the pass. */
+void sched_compact_queues(sched_t *s);
 
 /* nodes.c: the free-GPU index and allocation on nodes */
 void node_index_insert(sched_t *s, int ni);
