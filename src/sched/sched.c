@@ -61,6 +61,8 @@ void sched_free(sched_t *s)
     free(s->teams);
     free(s->nodes);
     free(s->topo_names);
+    free(s->topo_map);
+    free(s->node_names);
     free(s->jobs);
     free(s->free_jobs);
     free(s->id_table);
@@ -312,13 +314,61 @@ void sched_accrue_usage(sched_t *s, sched_time_t now)
 
 /* ---- Nodes ---- */
 
+/* Name lookups by open addressing (node names, topology paths): adding 100,000 nodes must
+ * not cost a scan per node. Slots hold an index into names, or -1. */
+static size_t name_hash(const char *k)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h;
+}
+
+static int name_lookup(const int *map, size_t cap, char *const *names, size_t stride,
+                       const char *key)
+{
+    if (!cap)
+        return NIL;
+    for (size_t h = name_hash(key) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+        int i = map[h];
+        if (i == NIL)
+            return NIL;
+        if (!strcmp(*(char *const *)((const char *)names + (size_t)i * stride), key))
+            return i;
+    }
+}
+
+static void name_insert(int **map, size_t *cap, char *const *names, size_t stride, int count,
+                        int idx)
+{
+    if ((size_t)(count + 1) * 2 > *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        while ((size_t)(count + 1) * 2 > ncap)
+            ncap *= 2;
+        free(*map);
+        *map = xmalloc(ncap * sizeof(int));
+        memset(*map, 0xff, ncap * sizeof(int));
+        *cap = ncap;
+        for (int i = 0; i < count; i++)
+            if (i != idx)
+                name_insert(map, cap, names, stride, count, i);
+    }
+    const char *key = *(char *const *)((const char *)names + (size_t)idx * stride);
+    size_t h = name_hash(key) & (*cap - 1);
+    while ((*map)[h] != NIL)
+        h = (h + 1) & (*cap - 1);
+    (*map)[h] = idx;
+}
+
 static int topo_intern(sched_t *s, const char *path)
 {
-    for (int i = 0; i < s->ntopo; i++)
-        if (!strcmp(s->topo_names[i], path))
-            return i;
+    int i = name_lookup(s->topo_map, s->topo_map_cap, s->topo_names, sizeof(char *), path);
+    if (i != NIL)
+        return i;
     GT_GROW(s->topo_names, s->captopo, (size_t)s->ntopo + 1);
     s->topo_names[s->ntopo] = xstrdup(path);
+    name_insert(&s->topo_map, &s->topo_map_cap, s->topo_names, sizeof(char *), s->ntopo,
+                s->ntopo);
     return s->ntopo++;
 }
 
@@ -375,17 +425,22 @@ int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
     if (n->mem > s->type_max_mem[type])
         s->type_max_mem[type] = n->mem;
     node_index_insert(s, ni);
+    name_insert(&s->node_names, &s->node_names_cap, &s->nodes[0].name, sizeof(node_t), ni, ni);
     s->loosened = true;
     return ni;
 }
 
 int sched_node_find(const sched_t *s, const char *name)
 {
-    for (int i = 0; i < s->nnodes; i++)
-        if (!strcmp(s->nodes[i].name, name))
-            return i;
-    errno = ENOENT;
-    return -1;
+    if (!s->nnodes) {
+        errno = ENOENT;
+        return -1;
+    }
+    int i = name_lookup(s->node_names, s->node_names_cap, &s->nodes[0].name, sizeof(node_t),
+                        name);
+    if (i == NIL)
+        errno = ENOENT;
+    return i;
 }
 
 int sched_node_count(const sched_t *s)

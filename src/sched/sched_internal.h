@@ -153,6 +153,8 @@ struct sched {
     int bucket[SCHED_MAX_GPU_TYPES][SCHED_MAX_GPUS_PER_NODE + 1];
     int partial_head[SCHED_MAX_GPU_TYPES];
     char **topo_names;                             /* interned topology paths */
+    int *node_names, *topo_map;                    /* name -> index, open addressing */
+    size_t node_names_cap, topo_map_cap;
     int ntopo;
     size_t captopo;
 
