@@ -31,9 +31,10 @@ GANTRY    := $(OUT)/gantry
 .PHONY: all test unit e2e bench deps clean format fuzz
 all: $(GANTRY) bin/gantry
 
+# copy then rename: a running bin/gantry (gantry up, a server) does not block the build
 bin/gantry: $(GANTRY)
 	@mkdir -p bin
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(OUT)/%.o: %.c
 	@mkdir -p $(dir $@)

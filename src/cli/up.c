@@ -92,6 +92,18 @@ int cmd_up(int argc, char **argv)
         fprintf(stderr, "gantry up: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
+    /* jobs run in other directories: every path handed to the agents must be absolute */
+    static char absdir[2048];
+    char *resolved = realpath(dir, NULL);
+    if (!resolved || strlen(resolved) >= sizeof(absdir)) {
+        fprintf(stderr, "gantry up: cannot resolve %s: %s\n", dir,
+                resolved ? "path too long" : strerror(errno));
+        free(resolved);
+        return 1;
+    }
+    snprintf(absdir, sizeof(absdir), "%s", resolved);
+    free(resolved);
+    dir = absdir;
     snprintf(srvdir, sizeof(srvdir), "%s/server", dir);
     snprintf(tokpath, sizeof(tokpath), "%s/admin.token", srvdir);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", (int)port);
