@@ -426,6 +426,7 @@ static bool still_settled(sched_t *s, sched_time_t now)
 const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
 {
     if (still_settled(s, now)) {
+        s->capacity_wait |= s->narrivals > 0; /* the newcomers wait for GPUs */
         s->narrivals = 0;
         s->changed = false;
         s->now = now;
@@ -456,9 +457,10 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     find_max_free_whole(s);
     pass_t ps = {.now = now};
     s->in_pass = true;
-    bool checked = false, settled = false;
+    bool checked = false, settled = false, capacity_wait = false;
     for (const order_entry_t *e; (e = next_in_order(s, &nheap));) {
         if (e->over_limit || (!holds && cannot_start_now(s, e, &ps) && !may_act_when_full(s, e, &ps))) {
+            capacity_wait |= !e->over_limit;
             if (!holds && !checked && !anyone_left_can_act(s, nheap, &ps)) {
                 settled = true;
                 break;
@@ -470,6 +472,8 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         size_t before = s->ndec;
         evaluate(s, e->job, &ps);
         const job_t *j = &s->jobs[e->job];
+        capacity_wait |= j->state == SCHED_PENDING && j->reason != SCHED_REASON_QUOTA &&
+                         j->reason != SCHED_REASON_NO_FIT;
         if (j->ntargets > 0 && j->state == SCHED_PENDING && j->reason != SCHED_REASON_PREEMPTING)
             job_set_targets(s, e->job, NULL, 0); /* its nomination no longer helps */
         if (s->ndec != before)
@@ -478,7 +482,13 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     s->in_pass = false;
     sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;
+    s->capacity_wait = capacity_wait;
     s->changed = false;
     *ndec = s->ndec;
     return s->dec;
+}
+
+bool sched_capacity_wait(const sched_t *s)
+{
+    return s->capacity_wait;
 }

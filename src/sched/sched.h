@@ -224,6 +224,10 @@ typedef struct sched_team_info {
 } sched_team_info_t;
 int sched_team_info(const sched_t *s, int team, sched_team_info_t *out);
 
+/* Whether the last pass left a job waiting for GPUs (capacity, topology, a reservation or
+ * preemption), as opposed to its team's limit or a job that fits nowhere. */
+bool sched_capacity_wait(const sched_t *s);
+
 /* Total GPUs (whole) of up nodes, and allocated milli-GPUs. */
 int64_t sched_capacity_milli(const sched_t *s);
 int64_t sched_allocated_milli(const sched_t *s);

@@ -134,6 +134,7 @@ struct sched {
     bool changed;                                  /* events since the last cycle */
     bool loosened;                                 /* capacity freed or rules changed since */
     bool settled;                                  /* the last pass found nobody able to act */
+    bool capacity_wait;                            /* the last pass left a job waiting for GPUs */
     bool in_pass;                                  /* team queues are being merged: started
                                                       jobs leave them after the pass */
     sched_time_t next_victim_at;                   /* when a running job turns preemptible */

@@ -281,7 +281,7 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
         sched_wall += c1 - c0;
         out->decisions += nd;
         handle_decisions(&rs, tr, d, nd, now, &cfg->params);
-        if (sched_pending_count(s)) {
+        if (sched_capacity_wait(s)) {
             double idle = capacity - (double)sched_allocated_milli(s) / SCHED_MILLI;
             if (idle > out->unallocated_gpus_peak)
                 out->unallocated_gpus_peak = idle;

@@ -52,6 +52,7 @@ int cmd_sim(int argc, char **argv)
     gt_error_t err = {0};
     int c;
     optind = 1;
+    argv[0] = "gantry sim"; /* getopt's messages name the command */
     while ((c = getopt_long(argc, argv, "c:t:o:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
@@ -81,6 +82,16 @@ int cmd_sim(int argc, char **argv)
                 optind < argc ? "unexpected argument"
                 : (!config || !trace) ? "--config and --trace are required"
                                       : "-o takes json or table");
+        usage(stderr);
+        return 2;
+    }
+    if ((format && strcmp(format, "csv") && strcmp(format, "alibaba-openb") &&
+         strcmp(format, "slurm-sacct")) ||
+        (nodes_format && strcmp(nodes_format, "alibaba-openb"))) {
+        fprintf(stderr, "gantry sim: unknown %s '%s'\n",
+                nodes_format && strcmp(nodes_format, "alibaba-openb") ? "--nodes-format"
+                                                                      : "--trace-format",
+                nodes_format && strcmp(nodes_format, "alibaba-openb") ? nodes_format : format);
         usage(stderr);
         return 2;
     }

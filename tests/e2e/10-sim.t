@@ -222,7 +222,6 @@ bad "$WORK/lim.sacct" "line 3, column Timelimit: 'soon' is not a time limit" "sa
 { head -3 "$S/openb-pods.csv"; echo 'bad,4000,8192,1,1000,,LS,Succeeded,0,-5x,0'; } > "$WORK/bad-pods.csv"
 bad "$WORK/bad-pods.csv" "line 4, column deletion_time" "alibaba-openb: bad deletion_time" --trace-format alibaba-openb
 bad "$WORK/missing.csv" "cannot read .*missing.csv" "missing trace file"
-bad "$S/fairshare.csv" "unknown trace format 'parquet'; use csv, alibaba-openb or slurm-sacct" "unknown trace format" --trace-format parquet
 printf 'nodes:\n  - {name: n, gpus: 8, gpu_type: V100, colour: red}\n' > "$WORK/bad.yaml"
 sim "$WORK/bad.out" --config "$WORK/bad.yaml" --trace "$S/fairshare.csv"
 is "$rc" 1 "config with an unknown key: exit 1"
@@ -253,6 +252,9 @@ usage '-o takes json or table' "-o xml" --config "$ONE" --trace "$S/fairshare.cs
 usage 'unexpected argument' "extra argument" --config "$ONE" --trace "$S/fairshare.csv" extra
 usage "unrecognized option '--bogus'" "unknown option" --config "$ONE" --trace "$S/fairshare.csv" --bogus
 usage "--reservations: 'abc' is not an integer" "--reservations abc" --config "$ONE" --trace "$S/fairshare.csv" --reservations abc
+usage "unknown --trace-format 'parquet'" "unknown trace format" --config "$ONE" --trace "$S/fairshare.csv" --trace-format parquet
+usage "unknown --nodes-format 'xml'" "unknown nodes format" --config "$ONE" --trace "$S/fairshare.csv" --nodes x --nodes-format xml
+usage "^gantry sim: unrecognized option" "getopt messages name the command" --config "$ONE" --trace "$S/fairshare.csv" --bogus
 sim "$WORK/h.out" --help
 is "$rc" 0 "--help: exit 0"
 like "$(cat "$WORK/h.out")" '^usage: gantry sim --config' "--help prints the usage on stdout"
