@@ -36,7 +36,8 @@ bin/gantry: $(GANTRY)
 	@mkdir -p bin
 	cp $< $@.tmp && mv -f $@.tmp $@
 
-$(OUT)/%.o: %.c
+# every object waits for the Debian packages (scripts/deps: a quick check when all are there)
+$(OUT)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
