@@ -51,10 +51,7 @@ static void run_fill_head(sched_t *s, struct order_run *r)
     if (r->q == t->nqueue)
         return;
     const qentry_t *e = &t->queue[r->q];
-    double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
-    double usage = s->p.half_life_s > 0 ? t->usage : 0;
-    double share =
-        s->p.fairshare ? (usage + (double)r->cum / SCHED_MILLI * h) / t->weight : 0;
+    double share = r->share0 + (double)r->cum * r->share_per_milli;
     int in_quota = s->p.quotas && t->quota[0] > 0 && r->cum + e->gpus <= t->quota[0];
     if (s->p.quotas && !in_quota && t->typed_quota)
         in_quota = team_within_quota(s, r->team, s->jobs[e->job].types,
@@ -84,6 +81,10 @@ static size_t build_runs(sched_t *s)
             r->cls_value = s->classes[c].value;
             r->q = 0;
             r->cum = t->alloc[0];
+            /* (decayed usage + projected GPU-seconds of what it holds and asks) / weight */
+            double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
+            r->share0 = s->p.fairshare && s->p.half_life_s > 0 ? t->usage / t->weight : 0;
+            r->share_per_milli = s->p.fairshare ? h / SCHED_MILLI / t->weight : 0;
             memcpy(r->hist, t->need_hist[c], sizeof(r->hist));
             r->min_need = 0;
             while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])

@@ -180,6 +180,7 @@ struct sched {
         int team, cls, cls_value;
         size_t q;                                  /* next position in the team's queue */
         int64_t cum;                               /* GPUs of the team's jobs before it */
+        double share0, share_per_milli;            /* fair-share key = share0 + cum * this */
         order_entry_t head;                        /* its next job in scheduling order */
         int hist[SCHED_MAX_GPUS_PER_NODE + 1];     /* needs of its jobs not yet seen */
         int min_need;                              /* the least of them */
