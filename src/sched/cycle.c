@@ -472,6 +472,10 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         checked = false;
         size_t before = s->ndec;
         evaluate(s, e->job, &ps);
+        if (ps.fifo_blocker) {
+            capacity_wait = true;
+            break; /* without backfill everyone behind waits for it (sched_job_info) */
+        }
         const job_t *j = &s->jobs[e->job];
         capacity_wait |= j->state == SCHED_PENDING && j->reason != SCHED_REASON_QUOTA &&
                          j->reason != SCHED_REASON_NO_FIT;
@@ -484,6 +488,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;
     s->capacity_wait = capacity_wait;
+    s->fifo_blocker = ps.fifo_blocker;
     s->changed = false;
     *ndec = s->ndec;
     return s->dec;

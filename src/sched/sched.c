@@ -977,8 +977,11 @@ int sched_job_info(const sched_t *s, uint64_t id, sched_job_info_t *out)
     sched_reason_t reason = j->reason;
     sched_time_t est = j->est_start;
     if (j->state == SCHED_PENDING && j->eval_cycle != s->stats.cycles && s->stats.cycles) {
-        /* passed over by the last pass: over its team's limit, or nothing could fit */
-        if (!team_limit_allows(s, j->team, -1, j->gpus))
+        /* passed over by the last pass: behind the job that blocks all (no backfill), over
+         * its team's limit, or nothing could fit */
+        if (s->fifo_blocker && s->fifo_blocker != j->id)
+            reason = SCHED_REASON_PRIORITY;
+        else if (!team_limit_allows(s, j->team, -1, j->gpus))
             reason = SCHED_REASON_QUOTA;
         else if (reason == SCHED_REASON_NONE || reason == SCHED_REASON_QUOTA)
             reason = SCHED_REASON_CAPACITY;
@@ -987,7 +990,9 @@ int sched_job_info(const sched_t *s, uint64_t id, sched_job_info_t *out)
     *out = (sched_job_info_t){
         .state = j->state, .reason = reason, .estimated_start = est,
         .start = j->start, .nodes = j->nodes ? j->nodes : j->nodes_asked,
-        .borrowing = j->borrowing, .blocked_by = j->blocked_by,
+        .borrowing = j->borrowing,
+        .blocked_by = reason == SCHED_REASON_PRIORITY && s->fifo_blocker && j->eval_cycle != s->stats.cycles
+                          ? s->fifo_blocker : j->blocked_by,
         .nslots = j->state == SCHED_PENDING ? 0 : j->nslots, .slots = j->slots,
     };
     return 0;

@@ -135,6 +135,7 @@ struct sched {
     bool loosened;                                 /* capacity freed or rules changed since */
     bool settled;                                  /* the last pass found nobody able to act */
     bool capacity_wait;                            /* the last pass left a job waiting for GPUs */
+    uint64_t fifo_blocker;                         /* without backfill: the job all wait behind */
     bool in_pass;                                  /* team queues are being merged: started
                                                       jobs leave them after the pass */
     sched_time_t next_victim_at;                   /* when a running job turns preemptible */
