@@ -377,6 +377,39 @@ static void test_reasons_and_validation(void)
     ok(sched_job_finished(S, 12345, 5) == -1 && errno == ENOENT, "unknown id: ENOENT");
 }
 
+static void test_hierarchy_and_typed_quota(void)
+{
+    setup(NULL);
+    node("v1", "V100", 8, "l1", 1);
+    node("t1", "T4", 8, "l1", 1);
+    int org = sched_team_add(S, "org", -1, 1, NULL);
+    int c1 = sched_team_add(S, "org-ml", org, 1, NULL);
+    int c2 = sched_team_add(S, "org-cv", org, 1, NULL);
+    sched_team_set_quota(S, org, -1, 0, 6000, NULL);
+    for (int i = 0; i < 4; i++) {
+        submit(10 + i, c1, C_NORMAL, 1000, i);
+        submit(20 + i, c2, C_NORMAL, 1000, i);
+    }
+    cycle(10);
+    is_int(ndec, 6, "children share their parent's limit: 6 of 8 GPUs start");
+    sched_team_info_t ti;
+    sched_team_info(S, org, &ti);
+    is_int(ti.allocated_milli, 6000, "the parent holds what its children hold");
+
+    /* a team limited to 0 T4 GPUs but free on V100: its jobs only go to V100 */
+    setup(NULL);
+    int v = node("v1", "V100", 8, "l1", 1);
+    node("t1", "T4", 8, "l1", 1);
+    sched_team_set_quota(S, T_A, sched_gpu_type_find(S, "T4"), 0, 0, NULL);
+    for (int i = 0; i < 3; i++)
+        submit(30 + i, T_A, C_NORMAL, 4000, i);
+    cycle(10);
+    ok(started(30) && started(31) && node_of(30) == v && node_of(31) == v,
+       "a per-type limit of 0 keeps the team's jobs off that type");
+    ok(!started(32), "and the third waits though the T4 node is free");
+    is_str(sched_reason_name(info(32).reason), "capacity", "for V100 capacity");
+}
+
 /* Random events on a mixed cluster; the invariants must hold after each. */
 static void test_random_invariants(void)
 {
@@ -452,6 +485,7 @@ int main(void)
     test_priority_preemption();
     test_backfill();
     test_reasons_and_validation();
+    test_hierarchy_and_typed_quota();
     test_random_invariants();
     sched_free(S);
     return tap_done();
