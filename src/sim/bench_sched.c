@@ -172,6 +172,8 @@ static int bench_sched(int argc, char **argv)
     }
     now += 3600; /* past the minimum runtime: running jobs become victims */
     double *ms = xcalloc((size_t)b.cycles, sizeof(double));
+    sched_stats_t st0, st1;
+    sched_get_stats(s, &st0);
     uint64_t preempts = 0, starts2 = 0;
     for (int64_t k = 0; k < b.cycles; k++) {
         /* between passes: 0.5% of running jobs end, a few new jobs (some high priority) */
@@ -201,17 +203,20 @@ static int bench_sched(int argc, char **argv)
         now += 10;
     }
     size_t pending = sched_pending_count(s), running = sched_running_count(s);
+    sched_get_stats(s, &st1);
+    double examined = (double)(st1.jobs_examined - st0.jobs_examined) / (double)b.cycles;
     qsort(ms, (size_t)b.cycles, sizeof(double), cmp_double);
     double p50 = ms[(size_t)ceil(0.50 * (double)b.cycles) - 1];
     double p99 = ms[(size_t)ceil(0.99 * (double)b.cycles) - 1];
     printf("{\"nodes\": %lld, \"gpus_per_node\": %lld, \"jobs\": %lld, \"teams\": %lld,\n"
            " \"placements\": %llu, \"placement_wall_s\": %.3f, \"placements_per_s\": %.0f,\n"
            " \"pending\": %zu, \"running\": %zu, \"cycles\": %lld, \"cycle_ms_p50\": %.2f, "
-           "\"cycle_ms_p99\": %.2f,\n \"cycle_starts\": %llu, \"cycle_preemptions\": %llu}\n",
+           "\"cycle_ms_p99\": %.2f, \"cycle_ms_max\": %.2f,\n \"cycle_starts\": %llu, "
+           "\"cycle_preemptions\": %llu, \"jobs_evaluated_per_cycle\": %.0f}\n",
            (long long)b.nodes, (long long)b.gpus_per_node, (long long)b.jobs, (long long)b.teams,
            (unsigned long long)started, in_cycle, in_cycle > 0 ? (double)started / in_cycle : 0,
-           pending, running, (long long)b.cycles, p50, p99, (unsigned long long)starts2,
-           (unsigned long long)preempts);
+           pending, running, (long long)b.cycles, p50, p99, ms[b.cycles - 1],
+           (unsigned long long)starts2, (unsigned long long)preempts, examined);
     free(ms);
     sched_free(s);
     return 0;
