@@ -183,6 +183,9 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
             return 0;
         }
         if (json_array_size(n->tasks) || srv->stopping) {
+            /* Stopping: answer now, and close so that the agent reconnects to the next
+             * server rather than polling this one again. */
+            resp->close = srv->stopping;
             json_t *tasks = n->tasks;
             uint64_t ticket = n->tasks_ticket;
             n->tasks = json_array();
@@ -198,6 +201,7 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
         if (pthread_cond_timedwait(&srv->changed, &srv->mu, &deadline) != 0)
             break;
     }
+    resp->close = srv->stopping;
     pthread_mutex_unlock(&srv->mu);
     resp->json = json_pack("{s:[]}", "tasks");
     return 0;

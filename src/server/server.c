@@ -743,6 +743,29 @@ static int write_admin_token(server_t *srv, gt_error_t *err)
     return 0;
 }
 
+/* Stops promptly (well under a second): stop accepting connections and free the port, wake
+ * every waiting handler (agents' long polls, log follows) so that it answers now, stop the
+ * scheduler before anything else can change (no node is declared lost because its heartbeats
+ * went unanswered during shutdown), then stop libmicrohttpd; the caller closes the store, which
+ * commits what is queued. */
+static void server_stop(server_t *srv, struct MHD_Daemon *mhd, pthread_t *sched_thread)
+{
+    if (mhd) {
+        MHD_socket ls = MHD_quiesce_daemon(mhd);
+        if (ls != MHD_INVALID_SOCKET)
+            close(ls);
+    }
+    pthread_mutex_lock(&srv->mu);
+    srv->stopping = true;
+    pthread_cond_broadcast(&srv->kick);
+    pthread_cond_broadcast(&srv->changed);
+    pthread_mutex_unlock(&srv->mu);
+    if (sched_thread)
+        pthread_join(*sched_thread, NULL);
+    if (mhd)
+        MHD_stop_daemon(mhd);
+}
+
 static volatile sig_atomic_t got_signal;
 static void on_signal(int sig) { got_signal = sig; }
 
@@ -836,16 +859,9 @@ int cmd_server(int argc, char **argv)
 out:
     if (rc)
         fprintf(stderr, "gantry server: %s\n", err.msg[0] ? err.msg : "failed to start");
-    if (mhd)
-        MHD_stop_daemon(mhd);
-    if (sched_started) {
-        pthread_mutex_lock(&srv->mu);
-        srv->stopping = true;
-        pthread_cond_broadcast(&srv->kick);
-        pthread_cond_broadcast(&srv->changed);
-        pthread_mutex_unlock(&srv->mu);
-        pthread_join(sched_thread, NULL);
-    }
+    server_stop(srv, mhd, sched_started ? &sched_thread : NULL);
+    if (!rc)
+        fprintf(stderr, "gantry server: stopped; the store is flushed.\n");
     store_close(srv->store);
     for (size_t i = 0; i < srv->jobs_cap && srv->jobs; i++)
         job_free(srv->jobs[i]);

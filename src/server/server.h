@@ -124,6 +124,7 @@ typedef struct http_resp {
     const char *content_type;
     char *text;              /* plain body (freed) */
     char location[64];
+    bool close;              /* answer with Connection: close (the server is stopping) */
 } http_resp_t;
 
 const char *http_query(const http_req_t *r, const char *key);
