@@ -328,6 +328,10 @@ int cmd_show(int argc, char **argv)
             }
             printf("\n");
         }
+        const char *why = json_string_value(json_object_get(resp, "end_reason"));
+        const char *emsg = json_string_value(json_object_get(resp, "end_message"));
+        if (why && c.output != CLI_YAML)
+            printf("# ended: %s%s%s\n", why, emsg ? ": " : "", emsg ? emsg : "");
     }
     json_decref(resp);
     return 0;

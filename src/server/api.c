@@ -402,7 +402,7 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         return http_error(resp, 409, "conflict", "job %llu already ended (%s)",
                           (unsigned long long)id, job_state_name(j->state));
     }
-    uint64_t t = server_finish_job(srv, j, JOB_CANCELLED, "cancelled", 0, 0);
+    uint64_t t = server_finish_job(srv, j, JOB_CANCELLED, "cancelled", NULL, 0, 0);
     json_t *view = job_view(srv, j);
     pthread_mutex_unlock(&srv->mu);
     gt_error_t err = {0};

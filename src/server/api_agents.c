@@ -111,7 +111,8 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
         if (j->stopping || server_class_preemptible(srv, j->prio_class) || j->ckpt_signal)
             server_requeue_job(srv, j, "its node re-registered without it");
         else
-            server_finish_job(srv, j, JOB_FAILED, "node_lost", -1, 0);
+            server_finish_job(srv, j, JOB_FAILED, "node_lost",
+                              "its node registered again without it (the agent lost it)", -1, 0);
     }
     char *doc = json_dumps(n->info, JSON_COMPACT);
     store_op_t op = {.kind = STORE_NODE_PUT, .a = name, .d = doc, .n = n->epoch};
@@ -213,11 +214,16 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
     const char *reason = json_string_value(json_object_get(ev, "reason"));
     int code = (int)json_integer_value(json_object_get(ev, "exit_code"));
     int sig = (int)json_integer_value(json_object_get(ev, "signal"));
+    /* The agent's sentence on why (a user missing on the node, the OOM limit), bounded. */
+    char message[512] = "";
+    const char *m = json_string_value(json_object_get(ev, "message"));
+    if (m)
+        snprintf(message, sizeof(message), "%s", m);
     if (!reason)
         reason = code == 0 && sig == 0 ? "completed" : "failed";
     fprintf(stderr, "gantry server: job %llu incarnation %d exited on %s (%s, code %d, "
-                    "signal %d).\n", (unsigned long long)j->id, j->incarnation, n->name, reason,
-            code, sig);
+                    "signal %d)%s%s.\n", (unsigned long long)j->id, j->incarnation, n->name,
+            reason, code, sig, message[0] ? ": " : "", message);
     if (job_state_terminal(j->state)) {
         /* Cancelled earlier: the processes are gone now; free what it held. */
         if (j->stopping && ++j->ranks_done >= j->nslots) {
@@ -239,10 +245,10 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
         /* The rest of the gang stops; the job ends now. */
         uint64_t t = server_finish_job(srv, j, !strcmp(reason, "cancelled") ? JOB_CANCELLED
                                                                            : JOB_FAILED,
-                                       reason, code, sig);
+                                       reason, message, code, sig);
         return t;
     }
-    return server_finish_job(srv, j, JOB_SUCCEEDED, "completed", 0, 0);
+    return server_finish_job(srv, j, JOB_SUCCEEDED, "completed", NULL, 0, 0);
 }
 
 static int do_report(server_t *srv, http_resp_t *resp, json_t *body)

@@ -37,6 +37,7 @@ void job_free(job_t *j)
     json_decref(j->after_ok);
     free(j->idem_key);
     free(j->end_reason);
+    free(j->end_message);
     job_set_slots(j, NULL, 0);
     free(j);
 }
@@ -76,6 +77,7 @@ job_t *job_clone(const job_t *s)
     j->after_ok = json_deep_copy(s->after_ok);
     j->idem_key = dup0(s->idem_key);
     j->end_reason = dup0(s->end_reason);
+    j->end_message = dup0(s->end_message);
     j->slots = NULL;
     j->nslots = 0;
     job_set_slots(j, s->slots, s->nslots);
@@ -374,6 +376,8 @@ json_t *job_to_json(const job_t *j)
     }
     if (j->end_reason)
         json_object_set_new(o, "end_reason", json_string(j->end_reason));
+    if (j->end_message)
+        json_object_set_new(o, "end_message", json_string(j->end_message));
     if (j->stopping)
         json_object_set_new(o, "stopping", json_true());
     json_t *pl = json_array();
@@ -451,6 +455,7 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
     j->exit_signal = (int)json_integer_value(json_object_get(o, "exit_signal"));
     j->end_reason = jstr(o, "end_reason");
+    j->end_message = jstr(o, "end_message");
     j->stopping = json_is_true(json_object_get(o, "stopping"));
     json_t *pl = json_object_get(o, "placement");
     size_t n = json_array_size(pl);

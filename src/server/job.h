@@ -48,6 +48,7 @@ typedef struct job {
     int exit_code, exit_signal;
     char *end_reason;           /* completed, failed, oom, time_limit, cancelled, node_lost,
                                    dependency_failed */
+    char *end_message;          /* a sentence on why it ended (from the agent), or NULL */
     job_slot_t *slots;
     int nslots;
     bool stopping;              /* a stop task was sent; the job still holds its GPUs */

@@ -208,13 +208,15 @@ static void send_stops(server_t *srv, job_t *j, const char *reason, uint64_t tic
 static uint64_t release_dependents(server_t *srv, job_t *done);
 
 uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
-                           int exit_code, int exit_signal)
+                           const char *message, int exit_code, int exit_signal)
 {
     bool was_running = j->nslots > 0 && j->state == JOB_RUNNING;
     j->state = st;
     j->end_time = server_now();
     free(j->end_reason);
     j->end_reason = reason ? xstrdup(reason) : NULL;
+    free(j->end_message);
+    j->end_message = message && *message ? xstrdup(message) : NULL;
     j->exit_code = exit_code;
     j->exit_signal = exit_signal;
     if (was_running && st == JOB_CANCELLED) {
@@ -267,9 +269,9 @@ static uint64_t release_dependents(server_t *srv, job_t *done)
         if (deps_ready(srv, j, &failed)) {
             gt_error_t err;
             if (server_enter_sched(srv, j, &err) < 0)
-                t = server_finish_job(srv, j, JOB_FAILED, "invalid", 0, 0);
+                t = server_finish_job(srv, j, JOB_FAILED, "invalid", NULL, 0, 0);
         } else if (failed) {
-            t = server_finish_job(srv, j, JOB_CANCELLED, "dependency_failed", 0, 0);
+            t = server_finish_job(srv, j, JOB_CANCELLED, "dependency_failed", NULL, 0, 0);
         }
     }
     return t;
@@ -403,8 +405,12 @@ void server_node_lost(server_t *srv, node_t *n, const char *why)
             send_stops(srv, j, "preempt", 0, n->name);
             if (j->stopping || server_class_preemptible(srv, j->prio_class) || j->ckpt_signal)
                 server_requeue_job(srv, j, "node lost");
-            else
-                server_finish_job(srv, j, JOB_FAILED, "node_lost", -1, 0);
+            else {
+                char msg[300];
+                snprintf(msg, sizeof(msg), "node %s was lost (%s) and the job is neither "
+                         "preemptible nor checkpointable", n->name, why);
+                server_finish_job(srv, j, JOB_FAILED, "node_lost", msg, -1, 0);
+            }
         } else if (j->in_sched && j->stopping) {
             send_stops(srv, j, "cancel", 0, n->name);
             sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
@@ -680,7 +686,7 @@ static void restore_jobs(server_t *srv)
             if (server_enter_sched(srv, j, &err) < 0) {
                 fprintf(stderr, "gantry server: job %llu can't be queued again (%s); it fails.\n",
                         (unsigned long long)id, err.msg);
-                server_finish_job(srv, j, JOB_FAILED, "invalid", 0, 0);
+                server_finish_job(srv, j, JOB_FAILED, "invalid", NULL, 0, 0);
             }
             pending++;
         } else if (j->state == JOB_RUNNING || j->stopping) {
@@ -707,7 +713,7 @@ static void restore_jobs(server_t *srv)
                 j->stopping = false;
                 server_save_job(srv, j);
                 if (server_enter_sched(srv, j, &err) < 0)
-                    server_finish_job(srv, j, JOB_FAILED, "invalid", 0, 0);
+                    server_finish_job(srv, j, JOB_FAILED, "invalid", NULL, 0, 0);
             } else {
                 j->stopping = false;
                 server_save_job(srv, j);

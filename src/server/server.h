@@ -93,10 +93,11 @@ pclass_t *server_class(server_t *srv, const char *name);
 /* Queues a job's current document; returns the store ticket. Caller holds mu. */
 uint64_t server_save_job(server_t *srv, const job_t *j);
 void server_kick(server_t *srv);                         /* caller holds mu */
-/* Ends a job (running or pending) in a terminal state with reason; frees its resources in the
- * scheduler; releases jobs that depended on it. Caller holds mu. Returns the last ticket. */
+/* Ends a job (running or pending) in a terminal state with reason and an optional message (a
+ * sentence, copied; NULL for none); frees its resources in the scheduler; releases jobs that
+ * depended on it. Caller holds mu. Returns the last ticket. */
 uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
-                           int exit_code, int exit_signal);
+                           const char *message, int exit_code, int exit_signal);
 /* Sends a running job back to the queue (preempted, node lost). Caller holds mu. */
 uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why);
 /* The job's pending reason and estimated start as JSON fields added to o. Caller holds mu. */

@@ -47,7 +47,9 @@ if have_cgroup_v1; then
   wait_for 30 job_is "$m" failed
   ok $? "a job over its 48 MiB limit fails"
   is "$(api GET "/v1/jobs/$m" | jget '{end_reason}')" oom "and is reported as oom"
+  like "$(api GET "/v1/jobs/$m" | jget '{end_message}')" "memory limit of 48 MiB" "its end_message names the limit"
 else
+  skip "no writable cgroup v1 memory controller"
   skip "no writable cgroup v1 memory controller"
   skip "no writable cgroup v1 memory controller"
 fi
