@@ -224,12 +224,19 @@ static void start_job(agent_t *a, json_t *job)
     }
     json_t *ck = json_object_get(job, "checkpoint");
     int sig = supervisor_signal_number(json_string_value(json_object_get(ck, "signal")));
+    /* --job-user overrides; else the Unix account the server maps the job's user to (a server
+     * without unix_user sent only the API user). Root is still refused unless allowed. */
+    const char *user = cfg->job_user;
+    if (!user)
+        user = json_string_value(json_object_get(job, "unix_user"));
+    if (!user)
+        user = json_string_value(json_object_get(job, "user"));
     supervisor_spec_t s = {
         .job_id = id,
         .incarnation = inc,
         .name = json_string_value(json_object_get(job, "name")),
         .team = json_string_value(json_object_get(job, "team")),
-        .user = cfg->job_user ? cfg->job_user : json_string_value(json_object_get(job, "user")),
+        .user = user,
         .allow_root = cfg->allow_root,
         .argv = argv,
         .env = env,
@@ -644,7 +651,8 @@ static void usage(FILE *f)
             "  --no-cgroups        run jobs without cgroups (no memory/CPU/pids limits)\n"
             "  --no-device-cgroup  on cgroup v1, do not restrict device access\n"
             "  --pids-max N        per-job process limit (default 0 = none)\n"
-            "  --job-user U        run every job as U (single-user clusters, tests)\n"
+            "  --job-user U        run every job as U, whatever the server's unix_user\n"
+            "                      (single-user clusters, tests)\n"
             "  --allow-root        allow jobs to run as root\n");
 }
 

@@ -799,6 +799,88 @@ static int parse_scheduler(walk_t *w, yaml_node_t *m, yaml_node_t **default_clas
     return 0;
 }
 
+/* ---- users ---- */
+
+/* A portable POSIX account name: [A-Za-z0-9._-], not starting with '-', 1 to 32 bytes. */
+static bool unix_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32 || s[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static int parse_users(walk_t *w, yaml_node_t *m)
+{
+    if (m->type == YAML_SCALAR_NODE && !m->data.scalar.length)
+        return 0;
+    if (expect(w, m, YAML_MAPPING_NODE, "users",
+               "a mapping such as {alice: {unix: alice}, admin: {unix: root}}") < 0)
+        return -1;
+    static const char *const keys[] = {"unix", NULL};
+    gt_config_t *cfg = w->cfg;
+    size_t cap = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        const char *name = key_of(w, p, "users");
+        if (!name)
+            return -1;
+        if (!*name)
+            return fail(w, get(w, p->key), "a user under users has an empty name");
+        if (cfg->nusers >= 10000)
+            return fail(w, get(w, p->key), "users lists over 10000 users; map the rest by "
+                                           "their own names (leave them out)");
+        for (size_t i = 0; i < cfg->nusers; i++)
+            if (!strcmp(cfg->users[i].name, name))
+                return fail(w, get(w, p->key), "users.%s is given twice; keep one", name);
+        char path[160], sub[200];
+        fmt(path, sizeof(path), "users.%s", name);
+        yaml_node_t *val = get(w, p->value);
+        if (expect(w, val, YAML_MAPPING_NODE, path, "a mapping such as {unix: alice}") < 0)
+            return -1;
+        gt_user_cfg_t u = {0};
+        unsigned seen = 0;
+        for (yaml_node_pair_t *q = val->data.mapping.pairs.start;
+             q < val->data.mapping.pairs.top; q++) {
+            int k = which_key(w, q, path, keys, &seen);
+            yaml_node_t *v = k < 0 ? NULL : get(w, q->value);
+            fmt(sub, sizeof(sub), "%s.unix", path);
+            if (k < 0 || get_string(w, v, sub, "a Unix account name such as alice", &u.unix_user) < 0)
+                goto bad;
+            if (!unix_name_ok(u.unix_user)) {
+                fail(w, v, "%s '%s' is not a Unix account name; use letters, digits, '.', '_' "
+                           "and '-' (not first), at most 32", sub, u.unix_user);
+                goto bad;
+            }
+        }
+        if (!u.unix_user) {
+            fail(w, val, "%s has no unix key; write unix: <account>", path);
+            goto bad;
+        }
+        u.name = xstrdup(name);
+        GT_GROW(cfg->users, cap, cfg->nusers + 1);
+        cfg->users[cfg->nusers++] = u;
+        continue;
+    bad:
+        free(u.unix_user);
+        return -1;
+    }
+    return 0;
+}
+
+const char *gt_config_unix_user(const gt_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->nusers; i++)
+        if (!strcmp(cfg->users[i].name, name))
+            return cfg->users[i].unix_user;
+    return NULL;
+}
+
 /* ---- the document ---- */
 
 static void add_class(gt_config_t *cfg, size_t *cap, const char *name, int value, bool preempt)
@@ -814,10 +896,11 @@ static int walk_document(walk_t *w)
     yaml_node_t *default_class_node = NULL;
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
-                                           NULL};
+                                           "users", NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
-                                 "nodes, teams, priority_classes, scheduler", kind_name(root));
+                                 "nodes, teams, priority_classes, scheduler, users",
+                        kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
              p < root->data.mapping.pairs.top; p++) {
@@ -836,6 +919,7 @@ static int walk_document(walk_t *w)
                 break;
             case 2: rc = parse_classes(w, val); break;
             case 3: rc = parse_scheduler(w, val, &default_class_node); break;
+            case 4: rc = parse_users(w, val); break;
             }
             if (rc < 0)
                 return -1;
@@ -969,6 +1053,11 @@ void gt_config_free(gt_config_t *cfg)
         free(cfg->classes[i].name);
     free(cfg->classes);
     free(cfg->default_class);
+    for (size_t i = 0; i < cfg->nusers; i++) {
+        free(cfg->users[i].name);
+        free(cfg->users[i].unix_user);
+    }
+    free(cfg->users);
     free(cfg);
 }
 

@@ -17,6 +17,9 @@
  *   scheduler: {fairshare, fairshare_half_life, quotas, backfill: {enabled, reservations} | bool,
  *               preemption: {enabled, grace_period, min_runtime} | bool,
  *               default_priority_class}
+ *   users:   {<token user>: {unix: <account>}, ...}  the Unix account each API user's jobs run
+ *            as on the nodes (server only); a user not listed runs as the account of its own
+ *            name. Accounts are POSIX names: letters, digits, '.', '_', '-' (not first), <= 32.
  * Booleans: true/false (yes/no, on/off too). Durations: 90s, 10m, 7d, 1h30m. */
 #ifndef GANTRY_CONFIG_H
 #define GANTRY_CONFIG_H
@@ -61,6 +64,11 @@ typedef struct gt_class_cfg {
     bool preemptible;             /* default true */
 } gt_class_cfg_t;
 
+typedef struct gt_user_cfg {
+    char *name;                   /* the API (token) user */
+    char *unix_user;              /* the account its jobs run as on the nodes */
+} gt_user_cfg_t;
+
 typedef struct gt_config {
     gt_node_cfg_t *nodes;
     size_t nnodes;
@@ -71,11 +79,16 @@ typedef struct gt_config {
     size_t nclasses;
     char *default_class;          /* "normal" unless scheduler.default_priority_class says */
     sched_params_t params;        /* scheduler: section over sched_params_default() */
+    gt_user_cfg_t *users;         /* users: section, in file order */
+    size_t nusers;
 } gt_config_t;
 
 int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err);
 int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t *err);
 void gt_config_free(gt_config_t *cfg);
+
+/* The Unix account for API user name: its users: entry, else NULL (borrowed from cfg). */
+const char *gt_config_unix_user(const gt_config_t *cfg, const char *name);
 
 /* Builds the scheduler's model (classes, teams with quotas, nodes) from cfg into an empty s.
  * It does not touch the policy knobs: create s with sched_new(&cfg->params) (after any

@@ -86,6 +86,12 @@ uint64_t server_save_job(server_t *srv, const job_t *j)
     return t;
 }
 
+const char *server_unix_user(server_t *srv, const char *user)
+{
+    const char *u = json_string_value(json_object_get(srv->unix_users, user));
+    return u ? u : user;
+}
+
 void server_kick(server_t *srv)
 {
     srv->kicked = true;
@@ -344,6 +350,7 @@ static void apply_start(server_t *srv, job_t *j)
             "user", j->user, "command", j->command, "env", env, "gpus", gpus, "gpu_milli",
             j->slots[r].gpu_milli, "cpus_milli", (json_int_t)j->cpus_milli, "memory_mib",
             (json_int_t)j->memory_mib, "time_limit_s", (json_int_t)j->time_limit_s);
+        json_object_set_new(job, "unix_user", json_string(server_unix_user(srv, j->user)));
         if (j->workdir)
             json_object_set_new(job, "workdir", json_string(j->workdir));
         if (j->ckpt_signal)
@@ -546,6 +553,10 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     if (path && gt_config_load(path, &cfg, err) < 0)
         return -1;
     srv->sched = sched_new(cfg ? &cfg->params : NULL);
+    srv->unix_users = json_object();
+    for (size_t i = 0; cfg && i < cfg->nusers; i++)
+        json_object_set_new(srv->unix_users, cfg->users[i].name,
+                            json_string(cfg->users[i].unix_user));
     int rc = -1;
     if (cfg && cfg->nclasses) {
         for (size_t i = 0; i < cfg->nclasses; i++)
@@ -893,6 +904,7 @@ out:
     free(srv->default_class);
     sched_free(srv->sched);
     auth_free(srv->auth);
+    json_decref(srv->unix_users);
     free(srv->data_dir);
     free(srv);
     return rc;

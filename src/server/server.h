@@ -74,6 +74,7 @@ typedef struct server {
     size_t nclasses;
     char *default_class;
     uint64_t log_seq;        /* bumped on every appended log chunk */
+    json_t *unix_users;      /* config users: API user -> Unix account (object of strings) */
 } server_t;
 
 /* ---- server.c ---- */
@@ -90,6 +91,8 @@ sched_time_t server_sched_clock(server_t *srv);
 team_t *server_team(server_t *srv, const char *name);
 node_t *server_node(server_t *srv, const char *name);
 pclass_t *server_class(server_t *srv, const char *name);
+/* The Unix account a user's jobs run as: the config's users: entry, else the user's own name. */
+const char *server_unix_user(server_t *srv, const char *user);
 /* Queues a job's current document; returns the store ticket. Caller holds mu. */
 uint64_t server_save_job(server_t *srv, const job_t *j);
 void server_kick(server_t *srv);                         /* caller holds mu */

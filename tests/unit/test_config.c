@@ -343,6 +343,51 @@ static void test_apply(void)
     }
 }
 
+static void test_users(void)
+{
+    gt_error_t err;
+    gt_config_t *c = parse("users:\n"
+                           "  alice: {unix: alice}\n"
+                           "  admin: {unix: root}\n"
+                           "  bob.smith:\n"
+                           "    unix: b_smith-2\n",
+                           &err);
+    ok(c && c->nusers == 3, "three users parse: %s", err.msg);
+    if (c) {
+        is_str(c->users[0].name, "alice", "users keep file order");
+        is_str(gt_config_unix_user(c, "admin"), "root", "admin runs as root");
+        is_str(gt_config_unix_user(c, "bob.smith"), "b_smith-2", "a mapped name");
+        ok(gt_config_unix_user(c, "carol") == NULL, "an unlisted user has no mapping");
+        ok(gt_config_unix_user(c, NULL) == NULL, "NULL name: no mapping");
+    }
+    gt_config_free(c);
+    c = parse("users:\n", &err);
+    ok(c && c->nusers == 0, "an empty users: section is none");
+    gt_config_free(c);
+    ok(gt_config_unix_user(NULL, "alice") == NULL, "no configuration: no mapping");
+    fails("users: [alice]\n", "line 1", "users is a list", "users as a list");
+    fails("users:\n  alice: alice\n", "line 2", "users.alice is a single value",
+          "a user without a mapping");
+    fails("users:\n  alice: {}\n", "line 2", "users.alice has no unix key", "no unix key");
+    fails("users:\n  alice: {unix: alice, uid: 5}\n", "line 2", "unknown key 'uid'",
+          "an unknown key under a user");
+    fails("users:\n  alice: {unix: \"ali ce\"}\n", "line 2", "not a Unix account name",
+          "a space in the account");
+    fails("users:\n  alice: {unix: -alice}\n", "line 2", "not a Unix account name",
+          "an account starting with -");
+    fails("users:\n  alice: {unix: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}\n", "line 2",
+          "not a Unix account name", "an account over 32 bytes");
+    fails("users:\n  alice: {unix: ''}\n", "line 2", "users.alice.unix is empty",
+          "an empty account");
+    fails("users:\n  alice: {unix: a}\n  alice: {unix: b}\n", "line 3",
+          "users.alice is given twice", "a user given twice");
+    fails("users:\n  alice: {unix: a, unix: b}\n", "line 2", "given twice",
+          "unix given twice");
+    fails("users: {alice: {unix: a}}\nusers: {bob: {unix: b}}\n", "line 2", "given twice",
+          "the users section twice");
+    fails("userz: {}\n", "line 1", "users", "the unknown-key message lists users");
+}
+
 int main(void)
 {
     test_full();
@@ -352,5 +397,6 @@ int main(void)
     test_range();
     test_load();
     test_apply();
+    test_users();
     return tap_done();
 }
