@@ -56,17 +56,6 @@ static json_t *job_view(server_t *srv, const job_t *j)
     return o;
 }
 
-/* Finds an idempotency key among the user's jobs (newest first). Caller holds mu. */
-static job_t *find_idem(server_t *srv, const char *user, const char *key)
-{
-    for (size_t id = srv->next_id - 1; id >= 1; id--) {
-        job_t *j = srv->jobs[id];
-        if (j && j->idem_key && !strcmp(j->idem_key, key) && !strcmp(j->user, user))
-            return j;
-    }
-    return NULL;
-}
-
 static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
     if (req->who.role == AUTH_AGENT)
@@ -97,7 +86,7 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     pthread_mutex_lock(&srv->mu);
     if (key) {
-        job_t *old = find_idem(srv, req->who.user, key);
+        job_t *old = server_idem_find(srv, req->who.user, key);
         if (old) {
             resp->json = job_view(srv, old);
             resp->status = 200;
@@ -163,6 +152,7 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
         if (out && k < 1000)
             json_array_append_new(out, json_integer((json_int_t)t->id));
     }
+    server_idem_add(srv, srv->jobs[first]);
     json_t *view = job_view(srv, srv->jobs[first]);
     pthread_mutex_unlock(&srv->mu);
     if (store_wait(srv->store, ticket, &err) < 0) {

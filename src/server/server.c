@@ -92,6 +92,31 @@ const char *server_unix_user(server_t *srv, const char *user)
     return u ? u : user;
 }
 
+static void idem_name(gt_buf_t *b, const char *user, const char *key)
+{
+    gt_buf_printf(b, "%zu:%s%s", strlen(user), user, key); /* unambiguous */
+}
+
+job_t *server_idem_find(server_t *srv, const char *user, const char *key)
+{
+    gt_buf_t b = {0};
+    idem_name(&b, user, key);
+    json_t *v = json_object_get(srv->idem, b.data);
+    gt_buf_free(&b);
+    return v ? server_job(srv, (uint64_t)json_integer_value(v)) : NULL;
+}
+
+void server_idem_add(server_t *srv, const job_t *j)
+{
+    if (!j->idem_key)
+        return;
+    gt_buf_t b = {0};
+    idem_name(&b, j->user, j->idem_key);
+    if (!json_object_get(srv->idem, b.data))
+        json_object_set_new_nocheck(srv->idem, b.data, json_integer((json_int_t)j->id));
+    gt_buf_free(&b);
+}
+
 void server_kick(server_t *srv)
 {
     srv->kicked = true;
@@ -681,6 +706,7 @@ static int on_stored_job(void *arg, uint64_t id, const char *doc, gt_error_t *er
     server_jobs_reserve(srv, id);
     srv->jobs[id] = j;
     srv->next_id = id + 1;
+    server_idem_add(srv, j);
     return 0;
 }
 
@@ -835,6 +861,7 @@ int cmd_server(int argc, char **argv)
     srv->data_dir = xstrdup(data);
     srv->heartbeat_s = (int)hb;
     srv->auth = auth_new();
+    srv->idem = json_object();
     srv->next_id = 1;
     server_jobs_reserve(srv, 1024);
     struct MHD_Daemon *mhd = NULL;
@@ -905,6 +932,7 @@ out:
     sched_free(srv->sched);
     auth_free(srv->auth);
     json_decref(srv->unix_users);
+    json_decref(srv->idem);
     free(srv->data_dir);
     free(srv);
     return rc;

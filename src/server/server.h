@@ -75,6 +75,8 @@ typedef struct server {
     char *default_class;
     uint64_t log_seq;        /* bumped on every appended log chunk */
     json_t *unix_users;      /* config users: API user -> Unix account (object of strings) */
+    json_t *idem;            /* "LEN:userkey" -> first job id with that Idempotency-Key (a hash
+                                table: a retried submission is found in O(1)) */
 } server_t;
 
 /* ---- server.c ---- */
@@ -93,6 +95,10 @@ node_t *server_node(server_t *srv, const char *name);
 pclass_t *server_class(server_t *srv, const char *name);
 /* The Unix account a user's jobs run as: the config's users: entry, else the user's own name. */
 const char *server_unix_user(server_t *srv, const char *user);
+/* The job submitted by user with Idempotency-Key key, or NULL; server_idem_add() records j's
+ * key (the first job with a key keeps it). Caller holds mu. */
+job_t *server_idem_find(server_t *srv, const char *user, const char *key);
+void server_idem_add(server_t *srv, const job_t *j);
 /* Queues a job's current document; returns the store ticket. Caller holds mu. */
 uint64_t server_save_job(server_t *srv, const job_t *j);
 void server_kick(server_t *srv);                         /* caller holds mu */

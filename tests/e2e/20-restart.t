@@ -6,6 +6,15 @@ start_server
 "$GANTRY" quota set research --quota 8 >/dev/null
 cancelled=$("$GANTRY" submit --team research -- true | awk '{print $3}')
 "$GANTRY" cancel "$cancelled" >/dev/null
+# Idempotency keys (an index, not a scan): one job, one array, and another user's same key.
+post_key() { curl -s -X POST -H "Authorization: Bearer $1" -H "Idempotency-Key: $2" -d "$3" "$GANTRY_SERVER/v1/jobs" | jget '{id}'; }
+ALICE=$("$GANTRY" token create --user alice --role member --team research)
+k1=$(post_key "$ADMIN" key-1 '{"team":"research","command":["true"]}')
+arr=$(post_key "$ADMIN" key-arr '{"team":"research","array":"0-3","command":["true"]}')
+ka=$(post_key "$ALICE" key-1 '{"team":"research","command":["true"]}')
+ok $([ "$ka" != "$k1" ] && echo 0 || echo 1) "the same key from another user is another job ($ka, $k1)"
+is "$(post_key "$ADMIN" key-arr '{"team":"research","array":"0-3","command":["true"]}')" "$arr" \
+  "a retried array submission returns its first job"
 
 # 4 clients submit in a loop and record each id the server acknowledged (201).
 CLIENTS=()
@@ -31,6 +40,12 @@ all=$(api GET '/v1/jobs?state=all&limit=10000' | jget '{jobs}' | perl -MJSON::PP
 missing=0
 for id in $(cat "$WORK"/acked.*); do echo "$all" | grep -qx "$id" || { missing=$((missing + 1)); echo "# missing $id"; }; done
 is "$missing" 0 "every acknowledged job is there after kill -9 and restart"
+is "$(post_key "$ADMIN" key-1 '{"team":"research","command":["true"]}')" "$k1" \
+  "after the restart a retried key still returns its job"
+is "$(post_key "$ALICE" key-1 '{"team":"research","command":["true"]}')" "$ka" \
+  "and another user's retry returns theirs"
+is "$(post_key "$ADMIN" key-arr '{"team":"research","array":"0-3","command":["true"]}')" "$arr" \
+  "and an array's retry its first job"
 is "$(api GET /v1/jobs/$cancelled | jget '{state}')" cancelled "a cancelled job stays cancelled"
 max=$(echo "$all" | sort -n | tail -1)
 new=$("$GANTRY" submit --team research -- true | awk '{print $3}')
