@@ -301,6 +301,13 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
         j->reason = SCHED_REASON_QUOTA;
         return;
     }
+    if (s->p.quotas && j->borrow_after > now && !team_within_quota(s, j->team, types, j->gpus)) {
+        j->reason = SCHED_REASON_BACKOFF;
+        j->est_start = j->borrow_after;
+        if (j->borrow_after < s->next_backoff_at)
+            s->next_backoff_at = j->borrow_after;
+        return;
+    }
     sched_time_t dur = job_plan_duration(j);
     sched_time_t end = dur > 0 ? now + dur : SCHED_NEVER;
     int64_t per = j->gpus / j->nodes;
@@ -403,7 +410,8 @@ static bool anyone_left_can_act(const sched_t *s, size_t nheap, const pass_t *ps
  * the pass is skipped: the newcomers wait for capacity (sched_job_info says so). */
 static bool still_settled(sched_t *s, sched_time_t now)
 {
-    if (!s->settled || s->loosened || now >= s->next_victim_at || s->nnominated)
+    if (!s->settled || s->loosened || now >= s->next_victim_at || now >= s->next_backoff_at ||
+        s->nnominated)
         return false;
     bool preempt = s->p.preemption;
     for (size_t i = 0; i < s->narrivals; i++) {
@@ -437,6 +445,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     }
     s->narrivals = 0;
     s->loosened = false;
+    s->next_backoff_at = SCHED_NEVER;
     s->ndec = 0;
     s->nfails = 0;
     s->npfails = 0;

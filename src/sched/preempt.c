@@ -10,7 +10,9 @@
  * Victims are chosen per node, lowest class first and then the least work lost since their
  * last checkpoint; nodes are ranked by what they would cost, and j's gang takes the cheapest
  * nodes that, once the victims stop, hold it: no preemption that frees nothing j can use.
- * A gang victim is preempted whole (it is one job). */
+ * A gang victim is preempted whole (it is one job). A reclaimed job may not borrow again
+ * before a backoff that doubles with each reclaim, so that a job does not cycle between
+ * borrowing idle GPUs and being reclaimed. */
 #include <stdlib.h>
 
 #include "sched/sched_internal.h"
@@ -185,6 +187,14 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                 v->state = SCHED_PREEMPTING;
                 v->stop_deadline = now + s->p.grace_s;
                 v->preempt_for = j->id;
+                if (s->classes[v->cls].value >= s->classes[j->cls].value) {
+                    /* reclaimed from borrowing: it may borrow again only after a backoff that
+                     * doubles each time (min runtime, at least a minute, up to 64 times) */
+                    sched_time_t base = s->p.min_runtime_s > 60 ? s->p.min_runtime_s : 60;
+                    int k = v->reclaims < 6 ? v->reclaims : 6;
+                    v->reclaims++;
+                    v->borrow_after = now + (base << k);
+                }
                 release_track(s, (int)(v - s->jobs));
                 sched_decide(s, SCHED_PREEMPT, v->id, j->id);
                 s->stats.preemptions++;

@@ -99,6 +99,8 @@ typedef struct job {
     bool preempt_deferred;                         /* no preemption try this pass (cap) */
     int victims_pending;                           /* preemptor: victims not yet stopped */
     uint64_t preempt_for;                          /* victim: the job it makes room for */
+    int reclaims;                                  /* times it was reclaimed from borrowing */
+    sched_time_t borrow_after;                     /* it may borrow again from then on */
 } job_t;
 
 typedef struct order_entry {
@@ -139,6 +141,7 @@ struct sched {
     bool in_pass;                                  /* team queues are being merged: started
                                                       jobs leave them after the pass */
     sched_time_t next_victim_at;                   /* when a running job turns preemptible */
+    sched_time_t next_backoff_at;                  /* when a reclaimed job may borrow again */
     int *arrivals;                                 /* jobs submitted since the last pass */
     size_t narrivals, caparrivals;
 
