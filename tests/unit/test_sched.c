@@ -262,6 +262,9 @@ static void test_reclaim(void)
     sched_job_stopped(S, 106, 1100);
     cycle(1100);
     ok(started(1) && node_of(1) == node_of(107), "a's job starts where the room was made");
+    is_str(sched_reason_name(info(105).reason), "backoff",
+           "the reclaimed job may not borrow again at once");
+    is_int(info(105).estimated_start, 1600, "until its backoff ends (reclaimed at 1000 + 600)");
     cycle(2000);
     ok(ndec == 0, "b's requeued jobs do not take the GPUs back (no ping-pong)");
     is_str(sched_reason_name(info(105).reason), "capacity", "b's job waits for capacity");
