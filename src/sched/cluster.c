@@ -1,0 +1,180 @@
+/* cluster.c: nodes as the driver declares them (names, GPUs, topology, up or down), found
+ * by name through a hash so that a 100,000-node cluster loads in about a second. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched_internal.h"
+
+/* Name lookups by open addressing (node names, topology paths): adding 100,000 nodes must
+ * not cost a scan per node. Slots hold an index into names, or -1. */
+static size_t name_hash(const char *k)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h;
+}
+
+static int name_lookup(const int *map, size_t cap, char *const *names, size_t stride,
+                       const char *key)
+{
+    if (!cap)
+        return NIL;
+    for (size_t h = name_hash(key) & (cap - 1);; h = (h + 1) & (cap - 1)) {
+        int i = map[h];
+        if (i == NIL)
+            return NIL;
+        if (!strcmp(*(char *const *)((const char *)names + (size_t)i * stride), key))
+            return i;
+    }
+}
+
+static void name_insert(int **map, size_t *cap, char *const *names, size_t stride, int count,
+                        int idx)
+{
+    if ((size_t)(count + 1) * 2 > *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        while ((size_t)(count + 1) * 2 > ncap)
+            ncap *= 2;
+        free(*map);
+        *map = xmalloc(ncap * sizeof(int));
+        memset(*map, 0xff, ncap * sizeof(int));
+        *cap = ncap;
+        for (int i = 0; i < count; i++)
+            if (i != idx)
+                name_insert(map, cap, names, stride, count, i);
+    }
+    const char *key = *(char *const *)((const char *)names + (size_t)idx * stride);
+    size_t h = name_hash(key) & (*cap - 1);
+    while ((*map)[h] != NIL)
+        h = (h + 1) & (*cap - 1);
+    (*map)[h] = idx;
+}
+
+static int topo_intern(sched_t *s, const char *path)
+{
+    int i = name_lookup(s->topo_map, s->topo_map_cap, s->topo_names, sizeof(char *), path);
+    if (i != NIL)
+        return i;
+    GT_GROW(s->topo_names, s->captopo, (size_t)s->ntopo + 1);
+    s->topo_names[s->ntopo] = xstrdup(path);
+    name_insert(&s->topo_map, &s->topo_map_cap, s->topo_names, sizeof(char *), s->ntopo,
+                s->ntopo);
+    return s->ntopo++;
+}
+
+int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
+{
+    if (!spec->name || !*spec->name || spec->gpus < 0 || spec->gpus > SCHED_MAX_GPUS_PER_NODE ||
+        spec->cpus_milli < 0 || spec->memory_mib < 0) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument",
+                            "node '%s': needs a name, 0..%d GPUs, and no negative CPUs or memory",
+                            spec->name ? spec->name : "", SCHED_MAX_GPUS_PER_NODE);
+    }
+    if (sched_node_find(s, spec->name) >= 0) {
+        errno = EEXIST;
+        return gt_error_set(err, "conflict", "node '%s' is defined twice", spec->name);
+    }
+    int type = sched_gpu_type(s, spec->gpu_type && *spec->gpu_type ? spec->gpu_type : "none");
+    if (type < 0)
+        return gt_error_set(err, "invalid_argument", "more than %d GPU types",
+                            SCHED_MAX_GPU_TYPES);
+    GT_GROW(s->nodes, s->capnodes, (size_t)s->nnodes + 1);
+    int ni = s->nnodes++;
+    node_t *n = &s->nodes[ni];
+    memset(n, 0, sizeof(*n));
+    n->name = xstrdup(spec->name);
+    n->type = type;
+    n->ngpus = spec->gpus;
+    int groups = spec->nvlink_groups > 1 ? spec->nvlink_groups : 1;
+    for (int g = 0; g < n->ngpus; g++) {
+        n->gpu_free[g] = SCHED_MILLI;
+        n->nvgroup[g] = (uint8_t)(g * groups / (n->ngpus ? n->ngpus : 1));
+    }
+    n->free_whole = n->ngpus;
+    n->cpus = n->cpus_free = spec->cpus_milli;
+    n->mem = n->mem_free = spec->memory_mib;
+    char path[512];
+    const char *b = spec->block ? spec->block : "", *sp = spec->spine ? spec->spine : "",
+               *l = spec->leaf ? spec->leaf : "";
+    snprintf(path, sizeof(path), "%s", b);
+    n->block = topo_intern(s, path);
+    snprintf(path, sizeof(path), "%s/%s", b, sp);
+    n->spine = topo_intern(s, path);
+    snprintf(path, sizeof(path), "%s/%s/%s", b, sp, l);
+    n->leaf = topo_intern(s, path);
+    n->up = true;
+    n->bprev = n->bnext = n->pprev = n->pnext = NIL;
+    if (n->ngpus > s->type_max_gpus[type])
+        s->type_max_gpus[type] = n->ngpus;
+    s->type_nodes[type]++;
+    if (n->ngpus > s->max_gpus)
+        s->max_gpus = n->ngpus;
+    if (n->cpus > s->type_max_cpus[type])
+        s->type_max_cpus[type] = n->cpus;
+    if (n->mem > s->type_max_mem[type])
+        s->type_max_mem[type] = n->mem;
+    node_index_insert(s, ni);
+    name_insert(&s->node_names, &s->node_names_cap, &s->nodes[0].name, sizeof(node_t), ni, ni);
+    s->loosened = true;
+    return ni;
+}
+
+int sched_node_find(const sched_t *s, const char *name)
+{
+    if (!s->nnodes) {
+        errno = ENOENT;
+        return -1;
+    }
+    int i = name_lookup(s->node_names, s->node_names_cap, &s->nodes[0].name, sizeof(node_t),
+                        name);
+    if (i == NIL)
+        errno = ENOENT;
+    return i;
+}
+
+int sched_node_count(const sched_t *s)
+{
+    return s->nnodes;
+}
+
+int sched_node_set_up(sched_t *s, int ni, bool up)
+{
+    if (ni < 0 || ni >= s->nnodes) {
+        errno = ENOENT;
+        return -1;
+    }
+    node_t *n = &s->nodes[ni];
+    if (n->up == up)
+        return 0;
+    if (!up)
+        node_index_remove(s, ni);
+    n->up = up;
+    if (up)
+        node_index_insert(s, ni);
+    s->loosened = true;
+    return 0;
+}
+
+int sched_node_info(const sched_t *s, int ni, sched_node_info_t *out)
+{
+    if (ni < 0 || ni >= s->nnodes) {
+        errno = ENOENT;
+        return -1;
+    }
+    const node_t *n = &s->nodes[ni];
+    int64_t used = 0;
+    for (int g = 0; g < n->ngpus; g++)
+        used += SCHED_MILLI - n->gpu_free[g];
+    *out = (sched_node_info_t){
+        .name = n->name, .gpu_type = s->type_names[n->type], .gpus = n->ngpus,
+        .gpus_free = n->free_whole, .gpu_milli_used = used, .cpus_milli = n->cpus,
+        .cpus_milli_free = n->cpus_free, .memory_mib = n->mem, .memory_mib_free = n->mem_free,
+        .up = n->up, .jobs = n->njobs,
+    };
+    return 0;
+}
+

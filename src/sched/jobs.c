@@ -1,0 +1,504 @@
+/* jobs.c: the job table (id -> index), the team queues of pending jobs, and a job's life:
+ * submitted, started, stopped (back to the queue), finished or removed, and what it holds. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched_internal.h"
+
+/* ---- Job table: id -> index by open addressing ---- */
+
+static size_t id_hash(uint64_t id, size_t cap)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)id & (cap - 1);
+}
+
+int sched_job_index(const sched_t *s, uint64_t id)
+{
+    for (size_t h = id_hash(id, s->id_cap);; h = (h + 1) & (s->id_cap - 1)) {
+        int ji = s->id_table[h];
+        if (ji == NIL)
+            return NIL;
+        if (ji >= 0 && s->jobs[ji].id == id && s->jobs[ji].live)
+            return ji;
+    }
+}
+
+job_t *sched_job_by_id(const sched_t *s, uint64_t id)
+{
+    int ji = sched_job_index(s, id);
+    return ji == NIL ? NULL : &s->jobs[ji];
+}
+
+#define TOMB (-2)
+
+static void id_insert(sched_t *s, uint64_t id, int ji);
+
+static void id_rehash(sched_t *s, size_t cap)
+{
+    int *old = s->id_table;
+    size_t oldcap = s->id_cap;
+    s->id_table = xmalloc(cap * sizeof(int));
+    memset(s->id_table, 0xff, cap * sizeof(int));
+    s->id_cap = cap;
+    s->id_used = 0;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i] >= 0)
+            id_insert(s, s->jobs[old[i]].id, old[i]);
+    free(old);
+}
+
+static void id_insert(sched_t *s, uint64_t id, int ji)
+{
+    if ((s->id_used + 1) * 2 > s->id_cap)
+        id_rehash(s, s->id_cap * 2);
+    size_t h = id_hash(id, s->id_cap);
+    while (s->id_table[h] >= 0)
+        h = (h + 1) & (s->id_cap - 1);
+    if (s->id_table[h] == NIL)
+        s->id_used++;
+    s->id_table[h] = ji;
+}
+
+static void id_delete(sched_t *s, uint64_t id, int ji)
+{
+    for (size_t h = id_hash(id, s->id_cap);; h = (h + 1) & (s->id_cap - 1)) {
+        if (s->id_table[h] == NIL)
+            return;
+        if (s->id_table[h] == ji) {
+            s->id_table[h] = TOMB;
+            return;
+        }
+    }
+}
+
+/* ---- Jobs ---- */
+
+sched_time_t job_plan_duration(const job_t *j)
+{
+    if (j->estimate > 0)
+        return j->estimate;
+    if (j->time_limit > 0)
+        return j->time_limit;
+    return 0;
+}
+
+static uint64_t all_types(const sched_t *s)
+{
+    return s->ntypes >= 64 ? ~0ULL : ((1ULL << s->ntypes) - 1);
+}
+
+/* Gang size: as asked, or one node when the GPUs fit on the largest acceptable node, or the
+ * fewest nodes of that size that hold the GPUs evenly. Returns 0 when nothing could hold it. */
+int job_resolve_nodes(const sched_t *s, job_t *j)
+{
+    if (j->nodes_asked > 0)
+        return j->nodes = j->nodes_asked;
+    int maxg = 0;
+    for (int t = 0; t < s->ntypes; t++)
+        if ((j->types >> t & 1) && s->type_max_gpus[t] > maxg)
+            maxg = s->type_max_gpus[t];
+    int64_t whole = j->gpus / SCHED_MILLI;
+    if (j->gpus < SCHED_MILLI || whole <= maxg || maxg == 0)
+        return j->nodes = 1;
+    for (int64_t n = (whole + maxg - 1) / maxg; n <= whole; n++)
+        if (whole % n == 0 && whole / n <= maxg)
+            return j->nodes = (int)n;
+    return j->nodes = 1;
+}
+
+static void team_queue_insert(team_t *t, const sched_t *s, int ji)
+{
+    const job_t *j = &s->jobs[ji];
+    GT_GROW(t->queue, t->capqueue, t->nqueue + 1);
+    size_t pos = t->nqueue;
+    while (pos > 0) {
+        const qentry_t *o = &t->queue[pos - 1];
+        if (o->submit < j->submit || (o->submit == j->submit && o->id < j->id))
+            break;
+        pos--;
+    }
+    memmove(&t->queue[pos + 1], &t->queue[pos], (t->nqueue - pos) * sizeof(*t->queue));
+    int64_t per = j->nodes_asked > 0 ? j->gpus / j->nodes_asked : j->gpus;
+    int need = j->gpus < SCHED_MILLI ? 0
+               : per / SCHED_MILLI > SCHED_MAX_GPUS_PER_NODE ? SCHED_MAX_GPUS_PER_NODE
+                                                            : (int)(per / SCHED_MILLI);
+    t->queue[pos] = (qentry_t){ji, j->cls, j->nodes_asked, need, j->gpus, j->submit, j->id};
+    t->nqueue++;
+    t->class_pending[j->cls]++;
+    t->need_hist[j->cls][need]++;
+}
+
+static void team_queue_remove(team_t *t, int ji)
+{
+    for (size_t i = t->nqueue; i-- > 0;)
+        if (t->queue[i].job == ji) {
+            t->class_pending[t->queue[i].cls]--;
+            t->need_hist[t->queue[i].cls][t->queue[i].need]--;
+            memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
+            t->nqueue--;
+            return;
+        }
+}
+
+void sched_compact_queues(sched_t *s)
+{
+    for (int ti = 0; ti < s->nteams; ti++) {
+        team_t *t = &s->teams[ti];
+        if (!t->stale_queue)
+            continue;
+        size_t k = 0;
+        for (size_t i = 0; i < t->nqueue; i++) {
+            const qentry_t *e = &t->queue[i];
+            const job_t *j = &s->jobs[e->job];
+            if (j->live && j->id == e->id && j->state == SCHED_PENDING)
+                t->queue[k++] = *e;
+            else {
+                t->class_pending[e->cls]--;
+                t->need_hist[e->cls][e->need]--;
+            }
+        }
+        t->nqueue = k;
+        t->stale_queue = false;
+    }
+}
+
+static void job_make_pending(sched_t *s, int ji)
+{
+    job_t *j = &s->jobs[ji];
+    j->state = SCHED_PENDING;
+    j->reason = SCHED_REASON_NONE;
+    j->est_start = SCHED_NEVER;
+    j->nslots = 0;
+    team_queue_insert(&s->teams[j->team], s, ji);
+    s->teams[j->team].pending++;
+    s->npending++;
+}
+
+static int validate_spec(const sched_t *s, const sched_job_spec_t *sp, gt_error_t *err)
+{
+    errno = EINVAL;
+    if (sp->team < 0 || sp->team >= s->nteams)
+        return gt_error_set(err, "invalid_argument", "job %llu: unknown team",
+                            (unsigned long long)sp->id);
+    if (sp->prio_class < 0 || sp->prio_class >= s->nclasses)
+        return gt_error_set(err, "invalid_argument", "job %llu: unknown priority class",
+                            (unsigned long long)sp->id);
+    if (sp->gpus_milli <= 0 || (sp->gpus_milli > SCHED_MILLI && sp->gpus_milli % SCHED_MILLI))
+        return gt_error_set(err, "invalid_argument",
+                            "job %llu: gpus must be a whole number or a fraction of one GPU",
+                            (unsigned long long)sp->id);
+    if (sp->gpus_milli > (int64_t)SCHED_MILLI * 1000000)
+        return gt_error_set(err, "invalid_argument", "job %llu: too many GPUs",
+                            (unsigned long long)sp->id);
+    if (sp->nodes < 0 || sp->nodes > 100000 ||
+        (sp->nodes > 1 && (sp->gpus_milli < SCHED_MILLI ||
+                           (sp->gpus_milli / SCHED_MILLI) % sp->nodes != 0)))
+        return gt_error_set(err, "invalid_argument",
+                            "job %llu: %d nodes must each get the same whole number of GPUs",
+                            (unsigned long long)sp->id, sp->nodes);
+    if (sp->nodes > 0 && sp->gpus_milli / SCHED_MILLI / (sp->nodes ? sp->nodes : 1) >
+                             SCHED_MAX_GPUS_PER_NODE)
+        return gt_error_set(err, "invalid_argument", "job %llu: more than %d GPUs per node",
+                            (unsigned long long)sp->id, SCHED_MAX_GPUS_PER_NODE);
+    if (sp->cpus_milli < 0 || sp->memory_mib < 0 || sp->time_limit < 0 || sp->estimate < 0)
+        return gt_error_set(err, "invalid_argument",
+                            "job %llu: CPUs, memory and times can't be negative",
+                            (unsigned long long)sp->id);
+    if (sp->gpu_types && (sp->gpu_types & ~all_types(s)))
+        return gt_error_set(err, "invalid_argument", "job %llu: unknown GPU type",
+                            (unsigned long long)sp->id);
+    if (sched_job_index(s, sp->id) != NIL) {
+        errno = EEXIST;
+        return gt_error_set(err, "conflict", "job %llu already exists",
+                            (unsigned long long)sp->id);
+    }
+    return 0;
+}
+
+static int job_alloc(sched_t *s, const sched_job_spec_t *sp)
+{
+    int ji;
+    if (s->nfree_jobs)
+        ji = s->free_jobs[--s->nfree_jobs];
+    else {
+        GT_GROW(s->jobs, s->capjobs, (size_t)s->njobs + 1);
+        ji = s->njobs++;
+        memset(&s->jobs[ji], 0, sizeof(s->jobs[ji]));
+    }
+    job_t *j = &s->jobs[ji];
+    sched_slot_t *slots = j->slots;
+    size_t capslots = j->capslots;
+    int *targets = j->targets;
+    size_t captargets = j->captargets;
+    memset(j, 0, sizeof(*j));
+    j->slots = slots;
+    j->capslots = capslots;
+    j->targets = targets;
+    j->captargets = captargets;
+    j->id = sp->id;
+    j->live = true;
+    j->team = sp->team;
+    j->cls = sp->prio_class;
+    j->gpus = sp->gpus_milli;
+    j->nodes_asked = sp->nodes;
+    j->types = sp->gpu_types ? sp->gpu_types : ~0ULL;
+    j->cpus = sp->cpus_milli;
+    j->mem = sp->memory_mib;
+    j->submit = sp->submit;
+    j->time_limit = sp->time_limit;
+    j->estimate = sp->estimate;
+    j->preemptible = s->classes[sp->prio_class].preemptible && !sp->no_preempt;
+    j->checkpointable = sp->checkpointable;
+    j->run_pos = NIL;
+    j->alloc_type = NIL;
+    j->est_start = SCHED_NEVER;
+    id_insert(s, sp->id, ji);
+    return ji;
+}
+
+int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
+{
+    s->changed = true;
+    if (validate_spec(s, spec, err) < 0)
+        return -1;
+    int ji = job_alloc(s, spec);
+    job_make_pending(s, ji);
+    GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
+    s->arrivals[s->narrivals++] = ji;
+    return 0;
+}
+
+static void slot_charge(sched_t *s, job_t *j, int sign)
+{
+    int64_t milli = 0;
+    for (int k = 0; k < j->nslots; k++) {
+        const sched_slot_t *sl = &j->slots[k];
+        milli += (int64_t)__builtin_popcountll(sl->gpu_mask) * sl->gpu_milli;
+    }
+    for (int t = j->team; t != NIL; t = s->teams[t].parent) {
+        s->teams[t].alloc[0] += sign * milli;
+        if (j->alloc_type >= 0)
+            s->teams[t].alloc[QIDX(j->alloc_type)] += sign * milli;
+    }
+}
+
+/* Commits j's chosen slots: nodes, team allocation, running list. */
+void job_start(sched_t *s, int ji, sched_time_t now)
+{
+    job_t *j = &s->jobs[ji];
+    team_t *t = &s->teams[j->team];
+    if (s->in_pass)
+        t->stale_queue = true; /* the pass is walking the queue: it leaves afterwards */
+    else
+        team_queue_remove(t, ji);
+    t->pending--;
+    s->npending--;
+    j->alloc_type = s->nodes[j->slots[0].node].type;
+    j->borrowing = s->p.quotas && !team_within_quota(s, j->team, 1ULL << j->alloc_type, j->gpus);
+    for (int k = 0; k < j->nslots; k++)
+        node_take(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
+    slot_charge(s, j, +1);
+    j->state = SCHED_RUNNING;
+    job_set_targets(s, ji, NULL, 0);
+    j->start = now;
+    j->last_ckpt = now;
+    j->reason = SCHED_REASON_NONE;
+    j->est_start = SCHED_NEVER;
+    t->running++;
+    GT_GROW(s->running, s->caprunning, (size_t)s->nrunning + 1);
+    j->run_pos = s->nrunning;
+    s->running[s->nrunning++] = ji;
+    release_track(s, ji);
+    s->stats.starts++;
+}
+
+/* Frees what a running or preempting job holds. */
+void job_release(sched_t *s, int ji, sched_time_t now)
+{
+    job_t *j = &s->jobs[ji];
+    sched_accrue_usage(s, now);
+    for (int k = 0; k < j->nslots; k++)
+        node_give(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
+    slot_charge(s, j, -1);
+    release_untrack(s, ji);
+    s->loosened = true;
+    int last = s->running[--s->nrunning];
+    s->running[j->run_pos] = last;
+    s->jobs[last].run_pos = j->run_pos;
+    j->run_pos = NIL;
+    s->teams[j->team].running--;
+    j->nslots = 0;
+    if (j->preempt_for) {
+        job_t *p = sched_job_by_id(s, j->preempt_for);
+        if (p && p->victims_pending > 0)
+            p->victims_pending--;
+        j->preempt_for = 0;
+    }
+}
+
+void job_set_targets(sched_t *s, int ji, const int *nodes, int n)
+{
+    job_t *j = &s->jobs[ji];
+    if (j->ntargets > 0 && n == 0) {
+        for (int i = 0; i < s->nnominated; i++)
+            if (s->nominated[i] == ji) {
+                s->nominated[i] = s->nominated[--s->nnominated];
+                break;
+            }
+    } else if (j->ntargets == 0 && n > 0) {
+        GT_GROW(s->nominated, s->capnominated, (size_t)s->nnominated + 1);
+        s->nominated[s->nnominated++] = ji;
+    }
+    GT_GROW(j->targets, j->captargets, (size_t)n);
+    for (int i = 0; i < n; i++)
+        j->targets[i] = nodes[i];
+    j->ntargets = n;
+}
+
+static void job_forget(sched_t *s, int ji)
+{
+    job_t *j = &s->jobs[ji];
+    job_set_targets(s, ji, NULL, 0);
+    id_delete(s, j->id, ji);
+    j->live = false;
+    GT_GROW(s->free_jobs, s->capfree_jobs, (size_t)s->nfree_jobs + 1);
+    s->free_jobs[s->nfree_jobs++] = ji;
+}
+
+int sched_job_remove(sched_t *s, uint64_t id, sched_time_t now)
+{
+    s->changed = true;
+    int ji = sched_job_index(s, id);
+    if (ji == NIL) {
+        errno = ENOENT;
+        return -1;
+    }
+    job_t *j = &s->jobs[ji];
+    if (j->state == SCHED_PENDING) {
+        team_queue_remove(&s->teams[j->team], ji);
+        s->teams[j->team].pending--;
+        s->npending--;
+    } else {
+        job_release(s, ji, now);
+    }
+    job_forget(s, ji);
+    return 0;
+}
+
+int sched_job_finished(sched_t *s, uint64_t id, sched_time_t now)
+{
+    s->changed = true;
+    int ji = sched_job_index(s, id);
+    if (ji == NIL || s->jobs[ji].state == SCHED_PENDING) {
+        errno = ji == NIL ? ENOENT : EINVAL;
+        return -1;
+    }
+    job_release(s, ji, now);
+    job_forget(s, ji);
+    return 0;
+}
+
+int sched_job_stopped(sched_t *s, uint64_t id, sched_time_t now)
+{
+    s->changed = true;
+    int ji = sched_job_index(s, id);
+    if (ji == NIL || s->jobs[ji].state == SCHED_PENDING) {
+        errno = ji == NIL ? ENOENT : EINVAL;
+        return -1;
+    }
+    job_release(s, ji, now);
+    job_make_pending(s, ji);
+    GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
+    s->arrivals[s->narrivals++] = ji;
+    return 0;
+}
+
+int sched_job_checkpointed(sched_t *s, uint64_t id, sched_time_t t)
+{
+    job_t *j = sched_job_by_id(s, id);
+    if (!j) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (t > j->last_ckpt)
+        j->last_ckpt = t;
+    return 0;
+}
+
+int sched_job_restore_running(sched_t *s, const sched_job_spec_t *spec, sched_time_t start,
+                              const sched_slot_t *slots, int nslots, gt_error_t *err)
+{
+    if (validate_spec(s, spec, err) < 0)
+        return -1;
+    if (nslots <= 0) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "a running job needs slots");
+    }
+    for (int k = 0; k < nslots; k++) {
+        const sched_slot_t *sl = &slots[k];
+        if (sl->node < 0 || sl->node >= s->nnodes || sl->gpu_milli <= 0 ||
+            sl->gpu_milli > SCHED_MILLI) {
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "job %llu: bad slot",
+                                (unsigned long long)spec->id);
+        }
+        const node_t *n = &s->nodes[sl->node];
+        for (int g = 0; g < SCHED_MAX_GPUS_PER_NODE; g++)
+            if ((sl->gpu_mask >> g & 1) && (g >= n->ngpus || n->gpu_free[g] < sl->gpu_milli)) {
+                errno = EINVAL;
+                return gt_error_set(err, "conflict", "job %llu: GPU %d of node %s is taken",
+                                    (unsigned long long)spec->id, g, n->name);
+            }
+    }
+    int ji = job_alloc(s, spec);
+    job_t *j = &s->jobs[ji];
+    job_resolve_nodes(s, j);
+    GT_GROW(j->slots, j->capslots, (size_t)nslots);
+    memcpy(j->slots, slots, (size_t)nslots * sizeof(*slots));
+    j->nslots = nslots;
+    j->nodes = nslots;
+    /* job_start expects a queued job */
+    team_queue_insert(&s->teams[j->team], s, ji);
+    s->teams[j->team].pending++;
+    s->npending++;
+    job_start(s, ji, start);
+    s->stats.starts--;
+    return 0;
+}
+
+int sched_job_info(const sched_t *s, uint64_t id, sched_job_info_t *out)
+{
+    const job_t *j = sched_job_by_id(s, id);
+    if (!j) {
+        errno = ENOENT;
+        return -1;
+    }
+    sched_reason_t reason = j->reason;
+    sched_time_t est = j->est_start;
+    if (j->state == SCHED_PENDING && j->eval_cycle != s->stats.cycles && s->stats.cycles) {
+        /* passed over by the last pass: behind the job that blocks all (no backfill), over
+         * its team's limit, or nothing could fit */
+        if (s->fifo_blocker && s->fifo_blocker != j->id)
+            reason = SCHED_REASON_PRIORITY;
+        else if (!team_limit_allows(s, j->team, -1, j->gpus))
+            reason = SCHED_REASON_QUOTA;
+        else if (reason == SCHED_REASON_NONE || reason == SCHED_REASON_QUOTA)
+            reason = SCHED_REASON_CAPACITY;
+        est = SCHED_NEVER;
+    }
+    *out = (sched_job_info_t){
+        .state = j->state, .reason = reason, .estimated_start = est,
+        .start = j->start, .nodes = j->nodes ? j->nodes : j->nodes_asked,
+        .borrowing = j->borrowing,
+        .blocked_by = reason == SCHED_REASON_PRIORITY && s->fifo_blocker && j->eval_cycle != s->stats.cycles
+                          ? s->fifo_blocker : j->blocked_by,
+        .nslots = j->state == SCHED_PENDING ? 0 : j->nslots, .slots = j->slots,
+    };
+    return 0;
+}
+
