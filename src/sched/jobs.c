@@ -179,6 +179,14 @@ static void job_make_pending(sched_t *s, int ji)
     s->npending++;
 }
 
+/* A job (new, or stopped and requeued) joins its team's queue; the next pass looks at it. */
+static void job_arrive(sched_t *s, int ji)
+{
+    job_make_pending(s, ji);
+    GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
+    s->arrivals[s->narrivals++] = ji;
+}
+
 static int validate_spec(const sched_t *s, const sched_job_spec_t *sp, gt_error_t *err)
 {
     errno = EINVAL;
@@ -266,10 +274,7 @@ int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
     s->changed = true;
     if (validate_spec(s, spec, err) < 0)
         return -1;
-    int ji = job_alloc(s, spec);
-    job_make_pending(s, ji);
-    GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
-    s->arrivals[s->narrivals++] = ji;
+    job_arrive(s, job_alloc(s, spec));
     return 0;
 }
 
@@ -390,14 +395,23 @@ int sched_job_remove(sched_t *s, uint64_t id, sched_time_t now)
     return 0;
 }
 
-int sched_job_finished(sched_t *s, uint64_t id, sched_time_t now)
+/* The index of a running (or preempting) job, or NIL with errno ENOENT / EINVAL. */
+static int running_index(sched_t *s, uint64_t id)
 {
     s->changed = true;
     int ji = sched_job_index(s, id);
     if (ji == NIL || s->jobs[ji].state == SCHED_PENDING) {
         errno = ji == NIL ? ENOENT : EINVAL;
-        return -1;
+        return NIL;
     }
+    return ji;
+}
+
+int sched_job_finished(sched_t *s, uint64_t id, sched_time_t now)
+{
+    int ji = running_index(s, id);
+    if (ji == NIL)
+        return -1;
     job_release(s, ji, now);
     job_forget(s, ji);
     return 0;
@@ -405,16 +419,11 @@ int sched_job_finished(sched_t *s, uint64_t id, sched_time_t now)
 
 int sched_job_stopped(sched_t *s, uint64_t id, sched_time_t now)
 {
-    s->changed = true;
-    int ji = sched_job_index(s, id);
-    if (ji == NIL || s->jobs[ji].state == SCHED_PENDING) {
-        errno = ji == NIL ? ENOENT : EINVAL;
+    int ji = running_index(s, id);
+    if (ji == NIL)
         return -1;
-    }
     job_release(s, ji, now);
-    job_make_pending(s, ji);
-    GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
-    s->arrivals[s->narrivals++] = ji;
+    job_arrive(s, ji);
     return 0;
 }
 
