@@ -119,6 +119,10 @@ void server_idem_add(server_t *srv, const job_t *j)
 
 void server_kick(server_t *srv)
 {
+    /* A pass is already due: it will see this change too. Waking the scheduler thread for
+     * each submission of a burst only to make it wait again cost a context switch each. */
+    if (srv->kicked)
+        return;
     srv->kicked = true;
     pthread_cond_signal(&srv->kick);
 }
