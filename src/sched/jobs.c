@@ -378,6 +378,7 @@ static void job_forget(sched_t *s, int ji)
 int sched_job_remove(sched_t *s, uint64_t id, sched_time_t now)
 {
     s->changed = true;
+    s->loosened = true; /* a pending job gone may free a reservation or unblock a queue */
     int ji = sched_job_index(s, id);
     if (ji == NIL) {
         errno = ENOENT;

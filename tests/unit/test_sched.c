@@ -333,6 +333,16 @@ static void test_backfill(void)
     is_int(info(2).estimated_start, 100, "the blocked 8-GPU job is reserved for t=100");
     is_str(sched_reason_name(info(3).reason), "reservation", "the long job would delay it");
 
+    /* the short job ends; the long one still may not delay the reservation */
+    sched_job_finished(S, 4, 15);
+    cycle(15);
+    ok(ndec == 0 && info(3).reason == SCHED_REASON_RESERVATION, "the long job still waits");
+    cycle(16);
+    /* the reserved job is cancelled: the long job may start at once */
+    sched_job_remove(S, 2, 20);
+    cycle(20);
+    ok(started(3), "once the reserved job is cancelled, the job it held back starts");
+
     p.backfill = false;
     setup(&p);
     node("n", "V100", 8, "l1", 1);
