@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +31,8 @@ typedef struct ajob {
     int inc;
     supervisor_state_t st;
     bool exited, started_reported, exit_reported, logs_gone;
+    int ready_fd;                /* from supervisor_spawn: end of file when the supervisor
+                                    ends; -1 for jobs adopted from an earlier agent */
     int64_t shipped[2];          /* stdout, stderr bytes the server has */
 } ajob_t;
 
@@ -80,6 +85,7 @@ static ajob_t *add_job(agent_t *a, const supervisor_state_t *st)
     j->id = st->job_id;
     j->inc = st->incarnation;
     j->st = *st;
+    j->ready_fd = -1;
     j->exited = !strcmp(st->phase, "exited");
     return j;
 }
@@ -183,14 +189,41 @@ static int do_register(agent_t *a, gt_error_t *err)
     return rc;
 }
 
-/* Turns a start task into a supervisor. */
-static void start_job(agent_t *a, json_t *job)
+/* A start whose supervisor runs but has not said yet that the command runs. */
+typedef struct starting {
+    int64_t id;
+    int inc;
+    size_t ngpus;
+    int ready_fd;
+    double t0;
+} starting_t;
+
+static void start_failed(agent_t *a, int64_t id, int inc, const char *msg)
+{
+    supervisor_state_t st;
+    say("cannot start job %" PRId64 " incarnation %d: %s", id, inc, msg);
+    memset(&st, 0, sizeof(st));
+    st.job_id = id;
+    st.incarnation = inc;
+    st.exit_code = -1;
+    st.start_time = st.end_time = now_s();
+    snprintf(st.phase, sizeof(st.phase), "exited");
+    snprintf(st.reason, sizeof(st.reason), "failed");
+    snprintf(st.message, sizeof(st.message), "%.255s", msg);
+    ajob_t *j = add_job(a, &st);
+    j->logs_gone = true;
+}
+
+/* Turns a start task into a supervisor, without waiting for it (finish_start does): the
+ * supervisors of one batch of tasks start their jobs in parallel. Returns true and fills *sp
+ * when a supervisor was spawned. */
+static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
 {
     const agent_cfg_t *cfg = a->cfg;
     int64_t id = json_integer_value(json_object_get(job, "id"));
     int inc = (int)json_integer_value(json_object_get(job, "incarnation"));
     if (find_job(a, id, inc))
-        return; /* already here: a repeated task */
+        return false; /* already here: a repeated task */
     json_t *cmd = json_object_get(job, "command"), *envo = json_object_get(job, "env");
     size_t nargs = json_array_size(cmd);
     char **argv = xcalloc(nargs + 1, sizeof(char *));
@@ -255,45 +288,64 @@ static void start_job(agent_t *a, json_t *job)
         .state_dir = cfg->state_dir,
         .checkpoint_root = cfg->checkpoint_root,
     };
-    supervisor_state_t st;
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();
-    if (supervisor_launch(&s, &st, &err) < 0) {
-        say("cannot start job %" PRId64 " incarnation %d: %s", id, inc, err.msg);
-        memset(&st, 0, sizeof(st));
-        st.job_id = id;
-        st.incarnation = inc;
-        st.exit_code = -1;
-        st.start_time = st.end_time = now_s();
-        snprintf(st.phase, sizeof(st.phase), "exited");
-        snprintf(st.reason, sizeof(st.reason), "failed");
-        snprintf(st.message, sizeof(st.message), "%.255s", err.msg);
-        ajob_t *j = add_job(a, &st);
-        j->logs_gone = true;
-    } else {
-        add_job(a, &st);
-        if (!strcmp(st.phase, "exited"))
-            say("job %" PRId64 " incarnation %d could not start: %s", id, inc, st.message);
-        else
-            say("job %" PRId64 " incarnation %d started: pid %d, GPUs %zu, in %.1f ms.", id,
-                inc, (int)st.pid, ngpus, (gt_monotonic_s() - t0) * 1e3);
-    }
+    int fd = -1;
+    bool spawned = supervisor_spawn(&s, &fd, &err) == 0;
+    if (!spawned)
+        start_failed(a, id, inc, err.msg);
+    else
+        *sp = (starting_t){.id = id, .inc = inc, .ngpus = ngpus, .ready_fd = fd, .t0 = t0};
     for (size_t i = 0; i < k; i++)
         free(env[i]);
     free(env);
     free(argv);
     free(gpus);
+    return spawned;
+}
+
+/* Waits until the spawned supervisor has started its command (or failed to). */
+static void finish_start(agent_t *a, starting_t *sp)
+{
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    if (supervisor_wait_started(a->cfg->state_dir, sp->id, sp->inc, sp->ready_fd, &st, &err) <
+        0) {
+        close(sp->ready_fd);
+        start_failed(a, sp->id, sp->inc, err.msg);
+        return;
+    }
+    ajob_t *j = add_job(a, &st);
+    if (!strcmp(st.phase, "exited")) {
+        close(sp->ready_fd);
+        say("job %" PRId64 " incarnation %d could not start: %s", sp->id, sp->inc, st.message);
+    } else {
+        j->ready_fd = sp->ready_fd;
+        say("job %" PRId64 " incarnation %d started: pid %d, GPUs %zu, in %.1f ms.", sp->id,
+            sp->inc, (int)st.pid, sp->ngpus, (gt_monotonic_s() - sp->t0) * 1e3);
+    }
 }
 
 static void handle_tasks(agent_t *a, json_t *tasks)
 {
-    size_t i;
+    size_t i, nstart = 0;
     json_t *t;
+    starting_t *starting = xcalloc(json_array_size(tasks) + 1, sizeof(*starting));
+    json_array_foreach(tasks, i, t)
+    {
+        const char *type = json_string_value(json_object_get(t, "type"));
+        if (type && !strcmp(type, "start") &&
+            spawn_job(a, json_object_get(t, "job"), &starting[nstart]))
+            nstart++;
+    }
+    for (i = 0; i < nstart; i++)
+        finish_start(a, &starting[i]);
+    free(starting);
     json_array_foreach(tasks, i, t)
     {
         const char *type = json_string_value(json_object_get(t, "type"));
         if (type && !strcmp(type, "start")) {
-            start_job(a, json_object_get(t, "job"));
+            continue;
         } else if (type && !strcmp(type, "stop")) {
             int sig = supervisor_signal_number(json_string_value(json_object_get(t, "signal")));
             stop_job(a, json_integer_value(json_object_get(t, "job_id")),
@@ -478,6 +530,8 @@ static void report(agent_t *a)
         ajob_t *j = &a->jobs[i];
         if (j->exited && j->exit_reported) {
             supervisor_remove(a->cfg->state_dir, j->id, j->inc);
+            if (j->ready_fd >= 0)
+                close(j->ready_fd);
             a->jobs[i] = a->jobs[--a->njobs];
             continue;
         }
@@ -514,6 +568,46 @@ static void heartbeat(agent_t *a)
     else
         say("heartbeat failed: %s", err.msg);
     json_decref(resp);
+}
+
+/* Reaps ended supervisors (children of this agent) and closes the ready pipes at end of file.
+ * Returns true if a supervisor ended: its job's end is in its state file. */
+static bool ended_supervisors(agent_t *a)
+{
+    bool ended = false;
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ended = true;
+    for (size_t i = 0; i < a->njobs; i++) {
+        ajob_t *j = &a->jobs[i];
+        if (j->ready_fd < 0)
+            continue;
+        struct pollfd p = {.fd = j->ready_fd, .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0)
+            continue;
+        char buf[16];
+        ssize_t n = read(j->ready_fd, buf, sizeof(buf));
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+            close(j->ready_fd);
+            j->ready_fd = -1;
+            ended = true;
+        }
+    }
+    return ended;
+}
+
+/* Loads the NSS modules (passwd, group) once here, so that every supervisor, a fork of this
+ * process, finds them loaded: looking up the job's user and groups otherwise costs each start
+ * a few milliseconds of dlopen. */
+static void warm_nss(const agent_cfg_t *cfg)
+{
+    struct passwd *pw = cfg->job_user ? getpwnam(cfg->job_user) : getpwuid(geteuid());
+    if (!pw)
+        pw = getpwuid(0);
+    if (pw) {
+        gid_t g[64];
+        int n = 64;
+        getgrouplist(pw->pw_name, pw->pw_gid, g, &n);
+    }
 }
 
 /* Jobs left by an earlier agent: running ones are adopted, lost ones recorded. */
@@ -558,7 +652,10 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     adopt(&a);
+    warm_nss(cfg);
     a.need_register = true;
+    int *fds = NULL;
+    size_t fdcap = 0;
     double backoff = 0.2;
     while (!got_signal) {
         double now = now_s();
@@ -579,9 +676,23 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
                      cfg->name, a.epoch, POLL_WAIT_S);
             client_poll_start(a.c, path, (POLL_WAIT_S + 10) * 1000L);
         }
-        bool got = client_poll_running(a.c) ? client_poll_wait(a.c, 50) : false;
-        if (!client_poll_running(a.c))
-            poll(NULL, 0, 50);
+        /* Wait for work, or for a supervisor's end (its ready pipe closes): a job's end is
+         * read and reported at once, not at the next periodic scan. */
+        size_t nfds = 0;
+        GT_GROW(fds, fdcap, a.njobs + 1);
+        for (size_t i = 0; i < a.njobs; i++)
+            if (a.jobs[i].ready_fd >= 0)
+                fds[nfds++] = a.jobs[i].ready_fd;
+        bool got = client_poll_running(a.c) ? client_poll_wait(a.c, 50, fds, nfds) : false;
+        if (!client_poll_running(a.c)) {
+            struct pollfd *p = xcalloc(nfds + 1, sizeof(*p));
+            for (size_t i = 0; i < nfds; i++)
+                p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+            poll(p, nfds, 50);
+            free(p);
+        }
+        if (ended_supervisors(&a))
+            a.next_scan = 0;
         if (got) {
             long status = 0;
             json_t *resp = NULL;
@@ -618,6 +729,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     say("signal %d: stopping; %zu jobs keep running under their supervisors.", (int)got_signal,
         a.njobs);
     rc = 0;
+    free(fds);
 out:
     client_free(a.c);
     free(a.jobs);

@@ -166,7 +166,7 @@ bool client_poll_running(const client_t *c)
     return c->polling;
 }
 
-bool client_poll_wait(client_t *c, int ms)
+bool client_poll_wait(client_t *c, int ms, const int *fds, size_t nfds)
 {
     if (!c->polling)
         return false;
@@ -174,8 +174,13 @@ bool client_poll_wait(client_t *c, int ms)
         return true;
     int running = 0;
     curl_multi_perform(c->multi, &running);
-    if (running)
-        curl_multi_poll(c->multi, NULL, 0, ms, NULL);
+    if (running) {
+        struct curl_waitfd *w = nfds ? xcalloc(nfds, sizeof(*w)) : NULL;
+        for (size_t i = 0; i < nfds; i++)
+            w[i] = (struct curl_waitfd){.fd = fds[i], .events = CURL_WAIT_POLLIN};
+        curl_multi_poll(c->multi, w, (unsigned)nfds, ms, NULL);
+        free(w);
+    }
     curl_multi_perform(c->multi, &running);
     CURLMsg *m;
     int left;

@@ -28,8 +28,9 @@ int client_call(client_t *c, const char *method, const char *path, json_t *body,
 /* Starts GET path (the long poll). -1 if one is already running. */
 int client_poll_start(client_t *c, const char *path, long timeout_ms);
 bool client_poll_running(const client_t *c);
-/* Drives the long poll, waiting up to ms for progress. Returns true once it has finished. */
-bool client_poll_wait(client_t *c, int ms);
+/* Drives the long poll, waiting up to ms for progress or for one of fds (may be NULL) to be
+ * readable. Returns true once the poll has finished. */
+bool client_poll_wait(client_t *c, int ms, const int *fds, size_t nfds);
 /* Abandons a running long poll (the node registered again: its epoch changed). */
 void client_poll_cancel(client_t *c);
 /* The finished poll's result, as client_call's; resets it so that another may start. */

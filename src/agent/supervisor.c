@@ -462,8 +462,8 @@ static void child_fail(int errfd, const char *what, int e)
 }
 
 static void run_child(const supervisor_spec_t *s, cgroup_t *cg, const struct passwd *pw,
-                      bool switch_user, int out_fd, int err_fd, int errfd, char **envp,
-                      const char *workdir)
+                      bool switch_user, const gid_t *groups, int ngroups, int out_fd,
+                      int err_fd, int errfd, char **envp, const char *workdir)
 {
     setpgid(0, 0);
     if (cg && cgroup_attach(cg, getpid(), NULL) < 0)
@@ -472,8 +472,8 @@ static void run_child(const supervisor_spec_t *s, cgroup_t *cg, const struct pas
     if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
         child_fail(errfd, "cannot set up stdin/stdout/stderr", errno);
     if (switch_user) {
-        if (initgroups(pw->pw_name, pw->pw_gid) < 0)
-            child_fail(errfd, "initgroups", errno);
+        if (setgroups((size_t)ngroups, groups) < 0)
+            child_fail(errfd, "setgroups", errno);
         if (setgid(pw->pw_gid) < 0)
             child_fail(errfd, "setgid", errno);
         if (setuid(pw->pw_uid) < 0)
@@ -550,7 +550,9 @@ static void supervise(const supervisor_spec_t *s, int ready)
     char *ckpt = NULL, *errmsg = NULL;
     const char *workdir = s->workdir;
     struct passwd *pw = NULL;
-    bool switch_user = false;
+    bool switch_user = false, started = false;
+    gid_t *groups = NULL;
+    int ngroups = 0;
 
     sigset_t set;
     sigemptyset(&set);
@@ -582,6 +584,17 @@ static void supervise(const supervisor_spec_t *s, int ready)
                 goto start_failed;
             }
             switch_user = true;
+            /* The supplementary groups are looked up here, not in the child between fork and
+             * exec: NSS (files, systemd) costs milliseconds there. */
+            ngroups = 32;
+            groups = xcalloc((size_t)ngroups, sizeof(gid_t));
+            if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0) {
+                groups = xrealloc(groups, (size_t)ngroups * sizeof(gid_t));
+                if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0) {
+                    errmsg = fmt("cannot list the groups of '%s'", s->user);
+                    goto start_failed;
+                }
+            }
         }
     } else {
         pw = getpwuid(geteuid());
@@ -646,7 +659,8 @@ static void supervise(const supervisor_spec_t *s, int ready)
     }
     if (pid == 0) {
         close(pfd[0]);
-        run_child(s, cg, pw, switch_user, out_fd, err_fd, pfd[1], env.v, workdir);
+        run_child(s, cg, pw, switch_user, groups, ngroups, out_fd, err_fd, pfd[1], env.v,
+                  workdir);
     }
     setpgid(pid, pid); /* also done in the child: whichever runs first */
     close(pfd[1]);
@@ -667,8 +681,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     if (write(ready, "r", 1) < 0) {
         /* the launcher is gone: the job runs on */
     }
-    close(ready);
-    ready = -1;
+    started = true; /* ready stays open: its end tells the agent that this supervisor ended */
 
     /* Wait for the end, a stop request, or the time limit. */
     double t0 = gt_monotonic_s();
@@ -771,14 +784,15 @@ finish:
         /* busy: leftover processes in D state; the agent's next look retries */
     }
     state_write(dir, &st);
-    if (ready >= 0 && write(ready, "x", 1) < 0) {
+    if (!started && write(ready, "x", 1) < 0) {
         /* the launcher is gone */
     }
     _exit(0);
 }
 
-int supervisor_launch(const supervisor_spec_t *s, supervisor_state_t *st, gt_error_t *err)
+int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
 {
+    *ready_fd = -1;
     if (!s->argv || !s->argv[0] || !*s->argv[0]) {
         errno = EINVAL;
         return gt_error_set(err, "invalid_argument", "job %" PRId64 " has no command",
@@ -787,7 +801,7 @@ int supervisor_launch(const supervisor_spec_t *s, supervisor_state_t *st, gt_err
     char *dir = supervisor_job_dir(s->state_dir, s->job_id, s->incarnation);
     char *jobs = fmt("%s/jobs", s->state_dir);
     int rc = -1, fds[2] = {-1, -1};
-    if (mkdir_p(jobs, 0755) < 0) {
+    if (mkdir(jobs, 0755) < 0 && errno != EEXIST && mkdir_p(jobs, 0755) < 0) {
         gt_error_set(err, "internal", "cannot create %s: %s", jobs, strerror(errno));
         goto out;
     }
@@ -801,23 +815,23 @@ int supervisor_launch(const supervisor_spec_t *s, supervisor_state_t *st, gt_err
         goto undo_dir;
     }
     fflush(NULL);
-    pid_t mid = fork();
-    if (mid < 0) {
+    /* One fork: the supervisor leaves the agent's session (setsid) but stays its child until
+     * the agent ends (the agent reaps it; an agent that dies hands it to init). A second fork
+     * to detach it from the agent at once cost a few milliseconds of every start. */
+    pid_t sup = fork();
+    if (sup < 0) {
         gt_error_set(err, "internal", "fork: %s", strerror(errno));
         goto undo_dir;
     }
-    if (mid == 0) {
+    if (sup == 0) {
         setsid();
-        pid_t sup = fork();
-        if (sup != 0)
-            _exit(sup < 0 ? 1 : 0);
-        /* The supervisor keeps only fd 3 (ready) and logs its own trouble in the job dir. */
+        /* The supervisor keeps only fd 3 (ready, not inherited by the job) and logs its own
+         * trouble in the job dir. */
         if (fds[1] != 3) {
             if (dup2(fds[1], 3) < 0)
                 _exit(1);
-        } else {
-            fcntl(3, F_SETFD, 0);
         }
+        fcntl(3, F_SETFD, FD_CLOEXEC);
         close_range(4, ~0U, 0);
         int null = open("/dev/null", O_RDONLY);
         char *log = fmt("%s/supervisor.log", dir);
@@ -834,26 +848,13 @@ int supervisor_launch(const supervisor_spec_t *s, supervisor_state_t *st, gt_err
         if (lf > 3)
             close(lf);
         signal(SIGPIPE, SIG_IGN);
+        signal(SIGCHLD, SIG_DFL);
         supervise(s, 3);
     }
     close(fds[1]);
     fds[1] = -1;
-    int wst;
-    while (waitpid(mid, &wst, 0) < 0 && errno == EINTR)
-        ;
-    char c;
-    ssize_t n;
-    do
-        n = read(fds[0], &c, 1);
-    while (n < 0 && errno == EINTR);
-    if (supervisor_read(s->state_dir, s->job_id, s->incarnation, st, err) < 0) {
-        errno = ECHILD;
-        gt_error_set(err, "internal",
-                     "the supervisor of job %" PRId64 " died before starting it (see %s/"
-                     "supervisor.log)",
-                     s->job_id, dir);
-        goto out;
-    }
+    *ready_fd = fds[0];
+    fds[0] = -1;
     rc = 0;
     goto out;
 undo_dir:
@@ -869,4 +870,37 @@ out : {
     errno = e;
     return rc;
 }
+}
+
+int supervisor_wait_started(const char *state_dir, int64_t job_id, int incarnation,
+                            int ready_fd, supervisor_state_t *st, gt_error_t *err)
+{
+    char c;
+    ssize_t n;
+    do
+        n = read(ready_fd, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (supervisor_read(state_dir, job_id, incarnation, st, err) < 0) {
+        char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
+        errno = ECHILD;
+        gt_error_set(err, "internal",
+                     "the supervisor of job %" PRId64 " died before starting it (see %s/"
+                     "supervisor.log)",
+                     job_id, dir);
+        free(dir);
+        return -1;
+    }
+    return 0;
+}
+
+int supervisor_launch(const supervisor_spec_t *s, supervisor_state_t *st, gt_error_t *err)
+{
+    int fd;
+    if (supervisor_spawn(s, &fd, err) < 0)
+        return -1;
+    int rc = supervisor_wait_started(s->state_dir, s->job_id, s->incarnation, fd, st, err);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
 }

@@ -1,6 +1,6 @@
 /* supervisor.h: each job runs under a small supervisor process that outlives the agent.
  *
- * supervisor_launch double-forks (setsid) a supervisor, which:
+ * supervisor_launch forks a supervisor (in a session of its own), which:
  *   - creates the job's cgroup (if configured) with its limits and GPU device files,
  *   - starts the command in it, in its own process group, as the job's Unix user
  *     (initgroups/setgid/setuid; root only when allowed), in workdir, stdin from /dev/null,
@@ -70,6 +70,20 @@ typedef struct supervisor_state {
     char message[256];              /* why, for a person (start failures, OOM, ...) */
 } supervisor_state_t;
 
+/* Starts the job's supervisor and returns at once: *ready_fd (close-on-exec, the caller closes
+ * it) becomes readable with one byte once the command runs or failed to start (then call
+ * supervisor_wait_started), and reaches end of file when the supervisor exits, which tells the
+ * caller to read the job's end without polling. The supervisor is the caller's child until the
+ * caller exits: reap it (waitpid). -1 with errno and err if no supervisor could be started
+ * (nothing left behind), or EEXIST if this incarnation already has a job directory. */
+int supervisor_spawn(const supervisor_spec_t *spec, int *ready_fd, gt_error_t *err);
+
+/* Waits for the start byte on ready_fd (from supervisor_spawn; left open) and reads the
+ * state into *st. -1 with ECHILD and err if the supervisor died before writing a state. */
+int supervisor_wait_started(const char *state_dir, int64_t job_id, int incarnation,
+                            int ready_fd, supervisor_state_t *st, gt_error_t *err);
+
+/* supervisor_spawn, then supervisor_wait_started, then closes the fd. */
 /* Starts the job's supervisor and waits until the command runs (phase "running") or failed to
  * start (phase "exited", reason "failed", message says why). Returns 0 and the state in *st;
  * -1 with errno and err if no supervisor could be started (nothing left behind), or EEXIST if

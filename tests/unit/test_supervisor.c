@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/supervisor.h"
@@ -300,6 +302,35 @@ static void test_oom(void)
     }
 }
 
+/* supervisor_spawn: the ready pipe says "started", then reaches end of file when the
+ * supervisor ends (how the agent learns of a job's end without polling); the job itself does
+ * not hold it (else a job's orphans would hide the end). */
+static void test_spawn_ready_pipe(void)
+{
+    char *argv[] = {"sh", "-c", "test ! -e /proc/self/fd/3", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    int fd = -1;
+    is_int(supervisor_spawn(&s, &fd, &err), 0, "spawns a supervisor (%s)", err.msg);
+    ok(fd >= 0, "with a ready pipe");
+    is_int(supervisor_wait_started(state_dir, s.job_id, 1, fd, &st, &err), 0,
+           "it says the job started (%s)", err.msg);
+    ok(st.pid > 0, "the state has the job's pid");
+    ssize_t n = -1;
+    char c;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 30000) == 1)
+        n = read(fd, &c, 1);
+    is_int((int)n, 0, "the pipe reaches end of file when the supervisor ends");
+    is_int(supervisor_read(state_dir, s.job_id, 1, &st, &err), 0, "the state is there");
+    is_str(st.phase, "exited", "and says exited by then");
+    is_str(st.reason, "completed", "the job did not inherit the ready pipe (fd 3)");
+    close(fd);
+    while (waitpid(-1, NULL, WNOHANG) > 0) /* our children now: reap them */
+        ;
+}
+
 int main(void)
 {
     if (!mkdtemp(state_dir)) {
@@ -313,6 +344,7 @@ int main(void)
     test_stop_and_limits();
     test_lost_supervisor();
     test_oom();
+    test_spawn_ready_pipe();
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
     if (system(cmd) != 0)
