@@ -9,19 +9,21 @@ chmod 755 "$BENCH_WORK"
 AGENT_PIDS=()
 SERVER_PID=
 
-stop_cluster() {
+stop_cluster() { # safe to call twice (set -e: every kill may find its process gone)
   local p f sp jp
-  for p in "${AGENT_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
-  wait 2>/dev/null
+  for p in "${AGENT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  AGENT_PIDS=()
+  SERVER_PID=
   for f in "$BENCH_WORK"/node-*/jobs/*/state; do # supervisors still running, if any
     [ -f "$f" ] || continue
     sp=$(sed -n 's/^supervisor_pid=//p' "$f"); jp=$(sed -n 's/^pid=//p' "$f")
-    [ -n "$jp" ] && [ "$jp" -gt 0 ] && kill -9 -- "-$jp" 2>/dev/null
-    [ -n "$sp" ] && [ "$sp" -gt 0 ] && kill -9 "$sp" 2>/dev/null
+    [ -n "$jp" ] && [ "$jp" -gt 0 ] && { kill -9 -- "-$jp" 2>/dev/null || true; }
+    [ -n "$sp" ] && [ "$sp" -gt 0 ] && { kill -9 "$sp" 2>/dev/null || true; }
   done
   for d in /sys/fs/cgroup/*/gantry/bench-* /sys/fs/cgroup/gantry/bench-*; do
-    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+    [ -d "$d" ] && { find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
   done
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$BENCH_WORK"
 }
