@@ -29,10 +29,11 @@ TEST_LIBS := $(OUT)/tests/libfake_nvml.so
 GANTRY    := $(OUT)/gantry
 
 .PHONY: all test unit e2e bench deps clean format fuzz
-all: $(GANTRY) bin/gantry
+# bin/gantry is the release build; a SANITIZE build stays in build/san
+all: $(GANTRY) $(if $(SANITIZE),,bin/gantry)
 
 # copy then rename: a running bin/gantry (gantry up, a server) does not block the build
-bin/gantry: $(GANTRY)
+bin/gantry: build/rel/gantry
 	@mkdir -p bin
 	cp $< $@.tmp && mv -f $@.tmp $@
 
