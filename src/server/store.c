@@ -239,7 +239,7 @@ uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n)
         b->ops[i].d = dup_or_null(ops[i].d);
     }
     pthread_mutex_lock(&st->mu);
-    b->ticket = ++st->next_ticket;
+    uint64_t ticket = b->ticket = ++st->next_ticket;
     if (st->tail)
         st->tail->next = b;
     else
@@ -248,7 +248,7 @@ uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n)
     st->stats.batches++;
     pthread_cond_signal(&st->queued);
     pthread_mutex_unlock(&st->mu);
-    return b->ticket;
+    return ticket; /* not b->ticket: the committer may have freed b already */
 }
 
 int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
