@@ -518,6 +518,16 @@ bool cgroup_oom_killed(const cgroup_t *cg)
            strtoll(text, NULL, 10) > 0;
 }
 
+bool cgroup_hit_memory_limit(const cgroup_t *cg)
+{
+    char text[1024];
+    if (cg->version == CGROUP_V2)
+        return read_file(cg->dir[0], "memory.events", text, sizeof(text)) == 0 &&
+               keyed_value(text, "max") > 0;
+    return read_file(cg->dir[C_MEMORY], "memory.failcnt", text, sizeof(text)) == 0 &&
+           strtoll(text, NULL, 10) > 0;
+}
+
 bool cgroup_devices_enforced(const cgroup_t *cg)
 {
     return cg->version == CGROUP_V1 && cg->dir[C_DEVICES] != NULL;

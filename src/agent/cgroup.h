@@ -72,6 +72,9 @@ int cgroup_signal_all(const cgroup_t *cg, int sig);
  * memory.oom_control, or memory.failcnt > 0 when the kernel lacks that field; v2: oom_kill
  * in memory.events). */
 bool cgroup_oom_killed(const cgroup_t *cg);
+/* Whether the group's memory use ever reached its limit (v1 memory.failcnt, v2 memory.events
+ * max). With a job SIGKILLed, that says the OOM killer did it even when its own counter lags. */
+bool cgroup_hit_memory_limit(const cgroup_t *cg);
 
 /* False on v2, where device control would need eBPF (see above). */
 bool cgroup_devices_enforced(const cgroup_t *cg);

@@ -766,7 +766,8 @@ static void supervise(const supervisor_spec_t *s, int ready)
     }
     if (stopping)
         snprintf(st.reason, sizeof(st.reason), "%s", reason);
-    else if (cg && cgroup_oom_killed(cg)) {
+    else if (cg && (cgroup_oom_killed(cg) ||
+                    (st.signal == SIGKILL && cgroup_hit_memory_limit(cg)))) {
         snprintf(st.reason, sizeof(st.reason), "oom");
         snprintf(st.message, sizeof(st.message),
                  "killed by the kernel's OOM killer: the job went over its memory limit of "
