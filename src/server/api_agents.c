@@ -295,9 +295,7 @@ static int do_report(server_t *srv, http_resp_t *resp, json_t *body)
     }
     pthread_cond_broadcast(&srv->changed);
     pthread_mutex_unlock(&srv->mu);
-    gt_error_t err = {0};
-    if (ticket && store_wait(srv->store, ticket, &err) < 0)
-        return http_error_from(resp, 503, &err);
+    resp->ticket = ticket;
     resp->json = json_object();
     return 0;
 }
@@ -340,6 +338,7 @@ static int do_logs(server_t *srv, http_resp_t *resp, json_t *body)
     srv->log_seq++;
     pthread_cond_broadcast(&srv->changed);
     pthread_mutex_unlock(&srv->mu);
+    http_wake_follows(srv);
     resp->json = json_object();
     return 0;
 }

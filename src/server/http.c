@@ -1,21 +1,61 @@
-/* http.c: libmicrohttpd glue. One thread per connection (keep-alive), so that a handler may
- * block: waiting for its group commit, an agent's long poll, a log follow. Bodies are
- * collected up to SERVER_MAX_BODY, the bearer token is resolved, then api_route() runs. */
+/* http.c: libmicrohttpd glue. A pool of threads (one per core, epoll) serves every connection;
+ * no handler may block one of them, so a request that waits is parked (suspended) instead:
+ * - a write is answered once its group commit is durable: the handler sets resp->ticket, the
+ *   connection is parked and the store's committer resumes it;
+ * - an agent's long poll (GET /v1/agent/work) runs on a thread of its own, which resumes the
+ *   connection with the answer;
+ * - a log follow whose reader has nothing yet is parked until a chunk lands (or a 250 ms tick).
+ * Bodies are collected up to SERVER_MAX_BODY, the bearer token is resolved, then api_route(). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/server.h"
 
 typedef struct conn_ctx {
     gt_buf_t body;
     bool too_large;
+    bool answered;           /* resp holds the answer (after a park) */
+    http_resp_t resp;
+    server_t *srv;
+    struct MHD_Connection *conn;
+    http_req_t req;          /* for the long-poll thread */
 } conn_ctx_t;
+
+/* Suspends c; false when shutdown closed parking (the caller answers inline then). */
+static bool park(server_t *srv, struct MHD_Connection *c)
+{
+    pthread_mutex_lock(&srv->park_mu);
+    bool can = !srv->park_closed;
+    if (can) {
+        srv->parked++;
+        MHD_suspend_connection(c);
+    }
+    pthread_mutex_unlock(&srv->park_mu);
+    return can;
+}
+
+static void unpark(server_t *srv, struct MHD_Connection *c)
+{
+    MHD_resume_connection(c);
+    pthread_mutex_lock(&srv->park_mu);
+    srv->parked--;
+    pthread_cond_broadcast(&srv->park_cond);
+    pthread_mutex_unlock(&srv->park_mu);
+}
+
+static void on_committed(void *arg)
+{
+    conn_ctx_t *ctx = arg;
+    unpark(ctx->srv, ctx->conn);
+}
 
 const char *http_query(const http_req_t *r, const char *key)
 {
@@ -71,13 +111,57 @@ json_t *http_body_json(const http_req_t *r, http_resp_t *resp)
 
 typedef struct stream_ctx {
     http_resp_t r;
+    server_t *srv;
+    struct MHD_Connection *conn;
 } stream_ctx_t;
 
 static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     stream_ctx_t *s = cls;
     ssize_t n = s->r.stream_read(s->r.stream, pos, buf, max);
-    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+    if (n != 0)
+        return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+    /* Nothing yet: park until output lands; at shutdown, end instead. */
+    server_t *srv = s->srv;
+    pthread_mutex_lock(&srv->park_mu);
+    if (srv->park_closed) {
+        pthread_mutex_unlock(&srv->park_mu);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    GT_GROW(srv->follows, srv->follows_cap, srv->nfollows + 1);
+    srv->follows[srv->nfollows++] = s->conn;
+    srv->parked++;
+    MHD_suspend_connection(s->conn);
+    pthread_mutex_unlock(&srv->park_mu);
+    return 0;
+}
+
+void http_wake_follows(server_t *srv)
+{
+    pthread_mutex_lock(&srv->park_mu);
+    for (size_t i = 0; i < srv->nfollows; i++)
+        MHD_resume_connection(srv->follows[i]);
+    srv->parked -= srv->nfollows;
+    srv->nfollows = 0;
+    pthread_cond_broadcast(&srv->park_cond);
+    pthread_mutex_unlock(&srv->park_mu);
+}
+
+void http_unpark_all(server_t *srv)
+{
+    pthread_mutex_lock(&srv->park_mu);
+    srv->park_closed = true;
+    pthread_mutex_unlock(&srv->park_mu);
+    http_wake_follows(srv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 2;
+    pthread_mutex_lock(&srv->park_mu);
+    while (srv->parked > 0 && pthread_cond_timedwait(&srv->park_cond, &srv->park_mu, &ts) == 0)
+        ;
+    if (srv->parked > 0)
+        fprintf(stderr, "gantry server: %zu connections still wait after 2 s.\n", srv->parked);
+    pthread_mutex_unlock(&srv->park_mu);
 }
 
 static void stream_free_cb(void *cls)
@@ -88,12 +172,19 @@ static void stream_free_cb(void *cls)
     free(s);
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp)
+static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_resp_t *resp)
 {
     struct MHD_Response *r;
+    if (resp->ticket) {
+        gt_error_t err = {0};
+        if (store_wait(srv->store, resp->ticket, &err) < 0) /* committed: returns at once */
+            http_error_from(resp, 503, &err);
+    }
     if (resp->stream_read) {
         stream_ctx_t *s = xcalloc(1, sizeof(*s));
         s->r = *resp;
+        s->srv = srv;
+        s->conn = c;
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_cb, s,
                                               stream_free_cb);
         MHD_add_response_header(r, "Content-Type",
@@ -126,6 +217,15 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, http_resp_t *resp)
     return ret;
 }
 
+static void *long_poll_main(void *arg)
+{
+    conn_ctx_t *ctx = arg;
+    api_route(ctx->srv, &ctx->req, &ctx->resp);
+    ctx->answered = true;
+    unpark(ctx->srv, ctx->conn);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -135,8 +235,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     conn_ctx_t *ctx = *con_cls;
     if (!ctx) {
         ctx = xcalloc(1, sizeof(*ctx));
+        ctx->srv = srv;
+        ctx->conn = c;
         *con_cls = ctx;
         return MHD_YES;
+    }
+    if (ctx->answered) { /* resumed after a park */
+        ctx->answered = false;
+        http_resp_t resp = ctx->resp;
+        memset(&ctx->resp, 0, sizeof(ctx->resp));
+        return send_resp(srv, c, &resp);
     }
     if (*upload_size) {
         if (ctx->body.len + *upload_size > SERVER_MAX_BODY)
@@ -152,13 +260,48 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (ctx->too_large) {
         http_error(&resp, 413, "payload_too_large", "the request body is larger than %d bytes",
                    SERVER_MAX_BODY);
-        return send_resp(c, &resp);
+        return send_resp(srv, c, &resp);
     }
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     if (authz && !strncasecmp(authz, "Bearer ", 7))
         req.authed = auth_lookup(srv->auth, authz + 7, &req.who);
+    if (!strcmp(method, "GET") && !strcmp(url, "/v1/agent/work")) {
+        /* A long poll waits up to its wait=: on a thread of its own, not a pool thread. */
+        ctx->req = req;
+        ctx->resp = resp;
+        if (!park(srv, c)) { /* stopping: it answers at once */
+            api_route(srv, &req, &resp);
+            return send_resp(srv, c, &resp);
+        }
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&at, 256 * 1024);
+        pthread_t th;
+        if (pthread_create(&th, &at, long_poll_main, ctx) != 0) {
+            pthread_attr_destroy(&at);
+            http_error(&ctx->resp, 503, "unavailable", "the server cannot start a thread");
+            ctx->answered = true;
+            unpark(srv, c);
+            return MHD_YES;
+        }
+        pthread_attr_destroy(&at);
+        return MHD_YES;
+    }
     api_route(srv, &req, &resp);
-    return send_resp(c, &resp);
+    if (resp.ticket) {
+        /* Answer once durable: park; the committer resumes the connection. */
+        ctx->resp = resp;
+        ctx->answered = true;
+        if (!park(srv, c)) { /* stopping: wait here */
+            ctx->answered = false;
+            memset(&ctx->resp, 0, sizeof(ctx->resp));
+            return send_resp(srv, c, &resp);
+        }
+        store_notify(srv->store, resp.ticket, on_committed, ctx);
+        return MHD_YES;
+    }
+    return send_resp(srv, c, &resp);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -169,6 +312,9 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     conn_ctx_t *ctx = *con_cls;
     if (ctx) {
+        /* An answer parked when the connection closed (shutdown, client gone). */
+        json_decref(ctx->resp.json);
+        free(ctx->resp.text);
         gt_buf_free(&ctx->body);
         free(ctx);
         *con_cls = NULL;
@@ -195,12 +341,14 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
         return gt_error_set(err, "invalid_argument", "--listen address '%s' is not an IPv4 "
                                                      "address", host);
     }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned pool = cores < 2 ? 2 : cores > 16 ? 16 : (unsigned)cores;
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ITC | MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
         on_done, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
     if (!d) {
         errno = EADDRINUSE;
         return gt_error_set(err, "unavailable", "cannot listen on %s (port in use?)", listen);

@@ -495,6 +495,8 @@ static void *sched_main(void *arg)
             if (n->up && now - n->last_seen > 3.0 * srv->heartbeat_s)
                 server_node_lost(srv, n, "missed 3 heartbeats");
         }
+        /* Parked log follows recheck their job (ended, requeued) at least this often. */
+        http_wake_follows(srv);
         double t0 = gt_monotonic_s();
         run_cycle(srv);
         double cost = gt_monotonic_s() - t0;
@@ -809,8 +811,11 @@ static void server_stop(server_t *srv, struct MHD_Daemon *mhd, pthread_t *sched_
     pthread_mutex_unlock(&srv->mu);
     if (sched_thread)
         pthread_join(*sched_thread, NULL);
-    if (mhd)
+    if (mhd) {
+        /* libmicrohttpd refuses to stop with parked connections: answer them first. */
+        http_unpark_all(srv);
         MHD_stop_daemon(mhd);
+    }
 }
 
 static volatile sig_atomic_t got_signal;
@@ -862,6 +867,8 @@ int cmd_server(int argc, char **argv)
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->changed, NULL);
     pthread_cond_init(&srv->kick, NULL);
+    pthread_mutex_init(&srv->park_mu, NULL);
+    pthread_cond_init(&srv->park_cond, NULL);
     srv->data_dir = xstrdup(data);
     srv->heartbeat_s = (int)hb;
     srv->auth = auth_new();
@@ -937,6 +944,7 @@ out:
     auth_free(srv->auth);
     json_decref(srv->unix_users);
     json_decref(srv->idem);
+    free(srv->follows);
     free(srv->data_dir);
     free(srv);
     return rc;

@@ -75,6 +75,14 @@ typedef struct server {
     char *default_class;
     uint64_t log_seq;        /* bumped on every appended log chunk */
     json_t *unix_users;      /* config users: API user -> Unix account (object of strings) */
+    /* http.c: connections parked (suspended) until a commit, a long poll's answer or a log
+     * chunk; counted so that shutdown stops libmicrohttpd only once none is left. */
+    pthread_mutex_t park_mu;
+    pthread_cond_t park_cond;
+    size_t parked;
+    struct MHD_Connection **follows;     /* log follows waiting for output */
+    size_t nfollows, follows_cap;
+    bool park_closed;        /* shutdown: no more parking */
     json_t *idem;            /* "LEN:userkey" -> first job id with that Idempotency-Key (a hash
                                 table: a retried submission is found in O(1)) */
 } server_t;
@@ -130,11 +138,13 @@ typedef struct http_resp {
     /* Streaming (log follow): a reader called until it returns -1. */
     void *stream;
     ssize_t (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
-    void (*stream_free)(void *cls);
+    void (*stream_free)(void *cls);   /* stream_read: >0 bytes, 0 nothing yet (follow), -1 end */
     const char *content_type;
     char *text;              /* plain body (freed) */
     char location[64];
     bool close;              /* answer with Connection: close (the server is stopping) */
+    uint64_t ticket;         /* answer once this store ticket is durable (0: at once); a failed
+                                commit turns the answer into a 503 */
 } http_resp_t;
 
 const char *http_query(const http_req_t *r, const char *key);
@@ -146,6 +156,10 @@ int http_error_from(http_resp_t *resp, int status, const gt_error_t *err);
 /* Parses the body as JSON object; on failure fills a 400 and returns NULL. */
 json_t *http_body_json(const http_req_t *r, http_resp_t *resp);
 int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_error_t *err);
+/* Resumes the log follows parked for output (after a chunk, on a timer, at shutdown). */
+void http_wake_follows(server_t *srv);
+/* Shutdown: ends every follow, waits (up to 2 s) until no connection is parked. */
+void http_unpark_all(server_t *srv);
 
 /* ---- routing: each returns 0 when it filled resp ---- */
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp);

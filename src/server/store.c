@@ -16,7 +16,15 @@ typedef struct batch {
     struct batch *next;
 } batch_t;
 
+typedef struct notify {
+    uint64_t ticket;
+    void (*fn)(void *);
+    void *arg;
+    struct notify *next;
+} notify_t;
+
 struct store {
+    notify_t *notify;          /* unordered; short (the parked connections) */
     sqlite3 *db;
     sqlite3_stmt *put[5];      /* one prepared statement per op kind */
     pthread_t committer;
@@ -159,8 +167,35 @@ static void *committer_main(void *arg)
         st->stats.transactions++;
         st->done_ticket = last;
         pthread_cond_broadcast(&st->committed);
+        notify_t *ready = NULL, **pp = &st->notify;
+        while (*pp) {
+            notify_t *nt = *pp;
+            if (nt->ticket <= last) {
+                *pp = nt->next;
+                nt->next = ready;
+                ready = nt;
+            } else {
+                pp = &nt->next;
+            }
+        }
+        pthread_mutex_unlock(&st->mu);
+        while (ready) {
+            notify_t *next = ready->next;
+            ready->fn(ready->arg);
+            free(ready);
+            ready = next;
+        }
+        pthread_mutex_lock(&st->mu);
     }
+    notify_t *rest = st->notify;
+    st->notify = NULL;
     pthread_mutex_unlock(&st->mu);
+    while (rest) {
+        notify_t *next = rest->next;
+        rest->fn(rest->arg);
+        free(rest);
+        rest = next;
+    }
     return NULL;
 }
 
@@ -249,6 +284,20 @@ uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n)
     pthread_cond_signal(&st->queued);
     pthread_mutex_unlock(&st->mu);
     return ticket; /* not b->ticket: the committer may have freed b already */
+}
+
+void store_notify(store_t *st, uint64_t ticket, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&st->mu);
+    if (st->done_ticket >= ticket) {
+        pthread_mutex_unlock(&st->mu);
+        fn(arg);
+        return;
+    }
+    notify_t *nt = xcalloc(1, sizeof(*nt));
+    *nt = (notify_t){ticket, fn, arg, st->notify};
+    st->notify = nt;
+    pthread_mutex_unlock(&st->mu);
 }
 
 int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)

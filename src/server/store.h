@@ -59,6 +59,11 @@ uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n);
 /* Blocks until the batch with this ticket is committed: 0, or -1 (EIO) with err. */
 int store_wait(store_t *st, uint64_t ticket, gt_error_t *err);
 
+/* Calls fn(arg) once the batch with this ticket is committed (or the store failed, or closes),
+ * from the committer thread (or at once, from the caller, if it already is). fn must not block
+ * nor call back into the store. */
+void store_notify(store_t *st, uint64_t ticket, void (*fn)(void *arg), void *arg);
+
 typedef struct store_stats {
     uint64_t batches, transactions;   /* batches queued; transactions (fsyncs) committed */
 } store_stats_t;
