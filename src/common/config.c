@@ -1007,28 +1007,12 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
 int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        gt_error_set(err, e == ENOENT ? "not_found" : "io_error", "cannot read %s: %s", path,
-                     strerror(e));
-        errno = e;
+    size_t len;
+    char *text = gt_read_file(path, &len, err);
+    if (!text)
         return -1;
-    }
-    gt_buf_t b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        gt_buf_append(&b, chunk, n);
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        gt_buf_free(&b);
-        errno = EIO;
-        return gt_error_set(err, "io_error", "cannot read %s: read error", path);
-    }
-    int rc = gt_config_parse(b.data ? b.data : "", b.len, out, err);
-    gt_buf_free(&b);
+    int rc = gt_config_parse(text, len, out, err);
+    free(text);
     if (rc < 0 && err) {
         int e = errno;
         char msg[sizeof(err->msg)];

@@ -222,6 +222,33 @@ const char *gt_format_duration(int64_t s, char *buf, size_t len)
     return buf;
 }
 
+char *gt_read_file(const char *path, size_t *len, gt_error_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        gt_error_set(err, e == ENOENT ? "not_found" : "io_error", "cannot read %s: %s", path,
+                     strerror(e));
+        errno = e;
+        return NULL;
+    }
+    gt_buf_t b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        gt_buf_append(&b, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        gt_buf_free(&b);
+        gt_error_set(err, "io_error", "cannot read %s: read error", path);
+        errno = EIO;
+        return NULL;
+    }
+    *len = b.len;
+    return b.data ? b.data : xstrdup("");
+}
+
 double gt_monotonic_s(void)
 {
     struct timespec ts;

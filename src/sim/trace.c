@@ -287,34 +287,6 @@ fail:
     return -1;
 }
 
-/* Reads a whole file; NULL with errno and err on failure. */
-static char *read_file(const char *path, size_t *len, gt_error_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        gt_error_set(err, e == ENOENT ? "not_found" : "io_error", "cannot read %s: %s", path,
-                     strerror(e));
-        errno = e;
-        return NULL;
-    }
-    gt_buf_t b = {0};
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        gt_buf_append(&b, chunk, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        gt_buf_free(&b);
-        gt_error_set(err, "io_error", "cannot read %s: read error", path);
-        errno = EIO;
-        return NULL;
-    }
-    *len = b.len;
-    return b.data ? b.data : xstrdup("");
-}
-
 static void prefix_path(gt_error_t *err, const char *path)
 {
     if (!err)
@@ -331,7 +303,7 @@ int gt_trace_load(const char *path, const char *format, gt_trace_t **out, gt_err
 {
     *out = NULL;
     size_t len;
-    char *text = read_file(path, &len, err);
+    char *text = gt_read_file(path, &len, err);
     if (!text)
         return -1;
     int rc = gt_trace_parse(text, len, format, out, err);
@@ -443,7 +415,7 @@ fail:
 int gt_nodes_load(const char *path, const char *format, gt_config_t *cfg, gt_error_t *err)
 {
     size_t len;
-    char *text = read_file(path, &len, err);
+    char *text = gt_read_file(path, &len, err);
     if (!text)
         return -1;
     int rc = gt_nodes_parse(text, len, format, cfg, err);
