@@ -424,3 +424,16 @@ int gt_nodes_load(const char *path, const char *format, gt_config_t *cfg, gt_err
         prefix_path(err, path);
     return rc;
 }
+
+int gt_table_row(const gt_table_t *t, size_t nhdr, const int *col, int ncol, const char **f,
+                 const char *hint, gt_error_t *err)
+{
+    if (t->nfields != nhdr) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_trace", "line %d has %zu fields; the header has %zu%s",
+                            t->line, t->nfields, nhdr, hint);
+    }
+    for (int c = 0; c < ncol; c++)
+        f[c] = col[c] >= 0 ? t->fields[col[c]] : "";
+    return 0;
+}

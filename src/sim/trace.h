@@ -94,6 +94,11 @@ int gt_table_next(gt_table_t *t, gt_error_t *err);
 void gt_table_free(gt_table_t *t);
 /* Index of the column named name in the header fields, or -1. */
 int gt_table_column(char **header, size_t n, const char *name);
+/* Checks that the current row has the header's nhdr fields and points f[c] at the field of
+ * column col[c] ("" where col[c] < 0). -1 with EINVAL and err naming the line otherwise;
+ * hint (may be "") is appended to the message. */
+int gt_table_row(const gt_table_t *t, size_t nhdr, const int *col, int ncol, const char **f,
+                 const char *hint, gt_error_t *err);
 
 /* Readers: t is positioned after the header (hdr, nhdr). They append to tr. */
 int gt_trace_read_csv(gt_table_t *t, char **hdr, size_t nhdr, gt_trace_t *tr, gt_error_t *err);

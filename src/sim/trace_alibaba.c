@@ -29,14 +29,9 @@ int gt_trace_read_alibaba(gt_table_t *t, char **hdr, size_t nhdr, gt_trace_t *tr
     size_t no_gpu = 0, unscheduled = 0, unfinished = 0;
     int rc;
     while ((rc = gt_table_next(t, err)) > 0) {
-        if (t->nfields != nhdr) {
-            errno = EINVAL;
-            return gt_error_set(err, "invalid_trace", "line %d has %zu fields; the header has "
-                                "%zu", t->line, t->nfields, nhdr);
-        }
         const char *f[A_COUNT];
-        for (int c = 0; c < A_COUNT; c++)
-            f[c] = col[c] >= 0 ? t->fields[col[c]] : "";
+        if (gt_table_row(t, nhdr, col, A_COUNT, f, "", err) < 0)
+            return -1;
         int line = t->line;
         int64_t ngpu, milli, created, deleted, scheduled, cpu, mem;
         if (gt_trace_int(f[A_NUM_GPU], 0, SCHED_MAX_GPUS_PER_NODE, 0, line, "num_gpu", &ngpu,

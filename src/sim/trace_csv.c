@@ -63,14 +63,9 @@ int gt_trace_read_csv(gt_table_t *t, char **hdr, size_t nhdr, gt_trace_t *tr, gt
         }
     int rc;
     while ((rc = gt_table_next(t, err)) > 0) {
-        if (t->nfields != nhdr) {
-            errno = EINVAL;
-            return gt_error_set(err, "invalid_trace", "line %d has %zu fields; the header has "
-                                "%zu", t->line, t->nfields, nhdr);
-        }
         const char *f[C_COUNT];
-        for (int c = 0; c < C_COUNT; c++)
-            f[c] = col[c] >= 0 ? t->fields[col[c]] : "";
+        if (gt_table_row(t, nhdr, col, C_COUNT, f, "", err) < 0)
+            return -1;
         int line = t->line;
         int64_t submit, gpus, milli, nodes, cpu, mem, dur, limit;
         if (!*f[C_ID])

@@ -185,14 +185,9 @@ int gt_trace_read_sacct(gt_table_t *t, char **hdr, size_t nhdr, gt_trace_t *tr,
     size_t first_job = tr->njobs;
     int rc;
     while ((rc = gt_table_next(t, err)) > 0) {
-        if (t->nfields != nhdr) {
-            errno = EINVAL;
-            return gt_error_set(err, "invalid_trace", "line %d has %zu fields; the header has "
-                                "%zu (is a field holding a '|'?)", t->line, t->nfields, nhdr);
-        }
         const char *f[S_COUNT];
-        for (int c = 0; c < S_COUNT; c++)
-            f[c] = col[c] >= 0 ? t->fields[col[c]] : "";
+        if (gt_table_row(t, nhdr, col, S_COUNT, f, " (is a field holding a '|'?)", err) < 0)
+            return -1;
         int line = t->line;
         if (!*f[S_JOBID])
             return gt_trace_bad(err, line, "JobID", "", "is empty; each row needs a job id");
