@@ -875,19 +875,23 @@ int cmd_agent(int argc, char **argv)
     cfg.gpus = inv;
 
     if (cfg.cgroups) {
-        /* Fail now, not at the first job, if cgroups cannot be used here. */
-        cgroup_t *probe = cgroup_create(&cfg.cgroup, "probe", NULL, &err);
+        /* Fail now, not at the first job, if cgroups (and the device filter) cannot be used
+         * here. */
+        cgroup_limits_t lim = {.restrict_devices = cfg.device_cgroup};
+        cgroup_t *probe = cgroup_create(&cfg.cgroup, "probe", &lim, &err);
         if (!probe) {
             fprintf(stderr, "gantry agent: cannot use cgroups: %s; run as root, give "
-                            "--cgroup-root, or pass --no-cgroups to run jobs without limits\n",
+                            "--cgroup-root, pass --no-device-cgroup to leave device access "
+                            "open, or --no-cgroups to run jobs without limits\n",
                     err.msg);
             gpu_inventory_free(inv);
             gt_buf_free(&parent);
             return 1;
         }
-        if (cgroup_version(probe) == CGROUP_V2 && cfg.device_cgroup)
-            say("cgroup v2: GPU device access is not restricted by cgroup (that needs eBPF); "
-                "jobs see only their GPUs through CUDA_VISIBLE_DEVICES.");
+        if (cfg.device_cgroup && !cgroup_devices_enforced(probe))
+            say("GPU device access is not restricted by cgroup under %s (v1 without the devices "
+                "controller, or a v2 tree that is not a cgroup2 file system); jobs see only "
+                "their GPUs through CUDA_VISIBLE_DEVICES.", cfg.cgroup.root);
         cgroup_destroy(probe);
     }
     int rc = agent_run(&cfg, &err);

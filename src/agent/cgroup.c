@@ -1,5 +1,7 @@
 #include "agent/cgroup.h"
 
+#include "agent/devfilter.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,6 +24,7 @@ struct cgroup {
     char *dir[NCTL];            /* v2: dir[0] only; v1: NULL where the controller is absent */
     char *procs[NCTL];          /* <dir>/cgroup.procs, precomputed for cgroup_attach */
     bool made[NCTL];            /* directories this handle created (undo on failure) */
+    bool dev_filtered;          /* v2: the device filter program is attached */
 };
 
 static char *path_join(const char *a, const char *b, const char *c, const char *d)
@@ -256,6 +259,52 @@ static int device_rule(const char *path, char *rule, size_t len)
     return -1;
 }
 
+/* The devices a job may use, as "c MAJ:MIN rwm" rules: the basic ones and its GPU files. */
+static size_t device_rules(const cgroup_limits_t *lim, char ***out)
+{
+    size_t nbasic = sizeof(basic_devices) / sizeof(basic_devices[0]), n = 0;
+    char **v = xcalloc(nbasic + lim->ndevices + 1, sizeof(char *));
+    for (size_t i = 0; i < nbasic; i++)
+        v[n++] = xstrdup(basic_devices[i]);
+    for (size_t i = 0; i < lim->ndevices; i++) {
+        char rule[64];
+        if (device_rule(lim->devices[i], rule, sizeof(rule)) == 0)
+            v[n++] = xstrdup(rule); /* absent and not a GPU file: nothing to open anyway */
+    }
+    *out = v;
+    return n;
+}
+
+static void free_rules(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* v2: the same rules as a device filter program (devfilter.h), on a real cgroup2 hierarchy;
+ * a tree built by a test cannot hold one and stays unfiltered (cgroup_devices_enforced). */
+static int filter_v2(cgroup_t *cg, const cgroup_limits_t *lim, gt_error_t *err)
+{
+    if (!devfilter_on_cgroup2(cg->dir[0]))
+        return 0;
+    char **text = NULL;
+    size_t n = device_rules(lim, &text);
+    devfilter_rule_t *rules = xcalloc(n + 1, sizeof(*rules));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = devfilter_parse(text[i], &rules[i], err);
+    if (rc == 0)
+        rc = devfilter_attach(cg->dir[0], rules, n, err);
+    int e = errno;
+    free(rules);
+    free_rules(text, n);
+    errno = e;
+    if (rc == 0)
+        cg->dev_filtered = true;
+    return rc;
+}
+
 static int apply_v1(cgroup_t *cg, const cgroup_limits_t *lim, gt_error_t *err)
 {
     char v[64];
@@ -309,16 +358,16 @@ static int apply_v1(cgroup_t *cg, const cgroup_limits_t *lim, gt_error_t *err)
         if (write_file(dir, what, "a") < 0)
             goto fail;
         what = "devices.allow";
-        for (size_t i = 0; i < sizeof(basic_devices) / sizeof(basic_devices[0]); i++)
-            if (write_file(dir, what, basic_devices[i]) < 0)
-                goto fail;
-        for (size_t i = 0; i < lim->ndevices; i++) {
-            char rule[64];
-            if (device_rule(lim->devices[i], rule, sizeof(rule)) < 0)
-                continue; /* absent and not a GPU file: nothing to open anyway */
-            if (write_file(dir, what, rule) < 0)
-                goto fail;
-        }
+        char **rules = NULL;
+        size_t n = device_rules(lim, &rules);
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = write_file(dir, what, rules[i]);
+        int e = errno;
+        free_rules(rules, n);
+        errno = e;
+        if (rc < 0)
+            goto fail;
     }
     return 0;
 fail:
@@ -357,6 +406,8 @@ static int apply_v2(cgroup_t *cg, const cgroup_limits_t *lim, gt_error_t *err)
         if (write_file(dir, what, v) < 0)
             goto fail;
     }
+    if (lim->restrict_devices)
+        return filter_v2(cg, lim, err);
     return 0;
 fail:
     return gt_error_set(err, "cgroup", "cannot set %s in %s: %s", what, dir, strerror(errno));
@@ -530,7 +581,9 @@ bool cgroup_hit_memory_limit(const cgroup_t *cg)
 
 bool cgroup_devices_enforced(const cgroup_t *cg)
 {
-    return cg->version == CGROUP_V1 && cg->dir[C_DEVICES] != NULL;
+    if (cg->version == CGROUP_V2)
+        return cg->dev_filtered;
+    return cg->dir[C_DEVICES] != NULL;
 }
 
 cgroup_version_t cgroup_version(const cgroup_t *cg)

@@ -1,14 +1,14 @@
 /* cgroup.h: one cgroup per job, on cgroup v1 or v2, with its memory, CPU and pids limits, and
- * on v1 device access limited to the job's GPU device files.
+ * device access limited to the job's GPU device files.
  *
  * A cgroup is named by (root, version, parent, name):
  *   v1: <root>/<controller>/<parent>/<name> for controller in memory, cpu, pids, devices
  *   v2: <root>/<parent>/<name>
  * root is a parameter so that tests can point v2 at a directory tree they build themselves.
  *
- * Device control on v2 needs an eBPF program of type BPF_PROG_TYPE_CGROUP_DEVICE attached to
- * the cgroup; this module does not do that: on v2, cgroup_devices_enforced() is false and the
- * job's GPUs are limited only by CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES.
+ * Device access on v1 is limited with the devices controller; on v2, which has none, with a
+ * device filter program (devfilter.h) attached to the job's cgroup, on a real cgroup2 file
+ * system only: a tree built by a test gets none, and cgroup_devices_enforced() says so.
  *
  * Actions return 0 or -1 with errno set and a message in err; constructors return NULL. */
 #ifndef GANTRY_AGENT_CGROUP_H
@@ -76,7 +76,8 @@ bool cgroup_oom_killed(const cgroup_t *cg);
  * max). With a job SIGKILLed, that says the OOM killer did it even when its own counter lags. */
 bool cgroup_hit_memory_limit(const cgroup_t *cg);
 
-/* False on v2, where device control would need eBPF (see above). */
+/* Whether device access is limited: v1 with the devices controller mounted, v2 with the
+ * device filter attached (see above). */
 bool cgroup_devices_enforced(const cgroup_t *cg);
 
 cgroup_version_t cgroup_version(const cgroup_t *cg);

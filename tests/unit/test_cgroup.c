@@ -1,6 +1,7 @@
 /* cgroup: v2 against a tree this test builds; v1 for real where it is mounted and writable
  * (root on a v1 host), else skipped. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,7 +76,7 @@ static void test_v2_tree(void)
     is_str(slurp(p, "pids.max"), "128", "pids.max");
     snprintf(p, sizeof(p), "%s/gantry.slice", root);
     ok(slurp(p, "cgroup.subtree_control") != NULL, "controllers enabled in the parent");
-    ok(!cgroup_devices_enforced(cg), "v2: device control is not claimed (needs eBPF)");
+    ok(!cgroup_devices_enforced(cg), "v2 on a built tree: no device filter is claimed");
 
     is_int(cgroup_attach(cg, 4242, &err), 0, "attach writes cgroup.procs");
     pid_t *pids = NULL;
@@ -116,13 +117,14 @@ static void test_v2_tree(void)
         diag("could not remove %s", root);
 }
 
-/* The child runs fn inside cg and exits with its result; returns the wait status. */
+/* The child runs fn inside cg (NULL: outside any) and exits with its result; returns the wait
+ * status. */
 static int run_in(cgroup_t *cg, int (*fn)(void))
 {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        if (cgroup_attach(cg, getpid(), NULL) < 0)
+        if (cg && cgroup_attach(cg, getpid(), NULL) < 0)
             _exit(99);
         _exit(fn());
     }
@@ -249,9 +251,80 @@ out:
     rmdir(dev);
 }
 
+/* The first cgroup2 mount, or NULL. */
+static const char *cgroup2_mount(void)
+{
+    static char dir[256];
+    FILE *f = fopen("/proc/self/mounts", "r");
+    char line[1024];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof(line), f)) {
+        char fs[64], type[64];
+        found = sscanf(line, "%63s %255s %63s", fs, dir, type) == 3 && !strcmp(type, "cgroup2");
+    }
+    if (f)
+        fclose(f);
+    return found ? dir : NULL;
+}
+
+static int open_fake_gpu(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/nvidia0", getenv("GANTRY_TEST_DEV"));
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    return fd >= 0 ? 0 : 1;
+}
+
+/* v2 on the real cgroup2 hierarchy (beside v1 here, alone on most GPU nodes): the device
+ * filter program denies what the job's list does not hold. */
+static void test_v2_devices_real(void)
+{
+    const char *root = cgroup2_mount();
+    if (!root || geteuid() != 0 || access(root, W_OK) != 0 || access("/dev/loop0", F_OK) != 0) {
+        ok(1, "# skip no writable cgroup2 hierarchy (or no /dev/loop0) here");
+        return;
+    }
+    char dev[] = "/tmp/gantry-dev2-XXXXXX", gpu0[64];
+    if (!mkdtemp(dev)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    setenv("GANTRY_TEST_DEV", dev, 1);
+    snprintf(gpu0, sizeof(gpu0), "%s/nvidia0", dev);
+    /* A stand-in GPU file with the numbers of a device whose driver answers (kmsg, 1:11). */
+    ok(mknod(gpu0, S_IFCHR | 0600, makedev(1, 11)) == 0, "made a stand-in GPU device file");
+    ok(run_in(NULL, open_loop0) != 0, "outside any filter, /dev/loop0 opens (control)");
+    const char *devs[] = {gpu0};
+    cgroup_cfg_t cfg = {.root = root, .version = CGROUP_V2, .parent = "gantry-unit-v2"};
+    char name[64];
+    snprintf(name, sizeof(name), "job-unit-%d", (int)getpid());
+    gt_error_t err = {0};
+    cgroup_limits_t lim = {.restrict_devices = true, .devices = devs, .ndevices = 1};
+    cgroup_t *cg = cgroup_create(&cfg, name, &lim, &err);
+    ok(cg != NULL, "v2: creates the job cgroup with its device filter (%s)",
+       cg ? "ok" : err.msg);
+    if (!cg)
+        goto out;
+    ok(cgroup_devices_enforced(cg), "v2 on cgroup2: devices enforced");
+    int st = run_in(cg, open_loop0);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2: a device outside the list: EPERM on open");
+    st = run_in(cg, open_null);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2: /dev/null still opens");
+    st = run_in(cg, open_fake_gpu);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "v2: the job's GPU file opens");
+    is_int(cgroup_destroy(cg), 0, "destroy removes the cgroup");
+    char p[512];
+    snprintf(p, sizeof(p), "%s/gantry-unit-v2", root);
+    rmdir(p);
+out:
+    unlink(gpu0);
+    rmdir(dev);
+}
+
 int main(void)
 {
     test_v2_tree();
     test_v1_real();
+    test_v2_devices_real();
     return tap_done();
 }
