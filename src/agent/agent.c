@@ -31,6 +31,7 @@ typedef struct ajob {
     int inc;
     supervisor_state_t st;
     bool exited, started_reported, exit_reported, logs_gone;
+    bool ended;                  /* its ready pipe reached end of file: read its state now */
     int ready_fd;                /* from supervisor_spawn: end of file when the supervisor
                                     ends; -1 for jobs adopted from an earlier agent */
     int64_t shipped[2];          /* stdout, stderr bytes the server has */
@@ -356,13 +357,15 @@ static void handle_tasks(agent_t *a, json_t *tasks)
     }
 }
 
-/* Rereads the state of every job still running; records ends and lost supervisors. */
-static void scan(agent_t *a)
+/* Rereads the state of the jobs still running (all, or only those whose supervisor just
+ * ended); records ends and lost supervisors. */
+static void scan(agent_t *a, bool all)
 {
     for (size_t i = 0; i < a->njobs; i++) {
         ajob_t *j = &a->jobs[i];
-        if (j->exited)
+        if (j->exited || (!all && !j->ended))
             continue;
+        j->ended = false;
         supervisor_state_t st;
         if (supervisor_read(a->cfg->state_dir, j->id, j->inc, &st, NULL) < 0)
             continue;
@@ -589,7 +592,7 @@ static bool ended_supervisors(agent_t *a)
         if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
             close(j->ready_fd);
             j->ready_fd = -1;
-            ended = true;
+            j->ended = ended = true;
         }
     }
     return ended;
@@ -692,7 +695,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
             free(p);
         }
         if (ended_supervisors(&a))
-            a.next_scan = 0;
+            scan(&a, false);
         if (got) {
             long status = 0;
             json_t *resp = NULL;
@@ -707,11 +710,10 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
                 a.poll_retry_at = now_s() + 1;
             }
             json_decref(resp);
-            a.next_scan = 0;
         }
         now = now_s();
         if (now >= a.next_scan) {
-            scan(&a);
+            scan(&a, true); /* also adopted jobs, which have no ready pipe */
             a.next_scan = now + 0.1;
         }
         if (now >= a.next_logs) {

@@ -446,6 +446,20 @@ cgroup_t *cgroup_create(const cgroup_cfg_t *cfg, const char *name, const cgroup_
         gt_error_set(err, "unavailable", "no v1 memory controller under %s", cfg->root);
         goto undo;
     }
+    if (cg->version == CGROUP_V1) {
+        /* Memory always (limit, OOM report, the list of the job's processes); the others only
+         * for a limit: each hierarchy is a directory to make, join and remove per job. */
+        bool need[NCTL] = {[C_MEMORY] = true,
+                           [C_CPU] = lim && lim->cpu_milli > 0,
+                           [C_PIDS] = lim && lim->pids_max > 0,
+                           [C_DEVICES] = lim && lim->restrict_devices};
+        for (int c = 0; c < NCTL; c++)
+            if (!need[c]) {
+                free(cg->dir[c]);
+                free(cg->procs[c]);
+                cg->dir[c] = cg->procs[c] = NULL;
+            }
+    }
     if (cg->version == CGROUP_V2) {
         char *parent = path_join(cfg->root, cfg->parent, NULL, NULL);
         int rc = mkdirs(parent, NULL);

@@ -2,7 +2,8 @@
  * device access limited to the job's GPU device files.
  *
  * A cgroup is named by (root, version, parent, name):
- *   v1: <root>/<controller>/<parent>/<name> for controller in memory, cpu, pids, devices
+ *   v1: <root>/<controller>/<parent>/<name> for controller in memory, cpu, pids, devices:
+ *       memory always, the others only when the limits use them
  *   v2: <root>/<parent>/<name>
  * root is a parameter so that tests can point v2 at a directory tree they build themselves.
  *

@@ -831,7 +831,8 @@ int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
     if (sup == 0) {
         setsid();
         /* The supervisor keeps only fd 3 (ready, not inherited by the job) and logs its own
-         * trouble in the job dir. */
+         * trouble (a crash report, say) in the state dir's supervisor.log, one file for all
+         * jobs: a file per job was one more inode to create and remove per start. */
         if (fds[1] != 3) {
             if (dup2(fds[1], 3) < 0)
                 _exit(1);
@@ -839,7 +840,7 @@ int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
         fcntl(3, F_SETFD, FD_CLOEXEC);
         close_range(4, ~0U, 0);
         int null = open("/dev/null", O_RDONLY);
-        char *log = fmt("%s/supervisor.log", dir);
+        char *log = fmt("%s/supervisor.log", s->state_dir);
         int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0640);
         free(log);
         if (null >= 0)
@@ -886,13 +887,11 @@ int supervisor_wait_started(const char *state_dir, int64_t job_id, int incarnati
         n = read(ready_fd, &c, 1);
     while (n < 0 && errno == EINTR);
     if (supervisor_read(state_dir, job_id, incarnation, st, err) < 0) {
-        char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
         errno = ECHILD;
         gt_error_set(err, "internal",
                      "the supervisor of job %" PRId64 " died before starting it (see %s/"
                      "supervisor.log)",
-                     job_id, dir);
-        free(dir);
+                     job_id, state_dir);
         return -1;
     }
     return 0;

@@ -242,6 +242,16 @@ static void test_v1_real(void)
     char p[256];
     snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/gantry-unit/%s", name);
     ok(access(p, F_OK) != 0, "its directory is gone");
+    cgroup_limits_t memonly = {.memory_bytes = 32 << 20};
+    cg = cgroup_create(&cfg, name, &memonly, &err);
+    ok(cg && cgroup_path(cg, "memory") && !cgroup_path(cg, "cpu") && !cgroup_path(cg, "pids") &&
+           !cgroup_path(cg, "devices"),
+       "v1: a job with only a memory limit gets only the memory hierarchy");
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/cpu/gantry-unit/%s", name);
+    ok(access(p, F_OK) != 0, "no cpu directory made for it");
+    st = run_in(cg, open_null);
+    ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "and a process joins it");
+    is_int(cgroup_destroy(cg), 0, "destroyed");
     rmdir("/sys/fs/cgroup/memory/gantry-unit");
     rmdir("/sys/fs/cgroup/cpu/gantry-unit");
     rmdir("/sys/fs/cgroup/pids/gantry-unit");
