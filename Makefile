@@ -30,13 +30,14 @@ TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(OUT)/tests/%)
 TEST_LIBS := $(OUT)/tests/libfake_nvml.so
 GANTRY    := $(OUT)/gantry
+LAUNCHER  := $(OUT)/gantry-launcher
 
 .PHONY: all test unit e2e bench deps clean format fuzz
 # bin/gantry is the release build; a SANITIZE build stays in build/san
-all: $(GANTRY) $(if $(SANITIZE),,bin/gantry)
+all: $(GANTRY) $(LAUNCHER) $(if $(SANITIZE),,bin/gantry bin/gantry-launcher)
 
 # copy then rename: a running bin/gantry (gantry up, a server) does not block the build
-bin/gantry: build/rel/gantry
+bin/%: build/rel/%
 	@mkdir -p bin
 	cp $< $@.tmp && mv -f $@.tmp $@
 
@@ -51,6 +52,11 @@ $(OUT)/libgantry.a: $(LIB_OBJS)
 
 $(GANTRY): $(OUT)/src/main.o $(OUT)/libgantry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The agent's supervisor launcher (src/agent/launcher.h): libc and jansson only, so that the
+# fork of each supervisor copies a small image; it sits beside gantry, where the agent looks.
+$(LAUNCHER): $(OUT)/src/launcher_main.o $(OUT)/libgantry.a
+	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ -ljansson
 
 $(OUT)/tests/%: $(OUT)/tests/unit/%.o $(OUT)/libgantry.a
 	@mkdir -p $(dir $@)

@@ -11,14 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/client.h"
+#include "agent/launcher.h"
 #include "agent/supervisor.h"
 #include "cli/commands.h"
 
@@ -292,7 +291,8 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();
     int fd = -1;
-    bool spawned = supervisor_spawn(&s, &fd, &err) == 0;
+    bool spawned = (cfg->launcher ? launcher_spawn(cfg->launcher, &s, &fd, &err)
+                                  : supervisor_spawn(&s, &fd, &err)) == 0;
     if (!spawned)
         start_failed(a, id, inc, err.msg);
     else
@@ -598,21 +598,6 @@ static bool ended_supervisors(agent_t *a)
     return ended;
 }
 
-/* Loads the NSS modules (passwd, group) once here, so that every supervisor, a fork of this
- * process, finds them loaded: looking up the job's user and groups otherwise costs each start
- * a few milliseconds of dlopen. */
-static void warm_nss(const agent_cfg_t *cfg)
-{
-    struct passwd *pw = cfg->job_user ? getpwnam(cfg->job_user) : getpwuid(geteuid());
-    if (!pw)
-        pw = getpwuid(0);
-    if (pw) {
-        gid_t g[64];
-        int n = 64;
-        getgrouplist(pw->pw_name, pw->pw_gid, g, &n);
-    }
-}
-
 /* Jobs left by an earlier agent: running ones are adopted, lost ones recorded. */
 static void adopt(agent_t *a)
 {
@@ -655,7 +640,8 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     adopt(&a);
-    warm_nss(cfg);
+    if (!cfg->launcher)
+        supervisor_warm_nss(cfg->job_user);
     a.need_register = true;
     int *fds = NULL;
     size_t fdcap = 0;
@@ -896,7 +882,18 @@ int cmd_agent(int argc, char **argv)
                 "their GPUs through CUDA_VISIBLE_DEVICES.", cfg.cgroup.root);
         cgroup_destroy(probe);
     }
+    char *lpath = launcher_path();
+    if (lpath) {
+        cfg.launcher = launcher_start(lpath, cfg.job_user, &err);
+        if (!cfg.launcher)
+            say("%s; jobs' supervisors are forked from the agent.", err.msg);
+        free(lpath);
+    } else {
+        say("no gantry-launcher beside this binary (or in GANTRY_LAUNCHER): jobs' supervisors "
+            "are forked from the agent, which costs more per job.");
+    }
     int rc = agent_run(&cfg, &err);
+    launcher_stop(cfg.launcher);
     if (rc < 0)
         fprintf(stderr, "gantry agent: %s\n", err.msg);
     gpu_inventory_free(inv);

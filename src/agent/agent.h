@@ -13,6 +13,7 @@
 
 #include "agent/cgroup.h"
 #include "agent/gpu.h"
+#include "agent/launcher.h"
 
 typedef struct agent_cfg {
     const char *server, *token, *name, *address;
@@ -26,6 +27,7 @@ typedef struct agent_cfg {
     int64_t cpus_milli, memory_mib;
     const char *block, *spine, *leaf;
     gpu_inventory_t *gpus;         /* owned by the caller */
+    launcher_t *launcher;          /* forks the supervisors; NULL: the agent forks them */
 } agent_cfg_t;
 
 /* Runs until SIGINT/SIGTERM; jobs keep running under their supervisors. Returns 0, or -1 if

@@ -231,6 +231,18 @@ bool supervisor_alive(const supervisor_state_t *st)
     return t != 0 && (st->supervisor_start == 0 || t == st->supervisor_start);
 }
 
+void supervisor_warm_nss(const char *user)
+{
+    struct passwd *pw = user ? getpwnam(user) : getpwuid(geteuid());
+    if (!pw)
+        pw = getpwuid(0);
+    if (pw) {
+        gid_t g[64];
+        int n = 64;
+        getgrouplist(pw->pw_name, pw->pw_gid, g, &n);
+    }
+}
+
 int supervisor_signal_number(const char *name)
 {
     static const struct {

@@ -1,0 +1,129 @@
+/* spec_wire.c: supervisor specs to and from JSON (see spec_wire.h). */
+#include "agent/spec_wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *spec_wire_encode(const supervisor_spec_t *s)
+{
+    json_t *argv = json_array(), *env = json_array(), *gpus = json_array();
+    for (char *const *a = s->argv; a && *a; a++)
+        json_array_append_new(argv, json_string(*a));
+    for (char *const *e = s->env; e && *e; e++)
+        json_array_append_new(env, json_string(*e));
+    for (size_t i = 0; i < s->ngpus; i++)
+        json_array_append_new(gpus, json_integer(s->gpus[i]));
+    json_t *o = json_pack(
+        "{s:I,s:i,s:o,s:o,s:o,s:b,s:o,s:o,s:o,s:o,s:I,s:i,s:I,s:o,s:o,s:o}", "job_id",
+        (json_int_t)s->job_id, "incarnation", s->incarnation, "name", str_or_null(s->name),
+        "team", str_or_null(s->team), "user", str_or_null(s->user), "allow_root",
+        s->allow_root, "argv", argv, "env", env, "workdir", str_or_null(s->workdir), "gpus",
+        gpus, "time_limit_s", (json_int_t)s->time_limit_s, "stop_signal", s->stop_signal,
+        "grace_s", (json_int_t)s->grace_s, "dev_dir", str_or_null(s->dev_dir), "state_dir",
+        str_or_null(s->state_dir), "checkpoint_root", str_or_null(s->checkpoint_root));
+    if (s->gang)
+        json_object_set_new(o, "gang",
+                            json_pack("{s:i,s:i,s:i,s:i,s:s}", "nodes", s->gang->nodes,
+                                      "node_rank", s->gang->node_rank, "master_port",
+                                      s->gang->master_port, "gpus_per_node",
+                                      s->gang->gpus_per_node, "master_addr",
+                                      s->gang->master_addr));
+    if (s->cgroup)
+        json_object_set_new(o, "cgroup",
+                            json_pack("{s:o,s:i,s:o}", "root", str_or_null(s->cgroup->root),
+                                      "version", (int)s->cgroup->version, "parent",
+                                      str_or_null(s->cgroup->parent)));
+    json_object_set_new(o, "limits",
+                        json_pack("{s:I,s:I,s:I,s:b}", "memory_bytes",
+                                  (json_int_t)s->limits.memory_bytes, "cpu_milli",
+                                  (json_int_t)s->limits.cpu_milli, "pids_max",
+                                  (json_int_t)s->limits.pids_max, "restrict_devices",
+                                  s->limits.restrict_devices));
+    return o;
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static char **jstrv(const json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    char **v = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        v[i] = (char *)(json_string_value(json_array_get(arr, i)) ?: "");
+    return v;
+}
+
+int spec_wire_decode(const json_t *o, spec_wire_t *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (!json_is_object(o) || !json_is_integer(json_object_get(o, "job_id")) ||
+        json_array_size(json_object_get(o, "argv")) == 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    supervisor_spec_t *s = &w->s;
+    s->job_id = jint(o, "job_id");
+    s->incarnation = (int)jint(o, "incarnation");
+    s->name = jstr(o, "name");
+    s->team = jstr(o, "team");
+    s->user = jstr(o, "user");
+    s->allow_root = json_is_true(json_object_get(o, "allow_root"));
+    s->argv = w->argv = jstrv(json_object_get(o, "argv"));
+    s->env = w->env = jstrv(json_object_get(o, "env"));
+    s->workdir = jstr(o, "workdir");
+    const json_t *g = json_object_get(o, "gpus");
+    s->ngpus = json_array_size(g);
+    w->gpus = xcalloc(s->ngpus + 1, sizeof(int));
+    for (size_t i = 0; i < s->ngpus; i++)
+        w->gpus[i] = (int)json_integer_value(json_array_get(g, i));
+    s->gpus = w->gpus;
+    s->time_limit_s = jint(o, "time_limit_s");
+    s->stop_signal = (int)jint(o, "stop_signal");
+    s->grace_s = jint(o, "grace_s");
+    s->dev_dir = jstr(o, "dev_dir");
+    s->state_dir = jstr(o, "state_dir");
+    s->checkpoint_root = jstr(o, "checkpoint_root");
+    const json_t *gang = json_object_get(o, "gang");
+    if (json_is_object(gang)) {
+        w->gang.nodes = (int)jint(gang, "nodes");
+        w->gang.node_rank = (int)jint(gang, "node_rank");
+        w->gang.master_port = (int)jint(gang, "master_port");
+        w->gang.gpus_per_node = (int)jint(gang, "gpus_per_node");
+        snprintf(w->gang.master_addr, sizeof(w->gang.master_addr), "%s",
+                 jstr(gang, "master_addr") ?: "");
+        s->gang = &w->gang;
+    }
+    const json_t *cg = json_object_get(o, "cgroup");
+    if (json_is_object(cg)) {
+        w->cgroup.root = jstr(cg, "root");
+        w->cgroup.version = (cgroup_version_t)jint(cg, "version");
+        w->cgroup.parent = jstr(cg, "parent");
+        s->cgroup = &w->cgroup;
+    }
+    const json_t *lim = json_object_get(o, "limits");
+    s->limits.memory_bytes = jint(lim, "memory_bytes");
+    s->limits.cpu_milli = jint(lim, "cpu_milli");
+    s->limits.pids_max = jint(lim, "pids_max");
+    s->limits.restrict_devices = json_is_true(json_object_get(lim, "restrict_devices"));
+    return 0;
+}
+
+void spec_wire_free(spec_wire_t *w)
+{
+    free(w->argv);
+    free(w->env);
+    free(w->gpus);
+    memset(w, 0, sizeof(*w));
+}
