@@ -95,33 +95,75 @@ static unsigned long long proc_start(pid_t pid)
 
 /* ---- the state file ---------------------------------------------------------------------- */
 
+/* The state file is a log of records, appended with one write(2) each:
+ *   record=2\njob_id=...\n...message=...\nend=1\n
+ * A reader takes the last record that ends with end=1, so a record being written (or cut off
+ * by a crash) is never taken, as the rename of a whole new file guaranteed before; appending
+ * creates one file per job instead of one per change. A file without "record=" lines is the
+ * earlier format (one whole state, replaced by rename), as a running job's supervisor of an
+ * older agent still writes it. */
 static int state_write(const char *dir, const supervisor_state_t *st)
 {
-    char *tmp = fmt("%s/state.tmp", dir), *final = fmt("%s/state", dir);
-    int rc = -1;
-    FILE *f = fopen(tmp, "we");
-    if (f) {
-        char msg[sizeof(st->message)];
-        snprintf(msg, sizeof(msg), "%s", st->message);
-        for (char *c = msg; *c; c++)
-            if (*c == '\n')
-                *c = ' ';
-        fprintf(f,
-                "job_id=%" PRId64 "\nincarnation=%d\nphase=%s\nsupervisor_pid=%d\n"
-                "supervisor_start=%llu\npid=%d\nstart_time=%.6f\nend_time=%.6f\n"
-                "exit_code=%d\nsignal=%d\nreason=%s\nmessage=%s\n",
-                st->job_id, st->incarnation, st->phase, (int)st->supervisor_pid,
-                st->supervisor_start, (int)st->pid, st->start_time, st->end_time, st->exit_code,
-                st->signal, st->reason, msg);
-        rc = fclose(f) == 0 && rename(tmp, final) == 0 ? 0 : -1;
-    }
+    char msg[sizeof(st->message)], rec[1024];
+    snprintf(msg, sizeof(msg), "%s", st->message);
+    for (char *c = msg; *c; c++)
+        if (*c == '\n')
+            *c = ' ';
+    int n = snprintf(rec, sizeof(rec),
+                     "record=2\njob_id=%" PRId64 "\nincarnation=%d\nphase=%s\nsupervisor_pid=%d\n"
+                     "supervisor_start=%llu\npid=%d\nstart_time=%.6f\nend_time=%.6f\n"
+                     "exit_code=%d\nsignal=%d\nreason=%s\nmessage=%s\nend=1\n",
+                     st->job_id, st->incarnation, st->phase, (int)st->supervisor_pid,
+                     st->supervisor_start, (int)st->pid, st->start_time, st->end_time,
+                     st->exit_code, st->signal, st->reason, msg);
+    char *path = fmt("%s/state", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    free(path);
+    if (fd < 0)
+        return -1;
+    ssize_t w = write(fd, rec, (size_t)n);
     int e = errno;
-    if (rc < 0)
-        unlink(tmp);
-    free(tmp);
-    free(final);
-    errno = e;
-    return rc;
+    close(fd);
+    if (w != n) {
+        errno = w < 0 ? e : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+/* One key=value line into st; counts the keys a state cannot lack. */
+static void state_field(supervisor_state_t *st, const char *k, const char *v, int *have)
+{
+    if (!strcmp(k, "job_id"))
+        st->job_id = strtoll(v, NULL, 10), (*have)++;
+    else if (!strcmp(k, "incarnation"))
+        st->incarnation = atoi(v), (*have)++;
+    else if (!strcmp(k, "phase"))
+        snprintf(st->phase, sizeof(st->phase), "%s", v), (*have)++;
+    else if (!strcmp(k, "supervisor_pid"))
+        st->supervisor_pid = atoi(v);
+    else if (!strcmp(k, "supervisor_start"))
+        st->supervisor_start = strtoull(v, NULL, 10);
+    else if (!strcmp(k, "pid"))
+        st->pid = atoi(v);
+    else if (!strcmp(k, "start_time"))
+        st->start_time = strtod(v, NULL);
+    else if (!strcmp(k, "end_time"))
+        st->end_time = strtod(v, NULL);
+    else if (!strcmp(k, "exit_code"))
+        st->exit_code = atoi(v);
+    else if (!strcmp(k, "signal"))
+        st->signal = atoi(v);
+    else if (!strcmp(k, "reason"))
+        snprintf(st->reason, sizeof(st->reason), "%s", v);
+    else if (!strcmp(k, "message"))
+        snprintf(st->message, sizeof(st->message), "%s", v);
+}
+
+static void state_clear(supervisor_state_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->exit_code = -1;
 }
 
 static int state_parse(const char *path, supervisor_state_t *st)
@@ -129,43 +171,39 @@ static int state_parse(const char *path, supervisor_state_t *st)
     FILE *f = fopen(path, "re");
     if (!f)
         return -1;
-    memset(st, 0, sizeof(*st));
-    st->exit_code = -1;
+    supervisor_state_t cur;
+    state_clear(&cur);
+    state_clear(st);
     char line[512];
     int have = 0;
+    bool records = false, found = false;
     while (fgets(line, sizeof(line), f)) {
+        if (!strchr(line, '\n'))
+            break; /* a line cut off: the record being written */
         line[strcspn(line, "\n")] = '\0';
         char *v = strchr(line, '=');
         if (!v)
             continue;
         *v++ = '\0';
-        if (!strcmp(line, "job_id"))
-            st->job_id = strtoll(v, NULL, 10), have++;
-        else if (!strcmp(line, "incarnation"))
-            st->incarnation = atoi(v), have++;
-        else if (!strcmp(line, "phase"))
-            snprintf(st->phase, sizeof(st->phase), "%s", v), have++;
-        else if (!strcmp(line, "supervisor_pid"))
-            st->supervisor_pid = atoi(v);
-        else if (!strcmp(line, "supervisor_start"))
-            st->supervisor_start = strtoull(v, NULL, 10);
-        else if (!strcmp(line, "pid"))
-            st->pid = atoi(v);
-        else if (!strcmp(line, "start_time"))
-            st->start_time = strtod(v, NULL);
-        else if (!strcmp(line, "end_time"))
-            st->end_time = strtod(v, NULL);
-        else if (!strcmp(line, "exit_code"))
-            st->exit_code = atoi(v);
-        else if (!strcmp(line, "signal"))
-            st->signal = atoi(v);
-        else if (!strcmp(line, "reason"))
-            snprintf(st->reason, sizeof(st->reason), "%s", v);
-        else if (!strcmp(line, "message"))
-            snprintf(st->message, sizeof(st->message), "%s", v);
+        if (!strcmp(line, "record")) {
+            records = true;
+            state_clear(&cur);
+            have = 0;
+        } else if (!strcmp(line, "end")) {
+            if (have >= 3) {
+                *st = cur;
+                found = true;
+            }
+        } else {
+            state_field(&cur, line, v, &have);
+        }
     }
     fclose(f);
-    if (have < 3) {
+    if (!records && have >= 3) { /* the earlier format: the whole file is the state */
+        *st = cur;
+        found = true;
+    }
+    if (!found) {
         errno = EINVAL;
         return -1;
     }

@@ -331,6 +331,46 @@ static void test_spawn_ready_pipe(void)
         ;
 }
 
+static void put_state(int64_t id, const char *text)
+{
+    char *dir = supervisor_job_dir(state_dir, id, 1), path[512];
+    char jobs[512];
+    snprintf(jobs, sizeof(jobs), "%s/jobs", state_dir);
+    mkdir(jobs, 0755);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/state", dir);
+    free(dir);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The state file: a log of records; the last whole one counts; the earlier format still reads. */
+static void test_state_file(void)
+{
+    supervisor_state_t st;
+    put_state(901, "job_id=901\nincarnation=1\nphase=running\npid=42\n");
+    is_int(supervisor_read(state_dir, 901, 1, &st, NULL), 0, "a state in the earlier format reads");
+    ok(st.pid == 42 && !strcmp(st.phase, "running"), "with its fields");
+    put_state(902, "record=2\njob_id=902\nincarnation=1\nphase=running\npid=7\nend=1\n"
+                   "record=2\njob_id=902\nincarnation=1\nphase=exited\npid=7\nexit_code=0\n"
+                   "reason=completed\nend=1\n"
+                   "record=2\njob_id=902\nincarnation=1\nphase=running\npid=9");
+    is_int(supervisor_read(state_dir, 902, 1, &st, NULL), 0, "a log of records reads");
+    ok(!strcmp(st.phase, "exited") && !strcmp(st.reason, "completed") && st.pid == 7,
+       "the last whole record counts; one being written (no end=1) does not");
+    put_state(903, "record=2\njob_id=903\nincarnation=1\nphase=runn");
+    errno = 0;
+    ok(supervisor_read(state_dir, 903, 1, &st, NULL) == -1 && errno == EINVAL,
+       "only a record being written: no state yet (EINVAL)");
+    put_state(904, "record=2\njob_id=904\nincarnation=1\nphase=running\nend=1\n"
+                   "record=2\nend=1\n");
+    is_int(supervisor_read(state_dir, 904, 1, &st, NULL), 0, "a record without the ids is skipped");
+    is_str(st.phase, "running", "the one before it counts");
+    for (int64_t id = 901; id <= 904; id++)
+        supervisor_remove(state_dir, id, 1);
+}
+
 int main(void)
 {
     if (!mkdtemp(state_dir)) {
@@ -345,6 +385,7 @@ int main(void)
     test_lost_supervisor();
     test_oom();
     test_spawn_ready_pipe();
+    test_state_file();
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
     if (system(cmd) != 0)
