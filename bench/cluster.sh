@@ -18,7 +18,7 @@ stop_cluster() { # safe to call twice (set -e: every kill may find its process g
   SERVER_PID=
   for f in "$BENCH_WORK"/node-*/jobs/*/state; do # supervisors still running, if any
     [ -f "$f" ] || continue
-    sp=$(sed -n 's/^supervisor_pid=//p' "$f"); jp=$(sed -n 's/^pid=//p' "$f")
+    sp=$(sed -n 's/^supervisor_pid=//p' "$f" | tail -n 1); jp=$(sed -n 's/^pid=//p' "$f" | tail -n 1)
     [ -n "$jp" ] && [ "$jp" -gt 0 ] && { kill -9 -- "-$jp" 2>/dev/null || true; }
     [ -n "$sp" ] && [ "$sp" -gt 0 ] && { kill -9 "$sp" 2>/dev/null || true; }
   done

@@ -60,7 +60,7 @@ wait_for 20 test -e "$WORK/r.started"
 ok $? "a long job starts"
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
-jobpid=$(sed -n 's/^pid=//p' "$WORK"/n1/jobs/"$r".1/state)
+jobpid=$(sed -n 's/^pid=//p' "$WORK"/n1/jobs/"$r".1/state | tail -n 1) # the state is a log: the last record counts
 kill -0 "$jobpid" 2>/dev/null
 ok $? "kill -9 of the agent: the job (pid $jobpid) runs on"
 start_agent

@@ -22,7 +22,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   for f in "$WORK"/*/jobs/*/state; do
     [ -f "$f" ] || continue
-    sp=$(sed -n 's/^supervisor_pid=//p' "$f"); jp=$(sed -n 's/^pid=//p' "$f")
+    sp=$(sed -n 's/^supervisor_pid=//p' "$f" | tail -n 1); jp=$(sed -n 's/^pid=//p' "$f" | tail -n 1)
     [ -n "$jp" ] && [ "$jp" -gt 0 ] && kill -9 -- "-$jp" 2>/dev/null
     [ -n "$sp" ] && [ "$sp" -gt 0 ] && kill -9 "$sp" 2>/dev/null
   done
