@@ -1,5 +1,6 @@
-# Gantry: one binary (bin/gantry), its unit tests and end-to-end tests.
-#   make              build bin/gantry
+# Gantry: bin/gantry (every role) and bin/gantry-launcher (the agent's supervisor launcher),
+# their unit tests and end-to-end tests.
+#   make              build bin/gantry and bin/gantry-launcher
 #   make test         install missing Debian packages, build, run every test (TAP via prove)
 #   make SANITIZE=1 test   the same under ASan+UBSan (objects kept apart in build/san)
 #   make bench        run the benchmarks and print their figures (never part of CI)
@@ -104,4 +105,4 @@ format:
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJS:.o=.d) $(OUT)/src/main.d $(TEST_SRCS:tests/unit/%.c=$(OUT)/tests/unit/%.d)
+-include $(LIB_OBJS:.o=.d) $(OUT)/src/main.d $(OUT)/src/launcher_main.d $(TEST_SRCS:tests/unit/%.c=$(OUT)/tests/unit/%.d)
