@@ -747,6 +747,9 @@ static void usage(FILE *f)
             "  --checkpoint-root DIR   jobs' GANTRY_CHECKPOINT_DIR parent (default\n"
             "                      STATE/checkpoints; shared storage lets jobs resume elsewhere)\n"
             "  --cgroup-root DIR   cgroup mount (default /sys/fs/cgroup; v1 or v2 detected)\n"
+            "  --cgroup-version 1|2  use that hierarchy at --cgroup-root without detecting it\n"
+            "                      (hybrid hosts: a cgroup2 mount without controllers still\n"
+            "                      takes the v2 device filter)\n"
             "  --cgroup-parent P   below it (default gantry/NAME)\n"
             "  --no-cgroups        run jobs without cgroups (no memory/CPU/pids limits)\n"
             "  --no-device-cgroup  on cgroup v1, do not restrict device access\n"
@@ -765,7 +768,7 @@ int cmd_agent(int argc, char **argv)
     int64_t ngpus = -1;
     gt_error_t err = {0};
     enum { O_ADDR = 256, O_TYPE, O_NVML, O_CPUS, O_MEM, O_BLOCK, O_SPINE, O_LEAF, O_STATE,
-           O_CKPT, O_CGROOT, O_CGPARENT, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT };
+           O_CKPT, O_CGROOT, O_CGPARENT, O_CGVER, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT };
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},   {"token", required_argument, 0, 't'},
         {"name", required_argument, 0, 'n'},     {"address", required_argument, 0, O_ADDR},
@@ -777,6 +780,7 @@ int cmd_agent(int argc, char **argv)
         {"checkpoint-root", required_argument, 0, O_CKPT},
         {"cgroup-root", required_argument, 0, O_CGROOT},
         {"cgroup-parent", required_argument, 0, O_CGPARENT},
+        {"cgroup-version", required_argument, 0, O_CGVER},
         {"no-cgroups", no_argument, 0, O_NOCG},  {"no-device-cgroup", no_argument, 0, O_NODEV},
         {"pids-max", required_argument, 0, O_PIDS}, {"job-user", required_argument, 0, O_JOBUSER},
         {"allow-root", no_argument, 0, O_ROOT},  {"help", no_argument, 0, 'h'},
@@ -810,6 +814,14 @@ int cmd_agent(int argc, char **argv)
         case O_CKPT: cfg.checkpoint_root = optarg; break;
         case O_CGROOT: cfg.cgroup.root = optarg; break;
         case O_CGPARENT: cg_parent = optarg; break;
+        case O_CGVER:
+            if (strcmp(optarg, "1") && strcmp(optarg, "2")) {
+                gt_error_set(&err, "invalid_argument", "--cgroup-version is 1 or 2, not '%s'",
+                             optarg);
+                goto bad;
+            }
+            cfg.cgroup.version = optarg[0] == '1' ? CGROUP_V1 : CGROUP_V2;
+            break;
         case O_NOCG: cfg.cgroups = false; break;
         case O_NODEV: cfg.device_cgroup = false; break;
         case O_PIDS:
