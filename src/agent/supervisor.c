@@ -838,6 +838,11 @@ finish:
     if (cg && cgroup_destroy(cg) < 0) {
         /* busy: leftover processes in D state; the agent's next look retries */
     }
+    /* A node-local checkpoint directory the job left empty goes (the next incarnation, here,
+     * makes it again): otherwise every job ever run leaves one. Never on a shared root, where
+     * another node's newer incarnation may have just made it. */
+    if (ckpt && !s->checkpoint_root)
+        rmdir(ckpt);
     state_write(dir, &st);
     if (!started && write(ready, "x", 1) < 0) {
         /* the launcher is gone */

@@ -7,7 +7,8 @@
  *     stdout and stderr appended to <job dir>/stdout and <job dir>/stderr,
  *   - with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES = the job's GPUs, GANTRY_JOB_ID,
  *     GANTRY_INCARNATION, GANTRY_TEAM, GANTRY_CHECKPOINT_DIR (<checkpoint root>/<job id>, kept
- *     across incarnations) and, for gangs, MASTER_ADDR, MASTER_PORT, NNODES, NODE_RANK,
+ *     across incarnations; under the default node-local root, removed at the job's end if the
+ *     job left it empty) and, for gangs, MASTER_ADDR, MASTER_PORT, NNODES, NODE_RANK,
  *     WORLD_SIZE (nodes x GPUs per node), LOCAL_WORLD_SIZE (GPUs per node), torchrun's PET_*
  *     equivalents, and RANK / LOCAL_RANK when there is one process per node (no GPUs or one),
  *   - enforces the time limit (stop signal, grace, SIGKILL),

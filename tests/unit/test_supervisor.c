@@ -345,6 +345,26 @@ static void put_state(int64_t id, const char *text)
     fclose(f);
 }
 
+/* An empty node-local checkpoint directory goes with the job's end; one with files stays. */
+static void test_checkpoint_dir_kept_only_with_files(void)
+{
+    char *argv[] = {"true", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launch a job that writes no checkpoint");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it ends");
+    char p[512];
+    snprintf(p, sizeof(p), "%s/checkpoints/%lld", state_dir, (long long)s.job_id);
+    ok(access(p, F_OK) != 0 && errno == ENOENT, "its empty checkpoint directory is gone");
+    char *w[] = {"sh", "-c", "echo step=3 > \"$GANTRY_CHECKPOINT_DIR/ckpt\"", NULL};
+    s = spec_for(w);
+    is_int(supervisor_launch(&s, &st, &err), 0, "launch a job that writes one");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it ends");
+    snprintf(p, sizeof(p), "%s/checkpoints/%lld/ckpt", state_dir, (long long)s.job_id);
+    ok(access(p, F_OK) == 0, "its checkpoint stays");
+}
+
 /* The state file: a log of records; the last whole one counts; the earlier format still reads. */
 static void test_state_file(void)
 {
@@ -386,6 +406,7 @@ int main(void)
     test_oom();
     test_spawn_ready_pipe();
     test_state_file();
+    test_checkpoint_dir_kept_only_with_files();
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
     if (system(cmd) != 0)
