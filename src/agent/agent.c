@@ -888,6 +888,7 @@ int cmd_agent(int argc, char **argv)
             gt_buf_free(&parent);
             return 1;
         }
+        cfg.cgroup.version = cgroup_version(probe); /* not detected again for every job */
         if (cfg.device_cgroup && !cgroup_devices_enforced(probe))
             say("GPU device access is not restricted by cgroup under %s (v1 without the devices "
                 "controller, or a v2 tree that is not a cgroup2 file system); jobs see only "

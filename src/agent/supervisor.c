@@ -42,29 +42,6 @@ char *supervisor_job_dir(const char *state_dir, int64_t job_id, int incarnation)
     return fmt("%s/jobs/%" PRId64 ".%d", state_dir, job_id, incarnation);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, c ? 0755 : mode) < 0 && errno != EEXIST) {
-            rc = -1;
-            break;
-        }
-        *s = c;
-        if (!c)
-            break;
-    }
-    int e = errno;
-    free(p);
-    errno = e;
-    return rc;
-}
-
 /* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); 0 if gone. */
 static unsigned long long proc_start(pid_t pid)
 {
@@ -660,7 +637,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     /* The checkpoint directory outlives this incarnation. */
     ckpt = s->checkpoint_root ? fmt("%s/%" PRId64, s->checkpoint_root, s->job_id)
                               : fmt("%s/checkpoints/%" PRId64, s->state_dir, s->job_id);
-    if (mkdir_p(ckpt, 0700) < 0) {
+    if (gt_mkdirs(ckpt, 0700, NULL) < 0) {
         errmsg = fmt("cannot create checkpoint directory %s: %s", ckpt, strerror(errno));
         goto start_failed;
     }
@@ -861,7 +838,7 @@ int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
     char *dir = supervisor_job_dir(s->state_dir, s->job_id, s->incarnation);
     char *jobs = fmt("%s/jobs", s->state_dir);
     int rc = -1, fds[2] = {-1, -1};
-    if (mkdir(jobs, 0755) < 0 && errno != EEXIST && mkdir_p(jobs, 0755) < 0) {
+    if (gt_mkdirs(jobs, 0755, NULL) < 0) {
         gt_error_set(err, "internal", "cannot create %s: %s", jobs, strerror(errno));
         goto out;
     }

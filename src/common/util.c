@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void oom(size_t n, const char *file, int line)
@@ -290,4 +291,42 @@ void gt_buf_free(gt_buf_t *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+int gt_mkdirs(const char *path, unsigned mode, bool *made)
+{
+    if (made)
+        *made = false;
+    if (mkdir(path, (mode_t)mode) == 0) {
+        if (made)
+            *made = true;
+        return 0;
+    }
+    if (errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -1;
+    char *parent = xstrdup(path);
+    char *slash = strrchr(parent, '/');
+    while (slash && slash > parent && slash[1] == '\0') { /* "a/b/" */
+        *slash = '\0';
+        slash = strrchr(parent, '/');
+    }
+    int rc = -1;
+    if (slash && slash > parent) {
+        *slash = '\0';
+        rc = gt_mkdirs(parent, 0755, NULL);
+    }
+    free(parent);
+    if (rc < 0) {
+        if (!slash || slash == parent)
+            errno = ENOENT;
+        return -1;
+    }
+    if (mkdir(path, (mode_t)mode) == 0) {
+        if (made)
+            *made = true;
+        return 0;
+    }
+    return errno == EEXIST ? 0 : -1;
 }

@@ -49,6 +49,11 @@ int gt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out, gt_err
  * NULL with errno (ENOENT, EACCES, EIO, ...) and "cannot read PATH: why" in err. */
 char *gt_read_file(const char *path, size_t *len, gt_error_t *err);
 
+/* mkdir -p: the last component with mode, missing parents with 0755. *made (may be NULL) says
+ * whether this call created the last one; an existing one is not an error. Tries the whole
+ * path first, so a directory whose parent is there costs one mkdir. -1 with errno. */
+int gt_mkdirs(const char *path, unsigned mode, bool *made);
+
 /* Seconds as the shortest of "45s", "10m", "3h20m", "2d4h". buf must hold 32 bytes. */
 const char *gt_format_duration(int64_t s, char *buf, size_t len);
 

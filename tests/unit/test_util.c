@@ -1,4 +1,8 @@
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 #include "tap.h"
@@ -43,5 +47,30 @@ int main(void)
     gt_buf_append(&b, "yz", 2);
     is_str(b.data, "7-xyz", "buffer printf and append");
     gt_buf_free(&b);
+
+    char root[] = "/tmp/gantry-util-XXXXXX", p[256];
+    if (mkdtemp(root)) {
+        bool made = false;
+        snprintf(p, sizeof(p), "%s/a/b/c", root);
+        ok(gt_mkdirs(p, 0700, &made) == 0 && made, "mkdirs makes missing parents and the last");
+        struct stat sb;
+        ok(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0700, "the last one with its mode");
+        snprintf(p, sizeof(p), "%s/a/b", root);
+        ok(stat(p, &sb) == 0 && (sb.st_mode & 0777) == 0755, "parents 0755");
+        snprintf(p, sizeof(p), "%s/a/b/c", root);
+        ok(gt_mkdirs(p, 0700, &made) == 0 && !made, "an existing directory: 0, not made");
+        snprintf(p, sizeof(p), "%s/a/b/c/", root);
+        ok(gt_mkdirs(p, 0700, &made) == 0 && !made, "a trailing slash is fine");
+        snprintf(p, sizeof(p), "%s/file", root);
+        FILE *f = fopen(p, "w");
+        if (f)
+            fclose(f);
+        snprintf(p, sizeof(p), "%s/file/sub", root);
+        errno = 0;
+        ok(gt_mkdirs(p, 0755, NULL) == -1 && errno == ENOTDIR, "below a file: ENOTDIR");
+        snprintf(p, sizeof(p), "rm -rf %s", root);
+        if (system(p) != 0)
+            ok(0, "cleanup");
+    }
     return tap_done();
 }
