@@ -38,6 +38,7 @@ void job_free(job_t *j)
     free(j->idem_key);
     free(j->end_reason);
     free(j->end_message);
+    json_decref(j->earlier_runs);
     job_set_slots(j, NULL, 0);
     free(j);
 }
@@ -78,6 +79,7 @@ job_t *job_clone(const job_t *s)
     j->idem_key = dup0(s->idem_key);
     j->end_reason = dup0(s->end_reason);
     j->end_message = dup0(s->end_message);
+    j->earlier_runs = s->earlier_runs ? json_deep_copy(s->earlier_runs) : NULL;
     j->slots = NULL;
     j->nslots = 0;
     job_set_slots(j, s->slots, s->nslots);
@@ -369,6 +371,8 @@ json_t *job_to_json(const job_t *j)
     if (j->end_time > 0)
         json_object_set_new(o, "end_time", json_real(j->end_time));
     json_object_set_new(o, "incarnation", json_integer(j->incarnation));
+    if (json_array_size(j->earlier_runs))
+        json_object_set(o, "earlier_runs", j->earlier_runs);
     if (job_state_terminal(j->state)) {
         json_object_set_new(o, "exit_code", json_integer(j->exit_code));
         if (j->exit_signal)
@@ -452,6 +456,8 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->start_time = json_number_value(json_object_get(o, "start_time"));
     j->end_time = json_number_value(json_object_get(o, "end_time"));
     j->incarnation = (int)json_integer_value(json_object_get(o, "incarnation"));
+    json_t *runs = json_object_get(o, "earlier_runs");
+    j->earlier_runs = json_is_array(runs) ? json_deep_copy(runs) : NULL;
     j->exit_code = (int)json_integer_value(json_object_get(o, "exit_code"));
     j->exit_signal = (int)json_integer_value(json_object_get(o, "exit_signal"));
     j->end_reason = jstr(o, "end_reason");

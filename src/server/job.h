@@ -44,6 +44,8 @@ typedef struct job {
 
     job_state_t state;
     double submit_time, start_time, end_time;
+    json_t *earlier_runs;       /* runs before a requeue: [{incarnation, start_time, end_time}],
+                                   NULL when none */
     int incarnation;            /* starts so far */
     int exit_code, exit_signal;
     char *end_reason;           /* completed, failed, oom, time_limit, cancelled, node_lost,

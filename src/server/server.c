@@ -283,6 +283,14 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
             (unsigned long long)j->id, j->incarnation, why);
     if (j->in_sched)
         sched_job_stopped(srv->sched, j->id, server_sched_clock(srv));
+    if (j->start_time > 0 && j->state == JOB_RUNNING) {
+        /* Kept for usage: the run that ends here consumed its GPUs too. */
+        if (!j->earlier_runs)
+            j->earlier_runs = json_array();
+        json_array_append_new(j->earlier_runs,
+                              json_pack("{s:i,s:f,s:f}", "incarnation", j->incarnation,
+                                        "start_time", j->start_time, "end_time", server_now()));
+    }
     j->state = JOB_PENDING;
     j->stopping = false;
     j->ranks_done = 0;

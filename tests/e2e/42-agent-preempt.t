@@ -28,4 +28,15 @@ wait_for 30 job_is "$c" succeeded
 ok $? "the counter finishes"
 is "$(awk '{print $1}' "$WORK/steps" | tr '\n' ' ')" "$(seq 1 40 | tr '\n' ' ')" "steps 1..40 each exactly once across the preemption"
 like "$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/jobs/$c/logs")" "resuming after step [1-9]" "incarnation 2 resumed from its checkpoint"
+# Usage counts both runs: the one before the preemption is kept in earlier_runs.
+job=$(api GET "/v1/jobs/$c")
+is "$(printf '%s' "$job" | jget '{earlier_runs}->[0]{incarnation}')" 1 "earlier_runs holds incarnation 1"
+gpu_s() { perl -MJSON::PP -e 'my $j = decode_json(join "", <STDIN>); my $s = 0;
+  $s += $_->{end_time} - $_->{start_time} for @{$j->{earlier_runs} || []};
+  $s += $j->{end_time} - $j->{start_time}; printf "%.3f", $s * $j->{gpus}'; }
+want=$(perl -e 'printf "%.3f", $ARGV[0] + $ARGV[1]' "$(printf '%s' "$job" | gpu_s)" "$(api GET "/v1/jobs/$p" | gpu_s)")
+got=$(api GET "/v1/usage?by=user" | perl -MJSON::PP -e 'my $u = decode_json(join "", <STDIN>);
+  my ($r) = grep { $_->{user} eq "admin" } @{$u->{usage}}; printf "%.3f", $r->{gpu_hours} * 3600')
+perl -e 'exit !(abs($ARGV[0] - $ARGV[1]) < 0.01)' "$want" "$got"
+ok $? "usage counts every run: admin's $got GPU-seconds = the counter's two runs + the production job ($want)"
 done_testing
