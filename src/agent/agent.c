@@ -740,6 +740,7 @@ static void usage(FILE *f)
             "  --gpus N            declare N GPUs instead of asking NVML (0: CPU-only node)\n"
             "  --gpu-type T        their type (also overrides NVML's name)\n"
             "  --nvml-lib PATH     NVML library (default libnvidia-ml.so.1)\n"
+            "  --discover          print the GPUs this node would offer (JSON) and exit\n"
             "  --cpus N --memory M resources to offer (default: the machine's)\n"
             "  --block/--spine/--leaf NAME   topology labels\n"
             "  --state-dir DIR     job states and logs (default /var/lib/gantry/agent as root,\n"
@@ -759,6 +760,49 @@ static void usage(FILE *f)
             "  --allow-root        allow jobs to run as root\n");
 }
 
+/* gantry agent --discover: the inventory the agent would register, as JSON on stdout. */
+static int print_inventory(const char *nvml_lib, int64_t ngpus, const char *gpu_type)
+{
+    gpu_inventory_t *inv = NULL;
+    gt_error_t err = {0};
+    if ((ngpus >= 0 ? gpu_declare((int)ngpus, gpu_type, &inv, &err)
+                    : gpu_discover(nvml_lib, &inv, &err)) < 0) {
+        fprintf(stderr, "gantry agent: %s\n", err.msg);
+        return 1;
+    }
+    if (gpu_type && ngpus < 0) {
+        free(inv->type);
+        inv->type = xstrdup(gpu_type);
+    }
+    gpu_usage_t *u = xcalloc(inv->n + 1, sizeof(*u));
+    gpu_sample(inv, u);
+    json_t *gpus = json_array();
+    for (size_t i = 0; i < inv->n; i++) {
+        const gpu_info_t *g = &inv->gpus[i];
+        json_t *peers = json_array();
+        for (size_t k = 0; k < g->npeers; k++)
+            json_array_append_new(peers, json_integer(g->nvlink_peers[k]));
+        json_t *o = json_pack("{s:i,s:s,s:s,s:I,s:o}", "index", g->index, "uuid", g->uuid,
+                              "name", g->name, "memory_mib", (json_int_t)g->memory_mib,
+                              "nvlink_peers", peers);
+        if (u[i].utilization >= 0)
+            json_object_set_new(o, "utilization", json_real(u[i].utilization));
+        if (u[i].memory_used_mib >= 0)
+            json_object_set_new(o, "memory_used_mib", json_integer(u[i].memory_used_mib));
+        json_array_append_new(gpus, o);
+    }
+    json_t *out = json_pack("{s:s,s:s,s:I,s:o}", "type", inv->type ? inv->type : "",
+                            "source", inv->from_nvml ? "nvml" : "declared", "count",
+                            (json_int_t)inv->n, "gpus", gpus);
+    char *text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("%s\n", text);
+    free(text);
+    json_decref(out);
+    free(u);
+    gpu_inventory_free(inv);
+    return 0;
+}
+
 int cmd_agent(int argc, char **argv)
 {
     agent_cfg_t cfg = {.server = getenv("GANTRY_SERVER"), .token = getenv("GANTRY_TOKEN"),
@@ -766,9 +810,11 @@ int cmd_agent(int argc, char **argv)
                        .cgroup = {.root = "/sys/fs/cgroup", .version = CGROUP_AUTO}};
     const char *gpu_type = NULL, *nvml_lib = NULL, *cg_parent = NULL;
     int64_t ngpus = -1;
+    bool discover = false;
     gt_error_t err = {0};
     enum { O_ADDR = 256, O_TYPE, O_NVML, O_CPUS, O_MEM, O_BLOCK, O_SPINE, O_LEAF, O_STATE,
-           O_CKPT, O_CGROOT, O_CGPARENT, O_CGVER, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT };
+           O_CKPT, O_CGROOT, O_CGPARENT, O_CGVER, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT,
+           O_DISCOVER };
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},   {"token", required_argument, 0, 't'},
         {"name", required_argument, 0, 'n'},     {"address", required_argument, 0, O_ADDR},
@@ -783,7 +829,8 @@ int cmd_agent(int argc, char **argv)
         {"cgroup-version", required_argument, 0, O_CGVER},
         {"no-cgroups", no_argument, 0, O_NOCG},  {"no-device-cgroup", no_argument, 0, O_NODEV},
         {"pids-max", required_argument, 0, O_PIDS}, {"job-user", required_argument, 0, O_JOBUSER},
-        {"allow-root", no_argument, 0, O_ROOT},  {"help", no_argument, 0, 'h'},
+        {"allow-root", no_argument, 0, O_ROOT},  {"discover", no_argument, 0, O_DISCOVER},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -830,10 +877,13 @@ int cmd_agent(int argc, char **argv)
             break;
         case O_JOBUSER: cfg.job_user = optarg; break;
         case O_ROOT: cfg.allow_root = true; break;
+        case O_DISCOVER: discover = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
+    if (discover)
+        return print_inventory(nvml_lib, ngpus, gpu_type);
     if (!cfg.server) {
         fprintf(stderr, "gantry agent: --server URL is required (or set GANTRY_SERVER)\n");
         return 2;

@@ -73,4 +73,18 @@ ok $? "its end is reported by the new agent: succeeded"
 wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' '$GANTRY_SERVER/v1/jobs/$r/logs' | grep -q finished"
 ok $? "its whole output reached the server's log"
 ok $([ ! -e "$WORK/n1/jobs/$r.1" ] && echo 0 || echo 1) "the agent dropped the reported job's directory"
+
+# ---- gantry agent --discover: what the node would offer, through NVML (the stand-in library) ----
+FAKE_NVML=$(dirname "$GANTRY")/tests/libfake_nvml.so
+if [ -f "$FAKE_NVML" ]; then
+  inv=$("$GANTRY" agent --discover --nvml-lib "$FAKE_NVML")
+  is "$(printf '%s' "$inv" | jget '{source}') $(printf '%s' "$inv" | jget '{count}') $(printf '%s' "$inv" | jget '{type}')" \
+    "nvml 4 H200" "--discover lists the 4 GPUs NVML reports, type H200"
+  is "$(printf '%s' "$inv" | jget '{gpus}[1]{nvlink_peers}')" "[0]" "with their NVLink peers"
+else
+  skip "no stand-in NVML library at $FAKE_NVML"
+fi
+"$GANTRY" agent --discover --nvml-lib /nonexistent/libnvidia-ml.so.1 >/dev/null 2>"$WORK/discover.err"
+ok $((! $?)) "--discover without NVML fails"
+like "$(cat "$WORK/discover.err")" "declare its GPUs with --gpus N" "and says what to do"
 done_testing
