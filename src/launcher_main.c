@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/launcher.h"
 
@@ -22,5 +23,6 @@ int main(int argc, char **argv)
                         "gantry agent, not by hand\n");
         return 2;
     }
+    close_range(4, ~0U, 0); /* whatever the agent held without close-on-exec (NVML's files) */
     return launcher_serve(3, nss_user);
 }

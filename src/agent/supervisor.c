@@ -93,6 +93,10 @@ static int state_write(const char *dir, const supervisor_state_t *st)
                      st->job_id, st->incarnation, st->phase, (int)st->supervisor_pid,
                      st->supervisor_start, (int)st->pid, st->start_time, st->end_time,
                      st->exit_code, st->signal, st->reason, msg);
+    if (n < 0 || n >= (int)sizeof(rec)) { /* cannot happen: the fields are bounded */
+        errno = EOVERFLOW;
+        return -1;
+    }
     char *path = fmt("%s/state", dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     free(path);
