@@ -589,6 +589,19 @@ bool cgroup_devices_enforced(const cgroup_t *cg)
     return cg->dir[C_DEVICES] != NULL;
 }
 
+char *cgroup_v2_mount(void)
+{
+    FILE *f = fopen("/proc/self/mounts", "re");
+    char line[1024], dir[512], fs[64], type[64];
+    char *found = NULL;
+    while (f && !found && fgets(line, sizeof(line), f))
+        if (sscanf(line, "%63s %511s %63s", fs, dir, type) == 3 && !strcmp(type, "cgroup2"))
+            found = xstrdup(dir);
+    if (f)
+        fclose(f);
+    return found;
+}
+
 cgroup_version_t cgroup_version(const cgroup_t *cg)
 {
     return cg->version;

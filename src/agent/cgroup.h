@@ -83,6 +83,10 @@ bool cgroup_devices_enforced(const cgroup_t *cg);
 
 cgroup_version_t cgroup_version(const cgroup_t *cg);
 
+/* Where the first cgroup2 file system is mounted (from /proc/self/mounts): /sys/fs/cgroup on
+ * a v2 host, /sys/fs/cgroup/unified on a hybrid one. A new string, or NULL if none. */
+char *cgroup_v2_mount(void);
+
 /* The cgroup's directory for one controller on v1 ("memory", "cpu", "pids", "devices"), its
  * one directory on v2 (controller ignored). Owned by cg. */
 const char *cgroup_path(const cgroup_t *cg, const char *controller);

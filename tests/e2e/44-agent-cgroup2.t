@@ -4,7 +4,7 @@
 # one) attaches its device filter to each job's cgroup; the job opens /dev/null but not a device
 # outside its list (/dev/kmsg), which the same root shell opens outside the job.
 . "$(dirname "$0")/agent-lib.sh"
-CG2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts)
+CG2=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts) # as cgroup_v2_mount() finds it
 if [ "$(id -u)" != 0 ] || [ -z "$CG2" ] || [ ! -w "$CG2" ] || [ ! -e /dev/kmsg ]; then
   skip "needs root, a writable cgroup2 mount and /dev/kmsg"
   done_testing

@@ -261,21 +261,6 @@ out:
     rmdir(dev);
 }
 
-/* The first cgroup2 mount, or NULL. */
-static const char *cgroup2_mount(void)
-{
-    static char dir[256];
-    FILE *f = fopen("/proc/self/mounts", "r");
-    char line[1024];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof(line), f)) {
-        char fs[64], type[64];
-        found = sscanf(line, "%63s %255s %63s", fs, dir, type) == 3 && !strcmp(type, "cgroup2");
-    }
-    if (f)
-        fclose(f);
-    return found ? dir : NULL;
-}
 
 static int open_fake_gpu(void)
 {
@@ -289,14 +274,16 @@ static int open_fake_gpu(void)
  * filter program denies what the job's list does not hold. */
 static void test_v2_devices_real(void)
 {
-    const char *root = cgroup2_mount();
+    char *root = cgroup_v2_mount();
     if (!root || geteuid() != 0 || access(root, W_OK) != 0 || access("/dev/loop0", F_OK) != 0) {
         ok(1, "# skip no writable cgroup2 hierarchy (or no /dev/loop0) here");
+        free(root);
         return;
     }
     char dev[] = "/tmp/gantry-dev2-XXXXXX", gpu0[64];
     if (!mkdtemp(dev)) {
         ok(0, "mkdtemp");
+        free(root);
         return;
     }
     setenv("GANTRY_TEST_DEV", dev, 1);
@@ -329,6 +316,7 @@ static void test_v2_devices_real(void)
 out:
     unlink(gpu0);
     rmdir(dev);
+    free(root);
 }
 
 int main(void)

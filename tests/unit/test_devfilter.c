@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/cgroup.h"
 #include "agent/devfilter.h"
 #include "tap.h"
 
@@ -37,20 +38,6 @@ static void test_parse(void)
     ok(strstr(err.msg, "expected like") != NULL, "the message shows the syntax: %s", err.msg);
 }
 
-static const char *cgroup2_mount(void)
-{
-    static char dir[256];
-    FILE *f = fopen("/proc/self/mounts", "r");
-    char line[1024];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof(line), f)) {
-        char fs[64], type[64];
-        found = sscanf(line, "%63s %255s %63s", fs, dir, type) == 3 && !strcmp(type, "cgroup2");
-    }
-    if (f)
-        fclose(f);
-    return found ? dir : NULL;
-}
 
 /* Forks a child into cg (a cgroup2 directory) that opens path with flags; returns the errno
  * the open got (0 = opened). */
@@ -86,13 +73,15 @@ static int open_in(const char *cg, const char *path, int flags)
 
 static void test_real(void)
 {
-    const char *root = cgroup2_mount();
+    char *root = cgroup_v2_mount();
     if (!root || geteuid() != 0 || access(root, W_OK) != 0) {
         ok(1, "# skip no writable cgroup2 hierarchy here");
+        free(root);
         return;
     }
     char cg[512];
     snprintf(cg, sizeof(cg), "%s/gantry-devfilter-%d", root, (int)getpid());
+    free(root);
     if (mkdir(cg, 0755) < 0) {
         ok(0, "mkdir %s: %s", cg, strerror(errno));
         return;
