@@ -34,7 +34,7 @@ int devfilter_parse(const char *text, devfilter_rule_t *out, gt_error_t *err)
     if (*p != 'a' && *p != 'b' && *p != 'c')
         goto bad;
     r.type = *p++;
-    if (r.type == 'a' && (*p == '\0' || *p == ' ')) {
+    if (r.type == 'a' && *p == '\0') {
         r.access = DEVFILTER_MKNOD | DEVFILTER_READ | DEVFILTER_WRITE;
         *out = r;
         return 0;

@@ -28,6 +28,8 @@ static void test_parse(void)
        "block, any numbers, mknod only");
     is_int(devfilter_parse("a", &r, &err), 0, "parses a (everything)");
     ok(r.type == 'a' && r.access == 7, "any type, all access");
+    is_int(devfilter_parse("a *:* r", &r, &err), 0, "parses a *:* r");
+    ok(r.type == 'a' && r.major == -1 && r.access == DEVFILTER_READ, "any type, read only");
     const char *bad[] = {"", "x 1:3 rwm", "c 1:3", "c 1:3 ", "c 1-3 rwm", "c 1:3 rwx",
                          "c 1:3 rr", "c -1:3 r", "c 1:3:4 r", "c 99999999:0 r", "c1:3 r"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
