@@ -1,0 +1,634 @@
+/* test_job.c: the server's job module (src/server/job.c): validation of a submission, the JSON
+ * form that is both the API's view and the stored document, deep copies and state names. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/job.h"
+#include "tap.h"
+
+/* Bodies are written with ' for " to keep them readable. */
+static json_t *body_of(const char *text)
+{
+    char *s = xstrdup(text);
+    for (char *p = s; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    json_error_t je;
+    json_t *o = json_loads(s, JSON_DECODE_ANY, &je);
+    if (!o)
+        diag("bad test body %s: %s", text, je.text);
+    free(s);
+    return o;
+}
+
+static int64_t lo, hi;
+static gt_error_t err;
+
+/* job_parse_request as alice of team research; NULL when it refused (err, errno set). */
+static job_t *parse_as(const char *text, const char *dflt_team)
+{
+    json_t *b = body_of(text);
+    job_t *j = NULL;
+    memset(&err, 0, sizeof(err));
+    errno = 0;
+    int rc = job_parse_request(b, "alice", dflt_team, &j, &lo, &hi, &err);
+    json_decref(b);
+    if (rc == 0 && !j)
+        diag("0 returned without a job for %s", text);
+    if (rc != 0 && rc != -1)
+        diag("odd return %d for %s", rc, text);
+    return rc == 0 ? j : NULL;
+}
+
+static job_t *parse(const char *text)
+{
+    return parse_as(text, "research");
+}
+
+/* The body is refused with -1, EINVAL, invalid_argument and a message that holds needle; the
+ * out pointer is left alone. */
+static void refused(const char *text, const char *needle)
+{
+    json_t *b = body_of(text);
+    job_t *sentinel = (job_t *)&lo, *j = sentinel;
+    memset(&err, 0, sizeof(err));
+    errno = 0;
+    int rc = job_parse_request(b, "alice", "research", &j, &lo, &hi, &err);
+    json_decref(b);
+    ok(rc == -1 && errno == EINVAL && !strcmp(err.code, "invalid_argument") && j == sentinel,
+       "refused: %s", text);
+    if (rc == 0 && j != sentinel)
+        job_free(j);
+    ok(strstr(err.msg, needle) != NULL, "  the message says %s: %s", needle, err.msg);
+}
+
+static const char *arr_str(const json_t *a, size_t i)
+{
+    return json_string_value(json_array_get(a, i));
+}
+
+static void test_minimal(void)
+{
+    job_t *j = parse("{'team':'vision','gpus':1,'command':['true']}");
+    ok(j != NULL, "a minimal body is accepted: %s", err.msg);
+    if (!j)
+        return;
+    is_int(j->id, 0, "id 0 until the server numbers it");
+    is_int(j->state, JOB_PENDING, "pending");
+    is_str(j->team, "vision", "team from the body");
+    is_str(j->user, "alice", "user from the caller");
+    ok(j->name == NULL && j->prio_class == NULL && j->workdir == NULL && j->ckpt_signal == NULL,
+       "no name, class, workdir or checkpoint");
+    is_int(j->gpus_milli, 1000, "one GPU");
+    is_int(j->nodes, 0, "nodes 0: the scheduler chooses");
+    ok(json_is_array(j->gpu_types) && json_array_size(j->gpu_types) == 0, "any GPU type");
+    ok(j->cpus_milli == 0 && j->memory_mib == 0 && j->time_limit_s == 0,
+       "no cpus, memory or time limit");
+    ok(json_is_array(j->command) && json_array_size(j->command) == 1 &&
+           !strcmp(arr_str(j->command, 0), "true"),
+       "command ['true']");
+    ok(json_is_object(j->env) && json_object_size(j->env) == 0, "empty env");
+    ok(json_is_array(j->after_ok) && json_array_size(j->after_ok) == 0, "no dependencies");
+    ok(j->array_id == -1 && j->array_index == -1 && lo == -1 && hi == -1, "not an array");
+    ok(j->incarnation == 0 && j->nslots == 0 && j->slots == NULL && j->earlier_runs == NULL &&
+           j->end_reason == NULL && !j->stopping,
+       "never ran");
+    job_free(j);
+
+    j = parse("{'command':['true']}");
+    ok(j && !strcmp(j->team, "research"), "team defaults to the token's team");
+    ok(j && j->gpus_milli == 1000, "gpus defaults to 1");
+    job_free(j);
+    j = parse_as("{'command':['true']}", NULL);
+    ok(!j && errno == EINVAL && strstr(err.msg, "'team' is required"),
+       "no team and no default: refused (%s)", err.msg);
+    j = parse_as("{'command':['true']}", "");
+    ok(!j && strstr(err.msg, "'team' is required"), "an empty default team is none");
+    j = parse_as("{'team':'vision','command':['true']}", NULL);
+    ok(j && !strcmp(j->team, "vision"), "a team in the body needs no default");
+    job_free(j);
+
+    j = parse("{'command':'echo hi > out'}");
+    ok(j && json_array_size(j->command) == 3 && !strcmp(arr_str(j->command, 0), "/bin/sh") &&
+           !strcmp(arr_str(j->command, 1), "-c") &&
+           !strcmp(arr_str(j->command, 2), "echo hi > out"),
+       "a command string runs through /bin/sh -c");
+    job_free(j);
+    j = parse("{'command':['python','train.py','--lr','0.1']}");
+    ok(j && json_array_size(j->command) == 4 && !strcmp(arr_str(j->command, 3), "0.1"),
+       "a command array is kept as given");
+    job_free(j);
+}
+
+/* One numeric field: the body {field: value} with a command gives want in the job. */
+static void sized(const char *field, const char *value, int64_t want)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "{'command':['x'],'%s':%s}", field, value);
+    job_t *j = parse(text);
+    int64_t got = -1;
+    if (j && !strcmp(field, "gpus"))
+        got = j->gpus_milli;
+    else if (j && !strcmp(field, "cpus"))
+        got = j->cpus_milli;
+    else if (j && !strcmp(field, "memory"))
+        got = j->memory_mib;
+    else if (j && !strcmp(field, "time_limit"))
+        got = j->time_limit_s;
+    ok(j && got == want, "%s %s -> %lld", field, value, (long long)want);
+    if (got != want)
+        diag("got %lld (%s)", (long long)got, j ? "" : err.msg);
+    job_free(j);
+}
+
+static void test_sizes(void)
+{
+    sized("gpus", "1", 1000);
+    sized("gpus", "8", 8000);
+    sized("gpus", "'8'", 8000);
+    sized("gpus", "2.0", 2000);
+    sized("gpus", "'0.5'", 500);
+    sized("gpus", "0.5", 500);
+    sized("gpus", "0.25", 250);
+    sized("gpus", "'.5'", 500);
+    sized("gpus", "0.001", 1);
+    sized("gpus", "100000", 100000000);
+    sized("cpus", "4", 4000);
+    sized("cpus", "'32'", 32000);
+    sized("cpus", "0.5", 500);
+    sized("cpus", "'1500m'", 1500);
+    sized("cpus", "'2.5'", 2500);
+    sized("memory", "'64Gi'", 65536);
+    sized("memory", "'64G'", 65536);
+    sized("memory", "'512Mi'", 512);
+    sized("memory", "'1Ti'", 1048576);
+    sized("memory", "1024", 1024);
+    sized("memory", "'1.5Gi'", 1536);
+    sized("memory", "'1024Ti'", 1073741824);
+    sized("time_limit", "'2h'", 7200);
+    sized("time_limit", "'1h30m'", 5400);
+    sized("time_limit", "'7d'", 604800);
+    sized("time_limit", "3600", 3600);
+    sized("time_limit", "'90'", 90);
+    sized("time_limit", "'366d'", 366 * 86400);
+
+    refused("{'command':['x'],'gpus':0}", "'gpus'");
+    refused("{'command':['x'],'gpus':'0'}", "'gpus'");
+    refused("{'command':['x'],'gpus':-1}", "'gpus' must not be negative");
+    refused("{'command':['x'],'gpus':'-2'}", "'gpus' must not be negative");
+    refused("{'command':['x'],'gpus':-0.5}", "'gpus' must be a number of at least 0");
+    refused("{'command':['x'],'gpus':1.5}", "'gpus'");
+    refused("{'command':['x'],'gpus':'1.5'}", "fraction of one GPU");
+    refused("{'command':['x'],'gpus':'0.0001'}", "at most three decimals");
+    refused("{'command':['x'],'gpus':'two'}", "gpus 'two' is not valid");
+    refused("{'command':['x'],'gpus':'2 '}", "'gpus'");
+    refused("{'command':['x'],'gpus':''}", "'gpus'");
+    refused("{'command':['x'],'gpus':true}", "'gpus' must be a number or a string");
+    refused("{'command':['x'],'gpus':null}", "'gpus' must be a number or a string");
+    refused("{'command':['x'],'gpus':[1]}", "'gpus' must be a number or a string");
+    refused("{'command':['x'],'gpus':100001}", "'gpus' is too large");
+    refused("{'command':['x'],'gpus':'1000000000'}", "'gpus'");
+    refused("{'command':['x'],'cpus':'1.2345'}", "'cpus'");
+    refused("{'command':['x'],'cpus':'lots'}", "'cpus'");
+    refused("{'command':['x'],'cpus':-1}", "'cpus' must not be negative");
+    refused("{'command':['x'],'cpus':{}}", "'cpus' must be a number or a string");
+    refused("{'command':['x'],'memory':'64Gb'}", "'memory'");
+    refused("{'command':['x'],'memory':'64XB'}", "memory '64XB' is not valid");
+    refused("{'command':['x'],'memory':'Gi'}", "'memory'");
+    refused("{'command':['x'],'memory':'-1Gi'}", "'memory' must not be negative");
+    refused("{'command':['x'],'memory':'1025Ti'}", "'memory' is too large");
+    refused("{'command':['x'],'memory':false}", "'memory' must be a number or a string");
+    refused("{'command':['x'],'time_limit':'2x'}", "time_limit': duration '2x' is not valid");
+    refused("{'command':['x'],'time_limit':'h'}", "'time_limit'");
+    refused("{'command':['x'],'time_limit':'1h30'}", "'time_limit'");
+    refused("{'command':['x'],'time_limit':'-5m'}", "'time_limit' must not be negative");
+    refused("{'command':['x'],'time_limit':'367d'}", "'time_limit' is too large");
+    refused("{'command':['x'],'time_limit':['2h']}", "'time_limit' must be a number or a string");
+}
+
+static void test_fields(void)
+{
+    job_t *j = parse("{'command':['x'],'name':'train-1.a_B','priority_class':'production',"
+                     "'nodes':2,'gpus':16,'gpu_type':'h100','workdir':'/data/run 1',"
+                     "'env':{'A':'1','EMPTY':'','PATH':'/bin'},'after_ok':[3,5],"
+                     "'checkpoint':{'signal':'SIGUSR1','grace':'5m'},'array':'0-9'}");
+    ok(j != NULL, "a body with every field is accepted: %s", err.msg);
+    if (j) {
+        is_str(j->name, "train-1.a_B", "name");
+        is_str(j->prio_class, "production", "priority_class");
+        is_int(j->nodes, 2, "nodes");
+        is_int(j->gpus_milli, 16000, "gpus");
+        ok(json_array_size(j->gpu_types) == 1 && !strcmp(arr_str(j->gpu_types, 0), "h100"),
+           "a gpu_type string becomes a one-element list");
+        is_str(j->workdir, "/data/run 1", "workdir");
+        ok(json_object_size(j->env) == 3 &&
+               !strcmp(json_string_value(json_object_get(j->env, "A")), "1") &&
+               !strcmp(json_string_value(json_object_get(j->env, "EMPTY")), ""),
+           "env kept, empty values included");
+        ok(json_array_size(j->after_ok) == 2 &&
+               json_integer_value(json_array_get(j->after_ok, 1)) == 5,
+           "after_ok kept");
+        is_str(j->ckpt_signal, "SIGUSR1", "checkpoint signal");
+        is_int(j->ckpt_grace_s, 300, "checkpoint grace 5m");
+        ok(lo == 0 && hi == 9, "array 0-9");
+        ok(j->array_id == -1 && j->array_index == -1, "the server numbers array tasks");
+    }
+    job_free(j);
+
+    j = parse("{'command':['x'],'gpu_type':['a100','h100']}");
+    ok(j && json_array_size(j->gpu_types) == 2 && !strcmp(arr_str(j->gpu_types, 1), "h100"),
+       "a gpu_type list is kept");
+    job_free(j);
+    j = parse("{'command':['x'],'checkpoint':{}}");
+    ok(j && j->ckpt_signal && !strcmp(j->ckpt_signal, "SIGTERM") && j->ckpt_grace_s == 120,
+       "an empty checkpoint object means SIGTERM with 120 s of grace");
+    job_free(j);
+    j = parse("{'command':['x'],'checkpoint':{'grace':30}}");
+    ok(j && !strcmp(j->ckpt_signal, "SIGTERM") && j->ckpt_grace_s == 30, "grace in seconds");
+    job_free(j);
+    j = parse("{'command':['x'],'checkpoint':{'signal':'SIGINT','grace':'1d'}}");
+    ok(j && !strcmp(j->ckpt_signal, "SIGINT") && j->ckpt_grace_s == 86400, "grace at most 1d");
+    job_free(j);
+    j = parse("{'command':['x'],'array':'5-5'}");
+    ok(j && lo == 5 && hi == 5, "an array of one task");
+    job_free(j);
+    j = parse("{'command':['x'],'array':'100-10099'}");
+    ok(j && lo == 100 && hi == 10099, "an array of 10000 tasks");
+    job_free(j);
+    j = parse("{'command':['x'],'nodes':0}");
+    ok(j && j->nodes == 0, "nodes 0");
+    job_free(j);
+    j = parse("{'command':['x'],'nodes':4096}");
+    ok(j && j->nodes == 4096, "nodes 4096");
+    job_free(j);
+    char name[160];
+    memset(name, 'n', 128);
+    name[128] = '\0';
+    char text[300];
+    snprintf(text, sizeof(text), "{'command':['x'],'name':'%s'}", name);
+    j = parse(text);
+    ok(j && strlen(j->name) == 128, "a name of 128 characters");
+    job_free(j);
+    snprintf(text, sizeof(text), "{'command':['x'],'name':'%sn'}", name);
+    refused(text, "'name' must be 1 to 128");
+}
+
+static void test_refusals(void)
+{
+    refused("[]", "the body must be a JSON object");
+    refused("'job'", "the body must be a JSON object");
+    refused("{'command':['x'],'gpu':2}", "unknown field 'gpu'");
+    refused("{'command':['x'],'id':7}", "unknown field 'id'");
+    refused("{'command':['x'],'state':'running'}", "unknown field 'state'");
+
+    refused("{'team':'vision','gpus':1}", "'command' is required");
+    refused("{'command':[]}", "'command' must not be empty");
+    refused("{'command':''}", "'command' must be an array of strings");
+    refused("{'command':{}}", "'command' must be an array of strings");
+    refused("{'command':7}", "'command' must be an array of strings");
+    refused("{'command':null}", "'command' must be an array of strings");
+    refused("{'command':[1]}", "'command' must hold only non-empty strings");
+    refused("{'command':['true',2]}", "'command' must hold only non-empty strings");
+    refused("{'command':['true',null]}", "'command' must hold only non-empty strings");
+    refused("{'command':['']}", "'command' must hold only non-empty strings");
+    refused("{'command':[['sh']]}", "'command' must hold only non-empty strings");
+
+    refused("{'command':['x'],'team':''}", "'team' must be a team name");
+    refused("{'command':['x'],'team':7}", "'team' must be a team name");
+    refused("{'command':['x'],'name':''}", "'name' must be 1 to 128");
+    refused("{'command':['x'],'name':'has space'}", "'name' must be 1 to 128");
+    refused("{'command':['x'],'name':'a/b'}", "'name' must be 1 to 128");
+    refused("{'command':['x'],'name':5}", "'name' must be 1 to 128");
+    refused("{'command':['x'],'priority_class':''}", "'priority_class' must be a class name");
+    refused("{'command':['x'],'priority_class':1}", "'priority_class' must be a class name");
+    refused("{'command':['x'],'nodes':-1}", "'nodes' must be a whole number from 0 to 4096");
+    refused("{'command':['x'],'nodes':4097}", "'nodes' must be a whole number from 0 to 4096");
+    refused("{'command':['x'],'nodes':'2'}", "'nodes' must be a whole number");
+    refused("{'command':['x'],'nodes':1.5}", "'nodes' must be a whole number");
+    refused("{'command':['x'],'gpu_type':[]}", "'gpu_type' must not be empty");
+    refused("{'command':['x'],'gpu_type':[1]}", "'gpu_type' must hold only non-empty strings");
+    refused("{'command':['x'],'gpu_type':['h100','']}", "'gpu_type' must hold only non-empty");
+    refused("{'command':['x'],'gpu_type':5}", "'gpu_type' must be an array of strings");
+
+    refused("{'command':['x'],'env':[]}", "'env' must be an object of strings");
+    refused("{'command':['x'],'env':'A=1'}", "'env' must be an object of strings");
+    refused("{'command':['x'],'env':null}", "'env' must be an object of strings");
+    refused("{'command':['x'],'env':{'A':1}}", "'env': 'A' must be a name without '='");
+    refused("{'command':['x'],'env':{'OK':'1','B':null}}", "'env': 'B' must be");
+    refused("{'command':['x'],'env':{'C':['1']}}", "'env': 'C' must be");
+    refused("{'command':['x'],'env':{'':'x'}}", "'env': '' must be a name");
+    refused("{'command':['x'],'env':{'A=B':'x'}}", "'env': 'A=B' must be a name without '='");
+
+    refused("{'command':['x'],'workdir':'data'}", "'workdir' must be an absolute path");
+    refused("{'command':['x'],'workdir':''}", "'workdir' must be an absolute path");
+    refused("{'command':['x'],'workdir':5}", "'workdir' must be an absolute path");
+
+    refused("{'command':['x'],'checkpoint':'SIGTERM'}", "'checkpoint' must be an object");
+    refused("{'command':['x'],'checkpoint':true}", "'checkpoint' must be an object");
+    refused("{'command':['x'],'checkpoint':{'sig':'SIGTERM'}}", "'checkpoint' must be an object");
+    refused("{'command':['x'],'checkpoint':{'signal':'SIGTERM','grace':1,'x':1}}",
+            "'checkpoint' must be an object with 'signal' and 'grace'");
+    refused("{'command':['x'],'checkpoint':{'signal':'USR1'}}", "'checkpoint.signal' must be");
+    refused("{'command':['x'],'checkpoint':{'signal':15}}", "'checkpoint.signal' must be");
+    refused("{'command':['x'],'checkpoint':{'signal':'SIGVERYLONGNAME'}}",
+            "'checkpoint.signal' must be");
+    refused("{'command':['x'],'checkpoint':{'grace':'2d'}}", "'checkpoint.grace' is too large");
+    refused("{'command':['x'],'checkpoint':{'grace':'soon'}}", "'checkpoint.grace': duration");
+    refused("{'command':['x'],'checkpoint':{'grace':-1}}", "'checkpoint.grace' must not be");
+
+    refused("{'command':['x'],'after_ok':3}", "'after_ok' must be an array of job ids");
+    refused("{'command':['x'],'after_ok':[0]}", "'after_ok' must hold only job ids");
+    refused("{'command':['x'],'after_ok':[-4]}", "'after_ok' must hold only job ids");
+    refused("{'command':['x'],'after_ok':['3']}", "'after_ok' must hold only job ids");
+    refused("{'command':['x'],'after_ok':[1.5]}", "'after_ok' must hold only job ids");
+
+    refused("{'command':['x'],'array':'0-10000'}", "'array' must be a range such as");
+    refused("{'command':['x'],'array':'9-0'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'-1-3'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'5'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'a-b'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'0-9x'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'0-9,12'}", "'array' must be a range");
+    refused("{'command':['x'],'array':''}", "'array' must be a range");
+    refused("{'command':['x'],'array':9}", "'array' must be a range");
+    refused("{'command':['x'],'array':[0,9]}", "'array' must be a range");
+}
+
+/* A job as the server holds it after a requeue and a failure. */
+static job_t *full_job(void)
+{
+    job_t *j = parse("{'command':['python','t.py'],'name':'big','priority_class':'normal',"
+                     "'nodes':2,'gpus':'0.5','gpu_type':['a100','h100'],'cpus':'1500m',"
+                     "'memory':'64Gi','time_limit':'2h','env':{'K':'v'},'workdir':'/w',"
+                     "'checkpoint':{'signal':'SIGUSR2','grace':45},'after_ok':[11]}");
+    if (!j)
+        return NULL;
+    j->id = 42;
+    j->state = JOB_FAILED;
+    j->array_id = 40;
+    j->array_index = 2;
+    j->idem_key = xstrdup("retry-1");
+    j->submit_time = 1700000000.25;
+    j->start_time = 1700000100.5;
+    j->end_time = 1700000200.75;
+    j->incarnation = 2;
+    j->earlier_runs = json_pack("[{s:i,s:f,s:f}]", "incarnation", 1, "start_time", 1700000010.0,
+                                "end_time", 1700000050.0);
+    j->exit_code = 137;
+    j->exit_signal = 9;
+    j->end_reason = xstrdup("oom");
+    j->end_message = xstrdup("the job used more than its 64Gi of memory");
+    j->stopping = true;
+    job_slot_t s[2] = {{.node = "n1", .gpu_mask = 0xa, .gpu_milli = 1000},
+                       {.node = "n2", .gpu_mask = 1ULL | 1ULL << 63, .gpu_milli = 500}};
+    job_set_slots(j, s, 2);
+    return j;
+}
+
+static bool same_json(const json_t *a, const json_t *b)
+{
+    return json_equal((json_t *)a, (json_t *)b);
+}
+
+static void test_json(void)
+{
+    job_t *j = full_job();
+    ok(j != NULL, "the full job parses: %s", err.msg);
+    if (!j)
+        return;
+    json_t *o = job_to_json(j);
+    is_int(json_integer_value(json_object_get(o, "id")), 42, "json id");
+    is_str(json_string_value(json_object_get(o, "state")), "failed", "json state name");
+    is_str(json_string_value(json_object_get(o, "user")), "alice", "json user");
+    is_int(json_integer_value(json_object_get(o, "gpus_milli")), 500, "json gpus_milli");
+    ok(json_is_real(json_object_get(o, "gpus")) &&
+           json_real_value(json_object_get(o, "gpus")) == 0.5,
+       "json gpus 0.5");
+    is_int(json_integer_value(json_object_get(o, "memory_mib")), 65536, "json memory_mib");
+    is_int(json_integer_value(json_object_get(o, "time_limit_s")), 7200, "json time_limit_s");
+    json_t *want_ck = json_pack("{s:s,s:i}", "signal", "SIGUSR2", "grace_s", 45);
+    ok(same_json(json_object_get(o, "checkpoint"), want_ck), "json checkpoint {signal, grace_s}");
+    json_decref(want_ck);
+    is_int(json_integer_value(json_object_get(o, "exit_code")), 137, "json exit_code");
+    is_int(json_integer_value(json_object_get(o, "exit_signal")), 9, "json exit_signal");
+    is_str(json_string_value(json_object_get(o, "end_reason")), "oom", "json end_reason");
+    ok(json_is_true(json_object_get(o, "stopping")), "json stopping");
+    is_str(json_string_value(json_object_get(o, "idempotency_key")), "retry-1", "json key");
+    json_t *pl = json_object_get(o, "placement");
+    json_t *want_pl = json_loads("[{\"node\":\"n1\",\"gpus\":[1,3],\"gpu_milli\":1000},"
+                                 "{\"node\":\"n2\",\"gpus\":[0,63],\"gpu_milli\":500}]",
+                                 0, NULL);
+    ok(same_json(pl, want_pl), "placement lists each slot's GPU indexes");
+    json_decref(want_pl);
+    ok(json_array_size(json_object_get(o, "earlier_runs")) == 1 &&
+           json_integer_value(json_object_get(json_array_get(json_object_get(o, "earlier_runs"), 0),
+                                              "incarnation")) == 1,
+       "earlier_runs in the json");
+
+    char *doc = json_dumps(o, JSON_COMPACT);
+    job_t *r = NULL;
+    memset(&err, 0, sizeof(err));
+    is_int(job_from_doc(doc, &r, &err), 0, "the document reads back: %s", err.msg);
+    free(doc);
+    if (r) {
+        ok(r->id == 42 && r->state == JOB_FAILED, "id and state");
+        ok(!strcmp(r->name, "big") && !strcmp(r->team, "research") && !strcmp(r->user, "alice") &&
+               !strcmp(r->prio_class, "normal"),
+           "name, team, user, class");
+        ok(r->gpus_milli == 500 && r->nodes == 2 && r->cpus_milli == 1500 &&
+               r->memory_mib == 65536 && r->time_limit_s == 7200,
+           "sizes");
+        ok(same_json(r->gpu_types, j->gpu_types) && same_json(r->command, j->command) &&
+               same_json(r->env, j->env) && same_json(r->after_ok, j->after_ok),
+           "gpu types, command, env, after_ok");
+        ok(r->command != j->command, "the command is the document's own");
+        ok(!strcmp(r->workdir, "/w") && !strcmp(r->ckpt_signal, "SIGUSR2") && r->ckpt_grace_s == 45,
+           "workdir and checkpoint");
+        ok(r->array_id == 40 && r->array_index == 2 && !strcmp(r->idem_key, "retry-1"),
+           "array task and idempotency key");
+        ok(r->submit_time == 1700000000.25 && r->start_time == 1700000100.5 &&
+               r->end_time == 1700000200.75,
+           "times to the fraction of a second");
+        ok(r->incarnation == 2 && same_json(r->earlier_runs, j->earlier_runs), "earlier runs");
+        ok(r->exit_code == 137 && r->exit_signal == 9, "exit code and signal");
+        is_str(r->end_reason, "oom", "end_reason");
+        is_str(r->end_message, "the job used more than its 64Gi of memory", "end_message");
+        ok(r->stopping, "stopping");
+        ok(r->nslots == 2 && !strcmp(r->slots[0].node, "n1") && r->slots[0].gpu_mask == 0xa &&
+               r->slots[0].gpu_milli == 1000 && !strcmp(r->slots[1].node, "n2") &&
+               r->slots[1].gpu_mask == (1ULL | 1ULL << 63) && r->slots[1].gpu_milli == 500,
+           "placement slots");
+        json_t *o2 = job_to_json(r);
+        ok(same_json(o, o2), "to_json(from_doc(to_json(job))) == to_json(job)");
+        json_decref(o2);
+        job_free(r);
+    }
+    json_decref(o);
+    job_free(j);
+
+    /* A pending job: what it does not have stays absent both ways. */
+    j = parse("{'command':['true']}");
+    j->id = 3;
+    j->exit_code = 5; /* not shown before the job ends */
+    j->earlier_runs = json_array();
+    o = job_to_json(j);
+    ok(!json_object_get(o, "exit_code") && !json_object_get(o, "start_time") &&
+           !json_object_get(o, "end_time") && !json_object_get(o, "end_reason") &&
+           !json_object_get(o, "end_message") && !json_object_get(o, "earlier_runs") &&
+           !json_object_get(o, "checkpoint") && !json_object_get(o, "array_id") &&
+           !json_object_get(o, "name") && !json_object_get(o, "stopping") &&
+           !json_object_get(o, "workdir"),
+       "a pending job's json has no run, end or options");
+    is_str(json_string_value(json_object_get(o, "priority_class")), "", "class '' until set");
+    ok(json_is_array(json_object_get(o, "placement")) &&
+           json_array_size(json_object_get(o, "placement")) == 0,
+       "empty placement");
+    doc = json_dumps(o, 0);
+    r = NULL;
+    is_int(job_from_doc(doc, &r, &err), 0, "a pending job reads back");
+    free(doc);
+    if (r) {
+        ok(r->state == JOB_PENDING && r->id == 3 && r->exit_code == 0 && r->start_time == 0 &&
+               r->earlier_runs == NULL && r->end_reason == NULL && r->ckpt_signal == NULL &&
+               r->array_id == -1 && r->array_index == -1 && r->nslots == 0 && r->name == NULL &&
+               !r->stopping,
+           "nothing appears that was not there");
+        job_free(r);
+    }
+    json_decref(o);
+    job_free(j);
+
+    /* The least a stored document needs; the rest takes defaults. */
+    r = NULL;
+    is_int(job_from_doc("{\"id\":7,\"state\":\"running\",\"team\":\"t\"}", &r, &err), 0,
+           "a bare document reads");
+    if (r) {
+        ok(r->id == 7 && r->state == JOB_RUNNING && !strcmp(r->team, "t") && !strcmp(r->user, "") &&
+               json_is_array(r->command) && json_is_object(r->env) && json_is_array(r->gpu_types) &&
+               json_is_array(r->after_ok) && r->array_id == -1,
+           "defaults for what is absent");
+        job_free(r);
+    }
+    const char *bad_docs[] = {
+        "",
+        "not json",
+        "[]",
+        "{\"state\":\"pending\",\"team\":\"t\"}",
+        "{\"id\":\"7\",\"state\":\"pending\",\"team\":\"t\"}",
+        "{\"id\":7,\"team\":\"t\"}",
+        "{\"id\":7,\"state\":\"paused\",\"team\":\"t\"}",
+        "{\"id\":7,\"state\":\"pending\"}",
+        "{\"id\":7,\"state\":\"pending\",\"team\":3}",
+    };
+    for (size_t i = 0; i < sizeof(bad_docs) / sizeof(bad_docs[0]); i++) {
+        job_t *sentinel = (job_t *)&lo;
+        r = sentinel;
+        memset(&err, 0, sizeof(err));
+        errno = 0;
+        int rc = job_from_doc(bad_docs[i], &r, &err);
+        ok(rc == -1 && errno == EINVAL && !strcmp(err.code, "store_error") &&
+               strstr(err.msg, "not valid") && r == sentinel,
+           "not a job document: %s", bad_docs[i]);
+    }
+}
+
+static void test_clone(void)
+{
+    job_t *j = full_job();
+    if (!j) {
+        ok(0, "the full job parses");
+        return;
+    }
+    json_t *before = job_to_json(j);
+    job_t *c = job_clone(j);
+    json_t *co = job_to_json(c);
+    ok(same_json(before, co), "the clone's json equals the original's");
+    json_decref(co);
+    ok(c->name != j->name && c->team != j->team && c->user != j->user &&
+           c->prio_class != j->prio_class && c->workdir != j->workdir &&
+           c->ckpt_signal != j->ckpt_signal && c->idem_key != j->idem_key &&
+           c->end_reason != j->end_reason && c->end_message != j->end_message,
+       "strings are copies");
+    ok(c->command != j->command && c->env != j->env && c->gpu_types != j->gpu_types &&
+           c->after_ok != j->after_ok && c->earlier_runs != j->earlier_runs,
+       "json members are copies");
+    ok(c->slots != j->slots && c->slots[0].node != j->slots[0].node && c->nslots == 2,
+       "slots are copies");
+
+    json_array_append_new(c->command, json_string("--more"));
+    json_string_set(json_array_get(c->command, 0), "ruby");
+    json_object_set_new(c->env, "K", json_string("changed"));
+    json_object_set_new(c->env, "NEW", json_string("1"));
+    json_array_clear(c->gpu_types);
+    json_array_append_new(c->after_ok, json_integer(12));
+    json_object_set_new(json_array_get(c->earlier_runs, 0), "incarnation", json_integer(9));
+    c->name[0] = 'B';
+    c->team[0] = 'R';
+    c->ckpt_signal[3] = 'X';
+    c->slots[0].node[0] = 'X';
+    c->slots[1].gpu_mask = 0;
+    c->id = 43;
+    c->array_index = 3;
+    json_t *after = job_to_json(j);
+    ok(same_json(before, after), "changing the clone leaves the original as it was");
+    json_decref(after);
+    job_slot_t one = {.node = "n9", .gpu_mask = 1, .gpu_milli = 1000};
+    job_set_slots(c, &one, 1);
+    ok(j->nslots == 2 && !strcmp(j->slots[1].node, "n2"), "new slots on the clone only");
+    job_free(c);
+    after = job_to_json(j);
+    ok(same_json(before, after), "freeing the clone leaves the original whole");
+    json_decref(after);
+    json_decref(before);
+
+    /* A job without earlier runs or slots clones to one without them. */
+    job_t *p = parse("{'command':['true']}");
+    c = p ? job_clone(p) : NULL;
+    ok(c && c->earlier_runs == NULL && c->slots == NULL && c->nslots == 0 &&
+           c->ckpt_signal == NULL && c->name == NULL,
+       "absent members stay absent in a clone");
+    job_free(c);
+    job_free(p);
+
+    job_set_slots(j, NULL, 0);
+    ok(j->slots == NULL && j->nslots == 0, "set_slots with none clears the placement");
+    job_free(j);
+    job_free(NULL); /* accepted as a no-op; a crash here fails the test */
+}
+
+static void test_states(void)
+{
+    const char *names[] = {"pending", "running", "succeeded", "failed", "cancelled"};
+    job_state_t states[] = {JOB_PENDING, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED};
+    bool terminal[] = {false, false, true, true, true};
+    for (int i = 0; i < 5; i++) {
+        is_str(job_state_name(states[i]), names[i], "name of state %d", i);
+        job_state_t s = (job_state_t)-1;
+        ok(job_state_parse(names[i], &s) == 0 && s == states[i], "parse %s", names[i]);
+        ok(job_state_terminal(states[i]) == terminal[i], "%s is %sterminal", names[i],
+           terminal[i] ? "" : "not ");
+    }
+    is_str(job_state_name((job_state_t)5), "?", "an unknown state's name");
+    is_str(job_state_name((job_state_t)-1), "?", "a negative state's name");
+    const char *bad_names[] = {"Pending", "RUNNING", "", "cancel", "done", "pending ", "?", NULL};
+    for (int i = 0; i < 8; i++) {
+        job_state_t s = JOB_RUNNING;
+        errno = 0;
+        ok(job_state_parse(bad_names[i], &s) == -1 && errno == EINVAL && s == JOB_RUNNING,
+           "'%s' is not a state", bad_names[i] ? bad_names[i] : "(null)");
+    }
+}
+
+int main(void)
+{
+    test_minimal();
+    test_sizes();
+    test_fields();
+    test_refusals();
+    test_json();
+    test_clone();
+    test_states();
+    return tap_done();
+}
