@@ -94,29 +94,40 @@ static int bad(gt_error_t *err, const char *fmt, const char *a, const char *b)
     return gt_error_set(err, "invalid_argument", fmt, a, b);
 }
 
-/* A size given as a JSON number or a string, through one of util's parsers. */
+/* A size given as a JSON number or a string, through one of util's parsers. A string is parsed
+ * whole; a number is written as the shortest decimal that reads back as the same double, so
+ * 2097152.0 stays 2097152 (not "2.09715e+06": another size, or one the parser refuses). */
 static int size_field(const json_t *v, const char *key,
                       int (*parse)(const char *, int64_t *, gt_error_t *), int64_t mult,
                       int64_t max, int64_t *out, gt_error_t *err)
 {
     char buf[64];
+    const char *s = buf;
     if (json_is_string(v)) {
-        snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+        s = json_string_value(v);
     } else if (json_is_integer(v)) {
         snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
     } else if (json_is_real(v)) {
         double d = json_real_value(v);
         if (!isfinite(d) || d < 0)
             return bad(err, "'%s' must be a number of at least 0%s", key, "");
-        snprintf(buf, sizeof(buf), "%.6g", d);
+        if (d == floor(d) && d < 1e15) {
+            snprintf(buf, sizeof(buf), "%.0f", d);
+        } else {
+            for (int prec = 1; prec <= 17; prec++) {
+                snprintf(buf, sizeof(buf), "%.*g", prec, d);
+                if (strtod(buf, NULL) == d)
+                    break;
+            }
+        }
     } else {
         return bad(err, "'%s' must be a number or a string such as \"4\"%s", key, "");
     }
-    if (buf[0] == '-')
-        return bad(err, "'%s' must not be negative (got %s)", key, buf);
+    if (s[0] == '-')
+        return bad(err, "'%s' must not be negative (got %s)", key, s);
     gt_error_t e = {0};
     int64_t v64;
-    if (parse(buf, &v64, &e) < 0)
+    if (parse(s, &v64, &e) < 0)
         return bad(err, "'%s': %s", key, e.msg);
     if (v64 > max / mult) {
         char m[32];

@@ -173,6 +173,24 @@ static void test_sizes(void)
     sized("time_limit", "3600", 3600);
     sized("time_limit", "'90'", 90);
     sized("time_limit", "'366d'", 366 * 86400);
+    /* A JSON real is read as the number it is, whatever its size. */
+    sized("memory", "2097152.0", 2097152);
+    sized("memory", "1234567.5", 1234568);
+    sized("time_limit", "1209600.0", 1209600);
+    sized("cpus", "0.1", 100);
+    sized("cpus", "1.25", 1250);
+    sized("gpus", "0.3", 300);
+    refused("{'command':['x'],'gpus':0.9999999}", "at most three decimals");
+    /* A string is read whole: what lies past the 63rd character counts too. */
+    char zeros[63], text[200];
+    memset(zeros, '0', 62);
+    zeros[62] = '\0';
+    snprintf(text, sizeof(text), "{'command':['x'],'memory':'%s1xyz'}", zeros);
+    refused(text, "'memory'");
+    snprintf(text, sizeof(text), "{'command':['x'],'time_limit':'%s1h30x'}", zeros);
+    refused(text, "'time_limit'");
+    snprintf(text, sizeof(text), "'%s1'", zeros);
+    sized("gpus", text, 1000); /* the same length without garbage is one GPU */
 
     refused("{'command':['x'],'gpus':0}", "'gpus'");
     refused("{'command':['x'],'gpus':'0'}", "'gpus'");
