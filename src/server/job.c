@@ -94,12 +94,14 @@ static int bad(gt_error_t *err, const char *fmt, const char *a, const char *b)
     return gt_error_set(err, "invalid_argument", fmt, a, b);
 }
 
-/* A size given as a JSON number or a string, through one of util's parsers. A string is parsed
- * whole; a number is written as the shortest decimal that reads back as the same double, so
- * 2097152.0 stays 2097152 (not "2.09715e+06": another size, or one the parser refuses). */
+/* A size given as a JSON number or a string, through one of util's parsers, at most max in the
+ * parser's unit; max_text says that limit in the user's units ("366d", not 31622400). A string
+ * is parsed whole; a number is written as the shortest decimal that reads back as the same
+ * double, so 2097152.0 stays 2097152 (not "2.09715e+06": another size, or one the parser
+ * refuses). */
 static int size_field(const json_t *v, const char *key,
-                      int (*parse)(const char *, int64_t *, gt_error_t *), int64_t mult,
-                      int64_t max, int64_t *out, gt_error_t *err)
+                      int (*parse)(const char *, int64_t *, gt_error_t *), int64_t max,
+                      const char *max_text, int64_t *out, gt_error_t *err)
 {
     char buf[64];
     const char *s = buf;
@@ -129,12 +131,9 @@ static int size_field(const json_t *v, const char *key,
     int64_t v64;
     if (parse(s, &v64, &e) < 0)
         return bad(err, "'%s': %s", key, e.msg);
-    if (v64 > max / mult) {
-        char m[32];
-        snprintf(m, sizeof(m), "%lld", (long long)(max / mult));
-        return bad(err, "'%s' is too large: at most %s", key, m);
-    }
-    *out = v64 * mult;
+    if (v64 > max)
+        return bad(err, "'%s' is too large: at most %s", key, max_text);
+    *out = v64;
     return 0;
 }
 
@@ -225,7 +224,8 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     }
     j->gpus_milli = 1000; /* one GPU unless the job says otherwise */
     if ((v = json_object_get(body, "gpus")) &&
-        size_field(v, "gpus", gt_parse_gpus_milli, 1, 100000 * 1000LL, &j->gpus_milli, err) < 0)
+        size_field(v, "gpus", gt_parse_gpus_milli, 100000 * 1000LL, "100000", &j->gpus_milli,
+                   err) < 0)
         goto fail;
     if ((v = json_object_get(body, "nodes"))) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 4096) {
@@ -244,14 +244,15 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         j->gpu_types = json_array();
     }
     if ((v = json_object_get(body, "cpus")) &&
-        size_field(v, "cpus", gt_parse_cpus_milli, 1, 100000 * 1000LL, &j->cpus_milli, err) < 0)
-        goto fail;
-    if ((v = json_object_get(body, "memory")) &&
-        size_field(v, "memory", gt_parse_memory_mib, 1, 1024LL * 1024 * 1024, &j->memory_mib,
+        size_field(v, "cpus", gt_parse_cpus_milli, 100000 * 1000LL, "100000", &j->cpus_milli,
                    err) < 0)
         goto fail;
+    if ((v = json_object_get(body, "memory")) &&
+        size_field(v, "memory", gt_parse_memory_mib, 1024LL * 1024 * 1024, "1024Ti",
+                   &j->memory_mib, err) < 0)
+        goto fail;
     if ((v = json_object_get(body, "time_limit")) &&
-        size_field(v, "time_limit", gt_parse_duration, 1, 366LL * 86400, &j->time_limit_s,
+        size_field(v, "time_limit", gt_parse_duration, 366LL * 86400, "366d", &j->time_limit_s,
                    err) < 0)
         goto fail;
     if (!(v = json_object_get(body, "command"))) {
@@ -301,7 +302,7 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         }
         j->ckpt_signal = xstrdup(s);
         j->ckpt_grace_s = 120;
-        if (grace && size_field(grace, "checkpoint.grace", gt_parse_duration, 1, 86400,
+        if (grace && size_field(grace, "checkpoint.grace", gt_parse_duration, 86400, "1d",
                                 &j->ckpt_grace_s, err) < 0)
             goto fail;
     }

@@ -207,6 +207,9 @@ static void test_sizes(void)
     refused("{'command':['x'],'gpus':null}", "'gpus' must be a number or a string");
     refused("{'command':['x'],'gpus':[1]}", "'gpus' must be a number or a string");
     refused("{'command':['x'],'gpus':100001}", "'gpus' is too large");
+    is_str(err.msg, "'gpus' is too large: at most 100000", "  the limit in GPUs, not milli-GPUs");
+    refused("{'command':['x'],'cpus':'100000.001'}", "'cpus' is too large");
+    is_str(err.msg, "'cpus' is too large: at most 100000", "  the limit in CPUs");
     refused("{'command':['x'],'gpus':'1000000000'}", "'gpus'");
     refused("{'command':['x'],'cpus':'1.2345'}", "'cpus'");
     refused("{'command':['x'],'cpus':'lots'}", "'cpus'");
@@ -217,12 +220,14 @@ static void test_sizes(void)
     refused("{'command':['x'],'memory':'Gi'}", "'memory'");
     refused("{'command':['x'],'memory':'-1Gi'}", "'memory' must not be negative");
     refused("{'command':['x'],'memory':'1025Ti'}", "'memory' is too large");
+    is_str(err.msg, "'memory' is too large: at most 1024Ti", "  the limit with its unit");
     refused("{'command':['x'],'memory':false}", "'memory' must be a number or a string");
     refused("{'command':['x'],'time_limit':'2x'}", "time_limit': duration '2x' is not valid");
     refused("{'command':['x'],'time_limit':'h'}", "'time_limit'");
     refused("{'command':['x'],'time_limit':'1h30'}", "'time_limit'");
     refused("{'command':['x'],'time_limit':'-5m'}", "'time_limit' must not be negative");
     refused("{'command':['x'],'time_limit':'367d'}", "'time_limit' is too large");
+    is_str(err.msg, "'time_limit' is too large: at most 366d", "  the limit in days");
     refused("{'command':['x'],'time_limit':['2h']}", "'time_limit' must be a number or a string");
 }
 
@@ -353,6 +358,7 @@ static void test_refusals(void)
     refused("{'command':['x'],'checkpoint':{'signal':'SIGVERYLONGNAME'}}",
             "'checkpoint.signal' must be");
     refused("{'command':['x'],'checkpoint':{'grace':'2d'}}", "'checkpoint.grace' is too large");
+    is_str(err.msg, "'checkpoint.grace' is too large: at most 1d", "  the limit as a duration");
     refused("{'command':['x'],'checkpoint':{'grace':'soon'}}", "'checkpoint.grace': duration");
     refused("{'command':['x'],'checkpoint':{'grace':-1}}", "'checkpoint.grace' must not be");
 
