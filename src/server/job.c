@@ -169,6 +169,11 @@ static bool valid_name(const char *s, size_t max)
     return true;
 }
 
+/* The signals an agent sends by name (supervisor_signal_number() in src/agent/supervisor.c); a
+ * name it does not know would be stored, then replaced on the node by SIGTERM without a word. */
+static const char *ckpt_signals[] = {"SIGTERM", "SIGINT",  "SIGUSR1", "SIGUSR2",
+                                     "SIGHUP",  "SIGQUIT", "SIGKILL", NULL};
+
 static const char *known_fields[] = {
     "name", "team", "priority_class", "gpus", "nodes", "gpu_type", "cpus", "memory",
     "time_limit", "command", "env", "workdir", "checkpoint", "after_ok", "array", NULL};
@@ -295,9 +300,12 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
             goto fail;
         }
         const char *s = sig ? json_string_value(sig) : "SIGTERM";
-        if (!s || strncmp(s, "SIG", 3) != 0 || strlen(s) > 12) {
-            bad(err, "'checkpoint.signal' must be a signal name such as SIGTERM or SIGUSR1%s%s",
-                "", "");
+        bool known = false;
+        for (int i = 0; s && ckpt_signals[i]; i++)
+            known |= !strcmp(s, ckpt_signals[i]);
+        if (!known) {
+            bad(err, "'checkpoint.signal' must be one of SIGTERM, SIGINT, SIGUSR1, SIGUSR2, "
+                     "SIGHUP, SIGQUIT, SIGKILL%s%s", "", "");
             goto fail;
         }
         j->ckpt_signal = xstrdup(s);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/supervisor.h"
 #include "server/job.h"
 #include "tap.h"
 
@@ -274,6 +275,17 @@ static void test_fields(void)
     j = parse("{'command':['x'],'checkpoint':{'signal':'SIGINT','grace':'1d'}}");
     ok(j && !strcmp(j->ckpt_signal, "SIGINT") && j->ckpt_grace_s == 86400, "grace at most 1d");
     job_free(j);
+    /* Every signal accepted is one the agent can send (else it would send SIGTERM). */
+    const char *sigs[] = {"SIGTERM", "SIGINT",  "SIGUSR1", "SIGUSR2",
+                          "SIGHUP",  "SIGQUIT", "SIGKILL"};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        char text[100];
+        snprintf(text, sizeof(text), "{'command':['x'],'checkpoint':{'signal':'%s'}}", sigs[i]);
+        j = parse(text);
+        ok(j && !strcmp(j->ckpt_signal, sigs[i]) && supervisor_signal_number(sigs[i]) > 0,
+           "checkpoint signal %s, known to the agent", sigs[i]);
+        job_free(j);
+    }
     j = parse("{'command':['x'],'array':'5-5'}");
     ok(j && lo == 5 && hi == 5, "an array of one task");
     job_free(j);
@@ -357,6 +369,11 @@ static void test_refusals(void)
     refused("{'command':['x'],'checkpoint':{'signal':15}}", "'checkpoint.signal' must be");
     refused("{'command':['x'],'checkpoint':{'signal':'SIGVERYLONGNAME'}}",
             "'checkpoint.signal' must be");
+    refused("{'command':['x'],'checkpoint':{'signal':'SIGFOO'}}", "'checkpoint.signal' must be");
+    refused("{'command':['x'],'checkpoint':{'signal':'SIG'}}", "'checkpoint.signal' must be");
+    refused("{'command':['x'],'checkpoint':{'signal':'SIGTERM2'}}", "'checkpoint.signal' must be");
+    refused("{'command':['x'],'checkpoint':{'signal':'sigterm'}}",
+            "must be one of SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGHUP, SIGQUIT, SIGKILL");
     refused("{'command':['x'],'checkpoint':{'grace':'2d'}}", "'checkpoint.grace' is too large");
     is_str(err.msg, "'checkpoint.grace' is too large: at most 1d", "  the limit as a duration");
     refused("{'command':['x'],'checkpoint':{'grace':'soon'}}", "'checkpoint.grace': duration");
