@@ -1,5 +1,6 @@
 #include "server/job.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -174,6 +175,24 @@ static bool valid_name(const char *s, size_t max)
 static const char *ckpt_signals[] = {"SIGTERM", "SIGINT",  "SIGUSR1", "SIGUSR2",
                                      "SIGHUP",  "SIGQUIT", "SIGKILL", NULL};
 
+/* "LO-HI": two plain decimal numbers (no sign, no space), HI - LO < 10000. */
+static int array_range(const char *s, int64_t *lo, int64_t *hi)
+{
+    char *end;
+    if (!s || !isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    long long a = strtoll(s, &end, 10);
+    if (errno || *end != '-' || !isdigit((unsigned char)end[1]))
+        return -1;
+    long long b = strtoll(end + 1, &end, 10);
+    if (errno || *end || b < a || b - a >= 10000)
+        return -1;
+    *lo = a;
+    *hi = b;
+    return 0;
+}
+
 static const char *known_fields[] = {
     "name", "team", "priority_class", "gpus", "nodes", "gpu_type", "cpus", "memory",
     "time_limit", "command", "env", "workdir", "checkpoint", "after_ok", "array", NULL};
@@ -330,18 +349,10 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     } else {
         j->after_ok = json_array();
     }
-    if ((v = json_object_get(body, "array"))) {
-        const char *s = json_string_value(v);
-        long long lo, hi;
-        int used = 0;
-        if (!s || sscanf(s, "%lld-%lld%n", &lo, &hi, &used) != 2 || s[used] || lo < 0 ||
-            hi < lo || hi - lo >= 10000) {
-            bad(err, "'array' must be a range such as \"0-99\" (at most 10000 tasks)%s%s", "",
-                "");
-            goto fail;
-        }
-        *array_lo = lo;
-        *array_hi = hi;
+    if ((v = json_object_get(body, "array")) &&
+        array_range(json_string_value(v), array_lo, array_hi) < 0) {
+        bad(err, "'array' must be a range such as \"0-99\" (at most 10000 tasks)%s%s", "", "");
+        goto fail;
     }
     (void)n;
     (void)plain_int;

@@ -289,6 +289,9 @@ static void test_fields(void)
     j = parse("{'command':['x'],'array':'5-5'}");
     ok(j && lo == 5 && hi == 5, "an array of one task");
     job_free(j);
+    j = parse("{'command':['x'],'array':'007-010'}");
+    ok(j && lo == 7 && hi == 10, "an array range with leading zeros");
+    job_free(j);
     j = parse("{'command':['x'],'array':'100-10099'}");
     ok(j && lo == 100 && hi == 10099, "an array of 10000 tasks");
     job_free(j);
@@ -395,6 +398,16 @@ static void test_refusals(void)
     refused("{'command':['x'],'array':''}", "'array' must be a range");
     refused("{'command':['x'],'array':9}", "'array' must be a range");
     refused("{'command':['x'],'array':[0,9]}", "'array' must be a range");
+    /* Two plain numbers: no sign, no space, none past what an int64 holds. */
+    refused("{'command':['x'],'array':' 1-3'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'1- 3'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'1-3 '}", "'array' must be a range");
+    refused("{'command':['x'],'array':'+1-3'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'1-+3'}", "'array' must be a range");
+    refused("{'command':['x'],'array':'99999999999999999999-99999999999999999999'}",
+            "'array' must be a range");
+    refused("{'command':['x'],'array':'9223372036854775807-99999999999999999999'}",
+            "'array' must be a range");
 }
 
 /* A job as the server holds it after a requeue and a failure. */
