@@ -259,7 +259,11 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         j->nodes = (int)json_integer_value(v);
     }
     if ((v = json_object_get(body, "gpu_type"))) {
-        if (json_is_string(v)) {
+        if (json_is_string(v) && !*json_string_value(v)) {
+            bad(err, "'gpu_type' must be a GPU type such as \"h100\", or a list of them%s%s", "",
+                "");
+            goto fail;
+        } else if (json_is_string(v)) {
             j->gpu_types = json_pack("[s]", json_string_value(v));
         } else if (string_array(v, "gpu_type", true, &j->gpu_types, err) < 0) {
             goto fail;

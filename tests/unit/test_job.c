@@ -349,6 +349,7 @@ static void test_refusals(void)
     refused("{'command':['x'],'gpu_type':[1]}", "'gpu_type' must hold only non-empty strings");
     refused("{'command':['x'],'gpu_type':['h100','']}", "'gpu_type' must hold only non-empty");
     refused("{'command':['x'],'gpu_type':5}", "'gpu_type' must be an array of strings");
+    refused("{'command':['x'],'gpu_type':''}", "'gpu_type' must be a GPU type such as");
 
     refused("{'command':['x'],'env':[]}", "'env' must be an object of strings");
     refused("{'command':['x'],'env':'A=1'}", "'env' must be an object of strings");
