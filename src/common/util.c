@@ -117,7 +117,8 @@ int gt_parse_memory_mib(const char *s, int64_t *out_mib, gt_error_t *err)
     errno = 0;
     char *end;
     double v = strtod(s, &end);
-    if (errno || v < 0)
+    /* digits and a decimal point only: strtod also reads "0x10" and "1e3" */
+    if (errno || v < 0 || end != s + strspn(s, "0123456789."))
         return bad(err, "memory", s, hint);
     double mib;
     if (!strcmp(end, "") || !strcmp(end, "Mi") || !strcmp(end, "M"))
@@ -161,7 +162,7 @@ static int parse_milli(const char *s, int64_t *out, gt_error_t *err, const char 
             frac += (*p++ - '0') * scale;
         }
     }
-    if (*p == 'm' && p[1] == '\0' && !strcmp(what, "cpus")) {
+    if (*p == 'm' && p[1] == '\0' && !strcmp(what, "cpus") && scale == 1000) {
         *out = whole; /* "1500m" is already milli */
         return 0;
     }

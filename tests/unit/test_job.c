@@ -219,6 +219,9 @@ static void test_sizes(void)
     refused("{'command':['x'],'memory':'64Gb'}", "'memory'");
     refused("{'command':['x'],'memory':'64XB'}", "memory '64XB' is not valid");
     refused("{'command':['x'],'memory':'Gi'}", "'memory'");
+    refused("{'command':['x'],'memory':'0x10'}", "memory '0x10' is not valid");
+    refused("{'command':['x'],'memory':'1e3Gi'}", "memory '1e3Gi' is not valid");
+    refused("{'command':['x'],'cpus':'1.5m'}", "cpus '1.5m' is not valid");
     refused("{'command':['x'],'memory':'-1Gi'}", "'memory' must not be negative");
     refused("{'command':['x'],'memory':'1025Ti'}", "'memory' is too large");
     is_str(err.msg, "'memory' is too large: at most 1024Ti", "  the limit with its unit");

@@ -26,6 +26,10 @@ int main(void)
     ok(gt_parse_memory_mib("1024", &v, &err) == 0 && v == 1024, "plain MiB");
     ok(gt_parse_memory_mib("1Ti", &v, &err) == 0 && v == 1048576, "Ti");
     ok(gt_parse_memory_mib("12Qi", &v, &err) == -1 && errno == EINVAL, "bad unit");
+    errno = 0;
+    ok(gt_parse_memory_mib("0x10", &v, &err) == -1 && errno == EINVAL, "hex refused");
+    ok(gt_parse_memory_mib("1e3Gi", &v, &err) == -1, "exponent refused");
+    ok(gt_parse_memory_mib("1.5Gi", &v, &err) == 0 && v == 1536, "a decimal size");
 
     ok(gt_parse_gpus_milli("8", &v, &err) == 0 && v == 8000, "whole GPUs");
     ok(gt_parse_gpus_milli("0.25", &v, &err) == 0 && v == 250, "fraction of a GPU");
@@ -35,6 +39,9 @@ int main(void)
     ok(gt_parse_gpus_milli("0.0001", &v, &err) == -1, "too fine a fraction rejected");
     ok(gt_parse_cpus_milli("1500m", &v, &err) == 0 && v == 1500, "milli CPUs");
     ok(gt_parse_cpus_milli("0.5", &v, &err) == 0 && v == 500, "half a CPU");
+    errno = 0;
+    ok(gt_parse_cpus_milli("1.5m", &v, &err) == -1 && errno == EINVAL,
+       "a fraction of a milli-CPU refused");
     ok(gt_parse_int64("42", 0, 100, &v, &err) == 0 && v == 42, "int in range");
     ok(gt_parse_int64("420", 0, 100, &v, &err) == -1, "int out of range");
 
