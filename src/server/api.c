@@ -115,6 +115,25 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     size_t i;
     json_t *d;
+    /* A GPU type must be one the cluster knows (a node's or a quota's): a name from a request
+     * would otherwise take one of the scheduler's 64 type slots for good. */
+    json_array_foreach(j->gpu_types, i, d)
+    {
+        if (sched_gpu_type_find(srv->sched, json_string_value(d)) < 0) {
+            gt_buf_t known = {0};
+            for (int k = 0; k < sched_gpu_type_count(srv->sched); k++)
+                if (strcmp(sched_gpu_type_name(srv->sched, k), "none"))
+                    gt_buf_printf(&known, "%s%s", known.len ? ", " : "",
+                                  sched_gpu_type_name(srv->sched, k));
+            pthread_mutex_unlock(&srv->mu);
+            http_error(resp, 400, "invalid_argument",
+                       "no node offers GPU type '%s'; known: %s (see `gantry nodes`)",
+                       json_string_value(d), known.len ? known.data : "none yet");
+            gt_buf_free(&known);
+            job_free(j);
+            return 0;
+        }
+    }
     json_array_foreach(j->after_ok, i, d)
     {
         if (!server_job(srv, (uint64_t)json_integer_value(d))) {

@@ -40,6 +40,9 @@ wait_for 20 job_is "$id2" failed
 ok $? "admin's job (mapped to root) fails on n2"
 like "$(api GET "/v1/jobs/$id2" | jget '{end_message}')" "would run as root \(user 'root'\).*--allow-root" \
   "the agent refused root: it says so in end_message"
+api POST /v1/jobs '{"team":"research","gpus":1,"gpu_type":"NoSuchGPU","command":["true"]}' >/dev/null
+is "$(cat "$WORK/status")" 400 "a GPU type no node offers is refused (400)"
+like "$(cat "$WORK/body")" "no node offers GPU type 'NoSuchGPU'; known: .*T1.*T2" "and the message lists the known types"
 ALICE=$("$GANTRY" token create --user alice --role member --team research)
 tok_submit() { curl -s -X POST -H "Authorization: Bearer $1" -d "$2" "$GANTRY_SERVER/v1/jobs" | jget '{id}'; }
 id3=$(tok_submit "$ALICE" '{"team":"research","gpus":1,"gpu_type":"T2","command":["id","-un"]}')
