@@ -92,12 +92,17 @@ FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,unde
               -fno-sanitize-recover=undefined
 FUZZ_SRCS  := src/common/util.c src/common/config.c $(wildcard src/sched/*.c) \
               $(wildcard src/sim/trace*.c)
-fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace
+fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace build/fuzz/fuzz_job
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*/*.h)
 	@scripts/deps fuzz
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRCS) $(shell pkg-config --cflags --libs yaml-0.1) -lm
+
+build/fuzz/fuzz_job: tests/fuzz/fuzz_job.c src/server/job.c src/common/util.c $(wildcard src/*/*.h)
+	@scripts/deps fuzz
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/server/job.c src/common/util.c -ljansson -lm
 
 format:
 	clang-format -i $(LIB_SRCS) src/main.c $(wildcard src/*/*.h) $(TEST_SRCS)

@@ -12,6 +12,9 @@
 #define LLVMFuzzerTestOneInput fuzz_trace_one
 #include "../fuzz/fuzz_trace.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_job_one
+#include "../fuzz/fuzz_job.c"
+#undef LLVMFuzzerTestOneInput
 
 #include "tap.h"
 
@@ -51,6 +54,7 @@ int main(void)
                                               "tests/fuzz/crashes/config"};
     static const char *const trace_dirs[] = {"tests/fuzz/corpus/trace",
                                              "tests/fuzz/crashes/trace"};
+    static const char *const job_dirs[] = {"tests/fuzz/corpus/job", "tests/fuzz/crashes/job"};
     char dir[1024];
     for (int i = 0; i < 2; i++) {
         snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", config_dirs[i]);
@@ -59,6 +63,9 @@ int main(void)
         snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", trace_dirs[i]);
         n = run_dir(dir, fuzz_trace_one);
         ok(i == 1 || n > 0, "trace readers over %s: %d inputs", trace_dirs[i], n);
+        snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", job_dirs[i]);
+        n = run_dir(dir, fuzz_job_one);
+        ok(i == 1 || n > 0, "job request and document readers over %s: %d inputs", job_dirs[i], n);
     }
     return tap_done();
 }
