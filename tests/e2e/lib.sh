@@ -1,12 +1,7 @@
 # lib.sh: helpers for end-to-end tests (sourced, not run): TAP, a real server on loopback.
 set -u
 GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
-T_N=0
-T_FAIL=0
-ok() { T_N=$((T_N + 1)); if [ "$1" = 0 ]; then echo "ok $T_N - $2"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $2"; fi; }
-is() { T_N=$((T_N + 1)); if [ "$1" = "$2" ]; then echo "ok $T_N - $3"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   got '$1', want '$2'"; fi; }
-like() { T_N=$((T_N + 1)); if printf '%s' "$1" | grep -qE -- "$2"; then echo "ok $T_N - $3"; else T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   '$1' does not match /$2/"; fi; }
-done_testing() { echo "1..$T_N"; [ "$T_FAIL" = 0 ]; }
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
 free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1")->sockport'; }
 
