@@ -5,11 +5,13 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@ extern char **environ;
 struct launcher {
     int sock;       /* the agent's end; -1 once the launcher is gone */
     pid_t pid;
+    int timeout_ms; /* for an answer; past it the launcher is taken for hung */
     char *path, *nss_user; /* kept to start it again */
 };
 
@@ -211,6 +214,7 @@ launcher_t *launcher_start(const char *path, const char *nss_user, gt_error_t *e
 {
     launcher_t *l = xcalloc(1, sizeof(*l));
     l->sock = -1;
+    l->timeout_ms = 10000;
     l->path = xstrdup(path);
     l->nss_user = nss_user ? xstrdup(nss_user) : NULL;
     if (launcher_exec(l, err) < 0) {
@@ -229,6 +233,15 @@ static int exchange(launcher_t *l, const char *body, size_t len, reply_t *r, int
     uint32_t n = (uint32_t)len;
     if (write_full(l->sock, &n, sizeof(n)) < 0 || write_full(l->sock, body, len) < 0)
         return -1;
+    struct pollfd p = {.fd = l->sock, .events = POLLIN};
+    int ready;
+    do
+        ready = poll(&p, 1, l->timeout_ms);
+    while (ready < 0 && errno == EINTR);
+    if (ready == 0) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
     struct iovec iov = {.iov_base = r, .iov_len = sizeof(*r)};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
@@ -255,15 +268,33 @@ static int exchange(launcher_t *l, const char *body, size_t len, reply_t *r, int
     return 0;
 }
 
-static void launcher_close(launcher_t *l)
+/* Closes the agent's end and reaps the launcher: it exits at end of file; one that failed to
+ * answer (hung) or does not exit within 2 s is killed first, so this never blocks for long. */
+static void launcher_close(launcher_t *l, bool failed)
 {
     if (l->sock >= 0)
         close(l->sock);
     l->sock = -1;
-    if (l->pid > 0)
-        waitpid(l->pid, NULL, 0);
+    if (l->pid <= 0)
+        return;
+    if (failed)
+        kill(l->pid, SIGKILL);
+    for (double until = gt_monotonic_s() + 2;;) {
+        pid_t w = waitpid(l->pid, NULL, WNOHANG);
+        if (w != 0)
+            break; /* reaped, or not our child any more */
+        if (gt_monotonic_s() > until) {
+            kill(l->pid, SIGKILL);
+            waitpid(l->pid, NULL, 0);
+            break;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     l->pid = 0;
 }
+
+void launcher_set_timeout(launcher_t *l, int timeout_ms) { l->timeout_ms = timeout_ms; }
 
 int launcher_spawn(launcher_t *l, const supervisor_spec_t *spec, int *ready_fd,
                    gt_error_t *err)
@@ -286,7 +317,7 @@ int launcher_spawn(launcher_t *l, const supervisor_spec_t *spec, int *ready_fd,
         if (l->sock >= 0 && exchange(l, body, len, &r, &fd) == 0)
             break;
         int e = errno;
-        launcher_close(l); /* it died: start another and ask again, once */
+        launcher_close(l, true); /* it died or hung: start another and ask again, once */
         if (attempt == 1) {
             errno = e;
             gt_error_set(err, "internal", "gantry-launcher (%s) does not answer: %s", l->path,
@@ -320,7 +351,7 @@ void launcher_stop(launcher_t *l)
 {
     if (!l)
         return;
-    launcher_close(l);
+    launcher_close(l, false);
     free(l->path);
     free(l->nss_user);
     free(l);

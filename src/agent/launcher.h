@@ -33,12 +33,16 @@ launcher_t *launcher_start(const char *path, const char *nss_user, gt_error_t *e
 
 /* Same contract as supervisor_spawn (ready fd, start byte, end of file at the supervisor's
  * end, EEXIST for an incarnation that already has a job directory), except that the launcher,
- * not the caller, reaps the supervisor. A launcher found dead is started again once and the
- * request repeated. */
+ * not the caller, reaps the supervisor. A launcher found dead, or that does not answer in
+ * time, is killed, started again once, and the request repeated. */
 int launcher_spawn(launcher_t *l, const supervisor_spec_t *spec, int *ready_fd,
                    gt_error_t *err);
 
 pid_t launcher_pid(const launcher_t *l);
+
+/* How long launcher_spawn waits for an answer (default 10 s, a start takes milliseconds):
+ * past it the launcher is taken for hung, killed, and replaced. */
+void launcher_set_timeout(launcher_t *l, int timeout_ms);
 
 /* Closes the agent's end (the launcher then exits), reaps it, frees l. Accepts NULL. */
 void launcher_stop(launcher_t *l);

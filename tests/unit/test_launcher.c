@@ -157,6 +157,21 @@ static void test_launcher(void)
     close(fd);
     is_str(st.reason, "completed", "completed");
 
+    /* A launcher that does not answer (stopped here) is killed and replaced. */
+    pid_t hung = launcher_pid(l);
+    kill(hung, SIGSTOP);
+    launcher_set_timeout(l, 300);
+    s.job_id = 3;
+    double t0 = gt_monotonic_s();
+    memset(&err, 0, sizeof(err));
+    is_int(launcher_spawn(l, &s, &fd, &err), 0, "a hung launcher: spawn still works (%s)",
+           err.msg);
+    ok(gt_monotonic_s() - t0 < 5, "after the answer's timeout, not forever");
+    ok(launcher_pid(l) != hung && kill(hung, 0) == -1 && errno == ESRCH,
+       "through a new launcher; the hung one is killed and reaped");
+    is_int(wait_end(fd, &st, 3), 0, "and the job ends");
+    close(fd);
+
     pid_t last = launcher_pid(l);
     launcher_stop(l);
     ok(kill(last, 0) == -1 && errno == ESRCH, "stop: the launcher has exited and is reaped");
