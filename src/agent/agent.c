@@ -734,6 +734,7 @@ static void usage(FILE *f)
             "Turns this machine into a Gantry node: registers it, runs the jobs placed on it.\n"
             "  --server URL        the server (env GANTRY_SERVER)\n"
             "  --token T           a token of role agent or admin (env GANTRY_TOKEN)\n"
+            "  --token-file PATH   read the token from a file (keeps it out of `ps`)\n"
             "  --name N            node name (default: the host name)\n"
             "  --address A         address other nodes reach this one at (gang MASTER_ADDR);\n"
             "                      default: the local address towards the server\n"
@@ -812,12 +813,14 @@ int cmd_agent(int argc, char **argv)
     const char *gpu_type = NULL, *nvml_lib = NULL, *cg_parent = NULL;
     int64_t ngpus = -1;
     bool discover = false;
+    static char *token_text; /* from --token-file; lives as long as the process */
     gt_error_t err = {0};
     enum { O_ADDR = 256, O_TYPE, O_NVML, O_CPUS, O_MEM, O_BLOCK, O_SPINE, O_LEAF, O_STATE,
            O_CKPT, O_CGROOT, O_CGPARENT, O_CGVER, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT,
-           O_DISCOVER };
+           O_DISCOVER, O_TOKFILE };
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},   {"token", required_argument, 0, 't'},
+        {"token-file", required_argument, 0, O_TOKFILE},
         {"name", required_argument, 0, 'n'},     {"address", required_argument, 0, O_ADDR},
         {"gpus", required_argument, 0, 'g'},     {"gpu-type", required_argument, 0, O_TYPE},
         {"nvml-lib", required_argument, 0, O_NVML}, {"cpus", required_argument, 0, O_CPUS},
@@ -839,6 +842,17 @@ int cmd_agent(int argc, char **argv)
         switch (c) {
         case 's': cfg.server = optarg; break;
         case 't': cfg.token = optarg; break;
+        case O_TOKFILE:
+            free(token_text);
+            if (!(token_text = gt_read_file(optarg, NULL, &err)))
+                goto bad;
+            token_text[strcspn(token_text, "\r\n")] = '\0';
+            if (!*token_text) {
+                gt_error_set(&err, "invalid_argument", "%s holds no token", optarg);
+                goto bad;
+            }
+            cfg.token = token_text;
+            break;
         case 'n': cfg.name = optarg; break;
         case O_ADDR: cfg.address = optarg; break;
         case 'g':

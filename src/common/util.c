@@ -247,7 +247,8 @@ char *gt_read_file(const char *path, size_t *len, gt_error_t *err)
         errno = EIO;
         return NULL;
     }
-    *len = b.len;
+    if (len)
+        *len = b.len;
     return b.data ? b.data : xstrdup("");
 }
 

@@ -45,7 +45,8 @@ int gt_parse_cpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
 /* Strict base-10 integer with range check. */
 int gt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out, gt_error_t *err);
 
-/* Reads a whole file into a new NUL-terminated string (free it); *len gets its length.
+/* Reads a whole file into a new NUL-terminated string (free it); *len (if len is not NULL)
+ * gets its length.
  * NULL with errno (ENOENT, EACCES, EIO, ...) and "cannot read PATH: why" in err. */
 char *gt_read_file(const char *path, size_t *len, gt_error_t *err);
 

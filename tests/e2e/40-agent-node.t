@@ -74,6 +74,19 @@ wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' '$GANTRY_SERVER/v1/
 ok $? "its whole output reached the server's log"
 ok $([ ! -e "$WORK/n1/jobs/$r.1" ] && echo 0 || echo 1) "the agent dropped the reported job's directory"
 
+# ---- --token-file: the token read from a file, not visible in the process list ----
+AGENT_TOKEN=$("$GANTRY" token create --user node-n2 --role agent)
+printf '%s\n' "$AGENT_TOKEN" > "$WORK/agent.token"
+chmod 600 "$WORK/agent.token"
+"$GANTRY" agent --server "$GANTRY_SERVER" --token-file "$WORK/agent.token" --name n2 --gpus 1 \
+  --state-dir "$WORK/n2" --no-cgroups 2>>"$WORK/agent-n2.log" &
+N2=$!
+PIDS+=("$N2")
+wait_for 20 grep -q "registered with epoch" "$WORK/agent-n2.log"
+ok $? "an agent with --token-file registers"
+grep -q -- "$AGENT_TOKEN" "/proc/$N2/cmdline"
+ok $((! $?)) "its token is not in its command line"
+
 # ---- gantry agent --discover: what the node would offer, through NVML (the stand-in library) ----
 FAKE_NVML=$(dirname "$GANTRY")/tests/libfake_nvml.so
 if [ -f "$FAKE_NVML" ]; then
