@@ -38,21 +38,43 @@ static const char *s_or(json_t *o, const char *k, const char *d)
     return s ? s : d;
 }
 
+/* From the agent's last heartbeat (NVML nodes only): mean utilization of the node's GPUs and
+ * the memory in use on them, or "-" when the node reports none (declared GPUs). */
+static void gpu_load(json_t *node, char *util, char *mem, size_t len)
+{
+    double u = 0, m = 0;
+    int nu = 0, nm = 0;
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(node, "gpu_stats"), i, g)
+    {
+        json_t *uv = json_object_get(g, "utilization"), *mv = json_object_get(g, "memory_used_mib");
+        if (json_is_number(uv) && json_number_value(uv) >= 0)
+            u += json_number_value(uv), nu++;
+        if (json_is_number(mv) && json_number_value(mv) >= 0)
+            m += json_number_value(mv), nm++;
+    }
+    snprintf(util, len, nu ? "%.0f%%" : "-", nu ? 100 * u / nu : 0);
+    snprintf(mem, len, nm ? "%.1fG" : "-", m / 1024);
+}
+
 static void nodes_table(json_t *rows)
 {
-    printf("%-16s %-12s %-14s %5s %5s %5s  %s\n", "NAME", "STATE", "GPU_TYPE", "GPUS", "FREE",
-           "JOBS", "TOPOLOGY");
+    printf("%-16s %-12s %-14s %5s %5s %5s %5s %7s  %s\n", "NAME", "STATE", "GPU_TYPE", "GPUS",
+           "FREE", "JOBS", "UTIL", "GPU_MEM", "TOPOLOGY");
     size_t i;
     json_t *n;
     json_array_foreach(rows, i, n)
     {
         json_t *t = json_object_get(n, "topology");
-        printf("%-16s %-12s %-14s %5lld %5lld %5lld  %s/%s/%s\n", s_or(n, "name", ""),
+        char util[16], mem[16];
+        gpu_load(n, util, mem, sizeof(util));
+        printf("%-16s %-12s %-14s %5lld %5lld %5lld %5s %7s  %s/%s/%s\n", s_or(n, "name", ""),
                s_or(n, "state", ""), s_or(n, "gpu_type", "-"),
                (long long)json_integer_value(json_object_get(n, "gpus")),
                (long long)json_integer_value(json_object_get(n, "gpus_free")),
-               (long long)json_integer_value(json_object_get(n, "jobs")), s_or(t, "block", "-"),
-               s_or(t, "spine", "-"), s_or(t, "leaf", "-"));
+               (long long)json_integer_value(json_object_get(n, "jobs")), util, mem,
+               s_or(t, "block", "-"), s_or(t, "spine", "-"), s_or(t, "leaf", "-"));
     }
 }
 
@@ -64,7 +86,8 @@ int cmd_nodes(int argc, char **argv)
     if (argc > 1) {
         fprintf(!strcmp(argv[1], "--help") ? stdout : stderr,
                 "usage: gantry nodes [-o json|yaml]\n\nLists nodes: state, GPUs, free GPUs, "
-                "jobs, topology.\n");
+                "jobs, GPU utilization and memory in use (from NVML, at the last heartbeat), "
+                "topology.\n");
         return !strcmp(argv[1], "--help") ? 0 : 2;
     }
     return get_and_print(&c, "nodes", "/v1/nodes", "nodes", nodes_table);

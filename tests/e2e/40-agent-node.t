@@ -94,6 +94,13 @@ if [ -f "$FAKE_NVML" ]; then
   is "$(printf '%s' "$inv" | jget '{source}') $(printf '%s' "$inv" | jget '{count}') $(printf '%s' "$inv" | jget '{type}')" \
     "nvml 4 H200" "--discover lists the 4 GPUs NVML reports, type H200"
   is "$(printf '%s' "$inv" | jget '{gpus}[1]{nvlink_peers}')" "[0]" "with their NVLink peers"
+  # An agent on those GPUs reports their load with its heartbeats; gantry nodes shows it.
+  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n3 --nvml-lib "$FAKE_NVML" \
+    --state-dir "$WORK/n3" --no-cgroups 2>>"$WORK/agent-n3.log" &
+  PIDS+=($!)
+  wait_for 20 sh -c "\"$GANTRY\" nodes | grep -q '^n3 .* 15% *5.9G'"
+  ok $? "gantry nodes shows n3's GPU utilization (15%) and memory in use (5.9G) from NVML"
+  like "$("$GANTRY" nodes | grep '^n2 ')" " - +- " "a node with declared GPUs shows none"
 else
   skip "no stand-in NVML library at $FAKE_NVML"
 fi
