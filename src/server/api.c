@@ -43,6 +43,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_usage(srv, req, resp);
     if (!strcmp(p, "tokens"))
         return api_tokens(srv, req, resp);
+    if (!strcmp(p, "metrics"))
+        return api_metrics(srv, req, resp);
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
                       req->path);
 }

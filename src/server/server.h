@@ -169,5 +169,6 @@ int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *res
 int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp);
+int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp);
 
 #endif

@@ -101,6 +101,16 @@ if [ -f "$FAKE_NVML" ]; then
   wait_for 20 sh -c "\"$GANTRY\" nodes | grep -q '^n3 .* 15% *5.9G'"
   ok $? "gantry nodes shows n3's GPU utilization (15%) and memory in use (5.9G) from NVML"
   like "$("$GANTRY" nodes | grep '^n2 ')" " - +- " "a node with declared GPUs shows none"
+  # The same, and the rest of the state, for a Prometheus scraper.
+  m=$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics")
+  like "$m" '^gantry_gpu_utilization\{node="n3",gpu="2"\} 0\.2' "/v1/metrics: per-GPU utilization from NVML"
+  like "$m" '^gantry_gpu_memory_used_bytes\{node="n3",gpu="3"\} 3145728000$' "per-GPU memory in use, in bytes"
+  like "$m" '^gantry_node_gpus\{node="n3",gpu_type="H200"\} 4$' "per-node GPUs"
+  like "$m" '^gantry_node_up\{node="n2",gpu_type="[^"]*"\} 1$' "per-node up"
+  like "$m" '^gantry_jobs\{state="succeeded"\} [1-9]' "jobs by state"
+  like "$m" '^gantry_team_quota_gpus\{team="research"\} ' "per-team quota"
+  like "$m" '^# TYPE gantry_team_allocated_gpus gauge$' "with TYPE lines"
+  is "$(curl -s -o /dev/null -w '%{http_code}' "$GANTRY_SERVER/v1/metrics")" 401 "a scrape needs a token"
 else
   skip "no stand-in NVML library at $FAKE_NVML"
 fi

@@ -1,0 +1,129 @@
+/* api_metrics.c: GET /v1/metrics, the server's state in the Prometheus text format (0.0.4),
+ * for a scraper holding a token: jobs by state, per team (quota, allocated GPUs, pending and
+ * running jobs, decayed usage), per node (up, GPUs, free GPUs, jobs) and per GPU (utilization
+ * and memory in use from the agents' NVML heartbeats). Gauges only: a scrape reads the state
+ * under the server's lock in one pass over teams, nodes and jobs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/server.h"
+
+/* A label value with \ " and newline escaped, as the format asks. */
+static void label(gt_buf_t *b, const char *v)
+{
+    for (const char *p = v ? v : ""; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            gt_buf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            gt_buf_printf(b, "\\n");
+        else
+            gt_buf_append(b, p, 1);
+    }
+}
+
+static void family(gt_buf_t *b, const char *name, const char *help)
+{
+    gt_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+/* name{key="value"} v; key2/v2 may be NULL. */
+static void sample(gt_buf_t *b, const char *name, const char *k1, const char *v1, const char *k2,
+                   const char *v2, double v)
+{
+    gt_buf_printf(b, "%s{%s=\"", name, k1);
+    label(b, v1);
+    if (k2) {
+        gt_buf_printf(b, "\",%s=\"", k2);
+        label(b, v2);
+    }
+    gt_buf_printf(b, "\"} %.17g\n", v);
+}
+
+int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
+{
+    if (strcmp(req->method, "GET"))
+        return http_error(resp, 405, "method_not_allowed", "use GET on /v1/metrics");
+    gt_buf_t b = {0};
+    pthread_mutex_lock(&srv->mu);
+
+    size_t by_state[5] = {0};
+    for (size_t id = 1; id < srv->next_id; id++) {
+        job_t *j = srv->jobs[id];
+        if (j && (unsigned)j->state < 5)
+            by_state[j->state]++;
+    }
+    family(&b, "gantry_jobs", "Jobs the server knows, by state.");
+    for (int s = 0; s < 5; s++)
+        sample(&b, "gantry_jobs", "state", job_state_name((job_state_t)s), NULL, NULL,
+               (double)by_state[s]);
+
+    static const struct {
+        const char *name, *help;
+    } team_families[] = {
+        {"gantry_team_quota_gpus", "GPUs guaranteed to the team."},
+        {"gantry_team_allocated_gpus", "GPUs held by the team's running jobs."},
+        {"gantry_team_pending_jobs", "The team's jobs waiting in the queue."},
+        {"gantry_team_running_jobs", "The team's running jobs."},
+        {"gantry_team_usage_gpu_hours", "The team's decayed GPU usage, as fair share weighs it."},
+    };
+    for (size_t f = 0; f < sizeof(team_families) / sizeof(team_families[0]); f++) {
+        family(&b, team_families[f].name, team_families[f].help);
+        for (size_t i = 0; i < srv->nteams; i++) {
+            team_t *t = &srv->teams[i];
+            sched_team_info_t ti = {0};
+            sched_team_info(srv->sched, t->sched_idx, &ti);
+            double v[] = {t->quota_milli / 1000.0, ti.allocated_milli / 1000.0,
+                          (double)ti.pending, (double)ti.running, ti.usage_gpu_s / 3600.0};
+            sample(&b, team_families[f].name, "team", t->name, NULL, NULL, v[f]);
+        }
+    }
+
+    static const struct {
+        const char *name, *help;
+    } node_families[] = {
+        {"gantry_node_up", "1 when the node's agent is heard from, 0 when unreachable."},
+        {"gantry_node_gpus", "The node's GPUs."},
+        {"gantry_node_free_gpus", "The node's GPUs that no job holds."},
+        {"gantry_node_jobs", "Jobs running on the node."},
+    };
+    for (size_t f = 0; f < sizeof(node_families) / sizeof(node_families[0]); f++) {
+        family(&b, node_families[f].name, node_families[f].help);
+        for (size_t i = 0; i < srv->nnodes; i++) {
+            node_t *n = srv->nodes[i];
+            sched_node_info_t ni = {0};
+            sched_node_info(srv->sched, n->sched_idx, &ni);
+            double v[] = {n->up && n->epoch ? 1 : 0, ni.gpus, ni.gpus_free, ni.jobs};
+            sample(&b, node_families[f].name, "node", n->name, "gpu_type",
+                   ni.gpu_type ? ni.gpu_type : "", v[f]);
+        }
+    }
+
+    family(&b, "gantry_gpu_utilization", "A GPU's utilization, 0 to 1, at the agent's last "
+                                         "heartbeat (NVML nodes only).");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            family(&b, "gantry_gpu_memory_used_bytes", "Memory in use on a GPU at the agent's "
+                                                      "last heartbeat (NVML nodes only).");
+        for (size_t i = 0; i < srv->nnodes; i++) {
+            node_t *n = srv->nodes[i];
+            size_t k;
+            json_t *g;
+            json_array_foreach(n->gpu_stats, k, g)
+            {
+                json_t *v = json_object_get(g, pass ? "memory_used_mib" : "utilization");
+                if (!json_is_number(v) || json_number_value(v) < 0)
+                    continue;
+                char idx[24];
+                snprintf(idx, sizeof(idx), "%lld",
+                         (long long)json_integer_value(json_object_get(g, "index")));
+                sample(&b, pass ? "gantry_gpu_memory_used_bytes" : "gantry_gpu_utilization",
+                       "node", n->name, "gpu", idx,
+                       pass ? json_number_value(v) * 1048576.0 : json_number_value(v));
+            }
+        }
+    }
+    pthread_mutex_unlock(&srv->mu);
+    resp->text = b.data ? b.data : xstrdup("");
+    resp->content_type = "text/plain; version=0.0.4";
+    return 0;
+}
