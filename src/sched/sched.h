@@ -146,6 +146,7 @@ typedef enum sched_reason {
     SCHED_REASON_PREEMPTING,      /* victims are being preempted to make room for it */
     SCHED_REASON_NO_FIT,          /* no node in the cluster could ever hold it */
     SCHED_REASON_BACKOFF,         /* reclaimed recently: it may not borrow again until later */
+    SCHED_NREASONS                /* how many reasons there are (not a reason) */
 } sched_reason_t;
 
 /* Short name ("quota") and a sentence for users. */

@@ -1,5 +1,5 @@
 /* api_metrics.c: GET /v1/metrics, the server's state in the Prometheus text format (0.0.4),
- * for a scraper holding a token: jobs by state, per team (quota, allocated GPUs, pending and
+ * for a scraper holding a token: jobs by state, pending jobs by why they wait, per team (quota, allocated GPUs, pending and
  * running jobs, decayed usage), per node (up, GPUs, free GPUs, jobs) and per GPU (utilization
  * and memory in use from the agents' NVML heartbeats). Gauges only: a scrape reads the state
  * under the server's lock in one pass over teams, nodes and jobs. */
@@ -46,16 +46,31 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
     gt_buf_t b = {0};
     pthread_mutex_lock(&srv->mu);
 
-    size_t by_state[5] = {0};
+    /* Pending jobs by why they wait: the scheduler's reasons, and "dependency" (after_ok). */
+    size_t by_state[5] = {0}, by_reason[SCHED_NREASONS] = {0}, on_deps = 0;
     for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
-        if (j && (unsigned)j->state < 5)
-            by_state[j->state]++;
+        if (!j || (unsigned)j->state >= 5)
+            continue;
+        by_state[j->state]++;
+        sched_job_info_t info;
+        if (j->state != JOB_PENDING)
+            continue;
+        if (!j->in_sched)
+            on_deps++;
+        else if (sched_job_info(srv->sched, j->id, &info) == 0 &&
+                 (unsigned)info.reason < SCHED_NREASONS)
+            by_reason[info.reason]++;
     }
     family(&b, "gantry_jobs", "Jobs the server knows, by state.");
     for (int s = 0; s < 5; s++)
         sample(&b, "gantry_jobs", "state", job_state_name((job_state_t)s), NULL, NULL,
                (double)by_state[s]);
+    family(&b, "gantry_pending_jobs", "Pending jobs by the reason they wait (gantry show).");
+    for (int r = 0; r < SCHED_NREASONS; r++)
+        sample(&b, "gantry_pending_jobs", "reason", sched_reason_name((sched_reason_t)r), NULL,
+               NULL, (double)by_reason[r]);
+    sample(&b, "gantry_pending_jobs", "reason", "dependency", NULL, NULL, (double)on_deps);
 
     static const struct {
         const char *name, *help;

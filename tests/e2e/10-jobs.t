@@ -130,6 +130,14 @@ like "$("$GANTRY" teams)" 'product +- +12 +20' "teams shows the new quota"
 like "$("$GANTRY" quota set newteam --quota 4 -o json)" '"name": "newteam"' "admin creates a team"
 like "$("$GANTRY" nodes)" 'NAME +STATE' "nodes lists"
 like "$("$GANTRY" usage --since 1d)" 'KEY +GPU_HOURS' "usage prints"
+# /v1/metrics: no node here, so every waiting job is counted under one scheduler reason or
+# under dependency; the counts add up to the pending jobs.
+m=$(curl -s -H "Authorization: Bearer $GANTRY_TOKEN" "$GANTRY_SERVER/v1/metrics")
+pending=$(printf '%s\n' "$m" | sed -n 's/^gantry_jobs{state="pending"} //p')
+waiting=$(printf '%s\n' "$m" | awk '/^gantry_pending_jobs\{/ {s += $2} END {print s + 0}')
+ok $([ "${pending:-0}" -gt 0 ] && [ "$pending" = "$waiting" ] && echo 0 || echo 1) \
+  "metrics: $pending pending jobs, all counted by reason ($waiting)"
+like "$m" '^gantry_team_pending_jobs\{team="product"\} [0-9]' "metrics: per-team queue depth"
 
 # ---- server down ----
 err=$(GANTRY_SERVER=http://127.0.0.1:1 "$GANTRY" queue 2>&1); rc=$?
