@@ -139,6 +139,8 @@ static void build(prog_t *p, const devfilter_rule_t *rules, size_t n)
     emit(p, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
 }
 
+/* log NULL: no verifier log (a log that overflows its buffer fails the load with ENOSPC, and
+ * every rule adds lines to it); with a log, only to say why a load failed. */
 static int load(const prog_t *p, char *log, size_t loglen)
 {
     union bpf_attr a;
@@ -147,9 +149,11 @@ static int load(const prog_t *p, char *log, size_t loglen)
     a.insns = (uint64_t)(uintptr_t)p->v;
     a.insn_cnt = (uint32_t)p->n;
     a.license = (uint64_t)(uintptr_t)"GPL"; /* checked by GPL-only helpers; none is called */
-    a.log_buf = (uint64_t)(uintptr_t)log;
-    a.log_size = (uint32_t)loglen;
-    a.log_level = 1;
+    if (log) {
+        a.log_buf = (uint64_t)(uintptr_t)log;
+        a.log_size = (uint32_t)loglen;
+        a.log_level = 1;
+    }
     return sys_bpf(BPF_PROG_LOAD, &a);
 }
 
@@ -158,24 +162,30 @@ int devfilter_attach(const char *dir, const devfilter_rule_t *rules, size_t n, g
     prog_t p = {0};
     build(&p, rules, n);
     int rc = -1, cfd = -1;
-    char *log = xcalloc(1, 4096);
-    int pfd = load(&p, log, 4096);
+    char *log = NULL;
+    int pfd = load(&p, NULL, 0);
     if (pfd < 0 && errno == EPERM) {
         /* Kernels before 5.11 charge BPF programs to RLIMIT_MEMLOCK. */
         struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
         if (setrlimit(RLIMIT_MEMLOCK, &rl) == 0)
-            pfd = load(&p, log, 4096);
+            pfd = load(&p, NULL, 0);
     }
     if (pfd < 0) {
         int e = errno;
-        log[4095] = '\0';
-        char *nl = strrchr(log, '\n');
-        while (nl && nl > log && nl[1] == '\0') {
-            *nl = '\0';
-            nl = strrchr(log, '\n');
+        size_t loglen = 1 << 20;
+        log = xcalloc(1, loglen);
+        int again = load(&p, log, loglen);
+        if (again >= 0) { /* it loads now: keep the first answer */
+            close(again);
+            log[0] = '\0';
         }
+        log[loglen - 1] = '\0';
+        char *end = log + strlen(log); /* the verifier's last line says why */
+        while (end > log && end[-1] == '\n')
+            *--end = '\0';
+        char *last = strrchr(log, '\n');
         gt_error_set(err, "cgroup", "cannot load the device filter for %s: %s%s%s", dir,
-                     strerror(e), *log ? "; verifier: " : "", nl ? nl + 1 : log);
+                     strerror(e), *log ? "; verifier: " : "", last ? last + 1 : log);
         errno = e;
         goto out;
     }

@@ -115,6 +115,22 @@ static void test_real(void)
     is_int(open_in(child, "/dev/full", O_RDONLY), EPERM,
            "cannot widen what the parent's filter denies");
     rmdir(child);
+    /* A node with many GPUs: a long program (its verifier log would overflow a small buffer). */
+    char big[600];
+    snprintf(big, sizeof(big), "%s-big", cg); /* a sibling: cg's own filter does not apply */
+    mkdir(big, 0755);
+    devfilter_rule_t many[72];
+    for (int i = 0; i < 72; i++) {
+        char t[32];
+        snprintf(t, sizeof(t), "c 195:%d rw", i);
+        devfilter_parse(t, &many[i], &err);
+    }
+    devfilter_parse("c 1:3 rwm", &many[71], &err);
+    memset(&err, 0, sizeof(err));
+    is_int(devfilter_attach(big, many, 72, &err), 0, "a 72-rule filter loads (%s)", err.msg);
+    is_int(open_in(big, "/dev/null", O_RDWR), 0, "and its last rule applies");
+    is_int(open_in(big, "/dev/zero", O_RDONLY), EPERM, "what it does not list is denied");
+    rmdir(big);
     is_int(rmdir(cg), 0, "the cgroup is removed with its filter");
 }
 
