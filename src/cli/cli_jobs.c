@@ -122,21 +122,15 @@ int cmd_submit(int argc, char **argv)
         }
     }
     if (file) {
-        FILE *f = !strcmp(file, "-") ? stdin : fopen(file, "r");
-        if (!f) {
-            fprintf(stderr, "gantry submit: cannot open %s: %s\n", file, strerror(errno));
+        size_t len;
+        char *text = gt_read_file(strcmp(file, "-") ? file : "/dev/stdin", &len, &err);
+        if (!text) {
+            fprintf(stderr, "gantry submit: %s\n", err.msg);
             rc = 1;
             goto out;
         }
-        gt_buf_t b = {0};
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-            gt_buf_append(&b, chunk, n);
-        if (f != stdin)
-            fclose(f);
-        json_t *spec = cli_yaml_to_json(b.data ? b.data : "", b.len, &err);
-        gt_buf_free(&b);
+        json_t *spec = cli_yaml_to_json(text, len, &err);
+        free(text);
         if (!spec || !json_is_object(spec)) {
             fprintf(stderr, "gantry submit: %s: %s\n", file,
                     spec ? "the file must be a YAML mapping of job fields" : err.msg);
