@@ -51,10 +51,25 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
 
-static json_t *job_view(server_t *srv, const job_t *j)
+static bool may_see(const auth_principal_t *who, const job_t *j)
+{
+    return auth_can_use_team(who, j->team);
+}
+
+/* A job as who may see it: annotated with its pending reason; blocked_by only when who may
+ * see the blocking job too (another team's job id is not revealed), without the token id that
+ * scopes its Idempotency-Key. Caller holds mu. */
+static json_t *job_view(server_t *srv, const job_t *j, const auth_principal_t *who)
 {
     json_t *o = job_to_json(j);
     server_job_annotate(srv, j, o);
+    json_object_del(o, "idempotency_scope");
+    json_t *b = json_object_get(o, "blocked_by");
+    if (b) {
+        job_t *by = server_job(srv, (uint64_t)json_integer_value(b));
+        if (!by || !may_see(who, by))
+            json_object_del(o, "blocked_by");
+    }
     return o;
 }
 
@@ -88,15 +103,16 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     pthread_mutex_lock(&srv->mu);
     if (key) {
-        job_t *old = server_idem_find(srv, req->who.user, key);
+        job_t *old = server_idem_find(srv, req->who.token_id, key);
         if (old) {
-            resp->json = job_view(srv, old);
+            resp->json = job_view(srv, old, &req->who);
             resp->status = 200;
             pthread_mutex_unlock(&srv->mu);
             job_free(j);
             return 0;
         }
         j->idem_key = xstrdup(key);
+        j->idem_scope = xstrdup(req->who.token_id);
     }
     if (!server_team(srv, j->team)) {
         pthread_mutex_unlock(&srv->mu);
@@ -138,7 +154,10 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     json_array_foreach(j->after_ok, i, d)
     {
-        if (!server_job(srv, (uint64_t)json_integer_value(d))) {
+        /* A job the caller may not see is answered as one that does not exist: the answer
+         * (and the dependent's fate) must not tell whether another team's job exists. */
+        job_t *dep = server_job(srv, (uint64_t)json_integer_value(d));
+        if (!dep || !may_see(&req->who, dep)) {
             pthread_mutex_unlock(&srv->mu);
             http_error(resp, 400, "invalid_argument", "after_ok: job %lld does not exist",
                        (long long)json_integer_value(d));
@@ -174,7 +193,7 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
             json_array_append_new(out, json_integer((json_int_t)t->id));
     }
     server_idem_add(srv, srv->jobs[first]);
-    json_t *view = job_view(srv, srv->jobs[first]);
+    json_t *view = job_view(srv, srv->jobs[first], &req->who);
     pthread_mutex_unlock(&srv->mu);
     resp->ticket = ticket; /* answered once durable (http.c) */
     if (out) {
@@ -186,11 +205,6 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
              (unsigned long long)first);
     resp->json = view;
     return 0;
-}
-
-static bool may_see(const auth_principal_t *who, const job_t *j)
-{
-    return auth_can_use_team(who, j->team);
 }
 
 static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
@@ -232,7 +246,7 @@ static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
             more = true;
             break;
         }
-        json_array_append_new(arr, job_view(srv, j));
+        json_array_append_new(arr, job_view(srv, j, &req->who));
         last = id;
     }
     pthread_mutex_unlock(&srv->mu);
@@ -383,7 +397,7 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
                           req->path);
     }
     if (method(req, "GET")) {
-        resp->json = job_view(srv, j);
+        resp->json = job_view(srv, j, &req->who);
         pthread_mutex_unlock(&srv->mu);
         return 0;
     }
@@ -403,7 +417,7 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
                           (unsigned long long)id, job_state_name(j->state));
     }
     uint64_t t = server_finish_job(srv, j, JOB_CANCELLED, "cancelled", NULL, 0, 0);
-    json_t *view = job_view(srv, j);
+    json_t *view = job_view(srv, j, &req->who);
     pthread_mutex_unlock(&srv->mu);
     resp->ticket = t;
     resp->json = view;

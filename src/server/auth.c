@@ -99,6 +99,8 @@ int auth_add(auth_t *a, const char *hash, const char *user, auth_role_t role, co
     snprintf(e.p.user, sizeof(e.p.user), "%s", user);
     snprintf(e.p.team, sizeof(e.p.team), "%s", team && role != AUTH_ADMIN ? team : "");
     e.p.role = role;
+    memcpy(e.p.token_id, hash, 16);
+    e.p.token_id[16] = 0;
     pthread_rwlock_wrlock(&a->lock);
     size_t i;
     for (i = 0; i < a->n; i++)

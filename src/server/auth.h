@@ -22,6 +22,8 @@ typedef struct auth_principal {
     char user[64];
     char team[64];        /* "" for admin and agent */
     auth_role_t role;
+    char token_id[17];    /* the token's id: the first 16 hex digits of its hash (not secret;
+                             names it in listings, revocation, idempotency scopes) */
 } auth_principal_t;
 
 typedef struct auth auth_t;

@@ -37,6 +37,7 @@ void job_free(job_t *j)
     free(j->ckpt_signal);
     json_decref(j->after_ok);
     free(j->idem_key);
+    free(j->idem_scope);
     free(j->end_reason);
     free(j->end_message);
     json_decref(j->earlier_runs);
@@ -78,6 +79,7 @@ job_t *job_clone(const job_t *s)
     j->ckpt_signal = dup0(s->ckpt_signal);
     j->after_ok = json_deep_copy(s->after_ok);
     j->idem_key = dup0(s->idem_key);
+    j->idem_scope = dup0(s->idem_scope);
     j->end_reason = dup0(s->end_reason);
     j->end_message = dup0(s->end_message);
     j->earlier_runs = s->earlier_runs ? json_deep_copy(s->earlier_runs) : NULL;
@@ -400,6 +402,8 @@ json_t *job_to_json(const job_t *j)
     }
     if (j->idem_key)
         json_object_set_new(o, "idempotency_key", json_string(j->idem_key));
+    if (j->idem_scope)
+        json_object_set_new(o, "idempotency_scope", json_string(j->idem_scope));
     json_object_set_new(o, "submit_time", json_real(j->submit_time));
     if (j->start_time > 0)
         json_object_set_new(o, "start_time", json_real(j->start_time));
@@ -487,6 +491,7 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->array_id = json_object_get(o, "array_id") ? json_integer_value(json_object_get(o, "array_id")) : -1;
     j->array_index = json_object_get(o, "array_index") ? json_integer_value(json_object_get(o, "array_index")) : -1;
     j->idem_key = jstr(o, "idempotency_key");
+    j->idem_scope = jstr(o, "idempotency_scope");
     j->submit_time = json_number_value(json_object_get(o, "submit_time"));
     j->start_time = json_number_value(json_object_get(o, "start_time"));
     j->end_time = json_number_value(json_object_get(o, "end_time"));

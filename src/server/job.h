@@ -41,6 +41,7 @@ typedef struct job {
     json_t *after_ok;           /* array of job ids */
     int64_t array_id, array_index; /* -1 when not part of an array */
     char *idem_key;
+    char *idem_scope;           /* id of the token that submitted it with idem_key */
 
     job_state_t state;
     double submit_time, start_time, end_time;

@@ -92,15 +92,15 @@ const char *server_unix_user(server_t *srv, const char *user)
     return u ? u : user;
 }
 
-static void idem_name(gt_buf_t *b, const char *user, const char *key)
+static void idem_name(gt_buf_t *b, const char *scope, const char *key)
 {
-    gt_buf_printf(b, "%zu:%s%s", strlen(user), user, key); /* unambiguous */
+    gt_buf_printf(b, "%zu:%s%s", strlen(scope), scope, key); /* unambiguous */
 }
 
-job_t *server_idem_find(server_t *srv, const char *user, const char *key)
+job_t *server_idem_find(server_t *srv, const char *scope, const char *key)
 {
     gt_buf_t b = {0};
-    idem_name(&b, user, key);
+    idem_name(&b, scope, key);
     json_t *v = json_object_get(srv->idem, b.data);
     gt_buf_free(&b);
     return v ? server_job(srv, (uint64_t)json_integer_value(v)) : NULL;
@@ -108,10 +108,10 @@ job_t *server_idem_find(server_t *srv, const char *user, const char *key)
 
 void server_idem_add(server_t *srv, const job_t *j)
 {
-    if (!j->idem_key)
+    if (!j->idem_key || !j->idem_scope)
         return;
     gt_buf_t b = {0};
-    idem_name(&b, j->user, j->idem_key);
+    idem_name(&b, j->idem_scope, j->idem_key);
     if (!json_object_get(srv->idem, b.data))
         json_object_set_new_nocheck(srv->idem, b.data, json_integer((json_int_t)j->id));
     gt_buf_free(&b);

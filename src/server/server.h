@@ -83,8 +83,9 @@ typedef struct server {
     struct MHD_Connection **follows;     /* log follows waiting for output */
     size_t nfollows, follows_cap;
     bool park_closed;        /* shutdown: no more parking */
-    json_t *idem;            /* "LEN:userkey" -> first job id with that Idempotency-Key (a hash
-                                table: a retried submission is found in O(1)) */
+    json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
+                                hash table: a retried submission is found in O(1)); the scope
+                                is the submitting token's id */
 } server_t;
 
 /* ---- server.c ---- */
@@ -103,9 +104,11 @@ node_t *server_node(server_t *srv, const char *name);
 pclass_t *server_class(server_t *srv, const char *name);
 /* The Unix account a user's jobs run as: the config's users: entry, else the user's own name. */
 const char *server_unix_user(server_t *srv, const char *user);
-/* The job submitted by user with Idempotency-Key key, or NULL; server_idem_add() records j's
- * key (the first job with a key keeps it). Caller holds mu. */
-job_t *server_idem_find(server_t *srv, const char *user, const char *key);
+/* The job submitted through the token with id scope with Idempotency-Key key, or NULL (keys
+ * are scoped to the token: another token, even of a user with the same name, never sees the
+ * job); server_idem_add() records j's key (the first job with a key keeps it; a job stored
+ * without a scope, before keys were scoped, is never matched). Caller holds mu. */
+job_t *server_idem_find(server_t *srv, const char *scope, const char *key);
 void server_idem_add(server_t *srv, const job_t *j);
 /* Queues a job's current document; returns the store ticket. Caller holds mu. */
 uint64_t server_save_job(server_t *srv, const job_t *j);

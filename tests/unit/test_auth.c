@@ -36,6 +36,9 @@ int main(void)
     ok(auth_lookup(a, tok, &p), "token found");
     is_str(p.user, "alice", "user");
     is_str(p.team, "research", "team");
+    auth_token_hash(tok, h);
+    ok(strlen(p.token_id) == 16 && !strncmp(p.token_id, h, 16),
+       "token id is the first 16 hex digits of the token's hash");
     ok(!auth_lookup(a, tok2, &p), "unknown token not found");
     ok(!auth_lookup(a, "garbage", &p), "garbage not found");
 
@@ -44,10 +47,10 @@ int main(void)
     is_int(r, AUTH_TEAM_ADMIN, "team-admin role");
     is_int(auth_role_parse("root", &r, &err), -1, "unknown role refused");
 
-    auth_principal_t member = {"alice", "research", AUTH_MEMBER};
-    auth_principal_t tadmin = {"carol", "research", AUTH_TEAM_ADMIN};
-    auth_principal_t admin = {"root", "", AUTH_ADMIN};
-    auth_principal_t agent = {"node", "", AUTH_AGENT};
+    auth_principal_t member = {.user = "alice", .team = "research", .role = AUTH_MEMBER};
+    auth_principal_t tadmin = {.user = "carol", .team = "research", .role = AUTH_TEAM_ADMIN};
+    auth_principal_t admin = {.user = "root", .team = "", .role = AUTH_ADMIN};
+    auth_principal_t agent = {.user = "node", .team = "", .role = AUTH_AGENT};
     ok(auth_can_use_team(&member, "research"), "member uses own team");
     ok(!auth_can_use_team(&member, "vision"), "member can't use another team");
     ok(!auth_can_use_team(&agent, "research"), "agent can't use a team");
