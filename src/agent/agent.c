@@ -910,6 +910,11 @@ int cmd_agent(int argc, char **argv)
         host[sizeof(host) - 1] = '\0';
         cfg.name = host;
     }
+    if (gt_node_name_check(cfg.name, &err) < 0) {
+        /* The server would refuse it: say so now (the default is the host name). */
+        fprintf(stderr, "gantry agent: %s; give one with --name\n", err.msg);
+        return 2;
+    }
     if (!cfg.state_dir)
         cfg.state_dir = geteuid() == 0 ? "/var/lib/gantry/agent" : "gantry-agent";
     if (geteuid() == 0 && !strcmp(cfg.state_dir, "/var/lib/gantry/agent"))

@@ -332,3 +332,34 @@ int gt_mkdirs(const char *path, unsigned mode, bool *made)
     }
     return errno == EEXIST ? 0 : -1;
 }
+
+int gt_node_name_check(const char *name, gt_error_t *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    bool okay = n >= 1 && n <= 63;
+    for (size_t i = 0; okay && i < n; i++) {
+        char c = name[i];
+        okay = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '-';
+    }
+    if (okay)
+        return 0;
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument",
+                        "the node name is not valid: use 1 to 63 characters of A-Z, a-z, 0-9, "
+                        "'.', '_' and '-'");
+}
+
+int gt_label_check(const char *what, const char *s, size_t max, gt_error_t *err)
+{
+    size_t n = s ? strlen(s) : 0;
+    bool okay = n >= 1 && n <= max;
+    for (size_t i = 0; okay && i < n; i++)
+        okay = s[i] > ' ' && s[i] <= '~';
+    if (okay)
+        return 0;
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument",
+                        "%s is not valid: use 1 to %zu printable characters without spaces",
+                        what, max);
+}

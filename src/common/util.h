@@ -61,6 +61,13 @@ const char *gt_format_duration(int64_t s, char *buf, size_t len);
 /* Monotonic clock in seconds, for measurements by drivers (never inside src/sched). */
 double gt_monotonic_s(void);
 
+/* A node name: 1 to 63 characters of [A-Za-z0-9._-] (it names a cgroup, a log line, a row of
+ * `gantry nodes`). 0, or -1 (EINVAL) with a message in err. */
+int gt_node_name_check(const char *name, gt_error_t *err);
+/* A word a node reports (GPU type, topology label, address): 1 to max printable ASCII
+ * characters without spaces. what names it in the message. 0, or -1 (EINVAL) with err. */
+int gt_label_check(const char *what, const char *s, size_t max, gt_error_t *err);
+
 /* Growable string buffer. */
 typedef struct gt_buf {
     char *data;

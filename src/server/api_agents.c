@@ -51,11 +51,41 @@ static node_t *fenced(server_t *srv, const char *name, json_int_t epoch, http_re
         return NULL;
     }
     if (epoch != n->epoch) {
-        http_error(resp, 409, "stale_epoch", "epoch %lld of node %s is stale (current %lld): "
-                   "register again", (long long)epoch, name, (long long)n->epoch);
+        /* The current epoch is not said: it is a fencing token, and the caller's own. */
+        http_error(resp, 409, "stale_epoch", "epoch %lld of node %s is not current: register "
+                   "again", (long long)epoch, name);
         return NULL;
     }
     return n;
+}
+
+/* What a node says about itself and the server prints (`gantry nodes`, its log): one line
+ * each, bounded. */
+static int register_labels_check(json_t *body, gt_error_t *err)
+{
+    static const struct { const char *key, *what; size_t max; } words[] = {
+        {"gpu_type", "'gpu_type'", 63},
+        {"address", "'address'", 255},
+    };
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        json_t *v = json_object_get(body, words[i].key);
+        if (v && gt_label_check(words[i].what, json_string_value(v), words[i].max, err) < 0)
+            return -1;
+    }
+    json_t *topo = json_object_get(body, "topology");
+    if (topo && !json_is_object(topo)) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "'topology' must be an object");
+    }
+    static const char *const levels[][2] = {{"block", "topology 'block'"},
+                                            {"spine", "topology 'spine'"},
+                                            {"leaf", "topology 'leaf'"}};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = json_object_get(topo, levels[i][0]);
+        if (v && gt_label_check(levels[i][1], json_string_value(v), 63, err) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)
@@ -63,8 +93,13 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     const char *name = json_string_value(json_object_get(body, "name"));
     json_t *gpus = json_object_get(body, "gpus");
     json_t *running = json_object_get(body, "running");
-    if (!name || !*name || strlen(name) > 128)
+    gt_error_t err = {0};
+    if (!name)
         return http_error(resp, 400, "invalid_argument", "'name' (the node name) is required");
+    if (gt_node_name_check(name, &err) < 0)
+        return http_error_from(resp, 400, &err);
+    if (register_labels_check(body, &err) < 0)
+        return http_error_from(resp, 400, &err);
     if (gpus && !json_is_array(gpus))
         return http_error(resp, 400, "invalid_argument", "'gpus' must be an array");
     if (running && !json_is_array(running))
@@ -74,7 +109,6 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
                           SCHED_MAX_GPUS_PER_NODE);
     json_t *info = json_deep_copy(body);
     json_object_del(info, "running");
-    gt_error_t err = {0};
     pthread_mutex_lock(&srv->mu);
     node_t *n = server_node(srv, name);
     if (!n && !(n = server_node_add(srv, name, info, &err))) {
