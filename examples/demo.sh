@@ -2,11 +2,15 @@
 # demo.sh: jobs from two teams on a local cluster, one preempted and resumed from its checkpoint.
 # Start the cluster first, in another terminal:
 #   bin/gantry up --agents 2 --gpus 4 --config examples/local-cluster.yaml
-# then:  examples/demo.sh          (GANTRY_SERVER and GANTRY_TOKEN default to gantry up's)
+# then:  examples/demo.sh          (GANTRY_SERVER, GANTRY_CA_FILE and GANTRY_TOKEN default to
+#                                   gantry up's)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 g=${GANTRY_BIN:-$root/bin/gantry}
-export GANTRY_SERVER=${GANTRY_SERVER:-http://127.0.0.1:8080}
+export GANTRY_SERVER=${GANTRY_SERVER:-https://127.0.0.1:8080}
+if [ -z "${GANTRY_CA_FILE:-}" ] && [ -r "${GANTRY_UP_DIR:-gantry-up}/tls/ca.pem" ]; then
+  export GANTRY_CA_FILE=${GANTRY_UP_DIR:-gantry-up}/tls/ca.pem   # gantry up's local CA
+fi
 if [ -z "${GANTRY_TOKEN:-}" ]; then
   tok=${GANTRY_UP_DIR:-gantry-up}/server/admin.token   # gantry up's --dir, from where it ran
   [ -r "$tok" ] || { echo "demo: set GANTRY_TOKEN (gantry up printed where the admin token is)" >&2; exit 1; }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/tlsgen.h"
 
 typedef struct command {
     const char *name;
@@ -26,6 +27,7 @@ static const command_t commands[] = {
     {"token", cmd_token, "token create: print a new API token"},
     {"agent", cmd_agent, "run the node agent: register GPUs, run jobs under supervisors"},
     {"up", cmd_up, "start a local cluster: a server and agents with declared GPUs"},
+    {"tls-gen", cmd_tls_gen, "make a local CA and a server certificate for HTTPS"},
     {"version", cmd_version, "print the version"},
 };
 

@@ -629,7 +629,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     if (stat(cfg->state_dir, &sb) < 0 && mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST)
         return gt_error_set(err, "internal", "cannot create state directory %s: %s",
                             cfg->state_dir, strerror(errno));
-    if (!(a.c = client_new(cfg->server, cfg->token, err)))
+    if (!(a.c = client_new(cfg->server, cfg->token, &cfg->transport, err)))
         return -1;
     if (cfg->address)
         snprintf(a.address, sizeof(a.address), "%s", cfg->address);
@@ -735,6 +735,11 @@ static void usage(FILE *f)
             "  --server URL        the server (env GANTRY_SERVER)\n"
             "  --token T           a token of role agent or admin (env GANTRY_TOKEN)\n"
             "  --token-file PATH   read the token from a file (keeps it out of `ps`)\n"
+            "  --ca-file PATH      CA certificates (PEM) to verify an https:// server with\n"
+            "                      (env GANTRY_CA_FILE; default: the system's trust store)\n"
+            "  --allow-plaintext   allow http:// to a server that is not on loopback: the\n"
+            "                      token then crosses the network in clear\n"
+            "                      (env GANTRY_ALLOW_PLAINTEXT=1)\n"
             "  --name N            node name (default: the host name)\n"
             "  --address A         address other nodes reach this one at (gang MASTER_ADDR);\n"
             "                      default: the local address towards the server\n"
@@ -817,10 +822,12 @@ int cmd_agent(int argc, char **argv)
     gt_error_t err = {0};
     enum { O_ADDR = 256, O_TYPE, O_NVML, O_CPUS, O_MEM, O_BLOCK, O_SPINE, O_LEAF, O_STATE,
            O_CKPT, O_CGROOT, O_CGPARENT, O_CGVER, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT,
-           O_DISCOVER, O_TOKFILE };
+           O_DISCOVER, O_TOKFILE, O_CAFILE, O_PLAIN };
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},   {"token", required_argument, 0, 't'},
         {"token-file", required_argument, 0, O_TOKFILE},
+        {"ca-file", required_argument, 0, O_CAFILE},
+        {"allow-plaintext", no_argument, 0, O_PLAIN},
         {"name", required_argument, 0, 'n'},     {"address", required_argument, 0, O_ADDR},
         {"gpus", required_argument, 0, 'g'},     {"gpu-type", required_argument, 0, O_TYPE},
         {"nvml-lib", required_argument, 0, O_NVML}, {"cpus", required_argument, 0, O_CPUS},
@@ -853,6 +860,8 @@ int cmd_agent(int argc, char **argv)
             }
             cfg.token = token_text;
             break;
+        case O_CAFILE: cfg.transport.ca_file = optarg; break;
+        case O_PLAIN: cfg.transport.allow_plaintext = true; break;
         case 'n': cfg.name = optarg; break;
         case O_ADDR: cfg.address = optarg; break;
         case 'g':
@@ -901,6 +910,11 @@ int cmd_agent(int argc, char **argv)
         return print_inventory(nvml_lib, ngpus, gpu_type);
     if (!cfg.server) {
         fprintf(stderr, "gantry agent: --server URL is required (or set GANTRY_SERVER)\n");
+        return 2;
+    }
+    gt_transport_from_env(&cfg.transport);
+    if (gt_transport_check(cfg.server, &cfg.transport, &err) < 0) {
+        fprintf(stderr, "gantry agent: %s\n", err.msg);
         return 2;
     }
     char host[256];

@@ -14,9 +14,11 @@
 #include "agent/cgroup.h"
 #include "agent/gpu.h"
 #include "agent/launcher.h"
+#include "common/transport.h"
 
 typedef struct agent_cfg {
     const char *server, *token, *name, *address;
+    gt_transport_t transport;      /* --ca-file, --allow-plaintext (common/transport.h) */
     const char *state_dir, *checkpoint_root;
     const char *job_user;          /* run every job as this user instead of the job's own */
     bool allow_root;

@@ -16,10 +16,12 @@ typedef struct xfer {
     gt_buf_t body;       /* the answer */
     char *sent;          /* the request body, kept until the transfer ends */
     char errbuf[CURL_ERROR_SIZE];
+    gt_transport_guard_t guard;
 } xfer_t;
 
 struct client {
     char *base;
+    gt_transport_t tp;
     char *auth;
     xfer_t call, poll;
     CURLM *multi;
@@ -33,10 +35,12 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static int xfer_init(client_t *c, xfer_t *x)
+static int xfer_init(client_t *c, xfer_t *x, gt_error_t *err)
 {
     x->easy = curl_easy_init();
     if (!x->easy)
+        return gt_error_set(err, "internal", "cannot initialise libcurl");
+    if (gt_transport_apply(x->easy, c->base, &c->tp, &x->guard, err) < 0)
         return -1;
     x->headers = curl_slist_append(NULL, c->auth);
     x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
@@ -65,6 +69,7 @@ static void xfer_prepare(client_t *c, xfer_t *x, const char *method, const char 
     x->sent = NULL;
     x->body.len = 0;
     x->errbuf[0] = '\0';
+    x->guard.refused = false;
     if (!strcmp(method, "POST")) {
         x->sent = body ? json_dumps(body, JSON_COMPACT) : xstrdup("{}");
         curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -75,10 +80,13 @@ static void xfer_prepare(client_t *c, xfer_t *x, const char *method, const char 
     }
 }
 
-static int xfer_finish(xfer_t *x, CURLcode rc, long *status, json_t **out, gt_error_t *err)
+static int xfer_finish(client_t *c, xfer_t *x, CURLcode rc, long *status, json_t **out,
+                       gt_error_t *err)
 {
     *out = NULL;
     *status = 0;
+    if (rc != CURLE_OK && gt_transport_refused(&x->guard, c->base, err))
+        return -1;
     if (rc != CURLE_OK)
         return gt_error_set(err, "unavailable", "%s",
                             x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
@@ -94,7 +102,8 @@ static int xfer_finish(xfer_t *x, CURLcode rc, long *status, json_t **out, gt_er
     return 0;
 }
 
-client_t *client_new(const char *base, const char *token, gt_error_t *err)
+client_t *client_new(const char *base, const char *token, const gt_transport_t *tp,
+                     gt_error_t *err)
 {
     static bool inited;
     if (!inited) {
@@ -103,6 +112,8 @@ client_t *client_new(const char *base, const char *token, gt_error_t *err)
     }
     client_t *c = xcalloc(1, sizeof(*c));
     c->base = xstrdup(base);
+    if (tp)
+        c->tp = *tp;
     size_t bl = strlen(c->base);
     while (bl && c->base[bl - 1] == '/')
         c->base[--bl] = '\0';
@@ -110,9 +121,13 @@ client_t *client_new(const char *base, const char *token, gt_error_t *err)
     gt_buf_printf(&a, "Authorization: Bearer %s", token ? token : "");
     c->auth = a.data;
     c->multi = curl_multi_init();
-    if (!c->multi || xfer_init(c, &c->call) < 0 || xfer_init(c, &c->poll) < 0) {
+    if (!c->multi) {
         client_free(c);
         gt_error_set(err, "internal", "cannot initialise libcurl");
+        return NULL;
+    }
+    if (xfer_init(c, &c->call, err) < 0 || xfer_init(c, &c->poll, err) < 0) {
+        client_free(c);
         return NULL;
     }
     return c;
@@ -147,7 +162,7 @@ int client_call(client_t *c, const char *method, const char *path, json_t *body,
 {
     xfer_prepare(c, &c->call, method, path, body, timeout_ms);
     CURLcode rc = curl_easy_perform(c->call.easy);
-    return xfer_finish(&c->call, rc, status, out, err);
+    return xfer_finish(c, &c->call, rc, status, out, err);
 }
 
 int client_poll_start(client_t *c, const char *path, long timeout_ms)
@@ -206,7 +221,7 @@ int client_poll_result(client_t *c, long *status, json_t **out, gt_error_t *err)
     curl_multi_remove_handle(c->multi, c->poll.easy);
     c->polling = false;
     c->poll_done = false;
-    return xfer_finish(&c->poll, c->poll_rc, status, out, err);
+    return xfer_finish(c, &c->poll, c->poll_rc, status, out, err);
 }
 
 int client_local_address(const char *base, char *buf, size_t len, gt_error_t *err)

@@ -11,12 +11,18 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "common/transport.h"
 #include "common/util.h"
 
 typedef struct client client_t;
 
-/* base: "http://host:port"; token: the bearer token. NULL only if curl cannot start. */
-client_t *client_new(const char *base, const char *token, gt_error_t *err);
+/* base: "https://host:port" (or http://); token: the bearer token; tp: how the server is
+ * verified and whether plaintext beyond loopback is allowed (common/transport.h; copied, the
+ * CA file's name must outlive the client). NULL with err if curl cannot start or base's scheme
+ * is neither http nor https. Every call of a client whose plaintext guard refused a
+ * connection fails with the guard's message. */
+client_t *client_new(const char *base, const char *token, const gt_transport_t *tp,
+                     gt_error_t *err);
 void client_free(client_t *c);
 
 /* method "GET"/"POST"; body may be NULL; on success *status is the HTTP status and *out the

@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include "common/transport.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +41,8 @@ static void read_config_file(cli_t *c, bool need_server, bool need_token)
             snprintf(c->server, sizeof(c->server), "%s", v);
         if (need_token && !strcmp(k, "token"))
             snprintf(c->token, sizeof(c->token), "%s", v);
+        if (!c->ca_file[0] && !strcmp(k, "ca_file"))
+            snprintf(c->ca_file, sizeof(c->ca_file), "%s", v);
     }
     fclose(f);
 }
@@ -56,14 +60,20 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
                 argv[out++] = argv[i++];
             break;
         }
+        if (!strcmp(a, "--allow-plaintext")) {
+            c->allow_plaintext = true;
+            continue;
+        }
         if (!strcmp(a, "--server") || !strcmp(a, "--token") || !strcmp(a, "-o") ||
-            !strcmp(a, "--output")) {
+            !strcmp(a, "--output") || !strcmp(a, "--ca-file")) {
             if (i + 1 >= *argc) {
                 fprintf(stderr, "gantry %s: %s needs a value\n", cmd, a);
                 return -1;
             }
             val = argv[++i];
-            which = a[2] == 's' ? 1 : a[2] == 't' ? 2 : 3;
+            which = a[2] == 's' ? 1 : a[2] == 't' ? 2 : a[2] == 'c' ? 4 : 3;
+        } else if (!strncmp(a, "--ca-file=", 10)) {
+            val = a + 10, which = 4;
         } else if (!strncmp(a, "--server=", 9)) {
             val = a + 9, which = 1;
         } else if (!strncmp(a, "--token=", 8)) {
@@ -79,6 +89,8 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
         }
         if (which == 1)
             snprintf(c->server, sizeof(c->server), "%s", val);
+        else if (which == 4)
+            snprintf(c->ca_file, sizeof(c->ca_file), "%s", val);
         else if (which == 2)
             snprintf(c->token, sizeof(c->token), "%s", val);
         else if (!strcmp(val, "json"))
@@ -100,8 +112,12 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
         snprintf(c->server, sizeof(c->server), "%s", getenv("GANTRY_SERVER"));
     if (!c->token[0] && getenv("GANTRY_TOKEN"))
         snprintf(c->token, sizeof(c->token), "%s", getenv("GANTRY_TOKEN"));
-    if (!c->server[0] || !c->token[0])
-        read_config_file(c, !c->server[0], !c->token[0]);
+    if (!c->ca_file[0] && getenv("GANTRY_CA_FILE"))
+        snprintf(c->ca_file, sizeof(c->ca_file), "%s", getenv("GANTRY_CA_FILE"));
+    gt_transport_t tp = {0};
+    gt_transport_from_env(&tp);
+    c->allow_plaintext |= tp.allow_plaintext;
+    read_config_file(c, !c->server[0], !c->token[0]);
     if (!c->server[0])
         snprintf(c->server, sizeof(c->server), "http://127.0.0.1:8080");
     if (!strstr(c->server, "://")) {
@@ -130,9 +146,21 @@ static size_t to_stdout(char *p, size_t sz, size_t n, void *arg)
     return w * sz;
 }
 
-static CURL *prepare(const cli_t *c, const char *method, const char *path,
-                     struct curl_slist **hdrs, const char *extra)
+static gt_transport_t transport_of(const cli_t *c)
 {
+    return (gt_transport_t){.ca_file = c->ca_file[0] ? c->ca_file : NULL,
+                            .allow_plaintext = c->allow_plaintext};
+}
+
+/* A handle for the request, or NULL with err when the URL may not be used (see transport.h):
+ * nothing is sent then. */
+static CURL *prepare(const cli_t *c, const char *method, const char *path,
+                     struct curl_slist **hdrs, const char *extra, gt_transport_guard_t *guard,
+                     gt_error_t *err)
+{
+    gt_transport_t tp = transport_of(c);
+    if (gt_transport_check(c->server, &tp, err) < 0)
+        return NULL;
     static bool inited;
     if (!inited) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -141,6 +169,10 @@ static CURL *prepare(const cli_t *c, const char *method, const char *path,
     CURL *h = curl_easy_init();
     char url[1200];
     snprintf(url, sizeof(url), "%s%s", c->server, path);
+    if (gt_transport_apply(h, url, &tp, guard, err) < 0) {
+        curl_easy_cleanup(h);
+        return NULL;
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
@@ -157,8 +189,18 @@ static CURL *prepare(const cli_t *c, const char *method, const char *path,
     return h;
 }
 
-static int unreachable(const cli_t *c, CURLcode rc, gt_error_t *err)
+static int unreachable(const cli_t *c, CURLcode rc, const gt_transport_guard_t *guard,
+                       gt_error_t *err)
 {
+    if (gt_transport_refused(guard, c->server, err))
+        return -1;
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+        rc == CURLE_SSL_CONNECT_ERROR) {
+        errno = EPROTO;
+        return gt_error_set(err, "tls_error", "cannot verify the Gantry server at %s: %s (trust "
+                            "its CA with --ca-file or GANTRY_CA_FILE; `gantry up` prints it); "
+                            "nothing was sent", c->server, curl_easy_strerror(rc));
+    }
     errno = ECONNREFUSED;
     return gt_error_set(err, "unavailable", "cannot reach the Gantry server at %s: %s (is "
                         "`gantry server` running? set --server or GANTRY_SERVER)", c->server,
@@ -169,7 +211,13 @@ int cli_request(const cli_t *c, const char *method, const char *path, const json
                 const char *extra_header, json_t **out, gt_error_t *err)
 {
     struct curl_slist *hdrs = NULL;
-    CURL *h = prepare(c, method, path, &hdrs, extra_header);
+    gt_transport_guard_t guard;
+    *out = NULL;
+    CURL *h = prepare(c, method, path, &hdrs, extra_header, &guard, err);
+    if (!h) {
+        curl_slist_free_all(hdrs);
+        return -1;
+    }
     char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (payload)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
@@ -185,7 +233,7 @@ int cli_request(const cli_t *c, const char *method, const char *path, const json
     *out = NULL;
     if (rc != CURLE_OK) {
         gt_buf_free(&buf);
-        return unreachable(c, rc, err);
+        return unreachable(c, rc, &guard, err);
     }
     if (buf.len)
         *out = json_loadb(buf.data, buf.len, 0, NULL);
@@ -196,7 +244,12 @@ int cli_request(const cli_t *c, const char *method, const char *path, const json
 int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
 {
     struct curl_slist *hdrs = NULL;
-    CURL *h = prepare(c, "GET", path, &hdrs, NULL);
+    gt_transport_guard_t guard;
+    CURL *h = prepare(c, "GET", path, &hdrs, NULL, &guard, err);
+    if (!h) {
+        curl_slist_free_all(hdrs);
+        return -1;
+    }
     gt_buf_t errbuf = {0};
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_stdout);
     CURLcode rc = curl_easy_perform(h);
@@ -206,7 +259,7 @@ int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
     curl_slist_free_all(hdrs);
     gt_buf_free(&errbuf);
     if (rc != CURLE_OK)
-        return unreachable(c, rc, err);
+        return unreachable(c, rc, &guard, err);
     return (int)status;
 }
 

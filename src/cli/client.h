@@ -1,6 +1,9 @@
 /* client.h: the CLI's HTTP client of the Gantry API (libcurl), and what every command shares:
  * where the server is and which token to send (flags, then GANTRY_SERVER / GANTRY_TOKEN, then
- * ~/.config/gantry/config lines "server = URL" and "token = TOKEN"), and the output format. */
+ * ~/.config/gantry/config lines "server = URL" and "token = TOKEN"), how the server is trusted
+ * (--ca-file, GANTRY_CA_FILE, "ca_file = PATH"; else the system store; --allow-plaintext or
+ * GANTRY_ALLOW_PLAINTEXT=1 for http:// beyond loopback: common/transport.h), and the output
+ * format. */
 #ifndef GANTRY_CLIENT_H
 #define GANTRY_CLIENT_H
 
@@ -14,16 +17,18 @@ typedef enum cli_output { CLI_TABLE, CLI_WIDE, CLI_JSON, CLI_YAML } cli_output_t
 typedef struct cli {
     char server[512];
     char token[256];
+    char ca_file[1024];
+    bool allow_plaintext;
     cli_output_t output;
 } cli_t;
 
-/* Removes --server URL, --token TOKEN and -o/--output FMT from argv (updating *argc) and
- * resolves the defaults. Returns 0, or -1 with a message on stderr (usage error). */
+/* Removes --server URL, --token TOKEN, --ca-file PATH, --allow-plaintext and -o/--output FMT
+ * from argv (updating *argc) and resolves the defaults. Returns 0, or -1 with a message on stderr (usage error). */
 int cli_init(cli_t *c, int *argc, char **argv, const char *cmd);
 
 /* Sends a request; body may be NULL. On an HTTP answer returns its status and the parsed JSON
- * in *out (new reference, NULL if the body was not JSON); -1 when the server can't be reached
- * (message in err). extra_header may be NULL ("Idempotency-Key: ..."). */
+ * in *out (new reference, NULL if the body was not JSON); -1 when the server can't be reached,
+ * can't be verified, or would be sent the token in clear (message in err). extra_header may be NULL ("Idempotency-Key: ..."). */
 int cli_request(const cli_t *c, const char *method, const char *path, const json_t *body,
                 const char *extra_header, json_t **out, gt_error_t *err);
 /* Streams a GET's body to stdout as it arrives; returns the HTTP status or -1. */

@@ -16,6 +16,7 @@
 #include "agent/client.h"
 #include "agent/supervisor.h"
 #include "cli/commands.h"
+#include "cli/tlsgen.h"
 #include "common/util.h"
 
 #define MAX_AGENTS 64
@@ -48,10 +49,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: gantry up [--agents N] [--gpus G] [--gpu-type T] [--port P] [--dir DIR] "
                "[--config FILE]\n\n"
-               "Starts a local cluster: a server on 127.0.0.1:P (default 8080) with its store in "
-               "DIR/server,\nand N agents (default 2) with G declared GPUs each (default 8), "
-               "state in DIR/node-<i>.\nWithout --config, teams research and product share the "
-               "GPUs. Ctrl-C stops them all.\n");
+               "Starts a local cluster: a server on https://127.0.0.1:P (default 8080) with its "
+               "store in\nDIR/server, and N agents (default 2) with G declared GPUs each "
+               "(default 8), state in\nDIR/node-<i>. The server's certificate comes from a "
+               "local CA in DIR/tls (made once,\nthen reused: clients trust DIR/tls/ca.pem). "
+               "Without --config, teams research and product\nshare the GPUs. Ctrl-C stops "
+               "them all.\n");
 }
 
 int cmd_up(int argc, char **argv)
@@ -88,6 +91,7 @@ int cmd_up(int argc, char **argv)
         }
     }
     char path[4096], url[64], srvdir[4096], tokpath[4200], cfgpath[4200];
+    char tlsdir[4200], cafile[4300], certfile[4300], keyfile[4300];
     if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, "gantry up: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
@@ -106,7 +110,17 @@ int cmd_up(int argc, char **argv)
     dir = absdir;
     snprintf(srvdir, sizeof(srvdir), "%s/server", dir);
     snprintf(tokpath, sizeof(tokpath), "%s/admin.token", srvdir);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d", (int)port);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", (int)port);
+    /* HTTPS even on loopback: a local CA (kept across runs) and a fresh server certificate. */
+    snprintf(tlsdir, sizeof(tlsdir), "%s/tls", dir);
+    snprintf(cafile, sizeof(cafile), "%s/ca.pem", tlsdir);
+    snprintf(certfile, sizeof(certfile), "%s/server.pem", tlsdir);
+    snprintf(keyfile, sizeof(keyfile), "%s/server-key.pem", tlsdir);
+    if (tlsgen_issue(tlsdir, NULL, 0, &err) < 0) {
+        fprintf(stderr, "gantry up: %s\n", err.msg);
+        return 1;
+    }
+    gt_transport_t tp = {.ca_file = cafile};
     if (!config) {
         snprintf(cfgpath, sizeof(cfgpath), "%s/cluster.yaml", dir);
         FILE *f = fopen(cfgpath, "w");
@@ -134,11 +148,12 @@ int cmd_up(int argc, char **argv)
     snprintf(portstr, sizeof(portstr), "%d", (int)port);
     snprintf(path, sizeof(path), "%s/server.log", dir);
     char *sargv[] = {"gantry", "server", "--data", srvdir, "--listen", listen, "--config",
-                     (char *)config, "--heartbeat", "2", NULL};
+                     (char *)config, "--heartbeat", "2", "--tls-cert", certfile, "--tls-key",
+                     keyfile, NULL};
     pids[npids++] = spawn(sargv, path);
 
     /* Ready when the token exists and /healthz answers. */
-    client_t *cl = client_new(url, "", &err);
+    client_t *cl = client_new(url, "", &tp, &err);
     bool ready = false;
     for (int i = 0; i < 300 && !got_signal && cl; i++) {
         long st = 0;
@@ -187,6 +202,8 @@ int cmd_up(int argc, char **argv)
         aargv[k++] = url;
         aargv[k++] = "--token";
         aargv[k++] = token;
+        aargv[k++] = "--ca-file";
+        aargv[k++] = cafile;
         aargv[k++] = "--name";
         aargv[k++] = name;
         aargv[k++] = "--gpus";
@@ -215,10 +232,10 @@ int cmd_up(int argc, char **argv)
            "  admin token:  %s\n"
            "  logs, state:  %s/\n"
            "Try:\n"
-           "  export GANTRY_SERVER=%s GANTRY_TOKEN=$(cat %s)\n"
+           "  export GANTRY_SERVER=%s GANTRY_CA_FILE=%s GANTRY_TOKEN=$(cat %s)\n"
            "  gantry submit --team research --gpus 2 -- nvidia-smi\n"
            "Ctrl-C stops the server, the agents and their jobs.\n",
-           (int)nagents, (int)gpus, type, url, tokpath, dir, url, tokpath);
+           (int)nagents, (int)gpus, type, url, tokpath, dir, url, cafile, tokpath);
     fflush(stdout);
     rc = 0;
     while (!got_signal) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "server/server.h"
+#include "server/tls.h"
 
 typedef struct conn_ctx {
     gt_buf_t body;
@@ -341,14 +342,29 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
         return gt_error_set(err, "invalid_argument", "--listen address '%s' is not an IPv4 "
                                                      "address", host);
     }
+    /* HTTPS when the server has a certificate: libmicrohttpd asks server/tls.c for the pair on
+     * every handshake, so a reload (SIGHUP) reaches every new connection. TLS 1.2 and 1.3. */
+    if (srv->tls && (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+                     MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES)) {
+        errno = ENOTSUP;
+        return gt_error_set(err, "unavailable", "this libmicrohttpd was built without TLS "
+                            "(GnuTLS): it cannot serve --tls-cert");
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, server_tls_retrieve()},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"},
+        {MHD_OPTION_END, 0, NULL}};
+    if (!srv->tls)
+        tls_opts[0].option = MHD_OPTION_END;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = cores < 2 ? 2 : cores > 16 ? 16 : (unsigned)cores;
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_ITC | MHD_USE_ERROR_LOG,
+            MHD_USE_ITC | MHD_USE_ERROR_LOG | (srv->tls ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
         on_done, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_END);
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_ARRAY,
+        tls_opts, MHD_OPTION_END);
     if (!d) {
         errno = EADDRINUSE;
         return gt_error_set(err, "unavailable", "cannot listen on %s (port in use?)", listen);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "server/tls.h"
 
 double server_now(void)
 {
@@ -826,27 +827,53 @@ static void server_stop(server_t *srv, struct MHD_Daemon *mhd, pthread_t *sched_
     }
 }
 
-static volatile sig_atomic_t got_signal;
-static void on_signal(int sig) { got_signal = sig; }
+
+/* SIGHUP: read the TLS pair again; a bad new pair keeps the one in use. */
+static void reload_tls(server_t *srv)
+{
+    if (!srv->tls) {
+        fprintf(stderr, "gantry server: SIGHUP: nothing to reload (no --tls-cert).\n");
+        return;
+    }
+    gt_error_t err = {0};
+    char d[600];
+    if (server_tls_reload(&err) < 0)
+        fprintf(stderr, "gantry server: SIGHUP: the TLS certificate was not reloaded: %s; "
+                "still serving %s.\n", err.msg, server_tls_describe(d, sizeof(d)));
+    else
+        fprintf(stderr, "gantry server: SIGHUP: new connections get the TLS certificate %s.\n",
+                server_tls_describe(d, sizeof(d)));
+}
 
 static void server_usage(FILE *f)
 {
     fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
-               "[--heartbeat SECONDS]\n\n"
+               "[--heartbeat SECONDS]\n"
+               "                     [--tls-cert FILE --tls-key FILE]\n\n"
                "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
                "./gantry-data) and the scheduler.\n"
                "  --config FILE     cluster, teams and policy (YAML); optional\n"
                "  --data DIR        where the store and logs live (created if missing)\n"
                "  --listen A:P      address to serve on (default 127.0.0.1:8080)\n"
                "  --heartbeat S     seconds between agent heartbeats (default 5); a node that "
-               "misses 3 is unreachable\n");
+               "misses 3 is unreachable\n"
+               "  --tls-cert FILE   serve HTTPS with this certificate (PEM; the chain may "
+               "follow it)\n"
+               "  --tls-key FILE    and its private key (PEM, unencrypted, mode 0600); SIGHUP "
+               "reads both\n"
+               "                    again for new connections (a bad pair keeps the old one)\n"
+               "Without TLS, tokens cross the network in clear: serve plain HTTP on loopback "
+               "only.\n");
 }
 
 int cmd_server(int argc, char **argv)
 {
     const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
+    const char *tls_cert = NULL, *tls_key = NULL;
     int64_t hb = 5;
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"tls-cert", required_argument, 0, 'C'},
+                                         {"tls-key", required_argument, 0, 'K'},
                                          {"data", required_argument, 0, 'd'},
                                          {"listen", required_argument, 0, 'l'},
                                          {"heartbeat", required_argument, 0, 'b'},
@@ -860,6 +887,8 @@ int cmd_server(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'd': data = optarg; break;
         case 'l': listen = optarg; break;
+        case 'C': tls_cert = optarg; break;
+        case 'K': tls_key = optarg; break;
         case 'b':
             if (gt_parse_int64(optarg, 1, 3600, &hb, &err) < 0) {
                 fprintf(stderr, "gantry server: --heartbeat: %s\n", err.msg);
@@ -870,8 +899,25 @@ int cmd_server(int argc, char **argv)
         default: server_usage(stderr); return 2;
         }
     }
+    if (!tls_cert != !tls_key) {
+        fprintf(stderr, "gantry server: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (tls_cert && server_tls_load(tls_cert, tls_key, &err) < 0) {
+        fprintf(stderr, "gantry server: cannot serve TLS: %s\n", err.msg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
+    /* Blocked before any thread starts (they inherit the mask); the main thread waits for
+     * them below: SIGINT and SIGTERM stop, SIGHUP reloads the TLS pair. */
+    sigset_t stop_hup;
+    sigemptyset(&stop_hup);
+    sigaddset(&stop_hup, SIGINT);
+    sigaddset(&stop_hup, SIGTERM);
+    sigaddset(&stop_hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop_hup, NULL);
     server_t *srv = xcalloc(1, sizeof(*srv));
+    srv->tls = tls_cert != NULL;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->changed, NULL);
     pthread_cond_init(&srv->kick, NULL);
@@ -910,14 +956,21 @@ int cmd_server(int argc, char **argv)
     sched_started = true;
     if (http_serve(srv, listen, &mhd, &err) < 0)
         goto out;
-    fprintf(stderr, "gantry server: listening on %s, data in %s, %zu teams, %zu nodes.\n",
-            listen, data, srv->nteams, srv->nnodes);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    while (!got_signal)
-        pause();
-    fprintf(stderr, "gantry server: signal %d: stopping.\n", (int)got_signal);
+    fprintf(stderr, "gantry server: listening on %s (%s), data in %s, %zu teams, %zu nodes.\n",
+            listen, srv->tls ? "https" : "http", data, srv->nteams, srv->nnodes);
+    char tlsd[600];
+    if (srv->tls)
+        fprintf(stderr, "gantry server: TLS certificate %s.\n",
+                server_tls_describe(tlsd, sizeof(tlsd)));
+    else if (strncmp(listen, "127.", 4))
+        fprintf(stderr, "gantry server: warning: plain HTTP on %s: tokens cross the network in "
+                "clear; give --tls-cert and --tls-key.\n", listen);
+    /* The signals were blocked in every thread since the start: taken here, one at a time. */
+    int sig;
+    while ((sig = sigwaitinfo(&stop_hup, NULL)) < 0 || sig == SIGHUP)
+        if (sig == SIGHUP)
+            reload_tls(srv);
+    fprintf(stderr, "gantry server: signal %d: stopping.\n", sig);
     rc = 0;
 out:
     if (rc)
@@ -955,5 +1008,6 @@ out:
     free(srv->follows);
     free(srv->data_dir);
     free(srv);
+    server_tls_free();
     return rc;
 }

@@ -56,6 +56,7 @@ typedef struct server {
     pthread_mutex_t mu;
     pthread_cond_t changed, kick;
     bool kicked, stopping;
+    bool tls;                /* serves HTTPS with the pair in server/tls.c */
     char *data_dir;
     store_t *store;
     auth_t *auth;

@@ -2,6 +2,8 @@
 # Two agents, each in its own network namespace (veth to the host, where the server listens):
 # a 2-node gang gets the same rendezvous variables on both nodes; a node cut off (link down)
 # is detected, its job requeued on the other node, and the stale copy stopped when it returns.
+# The agents reach the server over HTTPS (a certificate for the veth addresses, from
+# `gantry tls-gen`): plain http:// to those non-loopback addresses would be refused.
 . "$(dirname "$0")/agent-lib.sh"
 if [ "$(id -u)" != 0 ] || ! ip netns add "gt$$-probe" 2>/dev/null; then
   echo "1..0 # skip needs root and ip netns"
@@ -13,8 +15,8 @@ teams:
   - name: research
     quota: {gpus: 8}
 Y
-LISTEN_ADDR=0.0.0.0 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 net=$(( ($$ % 200) + 20 ))
+TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" --heartbeat 1
 for i in 1 2; do
   ns="gt$$-n$i"; vh="gt$$h$i"; vn="gt$$n$i"
   CLEANUPS+=("ip netns del $ns" "ip link del $vh")
@@ -27,7 +29,8 @@ for i in 1 2; do
   ip -n "$ns" link set "$vn" up
   ip -n "$ns" link set lo up
   ip -n "$ns" route add default via "10.$net.$i.1"
-  ip netns exec "$ns" "$GANTRY" agent --server "http://10.$net.$i.1:$PORT" --token "$ADMIN" \
+  ip netns exec "$ns" "$GANTRY" agent --server "https://10.$net.$i.1:$PORT" --token "$ADMIN" \
+    --ca-file "$WORK/tls/ca.pem" \
     --name "n$i" --gpus 2 --gpu-type H100-80GB --state-dir "$WORK/n$i" --job-user root \
     --allow-root --no-cgroups 2>>"$WORK/agent$i.log" &
   PIDS+=($!)

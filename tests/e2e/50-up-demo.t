@@ -10,9 +10,12 @@ PORT=$(free_port)
   --config "$ROOT/examples/local-cluster.yaml" >"$WORK/up.log" 2>&1 &
 UP=$!
 PIDS+=("$UP")
-export GANTRY_SERVER="http://127.0.0.1:$PORT"
+export GANTRY_SERVER="https://127.0.0.1:$PORT"
 wait_for 30 grep -q "Gantry is up" "$WORK/up.log"
 ok $? "gantry up says where the API and the token are"
+like "$(cat "$WORK/up.log")" "export GANTRY_SERVER=https://127\.0\.0\.1:$PORT GANTRY_CA_FILE=$WORK/up/tls/ca\.pem " "it serves https and prints the CA file to trust"
+is "$(stat -c %a "$WORK/up/tls/ca-key.pem") $(stat -c %a "$WORK/up/tls/server-key.pem")" "600 600" "its CA and server keys are 0600"
+export GANTRY_CA_FILE="$WORK/up/tls/ca.pem"
 export GANTRY_TOKEN=$(cat "$WORK/up/server/admin.token")
 two_nodes() { [ "$("$GANTRY" nodes 2>/dev/null | grep -c ' up ')" = 2 ]; }
 wait_for 30 two_nodes

@@ -38,6 +38,25 @@ start_server() {
   ADMIN=$GANTRY_TOKEN
 }
 
+# start_tls_server [extra args]: as start_server, on HTTPS: a CA and a certificate from
+# `gantry tls-gen $WORK/tls` (TLS_HOSTS: more --host names for it), then GANTRY_SERVER is
+# https://127.0.0.1:PORT, and GANTRY_CA_FILE (gantry) and CURL_CA_BUNDLE (curl) trust the CA.
+start_tls_server() {
+  local h hosts=()
+  for h in ${TLS_HOSTS:-}; do hosts+=(--host "$h"); done
+  "$GANTRY" tls-gen "$WORK/tls" "${hosts[@]}" >/dev/null || { echo "Bail out! gantry tls-gen failed"; exit 1; }
+  export GANTRY_CA_FILE="$WORK/tls/ca.pem" CURL_CA_BUNDLE="$WORK/tls/ca.pem"
+  PORT=$(free_port)
+  export GANTRY_SERVER="https://127.0.0.1:$PORT"
+  "$GANTRY" server --data "$WORK/data" --listen "${LISTEN_ADDR:-127.0.0.1}:$PORT" \
+    --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server-key.pem" "$@" 2>>"$WORK/server.log" &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  wait_for 30 curl -sf "$GANTRY_SERVER/healthz" || { echo "Bail out! server did not start"; cat "$WORK/server.log" >&2; exit 1; }
+  export GANTRY_TOKEN=$(cat "$WORK/data/admin.token")
+  ADMIN=$GANTRY_TOKEN
+}
+
 . "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 
 # api METHOD PATH [BODY]: prints the body; the status goes to $WORK/status.
