@@ -133,7 +133,9 @@ int cmd_teams(int argc, char **argv)
 static const char *quota_help =
     "usage: gantry quota set TEAM [--quota GPUS] [--limit GPUS|none] [--weight W] "
     "[--parent TEAM]\n\nChanges a team's guaranteed quota, cap and fair-share weight at run "
-    "time (admin, or the team's team-admin). An admin may create a team this way.\n";
+    "time, or creates the team (under --parent). An admin governs every team; a team-admin only\n"
+    "the sub-teams of its own team. Sub-teams' quotas add up to at most their parent's; a\n"
+    "team's parent can't change at run time.\n";
 
 int cmd_quota(int argc, char **argv)
 {

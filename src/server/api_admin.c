@@ -103,11 +103,50 @@ static int gpu_amount(json_t *v, bool allow_none, int64_t *out, gt_error_t *err)
     return 0;
 }
 
+/* The names of the teams above parent, parent first (parent included); how many. */
+static size_t team_ancestors(server_t *srv, const char *parent, const char **anc, size_t max)
+{
+    size_t n = 0;
+    for (team_t *p = server_team(srv, parent); p && n < max; p = server_team(srv, p->parent))
+        anc[n++] = p->name;
+    return n;
+}
+
+/* The hierarchy's sums with team name at quota q under parent: the quotas of parent's children
+ * fit in parent's quota, and name's own children fit in q. 0, or -1 (EINVAL) with err. Caller
+ * holds mu. */
+static int check_quota_sums(server_t *srv, const char *name, const char *parent, int64_t q,
+                            gt_error_t *err)
+{
+    team_t *p = server_team(srv, parent);
+    int64_t siblings = q, kids = 0;
+    for (size_t i = 0; i < srv->nteams; i++) {
+        team_t *c = &srv->teams[i];
+        if (!c->parent || !strcmp(c->name, name))
+            continue;
+        if (p && !strcmp(c->parent, p->name))
+            siblings += c->quota_milli;
+        if (!strcmp(c->parent, name))
+            kids += c->quota_milli;
+    }
+    errno = EINVAL;
+    if (p && siblings > p->quota_milli)
+        return gt_error_set(err, "invalid_argument",
+                            "the quotas of team '%s''s sub-teams would add up to %g GPUs, above "
+                            "its own quota of %g: a sub-team's quota comes out of its parent's",
+                            p->name, siblings / 1000.0, p->quota_milli / 1000.0);
+    if (kids > q)
+        return gt_error_set(err, "invalid_argument",
+                            "team '%s''s sub-teams hold quotas of %g GPUs in all: its quota can't "
+                            "go below that (lower theirs first)", name, kids / 1000.0);
+    return 0;
+}
+
 static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name)
 {
-    if (!auth_can_admin_team(&req->who, name))
-        return http_error(resp, 403, "forbidden", "user %s may not change team '%s' (admin or "
-                          "its team-admin only)", req->who.user, name);
+    if (req->who.role != AUTH_ADMIN && req->who.role != AUTH_TEAM_ADMIN)
+        return http_error(resp, 403, "forbidden", "user %s may not change teams (admin, or a "
+                          "team-admin for the sub-teams of its team)", req->who.user);
     json_t *body = http_body_json(req, resp);
     if (!body)
         return 0;
@@ -134,24 +173,51 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
             goto bad;
         }
     }
-    const char *parent = json_string_value(json_object_get(body, "parent"));
+    json_t *pv = json_object_get(body, "parent");
+    if (pv && !json_is_string(pv) && !json_is_null(pv)) {
+        gt_error_set(&err, "invalid_argument", "parent must be a team's name (or null)");
+        goto bad;
+    }
+    const char *parent = json_string_value(pv);
+    const char *anc[64];
     pthread_mutex_lock(&srv->mu);
     team_t *t = server_team(srv, name);
+    size_t nanc = team_ancestors(srv, t ? t->parent : parent, anc, 64);
+    if (!auth_can_govern_team(&req->who, anc, nanc)) {
+        pthread_mutex_unlock(&srv->mu);
+        json_decref(body);
+        if (!t && req->who.role == AUTH_TEAM_ADMIN)
+            return http_error(resp, 403, "forbidden", "a team-admin creates teams only under "
+                              "its own team '%s' (pass parent)", req->who.team);
+        return http_error(resp, 403, "forbidden", "only an admin sets the quota, limit and weight "
+                          "of team '%s'; a team-admin manages only the sub-teams of its own team",
+                          name);
+    }
+    if (t && pv && (parent ? !t->parent || strcmp(parent, t->parent) : t->parent != NULL)) {
+        pthread_mutex_unlock(&srv->mu);
+        gt_error_set(&err, "invalid_argument", "team '%s' is %s%s%s: a team's parent can't "
+                     "change while the server runs (its jobs count in its parent's allocation);"
+                     " create a new team under '%s' instead, or change the configuration",
+                     name, t->parent ? "under '" : "a top-level team", t->parent ? t->parent : "",
+                     t->parent ? "'" : "", parent ? parent : "(none)");
+        goto bad;
+    }
+    int64_t nq = q >= 0 ? q : t ? t->quota_milli : 0;
+    /* Checked when a quota changes or a team is born: a weight or limit change leaves a
+     * hierarchy the configuration made alone. */
+    if ((q >= 0 || !t) && check_quota_sums(srv, name, t ? t->parent : parent, nq, &err) < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        goto bad;
+    }
     if (!t) {
-        if (req->who.role != AUTH_ADMIN) {
-            pthread_mutex_unlock(&srv->mu);
-            json_decref(body);
-            return http_error(resp, 404, "not_found", "team '%s' does not exist", name);
-        }
-        t = server_team_add(srv, name, parent, w > 0 ? w : 1, q >= 0 ? q : 0, l >= -1 ? l : -1,
-                            &err);
+        t = server_team_add(srv, name, parent, w > 0 ? w : 1, nq, l >= -1 ? l : -1, &err);
         if (!t) {
             pthread_mutex_unlock(&srv->mu);
             goto bad;
         }
         resp->status = 201;
     } else {
-        int64_t nq = q >= 0 ? q : t->quota_milli, nl = l >= -1 ? l : t->limit_milli;
+        int64_t nl = l >= -1 ? l : t->limit_milli;
         if (sched_team_set_quota(srv->sched, t->sched_idx, -1, nq, nl, &err) < 0 ||
             (w > 0 && sched_team_set_weight(srv->sched, t->sched_idx, w, &err) < 0)) {
             pthread_mutex_unlock(&srv->mu);

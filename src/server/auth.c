@@ -155,6 +155,18 @@ bool auth_can_admin_team(const auth_principal_t *p, const char *team)
            (p->role == AUTH_TEAM_ADMIN && team && !strcmp(p->team, team));
 }
 
+bool auth_can_govern_team(const auth_principal_t *p, const char *const *ancestors, size_t n)
+{
+    if (p->role == AUTH_ADMIN)
+        return true;
+    if (p->role != AUTH_TEAM_ADMIN || !p->team[0])
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (ancestors[i] && !strcmp(ancestors[i], p->team))
+            return true;
+    return false;
+}
+
 bool auth_can_cancel(const auth_principal_t *p, const char *team, const char *user)
 {
     if (auth_can_admin_team(p, team))

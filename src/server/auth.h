@@ -50,7 +50,12 @@ int auth_count(auth_t *a);
 
 /* Authorization predicates. */
 bool auth_can_use_team(const auth_principal_t *p, const char *team);   /* submit, see queue */
-bool auth_can_admin_team(const auth_principal_t *p, const char *team); /* quotas, any job */
+bool auth_can_admin_team(const auth_principal_t *p, const char *team); /* any job of team */
+/* Governance of a team (its quota, limit, weight; creating it): ancestors[0..n) are the names
+ * of the team's parent, grandparent, ... (for a new team: of the parent it is created under).
+ * An admin governs every team; a team-admin only strict sub-teams of its own team (its team is
+ * among the ancestors), never its own team (an admin sets that) nor another. */
+bool auth_can_govern_team(const auth_principal_t *p, const char *const *ancestors, size_t n);
 /* Cancel: admin; team-admin of the job's team; a member for their own jobs in their team. */
 bool auth_can_cancel(const auth_principal_t *p, const char *team, const char *user);
 

@@ -653,12 +653,21 @@ out:
     return rc;
 }
 
-static int on_stored_team(void *arg, const char *name, const char *doc)
+/* Stored teams come in name order; a sub-team may sort before its parent (asr < speech), so
+ * they are collected first and added parents first (load_stored_teams). */
+static int on_stored_team_doc(void *arg, const char *name, const char *doc)
 {
-    server_t *srv = arg;
     json_t *o = json_loads(doc, 0, NULL);
-    if (!o)
+    if (!json_is_object(o)) {
+        json_decref(o);
         return -1;
+    }
+    json_object_set_new(arg, name, o);
+    return 0;
+}
+
+static int on_stored_team(server_t *srv, const char *name, json_t *o)
+{
     double w = json_number_value(json_object_get(o, "weight"));
     int64_t q = json_integer_value(json_object_get(o, "quota_milli"));
     json_t *lv = json_object_get(o, "limit_milli");
@@ -677,7 +686,41 @@ static int on_stored_team(void *arg, const char *name, const char *doc)
         sched_team_set_quota(srv->sched, t->sched_idx, -1, q, l, NULL);
         sched_team_set_weight(srv->sched, t->sched_idx, t->weight, NULL);
     }
-    json_decref(o);
+    return rc;
+}
+
+static int load_stored_teams(server_t *srv, gt_error_t *err)
+{
+    json_t *docs = json_object();
+    if (store_load_teams(srv->store, on_stored_team_doc, docs, err) < 0) {
+        json_decref(docs);
+        return -1;
+    }
+    for (bool progress = true; progress && json_object_size(docs);) {
+        progress = false;
+        const char *name;
+        json_t *o, *tmp;
+        json_object_foreach_safe(docs, tmp, name, o)
+        {
+            const char *parent = json_string_value(json_object_get(o, "parent"));
+            if (parent && !server_team(srv, name) && !server_team(srv, parent))
+                continue; /* its parent comes later */
+            if (on_stored_team(srv, name, o) < 0) {
+                gt_error_set(err, "store_error", "stored team %s is not valid", name);
+                json_decref(docs);
+                return -1;
+            }
+            json_object_del(docs, name);
+            progress = true;
+        }
+    }
+    int rc = 0;
+    if (json_object_size(docs)) {
+        const char *name = json_object_iter_key(json_object_iter(docs));
+        rc = gt_error_set(err, "store_error", "stored team %s is under a team that does not "
+                          "exist", name);
+    }
+    json_decref(docs);
     return rc;
 }
 
@@ -939,7 +982,7 @@ int cmd_server(int argc, char **argv)
     if (load_config(srv, config, &err) < 0 || store_open(data, &srv->store, &err) < 0)
         goto out;
     mkdir(logs, 0700);
-    if (store_load_teams(srv->store, on_stored_team, srv, &err) < 0 ||
+    if (load_stored_teams(srv, &err) < 0 ||
         store_load_tokens(srv->store, on_stored_token, srv, &err) < 0 ||
         store_load_nodes(srv->store, on_stored_node, srv, &err) < 0 ||
         store_load_jobs(srv->store, on_stored_job, srv, &err) < 0)

@@ -62,6 +62,25 @@ int main(void)
     ok(!auth_can_cancel(&tadmin, "vision", "bob"), "team admin can't cancel in another team");
     ok(auth_can_admin_team(&tadmin, "research"), "team admin administers own team");
     ok(!auth_can_admin_team(&member, "research"), "member doesn't administer");
+
+    /* Governance: ancestors of the team governed, parent first. */
+    const char *under_research[] = {"research"};           /* a sub-team of research */
+    const char *deep[] = {"speech", "research", "org"};    /* research/speech/x */
+    const char *top[] = {NULL};                            /* a top-level team */
+    const char *under_org[] = {"org"};                     /* research itself (under org) */
+    ok(auth_can_govern_team(&admin, top, 0), "admin governs a top-level team");
+    ok(auth_can_govern_team(&admin, under_org, 1), "admin governs any team");
+    ok(auth_can_govern_team(&tadmin, under_research, 1), "team-admin governs a sub-team");
+    ok(auth_can_govern_team(&tadmin, deep, 3), "team-admin governs a sub-sub-team");
+    ok(!auth_can_govern_team(&tadmin, under_org, 1),
+       "team-admin does not govern its own team (its ancestors do not hold it)");
+    ok(!auth_can_govern_team(&tadmin, top, 0), "team-admin does not govern a top-level team");
+    const char *under_vision[] = {"vision"};
+    ok(!auth_can_govern_team(&tadmin, under_vision, 1), "nor another team's sub-team");
+    ok(!auth_can_govern_team(&member, under_research, 1), "a member governs nothing");
+    auth_principal_t lost = {.user = "x", .team = "", .role = AUTH_TEAM_ADMIN};
+    const char *empty[] = {""};
+    ok(!auth_can_govern_team(&lost, empty, 1), "a team-admin without a team governs nothing");
     auth_free(a);
     return tap_done();
 }
