@@ -5,7 +5,10 @@
  * - an agent's long poll (GET /v1/agent/work) runs on a thread of its own, which resumes the
  *   connection with the answer;
  * - a log follow whose reader has nothing yet is parked until a chunk lands (or a 250 ms tick).
- * Bodies are collected up to SERVER_MAX_BODY, the bearer token is resolved, then api_route(). */
+ * The bearer token is resolved as soon as the header is in, before any body byte is read: a
+ * request without a valid token is answered at once (401) and its body never read. A body is
+ * collected up to SERVER_MAX_BODY, within the server's budget for bodies held at once, then
+ * api_route(). Deadlines per phase of a connection (header, body) are conn_guard.c's. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -17,12 +20,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/conn_guard.h"
 #include "server/server.h"
 #include "server/tls.h"
 
 typedef struct conn_ctx {
     gt_buf_t body;
     bool too_large;
+    bool over_budget;        /* the server's budget for bodies could not hold this one */
+    size_t reserved;         /* bytes of that budget this request holds */
+    bool authed;             /* resolved from the header, before the body */
+    auth_principal_t who;
     bool answered;           /* resp holds the answer (after a park) */
     http_resp_t resp;
     server_t *srv;
@@ -227,6 +235,45 @@ static void *long_poll_main(void *arg)
     return NULL;
 }
 
+/* The first call, once the header is in: checks the token, the declared length and the body
+ * budget before any byte of the body is read. true when it answered already. */
+static bool on_header(server_t *srv, struct MHD_Connection *c, conn_ctx_t *ctx,
+                      const char *url, const char *method, enum MHD_Result *ret)
+{
+    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (authz && !strncasecmp(authz, "Bearer ", 7))
+        ctx->authed = auth_lookup(srv->auth, authz + 7, &ctx->who);
+    http_resp_t resp = {.status = 200};
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    char *end = NULL;
+    unsigned long long declared = cl ? strtoull(cl, &end, 10) : 0;
+    if (!ctx->authed) {
+        /* Nobody may make the server read a body: answer now from the header alone (401 on
+         * /v1/, 404 elsewhere, /healthz). libmicrohttpd then closes without reading it. */
+        http_req_t req = {.method = method, .path = url, .conn = c};
+        api_route(srv, &req, &resp);
+        *ret = send_resp(srv, c, &resp);
+        return true;
+    }
+    if (cl && declared > SERVER_MAX_BODY) {
+        http_error(&resp, 413, "payload_too_large", "the request body is larger than %d bytes",
+                   SERVER_MAX_BODY);
+        *ret = send_resp(srv, c, &resp);
+        return true;
+    }
+    if (cl && declared > 0) {
+        if (!conn_guard_reserve(srv->guard, (size_t)declared)) {
+            http_error(&resp, 503, "unavailable", "the server holds too many request bodies "
+                       "at once; retry in a moment");
+            *ret = send_resp(srv, c, &resp);
+            return true;
+        }
+        ctx->reserved = (size_t)declared;
+    }
+    conn_guard_phase(srv->guard, c, CONN_BODY);
+    return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload, size_t *upload_size, void **con_cls)
@@ -239,7 +286,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ctx->srv = srv;
         ctx->conn = c;
         *con_cls = ctx;
-        return MHD_YES;
+        enum MHD_Result ret = MHD_YES;
+        on_header(srv, c, ctx, url, method, &ret);
+        return ret;
     }
     if (ctx->answered) { /* resumed after a park */
         ctx->answered = false;
@@ -248,24 +297,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_resp(srv, c, &resp);
     }
     if (*upload_size) {
-        if (ctx->body.len + *upload_size > SERVER_MAX_BODY)
-            ctx->too_large = true;
-        else
-            gt_buf_append(&ctx->body, upload, *upload_size);
+        size_t n = *upload_size;
         *upload_size = 0;
+        if (ctx->too_large || ctx->over_budget)
+            return MHD_YES; /* read and dropped: the answer says why */
+        if (ctx->body.len + n > SERVER_MAX_BODY) {
+            ctx->too_large = true;
+        } else if (ctx->body.len + n > ctx->reserved) {
+            /* No length declared (chunked): the budget grows with the body. */
+            size_t more = ctx->body.len + n - ctx->reserved;
+            if (conn_guard_reserve(srv->guard, more))
+                ctx->reserved += more;
+            else
+                ctx->over_budget = true;
+        }
+        if (ctx->too_large || ctx->over_budget) {
+            gt_buf_free(&ctx->body);
+            memset(&ctx->body, 0, sizeof(ctx->body));
+        } else {
+            gt_buf_append(&ctx->body, upload, n);
+        }
         return MHD_YES;
     }
+    conn_guard_phase(srv->guard, c, CONN_HANDLING);
     http_resp_t resp = {.status = 200};
     http_req_t req = {.method = method, .path = url, .conn = c, .body = ctx->body.data,
-                      .body_len = ctx->body.len};
+                      .body_len = ctx->body.len, .who = ctx->who, .authed = ctx->authed};
     if (ctx->too_large) {
         http_error(&resp, 413, "payload_too_large", "the request body is larger than %d bytes",
                    SERVER_MAX_BODY);
         return send_resp(srv, c, &resp);
     }
-    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (authz && !strncasecmp(authz, "Bearer ", 7))
-        req.authed = auth_lookup(srv->auth, authz + 7, &req.who);
+    if (ctx->over_budget) {
+        http_error(&resp, 503, "unavailable", "the server holds too many request bodies at "
+                   "once; retry in a moment");
+        return send_resp(srv, c, &resp);
+    }
     if (!strcmp(method, "GET") && !strcmp(url, "/v1/agent/work")) {
         /* A long poll waits up to its wait=: on a thread of its own, not a pool thread. */
         ctx->req = req;
@@ -308,11 +375,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
     (void)toe;
     conn_ctx_t *ctx = *con_cls;
+    server_t *srv = cls;
+    /* The next request on this connection has the header deadline from now (keep-alive). */
+    conn_guard_phase(srv->guard, c, CONN_HEADERS);
     if (ctx) {
+        if (ctx->reserved)
+            conn_guard_release(srv->guard, ctx->reserved);
         /* An answer parked when the connection closed (shutdown, client gone). */
         json_decref(ctx->resp.json);
         free(ctx->resp.text);
@@ -320,6 +390,37 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
         free(ctx);
         *con_cls = NULL;
     }
+}
+
+/* libmicrohttpd's messages, at most 20 a second: it logs one line per refused connection, and
+ * an attacker must not be able to flood the server's log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static double window;
+    static unsigned printed, dropped;
+    pthread_mutex_lock(&mu);
+    double now = gt_monotonic_s();
+    if (now - window >= 1.0) {
+        if (dropped)
+            fprintf(stderr, "gantry server: libmicrohttpd: %u more messages in the last second "
+                            "were not logged.\n", dropped);
+        window = now;
+        printed = dropped = 0;
+    }
+    if (printed < 20) {
+        printed++;
+        char msg[512];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        size_t n = strlen(msg);
+        while (n && msg[n - 1] == '\n')
+            msg[--n] = 0;
+        fprintf(stderr, "gantry server: libmicrohttpd: %s\n", msg);
+    } else {
+        dropped++;
+    }
+    pthread_mutex_unlock(&mu);
 }
 
 int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_error_t *err)
@@ -358,14 +459,25 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
         tls_opts[0].option = MHD_OPTION_END;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = cores < 2 ? 2 : cores > 16 ? 16 : (unsigned)cores;
+    const server_limits_t *lim = &srv->limits;
+    srv->guard = conn_guard_new(lim->header_timeout_s, lim->body_timeout_s, lim->body_memory);
+    if (!srv->guard)
+        return gt_error_set(err, "internal", "cannot start the connection guard thread");
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ITC | MHD_USE_ERROR_LOG | (srv->tls ? MHD_USE_TLS : 0),
         0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
-        on_done, NULL, MHD_OPTION_CONNECTION_LIMIT, 4000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_ARRAY,
-        tls_opts, MHD_OPTION_END);
+        on_done, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_THREAD_POOL_SIZE, pool,
+        /* limits (server_limits_t): idle, per phase (the guard), per address, in all */
+        MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address,
+        MHD_OPTION_CONNECTION_TIMEOUT, lim->connection_timeout_s,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, srv->guard,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d) {
+        conn_guard_free(srv->guard);
+        srv->guard = NULL;
         errno = EADDRINUSE;
         return gt_error_set(err, "unavailable", "cannot listen on %s (port in use?)", listen);
     }

@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "server/tls.h"
+#include "server/conn_guard.h"
 
 double server_now(void)
 {
@@ -891,7 +892,7 @@ static void reload_tls(server_t *srv)
 static void server_usage(FILE *f)
 {
     fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
-               "[--heartbeat SECONDS]\n"
+               "[--heartbeat SECONDS] [limits]\n"
                "                     [--tls-cert FILE --tls-key FILE]\n\n"
                "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
                "./gantry-data) and the scheduler.\n"
@@ -906,7 +907,47 @@ static void server_usage(FILE *f)
                "reads both\n"
                "                    again for new connections (a bad pair keeps the old one)\n"
                "Without TLS, tokens cross the network in clear: serve plain HTTP on loopback "
-               "only.\n");
+               "only.\n\n"
+               "Limits against abuse of the API (durations: 30, 30s, 2m; 0 = none):\n"
+               "  --max-connections N               open connections in all (default 4000)\n"
+               "  --max-connections-per-address N   from one client address, loopback "
+               "included (default 256; 0 = none)\n"
+               "  --connection-timeout D            an idle connection is closed (default 60s); "
+               "parked ones (long polls, log follows) are not idle\n"
+               "  --header-timeout D                a whole request header, from connect or "
+               "the previous answer (default 30s); also the keep-alive limit\n"
+               "  --body-timeout D                  a whole request body, from its header "
+               "(default 60s)\n"
+               "  --body-memory BYTES               request bodies held at once (default 256Mi;"
+               " suffixes Ki, Mi, Gi); beyond it: 503\n"
+               "A request without a valid token is answered 401 from its header alone: its body "
+               "is never read.\n");
+}
+
+/* A duration flag in seconds, 0 to a day. */
+static int limit_seconds(const char *flag, const char *v, unsigned *out)
+{
+    gt_error_t err = {0};
+    int64_t s;
+    if (gt_parse_duration(v, &s, &err) < 0 || s > 86400) {
+        fprintf(stderr, "gantry server: %s: %s\n", flag,
+                err.msg[0] ? err.msg : "at most a day (86400 s)");
+        return -1;
+    }
+    *out = (unsigned)s;
+    return 0;
+}
+
+static int limit_count(const char *flag, const char *v, int64_t min, unsigned *out)
+{
+    gt_error_t err = {0};
+    int64_t n;
+    if (gt_parse_int64(v, min, 1000000, &n, &err) < 0) {
+        fprintf(stderr, "gantry server: %s: %s\n", flag, err.msg);
+        return -1;
+    }
+    *out = (unsigned)n;
+    return 0;
 }
 
 int cmd_server(int argc, char **argv)
@@ -914,12 +955,22 @@ int cmd_server(int argc, char **argv)
     const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
     const char *tls_cert = NULL, *tls_key = NULL;
     int64_t hb = 5;
+    server_limits_t lim = {.max_connections = 4000, .per_address = 256,
+                           .connection_timeout_s = 60, .header_timeout_s = 30,
+                           .body_timeout_s = 60, .body_memory = 256u << 20};
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
                                          {"tls-cert", required_argument, 0, 'C'},
                                          {"tls-key", required_argument, 0, 'K'},
                                          {"data", required_argument, 0, 'd'},
                                          {"listen", required_argument, 0, 'l'},
                                          {"heartbeat", required_argument, 0, 'b'},
+                                         {"max-connections", required_argument, 0, 'M'},
+                                         {"max-connections-per-address", required_argument, 0,
+                                          'A'},
+                                         {"connection-timeout", required_argument, 0, 'T'},
+                                         {"header-timeout", required_argument, 0, 'H'},
+                                         {"body-timeout", required_argument, 0, 'B'},
+                                         {"body-memory", required_argument, 0, 'm'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -938,6 +989,36 @@ int cmd_server(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'M':
+            if (limit_count("--max-connections", optarg, 1, &lim.max_connections) < 0)
+                return 2;
+            break;
+        case 'A':
+            if (limit_count("--max-connections-per-address", optarg, 0, &lim.per_address) < 0)
+                return 2;
+            break;
+        case 'T':
+            if (limit_seconds("--connection-timeout", optarg, &lim.connection_timeout_s) < 0)
+                return 2;
+            break;
+        case 'H':
+            if (limit_seconds("--header-timeout", optarg, &lim.header_timeout_s) < 0)
+                return 2;
+            break;
+        case 'B':
+            if (limit_seconds("--body-timeout", optarg, &lim.body_timeout_s) < 0)
+                return 2;
+            break;
+        case 'm': {
+            int64_t mib;
+            if (gt_parse_memory_mib(optarg, &mib, &err) < 0 || mib < 1 || mib > 1 << 20) {
+                fprintf(stderr, "gantry server: --body-memory: %s\n",
+                        err.msg[0] ? err.msg : "from 1Mi to 1Ti");
+                return 2;
+            }
+            lim.body_memory = (size_t)mib << 20;
+            break;
+        }
         case 'h': server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -968,6 +1049,7 @@ int cmd_server(int argc, char **argv)
     pthread_cond_init(&srv->park_cond, NULL);
     srv->data_dir = xstrdup(data);
     srv->heartbeat_s = (int)hb;
+    srv->limits = lim;
     srv->auth = auth_new();
     srv->idem = json_object();
     srv->next_id = 1;
@@ -1021,6 +1103,7 @@ out:
     server_stop(srv, mhd, sched_started ? &sched_thread : NULL);
     if (!rc)
         fprintf(stderr, "gantry server: stopped; the store is flushed.\n");
+    conn_guard_free(srv->guard);
     store_close(srv->store);
     for (size_t i = 0; i < srv->jobs_cap && srv->jobs; i++)
         job_free(srv->jobs[i]);

@@ -25,6 +25,17 @@
 
 struct MHD_Daemon;
 struct MHD_Connection;
+struct conn_guard;
+
+/* Limits against abuse of the HTTP API (gantry server flags; defaults in server.c). */
+typedef struct server_limits {
+    unsigned max_connections;       /* open connections in all (--max-connections) */
+    unsigned per_address;           /* from one client address; 0 = no limit */
+    unsigned connection_timeout_s;  /* idle connection, not parked; 0 = none */
+    unsigned header_timeout_s;      /* a whole request header, from connect or last answer */
+    unsigned body_timeout_s;        /* a whole body, from its header */
+    size_t body_memory;             /* request bodies held at once, all connections */
+} server_limits_t;
 
 typedef struct node {
     char *name;
@@ -84,6 +95,8 @@ typedef struct server {
     struct MHD_Connection **follows;     /* log follows waiting for output */
     size_t nfollows, follows_cap;
     bool park_closed;        /* shutdown: no more parking */
+    server_limits_t limits;
+    struct conn_guard *guard;        /* http.c: phase deadlines and the body budget */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
