@@ -621,14 +621,45 @@ static void adopt(agent_t *a)
     free(all);
 }
 
+/* Tightens path to mode when it is open to more; says so. */
+static int tighten(const char *path, bool is_dir, unsigned mode, gt_error_t *err)
+{
+    unsigned old = 0;
+    int rc = gt_tighten_mode(path, is_dir, mode, &old, err);
+    if (rc > 0)
+        say("%s had mode %04o; it is now %04o.", path, old, mode);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The state directory holds the jobs' specs (their environments, secrets included) and
+ * outputs: jobs/ is owner-only (0700). The directory itself and checkpoints/ are 0711, not
+ * 0700: a job running as another user must reach its own checkpoint directory (0700, its
+ * own) through them, but no other user can list or read them. Checked at every start. */
+static int secure_state_dir(const char *dir, gt_error_t *err)
+{
+    if (mkdir(dir, 0711) < 0 && errno != EEXIST)
+        return gt_error_set(err, "internal", "cannot create state directory %s: %s", dir,
+                            strerror(errno));
+    char jobs[4096], ckpts[4096], log[4096];
+    snprintf(jobs, sizeof(jobs), "%s/jobs", dir);
+    snprintf(ckpts, sizeof(ckpts), "%s/checkpoints", dir);
+    snprintf(log, sizeof(log), "%s/supervisor.log", dir);
+    if ((mkdir(jobs, 0700) < 0 && errno != EEXIST) ||
+        (mkdir(ckpts, 0711) < 0 && errno != EEXIST))
+        return gt_error_set(err, "internal", "cannot create %s/jobs or checkpoints: %s", dir,
+                            strerror(errno));
+    if (tighten(dir, true, 0711, err) < 0 || tighten(jobs, true, 0700, err) < 0 ||
+        tighten(ckpts, true, 0711, err) < 0 || tighten(log, false, 0600, err) < 0)
+        return -1;
+    return 0;
+}
+
 int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
 {
     agent_t a = {.cfg = cfg, .heartbeat_s = 5};
     int rc = -1;
-    struct stat sb;
-    if (stat(cfg->state_dir, &sb) < 0 && mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST)
-        return gt_error_set(err, "internal", "cannot create state directory %s: %s",
-                            cfg->state_dir, strerror(errno));
+    if (secure_state_dir(cfg->state_dir, err) < 0)
+        return -1;
     if (!(a.c = client_new(cfg->server, cfg->token, &cfg->transport, err)))
         return -1;
     if (cfg->address)
@@ -931,8 +962,12 @@ int cmd_agent(int argc, char **argv)
     }
     if (!cfg.state_dir)
         cfg.state_dir = geteuid() == 0 ? "/var/lib/gantry/agent" : "gantry-agent";
-    if (geteuid() == 0 && !strcmp(cfg.state_dir, "/var/lib/gantry/agent"))
-        mkdir("/var/lib/gantry", 0755);
+    if (geteuid() == 0 && !strcmp(cfg.state_dir, "/var/lib/gantry/agent")) {
+        /* Others may pass through to their jobs' checkpoints, never list it. */
+        mkdir("/var/lib/gantry", 0711);
+        if (tighten("/var/lib/gantry", true, 0711, &err) < 0)
+            goto bad;
+    }
     if (!cfg.cpus_milli)
         cfg.cpus_milli = sysconf(_SC_NPROCESSORS_ONLN) * 1000;
     if (!cfg.memory_mib)

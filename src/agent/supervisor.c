@@ -842,7 +842,7 @@ int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
     char *dir = supervisor_job_dir(s->state_dir, s->job_id, s->incarnation);
     char *jobs = fmt("%s/jobs", s->state_dir);
     int rc = -1, fds[2] = {-1, -1};
-    if (gt_mkdirs(jobs, 0755, NULL) < 0) {
+    if (gt_mkdirs(jobs, 0700, NULL) < 0) {
         gt_error_set(err, "internal", "cannot create %s: %s", jobs, strerror(errno));
         goto out;
     }
@@ -877,7 +877,7 @@ int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
         close_range(4, ~0U, 0);
         int null = open("/dev/null", O_RDONLY);
         char *log = fmt("%s/supervisor.log", s->state_dir);
-        int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0640);
+        int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         free(log);
         if (null >= 0)
             dup2(null, 0);

@@ -295,6 +295,31 @@ void gt_buf_free(gt_buf_t *b)
     b->len = b->cap = 0;
 }
 
+int gt_tighten_mode(const char *path, bool is_dir, unsigned mode, unsigned *old,
+                    gt_error_t *err)
+{
+    struct stat sb;
+    if (lstat(path, &sb) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return gt_error_set(err, "internal", "cannot stat %s: %s", path, strerror(errno));
+    }
+    if (is_dir ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "%s is not a %s", path,
+                            is_dir ? "directory" : "regular file");
+    }
+    unsigned bits = (unsigned)sb.st_mode & 07777;
+    if ((bits & ~mode) == 0)
+        return 0;
+    if (chmod(path, (mode_t)mode) < 0)
+        return gt_error_set(err, "internal", "%s has mode %04o and cannot be set to %04o: %s",
+                            path, bits, mode, strerror(errno));
+    if (old)
+        *old = bits;
+    return 1;
+}
+
 int gt_mkdirs(const char *path, unsigned mode, bool *made)
 {
     if (made)

@@ -55,6 +55,13 @@ char *gt_read_file(const char *path, size_t *len, gt_error_t *err);
  * path first, so a directory whose parent is there costs one mkdir. -1 with errno. */
 int gt_mkdirs(const char *path, unsigned mode, bool *made);
 
+/* Permission check at start: when path exists with permission bits outside mode (e.g. 0644
+ * for a file that must be 0600), sets it to mode and returns 1 with the old bits in *old; 0
+ * when it is absent or already tight. -1 with errno and err when it is not of the expected
+ * type (a directory when is_dir, else a regular file; links are refused) or chmod fails. */
+int gt_tighten_mode(const char *path, bool is_dir, unsigned mode, unsigned *old,
+                    gt_error_t *err);
+
 /* Seconds as the shortest of "45s", "10m", "3h20m", "2d4h". buf must hold 32 bytes. */
 const char *gt_format_duration(int64_t s, char *buf, size_t len);
 

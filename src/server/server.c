@@ -820,28 +820,58 @@ static void restore_jobs(server_t *srv)
                     "running).\n", (unsigned long long)(srv->next_id - 1), pending, running);
 }
 
-static int write_admin_token(server_t *srv, gt_error_t *err)
+/* First start (the data directory holds no store): an admin token, written to admin.token
+ * before the store that knows it is put in place, so that a crash between the two leaves no
+ * store and the next start is a first start again. An existing store is never replaced, and
+ * admin.token is never written when one exists. */
+static int first_start(server_t *srv, gt_error_t *err)
 {
-    if (auth_count(srv->auth) > 0)
-        return 0;
-    char tok[68], hash[65], path[4096];
+    char tok[68], hash[65], path[4096], tmp[4200];
     if (auth_token_generate(tok) < 0)
         return gt_error_set(err, "internal", "cannot read /dev/urandom: %s", strerror(errno));
     auth_token_hash(tok, hash);
     snprintf(path, sizeof(path), "%s/admin.token", srv->data_dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || dprintf(fd, "%s\n", tok) < 0 || fsync(fd) < 0) {
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) < 0 || dprintf(fd, "%s\n", tok) < 0 || fsync(fd) < 0 ||
+        close(fd) < 0 || rename(tmp, path) < 0) {
+        int e = errno;
         if (fd >= 0)
             close(fd);
-        return gt_error_set(err, "internal", "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return gt_error_set(err, "internal", "cannot write %s: %s", path, strerror(e));
     }
-    close(fd);
     store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = "admin", .c = "admin"};
-    if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), err) < 0)
+    if (store_create(srv->data_dir, &op, 1, err) < 0)
         return -1;
-    auth_add(srv->auth, hash, "admin", AUTH_ADMIN, NULL, NULL);
-    fprintf(stderr, "gantry server: first start: wrote an admin token to %s (mode 0600).\n",
-            path);
+    fprintf(stderr, "gantry server: first start: a new store in %s; wrote an admin token to %s "
+                    "(mode 0600).\n", srv->data_dir, path);
+    return 0;
+}
+
+/* The data directory, the store and the logs: created owner-only, tightened when found open
+ * to others (tokens' hashes, jobs' environments and outputs live there). */
+static int open_data(server_t *srv, const char *logs, gt_error_t *err)
+{
+    if (store_secure_dir(srv->data_dir, err) < 0 ||
+        (!store_exists(srv->data_dir) && first_start(srv, err) < 0) ||
+        store_open(srv->data_dir, &srv->store, err) < 0)
+        return -1;
+    char tokpath[4096];
+    snprintf(tokpath, sizeof(tokpath), "%s/admin.token", srv->data_dir);
+    const struct { const char *path; bool dir; unsigned mode; } own[] = {
+        {logs, true, 0700}, {tokpath, false, 0600}};
+    if (mkdir(logs, 0700) < 0 && errno != EEXIST)
+        return gt_error_set(err, "internal", "cannot create %s: %s", logs, strerror(errno));
+    for (size_t i = 0; i < sizeof(own) / sizeof(*own); i++) {
+        unsigned old = 0;
+        int rc = gt_tighten_mode(own[i].path, own[i].dir, own[i].mode, &old, err);
+        if (rc < 0)
+            return -1;
+        if (rc > 0)
+            fprintf(stderr, "gantry server: %s had mode %04o (open to other users); it is now "
+                            "%04o.\n", own[i].path, old, own[i].mode);
+    }
     return 0;
 }
 
@@ -1061,9 +1091,10 @@ int cmd_server(int argc, char **argv)
     char logs[4096];
     snprintf(logs, sizeof(logs), "%s/logs", data);
 
-    if (load_config(srv, config, &err) < 0 || store_open(data, &srv->store, &err) < 0)
+    /* Everything the server writes (store, logs, tokens) is for its own user only. */
+    umask(077);
+    if (load_config(srv, config, &err) < 0 || open_data(srv, logs, &err) < 0)
         goto out;
-    mkdir(logs, 0700);
     if (load_stored_teams(srv, &err) < 0 ||
         store_load_tokens(srv->store, on_stored_token, srv, &err) < 0 ||
         store_load_nodes(srv->store, on_stored_node, srv, &err) < 0 ||
@@ -1072,8 +1103,9 @@ int cmd_server(int argc, char **argv)
     pthread_mutex_lock(&srv->mu);
     restore_jobs(srv);
     pthread_mutex_unlock(&srv->mu);
-    if (write_admin_token(srv, &err) < 0)
-        goto out;
+    if (auth_count(srv->auth) == 0)
+        fprintf(stderr, "gantry server: warning: the store in %s holds no token, so no one can "
+                        "use the API; its tokens table was emptied outside gantry.\n", data);
     if (pthread_create(&sched_thread, NULL, sched_main, srv) != 0) {
         gt_error_set(&err, "internal", "cannot start the scheduler thread");
         goto out;

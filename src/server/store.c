@@ -1,6 +1,7 @@
 #include "server/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct batch {
     store_op_t *ops;
@@ -26,7 +28,7 @@ typedef struct notify {
 struct store {
     notify_t *notify;          /* unordered; short (the parked connections) */
     sqlite3 *db;
-    sqlite3_stmt *put[5];      /* one prepared statement per op kind */
+    sqlite3_stmt *put[STORE_NKINDS];   /* one prepared statement per op kind */
     pthread_t committer;
     bool started, stopping, broken;
     char broken_msg[256];
@@ -48,7 +50,7 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
-static const char *put_sql[5] = {
+static const char *put_sql[STORE_NKINDS] = {
     [STORE_JOB_PUT] = "INSERT OR REPLACE INTO jobs (id, team, user, state, doc) VALUES (?,?,?,?,?)",
     [STORE_TOKEN_PUT] = "INSERT OR REPLACE INTO tokens (hash, user, role, team) VALUES (?,?,?,?)",
     [STORE_NODE_PUT] = "INSERT OR REPLACE INTO nodes (name, epoch, doc) VALUES (?,?,?)",
@@ -116,6 +118,8 @@ static int exec_op(store_t *st, const store_op_t *op)
         bind_text(s, 1, op->a);
         sqlite3_bind_int64(s, 2, op->n);
         break;
+    case STORE_NKINDS:
+        return -1;
     }
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
@@ -199,31 +203,226 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-int store_open(const char *dir, store_t **out, gt_error_t *err)
+/* ---- opening: the files, their modes, and what they hold ---- */
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta"};
+
+static void db_path(char *buf, size_t len, const char *dir, const char *suffix)
+{
+    snprintf(buf, len, "%s/gantry.db%s", dir, suffix);
+}
+
+/* Takes extra permission bits away from path (mode want); says so on stderr. */
+static int tighten(const char *path, bool is_dir, unsigned want, gt_error_t *err)
+{
+    unsigned old = 0;
+    int rc = gt_tighten_mode(path, is_dir, want, &old, err);
+    if (rc > 0)
+        fprintf(stderr, "gantry server: %s had mode %04o (open to other users); it is now "
+                        "%04o.\n", path, old, want);
+    if (rc < 0 && err)
+        snprintf(err->code, sizeof(err->code), "store_error");
+    return rc < 0 ? -1 : 0;
+}
+
+int store_secure_dir(const char *dir, gt_error_t *err)
 {
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
         return gt_error_set(err, "store_error", "cannot create data directory %s: %s", dir,
                             strerror(errno));
+    char path[4096];
+    if (tighten(dir, true, 0700, err) < 0)
+        return -1;
+    static const char *const files[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        db_path(path, sizeof(path), dir, files[i]);
+        if (tighten(path, false, 0600, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+bool store_exists(const char *dir)
+{
+    char path[4096];
+    struct stat sb;
+    db_path(path, sizeof(path), dir, "");
+    if (lstat(path, &sb) == 0)
+        return true;
+    db_path(path, sizeof(path), dir, "-wal");
+    return lstat(path, &sb) == 0;
+}
+
+/* What to do with a store that cannot be used: said once, at the end of each refusal. */
+#define STORE_ADVICE                                                                        \
+    "the server never replaces an existing store: restore the data directory from a backup, " \
+    "or move gantry.db (and gantry.db-wal, gantry.db-shm) away to start a new, empty cluster"
+
+/* Checks that an opened database is a Gantry store this version can use (its schema version
+ * and every table); upgrades an unversioned store of the first schema. */
+static int check_schema(store_t *st, const char *path, gt_error_t *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) {
+        errno = EINVAL;
+        return gt_error_set(err, "store_error", "%s is not a readable SQLite database (%s); "
+                            STORE_ADVICE, path, sqlite3_errmsg(st->db));
+    }
+    if (version > STORE_SCHEMA_VERSION) {
+        errno = EINVAL;
+        return gt_error_set(err, "store_error", "%s has schema version %lld, newer than this "
+                            "gantry's (%d): run the gantry that wrote it", path,
+                            (long long)version, STORE_SCHEMA_VERSION);
+    }
+    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+        s = NULL;
+        rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                        "name = ?", -1, &s, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, tables[i], -1, SQLITE_STATIC);
+            rc = sqlite3_step(s);
+        }
+        sqlite3_finalize(s);
+        if (rc == SQLITE_DONE) {
+            errno = EINVAL;
+            return gt_error_set(err, "store_error", "%s has no '%s' table: it is damaged or "
+                                "not a Gantry store; " STORE_ADVICE, path, tables[i]);
+        }
+        if (rc != SQLITE_ROW) {
+            errno = EINVAL;
+            return gt_error_set(err, "store_error", "%s cannot be read (%s); " STORE_ADVICE,
+                                path, sqlite3_errmsg(st->db));
+        }
+    }
+    if (version == 0) {
+        /* A store from before versioning: the same tables; mark it. */
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+        if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            return db_fail(st, err, "record its schema version");
+    }
+    return 0;
+}
+
+int store_create(const char *dir, const store_op_t *init, size_t n, gt_error_t *err)
+{
+    char path[4096], tmp[4096], journal[4200];
+    db_path(path, sizeof(path), dir, "");
+    db_path(tmp, sizeof(tmp), dir, ".new");
+    snprintf(journal, sizeof(journal), "%s-journal", tmp);
+    if (store_exists(dir)) {
+        errno = EEXIST;
+        return gt_error_set(err, "store_error", "%s already exists; a store is created only "
+                            "where there is none", path);
+    }
+    /* Built aside and renamed into place: a crash leaves no gantry.db, or a whole one. */
+    unlink(tmp);
+    unlink(journal);
+    store_t tmpst = {0};
+    int rc = -1;
+    if (sqlite3_open_v2(tmp, &tmpst.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        db_fail(&tmpst, err, "create its database");
+        goto out;
+    }
+    char version[64];
+    snprintf(version, sizeof(version), "PRAGMA user_version = %d;", STORE_SCHEMA_VERSION);
+    if (chmod(tmp, 0600) < 0 ||
+        sqlite3_exec(tmpst.db, "PRAGMA synchronous=FULL; BEGIN;", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(tmpst.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(tmpst.db, version, NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(&tmpst, err, "create its tables");
+        goto out;
+    }
+    for (int k = 0; k < STORE_NKINDS; k++)
+        if (sqlite3_prepare_v2(tmpst.db, put_sql[k], -1, &tmpst.put[k], NULL) != SQLITE_OK) {
+            db_fail(&tmpst, err, "prepare its statements");
+            goto out;
+        }
+    for (size_t i = 0; i < n; i++)
+        if (exec_op(&tmpst, &init[i]) < 0) {
+            db_fail(&tmpst, err, "write its first records");
+            goto out;
+        }
+    if (sqlite3_exec(tmpst.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        db_fail(&tmpst, err, "commit its first records");
+        goto out;
+    }
+    rc = 0;
+out:
+    for (int k = 0; k < STORE_NKINDS; k++)
+        sqlite3_finalize(tmpst.put[k]);
+    sqlite3_close(tmpst.db);
+    if (rc == 0 && (rename(tmp, path) < 0 || fsync_dir(dir) < 0))
+        rc = gt_error_set(err, "store_error", "cannot put %s in place: %s", path,
+                          strerror(errno));
+    if (rc < 0) {
+        unlink(tmp);
+        unlink(journal);
+        errno = EIO;
+    }
+    return rc;
+}
+
+int store_open(const char *dir, store_t **out, gt_error_t *err)
+{
+    char path[4096];
+    db_path(path, sizeof(path), dir, "");
+    struct stat sb;
+    if (store_secure_dir(dir, err) < 0)
+        return -1;
+    if (stat(path, &sb) < 0) {
+        int e = errno;
+        gt_error_set(err, "store_error", "%s: %s%s", path, strerror(e),
+                     e == ENOENT && store_exists(dir)
+                         ? " (but gantry.db-wal is there: the store is incomplete; " STORE_ADVICE ")"
+                         : "");
+        errno = e;
+        return -1;
+    }
+    if (sb.st_size == 0) {
+        errno = EINVAL;
+        return gt_error_set(err, "store_error", "%s is empty (0 bytes): it is not a Gantry "
+                            "store; " STORE_ADVICE, path);
+    }
     store_t *st = xcalloc(1, sizeof(*st));
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->queued, NULL);
     pthread_cond_init(&st->committed, NULL);
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/gantry.db", dir);
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                           SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+    /* No SQLITE_OPEN_CREATE: a store that vanished is an error, never a new empty one. */
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
         db_fail(st, err, "open");
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    if (check_schema(st, path, err) < 0)
+        goto fail;
     /* WAL plus synchronous=FULL: a commit is on disk (fsync) when COMMIT returns. */
     if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     NULL) != SQLITE_OK ||
-        sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(st, err, "create its tables");
+                     NULL) != SQLITE_OK) {
+        db_fail(st, err, "enter WAL mode");
         goto fail;
     }
-    for (int k = 0; k < 5; k++)
+    /* The WAL and shared-memory files SQLite just made take the database's mode; make sure. */
+    if (store_secure_dir(dir, err) < 0)
+        goto fail;
+    for (int k = 0; k < STORE_NKINDS; k++)
         if (sqlite3_prepare_v2(st->db, put_sql[k], -1, &st->put[k], NULL) != SQLITE_OK) {
             db_fail(st, err, "prepare its statements");
             goto fail;
@@ -252,7 +451,7 @@ void store_close(store_t *st)
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->committer, NULL);
     }
-    for (int k = 0; k < 5; k++)
+    for (int k = 0; k < STORE_NKINDS; k++)
         sqlite3_finalize(st->put[k]);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);

@@ -13,6 +13,7 @@
 #ifndef GANTRY_STORE_H
 #define GANTRY_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +27,11 @@ typedef enum store_op_kind {
     STORE_NODE_PUT,     /* a = name, d = JSON document, n = epoch */
     STORE_TEAM_PUT,     /* a = name, d = JSON document (overrides set at run time) */
     STORE_META_PUT,     /* a = key, n = value */
+    STORE_NKINDS
 } store_op_kind_t;
+
+/* The schema's version (SQLite's user_version): a store with a higher one is refused. */
+#define STORE_SCHEMA_VERSION 1
 
 typedef struct store_op {
     store_op_kind_t kind;
@@ -35,7 +40,21 @@ typedef struct store_op {
     int64_t n;
 } store_op_t;
 
-/* Opens (creating if needed) DIR/gantry.db. Returns 0 and a new store, or -1 with err. */
+/* Files and modes. DIR is created 0700 if missing; DIR, gantry.db and its -wal and -shm files
+ * that exist with group or other permission bits are set to 0700 / 0600 (they hold tokens'
+ * hashes and jobs' environments, secrets included), with a line on stderr. -1 with err when
+ * DIR cannot be created, or a path is of the wrong type or cannot be changed. */
+int store_secure_dir(const char *dir, gt_error_t *err);
+/* true when DIR holds a store (gantry.db, or a WAL left without it): not a first start. */
+bool store_exists(const char *dir);
+/* First start: creates DIR/gantry.db (schema, version, and init[0..n) in one transaction),
+ * built as gantry.db.new and renamed, so that a crash leaves either no store or a whole one.
+ * -1 (EEXIST) when a store exists: an existing store is never replaced. */
+int store_create(const char *dir, const store_op_t *init, size_t n, gt_error_t *err);
+/* Opens the existing DIR/gantry.db (store_secure_dir first). Refused, with a message saying
+ * what is wrong and what to do, when it is missing, empty, not SQLite, misses a table, or has
+ * a newer schema version; an unversioned store of schema 1 is marked version 1. Returns 0 and
+ * a new store, or -1 with err. */
 int store_open(const char *dir, store_t **out, gt_error_t *err);
 /* Commits what is queued, stops the committer, closes the database. Accepts NULL. */
 void store_close(store_t *st);

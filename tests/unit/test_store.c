@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/store.h"
@@ -47,11 +48,94 @@ static int on_token(void *arg, const char *h, const char *u, const char *r, cons
     return 0;
 }
 
+static void sh(const char *fmt, const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), fmt, dir, dir, dir);
+    if (system(cmd) != 0)
+        diag("command failed: %s", cmd);
+}
+
+static unsigned mode_of(const char *dir, const char *name)
+{
+    char p[512];
+    struct stat sb;
+    snprintf(p, sizeof(p), "%s%s", dir, name);
+    return stat(p, &sb) == 0 ? (unsigned)(sb.st_mode & 07777) : 01000;
+}
+
+/* Files and directory found open to others are set owner-only when the store opens. */
+static void check_modes(const char *dir)
+{
+    gt_error_t err = {0};
+    sh("chmod 0755 %s && chmod 0644 %s/gantry.db", dir);
+    is_int(store_open(dir, &st, &err), 0, "store opens with loose modes");
+    is_int(mode_of(dir, ""), 0700, "data directory set to 0700");
+    is_int(mode_of(dir, "/gantry.db"), 0600, "gantry.db set to 0600");
+    is_int(mode_of(dir, "/gantry.db-wal"), 0600, "gantry.db-wal is 0600");
+    store_close(st);
+}
+
+/* A store that exists but can't be used is refused with what is wrong, never replaced. */
+static void check_damaged(void)
+{
+    gt_error_t err = {0};
+    char d[] = "/tmp/gantry-store-dmg-XXXXXX";
+    if (!mkdtemp(d))
+        return;
+    sh(": > %s/gantry.db", d);
+    is_int(store_open(d, &st, &err), -1, "a zero-byte gantry.db is refused");
+    ok(strstr(err.msg, "empty (0 bytes)") != NULL, "it says it is empty: %s", err.msg);
+    ok(strstr(err.msg, "never replaces") != NULL, "and what to do");
+    is_int(mode_of(d, "/gantry.db") != 01000, 1, "the file is still there");
+    ok(store_exists(d), "a zero-byte gantry.db is a store that exists (no first start)");
+
+    sh("echo 'not a database, just text that is long enough to be a header' > %s/gantry.db", d);
+    is_int(store_open(d, &st, &err), -1, "a file that is not SQLite is refused");
+    ok(strstr(err.msg, "not a readable SQLite database") != NULL, "it says so: %s", err.msg);
+
+    sh("rm -f %s/gantry.db", d);
+    is_int(store_create(d, NULL, 0, &err), 0, "a fresh store");
+    sh("sqlite3 %s/gantry.db 'DROP TABLE tokens'", d);
+    is_int(store_open(d, &st, &err), -1, "a store without its tokens table is refused");
+    ok(strstr(err.msg, "no 'tokens' table") != NULL, "it names the table: %s", err.msg);
+
+    sh("rm -f %s/gantry.db && sqlite3 %s/gantry.db 'PRAGMA user_version = 99; "
+       "CREATE TABLE t (x)'", d);
+    is_int(store_open(d, &st, &err), -1, "a newer schema version is refused");
+    ok(strstr(err.msg, "schema version 99") != NULL, "it gives the version: %s", err.msg);
+
+    /* A store from before versioning (user_version 0, every table) is upgraded in place. */
+    sh("rm -f %s/gantry.db && sqlite3 %s/gantry.db \"CREATE TABLE jobs (id INTEGER PRIMARY KEY, "
+       "team TEXT NOT NULL, user TEXT NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL); "
+       "CREATE TABLE tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL, role TEXT NOT NULL, "
+       "team TEXT); CREATE TABLE nodes (name TEXT PRIMARY KEY, epoch INTEGER NOT NULL, doc "
+       "TEXT NOT NULL); CREATE TABLE teams (name TEXT PRIMARY KEY, doc TEXT NOT NULL); "
+       "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);\"", d);
+    is_int(store_open(d, &st, &err), 0, "an unversioned store of the same tables opens");
+    store_close(st);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 1", d);
+    is_int(system(cmd), 0, "and is marked version 1");
+
+    sh("rm -f %s/gantry.db* && touch %s/gantry.db-wal", d);
+    ok(store_exists(d), "a WAL without its database is not a first start");
+    is_int(store_open(d, &st, &err), -1, "and is refused");
+    ok(strstr(err.msg, "incomplete") != NULL, "as incomplete: %s", err.msg);
+    sh("rm -rf %s", d);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/gantry-store-XXXXXX";
     ok(mkdtemp(dir) != NULL, "temp dir");
     gt_error_t err = {0};
+    is_int(store_open(dir, &st, &err), -1, "no store yet: open refuses (it never creates)");
+    ok(!store_exists(dir), "an empty directory holds no store");
+    is_int(store_create(dir, NULL, 0, &err), 0, "first start creates the store");
+    ok(store_exists(dir), "now it does");
+    is_int(store_create(dir, NULL, 0, &err), -1, "an existing store is never created over");
+    is_int(errno, EEXIST, "EEXIST");
     is_int(store_open(dir, &st, &err), 0, "store opens");
 
     pthread_t th[8];
@@ -95,6 +179,9 @@ int main(void)
     store_meta_get(st, "absent", 7, &v, &err);
     is_int(v, 7, "meta default");
     store_close(st);
+
+    check_modes(dir);
+    check_damaged();
 
     errno = 0;
     is_int(store_open("/proc/nonexistent/x", &st, &err), -1, "bad directory refused");
