@@ -197,8 +197,13 @@ static void print_gpus(json_t *j, char *buf, size_t len)
 
 static const char *queue_help =
     "usage: gantry queue [--state S[,S]] [--team T] [--user U] [--all] [--limit N] "
-    "[-o json|yaml|wide]\n\n"
-    "Lists jobs (default: pending and running) with id, team, user, state, GPUs, age, reason.\n";
+    "[--continue ID] [-o json|yaml|wide]\n\n"
+    "Lists jobs (default: pending and running), oldest first, with id, team, user, state, GPUs, "
+    "age, reason.\n"
+    "At most --limit jobs (default 1000) are shown at once; when there are more, it says so on "
+    "stderr\n"
+    "(\"showing N of M jobs\") with the command that shows the next ones (--continue ID: the "
+    "jobs after job ID).\n";
 
 int cmd_queue(int argc, char **argv)
 {
@@ -208,25 +213,36 @@ int cmd_queue(int argc, char **argv)
     static const struct option opts[] = {
         {"state", required_argument, 0, 's'}, {"team", required_argument, 0, 't'},
         {"user", required_argument, 0, 'u'},  {"all", no_argument, 0, 'a'},
-        {"limit", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"limit", required_argument, 0, 'l'}, {"continue", required_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     const char *state = "pending,running", *team = NULL, *user = NULL, *limit = "1000";
+    const char *cont = NULL;
+    bool limit_set = false;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "s:t:u:al:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:t:u:al:c:h", opts, NULL)) != -1) {
         switch (o) {
         case 's': state = optarg; break;
         case 't': team = optarg; break;
         case 'u': user = optarg; break;
         case 'a': state = "all"; break;
-        case 'l': limit = optarg; break;
+        case 'l': limit = optarg; limit_set = true; break;
+        case 'c': cont = optarg; break;
         case 'h': printf("%s", queue_help); return 0;
         default: fprintf(stderr, "%s", queue_help); return 2;
         }
     }
+    int64_t after = 0;
+    gt_error_t perr = {0};
+    if (cont && gt_parse_int64(cont, 0, INT64_MAX, &after, &perr) < 0) {
+        fprintf(stderr, "gantry queue: --continue: %s\n", perr.msg);
+        return 2;
+    }
     char path[1024];
     char *et = team ? cli_escape(team) : NULL, *eu = user ? cli_escape(user) : NULL;
-    snprintf(path, sizeof(path), "/v1/jobs?state=%s&limit=%s%s%s%s%s", state, limit,
-             team ? "&team=" : "", team ? et : "", user ? "&user=" : "", user ? eu : "");
+    snprintf(path, sizeof(path), "/v1/jobs?state=%s&limit=%s%s%s%s%s&after=%lld", state, limit,
+             team ? "&team=" : "", team ? et : "", user ? "&user=" : "", user ? eu : "",
+             (long long)after);
     free(et);
     free(eu);
     gt_error_t err = {0};
@@ -270,6 +286,28 @@ int cmd_queue(int argc, char **argv)
             }
             printf("%s\n", reason ? reason : "");
         }
+    }
+    /* A part: say which, and how to see the rest (on stderr: stdout stays the list). */
+    json_t *next = json_object_get(resp, "next_after");
+    long long total = (long long)json_integer_value(json_object_get(resp, "total"));
+    if (next || after > 0) {
+        fprintf(stderr, "showing %zu of %lld jobs%s", json_array_size(jobs), total,
+                after > 0 ? " (after job " : "");
+        if (after > 0)
+            fprintf(stderr, "%lld)", (long long)after);
+        if (next) {
+            fprintf(stderr, "; next: gantry queue");
+            if (strcmp(state, "pending,running"))
+                fprintf(stderr, !strcmp(state, "all") ? " --all" : " --state %s", state);
+            if (team)
+                fprintf(stderr, " --team %s", team);
+            if (user)
+                fprintf(stderr, " --user %s", user);
+            if (limit_set)
+                fprintf(stderr, " --limit %s", limit);
+            fprintf(stderr, " --continue %lld", (long long)json_integer_value(next));
+        }
+        fprintf(stderr, "\n");
     }
     json_decref(resp);
     return 0;

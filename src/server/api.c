@@ -237,20 +237,26 @@ static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
     pthread_mutex_lock(&srv->mu);
     uint64_t last = 0;
     bool more = false;
-    for (size_t id = (size_t)after_id + 1; id < srv->next_id; id++) {
+    int64_t total = 0;
+    /* Oldest first (id order). Every matching job is counted, so that a client showing one
+     * page can say which part it shows. */
+    for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
         if (!j || !may_see(&req->who, j) || (!any_state && !states[j->state]) ||
             (team && strcmp(team, j->team)) || (user && strcmp(user, j->user)))
             continue;
+        total++;
+        if ((int64_t)id <= after_id || more)
+            continue;
         if ((int64_t)json_array_size(arr) >= limit) {
             more = true;
-            break;
+            continue;
         }
         json_array_append_new(arr, job_view(srv, j, &req->who));
         last = id;
     }
     pthread_mutex_unlock(&srv->mu);
-    resp->json = json_pack("{s:o}", "jobs", arr);
+    resp->json = json_pack("{s:o,s:I}", "jobs", arr, "total", (json_int_t)total);
     if (more)
         json_object_set_new(resp->json, "next_after", json_integer((json_int_t)last));
     return 0;
