@@ -18,6 +18,7 @@
 
 #include "agent/client.h"
 #include "agent/launcher.h"
+#include "agent/statedir.h"
 #include "agent/supervisor.h"
 #include "cli/commands.h"
 
@@ -660,8 +661,12 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     int rc = -1;
     if (secure_state_dir(cfg->state_dir, err) < 0)
         return -1;
-    if (!(a.c = client_new(cfg->server, cfg->token, &cfg->transport, err)))
+    /* Before anything in it is read: a second agent here would adopt and kill our jobs. */
+    int lock_fd = statedir_lock(cfg->state_dir, err);
+    if (lock_fd < 0)
         return -1;
+    if (!(a.c = client_new(cfg->server, cfg->token, &cfg->transport, err)))
+        goto out;
     if (cfg->address)
         snprintf(a.address, sizeof(a.address), "%s", cfg->address);
     else if (client_local_address(cfg->server, a.address, sizeof(a.address), err) < 0)
@@ -752,6 +757,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
 out:
     client_free(a.c);
     free(a.jobs);
+    close(lock_fd);
     return rc;
 }
 
@@ -781,7 +787,7 @@ static void usage(FILE *f)
             "  --cpus N --memory M resources to offer (default: the machine's)\n"
             "  --block/--spine/--leaf NAME   topology labels\n"
             "  --state-dir DIR     job states and logs (default /var/lib/gantry/agent as root,\n"
-            "                      else ./gantry-agent)\n"
+            "                      else ./gantry-agent); one agent per directory (locked)\n"
             "  --checkpoint-root DIR   jobs' GANTRY_CHECKPOINT_DIR parent (default\n"
             "                      STATE/checkpoints; shared storage lets jobs resume elsewhere)\n"
             "  --cgroup-root DIR   cgroup mount (default /sys/fs/cgroup; v1 or v2 detected)\n"
