@@ -21,6 +21,7 @@
 #include "agent/statedir.h"
 #include "agent/supervisor.h"
 #include "cli/commands.h"
+#include "common/base64.h"
 
 #define CALL_TIMEOUT_MS 5000L
 #define POLL_WAIT_S 25
@@ -30,7 +31,9 @@ typedef struct ajob {
     int64_t id;
     int inc;
     supervisor_state_t st;
-    bool exited, started_reported, exit_reported, logs_gone;
+    bool exited, started_reported, exit_reported;
+    bool logs_gone;              /* nothing (more) to ship: no logs, or the server refused */
+    bool logs_kept;              /* the server refused them: the job directory is kept */
     bool ended;                  /* its ready pipe reached end of file: read its state now */
     int ready_fd;                /* from supervisor_spawn: end of file when the supervisor
                                     ends; -1 for jobs adopted from an earlier agent */
@@ -389,37 +392,74 @@ static void scan(agent_t *a, bool all)
     }
 }
 
-/* Replaces bytes that are not UTF-8 with '?', one for one (offsets stay true), and returns
- * how many leading bytes to send: an incomplete sequence at the end waits for the next read
- * unless final. */
-static size_t utf8_clean(char *p, size_t n, bool final)
+/* Length of the valid UTF-8 sequence (jansson's rules: no overlong forms, surrogates or code
+ * points above U+10FFFF) that starts p[0..n): 1 to 4; 0 if it is not valid; -1 if the bytes
+ * there are a valid beginning cut short by n. */
+static int utf8_seq(const unsigned char *p, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)p[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0) {
-            p[i++] = '?';
-            continue;
-        }
-        if (i + len > n) {
-            if (!final)
-                return i;
-            for (; i < n; i++)
-                p[i] = '?';
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+    int len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    for (int k = 1; k < len; k++) {
+        if ((size_t)k >= n)
+            return -1;
+        if (p[k] < (k == 1 ? lo : 0x80) || p[k] > (k == 1 ? hi : 0xbf))
+            return 0;
+    }
+    return len;
+}
+
+/* How many leading bytes of a read of n bytes to ship now: all, except (unless final) a UTF-8
+ * sequence cut short at the end, which waits for the next read. *text says whether they are
+ * UTF-8 without NUL, which a JSON string carries as they are; else they travel as base64. */
+static size_t log_chunk_len(const char *buf, size_t n, bool final, bool *text)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    *text = true;
+    for (size_t i = 0; i < n;) {
+        int len = utf8_seq(p + i, n - i);
+        if (len < 0 && !final)
+            return i;
+        if (len <= 0 || p[i] == 0) {
+            *text = false;
             return n;
         }
-        bool okseq = true;
-        for (size_t k = 1; k < len; k++)
-            if (((unsigned char)p[i + k] >> 6) != 2)
-                okseq = false;
-        if (!okseq || (len == 2 && c < 0xc2)) {
-            p[i++] = '?';
-            continue;
-        }
-        i += len;
+        i += (size_t)len;
     }
     return n;
+}
+
+/* The body of POST /v1/agent/logs for n bytes at offset: "data" when they are text, else
+ * "data_b64", so that any bytes reach the server exactly. */
+static json_t *log_chunk_body(const ajob_t *j, const char *stream, const char *buf, size_t n,
+                              bool text)
+{
+    json_t *body = json_pack("{s:I,s:i,s:s,s:I}", "job_id", (json_int_t)j->id, "incarnation",
+                             j->inc, "stream", stream, "offset",
+                             (json_int_t)j->shipped[!strcmp(stream, "stderr")]);
+    json_t *data = text ? json_stringn(buf, n) : NULL;
+    if (data) {
+        json_object_set_new(body, "data", data);
+    } else {
+        size_t len;
+        char *b64 = base64_encode(buf, n, &len);
+        json_object_set_new(body, "data_b64", json_stringn(b64, len));
+        free(b64);
+    }
+    return body;
 }
 
 /* Ships what the job's logs gained; returns true when both are shipped to their end. */
@@ -442,12 +482,11 @@ static bool ship_logs(agent_t *a, ajob_t *j)
             ssize_t n = pread(fd, buf, LOG_CHUNK, (off_t)j->shipped[s]);
             if (n <= 0)
                 break;
-            size_t send = utf8_clean(buf, (size_t)n, j->exited);
+            bool text;
+            size_t send = log_chunk_len(buf, (size_t)n, j->exited, &text);
             if (send == 0)
                 break;
-            json_t *body = json_pack("{s:I,s:i,s:s,s:I,s:s%}", "job_id", (json_int_t)j->id,
-                                     "incarnation", j->inc, "stream", streams[s], "offset",
-                                     (json_int_t)j->shipped[s], "data", buf, send);
+            json_t *body = log_chunk_body(j, streams[s], buf, send, text);
             long status = 0;
             json_t *resp = NULL;
             gt_error_t err = {0};
@@ -462,7 +501,7 @@ static bool ship_logs(agent_t *a, ajob_t *j)
             if (rc == 0 && (status == 404 || status == 400)) {
                 say("the server does not take job %" PRId64 "'s logs (%s): they stay in %s.",
                     j->id, err.msg, dir);
-                j->logs_gone = true;
+                j->logs_gone = j->logs_kept = true;
             }
             done = false;
             break;
@@ -533,7 +572,9 @@ static void report(agent_t *a)
     for (size_t i = 0; i < a->njobs;) {
         ajob_t *j = &a->jobs[i];
         if (j->exited && j->exit_reported) {
-            supervisor_remove(a->cfg->state_dir, j->id, j->inc);
+            /* Never before the server has all its output: the directory holds the only copy. */
+            if (!j->logs_kept)
+                supervisor_remove(a->cfg->state_dir, j->id, j->inc);
             if (j->ready_fd >= 0)
                 close(j->ready_fd);
             a->jobs[i] = a->jobs[--a->njobs];

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/base64.h"
 #include "server/server.h"
 
 void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
@@ -334,25 +335,52 @@ static int do_report(server_t *srv, http_resp_t *resp, json_t *body)
     return 0;
 }
 
+/* A log chunk's bytes: "data" (text) or "data_b64" (any bytes), exactly one. Returns a new
+ * buffer and its length, or NULL with a 400 in resp. */
+static char *log_chunk_bytes(json_t *body, size_t *len, http_resp_t *resp)
+{
+    json_t *data = json_object_get(body, "data"), *b64 = json_object_get(body, "data_b64");
+    if ((data != NULL) == (b64 != NULL) || (data && !json_is_string(data)) ||
+        (b64 && !json_is_string(b64))) {
+        http_error(resp, 400, "invalid_argument",
+                   "a log chunk carries its bytes in exactly one of 'data' (a string) and "
+                   "'data_b64' (base64)");
+        return NULL;
+    }
+    if (data) {
+        *len = json_string_length(data);
+        char *p = xmalloc(*len + 1);
+        memcpy(p, json_string_value(data), *len);
+        return p;
+    }
+    char *p = (char *)base64_decode(json_string_value(b64), json_string_length(b64), len);
+    if (!p)
+        http_error(resp, 400, "invalid_argument", "'data_b64' is not base64 (RFC 4648, padded)");
+    return p;
+}
+
 static int do_logs(server_t *srv, http_resp_t *resp, json_t *body)
 {
     json_int_t id = json_integer_value(json_object_get(body, "job_id"));
     int inc = (int)json_integer_value(json_object_get(body, "incarnation"));
     const char *stream = json_string_value(json_object_get(body, "stream"));
     json_t *off = json_object_get(body, "offset");
-    const char *data = json_string_value(json_object_get(body, "data"));
-    size_t len = json_string_length(json_object_get(body, "data"));
     if (!stream)
         stream = "stdout";
     if (strcmp(stream, "stdout") && strcmp(stream, "stderr"))
         return http_error(resp, 400, "invalid_argument", "stream must be stdout or stderr");
-    if (!data || !json_is_integer(off) || json_integer_value(off) < 0 || inc < 1)
+    if (!json_is_integer(off) || json_integer_value(off) < 0 || inc < 1)
         return http_error(resp, 400, "invalid_argument",
                           "a log chunk needs job_id, incarnation (>= 1), offset (>= 0), data");
+    size_t len;
+    char *data = log_chunk_bytes(body, &len, resp);
+    if (!data)
+        return 0;
     pthread_mutex_lock(&srv->mu);
     job_t *j = server_job(srv, (uint64_t)id);
     if (!j || inc > j->incarnation) {
         pthread_mutex_unlock(&srv->mu);
+        free(data);
         return http_error(resp, 404, "not_found", "job %lld incarnation %d is not known",
                           (long long)id, inc);
     }
@@ -361,11 +389,14 @@ static int do_logs(server_t *srv, http_resp_t *resp, json_t *body)
     pthread_mutex_unlock(&srv->mu);
     /* pwrite at the chunk's offset: a retried chunk lands on itself. */
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || pwrite(fd, data, len, (off_t)json_integer_value(off)) != (ssize_t)len) {
+    ssize_t w = fd >= 0 ? pwrite(fd, data, len, (off_t)json_integer_value(off)) : -1;
+    int e = errno;
+    free(data);
+    if (w != (ssize_t)len) {
         if (fd >= 0)
             close(fd);
         return http_error(resp, 500, "internal", "cannot write the log of job %lld: %s",
-                          (long long)id, strerror(errno));
+                          (long long)id, strerror(w < 0 ? e : ENOSPC));
     }
     close(fd);
     pthread_mutex_lock(&srv->mu);
