@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/client.h"
+#include "agent/fence.h"
 #include "agent/launcher.h"
 #include "agent/statedir.h"
 #include "agent/supervisor.h"
@@ -46,6 +47,8 @@ typedef struct agent {
     char address[256];
     int64_t epoch;
     int heartbeat_s;
+    double lease_s, fence_grace_s; /* the server's lease terms (0: it grants none) */
+    double lease_deadline;         /* fence_clock() at which the node's lease runs out; 0: none */
     bool need_register;
     ajob_t *jobs;
     size_t njobs, cap;
@@ -143,6 +146,43 @@ static void handle_kill(agent_t *a, json_t *kill)
     }
 }
 
+/* The node's fence, asked by the agent: every job here that the server may start elsewhere
+ * stops (supervisors of other jobs ignore the request). */
+static void fence_all(agent_t *a)
+{
+    for (size_t i = 0; i < a->njobs; i++) {
+        ajob_t *j = &a->jobs[i];
+        gt_error_t err = {0};
+        if (!j->exited && supervisor_stop(a->cfg->state_dir, j->id, j->inc, "fenced", 0,
+                                          (int64_t)a->fence_grace_s, &err) < 0)
+            say("cannot fence job %" PRId64 ": %s", j->id, err.msg);
+    }
+}
+
+/* After a request the server answered, sent at sent_at (fence_clock()): the node's lease
+ * runs until sent_at + lease_s (common/lease.h), and <state dir>/lease says so to the
+ * supervisors. A lease that ran out is never extended as if nothing happened: the server may
+ * have declared the node lost and started its jobs elsewhere, so the jobs to fence are stopped
+ * first (their supervisors did so at the deadline, unless one slept through it). */
+static void lease_renew(agent_t *a, double sent_at)
+{
+    if (a->lease_s <= 0)
+        return; /* a server that grants no lease (an older one) */
+    double now = fence_clock();
+    if (a->lease_deadline > 0 && now >= a->lease_deadline) {
+        say("the node's lease ran out %.1f s ago (no answer from the server in time): the "
+            "jobs the server may run elsewhere are stopped.", now - a->lease_deadline);
+        fence_all(a);
+    }
+    fence_lease_t l = {.deadline = sent_at + a->lease_s, .grace_s = a->fence_grace_s};
+    gt_error_t err = {0};
+    if (fence_lease_write(a->cfg->state_dir, &l, &err) < 0) {
+        say("%s: the lease is not renewed, the jobs will be fenced", err.msg);
+        return;
+    }
+    a->lease_deadline = l.deadline;
+}
+
 static int do_register(agent_t *a, gt_error_t *err)
 {
     const agent_cfg_t *cfg = a->cfg;
@@ -171,6 +211,7 @@ static int do_register(agent_t *a, gt_error_t *err)
                              "address", a->address, "running", running_list(a));
     long status = 0;
     json_t *resp = NULL;
+    double sent_at = fence_clock();
     int rc = client_call(a->c, "POST", "/v1/agent/register", body, CALL_TIMEOUT_MS, &status,
                          &resp, err);
     json_decref(body);
@@ -180,6 +221,9 @@ static int do_register(agent_t *a, gt_error_t *err)
         a->epoch = json_integer_value(json_object_get(resp, "epoch"));
         int hb = (int)json_integer_value(json_object_get(resp, "heartbeat_s"));
         a->heartbeat_s = hb > 0 ? hb : 5;
+        a->lease_s = json_number_value(json_object_get(resp, "lease_s"));
+        a->fence_grace_s = json_number_value(json_object_get(resp, "fence_grace_s"));
+        lease_renew(a, sent_at);
         a->need_register = false;
         a->next_heartbeat = now_s() + a->heartbeat_s;
         say("node %s registered with epoch %" PRId64 " (%zu GPUs of type %s, address %s, %zu "
@@ -291,6 +335,7 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
                    .restrict_devices = cfg->device_cgroup},
         .state_dir = cfg->state_dir,
         .checkpoint_root = cfg->checkpoint_root,
+        .fence = json_is_true(json_object_get(job, "fence")),
     };
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();
@@ -548,11 +593,13 @@ static void report(agent_t *a)
         long status = 0;
         json_t *resp = NULL;
         gt_error_t err = {0};
+        double sent_at = fence_clock();
         int rc = client_call(a->c, "POST", "/v1/agent/report", body, CALL_TIMEOUT_MS, &status,
                              &resp, &err);
         json_decref(body);
         json_decref(resp);
         if (rc == 0 && status == 200) {
+            lease_renew(a, sent_at);
             for (size_t i = 0; i < a->njobs; i++) {
                 if (starts[i])
                     a->jobs[i].started_reported = true;
@@ -603,11 +650,14 @@ static void heartbeat(agent_t *a)
     long status = 0;
     json_t *resp = NULL;
     gt_error_t err = {0};
+    double sent_at = fence_clock();
     int rc = client_call(a->c, "POST", "/v1/agent/heartbeat", body, CALL_TIMEOUT_MS, &status,
                          &resp, &err);
     json_decref(body);
-    if (rc == 0 && status == 200)
+    if (rc == 0 && status == 200) {
+        lease_renew(a, sent_at);
         handle_kill(a, json_object_get(resp, "kill"));
+    }
     else if (rc == 0 && (status == 409 || status == 404))
         a->need_register = true;
     else
@@ -717,6 +767,9 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     adopt(&a);
+    fence_lease_t old;
+    if (fence_lease_read(cfg->state_dir, &old) == 0)
+        a.lease_deadline = old.deadline; /* an earlier agent's: it may have run out */
     if (!cfg->launcher)
         supervisor_warm_nss(cfg->job_user);
     a.need_register = true;

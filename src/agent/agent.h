@@ -4,7 +4,9 @@
  * jobs its supervisors still run), heartbeats, long-polls for work, starts and stops jobs
  * through supervisors (supervisor.h), reports their starts and ends, and ships their logs.
  * Jobs outlive the agent: a restarted agent finds them in its state directory, registers
- * them as running, and reports the ends it missed. */
+ * them as running, and reports the ends it missed. After each request the server answered it
+ * renews the node's lease (agent/fence.h): the supervisors stop the jobs the server may run
+ * elsewhere once it runs out, so a job never runs twice at once (docs/agent.md). */
 #ifndef GANTRY_AGENT_AGENT_H
 #define GANTRY_AGENT_AGENT_H
 

@@ -37,6 +37,7 @@ json_t *spec_wire_encode(const supervisor_spec_t *s)
                             json_pack("{s:o,s:i,s:o}", "root", str_or_null(s->cgroup->root),
                                       "version", (int)s->cgroup->version, "parent",
                                       str_or_null(s->cgroup->parent)));
+    json_object_set_new(o, "fence", json_boolean(s->fence));
     json_object_set_new(o, "limits",
                         json_pack("{s:I,s:I,s:I,s:b}", "memory_bytes",
                                   (json_int_t)s->limits.memory_bytes, "cpu_milli",
@@ -95,6 +96,7 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
     s->dev_dir = jstr(o, "dev_dir");
     s->state_dir = jstr(o, "state_dir");
     s->checkpoint_root = jstr(o, "checkpoint_root");
+    s->fence = json_is_true(json_object_get(o, "fence"));
     const json_t *gang = json_object_get(o, "gang");
     if (json_is_object(gang)) {
         w->gang.nodes = (int)jint(gang, "nodes");

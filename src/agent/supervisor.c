@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/fence.h"
 #include "agent/gpu.h"
 
 static double now_s(void)
@@ -564,6 +565,47 @@ static void signal_job(pid_t pgid, cgroup_t *cg, int sig)
         cgroup_signal_all(cg, sig);
 }
 
+/* Seconds left on the node's lease for a job with spec.fence (<= 0: it ran out, or the node
+ * holds none, and a job that must be fenced never runs without one); *grace is the most grace
+ * a fenced job gets. A job without spec.fence has all the time in the world. */
+static double lease_left(const supervisor_spec_t *s, double *grace)
+{
+    *grace = 0;
+    if (!s->fence)
+        return 1e9;
+    fence_lease_t l;
+    if (fence_lease_read(s->state_dir, &l) < 0)
+        return 0;
+    *grace = l.grace_s < 0 ? 0 : l.grace_s;
+    return l.deadline - fence_clock();
+}
+
+/* A job being stopped: why, and when SIGKILL follows. */
+typedef struct stopping {
+    bool on;
+    char reason[16];
+    double kill_at;
+} stopping_t;
+
+/* The node's fence: the job's own stop (checkpoint) signal now, SIGKILL after its grace but
+ * no later than grace_s from now. A job already stopping keeps its reason, not its longer
+ * grace. */
+static void fence_job(const supervisor_spec_t *s, pid_t pid, cgroup_t *cg, double now,
+                      double grace_s, stopping_t *stop)
+{
+    double g = (double)(s->grace_s > 0 ? s->grace_s : 0);
+    if (grace_s < g)
+        g = grace_s;
+    if (!stop->on) {
+        stop->on = true;
+        snprintf(stop->reason, sizeof(stop->reason), "fenced");
+        signal_job(pid, cg, s->stop_signal > 0 ? s->stop_signal : SIGTERM);
+        stop->kill_at = now + g;
+    } else if (now + g < stop->kill_at) {
+        stop->kill_at = now + g;
+    }
+}
+
 /* The supervisor itself: runs in the grandchild, never returns. ready is the write end of the
  * launcher's pipe; one byte on it says the state file holds the start (or its failure). */
 static void supervise(const supervisor_spec_t *s, int ready)
@@ -581,7 +623,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     char *ckpt = NULL, *errmsg = NULL;
     const char *workdir = s->workdir;
     struct passwd *pw = NULL;
-    bool switch_user = false, started = false;
+    bool switch_user = false, started = false, fenced_at_start = false;
     gid_t *groups = NULL;
     int ngroups = 0;
 
@@ -679,6 +721,13 @@ static void supervise(const supervisor_spec_t *s, int ready)
     }
     build_env(&env, s, pw, ckpt);
 
+    double fgrace;
+    if (lease_left(s, &fgrace) <= 0) {
+        fenced_at_start = true;
+        errmsg = fmt("not started: the node's lease from the server had run out (the node "
+                     "could not reach the server), so the server may run the job elsewhere");
+        goto start_failed;
+    }
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         errmsg = fmt("pipe: %s", strerror(errno));
         goto start_failed;
@@ -718,19 +767,29 @@ static void supervise(const supervisor_spec_t *s, int ready)
     }
     started = true; /* ready stays open: its end tells the agent that this supervisor ended */
 
-    /* Wait for the end, a stop request, or the time limit. */
+    /* Wait for the end, a stop request, the time limit, or the end of the node's lease. */
     double t0 = gt_monotonic_s();
     double limit_at = s->time_limit_s > 0 ? t0 + (double)s->time_limit_s : 0;
-    double kill_at = 0;
-    bool stopping = false, killed = false;
-    char reason[16] = "";
+    stopping_t stop = {0};
+    bool killed = false, fenced = false;
     int status = 0;
     for (;;) {
         double now = gt_monotonic_s(), wake = now + 3600;
-        if (limit_at && !stopping)
+        if (s->fence && !fenced) {
+            /* Read again at least every second: the monotonic clock of the wait stops during
+             * a suspend, the lease's does not. */
+            double left = lease_left(s, &fgrace);
+            if (left <= 0) {
+                fenced = true;
+                fence_job(s, pid, cg, now, fgrace, &stop);
+            } else {
+                wake = now + (left < 1 ? left : 1);
+            }
+        }
+        if (limit_at && !stop.on && limit_at < wake)
             wake = limit_at;
-        if (kill_at && !killed)
-            wake = kill_at;
+        if (stop.on && !killed)
+            wake = stop.kill_at;
         double dt = wake - now;
         if (dt < 0)
             dt = 0;
@@ -753,22 +812,28 @@ static void supervise(const supervisor_spec_t *s, int ready)
             bool asked = read_stop(dir, &r);
             if (!asked && sig == SIGUSR1)
                 continue;
-            if (!stopping) {
-                stopping = true;
-                snprintf(reason, sizeof(reason), "%s", r.reason);
+            if (!strcmp(r.reason, "fenced")) {
+                /* The agent found the lease run out before this supervisor did. */
+                if (s->fence) {
+                    fenced = true;
+                    fence_job(s, pid, cg, now, (double)r.grace_s, &stop);
+                }
+            } else if (!stop.on) {
+                stop.on = true;
+                snprintf(stop.reason, sizeof(stop.reason), "%s", r.reason);
                 signal_job(pid, cg, r.sig > 0 ? r.sig : SIGTERM);
-                kill_at = now + (double)r.grace_s;
-            } else if (now + (double)r.grace_s < kill_at) {
-                kill_at = now + (double)r.grace_s; /* a more urgent request shortens grace */
+                stop.kill_at = now + (double)r.grace_s;
+            } else if (now + (double)r.grace_s < stop.kill_at) {
+                stop.kill_at = now + (double)r.grace_s; /* a more urgent request shortens grace */
             }
         }
-        if (limit_at && !stopping && now >= limit_at) {
-            stopping = true;
-            snprintf(reason, sizeof(reason), "time_limit");
+        if (limit_at && !stop.on && now >= limit_at) {
+            stop.on = true;
+            snprintf(stop.reason, sizeof(stop.reason), "time_limit");
             signal_job(pid, cg, s->stop_signal > 0 ? s->stop_signal : SIGTERM);
-            kill_at = now + (double)(s->grace_s > 0 ? s->grace_s : 0);
+            stop.kill_at = now + (double)(s->grace_s > 0 ? s->grace_s : 0);
         }
-        if (kill_at && !killed && now >= kill_at) {
+        if (stop.on && !killed && now >= stop.kill_at) {
             killed = true;
             signal_job(pid, cg, SIGKILL);
         }
@@ -795,9 +860,14 @@ static void supervise(const supervisor_spec_t *s, int ready)
     } else if (WIFSIGNALED(status)) {
         st.signal = WTERMSIG(status);
     }
-    if (stopping)
-        snprintf(st.reason, sizeof(st.reason), "%s", reason);
-    else if (cg && (cgroup_oom_killed(cg) ||
+    if (stop.on) {
+        snprintf(st.reason, sizeof(st.reason), "%s", stop.reason);
+        if (!strcmp(stop.reason, "fenced"))
+            snprintf(st.message, sizeof(st.message),
+                     "stopped by its node's fence: the node's lease from the server ran out "
+                     "(the node could not reach the server), so the server may run the job "
+                     "elsewhere");
+    } else if (cg && (cgroup_oom_killed(cg) ||
                     (st.signal == SIGKILL && cgroup_hit_memory_limit(cg)))) {
         snprintf(st.reason, sizeof(st.reason), "oom");
         snprintf(st.message, sizeof(st.message),
@@ -811,7 +881,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     goto finish;
 
 start_failed:
-    snprintf(st.reason, sizeof(st.reason), "failed");
+    snprintf(st.reason, sizeof(st.reason), fenced_at_start ? "fenced" : "failed");
     snprintf(st.message, sizeof(st.message), "%s", errmsg ? errmsg : "cannot start");
     st.end_time = now_s();
 finish:

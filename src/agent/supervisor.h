@@ -12,6 +12,9 @@
  *     WORLD_SIZE (nodes x GPUs per node), LOCAL_WORLD_SIZE (GPUs per node), torchrun's PET_*
  *     equivalents, and RANK / LOCAL_RANK when there is one process per node (no GPUs or one),
  *   - enforces the time limit (stop signal, grace, SIGKILL),
+ *   - for a job with spec.fence, stops it by itself once the node's lease runs out (the
+ *     agent renews it while the server answers; agent/fence.h): the stop signal, the grace
+ *     bounded by the lease's, then SIGKILL; the end's reason is "fenced",
  *   - on a stop request (supervisor_stop) sends the signal to the process group and the
  *     cgroup, waits the grace period, then SIGKILLs them,
  *   - when the command ends, kills what is left of its tree, removes the cgroup and writes the
@@ -55,6 +58,9 @@ typedef struct supervisor_spec {
     const char *dev_dir;            /* where the GPU device files are; NULL = /dev */
     const char *state_dir;          /* the agent's state directory */
     const char *checkpoint_root;    /* NULL = <state_dir>/checkpoints */
+    bool fence;                     /* the server may start this job elsewhere if it loses the
+                                       node: stop it when the node's lease (agent/fence.h)
+                                       runs out, and never start it without a lease */
 } supervisor_spec_t;
 
 typedef struct supervisor_state {
@@ -67,7 +73,8 @@ typedef struct supervisor_state {
     double start_time, end_time;    /* Unix time */
     int exit_code;                  /* when exited normally; -1 otherwise */
     int signal;                     /* the signal that ended it; 0 if none */
-    char reason[16];                /* completed failed oom time_limit cancelled preempted */
+    char reason[16];                /* completed failed oom time_limit cancelled preempted
+                                       fenced */
     char message[256];              /* why, for a person (start failures, OOM, ...) */
 } supervisor_state_t;
 
@@ -100,8 +107,9 @@ int supervisor_list(const char *state_dir, supervisor_state_t **out, size_t *n,
                     gt_error_t *err);
 
 /* Asks the job's supervisor to stop it: sig now (0 = SIGTERM), SIGKILL after grace_s; the end
- * is recorded with reason (cancelled, preempted, time_limit). A job already exited is left as
- * it is (returns 0). -1 with ENOENT if the job has no state. */
+ * is recorded with reason (cancelled, preempted, time_limit). Reason "fenced" is the node's
+ * fence: only a job with spec.fence stops, with its own stop signal and at most grace_s. A
+ * job already exited is left as it is (returns 0). -1 with ENOENT if the job has no state. */
 int supervisor_stop(const char *state_dir, int64_t job_id, int incarnation, const char *reason,
                     int sig, int64_t grace_s, gt_error_t *err);
 

@@ -124,7 +124,7 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     n->address = addr ? xstrdup(addr) : NULL;
     n->epoch++;
     n->up = true;
-    n->last_seen = server_now();
+    server_node_heard(n);
     sched_node_set_up(srv->sched, n->sched_idx, true);
     json_t *kill = kill_list(srv, n, running);
     /* Jobs the server placed here, handed out, that the agent no longer runs: lost. */
@@ -164,8 +164,9 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
         return http_error_from(resp, 503, &err);
     }
     (void)req;
-    resp->json = json_pack("{s:I,s:i,s:o}", "epoch", epoch, "heartbeat_s", srv->heartbeat_s,
-                           "kill", kill);
+    resp->json = json_pack("{s:I,s:i,s:f,s:f,s:o}", "epoch", epoch, "heartbeat_s",
+                           srv->heartbeat_s, "lease_s", srv->lease.lease_s, "fence_grace_s",
+                           srv->lease.fence_grace_s, "kill", kill);
     return 0;
 }
 
@@ -179,7 +180,7 @@ static int do_heartbeat(server_t *srv, http_resp_t *resp, json_t *body)
         pthread_mutex_unlock(&srv->mu);
         return 0;
     }
-    n->last_seen = server_now();
+    server_node_heard(n);
     if (!n->up) {
         /* Back after being declared unreachable: its jobs were already handled. */
         n->up = true;
@@ -259,6 +260,9 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
     fprintf(stderr, "gantry server: job %llu incarnation %d exited on %s (%s, code %d, "
                     "signal %d)%s%s.\n", (unsigned long long)j->id, j->incarnation, n->name,
             reason, code, sig, message[0] ? ": " : "", message);
+    if (!strcmp(reason, "fenced") && !job_state_terminal(j->state))
+        return server_job_lost(srv, j, n, "its node's fence stopped it: the node could not "
+                                          "reach the server for its lease");
     if (job_state_terminal(j->state)) {
         /* Cancelled earlier: the processes are gone now; free what it held. */
         if (j->stopping && ++j->ranks_done >= j->nslots) {
@@ -299,7 +303,7 @@ static int do_report(server_t *srv, http_resp_t *resp, json_t *body)
         pthread_mutex_unlock(&srv->mu);
         return 0;
     }
-    n->last_seen = server_now();
+    server_node_heard(n);
     uint64_t ticket = 0;
     size_t i;
     json_t *ev;

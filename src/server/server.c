@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -390,6 +391,7 @@ static void apply_start(server_t *srv, job_t *j)
             j->slots[r].gpu_milli, "cpus_milli", (json_int_t)j->cpus_milli, "memory_mib",
             (json_int_t)j->memory_mib, "time_limit_s", (json_int_t)j->time_limit_s);
         json_object_set_new(job, "unix_user", json_string(server_unix_user(srv, j->user)));
+        json_object_set_new(job, "fence", json_boolean(server_job_requeues(srv, j)));
         if (j->workdir)
             json_object_set_new(job, "workdir", json_string(j->workdir));
         if (j->ckpt_signal)
@@ -429,8 +431,31 @@ static void run_cycle(server_t *srv)
         pthread_cond_broadcast(&srv->changed);
 }
 
-/* A node that missed 3 heartbeats is unreachable: its jobs return to the queue when they
- * can (preemptible class or checkpointable) and fail with node_lost otherwise. */
+bool server_job_requeues(server_t *srv, const job_t *j)
+{
+    return server_class_preemptible(srv, j->prio_class) || j->ckpt_signal;
+}
+
+void server_node_heard(node_t *n)
+{
+    n->last_seen = server_now();
+    n->heard = gt_monotonic_s();
+}
+
+uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why)
+{
+    send_stops(srv, j, "preempt", 0, n->name);
+    if (j->stopping || server_job_requeues(srv, j))
+        return server_requeue_job(srv, j, why);
+    char msg[400];
+    snprintf(msg, sizeof(msg), "on node %s, %s, and the job is neither preemptible nor "
+             "checkpointable", n->name, why);
+    return server_finish_job(srv, j, JOB_FAILED, "node_lost", msg, -1, 0);
+}
+
+/* A node silent for the lost-node timeout is unreachable: its jobs return to the queue when
+ * they can (preemptible class or checkpointable) and fail with node_lost otherwise. By then
+ * the node's own fence has stopped the first ones (common/lease.h). */
 void server_node_lost(server_t *srv, node_t *n, const char *why)
 {
     fprintf(stderr, "gantry server: node %s is unreachable (%s); its jobs are requeued or "
@@ -438,6 +463,8 @@ void server_node_lost(server_t *srv, node_t *n, const char *why)
     n->up = false;
     if (n->sched_idx >= 0)
         sched_node_set_up(srv->sched, n->sched_idx, false);
+    char lost[300];
+    snprintf(lost, sizeof(lost), "the node was lost (%s)", why);
     for (size_t id = 1; id < srv->jobs_cap; id++) {
         job_t *j = srv->jobs[id];
         if (!j || !j->nslots)
@@ -448,15 +475,7 @@ void server_node_lost(server_t *srv, node_t *n, const char *why)
         if (!here)
             continue;
         if (j->state == JOB_RUNNING) {
-            send_stops(srv, j, "preempt", 0, n->name);
-            if (j->stopping || server_class_preemptible(srv, j->prio_class) || j->ckpt_signal)
-                server_requeue_job(srv, j, "node lost");
-            else {
-                char msg[300];
-                snprintf(msg, sizeof(msg), "node %s was lost (%s) and the job is neither "
-                         "preemptible nor checkpointable", n->name, why);
-                server_finish_job(srv, j, JOB_FAILED, "node_lost", msg, -1, 0);
-            }
+            server_job_lost(srv, j, n, lost);
         } else if (j->in_sched && j->stopping) {
             send_stops(srv, j, "cancel", 0, n->name);
             sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
@@ -470,10 +489,42 @@ void server_node_lost(server_t *srv, node_t *n, const char *why)
     server_kick(srv);
 }
 
+/* The longest a turn of the scheduler loop takes when the server runs freely (it waits at
+ * most 250 ms between turns); a longer gap is a stall of the server itself. */
+#define SERVER_TURN_MAX_S 0.5
+
+/* Declares lost the nodes silent for longer than the lost-node timeout, counting only time the
+ * server itself ran: after a stall (a request that held the lock, the process stopped or
+ * starved of CPU), the gap beyond a normal turn is added to every node's allowance, so that no
+ * node is lost because the server could not hear it. Caller holds mu. */
+static void check_lost_nodes(server_t *srv, double *last_turn)
+{
+    double now = gt_monotonic_s();
+    double gap = *last_turn > 0 ? now - *last_turn : 0;
+    *last_turn = now;
+    if (gap > SERVER_TURN_MAX_S) {
+        double stall = gap - SERVER_TURN_MAX_S;
+        for (size_t i = 0; i < srv->nnodes; i++)
+            srv->nodes[i]->heard = fmin(srv->nodes[i]->heard + stall, now);
+        if (stall > 1)
+            fprintf(stderr, "gantry server: the server itself stalled for %.1f s; the nodes' "
+                            "silence during it is not counted against them.\n", stall);
+    }
+    for (size_t i = 0; i < srv->nnodes; i++) {
+        node_t *n = srv->nodes[i];
+        if (n->up && now - n->heard > srv->lease.lost_after_s) {
+            char why[128];
+            snprintf(why, sizeof(why), "silent for %.1f s, more than the lost-node timeout of "
+                     "%.1f s", now - n->heard, srv->lease.lost_after_s);
+            server_node_lost(srv, n, why);
+        }
+    }
+}
+
 static void *sched_main(void *arg)
 {
     server_t *srv = arg;
-    double next_cycle = 0;
+    double next_cycle = 0, last_turn = 0;
     pthread_mutex_lock(&srv->mu);
     while (!srv->stopping) {
         if (!srv->kicked) {
@@ -500,11 +551,7 @@ static void *sched_main(void *arg)
             pthread_cond_timedwait(&srv->kick, &srv->mu, &ts);
             continue;
         }
-        for (size_t i = 0; i < srv->nnodes; i++) {
-            node_t *n = srv->nodes[i];
-            if (n->up && now - n->last_seen > 3.0 * srv->heartbeat_s)
-                server_node_lost(srv, n, "missed 3 heartbeats");
-        }
+        check_lost_nodes(srv, &last_turn);
         /* Parked log follows recheck their job (ended, requeued) at least this often. */
         http_wake_follows(srv);
         double t0 = gt_monotonic_s();
@@ -580,7 +627,7 @@ node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_
     n->sched_idx = idx;
     n->tasks = json_array();
     n->up = true;
-    n->last_seen = server_now();
+    server_node_heard(n);
     const char *addr = json_string_value(json_object_get(info, "address"));
     n->address = addr ? xstrdup(addr) : NULL;
     GT_GROW(srv->nodes, srv->nodes_cap, srv->nnodes + 1);
@@ -750,7 +797,7 @@ static int on_stored_node(void *arg, const char *name, int64_t epoch, const char
     n->epoch = epoch;
     /* The agent has 3 heartbeats from now to come back before its jobs are given up. */
     n->up = true;
-    n->last_seen = server_now();
+    server_node_heard(n);
     sched_node_set_up(srv->sched, n->sched_idx, true);
     return 0;
 }
@@ -929,8 +976,15 @@ static void server_usage(FILE *f)
                "  --config FILE     cluster, teams and policy (YAML); optional\n"
                "  --data DIR        where the store and logs live (created if missing)\n"
                "  --listen A:P      address to serve on (default 127.0.0.1:8080)\n"
-               "  --heartbeat S     seconds between agent heartbeats (default 5); a node that "
-               "misses 3 is unreachable\n"
+               "  --heartbeat S     seconds between agent heartbeats (default 5). A node holds a "
+               "lease of 2\n"
+               "                    heartbeats: when it runs out, the node stops its preemptible "
+               "and\n"
+               "                    checkpointable jobs by itself; the server declares a node "
+               "lost (and\n"
+               "                    requeues them) after ((3 heartbeats) x 1.01 + 1 s) / 0.99 of "
+               "silence\n"
+               "                    (16.3 s at 5), its own stalls not counted (docs/agent.md)\n"
                "  --tls-cert FILE   serve HTTPS with this certificate (PEM; the chain may "
                "follow it)\n"
                "  --tls-key FILE    and its private key (PEM, unencrypted, mode 0600); SIGHUP "
@@ -1080,6 +1134,12 @@ int cmd_server(int argc, char **argv)
     srv->data_dir = xstrdup(data);
     srv->heartbeat_s = (int)hb;
     srv->limits = lim;
+    lease_params_for((double)hb, &srv->lease);
+    if (!lease_params_safe(&srv->lease)) {
+        fprintf(stderr, "gantry server: internal error: the lease terms for a heartbeat of "
+                        "%d s cannot keep a job from running twice\n", (int)hb);
+        abort();
+    }
     srv->auth = auth_new();
     srv->idem = json_object();
     srv->next_id = 1;

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "common/config.h"
+#include "common/lease.h"
 #include "common/util.h"
 #include "sched/sched.h"
 #include "server/auth.h"
@@ -42,7 +43,9 @@ typedef struct node {
     json_t *info;            /* the last register body, without "running" */
     char *address;
     int64_t epoch;
-    double last_seen;        /* wall clock of the last register/heartbeat/work/report */
+    double last_seen;        /* wall clock of the last register/heartbeat/report */
+    double heard;            /* the same on gt_monotonic_s(), moved on by the server's own
+                                stalls: the lost-node timeout counts from it */
     bool up;
     int sched_idx;           /* -1 until added to the scheduler */
     json_t *tasks;           /* queued tasks not yet handed out (array) */
@@ -74,6 +77,7 @@ typedef struct server {
     sched_t *sched;
     sched_time_t sched_now;
     int heartbeat_s;
+    lease_params_t lease;    /* nodes' lease, fence grace, lost-node timeout (common/lease.h) */
 
     job_t **jobs;            /* by id: jobs[id], jobs[0] unused */
     size_t jobs_cap;
@@ -110,6 +114,16 @@ void server_jobs_reserve(server_t *srv, uint64_t id);  /* jobs[id] exists (NULL-
 int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err);
 node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_t *err);
 void server_node_lost(server_t *srv, node_t *n, const char *why);
+/* The server heard from n (register, heartbeat, report): its silence starts again. Caller
+ * holds mu. */
+void server_node_heard(node_t *n);
+/* True when the server starts j again elsewhere if it loses j's node (a preemptible class, or
+ * checkpointable): such a job is fenced by its node (the start task's "fence"). */
+bool server_job_requeues(server_t *srv, const job_t *j);
+/* j no longer runs on node n (n lost, or n's fence stopped it): the job's other nodes stop
+ * their copies, and j returns to the queue if it may, else fails node_lost (the message says
+ * why). Caller holds mu. Returns the store ticket. */
+uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why);
 team_t *server_team_add(server_t *srv, const char *name, const char *parent, double weight,
                         int64_t quota, int64_t limit, gt_error_t *err);
 sched_time_t server_sched_clock(server_t *srv);

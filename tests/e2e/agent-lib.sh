@@ -73,3 +73,23 @@ job_is() { [ "$(job_state "$1")" = "$2" ]; }
 
 # cgroup v1 usable here (root, memory controller mounted)?
 have_cgroup_v1() { [ "$(id -u)" = 0 ] && [ -w /sys/fs/cgroup/memory ] && [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; }
+
+# incarnations_apart FILE: FILE holds the lines "INCARNATION [WORD] UNIX_TIME" a job writes as
+# it runs (tests 61-fence*). Prints each incarnation's first and last time and the gap between
+# consecutive ones; succeeds when there are two or more and each one's last line comes before
+# the next one's first (no two ran at once).
+incarnations_apart() {
+  perl -e 'my (%lo, %hi);
+    while (<>) { my @f = split; next unless @f >= 2 && $f[0] =~ /^\d+$/ && $f[-1] =~ /^[\d.]+$/;
+      my ($i, $t) = ($f[0], $f[-1]);
+      $lo{$i} = $t if !defined $lo{$i} || $t < $lo{$i};
+      $hi{$i} = $t if !defined $hi{$i} || $t > $hi{$i}; }
+    my @i = sort { $a <=> $b } keys %lo; my $ok = @i >= 2;
+    for my $k (0 .. $#i) {
+      printf "incarnation %d: %.3f .. %.3f\n", $i[$k], $lo{$i[$k]}, $hi{$i[$k]};
+      next unless $k;
+      my $gap = $lo{$i[$k]} - $hi{$i[$k-1]};
+      printf "incarnation %d started %.3f s after incarnation %d last wrote\n", $i[$k], $gap, $i[$k-1];
+      $ok = 0 if $gap <= 0; }
+    exit($ok ? 0 : 1)' "$1"
+}

@@ -59,7 +59,8 @@ static void test_wire(void)
                            .stop_signal = SIGUSR1, .grace_s = 9, .gang = &gang, .cgroup = &cg,
                            .limits = {.memory_bytes = 1 << 30, .cpu_milli = 1500,
                                       .pids_max = 64, .restrict_devices = true},
-                           .dev_dir = "/dev", .state_dir = "/s", .checkpoint_root = "/c"};
+                           .dev_dir = "/dev", .state_dir = "/s", .checkpoint_root = "/c",
+                           .fence = true};
     json_t *o = spec_wire_encode(&s);
     spec_wire_t w;
     is_int(spec_wire_decode(o, &w), 0, "a spec decodes");
@@ -83,14 +84,17 @@ static void test_wire(void)
     ok(!strcmp(d->workdir, "/w") && !strcmp(d->dev_dir, "/dev") && !strcmp(d->state_dir, "/s") &&
            !strcmp(d->checkpoint_root, "/c"),
        "directories");
+    ok(d->fence, "fence (a supervisor from the launcher fences its job too)");
     spec_wire_free(&w);
     json_decref(o);
     s.gang = NULL;
     s.cgroup = NULL;
     s.user = s.workdir = NULL;
+    s.fence = false;
     o = spec_wire_encode(&s);
     spec_wire_decode(o, &w);
-    ok(!w.s.gang && !w.s.cgroup && !w.s.user && !w.s.workdir, "absent parts stay absent");
+    ok(!w.s.gang && !w.s.cgroup && !w.s.user && !w.s.workdir && !w.s.fence,
+       "absent parts stay absent");
     spec_wire_free(&w);
     json_decref(o);
     o = json_pack("{s:i}", "job_id", 1);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/fence.h"
 #include "agent/supervisor.h"
 #include "tap.h"
 
@@ -391,6 +392,92 @@ static void test_state_file(void)
         supervisor_remove(state_dir, id, 1);
 }
 
+static void put_lease(double from_now, double grace)
+{
+    fence_lease_t l = {.deadline = fence_clock() + from_now, .grace_s = grace};
+    if (fence_lease_write(state_dir, &l, NULL) < 0)
+        diag("cannot write the lease");
+}
+
+/* The node's fence: a job the server may run elsewhere stops by itself when the lease the
+ * agent keeps renewing runs out: its stop signal first, then SIGKILL after the bounded grace. */
+static void test_fence(void)
+{
+    char *argv[] = {"sh", "-c", "trap 'echo checkpoint' TERM; while :; do sleep 0.02; done",
+                    NULL};
+    supervisor_spec_t s = spec_for(argv);
+    s.fence = true;
+    s.grace_s = 30; /* the job's own grace: the fence gives at most the lease's */
+    supervisor_state_t st;
+
+    /* Renewed: runs on past several lease lengths. */
+    put_lease(0.4, 0.3);
+    is_int(supervisor_launch(&s, &st, NULL), 0, "a fenced job starts under a valid lease");
+    is_str(st.phase, "running", "and runs");
+    double until = gt_monotonic_s() + 1.5;
+    while (gt_monotonic_s() < until) {
+        put_lease(0.4, 0.3);
+        tick();
+    }
+    supervisor_read(state_dir, s.job_id, 1, &st, NULL);
+    is_str(st.phase, "running", "while the lease is renewed (1.5 s, lease 0.4 s) it runs on");
+
+    /* Not renewed: stopped by its own supervisor, nobody else. */
+    double expire = gt_monotonic_s() + 0.4;
+    put_lease(0.4, 0.3);
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "the lease runs out: the job ends by itself");
+    double took = gt_monotonic_s() - expire;
+    is_str(st.reason, "fenced", "reason fenced");
+    ok(took >= -0.05, "not before the deadline (%.3f s after it)", took);
+    ok(took < 0.3 + 1.0, "within the fence grace (0.3 s, not the job's 30 s) and a margin "
+       "(%.3f s)", took);
+    is_int(st.signal, SIGKILL, "the job ignored its stop signal: SIGKILL after the grace");
+    ok(has(job_file(s.job_id, 1, "stdout"), "checkpoint"), "its stop signal came first");
+    ok(has(st.message, "lease"), "the message says why: %s", st.message);
+
+    /* A job the server would not run elsewhere is not fenced. */
+    supervisor_spec_t u = spec_for(argv);
+    put_lease(-1, 0.3);
+    is_int(supervisor_launch(&u, &st, NULL), 0, "a job without fence starts despite an expired lease");
+    is_str(st.phase, "running", "and runs");
+    is_int(supervisor_stop(state_dir, u.job_id, 1, "fenced", 0, 0, NULL), 0,
+           "the agent asks for the fence");
+    usleep(300 * 1000);
+    supervisor_read(state_dir, u.job_id, 1, &st, NULL);
+    is_str(st.phase, "running", "a job without fence ignores it");
+    supervisor_stop(state_dir, u.job_id, 1, "cancelled", SIGKILL, 0, NULL);
+    wait_exited(u.job_id, 1, &st, 10);
+    is_str(st.reason, "cancelled", "and stops when cancelled");
+
+    /* Expired or missing lease: never started. */
+    supervisor_spec_t e = spec_for(argv);
+    e.fence = true;
+    is_int(supervisor_launch(&e, &st, NULL), 0, "a fenced job under an expired lease");
+    is_str(st.phase, "exited", "is not started");
+    is_str(st.reason, "fenced", "reason fenced");
+    is_int(st.pid, 0, "no process ran");
+    char lease[256];
+    snprintf(lease, sizeof(lease), "%s/lease", state_dir);
+    unlink(lease);
+    supervisor_spec_t m = spec_for(argv);
+    m.fence = true;
+    supervisor_launch(&m, &st, NULL);
+    is_str(st.reason, "fenced", "nor without a lease at all");
+
+    /* The agent found the lease run out first (its supervisor slept through the deadline). */
+    supervisor_spec_t a = spec_for(argv);
+    a.fence = true;
+    put_lease(60, 0.2);
+    supervisor_launch(&a, &st, NULL);
+    is_int(supervisor_stop(state_dir, a.job_id, 1, "fenced", 0, 0, NULL), 0,
+           "the agent asks a fenced job's supervisor to fence");
+    is_int(wait_exited(a.job_id, 1, &st, 10), 0, "the job ends");
+    is_str(st.reason, "fenced", "reason fenced");
+    unlink(lease);
+    for (int64_t id = s.job_id; id <= a.job_id; id++)
+        supervisor_remove(state_dir, id, 1);
+}
+
 int main(void)
 {
     if (!mkdtemp(state_dir)) {
@@ -407,6 +494,7 @@ int main(void)
     test_spawn_ready_pipe();
     test_state_file();
     test_checkpoint_dir_kept_only_with_files();
+    test_fence();
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
     if (system(cmd) != 0)
