@@ -896,10 +896,10 @@ static int walk_document(walk_t *w)
     yaml_node_t *default_class_node = NULL;
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
-                                           "users", NULL};
+                                           "users", "retention", NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
-                                 "nodes, teams, priority_classes, scheduler, users",
+                                 "nodes, teams, priority_classes, scheduler, users, retention",
                         kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -920,6 +920,10 @@ static int walk_document(walk_t *w)
             case 2: rc = parse_classes(w, val); break;
             case 3: rc = parse_scheduler(w, val, &default_class_node); break;
             case 4: rc = parse_users(w, val); break;
+            case 5:
+                rc = get_duration(w, val, "retention", &cfg->retention_s);
+                cfg->retention_set = rc == 0;
+                break;
             }
             if (rc < 0)
                 return -1;

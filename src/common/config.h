@@ -81,6 +81,8 @@ typedef struct gt_config {
     sched_params_t params;        /* scheduler: section over sched_params_default() */
     gt_user_cfg_t *users;         /* users: section, in file order */
     size_t nusers;
+    int64_t retention_s;          /* retention: finished jobs are kept this long (0 = for ever) */
+    bool retention_set;           /* false: not in the file (the server's default applies) */
 } gt_config_t;
 
 int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err);

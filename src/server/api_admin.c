@@ -315,43 +315,12 @@ int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
         job_t *j = srv->jobs[id];
         if (!j || j->start_time <= 0 || !auth_can_use_team(&req->who, j->team))
             continue;
-        /* Every run: those before a requeue (preemption, node lost), then the current one. */
-        double gpu_s = 0;
-        size_t nruns = json_array_size(j->earlier_runs);
-        for (size_t r = 0; r <= nruns; r++) {
-            double s, e;
-            if (r < nruns) {
-                json_t *run = json_array_get(j->earlier_runs, r);
-                s = json_number_value(json_object_get(run, "start_time"));
-                e = json_number_value(json_object_get(run, "end_time"));
-            } else if (j->state == JOB_PENDING) {
-                break; /* requeued: its last run is among the earlier ones */
-            } else {
-                s = j->start_time;
-                e = j->end_time > 0 ? j->end_time : now;
-            }
-            if (s < t0)
-                s = t0;
-            if (e > t1)
-                e = t1;
-            if (e > s)
-                gpu_s += (e - s) * (double)j->gpus_milli / 1000.0;
-        }
-        if (gpu_s <= 0)
-            continue;
-        const char *k = by_user ? j->user : j->team;
-        json_t *row = json_object_get(acc, k);
-        if (!row) {
-            row = json_pack("{s:s,s:f,s:i}", by_user ? "user" : "team", k, "gpu_hours", 0.0,
-                            "jobs", 0);
-            json_object_set_new(acc, k, row);
-        }
-        json_object_set_new(row, "gpu_hours",
-                            json_real(json_real_value(json_object_get(row, "gpu_hours")) +
-                                      gpu_s / 3600.0));
-        json_object_set_new(row, "jobs",
-                            json_integer(json_integer_value(json_object_get(row, "jobs")) + 1));
+        double gpu_s = usage_job_gpu_s(j, t0, t1, now);
+        if (gpu_s > 0)
+            usage_row_add(acc, by_user, by_user ? j->user : j->team, gpu_s, 1);
     }
+    /* Jobs purged by the retention: their usage in aggregate. */
+    retention_usage(srv, acc, &req->who, by_user, t0, t1);
     pthread_mutex_unlock(&srv->mu);
     json_t *arr = json_array();
     const char *k;

@@ -120,6 +120,18 @@ void server_idem_add(server_t *srv, const job_t *j)
     gt_buf_free(&b);
 }
 
+void server_idem_remove(server_t *srv, const job_t *j)
+{
+    if (!j->idem_key || !j->idem_scope)
+        return;
+    gt_buf_t b = {0};
+    idem_name(&b, j->idem_scope, j->idem_key);
+    json_t *v = json_object_get(srv->idem, b.data);
+    if (v && (uint64_t)json_integer_value(v) == j->id)
+        json_object_del(srv->idem, b.data);
+    gt_buf_free(&b);
+}
+
 void server_kick(server_t *srv)
 {
     /* A pass is already due: it will see this change too. Waking the scheduler thread for
@@ -641,6 +653,8 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     if (path && gt_config_load(path, &cfg, err) < 0)
         return -1;
     srv->sched = sched_new(cfg ? &cfg->params : NULL);
+    if (srv->retention_s < 0 && cfg && cfg->retention_set)
+        srv->retention_s = cfg->retention_s; /* --retention wins over the file */
     srv->unix_users = json_object();
     for (size_t i = 0; cfg && i < cfg->nusers; i++)
         json_object_set_new(srv->unix_users, cfg->users[i].name,
@@ -969,7 +983,7 @@ static void reload_tls(server_t *srv)
 static void server_usage(FILE *f)
 {
     fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
-               "[--heartbeat SECONDS] [limits]\n"
+               "[--heartbeat SECONDS] [--retention D] [limits]\n"
                "                     [--tls-cert FILE --tls-key FILE]\n\n"
                "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
                "./gantry-data) and the scheduler.\n"
@@ -1005,7 +1019,11 @@ static void server_usage(FILE *f)
                "  --body-memory BYTES               request bodies held at once (default 256Mi;"
                " suffixes Ki, Mi, Gi); beyond it: 503\n"
                "A request without a valid token is answered 401 from its header alone: its body "
-               "is never read.\n");
+               "is never read.\n\n"
+               "  --retention D     finished jobs are purged D after they ended (default 30d, or "
+               "the config's retention:;\n"
+               "                    0 = kept for ever); their usage stays in /v1/usage, in "
+               "aggregate\n");
 }
 
 /* A duration flag in seconds, 0 to a day. */
@@ -1038,7 +1056,7 @@ int cmd_server(int argc, char **argv)
 {
     const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
     const char *tls_cert = NULL, *tls_key = NULL;
-    int64_t hb = 5;
+    int64_t hb = 5, retention = -1;
     server_limits_t lim = {.max_connections = 4000, .per_address = 256,
                            .connection_timeout_s = 60, .header_timeout_s = 30,
                            .body_timeout_s = 60, .body_memory = 256u << 20};
@@ -1055,6 +1073,7 @@ int cmd_server(int argc, char **argv)
                                          {"header-timeout", required_argument, 0, 'H'},
                                          {"body-timeout", required_argument, 0, 'B'},
                                          {"body-memory", required_argument, 0, 'm'},
+                                         {"retention", required_argument, 0, 'R'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -1092,6 +1111,12 @@ int cmd_server(int argc, char **argv)
         case 'B':
             if (limit_seconds("--body-timeout", optarg, &lim.body_timeout_s) < 0)
                 return 2;
+            break;
+        case 'R':
+            if (gt_parse_duration(optarg, &retention, &err) < 0) {
+                fprintf(stderr, "gantry server: --retention: %s\n", err.msg);
+                return 2;
+            }
             break;
         case 'm': {
             int64_t mib;
@@ -1140,6 +1165,7 @@ int cmd_server(int argc, char **argv)
                         "%d s cannot keep a job from running twice\n", (int)hb);
         abort();
     }
+    srv->retention_s = retention;
     srv->auth = auth_new();
     srv->idem = json_object();
     srv->next_id = 1;
@@ -1155,10 +1181,13 @@ int cmd_server(int argc, char **argv)
     umask(077);
     if (load_config(srv, config, &err) < 0 || open_data(srv, logs, &err) < 0)
         goto out;
+    if (srv->retention_s < 0)
+        srv->retention_s = 30 * 86400;
     if (load_stored_teams(srv, &err) < 0 ||
         store_load_tokens(srv->store, on_stored_token, srv, &err) < 0 ||
         store_load_nodes(srv->store, on_stored_node, srv, &err) < 0 ||
-        store_load_jobs(srv->store, on_stored_job, srv, &err) < 0)
+        store_load_jobs(srv->store, on_stored_job, srv, &err) < 0 ||
+        retention_load(srv, &err) < 0)
         goto out;
     pthread_mutex_lock(&srv->mu);
     restore_jobs(srv);
@@ -1171,6 +1200,8 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     sched_started = true;
+    if (retention_start(srv, &err) < 0)
+        goto out;
     if (http_serve(srv, listen, &mhd, &err) < 0)
         goto out;
     fprintf(stderr, "gantry server: listening on %s (%s), data in %s, %zu teams, %zu nodes.\n",
@@ -1196,6 +1227,7 @@ out:
     if (!rc)
         fprintf(stderr, "gantry server: stopped; the store is flushed.\n");
     conn_guard_free(srv->guard);
+    retention_free(srv);
     store_close(srv->store);
     for (size_t i = 0; i < srv->jobs_cap && srv->jobs; i++)
         job_free(srv->jobs[i]);

@@ -101,6 +101,9 @@ typedef struct server {
     bool park_closed;        /* shutdown: no more parking */
     server_limits_t limits;
     struct conn_guard *guard;        /* http.c: phase deadlines and the body budget */
+    int64_t retention_s;             /* finished jobs are purged this long after their end; 0 =
+                                        kept for ever */
+    struct retention *retention;     /* retention.c: purging, and the usage kept in aggregate */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
@@ -151,6 +154,36 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why);
 /* The job's pending reason and estimated start as JSON fields added to o. Caller holds mu. */
 void server_job_annotate(server_t *srv, const job_t *j, json_t *o);
 bool server_class_preemptible(server_t *srv, const char *name);
+
+/* Forgets j's Idempotency-Key (a purged job). Caller holds mu. */
+void server_idem_remove(server_t *srv, const job_t *j);
+
+/* ---- retention.c ---- */
+typedef struct retention retention_t;
+/* Loads the usage aggregate from the store (before the server serves). 0, or -1 with err. */
+int retention_load(server_t *srv, gt_error_t *err);
+/* Starts the thread that purges, every tenth of srv->retention_s (1 s to 10 min), finished jobs
+ * whose end is older than it (none when 0); retention_stop() joins it; retention_free() also
+ * frees the aggregate. */
+int retention_start(server_t *srv, gt_error_t *err);
+void retention_stop(server_t *srv);
+void retention_free(server_t *srv);
+/* One purge pass (caller holds mu): up to 1000 finished jobs that ended before cutoff, not
+ * named in after_ok by a job that has not ended, are added to the aggregate and deleted, in
+ * one store batch, and only once it is durable from memory and their logs. *purged = how many.
+ * -1 with err when the store failed (nothing changed in memory). */
+int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *err);
+/* GPU-seconds of j's runs inside [t0, t1] (the current run ends at now if it runs on). */
+double usage_job_gpu_s(const job_t *j, double t0, double t1, double now);
+/* Adds to acc's row k ({"team"|"user": k, "gpu_hours", "jobs"}). */
+void usage_row_add(json_t *acc, bool by_user, const char *k, double gpu_s, int64_t jobs);
+/* Adds the purged jobs' usage inside [t0, t1] that who may see: whole days exactly, a day cut
+ * by the window pro rata. Caller holds mu. */
+void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bool by_user,
+                     double t0, double t1);
+/* api.c: the path of a job's log file. */
+void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
+                  size_t len);
 
 /* ---- http.c: the request a handler sees ---- */
 typedef struct http_req {

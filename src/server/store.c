@@ -56,6 +56,7 @@ static const char *put_sql[STORE_NKINDS] = {
     [STORE_NODE_PUT] = "INSERT OR REPLACE INTO nodes (name, epoch, doc) VALUES (?,?,?)",
     [STORE_TEAM_PUT] = "INSERT OR REPLACE INTO teams (name, doc) VALUES (?,?)",
     [STORE_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
+    [STORE_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
 };
 
 static int db_fail(store_t *st, gt_error_t *err, const char *what)
@@ -117,6 +118,9 @@ static int exec_op(store_t *st, const store_op_t *op)
     case STORE_META_PUT:
         bind_text(s, 1, op->a);
         sqlite3_bind_int64(s, 2, op->n);
+        break;
+    case STORE_JOB_DELETE:
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
         break;
     case STORE_NKINDS:
         return -1;
@@ -612,4 +616,32 @@ int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_
     *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : dflt;
     sqlite3_finalize(s);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its meta table");
+}
+
+int store_load_meta(store_t *st, const char *prefix,
+                    int (*fn)(void *arg, const char *key, int64_t value), void *arg,
+                    gt_error_t *err)
+{
+    sqlite3_stmt *s = NULL;
+    /* A range on the primary key, not LIKE: prefixes may hold '%' or '_'. */
+    if (sqlite3_prepare_v2(st->db, "SELECT key, value FROM meta WHERE key >= ? ORDER BY key", -1,
+                           &s, NULL) != SQLITE_OK)
+        return db_fail(st, err, "read its meta table");
+    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+    size_t plen = strlen(prefix);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(s, 0);
+        if (!key || strncmp(key, prefix, plen)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+        if (fn(arg, key, sqlite3_column_int64(s, 1)) < 0) {
+            sqlite3_finalize(s);
+            errno = EINVAL;
+            return gt_error_set(err, "store_error", "the meta row '%s' cannot be read", key);
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its meta table");
 }

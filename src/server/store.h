@@ -27,6 +27,7 @@ typedef enum store_op_kind {
     STORE_NODE_PUT,     /* a = name, d = JSON document, n = epoch */
     STORE_TEAM_PUT,     /* a = name, d = JSON document (overrides set at run time) */
     STORE_META_PUT,     /* a = key, n = value */
+    STORE_JOB_DELETE,   /* id (retention: a finished job is purged) */
     STORE_NKINDS
 } store_op_kind_t;
 
@@ -72,6 +73,11 @@ int store_load_teams(store_t *st, int (*fn)(void *arg, const char *name, const c
                      void *arg, gt_error_t *err);
 /* A meta value (counters); *out = dflt when absent. */
 int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err);
+/* Calls fn once per meta row whose key starts with prefix, in key order; fn returns 0 to go on
+ * or -1 to stop (then -1 with err). */
+int store_load_meta(store_t *st, const char *prefix,
+                    int (*fn)(void *arg, const char *key, int64_t value), void *arg,
+                    gt_error_t *err);
 
 /* Queues ops[0..n) as one batch (strings are copied) and returns its ticket (> 0). */
 uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n);
