@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "server/conn_guard.h"
 #include "server/server.h"
 
 /* A label value with \ " and newline escaped, as the format asks. */
@@ -137,7 +138,33 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
             }
         }
     }
+    uint64_t purged = retention_purged(srv);
     pthread_mutex_unlock(&srv->mu);
+
+    /* Limits against abuse (conn_guard.c) and retention: counters since the server started. */
+    conn_guard_stats_t cg = {0};
+    if (srv->guard)
+        conn_guard_get_stats(srv->guard, &cg);
+    gt_buf_printf(&b, "# HELP gantry_http_connections Open HTTP connections.\n"
+                      "# TYPE gantry_http_connections gauge\ngantry_http_connections %llu\n",
+                  (unsigned long long)cg.open);
+    gt_buf_printf(&b, "# HELP gantry_http_connections_cut_total Connections shut down for a "
+                      "deadline (reason: header_timeout, body_timeout).\n"
+                      "# TYPE gantry_http_connections_cut_total counter\n"
+                      "gantry_http_connections_cut_total{reason=\"header_timeout\"} %llu\n"
+                      "gantry_http_connections_cut_total{reason=\"body_timeout\"} %llu\n",
+                  (unsigned long long)cg.closed_header, (unsigned long long)cg.closed_body);
+    gt_buf_printf(&b, "# HELP gantry_http_body_bytes Request body bytes held now (--body-memory)."
+                      "\n# TYPE gantry_http_body_bytes gauge\ngantry_http_body_bytes %llu\n",
+                  (unsigned long long)cg.body_bytes);
+    gt_buf_printf(&b, "# HELP gantry_http_bodies_refused_total Requests answered 503 because "
+                      "their body did not fit --body-memory.\n"
+                      "# TYPE gantry_http_bodies_refused_total counter\n"
+                      "gantry_http_bodies_refused_total %llu\n",
+                  (unsigned long long)cg.body_refused);
+    gt_buf_printf(&b, "# HELP gantry_jobs_purged_total Finished jobs purged by the retention.\n"
+                      "# TYPE gantry_jobs_purged_total counter\ngantry_jobs_purged_total %llu\n",
+                  (unsigned long long)purged);
     resp->text = b.data ? b.data : xstrdup("");
     resp->content_type = "text/plain; version=0.0.4";
     return 0;

@@ -430,3 +430,8 @@ void retention_free(server_t *srv)
     free(r);
     srv->retention = NULL;
 }
+
+uint64_t retention_purged(server_t *srv)
+{
+    return srv->retention ? srv->retention->purged : 0;
+}

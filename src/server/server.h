@@ -173,6 +173,8 @@ void retention_free(server_t *srv);
  * one store batch, and only once it is durable from memory and their logs. *purged = how many.
  * -1 with err when the store failed (nothing changed in memory). */
 int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *err);
+/* Jobs purged since the server started. Caller holds mu. */
+uint64_t retention_purged(server_t *srv);
 /* GPU-seconds of j's runs inside [t0, t1] (the current run ends at now if it runs on). */
 double usage_job_gpu_s(const job_t *j, double t0, double t1, double now);
 /* Adds to acc's row k ({"team"|"user": k, "gpu_hours", "jobs"}). */

@@ -63,6 +63,7 @@ fifth() { first_line "$ADMIN" 1000000 0 > "$WORK/fifth"; grep -q '^HTTP/1.1 503'
 wait_for 10 fifth
 like "$(cat "$WORK/fifth")" '^HTTP/1.1 503' "a fifth 1 MB body over the 4 MiB budget: 503 at once"
 like "$(api POST /v1/jobs '{"team":"research","gpus":1,"command":["true"]}')" '^201 ' "a small body still fits"
+like "$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics" | grep '^gantry_http_bodies_refused_total')" ' [1-9]' "/v1/metrics counts the refused bodies"
 kill $HELD 2>/dev/null
 wait_for 10 bash -c "[ \"\$(perl -MIO::Socket::INET -MIO::Select -e '
   my \$c = IO::Socket::INET->new(PeerAddr => \$ENV{HP}) or die;

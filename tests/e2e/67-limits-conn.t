@@ -56,6 +56,9 @@ s=$(sed -n 's/^closed \([0-9]*\).*/\1/p' <<<"$r")
 [ "${s:-99}" -ge 2 ] && [ "${s:-0}" -le 15 ]; ok $? "after about the header timeout (3 s): ${s} s"
 r=$(trickle $'POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer '"$ADMIN"$'\r\nContent-Length: 10000\r\n\r\n{' ' ')
 like "$r" '^closed' "an authenticated body trickled byte by byte is cut off ($r)"
+m=$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics")
+like "$(grep '^gantry_http_connections_cut_total{reason="header_timeout"}' <<<"$m")" ' [1-9]' "/v1/metrics counts the connections cut for their header"
+like "$(grep '^gantry_http_connections_cut_total{reason="body_timeout"}' <<<"$m")" ' [1-9]' "and for their body"
 
 # ---- parked connections are not idle: a long poll and a log follow outlive the timeouts ----
 AG=$("$GANTRY" token create --user n1 --role agent)

@@ -84,6 +84,7 @@ is "$listed" "$k $l $d " "gantry queue --all lists the jobs kept only"
 usage team > "$WORK/now"; same "$WORK/now" "$WORK/team.before"; ok $? "usage by team: the same totals after the purge"
 usage user > "$WORK/now"; same "$WORK/now" "$WORK/user.before"; ok $? "usage by user: the same totals"
 usage team "$midnight" > "$WORK/now"; same "$WORK/now" "$WORK/today.before"; ok $? "usage since midnight UTC (a whole day): the same"
+is "$(api GET /v1/metrics | sed -n 's/^gantry_jobs_purged_total //p')" 4 "/v1/metrics: gantry_jobs_purged_total 4"
 r=$(api POST /v1/jobs '{"team":"vision","gpus":1,"command":["true"],"after_ok":['"$b"']}')
 is "$(cat "$WORK/status")" 400 "after_ok naming a purged job is refused (400)"
 
