@@ -306,7 +306,8 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     json_t *ck = json_object_get(job, "checkpoint");
     int sig = supervisor_signal_number(json_string_value(json_object_get(ck, "signal")));
     /* --job-user overrides; else the Unix account the server maps the job's user to (a server
-     * without unix_user sent only the API user). Root is still refused unless allowed. */
+     * without unix_user sent only the API user). Root is still refused unless allowed, and a
+     * system account (uid < 1000) unless the start task allows it for the job's user. */
     const char *user = cfg->job_user;
     if (!user)
         user = json_string_value(json_object_get(job, "unix_user"));
@@ -319,6 +320,10 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .team = json_string_value(json_object_get(job, "team")),
         .user = user,
         .allow_root = cfg->allow_root,
+        /* uid < 1000: the administrator allows it per user (the start task says so); a node
+         * whose owner chose the account with --job-user has decided already. */
+        .allow_system_account = cfg->job_user != NULL ||
+                                json_is_true(json_object_get(job, "allow_system_account")),
         .argv = argv,
         .env = env,
         .workdir = json_string_value(json_object_get(job, "workdir")),
@@ -895,7 +900,9 @@ static void usage(FILE *f)
             "  --pids-max N        per-job process limit (default 0 = none)\n"
             "  --job-user U        run every job as U, whatever the server's unix_user\n"
             "                      (single-user clusters, tests)\n"
-            "  --allow-root        allow jobs to run as root\n");
+            "  --allow-root        allow jobs to run as root on this node (they also need\n"
+            "                      their user's allow_system_account, or --job-user root);\n"
+            "                      without it root is refused whatever the server says\n");
 }
 
 /* gantry agent --discover: the inventory the agent would register, as JSON on stdout. */

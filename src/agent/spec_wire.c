@@ -25,6 +25,7 @@ json_t *spec_wire_encode(const supervisor_spec_t *s)
         gpus, "time_limit_s", (json_int_t)s->time_limit_s, "stop_signal", s->stop_signal,
         "grace_s", (json_int_t)s->grace_s, "dev_dir", str_or_null(s->dev_dir), "state_dir",
         str_or_null(s->state_dir), "checkpoint_root", str_or_null(s->checkpoint_root));
+    json_object_set_new(o, "allow_system_account", json_boolean(s->allow_system_account));
     if (s->gang)
         json_object_set_new(o, "gang",
                             json_pack("{s:i,s:i,s:i,s:i,s:s}", "nodes", s->gang->nodes,
@@ -81,6 +82,7 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
     s->team = jstr(o, "team");
     s->user = jstr(o, "user");
     s->allow_root = json_is_true(json_object_get(o, "allow_root"));
+    s->allow_system_account = json_is_true(json_object_get(o, "allow_system_account"));
     s->argv = w->argv = jstrv(json_object_get(o, "argv"));
     s->env = w->env = jstrv(json_object_get(o, "env"));
     s->workdir = jstr(o, "workdir");

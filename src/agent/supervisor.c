@@ -650,6 +650,13 @@ static void supervise(const supervisor_spec_t *s, int ready)
                          "with --allow-root", s->user);
             goto start_failed;
         }
+        if (pw->pw_uid < SUPERVISOR_MIN_USER_UID && !s->allow_system_account) {
+            errmsg = fmt("job would run as '%s', a system account (uid %u, below %d); the agent "
+                         "refuses unless the administrator allows the job's user system "
+                         "accounts (allow_system_account)", s->user, (unsigned)pw->pw_uid,
+                         SUPERVISOR_MIN_USER_UID);
+            goto start_failed;
+        }
         if (pw->pw_uid != geteuid()) {
             if (geteuid() != 0) {
                 errmsg = fmt("the agent runs as uid %d and cannot run jobs as '%s'",

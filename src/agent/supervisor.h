@@ -33,6 +33,10 @@
 #include "agent/cgroup.h"
 #include "common/util.h"
 
+/* Accounts below this uid are the system's (root, daemon, bin, ...): a job runs as one only when
+ * its spec allows system accounts. */
+#define SUPERVISOR_MIN_USER_UID 1000
+
 typedef struct supervisor_gang {
     int nodes, node_rank, master_port, gpus_per_node;
     char master_addr[256];
@@ -43,7 +47,10 @@ typedef struct supervisor_spec {
     int incarnation;
     const char *name, *team;
     const char *user;               /* Unix account; NULL = the agent's own user */
-    bool allow_root;                /* may a job run as uid 0? */
+    bool allow_root;                /* may a job run as uid 0 (the node's --allow-root)? */
+    bool allow_system_account;      /* may it run as a system account, uid below
+                                       SUPERVISOR_MIN_USER_UID (the administrator's word for the
+                                       job's user, or the node's --job-user)? Root needs both. */
     char *const *argv;              /* the command, NULL-terminated, looked up in PATH */
     char *const *env;               /* extra "K=V", NULL-terminated, or NULL */
     const char *workdir;            /* NULL = the user's home (or /) */

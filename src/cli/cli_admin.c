@@ -1,4 +1,4 @@
-/* cli_admin.c: gantry nodes | teams | quota set | usage | token create. */
+/* cli_admin.c: gantry nodes | teams | quota set | usage (tokens and users: cli_identity.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,49 +253,4 @@ int cmd_usage(int argc, char **argv)
     snprintf(path, sizeof(path), "/v1/usage?by=%.20s%s%.60s%s%.60s", by, since ? "&since=" : "",
              since ? since : "", until ? "&until=" : "", until ? until : "");
     return get_and_print(&c, "usage", path, "usage", usage_table);
-}
-
-int cmd_token(int argc, char **argv)
-{
-    cli_t c;
-    if (cli_init(&c, &argc, argv, "token") < 0)
-        return 2;
-    const char *help = "usage: gantry token create --user NAME --role admin|team-admin|member|"
-                       "agent [--team TEAM]\n\nPrints a new API token (shown once; the server "
-                       "keeps only its hash).\n";
-    if (argc < 2 || strcmp(argv[1], "create")) {
-        bool h = argc > 1 && !strcmp(argv[1], "--help");
-        fprintf(h ? stdout : stderr, "%s", help);
-        return h ? 0 : 2;
-    }
-    json_t *body = json_object();
-    for (int i = 2; i < argc; i++) {
-        if (i + 1 >= argc || strncmp(argv[i], "--", 2) ||
-            (strcmp(argv[i], "--user") && strcmp(argv[i], "--role") &&
-             strcmp(argv[i], "--team"))) {
-            fprintf(stderr, "gantry token: bad option %s\n%s", argv[i], help);
-            json_decref(body);
-            return 2;
-        }
-        json_object_set_new(body, argv[i] + 2, json_string(argv[i + 1]));
-        i++;
-    }
-    gt_error_t err = {0};
-    json_t *resp;
-    int st = cli_request(&c, "POST", "/v1/tokens", body, NULL, &resp, &err);
-    json_decref(body);
-    if (st != 201) {
-        if (st < 0)
-            fprintf(stderr, "gantry token: %s\n", err.msg);
-        else
-            cli_print_error("token", st, resp);
-        json_decref(resp);
-        return 1;
-    }
-    if (c.output == CLI_JSON)
-        cli_print_json(resp);
-    else
-        printf("%s\n", json_string_value(json_object_get(resp, "token")));
-    json_decref(resp);
-    return 0;
 }

@@ -823,7 +823,7 @@ static int parse_users(walk_t *w, yaml_node_t *m)
     if (expect(w, m, YAML_MAPPING_NODE, "users",
                "a mapping such as {alice: {unix: alice}, admin: {unix: root}}") < 0)
         return -1;
-    static const char *const keys[] = {"unix", NULL};
+    static const char *const keys[] = {"unix", "team", "allow_system_account", NULL};
     gt_config_t *cfg = w->cfg;
     size_t cap = 0;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
@@ -849,8 +849,22 @@ static int parse_users(walk_t *w, yaml_node_t *m)
              q < val->data.mapping.pairs.top; q++) {
             int k = which_key(w, q, path, keys, &seen);
             yaml_node_t *v = k < 0 ? NULL : get(w, q->value);
+            if (k < 0)
+                goto bad;
+            if (k == 1) {
+                fmt(sub, sizeof(sub), "%s.team", path);
+                if (get_string(w, v, sub, "the team the user belongs to", &u.team) < 0)
+                    goto bad;
+                continue;
+            }
+            if (k == 2) {
+                fmt(sub, sizeof(sub), "%s.allow_system_account", path);
+                if (get_bool(w, v, sub, &u.allow_system_account) < 0)
+                    goto bad;
+                continue;
+            }
             fmt(sub, sizeof(sub), "%s.unix", path);
-            if (k < 0 || get_string(w, v, sub, "a Unix account name such as alice", &u.unix_user) < 0)
+            if (get_string(w, v, sub, "a Unix account name such as alice", &u.unix_user) < 0)
                 goto bad;
             if (!unix_name_ok(u.unix_user)) {
                 fail(w, v, "%s '%s' is not a Unix account name; use letters, digits, '.', '_' "
@@ -868,6 +882,7 @@ static int parse_users(walk_t *w, yaml_node_t *m)
         continue;
     bad:
         free(u.unix_user);
+        free(u.team);
         return -1;
     }
     return 0;
@@ -1044,6 +1059,7 @@ void gt_config_free(gt_config_t *cfg)
     for (size_t i = 0; i < cfg->nusers; i++) {
         free(cfg->users[i].name);
         free(cfg->users[i].unix_user);
+        free(cfg->users[i].team);
     }
     free(cfg->users);
     free(cfg);

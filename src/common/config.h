@@ -17,9 +17,12 @@
  *   scheduler: {fairshare, fairshare_half_life, quotas, backfill: {enabled, reservations} | bool,
  *               preemption: {enabled, grace_period, min_runtime} | bool,
  *               default_priority_class}
- *   users:   {<token user>: {unix: <account>}, ...}  the Unix account each API user's jobs run
- *            as on the nodes (server only); a user not listed runs as the account of its own
- *            name. Accounts are POSIX names: letters, digits, '.', '_', '-' (not first), <= 32.
+ *   users:   {<token user>: {unix: <account>, team: <team>, allow_system_account: false}}
+ *            the Unix account each API user's jobs run as on the nodes (server only), the team
+ *            whose team-admin may mint its tokens, and whether its jobs may run as root or a
+ *            system account (uid < 1000); a user not listed runs as the account of its own
+ *            name, never a system one. Accounts are POSIX names: letters, digits, '.', '_',
+ *            '-' (not first), <= 32.
  * Booleans: true/false (yes/no, on/off too). Durations: 90s, 10m, 7d, 1h30m. */
 #ifndef GANTRY_CONFIG_H
 #define GANTRY_CONFIG_H
@@ -67,6 +70,9 @@ typedef struct gt_class_cfg {
 typedef struct gt_user_cfg {
     char *name;                   /* the API (token) user */
     char *unix_user;              /* the account its jobs run as on the nodes */
+    char *team;                   /* the team it belongs to (team-admins mint its tokens), or
+                                     NULL */
+    bool allow_system_account;    /* may its jobs run as root or uid < 1000 (default false) */
 } gt_user_cfg_t;
 
 typedef struct gt_config {

@@ -25,6 +25,9 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
                           "'Authorization: Bearer <token>'");
     p += 4;
     bool agent_path = !strncmp(p, "agent/", 6);
+    if (auth_read_only(&req->who) && strcmp(req->method, "GET"))
+        return http_error(resp, 403, "forbidden", "a %s token is read-only: it may only GET",
+                          auth_role_name(req->who.role));
     if (req->who.role == AUTH_AGENT && !agent_path)
         return http_error(resp, 403, "forbidden", "an agent token may only use /v1/agent/...");
     if (agent_path) {
@@ -41,8 +44,10 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_teams(srv, req, resp, p[5] ? p + 6 : "");
     if (!strcmp(p, "usage"))
         return api_usage(srv, req, resp);
-    if (!strcmp(p, "tokens"))
-        return api_tokens(srv, req, resp);
+    if (!strcmp(p, "tokens") || !strncmp(p, "tokens/", 7))
+        return api_tokens(srv, req, resp, p[6] ? p + 7 : "");
+    if (!strcmp(p, "users") || !strncmp(p, "users/", 6))
+        return api_users(srv, req, resp, p[5] ? p + 6 : "");
     if (!strcmp(p, "metrics"))
         return api_metrics(srv, req, resp);
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
@@ -53,7 +58,7 @@ static bool method(const http_req_t *r, const char *m) { return !strcmp(r->metho
 
 static bool may_see(const auth_principal_t *who, const job_t *j)
 {
-    return auth_can_use_team(who, j->team);
+    return auth_can_see_team(who, j->team);
 }
 
 /* A job as who may see it: annotated with its pending reason; blocked_by only when who may
@@ -230,7 +235,7 @@ static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
             states[st] = true;
         }
     }
-    if (team && !auth_can_use_team(&req->who, team))
+    if (team && !auth_can_see_team(&req->who, team))
         return http_error(resp, 403, "forbidden", "user %s may not see team '%s''s jobs",
                           req->who.user, team);
     json_t *arr = json_array();

@@ -1,4 +1,4 @@
-/* api_admin.c: nodes, teams (quotas at run time), usage accounting, token creation. */
+/* api_admin.c: nodes, teams (quotas at run time), usage accounting. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -313,7 +313,7 @@ int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
     pthread_mutex_lock(&srv->mu);
     for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
-        if (!j || j->start_time <= 0 || !auth_can_use_team(&req->who, j->team))
+        if (!j || j->start_time <= 0 || !auth_can_see_team(&req->who, j->team))
             continue;
         double gpu_s = usage_job_gpu_s(j, t0, t1, now);
         if (gpu_s > 0)
@@ -330,66 +330,4 @@ int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
     resp->json = json_pack("{s:f,s:f,s:s,s:o}", "since", t0, "until", t1, "by", by, "usage",
                            arr);
     return 0;
-}
-
-int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp)
-{
-    if (!method(req, "POST"))
-        return http_error(resp, 405, "method_not_allowed", "use POST on /v1/tokens");
-    json_t *body = http_body_json(req, resp);
-    if (!body)
-        return 0;
-    const char *user = json_string_value(json_object_get(body, "user"));
-    const char *role_s = json_string_value(json_object_get(body, "role"));
-    const char *team = json_string_value(json_object_get(body, "team"));
-    gt_error_t err = {0};
-    auth_role_t role;
-    char tok[68], hash[65];
-    if (auth_role_parse(role_s, &role, &err) < 0)
-        goto bad;
-    /* A team-admin may mint member tokens for their own team; everything else is admin's. */
-    if (req->who.role != AUTH_ADMIN &&
-        !(req->who.role == AUTH_TEAM_ADMIN && role == AUTH_MEMBER && team &&
-          !strcmp(team, req->who.team))) {
-        json_decref(body);
-        return http_error(resp, 403, "forbidden", "only an admin creates %s tokens",
-                          auth_role_name(role));
-    }
-    pthread_mutex_lock(&srv->mu);
-    bool team_ok = !team || server_team(srv, team);
-    pthread_mutex_unlock(&srv->mu);
-    if (!team_ok) {
-        gt_error_set(&err, "invalid_argument", "team '%s' does not exist", team);
-        goto bad;
-    }
-    if (auth_token_generate(tok) < 0) {
-        json_decref(body);
-        return http_error(resp, 500, "internal", "cannot read /dev/urandom");
-    }
-    auth_token_hash(tok, hash);
-    auth_principal_t probe;
-    (void)probe;
-    /* Validate before storing: auth_add checks the same rules; a dry run on a scratch table. */
-    auth_t *scratch = auth_new();
-    int vr = auth_add(scratch, hash, user, role, team, &err);
-    auth_free(scratch);
-    if (vr < 0)
-        goto bad;
-    store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = user, .c = auth_role_name(role),
-                     .d = role == AUTH_ADMIN || role == AUTH_AGENT ? NULL : team};
-    if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), &err) < 0) {
-        json_decref(body);
-        return http_error_from(resp, 503, &err);
-    }
-    auth_add(srv->auth, hash, user, role, op.d, NULL);
-    fprintf(stderr, "gantry server: %s created a %s token for user %s.\n", req->who.user,
-            auth_role_name(role), user);
-    resp->status = 201;
-    resp->json = json_pack("{s:s,s:s,s:s,s:s?}", "token", tok, "user", user, "role",
-                           auth_role_name(role), "team", op.d);
-    json_decref(body);
-    return 0;
-bad:
-    json_decref(body);
-    return http_error_from(resp, 400, &err);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/sha256.h"
@@ -13,6 +14,7 @@
 typedef struct entry {
     char hash[65];
     auth_principal_t p;
+    int64_t created, expires;
 } entry_t;
 
 struct auth {
@@ -21,7 +23,8 @@ struct auth {
     size_t n, cap;
 };
 
-static const char *role_names[] = {"admin", "team-admin", "member", "agent"};
+static const char *role_names[] = {"admin", "team-admin", "member", "agent", "viewer"};
+#define NROLES ((int)(sizeof(role_names) / sizeof(role_names[0])))
 
 auth_t *auth_new(void)
 {
@@ -41,20 +44,20 @@ void auth_free(auth_t *a)
 
 int auth_role_parse(const char *s, auth_role_t *out, gt_error_t *err)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NROLES; i++)
         if (s && !strcmp(s, role_names[i])) {
             *out = (auth_role_t)i;
             return 0;
         }
     errno = EINVAL;
     return gt_error_set(err, "invalid_argument",
-                        "role '%s' is not known: use admin, team-admin, member or agent",
+                        "role '%s' is not known: use admin, team-admin, member, viewer or agent",
                         s ? s : "");
 }
 
 const char *auth_role_name(auth_role_t r)
 {
-    return (unsigned)r < 4 ? role_names[r] : "unknown";
+    return (unsigned)r < (unsigned)NROLES ? role_names[r] : "unknown";
 }
 
 int auth_token_generate(char tok[68])
@@ -83,6 +86,12 @@ void auth_token_hash(const char *token, char hash[65])
 int auth_add(auth_t *a, const char *hash, const char *user, auth_role_t role, const char *team,
              gt_error_t *err)
 {
+    return auth_add_token(a, hash, user, role, team, 0, 0, err);
+}
+
+int auth_add_token(auth_t *a, const char *hash, const char *user, auth_role_t role,
+                   const char *team, int64_t created, int64_t expires, gt_error_t *err)
+{
     errno = EINVAL;
     if (!user || !*user || strlen(user) > 63)
         return gt_error_set(err, "invalid_argument", "a token needs a user name of 1 to 63 "
@@ -101,6 +110,8 @@ int auth_add(auth_t *a, const char *hash, const char *user, auth_role_t role, co
     e.p.role = role;
     memcpy(e.p.token_id, hash, 16);
     e.p.token_id[16] = 0;
+    e.created = created;
+    e.expires = expires > 0 ? expires : 0;
     pthread_rwlock_wrlock(&a->lock);
     size_t i;
     for (i = 0; i < a->n; i++)
@@ -115,7 +126,7 @@ int auth_add(auth_t *a, const char *hash, const char *user, auth_role_t role, co
     return 0;
 }
 
-bool auth_lookup(auth_t *a, const char *token, auth_principal_t *out)
+bool auth_lookup_at(auth_t *a, const char *token, int64_t now, auth_principal_t *out)
 {
     if (!token || strncmp(token, "gt_", 3) != 0)
         return false;
@@ -125,11 +136,76 @@ bool auth_lookup(auth_t *a, const char *token, auth_principal_t *out)
     pthread_rwlock_rdlock(&a->lock);
     for (size_t i = 0; i < a->n && !found; i++)
         if (!strcmp(a->v[i].hash, hash)) {
+            if (a->v[i].expires && a->v[i].expires <= now)
+                break; /* expired: as if unknown */
             *out = a->v[i].p;
             found = true;
         }
     pthread_rwlock_unlock(&a->lock);
     return found;
+}
+
+bool auth_lookup(auth_t *a, const char *token, auth_principal_t *out)
+{
+    return auth_lookup_at(a, token, (int64_t)time(NULL), out);
+}
+
+static void entry_info(const entry_t *e, auth_token_info_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    memcpy(out->id, e->p.token_id, sizeof(out->id));
+    memcpy(out->user, e->p.user, sizeof(out->user));
+    memcpy(out->team, e->p.team, sizeof(out->team));
+    out->role = e->p.role;
+    out->created = e->created;
+    out->expires = e->expires;
+}
+
+bool auth_find(auth_t *a, const char *id, auth_token_info_t *info, char hash[65])
+{
+    bool found = false;
+    if (!id || strlen(id) != 16)
+        return false;
+    pthread_rwlock_rdlock(&a->lock);
+    for (size_t i = 0; i < a->n && !found; i++)
+        if (!strcmp(a->v[i].p.token_id, id)) {
+            if (info)
+                entry_info(&a->v[i], info);
+            if (hash)
+                memcpy(hash, a->v[i].hash, 65);
+            found = true;
+        }
+    pthread_rwlock_unlock(&a->lock);
+    return found;
+}
+
+int auth_remove(auth_t *a, const char *hash)
+{
+    int rc = -1;
+    pthread_rwlock_wrlock(&a->lock);
+    for (size_t i = 0; i < a->n; i++)
+        if (!strcmp(a->v[i].hash, hash)) {
+            /* Keep the order (listings): shift the rest down. */
+            memmove(&a->v[i], &a->v[i + 1], (a->n - i - 1) * sizeof(*a->v));
+            a->n--;
+            rc = 0;
+            break;
+        }
+    pthread_rwlock_unlock(&a->lock);
+    if (rc < 0)
+        errno = ENOENT;
+    return rc;
+}
+
+auth_token_info_t *auth_list(auth_t *a, size_t *n)
+{
+    pthread_rwlock_rdlock(&a->lock);
+    auth_token_info_t *v = xcalloc(a->n ? a->n : 1, sizeof(*v));
+    for (size_t i = 0; i < a->n; i++)
+        entry_info(&a->v[i], &v[i]);
+    *n = a->n;
+    pthread_rwlock_unlock(&a->lock);
+    return v;
 }
 
 int auth_count(auth_t *a)
@@ -144,9 +220,39 @@ bool auth_can_use_team(const auth_principal_t *p, const char *team)
 {
     if (p->role == AUTH_ADMIN)
         return true;
-    if (p->role == AUTH_AGENT)
+    if (p->role != AUTH_TEAM_ADMIN && p->role != AUTH_MEMBER)
         return false;
     return team && !strcmp(p->team, team);
+}
+
+bool auth_can_see_team(const auth_principal_t *p, const char *team)
+{
+    if (p->role == AUTH_VIEWER && !p->team[0])
+        return true;
+    if (p->role == AUTH_VIEWER)
+        return team && !strcmp(p->team, team);
+    return auth_can_use_team(p, team);
+}
+
+bool auth_read_only(const auth_principal_t *p)
+{
+    return p->role == AUTH_VIEWER;
+}
+
+bool auth_can_mint(const auth_principal_t *p, auth_role_t role, const char *team)
+{
+    if (p->role == AUTH_ADMIN)
+        return true;
+    return p->role == AUTH_TEAM_ADMIN && (role == AUTH_MEMBER || role == AUTH_VIEWER) &&
+           p->team[0] && team && !strcmp(team, p->team);
+}
+
+bool auth_can_manage_token(const auth_principal_t *p, const auth_token_info_t *t)
+{
+    if (p->role == AUTH_ADMIN || !strcmp(p->token_id, t->id))
+        return true;
+    return p->role == AUTH_TEAM_ADMIN && (t->role == AUTH_MEMBER || t->role == AUTH_VIEWER) &&
+           p->team[0] && !strcmp(t->team, p->team);
 }
 
 bool auth_can_admin_team(const auth_principal_t *p, const char *team)

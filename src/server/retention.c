@@ -182,7 +182,7 @@ void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bo
     retention_t *r = srv->retention;
     for (size_t i = 0; r && i < r->n; i++) {
         usage_bucket_t *b = &r->b[i];
-        if (!auth_can_use_team(who, b->team))
+        if (!auth_can_see_team(who, b->team))
             continue;
         /* The part of the bucket's span inside [t0, t1]: exact when the window holds the span
          * (a whole day does), pro rata when it cuts it. */

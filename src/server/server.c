@@ -89,12 +89,6 @@ uint64_t server_save_job(server_t *srv, const job_t *j)
     return t;
 }
 
-const char *server_unix_user(server_t *srv, const char *user)
-{
-    const char *u = json_string_value(json_object_get(srv->unix_users, user));
-    return u ? u : user;
-}
-
 static void idem_name(gt_buf_t *b, const char *scope, const char *key)
 {
     gt_buf_printf(b, "%zu:%s%s", strlen(scope), scope, key); /* unambiguous */
@@ -404,6 +398,9 @@ static void apply_start(server_t *srv, job_t *j)
             (json_int_t)j->memory_mib, "time_limit_s", (json_int_t)j->time_limit_s);
         json_object_set_new(job, "unix_user", json_string(server_unix_user(srv, j->user)));
         json_object_set_new(job, "fence", json_boolean(server_job_requeues(srv, j)));
+        /* The agent refuses root and uid < 1000 unless the administrator allowed this user. */
+        json_object_set_new(job, "allow_system_account",
+                            json_boolean(server_user_allows_system(srv, j->user)));
         if (j->workdir)
             json_object_set_new(job, "workdir", json_string(j->workdir));
         if (j->ckpt_signal)
@@ -655,10 +652,7 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     srv->sched = sched_new(cfg ? &cfg->params : NULL);
     if (srv->retention_s < 0 && cfg && cfg->retention_set)
         srv->retention_s = cfg->retention_s; /* --retention wins over the file */
-    srv->unix_users = json_object();
-    for (size_t i = 0; cfg && i < cfg->nusers; i++)
-        json_object_set_new(srv->unix_users, cfg->users[i].name,
-                            json_string(cfg->users[i].unix_user));
+    server_users_from_config(srv, cfg);
     int rc = -1;
     if (cfg && cfg->nclasses) {
         for (size_t i = 0; i < cfg->nclasses; i++)
@@ -787,13 +781,18 @@ static int load_stored_teams(server_t *srv, gt_error_t *err)
 }
 
 static int on_stored_token(void *arg, const char *hash, const char *user, const char *role,
-                           const char *team)
+                           const char *team, int64_t created, int64_t expires)
 {
     server_t *srv = arg;
     auth_role_t r;
     if (auth_role_parse(role, &r, NULL) < 0)
         return -1;
-    return auth_add(srv->auth, hash, user, r, team, NULL);
+    return auth_add_token(srv->auth, hash, user, r, team, created, expires, NULL);
+}
+
+static int on_stored_user(void *arg, const char *name, const char *doc)
+{
+    return server_user_stored(arg, name, doc);
 }
 
 static int on_stored_node(void *arg, const char *name, int64_t epoch, const char *doc)
@@ -902,7 +901,8 @@ static int first_start(server_t *srv, gt_error_t *err)
         unlink(tmp);
         return gt_error_set(err, "internal", "cannot write %s: %s", path, strerror(e));
     }
-    store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = "admin", .c = "admin"};
+    store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = "admin", .c = "admin",
+                     .n = (int64_t)server_now()};
     if (store_create(srv->data_dir, &op, 1, err) < 0)
         return -1;
     fprintf(stderr, "gantry server: first start: a new store in %s; wrote an admin token to %s "
@@ -1185,6 +1185,7 @@ int cmd_server(int argc, char **argv)
         srv->retention_s = 30 * 86400;
     if (load_stored_teams(srv, &err) < 0 ||
         store_load_tokens(srv->store, on_stored_token, srv, &err) < 0 ||
+        store_load_users(srv->store, on_stored_user, srv, &err) < 0 ||
         store_load_nodes(srv->store, on_stored_node, srv, &err) < 0 ||
         store_load_jobs(srv->store, on_stored_job, srv, &err) < 0 ||
         retention_load(srv, &err) < 0)
@@ -1253,7 +1254,8 @@ out:
     free(srv->default_class);
     sched_free(srv->sched);
     auth_free(srv->auth);
-    json_decref(srv->unix_users);
+    json_decref(srv->users);
+    json_decref(srv->config_users);
     json_decref(srv->idem);
     free(srv->follows);
     free(srv->data_dir);

@@ -90,7 +90,9 @@ typedef struct server {
     size_t nclasses;
     char *default_class;
     uint64_t log_seq;        /* bumped on every appended log chunk */
-    json_t *unix_users;      /* config users: API user -> Unix account (object of strings) */
+    json_t *users;           /* users.c: user -> {unix_user, team, allow_system_account,
+                                source: config|api}: the configuration's, then the API's */
+    json_t *config_users;    /* the configuration's alone (a deleted API mapping reverts) */
     /* http.c: connections parked (suspended) until a commit, a long poll's answer or a log
      * chunk; counted so that shutdown stops libmicrohttpd only once none is left. */
     pthread_mutex_t park_mu;
@@ -133,8 +135,6 @@ sched_time_t server_sched_clock(server_t *srv);
 team_t *server_team(server_t *srv, const char *name);
 node_t *server_node(server_t *srv, const char *name);
 pclass_t *server_class(server_t *srv, const char *name);
-/* The Unix account a user's jobs run as: the config's users: entry, else the user's own name. */
-const char *server_unix_user(server_t *srv, const char *user);
 /* The job submitted through the token with id scope with Idempotency-Key key, or NULL (keys
  * are scoped to the token: another token, even of a user with the same name, never sees the
  * job); server_idem_add() records j's key (the first job with a key keeps it; a job stored
@@ -187,6 +187,19 @@ void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bo
 void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
                   size_t len);
 
+/* ---- users.c: the administrator's mapping of users (caller holds mu, but at start) ---- */
+/* Fills srv->users and srv->config_users from the configuration's users: (cfg may be NULL). */
+void server_users_from_config(server_t *srv, const gt_config_t *cfg);
+/* A mapping stored through the API (it overrides the configuration's); -1 when not valid. */
+int server_user_stored(server_t *srv, const char *name, const char *doc);
+/* The Unix account a user's jobs run as: its mapping's, else the user's own name. */
+const char *server_unix_user(server_t *srv, const char *user);
+/* Whether the administrator allowed the user's jobs to run as root or a system account
+ * (uid < 1000); false for an unmapped user. */
+bool server_user_allows_system(server_t *srv, const char *user);
+/* The team the administrator mapped the user to, or NULL. */
+const char *server_user_team(server_t *srv, const char *user);
+
 /* ---- http.c: the request a handler sees ---- */
 typedef struct http_req {
     const char *method;
@@ -234,7 +247,8 @@ int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *re
 int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp);
-int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp);
+int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+int api_users(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name);
 int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp);
 
 #endif

@@ -44,15 +44,21 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, team TEXT NOT NULL,"
     "  user TEXT NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL,"
-    "  role TEXT NOT NULL, team TEXT);"
+    "  role TEXT NOT NULL, team TEXT, created INTEGER NOT NULL DEFAULT 0,"
+    "  expires INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, epoch INTEGER NOT NULL,"
     "  doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);";
 
 static const char *put_sql[STORE_NKINDS] = {
     [STORE_JOB_PUT] = "INSERT OR REPLACE INTO jobs (id, team, user, state, doc) VALUES (?,?,?,?,?)",
-    [STORE_TOKEN_PUT] = "INSERT OR REPLACE INTO tokens (hash, user, role, team) VALUES (?,?,?,?)",
+    [STORE_TOKEN_PUT] = "INSERT OR REPLACE INTO tokens (hash, user, role, team, created, expires) "
+                        "VALUES (?,?,?,?,?,?)",
+    [STORE_TOKEN_DEL] = "DELETE FROM tokens WHERE hash = ?",
+    [STORE_USER_PUT] = "INSERT OR REPLACE INTO users (name, doc) VALUES (?,?)",
+    [STORE_USER_DEL] = "DELETE FROM users WHERE name = ?",
     [STORE_NODE_PUT] = "INSERT OR REPLACE INTO nodes (name, epoch, doc) VALUES (?,?,?)",
     [STORE_TEAM_PUT] = "INSERT OR REPLACE INTO teams (name, doc) VALUES (?,?)",
     [STORE_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
@@ -105,6 +111,16 @@ static int exec_op(store_t *st, const store_op_t *op)
         bind_text(s, 2, op->b);
         bind_text(s, 3, op->c);
         bind_text(s, 4, op->d);
+        sqlite3_bind_int64(s, 5, op->n);
+        sqlite3_bind_int64(s, 6, op->m);
+        break;
+    case STORE_TOKEN_DEL:
+    case STORE_USER_DEL:
+        bind_text(s, 1, op->a);
+        break;
+    case STORE_USER_PUT:
+        bind_text(s, 1, op->a);
+        bind_text(s, 2, op->d);
         break;
     case STORE_NODE_PUT:
         bind_text(s, 1, op->a);
@@ -219,7 +235,8 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta"};
+/* The tables of schema 1; version 2 added users (checked from version 2 on). */
+static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users"};
 
 static void db_path(char *buf, size_t len, const char *dir, const char *suffix)
 {
@@ -273,7 +290,7 @@ bool store_exists(const char *dir)
     "or move gantry.db (and gantry.db-wal, gantry.db-shm) away to start a new, empty cluster"
 
 /* Checks that an opened database is a Gantry store this version can use (its schema version
- * and every table); upgrades an unversioned store of the first schema. */
+ * and every table); upgrades an unversioned store or one of version 1 to version 2. */
 static int check_schema(store_t *st, const char *path, gt_error_t *err)
 {
     sqlite3_stmt *s = NULL;
@@ -293,7 +310,8 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
                             "gantry's (%d): run the gantry that wrote it", path,
                             (long long)version, STORE_SCHEMA_VERSION);
     }
-    for (size_t i = 0; i < sizeof(tables) / sizeof(*tables); i++) {
+    size_t ntables = sizeof(tables) / sizeof(*tables) - (version < 2 ? 1 : 0);
+    for (size_t i = 0; i < ntables; i++) {
         s = NULL;
         rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                         "name = ?", -1, &s, NULL);
@@ -313,12 +331,23 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
                                 path, sqlite3_errmsg(st->db));
         }
     }
-    if (version == 0) {
-        /* A store from before versioning: the same tables; mark it. */
-        char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
-        if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-            return db_fail(st, err, "record its schema version");
+    if (version < 2) {
+        /* Version 1 (or a store from before versioning, the same tables): tokens gain when
+         * they were created and expire, and the users' mappings get their table. One
+         * transaction: the store is upgraded whole or not at all. */
+        char sql[512];
+        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;"
+                 "ALTER TABLE tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
+                 "ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
+                 "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
+                 "PRAGMA user_version = %d; COMMIT;", STORE_SCHEMA_VERSION);
+        if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            int rc = db_fail(st, err, "upgrade its schema to version 2");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+        fprintf(stderr, "gantry server: %s upgraded to schema version %d (tokens' creation and "
+                        "expiry times, users' mappings).\n", path, STORE_SCHEMA_VERSION);
     }
     return 0;
 }
@@ -548,7 +577,8 @@ static int load(store_t *st, const char *sql, gt_error_t *err,
 }
 
 typedef int (*job_fn)(void *, uint64_t, const char *, gt_error_t *);
-typedef int (*token_fn)(void *, const char *, const char *, const char *, const char *);
+typedef int (*token_fn)(void *, const char *, const char *, const char *, const char *, int64_t,
+                        int64_t);
 typedef int (*node_fn)(void *, const char *, int64_t, const char *);
 typedef int (*team_fn)(void *, const char *, const char *);
 
@@ -558,6 +588,7 @@ typedef struct fnbox {
     token_fn token;
     node_fn node;
     team_fn team;
+    team_fn user;
 } fnbox_t;
 
 static int job_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
@@ -566,7 +597,8 @@ static int job_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
 }
 static int token_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
 {
-    if (((fnbox_t *)fn)->token(arg, col(s, 0), col(s, 1), col(s, 2), col(s, 3)) < 0)
+    if (((fnbox_t *)fn)->token(arg, col(s, 0), col(s, 1), col(s, 2), col(s, 3),
+                               sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)) < 0)
         return gt_error_set(err, "store_error", "a stored token is not valid");
     return 0;
 }
@@ -583,6 +615,13 @@ static int team_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
     return 0;
 }
 
+static int user_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+{
+    if (((fnbox_t *)fn)->user(arg, col(s, 0), col(s, 1)) < 0)
+        return gt_error_set(err, "store_error", "stored user %s is not valid", col(s, 0));
+    return 0;
+}
+
 int store_load_jobs(store_t *st, job_fn fn, void *arg, gt_error_t *err)
 {
     fnbox_t box = {.job = fn};
@@ -591,7 +630,13 @@ int store_load_jobs(store_t *st, job_fn fn, void *arg, gt_error_t *err)
 int store_load_tokens(store_t *st, token_fn fn, void *arg, gt_error_t *err)
 {
     fnbox_t box = {.token = fn};
-    return load(st, "SELECT hash, user, role, team FROM tokens", err, token_row, &box, arg);
+    return load(st, "SELECT hash, user, role, team, created, expires FROM tokens ORDER BY "
+                    "rowid", err, token_row, &box, arg);
+}
+int store_load_users(store_t *st, team_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.user = fn};
+    return load(st, "SELECT name, doc FROM users ORDER BY name", err, user_row, &box, arg);
 }
 int store_load_nodes(store_t *st, node_fn fn, void *arg, gt_error_t *err)
 {

@@ -23,22 +23,28 @@ typedef struct store store_t;
 
 typedef enum store_op_kind {
     STORE_JOB_PUT,      /* id, a = team, b = user, c = state, d = JSON document, n = idem. */
-    STORE_TOKEN_PUT,    /* a = hash, b = user, c = role, d = team (may be NULL) */
+    STORE_TOKEN_PUT,    /* a = hash, b = user, c = role, d = team (may be NULL), n = created,
+                           m = expires (epoch seconds; 0 = never) */
     STORE_NODE_PUT,     /* a = name, d = JSON document, n = epoch */
     STORE_TEAM_PUT,     /* a = name, d = JSON document (overrides set at run time) */
     STORE_META_PUT,     /* a = key, n = value */
     STORE_JOB_DELETE,   /* id (retention: a finished job is purged) */
+    STORE_TOKEN_DEL,    /* a = hash: the token is revoked */
+    STORE_USER_PUT,     /* a = name, d = JSON document (the user's mapping, set at run time) */
+    STORE_USER_DEL,     /* a = name */
     STORE_NKINDS
 } store_op_kind_t;
 
-/* The schema's version (SQLite's user_version): a store with a higher one is refused. */
-#define STORE_SCHEMA_VERSION 1
+/* The schema's version (SQLite's user_version): a store with a higher one is refused. Version 2
+ * added the tokens' created and expires columns and the users table; a store of version 1 (or
+ * unversioned) is upgraded when opened. */
+#define STORE_SCHEMA_VERSION 2
 
 typedef struct store_op {
     store_op_kind_t kind;
     uint64_t id;
     const char *a, *b, *c, *d;
-    int64_t n;
+    int64_t n, m;
 } store_op_t;
 
 /* Files and modes. DIR is created 0700 if missing; DIR, gantry.db and its -wal and -shm files
@@ -54,8 +60,8 @@ bool store_exists(const char *dir);
 int store_create(const char *dir, const store_op_t *init, size_t n, gt_error_t *err);
 /* Opens the existing DIR/gantry.db (store_secure_dir first). Refused, with a message saying
  * what is wrong and what to do, when it is missing, empty, not SQLite, misses a table, or has
- * a newer schema version; an unversioned store of schema 1 is marked version 1. Returns 0 and
- * a new store, or -1 with err. */
+ * a newer schema version; an older one is upgraded (in one transaction). Returns 0 and a new
+ * store, or -1 with err. */
 int store_open(const char *dir, store_t **out, gt_error_t *err);
 /* Commits what is queued, stops the committer, closes the database. Accepts NULL. */
 void store_close(store_t *st);
@@ -65,8 +71,11 @@ void store_close(store_t *st);
 int store_load_jobs(store_t *st, int (*fn)(void *arg, uint64_t id, const char *doc,
                                            gt_error_t *err), void *arg, gt_error_t *err);
 int store_load_tokens(store_t *st, int (*fn)(void *arg, const char *hash, const char *user,
-                                             const char *role, const char *team),
+                                             const char *role, const char *team,
+                                             int64_t created, int64_t expires),
                       void *arg, gt_error_t *err);
+int store_load_users(store_t *st, int (*fn)(void *arg, const char *name, const char *doc),
+                     void *arg, gt_error_t *err);
 int store_load_nodes(store_t *st, int (*fn)(void *arg, const char *name, int64_t epoch,
                                             const char *doc), void *arg, gt_error_t *err);
 int store_load_teams(store_t *st, int (*fn)(void *arg, const char *name, const char *doc),

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/sha256.h"
@@ -81,6 +82,89 @@ int main(void)
     auth_principal_t lost = {.user = "x", .team = "", .role = AUTH_TEAM_ADMIN};
     const char *empty[] = {""};
     ok(!auth_can_govern_team(&lost, empty, 1), "a team-admin without a team governs nothing");
+
+    /* Viewers: read-only; a team's viewer sees that team, a cluster-wide one (no team) all. */
+    auth_principal_t tviewer = {.user = "v", .team = "research", .role = AUTH_VIEWER};
+    auth_principal_t cviewer = {.user = "w", .team = "", .role = AUTH_VIEWER};
+    is_int(auth_role_parse("viewer", &r, &err), 0, "parse viewer");
+    is_int(r, AUTH_VIEWER, "viewer role");
+    is_str(auth_role_name(AUTH_VIEWER), "viewer", "viewer's name");
+    ok(auth_can_see_team(&tviewer, "research"), "team viewer sees its team");
+    ok(!auth_can_see_team(&tviewer, "vision"), "team viewer doesn't see another team");
+    ok(auth_can_see_team(&cviewer, "vision"), "cluster-wide viewer sees every team");
+    ok(!auth_can_use_team(&tviewer, "research"), "a viewer can't submit to its team");
+    ok(!auth_can_use_team(&cviewer, "research"), "nor a cluster-wide viewer");
+    ok(!auth_can_cancel(&tviewer, "research", "v"), "a viewer cancels nothing");
+    ok(auth_read_only(&tviewer) && auth_read_only(&cviewer), "viewers are read-only");
+    ok(!auth_read_only(&member) && !auth_read_only(&admin), "members and admins are not");
+    ok(auth_can_see_team(&member, "research") && !auth_can_see_team(&member, "vision"),
+       "a member sees its team only");
+    ok(!auth_can_see_team(&agent, "research"), "an agent sees no team");
+    is_int(auth_add(a, h, "v", AUTH_VIEWER, NULL, &err), 0, "a viewer token needs no team");
+
+    /* Minting: a team-admin member and viewer tokens of its own team only. */
+    ok(auth_can_mint(&admin, AUTH_ADMIN, NULL), "admin mints admin tokens");
+    ok(auth_can_mint(&tadmin, AUTH_MEMBER, "research"), "team-admin mints members of its team");
+    ok(auth_can_mint(&tadmin, AUTH_VIEWER, "research"), "and viewers of its team");
+    ok(!auth_can_mint(&tadmin, AUTH_MEMBER, "vision"), "not members of another team");
+    ok(!auth_can_mint(&tadmin, AUTH_MEMBER, NULL), "not members without a team");
+    ok(!auth_can_mint(&tadmin, AUTH_VIEWER, NULL), "not cluster-wide viewers");
+    ok(!auth_can_mint(&tadmin, AUTH_TEAM_ADMIN, "research"), "not team-admins");
+    ok(!auth_can_mint(&tadmin, AUTH_AGENT, NULL), "not agents");
+    ok(!auth_can_mint(&member, AUTH_MEMBER, "research"), "a member mints nothing");
+    ok(!auth_can_mint(&tviewer, AUTH_VIEWER, "research"), "a viewer mints nothing");
+
+    /* Expiry, ids, listing, revocation. */
+    auth_t *b = auth_new();
+    char t1[68], t2[68], h1[65], h2[65];
+    auth_token_generate(t1);
+    auth_token_generate(t2);
+    auth_token_hash(t1, h1);
+    auth_token_hash(t2, h2);
+    is_int(auth_add_token(b, h1, "alice", AUTH_MEMBER, "research", 1000, 2000, &err), 0,
+           "a token expiring at 2000");
+    is_int(auth_add_token(b, h2, "bob", AUTH_VIEWER, "research", 1000, 0, &err), 0,
+           "a token that never expires");
+    ok(auth_lookup_at(b, t1, 1999, &p), "valid just before it expires");
+    ok(!auth_lookup_at(b, t1, 2000, &p), "refused from the second it expires");
+    ok(!auth_lookup_at(b, t1, 5000, &p), "and after");
+    ok(auth_lookup_at(b, t2, 1LL << 40, &p), "a token without expiry never expires");
+    ok(!auth_lookup(b, t1, &p), "auth_lookup: the wall clock is past 2000");
+    size_t n = 0;
+    auth_token_info_t *lst = auth_list(b, &n);
+    is_int((int)n, 2, "two tokens listed");
+    ok(n == 2 && !strncmp(lst[0].id, h1, 16) && lst[0].expires == 2000 && lst[0].created == 1000 &&
+           !strcmp(lst[0].user, "alice") && lst[1].role == AUTH_VIEWER,
+       "listed with id, user, role, created, expires");
+    auth_token_info_t info;
+    char got[65];
+    char id1[17];
+    memcpy(id1, h1, 16);
+    id1[16] = 0;
+    ok(auth_find(b, id1, &info, got) && !strcmp(got, h1) && !strcmp(info.team, "research"),
+       "found by id, with its hash");
+    ok(!auth_find(b, "0123456789abcdef", &info, got), "an unknown id is not found");
+    ok(!auth_find(b, "short", &info, got), "a malformed id is not found");
+    ok(auth_can_manage_token(&tadmin, &lst[0]), "team-admin manages its team's member token");
+    auth_token_info_t other = lst[0];
+    snprintf(other.team, sizeof(other.team), "vision");
+    ok(!auth_can_manage_token(&tadmin, &other), "not another team's");
+    other = lst[0];
+    other.role = AUTH_TEAM_ADMIN;
+    ok(!auth_can_manage_token(&tadmin, &other), "nor a team-admin token of its team");
+    auth_principal_t self = member;
+    memcpy(self.token_id, lst[0].id, 17);
+    ok(auth_can_manage_token(&self, &lst[0]), "anyone manages its own token");
+    ok(!auth_can_manage_token(&member, &lst[1]), "a member not another's");
+    ok(auth_can_manage_token(&admin, &lst[1]), "an admin every token");
+    free(lst);
+    is_int(auth_remove(b, h2), 0, "revoke bob's token");
+    ok(!auth_lookup_at(b, t2, 1500, &p), "a revoked token is refused at once");
+    errno = 0;
+    is_int(auth_remove(b, h2), -1, "revoking it twice");
+    is_int(errno, ENOENT, "ENOENT");
+    is_int(auth_count(b), 1, "one token left");
+    auth_free(b);
     auth_free(a);
     return tap_done();
 }

@@ -361,6 +361,20 @@ static void test_users(void)
         ok(gt_config_unix_user(c, NULL) == NULL, "NULL name: no mapping");
     }
     gt_config_free(c);
+    c = parse("users:\n"
+              "  alice: {unix: alice, team: research}\n"
+              "  ops: {unix: daemon, allow_system_account: true}\n",
+              &err);
+    ok(c && c->nusers == 2, "users with team and allow_system_account parse: %s", err.msg);
+    if (c && c->nusers == 2) {
+        is_str(c->users[0].team, "research", "a user's team");
+        ok(!c->users[0].allow_system_account, "allow_system_account is false by default");
+        ok(c->users[1].team == NULL, "no team: NULL");
+        ok(c->users[1].allow_system_account, "allow_system_account: true");
+    }
+    gt_config_free(c);
+    fails("users:\n  ops: {unix: daemon, allow_system_account: maybe}\n", "line 2",
+          "users.ops.allow_system_account", "allow_system_account must be a boolean");
     c = parse("users:\n", &err);
     ok(c && c->nusers == 0, "an empty users: section is none");
     gt_config_free(c);

@@ -54,7 +54,8 @@ static void test_wire(void)
     snprintf(gang.master_addr, sizeof(gang.master_addr), "10.1.2.3");
     cgroup_cfg_t cg = {.root = "/sys/fs/cgroup", .version = CGROUP_V2, .parent = "gantry/n1"};
     supervisor_spec_t s = {.job_id = 77, .incarnation = 3, .name = "n", .team = "t",
-                           .user = "nobody", .allow_root = true, .argv = argv, .env = env,
+                           .user = "nobody", .allow_root = true,
+                           .allow_system_account = true, .argv = argv, .env = env,
                            .workdir = "/w", .gpus = gpus, .ngpus = 2, .time_limit_s = 60,
                            .stop_signal = SIGUSR1, .grace_s = 9, .gang = &gang, .cgroup = &cg,
                            .limits = {.memory_bytes = 1 << 30, .cpu_milli = 1500,
@@ -68,6 +69,7 @@ static void test_wire(void)
     ok(d->job_id == 77 && d->incarnation == 3 && !strcmp(d->name, "n") &&
            !strcmp(d->team, "t") && !strcmp(d->user, "nobody") && d->allow_root,
        "ids, names, user");
+    ok(d->allow_system_account, "allow_system_account travels to the supervisor");
     ok(!strcmp(d->argv[2], "true") && !d->argv[3] && !strcmp(d->env[1], "B=two words") &&
            !d->env[2],
        "command and environment");

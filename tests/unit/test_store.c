@@ -40,11 +40,24 @@ static int on_job(void *arg, uint64_t id, const char *doc, gt_error_t *err)
     return 0;
 }
 
-static int ntok;
-static int on_token(void *arg, const char *h, const char *u, const char *r, const char *t)
+static int ntok, ntok_all, ntok_timed;
+static int on_token(void *arg, const char *h, const char *u, const char *r, const char *t,
+                    int64_t created, int64_t expires)
 {
     (void)arg;
+    ntok_all++;
     ntok += !strcmp(h, "h1") && !strcmp(u, "alice") && !strcmp(r, "member") && t == NULL;
+    ntok_timed += !strcmp(h, "h3") && created == 1700000000 && expires == 1800000000 &&
+                  t && !strcmp(t, "research");
+    return 0;
+}
+
+static char users_seen[256];
+static int on_user(void *arg, const char *name, const char *doc)
+{
+    (void)arg;
+    snprintf(users_seen + strlen(users_seen), sizeof(users_seen) - strlen(users_seen), "%s=%s;",
+             name, doc);
     return 0;
 }
 
@@ -115,8 +128,11 @@ static void check_damaged(void)
     is_int(store_open(d, &st, &err), 0, "an unversioned store of the same tables opens");
     store_close(st);
     char cmd[256];
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 1", d);
-    is_int(system(cmd), 0, "and is marked version 1");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 2", d);
+    is_int(system(cmd), 0, "and is upgraded to version 2");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'SELECT count(created + expires) FROM "
+             "tokens; SELECT count(*) FROM users' >/dev/null 2>&1", d);
+    is_int(system(cmd), 0, "version 2: tokens have created and expires, and users its table");
 
     sh("rm -f %s/gantry.db* && touch %s/gantry.db-wal", d);
     ok(store_exists(d), "a WAL without its database is not a first start");
@@ -165,6 +181,18 @@ int main(void)
     uint64_t t2 = store_enqueue(st, &tk, 1);
     ok(t2 > t1, "tickets increase");
     is_int(store_wait(st, t2, &err), 0, "later ticket waits for both");
+    /* Tokens keep when they were created and expire; a revoked one is deleted. Users'
+     * mappings are documents by name. */
+    store_op_t more[] = {
+        {.kind = STORE_TOKEN_PUT, .a = "h2", .b = "bob", .c = "member", .d = "research"},
+        {.kind = STORE_TOKEN_PUT, .a = "h3", .b = "carol", .c = "viewer", .d = "research",
+         .n = 1700000000, .m = 1800000000},
+        {.kind = STORE_TOKEN_DEL, .a = "h2"},
+        {.kind = STORE_USER_PUT, .a = "alice", .d = "{\"unix_user\":\"alice\"}"},
+        {.kind = STORE_USER_PUT, .a = "bob", .d = "{\"unix_user\":\"bob\"}"},
+        {.kind = STORE_USER_DEL, .a = "bob"},
+    };
+    is_int(store_wait(st, store_enqueue(st, more, 6), &err), 0, "tokens and users written");
     store_close(st);
 
     is_int(store_open(dir, &st, &err), 0, "store reopens");
@@ -173,6 +201,10 @@ int main(void)
     ok(ordered, "jobs load in id order with their last document");
     is_int(store_load_tokens(st, on_token, NULL, &err), 0, "tokens load");
     is_int(ntok, 1, "token row intact");
+    is_int(ntok_timed, 1, "a token's created and expires times are kept");
+    is_int(ntok_all, 2, "a deleted (revoked) token is gone");
+    is_int(store_load_users(st, on_user, NULL, &err), 0, "users load");
+    is_str(users_seen, "alice={\"unix_user\":\"alice\"};", "a user's mapping is kept, a deleted one gone");
     int64_t v;
     is_int(store_meta_get(st, "next_id", 0, &v, &err), 0, "meta read");
     is_int(v, 42, "meta value");

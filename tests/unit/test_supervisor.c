@@ -157,6 +157,22 @@ static void test_failures(void)
     ok(!strcmp(st.reason, "failed") && has(st.message, "--allow-root"),
        "is refused: %s", st.message);
     s = spec_for(argv2);
+    s.user = "root";
+    s.allow_root = true;
+    s.allow_system_account = false;
+    is_int(supervisor_launch(&s, &st, &err), 0, "a job as root with --allow-root but without "
+                                                "allow_system_account");
+    ok(!strcmp(st.reason, "failed") && has(st.message, "a system account (uid 0, below 1000)"),
+       "is refused: %s", st.message);
+    s = spec_for(argv2);
+    s.user = "daemon"; /* uid 1 on Debian */
+    s.allow_system_account = false;
+    is_int(supervisor_launch(&s, &st, &err), 0, "a job as the system account daemon");
+    ok(!strcmp(st.reason, "failed") && has(st.message, "'daemon', a system account (uid 1, "
+                                                       "below 1000)") &&
+           has(st.message, "allow_system_account"),
+       "is refused unless allowed: %s", st.message);
+    s = spec_for(argv2);
     s.user = "gantry-no-such-user";
     is_int(supervisor_launch(&s, &st, &err), 0, "a job for an unknown user");
     ok(!strcmp(st.reason, "failed") && has(st.message, "does not exist"), "is refused: %s",
@@ -184,6 +200,16 @@ static void test_user(void)
     is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
     is_str(st.reason, "completed", "completed: it could write its checkpoint directory");
     is_str(job_file(s.job_id, 1, "stdout"), "65534\n65534\n", "ran as uid/gid 65534");
+    char *argv2[] = {"sh", "-c", "id -u", NULL};
+    s = spec_for(argv2);
+    s.user = "daemon";
+    s.allow_root = false;
+    s.allow_system_account = true;
+    s.workdir = "/tmp";
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job as daemon when allowed");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    is_str(st.reason, "completed", "completed as daemon: %s", st.message);
+    is_str(job_file(s.job_id, 1, "stdout"), "1\n", "ran as uid 1");
 }
 
 static void test_stop_and_limits(void)
