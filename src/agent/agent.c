@@ -19,6 +19,7 @@
 #include "agent/client.h"
 #include "agent/fence.h"
 #include "agent/launcher.h"
+#include "agent/node_token.h"
 #include "agent/statedir.h"
 #include "agent/supervisor.h"
 #include "cli/commands.h"
@@ -50,6 +51,8 @@ typedef struct agent {
     double lease_s, fence_grace_s; /* the server's lease terms (0: it grants none) */
     double lease_deadline;         /* fence_clock() at which the node's lease runs out; 0: none */
     bool need_register;
+    char node_tok[68];           /* the node's credential (node_token.h); "" until there is one */
+    bool using_node_tok;         /* sent instead of the configured (join or admin) token */
     ajob_t *jobs;
     size_t njobs, cap;
     double next_heartbeat, next_scan, next_logs, poll_retry_at;
@@ -209,14 +212,45 @@ static int do_register(agent_t *a, gt_error_t *err)
                              (json_int_t)cfg->cpus_milli, "memory_mib",
                              (json_int_t)cfg->memory_mib, "topology", topo, "gpus", gpus,
                              "address", a->address, "running", running_list(a));
+    if (!a->using_node_tok) {
+        /* With the join (or admin) token: propose the node's credential, saved first, so that
+         * a retry after a lost answer proposes the same one. */
+        gt_error_t e = {0};
+        if (!a->node_tok[0] && node_token_new(a->node_tok, &e) == 0 &&
+            node_token_save(cfg->state_dir, cfg->name, a->node_tok, &e) < 0)
+            say("%s: the node's credential lives in memory only; after a restart an admin must "
+                "run `gantry node reset %s`.", e.msg, cfg->name);
+        if (a->node_tok[0])
+            json_object_set_new(body, "node_token", json_string(a->node_tok));
+    }
     long status = 0;
     json_t *resp = NULL;
     double sent_at = fence_clock();
     int rc = client_call(a->c, "POST", "/v1/agent/register", body, CALL_TIMEOUT_MS, &status,
                          &resp, err);
     json_decref(body);
+    if (rc == 0 && a->using_node_tok && (status == 401 || status == 403)) {
+        /* The server does not know the credential (its data was reset, or an admin reset the
+         * node): join again with the configured token, proposing the same credential. */
+        say("the server refused node %s's credential (%s): registering with the configured "
+            "token.", cfg->name, err->msg);
+        a->using_node_tok = false;
+        client_set_token(a->c, cfg->token);
+    }
     if (rc == 0 && status != 200)
         rc = -1;
+    const char *bound = rc == 0 ? json_string_value(json_object_get(resp, "node_token")) : NULL;
+    if (bound && !a->using_node_tok) {
+        gt_error_t e = {0};
+        if (strcmp(bound, a->node_tok) &&
+            node_token_save(cfg->state_dir, cfg->name, bound, &e) < 0)
+            say("%s", e.msg);
+        snprintf(a->node_tok, sizeof(a->node_tok), "%s", bound);
+        a->using_node_tok = true;
+        client_set_token(a->c, a->node_tok);
+        say("node %s has its own credential now (in %s/node.token): the configured token is "
+            "no longer used.", cfg->name, cfg->state_dir);
+    }
     if (rc == 0) {
         a->epoch = json_integer_value(json_object_get(resp, "epoch"));
         int hb = (int)json_integer_value(json_object_get(resp, "heartbeat_s"));
@@ -543,11 +577,23 @@ static bool ship_logs(agent_t *a, ajob_t *j)
             int rc = client_call(a->c, "POST", "/v1/agent/logs", body, CALL_TIMEOUT_MS,
                                  &status, &resp, &err);
             json_decref(body);
+            int64_t size = json_integer_value(
+                json_object_get(json_object_get(resp, "error"), "size"));
             json_decref(resp);
             if (rc == 0 && status == 200) {
                 j->shipped[s] += (int64_t)send;
                 continue;
             }
+            if (rc == 0 && status == 416 && size >= 0 && size < j->shipped[s]) {
+                /* The server's copy is shorter than what it took (its disk lost the end):
+                 * send again from where it stops; the state directory still has it all. */
+                say("the server has %" PRId64 " bytes of job %" PRId64 "'s %s, not %" PRId64
+                    ": sending again from there.", size, j->id, streams[s], j->shipped[s]);
+                j->shipped[s] = size;
+                continue;
+            }
+            if (rc == 0 && (status == 401 || status == 403))
+                a->need_register = true;
             if (rc == 0 && (status == 404 || status == 400)) {
                 say("the server does not take job %" PRId64 "'s logs (%s): they stay in %s.",
                     j->id, err.msg, dir);
@@ -611,7 +657,8 @@ static void report(agent_t *a)
                 if (exits[i])
                     a->jobs[i].exit_reported = true;
             }
-        } else if (rc == 0 && (status == 409 || status == 404)) {
+        } else if (rc == 0 && (status == 409 || status == 404 || status == 401 ||
+                               status == 403)) {
             a->need_register = true;
         } else {
             say("cannot report to the server: %s", err.msg);
@@ -662,8 +709,7 @@ static void heartbeat(agent_t *a)
     if (rc == 0 && status == 200) {
         lease_renew(a, sent_at);
         handle_kill(a, json_object_get(resp, "kill"));
-    }
-    else if (rc == 0 && (status == 409 || status == 404))
+    } else if (rc == 0 && (status == 409 || status == 404 || status == 401 || status == 403))
         a->need_register = true;
     else
         say("heartbeat failed: %s", err.msg);
@@ -761,7 +807,18 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     int lock_fd = statedir_lock(cfg->state_dir, err);
     if (lock_fd < 0)
         return -1;
-    if (!(a.c = client_new(cfg->server, cfg->token, &cfg->transport, err)))
+    char other[64];
+    gt_error_t te = {0};
+    if (node_token_load(cfg->state_dir, cfg->name, a.node_tok, other, &te) < 0) {
+        gt_error_set(err, te.code, "%s", te.msg);
+        goto out;
+    }
+    if (other[0])
+        say("%s/node.token is node %s's credential, not %s's: it is not used.", cfg->state_dir,
+            other, cfg->name);
+    a.using_node_tok = a.node_tok[0] != '\0';
+    if (!(a.c = client_new(cfg->server, a.using_node_tok ? a.node_tok : cfg->token,
+                           &cfg->transport, err)))
         goto out;
     if (cfg->address)
         snprintf(a.address, sizeof(a.address), "%s", cfg->address);
@@ -824,7 +881,8 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
             int r = client_poll_result(a.c, &status, &resp, &e);
             if (r == 0 && status == 200)
                 handle_tasks(&a, json_object_get(resp, "tasks"));
-            else if (r == 0 && (status == 409 || status == 404))
+            else if (r == 0 && (status == 409 || status == 404 || status == 401 ||
+                                status == 403))
                 a.need_register = true;
             else {
                 say("waiting for work failed: %s (retrying in 1 s)", e.msg);

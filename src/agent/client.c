@@ -157,6 +157,22 @@ void client_free(client_t *c)
     free(c);
 }
 
+void client_set_token(client_t *c, const char *token)
+{
+    client_poll_cancel(c);
+    free(c->auth);
+    gt_buf_t a = {0};
+    gt_buf_printf(&a, "Authorization: Bearer %s", token ? token : "");
+    c->auth = a.data;
+    xfer_t *xs[2] = {&c->call, &c->poll};
+    for (int i = 0; i < 2; i++) {
+        curl_slist_free_all(xs[i]->headers);
+        xs[i]->headers = curl_slist_append(NULL, c->auth);
+        xs[i]->headers = curl_slist_append(xs[i]->headers, "Content-Type: application/json");
+        xs[i]->headers = curl_slist_append(xs[i]->headers, "Expect:");
+    }
+}
+
 int client_call(client_t *c, const char *method, const char *path, json_t *body,
                 long timeout_ms, long *status, json_t **out, gt_error_t *err)
 {

@@ -24,6 +24,9 @@ typedef struct client client_t;
 client_t *client_new(const char *base, const char *token, const gt_transport_t *tp,
                      gt_error_t *err);
 void client_free(client_t *c);
+/* Sends token from now on (the node's own credential, or back to the join token). Abandons a
+ * running long poll: it carries the old one. */
+void client_set_token(client_t *c, const char *token);
 
 /* method "GET"/"POST"; body may be NULL; on success *status is the HTTP status and *out the
  * parsed JSON body (NULL if none or not JSON; caller decrefs). -1 with err on transport

@@ -254,3 +254,42 @@ int cmd_usage(int argc, char **argv)
              since ? since : "", until ? "&until=" : "", until ? until : "");
     return get_and_print(&c, "usage", path, "usage", usage_table);
 }
+
+int cmd_node(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "node") < 0)
+        return 2;
+    const char *help = "usage: gantry node reset NAME\n\nRevokes node NAME's credential (admin): "
+                       "its agent can no longer act as it, and a join token (role agent) may "
+                       "register the name again, e.g. from a new machine. Stop the old agent "
+                       "first: with a join token of its own it would register again.\n";
+    if (argc != 3 || strcmp(argv[1], "reset")) {
+        bool h = argc > 1 && !strcmp(argv[1], "--help");
+        fprintf(h ? stdout : stderr, "%s", help);
+        return h ? 0 : 2;
+    }
+    char *name = cli_escape(argv[2]);
+    gt_buf_t path = {0};
+    gt_buf_printf(&path, "/v1/nodes/%s/credential", name);
+    free(name);
+    gt_error_t err = {0};
+    json_t *resp = NULL;
+    int st = cli_request(&c, "DELETE", path.data, NULL, NULL, &resp, &err);
+    gt_buf_free(&path);
+    if (st != 200) {
+        if (st < 0)
+            fprintf(stderr, "gantry node: %s\n", err.msg);
+        else
+            cli_print_error("node", st, resp);
+        json_decref(resp);
+        return 1;
+    }
+    if (c.output == CLI_JSON)
+        cli_print_json(resp);
+    else
+        printf("node %s: %lld credential(s) revoked; a join token may register it again.\n",
+               argv[2], (long long)json_integer_value(json_object_get(resp, "revoked")));
+    json_decref(resp);
+    return 0;
+}

@@ -74,7 +74,7 @@ static void tokens_table(json_t *rows)
 }
 
 static const char *token_help =
-    "usage: gantry token create --user NAME --role admin|team-admin|member|viewer|agent\n"
+    "usage: gantry token create --user NAME --role admin|team-admin|member|viewer|agent|node\n"
     "                           [--team TEAM] [--expires 30d]\n"
     "       gantry token list\n"
     "       gantry token revoke ID...\n"
@@ -82,6 +82,8 @@ static const char *token_help =
     "create prints a new API token (shown once; the server keeps only its hash). An admin\n"
     "creates any token; a team-admin member and viewer tokens of its team, for users an admin\n"
     "mapped to it (gantry user set). A viewer token without --team sees the whole cluster.\n"
+    "An agent token is a join token: it registers nodes that have no credential yet; each\n"
+    "node then acts with its own (role node, user = the node's name; gantry node reset NAME).\n"
     "--expires: the token is refused after that long (30d, 12h; default never).\n"
     "list shows the tokens the caller may manage (ids, never secrets); revoke refuses a token\n"
     "at once; rotate replaces the caller's own token with a new one printed here (the old one\n"

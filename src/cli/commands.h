@@ -18,6 +18,7 @@ int cmd_quota(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_node(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 

@@ -28,10 +28,11 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
     if (auth_read_only(&req->who) && strcmp(req->method, "GET"))
         return http_error(resp, 403, "forbidden", "a %s token is read-only: it may only GET",
                           auth_role_name(req->who.role));
-    if (req->who.role == AUTH_AGENT && !agent_path)
+    bool node_role = req->who.role == AUTH_AGENT || req->who.role == AUTH_NODE;
+    if (node_role && !agent_path)
         return http_error(resp, 403, "forbidden", "an agent token may only use /v1/agent/...");
     if (agent_path) {
-        if (req->who.role != AUTH_AGENT && req->who.role != AUTH_ADMIN)
+        if (!node_role && req->who.role != AUTH_ADMIN)
             return http_error(resp, 403, "forbidden", "only agent (or admin) tokens may use "
                                                       "/v1/agent/...");
         return api_agents(srv, req, resp, p + 6);
@@ -80,7 +81,7 @@ static json_t *job_view(server_t *srv, const job_t *j, const auth_principal_t *w
 
 static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
-    if (req->who.role == AUTH_AGENT)
+    if (req->who.role == AUTH_AGENT || req->who.role == AUTH_NODE)
         return http_error(resp, 403, "forbidden", "agents can't submit jobs");
     json_t *body = http_body_json(req, resp);
     if (!body)

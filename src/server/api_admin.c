@@ -9,8 +9,40 @@
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
 
+/* DELETE /v1/nodes/{name}/credential (`gantry node reset NAME`): revokes the node's
+ * credential, so that a join token may register the name again (a new machine). */
+static int node_reset(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name)
+{
+    if (!method(req, "DELETE"))
+        return http_error(resp, 405, "method_not_allowed", "use DELETE on "
+                          "/v1/nodes/NAME/credential");
+    if (req->who.role != AUTH_ADMIN)
+        return http_error(resp, 403, "forbidden", "only an admin resets a node's credential");
+    pthread_mutex_lock(&srv->mu);
+    bool known = server_node(srv, name) != NULL || auth_node_has_credential(srv->auth, name);
+    pthread_mutex_unlock(&srv->mu);
+    if (!known)
+        return http_error(resp, 404, "not_found", "node '%s' does not exist", name);
+    gt_error_t err = {0};
+    int n = node_auth_reset(srv, name, &err);
+    if (n < 0)
+        return http_error_from(resp, 503, &err);
+    fprintf(stderr, "gantry server: %s reset node %s: %d node credential(s) revoked.\n",
+            req->who.user, name, n);
+    resp->json = json_pack("{s:s,s:i}", "node", name, "revoked", n);
+    return 0;
+}
+
 int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
 {
+    const char *slash = strchr(rest, '/');
+    if (slash && !strcmp(slash, "/credential")) {
+        char name[64];
+        if (slash - rest >= (ptrdiff_t)sizeof(name))
+            return http_error(resp, 404, "not_found", "no such node");
+        snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
+        return node_reset(srv, req, resp, name);
+    }
     if (!method(req, "GET"))
         return http_error(resp, 405, "method_not_allowed", "use GET on /v1/nodes");
     json_t *arr = json_array();

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,7 +54,7 @@ static node_t *fenced(server_t *srv, const char *name, json_int_t epoch, http_re
     }
     if (epoch != n->epoch) {
         /* The current epoch is not said: it is a fencing token, and the caller's own. */
-        http_error(resp, 409, "stale_epoch", "epoch %lld of node %s is not current: register "
+        http_error(resp, 409, "stale_epoch", "epoch %lld of node %s is stale: register "
                    "again", (long long)epoch, name);
         return NULL;
     }
@@ -110,13 +111,21 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
                           SCHED_MAX_GPUS_PER_NODE);
     json_t *info = json_deep_copy(body);
     json_object_del(info, "running");
+    json_object_del(info, "node_token");
     pthread_mutex_lock(&srv->mu);
+    if (node_auth_may_register(srv, req, name, body, resp) < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        json_decref(info);
+        return 0;
+    }
     node_t *n = server_node(srv, name);
     if (!n && !(n = server_node_add(srv, name, info, &err))) {
         pthread_mutex_unlock(&srv->mu);
         json_decref(info);
         return http_error_from(resp, 400, &err);
     }
+    char node_token[68];
+    node_auth_bind(srv, req, name, body, node_token);
     json_decref(n->info);
     n->info = info;
     const char *addr = json_string_value(json_object_get(body, "address"));
@@ -163,17 +172,20 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
         json_decref(kill);
         return http_error_from(resp, 503, &err);
     }
-    (void)req;
     resp->json = json_pack("{s:I,s:i,s:f,s:f,s:o}", "epoch", epoch, "heartbeat_s",
                            srv->heartbeat_s, "lease_s", srv->lease.lease_s, "fence_grace_s",
                            srv->lease.fence_grace_s, "kill", kill);
+    if (node_token[0])
+        json_object_set_new(resp->json, "node_token", json_string(node_token));
     return 0;
 }
 
-static int do_heartbeat(server_t *srv, http_resp_t *resp, json_t *body)
+static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)
 {
     const char *name = json_string_value(json_object_get(body, "name"));
     json_int_t epoch = json_integer_value(json_object_get(body, "epoch"));
+    if (node_auth_check(req, name, resp) < 0)
+        return 0;
     pthread_mutex_lock(&srv->mu);
     node_t *n = fenced(srv, name, epoch, resp);
     if (!n) {
@@ -209,6 +221,8 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
         return http_error(resp, 400, "invalid_argument", "epoch is required: %s", err.msg);
     if (w && gt_parse_int64(w, 0, 300, &wait_s, &err) < 0)
         return http_error(resp, 400, "invalid_argument", "wait: %s", err.msg);
+    if (node_auth_check(req, name, resp) < 0)
+        return 0;
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += wait_s;
@@ -290,11 +304,13 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
     return server_finish_job(srv, j, JOB_SUCCEEDED, "completed", NULL, 0, 0);
 }
 
-static int do_report(server_t *srv, http_resp_t *resp, json_t *body)
+static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)
 {
     const char *name = json_string_value(json_object_get(body, "name"));
     json_int_t epoch = json_integer_value(json_object_get(body, "epoch"));
     json_t *events = json_object_get(body, "events");
+    if (node_auth_check(req, name, resp) < 0)
+        return 0;
     if (!json_is_array(events))
         return http_error(resp, 400, "invalid_argument", "'events' must be an array");
     pthread_mutex_lock(&srv->mu);
@@ -363,7 +379,7 @@ static char *log_chunk_bytes(json_t *body, size_t *len, http_resp_t *resp)
     return p;
 }
 
-static int do_logs(server_t *srv, http_resp_t *resp, json_t *body)
+static int do_logs(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)
 {
     json_int_t id = json_integer_value(json_object_get(body, "job_id"));
     int inc = (int)json_integer_value(json_object_get(body, "incarnation"));
@@ -376,13 +392,21 @@ static int do_logs(server_t *srv, http_resp_t *resp, json_t *body)
     if (!json_is_integer(off) || json_integer_value(off) < 0 || inc < 1)
         return http_error(resp, 400, "invalid_argument",
                           "a log chunk needs job_id, incarnation (>= 1), offset (>= 0), data");
+    if (req->who.role != AUTH_ADMIN && req->who.role != AUTH_NODE)
+        return node_auth_check(req, "", resp), 0;
     size_t len;
     char *data = log_chunk_bytes(body, &len, resp);
     if (!data)
         return 0;
+    if (len > SERVER_LOG_CHUNK_MAX) {
+        free(data);
+        return http_error(resp, 413, "too_large", "a log chunk carries at most %d bytes",
+                          SERVER_LOG_CHUNK_MAX);
+    }
     pthread_mutex_lock(&srv->mu);
     job_t *j = server_job(srv, (uint64_t)id);
-    if (!j || inc > j->incarnation) {
+    /* A job that is not this node's is answered as one that does not exist. */
+    if (!j || inc > j->incarnation || !node_auth_may_log(srv, req, j, inc)) {
         pthread_mutex_unlock(&srv->mu);
         free(data);
         return http_error(resp, 404, "not_found", "job %lld incarnation %d is not known",
@@ -391,9 +415,21 @@ static int do_logs(server_t *srv, http_resp_t *resp, json_t *body)
     char path[4200];
     api_log_path(srv, (uint64_t)id, inc, stream, path, sizeof(path));
     pthread_mutex_unlock(&srv->mu);
-    /* pwrite at the chunk's offset: a retried chunk lands on itself. */
+    /* pwrite at the chunk's offset: a retried chunk lands on itself; a chunk may not start
+     * beyond the log's end (no holes: a sparse terabyte was one request). */
+    int64_t at = json_integer_value(off);
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    ssize_t w = fd >= 0 ? pwrite(fd, data, len, (off_t)json_integer_value(off)) : -1;
+    struct stat sb;
+    if (fd >= 0 && fstat(fd, &sb) == 0 && at > (int64_t)sb.st_size) {
+        close(fd);
+        free(data);
+        http_error(resp, 416, "bad_offset", "offset %lld is beyond the end of the log (%lld "
+                   "bytes): send from there", (long long)at, (long long)sb.st_size);
+        json_object_set_new(json_object_get(resp->json, "error"), "size",
+                            json_integer((json_int_t)sb.st_size));
+        return 0;
+    }
+    ssize_t w = fd >= 0 ? pwrite(fd, data, len, (off_t)at) : -1;
     int e = errno;
     free(data);
     if (w != (ssize_t)len) {
@@ -428,11 +464,11 @@ int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *re
     if (!strcmp(rest, "register"))
         rc = do_register(srv, req, resp, body);
     else if (!strcmp(rest, "heartbeat"))
-        rc = do_heartbeat(srv, resp, body);
+        rc = do_heartbeat(srv, req, resp, body);
     else if (!strcmp(rest, "report"))
-        rc = do_report(srv, resp, body);
+        rc = do_report(srv, req, resp, body);
     else if (!strcmp(rest, "logs"))
-        rc = do_logs(srv, resp, body);
+        rc = do_logs(srv, req, resp, body);
     else
         rc = http_error(resp, 404, "not_found", "no such endpoint: /v1/agent/%s", rest);
     json_decref(body);

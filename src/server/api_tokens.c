@@ -100,8 +100,9 @@ static int token_create(server_t *srv, http_req_t *req, http_resp_t *resp)
     if (vr < 0)
         goto bad;
     store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = user, .c = auth_role_name(role),
-                     .d = role == AUTH_ADMIN || role == AUTH_AGENT ? NULL : team, .n = now,
-                     .m = expires};
+                     .d = role == AUTH_ADMIN || role == AUTH_AGENT || role == AUTH_NODE
+                              ? NULL : team,
+                     .n = now, .m = expires};
     if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), &err) < 0) {
         json_decref(body);
         return http_error_from(resp, 503, &err);

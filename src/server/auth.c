@@ -23,7 +23,7 @@ struct auth {
     size_t n, cap;
 };
 
-static const char *role_names[] = {"admin", "team-admin", "member", "agent", "viewer"};
+static const char *role_names[] = {"admin", "team-admin", "member", "agent", "viewer", "node"};
 #define NROLES ((int)(sizeof(role_names) / sizeof(role_names[0])))
 
 auth_t *auth_new(void)
@@ -51,7 +51,8 @@ int auth_role_parse(const char *s, auth_role_t *out, gt_error_t *err)
         }
     errno = EINVAL;
     return gt_error_set(err, "invalid_argument",
-                        "role '%s' is not known: use admin, team-admin, member, viewer or agent",
+                        "role '%s' is not known: use admin, team-admin, member, viewer, agent "
+                        "or node",
                         s ? s : "");
 }
 
@@ -99,6 +100,8 @@ int auth_add_token(auth_t *a, const char *hash, const char *user, auth_role_t ro
     if ((role == AUTH_TEAM_ADMIN || role == AUTH_MEMBER) && (!team || !*team))
         return gt_error_set(err, "invalid_argument",
                             "a %s token needs a team: pass --team TEAM", auth_role_name(role));
+    if (role == AUTH_NODE && gt_node_name_check(user, err) < 0)
+        return -1; /* a node credential's user is its node's name */
     if (team && strlen(team) > 63)
         return gt_error_set(err, "invalid_argument", "team name is too long");
     if (!hash || strlen(hash) != 64)
@@ -106,7 +109,8 @@ int auth_add_token(auth_t *a, const char *hash, const char *user, auth_role_t ro
     entry_t e = {0};
     memcpy(e.hash, hash, 65);
     snprintf(e.p.user, sizeof(e.p.user), "%s", user);
-    snprintf(e.p.team, sizeof(e.p.team), "%s", team && role != AUTH_ADMIN ? team : "");
+    snprintf(e.p.team, sizeof(e.p.team), "%s",
+             team && role != AUTH_ADMIN && role != AUTH_NODE ? team : "");
     e.p.role = role;
     memcpy(e.p.token_id, hash, 16);
     e.p.token_id[16] = 0;
@@ -279,4 +283,37 @@ bool auth_can_cancel(const auth_principal_t *p, const char *team, const char *us
         return true;
     return p->role == AUTH_MEMBER && team && !strcmp(p->team, team) && user &&
            !strcmp(p->user, user);
+}
+
+bool auth_acts_as_node(const auth_principal_t *p, const char *node)
+{
+    if (p->role == AUTH_ADMIN)
+        return true;
+    return p->role == AUTH_NODE && node && !strcmp(p->user, node);
+}
+
+bool auth_node_has_credential(auth_t *a, const char *node)
+{
+    bool found = false;
+    pthread_rwlock_rdlock(&a->lock);
+    for (size_t i = 0; i < a->n && !found; i++)
+        found = a->v[i].p.role == AUTH_NODE && !strcmp(a->v[i].p.user, node);
+    pthread_rwlock_unlock(&a->lock);
+    return found;
+}
+
+int auth_remove_node(auth_t *a, const char *node)
+{
+    int removed = 0;
+    pthread_rwlock_wrlock(&a->lock);
+    for (size_t i = 0; i < a->n;) {
+        if (a->v[i].p.role == AUTH_NODE && !strcmp(a->v[i].p.user, node)) {
+            a->v[i] = a->v[--a->n];
+            removed++;
+            continue;
+        }
+        i++;
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return removed;
 }

@@ -3,8 +3,10 @@
  * A token is "gt_" + 64 random hex digits; only its SHA-256 is kept (in memory and in the
  * store). Roles: admin (everything), team-admin (jobs of their team, sub-teams, member and
  * viewer tokens of their team), member (submit to their team, see its queue, cancel their own
- * jobs), agent (node endpoints only), viewer (read-only: what a member of its team sees, or
- * everything when it has no team). A token may expire (its lookups fail from then on) and is
+ * jobs), agent (a join token: registers a node name that has no credential yet, nothing else),
+ * viewer (read-only: what a member of its team sees, or everything when it has no team), node
+ * (one node's own credential, bound at its first registration: its user is the node's name and
+ * it acts only as that node). A token may expire (its lookups fail from then on) and is
  * revoked by removing it. The table is safe to use from many threads. */
 #ifndef GANTRY_AUTH_H
 #define GANTRY_AUTH_H
@@ -19,6 +21,7 @@ typedef enum auth_role {
     AUTH_MEMBER,
     AUTH_AGENT,
     AUTH_VIEWER,
+    AUTH_NODE,
 } auth_role_t;
 
 typedef struct auth_principal {
@@ -43,8 +46,8 @@ typedef struct auth auth_t;
 auth_t *auth_new(void);
 void auth_free(auth_t *a);
 
-/* "admin", "team-admin", "member", "agent", "viewer" <-> role; parse returns -1 (EINVAL)
- * with err. */
+/* "admin", "team-admin", "member", "agent", "viewer", "node" <-> role; parse returns -1
+ * (EINVAL) with err. */
 int auth_role_parse(const char *s, auth_role_t *out, gt_error_t *err);
 const char *auth_role_name(auth_role_t r);
 
@@ -97,5 +100,15 @@ bool auth_can_admin_team(const auth_principal_t *p, const char *team); /* any jo
 bool auth_can_govern_team(const auth_principal_t *p, const char *const *ancestors, size_t n);
 /* Cancel: admin; team-admin of the job's team; a member for their own jobs in their team. */
 bool auth_can_cancel(const auth_principal_t *p, const char *team, const char *user);
+
+/* Node identity (docs/agent-protocol.md). auth_acts_as_node: may p act as node (agent calls
+ * naming it)? Admin: any node; a node credential: its own node only; others (join tokens
+ * included): none. */
+bool auth_acts_as_node(const auth_principal_t *p, const char *node);
+/* Whether some node credential is bound to node. */
+bool auth_node_has_credential(auth_t *a, const char *node);
+/* Removes every node credential bound to node (an admin's `gantry node reset`); returns how
+ * many. */
+int auth_remove_node(auth_t *a, const char *node);
 
 #endif

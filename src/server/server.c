@@ -296,9 +296,19 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
         /* Kept for usage: the run that ends here consumed its GPUs too. */
         if (!j->earlier_runs)
             j->earlier_runs = json_array();
+        /* and where it ran: that node may still ship the run's output (node_auth.c) */
+        json_t *nodes = json_array();
+        for (int i = 0; i < j->nslots; i++) {
+            bool dup = false;
+            for (int k = 0; k < i; k++)
+                dup |= !strcmp(j->slots[k].node, j->slots[i].node);
+            if (!dup)
+                json_array_append_new(nodes, json_string(j->slots[i].node));
+        }
         json_array_append_new(j->earlier_runs,
-                              json_pack("{s:i,s:f,s:f}", "incarnation", j->incarnation,
-                                        "start_time", j->start_time, "end_time", server_now()));
+                              json_pack("{s:i,s:f,s:f,s:o}", "incarnation", j->incarnation,
+                                        "start_time", j->start_time, "end_time", server_now(),
+                                        "nodes", nodes));
     }
     j->state = JOB_PENDING;
     j->stopping = false;

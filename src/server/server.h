@@ -23,6 +23,11 @@
 #include "server/store.h"
 
 #define SERVER_MAX_BODY (1024 * 1024)
+/* GPU-type slots of the scheduler (SCHED_MAX_GPU_TYPES) that only an admin (or the
+ * configuration) may fill: agents' registrations stop short of them. */
+#define SERVER_GPU_TYPES_RESERVED 16
+/* The most output one log chunk may carry (the agent sends at most 64 KiB). */
+#define SERVER_LOG_CHUNK_MAX (256 * 1024)
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -239,6 +244,29 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
 void http_wake_follows(server_t *srv);
 /* Shutdown: ends every follow, waits (up to 2 s) until no connection is parked. */
 void http_unpark_all(server_t *srv);
+
+/* ---- node_auth.c: node identity (docs/agent-protocol.md) ---- */
+/* 0 when req's principal may act as node name (agent calls naming it); else -1 with a 403 in
+ * resp that tells nothing about that node. */
+int node_auth_check(const http_req_t *req, const char *name, http_resp_t *resp);
+/* Before a registration of name (caller holds mu): 0 when req's principal may register it
+ * with this body (a join token: a name without a credential, or the node retrying with the
+ * credential it proposed; a node credential: its own name; a GPU type new to the scheduler
+ * only outside the slots kept for the admin); else -1 with the answer in resp. */
+int node_auth_may_register(server_t *srv, const http_req_t *req, const char *name, json_t *body,
+                           http_resp_t *resp);
+/* After it (caller holds mu): binds the node's credential when it has none (the body's
+ * "node_token" proposal, else a new one) and writes it into tok (the register answer's
+ * node_token; "" when none is to be sent). Returns the store ticket of the binding (0: none). */
+uint64_t node_auth_bind(server_t *srv, const http_req_t *req, const char *name, json_t *body,
+                        char tok[68]);
+/* Whether req's principal may write incarnation inc of j's log: an admin; a node credential of
+ * a node the job is placed on (or, for an earlier incarnation, where that one ran). Caller
+ * holds mu. */
+bool node_auth_may_log(server_t *srv, const http_req_t *req, const job_t *j, int inc);
+/* Revokes node name's credentials (store, then memory): a join token may register it again.
+ * Returns how many, or -1 with err when the store fails. */
+int node_auth_reset(server_t *srv, const char *name, gt_error_t *err);
 
 /* ---- routing: each returns 0 when it filled resp ---- */
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp);

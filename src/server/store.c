@@ -63,6 +63,7 @@ static const char *put_sql[STORE_NKINDS] = {
     [STORE_TEAM_PUT] = "INSERT OR REPLACE INTO teams (name, doc) VALUES (?,?)",
     [STORE_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
     [STORE_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
+    [STORE_NODE_TOKENS_DEL] = "DELETE FROM tokens WHERE role = 'node' AND user = ?",
 };
 
 static int db_fail(store_t *st, gt_error_t *err, const char *what)
@@ -137,6 +138,9 @@ static int exec_op(store_t *st, const store_op_t *op)
         break;
     case STORE_JOB_DELETE:
         sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
+        break;
+    case STORE_NODE_TOKENS_DEL:
+        bind_text(s, 1, op->a);
         break;
     case STORE_NKINDS:
         return -1;

@@ -32,6 +32,7 @@ typedef enum store_op_kind {
     STORE_TOKEN_DEL,    /* a = hash: the token is revoked */
     STORE_USER_PUT,     /* a = name, d = JSON document (the user's mapping, set at run time) */
     STORE_USER_DEL,     /* a = name */
+    STORE_NODE_TOKENS_DEL, /* a = node name: deletes its node credentials (role node) */
     STORE_NKINDS
 } store_op_kind_t;
 

@@ -9,6 +9,9 @@ reg='{"name":"n1","gpu_type":"H100","cpus_milli":8000,"memory_mib":65536,"addres
 r=$(TOK=$AG api POST /v1/agent/register "${reg/RUN/[]}")
 is "$(echo "$r" | jget '{epoch}')" 1 "register: epoch 1"
 is "$(echo "$r" | jget '{heartbeat_s}')" 1 "register: heartbeat_s"
+# The agent token is a join token: the node acts with its own credential from now on.
+AG=$(echo "$r" | jget '{node_token}')
+like "$AG" '^gt_[0-9a-f]{64}$' "register: the answer carries the node's credential"
 hb() { TOK=$AG api POST /v1/agent/heartbeat "{\"name\":\"n1\",\"epoch\":$1,\"running\":${2:-[]}}"; }
 like "$(hb 1)" '^200 ' "heartbeat"
 # A heartbeat loop stands in for the agent's, with the epoch it finds in $WORK/epoch.

@@ -165,6 +165,45 @@ int main(void)
     is_int(errno, ENOENT, "ENOENT");
     is_int(auth_count(b), 1, "one token left");
     auth_free(b);
+    /* Node identity: a join token (agent) acts as no node; a node credential as its own. */
+    is_int(auth_role_parse("node", &r, &err), 0, "parse node");
+    is_int(r, AUTH_NODE, "node role");
+    is_str(auth_role_name(AUTH_NODE), "node", "node role name");
+    char nt[68], nh[65], nt2[68], nh2[65];
+    auth_token_generate(nt);
+    auth_token_hash(nt, nh);
+    ok(!auth_node_has_credential(a, "n1"), "n1 has no credential yet");
+    is_int(auth_add(a, nh, "n1", AUTH_NODE, "research", &err), 0, "node credential for n1");
+    ok(auth_node_has_credential(a, "n1"), "n1 has a credential");
+    ok(!auth_node_has_credential(a, "n2"), "n2 still has none");
+    auth_principal_t np;
+    ok(auth_lookup(a, nt, &np), "node credential found");
+    is_int(np.role, AUTH_NODE, "with role node");
+    is_str(np.user, "n1", "bound to n1");
+    is_str(np.team, "", "and no team");
+    ok(auth_acts_as_node(&np, "n1"), "n1's credential acts as n1");
+    ok(!auth_acts_as_node(&np, "n2"), "n1's credential does not act as n2");
+    ok(!auth_acts_as_node(&np, NULL), "nor as no node");
+    ok(!auth_acts_as_node(&agent, "node"), "a join token acts as no node, even its user's name");
+    ok(auth_acts_as_node(&admin, "n2"), "an admin acts as any node");
+    ok(!auth_acts_as_node(&member, "n1"), "a member acts as no node");
+    ok(!auth_can_use_team(&np, "research"), "a node credential can't use a team");
+    ok(!auth_can_admin_team(&np, "research"), "nor administer one");
+    ok(!auth_can_see_team(&np, "research"), "nor see one");
+    auth_token_generate(nt2);
+    auth_token_hash(nt2, nh2);
+    errno = 0;
+    is_int(auth_add(a, nh2, "bad name", AUTH_NODE, NULL, &err), -1,
+           "a node credential's user must be a node name");
+    is_int(errno, EINVAL, "EINVAL");
+    is_int(auth_add(a, nh2, "n1", AUTH_NODE, NULL, &err), 0, "a second credential for n1");
+    int before = auth_count(a);
+    is_int(auth_remove_node(a, "n1"), 2, "node reset removes both of n1's credentials");
+    is_int(auth_count(a), before - 2, "and nothing else");
+    ok(!auth_lookup(a, nt, &np), "the removed credential is refused");
+    ok(!auth_node_has_credential(a, "n1"), "n1 has no credential any more");
+    ok(auth_lookup(a, tok, &p), "other tokens still work");
+    is_int(auth_remove_node(a, "n1"), 0, "a second reset removes nothing");
     auth_free(a);
     return tap_done();
 }

@@ -79,5 +79,29 @@ int main(void)
         if (system(p) != 0)
             ok(0, "cleanup");
     }
+    {
+        gt_error_t e = {0};
+        is_int(gt_node_name_check("gpu-001.rack_2-A", &e), 0, "node name of [A-Za-z0-9._-]");
+        char n63[64], n64[65];
+        memset(n63, 'a', 63);
+        n63[63] = '\0';
+        memset(n64, 'a', 64);
+        n64[64] = '\0';
+        is_int(gt_node_name_check(n63, &e), 0, "63 characters");
+        errno = 0;
+        is_int(gt_node_name_check(n64, &e), -1, "64 characters refused");
+        is_int(errno, EINVAL, "EINVAL");
+        is_int(gt_node_name_check("", &e), -1, "empty refused");
+        is_int(gt_node_name_check(NULL, &e), -1, "NULL refused");
+        is_int(gt_node_name_check("evil\nnode", &e), -1, "newline refused");
+        is_int(gt_node_name_check("a b", &e), -1, "space refused");
+        is_int(gt_node_name_check("a/b", &e), -1, "slash refused (a cgroup path)");
+        is_int(gt_node_name_check("\xc3\xa9", &e), -1, "non-ASCII refused");
+        is_int(gt_label_check("gpu_type", "H100-80GB-HBM3", 63, &e), 0, "a GPU type word");
+        is_int(gt_label_check("gpu_type", "H100 80GB", 63, &e), -1, "a space refused");
+        is_int(gt_label_check("gpu_type", "H100\r", 63, &e), -1, "a control character refused");
+        is_int(gt_label_check("x", "abcd", 3, &e), -1, "longer than max refused");
+        is_int(gt_label_check("x", NULL, 3, &e), -1, "NULL refused");
+    }
     return tap_done();
 }
