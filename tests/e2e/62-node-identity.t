@@ -113,7 +113,7 @@ like "$(curl -s -w ' %{http_code}' -X POST -H "Authorization: Bearer $N3" --data
   '413$' "(c) a chunk over 256 KiB is refused (413)"
 like "$(call "$N3" POST /v1/agent/logs "{\"job_id\":$J3,\"incarnation\":1,\"stream\":\"stdout\",\"offset\":6,\"data\":\"world\\n\"}")" \
   '^200 ' "a chunk at the end is taken"
-is "$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/jobs/$J3/logs")" "$(printf 'hello\nworld')" \
+is "$(curl -s --max-time 10 -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/jobs/$J3/logs" | head -c 100)" "$(printf 'hello\nworld')" \
   "the log holds what n3 sent, in order"
 # n3 goes quiet: its (preemptible) job returns to the queue; n3 may still ship that run's end
 kill "$HB3"
