@@ -236,6 +236,8 @@ static int do_register(agent_t *a, gt_error_t *err)
             "token.", cfg->name, err->msg);
         a->using_node_tok = false;
         client_set_token(a->c, cfg->token);
+        json_decref(resp);
+        return do_register(a, err); /* at once: the node's lease runs meanwhile */
     }
     if (rc == 0 && status != 200)
         rc = -1;
