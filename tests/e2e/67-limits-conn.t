@@ -63,7 +63,9 @@ like "$(grep '^gantry_http_connections_cut_total{reason="body_timeout"}' <<<"$m"
 # ---- parked connections are not idle: a long poll and a log follow outlive the timeouts ----
 AG=$("$GANTRY" token create --user n1 --role agent)
 reg='{"name":"n1","gpu_type":"H100","cpus_milli":8000,"memory_mib":65536,"address":"127.0.0.1","gpus":[{"index":0},{"index":1}],"running":[]}'
-is "$(TOK=$AG api POST /v1/agent/register "$reg" | jget '{epoch}')" 1 "a node registers"
+r=$(TOK=$AG api POST /v1/agent/register "$reg")
+is "$(echo "$r" | jget '{epoch}')" 1 "a node registers"
+AG=$(echo "$r" | jget '{node_token}') # the join token only registers; the node's credential does the rest
 ( while :; do curl -s -o /dev/null -X POST -H "Authorization: Bearer $AG" \
     -d '{"name":"n1","epoch":1,"running":[]}' "$GANTRY_SERVER/v1/agent/heartbeat"; sleep 0.3; done ) &
 PIDS+=($!)
