@@ -57,4 +57,30 @@ for m in "GET /v1/jobs/%s" "DELETE /v1/jobs/%s" "GET /v1/jobs/%s/logs"; do
   is "$a" "$b" "$m of another team's job answers exactly as a nonexistent id"
 done
 is "$(TOK=$A_RES api GET "/v1/jobs/$id1" | jget '{state}')" pending "research still sees its job"
+
+# ---- blocked_by names a job only to those who may see it ----
+# Without backfill, the first job that can't start blocks every job behind it (pending_reason
+# priority, blocked_by its id). One registered node with 1 GPU, held by a product job.
+for id in $(TOK=$ADMIN api GET '/v1/jobs?state=pending' | jget '{jobs}' | perl -MJSON::PP -e 'print join " ", map {$_->{id}} @{decode_json(<STDIN>)}'); do
+  TOK=$ADMIN api DELETE "/v1/jobs/$id" >/dev/null
+done
+sed -e 's/^  backfill: .*/  backfill: false/' -e 's/^  preemption: .*/  preemption: false/' \
+  "${GANTRY_ROOT:-.}/examples/cluster.yaml" > "$WORK/nobackfill.yaml"
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
+restart_server --config "$WORK/nobackfill.yaml" --heartbeat 60
+reg='{"name":"n1","gpu_type":"H100-80GB","cpus_milli":8000,"memory_mib":65536,"address":"127.0.0.1","gpus":[{"index":0}],"running":[]}'
+like "$(TOK=$ADMIN api POST /v1/agent/register "$reg")" '^200 ' "a node n1 with one GPU registers"
+holder=$(TOK=$A_PRO api POST /v1/jobs '{"command":["hold"],"gpus":1}' | jget '{id}')
+is_running() { [ "$(TOK=$ADMIN api GET "/v1/jobs/$1" | jget '{state}')" = running ]; }
+wait_for 10 is_running "$holder"
+ok $? "product's job $holder runs on n1's GPU"
+blocker=$(TOK=$A_RES api POST /v1/jobs '{"command":["train"],"gpus":1}' | jget '{id}')
+behind=$(TOK=$A_PRO api POST /v1/jobs '{"command":["eval"],"gpus":1}' | jget '{id}')
+blocked() { [ "$(TOK=$ADMIN api GET "/v1/jobs/$behind" | jget '{blocked_by}')" = "$blocker" ]; }
+wait_for 10 blocked
+ok $? "the admin sees product's job $behind blocked_by research's job $blocker"
+v=$(TOK=$A_PRO api GET "/v1/jobs/$behind")
+is "$(echo "$v" | jget '{pending_reason}')" priority "product sees its job wait (priority)"
+is "$(echo "$v" | jget '{blocked_by}')" null "but not the id of research's job that blocks it"
+is "$(TOK=$A_PRO api GET '/v1/jobs?state=pending' | jget '{jobs}[0]{blocked_by}')" null "nor in its queue"
 done_testing
