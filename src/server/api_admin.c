@@ -242,6 +242,14 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
         goto bad;
     }
     if (!t) {
+        /* A new team's name is one word of the node names' letters: it goes into log lines,
+         * tables and metrics' labels as is. */
+        if (gt_node_name_check(name, &err) < 0) {
+            pthread_mutex_unlock(&srv->mu);
+            gt_error_set(&err, "invalid_argument", "team name '%s' is not valid: use 1 to 63 "
+                         "characters of A-Z, a-z, 0-9, '.', '_' and '-'", name);
+            goto bad;
+        }
         t = server_team_add(srv, name, parent, w > 0 ? w : 1, nq, l >= -1 ? l : -1, &err);
         if (!t) {
             pthread_mutex_unlock(&srv->mu);

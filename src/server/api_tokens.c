@@ -57,8 +57,10 @@ static int token_create(server_t *srv, http_req_t *req, http_resp_t *resp)
     auth_role_t role;
     char tok[68], hash[65];
     int64_t now = (int64_t)server_now(), expires;
+    /* A user name is one printable word: it goes into log lines and tables as is. */
     if (auth_role_parse(role_s, &role, &err) < 0 ||
-        parse_expires(json_object_get(body, "expires"), now, &expires, &err) < 0)
+        parse_expires(json_object_get(body, "expires"), now, &expires, &err) < 0 ||
+        gt_label_check("the user name", user, 63, &err) < 0)
         goto bad;
     if (!auth_can_mint(&req->who, role, team)) {
         json_decref(body);

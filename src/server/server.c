@@ -1162,6 +1162,7 @@ int cmd_server(int argc, char **argv)
     server_t *srv = xcalloc(1, sizeof(*srv));
     srv->tls = tls_cert != NULL;
     pthread_mutex_init(&srv->mu, NULL);
+    pthread_mutex_init(&srv->users_mu, NULL);
     pthread_cond_init(&srv->changed, NULL);
     pthread_cond_init(&srv->kick, NULL);
     pthread_mutex_init(&srv->park_mu, NULL);

@@ -98,6 +98,8 @@ typedef struct server {
     json_t *users;           /* users.c: user -> {unix_user, team, allow_system_account,
                                 source: config|api}: the configuration's, then the API's */
     json_t *config_users;    /* the configuration's alone (a deleted API mapping reverts) */
+    pthread_mutex_t users_mu;  /* users.c: one mapping change at a time, from its store write to
+                                  its change in memory (taken before mu) */
     /* http.c: connections parked (suspended) until a commit, a long poll's answer or a log
      * chunk; counted so that shutdown stops libmicrohttpd only once none is left. */
     pthread_mutex_t park_mu;

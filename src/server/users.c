@@ -88,14 +88,11 @@ static json_t *user_view(const char *name, json_t *d)
 /* PUT /v1/users/NAME {"unix_user": ..., "team": ..., "allow_system_account": false}. */
 static int put_user(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name)
 {
-    /* A user name as tokens take it: 1 to 63 printable characters, no '/' (it is a path). */
-    size_t len = strlen(name);
-    bool name_ok = len > 0 && len <= 63;
-    for (size_t i = 0; name_ok && i < len; i++)
-        name_ok = name[i] > ' ' && name[i] < 127 && name[i] != '/';
-    if (!name_ok)
-        return http_error(resp, 400, "invalid_argument", "a user name is 1 to 63 printable "
-                          "characters without spaces or '/'");
+    /* A user name as tokens take it: 1 to 63 printable characters (no '/': it is a path). */
+    gt_error_t nerr = {0};
+    if (gt_label_check("the user name", name, 63, &nerr) < 0 || strchr(name, '/'))
+        return http_error(resp, 400, "invalid_argument", "the user name is not valid: use 1 to "
+                          "63 printable characters without spaces or '/'");
     json_t *body = http_body_json(req, resp);
     if (!body)
         return 0;
@@ -211,10 +208,14 @@ int api_users(server_t *srv, http_req_t *req, http_resp_t *resp, const char *nam
     if (!admin && !(req->who.role == AUTH_TEAM_ADMIN && method(req, "GET")))
         return http_error(resp, 403, "forbidden", "only an admin maps users to Unix accounts "
                           "and teams (a team-admin may list its team's users)");
-    if (*name && method(req, "PUT"))
-        return put_user(srv, req, resp, name);
-    if (*name && method(req, "DELETE"))
-        return delete_user(srv, req, resp, name);
+    if (*name && (method(req, "PUT") || method(req, "DELETE"))) {
+        /* Changes one at a time: memory then follows the store in the same order. */
+        pthread_mutex_lock(&srv->users_mu);
+        int rc = method(req, "PUT") ? put_user(srv, req, resp, name)
+                                    : delete_user(srv, req, resp, name);
+        pthread_mutex_unlock(&srv->users_mu);
+        return rc;
+    }
     if (!method(req, "GET"))
         return http_error(resp, 405, "method_not_allowed", "use GET, or PUT or DELETE on a user");
     json_t *arr = json_array();

@@ -42,6 +42,10 @@ like "$(TOK=$CAROL api PUT /v1/teams/rogue '{"quota":1}')" '^403 .*only under it
 like "$(TOK=$CAROL api PUT /v1/teams/rogue '{"parent":"product"}')" '^403 ' \
   "nor one under another team"
 
+like "$(api PUT '/v1/teams/bad%0Aname' '{"quota":0}')" "^400 .*team name 'bad" \
+  "a new team's name with a newline is refused"
+like "$(api PUT '/v1/teams/a%20b' '{"quota":0}')" '^400 ' "one with a space too"
+
 # ---- the hierarchy's sums hold for the admin too ----
 r=$(api PUT /v1/teams/nlp '{"quota":100}')
 like "$r" "^400 .*above its own quota of 24" "admin: a child's quota above its parent's is refused"

@@ -95,6 +95,13 @@ is "$(code "$BOB" GET /v1/jobs)" 200 "bob's token still works"
 is "$(code "$CAROL" DELETE "/v1/tokens/$eid")" 200 "it revokes erin's"
 is "$(code "$ERIN" GET /v1/jobs)" 401 "which is refused at once"
 
+# ---- names are one printable word (they go into log lines and tables as is) ----
+like "$(api POST /v1/tokens '{"user":"eve\nsecond line","role":"member","team":"research"}')" \
+  '^400 .*user name is not valid' "a user name with a newline is refused"
+like "$(api POST /v1/tokens '{"user":"two words","role":"viewer"}')" '^400 ' "one with a space too"
+like "$(api PUT /v1/users/eve%0Aroot '{"unix_user":"eve"}')" '^400 .*user name is not valid' \
+  "and a mapping for such a name"
+
 # ---- rotation of the admin token ----
 old_admin=$ADMIN
 new=$("$GANTRY" token rotate 2>"$WORK/rotate.err")
