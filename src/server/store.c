@@ -686,9 +686,10 @@ int store_load_meta(store_t *st, const char *prefix,
             break;
         }
         if (fn(arg, key, sqlite3_column_int64(s, 1)) < 0) {
-            sqlite3_finalize(s);
+            gt_error_set(err, "store_error", "the meta row '%s' cannot be read", key);
+            sqlite3_finalize(s); /* frees key */
             errno = EINVAL;
-            return gt_error_set(err, "store_error", "the meta row '%s' cannot be read", key);
+            return -1;
         }
     }
     sqlite3_finalize(s);
