@@ -269,6 +269,11 @@ static int job_alloc(sched_t *s, const sched_job_spec_t *sp)
     return ji;
 }
 
+int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
+{
+    return validate_spec(s, spec, err);
+}
+
 int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
 {
     s->changed = true;

@@ -156,6 +156,9 @@ const char *sched_reason_text(sched_reason_t r);
 /* Adds a pending job. Validates the request (EINVAL with a message: bad sizes, unknown team
  * or class, gang that does not divide evenly); EEXIST if the id is live. */
 int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err);
+/* The checks sched_job_submit() makes on spec (-1 with err, errno EINVAL or EEXIST), without
+ * submitting: a server validates a job before its commit, and enters it after. */
+int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, gt_error_t *err);
 /* Removes a job in any state, freeing what it holds (cancel). ENOENT if unknown. */
 int sched_job_remove(sched_t *s, uint64_t id, sched_time_t now);
 /* A running (or preempting) job ended: frees its GPUs, accounts its usage, forgets it. */

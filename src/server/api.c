@@ -79,6 +79,89 @@ static json_t *job_view(server_t *srv, const job_t *j, const auth_principal_t *w
     return o;
 }
 
+/* ---- submission (store.h: prepared, committed, then applied to memory) ---- */
+
+/* The job documents one request may create, in bytes (an array's tasks times a document's
+ * size): they are built and committed at once. */
+#define SUBMIT_MAX_DOC_BYTES ((size_t)64 << 20)
+/* Array tasks enter memory this many at a time, the lock taken and released between. */
+#define SUBMIT_INSERT_BATCH 256
+
+typedef struct submission {
+    job_t *tmpl;                /* the first task; the others are its clones */
+    uint64_t first;
+    int64_t count, lo;          /* lo < 0: not an array */
+    auth_principal_t who;       /* the submitter, for the answer's view */
+} submission_t;
+
+/* 413 when count documents like j's exceed the cap (checked before anything is built). */
+static int over_doc_cap(const job_t *j, int64_t count, http_resp_t *resp)
+{
+    char *doc = server_job_doc(j);
+    size_t one = strlen(doc) + 64; /* ids, index, state and times vary a little */
+    free(doc);
+    if ((uint64_t)count <= SUBMIT_MAX_DOC_BYTES / one)
+        return 0;
+    http_error(resp, 413, "payload_too_large",
+               "%lld tasks of about %zu bytes each are %.0f MiB of job documents; one request "
+               "may create at most %zu MiB: submit the array in parts, or make the job (its "
+               "environment) smaller", (long long)count, one,
+               (double)count * (double)one / (1 << 20), SUBMIT_MAX_DOC_BYTES >> 20);
+    return -1;
+}
+
+/* After the commit: the jobs enter memory (SUBMIT_INSERT_BATCH at a time: a large array never
+ * holds the lock long), or, refused, nothing does. */
+static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_error_t *cerr)
+{
+    submission_t *sub = resp->apply_arg;
+    job_t *j = sub->tmpl;
+    if (rc < 0) {
+        pthread_mutex_lock(&srv->mu);
+        if (j->idem_key)
+            server_idem_settle(srv, j->idem_scope, j->idem_key, false);
+        pthread_mutex_unlock(&srv->mu);
+        fprintf(stderr, "gantry server: a submission of %lld job(s) by %s was refused: %s\n",
+                (long long)sub->count, sub->who.user, cerr->msg);
+        job_free(j);
+        free(sub);
+        http_error_from(resp, 503, cerr);
+        return;
+    }
+    for (int64_t k = 0; k < sub->count;) {
+        pthread_mutex_lock(&srv->mu);
+        for (int64_t n = 0; n < SUBMIT_INSERT_BATCH && k < sub->count; n++, k++) {
+            job_t *t = k + 1 < sub->count ? job_clone(j) : j;
+            t->id = sub->first + (uint64_t)k;
+            if (sub->lo >= 0)
+                t->array_index = sub->lo + k;
+            srv->jobs[t->id] = t;
+            gt_error_t err = {0};
+            if (server_enter_sched(srv, t, &err) < 0) /* checked before: should not happen */
+                server_finish_job(srv, t, JOB_FAILED, "invalid", err.msg, 0, 0);
+        }
+        pthread_mutex_unlock(&srv->mu);
+    }
+    pthread_mutex_lock(&srv->mu);
+    job_t *first = server_job(srv, sub->first);
+    if (first && first->idem_key)
+        server_idem_settle(srv, first->idem_scope, first->idem_key, true);
+    json_t *view = first ? job_view(srv, first, &sub->who) : json_object();
+    pthread_mutex_unlock(&srv->mu);
+    if (sub->lo >= 0) {
+        json_t *ids = json_array();
+        for (int64_t k = 0; k < sub->count && k < 1000; k++)
+            json_array_append_new(ids, json_integer((json_int_t)(sub->first + (uint64_t)k)));
+        json_object_set_new(view, "array_job_ids", ids);
+        json_object_set_new(view, "array_count", json_integer(sub->count));
+    }
+    resp->status = 201;
+    snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%llu",
+             (unsigned long long)sub->first);
+    resp->json = view;
+    free(sub);
+}
+
 static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
     if (req->who.role == AUTH_AGENT || req->who.role == AUTH_NODE)
@@ -107,6 +190,11 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
         job_free(j);
         return 0;
     }
+    int64_t count = lo >= 0 ? hi - lo + 1 : 1;
+    if (over_doc_cap(j, count, resp) < 0) {
+        job_free(j);
+        return 0;
+    }
     pthread_mutex_lock(&srv->mu);
     if (key) {
         job_t *old = server_idem_find(srv, req->who.token_id, key);
@@ -116,6 +204,12 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
             pthread_mutex_unlock(&srv->mu);
             job_free(j);
             return 0;
+        }
+        if (server_idem_pending(srv, req->who.token_id, key)) {
+            pthread_mutex_unlock(&srv->mu);
+            job_free(j);
+            return http_error(resp, 409, "conflict", "a submission with this Idempotency-Key "
+                              "is being saved: retry in a moment to get its job");
         }
         j->idem_key = xstrdup(key);
         j->idem_scope = xstrdup(req->who.token_id);
@@ -171,45 +265,46 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
             return 0;
         }
     }
-    int64_t count = lo >= 0 ? hi - lo + 1 : 1;
     j->submit_time = server_now();
-    uint64_t first = srv->next_id, ticket = 0;
-    json_t *out = lo >= 0 ? json_array() : NULL;
-    for (int64_t k = 0; k < count; k++) {
-        job_t *t = k + 1 < count ? job_clone(j) : j;
-        t->id = srv->next_id;
-        if (lo >= 0) {
-            t->array_id = (int64_t)first;
-            t->array_index = lo + k;
-        }
-        if (server_enter_sched(srv, t, &err) < 0) {
-            /* Only the first task can fail (all are alike): nothing was stored. */
-            pthread_mutex_unlock(&srv->mu);
-            if (t != j)
-                job_free(t);
-            job_free(j);
-            json_decref(out);
-            return http_error_from(resp, 400, &err);
-        }
-        server_jobs_reserve(srv, t->id);
-        srv->jobs[t->id] = t;
-        srv->next_id++;
-        ticket = server_save_job(srv, t);
-        if (out && k < 1000)
-            json_array_append_new(out, json_integer((json_int_t)t->id));
+    j->id = srv->next_id;
+    if (lo >= 0) {
+        j->array_id = (int64_t)j->id;
+        j->array_index = lo;
     }
-    server_idem_add(srv, srv->jobs[first]);
-    json_t *view = job_view(srv, srv->jobs[first], &req->who);
+    if (server_check_job(srv, j, &err) < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        job_free(j);
+        return http_error_from(resp, 400, &err);
+    }
+    /* Ids are taken now (a refused commit leaves a gap); the jobs enter memory once their
+     * records are durable (submit_apply), a reader meanwhile sees nothing. */
+    submission_t *sub = xcalloc(1, sizeof(*sub));
+    sub->tmpl = j;
+    sub->first = j->id;
+    sub->count = count;
+    sub->lo = lo;
+    sub->who = req->who;
+    srv->next_id += (uint64_t)count;
+    server_jobs_reserve(srv, srv->next_id);
+    if (j->idem_key)
+        server_idem_reserve(srv, j->idem_scope, j->idem_key, sub->first);
     pthread_mutex_unlock(&srv->mu);
-    resp->ticket = ticket; /* answered once durable (http.c) */
-    if (out) {
-        json_object_set_new(view, "array_job_ids", out);
-        json_object_set_new(view, "array_count", json_integer(count));
+
+    /* The documents are built and queued outside the lock: an array's can be tens of MB. */
+    store_op_t *ops = xcalloc((size_t)count, sizeof(*ops));
+    for (int64_t k = 0; k < count; k++) {
+        j->id = sub->first + (uint64_t)k;
+        if (lo >= 0)
+            j->array_index = lo + k;
+        ops[k] = (store_op_t){.kind = STORE_JOB_PUT, .id = j->id, .a = xstrdup(j->team),
+                              .b = xstrdup(j->user), .c = xstrdup(job_state_name(j->state)),
+                              .d = server_job_doc(j)};
     }
-    resp->status = 201;
-    snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%llu",
-             (unsigned long long)first);
-    resp->json = view;
+    j->id = sub->first;
+    j->array_index = lo >= 0 ? lo : j->array_index;
+    resp->ticket = store_enqueue_client_owned(srv->store, ops, (size_t)count);
+    resp->apply = submit_apply; /* answered, and in memory, once durable (http.c) */
+    resp->apply_arg = sub;
     return 0;
 }
 
@@ -377,6 +472,57 @@ static int logs(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j)
     return 0;
 }
 
+/* A cancel is a client's change (store.h): the job's cancelled record is committed first and
+ * memory follows; when the job changed meanwhile (it started, or ended), the cancel is prepared
+ * again from what the job is now. Called with mu held (the job checked: there, visible, the
+ * caller may cancel it, not ended); returns with it released. */
+static int cancel(server_t *srv, http_req_t *req, http_resp_t *resp, uint64_t id)
+{
+    for (int attempt = 0;; attempt++) {
+        job_t *j = server_job(srv, id);
+        if (!j) {
+            pthread_mutex_unlock(&srv->mu);
+            return http_error(resp, 404, "not_found", "job %llu does not exist",
+                              (unsigned long long)id);
+        }
+        if (job_state_terminal(j->state)) {
+            pthread_mutex_unlock(&srv->mu);
+            return http_error(resp, 409, "conflict", "job %llu already ended (%s)",
+                              (unsigned long long)id, job_state_name(j->state));
+        }
+        char *before = server_job_doc(j);
+        char *after = server_job_doc_ended(j, JOB_CANCELLED, "cancelled");
+        store_op_t op = {.kind = STORE_JOB_PUT, .id = id, .a = j->team, .b = j->user,
+                         .c = job_state_name(JOB_CANCELLED), .d = after};
+        uint64_t t = store_enqueue_client(srv->store, &op, 1);
+        free(after);
+        pthread_mutex_unlock(&srv->mu);
+        gt_error_t err = {0};
+        if (store_wait(srv->store, t, &err) < 0) {
+            free(before);
+            return http_error_from(resp, 503, &err);
+        }
+        pthread_mutex_lock(&srv->mu);
+        j = server_job(srv, id);
+        char *now = j ? server_job_doc(j) : NULL;
+        bool same = now && !strcmp(now, before);
+        free(now);
+        free(before);
+        if (same) {
+            /* Its own kept write (and the dependents', the stop tasks) follows. */
+            server_finish_job(srv, j, JOB_CANCELLED, "cancelled", NULL, 0, 0);
+            resp->json = job_view(srv, j, &req->who);
+            pthread_mutex_unlock(&srv->mu);
+            return 0;
+        }
+        if (attempt == 3) {
+            pthread_mutex_unlock(&srv->mu);
+            return http_error(resp, 409, "conflict", "job %llu kept changing while its cancel "
+                              "was saved: retry", (unsigned long long)id);
+        }
+    }
+}
+
 int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
 {
     if (!*rest) {
@@ -428,10 +574,5 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         return http_error(resp, 409, "conflict", "job %llu already ended (%s)",
                           (unsigned long long)id, job_state_name(j->state));
     }
-    uint64_t t = server_finish_job(srv, j, JOB_CANCELLED, "cancelled", NULL, 0, 0);
-    json_t *view = job_view(srv, j, &req->who);
-    pthread_mutex_unlock(&srv->mu);
-    resp->ticket = t;
-    resp->json = view;
-    return 0;
+    return cancel(srv, req, resp, id);
 }

@@ -241,49 +241,66 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
         pthread_mutex_unlock(&srv->mu);
         goto bad;
     }
-    if (!t) {
+    if (!t && gt_node_name_check(name, &err) < 0) {
         /* A new team's name is one word of the node names' letters: it goes into log lines,
          * tables and metrics' labels as is. */
-        if (gt_node_name_check(name, &err) < 0) {
-            pthread_mutex_unlock(&srv->mu);
-            gt_error_set(&err, "invalid_argument", "team name '%s' is not valid: use 1 to 63 "
-                         "characters of A-Z, a-z, 0-9, '.', '_' and '-'", name);
-            goto bad;
-        }
-        t = server_team_add(srv, name, parent, w > 0 ? w : 1, nq, l >= -1 ? l : -1, &err);
-        if (!t) {
-            pthread_mutex_unlock(&srv->mu);
-            goto bad;
-        }
-        resp->status = 201;
-    } else {
-        int64_t nl = l >= -1 ? l : t->limit_milli;
-        if (sched_team_set_quota(srv->sched, t->sched_idx, -1, nq, nl, &err) < 0 ||
-            (w > 0 && sched_team_set_weight(srv->sched, t->sched_idx, w, &err) < 0)) {
-            pthread_mutex_unlock(&srv->mu);
-            goto bad;
-        }
-        t->quota_milli = nq;
-        t->limit_milli = nl;
-        if (w > 0)
-            t->weight = w;
+        pthread_mutex_unlock(&srv->mu);
+        gt_error_set(&err, "invalid_argument", "team name '%s' is not valid: use 1 to 63 "
+                     "characters of A-Z, a-z, 0-9, '.', '_' and '-'", name);
+        goto bad;
     }
-    json_t *doc = json_pack("{s:s?,s:f,s:I,s:I}", "parent", t->parent, "weight", t->weight,
-                            "quota_milli", (json_int_t)t->quota_milli, "limit_milli",
-                            (json_int_t)t->limit_milli);
+    /* A client's change (store.h): checked, committed, and only then applied to memory. */
+    int64_t nl = l >= -1 ? l : t ? t->limit_milli : -1;
+    double nw = w > 0 ? w : t ? t->weight : 1;
+    const char *np = t ? t->parent : parent;
+    if (np && !server_team(srv, np)) {
+        pthread_mutex_unlock(&srv->mu);
+        gt_error_set(&err, "invalid_argument", "parent team '%s' does not exist", np);
+        goto bad;
+    }
+    if (nl >= 0 && nq > nl) {
+        pthread_mutex_unlock(&srv->mu);
+        gt_error_set(&err, "invalid_argument", "team '%s': quota must not be above the limit",
+                     name);
+        goto bad;
+    }
+    json_t *doc = json_pack("{s:s?,s:f,s:I,s:I}", "parent", np, "weight", nw, "quota_milli",
+                            (json_int_t)nq, "limit_milli", (json_int_t)nl);
     char *s = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     store_op_t op = {.kind = STORE_TEAM_PUT, .a = name, .d = s};
-    uint64_t ticket = store_enqueue(srv->store, &op, 1);
+    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
     free(s);
-    json_t *view = team_json(srv, t);
-    server_kick(srv);
+    char *pcopy = np ? xstrdup(np) : NULL;
     pthread_mutex_unlock(&srv->mu);
     json_decref(body);
     if (store_wait(srv->store, ticket, &err) < 0) {
-        json_decref(view);
+        free(pcopy);
         return http_error_from(resp, 503, &err);
     }
+    pthread_mutex_lock(&srv->mu);
+    t = server_team(srv, name);
+    if (!t) {
+        t = server_team_add(srv, name, pcopy, nw, nq, nl, &err);
+        resp->status = 201;
+    } else if (sched_team_set_quota(srv->sched, t->sched_idx, -1, nq, nl, &err) == 0 &&
+               sched_team_set_weight(srv->sched, t->sched_idx, nw, &err) == 0) {
+        t->quota_milli = nq;
+        t->limit_milli = nl;
+        t->weight = nw;
+    } else {
+        t = NULL;
+    }
+    free(pcopy);
+    if (!t) { /* checked above: should not happen; the store has it, a restart applies it */
+        pthread_mutex_unlock(&srv->mu);
+        fprintf(stderr, "gantry server: team %s was saved but not applied: %s\n", name,
+                err.msg);
+        return http_error_from(resp, 500, &err);
+    }
+    json_t *view = team_json(srv, t);
+    server_kick(srv);
+    pthread_mutex_unlock(&srv->mu);
     fprintf(stderr, "gantry server: team %s changed by %s.\n", name, req->who.user);
     resp->json = view;
     return 0;

@@ -233,6 +233,25 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
             pthread_mutex_unlock(&srv->mu);
             return 0;
         }
+        if (json_array_size(n->tasks) && !srv->stopping && n->tasks_ticket &&
+            !store_durable(srv->store, n->tasks_ticket) && store_degraded(srv->store)) {
+            /* What the tasks say is not durable and the store cannot commit for now: they
+             * stay queued; look again in a moment (the committer retries meanwhile). */
+            struct timespec soon;
+            clock_gettime(CLOCK_REALTIME, &soon);
+            soon.tv_nsec += 200 * 1000000L;
+            if (soon.tv_nsec >= 1000000000L) {
+                soon.tv_sec++;
+                soon.tv_nsec -= 1000000000L;
+            }
+            if (soon.tv_sec > deadline.tv_sec ||
+                (soon.tv_sec == deadline.tv_sec && soon.tv_nsec > deadline.tv_nsec))
+                soon = deadline;
+            if (pthread_cond_timedwait(&srv->changed, &srv->mu, &soon) != 0 &&
+                soon.tv_sec == deadline.tv_sec && soon.tv_nsec == deadline.tv_nsec)
+                break;
+            continue;
+        }
         if (json_array_size(n->tasks) || srv->stopping) {
             /* Stopping: answer now, and close so that the agent reconnects to the next
              * server rather than polling this one again. */
@@ -243,7 +262,19 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
             pthread_mutex_unlock(&srv->mu);
             /* A task goes out only once what it says is durable. */
             if (ticket && store_wait(srv->store, ticket, &err) < 0) {
-                json_decref(tasks);
+                /* The store failed meanwhile: the tasks go back to wait for it. */
+                pthread_mutex_lock(&srv->mu);
+                node_t *again = server_node(srv, name);
+                if (again && again->epoch == epoch && again->up && !srv->stopping) {
+                    json_array_extend(tasks, again->tasks);
+                    json_decref(again->tasks);
+                    again->tasks = tasks;
+                    if (ticket > again->tasks_ticket)
+                        again->tasks_ticket = ticket;
+                } else {
+                    json_decref(tasks);
+                }
+                pthread_mutex_unlock(&srv->mu);
                 return http_error_from(resp, 503, &err);
             }
             resp->json = json_pack("{s:o}", "tasks", tasks);
@@ -350,7 +381,10 @@ static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *
     }
     pthread_cond_broadcast(&srv->changed);
     pthread_mutex_unlock(&srv->mu);
-    resp->ticket = ticket;
+    /* Answered once everything it caused, and every change memory held before (a retried
+     * report that is old news now waits for the earlier state), is durable. */
+    uint64_t kept = store_last_kept(srv->store);
+    resp->ticket = ticket > kept ? ticket : kept;
     resp->json = json_object();
     return 0;
 }

@@ -181,12 +181,22 @@ static void stream_free_cb(void *cls)
     free(s);
 }
 
+static void run_apply(server_t *srv, http_resp_t *resp, int rc, const gt_error_t *err)
+{
+    void (*apply)(server_t *, http_resp_t *, int, const gt_error_t *) = resp->apply;
+    resp->apply = NULL;
+    apply(srv, resp, rc, err);
+}
+
 static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_resp_t *resp)
 {
     struct MHD_Response *r;
     if (resp->ticket) {
         gt_error_t err = {0};
-        if (store_wait(srv->store, resp->ticket, &err) < 0) /* committed: returns at once */
+        int rc = store_wait(srv->store, resp->ticket, &err); /* settled: returns at once */
+        if (resp->apply)
+            run_apply(srv, resp, rc, &err);
+        else if (rc < 0)
             http_error_from(resp, 503, &err);
     }
     if (resp->stream_read) {
@@ -383,7 +393,13 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     if (ctx) {
         if (ctx->reserved)
             conn_guard_release(srv->guard, ctx->reserved);
-        /* An answer parked when the connection closed (shutdown, client gone). */
+        /* An answer parked when the connection closed (shutdown, client gone). A committed
+         * change still reaches memory. */
+        if (ctx->resp.apply) {
+            gt_error_t err = {0};
+            int rc = store_wait(srv->store, ctx->resp.ticket, &err);
+            run_apply(srv, &ctx->resp, rc, &err);
+        }
         json_decref(ctx->resp.json);
         free(ctx->resp.text);
         gt_buf_free(&ctx->body);

@@ -77,16 +77,32 @@ void server_jobs_reserve(server_t *srv, uint64_t id)
     memset(srv->jobs + old, 0, (srv->jobs_cap - old) * sizeof(*srv->jobs));
 }
 
-uint64_t server_save_job(server_t *srv, const job_t *j)
+char *server_job_doc(const job_t *j)
 {
     json_t *o = job_to_json(j);
     char *doc = json_dumps(o, JSON_COMPACT);
     json_decref(o);
+    return doc;
+}
+
+uint64_t server_save_job(server_t *srv, const job_t *j)
+{
+    char *doc = server_job_doc(j);
     store_op_t op = {.kind = STORE_JOB_PUT, .id = j->id, .a = j->team, .b = j->user,
                      .c = job_state_name(j->state), .d = doc};
     uint64_t t = store_enqueue(srv->store, &op, 1);
     free(doc);
     return t;
+}
+
+static int job_spec(server_t *srv, const job_t *j, sched_job_spec_t *sp, gt_error_t *err);
+
+int server_check_job(server_t *srv, const job_t *j, gt_error_t *err)
+{
+    sched_job_spec_t sp;
+    if (job_spec(srv, j, &sp, err) < 0)
+        return -1;
+    return sched_job_validate(srv->sched, &sp, err);
 }
 
 static void idem_name(gt_buf_t *b, const char *scope, const char *key)
@@ -123,6 +139,38 @@ void server_idem_remove(server_t *srv, const job_t *j)
     json_t *v = json_object_get(srv->idem, b.data);
     if (v && (uint64_t)json_integer_value(v) == j->id)
         json_object_del(srv->idem, b.data);
+    gt_buf_free(&b);
+}
+
+/* An in-flight submission's key maps to minus its first id until it commits. */
+void server_idem_reserve(server_t *srv, const char *scope, const char *key, uint64_t first)
+{
+    gt_buf_t b = {0};
+    idem_name(&b, scope, key);
+    json_object_set_new_nocheck(srv->idem, b.data, json_integer(-(json_int_t)first));
+    gt_buf_free(&b);
+}
+
+bool server_idem_pending(server_t *srv, const char *scope, const char *key)
+{
+    gt_buf_t b = {0};
+    idem_name(&b, scope, key);
+    json_t *v = json_object_get(srv->idem, b.data);
+    gt_buf_free(&b);
+    return v && json_integer_value(v) < 0;
+}
+
+void server_idem_settle(server_t *srv, const char *scope, const char *key, bool keep)
+{
+    gt_buf_t b = {0};
+    idem_name(&b, scope, key);
+    json_t *v = json_object_get(srv->idem, b.data);
+    if (v && json_integer_value(v) < 0) {
+        if (keep)
+            json_integer_set(v, -json_integer_value(v));
+        else
+            json_object_del(srv->idem, b.data);
+    }
     gt_buf_free(&b);
 }
 
@@ -251,8 +299,10 @@ static void send_stops(server_t *srv, job_t *j, const char *reason, uint64_t tic
 
 static uint64_t release_dependents(server_t *srv, job_t *done);
 
-uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
-                           const char *message, int exit_code, int exit_signal)
+/* The fields a job's end sets; true when it was running (a cancel then leaves it stopping,
+ * holding its GPUs until its processes are gone). */
+static bool set_ended(job_t *j, job_state_t st, const char *reason, const char *message,
+                      int exit_code, int exit_signal)
 {
     bool was_running = j->nslots > 0 && j->state == JOB_RUNNING;
     j->state = st;
@@ -263,9 +313,25 @@ uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *
     j->end_message = message && *message ? xstrdup(message) : NULL;
     j->exit_code = exit_code;
     j->exit_signal = exit_signal;
+    j->stopping = was_running && st == JOB_CANCELLED;
+    return was_running;
+}
+
+char *server_job_doc_ended(const job_t *j, job_state_t st, const char *reason)
+{
+    job_t *c = job_clone(j);
+    set_ended(c, st, reason, NULL, 0, 0);
+    char *doc = server_job_doc(c);
+    job_free(c);
+    return doc;
+}
+
+uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
+                           const char *message, int exit_code, int exit_signal)
+{
+    bool was_running = set_ended(j, st, reason, message, exit_code, exit_signal);
     if (was_running && st == JOB_CANCELLED) {
         /* Still holds its GPUs until the agents report the processes gone. */
-        j->stopping = true;
         uint64_t t = server_save_job(srv, j);
         send_stops(srv, j, "cancel", t, NULL);
         release_dependents(srv, j);

@@ -148,8 +148,22 @@ pclass_t *server_class(server_t *srv, const char *name);
  * without a scope, before keys were scoped, is never matched). Caller holds mu. */
 job_t *server_idem_find(server_t *srv, const char *scope, const char *key);
 void server_idem_add(server_t *srv, const job_t *j);
-/* Queues a job's current document; returns the store ticket. Caller holds mu. */
+/* A submission's key while its commit is in flight (store.h: memory changes after the
+ * commit): reserve maps it to the first job id to come, pending tells whether it is in flight,
+ * settle records it (keep) or drops it (refused). Caller holds mu. */
+void server_idem_reserve(server_t *srv, const char *scope, const char *key, uint64_t first);
+bool server_idem_pending(server_t *srv, const char *scope, const char *key);
+void server_idem_settle(server_t *srv, const char *scope, const char *key, bool keep);
+/* Queues a job's current document as a kept change (store.h); returns the store ticket.
+ * Caller holds mu. */
 uint64_t server_save_job(server_t *srv, const job_t *j);
+/* The document the store keeps for j (free it); and the one it would have once ended with
+ * state st and reason (as server_finish_job() would; j is not changed). */
+char *server_job_doc(const job_t *j);
+char *server_job_doc_ended(const job_t *j, job_state_t st, const char *reason);
+/* The checks the scheduler makes when j enters it (team, class, shape), without entering:
+ * -1 with err (invalid_argument). Caller holds mu. */
+int server_check_job(server_t *srv, const job_t *j, gt_error_t *err);
 void server_kick(server_t *srv);                         /* caller holds mu */
 /* Ends a job (running or pending) in a terminal state with reason and an optional message (a
  * sentence, copied; NULL for none); frees its resources in the scheduler; releases jobs that
@@ -231,6 +245,12 @@ typedef struct http_resp {
     bool close;              /* answer with Connection: close (the server is stopping) */
     uint64_t ticket;         /* answer once this store ticket is durable (0: at once); a failed
                                 commit turns the answer into a 503 */
+    /* A client's change committed before memory has it (store.h): called exactly once, after
+     * the commit of ticket settled, with rc 0 (apply the change to memory under mu and fill
+     * the answer) or -1 and err (refused: undo reservations, fill the 503 from err); also when
+     * the client left meanwhile (the answer is then dropped). apply_arg is its own to free. */
+    void (*apply)(server_t *srv, struct http_resp *resp, int rc, const gt_error_t *err);
+    void *apply_arg;
 } http_resp_t;
 
 const char *http_query(const http_req_t *r, const char *key);

@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct batch {
     store_op_t *ops;
     size_t n;
     uint64_t ticket;
+    bool client;               /* a client's change: refused as a whole when its commit fails */
     struct batch *next;
 } batch_t;
 
@@ -30,13 +32,21 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *put[STORE_NKINDS];   /* one prepared statement per op kind */
     pthread_t committer;
-    bool started, stopping, broken;
-    char broken_msg[256];
+    bool started, stopping;
+    bool degraded;             /* the last commit failed; its kept batches are being retried */
+    bool closed;               /* closed with batches it could not commit (they are lost) */
+    char fail_msg[256];        /* why the last commit failed */
     pthread_mutex_t mu;
     pthread_cond_t queued;     /* committer waits for work */
     pthread_cond_t committed;  /* writers wait for their ticket */
-    batch_t *head, *tail;
-    uint64_t next_ticket, done_ticket;
+    pthread_cond_t retry;      /* committer waits out its backoff (close wakes it) */
+    batch_t *head, *tail;      /* in ticket order */
+    uint64_t next_ticket;
+    uint64_t done_ticket;      /* every batch up to here is committed or refused */
+    uint64_t last_kept;        /* the last non-client batch's ticket */
+    uint64_t *refused;         /* refused client tickets not yet waited for (short) */
+    size_t nrefused, refused_cap;
+    int inject_n, inject_code; /* store_fail_next_commits() */
     store_stats_t stats;
 };
 
@@ -150,80 +160,219 @@ static int exec_op(store_t *st, const store_op_t *op)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Commits every queued batch in one transaction, in ticket order. */
+/* ---- the committer ---- */
+
+static bool refused_has(const store_t *st, uint64_t t)
+{
+    for (size_t i = 0; i < st->nrefused; i++)
+        if (st->refused[i] == t)
+            return true;
+    return false;
+}
+
+static void refused_add(store_t *st, uint64_t t)
+{
+    GT_GROW(st->refused, st->refused_cap, st->nrefused + 1);
+    st->refused[st->nrefused++] = t;
+    st->stats.refused++;
+}
+
+static bool refused_take(store_t *st, uint64_t t)
+{
+    for (size_t i = 0; i < st->nrefused; i++)
+        if (st->refused[i] == t) {
+            st->refused[i] = st->refused[--st->nrefused];
+            return true;
+        }
+    return false;
+}
+
+/* A ticket's fate is known (committed, refused, lost) or, while degraded, not known soon. */
+static bool settled(const store_t *st, uint64_t t)
+{
+    return t <= st->done_ticket || refused_has(st, t) || st->closed || st->degraded;
+}
+
+/* Unlinks the notifications whose ticket is settled and returns them. Caller holds mu. */
+static notify_t *take_settled(store_t *st)
+{
+    notify_t *ready = NULL, **pp = &st->notify;
+    while (*pp) {
+        notify_t *nt = *pp;
+        if (settled(st, nt->ticket)) {
+            *pp = nt->next;
+            nt->next = ready;
+            ready = nt;
+        } else {
+            pp = &nt->next;
+        }
+    }
+    return ready;
+}
+
+static void run_notifies(notify_t *ready)
+{
+    while (ready) {
+        notify_t *next = ready->next;
+        ready->fn(ready->arg);
+        free(ready);
+        ready = next;
+    }
+}
+
+/* One transaction for every batch of list, in order; msg says why when it fails (rolled
+ * back). inject (a SQLite result code, 0 for none) fails it after its writes, as a disk
+ * that fills up at COMMIT does. */
+static bool commit_list(store_t *st, const batch_t *list, int inject, char *msg, size_t len)
+{
+    bool okay = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    for (const batch_t *b = list; okay && b; b = b->next)
+        for (size_t i = 0; okay && i < b->n; i++)
+            okay = exec_op(st, &b->ops[i]) == 0;
+    if (okay && inject) {
+        snprintf(msg, len, "%s (injected)", sqlite3_errstr(inject));
+        okay = false;
+    } else if (okay) {
+        okay = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    }
+    if (!okay && !msg[0])
+        snprintf(msg, len, "%s", sqlite3_errmsg(st->db));
+    if (!okay && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return okay;
+}
+
+/* After a failed commit: every client batch (of list, and queued since) is refused; the
+ * others, which memory already reflects, stay queued in order to be retried. Holds mu. */
+static void refuse_clients(store_t *st, batch_t *list)
+{
+    if (st->head) {
+        batch_t *end = list;
+        while (end->next)
+            end = end->next;
+        end->next = st->head;
+    }
+    st->head = st->tail = NULL;
+    while (list) {
+        batch_t *next = list->next;
+        list->next = NULL;
+        if (list->client) {
+            refused_add(st, list->ticket);
+            batch_free(list);
+        } else {
+            if (st->tail)
+                st->tail->next = list;
+            else
+                st->head = list;
+            st->tail = list;
+        }
+        list = next;
+    }
+}
+
+static size_t count_batches(const batch_t *b)
+{
+    size_t n = 0;
+    for (; b; b = b->next)
+        n++;
+    return n;
+}
+
+/* Commits every queued batch in one transaction, in ticket order (group commit). A failed
+ * commit refuses the client batches and retries the rest with a backoff (up to 2 s); with
+ * nothing left to retry it probes with a one-row write, so that writes resume by themselves
+ * once the disk has room again. */
 static void *committer_main(void *arg)
 {
     store_t *st = arg;
+    double backoff = 0.05;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        while (!st->head && !st->stopping)
+        while (!st->head && !st->stopping && !st->degraded)
             pthread_cond_wait(&st->queued, &st->mu);
-        if (!st->head && st->stopping)
+        if (!st->head && (st->stopping || st->closed))
             break;
-        batch_t *list = st->head;
-        uint64_t last = st->tail->ticket;
+        batch_t *list = st->head, probe_batch = {0};
+        store_op_t probe_op = {.kind = STORE_META_PUT, .a = "store_probe"};
         st->head = st->tail = NULL;
-        bool broken = st->broken;
+        if (!list) { /* degraded with nothing kept: a probe write */
+            probe_op.n = (int64_t)time(NULL);
+            probe_batch = (batch_t){.ops = &probe_op, .n = 1};
+        }
+        int inject = 0;
+        if (st->inject_n > 0) {
+            st->inject_n--;
+            inject = st->inject_code;
+        }
         pthread_mutex_unlock(&st->mu);
 
         char msg[256] = "";
-        if (!broken) {
-            bool okay = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
-            for (batch_t *b = list; okay && b; b = b->next)
-                for (size_t i = 0; okay && i < b->n; i++)
-                    okay = exec_op(st, &b->ops[i]) == 0;
-            if (okay)
-                okay = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
-            if (!okay) {
-                snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(st->db));
-                sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-                fprintf(stderr, "gantry server: the store failed to commit and refuses further "
-                                "writes: %s.\n", msg);
-            }
-        }
-        while (list) {
-            batch_t *next = list->next;
-            batch_free(list);
-            list = next;
-        }
+        bool okay = commit_list(st, list ? list : &probe_batch, inject, msg, sizeof(msg));
+        uint64_t last = 0;
+        for (batch_t *b = list; b; b = b->next)
+            last = b->ticket;
 
         pthread_mutex_lock(&st->mu);
-        if (msg[0] && !st->broken) {
-            st->broken = true;
-            snprintf(st->broken_msg, sizeof(st->broken_msg), "%s", msg);
-        }
-        st->stats.transactions++;
-        st->done_ticket = last;
-        pthread_cond_broadcast(&st->committed);
-        notify_t *ready = NULL, **pp = &st->notify;
-        while (*pp) {
-            notify_t *nt = *pp;
-            if (nt->ticket <= last) {
-                *pp = nt->next;
-                nt->next = ready;
-                ready = nt;
-            } else {
-                pp = &nt->next;
+        if (okay) {
+            while (list) {
+                batch_t *next = list->next;
+                batch_free(list);
+                list = next;
             }
+            if (st->degraded)
+                fprintf(stderr, "gantry server: the store commits again; writes resume.\n");
+            st->degraded = false;
+            backoff = 0.05;
+            st->stats.transactions++;
+            if (last)
+                st->done_ticket = last;
+        } else {
+            st->stats.failed_commits++;
+            if (list)
+                refuse_clients(st, list);
+            if (!st->degraded || strcmp(st->fail_msg, msg))
+                fprintf(stderr, "gantry server: the store cannot commit (%s): client writes are "
+                                "refused (503); changes already made (batches kept: %zu) are "
+                                "retried until it can.\n", msg, count_batches(st->head));
+            st->degraded = true;
+            snprintf(st->fail_msg, sizeof(st->fail_msg), "%s", msg);
         }
+        pthread_cond_broadcast(&st->committed);
+        notify_t *ready = take_settled(st);
         pthread_mutex_unlock(&st->mu);
-        while (ready) {
-            notify_t *next = ready->next;
-            ready->fn(ready->arg);
-            free(ready);
-            ready = next;
-        }
+        run_notifies(ready);
         pthread_mutex_lock(&st->mu);
+        if (!okay && st->stopping) {
+            size_t lost = count_batches(st->head);
+            if (lost)
+                fprintf(stderr, "gantry server: stopping with %zu changes the store could not "
+                                "commit (%s): they are lost.\n", lost, st->fail_msg);
+            while (st->head) {
+                batch_t *next = st->head->next;
+                batch_free(st->head);
+                st->head = next;
+            }
+            st->tail = NULL;
+            st->closed = true;
+            pthread_cond_broadcast(&st->committed);
+            break;
+        }
+        if (!okay) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            long ns = ts.tv_nsec + (long)(backoff * 1e9);
+            ts.tv_sec += ns / 1000000000L;
+            ts.tv_nsec = ns % 1000000000L;
+            pthread_cond_timedwait(&st->retry, &st->mu, &ts);
+            backoff = backoff * 2 > 2.0 ? 2.0 : backoff * 2;
+        }
     }
+    st->closed = true;
     notify_t *rest = st->notify;
     st->notify = NULL;
+    pthread_cond_broadcast(&st->committed);
     pthread_mutex_unlock(&st->mu);
-    while (rest) {
-        notify_t *next = rest->next;
-        rest->fn(rest->arg);
-        free(rest);
-        rest = next;
-    }
+    run_notifies(rest);
     return NULL;
 }
 
@@ -441,6 +590,7 @@ int store_open(const char *dir, store_t **out, gt_error_t *err)
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->queued, NULL);
     pthread_cond_init(&st->committed, NULL);
+    pthread_cond_init(&st->retry, NULL);
     /* No SQLITE_OPEN_CREATE: a store that vanished is an error, never a new empty one. */
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
         SQLITE_OK) {
@@ -485,6 +635,7 @@ void store_close(store_t *st)
         pthread_mutex_lock(&st->mu);
         st->stopping = true;
         pthread_cond_signal(&st->queued);
+        pthread_cond_signal(&st->retry);
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->committer, NULL);
     }
@@ -494,38 +645,69 @@ void store_close(store_t *st)
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->queued);
     pthread_cond_destroy(&st->committed);
+    pthread_cond_destroy(&st->retry);
+    free(st->refused);
     free(st);
 }
 
-uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n)
+static uint64_t enqueue(store_t *st, store_op_t *ops, size_t n, bool client, bool take)
 {
     batch_t *b = xcalloc(1, sizeof(*b));
-    b->ops = xcalloc(n ? n : 1, sizeof(*b->ops));
     b->n = n;
-    for (size_t i = 0; i < n; i++) {
-        b->ops[i] = ops[i];
-        b->ops[i].a = dup_or_null(ops[i].a);
-        b->ops[i].b = dup_or_null(ops[i].b);
-        b->ops[i].c = dup_or_null(ops[i].c);
-        b->ops[i].d = dup_or_null(ops[i].d);
+    b->client = client;
+    if (take) {
+        b->ops = ops;
+    } else {
+        b->ops = xcalloc(n ? n : 1, sizeof(*b->ops));
+        for (size_t i = 0; i < n; i++) {
+            b->ops[i] = ops[i];
+            b->ops[i].a = dup_or_null(ops[i].a);
+            b->ops[i].b = dup_or_null(ops[i].b);
+            b->ops[i].c = dup_or_null(ops[i].c);
+            b->ops[i].d = dup_or_null(ops[i].d);
+        }
     }
     pthread_mutex_lock(&st->mu);
     uint64_t ticket = b->ticket = ++st->next_ticket;
+    st->stats.batches++;
+    if (client && (st->degraded || st->closed || st->stopping)) {
+        /* Refused at once: it would wait behind kept batches for as long as the disk is full. */
+        refused_add(st, ticket);
+        pthread_mutex_unlock(&st->mu);
+        batch_free(b);
+        return ticket;
+    }
+    if (!client)
+        st->last_kept = ticket;
     if (st->tail)
         st->tail->next = b;
     else
         st->head = b;
     st->tail = b;
-    st->stats.batches++;
     pthread_cond_signal(&st->queued);
     pthread_mutex_unlock(&st->mu);
     return ticket; /* not b->ticket: the committer may have freed b already */
 }
 
+uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n)
+{
+    return enqueue(st, (store_op_t *)ops, n, false, false);
+}
+
+uint64_t store_enqueue_client(store_t *st, const store_op_t *ops, size_t n)
+{
+    return enqueue(st, (store_op_t *)ops, n, true, false);
+}
+
+uint64_t store_enqueue_client_owned(store_t *st, store_op_t *ops, size_t n)
+{
+    return enqueue(st, ops, n, true, true);
+}
+
 void store_notify(store_t *st, uint64_t ticket, void (*fn)(void *arg), void *arg)
 {
     pthread_mutex_lock(&st->mu);
-    if (st->done_ticket >= ticket) {
+    if (settled(st, ticket)) {
         pthread_mutex_unlock(&st->mu);
         fn(arg);
         return;
@@ -539,17 +721,68 @@ void store_notify(store_t *st, uint64_t ticket, void (*fn)(void *arg), void *arg
 int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
 {
     pthread_mutex_lock(&st->mu);
-    while (st->done_ticket < ticket)
-        pthread_cond_wait(&st->committed, &st->mu);
     int rc = 0;
-    if (st->broken) {
-        errno = EIO;
-        rc = gt_error_set(err, "store_error",
-                          "the job store cannot commit (%s); nothing was saved, ask the "
-                          "administrator to check the server's data directory", st->broken_msg);
+    for (;;) {
+        if (refused_take(st, ticket)) {
+            errno = EAGAIN;
+            rc = gt_error_set(err, "store_error",
+                              "the server's store cannot save changes at the moment (%s); "
+                              "nothing was changed: retry later, and tell the administrator "
+                              "(disk full?)", st->fail_msg);
+            break;
+        }
+        if (ticket <= st->done_ticket)
+            break;
+        if (st->closed) {
+            errno = EIO;
+            rc = gt_error_set(err, "store_error", "the server stopped before this change was "
+                              "saved (%s)", st->fail_msg[0] ? st->fail_msg : "closing");
+            break;
+        }
+        if (st->degraded) {
+            errno = EAGAIN;
+            rc = gt_error_set(err, "store_error",
+                              "the server's store cannot save changes at the moment (%s); "
+                              "this one is kept and will be saved when it can: retry later",
+                              st->fail_msg);
+            break;
+        }
+        pthread_cond_wait(&st->committed, &st->mu);
     }
     pthread_mutex_unlock(&st->mu);
     return rc;
+}
+
+bool store_durable(store_t *st, uint64_t ticket)
+{
+    pthread_mutex_lock(&st->mu);
+    bool d = ticket <= st->done_ticket && !refused_has(st, ticket);
+    pthread_mutex_unlock(&st->mu);
+    return d;
+}
+
+bool store_degraded(store_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+    bool d = st->degraded;
+    pthread_mutex_unlock(&st->mu);
+    return d;
+}
+
+uint64_t store_last_kept(store_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+    uint64_t t = st->last_kept;
+    pthread_mutex_unlock(&st->mu);
+    return t;
+}
+
+void store_fail_next_commits(store_t *st, int n, int sqlite_code)
+{
+    pthread_mutex_lock(&st->mu);
+    st->inject_n = n;
+    st->inject_code = sqlite_code;
+    pthread_mutex_unlock(&st->mu);
 }
 
 void store_get_stats(store_t *st, store_stats_t *out)

@@ -3,13 +3,23 @@
  * The server keeps its working state in memory and writes every change here; on start it
  * rebuilds memory with the store_load_* functions. Writes go through one committer thread
  * that takes every batch queued since its last transaction and commits them together (group
- * commit): concurrent submissions share one fsync.
+ * commit): concurrent submissions share one fsync. Batches commit in enqueue order.
  *
- * Writing is two steps so that callers can keep order under their own lock and wait outside it:
- * store_enqueue() copies the operations, queues them and returns a ticket at once;
- * store_wait(ticket) returns 0 once that batch (and every earlier one) is durable. Batches
- * commit in enqueue order. A failed commit is fatal to the store: that wait and every later
- * one return -1 (EIO) with a message; the server then refuses writes rather than lie. */
+ * Memory and the store never disagree about what was acknowledged. Two kinds of writes:
+ * - A client's change (a submission, a cancel, an administrative change) is prepared, queued
+ *   with store_enqueue_client(), and applied to memory only once store_wait() says it is
+ *   committed (re-checking under the server's lock what may have changed meanwhile). When its
+ *   commit fails (disk full, I/O error) the transaction is rolled back, the batch is refused:
+ *   the client gets a 503 and memory is untouched. While the store is degraded (below) a
+ *   client batch is refused at once.
+ * - A change that already happened in the world (a job started on a node, an agent's report of
+ *   an exit, a node lost) cannot be undone: memory holds it, store_enqueue() queues it, and a
+ *   failed commit keeps the batch and retries it, with a backoff up to 2 s, until it commits.
+ *   Meanwhile the store is "degraded": reads go on, store_wait() on a kept batch answers -1
+ *   (EAGAIN) at once rather than block, and nothing outside acts on it (the server hands out
+ *   tasks, and answers an agent's report, only once everything before is durable).
+ * The committer probes with a small write while degraded and nothing is kept, so writes resume
+ * by themselves when the disk has room again; no restart. */
 #ifndef GANTRY_STORE_H
 #define GANTRY_STORE_H
 
@@ -89,18 +99,41 @@ int store_load_meta(store_t *st, const char *prefix,
                     int (*fn)(void *arg, const char *key, int64_t value), void *arg,
                     gt_error_t *err);
 
-/* Queues ops[0..n) as one batch (strings are copied) and returns its ticket (> 0). */
+/* Queues ops[0..n) (strings are copied) as a kept batch: a change memory already holds; it is
+ * retried until it commits. Returns its ticket (> 0). */
 uint64_t store_enqueue(store_t *st, const store_op_t *ops, size_t n);
-/* Blocks until the batch with this ticket is committed: 0, or -1 (EIO) with err. */
+/* Queues a client's change as one batch (strings copied): committed whole or refused whole
+ * (refused at once while degraded). Its ticket must be waited for by exactly one store_wait()
+ * (after a store_notify() if the caller parks), which tells which. */
+uint64_t store_enqueue_client(store_t *st, const store_op_t *ops, size_t n);
+/* The same, taking ownership of ops (from xcalloc) and of its strings (from malloc, or NULL):
+ * no copy of a large array submission. */
+uint64_t store_enqueue_client_owned(store_t *st, store_op_t *ops, size_t n);
+/* Blocks until the batch with this ticket (and every earlier one) is committed: 0. -1 with err
+ * (code store_error) and errno EAGAIN when the store is degraded and the batch is not durable
+ * (a kept batch: it will be, retry later; a client batch: refused, nothing changed), or EIO
+ * when the store closed without committing it. Never blocks through an outage. */
 int store_wait(store_t *st, uint64_t ticket, gt_error_t *err);
-
-/* Calls fn(arg) once the batch with this ticket is committed (or the store failed, or closes),
- * from the committer thread (or at once, from the caller, if it already is). fn must not block
- * nor call back into the store. */
+/* Calls fn(arg) once the batch with this ticket is settled (committed, refused, lost), or the
+ * store is degraded, from the committer thread (or at once, from the caller, if it already
+ * is); fn then calls store_wait(), which returns at once. fn must not block nor call back into
+ * the store. */
 void store_notify(store_t *st, uint64_t ticket, void (*fn)(void *arg), void *arg);
+/* Non-blocking: whether that batch is committed. */
+bool store_durable(store_t *st, uint64_t ticket);
+/* Whether the last commit failed (and writes are refused until one succeeds). */
+bool store_degraded(store_t *st);
+/* The ticket of the last kept batch queued (0 if none): waiting for it waits for every change
+ * memory holds so far. */
+uint64_t store_last_kept(store_t *st);
+/* Fault injection for tests: the next n commit attempts fail, after their writes, with SQLite
+ * result code sqlite_code (SQLITE_FULL, SQLITE_IOERR), and are rolled back. */
+void store_fail_next_commits(store_t *st, int n, int sqlite_code);
 
 typedef struct store_stats {
     uint64_t batches, transactions;   /* batches queued; transactions (fsyncs) committed */
+    uint64_t failed_commits;          /* commit attempts that failed (rolled back) */
+    uint64_t refused;                 /* client batches refused */
 } store_stats_t;
 void store_get_stats(store_t *st, store_stats_t *out);
 

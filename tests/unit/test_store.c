@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +70,8 @@ static void sh(const char *fmt, const char *dir)
     if (system(cmd) != 0)
         diag("command failed: %s", cmd);
 }
+
+static void notified(void *arg) { (*(int *)arg)++; }
 
 static unsigned mode_of(const char *dir, const char *name)
 {
@@ -139,6 +143,113 @@ static void check_damaged(void)
     is_int(store_open(d, &st, &err), -1, "and is refused");
     ok(strstr(err.msg, "incomplete") != NULL, "as incomplete: %s", err.msg);
     sh("rm -rf %s", d);
+}
+
+static int has_id_found;
+static uint64_t has_id_want;
+static int find_id(void *arg, uint64_t id, const char *doc, gt_error_t *err)
+{
+    (void)arg;
+    (void)doc;
+    (void)err;
+    has_id_found |= id == has_id_want;
+    return 0;
+}
+static int stored(store_t *s, uint64_t id)
+{
+    has_id_found = 0;
+    has_id_want = id;
+    store_load_jobs(s, find_id, NULL, NULL);
+    return has_id_found;
+}
+
+static int wait_until_durable(store_t *s, uint64_t t)
+{
+    for (int i = 0; i < 1000; i++) { /* 10 s: backoff is at most 2 s */
+        if (store_durable(s, t))
+            return 0;
+        usleep(10000);
+    }
+    return -1;
+}
+
+static uint64_t put(store_t *s, uint64_t id, bool client)
+{
+    store_op_t op = {.kind = STORE_JOB_PUT, .id = id, .a = "t", .b = "u", .c = "pending",
+                     .d = "{}"};
+    return client ? store_enqueue_client(s, &op, 1) : store_enqueue(s, &op, 1);
+}
+
+/* Fault injection: a failed commit (disk full, I/O error) refuses a client's change whole and
+ * changes nothing; a kept change is retried until it commits; writes resume by themselves. */
+static void check_failed_commits(const char *dir)
+{
+    gt_error_t err = {0};
+    store_stats_t s0, s1;
+    is_int(store_open(dir, &st, &err), 0, "store opens for fault injection");
+    store_get_stats(st, &s0);
+
+    store_fail_next_commits(st, 1, SQLITE_FULL);
+    uint64_t t = put(st, 9001, true);
+    errno = 0;
+    is_int(store_wait(st, t, &err), -1, "disk full: a client's change is refused");
+    is_int(errno, EAGAIN, "EAGAIN");
+    ok(strstr(err.msg, "nothing was changed") && strstr(err.msg, "database or disk is full"),
+       "the message says nothing changed and why: %s", err.msg);
+    ok(!stored(st, 9001), "the refused change is not in the store");
+    is_int(wait_until_durable(st, put(st, 9002, false)), 0,
+           "writes resume by themselves after the failure (no restart)");
+    ok(!store_degraded(st), "the store is no longer degraded");
+    t = put(st, 9003, true);
+    is_int(store_wait(st, t, &err), 0, "a client's change commits again");
+    ok(stored(st, 9003), "and is stored");
+
+    /* A kept change (memory already holds it) survives failed commits and is retried. */
+    store_fail_next_commits(st, 1000000, SQLITE_IOERR);
+    uint64_t k = put(st, 9004, false);
+    for (int i = 0; i < 500 && !store_degraded(st); i++)
+        usleep(10000);
+    ok(store_degraded(st), "I/O error: the store is degraded");
+    errno = 0;
+    is_int(store_wait(st, k, &err), -1, "waiting on a kept change answers at once while "
+                                        "degraded");
+    is_int(errno, EAGAIN, "EAGAIN");
+    ok(strstr(err.msg, "kept and will be saved") && strstr(err.msg, "disk I/O error"),
+       "it says it is kept, and why: %s", err.msg);
+    /* While degraded, a client's change is refused at once, without waiting. */
+    uint64_t c = put(st, 9005, true);
+    is_int(store_wait(st, c, &err), -1, "degraded: a client's change is refused at once");
+    store_fail_next_commits(st, 0, 0); /* the disk has room again */
+    is_int(wait_until_durable(st, k), 0, "the kept change commits once the disk has room");
+    ok(stored(st, 9004), "the kept change is stored");
+    ok(!stored(st, 9005), "the refused one is not");
+    store_get_stats(st, &s1);
+    ok(s1.failed_commits - s0.failed_commits >= 2, "failed commits counted (%llu)",
+       (unsigned long long)(s1.failed_commits - s0.failed_commits));
+    is_int(s1.refused - s0.refused, 2, "two client batches refused");
+
+    /* A client batch and a kept one queued together: the failure refuses only the client's. */
+    store_fail_next_commits(st, 1, SQLITE_FULL);
+    c = put(st, 9006, true);
+    k = put(st, 9007, false);
+    is_int(store_wait(st, c, &err), -1, "the client's batch of a failed transaction is refused");
+    is_int(wait_until_durable(st, k), 0, "the kept batch of it commits on a retry");
+    ok(!stored(st, 9006) && stored(st, 9007), "the store holds exactly the kept one");
+
+    /* Notifications fire for a refused ticket (http parks on them). */
+    store_fail_next_commits(st, 1000000, SQLITE_FULL);
+    put(st, 9008, false);
+    for (int i = 0; i < 500 && !store_degraded(st); i++)
+        usleep(10000);
+    int fired = 0;
+    store_notify(st, put(st, 9009, false), notified, &fired);
+    is_int(fired, 1, "degraded: a notification on a kept change fires at once");
+    store_fail_next_commits(st, 0, 0);
+    store_close(st);
+    is_int(store_open(dir, &st, &err), 0, "reopens");
+    ok(stored(st, 9008) && stored(st, 9009), "kept changes queued while degraded are committed "
+                                             "by close");
+    store_close(st);
 }
 
 int main(void)
@@ -213,6 +324,7 @@ int main(void)
     store_close(st);
 
     check_modes(dir);
+    check_failed_commits(dir);
     check_damaged();
 
     errno = 0;
