@@ -286,6 +286,7 @@ static void *committer_main(void *arg)
 {
     store_t *st = arg;
     double backoff = 0.05;
+    size_t logged_kept = 0;
     pthread_mutex_lock(&st->mu);
     for (;;) {
         while (!st->head && !st->stopping && !st->degraded)
@@ -330,10 +331,12 @@ static void *committer_main(void *arg)
             st->stats.failed_commits++;
             if (list)
                 refuse_clients(st, list);
-            if (!st->degraded || strcmp(st->fail_msg, msg))
+            size_t kept = count_batches(st->head);
+            if (!st->degraded || strcmp(st->fail_msg, msg) || kept != logged_kept)
                 fprintf(stderr, "gantry server: the store cannot commit (%s): client writes are "
                                 "refused (503); changes already made (batches kept: %zu) are "
-                                "retried until it can.\n", msg, count_batches(st->head));
+                                "retried until it can.\n", msg, kept);
+            logged_kept = kept;
             st->degraded = true;
             snprintf(st->fail_msg, sizeof(st->fail_msg), "%s", msg);
         }
