@@ -310,7 +310,7 @@ int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *er
         ops[nops++] = (store_op_t){.kind = STORE_JOB_DELETE, .id = ids[i]};
     /* Durable first; memory changes only once the store has it (the caller holds mu, so
      * nothing else changes these jobs meanwhile). */
-    int rc = store_wait(srv->store, store_enqueue(srv->store, ops, nops), err);
+    int rc = store_wait(srv->store, store_enqueue_client(srv->store, ops, nops), err);
     for (size_t i = 0; i < NPREFIXES * scratch.n; i++)
         gt_buf_free(&keys[i]);
     free(keys);
