@@ -105,7 +105,7 @@ static int token_create(server_t *srv, http_req_t *req, http_resp_t *resp)
                      .d = role == AUTH_ADMIN || role == AUTH_AGENT || role == AUTH_NODE
                               ? NULL : team,
                      .n = now, .m = expires};
-    if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), &err) < 0) {
+    if (store_wait(srv->store, store_enqueue_client(srv->store, &op, 1), &err) < 0) {
         json_decref(body);
         return http_error_from(resp, 503, &err);
     }
@@ -153,7 +153,7 @@ static int token_revoke(server_t *srv, http_req_t *req, http_resp_t *resp, const
         return http_error(resp, 404, "not_found", "token %s does not exist", id);
     gt_error_t err = {0};
     store_op_t op = {.kind = STORE_TOKEN_DEL, .a = hash};
-    if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), &err) < 0)
+    if (store_wait(srv->store, store_enqueue_client(srv->store, &op, 1), &err) < 0)
         return http_error_from(resp, 503, &err);
     auth_remove(srv->auth, hash); /* from now on every request with it is 401 */
     fprintf(stderr, "gantry server: %s revoked token %s (a %s token of user %s).\n",
@@ -231,7 +231,7 @@ static int token_rotate(server_t *srv, http_req_t *req, http_resp_t *resp)
          .d = old.team[0] ? old.team : NULL, .n = now, .m = expires},
         {.kind = STORE_TOKEN_DEL, .a = old_hash},
     };
-    if (store_wait(srv->store, store_enqueue(srv->store, ops, 2), &err) < 0) {
+    if (store_wait(srv->store, store_enqueue_client(srv->store, ops, 2), &err) < 0) {
         if (*tmp)
             unlink(tmp);
         return http_error_from(resp, 503, &err);

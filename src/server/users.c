@@ -143,7 +143,7 @@ static int put_user(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     char *doc = json_dumps(stored, JSON_COMPACT);
     json_decref(stored);
     store_op_t op = {.kind = STORE_USER_PUT, .a = name, .d = doc};
-    uint64_t ticket = store_enqueue(srv->store, &op, 1);
+    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
     free(doc);
     pthread_mutex_unlock(&srv->mu);
     if (store_wait(srv->store, ticket, &err) < 0) {
@@ -183,7 +183,7 @@ static int delete_user(server_t *srv, http_req_t *req, http_resp_t *resp, const 
         return http_error(resp, 404, "not_found", "user %s is not mapped", name);
     }
     store_op_t op = {.kind = STORE_USER_DEL, .a = name};
-    uint64_t ticket = store_enqueue(srv->store, &op, 1);
+    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
     pthread_mutex_unlock(&srv->mu);
     if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
