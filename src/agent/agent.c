@@ -110,6 +110,33 @@ static json_t *running_list(agent_t *a)
     return arr;
 }
 
+/* The "exited" event of an ended job, as a report (and a registration's "ended") carries it. */
+static json_t *exit_event(const ajob_t *j)
+{
+    json_t *ev = json_pack("{s:I,s:i,s:s,s:i,s:i,s:s,s:f}", "job_id", (json_int_t)j->id,
+                           "incarnation", j->inc, "event", "exited", "exit_code",
+                           j->st.exit_code, "signal", j->st.signal, "reason",
+                           j->st.reason[0] ? j->st.reason : "failed", "time", j->st.end_time);
+    if (j->st.message[0])
+        json_object_set_new(ev, "message", json_string(j->st.message));
+    return ev;
+}
+
+/* The ends not reported yet: as exit events (full), or as (job_id, incarnation) pairs. */
+static json_t *unreported_ends(agent_t *a, bool full)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < a->njobs; i++) {
+        const ajob_t *j = &a->jobs[i];
+        if (j->exited && !j->exit_reported)
+            json_array_append_new(arr, full ? exit_event(j)
+                                            : json_pack("{s:I,s:i}", "job_id",
+                                                        (json_int_t)j->id, "incarnation",
+                                                        j->inc));
+    }
+    return arr;
+}
+
 static const char *stop_reason(const char *r)
 {
     if (!r || !strcmp(r, "cancel"))
@@ -223,6 +250,10 @@ static int do_register(agent_t *a, gt_error_t *err)
         if (a->node_tok[0])
             json_object_set_new(body, "node_token", json_string(a->node_tok));
     }
+    /* The ends the server has not heard of yet (they happened while this agent was away, or
+     * their report failed): applied before it judges what this node lacks. They are reported
+     * again as usual once their output is shipped (the server ignores a repeated end). */
+    json_object_set_new(body, "ended", unreported_ends(a, true));
     long status = 0;
     json_t *resp = NULL;
     double sent_at = fence_clock();
@@ -629,14 +660,7 @@ static void report(agent_t *a)
             starts[i] = true;
         }
         if (j->exited && !j->exit_reported && ship_logs(a, j)) {
-            json_t *ev = json_pack("{s:I,s:i,s:s,s:i,s:i,s:s,s:f}", "job_id", (json_int_t)j->id,
-                                   "incarnation", j->inc, "event", "exited", "exit_code",
-                                   j->st.exit_code, "signal", j->st.signal, "reason",
-                                   j->st.reason[0] ? j->st.reason : "failed", "time",
-                                   j->st.end_time);
-            if (j->st.message[0])
-                json_object_set_new(ev, "message", json_string(j->st.message));
-            json_array_append_new(events, ev);
+            json_array_append_new(events, exit_event(j));
             exits[i] = true;
         }
     }
@@ -699,8 +723,11 @@ static void heartbeat(agent_t *a)
                                                   (json_int_t)u[i].memory_used_mib));
         free(u);
     }
-    json_t *body = json_pack("{s:s,s:I,s:o,s:o}", "name", a->cfg->name, "epoch",
-                             (json_int_t)a->epoch, "running", running_list(a), "gpus", gpus);
+    /* running and ending: every copy this node holds, which the server reconciles against
+     * what it placed here. */
+    json_t *body = json_pack("{s:s,s:I,s:o,s:o,s:o}", "name", a->cfg->name, "epoch",
+                             (json_int_t)a->epoch, "running", running_list(a), "ending",
+                             unreported_ends(a, false), "gpus", gpus);
     long status = 0;
     json_t *resp = NULL;
     gt_error_t err = {0};

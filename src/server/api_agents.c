@@ -23,6 +23,96 @@ static bool on_node(const job_t *j, const char *node)
     return false;
 }
 
+/* Whether the (job_id, incarnation) pairs of list name j's current incarnation. */
+static bool listed(json_t *list, const job_t *j)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(list, i, r)
+    {
+        if (json_integer_value(json_object_get(r, "job_id")) == (json_int_t)j->id &&
+            json_integer_value(json_object_get(r, "incarnation")) == j->incarnation)
+            return true;
+    }
+    return false;
+}
+
+/* Whether a start task of j waits in n's queue (not handed out yet). */
+static bool start_queued(const node_t *n, const job_t *j)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(n->tasks, i, t)
+    {
+        json_t *job = json_object_get(t, "job");
+        if (json_integer_value(json_object_get(job, "id")) == (json_int_t)j->id &&
+            json_integer_value(json_object_get(job, "incarnation")) == j->incarnation)
+            return true;
+    }
+    return false;
+}
+
+static uint64_t apply_exit(server_t *srv, node_t *n, json_t *ev);
+
+/* Whether j's rank on node has ended successfully (its gang runs on elsewhere). */
+static bool rank_done(const job_t *j, const char *node)
+{
+    for (int i = 0; i < j->nslots; i++)
+        if (!strcmp(j->slots[i].node, node) && j->slots[i].done)
+            return true;
+    return false;
+}
+
+/* A cancelled job whose copy on node is gone, held only there: its resources are free (its
+ * exit, which would have freed them, will not come). Caller holds mu. */
+static void cancelled_gone(server_t *srv, job_t *j, const char *node)
+{
+    for (int i = 0; i < j->nslots; i++)
+        if (strcmp(j->slots[i].node, node))
+            return; /* a gang: its other nodes report their ends */
+    if (!j->in_sched)
+        return;
+    fprintf(stderr, "gantry server: cancelled job %llu incarnation %d is gone from node %s; its "
+                    "resources are free.\n", (unsigned long long)j->id, j->incarnation, node);
+    sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
+    j->in_sched = false;
+    j->stopping = false;
+    server_save_job(srv, j);
+    server_kick(srv);
+}
+
+/* Reconciles what the server placed on n against what n holds: `running`, plus `ended` (ends
+ * the node reports with this message or has not reported yet). A job placed there that n does
+ * not hold, whose start is not queued for n, is lost there (server_job_lost: requeued or
+ * failed node_lost by its policy, why saying how it was found). grace > 0 (a heartbeat):
+ * nothing is judged within grace seconds of a placement or of tasks handed out to n, which may
+ * be on their way to the node's supervisors. Caller holds mu. */
+static void reconcile_placement(server_t *srv, node_t *n, json_t *running, json_t *ended,
+                                double grace, const char *why)
+{
+    double now = server_now();
+    if (grace > 0 && now - n->tasks_out_at < grace)
+        return;
+    for (size_t id = 1; id < srv->next_id; id++) {
+        job_t *j = srv->jobs[id];
+        if (!j || !on_node(j, n->name))
+            continue;
+        bool running_job = j->state == JOB_RUNNING;
+        if (!running_job && !(job_state_terminal(j->state) && j->stopping))
+            continue;
+        if (listed(running, j) || listed(ended, j) || start_queued(n, j) ||
+            rank_done(j, n->name) || (grace > 0 && now - j->placed_at < grace))
+            continue;
+        fprintf(stderr, "gantry server: job %llu incarnation %d is placed on node %s, which "
+                        "does not hold it (%s).\n", (unsigned long long)j->id, j->incarnation,
+                n->name, why);
+        if (running_job)
+            server_job_lost(srv, j, n, why);
+        else
+            cancelled_gone(srv, j, n->name);
+    }
+}
+
 /* The running copies an agent lists that the server does not want there. Caller holds mu. */
 static json_t *kill_list(server_t *srv, node_t *n, json_t *running)
 {
@@ -95,6 +185,7 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     const char *name = json_string_value(json_object_get(body, "name"));
     json_t *gpus = json_object_get(body, "gpus");
     json_t *running = json_object_get(body, "running");
+    json_t *ended = json_object_get(body, "ended");
     gt_error_t err = {0};
     if (!name)
         return http_error(resp, 400, "invalid_argument", "'name' (the node name) is required");
@@ -106,12 +197,15 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
         return http_error(resp, 400, "invalid_argument", "'gpus' must be an array");
     if (running && !json_is_array(running))
         return http_error(resp, 400, "invalid_argument", "'running' must be an array");
+    if (ended && !json_is_array(ended))
+        return http_error(resp, 400, "invalid_argument", "'ended' must be an array");
     if (json_array_size(gpus) > SCHED_MAX_GPUS_PER_NODE)
         return http_error(resp, 400, "invalid_argument", "a node has at most %d GPUs",
                           SCHED_MAX_GPUS_PER_NODE);
     json_t *info = json_deep_copy(body);
     json_object_del(info, "running");
     json_object_del(info, "node_token");
+    json_object_del(info, "ended");
     pthread_mutex_lock(&srv->mu);
     if (node_auth_may_register(srv, req, name, body, resp) < 0) {
         pthread_mutex_unlock(&srv->mu);
@@ -136,28 +230,12 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     server_node_heard(n);
     sched_node_set_up(srv->sched, n->sched_idx, true);
     json_t *kill = kill_list(srv, n, running);
-    /* Jobs the server placed here, handed out, that the agent no longer runs: lost. */
-    for (size_t id = 1; id < srv->next_id; id++) {
-        job_t *j = srv->jobs[id];
-        if (!j || j->state != JOB_RUNNING || !on_node(j, name))
-            continue;
-        bool listed = false, queued = false;
-        size_t i;
-        json_t *r;
-        json_array_foreach(running, i, r) listed |=
-            json_integer_value(json_object_get(r, "job_id")) == (json_int_t)j->id &&
-            json_integer_value(json_object_get(r, "incarnation")) == j->incarnation;
-        json_array_foreach(n->tasks, i, r) queued |=
-            json_integer_value(json_object_get(json_object_get(r, "job"), "id")) ==
-            (json_int_t)j->id;
-        if (listed || queued)
-            continue;
-        if (j->stopping || server_class_preemptible(srv, j->prio_class) || j->ckpt_signal)
-            server_requeue_job(srv, j, "its node re-registered without it");
-        else
-            server_finish_job(srv, j, JOB_FAILED, "node_lost",
-                              "its node registered again without it (the agent lost it)", -1, 0);
-    }
+    /* First the ends that happened while the agent was away, as they happened; then jobs the
+     * server placed here, handed out, that the agent neither runs nor saw end: lost. */
+    size_t i;
+    json_t *ev;
+    json_array_foreach(ended, i, ev) apply_exit(srv, n, ev);
+    reconcile_placement(srv, n, running, ended, 0, "the node registered again without it");
     char *doc = json_dumps(n->info, JSON_COMPACT);
     store_op_t op = {.kind = STORE_NODE_PUT, .a = name, .d = doc, .n = n->epoch};
     uint64_t t = store_enqueue(srv->store, &op, 1);
@@ -205,7 +283,16 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
         json_decref(n->gpu_stats);
         n->gpu_stats = json_incref(g);
     }
-    json_t *kill = kill_list(srv, n, json_object_get(body, "running"));
+    json_t *running = json_object_get(body, "running");
+    json_t *kill = kill_list(srv, n, running);
+    /* An agent that says which ends it has not reported yet ("ending") holds every copy it
+     * lists: what it lacks is lost (an older agent's heartbeat is not judged). */
+    json_t *ending = json_object_get(body, "ending");
+    if (json_is_array(running) && json_is_array(ending)) {
+        reconcile_placement(srv, n, running, ending, SERVER_RECONCILE_GRACE_HB * srv->heartbeat_s,
+                            "a heartbeat of the node does not list it (its start was lost)");
+        pthread_cond_broadcast(&srv->changed);
+    }
     pthread_mutex_unlock(&srv->mu);
     resp->json = json_pack("{s:o}", "kill", kill);
     return 0;
@@ -259,6 +346,8 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
             json_t *tasks = n->tasks;
             uint64_t ticket = n->tasks_ticket;
             n->tasks = json_array();
+            if (json_array_size(tasks))
+                n->tasks_out_at = server_now();
             pthread_mutex_unlock(&srv->mu);
             /* A task goes out only once what it says is durable. */
             if (ticket && store_wait(srv->store, ticket, &err) < 0) {
@@ -305,6 +394,10 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
     fprintf(stderr, "gantry server: job %llu incarnation %d exited on %s (%s, code %d, "
                     "signal %d)%s%s.\n", (unsigned long long)j->id, j->incarnation, n->name,
             reason, code, sig, message[0] ? ": " : "", message);
+    /* This rank's end is counted once (an end comes with a registration, then in a report). */
+    for (int i = 0; i < j->nslots; i++)
+        if (!strcmp(j->slots[i].node, n->name))
+            j->slots[i].done = true;
     if (!strcmp(reason, "fenced") && !job_state_terminal(j->state))
         return server_job_lost(srv, j, n, "its node's fence stopped it: the node could not "
                                           "reach the server for its lease");
@@ -333,6 +426,18 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
         return t;
     }
     return server_finish_job(srv, j, JOB_SUCCEEDED, "completed", NULL, 0, 0);
+}
+
+/* One "exited" event (a report's, or one of a registration's "ended") from node n: applied
+ * when it names the job's current incarnation on n, else old news. Returns the store ticket
+ * (0 if ignored). Caller holds mu. */
+static uint64_t apply_exit(server_t *srv, node_t *n, json_t *ev)
+{
+    job_t *j = server_job(srv, (uint64_t)json_integer_value(json_object_get(ev, "job_id")));
+    int inc = (int)json_integer_value(json_object_get(ev, "incarnation"));
+    if (!j || j->incarnation != inc || !on_node(j, n->name) || rank_done(j, n->name))
+        return 0;
+    return job_exited(srv, n, j, ev);
 }
 
 static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)
@@ -370,7 +475,7 @@ static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *
                 t = server_save_job(srv, j);
             }
         } else if (!strcmp(what, "exited")) {
-            t = job_exited(srv, n, j, ev);
+            t = apply_exit(srv, n, ev);
         } else if (!strcmp(what, "checkpointed")) {
             double tm = json_number_value(json_object_get(ev, "time"));
             if (j->in_sched)

@@ -24,6 +24,7 @@ typedef struct job_slot {
     char *node;
     uint64_t gpu_mask;
     int gpu_milli;
+    bool done;                  /* this rank's end was applied (memory only) */
 } job_slot_t;
 
 typedef struct job {
@@ -57,6 +58,8 @@ typedef struct job {
     bool stopping;              /* a stop task was sent; the job still holds its GPUs */
     bool in_sched;              /* the scheduler knows it */
     int ranks_done;             /* gang ranks that reported their exit (memory only) */
+    double placed_at;           /* when its start tasks were queued, or the server started
+                                   (memory only): heartbeats judge it only after a grace */
 } job_t;
 
 const char *job_state_name(job_state_t s);

@@ -444,7 +444,7 @@ static void apply_start(server_t *srv, job_t *j)
     free(slots);
     j->state = JOB_RUNNING;
     j->incarnation++;
-    j->start_time = server_now();
+    j->start_time = j->placed_at = server_now();
     j->ranks_done = 0;
     uint64_t t = server_save_job(srv, j);
     node_t *master = j->nslots ? server_node(srv, j->slots[0].node) : NULL;
@@ -914,6 +914,7 @@ static void restore_jobs(server_t *srv)
         if (!j)
             continue;
         gt_error_t err = {0};
+        j->placed_at = server_now(); /* its start task may have been lost with the server */
         if (j->state == JOB_PENDING) {
             if (server_enter_sched(srv, j, &err) < 0) {
                 fprintf(stderr, "gantry server: job %llu can't be queued again (%s); it fails.\n",

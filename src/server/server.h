@@ -28,6 +28,9 @@
 #define SERVER_GPU_TYPES_RESERVED 16
 /* The most output one log chunk may carry (the agent sends at most 64 KiB). */
 #define SERVER_LOG_CHUNK_MAX (256 * 1024)
+/* Heartbeats reconcile a node's jobs only after this many heartbeat periods since a placement
+ * or a handout of tasks to it (a start may be on its way). */
+#define SERVER_RECONCILE_GRACE_HB 2
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -56,6 +59,8 @@ typedef struct node {
     json_t *tasks;           /* queued tasks not yet handed out (array) */
     uint64_t tasks_ticket;   /* store ticket the queued tasks depend on */
     json_t *gpu_stats;       /* last heartbeat's "gpus" */
+    double tasks_out_at;     /* when tasks were last handed out (a start may still be on its
+                                way to the node's supervisors) */
 } node_t;
 
 typedef struct team {
