@@ -84,13 +84,16 @@ static json_t *job_view(server_t *srv, const job_t *j, const auth_principal_t *w
 /* The job documents one request may create, in bytes (an array's tasks times a document's
  * size): they are built and committed at once. */
 #define SUBMIT_MAX_DOC_BYTES ((size_t)64 << 20)
-/* Array tasks enter memory this many at a time, the lock taken and released between. */
+/* Array tasks enter memory this many at a time (and at most this many bytes of documents:
+ * each is a deep copy), the lock taken and released between. */
 #define SUBMIT_INSERT_BATCH 256
+#define SUBMIT_INSERT_BYTES ((size_t)4 << 20)
 
 typedef struct submission {
     job_t *tmpl;                /* the first task; the others are its clones */
     uint64_t first;
     int64_t count, lo;          /* lo < 0: not an array */
+    size_t doc_bytes;           /* one task's document */
     auth_principal_t who;       /* the submitter, for the answer's view */
 } submission_t;
 
@@ -128,9 +131,11 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
         http_error_from(resp, 503, cerr);
         return;
     }
+    int64_t batch = (int64_t)(SUBMIT_INSERT_BYTES / (sub->doc_bytes ? sub->doc_bytes : 1));
+    batch = batch < 1 ? 1 : batch > SUBMIT_INSERT_BATCH ? SUBMIT_INSERT_BATCH : batch;
     for (int64_t k = 0; k < sub->count;) {
         pthread_mutex_lock(&srv->mu);
-        for (int64_t n = 0; n < SUBMIT_INSERT_BATCH && k < sub->count; n++, k++) {
+        for (int64_t n = 0; n < batch && k < sub->count; n++, k++) {
             job_t *t = k + 1 < sub->count ? job_clone(j) : j;
             t->id = sub->first + (uint64_t)k;
             if (sub->lo >= 0)
@@ -302,6 +307,7 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     j->id = sub->first;
     j->array_index = lo >= 0 ? lo : j->array_index;
+    sub->doc_bytes = strlen(ops[0].d);
     resp->ticket = store_enqueue_client_owned(srv->store, ops, (size_t)count);
     resp->apply = submit_apply; /* answered, and in memory, once durable (http.c) */
     resp->apply_arg = sub;
