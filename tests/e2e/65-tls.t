@@ -119,7 +119,7 @@ out=$(GANTRY_SERVER="10.255.255.1:$PORT" "$GANTRY" queue 2>&1)
 like "$out" "refusing plain http://" "a server without a scheme is http:// and refused as well"
 out=$(http_proxy="http://10.255.255.1:3128" "$GANTRY" queue --server "http://127.0.0.1:$PORT" 2>&1)
 like "$out" "refusing plain http:// .*connecting to 10\.255\.255\.1" "a plain proxy beyond loopback is refused at the socket"
-out=$("$GANTRY" agent --server "http://10.255.255.1:$PORT" --token "$ADMIN" --gpus 1 --state-dir "$WORK/n3" --no-cgroups 2>&1); rc=$?
+out=$(timeout 60 "$GANTRY" agent --server "http://10.255.255.1:$PORT" --token "$ADMIN" --gpus 1 --state-dir "$WORK/n3" --no-cgroups 2>&1); rc=$?
 is "$rc" 2 "gantry agent refuses http:// to a non-loopback address at start"
 like "$out" "refusing plain http:// .*GANTRY_ALLOW_PLAINTEXT=1" "and says how to fix it"
 done_testing
