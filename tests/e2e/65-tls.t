@@ -100,15 +100,15 @@ is "$(serial)" "$s2" "and the old pair stays"
 
 # ---- a bad pair at start ----
 p2=$(free_port)
-out=$("$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/tls/nope.pem" --tls-key "$WORK/tls/server-key.pem" 2>&1); rc=$?
+out=$(timeout 30 "$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/tls/nope.pem" --tls-key "$WORK/tls/server-key.pem" 2>&1); rc=$?
 is "$rc" 1 "a missing certificate file: the server does not start"
 like "$out" "cannot serve TLS: cannot read .*nope\.pem" "and says which file"
 echo garbage > "$WORK/garbage.pem"
-out=$("$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/garbage.pem" --tls-key "$WORK/other/server-key.pem" 2>&1)
+out=$(timeout 30 "$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/garbage.pem" --tls-key "$WORK/other/server-key.pem" 2>&1)
 like "$out" "garbage\.pem: not a PEM certificate" "a file that is not a certificate: a clear error"
-out=$("$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/other/server.pem" --tls-key "$WORK/other/ca-key.pem" 2>&1)
+out=$(timeout 30 "$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/other/server.pem" --tls-key "$WORK/other/ca-key.pem" 2>&1)
 like "$out" "does not belong to the certificate" "a key that does not match: a clear error"
-out=$("$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/other/server.pem" 2>&1); rc=$?
+out=$(timeout 30 "$GANTRY" server --data "$WORK/d2" --listen "127.0.0.1:$p2" --tls-cert "$WORK/other/server.pem" 2>&1); rc=$?
 is "$rc" 2 "--tls-cert without --tls-key is a usage error"
 
 # ---- plaintext beyond loopback (refused before any connection) ----
