@@ -181,4 +181,17 @@ wait_for 20 job_is "$J1" running
 ok $? "its job runs on (unless the reset outlasted the node's lease: then it runs again)"
 like "$(call "$V1" POST /v1/agent/heartbeat "{\"name\":\"n1\",\"epoch\":1,\"running\":[]}")" '^(200|409) ' \
   "it proposed the same credential again, so node.token stays right"
+
+# ---- a server whose log lost its end: the agent sends again from where it stops ----
+J5=$(submit '{"team":"research","gpus":1,"gpu_type":"H100","command":["sh","-c","echo part1; while [ ! -e '"$WORK"'/go ]; do sleep 0.1; done; echo part2"]}')
+wait_for 20 sh -c "grep -q part1 '$WORK/data/logs/$J5.1.stdout'"
+ok $? "the first part of a job's output reaches the server"
+: > "$WORK/data/logs/$J5.1.stdout"  # as if the server's disk had lost it
+touch "$WORK/go"
+wait_for 20 job_is "$J5" succeeded
+ok $? "the job's end is reported"
+is "$(curl -s --max-time 10 -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/jobs/$J5/logs" | head -c 100)" \
+  "$(printf 'part1\npart2')" "the log is whole again: told where it ends (416), the agent sent it all again"
+grep -q "sending again from there" "$WORK/agent-n1.log"
+ok $? "and said so"
 done_testing
