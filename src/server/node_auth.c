@@ -154,7 +154,7 @@ bool node_auth_may_log(server_t *srv, const http_req_t *req, const job_t *j, int
 int node_auth_reset(server_t *srv, const char *name, gt_error_t *err)
 {
     store_op_t op = {.kind = STORE_NODE_TOKENS_DEL, .a = name};
-    if (store_wait(srv->store, store_enqueue(srv->store, &op, 1), err) < 0)
+    if (store_wait(srv->store, store_enqueue_client(srv->store, &op, 1), err) < 0)
         return -1;
     return auth_remove_node(srv->auth, name);
 }
