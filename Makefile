@@ -92,7 +92,7 @@ FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,unde
               -fno-sanitize-recover=undefined
 FUZZ_SRCS  := src/common/util.c src/common/config.c $(wildcard src/sched/*.c) \
               $(wildcard src/sim/trace*.c)
-fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace build/fuzz/fuzz_job
+fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace build/fuzz/fuzz_job build/fuzz/fuzz_agent
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*/*.h)
 	@scripts/deps fuzz
@@ -103,6 +103,12 @@ build/fuzz/fuzz_job: tests/fuzz/fuzz_job.c src/server/job.c src/common/util.c $(
 	@scripts/deps fuzz
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/server/job.c src/common/util.c -ljansson -lm
+
+# The agent protocol against a whole server (every library source, linked with its packages).
+build/fuzz/fuzz_agent: tests/fuzz/fuzz_agent.c $(LIB_SRCS) $(wildcard src/*/*.h)
+	@scripts/deps fuzz
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_SRCS) $(PKG_LIBS) -ldl -lm -lpthread
 
 format:
 	clang-format -i $(LIB_SRCS) src/main.c $(wildcard src/*/*.h) $(TEST_SRCS)

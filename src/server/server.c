@@ -606,7 +606,14 @@ static void check_lost_nodes(server_t *srv, double *last_turn)
     }
 }
 
-static void *sched_main(void *arg)
+void server_cycle(server_t *srv)
+{
+    pthread_mutex_lock(&srv->mu);
+    run_cycle(srv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+void *server_sched_main(void *arg)
 {
     server_t *srv = arg;
     double next_cycle = 0, last_turn = 0;
@@ -1013,298 +1020,66 @@ static int open_data(server_t *srv, const char *logs, gt_error_t *err)
     return 0;
 }
 
-/* Stops promptly (well under a second): stop accepting connections and free the port, wake
- * every waiting handler (agents' long polls, log follows) so that it answers now, stop the
- * scheduler before anything else can change (no node is declared lost because its heartbeats
- * went unanswered during shutdown), then stop libmicrohttpd; the caller closes the store, which
- * commits what is queued. */
-static void server_stop(server_t *srv, struct MHD_Daemon *mhd, pthread_t *sched_thread)
-{
-    if (mhd) {
-        MHD_socket ls = MHD_quiesce_daemon(mhd);
-        if (ls != MHD_INVALID_SOCKET)
-            close(ls);
-    }
-    pthread_mutex_lock(&srv->mu);
-    srv->stopping = true;
-    pthread_cond_broadcast(&srv->kick);
-    pthread_cond_broadcast(&srv->changed);
-    pthread_mutex_unlock(&srv->mu);
-    if (sched_thread)
-        pthread_join(*sched_thread, NULL);
-    if (mhd) {
-        /* libmicrohttpd refuses to stop with parked connections: answer them first. */
-        http_unpark_all(srv);
-        MHD_stop_daemon(mhd);
-    }
-}
+/* ---- lifecycle ---- */
 
-
-/* SIGHUP: read the TLS pair again; a bad new pair keeps the one in use. */
-static void reload_tls(server_t *srv)
+int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
 {
-    if (!srv->tls) {
-        fprintf(stderr, "gantry server: SIGHUP: nothing to reload (no --tls-cert).\n");
-        return;
-    }
-    gt_error_t err = {0};
-    char d[600];
-    if (server_tls_reload(&err) < 0)
-        fprintf(stderr, "gantry server: SIGHUP: the TLS certificate was not reloaded: %s; "
-                "still serving %s.\n", err.msg, server_tls_describe(d, sizeof(d)));
-    else
-        fprintf(stderr, "gantry server: SIGHUP: new connections get the TLS certificate %s.\n",
-                server_tls_describe(d, sizeof(d)));
-}
-
-static void server_usage(FILE *f)
-{
-    fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
-               "[--heartbeat SECONDS] [--retention D] [limits]\n"
-               "                     [--tls-cert FILE --tls-key FILE]\n\n"
-               "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
-               "./gantry-data) and the scheduler.\n"
-               "  --config FILE     cluster, teams and policy (YAML); optional\n"
-               "  --data DIR        where the store and logs live (created if missing)\n"
-               "  --listen A:P      address to serve on (default 127.0.0.1:8080)\n"
-               "  --heartbeat S     seconds between agent heartbeats (default 5). A node holds a "
-               "lease of 2\n"
-               "                    heartbeats: when it runs out, the node stops its preemptible "
-               "and\n"
-               "                    checkpointable jobs by itself; the server declares a node "
-               "lost (and\n"
-               "                    requeues them) after ((3 heartbeats) x 1.01 + 1 s) / 0.99 of "
-               "silence\n"
-               "                    (16.3 s at 5), its own stalls not counted (docs/agent.md)\n"
-               "  --tls-cert FILE   serve HTTPS with this certificate (PEM; the chain may "
-               "follow it)\n"
-               "  --tls-key FILE    and its private key (PEM, unencrypted, mode 0600); SIGHUP "
-               "reads both\n"
-               "                    again for new connections (a bad pair keeps the old one)\n"
-               "Without TLS, tokens cross the network in clear: serve plain HTTP on loopback "
-               "only.\n\n"
-               "Limits against abuse of the API (durations: 30, 30s, 2m; 0 = none):\n"
-               "  --max-connections N               open connections in all (default 4000)\n"
-               "  --max-connections-per-address N   from one client address, loopback "
-               "included (default 256; 0 = none)\n"
-               "  --connection-timeout D            an idle connection is closed (default 60s); "
-               "parked ones (long polls, log follows) are not idle\n"
-               "  --header-timeout D                a whole request header, from connect or "
-               "the previous answer (default 30s); also the keep-alive limit\n"
-               "  --body-timeout D                  a whole request body, from its header "
-               "(default 60s)\n"
-               "  --body-memory BYTES               request bodies held at once (default 256Mi;"
-               " suffixes Ki, Mi, Gi); beyond it: 503\n"
-               "A request without a valid token is answered 401 from its header alone: its body "
-               "is never read.\n\n"
-               "  --retention D     finished jobs are purged D after they ended (default 30d, or "
-               "the config's retention:;\n"
-               "                    0 = kept for ever); their usage stays in /v1/usage, in "
-               "aggregate\n");
-}
-
-/* A duration flag in seconds, 0 to a day. */
-static int limit_seconds(const char *flag, const char *v, unsigned *out)
-{
-    gt_error_t err = {0};
-    int64_t s;
-    if (gt_parse_duration(v, &s, &err) < 0 || s > 86400) {
-        fprintf(stderr, "gantry server: %s: %s\n", flag,
-                err.msg[0] ? err.msg : "at most a day (86400 s)");
-        return -1;
-    }
-    *out = (unsigned)s;
-    return 0;
-}
-
-static int limit_count(const char *flag, const char *v, int64_t min, unsigned *out)
-{
-    gt_error_t err = {0};
-    int64_t n;
-    if (gt_parse_int64(v, min, 1000000, &n, &err) < 0) {
-        fprintf(stderr, "gantry server: %s: %s\n", flag, err.msg);
-        return -1;
-    }
-    *out = (unsigned)n;
-    return 0;
-}
-
-int cmd_server(int argc, char **argv)
-{
-    const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
-    const char *tls_cert = NULL, *tls_key = NULL;
-    int64_t hb = 5, retention = -1;
-    server_limits_t lim = {.max_connections = 4000, .per_address = 256,
-                           .connection_timeout_s = 60, .header_timeout_s = 30,
-                           .body_timeout_s = 60, .body_memory = 256u << 20};
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"tls-cert", required_argument, 0, 'C'},
-                                         {"tls-key", required_argument, 0, 'K'},
-                                         {"data", required_argument, 0, 'd'},
-                                         {"listen", required_argument, 0, 'l'},
-                                         {"heartbeat", required_argument, 0, 'b'},
-                                         {"max-connections", required_argument, 0, 'M'},
-                                         {"max-connections-per-address", required_argument, 0,
-                                          'A'},
-                                         {"connection-timeout", required_argument, 0, 'T'},
-                                         {"header-timeout", required_argument, 0, 'H'},
-                                         {"body-timeout", required_argument, 0, 'B'},
-                                         {"body-memory", required_argument, 0, 'm'},
-                                         {"retention", required_argument, 0, 'R'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int c;
-    gt_error_t err = {0};
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:d:l:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': config = optarg; break;
-        case 'd': data = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'C': tls_cert = optarg; break;
-        case 'K': tls_key = optarg; break;
-        case 'b':
-            if (gt_parse_int64(optarg, 1, 3600, &hb, &err) < 0) {
-                fprintf(stderr, "gantry server: --heartbeat: %s\n", err.msg);
-                return 2;
-            }
-            break;
-        case 'M':
-            if (limit_count("--max-connections", optarg, 1, &lim.max_connections) < 0)
-                return 2;
-            break;
-        case 'A':
-            if (limit_count("--max-connections-per-address", optarg, 0, &lim.per_address) < 0)
-                return 2;
-            break;
-        case 'T':
-            if (limit_seconds("--connection-timeout", optarg, &lim.connection_timeout_s) < 0)
-                return 2;
-            break;
-        case 'H':
-            if (limit_seconds("--header-timeout", optarg, &lim.header_timeout_s) < 0)
-                return 2;
-            break;
-        case 'B':
-            if (limit_seconds("--body-timeout", optarg, &lim.body_timeout_s) < 0)
-                return 2;
-            break;
-        case 'R':
-            if (gt_parse_duration(optarg, &retention, &err) < 0) {
-                fprintf(stderr, "gantry server: --retention: %s\n", err.msg);
-                return 2;
-            }
-            break;
-        case 'm': {
-            int64_t mib;
-            if (gt_parse_memory_mib(optarg, &mib, &err) < 0 || mib < 1 || mib > 1 << 20) {
-                fprintf(stderr, "gantry server: --body-memory: %s\n",
-                        err.msg[0] ? err.msg : "from 1Mi to 1Ti");
-                return 2;
-            }
-            lim.body_memory = (size_t)mib << 20;
-            break;
-        }
-        case 'h': server_usage(stdout); return 0;
-        default: server_usage(stderr); return 2;
-        }
-    }
-    if (!tls_cert != !tls_key) {
-        fprintf(stderr, "gantry server: --tls-cert and --tls-key go together\n");
-        return 2;
-    }
-    if (tls_cert && server_tls_load(tls_cert, tls_key, &err) < 0) {
-        fprintf(stderr, "gantry server: cannot serve TLS: %s\n", err.msg);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    /* Blocked before any thread starts (they inherit the mask); the main thread waits for
-     * them below: SIGINT and SIGTERM stop, SIGHUP reloads the TLS pair. */
-    sigset_t stop_hup;
-    sigemptyset(&stop_hup);
-    sigaddset(&stop_hup, SIGINT);
-    sigaddset(&stop_hup, SIGTERM);
-    sigaddset(&stop_hup, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &stop_hup, NULL);
+    int hb = o->heartbeat_s > 0 ? o->heartbeat_s : 5;
     server_t *srv = xcalloc(1, sizeof(*srv));
-    srv->tls = tls_cert != NULL;
+    srv->tls = o->tls;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_mutex_init(&srv->users_mu, NULL);
     pthread_cond_init(&srv->changed, NULL);
     pthread_cond_init(&srv->kick, NULL);
     pthread_mutex_init(&srv->park_mu, NULL);
     pthread_cond_init(&srv->park_cond, NULL);
-    srv->data_dir = xstrdup(data);
-    srv->heartbeat_s = (int)hb;
-    srv->limits = lim;
+    srv->data_dir = xstrdup(o->data);
+    srv->heartbeat_s = hb;
+    srv->limits = o->limits;
     lease_params_for((double)hb, &srv->lease);
     if (!lease_params_safe(&srv->lease)) {
         fprintf(stderr, "gantry server: internal error: the lease terms for a heartbeat of "
-                        "%d s cannot keep a job from running twice\n", (int)hb);
+                        "%d s cannot keep a job from running twice\n", hb);
         abort();
     }
-    srv->retention_s = retention;
+    srv->retention_s = o->retention_s;
     srv->auth = auth_new();
     srv->idem = json_object();
     srv->next_id = 1;
     server_jobs_reserve(srv, 1024);
-    struct MHD_Daemon *mhd = NULL;
-    pthread_t sched_thread;
-    bool sched_started = false;
-    int rc = 1;
     char logs[4096];
-    snprintf(logs, sizeof(logs), "%s/logs", data);
+    snprintf(logs, sizeof(logs), "%s/logs", o->data);
 
     /* Everything the server writes (store, logs, tokens) is for its own user only. */
     umask(077);
-    if (load_config(srv, config, &err) < 0 || open_data(srv, logs, &err) < 0)
-        goto out;
+    if (load_config(srv, o->config, err) < 0 || open_data(srv, logs, err) < 0)
+        goto fail;
     if (srv->retention_s < 0)
         srv->retention_s = 30 * 86400;
-    if (load_stored_teams(srv, &err) < 0 ||
-        store_load_tokens(srv->store, on_stored_token, srv, &err) < 0 ||
-        store_load_users(srv->store, on_stored_user, srv, &err) < 0 ||
-        store_load_nodes(srv->store, on_stored_node, srv, &err) < 0 ||
-        store_load_jobs(srv->store, on_stored_job, srv, &err) < 0 ||
-        retention_load(srv, &err) < 0)
-        goto out;
+    if (load_stored_teams(srv, err) < 0 ||
+        store_load_tokens(srv->store, on_stored_token, srv, err) < 0 ||
+        store_load_users(srv->store, on_stored_user, srv, err) < 0 ||
+        store_load_nodes(srv->store, on_stored_node, srv, err) < 0 ||
+        store_load_jobs(srv->store, on_stored_job, srv, err) < 0 ||
+        retention_load(srv, err) < 0)
+        goto fail;
     pthread_mutex_lock(&srv->mu);
     restore_jobs(srv);
     pthread_mutex_unlock(&srv->mu);
     if (auth_count(srv->auth) == 0)
         fprintf(stderr, "gantry server: warning: the store in %s holds no token, so no one can "
-                        "use the API; its tokens table was emptied outside gantry.\n", data);
-    if (pthread_create(&sched_thread, NULL, sched_main, srv) != 0) {
-        gt_error_set(&err, "internal", "cannot start the scheduler thread");
-        goto out;
-    }
-    sched_started = true;
-    if (retention_start(srv, &err) < 0)
-        goto out;
-    if (http_serve(srv, listen, &mhd, &err) < 0)
-        goto out;
-    fprintf(stderr, "gantry server: listening on %s (%s), data in %s, %zu teams, %zu nodes.\n",
-            listen, srv->tls ? "https" : "http", data, srv->nteams, srv->nnodes);
-    char tlsd[600];
-    if (srv->tls)
-        fprintf(stderr, "gantry server: TLS certificate %s.\n",
-                server_tls_describe(tlsd, sizeof(tlsd)));
-    else if (strncmp(listen, "127.", 4))
-        fprintf(stderr, "gantry server: warning: plain HTTP on %s: tokens cross the network in "
-                "clear; give --tls-cert and --tls-key.\n", listen);
-    /* The signals were blocked in every thread since the start: taken here, one at a time. */
-    int sig;
-    while ((sig = sigwaitinfo(&stop_hup, NULL)) < 0 || sig == SIGHUP)
-        if (sig == SIGHUP)
-            reload_tls(srv);
-    fprintf(stderr, "gantry server: signal %d: stopping.\n", sig);
-    rc = 0;
-out:
-    if (rc)
-        fprintf(stderr, "gantry server: %s\n", err.msg[0] ? err.msg : "failed to start");
-    server_stop(srv, mhd, sched_started ? &sched_thread : NULL);
-    if (!rc)
-        fprintf(stderr, "gantry server: stopped; the store is flushed.\n");
+                        "use the API; its tokens table was emptied outside gantry.\n", o->data);
+    *out = srv;
+    return 0;
+fail:
+    server_close(srv);
+    return -1;
+}
+
+void server_close(server_t *srv)
+{
+    if (!srv)
+        return;
     conn_guard_free(srv->guard);
     retention_free(srv);
     store_close(srv->store);
@@ -1338,6 +1113,4 @@ out:
     free(srv->follows);
     free(srv->data_dir);
     free(srv);
-    server_tls_free();
-    return rc;
 }

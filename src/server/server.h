@@ -123,6 +123,30 @@ typedef struct server {
                                 is the submitting token's id */
 } server_t;
 
+/* ---- server.c: lifecycle ---- */
+typedef struct server_opts {
+    const char *config;      /* cluster YAML, or NULL */
+    const char *data;        /* data directory (store, logs, admin.token) */
+    int heartbeat_s;         /* agents' heartbeat; <= 0: 5 */
+    int64_t retention_s;     /* finished jobs kept this long; 0 = for ever, < 0 = the config's
+                                retention: or 30 days */
+    server_limits_t limits;  /* for http_serve */
+    bool tls;                /* the TLS pair is loaded (server/tls.h) */
+} server_opts_t;
+/* Builds the server's state from the configuration and the store under o->data (creating it
+ * on a first start, refusing an empty or damaged one): teams, tokens, users, nodes, jobs, the
+ * scheduler. Starts no thread but the store's committer and serves nothing: the caller runs
+ * server_sched_main (or server_cycle) and http_serve. 0 and *out, or -1 with err. */
+int server_open(const server_opts_t *o, server_t **out, gt_error_t *err);
+/* Commits what is queued and frees everything; the caller stopped its threads. Accepts NULL. */
+void server_close(server_t *srv);
+/* The scheduler thread: a cycle on each kick (spaced under bursts), lost-node checks; returns
+ * once srv->stopping is set. */
+void *server_sched_main(void *srv);
+/* One scheduling cycle now, applying its decisions (takes mu): for drivers without the thread
+ * (the fuzz harness). */
+void server_cycle(server_t *srv);
+
 /* ---- server.c ---- */
 double server_now(void);
 job_t *server_job(server_t *srv, uint64_t id);          /* NULL when unknown */

@@ -15,6 +15,11 @@
 #define LLVMFuzzerTestOneInput fuzz_job_one
 #include "../fuzz/fuzz_job.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_agent_one
+#define LLVMFuzzerInitialize fuzz_agent_init
+#include "../fuzz/fuzz_agent.c"
+#undef LLVMFuzzerTestOneInput
+#undef LLVMFuzzerInitialize
 
 #include "tap.h"
 
@@ -55,6 +60,8 @@ int main(void)
     static const char *const trace_dirs[] = {"tests/fuzz/corpus/trace",
                                              "tests/fuzz/crashes/trace"};
     static const char *const job_dirs[] = {"tests/fuzz/corpus/job", "tests/fuzz/crashes/job"};
+    static const char *const agent_dirs[] = {"tests/fuzz/corpus/agent",
+                                             "tests/fuzz/crashes/agent"};
     char dir[1024];
     for (int i = 0; i < 2; i++) {
         snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", config_dirs[i]);
@@ -66,6 +73,14 @@ int main(void)
         snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", job_dirs[i]);
         n = run_dir(dir, fuzz_job_one);
         ok(i == 1 || n > 0, "job request and document readers over %s: %d inputs", job_dirs[i], n);
+    }
+    /* The agent protocol on a real server (its state in /dev/shm, removed at the end). */
+    setenv("FUZZ_AGENT_QUIET", "1", 1);
+    fuzz_agent_init(NULL, NULL);
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", agent_dirs[i]);
+        int n = run_dir(dir, fuzz_agent_one);
+        ok(i == 1 || n > 0, "agent protocol bodies over %s: %d inputs", agent_dirs[i], n);
     }
     return tap_done();
 }
