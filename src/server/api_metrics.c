@@ -165,6 +165,21 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
     gt_buf_printf(&b, "# HELP gantry_jobs_purged_total Finished jobs purged by the retention.\n"
                       "# TYPE gantry_jobs_purged_total counter\ngantry_jobs_purged_total %llu\n",
                   (unsigned long long)purged);
+    /* The store (store.h): degraded while a commit fails (disk full, I/O error). */
+    store_stats_t ss;
+    store_get_stats(srv->store, &ss);
+    gt_buf_printf(&b, "# HELP gantry_store_degraded 1 while the store cannot commit (client "
+                      "writes get 503; changes already made are retried).\n"
+                      "# TYPE gantry_store_degraded gauge\ngantry_store_degraded %d\n"
+                      "# HELP gantry_store_failed_commits_total Commit attempts that failed.\n"
+                      "# TYPE gantry_store_failed_commits_total counter\n"
+                      "gantry_store_failed_commits_total %llu\n"
+                      "# HELP gantry_store_refused_total Client changes refused (503) because "
+                      "the store could not commit them.\n"
+                      "# TYPE gantry_store_refused_total counter\ngantry_store_refused_total "
+                      "%llu\n",
+                  store_degraded(srv->store) ? 1 : 0, (unsigned long long)ss.failed_commits,
+                  (unsigned long long)ss.refused);
     resp->text = b.data ? b.data : xstrdup("");
     resp->content_type = "text/plain; version=0.0.4";
     return 0;

@@ -54,6 +54,8 @@ ok $? "the server says the store cannot commit, and keeps the job's end to retry
 wait_for 20 sh -c "[ \$(grep -c 'cannot report to the server' '$WORK/agent.log') -ge 2 ]"
 ok $? "the agent's report (and its retry) is not acknowledged while it is not durable"
 is "$(post "$B")" 503 "while degraded, a submission is refused at once"
+like "$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics")" "gantry_store_degraded 1" \
+  "/v1/metrics says the store is degraded"
 is "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/jobs/$a")" 200 \
   "reads still work"
 
@@ -61,6 +63,8 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" "
 rm -f "$WORK/data/fill"
 wait_for 20 grep -q "the store commits again" "$WORK/server.log"; ok $? "the store commits again by itself"
 c=$(submit '{"team":"research","gpus":1,"command":["true"]}')
+like "$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics")" "gantry_store_degraded 0" \
+  "and no longer once it commits"
 ok $([ "$c" -gt 0 ] 2>/dev/null && echo 0 || echo 1) "a submission succeeds again without a restart ($c)"
 wait_for 20 job_is "$a" succeeded; ok $? "job $a is recorded succeeded"
 wait_for 20 job_is "$c" succeeded; ok $? "the new job $c runs"
