@@ -1,10 +1,16 @@
 /* server.h: the controller's in-memory state, shared by its files (not a public API).
  *
  * One mutex (srv->mu) guards everything below it: jobs, nodes, teams and the scheduler core.
- * Handlers take it, change memory, queue the matching store writes while still holding it (so
- * the store sees changes in the order memory did), drop it, and wait for their commit before
- * answering. srv->changed is broadcast on every change that a long poll may wait for (agent
- * work, log follow); srv->kick wakes the scheduler thread. */
+ * Two kinds of writes (store.h). A client's change (submission, cancel, team, token, user) is
+ * prepared under mu (ids and keys reserved), queued with store_enqueue_client(), committed
+ * with mu released, and applied to memory only then, re-checking under mu what may have
+ * changed (http_resp_t.apply for a parked submission); a refused commit leaves memory as it
+ * was. A change that already happened (a start, an agent's report, a lost node) changes memory
+ * under mu and queues its kept write while still holding it (so the store sees changes in the
+ * order memory did); nothing outside acts on it before it is durable. Long work (an array's
+ * documents) is done outside mu, and an array enters memory in batches. srv->changed is
+ * broadcast on every change that a long poll may wait for (agent work, log follow); srv->kick
+ * wakes the scheduler thread. */
 #ifndef GANTRY_SERVER_H
 #define GANTRY_SERVER_H
 
