@@ -482,14 +482,15 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ITC | MHD_USE_ERROR_LOG | (srv->tls ? MHD_USE_TLS : 0),
-        0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
+        /* the logger first: libmicrohttpd warns about any option placed before it */
+        0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
         on_done, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_THREAD_POOL_SIZE, pool,
         /* limits (server_limits_t): idle, per phase (the guard), per address, in all */
         MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address,
         MHD_OPTION_CONNECTION_TIMEOUT, lim->connection_timeout_s,
         MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, srv->guard,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!d) {
         conn_guard_free(srv->guard);
