@@ -820,10 +820,16 @@ static void supervise(const supervisor_spec_t *s, int ready)
             if (!asked && sig == SIGUSR1)
                 continue;
             if (!strcmp(r.reason, "fenced")) {
-                /* The agent found the lease run out before this supervisor did. */
+                /* The agent found the lease run out before this supervisor did. A job the
+                 * server would not run elsewhere is not fenced: the request goes, so that a
+                 * later signal is not taken for it. */
                 if (s->fence) {
                     fenced = true;
                     fence_job(s, pid, cg, now, (double)r.grace_s, &stop);
+                } else {
+                    char *path = fmt("%s/stop", dir);
+                    unlink(path);
+                    free(path);
                 }
             } else if (!stop.on) {
                 stop.on = true;

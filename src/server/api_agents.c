@@ -133,7 +133,8 @@ static json_t *kill_list(server_t *srv, node_t *n, json_t *running)
     return kill;
 }
 
-/* Looks the node up and checks its epoch; fills a 404/409 otherwise. Caller holds mu. */
+/* Looks the node up and checks its epoch, and that it was not declared lost since; fills a
+ * 404/409 otherwise. Caller holds mu. */
 static node_t *fenced(server_t *srv, const char *name, json_int_t epoch, http_resp_t *resp)
 {
     node_t *n = server_node(srv, name);
@@ -146,6 +147,14 @@ static node_t *fenced(server_t *srv, const char *name, json_int_t epoch, http_re
         /* The current epoch is not said: it is a fencing token, and the caller's own. */
         http_error(resp, 409, "stale_epoch", "epoch %lld of node %s is stale: register "
                    "again", (long long)epoch, name);
+        return NULL;
+    }
+    if (!n->up) {
+        /* Declared lost: its jobs were requeued or failed, and what the server handed it
+         * before may be stale (a start task held up in a cut link). It registers again: a new
+         * epoch, a new work poll, the kill list for the copies it still runs. */
+        http_error(resp, 409, "node_lost", "node %s was declared lost (silent for longer than "
+                   "the lost-node timeout): register again", name);
         return NULL;
     }
     return n;
@@ -271,13 +280,6 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
         return 0;
     }
     server_node_heard(n);
-    if (!n->up) {
-        /* Back after being declared unreachable: its jobs were already handled. */
-        n->up = true;
-        sched_node_set_up(srv->sched, n->sched_idx, true);
-        server_kick(srv);
-        fprintf(stderr, "gantry server: node %s is reachable again.\n", n->name);
-    }
     json_t *g = json_object_get(body, "gpus");
     if (g) {
         json_decref(n->gpu_stats);
