@@ -159,6 +159,88 @@ int sched_node_set_up(sched_t *s, int ni, bool up)
     return 0;
 }
 
+/* The largest node of each type (and of all), after a node changed size. */
+static void recompute_max(sched_t *s)
+{
+    s->max_gpus = 0;
+    for (int t = 0; t < SCHED_MAX_GPU_TYPES; t++) {
+        s->type_max_gpus[t] = 0;
+        s->type_max_cpus[t] = s->type_max_mem[t] = 0;
+    }
+    for (int i = 0; i < s->nnodes; i++) {
+        const node_t *n = &s->nodes[i];
+        if (n->ngpus > s->type_max_gpus[n->type])
+            s->type_max_gpus[n->type] = n->ngpus;
+        if (n->ngpus > s->max_gpus)
+            s->max_gpus = n->ngpus;
+        if (n->cpus > s->type_max_cpus[n->type])
+            s->type_max_cpus[n->type] = n->cpus;
+        if (n->mem > s->type_max_mem[n->type])
+            s->type_max_mem[n->type] = n->mem;
+    }
+}
+
+int sched_node_resize(sched_t *s, int ni, int gpus, int64_t cpus_milli, int64_t memory_mib,
+                      gt_error_t *err)
+{
+    if (ni < 0 || ni >= s->nnodes) {
+        errno = ENOENT;
+        return gt_error_set(err, "not_found", "no node %d in the scheduler", ni);
+    }
+    node_t *n = &s->nodes[ni];
+    if (gpus < 0 || gpus > SCHED_MAX_GPUS_PER_NODE || cpus_milli < 0 || memory_mib < 0) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument",
+                            "node '%s': 0..%d GPUs, and no negative CPUs or memory", n->name,
+                            SCHED_MAX_GPUS_PER_NODE);
+    }
+    for (int g = gpus; g < n->ngpus; g++)
+        if (n->gpu_free[g] != SCHED_MILLI) {
+            errno = EBUSY;
+            return gt_error_set(err, "conflict", "node '%s': GPU %d is held by a running job",
+                                n->name, g);
+        }
+    int64_t cpus_used = n->cpus ? n->cpus - n->cpus_free : 0;
+    int64_t mem_used = n->mem ? n->mem - n->mem_free : 0;
+    /* An untracked amount counted nothing for its jobs: it becomes tracked on an idle node. */
+    bool track_change = n->njobs && ((!n->cpus && cpus_milli) || (!n->mem && memory_mib));
+    if (track_change || (cpus_milli && cpus_used > cpus_milli) ||
+        (memory_mib && mem_used > memory_mib)) {
+        errno = EBUSY;
+        return gt_error_set(err, "conflict",
+                            "node '%s': its running jobs hold %lld milli-CPUs and %lld MiB, more "
+                            "than %lld and %lld", n->name, (long long)cpus_used,
+                            (long long)mem_used, (long long)cpus_milli, (long long)memory_mib);
+    }
+    bool indexed = n->in_bucket;
+    if (indexed)
+        node_index_remove(s, ni);
+    int groups = n->ngpus ? n->nvgroup[n->ngpus - 1] + 1 : 1;
+    for (int g = n->ngpus; g < gpus; g++)
+        n->gpu_free[g] = SCHED_MILLI;
+    for (int g = gpus; g < n->ngpus; g++)
+        n->gpu_free[g] = 0;
+    n->ngpus = gpus;
+    n->free_whole = n->partial = 0;
+    for (int g = 0; g < n->ngpus; g++) {
+        n->nvgroup[g] = (uint8_t)(g * groups / n->ngpus);
+        if (n->gpu_free[g] == SCHED_MILLI)
+            n->free_whole++;
+        else if (n->gpu_free[g] > 0)
+            n->partial++;
+    }
+    /* Untracked (0) stays untracked: nothing was counted as used. */
+    n->cpus = cpus_milli;
+    n->cpus_free = cpus_milli ? cpus_milli - cpus_used : 0;
+    n->mem = memory_mib;
+    n->mem_free = memory_mib ? memory_mib - mem_used : 0;
+    if (indexed)
+        node_index_insert(s, ni);
+    recompute_max(s);
+    s->loosened = true;
+    return 0;
+}
+
 int sched_node_info(const sched_t *s, int ni, sched_node_info_t *out)
 {
     if (ni < 0 || ni >= s->nnodes) {

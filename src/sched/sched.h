@@ -98,6 +98,14 @@ int sched_node_count(const sched_t *s);
  * the jobs on it (sched_job_stopped to requeue, sched_job_finished to end them). */
 int sched_node_set_up(sched_t *s, int node, bool up);
 
+/* Sets a node's capacity (its agent registered again with other GPUs, CPUs or memory): gpus
+ * 0..64 (GPUs 0..gpus-1 remain; new ones are free), cpus_milli and memory_mib (0 = not
+ * tracked). Refuses with EBUSY, changing nothing, while a running job holds a GPU that would
+ * no longer exist, or more CPUs or memory than the new amounts (or while jobs run, to start
+ * tracking CPUs or memory): the driver first stops or requeues jobs there. ENOENT for an unknown node, EINVAL for a bad amount. */
+int sched_node_resize(sched_t *s, int node, int gpus, int64_t cpus_milli, int64_t memory_mib,
+                      gt_error_t *err);
+
 typedef struct sched_node_info {
     const char *name;
     const char *gpu_type;

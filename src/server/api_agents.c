@@ -189,6 +189,84 @@ static int register_labels_check(json_t *body, gt_error_t *err)
     return 0;
 }
 
+/* Takes j off node n, whose capacity shrank under it: a running job is lost there (requeued
+ * or failed node_lost by its policy; the agent's copy is killed through the kill list, its
+ * other nodes get a stop); a cancelled one still stopping frees what it holds. Caller holds
+ * mu. */
+static void evict(server_t *srv, job_t *j, node_t *n, const char *why)
+{
+    for (size_t i = json_array_size(n->tasks); i-- > 0;) {
+        json_t *job = json_object_get(json_array_get(n->tasks, i), "job");
+        if (json_integer_value(json_object_get(job, "id")) == (json_int_t)j->id)
+            json_array_remove(n->tasks, i); /* its start has not gone out: it never will */
+    }
+    fprintf(stderr, "gantry server: job %llu incarnation %d leaves node %s (%s).\n",
+            (unsigned long long)j->id, j->incarnation, n->name, why);
+    if (j->state == JOB_RUNNING) {
+        server_job_lost(srv, j, n, why);
+    } else if (j->in_sched) {
+        sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
+        j->in_sched = false;
+        j->stopping = false;
+        server_save_job(srv, j);
+    }
+}
+
+/* Whether j holds resources on node n in the scheduler (running, or cancelled and stopping);
+ * *beyond gets whether one of its GPUs there has an index >= ngpus. */
+static bool holds_on(const job_t *j, const node_t *n, int ngpus, bool *beyond)
+{
+    *beyond = false;
+    if (!j->in_sched || !(j->state == JOB_RUNNING || (job_state_terminal(j->state) && j->stopping)))
+        return false;
+    bool here = false;
+    for (int i = 0; i < j->nslots; i++)
+        if (!strcmp(j->slots[i].node, n->name)) {
+            here = true;
+            *beyond |= ngpus < 64 && (j->slots[i].gpu_mask >> ngpus) != 0;
+        }
+    return here;
+}
+
+/* A registration sets the node's capacity in the scheduler: its GPUs, CPUs and memory as it
+ * declares them now. Jobs holding GPUs that no longer exist leave the node (evict); then, while
+ * its jobs hold more CPUs or memory than it now has, the newest of them too. Caller holds mu. */
+static void set_capacity(server_t *srv, node_t *n, json_t *info)
+{
+    if (n->sched_idx < 0)
+        return;
+    json_t *g = json_object_get(info, "gpus");
+    int ngpus = json_is_array(g) ? (int)json_array_size(g) : (int)json_integer_value(g);
+    int64_t cpus = json_integer_value(json_object_get(info, "cpus_milli"));
+    int64_t mem = json_integer_value(json_object_get(info, "memory_mib"));
+    char why[200];
+    snprintf(why, sizeof(why), "the node registered again with %d GPUs and the job held one "
+             "that is gone", ngpus);
+    for (size_t id = 1; id < srv->next_id; id++) {
+        job_t *j = srv->jobs[id];
+        bool beyond;
+        if (j && holds_on(j, n, ngpus, &beyond) && beyond)
+            evict(srv, j, n, why);
+    }
+    gt_error_t err = {0};
+    while (sched_node_resize(srv->sched, n->sched_idx, ngpus, cpus, mem, &err) < 0) {
+        job_t *newest = NULL;
+        bool busy = errno == EBUSY;
+        for (size_t id = 1; busy && id < srv->next_id; id++) {
+            bool beyond;
+            if (srv->jobs[id] && holds_on(srv->jobs[id], n, ngpus, &beyond))
+                newest = srv->jobs[id];
+        }
+        if (!newest) {
+            fprintf(stderr, "gantry server: node %s keeps its former capacity: %s.\n", n->name,
+                    err.msg);
+            return;
+        }
+        evict(srv, newest, n, "the node registered again with fewer CPUs or less memory than "
+                              "its jobs hold");
+    }
+}
+
 static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)
 {
     const char *name = json_string_value(json_object_get(body, "name"));
@@ -238,12 +316,14 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     n->up = true;
     server_node_heard(n);
     sched_node_set_up(srv->sched, n->sched_idx, true);
-    json_t *kill = kill_list(srv, n, running);
-    /* First the ends that happened while the agent was away, as they happened; then jobs the
-     * server placed here, handed out, that the agent neither runs nor saw end: lost. */
+    /* First the ends that happened while the agent was away, as they happened; then the
+     * capacity it has now; then jobs the server placed here, handed out, that the agent
+     * neither runs nor saw end: lost. */
     size_t i;
     json_t *ev;
     json_array_foreach(ended, i, ev) apply_exit(srv, n, ev);
+    set_capacity(srv, n, n->info);
+    json_t *kill = kill_list(srv, n, running);
     reconcile_placement(srv, n, running, ended, 0, "the node registered again without it");
     char *doc = json_dumps(n->info, JSON_COMPACT);
     store_op_t op = {.kind = STORE_NODE_PUT, .a = name, .d = doc, .n = n->epoch};

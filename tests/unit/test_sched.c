@@ -424,6 +424,73 @@ static void test_hierarchy_and_typed_quota(void)
 }
 
 /* Random events on a mixed cluster; the invariants must hold after each. */
+/* A node's capacity follows its agent's registration: an 8-GPU node that comes back with 4
+ * GPUs no longer takes an 8-GPU job; GPUs held by a running job cannot vanish. */
+static void test_node_resize(void)
+{
+    setup(NULL);
+    sched_node_spec_t ns = {.name = "r", .gpu_type = "H100", .gpus = 8, .cpus_milli = 64000,
+                            .memory_mib = 512000};
+    int r = sched_node_add(S, &ns, NULL);
+    gt_error_t err = {0};
+    sched_node_info_t ni;
+    ok(sched_node_resize(S, r, 4, 32000, 256000, &err) == 0, "an idle 8-GPU node shrinks to 4");
+    sched_node_info(S, r, &ni);
+    is_int(ni.gpus, 4, "it has 4 GPUs");
+    is_int(ni.gpus_free, 4, "all free");
+    is_int(ni.cpus_milli_free, 32000, "its CPUs follow");
+    is_int(ni.memory_mib_free, 256000, "its memory follows");
+    submit(1, T_A, C_NORMAL, 8000, 0);
+    cycle(0);
+    ok(!started(1), "an 8-GPU job does not start on it");
+    is_str(sched_reason_name(info(1).reason), "no_fit", "no node could ever hold it");
+    ok(sched_node_resize(S, r, 8, 64000, 512000, &err) == 0, "it grows back to 8");
+    cycle(1);
+    ok(started(1), "the 8-GPU job starts");
+    errno = 0;
+    ok(sched_node_resize(S, r, 4, 64000, 512000, &err) == -1 && errno == EBUSY,
+       "shrinking under a job that holds GPUs 4-7: EBUSY");
+    ok(strstr(err.msg, "held by a running job") != NULL, "the message says why: %s", err.msg);
+    sched_node_info(S, r, &ni);
+    is_int(ni.gpus, 8, "and nothing changed");
+    sched_job_finished(S, 1, 2);
+    submit(2, T_A, C_NORMAL, 2000, 3);
+    sched_job_spec_t sp = spec(3, T_A, C_NORMAL, 1000);
+    sp.cpus_milli = 40000;
+    sp.submit = 3;
+    sched_job_submit(S, &sp, NULL);
+    cycle(3);
+    ok(started(2) && started(3), "two jobs start");
+    uint64_t m = mask_of(2) | mask_of(3);
+    int top = 0;
+    for (int g = 0; g < 8; g++)
+        if (m >> g & 1)
+            top = g + 1;
+    errno = 0;
+    ok(sched_node_resize(S, r, top, 32000, 512000, &err) == -1 && errno == EBUSY,
+       "shrinking CPUs under what the jobs hold (40 of 32 CPUs): EBUSY");
+    ok(sched_node_resize(S, r, top, 48000, 512000, &err) == 0,
+       "shrinking to the GPUs in use (%d) and 48 CPUs: done", top);
+    sched_node_info(S, r, &ni);
+    is_int(ni.gpus, top, "GPU count");
+    is_int(ni.gpus_free, top - 3, "the 3 held GPUs are still held");
+    is_int(ni.cpus_milli_free, 8000, "48 CPUs minus the 40 held");
+    char msg[256];
+    ok(sched_check_invariants(S, msg, sizeof(msg)), "invariants hold: %s", msg);
+    sched_job_finished(S, 2, 4);
+    sched_job_finished(S, 3, 4);
+    sched_node_info(S, r, &ni);
+    is_int(ni.gpus_free, top, "their GPUs come back");
+    is_int(ni.cpus_milli_free, 48000, "and their CPUs, within the new amount");
+    ok(sched_check_invariants(S, msg, sizeof(msg)), "invariants hold: %s", msg);
+    errno = 0;
+    ok(sched_node_resize(S, 99, 4, 0, 0, &err) == -1 && errno == ENOENT, "unknown node: ENOENT");
+    errno = 0;
+    ok(sched_node_resize(S, r, 65, 0, 0, &err) == -1 && errno == EINVAL, "65 GPUs: EINVAL");
+    errno = 0;
+    ok(sched_node_resize(S, r, 4, -1, 0, &err) == -1 && errno == EINVAL, "negative CPUs: EINVAL");
+}
+
 static void test_random_invariants(void)
 {
     sched_params_t p = params();
@@ -499,6 +566,7 @@ int main(void)
     test_backfill();
     test_reasons_and_validation();
     test_hierarchy_and_typed_quota();
+    test_node_resize();
     test_random_invariants();
     sched_free(S);
     return tap_done();
