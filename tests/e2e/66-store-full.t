@@ -45,6 +45,10 @@ B='{"team":"research","gpus":1,"command":["touch","'"$WORK"'/b-ran"]}'
 is "$(post "$B")" 503 "disk full: a submission is refused (503)"
 like "$(cat "$WORK/post.body")" "nothing was changed" "the answer says nothing was changed"
 is "$(count_jobs)" "$before" "the refused job is not in the queue"
+is "$(api DELETE "/v1/jobs/$a" >/dev/null; cat "$WORK/status")" 503 "a cancel is refused (503)"
+is "$(job_state "$a")" running "and job $a runs on, not cancelled"
+is "$(api PUT /v1/teams/research '{"quota":4}' >/dev/null; cat "$WORK/status")" 503 "a team change is refused (503)"
+is "$("$GANTRY" teams -o json | jget '[0]{quota}')" 2 "and the quota is unchanged"
 
 # 2. A running job ends during the outage: memory has it, the store keeps retrying it, and the
 # agent's report is not acknowledged until it is durable.
