@@ -50,6 +50,7 @@ typedef struct agent {
     int heartbeat_s;
     double lease_s, fence_grace_s; /* the server's lease terms (0: it grants none) */
     double lease_deadline;         /* fence_clock() at which the node's lease runs out; 0: none */
+    uint64_t agent;                /* this agent's number in the lease (fence_lease_t.agent) */
     bool need_register;
     char node_tok[68];           /* the node's credential (node_token.h); "" until there is one */
     bool using_node_tok;         /* sent instead of the configured (join or admin) token */
@@ -204,7 +205,8 @@ static void lease_renew(agent_t *a, double sent_at)
             "jobs the server may run elsewhere are stopped.", now - a->lease_deadline);
         fence_all(a);
     }
-    fence_lease_t l = {.deadline = sent_at + a->lease_s, .grace_s = a->fence_grace_s};
+    fence_lease_t l = {.deadline = sent_at + a->lease_s, .grace_s = a->fence_grace_s,
+                       .agent = a->agent};
     gt_error_t err = {0};
     if (fence_lease_write(a->cfg->state_dir, &l, &err) < 0) {
         say("%s: the lease is not renewed, the jobs will be fenced", err.msg);
@@ -408,6 +410,7 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .state_dir = cfg->state_dir,
         .checkpoint_root = cfg->checkpoint_root,
         .fence = json_is_true(json_object_get(job, "fence")),
+        .agent = a->agent,
     };
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();
@@ -857,10 +860,16 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    adopt(&a);
-    fence_lease_t old;
+    /* Take the next agent number in the lease before looking for the jobs of the agent before:
+     * a start that agent asked for and that is not found now is then not started at all. */
+    fence_lease_t old = {0};
     if (fence_lease_read(cfg->state_dir, &old) == 0)
         a.lease_deadline = old.deadline; /* an earlier agent's: it may have run out */
+    old.agent++;
+    a.agent = old.agent;
+    if (fence_lease_write(cfg->state_dir, &old, err) < 0)
+        goto out;
+    adopt(&a);
     if (!cfg->launcher)
         supervisor_warm_nss(cfg->job_user);
     a.need_register = true;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,8 @@ int fence_lease_write(const char *state_dir, const fence_lease_t *l, gt_error_t 
     char tmp[4096], path[4096], text[128];
     snprintf(tmp, sizeof(tmp), "%s/lease.tmp", state_dir);
     snprintf(path, sizeof(path), "%s/lease", state_dir);
-    int n = snprintf(text, sizeof(text), "deadline=%.6f\ngrace_s=%.3f\nend=1\n", l->deadline,
-                     l->grace_s);
+    int n = snprintf(text, sizeof(text), "deadline=%.6f\ngrace_s=%.3f\nagent=%" PRIu64
+                     "\nend=1\n", l->deadline, l->grace_s, l->agent);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return gt_error_set(err, "internal", "cannot write %s: %s", tmp, strerror(errno));
@@ -59,7 +60,9 @@ int fence_lease_read(const char *state_dir, fence_lease_t *l)
         errno = EINVAL;
         return -1;
     }
+    char *a = strstr(text, "\nagent=");
     l->deadline = strtod(d + 9, NULL);
     l->grace_s = strtod(g + 9, NULL);
+    l->agent = a ? strtoull(a + 7, NULL, 10) : 0;
     return 0;
 }

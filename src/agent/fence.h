@@ -10,11 +10,15 @@
 #ifndef GANTRY_AGENT_FENCE_H
 #define GANTRY_AGENT_FENCE_H
 
+#include <stdint.h>
+
 #include "common/util.h"
 
 typedef struct fence_lease {
     double deadline;        /* fence_clock() seconds at which the lease runs out */
     double grace_s;         /* the most grace a fenced job gets (the server's fence_grace_s) */
+    uint64_t agent;         /* which agent process wrote it: each agent takes the next number
+                               at its start, before it looks for the jobs of the one before */
 } fence_lease_t;
 
 /* Seconds on CLOCK_BOOTTIME (since boot, suspend included). */

@@ -39,6 +39,7 @@ json_t *spec_wire_encode(const supervisor_spec_t *s)
                                       "version", (int)s->cgroup->version, "parent",
                                       str_or_null(s->cgroup->parent)));
     json_object_set_new(o, "fence", json_boolean(s->fence));
+    json_object_set_new(o, "agent", json_integer((json_int_t)s->agent));
     json_object_set_new(o, "limits",
                         json_pack("{s:I,s:I,s:I,s:b}", "memory_bytes",
                                   (json_int_t)s->limits.memory_bytes, "cpu_milli",
@@ -99,6 +100,7 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
     s->state_dir = jstr(o, "state_dir");
     s->checkpoint_root = jstr(o, "checkpoint_root");
     s->fence = json_is_true(json_object_get(o, "fence"));
+    s->agent = (uint64_t)jint(o, "agent");
     const json_t *gang = json_object_get(o, "gang");
     if (json_is_object(gang)) {
         w->gang.nodes = (int)jint(gang, "nodes");

@@ -728,11 +728,24 @@ static void supervise(const supervisor_spec_t *s, int ready)
     }
     build_env(&env, s, pw, ckpt);
 
+    /* Say that the job is here before it starts: an agent that replaces the one that asked
+     * for it (killed meanwhile) lists it when it registers. Then, for a job to fence, check
+     * that no later agent has taken over: it may have registered before this record was
+     * written, without the job, and the server may have started it elsewhere. */
+    state_write(dir, &st);
     double fgrace;
+    fence_lease_t cur;
     if (lease_left(s, &fgrace) <= 0) {
         fenced_at_start = true;
         errmsg = fmt("not started: the node's lease from the server had run out (the node "
                      "could not reach the server), so the server may run the job elsewhere");
+        goto start_failed;
+    }
+    if (s->fence && s->agent && fence_lease_read(s->state_dir, &cur) == 0 &&
+        cur.agent != s->agent) {
+        fenced_at_start = true;
+        errmsg = fmt("not started: the agent that asked for it was replaced before it started "
+                     "(the new one may have registered without it)");
         goto start_failed;
     }
     if (pipe2(pfd, O_CLOEXEC) < 0) {

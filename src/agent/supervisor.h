@@ -68,6 +68,10 @@ typedef struct supervisor_spec {
     bool fence;                     /* the server may start this job elsewhere if it loses the
                                        node: stop it when the node's lease (agent/fence.h)
                                        runs out, and never start it without a lease */
+    uint64_t agent;                 /* the agent (fence_lease_t.agent) that took the start task:
+                                       a job to fence is not started once a later agent wrote
+                                       the lease (it may have registered without this job);
+                                       0 = not checked */
 } supervisor_spec_t;
 
 typedef struct supervisor_state {

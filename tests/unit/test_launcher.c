@@ -61,7 +61,7 @@ static void test_wire(void)
                            .limits = {.memory_bytes = 1 << 30, .cpu_milli = 1500,
                                       .pids_max = 64, .restrict_devices = true},
                            .dev_dir = "/dev", .state_dir = "/s", .checkpoint_root = "/c",
-                           .fence = true};
+                           .fence = true, .agent = 7};
     json_t *o = spec_wire_encode(&s);
     spec_wire_t w;
     is_int(spec_wire_decode(o, &w), 0, "a spec decodes");
@@ -86,7 +86,8 @@ static void test_wire(void)
     ok(!strcmp(d->workdir, "/w") && !strcmp(d->dev_dir, "/dev") && !strcmp(d->state_dir, "/s") &&
            !strcmp(d->checkpoint_root, "/c"),
        "directories");
-    ok(d->fence, "fence (a supervisor from the launcher fences its job too)");
+    ok(d->fence && d->agent == 7, "fence and the agent's number (a supervisor from the launcher "
+       "fences its job too)");
     spec_wire_free(&w);
     json_decref(o);
     s.gang = NULL;

@@ -73,12 +73,13 @@ static void test_file(void)
     ok(fence_lease_read(dir, &l) == -1 && errno == ENOENT, "no lease yet: ENOENT");
     double t = fence_clock();
     ok(t > 0, "CLOCK_BOOTTIME reads (%.3f)", t);
-    fence_lease_t w = {.deadline = t + 10.25, .grace_s = 5};
+    fence_lease_t w = {.deadline = t + 10.25, .grace_s = 5, .agent = 42};
     is_int(fence_lease_write(dir, &w, NULL), 0, "a lease is written");
     is_int(fence_lease_read(dir, &l), 0, "and read back");
     ok(l.deadline > t + 10.2499 && l.deadline < t + 10.2501, "deadline kept (%.6f)",
        l.deadline - t);
     ok(l.grace_s == 5, "grace kept");
+    is_int(l.agent, 42, "the agent's number kept");
     w.deadline = t + 1;
     is_int(fence_lease_write(dir, &w, NULL), 0, "renewed");
     fence_lease_read(dir, &l);

@@ -499,8 +499,27 @@ static void test_fence(void)
            "the agent asks a fenced job's supervisor to fence");
     is_int(wait_exited(a.job_id, 1, &st, 10), 0, "the job ends");
     is_str(st.reason, "fenced", "reason fenced");
+
+    /* A start task taken by an agent that was replaced before the job started: the new agent
+     * took the next number in the lease, and may have registered without the job. */
+    supervisor_spec_t r = spec_for(argv);
+    r.fence = true;
+    r.agent = 5;
+    fence_lease_t l = {.deadline = fence_clock() + 60, .grace_s = 0.2, .agent = 6};
+    fence_lease_write(state_dir, &l, NULL);
+    supervisor_launch(&r, &st, NULL);
+    is_str(st.phase, "exited", "a job taken by agent 5 after agent 6 wrote the lease");
+    is_str(st.reason, "fenced", "is not started (fenced)");
+    ok(has(st.message, "replaced"), "and says why: %s", st.message);
+    supervisor_spec_t q = spec_for(argv);
+    q.fence = true;
+    q.agent = 6;
+    supervisor_launch(&q, &st, NULL);
+    is_str(st.phase, "running", "the same under the agent that wrote the lease runs");
+    supervisor_stop(state_dir, q.job_id, 1, "cancelled", SIGKILL, 0, NULL);
+    wait_exited(q.job_id, 1, &st, 10);
     unlink(lease);
-    for (int64_t id = s.job_id; id <= a.job_id; id++)
+    for (int64_t id = s.job_id; id <= q.job_id; id++)
         supervisor_remove(state_dir, id, 1);
 }
 
