@@ -47,6 +47,8 @@ typedef struct agent {
     client_t *c;
     char address[256];
     int64_t epoch;
+    int64_t tasks_done;      /* the last work answer ("seq") whose tasks were handled (0: none
+                                since registering): heartbeats say it */
     int heartbeat_s;
     double lease_s, fence_grace_s; /* the server's lease terms (0: it grants none) */
     double lease_deadline;         /* fence_clock() at which the node's lease runs out; 0: none */
@@ -288,6 +290,7 @@ static int do_register(agent_t *a, gt_error_t *err)
     }
     if (rc == 0) {
         a->epoch = json_integer_value(json_object_get(resp, "epoch"));
+        a->tasks_done = 0; /* a new epoch: work answers start anew */
         int hb = (int)json_integer_value(json_object_get(resp, "heartbeat_s"));
         a->heartbeat_s = hb > 0 ? hb : 5;
         a->lease_s = json_number_value(json_object_get(resp, "lease_s"));
@@ -728,9 +731,10 @@ static void heartbeat(agent_t *a)
     }
     /* running and ending: every copy this node holds, which the server reconciles against
      * what it placed here. */
-    json_t *body = json_pack("{s:s,s:I,s:o,s:o,s:o}", "name", a->cfg->name, "epoch",
+    json_t *body = json_pack("{s:s,s:I,s:o,s:o,s:o,s:I}", "name", a->cfg->name, "epoch",
                              (json_int_t)a->epoch, "running", running_list(a), "ending",
-                             unreported_ends(a, false), "gpus", gpus);
+                             unreported_ends(a, false), "gpus", gpus, "tasks_done",
+                             (json_int_t)a->tasks_done);
     long status = 0;
     json_t *resp = NULL;
     gt_error_t err = {0};
@@ -917,8 +921,14 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
             json_t *resp = NULL;
             gt_error_t e = {0};
             int r = client_poll_result(a.c, &status, &resp, &e);
-            if (r == 0 && status == 200)
+            if (r == 0 && status == 200) {
                 handle_tasks(&a, json_object_get(resp, "tasks"));
+                /* handle_tasks starts synchronously: every start it carried is in a.jobs (or
+                 * ended) now, so a heartbeat from here on lists it. */
+                json_int_t seq = json_integer_value(json_object_get(resp, "seq"));
+                if (seq > a.tasks_done)
+                    a.tasks_done = seq;
+            }
             else if (r == 0 && (status == 409 || status == 404 || status == 401 ||
                                 status == 403))
                 a.need_register = true;

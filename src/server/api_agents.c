@@ -81,14 +81,44 @@ static void cancelled_gone(server_t *srv, job_t *j, const char *node)
     server_kick(srv);
 }
 
+/* Records on each start task's job that work answer seq of node n carries its start (its
+ * slot on n), so that a heartbeat is judged only against starts the agent has handled. */
+static void mark_starts(server_t *srv, node_t *n, json_t *tasks, uint64_t seq)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tasks, i, t)
+    {
+        json_t *job = json_object_get(t, "job");
+        job_t *j = job ? server_job(srv, (uint64_t)json_integer_value(json_object_get(job, "id")))
+                       : NULL;
+        for (int k = 0; j && k < j->nslots; k++)
+            if (!strcmp(j->slots[k].node, n->name))
+                j->slots[k].task_seq = seq;
+    }
+}
+
+/* Whether n's agent has handled the work answer that carried j's start: tasks_done is the
+ * last it handled (< 0: the agent does not say). */
+static bool start_handled(const job_t *j, const node_t *n, json_int_t tasks_done)
+{
+    if (tasks_done < 0)
+        return true;
+    for (int k = 0; k < j->nslots; k++)
+        if (!strcmp(j->slots[k].node, n->name) && j->slots[k].task_seq > (uint64_t)tasks_done)
+            return false;
+    return true;
+}
+
 /* Reconciles what the server placed on n against what n holds: `running`, plus `ended` (ends
  * the node reports with this message or has not reported yet). A job placed there that n does
  * not hold, whose start is not queued for n, is lost there (server_job_lost: requeued or
  * failed node_lost by its policy, why saying how it was found). grace > 0 (a heartbeat):
  * nothing is judged within grace seconds of a placement or of tasks handed out to n, which may
- * be on their way to the node's supervisors. Caller holds mu. */
+ * be on their way to the node's supervisors, nor a job whose start came in a work answer after
+ * tasks_done, the last one the agent had handled (>= 0 when it says). Caller holds mu. */
 static void reconcile_placement(server_t *srv, node_t *n, json_t *running, json_t *ended,
-                                double grace, const char *why)
+                                double grace, json_int_t tasks_done, const char *why)
 {
     double now = server_now();
     if (grace > 0 && now - n->tasks_out_at < grace)
@@ -101,7 +131,8 @@ static void reconcile_placement(server_t *srv, node_t *n, json_t *running, json_
         if (!running_job && !(job_state_terminal(j->state) && j->stopping))
             continue;
         if (listed(running, j) || listed(ended, j) || start_queued(n, j) ||
-            rank_done(j, n->name) || (grace > 0 && now - j->placed_at < grace))
+            rank_done(j, n->name) || (grace > 0 && now - j->placed_at < grace) ||
+            !start_handled(j, n, tasks_done))
             continue;
         fprintf(stderr, "gantry server: job %llu incarnation %d is placed on node %s, which "
                         "does not hold it (%s).\n", (unsigned long long)j->id, j->incarnation,
@@ -324,7 +355,7 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     json_array_foreach(ended, i, ev) apply_exit(srv, n, ev);
     set_capacity(srv, n, n->info);
     json_t *kill = kill_list(srv, n, running);
-    reconcile_placement(srv, n, running, ended, 0, "the node registered again without it");
+    reconcile_placement(srv, n, running, ended, 0, -1, "the node registered again without it");
     char *doc = json_dumps(n->info, JSON_COMPACT);
     store_op_t op = {.kind = STORE_NODE_PUT, .a = name, .d = doc, .n = n->epoch};
     uint64_t t = store_enqueue(srv->store, &op, 1);
@@ -371,7 +402,11 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
      * lists: what it lacks is lost (an older agent's heartbeat is not judged). */
     json_t *ending = json_object_get(body, "ending");
     if (json_is_array(running) && json_is_array(ending)) {
+        /* tasks_done: the last work answer the agent had handled when it wrote the
+         * heartbeat; a start it carried later may be on its way (a slow or stopped agent). */
+        json_t *done = json_object_get(body, "tasks_done");
         reconcile_placement(srv, n, running, ending, SERVER_RECONCILE_GRACE_HB * srv->heartbeat_s,
+                            json_is_integer(done) ? json_integer_value(done) : -1,
                             "a heartbeat of the node does not list it (its start was lost)");
         pthread_cond_broadcast(&srv->changed);
     }
@@ -428,8 +463,12 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
             json_t *tasks = n->tasks;
             uint64_t ticket = n->tasks_ticket;
             n->tasks = json_array();
-            if (json_array_size(tasks))
+            uint64_t seq = 0;
+            if (json_array_size(tasks)) {
                 n->tasks_out_at = server_now();
+                seq = ++n->tasks_seq;
+                mark_starts(srv, n, tasks, seq);
+            }
             pthread_mutex_unlock(&srv->mu);
             /* A task goes out only once what it says is durable. */
             if (ticket && store_wait(srv->store, ticket, &err) < 0) {
@@ -449,6 +488,8 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
                 return http_error_from(resp, 503, &err);
             }
             resp->json = json_pack("{s:o}", "tasks", tasks);
+            if (seq)
+                json_object_set_new(resp->json, "seq", json_integer((json_int_t)seq));
             return 0;
         }
         if (pthread_cond_timedwait(&srv->changed, &srv->mu, &deadline) != 0)

@@ -25,6 +25,8 @@ typedef struct job_slot {
     uint64_t gpu_mask;
     int gpu_milli;
     bool done;                  /* this rank's end was applied (memory only) */
+    uint64_t task_seq;          /* the node's work answer that carried this rank's start (memory
+                                   only; 0: unknown, e.g. restored) */
 } job_slot_t;
 
 typedef struct job {

@@ -714,6 +714,7 @@ node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_
     if (idx < 0)
         return NULL;
     node_t *n = xcalloc(1, sizeof(*n));
+    n->tasks_seq = (uint64_t)(server_now() * 1e6);
     n->name = xstrdup(name);
     n->info = json_incref(info);
     n->sched_idx = idx;

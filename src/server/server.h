@@ -65,6 +65,8 @@ typedef struct node {
     json_t *tasks;           /* queued tasks not yet handed out (array) */
     uint64_t tasks_ticket;   /* store ticket the queued tasks depend on */
     json_t *gpu_stats;       /* last heartbeat's "gpus" */
+    uint64_t tasks_seq;      /* numbers the work answers that carry tasks (starts at the wall
+                                clock in microseconds: higher than any an earlier server gave) */
     double tasks_out_at;     /* when tasks were last handed out (a start may still be on its
                                 way to the node's supervisors) */
 } node_t;
