@@ -6,11 +6,7 @@
 # show that the incarnations never ran at once, also after the link comes back. (HTTPS, as in
 # 41-agent-netns.t.)
 . "$(dirname "$0")/agent-lib.sh"
-if [ "$(id -u)" != 0 ] || ! ip netns add "gt$$-probe" 2>/dev/null; then
-  echo "1..0 # skip needs root and ip netns"
-  exit 0
-fi
-ip netns del "gt$$-probe"
+need_netns
 cat > "$WORK/cluster.yaml" <<'Y'
 teams:
   - name: research
@@ -19,17 +15,8 @@ Y
 net=$(( ($$ % 200) + 20 ))
 TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" --heartbeat 1
 for i in 1 2; do
-  ns="gt$$-f$i"; vh="gt$$fh$i"; vn="gt$$fn$i"
-  CLEANUPS+=("ip netns del $ns" "ip link del $vh")
-  ip netns add "$ns"
-  ip link add "$vh" type veth peer name "$vn"
-  ip link set "$vn" netns "$ns"
-  ip addr add "10.$net.$i.1/24" dev "$vh"
-  ip link set "$vh" up
-  ip -n "$ns" addr add "10.$net.$i.2/24" dev "$vn"
-  ip -n "$ns" link set "$vn" up
-  ip -n "$ns" link set lo up
-  ip -n "$ns" route add default via "10.$net.$i.1"
+  ns="gt$$-f$i"
+  netns_pair "$ns" "gt$$fh$i" "gt$$fn$i" "10.$net.$i"
   ip netns exec "$ns" "$GANTRY" agent --server "https://10.$net.$i.1:$PORT" --token "$ADMIN" \
     --ca-file "$WORK/tls/ca.pem" \
     --name "n$i" --gpus 2 --gpu-type H100-80GB --state-dir "$WORK/n$i" --job-user root \

@@ -5,27 +5,15 @@
 # server's certificate must name that address (host verification), and after the server gets
 # one that does (SIGHUP) the same command works.
 . "$(dirname "$0")/agent-lib.sh"
-if [ "$(id -u)" != 0 ] || ! ip netns add "gt$$-probe" 2>/dev/null; then
-  echo "1..0 # skip needs root and ip netns"
-  exit 0
-fi
-ip netns del "gt$$-probe"
+need_netns
 cat > "$WORK/cluster.yaml" <<'Y'
 teams:
   - name: research
     quota: {gpus: 8}
 Y
 net=$(( ($$ % 200) + 20 ))
-ns="gt$$-t1"; vh="gt$$ht"; vn="gt$$nt"
-CLEANUPS+=("ip netns del $ns" "ip link del $vh")
-ip netns add "$ns"
-ip link add "$vh" type veth peer name "$vn"
-ip link set "$vn" netns "$ns"
-ip addr add "10.$net.9.1/24" dev "$vh"
-ip link set "$vh" up
-ip -n "$ns" addr add "10.$net.9.2/24" dev "$vn"
-ip -n "$ns" link set "$vn" up
-ip -n "$ns" link set lo up
+ns="gt$$-t1"
+netns_pair "$ns" "gt$$ht" "gt$$nt" "10.$net.9"
 host="10.$net.9.1"
 in_ns() { ip netns exec "$ns" env -u GANTRY_SERVER "$@"; }
 

@@ -93,3 +93,28 @@ incarnations_apart() {
       $ok = 0 if $gap <= 0; }
     exit($ok ? 0 : 1)' "$1"
 }
+
+# need_netns: ends the test as skipped unless it runs as root and `ip netns` works.
+need_netns() {
+  if [ "$(id -u)" != 0 ] || ! ip netns add "gt$$-probe" 2>/dev/null; then
+    echo "1..0 # skip needs root and ip netns"
+    exit 0
+  fi
+  ip netns del "gt$$-probe"
+}
+# netns_pair NS VETH_HOST VETH_NS NET: namespace NS joined to the host by a veth pair, the host
+# side NET.1/24, the namespace side NET.2/24 (default route through the host side), lo up;
+# removed at cleanup. NET is three octets, e.g. 10.42.1.
+netns_pair() {
+  local ns=$1 vh=$2 vn=$3 net=$4
+  CLEANUPS+=("ip netns del $ns" "ip link del $vh")
+  ip netns add "$ns"
+  ip link add "$vh" type veth peer name "$vn"
+  ip link set "$vn" netns "$ns"
+  ip addr add "$net.1/24" dev "$vh"
+  ip link set "$vh" up
+  ip -n "$ns" addr add "$net.2/24" dev "$vn"
+  ip -n "$ns" link set "$vn" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" route add default via "$net.1"
+}
