@@ -35,6 +35,15 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* (Re)builds x's request headers around c's current Authorization line. */
+static void xfer_headers(const client_t *c, xfer_t *x)
+{
+    curl_slist_free_all(x->headers);
+    x->headers = curl_slist_append(NULL, c->auth);
+    x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
+    x->headers = curl_slist_append(x->headers, "Expect:");
+}
+
 static int xfer_init(client_t *c, xfer_t *x, gt_error_t *err)
 {
     x->easy = curl_easy_init();
@@ -42,9 +51,7 @@ static int xfer_init(client_t *c, xfer_t *x, gt_error_t *err)
         return gt_error_set(err, "internal", "cannot initialise libcurl");
     if (gt_transport_apply(x->easy, c->base, &c->tp, &x->guard, err) < 0)
         return -1;
-    x->headers = curl_slist_append(NULL, c->auth);
-    x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
-    x->headers = curl_slist_append(x->headers, "Expect:");
+    xfer_headers(c, x);
     return 0;
 }
 
@@ -164,13 +171,8 @@ void client_set_token(client_t *c, const char *token)
     gt_buf_t a = {0};
     gt_buf_printf(&a, "Authorization: Bearer %s", token ? token : "");
     c->auth = a.data;
-    xfer_t *xs[2] = {&c->call, &c->poll};
-    for (int i = 0; i < 2; i++) {
-        curl_slist_free_all(xs[i]->headers);
-        xs[i]->headers = curl_slist_append(NULL, c->auth);
-        xs[i]->headers = curl_slist_append(xs[i]->headers, "Content-Type: application/json");
-        xs[i]->headers = curl_slist_append(xs[i]->headers, "Expect:");
-    }
+    xfer_headers(c, &c->call);
+    xfer_headers(c, &c->poll);
 }
 
 int client_call(client_t *c, const char *method, const char *path, json_t *body,
