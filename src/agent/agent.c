@@ -140,6 +140,13 @@ static json_t *unreported_ends(agent_t *a, bool full)
     return arr;
 }
 
+/* An answer that means the server no longer takes this node as registered: a stale epoch
+ * (409), an unknown node (404), or a credential it refuses (401, 403). */
+static bool must_register(long status)
+{
+    return status == 409 || status == 404 || status == 401 || status == 403;
+}
+
 static const char *stop_reason(const char *r)
 {
     if (!r || !strcmp(r, "cancel"))
@@ -689,8 +696,7 @@ static void report(agent_t *a)
                 if (exits[i])
                     a->jobs[i].exit_reported = true;
             }
-        } else if (rc == 0 && (status == 409 || status == 404 || status == 401 ||
-                               status == 403)) {
+        } else if (rc == 0 && must_register(status)) {
             a->need_register = true;
         } else {
             say("cannot report to the server: %s", err.msg);
@@ -745,7 +751,7 @@ static void heartbeat(agent_t *a)
     if (rc == 0 && status == 200) {
         lease_renew(a, sent_at);
         handle_kill(a, json_object_get(resp, "kill"));
-    } else if (rc == 0 && (status == 409 || status == 404 || status == 401 || status == 403))
+    } else if (rc == 0 && must_register(status))
         a->need_register = true;
     else
         say("heartbeat failed: %s", err.msg);
@@ -844,11 +850,8 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     if (lock_fd < 0)
         return -1;
     char other[64];
-    gt_error_t te = {0};
-    if (node_token_load(cfg->state_dir, cfg->name, a.node_tok, other, &te) < 0) {
-        gt_error_set(err, te.code, "%s", te.msg);
+    if (node_token_load(cfg->state_dir, cfg->name, a.node_tok, other, err) < 0)
         goto out;
-    }
     if (other[0])
         say("%s/node.token is node %s's credential, not %s's: it is not used.", cfg->state_dir,
             other, cfg->name);
@@ -929,8 +932,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
                 if (seq > a.tasks_done)
                     a.tasks_done = seq;
             }
-            else if (r == 0 && (status == 409 || status == 404 || status == 401 ||
-                                status == 403))
+            else if (r == 0 && must_register(status))
                 a.need_register = true;
             else {
                 say("waiting for work failed: %s (retrying in 1 s)", e.msg);
