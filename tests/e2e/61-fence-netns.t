@@ -33,6 +33,7 @@ ok $? "a checkpointable job runs (incarnation 1)"
 node=$(api GET "/v1/jobs/$j" | jget '{placement}[0]{node}')
 i=${node#n}
 jobpid=$(sed -n 's/^pid=//p' "$WORK/$node/jobs/$j.1/state" | tail -n 1)
+like "$jobpid" '^[1-9][0-9]*$' "the cut-off copy's pid is known ($jobpid)"
 ip link set "gt$$fh$i" down
 wait_for 30 sh -c "[ \$(grep -c '^2 ' '$f') -ge 10 ]"
 ok $? "link of $node down: the job runs again (incarnation 2)"

@@ -46,6 +46,7 @@ scenario() {
   esac
   local jobpid
   jobpid=$(sed -n 's/^pid=//p' "$WORK/$node/jobs/$j.1/state" | tail -n 1)
+  like "$jobpid" '^[1-9][0-9]*$' "$how: the first copy's pid is known ($jobpid)"
   wait_for 30 sh -c "[ \$(grep -c '^2 ' '$f') -ge 10 ]"
   ok $? "$how of $node's agent: the job runs again (incarnation 2)"
   is "$(api GET "/v1/jobs/$j" | jget '{placement}[0]{node}')" "$other" "on the other node, $other"
