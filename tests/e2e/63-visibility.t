@@ -9,7 +9,7 @@ start_server --config "${GANTRY_ROOT:-.}/examples/cluster.yaml"
 
 A_RES=$("$GANTRY" token create --user alice --role member --team research)
 A_PRO=$("$GANTRY" token create --user alice --role member --team product)
-ok $? "two member tokens for users named alice, in research and in product"
+like "$A_RES $A_PRO" '^gt_[^ ]+ gt_[^ ]+$' "two member tokens for users named alice, in research and in product"
 
 post() { # TOKEN KEY BODY: prints "STATUS BODY"
   curl -s -o "$WORK/pbody" -w '%{http_code}' -X POST -H "Authorization: Bearer $1" \
