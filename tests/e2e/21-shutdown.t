@@ -2,11 +2,7 @@
 # SIGTERM with an agent's long poll (and a log follow) open: the server answers them, stops and
 # exits well under a second; its port is free at once for the next server.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 --gpus 2 \
   --gpu-type H100-80GB --state-dir "$WORK/n1" --job-user "$(id -un)" --allow-root --no-cgroups \

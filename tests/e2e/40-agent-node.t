@@ -3,24 +3,14 @@
 # its memory limit is killed by its cgroup and reported as oom; kill -9 of the agent while a
 # job runs, restart: the job ran on and its end is accounted; its output reaches gantry logs.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 CG=(--no-cgroups)
 if have_cgroup_v1; then
   CG=(--cgroup-parent "gantry-e2e-$$/n1")
   CLEANUPS+=("for c in memory cpu pids devices; do rmdir /sys/fs/cgroup/\$c/gantry-e2e-$$/n1/* /sys/fs/cgroup/\$c/gantry-e2e-$$/n1 /sys/fs/cgroup/\$c/gantry-e2e-$$; done")
 fi
-start_agent() {
-  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 --gpus 4 \
-    --gpu-type H100-80GB --state-dir "$WORK/n1" --job-user root --allow-root "${CG[@]}" \
-    2>>"$WORK/agent.log" &
-  AGENT_PID=$!
-  PIDS+=("$AGENT_PID")
-}
+start_agent() { run_agent n1 4 "$WORK/n1" agent.log "${CG[@]}"; }
 start_agent
 wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
 ok $? "the agent registers"

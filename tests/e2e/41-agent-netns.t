@@ -7,11 +7,7 @@
 # `gantry tls-gen`): plain http:// to those non-loopback addresses would be refused.
 . "$(dirname "$0")/agent-lib.sh"
 need_netns
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 net=$(( ($$ % 200) + 20 ))
 TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" --heartbeat 1
 for i in 1 2; do

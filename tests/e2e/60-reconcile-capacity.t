@@ -4,19 +4,9 @@
 # held GPUs that are gone leave the node by their policy: a production job fails node_lost, a
 # preemptible one returns to the queue; their copies on the node are killed.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 5
-start_agent() {
-  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 --gpus "$1" \
-    --gpu-type H100-80GB --state-dir "$WORK/n1" --job-user root --allow-root --no-cgroups \
-    2>>"$WORK/agent.log" &
-  AGENT_PID=$!
-  PIDS+=("$AGENT_PID")
-}
+start_agent() { run_agent n1 "$1" "$WORK/n1" agent.log --no-cgroups; }
 # restart_agent GPUS: SIGTERM (jobs run on under their supervisors), then again with GPUS.
 restart_agent() {
   local before=$(grep -c "registered with epoch" "$WORK/agent.log")

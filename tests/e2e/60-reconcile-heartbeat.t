@@ -6,11 +6,7 @@
 # placement, the server's start or tasks handed out to the node) a job the node does not run is
 # requeued or failed by its policy.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 HB=5 # the node is declared lost after 15 s: longer than the server's restart here
 start_server --config "$WORK/cluster.yaml" --heartbeat $HB
 # restart_server: the server again, same port and data (after kill -9).

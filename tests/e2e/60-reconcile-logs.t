@@ -5,19 +5,9 @@
 # held the only copy. And the directory is never deleted before the server has taken all of
 # the output: a server that refuses it leaves it on the node.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
-start_agent() {
-  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 --gpus 2 \
-    --gpu-type H100-80GB --state-dir "$WORK/n1" --job-user root --allow-root --no-cgroups \
-    2>>"$WORK/agent.log" &
-  AGENT_PID=$!
-  PIDS+=("$AGENT_PID")
-}
+start_agent() { run_agent n1 2 "$WORK/n1" agent.log --no-cgroups; }
 start_agent
 wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
 ok $? "the agent registers"

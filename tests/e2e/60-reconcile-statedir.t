@@ -4,20 +4,10 @@
 # the second adopted it and SIGKILLed it: it ended `cancelled`). The lock dies with its agent:
 # after kill -9 a new agent starts on the directory at once.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 # start_agent NAME LOG: an agent on the one state directory $WORK/st.
-start_agent() {
-  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name "$1" --gpus 2 \
-    --gpu-type H100-80GB --state-dir "$WORK/st" --job-user root --allow-root --no-cgroups \
-    2>>"$WORK/$2" &
-  AGENT_PID=$!
-  PIDS+=("$AGENT_PID")
-}
+start_agent() { run_agent "$1" 2 "$WORK/st" "$2" --no-cgroups; }
 start_agent n1 agent1.log
 A1=$AGENT_PID
 wait_for 20 grep -q "registered with epoch" "$WORK/agent1.log"

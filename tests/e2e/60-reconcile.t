@@ -5,21 +5,11 @@
 # new registration listed it no longer, the server failed it `node_lost` (or requeued it and
 # ran it a second time) and then ignored the "exited" report that followed.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 # Heartbeats every 5 s: the node is declared lost only after 15 s, far beyond the restarts
 # here (what happens past that timeout is another rule).
 start_server --config "$WORK/cluster.yaml" --heartbeat 5
-start_agent() {
-  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 --gpus 4 \
-    --gpu-type H100-80GB --state-dir "$WORK/n1" --job-user root --allow-root --no-cgroups \
-    2>>"$WORK/agent.log" &
-  AGENT_PID=$!
-  PIDS+=("$AGENT_PID")
-}
+start_agent() { run_agent n1 4 "$WORK/n1" agent.log --no-cgroups; }
 registrations() { grep -c "registered with epoch" "$WORK/agent.log"; }
 start_agent
 wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"

@@ -7,11 +7,7 @@
 # elsewhere: the checkpointable job stops when the lease runs out and is requeued, once.
 # (The agent is held during the stall too; see below.)
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 --gpus 2 \
   --gpu-type H100-80GB --state-dir "$WORK/n1" --job-user root --allow-root --no-cgroups \

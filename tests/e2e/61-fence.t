@@ -6,11 +6,7 @@
 # job's own timestamped lines (every 0.1 s, with its incarnation, in a file outside its
 # directory) show that the two incarnations never ran at once.
 . "$(dirname "$0")/agent-lib.sh"
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 declare -A AGENT
 start_agent() { # NAME

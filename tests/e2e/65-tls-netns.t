@@ -6,11 +6,7 @@
 # one that does (SIGHUP) the same command works.
 . "$(dirname "$0")/agent-lib.sh"
 need_netns
-cat > "$WORK/cluster.yaml" <<'Y'
-teams:
-  - name: research
-    quota: {gpus: 8}
-Y
+research_cluster
 net=$(( ($$ % 200) + 20 ))
 ns="gt$$-t1"
 netns_pair "$ns" "gt$$ht" "gt$$nt" "10.$net.9"

@@ -57,6 +57,19 @@ start_tls_server() {
   ADMIN=$GANTRY_TOKEN
 }
 
+# research_cluster: $WORK/cluster.yaml with one team, research, guaranteed 8 GPUs.
+research_cluster() { printf 'teams:\n  - name: research\n    quota: {gpus: 8}\n' > "$WORK/cluster.yaml"; }
+# run_agent NAME GPUS STATE_DIR LOG [args]: an agent in the background with GPUS declared
+# H100-80GB GPUs, its jobs run as root, stderr appended to $WORK/LOG; its pid in AGENT_PID.
+run_agent() {
+  local name=$1 gpus=$2 dir=$3 log=$4
+  shift 4
+  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name "$name" --gpus "$gpus" \
+    --gpu-type H100-80GB --state-dir "$dir" --job-user root --allow-root "$@" 2>>"$WORK/$log" &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+}
+
 . "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 
 # api METHOD PATH [BODY]: prints the body; the status goes to $WORK/status.
