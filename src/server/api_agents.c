@@ -15,14 +15,6 @@
 void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
                   size_t len);
 
-static bool on_node(const job_t *j, const char *node)
-{
-    for (int i = 0; i < j->nslots; i++)
-        if (!strcmp(j->slots[i].node, node))
-            return true;
-    return false;
-}
-
 /* Whether the (job_id, incarnation) pairs of list name j's current incarnation. */
 static bool listed(json_t *list, const job_t *j)
 {
@@ -125,7 +117,7 @@ static void reconcile_placement(server_t *srv, node_t *n, json_t *running, json_
         return;
     for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
-        if (!j || !on_node(j, n->name))
+        if (!j || !job_on_node(j, n->name))
             continue;
         bool running_job = j->state == JOB_RUNNING;
         if (!running_job && !(job_state_terminal(j->state) && j->stopping))
@@ -155,7 +147,7 @@ static json_t *kill_list(server_t *srv, node_t *n, json_t *running)
         json_int_t id = json_integer_value(json_object_get(r, "job_id"));
         int inc = (int)json_integer_value(json_object_get(r, "incarnation"));
         job_t *j = server_job(srv, (uint64_t)id);
-        bool wanted = j && j->incarnation == inc && on_node(j, n->name) &&
+        bool wanted = j && j->incarnation == inc && job_on_node(j, n->name) &&
                       (j->state == JOB_RUNNING || j->stopping);
         if (!wanted)
             json_array_append_new(kill, json_pack("{s:I,s:i}", "job_id", id, "incarnation",
@@ -558,7 +550,7 @@ static uint64_t apply_exit(server_t *srv, node_t *n, json_t *ev)
 {
     job_t *j = server_job(srv, (uint64_t)json_integer_value(json_object_get(ev, "job_id")));
     int inc = (int)json_integer_value(json_object_get(ev, "incarnation"));
-    if (!j || j->incarnation != inc || !on_node(j, n->name) || rank_done(j, n->name))
+    if (!j || j->incarnation != inc || !job_on_node(j, n->name) || rank_done(j, n->name))
         return 0;
     return job_exited(srv, n, j, ev);
 }
@@ -588,7 +580,7 @@ static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *
         int inc = (int)json_integer_value(json_object_get(ev, "incarnation"));
         const char *what = json_string_value(json_object_get(ev, "event"));
         /* Reports about another incarnation, or from a node the job is not on, are old news. */
-        if (!j || !what || j->incarnation != inc || !on_node(j, n->name))
+        if (!j || !what || j->incarnation != inc || !job_on_node(j, n->name))
             continue;
         uint64_t t = 0;
         if (!strcmp(what, "started")) {

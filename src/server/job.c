@@ -45,6 +45,14 @@ void job_free(job_t *j)
     free(j);
 }
 
+bool job_on_node(const job_t *j, const char *node)
+{
+    for (int i = 0; i < j->nslots; i++)
+        if (!strcmp(j->slots[i].node, node))
+            return true;
+    return false;
+}
+
 void job_set_slots(job_t *j, const job_slot_t *slots, int n)
 {
     for (int i = 0; i < j->nslots; i++)

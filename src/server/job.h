@@ -77,6 +77,8 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
 job_t *job_clone(const job_t *j);
 void job_free(job_t *j);
 void job_set_slots(job_t *j, const job_slot_t *slots, int n);
+/* Whether one of j's slots is on node. */
+bool job_on_node(const job_t *j, const char *node);
 
 /* The full JSON form (new reference). */
 json_t *job_to_json(const job_t *j);

@@ -549,12 +549,7 @@ void server_node_lost(server_t *srv, node_t *n, const char *why)
     snprintf(lost, sizeof(lost), "the node was lost (%s)", why);
     for (size_t id = 1; id < srv->jobs_cap; id++) {
         job_t *j = srv->jobs[id];
-        if (!j || !j->nslots)
-            continue;
-        bool here = false;
-        for (int i = 0; i < j->nslots; i++)
-            here |= !strcmp(j->slots[i].node, n->name);
-        if (!here)
+        if (!j || !job_on_node(j, n->name))
             continue;
         if (j->state == JOB_RUNNING) {
             server_job_lost(srv, j, n, lost);
