@@ -8,14 +8,6 @@
 
 #include "server/server.h"
 
-static bool placed_on(const job_t *j, const char *node)
-{
-    for (int i = 0; i < j->nslots; i++)
-        if (!strcmp(j->slots[i].node, node))
-            return true;
-    return false;
-}
-
 /* "gt_" + 64 lower-case hex digits, as auth_token_generate() makes them. */
 static bool token_well_formed(const char *t)
 {
@@ -25,6 +17,15 @@ static bool token_well_formed(const char *t)
         if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
             return false;
     return true;
+}
+
+/* Whether tok is node name's own credential (a node retrying a registration whose answer it
+ * lost presents the one it proposed then). */
+static bool own_credential(server_t *srv, const char *tok, const char *name)
+{
+    auth_principal_t owner;
+    return tok && auth_lookup(srv->auth, tok, &owner) && owner.role == AUTH_NODE &&
+           !strcmp(owner.user, name);
 }
 
 int node_auth_check(const http_req_t *req, const char *name, http_resp_t *resp)
@@ -60,10 +61,7 @@ int node_auth_may_register(server_t *srv, const http_req_t *req, const char *nam
     if (p->role == AUTH_AGENT && auth_node_has_credential(srv->auth, name)) {
         /* The node itself retrying a registration whose answer it lost may present the
          * credential it proposed then: that is the node, not a takeover. */
-        auth_principal_t owner;
-        bool own = proposed && auth_lookup(srv->auth, proposed, &owner) &&
-                   owner.role == AUTH_NODE && !strcmp(owner.user, name);
-        if (!own) {
+        if (!own_credential(srv, proposed, name)) {
             http_error(resp, 409, "conflict", "node %s already has a credential: its agent "
                        "keeps it in STATE/node.token and uses it to register again. To give the "
                        "name to another machine, stop the old agent and have an admin run "
@@ -97,9 +95,7 @@ uint64_t node_auth_bind(server_t *srv, const http_req_t *req, const char *name, 
     if (p->role == AUTH_NODE)
         return 0; /* it is the node's credential already */
     if (auth_node_has_credential(srv->auth, name)) {
-        auth_principal_t owner;
-        if (proposed && auth_lookup(srv->auth, proposed, &owner) && owner.role == AUTH_NODE &&
-            !strcmp(owner.user, name))
+        if (own_credential(srv, proposed, name))
             snprintf(tok, 68, "%s", proposed); /* a retry: the same credential again */
         return 0; /* an admin registering a node that has one: nothing changes */
     }
@@ -133,7 +129,7 @@ bool node_auth_may_log(server_t *srv, const http_req_t *req, const job_t *j, int
         return true;
     if (p->role != AUTH_NODE)
         return false;
-    if (inc == j->incarnation && placed_on(j, p->user))
+    if (inc == j->incarnation && job_on_node(j, p->user))
         return true;
     /* An earlier incarnation's output, shipped after a requeue: where that one ran. */
     size_t i, k;
