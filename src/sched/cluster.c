@@ -65,6 +65,19 @@ static int topo_intern(sched_t *s, const char *path)
     return s->ntopo++;
 }
 
+/* Raises the largest-node figures (of n's type and of all) to n's size. */
+static void note_max(sched_t *s, const node_t *n)
+{
+    if (n->ngpus > s->type_max_gpus[n->type])
+        s->type_max_gpus[n->type] = n->ngpus;
+    if (n->ngpus > s->max_gpus)
+        s->max_gpus = n->ngpus;
+    if (n->cpus > s->type_max_cpus[n->type])
+        s->type_max_cpus[n->type] = n->cpus;
+    if (n->mem > s->type_max_mem[n->type])
+        s->type_max_mem[n->type] = n->mem;
+}
+
 int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
 {
     if (!spec->name || !*spec->name || spec->gpus < 0 || spec->gpus > SCHED_MAX_GPUS_PER_NODE ||
@@ -108,15 +121,8 @@ int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
     n->leaf = topo_intern(s, path);
     n->up = true;
     n->bprev = n->bnext = n->pprev = n->pnext = NIL;
-    if (n->ngpus > s->type_max_gpus[type])
-        s->type_max_gpus[type] = n->ngpus;
     s->type_nodes[type]++;
-    if (n->ngpus > s->max_gpus)
-        s->max_gpus = n->ngpus;
-    if (n->cpus > s->type_max_cpus[type])
-        s->type_max_cpus[type] = n->cpus;
-    if (n->mem > s->type_max_mem[type])
-        s->type_max_mem[type] = n->mem;
+    note_max(s, n);
     node_index_insert(s, ni);
     name_insert(&s->node_names, &s->node_names_cap, &s->nodes[0].name, sizeof(node_t), ni, ni);
     s->loosened = true;
@@ -167,17 +173,8 @@ static void recompute_max(sched_t *s)
         s->type_max_gpus[t] = 0;
         s->type_max_cpus[t] = s->type_max_mem[t] = 0;
     }
-    for (int i = 0; i < s->nnodes; i++) {
-        const node_t *n = &s->nodes[i];
-        if (n->ngpus > s->type_max_gpus[n->type])
-            s->type_max_gpus[n->type] = n->ngpus;
-        if (n->ngpus > s->max_gpus)
-            s->max_gpus = n->ngpus;
-        if (n->cpus > s->type_max_cpus[n->type])
-            s->type_max_cpus[n->type] = n->cpus;
-        if (n->mem > s->type_max_mem[n->type])
-            s->type_max_mem[n->type] = n->mem;
-    }
+    for (int i = 0; i < s->nnodes; i++)
+        note_max(s, &s->nodes[i]);
 }
 
 int sched_node_resize(sched_t *s, int ni, int gpus, int64_t cpus_milli, int64_t memory_mib,
