@@ -272,6 +272,15 @@ static void queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
     pthread_cond_broadcast(&srv->changed);
 }
 
+/* Whether slot i's node is also an earlier slot's (a node counted once). */
+static bool node_seen_before(const job_t *j, int i)
+{
+    for (int k = 0; k < i; k++)
+        if (!strcmp(j->slots[k].node, j->slots[i].node))
+            return true;
+    return false;
+}
+
 static void send_stops(server_t *srv, job_t *j, const char *reason, uint64_t ticket,
                        const char *except)
 {
@@ -279,10 +288,7 @@ static void send_stops(server_t *srv, job_t *j, const char *reason, uint64_t tic
         node_t *n = server_node(srv, j->slots[i].node);
         if (!n || (except && !strcmp(except, n->name)))
             continue;
-        bool dup = false;
-        for (int k = 0; k < i; k++)
-            dup |= !strcmp(j->slots[k].node, n->name);
-        if (dup)
+        if (node_seen_before(j, i))
             continue;
         int64_t grace = j->ckpt_signal ? j->ckpt_grace_s : sched_params(srv->sched)->grace_s;
         queue_task(srv, n,
@@ -361,13 +367,9 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
             j->earlier_runs = json_array();
         /* and where it ran: that node may still ship the run's output (node_auth.c) */
         json_t *nodes = json_array();
-        for (int i = 0; i < j->nslots; i++) {
-            bool dup = false;
-            for (int k = 0; k < i; k++)
-                dup |= !strcmp(j->slots[k].node, j->slots[i].node);
-            if (!dup)
+        for (int i = 0; i < j->nslots; i++)
+            if (!node_seen_before(j, i))
                 json_array_append_new(nodes, json_string(j->slots[i].node));
-        }
         json_array_append_new(j->earlier_runs,
                               json_pack("{s:i,s:f,s:f,s:o}", "incarnation", j->incarnation,
                                         "start_time", j->start_time, "end_time", server_now(),
