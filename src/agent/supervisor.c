@@ -587,23 +587,28 @@ typedef struct stopping {
     double kill_at;
 } stopping_t;
 
+/* Starts stopping the job for reason: sig now, SIGKILL grace_s from now. A job already
+ * stopping keeps its reason; a more urgent stop only shortens its grace. */
+static void stop_job(pid_t pid, cgroup_t *cg, double now, const char *reason, int sig,
+                     double grace_s, stopping_t *stop)
+{
+    if (!stop->on) {
+        stop->on = true;
+        snprintf(stop->reason, sizeof(stop->reason), "%s", reason);
+        signal_job(pid, cg, sig > 0 ? sig : SIGTERM);
+        stop->kill_at = now + grace_s;
+    } else if (now + grace_s < stop->kill_at) {
+        stop->kill_at = now + grace_s;
+    }
+}
+
 /* The node's fence: the job's own stop (checkpoint) signal now, SIGKILL after its grace but
- * no later than grace_s from now. A job already stopping keeps its reason, not its longer
- * grace. */
+ * no later than grace_s from now. */
 static void fence_job(const supervisor_spec_t *s, pid_t pid, cgroup_t *cg, double now,
                       double grace_s, stopping_t *stop)
 {
     double g = (double)(s->grace_s > 0 ? s->grace_s : 0);
-    if (grace_s < g)
-        g = grace_s;
-    if (!stop->on) {
-        stop->on = true;
-        snprintf(stop->reason, sizeof(stop->reason), "fenced");
-        signal_job(pid, cg, s->stop_signal > 0 ? s->stop_signal : SIGTERM);
-        stop->kill_at = now + g;
-    } else if (now + g < stop->kill_at) {
-        stop->kill_at = now + g;
-    }
+    stop_job(pid, cg, now, "fenced", s->stop_signal, grace_s < g ? grace_s : g, stop);
 }
 
 /* The supervisor itself: runs in the grandchild, never returns. ready is the write end of the
@@ -844,20 +849,13 @@ static void supervise(const supervisor_spec_t *s, int ready)
                     unlink(path);
                     free(path);
                 }
-            } else if (!stop.on) {
-                stop.on = true;
-                snprintf(stop.reason, sizeof(stop.reason), "%s", r.reason);
-                signal_job(pid, cg, r.sig > 0 ? r.sig : SIGTERM);
-                stop.kill_at = now + (double)r.grace_s;
-            } else if (now + (double)r.grace_s < stop.kill_at) {
-                stop.kill_at = now + (double)r.grace_s; /* a more urgent request shortens grace */
+            } else {
+                stop_job(pid, cg, now, r.reason, r.sig, (double)r.grace_s, &stop);
             }
         }
         if (limit_at && !stop.on && now >= limit_at) {
-            stop.on = true;
-            snprintf(stop.reason, sizeof(stop.reason), "time_limit");
-            signal_job(pid, cg, s->stop_signal > 0 ? s->stop_signal : SIGTERM);
-            stop.kill_at = now + (double)(s->grace_s > 0 ? s->grace_s : 0);
+            stop_job(pid, cg, now, "time_limit", s->stop_signal,
+                     (double)(s->grace_s > 0 ? s->grace_s : 0), &stop);
         }
         if (stop.on && !killed && now >= stop.kill_at) {
             killed = true;
