@@ -19,6 +19,7 @@
 
 #include "agent/fence.h"
 #include "agent/gpu.h"
+#include "agent/runtime.h"
 
 static double now_s(void)
 {
@@ -425,21 +426,10 @@ static void env_setf(env_t *e, const char *k, const char *f, ...)
     gt_buf_free(&b);
 }
 
-static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd *pw,
-                      const char *ckpt)
+/* Sets every "K=V" of kvs in e. */
+static void env_set_all(env_t *e, char *const *kvs)
 {
-    const char *path = getenv("PATH");
-    env_set(e, "PATH", path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    const char *lang = getenv("LANG");
-    if (lang)
-        env_set(e, "LANG", lang);
-    if (pw) {
-        env_set(e, "HOME", pw->pw_dir);
-        env_set(e, "USER", pw->pw_name);
-        env_set(e, "LOGNAME", pw->pw_name);
-        env_set(e, "SHELL", pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
-    }
-    for (char *const *kv = s->env; kv && *kv; kv++) {
+    for (char *const *kv = kvs; kv && *kv; kv++) {
         char *k = xstrdup(*kv), *v = strchr(k, '=');
         if (v) {
             *v++ = '\0';
@@ -447,11 +437,45 @@ static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd 
         }
         free(k);
     }
+}
+
+/* The job's environment: the runtime's base (an image's Env) or the host's PATH and LANG and
+ * the user's HOME and SHELL; the user's name; the job's own variables; then Gantry's, with the
+ * directories as the job sees them. */
+static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd *pw,
+                      const runtime_job_t *rj)
+{
+    if (rj->base_env) {
+        env_set_all(e, rj->base_env);
+    } else {
+        const char *path = getenv("PATH");
+        env_set(e, "PATH",
+                path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        const char *lang = getenv("LANG");
+        if (lang)
+            env_set(e, "LANG", lang);
+        if (pw) {
+            env_set(e, "HOME", pw->pw_dir);
+            env_set(e, "SHELL", pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+        }
+    }
+    if (pw) {
+        env_set(e, "USER", pw->pw_name);
+        env_set(e, "LOGNAME", pw->pw_name);
+    }
+    env_set_all(e, s->env);
     env_setf(e, "GANTRY_JOB_ID", "%" PRId64, s->job_id);
     env_setf(e, "GANTRY_INCARNATION", "%d", s->incarnation);
     env_set(e, "GANTRY_JOB_NAME", s->name ? s->name : "");
     env_set(e, "GANTRY_TEAM", s->team ? s->team : "");
-    env_set(e, "GANTRY_CHECKPOINT_DIR", ckpt);
+    env_set(e, "GANTRY_CHECKPOINT_DIR",
+            rj->seen_checkpoint_dir ? rj->seen_checkpoint_dir : rj->checkpoint_dir);
+    if (rj->output_dir)
+        env_set(e, "GANTRY_OUTPUT_DIR", rj->seen_output_dir ? rj->seen_output_dir
+                                                            : rj->output_dir);
+    if (rj->scratch_dir)
+        env_set(e, "GANTRY_SCRATCH_DIR", rj->seen_scratch_dir ? rj->seen_scratch_dir
+                                                              : rj->scratch_dir);
     gt_buf_t g = {0};
     gt_buf_printf(&g, "%s", "");
     for (size_t i = 0; i < s->ngpus; i++)
@@ -480,51 +504,6 @@ static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd 
             env_set(e, "LOCAL_RANK", "0");
         }
     }
-}
-
-/* The exec'ing child: nothing here may return. Errors go to errfd as text, exit 127. */
-static void child_fail(int errfd, const char *what, int e)
-{
-    char buf[300];
-    int n = snprintf(buf, sizeof(buf), "%s: %s", what, strerror(e));
-    if (n > 0 && write(errfd, buf, (size_t)n) < 0) {
-        /* nothing more to do */
-    }
-    _exit(127);
-}
-
-static void run_child(const supervisor_spec_t *s, cgroup_t *cg, const struct passwd *pw,
-                      bool switch_user, const gid_t *groups, int ngroups, int out_fd,
-                      int err_fd, int errfd, char **envp, const char *workdir)
-{
-    setpgid(0, 0);
-    if (cg && cgroup_attach(cg, getpid(), NULL) < 0)
-        child_fail(errfd, "cannot enter the job's cgroup", errno);
-    int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-        child_fail(errfd, "cannot set up stdin/stdout/stderr", errno);
-    if (switch_user) {
-        if (setgroups((size_t)ngroups, groups) < 0)
-            child_fail(errfd, "setgroups", errno);
-        if (setgid(pw->pw_gid) < 0)
-            child_fail(errfd, "setgid", errno);
-        if (setuid(pw->pw_uid) < 0)
-            child_fail(errfd, "setuid", errno);
-    }
-    if (chdir(workdir) < 0) {
-        char what[300];
-        snprintf(what, sizeof(what), "cannot enter workdir %s", workdir);
-        child_fail(errfd, what, errno);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    execvpe(s->argv[0], s->argv, envp);
-    char what[300];
-    snprintf(what, sizeof(what), "cannot run '%s'", s->argv[0]);
-    child_fail(errfd, what, errno);
 }
 
 typedef struct stop_req {
@@ -623,12 +602,14 @@ static void supervise(const supervisor_spec_t *s, int ready)
     snprintf(st.phase, sizeof(st.phase), "running");
     cgroup_t *cg = NULL;
     env_t env = {0};
-    int out_fd = -1, err_fd = -1, pfd[2] = {-1, -1};
+    int out_fd = -1, err_fd = -1;
     char **devs = NULL;
     char *ckpt = NULL, *errmsg = NULL;
-    const char *workdir = s->workdir;
     struct passwd *pw = NULL;
-    bool switch_user = false, started = false, fenced_at_start = false;
+    bool switch_user = false, started = false, fenced_at_start = false, prepared = false;
+    const runtime_ops_t *rt = NULL;
+    void *rt_priv = NULL;
+    runtime_job_t rjob = {0};
     gid_t *groups = NULL;
     int ngroups = 0;
 
@@ -689,9 +670,6 @@ static void supervise(const supervisor_spec_t *s, int ready)
             goto start_failed;
         }
     }
-    if (!workdir)
-        workdir = pw && pw->pw_dir && access(pw->pw_dir, X_OK) == 0 ? pw->pw_dir : "/";
-
     /* The checkpoint directory outlives this incarnation. */
     ckpt = s->checkpoint_root ? fmt("%s/%" PRId64, s->checkpoint_root, s->job_id)
                               : fmt("%s/checkpoints/%" PRId64, s->state_dir, s->job_id);
@@ -731,7 +709,21 @@ static void supervise(const supervisor_spec_t *s, int ready)
             goto start_failed;
         }
     }
-    build_env(&env, s, pw, ckpt);
+    /* The runtime (runtime.h) prepares what the command needs. */
+    rjob = (runtime_job_t){.spec = s, .dir = dir, .cg = cg, .pw = pw,
+                           .switch_user = switch_user, .groups = groups, .ngroups = ngroups,
+                           .out_fd = out_fd, .err_fd = err_fd, .checkpoint_dir = ckpt};
+    rt = runtime_for(s);
+    prepared = true;
+    {
+        gt_error_t err = {0};
+        if (rt->prepare(&rjob, &rt_priv, &err) < 0) {
+            errmsg = fmt("%s", err.msg);
+            goto start_failed;
+        }
+    }
+    build_env(&env, s, pw, &rjob);
+    rjob.envp = env.v;
 
     /* Say that the job is here before it starts: an agent that replaces the one that asked
      * for it (killed meanwhile) lists it when it registers. Then, for a job to fence, check
@@ -753,39 +745,16 @@ static void supervise(const supervisor_spec_t *s, int ready)
                      "(the new one may have registered without it)");
         goto start_failed;
     }
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
-        errmsg = fmt("pipe: %s", strerror(errno));
-        goto start_failed;
+    pid_t pid;
+    {
+        gt_error_t err = {0};
+        pid = rt->start(&rjob, rt_priv, &err);
+        if (pid < 0) {
+            errmsg = fmt("%s", err.msg);
+            goto start_failed;
+        }
     }
-    /* vfork: the child shares this process's memory until it execs, so no page tables are
-     * copied (the supervisor is a fork of the agent: a fork here cost a few ms per start on
-     * a virtualised host). run_child only makes system calls and execs or _exits; the
-     * supervisor blocks its signals, so no handler runs in the child. */
-    pid_t pid = vfork();
-    if (pid < 0) {
-        errmsg = fmt("vfork: %s", strerror(errno));
-        goto start_failed;
-    }
-    if (pid == 0) {
-        close(pfd[0]);
-        run_child(s, cg, pw, switch_user, groups, ngroups, out_fd, err_fd, pfd[1], env.v,
-                  workdir);
-    }
-    setpgid(pid, pid); /* also done in the child: whichever runs first */
-    close(pfd[1]);
-    char cerr[400];
-    ssize_t n;
-    do
-        n = read(pfd[0], cerr, sizeof(cerr) - 1);
-    while (n < 0 && errno == EINTR);
-    close(pfd[0]);
     st.pid = pid;
-    if (n > 0) {
-        cerr[n] = '\0';
-        waitpid(pid, NULL, 0);
-        errmsg = xstrdup(cerr);
-        goto start_failed;
-    }
     state_write(dir, &st);
     if (write(ready, "r", 1) < 0) {
         /* the launcher is gone: the job runs on */
@@ -879,11 +848,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
         nanosleep(&ts, NULL);
     }
     st.end_time = now_s();
-    if (WIFEXITED(status)) {
-        st.exit_code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        st.signal = WTERMSIG(status);
-    }
+    rt->exit_status(rt_priv, status, &st.exit_code, &st.signal);
     if (stop.on) {
         snprintf(st.reason, sizeof(st.reason), "%s", stop.reason);
         if (!strcmp(stop.reason, "fenced"))
@@ -898,7 +863,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
                  "killed by the kernel's OOM killer: the job went over its memory limit of "
                  "%" PRId64 " MiB",
                  s->limits.memory_bytes >> 20);
-    } else if (WIFEXITED(status) && st.exit_code == 0)
+    } else if (st.exit_code == 0 && st.signal == 0)
         snprintf(st.reason, sizeof(st.reason), "completed");
     else
         snprintf(st.reason, sizeof(st.reason), "failed");
@@ -910,6 +875,8 @@ start_failed:
     st.end_time = now_s();
 finish:
     snprintf(st.phase, sizeof(st.phase), "exited");
+    if (prepared)
+        rt->cleanup(&rjob, rt_priv);
     if (cg && cgroup_destroy(cg) < 0) {
         /* busy: leftover processes in D state; the agent's next look retries */
     }
