@@ -3,6 +3,12 @@
  * node sees nothing of them, and network none leaves only loopback, up. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -416,6 +422,88 @@ static void test_network(void)
     close(l);
 }
 
+/* A kernel before 5.6 (no openat2) and 5.12 (no mount_setattr), as far as this process can
+ * tell: a seccomp filter answers ENOSYS to both. 0, or -1 where it cannot be installed. */
+static int pretend_old_kernel(void)
+{
+#if defined(__x86_64__) && defined(SYS_openat2) && defined(SYS_mount_setattr)
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mount_setattr, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    };
+    struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+#else
+    return -1;
+#endif
+}
+
+static void child_old_kernel(report_t *r, void *arg)
+{
+    (void)arg;
+    if (pretend_old_kernel() < 0) {
+        r->res[0] = -2;
+        return;
+    }
+    struct open_how how = {.flags = O_PATH};
+    r->res[0] = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof(how)) < 0 ? errno : 0;
+    char ro[512], rw[512], swap[512], want[512];
+    p(ro, "ro");
+    p(rw, "rw");
+    p(swap, "swap");
+    gt_error_t err = {0};
+    job_mount_t esc = {.host_path = vol, .sub_path = "data/up2/etc", .path = ro};
+    r->res[1] = mounts_resolve(&esc, &err) < 0 ? errno : 0;
+    job_mount_t m[3] = {
+        {.host_path = vol, .sub_path = "inner/file", .path = ro, .read_only = true},
+        {.host_path = vol, .sub_path = "rw", .path = rw},
+        {.host_path = vol, .sub_path = "swap2", .path = swap},
+    };
+    snprintf(want, sizeof(want), "%s/data/file", vol);
+    r->res[2] = mounts_resolve(&m[0], &err) == 0 && !strcmp(m[0].source, want);
+    m[0].sub_path = "inner";
+    free(m[0].source);
+    mounts_resolve(&m[0], &err);
+    mounts_resolve(&m[1], &err);
+    r->res[3] = mounts_enter(m, 2, false, r->msg, sizeof(r->msg)) < 0 ? errno : 0;
+    p(want, "ro/new");
+    r->res[4] = try_open(want, O_CREAT | O_WRONLY);
+    p(want, "rw/old-kernel");
+    r->res[5] = try_open(want, O_CREAT | O_WRONLY);
+    /* the swap race, caught by the component walk of mounts_enter */
+    char from[512], to[512];
+    snprintf(from, sizeof(from), "%s/swap2", vol);
+    mkdir(from, 0755);
+    r->res[6] = mounts_resolve(&m[2], &err);
+    snprintf(to, sizeof(to), "%s/swap2.old", vol);
+    rename(from, to);
+    r->res[7] = symlink("/etc", from);
+    r->res[8] = mounts_enter(&m[2], 1, false, r->msg, sizeof(r->msg)) < 0 ? errno : 0;
+}
+
+static void test_old_kernel(void)
+{
+    report_t r = in_child(child_old_kernel, NULL);
+    if (r.res[0] == -2) {
+        ok(1, "# skip cannot install a seccomp filter here");
+        return;
+    }
+    is_int(r.res[0], ENOSYS, "under the filter openat2 answers ENOSYS (a kernel before 5.6)");
+    is_int(r.res[1], EINVAL, "without openat2 an escape through a symlink is still refused");
+    is_int(r.res[2], 1, "and a symlink inside the volume still resolves");
+    is_int(r.res[3], 0, "without openat2 and mount_setattr mounts_enter binds");
+    is_int(r.res[4], EROFS, "the read-only mount is read-only (MS_REMOUNT)");
+    is_int(r.res[5], 0, "the read-write one is written");
+    is_int(r.res[6] | r.res[7], 0, "a directory resolved, then swapped for a symlink");
+    is_int(r.res[8], ELOOP, "the component walk refuses the swapped-in symlink (%s)", r.msg);
+}
+
 /* The real use: mounts_enter in a vfork child, then exec. */
 static void test_vfork(void)
 {
@@ -473,6 +561,7 @@ int main(void)
         test_refusals();
         test_network();
         test_vfork();
+        test_old_kernel();
     }
     /* a bind that leaked into the test's namespace (a mutation) would keep rm from its work */
     const char *leaks[] = {"node/ro", "node/rw", "node/file", "node/swap", "vol/data/sub",
