@@ -8,18 +8,7 @@
 . "$(dirname "$0")/agent-lib.sh"
 need_netns
 research_cluster
-net=$(( ($$ % 200) + 20 ))
-TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" --heartbeat 1
-for i in 1 2; do
-  ns="gt$$-n$i"
-  netns_pair "$ns" "gt$$h$i" "gt$$n$i" "10.$net.$i"
-  ip netns exec "$ns" "$GANTRY" agent --server "https://10.$net.$i.1:$PORT" --token "$ADMIN" \
-    --ca-file "$WORK/tls/ca.pem" \
-    --name "n$i" --gpus 2 --gpu-type H100-80GB --state-dir "$WORK/n$i" --job-user root \
-    --allow-root --no-cgroups 2>>"$WORK/agent$i.log" &
-  PIDS+=($!)
-done
-wait_for 20 grep -q "registered with epoch" "$WORK/agent1.log" && wait_for 20 grep -q "registered with epoch" "$WORK/agent2.log"
+netns_agents n --heartbeat 1
 ok $? "both agents register from their namespaces"
 like "$(cat "$WORK/agent1.log")" "address 10\.$net\.1\.2" "agent 1 found its own address"
 
@@ -42,7 +31,7 @@ ok $? "a checkpointable job runs"
 node=$(api GET "/v1/jobs/$j" | jget '{placement}[0]{node}')
 i=${node#n}
 first_pid=$(awk '$1 == 1 {print $2}' "$WORK/cut.runs")
-ip link set "gt$$h$i" down
+ip link set "$(node_link "$i")" down
 wait_for 30 grep -q "node $node is unreachable" "$WORK/server.log"
 ok $? "link down: the server marks $node unreachable"
 wait_for 30 sh -c "awk '\$1 == 2' '$WORK/cut.runs' | grep -q ."
@@ -52,7 +41,7 @@ ok $([ "$other" != "$node" ] && echo 0 || echo 1) "on the other node ($other)"
 kill -0 "$first_pid" 2>/dev/null
 ok $((! $?)) "the cut-off copy (pid $first_pid) was already stopped by its node's fence"
 is "$(sed -n 's/^reason=//p' "$WORK/$node/jobs/$j.1/state" | tail -n 1)" fenced "and its end recorded as fenced"
-ip link set "gt$$h$i" up
+ip link set "$(node_link "$i")" up
 wait_for 30 grep -q "lease ran out" "$WORK/agent$i.log"
 ok $? "link up: the agent finds its lease run out and keeps its jobs stopped"
 is "$(job_state "$j")" running "the job runs on, once"

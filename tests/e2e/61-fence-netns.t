@@ -8,18 +8,7 @@
 . "$(dirname "$0")/agent-lib.sh"
 need_netns
 research_cluster
-net=$(( ($$ % 200) + 20 ))
-TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" --heartbeat 1
-for i in 1 2; do
-  ns="gt$$-f$i"
-  netns_pair "$ns" "gt$$fh$i" "gt$$fn$i" "10.$net.$i"
-  ip netns exec "$ns" "$GANTRY" agent --server "https://10.$net.$i.1:$PORT" --token "$ADMIN" \
-    --ca-file "$WORK/tls/ca.pem" \
-    --name "n$i" --gpus 2 --gpu-type H100-80GB --state-dir "$WORK/n$i" --job-user root \
-    --allow-root --no-cgroups 2>>"$WORK/agent$i.log" &
-  PIDS+=($!)
-done
-wait_for 20 grep -q "registered with epoch" "$WORK/agent1.log" && wait_for 20 grep -q "registered with epoch" "$WORK/agent2.log"
+netns_agents f --heartbeat 1
 ok $? "both agents register from their namespaces"
 
 f="$WORK/ts"
@@ -30,7 +19,7 @@ node=$(api GET "/v1/jobs/$j" | jget '{placement}[0]{node}')
 i=${node#n}
 jobpid=$(sed -n 's/^pid=//p' "$WORK/$node/jobs/$j.1/state" | tail -n 1)
 like "$jobpid" '^[1-9][0-9]*$' "the cut-off copy's pid is known ($jobpid)"
-ip link set "gt$$fh$i" down
+ip link set "$(node_link "$i")" down
 wait_for 30 sh -c "[ \$(grep -c '^2 ' '$f') -ge 10 ]"
 ok $? "link of $node down: the job runs again (incarnation 2)"
 other=$(api GET "/v1/jobs/$j" | jget '{placement}[0]{node}')
@@ -45,7 +34,7 @@ ok $? "it got its checkpoint signal first"
 is "$(sed -n 's/^reason=//p' "$WORK/$node/jobs/$j.1/state" | tail -n 1)" fenced "its supervisor recorded the end as fenced"
 like "$(grep "node $node is unreachable" "$WORK/server.log" | tail -n 1)" "lost-node timeout" "the server declared $node lost after the lost-node timeout"
 
-ip link set "gt$$fh$i" up
+ip link set "$(node_link "$i")" up
 wait_for 30 grep -q "lease ran out" "$WORK/agent$i.log"
 ok $? "link up: the agent finds its lease run out before renewing it"
 wait_for 20 sh -c "\"$GANTRY\" nodes | grep -q '^$node .* up'"
@@ -71,7 +60,7 @@ cut=$([ "$busy" = n1 ] && echo n2 || echo n1)
 c=${cut#n}
 wait_for 20 sh -c "\"$GANTRY\" nodes | grep -q '^$cut .* up'"
 g="$WORK/held"
-ip link set "gt$$fh$c" down
+ip link set "$(node_link "$c")" down
 h=$(submit '{"team":"research","gpus":2,"checkpoint":{"signal":"SIGTERM","grace":"30s"},"command":["sh","-c","while :; do echo \"$GANTRY_INCARNATION $(date +%s.%N)\" >> '"$g"'; sleep 0.1; done"]}')
 wait_for 20 job_is "$h" running
 is "$(api GET "/v1/jobs/$h" | jget '{placement}[0]{node}')" "$cut" "a job is placed on $cut, cut off a moment ago"
@@ -81,7 +70,7 @@ api DELETE "/v1/jobs/$b" >/dev/null
 wait_for 30 sh -c "[ \$(grep -c '^2 ' '$g' 2>/dev/null) -ge 5 ]"
 ok $? "the job runs on $busy (incarnation 2)"
 regs=$(grep -c 'registered with epoch' "$WORK/agent$c.log")
-ip link set "gt$$fh$c" up
+ip link set "$(node_link "$c")" up
 wait_for 30 sh -c "[ \$(grep -c 'registered with epoch' '$WORK/agent$c.log') -gt $regs ]"
 ok $? "link up: $cut, declared lost, must register again"
 # The old answer arrives, if at all, within seconds of the link's return (TCP retransmits it):

@@ -131,3 +131,27 @@ netns_pair() {
   ip -n "$ns" link set lo up
   ip -n "$ns" route add default via "$net.1"
 }
+# netns_agents TAG [server args]: a TLS server listening on every address (its certificate names
+# the host ends of the veths) with the config in $WORK/cluster.yaml, and agents n1 and n2 (2
+# GPUs each), each in namespace gt$$-TAG<i> behind the veth gt$$TAGh<i>: 10.$net.<i>.1 on the
+# host, .2 inside. `ip link set "$(node_link I)" down` cuts node I off. Sets net; returns once
+# both agents registered (1 otherwise).
+netns_agents() {
+  local tag=$1 i ns; shift
+  net=$(( ($$ % 200) + 20 ))
+  NETNS_TAG=$tag
+  TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" "$@"
+  for i in 1 2; do
+    ns="gt$$-$tag$i"
+    netns_pair "$ns" "$(node_link "$i")" "gt$$${tag}n$i" "10.$net.$i"
+    ip netns exec "$ns" "$GANTRY" agent --server "https://10.$net.$i.1:$PORT" --token "$ADMIN" \
+      --ca-file "$WORK/tls/ca.pem" \
+      --name "n$i" --gpus 2 --gpu-type H100-80GB --state-dir "$WORK/n$i" --job-user root \
+      --allow-root --no-cgroups 2>>"$WORK/agent$i.log" &
+    PIDS+=($!)
+  done
+  wait_for 20 grep -q "registered with epoch" "$WORK/agent1.log" &&
+    wait_for 20 grep -q "registered with epoch" "$WORK/agent2.log"
+}
+# node_link I: the host end of node I's veth (netns_agents).
+node_link() { echo "gt$$${NETNS_TAG}h$1"; }
