@@ -102,6 +102,35 @@ static bool start_handled(const job_t *j, const node_t *n, json_int_t tasks_done
     return true;
 }
 
+/* Whether the lists name every job the scheduler holds on n (distinct, current incarnation):
+ * then none is missing and reconcile_placement need not look through every job the server
+ * knows, which it would otherwise do on each heartbeat of each node. Caller holds mu. */
+static bool lists_every_job(server_t *srv, node_t *n, json_t *running, json_t *ended)
+{
+    sched_node_info_t info;
+    if (n->sched_idx < 0 || sched_node_info(srv->sched, n->sched_idx, &info) < 0)
+        return false;
+    json_t *seen = json_object();
+    json_t *lists[2] = {running, ended};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(lists[l], i, r)
+        {
+            job_t *j = server_job(srv, (uint64_t)json_integer_value(json_object_get(r, "job_id")));
+            if (!j || !j->in_sched || !job_on_node(j, n->name) ||
+                json_integer_value(json_object_get(r, "incarnation")) != j->incarnation)
+                continue;
+            char key[32];
+            snprintf(key, sizeof(key), "%llu", (unsigned long long)j->id);
+            json_object_set_new(seen, key, json_true());
+        }
+    }
+    bool all = json_object_size(seen) >= (size_t)info.jobs;
+    json_decref(seen);
+    return all;
+}
+
 /* Reconciles what the server placed on n against what n holds: `running`, plus `ended` (ends
  * the node reports with this message or has not reported yet). A job placed there that n does
  * not hold, whose start is not queued for n, is lost there (server_job_lost: requeued or
@@ -114,6 +143,8 @@ static void reconcile_placement(server_t *srv, node_t *n, json_t *running, json_
 {
     double now = server_now();
     if (grace > 0 && now - n->tasks_out_at < grace)
+        return;
+    if (lists_every_job(srv, n, running, ended))
         return;
     for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
