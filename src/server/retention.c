@@ -132,25 +132,31 @@ int retention_load(server_t *srv, gt_error_t *err)
     return store_load_meta(srv->store, "usage.", on_meta, r, err);
 }
 
+/* Run r of job j: those before a requeue (preemption, node lost), then the current one (until
+ * now if it goes on). false past the last run. */
+static bool job_run_span(const job_t *j, size_t r, double now, double *s, double *e)
+{
+    size_t nruns = json_array_size(j->earlier_runs);
+    if (r < nruns) {
+        json_t *run = json_array_get(j->earlier_runs, r);
+        *s = json_number_value(json_object_get(run, "start_time"));
+        *e = json_number_value(json_object_get(run, "end_time"));
+        return true;
+    }
+    /* A requeued job's last run is among the earlier ones. */
+    if (r > nruns || j->start_time <= 0 || j->state == JOB_PENDING)
+        return false;
+    *s = j->start_time;
+    *e = j->end_time > 0 ? j->end_time : now;
+    return true;
+}
+
 double usage_job_gpu_s(const job_t *j, double t0, double t1, double now)
 {
     if (j->start_time <= 0)
         return 0;
-    /* Every run: those before a requeue (preemption, node lost), then the current one. */
-    double gpu_s = 0;
-    size_t nruns = json_array_size(j->earlier_runs);
-    for (size_t r = 0; r <= nruns; r++) {
-        double s, e;
-        if (r < nruns) {
-            json_t *run = json_array_get(j->earlier_runs, r);
-            s = json_number_value(json_object_get(run, "start_time"));
-            e = json_number_value(json_object_get(run, "end_time"));
-        } else if (j->state == JOB_PENDING) {
-            break; /* requeued: its last run is among the earlier ones */
-        } else {
-            s = j->start_time;
-            e = j->end_time > 0 ? j->end_time : now;
-        }
+    double gpu_s = 0, s, e;
+    for (size_t r = 0; job_run_span(j, r, now, &s, &e); r++) {
         if (s < t0)
             s = t0;
         if (e > t1)
@@ -198,20 +204,8 @@ void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bo
  * for that day's window, so that whole-day windows give exactly what the job gave. */
 static void add_job(retention_t *r, const job_t *j, double now)
 {
-    double first = 0, last = 0;
-    size_t nruns = json_array_size(j->earlier_runs);
-    for (size_t k = 0; k <= nruns; k++) {
-        double s, e;
-        if (k < nruns) {
-            json_t *run = json_array_get(j->earlier_runs, k);
-            s = json_number_value(json_object_get(run, "start_time"));
-            e = json_number_value(json_object_get(run, "end_time"));
-        } else if (j->start_time > 0 && j->state != JOB_PENDING) {
-            s = j->start_time;
-            e = j->end_time > 0 ? j->end_time : now;
-        } else {
-            break;
-        }
+    double first = 0, last = 0, s, e;
+    for (size_t k = 0; job_run_span(j, k, now, &s, &e); k++) {
         if (s > 0 && (first <= 0 || s < first))
             first = s;
         if (e > last)
