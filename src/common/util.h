@@ -62,6 +62,9 @@ int gt_mkdirs(const char *path, unsigned mode, bool *made);
 int gt_tighten_mode(const char *path, bool is_dir, unsigned mode, unsigned *old,
                     gt_error_t *err);
 
+/* fsync of directory dir, so that a rename or create in it is durable. 0, or -1 with errno. */
+int gt_fsync_dir(const char *dir);
+
 /* Seconds as the shortest of "45s", "10m", "3h20m", "2d4h". buf must hold 32 bytes. */
 const char *gt_format_duration(int64_t s, char *buf, size_t len);
 

@@ -180,15 +180,6 @@ static bool admin_file_holds(server_t *srv, const char *hash)
     return !strcmp(h, hash);
 }
 
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Writes tok into DATA/admin.token.new (0600, synced); -1 with err. */
 static int write_admin_tmp(server_t *srv, const char *tok, char *tmp, size_t len,
                            gt_error_t *err)
@@ -247,7 +238,7 @@ static int token_rotate(server_t *srv, http_req_t *req, http_resp_t *resp)
             fprintf(stderr, "gantry server: cannot replace %s (%s): the new admin token is only "
                             "in the answer to the rotation.\n", path, strerror(errno));
         else
-            sync_dir(srv->data_dir);
+            gt_fsync_dir(srv->data_dir);
     }
     fprintf(stderr, "gantry server: %s rotated token %s into %.16s%s.\n", req->who.user, old.id,
             hash, wrote ? " (admin.token rewritten)" : "");

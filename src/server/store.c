@@ -1,7 +1,6 @@
 #include "server/store.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -381,16 +380,6 @@ static void *committer_main(void *arg)
 
 /* ---- opening: the files, their modes, and what they hold ---- */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* The tables of schema 1; version 2 added users (checked from version 2 on). */
 static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users"};
 
@@ -557,7 +546,7 @@ out:
     for (int k = 0; k < STORE_NKINDS; k++)
         sqlite3_finalize(tmpst.put[k]);
     sqlite3_close(tmpst.db);
-    if (rc == 0 && (rename(tmp, path) < 0 || fsync_dir(dir) < 0))
+    if (rc == 0 && (rename(tmp, path) < 0 || gt_fsync_dir(dir) < 0))
         rc = gt_error_set(err, "store_error", "cannot put %s in place: %s", path,
                           strerror(errno));
     if (rc < 0) {
