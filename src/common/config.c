@@ -801,21 +801,6 @@ static int parse_scheduler(walk_t *w, yaml_node_t *m, yaml_node_t **default_clas
 
 /* ---- users ---- */
 
-/* A portable POSIX account name: [A-Za-z0-9._-], not starting with '-', 1 to 32 bytes. */
-static bool unix_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 32 || s[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 static int parse_users(walk_t *w, yaml_node_t *m)
 {
     if (m->type == YAML_SCALAR_NODE && !m->data.scalar.length)
@@ -866,7 +851,7 @@ static int parse_users(walk_t *w, yaml_node_t *m)
             fmt(sub, sizeof(sub), "%s.unix", path);
             if (get_string(w, v, sub, "a Unix account name such as alice", &u.unix_user) < 0)
                 goto bad;
-            if (!unix_name_ok(u.unix_user)) {
+            if (!gt_unix_name_ok(u.unix_user)) {
                 fail(w, v, "%s '%s' is not a Unix account name; use letters, digits, '.', '_' "
                            "and '-' (not first), at most 32", sub, u.unix_user);
                 goto bad;

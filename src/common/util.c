@@ -372,6 +372,20 @@ int gt_mkdirs(const char *path, unsigned mode, bool *made)
     return errno == EEXIST ? 0 : -1;
 }
 
+bool gt_unix_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 32 || s[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 int gt_node_name_check(const char *name, gt_error_t *err)
 {
     size_t n = name ? strlen(name) : 0;

@@ -71,6 +71,9 @@ const char *gt_format_duration(int64_t s, char *buf, size_t len);
 /* Monotonic clock in seconds, for measurements by drivers (never inside src/sched). */
 double gt_monotonic_s(void);
 
+/* A portable POSIX account name: [A-Za-z0-9._-], not starting with '-', 1 to 32 bytes (the
+ * configuration's users: and PUT /v1/users both require it). false for NULL. */
+bool gt_unix_name_ok(const char *s);
 /* A node name: 1 to 63 characters of [A-Za-z0-9._-] (it names a cgroup, a log line, a row of
  * `gantry nodes`). 0, or -1 (EINVAL) with a message in err. */
 int gt_node_name_check(const char *name, gt_error_t *err);

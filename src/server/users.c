@@ -10,22 +10,6 @@
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
 
-/* A portable POSIX account name: [A-Za-z0-9._-], not starting with '-', 1 to 32 bytes (as the
- * configuration's users: section requires). */
-static bool unix_name_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 32 || s[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static json_t *user_doc(const char *unix_user, const char *team, bool allow_system,
                         const char *source)
 {
@@ -49,7 +33,7 @@ int server_user_stored(server_t *srv, const char *name, const char *doc)
 {
     json_t *o = json_loads(doc, 0, NULL);
     const char *u = json_string_value(json_object_get(o, "unix_user"));
-    if (!json_is_object(o) || !unix_name_ok(u)) {
+    if (!json_is_object(o) || !gt_unix_name_ok(u)) {
         json_decref(o);
         return -1;
     }
@@ -113,7 +97,7 @@ static int put_user(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     else
         json_incref(uv);
     const char *unix_user = json_string_value(uv);
-    if (!unix_name_ok(unix_user)) {
+    if (!gt_unix_name_ok(unix_user)) {
         gt_error_set(&err, "invalid_argument", "unix_user '%s' is not a Unix account name; use "
                      "letters, digits, '.', '_' and '-' (not first), at most 32",
                      unix_user ? unix_user : "");
