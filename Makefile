@@ -54,10 +54,11 @@ $(OUT)/libgantry.a: $(LIB_OBJS)
 $(GANTRY): $(OUT)/src/main.o $(OUT)/libgantry.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The agent's supervisor launcher (src/agent/launcher.h): libc and jansson only, so that the
-# fork of each supervisor copies a small image; it sits beside gantry, where the agent looks.
+# The agent's supervisor launcher (src/agent/launcher.h): libc, jansson and libyaml (a
+# container's GPU edits read CDI specs in YAML: src/agent/gpu_edits.c) only, so that the fork
+# of each supervisor copies a small image; it sits beside gantry, where the agent looks.
 $(LAUNCHER): $(OUT)/src/launcher_main.o $(OUT)/libgantry.a
-	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ -ljansson
+	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ -ljansson -lyaml
 
 $(OUT)/tests/%: $(OUT)/tests/unit/%.o $(OUT)/libgantry.a
 	@mkdir -p $(dir $@)
