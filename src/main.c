@@ -26,6 +26,8 @@ static const command_t commands[] = {
     {"usage", cmd_usage, "GPU-hours per team or user"},
     {"token", cmd_token, "token create | list | revoke | rotate: API tokens"},
     {"user", cmd_user, "user set | list | show | delete: map users to teams and Unix accounts"},
+    {"volumes", cmd_volumes, "list volumes (storage jobs mount); admins: volumes set | rm"},
+    {"envs", cmd_envs, "list software stacks (environments); admins: envs set | rm"},
     {"node", cmd_node, "node reset NAME: revoke a node's credential (a new machine may join)"},
     {"agent", cmd_agent, "run the node agent: register GPUs, run jobs under supervisors"},
     {"up", cmd_up, "start a local cluster: a server and agents with declared GPUs"},

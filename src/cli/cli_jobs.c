@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -31,12 +33,67 @@ static const char *submit_help =
     "      --time D           time limit (4h, 90m)\n"
     "  -n, --name NAME        job name          -p, --class CLASS  priority class\n"
     "  -e, --env K=V          environment (repeatable)\n"
-    "      --workdir DIR      working directory\n"
+    "      --workdir DIR      working directory (default: this directory, for a job without\n"
+    "                         an image or environment; a container starts in its image's)\n"
+    "      --image REF        run in an OCI image: docker://REG/NAME:TAG, oci:/PATH[:TAG],\n"
+    "                         oci-archive:/PATH.tar, docker-archive:/PATH.tar\n"
+    "      --mount VOL[/SUB]:PATH[:ro|:rw]  mount volume VOL (or its sub-directory SUB) at\n"
+    "                         PATH (repeatable; see `gantry volumes`)\n"
+    "      --environment NAME a software stack (see `gantry envs`); the job's own image, env\n"
+    "                         and mounts add to or override the stack's\n"
+    "      --network MODE     host (default) or none (loopback only)\n"
     "      --after ID         start only after job ID succeeded (repeatable)\n"
     "      --array A-B        a job array: one task per index, GANTRY_ARRAY_INDEX set\n"
     "      --checkpoint SIG   signal sent before preemption (checkpointable job)\n"
     "      --idempotency-key K  a retried submission with the same key returns the same job\n"
     "  common: --server URL, --token TOKEN, -o json|yaml|wide\n";
+
+/* Whether name is found in a directory of this shell's PATH (as execvp would find it). */
+static bool in_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        return false;
+    char *dirs = xstrdup(path), *save = NULL;
+    bool found = false;
+    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char full[4096];
+        snprintf(full, sizeof(full), "%s/%s", *d ? d : ".", name);
+        found = access(full, X_OK) == 0;
+    }
+    free(dirs);
+    return found;
+}
+
+/* As sbatch does, a job without an image or environment runs where it was submitted from:
+ * this directory becomes its workdir unless it has one; and a command that names a file of
+ * this directory without a '/' ("train.sh"), not a program of PATH, runs as ./train.sh (a
+ * shell would need the ./ too; the node's execvp looks only in its PATH). */
+static void here_by_default(json_t *job)
+{
+    if (json_object_get(job, "image") || json_object_get(job, "environment"))
+        return;
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return;
+    if (!json_object_get(job, "workdir"))
+        json_object_set_new(job, "workdir", json_string(cwd));
+    const char *wd = json_string_value(json_object_get(job, "workdir"));
+    json_t *cmd = json_object_get(job, "command");
+    const char *prog = json_string_value(json_array_get(cmd, 0));
+    struct stat sb;
+    if (!wd || strcmp(wd, cwd) || !prog || strchr(prog, '/') || in_path(prog) ||
+        stat(prog, &sb) < 0 || !S_ISREG(sb.st_mode))
+        return;
+    char *dot = xstrdup("./");
+    dot = xrealloc(dot, strlen(prog) + 3);
+    strcat(dot, prog);
+    json_array_set_new(cmd, 0, json_string(dot));
+    free(dot);
+    if (access(prog, X_OK) < 0)
+        fprintf(stderr, "gantry submit: warning: %s is not executable here (chmod +x %s, or "
+                        "submit -- sh %s)\n", prog, prog, prog);
+}
 
 int cmd_submit(int argc, char **argv)
 {
@@ -53,6 +110,8 @@ int cmd_submit(int argc, char **argv)
         {"after", required_argument, 0, 'A'},  {"array", required_argument, 0, 'a'},
         {"checkpoint", required_argument, 0, 'C'},
         {"idempotency-key", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'},
+        {"image", required_argument, 0, 'I'},  {"mount", required_argument, 0, 'M'},
+        {"environment", required_argument, 0, 'E'}, {"network", required_argument, 0, 'X'},
         {0, 0, 0, 0}};
     json_t *job = json_object(), *flags = json_object();
     const char *file = NULL, *key = NULL;
@@ -86,6 +145,22 @@ int cmd_submit(int argc, char **argv)
         case 'n': json_object_set_new(flags, "name", json_string(optarg)); break;
         case 'p': json_object_set_new(flags, "priority_class", json_string(optarg)); break;
         case 'W': json_object_set_new(flags, "workdir", json_string(optarg)); break;
+        case 'I': json_object_set_new(flags, "image", json_string(optarg)); break;
+        case 'E': json_object_set_new(flags, "environment", json_string(optarg)); break;
+        case 'X': json_object_set_new(flags, "network", json_string(optarg)); break;
+        case 'M': {
+            json_t *m = cli_mount_arg(optarg);
+            if (!m) {
+                fprintf(stderr, "gantry submit: --mount '%s' must be VOLUME[/SUB]:PATH[:ro|:rw], "
+                                "such as datasets/imagenet:/data:ro\n", optarg);
+                goto out;
+            }
+            json_t *a = json_object_get(flags, "mounts");
+            if (!a)
+                json_object_set_new(flags, "mounts", a = json_array());
+            json_array_append_new(a, m);
+            break;
+        }
         case 'a': json_object_set_new(flags, "array", json_string(optarg)); break;
         case 'K': key = optarg; break;
         case 'C':
@@ -153,6 +228,7 @@ int cmd_submit(int argc, char **argv)
                         "--gpus 1 -- python train.py`, or in the file's 'command'\n");
         goto out;
     }
+    here_by_default(job);
     char hdr[300];
     if (key)
         snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", key);

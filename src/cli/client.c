@@ -473,6 +473,30 @@ json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err)
     return out;
 }
 
+json_t *cli_mount_arg(const char *arg)
+{
+    const char *colon = strchr(arg, ':');
+    if (!colon || colon == arg || colon[1] != '/')
+        return NULL;
+    char *vol = strndup(arg, (size_t)(colon - arg)), *path = xstrdup(colon + 1);
+    char *slash = strchr(vol, '/');
+    json_t *m = json_object();
+    if (slash) {
+        *slash = '\0';
+        json_object_set_new(m, "sub_path", json_string(slash + 1));
+    }
+    json_object_set_new(m, "volume", json_string(vol));
+    char *mode = strrchr(path, ':');
+    if (mode && (!strcmp(mode, ":ro") || !strcmp(mode, ":rw"))) {
+        json_object_set_new(m, "read_only", json_boolean(!strcmp(mode, ":ro")));
+        *mode = '\0';
+    }
+    json_object_set_new(m, "path", json_string(path));
+    free(vol);
+    free(path);
+    return m;
+}
+
 char *cli_escape(const char *s)
 {
     gt_buf_t b = {0};

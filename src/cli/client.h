@@ -43,6 +43,10 @@ void cli_print_error(const char *cmd, int status, json_t *resp);
 void cli_print_yaml(json_t *v);
 void cli_print_json(json_t *v);
 
+/* A --mount argument VOLUME[/SUB]:PATH[:ro|:rw] as a mount object ({volume, sub_path, path,
+ * read_only}, the server checks the rest); NULL when it is not of that form. */
+json_t *cli_mount_arg(const char *arg);
+
 /* Converts a YAML document (a job spec) to JSON; NULL with err on bad YAML. */
 json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err);
 

@@ -19,6 +19,8 @@ int cmd_usage(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_node(int argc, char **argv);
+int cmd_volumes(int argc, char **argv);
+int cmd_envs(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 

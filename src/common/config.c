@@ -5,6 +5,8 @@
  * a budget on visited values keeps a file of nested aliases from expanding without bound. */
 #include "common/config.h"
 
+#include "common/envspec.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -881,6 +883,146 @@ const char *gt_config_unix_user(const gt_config_t *cfg, const char *name)
     return NULL;
 }
 
+/* ---- volumes and environments: YAML to JSON, then the shapes of envspec.h ---- */
+
+/* A YAML value as JSON: plain scalars that read as an integer or a boolean become one, the
+ * rest strings. NULL with err (a budget overrun or an odd node). */
+static json_t *yaml_json(walk_t *w, yaml_node_t *n, const char *path)
+{
+    if (budget(w, n) < 0)
+        return NULL;
+    if (!n) {
+        fail(w, n, "%s: a value is missing", path);
+        return NULL;
+    }
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = (const char *)n->data.scalar.value;
+        if (strlen(s) != n->data.scalar.length) {
+            fail(w, n, "%s contains a NUL character", path);
+            return NULL;
+        }
+        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+            bool b;
+            int64_t i;
+            gt_error_t e = {0};
+            if (*s && gt_parse_int64(s, INT64_MIN, INT64_MAX, &i, &e) == 0)
+                return json_integer(i);
+            if (!strcmp(s, "true") || !strcmp(s, "false") || !strcmp(s, "yes") ||
+                !strcmp(s, "no")) {
+                b = s[0] == 't' || s[0] == 'y';
+                return json_boolean(b);
+            }
+            if (!*s || !strcmp(s, "~") || !strcmp(s, "null"))
+                return json_null();
+        }
+        return json_string(s);
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             it < n->data.sequence.items.top; it++) {
+            json_t *v = yaml_json(w, get(w, *it), path);
+            if (!v) {
+                json_decref(a);
+                return NULL;
+            }
+            json_array_append_new(a, v);
+        }
+        return a;
+    }
+    if (n->type == YAML_MAPPING_NODE) {
+        json_t *o = json_object();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+             p++) {
+            const char *k = key_of(w, p, path);
+            json_t *v = k ? yaml_json(w, get(w, p->value), path) : NULL;
+            if (!v) {
+                json_decref(o);
+                return NULL;
+            }
+            if (json_object_get(o, k)) {
+                json_decref(v);
+                json_decref(o);
+                fail(w, get(w, p->key), "%s: key '%s' is given twice; keep one", path, k);
+                return NULL;
+            }
+            json_object_set_new(o, k, v);
+        }
+        return o;
+    }
+    fail(w, n, "%s is %s", path, kind_name(n));
+    return NULL;
+}
+
+/* volumes: or environments: (which), a list of mappings each checked by parse; names unique. */
+static int parse_env_list(walk_t *w, yaml_node_t *seq, const char *which,
+                          int (*parse)(const json_t *, json_t **, gt_error_t *), json_t **out)
+{
+    if (seq->type == YAML_SCALAR_NODE && !seq->data.scalar.length)
+        return 0;
+    if (expect(w, seq, YAML_SEQUENCE_NODE, which, "a list of mappings, one per entry") < 0)
+        return -1;
+    size_t i = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *n = get(w, *it);
+        char path[64];
+        fmt(path, sizeof(path), "%s[%zu]", which, i);
+        json_t *raw = yaml_json(w, n, path);
+        if (!raw)
+            return -1;
+        json_t *norm = NULL;
+        gt_error_t e = {0};
+        int rc = json_array_size(*out) >= GT_VOLUMES_MAX ? -1 : parse(raw, &norm, &e);
+        json_decref(raw);
+        if (rc < 0)
+            return fail(w, n, "%s: %s", path,
+                        json_array_size(*out) >= GT_VOLUMES_MAX ? "too many entries" : e.msg);
+        const char *name = json_string_value(json_object_get(norm, "name"));
+        size_t k;
+        json_t *prev;
+        json_array_foreach(*out, k, prev) if (!strcmp(json_string_value(json_object_get(prev,
+                                                                                      "name")),
+                                                      name))
+        {
+            json_decref(norm);
+            return fail(w, n, "%s: '%s' is given twice; keep one", path, name);
+        }
+        json_array_append_new(*out, norm);
+    }
+    return 0;
+}
+
+/* An environment's mounts name volumes of the file (a typo is found at start, not when a job
+ * asks for it); ro volumes are not mounted read_only: false. */
+static int check_env_volumes(walk_t *w, yaml_node_t *root)
+{
+    size_t i, k, v;
+    json_t *env, *m, *vol;
+    json_array_foreach(w->cfg->environments, i, env)
+    {
+        json_array_foreach(json_object_get(env, "mounts"), k, m)
+        {
+            const char *name = json_string_value(json_object_get(m, "volume"));
+            json_t *found = NULL;
+            json_array_foreach(w->cfg->volumes, v, vol)
+                if (!strcmp(json_string_value(json_object_get(vol, "name")), name))
+                    found = vol;
+            if (!found)
+                return fail(w, root, "environments: '%s' mounts volume '%s', which volumes: "
+                                     "does not define", json_string_value(json_object_get(env,
+                                                                                  "name")),
+                            name);
+            if (!strcmp(json_string_value(json_object_get(found, "access")), "ro") &&
+                json_is_false(json_object_get(m, "read_only")))
+                return fail(w, root, "environments: '%s' mounts volume '%s' read_only: false, "
+                                     "but the volume is read-only (access: ro)",
+                            json_string_value(json_object_get(env, "name")), name);
+        }
+    }
+    return 0;
+}
+
 /* ---- the document ---- */
 
 static void add_class(gt_config_t *cfg, size_t *cap, const char *name, int value, bool preempt)
@@ -896,11 +1038,12 @@ static int walk_document(walk_t *w)
     yaml_node_t *default_class_node = NULL;
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
-                                           "users", "retention", NULL};
+                                           "users", "retention", "volumes", "environments",
+                                           NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
-                                 "nodes, teams, priority_classes, scheduler, users, retention",
-                        kind_name(root));
+                                 "nodes, teams, priority_classes, scheduler, users, retention, "
+                                 "volumes, environments", kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
              p < root->data.mapping.pairs.top; p++) {
@@ -924,10 +1067,17 @@ static int walk_document(walk_t *w)
                 rc = get_duration(w, val, "retention", &cfg->retention_s);
                 cfg->retention_set = rc == 0;
                 break;
+            case 6: rc = parse_env_list(w, val, "volumes", gt_volume_parse, &cfg->volumes); break;
+            case 7:
+                rc = parse_env_list(w, val, "environments", gt_environment_parse,
+                                    &cfg->environments);
+                break;
             }
             if (rc < 0)
                 return -1;
         }
+        if (check_env_volumes(w, root) < 0)
+            return -1;
     }
     if (check_node_names(w) < 0)
         return -1;
@@ -960,6 +1110,8 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
     yaml_document_t doc;
     gt_config_t *cfg = xcalloc(1, sizeof(*cfg));
     cfg->params = sched_params_default();
+    cfg->volumes = json_array();
+    cfg->environments = json_array();
     *out = NULL;
     if (!yaml_parser_initialize(&parser)) {
         gt_config_free(cfg);
@@ -1047,6 +1199,8 @@ void gt_config_free(gt_config_t *cfg)
         free(cfg->users[i].team);
     }
     free(cfg->users);
+    json_decref(cfg->volumes);
+    json_decref(cfg->environments);
     free(cfg);
 }
 

@@ -23,9 +23,16 @@
  *            system account (uid < 1000); a user not listed runs as the account of its own
  *            name, never a system one. Accounts are POSIX names: letters, digits, '.', '_',
  *            '-' (not first), <= 32.
+ *   volumes: - {name, path, teams: ["*" | TEAM...], access: ro|rw, kind: dataset|checkpoint|
+ *               output|scratch|other}  named storage on the nodes (server only; envspec.h)
+ *   environments: - {name, image, env: {K: V}, mounts: [{volume, sub_path, path, read_only}],
+ *               teams, description}  software stacks jobs name (server only; envspec.h);
+ *               their mounts name volumes of this file
  * Booleans: true/false (yes/no, on/off too). Durations: 90s, 10m, 7d, 1h30m. */
 #ifndef GANTRY_CONFIG_H
 #define GANTRY_CONFIG_H
+
+struct json_t;
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -89,6 +96,9 @@ typedef struct gt_config {
     size_t nusers;
     int64_t retention_s;          /* retention: finished jobs are kept this long (0 = for ever) */
     bool retention_set;           /* false: not in the file (the server's default applies) */
+    /* jansson's json_t, named by its struct tag: the simulator's files need not see jansson */
+    struct json_t *volumes;       /* volumes: normalized (gt_volume_parse), in file order */
+    struct json_t *environments;  /* environments: normalized (gt_environment_parse) */
 } gt_config_t;
 
 int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err);

@@ -49,6 +49,10 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_tokens(srv, req, resp, p[6] ? p + 7 : "");
     if (!strcmp(p, "users") || !strncmp(p, "users/", 6))
         return api_users(srv, req, resp, p[5] ? p + 6 : "");
+    if (!strcmp(p, "volumes") || !strncmp(p, "volumes/", 8))
+        return api_volumes(srv, req, resp, p[7] ? p + 8 : "");
+    if (!strcmp(p, "environments") || !strncmp(p, "environments/", 13))
+        return api_environments(srv, req, resp, p[12] ? p + 13 : "");
     if (!strcmp(p, "metrics"))
         return api_metrics(srv, req, resp);
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
@@ -225,6 +229,11 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
                    j->team);
         job_free(j);
         return 0;
+    }
+    if (server_job_resolve_env(srv, j, &err) < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        job_free(j);
+        return http_error_from(resp, 400, &err);
     }
     if (!j->prio_class)
         j->prio_class = xstrdup(srv->default_class);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/envspec.h"
+
 static const char *state_names[] = {"pending", "running", "succeeded", "failed", "cancelled"};
 
 const char *job_state_name(job_state_t s) { return (unsigned)s < 5 ? state_names[s] : "?"; }
@@ -34,6 +36,11 @@ void job_free(job_t *j)
     json_decref(j->command);
     json_decref(j->env);
     free(j->workdir);
+    free(j->environment);
+    free(j->image);
+    json_decref(j->mounts);
+    free(j->network);
+    free(j->image_digest);
     free(j->ckpt_signal);
     json_decref(j->after_ok);
     free(j->idem_key);
@@ -84,6 +91,11 @@ job_t *job_clone(const job_t *s)
     j->command = json_deep_copy(s->command);
     j->env = json_deep_copy(s->env);
     j->workdir = dup0(s->workdir);
+    j->environment = dup0(s->environment);
+    j->image = dup0(s->image);
+    j->mounts = s->mounts ? json_deep_copy(s->mounts) : NULL;
+    j->network = dup0(s->network);
+    j->image_digest = dup0(s->image_digest);
     j->ckpt_signal = dup0(s->ckpt_signal);
     j->after_ok = json_deep_copy(s->after_ok);
     j->idem_key = dup0(s->idem_key);
@@ -205,7 +217,8 @@ static int array_range(const char *s, int64_t *lo, int64_t *hi)
 
 static const char *known_fields[] = {
     "name", "team", "priority_class", "gpus", "nodes", "gpu_type", "cpus", "memory",
-    "time_limit", "command", "env", "workdir", "checkpoint", "after_ok", "array", NULL};
+    "time_limit", "command", "env", "workdir", "checkpoint", "after_ok", "array",
+    "image", "environment", "mounts", "network", NULL};
 
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
                       job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err)
@@ -222,7 +235,8 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         if (!known)
             return bad(err, "unknown field '%s': a job has name, team, priority_class, gpus, "
                             "nodes, gpu_type, cpus, memory, time_limit, command, env, workdir, "
-                            "checkpoint, after_ok, array%s", key, "");
+                            "checkpoint, after_ok, array, image, environment, mounts, "
+                            "network%s", key, "");
     }
     job_t *j = xcalloc(1, sizeof(*j));
     j->array_id = j->array_index = -1;
@@ -326,6 +340,39 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         }
         j->workdir = xstrdup(json_string_value(v));
     }
+    if ((v = json_object_get(body, "image"))) {
+        gt_error_t e = {0};
+        if (!json_is_string(v) || gt_image_ref_check(json_string_value(v), &e) < 0) {
+            bad(err, "%s%s", json_is_string(v) ? e.msg : "'image' must be a string such as "
+                "\"docker://pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime\"", "");
+            goto fail;
+        }
+        j->image = xstrdup(json_string_value(v));
+    }
+    if ((v = json_object_get(body, "environment"))) {
+        if (!json_is_string(v) || !gt_env_name_ok(json_string_value(v))) {
+            bad(err, "'environment' must name a software stack (see `gantry envs`)%s%s", "",
+                "");
+            goto fail;
+        }
+        j->environment = xstrdup(json_string_value(v));
+    }
+    if ((v = json_object_get(body, "mounts"))) {
+        if (gt_mounts_parse(v, "mounts", &j->mounts, err) < 0)
+            goto fail;
+    } else {
+        j->mounts = json_array();
+    }
+    if ((v = json_object_get(body, "network"))) {
+        if (!gt_network_ok(json_string_value(v))) {
+            bad(err, "'network' must be \"host\" (the node's network, the default) or \"none\" "
+                     "(loopback only)%s%s", "", "");
+            goto fail;
+        }
+        j->network = xstrdup(json_string_value(v));
+    } else {
+        j->network = xstrdup("host");
+    }
     if ((v = json_object_get(body, "checkpoint"))) {
         json_t *sig = json_object_get(v, "signal"), *grace = json_object_get(v, "grace");
         if (!json_is_object(v) || json_object_size(v) != (size_t)(!!sig + !!grace)) {
@@ -400,6 +447,14 @@ json_t *job_to_json(const job_t *j)
     json_object_set(o, "env", j->env);
     if (j->workdir)
         json_object_set_new(o, "workdir", json_string(j->workdir));
+    if (j->environment)
+        json_object_set_new(o, "environment", json_string(j->environment));
+    if (j->image)
+        json_object_set_new(o, "image", json_string(j->image));
+    if (j->image_digest)
+        json_object_set_new(o, "image_digest", json_string(j->image_digest));
+    json_object_set_new(o, "mounts", j->mounts ? json_incref(j->mounts) : json_array());
+    json_object_set_new(o, "network", json_string(j->network ? j->network : "host"));
     if (j->ckpt_signal)
         json_object_set_new(o, "checkpoint", json_pack("{s:s,s:I}", "signal", j->ckpt_signal,
                                                        "grace_s", (json_int_t)j->ckpt_grace_s));
@@ -490,6 +545,13 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->command = jref(o, "command", json_array());
     j->env = jref(o, "env", json_object());
     j->workdir = jstr(o, "workdir");
+    j->environment = jstr(o, "environment");
+    j->image = jstr(o, "image");
+    j->image_digest = jstr(o, "image_digest");
+    j->mounts = jref(o, "mounts", json_array());
+    j->network = jstr(o, "network");
+    if (!j->network)
+        j->network = xstrdup("host");
     json_t *ck = json_object_get(o, "checkpoint");
     if (ck) {
         j->ckpt_signal = jstr(ck, "signal");

@@ -39,6 +39,16 @@ typedef struct job {
     json_t *command;            /* non-empty array of strings */
     json_t *env;                /* object of strings */
     char *workdir;
+    /* Its environment (docs/environments.md), resolved at submission: the stack's name it came
+     * from (or NULL), its image (NULL: a plain process), its mounts ([{volume, sub_path, path,
+     * read_only}], volume names the server checked), its network ("host" or "none"). */
+    char *environment;
+    char *image;
+    json_t *mounts;
+    char *network;
+    char *image_digest;         /* the manifest digest its node ran ("sha256:..."), or NULL */
+    bool pulling;               /* its node fetches its image (memory only) */
+    int64_t pull_bytes;         /* bytes fetched so far while pulling (memory only) */
     char *ckpt_signal;          /* NULL: not checkpointable */
     int64_t ckpt_grace_s;
     json_t *after_ok;           /* array of job ids */
@@ -53,7 +63,7 @@ typedef struct job {
     int incarnation;            /* starts so far */
     int exit_code, exit_signal;
     char *end_reason;           /* completed, failed, oom, time_limit, cancelled, node_lost,
-                                   dependency_failed */
+                                   dependency_failed, image_pull */
     char *end_message;          /* a sentence on why it ended (from the agent), or NULL */
     job_slot_t *slots;
     int nslots;

@@ -441,6 +441,16 @@ static void apply_start(server_t *srv, job_t *j)
     }
     job_set_slots(j, slots, info.nslots);
     free(slots);
+    /* Its volumes as they are now (an admin may have changed them since its submission). */
+    json_t *envx = json_object();
+    gt_error_t err = {0};
+    if (server_job_start_env(srv, j, envx, &err) < 0) {
+        json_decref(envx);
+        fprintf(stderr, "gantry server: job %llu cannot start: %s.\n",
+                (unsigned long long)j->id, err.msg);
+        server_finish_job(srv, j, JOB_FAILED, "invalid", err.msg, 0, 0);
+        return;
+    }
     j->state = JOB_RUNNING;
     j->incarnation++;
     j->start_time = j->placed_at = server_now();
@@ -478,6 +488,7 @@ static void apply_start(server_t *srv, job_t *j)
                             json_boolean(server_user_allows_system(srv, j->user)));
         if (j->workdir)
             json_object_set_new(job, "workdir", json_string(j->workdir));
+        json_object_update(job, envx);
         if (j->ckpt_signal)
             json_object_set_new(job, "checkpoint",
                                 json_pack("{s:s,s:I}", "signal", j->ckpt_signal, "grace_s",
@@ -488,6 +499,7 @@ static void apply_start(server_t *srv, job_t *j)
                                       29500 + (int)(j->id % 1000), "gpus_per_node", ng));
         queue_task(srv, n, json_pack("{s:s,s:o}", "type", "start", "job", job), t);
     }
+    json_decref(envx);
     fprintf(stderr, "gantry server: job %llu incarnation %d starts on %d node(s), first %s.\n",
             (unsigned long long)j->id, j->incarnation, j->nslots,
             j->nslots ? j->slots[0].node : "-");
@@ -731,6 +743,7 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     if (srv->retention_s < 0 && cfg && cfg->retention_set)
         srv->retention_s = cfg->retention_s; /* --retention wins over the file */
     server_users_from_config(srv, cfg);
+    server_envs_from_config(srv, cfg);
     int rc = -1;
     if (cfg && cfg->nclasses) {
         for (size_t i = 0; i < cfg->nclasses; i++)
@@ -1024,6 +1037,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     srv->tls = o->tls;
     pthread_mutex_init(&srv->mu, NULL);
     pthread_mutex_init(&srv->users_mu, NULL);
+    pthread_mutex_init(&srv->envs_mu, NULL);
     pthread_cond_init(&srv->changed, NULL);
     pthread_cond_init(&srv->kick, NULL);
     pthread_mutex_init(&srv->park_mu, NULL);
@@ -1054,6 +1068,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     if (load_stored_teams(srv, err) < 0 ||
         store_load_tokens(srv->store, on_stored_token, srv, err) < 0 ||
         store_load_users(srv->store, on_stored_user, srv, err) < 0 ||
+        server_envs_load(srv, err) < 0 ||
         store_load_nodes(srv->store, on_stored_node, srv, err) < 0 ||
         store_load_jobs(srv->store, on_stored_job, srv, err) < 0 ||
         retention_load(srv, err) < 0)
@@ -1104,6 +1119,7 @@ void server_close(server_t *srv)
     auth_free(srv->auth);
     json_decref(srv->users);
     json_decref(srv->config_users);
+    server_envs_free(srv);
     json_decref(srv->idem);
     free(srv->follows);
     free(srv->data_dir);

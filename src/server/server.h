@@ -113,6 +113,12 @@ typedef struct server {
     json_t *config_users;    /* the configuration's alone (a deleted API mapping reverts) */
     pthread_mutex_t users_mu;  /* users.c: one mapping change at a time, from its store write to
                                   its change in memory (taken before mu) */
+    /* envs.c: name -> volume / software stack (envspec.h's normalized forms with "source":
+     * config|api), in order (configuration, then set at run time); the configuration's alone
+     * (a deleted API entry reverts to it); one change at a time (taken before mu). */
+    json_t *volumes, *config_volumes;
+    json_t *environments, *config_environments;
+    pthread_mutex_t envs_mu;
     /* http.c: connections parked (suspended) until a commit, a long poll's answer or a log
      * chunk; counted so that shutdown stops libmicrohttpd only once none is left. */
     pthread_mutex_t park_mu;
@@ -258,6 +264,24 @@ bool server_user_allows_system(server_t *srv, const char *user);
 /* The team the administrator mapped the user to, or NULL. */
 const char *server_user_team(server_t *srv, const char *user);
 
+/* ---- envs.c: volumes and software stacks (docs/environments.md) ---- */
+/* Fills the settings from the configuration's volumes: and environments: (cfg may be NULL). */
+void server_envs_from_config(server_t *srv, const gt_config_t *cfg);
+/* Adds those set at run time from the store (they override the configuration's). */
+int server_envs_load(server_t *srv, gt_error_t *err);
+void server_envs_free(server_t *srv);
+/* At submission (caller holds mu): resolves j's environment into its own fields (the job's
+ * image, env and mounts add to the stack's or override them; j->environment keeps the name)
+ * and checks its mounts: each volume exists, j's team may use it, read_only: false never on a
+ * read-only volume; read_only is filled from the volume where absent. 0, or -1 (EINVAL) with
+ * err naming the environment or volume (j is then half-resolved: the caller frees it). */
+int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err);
+/* At start (caller holds mu): adds to a start task's job object its image, its mounts with
+ * the volumes' host paths, network, output_dir (<output volume>/<team>/<id>) and scratch_root
+ * (docs/agent-protocol.md). -1 with err when a volume it mounts was removed, closed to its
+ * team or made read-only since its submission (the job cannot start as asked). */
+int server_job_start_env(server_t *srv, const job_t *j, json_t *task, gt_error_t *err);
+
 /* ---- http.c: the request a handler sees ---- */
 typedef struct http_req {
     const char *method;
@@ -336,6 +360,8 @@ int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *res
 int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_users(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name);
+int api_volumes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name);
+int api_environments(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name);
 int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp);
 
 #endif

@@ -49,6 +49,10 @@ struct store {
     store_stats_t stats;
 };
 
+#define SETTINGS_TABLE                                                                      \
+    "CREATE TABLE IF NOT EXISTS settings (kind TEXT NOT NULL, name TEXT NOT NULL,"            \
+    "  doc TEXT NOT NULL, PRIMARY KEY (kind, name));"
+
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, team TEXT NOT NULL,"
     "  user TEXT NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL);"
@@ -59,7 +63,8 @@ static const char *schema =
     "  doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
+    SETTINGS_TABLE;
 
 static const char *put_sql[STORE_NKINDS] = {
     [STORE_JOB_PUT] = "INSERT OR REPLACE INTO jobs (id, team, user, state, doc) VALUES (?,?,?,?,?)",
@@ -73,6 +78,8 @@ static const char *put_sql[STORE_NKINDS] = {
     [STORE_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
     [STORE_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
     [STORE_NODE_TOKENS_DEL] = "DELETE FROM tokens WHERE role = 'node' AND user = ?",
+    [STORE_SETTING_PUT] = "INSERT OR REPLACE INTO settings (kind, name, doc) VALUES (?,?,?)",
+    [STORE_SETTING_DEL] = "DELETE FROM settings WHERE kind = ? AND name = ?",
 };
 
 static int db_fail(store_t *st, gt_error_t *err, const char *what)
@@ -150,6 +157,15 @@ static int exec_op(store_t *st, const store_op_t *op)
         break;
     case STORE_NODE_TOKENS_DEL:
         bind_text(s, 1, op->a);
+        break;
+    case STORE_SETTING_PUT:
+        bind_text(s, 1, op->a);
+        bind_text(s, 2, op->b);
+        bind_text(s, 3, op->d);
+        break;
+    case STORE_SETTING_DEL:
+        bind_text(s, 1, op->a);
+        bind_text(s, 2, op->b);
         break;
     case STORE_NKINDS:
         return -1;
@@ -380,8 +396,10 @@ static void *committer_main(void *arg)
 
 /* ---- opening: the files, their modes, and what they hold ---- */
 
-/* The tables of schema 1; version 2 added users (checked from version 2 on). */
-static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users"};
+/* The tables of schema 1; version 2 added users, version 3 settings (each checked from its
+ * version on). */
+static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users",
+                                     "settings"};
 
 static void db_path(char *buf, size_t len, const char *dir, const char *suffix)
 {
@@ -455,7 +473,7 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
                             "gantry's (%d): run the gantry that wrote it", path,
                             (long long)version, STORE_SCHEMA_VERSION);
     }
-    size_t ntables = sizeof(tables) / sizeof(*tables) - (version < 2 ? 1 : 0);
+    size_t ntables = sizeof(tables) / sizeof(*tables) - (version < 2 ? 2 : version < 3 ? 1 : 0);
     for (size_t i = 0; i < ntables; i++) {
         s = NULL;
         rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
@@ -476,23 +494,27 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
                                 path, sqlite3_errmsg(st->db));
         }
     }
-    if (version < 2) {
+    if (version < 3) {
         /* Version 1 (or a store from before versioning, the same tables): tokens gain when
-         * they were created and expire, and the users' mappings get their table. One
-         * transaction: the store is upgraded whole or not at all. */
-        char sql[512];
-        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;"
+         * they were created and expire, and the users' mappings get their table; version 2:
+         * the settings (volumes, environments) set at run time get theirs. One transaction:
+         * the store is upgraded whole or not at all. */
+        char sql[1024];
+        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE
+                 "PRAGMA user_version = %d; COMMIT;", version < 2 ?
                  "ALTER TABLE tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
                  "ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
                  "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
-                 "PRAGMA user_version = %d; COMMIT;", STORE_SCHEMA_VERSION);
+                 : "", STORE_SCHEMA_VERSION);
         if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            int rc = db_fail(st, err, "upgrade its schema to version 2");
+            int rc = db_fail(st, err, "upgrade its schema");
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
-        fprintf(stderr, "gantry server: %s upgraded to schema version %d (tokens' creation and "
-                        "expiry times, users' mappings).\n", path, STORE_SCHEMA_VERSION);
+        fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s"
+                        "settings set at run time).\n", path, (long long)version,
+                STORE_SCHEMA_VERSION, version < 2 ? "tokens' creation and expiry times, "
+                "users' mappings, " : "");
     }
     return 0;
 }
@@ -877,6 +899,26 @@ int store_load_teams(store_t *st, team_fn fn, void *arg, gt_error_t *err)
 {
     fnbox_t box = {.team = fn};
     return load(st, "SELECT name, doc FROM teams ORDER BY name", err, team_row, &box, arg);
+}
+
+static int setting_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+{
+    if (((fnbox_t *)fn)->user(arg, col(s, 0), col(s, 1)) < 0)
+        return gt_error_set(err, "store_error", "stored setting %s is not valid", col(s, 0));
+    return 0;
+}
+
+int store_load_settings(store_t *st, const char *kind, team_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.user = fn};
+    char sql[160];
+    /* kind is one of the server's own words, never a client's */
+    for (const char *p = kind; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z'))
+            return gt_error_set(err, "internal", "bad setting kind");
+    snprintf(sql, sizeof(sql), "SELECT name, doc FROM settings WHERE kind = '%s' ORDER BY name",
+             kind);
+    return load(st, sql, err, setting_row, &box, arg);
 }
 
 int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err)

@@ -43,13 +43,16 @@ typedef enum store_op_kind {
     STORE_USER_PUT,     /* a = name, d = JSON document (the user's mapping, set at run time) */
     STORE_USER_DEL,     /* a = name */
     STORE_NODE_TOKENS_DEL, /* a = node name: deletes its node credentials (role node) */
+    STORE_SETTING_PUT,  /* a = kind ("volume", "environment"), b = name, d = JSON document
+                           (set at run time) */
+    STORE_SETTING_DEL,  /* a = kind, b = name */
     STORE_NKINDS
 } store_op_kind_t;
 
 /* The schema's version (SQLite's user_version): a store with a higher one is refused. Version 2
- * added the tokens' created and expires columns and the users table; a store of version 1 (or
- * unversioned) is upgraded when opened. */
-#define STORE_SCHEMA_VERSION 2
+ * added the tokens' created and expires columns and the users table, version 3 the settings
+ * table (volumes and environments set at run time); an older store is upgraded when opened. */
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store_op {
     store_op_kind_t kind;
@@ -91,6 +94,10 @@ int store_load_nodes(store_t *st, int (*fn)(void *arg, const char *name, int64_t
                                             const char *doc), void *arg, gt_error_t *err);
 int store_load_teams(store_t *st, int (*fn)(void *arg, const char *name, const char *doc),
                      void *arg, gt_error_t *err);
+/* The settings of one kind ("volume", "environment") set at run time, in name order. */
+int store_load_settings(store_t *st, const char *kind,
+                        int (*fn)(void *arg, const char *name, const char *doc), void *arg,
+                        gt_error_t *err);
 /* A meta value (counters); *out = dflt when absent. */
 int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err);
 /* Calls fn once per meta row whose key starts with prefix, in key order; fn returns 0 to go on

@@ -132,11 +132,12 @@ static void check_damaged(void)
     is_int(store_open(d, &st, &err), 0, "an unversioned store of the same tables opens");
     store_close(st);
     char cmd[256];
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 2", d);
-    is_int(system(cmd), 0, "and is upgraded to version 2");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 3", d);
+    is_int(system(cmd), 0, "and is upgraded to version 3");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'SELECT count(created + expires) FROM "
-             "tokens; SELECT count(*) FROM users' >/dev/null 2>&1", d);
-    is_int(system(cmd), 0, "version 2: tokens have created and expires, and users its table");
+             "tokens; SELECT count(*) FROM users; SELECT count(*) FROM settings' >/dev/null 2>&1", d);
+    is_int(system(cmd), 0, "version 3: tokens have created and expires, users and settings "
+                           "their tables");
 
     sh("rm -f %s/gantry.db* && touch %s/gantry.db-wal", d);
     ok(store_exists(d), "a WAL without its database is not a first start");
