@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 
 static int get_and_print(cli_t *c, const char *cmd, const char *path, const char *key,
-                         void (*table)(json_t *rows))
+                              void (*table)(json_t *rows, bool wide))
 {
     gt_error_t err = {0};
     json_t *resp;
@@ -27,10 +27,12 @@ static int get_and_print(cli_t *c, const char *cmd, const char *path, const char
     else if (c->output == CLI_YAML)
         cli_print_yaml(rows);
     else
-        table(rows);
+        table(rows, c->output == CLI_WIDE);
     json_decref(resp);
     return 0;
 }
+
+
 
 static const char *s_or(json_t *o, const char *k, const char *d)
 {
@@ -58,10 +60,10 @@ static void gpu_load(json_t *node, char *util, char *mem, size_t len)
     snprintf(mem, len, nm ? "%.1fG" : "-", m / 1024);
 }
 
-static void nodes_table(json_t *rows)
+static void nodes_table(json_t *rows, bool wide)
 {
-    printf("%-16s %-12s %-14s %5s %5s %5s %5s %7s  %s\n", "NAME", "STATE", "GPU_TYPE", "GPUS",
-           "FREE", "JOBS", "UTIL", "GPU_MEM", "TOPOLOGY");
+    printf("%-16s %-12s %-14s %5s %5s %5s %5s %7s  %s%s\n", "NAME", "STATE", "GPU_TYPE", "GPUS",
+           "FREE", "JOBS", "UTIL", "GPU_MEM", "TOPOLOGY", wide ? "  RUNTIMES" : "");
     size_t i;
     json_t *n;
     json_array_foreach(rows, i, n)
@@ -69,12 +71,22 @@ static void nodes_table(json_t *rows)
         json_t *t = json_object_get(n, "topology");
         char util[16], mem[16];
         gpu_load(n, util, mem, sizeof(util));
-        printf("%-16s %-12s %-14s %5lld %5lld %5lld %5s %7s  %s/%s/%s\n", s_or(n, "name", ""),
+        printf("%-16s %-12s %-14s %5lld %5lld %5lld %5s %7s  %s/%s/%s", s_or(n, "name", ""),
                s_or(n, "state", ""), s_or(n, "gpu_type", "-"),
                (long long)json_integer_value(json_object_get(n, "gpus")),
                (long long)json_integer_value(json_object_get(n, "gpus_free")),
                (long long)json_integer_value(json_object_get(n, "jobs")), util, mem,
                s_or(t, "block", "-"), s_or(t, "spine", "-"), s_or(t, "leaf", "-"));
+        if (wide) {
+            size_t k;
+            json_t *r;
+            printf("  ");
+            json_array_foreach(json_object_get(n, "runtimes"), k, r)
+                printf("%s%s", k ? "," : "", json_string_value(r));
+            if (json_object_get(n, "oci_runtime"))
+                printf(" (%s)", s_or(n, "oci_runtime", ""));
+        }
+        printf("\n");
     }
 }
 
@@ -85,16 +97,17 @@ int cmd_nodes(int argc, char **argv)
         return 2;
     if (argc > 1) {
         fprintf(!strcmp(argv[1], "--help") ? stdout : stderr,
-                "usage: gantry nodes [-o json|yaml]\n\nLists nodes: state, GPUs, free GPUs, "
+                "usage: gantry nodes [-o json|yaml|wide]\n\nLists nodes: state, GPUs, free GPUs, "
                 "jobs, GPU utilization and memory in use (from NVML, at the last heartbeat), "
-                "topology.\n");
+                "topology; -o wide adds the runtimes (process, oci) and the OCI runtime.\n");
         return !strcmp(argv[1], "--help") ? 0 : 2;
     }
     return get_and_print(&c, "nodes", "/v1/nodes", "nodes", nodes_table);
 }
 
-static void teams_table(json_t *rows)
+static void teams_table(json_t *rows, bool wide)
 {
+    (void)wide;
     printf("%-16s %-12s %7s %7s %7s %9s %8s %8s\n", "TEAM", "PARENT", "QUOTA", "LIMIT",
            "WEIGHT", "ALLOCATED", "RUNNING", "PENDING");
     size_t i;
@@ -200,15 +213,16 @@ int cmd_quota(int argc, char **argv)
         cli_print_yaml(resp);
     else {
         json_t *rows = json_pack("[O]", resp);
-        teams_table(rows);
+        teams_table(rows, false);
         json_decref(rows);
     }
     json_decref(resp);
     return 0;
 }
 
-static void usage_table(json_t *rows)
+static void usage_table(json_t *rows, bool wide)
 {
+    (void)wide;
     printf("%-16s %12s %6s\n", "KEY", "GPU_HOURS", "JOBS");
     size_t i;
     json_t *r;

@@ -436,6 +436,10 @@ int cmd_show(int argc, char **argv)
             }
             printf("\n");
         }
+        json_t *pull = json_object_get(resp, "pull");
+        if (pull && c.output != CLI_YAML)
+            printf("# pulling its image: %lld bytes so far\n",
+                   (long long)json_integer_value(json_object_get(pull, "bytes")));
         const char *why = json_string_value(json_object_get(resp, "end_reason"));
         const char *emsg = json_string_value(json_object_get(resp, "end_message"));
         if (why && c.output != CLI_YAML)

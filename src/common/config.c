@@ -886,8 +886,9 @@ const char *gt_config_unix_user(const gt_config_t *cfg, const char *name)
 /* ---- volumes and environments: YAML to JSON, then the shapes of envspec.h ---- */
 
 /* A YAML value as JSON: plain scalars that read as an integer or a boolean become one, the
- * rest strings. NULL with err (a budget overrun or an odd node). */
-static json_t *yaml_json(walk_t *w, yaml_node_t *n, const char *path)
+ * rest strings; under a key "env" every scalar stays a string (SEED: 7 is "7"). NULL with err
+ * (a budget overrun or an odd node). */
+static json_t *yaml_json(walk_t *w, yaml_node_t *n, const char *path, bool strings)
 {
     if (budget(w, n) < 0)
         return NULL;
@@ -901,7 +902,7 @@ static json_t *yaml_json(walk_t *w, yaml_node_t *n, const char *path)
             fail(w, n, "%s contains a NUL character", path);
             return NULL;
         }
-        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !strings) {
             bool b;
             int64_t i;
             gt_error_t e = {0};
@@ -921,7 +922,7 @@ static json_t *yaml_json(walk_t *w, yaml_node_t *n, const char *path)
         json_t *a = json_array();
         for (yaml_node_item_t *it = n->data.sequence.items.start;
              it < n->data.sequence.items.top; it++) {
-            json_t *v = yaml_json(w, get(w, *it), path);
+            json_t *v = yaml_json(w, get(w, *it), path, strings);
             if (!v) {
                 json_decref(a);
                 return NULL;
@@ -935,7 +936,8 @@ static json_t *yaml_json(walk_t *w, yaml_node_t *n, const char *path)
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
              p++) {
             const char *k = key_of(w, p, path);
-            json_t *v = k ? yaml_json(w, get(w, p->value), path) : NULL;
+            json_t *v = k ? yaml_json(w, get(w, p->value), path, strings || !strcmp(k, "env"))
+                          : NULL;
             if (!v) {
                 json_decref(o);
                 return NULL;
@@ -968,7 +970,7 @@ static int parse_env_list(walk_t *w, yaml_node_t *seq, const char *which,
         yaml_node_t *n = get(w, *it);
         char path[64];
         fmt(path, sizeof(path), "%s[%zu]", which, i);
-        json_t *raw = yaml_json(w, n, path);
+        json_t *raw = yaml_json(w, n, path, false);
         if (!raw)
             return -1;
         json_t *norm = NULL;
@@ -985,8 +987,9 @@ static int parse_env_list(walk_t *w, yaml_node_t *seq, const char *which,
                                                                                       "name")),
                                                       name))
         {
+            fail(w, n, "%s: '%s' is given twice; keep one", path, name);
             json_decref(norm);
-            return fail(w, n, "%s: '%s' is given twice; keep one", path, name);
+            return -1;
         }
         json_array_append_new(*out, norm);
     }

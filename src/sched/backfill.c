@@ -85,7 +85,7 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
             if (!(types >> t & 1))
                 continue;
             for (int ni = s->bucket[t][k]; ni != NIL && nchosen < want; ni = s->nodes[ni].bnext)
-                if (!reserved_now(s, &s->nodes[ni])) {
+                if (!reserved_now(s, &s->nodes[ni]) && node_has_features(&s->nodes[ni], j)) {
                     s->nodes[ni].mark_epoch = s->epoch;
                     s->nodes[ni].mark_val = k;
                     chosen[nchosen++] = ni;
@@ -97,7 +97,7 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
         for (int k = 0; k < v->nslots && nchosen < want; k++) {
             const sched_slot_t *sl = &v->slots[k];
             node_t *n = &s->nodes[sl->node];
-            if (!n->up || !(types >> n->type & 1) || reserved_now(s, n) ||
+            if (!n->up || !(types >> n->type & 1) || reserved_now(s, n) || !node_has_features(n, j) ||
                 sl->gpu_milli != SCHED_MILLI || n->ngpus < g)
                 continue;
             if (n->mark_epoch != s->epoch) {

@@ -76,12 +76,25 @@ static void note_max(sched_t *s, const node_t *n)
         s->type_max_cpus[n->type] = n->cpus;
     if (n->mem > s->type_max_mem[n->type])
         s->type_max_mem[n->type] = n->mem;
+    for (int f = 0; f < SCHED_MAX_FEATURES; f++) {
+        struct feature_stat *fs = &s->feat[n->type][f];
+        if (!(n->features >> f & 1))
+            continue;
+        fs->nodes++;
+        if (n->ngpus > fs->max_gpus)
+            fs->max_gpus = n->ngpus;
+        if (n->cpus > fs->max_cpus)
+            fs->max_cpus = n->cpus;
+        if (n->mem > fs->max_mem)
+            fs->max_mem = n->mem;
+    }
 }
 
 int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
 {
     if (!spec->name || !*spec->name || spec->gpus < 0 || spec->gpus > SCHED_MAX_GPUS_PER_NODE ||
-        spec->cpus_milli < 0 || spec->memory_mib < 0) {
+        spec->cpus_milli < 0 || spec->memory_mib < 0 ||
+        (spec->features >> SCHED_MAX_FEATURES) != 0) {
         errno = EINVAL;
         return gt_error_set(err, "invalid_argument",
                             "node '%s': needs a name, 0..%d GPUs, and no negative CPUs or memory",
@@ -110,6 +123,7 @@ int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
     n->free_whole = n->ngpus;
     n->cpus = n->cpus_free = spec->cpus_milli;
     n->mem = n->mem_free = spec->memory_mib;
+    n->features = spec->features;
     char path[512];
     const char *b = spec->block ? spec->block : "", *sp = spec->spine ? spec->spine : "",
                *l = spec->leaf ? spec->leaf : "";
@@ -173,8 +187,27 @@ static void recompute_max(sched_t *s)
         s->type_max_gpus[t] = 0;
         s->type_max_cpus[t] = s->type_max_mem[t] = 0;
     }
+    memset(s->feat, 0, sizeof(s->feat));
     for (int i = 0; i < s->nnodes; i++)
         note_max(s, &s->nodes[i]);
+}
+
+int sched_node_set_features(sched_t *s, int ni, uint32_t features)
+{
+    if (ni < 0 || ni >= s->nnodes) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (features >> SCHED_MAX_FEATURES) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (s->nodes[ni].features == features)
+        return 0;
+    s->nodes[ni].features = features;
+    recompute_max(s);
+    s->loosened = true;
+    return 0;
 }
 
 int sched_node_resize(sched_t *s, int ni, int gpus, int64_t cpus_milli, int64_t memory_mib,
@@ -252,7 +285,7 @@ int sched_node_info(const sched_t *s, int ni, sched_node_info_t *out)
         .name = n->name, .gpu_type = s->type_names[n->type], .gpus = n->ngpus,
         .gpus_free = n->free_whole, .gpu_milli_used = used, .cpus_milli = n->cpus,
         .cpus_milli_free = n->cpus_free, .memory_mib = n->mem, .memory_mib_free = n->mem_free,
-        .up = n->up, .jobs = n->njobs,
+        .up = n->up, .jobs = n->njobs, .features = n->features,
     };
     return 0;
 }

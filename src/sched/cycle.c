@@ -149,6 +149,30 @@ static uint64_t allowed_types(const sched_t *s, const job_t *j)
     return m;
 }
 
+/* Whether nodes that offer j's features (one feature at a time: exact for one) could hold j
+ * of their own: of an acceptable type, enough of them, one large enough. */
+static bool features_could_fit(const sched_t *s, const job_t *j)
+{
+    int g = job_per_node_gpus_whole(j);
+    for (int f = 0; f < SCHED_MAX_FEATURES; f++) {
+        if (!(j->features >> f & 1))
+            continue;
+        int nodes = 0;
+        bool big = false;
+        for (int t = 0; t < s->ntypes; t++) {
+            const struct feature_stat *fs = &s->feat[t][f];
+            if (!(j->types >> t & 1) || !fs->nodes)
+                continue;
+            nodes += fs->nodes;
+            big |= fs->max_gpus >= g && (!j->cpus || !fs->max_cpus || fs->max_cpus >= j->cpus) &&
+                   (!j->mem || !fs->max_mem || fs->max_mem >= j->mem);
+        }
+        if (nodes < j->nodes || !big)
+            return false;
+    }
+    return true;
+}
+
 static bool could_ever_fit(const sched_t *s, const job_t *j)
 {
     int g = job_per_node_gpus_whole(j), nodes = 0;
@@ -167,7 +191,8 @@ static bool could_ever_fit(const sched_t *s, const job_t *j)
 
 static bool shape_dominates(const fail_shape_t *f, const job_t *j, uint64_t types, int64_t per)
 {
-    return (types & ~f->types) == 0 && per >= f->per_node && j->nodes >= f->nodes &&
+    return (types & ~f->types) == 0 && (f->features & ~j->features) == 0 &&
+           per >= f->per_node && j->nodes >= f->nodes &&
            j->cpus >= f->cpus && j->mem >= f->mem;
 }
 
@@ -187,7 +212,7 @@ static bool failed_before(const sched_t *s, const job_t *j, uint64_t types, int6
 static void remember_failure(sched_t *s, const job_t *j, uint64_t types, int64_t per,
                              sched_time_t end, sched_reason_t reason)
 {
-    fail_shape_t f = {types, per, j->cpus, j->mem, j->nodes, end, reason};
+    fail_shape_t f = {types, j->features, per, j->cpus, j->mem, j->nodes, end, reason};
     if (s->nfails < FAIL_CACHE)
         s->fails[s->nfails++] = f;
     else
@@ -214,7 +239,8 @@ static bool preemption_hopeless(const sched_t *s, const job_t *j, uint64_t types
 static void remember_preempt_failure(sched_t *s, const job_t *j, uint64_t types, int64_t per,
                                      bool in_quota)
 {
-    struct preempt_fail f = {{types, per, j->cpus, j->mem, j->nodes, 0, SCHED_REASON_NONE},
+    struct preempt_fail f = {{types, j->features, per, j->cpus, j->mem, j->nodes, 0,
+                              SCHED_REASON_NONE},
                              s->classes[j->cls].value, j->team, in_quota};
     s->pfails[s->npfails < FAIL_CACHE ? s->npfails++ : (int)(s->stats.cycles % FAIL_CACHE)] = f;
 }
@@ -245,6 +271,8 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
 /* Capacity or topology: are there enough free GPUs of the acceptable types at all? */
 static sched_reason_t blocked_reason(const sched_t *s, const job_t *j, uint64_t types)
 {
+    if (j->features) /* the free GPUs counted below may be on nodes without them */
+        return SCHED_REASON_CAPACITY;
     int64_t free = 0;
     for (int t = 0; t < s->ntypes; t++)
         if (types >> t & 1)
@@ -294,6 +322,10 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
     job_resolve_nodes(s, j);
     if (!could_ever_fit(s, j)) {
         j->reason = SCHED_REASON_NO_FIT;
+        return;
+    }
+    if (j->features && !features_could_fit(s, j)) {
+        j->reason = SCHED_REASON_NO_RUNTIME;
         return;
     }
     uint64_t types = allowed_types(s, j);
@@ -487,7 +519,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         }
         const job_t *j = &s->jobs[e->job];
         capacity_wait |= j->state == SCHED_PENDING && j->reason != SCHED_REASON_QUOTA &&
-                         j->reason != SCHED_REASON_NO_FIT;
+                         j->reason != SCHED_REASON_NO_FIT && j->reason != SCHED_REASON_NO_RUNTIME;
         if (j->ntargets > 0 && j->state == SCHED_PENDING && j->reason != SCHED_REASON_PREEMPTING)
             job_set_targets(s, e->job, NULL, 0); /* its nomination no longer helps */
         if (s->ndec != before)

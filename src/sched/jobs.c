@@ -217,6 +217,9 @@ static int validate_spec(const sched_t *s, const sched_job_spec_t *sp, gt_error_
         return gt_error_set(err, "invalid_argument",
                             "job %llu: CPUs, memory and times can't be negative",
                             (unsigned long long)sp->id);
+    if (sp->features >> SCHED_MAX_FEATURES)
+        return gt_error_set(err, "invalid_argument", "job %llu: unknown node feature",
+                            (unsigned long long)sp->id);
     if (sp->gpu_types && (sp->gpu_types & ~all_types(s)))
         return gt_error_set(err, "invalid_argument", "job %llu: unknown GPU type",
                             (unsigned long long)sp->id);
@@ -257,6 +260,7 @@ static int job_alloc(sched_t *s, const sched_job_spec_t *sp)
     j->types = sp->gpu_types ? sp->gpu_types : ~0ULL;
     j->cpus = sp->cpus_milli;
     j->mem = sp->memory_mib;
+    j->features = sp->features;
     j->submit = sp->submit;
     j->time_limit = sp->time_limit;
     j->estimate = sp->estimate;

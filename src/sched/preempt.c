@@ -94,7 +94,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             continue;
         for (int k = 0; k < v->nslots; k++) {
             node_t *n = &s->nodes[v->slots[k].node];
-            if (!n->up || !(types >> n->type & 1) || n->ngpus < g ||
+            if (!n->up || !(types >> n->type & 1) || n->ngpus < g || !node_has_features(n, j) ||
                 (j->cpus && n->cpus && n->cpus < j->cpus) || (j->mem && n->mem && n->mem < j->mem))
                 continue;
             if (n->mark_epoch != s->epoch) {
@@ -160,6 +160,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                 int taken = 0;
                 for (int ni = s->bucket[t][k]; ni != NIL && taken < want; ni = s->nodes[ni].bnext)
                     if (s->nodes[ni].mark_epoch != s->epoch &&
+                        node_has_features(&s->nodes[ni], j) &&
                         node_fits_cpu_mem(&s->nodes[ni], j->cpus, j->mem)) {
                         costs = xrealloc(costs, (ncosts + 1) * sizeof(*costs));
                         costs[ncosts++] = (node_cost_t){ni, INT32_MIN, 0, 0, 0};

@@ -377,14 +377,16 @@ static const struct {
     [SCHED_REASON_NO_FIT] = {"no_fit", "no node in the cluster can hold it"},
     [SCHED_REASON_BACKOFF] = {"backoff",
                               "it was reclaimed recently and may borrow idle GPUs again later"},
+    [SCHED_REASON_NO_RUNTIME] = {"no_runtime", "no node with a container runtime (runc or crun, "
+                                               "skopeo, umoci) fits"},
 };
 
 const char *sched_reason_name(sched_reason_t r)
 {
-    return r <= SCHED_REASON_BACKOFF ? reasons[r].name : "unknown";
+    return r < SCHED_NREASONS ? reasons[r].name : "unknown";
 }
 
 const char *sched_reason_text(sched_reason_t r)
 {
-    return r <= SCHED_REASON_BACKOFF ? reasons[r].text : "unknown";
+    return r < SCHED_NREASONS ? reasons[r].text : "unknown";
 }

@@ -27,6 +27,10 @@ typedef int64_t sched_time_t;
 #define SCHED_MAX_GPU_TYPES 64
 #define SCHED_MAX_GPUS_PER_NODE 64
 #define SCHED_MAX_CLASSES 32
+/* Node features a job may need (a bit mask; SCHED_MAX_FEATURES bits): the node offers every
+ * feature its job needs or the job does not go there. */
+#define SCHED_MAX_FEATURES 8
+#define SCHED_FEATURE_OCI (1u << 0)   /* runs OCI images (a container runtime, skopeo, umoci) */
 
 typedef struct sched sched_t;
 
@@ -88,6 +92,7 @@ typedef struct sched_node_spec {
     int64_t memory_mib;           /* 0 = not tracked */
     const char *block, *spine, *leaf; /* topology labels, outermost first; NULL = none */
     int nvlink_groups;            /* GPUs split evenly into this many NVLink domains; 0/1 = one */
+    uint32_t features;            /* SCHED_FEATURE_* it offers */
 } sched_node_spec_t;
 
 /* Adds an up node; returns its index. EEXIST if the name is taken. */
@@ -97,6 +102,11 @@ int sched_node_count(const sched_t *s);
 /* Marks a node up or down. A down node gets no new work; the driver decides what happens to
  * the jobs on it (sched_job_stopped to requeue, sched_job_finished to end them). */
 int sched_node_set_up(sched_t *s, int node, bool up);
+
+/* Sets the features a node offers (its agent registered again with other runtimes). Running
+ * jobs stay; pending ones are placed by the new set. 0, or -1 (ENOENT unknown node, EINVAL
+ * bits beyond SCHED_MAX_FEATURES). */
+int sched_node_set_features(sched_t *s, int node, uint32_t features);
 
 /* Sets a node's capacity (its agent registered again with other GPUs, CPUs or memory): gpus
  * 0..64 (GPUs 0..gpus-1 remain; new ones are free), cpus_milli and memory_mib (0 = not
@@ -115,6 +125,7 @@ typedef struct sched_node_info {
     int64_t cpus_milli, cpus_milli_free, memory_mib, memory_mib_free;
     bool up;
     int jobs;                     /* running jobs with a slot on this node */
+    uint32_t features;
 } sched_node_info_t;
 int sched_node_info(const sched_t *s, int node, sched_node_info_t *out);
 
@@ -135,6 +146,7 @@ typedef struct sched_job_spec {
     sched_time_t estimate;        /* planning duration; 0 = use time_limit; both 0 = unknown */
     bool no_preempt;              /* never a victim, whatever its class says */
     bool checkpointable;          /* resumes from its checkpoint after preemption */
+    uint32_t features;            /* SCHED_FEATURE_* its nodes must offer (0 = none) */
 } sched_job_spec_t;
 
 typedef enum sched_job_state {
@@ -154,6 +166,8 @@ typedef enum sched_reason {
     SCHED_REASON_PREEMPTING,      /* victims are being preempted to make room for it */
     SCHED_REASON_NO_FIT,          /* no node in the cluster could ever hold it */
     SCHED_REASON_BACKOFF,         /* reclaimed recently: it may not borrow again until later */
+    SCHED_REASON_NO_RUNTIME,      /* nodes could hold it, but none that offers the features it
+                                     needs (a container runtime for an image) */
     SCHED_NREASONS                /* how many reasons there are (not a reason) */
 } sched_reason_t;
 

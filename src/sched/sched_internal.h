@@ -19,6 +19,7 @@ typedef struct node {
     int free_whole;                               /* GPUs with nothing allocated */
     int partial;                                  /* GPUs partly allocated (fractions) */
     int64_t cpus, cpus_free, mem, mem_free;
+    uint32_t features;                            /* SCHED_FEATURE_* offered */
     int block, spine, leaf;                       /* interned topology paths */
     bool up;
     int bprev, bnext;                             /* free-GPU bucket list */
@@ -78,6 +79,7 @@ typedef struct job {
     int nodes;                                     /* resolved gang size */
     uint64_t types;                                /* acceptable types; all bits if any */
     int64_t cpus, mem;                             /* per node */
+    uint32_t features;                             /* SCHED_FEATURE_* needed */
     sched_time_t submit, time_limit, estimate;
     sched_time_t start, last_ckpt, stop_deadline;
     bool preemptible, checkpointable, borrowing;
@@ -116,6 +118,7 @@ typedef struct order_entry {
 
 typedef struct fail_shape {
     uint64_t types;
+    uint32_t features;
     int64_t per_node, cpus, mem;
     int nodes;
     sched_time_t end;
@@ -133,6 +136,11 @@ struct sched {
     int64_t type_free_whole[SCHED_MAX_GPU_TYPES];  /* whole free GPUs on up nodes */
     int max_gpus;
     int type_nodes[SCHED_MAX_GPU_TYPES];            /* nodes of each type */
+    /* nodes of each type that offer each feature, and the largest of them (for no_runtime) */
+    struct feature_stat {
+        int nodes, max_gpus;
+        int64_t max_cpus, max_mem;
+    } feat[SCHED_MAX_GPU_TYPES][SCHED_MAX_FEATURES];
     bool changed;                                  /* events since the last cycle */
     bool loosened;                                 /* capacity freed or rules changed since */
     bool settled;                                  /* the last pass found nobody able to act */
@@ -215,6 +223,12 @@ struct sched {
     size_t nreleases, capreleases;
     sched_stats_t stats;
 };
+
+/* Whether node n offers every feature job j needs: the placement's one test of features. */
+static inline bool node_has_features(const node_t *n, const job_t *j)
+{
+    return (n->features & j->features) == j->features;
+}
 
 /* sched.c */
 job_t *sched_job_by_id(const sched_t *s, uint64_t id);

@@ -66,6 +66,10 @@ int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *res
                               (json_int_t)n->epoch, "last_seen_s_ago",
                               n->epoch ? now - n->last_seen : -1.0);
         json_object_set(o, "topology", json_object_get(n->info, "topology"));
+        json_t *rt = json_object_get(n->info, "runtimes");
+        json_object_set_new(o, "runtimes", rt ? json_incref(rt) : json_pack("[s]", "process"));
+        if (json_object_get(n->info, "oci_runtime"))
+            json_object_set(o, "oci_runtime", json_object_get(n->info, "oci_runtime"));
         if (n->address)
             json_object_set_new(o, "address", json_string(n->address));
         if (n->gpu_stats)

@@ -45,6 +45,7 @@ static bool start_queued(const node_t *n, const job_t *j)
 }
 
 static uint64_t apply_exit(server_t *srv, node_t *n, json_t *ev);
+static void note_images(server_t *srv, node_t *n, json_t *body);
 
 /* Whether j's rank on node has ended successfully (its gang runs on elsewhere). */
 static bool rank_done(const job_t *j, const char *node)
@@ -221,12 +222,23 @@ static int register_labels_check(json_t *body, gt_error_t *err)
     static const struct { const char *key, *what; size_t max; } words[] = {
         {"gpu_type", "'gpu_type'", 63},
         {"address", "'address'", 255},
+        {"oci_runtime", "'oci_runtime'", 63},
     };
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         json_t *v = json_object_get(body, words[i].key);
         if (v && gt_label_check(words[i].what, json_string_value(v), words[i].max, err) < 0)
             return -1;
     }
+    json_t *rt = json_object_get(body, "runtimes");
+    if (rt && (!json_is_array(rt) || json_array_size(rt) > 16)) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "'runtimes' must be a list such as "
+                            "[\"process\", \"oci\"]");
+    }
+    size_t ri;
+    json_t *rv;
+    json_array_foreach(rt, ri, rv) if (gt_label_check("a runtime", json_string_value(rv), 31,
+                                                      err) < 0) return -1;
     json_t *topo = json_object_get(body, "topology");
     if (topo && !json_is_object(topo)) {
         errno = EINVAL;
@@ -370,6 +382,8 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     n->up = true;
     server_node_heard(n);
     sched_node_set_up(srv->sched, n->sched_idx, true);
+    /* The runtimes it has now: jobs that run keep running; the next placements follow. */
+    sched_node_set_features(srv->sched, n->sched_idx, server_node_features(n->info));
     /* First the ends that happened while the agent was away, as they happened; then the
      * capacity it has now; then jobs the server placed here, handed out, that the agent
      * neither runs nor saw end: lost. */
@@ -420,6 +434,7 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
         n->gpu_stats = json_incref(g);
     }
     json_t *running = json_object_get(body, "running");
+    note_images(srv, n, body);
     json_t *kill = kill_list(srv, n, running);
     /* An agent that says which ends it has not reported yet ("ending") holds every copy it
      * lists: what it lacks is lost (an older agent's heartbeat is not judged). */
@@ -524,9 +539,84 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
     return 0;
 }
 
+/* The job an agent's list entry names, when it is that job's current incarnation on n
+ * ("job" as in heartbeats' pulling and images, or "job_id"). Caller holds mu. */
+static job_t *entry_job(server_t *srv, node_t *n, json_t *e)
+{
+    json_t *id = json_object_get(e, "job");
+    if (!id)
+        id = json_object_get(e, "job_id");
+    job_t *j = json_is_integer(id) ? server_job(srv, (uint64_t)json_integer_value(id)) : NULL;
+    if (!j || j->state != JOB_RUNNING || !job_on_node(j, n->name) ||
+        j->incarnation != (int)json_integer_value(json_object_get(e, "incarnation")))
+        return NULL;
+    return j;
+}
+
+/* "sha256:" and 64 lowercase hex digits. */
+static bool digest_ok(const char *d)
+{
+    if (!d || strncmp(d, "sha256:", 7) || strlen(d) != 71)
+        return false;
+    for (const char *p = d + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/* The manifest digest j's node ran: the first one reported is kept (and stored), so that a
+ * run can be reproduced exactly; its image is fetched. Returns the store ticket (0: none).
+ * Caller holds mu. */
+static uint64_t note_digest(server_t *srv, job_t *j, const char *digest)
+{
+    j->pulling = false;
+    if (!j->image || j->image_digest || !digest_ok(digest))
+        return 0;
+    j->image_digest = xstrdup(digest);
+    fprintf(stderr, "gantry server: job %llu incarnation %d runs image %s as %s.\n",
+            (unsigned long long)j->id, j->incarnation, j->image, digest);
+    return server_save_job(srv, j);
+}
+
+/* A heartbeat's "pulling" (jobs whose image is being fetched, bytes so far: memory only) and
+ * "images" (the digest each container job runs). Jobs of its "running" list not pulling any
+ * more are no longer shown so. Caller holds mu. */
+static void note_images(server_t *srv, node_t *n, json_t *body)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(body, "running"), i, e)
+    {
+        job_t *j = entry_job(srv, n, e);
+        if (j)
+            j->pulling = false;
+    }
+    json_array_foreach(json_object_get(body, "pulling"), i, e)
+    {
+        job_t *j = entry_job(srv, n, e);
+        json_t *b = json_object_get(e, "bytes");
+        if (j && j->image && !j->image_digest) {
+            j->pulling = true;
+            j->pull_bytes = json_is_integer(b) && json_integer_value(b) > 0
+                                ? json_integer_value(b) : 0;
+        }
+    }
+    json_array_foreach(json_object_get(body, "images"), i, e)
+    {
+        job_t *j = entry_job(srv, n, e);
+        if (j)
+            note_digest(srv, j, json_string_value(json_object_get(e, "digest")));
+    }
+}
+
 /* One exit of (job, incarnation) on node n. Returns the store ticket (0 if ignored). */
 static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
 {
+    /* The digest it ran, when it ran in a container (kept before the end is applied). */
+    const char *digest = json_string_value(json_object_get(ev, "image_digest"));
+    if (digest && j->state == JOB_RUNNING)
+        note_digest(srv, j, digest);
+    j->pulling = false;
     const char *reason = json_string_value(json_object_get(ev, "reason"));
     int code = (int)json_integer_value(json_object_get(ev, "exit_code"));
     int sig = (int)json_integer_value(json_object_get(ev, "signal"));

@@ -229,6 +229,7 @@ static int job_spec(server_t *srv, const job_t *j, sched_job_spec_t *sp, gt_erro
     sp->submit = (sched_time_t)j->submit_time;
     sp->time_limit = j->time_limit_s;
     sp->checkpointable = j->ckpt_signal != NULL;
+    sp->features = j->image ? SCHED_FEATURE_OCI : 0; /* an image runs where a runtime is */
     return 0;
 }
 
@@ -377,6 +378,7 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
     }
     j->state = JOB_PENDING;
     j->stopping = false;
+    j->pulling = false;
     j->ranks_done = 0;
     job_set_slots(j, NULL, 0);
     server_kick(srv);
@@ -406,6 +408,8 @@ static uint64_t release_dependents(server_t *srv, job_t *done)
 
 void server_job_annotate(server_t *srv, const job_t *j, json_t *o)
 {
+    if (j->state == JOB_RUNNING && j->pulling)
+        json_object_set_new(o, "pull", json_pack("{s:I}", "bytes", (json_int_t)j->pull_bytes));
     if (j->state != JOB_PENDING)
         return;
     if (!j->in_sched) {
@@ -452,6 +456,7 @@ static void apply_start(server_t *srv, job_t *j)
         return;
     }
     j->state = JOB_RUNNING;
+    j->pulling = false;
     j->incarnation++;
     j->start_time = j->placed_at = server_now();
     j->ranks_done = 0;
@@ -699,6 +704,20 @@ static int add_class(server_t *srv, const char *name, int value, bool preemptibl
     return 0;
 }
 
+uint32_t server_node_features(const json_t *info)
+{
+    size_t i;
+    json_t *r;
+    uint32_t f = 0;
+    json_array_foreach(json_object_get(info, "runtimes"), i, r)
+    {
+        const char *s = json_string_value(r);
+        if (s && !strcmp(s, "oci"))
+            f |= SCHED_FEATURE_OCI;
+    }
+    return f;
+}
+
 node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_t *err)
 {
     json_t *topo = json_object_get(info, "topology");
@@ -715,6 +734,7 @@ node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_
         .spine = json_string_value(json_object_get(topo, "spine")),
         .leaf = json_string_value(json_object_get(topo, "leaf")),
         .nvlink_groups = (int)json_integer_value(json_object_get(info, "nvlink_groups")),
+        .features = server_node_features(info),
     };
     int idx = sched_node_add(srv->sched, &spec, err);
     if (idx < 0)

@@ -168,6 +168,9 @@ void server_jobs_reserve(server_t *srv, uint64_t id);  /* jobs[id] exists (NULL-
 /* Gives a pending job to the scheduler once its dependencies allow (-1 with err). */
 int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err);
 node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_t *err);
+/* The scheduler's features of a node from its register body: SCHED_FEATURE_OCI when its
+ * "runtimes" include "oci" (a node without the field runs plain processes only). */
+uint32_t server_node_features(const json_t *info);
 void server_node_lost(server_t *srv, node_t *n, const char *why);
 /* The server heard from n (register, heartbeat, report): its silence starts again. Caller
  * holds mu. */

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <jansson.h>
+
 #include "common/config.h"
 #include "tap.h"
 
@@ -402,8 +404,90 @@ static void test_users(void)
     fails("userz: {}\n", "line 1", "users", "the unknown-key message lists users");
 }
 
+/* volumes: and environments: (docs/environments.md). */
+static void test_volumes(void)
+{
+    gt_error_t err;
+    gt_config_t *cfg = parse(
+        "volumes:\n"
+        "  - {name: datasets, path: /mnt/datasets/, teams: [\"*\"], access: ro, kind: dataset}\n"
+        "  - name: research\n"
+        "    path: /mnt//research\n"
+        "    teams: [research, vision]\n"
+        "  - {name: outputs, path: /mnt/outputs, kind: output}\n"
+        "environments:\n"
+        "  - name: pytorch-2.4\n"
+        "    image: docker://pytorch/pytorch:2.4\n"
+        "    env: {NCCL_DEBUG: INFO, SEED: 7}\n"
+        "    mounts: [{volume: datasets, sub_path: imagenet, path: /data, read_only: yes}]\n"
+        "    teams: [research]\n"
+        "  - {name: bare}\n",
+        &err);
+    ok(cfg != NULL, "volumes and environments parse: %s", err.msg);
+    if (!cfg)
+        return;
+    is_int(json_array_size(cfg->volumes), 3, "three volumes, in file order");
+    json_t *v0 = json_array_get(cfg->volumes, 0), *v1 = json_array_get(cfg->volumes, 1),
+           *v2 = json_array_get(cfg->volumes, 2);
+    is_str(json_string_value(json_object_get(v0, "path")), "/mnt/datasets",
+           "a volume's path without its trailing /");
+    is_str(json_string_value(json_object_get(v0, "access")), "ro", "access ro");
+    is_str(json_string_value(json_object_get(v0, "kind")), "dataset", "kind");
+    is_str(json_string_value(json_object_get(v1, "path")), "/mnt/research", "'//' folded");
+    is_int(json_array_size(json_object_get(v1, "teams")), 2, "two teams");
+    is_str(json_string_value(json_object_get(v1, "access")), "rw", "access defaults to rw");
+    ok(json_object_get(v1, "kind") == NULL, "no kind unless given");
+    is_str(json_string_value(json_array_get(json_object_get(v2, "teams"), 0)), "*",
+           "teams default to every team");
+    json_t *e0 = json_array_get(cfg->environments, 0), *e1 = json_array_get(cfg->environments, 1);
+    is_str(json_string_value(json_object_get(e0, "image")), "docker://pytorch/pytorch:2.4",
+           "an environment's image");
+    is_str(json_string_value(json_object_get(json_object_get(e0, "env"), "SEED")), "7",
+           "its env values are strings (7 read as \"7\")");
+    ok(json_is_true(json_object_get(json_array_get(json_object_get(e0, "mounts"), 0),
+                                    "read_only")),
+       "its mount's read_only: yes is true");
+    ok(json_object_get(e1, "image") == NULL && json_array_size(json_object_get(e1, "mounts")) ==
+                                                   0,
+       "a stack may have no image and no mounts");
+    gt_config_free(cfg);
+
+    fails("volumes:\n  - {name: a, path: relative}\n", "line 2", "path must be an absolute",
+          "a relative volume path");
+    fails("volumes:\n  - {name: a, path: /}\n", "volume 'a'", "other than /", "a volume at /");
+    fails("volumes:\n  - {name: a, path: /x/../etc}\n", "without '..'", NULL,
+          "a volume path with ..");
+    fails("volumes:\n  - {name: a, path: /x, access: rx}\n", "access must be ro", NULL,
+          "an unknown access");
+    fails("volumes:\n  - {name: a, path: /x, kind: tmp}\n", "kind must be dataset", NULL,
+          "an unknown kind");
+    fails("volumes:\n  - {name: a, path: /x, size: 1}\n", "unknown field 'size'", NULL,
+          "an unknown volume key");
+    fails("volumes:\n  - {name: a b, path: /x}\n", "name must be 1 to 63", NULL,
+          "a volume name with a space");
+    fails("volumes:\n  - {name: a, path: /x}\n  - {name: a, path: /y}\n", "line 3",
+          "'a' is given twice", "a volume given twice");
+    fails("volumes:\n  - {name: a, path: /x, teams: []}\n", "teams must be a list", NULL,
+          "an empty teams list");
+    fails("volumes: {a: /x}\n", "volumes is a mapping", NULL, "volumes as a mapping");
+    fails("environments:\n  - {name: e, image: ubuntu}\n", "environment 'e'",
+          "has no transport", "a stack's image without a transport");
+    fails("environments:\n  - {name: e, mounts: [{volume: nope, path: /d}]}\n",
+          "mounts volume 'nope'", "does not define", "a stack mounting an unknown volume");
+    fails("volumes:\n  - {name: ro, path: /x, access: ro}\nenvironments:\n"
+          "  - {name: e, mounts: [{volume: ro, path: /d, read_only: false}]}\n",
+          "read_only: false", "read-only", "a stack mounting a ro volume read-write");
+    fails("environments:\n  - {name: e, mounts: [{volume: v, path: /d, sub_path: ../x}]}\n",
+          "leaves volume 'v'", NULL, "a stack's sub_path with ..");
+    fails("environments:\n  - {name: e, env: {A: [1]}}\n", "env 'A' must be", NULL,
+          "a stack's env value that is a list");
+    fails("environments:\n  - {name: e, image: docker://a/b, image: docker://c/d}\n",
+          "given twice", NULL, "a key given twice in a stack");
+}
+
 int main(void)
 {
+    test_volumes();
     test_full();
     test_defaults();
     test_errors();

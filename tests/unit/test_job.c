@@ -679,8 +679,143 @@ static void test_states(void)
     }
 }
 
+/* The environment fields (docs/environments.md): shapes of image, mounts, environment,
+ * network; defaults; the JSON round trip and a deep copy. */
+static void test_environment(void)
+{
+    job_t *j = parse("{'command':['true']}");
+    ok(j && j->image == NULL && j->environment == NULL && j->image_digest == NULL,
+       "defaults: no image, environment or digest");
+    ok(j && json_is_array(j->mounts) && json_array_size(j->mounts) == 0, "defaults: no mounts");
+    is_str(j ? j->network : NULL, "host", "defaults: network host");
+    job_free(j);
+
+    j = parse("{'command':['true'],'image':'docker://reg.example/pytorch:2.4',"
+              "'environment':'pytorch-2.4','network':'none','mounts':[{'volume':'datasets',"
+              "'sub_path':'./imagenet//train/','path':'/data/','read_only':true},"
+              "{'volume':'out','path':'//out'}]}");
+    ok(j != NULL, "a job with every environment field parses: %s", err.msg);
+    if (!j)
+        return;
+    is_str(j->image, "docker://reg.example/pytorch:2.4", "image");
+    is_str(j->environment, "pytorch-2.4", "environment");
+    is_str(j->network, "none", "network");
+    json_t *m0 = json_array_get(j->mounts, 0), *m1 = json_array_get(j->mounts, 1);
+    is_str(json_string_value(json_object_get(m0, "sub_path")), "imagenet/train",
+           "sub_path normalized ('.', '//' and a trailing '/' dropped)");
+    is_str(json_string_value(json_object_get(m0, "path")), "/data", "path normalized");
+    ok(json_is_true(json_object_get(m0, "read_only")), "read_only kept");
+    is_str(json_string_value(json_object_get(m1, "sub_path")), "", "no sub_path: \"\"");
+    is_str(json_string_value(json_object_get(m1, "path")), "/out", "'//out' is /out");
+    ok(json_object_get(m1, "read_only") == NULL, "read_only absent: the server fills it in");
+
+    j->id = 9;
+    j->image_digest = xstrdup("sha256:0123");
+    j->pulling = true;
+    j->pull_bytes = 77;
+    json_t *o = job_to_json(j);
+    is_str(json_string_value(json_object_get(o, "image")), j->image, "json image");
+    is_str(json_string_value(json_object_get(o, "image_digest")), "sha256:0123",
+           "json image_digest");
+    is_str(json_string_value(json_object_get(o, "environment")), "pytorch-2.4",
+           "json environment");
+    is_str(json_string_value(json_object_get(o, "network")), "none", "json network");
+    ok(json_equal(json_object_get(o, "mounts"), j->mounts), "json mounts");
+    ok(json_object_get(o, "pull") == NULL, "the pull's progress is not in the stored document");
+    char *doc = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    job_t *back = NULL;
+    ok(job_from_doc(doc, &back, &err) == 0, "the document reads back");
+    free(doc);
+    if (back) {
+        is_str(back->image, j->image, "from_doc: image");
+        is_str(back->image_digest, "sha256:0123", "from_doc: image_digest");
+        is_str(back->environment, j->environment, "from_doc: environment");
+        is_str(back->network, "none", "from_doc: network");
+        ok(json_equal(back->mounts, j->mounts), "from_doc: mounts");
+        ok(!back->pulling, "from_doc: not pulling (memory only)");
+        job_free(back);
+    }
+    job_t *c = job_clone(j);
+    ok(c->image != j->image && !strcmp(c->image, j->image) && c->mounts != j->mounts &&
+           json_equal(c->mounts, j->mounts) && !strcmp(c->network, "none") &&
+           !strcmp(c->image_digest, "sha256:0123") && !strcmp(c->environment, "pytorch-2.4"),
+       "a clone copies the environment fields deeply");
+    job_free(c);
+    job_free(j);
+
+    /* An old document (before these fields) reads as a plain process job on the host
+     * network. */
+    ok(job_from_doc("{\"id\":3,\"state\":\"pending\",\"team\":\"t\"}", &j, &err) == 0,
+       "an old document reads");
+    ok(j && !j->image && json_array_size(j->mounts) == 0 && !strcmp(j->network, "host"),
+       "as a plain job: no image, no mounts, network host");
+    job_free(j);
+
+    const char *imgs[] = {"docker://r/n:t", "docker://localhost:5000/a/b@sha256:00",
+                          "oci:/srv/layout", "oci:/srv/layout:tag", "oci-archive:/x/a.tar",
+                          "docker-archive:/x/b.tar", NULL};
+    for (int i = 0; imgs[i]; i++) {
+        char body[256];
+        snprintf(body, sizeof(body), "{'command':['true'],'image':'%s'}", imgs[i]);
+        j = parse(body);
+        ok(j != NULL, "image %s is accepted: %s", imgs[i], err.msg);
+        job_free(j);
+    }
+    refused("{'command':['true'],'image':'pytorch:2.4'}", "has no transport");
+    refused("{'command':['true'],'image':'docker://'}", "names no image after docker://");
+    refused("{'command':['true'],'image':'docker:///abs'}", "names no image");
+    refused("{'command':['true'],'image':'oci:rel/layout'}", "absolute path");
+    refused("{'command':['true'],'image':'oci:/a/../etc'}", "without '..'");
+    refused("{'command':['true'],'image':'oci-archive:'}", "absolute path");
+    refused("{'command':['true'],'image':'docker://a b'}", "spaces");
+    refused("{'command':['true'],'image':''}", "'image' must be");
+    refused("{'command':['true'],'image':7}", "'image' must be a string");
+    refused("{'command':['true'],'environment':'a b'}", "'environment' must name");
+    refused("{'command':['true'],'environment':''}", "'environment' must name");
+    refused("{'command':['true'],'network':'bridge'}", "'network' must be");
+    refused("{'command':['true'],'network':true}", "'network' must be");
+    refused("{'command':['true'],'mounts':{}}", "'mounts' must be a list");
+    refused("{'command':['true'],'mounts':['x']}", "mounts[0] must be a mapping");
+    refused("{'command':['true'],'mounts':[{'path':'/d'}]}", "mounts[0].volume must name");
+    refused("{'command':['true'],'mounts':[{'volume':'v'}]}", "mounts[0].path must be");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'d'}]}", "mounts[0].path");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/'}]}", "other than /");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/a/../b'}]}", "without '..'");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/proc/x'}]}", "under /proc");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/dev'}]}", "under /dev");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/gantry'}]}", "under /gantry");
+    j = parse("{'command':['true'],'mounts':[{'volume':'v','path':'/gantryx'}]}");
+    ok(j != NULL, "/gantryx is not under /gantry");
+    job_free(j);
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d','sub_path':'/etc'}]}",
+            "sub_path '/etc' is absolute");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d','sub_path':'..'}]}",
+            "sub_path '..' leaves volume 'v'");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d','sub_path':'a/b/../../..'}]}",
+            "leaves volume 'v'");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d','sub_path':'a/..'}]}",
+            "'..' is not allowed");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d','sub_path':3}]}",
+            "sub_path must be a path");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d','read_only':'yes'}]}",
+            "read_only must be true or false");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d','ro':true}]}",
+            "unknown field 'ro'");
+    refused("{'command':['true'],'mounts':[{'volume':'v','path':'/d'},"
+            "{'volume':'w','path':'/d/.'}]}", "two mounts at /d (volumes 'v' and 'w')");
+    gt_buf_t many = {0};
+    gt_buf_printf(&many, "{'command':['true'],'mounts':[");
+    for (int i = 0; i <= 64; i++)
+        gt_buf_printf(&many, "%s{'volume':'v','path':'/m%d'}", i ? "," : "", i);
+    gt_buf_printf(&many, "]}");
+    refused(many.data, "at most 64");
+    gt_buf_free(&many);
+}
+
 int main(void)
 {
+    test_environment();
     test_minimal();
     test_sizes();
     test_fields();

@@ -553,8 +553,130 @@ static void test_random_invariants(void)
        (unsigned long long)st.starts, (unsigned long long)st.preemptions);
 }
 
+static int feature_node(const char *name, const char *type, int gpus, uint32_t features)
+{
+    sched_node_spec_t n = {.name = name, .gpu_type = type, .gpus = gpus, .block = "b1",
+                           .spine = "s1", .leaf = "l1", .features = features};
+    return sched_node_add(S, &n, NULL);
+}
+
+static int submit_oci(uint64_t id, int team, int cls, int64_t gpus_milli, sched_time_t at)
+{
+    sched_job_spec_t sp = spec(id, team, cls, gpus_milli);
+    sp.submit = at;
+    sp.features = SCHED_FEATURE_OCI;
+    return sched_job_submit(S, &sp, NULL);
+}
+
+/* Node features (a job with an image needs a node with a container runtime): placement,
+ * the no_runtime reason, the failure cache, preemption, backfill, a node's new features. */
+static void test_features(void)
+{
+    setup(NULL);
+    int p1 = feature_node("p1", "H100", 4, 0);
+    int o1 = feature_node("o1", "H100", 8, SCHED_FEATURE_OCI);
+    sched_node_info_t ni;
+    sched_node_info(S, o1, &ni);
+    is_int(ni.features, SCHED_FEATURE_OCI, "a node's features are in its info");
+    submit_oci(1, T_A, C_NORMAL, 2000, 0);
+    cycle(0);
+    ok(started(1), "a job needing OCI starts");
+    is_int(node_of(1), o1, "on the OCI node, though best fit alone would take p1 (fewer free)");
+    /* a plain job still goes by best fit */
+    submit(2, T_A, C_NORMAL, 2000, 1);
+    cycle(1);
+    is_int(node_of(2), p1, "a plain job goes to the fullest node that holds it: p1");
+
+    /* An OCI job that no OCI node could hold waits with no_runtime; the same shape without
+     * the need fits p1 (4 GPUs) and is not no_fit. */
+    setup(NULL);
+    p1 = feature_node("p1", "H100", 8, 0);
+    o1 = feature_node("o1", "H100", 4, SCHED_FEATURE_OCI);
+    submit_oci(3, T_A, C_NORMAL, 8000, 0);
+    cycle(0);
+    ok(!started(3), "an 8-GPU job needing OCI does not start when the OCI node has 4");
+    is_int(info(3).reason, SCHED_REASON_NO_RUNTIME, "it waits with reason no_runtime");
+    is_str(sched_reason_name(info(3).reason), "no_runtime", "named no_runtime");
+    ok(strstr(sched_reason_text(SCHED_REASON_NO_RUNTIME), "container runtime") != NULL,
+       "its sentence names the container runtime: %s",
+       sched_reason_text(SCHED_REASON_NO_RUNTIME));
+    ok(!sched_capacity_wait(S), "no_runtime is not a wait for capacity");
+    /* a gang of two OCI nodes when there is one */
+    sched_job_spec_t g = spec(4, T_A, C_NORMAL, 8000);
+    g.nodes = 2;
+    g.features = SCHED_FEATURE_OCI;
+    sched_job_submit(S, &g, NULL);
+    cycle(1);
+    is_int(info(4).reason, SCHED_REASON_NO_RUNTIME, "a 2-node OCI gang with one OCI node: no_runtime");
+    /* only a type no OCI node has */
+    int h200 = feature_node("q1", "H200", 8, 0);
+    (void)h200;
+    sched_job_spec_t t = spec(5, T_A, C_NORMAL, 1000);
+    t.gpu_types = 1ULL << sched_gpu_type_find(S, "H200");
+    t.features = SCHED_FEATURE_OCI;
+    sched_job_submit(S, &t, NULL);
+    cycle(2);
+    is_int(info(5).reason, SCHED_REASON_NO_RUNTIME, "OCI on a GPU type no OCI node has: no_runtime");
+    /* a node that gains the runtime */
+    is_int(sched_node_set_features(S, p1, SCHED_FEATURE_OCI), 0, "p1 gains the OCI runtime");
+    cycle(3);
+    ok(started(3), "the 8-GPU OCI job then starts");
+    is_int(node_of(3), p1, "on p1");
+    ok(!started(5), "the H200 job still waits");
+    errno = 0;
+    ok(sched_node_set_features(S, p1, 1u << SCHED_MAX_FEATURES) == -1 && errno == EINVAL,
+       "an unknown feature bit is refused (EINVAL)");
+    errno = 0;
+    ok(sched_node_set_features(S, 99, 0) == -1 && errno == ENOENT, "an unknown node (ENOENT)");
+    sched_job_spec_t bad = spec(6, T_A, C_NORMAL, 1000);
+    bad.features = 1u << SCHED_MAX_FEATURES;
+    errno = 0;
+    ok(sched_job_submit(S, &bad, NULL) == -1 && errno == EINVAL,
+       "a job needing an unknown feature is refused (EINVAL)");
+    sched_node_spec_t bn = {.name = "bad", .gpus = 1, .gpu_type = "H100",
+                            .features = 1u << SCHED_MAX_FEATURES};
+    errno = 0;
+    ok(sched_node_add(S, &bn, NULL) == -1 && errno == EINVAL, "a node with an unknown feature (EINVAL)");
+
+    /* The failure cache: an OCI job that waits does not make a plain job of the same shape
+     * behind it wait too. */
+    setup(NULL);
+    p1 = feature_node("p1", "H100", 4, 0);
+    o1 = feature_node("o1", "H100", 4, SCHED_FEATURE_OCI);
+    submit_oci(7, T_A, C_NORMAL, 4000, 0);
+    cycle(0);
+    ok(started(7) && node_of(7) == o1, "an OCI job fills the OCI node");
+    submit_oci(8, T_A, C_NORMAL, 4000, 1);
+    submit(9, T_A, C_NORMAL, 4000, 2);
+    cycle(3);
+    ok(!started(8), "a second OCI job waits (the OCI node is full)");
+    is_int(info(8).reason, SCHED_REASON_CAPACITY, "for capacity (the OCI node could hold it)");
+    ok(started(9), "a plain job of the same shape behind it starts");
+    is_int(node_of(9), p1, "on the plain node");
+
+    /* Preemption: a job needing OCI does not preempt a job on a node without it. */
+    setup(NULL);
+    p1 = feature_node("p1", "H100", 8, 0);
+    o1 = feature_node("o1", "H100", 8, SCHED_FEATURE_OCI);
+    submit(10, T_B, C_LOW, 8000, 0);
+    submit(11, T_B, C_HIGH, 8000, 0);
+    cycle(0);
+    ok(started(10) && started(11), "a low job and a high (not preemptible) job fill both nodes");
+    if (node_of(11) != o1) {
+        diag("the high job went to p1; the scenario needs it on o1");
+    }
+    sched_job_spec_t h = spec(12, T_A, C_HIGH, 8000);
+    h.submit = 700;
+    h.features = SCHED_FEATURE_OCI;
+    sched_job_submit(S, &h, NULL);
+    cycle(700);
+    ok(!preempted(10), "a high OCI job does not preempt the low job on the plain node");
+    ok(!started(12), "and waits");
+}
+
 int main(void)
 {
+    test_features();
     test_best_fit();
     test_nvlink();
     test_fractions();
