@@ -12,10 +12,15 @@ register() { # NAME EXTRA-JSON: prints the node's credential
   r=$(TOK=$JOIN api POST /v1/agent/register "{\"name\":\"$1\",\"gpu_type\":\"H100\",\"address\":\"127.0.0.1\",\"gpus\":[{\"index\":0},{\"index\":1}],\"running\":[]$2}")
   echo "$r" | jget '{node_token}'
 }
-beat() { # NAME TOKEN: a heartbeat loop standing in for the agent's
+beat() { # NAME TOKEN: a heartbeat loop standing in for the agent's, epoch from $WORK/epoch.NAME
+  echo 1 > "$WORK/epoch.$1"
   ( while :; do curl -s -o /dev/null -X POST -H "Authorization: Bearer $2" \
-      -d "{\"name\":\"$1\",\"epoch\":1,\"running\":[]}" "$GANTRY_SERVER/v1/agent/heartbeat"; sleep 0.3; done ) &
+      -d "{\"name\":\"$1\",\"epoch\":$(cat "$WORK/epoch.$1"),\"running\":[]}" "$GANTRY_SERVER/v1/agent/heartbeat"; sleep 0.3; done ) &
   PIDS+=($!)
+}
+reregister() { # NAME TOKEN EPOCH EXTRA-JSON: the node registers again with its credential
+  TOK=$2 api POST /v1/agent/register "{\"name\":\"$1\",\"gpu_type\":\"H100\",\"address\":\"127.0.0.1\",\"gpus\":[{\"index\":0},{\"index\":1}],\"running\":[]$4}" >/dev/null
+  echo "$3" > "$WORK/epoch.$1"
 }
 N1=$(register n1 "")
 beat n1 "$N1"
@@ -80,6 +85,18 @@ is "$(api GET /v1/jobs/$bad | jget '{state}')" failed "a failed pull fails the j
 is "$(api GET /v1/jobs/$bad | jget '{end_reason}')" image_pull "end_reason image_pull"
 like "$(api GET /v1/jobs/$bad | jget '{end_message}')" "manifest unknown" "with skopeo's own message"
 is "$(api GET /v1/nodes/n2 | jget '{gpus_free}')" 2 "its GPUs are free at once"
+
+# ---- runtimes change when a node registers again ----
+reregister n2 "$N2" 2 ',"runtimes":["process"]'
+is "$(api GET /v1/nodes/n2 | jget '{runtimes}')" '["process"]' "n2 registers again without oci"
+late=$("$GANTRY" submit --team research --gpus 1 --image oci:/srv/layout:3 -- x | awk '{print $3}')
+wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$late | grep -q '\"pending_reason\":\"no_runtime\"'"
+ok $? "with no node offering oci (a node saying [\"process\"] does not), an image job waits no_runtime"
+reregister n1 "$N1" 2 ',"runtimes":["process","oci"],"oci_runtime":"crun"'
+# (the plain job it never reported comes back too: the node registered without it)
+wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$late | grep -q '\"state\":\"running\"'"
+ok $? "once n1 registers again with oci, the image job starts"
+is "$(api GET /v1/jobs/$late | jget '{placement}[0]{node}')" n1 "there"
 
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
 restart_server --heartbeat 1
