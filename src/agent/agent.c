@@ -250,6 +250,7 @@ static int do_register(agent_t *a, gt_error_t *err)
                              (json_int_t)cfg->cpus_milli, "memory_mib",
                              (json_int_t)cfg->memory_mib, "topology", topo, "gpus", gpus,
                              "address", a->address, "running", running_list(a));
+    runtimes_to_json(&cfg->runtimes, body);
     if (!a->using_node_tok) {
         /* With the join (or admin) token: propose the node's credential, saved first, so that
          * a retry after a lost answer proposes the same one. */
@@ -990,7 +991,8 @@ static void usage(FILE *f)
             "  --gpus N            declare N GPUs instead of asking NVML (0: CPU-only node)\n"
             "  --gpu-type T        their type (also overrides NVML's name)\n"
             "  --nvml-lib PATH     NVML library (default libnvidia-ml.so.1)\n"
-            "  --discover          print the GPUs this node would offer (JSON) and exit\n"
+            "  --discover          print the GPUs and runtimes this node would offer (JSON)\n"
+            "                      and exit\n"
             "  --cpus N --memory M resources to offer (default: the machine's)\n"
             "  --block/--spine/--leaf NAME   topology labels\n"
             "  --state-dir DIR     job states and logs (default /var/lib/gantry/agent as root,\n"
@@ -1010,11 +1012,43 @@ static void usage(FILE *f)
             "                      (single-user clusters, tests)\n"
             "  --allow-root        allow jobs to run as root on this node (they also need\n"
             "                      their user's allow_system_account, or --job-user root);\n"
-            "                      without it root is refused whatever the server says\n");
+            "                      without it root is refused whatever the server says\n"
+            "Images (jobs with `image`; needs runc or crun, skopeo and umoci):\n"
+            "  --image-cache DIR   unpacked images shared by the node's jobs\n"
+            "                      (default STATE/images)\n"
+            "  --image-cache-max SIZE  remove least recently used images not in use past it\n"
+            "                      (20G, 500Gi; a bare number is MiB; default 0 = no cap)\n"
+            "  --oci-runtime runc|crun  default: runc if usable, else crun\n"
+            "  --registries-conf FILE  registries.conf for skopeo (mirrors, insecure\n"
+            "                      registries; default /etc/containers/registries.conf)\n"
+            "  --auth-file FILE    registry credentials for skopeo (podman login's format)\n");
+}
+
+/* --image-cache made absolute (default STATE/images); NULL (EINVAL, err) for a path with ':'
+ * (skopeo's and umoci's references could not name it). Free it. */
+static char *image_cache_path(const char *state_dir, const char *flag, gt_error_t *err)
+{
+    gt_buf_t b = {0};
+    char cwd[4096];
+    const char *base = flag ? flag : state_dir;
+    if (base[0] != '/' && getcwd(cwd, sizeof(cwd)))
+        gt_buf_printf(&b, "%s/", cwd);
+    gt_buf_printf(&b, "%s%s", base, flag ? "" : "/images");
+    if (strchr(b.data, ':')) {
+        gt_error_set(err, "invalid_argument",
+                     "the image cache %s has a ':' in its path (skopeo and umoci cannot name it): "
+                     "give another with --image-cache",
+                     b.data);
+        gt_buf_free(&b);
+        errno = EINVAL;
+        return NULL;
+    }
+    return b.data;
 }
 
 /* gantry agent --discover: the inventory the agent would register, as JSON on stdout. */
-static int print_inventory(const char *nvml_lib, int64_t ngpus, const char *gpu_type)
+static int print_inventory(const char *nvml_lib, int64_t ngpus, const char *gpu_type,
+                           const runtimes_t *rt)
 {
     gpu_inventory_t *inv = NULL;
     gt_error_t err = {0};
@@ -1047,6 +1081,7 @@ static int print_inventory(const char *nvml_lib, int64_t ngpus, const char *gpu_
     json_t *out = json_pack("{s:s,s:s,s:I,s:o}", "type", inv->type ? inv->type : "",
                             "source", inv->from_nvml ? "nvml" : "declared", "count",
                             (json_int_t)inv->n, "gpus", gpus);
+    runtimes_to_json(rt, out);
     char *text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("%s\n", text);
     free(text);
@@ -1061,14 +1096,15 @@ int cmd_agent(int argc, char **argv)
     agent_cfg_t cfg = {.server = getenv("GANTRY_SERVER"), .token = getenv("GANTRY_TOKEN"),
                        .cgroups = true, .device_cgroup = true,
                        .cgroup = {.root = "/sys/fs/cgroup", .version = CGROUP_AUTO}};
-    const char *gpu_type = NULL, *nvml_lib = NULL, *cg_parent = NULL;
+    const char *gpu_type = NULL, *nvml_lib = NULL, *cg_parent = NULL, *oci_runtime = NULL;
     int64_t ngpus = -1;
     bool discover = false;
     static char *token_text; /* from --token-file; lives as long as the process */
     gt_error_t err = {0};
     enum { O_ADDR = 256, O_TYPE, O_NVML, O_CPUS, O_MEM, O_BLOCK, O_SPINE, O_LEAF, O_STATE,
            O_CKPT, O_CGROOT, O_CGPARENT, O_CGVER, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT,
-           O_DISCOVER, O_TOKFILE, O_CAFILE, O_PLAIN };
+           O_DISCOVER, O_TOKFILE, O_CAFILE, O_PLAIN, O_IMGCACHE, O_IMGMAX, O_OCIRT, O_REGCONF,
+           O_AUTHFILE };
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},   {"token", required_argument, 0, 't'},
         {"token-file", required_argument, 0, O_TOKFILE},
@@ -1087,6 +1123,11 @@ int cmd_agent(int argc, char **argv)
         {"no-cgroups", no_argument, 0, O_NOCG},  {"no-device-cgroup", no_argument, 0, O_NODEV},
         {"pids-max", required_argument, 0, O_PIDS}, {"job-user", required_argument, 0, O_JOBUSER},
         {"allow-root", no_argument, 0, O_ROOT},  {"discover", no_argument, 0, O_DISCOVER},
+        {"image-cache", required_argument, 0, O_IMGCACHE},
+        {"image-cache-max", required_argument, 0, O_IMGMAX},
+        {"oci-runtime", required_argument, 0, O_OCIRT},
+        {"registries-conf", required_argument, 0, O_REGCONF},
+        {"auth-file", required_argument, 0, O_AUTHFILE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
@@ -1148,12 +1189,33 @@ int cmd_agent(int argc, char **argv)
         case O_JOBUSER: cfg.job_user = optarg; break;
         case O_ROOT: cfg.allow_root = true; break;
         case O_DISCOVER: discover = true; break;
+        case O_IMGCACHE: cfg.image_cache = optarg; break;
+        case O_IMGMAX: {
+            int64_t mib;
+            if (gt_parse_memory_mib(optarg, &mib, &err) < 0)
+                goto bad;
+            cfg.image_cache_max = (uint64_t)mib << 20;
+            break;
+        }
+        case O_OCIRT:
+            if (strcmp(optarg, "runc") && strcmp(optarg, "crun")) {
+                gt_error_set(&err, "invalid_argument", "--oci-runtime is runc or crun, not '%s'",
+                             optarg);
+                goto bad;
+            }
+            oci_runtime = optarg;
+            break;
+        case O_REGCONF: cfg.registries_conf = optarg; break;
+        case O_AUTHFILE: cfg.auth_file = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
+    runtimes_opts_t ro = {.oci_runtime = oci_runtime}; /* crun looks at /sys/fs/cgroup */
+    if (runtimes_detect(&ro, &cfg.runtimes, &err) < 0)
+        goto bad;
     if (discover)
-        return print_inventory(nvml_lib, ngpus, gpu_type);
+        return print_inventory(nvml_lib, ngpus, gpu_type, &cfg.runtimes);
     if (!cfg.server) {
         fprintf(stderr, "gantry agent: --server URL is required (or set GANTRY_SERVER)\n");
         return 2;
@@ -1183,6 +1245,12 @@ int cmd_agent(int argc, char **argv)
         if (tighten("/var/lib/gantry", true, 0711, &err) < 0)
             goto bad;
     }
+    static char *image_cache; /* absolute: supervisors run elsewhere; lives as the process */
+    if (!(image_cache = image_cache_path(cfg.state_dir, cfg.image_cache, &err)))
+        goto bad;
+    cfg.image_cache = image_cache;
+    char rt_line[1024];
+    say("%s", runtimes_describe(&cfg.runtimes, rt_line, sizeof(rt_line)));
     if (!cfg.cpus_milli)
         cfg.cpus_milli = sysconf(_SC_NPROCESSORS_ONLN) * 1000;
     if (!cfg.memory_mib)

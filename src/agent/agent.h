@@ -16,6 +16,7 @@
 #include "agent/cgroup.h"
 #include "agent/gpu.h"
 #include "agent/launcher.h"
+#include "agent/runtimes.h"
 #include "common/transport.h"
 
 typedef struct agent_cfg {
@@ -32,6 +33,13 @@ typedef struct agent_cfg {
     const char *block, *spine, *leaf;
     gpu_inventory_t *gpus;         /* owned by the caller */
     launcher_t *launcher;          /* forks the supervisors; NULL: the agent forks them */
+    /* Images (agent/image.h, docs/agent.md "Images"): what a container job's supervisor
+     * passes to image_get, and what the node found at start (runtimes.oci, oci_runtime). */
+    const char *image_cache;       /* --image-cache, absolute (default STATE/images) */
+    uint64_t image_cache_max;      /* --image-cache-max in bytes; 0 = no cap */
+    const char *registries_conf;   /* --registries-conf FILE, or NULL */
+    const char *auth_file;         /* --auth-file FILE, or NULL */
+    runtimes_t runtimes;           /* runc/crun/skopeo/umoci found at start (--oci-runtime) */
 } agent_cfg_t;
 
 /* Runs until SIGINT/SIGTERM; jobs keep running under their supervisors. Returns 0, or -1 if
