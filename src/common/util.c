@@ -309,6 +309,57 @@ int gt_fsync_dir(const char *dir)
     return rc;
 }
 
+int gt_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         gt_error_t *err)
+{
+    gt_buf_t tmp = {0}, dir = {0};
+    gt_buf_printf(&tmp, "%s.tmp", path);
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        gt_buf_append(&dir, ".", 1);
+    else
+        gt_buf_append(&dir, path, slash == path ? 1 : (size_t)(slash - path));
+    int e = 0, fd = -1;
+    bool placed = false;
+    if (unlink(tmp.data) < 0 && errno != ENOENT)
+        e = errno; /* a stale one that cannot go: not ours to touch further */
+    if (!e && (fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                         mode & 07777)) < 0)
+        e = errno;
+    size_t off = 0;
+    while (!e && off < len) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : EIO;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (!e && (fchmod(fd, mode & 07777) < 0 || fsync(fd) < 0))
+        e = errno;
+    if (fd >= 0 && close(fd) < 0 && !e)
+        e = errno;
+    if (!e && rename(tmp.data, path) < 0)
+        e = errno;
+    if (!e) {
+        placed = true;
+        if (gt_fsync_dir(dir.data) < 0)
+            e = errno;
+    }
+    if (e && !placed && fd >= 0)
+        unlink(tmp.data); /* ours: created with O_EXCL */
+    gt_buf_free(&tmp);
+    gt_buf_free(&dir);
+    if (!e)
+        return 0;
+    gt_error_set(err, "io_error", "cannot write %s: %s%s", path, strerror(e),
+                 placed ? " (the new file is in place, maybe not durably)" : "");
+    errno = e;
+    return -1;
+}
+
 int gt_tighten_mode(const char *path, bool is_dir, unsigned mode, unsigned *old,
                     gt_error_t *err)
 {

@@ -65,6 +65,16 @@ int gt_tighten_mode(const char *path, bool is_dir, unsigned mode, unsigned *old,
 /* fsync of directory dir, so that a rename or create in it is durable. 0, or -1 with errno. */
 int gt_fsync_dir(const char *dir);
 
+/* Replaces path with the len bytes at data, so that a reader or a crash sees the old file or
+ * the new one whole, never a part: written to <path>.tmp (a stale one is removed first; created
+ * with O_EXCL and O_NOFOLLOW), mode set exactly (umask aside), fsync'd, renamed over path, and
+ * the directory fsync'd. path may be a symlink: the link itself is replaced. One writer per
+ * path at a time. 0, or -1 with errno and err ("io_error", "cannot write PATH: ..."); on an
+ * error no temporary file is left, and path is untouched unless only the directory's fsync
+ * failed (then the new file is in place, maybe not durably). */
+int gt_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                         gt_error_t *err);
+
 /* Seconds as the shortest of "45s", "10m", "3h20m", "2d4h". buf must hold 32 bytes. */
 const char *gt_format_duration(int64_t s, char *buf, size_t len);
 

@@ -1,6 +1,10 @@
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,6 +106,140 @@ int main(void)
         is_int(gt_label_check("gpu_type", "H100\r", 63, &e), -1, "a control character refused");
         is_int(gt_label_check("x", "abcd", 3, &e), -1, "longer than max refused");
         is_int(gt_label_check("x", NULL, 3, &e), -1, "NULL refused");
+    }
+    {
+        /* gt_write_file_atomic: whole old or whole new file, exact mode, nothing left over. */
+        char dir[] = "/tmp/gantry-atomic-XXXXXX", f[300], t[300], v[300], buf[64];
+        if (!mkdtemp(dir)) {
+            ok(0, "mkdtemp: %s", strerror(errno));
+            return tap_done();
+        }
+        snprintf(f, sizeof(f), "%s/state", dir);
+        snprintf(t, sizeof(t), "%s/state.tmp", dir);
+        snprintf(v, sizeof(v), "%s/victim", dir);
+        gt_error_t e = {0};
+        mode_t um = umask(077);
+        is_int(gt_write_file_atomic(f, "one\n", 4, 0640, &e), 0, "atomic write: a new file");
+        umask(um);
+        struct stat sb;
+        ok(stat(f, &sb) == 0 && (sb.st_mode & 07777) == 0640,
+           "its mode exactly 0640 under umask 077 (got %o)", (unsigned)(sb.st_mode & 07777));
+        char *got = gt_read_file(f, NULL, &e);
+        is_str(got, "one\n", "its contents");
+        free(got);
+        int entries = 0;
+        DIR *d = opendir(dir);
+        for (struct dirent *de; d && (de = readdir(d));)
+            entries += de->d_name[0] != '.';
+        if (d)
+            closedir(d);
+        is_int(entries, 1, "no temporary file left beside it");
+
+        int old = open(f, O_RDONLY);
+        ino_t ino = sb.st_ino;
+        is_int(gt_write_file_atomic(f, "two, longer\n", 12, 0600, &e), 0, "replaced");
+        ssize_t n = old >= 0 ? read(old, buf, sizeof(buf) - 1) : -1;
+        buf[n > 0 ? n : 0] = '\0';
+        is_str(buf, "one\n",
+               "a reader of the old file still sees the old one whole (a rename, "
+               "not a rewrite in place)");
+        if (old >= 0)
+            close(old);
+        got = gt_read_file(f, NULL, &e);
+        is_str(got, "two, longer\n", "and the path has the new one");
+        free(got);
+        ok(stat(f, &sb) == 0 && sb.st_ino != ino && (sb.st_mode & 07777) == 0600,
+           "a new inode with the new mode");
+
+        FILE *vf = fopen(v, "w");
+        if (vf) {
+            fputs("victim\n", vf);
+            fclose(vf);
+        }
+        ok(symlink(v, t) == 0, "a stale <path>.tmp that is a symlink to another file");
+        is_int(gt_write_file_atomic(f, "three\n", 6, 0600, &e), 0, "written anyway");
+        got = gt_read_file(v, NULL, &e);
+        is_str(got, "victim\n", "the symlink's target is untouched");
+        free(got);
+        ok(link(v, t) == 0, "a stale <path>.tmp that is a hard link to another file");
+        is_int(gt_write_file_atomic(f, "four\n", 5, 0600, &e), 0, "written anyway");
+        got = gt_read_file(v, NULL, &e);
+        is_str(got, "victim\n", "the linked file is untouched (not truncated, not renamed)");
+        free(got);
+        ok(stat(v, &sb) == 0 && sb.st_nlink == 1, "and it has one link again");
+        got = gt_read_file(f, NULL, &e);
+        is_str(got, "four\n", "the path has the last contents");
+        free(got);
+
+        char l[300];
+        snprintf(l, sizeof(l), "%s/link", dir);
+        ok(symlink(v, l) == 0, "a path that is a symlink");
+        is_int(gt_write_file_atomic(l, "", 0, 0644, &e), 0, "an empty file written there");
+        ok(lstat(l, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0,
+           "the link itself is replaced by an empty regular file");
+        got = gt_read_file(v, NULL, &e);
+        is_str(got, "victim\n", "its target untouched");
+        free(got);
+
+        char m[300];
+        snprintf(m, sizeof(m), "%s/missing/state", dir);
+        errno = 0;
+        memset(&e, 0, sizeof(e));
+        is_int(gt_write_file_atomic(m, "x", 1, 0600, &e), -1, "a missing directory: -1");
+        is_int(errno, ENOENT, "ENOENT");
+        is_str(e.code, "io_error", "code io_error");
+        ok(strstr(e.msg, m) != NULL, "the message names the path: %s", e.msg);
+
+        char sub[300], subt[300], inner[320];
+        snprintf(sub, sizeof(sub), "%s/sub", dir);
+        snprintf(subt, sizeof(subt), "%s/sub.tmp", dir);
+        snprintf(inner, sizeof(inner), "%s/sub/x", dir);
+        mkdir(sub, 0755);
+        vf = fopen(inner, "w");
+        if (vf)
+            fclose(vf);
+        errno = 0;
+        is_int(gt_write_file_atomic(sub, "x", 1, 0600, &e), -1,
+               "the rename fails (a directory in the way): -1");
+        ok(errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST, "with its errno (%s)",
+           strerror(errno));
+        ok(access(subt, F_OK) != 0 && errno == ENOENT, "and no temporary file left");
+        ok(access(inner, F_OK) == 0, "the directory in the way is untouched");
+
+        ok(mkdir(t, 0700) == 0, "a <path>.tmp that is a directory");
+        errno = 0;
+        is_int(gt_write_file_atomic(f, "five\n", 5, 0600, &e), -1,
+               "a <path>.tmp that cannot be removed: -1");
+        ok(stat(t, &sb) == 0 && S_ISDIR(sb.st_mode), "and it is left as it was (not ours)");
+        got = gt_read_file(f, NULL, &e);
+        is_str(got, "four\n", "the path keeps its old contents");
+        free(got);
+
+        /* A short write (the file size limit, as a full disk would): an error, never a
+         * truncated file put in place. */
+        rmdir(t);
+        struct rlimit saved, small;
+        getrlimit(RLIMIT_FSIZE, &saved);
+        small = saved;
+        small.rlim_cur = 3;
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &small);
+        errno = 0;
+        int wr = gt_write_file_atomic(f, "longer than three\n", 18, 0600, &e);
+        int werr = errno;
+        setrlimit(RLIMIT_FSIZE, &saved);
+        signal(SIGXFSZ, SIG_DFL);
+        is_int(wr, -1, "a short write (RLIMIT_FSIZE 3 bytes): -1");
+        is_int(werr, EFBIG, "EFBIG");
+        ok(access(t, F_OK) != 0, "no partial temporary file left");
+        got = gt_read_file(f, NULL, &e);
+        is_str(got, "four\n", "the path keeps its old contents, whole");
+        free(got);
+
+        char cmd[320];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            ok(0, "cleanup");
     }
     return tap_done();
 }
