@@ -64,31 +64,18 @@ int node_token_new(char tok[68], gt_error_t *err)
 
 int node_token_save(const char *state_dir, const char *node, const char *tok, gt_error_t *err)
 {
-    gt_buf_t tmp = {0}, path = {0};
-    token_path(&tmp, state_dir, ".tmp");
+    gt_buf_t path = {0}, text = {0};
     token_path(&path, state_dir, "");
     json_t *o = json_pack("{s:s,s:s}", "node", node, "token", tok);
-    char *text = json_dumps(o, JSON_COMPACT);
+    char *js = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    int rc = -1;
-    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || fchmod(fd, 0600) < 0 || dprintf(fd, "%s\n", text) < 0 || fsync(fd) < 0 ||
-        rename(tmp.data, path.data) < 0) {
-        gt_error_set(err, "internal", "cannot save the node credential in %s: %s", path.data,
-                     strerror(errno));
-        unlink(tmp.data);
-    } else {
-        int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd); /* the rename itself */
-            close(dfd);
-        }
-        rc = 0;
-    }
-    if (fd >= 0)
-        close(fd);
-    free(text);
-    gt_buf_free(&tmp);
+    gt_buf_printf(&text, "%s\n", js);
+    free(js);
+    gt_error_t e = {0};
+    int rc = gt_write_file_atomic(path.data, text.data, text.len, 0600, &e);
+    if (rc < 0)
+        gt_error_set(err, "internal", "cannot save the node credential: %s", e.msg);
+    gt_buf_free(&text);
     gt_buf_free(&path);
     return rc;
 }

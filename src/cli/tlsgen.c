@@ -24,39 +24,13 @@ static int tls_fail(gt_error_t *err, const char *what, int r)
     return gt_error_set(err, "internal", "%s: %s", what, gnutls_strerror(r));
 }
 
-/* Writes d to DIR/name with mode, through a temporary file and a rename. */
+/* Writes d to DIR/name with mode, whole or not at all (gt_write_file_atomic). */
 static int write_pem(const char *dir, const char *name, const gnutls_datum_t *d, mode_t mode,
                      gt_error_t *err)
 {
-    char tmp[4200], path[4200];
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+    char path[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0)
-        return gt_error_set(err, "internal", "cannot write %s: %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < d->size) {
-        ssize_t w = write(fd, d->data + off, d->size - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int e = off == d->size ? 0 : errno ? errno : EIO;
-    if (!e && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
-        e = errno;
-    if (close(fd) < 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) < 0)
-        e = errno;
-    if (e) {
-        unlink(tmp);
-        errno = e;
-        return gt_error_set(err, "internal", "cannot write %s: %s", path, strerror(e));
-    }
-    return 0;
+    return gt_write_file_atomic(path, d->data, d->size, mode, err);
 }
 
 static int new_key(gnutls_x509_privkey_t *k, gt_error_t *err)

@@ -998,21 +998,14 @@ static void restore_jobs(server_t *srv)
  * admin.token is never written when one exists. */
 static int first_start(server_t *srv, gt_error_t *err)
 {
-    char tok[68], hash[65], path[4096], tmp[4200];
+    char tok[68], hash[65], path[4096], line[70];
     if (auth_token_generate(tok) < 0)
         return gt_error_set(err, "internal", "cannot read /dev/urandom: %s", strerror(errno));
     auth_token_hash(tok, hash);
     snprintf(path, sizeof(path), "%s/admin.token", srv->data_dir);
-    snprintf(tmp, sizeof(tmp), "%s.new", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || fchmod(fd, 0600) < 0 || dprintf(fd, "%s\n", tok) < 0 || fsync(fd) < 0 ||
-        close(fd) < 0 || rename(tmp, path) < 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-        return gt_error_set(err, "internal", "cannot write %s: %s", path, strerror(e));
-    }
+    int n = snprintf(line, sizeof(line), "%s\n", tok);
+    if (gt_write_file_atomic(path, line, (size_t)n, 0600, err) < 0)
+        return -1;
     store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = "admin", .c = "admin",
                      .n = (int64_t)server_now()};
     if (store_create(srv->data_dir, &op, 1, err) < 0)
