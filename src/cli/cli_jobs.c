@@ -85,14 +85,13 @@ static void here_by_default(json_t *job)
     if (!wd || strcmp(wd, cwd) || !prog || strchr(prog, '/') || in_path(prog) ||
         stat(prog, &sb) < 0 || !S_ISREG(sb.st_mode))
         return;
-    char *dot = xstrdup("./");
-    dot = xrealloc(dot, strlen(prog) + 3);
-    strcat(dot, prog);
-    json_array_set_new(cmd, 0, json_string(dot));
-    free(dot);
     if (access(prog, X_OK) < 0)
         fprintf(stderr, "gantry submit: warning: %s is not executable here (chmod +x %s, or "
                         "submit -- sh %s)\n", prog, prog, prog);
+    gt_buf_t dot = {0};
+    gt_buf_printf(&dot, "./%s", prog);
+    json_array_set_new(cmd, 0, json_string(dot.data)); /* frees prog's string */
+    gt_buf_free(&dot);
 }
 
 int cmd_submit(int argc, char **argv)

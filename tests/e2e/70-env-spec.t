@@ -86,6 +86,31 @@ is "$(j '{mounts}')" '[{"path":"/data","read_only":true,"sub_path":"imagenet","v
   "show: the stack's mounts then the job's, read_only from each volume"
 is "$(j '{workdir}')" null "a job with an image gets no workdir from the CLI"
 like "$("$GANTRY" show "$id")" 'image: "?oci:/srv/images/mine:1' "gantry show prints the image"
+cat > "$WORK/job.yaml" <<'EOF'
+team: research
+command: [python, eval.py]
+image: docker://registry.example/eval:3
+network: none
+mounts:
+  - {volume: datasets, sub_path: imagenet/val, path: /val, read_only: true}
+  - volume: research
+    path: /out
+EOF
+fid=$("$GANTRY" submit -f "$WORK/job.yaml" --mount outputs:/o | awk '{print $3}')
+"$GANTRY" show "$fid" -o json > "$WORK/file.json"
+is "$(jget '{image}' < "$WORK/file.json") $(jget '{network}' < "$WORK/file.json")" \
+  "docker://registry.example/eval:3 none" "a YAML file's image and network"
+is "$(jget '{mounts}' < "$WORK/file.json")" '[{"path":"/o","read_only":false,"sub_path":"","volume":"outputs"}]' \
+  "--mount flags replace the file's mounts (flags override the file)"
+"$GANTRY" cancel "$fid" >/dev/null
+sed -i '/^team:/a environment: research-only' "$WORK/job.yaml"
+fid=$("$GANTRY" submit -f "$WORK/job.yaml" | awk '{print $3}')
+"$GANTRY" show "$fid" -o json > "$WORK/file.json"
+is "$(jget '{mounts}' < "$WORK/file.json")" '[{"path":"/val","read_only":true,"sub_path":"imagenet/val","volume":"datasets"},{"path":"/out","read_only":false,"sub_path":"","volume":"research"}]' \
+  "a YAML file's mounts (block and flow style)"
+is "$(jget '{environment}' < "$WORK/file.json") $(jget '{image}' < "$WORK/file.json")" \
+  "research-only docker://registry.example/eval:3" "a YAML file's environment, its own image kept"
+"$GANTRY" cancel "$fid" >/dev/null
 plain=$("$GANTRY" submit --team research -- true | awk '{print $3}')
 is "$(api GET /v1/jobs/$plain | jget '{network}')" host "network defaults to host"
 is "$(api GET /v1/jobs/$plain | jget '{mounts}')" '[]' "mounts default to none"

@@ -24,6 +24,11 @@ ok $? "the job succeeds (it did not fail \"cannot run 'train.sh'\")"
 is "$(head -n 1 "$WORK/proj/ran-in" 2>/dev/null)" "$WORK/proj" "it ran in the directory it was submitted from"
 is "$(tail -n 1 "$WORK/proj/ran-in" 2>/dev/null)" "args: --epochs 3" "with its arguments"
 
+# A file that is not executable: the CLI says so (the node would refuse to run it).
+printf 'echo hi\n' > "$WORK/proj/plain.sh"
+out=$("$GANTRY" submit --team research --after 999999 plain.sh 2>&1)
+like "$out" "warning: plain.sh is not executable here" "a file here that is not executable: gantry submit warns"
+
 # A program of PATH is not taken for a file of the same name here.
 printf '#!/bin/sh\nexit 3\n' > "$WORK/proj/true"
 chmod +x "$WORK/proj/true"
