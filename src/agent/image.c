@@ -289,6 +289,7 @@ typedef struct watch {
     image_progress_fn *fn;
     void *arg;
     char *blobs, *refdir, *tmpdir; /* where skopeo's bytes land */
+    char *publish;                 /* refdir/progress: the count for processes that wait */
     uint64_t base, last;
 } watch_t;
 
@@ -299,14 +300,22 @@ static uint64_t watch_bytes(watch_t *w)
     return now > w->base ? now - w->base : 0;
 }
 
+static int write_file_atomic(const char *path, const char *data, size_t len);
+
 static void watch_tick(watch_t *w)
 {
-    if (!w || !w->fn)
+    if (!w)
         return;
     uint64_t b = watch_bytes(w);
     if (b != w->last) {
         w->last = b;
-        w->fn(b, w->arg);
+        if (w->publish) {
+            char num[32];
+            snprintf(num, sizeof(num), "%" PRIu64 "\n", b);
+            write_file_atomic(w->publish, num, strlen(num));
+        }
+        if (w->fn)
+            w->fn(b, w->arg);
     }
 }
 
@@ -439,6 +448,38 @@ static char **child_env(const image_cfg_t *cfg, char **extra)
         env[k++] = *extra = fmt("CONTAINERS_REGISTRIES_CONF=%s", cfg->registries_conf);
     env[k] = NULL;
     return env;
+}
+
+/* Takes path's lock exclusively, waiting as long as it takes. While another process holds it
+ * (fetching the same reference), reports that fetch's bytes through progress, as the fetcher
+ * publishes them in refdir/progress: the waiting job shows the pull it waits for. */
+static int lock_wait(const char *path, const char *refdir, image_progress_fn *progress,
+                     void *arg, gt_error_t *err)
+{
+    int fd = lock_open(path, LOCK_EX | LOCK_NB, err);
+    if (fd >= 0 || errno != EWOULDBLOCK)
+        return fd;
+    if (!progress)
+        return lock_open(path, LOCK_EX, err);
+    char *published = fmt("%s/progress", refdir);
+    uint64_t last = 0;
+    double next = now_ms() + PROGRESS_MS;
+    for (;;) {
+        struct timespec ts = {0, 20 * 1000 * 1000}; /* what a waiting start may lose: 20 ms */
+        nanosleep(&ts, NULL);
+        if ((fd = lock_open(path, LOCK_EX | LOCK_NB, err)) >= 0 || errno != EWOULDBLOCK)
+            break;
+        if (now_ms() >= next) {
+            char *text = gt_read_file(published, NULL, NULL);
+            uint64_t b = text ? strtoull(text, NULL, 10) : 0;
+            free(text);
+            if (b != last)
+                progress(last = b, arg);
+            next = now_ms() + PROGRESS_MS;
+        }
+    }
+    free(published);
+    return fd;
 }
 
 /* ---- the cache ---- */
@@ -648,15 +689,17 @@ static int fetch(const image_cfg_t *cfg, const char *ref, const char *refdir,
     argv[n++] = dest;
     argv[n] = NULL;
     watch_t w = {.fn = progress, .arg = arg, .blobs = fmt("%s/sha256", blobs), .refdir = (char *)refdir,
-                 .tmpdir = tmp};
+                 .tmpdir = tmp, .publish = fmt("%s/progress", refdir)};
     w.base = watch_bytes(&w);
     char *extra;
     char **env = child_env(cfg, &extra);
     gt_buf_t msgs = {0};
-    int st = run_child(argv, env, progress ? &w : NULL, &msgs);
+    int st = run_child(argv, env, &w, &msgs);
+    unlink(w.publish);
     free(env);
     free(extra);
     free(w.blobs);
+    free(w.publish);
     r = st == 0 ? 0 : fail_child("skopeo", ref, st, &msgs, err);
     gt_buf_free(&msgs);
 out:
@@ -762,7 +805,7 @@ int image_get(const image_cfg_t *cfg, const char *ref, image_progress_fn *progre
     char *lockp = fmt("%s/locks/ref-%s", cfg->cache_dir, key), *holdp = NULL;
     int ref_fd = -1, hold = -1, blobs_fd = -1, r = -1;
     bool fetched = false;
-    if ((ref_fd = lock_open(lockp, LOCK_EX, err)) < 0)
+    if ((ref_fd = lock_wait(lockp, refdir, progress, arg, err)) < 0)
         goto out;
     if (record_read(cfg, key, ref, stamp, hex)) {
         holdp = fmt("%s/locks/%s", cfg->cache_dir, hex);
@@ -781,6 +824,7 @@ int image_get(const image_cfg_t *cfg, const char *ref, image_progress_fn *progre
         char *tmpdir = fmt("%s/tmp", cfg->cache_dir), *prefix = fmt("%s.", key);
         remove_prefixed(tmpdir, prefix);
         remove_prefixed(refdir, "oci-put-blob");
+        remove_prefixed(refdir, "progress");
         free(tmpdir), free(prefix);
         char *bl = fmt("%s/locks/blobs", cfg->cache_dir);
         blobs_fd = lock_open(bl, LOCK_SH, err);

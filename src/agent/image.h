@@ -49,8 +49,10 @@ typedef struct image {
                                     while this process (or a child given the fd) keeps it */
 } image_t;
 
-/* Progress while fetching: bytes written so far. Called from the fetching process, at most a
- * few times a second. */
+/* Progress while fetching: bytes written so far. Called at most a few times a second, in the
+ * process that calls image_get: while it fetches, and while it waits for another process's
+ * fetch of the same reference (that fetch's bytes, which the fetcher publishes in
+ * refs/<key>/progress). */
 typedef void image_progress_fn(uint64_t bytes, void *arg);
 
 /* Makes ref ready in the cache (fetching and unpacking only what is missing; waiting for

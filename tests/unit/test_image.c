@@ -362,6 +362,70 @@ static void test_single_flight(void)
     is_int(count_lines(log), 1, "one skopeo run for two processes");
 }
 
+static char progress_file[256];
+static void progress_to_file(uint64_t bytes, void *arg)
+{
+    (void)arg;
+    FILE *f = fopen(progress_file, "w");
+    if (f) {
+        fprintf(f, "%llu\n", (unsigned long long)bytes);
+        fclose(f);
+    }
+}
+
+/* The process that waits for another's fetch of the same reference reports that fetch's
+ * bytes: the waiting job shows the pull too. */
+static void test_waiting_progress(void)
+{
+    char cache[256], ref[PATH_MAX + 32], slow[PATH_MAX + 32], log[PATH_MAX + 32];
+    char go[PATH_MAX + 32], script[PATH_MAX * 4];
+    image_cfg_t cfg = cfg_in("c5", cache);
+    snprintf(slow, sizeof(slow), "%s/skopeo-writes-waits", top);
+    snprintf(log, sizeof(log), "%s/skopeo-writes-waits.log", top);
+    snprintf(go, sizeof(go), "%s/go2", top);
+    snprintf(progress_file, sizeof(progress_file), "%s/progress", top);
+    /* writes 4096 bytes where skopeo keeps a blob in progress, then waits for go */
+    snprintf(script, sizeof(script),
+             "#!/bin/sh\nfor a; do last=$a; done\nd=${last#oci:}; d=${d%%:image}\n"
+             "head -c 4096 /dev/zero > \"$d/oci-put-blob-test\"\necho \"$$\" >> %s\ni=0\n"
+             "while [ ! -e %s ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done\n"
+             "exec skopeo \"$@\"\n",
+             log, go);
+    write_script(slow, script);
+    cfg.skopeo = slow;
+    snprintf(ref, sizeof(ref), "docker-archive:%s/busybox.docker.tar", img2);
+    pid_t a = spawn_get(&cfg, ref);
+    double end = gt_monotonic_s() + 10;
+    while (count_lines(log) < 1 && gt_monotonic_s() < end)
+        tick();
+    is_int(count_lines(log), 1, "the first process runs skopeo");
+    pid_t b = fork();
+    if (b == 0) {
+        gt_error_t err = {0};
+        image_t im;
+        if (image_get(&cfg, ref, progress_to_file, NULL, &im, &err) < 0)
+            _exit(1);
+        _exit(im.fetched ? 10 : 11);
+    }
+    unsigned long long seen = 0;
+    end = gt_monotonic_s() + 10;
+    while (seen < 4096 && gt_monotonic_s() < end) {
+        FILE *f = fopen(progress_file, "r");
+        if (f) {
+            if (fscanf(f, "%llu", &seen) != 1)
+                seen = 0;
+            fclose(f);
+        }
+        tick();
+    }
+    is_int(seen, 4096, "the waiting process reports the other's bytes");
+    int fd = open(go, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    is_int(exit_code(a), 10, "the first process fetched");
+    is_int(exit_code(b), 11, "the waiting one took it from the cache");
+    is_int(count_lines(log), 1, "one skopeo run");
+}
+
 static void test_evict(void)
 {
     char cache[256], r1[PATH_MAX + 32], r2[PATH_MAX + 32], r3[PATH_MAX + 32];
@@ -455,6 +519,7 @@ int main(void)
     test_transports();
     test_missing();
     test_single_flight();
+    test_waiting_progress();
     test_evict();
     snprintf(cmd, sizeof(cmd), "rm -rf %s", top);
     sh(cmd);
