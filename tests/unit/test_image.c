@@ -426,6 +426,72 @@ static void test_waiting_progress(void)
     is_int(count_lines(log), 1, "one skopeo run");
 }
 
+/* Whether pid is gone (or a zombie nobody reaped yet). */
+static bool gone(pid_t pid)
+{
+    char p[64], st[512];
+    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return true;
+    size_t n = fread(st, 1, sizeof(st) - 1, f);
+    fclose(f);
+    st[n] = '\0';
+    char *paren = strrchr(st, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/* A supervisor killed in the middle of an unpack: umoci dies with it, nothing half-made is in
+ * rootfs/, and the next get of the reference removes what was left and unpacks whole. */
+static void test_killed_unpack(void)
+{
+    char cache[256], ref[PATH_MAX + 32], hang[300], pidfile[300];
+    char script[PATH_MAX * 3], cmd[PATH_MAX * 2];
+    image_cfg_t cfg = cfg_in("c6", cache);
+    snprintf(hang, sizeof(hang), "%s/umoci-hangs", top);
+    snprintf(pidfile, sizeof(pidfile), "%s/umoci-hangs.pid", top);
+    snprintf(script, sizeof(script),
+             "#!/bin/sh\nfor a; do last=$a; done\nmkdir -p \"$last/rootfs/bin\"\n"
+             "echo half > \"$last/rootfs/bin/x\"\necho $$ > %s.tmp && mv %s.tmp %s\n"
+             "exec sleep 60\n",
+             pidfile, pidfile, pidfile);
+    write_script(hang, script);
+    image_cfg_t h = cfg;
+    h.umoci = hang;
+    snprintf(ref, sizeof(ref), "oci:%s/layout:busybox", img2);
+    pid_t child = spawn_get(&h, ref);
+    double end = gt_monotonic_s() + 10;
+    while (access(pidfile, F_OK) != 0 && gt_monotonic_s() < end)
+        tick();
+    FILE *f = fopen(pidfile, "r");
+    int upid = 0;
+    if (!f || fscanf(f, "%d", &upid) != 1)
+        upid = 0;
+    if (f)
+        fclose(f);
+    ok(upid > 0, "the unpack started (pid %d)", upid);
+    kill(child, SIGKILL);
+    int st;
+    waitpid(child, &st, 0);
+    end = gt_monotonic_s() + 5;
+    while (upid > 0 && !gone(upid) && gt_monotonic_s() < end)
+        tick();
+    ok(upid > 0 && gone(upid), "umoci died with the process that ran it");
+    snprintf(cmd, sizeof(cmd), "test -z \"$(find %s/rootfs -mindepth 1)\"", cache);
+    is_int(sh(cmd), 0, "nothing under rootfs/");
+    snprintf(cmd, sizeof(cmd), "test -n \"$(find %s/tmp -mindepth 1)\"", cache);
+    is_int(sh(cmd), 0, "the half unpack is left under tmp/");
+    gt_error_t err = {0};
+    image_t a;
+    is_int(image_get(&cfg, ref, NULL, NULL, &a, &err), 0, "the next get works (%s)", err.msg);
+    ok(a.fetched, "and unpacks");
+    ok(exists("%s/bin/busybox%s", a.rootfs ? a.rootfs : "/nonexistent", ""), "a whole rootfs");
+    ok(!exists("%s/bin/x%s", a.rootfs ? a.rootfs : "/nonexistent", ""), "not the half one");
+    snprintf(cmd, sizeof(cmd), "test -z \"$(find %s/tmp -mindepth 1)\"", cache);
+    is_int(sh(cmd), 0, "what the killed unpack left is removed");
+    image_release(&a);
+}
+
 static void test_evict(void)
 {
     char cache[256], r1[PATH_MAX + 32], r2[PATH_MAX + 32], r3[PATH_MAX + 32];
@@ -520,6 +586,7 @@ int main(void)
     test_missing();
     test_single_flight();
     test_waiting_progress();
+    test_killed_unpack();
     test_evict();
     snprintf(cmd, sizeof(cmd), "rm -rf %s", top);
     sh(cmd);
