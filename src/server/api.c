@@ -235,6 +235,12 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
         job_free(j);
         return http_error_from(resp, 400, &err);
     }
+    /* A stack's env and mounts made each document larger than the check above saw. */
+    if (j->environment && over_doc_cap(j, count, resp) < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        job_free(j);
+        return 0;
+    }
     if (!j->prio_class)
         j->prio_class = xstrdup(srv->default_class);
     if (!server_class(srv, j->prio_class)) {

@@ -184,6 +184,14 @@ int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err)
             if (!replaced)
                 json_array_append_new(merged, json_deep_copy(m));
         }
+        /* The stack's own mounts first, so that a message says they are the stack's (its
+         * volume may have been removed or closed since the stack was set). */
+        char what[128];
+        snprintf(what, sizeof(what), "environment '%s' mounts", j->environment);
+        if (check_mounts(srv, merged, j->team, what, err) < 0) {
+            json_decref(merged);
+            return -1;
+        }
         json_array_extend(merged, j->mounts);
         json_decref(j->mounts);
         j->mounts = merged;

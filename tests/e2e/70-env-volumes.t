@@ -75,6 +75,24 @@ r=$(api POST /v1/jobs '{"team":"research","command":["true"],"environment":"pt"}
 like "$r" '^201 ' "research may use it"
 is "$(echo "$r" | jget '{env}{A}') $(echo "$r" | jget '{image}')" "1 docker://a/b:1" "the job got the stack's env and image"
 
+# a stack whose volume was removed after it was set: the message says it is the stack's
+"$GANTRY" volumes set tmpvol --path /mnt/tmp >/dev/null
+"$GANTRY" envs set uses-tmp --mount tmpvol:/t >/dev/null
+"$GANTRY" volumes rm tmpvol >/dev/null
+r=$(api POST /v1/jobs '{"team":"research","command":["true"],"environment":"uses-tmp"}')
+like "$r" "^400 .*environment 'uses-tmp' mounts: volume 'tmpvol' does not exist" "a stack's removed volume: 400 naming the stack and the volume"
+r=$(api POST /v1/jobs '{"team":"research","command":["true"],"environment":"uses-tmp","mounts":[{"volume":"datasets","path":"/t"}]}')
+like "$r" '^201 ' "a job's own mount at the stack's path replaces the stack's"
+is "$(echo "$r" | jget '{mounts}')" '[{"path":"/t","read_only":true,"sub_path":"","volume":"datasets"}]' "and only the job's is kept"
+"$GANTRY" envs rm uses-tmp >/dev/null
+
+# an array whose stack's env makes it too large: the cap counts the stack's part
+big=$(head -c 60000 /dev/zero | tr '\0' x)
+api PUT /v1/environments/big "{\"env\":{\"BIG\":\"$big\"}}" >/dev/null
+r=$(api POST /v1/jobs '{"team":"research","command":["true"],"array":"0-1999","environment":"big"}')
+like "$r" '^413 .*payload_too_large' "an array made too large by its stack's env is refused (413)"
+"$GANTRY" envs rm big >/dev/null
+
 # ---- a restart keeps what the admin set ----
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
 restart_server --config "$WORK/cluster.yaml" --heartbeat 1
