@@ -913,8 +913,18 @@ static int on_stored_node(void *arg, const char *name, int64_t epoch, const char
     if (!info)
         return -1;
     node_t *n = server_node(srv, name);
-    if (!n)
+    if (!n) {
         n = server_node_add(srv, name, info, NULL);
+    } else {
+        /* A node of the configuration keeps its declared capacity until its agent registers
+         * again, but not its runtimes: its agent may not register again (its epoch still
+         * holds), and its image jobs would wait for a runtime it has. */
+        static const char *const keep[] = {"runtimes", "oci_runtime"};
+        for (size_t k = 0; k < 2; k++)
+            if (json_object_get(info, keep[k]))
+                json_object_set(n->info, keep[k], json_object_get(info, keep[k]));
+        sched_node_set_features(srv->sched, n->sched_idx, server_node_features(n->info));
+    }
     json_decref(info);
     if (!n)
         return -1;

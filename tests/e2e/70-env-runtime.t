@@ -101,4 +101,34 @@ is "$(api GET /v1/jobs/$late | jget '{placement}[0]{node}')" n1 "there"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
 restart_server --heartbeat 1
 is "$(api GET /v1/jobs/$img | jget '{image_digest}')" "$D" "after a restart: the digest is kept"
+is "$(api GET /v1/nodes/n1 | jget '{runtimes}')" '["process","oci"]' "after a restart: a node's runtimes are kept"
+# cancel_all: cancels every job; the node of a running one reports its exit (frees its GPUs)
+cancel_all() {
+  local id node inc tok
+  for id in $(api GET '/v1/jobs?state=pending,running' | jget '{jobs}' | grep -o '"id":[0-9]*' | cut -d: -f2); do
+    node=$(api GET "/v1/jobs/$id" | jget '{placement}[0]{node}')
+    inc=$(api GET "/v1/jobs/$id" | jget '{incarnation}')
+    "$GANTRY" cancel "$id" >/dev/null
+    [ "$node" = null ] && continue
+    tok=$N1; [ "$node" = n2 ] && tok=$N2
+    TOK=$tok api POST /v1/agent/report "{\"name\":\"$node\",\"epoch\":$(cat "$WORK/epoch.$node"),\"events\":[{\"job_id\":$id,\"incarnation\":$inc,\"event\":\"exited\",\"exit_code\":0,\"signal\":15,\"reason\":\"cancelled\"}]}" >/dev/null
+  done
+}
+cancel_all
+after=$("$GANTRY" submit --team research --gpus 1 --image oci:/srv/layout:4 -- x | awk '{print $3}')
+wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$after | grep -q '\"state\":\"running\"'"
+ok $? "after a restart an image job starts (its node has oci without registering again)"
+is "$(api GET /v1/jobs/$after | jget '{placement}[0]{node}')" n1 "on the node with oci"
+
+# The same with nodes declared in the configuration (their stored runtimes are used too).
+cancel_all
+printf 'nodes:\n  - {name: n1, gpus: 2, gpu_type: H100}\n  - {name: n2, gpus: 2, gpu_type: H100}\n' > "$WORK/nodes.yaml"
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
+restart_server --heartbeat 1 --config "$WORK/nodes.yaml"
+is "$(api GET /v1/nodes/n1 | jget '{runtimes}')" '["process","oci"]' "a declared node: its stored runtimes after a restart"
+is "$(api GET /v1/nodes/n2 | jget '{runtimes}')" '["process"]' "and another's"
+decl=$("$GANTRY" submit --team research --gpus 1 --image oci:/srv/layout:5 -- x | awk '{print $3}')
+wait_for 10 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$decl | grep -q '\"state\":\"running\"'"
+ok $? "an image job starts on a declared node with oci after a restart"
+is "$(api GET /v1/jobs/$decl | jget '{placement}[0]{node}')" n1 "on n1"
 done_testing
