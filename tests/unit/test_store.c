@@ -139,6 +139,26 @@ static void check_damaged(void)
     is_int(system(cmd), 0, "version 3: tokens have created and expires, users and settings "
                            "their tables");
 
+    /* A store of version 2 (no settings table) is upgraded to 3, its rows kept. */
+    sh("rm -f %s/gantry.db*", d);
+    is_int(store_create(d, NULL, 0, &err), 0, "a fresh store");
+    sh("sqlite3 %s/gantry.db \"DROP TABLE settings; INSERT INTO users VALUES ('u', '{}'); "
+       "PRAGMA user_version = 2\"", d);
+    int opened = store_open(d, &st, &err);
+    is_int(opened, 0, "a store of version 2 opens");
+    store_op_t put = {.kind = STORE_SETTING_PUT, .a = "volume", .b = "v", .d = "{}"};
+    gt_error_t werr = {0};
+    if (opened == 0) {
+        is_int(store_wait(st, store_enqueue_client(st, &put, 1), &werr), 0,
+               "and takes a setting: %s", werr.msg);
+        store_close(st);
+    }
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 3", d);
+    is_int(system(cmd), 0, "version 2 is upgraded to version 3");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db \"SELECT kind || name FROM settings; "
+             "SELECT name FROM users\" | tr '\\n' ' ' | grep -qx 'volumev u '", d);
+    is_int(system(cmd), 0, "the setting is stored and the users' rows are kept");
+
     sh("rm -f %s/gantry.db* && touch %s/gantry.db-wal", d);
     ok(store_exists(d), "a WAL without its database is not a first start");
     is_int(store_open(d, &st, &err), -1, "and is refused");
