@@ -1042,11 +1042,11 @@ static int walk_document(walk_t *w)
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
                                            "users", "retention", "volumes", "environments",
-                                           NULL};
+                                           "image_paths", NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
                                  "nodes, teams, priority_classes, scheduler, users, retention, "
-                                 "volumes, environments", kind_name(root));
+                                 "volumes, environments, image_paths", kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
              p < root->data.mapping.pairs.top; p++) {
@@ -1075,6 +1075,14 @@ static int walk_document(walk_t *w)
                 rc = parse_env_list(w, val, "environments", gt_environment_parse,
                                     &cfg->environments);
                 break;
+            case 8: {
+                json_t *raw = yaml_json(w, val, "image_paths", true);
+                gt_error_t e = {0};
+                rc = !raw ? -1 : gt_image_paths_parse(raw, &cfg->image_paths, &e) < 0
+                                     ? fail(w, val, "%s", e.msg) : 0;
+                json_decref(raw);
+                break;
+            }
             }
             if (rc < 0)
                 return -1;
@@ -1204,6 +1212,7 @@ void gt_config_free(gt_config_t *cfg)
     free(cfg->users);
     json_decref(cfg->volumes);
     json_decref(cfg->environments);
+    json_decref(cfg->image_paths);
     free(cfg);
 }
 

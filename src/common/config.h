@@ -28,6 +28,8 @@
  *   environments: - {name, image, env: {K: V}, mounts: [{volume, sub_path, path, read_only}],
  *               teams, description}  software stacks jobs name (server only; envspec.h);
  *               their mounts name volumes of this file
+ *   image_paths: [DIR...]  the node directories a job's own local image (oci:, oci-archive:,
+ *               docker-archive:) may come from (server only); absent: anywhere
  * Booleans: true/false (yes/no, on/off too). Durations: 90s, 10m, 7d, 1h30m. */
 #ifndef GANTRY_CONFIG_H
 #define GANTRY_CONFIG_H
@@ -99,6 +101,8 @@ typedef struct gt_config {
     /* jansson's json_t, named by its struct tag: the simulator's files need not see jansson */
     struct json_t *volumes;       /* volumes: normalized (gt_volume_parse), in file order */
     struct json_t *environments;  /* environments: normalized (gt_environment_parse) */
+    struct json_t *image_paths;   /* image_paths: where a job's own local image (oci:,
+                                     oci-archive:, docker-archive:) may be; NULL: anywhere */
 } gt_config_t;
 
 int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err);

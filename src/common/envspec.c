@@ -121,6 +121,64 @@ int gt_image_ref_check(const char *ref, gt_error_t *err)
     return bad(err, "'image' %s has no transport; write %s", ref, form);
 }
 
+bool gt_image_local_path(const char *ref, char *buf, size_t len)
+{
+    static const char *const paths[] = {"oci:", "oci-archive:", "docker-archive:"};
+    if (gt_image_ref_check(ref, NULL) < 0)
+        return false;
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(paths[i]);
+        if (strncmp(ref, paths[i], n))
+            continue;
+        bool dotdot;
+        if (!norm_path(ref + n, true, buf, len, &dotdot))
+            return false;
+        /* oci:/PATH:TAG: a tag follows the last ':' after the last '/' */
+        char *slash = strrchr(buf, '/'), *colon = strrchr(buf, ':');
+        if (i == 0 && colon && colon > slash)
+            *colon = '\0';
+        return true;
+    }
+    return false;
+}
+
+bool gt_path_beneath_any(const char *path, const json_t *prefixes)
+{
+    size_t i;
+    const json_t *p;
+    json_array_foreach(prefixes, i, p)
+    {
+        const char *s = json_string_value(p);
+        size_t n = s ? strlen(s) : 0;
+        if (n && !strncmp(path, s, n) && (path[n] == '/' || !path[n] || !strcmp(s, "/")))
+            return true;
+    }
+    return false;
+}
+
+int gt_image_paths_parse(const json_t *v, json_t **out, gt_error_t *err)
+{
+    if (!json_is_array(v))
+        return bad(err, "image_paths must be a list of directories on the nodes, such as "
+                        "[/srv/images]");
+    json_t *res = json_array();
+    size_t i;
+    const json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        const char *s = str_of(e);
+        char buf[4096];
+        bool dotdot;
+        if (!s || s[0] != '/' || !norm_path(s, true, buf, sizeof(buf), &dotdot) || dotdot) {
+            json_decref(res);
+            return bad(err, "image_paths[%zu] must be an absolute directory without '..'", i);
+        }
+        json_array_append_new(res, json_string(buf));
+    }
+    *out = res;
+    return 0;
+}
+
 bool gt_teams_admit(const json_t *teams, const char *team)
 {
     size_t i;

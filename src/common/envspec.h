@@ -24,6 +24,17 @@
  * no spaces, at most GT_IMAGE_REF_MAX bytes, no '..' in a path. 0, or -1 (EINVAL) with err. */
 int gt_image_ref_check(const char *ref, gt_error_t *err);
 
+/* The node path an image reference reads (oci:/PATH[:TAG], oci-archive:/PATH,
+ * docker-archive:/PATH), written into buf without its tag; false for docker:// (a registry)
+ * or a reference gt_image_ref_check refuses. */
+bool gt_image_local_path(const char *ref, char *buf, size_t len);
+/* Whether path is one of prefixes (a JSON array of absolute paths) or beneath one, component
+ * by component (/srv/images admits /srv/images/a, not /srv/images2). */
+bool gt_path_beneath_any(const char *path, const json_t *prefixes);
+/* A list of absolute directories without '..' (the configuration's image_paths:): *out a new
+ * array of them normalized. */
+int gt_image_paths_parse(const json_t *v, json_t **out, gt_error_t *err);
+
 /* A name of a volume or an environment: 1 to 63 characters of [A-Za-z0-9._-]. */
 bool gt_env_name_ok(const char *s);
 

@@ -59,6 +59,7 @@ void server_envs_from_config(server_t *srv, const gt_config_t *cfg)
     srv->config_environments = json_object();
     if (!cfg)
         return;
+    srv->image_paths = cfg->image_paths ? json_incref(cfg->image_paths) : NULL;
     from_config(srv->volumes, srv->config_volumes, cfg->volumes);
     from_config(srv->environments, srv->config_environments, cfg->environments);
 }
@@ -105,6 +106,7 @@ void server_envs_free(server_t *srv)
     json_decref(srv->config_volumes);
     json_decref(srv->environments);
     json_decref(srv->config_environments);
+    json_decref(srv->image_paths);
 }
 
 /* ---- a job's environment ---- */
@@ -156,6 +158,14 @@ static int check_mounts(server_t *srv, json_t *mounts, const char *team, const c
 
 int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err)
 {
+    /* A local image is a path the node's agent reads: a job's own only where the
+     * administrator keeps images (a stack's image is the administrator's choice). */
+    char local[4096];
+    if (j->image && srv->image_paths && gt_image_local_path(j->image, local, sizeof(local)) &&
+        !gt_path_beneath_any(local, srv->image_paths))
+        return refuse(err, "'image' %s: %s is not under the cluster's image_paths (local "
+                           "images are read from there only; use a registry, docker://)",
+                      j->image, local);
     if (j->environment) {
         json_t *stack = json_object_get(srv->environments, j->environment);
         if (!stack)

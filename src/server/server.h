@@ -118,6 +118,7 @@ typedef struct server {
      * (a deleted API entry reverts to it); one change at a time (taken before mu). */
     json_t *volumes, *config_volumes;
     json_t *environments, *config_environments;
+    json_t *image_paths;     /* the configuration's image_paths:, or NULL (anywhere) */
     pthread_mutex_t envs_mu;
     /* http.c: connections parked (suspended) until a commit, a long poll's answer or a log
      * chunk; counted so that shutdown stops libmicrohttpd only once none is left. */
@@ -276,7 +277,8 @@ void server_envs_free(server_t *srv);
 /* At submission (caller holds mu): resolves j's environment into its own fields (the job's
  * image, env and mounts add to the stack's or override them; j->environment keeps the name)
  * and checks its mounts: each volume exists, j's team may use it, read_only: false never on a
- * read-only volume; read_only is filled from the volume where absent. 0, or -1 (EINVAL) with
+ * read-only volume; read_only is filled from the volume where absent; a local image of the job's
+ * own (not its stack's) lies under the configuration's image_paths: when it has one. 0, or -1 (EINVAL) with
  * err naming the environment or volume (j is then half-resolved: the caller frees it). */
 int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err);
 /* At start (caller holds mu): adds to a start task's job object its image, its mounts with

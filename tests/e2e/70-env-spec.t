@@ -20,6 +20,8 @@ environments:
     env: {NCCL_DEBUG: INFO, MODE: stack}
     mounts: [{volume: datasets, sub_path: imagenet, path: /data}]
   - {name: research-only, image: "oci:/srv/images/r:1", teams: [research]}
+  - {name: local-stack, image: "oci:/opt/stacks/s:1"}
+image_paths: [/srv/images/]
 EOF
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 
@@ -67,6 +69,17 @@ refused "{$base,\"environment\":\"tensorflow\"}" "environment 'tensorflow' does 
   "an unknown environment is refused"
 refused "{$base,\"environment\":\"research-only\"}" \
   "environment 'research-only' is not open to team 'vision'" "an environment limited to teams refuses others"
+# local images: a job's own only under image_paths (component by component); a stack's anywhere
+refused "{$base,\"image\":\"oci:/etc/layout:1\"}" "/etc/layout is not under the cluster's image_paths" \
+  "a job's own local image outside image_paths is refused"
+refused "{$base,\"image\":\"docker-archive:/srv/images2/a.tar\"}" "/srv/images2/a.tar is not under" \
+  "/srv/images2 is not under /srv/images"
+for ok_img in "oci-archive:/srv/images/a.tar" "oci:/srv/images/sub/l:2" "docker://reg.example/a:1"; do
+  like "$(api POST /v1/jobs "{$base,\"image\":\"$ok_img\",\"after_ok\":[99999]}")" "^400 .*after_ok: job 99999" \
+    "$ok_img passes the image checks"
+done
+like "$(api POST /v1/jobs "{$base,\"environment\":\"local-stack\",\"after_ok\":[99999]}")" "^400 .*after_ok: job 99999" \
+  "a stack's local image outside image_paths is the administrator's: it passes"
 r=$("$GANTRY" submit --team vision --mount research:/r -- true 2>&1)
 like "$r" "team 'vision' may not use volume 'research'" "gantry submit says why"
 

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "common/config.h"
+#include "common/envspec.h"
 #include "tap.h"
 
 static gt_config_t *parse(const char *text, gt_error_t *err)
@@ -451,6 +452,35 @@ static void test_volumes(void)
                                                    0,
        "a stack may have no image and no mounts");
     gt_config_free(cfg);
+
+    cfg = parse("image_paths: [/srv/images/, //opt//layouts]\n", &err);
+    ok(cfg != NULL, "image_paths parse: %s", err.msg);
+    if (cfg) {
+        is_int(json_array_size(cfg->image_paths), 2, "two image paths");
+        is_str(json_string_value(json_array_get(cfg->image_paths, 1)), "/opt/layouts",
+               "normalized");
+        char b[256];
+        ok(gt_image_local_path("oci:/opt/layouts/x:tag", b, sizeof(b)) && !strcmp(b, "/opt/layouts/x"),
+           "oci:/opt/layouts/x:tag reads /opt/layouts/x (%s)", b);
+        ok(gt_image_local_path("oci:/opt/lay:outs/x", b, sizeof(b)) && !strcmp(b, "/opt/lay:outs/x"),
+           "a ':' before the last '/' is not a tag (%s)", b);
+        ok(gt_image_local_path("docker-archive:/a/b.tar", b, sizeof(b)) && !strcmp(b, "/a/b.tar"),
+           "docker-archive:/a/b.tar reads /a/b.tar");
+        ok(!gt_image_local_path("docker://reg/a:1", b, sizeof(b)), "docker:// reads no node path");
+        ok(gt_path_beneath_any("/opt/layouts", cfg->image_paths), "a prefix itself is admitted");
+        ok(gt_path_beneath_any("/srv/images/a/b", cfg->image_paths), "a path beneath one too");
+        ok(!gt_path_beneath_any("/srv/images2/a", cfg->image_paths),
+           "/srv/images2 is not beneath /srv/images");
+        ok(!gt_path_beneath_any("/srv", cfg->image_paths), "nor is /srv");
+        gt_config_free(cfg);
+    }
+    cfg = parse("teams: []\n", &err);
+    ok(cfg && cfg->image_paths == NULL, "no image_paths: NULL (anywhere)");
+    gt_config_free(cfg);
+    fails("image_paths: [relative]\n", "image_paths[0] must be an absolute", NULL,
+          "a relative image path");
+    fails("image_paths: [/a/../b]\n", "without '..'", NULL, "an image path with ..");
+    fails("image_paths: /srv\n", "image_paths must be a list", NULL, "image_paths not a list");
 
     fails("volumes:\n  - {name: a, path: relative}\n", "line 2", "path must be an absolute",
           "a relative volume path");
