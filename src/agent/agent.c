@@ -122,7 +122,30 @@ static json_t *exit_event(const ajob_t *j)
                            j->st.reason[0] ? j->st.reason : "failed", "time", j->st.end_time);
     if (j->st.message[0])
         json_object_set_new(ev, "message", json_string(j->st.message));
+    if (j->st.image_digest[0])
+        json_object_set_new(ev, "image_digest", json_string(j->st.image_digest));
     return ev;
+}
+
+/* Container jobs for the heartbeat: those whose image is being fetched (bytes so far), and
+ * the image digest of those running. */
+static void image_lists(agent_t *a, json_t **pulling, json_t **images)
+{
+    *pulling = json_array();
+    *images = json_array();
+    for (size_t i = 0; i < a->njobs; i++) {
+        const ajob_t *j = &a->jobs[i];
+        if (j->exited)
+            continue;
+        if (!strcmp(j->st.phase, "pulling"))
+            json_array_append_new(*pulling, json_pack("{s:I,s:i,s:I}", "job", (json_int_t)j->id,
+                                                      "incarnation", j->inc, "bytes",
+                                                      (json_int_t)j->st.pull_bytes));
+        else if (j->st.image_digest[0])
+            json_array_append_new(*images, json_pack("{s:I,s:i,s:s}", "job", (json_int_t)j->id,
+                                                     "incarnation", j->inc, "digest",
+                                                     j->st.image_digest));
+    }
 }
 
 /* The ends not reported yet: as exit events (full), or as (job_id, incarnation) pairs. */
@@ -383,6 +406,18 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         snprintf(gang.master_addr, sizeof(gang.master_addr), "%s",
                  json_string_value(json_object_get(g, "master_addr")) ?: "127.0.0.1");
     }
+    json_t *ml = json_object_get(job, "mounts");
+    size_t nmounts = json_array_size(ml);
+    supervisor_mount_t *mounts = xcalloc(nmounts + 1, sizeof(*mounts));
+    for (size_t i = 0; i < nmounts; i++) {
+        json_t *m = json_array_get(ml, i);
+        mounts[i] = (supervisor_mount_t){
+            .host_path = json_string_value(json_object_get(m, "host_path")),
+            .sub_path = json_string_value(json_object_get(m, "sub_path")),
+            .path = json_string_value(json_object_get(m, "path")),
+            .read_only = json_is_true(json_object_get(m, "read_only"))};
+    }
+    const char *network = json_string_value(json_object_get(job, "network"));
     json_t *ck = json_object_get(job, "checkpoint");
     int sig = supervisor_signal_number(json_string_value(json_object_get(ck, "signal")));
     /* --job-user overrides; else the Unix account the server maps the job's user to (a server
@@ -422,6 +457,12 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .checkpoint_root = cfg->checkpoint_root,
         .fence = json_is_true(json_object_get(job, "fence")),
         .agent = a->agent,
+        .image = json_string_value(json_object_get(job, "image")),
+        .mounts = mounts,
+        .nmounts = nmounts,
+        .output_dir = json_string_value(json_object_get(job, "output_dir")),
+        .scratch_root = json_string_value(json_object_get(job, "scratch_root")),
+        .network_none = network && !strcmp(network, "none"),
     };
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();
@@ -437,6 +478,7 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     free(env);
     free(argv);
     free(gpus);
+    free(mounts);
     return spawned;
 }
 
@@ -457,8 +499,11 @@ static void finish_start(agent_t *a, starting_t *sp)
         say("job %" PRId64 " incarnation %d could not start: %s", sp->id, sp->inc, st.message);
     } else {
         j->ready_fd = sp->ready_fd;
-        say("job %" PRId64 " incarnation %d started: pid %d, GPUs %zu, in %.1f ms.", sp->id,
-            sp->inc, (int)st.pid, sp->ngpus, (gt_monotonic_s() - sp->t0) * 1e3);
+        if (!strcmp(st.phase, "pulling"))
+            say("job %" PRId64 " incarnation %d is fetching its image.", sp->id, sp->inc);
+        else
+            say("job %" PRId64 " incarnation %d started: pid %d, GPUs %zu, in %.1f ms.",
+                sp->id, sp->inc, (int)st.pid, sp->ngpus, (gt_monotonic_s() - sp->t0) * 1e3);
     }
 }
 
@@ -738,10 +783,12 @@ static void heartbeat(agent_t *a)
     }
     /* running and ending: every copy this node holds, which the server reconciles against
      * what it placed here. */
-    json_t *body = json_pack("{s:s,s:I,s:o,s:o,s:o,s:I}", "name", a->cfg->name, "epoch",
-                             (json_int_t)a->epoch, "running", running_list(a), "ending",
-                             unreported_ends(a, false), "gpus", gpus, "tasks_done",
-                             (json_int_t)a->tasks_done);
+    json_t *pulling, *images;
+    image_lists(a, &pulling, &images);
+    json_t *body = json_pack("{s:s,s:I,s:o,s:o,s:o,s:I,s:o,s:o}", "name", a->cfg->name,
+                             "epoch", (json_int_t)a->epoch, "running", running_list(a),
+                             "ending", unreported_ends(a, false), "gpus", gpus, "tasks_done",
+                             (json_int_t)a->tasks_done, "pulling", pulling, "images", images);
     long status = 0;
     json_t *resp = NULL;
     gt_error_t err = {0};

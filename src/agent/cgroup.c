@@ -2,6 +2,7 @@
 
 #include "agent/devfilter.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -524,20 +525,44 @@ int cgroup_attach(const cgroup_t *cg, pid_t pid, gt_error_t *err)
     return 0;
 }
 
-int cgroup_pids(const cgroup_t *cg, pid_t **out, size_t *n, gt_error_t *err)
+/* Appends the pids in dir/cgroup.procs and in every cgroup below dir (a container runtime
+ * makes its own cgroup inside the job's). */
+static int pids_below(const char *dir, pid_t **arr, size_t *cap, size_t *cnt, int depth)
 {
-    const char *procs = cg->procs[cg->version == CGROUP_V1 ? C_MEMORY : 0];
+    char *procs = path_join(dir, "cgroup.procs", NULL, NULL);
     FILE *f = fopen(procs, "re");
+    free(procs);
     if (!f)
-        return gt_error_set(err, "cgroup", "cannot read %s: %s", procs, strerror(errno));
-    pid_t *arr = NULL;
-    size_t cap = 0, cnt = 0;
+        return -1;
     long v;
     while (fscanf(f, "%ld", &v) == 1) {
-        GT_GROW(arr, cap, cnt + 1);
-        arr[cnt++] = (pid_t)v;
+        GT_GROW(*arr, *cap, *cnt + 1);
+        (*arr)[(*cnt)++] = (pid_t)v;
     }
     fclose(f);
+    DIR *d = depth < 8 ? opendir(dir) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+            char *sub = path_join(dir, de->d_name, NULL, NULL);
+            pids_below(sub, arr, cap, cnt, depth + 1);
+            free(sub);
+        }
+    if (d)
+        closedir(d);
+    return 0;
+}
+
+int cgroup_pids(const cgroup_t *cg, pid_t **out, size_t *n, gt_error_t *err)
+{
+    const char *dir = cg->dir[cg->version == CGROUP_V1 ? C_MEMORY : 0];
+    pid_t *arr = NULL;
+    size_t cap = 0, cnt = 0;
+    if (pids_below(dir, &arr, &cap, &cnt, 0) < 0) {
+        free(arr);
+        return gt_error_set(err, "cgroup", "cannot read %s/cgroup.procs: %s", dir,
+                            strerror(errno));
+    }
     *out = arr;
     *n = cnt;
     return 0;
@@ -578,8 +603,18 @@ bool cgroup_hit_memory_limit(const cgroup_t *cg)
     if (cg->version == CGROUP_V2)
         return read_file(cg->dir[0], "memory.events", text, sizeof(text)) == 0 &&
                keyed_value(text, "max") > 0;
-    return read_file(cg->dir[C_MEMORY], "memory.failcnt", text, sizeof(text)) == 0 &&
-           strtoll(text, NULL, 10) > 0;
+    if (read_file(cg->dir[C_MEMORY], "memory.failcnt", text, sizeof(text)) == 0 &&
+        strtoll(text, NULL, 10) > 0)
+        return true;
+    /* Some kernels leave failcnt at 0 when the charge fails below the group (a container
+     * runtime's cgroup inside the job's, whose own OOM count goes with it): the peak then
+     * says it. */
+    char lim[64], peak[64];
+    if (read_file(cg->dir[C_MEMORY], "memory.limit_in_bytes", lim, sizeof(lim)) < 0 ||
+        read_file(cg->dir[C_MEMORY], "memory.max_usage_in_bytes", peak, sizeof(peak)) < 0)
+        return false;
+    unsigned long long l = strtoull(lim, NULL, 10), p = strtoull(peak, NULL, 10);
+    return l > 0 && l < (1ULL << 62) && p >= l;
 }
 
 bool cgroup_devices_enforced(const cgroup_t *cg)

@@ -63,7 +63,8 @@ cgroup_t *cgroup_open(const cgroup_cfg_t *cfg, const char *name, gt_error_t *err
  * freshly forked child may call it with err = NULL on itself before exec. */
 int cgroup_attach(const cgroup_t *cg, pid_t pid, gt_error_t *err);
 
-/* The processes now in the cgroup: a new array in *out (free it), count in *n. */
+/* The processes now in the cgroup and in the cgroups below it (a container runtime makes its
+ * own inside the job's): a new array in *out (free it), count in *n. */
 int cgroup_pids(const cgroup_t *cg, pid_t **out, size_t *n, gt_error_t *err);
 
 /* Sends sig to every process in the cgroup; returns how many were signalled, or -1. */
@@ -73,8 +74,8 @@ int cgroup_signal_all(const cgroup_t *cg, int sig);
  * memory.oom_control, or memory.failcnt > 0 when the kernel lacks that field; v2: oom_kill
  * in memory.events). */
 bool cgroup_oom_killed(const cgroup_t *cg);
-/* Whether the group's memory use ever reached its limit (v1 memory.failcnt, v2 memory.events
- * max). With a job SIGKILLed, that says the OOM killer did it even when its own counter lags. */
+/* Whether the group's memory use ever reached its limit (v1 memory.failcnt, or a peak
+ * (max_usage_in_bytes) at the limit; v2 memory.events max). With a job SIGKILLed, that says the OOM killer did it even when its own counter lags. */
 bool cgroup_hit_memory_limit(const cgroup_t *cg);
 
 /* Whether device access is limited: v1 with the devices controller mounted, v2 with the

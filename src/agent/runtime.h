@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "agent/cgroup.h"
+#include "agent/mounts.h"
 #include "agent/supervisor.h"
 #include "common/util.h"
 
@@ -41,6 +42,8 @@ typedef struct runtime_job {
     const char *checkpoint_dir;    /* host paths of the job's directories; output_dir and */
     const char *output_dir;        /* scratch_dir may be NULL (none) */
     const char *scratch_dir;
+    const job_mount_t *mounts;     /* the job's mounts, resolved (source filled in) */
+    size_t nmounts;
     char **envp;                   /* the job's environment, built by the supervisor after
                                       prepare from the fields below; NULL-terminated */
     /* prepare: how the job sees things (NULL = as on the host) */
@@ -77,7 +80,8 @@ typedef struct runtime_ops {
     void (*cleanup)(runtime_job_t *job, void *priv);
 } runtime_ops_t;
 
-extern const runtime_ops_t runtime_process;
+extern const runtime_ops_t runtime_process; /* runtime_process.c */
+extern const runtime_ops_t runtime_oci;     /* runtime_oci.c: spec.image set */
 
 /* The runtime that runs spec's job. */
 const runtime_ops_t *runtime_for(const supervisor_spec_t *spec);
@@ -92,10 +96,16 @@ void runtime_child_fail(int errfd, const char *what, int e) __attribute__((noret
  * reaped). child may only make system calls (it shares the caller's memory). */
 pid_t runtime_spawn(void (*child)(void *arg, int errfd), void *arg, gt_error_t *err);
 
-/* In a runtime's child: stdin from /dev/null, stdout/stderr to the job's logs, the job's
- * cgroup (when enter_cgroup), the job's user (when as_user and job->switch_user). Fails
- * through runtime_child_fail. */
-void runtime_child_setup(const runtime_job_t *job, bool enter_cgroup, bool as_user, int errfd);
+/* In a runtime's child: its own process group, stdin from /dev/null, stdout/stderr to the
+ * job's logs, the job's cgroup (when enter_cgroup). Fails through runtime_child_fail. */
+void runtime_child_setup(const runtime_job_t *job, bool enter_cgroup, int errfd);
+
+/* In a runtime's child: becomes the job's user (when job->switch_user). */
+void runtime_child_become_user(const runtime_job_t *job, int errfd);
+
+/* Removes path and everything below it without following a symbolic link anywhere (a job's
+ * own directories may hold links to anything). 0, or -1 with errno. */
+int runtime_remove_tree(const char *path);
 
 /* In a runtime's child, just before exec: default signal dispositions, nothing blocked. */
 void runtime_child_signals(void);

@@ -2,6 +2,7 @@
  * it is, as the job's user, in its workdir. Also the helpers every runtime's child uses. */
 #include "agent/runtime.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +24,7 @@ void runtime_child_fail(int errfd, const char *what, int e)
     _exit(127);
 }
 
-void runtime_child_setup(const runtime_job_t *job, bool enter_cgroup, bool as_user, int errfd)
+void runtime_child_setup(const runtime_job_t *job, bool enter_cgroup, int errfd)
 {
     setpgid(0, 0);
     if (enter_cgroup && job->cg && cgroup_attach(job->cg, getpid(), NULL) < 0)
@@ -30,7 +32,11 @@ void runtime_child_setup(const runtime_job_t *job, bool enter_cgroup, bool as_us
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(job->out_fd, 1) < 0 || dup2(job->err_fd, 2) < 0)
         runtime_child_fail(errfd, "cannot set up stdin/stdout/stderr", errno);
-    if (as_user && job->switch_user) {
+}
+
+void runtime_child_become_user(const runtime_job_t *job, int errfd)
+{
+    if (job->switch_user) {
         if (setgroups((size_t)job->ngroups, job->groups) < 0)
             runtime_child_fail(errfd, "setgroups", errno);
         if (setgid(job->pw->pw_gid) < 0)
@@ -92,13 +98,53 @@ pid_t runtime_spawn(void (*child)(void *arg, int errfd), void *arg, gt_error_t *
     return pid;
 }
 
+static int remove_at(int at, const char *name)
+{
+    struct stat sb;
+    if (fstatat(at, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(sb.st_mode))
+        return unlinkat(at, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            remove_at(dirfd(d), de->d_name);
+    closedir(d);
+    return unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int runtime_remove_tree(const char *path)
+{
+    return remove_at(AT_FDCWD, path);
+}
+
 /* ---- the plain process ------------------------------------------------------------------- */
 
 static void process_child(void *arg, int errfd)
 {
     const runtime_job_t *job = arg;
     const supervisor_spec_t *s = job->spec;
-    runtime_child_setup(job, true, true, errfd);
+    runtime_child_setup(job, true, errfd);
+    /* Mounts and network none: a private mount (and network) namespace, as root, before the
+     * job's user is taken. */
+    if (job->nmounts || s->network_none) {
+        char why[300];
+        if (mounts_enter(job->mounts, job->nmounts, s->network_none, why, sizeof(why)) < 0) {
+            if (write(errfd, why, strlen(why)) < 0) {
+                /* nothing more to do */
+            }
+            _exit(127);
+        }
+    }
+    runtime_child_become_user(job, errfd);
     if (chdir(job->workdir) < 0) {
         char what[300];
         snprintf(what, sizeof(what), "cannot enter workdir %s", job->workdir);
@@ -154,6 +200,7 @@ const runtime_ops_t runtime_process = {
 
 const runtime_ops_t *runtime_for(const supervisor_spec_t *spec)
 {
-    (void)spec;
+    if (spec->image && *spec->image)
+        return &runtime_oci;
     return &runtime_process;
 }

@@ -46,6 +46,25 @@ json_t *spec_wire_encode(const supervisor_spec_t *s)
                                   (json_int_t)s->limits.cpu_milli, "pids_max",
                                   (json_int_t)s->limits.pids_max, "restrict_devices",
                                   s->limits.restrict_devices));
+    json_t *mounts = json_array();
+    for (size_t i = 0; i < s->nmounts; i++)
+        json_array_append_new(mounts,
+                              json_pack("{s:o,s:o,s:o,s:b}", "host_path",
+                                        str_or_null(s->mounts[i].host_path), "sub_path",
+                                        str_or_null(s->mounts[i].sub_path), "path",
+                                        str_or_null(s->mounts[i].path), "read_only",
+                                        s->mounts[i].read_only));
+    json_object_set_new(o, "mounts", mounts);
+    json_object_set_new(o, "image", str_or_null(s->image));
+    json_object_set_new(o, "output_dir", str_or_null(s->output_dir));
+    json_object_set_new(o, "scratch_root", str_or_null(s->scratch_root));
+    json_object_set_new(o, "network_none", json_boolean(s->network_none));
+    json_object_set_new(o, "image_cache", str_or_null(s->image_cache));
+    json_object_set_new(o, "image_cache_max", json_integer((json_int_t)s->image_cache_max));
+    json_object_set_new(o, "registries_conf", str_or_null(s->registries_conf));
+    json_object_set_new(o, "auth_file", str_or_null(s->auth_file));
+    json_object_set_new(o, "oci_runtime", str_or_null(s->oci_runtime));
+    json_object_set_new(o, "cdi_dir", str_or_null(s->cdi_dir));
     return o;
 }
 
@@ -72,7 +91,7 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
 {
     memset(w, 0, sizeof(*w));
     if (!json_is_object(o) || !json_is_integer(json_object_get(o, "job_id")) ||
-        json_array_size(json_object_get(o, "argv")) == 0) {
+        (json_array_size(json_object_get(o, "argv")) == 0 && !jstr(o, "image"))) {
         errno = EINVAL;
         return -1;
     }
@@ -123,6 +142,28 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
     s->limits.cpu_milli = jint(lim, "cpu_milli");
     s->limits.pids_max = jint(lim, "pids_max");
     s->limits.restrict_devices = json_is_true(json_object_get(lim, "restrict_devices"));
+    const json_t *m = json_object_get(o, "mounts");
+    s->nmounts = json_array_size(m);
+    w->mounts = xcalloc(s->nmounts + 1, sizeof(*w->mounts));
+    for (size_t i = 0; i < s->nmounts; i++) {
+        const json_t *e = json_array_get(m, i);
+        w->mounts[i] = (supervisor_mount_t){.host_path = jstr(e, "host_path"),
+                                            .sub_path = jstr(e, "sub_path"),
+                                            .path = jstr(e, "path"),
+                                            .read_only =
+                                                json_is_true(json_object_get(e, "read_only"))};
+    }
+    s->mounts = w->mounts;
+    s->image = jstr(o, "image");
+    s->output_dir = jstr(o, "output_dir");
+    s->scratch_root = jstr(o, "scratch_root");
+    s->network_none = json_is_true(json_object_get(o, "network_none"));
+    s->image_cache = jstr(o, "image_cache");
+    s->image_cache_max = jint(o, "image_cache_max");
+    s->registries_conf = jstr(o, "registries_conf");
+    s->auth_file = jstr(o, "auth_file");
+    s->oci_runtime = jstr(o, "oci_runtime");
+    s->cdi_dir = jstr(o, "cdi_dir");
     return 0;
 }
 
@@ -131,5 +172,6 @@ void spec_wire_free(spec_wire_t *w)
     free(w->argv);
     free(w->env);
     free(w->gpus);
+    free(w->mounts);
     memset(w, 0, sizeof(*w));
 }

@@ -18,9 +18,11 @@ typedef struct spec_wire {
     cgroup_cfg_t cgroup;
     char **argv, **env;
     int *gpus;
+    supervisor_mount_t *mounts;
 } spec_wire_t;
 
-/* Fills *out from o. -1 with EINVAL if o is not an object with a job id and a command. */
+/* Fills *out from o. -1 with EINVAL if o is not an object with a job id and a command (or an
+ * image, whose Entrypoint and Cmd then run). */
 int spec_wire_decode(const json_t *o, spec_wire_t *out);
 void spec_wire_free(spec_wire_t *w);
 

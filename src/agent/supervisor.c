@@ -91,10 +91,12 @@ static int state_write(const char *dir, const supervisor_state_t *st)
     int n = snprintf(rec, sizeof(rec),
                      "record=2\njob_id=%" PRId64 "\nincarnation=%d\nphase=%s\nsupervisor_pid=%d\n"
                      "supervisor_start=%llu\npid=%d\nstart_time=%.6f\nend_time=%.6f\n"
-                     "exit_code=%d\nsignal=%d\nreason=%s\nmessage=%s\nend=1\n",
+                     "exit_code=%d\nsignal=%d\nreason=%s\nmessage=%s\nimage_digest=%s\n"
+                     "pull_bytes=%" PRIu64 "\nend=1\n",
                      st->job_id, st->incarnation, st->phase, (int)st->supervisor_pid,
                      st->supervisor_start, (int)st->pid, st->start_time, st->end_time,
-                     st->exit_code, st->signal, st->reason, msg);
+                     st->exit_code, st->signal, st->reason, msg, st->image_digest,
+                     st->pull_bytes);
     if (n < 0 || n >= (int)sizeof(rec)) { /* cannot happen: the fields are bounded */
         errno = EOVERFLOW;
         return -1;
@@ -141,6 +143,10 @@ static void state_field(supervisor_state_t *st, const char *k, const char *v, in
         snprintf(st->reason, sizeof(st->reason), "%s", v);
     else if (!strcmp(k, "message"))
         snprintf(st->message, sizeof(st->message), "%s", v);
+    else if (!strcmp(k, "image_digest"))
+        snprintf(st->image_digest, sizeof(st->image_digest), "%s", v);
+    else if (!strcmp(k, "pull_bytes"))
+        st->pull_bytes = strtoull(v, NULL, 10);
 }
 
 static void state_clear(supervisor_state_t *st)
@@ -364,27 +370,10 @@ int supervisor_mark_lost(const char *state_dir, supervisor_state_t *st, const cg
     return rc;
 }
 
-static int rm_rf(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char *p = fmt("%s/%s", path, de->d_name);
-        rm_rf(p);
-        free(p);
-    }
-    closedir(d);
-    return rmdir(path);
-}
-
 int supervisor_remove(const char *state_dir, int64_t job_id, int incarnation)
 {
     char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
-    int rc = rm_rf(dir);
+    int rc = runtime_remove_tree(dir); /* links left in a bundle's upper are not followed */
     int e = errno;
     free(dir);
     errno = e;
@@ -590,6 +579,33 @@ static void fence_job(const supervisor_spec_t *s, pid_t pid, cgroup_t *cg, doubl
     stop_job(pid, cg, now, "fenced", s->stop_signal, grace_s < g ? grace_s : g, stop);
 }
 
+/* Makes dir (and its parents) and gives it to pw (NULL: left as made); *errmsg on failure. */
+static int own_dir(const char *dir, unsigned mode, const struct passwd *pw, char **errmsg)
+{
+    if (gt_mkdirs(dir, mode, NULL) < 0) {
+        *errmsg = fmt("cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0) {
+        *errmsg = fmt("cannot give %s to %s: %s", dir, pw->pw_name, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Fetch progress: recorded in the state (phase pulling) for the agent's heartbeats. */
+typedef struct pull_state {
+    const char *dir;
+    supervisor_state_t *st;
+} pull_state_t;
+
+static void on_pull_progress(runtime_job_t *job, uint64_t bytes)
+{
+    pull_state_t *p = job->progress_arg;
+    p->st->pull_bytes = bytes;
+    state_write(p->dir, p->st);
+}
+
 /* The supervisor itself: runs in the grandchild, never returns. ready is the write end of the
  * launcher's pipe; one byte on it says the state file holds the start (or its failure). */
 static void supervise(const supervisor_spec_t *s, int ready)
@@ -604,12 +620,16 @@ static void supervise(const supervisor_spec_t *s, int ready)
     env_t env = {0};
     int out_fd = -1, err_fd = -1;
     char **devs = NULL;
-    char *ckpt = NULL, *errmsg = NULL;
+    char *ckpt = NULL, *errmsg = NULL, *scratch = NULL;
+    const char *fail_reason = NULL;
+    job_mount_t *mounts = NULL;
+    bool ready_sent = false;
     struct passwd *pw = NULL;
-    bool switch_user = false, started = false, fenced_at_start = false, prepared = false;
+    bool switch_user = false, fenced_at_start = false, prepared = false;
     const runtime_ops_t *rt = NULL;
     void *rt_priv = NULL;
     runtime_job_t rjob = {0};
+    pull_state_t pull = {0};
     gid_t *groups = NULL;
     int ngroups = 0;
 
@@ -681,6 +701,36 @@ static void supervise(const supervisor_spec_t *s, int ready)
         errmsg = fmt("cannot give %s to %s: %s", ckpt, s->user, strerror(errno));
         goto start_failed;
     }
+    /* The output directory (on the output volume: kept) and node-local scratch (removed at
+     * the end), both the job's user's. */
+    if (s->output_dir && own_dir(s->output_dir, 0755, switch_user ? pw : NULL, &errmsg) < 0)
+        goto start_failed;
+    {
+        char *root = s->scratch_root ? xstrdup(s->scratch_root) : fmt("%s/scratch", s->state_dir);
+        scratch = fmt("%s/%" PRId64 ".%d", root, s->job_id, s->incarnation);
+        int rc = own_dir(root, 0711, NULL, &errmsg);
+        free(root);
+        if (rc < 0)
+            goto start_failed;
+    }
+    if (own_dir(scratch, 0700, switch_user ? pw : NULL, &errmsg) < 0) {
+        free(scratch);
+        scratch = NULL;
+        goto start_failed;
+    }
+    /* Each mount's sub_path resolved beneath its volume: one that leaves it is refused. */
+    mounts = xcalloc(s->nmounts + 1, sizeof(*mounts));
+    for (size_t i = 0; i < s->nmounts; i++) {
+        gt_error_t err = {0};
+        mounts[i] = (job_mount_t){.host_path = s->mounts[i].host_path,
+                                  .sub_path = s->mounts[i].sub_path,
+                                  .path = s->mounts[i].path,
+                                  .read_only = s->mounts[i].read_only};
+        if (mounts_resolve(&mounts[i], &err) < 0) {
+            errmsg = fmt("mount %s: %s", s->mounts[i].path ? s->mounts[i].path : "?", err.msg);
+            goto start_failed;
+        }
+    }
 
     char *outp = fmt("%s/stdout", dir), *errp = fmt("%s/stderr", dir);
     out_fd = open(outp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -712,13 +762,40 @@ static void supervise(const supervisor_spec_t *s, int ready)
     /* The runtime (runtime.h) prepares what the command needs. */
     rjob = (runtime_job_t){.spec = s, .dir = dir, .cg = cg, .pw = pw,
                            .switch_user = switch_user, .groups = groups, .ngroups = ngroups,
-                           .out_fd = out_fd, .err_fd = err_fd, .checkpoint_dir = ckpt};
+                           .out_fd = out_fd, .err_fd = err_fd, .checkpoint_dir = ckpt,
+                           .output_dir = s->output_dir, .scratch_dir = scratch,
+                           .mounts = mounts, .nmounts = s->nmounts,
+                           .progress = on_pull_progress, .progress_arg = &pull};
+    pull = (pull_state_t){.dir = dir, .st = &st};
     rt = runtime_for(s);
+    if (rt->slow_prepare) {
+        /* A fetch may take minutes: the agent learns that the job is here (phase pulling)
+         * and goes on; the time limit starts only once the command runs. */
+        snprintf(st.phase, sizeof(st.phase), "pulling");
+        state_write(dir, &st);
+        if (write(ready, "r", 1) < 0) {
+            /* the launcher is gone: the job goes on */
+        }
+        ready_sent = true;
+    }
     prepared = true;
     {
         gt_error_t err = {0};
         if (rt->prepare(&rjob, &rt_priv, &err) < 0) {
             errmsg = fmt("%s", err.msg);
+            if (!strcmp(err.code, "image_pull"))
+                fail_reason = "image_pull";
+            goto start_failed;
+        }
+    }
+    snprintf(st.image_digest, sizeof(st.image_digest), "%s", rjob.image_digest);
+    snprintf(st.phase, sizeof(st.phase), "running");
+    if (rt->slow_prepare) {
+        /* Stopped while it was being prepared: it never starts. */
+        stop_req_t r;
+        if (read_stop(dir, &r) && strcmp(r.reason, "fenced")) {
+            fail_reason = r.reason;
+            errmsg = fmt("stopped (%s) before it started", r.reason);
             goto start_failed;
         }
     }
@@ -756,10 +833,10 @@ static void supervise(const supervisor_spec_t *s, int ready)
     }
     st.pid = pid;
     state_write(dir, &st);
-    if (write(ready, "r", 1) < 0) {
+    if (!ready_sent && write(ready, "r", 1) < 0) {
         /* the launcher is gone: the job runs on */
     }
-    started = true; /* ready stays open: its end tells the agent that this supervisor ended */
+    ready_sent = true; /* ready stays open: its end tells the agent that this supervisor ended */
 
     /* Wait for the end, a stop request, the time limit, or the end of the node's lease. */
     double t0 = gt_monotonic_s();
@@ -870,7 +947,8 @@ static void supervise(const supervisor_spec_t *s, int ready)
     goto finish;
 
 start_failed:
-    snprintf(st.reason, sizeof(st.reason), fenced_at_start ? "fenced" : "failed");
+    snprintf(st.reason, sizeof(st.reason), "%s",
+             fenced_at_start ? "fenced" : fail_reason ? fail_reason : "failed");
     snprintf(st.message, sizeof(st.message), "%s", errmsg ? errmsg : "cannot start");
     st.end_time = now_s();
 finish:
@@ -885,8 +963,13 @@ finish:
      * another node's newer incarnation may have just made it. */
     if (ckpt && !s->checkpoint_root)
         rmdir(ckpt);
+    if (scratch)
+        runtime_remove_tree(scratch);
+    for (size_t i = 0; mounts && i < s->nmounts; i++)
+        free(mounts[i].source);
+    free(mounts);
     state_write(dir, &st);
-    if (!started && write(ready, "x", 1) < 0) {
+    if (!ready_sent && write(ready, "x", 1) < 0) {
         /* the launcher is gone */
     }
     _exit(0);
@@ -895,7 +978,8 @@ finish:
 int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
 {
     *ready_fd = -1;
-    if (!s->argv || !s->argv[0] || !*s->argv[0]) {
+    bool image = s->image && *s->image; /* then the image's Entrypoint and Cmd may run */
+    if (!image && (!s->argv || !s->argv[0] || !*s->argv[0])) {
         errno = EINVAL;
         return gt_error_set(err, "invalid_argument", "job %" PRId64 " has no command",
                             s->job_id);

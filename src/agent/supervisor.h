@@ -42,6 +42,15 @@ typedef struct supervisor_gang {
     char master_addr[256];
 } supervisor_gang_t;
 
+/* A storage mount of the job (the start task's "mounts"): sub_path is resolved beneath
+ * host_path by the supervisor (mounts.h), which refuses one that leaves it. */
+typedef struct supervisor_mount {
+    const char *host_path;          /* the volume's path on the node */
+    const char *sub_path;           /* "" or NULL = the volume itself */
+    const char *path;               /* where the job sees it (absolute) */
+    bool read_only;
+} supervisor_mount_t;
+
 typedef struct supervisor_spec {
     int64_t job_id;
     int incarnation;
@@ -72,12 +81,30 @@ typedef struct supervisor_spec {
                                        a job to fence is not started once a later agent wrote
                                        the lease (it may have registered without this job);
                                        0 = not checked */
+    /* The job's environment (issue 9) */
+    const char *image;              /* OCI reference: the job runs in a container (runtime
+                                       "oci", runtime_oci.c); NULL = a plain process */
+    const supervisor_mount_t *mounts;
+    size_t nmounts;
+    const char *output_dir;         /* made (owned by the job's user), GANTRY_OUTPUT_DIR;
+                                       NULL = none */
+    const char *scratch_root;       /* <root>/<job>.<incarnation> is made for the job
+                                       (GANTRY_SCRATCH_DIR) and removed at its end; NULL =
+                                       <state_dir>/scratch */
+    bool network_none;              /* a network namespace of its own: loopback only */
+    const char *image_cache;        /* the image cache (image.h); NULL = <state_dir>/images */
+    int64_t image_cache_max;        /* bytes; 0 = no cap */
+    const char *registries_conf;    /* skopeo's, or NULL */
+    const char *auth_file;          /* skopeo's, or NULL */
+    const char *oci_runtime;        /* "runc", "crun" or a path; NULL = runc */
+    const char *cdi_dir;            /* CDI specs for a container's GPUs; NULL = /etc/cdi */
 } supervisor_spec_t;
 
 typedef struct supervisor_state {
     int64_t job_id;
     int incarnation;
-    char phase[16];                 /* "running" or "exited" */
+    char phase[16];                 /* "pulling" (fetching the image: pid 0), "running" or
+                                       "exited" */
     pid_t supervisor_pid;
     unsigned long long supervisor_start; /* its start time in clock ticks (pid reuse check) */
     pid_t pid;                      /* the command's pid (and process group) */
@@ -87,6 +114,8 @@ typedef struct supervisor_state {
     char reason[16];                /* completed failed oom time_limit cancelled preempted
                                        fenced */
     char message[256];              /* why, for a person (start failures, OOM, ...) */
+    char image_digest[80];          /* a container job's image ("sha256:..."), or "" */
+    uint64_t pull_bytes;            /* bytes of the image fetched so far (phase "pulling") */
 } supervisor_state_t;
 
 /* Starts the job's supervisor and returns at once: *ready_fd (close-on-exec, the caller closes

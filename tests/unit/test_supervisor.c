@@ -523,6 +523,315 @@ static void test_fence(void)
         supervisor_remove(state_dir, id, 1);
 }
 
+/* Every job: an output directory and node-local scratch, its user's; plain jobs with mounts
+ * or network none in namespaces of their own (mounts.h). */
+static void test_job_dirs_and_mounts(void)
+{
+    if (geteuid() != 0) {
+        ok(1, "# skip not root: cannot switch users or mount");
+        return;
+    }
+    char out[512], data[512], mnt[512];
+    snprintf(out, sizeof(out), "%s/outputs/research/%lld", state_dir, (long long)next_id);
+    snprintf(data, sizeof(data), "%s/plain-data", state_dir);
+    snprintf(mnt, sizeof(mnt), "%s/plain-mnt", state_dir);
+    mkdir(data, 0777);
+    chmod(data, 0777);
+    mkdir(mnt, 0755);
+    char *argv[] = {"sh", "-c",
+                    "echo $GANTRY_OUTPUT_DIR; echo $GANTRY_SCRATCH_DIR; "
+                    "stat -c %u \"$GANTRY_OUTPUT_DIR\" \"$GANTRY_SCRATCH_DIR\"; "
+                    "touch \"$GANTRY_OUTPUT_DIR/result\" \"$GANTRY_SCRATCH_DIR/tmp\" && echo wrote",
+                    NULL};
+    supervisor_spec_t s = spec_for(argv);
+    s.user = "nobody";
+    s.allow_root = false;
+    s.workdir = "/tmp";
+    s.output_dir = out;
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job with an output directory");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    char want[1200];
+    snprintf(want, sizeof(want), "%s\n%s/scratch/%lld.1\n65534\n65534\nwrote\n", out, state_dir,
+             (long long)s.job_id);
+    is_str(job_file(s.job_id, 1, "stdout"), want,
+           "GANTRY_OUTPUT_DIR and GANTRY_SCRATCH_DIR: made, the job's user's, writable");
+    char f[1200];
+    snprintf(f, sizeof(f), "%s/result", out);
+    ok(access(f, F_OK) == 0, "the output stays after the job");
+    snprintf(f, sizeof(f), "%s/scratch/%lld.1", state_dir, (long long)s.job_id);
+    ok(access(f, F_OK) != 0, "scratch is removed at the job's end");
+
+    /* scratch holding a link to a directory outside it: removing scratch leaves the target */
+    char keep[512];
+    snprintf(keep, sizeof(keep), "%s/keep", state_dir);
+    mkdir(keep, 0777);
+    chmod(keep, 0777);
+    snprintf(f, sizeof(f), "%s/precious", keep);
+    FILE *fp = fopen(f, "w");
+    fclose(fp);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "ln -s '%s' \"$GANTRY_SCRATCH_DIR/link\"", keep);
+    char *argv2[] = {"sh", "-c", cmd, NULL};
+    s = spec_for(argv2);
+    s.user = "nobody";
+    s.allow_root = false;
+    s.workdir = "/tmp";
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job that links out of scratch");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    ok(access(f, F_OK) == 0, "scratch's removal does not follow the link");
+
+    /* mounts and network none for a plain job */
+    supervisor_mount_t mounts[] = {{.host_path = data, .path = mnt, .read_only = true}};
+    char *argv3[] = {"sh", "-c",
+                     "touch \"$M/x\" 2>/dev/null && echo written || echo refused; "
+                     "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+                     NULL};
+    char menv[600];
+    snprintf(menv, sizeof(menv), "M=%s", mnt);
+    char *env3[] = {menv, NULL};
+    s = spec_for(argv3);
+    s.env = env3;
+    s.user = "nobody";
+    s.allow_root = false;
+    s.workdir = "/tmp";
+    s.mounts = mounts;
+    s.nmounts = 1;
+    s.network_none = true;
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a plain job with a ro mount");
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    is_str(st.reason, "completed", "completed (%s)", st.message);
+    is_str(job_file(s.job_id, 1, "stdout"), "refused\nlo\n",
+           "its read-only mount refuses writes; network none: only lo");
+    snprintf(f, sizeof(f), "%s/x", data);
+    ok(access(f, F_OK) != 0, "nothing was written to the volume");
+
+    /* a sub_path that leaves its volume is refused before the start */
+    supervisor_mount_t bad[] = {{.host_path = data, .sub_path = "../keep", .path = mnt}};
+    s = spec_for((char *[]){"true", NULL});
+    s.mounts = bad;
+    s.nmounts = 1;
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job whose mount escapes");
+    is_str(st.phase, "exited", "it does not start");
+    is_str(st.reason, "failed", "reason failed");
+    ok(has(st.message, mnt), "the message names the mount: %s", st.message);
+}
+
+/* ---- container jobs (runtime_oci.c) ------------------------------------------------------ */
+
+static char image_ref[600];
+
+/* The busybox test image (tests/oci/mkimage), once; "" when it cannot be built here. */
+static const char *test_image(void)
+{
+    static bool tried;
+    if (tried)
+        return image_ref;
+    tried = true;
+    const char *root = getenv("GANTRY_ROOT");
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s/tests/oci/mkimage '%s/img' 2>&1 | head -1",
+             root ? root : ".", state_dir);
+    FILE *f = popen(cmd, "r");
+    if (f && fgets(image_ref, sizeof(image_ref), f))
+        image_ref[strcspn(image_ref, "\n")] = '\0';
+    if (f)
+        pclose(f);
+    if (strncmp(image_ref, "oci:", 4)) {
+        diag("mkimage: %s", image_ref);
+        image_ref[0] = '\0';
+    }
+    return image_ref;
+}
+
+static bool on_path(const char *prog)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
+    return system(cmd) == 0;
+}
+
+static cgroup_cfg_t ctr_cg = {.root = "/sys/fs/cgroup", .version = CGROUP_V1,
+                              .parent = "gantry-unit-ctr"};
+
+static supervisor_spec_t ctr_spec(char *const *argv, const char *runtime)
+{
+    supervisor_spec_t s = spec_for(argv);
+    s.image = image_ref;
+    s.oci_runtime = runtime;
+    s.user = "nobody";
+    s.allow_root = false;
+    s.grace_s = 2;
+    if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0)
+        s.cgroup = &ctr_cg;
+    return s;
+}
+
+/* Whether any process is left in the job's cgroup (or the container's below it). */
+static int procs_left(int64_t id)
+{
+    char p[256], buf[256];
+    int n = 0;
+    const char *sub[] = {"", "/ctr"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof(p), "/sys/fs/cgroup/memory/gantry-unit-ctr/job-%lld.1%s/cgroup.procs",
+                 (long long)id, sub[i]);
+        FILE *f = fopen(p, "r");
+        while (f && fgets(buf, sizeof(buf), f))
+            n++;
+        if (f)
+            fclose(f);
+    }
+    return n;
+}
+
+static void test_container(const char *runtime)
+{
+    diag("container jobs with %s", runtime);
+    char data[512], out[512];
+    snprintf(data, sizeof(data), "%s/data-%s", state_dir, runtime);
+    snprintf(out, sizeof(out), "%s/out-%s/research/1", state_dir, runtime);
+    mkdir(data, 0755);
+    chmod(data, 0777); /* nobody writes through the rw mount */
+    char f[600];
+    snprintf(f, sizeof(f), "%s/hello", data);
+    FILE *fp = fopen(f, "w");
+    fputs("dataset\n", fp);
+    fclose(fp);
+    supervisor_mount_t mounts[] = {{.host_path = data, .path = "/data", .read_only = true},
+                                   {.host_path = data, .path = "/rw", .read_only = false}};
+
+    /* runs as its user, in the image's workdir, with its environment and mounts */
+    char *argv[] = {"sh", "-c",
+                    "id -u; id -g; pwd; cat /data/hello; echo $PATH; echo $GANTRY_JOB_ID; "
+                    "echo $GANTRY_CHECKPOINT_DIR $GANTRY_OUTPUT_DIR $GANTRY_SCRATCH_DIR; "
+                    "echo $WANDB_MODE; "
+                    "touch /data/x 2>/dev/null && echo ro-written || echo ro-refused; "
+                    "touch /rw/y && echo rw-written; "
+                    "touch /gantry/checkpoint/c /gantry/output/o /gantry/scratch/s && echo dirs; "
+                    "exit 7",
+                    NULL};
+    char *env[] = {"WANDB_MODE=offline", NULL};
+    supervisor_spec_t s = ctr_spec(argv, runtime);
+    s.env = env;
+    s.mounts = mounts;
+    s.nmounts = 2;
+    s.output_dir = out;
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches a container job (%s)", runtime,
+           err.msg);
+    is_int(wait_exited(s.job_id, 1, &st, 60), 0, "%s: it exits", runtime);
+    is_str(st.reason, "failed", "%s: failed (%s)", runtime, st.message);
+    is_int(st.exit_code, 7, "%s: with the command's exit code", runtime);
+    ok(!strncmp(st.image_digest, "sha256:", 7), "%s: the state records the image digest %s",
+       runtime, st.image_digest);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "65534\n65534\n/work\ndataset\n/bin:/usr/bin\n%lld\n"
+             "/gantry/checkpoint /gantry/output /gantry/scratch\noffline\nro-refused\n"
+             "rw-written\ndirs\n",
+             (long long)s.job_id);
+    is_str(job_file(s.job_id, 1, "stdout"), want,
+           "%s: as nobody, in /work, image PATH, mounts ro and rw, /gantry dirs", runtime);
+    snprintf(f, sizeof(f), "%s/y", data);
+    ok(access(f, F_OK) == 0, "%s: the rw mount's write is on the host", runtime);
+    snprintf(f, sizeof(f), "%s/o", out);
+    ok(access(f, F_OK) == 0, "%s: the output directory is the host's %s", runtime, out);
+    snprintf(f, sizeof(f), "%s/scratch/%lld.1", state_dir, (long long)s.job_id);
+    ok(access(f, F_OK) != 0, "%s: scratch is removed at the end", runtime);
+    snprintf(f, sizeof(f), "%s/jobs/%lld.1/bundle", state_dir, (long long)s.job_id);
+    ok(access(f, F_OK) != 0, "%s: the bundle is removed at the end", runtime);
+
+    /* a stop request stops the whole container: SIGTERM to every process */
+    char *argv2[] = {"sh", "-c", "sleep 300 & sleep 300 & wait", NULL};
+    s = ctr_spec(argv2, runtime);
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches a container to stop", runtime);
+    for (double end = gt_monotonic_s() + 30; gt_monotonic_s() < end;) {
+        if (supervisor_read(state_dir, s.job_id, 1, &st, NULL) == 0 && st.pid > 0 &&
+            (!s.cgroup || procs_left(s.job_id) >= 3))
+            break;
+        tick();
+    }
+    double t0 = gt_monotonic_s();
+    is_int(supervisor_stop(state_dir, s.job_id, 1, "cancelled", SIGTERM, 30, &err), 0,
+           "%s: asks it to stop", runtime);
+    is_int(wait_exited(s.job_id, 1, &st, 30), 0, "%s: it exits", runtime);
+    is_str(st.reason, "cancelled", "%s: reason cancelled", runtime);
+    ok(gt_monotonic_s() - t0 < 10, "%s: SIGTERM ended it, not the 30 s grace (%.1f s)", runtime,
+       gt_monotonic_s() - t0);
+    if (s.cgroup)
+        is_int(procs_left(s.job_id), 0, "%s: no process left in its cgroup", runtime);
+
+    /* the time limit */
+    s = ctr_spec((char *[]){"sleep", "300", NULL}, runtime);
+    s.time_limit_s = 1;
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches one with a 1 s limit", runtime);
+    is_int(wait_exited(s.job_id, 1, &st, 30), 0, "%s: it exits", runtime);
+    is_str(st.reason, "time_limit", "%s: reason time_limit", runtime);
+    is_int(st.signal, SIGTERM, "%s: ended by SIGTERM", runtime);
+
+    /* network none: loopback only */
+    s = ctr_spec((char *[]){"sh", "-c", "ls /sys/class/net", NULL}, runtime);
+    s.network_none = true;
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches one with network none", runtime);
+    is_int(wait_exited(s.job_id, 1, &st, 30), 0, "%s: it exits", runtime);
+    is_str(job_file(s.job_id, 1, "stdout"), "lo\n", "%s: it sees only lo", runtime);
+    s = ctr_spec((char *[]){"sh", "-c", "ls /sys/class/net | grep -c -v '^lo$'", NULL}, runtime);
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: and one with the host network", runtime);
+    is_int(wait_exited(s.job_id, 1, &st, 30), 0, "%s: it exits", runtime);
+    ok(atoi(job_file(s.job_id, 1, "stdout")) > 0, "%s: which sees the node's interfaces",
+       runtime);
+
+    /* OOM: over its memory limit */
+    if (s.cgroup) {
+        s = ctr_spec((char *[]){"awk", "BEGIN { s = \"x\"; while (1) s = s s }", NULL},
+                     runtime);
+        s.limits.memory_bytes = 48 << 20;
+        is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches a hog in 48 MiB", runtime);
+        is_int(wait_exited(s.job_id, 1, &st, 30), 0, "%s: it exits", runtime);
+        is_str(st.reason, "oom", "%s: reason oom (%s)", runtime, st.message);
+    }
+
+    /* an image that does not exist */
+    char bad[700];
+    snprintf(bad, sizeof(bad), "oci:%s/no-such-layout:nothing", state_dir);
+    s = ctr_spec((char *[]){"true", NULL}, runtime);
+    s.image = bad;
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches one with a missing image",
+           runtime);
+    is_int(wait_exited(s.job_id, 1, &st, 30), 0, "%s: it exits", runtime);
+    is_str(st.reason, "image_pull", "%s: reason image_pull", runtime);
+    ok(has(st.message, "no-such-layout"), "%s: the message is skopeo's: %s", runtime,
+       st.message);
+}
+
+static void test_containers(void)
+{
+    if (geteuid() != 0) {
+        ok(1, "# skip not root: no containers");
+        return;
+    }
+    if (!on_path("skopeo") || !on_path("umoci") || !*test_image()) {
+        ok(1, "# skip no skopeo, umoci or test image");
+        return;
+    }
+    bool any = false;
+    const char *rts[] = {"runc", "crun"};
+    for (int i = 0; i < 2; i++)
+        if (on_path(rts[i])) {
+            test_container(rts[i]);
+            any = true;
+        }
+    if (!any)
+        ok(1, "# skip neither runc nor crun");
+    /* the runtime makes the parent in every hierarchy */
+    if (system("rmdir /sys/fs/cgroup/*/gantry-unit-ctr 2>/dev/null") != 0) {
+        /* some were not there */
+    }
+}
+
 int main(void)
 {
     if (!mkdtemp(state_dir)) {
@@ -540,6 +849,8 @@ int main(void)
     test_state_file();
     test_checkpoint_dir_kept_only_with_files();
     test_fence();
+    test_job_dirs_and_mounts();
+    test_containers();
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
     if (system(cmd) != 0)
