@@ -499,8 +499,8 @@ static void finish_start(agent_t *a, starting_t *sp)
         say("job %" PRId64 " incarnation %d could not start: %s", sp->id, sp->inc, st.message);
     } else {
         j->ready_fd = sp->ready_fd;
-        if (!strcmp(st.phase, "pulling"))
-            say("job %" PRId64 " incarnation %d is fetching its image.", sp->id, sp->inc);
+        if (!strcmp(st.phase, "pulling") || st.pid <= 0)
+            say("job %" PRId64 " incarnation %d is being prepared (its image).", sp->id, sp->inc);
         else
             say("job %" PRId64 " incarnation %d started: pid %d, GPUs %zu, in %.1f ms.",
                 sp->id, sp->inc, (int)st.pid, sp->ngpus, (gt_monotonic_s() - sp->t0) * 1e3);

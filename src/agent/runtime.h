@@ -65,6 +65,10 @@ typedef struct runtime_ops {
     /* prepare blocks for long (fetching an image): the supervisor tells the agent the job is
        here first (phase "pulling"), and the time limit starts only once the command runs */
     bool slow_prepare;
+    /* the runtime limits the job's devices itself, in a cgroup of its own below the job's (an
+       OCI runtime writes its device rules there, and a child cgroup can only narrow what its
+       parent allows): the job's cgroup then gets none */
+    bool own_device_rules;
     /* Makes what the command needs; *priv is the runtime's own state for this job (cleanup
        frees it, also after a failed prepare). 0, or -1 with err: err->code "image_pull" ends
        the job with that reason, any other with "failed"; err->msg says why. */

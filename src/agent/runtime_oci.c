@@ -416,6 +416,7 @@ static void oci_cleanup(runtime_job_t *job, void *priv)
 const runtime_ops_t runtime_oci = {
     .name = "oci",
     .slow_prepare = true,
+    .own_device_rules = true,
     .prepare = oci_prepare,
     .start = oci_start,
     .exit_status = oci_exit_status,

@@ -742,10 +742,13 @@ static void supervise(const supervisor_spec_t *s, int ready)
         goto start_failed;
     }
 
+    rt = runtime_for(s);
     if (s->cgroup) {
         gt_error_t err = {0};
         cgroup_limits_t lim = s->limits;
         size_t ndev = 0;
+        if (rt->own_device_rules)
+            lim.restrict_devices = false;
         if (lim.restrict_devices) {
             devs = gpu_device_files(s->dev_dir, s->gpus, s->ngpus, &ndev);
             lim.devices = (const char *const *)devs;
@@ -767,7 +770,6 @@ static void supervise(const supervisor_spec_t *s, int ready)
                            .mounts = mounts, .nmounts = s->nmounts,
                            .progress = on_pull_progress, .progress_arg = &pull};
     pull = (pull_state_t){.dir = dir, .st = &st};
-    rt = runtime_for(s);
     if (rt->slow_prepare) {
         /* A fetch may take minutes: the agent learns that the job is here (phase pulling)
          * and goes on; the time limit starts only once the command runs. */

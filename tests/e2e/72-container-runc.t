@@ -51,7 +51,7 @@ logs() { curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/jobs/$1/lo
 field() { api GET "/v1/jobs/$1" | jget "$2"; }
 
 # ---- a job in its image, as its user, with its mounts and output directory ----
-j=$(submit '{"team":"research","gpus":1,"image":"'"$REF"'","mounts":[{"volume":"data","sub_path":"set","path":"/data","read_only":true}],"command":["sh","-c","id -u; pwd; cat /data/hello; touch /data/x 2>/dev/null || echo read-only; echo kept > $GANTRY_OUTPUT_DIR/result; echo $GANTRY_OUTPUT_DIR $GANTRY_CHECKPOINT_DIR; ls /dev | grep -c nvidia"]}')
+j=$(submit '{"team":"research","gpus":1,"image":"'"$REF"'","mounts":[{"volume":"data","sub_path":"set","path":"/data","read_only":true}],"command":["sh","-c","id -u; pwd; cat /data/hello; touch /data/x 2>/dev/null || echo read-only; echo kept > $GANTRY_OUTPUT_DIR/result; echo $GANTRY_OUTPUT_DIR $GANTRY_CHECKPOINT_DIR; echo $(ls /dev | grep -c nvidia)"]}')
 wait_for 60 job_is "$j" succeeded
 ok $? "a container job succeeds ($(field "$j" '{end_message}'))"
 is "$(logs "$j")" "$(printf '65534\n/work\nhello\nread-only\n/gantry/output /gantry/checkpoint\n0')" \

@@ -663,8 +663,10 @@ static supervisor_spec_t ctr_spec(char *const *argv, const char *runtime)
     s.user = "nobody";
     s.allow_root = false;
     s.grace_s = 2;
-    if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0)
+    if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
         s.cgroup = &ctr_cg;
+        s.limits.restrict_devices = true; /* as agents do by default */
+    }
     return s;
 }
 
