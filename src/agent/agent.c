@@ -463,6 +463,11 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .output_dir = json_string_value(json_object_get(job, "output_dir")),
         .scratch_root = json_string_value(json_object_get(job, "scratch_root")),
         .network_none = network && !strcmp(network, "none"),
+        .image_cache = cfg->image_cache,
+        .image_cache_max = (int64_t)cfg->image_cache_max,
+        .registries_conf = cfg->registries_conf,
+        .auth_file = cfg->auth_file,
+        .oci_runtime = cfg->runtimes.oci_runtime,
     };
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();
@@ -1258,7 +1263,9 @@ int cmd_agent(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    runtimes_opts_t ro = {.oci_runtime = oci_runtime}; /* crun looks at /sys/fs/cgroup */
+    /* crun looks at /sys/fs/cgroup; runtime_oci.c starts it in the supervisor's own mount
+     * namespace without the cgroup2 mount of a hybrid host, where it runs */
+    runtimes_opts_t ro = {.oci_runtime = oci_runtime, .crun_hybrid_ok = true};
     if (runtimes_detect(&ro, &cfg.runtimes, &err) < 0)
         goto bad;
     if (discover)

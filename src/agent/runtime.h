@@ -50,6 +50,9 @@ typedef struct runtime_job {
     const char *seen_checkpoint_dir, *seen_output_dir, *seen_scratch_dir;
     char **base_env;               /* "K=V" the environment starts from (an image's Env);
                                       NULL = the host's PATH and LANG, the user's HOME, SHELL */
+    bool gpus_renumbered;          /* prepare: the job sees only its GPUs, numbered from 0
+                                      (CUDA_VISIBLE_DEVICES=0..n-1; NVIDIA_VISIBLE_DEVICES
+                                      keeps the node's indices) */
     const char *workdir;           /* prepare: where the command starts (the process runtime:
                                       the spec's, else the user's home, else /) */
     /* prepare: recorded in the job's state */

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/gpu_edits.h"
 #include "agent/image.h"
 #include "agent/oci_config.h"
 
@@ -51,6 +52,7 @@ typedef struct oci {
     char **base_env;
     char *argv[8];                 /* the runtime's command line (built before the vfork) */
     char **args;                   /* the container's command (NULL: the job's own) */
+    gpu_edits_t gpu;               /* the job's GPUs in the container (gpu_edits.h) */
 } oci_t;
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -62,17 +64,6 @@ static char *fmt(const char *f, ...)
     gt_buf_vprintf(&b, f, ap);
     va_end(ap);
     return b.data;
-}
-
-static char **strv_dup(char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    char **out = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        out[i] = xstrdup(v[i]);
-    return out;
 }
 
 static void strv_free(char **v)
@@ -99,6 +90,29 @@ static char *hybrid_cgroup2_mount(void)
         return NULL;
     }
     return v2;
+}
+
+/* True when none of the job's GPUs has a device file (<dev_dir>/nvidia<N> missing): GPUs an
+ * agent was told to declare (--gpus N without NVML). */
+static bool gpu_files_absent(const supervisor_spec_t *s)
+{
+    for (size_t i = 0; i < s->ngpus; i++) {
+        char *p = fmt("%s/nvidia%d", s->dev_dir ? s->dev_dir : "/dev", s->gpus[i]);
+        struct stat sb;
+        int rc = lstat(p, &sb);
+        free(p);
+        if (rc == 0 || errno != ENOENT)
+            return false;
+    }
+    return true;
+}
+
+static bool has_opt(char **opts, const char *o)
+{
+    for (; opts && *opts; opts++)
+        if (!strcmp(*opts, o))
+            return true;
+    return false;
 }
 
 static int oci_prepare(runtime_job_t *job, void **priv, gt_error_t *err)
@@ -185,7 +199,24 @@ static int oci_prepare(runtime_job_t *job, void **priv, gt_error_t *err)
             o->args[n++] = xstrdup(*a);
     }
 
-    o->base_env = strv_dup(o->im.env);
+    /* The job's GPUs: CDI specs, else the driver's files. A node whose GPUs are only declared
+     * (no device files at all: tests, CPU machines) gives the container none. */
+    if (s->ngpus && !gpu_files_absent(s)) {
+        gt_error_t gerr = {0};
+        if (gpu_edits_for(s->cdi_dir, s->dev_dir, s->gpus, s->ngpus, &o->gpu, &gerr) < 0)
+            return gt_error_set(err, "failed", "the job's GPUs: %s", gerr.msg);
+    }
+    job->gpus_renumbered = true;
+    size_t ne = 0, nc = 0;
+    while (o->im.env && o->im.env[ne])
+        ne++;
+    while (o->gpu.env && o->gpu.env[nc])
+        nc++;
+    o->base_env = xcalloc(ne + nc + 1, sizeof(char *));
+    for (size_t i = 0; i < ne; i++)
+        o->base_env[i] = xstrdup(o->im.env[i]);
+    for (size_t i = 0; i < nc; i++)
+        o->base_env[ne + i] = xstrdup(o->gpu.env[i]);
     job->base_env = o->base_env;
     o->workdir = xstrdup(s->workdir     ? s->workdir
                          : o->im.workdir && *o->im.workdir ? o->im.workdir
@@ -195,40 +226,6 @@ static int oci_prepare(runtime_job_t *job, void **priv, gt_error_t *err)
     job->seen_output_dir = "/gantry/output";
     job->seen_scratch_dir = "/gantry/scratch";
     return 0;
-}
-
-/* The job's GPUs as the container sees them: device nodes (their numbers from the node's
- * files) or, for files that are not devices (tests' stand-ins), binds. */
-static void gpu_devices(const runtime_job_t *job, oci_device_t **devs, size_t *ndev,
-                        oci_bind_t **binds, size_t *nbinds, size_t *cap, char ***strs)
-{
-    const supervisor_spec_t *s = job->spec;
-    const char *d = s->dev_dir ? s->dev_dir : "/dev";
-    size_t nstr = 0;
-    *strs = xcalloc(2 * (s->ngpus + 4) + 1, sizeof(char *));
-    *devs = xcalloc(s->ngpus + 5, sizeof(oci_device_t));
-    static const char *const common[] = {"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools",
-                                         "nvidia-modeset"};
-    for (size_t i = 0; i < s->ngpus + (s->ngpus ? 4 : 0); i++) {
-        char *host = i < s->ngpus ? fmt("%s/nvidia%d", d, s->gpus[i])
-                                  : fmt("%s/%s", d, common[i - s->ngpus]);
-        char *in = fmt("/dev/%s", strrchr(host, '/') + 1);
-        (*strs)[nstr++] = host;
-        (*strs)[nstr++] = in;
-        struct stat sb;
-        if (stat(host, &sb) < 0)
-            continue;
-        if (S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode)) {
-            (*devs)[(*ndev)++] = (oci_device_t){.path = in,
-                                                .type = S_ISCHR(sb.st_mode) ? 'c' : 'b',
-                                                .major = (long)major(sb.st_rdev),
-                                                .minor = (long)minor(sb.st_rdev),
-                                                .mode = 0666};
-        } else {
-            GT_GROW(*binds, *cap, *nbinds + 1);
-            (*binds)[(*nbinds)++] = (oci_bind_t){.source = host, .destination = in};
-        }
-    }
 }
 
 /* What the vfork'ed child needs (it may not allocate). */
@@ -258,7 +255,6 @@ static pid_t oci_start(runtime_job_t *job, void *priv, gt_error_t *err)
     size_t nb = 0, cap = 0, ndev = 0;
     oci_bind_t *binds = NULL;
     oci_device_t *devs = NULL;
-    char **strs = NULL;
     GT_GROW(binds, cap, 3 + s->nmounts);
     binds[nb++] = (oci_bind_t){.source = job->checkpoint_dir,
                                .destination = "/gantry/checkpoint"};
@@ -273,7 +269,18 @@ static pid_t oci_start(runtime_job_t *job, void *priv, gt_error_t *err)
                                    .destination = job->mounts[i].path,
                                    .read_only = job->mounts[i].read_only};
     }
-    gpu_devices(job, &devs, &ndev, &binds, &nb, &cap, &strs);
+    devs = xcalloc(o->gpu.ndevices + 1, sizeof(*devs));
+    for (size_t i = 0; i < o->gpu.ndevices; i++) {
+        const gpu_device_node_t *d = &o->gpu.devices[i];
+        devs[ndev++] = (oci_device_t){.path = d->path, .type = d->type ? d->type : 'c',
+                                      .major = d->major, .minor = d->minor, .mode = d->mode};
+    }
+    for (size_t i = 0; i < o->gpu.nmounts; i++) {
+        const gpu_mount_t *m = &o->gpu.mounts[i];
+        GT_GROW(binds, cap, nb + 1);
+        binds[nb++] = (oci_bind_t){.source = m->host_path, .destination = m->container_path,
+                                   .read_only = !has_opt(m->options, "rw")};
+    }
     uid_t uid = job->switch_user ? job->pw->pw_uid : geteuid();
     gid_t gid = job->switch_user ? job->pw->pw_gid : getegid();
     oci_config_in_t in = {.rootfs = o->rootfs,
@@ -307,9 +314,6 @@ static pid_t oci_start(runtime_job_t *job, void *priv, gt_error_t *err)
     pid = runtime_spawn(oci_child, &sp, err);
 out:
     json_decref(cfg);
-    for (size_t i = 0; strs && strs[i]; i++)
-        free(strs[i]);
-    free(strs);
     free(binds);
     free(devs);
     return pid;
@@ -398,6 +402,7 @@ static void oci_cleanup(runtime_job_t *job, void *priv)
         runtime_remove_tree(o->bundle);
     if (o->have_image)
         image_release(&o->im);
+    gpu_edits_free(&o->gpu);
     free(o->bundle);
     free(o->rootfs);
     free(o->upper);

@@ -469,8 +469,15 @@ static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd 
     gt_buf_printf(&g, "%s", "");
     for (size_t i = 0; i < s->ngpus; i++)
         gt_buf_printf(&g, "%s%d", i ? "," : "", s->gpus[i]);
-    env_set(e, "CUDA_VISIBLE_DEVICES", g.data);
     env_set(e, "NVIDIA_VISIBLE_DEVICES", s->ngpus ? g.data : "void");
+    if (rj->gpus_renumbered) {
+        /* only the job's GPUs can be opened: CUDA numbers them from 0 */
+        gt_buf_free(&g);
+        gt_buf_printf(&g, "%s", "");
+        for (size_t i = 0; i < s->ngpus; i++)
+            gt_buf_printf(&g, "%s%zu", i ? "," : "", i);
+    }
+    env_set(e, "CUDA_VISIBLE_DEVICES", g.data);
     env_setf(e, "GANTRY_GPUS", "%zu", s->ngpus);
     gt_buf_free(&g);
     const supervisor_gang_t *gg = s->gang;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -745,6 +746,29 @@ static void test_container(const char *runtime)
     ok(access(f, F_OK) != 0, "%s: scratch is removed at the end", runtime);
     snprintf(f, sizeof(f), "%s/jobs/%lld.1/bundle", state_dir, (long long)s.job_id);
     ok(access(f, F_OK) != 0, "%s: the bundle is removed at the end", runtime);
+
+    /* only its GPUs: fake device files (the numbers of /dev/null and /dev/zero) */
+    char dev[512];
+    snprintf(dev, sizeof(dev), "%s/dev-%s", state_dir, runtime);
+    mkdir(dev, 0755);
+    snprintf(f, sizeof(f), "%s/nvidia0", dev);
+    mknod(f, S_IFCHR | 0666, makedev(1, 3));
+    snprintf(f, sizeof(f), "%s/nvidia1", dev);
+    mknod(f, S_IFCHR | 0666, makedev(1, 5));
+    int gpus[] = {1};
+    s = ctr_spec((char *[]){"sh", "-c",
+                            "ls /dev | grep nvidia; echo $CUDA_VISIBLE_DEVICES "
+                            "$NVIDIA_VISIBLE_DEVICES; head -c 3 /dev/nvidia1 | wc -c",
+                            NULL},
+                 runtime);
+    s.dev_dir = dev;
+    s.gpus = gpus;
+    s.ngpus = 1;
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches a container with GPU 1",
+           runtime);
+    is_int(wait_exited(s.job_id, 1, &st, 60), 0, "%s: it exits", runtime);
+    is_str(job_file(s.job_id, 1, "stdout"), "nvidia1\n0 1\n3\n",
+           "%s: it sees only its GPU's device, can read it, and CUDA numbers it 0", runtime);
 
     /* a stop request stops the whole container: SIGTERM to every process */
     char *argv2[] = {"sh", "-c", "sleep 300 & sleep 300 & wait", NULL};
