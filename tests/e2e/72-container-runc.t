@@ -108,9 +108,12 @@ wait_for 30 job_is "$n" succeeded
 ok $? "its GPUs are free again"
 
 # ---- preempted: resumes from its checkpoint in a new container ----
+# a step and its checkpoint are written by the shell itself, between two looks at the stop flag
+# (SIGTERM reaches every process of the job: an external mv could die between the two)
 COUNTER='n=0; if [ -f /gantry/checkpoint/n ]; then n=$(cat /gantry/checkpoint/n); echo "resuming after step $n"; fi
-trap "exit 0" TERM
-while [ $n -lt 40 ]; do n=$((n+1)); echo "$n $GANTRY_INCARNATION" >> /gantry/output/steps; echo $n > /gantry/checkpoint/n.tmp; mv /gantry/checkpoint/n.tmp /gantry/checkpoint/n; sleep 0.05; done'
+stop=; trap "stop=1" TERM
+while [ $n -lt 40 ] && [ -z "$stop" ]; do n=$((n+1)); echo "$n $GANTRY_INCARNATION" >> /gantry/output/steps; echo $n > /gantry/checkpoint/n; sleep 0.05; done
+exit 0'
 body=$(perl -MJSON::PP -e 'print JSON::PP->new->encode({team=>"research",gpus=>2,priority_class=>"experimental",image=>$ARGV[0],checkpoint=>{signal=>"SIGTERM",grace=>"10s"},command=>["sh","-c",$ARGV[1]]})' "$REF" "$COUNTER")
 p=$(submit "$body")
 steps=$WORK/outputs/research/$p/steps
