@@ -48,6 +48,8 @@ int mounts_resolve_walk(job_mount_t *m, gt_error_t *err);
  * symlink by someone who can write it) fails instead of binding the link's target. When it
  * binds anything it also sets no_new_privs: set-user-ID programs then gain nothing, so a job
  * cannot bind a volume it writes over /etc and become root through sudo.
+ * Mounts are made in order (a path may lie inside an earlier mount). With n == 0 and
+ * network_none false it does nothing (the job stays in the node's namespaces).
  * Writes the reason (naming the path) into errbuf and returns -1 (errno set) on failure;
  * async-signal-safe enough for a vfork child (system calls only, no allocation, no stdio). */
 int mounts_enter(const job_mount_t *m, size_t n, bool network_none, char *errbuf,
