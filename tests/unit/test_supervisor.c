@@ -617,6 +617,7 @@ static void test_job_dirs_and_mounts(void)
     is_str(st.phase, "exited", "it does not start");
     is_str(st.reason, "failed", "reason failed");
     ok(has(st.message, mnt), "the message names the mount: %s", st.message);
+    ok(has(st.message, "../keep"), "and the sub_path that leaves the volume");
 }
 
 /* ---- container jobs (runtime_oci.c) ------------------------------------------------------ */
