@@ -29,7 +29,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,17 +44,6 @@ extern char **environ;
 #define TAG "image"           /* the tag of each reference's own layout */
 #define STDERR_MAX (64u << 10) /* of a child's messages kept */
 #define PROGRESS_MS 250
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    gt_buf_t b = {0};
-    va_list ap;
-    va_start(ap, f);
-    gt_buf_vprintf(&b, f, ap);
-    va_end(ap);
-    return b.data;
-}
 
 static const char *skopeo_prog(const image_cfg_t *c) { return c->skopeo ? c->skopeo : "skopeo"; }
 static const char *umoci_prog(const image_cfg_t *c) { return c->umoci ? c->umoci : "umoci"; }
@@ -106,9 +94,9 @@ static void source_stamp(const char *ref, char *out, size_t len)
     if (!strncmp(ref, "docker://", 9) || !p)
         return;
     const char *path = p + 1, *end = strchr(path, ':');
-    char *file = end ? fmt("%.*s", (int)(end - path), path) : xstrdup(path);
+    char *file = end ? gt_strfmt("%.*s", (int)(end - path), path) : xstrdup(path);
     if (!strncmp(ref, "oci:", 4)) {
-        char *idx = fmt("%s/index.json", file);
+        char *idx = gt_strfmt("%s/index.json", file);
         free(file);
         file = idx;
     }
@@ -166,7 +154,7 @@ static int lock_open(const char *path, int op, gt_error_t *err)
 
 static int write_file_atomic(const char *path, const char *data, size_t len)
 {
-    char *tmp = fmt("%s.tmp.%d", path, (int)getpid());
+    char *tmp = gt_strfmt("%s.tmp.%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         free(tmp);
@@ -276,7 +264,7 @@ static void remove_prefixed(const char *dir, const char *prefix)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || strncmp(e->d_name, prefix, pl))
             continue;
-        char *p = fmt("%s/%s", dir, e->d_name);
+        char *p = gt_strfmt("%s/%s", dir, e->d_name);
         remove_tree(p);
         free(p);
     }
@@ -445,7 +433,7 @@ static char **child_env(const image_cfg_t *cfg, char **extra)
             env[k++] = environ[i];
     *extra = NULL;
     if (cfg->registries_conf)
-        env[k++] = *extra = fmt("CONTAINERS_REGISTRIES_CONF=%s", cfg->registries_conf);
+        env[k++] = *extra = gt_strfmt("CONTAINERS_REGISTRIES_CONF=%s", cfg->registries_conf);
     env[k] = NULL;
     return env;
 }
@@ -461,7 +449,7 @@ static int lock_wait(const char *path, const char *refdir, image_progress_fn *pr
         return fd;
     if (!progress)
         return lock_open(path, LOCK_EX, err);
-    char *published = fmt("%s/progress", refdir);
+    char *published = gt_strfmt("%s/progress", refdir);
     uint64_t last = 0;
     double next = now_ms() + PROGRESS_MS;
     for (;;) {
@@ -489,7 +477,7 @@ static int ensure_dirs(const image_cfg_t *cfg, gt_error_t *err)
     static const char *const sub[] = {"", "/blobs", "/blobs/sha256", "/refs", "/rootfs",
                                       "/locks", "/tmp"};
     for (size_t i = 0; i < sizeof(sub) / sizeof(*sub); i++) {
-        char *p = fmt("%s%s", cfg->cache_dir, sub[i]);
+        char *p = gt_strfmt("%s%s", cfg->cache_dir, sub[i]);
         if (gt_mkdirs(p, 0700, NULL) < 0) {
             int e = errno;
             gt_error_set(err, "internal", "cannot make the image cache directory %s: %s", p,
@@ -507,7 +495,7 @@ static int ensure_dirs(const image_cfg_t *cfg, gt_error_t *err)
 static bool record_read(const image_cfg_t *cfg, const char *key, const char *ref,
                         const char *stamp, char hex[65])
 {
-    char *path = fmt("%s/refs/%s/record", cfg->cache_dir, key);
+    char *path = gt_strfmt("%s/refs/%s/record", cfg->cache_dir, key);
     json_t *j = json_load_file(path, 0, NULL);
     free(path);
     const char *r = json_string_value(json_object_get(j, "ref"));
@@ -523,10 +511,10 @@ static bool record_read(const image_cfg_t *cfg, const char *key, const char *ref
 static int record_write(const image_cfg_t *cfg, const char *key, const char *ref,
                         const char *stamp, const char *hex)
 {
-    char *d = fmt("sha256:%s", hex);
+    char *d = gt_strfmt("sha256:%s", hex);
     json_t *j = json_pack("{s:s, s:s, s:s}", "ref", ref, "digest", d, "source", stamp);
     char *text = json_dumps(j, JSON_COMPACT);
-    char *path = fmt("%s/refs/%s/record", cfg->cache_dir, key);
+    char *path = gt_strfmt("%s/refs/%s/record", cfg->cache_dir, key);
     int r = text ? write_file_atomic(path, text, strlen(text)) : -1;
     free(path);
     free(text);
@@ -538,7 +526,7 @@ static int record_write(const image_cfg_t *cfg, const char *key, const char *ref
 /* The manifest digest that refs/<key>/index.json tags "image" (what skopeo just wrote). */
 static int layout_digest(const char *refdir, char hex[65], gt_error_t *err)
 {
-    char *path = fmt("%s/index.json", refdir);
+    char *path = gt_strfmt("%s/index.json", refdir);
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je), *m;
     size_t i;
@@ -564,7 +552,7 @@ static int layout_digest(const char *refdir, char hex[65], gt_error_t *err)
 
 static json_t *load_blob(const image_cfg_t *cfg, const char *hex)
 {
-    char *p = fmt("%s/blobs/sha256/%s", cfg->cache_dir, hex);
+    char *p = gt_strfmt("%s/blobs/sha256/%s", cfg->cache_dir, hex);
     json_t *j = json_load_file(p, 0, NULL);
     free(p);
     return j;
@@ -578,7 +566,7 @@ static int save_image_config(const image_cfg_t *cfg, const char *hex, const char
     const char *ch = digest_hex(json_string_value(json_object_get(json_object_get(man, "config"),
                                                                   "digest")));
     json_t *conf = ch ? load_blob(cfg, ch) : NULL;
-    char *path = fmt("%s/image.json", bundle);
+    char *path = gt_strfmt("%s/image.json", bundle);
     int r = conf ? json_dump_file(conf, path, JSON_COMPACT) : -1;
     if (r < 0) {
         errno = EIO;
@@ -612,14 +600,14 @@ static void strv_free(char **v)
 /* Fills out's fields from rootfs/<hex>: 0, or -1 when it is not (or no longer) complete. */
 static int load_image(const image_cfg_t *cfg, const char *hex, image_t *out)
 {
-    char *path = fmt("%s/rootfs/%s/image.json", cfg->cache_dir, hex);
+    char *path = gt_strfmt("%s/rootfs/%s/image.json", cfg->cache_dir, hex);
     json_t *j = json_load_file(path, 0, NULL);
     free(path);
     if (!j)
         return -1;
     json_t *c = json_object_get(j, "config");
     snprintf(out->digest, sizeof(out->digest), "sha256:%s", hex);
-    out->rootfs = fmt("%s/rootfs/%s/rootfs", cfg->cache_dir, hex);
+    out->rootfs = gt_strfmt("%s/rootfs/%s/rootfs", cfg->cache_dir, hex);
     out->env = strv(json_object_get(c, "Env"));
     if (!out->env)
         out->env = xcalloc(1, sizeof(char *));
@@ -633,7 +621,7 @@ static int load_image(const image_cfg_t *cfg, const char *hex, image_t *out)
 
 static void touch_used(const image_cfg_t *cfg, const char *hex)
 {
-    char *p = fmt("%s/rootfs/%s/used", cfg->cache_dir, hex);
+    char *p = gt_strfmt("%s/rootfs/%s/used", cfg->cache_dir, hex);
     if (utimensat(AT_FDCWD, p, NULL, 0) < 0 && errno == ENOENT) {
         int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0)
@@ -662,10 +650,11 @@ static int fail_child(const char *what, const char *ref, int status, gt_buf_t *m
 static int fetch(const image_cfg_t *cfg, const char *ref, const char *refdir,
                  image_progress_fn *progress, void *arg, gt_error_t *err)
 {
-    char *blobs = fmt("%s/blobs", cfg->cache_dir), *tmp = fmt("%s/tmp", cfg->cache_dir);
-    char *link = fmt("%s/blobs", refdir), *dest = fmt("oci:%s:%s", refdir, TAG);
-    char *auth = cfg->auth_file ? fmt("--authfile=%s", cfg->auth_file) : NULL;
-    char *shared = fmt("--dest-shared-blob-dir=%s", blobs), *tmpdir = fmt("--tmpdir=%s", tmp);
+    char *blobs = gt_strfmt("%s/blobs", cfg->cache_dir), *tmp = gt_strfmt("%s/tmp", cfg->cache_dir);
+    char *link = gt_strfmt("%s/blobs", refdir), *dest = gt_strfmt("oci:%s:%s", refdir, TAG);
+    char *auth = cfg->auth_file ? gt_strfmt("--authfile=%s", cfg->auth_file) : NULL;
+    char *shared = gt_strfmt("--dest-shared-blob-dir=%s", blobs),
+         *tmpdir = gt_strfmt("--tmpdir=%s", tmp);
     int r = -1;
     if (gt_mkdirs(refdir, 0700, NULL) < 0 ||
         (symlink("../../blobs", link) < 0 && errno != EEXIST)) {
@@ -688,8 +677,9 @@ static int fetch(const image_cfg_t *cfg, const char *ref, const char *refdir,
     argv[n++] = (char *)ref;
     argv[n++] = dest;
     argv[n] = NULL;
-    watch_t w = {.fn = progress, .arg = arg, .blobs = fmt("%s/sha256", blobs), .refdir = (char *)refdir,
-                 .tmpdir = tmp, .publish = fmt("%s/progress", refdir)};
+    watch_t w = {.fn = progress, .arg = arg, .blobs = gt_strfmt("%s/sha256", blobs),
+                 .refdir = (char *)refdir, .tmpdir = tmp,
+                 .publish = gt_strfmt("%s/progress", refdir)};
     w.base = watch_bytes(&w);
     char *extra;
     char **env = child_env(cfg, &extra);
@@ -712,7 +702,7 @@ out:
 static int unpack(const image_cfg_t *cfg, const char *key, const char *refdir, const char *hex,
                   gt_error_t *err)
 {
-    char *tmpl = fmt("%s/tmp/%s.XXXXXX", cfg->cache_dir, key);
+    char *tmpl = gt_strfmt("%s/tmp/%s.XXXXXX", cfg->cache_dir, key);
     if (!mkdtemp(tmpl)) {
         int e = errno;
         gt_error_set(err, "internal", "cannot make a directory under %s/tmp: %s",
@@ -721,8 +711,8 @@ static int unpack(const image_cfg_t *cfg, const char *key, const char *refdir, c
         errno = e;
         return -1;
     }
-    char *bundle = fmt("%s/b", tmpl), *image = fmt("%s:%s", refdir, TAG);
-    char *final = fmt("%s/rootfs/%s", cfg->cache_dir, hex);
+    char *bundle = gt_strfmt("%s/b", tmpl), *image = gt_strfmt("%s:%s", refdir, TAG);
+    char *final = gt_strfmt("%s/rootfs/%s", cfg->cache_dir, hex);
     char *argv[] = {(char *)umoci_prog(cfg), "unpack", "--image", image, bundle, NULL, NULL};
     if (geteuid() != 0) { /* as root on nodes; --rootless lets tests run unprivileged */
         argv[2] = "--rootless", argv[3] = "--image", argv[4] = image, argv[5] = bundle;
@@ -741,7 +731,7 @@ static int unpack(const image_cfg_t *cfg, const char *key, const char *refdir, c
         goto out;
     char size[32];
     snprintf(size, sizeof(size), "%" PRIu64 "\n", du(bundle));
-    char *sp = fmt("%s/size", bundle), *up = fmt("%s/used", bundle);
+    char *sp = gt_strfmt("%s/size", bundle), *up = gt_strfmt("%s/used", bundle);
     int w = write_file_atomic(sp, size, strlen(size)) | write_file_atomic(up, "", 0);
     free(sp), free(up);
     if (w < 0) {
@@ -772,7 +762,7 @@ out:
 
 static bool image_complete(const image_cfg_t *cfg, const char *hex)
 {
-    char *p = fmt("%s/rootfs/%s/image.json", cfg->cache_dir, hex);
+    char *p = gt_strfmt("%s/rootfs/%s/image.json", cfg->cache_dir, hex);
     bool ok = access(p, F_OK) == 0;
     free(p);
     return ok;
@@ -801,14 +791,14 @@ int image_get(const image_cfg_t *cfg, const char *ref, image_progress_fn *progre
     char key[17], hex[65], stamp[128];
     ref_key(ref, key);
     source_stamp(ref, stamp, sizeof(stamp));
-    char *refdir = fmt("%s/refs/%s", cfg->cache_dir, key);
-    char *lockp = fmt("%s/locks/ref-%s", cfg->cache_dir, key), *holdp = NULL;
+    char *refdir = gt_strfmt("%s/refs/%s", cfg->cache_dir, key);
+    char *lockp = gt_strfmt("%s/locks/ref-%s", cfg->cache_dir, key), *holdp = NULL;
     int ref_fd = -1, hold = -1, blobs_fd = -1, r = -1;
     bool fetched = false;
     if ((ref_fd = lock_wait(lockp, refdir, progress, arg, err)) < 0)
         goto out;
     if (record_read(cfg, key, ref, stamp, hex)) {
-        holdp = fmt("%s/locks/%s", cfg->cache_dir, hex);
+        holdp = gt_strfmt("%s/locks/%s", cfg->cache_dir, hex);
         if ((hold = lock_open(holdp, LOCK_SH, err)) < 0)
             goto out;
         if (!image_complete(cfg, hex)) { /* evicted since: fetch again */
@@ -821,18 +811,18 @@ int image_get(const image_cfg_t *cfg, const char *ref, image_progress_fn *progre
     if (hold < 0) {
         fetched = true;
         /* we hold the reference's lock: whatever a dead fetch of it left is ours to remove */
-        char *tmpdir = fmt("%s/tmp", cfg->cache_dir), *prefix = fmt("%s.", key);
+        char *tmpdir = gt_strfmt("%s/tmp", cfg->cache_dir), *prefix = gt_strfmt("%s.", key);
         remove_prefixed(tmpdir, prefix);
         remove_prefixed(refdir, "oci-put-blob");
         remove_prefixed(refdir, "progress");
         free(tmpdir), free(prefix);
-        char *bl = fmt("%s/locks/blobs", cfg->cache_dir);
+        char *bl = gt_strfmt("%s/locks/blobs", cfg->cache_dir);
         blobs_fd = lock_open(bl, LOCK_SH, err);
         free(bl);
         if (blobs_fd < 0 || fetch(cfg, ref, refdir, progress, arg, err) < 0 ||
             layout_digest(refdir, hex, err) < 0)
             goto out;
-        holdp = fmt("%s/locks/%s", cfg->cache_dir, hex);
+        holdp = gt_strfmt("%s/locks/%s", cfg->cache_dir, hex);
         if ((hold = lock_open(holdp, LOCK_SH, err)) < 0)
             goto out;
         if (!image_complete(cfg, hex) && unpack(cfg, key, refdir, hex, err) < 0)
@@ -909,7 +899,7 @@ static int by_use(const void *a, const void *b)
 /* The complete images, least recently used first. */
 static entry_t *list_images(const image_cfg_t *cfg, size_t *n)
 {
-    char *dir = fmt("%s/rootfs", cfg->cache_dir);
+    char *dir = gt_strfmt("%s/rootfs", cfg->cache_dir);
     DIR *d = opendir(dir);
     entry_t *v = NULL;
     size_t cap = 0;
@@ -923,11 +913,11 @@ static entry_t *list_images(const image_cfg_t *cfg, size_t *n)
         memset(x, 0, sizeof(*x));
         memcpy(x->hex, e->d_name, 65);
         struct stat st;
-        char *p = fmt("%s/%s/used", dir, e->d_name);
+        char *p = gt_strfmt("%s/%s/used", dir, e->d_name);
         if (stat(p, &st) == 0)
             x->used = st.st_mtim;
         free(p);
-        p = fmt("%s/%s/size", dir, e->d_name);
+        p = gt_strfmt("%s/%s/size", dir, e->d_name);
         char *text = gt_read_file(p, NULL, NULL);
         x->size = text ? strtoull(text, NULL, 10) : 0;
         free(text);
@@ -950,7 +940,7 @@ static int cmp_str(const void *a, const void *b)
  * now (then the next eviction does it). */
 static void collect_blobs(const image_cfg_t *cfg)
 {
-    char *bl = fmt("%s/locks/blobs", cfg->cache_dir);
+    char *bl = gt_strfmt("%s/locks/blobs", cfg->cache_dir);
     int fd = lock_open(bl, LOCK_EX | LOCK_NB, NULL);
     free(bl);
     if (fd < 0)
@@ -977,7 +967,7 @@ static void collect_blobs(const image_cfg_t *cfg)
     }
     if (nk)
         qsort(keep, nk, sizeof(*keep), cmp_str);
-    char *dir = fmt("%s/blobs/sha256", cfg->cache_dir);
+    char *dir = gt_strfmt("%s/blobs/sha256", cfg->cache_dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -1008,7 +998,7 @@ int image_evict(const image_cfg_t *cfg, gt_error_t *err)
         return 0;
     if (ensure_dirs(cfg, err) < 0)
         return -1;
-    char *blobs = fmt("%s/blobs/sha256", cfg->cache_dir);
+    char *blobs = gt_strfmt("%s/blobs/sha256", cfg->cache_dir);
     int removed = 0;
     bool collected = false;
     for (;;) {
@@ -1019,13 +1009,13 @@ int image_evict(const image_cfg_t *cfg, gt_error_t *err)
             total += v[i].size;
         bool gone = false;
         for (size_t i = 0; total > cfg->max_bytes && i < n && !gone; i++) {
-            char *lp = fmt("%s/locks/%s", cfg->cache_dir, v[i].hex);
+            char *lp = gt_strfmt("%s/locks/%s", cfg->cache_dir, v[i].hex);
             int fd = lock_open(lp, LOCK_EX | LOCK_NB, NULL);
             free(lp);
             if (fd < 0)
                 continue; /* held by a job (or being made ready for one) */
-            char *from = fmt("%s/rootfs/%s", cfg->cache_dir, v[i].hex);
-            char *to = fmt("%s/tmp/evict.%s.%d", cfg->cache_dir, v[i].hex, (int)getpid());
+            char *from = gt_strfmt("%s/rootfs/%s", cfg->cache_dir, v[i].hex);
+            char *to = gt_strfmt("%s/tmp/evict.%s.%d", cfg->cache_dir, v[i].hex, (int)getpid());
             if (rename(from, to) == 0) { /* gone at once for every reader; removed after */
                 close(fd);
                 fd = -1;

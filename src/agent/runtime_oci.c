@@ -55,17 +55,6 @@ typedef struct oci {
     gpu_edits_t gpu;               /* the job's GPUs in the container (gpu_edits.h) */
 } oci_t;
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    gt_buf_t b = {0};
-    va_list ap;
-    va_start(ap, f);
-    gt_buf_vprintf(&b, f, ap);
-    va_end(ap);
-    return b.data;
-}
-
 static void strv_free(char **v)
 {
     for (size_t i = 0; v && v[i]; i++)
@@ -97,7 +86,7 @@ static char *hybrid_cgroup2_mount(void)
 static bool gpu_files_absent(const supervisor_spec_t *s)
 {
     for (size_t i = 0; i < s->ngpus; i++) {
-        char *p = fmt("%s/nvidia%d", s->dev_dir ? s->dev_dir : "/dev", s->gpus[i]);
+        char *p = gt_strfmt("%s/nvidia%d", s->dev_dir ? s->dev_dir : "/dev", s->gpus[i]);
         struct stat sb;
         int rc = lstat(p, &sb);
         free(p);
@@ -130,7 +119,7 @@ static int oci_prepare(runtime_job_t *job, void **priv, gt_error_t *err)
     o->crun = !strncmp(base, "crun", 4);
 
     /* The image: may take minutes; the supervisor said "pulling" already. */
-    char *cache = s->image_cache ? xstrdup(s->image_cache) : fmt("%s/images", s->state_dir);
+    char *cache = s->image_cache ? xstrdup(s->image_cache) : gt_strfmt("%s/images", s->state_dir);
     image_cfg_t icfg = {.cache_dir = cache,
                         .max_bytes = s->image_cache_max > 0 ? (uint64_t)s->image_cache_max : 0,
                         .registries_conf = s->registries_conf,
@@ -156,15 +145,15 @@ static int oci_prepare(runtime_job_t *job, void **priv, gt_error_t *err)
         }
         free(v2);
     }
-    o->bundle = fmt("%s/bundle", job->dir);
-    o->rootfs = fmt("%s/rootfs", o->bundle);
-    o->upper = fmt("%s/upper", o->bundle);
-    o->work = fmt("%s/work", o->bundle);
+    o->bundle = gt_strfmt("%s/bundle", job->dir);
+    o->rootfs = gt_strfmt("%s/rootfs", o->bundle);
+    o->upper = gt_strfmt("%s/upper", o->bundle);
+    o->work = gt_strfmt("%s/work", o->bundle);
     if (mkdir(o->bundle, 0700) < 0 || mkdir(o->rootfs, 0755) < 0 || mkdir(o->upper, 0755) < 0 ||
         mkdir(o->work, 0700) < 0)
         return gt_error_set(err, "failed", "cannot make the bundle %s: %s", o->bundle,
                             strerror(errno));
-    char *opts = fmt("lowerdir=%s,upperdir=%s,workdir=%s", o->im.rootfs, o->upper, o->work);
+    char *opts = gt_strfmt("lowerdir=%s,upperdir=%s,workdir=%s", o->im.rootfs, o->upper, o->work);
     rc = mount("overlay", o->rootfs, "overlay", 0, opts);
     free(opts);
     if (rc < 0)
@@ -173,13 +162,13 @@ static int oci_prepare(runtime_job_t *job, void **priv, gt_error_t *err)
     o->mounted = true;
 
     const char *parent = s->cgroup && s->cgroup->parent ? s->cgroup->parent : "gantry";
-    o->cg_job = fmt("/%s/job-%" PRId64 ".%d", parent, s->job_id, s->incarnation);
-    o->cg_ctr = fmt("%s/ctr", o->cg_job);
-    o->state_root = fmt("%s/oci/%s", s->state_dir, base);
+    o->cg_job = gt_strfmt("/%s/job-%" PRId64 ".%d", parent, s->job_id, s->incarnation);
+    o->cg_ctr = gt_strfmt("%s/ctr", o->cg_job);
+    o->state_root = gt_strfmt("%s/oci/%s", s->state_dir, base);
     if (gt_mkdirs(o->state_root, 0700, NULL) < 0)
         return gt_error_set(err, "failed", "cannot create %s: %s", o->state_root,
                             strerror(errno));
-    o->id = fmt("gantry-%" PRId64 "-%d", s->job_id, s->incarnation);
+    o->id = gt_strfmt("gantry-%" PRId64 "-%d", s->job_id, s->incarnation);
 
     /* The job's command; the image's Entrypoint and Cmd only when it gives none. */
     if (!s->argv || !s->argv[0]) {
@@ -376,7 +365,8 @@ static void remove_cgroups(oci_t *o)
     while (f && fgets(line, sizeof(line), f))
         if (sscanf(line, "%63s %511s %63s", fs, dir, type) == 3 &&
             (!strcmp(type, "cgroup") || !strcmp(type, "cgroup2"))) {
-            char *ctr = fmt("%s%s", dir, o->cg_ctr), *jobd = fmt("%s%s", dir, o->cg_job);
+            char *ctr = gt_strfmt("%s%s", dir, o->cg_ctr),
+                 *jobd = gt_strfmt("%s%s", dir, o->cg_job);
             rmdir(ctr);
             rmdir(jobd);
             free(ctr);

@@ -28,20 +28,9 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-    gt_buf_t b = {0};
-    va_list ap;
-    va_start(ap, f);
-    gt_buf_vprintf(&b, f, ap);
-    va_end(ap);
-    return b.data;
-}
-
 char *supervisor_job_dir(const char *state_dir, int64_t job_id, int incarnation)
 {
-    return fmt("%s/jobs/%" PRId64 ".%d", state_dir, job_id, incarnation);
+    return gt_strfmt("%s/jobs/%" PRId64 ".%d", state_dir, job_id, incarnation);
 }
 
 /* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); 0 if gone. */
@@ -101,7 +90,7 @@ static int state_write(const char *dir, const supervisor_state_t *st)
         errno = EOVERFLOW;
         return -1;
     }
-    char *path = fmt("%s/state", dir);
+    char *path = gt_strfmt("%s/state", dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     free(path);
     if (fd < 0)
@@ -203,7 +192,7 @@ int supervisor_read(const char *state_dir, int64_t job_id, int incarnation,
                     supervisor_state_t *st, gt_error_t *err)
 {
     char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
-    char *path = fmt("%s/state", dir);
+    char *path = gt_strfmt("%s/state", dir);
     int rc = state_parse(path, st);
     if (rc < 0)
         gt_error_set(err, errno == ENOENT ? "not_found" : "internal",
@@ -219,7 +208,7 @@ int supervisor_read(const char *state_dir, int64_t job_id, int incarnation,
 int supervisor_list(const char *state_dir, supervisor_state_t **out, size_t *n,
                     gt_error_t *err)
 {
-    char *jobs = fmt("%s/jobs", state_dir);
+    char *jobs = gt_strfmt("%s/jobs", state_dir);
     DIR *d = opendir(jobs);
     *out = NULL;
     *n = 0;
@@ -237,7 +226,7 @@ int supervisor_list(const char *state_dir, supervisor_state_t **out, size_t *n,
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
-        char *path = fmt("%s/%s/state", jobs, de->d_name);
+        char *path = gt_strfmt("%s/%s/state", jobs, de->d_name);
         supervisor_state_t st;
         if (state_parse(path, &st) == 0) {
             GT_GROW(*out, cap, *n + 1);
@@ -300,7 +289,7 @@ int supervisor_stop(const char *state_dir, int64_t job_id, int incarnation, cons
     if (!strcmp(st.phase, "exited"))
         return 0;
     char *dir = supervisor_job_dir(state_dir, job_id, incarnation);
-    char *tmp = fmt("%s/stop.tmp", dir), *final = fmt("%s/stop", dir);
+    char *tmp = gt_strfmt("%s/stop.tmp", dir), *final = gt_strfmt("%s/stop", dir);
     int rc = -1;
     FILE *f = fopen(tmp, "we");
     if (f) {
@@ -323,7 +312,7 @@ int supervisor_stop(const char *state_dir, int64_t job_id, int incarnation, cons
 
 static char *cgroup_name(int64_t job_id, int incarnation)
 {
-    return fmt("job-%" PRId64 ".%d", job_id, incarnation);
+    return gt_strfmt("job-%" PRId64 ".%d", job_id, incarnation);
 }
 
 /* SIGKILLs everything in cg until it is empty or deadline_s passes; reaps what it can. */
@@ -390,7 +379,7 @@ typedef struct env {
 static void env_set(env_t *e, const char *k, const char *v)
 {
     size_t kl = strlen(k);
-    char *kv = fmt("%s=%s", k, v);
+    char *kv = gt_strfmt("%s=%s", k, v);
     for (size_t i = 0; i < e->n; i++)
         if (!strncmp(e->v[i], k, kl) && e->v[i][kl] == '=') {
             free(e->v[i]);
@@ -510,7 +499,7 @@ typedef struct stop_req {
 
 static bool read_stop(const char *dir, stop_req_t *r)
 {
-    char *path = fmt("%s/stop", dir);
+    char *path = gt_strfmt("%s/stop", dir);
     FILE *f = fopen(path, "re");
     free(path);
     if (!f)
@@ -590,11 +579,11 @@ static void fence_job(const supervisor_spec_t *s, pid_t pid, cgroup_t *cg, doubl
 static int own_dir(const char *dir, unsigned mode, const struct passwd *pw, char **errmsg)
 {
     if (gt_mkdirs(dir, mode, NULL) < 0) {
-        *errmsg = fmt("cannot create %s: %s", dir, strerror(errno));
+        *errmsg = gt_strfmt("cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
     if (pw && chown(dir, pw->pw_uid, pw->pw_gid) < 0) {
-        *errmsg = fmt("cannot give %s to %s: %s", dir, pw->pw_name, strerror(errno));
+        *errmsg = gt_strfmt("cannot give %s to %s: %s", dir, pw->pw_name, strerror(errno));
         return -1;
     }
     return 0;
@@ -655,25 +644,28 @@ static void supervise(const supervisor_spec_t *s, int ready)
         errno = 0;
         pw = getpwnam(s->user);
         if (!pw) {
-            errmsg = fmt("user '%s' does not exist on this node", s->user);
+            errmsg = gt_strfmt("user '%s' does not exist on this node", s->user);
             goto start_failed;
         }
         if (pw->pw_uid == 0 && !s->allow_root) {
-            errmsg = fmt("job would run as root (user '%s'); the agent refuses unless started "
-                         "with --allow-root", s->user);
+            errmsg =
+                gt_strfmt("job would run as root (user '%s'); the agent refuses unless started "
+                          "with --allow-root",
+                          s->user);
             goto start_failed;
         }
         if (pw->pw_uid < SUPERVISOR_MIN_USER_UID && !s->allow_system_account) {
-            errmsg = fmt("job would run as '%s', a system account (uid %u, below %d); the agent "
-                         "refuses unless the administrator allows the job's user system "
-                         "accounts (allow_system_account)", s->user, (unsigned)pw->pw_uid,
-                         SUPERVISOR_MIN_USER_UID);
+            errmsg =
+                gt_strfmt("job would run as '%s', a system account (uid %u, below %d); the agent "
+                          "refuses unless the administrator allows the job's user system "
+                          "accounts (allow_system_account)",
+                          s->user, (unsigned)pw->pw_uid, SUPERVISOR_MIN_USER_UID);
             goto start_failed;
         }
         if (pw->pw_uid != geteuid()) {
             if (geteuid() != 0) {
-                errmsg = fmt("the agent runs as uid %d and cannot run jobs as '%s'",
-                             (int)geteuid(), s->user);
+                errmsg = gt_strfmt("the agent runs as uid %d and cannot run jobs as '%s'",
+                                   (int)geteuid(), s->user);
                 goto start_failed;
             }
             switch_user = true;
@@ -684,7 +676,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
             if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0) {
                 groups = xrealloc(groups, (size_t)ngroups * sizeof(gid_t));
                 if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0) {
-                    errmsg = fmt("cannot list the groups of '%s'", s->user);
+                    errmsg = gt_strfmt("cannot list the groups of '%s'", s->user);
                     goto start_failed;
                 }
             }
@@ -692,20 +684,20 @@ static void supervise(const supervisor_spec_t *s, int ready)
     } else {
         pw = getpwuid(geteuid());
         if (geteuid() == 0 && !s->allow_root) {
-            errmsg = fmt("job has no user and the agent runs as root; give the job a user, "
-                         "or start the agent with --job-user or --allow-root");
+            errmsg = gt_strfmt("job has no user and the agent runs as root; give the job a user, "
+                               "or start the agent with --job-user or --allow-root");
             goto start_failed;
         }
     }
     /* The checkpoint directory outlives this incarnation. */
-    ckpt = s->checkpoint_root ? fmt("%s/%" PRId64, s->checkpoint_root, s->job_id)
-                              : fmt("%s/checkpoints/%" PRId64, s->state_dir, s->job_id);
+    ckpt = s->checkpoint_root ? gt_strfmt("%s/%" PRId64, s->checkpoint_root, s->job_id)
+                              : gt_strfmt("%s/checkpoints/%" PRId64, s->state_dir, s->job_id);
     if (gt_mkdirs(ckpt, 0700, NULL) < 0) {
-        errmsg = fmt("cannot create checkpoint directory %s: %s", ckpt, strerror(errno));
+        errmsg = gt_strfmt("cannot create checkpoint directory %s: %s", ckpt, strerror(errno));
         goto start_failed;
     }
     if (switch_user && chown(ckpt, pw->pw_uid, pw->pw_gid) < 0) {
-        errmsg = fmt("cannot give %s to %s: %s", ckpt, s->user, strerror(errno));
+        errmsg = gt_strfmt("cannot give %s to %s: %s", ckpt, s->user, strerror(errno));
         goto start_failed;
     }
     /* The output directory (on the output volume: kept) and node-local scratch (removed at
@@ -713,8 +705,9 @@ static void supervise(const supervisor_spec_t *s, int ready)
     if (s->output_dir && own_dir(s->output_dir, 0755, switch_user ? pw : NULL, &errmsg) < 0)
         goto start_failed;
     {
-        char *root = s->scratch_root ? xstrdup(s->scratch_root) : fmt("%s/scratch", s->state_dir);
-        scratch = fmt("%s/%" PRId64 ".%d", root, s->job_id, s->incarnation);
+        char *root =
+            s->scratch_root ? xstrdup(s->scratch_root) : gt_strfmt("%s/scratch", s->state_dir);
+        scratch = gt_strfmt("%s/%" PRId64 ".%d", root, s->job_id, s->incarnation);
         int rc = own_dir(root, 0711, NULL, &errmsg);
         free(root);
         if (rc < 0)
@@ -734,18 +727,19 @@ static void supervise(const supervisor_spec_t *s, int ready)
                                   .path = s->mounts[i].path,
                                   .read_only = s->mounts[i].read_only};
         if (mounts_resolve(&mounts[i], &err) < 0) {
-            errmsg = fmt("mount %s: %s", s->mounts[i].path ? s->mounts[i].path : "?", err.msg);
+            errmsg =
+                gt_strfmt("mount %s: %s", s->mounts[i].path ? s->mounts[i].path : "?", err.msg);
             goto start_failed;
         }
     }
 
-    char *outp = fmt("%s/stdout", dir), *errp = fmt("%s/stderr", dir);
+    char *outp = gt_strfmt("%s/stdout", dir), *errp = gt_strfmt("%s/stderr", dir);
     out_fd = open(outp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     err_fd = open(errp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     free(outp);
     free(errp);
     if (out_fd < 0 || err_fd < 0) {
-        errmsg = fmt("cannot open log files in %s: %s", dir, strerror(errno));
+        errmsg = gt_strfmt("cannot open log files in %s: %s", dir, strerror(errno));
         goto start_failed;
     }
 
@@ -765,7 +759,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
         cg = cgroup_create(s->cgroup, name, &lim, &err);
         free(name);
         if (!cg) {
-            errmsg = fmt("%s", err.msg);
+            errmsg = gt_strfmt("%s", err.msg);
             goto start_failed;
         }
     }
@@ -791,7 +785,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     {
         gt_error_t err = {0};
         if (rt->prepare(&rjob, &rt_priv, &err) < 0) {
-            errmsg = fmt("%s", err.msg);
+            errmsg = gt_strfmt("%s", err.msg);
             if (!strcmp(err.code, "image_pull"))
                 fail_reason = "image_pull";
             goto start_failed;
@@ -804,7 +798,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
         stop_req_t r;
         if (read_stop(dir, &r) && strcmp(r.reason, "fenced")) {
             fail_reason = r.reason;
-            errmsg = fmt("stopped (%s) before it started", r.reason);
+            errmsg = gt_strfmt("stopped (%s) before it started", r.reason);
             goto start_failed;
         }
     }
@@ -820,15 +814,16 @@ static void supervise(const supervisor_spec_t *s, int ready)
     fence_lease_t cur;
     if (lease_left(s, &fgrace) <= 0) {
         fenced_at_start = true;
-        errmsg = fmt("not started: the node's lease from the server had run out (the node "
-                     "could not reach the server), so the server may run the job elsewhere");
+        errmsg = gt_strfmt("not started: the node's lease from the server had run out (the node "
+                           "could not reach the server), so the server may run the job elsewhere");
         goto start_failed;
     }
     if (s->fence && s->agent && fence_lease_read(s->state_dir, &cur) == 0 &&
         cur.agent != s->agent) {
         fenced_at_start = true;
-        errmsg = fmt("not started: the agent that asked for it was replaced before it started "
-                     "(the new one may have registered without it)");
+        errmsg =
+            gt_strfmt("not started: the agent that asked for it was replaced before it started "
+                      "(the new one may have registered without it)");
         goto start_failed;
     }
     pid_t pid;
@@ -836,7 +831,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
         gt_error_t err = {0};
         pid = rt->start(&rjob, rt_priv, &err);
         if (pid < 0) {
-            errmsg = fmt("%s", err.msg);
+            errmsg = gt_strfmt("%s", err.msg);
             goto start_failed;
         }
     }
@@ -900,7 +895,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
                     fenced = true;
                     fence_job(s, pid, cg, now, (double)r.grace_s, &stop);
                 } else {
-                    char *path = fmt("%s/stop", dir);
+                    char *path = gt_strfmt("%s/stop", dir);
                     unlink(path);
                     free(path);
                 }
@@ -994,7 +989,7 @@ int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
                             s->job_id);
     }
     char *dir = supervisor_job_dir(s->state_dir, s->job_id, s->incarnation);
-    char *jobs = fmt("%s/jobs", s->state_dir);
+    char *jobs = gt_strfmt("%s/jobs", s->state_dir);
     int rc = -1, fds[2] = {-1, -1};
     if (gt_mkdirs(jobs, 0700, NULL) < 0) {
         gt_error_set(err, "internal", "cannot create %s: %s", jobs, strerror(errno));
@@ -1030,7 +1025,7 @@ int supervisor_spawn(const supervisor_spec_t *s, int *ready_fd, gt_error_t *err)
         fcntl(3, F_SETFD, FD_CLOEXEC);
         close_range(4, ~0U, 0);
         int null = open("/dev/null", O_RDONLY);
-        char *log = fmt("%s/supervisor.log", s->state_dir);
+        char *log = gt_strfmt("%s/supervisor.log", s->state_dir);
         int lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         free(log);
         if (null >= 0)

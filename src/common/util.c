@@ -297,6 +297,16 @@ void gt_buf_free(gt_buf_t *b)
     b->len = b->cap = 0;
 }
 
+char *gt_strfmt(const char *fmt, ...)
+{
+    gt_buf_t b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    gt_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    return b.data;
+}
+
 int gt_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

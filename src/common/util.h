@@ -101,4 +101,8 @@ void gt_buf_vprintf(gt_buf_t *b, const char *fmt, va_list ap);
 void gt_buf_append(gt_buf_t *b, const char *s, size_t n);
 void gt_buf_free(gt_buf_t *b);
 
+/* printf into a new string (free it); "" for an empty result. Allocation failure is fatal;
+ * NULL only when vsnprintf fails (an encoding error). */
+char *gt_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -59,6 +59,19 @@ int main(void)
     is_str(b.data, "7-xyz", "buffer printf and append");
     gt_buf_free(&b);
 
+    char *s = gt_strfmt("%s/jobs/%d.%d", "/var/lib/gantry", 42, 1);
+    is_str(s, "/var/lib/gantry/jobs/42.1", "strfmt formats into a new string");
+    free(s);
+    s = gt_strfmt("%s", "");
+    is_str(s, "", "strfmt of an empty result is \"\", not NULL");
+    free(s);
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    s = gt_strfmt("<%s>", big);
+    is_int(s ? strlen(s) : 0, sizeof(big) + 1, "strfmt is not cut at any buffer size");
+    free(s);
+
     char root[] = "/tmp/gantry-util-XXXXXX", p[256];
     if (mkdtemp(root)) {
         bool made = false;
