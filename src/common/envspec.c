@@ -2,22 +2,9 @@
 #include "common/envspec.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int bad(gt_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int bad(gt_error_t *err, const char *fmt, ...)
-{
-    char msg[480];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    errno = EINVAL;
-    return gt_error_set(err, "invalid_argument", "%s", msg);
-}
 
 bool gt_env_name_ok(const char *s)
 {
@@ -95,16 +82,18 @@ int gt_image_ref_check(const char *ref, gt_error_t *err)
         "docker://REGISTRY/NAME:TAG, oci:/PATH/LAYOUT[:TAG], oci-archive:/PATH.tar or "
         "docker-archive:/PATH.tar";
     if (!ref || !*ref)
-        return bad(err, "'image' must be an image reference such as %s", form);
+        return gt_error_invalid(err, "'image' must be an image reference such as %s", form);
     if (strlen(ref) > GT_IMAGE_REF_MAX)
-        return bad(err, "'image' is longer than %d characters", GT_IMAGE_REF_MAX);
+        return gt_error_invalid(err, "'image' is longer than %d characters", GT_IMAGE_REF_MAX);
     if (!printable_word(ref))
-        return bad(err, "'image' must not hold spaces or control characters");
+        return gt_error_invalid(err, "'image' must not hold spaces or control characters");
     if (!strncmp(ref, "docker://", 9)) {
         const char *r = ref + 9;
         if (!*r || *r == '/' || *r == ':' || *r == '@')
-            return bad(err, "'image' %s names no image after docker:// (write "
-                            "docker://REGISTRY/NAME:TAG)", ref);
+            return gt_error_invalid(err,
+                                    "'image' %s names no image after docker:// (write "
+                                    "docker://REGISTRY/NAME:TAG)",
+                                    ref);
         return 0;
     }
     static const char *const paths[] = {"oci:", "oci-archive:", "docker-archive:"};
@@ -112,13 +101,14 @@ int gt_image_ref_check(const char *ref, gt_error_t *err)
         size_t n = strlen(paths[i]);
         if (!strncmp(ref, paths[i], n)) {
             if (!image_path_ok(ref + n))
-                return bad(err, "'image' %s: after %s comes an absolute path on the node "
-                                "without '..' (such as %s/srv/images/pytorch%s)", ref,
-                           paths[i], paths[i], i ? ".tar" : ":2.4");
+                return gt_error_invalid(err,
+                                        "'image' %s: after %s comes an absolute path on the node "
+                                        "without '..' (such as %s/srv/images/pytorch%s)",
+                                        ref, paths[i], paths[i], i ? ".tar" : ":2.4");
             return 0;
         }
     }
-    return bad(err, "'image' %s has no transport; write %s", ref, form);
+    return gt_error_invalid(err, "'image' %s has no transport; write %s", ref, form);
 }
 
 bool gt_image_local_path(const char *ref, char *buf, size_t len)
@@ -159,8 +149,9 @@ bool gt_path_beneath_any(const char *path, const json_t *prefixes)
 int gt_image_paths_parse(const json_t *v, json_t **out, gt_error_t *err)
 {
     if (!json_is_array(v))
-        return bad(err, "image_paths must be a list of directories on the nodes, such as "
-                        "[/srv/images]");
+        return gt_error_invalid(err,
+                                "image_paths must be a list of directories on the nodes, such as "
+                                "[/srv/images]");
     json_t *res = json_array();
     size_t i;
     const json_t *e;
@@ -171,7 +162,8 @@ int gt_image_paths_parse(const json_t *v, json_t **out, gt_error_t *err)
         bool dotdot;
         if (!s || s[0] != '/' || !norm_path(s, true, buf, sizeof(buf), &dotdot) || dotdot) {
             json_decref(res);
-            return bad(err, "image_paths[%zu] must be an absolute directory without '..'", i);
+            return gt_error_invalid(
+                err, "image_paths[%zu] must be an absolute directory without '..'", i);
         }
         json_array_append_new(res, json_string(buf));
     }
@@ -207,7 +199,7 @@ static int check_keys(const json_t *o, const char *what, const char *const *keys
             gt_buf_t list = {0};
             for (size_t i = 0; keys[i]; i++)
                 gt_buf_printf(&list, "%s%s", i ? ", " : "", keys[i]);
-            bad(err, "%s: unknown field '%s': it has %s", what, k, list.data);
+            gt_error_invalid(err, "%s: unknown field '%s': it has %s", what, k, list.data);
             gt_buf_free(&list);
             return -1;
         }
@@ -224,16 +216,16 @@ static int parse_teams(const json_t *o, const char *what, json_t **out, gt_error
         return 0;
     }
     if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 1024)
-        return bad(err, "%s.teams must be a list of team names, or [\"*\"] for every team",
-                   what);
+        return gt_error_invalid(
+            err, "%s.teams must be a list of team names, or [\"*\"] for every team", what);
     size_t i;
     const json_t *t;
     json_array_foreach(v, i, t)
     {
         const char *s = str_of(t);
         if (!s || (strcmp(s, "*") && !gt_env_name_ok(s)))
-            return bad(err, "%s.teams[%zu] must be a team name, or \"*\" for every team", what,
-                       i);
+            return gt_error_invalid(
+                err, "%s.teams[%zu] must be a team name, or \"*\" for every team", what, i);
     }
     *out = json_deep_copy(v);
     return 0;
@@ -246,12 +238,13 @@ int gt_volume_parse(const json_t *v, json_t **out, gt_error_t *err)
 {
     static const char *const keys[] = {"name", "path", "teams", "access", "kind", NULL};
     if (!json_is_object(v))
-        return bad(err, "a volume must be a mapping such as {name: datasets, path: "
-                        "/mnt/datasets, access: ro}");
+        return gt_error_invalid(err, "a volume must be a mapping such as {name: datasets, path: "
+                                     "/mnt/datasets, access: ro}");
     const char *name = str_of(json_object_get(v, "name"));
     if (!gt_env_name_ok(name))
-        return bad(err, "a volume's name must be 1 to 63 characters of A-Z, a-z, 0-9, '.', "
-                        "'_' and '-'");
+        return gt_error_invalid(err,
+                                "a volume's name must be 1 to 63 characters of A-Z, a-z, 0-9, '.', "
+                                "'_' and '-'");
     char what[96];
     snprintf(what, sizeof(what), "volume '%s'", name);
     if (check_keys(v, what, keys, err) < 0)
@@ -261,14 +254,18 @@ int gt_volume_parse(const json_t *v, json_t **out, gt_error_t *err)
     bool dotdot;
     if (!path || path[0] != '/' || !norm_path(path, true, npath, sizeof(npath), &dotdot) ||
         dotdot || !strcmp(npath, "/"))
-        return bad(err, "%s: path must be an absolute directory on the nodes other than / and "
-                        "without '..' (such as /mnt/datasets)", what);
+        return gt_error_invalid(
+            err,
+            "%s: path must be an absolute directory on the nodes other than / and "
+            "without '..' (such as /mnt/datasets)",
+            what);
     const char *access = "rw";
     json_t *a = json_object_get(v, "access");
     if (a) {
         access = str_of(a);
         if (!access || (strcmp(access, "ro") && strcmp(access, "rw")))
-            return bad(err, "%s: access must be ro (read-only) or rw (read-write)", what);
+            return gt_error_invalid(err, "%s: access must be ro (read-only) or rw (read-write)",
+                                    what);
     }
     const char *kind = NULL;
     json_t *kv = json_object_get(v, "kind");
@@ -278,8 +275,8 @@ int gt_volume_parse(const json_t *v, json_t **out, gt_error_t *err)
         for (size_t i = 0; kind && volume_kinds[i]; i++)
             known |= !strcmp(kind, volume_kinds[i]);
         if (!known)
-            return bad(err, "%s: kind must be dataset, checkpoint, output, scratch or other",
-                       what);
+            return gt_error_invalid(
+                err, "%s: kind must be dataset, checkpoint, output, scratch or other", what);
     }
     json_t *teams;
     if (parse_teams(v, what, &teams, err) < 0)
@@ -298,10 +295,11 @@ int gt_mounts_parse(const json_t *v, const char *field, json_t **out, gt_error_t
 {
     static const char *const keys[] = {"volume", "sub_path", "path", "read_only", NULL};
     if (!json_is_array(v))
-        return bad(err, "'%s' must be a list such as [{volume: datasets, path: /data}]", field);
+        return gt_error_invalid(
+            err, "'%s' must be a list such as [{volume: datasets, path: /data}]", field);
     if (json_array_size(v) > GT_MOUNTS_MAX)
-        return bad(err, "'%s' holds %zu mounts; at most %d", field, json_array_size(v),
-                   GT_MOUNTS_MAX);
+        return gt_error_invalid(err, "'%s' holds %zu mounts; at most %d", field, json_array_size(v),
+                                GT_MOUNTS_MAX);
     json_t *res = json_array();
     size_t i;
     const json_t *m;
@@ -310,14 +308,15 @@ int gt_mounts_parse(const json_t *v, const char *field, json_t **out, gt_error_t
         char what[160];
         snprintf(what, sizeof(what), "%s[%zu]", field, i);
         if (!json_is_object(m)) {
-            bad(err, "%s must be a mapping such as {volume: datasets, path: /data}", what);
+            gt_error_invalid(err, "%s must be a mapping such as {volume: datasets, path: /data}",
+                             what);
             goto fail;
         }
         if (check_keys(m, what, keys, err) < 0)
             goto fail;
         const char *vol = str_of(json_object_get(m, "volume"));
         if (!gt_env_name_ok(vol)) {
-            bad(err, "%s.volume must name a volume (see `gantry volumes`)", what);
+            gt_error_invalid(err, "%s.volume must name a volume (see `gantry volumes`)", what);
             goto fail;
         }
         char sub[4096] = "", path[4096];
@@ -326,39 +325,48 @@ int gt_mounts_parse(const json_t *v, const char *field, json_t **out, gt_error_t
         if (sv) {
             const char *s = str_of(sv);
             if (!s) {
-                bad(err, "%s.sub_path must be a path inside volume '%s' such as \"imagenet\"",
-                    what, vol);
+                gt_error_invalid(
+                    err, "%s.sub_path must be a path inside volume '%s' such as \"imagenet\"", what,
+                    vol);
                 goto fail;
             }
             if (s[0] == '/') {
-                bad(err, "%s.sub_path '%s' is absolute: it must be a path inside volume '%s' "
-                         "(such as \"imagenet\")", what, s, vol);
+                gt_error_invalid(
+                    err,
+                    "%s.sub_path '%s' is absolute: it must be a path inside volume '%s' "
+                    "(such as \"imagenet\")",
+                    what, s, vol);
                 goto fail;
             }
             if (!norm_path(s, false, sub, sizeof(sub), &dotdot) || dotdot) {
-                bad(err, "%s.sub_path '%s' leaves volume '%s': '..' is not allowed", what, s,
-                    vol);
+                gt_error_invalid(err, "%s.sub_path '%s' leaves volume '%s': '..' is not allowed",
+                                 what, s, vol);
                 goto fail;
             }
         }
         const char *p = str_of(json_object_get(m, "path"));
         if (!p || p[0] != '/' || !norm_path(p, true, path, sizeof(path), &dotdot) || dotdot ||
             !strcmp(path, "/")) {
-            bad(err, "%s.path must be an absolute path other than / and without '..', where "
-                     "the job sees volume '%s' (such as /data)", what, vol);
+            gt_error_invalid(
+                err,
+                "%s.path must be an absolute path other than / and without '..', where "
+                "the job sees volume '%s' (such as /data)",
+                what, vol);
             goto fail;
         }
         for (size_t r = 0; reserved_paths[r]; r++) {
             size_t n = strlen(reserved_paths[r]);
             if (!strncmp(path, reserved_paths[r], n) && (path[n] == '/' || !path[n])) {
-                bad(err, "%s.path %s is under %s, which the job's runtime provides; mount "
-                         "volume '%s' elsewhere", what, path, reserved_paths[r], vol);
+                gt_error_invalid(err,
+                                 "%s.path %s is under %s, which the job's runtime provides; mount "
+                                 "volume '%s' elsewhere",
+                                 what, path, reserved_paths[r], vol);
                 goto fail;
             }
         }
         json_t *ro = json_object_get(m, "read_only");
         if (ro && !json_is_boolean(ro)) {
-            bad(err, "%s.read_only must be true or false", what);
+            gt_error_invalid(err, "%s.read_only must be true or false", what);
             goto fail;
         }
         size_t k;
@@ -367,7 +375,8 @@ int gt_mounts_parse(const json_t *v, const char *field, json_t **out, gt_error_t
                                                                                        "path")),
                                                      path))
         {
-            bad(err, "'%s': two mounts at %s (volumes '%s' and '%s'); give each its own path",
+            gt_error_invalid(
+                err, "'%s': two mounts at %s (volumes '%s' and '%s'); give each its own path",
                 field, path, json_string_value(json_object_get(prev, "volume")), vol);
             goto fail;
         }
@@ -388,12 +397,14 @@ int gt_environment_parse(const json_t *v, json_t **out, gt_error_t *err)
     static const char *const keys[] = {"name", "image", "env", "mounts", "teams", "description",
                                        NULL};
     if (!json_is_object(v))
-        return bad(err, "an environment must be a mapping such as {name: pytorch-2.4, image: "
-                        "docker://pytorch/pytorch:2.4.0}");
+        return gt_error_invalid(
+            err, "an environment must be a mapping such as {name: pytorch-2.4, image: "
+                 "docker://pytorch/pytorch:2.4.0}");
     const char *name = str_of(json_object_get(v, "name"));
     if (!gt_env_name_ok(name))
-        return bad(err, "an environment's name must be 1 to 63 characters of A-Z, a-z, 0-9, "
-                        "'.', '_' and '-'");
+        return gt_error_invalid(
+            err, "an environment's name must be 1 to 63 characters of A-Z, a-z, 0-9, "
+                 "'.', '_' and '-'");
     char what[96];
     snprintf(what, sizeof(what), "environment '%s'", name);
     if (check_keys(v, what, keys, err) < 0)
@@ -403,7 +414,7 @@ int gt_environment_parse(const json_t *v, json_t **out, gt_error_t *err)
     if (iv) {
         gt_error_t e = {0};
         if (gt_image_ref_check(str_of(iv), &e) < 0) {
-            bad(err, "%s: %s", what, e.msg);
+            gt_error_invalid(err, "%s: %s", what, e.msg);
             goto fail;
         }
         json_object_set(res, "image", iv);
@@ -413,12 +424,13 @@ int gt_environment_parse(const json_t *v, json_t **out, gt_error_t *err)
         const char *k;
         json_t *e;
         if (!json_is_object(ev)) {
-            bad(err, "%s: env must be a mapping of names to strings", what);
+            gt_error_invalid(err, "%s: env must be a mapping of names to strings", what);
             goto fail;
         }
         json_object_foreach(ev, k, e) if (!str_of(e) || !*k || strchr(k, '='))
         {
-            bad(err, "%s: env '%s' must be a name without '=' with a string value", what, k);
+            gt_error_invalid(err, "%s: env '%s' must be a name without '=' with a string value",
+                             what, k);
             goto fail;
         }
         json_object_set(res, "env", ev);
@@ -441,7 +453,8 @@ int gt_environment_parse(const json_t *v, json_t **out, gt_error_t *err)
     json_t *dv = json_object_get(v, "description");
     if (dv) {
         if (!str_of(dv) || json_string_length(dv) > 500) {
-            bad(err, "%s: description must be a string of at most 500 characters", what);
+            gt_error_invalid(err, "%s: description must be a string of at most 500 characters",
+                             what);
             goto fail;
         }
         json_object_set(res, "description", dv);

@@ -72,6 +72,17 @@ int gt_error_set(gt_error_t *err, const char *code, const char *fmt, ...)
     return -1;
 }
 
+int gt_error_invalid(gt_error_t *err, const char *fmt, ...)
+{
+    char msg[sizeof(err->msg)]; /* not err->msg: the arguments may quote it */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument", "%s", msg);
+}
+
 static int bad(gt_error_t *err, const char *what, const char *s, const char *hint)
 {
     errno = EINVAL;

@@ -33,6 +33,9 @@ typedef struct gt_error {
 /* Fill err (if not NULL) and return -1; errno is left as the caller set it. */
 int gt_error_set(gt_error_t *err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Refusal of bad input: fills err (if not NULL) with code "invalid_argument" and the message
+ * (which may quote err->msg itself), sets errno = EINVAL, and returns -1. */
+int gt_error_invalid(gt_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "90", "90s", "10m", "12h", "7d", "1h30m" -> seconds. */
 int gt_parse_duration(const char *s, int64_t *out_s, gt_error_t *err);

@@ -116,18 +116,6 @@ static bool volume_ro(const json_t *vol)
     return !strcmp(json_string_value(json_object_get(vol, "access")), "ro");
 }
 
-static int refuse(gt_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int refuse(gt_error_t *err, const char *fmt, ...)
-{
-    char msg[480];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    errno = EINVAL;
-    return gt_error_set(err, "invalid_argument", "%s", msg);
-}
-
 /* Checks mounts against the volumes now: each names a volume team may use (NULL: any team),
  * read_only: false never on a read-only volume; fills read_only where absent (the volume's
  * access). what prefixes the messages. 0, or -1 with err. */
@@ -141,15 +129,18 @@ static int check_mounts(server_t *srv, json_t *mounts, const char *team, const c
         const char *name = json_string_value(json_object_get(m, "volume"));
         json_t *vol = json_object_get(srv->volumes, name);
         if (!vol)
-            return refuse(err, "%s: volume '%s' does not exist (see `gantry volumes`)", what,
-                          name);
+            return gt_error_invalid(err, "%s: volume '%s' does not exist (see `gantry volumes`)",
+                                    what, name);
         if (team && !gt_teams_admit(json_object_get(vol, "teams"), team))
-            return refuse(err, "%s: team '%s' may not use volume '%s' (see `gantry volumes`)",
-                          what, team, name);
+            return gt_error_invalid(err,
+                                    "%s: team '%s' may not use volume '%s' (see `gantry volumes`)",
+                                    what, team, name);
         json_t *ro = json_object_get(m, "read_only");
         if (volume_ro(vol) && json_is_false(ro))
-            return refuse(err, "%s: volume '%s' is read-only (access: ro); mount it with "
-                               "read_only: true", what, name);
+            return gt_error_invalid(err,
+                                    "%s: volume '%s' is read-only (access: ro); mount it with "
+                                    "read_only: true",
+                                    what, name);
         if (!ro)
             json_object_set_new(m, "read_only", json_boolean(volume_ro(vol)));
     }
@@ -163,17 +154,19 @@ int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err)
     char local[4096];
     if (j->image && srv->image_paths && gt_image_local_path(j->image, local, sizeof(local)) &&
         !gt_path_beneath_any(local, srv->image_paths))
-        return refuse(err, "'image' %s: %s is not under the cluster's image_paths (local "
-                           "images are read from there only; use a registry, docker://)",
-                      j->image, local);
+        return gt_error_invalid(err,
+                                "'image' %s: %s is not under the cluster's image_paths (local "
+                                "images are read from there only; use a registry, docker://)",
+                                j->image, local);
     if (j->environment) {
         json_t *stack = json_object_get(srv->environments, j->environment);
         if (!stack)
-            return refuse(err, "environment '%s' does not exist (see `gantry envs`)",
-                          j->environment);
+            return gt_error_invalid(err, "environment '%s' does not exist (see `gantry envs`)",
+                                    j->environment);
         if (!gt_teams_admit(json_object_get(stack, "teams"), j->team))
-            return refuse(err, "environment '%s' is not open to team '%s' (see `gantry envs`)",
-                          j->environment, j->team);
+            return gt_error_invalid(err,
+                                    "environment '%s' is not open to team '%s' (see `gantry envs`)",
+                                    j->environment, j->team);
         /* The job's own fields add to the stack's or override them. */
         const char *img = json_string_value(json_object_get(stack, "image"));
         if (!j->image && img)
@@ -206,9 +199,11 @@ int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err)
         json_decref(j->mounts);
         j->mounts = merged;
         if (json_array_size(j->mounts) > GT_MOUNTS_MAX)
-            return refuse(err, "mounts: the job and environment '%s' hold %zu mounts together; "
-                               "at most %d", j->environment, json_array_size(j->mounts),
-                          GT_MOUNTS_MAX);
+            return gt_error_invalid(
+                err,
+                "mounts: the job and environment '%s' hold %zu mounts together; "
+                "at most %d",
+                j->environment, json_array_size(j->mounts), GT_MOUNTS_MAX);
     }
     return check_mounts(srv, j->mounts, j->team, "mounts", err);
 }
@@ -240,11 +235,12 @@ int server_job_start_env(server_t *srv, const job_t *j, json_t *task, gt_error_t
         if (!vol || !gt_teams_admit(json_object_get(vol, "teams"), j->team) ||
             (volume_ro(vol) && !json_is_true(json_object_get(m, "read_only")))) {
             json_decref(mounts);
-            return refuse(err, "volume '%s' %s since the job was submitted", name,
-                          !vol ? "was removed"
-                          : volume_ro(vol) && !json_is_true(json_object_get(m, "read_only"))
-                              ? "became read-only"
-                              : "was closed to its team");
+            return gt_error_invalid(err, "volume '%s' %s since the job was submitted", name,
+                                    !vol ? "was removed"
+                                    : volume_ro(vol) &&
+                                            !json_is_true(json_object_get(m, "read_only"))
+                                        ? "became read-only"
+                                        : "was closed to its team");
         }
         json_array_append_new(mounts, json_pack("{s:O,s:O,s:O,s:b}", "host_path",
                                                 json_object_get(vol, "path"), "sub_path",

@@ -72,6 +72,18 @@ int main(void)
     is_int(s ? strlen(s) : 0, sizeof(big) + 1, "strfmt is not cut at any buffer size");
     free(s);
 
+    gt_error_t inv = {0};
+    errno = 0;
+    is_int(gt_error_invalid(&inv, "'%s' must be at most %d", "gpus", 8), -1, "invalid: -1");
+    is_int(errno, EINVAL, "invalid: errno EINVAL");
+    is_str(inv.code, "invalid_argument", "invalid: code invalid_argument");
+    is_str(inv.msg, "'gpus' must be at most 8", "invalid: the formatted message");
+    gt_error_invalid(&inv, "mounts[0]: %s", inv.msg);
+    is_str(inv.msg, "mounts[0]: 'gpus' must be at most 8", "invalid: may quote err->msg itself");
+    errno = 0;
+    is_int(gt_error_invalid(NULL, "%s", "x"), -1, "invalid without err: -1");
+    is_int(errno, EINVAL, "invalid without err: errno EINVAL");
+
     char root[] = "/tmp/gantry-util-XXXXXX", p[256];
     if (mkdtemp(root)) {
         bool made = false;
