@@ -467,6 +467,8 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .image_cache_max = (int64_t)cfg->image_cache_max,
         .registries_conf = cfg->registries_conf,
         .auth_file = cfg->auth_file,
+        .dev_dir = cfg->dev_dir,
+        .cdi_dir = cfg->cdi_dir,
         .oci_runtime = cfg->runtimes.oci_runtime,
     };
     gt_error_t err = {0};
@@ -1073,7 +1075,10 @@ static void usage(FILE *f)
             "  --oci-runtime runc|crun  default: runc if usable, else crun\n"
             "  --registries-conf FILE  registries.conf for skopeo (mirrors, insecure\n"
             "                      registries; default /etc/containers/registries.conf)\n"
-            "  --auth-file FILE    registry credentials for skopeo (podman login's format)\n");
+            "  --auth-file FILE    registry credentials for skopeo (podman login's format)\n"
+            "  --cdi-dir DIR       CDI specs giving containers their GPUs (default /etc/cdi)\n"
+            "  --dev-dir DIR       where the GPUs' device files (nvidia<N>, nvidiactl, ...)\n"
+            "                      are (default /dev; tests use fake ones)\n");
 }
 
 /* --image-cache made absolute (default STATE/images); NULL (EINVAL, err) for a path with ':'
@@ -1156,7 +1161,7 @@ int cmd_agent(int argc, char **argv)
     enum { O_ADDR = 256, O_TYPE, O_NVML, O_CPUS, O_MEM, O_BLOCK, O_SPINE, O_LEAF, O_STATE,
            O_CKPT, O_CGROOT, O_CGPARENT, O_CGVER, O_NOCG, O_NODEV, O_PIDS, O_JOBUSER, O_ROOT,
            O_DISCOVER, O_TOKFILE, O_CAFILE, O_PLAIN, O_IMGCACHE, O_IMGMAX, O_OCIRT, O_REGCONF,
-           O_AUTHFILE };
+           O_AUTHFILE, O_DEVDIR, O_CDIDIR };
     static const struct option opts[] = {
         {"server", required_argument, 0, 's'},   {"token", required_argument, 0, 't'},
         {"token-file", required_argument, 0, O_TOKFILE},
@@ -1180,6 +1185,8 @@ int cmd_agent(int argc, char **argv)
         {"oci-runtime", required_argument, 0, O_OCIRT},
         {"registries-conf", required_argument, 0, O_REGCONF},
         {"auth-file", required_argument, 0, O_AUTHFILE},
+        {"dev-dir", required_argument, 0, O_DEVDIR},
+        {"cdi-dir", required_argument, 0, O_CDIDIR},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int c;
@@ -1259,6 +1266,16 @@ int cmd_agent(int argc, char **argv)
             break;
         case O_REGCONF: cfg.registries_conf = optarg; break;
         case O_AUTHFILE: cfg.auth_file = optarg; break;
+        case O_DEVDIR:
+        case O_CDIDIR:
+            /* the supervisors run elsewhere (a launcher, a chdir): only absolute paths */
+            if (optarg[0] != '/') {
+                gt_error_set(&err, "invalid_argument", "--%s must be an absolute path, not '%s'",
+                             c == O_DEVDIR ? "dev-dir" : "cdi-dir", optarg);
+                goto bad;
+            }
+            *(c == O_DEVDIR ? &cfg.dev_dir : &cfg.cdi_dir) = optarg;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -39,6 +39,8 @@ typedef struct agent_cfg {
     uint64_t image_cache_max;      /* --image-cache-max in bytes; 0 = no cap */
     const char *registries_conf;   /* --registries-conf FILE, or NULL */
     const char *auth_file;         /* --auth-file FILE, or NULL */
+    const char *dev_dir;           /* --dev-dir: the GPUs' device files; NULL = /dev */
+    const char *cdi_dir;           /* --cdi-dir: CDI specs for containers; NULL = /etc/cdi */
     runtimes_t runtimes;           /* runc/crun/skopeo/umoci found at start (--oci-runtime) */
 } agent_cfg_t;
 

@@ -155,3 +155,23 @@ netns_agents() {
 }
 # node_link I: the host end of node I's veth (netns_agents).
 node_link() { echo "gt$$${NETNS_TAG}h$1"; }
+# netns_node TAG I [agent args]: node I in namespace gt$$-TAG<I> behind the veth gt$$TAGh<I>
+# (10.$net.<I>.1 on the host, .2 inside; net as netns_agents sets it, which netns_net does
+# alone), and agent n<I> in it reaching the TLS server that start_tls_server started (its
+# TLS_HOSTS naming 10.$net.<I>.1), state in $WORK/n<I>, stderr to $WORK/agent<I>.log, the
+# agent args after the fixed ones; AGENT_PATH, when set, is the agent's PATH. Pid in AGENT_PID.
+# Unlike netns_agents, the job user, cgroups and GPUs are the caller's (the args), and the agent
+# enters only the network namespace (nsenter): `ip netns exec` mounts a fresh /sys, without
+# the node's cgroups.
+netns_net() { net=$(( ($$ % 200) + 20 )); }
+netns_node() {
+  local tag=$1 i=$2 ns="gt$$-$1$2"
+  shift 2
+  NETNS_TAG=$tag
+  netns_pair "$ns" "$(node_link "$i")" "gt$$${tag}n$i" "10.$net.$i"
+  nsenter "--net=/run/netns/$ns" env "PATH=${AGENT_PATH:-$PATH}" "$GANTRY" agent \
+    --server "https://10.$net.$i.1:$PORT" --token "$ADMIN" --ca-file "$WORK/tls/ca.pem" \
+    --name "n$i" --state-dir "$WORK/n$i" "$@" 2>>"$WORK/agent$i.log" &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+}
