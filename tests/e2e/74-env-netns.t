@@ -109,10 +109,19 @@ SRV="10.$net.1.1 $PORT"      # the server's address, reachable from both namespa
 NC='if /tools/busybox nc -w 3 '"$SRV"' </dev/null >/dev/null 2>&1; then echo server reached; else echo server unreachable; fi'
 
 # ---- a container with one GPU, through CDI ----
+# a plain gang holds one GPU of each node (GPU 0): the container gets GPU 1, which it must see
+# as CUDA device 0
+hold=$(sub -g 2 -N 2 --workdir /tmp -- sh -c 'while [ ! -f $GANTRY_OUTPUT_DIR/go ]; do sleep 0.1; done')
+wait_for 30 job_is "$hold" running
+ok $? "a plain gang holds one GPU on each node"
 j=$(sub -g 1 --image "$REF" --mount tools:/tools -- sh -c 'ls /dev/nvidia*; echo CUDA=$CUDA_VISIBLE_DEVICES; echo NV=$NVIDIA_VISIBLE_DEVICES; echo uid=$(id -u)')
 wait_for 60 ended "$j"
 is "$(job_state "$j")" succeeded "a container job with one GPU succeeds"
 k=$(field "$j" '{placement}[0]{gpus}[0]')
+is "$k" 1 "it runs on GPU 1 of its node"
+touch "$WORK/outputs/research/$hold/go"
+wait_for 30 job_is "$hold" succeeded
+ok $? "the plain gang ends"
 out=$(logs "$j")
 is "$(echo "$out" | grep '^/dev/' | tr '\n' ' ')" "/dev/nvidia$k /dev/nvidiactl " "it sees exactly its GPU's device file (nvidia$k) and nvidiactl"
 like "$out" 'CUDA=0$' "CUDA_VISIBLE_DEVICES=0 inside"
