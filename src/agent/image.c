@@ -387,7 +387,7 @@ static int run_child(char *const argv[], char *const envp[], watch_t *watch, gt_
 }
 
 /* The one or two lines a user needs from a child's stderr: its last message (skopeo's
- * msg="..." unquoted, "Error: " dropped), at most ~400 bytes. */
+ * msg="..." unquoted, "Error: " dropped), cut in its middle to fit out. */
 static void last_message(const char *text, char *out, size_t len)
 {
     out[0] = '\0';
@@ -399,8 +399,7 @@ static void last_message(const char *text, char *out, size_t len)
     const char *start = end;
     while (start > text && start[-1] != '\n')
         start--;
-    char line[1024];
-    snprintf(line, sizeof(line), "%.*s", (int)(end - start), start);
+    char *line = gt_strfmt("%.*s", (int)(end - start), start);
     char *m = strstr(line, "msg=\""), *s = line;
     if (m) { /* logrus: msg="..." with \" and \\ escaped */
         char *w = line;
@@ -415,7 +414,14 @@ static void last_message(const char *text, char *out, size_t len)
         s++;
     if (!strncmp(s, "Error: ", 7))
         s += 7;
-    snprintf(out, len, "%.400s", s);
+    /* A long message keeps its start and its end: what went wrong comes last ("...: no such
+     * host"), after the reference, which may be long. */
+    size_t n = strlen(s), keep = len > 8 ? len - 8 : 0;
+    if (n <= keep)
+        snprintf(out, len, "%s", s);
+    else
+        snprintf(out, len, "%.*s ... %s", (int)(keep / 3), s, s + n - (keep - keep / 3));
+    free(line);
 }
 
 /* environ, plus CONTAINERS_REGISTRIES_CONF when the agent names a registries.conf (skopeo 1.9

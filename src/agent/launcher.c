@@ -34,7 +34,7 @@ typedef struct reply {
     int32_t ok;
     int32_t err_no;
     char code[32];
-    char msg[512];
+    char msg[sizeof(((gt_error_t *)0)->msg)];
 } reply_t;
 
 /* 1 after n bytes, 0 at a clean end of file before any, -1 on error or a cut-off message. */

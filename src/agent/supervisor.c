@@ -72,7 +72,7 @@ static unsigned long long proc_start(pid_t pid)
  * older agent still writes it. */
 static int state_write(const char *dir, const supervisor_state_t *st)
 {
-    char msg[sizeof(st->message)], rec[1024];
+    char msg[sizeof(st->message)], rec[2048];
     snprintf(msg, sizeof(msg), "%s", st->message);
     for (char *c = msg; *c; c++)
         if (*c == '\n')
@@ -152,7 +152,7 @@ static int state_parse(const char *path, supervisor_state_t *st)
     supervisor_state_t cur;
     state_clear(&cur);
     state_clear(st);
-    char line[512];
+    char line[2048];
     int have = 0;
     bool records = false, found = false;
     while (fgets(line, sizeof(line), f)) {

@@ -113,7 +113,8 @@ typedef struct supervisor_state {
     int signal;                     /* the signal that ended it; 0 if none */
     char reason[16];                /* completed failed oom time_limit cancelled preempted
                                        fenced */
-    char message[256];              /* why, for a person (start failures, OOM, ...) */
+    char message[1024];             /* why, for a person (start failures, OOM, a registry's
+                                       error, ...) */
     char image_digest[80];          /* a container job's image ("sha256:..."), or "" */
     uint64_t pull_bytes;            /* bytes of the image fetched so far (phase "pulling") */
 } supervisor_state_t;

@@ -27,7 +27,7 @@ void gt_grow(void **arr, size_t *cap, size_t need, size_t es);
  * ("invalid_argument", "not_found", ...); msg says what was wrong and what to do. */
 typedef struct gt_error {
     char code[32];
-    char msg[512];
+    char msg[1024];
 } gt_error_t;
 
 /* Fill err (if not NULL) and return -1; errno is left as the caller set it. */

@@ -832,6 +832,18 @@ static void test_container(const char *runtime)
     is_str(st.reason, "image_pull", "%s: reason image_pull", runtime);
     ok(has(st.message, "no-such-layout"), "%s: the message is skopeo's: %s", runtime,
        st.message);
+    /* A registry's message is long ("pinging container registry ...: dial tcp: lookup ...:
+     * no such host"): its end, the part that says what went wrong, must not be cut off. */
+    char longref[700];
+    snprintf(longref, sizeof(longref), "oci:%s/%0250d/no-such-layout:nothing", state_dir, 0);
+    s = ctr_spec((char *[]){"true", NULL}, runtime);
+    s.image = longref;
+    s.incarnation = 2;
+    is_int(supervisor_launch(&s, &st, &err), 0, "%s: launches one with a long missing image",
+           runtime);
+    is_int(wait_exited(s.job_id, 2, &st, 30), 0, "%s: it exits", runtime);
+    ok(has(st.message, "no such file or directory"), "%s: skopeo's whole message is kept: %s",
+       runtime, st.message);
 }
 
 static void test_containers(void)
