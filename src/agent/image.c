@@ -307,13 +307,6 @@ static void watch_tick(watch_t *w)
     }
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Runs argv (no shell; stdin and stdout /dev/null, every other fd closed, killed if this
  * process dies) with envp; its stderr lands in *errout. Calls watch a few times a second while
  * it runs. Returns its exit status (128 + signal when killed), or -1 with errno when it could
@@ -357,9 +350,9 @@ static int run_child(char *const argv[], char *const envp[], watch_t *watch, gt_
     }
     char buf[4096];
     struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    double next = now_ms() + PROGRESS_MS;
+    double next = gt_monotonic_s() * 1e3 + PROGRESS_MS;
     for (;;) {
-        int wait = (int)(next - now_ms());
+        int wait = (int)(next - gt_monotonic_s() * 1e3);
         int r = poll(&pf, 1, wait < 0 ? 0 : wait);
         if (r < 0 && errno != EINTR)
             break;
@@ -372,9 +365,9 @@ static int run_child(char *const argv[], char *const envp[], watch_t *watch, gt_
             if (errout->len < STDERR_MAX)
                 gt_buf_append(errout, buf, (size_t)n);
         }
-        if (now_ms() >= next) {
+        if (gt_monotonic_s() * 1e3 >= next) {
             watch_tick(watch);
-            next = now_ms() + PROGRESS_MS;
+            next = gt_monotonic_s() * 1e3 + PROGRESS_MS;
         }
     }
     close(p[0]);
@@ -457,19 +450,19 @@ static int lock_wait(const char *path, const char *refdir, image_progress_fn *pr
         return lock_open(path, LOCK_EX, err);
     char *published = gt_strfmt("%s/progress", refdir);
     uint64_t last = 0;
-    double next = now_ms() + PROGRESS_MS;
+    double next = gt_monotonic_s() * 1e3 + PROGRESS_MS;
     for (;;) {
         struct timespec ts = {0, 20 * 1000 * 1000}; /* what a waiting start may lose: 20 ms */
         nanosleep(&ts, NULL);
         if ((fd = lock_open(path, LOCK_EX | LOCK_NB, err)) >= 0 || errno != EWOULDBLOCK)
             break;
-        if (now_ms() >= next) {
+        if (gt_monotonic_s() * 1e3 >= next) {
             char *text = gt_read_file(published, NULL, NULL);
             uint64_t b = text ? strtoull(text, NULL, 10) : 0;
             free(text);
             if (b != last)
                 progress(last = b, arg);
-            next = now_ms() + PROGRESS_MS;
+            next = gt_monotonic_s() * 1e3 + PROGRESS_MS;
         }
     }
     free(published);
