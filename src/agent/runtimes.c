@@ -16,13 +16,6 @@
 #define CGROUP2_MAGIC 0x63677270
 #define VERSION_TIMEOUT_MS 5000
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Runs `prog --version` (no shell, stdin /dev/null, every other fd closed) and fills p. */
 static void probe(const char *prog, runtimes_prog_t *p)
 {
@@ -53,10 +46,10 @@ static void probe(const char *prog, runtimes_prog_t *p)
     }
     char out[1024];
     size_t len = 0;
-    double end = now_ms() + VERSION_TIMEOUT_MS;
+    double end = gt_monotonic_s() * 1e3 + VERSION_TIMEOUT_MS;
     bool timed_out = false;
     for (;;) {
-        int left = (int)(end - now_ms());
+        int left = (int)(end - gt_monotonic_s() * 1e3);
         if (left <= 0) {
             timed_out = true;
             kill(pid, SIGKILL);
