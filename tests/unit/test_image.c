@@ -303,13 +303,15 @@ static bool blocked_on_lock(pid_t pid)
     return found;
 }
 
-static pid_t spawn_get(const image_cfg_t *cfg, const char *ref)
+/* A process that calls image_get (progress may be NULL): exits 10 when it fetched, 11 when
+ * it took the image from the cache, 1 on an error. */
+static pid_t spawn_get(const image_cfg_t *cfg, const char *ref, image_progress_fn *progress)
 {
     pid_t pid = fork();
     if (pid == 0) {
         gt_error_t err = {0};
         image_t im;
-        if (image_get(cfg, ref, NULL, NULL, &im, &err) < 0) {
+        if (image_get(cfg, ref, progress, NULL, &im, &err) < 0) {
             fprintf(stderr, "child: %s\n", err.msg);
             _exit(1);
         }
@@ -344,12 +346,12 @@ static void test_single_flight(void)
     cfg.skopeo = slow;
     snprintf(ref, sizeof(ref), "oci-archive:%s/busybox.oci.tar", img2);
 
-    pid_t a = spawn_get(&cfg, ref);
+    pid_t a = spawn_get(&cfg, ref, NULL);
     double end = gt_monotonic_s() + 10;
     while (count_lines(log) < 1 && gt_monotonic_s() < end)
         tick();
     is_int(count_lines(log), 1, "the first process runs skopeo");
-    pid_t b = spawn_get(&cfg, ref);
+    pid_t b = spawn_get(&cfg, ref, NULL);
     end = gt_monotonic_s() + 5;
     while (!blocked_on_lock(b) && gt_monotonic_s() < end)
         tick();
@@ -394,19 +396,12 @@ static void test_waiting_progress(void)
     write_script(slow, script);
     cfg.skopeo = slow;
     snprintf(ref, sizeof(ref), "docker-archive:%s/busybox.docker.tar", img2);
-    pid_t a = spawn_get(&cfg, ref);
+    pid_t a = spawn_get(&cfg, ref, NULL);
     double end = gt_monotonic_s() + 10;
     while (count_lines(log) < 1 && gt_monotonic_s() < end)
         tick();
     is_int(count_lines(log), 1, "the first process runs skopeo");
-    pid_t b = fork();
-    if (b == 0) {
-        gt_error_t err = {0};
-        image_t im;
-        if (image_get(&cfg, ref, progress_to_file, NULL, &im, &err) < 0)
-            _exit(1);
-        _exit(im.fetched ? 10 : 11);
-    }
+    pid_t b = spawn_get(&cfg, ref, progress_to_file);
     unsigned long long seen = 0;
     end = gt_monotonic_s() + 10;
     while (seen < 4096 && gt_monotonic_s() < end) {
@@ -459,7 +454,7 @@ static void test_killed_unpack(void)
     image_cfg_t h = cfg;
     h.umoci = hang;
     snprintf(ref, sizeof(ref), "oci:%s/layout:busybox", img2);
-    pid_t child = spawn_get(&h, ref);
+    pid_t child = spawn_get(&h, ref, NULL);
     double end = gt_monotonic_s() + 10;
     while (access(pidfile, F_OK) != 0 && gt_monotonic_s() < end)
         tick();
