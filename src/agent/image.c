@@ -18,6 +18,7 @@
  * A crash leaves at most files under tmp/ and refs/<key>/oci-put-blob*: the next fetch of the
  * same reference (which holds its lock, so nobody else uses them) removes them. */
 #include "agent/image.h"
+#include "common/sha256.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -109,19 +110,10 @@ static void source_stamp(const char *ref, char *out, size_t len)
     free(file);
 }
 
-static bool is_hex64(const char *s)
-{
-    size_t i = 0;
-    for (; s[i]; i++)
-        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
-            return false;
-    return i == 64;
-}
-
 /* "sha256:<hex>" -> hex (in place view), or NULL */
 static const char *digest_hex(const char *d)
 {
-    return d && !strncmp(d, "sha256:", 7) && is_hex64(d + 7) ? d + 7 : NULL;
+    return d && !strncmp(d, "sha256:", 7) && gt_sha256_hex_ok(d + 7) ? d + 7 : NULL;
 }
 
 /* ---- files and locks ---- */
@@ -905,7 +897,7 @@ static entry_t *list_images(const image_cfg_t *cfg, size_t *n)
     *n = 0;
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        if (!is_hex64(e->d_name) || !image_complete(cfg, e->d_name))
+        if (!gt_sha256_hex_ok(e->d_name) || !image_complete(cfg, e->d_name))
             continue;
         GT_GROW(v, cap, *n + 1);
         entry_t *x = &v[(*n)++];

@@ -58,3 +58,12 @@ void gt_sha256_hex(const void *data, size_t len, char hex[65])
     for (int i = 0; i < 8; i++)
         snprintf(hex + 8 * i, 9, "%08x", h[i]);
 }
+
+bool gt_sha256_hex_ok(const char *s)
+{
+    size_t i = 0;
+    for (; s && s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return s && i == 64;
+}

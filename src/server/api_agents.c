@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/base64.h"
+#include "common/sha256.h"
 #include "server/server.h"
 
 void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
@@ -556,12 +557,7 @@ static job_t *entry_job(server_t *srv, node_t *n, json_t *e)
 /* "sha256:" and 64 lowercase hex digits. */
 static bool digest_ok(const char *d)
 {
-    if (!d || strncmp(d, "sha256:", 7) || strlen(d) != 71)
-        return false;
-    for (const char *p = d + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
+    return d && !strncmp(d, "sha256:", 7) && gt_sha256_hex_ok(d + 7);
 }
 
 /* The manifest digest j's node ran: the first one reported is kept (and stored), so that a

@@ -6,17 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/sha256.h"
 #include "server/server.h"
 
 /* "gt_" + 64 lower-case hex digits, as auth_token_generate() makes them. */
 static bool token_well_formed(const char *t)
 {
-    if (!t || strlen(t) != 67 || strncmp(t, "gt_", 3))
-        return false;
-    for (int i = 3; i < 67; i++)
-        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
-            return false;
-    return true;
+    return t && !strncmp(t, "gt_", 3) && gt_sha256_hex_ok(t + 3);
 }
 
 /* Whether tok is node name's own credential (a node retrying a registration whose answer it

@@ -13,6 +13,16 @@ int main(void)
     is_str(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256('')");
     gt_sha256_hex("abc", 3, hex);
     is_str(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256(abc)");
+    ok(gt_sha256_hex_ok(hex), "a digest it writes is well formed");
+    ok(!gt_sha256_hex_ok("BA7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+       "upper case is not");
+    ok(!gt_sha256_hex_ok("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015a"),
+       "63 digits are not");
+    ok(!gt_sha256_hex_ok("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad0"),
+       "65 digits are not");
+    ok(!gt_sha256_hex_ok("ga7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+       "a non-hex digit is not");
+    ok(!gt_sha256_hex_ok(NULL) && !gt_sha256_hex_ok(""), "NULL and empty are not");
     const char *l = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     gt_sha256_hex(l, strlen(l), hex);
     is_str(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
