@@ -239,13 +239,9 @@ static int walk_failed(const job_mount_t *m, int e, const char *why, gt_error_t 
     return -1;
 }
 
-int mounts_resolve_walk(job_mount_t *m, gt_error_t *err)
+/* Walks m's sub_path beneath the volume vfd (closed here) and finishes m, or says why not. */
+static int walk_from(job_mount_t *m, int vfd, gt_error_t *err)
 {
-    if (check_sub_path(m, err) < 0)
-        return -1;
-    int vfd = open_volume(m, err);
-    if (vfd < 0)
-        return -1;
     char why[PATH_MAX + 128];
     int fd = walk_beneath(vfd, sub_of(m), why, sizeof(why));
     int e = errno;
@@ -253,6 +249,16 @@ int mounts_resolve_walk(job_mount_t *m, gt_error_t *err)
     if (fd < 0)
         return walk_failed(m, e, why, err);
     return finish(m, fd, err);
+}
+
+int mounts_resolve_walk(job_mount_t *m, gt_error_t *err)
+{
+    if (check_sub_path(m, err) < 0)
+        return -1;
+    int vfd = open_volume(m, err);
+    if (vfd < 0)
+        return -1;
+    return walk_from(m, vfd, err);
 }
 
 int mounts_resolve(job_mount_t *m, gt_error_t *err)
@@ -263,30 +269,23 @@ int mounts_resolve(job_mount_t *m, gt_error_t *err)
     if (vfd < 0)
         return -1;
     const char *sub = sub_of(m);
-    int fd;
-    if (!sub[0]) {
-        fd = vfd;
-        return finish(m, fd, err);
-    }
+    if (!sub[0])
+        return finish(m, vfd, err);
     struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    fd = (int)syscall(SYS_openat2, vfd, sub, &how, sizeof(how));
+    int fd = (int)syscall(SYS_openat2, vfd, sub, &how, sizeof(how));
     if (fd >= 0) {
         close(vfd);
         return finish(m, fd, err);
     }
     int e = errno;
-    /* No openat2 (before 5.6), or an escape or error: the walk decides the first case and
-     * names the component at fault in the others. */
+    if (e == ENOSYS) /* no openat2 (before 5.6): the walk decides */
+        return walk_from(m, vfd, err);
+    /* An escape or error: the walk names the component at fault. */
     char why[PATH_MAX + 128];
     fd = walk_beneath(vfd, sub, why, sizeof(why));
     int we = errno;
     close(vfd);
-    if (e == ENOSYS) {
-        if (fd < 0)
-            return walk_failed(m, we, why, err);
-        return finish(m, fd, err);
-    }
     if (fd >= 0) /* the walk found no fault, the kernel did (a magic link, a race) */
         close(fd);
     if (e == EXDEV || (fd < 0 && we == EXDEV))
