@@ -617,7 +617,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     int out_fd = -1, err_fd = -1;
     char **devs = NULL;
     char *ckpt = NULL, *errmsg = NULL, *scratch = NULL;
-    const char *fail_reason = NULL;
+    char fail_reason[16] = ""; /* the job's reason when it does not start (else "failed") */
     job_mount_t *mounts = NULL;
     bool ready_sent = false;
     struct passwd *pw = NULL;
@@ -787,7 +787,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
         if (rt->prepare(&rjob, &rt_priv, &err) < 0) {
             errmsg = gt_strfmt("%s", err.msg);
             if (!strcmp(err.code, "image_pull"))
-                fail_reason = "image_pull";
+                snprintf(fail_reason, sizeof(fail_reason), "image_pull");
             goto start_failed;
         }
     }
@@ -797,7 +797,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
         /* Stopped while it was being prepared: it never starts. */
         stop_req_t r;
         if (read_stop(dir, &r) && strcmp(r.reason, "fenced")) {
-            fail_reason = r.reason;
+            snprintf(fail_reason, sizeof(fail_reason), "%s", r.reason);
             errmsg = gt_strfmt("stopped (%s) before it started", r.reason);
             goto start_failed;
         }
@@ -952,7 +952,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
 
 start_failed:
     snprintf(st.reason, sizeof(st.reason), "%s",
-             fenced_at_start ? "fenced" : fail_reason ? fail_reason : "failed");
+             fenced_at_start ? "fenced" : fail_reason[0] ? fail_reason : "failed");
     snprintf(st.message, sizeof(st.message), "%s", errmsg ? errmsg : "cannot start");
     st.end_time = now_s();
 finish:
