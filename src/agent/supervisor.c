@@ -621,7 +621,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     job_mount_t *mounts = NULL;
     bool ready_sent = false;
     struct passwd *pw = NULL;
-    bool switch_user = false, fenced_at_start = false, prepared = false;
+    bool switch_user = false, prepared = false;
     const runtime_ops_t *rt = NULL;
     void *rt_priv = NULL;
     runtime_job_t rjob = {0};
@@ -813,14 +813,14 @@ static void supervise(const supervisor_spec_t *s, int ready)
     double fgrace;
     fence_lease_t cur;
     if (lease_left(s, &fgrace) <= 0) {
-        fenced_at_start = true;
+        snprintf(fail_reason, sizeof(fail_reason), "fenced");
         errmsg = gt_strfmt("not started: the node's lease from the server had run out (the node "
                            "could not reach the server), so the server may run the job elsewhere");
         goto start_failed;
     }
     if (s->fence && s->agent && fence_lease_read(s->state_dir, &cur) == 0 &&
         cur.agent != s->agent) {
-        fenced_at_start = true;
+        snprintf(fail_reason, sizeof(fail_reason), "fenced");
         errmsg =
             gt_strfmt("not started: the agent that asked for it was replaced before it started "
                       "(the new one may have registered without it)");
@@ -952,7 +952,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
 
 start_failed:
     snprintf(st.reason, sizeof(st.reason), "%s",
-             fenced_at_start ? "fenced" : fail_reason[0] ? fail_reason : "failed");
+             fail_reason[0] ? fail_reason : "failed");
     snprintf(st.message, sizeof(st.message), "%s", errmsg ? errmsg : "cannot start");
     st.end_time = now_s();
 finish:
