@@ -279,18 +279,7 @@ static void launcher_close(launcher_t *l, bool failed)
         return;
     if (failed)
         kill(l->pid, SIGKILL);
-    for (double until = gt_monotonic_s() + 2;;) {
-        pid_t w = waitpid(l->pid, NULL, WNOHANG);
-        if (w != 0)
-            break; /* reaped, or not our child any more */
-        if (gt_monotonic_s() > until) {
-            kill(l->pid, SIGKILL);
-            waitpid(l->pid, NULL, 0);
-            break;
-        }
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    gt_reap_within(l->pid, 2);
     l->pid = 0;
 }
 

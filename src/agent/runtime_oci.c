@@ -339,20 +339,8 @@ static void runtime_delete(oci_t *o)
                (char *)NULL);
         _exit(127);
     }
-    if (pid < 0)
-        return;
-    for (double until = gt_monotonic_s() + 10;;) {
-        pid_t w = waitpid(pid, NULL, WNOHANG);
-        if (w != 0)
-            break;
-        if (gt_monotonic_s() > until) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            break;
-        }
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    if (pid > 0)
+        gt_reap_within(pid, 10);
 }
 
 /* The cgroup directories the runtime made for the container in every hierarchy (it makes

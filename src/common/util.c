@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,6 +272,21 @@ double gt_monotonic_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void gt_reap_within(pid_t pid, double timeout_s)
+{
+    for (double until = gt_monotonic_s() + timeout_s;;) {
+        if (waitpid(pid, NULL, WNOHANG) != 0)
+            return; /* reaped, or not our child any more */
+        if (gt_monotonic_s() > until) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            return;
+        }
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void gt_buf_vprintf(gt_buf_t *b, const char *fmt, va_list ap)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 void *gt_xmalloc_at(size_t n, const char *file, int line);
 void *gt_xcalloc_at(size_t n, size_t size, const char *file, int line);
@@ -83,6 +84,10 @@ const char *gt_format_duration(int64_t s, char *buf, size_t len);
 
 /* Monotonic clock in seconds, for measurements by drivers (never inside src/sched). */
 double gt_monotonic_s(void);
+
+/* Reaps the child pid, waiting at most timeout_s for it to exit (then SIGKILL, and waits).
+ * Returns at once when pid is not (or no longer) this process's child. */
+void gt_reap_within(pid_t pid, double timeout_s);
 
 /* A portable POSIX account name: [A-Za-z0-9._-], not starting with '-', 1 to 32 bytes (the
  * configuration's users: and PUT /v1/users both require it). false for NULL. */
