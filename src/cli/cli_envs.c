@@ -169,20 +169,12 @@ static int set(cli_t *c, const what_t *w, int argc, char **argv)
         case 'K': json_object_set_new(body, "kind", json_string(optarg)); break;
         case 'I': json_object_set_new(body, "image", json_string(optarg)); break;
         case 'D': json_object_set_new(body, "description", json_string(optarg)); break;
-        case 'e': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
+        case 'e':
+            if (cli_env_arg(body, optarg) < 0) {
                 fprintf(stderr, "gantry %s: -e '%s' must be NAME=VALUE\n", w->cmd, optarg);
                 goto out;
             }
-            json_t *env = json_object_get(body, "env");
-            if (!env)
-                json_object_set_new(body, "env", env = json_object());
-            char *k = strndup(optarg, (size_t)(eq - optarg));
-            json_object_set_new(env, k, json_string(eq + 1));
-            free(k);
             break;
-        }
         case 'M': {
             json_t *m = cli_mount_arg(optarg);
             if (!m) {

@@ -165,20 +165,12 @@ int cmd_submit(int argc, char **argv)
         case 'C':
             json_object_set_new(flags, "checkpoint", json_pack("{s:s}", "signal", optarg));
             break;
-        case 'e': {
-            const char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg) {
+        case 'e':
+            if (cli_env_arg(flags, optarg) < 0) {
                 fprintf(stderr, "gantry submit: --env '%s' must be NAME=VALUE\n", optarg);
                 goto out;
             }
-            json_t *env = json_object_get(flags, "env");
-            if (!env)
-                json_object_set_new(flags, "env", env = json_object());
-            char *k = strndup(optarg, (size_t)(eq - optarg));
-            json_object_set_new(env, k, json_string(eq + 1));
-            free(k);
             break;
-        }
         case 'A': {
             int64_t id;
             if (gt_parse_int64(optarg, 1, INT64_MAX, &id, &err) < 0) {

@@ -473,6 +473,20 @@ json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err)
     return out;
 }
 
+int cli_env_arg(json_t *obj, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return -1;
+    json_t *env = json_object_get(obj, "env");
+    if (!env)
+        json_object_set_new(obj, "env", env = json_object());
+    char *k = strndup(arg, (size_t)(eq - arg));
+    json_object_set_new(env, k, json_string(eq + 1));
+    free(k);
+    return 0;
+}
+
 json_t *cli_mount_arg(const char *arg)
 {
     const char *colon = strchr(arg, ':');

@@ -46,6 +46,9 @@ void cli_print_json(json_t *v);
 /* A --mount argument VOLUME[/SUB]:PATH[:ro|:rw] as a mount object ({volume, sub_path, path,
  * read_only}, the server checks the rest); NULL when it is not of that form. */
 json_t *cli_mount_arg(const char *arg);
+/* Adds an --env/-e argument NAME=VALUE to obj's "env" object (made where absent); -1 (obj
+ * unchanged) when arg is not NAME=VALUE with a non-empty NAME. */
+int cli_env_arg(json_t *obj, const char *arg);
 
 /* Converts a YAML document (a job spec) to JSON; NULL with err on bad YAML. */
 json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err);
