@@ -119,14 +119,8 @@ static int send(cli_t *c, const what_t *w, const char *verb, const char *name, j
     json_t *resp = NULL;
     int st = cli_request(c, verb, path.data, body, NULL, &resp, &err);
     gt_buf_free(&path);
-    if (st != 200 && st != 201) {
-        if (st < 0)
-            fprintf(stderr, "gantry %s: %s\n", w->cmd, err.msg);
-        else
-            cli_print_error(w->cmd, st, resp);
-        json_decref(resp);
-        return 1;
-    }
+    if (st != 200 && st != 201)
+        return cli_fail_request(w->cmd, st, resp, &err);
     if (c->output == CLI_JSON)
         cli_print_json(resp);
     else if (c->output == CLI_YAML)
@@ -227,14 +221,8 @@ static int settings_cmd(const what_t *w, int argc, char **argv)
         gt_error_t err = {0};
         json_t *resp;
         int st = cli_request(&c, "GET", w->path, NULL, NULL, &resp, &err);
-        if (st != 200) {
-            if (st < 0)
-                fprintf(stderr, "gantry %s: %s\n", w->cmd, err.msg);
-            else
-                cli_print_error(w->cmd, st, resp);
-            json_decref(resp);
-            return 1;
-        }
+        if (st != 200)
+            return cli_fail_request(w->cmd, st, resp, &err);
         json_t *rows = json_object_get(resp, w->key);
         if (c.output == CLI_JSON)
             cli_print_json(rows);

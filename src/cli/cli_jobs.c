@@ -11,16 +11,6 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 
-static int fail_request(const char *cmd, int status, json_t *resp, const gt_error_t *err)
-{
-    if (status < 0)
-        fprintf(stderr, "gantry %s: %s\n", cmd, err->msg);
-    else
-        cli_print_error(cmd, status, resp);
-    json_decref(resp);
-    return 1;
-}
-
 static const char *submit_help =
     "usage: gantry submit [-f JOB.yaml] [options] [-- COMMAND [ARGS...]]\n\n"
     "Submits a job; prints its id. Flags override the file's fields.\n"
@@ -226,7 +216,7 @@ int cmd_submit(int argc, char **argv)
     json_t *resp;
     int st = cli_request(&c, "POST", "/v1/jobs", job, key ? hdr : NULL, &resp, &err);
     if (st != 201 && st != 200) {
-        rc = fail_request("submit", st, resp, &err);
+        rc = cli_fail_request("submit", st, resp, &err);
         goto out;
     }
     if (c.output == CLI_JSON)
@@ -316,7 +306,7 @@ int cmd_queue(int argc, char **argv)
     json_t *resp;
     int st = cli_request(&c, "GET", path, NULL, NULL, &resp, &err);
     if (st != 200)
-        return fail_request("queue", st, resp, &err);
+        return cli_fail_request("queue", st, resp, &err);
     json_t *jobs = json_object_get(resp, "jobs");
     if (c.output == CLI_JSON)
         cli_print_json(jobs);
@@ -410,7 +400,7 @@ int cmd_show(int argc, char **argv)
     json_t *resp;
     int st = cli_request(&c, "GET", path, NULL, NULL, &resp, &err);
     if (st != 200)
-        return fail_request("show", st, resp, &err);
+        return cli_fail_request("show", st, resp, &err);
     if (c.output == CLI_JSON) {
         cli_print_json(resp);
     } else {
@@ -461,7 +451,7 @@ int cmd_cancel(int argc, char **argv)
         json_t *resp;
         int st = cli_request(&c, "DELETE", path, NULL, NULL, &resp, &err);
         if (st != 200) {
-            rc = fail_request("cancel", st, resp, &err);
+            rc = cli_fail_request("cancel", st, resp, &err);
             if (st < 0)
                 return rc;
             continue;
@@ -516,7 +506,7 @@ int cmd_logs(int argc, char **argv)
     snprintf(jpath, sizeof(jpath), "/v1/jobs/%lld", (long long)id);
     int st = cli_request(&c, "GET", jpath, NULL, NULL, &resp, &err);
     if (st != 200)
-        return fail_request("logs", st, resp, &err);
+        return cli_fail_request("logs", st, resp, &err);
     json_decref(resp);
     st = cli_stream(&c, path, &err);
     if (st != 200) {

@@ -275,6 +275,16 @@ void cli_print_error(const char *cmd, int status, json_t *resp)
         fprintf(stderr, "gantry %s: the server answered HTTP %d\n", cmd, status);
 }
 
+int cli_fail_request(const char *cmd, int status, json_t *resp, const gt_error_t *err)
+{
+    if (status < 0)
+        fprintf(stderr, "gantry %s: %s\n", cmd, err->msg);
+    else
+        cli_print_error(cmd, status, resp);
+    json_decref(resp);
+    return 1;
+}
+
 void cli_print_json(json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);

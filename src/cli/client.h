@@ -39,6 +39,9 @@ char *cli_escape(const char *s);
 
 /* Prints the API's error object (or a generic line) to stderr, prefixed with gantry CMD. */
 void cli_print_error(const char *cmd, int status, json_t *resp);
+/* A failed cli_request: prints err (status < 0) or the API's error, drops resp; returns 1 (the
+ * command's exit status). */
+int cli_fail_request(const char *cmd, int status, json_t *resp, const gt_error_t *err);
 /* Prints any JSON value as YAML to stdout. */
 void cli_print_yaml(json_t *v);
 void cli_print_json(json_t *v);
