@@ -231,22 +231,22 @@ int server_job_start_env(server_t *srv, const job_t *j, json_t *task, gt_error_t
     {
         const char *name = json_string_value(json_object_get(m, "volume"));
         json_t *vol = json_object_get(srv->volumes, name);
+        bool ro = json_is_true(json_object_get(m, "read_only"));
         /* Checked at submission; an admin may have changed the volume since. */
-        if (!vol || !gt_teams_admit(json_object_get(vol, "teams"), j->team) ||
-            (volume_ro(vol) && !json_is_true(json_object_get(m, "read_only")))) {
+        const char *changed = !vol                     ? "was removed"
+                              : volume_ro(vol) && !ro ? "became read-only"
+                              : !gt_teams_admit(json_object_get(vol, "teams"), j->team)
+                                  ? "was closed to its team"
+                                  : NULL;
+        if (changed) {
             json_decref(mounts);
             return gt_error_invalid(err, "volume '%s' %s since the job was submitted", name,
-                                    !vol ? "was removed"
-                                    : volume_ro(vol) &&
-                                            !json_is_true(json_object_get(m, "read_only"))
-                                        ? "became read-only"
-                                        : "was closed to its team");
+                                    changed);
         }
         json_array_append_new(mounts, json_pack("{s:O,s:O,s:O,s:b}", "host_path",
                                                 json_object_get(vol, "path"), "sub_path",
                                                 json_object_get(m, "sub_path"), "path",
-                                                json_object_get(m, "path"), "read_only",
-                                                json_is_true(json_object_get(m, "read_only"))));
+                                                json_object_get(m, "path"), "read_only", ro));
     }
     json_object_set_new(task, "mounts", mounts);
     if (j->image)
