@@ -191,19 +191,23 @@ int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err)
          * volume may have been removed or closed since the stack was set). */
         char what[128];
         snprintf(what, sizeof(what), "environment '%s' mounts", j->environment);
-        if (check_mounts(srv, merged, j->team, what, err) < 0) {
+        size_t total = json_array_size(merged) + json_array_size(j->mounts);
+        int rc = check_mounts(srv, merged, j->team, what, err);
+        if (rc == 0 && total > GT_MOUNTS_MAX)
+            rc = gt_error_invalid(err,
+                                  "mounts: the job and environment '%s' hold %zu mounts "
+                                  "together; at most %d",
+                                  j->environment, total, GT_MOUNTS_MAX);
+        if (rc == 0) /* the job's own, once (the stack's are checked above) */
+            rc = check_mounts(srv, j->mounts, j->team, "mounts", err);
+        if (rc < 0) {
             json_decref(merged);
             return -1;
         }
         json_array_extend(merged, j->mounts);
         json_decref(j->mounts);
         j->mounts = merged;
-        if (json_array_size(j->mounts) > GT_MOUNTS_MAX)
-            return gt_error_invalid(
-                err,
-                "mounts: the job and environment '%s' hold %zu mounts together; "
-                "at most %d",
-                j->environment, json_array_size(j->mounts), GT_MOUNTS_MAX);
+        return 0;
     }
     return check_mounts(srv, j->mounts, j->team, "mounts", err);
 }
