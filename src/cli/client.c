@@ -535,3 +535,15 @@ char *cli_escape(const char *s)
         return xstrdup("");
     return b.data;
 }
+
+int cli_job_ref(const char *cmd, const char *s, char *ref, size_t len)
+{
+    gt_error_t err = {0};
+    int64_t id;
+    if (gt_parse_int64(s, 1, INT64_MAX, &id, &err) < 0) {
+        fprintf(stderr, "gantry %s: '%s' is not a job id\n", cmd, s);
+        return -1;
+    }
+    snprintf(ref, len, "%lld", (long long)id);
+    return 0;
+}

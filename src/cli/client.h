@@ -54,6 +54,11 @@ json_t *cli_mount_arg(const char *arg);
 int cli_env_arg(json_t *obj, const char *arg);
 
 /* Converts a YAML document (a job spec) to JSON; NULL with err on bad YAML. */
+/* A job reference from the command line ("42"; array tasks as "ARRAY_INDEX" once the server
+ * resolves them) written to ref as it goes in a /v1/jobs/REF path. -1 with a message on
+ * stderr ("gantry CMD: 'x' is not a job id") when s is none. */
+int cli_job_ref(const char *cmd, const char *s, char *ref, size_t len);
+
 json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err);
 
 #endif

@@ -13,8 +13,6 @@
 #include "common/sha256.h"
 #include "server/server.h"
 
-void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
-                  size_t len);
 
 /* Whether the (job_id, incarnation) pairs of list name j's current incarnation. */
 static bool listed(json_t *list, const job_t *j)

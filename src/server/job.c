@@ -215,10 +215,29 @@ static int array_range(const char *s, int64_t *lo, int64_t *hi)
     return 0;
 }
 
+/* The fields a submission may carry (one per line: each feature adds its own). */
 static const char *known_fields[] = {
-    "name", "team", "priority_class", "gpus", "nodes", "gpu_type", "cpus", "memory",
-    "time_limit", "command", "env", "workdir", "checkpoint", "after_ok", "array",
-    "image", "environment", "mounts", "network", NULL};
+    "name",
+    "team",
+    "priority_class",
+    "gpus",
+    "nodes",
+    "gpu_type",
+    "cpus",
+    "memory",
+    "time_limit",
+    "command",
+    "env",
+    "workdir",
+    "checkpoint",
+    "after_ok",
+    "array",
+    "image",
+    "environment",
+    "mounts",
+    "network",
+    NULL,
+};
 
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
                       job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err)
@@ -232,11 +251,14 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         bool known = false;
         for (int i = 0; known_fields[i]; i++)
             known |= !strcmp(key, known_fields[i]);
-        if (!known)
-            return bad(err, "unknown field '%s': a job has name, team, priority_class, gpus, "
-                            "nodes, gpu_type, cpus, memory, time_limit, command, env, workdir, "
-                            "checkpoint, after_ok, array, image, environment, mounts, "
-                            "network%s", key, "");
+        if (!known) {
+            gt_buf_t all = {0};
+            for (int i = 0; known_fields[i]; i++)
+                gt_buf_printf(&all, "%s%s", i ? ", " : "", known_fields[i]);
+            bad(err, "unknown field '%s': a job has %s", key, all.data);
+            gt_buf_free(&all);
+            return -1;
+        }
     }
     job_t *j = xcalloc(1, sizeof(*j));
     j->array_id = j->array_index = -1;

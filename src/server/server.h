@@ -251,7 +251,7 @@ void usage_row_add(json_t *acc, bool by_user, const char *k, double gpu_s, int64
  * by the window pro rata. Caller holds mu. */
 void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bool by_user,
                      double t0, double t1);
-/* api.c: the path of a job's log file. */
+/* api_logs.c: the path of a job's log file. */
 void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
                   size_t len);
 
@@ -359,6 +359,8 @@ int node_auth_reset(server_t *srv, const char *name, gt_error_t *err);
 /* ---- routing: each returns 0 when it filled resp ---- */
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+/* api_logs.c: GET /v1/jobs/{id}/logs of j (caller holds mu; j visible to the caller). */
+int api_job_logs(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j);
 int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
