@@ -233,29 +233,10 @@ static int job_spec(server_t *srv, const job_t *j, sched_job_spec_t *sp, gt_erro
     return 0;
 }
 
-/* true when every after_ok dependency succeeded; *failed when one can never succeed. */
-static bool deps_ready(server_t *srv, const job_t *j, bool *failed)
-{
-    *failed = false;
-    bool ready = true;
-    size_t i;
-    json_t *v;
-    json_array_foreach(j->after_ok, i, v)
-    {
-        job_t *d = server_job(srv, (uint64_t)json_integer_value(v));
-        if (!d || d->state == JOB_FAILED || d->state == JOB_CANCELLED)
-            *failed = true;
-        else if (d->state != JOB_SUCCEEDED)
-            ready = false;
-    }
-    return ready && !*failed;
-}
-
-/* Gives a pending job to the scheduler once its dependencies allow. Caller holds mu. */
+/* Gives a pending job to the scheduler once its gate allows (job_gate.c). Caller holds mu. */
 int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err)
 {
-    bool failed;
-    if (j->in_sched || !deps_ready(srv, j, &failed))
+    if (j->in_sched || server_job_gate(srv, j, NULL) != GATE_READY)
         return 0;
     sched_job_spec_t sp;
     if (job_spec(srv, j, &sp, err) < 0 || sched_job_submit(srv->sched, &sp, err) < 0)
@@ -301,8 +282,6 @@ static void send_stops(server_t *srv, job_t *j, const char *reason, uint64_t tic
     }
 }
 
-static uint64_t release_dependents(server_t *srv, job_t *done);
-
 /* The fields a job's end sets; true when it was running (a cancel then leaves it stopping,
  * holding its GPUs until its processes are gone). */
 static bool set_ended(job_t *j, job_state_t st, const char *reason, const char *message,
@@ -338,7 +317,7 @@ uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *
         /* Still holds its GPUs until the agents report the processes gone. */
         uint64_t t = server_save_job(srv, j);
         send_stops(srv, j, "cancel", t, NULL);
-        release_dependents(srv, j);
+        server_gate_recheck(srv, j);
         return t;
     }
     if (j->in_sched) {
@@ -350,7 +329,7 @@ uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *
     }
     j->stopping = false;
     uint64_t t = server_save_job(srv, j);
-    uint64_t t2 = release_dependents(srv, j);
+    uint64_t t2 = server_gate_recheck(srv, j);
     server_kick(srv);
     pthread_cond_broadcast(&srv->changed);
     return t2 > t ? t2 : t;
@@ -386,26 +365,6 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
     return server_save_job(srv, j);
 }
 
-/* Jobs waiting on done: enter the queue when it succeeded, are cancelled when it failed. */
-static uint64_t release_dependents(server_t *srv, job_t *done)
-{
-    uint64_t t = 0;
-    for (size_t id = done->id + 1; id < srv->jobs_cap; id++) {
-        job_t *j = srv->jobs[id];
-        if (!j || j->state != JOB_PENDING || j->in_sched || !json_array_size(j->after_ok))
-            continue;
-        bool failed;
-        if (deps_ready(srv, j, &failed)) {
-            gt_error_t err;
-            if (server_enter_sched(srv, j, &err) < 0)
-                t = server_finish_job(srv, j, JOB_FAILED, "invalid", NULL, 0, 0);
-        } else if (failed) {
-            t = server_finish_job(srv, j, JOB_CANCELLED, "dependency_failed", NULL, 0, 0);
-        }
-    }
-    return t;
-}
-
 void server_job_annotate(server_t *srv, const job_t *j, json_t *o)
 {
     if (j->state == JOB_RUNNING && j->pulling)
@@ -413,9 +372,11 @@ void server_job_annotate(server_t *srv, const job_t *j, json_t *o)
     if (j->state != JOB_PENDING)
         return;
     if (!j->in_sched) {
-        json_object_set_new(o, "pending_reason", json_string("dependency"));
-        json_object_set_new(o, "pending_message",
-                            json_string("it waits for the jobs in after_ok to succeed"));
+        gate_why_t why = {0};
+        server_job_gate(srv, j, &why);
+        json_object_set_new(o, "pending_reason", json_string(why.reason ? why.reason : "none"));
+        if (why.message)
+            json_object_set_new(o, "pending_message", json_string(why.message));
         return;
     }
     sched_job_info_t info;

@@ -166,8 +166,30 @@ void server_cycle(server_t *srv);
 double server_now(void);
 job_t *server_job(server_t *srv, uint64_t id);          /* NULL when unknown */
 void server_jobs_reserve(server_t *srv, uint64_t id);  /* jobs[id] exists (NULL-filled) */
-/* Gives a pending job to the scheduler once its dependencies allow (-1 with err). */
+/* Gives a pending job to the scheduler once its gate (job_gate.c) lets it through; a job the
+ * gate holds back stays pending outside it, and 0 is returned (-1 with err: the scheduler
+ * refused the job). Caller holds mu. */
 int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err);
+
+/* ---- job_gate.c: what keeps a pending job out of the scheduler ----
+ * A pending job enters the scheduler only when nothing outside scheduling holds it back: its
+ * dependencies (after_ok today). Each such rule is one check in server_job_gate(); a rule
+ * whose condition may change when another job changes is re-examined by server_gate_recheck().
+ * Caller holds mu for both. */
+typedef enum gate {
+    GATE_READY,              /* it may enter the scheduler now */
+    GATE_WAIT,               /* not yet: why says why */
+    GATE_NEVER,              /* never: a dependency can no longer be met */
+} gate_t;
+typedef struct gate_why {
+    const char *reason;      /* short name for pending_reason ("dependency"); static */
+    const char *message;     /* a sentence for pending_message; static */
+} gate_why_t;
+gate_t server_job_gate(server_t *srv, const job_t *j, gate_why_t *why);
+/* After changed changed (it ended, or was released): every pending job outside the scheduler
+ * that the gate now lets through enters it; one the gate says NEVER to is cancelled
+ * (dependency_failed). Returns the last store ticket (0 when nothing changed). */
+uint64_t server_gate_recheck(server_t *srv, job_t *changed);
 node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_t *err);
 /* The scheduler's features of a node from its register body: SCHED_FEATURE_OCI when its
  * "runtimes" include "oci" (a node without the field runs plain processes only). */
