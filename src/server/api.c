@@ -331,30 +331,16 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
 
 static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
-    const char *state = http_query(req, "state"), *team = http_query(req, "team"),
-               *user = http_query(req, "user"), *lim = http_query(req, "limit"),
-               *after = http_query(req, "after");
+    const char *lim = http_query(req, "limit"), *after = http_query(req, "after");
     gt_error_t err = {0};
     int64_t limit = 500, after_id = 0;
     if (lim && gt_parse_int64(lim, 1, 10000, &limit, &err) < 0)
         return http_error(resp, 400, "invalid_argument", "limit: %s", err.msg);
     if (after && gt_parse_int64(after, 0, INT64_MAX, &after_id, &err) < 0)
         return http_error(resp, 400, "invalid_argument", "after: %s", err.msg);
-    bool states[5] = {0}, any_state = !state || !*state || !strcmp(state, "all");
-    if (!any_state) {
-        char buf[128];
-        snprintf(buf, sizeof(buf), "%s", state);
-        for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
-            job_state_t st;
-            if (job_state_parse(s, &st) < 0)
-                return http_error(resp, 400, "invalid_argument", "state '%s' is not one of "
-                                  "pending, running, succeeded, failed, cancelled", s);
-            states[st] = true;
-        }
-    }
-    if (team && !auth_can_see_team(&req->who, team))
-        return http_error(resp, 403, "forbidden", "user %s may not see team '%s''s jobs",
-                          req->who.user, team);
+    job_filter_t f;
+    if (job_filter_parse(req, &f, resp) < 0)
+        return 0;
     json_t *arr = json_array();
     pthread_mutex_lock(&srv->mu);
     uint64_t last = 0;
@@ -364,8 +350,7 @@ static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
      * page can say which part it shows. */
     for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
-        if (!j || !may_see(&req->who, j) || (!any_state && !states[j->state]) ||
-            (team && strcmp(team, j->team)) || (user && strcmp(user, j->user)))
+        if (!j || !may_see(&req->who, j) || !job_filter_match(&f, j))
             continue;
         total++;
         if ((int64_t)id <= after_id || more)
@@ -378,6 +363,7 @@ static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
         last = id;
     }
     pthread_mutex_unlock(&srv->mu);
+    job_filter_free(&f);
     resp->json = json_pack("{s:o,s:I}", "jobs", arr, "total", (json_int_t)total);
     if (more)
         json_object_set_new(resp->json, "next_after", json_integer((json_int_t)last));

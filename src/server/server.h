@@ -381,6 +381,17 @@ int node_auth_reset(server_t *srv, const char *name, gt_error_t *err);
 /* ---- routing: each returns 0 when it filled resp ---- */
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+/* job_filter.c: which jobs a request names by its query (GET /v1/jobs, and requests that act
+ * on every job they match): state=S[,S] (or all), team, user, name. An absent parameter
+ * matches every job. */
+typedef struct job_filter {
+    bool states[5];          /* by job_state_t; all true when no state= */
+    const char *team, *user, *name; /* the request's (valid while it lives), or NULL */
+} job_filter_t;
+/* Reads req's query into f: 0, or -1 with a 400 (or 403: a team who may not see) in resp. */
+int job_filter_parse(const http_req_t *req, job_filter_t *f, http_resp_t *resp);
+bool job_filter_match(const job_filter_t *f, const job_t *j);
+void job_filter_free(job_filter_t *f);
 /* api_logs.c: GET /v1/jobs/{id}/logs of j (caller holds mu; j visible to the caller). */
 int api_job_logs(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j);
 int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
