@@ -786,7 +786,12 @@ static int driver_edits(builder_t *b, const char *dev_dir, const int *gpus, size
                 continue; /* never a path relative to wherever the supervisor runs */
             snprintf(host, sizeof(host), "%s/%s", d, driver_tools[i]);
             if (stat(host, &st) == 0 && S_ISREG(st.st_mode) && access(host, X_OK) == 0) {
-                add_mount(b, host, host, ro_bind);
+                /* At /usr/bin in the container, as libnvidia-container puts them: the image's
+                 * PATH has it, and not the host's driver directory (/usr/local/nvidia/bin on
+                 * a GPU machine seen here, where nvidia-smi was mounted but not found). */
+                char in[4200];
+                snprintf(in, sizeof(in), "/usr/bin/%s", driver_tools[i]);
+                add_mount(b, host, in, ro_bind);
                 break;
             }
         }
