@@ -1,4 +1,4 @@
-/* cli_jobs.c: gantry show | cancel. */
+/* cli_jobs.c: gantry show (cancel is in cli_jobctl.c, with the other job control). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -58,39 +58,4 @@ int cmd_show(int argc, char **argv)
     }
     json_decref(resp);
     return 0;
-}
-
-int cmd_cancel(int argc, char **argv)
-{
-    cli_t c;
-    if (cli_init(&c, &argc, argv, "cancel") < 0)
-        return 2;
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fprintf(argc < 2 ? stderr : stdout, "usage: gantry cancel ID [ID...]\n\nCancels jobs: "
-                "pending ones leave the queue, running ones are stopped.\n");
-        return argc < 2 ? 2 : 0;
-    }
-    int rc = 0;
-    for (int i = 1; i < argc; i++) {
-        char ref[64];
-        if (cli_job_ref("cancel", argv[i], ref, sizeof(ref)) < 0)
-            return 2;
-        char path[128];
-        snprintf(path, sizeof(path), "/v1/jobs/%s", ref);
-        gt_error_t err = {0};
-        json_t *resp;
-        int st = cli_request(&c, "DELETE", path, NULL, NULL, &resp, &err);
-        if (st != 200) {
-            rc = cli_fail_request("cancel", st, resp, &err);
-            if (st < 0)
-                return rc;
-            continue;
-        }
-        if (c.output == CLI_JSON)
-            cli_print_json(resp);
-        else
-            printf("Cancelled job %s\n", ref);
-        json_decref(resp);
-    }
-    return rc;
 }

@@ -35,6 +35,7 @@ static const char *submit_help =
     "      --array A-B        a job array: one task per index, GANTRY_ARRAY_INDEX set\n"
     "      --checkpoint SIG   signal sent before preemption (checkpointable job)\n"
     "      --idempotency-key K  a retried submission with the same key returns the same job\n"
+    "      --hold             submit it held: it waits until `gantry release ID`\n"
     "  common: --server URL, --token TOKEN, -o json|yaml|wide\n";
 
 /* Whether name is found in a directory of this shell's PATH (as execvp would find it). */
@@ -100,6 +101,7 @@ int cmd_submit(int argc, char **argv)
         {"idempotency-key", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'},
         {"image", required_argument, 0, 'I'},  {"mount", required_argument, 0, 'M'},
         {"environment", required_argument, 0, 'E'}, {"network", required_argument, 0, 'X'},
+        {"hold", no_argument, 0, 'H'},
         {0, 0, 0, 0}};
     json_t *job = json_object(), *flags = json_object();
     const char *file = NULL, *key = NULL;
@@ -151,6 +153,7 @@ int cmd_submit(int argc, char **argv)
         }
         case 'a': json_object_set_new(flags, "array", json_string(optarg)); break;
         case 'K': key = optarg; break;
+        case 'H': json_object_set_new(flags, "hold", json_true()); break;
         case 'C':
             json_object_set_new(flags, "checkpoint", json_pack("{s:s}", "signal", optarg));
             break;

@@ -83,6 +83,50 @@ static json_t *job_view(server_t *srv, const job_t *j, const auth_principal_t *w
     return o;
 }
 
+json_t *api_job_view(server_t *srv, const job_t *j, const auth_principal_t *who)
+{
+    return job_view(srv, j, who);
+}
+
+int api_job_check(server_t *srv, const auth_principal_t *who, const job_t *j, gt_error_t *err)
+{
+    errno = EINVAL;
+    if (!server_class(srv, j->prio_class))
+        return gt_error_set(err, "invalid_argument", "priority class '%s' does not exist; "
+                            "known: production, normal, experimental (or those of the "
+                            "configuration)", j->prio_class ? j->prio_class : "");
+    size_t i;
+    json_t *d;
+    /* A GPU type must be one the cluster knows (a node's or a quota's): a name from a request
+     * would otherwise take one of the scheduler's 64 type slots for good. */
+    json_array_foreach(j->gpu_types, i, d)
+    {
+        if (sched_gpu_type_find(srv->sched, json_string_value(d)) < 0) {
+            gt_buf_t known = {0};
+            for (int k = 0; k < sched_gpu_type_count(srv->sched); k++)
+                if (strcmp(sched_gpu_type_name(srv->sched, k), "none"))
+                    gt_buf_printf(&known, "%s%s", known.len ? ", " : "",
+                                  sched_gpu_type_name(srv->sched, k));
+            gt_error_set(err, "invalid_argument",
+                         "no node offers GPU type '%s'; known: %s (see `gantry nodes`)",
+                         json_string_value(d), known.len ? known.data : "none yet");
+            gt_buf_free(&known);
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    json_array_foreach(j->after_ok, i, d)
+    {
+        /* A job the caller may not see is answered as one that does not exist: the answer
+         * (and the dependent's fate) must not tell whether another team's job exists. */
+        job_t *dep = server_job(srv, (uint64_t)json_integer_value(d));
+        if (!dep || !may_see(who, dep))
+            return gt_error_set(err, "invalid_argument", "after_ok: job %lld does not exist",
+                                (long long)json_integer_value(d));
+    }
+    return 0;
+}
+
 /* ---- submission (store.h: prepared, committed, then applied to memory) ---- */
 
 /* The job documents one request may create, in bytes (an array's tasks times a document's
@@ -243,47 +287,10 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     if (!j->prio_class)
         j->prio_class = xstrdup(srv->default_class);
-    if (!server_class(srv, j->prio_class)) {
+    if (api_job_check(srv, &req->who, j, &err) < 0) {
         pthread_mutex_unlock(&srv->mu);
-        http_error(resp, 400, "invalid_argument", "priority class '%s' does not exist; known: "
-                   "production, normal, experimental (or those of the configuration)",
-                   j->prio_class);
         job_free(j);
-        return 0;
-    }
-    size_t i;
-    json_t *d;
-    /* A GPU type must be one the cluster knows (a node's or a quota's): a name from a request
-     * would otherwise take one of the scheduler's 64 type slots for good. */
-    json_array_foreach(j->gpu_types, i, d)
-    {
-        if (sched_gpu_type_find(srv->sched, json_string_value(d)) < 0) {
-            gt_buf_t known = {0};
-            for (int k = 0; k < sched_gpu_type_count(srv->sched); k++)
-                if (strcmp(sched_gpu_type_name(srv->sched, k), "none"))
-                    gt_buf_printf(&known, "%s%s", known.len ? ", " : "",
-                                  sched_gpu_type_name(srv->sched, k));
-            pthread_mutex_unlock(&srv->mu);
-            http_error(resp, 400, "invalid_argument",
-                       "no node offers GPU type '%s'; known: %s (see `gantry nodes`)",
-                       json_string_value(d), known.len ? known.data : "none yet");
-            gt_buf_free(&known);
-            job_free(j);
-            return 0;
-        }
-    }
-    json_array_foreach(j->after_ok, i, d)
-    {
-        /* A job the caller may not see is answered as one that does not exist: the answer
-         * (and the dependent's fate) must not tell whether another team's job exists. */
-        job_t *dep = server_job(srv, (uint64_t)json_integer_value(d));
-        if (!dep || !may_see(&req->who, dep)) {
-            pthread_mutex_unlock(&srv->mu);
-            http_error(resp, 400, "invalid_argument", "after_ok: job %lld does not exist",
-                       (long long)json_integer_value(d));
-            job_free(j);
-            return 0;
-        }
+        return http_error_from(resp, 400, &err);
     }
     j->submit_time = server_now();
     j->id = srv->next_id;
@@ -382,57 +389,6 @@ static int get_id(const char *s, uint64_t *id, const char **rest)
     return 0;
 }
 
-/* A cancel is a client's change (store.h): the job's cancelled record is committed first and
- * memory follows; when the job changed meanwhile (it started, or ended), the cancel is prepared
- * again from what the job is now. Called with mu held (the job checked: there, visible, the
- * caller may cancel it, not ended); returns with it released. */
-static int cancel(server_t *srv, http_req_t *req, http_resp_t *resp, uint64_t id)
-{
-    for (int attempt = 0;; attempt++) {
-        job_t *j = server_job(srv, id);
-        if (!j) {
-            pthread_mutex_unlock(&srv->mu);
-            return http_error(resp, 404, "not_found", "job %llu does not exist",
-                              (unsigned long long)id);
-        }
-        if (job_state_terminal(j->state)) {
-            pthread_mutex_unlock(&srv->mu);
-            return http_error(resp, 409, "conflict", "job %llu already ended (%s)",
-                              (unsigned long long)id, job_state_name(j->state));
-        }
-        char *before = server_job_doc(j);
-        char *after = server_job_doc_ended(j, JOB_CANCELLED, "cancelled");
-        store_op_t op = {.kind = STORE_JOB_PUT, .id = id, .a = j->team, .b = j->user,
-                         .c = job_state_name(JOB_CANCELLED), .d = after};
-        uint64_t t = store_enqueue_client(srv->store, &op, 1);
-        free(after);
-        pthread_mutex_unlock(&srv->mu);
-        gt_error_t err = {0};
-        if (store_wait(srv->store, t, &err) < 0) {
-            free(before);
-            return http_error_from(resp, 503, &err);
-        }
-        pthread_mutex_lock(&srv->mu);
-        j = server_job(srv, id);
-        char *now = j ? server_job_doc(j) : NULL;
-        bool same = now && !strcmp(now, before);
-        free(now);
-        free(before);
-        if (same) {
-            /* Its own kept write (and the dependents', the stop tasks) follows. */
-            server_finish_job(srv, j, JOB_CANCELLED, "cancelled", NULL, 0, 0);
-            resp->json = job_view(srv, j, &req->who);
-            pthread_mutex_unlock(&srv->mu);
-            return 0;
-        }
-        if (attempt == 3) {
-            pthread_mutex_unlock(&srv->mu);
-            return http_error(resp, 409, "conflict", "job %llu kept changing while its cancel "
-                              "was saved: retry", (unsigned long long)id);
-        }
-    }
-}
-
 int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
 {
     if (!*rest) {
@@ -440,7 +396,10 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
             return submit(srv, req, resp);
         if (method(req, "GET"))
             return list(srv, req, resp);
-        return http_error(resp, 405, "method_not_allowed", "use GET or POST on /v1/jobs");
+        if (method(req, "DELETE"))
+            return api_jobs_cancel_matching(srv, req, resp);
+        return http_error(resp, 405, "method_not_allowed", "use GET, POST or DELETE on "
+                          "/v1/jobs");
     }
     uint64_t id;
     const char *sub;
@@ -459,6 +418,15 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         pthread_mutex_unlock(&srv->mu);
         return rc;
     }
+    /* An array's id (not one task's name) acts on all its tasks: Slurm's `scancel ID`. */
+    bool whole = j->array_id == (int64_t)j->id && !strchr(rest, '_');
+    if (!strcmp(sub, "hold") || !strcmp(sub, "release") || !strcmp(sub, "requeue")) {
+        if (method(req, "POST"))
+            return api_job_control(srv, req, resp, j, sub, whole);
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 405, "method_not_allowed", "use POST on /v1/jobs/{id}/%s",
+                          sub);
+    }
     if (*sub) {
         pthread_mutex_unlock(&srv->mu);
         return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
@@ -469,20 +437,10 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         pthread_mutex_unlock(&srv->mu);
         return 0;
     }
-    if (!method(req, "DELETE")) {
-        pthread_mutex_unlock(&srv->mu);
-        return http_error(resp, 405, "method_not_allowed", "use GET or DELETE on a job");
-    }
-    if (!auth_can_cancel(&req->who, j->team, j->user)) {
-        pthread_mutex_unlock(&srv->mu);
-        return http_error(resp, 403, "forbidden", "user %s may not cancel job %llu of user %s "
-                          "in team %s", req->who.user, (unsigned long long)id, j->user,
-                          j->team);
-    }
-    if (job_state_terminal(j->state)) {
-        pthread_mutex_unlock(&srv->mu);
-        return http_error(resp, 409, "conflict", "job %llu already ended (%s)",
-                          (unsigned long long)id, job_state_name(j->state));
-    }
-    return cancel(srv, req, resp, id);
+    if (method(req, "PATCH"))
+        return api_job_control(srv, req, resp, j, "update", false);
+    if (method(req, "DELETE"))
+        return api_job_control(srv, req, resp, j, "cancel", whole);
+    pthread_mutex_unlock(&srv->mu);
+    return http_error(resp, 405, "method_not_allowed", "use GET, PATCH or DELETE on a job");
 }

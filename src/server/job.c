@@ -45,6 +45,7 @@ void job_free(job_t *j)
     json_decref(j->after_ok);
     free(j->idem_key);
     free(j->idem_scope);
+    free(j->held_by);
     free(j->end_reason);
     free(j->end_message);
     json_decref(j->earlier_runs);
@@ -100,6 +101,7 @@ job_t *job_clone(const job_t *s)
     j->after_ok = json_deep_copy(s->after_ok);
     j->idem_key = dup0(s->idem_key);
     j->idem_scope = dup0(s->idem_scope);
+    j->held_by = dup0(s->held_by);
     j->end_reason = dup0(s->end_reason);
     j->end_message = dup0(s->end_message);
     j->earlier_runs = s->earlier_runs ? json_deep_copy(s->earlier_runs) : NULL;
@@ -236,6 +238,7 @@ static const char *known_fields[] = {
     "environment",
     "mounts",
     "network",
+    "hold",
     NULL,
 };
 
@@ -437,6 +440,17 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         bad(err, "'array' must be a range such as \"0-99\" (at most 10000 tasks)%s%s", "", "");
         goto fail;
     }
+    if ((v = json_object_get(body, "hold"))) {
+        if (!json_is_boolean(v)) {
+            bad(err, "'hold' must be true (the job waits until `gantry release`) or false%s%s",
+                "", "");
+            goto fail;
+        }
+        if (json_is_true(v)) {
+            j->held = true;
+            j->held_by = xstrdup(user);
+        }
+    }
     (void)n;
     (void)plain_int;
     *out = j;
@@ -444,6 +458,77 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
 fail:
     job_free(j);
     return -1;
+}
+
+/* The fields an update may change (one per line), and what each sets. */
+static const char *patch_fields[] = {
+    "name",
+    "priority_class",
+    "gpus",
+    "nodes",
+    "gpu_type",
+    "time_limit",
+    "after_ok",
+    NULL,
+};
+
+int job_patch(job_t *j, const json_t *patch, gt_error_t *err)
+{
+    if (!json_is_object(patch) || !json_object_size(patch))
+        return bad(err, "an update must be a JSON object of the fields to change%s%s", "", "");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)patch, key, v)
+    {
+        bool known = false;
+        for (int i = 0; patch_fields[i]; i++)
+            known |= !strcmp(key, patch_fields[i]);
+        if (!known) {
+            gt_buf_t all = {0};
+            for (int i = 0; patch_fields[i]; i++)
+                gt_buf_printf(&all, "%s%s", i ? ", " : "", patch_fields[i]);
+            bad(err, "'%s' can't be changed by an update: a pending job's %s can", key,
+                all.data);
+            gt_buf_free(&all);
+            return -1;
+        }
+    }
+    /* Checked as a submission of these fields is (the command and team are placeholders). */
+    json_t *body = json_deep_copy(patch);
+    json_object_set_new(body, "command", json_pack("[s]", "true"));
+    json_object_set_new(body, "team", json_string(j->team));
+    job_t *p;
+    int64_t lo, hi;
+    int rc = job_parse_request(body, j->user, j->team, &p, &lo, &hi, err);
+    json_decref(body);
+    if (rc < 0)
+        return -1;
+    if (json_object_get(patch, "name")) {
+        free(j->name);
+        j->name = p->name;
+        p->name = NULL;
+    }
+    if (json_object_get(patch, "priority_class")) {
+        free(j->prio_class);
+        j->prio_class = p->prio_class;
+        p->prio_class = NULL;
+    }
+    if (json_object_get(patch, "gpus"))
+        j->gpus_milli = p->gpus_milli;
+    if (json_object_get(patch, "nodes"))
+        j->nodes = p->nodes;
+    if (json_object_get(patch, "gpu_type")) {
+        json_decref(j->gpu_types);
+        j->gpu_types = json_incref(p->gpu_types);
+    }
+    if (json_object_get(patch, "time_limit"))
+        j->time_limit_s = p->time_limit_s;
+    if (json_object_get(patch, "after_ok")) {
+        json_decref(j->after_ok);
+        j->after_ok = json_incref(p->after_ok);
+    }
+    job_free(p);
+    return 0;
 }
 
 /* ---- JSON ---- */
@@ -489,6 +574,12 @@ json_t *job_to_json(const job_t *j)
         json_object_set_new(o, "idempotency_key", json_string(j->idem_key));
     if (j->idem_scope)
         json_object_set_new(o, "idempotency_scope", json_string(j->idem_scope));
+    if (j->held) {
+        json_object_set_new(o, "held", json_true());
+        json_object_set_new(o, "held_by", json_string(j->held_by ? j->held_by : ""));
+        if (j->held_by_admin)
+            json_object_set_new(o, "held_by_admin", json_true());
+    }
     json_object_set_new(o, "submit_time", json_real(j->submit_time));
     if (j->start_time > 0)
         json_object_set_new(o, "start_time", json_real(j->start_time));
@@ -584,6 +675,9 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->array_index = json_object_get(o, "array_index") ? json_integer_value(json_object_get(o, "array_index")) : -1;
     j->idem_key = jstr(o, "idempotency_key");
     j->idem_scope = jstr(o, "idempotency_scope");
+    j->held = json_is_true(json_object_get(o, "held"));
+    j->held_by = j->held ? jstr(o, "held_by") : NULL;
+    j->held_by_admin = j->held && json_is_true(json_object_get(o, "held_by_admin"));
     j->submit_time = json_number_value(json_object_get(o, "submit_time"));
     j->start_time = json_number_value(json_object_get(o, "start_time"));
     j->end_time = json_number_value(json_object_get(o, "end_time"));

@@ -53,6 +53,11 @@ typedef struct job {
     int64_t ckpt_grace_s;
     json_t *after_ok;           /* array of job ids */
     int64_t array_id, array_index; /* -1 when not part of an array */
+    /* Held (gantry hold, or hold: true at submission): a pending job stays out of the
+     * scheduler until released (job_gate.c). held_by names who held it; held_by_admin: an
+     * admin or team-admin did, and only one may release it. */
+    bool held, held_by_admin;
+    char *held_by;
     char *idem_key;
     char *idem_scope;           /* id of the token that submitted it with idem_key */
 
@@ -83,6 +88,11 @@ static inline bool job_state_terminal(job_state_t s) { return s >= JOB_SUCCEEDED
  * with a message in err naming the field. array_lo/hi get the "array" range, or -1. */
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
                       job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err);
+/* Applies an update of a pending job (PATCH /v1/jobs/{id}): patch is an object of the fields
+ * a user may change (name, priority_class, gpus, nodes, gpu_type, time_limit, after_ok), each
+ * validated by job_parse_request()'s rules. 0, or -1 (EINVAL) with err naming the field, j
+ * unchanged. */
+int job_patch(job_t *j, const json_t *patch, gt_error_t *err);
 /* A deep copy (for array tasks). */
 job_t *job_clone(const job_t *j);
 void job_free(job_t *j);

@@ -21,11 +21,26 @@ static gate_t after_ok_gate(server_t *srv, const job_t *j)
     return g;
 }
 
+/* held: WAIT until released (gantry release); who held it says who may release it. */
+static gate_t held_gate(const job_t *j, gate_why_t *why)
+{
+    if (!j->held)
+        return GATE_READY;
+    why->reason = "held";
+    why->message = j->held_by_admin ? "held by an admin (see held_by): only an admin may "
+                                      "release it (gantry release)"
+                                    : "held by its user (see held_by): `gantry release` lets "
+                                      "it into the queue";
+    return GATE_WAIT;
+}
+
 gate_t server_job_gate(server_t *srv, const job_t *j, gate_why_t *why)
 {
     gate_why_t none;
     if (!why)
         why = &none;
+    if (held_gate(j, why) != GATE_READY)
+        return GATE_WAIT;
     gate_t g = after_ok_gate(srv, j);
     if (g != GATE_READY) {
         why->reason = "dependency";

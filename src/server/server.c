@@ -282,6 +282,12 @@ static void send_stops(server_t *srv, job_t *j, const char *reason, uint64_t tic
     }
 }
 
+void server_stop_to_requeue(server_t *srv, job_t *j, uint64_t ticket)
+{
+    j->stopping = true;
+    send_stops(srv, j, "preempt", ticket, NULL);
+}
+
 /* The fields a job's end sets; true when it was running (a cancel then leaves it stopping,
  * holding its GPUs until its processes are gone). */
 static bool set_ended(job_t *j, job_state_t st, const char *reason, const char *message,
@@ -360,6 +366,11 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
     j->pulling = false;
     j->ranks_done = 0;
     job_set_slots(j, NULL, 0);
+    if (j->in_sched && server_job_gate(srv, j, NULL) != GATE_READY) {
+        /* Held meanwhile (gantry requeue --hold): it waits outside the scheduler. */
+        sched_job_remove(srv->sched, j->id, server_sched_clock(srv));
+        j->in_sched = false;
+    }
     server_kick(srv);
     pthread_cond_broadcast(&srv->changed);
     return server_save_job(srv, j);

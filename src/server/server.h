@@ -172,8 +172,8 @@ void server_jobs_reserve(server_t *srv, uint64_t id);  /* jobs[id] exists (NULL-
 int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err);
 
 /* ---- job_gate.c: what keeps a pending job out of the scheduler ----
- * A pending job enters the scheduler only when nothing outside scheduling holds it back: its
- * dependencies (after_ok today). Each such rule is one check in server_job_gate(); a rule
+ * A pending job enters the scheduler only when nothing outside scheduling holds it back: a
+ * hold (gantry hold), its dependencies (after_ok today). Each such rule is one check in server_job_gate(); a rule
  * whose condition may change when another job changes is re-examined by server_gate_recheck().
  * Caller holds mu for both. */
 typedef enum gate {
@@ -239,7 +239,12 @@ void server_kick(server_t *srv);                         /* caller holds mu */
  * depended on it. Caller holds mu. Returns the last ticket. */
 uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
                            const char *message, int exit_code, int exit_signal);
-/* Sends a running job back to the queue (preempted, node lost). Caller holds mu. */
+/* Asks a running job's nodes to stop it as a preemption does (its checkpoint signal and
+ * grace): it is stopping, holds its GPUs until its processes are gone, then returns to the
+ * queue (server_requeue_job). The stop tasks go out once ticket is durable. Caller holds mu. */
+void server_stop_to_requeue(server_t *srv, job_t *j, uint64_t ticket);
+/* Sends a running job back to the queue (preempted, node lost); one its gate holds back now
+ * (held while it ran) leaves the scheduler. Caller holds mu. */
 uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why);
 /* The job's pending reason and estimated start as JSON fields added to o. Caller holds mu. */
 void server_job_annotate(server_t *srv, const job_t *j, json_t *o);
@@ -392,6 +397,26 @@ typedef struct job_filter {
 int job_filter_parse(const http_req_t *req, job_filter_t *f, http_resp_t *resp);
 bool job_filter_match(const job_filter_t *f, const job_t *j);
 void job_filter_free(job_filter_t *f);
+/* api.c: a job as who may see it (a new object; caller holds mu). */
+json_t *api_job_view(server_t *srv, const job_t *j, const auth_principal_t *who);
+/* api.c: a submission's (or an update's) checks against the cluster: its priority class
+ * exists, its GPU types are known, the jobs in its after_ok exist and who may see them.
+ * Caller holds mu. 0, or -1 (EINVAL) with err (invalid_argument). */
+int api_job_check(server_t *srv, const auth_principal_t *who, const job_t *j, gt_error_t *err);
+/* ---- api_jobctl.c: job control ----
+ * verb on job j (found and visible to the caller): "cancel" (DELETE), "hold", "release",
+ * "requeue" (POST .../VERB; a body {"hold": true} holds it too), "update" (PATCH, the body the
+ * fields to change: job_patch). Whoever may cancel a job may control it; a hold by an admin is
+ * released only by one. whole_array: j is an array's first task named by the array's id: the
+ * verb acts on every task it applies to, answered as {VERBED: [ids], errors: [{id, code,
+ * error}], array_id}; one job is answered with its view, or its error. Each change is committed
+ * before memory changes (store.h). Caller holds mu; returns with it released. */
+int api_job_control(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
+                    const char *verb, bool whole_array);
+/* DELETE /v1/jobs?FILTER (job_filter_t; at least one of its fields): cancels every unfinished
+ * job it matches that the caller may cancel: {cancelled: [ids], errors: [...],
+ * not_permitted: N (matched jobs the caller sees but may not cancel)}. */
+int api_jobs_cancel_matching(server_t *srv, http_req_t *req, http_resp_t *resp);
 /* api_logs.c: GET /v1/jobs/{id}/logs of j (caller holds mu; j visible to the caller). */
 int api_job_logs(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j);
 int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
