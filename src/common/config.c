@@ -26,6 +26,8 @@ typedef struct walk {
     int *node_lines; /* line of the entry each config node came from (duplicate check) */
     size_t node_lines_cap;
     size_t teams_cap, classes_cap;
+    yaml_node_t **part_classes; /* each partition's priority_class value (checked at the end) */
+    size_t npart_classes, part_classes_cap;
 } walk_t;
 
 /* snprintf that truncates quietly: key paths and messages may be cut, never overflow. */
@@ -1026,6 +1028,124 @@ static int check_env_volumes(walk_t *w, yaml_node_t *root)
     return 0;
 }
 
+/* ---- partitions ---- */
+
+/* Whether s is a name a job's "partition" may carry (job.c checks the same). */
+static bool partition_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return false;
+    return true;
+}
+
+static int parse_partitions(walk_t *w, yaml_node_t *m)
+{
+    if (m->type == YAML_SCALAR_NODE && !m->data.scalar.length)
+        return 0;
+    if (expect(w, m, YAML_MAPPING_NODE, "partitions",
+               "a mapping such as {gpu: {gpu_type: [h100]}, debug: {priority_class: "
+               "experimental}}") < 0)
+        return -1;
+    static const char *const keys[] = {"gpu_type", "priority_class", NULL};
+    gt_config_t *cfg = w->cfg;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        const char *name = key_of(w, p, "partitions");
+        if (!name)
+            return -1;
+        if (!partition_name_ok(name))
+            return fail(w, get(w, p->key), "partition '%s' is not a valid name; use letters, "
+                                           "digits, '-', '_' and '.', at most 63", name);
+        if (json_object_get(cfg->partitions, name))
+            return fail(w, get(w, p->key), "partitions.%s is given twice; keep one", name);
+        if (json_object_size(cfg->partitions) >= 1000)
+            return fail(w, get(w, p->key), "partitions lists over 1000 partitions");
+        char path[100], sub[140];
+        fmt(path, sizeof(path), "partitions.%s", name);
+        yaml_node_t *val = get(w, p->value);
+        if (val && val->type == YAML_SCALAR_NODE && !val->data.scalar.length) {
+            json_object_set_new(cfg->partitions, name, json_pack("{s:[]}", "gpu_type"));
+            continue; /* "debug:" alone: a name jobs may give, meaning nothing more */
+        }
+        if (expect(w, val, YAML_MAPPING_NODE, path,
+                   "a mapping such as {gpu_type: [h100], priority_class: normal}") < 0)
+            return -1;
+        json_t *part = json_pack("{s:[]}", "gpu_type");
+        unsigned seen = 0;
+        for (yaml_node_pair_t *q = val->data.mapping.pairs.start;
+             q < val->data.mapping.pairs.top; q++) {
+            int k = which_key(w, q, path, keys, &seen);
+            yaml_node_t *v = k < 0 ? NULL : get(w, q->value);
+            if (k < 0)
+                goto bad;
+            fmt(sub, sizeof(sub), "%s.%s", path, keys[k]);
+            if (k == 1) {
+                char *cls = NULL;
+                if (get_string(w, v, sub, "a priority class such as normal", &cls) < 0)
+                    goto bad;
+                json_object_set_new(part, "priority_class", json_string(cls));
+                free(cls);
+                GT_GROW(w->part_classes, w->part_classes_cap, w->npart_classes + 1);
+                w->part_classes[w->npart_classes++] = v;
+                continue;
+            }
+            json_t *types = json_object_get(part, "gpu_type");
+            const char *hint = "a GPU type such as h100, or a list such as [h100, a100]";
+            if (v && v->type == YAML_SEQUENCE_NODE) {
+                if (v->data.sequence.items.top == v->data.sequence.items.start) {
+                    fail(w, v, "%s is an empty list; write %s", sub, hint);
+                    goto bad;
+                }
+                for (yaml_node_item_t *it = v->data.sequence.items.start;
+                     it < v->data.sequence.items.top; it++) {
+                    char *t = NULL;
+                    if (get_string(w, get(w, *it), sub, hint, &t) < 0)
+                        goto bad;
+                    json_array_append_new(types, json_string(t));
+                    free(t);
+                }
+            } else {
+                char *t = NULL;
+                if (get_string(w, v, sub, hint, &t) < 0)
+                    goto bad;
+                json_array_append_new(types, json_string(t));
+                free(t);
+            }
+        }
+        json_object_set_new(cfg->partitions, name, part);
+        continue;
+    bad:
+        json_decref(part);
+        return -1;
+    }
+    return 0;
+}
+
+/* A partition's class is one of the file's (or the defaults), known only once all is read. */
+static int check_partition_classes(walk_t *w)
+{
+    for (size_t i = 0; i < w->npart_classes; i++) {
+        const char *cls = (const char *)w->part_classes[i]->data.scalar.value;
+        bool found = false;
+        for (size_t k = 0; k < w->cfg->nclasses; k++)
+            found |= !strcmp(w->cfg->classes[k].name, cls);
+        if (found)
+            continue;
+        char list[256] = "";
+        size_t off = 0;
+        for (size_t k = 0; k < w->cfg->nclasses && off < sizeof(list); k++)
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", k ? ", " : "",
+                                    w->cfg->classes[k].name);
+        return fail(w, w->part_classes[i], "partitions: priority_class %s is not a priority "
+                                           "class; write one of %s", cls, list);
+    }
+    return 0;
+}
+
 /* ---- the document ---- */
 
 static void add_class(gt_config_t *cfg, size_t *cap, const char *name, int value, bool preempt)
@@ -1042,11 +1162,12 @@ static int walk_document(walk_t *w)
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
                                            "users", "retention", "volumes", "environments",
-                                           "image_paths", NULL};
+                                           "image_paths", "partitions", NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
                                  "nodes, teams, priority_classes, scheduler, users, retention, "
-                                 "volumes, environments, image_paths", kind_name(root));
+                                 "volumes, environments, image_paths, partitions",
+                        kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
              p < root->data.mapping.pairs.top; p++) {
@@ -1083,6 +1204,7 @@ static int walk_document(walk_t *w)
                 json_decref(raw);
                 break;
             }
+            case 9: rc = parse_partitions(w, val); break;
             }
             if (rc < 0)
                 return -1;
@@ -1097,6 +1219,8 @@ static int walk_document(walk_t *w)
         add_class(cfg, &w->classes_cap, "normal", 100, true);
         add_class(cfg, &w->classes_cap, "experimental", 10, true);
     }
+    if (check_partition_classes(w) < 0)
+        return -1;
     if (!cfg->default_class)
         cfg->default_class = xstrdup("normal");
     for (size_t i = 0; i < cfg->nclasses; i++)
@@ -1123,6 +1247,7 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
     cfg->params = sched_params_default();
     cfg->volumes = json_array();
     cfg->environments = json_array();
+    cfg->partitions = json_object();
     *out = NULL;
     if (!yaml_parser_initialize(&parser)) {
         gt_config_free(cfg);
@@ -1162,6 +1287,7 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
     }
     yaml_document_delete(&doc);
     free(w.node_lines);
+    free(w.part_classes);
     if (rc < 0) {
         gt_config_free(cfg);
         errno = EINVAL;
@@ -1213,6 +1339,7 @@ void gt_config_free(gt_config_t *cfg)
     json_decref(cfg->volumes);
     json_decref(cfg->environments);
     json_decref(cfg->image_paths);
+    json_decref(cfg->partitions);
     free(cfg);
 }
 

@@ -30,6 +30,9 @@
  *               their mounts name volumes of this file
  *   image_paths: [DIR...]  the node directories a job's own local image (oci:, oci-archive:,
  *               docker-archive:) may come from (server only); absent: anywhere
+ *   partitions: {<name>: {gpu_type: TYPE | [TYPE...], priority_class: CLASS}}  what a job's
+ *               "partition" (sbatch -p) means: its GPU types and class where the job gives
+ *               none (server only); both keys optional; the class must be one of the file's
  * Booleans: true/false (yes/no, on/off too). Durations: 90s, 10m, 7d, 1h30m. */
 #ifndef GANTRY_CONFIG_H
 #define GANTRY_CONFIG_H
@@ -103,6 +106,8 @@ typedef struct gt_config {
     struct json_t *environments;  /* environments: normalized (gt_environment_parse) */
     struct json_t *image_paths;   /* image_paths: where a job's own local image (oci:,
                                      oci-archive:, docker-archive:) may be; NULL: anywhere */
+    struct json_t *partitions;    /* partitions: name -> {gpu_type: [..] (may be empty),
+                                     priority_class (absent when not given)}, in file order */
 } gt_config_t;
 
 int gt_config_load(const char *path, gt_config_t **out, gt_error_t *err);

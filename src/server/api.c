@@ -285,6 +285,11 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
         job_free(j);
         return 0;
     }
+    if (server_job_resolve_partition(srv, j, &err) < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        job_free(j);
+        return http_error_from(resp, 400, &err);
+    }
     if (!j->prio_class)
         j->prio_class = xstrdup(srv->default_class);
     if (api_job_check(srv, &req->who, j, &err) < 0) {

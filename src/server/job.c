@@ -43,6 +43,7 @@ void job_free(job_t *j)
     free(j->image_digest);
     free(j->ckpt_signal);
     json_decref(j->after_ok);
+    free(j->partition);
     free(j->idem_key);
     free(j->idem_scope);
     free(j->held_by);
@@ -99,6 +100,7 @@ job_t *job_clone(const job_t *s)
     j->image_digest = dup0(s->image_digest);
     j->ckpt_signal = dup0(s->ckpt_signal);
     j->after_ok = json_deep_copy(s->after_ok);
+    j->partition = dup0(s->partition);
     j->idem_key = dup0(s->idem_key);
     j->idem_scope = dup0(s->idem_scope);
     j->held_by = dup0(s->held_by);
@@ -239,6 +241,8 @@ static const char *known_fields[] = {
     "mounts",
     "network",
     "hold",
+    "requeue",
+    "partition",
     NULL,
 };
 
@@ -451,6 +455,22 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
             j->held_by = xstrdup(user);
         }
     }
+    if ((v = json_object_get(body, "requeue"))) {
+        if (!json_is_boolean(v)) {
+            bad(err, "'requeue' must be true (back to the queue when its node is lost) or "
+                     "false (never)%s%s", "", "");
+            goto fail;
+        }
+        j->requeue = json_is_true(v) ? JOB_REQUEUE_YES : JOB_REQUEUE_NO;
+    }
+    if ((v = json_object_get(body, "partition"))) {
+        if (!json_is_string(v) || !valid_name(json_string_value(v), 63)) {
+            bad(err, "'partition' must be a partition's name (letters, digits, '-', '_', '.')"
+                     "%s%s", "", "");
+            goto fail;
+        }
+        j->partition = xstrdup(json_string_value(v));
+    }
     (void)n;
     (void)plain_int;
     *out = j;
@@ -570,6 +590,10 @@ json_t *job_to_json(const job_t *j)
         json_object_set_new(o, "array_id", json_integer(j->array_id));
         json_object_set_new(o, "array_index", json_integer(j->array_index));
     }
+    if (j->requeue != JOB_REQUEUE_DEFAULT)
+        json_object_set_new(o, "requeue", json_boolean(j->requeue == JOB_REQUEUE_YES));
+    if (j->partition)
+        json_object_set_new(o, "partition", json_string(j->partition));
     if (j->idem_key)
         json_object_set_new(o, "idempotency_key", json_string(j->idem_key));
     if (j->idem_scope)
@@ -673,6 +697,11 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->after_ok = jref(o, "after_ok", json_array());
     j->array_id = json_object_get(o, "array_id") ? json_integer_value(json_object_get(o, "array_id")) : -1;
     j->array_index = json_object_get(o, "array_index") ? json_integer_value(json_object_get(o, "array_index")) : -1;
+    json_t *rq = json_object_get(o, "requeue");
+    j->requeue = !json_is_boolean(rq) ? JOB_REQUEUE_DEFAULT
+                 : json_is_true(rq)   ? JOB_REQUEUE_YES
+                                      : JOB_REQUEUE_NO;
+    j->partition = jstr(o, "partition");
     j->idem_key = jstr(o, "idempotency_key");
     j->idem_scope = jstr(o, "idempotency_scope");
     j->held = json_is_true(json_object_get(o, "held"));

@@ -20,6 +20,14 @@ typedef enum job_state {
     JOB_CANCELLED,
 } job_state_t;
 
+/* A job's "requeue": not given (zero: its class's rule, server_job_requeues), true (back to
+ * the queue when its node is lost), false (never: it fails node_lost). */
+typedef enum job_requeue {
+    JOB_REQUEUE_DEFAULT,
+    JOB_REQUEUE_YES,
+    JOB_REQUEUE_NO,
+} job_requeue_t;
+
 typedef struct job_slot {
     char *node;
     uint64_t gpu_mask;
@@ -58,6 +66,9 @@ typedef struct job {
      * admin or team-admin did, and only one may release it. */
     bool held, held_by_admin;
     char *held_by;
+    job_requeue_t requeue;      /* its own rule when its node is lost (field "requeue") */
+    char *partition;            /* the partition it was submitted to (resolved at submission
+                                   into gpu_type and priority_class), or NULL */
     char *idem_key;
     char *idem_scope;           /* id of the token that submitted it with idem_key */
 

@@ -506,6 +506,8 @@ static void run_cycle(server_t *srv)
 
 bool server_job_requeues(server_t *srv, const job_t *j)
 {
+    if (j->requeue != JOB_REQUEUE_DEFAULT) /* its own --requeue / --no-requeue */
+        return j->requeue == JOB_REQUEUE_YES;
     return server_class_preemptible(srv, j->prio_class) || j->ckpt_signal;
 }
 
@@ -521,8 +523,9 @@ uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why)
     if (j->stopping || server_job_requeues(srv, j))
         return server_requeue_job(srv, j, why);
     char msg[400];
-    snprintf(msg, sizeof(msg), "on node %s, %s, and the job is neither preemptible nor "
-             "checkpointable", n->name, why);
+    snprintf(msg, sizeof(msg), "on node %s, %s, and the job %s", n->name, why,
+             j->requeue == JOB_REQUEUE_NO ? "asked not to be requeued (requeue: false)"
+                                          : "is neither preemptible nor checkpointable");
     return server_finish_job(srv, j, JOB_FAILED, "node_lost", msg, -1, 0);
 }
 
@@ -736,6 +739,7 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
         srv->retention_s = cfg->retention_s; /* --retention wins over the file */
     server_users_from_config(srv, cfg);
     server_envs_from_config(srv, cfg);
+    server_partitions_from_config(srv, cfg);
     int rc = -1;
     if (cfg && cfg->nclasses) {
         for (size_t i = 0; i < cfg->nclasses; i++)
@@ -1115,6 +1119,7 @@ void server_close(server_t *srv)
     json_decref(srv->users);
     json_decref(srv->config_users);
     server_envs_free(srv);
+    json_decref(srv->partitions);
     json_decref(srv->idem);
     free(srv->follows);
     free(srv->data_dir);

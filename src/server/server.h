@@ -119,6 +119,7 @@ typedef struct server {
     json_t *volumes, *config_volumes;
     json_t *environments, *config_environments;
     json_t *image_paths;     /* the configuration's image_paths:, or NULL (anywhere) */
+    json_t *partitions;      /* partitions.c: the configuration's partitions: (config.h form) */
     pthread_mutex_t envs_mu;
     /* http.c: connections parked (suspended) until a commit, a long poll's answer or a log
      * chunk; counted so that shutdown stops libmicrohttpd only once none is left. */
@@ -198,8 +199,9 @@ void server_node_lost(server_t *srv, node_t *n, const char *why);
 /* The server heard from n (register, heartbeat, report): its silence starts again. Caller
  * holds mu. */
 void server_node_heard(node_t *n);
-/* True when the server starts j again elsewhere if it loses j's node (a preemptible class, or
- * checkpointable): such a job is fenced by its node (the start task's "fence"). */
+/* True when the server starts j again elsewhere if it loses j's node (its own requeue: true,
+ * or, when it gave none, a preemptible class or checkpointable; requeue: false never): such a
+ * job is fenced by its node (the start task's "fence"). */
 bool server_job_requeues(server_t *srv, const job_t *j);
 /* j no longer runs on node n (n lost, or n's fence stopped it): the job's other nodes stop
  * their copies, and j returns to the queue if it may, else fails node_lost (the message says
@@ -294,6 +296,15 @@ const char *server_unix_user(server_t *srv, const char *user);
 bool server_user_allows_system(server_t *srv, const char *user);
 /* The team the administrator mapped the user to, or NULL. */
 const char *server_user_team(server_t *srv, const char *user);
+
+/* ---- partitions.c: a job's partition (sbatch -p), through the configuration ---- */
+/* Keeps the configuration's partitions: (cfg may be NULL) and interns their GPU types in the
+ * scheduler (a job may ask for one before any node of it registers). */
+void server_partitions_from_config(server_t *srv, const gt_config_t *cfg);
+/* Resolves j's partition (none: nothing to do): its gpu_type and priority_class where j gives
+ * none (the job's own fields win). 0, or -1 (EINVAL) with err naming the known partitions when
+ * it is not one. Caller holds mu. */
+int server_job_resolve_partition(server_t *srv, job_t *j, gt_error_t *err);
 
 /* ---- envs.c: volumes and software stacks (docs/environments.md) ---- */
 /* Fills the settings from the configuration's volumes: and environments: (cfg may be NULL). */

@@ -515,8 +515,61 @@ static void test_volumes(void)
           "given twice", NULL, "a key given twice in a stack");
 }
 
+/* partitions: name -> GPU types and/or a priority class (what sbatch -p NAME means). */
+static void test_partitions(void)
+{
+    gt_error_t err;
+    gt_config_t *cfg = parse("priority_classes:\n"
+                             "  - {name: batch, value: 50}\n"
+                             "  - {name: urgent, value: 500}\n"
+                             "scheduler: {default_priority_class: batch}\n"
+                             "partitions:\n"
+                             "  gpu: {gpu_type: [h100, a100]}\n"
+                             "  h100: {gpu_type: h100, priority_class: urgent}\n"
+                             "  debug: {priority_class: batch}\n"
+                             "  any:\n",
+                             &err);
+    ok(cfg != NULL, "partitions parse: %s", err.msg);
+    if (cfg) {
+        char *s = json_dumps(cfg->partitions, JSON_COMPACT);
+        is_str(s, "{\"gpu\":{\"gpu_type\":[\"h100\",\"a100\"]},\"h100\":{\"gpu_type\":"
+                  "[\"h100\"],\"priority_class\":\"urgent\"},\"debug\":{\"gpu_type\":[],"
+                  "\"priority_class\":\"batch\"},\"any\":{\"gpu_type\":[]}}",
+               "each partition: its GPU types (a single one as a list), its class, in file "
+               "order; 'any:' alone means nothing more");
+        free(s);
+        gt_config_free(cfg);
+    }
+    cfg = parse("partitions:\n  p: {priority_class: production}\n", &err);
+    ok(cfg != NULL, "a default class (production) may be a partition's: %s", err.msg);
+    if (cfg)
+        is_int(json_object_size(cfg->partitions), 1, "one partition");
+    gt_config_free(cfg);
+    cfg = parse("nodes: []\n", &err);
+    ok(cfg && json_object_size(cfg->partitions) == 0, "no partitions: an empty mapping");
+    gt_config_free(cfg);
+    fails("partitions:\n  p: {priority_class: gold}\n", "line 2",
+          "priority_class gold is not a priority class; write one of production, normal, "
+          "experimental", "a partition's unknown class");
+    fails("partitions:\n  p: {gpu_type: h100, qos: x}\n", "line 2",
+          "unknown key 'qos' under partitions.p", "an unknown key of a partition");
+    fails("partitions:\n  p: {gpu_type: []}\n", "line 2", "partitions.p.gpu_type is an "
+          "empty list", "an empty GPU type list");
+    fails("partitions:\n  p: {gpu_type: ''}\n", "line 2", "partitions.p.gpu_type is empty",
+          "an empty GPU type");
+    fails("partitions:\n  p: {gpu_type: h100}\n  p: {gpu_type: a100}\n", "line 3",
+          "partitions.p is given twice", "a partition given twice");
+    fails("partitions:\n  'a b': {gpu_type: h100}\n", "line 2", "'a b' is not a valid name",
+          "a partition name with a space");
+    fails("partitions: [gpu]\n", "line 1", "partitions is a list",
+          "partitions as a list");
+    fails("partitions:\n  p: [h100]\n", "line 2", "partitions.p is a list",
+          "a partition as a list");
+}
+
 int main(void)
 {
+    test_partitions();
     test_volumes();
     test_full();
     test_defaults();

@@ -813,8 +813,60 @@ static void test_environment(void)
     gt_buf_free(&many);
 }
 
+/* requeue (sbatch --requeue / --no-requeue) and partition (sbatch -p): parsed, kept in the
+ * document, read back after a restart, copied into array tasks. */
+static void test_requeue_partition(void)
+{
+    job_t *j = parse("{'command': ['x']}");
+    ok(j && j->requeue == JOB_REQUEUE_DEFAULT && !j->partition,
+       "neither given: the class's rule, no partition");
+    json_t *o = j ? job_to_json(j) : NULL;
+    ok(o && !json_object_get(o, "requeue") && !json_object_get(o, "partition"),
+       "and the document has neither");
+    json_decref(o);
+    job_free(j);
+    const char *bodies[] = {"{'command': ['x'], 'requeue': true, 'partition': 'gpu'}",
+                            "{'command': ['x'], 'requeue': false, 'partition': 'debug.1'}"};
+    for (int k = 0; k < 2; k++) {
+        j = parse(bodies[k]);
+        ok(j != NULL, "parses: %s", bodies[k]);
+        if (!j)
+            continue;
+        is_int(j->requeue, k ? JOB_REQUEUE_NO : JOB_REQUEUE_YES, "requeue %s", k ? "false" : "true");
+        is_str(j->partition, k ? "debug.1" : "gpu", "partition kept");
+        j->id = 7;
+        o = job_to_json(j);
+        ok(json_is_boolean(json_object_get(o, "requeue")) &&
+               json_is_true(json_object_get(o, "requeue")) == !k,
+           "the document says requeue: %s", k ? "false" : "true");
+        char *doc = json_dumps(o, JSON_COMPACT);
+        job_t *back = NULL;
+        gt_error_t e = {0};
+        ok(job_from_doc(doc, &back, &e) == 0, "the document reads back");
+        if (back) {
+            is_int(back->requeue, j->requeue, "requeue read back");
+            is_str(back->partition, j->partition, "partition read back");
+        }
+        job_t *c = job_clone(j);
+        is_str(c->partition, j->partition, "a clone (an array task) keeps the partition");
+        is_int(c->requeue, j->requeue, "and requeue");
+        ok(c->partition != j->partition, "in its own copy");
+        job_free(c);
+        job_free(back);
+        free(doc);
+        json_decref(o);
+        job_free(j);
+    }
+    refused("{'command': ['x'], 'requeue': 'yes'}", "'requeue' must be true");
+    refused("{'command': ['x'], 'requeue': 1}", "'requeue' must be true");
+    refused("{'command': ['x'], 'partition': ''}", "'partition' must be a partition's name");
+    refused("{'command': ['x'], 'partition': 'a b'}", "'partition' must be");
+    refused("{'command': ['x'], 'partition': 3}", "'partition' must be");
+}
+
 int main(void)
 {
+    test_requeue_partition();
     test_environment();
     test_minimal();
     test_sizes();
