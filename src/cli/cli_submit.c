@@ -8,18 +8,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/batch_script.h"
 #include "cli/client.h"
 #include "cli/commands.h"
+
 static const char *submit_help =
-    "usage: gantry submit [-f JOB.yaml] [options] [-- COMMAND [ARGS...]]\n\n"
+    "usage: gantry submit [-f JOB.yaml] [options] [-- COMMAND [ARGS...]]\n"
+    "       gantry submit [options] SCRIPT [ARGS...]\n\n"
     "Submits a job; prints its id. Flags override the file's fields.\n"
+    "A SCRIPT (a file starting with #! or with #SBATCH/#GANTRY lines at its top) is a batch\n"
+    "script as for sbatch: its #SBATCH options (Slurm's) and #GANTRY FIELD: VALUE lines set the\n"
+    "job; flags override them; an option gantry does not support is an error naming its line.\n"
+    "The node runs the script file itself (through its #! interpreter unless executable).\n"
     "  -f, --file FILE        job spec in YAML (fields as in POST /v1/jobs)\n"
     "  -t, --team TEAM        team (default: the token's team)\n"
     "  -g, --gpus N           GPUs in total: 2, 16, or a fraction of one such as 0.25\n"
     "  -N, --nodes N          gang size (nodes)\n"
     "      --gpu-type T       acceptable GPU type (repeatable)\n"
     "  -c, --cpus N           CPUs per node     -m, --memory SIZE  memory per node (64Gi)\n"
-    "      --time D           time limit (4h, 90m)\n"
+    "      --time T           time limit: 4h, 90m, or Slurm's MIN, M:S, H:M:S, D-H[:M[:S]],\n"
+    "                         UNLIMITED (a plain number is minutes, as for sbatch)\n"
     "  -n, --name NAME        job name          -p, --class CLASS  priority class\n"
     "  -e, --env K=V          environment (repeatable)\n"
     "      --workdir DIR      working directory (default: this directory, for a job without\n"
@@ -36,7 +44,17 @@ static const char *submit_help =
     "      --checkpoint SIG   signal sent before preemption (checkpointable job)\n"
     "      --idempotency-key K  a retried submission with the same key returns the same job\n"
     "      --hold             submit it held: it waits until `gantry release ID`\n"
-    "  common: --server URL, --token TOKEN, -o json|yaml|wide\n";
+    "  sbatch's names (the same in #SBATCH lines, where -J -G -A -q -p -a -d -o -e -D -H -n\n"
+    "  and -t (time) are Slurm's short options):\n"
+    "      --job-name NAME    --account TEAM     --qos CLASS        --partition NAME\n"
+    "      --gres gpu[:TYPE]:N  GPUs per node    --gpus-per-node [TYPE:]N  (gpus = nodes x N)\n"
+    "      --mem SIZE (64G; M when no unit)      --mem-per-gpu SIZE --cpus-per-task N\n"
+    "      --dependency afterok:ID[:ID],afterany:ID,afternotok:ID,singleton\n"
+    "      --output FILE      --error FILE (patterns %j %A %a %x %N %u, kept on the node)\n"
+    "      --chdir DIR        --signal [B:]SIG[@SECONDS] (checkpoint signal and grace)\n"
+    "      --requeue | --no-requeue  back to the queue (or not) when the node is lost\n"
+    "      --export ALL|NONE|NAME[=VALUE],...  the job's env (ALL: this shell's)\n"
+    "  common: --server URL, --token TOKEN, -o json|yaml|wide (--output is the job's file)\n";
 
 /* Whether name is found in a directory of this shell's PATH (as execvp would find it). */
 static bool in_path(const char *name)
@@ -84,6 +102,85 @@ static void here_by_default(json_t *job)
     gt_buf_free(&dot);
 }
 
+/* Reads up to BATCH_SCRIPT_MAX bytes of path into a new string; *len its length, *more
+ * whether the file is longer. NULL when it cannot be read. */
+static char *read_head(const char *path, size_t *len, bool *more)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = xmalloc(BATCH_SCRIPT_MAX + 2);
+    size_t n = fread(buf, 1, BATCH_SCRIPT_MAX + 1, f);
+    fclose(f);
+    *more = n > BATCH_SCRIPT_MAX;
+    *len = *more ? BATCH_SCRIPT_MAX : n;
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* Whether the command's first word is a batch script to read (batch_script.h): a regular file
+ * (not a program of PATH) that starts with #! or has #SBATCH/#GANTRY lines; after "--" only a
+ * file of this directory ("run.sh", "./run.sh"). Its text in *text (free it). */
+static bool is_script(const char *word, bool after_dashdash, char **text, size_t *len)
+{
+    struct stat sb;
+    if (after_dashdash && strchr(!strncmp(word, "./", 2) ? word + 2 : word, '/'))
+        return false;
+    if (!strchr(word, '/') && in_path(word))
+        return false;
+    if (stat(word, &sb) < 0 || !S_ISREG(sb.st_mode))
+        return false;
+    bool more;
+    char *t = read_head(word, len, &more);
+    if (!t || !batch_script_detect(t, *len)) {
+        free(t);
+        return false;
+    }
+    if (more) {
+        fprintf(stderr, "gantry submit: %s is over %d MiB: too large for a batch script\n",
+                word, BATCH_SCRIPT_MAX >> 20);
+        free(t);
+        exit(2);
+    }
+    *text = t;
+    return true;
+}
+
+/* The script's path as the node opens it from the job's workdir: as given when that is this
+ * directory ("./" before a bare name), else absolute. A new string. */
+static char *script_path_for_node(const char *path, const json_t *job)
+{
+    char cwd[4096];
+    const char *wd = json_string_value(json_object_get(job, "workdir"));
+    bool here = getcwd(cwd, sizeof(cwd)) &&
+                (wd ? !strcmp(wd, cwd)
+                    : !json_object_get(job, "image") && !json_object_get(job, "environment"));
+    if (path[0] == '/' || !here) {
+        char *abs = realpath(path, NULL);
+        return abs ? abs : xstrdup(path);
+    }
+    gt_buf_t b = {0};
+    gt_buf_printf(&b, "%s%s", strchr(path, '/') ? "" : "./", path);
+    return b.data;
+}
+
+/* sbatch's default job name: the script's file name, when it is a valid job name. */
+static void name_from_script(json_t *job, const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t n = strlen(base);
+    if (json_object_get(job, "name") || n == 0 || n > 128)
+        return;
+    for (const char *p = base; *p; p++)
+        if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return;
+    json_object_set_new(job, "name", json_string(base));
+}
+
+/* Long options that are sbatch's names, passed to batch_option() under that name. */
+enum { OPT_SBATCH = 1000 };
+
 int cmd_submit(int argc, char **argv)
 {
     cli_t c;
@@ -101,18 +198,57 @@ int cmd_submit(int argc, char **argv)
         {"idempotency-key", required_argument, 0, 'K'}, {"help", no_argument, 0, 'h'},
         {"image", required_argument, 0, 'I'},  {"mount", required_argument, 0, 'M'},
         {"environment", required_argument, 0, 'E'}, {"network", required_argument, 0, 'X'},
-        {"hold", no_argument, 0, 'H'},
+        /* sbatch's names (batch_script.h), one per line */
+        {"job-name", required_argument, 0, OPT_SBATCH},
+        {"gres", required_argument, 0, OPT_SBATCH},
+        {"gpus-per-node", required_argument, 0, OPT_SBATCH},
+        {"account", required_argument, 0, OPT_SBATCH},
+        {"qos", required_argument, 0, OPT_SBATCH},
+        {"partition", required_argument, 0, OPT_SBATCH},
+        {"dependency", required_argument, 0, OPT_SBATCH},
+        {"output", required_argument, 0, OPT_SBATCH},
+        {"error", required_argument, 0, OPT_SBATCH},
+        {"chdir", required_argument, 0, OPT_SBATCH},
+        {"signal", required_argument, 0, OPT_SBATCH},
+        {"requeue", no_argument, 0, OPT_SBATCH},
+        {"no-requeue", no_argument, 0, OPT_SBATCH},
+        {"hold", no_argument, 0, OPT_SBATCH},
+        {"mem", required_argument, 0, OPT_SBATCH},
+        {"mem-per-gpu", required_argument, 0, OPT_SBATCH},
+        {"cpus-per-task", required_argument, 0, OPT_SBATCH},
+        {"export", required_argument, 0, OPT_SBATCH},
         {0, 0, 0, 0}};
-    json_t *job = json_object(), *flags = json_object();
+    batch_t job, cl; /* job: the file's fields and the script's directives; cl: the flags */
+    batch_init(&job);
+    batch_init(&cl);
+    json_t *flags = cl.fields;
     const char *file = NULL, *key = NULL;
-    int o, rc = 2;
+    char *script = NULL, *node_path = NULL;
+    size_t script_len = 0;
+    int o, rc = 2, li;
     gt_error_t err = {0};
     optind = 1;
-    while ((o = getopt_long(argc, argv, "+f:t:g:N:c:m:n:p:e:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "+f:t:g:N:c:m:n:p:e:h", opts, &li)) != -1) {
         switch (o) {
+        case OPT_SBATCH:
+            if (batch_option(&cl, opts[li].name, optarg, &err) < 0) {
+                fprintf(stderr, "gantry submit: %s\n", err.msg);
+                goto out;
+            }
+            break;
         case 'f': file = optarg; break;
         case 't': json_object_set_new(flags, "team", json_string(optarg)); break;
-        case 'g': json_object_set_new(flags, "gpus", json_string(optarg)); break;
+        case 'g':
+            if (strchr(optarg, ':')) { /* sbatch's TYPE:N */
+                if (batch_option(&cl, "gpus", optarg, &err) < 0) {
+                    fprintf(stderr, "gantry submit: %s\n", err.msg);
+                    goto out;
+                }
+                break;
+            }
+            json_object_set_new(flags, "gpus", json_string(optarg));
+            cl.gpus_per_node = -1;
+            break;
         case 'N': {
             int64_t n;
             if (gt_parse_int64(optarg, 0, 4096, &n, &err) < 0) {
@@ -124,14 +260,22 @@ int cmd_submit(int argc, char **argv)
         }
         case 'T': {
             json_t *a = json_object_get(flags, "gpu_type");
-            if (!a)
+            if (!json_is_array(a))
                 json_object_set_new(flags, "gpu_type", a = json_array());
             json_array_append_new(a, json_string(optarg));
             break;
         }
         case 'c': json_object_set_new(flags, "cpus", json_string(optarg)); break;
-        case 'm': json_object_set_new(flags, "memory", json_string(optarg)); break;
-        case 'L': json_object_set_new(flags, "time_limit", json_string(optarg)); break;
+        case 'm':
+            json_object_set_new(flags, "memory", json_string(optarg));
+            cl.mem_per_gpu_mib = -1;
+            break;
+        case 'L':
+            if (batch_option(&cl, "time", optarg, &err) < 0) {
+                fprintf(stderr, "gantry submit: %s\n", err.msg);
+                goto out;
+            }
+            break;
         case 'n': json_object_set_new(flags, "name", json_string(optarg)); break;
         case 'p': json_object_set_new(flags, "priority_class", json_string(optarg)); break;
         case 'W': json_object_set_new(flags, "workdir", json_string(optarg)); break;
@@ -153,7 +297,6 @@ int cmd_submit(int argc, char **argv)
         }
         case 'a': json_object_set_new(flags, "array", json_string(optarg)); break;
         case 'K': key = optarg; break;
-        case 'H': json_object_set_new(flags, "hold", json_true()); break;
         case 'C':
             json_object_set_new(flags, "checkpoint", json_pack("{s:s}", "signal", optarg));
             break;
@@ -196,29 +339,69 @@ int cmd_submit(int argc, char **argv)
             rc = 1;
             goto out;
         }
-        json_decref(job);
-        job = spec;
+        json_decref(job.fields);
+        job.fields = spec;
     }
-    json_object_update(job, flags);
-    if (optind < argc) {
+    const char *script_path = NULL;
+    if (optind < argc &&
+        is_script(argv[optind], optind > 1 && !strcmp(argv[optind - 1], "--"), &script,
+                  &script_len)) {
+        script_path = argv[optind];
+        gt_buf_t warn = {0};
+        int prc = batch_script_parse(&job, script, script_len, &warn, &err);
+        if (warn.len)
+            for (char *l = warn.data, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+                nl = strchr(l, '\n');
+                fprintf(stderr, "gantry submit: %s: warning: %.*s\n", script_path,
+                        nl ? (int)(nl - l) : (int)strlen(l), l);
+            }
+        gt_buf_free(&warn);
+        if (prc < 0) {
+            fprintf(stderr, "gantry submit: %s: %s\n", script_path, err.msg);
+            goto out;
+        }
+    }
+    batch_merge(&job, &cl);
+    if (batch_finish(&job, &err) < 0) {
+        fprintf(stderr, "gantry submit: %s\n", err.msg);
+        goto out;
+    }
+    if (script_path) {
+        struct stat sb;
+        bool executable = access(script_path, X_OK) == 0 && stat(script_path, &sb) == 0;
+        node_path = script_path_for_node(script_path, job.fields);
+        json_object_set_new(job.fields, "command",
+                            batch_command(node_path, script, executable, argv + optind + 1,
+                                          argc - optind - 1));
+        name_from_script(job.fields, script_path);
+    } else if (optind < argc) {
         json_t *cmd = json_array();
         for (int i = optind; i < argc; i++)
             json_array_append_new(cmd, json_string(argv[i]));
-        json_object_set_new(job, "command", cmd);
+        json_object_set_new(job.fields, "command", cmd);
     }
-    if (!json_object_get(job, "command")) {
+    if (!json_object_get(job.fields, "command")) {
         fprintf(stderr, "gantry submit: no command: put it after --, such as `gantry submit "
                         "--gpus 1 -- python train.py`, or in the file's 'command'\n");
         goto out;
     }
-    here_by_default(job);
+    here_by_default(job.fields);
     char hdr[300];
     if (key)
         snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", key);
     json_t *resp;
-    int st = cli_request(&c, "POST", "/v1/jobs", job, key ? hdr : NULL, &resp, &err);
+    int st = cli_request(&c, "POST", "/v1/jobs", job.fields, key ? hdr : NULL, &resp, &err);
     if (st != 201 && st != 200) {
-        rc = cli_fail_request("submit", st, resp, &err);
+        const char *msg = json_string_value(
+            json_object_get(json_object_get(resp, "error"), "message"));
+        int line = script_path && st == 400 ? batch_line_of(&job, msg) : 0;
+        if (line > 0) {
+            fprintf(stderr, "gantry submit: %s line %d: %s\n", script_path, line, msg);
+            json_decref(resp);
+            rc = 1;
+        } else {
+            rc = cli_fail_request("submit", st, resp, &err);
+        }
         goto out;
     }
     if (c.output == CLI_JSON)
@@ -234,7 +417,9 @@ int cmd_submit(int argc, char **argv)
     json_decref(resp);
     rc = 0;
 out:
-    json_decref(job);
-    json_decref(flags);
+    free(script);
+    free(node_path);
+    batch_free(&job);
+    batch_free(&cl);
     return rc;
 }

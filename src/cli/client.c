@@ -64,8 +64,10 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
             c->allow_plaintext = true;
             continue;
         }
+        /* gantry submit takes --output FILE as sbatch does (the job's output); -o FMT stays */
+        bool output_long = strcmp(cmd, "submit") != 0;
         if (!strcmp(a, "--server") || !strcmp(a, "--token") || !strcmp(a, "-o") ||
-            !strcmp(a, "--output") || !strcmp(a, "--ca-file")) {
+            (output_long && !strcmp(a, "--output")) || !strcmp(a, "--ca-file")) {
             if (i + 1 >= *argc) {
                 fprintf(stderr, "gantry %s: %s needs a value\n", cmd, a);
                 return -1;
@@ -78,7 +80,7 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
             val = a + 9, which = 1;
         } else if (!strncmp(a, "--token=", 8)) {
             val = a + 8, which = 2;
-        } else if (!strncmp(a, "--output=", 9)) {
+        } else if (output_long && !strncmp(a, "--output=", 9)) {
             val = a + 9, which = 3;
         } else if (!strncmp(a, "-o", 2) && a[2]) {
             val = a + 2, which = 3;

@@ -23,7 +23,8 @@ typedef struct cli {
 } cli_t;
 
 /* Removes --server URL, --token TOKEN, --ca-file PATH, --allow-plaintext and -o/--output FMT
- * from argv (updating *argc) and resolves the defaults. Returns 0, or -1 with a message on stderr (usage error). */
+ * from argv (updating *argc) and resolves the defaults. For cmd "submit", --output is left in
+ * argv: there it is sbatch's --output FILE (the job's output); -o FMT still works. Returns 0, or -1 with a message on stderr (usage error). */
 int cli_init(cli_t *c, int *argc, char **argv, const char *cmd);
 
 /* Sends a request; body may be NULL. On an HTTP answer returns its status and the parsed JSON
