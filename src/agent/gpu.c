@@ -288,6 +288,10 @@ char **gpu_device_files(const char *dev_dir, const int *gpus, size_t ngpus, size
     static const char *const common[] = {"nvidiactl", "nvidia-uvm", "nvidia-uvm-tools",
                                          "nvidia-modeset"};
     const char *d = dev_dir ? dev_dir : "/dev";
+    if (ngpus == 0) { /* a CPU-only job: no NVIDIA device at all, not even the control ones */
+        *n = 0;
+        return xcalloc(1, sizeof(char *));
+    }
     size_t total = ngpus + 4;
     char **files = xcalloc(total + 1, sizeof(char *));
     gt_buf_t b = {0};

@@ -53,8 +53,9 @@ int gpu_declare(int count, const char *type, gpu_inventory_t **out, gt_error_t *
 int gpu_sample(const gpu_inventory_t *inv, gpu_usage_t *usage);
 
 /* The device files a job given these GPU indexes needs (/dev/nvidia<N>, nvidiactl,
- * nvidia-uvm, nvidia-uvm-tools, nvidia-modeset) under dev_dir (NULL = "/dev"). Returns a new
- * NULL-terminated array of new strings (free with gpu_device_files_free) and its length. */
+ * nvidia-uvm, nvidia-uvm-tools, nvidia-modeset) under dev_dir (NULL = "/dev"); none at all for
+ * no GPU (a CPU-only job). Returns a new NULL-terminated array of new strings (free with
+ * gpu_device_files_free) and its length. */
 char **gpu_device_files(const char *dev_dir, const int *gpus, size_t ngpus, size_t *n);
 void gpu_device_files_free(char **files);
 

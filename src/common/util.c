@@ -189,11 +189,12 @@ static int parse_milli(const char *s, int64_t *out, gt_error_t *err, const char 
 
 int gt_parse_gpus_milli(const char *s, int64_t *out_milli, gt_error_t *err)
 {
-    const char *hint = "write a whole number of GPUs (8) or a fraction of one GPU (0.25)";
+    const char *hint = "write a whole number of GPUs (8), a fraction of one GPU (0.25), or 0 "
+                       "for a CPU-only job";
     int64_t m;
     if (parse_milli(s, &m, err, "gpus", hint) < 0)
         return -1;
-    if (m <= 0 || (m > 1000 && m % 1000))
+    if (m < 0 || (m > 1000 && m % 1000))
         return bad(err, "gpus", s, hint);
     *out_milli = m;
     return 0;

@@ -42,7 +42,8 @@ int gt_error_invalid(gt_error_t *err, const char *fmt, ...) __attribute__((forma
 int gt_parse_duration(const char *s, int64_t *out_s, gt_error_t *err);
 /* "256Gi", "512Mi", "1Ti", "1024" (MiB), "64G", "500M" -> MiB. */
 int gt_parse_memory_mib(const char *s, int64_t *out_mib, gt_error_t *err);
-/* "2", "0.25", "16" -> milli-GPUs (2000, 250, 16000). Whole counts or a fraction below one. */
+/* "2", "0.25", "16", "0" -> milli-GPUs (2000, 250, 16000, 0). Whole counts, a fraction below
+ * one, or 0 (a CPU-only job). */
 int gt_parse_gpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
 /* "32", "0.5", "1500m" -> milli-CPUs. */
 int gt_parse_cpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);

@@ -56,9 +56,11 @@ static void run_fill_head(sched_t *s, struct order_run *r)
     if (s->p.quotas && !in_quota && t->typed_quota)
         in_quota = team_within_quota(s, r->team, s->jobs[e->job].types,
                                      e->gpus + r->cum - t->alloc[0]);
-    int over = s->p.quotas && t->limit[0] >= 0 && t->alloc[0] + e->gpus > t->limit[0];
-    r->head = (order_entry_t){e->job, e->need, r->cls_value, in_quota, over, share, e->submit,
-                              e->id};
+    /* a CPU-only job adds nothing to its team's GPUs: never over the limit */
+    int over = s->p.quotas && e->gpus > 0 && t->limit[0] >= 0 &&
+               t->alloc[0] + e->gpus > t->limit[0];
+    r->head = (order_entry_t){e->job, e->need, e->gpus == 0, r->cls_value, in_quota, over, share,
+                              e->submit, e->id};
 }
 
 static bool run_done(const sched_t *s, const struct order_run *r)
@@ -89,6 +91,7 @@ static size_t build_runs(sched_t *s)
             r->min_need = 0;
             while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
                 r->min_need++;
+            r->cpu_only = t->cpu_only[c];
             run_fill_head(s, r);
         }
     }
@@ -129,6 +132,7 @@ static const order_entry_t *next_in_order(sched_t *s, size_t *nheap)
     const team_t *t = &s->teams[r->team];
     r->cum += t->queue[r->q].gpus;
     r->q++;
+    r->cpu_only -= s->cur.cpu_only;
     if (--r->hist[s->cur.need] == 0)
         while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
             r->min_need++;
@@ -139,12 +143,17 @@ static const order_entry_t *next_in_order(sched_t *s, size_t *nheap)
     return &s->cur;
 }
 
-/* Acceptable GPU types that the team's limits still allow for this job. */
+/* Acceptable GPU types that the team's limits still allow for this job. A CPU-only job takes
+ * any acceptable type that has nodes (CPU-only nodes are of type "none"), whatever the limits
+ * say: it holds no GPU. */
 static uint64_t allowed_types(const sched_t *s, const job_t *j)
 {
     uint64_t m = 0;
+    bool cpu = job_cpu_only(j);
     for (int t = 0; t < s->ntypes; t++)
-        if ((j->types >> t & 1) && s->type_max_gpus[t] > 0 && team_limit_allows(s, j->team, t, j->gpus))
+        if ((j->types >> t & 1) &&
+            (cpu ? s->type_nodes[t] > 0
+                 : s->type_max_gpus[t] > 0 && team_limit_allows(s, j->team, t, j->gpus)))
             m |= 1ULL << t;
     return m;
 }
@@ -162,7 +171,7 @@ static bool features_could_fit(const sched_t *s, const job_t *j)
         for (int t = 0; t < s->ntypes; t++) {
             const struct feature_stat *fs = &s->feat[t][f];
             if (!(j->types >> t & 1) || !fs->nodes)
-                continue;
+                continue; /* (a type without nodes never counts, CPU-only jobs included) */
             nodes += fs->nodes;
             big |= fs->max_gpus >= g && (!j->cpus || !fs->max_cpus || fs->max_cpus >= j->cpus) &&
                    (!j->mem || !fs->max_mem || fs->max_mem >= j->mem);
@@ -182,7 +191,7 @@ static bool could_ever_fit(const sched_t *s, const job_t *j)
     if (nodes < j->nodes)
         return false;
     for (int t = 0; t < s->ntypes; t++)
-        if ((j->types >> t & 1) && s->type_max_gpus[t] >= g &&
+        if ((j->types >> t & 1) && s->type_nodes[t] > 0 && s->type_max_gpus[t] >= g &&
             (!j->cpus || !s->type_max_cpus[t] || s->type_max_cpus[t] >= j->cpus) &&
             (!j->mem || !s->type_max_mem[t] || s->type_max_mem[t] >= j->mem))
             return true;
@@ -271,7 +280,9 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
 /* Capacity or topology: are there enough free GPUs of the acceptable types at all? */
 static sched_reason_t blocked_reason(const sched_t *s, const job_t *j, uint64_t types)
 {
-    if (j->features) /* the free GPUs counted below may be on nodes without them */
+    /* the free GPUs counted below may be on nodes without the features; a CPU-only job
+     * waits for CPUs or memory */
+    if (j->features || job_cpu_only(j))
         return SCHED_REASON_CAPACITY;
     int64_t free = 0;
     for (int t = 0; t < s->ntypes; t++)
@@ -361,7 +372,8 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
         return;
     j->preempt_deferred = s->p.preemption && ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE;
     if (s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
-        bool in_quota = team_within_quota(s, j->team, types, j->gpus);
+        /* quota reclaim is about GPUs: a CPU-only job preempts only by priority */
+        bool in_quota = !job_cpu_only(j) && team_within_quota(s, j->team, types, j->gpus);
         if (!preemption_hopeless(s, j, types, per, in_quota)) {
             ps->preempt_tries++;
             if (preempt_for(s, ji, types, now)) {
@@ -371,13 +383,16 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
             remember_preempt_failure(s, j, types, per, in_quota);
         }
     }
+    /* Reservations hold GPUs (backfill does not project CPUs or memory): a CPU-only job gets
+     * none, and takes none of the reserved nodes from a GPU job. */
     if (s->p.backfill) {
-        if (ps->reservations < s->p.reservations) {
+        if (ps->reservations < s->p.reservations && !job_cpu_only(j)) {
             ps->reservations++;
             backfill_reserve(s, j, types, now);
         }
     } else {
-        backfill_reserve(s, j, types, now);
+        if (!job_cpu_only(j))
+            backfill_reserve(s, j, types, now);
         ps->fifo_blocker = j->id;
     }
 }
@@ -388,7 +403,7 @@ static bool may_act_when_full(const sched_t *s, const order_entry_t *e, const pa
 {
     if (!s->p.preemption || ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE)
         return false;
-    return e->cls_value > s->min_victim_class || (e->in_quota && s->reclaimable);
+    return e->cls_value > s->min_victim_class || (e->in_quota && !e->cpu_only && s->reclaimable);
 }
 
 /* The most whole GPUs free on one up node: a bound that only falls during a pass. */
@@ -410,10 +425,11 @@ static bool needs_fit(const sched_t *s, int g)
 }
 
 /* No reservation is left to hand out and the job can't fit on any node now: its turn
- * could only end in "capacity", so the pass leaves it be (it keeps its last reason). */
+ * could only end in "capacity", so the pass leaves it be (it keeps its last reason). Full
+ * GPUs say nothing of a CPU-only job: it gets its turn. */
 static bool cannot_start_now(const sched_t *s, const order_entry_t *e, const pass_t *ps)
 {
-    if (!s->p.backfill || ps->reservations < s->p.reservations)
+    if (!s->p.backfill || ps->reservations < s->p.reservations || e->cpu_only)
         return false;
     return e->need == 0 ? s->free_milli == 0 : !needs_fit(s, e->need);
 }
@@ -429,6 +445,8 @@ static bool anyone_left_can_act(const sched_t *s, size_t nheap, const pass_t *ps
         const struct order_run *r = &s->runs[s->run_heap[h]];
         const team_t *t = &s->teams[r->team];
         bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
+        if (r->cpu_only > 0) /* CPUs may be free where GPUs are not (not tracked here) */
+            return true;
         if (room && (r->min_need == 0 ? s->free_milli > 0 : needs_fit(s, r->min_need)))
             return true;
         if (preempt && (r->cls_value > s->min_victim_class || (r->head.in_quota && s->reclaimable)))
@@ -453,12 +471,13 @@ static bool still_settled(sched_t *s, sched_time_t now)
         int64_t per = j->nodes_asked > 0 ? j->gpus / j->nodes_asked : j->gpus;
         if (per > (int64_t)s->max_gpus * SCHED_MILLI)
             per = (int64_t)s->max_gpus * SCHED_MILLI;
-        bool fits = per < SCHED_MILLI ? s->free_milli > 0
-                                      : per <= (int64_t)s->max_free_whole * SCHED_MILLI;
+        bool fits = job_cpu_only(j) ? true /* its CPUs are not tracked here */
+                    : per < SCHED_MILLI ? s->free_milli > 0
+                                        : per <= (int64_t)s->max_free_whole * SCHED_MILLI;
         int v = s->classes[j->cls].value;
         if (fits || (preempt && (v > s->min_victim_class ||
-                                 (s->reclaimable && team_within_quota(s, j->team, j->types,
-                                                                      j->gpus)))))
+                                 (s->reclaimable && !job_cpu_only(j) &&
+                                  team_within_quota(s, j->team, j->types, j->gpus)))))
             return false;
     }
     return true;

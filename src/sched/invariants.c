@@ -1,5 +1,6 @@
 /* invariants.c: what must hold after every event, checked by tests (and debug builds):
- * no GPU over-allocated, node and team accounting consistent with the jobs, gangs whole,
+ * no GPU over-allocated, node and team accounting (GPUs, CPUs, memory) consistent with the
+ * jobs, a CPU-only job holding no GPU, gangs whole,
  * no team above its limit, and no team within its quota left waiting for capacity while
  * another team's reclaimable borrowed jobs could make room for it (checked right after a
  * cycle, when the reasons are fresh). */
@@ -14,6 +15,7 @@
 static bool check_nodes(const sched_t *s, char *msg, size_t len)
 {
     int64_t *used = xcalloc((size_t)s->nnodes * SCHED_MAX_GPUS_PER_NODE + 1, sizeof(int64_t));
+    int64_t *cpus = xcalloc((size_t)s->nnodes * 2 + 1, sizeof(int64_t)), *mem = cpus + s->nnodes;
     bool ok = true;
     for (int r = 0; r < s->nrunning && ok; r++) {
         const job_t *j = &s->jobs[s->running[r]];
@@ -22,6 +24,12 @@ static bool check_nodes(const sched_t *s, char *msg, size_t len)
                       (unsigned long long)j->id, j->nslots, j->nodes);
         for (int k = 0; k < j->nslots && ok; k++) {
             const sched_slot_t *sl = &j->slots[k];
+            cpus[sl->node] += j->cpus;
+            mem[sl->node] += j->mem;
+            if (j->gpus == 0 && (sl->gpu_mask || sl->gpu_milli))
+                ok = FAIL("CPU-only job %llu holds GPUs 0x%llx of node %s",
+                          (unsigned long long)j->id, (unsigned long long)sl->gpu_mask,
+                          s->nodes[sl->node].name);
             for (int g = 0; g < SCHED_MAX_GPUS_PER_NODE; g++)
                 if (sl->gpu_mask >> g & 1)
                     used[(size_t)sl->node * SCHED_MAX_GPUS_PER_NODE + (size_t)g] += sl->gpu_milli;
@@ -48,8 +56,15 @@ static bool check_nodes(const sched_t *s, char *msg, size_t len)
             ok = FAIL("node %s counts %d whole free GPUs, has %d", n->name, n->free_whole, whole);
         if (ok && ((n->cpus && n->cpus_free < 0) || (n->mem && n->mem_free < 0)))
             ok = FAIL("node %s has CPUs or memory over-allocated", n->name);
+        if (ok && n->cpus && n->cpus - n->cpus_free != cpus[ni])
+            ok = FAIL("node %s: jobs hold %lld milli-CPUs, the node says %lld", n->name,
+                      (long long)cpus[ni], (long long)(n->cpus - n->cpus_free));
+        if (ok && n->mem && n->mem - n->mem_free != mem[ni])
+            ok = FAIL("node %s: jobs hold %lld MiB, the node says %lld", n->name,
+                      (long long)mem[ni], (long long)(n->mem - n->mem_free));
     }
     free(used);
+    free(cpus);
     return ok;
 }
 
@@ -88,7 +103,7 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
             if (j->eval_cycle != s->stats.cycles)
                 continue; /* skipped while the cluster was full: it could not reclaim */
             if (j->reason != SCHED_REASON_CAPACITY || j->nodes > 1 || j->preempt_deferred ||
-                !team_within_quota(s, j->team, j->types, j->gpus))
+                job_cpu_only(j) || !team_within_quota(s, j->team, j->types, j->gpus))
                 continue;
             int g = job_per_node_gpus_whole(j);
             for (int ni = 0; ni < s->nnodes; ni++) {

@@ -131,6 +131,7 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji)
     t->nqueue++;
     t->class_pending[j->cls]++;
     t->need_hist[j->cls][need]++;
+    t->cpu_only[j->cls] += j->gpus == 0;
 }
 
 static void team_queue_remove(team_t *t, int ji)
@@ -139,6 +140,7 @@ static void team_queue_remove(team_t *t, int ji)
         if (t->queue[i].job == ji) {
             t->class_pending[t->queue[i].cls]--;
             t->need_hist[t->queue[i].cls][t->queue[i].need]--;
+            t->cpu_only[t->queue[i].cls] -= t->queue[i].gpus == 0;
             memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
             t->nqueue--;
             return;
@@ -160,6 +162,7 @@ void sched_compact_queues(sched_t *s)
             else {
                 t->class_pending[e->cls]--;
                 t->need_hist[e->cls][e->need]--;
+                t->cpu_only[e->cls] -= e->gpus == 0;
             }
         }
         t->nqueue = k;
@@ -196,15 +199,16 @@ static int validate_spec(const sched_t *s, const sched_job_spec_t *sp, gt_error_
     if (sp->prio_class < 0 || sp->prio_class >= s->nclasses)
         return gt_error_set(err, "invalid_argument", "job %llu: unknown priority class",
                             (unsigned long long)sp->id);
-    if (sp->gpus_milli <= 0 || (sp->gpus_milli > SCHED_MILLI && sp->gpus_milli % SCHED_MILLI))
+    if (sp->gpus_milli < 0 || (sp->gpus_milli > SCHED_MILLI && sp->gpus_milli % SCHED_MILLI))
         return gt_error_set(err, "invalid_argument",
-                            "job %llu: gpus must be a whole number or a fraction of one GPU",
+                            "job %llu: gpus must be 0 (CPU only), a whole number or a fraction "
+                            "of one GPU",
                             (unsigned long long)sp->id);
     if (sp->gpus_milli > (int64_t)SCHED_MILLI * 1000000)
         return gt_error_set(err, "invalid_argument", "job %llu: too many GPUs",
                             (unsigned long long)sp->id);
     if (sp->nodes < 0 || sp->nodes > 100000 ||
-        (sp->nodes > 1 && (sp->gpus_milli < SCHED_MILLI ||
+        (sp->nodes > 1 && ((sp->gpus_milli > 0 && sp->gpus_milli < SCHED_MILLI) ||
                            (sp->gpus_milli / SCHED_MILLI) % sp->nodes != 0)))
         return gt_error_set(err, "invalid_argument",
                             "job %llu: %d nodes must each get the same whole number of GPUs",
@@ -313,7 +317,9 @@ void job_start(sched_t *s, int ji, sched_time_t now)
     t->pending--;
     s->npending--;
     j->alloc_type = s->nodes[j->slots[0].node].type;
-    j->borrowing = s->p.quotas && !team_within_quota(s, j->team, 1ULL << j->alloc_type, j->gpus);
+    /* a CPU-only job holds no GPU: it never borrows, so quota reclaim never takes it */
+    j->borrowing = s->p.quotas && !job_cpu_only(j) &&
+                   !team_within_quota(s, j->team, 1ULL << j->alloc_type, j->gpus);
     for (int k = 0; k < j->nslots; k++)
         node_take(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
     slot_charge(s, j, +1);
@@ -460,8 +466,10 @@ int sched_job_restore_running(sched_t *s, const sched_job_spec_t *spec, sched_ti
     }
     for (int k = 0; k < nslots; k++) {
         const sched_slot_t *sl = &slots[k];
-        if (sl->node < 0 || sl->node >= s->nnodes || sl->gpu_milli <= 0 ||
-            sl->gpu_milli > SCHED_MILLI) {
+        /* a CPU-only job's slot holds no GPU: mask 0 and gpu_milli 0, and only then */
+        bool none = spec->gpus_milli == 0;
+        if (sl->node < 0 || sl->node >= s->nnodes || sl->gpu_milli > SCHED_MILLI ||
+            (none ? sl->gpu_milli != 0 || sl->gpu_mask != 0 : sl->gpu_milli <= 0)) {
             errno = EINVAL;
             return gt_error_set(err, "invalid_argument", "job %llu: bad slot",
                                 (unsigned long long)spec->id);

@@ -5,7 +5,10 @@
  * - whole GPUs on one node: the node with the fewest free GPUs that holds them, GPUs of one
  *   NVLink domain together;
  * - a gang: nodes in the fewest topology subtrees (leaf, then spine, then block), the
- *   tightest subtree that holds the gang, the fullest nodes inside it. */
+ *   tightest subtree that holds the gang, the fullest nodes inside it;
+ * - no GPU (a CPU-only job, or each node of its gang): the same searches for 0 GPUs per node,
+ *   so nodes without GPUs and nodes whose GPUs are all taken come first, and nodes with free
+ *   GPUs are left for jobs that need them; only CPUs, memory and features decide. */
 #include <stdlib.h>
 
 #include "sched/sched_internal.h"
@@ -71,6 +74,12 @@ found:
     return true;
 }
 
+/* What each slot holds per GPU of its mask: a whole GPU, or nothing (a CPU-only job). */
+static int slot_milli(const job_t *j)
+{
+    return job_cpu_only(j) ? 0 : SCHED_MILLI;
+}
+
 static bool place_single(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
 {
     int g = (int)(j->gpus / SCHED_MILLI);
@@ -82,7 +91,7 @@ static bool place_single(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
                 const node_t *n = &s->nodes[ni];
                 if (node_ok(s, j, n) && node_usable(s, ni, end, j) >= g) {
                     set_slots(j, 1);
-                    j->slots[0] = (sched_slot_t){ni, node_choose_gpus(n, g), SCHED_MILLI};
+                    j->slots[0] = (sched_slot_t){ni, node_choose_gpus(n, g), slot_milli(j)};
                     return true;
                 }
             }
@@ -198,13 +207,13 @@ static bool place_gang(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
     set_slots(j, n);
     for (int i = 0; i < n; i++)
         j->slots[i] = (sched_slot_t){chosen[i], node_choose_gpus(&s->nodes[chosen[i]], g),
-                                     SCHED_MILLI};
+                                     slot_milli(j)};
     return true;
 }
 
 bool place_find(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
 {
-    if (j->gpus < SCHED_MILLI)
+    if (j->gpus > 0 && j->gpus < SCHED_MILLI)
         return place_fraction(s, j, types, end);
     if (j->nodes <= 1)
         return place_single(s, j, types, end);

@@ -12,7 +12,11 @@
  * nodes that, once the victims stop, hold it: no preemption that frees nothing j can use.
  * A gang victim is preempted whole (it is one job). A reclaimed job may not borrow again
  * before a backoff that doubles with each reclaim, so that a job does not cycle between
- * borrowing idle GPUs and being reclaimed. */
+ * borrowing idle GPUs and being reclaimed.
+ *
+ * A victim is taken only for what the job lacks on that node: a CPU-only job preempts (by
+ * priority) only jobs that hold CPUs or memory it needs, and a GPU job never takes a victim
+ * that frees none of what it lacks (a CPU-only job, for GPUs). */
 #include <stdlib.h>
 
 #include "sched/sched_internal.h"
@@ -133,9 +137,15 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             if (!need_gpu && !need_cpu && !need_mem)
                 break;
             const job_t *v = &s->jobs[local[i]];
+            int whole = 0;
             for (int k = 0; k < v->nslots; k++)
                 if (v->slots[k].node == touched[t])
-                    free_g += slot_whole_gpus(&v->slots[k]);
+                    whole += slot_whole_gpus(&v->slots[k]);
+            bool useful = (need_gpu && whole > 0) || (need_cpu && v->cpus > 0) ||
+                          (need_mem && v->mem > 0);
+            if (!useful && (job_cpu_only(v) || job_cpu_only(j)))
+                continue; /* it would free nothing this job lacks here */
+            free_g += whole;
             cpus += v->cpus;
             mem += v->mem;
             pick[npick++] = local[i];

@@ -135,9 +135,14 @@ typedef struct sched_job_spec {
     uint64_t id;                  /* the driver's id; unique among live jobs */
     int team;
     int prio_class;
-    int64_t gpus_milli;           /* total: whole GPUs (n*1000) or a fraction below 1000 */
+    int64_t gpus_milli;           /* total: whole GPUs (n*1000), a fraction below 1000, or 0:
+                                     a CPU-only job (no GPU; it fits on any up node of an
+                                     acceptable type, GPU nodes included, with its CPUs and
+                                     memory free; 0 against GPU quotas and limits; never
+                                     reclaimed, never given a backfill reservation) */
     int nodes;                    /* gang size; 0 = one node if it fits, else as few whole
-                                     nodes as hold the GPUs evenly */
+                                     nodes as hold the GPUs evenly (CPU-only: one node, or
+                                     each of `nodes` nodes gets cpus and memory) */
     uint64_t gpu_types;           /* bit mask of acceptable types; 0 = any */
     int64_t cpus_milli;           /* per node; 0 = none asked */
     int64_t memory_mib;           /* per node; 0 = none asked */
@@ -193,8 +198,9 @@ int sched_job_checkpointed(sched_t *s, uint64_t id, sched_time_t t);
 /* Restores a job the driver knows to be running on given slots (controller restart). */
 typedef struct sched_slot {
     int node;
-    uint64_t gpu_mask;            /* the node's GPUs used (bit i = GPU i) */
-    int gpu_milli;                /* per GPU in the mask: 1000, or the fraction of one GPU */
+    uint64_t gpu_mask;            /* the node's GPUs used (bit i = GPU i); 0 for a CPU-only job */
+    int gpu_milli;                /* per GPU in the mask: 1000, or the fraction of one GPU;
+                                     0 for a CPU-only job */
 } sched_slot_t;
 int sched_job_restore_running(sched_t *s, const sched_job_spec_t *spec, sched_time_t start,
                               const sched_slot_t *slots, int nslots, gt_error_t *err);

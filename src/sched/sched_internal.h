@@ -42,8 +42,9 @@ typedef struct qentry {
     int job;
     int cls;
     int nodes_asked;
-    int need;                                      /* whole GPUs per node (0 = a fraction) */
-    int64_t gpus;
+    int need;                                      /* whole GPUs per node (0 = a fraction,
+                                                      or none: a CPU-only job) */
+    int64_t gpus;                                  /* 0 = a CPU-only job */
     sched_time_t submit;
     uint64_t id;
 } qentry_t;
@@ -59,6 +60,7 @@ typedef struct team {
     int pending, running;
     int class_pending[SCHED_MAX_CLASSES];          /* its queue's jobs of each class */
     int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* ... by qentry.need */
+    int cpu_only[SCHED_MAX_CLASSES];               /* ... of them CPU-only (gpus 0) */
     bool stale_queue;                              /* holds jobs started during a pass */
     struct qentry *queue;                          /* pending jobs by (submit, id) */
     size_t nqueue, capqueue;
@@ -108,6 +110,7 @@ typedef struct job {
 typedef struct order_entry {
     int job;
     int need;                                      /* whole GPUs per node (0 = a fraction) */
+    bool cpu_only;                                 /* no GPU: fits wherever CPUs and memory do */
     int cls_value;
     int in_quota;                                  /* 1 when within its team's quota */
     int over_limit;                                /* 1 when it would put its team over limit */
@@ -196,6 +199,7 @@ struct sched {
         order_entry_t head;                        /* its next job in scheduling order */
         int hist[SCHED_MAX_GPUS_PER_NODE + 1];     /* needs of its jobs not yet seen */
         int min_need;                              /* the least of them */
+        int cpu_only;                              /* CPU-only jobs among them */
     } *runs;
     size_t capruns;
     order_entry_t cur;                             /* the entry being looked at */
@@ -272,8 +276,18 @@ void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id);
 /* Nominates nodes for j (its victims' nodes), or drops its nomination (n = 0). */
 void job_set_targets(sched_t *s, int ji, const int *nodes, int n);
 
+/* A CPU-only job (gpus 0): it holds no GPU, counts nothing against GPU quotas and limits, and
+ * fits on any up node (of an acceptable type) with the CPUs and memory it asks. */
+static inline bool job_cpu_only(const job_t *j)
+{
+    return j->gpus == 0;
+}
+
+/* Whole GPUs per node: 0 for a CPU-only job, 1 for a fraction of one GPU. */
 static inline int job_per_node_gpus_whole(const job_t *j)
 {
+    if (job_cpu_only(j))
+        return 0;
     int64_t per = j->gpus / j->nodes;
     return per < SCHED_MILLI ? 1 : (int)(per / SCHED_MILLI);
 }

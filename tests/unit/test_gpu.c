@@ -91,6 +91,11 @@ static void test_device_files(void)
     is_str(f[2], "/dev/nvidiactl", "and the control device");
     ok(f[6] == NULL, "NULL-terminated");
     gpu_device_files_free(f);
+    n = 99;
+    f = gpu_device_files("/dev", NULL, 0, &n);
+    is_int(n, 0, "no GPU (a CPU-only job): no device file, not even nvidiactl");
+    ok(f && f[0] == NULL, "an empty NULL-terminated list");
+    gpu_device_files_free(f);
 }
 
 int main(void)

@@ -193,8 +193,9 @@ static void test_sizes(void)
     snprintf(text, sizeof(text), "'%s1'", zeros);
     sized("gpus", text, 1000); /* the same length without garbage is one GPU */
 
-    refused("{'command':['x'],'gpus':0}", "'gpus'");
-    refused("{'command':['x'],'gpus':'0'}", "'gpus'");
+    sized("gpus", "0", 0);   /* a CPU-only job */
+    sized("gpus", "'0'", 0);
+    sized("gpus", "0.0", 0);
     refused("{'command':['x'],'gpus':-1}", "'gpus' must not be negative");
     refused("{'command':['x'],'gpus':'-2'}", "'gpus' must not be negative");
     refused("{'command':['x'],'gpus':-0.5}", "'gpus' must be a number of at least 0");

@@ -674,8 +674,302 @@ static void test_features(void)
     ok(!started(12), "and waits");
 }
 
+static int cpu_node(const char *name, const char *type, int gpus, int64_t cpus_milli,
+                    int64_t mem_mib)
+{
+    sched_node_spec_t n = {.name = name, .gpu_type = type, .gpus = gpus, .cpus_milli = cpus_milli,
+                           .memory_mib = mem_mib, .block = "b1", .spine = "s1", .leaf = "l1"};
+    return sched_node_add(S, &n, NULL);
+}
+
+static int submit_cpu(uint64_t id, int team, int cls, int64_t cpus_milli, int nodes,
+                      sched_time_t at)
+{
+    sched_job_spec_t sp = spec(id, team, cls, 0);
+    sp.cpus_milli = cpus_milli;
+    sp.nodes = nodes;
+    sp.submit = at;
+    return sched_job_submit(S, &sp, NULL);
+}
+
+static int64_t node_cpus_free(int ni)
+{
+    sched_node_info_t in;
+    sched_node_info(S, ni, &in);
+    return in.cpus_milli_free;
+}
+
+static int node_gpus_free(int ni)
+{
+    sched_node_info_t in;
+    sched_node_info(S, ni, &in);
+    return in.gpus_free;
+}
+
+/* CPU-only jobs (gpus 0): validation, placement beside busy GPUs and on nodes without GPUs,
+ * gangs, GPU quotas and limits, reasons, the passes that skip jobs that cannot fit, backfill
+ * reservations, preemption, restore. */
+static void test_cpu_only(void)
+{
+    /* validation */
+    setup(NULL);
+    int g1 = cpu_node("g1", "H100", 8, 16000, 0);
+    sched_job_spec_t sp = spec(1, T_A, C_NORMAL, 0);
+    gt_error_t err = {0};
+    is_int(sched_job_validate(S, &sp, &err), 0, "gpus 0 is a valid job (CPU only): %s", err.msg);
+    sp.nodes = 2;
+    is_int(sched_job_validate(S, &sp, &err), 0, "a CPU-only gang of 2 nodes is valid: %s",
+           err.msg);
+    sp = spec(1, T_A, C_NORMAL, -1000);
+    errno = 0;
+    ok(sched_job_validate(S, &sp, &err) == -1 && errno == EINVAL, "negative GPUs refused");
+    ok(strstr(err.msg, "0 (CPU only)") != NULL, "the message names gpus 0: %s", err.msg);
+
+    /* all GPUs busy: a CPU-only job starts beside them, holding no GPU */
+    sched_job_spec_t full = spec(2, T_A, C_NORMAL, 8000);
+    full.cpus_milli = 4000;
+    sched_job_submit(S, &full, NULL);
+    cycle(0);
+    ok(started(2), "an 8-GPU job fills the node's GPUs");
+    submit_cpu(3, T_A, C_NORMAL, 8000, 0, 1);
+    cycle(1);
+    ok(started(3), "a CPU-only job starts on a node whose GPUs are all busy");
+    is_int(node_of(3), g1, "on that node");
+    is_int(mask_of(3), 0, "holding no GPU (mask 0)");
+    is_int(info(3).nslots ? info(3).slots[0].gpu_milli : -1, 0,
+           "and no fraction of one (gpu_milli 0)");
+    is_int(node_cpus_free(g1), 4000, "its 8 CPUs are taken from the node's 12 free");
+    sched_team_info_t ti;
+    sched_team_info(S, T_A, &ti);
+    is_int(ti.allocated_milli, 8000, "its team's GPUs count only the 8-GPU job");
+    submit_cpu(4, T_A, C_NORMAL, 8000, 0, 2);
+    cycle(2);
+    ok(!started(4), "a second 8-CPU job does not fit in the 4 CPUs left");
+    is_str(sched_reason_name(info(4).reason), "capacity", "it waits for capacity");
+    submit_cpu(5, T_A, C_NORMAL, 32000, 0, 3);
+    cycle(3);
+    is_str(sched_reason_name(info(5).reason), "no_fit", "32 CPUs on a 16-CPU node: no_fit");
+    sched_job_finished(S, 3, 10);
+    cycle(10);
+    ok(started(4), "once the first CPU-only job ends, the second starts");
+    is_int(node_gpus_free(g1), 0, "the GPU job's GPUs stay as they were");
+
+    /* The passes that skip jobs which cannot fit (no reservation left, GPUs full) and the
+     * quiet cycles after a settled pass must not skip a CPU-only job: its CPUs may be free. */
+    sched_params_t p = params();
+    p.reservations = 0;
+    setup(&p);
+    g1 = cpu_node("g1", "H100", 8, 16000, 0);
+    full = spec(10, T_A, C_NORMAL, 8000);
+    full.cpus_milli = 2000;
+    sched_job_submit(S, &full, NULL);
+    submit(11, T_A, C_NORMAL, 8000, 0);
+    cycle(0);
+    ok(started(10) && !started(11), "the node's GPUs are full and a GPU job waits");
+    cycle(1);
+    submit_cpu(12, T_A, C_NORMAL, 2000, 0, 2);
+    cycle(2);
+    ok(started(12), "a CPU-only job submitted to a settled full cluster starts");
+    submit(13, T_A, C_HIGH, 8000, 3);
+    submit_cpu(14, T_A, C_NORMAL, 2000, 0, 3);
+    cycle(3);
+    ok(started(14), "a CPU-only job behind a blocked GPU job starts (no reservation left)");
+
+    /* a cluster of nodes without GPUs (type "none") */
+    setup(NULL);
+    int c1 = cpu_node("c1", NULL, 0, 8000, 16384);
+    sched_job_spec_t m = spec(20, T_A, C_NORMAL, 0);
+    m.cpus_milli = 2000;
+    m.memory_mib = 4096;
+    sched_job_submit(S, &m, NULL);
+    cycle(0);
+    ok(started(20), "a CPU-only job starts on a node without GPUs");
+    is_int(node_of(20), c1, "on c1");
+    submit(21, T_A, C_NORMAL, 1000, 1);
+    cycle(1);
+    is_str(sched_reason_name(info(21).reason), "no_fit", "a GPU job there is no_fit");
+
+    /* a gang of CPU-only nodes: each node gets its CPUs; nodes with free GPUs come last */
+    setup(NULL);
+    int a = cpu_node("a", NULL, 0, 8000, 0), b = cpu_node("b", NULL, 0, 8000, 0);
+    int h = cpu_node("h", "H100", 8, 8000, 0);
+    submit_cpu(30, T_A, C_NORMAL, 6000, 2, 0);
+    cycle(0);
+    ok(started(30), "a 2-node CPU-only gang starts");
+    sched_job_info_t in = info(30);
+    is_int(in.nslots, 2, "on 2 nodes");
+    ok(in.nslots == 2 && in.slots[0].node != in.slots[1].node, "two different nodes");
+    ok(in.nslots == 2 && in.slots[0].node != h && in.slots[1].node != h,
+       "the nodes without GPUs, not the GPU node with all its GPUs free");
+    is_int(node_cpus_free(a) + node_cpus_free(b), 4000, "6 CPUs taken on each");
+    submit_cpu(31, T_A, C_NORMAL, 6000, 2, 1);
+    cycle(1);
+    ok(!started(31), "a second such gang waits: one node (h) has the CPUs, two are needed");
+    is_str(sched_reason_name(info(31).reason), "capacity", "for capacity");
+
+    /* GPU quotas and limits: a CPU-only job counts 0 */
+    setup(NULL);
+    cpu_node("g1", "H100", 8, 32000, 0);
+    sched_team_set_quota(S, T_A, -1, 0, 8000, NULL);
+    submit(40, T_A, C_NORMAL, 8000, 0);
+    cycle(0);
+    ok(started(40), "team a runs 8 GPUs, its whole limit");
+    sched_team_set_quota(S, T_A, -1, 0, 4000, NULL); /* lowered below what it holds */
+    submit(41, T_A, C_NORMAL, 1000, 1);
+    submit_cpu(42, T_A, C_NORMAL, 4000, 0, 2);
+    dec = sched_cycle(S, 2, &ndec); /* (not cycle(): the team is above its limit on purpose) */
+    is_str(sched_reason_name(info(41).reason), "quota", "a GPU job waits for quota");
+    ok(started(42), "a CPU-only job of a team above its GPU limit starts");
+    sched_team_info(S, T_A, &ti);
+    is_int(ti.allocated_milli, 8000, "its team still holds 8 GPUs");
+    ok(!info(42).borrowing, "a CPU-only job never borrows (quota reclaim never takes it)");
+
+    /* quota reclaim is about GPUs: a CPU-only job of a team within its quota waits for CPUs
+     * without reclaiming another team's borrowed GPU job (and the invariant agrees) */
+    setup(NULL);
+    cpu_node("g1", "H100", 8, 4000, 0);
+    sched_team_set_quota(S, T_A, -1, 8000, -1, NULL);
+    sched_job_spec_t bj = spec(45, T_B, C_NORMAL, 8000);
+    bj.cpus_milli = 4000;
+    sched_job_submit(S, &bj, NULL);
+    cycle(0);
+    ok(started(45) && info(45).borrowing, "team b borrows the node (GPUs and CPUs)");
+    submit_cpu(46, T_A, C_NORMAL, 2000, 0, 700);
+    cycle(700);
+    ok(!started(46) && !preempted(45), "a's CPU-only job does not reclaim b's GPU job");
+    is_str(sched_reason_name(info(46).reason), "capacity", "it waits for capacity");
+
+    /* backfill: a blocked CPU-only job takes no reservation from a GPU job */
+    p = params();
+    p.reservations = 1;
+    p.preemption = false;
+    setup(&p);
+    cpu_node("g1", "H100", 8, 4000, 0);
+    sched_job_spec_t r = spec(50, T_A, C_NORMAL, 4000);
+    r.cpus_milli = 4000;
+    r.estimate = 100;
+    sched_job_submit(S, &r, NULL);
+    cycle(0);
+    submit_cpu(51, T_A, C_HIGH, 2000, 0, 1);
+    submit(52, T_A, C_NORMAL, 8000, 2);
+    cycle(5);
+    ok(!started(51) && !started(52), "a CPU-only job (no CPUs free) and an 8-GPU job wait");
+    is_int(info(51).estimated_start, SCHED_NEVER, "the CPU-only job gets no reservation");
+    is_int(info(52).estimated_start, 100, "the one reservation goes to the GPU job");
+
+    /* preemption: a CPU-only job frees no GPU, so a GPU job does not take it as a victim;
+     * a high CPU-only job preempts a low job that holds the CPUs it needs */
+    p = params();
+    setup(&p);
+    int n = cpu_node("n", "H100", 8, 8000, 0);
+    sched_job_spec_t lg = spec(60, T_B, C_LOW, 8000);
+    lg.cpus_milli = 2000;
+    sched_job_submit(S, &lg, NULL);
+    submit_cpu(61, T_B, C_LOW, 2000, 0, 0);
+    cycle(0);
+    ok(started(60) && started(61), "a low GPU job and a low CPU-only job run");
+    submit(62, T_A, C_HIGH, 8000, 700);
+    cycle(700);
+    ok(preempted(60), "a high 8-GPU job preempts the low GPU job");
+    ok(!preempted(61), "not the low CPU-only job, which frees no GPU");
+    sched_job_stopped(S, 60, 710);
+    cycle(710);
+    ok(started(62) && node_of(62) == n, "the high job starts");
+    submit_cpu(63, T_A, C_HIGH, 8000, 0, 720);
+    cycle(720);
+    ok(!preempted(62), "a high CPU-only job does not preempt a job of its own class");
+    ok(preempted(61) || preempted(60), "but preempts the low job that holds CPUs it needs");
+
+    /* restore after a controller restart */
+    setup(NULL);
+    n = cpu_node("n", "H100", 8, 8000, 0);
+    sched_job_spec_t rs = spec(70, T_A, C_NORMAL, 0);
+    rs.cpus_milli = 2000;
+    sched_slot_t sl = {n, 0, 0};
+    is_int(sched_job_restore_running(S, &rs, 0, &sl, 1, &err), 0,
+           "a running CPU-only job is restored on a slot with no GPU");
+    is_int(node_cpus_free(n), 6000, "holding its CPUs");
+    rs.id = 71;
+    sl = (sched_slot_t){n, 1, 1000};
+    errno = 0;
+    ok(sched_job_restore_running(S, &rs, 0, &sl, 1, &err) == -1 && errno == EINVAL,
+       "a CPU-only job restored on a GPU is refused");
+    cycle(1);
+}
+
+/* A random run with CPUs tracked and CPU-only jobs among GPU jobs: the invariants (GPUs,
+ * CPUs and memory accounted to the jobs that hold them, no GPU for a CPU-only job) hold after
+ * every event. */
+static void test_random_cpu_only(void)
+{
+    sched_params_t p = params();
+    p.min_runtime_s = 50;
+    p.grace_s = 5;
+    setup(&p);
+    char name[32];
+    for (int i = 0; i < 12; i++) {
+        snprintf(name, sizeof(name), "n%02d", i);
+        if (i < 8)
+            cpu_node(name, "A100", 8, 32000, 65536);
+        else
+            cpu_node(name, NULL, 0, 16000, 32768);
+    }
+    sched_team_set_quota(S, T_A, -1, 32000, 48000, NULL);
+    unsigned seed = 11;
+    uint64_t next = 1, cpu_starts = 0;
+    bool all_ok = true;
+    char msg[256];
+    uint64_t live[4096];
+    int nlive = 0;
+    for (sched_time_t now = 0; now < 3000 && all_ok; now += 10) {
+        for (int k = 0; k < 3; k++) {
+            int r = rand_r(&seed) % 10;
+            int64_t g = r < 4 ? 0 : r < 6 ? 500 : 1000 * (1 << (rand_r(&seed) % 4));
+            sched_job_spec_t sp = spec(next, rand_r(&seed) % 2 ? T_A : T_B,
+                                       rand_r(&seed) % 3, g);
+            sp.submit = now;
+            sp.estimate = 50 + rand_r(&seed) % 400;
+            sp.cpus_milli = 1000 * (1 + rand_r(&seed) % 8);
+            sp.memory_mib = 1024 * (rand_r(&seed) % 8);
+            if (g == 0 && rand_r(&seed) % 4 == 0)
+                sp.nodes = 2;
+            if (sched_job_submit(S, &sp, NULL) == 0 && nlive < 4096)
+                live[nlive++] = next;
+            next++;
+        }
+        dec = sched_cycle(S, now, &ndec);
+        if (!sched_check_invariants(S, msg, sizeof(msg))) {
+            all_ok = false;
+            break;
+        }
+        for (size_t i = 0; i < ndec; i++) {
+            if (dec[i].action == SCHED_PREEMPT)
+                sched_job_stopped(S, dec[i].job_id, now);
+            sched_job_info_t in;
+            if (dec[i].action == SCHED_START && sched_job_info(S, dec[i].job_id, &in) == 0 &&
+                in.nslots && in.slots[0].gpu_mask == 0)
+                cpu_starts++;
+        }
+        for (int i = 0; i < nlive; i++) {
+            sched_job_info_t in;
+            if (sched_job_info(S, live[i], &in) < 0) {
+                live[i--] = live[--nlive];
+                continue;
+            }
+            if (in.state == SCHED_RUNNING && rand_r(&seed) % 15 == 0)
+                sched_job_finished(S, live[i], now);
+        }
+        if (!sched_check_invariants(S, msg, sizeof(msg)))
+            all_ok = false;
+    }
+    ok(all_ok, "invariants hold with CPU-only jobs after every event (%s)", all_ok ? "ok" : msg);
+    ok(cpu_starts > 100, "the run started %llu CPU-only jobs", (unsigned long long)cpu_starts);
+}
+
 int main(void)
 {
+    test_cpu_only();
+    test_random_cpu_only();
     test_features();
     test_best_fit();
     test_nvlink();

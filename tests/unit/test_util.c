@@ -38,7 +38,7 @@ int main(void)
     ok(gt_parse_gpus_milli("8", &v, &err) == 0 && v == 8000, "whole GPUs");
     ok(gt_parse_gpus_milli("0.25", &v, &err) == 0 && v == 250, "fraction of a GPU");
     ok(gt_parse_gpus_milli("1.5", &v, &err) == -1, "1.5 GPUs rejected");
-    ok(gt_parse_gpus_milli("0", &v, &err) == -1, "zero GPUs rejected");
+    ok(gt_parse_gpus_milli("0", &v, &err) == 0 && v == 0, "zero GPUs: a CPU-only job");
     ok(gt_parse_gpus_milli("-1", &v, &err) == -1, "negative GPUs rejected");
     ok(gt_parse_gpus_milli("0.0001", &v, &err) == -1, "too fine a fraction rejected");
     ok(gt_parse_cpus_milli("1500m", &v, &err) == 0 && v == 1500, "milli CPUs");
