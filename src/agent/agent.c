@@ -24,6 +24,7 @@
 #include "agent/supervisor.h"
 #include "cli/commands.h"
 #include "common/base64.h"
+#include "common/hostlist.h"
 
 #define CALL_TIMEOUT_MS 5000L
 #define POLL_WAIT_S 25
@@ -406,6 +407,15 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         snprintf(gang.master_addr, sizeof(gang.master_addr), "%s",
                  json_string_value(json_object_get(g, "master_addr")) ?: "127.0.0.1");
     }
+    /* SLURM_JOB_NODELIST: the job's nodes in Slurm's form (a server without node_names: this
+     * node alone) */
+    json_t *nl = json_object_get(job, "node_names");
+    size_t nnames = json_array_size(nl);
+    const char **names = xcalloc(nnames + 1, sizeof(char *));
+    for (size_t i = 0; i < nnames; i++)
+        names[i] = json_string_value(json_array_get(nl, i)) ?: "";
+    char *node_list = nnames ? gt_hostlist_compress(names, nnames) : NULL;
+    free(names);
     json_t *ml = json_object_get(job, "mounts");
     size_t nmounts = json_array_size(ml);
     supervisor_mount_t *mounts = xcalloc(nmounts + 1, sizeof(*mounts));
@@ -470,6 +480,11 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .dev_dir = cfg->dev_dir,
         .cdi_dir = cfg->cdi_dir,
         .oci_runtime = cfg->runtimes.oci_runtime,
+        .array_id = json_integer_value(json_object_get(job, "array_id")),
+        .array_index = json_integer_value(json_object_get(job, "array_index")),
+        .node_name = cfg->name,
+        .node_list = node_list,
+        .partition = json_string_value(json_object_get(job, "partition")),
     };
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();
@@ -486,6 +501,7 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     free(argv);
     free(gpus);
     free(mounts);
+    free(node_list);
     return spawned;
 }
 

@@ -65,6 +65,11 @@ json_t *spec_wire_encode(const supervisor_spec_t *s)
     json_object_set_new(o, "auth_file", str_or_null(s->auth_file));
     json_object_set_new(o, "oci_runtime", str_or_null(s->oci_runtime));
     json_object_set_new(o, "cdi_dir", str_or_null(s->cdi_dir));
+    json_object_set_new(o, "array_id", json_integer((json_int_t)s->array_id));
+    json_object_set_new(o, "array_index", json_integer((json_int_t)s->array_index));
+    json_object_set_new(o, "node_name", str_or_null(s->node_name));
+    json_object_set_new(o, "node_list", str_or_null(s->node_list));
+    json_object_set_new(o, "partition", str_or_null(s->partition));
     return o;
 }
 
@@ -164,6 +169,11 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
     s->auth_file = jstr(o, "auth_file");
     s->oci_runtime = jstr(o, "oci_runtime");
     s->cdi_dir = jstr(o, "cdi_dir");
+    s->array_id = jint(o, "array_id");
+    s->array_index = jint(o, "array_index");
+    s->node_name = jstr(o, "node_name");
+    s->node_list = jstr(o, "node_list");
+    s->partition = jstr(o, "partition");
     return 0;
 }
 

@@ -417,6 +417,53 @@ static void env_set_all(env_t *e, char *const *kvs)
     }
 }
 
+/* Slurm's variables, for scripts written for sbatch (docs/agent.md lists them): Gantry runs
+ * one task per node, so the task of node rank R is SLURM_PROCID R of SLURM_NTASKS = nodes. Set
+ * after the job's own variables, as GANTRY_* are. */
+static void slurm_env(env_t *e, const supervisor_spec_t *s, const runtime_job_t *rj)
+{
+    const supervisor_gang_t *gg = s->gang;
+    int nodes = gg && gg->nodes > 0 ? gg->nodes : 1, rank = gg && gg->nodes > 0 ? gg->node_rank : 0;
+    env_setf(e, "SLURM_JOB_ID", "%" PRId64, s->job_id);
+    env_setf(e, "SLURM_JOBID", "%" PRId64, s->job_id);
+    const char *name = s->name && *s->name ? s->name : NULL;
+    if (!name && s->argv && s->argv[0]) { /* sbatch names a job after its script */
+        const char *slash = strrchr(s->argv[0], '/');
+        name = slash ? slash + 1 : s->argv[0];
+    }
+    env_set(e, "SLURM_JOB_NAME", name ? name : "");
+    if (s->array_id > 0) {
+        env_setf(e, "SLURM_ARRAY_JOB_ID", "%" PRId64, s->array_id);
+        env_setf(e, "SLURM_ARRAY_TASK_ID", "%" PRId64, s->array_index);
+    }
+    env_setf(e, "SLURM_JOB_NUM_NODES", "%d", nodes);
+    env_setf(e, "SLURM_NNODES", "%d", nodes);
+    env_setf(e, "SLURM_NODEID", "%d", rank);
+    env_setf(e, "SLURM_PROCID", "%d", rank);
+    env_setf(e, "SLURM_NTASKS", "%d", nodes);
+    char host[256] = "";
+    if (!s->node_list && !s->node_name && gethostname(host, sizeof(host) - 1) < 0)
+        host[0] = '\0';
+    env_set(e, "SLURM_JOB_NODELIST", s->node_list ? s->node_list
+                                     : s->node_name ? s->node_name : host);
+    env_set(e, "SLURM_SUBMIT_DIR", s->workdir ? s->workdir : rj->workdir ? rj->workdir : "/");
+    if (s->ngpus > 0) { /* as Slurm: only for a job with GPUs */
+        gt_buf_t g = {0};
+        for (size_t i = 0; i < s->ngpus; i++)
+            gt_buf_printf(&g, "%s%d", i ? "," : "", s->gpus[i]);
+        env_setf(e, "SLURM_GPUS_ON_NODE", "%zu", s->ngpus);
+        env_set(e, "SLURM_JOB_GPUS", g.data);
+        gt_buf_free(&g);
+    }
+    if (s->limits.cpu_milli > 0) /* whole CPUs, as Slurm counts them */
+        env_setf(e, "SLURM_CPUS_PER_TASK", "%" PRId64, (s->limits.cpu_milli + 999) / 1000);
+    if (s->limits.memory_bytes > 0)
+        env_setf(e, "SLURM_MEM_PER_NODE", "%" PRId64, s->limits.memory_bytes >> 20);
+    env_set(e, "SLURM_JOB_ACCOUNT", s->team ? s->team : "");
+    if (s->partition && *s->partition)
+        env_set(e, "SLURM_JOB_PARTITION", s->partition);
+}
+
 /* The job's environment: the runtime's base (an image's Env) or the host's PATH and LANG and
  * the user's HOME and SHELL; the user's name; the job's own variables; then Gantry's, with the
  * directories as the job sees them. */
@@ -489,6 +536,7 @@ static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd 
             env_set(e, "LOCAL_RANK", "0");
         }
     }
+    slurm_env(e, s, rj);
 }
 
 typedef struct stop_req {

@@ -5,12 +5,15 @@
  *   - starts the command in it, in its own process group, as the job's Unix user
  *     (initgroups/setgid/setuid; root only when allowed), in workdir, stdin from /dev/null,
  *     stdout and stderr appended to <job dir>/stdout and <job dir>/stderr,
- *   - with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES = the job's GPUs, GANTRY_JOB_ID,
+ *   - with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES = the job's GPUs (none: "" and
+ *     "void"), GANTRY_JOB_ID,
  *     GANTRY_INCARNATION, GANTRY_TEAM, GANTRY_CHECKPOINT_DIR (<checkpoint root>/<job id>, kept
  *     across incarnations; under the default node-local root, removed at the job's end if the
  *     job left it empty) and, for gangs, MASTER_ADDR, MASTER_PORT, NNODES, NODE_RANK,
  *     WORLD_SIZE (nodes x GPUs per node), LOCAL_WORLD_SIZE (GPUs per node), torchrun's PET_*
  *     equivalents, and RANK / LOCAL_RANK when there is one process per node (no GPUs or one),
+ *     and Slurm's variables for scripts written for sbatch (supervisor_slurm_env: one task
+ *     per node),
  *   - enforces the time limit (stop signal, grace, SIGKILL),
  *   - for a job with spec.fence, stops it by itself once the node's lease runs out (the
  *     agent renews it while the server answers; agent/fence.h): the stop signal, the grace
@@ -98,6 +101,14 @@ typedef struct supervisor_spec {
     const char *auth_file;          /* skopeo's, or NULL */
     const char *oci_runtime;        /* "runc", "crun" or a path; NULL = runc */
     const char *cdi_dir;            /* CDI specs for a container's GPUs; NULL = /etc/cdi */
+    /* What the job is told about itself besides GANTRY_* (Slurm's SLURM_* variables) */
+    int64_t array_id;               /* the array's id (its SLURM_ARRAY_JOB_ID); 0 = not an
+                                       array task */
+    int64_t array_index;            /* the task's index (SLURM_ARRAY_TASK_ID) when array_id */
+    const char *node_name;          /* this node's name; NULL = none known */
+    const char *node_list;          /* every node of the job in Slurm's hostlist form
+                                       ("n[1-3]", common/hostlist.h); NULL = node_name */
+    const char *partition;          /* the job's partition; NULL = none */
 } supervisor_spec_t;
 
 typedef struct supervisor_state {

@@ -465,6 +465,15 @@ static void apply_start(server_t *srv, job_t *j)
                             json_boolean(server_user_allows_system(srv, j->user)));
         if (j->workdir)
             json_object_set_new(job, "workdir", json_string(j->workdir));
+        /* What the agent tells the job about itself (SLURM_*): its array, all its nodes. */
+        if (j->array_id > 0) {
+            json_object_set_new(job, "array_id", json_integer((json_int_t)j->array_id));
+            json_object_set_new(job, "array_index", json_integer((json_int_t)j->array_index));
+        }
+        json_t *names = json_array();
+        for (int k = 0; k < j->nslots; k++)
+            json_array_append_new(names, json_string(j->slots[k].node));
+        json_object_set_new(job, "node_names", names);
         json_object_update(job, envx);
         if (j->ckpt_signal)
             json_object_set_new(job, "checkpoint",

@@ -61,7 +61,8 @@ static void test_wire(void)
                            .limits = {.memory_bytes = 1 << 30, .cpu_milli = 1500,
                                       .pids_max = 64, .restrict_devices = true},
                            .dev_dir = "/dev", .state_dir = "/s", .checkpoint_root = "/c",
-                           .fence = true, .agent = 7};
+                           .fence = true, .agent = 7, .array_id = 70, .array_index = 7,
+                           .node_name = "n2", .node_list = "n[1-4]", .partition = "gpu"};
     json_t *o = spec_wire_encode(&s);
     spec_wire_t w;
     is_int(spec_wire_decode(o, &w), 0, "a spec decodes");
@@ -88,6 +89,10 @@ static void test_wire(void)
        "directories");
     ok(d->fence && d->agent == 7, "fence and the agent's number (a supervisor from the launcher "
        "fences its job too)");
+    ok(d->array_id == 70 && d->array_index == 7, "array id and index (SLURM_ARRAY_*)");
+    ok(d->node_name && !strcmp(d->node_name, "n2") && d->node_list &&
+           !strcmp(d->node_list, "n[1-4]") && d->partition && !strcmp(d->partition, "gpu"),
+       "node name, node list, partition (SLURM_*)");
     spec_wire_free(&w);
     json_decref(o);
     s.gang = NULL;

@@ -871,6 +871,98 @@ static void test_containers(void)
     }
 }
 
+/* Runs argv's job under spec s to its end and reads the env it wrote to $GANTRY_CHECKPOINT_DIR/env
+ * into buf, "\n"-prefixed so every line can be found as "\nK=V\n". */
+static void env_of(supervisor_spec_t *s, char *buf, size_t len)
+{
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    buf[0] = '\0';
+    if (supervisor_launch(s, &st, &err) < 0 || wait_exited(s->job_id, 1, &st, 10) < 0) {
+        diag("job %lld did not run: %s", (long long)s->job_id, err.msg);
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s/checkpoints/%lld/env", state_dir, (long long)s->job_id);
+    FILE *f = fopen(path, "r");
+    buf[0] = '\n';
+    buf[1] = '\0';
+    if (f) {
+        size_t n = fread(buf + 1, 1, len - 2, f);
+        buf[n + 1] = '\0';
+        fclose(f);
+    }
+}
+
+/* SLURM_* beside GANTRY_* (the contract's list): a gang's array task with GPUs, CPUs, memory
+ * and a partition; then a plain job that has none of them. */
+static void test_slurm_env(void)
+{
+    char *argv[] = {"sh", "-c", "env | sort > \"$GANTRY_CHECKPOINT_DIR/env\"", NULL};
+    int gpus[] = {1, 3};
+    supervisor_gang_t gang = {.nodes = 3, .node_rank = 2, .master_port = 29517,
+                              .gpus_per_node = 2};
+    snprintf(gang.master_addr, sizeof(gang.master_addr), "10.0.0.5");
+    char *env[] = {"SLURM_JOB_ID=999", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    s.name = "train";
+    s.gpus = gpus;
+    s.ngpus = 2;
+    s.gang = &gang;
+    s.env = env;
+    s.workdir = state_dir;
+    s.array_id = 40;
+    s.array_index = 7;
+    s.node_name = "n3";
+    s.node_list = "n[1-3]";
+    s.partition = "gpu";
+    s.limits.cpu_milli = 1500;
+    s.limits.memory_bytes = 3LL << 30;
+    static char e[16384];
+    env_of(&s, e, sizeof(e));
+    char want[512];
+    snprintf(want, sizeof(want), "\nSLURM_JOB_ID=%lld\n", (long long)s.job_id);
+    ok(has(e, want), "SLURM_JOB_ID is the job's id (the job's own SLURM_JOB_ID=999 loses)");
+    snprintf(want, sizeof(want), "\nSLURM_JOBID=%lld\n", (long long)s.job_id);
+    ok(has(e, want), "SLURM_JOBID too");
+    ok(has(e, "\nSLURM_JOB_NAME=train\n"), "SLURM_JOB_NAME");
+    ok(has(e, "\nSLURM_ARRAY_JOB_ID=40\n"), "SLURM_ARRAY_JOB_ID = the array's id");
+    ok(has(e, "\nSLURM_ARRAY_TASK_ID=7\n"), "SLURM_ARRAY_TASK_ID = the task's index");
+    ok(has(e, "\nSLURM_JOB_NUM_NODES=3\n") && has(e, "\nSLURM_NNODES=3\n"),
+       "SLURM_JOB_NUM_NODES and SLURM_NNODES = the gang's nodes");
+    ok(has(e, "\nSLURM_NODEID=2\n") && has(e, "\nSLURM_PROCID=2\n"),
+       "SLURM_NODEID and SLURM_PROCID = the node's rank (one task per node)");
+    ok(has(e, "\nSLURM_NTASKS=3\n"), "SLURM_NTASKS = one task per node");
+    ok(has(e, "\nSLURM_JOB_NODELIST=n[1-3]\n"), "SLURM_JOB_NODELIST in hostlist form");
+    snprintf(want, sizeof(want), "\nSLURM_SUBMIT_DIR=%s\n", state_dir);
+    ok(has(e, want), "SLURM_SUBMIT_DIR = the job's workdir");
+    ok(has(e, "\nSLURM_GPUS_ON_NODE=2\n"), "SLURM_GPUS_ON_NODE");
+    ok(has(e, "\nSLURM_JOB_GPUS=1,3\n"), "SLURM_JOB_GPUS = the node's GPU indexes");
+    ok(has(e, "\nSLURM_CPUS_PER_TASK=2\n"), "SLURM_CPUS_PER_TASK: 1.5 CPUs round up to 2");
+    ok(has(e, "\nSLURM_MEM_PER_NODE=3072\n"), "SLURM_MEM_PER_NODE in MiB");
+    ok(has(e, "\nSLURM_JOB_ACCOUNT=research\n"), "SLURM_JOB_ACCOUNT = the team");
+    ok(has(e, "\nSLURM_JOB_PARTITION=gpu\n"), "SLURM_JOB_PARTITION");
+    ok(has(e, "\nGANTRY_JOB_ID=") && has(e, "\nNODE_RANK=2\n"), "GANTRY_* and torchrun's stay");
+
+    supervisor_spec_t p = spec_for(argv);
+    p.name = NULL;
+    p.node_name = "n9";
+    env_of(&p, e, sizeof(e));
+    ok(has(e, "\nSLURM_JOB_NAME=sh\n"), "no name: SLURM_JOB_NAME is the command's (as sbatch's script)");
+    ok(!has(e, "\nSLURM_ARRAY_JOB_ID=") && !has(e, "\nSLURM_ARRAY_TASK_ID="),
+       "not an array task: no SLURM_ARRAY_*");
+    ok(has(e, "\nSLURM_JOB_NUM_NODES=1\n") && has(e, "\nSLURM_NODEID=0\n") &&
+           has(e, "\nSLURM_PROCID=0\n") && has(e, "\nSLURM_NTASKS=1\n"),
+       "one node: 1 node, node 0, task 0 of 1");
+    ok(has(e, "\nSLURM_JOB_NODELIST=n9\n"), "no node list: this node");
+    ok(!has(e, "\nSLURM_GPUS_ON_NODE=") && !has(e, "\nSLURM_JOB_GPUS="),
+       "no GPU: no SLURM_GPUS_ON_NODE, SLURM_JOB_GPUS (as Slurm)");
+    ok(!has(e, "\nSLURM_CPUS_PER_TASK=") && !has(e, "\nSLURM_MEM_PER_NODE=") &&
+           !has(e, "\nSLURM_JOB_PARTITION="),
+       "no CPUs, memory, partition asked: none of their variables");
+    ok(has(e, "\nSLURM_SUBMIT_DIR=/"), "no workdir: SLURM_SUBMIT_DIR is where it started");
+}
+
 int main(void)
 {
     if (!mkdtemp(state_dir)) {
@@ -879,6 +971,7 @@ int main(void)
     }
     chmod(state_dir, 0755); /* jobs run as nobody reach their checkpoint directory */
     test_completed_with_env();
+    test_slurm_env();
     test_failures();
     test_user();
     test_stop_and_limits();
