@@ -485,6 +485,8 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .node_name = cfg->name,
         .node_list = node_list,
         .partition = json_string_value(json_object_get(job, "partition")),
+        .output = json_string_value(json_object_get(job, "output")),
+        .error = json_string_value(json_object_get(job, "error")),
     };
     gt_error_t err = {0};
     double t0 = gt_monotonic_s();

@@ -70,6 +70,8 @@ json_t *spec_wire_encode(const supervisor_spec_t *s)
     json_object_set_new(o, "node_name", str_or_null(s->node_name));
     json_object_set_new(o, "node_list", str_or_null(s->node_list));
     json_object_set_new(o, "partition", str_or_null(s->partition));
+    json_object_set_new(o, "output", str_or_null(s->output));
+    json_object_set_new(o, "error", str_or_null(s->error));
     return o;
 }
 
@@ -174,6 +176,8 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
     s->node_name = jstr(o, "node_name");
     s->node_list = jstr(o, "node_list");
     s->partition = jstr(o, "partition");
+    s->output = jstr(o, "output");
+    s->error = jstr(o, "error");
     return 0;
 }
 

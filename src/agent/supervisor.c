@@ -19,6 +19,7 @@
 
 #include "agent/fence.h"
 #include "agent/gpu.h"
+#include "agent/jobout.h"
 #include "agent/runtime.h"
 
 static double now_s(void)
@@ -420,18 +421,32 @@ static void env_set_all(env_t *e, char *const *kvs)
 /* Slurm's variables, for scripts written for sbatch (docs/agent.md lists them): Gantry runs
  * one task per node, so the task of node rank R is SLURM_PROCID R of SLURM_NTASKS = nodes. Set
  * after the job's own variables, as GANTRY_* are. */
+/* The job's name as Slurm gives it (SLURM_JOB_NAME, %x): its own, else its command's file
+ * name, as sbatch names a job after its script. */
+static const char *slurm_job_name(const supervisor_spec_t *s)
+{
+    if (s->name && *s->name)
+        return s->name;
+    if (s->argv && s->argv[0]) {
+        const char *slash = strrchr(s->argv[0], '/');
+        return slash ? slash + 1 : s->argv[0];
+    }
+    return "";
+}
+
+/* This node's rank in the job's gang (0 for a single node). */
+static int node_rank(const supervisor_spec_t *s)
+{
+    return s->gang && s->gang->nodes > 0 ? s->gang->node_rank : 0;
+}
+
 static void slurm_env(env_t *e, const supervisor_spec_t *s, const runtime_job_t *rj)
 {
     const supervisor_gang_t *gg = s->gang;
-    int nodes = gg && gg->nodes > 0 ? gg->nodes : 1, rank = gg && gg->nodes > 0 ? gg->node_rank : 0;
+    int nodes = gg && gg->nodes > 0 ? gg->nodes : 1, rank = node_rank(s);
     env_setf(e, "SLURM_JOB_ID", "%" PRId64, s->job_id);
     env_setf(e, "SLURM_JOBID", "%" PRId64, s->job_id);
-    const char *name = s->name && *s->name ? s->name : NULL;
-    if (!name && s->argv && s->argv[0]) { /* sbatch names a job after its script */
-        const char *slash = strrchr(s->argv[0], '/');
-        name = slash ? slash + 1 : s->argv[0];
-    }
-    env_set(e, "SLURM_JOB_NAME", name ? name : "");
+    env_set(e, "SLURM_JOB_NAME", slurm_job_name(s));
     if (s->array_id > 0) {
         env_setf(e, "SLURM_ARRAY_JOB_ID", "%" PRId64, s->array_id);
         env_setf(e, "SLURM_ARRAY_TASK_ID", "%" PRId64, s->array_index);
@@ -637,6 +652,66 @@ static int own_dir(const char *dir, unsigned mode, const struct passwd *pw, char
     return 0;
 }
 
+/* Starts the tee of the spec's output and error files (jobout.h) when it has them: *out_fd and
+ * *err_fd become what the job writes to. Returns the tee's pid, 0 when there is none to
+ * start (no pattern, or a pattern that is the first node's on another node of a gang), or -1
+ * with *errmsg. */
+static pid_t start_output_copies(const supervisor_spec_t *s, const struct passwd *pw,
+                                 bool switch_user, const gid_t *groups, int ngroups,
+                                 int *out_fd, int *err_fd, char **errmsg)
+{
+    const char *opat = s->output && *s->output ? s->output : NULL;
+    const char *epat = s->error && *s->error ? s->error : opat; /* -o alone takes both */
+    int rank = node_rank(s);
+    /* sbatch's file is its batch step's, on the first node: another node writes only a
+     * pattern that names it */
+    if (opat && rank > 0 && !jobout_per_node(opat))
+        opat = NULL;
+    if (epat && rank > 0 && !jobout_per_node(epat))
+        epat = NULL;
+    if (!opat && !epat)
+        return 0;
+    jobout_vars_t v = {.job_id = s->job_id, .array_id = s->array_id,
+                       .array_index = s->array_index, .name = slurm_job_name(s),
+                       .node = s->node_name, .user = pw ? pw->pw_name : s->user,
+                       .node_rank = rank};
+    char *op = opat ? jobout_expand(opat, &v) : NULL, *ep = epat ? jobout_expand(epat, &v) : NULL;
+    /* relative to the workdir as the plain process runtime has it, on the node */
+    const char *dir = s->workdir ? s->workdir
+                      : pw && pw->pw_dir && access(pw->pw_dir, X_OK) == 0 ? pw->pw_dir : "/";
+    jobout_t jo = {.out_path = op, .err_path = ep, .dir = dir, .append = s->incarnation > 1,
+                   .pw = pw, .switch_user = switch_user, .groups = groups,
+                   .ngroups = ngroups};
+    gt_error_t err = {0};
+    pid_t tee = jobout_start(&jo, out_fd, err_fd, &err);
+    if (tee < 0)
+        *errmsg = gt_strfmt("%s", err.msg);
+    free(op);
+    free(ep);
+    return tee;
+}
+
+/* Waits up to wait_s for the tee to end (it copies what is left once every writer is gone),
+ * then kills it; *tee becomes 0. */
+static void reap_tee(pid_t *tee, double wait_s)
+{
+    if (*tee <= 0)
+        return;
+    for (double until = gt_monotonic_s() + wait_s;;) {
+        pid_t w = waitpid(*tee, NULL, WNOHANG);
+        if (w == *tee || (w < 0 && errno == ECHILD))
+            break;
+        if (gt_monotonic_s() >= until) {
+            kill(*tee, SIGKILL);
+            waitpid(*tee, NULL, 0);
+            break;
+        }
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    *tee = 0;
+}
+
 /* Fetch progress: recorded in the state (phase pulling) for the agent's heartbeats. */
 typedef struct pull_state {
     const char *dir;
@@ -676,6 +751,8 @@ static void supervise(const supervisor_spec_t *s, int ready)
     pull_state_t pull = {0};
     gid_t *groups = NULL;
     int ngroups = 0;
+    pid_t tee = 0;                  /* the copies of the output and error files (jobout.h) */
+    int job_out = -1, job_err = -1; /* what the job writes to, when the tee copies it */
 
     sigset_t set;
     sigemptyset(&set);
@@ -852,6 +929,15 @@ static void supervise(const supervisor_spec_t *s, int ready)
     }
     build_env(&env, s, pw, &rjob);
     rjob.envp = env.v;
+    job_out = out_fd;
+    job_err = err_fd;
+    tee = start_output_copies(s, pw, switch_user, groups, ngroups, &job_out, &job_err, &errmsg);
+    if (tee < 0) {
+        tee = 0;
+        goto start_failed;
+    }
+    rjob.out_fd = job_out;
+    rjob.err_fd = job_err;
 
     /* Say that the job is here before it starts: an agent that replaces the one that asked
      * for it (killed meanwhile) lists it when it registers. Then, for a job to fence, check
@@ -878,6 +964,13 @@ static void supervise(const supervisor_spec_t *s, int ready)
     {
         gt_error_t err = {0};
         pid = rt->start(&rjob, rt_priv, &err);
+        /* the job has the tee's pipes now: the tee ends when the job's tree has closed them */
+        if (job_out != out_fd)
+            close(job_out);
+        if (job_err != err_fd)
+            close(job_err);
+        job_out = out_fd;
+        job_err = err_fd;
         if (pid < 0) {
             errmsg = gt_strfmt("%s", err.msg);
             goto start_failed;
@@ -923,10 +1016,14 @@ static void supervise(const supervisor_spec_t *s, int ready)
         if (sig == SIGCHLD || sig < 0) {
             pid_t w;
             bool done = false;
-            while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+            int ws;
+            while ((w = waitpid(-1, &ws, WNOHANG)) > 0)
                 if (w == pid) {
+                    status = ws;
                     done = true;
                     break;
+                } else if (w == tee) {
+                    tee = 0; /* the job closed its output early: the tee is done */
                 }
             if (done)
                 break;
@@ -970,6 +1067,8 @@ static void supervise(const supervisor_spec_t *s, int ready)
         pid_t w = waitpid(-1, NULL, WNOHANG);
         if (w < 0 && errno == ECHILD)
             break;
+        if (w == tee)
+            tee = 0; /* it copied all (every writer gone) */
         if (w > 0)
             continue;
         kill(-pid, SIGKILL);
@@ -1004,6 +1103,12 @@ start_failed:
     snprintf(st.message, sizeof(st.message), "%s", errmsg ? errmsg : "cannot start");
     st.end_time = now_s();
 finish:
+    /* A job that did not start gave the tee nothing: its pipes close here, and it ends. */
+    if (job_out != out_fd && job_out >= 0)
+        close(job_out);
+    if (job_err != err_fd && job_err >= 0)
+        close(job_err);
+    reap_tee(&tee, 2);
     snprintf(st.phase, sizeof(st.phase), "exited");
     if (prepared)
         rt->cleanup(&rjob, rt_priv);

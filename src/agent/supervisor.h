@@ -4,7 +4,8 @@
  *   - creates the job's cgroup (if configured) with its limits and GPU device files,
  *   - starts the command in it, in its own process group, as the job's Unix user
  *     (initgroups/setgid/setuid; root only when allowed), in workdir, stdin from /dev/null,
- *     stdout and stderr appended to <job dir>/stdout and <job dir>/stderr,
+ *     stdout and stderr appended to <job dir>/stdout and <job dir>/stderr (and copied to the
+ *     spec's output and error files, through a tee that runs as the job's user: jobout.h),
  *   - with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES = the job's GPUs (none: "" and
  *     "void"), GANTRY_JOB_ID,
  *     GANTRY_INCARNATION, GANTRY_TEAM, GANTRY_CHECKPOINT_DIR (<checkpoint root>/<job id>, kept
@@ -109,6 +110,11 @@ typedef struct supervisor_spec {
     const char *node_list;          /* every node of the job in Slurm's hostlist form
                                        ("n[1-3]", common/hostlist.h); NULL = node_name */
     const char *partition;          /* the job's partition; NULL = none */
+    /* sbatch's -o/-e: path patterns (jobout.h) of node-side copies of the job's stdout and
+       stderr, relative to its workdir, opened as the job's user; output alone takes both
+       streams. On a gang's other nodes only a pattern with %N, %n or %t is written (sbatch's
+       file is its first node's). NULL = none; the job's logs stay as they are. */
+    const char *output, *error;
 } supervisor_spec_t;
 
 typedef struct supervisor_state {

@@ -40,6 +40,8 @@ void job_free(job_t *j)
     free(j->image);
     json_decref(j->mounts);
     free(j->network);
+    free(j->output);
+    free(j->error);
     free(j->image_digest);
     free(j->ckpt_signal);
     json_decref(j->after_ok);
@@ -97,6 +99,8 @@ job_t *job_clone(const job_t *s)
     j->image = dup0(s->image);
     j->mounts = s->mounts ? json_deep_copy(s->mounts) : NULL;
     j->network = dup0(s->network);
+    j->output = dup0(s->output);
+    j->error = dup0(s->error);
     j->image_digest = dup0(s->image_digest);
     j->ckpt_signal = dup0(s->ckpt_signal);
     j->after_ok = json_deep_copy(s->after_ok);
@@ -243,6 +247,8 @@ static const char *known_fields[] = {
     "hold",
     "requeue",
     "partition",
+    "output",
+    "error",
     NULL,
 };
 
@@ -401,6 +407,19 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         j->network = xstrdup(json_string_value(v));
     } else {
         j->network = xstrdup("host");
+    }
+    /* sbatch's -o/-e: the agent expands the pattern and opens it as the job's user */
+    const char *streams[] = {"output", "error"};
+    for (int i = 0; i < 2; i++) {
+        if (!(v = json_object_get(body, streams[i])))
+            continue;
+        if (!json_is_string(v) || !*json_string_value(v) || strlen(json_string_value(v)) > 4096) {
+            bad(err, "'%s' must be a file path pattern such as \"slurm-%%j.out\" (1 to 4096 "
+                     "characters; %%j %%A %%a %%x %%N %%u expand, relative to the workdir)%s",
+                streams[i], "");
+            goto fail;
+        }
+        *(i ? &j->error : &j->output) = xstrdup(json_string_value(v));
     }
     if ((v = json_object_get(body, "checkpoint"))) {
         json_t *sig = json_object_get(v, "signal"), *grace = json_object_get(v, "grace");
@@ -582,6 +601,10 @@ json_t *job_to_json(const job_t *j)
         json_object_set_new(o, "image_digest", json_string(j->image_digest));
     json_object_set_new(o, "mounts", j->mounts ? json_incref(j->mounts) : json_array());
     json_object_set_new(o, "network", json_string(j->network ? j->network : "host"));
+    if (j->output)
+        json_object_set_new(o, "output", json_string(j->output));
+    if (j->error)
+        json_object_set_new(o, "error", json_string(j->error));
     if (j->ckpt_signal)
         json_object_set_new(o, "checkpoint", json_pack("{s:s,s:I}", "signal", j->ckpt_signal,
                                                        "grace_s", (json_int_t)j->ckpt_grace_s));
@@ -689,6 +712,8 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->network = jstr(o, "network");
     if (!j->network)
         j->network = xstrdup("host");
+    j->output = jstr(o, "output");
+    j->error = jstr(o, "error");
     json_t *ck = json_object_get(o, "checkpoint");
     if (ck) {
         j->ckpt_signal = jstr(ck, "signal");

@@ -54,6 +54,8 @@ typedef struct job {
     char *image;
     json_t *mounts;
     char *network;
+    char *output, *error;       /* sbatch's -o/-e: path patterns of the node-side copies of its
+                                   stdout and stderr (the agent expands them), or NULL */
     char *image_digest;         /* the manifest digest its node ran ("sha256:..."), or NULL */
     bool pulling;               /* its node fetches its image (memory only) */
     int64_t pull_bytes;         /* bytes fetched so far while pulling (memory only) */

@@ -62,7 +62,8 @@ static void test_wire(void)
                                       .pids_max = 64, .restrict_devices = true},
                            .dev_dir = "/dev", .state_dir = "/s", .checkpoint_root = "/c",
                            .fence = true, .agent = 7, .array_id = 70, .array_index = 7,
-                           .node_name = "n2", .node_list = "n[1-4]", .partition = "gpu"};
+                           .node_name = "n2", .node_list = "n[1-4]", .partition = "gpu",
+                           .output = "out-%j.txt", .error = "err-%j.txt"};
     json_t *o = spec_wire_encode(&s);
     spec_wire_t w;
     is_int(spec_wire_decode(o, &w), 0, "a spec decodes");
@@ -93,6 +94,9 @@ static void test_wire(void)
     ok(d->node_name && !strcmp(d->node_name, "n2") && d->node_list &&
            !strcmp(d->node_list, "n[1-4]") && d->partition && !strcmp(d->partition, "gpu"),
        "node name, node list, partition (SLURM_*)");
+    ok(d->output && !strcmp(d->output, "out-%j.txt") && d->error &&
+           !strcmp(d->error, "err-%j.txt"),
+       "output and error patterns");
     spec_wire_free(&w);
     json_decref(o);
     s.gang = NULL;

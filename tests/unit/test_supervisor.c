@@ -963,6 +963,136 @@ static void test_slurm_env(void)
     ok(has(e, "\nSLURM_SUBMIT_DIR=/"), "no workdir: SLURM_SUBMIT_DIR is where it started");
 }
 
+static char *read_file(const char *path)
+{
+    static char buf[8192];
+    buf[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    return buf;
+}
+
+/* sbatch's -o/-e: node-side copies of stdout and stderr beside the job's logs, expanded,
+ * relative to the workdir, opened as the job's user; a later incarnation appends. */
+static void test_output_files(void)
+{
+    char dir[600], path[1024];
+    snprintf(dir, sizeof(dir), "%s/outdir", state_dir);
+    mkdir(dir, 0777);
+    chmod(dir, 0777);
+    char *argv[] = {"sh", "-c", "echo to-out; echo to-err >&2; echo more-out", NULL};
+    supervisor_spec_t s = spec_for(argv);
+    s.workdir = dir;
+    s.name = "job";
+    s.output = "slurm-%j.out";
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job with output (%s)", err.msg);
+    is_int(wait_exited(s.job_id, 1, &st, 10), 0, "it exits");
+    is_str(st.reason, "completed", "completed: %s", st.message);
+    snprintf(path, sizeof(path), "%s/slurm-%lld.out", dir, (long long)s.job_id);
+    char *both = read_file(path);
+    ok(has(both, "to-out\n") && has(both, "more-out\n") && has(both, "to-err\n"),
+       "output alone: stdout and stderr in slurm-%%j.out in the workdir (as sbatch -o)");
+    is_str(job_file(s.job_id, 1, "stdout"), "to-out\nmore-out\n", "the job's stdout log as before");
+    is_str(job_file(s.job_id, 1, "stderr"), "to-err\n", "its stderr log as before");
+
+    s = spec_for(argv);
+    s.workdir = dir;
+    s.output = "o-%x.txt";
+    s.error = "e-%x.txt";
+    s.name = "pair";
+    is_int(supervisor_launch(&s, &st, &err), 0, "launches a job with output and error");
+    wait_exited(s.job_id, 1, &st, 10);
+    snprintf(path, sizeof(path), "%s/o-pair.txt", dir);
+    is_str(read_file(path), "to-out\nmore-out\n", "output gets stdout");
+    snprintf(path, sizeof(path), "%s/e-pair.txt", dir);
+    is_str(read_file(path), "to-err\n", "error gets stderr");
+
+    /* a later incarnation appends, the first truncates */
+    s.incarnation = 2;
+    is_int(supervisor_launch(&s, &st, &err), 0, "its second incarnation");
+    wait_exited(s.job_id, 2, &st, 10);
+    snprintf(path, sizeof(path), "%s/o-pair.txt", dir);
+    is_str(read_file(path), "to-out\nmore-out\nto-out\nmore-out\n", "appends (requeued)");
+    s = spec_for(argv);
+    s.workdir = dir;
+    s.output = "o-pair.txt";
+    s.error = "/dev/null";
+    is_int(supervisor_launch(&s, &st, &err), 0, "a new job on the same file");
+    wait_exited(s.job_id, 1, &st, 10);
+    is_str(read_file(path), "to-out\nmore-out\n", "truncates it, as sbatch");
+
+    /* a gang's other node writes only a pattern that names the node */
+    supervisor_gang_t gang = {.nodes = 2, .node_rank = 1, .master_port = 29500,
+                              .gpus_per_node = 1};
+    snprintf(gang.master_addr, sizeof(gang.master_addr), "127.0.0.1");
+    s = spec_for(argv);
+    s.workdir = dir;
+    s.gang = &gang;
+    s.output = "rank1-%j.out";
+    s.error = "node-%N-%n.err";
+    s.node_name = "n2.cluster";
+    is_int(supervisor_launch(&s, &st, &err), 0, "a gang's node 1");
+    wait_exited(s.job_id, 1, &st, 10);
+    snprintf(path, sizeof(path), "%s/rank1-%lld.out", dir, (long long)s.job_id);
+    ok(access(path, F_OK) != 0, "does not write the first node's output file");
+    snprintf(path, sizeof(path), "%s/node-n2-1.err", dir);
+    is_str(read_file(path), "to-err\n", "writes a pattern with %%N and %%n: node-n2-1.err");
+
+    /* a file that cannot be opened: the job does not start, and says why */
+    s = spec_for(argv);
+    s.workdir = dir;
+    s.output = "missing-dir/x.out";
+    is_int(supervisor_launch(&s, &st, &err), 0, "a job whose output directory is missing");
+    wait_exited(s.job_id, 1, &st, 10);
+    is_str(st.reason, "failed", "fails to start");
+    ok(has(st.message, "cannot open output file missing-dir/x.out"), "saying so: %s",
+       st.message);
+
+    if (geteuid() != 0) {
+        ok(1, "# skip not root: cannot switch users");
+        return;
+    }
+    /* as the job's user: its file is its own; a directory only root may write is refused */
+    s = spec_for(argv);
+    s.user = "nobody";
+    s.allow_root = false;
+    s.workdir = dir;
+    s.output = "mine-%u.out";
+    is_int(supervisor_launch(&s, &st, &err), 0, "a job as nobody with an output file");
+    wait_exited(s.job_id, 1, &st, 10);
+    is_str(st.reason, "completed", "completes: %s", st.message);
+    snprintf(path, sizeof(path), "%s/mine-nobody.out", dir);
+    struct stat sb;
+    ok(stat(path, &sb) == 0 && sb.st_uid == 65534, "its output file belongs to nobody (uid %d)",
+       (int)sb.st_uid);
+    char rootonly[700];
+    snprintf(rootonly, sizeof(rootonly), "%s/rootonly", dir);
+    mkdir(rootonly, 0755);
+    s = spec_for(argv);
+    s.user = "nobody";
+    s.allow_root = false;
+    s.workdir = dir;
+    s.output = "rootonly/x.out";
+    is_int(supervisor_launch(&s, &st, &err), 0, "a job as nobody asking a file in root's directory");
+    wait_exited(s.job_id, 1, &st, 10);
+    is_str(st.reason, "failed", "does not start");
+    ok(has(st.message, "Permission denied"), "permission denied, as the user: %s", st.message);
+    snprintf(path, sizeof(path), "%s/x.out", rootonly);
+    ok(access(path, F_OK) != 0, "and the agent (root) did not write it for the user");
+    s.output = "/etc/gantry-unit-should-not-exist";
+    s.job_id = next_id++;
+    supervisor_launch(&s, &st, &err);
+    wait_exited(s.job_id, 1, &st, 10);
+    ok(access("/etc/gantry-unit-should-not-exist", F_OK) != 0 && !strcmp(st.reason, "failed"),
+       "nor an absolute path only root may write");
+}
+
 int main(void)
 {
     if (!mkdtemp(state_dir)) {
@@ -972,6 +1102,7 @@ int main(void)
     chmod(state_dir, 0755); /* jobs run as nobody reach their checkpoint directory */
     test_completed_with_env();
     test_slurm_env();
+    test_output_files();
     test_failures();
     test_user();
     test_stop_and_limits();
