@@ -474,6 +474,8 @@ static void apply_start(server_t *srv, job_t *j)
         for (int k = 0; k < j->nslots; k++)
             json_array_append_new(names, json_string(j->slots[k].node));
         json_object_set_new(job, "node_names", names);
+        if (j->partition)
+            json_object_set_new(job, "partition", json_string(j->partition));
         if (j->output)
             json_object_set_new(job, "output", json_string(j->output));
         if (j->error)

@@ -6,6 +6,7 @@
 # CPU-only gang over both nodes sees the node list and no SLURM_GPUS_ON_NODE.
 . "$(dirname "$0")/agent-lib.sh"
 research_cluster
+printf 'partitions:\n  h100: {gpu_type: H100-80GB}\n' >> "$WORK/cluster.yaml"
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 run_agent n1 1 "$WORK/n1" agent1.log --no-cgroups
 run_agent n2 1 "$WORK/n2" agent2.log --no-cgroups
@@ -17,8 +18,8 @@ ok $? "agent n2 registers"
 mkdir -p "$WORK/proj"
 cd "$WORK/proj" || exit 1
 dump="env | grep -E '^(SLURM|GANTRY)_' | sort > $WORK/env.\$GANTRY_JOB_ID.\$SLURM_NODEID"
-g=$("$GANTRY" submit --team research --gpus 2 --nodes 2 --cpus 2 --memory 1Gi --name trainer -- sh -c "$dump" | awk '{print $3}')
-like "$g" '^[0-9]+$' "gantry submit --gpus 2 --nodes 2 --cpus 2 --memory 1Gi --name trainer -- CMD is accepted"
+g=$("$GANTRY" submit --team research --gpus 2 --nodes 2 --cpus 2 --memory 1Gi --name trainer --partition h100 -- sh -c "$dump" | awk '{print $3}')
+like "$g" '^[0-9]+$' "gantry submit --gpus 2 --nodes 2 --cpus 2 --memory 1Gi --name trainer --partition h100 -- CMD is accepted"
 wait_for 30 job_is "$g" succeeded
 ok $? "the gang runs to success"
 e0=$(cat "$WORK/env.$g.0" 2>/dev/null)
@@ -36,6 +37,7 @@ is "$(line "$e0" SLURM_SUBMIT_DIR)" "SLURM_SUBMIT_DIR=$WORK/proj" "SLURM_SUBMIT_
 is "$(line "$e0" SLURM_JOB_ACCOUNT)" "SLURM_JOB_ACCOUNT=research" "SLURM_JOB_ACCOUNT = the team"
 is "$(line "$e0" SLURM_GPUS_ON_NODE) $(line "$e0" SLURM_JOB_GPUS)" "SLURM_GPUS_ON_NODE=1 SLURM_JOB_GPUS=0" "its GPUs on the node"
 is "$(line "$e0" SLURM_CPUS_PER_TASK) $(line "$e0" SLURM_MEM_PER_NODE)" "SLURM_CPUS_PER_TASK=2 SLURM_MEM_PER_NODE=1024" "CPUs and memory (MiB) it asked"
+is "$(line "$e1" SLURM_JOB_PARTITION)" "SLURM_JOB_PARTITION=h100" "SLURM_JOB_PARTITION = the partition it was submitted to"
 is "$(line "$e0" SLURM_ARRAY_TASK_ID)" "" "not an array task: no SLURM_ARRAY_TASK_ID"
 is "$(line "$e0" GANTRY_JOB_ID)" "GANTRY_JOB_ID=$g" "GANTRY_* as before"
 
