@@ -443,7 +443,7 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         return 0;
     }
     if (method(req, "PATCH"))
-        return api_job_control(srv, req, resp, j, "update", false);
+        return api_job_control(srv, req, resp, j, "update", whole);
     if (method(req, "DELETE"))
         return api_job_control(srv, req, resp, j, "cancel", whole);
     pthread_mutex_unlock(&srv->mu);

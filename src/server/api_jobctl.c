@@ -269,7 +269,7 @@ static const ctl_op_t ops[] = {
     {"hold", "held", is_pending, hold_prepare, hold_apply},
     {"release", "released", is_held, release_prepare, release_apply},
     {"requeue", "requeued", is_running, requeue_prepare, requeue_apply},
-    {"update", "updated", NULL, update_prepare, update_apply},
+    {"update", "updated", is_pending, update_prepare, update_apply},
 };
 
 static int status_of(const char *code)

@@ -419,7 +419,8 @@ int api_job_check(server_t *srv, const auth_principal_t *who, const job_t *j, gt
  * "requeue" (POST .../VERB; a body {"hold": true} holds it too), "update" (PATCH, the body the
  * fields to change: job_patch). Whoever may cancel a job may control it; a hold by an admin is
  * released only by one. whole_array: j is an array's first task named by the array's id: the
- * verb acts on every task it applies to, answered as {VERBED: [ids], errors: [{id, code,
+ * verb acts on every task it applies to (cancel: unfinished; hold, update: pending; release:
+ * held; requeue: running), answered as {VERBED: [ids], errors: [{id, code,
  * error}], array_id}; one job is answered with its view, or its error. Each change is committed
  * before memory changes (store.h). Caller holds mu; returns with it released. */
 int api_job_control(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
