@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/batch_script.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 
@@ -179,7 +180,8 @@ static const char *update_help =
     "the job keeps its place by age. A running job can't be updated.\n"
     "  -g, --gpus N          GPUs in total       -N, --nodes N        gang size\n"
     "      --gpu-type T      acceptable GPU type (repeatable; replaces the list)\n"
-    "      --time D          time limit (4h, 90m; 0: none)\n"
+    "  -t, --time D          time limit: 4h, 90m, or Slurm's 90 (minutes), 1:30:00, 2-00:00:00\n"
+    "                        (0 or UNLIMITED: none)\n"
     "  -p, --class CLASS     priority class      -n, --name NAME      job name\n"
     "      --after ID        start only after job ID succeeded (repeatable; replaces the list)\n"
     "  -d, --dependency afterok:ID[:ID...]   the same, as Slurm writes it (\"\" clears it)\n";
@@ -220,7 +222,7 @@ int cmd_update(int argc, char **argv)
         return 2;
     static const struct option opts[] = {
         {"gpus", required_argument, 0, 'g'},  {"nodes", required_argument, 0, 'N'},
-        {"gpu-type", required_argument, 0, 'T'}, {"time", required_argument, 0, 'L'},
+        {"gpu-type", required_argument, 0, 'T'}, {"time", required_argument, 0, 't'},
         {"class", required_argument, 0, 'p'}, {"name", required_argument, 0, 'n'},
         {"after", required_argument, 0, 'A'}, {"dependency", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
@@ -228,7 +230,7 @@ int cmd_update(int argc, char **argv)
     int o, rc = 2;
     gt_error_t err = {0};
     optind = 1;
-    while ((o = getopt_long(argc, argv, "g:N:p:n:d:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "g:N:t:p:n:d:h", opts, NULL)) != -1) {
         switch (o) {
         case 'g': json_object_set_new(patch, "gpus", json_string(optarg)); break;
         case 'N': {
@@ -247,7 +249,15 @@ int cmd_update(int argc, char **argv)
             json_array_append_new(a, json_string(optarg));
             break;
         }
-        case 'L': json_object_set_new(patch, "time_limit", json_string(optarg)); break;
+        case 't': { /* as submit's --time: Slurm's formats too (a plain number is minutes) */
+            int64_t secs;
+            if (batch_time(optarg, &secs, &err) < 0) {
+                fprintf(stderr, "gantry update: --time: %s\n", err.msg);
+                goto out;
+            }
+            json_object_set_new(patch, "time_limit", json_integer(secs));
+            break;
+        }
         case 'p': json_object_set_new(patch, "priority_class", json_string(optarg)); break;
         case 'n': json_object_set_new(patch, "name", json_string(optarg)); break;
         case 'A': {

@@ -119,13 +119,18 @@ e=$(GANTRY_TOKEN=$alice "$GANTRY" update "$w" --gpus -1 2>&1); rc=$?
 is "$rc" 1 "the CLI exits 1 on a refused update"
 like "$e" "gantry update: 'gpus' must not be negative" "and prints the server's message"
 like "$("$GANTRY" update "$w" 2>&1)" "nothing to change" "gantry update with no field is a usage error"
+e=$("$GANTRY" update "$w" --time soon 2>&1); rc=$?
+is "$rc" 2 "gantry update --time soon is a usage error"
+like "$e" "gantry update: --time: " "... that names --time"
+GANTRY_TOKEN=$alice "$GANTRY" update "$w" --time 1-00:00:00 >/dev/null
+is "$(st "$w" time_limit_s)" 86400 "--time in Slurm's D-HH:MM:SS"
 
 # ---- an array's id updates all its pending tasks (scontrol update JobId=ARRAY_ID) ----
 arr=$(GANTRY_TOKEN=$alice "$GANTRY" submit --gpus 4 --array 0-2 -- sleep 300 | awk '{print $4}')
 tasks="$arr $((arr + 1)) $((arr + 2))"
-out=$(GANTRY_TOKEN=$alice "$GANTRY" update "$arr" --time 30m --name sweep)
+out=$(GANTRY_TOKEN=$alice "$GANTRY" update "$arr" -t 30 --name sweep)
 is "$out" "Updated 3 jobs of array $arr: $tasks" "gantry update ARRAY_ID updates every pending task"
-is "$(for t in $tasks; do st "$t" time_limit_s; echo " $(st "$t" name)"; done | sort -u)" "1800 sweep" "each has the new time limit and name"
+is "$(for t in $tasks; do st "$t" time_limit_s; echo " $(st "$t" name)"; done | sort -u)" "1800 sweep" "each has the new time limit (-t 30: Slurm's minutes) and name"
 is "$(code "$alice" PATCH "/v1/jobs/$arr" '{"gpus":-1}')" 200 "a refused value for an array answers with its tasks' errors"
 is "$(jget '{errors}' < "$WORK/cbody" | perl -MJSON::PP -e 'print scalar @{decode_json(<STDIN>)}')" 3 "... one per task"
 is "$(st "$arr" gpus_milli)" 4000 "... and changes none"
