@@ -95,6 +95,9 @@ int main(void)
     is_int(json_array_size(j->after_ok), 0, "... none");
 
     /* ---- what an update leaves alone ---- */
+    is_int(j->gpus_milli, 16000, "gpus are kept by updates of other fields");
+    is_int(j->nodes, 2, "so are nodes");
+    is_int(j->time_limit_s, 5400, "and the time limit");
     is_int(j->id, 7, "the id is kept");
     ok(j->submit_time == 1000.5, "the submit time (its age) is kept");
     is_str(json_string_value(json_array_get(j->command, 1)), "train.py", "the command is kept");
