@@ -46,6 +46,7 @@ void job_free(job_t *j)
     free(j->ckpt_signal);
     json_decref(j->after_ok);
     free(j->partition);
+    json_decref(j->labels);
     free(j->idem_key);
     free(j->idem_scope);
     free(j->held_by);
@@ -105,6 +106,7 @@ job_t *job_clone(const job_t *s)
     j->ckpt_signal = dup0(s->ckpt_signal);
     j->after_ok = json_deep_copy(s->after_ok);
     j->partition = dup0(s->partition);
+    j->labels = s->labels ? json_deep_copy(s->labels) : NULL;
     j->idem_key = dup0(s->idem_key);
     j->idem_scope = dup0(s->idem_scope);
     j->held_by = dup0(s->held_by);
@@ -205,6 +207,71 @@ static bool valid_name(const char *s, size_t max)
 static const char *ckpt_signals[] = {"SIGTERM", "SIGINT",  "SIGUSR1", "SIGUSR2",
                                      "SIGHUP",  "SIGQUIT", "SIGKILL", NULL};
 
+static bool label_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+}
+
+static bool alnum(char c) { return isalnum((unsigned char)c) != 0; }
+
+/* 0 to 63 of [A-Za-z0-9._-], beginning and ending with a letter or digit when not empty. */
+bool job_label_value_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n > 63 || (n && (!alnum(v[0]) || !alnum(v[n - 1]))))
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!label_char(*p))
+            return false;
+    return true;
+}
+
+bool job_label_key_ok(const char *k)
+{
+    const char *slash = strchr(k, '/');
+    const char *name = slash ? slash + 1 : k;
+    if (slash) {
+        size_t pn = (size_t)(slash - k);
+        if (pn == 0 || pn > 253)
+            return false;
+        for (const char *p = k; p < slash; p++)
+            if (!(alnum(*p) || *p == '-' || *p == '.'))
+                return false;
+    }
+    return *name && job_label_value_ok(name);
+}
+
+int job_labels_check(const json_t *v, const char *what, gt_error_t *err)
+{
+    if (!json_is_object(v))
+        return bad(err, "'%s' must be an object of strings, such as {\"project\": \"llm\"}%s",
+                   what, "");
+    if (json_object_size(v) > JOB_MAX_LABELS) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "'%s': at most %d labels (got %zu)", what,
+                            JOB_MAX_LABELS, json_object_size(v));
+    }
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e)
+    {
+        if (!job_label_key_ok(k)) {
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "'%s': key '%s' is not a label key: "
+                                "[PREFIX/]NAME, NAME 1 to 63 letters, digits, '-', '_' or '.' "
+                                "beginning and ending with a letter or digit", what, k);
+        }
+        if (!json_is_string(e) || !job_label_value_ok(json_string_value(e))) {
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "'%s': the value of '%s' must be a "
+                                "string of 0 to 63 letters, digits, '-', '_' or '.' beginning "
+                                "and ending with a letter or digit", what, k);
+        }
+    }
+    return 0;
+}
+
 /* "LO-HI": two plain decimal numbers (no sign, no space), HI - LO < 10000. */
 static int array_range(const char *s, int64_t *lo, int64_t *hi)
 {
@@ -249,6 +316,7 @@ static const char *known_fields[] = {
     "partition",
     "output",
     "error",
+    "labels",
     NULL,
 };
 
@@ -458,6 +526,13 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     } else {
         j->after_ok = json_array();
     }
+    if ((v = json_object_get(body, "labels"))) {
+        if (job_labels_check(v, "labels", err) < 0)
+            goto fail;
+        j->labels = json_deep_copy(v);
+    } else {
+        j->labels = json_object();
+    }
     if ((v = json_object_get(body, "array")) &&
         array_range(json_string_value(v), array_lo, array_hi) < 0) {
         bad(err, "'array' must be a range such as \"0-99\" (at most 10000 tasks)%s%s", "", "");
@@ -609,6 +684,8 @@ json_t *job_to_json(const job_t *j)
         json_object_set_new(o, "checkpoint", json_pack("{s:s,s:I}", "signal", j->ckpt_signal,
                                                        "grace_s", (json_int_t)j->ckpt_grace_s));
     json_object_set(o, "after_ok", j->after_ok);
+    if (json_object_size(j->labels))
+        json_object_set(o, "labels", j->labels);
     if (j->array_id >= 0) {
         json_object_set_new(o, "array_id", json_integer(j->array_id));
         json_object_set_new(o, "array_index", json_integer(j->array_index));
@@ -720,6 +797,7 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
         j->ckpt_grace_s = json_integer_value(json_object_get(ck, "grace_s"));
     }
     j->after_ok = jref(o, "after_ok", json_array());
+    j->labels = jref(o, "labels", json_object());
     j->array_id = json_object_get(o, "array_id") ? json_integer_value(json_object_get(o, "array_id")) : -1;
     j->array_index = json_object_get(o, "array_index") ? json_integer_value(json_object_get(o, "array_index")) : -1;
     json_t *rq = json_object_get(o, "requeue");

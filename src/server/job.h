@@ -62,6 +62,7 @@ typedef struct job {
     char *ckpt_signal;          /* NULL: not checkpointable */
     int64_t ckpt_grace_s;
     json_t *after_ok;           /* array of job ids */
+    json_t *labels;             /* object of strings (job_labels_check), never NULL once made */
     int64_t array_id, array_index; /* -1 when not part of an array */
     /* Held (gantry hold, or hold: true at submission): a pending job stays out of the
      * scheduler until released (job_gate.c). held_by names who held it; held_by_admin: an
@@ -106,6 +107,16 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
  * validated by job_parse_request()'s rules. 0, or -1 (EINVAL) with err naming the field, j
  * unchanged. */
 int job_patch(job_t *j, const json_t *patch, gt_error_t *err);
+/* Whether v is a valid "labels" object (as Kubernetes' labels): at most JOB_MAX_LABELS keys,
+ * each [PREFIX/]NAME with NAME 1 to 63 of [A-Za-z0-9._-] beginning and ending with a letter or
+ * digit and PREFIX 1 to 253 of [A-Za-z0-9.-]; values strings of 0 to 63 such characters (a
+ * non-empty one begins and ends with a letter or digit). 0, or -1 (EINVAL) with err naming the
+ * label. what names the field in the message ("labels"). */
+#define JOB_MAX_LABELS 64
+int job_labels_check(const json_t *v, const char *what, gt_error_t *err);
+/* The parts of labels alone: a key, a value (as job_labels_check), for selectors. */
+bool job_label_key_ok(const char *k);
+bool job_label_value_ok(const char *v);
 /* A deep copy (for array tasks). */
 job_t *job_clone(const job_t *j);
 void job_free(job_t *j);

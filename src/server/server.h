@@ -398,15 +398,37 @@ int node_auth_reset(server_t *srv, const char *name, gt_error_t *err);
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 /* job_filter.c: which jobs a request names by its query (GET /v1/jobs, and requests that act
- * on every job they match): state=S[,S] (or all), team, user, name. An absent parameter
+ * on every job they match): state=S[,S] (or all), team, user, name, selector (labels, as
+ * Kubernetes' equality-based selectors: "k=v,k2!=v2,k3,!k4"; k==v is k=v; k!=v also matches a
+ * job without k), since/until (the job's end_time in [since, until): a job that has not ended
+ * matches neither; RFC 3339, epoch seconds, or timefmt.h's other forms). An absent parameter
  * matches every job. */
+typedef enum job_sel_op {
+    JOB_SEL_EQ,              /* k=v */
+    JOB_SEL_NE,              /* k!=v */
+    JOB_SEL_EXISTS,          /* k */
+    JOB_SEL_ABSENT,          /* !k */
+} job_sel_op_t;
+typedef struct job_sel {
+    job_sel_op_t op;
+    char *key, *value;       /* value NULL for EXISTS / ABSENT */
+} job_sel_t;
 typedef struct job_filter {
     bool states[5];          /* by job_state_t; all true when no state= */
     const char *team, *user, *name; /* the request's (valid while it lives), or NULL */
+    job_sel_t *sel;          /* selector terms, all must hold (owned) */
+    size_t nsel;
+    double since, until;     /* end_time window; 0: unbounded on that side */
+    bool has_since, has_until;
 } job_filter_t;
-/* Reads req's query into f: 0, or -1 with a 400 (or 403: a team who may not see) in resp. */
+/* Reads req's query into f: 0, or -1 with a 400 (or 403: a team who may not see) in resp (f
+ * then holds nothing to free). */
 int job_filter_parse(const http_req_t *req, job_filter_t *f, http_resp_t *resp);
+/* Adds selector s's terms to f: 0, or -1 (EINVAL) with err saying which term is wrong (f's
+ * earlier terms kept; job_filter_free frees them). At most 64 terms. */
+int job_selector_parse(const char *s, job_filter_t *f, gt_error_t *err);
 bool job_filter_match(const job_filter_t *f, const job_t *j);
+/* Frees what parse added (the selector); f may be reused. */
 void job_filter_free(job_filter_t *f);
 /* api.c: a job as who may see it (a new object; caller holds mu). */
 json_t *api_job_view(server_t *srv, const job_t *j, const auth_principal_t *who);
