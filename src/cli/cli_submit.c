@@ -45,6 +45,8 @@ static const char *submit_help =
     "      --checkpoint SIG   signal sent before preemption (checkpointable job)\n"
     "      --idempotency-key K  a retried submission with the same key returns the same job\n"
     "      --hold             submit it held: it waits until `gantry release ID`\n"
+    "  -l, --label K=V        a label (repeatable; the file's labels are kept unless the same\n"
+    "                         key is given): `gantry queue -l K=V` selects by them\n"
     "  sbatch's names (the same in #SBATCH lines, where -J -G -A -q -p -a -d -o -e -D -H -n\n"
     "  and -t (time) are Slurm's short options):\n"
     "      --job-name NAME    --account TEAM     --qos CLASS        --partition NAME\n"
@@ -218,6 +220,7 @@ int cmd_submit(int argc, char **argv)
         {"mem-per-gpu", required_argument, 0, OPT_SBATCH},
         {"cpus-per-task", required_argument, 0, OPT_SBATCH},
         {"export", required_argument, 0, OPT_SBATCH},
+        {"label", required_argument, 0, 'l'},
         {0, 0, 0, 0}};
     batch_t job, cl; /* job: the file's fields and the script's directives; cl: the flags */
     batch_init(&job);
@@ -229,7 +232,7 @@ int cmd_submit(int argc, char **argv)
     int o, rc = 2, li;
     gt_error_t err = {0};
     optind = 1;
-    while ((o = getopt_long(argc, argv, "+f:t:g:N:c:m:n:p:e:h", opts, &li)) != -1) {
+    while ((o = getopt_long(argc, argv, "+f:t:g:N:c:m:n:p:e:l:h", opts, &li)) != -1) {
         switch (o) {
         case OPT_SBATCH:
             if (batch_option(&cl, opts[li].name, optarg, &err) < 0) {
@@ -319,6 +322,22 @@ int cmd_submit(int argc, char **argv)
             json_array_append_new(a, json_integer(id));
             break;
         }
+        case 'l': {
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, "gantry submit: --label '%s' must be KEY=VALUE, such as "
+                                "project=llm\n", optarg);
+                goto out;
+            }
+            json_t *l = json_object_get(flags, "labels");
+            if (!l)
+                json_object_set_new(flags, "labels", l = json_object());
+            char *k = xstrdup(optarg);
+            k[eq - optarg] = 0;
+            json_object_set_new(l, k, json_string(eq + 1));
+            free(k);
+            break;
+        }
         case 'h': printf("%s", submit_help); rc = 0; goto out;
         default: fprintf(stderr, "%s", submit_help); goto out;
         }
@@ -361,6 +380,12 @@ int cmd_submit(int argc, char **argv)
             fprintf(stderr, "gantry submit: %s: %s\n", script_path, err.msg);
             goto out;
         }
+    }
+    /* --label adds to the file's labels (a key given by both: the flag's). */
+    json_t *fl = json_object_get(cl.fields, "labels"), *jl = json_object_get(job.fields, "labels");
+    if (fl && json_is_object(jl)) {
+        json_object_update(jl, fl);
+        json_object_del(cl.fields, "labels");
     }
     batch_merge(&job, &cl);
     if (batch_finish(&job, &err) < 0) {

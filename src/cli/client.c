@@ -103,8 +103,13 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
             c->output = CLI_WIDE;
         else if (!strcmp(val, "table"))
             c->output = CLI_TABLE;
+        else if (!strcmp(val, "name"))
+            c->output = CLI_NAME;
+        else if (!strcmp(val, "csv"))
+            c->output = CLI_CSV;
         else {
-            fprintf(stderr, "gantry %s: -o %s: use json, yaml, wide or table\n", cmd, val);
+            fprintf(stderr, "gantry %s: -o %s: use json, yaml, wide, name, csv or table\n", cmd,
+                    val);
             return -1;
         }
     }

@@ -12,7 +12,16 @@
 
 #include "common/util.h"
 
-typedef enum cli_output { CLI_TABLE, CLI_WIDE, CLI_JSON, CLI_YAML } cli_output_t;
+/* -o: table (default), wide, json, yaml; name ("job/ID" a line) and csv where a list has
+ * them (queue, history). */
+typedef enum cli_output {
+    CLI_TABLE,
+    CLI_WIDE,
+    CLI_JSON,
+    CLI_YAML,
+    CLI_NAME,
+    CLI_CSV,
+} cli_output_t;
 
 typedef struct cli {
     char server[512];

@@ -9,6 +9,7 @@ int cmd_version(int argc, char **argv);
 int cmd_server(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
 int cmd_queue(int argc, char **argv);
+int cmd_history(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_hold(int argc, char **argv);

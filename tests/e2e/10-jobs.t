@@ -26,8 +26,8 @@ is "$(echo "$out" | jget '{memory_mib}')" 65536 "YAML job spec: memory 64Gi"
 is "$(echo "$out" | jget '{env}{WANDB_MODE}')" offline "YAML job spec: env"
 
 q=$("$GANTRY" queue)
-like "$q" 'ID +TEAM +USER +STATE +GPUS +AGE +REASON' "queue has its columns"
-like "$q" '1 +research +admin +pending +2 ' "queue lists job 1"
+like "$q" 'ID +NAME +TEAM +USER +STATE +GPUS +START +ELAPSED +REASON' "queue has its columns"
+like "$q" '1 +train +research +admin +pending +2 ' "queue lists job 1"
 is "$("$GANTRY" queue -o json | jget '[1]{name}')" finetune "queue -o json"
 s=$("$GANTRY" show 1)
 like "$s" 'state: pending' "show prints the state"
@@ -37,7 +37,7 @@ like "$("$GANTRY" cancel 1)" 'Cancelled job 1' "cancel"
 is "$(api GET /v1/jobs/1 | jget '{state}')" cancelled "cancelled job's state"
 r=$(api DELETE /v1/jobs/1)
 like "$r" '^409 .*already ended' "cancelling twice: 409"
-like "$("$GANTRY" queue --state cancelled)" '1 +research' "queue --state cancelled"
+like "$("$GANTRY" queue --state cancelled)" '1 +train +research' "queue --state cancelled"
 
 # ---- validation: each refused with 400 and a message, nothing stored ----
 before=$(api GET '/v1/jobs?state=all' | jget '{jobs}' | perl -MJSON::PP -e 'print scalar @{decode_json(<STDIN>)}')
