@@ -1,6 +1,7 @@
 /* watch.c: print a view, then again at each change (watch.h). */
 #include "cli/watch.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -8,10 +9,19 @@
 
 #include "common/util.h"
 
-#define WATCH_INTERVAL_NS 1000000000L
+#define WATCH_INTERVAL_MS 1000
+
+/* Ctrl-C ends the watch as it ends any command (killed by SIGINT: status 130 in a shell),
+ * even where SIGINT was ignored when the CLI started (a script's background job). */
+static void on_interrupt(int sig)
+{
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 int cli_watch(const cli_view_t *v)
 {
+    signal(SIGINT, on_interrupt);
     bool tty = isatty(STDOUT_FILENO);
     gt_buf_t last = {0}, key = {0};
     bool first = true;
@@ -38,7 +48,7 @@ int cli_watch(const cli_view_t *v)
         first = false;
         if (r == 1)
             break;
-        struct timespec ts = {0, WATCH_INTERVAL_NS};
+        struct timespec ts = {WATCH_INTERVAL_MS / 1000, WATCH_INTERVAL_MS % 1000 * 1000000L};
         nanosleep(&ts, NULL);
     }
     gt_buf_free(&last);
