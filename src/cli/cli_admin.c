@@ -6,6 +6,8 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/joblist.h"
+#include "common/timefmt.h"
 
 static int get_and_print(cli_t *c, const char *cmd, const char *path, const char *key,
                               void (*table)(json_t *rows, bool wide))
@@ -244,8 +246,11 @@ int cmd_usage(int argc, char **argv)
     const char *since = NULL, *until = NULL, *by = "team";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) {
-            printf("usage: gantry usage [--since 7d|EPOCH] [--until ...] [--by team|user]\n\n"
-                   "GPU-hours used per team or user over a period.\n");
+            printf("usage: gantry usage [--since T] [--until T] [--by team|user]\n\n"
+                   "GPU-hours used per team or user over a period (default: since the start, "
+                   "until now).\nT: a local date or time (2026-11-30, 2026-11-30T17:00), today, "
+                   "yesterday, a duration ago\n(7d, 12h), RFC 3339 with a zone, or epoch "
+                   "seconds.\n");
             return 0;
         }
         if (i + 1 >= argc) {
@@ -263,10 +268,36 @@ int cmd_usage(int argc, char **argv)
             return 2;
         }
     }
+    /* Local times are read here (the server reads RFC 3339 and epoch seconds). */
+    double t0 = 0, t1 = 0;
+    if ((since && cli_time_arg("usage", "--since", since, &t0) < 0) ||
+        (until && cli_time_arg("usage", "--until", until, &t1) < 0))
+        return 2;
     char path[512];
-    snprintf(path, sizeof(path), "/v1/usage?by=%.20s%s%.60s%s%.60s", by, since ? "&since=" : "",
-             since ? since : "", until ? "&until=" : "", until ? until : "");
-    return get_and_print(&c, "usage", path, "usage", usage_table);
+    snprintf(path, sizeof(path), "/v1/usage?by=%.20s", by);
+    if (since)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "&since=%.3f", t0);
+    if (until)
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "&until=%.3f", t1);
+    gt_error_t err = {0};
+    json_t *resp;
+    int st = cli_request(&c, "GET", path, NULL, NULL, &resp, &err);
+    if (st != 200)
+        return cli_fail_request("usage", st, resp, &err);
+    json_t *rows = json_object_get(resp, "usage");
+    if (c.output == CLI_JSON) {
+        cli_print_json(rows);
+    } else if (c.output == CLI_YAML) {
+        cli_print_yaml(rows);
+    } else {
+        char a[48] = "the start", b[48];
+        double from = json_number_value(json_object_get(resp, "since"));
+        printf("GPU-hours from %s to %s\n", from > 0 ? gt_time_local(from, a, sizeof(a)) : a,
+               gt_time_local(json_number_value(json_object_get(resp, "until")), b, sizeof(b)));
+        usage_table(rows, c.output == CLI_WIDE);
+    }
+    json_decref(resp);
+    return 0;
 }
 
 int cmd_node(int argc, char **argv)

@@ -8,6 +8,8 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/table.h"
+#include "common/timefmt.h"
 
 /* Sends one request, prints the error on failure; 0 with *resp on one of the ok statuses. */
 static int call(cli_t *c, const char *cmd, const char *meth, const char *path, json_t *body,
@@ -42,23 +44,20 @@ static const char *s_or(json_t *o, const char *k, const char *d)
     return s ? s : d;
 }
 
-/* An epoch time as UTC "2026-11-30 12:00", or "-" (null) / "never". */
+/* An epoch time in local ISO 8601, or "-" (null) / "never". */
 static void when(json_t *v, const char *none, char *buf, size_t len)
 {
     if (!json_is_integer(v)) {
         snprintf(buf, len, "%s", none);
         return;
     }
-    time_t t = (time_t)json_integer_value(v);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%d %H:%M", &tm);
+    gt_time_local((double)json_integer_value(v), buf, len);
 }
 
 static void tokens_table(json_t *rows)
 {
-    printf("%-16s %-16s %-10s %-14s %-16s %s\n", "ID", "USER", "ROLE", "TEAM", "CREATED",
-           "EXPIRES");
+    static const char *hdr[] = {"ID", "USER", "ROLE", "TEAM", "CREATED", "EXPIRES"};
+    cli_table_t *tb = cli_table_new(6, hdr);
     size_t i;
     json_t *t;
     json_array_foreach(rows, i, t)
@@ -68,9 +67,12 @@ static void tokens_table(json_t *rows)
         when(json_object_get(t, "expires"), "never", expires, sizeof(expires));
         if (json_is_true(json_object_get(t, "expired")))
             strncat(expires, " (expired)", sizeof(expires) - strlen(expires) - 1);
-        printf("%-16s %-16s %-10s %-14s %-16s %s\n", s_or(t, "id", ""), s_or(t, "user", ""),
-               s_or(t, "role", ""), s_or(t, "team", "-"), created, expires);
+        const char *cells[] = {s_or(t, "id", ""),   s_or(t, "user", ""), s_or(t, "role", ""),
+                               s_or(t, "team", "-"), created,             expires};
+        cli_table_add(tb, cells);
     }
+    cli_table_print(tb, stdout);
+    cli_table_free(tb);
 }
 
 static const char *token_help =

@@ -14,7 +14,7 @@ j_pro=$(TOK=$BOB api POST /v1/jobs '{"command":["y"]}' | jget '{id}')
 # ---- list: ids, user, role, team, created, expires; never the secret ----
 l=$("$GANTRY" token list)
 like "$l" 'ID +USER +ROLE +TEAM +CREATED +EXPIRES' "gantry token list has its columns"
-like "$l" '[0-9a-f]{16} +alice +member +research +20[0-9-]+ [0-9:]+ +never' "alice's token is listed"
+like "$l" '[0-9a-f]{16} +alice +member +research +20[0-9-]+T[0-9:]+ +never' "alice's token is listed (created: local ISO 8601)"
 like "$l" '[0-9a-f]{16} +admin +admin +- ' "the admin token too"
 json=$(api GET /v1/tokens)
 is "$(echo "$json" | jget '{tokens}' | perl -MJSON::PP -e 'print scalar @{decode_json(<STDIN>)}')" 3 "three tokens"
@@ -123,6 +123,6 @@ is "$(code "$ALICE" GET /v1/jobs) $(code "$ERIN" GET /v1/jobs) $(code "$SHORT" G
   "401 401 401 401" "after a restart: revoked, expired and rotated tokens stay refused"
 is "$(code "$new" GET /v1/jobs) $(code "$LONG" GET /v1/jobs) $(code "$R2" GET /v1/jobs)" "200 200 200" \
   "the others still work"
-like "$(GANTRY_TOKEN=$new "$GANTRY" token list)" 'dora +member +research +20[0-9-]+ [0-9:]+ +20[0-9-]+ ' \
+like "$(GANTRY_TOKEN=$new "$GANTRY" token list)" 'dora +member +research +20[0-9-]+T[0-9:]+ +20[0-9-]+T[0-9:]+' \
   "expiry times are kept"
 done_testing
