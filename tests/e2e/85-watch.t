@@ -27,6 +27,7 @@ wait_for 30 sh -c "tail -n 1 '$WORK/q' | grep -q '^ID '"; ok $? "both ended: the
 like "$(awk 'BEGIN {RS=""} END {print NR}' "$WORK/q")" '^[3-9]' "the lists are apart (blank lines between them)"
 kill -INT "$QW"
 wait_for 10 sh -c "! kill -0 $QW 2>/dev/null"; ok $? "Ctrl-C (SIGINT) ends queue -w (even in a script's background, where bash ignores SIGINT)"
+kill -9 "$QW" 2>/dev/null # (still there: the check above failed)
 wait "$QW"; is "$?" 130 "killed by SIGINT (status 130)"
 is "$(cat "$WORK/q.err")" "" "nothing on stderr"
 
@@ -40,6 +41,7 @@ wait_for 20 grep -q '^state: running' "$WORK/s"; ok $? "show -w prints the job (
 kill -0 "$SW" 2>/dev/null; ok $? "and keeps watching"
 touch "$WORK/go"
 wait_for 30 sh -c "! kill -0 $SW 2>/dev/null"; ok $? "show -w exits by itself once the job ended"
+kill "$SW" 2>/dev/null # (still there: the check above failed)
 wait "$SW"; is "$?" 0 "with status 0"
 like "$(grep '^state:' "$WORK/s" | tr '\n' ' ')" '^state: (pending )?running .*state: succeeded $' "it printed each change, the end last"
 like "$(cat "$WORK/s")" "# submitted [0-9-]{10}T[0-9:]{8}; started [0-9-]{10}T[0-9:]{8}; ended [0-9-]{10}T[0-9:]{8}" "with its times in local ISO 8601"
