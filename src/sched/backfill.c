@@ -7,7 +7,10 @@
  * if it ends before the shadow time, or if it leaves the reserved GPUs free (node_usable).
  * Simplifications, stated: CPUs and memory are not projected, fractional slots free no whole
  * GPU in the projection, jobs with no estimate never free anything, and a node reserved for
- * one job is not offered to the next reservation of the same cycle. */
+ * one job is not offered to the next reservation of the same cycle; a node with a maintenance
+ * window is reserved only for a job that would end before the window if it started now (a
+ * reservation after the window is not planned). Unschedulable (drained, cordoned) nodes are
+ * never reserved. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +88,8 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
             if (!(types >> t & 1))
                 continue;
             for (int ni = s->bucket[t][k]; ni != NIL && nchosen < want; ni = s->nodes[ni].bnext)
-                if (!reserved_now(s, &s->nodes[ni]) && node_has_features(&s->nodes[ni], j)) {
+                if (!reserved_now(s, &s->nodes[ni]) && node_has_features(&s->nodes[ni], j) &&
+                    node_maint_allows(s, &s->nodes[ni], j)) {
                     s->nodes[ni].mark_epoch = s->epoch;
                     s->nodes[ni].mark_val = k;
                     chosen[nchosen++] = ni;
@@ -97,7 +101,8 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
         for (int k = 0; k < v->nslots && nchosen < want; k++) {
             const sched_slot_t *sl = &v->slots[k];
             node_t *n = &s->nodes[sl->node];
-            if (!n->up || !(types >> n->type & 1) || reserved_now(s, n) || !node_has_features(n, j) ||
+            if (!n->up || !n->schedulable || !(types >> n->type & 1) || reserved_now(s, n) ||
+                !node_has_features(n, j) || !node_maint_allows(s, n, j) ||
                 sl->gpu_milli != SCHED_MILLI || n->ngpus < g)
                 continue;
             if (n->mark_epoch != s->epoch) {

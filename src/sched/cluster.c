@@ -134,6 +134,8 @@ int sched_node_add(sched_t *s, const sched_node_spec_t *spec, gt_error_t *err)
     snprintf(path, sizeof(path), "%s/%s/%s", b, sp, l);
     n->leaf = topo_intern(s, path);
     n->up = true;
+    n->schedulable = true;
+    n->maint_from = SCHED_NEVER;
     n->bprev = n->bnext = n->pprev = n->pnext = NIL;
     s->type_nodes[type]++;
     note_max(s, n);
@@ -170,10 +172,10 @@ int sched_node_set_up(sched_t *s, int ni, bool up)
     node_t *n = &s->nodes[ni];
     if (n->up == up)
         return 0;
-    if (!up)
+    if (n->in_bucket)
         node_index_remove(s, ni);
     n->up = up;
-    if (up)
+    if (up && n->schedulable)
         node_index_insert(s, ni);
     s->loosened = true;
     return 0;
@@ -285,8 +287,14 @@ int sched_node_info(const sched_t *s, int ni, sched_node_info_t *out)
         .name = n->name, .gpu_type = s->type_names[n->type], .gpus = n->ngpus,
         .gpus_free = n->free_whole, .gpu_milli_used = used, .cpus_milli = n->cpus,
         .cpus_milli_free = n->cpus_free, .memory_mib = n->mem, .memory_mib_free = n->mem_free,
-        .up = n->up, .jobs = n->njobs, .features = n->features,
+        .up = n->up, .schedulable = n->schedulable, .jobs = n->njobs,
+        .features = n->features, .maintenance_start = SCHED_NEVER,
     };
+    for (int w = 0; w < s->nmaint; w++) /* as of now: maint_from is as of the last pass */
+        for (int k = 0; k < s->maint[w].nnodes; k++)
+            if (s->maint[w].nodes[k] == ni && s->maint[w].end > s->now &&
+                s->maint[w].start < out->maintenance_start)
+                out->maintenance_start = s->maint[w].start;
     return 0;
 }
 

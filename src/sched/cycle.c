@@ -5,6 +5,9 @@
  * it holds now plus what its earlier pending jobs ask, all as projected GPU-seconds, over its
  * weight (so teams interleave by share, not one team's whole queue first); then age, then id.
  *
+ * Nodes that are not schedulable (drained, cordoned) are out of the free index; nodes with a
+ * maintenance window take a job only if it ends before the window (maint.c).
+ *
  * Each job in that order: its team's limit (QUOTA), a placement now (START), else a
  * preemption (PREEMPT its victims), else a reservation for the first blocked jobs (backfill)
  * or, without backfill, every later job waits behind the first blocked one (PRIORITY). */
@@ -198,9 +201,18 @@ static bool could_ever_fit(const sched_t *s, const job_t *j)
     return false;
 }
 
-static bool shape_dominates(const fail_shape_t *f, const job_t *j, uint64_t types, int64_t per)
+/* j's end for maintenance windows if it started now (node_maint_allows): a job that ends
+ * later fits wherever windows let it no better. */
+static sched_time_t maint_end(const sched_t *s, const job_t *j)
 {
-    return (types & ~f->types) == 0 && (f->features & ~j->features) == 0 &&
+    sched_time_t d = job_maint_duration(j);
+    return d > 0 ? s->now + d : SCHED_NEVER;
+}
+
+static bool shape_dominates(const fail_shape_t *f, const job_t *j, uint64_t types, int64_t per,
+                            sched_time_t mend)
+{
+    return (types & ~f->types) == 0 && mend >= f->mend && (f->features & ~j->features) == 0 &&
            per >= f->per_node && j->nodes >= f->nodes &&
            j->cpus >= f->cpus && j->mem >= f->mem;
 }
@@ -210,7 +222,7 @@ static bool failed_before(const sched_t *s, const job_t *j, uint64_t types, int6
 {
     for (int i = 0; i < s->nfails; i++) {
         const fail_shape_t *f = &s->fails[i];
-        if (shape_dominates(f, j, types, per) && end >= f->end) {
+        if (shape_dominates(f, j, types, per, maint_end(s, j)) && end >= f->end) {
             *reason = f->reason;
             return true;
         }
@@ -221,7 +233,8 @@ static bool failed_before(const sched_t *s, const job_t *j, uint64_t types, int6
 static void remember_failure(sched_t *s, const job_t *j, uint64_t types, int64_t per,
                              sched_time_t end, sched_reason_t reason)
 {
-    fail_shape_t f = {types, j->features, per, j->cpus, j->mem, j->nodes, end, reason};
+    fail_shape_t f = {types, j->features, per, j->cpus, j->mem, j->nodes, end, maint_end(s, j),
+                      reason};
     if (s->nfails < FAIL_CACHE)
         s->fails[s->nfails++] = f;
     else
@@ -238,7 +251,7 @@ static bool preemption_hopeless(const sched_t *s, const job_t *j, uint64_t types
         return true;
     for (int i = 0; i < s->npfails; i++) {
         const struct preempt_fail *f = &s->pfails[i];
-        if (shape_dominates(&f->shape, j, types, per) && v <= f->cls_value &&
+        if (shape_dominates(&f->shape, j, types, per, maint_end(s, j)) && v <= f->cls_value &&
             (!in_quota || (f->in_quota && f->team == j->team)))
             return true;
     }
@@ -249,7 +262,7 @@ static void remember_preempt_failure(sched_t *s, const job_t *j, uint64_t types,
                                      bool in_quota)
 {
     struct preempt_fail f = {{types, j->features, per, j->cpus, j->mem, j->nodes, 0,
-                              SCHED_REASON_NONE},
+                              maint_end(s, j), SCHED_REASON_NONE},
                              s->classes[j->cls].value, j->team, in_quota};
     s->pfails[s->npfails < FAIL_CACHE ? s->npfails++ : (int)(s->stats.cycles % FAIL_CACHE)] = f;
 }
@@ -361,9 +374,17 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
             sched_decide(s, SCHED_START, j->id, 0);
             return;
         }
-        /* would it fit without the reservations? then a reservation holds it back */
-        why = place_find(s, j, types, now) ? SCHED_REASON_RESERVATION
-                                           : blocked_reason(s, j, types);
+        /* would it fit without the maintenance windows? then a window holds it back; else
+         * without the reservations? then a reservation holds it back */
+        bool maint = false;
+        if (s->maint_any) {
+            s->maint_ignore = true;
+            maint = place_find(s, j, types, end);
+            s->maint_ignore = false;
+        }
+        why = maint                           ? SCHED_REASON_MAINTENANCE
+              : place_find(s, j, types, now) ? SCHED_REASON_RESERVATION
+                                              : blocked_reason(s, j, types);
         j->nslots = 0;
         remember_failure(s, j, types, per, end, why);
     }
@@ -456,12 +477,13 @@ static bool anyone_left_can_act(const sched_t *s, size_t nheap, const pass_t *ps
 }
 
 /* After a pass that found nobody able to act, a new pass can only differ if capacity was
- * freed, the rules changed, a running job turned preemptible, or a newcomer can act. Then
+ * freed, the rules changed, a running job turned preemptible, a maintenance window ended, or
+ * a newcomer can act. Then
  * the pass is skipped: the newcomers wait for capacity (sched_job_info says so). */
 static bool still_settled(sched_t *s, sched_time_t now)
 {
     if (!s->settled || s->loosened || now >= s->next_victim_at || now >= s->next_backoff_at ||
-        s->nnominated)
+        now >= s->maint_next || s->nnominated)
         return false;
     bool preempt = s->p.preemption;
     for (size_t i = 0; i < s->narrivals; i++) {
@@ -503,6 +525,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     s->now = now;
     s->stats.cycles++;
     sched_accrue_usage(s, now);
+    maint_refresh(s, now);
     backfill_reset(s);
     size_t nheap = build_runs(s);
     for (size_t r = 0; r < nheap; r++)

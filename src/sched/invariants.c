@@ -108,7 +108,8 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
             int g = job_per_node_gpus_whole(j);
             for (int ni = 0; ni < s->nnodes; ni++) {
                 const node_t *n = &s->nodes[ni];
-                if (!n->up || !(j->types >> n->type & 1))
+                if (!n->up || !n->schedulable || !node_maint_allows(s, n, j) ||
+                    !(j->types >> n->type & 1))
                     continue;
                 int freeable = n->free_whole;
                 for (int r = 0; r < s->nrunning; r++) {
@@ -131,9 +132,38 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
     return true;
 }
 
+/* What an admin took out of scheduling stays out: no job started on a node after it was made
+ * unschedulable, and none after a maintenance window was announced on its node unless its time
+ * limit (or estimate) ended it by the window's start. */
+static bool check_admin(const sched_t *s, char *msg, size_t len)
+{
+    for (int r = 0; r < s->nrunning; r++) {
+        const job_t *j = &s->jobs[s->running[r]];
+        for (int k = 0; k < j->nslots; k++) {
+            const node_t *n = &s->nodes[j->slots[k].node];
+            if (!n->schedulable && j->start_seq > n->unsched_seq)
+                return FAIL("job %llu started on node %s after it was made unschedulable",
+                            (unsigned long long)j->id, n->name);
+            sched_time_t d = job_maint_duration(j);
+            for (int w = 0; w < s->nmaint; w++) {
+                const struct maint *m = &s->maint[w];
+                if (m->added_seq > j->start_seq || m->end <= j->start)
+                    continue;
+                for (int i = 0; i < m->nnodes; i++)
+                    if (m->nodes[i] == j->slots[k].node && (d <= 0 || j->start + d > m->start))
+                        return FAIL("job %llu started on node %s at %lld and may run into "
+                                    "maintenance '%s' at %lld", (unsigned long long)j->id,
+                                    n->name, (long long)j->start, m->name, (long long)m->start);
+            }
+        }
+    }
+    return true;
+}
+
 bool sched_check_invariants(const sched_t *s, char *msg, size_t len)
 {
     if (len)
         msg[0] = '\0';
-    return check_nodes(s, msg, len) && check_teams(s, msg, len) && check_reclaim(s, msg, len);
+    return check_nodes(s, msg, len) && check_teams(s, msg, len) && check_reclaim(s, msg, len) &&
+           check_admin(s, msg, len);
 }

@@ -326,6 +326,7 @@ void job_start(sched_t *s, int ji, sched_time_t now)
     j->state = SCHED_RUNNING;
     job_set_targets(s, ji, NULL, 0);
     j->start = now;
+    j->start_seq = ++s->seq;
     j->last_ckpt = now;
     j->reason = SCHED_REASON_NONE;
     j->est_start = SCHED_NEVER;
@@ -494,6 +495,7 @@ int sched_job_restore_running(sched_t *s, const sched_job_spec_t *spec, sched_ti
     s->teams[j->team].pending++;
     s->npending++;
     job_start(s, ji, start);
+    j->start_seq = 0; /* it ran before anything this scheduler was told */
     s->stats.starts--;
     return 0;
 }

@@ -25,8 +25,8 @@ static void set_slots(job_t *j, int n)
 
 static bool node_ok(const sched_t *s, const job_t *j, const node_t *n)
 {
-    (void)s;
-    return n->up && node_has_features(n, j) && node_fits_cpu_mem(n, j->cpus, j->mem);
+    return n->up && n->schedulable && node_has_features(n, j) &&
+           node_fits_cpu_mem(n, j->cpus, j->mem) && node_maint_allows(s, n, j);
 }
 
 static bool place_fraction(sched_t *s, job_t *j, uint64_t types, sched_time_t end)

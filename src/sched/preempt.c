@@ -98,7 +98,8 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             continue;
         for (int k = 0; k < v->nslots; k++) {
             node_t *n = &s->nodes[v->slots[k].node];
-            if (!n->up || !(types >> n->type & 1) || n->ngpus < g || !node_has_features(n, j) ||
+            if (!n->up || !n->schedulable || !node_maint_allows(s, n, j) ||
+                !(types >> n->type & 1) || n->ngpus < g || !node_has_features(n, j) ||
                 (j->cpus && n->cpus && n->cpus < j->cpus) || (j->mem && n->mem && n->mem < j->mem))
                 continue;
             if (n->mark_epoch != s->epoch) {

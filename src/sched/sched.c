@@ -35,6 +35,7 @@ sched_t *sched_new(const sched_params_t *params)
     s->id_cap = 1024;
     s->id_table = xmalloc(s->id_cap * sizeof(int));
     memset(s->id_table, 0xff, s->id_cap * sizeof(int));
+    s->maint_next = SCHED_NEVER;
     return s;
 }
 
@@ -52,6 +53,7 @@ void sched_free(sched_t *s)
     }
     for (int i = 0; i < s->nnodes; i++)
         free(s->nodes[i].name);
+    maint_free(s);
     for (int i = 0; i < s->ntopo; i++)
         free(s->topo_names[i]);
     for (int i = 0; i < s->njobs; i++) {
@@ -379,6 +381,10 @@ static const struct {
                               "it was reclaimed recently and may borrow idle GPUs again later"},
     [SCHED_REASON_NO_RUNTIME] = {"no_runtime", "no node with a container runtime (runc or crun, "
                                                "skopeo, umoci) fits"},
+    [SCHED_REASON_MAINTENANCE] = {"maintenance",
+                                  "nodes that could hold it have a maintenance window before "
+                                  "its time limit would end (a job without a time limit "
+                                  "never starts on them)"},
 };
 
 const char *sched_reason_name(sched_reason_t r)

@@ -103,6 +103,29 @@ int sched_node_count(const sched_t *s);
  * the jobs on it (sched_job_stopped to requeue, sched_job_finished to end them). */
 int sched_node_set_up(sched_t *s, int node, bool up);
 
+/* Marks a node schedulable or not (an admin's drain or cordon). A node that is not takes no
+ * new job, whatever the job; the jobs running there go on (and may still be preempted, as
+ * anywhere), and preemption never picks victims there to make room (the room could not be
+ * used). Independent of up: a node may be up and not schedulable. 0, or -1 (ENOENT). */
+int sched_node_set_schedulable(sched_t *s, int node, bool schedulable);
+
+/* Maintenance windows: the nodes take no work from start to end (a reservation the scheduler
+ * plans around, as it does for backfill). Before the window a job starts on one of its nodes
+ * only if it is sure to end by the window's start: its time limit (or, without one, its
+ * estimate) from now ends at or before start. A job with neither never starts on a node with
+ * a window announced, until that window has ended. Jobs already running there when the window
+ * is added are not touched (the driver drains or stops them). A window whose end has passed
+ * constrains nothing (the driver removes it when it likes). Windows are named; a node may be
+ * in several. A pending job that would start but for a window waits with reason
+ * SCHED_REASON_MAINTENANCE.
+ * add: 0, or -1 with err: EINVAL (empty or long name, no nodes, end <= start, an unknown node
+ * index), EEXIST (the name is taken). remove: 0, or -1 (ENOENT unknown name). */
+#define SCHED_MAINT_NAME_MAX 63
+int sched_maintenance_add(sched_t *s, const char *name, const int *nodes, int nnodes,
+                          sched_time_t start, sched_time_t end, gt_error_t *err);
+int sched_maintenance_remove(sched_t *s, const char *name);
+int sched_maintenance_count(const sched_t *s);
+
 /* Sets the features a node offers (its agent registered again with other runtimes). Running
  * jobs stay; pending ones are placed by the new set. 0, or -1 (ENOENT unknown node, EINVAL
  * bits beyond SCHED_MAX_FEATURES). */
@@ -124,8 +147,10 @@ typedef struct sched_node_info {
     int64_t gpu_milli_used;       /* allocated, fractions included */
     int64_t cpus_milli, cpus_milli_free, memory_mib, memory_mib_free;
     bool up;
+    bool schedulable;             /* false: drained or cordoned (sched_node_set_schedulable) */
     int jobs;                     /* running jobs with a slot on this node */
     uint32_t features;
+    sched_time_t maintenance_start; /* earliest window on it not yet ended, or SCHED_NEVER */
 } sched_node_info_t;
 int sched_node_info(const sched_t *s, int node, sched_node_info_t *out);
 
@@ -173,6 +198,8 @@ typedef enum sched_reason {
     SCHED_REASON_BACKOFF,         /* reclaimed recently: it may not borrow again until later */
     SCHED_REASON_NO_RUNTIME,      /* nodes could hold it, but none that offers the features it
                                      needs (a container runtime for an image) */
+    SCHED_REASON_MAINTENANCE,     /* it would start but for a maintenance window: it would not
+                                     end before the window (or has no time limit) */
     SCHED_NREASONS                /* how many reasons there are (not a reason) */
 } sched_reason_t;
 
@@ -266,7 +293,9 @@ int64_t sched_capacity_milli(const sched_t *s);
 int64_t sched_allocated_milli(const sched_t *s);
 
 /* Checks the invariants (no GPU over-allocated, gangs whole, no team above its limit, a team
- * under quota never waits behind borrowers it could reclaim from). Returns true when they
+ * under quota never waits behind borrowers it could reclaim from, no job started on a node
+ * after it was made unschedulable, none started after a maintenance window was announced on
+ * its node unless it ends before the window). Returns true when they
  * hold; otherwise false with a description in msg. For tests and debug builds. */
 bool sched_check_invariants(const sched_t *s, char *msg, size_t len);
 

@@ -22,6 +22,12 @@ typedef struct node {
     uint32_t features;                            /* SCHED_FEATURE_* offered */
     int block, spine, leaf;                       /* interned topology paths */
     bool up;
+    bool schedulable;                             /* false: drained or cordoned. The free
+                                                     index holds a node only when up and
+                                                     schedulable */
+    uint64_t unsched_seq;                         /* s->seq when it became unschedulable */
+    sched_time_t maint_from;                      /* earliest window on it not yet ended
+                                                     (maint_refresh), or SCHED_NEVER */
     int bprev, bnext;                             /* free-GPU bucket list */
     int pprev, pnext;                             /* list of nodes with partial GPUs */
     bool in_bucket, in_partial;
@@ -84,6 +90,7 @@ typedef struct job {
     uint32_t features;                             /* SCHED_FEATURE_* needed */
     sched_time_t submit, time_limit, estimate;
     sched_time_t start, last_ckpt, stop_deadline;
+    uint64_t start_seq;                            /* s->seq when it started (0: restored) */
     bool preemptible, checkpointable, borrowing;
     sched_job_state_t state;
     sched_reason_t reason;
@@ -125,6 +132,7 @@ typedef struct fail_shape {
     int64_t per_node, cpus, mem;
     int nodes;
     sched_time_t end;
+    sched_time_t mend;                             /* its end for maintenance windows */
     sched_reason_t reason;
 } fail_shape_t;
 
@@ -225,6 +233,23 @@ struct sched {
     /* backfill: running jobs by expected end, kept sorted (release_track) */
     struct release { sched_time_t end; int job; } *releases;
     size_t nreleases, capreleases;
+    /* maintenance windows (maint.c) */
+    struct maint {
+        char *name;
+        sched_time_t start, end;
+        int *nodes;
+        int nnodes;
+        uint64_t added_seq;                        /* s->seq when it was added */
+    } *maint;
+    int nmaint;
+    size_t capmaint;
+    bool maint_dirty;                              /* windows changed: maint_from is stale */
+    sched_time_t maint_next;                       /* the next end of a window (maint_from
+                                                      changes then) */
+    bool maint_ignore;                             /* a probe: would it fit without windows? */
+    bool maint_any;                                /* some node has a window not yet ended */
+    uint64_t seq;                                  /* counts starts, cordons and windows, to
+                                                      order them for the invariants */
     sched_stats_t stats;
 };
 
@@ -233,6 +258,27 @@ static inline bool node_has_features(const node_t *n, const job_t *j)
 {
     return (n->features & j->features) == j->features;
 }
+
+/* The hard duration of j for maintenance windows: its time limit, else its estimate; 0 when
+ * neither is known. */
+static inline sched_time_t job_maint_duration(const job_t *j)
+{
+    return j->time_limit > 0 ? j->time_limit : j->estimate;
+}
+
+/* Whether node n's maintenance windows let j start there at s->now: it ends by the first
+ * window's start (maint.c keeps n->maint_from). */
+static inline bool node_maint_allows(const sched_t *s, const node_t *n, const job_t *j)
+{
+    if (n->maint_from == SCHED_NEVER || s->maint_ignore)
+        return true;
+    sched_time_t d = job_maint_duration(j);
+    return d > 0 && s->now + d <= n->maint_from;
+}
+
+/* maint.c: recomputes each node's maint_from when the windows changed or one ended. */
+void maint_refresh(sched_t *s, sched_time_t now);
+void maint_free(sched_t *s);
 
 /* sched.c */
 job_t *sched_job_by_id(const sched_t *s, uint64_t id);
