@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -62,10 +63,27 @@ static void gpu_load(json_t *node, char *util, char *mem, size_t len)
     snprintf(mem, len, nm ? "%.1fG" : "-", m / 1024);
 }
 
+/* Why a node takes no (or less) work: its drain reason, its next maintenance window. */
+static void print_reason(json_t *n)
+{
+    const char *r = s_or(n, "drain_reason", NULL);
+    json_t *w = json_array_get(json_object_get(n, "maintenance"), 0);
+    printf("  %s", r ? r : w ? "" : "-");
+    if (w) {
+        time_t t = (time_t)json_integer_value(json_object_get(w, "start"));
+        struct tm tm;
+        char when[40];
+        localtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
+        printf("%smaintenance %s from %s", r ? "; " : "", s_or(w, "name", ""), when);
+    }
+}
+
 static void nodes_table(json_t *rows, bool wide)
 {
-    printf("%-16s %-12s %-14s %5s %5s %5s %5s %7s  %s%s\n", "NAME", "STATE", "GPU_TYPE", "GPUS",
-           "FREE", "JOBS", "UTIL", "GPU_MEM", "TOPOLOGY", wide ? "  RUNTIMES" : "");
+    printf("%-16s %-12s %-14s %5s %5s %5s %5s %7s  %s%s  %s\n", "NAME", "STATE", "GPU_TYPE",
+           "GPUS", "FREE", "JOBS", "UTIL", "GPU_MEM", "TOPOLOGY", wide ? "  RUNTIMES" : "",
+           "REASON");
     size_t i;
     json_t *n;
     json_array_foreach(rows, i, n)
@@ -88,6 +106,7 @@ static void nodes_table(json_t *rows, bool wide)
             if (json_object_get(n, "oci_runtime"))
                 printf(" (%s)", s_or(n, "oci_runtime", ""));
         }
+        print_reason(n);
         printf("\n");
     }
 }
@@ -101,7 +120,11 @@ int cmd_nodes(int argc, char **argv)
         fprintf(!strcmp(argv[1], "--help") ? stdout : stderr,
                 "usage: gantry nodes [-o json|yaml|wide]\n\nLists nodes: state, GPUs, free GPUs, "
                 "jobs, GPU utilization and memory in use (from NVML, at the last heartbeat), "
-                "topology; -o wide adds the runtimes (process, oci) and the OCI runtime.\n");
+                "topology; -o wide adds the runtimes (process, oci) and the OCI runtime.\n"
+                "STATE: up, unknown (declared, its agent not yet seen), unreachable, or, for a "
+                "node an admin took out of scheduling, draining (jobs still run), drained, "
+                "cordoned (gantry drain, cordon, resume). REASON: the drain's reason and the "
+                "next maintenance window (gantry maintenance ls).\n");
         return !strcmp(argv[1], "--help") ? 0 : 2;
     }
     return get_and_print(&c, "nodes", "/v1/nodes", "nodes", nodes_table);

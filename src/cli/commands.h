@@ -28,5 +28,10 @@ int cmd_volumes(int argc, char **argv);
 int cmd_envs(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_up(int argc, char **argv);
+int cmd_drain(int argc, char **argv);
+int cmd_cordon(int argc, char **argv);
+int cmd_uncordon(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_maintenance(int argc, char **argv);
 
 #endif

@@ -41,6 +41,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_jobs(srv, req, resp, p[4] ? p + 5 : "");
     if (!strcmp(p, "nodes") || !strncmp(p, "nodes/", 6))
         return api_nodes(srv, req, resp, p[5] ? p + 6 : "");
+    if (!strcmp(p, "maintenance") || !strncmp(p, "maintenance/", 12))
+        return api_maintenance(srv, req, resp, p[11] ? p + 12 : "");
     if (!strcmp(p, "teams") || !strncmp(p, "teams/", 6))
         return api_teams(srv, req, resp, p[5] ? p + 6 : "");
     if (!strcmp(p, "usage"))

@@ -1,4 +1,5 @@
-/* api_admin.c: nodes, teams (quotas at run time), usage accounting. */
+/* api_admin.c: nodes, teams (quotas at run time), usage accounting. Node control and
+ * maintenance windows are in api_nodectl.c. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,48 +34,60 @@ static int node_reset(server_t *srv, http_req_t *req, http_resp_t *resp, const c
     return 0;
 }
 
+json_t *api_node_json(server_t *srv, node_t *n)
+{
+    sched_node_info_t ni = {0};
+    sched_node_info(srv->sched, n->sched_idx, &ni);
+    json_t *o = json_pack("{s:s,s:s,s:s?,s:i,s:i,s:f,s:I,s:I,s:I,s:I,s:i,s:I,s:f}", "name",
+                          n->name, "state", n->up ? (n->epoch ? "up" : "unknown")
+                                                  : "unreachable",
+                          "gpu_type", ni.gpu_type, "gpus", ni.gpus, "gpus_free",
+                          ni.gpus_free, "gpus_used", ni.gpu_milli_used / 1000.0,
+                          "cpus_milli", (json_int_t)ni.cpus_milli, "cpus_milli_free",
+                          (json_int_t)ni.cpus_milli_free, "memory_mib",
+                          (json_int_t)ni.memory_mib, "memory_mib_free",
+                          (json_int_t)ni.memory_mib_free, "jobs", ni.jobs, "epoch",
+                          (json_int_t)n->epoch, "last_seen_s_ago",
+                          n->epoch ? server_now() - n->last_seen : -1.0);
+    server_nodectl_view(srv, n, ni.jobs, o);
+    json_object_set(o, "topology", json_object_get(n->info, "topology"));
+    json_t *rt = json_object_get(n->info, "runtimes");
+    json_object_set_new(o, "runtimes", rt ? json_incref(rt) : json_pack("[s]", "process"));
+    if (json_object_get(n->info, "oci_runtime"))
+        json_object_set(o, "oci_runtime", json_object_get(n->info, "oci_runtime"));
+    if (n->address)
+        json_object_set_new(o, "address", json_string(n->address));
+    if (n->gpu_stats)
+        json_object_set(o, "gpu_stats", n->gpu_stats);
+    return o;
+}
+
 int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
 {
     const char *slash = strchr(rest, '/');
-    if (slash && !strcmp(slash, "/credential")) {
+    if (slash) {
         char name[64];
         if (slash - rest >= (ptrdiff_t)sizeof(name))
             return http_error(resp, 404, "not_found", "no such node");
         snprintf(name, sizeof(name), "%.*s", (int)(slash - rest), rest);
-        return node_reset(srv, req, resp, name);
+        const char *verb = slash + 1;
+        if (!strcmp(verb, "credential"))
+            return node_reset(srv, req, resp, name);
+        if (!strcmp(verb, "drain") || !strcmp(verb, "cordon") || !strcmp(verb, "uncordon") ||
+            !strcmp(verb, "resume"))
+            return api_node_control(srv, req, resp, name, verb);
+        return http_error(resp, 404, "not_found", "no such endpoint: %s /v1/nodes/%s (drain, "
+                          "cordon, uncordon, resume, credential)", req->method, rest);
     }
     if (!method(req, "GET"))
         return http_error(resp, 405, "method_not_allowed", "use GET on /v1/nodes");
     json_t *arr = json_array();
     pthread_mutex_lock(&srv->mu);
-    double now = server_now();
     for (size_t i = 0; i < srv->nnodes; i++) {
         node_t *n = srv->nodes[i];
         if (*rest && strcmp(rest, n->name))
             continue;
-        sched_node_info_t ni = {0};
-        sched_node_info(srv->sched, n->sched_idx, &ni);
-        json_t *o = json_pack("{s:s,s:s,s:s?,s:i,s:i,s:f,s:I,s:I,s:I,s:I,s:i,s:I,s:f}", "name",
-                              n->name, "state", n->up ? (n->epoch ? "up" : "unknown")
-                                                      : "unreachable",
-                              "gpu_type", ni.gpu_type, "gpus", ni.gpus, "gpus_free",
-                              ni.gpus_free, "gpus_used", ni.gpu_milli_used / 1000.0,
-                              "cpus_milli", (json_int_t)ni.cpus_milli, "cpus_milli_free",
-                              (json_int_t)ni.cpus_milli_free, "memory_mib",
-                              (json_int_t)ni.memory_mib, "memory_mib_free",
-                              (json_int_t)ni.memory_mib_free, "jobs", ni.jobs, "epoch",
-                              (json_int_t)n->epoch, "last_seen_s_ago",
-                              n->epoch ? now - n->last_seen : -1.0);
-        json_object_set(o, "topology", json_object_get(n->info, "topology"));
-        json_t *rt = json_object_get(n->info, "runtimes");
-        json_object_set_new(o, "runtimes", rt ? json_incref(rt) : json_pack("[s]", "process"));
-        if (json_object_get(n->info, "oci_runtime"))
-            json_object_set(o, "oci_runtime", json_object_get(n->info, "oci_runtime"));
-        if (n->address)
-            json_object_set_new(o, "address", json_string(n->address));
-        if (n->gpu_stats)
-            json_object_set(o, "gpu_stats", n->gpu_stats);
-        json_array_append_new(arr, o);
+        json_array_append_new(arr, api_node_json(srv, n));
     }
     pthread_mutex_unlock(&srv->mu);
     if (*rest && !json_array_size(arr)) {

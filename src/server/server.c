@@ -741,6 +741,7 @@ node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_
     n->address = addr ? xstrdup(addr) : NULL;
     GT_GROW(srv->nodes, srv->nodes_cap, srv->nnodes + 1);
     srv->nodes[srv->nnodes++] = n;
+    server_nodectl_node_added(srv, n);
     return n;
 }
 
@@ -1052,6 +1053,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     pthread_mutex_init(&srv->mu, NULL);
     pthread_mutex_init(&srv->users_mu, NULL);
     pthread_mutex_init(&srv->envs_mu, NULL);
+    pthread_mutex_init(&srv->nodectl_mu, NULL);
     pthread_cond_init(&srv->changed, NULL);
     pthread_cond_init(&srv->kick, NULL);
     pthread_mutex_init(&srv->park_mu, NULL);
@@ -1085,6 +1087,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         server_envs_load(srv, err) < 0 ||
         store_load_nodes(srv->store, on_stored_node, srv, err) < 0 ||
         store_load_jobs(srv->store, on_stored_job, srv, err) < 0 ||
+        server_nodectl_load(srv, err) < 0 ||
         retention_load(srv, err) < 0)
         goto fail;
     pthread_mutex_lock(&srv->mu);
@@ -1135,6 +1138,7 @@ void server_close(server_t *srv)
     json_decref(srv->config_users);
     server_envs_free(srv);
     json_decref(srv->partitions);
+    server_nodectl_free(srv);
     json_decref(srv->idem);
     free(srv->follows);
     free(srv->data_dir);

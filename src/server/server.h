@@ -121,6 +121,11 @@ typedef struct server {
     json_t *image_paths;     /* the configuration's image_paths:, or NULL (anywhere) */
     json_t *partitions;      /* partitions.c: the configuration's partitions: (config.h form) */
     pthread_mutex_t envs_mu;
+    /* api_nodectl.c: node name -> its admin state ({state: drain|cordon, reason, by, since};
+     * absent: schedulable), window name -> maintenance window ({nodes, start, duration, end,
+     * by, created}); one change at a time (taken before mu). */
+    json_t *node_admin, *maintenance;
+    pthread_mutex_t nodectl_mu;
     /* http.c: connections parked (suspended) until a commit, a long poll's answer or a log
      * chunk; counted so that shutdown stops libmicrohttpd only once none is left. */
     pthread_mutex_t park_mu;
@@ -325,6 +330,18 @@ int server_job_resolve_env(server_t *srv, job_t *j, gt_error_t *err);
  * team or made read-only since its submission (the job cannot start as asked). */
 int server_job_start_env(server_t *srv, const job_t *j, json_t *task, gt_error_t *err);
 
+/* ---- api_nodectl.c: drain, cordon and maintenance windows (caller holds mu, but at load) ----
+ * Loads the admin states and windows from the store and applies them to the nodes known (after
+ * the nodes are loaded). 0, or -1 with err. */
+int server_nodectl_load(server_t *srv, gt_error_t *err);
+void server_nodectl_free(server_t *srv);
+/* A node new to the scheduler (an agent's first registration) gets its admin state and its
+ * windows, kept by name. */
+void server_nodectl_node_added(server_t *srv, node_t *n);
+/* Sets a node view's state (draining|drained|cordoned while it is up and an admin took it
+ * out; jobs: running there), schedulable, drain_reason, maintenance (windows not yet ended). */
+void server_nodectl_view(server_t *srv, const node_t *n, int jobs, json_t *o);
+
 /* ---- http.c: the request a handler sees ---- */
 typedef struct http_req {
     const char *method;
@@ -455,6 +472,13 @@ int api_jobs_cancel_matching(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_job_logs(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j);
 int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+/* api_admin.c: a node as GET /v1/nodes shows it (new reference). Caller holds mu. */
+json_t *api_node_json(server_t *srv, node_t *n);
+/* api_nodectl.c: POST /v1/nodes/NAME/VERB (drain, cordon, uncordon, resume), and
+ * /v1/maintenance[/NAME]. */
+int api_node_control(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name,
+                     const char *verb);
+int api_maintenance(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name);
 int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_tokens(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
