@@ -31,6 +31,10 @@ kill -9 "$QW" 2>/dev/null # (still there: the check above failed)
 wait "$QW"; is "$?" 130 "killed by SIGINT (status 130)"
 is "$(cat "$WORK/q.err")" "" "nothing on stderr"
 
+# On a terminal (script(1) gives it one): the screen is cleared and the list drawn again.
+out=$(script -q -c "timeout 2.5 '$GANTRY' queue -w" /dev/null | od -An -c | tr -s ' \n' ' ')
+like "$out" '^ 033 \[ H 033 \[ 2 J I D ' "on a terminal: clear (ESC[H ESC[2J), then the list"
+
 # show -w: until the job ends, then it exits by itself.
 rm -f "$WORK/go"
 s=$("$GANTRY" submit --team research -n w3 -- sh -c "while [ ! -e '$WORK/go' ]; do sleep 0.1; done" | sid)
