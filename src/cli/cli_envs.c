@@ -7,6 +7,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/table.h"
 
 static const char *s_or(json_t *o, const char *k, const char *d)
 {
@@ -33,35 +34,40 @@ static const char *joined(json_t *arr, char *buf, size_t len)
 static void volumes_table(json_t *rows, bool wide)
 {
     (void)wide;
-    printf("%-16s %-6s %-10s %-20s %-7s %s\n", "NAME", "ACCESS", "KIND", "TEAMS", "SOURCE",
-           "PATH");
+    static const char *hdr[] = {"NAME", "ACCESS", "KIND", "TEAMS", "SOURCE", "PATH"};
+    cli_table_t *t = cli_table_new(6, hdr);
     size_t i;
     json_t *v;
     json_array_foreach(rows, i, v)
     {
         char teams[256];
-        printf("%-16s %-6s %-10s %-20s %-7s %s\n", s_or(v, "name", ""), s_or(v, "access", ""),
-               s_or(v, "kind", "-"), joined(json_object_get(v, "teams"), teams, sizeof(teams)),
-               s_or(v, "source", ""), s_or(v, "path", ""));
+        const char *cells[] = {s_or(v, "name", ""), s_or(v, "access", ""), s_or(v, "kind", "-"),
+                               joined(json_object_get(v, "teams"), teams, sizeof(teams)),
+                               s_or(v, "source", ""), s_or(v, "path", "")};
+        cli_table_add(t, cells);
     }
+    cli_table_print(t, stdout);
+    cli_table_free(t);
 }
 
 static void envs_table(json_t *rows, bool wide)
 {
-    printf("%-20s %-20s %-7s %-6s %s\n", "NAME", "TEAMS", "SOURCE", "MOUNTS",
-           wide ? "IMAGE  DESCRIPTION" : "IMAGE");
+    static const char *hdr[] = {"NAME", "TEAMS", "SOURCE", "MOUNTS", "IMAGE", "DESCRIPTION"};
+    cli_table_t *t = cli_table_new(wide ? 6 : 5, hdr);
     size_t i;
     json_t *v;
     json_array_foreach(rows, i, v)
     {
-        char teams[256];
-        printf("%-20s %-20s %-7s %-6zu %s", s_or(v, "name", ""),
-               joined(json_object_get(v, "teams"), teams, sizeof(teams)), s_or(v, "source", ""),
-               json_array_size(json_object_get(v, "mounts")), s_or(v, "image", "-"));
-        if (wide)
-            printf("  %s", s_or(v, "description", ""));
-        printf("\n");
+        char teams[256], mounts[32];
+        snprintf(mounts, sizeof(mounts), "%zu", json_array_size(json_object_get(v, "mounts")));
+        const char *cells[] = {s_or(v, "name", ""),
+                               joined(json_object_get(v, "teams"), teams, sizeof(teams)),
+                               s_or(v, "source", ""), mounts, s_or(v, "image", "-"),
+                               s_or(v, "description", "")};
+        cli_table_add(t, cells);
     }
+    cli_table_print(t, stdout);
+    cli_table_free(t);
 }
 
 typedef struct what {

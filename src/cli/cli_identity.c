@@ -182,14 +182,20 @@ int cmd_token(int argc, char **argv)
 
 static void users_table(json_t *rows)
 {
-    printf("%-20s %-16s %-14s %-8s %s\n", "USER", "UNIX_USER", "TEAM", "SYSTEM", "SOURCE");
+    static const char *hdr[] = {"USER", "UNIX_USER", "TEAM", "SYSTEM", "SOURCE"};
+    cli_table_t *t = cli_table_new(5, hdr);
     size_t i;
     json_t *u;
     json_array_foreach(rows, i, u)
-        printf("%-20s %-16s %-14s %-8s %s\n", s_or(u, "name", ""), s_or(u, "unix_user", ""),
-               s_or(u, "team", "-"),
-               json_is_true(json_object_get(u, "allow_system_account")) ? "allowed" : "no",
-               s_or(u, "source", ""));
+    {
+        const char *cells[] = {
+            s_or(u, "name", ""), s_or(u, "unix_user", ""), s_or(u, "team", "-"),
+            json_is_true(json_object_get(u, "allow_system_account")) ? "allowed" : "no",
+            s_or(u, "source", "")};
+        cli_table_add(t, cells);
+    }
+    cli_table_print(t, stdout);
+    cli_table_free(t);
 }
 
 static const char *user_help =

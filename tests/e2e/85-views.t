@@ -185,4 +185,15 @@ like "$(cat "$WORK/p.err")" "^showing 3 of 9 jobs; next: gantry history --limit 
 G history -l kind --limit 2 --continue "$b" >"$WORK/p" 2>"$WORK/p.err"
 is "$(ids <"$WORK/p")" "$c $d " "the next part keeps the filter"
 like "$(cat "$WORK/p.err")" "^showing 2 of 5 jobs \(after job $b\); next: gantry history -l kind --limit 2 --continue $d\$" "with the filter in the next command"
+# Other lists print through the same table: aligned whatever the widths.
+G volumes set short --path /mnt/s >/dev/null
+G volumes set a-volume-name-longer-than-sixteen-characters --path /mnt/a-long-path --teams research,vision >/dev/null
+out=$(G volumes | aligned); ok $? "gantry volumes: aligned ($out)"
+G envs set a-stack-name-longer-than-twenty-characters --image docker://r/x:1 --teams research,vision --description "two words" >/dev/null
+G envs set s --image docker://r/y:1 >/dev/null
+out=$(G envs | aligned); ok $? "gantry envs: aligned ($out)"
+G user set a-user-name-longer-than-twenty --unix nobody --team research >/dev/null
+G user set b --unix daemon >/dev/null
+out=$(G user list | aligned); ok $? "gantry user list: aligned ($out)"
+out=$(G token list | aligned); ok $? "gantry token list: aligned ($out)"
 done_testing
