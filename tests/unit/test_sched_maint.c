@@ -282,6 +282,24 @@ static void test_backfill_plans_around_windows(void)
     is_int(info(3).estimated_start, SCHED_NEVER, "with that node drained, it gets no promise");
 }
 
+/* CPU-only jobs (gpus: 0) follow the same rules: not on a drained node, not past a window. */
+static void test_cpu_only(void)
+{
+    setup();
+    int n0 = node("n0", 8), n1 = node("n1", 8);
+    sched_node_set_schedulable(S, n0, false);
+    submit(1, C_LOW, 0, 0, 0, 0);
+    cycle(0);
+    ok(started(1) && node_of(1) == n1, "a CPU-only job goes to the schedulable node");
+    sched_maintenance_add(S, "w", &n1, 1, 1000, 2000, NULL);
+    submit(2, C_LOW, 0, 0, 0, 1);
+    submit(3, C_LOW, 0, 100, 0, 1);
+    cycle(1);
+    ok(!started(2), "a CPU-only job without a limit does not start before a window");
+    is_int(info(2).reason, SCHED_REASON_MAINTENANCE, "reason maintenance");
+    ok(started(3) && node_of(3) == n1, "one with a short limit does");
+}
+
 /* A random run with drains, uncordons and windows coming and going: the invariants hold
  * after every event, and the windows and drains did hold work back. */
 static void test_random_admin(void)
@@ -357,6 +375,7 @@ int main(void)
     test_window_nodes();
     test_failure_cache();
     test_backfill_plans_around_windows();
+    test_cpu_only();
     test_random_admin();
     is_int(invariant_failures, 0, "no invariant failed after any cycle");
     sched_free(S);
