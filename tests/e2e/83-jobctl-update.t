@@ -135,4 +135,18 @@ is "$(code "$alice" PATCH "/v1/jobs/$arr" '{"gpus":-1}')" 200 "a refused value f
 is "$(jget '{errors}' < "$WORK/cbody" | perl -MJSON::PP -e 'print scalar @{decode_json(<STDIN>)}')" 3 "... one per task"
 is "$(st "$arr" gpus_milli)" 4000 "... and changes none"
 "$GANTRY" cancel "$arr" >/dev/null
+
+# ---- an array's id requeues all its running tasks ----
+"$GANTRY" cancel "$w" >/dev/null
+wait_for 20 free2
+ra=$(GANTRY_TOKEN=$alice "$GANTRY" submit --gpus 1 --array 0-1 -- sleep 300 | awk '{print $4}')
+both_run() { job_is "$ra" running && job_is "$((ra + 1))" running; }
+wait_for 20 both_run
+ok $? "both tasks of a 2-task array run"
+out=$(GANTRY_TOKEN=$alice "$GANTRY" requeue "$ra")
+is "$out" "Requeued 2 jobs of array $ra: $ra $((ra + 1))" "gantry requeue ARRAY_ID requeues every running task"
+second() { [ "$(st "$ra" incarnation)" = 2 ] && [ "$(st "$((ra + 1))" incarnation)" = 2 ] && both_run; }
+wait_for 30 second
+ok $? "both run again, incarnation 2"
+"$GANTRY" cancel "$ra" >/dev/null
 done_testing
