@@ -175,7 +175,8 @@ int cmd_requeue(int argc, char **argv)
 
 static const char *update_help =
     "usage: gantry update ID [--gpus N] [--nodes N] [--gpu-type T] [--time D] [--class C]\n"
-    "                        [--name NAME] [--after ID] [--dependency afterok:ID[:ID...]]\n\n"
+    "                        [--name NAME] [--after ID] [--dependency afterok:ID[:ID...]]\n"
+    "                        [-l K=V|K-]...\n\n"
     "Changes a pending job (Slurm's scontrol update). Each value is checked as at submission;\n"
     "the job keeps its place by age. A running job can't be updated.\n"
     "  -g, --gpus N          GPUs in total       -N, --nodes N        gang size\n"
@@ -184,7 +185,8 @@ static const char *update_help =
     "                        (0 or UNLIMITED: none)\n"
     "  -p, --class CLASS     priority class      -n, --name NAME      job name\n"
     "      --after ID        start only after job ID succeeded (repeatable; replaces the list)\n"
-    "  -d, --dependency afterok:ID[:ID...]   the same, as Slurm writes it (\"\" clears it)\n";
+    "  -d, --dependency afterok:ID[:ID...]   the same, as Slurm writes it (\"\" clears it)\n"
+    "  -l, --label K=V       set a label (repeatable); K- removes label K\n";
 
 /* "afterok:12:13" (Slurm's --dependency) into after_ok's ids; -1 with a message. */
 static int dependency_arg(json_t *patch, const char *s)
@@ -225,12 +227,13 @@ int cmd_update(int argc, char **argv)
         {"gpu-type", required_argument, 0, 'T'}, {"time", required_argument, 0, 't'},
         {"class", required_argument, 0, 'p'}, {"name", required_argument, 0, 'n'},
         {"after", required_argument, 0, 'A'}, {"dependency", required_argument, 0, 'd'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+        {"label", required_argument, 0, 'l'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     json_t *patch = json_object();
     int o, rc = 2;
     gt_error_t err = {0};
     optind = 1;
-    while ((o = getopt_long(argc, argv, "g:N:t:p:n:d:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "g:N:t:p:n:d:l:h", opts, NULL)) != -1) {
         switch (o) {
         case 'g': json_object_set_new(patch, "gpus", json_string(optarg)); break;
         case 'N': {
@@ -271,6 +274,24 @@ int cmd_update(int argc, char **argv)
             if (dependency_arg(patch, optarg) < 0)
                 goto out;
             break;
+        case 'l': { /* KEY=VALUE sets a label, KEY- removes it (kubectl label) */
+            size_t n = strlen(optarg);
+            const char *eq = strchr(optarg, '=');
+            bool rm = !eq && n > 1 && optarg[n - 1] == '-';
+            if (!rm && (!eq || eq == optarg)) {
+                fprintf(stderr, "gantry update: --label '%s' must be KEY=VALUE (set) or KEY- "
+                                "(remove)\n", optarg);
+                goto out;
+            }
+            json_t *l = json_object_get(patch, "labels");
+            if (!l)
+                json_object_set_new(patch, "labels", l = json_object());
+            char *k = xstrdup(optarg);
+            k[rm ? n - 1 : (size_t)(eq - optarg)] = 0;
+            json_object_set_new(l, k, rm ? json_null() : json_string(eq + 1));
+            free(k);
+            break;
+        }
         case 'h': printf("%s", update_help); rc = 0; goto out;
         default: fprintf(stderr, "%s", update_help); goto out;
         }
@@ -291,12 +312,14 @@ out:
 
 static const char *cancel_help =
     "usage: gantry cancel ID...\n"
-    "       gantry cancel [--user U] [--team T] [--name N] [--state S[,S]] [--yes]\n\n"
+    "       gantry cancel [--user U] [--team T] [--name N] [--state S[,S]] [-l SELECTOR]\n"
+    "                     [--yes]\n\n"
     "Cancels jobs: pending ones leave the queue, running ones are stopped. An array's id\n"
     "cancels all its unfinished tasks (Slurm's scancel ID).\n"
     "With filters instead of ids, cancels every unfinished job they all match that you may\n"
-    "cancel (Slurm's scancel --user/--name/--state/--account): at least one is needed; --yes\n"
-    "is needed too unless you answer the question on a terminal.\n";
+    "cancel (Slurm's scancel --user/--name/--state/--account; -l: labels, as kubectl's\n"
+    "selectors: k=v,k2!=v2,k3,!k4): at least one is needed; --yes is needed too unless you\n"
+    "answer the question on a terminal.\n";
 
 /* Whether argv holds a filter flag (then the command cancels by filter). */
 static bool has_filter_flag(int argc, char **argv)
@@ -355,19 +378,20 @@ static int cancel_matching(const cli_t *c, int argc, char **argv)
     static const struct option opts[] = {
         {"user", required_argument, 0, 'u'}, {"team", required_argument, 0, 't'},
         {"name", required_argument, 0, 'n'}, {"state", required_argument, 0, 's'},
-        {"yes", no_argument, 0, 'y'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"yes", no_argument, 0, 'y'},        {"selector", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     gt_buf_t q = {0};
     bool yes = false;
     int o, rc = 2;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "u:t:n:s:yh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "u:t:n:s:yl:h", opts, NULL)) != -1) {
         switch (o) {
         case 'u': add_query(&q, "user", optarg); break;
         case 't': add_query(&q, "team", optarg); break;
         case 'n': add_query(&q, "name", optarg); break;
         case 's': add_query(&q, "state", optarg); break;
         case 'y': yes = true; break;
+        case 'l': add_query(&q, "selector", optarg); break;
         case 'h': printf("%s", cancel_help); rc = 0; goto out;
         default: fprintf(stderr, "%s", cancel_help); goto out;
         }
@@ -378,7 +402,7 @@ static int cancel_matching(const cli_t *c, int argc, char **argv)
     }
     if (!q.len) {
         fprintf(stderr, "gantry cancel: --yes alone cancels nothing: give a filter (--user, "
-                        "--team, --name, --state) or job ids\n");
+                        "--team, --name, --state, -l) or job ids\n");
         goto out;
     }
     if (!yes) {

@@ -473,10 +473,12 @@ int api_jobs_cancel_matching(server_t *srv, http_req_t *req, http_resp_t *resp)
     bool any_state = true;
     for (int s = 0; s < 5; s++)
         any_state &= f.states[s];
-    if (any_state && !f.team && !f.user && !f.name) {
+    if (any_state && !f.team && !f.user && !f.name && !f.nsel && !f.has_since &&
+        !f.has_until) {
         job_filter_free(&f);
         return http_error(resp, 400, "invalid_argument", "cancelling by filter needs one: "
-                          "state, team, user or name (DELETE /v1/jobs/{id} cancels one job)");
+                          "state, team, user, name or selector (DELETE /v1/jobs/{id} cancels "
+                          "one job)");
     }
     ctl_args_t a = {.who = &req->who};
     json_t *done = json_array(), *errors = json_array();

@@ -583,6 +583,7 @@ static const char *patch_fields[] = {
     "gpu_type",
     "time_limit",
     "after_ok",
+    "labels",
     NULL,
 };
 
@@ -609,6 +610,26 @@ int job_patch(job_t *j, const json_t *patch, gt_error_t *err)
     }
     /* Checked as a submission of these fields is (the command and team are placeholders). */
     json_t *body = json_deep_copy(patch);
+    json_t *lp = json_object_get(patch, "labels");
+    if (lp) {
+        /* labels merge (RFC 7386): a key set to a value is set, one set to null removed. */
+        if (!json_is_object(lp)) {
+            json_decref(body);
+            return bad(err, "'labels' must be an object of labels to set (a null value removes "
+                            "one)%s%s", "", "");
+        }
+        json_t *merged = j->labels ? json_deep_copy(j->labels) : json_object();
+        const char *k;
+        json_t *lv;
+        json_object_foreach(lp, k, lv)
+        {
+            if (json_is_null(lv))
+                json_object_del(merged, k);
+            else
+                json_object_set(merged, k, lv);
+        }
+        json_object_set_new(body, "labels", merged);
+    }
     json_object_set_new(body, "command", json_pack("[s]", "true"));
     json_object_set_new(body, "team", json_string(j->team));
     job_t *p;
@@ -637,6 +658,10 @@ int job_patch(job_t *j, const json_t *patch, gt_error_t *err)
     }
     if (json_object_get(patch, "time_limit"))
         j->time_limit_s = p->time_limit_s;
+    if (lp) {
+        json_decref(j->labels);
+        j->labels = json_incref(p->labels);
+    }
     if (json_object_get(patch, "after_ok")) {
         json_decref(j->after_ok);
         j->after_ok = json_incref(p->after_ok);

@@ -103,8 +103,9 @@ static inline bool job_state_terminal(job_state_t s) { return s >= JOB_SUCCEEDED
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
                       job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err);
 /* Applies an update of a pending job (PATCH /v1/jobs/{id}): patch is an object of the fields
- * a user may change (name, priority_class, gpus, nodes, gpu_type, time_limit, after_ok), each
- * validated by job_parse_request()'s rules. 0, or -1 (EINVAL) with err naming the field, j
+ * a user may change (name, priority_class, gpus, nodes, gpu_type, time_limit, after_ok,
+ * labels), each validated by job_parse_request()'s rules; labels merge into the job's (a key
+ * set to null is removed). 0, or -1 (EINVAL) with err naming the field, j
  * unchanged. */
 int job_patch(job_t *j, const json_t *patch, gt_error_t *err);
 /* Whether v is a valid "labels" object (as Kubernetes' labels): at most JOB_MAX_LABELS keys,

@@ -74,6 +74,20 @@ out=$("$GANTRY" cancel --name train --yes)
 is "$out" "Cancelled 0 jobs" "a filter that matches nothing unfinished cancels nothing"
 out=$("$GANTRY" cancel --team product --state pending --yes)
 is "$out" "Cancelled 1 job: $x1" "--team product --state pending"
+
+# ---- by labels (-l, kubectl's selectors) ----
+l1=$(sub "$alice" --gpus 1 -l exp=a -l tier=x -- sleep 300)
+l2=$(sub "$alice" --gpus 1 -l exp=b -- sleep 300)
+l3=$(sub "$alice" --gpus 1 -- sleep 300)
+out=$(GANTRY_TOKEN=$alice "$GANTRY" cancel -l exp=a --yes)
+is "$out" "Cancelled 1 job: $l1" "-l exp=a cancels the job labelled exp=a"
+out=$(GANTRY_TOKEN=$alice "$GANTRY" cancel -l '!exp' --user alice --yes)
+is "$out" "Cancelled 1 job: $l3" "-l '!exp' --user alice: her job without an exp label"
+like "$(job_state "$l2")" '^(pending|running)$' "the exp=b job is left"
+out=$(GANTRY_TOKEN=$alice "$GANTRY" cancel --selector 'exp,exp!=a' --yes)
+is "$out" "Cancelled 1 job: $l2" "--selector 'exp,exp!=a'"
+r=$(api DELETE '/v1/jobs?selector=bad%20key')
+is "$(cat "$WORK/status")" 400 "a bad selector is refused"
 e=$("$GANTRY" cancel --name train 12 2>&1); rc=$?
 is "$rc" 2 "ids and filters together are a usage error"
 done_testing

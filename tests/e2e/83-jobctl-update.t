@@ -124,6 +124,12 @@ is "$rc" 2 "gantry update --time soon is a usage error"
 like "$e" "gantry update: --time: " "... that names --time"
 GANTRY_TOKEN=$alice "$GANTRY" update "$w" --time 1-00:00:00 >/dev/null
 is "$(st "$w" time_limit_s)" 86400 "--time in Slurm's D-HH:MM:SS"
+GANTRY_TOKEN=$alice "$GANTRY" update "$w" -l exp=a1 -l tier=gold >/dev/null
+is "$(st "$w" labels)" '{"exp":"a1","tier":"gold"}' "-l K=V sets labels"
+GANTRY_TOKEN=$alice "$GANTRY" update "$w" -l exp- -l stage=2 >/dev/null
+is "$(st "$w" labels)" '{"stage":"2","tier":"gold"}' "-l K- removes one, the others merge"
+is "$(code "$alice" PATCH "/v1/jobs/$w" '{"labels":{"bad key":"x"}}')" 400 "a bad label key is refused"
+is "$(st "$w" labels)" '{"stage":"2","tier":"gold"}' "... and changes nothing"
 
 # ---- an array's id updates all its pending tasks (scontrol update JobId=ARRAY_ID) ----
 arr=$(GANTRY_TOKEN=$alice "$GANTRY" submit --gpus 4 --array 0-2 -- sleep 300 | awk '{print $4}')
