@@ -8,6 +8,8 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/table.h"
+#include "common/timefmt.h"
 
 static const char *node_help =
     "usage: gantry drain NODE... --reason TEXT\n"
@@ -127,32 +129,30 @@ static json_t *time_arg(const char *s)
     return json_string(s);
 }
 
-static void local_time(json_int_t t, char *buf, size_t len)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    localtime_r(&tt, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%S%z", &tm);
-}
-
 static void maint_table(json_t *rows)
 {
-    printf("%-20s %-9s %-24s %-24s %8s  %s\n", "NAME", "STATE", "START", "END", "DURATION",
-           "NODES");
+    static const char *hdr[] = {"NAME", "STATE", "START", "END", "DURATION", "NODES"};
+    cli_table_t *t = cli_table_new(6, hdr);
     size_t i, k;
     json_t *w, *n;
     json_array_foreach(rows, i, w)
     {
-        char a[40], b[40], d[32];
-        local_time(json_integer_value(json_object_get(w, "start")), a, sizeof(a));
-        local_time(json_integer_value(json_object_get(w, "end")), b, sizeof(b));
-        gt_format_duration(json_integer_value(json_object_get(w, "duration")), d, sizeof(d));
-        printf("%-20s %-9s %-24s %-24s %8s  ", json_string_value(json_object_get(w, "name")),
-               json_string_value(json_object_get(w, "state")), a, b, d);
+        char a[48], b[48], d[32];
+        gt_buf_t nodes = {0};
         json_array_foreach(json_object_get(w, "nodes"), k, n)
-            printf("%s%s", k ? "," : "", json_string_value(n));
-        printf("\n");
+            gt_buf_printf(&nodes, "%s%s", k ? "," : "", json_string_value(n));
+        const char *cells[] = {
+            json_string_value(json_object_get(w, "name")),
+            json_string_value(json_object_get(w, "state")),
+            gt_time_local((double)json_integer_value(json_object_get(w, "start")), a, sizeof(a)),
+            gt_time_local((double)json_integer_value(json_object_get(w, "end")), b, sizeof(b)),
+            gt_format_duration(json_integer_value(json_object_get(w, "duration")), d, sizeof(d)),
+            nodes.len ? nodes.data : "-"};
+        cli_table_add(t, cells);
+        gt_buf_free(&nodes);
     }
+    cli_table_print(t, stdout);
+    cli_table_free(t);
 }
 
 static int maint_ls(cli_t *c)
