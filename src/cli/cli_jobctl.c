@@ -185,36 +185,24 @@ static const char *update_help =
     "                        (0 or UNLIMITED: none)\n"
     "  -p, --class CLASS     priority class      -n, --name NAME      job name\n"
     "      --after ID        start only after job ID succeeded (repeatable; replaces the list)\n"
-    "  -d, --dependency afterok:ID[:ID...]   the same, as Slurm writes it (\"\" clears it)\n"
+    "  -d, --dependency LIST  as sbatch's: afterok:ID[:ID...], afterany:ID..., afternotok:ID...,\n"
+    "                        singleton (replaces the list; \"\" clears it)\n"
     "  -l, --label K=V       set a label (repeatable); K- removes label K\n";
 
-/* "afterok:12:13" (Slurm's --dependency) into after_ok's ids; -1 with a message. */
+/* Slurm's --dependency list (cli_dependency_arg) into the patch's dependencies (and
+ * singleton); "" clears them. -1 with a message. */
 static int dependency_arg(json_t *patch, const char *s)
 {
-    json_t *a = json_object_get(patch, "after_ok");
-    if (!a)
-        json_object_set_new(patch, "after_ok", a = json_array());
+    gt_error_t err = {0};
+    if (!json_object_get(patch, "dependencies"))
+        json_object_set_new(patch, "dependencies", json_array());
     if (!*s)
         return 0;
-    if (strncmp(s, "afterok:", 8)) {
-        fprintf(stderr, "gantry update: --dependency '%s': only afterok:ID[:ID...] is "
-                        "supported\n", s);
+    if (cli_dependency_arg(patch, s, &err) < 0) {
+        fprintf(stderr, "gantry update: %s\n", err.msg);
         return -1;
     }
-    char *dup = xstrdup(s + 8), *save = NULL;
-    int rc = 0;
-    for (char *p = strtok_r(dup, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-        gt_error_t err = {0};
-        int64_t id;
-        if (gt_parse_int64(p, 1, INT64_MAX, &id, &err) < 0) {
-            fprintf(stderr, "gantry update: --dependency: '%s' is not a job id\n", p);
-            rc = -1;
-            break;
-        }
-        json_array_append_new(a, json_integer(id));
-    }
-    free(dup);
-    return rc;
+    return 0;
 }
 
 int cmd_update(int argc, char **argv)

@@ -543,14 +543,100 @@ char *cli_escape(const char *s)
     return b.data;
 }
 
-int cli_job_ref(const char *cmd, const char *s, char *ref, size_t len)
+/* "N" (N above 0) or "N_M": plain decimal numbers, no sign, no space. */
+static bool job_ref_ok(const char *s, int64_t *id, int64_t *index)
 {
     gt_error_t err = {0};
-    int64_t id;
-    if (gt_parse_int64(s, 1, INT64_MAX, &id, &err) < 0) {
-        fprintf(stderr, "gantry %s: '%s' is not a job id\n", cmd, s);
+    const char *u = strchr(s, '_');
+    char head[32];
+    size_t n = u ? (size_t)(u - s) : strlen(s);
+    if (n == 0 || n >= sizeof(head) || s[0] == '0' || s[0] == '+' ||
+        (u && (!u[1] || u[1] == '+' || u[1] == '-')))
+        return false;
+    memcpy(head, s, n);
+    head[n] = '\0';
+    *index = -1;
+    return gt_parse_int64(head, 1, INT64_MAX, id, &err) == 0 &&
+           (!u || gt_parse_int64(u + 1, 0, 2147483647, index, &err) == 0);
+}
+
+int cli_job_ref(const char *cmd, const char *s, char *ref, size_t len)
+{
+    int64_t id, index;
+    if (!job_ref_ok(s, &id, &index)) {
+        fprintf(stderr, "gantry %s: '%s' is not a job id (N, or N_M for array N's task with "
+                        "index M)\n", cmd, s);
         return -1;
     }
-    snprintf(ref, len, "%lld", (long long)id);
+    if (index >= 0)
+        snprintf(ref, len, "%lld_%lld", (long long)id, (long long)index);
+    else
+        snprintf(ref, len, "%lld", (long long)id);
     return 0;
+}
+
+const char *cli_job_name(const json_t *job, char *buf, size_t len)
+{
+    json_t *aid = json_object_get(job, "array_id");
+    if (json_is_integer(aid))
+        snprintf(buf, len, "%lld_%lld", (long long)json_integer_value(aid),
+                 (long long)json_integer_value(json_object_get(job, "array_index")));
+    else
+        snprintf(buf, len, "%lld", (long long)json_integer_value(json_object_get(job, "id")));
+    return buf;
+}
+
+int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err)
+{
+    json_t *deps = json_array();
+    bool singleton = false;
+    char *copy = xstrdup(arg), *save = NULL;
+    int rc = -1;
+    if (strchr(arg, '?')) {
+        gt_error_set(err, "invalid_argument", "--dependency %s: '?' (any one of them) is not "
+                     "supported: list them with ',' (all of them)", arg);
+        goto out;
+    }
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(item, "singleton")) {
+            singleton = true;
+            continue;
+        }
+        char *colon = strchr(item, ':');
+        if (colon)
+            *colon = '\0';
+        if (!colon || !colon[1] ||
+            (strcmp(item, "afterok") && strcmp(item, "afterany") && strcmp(item, "afternotok"))) {
+            gt_error_set(err, "invalid_argument", "--dependency %s: '%s' must be afterok:ID[:ID"
+                         "...], afterany:ID..., afternotok:ID... or singleton (an ID is a job "
+                         "id, or N_M for an array's task)", arg, item);
+            goto out;
+        }
+        char *isave = NULL;
+        for (char *id = strtok_r(colon + 1, ":", &isave); id; id = strtok_r(NULL, ":", &isave)) {
+            int64_t n, index;
+            if (!job_ref_ok(id, &n, &index)) {
+                gt_error_set(err, "invalid_argument", "--dependency %s: '%s' is not a job id "
+                             "(N, or N_M for array N's task with index M)", arg, id);
+                goto out;
+            }
+            json_array_append_new(deps, json_pack("{s:s,s:o}", "type", item, "job",
+                                                  index >= 0 ? json_string(id)
+                                                             : json_integer(n)));
+        }
+    }
+    if (json_array_size(deps)) {
+        json_t *old = json_object_get(job, "dependencies");
+        if (json_is_array(old))
+            json_array_extend(old, deps);
+        else
+            json_object_set(job, "dependencies", deps);
+    }
+    if (singleton)
+        json_object_set_new(job, "singleton", json_true());
+    rc = 0;
+out:
+    json_decref(deps);
+    free(copy);
+    return rc;
 }

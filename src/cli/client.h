@@ -64,10 +64,17 @@ json_t *cli_mount_arg(const char *arg);
 int cli_env_arg(json_t *obj, const char *arg);
 
 /* Converts a YAML document (a job spec) to JSON; NULL with err on bad YAML. */
-/* A job reference from the command line ("42"; array tasks as "ARRAY_INDEX" once the server
- * resolves them) written to ref as it goes in a /v1/jobs/REF path. -1 with a message on
- * stderr ("gantry CMD: 'x' is not a job id") when s is none. */
+/* A job reference from the command line ("42", or "42_3": array 42's task with index 3)
+ * written to ref as it goes in a /v1/jobs/REF path. -1 with a message on stderr ("gantry CMD:
+ * 'x' is not a job id ...") when s is none. */
 int cli_job_ref(const char *cmd, const char *s, char *ref, size_t len);
+/* How a person names job (a job object of the API): "42", or "ARRAY_INDEX" ("40_3") for an
+ * array's task. Writes buf and returns it. */
+const char *cli_job_name(const json_t *job, char *buf, size_t len);
+/* Adds Slurm's --dependency list to job: "afterok:12:13,afterany:14_2,afternotok:9" appends
+ * {type, job} objects to job's "dependencies" (made where absent), "singleton" sets
+ * "singleton": true. -1 with err (job unchanged) on another type, '?' lists, a bad id. */
+int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err);
 
 json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err);
 

@@ -71,8 +71,7 @@ void cli_again_arg(gt_buf_t *again, const char *flag, const char *value)
 
 const char *cli_job_id_cell(json_t *j, char *buf, size_t len)
 {
-    snprintf(buf, len, "%lld", (long long)json_integer_value(json_object_get(j, "id")));
-    return buf;
+    return cli_job_name(j, buf, len); /* N, or N_M for array N's task with index M */
 }
 
 void cli_print_job_names(json_t *jobs, FILE *f)

@@ -90,7 +90,7 @@ json_t *api_job_view(server_t *srv, const job_t *j, const auth_principal_t *who)
     return job_view(srv, j, who);
 }
 
-int api_job_check(server_t *srv, const auth_principal_t *who, const job_t *j, gt_error_t *err)
+int api_job_check(server_t *srv, const auth_principal_t *who, job_t *j, gt_error_t *err)
 {
     errno = EINVAL;
     if (!server_class(srv, j->prio_class))
@@ -117,16 +117,8 @@ int api_job_check(server_t *srv, const auth_principal_t *who, const job_t *j, gt
             return -1;
         }
     }
-    json_array_foreach(j->after_ok, i, d)
-    {
-        /* A job the caller may not see is answered as one that does not exist: the answer
-         * (and the dependent's fate) must not tell whether another team's job exists. */
-        job_t *dep = server_job(srv, (uint64_t)json_integer_value(d));
-        if (!dep || !may_see(who, dep))
-            return gt_error_set(err, "invalid_argument", "after_ok: job %lld does not exist",
-                                (long long)json_integer_value(d));
-    }
-    return 0;
+    /* A job the caller may not see is answered as one that does not exist (job_gate.c). */
+    return server_gate_deps_resolve(srv, who, j, err);
 }
 
 /* ---- submission (store.h: prepared, committed, then applied to memory) ---- */
@@ -142,7 +134,8 @@ int api_job_check(server_t *srv, const auth_principal_t *who, const job_t *j, gt
 typedef struct submission {
     job_t *tmpl;                /* the first task; the others are its clones */
     uint64_t first;
-    int64_t count, lo;          /* lo < 0: not an array */
+    int64_t count;
+    job_array_t array;          /* count 0: not an array */
     size_t doc_bytes;           /* one task's document */
     auth_principal_t who;       /* the submitter, for the answer's view */
 } submission_t;
@@ -177,6 +170,7 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
         fprintf(stderr, "gantry server: a submission of %lld job(s) by %s was refused: %s\n",
                 (long long)sub->count, sub->who.user, cerr->msg);
         job_free(j);
+        job_array_free(&sub->array);
         free(sub);
         http_error_from(resp, 503, cerr);
         return;
@@ -188,9 +182,11 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
         for (int64_t n = 0; n < batch && k < sub->count; n++, k++) {
             job_t *t = k + 1 < sub->count ? job_clone(j) : j;
             t->id = sub->first + (uint64_t)k;
-            if (sub->lo >= 0)
-                t->array_index = sub->lo + k;
+            if (sub->array.count)
+                t->array_index = sub->array.index[k];
             srv->jobs[t->id] = t;
+            if (k == 0 && sub->array.count)
+                server_gate_array_loading(srv, t, true);
             gt_error_t err = {0};
             if (server_enter_sched(srv, t, &err) < 0) /* checked before: should not happen */
                 server_finish_job(srv, t, JOB_FAILED, "invalid", err.msg, 0, 0);
@@ -199,11 +195,17 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
     }
     pthread_mutex_lock(&srv->mu);
     job_t *first = server_job(srv, sub->first);
+    if (sub->array.count) {
+        job_t *last = server_job(srv, sub->first + (uint64_t)sub->count - 1);
+        server_gate_array_loading(srv, j, false);
+        if (last) /* a dependent that waited on the array while it loaded looks again */
+            server_gate_recheck(srv, last);
+    }
     if (first && first->idem_key)
         server_idem_settle(srv, first->idem_scope, first->idem_key, true);
     json_t *view = first ? job_view(srv, first, &sub->who) : json_object();
     pthread_mutex_unlock(&srv->mu);
-    if (sub->lo >= 0) {
+    if (sub->array.count) {
         json_t *ids = json_array();
         for (int64_t k = 0; k < sub->count && k < 1000; k++)
             json_array_append_new(ids, json_integer((json_int_t)(sub->first + (uint64_t)k)));
@@ -214,8 +216,12 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
     snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%llu",
              (unsigned long long)sub->first);
     resp->json = view;
+    job_array_free(&sub->array);
     free(sub);
 }
+
+static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
+                         job_array_t *arr);
 
 static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
@@ -226,13 +232,22 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
         return 0;
     gt_error_t err = {0};
     job_t *j = NULL;
-    int64_t lo, hi;
+    job_array_t arr;
     const char *dflt_team = req->who.team[0] ? req->who.team : NULL;
-    if (job_parse_request(body, req->who.user, dflt_team, &j, &lo, &hi, &err) < 0) {
+    if (job_parse_request(body, req->who.user, dflt_team, &j, &arr, &err) < 0) {
         json_decref(body);
         return http_error_from(resp, 400, &err);
     }
     json_decref(body);
+    int rc = submit_parsed(srv, req, resp, j, &arr);
+    job_array_free(&arr); /* empty when the submission took it */
+    return rc;
+}
+
+static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
+                         job_array_t *arr)
+{
+    gt_error_t err = {0};
     const char *key = http_header(req, "Idempotency-Key");
     if (key && (strlen(key) == 0 || strlen(key) > 200)) {
         job_free(j);
@@ -245,7 +260,7 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
         job_free(j);
         return 0;
     }
-    int64_t count = lo >= 0 ? hi - lo + 1 : 1;
+    int64_t count = arr->count ? arr->count : 1;
     if (over_doc_cap(j, count, resp) < 0) {
         job_free(j);
         return 0;
@@ -301,9 +316,9 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     j->submit_time = server_now();
     j->id = srv->next_id;
-    if (lo >= 0) {
+    if (arr->count) {
         j->array_id = (int64_t)j->id;
-        j->array_index = lo;
+        j->array_index = arr->index[0];
     }
     if (server_check_job(srv, j, &err) < 0) {
         pthread_mutex_unlock(&srv->mu);
@@ -316,7 +331,8 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     sub->tmpl = j;
     sub->first = j->id;
     sub->count = count;
-    sub->lo = lo;
+    sub->array = *arr;
+    *arr = (job_array_t){0};
     sub->who = req->who;
     srv->next_id += (uint64_t)count;
     server_jobs_reserve(srv, srv->next_id);
@@ -328,14 +344,14 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     store_op_t *ops = xcalloc((size_t)count, sizeof(*ops));
     for (int64_t k = 0; k < count; k++) {
         j->id = sub->first + (uint64_t)k;
-        if (lo >= 0)
-            j->array_index = lo + k;
+        if (sub->array.count)
+            j->array_index = sub->array.index[k];
         ops[k] = (store_op_t){.kind = STORE_JOB_PUT, .id = j->id, .a = xstrdup(j->team),
                               .b = xstrdup(j->user), .c = xstrdup(job_state_name(j->state)),
                               .d = server_job_doc(j)};
     }
     j->id = sub->first;
-    j->array_index = lo >= 0 ? lo : j->array_index;
+    j->array_index = sub->array.count ? sub->array.index[0] : j->array_index;
     sub->doc_bytes = strlen(ops[0].d);
     resp->ticket = store_enqueue_client_owned(srv->store, ops, (size_t)count);
     resp->apply = submit_apply; /* answered, and in memory, once durable (http.c) */
@@ -384,15 +400,20 @@ static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
     return 0;
 }
 
-static int get_id(const char *s, uint64_t *id, const char **rest)
+/* The job reference at the start of s ("N" or "N_M", then nothing or "/..."): copied into ref
+ * (for server_job_ref), *rest after its '/'. -1 when it is not one. */
+static int get_ref(const char *s, char *ref, size_t len, const char **rest)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || v == 0 || (*end && *end != '/'))
+    size_t n = strcspn(s, "/");
+    uint64_t id;
+    int64_t index;
+    if (n == 0 || n >= len)
         return -1;
-    *id = v;
-    *rest = *end ? end + 1 : end;
+    memcpy(ref, s, n);
+    ref[n] = '\0';
+    if (job_ref_parse(ref, &id, &index) < 0)
+        return -1;
+    *rest = s[n] ? s + n + 1 : s + n;
     return 0;
 }
 
@@ -408,17 +429,17 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         return http_error(resp, 405, "method_not_allowed", "use GET, POST or DELETE on "
                           "/v1/jobs");
     }
-    uint64_t id;
+    char ref[48];
     const char *sub;
-    if (get_id(rest, &id, &sub) < 0)
-        return http_error(resp, 400, "invalid_argument", "'%s' is not a job id", rest);
+    if (get_ref(rest, ref, sizeof(ref), &sub) < 0)
+        return http_error(resp, 400, "invalid_argument", "'%s' is not a job id (N, or N_M for "
+                          "array N's task with index M)", rest);
     pthread_mutex_lock(&srv->mu);
-    job_t *j = server_job(srv, id);
+    job_t *j = server_job_ref(srv, ref);
     if (!j || !may_see(&req->who, j)) {
         pthread_mutex_unlock(&srv->mu);
         /* Other teams' jobs are not found rather than forbidden: ids reveal nothing. */
-        return http_error(resp, 404, "not_found", "job %llu does not exist",
-                          (unsigned long long)id);
+        return http_error(resp, 404, "not_found", "job %s does not exist", ref);
     }
     if (!strcmp(sub, "logs") && method(req, "GET")) {
         int rc = api_job_logs(srv, req, resp, j);

@@ -130,11 +130,7 @@ static char *hold_prepare(server_t *srv, const job_t *j, const ctl_args_t *a, jo
 static void hold_apply(server_t *srv, job_t *j, const ctl_args_t *a)
 {
     set_hold(j, a);
-    if (j->in_sched) {
-        sched_job_remove(srv->sched, j->id, server_sched_clock(srv));
-        j->in_sched = false;
-        server_kick(srv);
-    }
+    server_leave_sched(srv, j); /* the throttle and singleton counts follow (job_gate.c) */
     fprintf(stderr, "gantry server: job %llu is held by %s.\n", (unsigned long long)j->id,
             a->who->user);
     pthread_cond_broadcast(&srv->changed);
@@ -172,10 +168,8 @@ static void reenter(server_t *srv, job_t *j)
     if (j->state != JOB_PENDING || j->in_sched)
         return;
     gt_error_t err = {0};
-    gate_t g = server_job_gate(srv, j, NULL);
-    if (g == GATE_NEVER)
-        server_finish_job(srv, j, JOB_CANCELLED, "dependency_failed", NULL, 0, 0);
-    else if (g == GATE_READY && server_enter_sched(srv, j, &err) < 0)
+    /* It waits where its gate says (job_gate.c), or is cancelled there (dependency_failed). */
+    if (server_enter_sched(srv, j, &err) < 0)
         server_finish_job(srv, j, JOB_FAILED, "invalid", err.msg, 0, 0);
 }
 
@@ -249,10 +243,7 @@ static char *update_prepare(server_t *srv, const job_t *j, const ctl_args_t *a,
 static void update_apply(server_t *srv, job_t *j, const ctl_args_t *a)
 {
     gt_error_t err = {0};
-    if (j->in_sched) {
-        sched_job_remove(srv->sched, j->id, server_sched_clock(srv));
-        j->in_sched = false;
-    }
+    server_leave_sched(srv, j); /* the throttle and singleton counts follow (job_gate.c) */
     /* The same patch on the same job as prepared: it cannot fail now. */
     if (job_patch(j, a->patch, &err) < 0)
         fprintf(stderr, "gantry server: job %llu: its update no longer applies: %s.\n",

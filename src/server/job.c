@@ -44,9 +44,9 @@ void job_free(job_t *j)
     free(j->error);
     free(j->image_digest);
     free(j->ckpt_signal);
-    json_decref(j->after_ok);
     free(j->partition);
     json_decref(j->labels);
+    json_decref(j->dependencies);
     free(j->idem_key);
     free(j->idem_scope);
     free(j->held_by);
@@ -104,9 +104,9 @@ job_t *job_clone(const job_t *s)
     j->error = dup0(s->error);
     j->image_digest = dup0(s->image_digest);
     j->ckpt_signal = dup0(s->ckpt_signal);
-    j->after_ok = json_deep_copy(s->after_ok);
     j->partition = dup0(s->partition);
     j->labels = s->labels ? json_deep_copy(s->labels) : NULL;
+    j->dependencies = json_deep_copy(s->dependencies);
     j->idem_key = dup0(s->idem_key);
     j->idem_scope = dup0(s->idem_scope);
     j->held_by = dup0(s->held_by);
@@ -272,21 +272,174 @@ int job_labels_check(const json_t *v, const char *what, gt_error_t *err)
     return 0;
 }
 
-/* "LO-HI": two plain decimal numbers (no sign, no space), HI - LO < 10000. */
-static int array_range(const char *s, int64_t *lo, int64_t *hi)
+/* A plain decimal number (no sign, no space) at *p, at most JOB_ARRAY_INDEX_MAX; *p moves past
+ * it. */
+static int array_number(const char **p, int64_t *out)
 {
-    char *end;
-    if (!s || !isdigit((unsigned char)s[0]))
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s))
         return -1;
-    errno = 0;
-    long long a = strtoll(s, &end, 10);
-    if (errno || *end != '-' || !isdigit((unsigned char)end[1]))
-        return -1;
-    long long b = strtoll(end + 1, &end, 10);
-    if (errno || *end || b < a || b - a >= 10000)
-        return -1;
-    *lo = a;
-    *hi = b;
+    int64_t v = 0;
+    for (; isdigit((unsigned char)*s); s++) {
+        v = v * 10 + (*s - '0');
+        if (v > JOB_ARRAY_INDEX_MAX)
+            return -1;
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int array_bad(gt_error_t *err, const char *fmt, const char *a, const char *b)
+{
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument", fmt, a, b);
+}
+
+#define ARRAY_FORM "such as \"0-99\", \"1,3,5-9\", \"0-15:4\" or \"0-99%%10\" (at most 10000 tasks)"
+
+int job_array_parse(const char *s, job_array_t *out, gt_error_t *err)
+{
+    if (!s || !*s)
+        return array_bad(err, "'array' must be Slurm's form " ARRAY_FORM "%s%s", "", "");
+    /* First pass: the elements are checked and their tasks counted (nothing allocated). */
+    int64_t total = 0;
+    int throttle = 0;
+    const char *p = s;
+    for (;;) {
+        int64_t lo, hi, step = 1;
+        if (array_number(&p, &lo) < 0)
+            goto bad_element;
+        hi = lo;
+        if (*p == '-') {
+            p++;
+            if (array_number(&p, &hi) < 0 || hi < lo)
+                goto bad_element;
+            if (*p == ':') {
+                p++;
+                if (array_number(&p, &step) < 0 || step < 1)
+                    goto bad_element;
+            }
+        }
+        total += (hi - lo) / step + 1;
+        if (total > JOB_ARRAY_MAX) {
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "'array' %s makes more than %d tasks: "
+                                "an array has at most %d", s, JOB_ARRAY_MAX, JOB_ARRAY_MAX);
+        }
+        if (*p != ',')
+            break;
+        p++;
+    }
+    if (*p == '%') {
+        p++;
+        int64_t n;
+        if (array_number(&p, &n) < 0 || *p || n < 1 || n > JOB_ARRAY_MAX)
+            return array_bad(err, "'array' %s: the throttle after %% must be a number of tasks "
+                             "from 1 to 10000%s", s, "");
+        throttle = (int)n;
+    }
+    if (*p)
+        goto bad_element;
+    /* Second pass: the indices, sorted; one given twice is refused. */
+    int64_t *idx = xcalloc((size_t)total, sizeof(*idx)), n = 0;
+    for (p = s; *p && *p != '%'; p += *p == ',') {
+        int64_t lo, hi, step = 1;
+        array_number(&p, &lo);
+        hi = lo;
+        if (*p == '-') {
+            p++;
+            array_number(&p, &hi);
+            if (*p == ':') {
+                p++;
+                array_number(&p, &step);
+            }
+        }
+        for (int64_t v = lo; v <= hi; v += step)
+            idx[n++] = v;
+    }
+    qsort(idx, (size_t)n, sizeof(*idx), cmp_i64);
+    for (int64_t k = 1; k < n; k++)
+        if (idx[k] == idx[k - 1]) {
+            char b[32];
+            snprintf(b, sizeof(b), "%lld", (long long)idx[k]);
+            free(idx);
+            return array_bad(err, "'array' %s names index %s more than once", s, b);
+        }
+    out->index = idx;
+    out->count = n;
+    out->throttle = throttle;
+    return 0;
+bad_element:
+    return array_bad(err, "'array' must be Slurm's form " ARRAY_FORM "; '%s' is not", s, "");
+}
+
+void job_array_free(job_array_t *a)
+{
+    if (!a)
+        return;
+    free(a->index);
+    a->index = NULL;
+    a->count = 0;
+    a->throttle = 0;
+}
+
+int job_ref_parse(const char *s, uint64_t *id, int64_t *index)
+{
+    int64_t a, b = -1;
+    const char *p = s;
+    if (!s || *s == '0' || array_number(&p, &a) < 0 || a == 0)
+        goto bad;
+    if (*p == '_') {
+        p++;
+        if (array_number(&p, &b) < 0)
+            goto bad;
+    }
+    if (*p)
+        goto bad;
+    *id = (uint64_t)a;
+    *index = b;
+    return 0;
+bad:
+    errno = EINVAL;
+    return -1;
+}
+
+static const char *dep_types[] = {"afterok", "afterany", "afternotok", NULL};
+
+int job_parse_dependencies(const json_t *v, const char *key, json_t **out, gt_error_t *err)
+{
+    if (!json_is_array(v))
+        return bad(err, "'%s' must be an array of {type, job}%s", key, "");
+    json_t *deps = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        json_t *type = json_object_get(e, "type"), *job = json_object_get(e, "job");
+        uint64_t id;
+        int64_t index;
+        bool known = false;
+        for (int k = 0; json_is_string(type) && dep_types[k]; k++)
+            known |= !strcmp(json_string_value(type), dep_types[k]);
+        if (!json_is_object(e) || json_object_size(e) != 2 || !known ||
+            !((json_is_integer(job) && json_integer_value(job) > 0) ||
+              (json_is_string(job) &&
+               job_ref_parse(json_string_value(job), &id, &index) == 0))) {
+            json_decref(deps);
+            return bad(err, "'%s' must hold only {type, job}: type afterok, afterany or "
+                            "afternotok, job an id such as 12 or an array task such as \"12_3\"%s",
+                       key, "");
+        }
+        json_array_append_new(deps, json_pack("{s:O,s:O}", "type", type, "job", job));
+    }
+    *out = deps;
     return 0;
 }
 
@@ -306,6 +459,8 @@ static const char *known_fields[] = {
     "workdir",
     "checkpoint",
     "after_ok",
+    "dependencies",
+    "singleton",
     "array",
     "image",
     "environment",
@@ -321,8 +476,9 @@ static const char *known_fields[] = {
 };
 
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
-                      job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err)
+                      job_t **out, job_array_t *array, gt_error_t *err)
 {
+    *array = (job_array_t){0};
     if (!json_is_object(body))
         return bad(err, "the body must be a JSON object describing the job%s%s", "", "");
     const char *key;
@@ -343,7 +499,6 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     }
     job_t *j = xcalloc(1, sizeof(*j));
     j->array_id = j->array_index = -1;
-    *array_lo = *array_hi = -1;
     j->user = xstrdup(user);
     int64_t n;
 
@@ -510,6 +665,12 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
                                 &j->ckpt_grace_s, err) < 0)
             goto fail;
     }
+    if ((v = json_object_get(body, "dependencies"))) {
+        if (job_parse_dependencies(v, "dependencies", &j->dependencies, err) < 0)
+            goto fail;
+    } else {
+        j->dependencies = json_array();
+    }
     if ((v = json_object_get(body, "after_ok"))) {
         if (!json_is_array(v)) {
             bad(err, "'after_ok' must be an array of job ids%s%s", "", "");
@@ -522,9 +683,8 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
             bad(err, "'after_ok' must hold only job ids (whole numbers above 0)%s%s", "", "");
             goto fail;
         }
-        j->after_ok = json_deep_copy(v);
-    } else {
-        j->after_ok = json_array();
+        json_array_foreach(v, i, e) json_array_append_new(
+            j->dependencies, json_pack("{s:s,s:O}", "type", "afterok", "job", e));
     }
     if ((v = json_object_get(body, "labels"))) {
         if (job_labels_check(v, "labels", err) < 0)
@@ -533,10 +693,28 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     } else {
         j->labels = json_object();
     }
-    if ((v = json_object_get(body, "array")) &&
-        array_range(json_string_value(v), array_lo, array_hi) < 0) {
-        bad(err, "'array' must be a range such as \"0-99\" (at most 10000 tasks)%s%s", "", "");
-        goto fail;
+    if ((v = json_object_get(body, "singleton"))) {
+        if (!json_is_boolean(v)) {
+            bad(err, "'singleton' must be true or false%s%s", "", "");
+            goto fail;
+        }
+        j->singleton = json_is_true(v);
+        if (j->singleton && !j->name) {
+            bad(err, "'singleton' needs a 'name': one job of that name and user runs at a "
+                     "time%s%s", "", "");
+            goto fail;
+        }
+    }
+    if ((v = json_object_get(body, "array"))) {
+        if (!json_is_string(v)) {
+            bad(err, "'array' must be a string in Slurm's form such as \"0-99%%10\"%s%s", "",
+                "");
+            goto fail;
+        }
+        if (job_array_parse(json_string_value(v), array, err) < 0)
+            goto fail;
+        j->array_count = array->count;
+        j->array_throttle = array->throttle;
     }
     if ((v = json_object_get(body, "hold"))) {
         if (!json_is_boolean(v)) {
@@ -570,6 +748,7 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     *out = j;
     return 0;
 fail:
+    job_array_free(array);
     job_free(j);
     return -1;
 }
@@ -584,6 +763,8 @@ static const char *patch_fields[] = {
     "time_limit",
     "after_ok",
     "labels",
+    "dependencies",
+    "singleton",
     NULL,
 };
 
@@ -632,9 +813,12 @@ int job_patch(job_t *j, const json_t *patch, gt_error_t *err)
     }
     json_object_set_new(body, "command", json_pack("[s]", "true"));
     json_object_set_new(body, "team", json_string(j->team));
+    if (j->name && !json_object_get(body, "name")) /* singleton checks that it has one */
+        json_object_set_new(body, "name", json_string(j->name));
     job_t *p;
-    int64_t lo, hi;
-    int rc = job_parse_request(body, j->user, j->team, &p, &lo, &hi, err);
+    job_array_t arr;
+    int rc = job_parse_request(body, j->user, j->team, &p, &arr, err);
+    job_array_free(&arr);
     json_decref(body);
     if (rc < 0)
         return -1;
@@ -662,10 +846,12 @@ int job_patch(job_t *j, const json_t *patch, gt_error_t *err)
         json_decref(j->labels);
         j->labels = json_incref(p->labels);
     }
-    if (json_object_get(patch, "after_ok")) {
-        json_decref(j->after_ok);
-        j->after_ok = json_incref(p->after_ok);
+    if (json_object_get(patch, "after_ok") || json_object_get(patch, "dependencies")) {
+        json_decref(j->dependencies); /* both given: the two lists together */
+        j->dependencies = json_incref(p->dependencies);
     }
+    if (json_object_get(patch, "singleton"))
+        j->singleton = p->singleton;
     job_free(p);
     return 0;
 }
@@ -708,12 +894,17 @@ json_t *job_to_json(const job_t *j)
     if (j->ckpt_signal)
         json_object_set_new(o, "checkpoint", json_pack("{s:s,s:I}", "signal", j->ckpt_signal,
                                                        "grace_s", (json_int_t)j->ckpt_grace_s));
-    json_object_set(o, "after_ok", j->after_ok);
     if (json_object_size(j->labels))
         json_object_set(o, "labels", j->labels);
+    json_object_set(o, "dependencies", j->dependencies);
+    if (j->singleton)
+        json_object_set_new(o, "singleton", json_true());
     if (j->array_id >= 0) {
         json_object_set_new(o, "array_id", json_integer(j->array_id));
         json_object_set_new(o, "array_index", json_integer(j->array_index));
+        json_object_set_new(o, "array_count", json_integer(j->array_count));
+        if (j->array_throttle > 0)
+            json_object_set_new(o, "array_throttle", json_integer(j->array_throttle));
     }
     if (j->requeue != JOB_REQUEUE_DEFAULT)
         json_object_set_new(o, "requeue", json_boolean(j->requeue == JOB_REQUEUE_YES));
@@ -821,8 +1012,19 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
         j->ckpt_signal = jstr(ck, "signal");
         j->ckpt_grace_s = json_integer_value(json_object_get(ck, "grace_s"));
     }
-    j->after_ok = jref(o, "after_ok", json_array());
     j->labels = jref(o, "labels", json_object());
+    json_t *deps = json_object_get(o, "dependencies");
+    if (json_is_array(deps)) {
+        j->dependencies = json_deep_copy(deps);
+    } else { /* a document from before dependencies: after_ok's ids */
+        j->dependencies = json_array();
+        size_t di;
+        json_t *d;
+        json_array_foreach(json_object_get(o, "after_ok"), di, d)
+            json_array_append_new(j->dependencies,
+                                  json_pack("{s:s,s:O}", "type", "afterok", "job", d));
+    }
+    j->singleton = json_is_true(json_object_get(o, "singleton"));
     j->array_id = json_object_get(o, "array_id") ? json_integer_value(json_object_get(o, "array_id")) : -1;
     j->array_index = json_object_get(o, "array_index") ? json_integer_value(json_object_get(o, "array_index")) : -1;
     json_t *rq = json_object_get(o, "requeue");
@@ -830,6 +1032,8 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
                  : json_is_true(rq)   ? JOB_REQUEUE_YES
                                       : JOB_REQUEUE_NO;
     j->partition = jstr(o, "partition");
+    j->array_count = json_integer_value(json_object_get(o, "array_count"));
+    j->array_throttle = (int)json_integer_value(json_object_get(o, "array_throttle"));
     j->idem_key = jstr(o, "idempotency_key");
     j->idem_scope = jstr(o, "idempotency_scope");
     j->held = json_is_true(json_object_get(o, "held"));

@@ -61,8 +61,12 @@ typedef struct job {
     int64_t pull_bytes;         /* bytes fetched so far while pulling (memory only) */
     char *ckpt_signal;          /* NULL: not checkpointable */
     int64_t ckpt_grace_s;
-    json_t *after_ok;           /* array of job ids */
     json_t *labels;             /* object of strings (job_labels_check), never NULL once made */
+    /* [{type: "afterok"|"afterany"|"afternotok", job: ID}] (after_ok's ids are afterok); a
+     * job that is an array's id stands for all its tasks (job_gate.c). */
+    json_t *dependencies;
+    bool singleton;             /* waits while another job of its name and user is queued or
+                                   runs (job_gate.c) */
     int64_t array_id, array_index; /* -1 when not part of an array */
     /* Held (gantry hold, or hold: true at submission): a pending job stays out of the
      * scheduler until released (job_gate.c). held_by names who held it; held_by_admin: an
@@ -72,6 +76,9 @@ typedef struct job {
     job_requeue_t requeue;      /* its own rule when its node is lost (field "requeue") */
     char *partition;            /* the partition it was submitted to (resolved at submission
                                    into gpu_type and priority_class), or NULL */
+    int64_t array_count;        /* an array's tasks (ids array_id .. array_id + count - 1) */
+    int array_throttle;         /* %N: at most N of its tasks in the scheduler at once; 0 none */
+    bool gate_listed;           /* in job_gate.c's list of jobs waiting on others (memory only) */
     char *idem_key;
     char *idem_scope;           /* id of the token that submitted it with idem_key */
 
@@ -97,16 +104,42 @@ const char *job_state_name(job_state_t s);
 int job_state_parse(const char *s, job_state_t *out);
 static inline bool job_state_terminal(job_state_t s) { return s >= JOB_SUCCEEDED; }
 
+/* An array's indices, from Slurm's syntax: a comma list of N, A-B and A-B:STEP, then an
+ * optional %N throttle ("0-15:4,20,30-32%2"). */
+#define JOB_ARRAY_MAX 10000     /* tasks in one array */
+#define JOB_ARRAY_INDEX_MAX 2147483647LL
+typedef struct job_array {
+    int64_t *index;             /* sorted ascending, unique; NULL when not an array */
+    int64_t count;              /* 0 when not an array */
+    int throttle;               /* %N; 0 when none */
+} job_array_t;
+/* Parses s into *out (out->index is the caller's: job_array_free). 0, or -1 (EINVAL) with err
+ * saying what is wrong: a bad element, a step below 1, an index above JOB_ARRAY_INDEX_MAX, an
+ * index given twice, more than JOB_ARRAY_MAX tasks, a throttle outside 1..JOB_ARRAY_MAX. *out
+ * is untouched on error. */
+int job_array_parse(const char *s, job_array_t *out, gt_error_t *err);
+void job_array_free(job_array_t *a);
+/* A job reference: "N" (job N) or "N_M" (array N's task with index M). 0 with *id and *index
+ * (-1 for "N"), or -1 (EINVAL) when s is neither. */
+int job_ref_parse(const char *s, uint64_t *id, int64_t *index);
+/* Validates a 'dependencies' value (key names it in messages): an array of {type, job} with
+ * type afterok, afterany or afternotok and job an id above 0 or a reference string "N" or
+ * "N_M" (the server resolves strings to ids: server_gate_deps_resolve). *out: a new array of
+ * new {type, job} objects. -1 (EINVAL) with err otherwise. */
+int job_parse_dependencies(const json_t *v, const char *key, json_t **out, gt_error_t *err);
+
 /* Validates a submission body. On success *out is a new pending job (id 0; team defaulted to
- * dflt_team when the body has none, user set to user) and 0 is returned; otherwise -1 (EINVAL)
- * with a message in err naming the field. array_lo/hi get the "array" range, or -1. */
+ * dflt_team when the body has none, user set to user; after_ok turned into afterok
+ * dependencies; array_count and array_throttle from "array") and 0 is returned, with the
+ * array's indices in *array (count 0 when not an array; job_array_free it); otherwise -1
+ * (EINVAL) with a message in err naming the field, *array empty. */
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
-                      job_t **out, int64_t *array_lo, int64_t *array_hi, gt_error_t *err);
+                      job_t **out, job_array_t *array, gt_error_t *err);
 /* Applies an update of a pending job (PATCH /v1/jobs/{id}): patch is an object of the fields
  * a user may change (name, priority_class, gpus, nodes, gpu_type, time_limit, after_ok,
- * labels), each validated by job_parse_request()'s rules; labels merge into the job's (a key
- * set to null is removed). 0, or -1 (EINVAL) with err naming the field, j
- * unchanged. */
+ * labels, dependencies, singleton), each validated by job_parse_request()'s rules; labels
+ * merge into the job's (a key set to null is removed); after_ok and dependencies together
+ * replace the job's dependencies. 0, or -1 (EINVAL) with err naming the field, j unchanged. */
 int job_patch(job_t *j, const json_t *patch, gt_error_t *err);
 /* Whether v is a valid "labels" object (as Kubernetes' labels): at most JOB_MAX_LABELS keys,
  * each [PREFIX/]NAME with NAME 1 to 63 of [A-Za-z0-9._-] beginning and ending with a letter or

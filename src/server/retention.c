@@ -10,7 +10,7 @@
  * jobs' deletions in one store batch, waits until it is durable, and only then changes memory
  * (so the totals /v1/usage answers never count a job twice or miss it).
  *
- * A finished job that a job not yet ended names in after_ok is kept until that one ends: a
+ * A finished job that a job not yet ended names in its dependencies is kept until that one ends: a
  * dependent always finds its dependencies as they ended, also after a restart. */
 #include <errno.h>
 #include <inttypes.h>
@@ -248,7 +248,8 @@ int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *er
     *purged = 0;
     retention_t *r = srv->retention;
     size_t nids = srv->next_id;
-    /* Jobs named in after_ok by jobs that have not ended are kept. */
+    /* Jobs named in the dependencies of jobs that have not ended are kept (an array's every
+     * task when it is named by its id). */
     uint8_t *needed = xcalloc(nids ? nids : 1, 1);
     for (size_t id = 1; id < nids; id++) {
         job_t *j = srv->jobs[id];
@@ -256,11 +257,12 @@ int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *er
             continue;
         size_t i;
         json_t *d;
-        json_array_foreach(j->after_ok, i, d)
+        json_array_foreach(j->dependencies, i, d)
         {
-            json_int_t dep = json_integer_value(d);
-            if (dep > 0 && (size_t)dep < nids)
-                needed[dep] = 1;
+            uint64_t first, n;
+            server_gate_dep_targets(srv, d, &first, &n);
+            for (uint64_t k = first; k < first + n && k < nids; k++)
+                needed[k] = 1;
         }
     }
     uint64_t *ids = xcalloc(PURGE_BATCH, sizeof(*ids));

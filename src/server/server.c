@@ -234,16 +234,48 @@ static int job_spec(server_t *srv, const job_t *j, sched_job_spec_t *sp, gt_erro
 }
 
 /* Gives a pending job to the scheduler once its gate allows (job_gate.c). Caller holds mu. */
-int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err)
+int server_admit(server_t *srv, job_t *j, uint64_t *ticket, gt_error_t *err)
 {
-    if (j->in_sched || server_job_gate(srv, j, NULL) != GATE_READY)
+    *ticket = 0;
+    if (j->in_sched || j->state != JOB_PENDING)
         return 0;
+    gate_why_t why = {0};
+    gate_t g = server_job_gate(srv, j, &why);
+    if (g == GATE_NEVER) {
+        fprintf(stderr, "gantry server: job %llu is cancelled: %s.\n", (unsigned long long)j->id,
+                why.message);
+        *ticket = server_finish_job(srv, j, JOB_CANCELLED, "dependency_failed", why.message, 0,
+                                    0);
+        return 0;
+    }
+    if (g == GATE_WAIT) {
+        server_gate_wait(srv, j, &why);
+        return 0;
+    }
     sched_job_spec_t sp;
     if (job_spec(srv, j, &sp, err) < 0 || sched_job_submit(srv->sched, &sp, err) < 0)
         return -1;
     j->in_sched = true;
+    server_gate_entered(srv, j);
     server_kick(srv);
     return 0;
+}
+
+int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err)
+{
+    uint64_t t;
+    return server_admit(srv, j, &t, err);
+}
+
+uint64_t server_leave_sched(server_t *srv, job_t *j)
+{
+    if (!j->in_sched || j->state != JOB_PENDING)
+        return 0;
+    sched_job_remove(srv->sched, j->id, server_sched_clock(srv));
+    j->in_sched = false;
+    server_gate_left(srv, j, true, false);
+    server_kick(srv);
+    return server_gate_recheck(srv, j);
 }
 
 static void queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
@@ -318,7 +350,10 @@ char *server_job_doc_ended(const job_t *j, job_state_t st, const char *reason)
 uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
                            const char *message, int exit_code, int exit_signal)
 {
+    bool was_active = j->in_sched && !job_state_terminal(j->state);
+    bool was_ended = job_state_terminal(j->state);
     bool was_running = set_ended(j, st, reason, message, exit_code, exit_signal);
+    server_gate_left(srv, j, was_active, !was_ended);
     if (was_running && st == JOB_CANCELLED) {
         /* Still holds its GPUs until the agents report the processes gone. */
         uint64_t t = server_save_job(srv, j);
@@ -942,13 +977,16 @@ static int on_stored_job(void *arg, uint64_t id, const char *doc, gt_error_t *er
     return 0;
 }
 
-/* After loading: pending jobs enter the queue, running ones are restored on their slots. */
+/* After loading: running jobs are restored on their slots, then pending ones enter the queue
+ * (after: the throttles and singletons count the running ones first); a pending job whose
+ * dependency failed while the server was down is cancelled now. */
 static void restore_jobs(server_t *srv)
 {
     size_t pending = 0, running = 0;
+    for (int pass = 0; pass < 2; pass++) {
     for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
-        if (!j)
+        if (!j || (pass == 0) == (j->state == JOB_PENDING))
             continue;
         gt_error_t err = {0};
         j->placed_at = server_now(); /* its start task may have been lost with the server */
@@ -974,21 +1012,22 @@ static void restore_jobs(server_t *srv)
             if (okay && sched_job_restore_running(srv->sched, &sp, (sched_time_t)j->start_time,
                                                   slots, ns, &err) == 0) {
                 j->in_sched = true;
+                if (j->state == JOB_RUNNING)
+                    server_gate_entered(srv, j);
                 running++;
             } else if (j->state == JOB_RUNNING) {
                 fprintf(stderr, "gantry server: job %llu can't be restored on its nodes (%s); "
                                 "it returns to the queue.\n", (unsigned long long)id, err.msg);
-                j->state = JOB_PENDING;
+                j->state = JOB_PENDING; /* queued again by the second pass */
                 job_set_slots(j, NULL, 0);
                 j->stopping = false;
                 server_save_job(srv, j);
-                if (server_enter_sched(srv, j, &err) < 0)
-                    server_finish_job(srv, j, JOB_FAILED, "invalid", NULL, 0, 0);
             } else {
                 j->stopping = false;
                 server_save_job(srv, j);
             }
         }
+    }
     }
     fprintf(stderr, "gantry server: restored %llu jobs from the store (%zu pending, %zu "
                     "running).\n", (unsigned long long)(srv->next_id - 1), pending, running);
@@ -1140,6 +1179,7 @@ void server_close(server_t *srv)
     json_decref(srv->partitions);
     server_nodectl_free(srv);
     json_decref(srv->idem);
+    server_gate_free(srv);
     free(srv->follows);
     free(srv->data_dir);
     free(srv);

@@ -40,6 +40,7 @@
 
 struct MHD_Daemon;
 struct MHD_Connection;
+struct gate_index;
 struct conn_guard;
 
 /* Limits against abuse of the HTTP API (gantry server flags; defaults in server.c). */
@@ -139,6 +140,7 @@ typedef struct server {
     int64_t retention_s;             /* finished jobs are purged this long after their end; 0 =
                                         kept for ever */
     struct retention *retention;     /* retention.c: purging, and the usage kept in aggregate */
+    struct gate_index *gate; /* job_gate.c: arrays' and names' counts, jobs waiting on others */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
@@ -173,29 +175,67 @@ double server_now(void);
 job_t *server_job(server_t *srv, uint64_t id);          /* NULL when unknown */
 void server_jobs_reserve(server_t *srv, uint64_t id);  /* jobs[id] exists (NULL-filled) */
 /* Gives a pending job to the scheduler once its gate (job_gate.c) lets it through; a job the
- * gate holds back stays pending outside it, and 0 is returned (-1 with err: the scheduler
- * refused the job). Caller holds mu. */
+ * gate holds back stays pending outside it (server_gate_wait), and one the gate says never to
+ * is cancelled (dependency_failed); both return 0 (-1 with err: the scheduler refused the job).
+ * server_admit also gives the store ticket of a change it made (0: none). Caller holds mu. */
 int server_enter_sched(server_t *srv, job_t *j, gt_error_t *err);
+int server_admit(server_t *srv, job_t *j, uint64_t *ticket, gt_error_t *err);
+/* Takes a pending job out of the scheduler (held, say): it waits outside until
+ * server_enter_sched() again; the jobs it held back are re-examined. Caller holds mu. Returns
+ * the store ticket (0: none). */
+uint64_t server_leave_sched(server_t *srv, job_t *j);
 
 /* ---- job_gate.c: what keeps a pending job out of the scheduler ----
- * A pending job enters the scheduler only when nothing outside scheduling holds it back: a
- * hold (gantry hold), its dependencies (after_ok today). Each such rule is one check in server_job_gate(); a rule
- * whose condition may change when another job changes is re-examined by server_gate_recheck().
- * Caller holds mu for both. */
+ * A pending job enters the scheduler only when nothing outside scheduling holds it back, each
+ * rule one check in server_job_gate(): a hold (gantry hold: reason "held"), its dependencies
+ * ([{type: afterok|afterany|afternotok,
+ * job}]; an array's id stands for all its tasks), singleton (reason "singleton": another job of
+ * its name and user is active), its array's throttle ("array_throttle": %N tasks active). A job
+ * is active from its entry into the scheduler to its end: server.c reports both
+ * (server_gate_entered, server_gate_left), as must any code that changes in_sched. A rule
+ * whose condition may change when another job changes is re-examined by
+ * server_gate_recheck(). Caller holds mu for all. */
 typedef enum gate {
     GATE_READY,              /* it may enter the scheduler now */
     GATE_WAIT,               /* not yet: why says why */
     GATE_NEVER,              /* never: a dependency can no longer be met */
 } gate_t;
 typedef struct gate_why {
-    const char *reason;      /* short name for pending_reason ("dependency"); static */
+    const char *reason;      /* short name for pending_reason ("dependency", "singleton",
+                                "array_throttle"); static */
     const char *message;     /* a sentence for pending_message; static */
 } gate_why_t;
 gate_t server_job_gate(server_t *srv, const job_t *j, gate_why_t *why);
-/* After changed changed (it ended, or was released): every pending job outside the scheduler
- * that the gate now lets through enters it; one the gate says NEVER to is cancelled
- * (dependency_failed). Returns the last store ticket (0 when nothing changed). */
+/* j, pending outside the scheduler, waits for why (server_job_gate's): recorded where the
+ * change that may release it looks (its array's throttle, or the list of jobs waiting on
+ * others). */
+void server_gate_wait(server_t *srv, job_t *j, const gate_why_t *why);
+/* j entered the scheduler (pending, or restored running): it is active. */
+void server_gate_entered(server_t *srv, job_t *j);
+/* j is no longer active (was_active: it was) or ended (ended: it reached an end state). */
+void server_gate_left(server_t *srv, job_t *j, bool was_active, bool ended);
+/* After changed changed (it ended, or left the scheduler): the jobs waiting on it that the gate
+ * now lets through enter the scheduler, its array's next tasks as its throttle allows; one the
+ * gate says NEVER to is cancelled (dependency_failed). Returns the last store ticket (0 when
+ * nothing changed). */
 uint64_t server_gate_recheck(server_t *srv, job_t *changed);
+/* An array's tasks are entering memory (a submission, between its first and last batch, first
+ * its first task): a dependency on it waits meanwhile. */
+void server_gate_array_loading(server_t *srv, const job_t *first, bool loading);
+/* Whether j is an array's first task (its id is the array's id). */
+bool server_job_is_array(server_t *srv, const job_t *j);
+/* The ids a dependency ({type, job}) stands for: first .. first + n - 1 (a job alone, or an
+ * array's tasks; n 0 when it is gone). */
+void server_gate_dep_targets(server_t *srv, const json_t *dep, uint64_t *first, uint64_t *n);
+/* The job a reference names: "N" job N, "N_M" array N's task with index M; NULL when none (or
+ * the reference is malformed). */
+job_t *server_job_ref(server_t *srv, const char *ref);
+/* At submission: j's dependencies name jobs who may see ("12" or "12_3" strings become ids);
+ * -1 (EINVAL) with err "dependencies: job N does not exist" otherwise (one who may not see is
+ * told the same). */
+int server_gate_deps_resolve(server_t *srv, const auth_principal_t *who, job_t *j,
+                             gt_error_t *err);
+void server_gate_free(server_t *srv);
 node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_t *err);
 /* The scheduler's features of a node from its register body: SCHED_FEATURE_OCI when its
  * "runtimes" include "oci" (a node without the field runs plain processes only). */
@@ -271,7 +311,7 @@ int retention_start(server_t *srv, gt_error_t *err);
 void retention_stop(server_t *srv);
 void retention_free(server_t *srv);
 /* One purge pass (caller holds mu): up to 1000 finished jobs that ended before cutoff, not
- * named in after_ok by a job that has not ended, are added to the aggregate and deleted, in
+ * named in the dependencies of a job that has not ended, are added to the aggregate and deleted, in
  * one store batch, and only once it is durable from memory and their logs. *purged = how many.
  * -1 with err when the store failed (nothing changed in memory). */
 int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *err);
@@ -450,9 +490,10 @@ void job_filter_free(job_filter_t *f);
 /* api.c: a job as who may see it (a new object; caller holds mu). */
 json_t *api_job_view(server_t *srv, const job_t *j, const auth_principal_t *who);
 /* api.c: a submission's (or an update's) checks against the cluster: its priority class
- * exists, its GPU types are known, the jobs in its after_ok exist and who may see them.
- * Caller holds mu. 0, or -1 (EINVAL) with err (invalid_argument). */
-int api_job_check(server_t *srv, const auth_principal_t *who, const job_t *j, gt_error_t *err);
+ * exists, its GPU types are known, the jobs its dependencies name exist and who may see them
+ * (a dependency "N" becomes the id N: server_gate_deps_resolve). Caller holds mu. 0, or -1
+ * (EINVAL) with err (invalid_argument). */
+int api_job_check(server_t *srv, const auth_principal_t *who, job_t *j, gt_error_t *err);
 /* ---- api_jobctl.c: job control ----
  * verb on job j (found and visible to the caller): "cancel" (DELETE), "hold", "release",
  * "requeue" (POST .../VERB; a body {"hold": true} holds it too), "update" (PATCH, the body the

@@ -40,7 +40,7 @@ missing=$((id1 + 100000))
 rm_id() { sed -E "s/\b($1)\b/ID/g"; }
 rn=$(post "$A_PRO" "" "{\"command\":[\"x\"],\"after_ok\":[$missing]}")
 ro=$(post "$A_PRO" "" "{\"command\":[\"x\"],\"after_ok\":[$id1]}")
-like "$rn" "^400 .*after_ok: job $missing does not exist" "after_ok on a nonexistent job: 400"
+like "$rn" "^400 .*dependencies: job $missing does not exist" "after_ok on a nonexistent job: 400"
 is "$(echo "$ro" | rm_id "$id1")" "$(echo "$rn" | rm_id "$missing")" \
   "after_ok on research's job $id1 from product: the same status and message as a nonexistent id"
 like "$(post "$A_RES" "" "{\"command\":[\"x\"],\"after_ok\":[$id1]}")" '^201 ' \

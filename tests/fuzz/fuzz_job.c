@@ -22,9 +22,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (job_from_doc(text, &j, &err) == 0)
         job_free(j);
     json_t *body = json_loadb((const char *)data, size, 0, NULL);
-    int64_t lo, hi;
+    job_array_t arr;
     j = NULL;
-    if (body && job_parse_request(body, "fuzz", "research", &j, &lo, &hi, &err) == 0) {
+    if (body && job_parse_request(body, "fuzz", "research", &j, &arr, &err) == 0) {
+        job_array_free(&arr);
         j->id = 1;
         json_t *o = job_to_json(j);
         char *doc = json_dumps(o, JSON_COMPACT);

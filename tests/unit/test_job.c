@@ -24,7 +24,7 @@ static json_t *body_of(const char *text)
     return o;
 }
 
-static int64_t lo, hi;
+static job_array_t arr;
 static gt_error_t err;
 
 /* job_parse_request as alice of team research; NULL when it refused (err, errno set). */
@@ -34,7 +34,8 @@ static job_t *parse_as(const char *text, const char *dflt_team)
     job_t *j = NULL;
     memset(&err, 0, sizeof(err));
     errno = 0;
-    int rc = job_parse_request(b, "alice", dflt_team, &j, &lo, &hi, &err);
+    job_array_free(&arr);
+    int rc = job_parse_request(b, "alice", dflt_team, &j, &arr, &err);
     json_decref(b);
     if (rc == 0 && !j)
         diag("0 returned without a job for %s", text);
@@ -53,12 +54,15 @@ static job_t *parse(const char *text)
 static void refused(const char *text, const char *needle)
 {
     json_t *b = body_of(text);
-    job_t *sentinel = (job_t *)&lo, *j = sentinel;
+    job_t *sentinel = (job_t *)&arr, *j = sentinel;
     memset(&err, 0, sizeof(err));
     errno = 0;
-    int rc = job_parse_request(b, "alice", "research", &j, &lo, &hi, &err);
+    job_array_free(&arr);
+    arr.count = 77; /* must come back empty */
+    int rc = job_parse_request(b, "alice", "research", &j, &arr, &err);
     json_decref(b);
-    ok(rc == -1 && errno == EINVAL && !strcmp(err.code, "invalid_argument") && j == sentinel,
+    ok(rc == -1 && errno == EINVAL && !strcmp(err.code, "invalid_argument") && j == sentinel &&
+           arr.count == 0 && arr.index == NULL,
        "refused: %s", text);
     if (rc == 0 && j != sentinel)
         job_free(j);
@@ -91,8 +95,12 @@ static void test_minimal(void)
            !strcmp(arr_str(j->command, 0), "true"),
        "command ['true']");
     ok(json_is_object(j->env) && json_object_size(j->env) == 0, "empty env");
-    ok(json_is_array(j->after_ok) && json_array_size(j->after_ok) == 0, "no dependencies");
-    ok(j->array_id == -1 && j->array_index == -1 && lo == -1 && hi == -1, "not an array");
+    ok(json_is_array(j->dependencies) && json_array_size(j->dependencies) == 0,
+       "no dependencies");
+    ok(!j->singleton, "not a singleton");
+    ok(j->array_id == -1 && j->array_index == -1 && arr.count == 0 && arr.index == NULL &&
+           j->array_count == 0 && j->array_throttle == 0,
+       "not an array");
     ok(j->incarnation == 0 && j->nslots == 0 && j->slots == NULL && j->earlier_runs == NULL &&
            j->end_reason == NULL && !j->stopping,
        "never ran");
@@ -255,12 +263,16 @@ static void test_fields(void)
                !strcmp(json_string_value(json_object_get(j->env, "A")), "1") &&
                !strcmp(json_string_value(json_object_get(j->env, "EMPTY")), ""),
            "env kept, empty values included");
-        ok(json_array_size(j->after_ok) == 2 &&
-               json_integer_value(json_array_get(j->after_ok, 1)) == 5,
-           "after_ok kept");
+        json_t *d1 = json_array_get(j->dependencies, 1);
+        ok(json_array_size(j->dependencies) == 2 &&
+               json_integer_value(json_object_get(d1, "job")) == 5 &&
+               !strcmp(json_string_value(json_object_get(d1, "type")), "afterok"),
+           "after_ok's ids become afterok dependencies");
         is_str(j->ckpt_signal, "SIGUSR1", "checkpoint signal");
         is_int(j->ckpt_grace_s, 300, "checkpoint grace 5m");
-        ok(lo == 0 && hi == 9, "array 0-9");
+        ok(arr.count == 10 && arr.index[0] == 0 && arr.index[9] == 9 && arr.throttle == 0,
+           "array 0-9");
+        ok(j->array_count == 10 && j->array_throttle == 0, "the job knows its array's size");
         ok(j->array_id == -1 && j->array_index == -1, "the server numbers array tasks");
     }
     job_free(j);
@@ -290,15 +302,6 @@ static void test_fields(void)
            "checkpoint signal %s, known to the agent", sigs[i]);
         job_free(j);
     }
-    j = parse("{'command':['x'],'array':'5-5'}");
-    ok(j && lo == 5 && hi == 5, "an array of one task");
-    job_free(j);
-    j = parse("{'command':['x'],'array':'007-010'}");
-    ok(j && lo == 7 && hi == 10, "an array range with leading zeros");
-    job_free(j);
-    j = parse("{'command':['x'],'array':'100-10099'}");
-    ok(j && lo == 100 && hi == 10099, "an array of 10000 tasks");
-    job_free(j);
     j = parse("{'command':['x'],'nodes':0}");
     ok(j && j->nodes == 0, "nodes 0");
     job_free(j);
@@ -393,26 +396,7 @@ static void test_refusals(void)
     refused("{'command':['x'],'after_ok':['3']}", "'after_ok' must hold only job ids");
     refused("{'command':['x'],'after_ok':[1.5]}", "'after_ok' must hold only job ids");
 
-    refused("{'command':['x'],'array':'0-10000'}", "'array' must be a range such as");
-    refused("{'command':['x'],'array':'9-0'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'-1-3'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'5'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'a-b'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'0-9x'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'0-9,12'}", "'array' must be a range");
-    refused("{'command':['x'],'array':''}", "'array' must be a range");
-    refused("{'command':['x'],'array':9}", "'array' must be a range");
-    refused("{'command':['x'],'array':[0,9]}", "'array' must be a range");
-    /* Two plain numbers: no sign, no space, none past what an int64 holds. */
-    refused("{'command':['x'],'array':' 1-3'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'1- 3'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'1-3 '}", "'array' must be a range");
-    refused("{'command':['x'],'array':'+1-3'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'1-+3'}", "'array' must be a range");
-    refused("{'command':['x'],'array':'99999999999999999999-99999999999999999999'}",
-            "'array' must be a range");
-    refused("{'command':['x'],'array':'9223372036854775807-99999999999999999999'}",
-            "'array' must be a range");
+
 }
 
 /* A job as the server holds it after a requeue and a failure. */
@@ -500,8 +484,8 @@ static void test_json(void)
                r->memory_mib == 65536 && r->time_limit_s == 7200,
            "sizes");
         ok(same_json(r->gpu_types, j->gpu_types) && same_json(r->command, j->command) &&
-               same_json(r->env, j->env) && same_json(r->after_ok, j->after_ok),
-           "gpu types, command, env, after_ok");
+               same_json(r->env, j->env) && same_json(r->dependencies, j->dependencies),
+           "gpu types, command, env, dependencies");
         ok(r->command != j->command, "the command is the document's own");
         ok(!strcmp(r->workdir, "/w") && !strcmp(r->ckpt_signal, "SIGUSR2") && r->ckpt_grace_s == 45,
            "workdir and checkpoint");
@@ -566,7 +550,7 @@ static void test_json(void)
     if (r) {
         ok(r->id == 7 && r->state == JOB_RUNNING && !strcmp(r->team, "t") && !strcmp(r->user, "") &&
                json_is_array(r->command) && json_is_object(r->env) && json_is_array(r->gpu_types) &&
-               json_is_array(r->after_ok) && r->array_id == -1,
+               json_is_array(r->dependencies) && r->array_id == -1,
            "defaults for what is absent");
         job_free(r);
     }
@@ -582,7 +566,7 @@ static void test_json(void)
         "{\"id\":7,\"state\":\"pending\",\"team\":3}",
     };
     for (size_t i = 0; i < sizeof(bad_docs) / sizeof(bad_docs[0]); i++) {
-        job_t *sentinel = (job_t *)&lo;
+        job_t *sentinel = (job_t *)&arr;
         r = sentinel;
         memset(&err, 0, sizeof(err));
         errno = 0;
@@ -611,7 +595,7 @@ static void test_clone(void)
            c->end_reason != j->end_reason && c->end_message != j->end_message,
        "strings are copies");
     ok(c->command != j->command && c->env != j->env && c->gpu_types != j->gpu_types &&
-           c->after_ok != j->after_ok && c->earlier_runs != j->earlier_runs,
+           c->dependencies != j->dependencies && c->earlier_runs != j->earlier_runs,
        "json members are copies");
     ok(c->slots != j->slots && c->slots[0].node != j->slots[0].node && c->nslots == 2,
        "slots are copies");
@@ -621,7 +605,7 @@ static void test_clone(void)
     json_object_set_new(c->env, "K", json_string("changed"));
     json_object_set_new(c->env, "NEW", json_string("1"));
     json_array_clear(c->gpu_types);
-    json_array_append_new(c->after_ok, json_integer(12));
+    json_array_append_new(c->dependencies, json_integer(12));
     json_object_set_new(json_array_get(c->earlier_runs, 0), "incarnation", json_integer(9));
     c->name[0] = 'B';
     c->team[0] = 'R';
@@ -865,6 +849,194 @@ static void test_requeue_partition(void)
     refused("{'command': ['x'], 'partition': 3}", "'partition' must be");
 }
 
+/* got holds needle (strstr), else the check fails and shows got. */
+#define has(got, needle, ...)                                                               \
+    do {                                                                                    \
+        const char *h_ = (got);                                                             \
+        ok(h_ && strstr(h_, needle) != NULL, __VA_ARGS__);                                  \
+        if (!h_ || !strstr(h_, needle))                                                     \
+            printf("#   got '%s', want it to hold '%s'\n", h_ ? h_ : "(null)", needle);     \
+    } while (0)
+
+/* The indices of s as "a,b,c" (or "refused: MESSAGE"), and its throttle. */
+static const char *indices(const char *s, int *throttle)
+{
+    static char out[1200];
+    job_array_t a = {0};
+    gt_error_t e = {0};
+    errno = 0;
+    if (job_array_parse(s, &a, &e) < 0) {
+        snprintf(out, sizeof(out), "refused%s: %s", errno == EINVAL ? "" : " (errno)", e.msg);
+        *throttle = -1;
+        return out;
+    }
+    size_t n = 0;
+    out[0] = '\0';
+    for (int64_t k = 0; k < a.count && n < sizeof(out) - 24; k++)
+        n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%lld", k ? "," : "",
+                              (long long)a.index[k]);
+    *throttle = a.throttle;
+    job_array_free(&a);
+    return out;
+}
+
+static void test_arrays(void)
+{
+    int th;
+    /* Every form of Slurm's syntax. */
+    is_str(indices("0-9", &th), "0,1,2,3,4,5,6,7,8,9", "a range");
+    is_int(th, 0, "  no throttle");
+    is_str(indices("5", &th), "5", "one index");
+    is_str(indices("5-5", &th), "5", "a range of one");
+    is_str(indices("007-010", &th), "7,8,9,10", "leading zeros");
+    is_str(indices("1,3,5", &th), "1,3,5", "a list");
+    is_str(indices("0-15:4", &th), "0,4,8,12", "a range with a step");
+    is_str(indices("1-10:3", &th), "1,4,7,10", "a step that lands on the end");
+    is_str(indices("1-9:4", &th), "1,5,9", "a step onto the end");
+    is_str(indices("1-8:4", &th), "1,5", "a step past the end stops before it");
+    is_str(indices("0-9%2", &th), "0,1,2,3,4,5,6,7,8,9", "a throttle");
+    is_int(th, 2, "  throttle 2");
+    is_str(indices("0-15:4,20,30-32%2", &th), "0,4,8,12,20,30,31,32",
+           "the brief's example: steps, a single index, a range, a throttle");
+    is_int(th, 2, "  its throttle");
+    is_str(indices("30-32,0-1,20", &th), "0,1,20,30,31,32", "indices sorted");
+    is_str(indices("2147483647", &th), "2147483647", "the largest index");
+    is_str(indices("7%1", &th), "7", "throttle 1");
+    is_int(th, 1, "  is 1");
+    is_str(indices("0-9%10000", &th), "0,1,2,3,4,5,6,7,8,9", "throttle 10000");
+    job_array_t a = {0};
+    gt_error_t e = {0};
+    ok(job_array_parse("100-10099", &a, &e) == 0 && a.count == 10000 && a.index[0] == 100 &&
+           a.index[9999] == 10099,
+       "an array of 10000 tasks");
+    job_array_free(&a);
+    ok(job_array_parse("0-19999:2", &a, &e) == 0 && a.count == 10000 && a.index[9999] == 19998,
+       "10000 tasks through a step");
+    job_array_free(&a);
+    ok(a.index == NULL && a.count == 0, "job_array_free empties it");
+    job_array_free(NULL);
+
+    /* Errors: each says what is wrong. */
+    has(indices("0-10000", &th), "refused: 'array' 0-10000 makes more than 10000 tasks",
+        "10001 tasks");
+    has(indices("0-9999,10000", &th), "more than 10000 tasks", "10001 tasks in a list");
+    has(indices("0-4,3", &th), "refused: 'array' 0-4,3 names index 3 more than once",
+        "an index twice (range and single)");
+    has(indices("1,1", &th), "names index 1 more than once", "an index twice");
+    has(indices("0-8:2,4-5", &th), "names index 4 more than once", "overlapping ranges");
+    const char *bad_forms[] = {"9-0", "-1-3", "a-b", "0-9x", "", " 1-3", "1- 3", "1-3 ",
+                               "+1-3", "1-+3", "1,,3", ",1", "1,", "0-9:0", "0-9:", "0-9:-1",
+                               "0-9:x", "1:2", "0-2147483648", "2147483648",
+                               "99999999999999999999-99999999999999999999", "0-9%", "%2",
+                               "1-3%2,5", "1-3%2%3", "1-3 %2", "0x10", "1.5"};
+    for (size_t i = 0; i < sizeof(bad_forms) / sizeof(bad_forms[0]); i++)
+        has(indices(bad_forms[i], &th), "refused: 'array' ", "refused: '%s'", bad_forms[i]);
+    has(indices("0-9%0", &th), "throttle after % must be a number of tasks from 1 to 10000",
+        "throttle 0");
+    has(indices("0-9%10001", &th), "from 1 to 10000", "throttle 10001");
+    has(indices("0-9:0", &th), "'0-9:0' is not", "the message quotes the value");
+    has(indices("1,,3", &th), "such as \"0-99\", \"1,3,5-9\", \"0-15:4\" or \"0-99%10\"",
+        "the message shows the forms");
+
+    /* Through a submission body. */
+    job_t *j = parse("{'command':['x'],'array':'0-15:4,20,30-32%2'}");
+    ok(j && arr.count == 8 && arr.index[4] == 20 && arr.throttle == 2 && j->array_count == 8 &&
+           j->array_throttle == 2,
+       "a submission's array: indices, count and throttle");
+    job_free(j);
+    refused("{'command':['x'],'array':'0-10000'}", "makes more than 10000 tasks");
+    refused("{'command':['x'],'array':'1,1'}", "names index 1 more than once");
+    refused("{'command':['x'],'array':9}", "'array' must be a string");
+    refused("{'command':['x'],'array':[0,9]}", "'array' must be a string");
+    refused("{'command':['x'],'array':''}", "'array' must be Slurm's form");
+
+    /* References. */
+    uint64_t id;
+    int64_t index;
+    ok(job_ref_parse("12", &id, &index) == 0 && id == 12 && index == -1, "ref 12");
+    ok(job_ref_parse("12_3", &id, &index) == 0 && id == 12 && index == 3, "ref 12_3");
+    ok(job_ref_parse("12_0", &id, &index) == 0 && id == 12 && index == 0, "ref 12_0");
+    const char *bad_refs[] = {"", "0", "012", "0_1", "12_", "_3", "12_3_4", "12-3", "12_x",
+                              "-12", "12 ", "1_99999999999"};
+    for (size_t i = 0; i < sizeof(bad_refs) / sizeof(bad_refs[0]); i++) {
+        errno = 0;
+        ok(job_ref_parse(bad_refs[i], &id, &index) == -1 && errno == EINVAL, "bad ref '%s'",
+           bad_refs[i]);
+    }
+}
+
+static void test_dependencies(void)
+{
+    job_t *j = parse("{'command':['x'],'dependencies':[{'type':'afterok','job':3},"
+                     "{'type':'afterany','job':'12_4'},{'type':'afternotok','job':'9'}],"
+                     "'after_ok':[7]}");
+    ok(j != NULL, "dependencies of each type, with after_ok: %s", err.msg);
+    if (j) {
+        is_int(json_array_size(j->dependencies), 4, "four");
+        json_t *d = json_array_get(j->dependencies, 1);
+        is_str(json_string_value(json_object_get(d, "type")), "afterany", "afterany kept");
+        is_str(json_string_value(json_object_get(d, "job")), "12_4", "a task's reference kept");
+        d = json_array_get(j->dependencies, 3);
+        ok(!strcmp(json_string_value(json_object_get(d, "type")), "afterok") &&
+               json_integer_value(json_object_get(d, "job")) == 7,
+           "after_ok's id after them, as afterok");
+    }
+    job_free(j);
+    j = parse("{'command':['x'],'name':'nightly','singleton':true}");
+    ok(j && j->singleton, "singleton with a name");
+    job_free(j);
+    j = parse("{'command':['x'],'singleton':false}");
+    ok(j && !j->singleton, "singleton false");
+    job_free(j);
+    refused("{'command':['x'],'singleton':true}", "'singleton' needs a 'name'");
+    refused("{'command':['x'],'name':'n','singleton':'yes'}", "'singleton' must be true or false");
+    refused("{'command':['x'],'dependencies':{'type':'afterok','job':3}}",
+            "'dependencies' must be an array of {type, job}");
+    const char *bad[] = {
+        "[{'type':'after','job':3}]",        "[{'type':'afterok'}]",
+        "[{'job':3}]",                       "[{'type':'afterok','job':0}]",
+        "[{'type':'afterok','job':-3}]",     "[{'type':'afterok','job':1.5}]",
+        "[{'type':'afterok','job':'12_'}]",  "[{'type':'afterok','job':'x'}]",
+        "[{'type':'AFTEROK','job':3}]",      "[{'type':'afterok','job':3,'x':1}]",
+        "[3]",                               "[{'type':'singleton','job':3}]",
+        "[{'type':'aftercorr','job':3}]",    "[{'type':7,'job':3}]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[200];
+        snprintf(text, sizeof(text), "{'command':['x'],'dependencies':%s}", bad[i]);
+        refused(text, "'dependencies' must hold only {type, job}");
+    }
+
+    /* The document keeps them; one from before dependencies reads after_ok back. */
+    j = parse("{'command':['x'],'name':'n','singleton':true,'array':'1-4%3',"
+              "'dependencies':[{'type':'afternotok','job':'5_2'}]}");
+    ok(j != NULL, "a singleton array with a dependency: %s", err.msg);
+    if (j) {
+        j->id = 9;
+        j->array_id = 9;
+        j->array_index = 1;
+        json_t *o = job_to_json(j);
+        char *doc = json_dumps(o, JSON_COMPACT);
+        job_t *r = NULL;
+        ok(job_from_doc(doc, &r, &err) == 0 && r->singleton && r->array_count == 4 &&
+               r->array_throttle == 3 && json_equal(r->dependencies, j->dependencies),
+           "singleton, array count, throttle and dependencies read back");
+        job_free(r);
+        free(doc);
+        json_decref(o);
+    }
+    job_free(j);
+    job_t *r = NULL;
+    ok(job_from_doc("{\"id\":7,\"state\":\"pending\",\"team\":\"t\",\"after_ok\":[3,4]}", &r,
+                    &err) == 0 &&
+           json_array_size(r->dependencies) == 2 &&
+           json_integer_value(json_object_get(json_array_get(r->dependencies, 1), "job")) == 4 &&
+           !strcmp(json_string_value(json_object_get(json_array_get(r->dependencies, 1),
+                                                     "type")),
+                   "afterok"),
+       "a stored document's after_ok reads back as afterok dependencies");
+    job_free(r);
+}
+
 int main(void)
 {
     test_requeue_partition();
@@ -876,5 +1048,8 @@ int main(void)
     test_json();
     test_clone();
     test_states();
+    test_arrays();
+    test_dependencies();
+    job_array_free(&arr);
     return tap_done();
 }

@@ -16,9 +16,9 @@ static job_t *submitted(const char *text)
     json_error_t je;
     json_t *b = json_loads(text, 0, &je);
     job_t *j = NULL;
-    int64_t lo, hi;
+    job_array_t arr;
     memset(&err, 0, sizeof(err));
-    if (!b || job_parse_request(b, "alice", "research", &j, &lo, &hi, &err) < 0)
+    if (!b || job_parse_request(b, "alice", "research", &j, &arr, &err) < 0)
         diag("could not submit %s: %s", text, err.msg);
     json_decref(b);
     return j;
@@ -90,9 +90,20 @@ int main(void)
     is_int(json_array_size(j->gpu_types), 1, "... a list of one");
     is_str(json_string_value(json_array_get(j->gpu_types, 0)), "H100-80GB", "... H100-80GB");
     is_int(patched(j, "{\"after_ok\":[3,4]}"), 0, "after_ok");
-    is_int(json_array_size(j->after_ok), 2, "... two ids");
+    is_int(json_array_size(j->dependencies), 2, "... two afterok dependencies");
     is_int(patched(j, "{\"after_ok\":[]}"), 0, "after_ok emptied");
-    is_int(json_array_size(j->after_ok), 0, "... none");
+    is_int(json_array_size(j->dependencies), 0, "... none");
+    is_int(patched(j, "{\"dependencies\":[{\"type\":\"afterany\",\"job\":\"5_2\"}],"
+                      "\"after_ok\":[6]}"), 0, "dependencies and after_ok together");
+    ok(json_array_size(j->dependencies) == 2 &&
+           !strcmp(json_string_value(json_object_get(json_array_get(j->dependencies, 0), "type")),
+                   "afterany") &&
+           json_integer_value(json_object_get(json_array_get(j->dependencies, 1), "job")) == 6,
+       "... afterany 5_2 then afterok 6");
+    is_int(patched(j, "{\"singleton\":true}"), 0, "singleton (the job has a name)");
+    ok(j->singleton, "... set");
+    is_int(patched(j, "{\"dependencies\":[]}"), 0, "dependencies emptied");
+    is_int(json_array_size(j->dependencies), 0, "... none");
 
     /* ---- what an update leaves alone ---- */
     is_int(j->gpus_milli, 16000, "gpus are kept by updates of other fields");
@@ -151,9 +162,9 @@ int main(void)
     free(d);
     job_free(j);
     json_t *b = json_loads("{\"command\":\"true\",\"hold\":\"yes\"}", 0, NULL);
-    int64_t lo, hi;
+    job_array_t arr;
     j = NULL;
-    is_int(job_parse_request(b, "alice", "research", &j, &lo, &hi, &err), -1,
+    is_int(job_parse_request(b, "alice", "research", &j, &arr, &err), -1,
            "hold: \"yes\" is refused");
     ok(strstr(err.msg, "'hold' must be true") != NULL, "... it says what hold takes");
     json_decref(b);
