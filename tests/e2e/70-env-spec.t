@@ -75,10 +75,10 @@ refused "{$base,\"image\":\"oci:/etc/layout:1\"}" "/etc/layout is not under the 
 refused "{$base,\"image\":\"docker-archive:/srv/images2/a.tar\"}" "/srv/images2/a.tar is not under" \
   "/srv/images2 is not under /srv/images"
 for ok_img in "oci-archive:/srv/images/a.tar" "oci:/srv/images/sub/l:2" "docker://reg.example/a:1"; do
-  like "$(api POST /v1/jobs "{$base,\"image\":\"$ok_img\",\"after_ok\":[99999]}")" "^400 .*after_ok: job 99999" \
+  like "$(api POST /v1/jobs "{$base,\"image\":\"$ok_img\",\"after_ok\":[99999]}")" "^400 .*dependencies: job 99999" \
     "$ok_img passes the image checks"
 done
-like "$(api POST /v1/jobs "{$base,\"environment\":\"local-stack\",\"after_ok\":[99999]}")" "^400 .*after_ok: job 99999" \
+like "$(api POST /v1/jobs "{$base,\"environment\":\"local-stack\",\"after_ok\":[99999]}")" "^400 .*dependencies: job 99999" \
   "a stack's local image outside image_paths is the administrator's: it passes"
 r=$("$GANTRY" submit --team vision --mount research:/r -- true 2>&1)
 like "$r" "team 'vision' may not use volume 'research'" "gantry submit says why"
