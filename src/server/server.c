@@ -401,14 +401,16 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
     j->pulling = false;
     j->ranks_done = 0;
     job_set_slots(j, NULL, 0);
-    if (j->in_sched && server_job_gate(srv, j, NULL) != GATE_READY) {
-        /* Held meanwhile (gantry requeue --hold): it waits outside the scheduler. */
-        sched_job_remove(srv->sched, j->id, server_sched_clock(srv));
-        j->in_sched = false;
-    }
+    /* Held meanwhile (gantry requeue --hold): it waits outside the scheduler. Only a hold:
+     * its other rules counted it when it entered (its array's throttle, its singleton name),
+     * and a job that ran keeps its place. */
+    uint64_t t = 0;
+    if (j->in_sched && j->held)
+        t = server_leave_sched(srv, j);
     server_kick(srv);
     pthread_cond_broadcast(&srv->changed);
-    return server_save_job(srv, j);
+    uint64_t t2 = server_save_job(srv, j);
+    return t2 > t ? t2 : t;
 }
 
 void server_job_annotate(server_t *srv, const job_t *j, json_t *o)

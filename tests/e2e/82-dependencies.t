@@ -132,6 +132,16 @@ Q=$(sub --dependency "afterok:$B" -- true)
 D=$(sub --dependency "afterok:$Q" -- true)
 wait_for 20 job_is "$B" running
 is "$(jfield "$D" state)" pending "D waits on Q"
+# A singleton S waits for X (same name, running, a higher id): at the restart the running jobs
+# are counted before the pending ones enter, so S keeps waiting.
+B2=$(sub -n b2 -- sh -c "$(ctl b2 0)")
+S=$(sub -n solo --dependency "singleton,afterany:$B2" -- sh -c 'echo solo')
+X=$(sub -n solo -- sh -c "$(ctl x 0)")
+wait_for 20 job_is "$X" running
+touch "$WORK/b2.go"
+wait_for 20 job_is "$B2" succeeded
+wait_for 20 sh -c "[ \"\$(\"$GANTRY\" show $S -o json | grep -c '\"pending_reason\": \"singleton\"')\" = 1 ]"
+ok $? "singleton S ($S) waits for X ($X), a later job of its name that runs"
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
 sqlite3 "$WORK/data/gantry.db" "UPDATE jobs SET state='failed', doc=json_set(doc, '$.state', 'failed', '$.end_reason', 'failed', '$.end_time', 1700000000.0) WHERE id=$Q" 2>&1
@@ -142,6 +152,13 @@ PIDS+=("$SERVER_PID")
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"
 ok $? "the server restarts"
 is "$(ends "$D")" "cancelled/dependency_failed" "at the restart D is cancelled dependency_failed (was pending for ever)"
+cyc=$(sub -- true)
+wait_for 20 job_is "$cyc" succeeded
+ok $? "after the restart a job runs (scheduling cycles passed)"
+is "$(jfield "$S" state)/$(jfield "$S" pending_reason)" "pending/singleton" "after the restart S still waits for X (running jobs counted first)"
+touch "$WORK/x.go"
+wait_for 20 ended_as "$S" succeeded/completed
+ok $? "S runs once X ended"
 touch "$WORK/b.go"
 wait_for 20 job_is "$B" succeeded
 ok $? "B ends"

@@ -80,11 +80,11 @@ wait_for 20 evaluated
 like "$(st "$u" pending_reason)" "no_fit|capacity" "a 4-GPU job waits on a 2-GPU node"
 out=$(GANTRY_TOKEN=$alice "$GANTRY" update "$u" --time 2h --name small --class production --gpu-type H100-80GB --nodes 1 --after "$r")
 like "$out" "^Updated job $u$" "gantry update"
-is "$(st "$u" time_limit_s) $(st "$u" name) $(st "$u" priority_class) $(st "$u" gpu_type) $(st "$u" nodes) $(st "$u" after_ok)" \
-   "7200 small production [\"H100-80GB\"] 1 [$r]" "time, name, class, GPU type, nodes and after_ok changed"
+is "$(st "$u" time_limit_s) $(st "$u" name) $(st "$u" priority_class) $(st "$u" gpu_type) $(st "$u" nodes) $(st "$u" dependencies)" \
+   "7200 small production [\"H100-80GB\"] 1 [{\"job\":$r,\"type\":\"afterok\"}]" "time, name, class, GPU type, nodes and after_ok changed"
 is "$(st "$u" pending_reason)" dependency "it now waits for job $r"
 GANTRY_TOKEN=$alice "$GANTRY" update "$u" --dependency "" >/dev/null
-is "$(st "$u" after_ok)" "[]" "--dependency '' clears the dependencies"
+is "$(st "$u" dependencies)" "[]" "--dependency '' clears the dependencies"
 is "$(st "$u" submit_time)" "$t0" "it keeps its submit time (its age)"
 is "$(job_state "$u")" pending "still 4 GPUs: it waits"
 "$GANTRY" cancel "$r" >/dev/null
@@ -106,13 +106,13 @@ check '{"priority_class":"vip"}' 400 "" "an unknown class" "priority class 'vip'
 check '{"gpu_type":"Z100"}' 400 "" "an unknown GPU type" "no node offers GPU type 'Z100'"
 check '{"gpus":3,"nodes":2}' 400 "" "a gang that does not divide" "nodes must each get the same"
 check '{"name":"a b"}' 400 "" "a bad name" "'name' must be"
-check '{"after_ok":[99999]}' 400 "" "an unknown dependency" "after_ok: job 99999 does not exist"
+check '{"after_ok":[99999]}' 400 "" "an unknown dependency" "dependencies: job 99999 does not exist"
 check '{"command":["rm"]}' 400 "" "a field an update can't change" "'command' can't be changed by an update"
 check '{}' 400 "" "an empty update" "fields to change"
 check '{"gpus":1}' 403 "$dave" "a teammate's update" "may not update job $w of user alice"
 check '{"gpus":1}' 404 "$bob" "another team's update" "does not exist"
 bj=$(GANTRY_TOKEN=$bob "$GANTRY" submit --gpus 1 -- true | awk '{print $3}')
-check "{\"after_ok\":[$bj]}" 400 "$alice" "a dependency on a job she can't see" "after_ok: job $bj does not exist"
+check "{\"after_ok\":[$bj]}" 400 "$alice" "a dependency on a job she can't see" "dependencies: job $bj does not exist"
 after=$(api GET "/v1/jobs/$w" | perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>); delete @$d{qw(pending_reason pending_message estimated_start blocked_by)}; print JSON::PP->new->canonical->encode($d)')
 is "$after" "$before" "no refused update changed the job"
 e=$(GANTRY_TOKEN=$alice "$GANTRY" update "$w" --gpus -1 2>&1); rc=$?
