@@ -88,6 +88,16 @@ out=$(GANTRY_TOKEN=$alice "$GANTRY" cancel --selector 'exp,exp!=a' --yes)
 is "$out" "Cancelled 1 job: $l2" "--selector 'exp,exp!=a'"
 r=$(api DELETE '/v1/jobs?selector=bad%20key')
 is "$(cat "$WORK/status")" 400 "a bad selector is refused"
+
+# ---- on a terminal without --yes, it asks (script(1) gives it one) ----
+q1=$(sub "$alice" --gpus 1 --name ask -- sleep 300)
+out=$(printf 'n\n' | GANTRY_TOKEN=$alice script -qec "$GANTRY cancel --name ask" /dev/null)
+like "$out" "Cancel 1 job \\($q1\\)\\? \\[y/N\\]" "on a terminal it lists the jobs and asks"
+unlike_cancelled() { [ "$(job_state "$q1")" != cancelled ]; }
+unlike_cancelled; ok $? "answered n, nothing is cancelled"
+out=$(printf 'y\n' | GANTRY_TOKEN=$alice script -qec "$GANTRY cancel --name ask" /dev/null)
+like "$out" "Cancelled 1 job: $q1" "answered y, it cancels"
+is "$(job_state "$q1")" cancelled "the job is cancelled"
 e=$("$GANTRY" cancel --name train 12 2>&1); rc=$?
 is "$rc" 2 "ids and filters together are a usage error"
 done_testing
