@@ -190,43 +190,51 @@ static void job_arrive(sched_t *s, int ji)
     s->arrivals[s->narrivals++] = ji;
 }
 
+/* The checks of a job request. Messages name the request, not a job id: at submission the job
+ * does not exist yet (sched_job_submit() adds the id for the jobs it refuses). */
 static int validate_spec(const sched_t *s, const sched_job_spec_t *sp, gt_error_t *err)
 {
     errno = EINVAL;
     if (sp->team < 0 || sp->team >= s->nteams)
-        return gt_error_set(err, "invalid_argument", "job %llu: unknown team",
-                            (unsigned long long)sp->id);
+        return gt_error_set(err, "invalid_argument", "unknown team");
     if (sp->prio_class < 0 || sp->prio_class >= s->nclasses)
-        return gt_error_set(err, "invalid_argument", "job %llu: unknown priority class",
-                            (unsigned long long)sp->id);
+        return gt_error_set(err, "invalid_argument", "unknown priority class");
     if (sp->gpus_milli < 0 || (sp->gpus_milli > SCHED_MILLI && sp->gpus_milli % SCHED_MILLI))
         return gt_error_set(err, "invalid_argument",
-                            "job %llu: gpus must be 0 (CPU only), a whole number or a fraction "
-                            "of one GPU",
-                            (unsigned long long)sp->id);
+                            "gpus must be 0 (CPU only), a whole number or a fraction of one GPU");
     if (sp->gpus_milli > (int64_t)SCHED_MILLI * 1000000)
-        return gt_error_set(err, "invalid_argument", "job %llu: too many GPUs",
-                            (unsigned long long)sp->id);
-    if (sp->nodes < 0 || sp->nodes > 100000 ||
-        (sp->nodes > 1 && ((sp->gpus_milli > 0 && sp->gpus_milli < SCHED_MILLI) ||
-                           (sp->gpus_milli / SCHED_MILLI) % sp->nodes != 0)))
+        return gt_error_set(err, "invalid_argument", "too many GPUs (at most 1000000)");
+    if (sp->nodes < 0 || sp->nodes > 100000)
+        return gt_error_set(err, "invalid_argument", "nodes must be 0 to 100000, not %d",
+                            sp->nodes);
+    if (sp->nodes > 1 && ((sp->gpus_milli > 0 && sp->gpus_milli < SCHED_MILLI) ||
+                          (sp->gpus_milli / SCHED_MILLI) % sp->nodes != 0)) {
+        int64_t g = sp->gpus_milli / SCHED_MILLI, lo = g / sp->nodes * sp->nodes;
+        if (sp->gpus_milli < SCHED_MILLI)
+            return gt_error_set(err, "invalid_argument",
+                                "%d nodes must each get the same whole number of GPUs: a "
+                                "fraction of one GPU runs on one node",
+                                sp->nodes);
+        char ask[64];
+        if (lo)
+            snprintf(ask, sizeof(ask), "%lld or %lld", (long long)lo, (long long)(lo + sp->nodes));
+        else
+            snprintf(ask, sizeof(ask), "%d", sp->nodes);
         return gt_error_set(err, "invalid_argument",
-                            "job %llu: %d nodes must each get the same whole number of GPUs",
-                            (unsigned long long)sp->id, sp->nodes);
+                            "%d nodes must each get the same whole number of GPUs: %lld GPUs "
+                            "do not divide by %d (ask for %s GPUs, or for other nodes)",
+                            sp->nodes, (long long)g, sp->nodes, ask);
+    }
     if (sp->nodes > 0 && sp->gpus_milli / SCHED_MILLI / (sp->nodes ? sp->nodes : 1) >
                              SCHED_MAX_GPUS_PER_NODE)
-        return gt_error_set(err, "invalid_argument", "job %llu: more than %d GPUs per node",
-                            (unsigned long long)sp->id, SCHED_MAX_GPUS_PER_NODE);
+        return gt_error_set(err, "invalid_argument", "more than %d GPUs per node",
+                            SCHED_MAX_GPUS_PER_NODE);
     if (sp->cpus_milli < 0 || sp->memory_mib < 0 || sp->time_limit < 0 || sp->estimate < 0)
-        return gt_error_set(err, "invalid_argument",
-                            "job %llu: CPUs, memory and times can't be negative",
-                            (unsigned long long)sp->id);
+        return gt_error_set(err, "invalid_argument", "CPUs, memory and times can't be negative");
     if (sp->features >> SCHED_MAX_FEATURES)
-        return gt_error_set(err, "invalid_argument", "job %llu: unknown node feature",
-                            (unsigned long long)sp->id);
+        return gt_error_set(err, "invalid_argument", "unknown node feature");
     if (sp->gpu_types && (sp->gpu_types & ~all_types(s)))
-        return gt_error_set(err, "invalid_argument", "job %llu: unknown GPU type",
-                            (unsigned long long)sp->id);
+        return gt_error_set(err, "invalid_argument", "unknown GPU type");
     if (sched_job_index(s, sp->id) != NIL) {
         errno = EEXIST;
         return gt_error_set(err, "conflict", "job %llu already exists",
@@ -285,8 +293,18 @@ int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, gt_error_
 int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
 {
     s->changed = true;
-    if (validate_spec(s, spec, err) < 0)
+    if (validate_spec(s, spec, err) < 0) {
+        /* Here the job exists (the driver's, or a trace's): its id leads the message. */
+        if (err && errno == EINVAL) {
+            char pre[32];
+            int np = snprintf(pre, sizeof(pre), "job %llu: ", (unsigned long long)spec->id);
+            size_t keep = strnlen(err->msg, sizeof(err->msg) - 1 - (size_t)np);
+            memmove(err->msg + np, err->msg, keep);
+            memcpy(err->msg, pre, (size_t)np);
+            err->msg[np + keep] = '\0';
+        }
         return -1;
+    }
     job_arrive(s, job_alloc(s, spec));
     return 0;
 }

@@ -213,6 +213,15 @@ int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err);
 /* The checks sched_job_submit() makes on spec (-1 with err, errno EINVAL or EEXIST), without
  * submitting: a server validates a job before its commit, and enters it after. */
 int sched_job_validate(const sched_t *s, const sched_job_spec_t *spec, gt_error_t *err);
+/* Whether the job could ever run here, whatever else runs (a server asks at submission, after
+ * sched_job_validate). -1 with errno ERANGE and err (code "unsatisfiable", the numbers in the
+ * message) when it never could: more GPUs than its team's limit or a parent team's (all types,
+ * or every type it accepts; with quotas on); and, once at least one node is known (declared or
+ * registered, up or down: agents register over time, and a node that is down may come back),
+ * more GPUs than the nodes of acceptable types hold together, more nodes than there are of
+ * them, more GPUs per node than the largest has, or (nodes 0) GPUs that spread evenly only over
+ * more nodes than there are. CPUs, memory and runtimes are not judged here. 0 otherwise. */
+int sched_job_feasible(const sched_t *s, const sched_job_spec_t *spec, gt_error_t *err);
 /* Removes a job in any state, freeing what it holds (cancel). ENOENT if unknown. */
 int sched_job_remove(sched_t *s, uint64_t id, sched_time_t now);
 /* A running (or preempting) job ended: frees its GPUs, accounts its usage, forgets it. */

@@ -19,10 +19,24 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     if (strncmp(p, "/v1/", 4) != 0)
         return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method, p);
-    if (!req->authed)
+    if (!req->authed) {
+        /* Each case its own sentence; the token itself is never echoed. */
+        if (req->token == HTTP_TOKEN_UNKNOWN)
+            return http_error(resp, 401, "unknown_token",
+                              "the token is unknown to this server (mistyped, revoked, or from "
+                              "another server): check --token or GANTRY_TOKEN, or ask an admin "
+                              "for a new one (`gantry token create`)");
+        if (req->token == HTTP_TOKEN_EXPIRED)
+            return http_error(resp, 401, "expired_token",
+                              "the token has expired: ask an admin for a new one (`gantry token "
+                              "create`)");
+        if (req->token == HTTP_TOKEN_NOT_BEARER)
+            return http_error(resp, 401, "unauthorized",
+                              "the Authorization header must be 'Bearer <token>'");
         return http_error(resp, 401, "unauthorized",
-                          "a valid token is required: pass --token, set GANTRY_TOKEN, or send "
+                          "a token is required: pass --token, set GANTRY_TOKEN, or send "
                           "'Authorization: Bearer <token>'");
+    }
     p += 4;
     bool agent_path = !strncmp(p, "agent/", 6);
     if (auth_read_only(&req->who) && strcmp(req->method, "GET"))

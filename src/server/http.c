@@ -251,8 +251,15 @@ static bool on_header(server_t *srv, struct MHD_Connection *c, conn_ctx_t *ctx,
                       const char *url, const char *method, enum MHD_Result *ret)
 {
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (authz && !strncasecmp(authz, "Bearer ", 7))
+    http_token_t presented = authz ? HTTP_TOKEN_NOT_BEARER : HTTP_TOKEN_NONE;
+    if (authz && !strncasecmp(authz, "Bearer ", 7)) {
         ctx->authed = auth_lookup(srv->auth, authz + 7, &ctx->who);
+        auth_principal_t past;
+        /* Known at time 0 but not now: it expired (expiry is the only time rule). */
+        presented = !ctx->authed && auth_lookup_at(srv->auth, authz + 7, 0, &past)
+                        ? HTTP_TOKEN_EXPIRED
+                        : HTTP_TOKEN_UNKNOWN;
+    }
     http_resp_t resp = {.status = 200};
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     char *end = NULL;
@@ -260,7 +267,7 @@ static bool on_header(server_t *srv, struct MHD_Connection *c, conn_ctx_t *ctx,
     if (!ctx->authed) {
         /* Nobody may make the server read a body: answer now from the header alone (401 on
          * /v1/, 404 elsewhere, /healthz). libmicrohttpd then closes without reading it. */
-        http_req_t req = {.method = method, .path = url, .conn = c};
+        http_req_t req = {.method = method, .path = url, .conn = c, .token = presented};
         api_route(srv, &req, &resp);
         *ret = send_resp(srv, c, &resp);
         return true;

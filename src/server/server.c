@@ -99,7 +99,11 @@ int server_check_job(server_t *srv, const job_t *j, gt_error_t *err)
     sched_job_spec_t sp;
     if (job_spec(srv, j, &sp, err) < 0)
         return -1;
-    return sched_job_validate(srv->sched, &sp, err);
+    if (sched_job_validate(srv->sched, &sp, err) < 0)
+        return -1;
+    /* A job that could never run (its team's limits, the cluster's nodes) is refused now, with
+     * the numbers, rather than waiting forever. */
+    return sched_job_feasible(srv->sched, &sp, err);
 }
 
 static void idem_name(gt_buf_t *b, const char *scope, const char *key)

@@ -277,8 +277,9 @@ uint64_t server_save_job(server_t *srv, const job_t *j);
  * state st and reason (as server_finish_job() would; j is not changed). */
 char *server_job_doc(const job_t *j);
 char *server_job_doc_ended(const job_t *j, job_state_t st, const char *reason);
-/* The checks the scheduler makes when j enters it (team, class, shape), without entering:
- * -1 with err (invalid_argument). Caller holds mu. */
+/* The checks the scheduler makes when j enters it (team, class, shape), without entering,
+ * and whether j could ever run (sched_job_feasible: its team's limits, the cluster's nodes):
+ * -1 with err (invalid_argument, or unsatisfiable with the numbers). Caller holds mu. */
 int server_check_job(server_t *srv, const job_t *j, gt_error_t *err);
 void server_kick(server_t *srv);                         /* caller holds mu */
 /* Ends a job (running or pending) in a terminal state with reason and an optional message (a
@@ -383,6 +384,14 @@ void server_nodectl_node_added(server_t *srv, node_t *n);
 void server_nodectl_view(server_t *srv, const node_t *n, int jobs, json_t *o);
 
 /* ---- http.c: the request a handler sees ---- */
+/* What an unauthenticated request presented (its 401 says which). */
+typedef enum http_token {
+    HTTP_TOKEN_NONE,         /* no Authorization header */
+    HTTP_TOKEN_NOT_BEARER,   /* a header of another scheme */
+    HTTP_TOKEN_UNKNOWN,      /* a bearer token the server does not know (or revoked) */
+    HTTP_TOKEN_EXPIRED,      /* a known token past its expiry */
+} http_token_t;
+
 typedef struct http_req {
     const char *method;
     const char *path;
@@ -391,6 +400,7 @@ typedef struct http_req {
     size_t body_len;
     auth_principal_t who;
     bool authed;
+    http_token_t token;      /* when !authed: what it presented */
 } http_req_t;
 
 typedef struct http_resp {
