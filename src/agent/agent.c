@@ -645,12 +645,12 @@ static size_t log_chunk_len(const char *buf, size_t n, bool final, bool *text)
 
 /* The body of POST /v1/agent/logs for n bytes at offset: "data" when they are text, else
  * "data_b64", so that any bytes reach the server exactly. */
-static json_t *log_chunk_body(const ajob_t *j, const char *stream, const char *buf, size_t n,
-                              bool text)
+static json_t *log_chunk_body(const char *node, const ajob_t *j, const char *stream,
+                              const char *buf, size_t n, bool text)
 {
-    json_t *body = json_pack("{s:I,s:i,s:s,s:I}", "job_id", (json_int_t)j->id, "incarnation",
-                             j->inc, "stream", stream, "offset",
-                             (json_int_t)j->shipped[!strcmp(stream, "stderr")]);
+    json_t *body = json_pack("{s:I,s:i,s:s,s:I,s:s}", "job_id", (json_int_t)j->id,
+                             "incarnation", j->inc, "stream", stream, "offset",
+                             (json_int_t)j->shipped[!strcmp(stream, "stderr")], "node", node);
     json_t *data = text ? json_stringn(buf, n) : NULL;
     if (data) {
         json_object_set_new(body, "data", data);
@@ -687,7 +687,7 @@ static bool ship_logs(agent_t *a, ajob_t *j)
             size_t send = log_chunk_len(buf, (size_t)n, j->exited, &text);
             if (send == 0)
                 break;
-            json_t *body = log_chunk_body(j, streams[s], buf, send, text);
+            json_t *body = log_chunk_body(a->cfg->name, j, streams[s], buf, send, text);
             long status = 0;
             json_t *resp = NULL;
             gt_error_t err = {0};

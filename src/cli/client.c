@@ -145,9 +145,22 @@ static size_t collect(char *p, size_t sz, size_t n, void *arg)
     return sz * n;
 }
 
+/* cli_stream's body: a 200's to stdout as it arrives; any other answer's kept (its error). */
+typedef struct stream_sink {
+    CURL *h;
+    gt_buf_t *errbuf;
+} stream_sink_t;
+
 static size_t to_stdout(char *p, size_t sz, size_t n, void *arg)
 {
-    (void)arg;
+    stream_sink_t *sink = arg;
+    long status = 0;
+    curl_easy_getinfo(sink->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        if (sink->errbuf->len < 65536)
+            gt_buf_append(sink->errbuf, p, sz * n);
+        return sz * n;
+    }
     size_t w = fwrite(p, sz, n, stdout);
     fflush(stdout);
     return w * sz;
@@ -258,15 +271,31 @@ int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
         return -1;
     }
     gt_buf_t errbuf = {0};
+    stream_sink_t sink = {h, &errbuf};
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_stdout);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     CURLcode rc = curl_easy_perform(h);
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
-    gt_buf_free(&errbuf);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
+        gt_buf_free(&errbuf);
         return unreachable(c, rc, &guard, err);
+    }
+    if (status != 200) {
+        json_t *o = errbuf.len ? json_loadb(errbuf.data, errbuf.len, 0, NULL) : NULL;
+        json_t *e = json_object_get(o, "error");
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        const char *code = json_string_value(json_object_get(e, "code"));
+        if (msg)
+            gt_error_set(err, code ? code : "error", "%s (%s, HTTP %ld)", msg,
+                         code ? code : "error", status);
+        else
+            gt_error_set(err, "error", "the server answered HTTP %ld", status);
+        json_decref(o);
+    }
+    gt_buf_free(&errbuf);
     return (int)status;
 }
 

@@ -41,7 +41,8 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd);
  * can't be verified, or would be sent the token in clear (message in err). extra_header may be NULL ("Idempotency-Key: ..."). */
 int cli_request(const cli_t *c, const char *method, const char *path, const json_t *body,
                 const char *extra_header, json_t **out, gt_error_t *err);
-/* Streams a GET's body to stdout as it arrives; returns the HTTP status or -1. */
+/* Streams a GET's body to stdout as it arrives; returns the HTTP status or -1. An answer
+ * other than 200 is not printed: its error message (and code) go into err. */
 int cli_stream(const cli_t *c, const char *path, gt_error_t *err);
 
 /* URL-escapes s for a query string; a new string (free it). */

@@ -781,8 +781,22 @@ static int do_logs(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *bo
         return http_error(resp, 404, "not_found", "job %lld incarnation %d is not known",
                           (long long)id, inc);
     }
+    /* Each node of a gang has its own log: the sender's rank in that run. A node's credential
+     * is its node; an admin (an agent that kept the admin token) may name it in "node". */
+    const char *node = req->who.role == AUTH_NODE
+                           ? req->who.user
+                           : json_string_value(json_object_get(body, "node"));
+    int rank = node ? api_log_node_rank(j, inc, node) : 0;
+    if (rank < 0 && (req->who.role == AUTH_NODE || api_log_run_count(j, inc) == 0))
+        rank = 0; /* a run whose nodes are not known: its only log */
+    if (rank < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        free(data);
+        return http_error(resp, 404, "not_found", "node %s did not run job %lld incarnation %d",
+                          node, (long long)id, inc);
+    }
     char path[4200];
-    api_log_path(srv, (uint64_t)id, inc, stream, path, sizeof(path));
+    api_log_rank_path(srv, (uint64_t)id, inc, rank, stream, path, sizeof(path));
     pthread_mutex_unlock(&srv->mu);
     /* pwrite at the chunk's offset: a retried chunk lands on itself; a chunk may not start
      * beyond the log's end (no holes: a sparse terabyte was one request). */

@@ -321,11 +321,15 @@ int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *er
         for (size_t i = 0; i < n; i++) {
             job_t *j = srv->jobs[ids[i]];
             for (int inc = 1; inc <= j->incarnation; inc++) {
-                char path[4200];
-                api_log_path(srv, j->id, inc, "stdout", path, sizeof(path));
-                unlink(path);
-                api_log_path(srv, j->id, inc, "stderr", path, sizeof(path));
-                unlink(path);
+                /* one log per node of the run (rank 0's when its nodes are not known) */
+                int ranks = api_log_run_count(j, inc);
+                for (int r = 0; r < (ranks > 0 ? ranks : 1); r++) {
+                    char path[4200];
+                    api_log_rank_path(srv, j->id, inc, r, "stdout", path, sizeof(path));
+                    unlink(path);
+                    api_log_rank_path(srv, j->id, inc, r, "stderr", path, sizeof(path));
+                    unlink(path);
+                }
             }
             server_idem_remove(srv, j);
             srv->jobs[ids[i]] = NULL;

@@ -326,9 +326,19 @@ void usage_row_add(json_t *acc, bool by_user, const char *k, double gpu_s, int64
  * by the window pro rata. Caller holds mu. */
 void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bool by_user,
                      double t0, double t1);
-/* api_logs.c: the path of a job's log file. */
+/* api_logs.c: the path of the log of job id's run inc, of its node of rank rank (0, the only
+ * one of a single-node job: ID.INC.STREAM; R > 0: ID.INC.STREAM.R). api_log_path is rank 0. */
 void api_log_path(server_t *srv, uint64_t id, int inc, const char *stream, char *buf,
                   size_t len);
+void api_log_rank_path(server_t *srv, uint64_t id, int inc, int rank, const char *stream,
+                       char *buf, size_t len);
+/* The nodes of j's run inc in rank order (from its slots while that run is the current one,
+ * else from earlier_runs): how many (0: not known, e.g. a run requeued before it started), the
+ * name of rank r (borrowed from j, NULL when unknown), and node's rank (-1 when it did not run
+ * it). Caller holds mu. */
+int api_log_run_count(const job_t *j, int inc);
+const char *api_log_run_node(const job_t *j, int inc, int rank);
+int api_log_node_rank(const job_t *j, int inc, const char *node);
 
 /* ---- users.c: the administrator's mapping of users (caller holds mu, but at start) ---- */
 /* Fills srv->users and srv->config_users from the configuration's users: (cfg may be NULL). */
