@@ -29,6 +29,9 @@ is "$(node_gpus)" 8 "the server lists 8 GPUs"
 p=$(submit '{"team":"research","gpus":8,"priority_class":"production","command":'"$(job_cmd p)"'}')
 wait_for 20 test -s "$WORK/runs.p"
 ok $? "a production 8-GPU job runs"
+# Another 8-GPU job, submitted while the node has 8 GPUs (once it has 4, one is refused at
+# submission: it could never run, tests/e2e/86-errors.t); it waits behind p.
+q=$(submit '{"team":"research","gpus":8,"command":["sh","-c","echo ran > '"$WORK"'/q.ran"]}')
 ppid=$(pid_of "$p.1")
 restart_agent 4
 ok $? "the agent comes back with 4 GPUs"
@@ -40,7 +43,6 @@ like "$(jfield "$p" end_message)" "registered again with 4 GPUs" "end_message sa
 wait_for 20 sh -c "! kill -0 $ppid 2>/dev/null"
 ok $? "its copy on the node is killed"
 
-q=$(submit '{"team":"research","gpus":8,"command":["sh","-c","echo ran > '"$WORK"'/q.ran"]}')
 r=$(submit '{"team":"research","gpus":4,"command":'"$(job_cmd r)"'}')
 wait_for 20 test -s "$WORK/runs.r"
 ok $? "a 4-GPU job runs"
