@@ -4,7 +4,11 @@
 # each committed as a single cancel is; no filter, no cancel; with a real server and agent (a
 # running job cancelled this way is stopped on its node).
 . "$(dirname "$0")/agent-lib.sh"
+# A declared node whose agent never comes: 4-GPU jobs may wait (a job no known node could
+# ever hold is refused at submission, tests/e2e/86-errors.t) but never run.
 cat > "$WORK/cluster.yaml" <<'Y'
+nodes:
+  - {name: spare, gpus: 4, gpu_type: H100-80GB}
 teams:
   - name: research
     quota: {gpus: 8}

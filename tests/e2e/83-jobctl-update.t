@@ -5,7 +5,11 @@
 # a submission is, reaches the scheduler, keeps the job's age, and is refused for a running job,
 # another's job, or a bad value.
 . "$(dirname "$0")/agent-lib.sh"
+# A declared node whose agent never comes: 4-GPU jobs may wait (a job no known node could
+# ever hold is refused at submission, tests/e2e/86-errors.t) but never run.
 cat > "$WORK/cluster.yaml" <<'Y'
+nodes:
+  - {name: spare, gpus: 4, gpu_type: H100-80GB}
 teams:
   - name: research
     quota: {gpus: 8}
