@@ -7,7 +7,11 @@
 # override the script; a partition maps to its GPU type and class through the configuration;
 # --requeue / --no-requeue decide what a lost node does to the job.
 . "$(dirname "$0")/agent-lib.sh"
+# a100-1: a declared node whose agent never comes, so that an A100 job waits (with no A100
+# node known at all it would be refused at submission: it could never run, 86-errors.t).
 cat > "$WORK/cluster.yaml" <<'Y'
+nodes:
+  - {name: a100-1, gpus: 4, gpu_type: A100}
 teams:
   - name: research
     quota: {gpus: 8}
