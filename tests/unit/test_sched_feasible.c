@@ -117,6 +117,9 @@ static void test_cluster(void)
     accepted(job(SOLO, 8, 2), "4 GPUs on each of 2 nodes of any type: node-a and a1 hold 4");
     refused(job(SOLO, 1, 4), "the job asks for 4 nodes; the cluster has 3 with GPUs",
             "a CPU-only node does not count for a GPU job");
+    accepted(job(SOLO, 0, 4), "a CPU-only job (gpus 0) on 4 nodes: every node counts");
+    refused(job(SOLO, 0, 5), "the job asks for 5 nodes; the cluster has 4 (node-a, node-b, "
+            "cpu-1, a1)", "a CPU-only job on 5 nodes of 4");
 }
 
 static void test_messages(void)
