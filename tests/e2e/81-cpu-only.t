@@ -75,9 +75,9 @@ u=$(api GET /v1/usage)
 is "$(jget '{usage}[0]{jobs}' <<<"$u")" 1 "usage counts one job with GPU-hours, not the CPU-only ones"
 is "$(jget '{usage}[1]' <<<"$u")" null "and no other row"
 
-# A CPU-only gang of 2 when the cluster has one node: refused as no_fit, not quota.
-n=$(submit '{"team":"research","gpus":0,"nodes":2,"command":["true"]}')
-like "$n" '^[0-9]+$' "a CPU-only gang (gpus 0, nodes 2) is accepted"
-wait_for 10 bash -c "curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$n | grep -q '\"pending_reason\":\"no_fit\"'"
-ok $? "on a one-node cluster it waits with no_fit"
+# A CPU-only gang of 2 when the cluster has one node: it could never run, so it is refused at
+# submission with the numbers (issue 12; it used to wait with no_fit), not as over quota.
+n=$(api POST /v1/jobs '{"team":"research","gpus":0,"nodes":2,"command":["true"]}')
+is "$(cat "$WORK/status")" 400 "a CPU-only gang (gpus 0, nodes 2) on a one-node cluster is refused"
+like "$n" '"unsatisfiable".*the job asks for 2 nodes; the cluster has 1 \(n1\)' "with the numbers, not as quota"
 done_testing
