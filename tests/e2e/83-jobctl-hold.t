@@ -104,12 +104,18 @@ out=$("$GANTRY" release "$arr")
 is "$out" "Released 3 jobs of array $arr: $tasks" "gantry release ARRAY_ID releases them all"
 wait_for 20 job_is "$arr" running
 ok $? "a released task starts"
+out=$("$GANTRY" hold "${arr}_2")
+is "$out" "Held job ${arr}_2" "gantry hold ARRAY_INDEX (Slurm's N_M) holds one task"
+is "$(st "$((arr + 2))" held) $(st "$((arr + 1))" held)" "true null" "... only that one"
+like "$("$GANTRY" release "${arr}_2")" "^Released job ${arr}_2$" "gantry release ARRAY_INDEX"
 r=$(api POST "/v1/jobs/$arr/hold")
 is "$(cat "$WORK/status")" 200 "holding the array again (one task runs)"
 is "$(printf '%s' "$r" | jget '{held}')" "[$((arr + 1)),$((arr + 2))]" "... holds only its pending tasks"
 is "$(job_state "$arr")" running "the running task is left alone"
+like "$("$GANTRY" cancel "${arr}_1")" "^Cancelled job ${arr}_1$" "gantry cancel ARRAY_INDEX cancels one task"
+is "$(job_state "$((arr + 1))") $(job_state "$((arr + 2))")" "cancelled pending" "... only that one"
 out=$("$GANTRY" cancel "$arr")
-is "$out" "Cancelled 3 jobs of array $arr: $tasks" "gantry cancel ARRAY_ID cancels every unfinished task"
+is "$out" "Cancelled 2 jobs of array $arr: $arr $((arr + 2))" "gantry cancel ARRAY_ID cancels every unfinished task"
 is "$(for t in $tasks; do job_state "$t"; echo; done | sort -u)" cancelled "all three are cancelled"
 r=$(api DELETE "/v1/jobs/$arr")
 is "$(cat "$WORK/status")" 409 "cancelling the array again: 409"

@@ -141,6 +141,8 @@ tasks="$arr $((arr + 1)) $((arr + 2))"
 out=$(GANTRY_TOKEN=$alice "$GANTRY" update "$arr" -t 30 --name sweep)
 is "$out" "Updated 3 jobs of array $arr: $tasks" "gantry update ARRAY_ID updates every pending task"
 is "$(for t in $tasks; do st "$t" time_limit_s; echo " $(st "$t" name)"; done | sort -u)" "1800 sweep" "each has the new time limit (-t 30: Slurm's minutes) and name"
+like "$(GANTRY_TOKEN=$alice "$GANTRY" update "${arr}_0" --name first)" "^Updated job ${arr}_0$" "gantry update ARRAY_INDEX: the first task by its N_M name"
+is "$(st "$arr" name) $(st "$((arr + 1))" name)" "first sweep" "... only that task (N_0 is not the array's id)"
 is "$(code "$alice" PATCH "/v1/jobs/$arr" '{"gpus":-1}')" 200 "a refused value for an array answers with its tasks' errors"
 is "$(jget '{errors}' < "$WORK/cbody" | perl -MJSON::PP -e 'print scalar @{decode_json(<STDIN>)}')" 3 "... one per task"
 is "$(st "$arr" gpus_milli)" 4000 "... and changes none"
@@ -158,5 +160,10 @@ is "$out" "Requeued 2 jobs of array $ra: $ra $((ra + 1))" "gantry requeue ARRAY_
 second() { [ "$(st "$ra" incarnation)" = 2 ] && [ "$(st "$((ra + 1))" incarnation)" = 2 ] && both_run; }
 wait_for 30 second
 ok $? "both run again, incarnation 2"
+like "$(GANTRY_TOKEN=$alice "$GANTRY" requeue "${ra}_1")" "^Requeued job ${ra}_1$" "gantry requeue ARRAY_INDEX requeues one task"
+third() { [ "$(st "$((ra + 1))" incarnation)" = 3 ] && job_is "$((ra + 1))" running; }
+wait_for 30 third
+ok $? "... it runs again, incarnation 3"
+is "$(st "$ra" incarnation)" 2 "... the other task was left alone"
 "$GANTRY" cancel "$ra" >/dev/null
 done_testing
