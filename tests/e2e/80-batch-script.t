@@ -5,7 +5,8 @@
 # export, requeue); an option gantry does not support is refused naming its line, and no job is
 # made; a server's refusal of a directive's value names the line too; command-line flags
 # override the script; a partition maps to its GPU type and class through the configuration;
-# --requeue / --no-requeue decide what a lost node does to the job.
+# -H holds the job until `gantry release`; --requeue / --no-requeue decide what a lost node does
+# to the job.
 . "$(dirname "$0")/agent-lib.sh"
 # a100-1: a declared node whose agent never comes, so that an A100 job waits (with no A100
 # node known at all it would be refused at submission: it could never run, 86-errors.t).
@@ -149,7 +150,16 @@ wait_for 30 job_is "$id" succeeded
 ok $? "and it runs"
 is "$(cat sub/where.txt 2>/dev/null)" "$WORK/proj/sub" "in sub/"
 
-# 7. --requeue / --no-requeue: what a lost node does to the job. production is not
+# 7. -H / --hold (held until `gantry release`, helper JOBCTL's field hold).
+printf '#!/bin/sh\n#SBATCH -H\necho released > held.txt\n' > held.sh
+id=$("$GANTRY" submit held.sh | awk '{print $3}')
+is "$(field "$id" '{held}') $(field "$id" '{pending_reason}')" "true held" "sbatch -H job.sh -> gantry submit job.sh with #SBATCH -H: held"
+"$GANTRY" release "$id" >/dev/null
+wait_for 30 job_is "$id" succeeded
+ok $? "gantry release (scontrol release) lets it run"
+is "$(cat held.txt 2>/dev/null)" released "and it ran"
+
+# 8. --requeue / --no-requeue: what a lost node does to the job. production is not
 # preemptible (it would fail node_lost); normal is (it would be requeued).
 printf '#!/bin/sh\n#SBATCH --qos=production --requeue\nsleep 300\n' > rq.sh
 printf '#!/bin/sh\n#SBATCH --qos=normal --no-requeue\nsleep 300\n' > norq.sh
