@@ -5,7 +5,7 @@
 # export, requeue); an option gantry does not support is refused naming its line, and no job is
 # made; a server's refusal of a directive's value names the line too; command-line flags
 # override the script; a partition maps to its GPU type and class through the configuration;
-# -H holds the job until `gantry release`; --requeue / --no-requeue decide what a lost node does
+# -H holds the job until `gantry release`; -o/-e name its output files on the node; --requeue / --no-requeue decide what a lost node does
 # to the job.
 . "$(dirname "$0")/agent-lib.sh"
 # a100-1: a declared node whose agent never comes, so that an A100 job waits (with no A100
@@ -159,7 +159,17 @@ wait_for 30 job_is "$id" succeeded
 ok $? "gantry release (scontrol release) lets it run"
 is "$(cat held.txt 2>/dev/null)" released "and it ran"
 
-# 8. --requeue / --no-requeue: what a lost node does to the job. production is not
+# 8. -o / -e (helper SLURMENV's output and error): the node writes the job's stdout and stderr
+# to the patterns, expanded, in its workdir; the server still keeps its logs.
+printf '#!/bin/sh\n#SBATCH -J oe -o out-%%j.txt\n#SBATCH --error=err-%%x.txt\necho to-out; echo to-err >&2\n' > oe.sh
+id=$("$GANTRY" submit oe.sh | awk '{print $3}')
+is "$(field "$id" '{output}') $(field "$id" '{error}')" 'out-%j.txt err-%x.txt' "sbatch -o out-%j.txt -e err-%x.txt -> the job's output and error, as written"
+wait_for 30 job_is "$id" succeeded
+ok $? "the job succeeds"
+is "$(cat "out-$id.txt" 2>/dev/null)" to-out "its stdout is in out-$id.txt (%j)"
+is "$(cat err-oe.txt 2>/dev/null)" to-err "its stderr in err-oe.txt (%x, the job's name)"
+
+# 9. --requeue / --no-requeue: what a lost node does to the job. production is not
 # preemptible (it would fail node_lost); normal is (it would be requeued).
 printf '#!/bin/sh\n#SBATCH --qos=production --requeue\nsleep 300\n' > rq.sh
 printf '#!/bin/sh\n#SBATCH --qos=normal --no-requeue\nsleep 300\n' > norq.sh
