@@ -5,7 +5,8 @@
 # export, requeue); an option gantry does not support is refused naming its line, and no job is
 # made; a server's refusal of a directive's value names the line too; command-line flags
 # override the script; a partition maps to its GPU type and class through the configuration;
-# -H holds the job until `gantry release`; -o/-e name its output files on the node; --requeue / --no-requeue decide what a lost node does
+# -H holds the job until `gantry release`; -o/-e name its output files on the node; --array
+# lists and --dependency reach ARRAYS' fields; --requeue / --no-requeue decide what a lost node does
 # to the job.
 . "$(dirname "$0")/agent-lib.sh"
 # a100-1: a declared node whose agent never comes, so that an A100 job waits (with no A100
@@ -169,7 +170,21 @@ ok $? "the job succeeds"
 is "$(cat "out-$id.txt" 2>/dev/null)" to-out "its stdout is in out-$id.txt (%j)"
 is "$(cat err-oe.txt 2>/dev/null)" to-err "its stderr in err-oe.txt (%x, the job's name)"
 
-# 9. --requeue / --no-requeue: what a lost node does to the job. production is not
+# 9. --array with a list and a throttle, --dependency (helper ARRAYS's array and dependencies).
+printf '#!/bin/sh\n#SBATCH --array=1,3,5-6%%2\necho "$GANTRY_ARRAY_INDEX" > "arr-$GANTRY_ARRAY_INDEX.txt"\n' > arr.sh
+out=$("$GANTRY" submit arr.sh)
+like "$out" '^Submitted job array [0-9]+ \(4 tasks\)$' "sbatch --array=1,3,5-6%2 arr.sh -> gantry submit arr.sh: 4 tasks"
+first=$(echo "$out" | awk '{print $4}')
+wait_for 60 sh -c 'for i in 1 3 5 6; do [ -f "arr-$i.txt" ] || exit 1; done'
+ok $? "each index of the list ran (arr-1, arr-3, arr-5, arr-6)"
+is "$(cat arr-1.txt arr-3.txt arr-5.txt arr-6.txt 2>/dev/null | tr '\n' ' ')" "1 3 5 6 " "each with its index"
+printf '#!/bin/sh\n#SBATCH --dependency=afterok:%s\necho after > dep.txt\n' "$first" > dep.sh
+id=$("$GANTRY" submit dep.sh | awk '{print $3}')
+is "$(field "$id" '{dependencies}')" "[{\"job\":$first,\"type\":\"afterok\"}]" "#SBATCH --dependency=afterok:ID: the job's dependencies"
+wait_for 60 job_is "$id" succeeded
+ok $? "it runs once its dependency succeeded"
+
+# 10. --requeue / --no-requeue: what a lost node does to the job. production is not
 # preemptible (it would fail node_lost); normal is (it would be requeued).
 printf '#!/bin/sh\n#SBATCH --qos=production --requeue\nsleep 300\n' > rq.sh
 printf '#!/bin/sh\n#SBATCH --qos=normal --no-requeue\nsleep 300\n' > norq.sh
