@@ -3,7 +3,8 @@
 # (it was refused); such a job starts on a node whose GPUs are all held by another job, sees no
 # GPU (CUDA_VISIBLE_DEVICES empty, NVIDIA_VISIBLE_DEVICES=void, GANTRY_GPUS=0), may open no
 # NVIDIA device (the devices cgroup, with GPU device files in --dev-dir), holds no GPU in its
-# placement and counts no GPU-hours; a job asking more CPUs than the node has free waits.
+# placement and counts no GPU-hours; a job asking more CPUs than the node has free waits; a
+# node without GPUs (agent --gpus 0, no GPU type) takes CPU-only jobs and gangs, never GPU jobs.
 . "$(dirname "$0")/agent-lib.sh"
 cat > "$WORK/cluster.yaml" <<'Y'
 teams:
@@ -80,4 +81,24 @@ is "$(jget '{usage}[1]' <<<"$u")" null "and no other row"
 n=$(api POST /v1/jobs '{"team":"research","gpus":0,"nodes":2,"command":["true"]}')
 is "$(cat "$WORK/status")" 400 "a CPU-only gang (gpus 0, nodes 2) on a one-node cluster is refused"
 like "$n" '"unsatisfiable".*the job asks for 2 nodes; the cluster has 1 \(n1\)' "with the numbers, not as quota"
+
+# A node without GPUs joins (gantry agent --gpus 0): the same gang is then accepted and runs over
+# n1 and it; a CPU-only job too large for n1's CPUs runs there; a GPU job never does.
+"$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name c1 --gpus 0 --cpus 8 \
+  --state-dir "$WORK/c1" --job-user root --allow-root --no-cgroups 2>>"$WORK/agent-c1.log" &
+PIDS+=($!)
+wait_for 20 grep -q "registered with epoch" "$WORK/agent-c1.log"
+ok $? "agent c1 (--gpus 0 --cpus 8: no GPU) registers"
+n=$(submit '{"team":"research","gpus":0,"nodes":2,"command":["true"]}')
+like "$n" '^[0-9]+$' "with c1, the CPU-only gang (gpus 0, nodes 2) is accepted"
+wait_for 30 job_is "$n" succeeded
+ok $? "and succeeds"
+is "$(api GET "/v1/jobs/$n" | jget '{placement}' | grep -oE '"node":"[a-z0-9]+"' | sort | tr '\n' ' ')" '"node":"c1" "node":"n1" ' "on n1 and c1"
+b2=$("$GANTRY" submit --team research --gpus 0 --cpus 6 -- true | awk '{print $3}')
+wait_for 20 job_is "$b2" succeeded
+ok $? "gantry submit --gpus 0 --cpus 6 (n1 has 4 CPUs) succeeds"
+is "$(api GET "/v1/jobs/$b2" | jget '{placement}[0]{node}')" c1 "on c1, the node without GPUs"
+g2=$("$GANTRY" submit --team research --gpus 1 -- true | awk '{print $3}')
+wait_for 20 job_is "$g2" succeeded
+is "$(api GET "/v1/jobs/$g2" | jget '{placement}[0]{node}')" n1 "a 1-GPU job runs on n1, never on c1"
 done_testing
