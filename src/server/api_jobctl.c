@@ -271,9 +271,9 @@ static int status_of(const char *code)
         return 409;
     if (!strcmp(code, "forbidden"))
         return 403;
-    if (!strcmp(code, "invalid_argument"))
-        return 400;
-    return 503;
+    if (!strcmp(code, "store_error"))
+        return 503;
+    return 400; /* invalid_argument, unsatisfiable: the request's own fault */
 }
 
 static void add_error(json_t *errors, uint64_t id, const gt_error_t *err)

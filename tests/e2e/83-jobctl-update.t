@@ -14,7 +14,8 @@ teams:
   - name: research
     quota: {gpus: 8}
   - name: product
-    quota: {gpus: 8}
+    quota: {gpus: 2}
+    limit: {gpus: 2}
 Y
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 run_agent n1 2 "$WORK/n1" agent.log --no-cgroups
@@ -119,6 +120,15 @@ bj=$(GANTRY_TOKEN=$bob "$GANTRY" submit --gpus 1 -- true | awk '{print $3}')
 check "{\"after_ok\":[$bj]}" 400 "$alice" "a dependency on a job she can't see" "dependencies: job $bj does not exist"
 after=$(api GET "/v1/jobs/$w" | perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>); delete @$d{qw(pending_reason pending_message estimated_start blocked_by)}; print JSON::PP->new->canonical->encode($d)')
 is "$after" "$before" "no refused update changed the job"
+# ---- an update to a size that could never run is refused as such a submission is ----
+bh=$(GANTRY_TOKEN=$bob "$GANTRY" submit --hold --gpus 1 -- sleep 300 | awk '{print $3}')
+is "$(code "$bob" PATCH "/v1/jobs/$bh" '{"gpus":4}')" 400 "refused: over its team's limit"
+like "$(cat "$WORK/cbody")" "team product may hold at most 2" "... with the numbers"
+is "$(st "$bh" gpus_milli)" 1000 "... and the job is unchanged"
+is "$(code "$alice" PATCH "/v1/jobs/$w" '{"gpus":64}')" 400 "refused: more GPUs than the cluster has"
+like "$(cat "$WORK/cbody")" "the job asks for 64 GPUs; the cluster has 6" "... with the numbers"
+is "$(st "$w" gpus_milli)" 4000 "... and the job is unchanged"
+"$GANTRY" cancel "$bh" >/dev/null
 e=$(GANTRY_TOKEN=$alice "$GANTRY" update "$w" --gpus -1 2>&1); rc=$?
 is "$rc" 1 "the CLI exits 1 on a refused update"
 like "$e" "gantry update: 'gpus' must not be negative" "and prints the server's message"
