@@ -385,6 +385,9 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
         why = maint                           ? SCHED_REASON_MAINTENANCE
               : place_find(s, j, types, now) ? SCHED_REASON_RESERVATION
                                               : blocked_reason(s, j, types);
+        if ((why == SCHED_REASON_CAPACITY || why == SCHED_REASON_TOPOLOGY) && s->nunsched &&
+            drained_could_hold(s, j, types))
+            why = SCHED_REASON_DRAINED;
         j->nslots = 0;
         remember_failure(s, j, types, per, end, why);
     }

@@ -52,6 +52,10 @@ static bool check_nodes(const sched_t *s, char *msg, size_t len)
                           n->name, (long long)u, SCHED_MILLI - n->gpu_free[g]);
             whole += n->gpu_free[g] == SCHED_MILLI;
         }
+        if (ok && n->in_bucket != (n->up && n->schedulable))
+            ok = FAIL("node %s is %sin the free index while %s", n->name,
+                      n->in_bucket ? "" : "not ", n->up && n->schedulable ? "up and schedulable"
+                                                                          : "down or unschedulable");
         if (ok && whole != n->free_whole)
             ok = FAIL("node %s counts %d whole free GPUs, has %d", n->name, n->free_whole, whole);
         if (ok && ((n->cpus && n->cpus_free < 0) || (n->mem && n->mem_free < 0)))

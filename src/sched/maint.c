@@ -22,8 +22,17 @@ int sched_node_set_schedulable(sched_t *s, int ni, bool schedulable)
     if (n->in_bucket)
         node_index_remove(s, ni);
     n->schedulable = schedulable;
-    if (!schedulable)
+    if (!schedulable) {
         n->unsched_seq = ++s->seq;
+        GT_GROW(s->unsched, s->capunsched, (size_t)s->nunsched + 1);
+        s->unsched[s->nunsched++] = ni;
+    } else {
+        for (int i = 0; i < s->nunsched; i++)
+            if (s->unsched[i] == ni) {
+                s->unsched[i] = s->unsched[--s->nunsched];
+                break;
+            }
+    }
     if (n->up && n->schedulable)
         node_index_insert(s, ni);
     s->loosened = true;
@@ -124,8 +133,22 @@ void maint_refresh(sched_t *s, sched_time_t now)
     s->maint_dirty = false;
 }
 
+bool drained_could_hold(const sched_t *s, const job_t *j, uint64_t types)
+{
+    int g = job_per_node_gpus_whole(j);
+    for (int i = 0; i < s->nunsched; i++) {
+        const node_t *n = &s->nodes[s->unsched[i]];
+        if (n->up && (types >> n->type & 1) && n->ngpus >= g && node_has_features(n, j) &&
+            (!j->cpus || !n->cpus || n->cpus >= j->cpus) && (!j->mem || !n->mem || n->mem >= j->mem) &&
+            node_maint_allows(s, n, j))
+            return true;
+    }
+    return false;
+}
+
 void maint_free(sched_t *s)
 {
+    free(s->unsched);
     for (int i = 0; i < s->nmaint; i++) {
         free(s->maint[i].name);
         free(s->maint[i].nodes);

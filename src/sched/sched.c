@@ -381,6 +381,8 @@ static const struct {
                               "it was reclaimed recently and may borrow idle GPUs again later"},
     [SCHED_REASON_NO_RUNTIME] = {"no_runtime", "no node with a container runtime (runc or crun, "
                                                "skopeo, umoci) fits"},
+    [SCHED_REASON_DRAINED] = {"drained",
+                              "no room now; a node that could hold it is drained or cordoned"},
     [SCHED_REASON_MAINTENANCE] = {"maintenance",
                                   "nodes that could hold it have a maintenance window before "
                                   "its time limit would end (a job without a time limit "

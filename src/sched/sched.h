@@ -200,6 +200,8 @@ typedef enum sched_reason {
                                      needs (a container runtime for an image) */
     SCHED_REASON_MAINTENANCE,     /* it would start but for a maintenance window: it would not
                                      end before the window (or has no time limit) */
+    SCHED_REASON_DRAINED,         /* no room now, and a node that could hold it is drained or
+                                     cordoned (sched_node_set_schedulable) */
     SCHED_NREASONS                /* how many reasons there are (not a reason) */
 } sched_reason_t;
 

@@ -248,6 +248,9 @@ struct sched {
                                                       changes then) */
     bool maint_ignore;                             /* a probe: would it fit without windows? */
     bool maint_any;                                /* some node has a window not yet ended */
+    int *unsched;                                  /* the nodes not schedulable (few) */
+    int nunsched;
+    size_t capunsched;
     uint64_t seq;                                  /* counts starts, cordons and windows, to
                                                       order them for the invariants */
     sched_stats_t stats;
@@ -279,6 +282,9 @@ static inline bool node_maint_allows(const sched_t *s, const node_t *n, const jo
 /* maint.c: recomputes each node's maint_from when the windows changed or one ended. */
 void maint_refresh(sched_t *s, sched_time_t now);
 void maint_free(sched_t *s);
+/* Whether an unschedulable (drained, cordoned) up node could hold j, were it empty and
+ * schedulable: j then waits with reason drained rather than capacity. */
+bool drained_could_hold(const sched_t *s, const job_t *j, uint64_t types);
 
 /* sched.c */
 job_t *sched_job_by_id(const sched_t *s, uint64_t id);

@@ -65,8 +65,9 @@ wait_for 20 node_state_is "$NA" drained
 ok $? "$NA reads drained once empty"
 is "$(node_field "$NA" gpus_free)" 2 "its 2 GPUs are free"
 is "$(job_state "$c")" pending "job c (2 GPUs) does not start there"
-wait_for 20 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$c | grep -o '\"pending_reason\":\"[a-z_]*\"')\" = '\"pending_reason\":\"capacity\"' ]"
-ok $? "it waits with reason capacity"
+wait_for 20 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$c | grep -o '\"pending_reason\":\"[a-z_]*\"')\" = '\"pending_reason\":\"drained\"' ]"
+ok $? "it waits with reason drained"
+like "$(api GET "/v1/jobs/$c" | jget '{pending_message}')" "drained or cordoned" "the message says a node that could hold it is drained or cordoned"
 out=$("$GANTRY" resume "$NA")
 ok $? "gantry resume $NA"
 like "$out" "node $NA: up" "the node is up again"
@@ -81,8 +82,8 @@ ok $? "gantry cordon $NB"
 like "$out" "node $NB: cordoned" "it says cordoned"
 is "$(node_field "$NB" schedulable)" false "schedulable false"
 d=$(wait_job 1 d)
-wait_for 20 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$d | grep -o '\"pending_reason\":\"[a-z_]*\"')\" = '\"pending_reason\":\"capacity\"' ]"
-ok $? "job d (1 GPU) waits with reason capacity: $NA is full, $NB cordoned with 1 GPU free"
+wait_for 20 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$d | grep -o '\"pending_reason\":\"[a-z_]*\"')\" = '\"pending_reason\":\"drained\"' ]"
+ok $? "job d (1 GPU) waits with reason drained: $NA is full, $NB cordoned with 1 GPU free"
 is "$(job_state "$b")" running "job b runs on the cordoned node"
 "$GANTRY" uncordon "$NB" >/dev/null
 ok $? "gantry uncordon $NB"

@@ -108,15 +108,23 @@ static void test_drain(void)
     cycle(3);
     ok(started(3) && node_of(3) == y, "job 3 fills the other node");
     ok(!started(4), "job 4 does not start on the drained node's 4 free GPUs");
-    is_int(info(4).reason, SCHED_REASON_CAPACITY, "job 4 waits for capacity");
+    is_int(info(4).reason, SCHED_REASON_DRAINED, "job 4 waits with reason drained (the node that could hold it is drained)");
+    is_str(sched_reason_name(info(4).reason), "drained", "named 'drained'");
     /* down and up again: still drained (an agent re-registering) */
     sched_node_set_up(S, x, false);
     sched_node_set_up(S, x, true);
     sched_job_finished(S, 1, 10);
     cycle(10);
     ok(!started(4), "after job 1 ends and the node comes back up, job 4 still stays off it");
-    is_int(info(4).reason, SCHED_REASON_CAPACITY, "job 4 waits for capacity: the drained "
-           "node's free GPUs are not counted as free");
+    is_int(info(4).reason, SCHED_REASON_DRAINED, "job 4 still waits with reason drained");
+    /* a job the drained node could not take anyway (a window there, no time limit) */
+    sched_maintenance_add(S, "w", &x, 1, 1000, 2000, NULL);
+    submit(5, C_LOW, 8000, 0, 0, 10);
+    cycle(10);
+    is_int(info(5).reason, SCHED_REASON_CAPACITY, "a job the drained node could not take "
+           "anyway (its window) waits for capacity, not 'drained'");
+    sched_job_remove(S, 5, 10);
+    sched_maintenance_remove(S, "w");
     is_int(sched_node_set_schedulable(S, x, true), 0, "uncordon");
     cycle(11);
     ok(started(4) && node_of(4) == x, "uncordoned, job 4 starts there");
