@@ -319,73 +319,24 @@ static int o_cpus(batch_t *b, const char *o, const char *v, gt_error_t *e)
     return 0;
 }
 
-/* afterok:ID[:ID...],afterany:...,afternotok:...,singleton (all must hold). */
+/* afterok:ID[:ID...],afterany:...,afternotok:...,singleton (all must hold), parsed by
+ * cli_dependency_arg as gantry update's; a later --dependency replaces an earlier one. */
 static int o_dependency(batch_t *b, const char *o, const char *v, gt_error_t *e)
 {
-    const char *hint = "write afterok:ID[:ID...], afterany:ID, afternotok:ID or singleton, "
-                       "separated by ','";
-    if (!*v)
-        return gt_error_invalid(e, "--%s is empty: %s", o, hint);
-    if (strchr(v, '?'))
-        return gt_error_invalid(e, "--%s=%s: '?' (any one of) is not supported: gantry waits "
-                                   "for every dependency (separate them with ',')", o, v);
-    json_t *deps = json_array();
-    bool singleton = false;
-    char *copy = xstrdup(v), *save = NULL;
-    int rc = 0;
-    for (char *item = strtok_r(copy, ",", &save); item && !rc;
-         item = strtok_r(NULL, ",", &save)) {
-        if (!strcmp(item, "singleton")) {
-            singleton = true;
-            continue;
-        }
-        char *colon = strchr(item, ':');
-        if (colon)
-            *colon = '\0';
-        if (strcmp(item, "afterok") && strcmp(item, "afterany") && strcmp(item, "afternotok")) {
-            rc = gt_error_invalid(e, "--%s=%s: dependency type '%s' is not supported: %s", o, v,
-                                  item, hint);
-            break;
-        }
-        if (!colon || !colon[1]) {
-            rc = gt_error_invalid(e, "--%s=%s: '%s' names no job: %s", o, v, item, hint);
-            break;
-        }
-        char *save2 = NULL;
-        for (char *id = strtok_r(colon + 1, ":", &save2); id; id = strtok_r(NULL, ":", &save2)) {
-            int64_t n, m;
-            char *us = strchr(id, '_');
-            json_t *job = NULL;
-            if (!us && whole(id, 1, INT64_MAX / 4, &n) == 0) {
-                job = json_integer(n);
-            } else if (us) { /* an array task: ARRAY_INDEX */
-                *us = '\0';
-                if (whole(id, 1, INT64_MAX / 4, &n) == 0 && whole(us + 1, 0, INT64_MAX / 4, &m) == 0) {
-                    *us = '_';
-                    job = json_string(id);
-                }
-            }
-            if (!job) {
-                rc = gt_error_invalid(e, "--%s=%s: '%s' is not a job id (such as 42 or 42_3; "
-                                         "+TIME is not supported)", o, v, id);
-                break;
-            }
-            json_array_append_new(deps, json_pack("{s:s,s:o}", "type", item, "job", job));
-        }
-    }
-    free(copy);
-    if (rc < 0) {
-        json_decref(deps);
+    (void)o;
+    json_t *parsed = json_object();
+    if (cli_dependency_arg(parsed, v, e) < 0) {
+        json_decref(parsed);
         return -1;
     }
     unset(b, "dependencies");
     unset(b, "singleton");
-    if (json_array_size(deps))
-        set(b, "dependencies", deps);
-    else
-        json_decref(deps);
-    if (singleton)
+    json_t *deps = json_object_get(parsed, "dependencies");
+    if (deps)
+        set(b, "dependencies", json_incref(deps));
+    if (json_object_get(parsed, "singleton"))
         set(b, "singleton", json_true());
+    json_decref(parsed);
     return 0;
 }
 

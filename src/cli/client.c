@@ -617,15 +617,18 @@ const char *cli_job_name(const json_t *job, char *buf, size_t len)
 
 int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err)
 {
+    const char *hint = "write afterok:ID[:ID...], afterany:ID, afternotok:ID or singleton, "
+                       "separated by ','";
+    if (!*arg)
+        return gt_error_invalid(err, "--dependency is empty: %s", hint);
+    if (strchr(arg, '?'))
+        return gt_error_invalid(err, "--dependency=%s: '?' (any one of) is not supported: "
+                                     "gantry waits for every dependency (separate them with ',')",
+                                arg);
     json_t *deps = json_array();
     bool singleton = false;
     char *copy = xstrdup(arg), *save = NULL;
     int rc = -1;
-    if (strchr(arg, '?')) {
-        gt_error_set(err, "invalid_argument", "--dependency %s: '?' (any one of them) is not "
-                     "supported: list them with ',' (all of them)", arg);
-        goto out;
-    }
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         if (!strcmp(item, "singleton")) {
             singleton = true;
@@ -634,19 +637,22 @@ int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err)
         char *colon = strchr(item, ':');
         if (colon)
             *colon = '\0';
-        if (!colon || !colon[1] ||
-            (strcmp(item, "afterok") && strcmp(item, "afterany") && strcmp(item, "afternotok"))) {
-            gt_error_set(err, "invalid_argument", "--dependency %s: '%s' must be afterok:ID[:ID"
-                         "...], afterany:ID..., afternotok:ID... or singleton (an ID is a job "
-                         "id, or N_M for an array's task)", arg, item);
+        if (strcmp(item, "afterok") && strcmp(item, "afterany") && strcmp(item, "afternotok")) {
+            gt_error_invalid(err, "--dependency=%s: dependency type '%s' is not supported: %s",
+                             arg, item, hint);
+            goto out;
+        }
+        if (!colon || !colon[1]) {
+            gt_error_invalid(err, "--dependency=%s: '%s' names no job: %s", arg, item, hint);
             goto out;
         }
         char *isave = NULL;
         for (char *id = strtok_r(colon + 1, ":", &isave); id; id = strtok_r(NULL, ":", &isave)) {
             int64_t n, index;
             if (!job_ref_ok(id, &n, &index)) {
-                gt_error_set(err, "invalid_argument", "--dependency %s: '%s' is not a job id "
-                             "(N, or N_M for array N's task with index M)", arg, id);
+                gt_error_invalid(err, "--dependency=%s: '%s' is not a job id (N, or N_M for "
+                                      "array N's task with index M; +TIME is not supported)",
+                                 arg, id);
                 goto out;
             }
             json_array_append_new(deps, json_pack("{s:s,s:o}", "type", item, "job",

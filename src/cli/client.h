@@ -74,7 +74,8 @@ int cli_job_ref(const char *cmd, const char *s, char *ref, size_t len);
 const char *cli_job_name(const json_t *job, char *buf, size_t len);
 /* Adds Slurm's --dependency list to job: "afterok:12:13,afterany:14_2,afternotok:9" appends
  * {type, job} objects to job's "dependencies" (made where absent), "singleton" sets
- * "singleton": true. -1 with err (job unchanged) on another type, '?' lists, a bad id. */
+ * "singleton": true. -1 with err (job unchanged) on "", another type, '?' lists, a bad id.
+ * The one parser of it: gantry update --dependency, gantry submit's and #SBATCH's. */
 int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err);
 
 json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err);

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "cli/batch_script.h"
+#include "cli/client.h"
 #include "tap.h"
 
 /* The fields text's directives give, finished, as compact JSON with sorted keys (a new string),
@@ -263,6 +264,8 @@ static void test_errors(void)
             "'?' dependencies");
     refused("#!/bin/bash\n#SBATCH -d afterok:abc\n", "line 2", "'abc'", "a bad job id");
     refused("#!/bin/bash\n#SBATCH -d afterok\n", "line 2", "names no job", "no job id");
+    refused("#!/bin/bash\n#SBATCH -d afterok:007\n", "line 2", "'007'",
+            "a job id with a leading zero (as gantry show refuses it)");
     refused("#!/bin/bash\n#SBATCH --signal=R:USR1@10\n", "line 2", "R:", "--signal=R:");
     refused("#!/bin/bash\n#SBATCH --signal=WINCH@10\n", "line 2", "WINCH",
             "a signal the node does not send");
@@ -424,6 +427,30 @@ static void test_command(void)
     json_decref(c);
 }
 
+/* gantry update --dependency: the same parser, appending to the patch, unchanged on error. */
+static void test_dependency_arg(void)
+{
+    gt_error_t err = {0};
+    json_t *patch = json_pack("{s:[{s:s,s:i}]}", "dependencies", "type", "afterok", "job", 1);
+    ok(cli_dependency_arg(patch, "afterany:2_0,singleton", &err) == 0, "update: parsed (%s)",
+       err.msg);
+    char *got = json_dumps(patch, JSON_COMPACT | JSON_SORT_KEYS);
+    is_str(got, "{\"dependencies\":[{\"job\":1,\"type\":\"afterok\"},{\"job\":\"2_0\","
+                "\"type\":\"afterany\"}],\"singleton\":true}",
+           "update: appended to the patch's dependencies, singleton set");
+    free(got);
+    errno = 0;
+    ok(cli_dependency_arg(patch, "afterok:3,after:4", &err) < 0 && errno == EINVAL,
+       "update: a bad type refused with EINVAL");
+    ok(strstr(err.msg, "dependency type 'after' is not supported") != NULL,
+       "update: the message is submit's: %s", err.msg);
+    is_int(json_array_size(json_object_get(patch, "dependencies")), 2,
+           "update: the patch is unchanged on error");
+    ok(cli_dependency_arg(patch, "", &err) < 0 && strstr(err.msg, "is empty"),
+       "update: \"\" is refused by the parser (gantry update clears before calling it)");
+    json_decref(patch);
+}
+
 int main(void)
 {
     test_time_formats();
@@ -435,5 +462,6 @@ int main(void)
     test_flags_override();
     test_line_of();
     test_command();
+    test_dependency_arg();
     return tap_done();
 }
