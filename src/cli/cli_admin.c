@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -70,12 +69,10 @@ static void print_reason(json_t *n)
     json_t *w = json_array_get(json_object_get(n, "maintenance"), 0);
     printf("  %s", r ? r : w ? "" : "-");
     if (w) {
-        time_t t = (time_t)json_integer_value(json_object_get(w, "start"));
-        struct tm tm;
         char when[40];
-        localtime_r(&t, &tm);
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S%z", &tm);
-        printf("%smaintenance %s from %s", r ? "; " : "", s_or(w, "name", ""), when);
+        printf("%smaintenance %s from %s", r ? "; " : "", s_or(w, "name", ""),
+               gt_time_local((double)json_integer_value(json_object_get(w, "start")), when,
+                             sizeof(when)));
     }
 }
 
