@@ -81,7 +81,7 @@ static void history_table(json_t *jobs, bool wide, bool csv)
         snprintf(gh, sizeof(gh), "%.3f", gpu_hours(j));
         const char *name = json_string_value(json_object_get(j, "name"));
         const char *why = json_string_value(json_object_get(j, "end_reason"));
-        const char *cells[] = {cli_job_id_cell(j, id, sizeof(id)),
+        const char *cells[] = {cli_job_name(j, id, sizeof(id)),
                                name ? name : "-",
                                json_string_value(json_object_get(j, "team")),
                                json_string_value(json_object_get(j, "user")),

@@ -53,7 +53,7 @@ static void queue_row(cli_table_t *t, json_t *j, bool wide, bool stable, double 
             gt_format_elapsed((int64_t)((end > 0 ? end : now) - st), elapsed, sizeof(elapsed));
     }
     const char *cells[] = {
-        cli_job_id_cell(j, id, sizeof(id)), name ? name : "-",
+        cli_job_name(j, id, sizeof(id)), name ? name : "-",
         json_string_value(json_object_get(j, "team")),
         json_string_value(json_object_get(j, "user")), state,
         cli_job_gpus_cell(j, gpus, sizeof(gpus)), start, elapsed,

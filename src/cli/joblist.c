@@ -69,11 +69,6 @@ void cli_again_arg(gt_buf_t *again, const char *flag, const char *value)
     gt_buf_printf(again, "'");
 }
 
-const char *cli_job_id_cell(json_t *j, char *buf, size_t len)
-{
-    return cli_job_name(j, buf, len); /* N, or N_M for array N's task with index M */
-}
-
 void cli_print_job_names(json_t *jobs, FILE *f)
 {
     size_t i;
@@ -81,7 +76,7 @@ void cli_print_job_names(json_t *jobs, FILE *f)
     json_array_foreach(jobs, i, j)
     {
         char id[64];
-        fprintf(f, "job/%s\n", cli_job_id_cell(j, id, sizeof(id)));
+        fprintf(f, "job/%s\n", cli_job_name(j, id, sizeof(id)));
     }
 }
 

@@ -31,8 +31,6 @@ void cli_jobs_paging(const char *cmd, const json_t *resp, int64_t after, const c
 void cli_again_arg(gt_buf_t *again, const char *flag, const char *value);
 /* -o name: "job/ID" a line (kubectl's form). */
 void cli_print_job_names(json_t *jobs, FILE *f);
-/* A job's id as commands take it back (cli_job_ref): N, or N_M for array N's task M. */
-const char *cli_job_id_cell(json_t *j, char *buf, size_t len);
 /* A job's GPUs in total: "2", "0.25". */
 const char *cli_job_gpus_cell(json_t *j, char *buf, size_t len);
 /* The job's nodes, comma-separated ("-" when none). */
