@@ -12,8 +12,8 @@
  *   tasks end; checked by a scan of the array only when the hint says every task ended), and a
  *   cursor: the lowest task id that may wait for the throttle (tasks enter in id order);
  * - per (user, name): active jobs (singleton);
- * - the jobs that wait on other jobs (dependencies, singleton, or another rule's wait): a
- *   job's end looks only at these, and at its array's cursor. */
+ * - the jobs that wait on other jobs (dependencies, singleton; not a hold, which only its
+ *   release lifts): a job's end looks only at these, and at its array's cursor. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,7 +398,9 @@ void server_gate_wait(server_t *srv, job_t *j, const gate_why_t *why)
             a->cursor = j->id;
         return;
     }
-    if (j->gate_listed)
+    /* Held: no other job's change lets it in, only its release (which enters it again): a
+     * job's end need not look at it (thousands may be held). */
+    if (j->gate_listed || (why->reason && !strcmp(why->reason, "held")))
         return;
     if (g->nwaiting == g->waiting_cap) {
         g->waiting_cap = g->waiting_cap ? g->waiting_cap * 2 : 64;
