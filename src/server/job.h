@@ -78,7 +78,6 @@ typedef struct job {
                                    into gpu_type and priority_class), or NULL */
     int64_t array_count;        /* an array's tasks (ids array_id .. array_id + count - 1) */
     int array_throttle;         /* %N: at most N of its tasks in the scheduler at once; 0 none */
-    bool gate_listed;           /* in job_gate.c's list of jobs waiting on others (memory only) */
     char *idem_key;
     char *idem_scope;           /* id of the token that submitted it with idem_key */
 

@@ -12,8 +12,10 @@
  *   tasks end; checked by a scan of the array only when the hint says every task ended), and a
  *   cursor: the lowest task id that may wait for the throttle (tasks enter in id order);
  * - per (user, name): active jobs (singleton);
- * - the jobs that wait on other jobs (dependencies, singleton; not a hold, which only its
- *   release lifts): a job's end looks only at these, and at its array's cursor. */
+ * - the jobs that wait on other jobs, by what they wait on: a dependency not yet met (the job or
+ *   array it names), or a singleton's name; not a hold, which only its release lifts. A job's
+ *   change looks only at those waiting on it (its id, its array's, its name), and at its
+ *   array's cursor: its cost does not grow with the jobs that wait on others. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +37,9 @@ struct gate_index {
     gate_array_t *arrays;       /* open addressing on the id, linear probing */
     size_t arrays_cap, narrays;
     json_t *names;              /* "user\nname" -> active jobs */
-    uint64_t *waiting;          /* ids of jobs that wait on other jobs (job->gate_listed) */
-    size_t nwaiting, waiting_cap;
+    json_t *waits;              /* "d:ID" (a job's or an array's id) or "n:user\nname" ->
+                                   {"JOBID": true}: the jobs that wait on it (some may no
+                                   longer wait: looked at when it changes, then dropped) */
 };
 
 static struct gate_index *gate_index(server_t *srv)
@@ -44,6 +47,7 @@ static struct gate_index *gate_index(server_t *srv)
     if (!srv->gate) {
         srv->gate = xcalloc(1, sizeof(*srv->gate));
         srv->gate->names = json_object();
+        srv->gate->waits = json_object();
     }
     return srv->gate;
 }
@@ -54,7 +58,7 @@ void server_gate_free(server_t *srv)
         return;
     free(srv->gate->arrays);
     json_decref(srv->gate->names);
-    free(srv->gate->waiting);
+    json_decref(srv->gate->waits);
     free(srv->gate);
     srv->gate = NULL;
 }
@@ -389,6 +393,16 @@ gate_t server_job_gate(server_t *srv, const job_t *j, gate_why_t *why)
 
 /* ---- waiting, and re-examining ---- */
 
+static void wait_on(struct gate_index *g, const char *key, uint64_t id)
+{
+    json_t *set = json_object_get(g->waits, key);
+    if (!set)
+        json_object_set_new(g->waits, key, set = json_object());
+    char k[24];
+    snprintf(k, sizeof(k), "%llu", (unsigned long long)id);
+    json_object_set_new(set, k, json_true());
+}
+
 void server_gate_wait(server_t *srv, job_t *j, const gate_why_t *why)
 {
     struct gate_index *g = gate_index(srv);
@@ -398,31 +412,37 @@ void server_gate_wait(server_t *srv, job_t *j, const gate_why_t *why)
             a->cursor = j->id;
         return;
     }
-    /* Held: no other job's change lets it in, only its release (which enters it again): a
-     * job's end need not look at it (thousands may be held). */
-    if (j->gate_listed || (why->reason && !strcmp(why->reason, "held")))
+    /* Held: no other job's change lets it in, only its release (which enters it again). */
+    if (why->reason && !strcmp(why->reason, "held"))
         return;
-    if (g->nwaiting == g->waiting_cap) {
-        g->waiting_cap = g->waiting_cap ? g->waiting_cap * 2 : 64;
-        g->waiting = xrealloc(g->waiting, g->waiting_cap * sizeof(*g->waiting));
-    }
-    g->waiting[g->nwaiting++] = j->id;
-    j->gate_listed = true;
-}
-
-/* Whether j (waiting) may be released or failed by changed's change. */
-static bool may_release(const job_t *j, const job_t *changed)
-{
+    /* Each dependency not yet met (one met stays so), and its name while a singleton holds it
+     * back (once they let it through, its entry lists it again under what holds it then). */
     size_t i;
     json_t *v;
     json_array_foreach(j->dependencies, i, v)
     {
-        uint64_t d = dep_id(json_object_get(v, "job"));
-        if (d == changed->id || (changed->array_id >= 0 && d == (uint64_t)changed->array_id))
-            return true;
+        const char *type = json_string_value(json_object_get(v, "type"));
+        json_t *ref = json_object_get(v, "job");
+        if (dep_state(srv, type ? type : "afterok", ref) != 0)
+            continue;
+        char key[32];
+        snprintf(key, sizeof(key), "d:%llu", (unsigned long long)dep_id(ref));
+        wait_on(g, key, j->id);
     }
-    return j->singleton && j->name && changed->name && !strcmp(j->name, changed->name) &&
-           !strcmp(j->user, changed->user);
+    gate_why_t sw;
+    if (singleton_gate(srv, j, &sw) != GATE_READY) {
+        gt_buf_t k = {0};
+        gt_buf_printf(&k, "n:");
+        name_key(j, &k);
+        wait_on(g, k.data, j->id);
+        gt_buf_free(&k);
+    }
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static uint64_t later(uint64_t a, uint64_t b) { return a > b ? a : b; }
@@ -453,29 +473,39 @@ uint64_t server_gate_recheck(server_t *srv, job_t *changed)
                 t = later(t, admit(srv, j));
         }
     }
-    /* The jobs that wait on others: those changed may release (a snapshot: admitting one may
-     * end others, which re-examine the list themselves). */
-    size_t n = g->nwaiting;
-    uint64_t *ids = xcalloc(n ? n : 1, sizeof(*ids));
-    memcpy(ids, g->waiting, n * sizeof(*ids));
-    for (size_t i = 0; i < n; i++) {
-        job_t *j = server_job(srv, ids[i]);
-        if (!j || j->state != JOB_PENDING || j->in_sched || !may_release(j, changed))
+    /* The jobs that wait on it, in id order; each key's set is taken out first (admitting one
+     * may end others, which look at their own keys, or list it again). */
+    gt_buf_t keys[3] = {{0}};
+    int nkeys = 0;
+    gt_buf_printf(&keys[nkeys++], "d:%llu", (unsigned long long)changed->id);
+    if (changed->array_id >= 0 && (uint64_t)changed->array_id != changed->id)
+        gt_buf_printf(&keys[nkeys++], "d:%lld", (long long)changed->array_id);
+    if (changed->name) {
+        gt_buf_printf(&keys[nkeys], "n:");
+        name_key(changed, &keys[nkeys++]);
+    }
+    for (int k = 0; k < nkeys; k++) {
+        json_t *set = json_incref(json_object_get(g->waits, keys[k].data));
+        if (set)
+            json_object_del(g->waits, keys[k].data);
+        gt_buf_free(&keys[k]);
+        if (!set)
             continue;
-        t = later(t, admit(srv, j));
+        size_t n = 0;
+        uint64_t *ids = xcalloc(json_object_size(set) + 1, sizeof(*ids));
+        const char *key;
+        json_t *v;
+        json_object_foreach(set, key, v)
+            ids[n++] = strtoull(key, NULL, 10);
+        json_decref(set);
+        qsort(ids, n, sizeof(*ids), cmp_id);
+        for (size_t i = 0; i < n; i++) {
+            job_t *j = server_job(srv, ids[i]);
+            if (j && j->state == JOB_PENDING && !j->in_sched)
+                t = later(t, admit(srv, j));
+        }
+        free(ids);
     }
-    free(ids);
-    /* The list keeps only jobs still outside the scheduler (one that now waits for its
-     * throttle alone leaves it when the cursor lets it in). */
-    size_t keep = 0;
-    for (size_t i = 0; i < g->nwaiting; i++) {
-        job_t *j = server_job(srv, g->waiting[i]);
-        if (j && j->state == JOB_PENDING && !j->in_sched)
-            g->waiting[keep++] = j->id;
-        else if (j)
-            j->gate_listed = false;
-    }
-    g->nwaiting = keep;
     return t;
 }
 
