@@ -244,8 +244,9 @@ static void update_apply(server_t *srv, job_t *j, const ctl_args_t *a)
 {
     gt_error_t err = {0};
     server_leave_sched(srv, j); /* the throttle and singleton counts follow (job_gate.c) */
-    /* The same patch on the same job as prepared: it cannot fail now. */
-    if (job_patch(j, a->patch, &err) < 0)
+    /* The same patch and checks on the same job as prepared (api_job_check turns a dependency
+     * "N" into the id N, as the stored document has it): they cannot fail now. */
+    if (job_patch(j, a->patch, &err) < 0 || api_job_check(srv, a->who, j, &err) < 0)
         fprintf(stderr, "gantry server: job %llu: its update no longer applies: %s.\n",
                 (unsigned long long)j->id, err.msg);
     fprintf(stderr, "gantry server: job %llu is updated by %s.\n", (unsigned long long)j->id,

@@ -88,6 +88,8 @@ like "$out" "^Updated job $u$" "gantry update"
 is "$(st "$u" time_limit_s) $(st "$u" name) $(st "$u" priority_class) $(st "$u" gpu_type) $(st "$u" nodes) $(st "$u" dependencies)" \
    "7200 small production [\"H100-80GB\"] 1 [{\"job\":$r,\"type\":\"afterok\"}]" "time, name, class, GPU type, nodes and after_ok changed"
 is "$(st "$u" pending_reason)" dependency "it now waits for job $r"
+is "$(code "$alice" PATCH "/v1/jobs/$u" "{\"dependencies\":[{\"type\":\"afterany\",\"job\":\"$r\"}]}")" 200 "a dependency given as the string \"ID\""
+is "$(st "$u" dependencies)" "[{\"job\":$r,\"type\":\"afterany\"}]" "... is kept as the id, as its stored document has it (it read \"ID\" until a restart)"
 GANTRY_TOKEN=$alice "$GANTRY" update "$u" --dependency "" >/dev/null
 is "$(st "$u" dependencies)" "[]" "--dependency '' clears the dependencies"
 is "$(st "$u" submit_time)" "$t0" "it keeps its submit time (its age)"
