@@ -1,0 +1,6 @@
+#!/bin/sh
+#SBATCH -J breaks
+#SBATCH --gpus=1
+. ./report.sh
+report fail
+exit 3
