@@ -18,6 +18,9 @@ typedef struct ctl_args {
     const auth_principal_t *who;
     const json_t *patch;     /* update: the fields to change */
     bool hold;               /* requeue: hold it too (Slurm's requeuehold) */
+    bool skip_ended;         /* a cancel by filter: a job that ended while its cancel was
+                                saved (a dependent of one it cancelled) is left out, not an
+                                error: what was asked, that it no longer runs, holds */
 } ctl_args_t;
 
 typedef struct ctl_op {
@@ -300,6 +303,8 @@ static void run_op(server_t *srv, const ctl_op_t *op, const ctl_args_t *a, uint6
             gt_error_t err = {0};
             job_state_t st;
             char *after = NULL;
+            if (j && attempt > 0 && a->skip_ended && job_state_terminal(j->state))
+                continue;
             if (!j)
                 refuse(&err, "not_found", "job %llu does not exist",
                        (unsigned long long)ids[i]);
@@ -472,7 +477,7 @@ int api_jobs_cancel_matching(server_t *srv, http_req_t *req, http_resp_t *resp)
                           "state, team, user, name or selector (DELETE /v1/jobs/{id} cancels "
                           "one job)");
     }
-    ctl_args_t a = {.who = &req->who};
+    ctl_args_t a = {.who = &req->who, .skip_ended = true};
     json_t *done = json_array(), *errors = json_array();
     pthread_mutex_lock(&srv->mu);
     uint64_t *ids = xcalloc(srv->next_id, sizeof(*ids));
