@@ -1,6 +1,6 @@
 /* gpu_edits.c: a container's GPU edits from the node's CDI specs, else from its driver
- * (gpu_edits.h). Specs are read with jansson (*.json) or libyaml (*.yaml, *.yml: its document
- * tree turned into the same JSON values), so one walk serves both. */
+ * (gpu_edits.h). Specs are read with jansson (*.json) or libyaml (*.yaml, *.yml:
+ * common/yaml_json.h turns them into the same JSON values), so one walk serves both. */
 #include "agent/gpu_edits.h"
 
 #include <dirent.h>
@@ -18,7 +18,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <yaml.h>
+#include "common/yaml_json.h"
 
 #define CDI_KIND "nvidia.com/gpu"
 
@@ -289,79 +289,15 @@ static char *ldconfig_p(void) {
     return b.data ? b.data : xstrdup("");
 }
 
-/* ---- YAML -> the same JSON values ---- */
-
-static json_t *yaml_node_json(yaml_document_t *doc, yaml_node_t *node, int depth) {
-    if (!node || depth > 64) /* aliases may loop */
-        return NULL;
-    if (node->type == YAML_SCALAR_NODE) {
-        const char *s = (const char *)node->data.scalar.value;
-        if (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-            char *end;
-            errno = 0;
-            long long i = strtoll(s, &end, 0);
-            if (*s && !*end && !errno)
-                return json_integer(i);
-            if (!strcmp(s, "true"))
-                return json_true();
-            if (!strcmp(s, "false"))
-                return json_false();
-            if (!strcmp(s, "null") || !strcmp(s, "~") || !*s)
-                return json_null();
-        }
-        return json_string(s);
-    }
-    if (node->type == YAML_SEQUENCE_NODE) {
-        json_t *a = json_array();
-        for (yaml_node_item_t *it = node->data.sequence.items.start;
-             it < node->data.sequence.items.top; it++) {
-            json_t *v = yaml_node_json(doc, yaml_document_get_node(doc, *it), depth + 1);
-            if (!v) {
-                json_decref(a);
-                return NULL;
-            }
-            json_array_append_new(a, v);
-        }
-        return a;
-    }
-    if (node->type == YAML_MAPPING_NODE) {
-        json_t *o = json_object();
-        for (yaml_node_pair_t *pr = node->data.mapping.pairs.start;
-             pr < node->data.mapping.pairs.top; pr++) {
-            yaml_node_t *k = yaml_document_get_node(doc, pr->key);
-            json_t *v = yaml_node_json(doc, yaml_document_get_node(doc, pr->value), depth + 1);
-            if (!k || k->type != YAML_SCALAR_NODE || !v) {
-                json_decref(v);
-                json_decref(o);
-                return NULL;
-            }
-            json_object_set_new(o, (const char *)k->data.scalar.value, v);
-        }
-        return o;
-    }
-    return NULL;
-}
+/* ---- YAML -> the same JSON values (common/yaml_json.h: the CLI's reader) ---- */
 
 static json_t *yaml_to_json(const char *text, size_t len, const char *path, gt_error_t *err) {
-    yaml_parser_t p;
-    yaml_document_t doc;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&p, &doc)) {
+    gt_error_t e = {0};
+    json_t *v = gt_yaml_read(text, len, &e);
+    if (!v) {
         errno = EINVAL;
-        gt_error_set(err, "invalid_config", "CDI spec %s: YAML error at line %zu: %s", path,
-                     p.problem_mark.line + 1, p.problem ? p.problem : "?");
-        yaml_parser_delete(&p);
-        return NULL;
+        gt_error_set(err, "invalid_config", "CDI spec %s: %s", path, e.msg);
     }
-    json_t *v = yaml_node_json(&doc, yaml_document_get_root_node(&doc), 0);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&p);
-    if (!v)
-        gt_error_set(err, "invalid_config",
-                     "CDI spec %s: empty, or a YAML form a CDI spec "
-                     "does not use (a non-scalar key, an alias loop)",
-                     path);
     return v;
 }
 

@@ -1,13 +1,13 @@
 #include "cli/client.h"
 
 #include "common/transport.h"
+#include "common/yaml_json.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 static void trim(char *s)
 {
@@ -328,195 +328,21 @@ void cli_print_json(json_t *v)
     free(s);
 }
 
-static void yaml_scalar(json_t *v)
+void cli_print_yaml(json_t *v)
 {
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        bool plain = *s && !strpbrk(s, ":#{}[],&*!|>'\"%@`\n") && s[0] != ' ' && s[0] != '-';
-        if (plain) {
-            char *end;
-            strtod(s, &end);
-            plain = *end != 0 && strcmp(s, "true") && strcmp(s, "false") && strcmp(s, "null");
-        }
-        if (plain) {
-            printf("%s", s);
-        } else {
-            char *q = json_dumps(v, JSON_ENCODE_ANY);
-            printf("%s", q);
-            free(q);
-        }
-    } else {
-        char *q = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
-        printf("%s", q);
-        free(q);
+    gt_error_t err = {0};
+    char *text = gt_yaml_emit(v, &err);
+    if (!text) {
+        fprintf(stderr, "gantry: %s\n", err.msg);
+        return;
     }
-}
-
-static void yaml_value(json_t *v, int indent, bool in_seq);
-
-static void yaml_value(json_t *v, int indent, bool in_seq)
-{
-    if (json_is_object(v) && json_object_size(v)) {
-        const char *k;
-        json_t *e;
-        bool first = true;
-        json_object_foreach(v, k, e)
-        {
-            if (!(first && in_seq))
-                printf("%*s", indent, "");
-            first = false;
-            printf("%s:", k);
-            if ((json_is_object(e) && json_object_size(e)) ||
-                (json_is_array(e) && json_array_size(e))) {
-                printf("\n");
-                yaml_value(e, indent + 2, false);
-            } else {
-                printf(" ");
-                yaml_value(e, 0, false);
-            }
-        }
-    } else if (json_is_array(v) && json_array_size(v)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(v, i, e)
-        {
-            printf("%*s- ", indent, "");
-            if (json_is_object(e) && json_object_size(e))
-                yaml_value(e, indent + 2, true);
-            else if (json_is_array(e) && json_array_size(e)) {
-                printf("\n");
-                yaml_value(e, indent + 2, false);
-            } else {
-                yaml_value(e, 0, false);
-            }
-        }
-    } else if (json_is_object(v)) {
-        printf("{}\n");
-    } else if (json_is_array(v)) {
-        printf("[]\n");
-    } else {
-        yaml_scalar(v);
-        printf("\n");
-    }
-}
-
-void cli_print_yaml(json_t *v) { yaml_value(v, 0, false); }
-
-/* ---- YAML -> JSON (job specs) ---- */
-
-static json_t *scalar_json(const yaml_event_t *ev)
-{
-    const char *s = (const char *)ev->data.scalar.value;
-    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-        char *end;
-        long long i = strtoll(s, &end, 10);
-        if (*s && !*end)
-            return json_integer(i);
-        double d = strtod(s, &end);
-        if (*s && !*end)
-            return json_real(d);
-        if (!strcmp(s, "true"))
-            return json_true();
-        if (!strcmp(s, "false"))
-            return json_false();
-        if (!strcmp(s, "null") || !strcmp(s, "~"))
-            return json_null();
-    }
-    return json_string(s);
-}
-
-static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, gt_error_t *err);
-
-static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, gt_error_t *err)
-{
-    if (ev->type == YAML_SCALAR_EVENT)
-        return scalar_json(ev);
-    bool map = ev->type == YAML_MAPPING_START_EVENT;
-    if (!map && ev->type != YAML_SEQUENCE_START_EVENT) {
-        gt_error_set(err, "invalid_argument", "unsupported YAML construct at line %zu",
-                     ev->start_mark.line + 1);
-        return NULL;
-    }
-    json_t *out = map ? json_object() : json_array();
-    for (;;) {
-        yaml_event_t e;
-        if (!yaml_parser_parse(p, &e)) {
-            gt_error_set(err, "invalid_argument", "YAML error at line %zu: %s",
-                         p->problem_mark.line + 1, p->problem ? p->problem : "?");
-            json_decref(out);
-            return NULL;
-        }
-        if (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&e);
-            return out;
-        }
-        if (map) {
-            if (e.type != YAML_SCALAR_EVENT) {
-                gt_error_set(err, "invalid_argument", "a YAML key must be a plain word (line "
-                             "%zu)", e.start_mark.line + 1);
-                yaml_event_delete(&e);
-                json_decref(out);
-                return NULL;
-            }
-            char *key = xstrdup((const char *)e.data.scalar.value);
-            yaml_event_delete(&e);
-            yaml_event_t ve;
-            if (!yaml_parser_parse(p, &ve)) {
-                free(key);
-                gt_error_set(err, "invalid_argument", "YAML error at line %zu: %s",
-                             p->problem_mark.line + 1, p->problem ? p->problem : "?");
-                json_decref(out);
-                return NULL;
-            }
-            json_t *v = parse_node(p, &ve, err);
-            yaml_event_delete(&ve);
-            if (!v) {
-                free(key);
-                json_decref(out);
-                return NULL;
-            }
-            json_object_set_new(out, key, v);
-            free(key);
-        } else {
-            json_t *v = parse_node(p, &e, err);
-            yaml_event_delete(&e);
-            if (!v) {
-                json_decref(out);
-                return NULL;
-            }
-            json_array_append_new(out, v);
-        }
-    }
+    fputs(text, stdout);
+    free(text);
 }
 
 json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err)
 {
-    yaml_parser_t p;
-    yaml_parser_initialize(&p);
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    json_t *out = NULL;
-    for (;;) {
-        yaml_event_t e;
-        if (!yaml_parser_parse(&p, &e)) {
-            gt_error_set(err, "invalid_argument", "YAML error at line %zu: %s",
-                         p.problem_mark.line + 1, p.problem ? p.problem : "?");
-            break;
-        }
-        yaml_event_type_t t = e.type;
-        if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT ||
-            t == YAML_SCALAR_EVENT) {
-            out = parse_node(&p, &e, err);
-            yaml_event_delete(&e);
-            break;
-        }
-        yaml_event_delete(&e);
-        if (t == YAML_STREAM_END_EVENT) {
-            gt_error_set(err, "invalid_argument", "the YAML document is empty");
-            break;
-        }
-    }
-    yaml_parser_delete(&p);
-    return out;
+    return gt_yaml_read(text, len, err);
 }
 
 int cli_env_arg(json_t *obj, const char *arg)

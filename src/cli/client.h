@@ -53,7 +53,8 @@ void cli_print_error(const char *cmd, int status, json_t *resp);
 /* A failed cli_request: prints err (status < 0) or the API's error, drops resp; returns 1 (the
  * command's exit status). */
 int cli_fail_request(const char *cmd, int status, json_t *resp, const gt_error_t *err);
-/* Prints any JSON value as YAML to stdout. */
+/* Prints any JSON value as YAML to stdout (common/yaml_json.h: libyaml's emitter; every value
+ * reads back the same through any YAML reader). */
 void cli_print_yaml(json_t *v);
 void cli_print_json(json_t *v);
 
@@ -64,7 +65,6 @@ json_t *cli_mount_arg(const char *arg);
  * unchanged) when arg is not NAME=VALUE with a non-empty NAME. */
 int cli_env_arg(json_t *obj, const char *arg);
 
-/* Converts a YAML document (a job spec) to JSON; NULL with err on bad YAML. */
 /* A job reference from the command line ("42", or "42_3": array 42's task with index 3)
  * written to ref as it goes in a /v1/jobs/REF path. -1 with a message on stderr ("gantry CMD:
  * 'x' is not a job id ...") when s is none. */
@@ -78,6 +78,8 @@ const char *cli_job_name(const json_t *job, char *buf, size_t len);
  * The one parser of it: gantry update --dependency, gantry submit's and #SBATCH's. */
 int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err);
 
+/* Converts a YAML document (a job spec) to JSON: gt_yaml_read (common/yaml_json.h: YAML 1.2's
+ * core schema, duplicate keys refused with their lines); NULL with err on bad YAML. */
 json_t *cli_yaml_to_json(const char *text, size_t len, gt_error_t *err);
 
 #endif
