@@ -49,7 +49,7 @@ static void show_print(void *arg, FILE *f)
         return;
     }
     cli_print_yaml(resp);
-    if (v->c->output == CLI_YAML)
+    if (v->c->output == CLI_YAML || v->c->output == CLI_SPEC)
         return;
     show_times(resp, f);
     const char *msg = json_string_value(json_object_get(resp, "pending_message"));
@@ -115,18 +115,24 @@ int cmd_show(int argc, char **argv)
         else
             bad++;
     }
+    bad += watch && c.output == CLI_SPEC; /* a spec has no state to watch */
     if (help || bad || !id) {
         fprintf(help ? stdout : stderr,
-                "usage: gantry show ID [-w] [-o json|yaml|name]\n\nShows everything about a "
+                "usage: gantry show ID [-w] [-o json|yaml|name|spec]\n\nShows everything about a "
                 "job, including why it waits and when it should start (times in local time).\n"
-                "  -w, --watch   print it again each time it changes, until the job ends\n");
+                "  -w, --watch   print it again each time it changes, until the job ends\n"
+                "  -o yaml       the whole document (`gantry submit -f` takes it back: the fields\n"
+                "                the server sets are ignored, with a note)\n"
+                "  -o spec       only the fields a submission takes, as YAML: the form to edit and\n"
+                "                submit again (gantry show ID -o spec > job.yaml; gantry submit -f "
+                "job.yaml)\n");
         return help ? 0 : 2;
     }
     char ref[64];
     if (cli_job_ref("show", id, ref, sizeof(ref)) < 0)
         return 2;
     show_view_t v = {.c = &c};
-    snprintf(v.path, sizeof(v.path), "/v1/jobs/%s", ref);
+    snprintf(v.path, sizeof(v.path), "/v1/jobs/%s%s", ref, c.output == CLI_SPEC ? "/spec" : "");
     cli_view_t view = {show_look, show_print, &v};
     int rc;
     if (watch) {

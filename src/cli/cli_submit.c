@@ -20,7 +20,8 @@ static const char *submit_help =
     "script as for sbatch: its #SBATCH options (Slurm's) and #GANTRY FIELD: VALUE lines set the\n"
     "job; flags override them; an option gantry does not support is an error naming its line.\n"
     "The node runs the script file itself (through its #! interpreter unless executable).\n"
-    "  -f, --file FILE        job spec in YAML (fields as in POST /v1/jobs)\n"
+    "  -f, --file FILE        job spec in YAML or JSON (fields as in POST /v1/jobs; - reads\n"
+    "                         stdin; `gantry show ID -o yaml` or -o spec output is taken back)\n"
     "  -t, --team TEAM        team (default: the token's team)\n"
     "  -g, --gpus N           GPUs in total: 2, 16, a fraction of one such as 0.25, or 0\n"
     "                         (a CPU-only job: no GPU visible; runs on any node)\n"
@@ -431,6 +432,17 @@ int cmd_submit(int argc, char **argv)
             rc = cli_fail_request("submit", st, resp, &err);
         }
         goto out;
+    }
+    json_t *ignored = json_object_get(resp, "ignored");
+    if (json_array_size(ignored)) { /* a job's own document sent back: say what was dropped */
+        gt_buf_t names = {0};
+        size_t i;
+        json_t *n;
+        json_array_foreach(ignored, i, n)
+            gt_buf_printf(&names, "%s%s", i ? ", " : "", json_string_value(n));
+        fprintf(stderr, "gantry submit: note: ignored the fields the server sets: %s (`gantry "
+                        "show ID -o spec` prints only the fields to submit)\n", names.data);
+        gt_buf_free(&names);
     }
     if (c.output == CLI_JSON)
         cli_print_json(resp);

@@ -107,6 +107,8 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
             c->output = CLI_NAME;
         else if (!strcmp(val, "csv"))
             c->output = CLI_CSV;
+        else if (!strcmp(val, "spec") && !strcmp(cmd, "show"))
+            c->output = CLI_SPEC;
         else {
             fprintf(stderr, "gantry %s: -o %s: use json, yaml, wide, name, csv or table\n", cmd,
                     val);

@@ -13,7 +13,8 @@
 #include "common/util.h"
 
 /* -o: table (default), wide, json, yaml; name ("job/ID" a line) and csv where a list has
- * them (queue, history). */
+ * them (queue, history); spec (`gantry show -o spec`: only the fields a submission takes,
+ * in YAML). */
 typedef enum cli_output {
     CLI_TABLE,
     CLI_WIDE,
@@ -21,6 +22,7 @@ typedef enum cli_output {
     CLI_YAML,
     CLI_NAME,
     CLI_CSV,
+    CLI_SPEC,
 } cli_output_t;
 
 typedef struct cli {

@@ -152,6 +152,7 @@ typedef struct submission {
     job_array_t array;          /* count 0: not an array */
     size_t doc_bytes;           /* one task's document */
     auth_principal_t who;       /* the submitter, for the answer's view */
+    json_t *ignored;            /* the server's own fields the body carried (or NULL) */
 } submission_t;
 
 /* 413 when count documents like j's exceed the cap (checked before anything is built). */
@@ -185,6 +186,7 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
                 (long long)sub->count, sub->who.user, cerr->msg);
         job_free(j);
         job_array_free(&sub->array);
+        json_decref(sub->ignored);
         free(sub);
         http_error_from(resp, 503, cerr);
         return;
@@ -226,6 +228,8 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
         json_object_set_new(view, "array_job_ids", ids);
         json_object_set_new(view, "array_count", json_integer(sub->count));
     }
+    if (sub->ignored)
+        json_object_set_new(view, "ignored", sub->ignored);
     resp->status = 201;
     snprintf(resp->location, sizeof(resp->location), "/v1/jobs/%llu",
              (unsigned long long)sub->first);
@@ -235,8 +239,12 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
 }
 
 static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
-                         job_array_t *arr);
+                         job_array_t *arr, json_t *ignored);
+static int submit_body(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body,
+                       json_t *ignored);
 
+/* A job's own document may come back (kubectl apply's habit): the fields the server sets are
+ * dropped and named in the answer's "ignored"; other unknown fields are refused. */
 static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
     if (req->who.role == AUTH_AGENT || req->who.role == AUTH_NODE)
@@ -244,6 +252,16 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
     json_t *body = http_body_json(req, resp);
     if (!body)
         return 0;
+    json_t *ignored = job_drop_server_owned(body);
+    int rc = submit_body(srv, req, resp, body, ignored);
+    json_decref(ignored);
+    return rc;
+}
+
+/* submit's body (consumed), ignored its dropped fields (borrowed). */
+static int submit_body(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body,
+                       json_t *ignored)
+{
     gt_error_t err = {0};
     job_t *j = NULL;
     job_array_t arr;
@@ -253,13 +271,14 @@ static int submit(server_t *srv, http_req_t *req, http_resp_t *resp)
         return http_error_from(resp, 400, &err);
     }
     json_decref(body);
-    int rc = submit_parsed(srv, req, resp, j, &arr);
+    int rc = submit_parsed(srv, req, resp, j, &arr, ignored);
     job_array_free(&arr); /* empty when the submission took it */
     return rc;
 }
 
+/* ignored: the server's fields the body carried, for the answer (borrowed; NULL: none). */
 static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
-                         job_array_t *arr)
+                         job_array_t *arr, json_t *ignored)
 {
     gt_error_t err = {0};
     const char *key = http_header(req, "Idempotency-Key");
@@ -284,6 +303,8 @@ static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_
         job_t *old = server_idem_find(srv, req->who.token_id, key);
         if (old) {
             resp->json = job_view(srv, old, &req->who);
+            if (ignored)
+                json_object_set(resp->json, "ignored", ignored);
             resp->status = 200;
             pthread_mutex_unlock(&srv->mu);
             job_free(j);
@@ -348,6 +369,7 @@ static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_
     sub->array = *arr;
     *arr = (job_array_t){0};
     sub->who = req->who;
+    sub->ignored = ignored ? json_incref(ignored) : NULL;
     srv->next_id += (uint64_t)count;
     server_jobs_reserve(srv, srv->next_id);
     if (j->idem_key)
@@ -468,6 +490,13 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         pthread_mutex_unlock(&srv->mu);
         return http_error(resp, 405, "method_not_allowed", "use POST on /v1/jobs/{id}/%s",
                           sub);
+    }
+    if (!strcmp(sub, "spec") && method(req, "GET")) { /* the form to edit and submit again */
+        json_t *view = job_view(srv, j, &req->who);
+        pthread_mutex_unlock(&srv->mu);
+        resp->json = job_spec_json(view);
+        json_decref(view);
+        return 0;
     }
     if (*sub) {
         pthread_mutex_unlock(&srv->mu);

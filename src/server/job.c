@@ -475,6 +475,94 @@ static const char *known_fields[] = {
     NULL,
 };
 
+/* Fields of a job's document (job_to_json, server_job_annotate, the submission's answer) that
+ * the server sets: its status, the units it normalised a request to (gpus_milli for gpus, ...),
+ * its bookkeeping. A submission that carries them (a `gantry show -o yaml` edited and sent back,
+ * as kubectl apply sends back status) has them dropped by job_drop_server_owned(); a field in
+ * neither list is refused. One field per line. */
+static const char *server_owned_fields[] = {
+    "id",
+    "user",
+    "state",
+    "gpus_milli",
+    "cpus_milli",
+    "memory_mib",
+    "time_limit_s",
+    "image_digest",
+    "array_id",
+    "array_index",
+    "array_job_ids",
+    "array_count",
+    "array_throttle",
+    "idempotency_key",
+    "idempotency_scope",
+    "held",
+    "held_by",
+    "held_by_admin",
+    "submit_time",
+    "start_time",
+    "end_time",
+    "incarnation",
+    "earlier_runs",
+    "exit_code",
+    "exit_signal",
+    "end_reason",
+    "end_message",
+    "stopping",
+    "placement",
+    "pull",
+    "pending_reason",
+    "pending_message",
+    "blocked_by",
+    "estimated_start",
+    "ignored",
+    NULL,
+};
+
+static bool listed(const char *const *list, const char *key)
+{
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(key, list[i]))
+            return true;
+    return false;
+}
+
+json_t *job_drop_server_owned(json_t *body)
+{
+    if (!json_is_object(body))
+        return NULL;
+    json_t *dropped = NULL;
+    const char *key;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(body, tmp, key, v)
+    {
+        if (!listed(server_owned_fields, key))
+            continue;
+        if (!dropped)
+            dropped = json_array();
+        json_array_append_new(dropped, json_string(key));
+        json_object_del(body, key);
+    }
+    return dropped;
+}
+
+json_t *job_spec_json(const json_t *doc)
+{
+    json_t *spec = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)doc, key, v)
+    {
+        bool unset = (json_is_string(v) && !json_string_length(v)) ||
+                     (json_is_array(v) && !json_array_size(v)) ||
+                     (json_is_object(v) && !json_object_size(v));
+        if (listed(known_fields, key) && !unset)
+            json_object_set(spec, key, v);
+    }
+    return spec;
+}
+
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
                       job_t **out, job_array_t *array, gt_error_t *err)
 {
@@ -485,10 +573,7 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     json_t *v;
     json_object_foreach((json_t *)body, key, v)
     {
-        bool known = false;
-        for (int i = 0; known_fields[i]; i++)
-            known |= !strcmp(key, known_fields[i]);
-        if (!known) {
+        if (!listed(known_fields, key)) {
             gt_buf_t all = {0};
             for (int i = 0; known_fields[i]; i++)
                 gt_buf_printf(&all, "%s%s", i ? ", " : "", known_fields[i]);
@@ -522,11 +607,12 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         goto fail;
     }
     if ((v = json_object_get(body, "priority_class"))) {
-        if (!json_is_string(v) || !*json_string_value(v)) {
+        if (!json_is_string(v)) {
             bad(err, "'priority_class' must be a class name%s%s", "", "");
             goto fail;
         }
-        j->prio_class = xstrdup(json_string_value(v));
+        if (*json_string_value(v)) /* "": the default class, as a job's document shows it */
+            j->prio_class = xstrdup(json_string_value(v));
     }
     j->gpus_milli = 1000; /* one GPU unless the job says otherwise */
     if ((v = json_object_get(body, "gpus")) &&
@@ -547,6 +633,8 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
             goto fail;
         } else if (json_is_string(v)) {
             j->gpu_types = json_pack("[s]", json_string_value(v));
+        } else if (json_is_array(v) && !json_array_size(v)) {
+            j->gpu_types = json_array(); /* any type, as a job's document shows it */
         } else if (string_array(v, "gpu_type", true, &j->gpu_types, err) < 0) {
             goto fail;
         }
@@ -646,10 +734,17 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     }
     if ((v = json_object_get(body, "checkpoint"))) {
         json_t *sig = json_object_get(v, "signal"), *grace = json_object_get(v, "grace");
-        if (!json_is_object(v) || json_object_size(v) != (size_t)(!!sig + !!grace)) {
+        json_t *grace_s = json_object_get(v, "grace_s"); /* seconds, as a document shows it */
+        if (!json_is_object(v) ||
+            json_object_size(v) != (size_t)(!!sig + !!grace + !!grace_s) || (grace && grace_s)) {
             bad(err, "'checkpoint' must be an object with 'signal' and 'grace'%s%s", "", "");
             goto fail;
         }
+        if (grace_s && !json_is_integer(grace_s)) {
+            bad(err, "'checkpoint.grace_s' must be a whole number of seconds%s%s", "", "");
+            goto fail;
+        }
+        grace = grace ? grace : grace_s;
         const char *s = sig ? json_string_value(sig) : "SIGTERM";
         bool known = false;
         for (int i = 0; s && ckpt_signals[i]; i++)
@@ -858,6 +953,42 @@ int job_patch(job_t *j, const json_t *patch, gt_error_t *err)
 
 /* ---- JSON ---- */
 
+/* cpus, memory and time_limit as a submission writes them (the _milli/_mib/_s fields beside
+ * them are the server's units): a document sent back keeps them. Only those set. */
+static void spec_units(const job_t *j, json_t *o)
+{
+    char b[64];
+    if (j->cpus_milli) {
+        if (j->cpus_milli % 1000)
+            snprintf(b, sizeof(b), "%lldm", (long long)j->cpus_milli);
+        else
+            snprintf(b, sizeof(b), "%lld", (long long)(j->cpus_milli / 1000));
+        json_object_set_new(o, "cpus", json_string(b));
+    }
+    if (j->memory_mib) {
+        int64_t m = j->memory_mib;
+        const char *u = "Mi";
+        if (m % (1024 * 1024) == 0)
+            m /= 1024 * 1024, u = "Ti";
+        else if (m % 1024 == 0)
+            m /= 1024, u = "Gi";
+        snprintf(b, sizeof(b), "%lld%s", (long long)m, u);
+        json_object_set_new(o, "memory", json_string(b));
+    }
+    if (j->time_limit_s) {
+        int64_t t = j->time_limit_s;
+        const char *u = "s";
+        if (t % 86400 == 0)
+            t /= 86400, u = "d";
+        else if (t % 3600 == 0)
+            t /= 3600, u = "h";
+        else if (t % 60 == 0)
+            t /= 60, u = "m";
+        snprintf(b, sizeof(b), "%lld%s", (long long)t, u);
+        json_object_set_new(o, "time_limit", json_string(b));
+    }
+}
+
 json_t *job_to_json(const job_t *j)
 {
     json_t *o = json_object();
@@ -875,6 +1006,7 @@ json_t *job_to_json(const job_t *j)
     json_object_set_new(o, "cpus_milli", json_integer(j->cpus_milli));
     json_object_set_new(o, "memory_mib", json_integer(j->memory_mib));
     json_object_set_new(o, "time_limit_s", json_integer(j->time_limit_s));
+    spec_units(j, o);
     json_object_set(o, "command", j->command);
     json_object_set(o, "env", j->env);
     if (j->workdir)

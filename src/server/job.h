@@ -157,6 +157,15 @@ void job_set_slots(job_t *j, const job_slot_t *slots, int n);
 /* Whether one of j's slots is on node. */
 bool job_on_node(const job_t *j, const char *node);
 
+/* Removes from body (a submission's object) the fields the server sets (id, state, times,
+ * placement, the _milli/_mib/_s units, ...: server_owned_fields in job.c), so that a job's own
+ * document can be submitted again; returns their names (new array) or NULL when there were
+ * none. Other unknown fields stay for job_parse_request to refuse. */
+json_t *job_drop_server_owned(json_t *body);
+/* Only the fields a submission takes (known_fields in job.c) of a job's document, without the
+ * empty ones ("" class, [] types, {} env): the form to edit and submit again (new reference). */
+json_t *job_spec_json(const json_t *doc);
+
 /* The full JSON form (new reference). */
 json_t *job_to_json(const job_t *j);
 /* Reads job_to_json()'s form back; -1 with err when it is not a job document. */

@@ -69,6 +69,17 @@ static void refused(const char *text, const char *needle)
     ok(strstr(err.msg, needle) != NULL, "  the message says %s: %s", needle, err.msg);
 }
 
+static void refused_json(const json_t *b, const char *needle, const char *name)
+{
+    job_t *j = NULL;
+    memset(&err, 0, sizeof(err));
+    job_array_free(&arr);
+    int rc = job_parse_request(b, "alice", "research", &j, &arr, &err);
+    ok(rc == -1 && strstr(err.msg, needle), "%s: %s", name, err.msg);
+    if (rc == 0)
+        job_free(j);
+}
+
 static const char *arr_str(const json_t *a, size_t i)
 {
     return json_string_value(json_array_get(a, i));
@@ -346,13 +357,11 @@ static void test_refusals(void)
     refused("{'command':['x'],'name':'has space'}", "'name' must be 1 to 128");
     refused("{'command':['x'],'name':'a/b'}", "'name' must be 1 to 128");
     refused("{'command':['x'],'name':5}", "'name' must be 1 to 128");
-    refused("{'command':['x'],'priority_class':''}", "'priority_class' must be a class name");
     refused("{'command':['x'],'priority_class':1}", "'priority_class' must be a class name");
     refused("{'command':['x'],'nodes':-1}", "'nodes' must be a whole number from 0 to 4096");
     refused("{'command':['x'],'nodes':4097}", "'nodes' must be a whole number from 0 to 4096");
     refused("{'command':['x'],'nodes':'2'}", "'nodes' must be a whole number");
     refused("{'command':['x'],'nodes':1.5}", "'nodes' must be a whole number");
-    refused("{'command':['x'],'gpu_type':[]}", "'gpu_type' must not be empty");
     refused("{'command':['x'],'gpu_type':[1]}", "'gpu_type' must hold only non-empty strings");
     refused("{'command':['x'],'gpu_type':['h100','']}", "'gpu_type' must hold only non-empty");
     refused("{'command':['x'],'gpu_type':5}", "'gpu_type' must be an array of strings");
@@ -575,6 +584,105 @@ static void test_json(void)
                strstr(err.msg, "not valid") && r == sentinel,
            "not a job document: %s", bad_docs[i]);
     }
+}
+
+/* A job's own document (job_to_json plus what the API adds) submitted again, as
+ * `gantry show -o yaml | gantry submit -f -` does: the server's fields are dropped and named,
+ * the rest parses to the same job; job_spec_json keeps only what a submission takes. */
+static void test_resubmit(void)
+{
+    job_t *j = full_job();
+    if (!j)
+        return;
+    j->image_digest = xstrdup("sha256:0123");
+    j->held = j->held_by_admin = true;
+    j->held_by = xstrdup("root");
+    json_t *doc = job_to_json(j);
+    json_t *api = json_pack("{s:s,s:s,s:I,s:I,s:{s:I},s:[I],s:I,s:[s]}", "pending_reason",
+                            "quota", "pending_message", "waits", "blocked_by", (json_int_t)3,
+                            "estimated_start", (json_int_t)1700000000, "pull", "bytes",
+                            (json_int_t)5, "array_job_ids", (json_int_t)40, "array_count",
+                            (json_int_t)1, "ignored", "id");
+    json_object_update(doc, api);
+    json_decref(api);
+    is_str(json_string_value(json_object_get(doc, "cpus")), "1500m", "json cpus as submitted");
+    is_str(json_string_value(json_object_get(doc, "memory")), "64Gi", "json memory as submitted");
+    is_str(json_string_value(json_object_get(doc, "time_limit")), "2h", "json time_limit too");
+
+    json_t *spec = job_spec_json(doc);
+    ok(!json_object_get(spec, "id") && !json_object_get(spec, "state") &&
+           !json_object_get(spec, "user") && !json_object_get(spec, "placement") &&
+           !json_object_get(spec, "gpus_milli") && !json_object_get(spec, "pending_reason") &&
+           json_object_get(spec, "command") && json_object_get(spec, "memory"),
+       "job_spec_json keeps only submittable fields");
+
+    json_t *body = json_deep_copy(doc);
+    json_t *dropped = job_drop_server_owned(body);
+    ok(json_array_size(dropped) > 20 && !json_object_get(body, "id") &&
+           !json_object_get(body, "state") && !json_object_get(body, "earlier_runs") &&
+           json_object_get(body, "env"),
+       "job_drop_server_owned drops and names the server's fields (%zu)",
+       json_array_size(dropped));
+    json_t *want = json_pack("[s,s,s]", "id", "user", "state");
+    json_t *first3 = json_array();
+    for (size_t i = 0; i < 3; i++)
+        json_array_append(first3, json_array_get(dropped, i));
+    ok(json_equal(first3, want), "in the document's order");
+    json_decref(want);
+    json_decref(first3);
+
+    json_t *forms[2] = {body, spec};
+    const char *names[2] = {"the whole document", "the spec"};
+    for (int f = 0; f < 2; f++) {
+        job_t *r = NULL;
+        memset(&err, 0, sizeof(err));
+        job_array_free(&arr);
+        int rc = job_parse_request(forms[f], "bob", "other", &r, &arr, &err);
+        ok(rc == 0, "%s, its server fields dropped, is a valid submission: %s", names[f],
+           err.msg);
+        if (rc)
+            continue;
+        ok(!strcmp(r->name, "big") && !strcmp(r->team, "research") &&
+               !strcmp(r->prio_class, "normal") && r->gpus_milli == 500 && r->nodes == 2 &&
+               r->cpus_milli == 1500 && r->memory_mib == 65536 && r->time_limit_s == 7200 &&
+               json_equal(r->gpu_types, j->gpu_types) && json_equal(r->command, j->command) &&
+               json_equal(r->env, j->env) && json_equal(r->dependencies, j->dependencies) &&
+               !strcmp(r->workdir, "/w") && !strcmp(r->ckpt_signal, "SIGUSR2") &&
+               r->ckpt_grace_s == 45 && !strcmp(r->user, "bob") && r->id == 0 &&
+               r->state == JOB_PENDING && !r->image_digest && arr.count == 0,
+           "%s submits the same job (new id, state, user)", names[f]);
+        job_free(r);
+    }
+    json_object_set_new(body, "bogus", json_true());
+    json_t *again = job_drop_server_owned(body);
+    ok(again == NULL, "nothing left to drop");
+    refused_json(body, "unknown field 'bogus'", "a truly unknown field is still refused");
+    json_decref(body);
+    json_decref(dropped);
+    json_decref(spec);
+    json_decref(doc);
+    job_free(j);
+
+    /* A pending job's document: "" class and [] types are its forms of unset. */
+    j = parse("{'command':['true']}");
+    doc = job_to_json(j);
+    json_decref(job_drop_server_owned(doc));
+    job_t *r = NULL;
+    job_array_free(&arr);
+    ok(job_parse_request(doc, "alice", "research", &r, &arr, &err) == 0 && !r->prio_class &&
+           json_array_size(r->gpu_types) == 0 && !r->cpus_milli && !r->time_limit_s,
+       "a pending job's document (class '', gpu_type []) submits again: %s", err.msg);
+    job_free(r);
+    json_decref(doc);
+    job_free(j);
+    j = parse("{'command':['x'],'priority_class':'','gpu_type':[]}");
+    ok(j && !j->prio_class && json_array_size(j->gpu_types) == 0,
+       "priority_class '' is the default class, gpu_type [] any type");
+    job_free(j);
+    refused("{'command':['x'],'checkpoint':{'grace_s':'5m'}}", "'checkpoint.grace_s' must be a "
+            "whole number");
+    refused("{'command':['x'],'checkpoint':{'grace_s':5,'grace':5}}", "'checkpoint' must be an "
+            "object with");
 }
 
 static void test_clone(void)
@@ -1046,6 +1154,7 @@ int main(void)
     test_fields();
     test_refusals();
     test_json();
+    test_resubmit();
     test_clone();
     test_states();
     test_arrays();
