@@ -48,8 +48,10 @@ static int write_out(void *arg, unsigned char *buf, size_t n)
 
 static void send(emit_t *e, yaml_event_t *ev)
 {
-    if (e->failed)
+    if (e->failed) { /* the emitter frees the events it takes; this one it did not */
+        yaml_event_delete(ev);
         return;
+    }
     if (!yaml_emitter_emit(&e->em, ev)) {
         e->failed = true;
         gt_error_set(e->err, "internal", "cannot write YAML: %s",

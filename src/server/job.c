@@ -884,6 +884,10 @@ int job_patch(job_t *j, const json_t *patch, gt_error_t *err)
             return -1;
         }
     }
+    /* A submission takes "" for the default class (a document's form); an update names one. */
+    json_t *pc = json_object_get(patch, "priority_class");
+    if (json_is_string(pc) && !json_string_length(pc))
+        return bad(err, "'priority_class' must be a class name%s%s", "", "");
     /* Checked as a submission of these fields is (the command and team are placeholders). */
     json_t *body = json_deep_copy(patch);
     json_t *lp = json_object_get(patch, "labels");

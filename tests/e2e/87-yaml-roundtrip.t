@@ -70,6 +70,16 @@ cmp -s "out.$id" "out.$id2"
 ok $? "and its process saw the same environment values (yes, ~, null, 0123, tab, lines, unicode)"
 is "$(sed -n 5p "out.$id2")" "$(printf '<a\tb>')" "a tab survives"
 
+# gantry queue -o yaml: the same list as -o json, read by python3's yaml.
+"$GANTRY" queue --all -o yaml > "$WORK/q.yaml"
+"$GANTRY" queue --all -o json > "$WORK/q.json"
+is "$(python3 -c '
+import json, sys, yaml
+y = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+j = json.load(open(sys.argv[2], encoding="utf-8"))
+print("same" if y == j and len(j) >= 2 else "differ")' "$WORK/q.yaml" "$WORK/q.json" 2>&1)" "same" \
+  "gantry queue --all -o yaml reads as the same list as -o json"
+
 # -o spec: only the fields to submit; it submits without a note.
 "$GANTRY" show "$id" -o spec > "$WORK/spec.yaml"
 ok $? "gantry show $id -o spec"
