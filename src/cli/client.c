@@ -110,8 +110,8 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
         else if (!strcmp(val, "spec") && !strcmp(cmd, "show"))
             c->output = CLI_SPEC;
         else {
-            fprintf(stderr, "gantry %s: -o %s: use json, yaml, wide, name, csv or table\n", cmd,
-                    val);
+            fprintf(stderr, "gantry %s: -o %s: use json, yaml, wide, name, csv or table%s\n",
+                    cmd, val, strcmp(cmd, "show") ? "" : " (or spec)");
             return -1;
         }
     }
