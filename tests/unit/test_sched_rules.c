@@ -1,0 +1,271 @@
+/* The scheduler's policy rules, one test each, through sched.h only: each scenario is the
+ * smallest cluster on which the rule decides the outcome, so that changing the rule (the
+ * mutations named above each test) makes that test fail. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "sched/sched.h"
+#include "tap.h"
+
+static sched_t *S;
+static int T_A, T_B, T_C, C_LOW, C_NORMAL, C_HIGH;
+static size_t ndec;
+static const sched_decision_t *dec;
+
+/* Fair share on with a short half-life, quotas, backfill, preemption: grace 120 s, minimum
+ * runtime 600 s (the defaults but for the half-life). */
+static void setup(void)
+{
+    sched_free(S);
+    sched_params_t p = sched_params_default();
+    p.half_life_s = 3600;
+    p.grace_s = 120;
+    p.min_runtime_s = 600;
+    S = sched_new(&p);
+    C_LOW = sched_class_add(S, "low", 10, true, NULL);
+    C_NORMAL = sched_class_add(S, "normal", 100, true, NULL);
+    C_HIGH = sched_class_add(S, "high", 1000, false, NULL);
+    T_A = sched_team_add(S, "a", -1, 1, NULL);
+    T_B = sched_team_add(S, "b", -1, 1, NULL);
+    T_C = sched_team_add(S, "c", -1, 1, NULL);
+}
+
+static int node(const char *name, int gpus)
+{
+    sched_node_spec_t n = {.name = name, .gpu_type = "V100", .gpus = gpus, .leaf = "l1"};
+    return sched_node_add(S, &n, NULL);
+}
+
+static sched_job_spec_t spec(uint64_t id, int team, int cls, int gpus, sched_time_t at)
+{
+    return (sched_job_spec_t){.id = id, .team = team, .prio_class = cls,
+                              .gpus_milli = (int64_t)gpus * 1000, .submit = at,
+                              .estimate = 36000, .checkpointable = true};
+}
+
+static int submit(uint64_t id, int team, int cls, int gpus, sched_time_t at)
+{
+    sched_job_spec_t sp = spec(id, team, cls, gpus, at);
+    return sched_job_submit(S, &sp, NULL);
+}
+
+static void cycle(sched_time_t now)
+{
+    dec = sched_cycle(S, now, &ndec);
+    char msg[256];
+    if (!sched_check_invariants(S, msg, sizeof(msg)))
+        ok(0, "invariants after the pass at %lld: %s", (long long)now, msg);
+}
+
+static bool decided(sched_action_t a, uint64_t id)
+{
+    for (size_t i = 0; i < ndec; i++)
+        if (dec[i].action == a && dec[i].job_id == id)
+            return true;
+    return false;
+}
+
+static bool started(uint64_t id)
+{
+    return decided(SCHED_START, id);
+}
+
+static bool preempted(uint64_t id)
+{
+    return decided(SCHED_PREEMPT, id);
+}
+
+static sched_job_info_t info(uint64_t id)
+{
+    sched_job_info_t in = {0};
+    sched_job_info(S, id, &in);
+    return in;
+}
+
+static int node_of(uint64_t id)
+{
+    sched_job_info_t in = info(id);
+    return in.nslots ? in.slots[0].node : -1;
+}
+
+/* Rule: a running job younger than the minimum runtime is never a victim, neither for a
+ * higher class nor for a reclaim; at exactly the minimum runtime it is.
+ * Mutations: drop `now - v->start < s->p.min_runtime_s` from preempt.c eligible() (third
+ * part fails), or from eligible() and cycle.c find_victim_bounds() (all parts); `<` to `<=`. */
+static void test_min_runtime(void)
+{
+    setup();
+    node("n1", 4);
+    submit(1, T_B, C_LOW, 4, 0);
+    cycle(0);
+    ok(started(1), "min runtime: the low job starts at 0");
+    submit(2, T_A, C_NORMAL, 4, 300);
+    cycle(300);
+    ok(!preempted(1), "min runtime: at 300 s the 300 s old job is not preempted");
+    is_int(ndec, 0, "min runtime: no decision at 300 s");
+    cycle(599);
+    ok(!preempted(1), "min runtime: nor at 599 s");
+    cycle(600);
+    ok(preempted(1), "min runtime: at 600 s (its minimum runtime) it is the victim");
+
+    /* the same for a reclaim: b borrows all of the node, a's quota is 4 */
+    setup();
+    node("n1", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    submit(1, T_B, C_NORMAL, 4, 0);
+    cycle(0);
+    ok(started(1) && info(1).borrowing, "min runtime: b's job borrows a's quota");
+    submit(2, T_A, C_NORMAL, 4, 100);
+    cycle(100);
+    cycle(599);
+    ok(!preempted(1), "min runtime: a's reclaim waits for the borrower's minimum runtime");
+    cycle(600);
+    ok(preempted(1), "min runtime: at 600 s the borrowed job is reclaimed");
+
+    /* a young job is passed over even where it would be the cheaper victim */
+    setup();
+    node("n1", 4);
+    node("n2", 4);
+    submit(1, T_B, C_LOW, 4, 0);
+    cycle(0);
+    submit(2, T_B, C_LOW, 4, 500);
+    cycle(500);
+    ok(started(2), "min runtime: a second low job starts at 500 s");
+    submit(3, T_A, C_NORMAL, 4, 700);
+    cycle(700);
+    ok(preempted(1), "min runtime: the 700 s old job is the victim, though it loses more work");
+    ok(!preempted(2), "min runtime: not the 200 s old one");
+}
+
+/* Rule: inside a tier, jobs within their team's quota go before borrowers, whatever their
+ * age and fair share (the quota test counts the team's earlier jobs: cum + gpus <= quota).
+ * Mutations: drop the in_quota comparison from cycle.c order_cmp(); `<=` to `<` in
+ * run_fill_head()'s in_quota. */
+static void test_within_quota_first(void)
+{
+    setup();
+    node("n1", 4);
+    sched_team_set_quota(S, T_B, -1, 2000, -1, NULL);
+    submit(1, T_A, C_NORMAL, 4, 0); /* a has no quota: a borrower, older */
+    submit(2, T_B, C_NORMAL, 2, 10); /* b's job is exactly its quota */
+    cycle(10);
+    ok(started(2), "within quota first: b's 2-GPU job within its quota of 2 starts");
+    ok(!started(1), "within quota first: a's older borrowing job does not take the node first");
+    is_int(ndec, 1, "within quota first: one start");
+}
+
+/* Rule: a reclaim takes only borrowed jobs (started above their team's quota) of a team still
+ * above its quota; a job within its team's quota stays, even when it would be cheaper.
+ * Mutations: drop `v->borrowing` from preempt.c eligible() (first part fails);
+ * drop `team_borrowing(s, v->team)` from eligible(), with or without the same in cycle.c
+ * find_victim_bounds() (second part fails). */
+static void test_reclaim_only_borrowed(void)
+{
+    setup();
+    node("n1", 4);
+    node("n2", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    sched_team_set_quota(S, T_B, -1, 4000, -1, NULL);
+    submit(1, T_B, C_NORMAL, 4, 0); /* within b's quota */
+    submit(2, T_B, C_NORMAL, 4, 1); /* borrowed */
+    cycle(1);
+    ok(started(1) && started(2), "reclaim: b runs a job within its quota and a borrowed one");
+    ok(!info(1).borrowing && info(2).borrowing, "reclaim: job 2 is the borrowed one");
+    sched_job_checkpointed(S, 1, 990); /* job 1 would lose far less work than job 2 */
+    submit(3, T_A, C_NORMAL, 4, 1000);
+    cycle(1000);
+    ok(preempted(2), "reclaim: a's job reclaims b's borrowed job");
+    ok(!preempted(1), "reclaim: not b's job within quota, though it loses less work");
+    is_int(ndec, 1, "reclaim: one victim");
+
+    /* b's borrowed job stays when b is no longer above its quota (its other job ended): the
+     * reclaim takes c's borrowed job instead, though b's would lose less work */
+    setup();
+    node("n1", 4);
+    node("n2", 4);
+    node("n3", 4);
+    sched_team_set_quota(S, T_A, -1, 8000, -1, NULL);
+    sched_team_set_quota(S, T_B, -1, 4000, -1, NULL);
+    submit(1, T_B, C_NORMAL, 4, 0);
+    submit(2, T_B, C_NORMAL, 4, 0);
+    submit(3, T_C, C_NORMAL, 4, 0);
+    cycle(0);
+    ok(started(1) && started(2) && started(3), "reclaim: b's two jobs and c's run");
+    ok(info(2).borrowing && info(3).borrowing, "reclaim: b's job 2 and c's job 3 borrow");
+    sched_job_finished(S, 1, 100);
+    submit(4, T_A, C_NORMAL, 4, 100);
+    cycle(100);
+    ok(started(4), "reclaim: a's first job takes the node b freed");
+    sched_job_checkpointed(S, 2, 990);
+    submit(5, T_A, C_NORMAL, 4, 1000); /* a: 4 + 4 <= its quota of 8 */
+    cycle(1000);
+    ok(preempted(3), "reclaim: c (above its quota of 0) gives back its borrowed job");
+    ok(!preempted(2), "reclaim: b holds only its quota now: its job 2 is not reclaimed");
+    is_int(ndec, 1, "reclaim: one victim");
+}
+
+/* Rule: the nodes a preemption frees are held for the preemptor until it starts: a job that
+ * comes along while its victims stop one by one does not take them.
+ * Mutations: return at the top of cycle.c hold_preemption_targets(); drop its call in
+ * sched_cycle(); node_usable() ignoring holds (resv_start = now). */
+static void test_nodes_held_for_preemptor(void)
+{
+    setup();
+    node("n1", 4);
+    node("n2", 4);
+    submit(1, T_B, C_LOW, 4, 0);
+    submit(2, T_B, C_LOW, 4, 0);
+    cycle(0);
+    ok(started(1) && started(2), "held: two low jobs fill both nodes");
+    submit(3, T_A, C_HIGH, 8, 1000); /* a gang of 2 x 4 */
+    cycle(1000);
+    ok(preempted(1) && preempted(2), "held: the high 8-GPU job preempts both");
+    sched_job_stopped(S, 1, 1010); /* job 2 is still in its grace period */
+    submit(4, T_C, C_NORMAL, 4, 1010);
+    cycle(1010);
+    ok(!started(4), "held: a normal job does not take the node the high job's victim freed");
+    ok(!started(3), "held: the gang does not start partly");
+    sched_job_stopped(S, 2, 1120);
+    cycle(1120);
+    ok(started(3), "held: the high job starts once its last victim stopped");
+    sched_job_info_t in = info(3);
+    is_int(in.nslots, 2, "held: on both nodes");
+}
+
+/* Rule: preemption ranks the candidate nodes by the highest class among their victims first,
+ * and only then by the work they would lose: a node of low-class victims goes before a node of
+ * a higher class, even when the latter loses less.
+ * Mutations: drop the top_class comparison from preempt.c cost_cmp(); compare it the other
+ * way (`>`). */
+static void test_victim_node_class_first(void)
+{
+    setup();
+    int n1 = node("n1", 4);
+    node("n2", 4);
+    submit(1, T_B, C_LOW, 4, 0);    /* lowest class, loses 1000 s x 4 GPUs */
+    submit(2, T_B, C_NORMAL, 4, 0); /* higher class, checkpointed: loses 10 s x 4 GPUs */
+    cycle(0);
+    ok(started(1) && started(2), "victim class: a low and a normal job run");
+    int low_node = node_of(1);
+    sched_job_checkpointed(S, 2, 990);
+    submit(3, T_A, C_HIGH, 4, 1000);
+    cycle(1000);
+    ok(preempted(1), "victim class: the node of the low-class job is chosen");
+    ok(!preempted(2), "victim class: not the normal job's, though it would lose less work");
+    is_int(ndec, 1, "victim class: one victim");
+    sched_job_stopped(S, 1, 1050);
+    cycle(1050);
+    ok(started(3) && node_of(3) == low_node, "victim class: the high job runs where it was (n%d)",
+       low_node - n1 + 1);
+}
+
+int main(void)
+{
+    test_min_runtime();
+    test_within_quota_first();
+    test_reclaim_only_borrowed();
+    test_nodes_held_for_preemptor();
+    test_victim_node_class_first();
+    sched_free(S);
+    return tap_done();
+}
