@@ -16,6 +16,10 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -MMD -MP
 ifdef SANITIZE
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+# A sanitizer's report exits 86, a status no command gives, so a test that checks an exit status
+# fails on it (ASan's default, 1, is what most commands return for an error).
+export ASAN_OPTIONS ?= exitcode=86
+export UBSAN_OPTIONS ?= exitcode=86
 endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)

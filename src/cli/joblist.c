@@ -34,8 +34,11 @@ int cli_jobs_get(const cli_t *c, const char *cmd, const cli_jobs_query_t *q, jso
     gt_error_t err = {0};
     int st = cli_request(c, "GET", path.data, NULL, NULL, resp, &err);
     gt_buf_free(&path);
-    if (st != 200)
-        return cli_fail_request(cmd, st, *resp, &err);
+    if (st != 200) {
+        json_t *failed = *resp;
+        *resp = NULL; /* freed below: a caller that keeps *resp (queue -w) must not see it */
+        return cli_fail_request(cmd, st, failed, &err);
+    }
     return 0;
 }
 

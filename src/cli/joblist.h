@@ -21,7 +21,7 @@ typedef struct cli_jobs_query {
 } cli_jobs_query_t;
 
 /* GET /v1/jobs with q's filter: 0 and the answer in *resp (new reference), or the command's
- * exit status (1) with the error on stderr. */
+ * exit status (1) with the error on stderr and *resp NULL. */
 int cli_jobs_get(const cli_t *c, const char *cmd, const cli_jobs_query_t *q, json_t **resp);
 /* When resp is one page of more (or after > 0), says so on stderr: "showing N of M jobs" and,
  * when more follow, the command that shows them ("gantry CMD" + again + " --continue ID"). */

@@ -95,7 +95,9 @@ like "$body" 'the token is unknown' "a malformed token: unknown too"
 body=$(curl -s -H "Authorization: Basic YTpi" "$GANTRY_SERVER/v1/jobs")
 like "$body" "must be 'Bearer <token>'" "another scheme: says Bearer"
 out=$(GANTRY_TOKEN=$wrong "$GANTRY" queue 2>&1)
+rc=$?
 like "$out" "the token is unknown to this server" "gantry queue with a wrong token says so: $out"
+is "$rc" 1 "and exits 1 (a failed request frees its answer once: SANITIZE=1 caught a second free)"
 short=$("$GANTRY" token create --user carl --role member --team solo --expires 1s)
 expired() { curl -s -H "Authorization: Bearer $short" "$GANTRY_SERVER/v1/jobs" | grep -q expired_token; }
 wait_for 15 expired
