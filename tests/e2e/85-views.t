@@ -16,6 +16,11 @@ sid() { awk '{print $3}'; }   # "Submitted job N"
 # ---- jobs that end in each way ----
 a=$(G submit --team research -n ok-job -l kind=ok -l tier=gold -- true | sid)
 wait_for 20 job_is "$a" succeeded; ok $? "job $a succeeds"
+# The local-ISO checks of history below have one-second resolution: every later job must end in
+# a later second than job $a (on a fast machine they all could end within its second).
+end_a_s=$(api GET "/v1/jobs/$a" | perl -ne 'print int($1) if /"end_time": *([0-9.eE+-]+)/')
+past_end_a() { [ "$(date +%s)" -gt "$end_a_s" ]; }
+wait_for 5 past_end_a; ok $? "the clock passed the second job $a ended in"
 b=$(G submit --team research -n fail-job -l kind=fail -- sh -c 'exit 3' | sid)
 wait_for 20 job_is "$b" failed; ok $? "job $b fails (exit 3)"
 c=$(G submit --team vision -n sig-job -l kind=sig -- sh -c 'kill -KILL $$' | sid)
