@@ -66,11 +66,7 @@ static void cancelled_gone(server_t *srv, job_t *j, const char *node)
         return;
     fprintf(stderr, "gantry server: cancelled job %llu incarnation %d is gone from node %s; its "
                     "resources are free.\n", (unsigned long long)j->id, j->incarnation, node);
-    sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
-    j->in_sched = false;
-    j->stopping = false;
-    server_save_job(srv, j);
-    server_kick(srv);
+    server_cancelled_gone(srv, j);
 }
 
 /* Records on each start task's job that work answer seq of node n carries its start (its
@@ -270,10 +266,7 @@ static void evict(server_t *srv, job_t *j, node_t *n, const char *why)
     if (j->state == JOB_RUNNING) {
         server_job_lost(srv, j, n, why);
     } else if (j->in_sched) {
-        sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
-        j->in_sched = false;
-        j->stopping = false;
-        server_save_job(srv, j);
+        server_cancelled_gone(srv, j);
     }
 }
 
@@ -633,14 +626,8 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
                                           "reach the server for its lease");
     if (job_state_terminal(j->state)) {
         /* Cancelled earlier: the processes are gone now; free what it held. */
-        if (j->stopping && ++j->ranks_done >= j->nslots) {
-            if (j->in_sched)
-                sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
-            j->in_sched = false;
-            j->stopping = false;
-            server_kick(srv);
-            return server_save_job(srv, j);
-        }
+        if (j->stopping && ++j->ranks_done >= j->nslots)
+            return server_cancelled_gone(srv, j);
         return 0;
     }
     if (j->stopping || !strcmp(reason, "preempted"))

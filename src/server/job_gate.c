@@ -4,7 +4,8 @@
  * The rules, in order: held (gantry hold), dependencies (afterok, afterany, afternotok; a job that is an array's id
  * stands for all its tasks), singleton (one queued or running job per name and user), the
  * array throttle (%N: at most N tasks of an array in the scheduler). "Active" below means in
- * the scheduler and not ended (pending there, or running): it changes only through
+ * the scheduler and not ended (pending there, or running), or cancelled while it ran and still
+ * stopping (it holds its resources until server_cancelled_gone): it changes only through
  * server_gate_entered() and server_gate_left(), which server.c calls where in_sched changes.
  *
  * Indexes (memory only; rebuilt from the jobs at a restart):

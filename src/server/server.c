@@ -357,7 +357,9 @@ uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *
     bool was_active = j->in_sched && !job_state_terminal(j->state);
     bool was_ended = job_state_terminal(j->state);
     bool was_running = set_ended(j, st, reason, message, exit_code, exit_signal);
-    server_gate_left(srv, j, was_active, !was_ended);
+    /* A cancelled running job stays active (its throttle slot, its name) until it is gone:
+     * server_cancelled_gone. */
+    server_gate_left(srv, j, was_active && !j->stopping, !was_ended);
     if (was_running && st == JOB_CANCELLED) {
         /* Still holds its GPUs until the agents report the processes gone. */
         uint64_t t = server_save_job(srv, j);
@@ -377,6 +379,22 @@ uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *
     uint64_t t2 = server_gate_recheck(srv, j);
     server_kick(srv);
     pthread_cond_broadcast(&srv->changed);
+    return t2 > t ? t2 : t;
+}
+
+uint64_t server_cancelled_gone(server_t *srv, job_t *j)
+{
+    if (!job_state_terminal(j->state) || !j->stopping)
+        return 0;
+    if (j->in_sched) {
+        sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
+        j->in_sched = false;
+        server_gate_left(srv, j, true, false);
+    }
+    j->stopping = false;
+    uint64_t t = server_save_job(srv, j);
+    uint64_t t2 = server_gate_recheck(srv, j);
+    server_kick(srv);
     return t2 > t ? t2 : t;
 }
 
@@ -605,10 +623,7 @@ void server_node_lost(server_t *srv, node_t *n, const char *why)
             server_job_lost(srv, j, n, lost);
         } else if (j->in_sched && j->stopping) {
             send_stops(srv, j, "cancel", 0, n->name);
-            sched_job_finished(srv->sched, j->id, server_sched_clock(srv));
-            j->in_sched = false;
-            j->stopping = false;
-            server_save_job(srv, j);
+            server_cancelled_gone(srv, j);
         }
     }
     json_array_clear(n->tasks);
@@ -1018,8 +1033,7 @@ static void restore_jobs(server_t *srv)
             if (okay && sched_job_restore_running(srv->sched, &sp, (sched_time_t)j->start_time,
                                                   slots, ns, &err) == 0) {
                 j->in_sched = true;
-                if (j->state == JOB_RUNNING)
-                    server_gate_entered(srv, j);
+                server_gate_entered(srv, j); /* running, or cancelled and stopping */
                 running++;
             } else if (j->state == JOB_RUNNING) {
                 fprintf(stderr, "gantry server: job %llu can't be restored on its nodes (%s); "

@@ -287,6 +287,11 @@ void server_kick(server_t *srv);                         /* caller holds mu */
  * depended on it. Caller holds mu. Returns the last ticket. */
 uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
                            const char *message, int exit_code, int exit_signal);
+/* A job cancelled while it ran keeps its resources (and its place in its array's throttle and
+ * its singleton name) while it stops; its processes are gone now (every rank reported, its
+ * node was lost or shrank under it): frees them in the scheduler, lets in the jobs that waited
+ * for them, saves it. Nothing when it is not stopping. Caller holds mu. Returns the last ticket. */
+uint64_t server_cancelled_gone(server_t *srv, job_t *j);
 /* Asks a running job's nodes to stop it as a preemption does (its checkpoint signal and
  * grace): it is stopping, holds its GPUs until its processes are gone, then returns to the
  * queue (server_requeue_job). The stop tasks go out once ticket is durable. Caller holds mu. */

@@ -110,4 +110,18 @@ is "$(jfield "${C}_7" state)" running "its sibling ${C}_7 still runs"
 G cancel "${C}_7" >/dev/null 2>&1
 wait_for 30 job_is "${C}_7" cancelled
 ok $? "and ${C}_7 by its name too"
+# ---- a cancelled task holds its GPUs until it is gone: the throttle still counts it ----
+# Task 0 ignores its stop signal, so it keeps its GPU for the grace period after the cancel;
+# task 1 (%1) must not enter the scheduler before task 0's processes are gone.
+out=$(G submit -t research -g 1 --array '0-1%1' --signal=USR1@6 -- sh -c 'trap "" USR1; while :; do sleep 0.2; done' 2>&1)
+S=$(printf '%s' "$out" | sed -n 's/^Submitted job array \([0-9]*\).*/\1/p')
+wait_for 30 job_is "${S}_0" running
+ok $? "task ${S}_0 runs; ${S}_1 waits for the throttle"
+G cancel "${S}_0" >/dev/null
+is "$(jfield "${S}_0" stopping)/$(jfield "${S}_1" state)/$(jfield "${S}_1" pending_reason)" "true/pending/array_throttle" \
+  "right after the cancel, ${S}_0 still stops (holds its GPU) and ${S}_1 still waits for the throttle"
+wait_for 40 job_is "${S}_1" running
+ok $? "once ${S}_0 is gone (after its grace), ${S}_1 runs"
+isnt "$(jfield "${S}_0" stopping)" true "and ${S}_0 no longer stops"
+G cancel "${S}_1" >/dev/null 2>&1
 done_testing
