@@ -3,7 +3,8 @@
  * Order: strict priority tiers (class value, high first); inside a tier, jobs within their
  * team's quota before borrowers; then fair share: a team's key is its decayed usage plus what
  * it holds now plus what its earlier pending jobs ask, all as projected GPU-seconds, over its
- * weight (so teams interleave by share, not one team's whole queue first); then age, then id.
+ * weight (so teams interleave by share, not one team's whole queue first); then the order
+ * policy's job key (policy.h: by default the submit time, so age), then id.
  *
  * Nodes that are not schedulable (drained, cordoned) are out of the free index; nodes with a
  * maintenance window take a job only if it ends before the window (maint.c).
@@ -37,13 +38,14 @@ static int order_cmp(const void *a, const void *b)
         return x->in_quota > y->in_quota ? -1 : 1;
     if (x->share != y->share)
         return x->share < y->share ? -1 : 1;
-    if (x->submit != y->submit)
-        return x->submit < y->submit ? -1 : 1;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
 /* The pending jobs are merged from runs, one per (team, class), each already in order:
- * inside a team's queue (by age) the fair-share key and the quota test only grow. A run
+ * inside a team's queue (by the policy's job key, fixed while a job waits: policy.h) the
+ * fair-share key and the quota test only grow. A run
  * computes its entries as the merge takes them, so a pass that ends early (nobody left can
  * act) costs what it looked at, not the length of the queue. */
 static void run_fill_head(sched_t *s, struct order_run *r)
@@ -63,7 +65,7 @@ static void run_fill_head(sched_t *s, struct order_run *r)
     int over = s->p.quotas && e->gpus > 0 && t->limit[0] >= 0 &&
                t->alloc[0] + e->gpus > t->limit[0];
     r->head = (order_entry_t){e->job, e->need, e->gpus == 0, r->cls_value, in_quota, over, share,
-                              e->submit, e->id};
+                              e->key, e->id};
 }
 
 static bool run_done(const sched_t *s, const struct order_run *r)

@@ -111,14 +111,17 @@ int job_resolve_nodes(const sched_t *s, job_t *j)
     return j->nodes = 1;
 }
 
-static void team_queue_insert(team_t *t, const sched_t *s, int ji)
+/* j joins its team's queue at time now: its order key is fixed here (policy.h), and the
+ * queue stays sorted by (key, id). */
+static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t now)
 {
-    const job_t *j = &s->jobs[ji];
+    job_t *j = &s->jobs[ji];
+    j->key = policy_job_key(s, j, now);
     GT_GROW(t->queue, t->capqueue, t->nqueue + 1);
     size_t pos = t->nqueue;
     while (pos > 0) {
         const qentry_t *o = &t->queue[pos - 1];
-        if (o->submit < j->submit || (o->submit == j->submit && o->id < j->id))
+        if (o->key < j->key || (o->key == j->key && o->id < j->id))
             break;
         pos--;
     }
@@ -127,7 +130,7 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji)
     int need = j->gpus < SCHED_MILLI ? 0
                : per / SCHED_MILLI > SCHED_MAX_GPUS_PER_NODE ? SCHED_MAX_GPUS_PER_NODE
                                                             : (int)(per / SCHED_MILLI);
-    t->queue[pos] = (qentry_t){ji, j->cls, j->nodes_asked, need, j->gpus, j->submit, j->id};
+    t->queue[pos] = (qentry_t){ji, j->cls, j->nodes_asked, need, j->gpus, j->key, j->id};
     t->nqueue++;
     t->class_pending[j->cls]++;
     t->need_hist[j->cls][need]++;
@@ -170,22 +173,23 @@ void sched_compact_queues(sched_t *s)
     }
 }
 
-static void job_make_pending(sched_t *s, int ji)
+static void job_make_pending(sched_t *s, int ji, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
     j->state = SCHED_PENDING;
     j->reason = SCHED_REASON_NONE;
     j->est_start = SCHED_NEVER;
     j->nslots = 0;
-    team_queue_insert(&s->teams[j->team], s, ji);
+    team_queue_insert(&s->teams[j->team], s, ji, now);
     s->teams[j->team].pending++;
     s->npending++;
 }
 
-/* A job (new, or stopped and requeued) joins its team's queue; the next pass looks at it. */
-static void job_arrive(sched_t *s, int ji)
+/* A job (new, or stopped and requeued) joins its team's queue at now; the next pass looks
+ * at it. */
+static void job_arrive(sched_t *s, int ji, sched_time_t now)
 {
-    job_make_pending(s, ji);
+    job_make_pending(s, ji, now);
     GT_GROW(s->arrivals, s->caparrivals, s->narrivals + 1);
     s->arrivals[s->narrivals++] = ji;
 }
@@ -305,7 +309,7 @@ int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
         }
         return -1;
     }
-    job_arrive(s, job_alloc(s, spec));
+    job_arrive(s, job_alloc(s, spec), spec->submit);
     return 0;
 }
 
@@ -458,7 +462,7 @@ int sched_job_stopped(sched_t *s, uint64_t id, sched_time_t now)
     if (ji == NIL)
         return -1;
     job_release(s, ji, now);
-    job_arrive(s, ji);
+    job_arrive(s, ji, now);
     return 0;
 }
 
@@ -509,7 +513,7 @@ int sched_job_restore_running(sched_t *s, const sched_job_spec_t *spec, sched_ti
     j->nslots = nslots;
     j->nodes = nslots;
     /* job_start expects a queued job */
-    team_queue_insert(&s->teams[j->team], s, ji);
+    team_queue_insert(&s->teams[j->team], s, ji, start);
     s->teams[j->team].pending++;
     s->npending++;
     job_start(s, ji, start);

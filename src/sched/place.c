@@ -1,5 +1,7 @@
-/* place.c: where a job goes now. Best fit everywhere, so that whole nodes stay free for
- * 8-GPU jobs and shared GPUs fill up before new ones are broken into:
+/* place.c: where a job goes now. A placement policy with a node score (policy.h) chooses
+ * among the nodes that can hold a single-node job; otherwise, and for the rest, best fit
+ * everywhere, so that whole nodes stay free for 8-GPU jobs and shared GPUs fill up before
+ * new ones are broken into:
  * - a fraction of a GPU: the partly used GPU it fits tightest, else a whole GPU of the node
  *   with the fewest free GPUs;
  * - whole GPUs on one node: the node with the fewest free GPUs that holds them, GPUs of one
@@ -80,9 +82,36 @@ static int slot_milli(const job_t *j)
     return job_cpu_only(j) ? 0 : SCHED_MILLI;
 }
 
+/* With the placement policy's node score (policy.h): every node that can hold j, lowest
+ * score first, ties to the best-fit order. */
+static bool place_single_scored(sched_t *s, job_t *j, uint64_t types, sched_time_t end, int g)
+{
+    int best = NIL;
+    int64_t best_score = 0;
+    for (int k = g; k <= s->max_gpus; k++)
+        for (int t = 0; t < s->ntypes; t++) {
+            if (!(types >> t & 1))
+                continue;
+            for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext) {
+                if (!node_ok(s, j, &s->nodes[ni]) || node_usable(s, ni, end, j) < g)
+                    continue;
+                int64_t sc = s->place_policy->node_score(s, j, ni, g);
+                if (best == NIL || sc < best_score)
+                    best = ni, best_score = sc;
+            }
+        }
+    if (best == NIL)
+        return false;
+    set_slots(j, 1);
+    j->slots[0] = (sched_slot_t){best, node_choose_gpus(&s->nodes[best], g), slot_milli(j)};
+    return true;
+}
+
 static bool place_single(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
 {
     int g = (int)(j->gpus / SCHED_MILLI);
+    if (s->place_policy->node_score)
+        return place_single_scored(s, j, types, end, g);
     for (int k = g; k <= s->max_gpus; k++)
         for (int t = 0; t < s->ntypes; t++) {
             if (!(types >> t & 1))

@@ -7,9 +7,10 @@
  * are reclaimed and the reclaimer starts within its quota (so it is never a borrowed job):
  * two teams cannot take the same GPUs back and forth.
  *
- * Victims are chosen per node, lowest class first and then the least work lost since their
- * last checkpoint; nodes are ranked by what they would cost, and j's gang takes the cheapest
- * nodes that, once the victims stop, hold it: no preemption that frees nothing j can use.
+ * Victims are chosen per node, lowest class first and then the least cost (the policy's
+ * victim_cost, policy.h: by default the work lost since their last checkpoint); nodes are
+ * ranked by what they would cost, and j's gang takes the cheapest nodes that, once the victims
+ * stop, hold it: no preemption that frees nothing j can use.
  * A gang victim is preempted whole (it is one job). A reclaimed job may not borrow again
  * before a backoff that doubles with each reclaim, so that a job does not cycle between
  * borrowing idle GPUs and being reclaimed.
@@ -29,7 +30,7 @@ typedef struct victim_entry {
 typedef struct node_cost {
     int node;
     int top_class;          /* highest class among its victims (lower is cheaper) */
-    double lost;            /* GPU-seconds of work lost */
+    double lost;            /* its victims' cost (policy.h; by default work lost) */
     int first, count;       /* its chosen victims in the pick array */
 } node_cost_t;
 
@@ -46,12 +47,6 @@ static bool eligible(const sched_t *s, const job_t *j, bool in_quota, const job_
            team_borrowing(s, v->team);
 }
 
-static double lost_work(const job_t *v, sched_time_t now)
-{
-    sched_time_t since = v->checkpointable && v->last_ckpt > v->start ? v->last_ckpt : v->start;
-    return (double)(now - since) * (double)v->gpus / SCHED_MILLI + (double)v->gpus / 1e6;
-}
-
 static int victim_cmp(const void *a, const void *b, void *ctx)
 {
     const sched_t *s = ctx;
@@ -59,7 +54,7 @@ static int victim_cmp(const void *a, const void *b, void *ctx)
     int xv = s->classes[x->cls].value, yv = s->classes[y->cls].value;
     if (xv != yv)
         return xv < yv ? -1 : 1;
-    double lx = lost_work(x, s->now), ly = lost_work(y, s->now);
+    double lx = policy_victim_cost(s, x, s->now), ly = policy_victim_cost(s, y, s->now);
     if (lx != ly)
         return lx < ly ? -1 : 1;
     return x->id < y->id ? -1 : x->id > y->id;
@@ -151,7 +146,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             mem += v->mem;
             pick[npick++] = local[i];
             c.count++;
-            c.lost += lost_work(v, now);
+            c.lost += policy_victim_cost(s, v, now);
             if (s->classes[v->cls].value > c.top_class)
                 c.top_class = s->classes[v->cls].value;
         }

@@ -20,6 +20,8 @@ sched_params_t sched_params_default(void)
         .preemption = true,
         .grace_s = 120,
         .min_runtime_s = 600,
+        .order = SCHED_ORDER_FIFO,
+        .placement = SCHED_PLACE_BESTFIT,
     };
 }
 
@@ -27,6 +29,7 @@ sched_t *sched_new(const sched_params_t *params)
 {
     sched_t *s = xcalloc(1, sizeof(*s));
     s->p = params ? *params : sched_params_default();
+    s->place_policy = policy_of_placement(s->p.placement);
     for (int t = 0; t < SCHED_MAX_GPU_TYPES; t++) {
         s->partial_head[t] = NIL;
         for (int k = 0; k <= SCHED_MAX_GPUS_PER_NODE; k++)
@@ -85,9 +88,19 @@ const sched_params_t *sched_params(const sched_t *s)
     return &s->p;
 }
 
+/* Whether the job keys of b differ from a's (policy.h: keys are fixed while jobs wait). */
+static bool order_changed(const sched_params_t *a, const sched_params_t *b)
+{
+    return a->order != b->order;
+}
+
 void sched_set_params(sched_t *s, const sched_params_t *params)
 {
+    bool rekey = order_changed(&s->p, params);
     s->p = *params;
+    s->place_policy = policy_of_placement(s->p.placement);
+    if (rekey)
+        policy_rekey(s);
     s->loosened = true;
 }
 
@@ -141,8 +154,26 @@ int sched_class_add(sched_t *s, const char *name, int value, bool preemptible, g
                             SCHED_MAX_CLASSES);
     }
     GT_GROW(s->classes, s->capclasses, (size_t)s->nclasses + 1);
-    s->classes[s->nclasses] = (pclass_t){xstrdup(name), value, preemptible};
+    s->classes[s->nclasses] = (pclass_t){xstrdup(name), value, preemptible, -1};
     return s->nclasses++;
+}
+
+int sched_class_set_order(sched_t *s, int cls, int order)
+{
+    if (cls < 0 || cls >= s->nclasses) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (order != -1 && !sched_order_name(order)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (s->classes[cls].order != order) {
+        s->classes[cls].order = order;
+        policy_rekey(s);
+        s->loosened = true;
+    }
+    return 0;
 }
 
 int sched_class_find(const sched_t *s, const char *name)

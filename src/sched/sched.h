@@ -34,6 +34,28 @@ typedef int64_t sched_time_t;
 
 typedef struct sched sched_t;
 
+/* The order of pending jobs inside a team's share and a priority tier (scheduler.order; a
+ * priority class may have its own): fair share between teams, quotas and tiers come first. */
+enum sched_order {
+    SCHED_ORDER_FIFO,             /* by submit time (age kept across requeues), then id */
+    SCHED_ORDER_LAS,              /* least attained service, discrete queues, starvation guard */
+    SCHED_ORDER_SRTF,             /* shortest remaining time (limit or estimate), with aging */
+    SCHED_NORDERS
+};
+
+/* How a job's nodes are chosen (scheduler.placement). */
+enum sched_placement {
+    SCHED_PLACE_BESTFIT,          /* the fullest node that holds it; gangs by topology */
+    SCHED_NPLACEMENTS
+};
+
+/* Names of orders and placements as the configuration writes them ("fifo", "bestfit"), and
+ * back: the enum value, or -1 (ENOENT) for an unknown name. */
+const char *sched_order_name(int order);
+int sched_order_find(const char *name);
+const char *sched_placement_name(int placement);
+int sched_placement_find(const char *name);
+
 typedef struct sched_params {
     bool fairshare;               /* false: FIFO (by submit time) inside a priority tier */
     sched_time_t half_life_s;     /* decay of past usage; 0 = only current allocation counts */
@@ -43,10 +65,13 @@ typedef struct sched_params {
     bool preemption;              /* by priority and by quota reclaim */
     sched_time_t grace_s;         /* preemption grace period before the driver kills */
     sched_time_t min_runtime_s;   /* a job younger than this is never a victim */
+    int order;                    /* enum sched_order, for classes without their own */
+    int placement;                /* enum sched_placement */
 } sched_params_t;
 
 /* The defaults of DESIGN.md: fair share with a 7-day half-life, quotas, backfill with 8
- * reservations, preemption with a 120 s grace period and a 10 min minimum runtime. */
+ * reservations, preemption with a 120 s grace period and a 10 min minimum runtime; FIFO order
+ * and best-fit placement. */
 sched_params_t sched_params_default(void);
 
 /* Returns a new empty scheduler (never NULL); free with sched_free (accepts NULL). */
@@ -69,6 +94,9 @@ int sched_gpu_type_count(const sched_t *s);
  * past SCHED_MAX_CLASSES. */
 int sched_class_add(sched_t *s, const char *name, int value, bool preemptible, gt_error_t *err);
 int sched_class_find(const sched_t *s, const char *name);
+/* The order of the class's pending jobs (enum sched_order), or -1: the cluster's
+ * (sched_params_t.order, the default). 0, or -1 with errno ENOENT (unknown class) or EINVAL. */
+int sched_class_set_order(sched_t *s, int cls, int order);
 int sched_class_count(const sched_t *s);
 const char *sched_class_name(const sched_t *s, int cls);
 

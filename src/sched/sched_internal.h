@@ -4,6 +4,7 @@
 #ifndef GANTRY_SCHED_INTERNAL_H
 #define GANTRY_SCHED_INTERNAL_H
 
+#include "sched/policy.h"
 #include "sched/sched.h"
 
 #define NIL (-1)
@@ -51,7 +52,8 @@ typedef struct qentry {
     int need;                                      /* whole GPUs per node (0 = a fraction,
                                                       or none: a CPU-only job) */
     int64_t gpus;                                  /* 0 = a CPU-only job */
-    sched_time_t submit;
+    sched_key_t key;                               /* its order key (policy.h): the queue is
+                                                      sorted by (key, id) */
     uint64_t id;
 } qentry_t;
 
@@ -68,7 +70,7 @@ typedef struct team {
     int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* ... by qentry.need */
     int cpu_only[SCHED_MAX_CLASSES];               /* ... of them CPU-only (gpus 0) */
     bool stale_queue;                              /* holds jobs started during a pass */
-    struct qentry *queue;                          /* pending jobs by (submit, id) */
+    struct qentry *queue;                          /* pending jobs by (key, id) */
     size_t nqueue, capqueue;
 } team_t;
 
@@ -76,6 +78,7 @@ typedef struct pclass {
     char *name;
     int value;
     bool preemptible;
+    int order;                                     /* enum sched_order, or -1: the cluster's */
 } pclass_t;
 
 typedef struct job {
@@ -90,6 +93,9 @@ typedef struct job {
     uint32_t features;                             /* SCHED_FEATURE_* needed */
     sched_time_t submit, time_limit, estimate;
     sched_time_t start, last_ckpt, stop_deadline;
+    sched_key_t key;                               /* its order key while pending (policy.h) */
+    double attained_gpu_s;                         /* GPU-seconds it ran before (requeues) */
+    sched_time_t ran_s;                            /* seconds it ran before (requeues) */
     uint64_t start_seq;                            /* s->seq when it started (0: restored) */
     bool preemptible, checkpointable, borrowing;
     sched_job_state_t state;
@@ -122,7 +128,7 @@ typedef struct order_entry {
     int in_quota;                                  /* 1 when within its team's quota */
     int over_limit;                                /* 1 when it would put its team over limit */
     double share;                                  /* fair-share key: lower goes first */
-    sched_time_t submit;
+    sched_key_t key;                               /* the job's order key (policy.h) */
     uint64_t id;
 } order_entry_t;
 
@@ -140,6 +146,7 @@ typedef struct fail_shape {
 
 struct sched {
     sched_params_t p;
+    const sched_policy_t *place_policy;            /* of p.placement (policy.c) */
     char *type_names[SCHED_MAX_GPU_TYPES];
     int ntypes;
     int type_max_gpus[SCHED_MAX_GPU_TYPES];        /* largest node of each type */
