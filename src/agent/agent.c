@@ -792,20 +792,79 @@ static void report(agent_t *a)
     }
 }
 
-static void heartbeat(agent_t *a)
+/* The parent of pid from /proc/PID/stat, or -1. */
+static int parent_of(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    int ppid = -1;
+    char state;
+    if (!p || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return ppid;
+}
+
+/* The running job a GPU process belongs to: the one whose command or supervisor is the process
+ * or one of its ancestors (NULL: none of this agent's, e.g. another user's process). */
+static const ajob_t *job_of_pid(const agent_t *a, int pid)
+{
+    for (int depth = 0; pid > 1 && depth < 64; depth++) {
+        for (size_t i = 0; i < a->njobs; i++) {
+            const ajob_t *j = &a->jobs[i];
+            if (!j->exited && ((j->st.pid > 0 && j->st.pid == pid) ||
+                               (j->st.supervisor_pid > 0 && j->st.supervisor_pid == pid)))
+                return j;
+        }
+        pid = parent_of(pid);
+    }
+    return NULL;
+}
+
+/* The heartbeat's "gpus": each GPU's utilization and memory in use, and where NVML lists them
+ * its compute processes with their memory and the job each belongs to (empty for declared
+ * GPUs: nothing is measured). */
+static json_t *gpu_samples(const agent_t *a)
 {
     json_t *gpus = json_array();
     const gpu_inventory_t *inv = a->cfg->gpus;
-    if (inv->from_nvml && inv->n) {
-        gpu_usage_t *u = xcalloc(inv->n, sizeof(*u));
-        gpu_sample(inv, u);
-        for (size_t i = 0; i < inv->n; i++)
-            json_array_append_new(gpus, json_pack("{s:i,s:f,s:I}", "index", (int)i,
-                                                  "utilization", u[i].utilization,
-                                                  "memory_used_mib",
-                                                  (json_int_t)u[i].memory_used_mib));
-        free(u);
+    if (!inv->from_nvml || !inv->n)
+        return gpus;
+    gpu_usage_t *u = xcalloc(inv->n, sizeof(*u));
+    gpu_sample(inv, u);
+    for (size_t i = 0; i < inv->n; i++) {
+        json_t *g = json_pack("{s:i,s:f,s:I}", "index", (int)i, "utilization",
+                              u[i].utilization, "memory_used_mib",
+                              (json_int_t)u[i].memory_used_mib);
+        if (u[i].nprocs >= 0) {
+            json_t *procs = json_array();
+            for (int k = 0; k < u[i].nprocs; k++) {
+                json_t *p = json_pack("{s:i,s:I}", "pid", u[i].procs[k].pid, "memory_used_mib",
+                                      (json_int_t)u[i].procs[k].memory_used_mib);
+                const ajob_t *j = job_of_pid(a, u[i].procs[k].pid);
+                if (j) {
+                    json_object_set_new(p, "job_id", json_integer(j->id));
+                    json_object_set_new(p, "incarnation", json_integer(j->inc));
+                }
+                json_array_append_new(procs, p);
+            }
+            json_object_set_new(g, "processes", procs);
+        }
+        json_array_append_new(gpus, g);
     }
+    free(u);
+    return gpus;
+}
+
+static void heartbeat(agent_t *a)
+{
+    json_t *gpus = gpu_samples(a);
     /* running and ending: every copy this node holds, which the server reconciles against
      * what it placed here. */
     json_t *pulling, *images;

@@ -21,7 +21,13 @@ typedef struct {
     unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
     char busId[32];
 } nvmlPciInfo_t;
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;      /* bytes; NVML_VALUE_NOT_AVAILABLE when unknown */
+    unsigned int gpuInstanceId, computeInstanceId;
+} nvmlProcessInfo_t;
 enum { NVML_SUCCESS = 0, NVML_FEATURE_ENABLED = 1, NVML_NVLINK_MAX_LINKS = 18 };
+#define NVML_VALUE_NOT_AVAILABLE (~0ULL)
 
 typedef struct nvml {
     void *lib;
@@ -37,6 +43,7 @@ typedef struct nvml {
     nvmlReturn_t (*pci)(nvmlDevice_t, nvmlPciInfo_t *);
     nvmlReturn_t (*link_state)(nvmlDevice_t, unsigned int, int *);
     nvmlReturn_t (*link_remote_pci)(nvmlDevice_t, unsigned int, nvmlPciInfo_t *);
+    nvmlReturn_t (*procs)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_t *);
 } nvml_t;
 
 static const char *nvml_err(const nvml_t *m, nvmlReturn_t rc)
@@ -140,6 +147,11 @@ int gpu_discover(const char *lib, gpu_inventory_t **out, gt_error_t *err)
     *(void **)&m->pci = dlsym(m->lib, "nvmlDeviceGetPciInfo_v3");
     *(void **)&m->link_state = dlsym(m->lib, "nvmlDeviceGetNvLinkState");
     *(void **)&m->link_remote_pci = dlsym(m->lib, "nvmlDeviceGetNvLinkRemotePciInfo_v2");
+    /* Optional: without it, no per-process memory (the _v3 and _v2 entry points share the
+     * structure above; _v1's is shorter and is not used). */
+    *(void **)&m->procs = dlsym(m->lib, "nvmlDeviceGetComputeRunningProcesses_v3");
+    if (!m->procs)
+        *(void **)&m->procs = dlsym(m->lib, "nvmlDeviceGetComputeRunningProcesses_v2");
 
     nvmlReturn_t rc = m->init();
     if (rc != NVML_SUCCESS) {
@@ -260,6 +272,7 @@ int gpu_sample(const gpu_inventory_t *inv, gpu_usage_t *usage)
     for (size_t i = 0; i < inv->n; i++) {
         usage[i].utilization = -1;
         usage[i].memory_used_mib = -1;
+        usage[i].nprocs = -1;
         if (!m)
             continue;
         nvmlDevice_t d;
@@ -277,6 +290,19 @@ int gpu_sample(const gpu_inventory_t *inv, gpu_usage_t *usage)
             usage[i].memory_used_mib = (int64_t)(mem.used >> 20);
         else
             rc = -1;
+        nvmlProcessInfo_t p[GPU_MAX_PROCS];
+        unsigned int np = GPU_MAX_PROCS;
+        /* More processes than fit (INSUFFICIENT_SIZE): none listed rather than a part that
+         * would pass for the whole. */
+        if (m->procs && m->procs(d, &np, p) == NVML_SUCCESS && np <= GPU_MAX_PROCS) {
+            usage[i].nprocs = (int)np;
+            for (unsigned int k = 0; k < np; k++) {
+                usage[i].procs[k].pid = (int)p[k].pid;
+                usage[i].procs[k].memory_used_mib =
+                    p[k].usedGpuMemory == NVML_VALUE_NOT_AVAILABLE
+                        ? -1 : (int64_t)(p[k].usedGpuMemory >> 20);
+            }
+        }
     }
     if (rc < 0)
         errno = EIO;

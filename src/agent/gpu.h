@@ -26,9 +26,18 @@ typedef struct gpu_info {
     size_t npeers;
 } gpu_info_t;
 
+#define GPU_MAX_PROCS 32     /* compute processes listed per GPU (more are left out) */
+typedef struct gpu_proc {
+    int pid;                /* as NVML gives it (the host's PID namespace) */
+    int64_t memory_used_mib; /* -1 = unknown (NVML could not say, e.g. under MIG) */
+} gpu_proc_t;
+
 typedef struct gpu_usage {
     double utilization;     /* 0..1, -1 = unknown */
     int64_t memory_used_mib; /* -1 = unknown */
+    int nprocs;             /* -1: NVML does not list processes (absent entry point, error,
+                               declared GPUs); else procs[0..nprocs) */
+    gpu_proc_t procs[GPU_MAX_PROCS];
 } gpu_usage_t;
 
 typedef struct gpu_inventory {
@@ -48,8 +57,9 @@ int gpu_discover(const char *lib, gpu_inventory_t **out, gt_error_t *err);
  * -1 with EINVAL for a negative count or more than 1024. */
 int gpu_declare(int count, const char *type, gpu_inventory_t **out, gt_error_t *err);
 
-/* Fills usage[0..inv->n) with utilization and memory in use (NVML), or unknowns for declared
- * GPUs. Returns 0, or -1 with errno if NVML fails (usage then holds unknowns). */
+/* Fills usage[0..inv->n) with utilization, memory in use and the compute processes with their
+ * memory (NVML's nvmlDeviceGetComputeRunningProcesses, when the driver has it), or unknowns
+ * for declared GPUs. Returns 0, or -1 with errno if NVML fails (usage then holds unknowns). */
 int gpu_sample(const gpu_inventory_t *inv, gpu_usage_t *usage);
 
 /* The device files a job given these GPU indexes needs (/dev/nvidia<N>, nvidiactl,
