@@ -34,6 +34,7 @@ static const command_t commands[] = {
     {"teams", cmd_teams, "list teams, quotas and what they hold"},
     {"quota", cmd_quota, "quota set TEAM: change quota, limit, weight"},
     {"usage", cmd_usage, "GPU-hours per team or user"},
+    {"idle", cmd_idle, "running jobs whose GPUs stay idle (under the idle threshold)"},
     {"token", cmd_token, "token create | list | revoke | rotate: API tokens"},
     {"user", cmd_user, "user set | list | show | delete: map users to teams and Unix accounts"},
     {"volumes", cmd_volumes, "list volumes (storage jobs mount); admins: volumes set | rm"},

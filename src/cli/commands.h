@@ -21,6 +21,7 @@ int cmd_nodes(int argc, char **argv);
 int cmd_teams(int argc, char **argv);
 int cmd_quota(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
+int cmd_idle(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_node(int argc, char **argv);

@@ -658,7 +658,7 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
         return fail(w, seq, "priority_classes is an empty list; list at least one class, or "
                             "leave the key out for the defaults (production, normal, "
                             "experimental)");
-    static const char *const keys[] = {"name", "value", "preemptible", NULL};
+    static const char *const keys[] = {"name", "value", "preemptible", "idle_action", NULL};
     gt_config_t *cfg = w->cfg;
     size_t i = 0;
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
@@ -690,8 +690,19 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
                     goto bad;
                 c.value = (int)v;
                 has_value = true;
-            } else if (get_bool(w, val, sub, &c.preemptible) < 0) {
-                goto bad;
+            } else if (k == 2) {
+                if (get_bool(w, val, sub, &c.preemptible) < 0)
+                    goto bad;
+            } else {
+                const char *a = scalar(w, val, sub, "report or requeue");
+                if (!a)
+                    goto bad;
+                if (strcmp(a, "report") && strcmp(a, "requeue")) {
+                    fail(w, val, "%s: '%s' is not an idle action; write report (flag it) or "
+                                 "requeue (flag it and requeue it if preemptible)", sub, a);
+                    goto bad;
+                }
+                c.idle_requeue = !strcmp(a, "requeue");
             }
         }
         if (!c.name) {
@@ -1147,11 +1158,53 @@ static int check_partition_classes(walk_t *w)
 }
 
 /* ---- the document ---- */
+/* ---- idle: {threshold, after} ---- */
+
+static int parse_idle(walk_t *w, yaml_node_t *m)
+{
+    if (expect(w, m, YAML_MAPPING_NODE, "idle", "a mapping such as {threshold: 5%, after: 30m}") <
+        0)
+        return -1;
+    static const char *const keys[] = {"threshold", "after", NULL};
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, "idle", keys, &seen);
+        if (k < 0)
+            return -1;
+        yaml_node_t *val = get(w, p->value);
+        if (k == 1) {
+            int64_t s;
+            if (get_duration(w, val, "idle.after", &s) < 0)
+                return -1;
+            if (s <= 0)
+                return fail(w, val, "idle.after must be above 0; write a duration such as 30m");
+            w->cfg->idle_after_s = s;
+            continue;
+        }
+        const char *hint = "a utilization such as 5% or 0.05";
+        const char *t = scalar(w, val, "idle.threshold", hint);
+        if (!t)
+            return -1;
+        char *end;
+        errno = 0;
+        double v = strtod(t, &end);
+        bool pct = *end == '%';
+        if (pct)
+            end++;
+        if (pct)
+            v /= 100;
+        if (end == t || *end || errno || !isfinite(v) || v <= 0 || v > 1)
+            return fail(w, val, "idle.threshold: '%s' is not a utilization above 0 and up to "
+                                "100%%; write %s", t, hint);
+        w->cfg->idle_threshold = v;
+    }
+    return 0;
+}
 
 static void add_class(gt_config_t *cfg, size_t *cap, const char *name, int value, bool preempt)
 {
     GT_GROW(cfg->classes, *cap, cfg->nclasses + 1);
-    cfg->classes[cfg->nclasses++] = (gt_class_cfg_t){xstrdup(name), value, preempt};
+    cfg->classes[cfg->nclasses++] = (gt_class_cfg_t){xstrdup(name), value, preempt, false};
 }
 
 static int walk_document(walk_t *w)
@@ -1162,11 +1215,11 @@ static int walk_document(walk_t *w)
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
                                            "users", "retention", "volumes", "environments",
-                                           "image_paths", "partitions", NULL};
+                                           "image_paths", "partitions", "idle", NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
                                  "nodes, teams, priority_classes, scheduler, users, retention, "
-                                 "volumes, environments, image_paths, partitions",
+                                 "volumes, environments, image_paths, partitions, idle",
                         kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1205,6 +1258,7 @@ static int walk_document(walk_t *w)
                 break;
             }
             case 9: rc = parse_partitions(w, val); break;
+            case 10: rc = parse_idle(w, val); break;
             }
             if (rc < 0)
                 return -1;
@@ -1248,6 +1302,8 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
     cfg->volumes = json_array();
     cfg->environments = json_array();
     cfg->partitions = json_object();
+    cfg->idle_threshold = 0.05;
+    cfg->idle_after_s = 1800;
     *out = NULL;
     if (!yaml_parser_initialize(&parser)) {
         gt_config_free(cfg);

@@ -13,7 +13,11 @@
  *            gpus > 0 needs gpu_type. cpus: 96 | 0.5 | 1500m. memory: 1536Gi | 512Mi | MiB.
  *   teams:   - {name, quota: {gpus: N, <GPU-TYPE>: N}, limit: {...}, weight, children: [...]}
  *            amounts are GPUs (whole or decimal: 0, 64, 12.5); quota <= limit per key.
- *   priority_classes: - {name, value, preemptible (default true)}
+ *   priority_classes: - {name, value, preemptible (default true), idle_action: report|requeue
+ *            (default report: what is done to a job of the class flagged idle; requeue acts
+ *            on preemptible jobs only, as a preemption: checkpoint signal, grace, queue)}
+ *   idle:    {threshold: 5% | 0.05, after: 30m}  a running job whose GPUs all stay under the
+ *            threshold (NVML utilization) for after is flagged idle (server only)
  *   scheduler: {fairshare, fairshare_half_life, quotas, backfill: {enabled, reservations} | bool,
  *               preemption: {enabled, grace_period, min_runtime} | bool,
  *               default_priority_class}
@@ -77,6 +81,7 @@ typedef struct gt_class_cfg {
     char *name;
     int value;
     bool preemptible;             /* default true */
+    bool idle_requeue;            /* idle_action: requeue (default report) */
 } gt_class_cfg_t;
 
 typedef struct gt_user_cfg {
@@ -101,6 +106,8 @@ typedef struct gt_config {
     size_t nusers;
     int64_t retention_s;          /* retention: finished jobs are kept this long (0 = for ever) */
     bool retention_set;           /* false: not in the file (the server's default applies) */
+    double idle_threshold;        /* idle.threshold, 0..1 (default 0.05) */
+    int64_t idle_after_s;         /* idle.after (default 1800) */
     /* jansson's json_t, named by its struct tag: the simulator's files need not see jansson */
     struct json_t *volumes;       /* volumes: normalized (gt_volume_parse), in file order */
     struct json_t *environments;  /* environments: normalized (gt_environment_parse) */

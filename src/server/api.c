@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "server/server.h"
+#include "server/gpu_use.h"
 
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
@@ -71,6 +72,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_environments(srv, req, resp, p[12] ? p + 13 : "");
     if (!strcmp(p, "metrics"))
         return api_metrics(srv, req, resp);
+    if (!strcmp(p, "idle"))
+        return api_idle(srv, req, resp);
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
                       req->path);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/server.h"
+#include "server/gpu_use.h"
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
 
@@ -390,8 +391,10 @@ int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
         if (!j || j->start_time <= 0 || !auth_can_see_team(&req->who, j->team))
             continue;
         double gpu_s = usage_job_gpu_s(j, t0, t1, now);
-        if (gpu_s > 0)
+        if (gpu_s > 0) {
             usage_row_add(acc, by_user, by_user ? j->user : j->team, gpu_s, 1);
+            gpu_use_usage_add(acc, by_user ? j->user : j->team, j, t0, t1, now);
+        }
     }
     /* Jobs purged by the retention: their usage in aggregate. */
     retention_usage(srv, acc, &req->who, by_user, t0, t1);
@@ -399,7 +402,12 @@ int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
     json_t *arr = json_array();
     const char *k;
     json_t *v;
-    json_object_foreach(acc, k, v) json_array_append(arr, v);
+    json_object_foreach(acc, k, v)
+    {
+        if (!json_object_get(v, "idle_gpu_hours")) /* only purged jobs' usage: not kept */
+            json_object_set_new(v, "idle_gpu_hours", json_real(0));
+        json_array_append(arr, v);
+    }
     json_decref(acc);
     resp->json = json_pack("{s:f,s:f,s:s,s:o}", "since", t0, "until", t1, "by", by, "usage",
                            arr);

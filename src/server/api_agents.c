@@ -12,6 +12,7 @@
 #include "common/base64.h"
 #include "common/sha256.h"
 #include "server/server.h"
+#include "server/gpu_use.h"
 
 
 /* Whether the (job_id, incarnation) pairs of list name j's current incarnation. */
@@ -426,6 +427,7 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
         n->gpu_stats = json_incref(g);
     }
     json_t *running = json_object_get(body, "running");
+    gpu_use_heartbeat(srv, n, running, server_now());
     note_images(srv, n, body);
     json_t *kill = kill_list(srv, n, running);
     /* An agent that says which ends it has not reported yet ("ending") holds every copy it

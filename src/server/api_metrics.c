@@ -8,6 +8,7 @@
 
 #include "server/conn_guard.h"
 #include "server/server.h"
+#include "server/gpu_use.h"
 
 /* A label value with \ " and newline escaped, as the format asks. */
 static void label(gt_buf_t *b, const char *v)
@@ -114,30 +115,7 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
         }
     }
 
-    family(&b, "gantry_gpu_utilization", "A GPU's utilization, 0 to 1, at the agent's last "
-                                         "heartbeat (NVML nodes only).");
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1)
-            family(&b, "gantry_gpu_memory_used_bytes", "Memory in use on a GPU at the agent's "
-                                                      "last heartbeat (NVML nodes only).");
-        for (size_t i = 0; i < srv->nnodes; i++) {
-            node_t *n = srv->nodes[i];
-            size_t k;
-            json_t *g;
-            json_array_foreach(n->gpu_stats, k, g)
-            {
-                json_t *v = json_object_get(g, pass ? "memory_used_mib" : "utilization");
-                if (!json_is_number(v) || json_number_value(v) < 0)
-                    continue;
-                char idx[24];
-                snprintf(idx, sizeof(idx), "%lld",
-                         (long long)json_integer_value(json_object_get(g, "index")));
-                sample(&b, pass ? "gantry_gpu_memory_used_bytes" : "gantry_gpu_utilization",
-                       "node", n->name, "gpu", idx,
-                       pass ? json_number_value(v) * 1048576.0 : json_number_value(v));
-            }
-        }
-    }
+    gpu_use_metrics(srv, &b); /* per GPU with its job, team, user; idle allocations */
     uint64_t purged = retention_purged(srv);
     pthread_mutex_unlock(&srv->mu);
 

@@ -53,6 +53,7 @@ void job_free(job_t *j)
     free(j->end_reason);
     free(j->end_message);
     json_decref(j->earlier_runs);
+    json_decref(j->gpu_use.idle_spans);
     job_set_slots(j, NULL, 0);
     free(j);
 }
@@ -113,6 +114,7 @@ job_t *job_clone(const job_t *s)
     j->end_reason = dup0(s->end_reason);
     j->end_message = dup0(s->end_message);
     j->earlier_runs = s->earlier_runs ? json_deep_copy(s->earlier_runs) : NULL;
+    j->gpu_use.idle_spans = s->gpu_use.idle_spans ? json_deep_copy(s->gpu_use.idle_spans) : NULL;
     j->slots = NULL;
     j->nslots = 0;
     job_set_slots(j, s->slots, s->nslots);
@@ -1085,6 +1087,28 @@ json_t *job_to_json(const job_t *j)
                                             gpus, "gpu_milli", j->slots[i].gpu_milli));
     }
     json_object_set_new(o, "placement", pl);
+    /* Its GPUs' use (gpu_use.c): per-GPU samples' mean and peak, idle state, idle stretches. */
+    const job_gpu_use_t *u = &j->gpu_use;
+    if (u->samples) {
+        json_t *g = json_pack("{s:f,s:f,s:I}", "utilization_mean", u->util_sum / u->samples,
+                              "utilization_peak", u->util_peak, "samples",
+                              (json_int_t)u->samples);
+        if (u->mem_samples) {
+            json_object_set_new(g, "memory_mean_mib", json_real(u->mem_sum_mib / u->mem_samples));
+            json_object_set_new(g, "memory_peak_mib", json_real(u->mem_peak_mib));
+            json_object_set_new(g, "memory_samples", json_integer(u->mem_samples));
+        }
+        json_object_set_new(o, "gpu_use", g);
+    }
+    json_object_set_new(o, "idle", json_boolean(u->idle));
+    if (u->idle_since > 0) {
+        json_object_set_new(o, "idle_since", json_real(u->idle_since));
+        json_object_set_new(o, "idle_utilization_mean",
+                            json_real(u->idle_samples ? u->idle_util_sum / u->idle_samples : 0));
+        json_object_set_new(o, "idle_samples", json_integer(u->idle_samples));
+    }
+    if (json_array_size(u->idle_spans))
+        json_object_set(o, "idle_spans", u->idle_spans);
     return o;
 }
 
@@ -1186,6 +1210,24 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->end_reason = jstr(o, "end_reason");
     j->end_message = jstr(o, "end_message");
     j->stopping = json_is_true(json_object_get(o, "stopping"));
+    json_t *gu = json_object_get(o, "gpu_use");
+    if (json_is_object(gu)) {
+        job_gpu_use_t *u = &j->gpu_use;
+        u->samples = json_integer_value(json_object_get(gu, "samples"));
+        u->util_sum = json_number_value(json_object_get(gu, "utilization_mean")) * u->samples;
+        u->util_peak = json_number_value(json_object_get(gu, "utilization_peak"));
+        u->mem_samples = json_integer_value(json_object_get(gu, "memory_samples"));
+        u->mem_sum_mib = json_number_value(json_object_get(gu, "memory_mean_mib")) *
+                         u->mem_samples;
+        u->mem_peak_mib = json_number_value(json_object_get(gu, "memory_peak_mib"));
+    }
+    j->gpu_use.idle = json_is_true(json_object_get(o, "idle"));
+    j->gpu_use.idle_since = json_number_value(json_object_get(o, "idle_since"));
+    j->gpu_use.idle_samples = json_integer_value(json_object_get(o, "idle_samples"));
+    j->gpu_use.idle_util_sum = json_number_value(json_object_get(o, "idle_utilization_mean")) *
+                               j->gpu_use.idle_samples;
+    json_t *spans = json_object_get(o, "idle_spans");
+    j->gpu_use.idle_spans = json_is_array(spans) ? json_deep_copy(spans) : NULL;
     json_t *pl = json_object_get(o, "placement");
     size_t n = json_array_size(pl);
     if (n) {

@@ -37,6 +37,22 @@ typedef struct job_slot {
                                    only; 0: unknown, e.g. restored) */
 } job_slot_t;
 
+/* Its GPUs' use from the agents' NVML samples (gpu_use.c): one sample per GPU it holds per
+ * heartbeat of its node; and idle detection over its current run. */
+typedef struct job_gpu_use {
+    int64_t samples;            /* utilization samples */
+    double util_sum, util_peak; /* 0..1 */
+    int64_t mem_samples;        /* memory samples (NVML may give one without the other) */
+    double mem_sum_mib, mem_peak_mib;
+    double idle_since;          /* its current run's first sample of a stretch with all its
+                                   GPUs under the threshold; 0: not under it */
+    int64_t idle_samples;       /* samples of that stretch */
+    double idle_util_sum;
+    bool idle;                  /* flagged: under the threshold for idle.after */
+    json_t *idle_spans;         /* flagged stretches that ended: [[start, end, gpus], ...], or
+                                   NULL (the usage report's idle GPU-hours) */
+} job_gpu_use_t;
+
 typedef struct job {
     uint64_t id;
     char *name, *team, *user, *prio_class;
@@ -97,6 +113,7 @@ typedef struct job {
     int ranks_done;             /* gang ranks that reported their exit (memory only) */
     double placed_at;           /* when its start tasks were queued, or the server started
                                    (memory only): heartbeats judge it only after a grace */
+    job_gpu_use_t gpu_use;
 } job_t;
 
 const char *job_state_name(job_state_t s);

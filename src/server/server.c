@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "server/tls.h"
 #include "server/conn_guard.h"
+#include "server/gpu_use.h"
 
 double server_now(void)
 {
@@ -339,6 +340,7 @@ static bool set_ended(job_t *j, job_state_t st, const char *reason, const char *
     j->exit_code = exit_code;
     j->exit_signal = exit_signal;
     j->stopping = was_running && st == JOB_CANCELLED;
+    gpu_use_run_ended(j, j->end_time);
     return was_running;
 }
 
@@ -418,6 +420,7 @@ uint64_t server_requeue_job(server_t *srv, job_t *j, const char *why)
                                         "start_time", j->start_time, "end_time", server_now(),
                                         "nodes", nodes));
     }
+    gpu_use_run_ended(j, server_now());
     j->state = JOB_PENDING;
     j->stopping = false;
     j->pulling = false;
@@ -746,7 +749,7 @@ static int add_class(server_t *srv, const char *name, int value, bool preemptibl
     if (sched_class_add(srv->sched, name, value, preemptible, err) < 0)
         return -1;
     srv->classes = xrealloc(srv->classes, (srv->nclasses + 1) * sizeof(*srv->classes));
-    srv->classes[srv->nclasses++] = (pclass_t){xstrdup(name), value, preemptible};
+    srv->classes[srv->nclasses++] = (pclass_t){xstrdup(name), value, preemptible, false};
     return 0;
 }
 
@@ -826,6 +829,7 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
             goto out;
         srv->default_class = xstrdup("normal");
     }
+    gpu_use_from_config(srv, cfg);
     for (size_t i = 0; cfg && i < cfg->nteams; i++) {
         const gt_team_cfg_t *tc = &cfg->teams[i];
         int64_t q = 0, l = -1;
@@ -1179,6 +1183,7 @@ void server_close(server_t *srv)
         json_decref(n->info);
         json_decref(n->tasks);
         json_decref(n->gpu_stats);
+        json_decref(n->gpu_jobs);
         free(n);
     }
     free(srv->nodes);

@@ -66,6 +66,8 @@ typedef struct node {
     json_t *tasks;           /* queued tasks not yet handed out (array) */
     uint64_t tasks_ticket;   /* store ticket the queued tasks depend on */
     json_t *gpu_stats;       /* last heartbeat's "gpus" */
+    json_t *gpu_jobs;        /* gpu_use.c: per entry of gpu_stats, the jobs holding that GPU at
+                                that heartbeat: [[{job_id, memory_used_mib}], ...] */
     uint64_t tasks_seq;      /* numbers the work answers that carry tasks (starts at the wall
                                 clock in microseconds: higher than any an earlier server gave) */
     double tasks_out_at;     /* when tasks were last handed out (a start may still be on its
@@ -83,6 +85,7 @@ typedef struct pclass {
     char *name;
     int value;
     bool preemptible;
+    bool idle_requeue;       /* idle_action: requeue (gpu_use.c) */
 } pclass_t;
 
 typedef struct server {
@@ -97,6 +100,8 @@ typedef struct server {
     sched_time_t sched_now;
     int heartbeat_s;
     lease_params_t lease;    /* nodes' lease, fence grace, lost-node timeout (common/lease.h) */
+    double idle_threshold;   /* gpu_use.c: a job is idle while its GPUs are all under this */
+    int64_t idle_after_s;    /* for this long */
 
     job_t **jobs;            /* by id: jobs[id], jobs[0] unused */
     size_t jobs_cap;

@@ -93,8 +93,8 @@ if [ -f "$FAKE_NVML" ]; then
   like "$("$GANTRY" nodes | grep '^n2 ')" " - +- " "a node with declared GPUs shows none"
   # The same, and the rest of the state, for a Prometheus scraper.
   m=$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics")
-  like "$m" '^gantry_gpu_utilization\{node="n3",gpu="2"\} 0\.2' "/v1/metrics: per-GPU utilization from NVML"
-  like "$m" '^gantry_gpu_memory_used_bytes\{node="n3",gpu="3"\} 3145728000$' "per-GPU memory in use, in bytes"
+  like "$m" '^gantry_gpu_utilization_ratio\{node="n3",gpu="2",job="",team="",user=""\} 0\.2' "/v1/metrics: per-GPU utilization from NVML"
+  like "$m" '^gantry_gpu_memory_used_bytes\{node="n3",gpu="3",job="",team="",user=""\} 3145728000$' "per-GPU memory in use, in bytes"
   like "$m" '^gantry_node_gpus\{node="n3",gpu_type="H200"\} 4$' "per-node GPUs"
   like "$m" '^gantry_node_up\{node="n2",gpu_type="[^"]*"\} 1$' "per-node up"
   like "$m" '^gantry_jobs\{state="succeeded"\} [1-9]' "jobs by state"

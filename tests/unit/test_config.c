@@ -567,8 +567,51 @@ static void test_partitions(void)
           "a partition as a list");
 }
 
+/* idle: {threshold, after} and the classes' idle_action (gpu_use.c reads them). */
+static void test_idle(void)
+{
+    gt_error_t err;
+    gt_config_t *cfg = parse("nodes: []\n", &err);
+    ok(cfg && cfg->idle_threshold == 0.05 && cfg->idle_after_s == 1800,
+       "idle defaults: under 5%% for 30 minutes");
+    ok(cfg && cfg->nclasses == 3 && !cfg->classes[0].idle_requeue &&
+           !cfg->classes[1].idle_requeue && !cfg->classes[2].idle_requeue,
+       "the default classes only report");
+    gt_config_free(cfg);
+    cfg = parse("idle: {threshold: 10%, after: 90s}\n"
+                "priority_classes:\n"
+                "  - {name: a, value: 1, idle_action: requeue}\n"
+                "  - {name: normal, value: 2, idle_action: report}\n",
+                &err);
+    ok(cfg != NULL, "idle and idle_action parse: %s", err.msg);
+    if (cfg) {
+        ok(cfg->idle_threshold > 0.0999 && cfg->idle_threshold < 0.1001,
+           "threshold 10%% is 0.1 (%g)", cfg->idle_threshold);
+        is_int(cfg->idle_after_s, 90, "after 90s");
+        ok(cfg->classes[0].idle_requeue, "idle_action: requeue");
+        ok(!cfg->classes[1].idle_requeue, "idle_action: report");
+    }
+    gt_config_free(cfg);
+    cfg = parse("idle: {threshold: 0.2}\n", &err);
+    ok(cfg && cfg->idle_threshold == 0.2 && cfg->idle_after_s == 1800,
+       "a ratio (0.2); after keeps its default");
+    gt_config_free(cfg);
+    fails("idle: {threshold: 0}\n", "line 1", "idle.threshold: '0' is not a utilization",
+          "a threshold of 0");
+    fails("idle: {threshold: 150%}\n", "line 1", "idle.threshold: '150%' is not",
+          "a threshold above 100%");
+    fails("idle: {threshold: low}\n", "line 1", "write a utilization such as 5% or 0.05",
+          "a threshold that is not a number");
+    fails("idle: {after: 0s}\n", "line 1", "idle.after must be above 0", "after 0");
+    fails("idle: {threshold: 5%, for: 1h}\n", "line 1", "unknown key 'for'",
+          "an unknown key of idle");
+    fails("priority_classes:\n  - {name: a, value: 1, idle_action: kill}\n", "line 2",
+          "'kill' is not an idle action", "an unknown idle_action");
+}
+
 int main(void)
 {
+    test_idle();
     test_partitions();
     test_volumes();
     test_full();
