@@ -518,6 +518,12 @@ static const char *server_owned_fields[] = {
     "blocked_by",
     "estimated_start",
     "ignored",
+    "gpu_use",
+    "idle",
+    "idle_since",
+    "idle_utilization_mean",
+    "idle_samples",
+    "idle_spans",
     NULL,
 };
 

@@ -68,6 +68,13 @@ n=$(api GET "/v1/jobs/$a" | jget '{gpu_use}{samples}')
 ok $([ "$n" -ge 10 ] && echo 0 || echo 1) "its gpu_use is kept after its end ($n samples)"
 m=$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics")
 unlike "$m" "job=\"$a\"" "an ended job labels no GPU series"
+# Its document sent back as a submission: the GPU use fields are the server's, dropped.
+doc=$(api GET "/v1/jobs/$a" | perl -MJSON::PP -e '$d = decode_json(join "", <STDIN>); $d->{command} = ["true"]; print encode_json($d)')
+back=$(api POST /v1/jobs "$doc")
+is "$(cat "$WORK/status")" 201 "a job's own document (with gpu_use, idle, idle_spans) is taken back"
+ign=$(printf '%s' "$back" | jget '{ignored}')
+like "$ign" '"gpu_use"' "naming gpu_use among the fields it ignored ($ign)"
+like "$ign" '"idle"' "and idle"
 
 # ---- two jobs sharing a GPU: each its own processes' memory (NVML's process list) ----
 set_load "0 50 100" "1 50 100" "2 50 100" "3 50 100"
