@@ -24,6 +24,13 @@ typedef struct sim_job {
     int64_t first_start, finish;
     int64_t gpus_milli;
     bool started, done, timed_out;
+    /* for the report */
+    bool in_quota;                /* within its team's quota at submission */
+    int64_t queued_since;         /* submission, or the stop that requeued it */
+    int64_t last_start;
+    int64_t wait;                 /* queued time summed to the last start */
+    uint32_t preemptions;
+    double lost_gpu_s;
 } sim_job_t;
 
 typedef struct heap {
@@ -100,8 +107,9 @@ static gt_sim_dist_t distribution(double *v, size_t n)
 }
 
 /* Resolves the trace's teams, classes and GPU types against the scheduler. */
-static int resolve_job(sched_t *s, const gt_config_t *cfg, const gt_trace_job_t *tj,
-                       uint64_t id, sched_job_spec_t *sp, int *teams_added, gt_error_t *err)
+static int resolve_job(sched_t *s, const gt_config_t *cfg, bool one_tier,
+                       const gt_trace_job_t *tj, uint64_t id, sched_job_spec_t *sp,
+                       int *teams_added, gt_error_t *err)
 {
     memset(sp, 0, sizeof(*sp));
     sp->id = id;
@@ -112,7 +120,10 @@ static int resolve_job(sched_t *s, const gt_config_t *cfg, const gt_trace_job_t 
             return -1;
         (*teams_added)++;
     }
+    /* one_tier (FIFO): the trace's class is checked, and every job runs in the default */
     const char *cls = tj->priority ? tj->priority : cfg->default_class;
+    if (one_tier && sched_class_find(s, cls) >= 0)
+        cls = cfg->default_class;
     sp->prio_class = sched_class_find(s, cls);
     if (sp->prio_class < 0) {
         errno = EINVAL;
@@ -141,6 +152,18 @@ static int resolve_job(sched_t *s, const gt_config_t *cfg, const gt_trace_job_t 
     return 0;
 }
 
+/* The honest FIFO baseline: one queue by submission time, nothing else (sim.h). */
+static sched_params_t fifo_params(const sched_params_t *p)
+{
+    sched_params_t f = *p;
+    f.fairshare = false;
+    f.quotas = false;
+    f.backfill = false;
+    f.reservations = 0;
+    f.preemption = false;
+    return f;
+}
+
 typedef struct run_state {
     sched_t *s;
     sim_job_t *jobs;
@@ -149,6 +172,9 @@ typedef struct run_state {
     double *team_gpu_s;
     size_t completed, timed_out;
     int64_t last_end;
+    int64_t checkpoint_every;     /* opts->checkpoint_every_s */
+    int64_t *team_demand;         /* milli-GPUs of its submitted jobs not yet ended */
+    int64_t *team_quota;          /* milli-GPUs guaranteed (all types) */
 } run_state_t;
 
 static void job_run_ends(run_state_t *rs, int ji, int64_t now)
@@ -172,6 +198,8 @@ static void handle_decisions(run_state_t *rs, const gt_trace_t *tr, const sched_
                 j->first_start = now;
             }
             j->run_start = now;
+            j->last_start = now;
+            j->wait += now - j->queued_since;
             int64_t run_for = j->remaining;
             const gt_trace_job_t *tj = &tr->jobs[ji];
             if (tj->time_limit > 0) {
@@ -183,6 +211,7 @@ static void handle_decisions(run_state_t *rs, const gt_trace_t *tr, const sched_
             }
             heap_push(&rs->heap, now + (run_for > 0 ? run_for : 0), ji, j->run, EV_END);
         } else {
+            j->preemptions++;
             heap_push(&rs->heap, now + p->grace_s, ji, j->run, EV_STOP);
         }
     }
@@ -199,17 +228,23 @@ static void handle_event(run_state_t *rs, const event_t *e)
         sched_job_finished(rs->s, id, e->time);
         j->done = true;
         j->finish = e->time;
+        rs->team_demand[j->team] -= j->gpus_milli;
         rs->completed += !j->timed_out;
         rs->timed_out += j->timed_out;
         if (e->time > rs->last_end)
             rs->last_end = e->time;
     } else {
-        /* the job checkpointed within its grace period: the work done is kept */
-        j->remaining -= e->time - j->run_start;
+        /* the job checkpointed within its grace period (or, with checkpoint_every, at its
+         * last checkpoint): the work done to then is kept, the rest is lost */
+        int64_t ran = e->time - j->run_start;
+        int64_t lost = rs->checkpoint_every > 0 ? ran % rs->checkpoint_every : 0;
+        j->lost_gpu_s += (double)lost * (double)j->gpus_milli / SCHED_MILLI;
+        j->remaining -= ran - lost;
         if (j->remaining < 0)
             j->remaining = 0;
         j->timed_out = false;
         job_run_ends(rs, e->job, e->time);
+        j->queued_since = e->time;
         sched_job_stopped(rs->s, id, e->time);
     }
 }
@@ -226,11 +261,17 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
 {
     memset(out, 0, sizeof(*out));
     double wall0 = gt_monotonic_s();
+    bool fifo = opts && opts->fifo;
+    sched_params_t params = fifo ? fifo_params(&cfg->params) : cfg->params;
     sched_t *s = sched_new(&cfg->params);
     int rc = -1;
-    run_state_t rs = {.s = s};
+    run_state_t rs = {.s = s, .checkpoint_every = opts ? opts->checkpoint_every_s : 0};
+    int *specs_cls = NULL;        /* each job's priority class, for the per-job records */
+    out->guarantee_attainment_min = -1;
     if (gt_config_apply(cfg, s, err) < 0)
         goto out;
+    if (fifo)
+        sched_set_params(s, &params);
     if (sched_node_count(s) == 0) {
         errno = EINVAL;
         gt_error_set(err, "invalid_argument",
@@ -241,16 +282,27 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     rs.jobs = xcalloc(tr->njobs + 1, sizeof(*rs.jobs));
     int teams_added = 0;
     sched_job_spec_t *specs = xcalloc(tr->njobs + 1, sizeof(*specs));
+    specs_cls = xcalloc(tr->njobs + 1, sizeof(int));
     for (size_t i = 0; i < tr->njobs; i++) {
-        if (resolve_job(s, cfg, &tr->jobs[i], i + 1, &specs[i], &teams_added, err) < 0) {
+        if (resolve_job(s, cfg, fifo, &tr->jobs[i], i + 1, &specs[i], &teams_added, err) < 0) {
             free(specs);
             goto out;
         }
         rs.jobs[i] = (sim_job_t){.team = specs[i].team, .remaining = tr->jobs[i].duration,
-                                 .gpus_milli = tr->jobs[i].gpus_milli};
+                                 .gpus_milli = tr->jobs[i].gpus_milli,
+                                 .queued_since = tr->jobs[i].submit};
+        specs_cls[i] = specs[i].prio_class;
         out->oracle |= tr->jobs[i].time_limit == 0;
     }
-    rs.team_gpu_s = xcalloc((size_t)sched_team_count(s) + 1, sizeof(double));
+    int nteams = sched_team_count(s);
+    rs.team_gpu_s = xcalloc((size_t)nteams + 1, sizeof(double));
+    rs.team_demand = xcalloc((size_t)nteams + 1, sizeof(int64_t));
+    rs.team_quota = xcalloc((size_t)nteams + 1, sizeof(int64_t));
+    for (int t = 0; t < nteams; t++) {
+        sched_team_info_t ti;
+        if (sched_team_info(s, t, &ti) == 0)
+            rs.team_quota[t] = ti.quota_milli;
+    }
     double capacity = (double)sched_capacity_milli(s) / SCHED_MILLI;
     size_t next = 0;
     double sched_wall = 0, last_progress = wall0;
@@ -267,6 +319,11 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
         }
         while (next < tr->njobs && tr->jobs[next].submit == now) {
             gt_error_t e = {0};
+            sim_job_t *sj = &rs.jobs[next];
+            /* GPU work within its team's quota, counting the team's unended jobs before it */
+            sj->in_quota = sj->gpus_milli > 0 &&
+                           rs.team_demand[sj->team] + sj->gpus_milli <= rs.team_quota[sj->team];
+            rs.team_demand[sj->team] += sj->gpus_milli;
             if (sched_job_submit(s, &specs[next], &e) < 0) {
                 gt_error_set(err, e.code, "trace line %d: %s", tr->jobs[next].line, e.msg);
                 free(specs);
@@ -306,22 +363,63 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     out->gpu_utilization =
         out->makespan_s > 0 ? rs.gpu_seconds / (capacity * (double)out->makespan_s) : 0;
     double *wait = xcalloc(tr->njobs + 1, sizeof(double));
+    double *first_wait = xcalloc(tr->njobs + 1, sizeof(double));
     double *jct = xcalloc(tr->njobs + 1, sizeof(double));
-    int nteams = sched_team_count(s);
+    double *quota_asked = xcalloc((size_t)nteams + 1, sizeof(double));
+    double *quota_served = xcalloc((size_t)nteams + 1, sizeof(double));
     double *team_wait = xcalloc((size_t)nteams + 1, sizeof(double));
     double *team_speed = xcalloc((size_t)nteams + 1, sizeof(double));
     out->teams = xcalloc((size_t)nteams + 1, sizeof(*out->teams));
     out->nteams = (size_t)nteams;
+    if (opts && opts->jobs) {
+        int ncls = sched_class_count(s);
+        out->class_names = xcalloc((size_t)ncls + 1, sizeof(char *));
+        for (int c = 0; c < ncls; c++)
+            out->class_names[c] = xstrdup(sched_class_name(s, c));
+        out->nclass_names = ncls;
+        out->jobs = xcalloc(tr->njobs + 1, sizeof(*out->jobs));
+        out->njobs = tr->njobs;
+    }
     size_t nw = 0;
     for (size_t i = 0; i < tr->njobs; i++) {
         const sim_job_t *j = &rs.jobs[i];
         gt_sim_team_t *t = &out->teams[j->team];
+        int64_t submit = tr->jobs[i].submit;
         t->jobs++;
+        t->preempted += j->preemptions;
+        t->lost_gpu_s += j->lost_gpu_s;
+        if (j->started)
+            t->requeued_wait_s += (double)(j->wait - (j->first_start - submit));
+        if (j->in_quota) {
+            t->guarantee_jobs++;
+            quota_asked[j->team] += (double)j->gpus_milli;
+            if (j->started && j->first_start - submit <= params.grace_s)
+                quota_served[j->team] += (double)j->gpus_milli;
+            else
+                t->guarantee_late++;
+        }
+        if (out->jobs) {
+            gt_sim_job_t *o = &out->jobs[i];
+            *o = (gt_sim_job_t){tr->jobs[i].id, j->team, out->class_names[specs_cls[i]],
+                                j->gpus_milli, submit, -1, -1, -1, -1, -1, -1,
+                                j->preemptions, j->lost_gpu_s};
+            if (j->started) {
+                o->first_start = j->first_start;
+                o->last_start = j->last_start;
+                o->wait_s = (double)j->wait;
+                o->first_wait_s = (double)(j->first_start - submit);
+            }
+            if (j->done) {
+                o->end = j->finish;
+                o->jct_s = (double)(j->finish - submit);
+            }
+        }
         if (!j->done)
             continue;
         t->completed++;
-        wait[nw] = (double)(j->first_start - tr->jobs[i].submit);
-        jct[nw] = (double)(j->finish - tr->jobs[i].submit);
+        wait[nw] = (double)j->wait;
+        first_wait[nw] = (double)(j->first_start - submit);
+        jct[nw] = (double)(j->finish - submit);
         team_wait[j->team] += wait[nw];
         /* service rate: how much of its time in the system the job ran */
         double run = (double)tr->jobs[i].duration;
@@ -329,6 +427,7 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
         nw++;
     }
     out->wait_s = distribution(wait, nw);
+    out->first_wait_s = distribution(first_wait, nw);
     out->jct_s = distribution(jct, nw);
     double js = 0, js2 = 0;
     int jn = 0;
@@ -338,6 +437,14 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
         tm->gpu_hours = rs.team_gpu_s[t] / 3600;
         tm->share = rs.gpu_seconds > 0 ? rs.team_gpu_s[t] / rs.gpu_seconds : 0;
         tm->wait_mean_s = tm->completed ? team_wait[t] / (double)tm->completed : 0;
+        tm->quota_gpus = (double)rs.team_quota[t] / SCHED_MILLI;
+        tm->guarantee_attainment = quota_asked[t] > 0 ? quota_served[t] / quota_asked[t] : -1;
+        if (tm->guarantee_attainment >= 0 && (out->guarantee_attainment_min < 0 ||
+                                              tm->guarantee_attainment <
+                                                  out->guarantee_attainment_min))
+            out->guarantee_attainment_min = tm->guarantee_attainment;
+        out->requeued_wait_s += tm->requeued_wait_s;
+        out->lost_gpu_s += tm->lost_gpu_s;
         if (tm->completed) {
             double x = team_speed[t] / (double)tm->completed;
             js += x;
@@ -345,6 +452,9 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
             jn++;
         }
     }
+    free(first_wait);
+    free(quota_asked);
+    free(quota_served);
     out->jain_fairness = jn && js2 > 0 ? js * js / ((double)jn * js2) : 1;
     free(wait);
     free(jct);
@@ -354,7 +464,9 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     sched_get_stats(s, &st);
     out->preemptions = st.preemptions;
     out->cycles = st.cycles;
-    out->policy = cfg->params;
+    out->policy = params;
+    out->policy_name = fifo ? "fifo" : "config";
+    out->checkpoint_every_s = rs.checkpoint_every;
     out->sim_wall_s = gt_monotonic_s() - wall0;
     out->sched_wall_s = sched_wall;
     out->decisions_per_s = sched_wall > 0 ? (double)out->decisions / sched_wall : 0;
@@ -376,6 +488,9 @@ out:
     free(rs.jobs);
     free(rs.heap.ev);
     free(rs.team_gpu_s);
+    free(rs.team_demand);
+    free(rs.team_quota);
+    free(specs_cls);
     sched_free(s);
     return rc;
 }
@@ -388,4 +503,10 @@ void gt_sim_result_free(gt_sim_result_t *r)
         free(r->teams[i].name);
     free(r->teams);
     r->teams = NULL;
+    free(r->jobs);
+    r->jobs = NULL;
+    for (int c = 0; c < r->nclass_names; c++)
+        free(r->class_names[c]);
+    free(r->class_names);
+    r->class_names = NULL;
 }

@@ -1,4 +1,5 @@
 /* sim_cmd.c: `gantry sim`, the command line of the simulator. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,13 +26,22 @@ static void usage(FILE *f)
             "  --no-backfill          the first blocked job blocks those behind it\n"
             "  --no-preemption        never preempt\n"
             "  --reservations N       backfill reservations\n"
+            "  --policy P             config (default: the config's policy with the flags above)\n"
+            "                         or fifo: the honest baseline, one queue by submission\n"
+            "                         time (one tier), no fair share, quotas, backfill or\n"
+            "                         preemption\n"
+            "  --checkpoint-every D   jobs checkpoint every D of a run (90s, 10m, 1h); a\n"
+            "                         preempted job loses the work since (default: none lost)\n"
+            "  --jobs-out FILE        also write one CSV line per job to FILE (id,team,class,\n"
+            "                         gpus,submit,first_start,last_start,end,wait_s,jct_s,\n"
+            "                         preemptions,lost_gpu_s)\n"
             "  -q, --quiet            no progress line on stderr\n");
 }
 
 int cmd_sim(int argc, char **argv)
 {
     enum { O_FORMAT = 256, O_NODES, O_NODES_FORMAT, O_NO_TIMING, O_NO_FS, O_NO_QUOTAS,
-           O_NO_BACKFILL, O_NO_PREEMPT, O_RESV };
+           O_NO_BACKFILL, O_NO_PREEMPT, O_RESV, O_POLICY, O_JOBS_OUT, O_CKPT };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},   {"trace", required_argument, 0, 't'},
         {"trace-format", required_argument, 0, O_FORMAT},
@@ -42,13 +52,18 @@ int cmd_sim(int argc, char **argv)
         {"no-backfill", no_argument, 0, O_NO_BACKFILL},
         {"no-preemption", no_argument, 0, O_NO_PREEMPT},
         {"reservations", required_argument, 0, O_RESV},
+        {"policy", required_argument, 0, O_POLICY},
+        {"jobs-out", required_argument, 0, O_JOBS_OUT},
+        {"checkpoint-every", required_argument, 0, O_CKPT},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *config = NULL, *trace = NULL, *format = NULL, *nodes = NULL, *nodes_format = NULL,
                *output = "table";
     bool timing = true, quiet = false, no_fs = false, no_q = false, no_bf = false, no_pe = false;
-    int64_t resv = -1;
+    int64_t resv = -1, ckpt = 0;
+    const char *jobs_out = NULL;
+    bool fifo = false;
     gt_error_t err = {0};
     int c;
     optind = 1;
@@ -69,6 +84,21 @@ int cmd_sim(int argc, char **argv)
         case O_RESV:
             if (gt_parse_int64(optarg, 0, 10000, &resv, &err) < 0) {
                 fprintf(stderr, "gantry sim: --reservations: %s\n", err.msg);
+                return 2;
+            }
+            break;
+        case O_POLICY:
+            if (strcmp(optarg, "fifo") && strcmp(optarg, "config")) {
+                fprintf(stderr, "gantry sim: --policy takes fifo or config, not '%s'\n", optarg);
+                return 2;
+            }
+            fifo = !strcmp(optarg, "fifo");
+            break;
+        case O_JOBS_OUT: jobs_out = optarg; break;
+        case O_CKPT:
+            if (gt_parse_duration(optarg, &ckpt, &err) < 0 || ckpt <= 0) {
+                fprintf(stderr, "gantry sim: --checkpoint-every: %s\n",
+                        err.msg[0] ? err.msg : "give a duration above 0 (90s, 10m, 1h)");
                 return 2;
             }
             break;
@@ -117,10 +147,30 @@ int cmd_sim(int argc, char **argv)
     cfg->params.preemption &= !no_pe;
     if (resv >= 0)
         cfg->params.reservations = (int)resv;
-    gt_sim_opts_t so = {.progress = !quiet && isatty(STDERR_FILENO)};
+    gt_sim_opts_t so = {.progress = !quiet && isatty(STDERR_FILENO), .fifo = fifo,
+                        .checkpoint_every_s = ckpt, .jobs = jobs_out != NULL};
+    FILE *jf = NULL;
+    /* opened before the run: a path that cannot be written fails at once, not after it */
+    if (jobs_out && !(jf = fopen(jobs_out, "w"))) {
+        fprintf(stderr, "gantry sim: --jobs-out: cannot write %s: %s\n", jobs_out,
+                strerror(errno));
+        goto out;
+    }
     if (gt_sim_run(cfg, tr, &so, &res, &err) < 0) {
         fprintf(stderr, "gantry sim: %s\n", err.msg);
+        if (jf) {
+            fclose(jf);
+            unlink(jobs_out);
+        }
         goto out;
+    }
+    if (jf) {
+        gt_sim_write_jobs_csv(jf, &res);
+        if (fclose(jf) != 0) {
+            fprintf(stderr, "gantry sim: --jobs-out: cannot write %s: %s\n", jobs_out,
+                    strerror(errno));
+            goto out;
+        }
     }
     if (!strcmp(output, "json"))
         gt_sim_write_json(stdout, &res, timing);
