@@ -161,6 +161,7 @@ static sched_params_t fifo_params(const sched_params_t *p)
     f.backfill = false;
     f.reservations = 0;
     f.preemption = false;
+    f.order = SCHED_ORDER_FIFO;
     return f;
 }
 
@@ -270,8 +271,12 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     out->guarantee_attainment_min = -1;
     if (gt_config_apply(cfg, s, err) < 0)
         goto out;
-    if (fifo)
+    if (fifo) {
         sched_set_params(s, &params);
+        int dc = sched_class_find(s, cfg->default_class);
+        if (dc >= 0) /* the one class every job runs in orders by the cluster's FIFO */
+            sched_class_set_order(s, dc, -1);
+    }
     if (sched_node_count(s) == 0) {
         errno = EINVAL;
         gt_error_set(err, "invalid_argument",

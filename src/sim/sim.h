@@ -17,8 +17,9 @@
 typedef struct gt_sim_opts {
     bool progress;                /* a progress line on stderr every few seconds */
     /* The honest FIFO baseline (`--policy fifo`): every job in one queue by submission time
-     * (one priority tier: the default class), no fair share, no quotas or limits, no backfill
-     * or reservations, no preemption. The caller's cfg->params are overridden for the run. */
+     * (one priority tier: the default class, FIFO order), no fair share, no quotas or limits,
+     * no backfill or reservations, no preemption; the placement stays the config's. The
+     * caller's cfg->params are overridden for the run. */
     bool fifo;
     /* Jobs write a checkpoint every this many seconds of a run (0: when told to stop, so a
      * preemption loses no work). A preempted job resumes from its last checkpoint: the work
