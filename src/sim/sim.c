@@ -263,7 +263,6 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     memset(out, 0, sizeof(*out));
     double wall0 = gt_monotonic_s();
     bool fifo = opts && opts->fifo;
-    sched_params_t params = fifo ? fifo_params(&cfg->params) : cfg->params;
     sched_t *s = sched_new(&cfg->params);
     int rc = -1;
     run_state_t rs = {.s = s, .checkpoint_every = opts ? opts->checkpoint_every_s : 0};
@@ -271,7 +270,10 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     out->guarantee_attainment_min = -1;
     if (gt_config_apply(cfg, s, err) < 0)
         goto out;
+    /* the policy as the scheduler was built from the config; --policy fifo overrides it */
+    sched_params_t params = *sched_params(s);
     if (fifo) {
+        params = fifo_params(&params);
         sched_set_params(s, &params);
         int dc = sched_class_find(s, cfg->default_class);
         if (dc >= 0) /* the one class every job runs in orders by the cluster's FIFO */
@@ -342,7 +344,7 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
         double c1 = gt_monotonic_s();
         sched_wall += c1 - c0;
         out->decisions += nd;
-        handle_decisions(&rs, tr, d, nd, now, &cfg->params);
+        handle_decisions(&rs, tr, d, nd, now, &params);
         if (sched_capacity_wait(s)) {
             double idle = capacity - (double)sched_allocated_milli(s) / SCHED_MILLI;
             if (idle > out->unallocated_gpus_peak)
