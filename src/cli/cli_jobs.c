@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_events.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/joblist.h"
@@ -16,7 +17,9 @@
 typedef struct show_view {
     cli_t *c;
     char path[128];
+    char ref[64];
     json_t *job;             /* the last look */
+    json_t *events;          /* its events (events.h), NULL when the server could not say */
 } show_view_t;
 
 /* The job's times a person reads, in local ISO 8601 (the document keeps epoch seconds). */
@@ -71,6 +74,10 @@ static void show_print(void *arg, FILE *f)
     const char *emsg = json_string_value(json_object_get(resp, "end_message"));
     if (why)
         fprintf(f, "# ended: %s%s%s\n", why, emsg ? ": " : "", emsg ? emsg : "");
+    if (v->events) {
+        fprintf(f, "\n");
+        cli_print_events_table(v->events, (double)time(NULL), f);
+    }
 }
 
 /* One look at the job; the last one once it ended. */
@@ -86,8 +93,15 @@ static int show_look(void *arg, gt_buf_t *key)
         v->job = NULL;
         return -1;
     }
+    json_decref(v->events);
+    /* the table alone shows them: -o json|yaml|spec are the job's document as it submits
+     * again (gantry events --job ID -o json has them) */
+    v->events = v->c->output == CLI_TABLE || v->c->output == CLI_WIDE
+                    ? cli_job_events(v->c, v->ref) : NULL;
     json_t *k = json_deep_copy(v->job);
     json_object_del(k, "estimated_start"); /* moves with the clock alone */
+    if (v->events)
+        json_object_set(k, "events", v->events);
     char *s = json_dumps(k, JSON_SORT_KEYS | JSON_COMPACT);
     gt_buf_append(key, s, strlen(s));
     free(s);
@@ -119,10 +133,12 @@ int cmd_show(int argc, char **argv)
     if (help || bad || !id) {
         fprintf(help ? stdout : stderr,
                 "usage: gantry show ID [-w] [-o json|yaml|name|spec]\n\nShows everything about a "
-                "job, including why it waits and when it should start (times in local time).\n"
+                "job, including why it waits and when it should start (times in local time),\n"
+                "then its events: each change of its life with its cause, oldest first.\n"
                 "  -w, --watch   print it again each time it changes, until the job ends\n"
                 "  -o yaml       the whole document (`gantry submit -f` takes it back: the fields\n"
-                "                the server sets are ignored, with a note)\n"
+                "                the server sets are ignored, with a note); no events (`gantry\n"
+                "                events --job ID -o json` has them)\n"
                 "  -o spec       only the fields a submission takes, as YAML: the form to edit and\n"
                 "                submit again (gantry show ID -o spec > job.yaml; gantry submit -f "
                 "job.yaml)\n");
@@ -133,6 +149,7 @@ int cmd_show(int argc, char **argv)
         return 2;
     show_view_t v = {.c = &c};
     snprintf(v.path, sizeof(v.path), "/v1/jobs/%s%s", ref, c.output == CLI_SPEC ? "/spec" : "");
+    snprintf(v.ref, sizeof(v.ref), "%s", ref);
     cli_view_t view = {show_look, show_print, &v};
     int rc;
     if (watch) {
@@ -145,5 +162,6 @@ int cmd_show(int argc, char **argv)
             show_print(&v, stdout);
     }
     json_decref(v.job);
+    json_decref(v.events);
     return rc;
 }

@@ -168,6 +168,38 @@ static size_t to_stdout(char *p, size_t sz, size_t n, void *arg)
     return w * sz;
 }
 
+/* cli_stream_lines' body: whole lines to fn. */
+typedef struct line_sink {
+    stream_sink_t base;
+    gt_buf_t line;
+    int (*fn)(void *, const char *);
+    void *arg;
+    bool stopped;
+} line_sink_t;
+
+static size_t to_lines(char *p, size_t sz, size_t n, void *arg)
+{
+    line_sink_t *ls = arg;
+    long status = 0;
+    curl_easy_getinfo(ls->base.h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200)
+        return to_stdout(p, sz, n, &ls->base); /* kept as the error, not printed */
+    size_t len = sz * n;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] != '\n') {
+            gt_buf_append(&ls->line, p + i, 1);
+            continue;
+        }
+        gt_buf_append(&ls->line, "", 1);
+        ls->line.len = 0;
+        if (ls->fn(ls->arg, ls->line.data) < 0) {
+            ls->stopped = true;
+            return 0; /* ends the transfer */
+        }
+    }
+    return len;
+}
+
 static gt_transport_t transport_of(const cli_t *c)
 {
     return (gt_transport_t){.ca_file = c->ca_file[0] ? c->ca_file : NULL,
@@ -502,4 +534,48 @@ out:
     json_decref(deps);
     free(copy);
     return rc;
+}
+
+int cli_stream_lines(const cli_t *c, const char *path, int (*fn)(void *arg, const char *line),
+                     void *arg, gt_error_t *err)
+{
+    struct curl_slist *hdrs = NULL;
+    gt_transport_guard_t guard;
+    CURL *h = prepare(c, "GET", path, &hdrs, NULL, &guard, err);
+    if (!h) {
+        curl_slist_free_all(hdrs);
+        return -1;
+    }
+    gt_buf_t errbuf = {0};
+    line_sink_t sink = {.base = {h, &errbuf}, .fn = fn, .arg = arg};
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_lines);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    if (!sink.stopped && rc == CURLE_OK && sink.line.len) { /* a last line without its \n */
+        gt_buf_append(&sink.line, "", 1);
+        fn(arg, sink.line.data);
+    }
+    gt_buf_free(&sink.line);
+    if (rc != CURLE_OK && !sink.stopped) {
+        gt_buf_free(&errbuf);
+        return unreachable(c, rc, &guard, err);
+    }
+    if (status != 200) {
+        json_t *o = errbuf.len ? json_loadb(errbuf.data, errbuf.len, 0, NULL) : NULL;
+        json_t *e = json_object_get(o, "error");
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        const char *code = json_string_value(json_object_get(e, "code"));
+        if (msg)
+            gt_error_set(err, code ? code : "error", "%s (%s, HTTP %ld)", msg,
+                         code ? code : "error", status);
+        else
+            gt_error_set(err, "error", "the server answered HTTP %ld", status);
+        json_decref(o);
+    }
+    gt_buf_free(&errbuf);
+    return (int)status;
 }

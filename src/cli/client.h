@@ -47,6 +47,12 @@ int cli_request(const cli_t *c, const char *method, const char *path, const json
  * other than 200 is not printed: its error message (and code) go into err. */
 int cli_stream(const cli_t *c, const char *path, gt_error_t *err);
 
+/* Streams a GET's body line by line: fn(arg, line) for each whole line (without its '\n'; a
+ * last line without one too) as it arrives; fn returns 0 to go on, -1 to stop (the transfer
+ * ends, the call returns 200). Otherwise as cli_stream. */
+int cli_stream_lines(const cli_t *c, const char *path, int (*fn)(void *arg, const char *line),
+                     void *arg, gt_error_t *err);
+
 /* URL-escapes s for a query string; a new string (free it). */
 char *cli_escape(const char *s);
 

@@ -17,6 +17,8 @@ int cmd_release(int argc, char **argv);
 int cmd_requeue(int argc, char **argv);
 int cmd_update(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
+int cmd_events(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
 int cmd_teams(int argc, char **argv);
 int cmd_quota(int argc, char **argv);

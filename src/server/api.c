@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/events.h"
 #include "server/server.h"
 #include "server/gpu_use.h"
 
@@ -74,6 +75,10 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_metrics(srv, req, resp);
     if (!strcmp(p, "idle"))
         return api_idle(srv, req, resp);
+    if (!strcmp(p, "events"))
+        return api_events(srv, req, resp);
+    if (!strcmp(p, "audit"))
+        return api_audit(srv, req, resp);
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
                       req->path);
 }
@@ -204,6 +209,10 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
             if (sub->array.count)
                 t->array_index = sub->array.index[k];
             srv->jobs[t->id] = t;
+            json_t *d = json_pack("{s:s}", "by", sub->who.user);
+            if (t->held)
+                json_object_set_new(d, "held", json_true());
+            server_job_event(srv, t, "submitted", d);
             if (k == 0 && sub->array.count)
                 server_gate_array_loading(srv, t, true);
             gt_error_t err = {0};
@@ -484,6 +493,11 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         int rc = api_job_logs(srv, req, resp, j);
         pthread_mutex_unlock(&srv->mu);
         return rc;
+    }
+    if (!strcmp(sub, "events")) {
+        uint64_t id = j->id;
+        pthread_mutex_unlock(&srv->mu); /* the store is read without the lock */
+        return api_job_events(srv, req, resp, id);
     }
     /* An array's id (not one task's name) acts on all its tasks: Slurm's `scancel ID`. */
     bool whole = j->array_id == (int64_t)j->id && !strchr(rest, '_');

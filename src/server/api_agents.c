@@ -639,9 +639,10 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
         return 0; /* a gang ends when all its ranks have */
     if (!success) {
         /* The rest of the gang stops; the job ends now. */
-        uint64_t t = server_finish_job(srv, j, !strcmp(reason, "cancelled") ? JOB_CANCELLED
-                                                                           : JOB_FAILED,
-                                       reason, message, code, sig);
+        uint64_t t = server_end_job(srv, j, !strcmp(reason, "cancelled") ? JOB_CANCELLED
+                                                                        : JOB_FAILED,
+                                    reason, message, code, sig,
+                                    json_pack("{s:s}", "node", n->name));
         return t;
     }
     return server_finish_job(srv, j, JOB_SUCCEEDED, "completed", NULL, 0, 0);

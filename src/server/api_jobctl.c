@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/events.h"
 #include "server/server.h"
 
 /* What a request asks of each job it names. */
@@ -87,9 +88,9 @@ static char *cancel_prepare(server_t *srv, const job_t *j, const ctl_args_t *a,
 
 static void cancel_apply(server_t *srv, job_t *j, const ctl_args_t *a)
 {
-    (void)a;
     /* Its own kept write (and the dependents', the stop tasks) follows. */
-    server_finish_job(srv, j, JOB_CANCELLED, "cancelled", NULL, 0, 0);
+    server_end_job(srv, j, JOB_CANCELLED, "cancelled", NULL, 0, 0,
+                   json_pack("{s:s}", "by", a->who->user));
 }
 
 /* ---- hold and release ---- */
@@ -134,6 +135,7 @@ static void hold_apply(server_t *srv, job_t *j, const ctl_args_t *a)
 {
     set_hold(j, a);
     server_leave_sched(srv, j); /* the throttle and singleton counts follow (job_gate.c) */
+    server_job_event(srv, j, "held", json_pack("{s:s}", "by", a->who->user));
     fprintf(stderr, "gantry server: job %llu is held by %s.\n", (unsigned long long)j->id,
             a->who->user);
     pthread_cond_broadcast(&srv->changed);
@@ -179,6 +181,7 @@ static void reenter(server_t *srv, job_t *j)
 static void release_apply(server_t *srv, job_t *j, const ctl_args_t *a)
 {
     clear_hold(j);
+    server_job_event(srv, j, "released", json_pack("{s:s}", "by", a->who->user));
     fprintf(stderr, "gantry server: job %llu is released by %s.\n", (unsigned long long)j->id,
             a->who->user);
     reenter(srv, j);
@@ -212,6 +215,9 @@ static void requeue_apply(server_t *srv, job_t *j, const ctl_args_t *a)
 {
     if (a->hold)
         set_hold(j, a);
+    server_job_event(srv, j, "requeued",
+                     json_pack("{s:s,s:s,s:b}", "reason", "requeue", "by", a->who->user, "hold",
+                               a->hold));
     fprintf(stderr, "gantry server: job %llu incarnation %d is requeued by %s%s.\n",
             (unsigned long long)j->id, j->incarnation, a->who->user, a->hold ? " (held)" : "");
     server_stop_to_requeue(srv, j, 0); /* its stopping document is already durable */
@@ -252,6 +258,13 @@ static void update_apply(server_t *srv, job_t *j, const ctl_args_t *a)
     if (job_patch(j, a->patch, &err) < 0 || api_job_check(srv, a->who, j, &err) < 0)
         fprintf(stderr, "gantry server: job %llu: its update no longer applies: %s.\n",
                 (unsigned long long)j->id, err.msg);
+    json_t *fields = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)a->patch, k, v)
+        json_array_append_new(fields, json_string(k));
+    server_job_event(srv, j, "updated",
+                     json_pack("{s:s,s:o}", "by", a->who->user, "fields", fields));
     fprintf(stderr, "gantry server: job %llu is updated by %s.\n", (unsigned long long)j->id,
             a->who->user);
     reenter(srv, j); /* with its submit time: it keeps its age */

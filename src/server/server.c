@@ -15,6 +15,7 @@
 #include "server/tls.h"
 #include "server/conn_guard.h"
 #include "server/gpu_use.h"
+#include "server/events.h"
 
 double server_now(void)
 {
@@ -353,12 +354,44 @@ char *server_job_doc_ended(const job_t *j, job_state_t st, const char *reason)
     return doc;
 }
 
+/* The event of j's end (events.h): finished, cancelled, oom, time_limit or failed, with what
+ * the end says and the caller's detail (stolen). */
+static void end_event(server_t *srv, const job_t *j, json_t *detail)
+{
+    const char *reason = j->end_reason ? j->end_reason : "";
+    const char *type = j->state == JOB_SUCCEEDED   ? "finished"
+                       : j->state == JOB_CANCELLED ? "cancelled"
+                       : !strcmp(reason, "oom")      ? "oom"
+                       : !strcmp(reason, "time_limit") ? "time_limit"
+                                                       : "failed";
+    json_t *d = json_pack("{s:s,s:i}", "reason", reason, "exit_code", j->exit_code);
+    if (j->exit_signal)
+        json_object_set_new(d, "signal", json_integer(j->exit_signal));
+    if (j->end_message)
+        json_object_set_new(d, "message", json_string(j->end_message));
+    if (detail) {
+        json_object_update(d, detail);
+        json_decref(detail);
+    }
+    server_job_event(srv, j, type, d);
+}
+
 uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
                            const char *message, int exit_code, int exit_signal)
+{
+    return server_end_job(srv, j, st, reason, message, exit_code, exit_signal, NULL);
+}
+
+uint64_t server_end_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
+                        const char *message, int exit_code, int exit_signal, json_t *detail)
 {
     bool was_active = j->in_sched && !job_state_terminal(j->state);
     bool was_ended = job_state_terminal(j->state);
     bool was_running = set_ended(j, st, reason, message, exit_code, exit_signal);
+    if (!was_ended)
+        end_event(srv, j, detail);
+    else
+        json_decref(detail);
     /* A cancelled running job stays active (its throttle slot, its name) until it is gone:
      * server_cancelled_gone. */
     server_gate_left(srv, j, was_active && !j->stopping, !was_ended);
@@ -465,7 +498,42 @@ void server_job_annotate(server_t *srv, const job_t *j, json_t *o)
 
 /* ---- decisions ---- */
 
-static void apply_start(server_t *srv, job_t *j)
+/* The "started" event: where (each node's GPUs) and by which scheduling pass. */
+static void start_event(server_t *srv, const job_t *j, uint64_t pass)
+{
+    json_t *nodes = json_array(), *gpus = json_array();
+    for (int r = 0; r < j->nslots; r++) {
+        json_t *g = json_array();
+        for (int k = 0; k < 64; k++)
+            if (j->slots[r].gpu_mask >> k & 1)
+                json_array_append_new(g, json_integer(k));
+        if (!node_seen_before(j, r))
+            json_array_append_new(nodes, json_string(j->slots[r].node));
+        json_array_append_new(gpus, json_pack("{s:s,s:o,s:i}", "node", j->slots[r].node, "gpus",
+                                              g, "gpu_milli", j->slots[r].gpu_milli));
+    }
+    server_job_event(srv, j, "started",
+                     json_pack("{s:o,s:o,s:I,s:i}", "nodes", nodes, "gpus", gpus, "pass",
+                               (json_int_t)pass, "incarnation", j->incarnation));
+}
+
+/* The "preempted" event of victim v for job for_id: reclaim when the preemptor's class is not
+ * above the victim's (its team takes back its quota: sched/preempt.c's rule), else priority. */
+static void preempt_event(server_t *srv, const job_t *v, uint64_t for_id)
+{
+    job_t *p = server_job(srv, for_id);
+    pclass_t *vc = server_class(srv, v->prio_class);
+    pclass_t *pc = p ? server_class(srv, p->prio_class) : NULL;
+    bool reclaim = vc && pc && vc->value >= pc->value;
+    int64_t grace = v->ckpt_signal ? v->ckpt_grace_s : sched_params(srv->sched)->grace_s;
+    json_t *d = json_pack("{s:I,s:s,s:I}", "by_job", (json_int_t)for_id, "reason",
+                          reclaim ? "reclaim" : "priority", "grace_s", (json_int_t)grace);
+    if (p)
+        json_object_set_new(d, "by_team", json_string(p->team));
+    server_job_event(srv, v, "preempted", d);
+}
+
+static void apply_start(server_t *srv, job_t *j, uint64_t pass)
 {
     sched_job_info_t info;
     if (sched_job_info(srv->sched, j->id, &info) < 0)
@@ -554,6 +622,7 @@ static void apply_start(server_t *srv, job_t *j)
         queue_task(srv, n, json_pack("{s:s,s:o}", "type", "start", "job", job), t);
     }
     json_decref(envx);
+    start_event(srv, j, pass);
     fprintf(stderr, "gantry server: job %llu incarnation %d starts on %d node(s), first %s.\n",
             (unsigned long long)j->id, j->incarnation, j->nslots,
             j->nslots ? j->slots[0].node : "-");
@@ -563,15 +632,18 @@ static void run_cycle(server_t *srv)
 {
     size_t n;
     const sched_decision_t *d = sched_cycle(srv->sched, server_sched_clock(srv), &n);
+    sched_stats_t stats;
+    sched_get_stats(srv->sched, &stats);
     for (size_t i = 0; i < n; i++) {
         job_t *j = server_job(srv, d[i].job_id);
         if (!j)
             continue;
         if (d[i].action == SCHED_START) {
-            apply_start(srv, j);
+            apply_start(srv, j, stats.cycles);
         } else if (d[i].action == SCHED_PREEMPT && j->state == JOB_RUNNING && !j->stopping) {
             j->stopping = true;
             uint64_t t = server_save_job(srv, j);
+            preempt_event(srv, j, d[i].for_id);
             fprintf(stderr, "gantry server: job %llu is preempted for job %llu.\n",
                     (unsigned long long)j->id, (unsigned long long)d[i].for_id);
             send_stops(srv, j, "preempt", t, NULL);
@@ -597,13 +669,18 @@ void server_node_heard(node_t *n)
 uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why)
 {
     send_stops(srv, j, "preempt", 0, n->name);
-    if (j->stopping || server_job_requeues(srv, j))
+    if (j->stopping || server_job_requeues(srv, j)) {
+        server_job_event(srv, j, "requeued",
+                         json_pack("{s:s,s:s,s:s}", "reason", "node_lost", "node", n->name,
+                                   "message", why));
         return server_requeue_job(srv, j, why);
+    }
     char msg[400];
     snprintf(msg, sizeof(msg), "on node %s, %s, and the job %s", n->name, why,
              j->requeue == JOB_REQUEUE_NO ? "asked not to be requeued (requeue: false)"
                                           : "is neither preemptible nor checkpointable");
-    return server_finish_job(srv, j, JOB_FAILED, "node_lost", msg, -1, 0);
+    return server_end_job(srv, j, JOB_FAILED, "node_lost", msg, -1, 0,
+                          json_pack("{s:s}", "node", n->name));
 }
 
 /* A node silent for the lost-node timeout is unreachable: its jobs return to the queue when
@@ -1144,7 +1221,8 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         goto fail;
     if (srv->retention_s < 0)
         srv->retention_s = 30 * 86400;
-    if (load_stored_teams(srv, err) < 0 ||
+    if (events_open(srv, err) < 0 ||
+        load_stored_teams(srv, err) < 0 ||
         store_load_tokens(srv->store, on_stored_token, srv, err) < 0 ||
         store_load_users(srv->store, on_stored_user, srv, err) < 0 ||
         server_envs_load(srv, err) < 0 ||
@@ -1205,6 +1283,7 @@ void server_close(server_t *srv)
     server_nodectl_free(srv);
     json_decref(srv->idem);
     server_gate_free(srv);
+    events_free(srv);
     free(srv->follows);
     free(srv->data_dir);
     free(srv);

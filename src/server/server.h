@@ -42,6 +42,7 @@ struct MHD_Daemon;
 struct MHD_Connection;
 struct gate_index;
 struct conn_guard;
+struct events;
 
 /* Limits against abuse of the HTTP API (gantry server flags; defaults in server.c). */
 typedef struct server_limits {
@@ -146,6 +147,7 @@ typedef struct server {
                                         kept for ever */
     struct retention *retention;     /* retention.c: purging, and the usage kept in aggregate */
     struct gate_index *gate; /* job_gate.c: arrays' and names' counts, jobs waiting on others */
+    struct events *events;   /* events.c: numbering and the ring of the latest job events */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
@@ -292,6 +294,11 @@ void server_kick(server_t *srv);                         /* caller holds mu */
  * depended on it. Caller holds mu. Returns the last ticket. */
 uint64_t server_finish_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
                            const char *message, int exit_code, int exit_signal);
+/* The same, with what else the end's event (events.h) records: detail (stolen, may be NULL),
+ * e.g. {"by": user} of a cancel, {"node": name} of an exit. An end records one event: finished,
+ * cancelled, oom, time_limit or failed (none when j had ended already). */
+uint64_t server_end_job(server_t *srv, job_t *j, job_state_t st, const char *reason,
+                        const char *message, int exit_code, int exit_signal, json_t *detail);
 /* A job cancelled while it ran keeps its resources (and its place in its array's throttle and
  * its singleton name) while it stops; its processes are gone now (every rank reported, its
  * node was lost or shrank under it): frees them in the scheduler, lets in the jobs that waited

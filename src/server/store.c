@@ -30,6 +30,10 @@ struct store {
     notify_t *notify;          /* unordered; short (the parked connections) */
     sqlite3 *db;
     sqlite3_stmt *put[STORE_NKINDS];   /* one prepared statement per op kind */
+    sqlite3_stmt *del_events;  /* STORE_JOB_DELETE's second statement: the job's events */
+    sqlite3 *rdb;              /* read-only connection for events and audit (WAL: committed
+                                  rows only, no wait on the committer) */
+    pthread_mutex_t rd_mu;     /* one read transaction at a time on rdb */
     pthread_t committer;
     bool started, stopping;
     bool degraded;             /* the last commit failed; its kept batches are being retried */
@@ -53,6 +57,15 @@ struct store {
     "CREATE TABLE IF NOT EXISTS settings (kind TEXT NOT NULL, name TEXT NOT NULL,"            \
     "  doc TEXT NOT NULL, PRIMARY KEY (kind, name));"
 
+#define EVENTS_TABLES                                                                      \
+    "CREATE TABLE IF NOT EXISTS job_events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"           \
+    "  job INTEGER NOT NULL,"                                                                 \
+    "  type TEXT NOT NULL, doc TEXT NOT NULL);"                                               \
+    "CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job, seq);"                     \
+    "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,"                \
+    "  user TEXT NOT NULL,"                                                                   \
+    "  action TEXT NOT NULL, object TEXT NOT NULL, doc TEXT NOT NULL);"
+
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, team TEXT NOT NULL,"
     "  user TEXT NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL);"
@@ -64,7 +77,8 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
-    SETTINGS_TABLE;
+    SETTINGS_TABLE
+    EVENTS_TABLES;
 
 static const char *put_sql[STORE_NKINDS] = {
     [STORE_JOB_PUT] = "INSERT OR REPLACE INTO jobs (id, team, user, state, doc) VALUES (?,?,?,?,?)",
@@ -80,7 +94,11 @@ static const char *put_sql[STORE_NKINDS] = {
     [STORE_NODE_TOKENS_DEL] = "DELETE FROM tokens WHERE role = 'node' AND user = ?",
     [STORE_SETTING_PUT] = "INSERT OR REPLACE INTO settings (kind, name, doc) VALUES (?,?,?)",
     [STORE_SETTING_DEL] = "DELETE FROM settings WHERE kind = ? AND name = ?",
+    [STORE_EVENT_PUT] = "INSERT OR REPLACE INTO job_events (seq, job, type, doc) VALUES (?,?,?,?)",
+    [STORE_AUDIT_PUT] = "INSERT OR REPLACE INTO audit (seq, user, action, object, doc) "
+                        "VALUES (?,?,?,?,?)",
 };
+static const char *del_events_sql = "DELETE FROM job_events WHERE job = ?";
 
 static int db_fail(store_t *st, gt_error_t *err, const char *what)
 {
@@ -154,6 +172,27 @@ static int exec_op(store_t *st, const store_op_t *op)
         break;
     case STORE_JOB_DELETE:
         sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
+        if (st->del_events) { /* its events go with it */
+            sqlite3_reset(st->del_events);
+            sqlite3_bind_int64(st->del_events, 1, (sqlite3_int64)op->id);
+            int rc = sqlite3_step(st->del_events);
+            sqlite3_reset(st->del_events);
+            if (rc != SQLITE_DONE)
+                return -1;
+        }
+        break;
+    case STORE_EVENT_PUT:
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
+        sqlite3_bind_int64(s, 2, op->n);
+        bind_text(s, 3, op->a);
+        bind_text(s, 4, op->d);
+        break;
+    case STORE_AUDIT_PUT:
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
+        bind_text(s, 2, op->a);
+        bind_text(s, 3, op->b);
+        bind_text(s, 4, op->c);
+        bind_text(s, 5, op->d);
         break;
     case STORE_NODE_TOKENS_DEL:
         bind_text(s, 1, op->a);
@@ -396,10 +435,15 @@ static void *committer_main(void *arg)
 
 /* ---- opening: the files, their modes, and what they hold ---- */
 
-/* The tables of schema 1; version 2 added users, version 3 settings (each checked from its
- * version on). */
+/* The tables of schema 1; version 2 added users, version 3 settings, version 4 job_events and
+ * audit (each checked from its version on). */
 static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users",
-                                     "settings"};
+                                     "settings", "job_events", "audit"};
+/* How many of tables[] a store of that version has. */
+static size_t tables_of(int64_t version)
+{
+    return version < 2 ? 5 : version < 3 ? 6 : version < 4 ? 7 : 9;
+}
 
 static void db_path(char *buf, size_t len, const char *dir, const char *suffix)
 {
@@ -473,7 +517,7 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
                             "gantry's (%d): run the gantry that wrote it", path,
                             (long long)version, STORE_SCHEMA_VERSION);
     }
-    size_t ntables = sizeof(tables) / sizeof(*tables) - (version < 2 ? 2 : version < 3 ? 1 : 0);
+    size_t ntables = tables_of(version);
     for (size_t i = 0; i < ntables; i++) {
         s = NULL;
         rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
@@ -494,13 +538,14 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
                                 path, sqlite3_errmsg(st->db));
         }
     }
-    if (version < 3) {
+    if (version < STORE_SCHEMA_VERSION) {
         /* Version 1 (or a store from before versioning, the same tables): tokens gain when
          * they were created and expire, and the users' mappings get their table; version 2:
-         * the settings (volumes, environments) set at run time get theirs. One transaction:
-         * the store is upgraded whole or not at all. */
-        char sql[1024];
-        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE
+         * the settings (volumes, environments) set at run time get theirs; version 3: the job
+         * events and the audit log theirs. One transaction: the store is upgraded whole or
+         * not at all. */
+        char sql[2048];
+        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE EVENTS_TABLES
                  "PRAGMA user_version = %d; COMMIT;", version < 2 ?
                  "ALTER TABLE tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
                  "ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
@@ -511,10 +556,10 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
-        fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s"
-                        "settings set at run time).\n", path, (long long)version,
+        fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s%s"
+                        "job events and the audit log).\n", path, (long long)version,
                 STORE_SCHEMA_VERSION, version < 2 ? "tokens' creation and expiry times, "
-                "users' mappings, " : "");
+                "users' mappings, " : "", version < 3 ? "settings set at run time, " : "");
     }
     return 0;
 }
@@ -602,6 +647,7 @@ int store_open(const char *dir, store_t **out, gt_error_t *err)
     }
     store_t *st = xcalloc(1, sizeof(*st));
     pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->rd_mu, NULL);
     pthread_cond_init(&st->queued, NULL);
     pthread_cond_init(&st->committed, NULL);
     pthread_cond_init(&st->retry, NULL);
@@ -628,6 +674,17 @@ int store_open(const char *dir, store_t **out, gt_error_t *err)
             db_fail(st, err, "prepare its statements");
             goto fail;
         }
+    if (sqlite3_prepare_v2(st->db, del_events_sql, -1, &st->del_events, NULL) != SQLITE_OK) {
+        db_fail(st, err, "prepare its statements");
+        goto fail;
+    }
+    if (sqlite3_open_v2(path, &st->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
+        gt_error_set(err, "store_error", "the job store failed to open %s for reading: %s", path,
+                     st->rdb ? sqlite3_errmsg(st->rdb) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->rdb, 5000);
     if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
         gt_error_set(err, "store_error", "cannot start the committer thread");
         goto fail;
@@ -655,8 +712,11 @@ void store_close(store_t *st)
     }
     for (int k = 0; k < STORE_NKINDS; k++)
         sqlite3_finalize(st->put[k]);
+    sqlite3_finalize(st->del_events);
+    sqlite3_close(st->rdb);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->rd_mu);
     pthread_cond_destroy(&st->queued);
     pthread_cond_destroy(&st->committed);
     pthread_cond_destroy(&st->retry);
@@ -961,4 +1021,99 @@ int store_load_meta(store_t *st, const char *prefix,
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its meta table");
+}
+
+/* ---- events and the audit log, read while the server runs ---- */
+
+typedef int (*seq_fn)(void *, uint64_t, const char *, gt_error_t *);
+
+static int rd_fail(store_t *st, gt_error_t *err)
+{
+    errno = EIO;
+    return gt_error_set(err, "store_error", "the job store failed to read its events: %s",
+                        sqlite3_errmsg(st->rdb));
+}
+
+/* One read transaction: the rows of sql (seq, doc), then MAX(seq) of table, as one snapshot. */
+static int read_seq_rows(store_t *st, const char *sql, const char *max_sql, uint64_t job,
+                         uint64_t since, size_t limit, seq_fn fn, void *arg, uint64_t *upto,
+                         gt_error_t *err)
+{
+    if (since > INT64_MAX)
+        since = INT64_MAX;
+    pthread_mutex_lock(&st->rd_mu);
+    sqlite3_stmt *s = NULL, *m = NULL;
+    int rc = -1, step = SQLITE_ERROR;
+    if (sqlite3_exec(st->rdb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        rd_fail(st, err);
+        goto out;
+    }
+    if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->rdb, max_sql, -1, &m, NULL) != SQLITE_OK) {
+        rd_fail(st, err);
+        goto out;
+    }
+    int i = 1;
+    if (job)
+        sqlite3_bind_int64(s, i++, (sqlite3_int64)job);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)since);
+    sqlite3_bind_int64(s, i, limit ? (sqlite3_int64)limit : -1);
+    while ((step = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn(arg, (uint64_t)sqlite3_column_int64(s, 0), col(s, 1), err) < 0)
+            goto out;
+    if (step != SQLITE_DONE) {
+        rd_fail(st, err);
+        goto out;
+    }
+    if (sqlite3_step(m) != SQLITE_ROW) {
+        rd_fail(st, err);
+        goto out;
+    }
+    if (upto)
+        *upto = (uint64_t)sqlite3_column_int64(m, 0); /* NULL (empty) reads as 0 */
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    sqlite3_finalize(m);
+    sqlite3_exec(st->rdb, "COMMIT", NULL, NULL, NULL);
+    pthread_mutex_unlock(&st->rd_mu);
+    return rc;
+}
+
+int store_read_events(store_t *st, uint64_t job, uint64_t since, size_t limit, seq_fn fn,
+                      void *arg, uint64_t *upto, gt_error_t *err)
+{
+    return read_seq_rows(st, job ? "SELECT seq, doc FROM job_events WHERE job = ? AND seq > ? "
+                                   "ORDER BY seq LIMIT ?"
+                                 : "SELECT seq, doc FROM job_events WHERE seq > ? ORDER BY seq "
+                                   "LIMIT ?",
+                         "SELECT MAX(seq) FROM job_events", job, since, limit, fn, arg, upto,
+                         err);
+}
+
+int store_read_audit(store_t *st, uint64_t since, size_t limit, seq_fn fn, void *arg,
+                     uint64_t *upto, gt_error_t *err)
+{
+    return read_seq_rows(st, "SELECT seq, doc FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                         "SELECT MAX(seq) FROM audit", 0, since, limit, fn, arg, upto, err);
+}
+
+int store_last_seqs(store_t *st, uint64_t *event, uint64_t *audit, gt_error_t *err)
+{
+    *event = *audit = 0;
+    pthread_mutex_lock(&st->rd_mu);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->rdb, "SELECT name, seq FROM sqlite_sequence WHERE name IN "
+                                         "('job_events', 'audit')", -1, &s, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *name = col(s, 0);
+        uint64_t v = (uint64_t)sqlite3_column_int64(s, 1);
+        *(name && !strcmp(name, "audit") ? audit : event) = v;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        rd_fail(st, err);
+    pthread_mutex_unlock(&st->rd_mu);
+    return rc == SQLITE_DONE ? 0 : -1;
 }

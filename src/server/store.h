@@ -38,7 +38,7 @@ typedef enum store_op_kind {
     STORE_NODE_PUT,     /* a = name, d = JSON document, n = epoch */
     STORE_TEAM_PUT,     /* a = name, d = JSON document (overrides set at run time) */
     STORE_META_PUT,     /* a = key, n = value */
-    STORE_JOB_DELETE,   /* id (retention: a finished job is purged) */
+    STORE_JOB_DELETE,   /* id (retention: a finished job is purged), its events with it */
     STORE_TOKEN_DEL,    /* a = hash: the token is revoked */
     STORE_USER_PUT,     /* a = name, d = JSON document (the user's mapping, set at run time) */
     STORE_USER_DEL,     /* a = name */
@@ -46,13 +46,16 @@ typedef enum store_op_kind {
     STORE_SETTING_PUT,  /* a = kind ("volume", "environment"), b = name, d = JSON document
                            (set at run time) */
     STORE_SETTING_DEL,  /* a = kind, b = name */
+    STORE_EVENT_PUT,    /* id = seq, n = job id, a = type, d = JSON document (the event) */
+    STORE_AUDIT_PUT,    /* id = seq, a = user, b = action, c = object, d = JSON document */
     STORE_NKINDS
 } store_op_kind_t;
 
 /* The schema's version (SQLite's user_version): a store with a higher one is refused. Version 2
  * added the tokens' created and expires columns and the users table, version 3 the settings
- * table (volumes and environments set at run time); an older store is upgraded when opened. */
-#define STORE_SCHEMA_VERSION 3
+ * table (volumes and environments set at run time), version 4 the job_events and audit tables;
+ * an older store is upgraded when opened. */
+#define STORE_SCHEMA_VERSION 4
 
 typedef struct store_op {
     store_op_kind_t kind;
@@ -105,6 +108,25 @@ int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_
 int store_load_meta(store_t *st, const char *prefix,
                     int (*fn)(void *arg, const char *key, int64_t value), void *arg,
                     gt_error_t *err);
+
+/* Events and the audit log (server/events.h), read while the server runs: through a read-only
+ * connection of their own, so that they see only what is committed and never wait for (nor
+ * delay) the committer. Each calls fn(arg, seq, doc) per row in seq order, at most limit rows
+ * (0: no limit) with seq > since; job 0 reads every job's events, else job's alone. *upto (may
+ * be NULL) gets the highest seq of the table as this read saw it (0 when empty): every event
+ * at or below it that is not returned was not asked for, or went with its job. fn returns 0 to
+ * go on or -1 to stop (then -1 with fn's err). -1 with err (store_error) when SQLite fails. */
+int store_read_events(store_t *st, uint64_t job, uint64_t since, size_t limit,
+                      int (*fn)(void *arg, uint64_t seq, const char *doc, gt_error_t *err),
+                      void *arg, uint64_t *upto, gt_error_t *err);
+int store_read_audit(store_t *st, uint64_t since, size_t limit,
+                     int (*fn)(void *arg, uint64_t seq, const char *doc, gt_error_t *err),
+                     void *arg, uint64_t *upto, gt_error_t *err);
+
+/* The highest seq ever stored in job_events (*event) and audit (*audit), rows deleted since
+ * included (SQLite's AUTOINCREMENT keeps it): numbering goes on above it, never reusing a seq a
+ * reader may have seen. 0 when none. 0, or -1 with err. */
+int store_last_seqs(store_t *st, uint64_t *event, uint64_t *audit, gt_error_t *err);
 
 /* Queues ops[0..n) (strings are copied) as a kept batch: a change memory already holds; it is
  * retried until it commits. Returns its ticket (> 0). */

@@ -132,18 +132,19 @@ static void check_damaged(void)
     is_int(store_open(d, &st, &err), 0, "an unversioned store of the same tables opens");
     store_close(st);
     char cmd[256];
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 3", d);
-    is_int(system(cmd), 0, "and is upgraded to version 3");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 4", d);
+    is_int(system(cmd), 0, "and is upgraded to version 4");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'SELECT count(created + expires) FROM "
-             "tokens; SELECT count(*) FROM users; SELECT count(*) FROM settings' >/dev/null 2>&1", d);
-    is_int(system(cmd), 0, "version 3: tokens have created and expires, users and settings "
-                           "their tables");
+             "tokens; SELECT count(*) FROM users; SELECT count(*) FROM settings; "
+             "SELECT count(*) FROM job_events; SELECT count(*) FROM audit' >/dev/null 2>&1", d);
+    is_int(system(cmd), 0, "version 4: tokens have created and expires, users, settings, "
+                           "job_events and audit their tables");
 
-    /* A store of version 2 (no settings table) is upgraded to 3, its rows kept. */
+    /* A store of version 2 (no settings table) is upgraded to 4, its rows kept. */
     sh("rm -f %s/gantry.db*", d);
     is_int(store_create(d, NULL, 0, &err), 0, "a fresh store");
-    sh("sqlite3 %s/gantry.db \"DROP TABLE settings; INSERT INTO users VALUES ('u', '{}'); "
-       "PRAGMA user_version = 2\"", d);
+    sh("sqlite3 %s/gantry.db \"DROP TABLE settings; DROP TABLE job_events; DROP TABLE audit; "
+       "INSERT INTO users VALUES ('u', '{}'); PRAGMA user_version = 2\"", d);
     int opened = store_open(d, &st, &err);
     is_int(opened, 0, "a store of version 2 opens");
     store_op_t put = {.kind = STORE_SETTING_PUT, .a = "volume", .b = "v", .d = "{}"};
@@ -153,8 +154,8 @@ static void check_damaged(void)
                "and takes a setting: %s", werr.msg);
         store_close(st);
     }
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 3", d);
-    is_int(system(cmd), 0, "version 2 is upgraded to version 3");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 4", d);
+    is_int(system(cmd), 0, "version 2 is upgraded to version 4");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db \"SELECT kind || name FROM settings; "
              "SELECT name FROM users\" | tr '\\n' ' ' | grep -qx 'volumev u '", d);
     is_int(system(cmd), 0, "the setting is stored and the users' rows are kept");
