@@ -307,7 +307,8 @@ void gpu_use_metrics(server_t *srv, gt_buf_t *b)
                 bool any = false;
                 size_t h;
                 json_t *hold;
-                json_array_foreach(json_array_get(n->gpu_jobs, k), h, hold)
+                /* A lost node's jobs were requeued or failed: its last samples name none. */
+                json_array_foreach(n->up ? json_array_get(n->gpu_jobs, k) : NULL, h, hold)
                 {
                     job_t *j = server_job(srv, (uint64_t)json_integer_value(
                                                    json_object_get(hold, "job_id")));

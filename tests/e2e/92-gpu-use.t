@@ -17,7 +17,8 @@ set_load "0 40 1000" "1 80 3000" "2 40 1000" "3 80 3000"
 GANTRY_FAKE_NVML_FILE=$LOAD "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n1 \
   --nvml-lib "$FAKE_NVML" --state-dir "$WORK/n1" --no-cgroups --job-user root --allow-root \
   2>>"$WORK/agent.log" &
-PIDS+=($!)
+N1=$!
+PIDS+=($N1)
 wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
 ok $? "an agent on the stand-in NVML registers"
 
@@ -115,4 +116,26 @@ wait_for 20 test -e "$WORK/d.started"
 wait_for 20 job_is "$d" succeeded
 ok $? "a job on declared GPUs runs"
 is "$(api GET "/v1/jobs/$d" | jget '{gpu_use}')" null "and has no gpu_use (nothing was measured)"
+
+# ---- a lost node: its last samples name no job (its job runs elsewhere now) ----
+set_load "0 30 100" "1 30 100" "2 30 100" "3 30 100"
+l=$(submit '{"team":"research","gpus":1,"gpu_type":"H200","command":["sh","-c","touch '"$WORK"'/l.started.$GANTRY_INCARNATION; sleep 600"]}')
+wait_for 20 test -e "$WORK/l.started.1"
+# labelled NODE: a GPU series of NODE names job $l
+labelled() { curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics" | grep -q "^gantry_gpu_utilization_ratio{node=\"$1\",gpu=\"[0-9]\",job=\"$l\""; }
+wait_for 20 labelled n1
+ok $? "job $l's GPU on n1 carries its label"
+GANTRY_FAKE_NVML_FILE=$LOAD "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n3 \
+  --nvml-lib "$FAKE_NVML" --state-dir "$WORK/n3" --no-cgroups --job-user root --allow-root \
+  2>>"$WORK/agent3.log" &
+PIDS+=($!)
+wait_for 20 grep -q "registered with epoch" "$WORK/agent3.log"
+kill -STOP "$N1"
+wait_for 40 test -e "$WORK/l.started.2"
+ok $? "n1's agent stops: n1 is lost, job $l is requeued and runs on n3"
+wait_for 20 labelled n3
+ok $? "n3's GPU now carries its label"
+labelled n1
+ok $((! $?)) "n1's last samples no longer name it"
+kill -CONT "$N1"
 done_testing
