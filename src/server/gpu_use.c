@@ -1,5 +1,6 @@
 /* gpu_use.c: per-job GPU use and idle allocations (gpu_use.h). */
 #include "server/gpu_use.h"
+#include "server/events.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +92,18 @@ static void flag_idle(server_t *srv, job_t *j, double now)
             requeue ? "; its class requeues idle jobs: it is stopped (checkpoint signal first) "
                       "and returns to the queue"
                     : "");
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "idle: its GPUs stayed under %g%% utilization for %.0f s (mean %.1f%%); %s",
+             srv->idle_threshold * 100, now - u->idle_since, mean * 100,
+             requeue ? "its class requeues idle jobs: it is stopped (checkpoint signal first) "
+                       "and returns to the queue"
+                     : "reported only");
+    server_job_event(srv, j, "idle",
+                     json_pack("{s:s,s:f,s:f,s:I,s:f,s:s}", "message", msg, "idle_since",
+                               u->idle_since, "threshold", srv->idle_threshold, "after_s",
+                               (json_int_t)srv->idle_after_s, "utilization_mean", mean,
+                               "action", requeue ? "requeue" : "report"));
     if (requeue) {
         /* As a preemption: stopping is durable before the stop goes out. */
         j->stopping = true;

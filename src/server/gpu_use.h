@@ -9,7 +9,8 @@
  * memory when the agent lists them, else the GPU's.
  *
  * Idle: a running job whose GPUs are all under srv->idle_threshold in every sample for
- * srv->idle_after_s is flagged idle (once per stretch: a log line, the event "idle", and its
+ * srv->idle_after_s is flagged idle (once per stretch: a log line, the job event "idle"
+ * (events.h: message, idle_since, threshold, after_s, utilization_mean, action), and its
  * class's idle_action: requeue stops a preemptible job as a preemption does, checkpoint
  * signal first, and returns it to the queue). A sample at or above the threshold on any of its
  * GPUs ends the stretch. Declared GPUs report nothing and are never judged. Flagged stretches

@@ -72,6 +72,10 @@ like "$m" '^gantry_idle_allocations\{team="research"\} 1$' "gantry_idle_allocati
 like "$m" '^gantry_idle_gpus\{team="research"\} 1$' "gantry_idle_gpus its GPU"
 grep -q "job $r (team research, user [^ ]*) is idle" "$WORK/server.log"
 ok $? "the server's log says so"
+ev=$(api GET "/v1/jobs/$r/events" | perl -MJSON::PP -e 'for (@{decode_json(join "", <STDIN>)->{events}}) { print "$_->{type} $_->{action} $_->{threshold} $_->{after_s}\n" if $_->{type} eq "idle" }')
+is "$ev" "idle report 0.05 2" "the job's events: one idle event (action report, threshold, after)"
+like "$("$GANTRY" show "$r")" "idle: its GPUs stayed under 5% utilization for [0-9]+ s \(mean 2\.0%\); reported only" \
+  "gantry show's Events say it"
 
 # The busy job has had samples over more than idle.after and was never flagged.
 n=$(field "$b" 'gpu_use}{samples')
@@ -106,6 +110,8 @@ ok $? "and returns to the queue: it runs again (incarnation $(field "$e" incarna
 like "$(field "$e" earlier_runs)" '"incarnation":1' "its first run is kept in earlier_runs"
 grep -q "job $e (team research, user [^ ]*) is idle: .*it is stopped" "$WORK/server.log"
 ok $? "the server's log says why"
+like "$(api GET "/v1/jobs/$e/events" | perl -MJSON::PP -e 'print join " ", map { $_->{type} . ($_->{action} ? ":$_->{action}" : "") } @{decode_json(join "", <STDIN>)->{events}}')" \
+  "started idle:requeue .*started" "its events: started, idle (action requeue), ..., started again"
 api DELETE "/v1/jobs/$e" >/dev/null
 
 # ---- requeue asked, but the class is not preemptible: only reported ----
