@@ -30,7 +30,14 @@ LDFLAGS += -Wl,-z,now -Wl,-z,relro
 
 LIB_SRCS  := $(sort $(wildcard src/common/*.c src/sched/*.c src/sim/*.c src/server/*.c \
                                 src/agent/*.c src/cli/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(OUT)/%.o)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(OUT)/%.o) $(OUT)/gen/web_assets.o
+# The dashboard (docs/dashboard.md): web/ and the charting library scripts/deps installs from
+# npm (web/package-lock.json) into build/web-deps, embedded into the binary as a C file.
+WEB_DEPS  := build/web-deps
+UPLOT     := $(WEB_DEPS)/node_modules/uplot/dist
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+WEB_EMBED := /=web/index.html $(foreach f,$(filter-out web/index.html,$(WEB_FILES)),/ui/$(notdir $(f))=$(f)) \
+             /ui/uPlot.min.js=$(UPLOT)/uPlot.iife.min.js /ui/uPlot.min.css=$(UPLOT)/uPlot.min.css
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(OUT)/tests/%)
 TEST_LIBS := $(OUT)/tests/libfake_nvml.so
@@ -50,6 +57,18 @@ bin/%: build/rel/%
 $(OUT)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(WEB_DEPS)/.installed: web/package-lock.json
+	@scripts/deps
+	@touch $@
+
+build/gen/web_assets.c: scripts/embed-web $(WEB_FILES) $(WEB_DEPS)/.installed
+	@mkdir -p $(dir $@)
+	scripts/embed-web $@ $(WEB_EMBED)
+
+$(OUT)/gen/web_assets.o: build/gen/web_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUT)/libgantry.a: $(LIB_OBJS)
 	@rm -f $@

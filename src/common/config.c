@@ -731,6 +731,32 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
 
 /* ---- scheduler ---- */
 
+/* series: {interval: 1m, retention: 14d}: the server's own time series (server/series.h). */
+static int parse_series(walk_t *w, yaml_node_t *m)
+{
+    static const char *const keys[] = {"interval", "retention", NULL};
+    if (expect(w, m, YAML_MAPPING_NODE, "series",
+               "a mapping such as {interval: 1m, retention: 14d}") < 0)
+        return -1;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, "series", keys, &seen);
+        if (k < 0)
+            return -1;
+        yaml_node_t *val = get(w, p->value);
+        int64_t *out = k == 0 ? &w->cfg->series_interval_s : &w->cfg->series_retention_s;
+        if (get_duration(w, val, k == 0 ? "series.interval" : "series.retention", out) < 0)
+            return -1;
+        if (*out < 1)
+            return fail(w, val, "%s must be at least 1s", k == 0 ? "series.interval"
+                                                                  : "series.retention");
+    }
+    if (w->cfg->series_interval_s && w->cfg->series_retention_s &&
+        w->cfg->series_retention_s < w->cfg->series_interval_s)
+        return fail(w, m, "series.retention must be at least series.interval");
+    return 0;
+}
+
 static int parse_backfill(walk_t *w, yaml_node_t *m, sched_params_t *sp)
 {
     if (m && m->type == YAML_SCALAR_NODE)
@@ -1215,11 +1241,12 @@ static int walk_document(walk_t *w)
     if (root && !(root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)) {
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
                                            "users", "retention", "volumes", "environments",
-                                           "image_paths", "partitions", "idle", NULL};
+                                           "image_paths", "partitions", "idle", "series",
+                                           NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
                                  "nodes, teams, priority_classes, scheduler, users, retention, "
-                                 "volumes, environments, image_paths, partitions, idle",
+                                 "volumes, environments, image_paths, partitions, idle, series",
                         kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1259,6 +1286,7 @@ static int walk_document(walk_t *w)
             }
             case 9: rc = parse_partitions(w, val); break;
             case 10: rc = parse_idle(w, val); break;
+            case 11: rc = parse_series(w, val); break;
             }
             if (rc < 0)
                 return -1;

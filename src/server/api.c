@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "server/events.h"
+#include "server/series.h"
 #include "server/server.h"
 #include "server/gpu_use.h"
 
@@ -19,6 +20,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         resp->json = json_pack("{s:s}", "status", "ok");
         return 0;
     }
+    if (api_web(srv, req, resp))
+        return 0;
     if (strncmp(p, "/v1/", 4) != 0)
         return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method, p);
     if (!req->authed) {
@@ -79,6 +82,10 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_events(srv, req, resp);
     if (!strcmp(p, "audit"))
         return api_audit(srv, req, resp);
+    if (!strcmp(p, "series"))
+        return api_series(srv, req, resp);
+    if (!strcmp(p, "whoami"))
+        return api_whoami(srv, req, resp);
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
                       req->path);
 }

@@ -208,6 +208,11 @@ static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_r
                                               stream_free_cb);
         MHD_add_response_header(r, "Content-Type",
                                 resp->content_type ? resp->content_type : "text/plain");
+    } else if (resp->data) {
+        r = MHD_create_response_from_buffer(resp->data_len, (void *)resp->data,
+                                            MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Content-Type",
+                                resp->content_type ? resp->content_type : "text/plain");
     } else if (resp->text) {
         r = MHD_create_response_from_buffer(strlen(resp->text), resp->text,
                                             MHD_RESPMEM_MUST_FREE);
@@ -225,6 +230,24 @@ static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_r
     }
     if (resp->location[0])
         MHD_add_response_header(r, "Location", resp->location);
+    if (resp->content_encoding)
+        MHD_add_response_header(r, "Content-Encoding", resp->content_encoding);
+    if (resp->etag)
+        MHD_add_response_header(r, "ETag", resp->etag);
+    if (resp->cache_control)
+        MHD_add_response_header(r, "Cache-Control", resp->cache_control);
+    if (resp->vary)
+        MHD_add_response_header(r, "Vary", resp->vary);
+    if (resp->page_headers) {
+        /* The page runs only its own files: no inline script, no other origin, no frame. */
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                                "form-action 'self'; frame-ancestors 'none'");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
     if (resp->close)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     if (resp->status == 401)

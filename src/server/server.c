@@ -1,5 +1,6 @@
 /* server.c: `gantry server`: loads the store, runs the scheduler thread and the HTTP API. */
 #include "server/server.h"
+#include "server/series.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -889,6 +890,10 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     srv->sched = sched_new(cfg ? &cfg->params : NULL);
     if (srv->retention_s < 0 && cfg && cfg->retention_set)
         srv->retention_s = cfg->retention_s; /* --retention wins over the file */
+    if (!srv->series_interval_s && cfg && cfg->series_interval_s)
+        srv->series_interval_s = cfg->series_interval_s; /* --series-interval wins */
+    if (cfg && cfg->series_retention_s)
+        srv->series_retention_s = cfg->series_retention_s;
     server_users_from_config(srv, cfg);
     server_envs_from_config(srv, cfg);
     server_partitions_from_config(srv, cfg);
@@ -1208,6 +1213,8 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         abort();
     }
     srv->retention_s = o->retention_s;
+    srv->series_interval_s = o->series_interval_s;
+    srv->series_retention_s = SERIES_DEFAULT_RETENTION_S;
     srv->auth = auth_new();
     srv->idem = json_object();
     srv->next_id = 1;
@@ -1221,6 +1228,8 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         goto fail;
     if (srv->retention_s < 0)
         srv->retention_s = 30 * 86400;
+    if (!srv->series_interval_s)
+        srv->series_interval_s = SERIES_DEFAULT_INTERVAL_S;
     if (events_open(srv, err) < 0 ||
         load_stored_teams(srv, err) < 0 ||
         store_load_tokens(srv->store, on_stored_token, srv, err) < 0 ||
@@ -1229,7 +1238,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         store_load_nodes(srv->store, on_stored_node, srv, err) < 0 ||
         store_load_jobs(srv->store, on_stored_job, srv, err) < 0 ||
         server_nodectl_load(srv, err) < 0 ||
-        retention_load(srv, err) < 0)
+        retention_load(srv, err) < 0 || series_load(srv, err) < 0)
         goto fail;
     pthread_mutex_lock(&srv->mu);
     restore_jobs(srv);
@@ -1250,6 +1259,7 @@ void server_close(server_t *srv)
         return;
     conn_guard_free(srv->guard);
     retention_free(srv);
+    series_stop(srv);
     store_close(srv->store);
     for (size_t i = 0; i < srv->jobs_cap && srv->jobs; i++)
         job_free(srv->jobs[i]);
@@ -1275,6 +1285,7 @@ void server_close(server_t *srv)
     free(srv->classes);
     free(srv->default_class);
     sched_free(srv->sched);
+    series_free(srv->series);
     auth_free(srv->auth);
     json_decref(srv->users);
     json_decref(srv->config_users);

@@ -43,6 +43,7 @@ struct MHD_Connection;
 struct gate_index;
 struct conn_guard;
 struct events;
+struct series;
 
 /* Limits against abuse of the HTTP API (gantry server flags; defaults in server.c). */
 typedef struct server_limits {
@@ -146,6 +147,8 @@ typedef struct server {
     int64_t retention_s;             /* finished jobs are purged this long after their end; 0 =
                                         kept for ever */
     struct retention *retention;     /* retention.c: purging, and the usage kept in aggregate */
+    struct series *series;           /* series.c: the server's own time series */
+    int64_t series_interval_s, series_retention_s;
     struct gate_index *gate; /* job_gate.c: arrays' and names' counts, jobs waiting on others */
     struct events *events;   /* events.c: numbering and the ring of the latest job events */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
@@ -162,6 +165,7 @@ typedef struct server_opts {
                                 retention: or 30 days */
     server_limits_t limits;  /* for http_serve */
     bool tls;                /* the TLS pair is loaded (server/tls.h) */
+    int64_t series_interval_s; /* the time series' interval (series.h); 0: the config's, or 1 min */
 } server_opts_t;
 /* Builds the server's state from the configuration and the store under o->data (creating it
  * on a first start, refusing an empty or damaged one): teams, tokens, users, nodes, jobs, the
@@ -439,6 +443,12 @@ typedef struct http_resp {
     void (*stream_free)(void *cls);   /* stream_read: >0 bytes, 0 nothing yet (follow), -1 end */
     const char *content_type;
     char *text;              /* plain body (freed) */
+    /* A static body (an embedded file: api_web.c), not freed, with its headers (each NULL
+     * for none); page_headers adds the dashboard's security headers (CSP and others). */
+    const void *data;
+    size_t data_len;
+    const char *content_encoding, *etag, *cache_control, *vary;
+    bool page_headers;
     char location[64];
     bool close;              /* answer with Connection: close (the server is stopping) */
     uint64_t ticket;         /* answer once this store ticket is durable (0: at once); a failed
@@ -564,5 +574,10 @@ int api_users(server_t *srv, http_req_t *req, http_resp_t *resp, const char *nam
 int api_volumes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name);
 int api_environments(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name);
 int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp);
+/* api_web.c: the dashboard's embedded files (GET / and /ui/...; no token needed: the data
+ * comes from /v1/ with the user's token). true when path is one of its paths (resp filled). */
+bool api_web(server_t *srv, http_req_t *req, http_resp_t *resp);
+/* GET /v1/whoami: the caller's user, role and team (the dashboard's sign-in). */
+int api_whoami(server_t *srv, http_req_t *req, http_resp_t *resp);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/series.h"
 #include "server/server.h"
 #include "server/tls.h"
 
@@ -62,7 +63,7 @@ static void reload_tls(server_t *srv)
 static void server_usage(FILE *f)
 {
     fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
-               "[--heartbeat SECONDS] [--retention D] [limits]\n"
+               "[--heartbeat SECONDS] [--retention D] [--series-interval D] [limits]\n"
                "                     [--tls-cert FILE --tls-key FILE]\n\n"
                "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
                "./gantry-data) and the scheduler.\n"
@@ -102,7 +103,11 @@ static void server_usage(FILE *f)
                "  --retention D     finished jobs are purged D after they ended (default 30d, or "
                "the config's retention:;\n"
                "                    0 = kept for ever); their usage stays in /v1/usage, in "
-               "aggregate\n");
+               "aggregate\n"
+               "  --series-interval D  one point of the server's own time series (the "
+               "dashboard's charts, GET /v1/series)\n"
+               "                    every D (default 1m, or the config's series: {interval})\n"
+               "\nThe web dashboard is served at / (docs/dashboard.md).\n");
 }
 
 /* A duration flag in seconds, 0 to a day. */
@@ -135,7 +140,7 @@ int cmd_server(int argc, char **argv)
 {
     const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
     const char *tls_cert = NULL, *tls_key = NULL;
-    int64_t hb = 5, retention = -1;
+    int64_t hb = 5, retention = -1, series_interval = 0;
     server_limits_t lim = {.max_connections = 4000, .per_address = 256,
                            .connection_timeout_s = 60, .header_timeout_s = 30,
                            .body_timeout_s = 60, .body_memory = 256u << 20};
@@ -153,6 +158,7 @@ int cmd_server(int argc, char **argv)
                                          {"body-timeout", required_argument, 0, 'B'},
                                          {"body-memory", required_argument, 0, 'm'},
                                          {"retention", required_argument, 0, 'R'},
+                                         {"series-interval", required_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -197,6 +203,13 @@ int cmd_server(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'S':
+            if (gt_parse_duration(optarg, &series_interval, &err) < 0 || series_interval < 1) {
+                fprintf(stderr, "gantry server: --series-interval: %s\n",
+                        err.msg[0] ? err.msg : "at least 1s");
+                return 2;
+            }
+            break;
         case 'm': {
             int64_t mib;
             if (gt_parse_memory_mib(optarg, &mib, &err) < 0 || mib < 1 || mib > 1 << 20) {
@@ -235,7 +248,8 @@ int cmd_server(int argc, char **argv)
 
     server_t *srv = NULL;
     server_opts_t so = {.config = config, .data = data, .heartbeat_s = (int)hb,
-                        .retention_s = retention, .limits = lim, .tls = tls_cert != NULL};
+                        .retention_s = retention, .limits = lim, .tls = tls_cert != NULL,
+                        .series_interval_s = series_interval};
     if (server_open(&so, &srv, &err) < 0)
         goto out;
     if (pthread_create(&sched_thread, NULL, server_sched_main, srv) != 0) {
@@ -243,7 +257,7 @@ int cmd_server(int argc, char **argv)
         goto out;
     }
     sched_started = true;
-    if (retention_start(srv, &err) < 0)
+    if (retention_start(srv, &err) < 0 || series_start(srv, &err) < 0)
         goto out;
     if (http_serve(srv, listen, &mhd, &err) < 0)
         goto out;

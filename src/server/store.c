@@ -65,6 +65,9 @@ struct store {
     "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,"                \
     "  user TEXT NOT NULL,"                                                                   \
     "  action TEXT NOT NULL, object TEXT NOT NULL, doc TEXT NOT NULL);"
+#define SERIES_TABLE                                                                        \
+    "CREATE TABLE IF NOT EXISTS series (res INTEGER NOT NULL, t INTEGER NOT NULL,"            \
+    "  doc TEXT NOT NULL, PRIMARY KEY (res, t));"
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, team TEXT NOT NULL,"
@@ -78,7 +81,7 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
     SETTINGS_TABLE
-    EVENTS_TABLES;
+    EVENTS_TABLES SERIES_TABLE;
 
 static const char *put_sql[STORE_NKINDS] = {
     [STORE_JOB_PUT] = "INSERT OR REPLACE INTO jobs (id, team, user, state, doc) VALUES (?,?,?,?,?)",
@@ -97,6 +100,8 @@ static const char *put_sql[STORE_NKINDS] = {
     [STORE_EVENT_PUT] = "INSERT OR REPLACE INTO job_events (seq, job, type, doc) VALUES (?,?,?,?)",
     [STORE_AUDIT_PUT] = "INSERT OR REPLACE INTO audit (seq, user, action, object, doc) "
                         "VALUES (?,?,?,?,?)",
+    [STORE_SERIES_PUT] = "INSERT OR REPLACE INTO series (res, t, doc) VALUES (?,?,?)",
+    [STORE_SERIES_DEL] = "DELETE FROM series WHERE res = ? AND t >= ? AND t < ?",
 };
 static const char *del_events_sql = "DELETE FROM job_events WHERE job = ?";
 
@@ -205,6 +210,16 @@ static int exec_op(store_t *st, const store_op_t *op)
     case STORE_SETTING_DEL:
         bind_text(s, 1, op->a);
         bind_text(s, 2, op->b);
+        break;
+    case STORE_SERIES_PUT:
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
+        sqlite3_bind_int64(s, 2, op->n);
+        bind_text(s, 3, op->d);
+        break;
+    case STORE_SERIES_DEL:
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
+        sqlite3_bind_int64(s, 2, op->n);
+        sqlite3_bind_int64(s, 3, op->m);
         break;
     case STORE_NKINDS:
         return -1;
@@ -436,13 +451,13 @@ static void *committer_main(void *arg)
 /* ---- opening: the files, their modes, and what they hold ---- */
 
 /* The tables of schema 1; version 2 added users, version 3 settings, version 4 job_events and
- * audit (each checked from its version on). */
+ * audit, version 5 series (each checked from its version on). */
 static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users",
-                                     "settings", "job_events", "audit"};
+                                     "settings", "job_events", "audit", "series"};
 /* How many of tables[] a store of that version has. */
 static size_t tables_of(int64_t version)
 {
-    return version < 2 ? 5 : version < 3 ? 6 : version < 4 ? 7 : 9;
+    return version < 2 ? 5 : version < 3 ? 6 : version < 4 ? 7 : version < 5 ? 9 : 10;
 }
 
 static void db_path(char *buf, size_t len, const char *dir, const char *suffix)
@@ -542,10 +557,10 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
         /* Version 1 (or a store from before versioning, the same tables): tokens gain when
          * they were created and expire, and the users' mappings get their table; version 2:
          * the settings (volumes, environments) set at run time get theirs; version 3: the job
-         * events and the audit log theirs. One transaction: the store is upgraded whole or
-         * not at all. */
+         * events and the audit log theirs; version 4: the time series (series.h) its own. One
+         * transaction: the store is upgraded whole or not at all. */
         char sql[2048];
-        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE EVENTS_TABLES
+        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE EVENTS_TABLES SERIES_TABLE
                  "PRAGMA user_version = %d; COMMIT;", version < 2 ?
                  "ALTER TABLE tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
                  "ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
@@ -556,10 +571,11 @@ static int check_schema(store_t *st, const char *path, gt_error_t *err)
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
-        fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s%s"
-                        "job events and the audit log).\n", path, (long long)version,
+        fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s%s%s"
+                        "the time series).\n", path, (long long)version,
                 STORE_SCHEMA_VERSION, version < 2 ? "tokens' creation and expiry times, "
-                "users' mappings, " : "", version < 3 ? "settings set at run time, " : "");
+                "users' mappings, " : "", version < 3 ? "settings set at run time, " : "",
+                version < 4 ? "job events and the audit log, " : "");
     }
     return 0;
 }
@@ -979,6 +995,27 @@ int store_load_settings(store_t *st, const char *kind, team_fn fn, void *arg, gt
     snprintf(sql, sizeof(sql), "SELECT name, doc FROM settings WHERE kind = '%s' ORDER BY name",
              kind);
     return load(st, sql, err, setting_row, &box, arg);
+}
+
+typedef int (*series_fn)(void *, int, int64_t, const char *);
+typedef struct series_box {
+    series_fn fn;
+} series_box_t;
+
+static int series_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+{
+    if (((series_box_t *)fn)->fn(arg, sqlite3_column_int(s, 0), sqlite3_column_int64(s, 1),
+                                 col(s, 2)) < 0)
+        return gt_error_set(err, "store_error", "a stored series point (time %lld) is not "
+                            "valid", (long long)sqlite3_column_int64(s, 1));
+    return 0;
+}
+
+int store_load_series(store_t *st, series_fn fn, void *arg, gt_error_t *err)
+{
+    series_box_t box = {.fn = fn};
+    return load(st, "SELECT res, t, doc FROM series ORDER BY t, res", err, series_row, &box,
+                arg);
 }
 
 int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err)

@@ -48,14 +48,18 @@ typedef enum store_op_kind {
     STORE_SETTING_DEL,  /* a = kind, b = name */
     STORE_EVENT_PUT,    /* id = seq, n = job id, a = type, d = JSON document (the event) */
     STORE_AUDIT_PUT,    /* id = seq, a = user, b = action, c = object, d = JSON document */
+    STORE_SERIES_PUT,   /* id = resolution (0 raw, 1 hourly), n = time (epoch s), d = JSON
+                           document of the point (series.c) */
+    STORE_SERIES_DEL,   /* id = resolution: deletes its points with n <= time < m */
     STORE_NKINDS
 } store_op_kind_t;
 
 /* The schema's version (SQLite's user_version): a store with a higher one is refused. Version 2
  * added the tokens' created and expires columns and the users table, version 3 the settings
- * table (volumes and environments set at run time), version 4 the job_events and audit tables;
- * an older store is upgraded when opened. */
-#define STORE_SCHEMA_VERSION 4
+ * table (volumes and environments set at run time), version 4 the job_events and audit tables,
+ * version 5 the series table (the server's own time series: series.h); an older store is
+ * upgraded when opened. */
+#define STORE_SCHEMA_VERSION 5
 
 typedef struct store_op {
     store_op_kind_t kind;
@@ -101,6 +105,9 @@ int store_load_teams(store_t *st, int (*fn)(void *arg, const char *name, const c
 int store_load_settings(store_t *st, const char *kind,
                         int (*fn)(void *arg, const char *name, const char *doc), void *arg,
                         gt_error_t *err);
+/* The time series points (series.h), oldest first, raw and hourly mixed in time order. */
+int store_load_series(store_t *st, int (*fn)(void *arg, int res, int64_t t, const char *doc),
+                      void *arg, gt_error_t *err);
 /* A meta value (counters); *out = dflt when absent. */
 int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err);
 /* Calls fn once per meta row whose key starts with prefix, in key order; fn returns 0 to go on

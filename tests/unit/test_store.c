@@ -131,20 +131,21 @@ static void check_damaged(void)
        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);\"", d);
     is_int(store_open(d, &st, &err), 0, "an unversioned store of the same tables opens");
     store_close(st);
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 4", d);
-    is_int(system(cmd), 0, "and is upgraded to version 4");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 5", d);
+    is_int(system(cmd), 0, "and is upgraded to version 5");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'SELECT count(created + expires) FROM "
              "tokens; SELECT count(*) FROM users; SELECT count(*) FROM settings; "
-             "SELECT count(*) FROM job_events; SELECT count(*) FROM audit' >/dev/null 2>&1", d);
-    is_int(system(cmd), 0, "version 4: tokens have created and expires, users, settings, "
-                           "job_events and audit their tables");
+             "SELECT count(*) FROM job_events; SELECT count(*) FROM audit; "
+             "SELECT count(*) FROM series' >/dev/null 2>&1", d);
+    is_int(system(cmd), 0, "version 5: tokens have created and expires, users, settings, "
+                           "job_events, audit and series their tables");
 
-    /* A store of version 2 (no settings table) is upgraded to 4, its rows kept. */
+    /* A store of version 2 (no settings table) is upgraded to 5, its rows kept. */
     sh("rm -f %s/gantry.db*", d);
     is_int(store_create(d, NULL, 0, &err), 0, "a fresh store");
     sh("sqlite3 %s/gantry.db \"DROP TABLE settings; DROP TABLE job_events; DROP TABLE audit; "
-       "INSERT INTO users VALUES ('u', '{}'); PRAGMA user_version = 2\"", d);
+       "DROP TABLE series; INSERT INTO users VALUES ('u', '{}'); PRAGMA user_version = 2\"", d);
     int opened = store_open(d, &st, &err);
     is_int(opened, 0, "a store of version 2 opens");
     store_op_t put = {.kind = STORE_SETTING_PUT, .a = "volume", .b = "v", .d = "{}"};
@@ -154,11 +155,26 @@ static void check_damaged(void)
                "and takes a setting: %s", werr.msg);
         store_close(st);
     }
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 4", d);
-    is_int(system(cmd), 0, "version 2 is upgraded to version 4");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 5", d);
+    is_int(system(cmd), 0, "version 2 is upgraded to version 5");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db \"SELECT kind || name FROM settings; "
              "SELECT name FROM users\" | tr '\\n' ' ' | grep -qx 'volumev u '", d);
     is_int(system(cmd), 0, "the setting is stored and the users' rows are kept");
+
+    /* A store of version 4 (no series table) is upgraded to 5; a point is stored and read. */
+    sh("rm -f %s/gantry.db*", d);
+    is_int(store_create(d, NULL, 0, &err), 0, "a fresh store");
+    sh("sqlite3 %s/gantry.db \"DROP TABLE series; PRAGMA user_version = 4\"", d);
+    opened = store_open(d, &st, &err);
+    is_int(opened, 0, "a store of version 4 opens: %s", err.msg);
+    if (opened == 0) {
+        store_op_t pt = {.kind = STORE_SERIES_PUT, .id = 0, .n = 1700000000, .d = "{\"a\":1}"};
+        is_int(store_wait(st, store_enqueue(st, &pt, 1), &werr), 0, "and takes a series point");
+        store_close(st);
+    }
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db \"SELECT res || ' ' || t || ' ' || doc "
+             "FROM series\" | grep -qx '0 1700000000 {\"a\":1}'", d);
+    is_int(system(cmd), 0, "version 4 is upgraded: the point is in the series table");
 
     sh("rm -f %s/gantry.db* && touch %s/gantry.db-wal", d);
     ok(store_exists(d), "a WAL without its database is not a first start");

@@ -1,0 +1,665 @@
+/* Gantry's dashboard (docs/dashboard.md): one page, served by `gantry server` from the files
+ * embedded in it. Every number comes from the server's API with the user's token: what the
+ * token may not see, the page does not show. Charts are uPlot's. Text from the server is
+ * always set as text (never as HTML). */
+(function () {
+  'use strict';
+
+  var TOKEN_KEY = 'gantry-token';
+  var REFRESH_MS = 10000;
+  var state = { token: null, who: null, timer: null, page: null, charts: [], abort: null };
+
+  /* ---- small helpers ---- */
+  function $(id) { return document.getElementById(id); }
+  function el(tag, attrs) {
+    var e = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        if (k === 'text') e.textContent = attrs[k];
+        else if (k === 'cls') e.className = attrs[k];
+        else if (k.slice(0, 2) === 'on') e.addEventListener(k.slice(2), attrs[k]);
+        else e.setAttribute(k, attrs[k]);
+      });
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c == null) continue;
+      e.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+    }
+    return e;
+  }
+  function fmtNum(v, digits) {
+    if (v == null || isNaN(v)) return '-';
+    var d = digits == null ? 1 : digits;
+    return Math.abs(v - Math.round(v)) < 1e-9 ? String(Math.round(v)) : v.toFixed(d);
+  }
+  function fmtTime(t) {
+    if (!t || t <= 0) return '-';
+    var d = new Date(t * 1000);
+    function p(n) { return (n < 10 ? '0' : '') + n; }
+    return d.getFullYear() + '-' + p(d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' +
+      p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
+  }
+  function fmtElapsed(s) {
+    if (s == null || s < 0) return '-';
+    s = Math.floor(s);
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    function p(n) { return (n < 10 ? '0' : '') + n; }
+    return (d ? d + '-' : '') + p(h) + ':' + p(m) + ':' + p(s % 60);
+  }
+  function now() { return Date.now() / 1000; }
+  function jobName(j) {
+    return j.array_id && j.array_id !== j.id ? j.array_id + '_' + j.array_index : String(j.id);
+  }
+
+  /* ---- the API ---- */
+  function ApiError(status, code, message) {
+    this.status = status; this.code = code; this.message = message;
+  }
+  function api(path, opts) {
+    opts = opts || {};
+    var headers = { Authorization: 'Bearer ' + state.token };
+    return fetch(path, { headers: headers, signal: opts.signal }).then(function (r) {
+      if (r.status === 401) {
+        return r.json().then(function (b) {
+          signOut((b.error && b.error.message) || 'Your token was refused.');
+          throw new ApiError(401, 'unauthorized', 'signed out');
+        });
+      }
+      if (!r.ok) {
+        return r.json().catch(function () { return {}; }).then(function (b) {
+          var e = b.error || {};
+          throw new ApiError(r.status, e.code || 'error', e.message || ('HTTP ' + r.status));
+        });
+      }
+      return opts.raw ? r : r.json();
+    });
+  }
+  /* An endpoint another part of Gantry has not shipped yet answers 404 "no such endpoint". */
+  function notLanded(e) {
+    return e instanceof ApiError && e.status === 404 && /no such endpoint/.test(e.message);
+  }
+  function notAvailable(what) {
+    return el('div', { cls: 'na', 'data-na': what },
+      'Not available yet: this server does not provide ' + what + '. The page shows it once ' +
+      'the server does (no data is made up).');
+  }
+  function errorBox(e) {
+    return el('p', { cls: 'error', role: 'alert' }, 'Error: ' + (e && e.message ? e.message : e));
+  }
+
+  /* ---- charts (uPlot) ---- */
+  var PALETTE = ['#2f6fd6', '#3aa35b', '#9aa1ad', '#d08a1a', '#c43d3d', '#7b4fc9', '#1aa3a3',
+    '#b5487f', '#6b8e23', '#8c564b', '#e377c2', '#17becf'];
+  /* A chart of columns: times (epoch s) and named series of numbers (null: no value). */
+  function chart(container, name, title, times, series, opts) {
+    opts = opts || {};
+    var box = el('div', { cls: 'chart', 'data-chart': name }, el('h3', { text: title }));
+    container.appendChild(box);
+    var names = Object.keys(series);
+    var hasData = times.length > 0 && names.some(function (k) {
+      return series[k].some(function (v) { return v != null; });
+    });
+    if (!hasData) {
+      box.appendChild(el('div', { cls: 'empty' }, 'No points in this period yet.'));
+      box.setAttribute('data-points', '0');
+      return null;
+    }
+    var width = Math.max(320, (box.clientWidth || 560) - 16);
+    var u = new uPlot({
+      width: width,
+      height: opts.height || 220,
+      scales: opts.scales || { x: { time: true } },
+      axes: [{}, { size: 56, values: opts.yfmt ? function (u, vals) { return vals.map(opts.yfmt); } : undefined }],
+      series: [{}].concat(names.map(function (k, i) {
+        return { label: k, stroke: (opts.colors && opts.colors[k]) || PALETTE[i % PALETTE.length],
+          width: 1.5, spanGaps: false, value: opts.yfmt ? function (u, v) { return v == null ? '-' : opts.yfmt(v); } : undefined };
+      })),
+      hooks: { draw: [function () { box.setAttribute('data-drawn', String(times.length)); }] }
+    }, [times].concat(names.map(function (k) { return series[k]; })), box);
+    box.setAttribute('data-points', String(times.length));
+    state.charts.push(u);
+    return u;
+  }
+  function clearCharts() {
+    state.charts.forEach(function (u) { u.destroy(); });
+    state.charts = [];
+  }
+
+  /* ---- sign-in ---- */
+  function storedToken() {
+    return sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY);
+  }
+  function signOut(msg) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    state.who = null;
+    stopPage();
+    stopLogs();
+    $('view').hidden = true;
+    $('top').hidden = true;
+    $('signin').hidden = false;
+    $('signin-error').textContent = msg || '';
+    $('token').value = '';
+    $('token').focus();
+  }
+  function signIn(token, remember) {
+    state.token = token;
+    return api('/v1/whoami').then(function (who) {
+      state.who = who;
+      (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, token);
+      $('who').textContent = who.user + ' (' + who.role + (who.team ? ', team ' + who.team : '') + ')';
+      $('signin').hidden = true;
+      $('top').hidden = false;
+      $('view').hidden = false;
+      route();
+    });
+  }
+
+  /* ---- pages ---- */
+  function stopPage() {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+    if (state.abort) state.abort.abort();
+    state.abort = null;
+    clearCharts();
+  }
+  /* Renders page fn(view, arg) now and every REFRESH_MS (unless it returns false). */
+  function show(name, fn, arg) {
+    stopPage();
+    if (name !== 'job' || (arg && arg[0]) !== logFollow.job) stopLogs();
+    state.page = name;
+    document.querySelectorAll('header nav a').forEach(function (a) {
+      a.classList.toggle('active', a.getAttribute('data-page') === name);
+    });
+    var view = $('view');
+    function render() {
+      var next = el('div', { 'data-page': name });
+      return Promise.resolve(fn(next, arg)).then(function (again) {
+        clearCharts();
+        view.replaceChildren(next);
+        redrawCharts(next);
+        view.setAttribute('data-loaded', name);
+        return again;
+      }).catch(function (e) {
+        if (e instanceof ApiError && e.status === 401) return false;
+        view.replaceChildren(el('div', { 'data-page': name }, errorBox(e)));
+        view.setAttribute('data-loaded', name);
+        return true;
+      });
+    }
+    render().then(function (again) {
+      if (again !== false && state.page === name)
+        state.timer = setInterval(function () { if (!document.hidden) render(); }, REFRESH_MS);
+    });
+  }
+  /* Charts are built in a detached node (their data in box.__draw), drawn once attached. */
+  function redrawCharts(root) {
+    root.querySelectorAll('.chart').forEach(function (box) {
+      if (box.__draw) box.__draw();
+    });
+  }
+  function deferredChart(parent, name, title, times, series, opts) {
+    var holder = el('div');
+    parent.appendChild(holder);
+    var box = el('div', { cls: 'chart-slot' });
+    holder.appendChild(box);
+    box.className = 'chart';
+    box.__draw = function () {
+      var p = box.parentNode;
+      p.removeChild(box);
+      chart(p, name, title, times, series, opts);
+    };
+    return box;
+  }
+
+  var RANGES = [['1h', 3600], ['6h', 21600], ['24h', 86400], ['7d', 604800], ['14d', 1209600]];
+  var overviewRange = 21600;
+
+  function rangeBar(cur, onpick) {
+    var bar = el('div', { cls: 'toolbar' }, el('span', { cls: 'muted' }, 'Period:'));
+    RANGES.forEach(function (r) {
+      bar.appendChild(el('button', { type: 'button', cls: r[1] === cur ? 'on' : '',
+        'data-range': r[0], onclick: function () { onpick(r[1]); } }, r[0]));
+    });
+    return bar;
+  }
+
+  function overview(v) {
+    var since = Math.floor(now() - overviewRange);
+    return Promise.all([
+      api('/v1/series?since=' + since + '&points=360'),
+      api('/v1/teams')
+    ]).then(function (res) {
+      var s = res[0], teams = res[1].teams || [];
+      v.appendChild(el('h1', { text: 'Overview' }));
+      v.appendChild(rangeBar(overviewRange, function (r) { overviewRange = r; show('overview', overview); }));
+      var t = s.time || [];
+      var last = function (col) { return col && col.length ? col[col.length - 1] : null; };
+      var g = s.gpus || {}, jobs = s.jobs || {};
+      var cards = el('div', { cls: 'cards', id: 'summary' });
+      [['GPUs', last(g.total)], ['allocated', last(g.allocated)], ['free', last(g.free)],
+       ['unavailable', last(g.unavailable)],
+       ['utilization', s.utilization ? fmtNum(100 * last(s.utilization), 0) + '%' : '-'],
+       ['running jobs', last(jobs.running)], ['pending jobs', last(jobs.pending)]
+      ].forEach(function (c) {
+        cards.appendChild(el('div', { cls: 'card', 'data-k': c[0] },
+          el('div', { cls: 'v' }, typeof c[1] === 'string' ? c[1] : fmtNum(c[1])), el('div', { cls: 'k' }, c[0])));
+      });
+      v.appendChild(cards);
+      v.appendChild(el('p', { cls: 'muted' }, t.length + ' points from the server\'s own time series, one every ' +
+        s.interval + ' s' + (s.step > s.interval ? ' (averaged over ' + s.step + ' s)' : '') + '.'));
+      var charts = el('div', { cls: 'charts' });
+      v.appendChild(charts);
+      deferredChart(charts, 'gpus', 'GPUs by state', t,
+        { allocated: g.allocated || [], free: g.free || [], unavailable: g.unavailable || [] },
+        { colors: { allocated: '#2f6fd6', free: '#3aa35b', unavailable: '#9aa1ad' } });
+      deferredChart(charts, 'utilization', 'GPU utilization (mean of GPUs that report it)', t,
+        { utilization: (s.utilization || t.map(function () { return null; })).map(function (x) { return x == null ? null : 100 * x; }) },
+        { yfmt: function (x) { return fmtNum(x, 0) + '%'; } });
+      var pend = s.pending || {};
+      deferredChart(charts, 'pending', 'Queue depth by pending reason', t, pend);
+      var alloc = {};
+      Object.keys(s.teams || {}).forEach(function (k) { alloc[k] = s.teams[k].allocated || []; });
+      deferredChart(charts, 'teams', 'GPUs allocated by team', t, alloc);
+      v.appendChild(el('h2', { text: 'Teams: quota, allocated, borrowed (now)' }));
+      var tb = el('tbody');
+      teams.forEach(function (tm) {
+        var borrowed = Math.max(0, tm.allocated - tm.quota);
+        tb.appendChild(el('tr', { 'data-team': tm.name }, el('td', { text: tm.name }),
+          el('td', { cls: 'num' }, fmtNum(tm.quota)), el('td', { cls: 'num' }, tm.limit < 0 ? 'none' : fmtNum(tm.limit)),
+          el('td', { cls: 'num' }, fmtNum(tm.allocated)), el('td', { cls: 'num' }, fmtNum(borrowed)),
+          el('td', { cls: 'num' }, tm.running), el('td', { cls: 'num' }, tm.pending)));
+      });
+      v.appendChild(el('table', { id: 'teams' }, el('thead', null, el('tr', null,
+        el('th', { text: 'team' }), el('th', { cls: 'num', text: 'quota' }), el('th', { cls: 'num', text: 'limit' }),
+        el('th', { cls: 'num', text: 'allocated' }), el('th', { cls: 'num', text: 'borrowed' }),
+        el('th', { cls: 'num', text: 'running' }), el('th', { cls: 'num', text: 'pending' }))), tb));
+    });
+  }
+
+  /* ---- nodes: the GPU map ---- */
+  function gpuOwners(jobs) {
+    var by = {};
+    jobs.forEach(function (j) {
+      (j.placement || []).forEach(function (sl) {
+        (sl.gpus || []).forEach(function (g) { by[sl.node + '/' + g] = j; });
+      });
+    });
+    return by;
+  }
+  function nodesPage(v) {
+    return Promise.all([api('/v1/nodes'), api('/v1/jobs?state=running&limit=10000')]).then(function (res) {
+      var nodes = res[0].nodes || [], owners = gpuOwners(res[1].jobs || []);
+      var admin = state.who && (state.who.role === 'admin' || (state.who.role === 'viewer' && !state.who.team));
+      v.appendChild(el('h1', { text: 'Nodes' }));
+      v.appendChild(el('div', { cls: 'legend' },
+        el('span', null, el('i', { cls: 'held' }), 'held by a job you may see'),
+        el('span', null, el('i', { cls: 'free' }), 'free'),
+        el('span', null, el('i', { cls: 'down' }), 'node down or taken out'),
+        admin ? null : el('span', null, el('i', { cls: 'unknown' }), 'free, or held by a job you may not see')));
+      var grid = el('div', { cls: 'nodes', id: 'nodes' });
+      var totals = { gpus: 0, held: 0 };
+      nodes.forEach(function (n) {
+        var down = n.state !== 'up';
+        var stats = {};
+        (n.gpu_stats || []).forEach(function (g) { stats[g.index] = g; });
+        var mine = 0;
+        for (var i = 0; i < n.gpus; i++) if (owners[n.name + '/' + i]) mine++;
+        var unknown = n.gpus - n.gpus_free - mine; /* held by jobs the token may not see */
+        var gpus = el('div', { cls: 'gpus' });
+        for (var g = 0; g < n.gpus; g++) {
+          var j = owners[n.name + '/' + g], st = stats[g];
+          var cls = 'gpu' + (j ? ' held' : down ? ' down' : unknown > 0 ? ' unknown' : ' free');
+          var box = el('div', { cls: cls, 'data-gpu': n.name + '/' + g }, el('b', null, 'GPU ' + g));
+          if (j) box.appendChild(el('div', null, el('a', { href: '#/job/' + j.id }, 'job ' + jobName(j)), ' ' + j.team + '/' + j.user));
+          if (st && st.utilization != null && st.utilization >= 0)
+            box.appendChild(el('div', { 'data-util': '' }, fmtNum(100 * st.utilization, 0) + '% util' +
+              (st.memory_used_mib != null ? ', ' + fmtNum(st.memory_used_mib / 1024, 1) + ' GiB' : '')));
+          gpus.appendChild(box);
+        }
+        totals.gpus += n.gpus;
+        totals.held += n.gpus - n.gpus_free;
+        grid.appendChild(el('div', { cls: 'node' + (down ? ' down' : ''), 'data-node': n.name },
+          el('h3', null, el('span', null, n.name), el('span', { cls: 'muted' }, n.state + ' · ' + (n.gpu_type || 'no GPU type'))),
+          el('div', { cls: 'muted' }, n.gpus_free + ' of ' + n.gpus + ' GPUs free · ' + n.jobs + ' jobs' +
+            (n.drain_reason ? ' · ' + n.drain_reason : '')),
+          gpus));
+      });
+      v.appendChild(el('p', { cls: 'muted' }, nodes.length + ' nodes, ' + totals.gpus + ' GPUs, ' + totals.held + ' held.'));
+      if (!nodes.length) v.appendChild(el('p', null, 'No node has registered yet.'));
+      v.appendChild(grid);
+    });
+  }
+
+  /* ---- queue ---- */
+  var queueFilter = { team: '', user: '', state: 'pending,running' };
+  function jobLink(j) { return el('a', { href: '#/job/' + j.id }, jobName(j)); }
+  function queuePage(v) {
+    var q = '/v1/jobs?limit=2000&state=' + encodeURIComponent(queueFilter.state) +
+      (queueFilter.team ? '&team=' + encodeURIComponent(queueFilter.team) : '') +
+      (queueFilter.user ? '&user=' + encodeURIComponent(queueFilter.user) : '');
+    return Promise.all([api(q), api('/v1/teams')]).then(function (res) {
+      var jobs = res[0].jobs || [], teams = res[1].teams || [];
+      v.appendChild(el('h1', { text: 'Queue' }));
+      var team = el('select', { id: 'f-team' }, el('option', { value: '' }, 'all teams'));
+      teams.forEach(function (t) {
+        var o = el('option', { value: t.name }, t.name);
+        if (t.name === queueFilter.team) o.selected = true;
+        team.appendChild(o);
+      });
+      var user = el('input', { id: 'f-user', placeholder: 'user', value: queueFilter.user });
+      var st = el('select', { id: 'f-state' });
+      [['pending,running', 'pending and running'], ['pending', 'pending'], ['running', 'running'],
+       ['succeeded,failed,cancelled', 'finished'], ['all', 'all']].forEach(function (o) {
+        var e = el('option', { value: o[0] }, o[1]);
+        if (o[0] === queueFilter.state) e.selected = true;
+        st.appendChild(e);
+      });
+      function apply() {
+        queueFilter = { team: team.value, user: user.value.trim(), state: st.value };
+        show('queue', queuePage);
+      }
+      team.addEventListener('change', apply);
+      st.addEventListener('change', apply);
+      user.addEventListener('change', apply);
+      v.appendChild(el('div', { cls: 'toolbar' }, 'Team', team, 'User', user, 'State', st,
+        el('span', { cls: 'muted', id: 'q-count' }, jobs.length + ' of ' + res[0].total + ' jobs')));
+      var t = now();
+      var pending = jobs.filter(function (j) { return j.state === 'pending'; });
+      var running = jobs.filter(function (j) { return j.state === 'running'; });
+      var other = jobs.filter(function (j) { return j.state !== 'pending' && j.state !== 'running'; });
+      function table(id, heads, rows) {
+        var tb = el('tbody');
+        rows.forEach(function (r) { tb.appendChild(r); });
+        var tr = el('tr');
+        heads.forEach(function (h) { tr.appendChild(el('th', { cls: /^(GPUs|wait|elapsed)$/.test(h) ? 'num' : '' }, h)); });
+        return el('table', { id: id }, el('thead', null, tr), tb);
+      }
+      if (pending.length || /pending/.test(queueFilter.state)) {
+        v.appendChild(el('h2', { text: 'Pending (' + pending.length + ')' }));
+        v.appendChild(table('pending', ['job', 'name', 'team', 'user', 'GPUs', 'class', 'reason', 'blocked by', 'estimated start', 'wait'],
+          pending.map(function (j) {
+            return el('tr', { 'data-job': j.id }, el('td', null, jobLink(j)), el('td', { text: j.name || '' }),
+              el('td', { text: j.team }), el('td', { text: j.user }), el('td', { cls: 'num' }, fmtNum(j.gpus, 2)),
+              el('td', { text: j.priority_class }),
+              el('td', { title: j.pending_message || '' }, j.pending_reason || '-'),
+              el('td', null, j.blocked_by ? el('a', { href: '#/job/' + j.blocked_by }, String(j.blocked_by)) : '-'),
+              el('td', null, j.estimated_start ? fmtTime(j.estimated_start) : '-'),
+              el('td', { cls: 'num' }, fmtElapsed(t - j.submit_time)));
+          })));
+      }
+      if (running.length || /running/.test(queueFilter.state)) {
+        v.appendChild(el('h2', { text: 'Running (' + running.length + ')' }));
+        v.appendChild(table('running', ['job', 'name', 'team', 'user', 'GPUs', 'class', 'nodes', 'started', 'elapsed'],
+          running.map(function (j) {
+            return el('tr', { 'data-job': j.id }, el('td', null, jobLink(j)), el('td', { text: j.name || '' }),
+              el('td', { text: j.team }), el('td', { text: j.user }), el('td', { cls: 'num' }, fmtNum(j.gpus, 2)),
+              el('td', { text: j.priority_class }),
+              el('td', { text: (j.placement || []).map(function (p) { return p.node; }).join(', ') }),
+              el('td', null, fmtTime(j.start_time)), el('td', { cls: 'num' }, fmtElapsed(t - j.start_time)));
+          })));
+      }
+      if (other.length) {
+        v.appendChild(el('h2', { text: 'Finished (' + other.length + ')' }));
+        v.appendChild(table('finished', ['job', 'name', 'team', 'user', 'GPUs', 'state', 'reason', 'ended'],
+          other.map(function (j) {
+            return el('tr', { 'data-job': j.id }, el('td', null, jobLink(j)), el('td', { text: j.name || '' }),
+              el('td', { text: j.team }), el('td', { text: j.user }), el('td', { cls: 'num' }, fmtNum(j.gpus, 2)),
+              el('td', { cls: 'state-' + j.state }, j.state), el('td', { text: j.end_reason || '' }),
+              el('td', null, fmtTime(j.end_time)));
+          })));
+      }
+    });
+  }
+
+  /* ---- a job ---- */
+  var logFollow = { job: null, ctrl: null, pre: null, text: '' };
+  function stopLogs() {
+    if (logFollow.ctrl) logFollow.ctrl.abort();
+    logFollow = { job: null, ctrl: null, pre: null, text: '' };
+  }
+  /* Streams GET /v1/jobs/ID/logs?follow=1 into pre (kept across the page's refreshes). */
+  function followLogs(id, pre) {
+    if (logFollow.job === id && logFollow.pre) {
+      pre.textContent = logFollow.text;
+      logFollow.pre = pre;
+      return;
+    }
+    stopLogs();
+    var ctrl = new AbortController();
+    logFollow = { job: id, ctrl: ctrl, pre: pre, text: '' };
+    fetch('/v1/jobs/' + encodeURIComponent(id) + '/logs?follow=1', {
+      headers: { Authorization: 'Bearer ' + state.token }, signal: ctrl.signal
+    }).then(function (r) {
+      if (!r.ok) {
+        return r.json().then(function (b) {
+          logFollow.pre.textContent = 'Logs: ' + ((b.error && b.error.message) || r.status);
+        });
+      }
+      var reader = r.body.getReader(), dec = new TextDecoder();
+      function pump() {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) { logFollow.pre.setAttribute('data-ended', '1'); return; }
+          logFollow.text += dec.decode(chunk.value, { stream: true });
+          if (logFollow.text.length > 2000000) logFollow.text = logFollow.text.slice(-1000000);
+          var p = logFollow.pre, atEnd = p.scrollTop + p.clientHeight >= p.scrollHeight - 4;
+          p.textContent = logFollow.text;
+          if (atEnd) p.scrollTop = p.scrollHeight;
+          return pump();
+        });
+      }
+      return pump();
+    }).catch(function (e) {
+      if (e.name !== 'AbortError' && logFollow.pre) logFollow.pre.textContent += '\n[log stream ended: ' + e.message + ']';
+    });
+  }
+  function kv(rows) {
+    var tb = el('tbody');
+    rows.forEach(function (r) {
+      if (r[1] == null || r[1] === '') return;
+      tb.appendChild(el('tr', null, el('th', { text: r[0] }), el('td', null, r[1])));
+    });
+    return el('table', { cls: 'kv' }, tb);
+  }
+  function jobPage(v, args) {
+    var id = args[0];
+    return api('/v1/jobs/' + encodeURIComponent(id)).then(function (j) {
+      var evp = api('/v1/jobs/' + encodeURIComponent(id) + '/events').catch(function (e) { return e; });
+      var gp = api('/v1/series?job=' + encodeURIComponent(id)).catch(function (e) { return e; });
+      return Promise.all([evp, gp]).then(function (res) {
+        var ev = res[0], hist = res[1];
+        v.appendChild(el('h1', null, 'Job ' + jobName(j) + (j.name ? ' · ' + j.name : '') + ' ',
+          el('span', { cls: 'state-' + j.state, id: 'job-state' }, j.state)));
+        var spec = kv([
+          ['team', j.team], ['user', j.user], ['priority class', j.priority_class],
+          ['GPUs', fmtNum(j.gpus, 2) + (j.gpu_type && j.gpu_type.length ? ' of ' + j.gpu_type.join(' or ') : '')],
+          ['nodes', j.nodes || null], ['CPUs per node', j.cpus_milli ? fmtNum(j.cpus_milli / 1000, 1) : null],
+          ['memory per node', j.memory_mib ? j.memory_mib + ' MiB' : null],
+          ['time limit', j.time_limit_s ? fmtElapsed(j.time_limit_s) : null],
+          ['command', (j.command || []).join(' ')], ['image', j.image || null],
+          ['submitted', fmtTime(j.submit_time)], ['started', j.start_time ? fmtTime(j.start_time) : null],
+          ['ended', j.end_time ? fmtTime(j.end_time) : null],
+          ['pending reason', j.pending_reason ? j.pending_reason + (j.pending_message ? ': ' + j.pending_message : '') : null],
+          ['estimated start', j.estimated_start ? fmtTime(j.estimated_start) : null],
+          ['exit', j.exit_code != null && j.end_time ? String(j.exit_code) : null],
+          ['end reason', j.end_reason ? j.end_reason + (j.end_message ? ': ' + j.end_message : '') : null]
+        ]);
+        spec.id = 'spec';
+        var left = el('div', null, el('h2', { text: 'Spec' }), spec);
+        var pl = el('tbody');
+        (j.placement || []).forEach(function (p, r) {
+          pl.appendChild(el('tr', null, el('td', null, String(r)), el('td', { text: p.node }),
+            el('td', { text: (p.gpus || []).join(', ') || (p.gpu_milli ? fmtNum(p.gpu_milli / 1000, 2) + ' of a GPU' : '-') })));
+        });
+        left.appendChild(el('h2', { text: 'Placement' }));
+        left.appendChild((j.placement || []).length ? el('table', { id: 'placement' }, el('thead', null,
+          el('tr', null, el('th', { text: 'rank' }), el('th', { text: 'node' }), el('th', { text: 'GPUs' }))), pl)
+          : el('p', { cls: 'muted' }, 'Not placed.'));
+        var right = el('div');
+        right.appendChild(el('h2', { text: 'GPU use' }));
+        if (j.gpu_use) {
+          var gu = j.gpu_use;
+          right.appendChild(kv([['utilization mean', fmtNum(100 * gu.utilization_mean, 0) + '%'],
+            ['utilization peak', fmtNum(100 * gu.utilization_peak, 0) + '%'],
+            ['memory mean', fmtNum(gu.memory_mean_mib, 0) + ' MiB'], ['memory peak', fmtNum(gu.memory_peak_mib, 0) + ' MiB'],
+            ['samples', gu.samples], ['idle', j.idle ? 'yes, since ' + fmtTime(j.idle_since) : 'no']]));
+        } else {
+          right.appendChild(notAvailable('per-job GPU use (mean and peak utilization and memory)'));
+        }
+        if (hist instanceof Error || hist instanceof ApiError) right.appendChild(errorBox(hist));
+        else if (hist.time.length) {
+          deferredChart(right, 'job-gpu', 'Its GPUs\' utilization over its life', hist.time,
+            { utilization: hist.utilization.map(function (x) { return 100 * x; }) },
+            { yfmt: function (x) { return fmtNum(x, 0) + '%'; }, height: 180 });
+        } else {
+          right.appendChild(el('p', { cls: 'muted', id: 'job-gpu-none' }, 'No GPU utilization recorded for this job (its nodes report none: ' +
+            'declared GPUs, or it has not run on an NVML node).'));
+        }
+        v.appendChild(el('div', { cls: 'grid2' }, left, right));
+        v.appendChild(el('h2', { text: 'Events' }));
+        if (notLanded(ev)) v.appendChild(notAvailable('job events (GET /v1/jobs/ID/events)'));
+        else if (ev instanceof ApiError) v.appendChild(errorBox(ev));
+        else {
+          var tb = el('tbody');
+          (ev.events || []).forEach(function (e) {
+            tb.appendChild(el('tr', { 'data-event': e.type }, el('td', null, fmtTime(e.time)), el('td', { text: e.type }),
+              el('td', { text: e.message || '' })));
+          });
+          v.appendChild(el('table', { id: 'events' }, el('thead', null, el('tr', null, el('th', { text: 'time' }),
+            el('th', { text: 'type' }), el('th', { text: 'message' }))), tb));
+        }
+        v.appendChild(el('h2', { text: 'Logs' }));
+        var pre = el('pre', { id: 'logs' });
+        v.appendChild(pre);
+        if (j.start_time || j.state === 'running') followLogs(String(j.id), pre);
+        else pre.textContent = 'No output: the job has not started.';
+        v.appendChild(el('h2', { text: 'Full spec (JSON)' }));
+        v.appendChild(el('pre', { cls: 'spec' }, JSON.stringify(j, null, 2)));
+      });
+    });
+  }
+
+  /* ---- teams and usage ---- */
+  var usageRange = 604800, usageBy = 'team';
+  function usagePage(v) {
+    var since = Math.floor(now() - usageRange);
+    return Promise.all([
+      api('/v1/usage?since=' + since + '&by=' + usageBy),
+      api('/v1/series?since=' + since + '&points=360'),
+      api('/v1/teams')
+    ]).then(function (res) {
+      var u = res[0], s = res[1], teams = res[2].teams || [];
+      v.appendChild(el('h1', { text: 'Teams and usage' }));
+      v.appendChild(rangeBar(usageRange, function (r) { usageRange = r; show('usage', usagePage); }));
+      var by = el('select', { id: 'u-by' });
+      ['team', 'user', 'class', 'job'].forEach(function (b) {
+        var o = el('option', { value: b }, 'by ' + b);
+        if (b === usageBy) o.selected = true;
+        by.appendChild(o);
+      });
+      by.addEventListener('change', function () { usageBy = by.value; show('usage', usagePage); });
+      var csv = el('a', { id: 'u-csv', href: '#', download: 'gantry-usage.csv' }, 'Download CSV');
+      csv.addEventListener('click', function (ev) {
+        ev.preventDefault();
+        api('/v1/usage?since=' + since + '&by=' + usageBy + '&format=csv', { raw: true }).then(function (r) {
+          /* A server without the CSV form answers JSON: that is not offered as a CSV file. */
+          if (!/text\/csv/.test(r.headers.get('Content-Type') || ''))
+            throw new ApiError(404, 'not_found', 'no such endpoint: usage as CSV');
+          return r.blob();
+        }).then(function (b) {
+          var a = el('a', { href: URL.createObjectURL(b), download: 'gantry-usage-' + usageBy + '.csv' });
+          document.body.appendChild(a); a.click(); a.remove();
+        }).catch(function (e) {
+          csv.replaceWith(notLanded(e) || e.status === 400 ? notAvailable('usage as CSV (GET /v1/usage with format=csv)') : errorBox(e));
+        });
+      });
+      v.appendChild(el('div', { cls: 'toolbar' }, by, csv,
+        el('span', { cls: 'muted' }, 'GPU-hours from ' + fmtTime(u.since) + ' to ' + fmtTime(u.until))));
+      var rows = (u.usage || []).slice().sort(function (a, b) { return b.gpu_hours - a.gpu_hours; });
+      var key = usageBy;
+      var tb = el('tbody');
+      rows.forEach(function (r) {
+        tb.appendChild(el('tr', { 'data-row': r[key] != null ? r[key] : '' }, el('td', { text: String(r[key] != null ? r[key] : '') }),
+          el('td', { cls: 'num' }, fmtNum(r.gpu_hours, 2)), el('td', { cls: 'num' }, r.jobs != null ? r.jobs : '-'),
+          el('td', { cls: 'num' }, r.idle_gpu_hours != null ? fmtNum(r.idle_gpu_hours, 2) : '-')));
+      });
+      v.appendChild(el('table', { id: 'usage' }, el('thead', null, el('tr', null, el('th', { text: key }),
+        el('th', { cls: 'num', text: 'GPU-hours' }), el('th', { cls: 'num', text: 'jobs' }),
+        el('th', { cls: 'num', text: 'idle GPU-hours' }))), tb));
+      if (u.by && u.by !== usageBy) v.appendChild(notAvailable('usage by ' + usageBy + ' (the server answered by ' + u.by + ')'));
+      v.appendChild(el('h2', { text: 'Quota against use over time' }));
+      var charts = el('div', { cls: 'charts' });
+      v.appendChild(charts);
+      teams.forEach(function (tm) {
+        var c = (s.teams || {})[tm.name] || {};
+        deferredChart(charts, 'team-' + tm.name, tm.name + ': quota, allocated, borrowed GPUs', s.time || [],
+          { quota: c.quota || [], allocated: c.allocated || [], borrowed: c.borrowed || [] },
+          { colors: { quota: '#9aa1ad', allocated: '#2f6fd6', borrowed: '#d08a1a' }, height: 180 });
+      });
+    });
+  }
+
+  /* ---- idle allocations ---- */
+  function idlePage(v) {
+    v.appendChild(el('h1', { text: 'Idle allocations' }));
+    return api('/v1/idle').then(function (r) {
+      var list = r.idle || r.jobs || [];
+      var tb = el('tbody');
+      list.forEach(function (j) {
+        var id = j.job != null ? j.job : j.id;
+        tb.appendChild(el('tr', { 'data-job': id }, el('td', null, el('a', { href: '#/job/' + id }, String(id))),
+          el('td', { text: j.team || '' }), el('td', { text: j.user || '' }), el('td', { cls: 'num' }, fmtNum(j.gpus, 2)),
+          el('td', { cls: 'num' }, j.idle_since ? fmtElapsed(now() - j.idle_since) : '-'),
+          el('td', { cls: 'num' }, j.utilization_mean != null ? fmtNum(100 * j.utilization_mean, 0) + '%' :
+            (j.gpu_use ? fmtNum(100 * j.gpu_use.utilization_mean, 0) + '%' : '-'))));
+      });
+      v.appendChild(el('p', { cls: 'muted' }, list.length + ' jobs hold GPUs they barely use.'));
+      v.appendChild(el('table', { id: 'idle' }, el('thead', null, el('tr', null, el('th', { text: 'job' }),
+        el('th', { text: 'team' }), el('th', { text: 'user' }), el('th', { cls: 'num', text: 'GPUs' }),
+        el('th', { cls: 'num', text: 'idle for' }), el('th', { cls: 'num', text: 'mean util' }))), tb));
+    }).catch(function (e) {
+      if (!notLanded(e)) throw e;
+      v.appendChild(notAvailable('idle allocations (GET /v1/idle)'));
+    });
+  }
+
+  var PAGES = { overview: overview, nodes: nodesPage, queue: queuePage, job: jobPage, usage: usagePage, idle: idlePage };
+
+  function route() {
+    if (!state.token) return;
+    var h = (location.hash || '#/overview').slice(2).split('/');
+    var page = h[0] || 'overview';
+    var fn = PAGES[page];
+    if (!fn) {
+      show(page, function (v) { v.appendChild(el('h1', { text: 'No such page' })); return false; });
+      return;
+    }
+    show(page, fn, h.slice(1).map(decodeURIComponent));
+  }
+
+  /* ---- start ---- */
+  $('signin-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var tok = $('token').value.trim();
+    $('signin-error').textContent = '';
+    signIn(tok, $('remember').checked).catch(function (e) {
+      if (!(e instanceof ApiError && e.status === 401)) signOut(e.message);
+    });
+  });
+  $('signout').addEventListener('click', function () { signOut('Signed out.'); });
+  window.addEventListener('hashchange', route);
+  window.addEventListener('resize', function () {
+    state.charts.forEach(function (u) {
+      var w = Math.max(320, u.root.parentNode.clientWidth - 16);
+      u.setSize({ width: w, height: u.height });
+    });
+  });
+  window.gantryDashboard = { PAGES: PAGES, api: api, el: el, show: show, state: state,
+    chart: deferredChart, notAvailable: notAvailable, notLanded: notLanded, errorBox: errorBox,
+    fmt: { num: fmtNum, time: fmtTime, elapsed: fmtElapsed, jobName: jobName }, rangeBar: rangeBar };
+  var tok = storedToken();
+  if (tok) signIn(tok, !!localStorage.getItem(TOKEN_KEY)).catch(function (e) { signOut(e.message); });
+  else signOut('');
+})();
