@@ -91,8 +91,8 @@ int main(void)
 
     /* ---- ageing ---- */
     s = series_new(60, 7200);
-    for (int i = 0; i < 240; i++) { /* 4 hours of minutes; utilization in the second hour only */
-        p = pt(i, i >= 60 && i < 120 ? 0.25 : -1);
+    for (int i = 0; i < 240; i++) { /* 4 hours of minutes; utilization in half the second hour */
+        p = pt(i, i >= 60 && i < 90 ? 0.25 : -1);
         series_add(s, 0, H + 60 * i, p);
         json_decref(p);
     }
@@ -113,13 +113,15 @@ int main(void)
     json_decref(doc);
     doc = nops == 4 ? json_loads(ops[3].d, 0, NULL) : NULL;
     ok(doc && json_number_value(json_object_get(doc, "utilization")) == 0.25,
-       "the second hour's utilization is the mean of the points that had one");
+       "the second hour's utilization is the mean of the points that had one (0.25, not 0.125)");
     json_decref(doc);
     free_ops(ops, nops);
     q = series_query(s, H, H + 4 * 3600, 1000);
     is_int(json_integer_value(json_array_get(json_object_get(q, "time"), 0)), H,
            "a query sees the hourly point first");
     ok(num(q, "gpus.allocated", 1) == 89.5, "then the second hour's mean (89.5)");
+    ok(num(q, "utilization", 1) == 0.25, "its utilization in memory too: the mean of the 30 points "
+       "that had one (%g)", num(q, "utilization", 1));
     ok(num(q, "gpus.allocated", 2) == 120, "then the raw points (120 at H+2h)");
     json_decref(q);
 
