@@ -543,52 +543,70 @@
 
   /* ---- teams and usage ---- */
   var usageRange = 604800, usageBy = 'team';
+  /* The rows as `gantry usage -o csv` prints them (RFC 4180; GPU-hours to 6 decimals). */
+  function usageCsv(rows, by) {
+    function cell(v) {
+      v = v == null ? '' : String(v);
+      return /[",\r\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
+    }
+    var idle = rows.some(function (r) { return r.idle_gpu_hours != null; });
+    var head = by === 'job' ? ['job', 'name', 'team', 'user', 'class', 'state'] : [by];
+    head = head.concat(['gpu_hours'], idle ? ['idle_gpu_hours'] : [], ['jobs']);
+    var lines = [head.join(',')];
+    rows.forEach(function (r) {
+      var c = by === 'job' ? [r.purged ? '(purged)' : r.job, r.name, r.team, r.user, r['class'], r.state] : [r[by]];
+      c.push((r.gpu_hours || 0).toFixed(6));
+      if (idle) c.push((r.idle_gpu_hours || 0).toFixed(6));
+      c.push(r.jobs != null ? r.jobs : '');
+      lines.push(c.map(cell).join(','));
+    });
+    return lines.join('\r\n') + '\r\n';
+  }
   function usagePage(v) {
-    var since = Math.floor(now() - usageRange);
-    return Promise.all([
-      api('/v1/usage?since=' + since + '&by=' + usageBy),
-      api('/v1/series?since=' + since + '&points=360'),
-      api('/v1/teams')
-    ]).then(function (res) {
+    var since = Math.floor(now() - usageRange), by = usageBy;
+    var up = api('/v1/usage?since=' + since + '&by=' + by).catch(function (e) {
+      /* A grouping this server's usage report does not offer (400) says so, as a page does. */
+      if (e instanceof ApiError && e.status === 400 && by !== 'team') return e;
+      throw e;
+    });
+    return Promise.all([up, api('/v1/series?since=' + since + '&points=360'), api('/v1/teams')]).then(function (res) {
       var u = res[0], s = res[1], teams = res[2].teams || [];
       v.appendChild(el('h1', { text: 'Teams and usage' }));
       v.appendChild(rangeBar(usageRange, function (r) { usageRange = r; show('usage', usagePage); }));
-      var by = el('select', { id: 'u-by' });
+      var sel = el('select', { id: 'u-by' });
       ['team', 'user', 'class', 'job'].forEach(function (b) {
         var o = el('option', { value: b }, 'by ' + b);
-        if (b === usageBy) o.selected = true;
-        by.appendChild(o);
+        if (b === by) o.selected = true;
+        sel.appendChild(o);
       });
-      by.addEventListener('change', function () { usageBy = by.value; show('usage', usagePage); });
-      var csv = el('a', { id: 'u-csv', href: '#', download: 'gantry-usage.csv' }, 'Download CSV');
-      csv.addEventListener('click', function (ev) {
-        ev.preventDefault();
-        api('/v1/usage?since=' + since + '&by=' + usageBy + '&format=csv', { raw: true }).then(function (r) {
-          /* A server without the CSV form answers JSON: that is not offered as a CSV file. */
-          if (!/text\/csv/.test(r.headers.get('Content-Type') || ''))
-            throw new ApiError(404, 'not_found', 'no such endpoint: usage as CSV');
-          return r.blob();
-        }).then(function (b) {
-          var a = el('a', { href: URL.createObjectURL(b), download: 'gantry-usage-' + usageBy + '.csv' });
-          document.body.appendChild(a); a.click(); a.remove();
-        }).catch(function (e) {
-          csv.replaceWith(notLanded(e) || e.status === 400 ? notAvailable('usage as CSV (GET /v1/usage with format=csv)') : errorBox(e));
+      sel.addEventListener('change', function () { usageBy = sel.value; show('usage', usagePage); });
+      var bar = el('div', { cls: 'toolbar' }, sel);
+      v.appendChild(bar);
+      if (u instanceof ApiError || (u.by && u.by !== by)) {
+        v.appendChild(notAvailable('usage by ' + by + ' (' + (u.message || 'the server answered by ' + u.by) + ')'));
+      } else {
+        var rows = (u.usage || []).slice().sort(function (a, b) { return b.gpu_hours - a.gpu_hours; });
+        var t0 = u.from != null ? u.from : u.since, t1 = u.to != null ? u.to : u.until;
+        var csv = el('a', { id: 'u-csv', download: 'gantry-usage-' + by + '.csv',
+          href: URL.createObjectURL(new Blob([usageCsv(rows, by)], { type: 'text/csv' })) }, 'Download CSV');
+        bar.appendChild(csv);
+        bar.appendChild(el('span', { cls: 'muted' }, 'GPU-hours from ' + fmtTime(t0) + ' to ' + fmtTime(t1)));
+        var idle = rows.some(function (r) { return r.idle_gpu_hours != null; });
+        var tb = el('tbody');
+        rows.forEach(function (r) {
+          var k = by === 'job' ? (r.purged ? '(purged)' : String(r.job)) : String(r[by] != null ? r[by] : '');
+          var first = by === 'job' && !r.purged ? el('a', { href: '#/job/' + r.job }, k) : k;
+          tb.appendChild(el('tr', { 'data-row': k }, el('td', null, first),
+            by === 'job' ? el('td', { text: [r.team, r.user, r['class']].join(' / ') }) : null,
+            el('td', { cls: 'num' }, fmtNum(r.gpu_hours, 2)),
+            idle ? el('td', { cls: 'num' }, fmtNum(r.idle_gpu_hours || 0, 2)) : null,
+            el('td', { cls: 'num' }, r.jobs != null ? r.jobs : '-')));
         });
-      });
-      v.appendChild(el('div', { cls: 'toolbar' }, by, csv,
-        el('span', { cls: 'muted' }, 'GPU-hours from ' + fmtTime(u.since) + ' to ' + fmtTime(u.until))));
-      var rows = (u.usage || []).slice().sort(function (a, b) { return b.gpu_hours - a.gpu_hours; });
-      var key = usageBy;
-      var tb = el('tbody');
-      rows.forEach(function (r) {
-        tb.appendChild(el('tr', { 'data-row': r[key] != null ? r[key] : '' }, el('td', { text: String(r[key] != null ? r[key] : '') }),
-          el('td', { cls: 'num' }, fmtNum(r.gpu_hours, 2)), el('td', { cls: 'num' }, r.jobs != null ? r.jobs : '-'),
-          el('td', { cls: 'num' }, r.idle_gpu_hours != null ? fmtNum(r.idle_gpu_hours, 2) : '-')));
-      });
-      v.appendChild(el('table', { id: 'usage' }, el('thead', null, el('tr', null, el('th', { text: key }),
-        el('th', { cls: 'num', text: 'GPU-hours' }), el('th', { cls: 'num', text: 'jobs' }),
-        el('th', { cls: 'num', text: 'idle GPU-hours' }))), tb));
-      if (u.by && u.by !== usageBy) v.appendChild(notAvailable('usage by ' + usageBy + ' (the server answered by ' + u.by + ')'));
+        v.appendChild(el('table', { id: 'usage' }, el('thead', null, el('tr', null, el('th', { text: by }),
+          by === 'job' ? el('th', { text: 'team / user / class' }) : null,
+          el('th', { cls: 'num', text: 'GPU-hours' }), idle ? el('th', { cls: 'num', text: 'idle GPU-hours' }) : null,
+          el('th', { cls: 'num', text: 'jobs' }))), tb));
+      }
       v.appendChild(el('h2', { text: 'Quota against use over time' }));
       var charts = el('div', { cls: 'charts' });
       v.appendChild(charts);
@@ -605,20 +623,23 @@
   function idlePage(v) {
     v.appendChild(el('h1', { text: 'Idle allocations' }));
     return api('/v1/idle').then(function (r) {
-      var list = r.idle || r.jobs || [];
+      var list = r.idle || [];
       var tb = el('tbody');
       list.forEach(function (j) {
-        var id = j.job != null ? j.job : j.id;
-        tb.appendChild(el('tr', { 'data-job': id }, el('td', null, el('a', { href: '#/job/' + id }, String(id))),
-          el('td', { text: j.team || '' }), el('td', { text: j.user || '' }), el('td', { cls: 'num' }, fmtNum(j.gpus, 2)),
-          el('td', { cls: 'num' }, j.idle_since ? fmtElapsed(now() - j.idle_since) : '-'),
-          el('td', { cls: 'num' }, j.utilization_mean != null ? fmtNum(100 * j.utilization_mean, 0) + '%' :
-            (j.gpu_use ? fmtNum(100 * j.gpu_use.utilization_mean, 0) + '%' : '-'))));
+        tb.appendChild(el('tr', { 'data-job': j.job }, el('td', null, el('a', { href: '#/job/' + j.job }, String(j.job))),
+          el('td', { text: j.name || '' }), el('td', { text: j.team || '' }), el('td', { text: j.user || '' }),
+          el('td', { text: j.priority_class || '' }), el('td', { cls: 'num' }, fmtNum(j.gpus, 2)),
+          el('td', { text: (j.nodes || []).join ? (j.nodes || []).join(', ') : String(j.nodes) }),
+          el('td', { cls: 'num' }, j.idle_for_s != null ? fmtElapsed(j.idle_for_s) : '-'),
+          el('td', { cls: 'num' }, j.idle_utilization_mean != null ? fmtNum(100 * j.idle_utilization_mean, 1) + '%' : '-'),
+          el('td', { text: (j.action || '') + (j.stopping ? ' (stopping)' : '') })));
       });
-      v.appendChild(el('p', { cls: 'muted' }, list.length + ' jobs hold GPUs they barely use.'));
+      v.appendChild(el('p', { cls: 'muted', id: 'idle-rule' }, list.length + ' running jobs whose GPUs all stayed under ' +
+        fmtNum(100 * (r.threshold || 0), 1) + '% utilization for ' + fmtElapsed(r.after_s) + ' or more.'));
       v.appendChild(el('table', { id: 'idle' }, el('thead', null, el('tr', null, el('th', { text: 'job' }),
-        el('th', { text: 'team' }), el('th', { text: 'user' }), el('th', { cls: 'num', text: 'GPUs' }),
-        el('th', { cls: 'num', text: 'idle for' }), el('th', { cls: 'num', text: 'mean util' }))), tb));
+        el('th', { text: 'name' }), el('th', { text: 'team' }), el('th', { text: 'user' }), el('th', { text: 'class' }),
+        el('th', { cls: 'num', text: 'GPUs' }), el('th', { text: 'nodes' }), el('th', { cls: 'num', text: 'idle for' }),
+        el('th', { cls: 'num', text: 'mean util while idle' }), el('th', { text: 'action' }))), tb));
     }).catch(function (e) {
       if (!notLanded(e)) throw e;
       v.appendChild(notAvailable('idle allocations (GET /v1/idle)'));

@@ -95,10 +95,10 @@ rm -rf "$SHOTS"
 has() { [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER$1")" = 200 ]; }
 EVENTS_API=0; has "/v1/jobs/$TICK_B/events" && EVENTS_API=1
 IDLE_API=0; has /v1/idle && IDLE_API=1
-CSV_API=0; curl -s -D - -o /dev/null -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/usage?format=csv" | grep -qi '^content-type: text/csv' && CSV_API=1
-echo "# other parts' APIs on this server: events $EVENTS_API, idle $IDLE_API, usage csv $CSV_API"
+USAGE_BY_CLASS=0; has "/v1/usage?by=class" && USAGE_BY_CLASS=1
+echo "# other parts' APIs on this server: events $EVENTS_API, idle $IDLE_API, usage by class $USAGE_BY_CLASS"
 URL=$GANTRY_SERVER ADMIN=$ADMIN MEMBER_A=$ALICE MEMBER_B=$BOB GPUS=12 ALLOCATED=6 ALLOCATED_A=4 \
-  PENDING_REASON=held EVENTS_API=$EVENTS_API IDLE_API=$IDLE_API CSV_API=$CSV_API RUN_A=$RUN_A TICK_B=$TICK_B HELD_A=$HELD_A OUT=$SHOTS NODE_PATH=$NODE_MODULES \
+  PENDING_REASON=held EVENTS_API=$EVENTS_API IDLE_API=$IDLE_API USAGE_BY_CLASS=$USAGE_BY_CLASS RUN_A=$RUN_A TICK_B=$TICK_B HELD_A=$HELD_A OUT=$SHOTS NODE_PATH=$NODE_MODULES \
   timeout 300 node "$ROOT/tests/web/dashboard.js" > "$WORK/web.out" 2>&1
 rc=$?
 while IFS= read -r line; do
