@@ -501,10 +501,12 @@
         right.appendChild(el('h2', { text: 'GPU use' }));
         if (j.gpu_use) {
           var gu = j.gpu_use;
-          right.appendChild(kv([['utilization mean', fmtNum(100 * gu.utilization_mean, 0) + '%'],
+          var gut = kv([['utilization mean', fmtNum(100 * gu.utilization_mean, 0) + '%'],
             ['utilization peak', fmtNum(100 * gu.utilization_peak, 0) + '%'],
             ['memory mean', fmtNum(gu.memory_mean_mib, 0) + ' MiB'], ['memory peak', fmtNum(gu.memory_peak_mib, 0) + ' MiB'],
-            ['samples', gu.samples], ['idle', j.idle ? 'yes, since ' + fmtTime(j.idle_since) : 'no']]));
+            ['samples', gu.samples], ['idle', j.idle ? 'yes, since ' + fmtTime(j.idle_since) : 'no']]);
+          gut.id = 'gpu-use';
+          right.appendChild(gut);
         } else {
           right.appendChild(notAvailable('per-job GPU use (mean and peak utilization and memory)'));
         }

@@ -16,6 +16,7 @@ teams:
     quota: {gpus: 8}
   - name: product
     quota: {gpus: 4}
+idle: {threshold: 50%, after: 2s}
 YAML
 start_server --config "$WORK/cluster.yaml" --series-interval 1s
 
@@ -94,11 +95,12 @@ rm -rf "$SHOTS"
 # "not available yet" (the browser test checks whichever this server does).
 has() { [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER$1")" = 200 ]; }
 EVENTS_API=0; has "/v1/jobs/$TICK_B/events" && EVENTS_API=1
-IDLE_API=0; has /v1/idle && IDLE_API=1
+ok $(wait_for 30 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' '$GANTRY_SERVER/v1/idle' | grep -q '\"job\":$RUN_A'"; echo $?) \
+  "research's job on n2 is flagged idle (GPU's /v1/idle; its GPUs under the 50% threshold)"
 USAGE_BY_CLASS=0; has "/v1/usage?by=class" && USAGE_BY_CLASS=1
-echo "# other parts' APIs on this server: events $EVENTS_API, idle $IDLE_API, usage by class $USAGE_BY_CLASS"
+echo "# other parts' APIs on this server: events $EVENTS_API, usage by class $USAGE_BY_CLASS"
 URL=$GANTRY_SERVER ADMIN=$ADMIN MEMBER_A=$ALICE MEMBER_B=$BOB GPUS=12 ALLOCATED=6 ALLOCATED_A=4 \
-  PENDING_REASON=held EVENTS_API=$EVENTS_API IDLE_API=$IDLE_API USAGE_BY_CLASS=$USAGE_BY_CLASS RUN_A=$RUN_A TICK_B=$TICK_B HELD_A=$HELD_A OUT=$SHOTS NODE_PATH=$NODE_MODULES \
+  PENDING_REASON=held EVENTS_API=$EVENTS_API USAGE_BY_CLASS=$USAGE_BY_CLASS RUN_A=$RUN_A TICK_B=$TICK_B HELD_A=$HELD_A OUT=$SHOTS NODE_PATH=$NODE_MODULES \
   timeout 300 node "$ROOT/tests/web/dashboard.js" > "$WORK/web.out" 2>&1
 rc=$?
 while IFS= read -r line; do

@@ -159,6 +159,10 @@ async function main() {
       await page.waitForFunction(() => document.querySelector('[data-chart="job-gpu"]'), { timeout: 30000 }).catch(() => {});
       return chartDrew(page, 'job-gpu');
     });
+    await check('job: its GPU use (mean and peak utilization, memory) from the server: mean 15%', async () => {
+      const t = await text(page, '#gpu-use');
+      return /utilization mean15%/.test(t.replace(/\s+/g, '')) || /utilization mean\s*15%/.test(t) || 'GPU use: ' + t;
+    });
     await shot(page, OUT, 'job-gpu');
 
     // ---- teams and usage ----
@@ -205,12 +209,10 @@ async function main() {
     // ---- idle allocations ----
     await page.goto(URL + '/#/idle');
     await waitLoaded(page, 'idle');
-    if (env('IDLE_API') === '1') {
-      await check('idle: the page lists the server\'s idle allocations', async () => (await page.$('#idle')) !== null);
-    } else {
-      await check('idle: (not on this server yet) says "not available yet", no made-up rows', async () =>
-        (await page.$('[data-na^="idle allocations"]')) !== null && (await page.$('#idle')) === null);
-    }
+    await check('idle: research\'s job on the NVML node is listed, with its team and idle time', async () => {
+      const r = await page.$eval('#idle tr[data-job="' + env('RUN_A') + '"]', (tr) => Array.from(tr.cells).map((c) => c.textContent));
+      return (r[2] === 'research' && r[3] === 'alice' && /^\d\d:\d\d:\d\d$/.test(r[7])) || 'row: ' + JSON.stringify(r);
+    });
     await shot(page, OUT, 'idle');
     // 401 (the wrong token), 404 (an API not on this server), 400 (by=class before the server has it)
     const expected = env('USAGE_BY_CLASS') === '1' ? /status of 40[14]/ : /status of 40[014]/;
@@ -249,6 +251,12 @@ async function main() {
         'links: ' + JSON.stringify(held);
     });
     await shot(m, OUT, 'member-nodes');
+    await m.goto(URL + '/#/idle');
+    await waitLoaded(m, 'idle');
+    await check('member: the idle allocations page does not list research\'s idle job', async () => {
+      const ids = await m.$$eval('#idle tr[data-job]', (rs) => rs.map((r) => r.getAttribute('data-job')));
+      return ids.length === 0 || 'jobs: ' + JSON.stringify(ids);
+    });
     await check('no console error, failed request or CSP violation on the member\'s pages', () =>
       m.problems.filter((p) => !/status of 40[14]/.test(p)).length === 0 || m.problems.join('\n'));
     await mctx.close();
