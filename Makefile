@@ -28,8 +28,8 @@ LDLIBS  += $(PKG_LIBS) -ldl -lm -lpthread
 # lookups, no copy-on-write of the GOT in each child)
 LDFLAGS += -Wl,-z,now -Wl,-z,relro
 
-LIB_SRCS  := $(sort $(wildcard src/common/*.c src/sched/*.c src/sim/*.c src/server/*.c \
-                                src/agent/*.c src/cli/*.c))
+LIB_SRCS  := $(sort $(wildcard src/common/*.c src/sched/*.c src/model/*.c src/sim/*.c \
+                                src/server/*.c src/agent/*.c src/cli/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(OUT)/%.o) $(OUT)/gen/web_assets.o
 # The dashboard (docs/dashboard.md): web/ and the charting library scripts/deps installs from
 # npm (web/package-lock.json) into build/web-deps, embedded into the binary as a C file.

@@ -314,7 +314,7 @@ static int parse_node(walk_t *w, yaml_node_t *m, size_t idx)
             break;
         case NK_GPUS:
             gpus_node = val;
-            if (get_int(w, val, sub, 0, SCHED_MAX_GPUS_PER_NODE, &v) < 0)
+            if (get_int(w, val, sub, 0, GT_CONFIG_MAX_GPUS_PER_NODE, &v) < 0)
                 goto out;
             t.gpus = (int)v;
             break;
@@ -341,7 +341,7 @@ static int parse_node(walk_t *w, yaml_node_t *m, size_t idx)
                 goto out;
             break;
         case NK_NVLINK:
-            if (get_int(w, val, sub, 0, SCHED_MAX_GPUS_PER_NODE, &v) < 0)
+            if (get_int(w, val, sub, 0, GT_CONFIG_MAX_GPUS_PER_NODE, &v) < 0)
                 goto out;
             t.nvlink_groups = (int)v;
             break;
@@ -517,10 +517,10 @@ static int parse_amounts(walk_t *w, yaml_node_t *m, const char *path, gt_team_cf
                      : !t->quotas[i].gpu_type)
                 q = &t->quotas[i];
         if (!q) {
-            if (t->nquotas > SCHED_MAX_GPU_TYPES)
+            if (t->nquotas > GT_CONFIG_MAX_GPU_TYPES)
                 return fail(w, get(w, p->key), "%s: more than %d GPU types; the scheduler "
                                                "knows at most %d", path,
-                            SCHED_MAX_GPU_TYPES, SCHED_MAX_GPU_TYPES);
+                            GT_CONFIG_MAX_GPU_TYPES, GT_CONFIG_MAX_GPU_TYPES);
             t->quotas = xrealloc(t->quotas, (t->nquotas + 1) * sizeof(*t->quotas));
             q = &t->quotas[t->nquotas++];
             q->gpu_type = dup_or_null(type);
@@ -658,7 +658,8 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
         return fail(w, seq, "priority_classes is an empty list; list at least one class, or "
                             "leave the key out for the defaults (production, normal, "
                             "experimental)");
-    static const char *const keys[] = {"name", "value", "preemptible", "idle_action", NULL};
+    static const char *const keys[] = {"name", "value", "preemptible", "idle_action", "order",
+                                       NULL};
     gt_config_t *cfg = w->cfg;
     size_t i = 0;
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
@@ -693,6 +694,10 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
             } else if (k == 2) {
                 if (get_bool(w, val, sub, &c.preemptible) < 0)
                     goto bad;
+            } else if (k == 4) {
+                if (get_string(w, val, sub, "an order such as fifo, las or srtf", &c.order) < 0)
+                    goto bad;
+                c.order_line = line_of(val);
             } else {
                 const char *a = scalar(w, val, sub, "report or requeue");
                 if (!a)
@@ -724,6 +729,7 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
         continue;
     bad:
         free(c.name);
+        free(c.order);
         return -1;
     }
     return 0;
@@ -757,10 +763,20 @@ static int parse_series(walk_t *w, yaml_node_t *m)
     return 0;
 }
 
-static int parse_backfill(walk_t *w, yaml_node_t *m, sched_params_t *sp)
+/* A boolean into one of gt_sched_cfg_t's 0/1/-1 fields. */
+static int get_flag(walk_t *w, const yaml_node_t *n, const char *path, int *out)
+{
+    bool b;
+    if (get_bool(w, n, path, &b) < 0)
+        return -1;
+    *out = b;
+    return 0;
+}
+
+static int parse_backfill(walk_t *w, yaml_node_t *m, gt_sched_cfg_t *sp)
 {
     if (m && m->type == YAML_SCALAR_NODE)
-        return get_bool(w, m, "scheduler.backfill", &sp->backfill);
+        return get_flag(w, m, "scheduler.backfill", &sp->backfill);
     static const char *const keys[] = {"enabled", "reservations", NULL};
     if (expect(w, m, YAML_MAPPING_NODE, "scheduler.backfill",
                "a mapping such as {enabled: true, reservations: 8}, or true/false") < 0)
@@ -772,7 +788,7 @@ static int parse_backfill(walk_t *w, yaml_node_t *m, sched_params_t *sp)
             return -1;
         yaml_node_t *val = get(w, p->value);
         int64_t v;
-        if (k == 0 && get_bool(w, val, "scheduler.backfill.enabled", &sp->backfill) < 0)
+        if (k == 0 && get_flag(w, val, "scheduler.backfill.enabled", &sp->backfill) < 0)
             return -1;
         if (k == 1) {
             if (get_int(w, val, "scheduler.backfill.reservations", 0, 10000, &v) < 0)
@@ -783,10 +799,10 @@ static int parse_backfill(walk_t *w, yaml_node_t *m, sched_params_t *sp)
     return 0;
 }
 
-static int parse_preemption(walk_t *w, yaml_node_t *m, sched_params_t *sp)
+static int parse_preemption(walk_t *w, yaml_node_t *m, gt_sched_cfg_t *sp)
 {
     if (m && m->type == YAML_SCALAR_NODE)
-        return get_bool(w, m, "scheduler.preemption", &sp->preemption);
+        return get_flag(w, m, "scheduler.preemption", &sp->preemption);
     static const char *const keys[] = {"enabled", "grace_period", "min_runtime", NULL};
     if (expect(w, m, YAML_MAPPING_NODE, "scheduler.preemption",
                "a mapping such as {enabled: true, grace_period: 120s, min_runtime: 10m}") < 0)
@@ -797,7 +813,7 @@ static int parse_preemption(walk_t *w, yaml_node_t *m, sched_params_t *sp)
         if (k < 0)
             return -1;
         yaml_node_t *val = get(w, p->value);
-        int rc = k == 0   ? get_bool(w, val, "scheduler.preemption.enabled", &sp->preemption)
+        int rc = k == 0   ? get_flag(w, val, "scheduler.preemption.enabled", &sp->preemption)
                  : k == 1 ? get_duration(w, val, "scheduler.preemption.grace_period", &sp->grace_s)
                           : get_duration(w, val, "scheduler.preemption.min_runtime",
                                          &sp->min_runtime_s);
@@ -810,11 +826,12 @@ static int parse_preemption(walk_t *w, yaml_node_t *m, sched_params_t *sp)
 static int parse_scheduler(walk_t *w, yaml_node_t *m, yaml_node_t **default_class_node)
 {
     static const char *const keys[] = {"fairshare", "fairshare_half_life", "quotas", "backfill",
-                                       "preemption", "default_priority_class", NULL};
+                                       "preemption", "default_priority_class", "order",
+                                       "placement", NULL};
     if (expect(w, m, YAML_MAPPING_NODE, "scheduler",
                "a mapping such as {fairshare_half_life: 7d, backfill: {enabled: true}}") < 0)
         return -1;
-    sched_params_t *sp = &w->cfg->params;
+    gt_sched_cfg_t *sp = &w->cfg->sched;
     unsigned seen = 0;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         int k = which_key(w, p, "scheduler", keys, &seen);
@@ -823,15 +840,25 @@ static int parse_scheduler(walk_t *w, yaml_node_t *m, yaml_node_t **default_clas
         yaml_node_t *val = get(w, p->value);
         int rc = 0;
         switch (k) {
-        case 0: rc = get_bool(w, val, "scheduler.fairshare", &sp->fairshare); break;
+        case 0: rc = get_flag(w, val, "scheduler.fairshare", &sp->fairshare); break;
         case 1: rc = get_duration(w, val, "scheduler.fairshare_half_life", &sp->half_life_s); break;
-        case 2: rc = get_bool(w, val, "scheduler.quotas", &sp->quotas); break;
+        case 2: rc = get_flag(w, val, "scheduler.quotas", &sp->quotas); break;
         case 3: rc = parse_backfill(w, val, sp); break;
         case 4: rc = parse_preemption(w, val, sp); break;
         case 5:
             *default_class_node = val;
             rc = get_string(w, val, "scheduler.default_priority_class", "a class name such as "
                             "normal", &w->cfg->default_class);
+            break;
+        case 6:
+            rc = get_string(w, val, "scheduler.order", "an order such as fifo, las or srtf",
+                            &sp->order);
+            sp->order_line = line_of(val);
+            break;
+        case 7:
+            rc = get_string(w, val, "scheduler.placement", "a placement such as bestfit",
+                            &sp->placement);
+            sp->placement_line = line_of(val);
             break;
         }
         if (rc < 0)
@@ -1230,7 +1257,7 @@ static int parse_idle(walk_t *w, yaml_node_t *m)
 static void add_class(gt_config_t *cfg, size_t *cap, const char *name, int value, bool preempt)
 {
     GT_GROW(cfg->classes, *cap, cfg->nclasses + 1);
-    cfg->classes[cfg->nclasses++] = (gt_class_cfg_t){xstrdup(name), value, preempt, false};
+    cfg->classes[cfg->nclasses++] = (gt_class_cfg_t){xstrdup(name), value, preempt, false, NULL, 0};
 }
 
 static int walk_document(walk_t *w)
@@ -1326,7 +1353,9 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
     yaml_parser_t parser;
     yaml_document_t doc;
     gt_config_t *cfg = xcalloc(1, sizeof(*cfg));
-    cfg->params = sched_params_default();
+    cfg->sched = (gt_sched_cfg_t){.fairshare = -1, .quotas = -1, .backfill = -1,
+                                  .preemption = -1, .half_life_s = -1, .reservations = -1,
+                                  .grace_s = -1, .min_runtime_s = -1};
     cfg->volumes = json_array();
     cfg->environments = json_array();
     cfg->partitions = json_object();
@@ -1410,9 +1439,13 @@ void gt_config_free(gt_config_t *cfg)
     for (size_t i = 0; i < cfg->nteams; i++)
         team_cfg_clear(&cfg->teams[i]);
     free(cfg->teams);
-    for (size_t i = 0; i < cfg->nclasses; i++)
+    for (size_t i = 0; i < cfg->nclasses; i++) {
         free(cfg->classes[i].name);
+        free(cfg->classes[i].order);
+    }
     free(cfg->classes);
+    free(cfg->sched.order);
+    free(cfg->sched.placement);
     free(cfg->default_class);
     for (size_t i = 0; i < cfg->nusers; i++) {
         free(cfg->users[i].name);
@@ -1514,54 +1547,4 @@ bad_number:
     free(v);
     return range_error(err, pattern, "inside the brackets write numbers and ranges such as "
                                      "001-016 or 1-4,8");
-}
-
-/* ---- the scheduler's model ---- */
-
-int gt_config_apply(const gt_config_t *cfg, sched_t *s, gt_error_t *err)
-{
-    for (size_t i = 0; i < cfg->nclasses; i++) {
-        const gt_class_cfg_t *c = &cfg->classes[i];
-        if (sched_class_add(s, c->name, c->value, c->preemptible, err) < 0)
-            return -1;
-    }
-    for (size_t i = 0; i < cfg->nteams; i++) {
-        const gt_team_cfg_t *t = &cfg->teams[i];
-        int parent = -1;
-        if (t->parent && (parent = sched_team_find(s, t->parent)) < 0) {
-            errno = ENOENT;
-            return gt_error_set(err, "invalid_config", "team %s: its parent %s is not known",
-                                t->name, t->parent);
-        }
-        int ti = sched_team_add(s, t->name, parent, t->weight, err);
-        if (ti < 0)
-            return -1;
-        for (size_t j = 0; j < t->nquotas; j++) {
-            const gt_quota_cfg_t *q = &t->quotas[j];
-            int type = -1;
-            if (q->gpu_type && (type = sched_gpu_type(s, q->gpu_type)) < 0)
-                return gt_error_set(err, "invalid_config", "team %s: GPU type %s: the "
-                                    "scheduler knows at most %d GPU types", t->name,
-                                    q->gpu_type, SCHED_MAX_GPU_TYPES);
-            if (sched_team_set_quota(s, ti, type, q->quota_milli, q->limit_milli, err) < 0)
-                return -1;
-        }
-    }
-    for (size_t i = 0; i < cfg->nnodes; i++) {
-        const gt_node_cfg_t *n = &cfg->nodes[i];
-        sched_node_spec_t spec = {
-            .name = n->name,
-            .gpu_type = n->gpu_type,
-            .gpus = n->gpus,
-            .cpus_milli = n->cpus_milli,
-            .memory_mib = n->memory_mib,
-            .block = n->block,
-            .spine = n->spine,
-            .leaf = n->leaf,
-            .nvlink_groups = n->nvlink_groups,
-        };
-        if (sched_node_add(s, &spec, err) < 0)
-            return -1;
-    }
-    return 0;
 }

@@ -13,14 +13,17 @@
  *            gpus > 0 needs gpu_type. cpus: 96 | 0.5 | 1500m. memory: 1536Gi | 512Mi | MiB.
  *   teams:   - {name, quota: {gpus: N, <GPU-TYPE>: N}, limit: {...}, weight, children: [...]}
  *            amounts are GPUs (whole or decimal: 0, 64, 12.5); quota <= limit per key.
- *   priority_classes: - {name, value, preemptible (default true), idle_action: report|requeue
+ *   priority_classes: - {name, value, preemptible (default true), order (as
+ *            scheduler.order, for the class's jobs), idle_action: report|requeue
  *            (default report: what is done to a job of the class flagged idle; requeue acts
  *            on preemptible jobs only, as a preemption: checkpoint signal, grace, queue)}
  *   idle:    {threshold: 5% | 0.05, after: 30m}  a running job whose GPUs all stay under the
  *            threshold (NVML utilization) for after is flagged idle (server only)
  *   scheduler: {fairshare, fairshare_half_life, quotas, backfill: {enabled, reservations} | bool,
  *               preemption: {enabled, grace_period, min_runtime} | bool,
- *               default_priority_class}
+ *               default_priority_class, order, placement}
+ *            order and placement are names the scheduler knows (fifo | las | srtf; bestfit):
+ *            src/model/sched_config.h checks them when it builds the scheduler.
  *   users:   {<token user>: {unix: <account>, team: <team>, allow_system_account: false}}
  *            the Unix account each API user's jobs run as on the nodes (server only), the team
  *            whose team-admin may mint its tokens, and whether its jobs may run as root or a
@@ -48,10 +51,12 @@ struct json_t;
 #include <stdint.h>
 
 #include "common/util.h"
-#include "sched/sched.h"
 
 /* Most nodes one configuration may declare (ranges and count included). */
 #define GT_CONFIG_MAX_NODES 100000
+/* The scheduler's bounds (src/model checks that they match sched.h's). */
+#define GT_CONFIG_MAX_GPU_TYPES 64
+#define GT_CONFIG_MAX_GPUS_PER_NODE 64
 
 typedef struct gt_node_cfg {
     char *name;                   /* ranges already expanded: gpu-[001-016] gives 16 nodes */
@@ -82,7 +87,22 @@ typedef struct gt_class_cfg {
     int value;
     bool preemptible;             /* default true */
     bool idle_requeue;            /* idle_action: requeue (default report) */
+    char *order;                  /* its pending jobs' order; NULL: the scheduler's */
+    int order_line;               /* the line of order (for messages) */
 } gt_class_cfg_t;
+
+/* The scheduler: section as written; what is not written keeps the scheduler's default
+ * (src/model/sched_config.h turns this into the scheduler's parameters). */
+typedef struct gt_sched_cfg {
+    int fairshare, quotas, backfill, preemption;   /* 0 or 1; -1 = not written */
+    int64_t half_life_s;          /* fairshare_half_life; -1 = not written */
+    int reservations;             /* backfill.reservations; -1 = not written */
+    int64_t grace_s, min_runtime_s; /* preemption.grace_period, .min_runtime; -1 = not written */
+    char *order;                  /* scheduler.order; NULL = not written */
+    int order_line;
+    char *placement;              /* scheduler.placement; NULL = not written */
+    int placement_line;
+} gt_sched_cfg_t;
 
 typedef struct gt_user_cfg {
     char *name;                   /* the API (token) user */
@@ -101,7 +121,7 @@ typedef struct gt_config {
                                      preemptible), normal (100), experimental (10) */
     size_t nclasses;
     char *default_class;          /* "normal" unless scheduler.default_priority_class says */
-    sched_params_t params;        /* scheduler: section over sched_params_default() */
+    gt_sched_cfg_t sched;         /* scheduler: section (plain values) */
     gt_user_cfg_t *users;         /* users: section, in file order */
     size_t nusers;
     int64_t retention_s;          /* retention: finished jobs are kept this long (0 = for ever) */
@@ -125,11 +145,6 @@ void gt_config_free(gt_config_t *cfg);
 
 /* The Unix account for API user name: its users: entry, else NULL (borrowed from cfg). */
 const char *gt_config_unix_user(const gt_config_t *cfg, const char *name);
-
-/* Builds the scheduler's model (classes, teams with quotas, nodes) from cfg into an empty s.
- * It does not touch the policy knobs: create s with sched_new(&cfg->params) (after any
- * overrides of the driver's own). On error s is left partly built: the caller frees it. */
-int gt_config_apply(const gt_config_t *cfg, sched_t *s, gt_error_t *err);
 
 /* Expands "gpu-[001-016]" (one bracket group of numbers and ranges separated by commas, such
  * as "gpu-[1-4,8]"; each number zero-padded to the width of its first bound) or a plain name.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "model/sched_config.h"
 #include "server/tls.h"
 #include "server/conn_guard.h"
 #include "server/gpu_use.h"
@@ -795,6 +796,10 @@ void *server_sched_main(void *arg)
 
 /* ---- model construction ---- */
 
+static team_t *team_record(server_t *srv, const char *name, const char *parent, double weight,
+                           int64_t quota, int64_t limit, int idx);
+static node_t *node_record(server_t *srv, const char *name, json_t *info, int idx);
+
 team_t *server_team_add(server_t *srv, const char *name, const char *parent, double weight,
                         int64_t quota, int64_t limit, gt_error_t *err)
 {
@@ -809,6 +814,13 @@ team_t *server_team_add(server_t *srv, const char *name, const char *parent, dou
         return NULL;
     if (sched_team_set_quota(srv->sched, idx, -1, quota, limit, err) < 0)
         return NULL;
+    return team_record(srv, name, parent, weight, quota, limit, idx);
+}
+
+/* The server's record of a team the scheduler holds at index idx. */
+static team_t *team_record(server_t *srv, const char *name, const char *parent, double weight,
+                           int64_t quota, int64_t limit, int idx)
+{
     GT_GROW(srv->teams, srv->teams_cap, srv->nteams + 1);
     team_t *t = &srv->teams[srv->nteams++];
     memset(t, 0, sizeof(*t));
@@ -821,13 +833,19 @@ team_t *server_team_add(server_t *srv, const char *name, const char *parent, dou
     return t;
 }
 
+/* The server's record of a priority class the scheduler holds. */
+static void class_record(server_t *srv, const char *name, int value, bool preemptible)
+{
+    srv->classes = xrealloc(srv->classes, (srv->nclasses + 1) * sizeof(*srv->classes));
+    srv->classes[srv->nclasses++] = (pclass_t){xstrdup(name), value, preemptible, false};
+}
+
 static int add_class(server_t *srv, const char *name, int value, bool preemptible,
                      gt_error_t *err)
 {
     if (sched_class_add(srv->sched, name, value, preemptible, err) < 0)
         return -1;
-    srv->classes = xrealloc(srv->classes, (srv->nclasses + 1) * sizeof(*srv->classes));
-    srv->classes[srv->nclasses++] = (pclass_t){xstrdup(name), value, preemptible, false};
+    class_record(srv, name, value, preemptible);
     return 0;
 }
 
@@ -866,6 +884,12 @@ node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_
     int idx = sched_node_add(srv->sched, &spec, err);
     if (idx < 0)
         return NULL;
+    return node_record(srv, name, info, idx);
+}
+
+/* The server's record of a node the scheduler holds at index idx. */
+static node_t *node_record(server_t *srv, const char *name, json_t *info, int idx)
+{
     node_t *n = xcalloc(1, sizeof(*n));
     n->tasks_seq = (uint64_t)(server_now() * 1e6);
     n->name = xstrdup(name);
@@ -882,37 +906,44 @@ node_t *server_node_add(server_t *srv, const char *name, json_t *info, gt_error_
     return n;
 }
 
+/* The scheduler and the server's records of classes, teams and nodes: from the configuration
+ * through the bridge the simulator uses too (src/model/sched_config.h), or, without a file,
+ * the default classes and no teams or nodes. */
 static int load_config(server_t *srv, const char *path, gt_error_t *err)
 {
     gt_config_t *cfg = NULL;
     if (path && gt_config_load(path, &cfg, err) < 0)
         return -1;
-    srv->sched = sched_new(cfg ? &cfg->params : NULL);
-    if (srv->retention_s < 0 && cfg && cfg->retention_set)
-        srv->retention_s = cfg->retention_s; /* --retention wins over the file */
     if (!srv->series_interval_s && cfg && cfg->series_interval_s)
         srv->series_interval_s = cfg->series_interval_s; /* --series-interval wins */
     if (cfg && cfg->series_retention_s)
         srv->series_retention_s = cfg->series_retention_s;
+    int rc = -1;
     server_users_from_config(srv, cfg);
     server_envs_from_config(srv, cfg);
     server_partitions_from_config(srv, cfg);
-    int rc = -1;
-    if (cfg && cfg->nclasses) {
-        for (size_t i = 0; i < cfg->nclasses; i++)
-            if (add_class(srv, cfg->classes[i].name, cfg->classes[i].value,
-                          cfg->classes[i].preemptible, err) < 0)
-                goto out;
-        srv->default_class = xstrdup(cfg->default_class ? cfg->default_class : "normal");
-    } else {
+    if (!cfg) {
+        srv->sched = sched_new(NULL);
         if (add_class(srv, "production", 1000, false, err) < 0 ||
             add_class(srv, "normal", 100, true, err) < 0 ||
             add_class(srv, "experimental", 10, true, err) < 0)
             goto out;
         srv->default_class = xstrdup("normal");
+        gpu_use_from_config(srv, NULL);
+        rc = 0;
+        goto out;
     }
+    /* Declared nodes wait for their agent to register before they get work: down. */
+    if (!(srv->sched = model_sched_new(cfg, true, err)))
+        goto out;
+    if (srv->retention_s < 0 && cfg->retention_set)
+        srv->retention_s = cfg->retention_s; /* --retention wins over the file */
+    for (size_t i = 0; i < cfg->nclasses; i++)
+        class_record(srv, cfg->classes[i].name, cfg->classes[i].value,
+                     cfg->classes[i].preemptible);
+    srv->default_class = xstrdup(cfg->default_class ? cfg->default_class : "normal");
     gpu_use_from_config(srv, cfg);
-    for (size_t i = 0; cfg && i < cfg->nteams; i++) {
+    for (size_t i = 0; i < cfg->nteams; i++) {
         const gt_team_cfg_t *tc = &cfg->teams[i];
         int64_t q = 0, l = -1;
         for (size_t k = 0; k < tc->nquotas; k++)
@@ -920,19 +951,10 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
                 q = tc->quotas[k].quota_milli;
                 l = tc->quotas[k].limit_milli;
             }
-        team_t *t = server_team_add(srv, tc->name, tc->parent, tc->weight > 0 ? tc->weight : 1, q, l,
-                             err);
-        if (!t)
-            goto out;
-        for (size_t k = 0; k < tc->nquotas; k++)
-            if (tc->quotas[k].gpu_type &&
-                sched_team_set_quota(srv->sched, t->sched_idx,
-                                     sched_gpu_type(srv->sched, tc->quotas[k].gpu_type),
-                                     tc->quotas[k].quota_milli, tc->quotas[k].limit_milli,
-                                     err) < 0)
-                goto out;
+        team_record(srv, tc->name, tc->parent, tc->weight > 0 ? tc->weight : 1, q, l,
+                    sched_team_find(srv->sched, tc->name));
     }
-    for (size_t i = 0; cfg && i < cfg->nnodes; i++) {
+    for (size_t i = 0; i < cfg->nnodes; i++) {
         const gt_node_cfg_t *nc = &cfg->nodes[i];
         json_t *info = json_pack("{s:s?,s:i,s:I,s:I,s:{s:s?,s:s?,s:s?},s:i}", "gpu_type",
                                  nc->gpu_type, "gpus", nc->gpus, "cpus_milli",
@@ -940,13 +962,9 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
                                  (json_int_t)nc->memory_mib, "topology", "block", nc->block,
                                  "spine", nc->spine, "leaf", nc->leaf, "nvlink_groups",
                                  nc->nvlink_groups);
-        node_t *n = server_node_add(srv, nc->name, info, err);
+        node_t *n = node_record(srv, nc->name, info, sched_node_find(srv->sched, nc->name));
         json_decref(info);
-        if (!n)
-            goto out;
-        /* Declared nodes wait for their agent to register before they get work. */
         n->up = false;
-        sched_node_set_up(srv->sched, n->sched_idx, false);
     }
     rc = 0;
 out:

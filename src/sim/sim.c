@@ -6,6 +6,8 @@
 
 #include "sim/sim.h"
 
+#include "model/sched_config.h"
+
 typedef enum { EV_END, EV_STOP } event_kind_t;
 
 typedef struct event {
@@ -263,12 +265,12 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     memset(out, 0, sizeof(*out));
     double wall0 = gt_monotonic_s();
     bool fifo = opts && opts->fifo;
-    sched_t *s = sched_new(&cfg->params);
+    sched_t *s = model_sched_new(cfg, false, err);
     int rc = -1;
     run_state_t rs = {.s = s, .checkpoint_every = opts ? opts->checkpoint_every_s : 0};
     int *specs_cls = NULL;        /* each job's priority class, for the per-job records */
     out->guarantee_attainment_min = -1;
-    if (gt_config_apply(cfg, s, err) < 0)
+    if (!s)
         goto out;
     /* the policy as the scheduler was built from the config; --policy fifo overrides it */
     sched_params_t params = *sched_params(s);

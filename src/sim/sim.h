@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "sched/sched.h"
 #include "sim/trace.h"
 
 typedef struct gt_sim_opts {

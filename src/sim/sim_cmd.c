@@ -141,12 +141,17 @@ int cmd_sim(int argc, char **argv)
         fprintf(stderr, "gantry sim: %s\n", err.msg);
         goto out;
     }
-    cfg->params.fairshare &= !no_fs;
-    cfg->params.quotas &= !no_q;
-    cfg->params.backfill &= !no_bf;
-    cfg->params.preemption &= !no_pe;
+    /* the flags win over the file's scheduler: section (plain values: src/model applies them) */
+    if (no_fs)
+        cfg->sched.fairshare = 0;
+    if (no_q)
+        cfg->sched.quotas = 0;
+    if (no_bf)
+        cfg->sched.backfill = 0;
+    if (no_pe)
+        cfg->sched.preemption = 0;
     if (resv >= 0)
-        cfg->params.reservations = (int)resv;
+        cfg->sched.reservations = (int)resv;
     gt_sim_opts_t so = {.progress = !quiet && isatty(STDERR_FILENO), .fifo = fifo,
                         .checkpoint_every_s = ckpt, .jobs = jobs_out != NULL};
     FILE *jf = NULL;

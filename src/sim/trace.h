@@ -33,6 +33,7 @@
 
 #include "common/config.h"
 #include "common/util.h"
+#include "sched/sched.h"
 
 typedef struct gt_trace_job {
     char *id;                     /* as in the file; unique ids are the caller's concern */
