@@ -114,7 +114,7 @@ bench: all
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=undefined
-FUZZ_SRCS  := src/common/util.c src/common/config.c $(wildcard src/sched/*.c) \
+FUZZ_SRCS  := src/common/util.c src/common/config.c $(wildcard src/sched/*.c src/model/*.c) \
               $(wildcard src/sim/trace*.c)
 fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace build/fuzz/fuzz_job build/fuzz/fuzz_agent
 

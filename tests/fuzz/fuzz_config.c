@@ -1,5 +1,5 @@
 /* fuzz_config.c: libFuzzer target for the YAML configuration parser (src/common/config.c).
- * A configuration that parses is also applied to a scheduler, so that whatever the parser
+ * A configuration that parses is also built into a scheduler (src/model/sched_config.c), so that whatever the parser
  * accepts the scheduler's model can take (or refuse with an error, never a crash). Clusters
  * over 2,000 nodes are parsed only: adding 10^5 nodes to the scheduler takes seconds, which
  * would slow the search without testing the parser.
@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "model/sched_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -15,9 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gt_error_t err;
     if (gt_config_parse((const char *)data, size, &cfg, &err) == 0) {
         if (cfg->nnodes <= 2000) {
-            sched_t *s = sched_new(&cfg->params);
-            (void)gt_config_apply(cfg, s, &err);
-            sched_free(s);
+            sched_free(model_sched_new(cfg, false, &err));
         }
         gt_config_free(cfg);
     }
