@@ -919,11 +919,11 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     if (cfg && cfg->series_retention_s)
         srv->series_retention_s = cfg->series_retention_s;
     int rc = -1;
-    server_users_from_config(srv, cfg);
-    server_envs_from_config(srv, cfg);
-    server_partitions_from_config(srv, cfg);
     if (!cfg) {
         srv->sched = sched_new(NULL);
+        server_users_from_config(srv, NULL);
+        server_envs_from_config(srv, NULL);
+        server_partitions_from_config(srv, NULL);
         if (add_class(srv, "production", 1000, false, err) < 0 ||
             add_class(srv, "normal", 100, true, err) < 0 ||
             add_class(srv, "experimental", 10, true, err) < 0)
@@ -936,6 +936,9 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     /* Declared nodes wait for their agent to register before they get work: down. */
     if (!(srv->sched = model_sched_new(cfg, true, err)))
         goto out;
+    server_users_from_config(srv, cfg);
+    server_envs_from_config(srv, cfg);
+    server_partitions_from_config(srv, cfg); /* after the nodes: it names their GPU types */
     if (srv->retention_s < 0 && cfg->retention_set)
         srv->retention_s = cfg->retention_s; /* --retention wins over the file */
     for (size_t i = 0; i < cfg->nclasses; i++)
