@@ -823,11 +823,85 @@ static int parse_preemption(walk_t *w, yaml_node_t *m, gt_sched_cfg_t *sp)
     return 0;
 }
 
+static int parse_las(walk_t *w, yaml_node_t *m, gt_sched_cfg_t *sp)
+{
+    static const char *const keys[] = {"queues", "starvation", NULL};
+    if (expect(w, m, YAML_MAPPING_NODE, "scheduler.las",
+               "a mapping such as {queues: [1h, 10h], starvation: 24h}") < 0)
+        return -1;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, "scheduler.las", keys, &seen);
+        if (k < 0)
+            return -1;
+        yaml_node_t *val = get(w, p->value);
+        if (k == 1) {
+            if (get_duration(w, val, "scheduler.las.starvation", &sp->las_starvation_s) < 0)
+                return -1;
+            if (sp->las_starvation_s <= 0)
+                return fail(w, val, "scheduler.las.starvation must be above 0, such as 24h");
+            continue;
+        }
+        if (expect(w, val, YAML_SEQUENCE_NODE, "scheduler.las.queues",
+                   "a list of GPU-time thresholds such as [1h, 10h]") < 0)
+            return -1;
+        int n = 0;
+        for (yaml_node_item_t *it = val->data.sequence.items.start;
+             it < val->data.sequence.items.top; it++, n++) {
+            yaml_node_t *q = get(w, *it);
+            char sub[64];
+            fmt(sub, sizeof(sub), "scheduler.las.queues[%d]", n);
+            if (n == GT_CONFIG_MAX_LAS_QUEUES)
+                return fail(w, q, "scheduler.las.queues: at most %d thresholds",
+                            GT_CONFIG_MAX_LAS_QUEUES);
+            if (get_duration(w, q, sub, &sp->las_queues[n]) < 0)
+                return -1;
+            if (sp->las_queues[n] <= (n ? sp->las_queues[n - 1] : 0))
+                return fail(w, q, "%s: thresholds must rise (each above 0 and above the one "
+                                  "before), such as [1h, 10h]", sub);
+        }
+        sp->las_nqueues = n;
+    }
+    return 0;
+}
+
+static int parse_srtf(walk_t *w, yaml_node_t *m, gt_sched_cfg_t *sp)
+{
+    static const char *const keys[] = {"aging", "unknown", NULL};
+    if (expect(w, m, YAML_MAPPING_NODE, "scheduler.srtf",
+               "a mapping such as {aging: 0.01, unknown: 24h}") < 0)
+        return -1;
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        int k = which_key(w, p, "scheduler.srtf", keys, &seen);
+        if (k < 0)
+            return -1;
+        yaml_node_t *val = get(w, p->value);
+        if (k == 1) {
+            if (get_duration(w, val, "scheduler.srtf.unknown", &sp->srtf_unknown_s) < 0)
+                return -1;
+            continue;
+        }
+        const char *s = scalar(w, val, "scheduler.srtf.aging", "a number above 0 up to 1");
+        if (!s)
+            return -1;
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (!*s || *end || errno || !isfinite(v) || v < 1e-6 || v > 1)
+            return fail(w, val, "scheduler.srtf.aging: '%s' is not a rate; write a number from "
+                                "0.000001 to 1 such as 0.01 (seconds of remaining time each "
+                                "second of waiting is worth)", s);
+        sp->srtf_aging = v;
+    }
+    return 0;
+}
+
 static int parse_scheduler(walk_t *w, yaml_node_t *m, yaml_node_t **default_class_node)
 {
     static const char *const keys[] = {"fairshare", "fairshare_half_life", "quotas", "backfill",
                                        "preemption", "default_priority_class", "order",
-                                       "placement", NULL};
+                                       "placement", "las", "srtf", NULL};
     if (expect(w, m, YAML_MAPPING_NODE, "scheduler",
                "a mapping such as {fairshare_half_life: 7d, backfill: {enabled: true}}") < 0)
         return -1;
@@ -860,6 +934,8 @@ static int parse_scheduler(walk_t *w, yaml_node_t *m, yaml_node_t **default_clas
                             &sp->placement);
             sp->placement_line = line_of(val);
             break;
+        case 8: rc = parse_las(w, val, sp); break;
+        case 9: rc = parse_srtf(w, val, sp); break;
         }
         if (rc < 0)
             return -1;
@@ -1355,7 +1431,9 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
     gt_config_t *cfg = xcalloc(1, sizeof(*cfg));
     cfg->sched = (gt_sched_cfg_t){.fairshare = -1, .quotas = -1, .backfill = -1,
                                   .preemption = -1, .half_life_s = -1, .reservations = -1,
-                                  .grace_s = -1, .min_runtime_s = -1};
+                                  .grace_s = -1, .min_runtime_s = -1, .las_nqueues = -1,
+                                  .las_starvation_s = -1, .srtf_aging = -1,
+                                  .srtf_unknown_s = -1};
     cfg->volumes = json_array();
     cfg->environments = json_array();
     cfg->partitions = json_object();

@@ -21,9 +21,11 @@
  *            threshold (NVML utilization) for after is flagged idle (server only)
  *   scheduler: {fairshare, fairshare_half_life, quotas, backfill: {enabled, reservations} | bool,
  *               preemption: {enabled, grace_period, min_runtime} | bool,
- *               default_priority_class, order, placement}
+ *               default_priority_class, order, placement,
+ *               las: {queues: [1h, 10h], starvation: 24h}, srtf: {aging: 0.005, unknown: 24h}}
  *            order and placement are names the scheduler knows (fifo | las | srtf; bestfit):
- *            src/model/sched_config.h checks them when it builds the scheduler.
+ *            src/model/sched_config.h checks them when it builds the scheduler. las.queues are
+ *            GPU-time thresholds (1h = one GPU-hour), ascending, at most 8.
  *   users:   {<token user>: {unix: <account>, team: <team>, allow_system_account: false}}
  *            the Unix account each API user's jobs run as on the nodes (server only), the team
  *            whose team-admin may mint its tokens, and whether its jobs may run as root or a
@@ -57,6 +59,7 @@ struct json_t;
 /* The scheduler's bounds (src/model checks that they match sched.h's). */
 #define GT_CONFIG_MAX_GPU_TYPES 64
 #define GT_CONFIG_MAX_GPUS_PER_NODE 64
+#define GT_CONFIG_MAX_LAS_QUEUES 8
 
 typedef struct gt_node_cfg {
     char *name;                   /* ranges already expanded: gpu-[001-016] gives 16 nodes */
@@ -102,6 +105,11 @@ typedef struct gt_sched_cfg {
     int order_line;
     char *placement;              /* scheduler.placement; NULL = not written */
     int placement_line;
+    int64_t las_queues[GT_CONFIG_MAX_LAS_QUEUES]; /* las.queues: GPU-seconds, ascending */
+    int las_nqueues;              /* -1 = not written */
+    int64_t las_starvation_s;     /* las.starvation; -1 = not written */
+    double srtf_aging;            /* srtf.aging; -1 = not written */
+    int64_t srtf_unknown_s;       /* srtf.unknown; -1 = not written */
 } gt_sched_cfg_t;
 
 typedef struct gt_user_cfg {

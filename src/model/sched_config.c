@@ -8,6 +8,8 @@ _Static_assert(GT_CONFIG_MAX_GPU_TYPES == SCHED_MAX_GPU_TYPES,
                "the configuration and the scheduler agree on the GPU types they hold");
 _Static_assert(GT_CONFIG_MAX_GPUS_PER_NODE == SCHED_MAX_GPUS_PER_NODE,
                "the configuration and the scheduler agree on the GPUs a node holds");
+_Static_assert(GT_CONFIG_MAX_LAS_QUEUES <= SCHED_LAS_MAX_QUEUES,
+               "the scheduler holds every LAS threshold the configuration may give");
 
 /* The names the scheduler knows for a kind of policy, "a, b or c", for messages. */
 static void list_names(const char *(*name)(int), int n, char *buf, size_t len)
@@ -34,9 +36,12 @@ static int find_order(const char *name, int line, const char *key, gt_error_t *e
         return o;
     char names[128];
     list_names(sched_order_name, SCHED_NORDERS, names, sizeof(names));
+    char where[32] = "";
+    if (line > 0) /* 0: not from the file (gantry sim --order) */
+        snprintf(where, sizeof(where), "line %d: ", line);
     errno = EINVAL;
-    return gt_error_set(err, "invalid_config", "line %d: %s: unknown order '%s'; write %s",
-                        line, key, name, names);
+    return gt_error_set(err, "invalid_config", "%s%s: unknown order '%s'; write %s", where, key,
+                        name, names);
 }
 
 int model_sched_params(const gt_config_t *cfg, sched_params_t *out, gt_error_t *err)
@@ -59,15 +64,29 @@ int model_sched_params(const gt_config_t *cfg, sched_params_t *out, gt_error_t *
         p.grace_s = c->grace_s;
     if (c->min_runtime_s >= 0)
         p.min_runtime_s = c->min_runtime_s;
+    if (c->las_nqueues >= 0) {
+        p.las_nqueues = c->las_nqueues;
+        for (int k = 0; k < c->las_nqueues; k++)
+            p.las_queues[k] = c->las_queues[k];
+    }
+    if (c->las_starvation_s > 0)
+        p.las_starvation_s = c->las_starvation_s;
+    if (c->srtf_aging > 0)
+        p.srtf_aging = c->srtf_aging;
+    if (c->srtf_unknown_s >= 0)
+        p.srtf_unknown_s = c->srtf_unknown_s;
     if (c->order && (p.order = find_order(c->order, c->order_line, "scheduler.order", err)) < 0)
         return -1;
     if (c->placement && (p.placement = sched_placement_find(c->placement)) < 0) {
         char names[128];
         list_names(sched_placement_name, SCHED_NPLACEMENTS, names, sizeof(names));
+        char where[32] = "";
+        if (c->placement_line > 0)
+            snprintf(where, sizeof(where), "line %d: ", c->placement_line);
         errno = EINVAL;
         return gt_error_set(err, "invalid_config",
-                            "line %d: scheduler.placement: unknown placement '%s'; write %s",
-                            c->placement_line, c->placement, names);
+                            "%sscheduler.placement: unknown placement '%s'; write %s", where,
+                            c->placement, names);
     }
     *out = p;
     return 0;

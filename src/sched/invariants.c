@@ -95,8 +95,9 @@ static bool check_teams(const sched_t *s, char *msg, size_t len)
 }
 
 /* A team within quota never waits behind borrowers: a single-node job within its team's
- * quota, blocked for capacity, must not find a node of its type where the free GPUs plus
- * those of eligible borrowed jobs of other teams would hold it. (Gangs are not checked.) */
+ * quota, blocked for capacity, must not find a node of its type where the free GPUs, CPUs
+ * and memory plus those of eligible borrowed jobs of other teams would hold it. (Gangs are
+ * not checked.) */
 static bool check_reclaim(const sched_t *s, char *msg, size_t len)
 {
     if (!s->p.quotas || !s->p.preemption || s->changed)
@@ -116,6 +117,7 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
                     !(j->types >> n->type & 1))
                     continue;
                 int freeable = n->free_whole;
+                int64_t cpus = n->cpus_free, mem = n->mem_free; /* what j needs there too */
                 for (int r = 0; r < s->nrunning; r++) {
                     const job_t *v = &s->jobs[s->running[r]];
                     if (v->state != SCHED_RUNNING || !v->preemptible || v->team == j->team ||
@@ -124,10 +126,15 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
                         s->classes[v->cls].value > s->classes[j->cls].value)
                         continue;
                     for (int k = 0; k < v->nslots; k++)
-                        if (v->slots[k].node == ni && v->slots[k].gpu_milli == SCHED_MILLI)
-                            freeable += __builtin_popcountll(v->slots[k].gpu_mask);
+                        if (v->slots[k].node == ni) {
+                            if (v->slots[k].gpu_milli == SCHED_MILLI)
+                                freeable += __builtin_popcountll(v->slots[k].gpu_mask);
+                            cpus += v->cpus;
+                            mem += v->mem;
+                        }
                 }
-                if (freeable >= g && n->ngpus >= g && node_fits_cpu_mem(n, 0, 0))
+                if (freeable >= g && n->ngpus >= g && (!j->cpus || !n->cpus || cpus >= j->cpus) &&
+                    (!j->mem || !n->mem || mem >= j->mem))
                     return FAIL("job %llu of team %s is within quota and waits for capacity, "
                                 "but node %s has borrowed GPUs it could reclaim",
                                 (unsigned long long)j->id, s->teams[ti].name, n->name);
@@ -164,10 +171,32 @@ static bool check_admin(const sched_t *s, char *msg, size_t len)
     return true;
 }
 
+/* Each team's queue is sorted by (key, id), each entry carrying its job's key, and holds only
+ * pending jobs (outside a pass): what keeps the merge of the team queues monotone (policy.h). */
+static bool check_queues(const sched_t *s, char *msg, size_t len)
+{
+    for (int t = 0; t < s->nteams; t++) {
+        const team_t *tm = &s->teams[t];
+        for (size_t q = 0; q < tm->nqueue; q++) {
+            const qentry_t *e = &tm->queue[q];
+            const job_t *j = &s->jobs[e->job];
+            if (!j->live || j->id != e->id || j->state != SCHED_PENDING || j->key != e->key)
+                return FAIL("team %s: queue entry %zu (job %llu) is not its pending job's",
+                            tm->name, q, (unsigned long long)e->id);
+            if (q && (tm->queue[q - 1].key > e->key ||
+                      (tm->queue[q - 1].key == e->key && tm->queue[q - 1].id >= e->id)))
+                return FAIL("team %s: queue out of order at job %llu (key %lld after %lld)",
+                            tm->name, (unsigned long long)e->id, (long long)e->key,
+                            (long long)tm->queue[q - 1].key);
+        }
+    }
+    return true;
+}
+
 bool sched_check_invariants(const sched_t *s, char *msg, size_t len)
 {
     if (len)
         msg[0] = '\0';
     return check_nodes(s, msg, len) && check_teams(s, msg, len) && check_reclaim(s, msg, len) &&
-           check_admin(s, msg, len);
+           check_admin(s, msg, len) && check_queues(s, msg, len);
 }

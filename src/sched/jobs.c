@@ -116,7 +116,8 @@ int job_resolve_nodes(const sched_t *s, job_t *j)
 static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
-    j->key = policy_job_key(s, j, now);
+    j->queued_at = now;
+    j->key = policy_job_key(s, j);
     GT_GROW(t->queue, t->capqueue, t->nqueue + 1);
     size_t pos = t->nqueue;
     while (pos > 0) {
@@ -360,11 +361,16 @@ void job_start(sched_t *s, int ji, sched_time_t now)
     s->stats.starts++;
 }
 
-/* Frees what a running or preempting job holds. */
+/* Frees what a running or preempting job holds, and counts the service its run had. */
 void job_release(sched_t *s, int ji, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
     sched_accrue_usage(s, now);
+    if (now > j->start) {
+        j->attained_gpu_s += (double)(now - j->start) * (double)j->gpus / SCHED_MILLI;
+        if (j->checkpointable) /* it checkpoints in its grace period: the work is kept */
+            j->kept_s += now - j->start;
+    }
     for (int k = 0; k < j->nslots; k++)
         node_give(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
     slot_charge(s, j, -1);

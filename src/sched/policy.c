@@ -14,8 +14,8 @@ typedef struct policy_entry {
 /* One line per policy: its configuration name and its ops table (policy_NAME.c). */
 static const policy_entry_t orders[SCHED_NORDERS] = {
     [SCHED_ORDER_FIFO] = {"fifo", &policy_default},
-    [SCHED_ORDER_LAS] = {"las", NULL},
-    [SCHED_ORDER_SRTF] = {"srtf", NULL},
+    [SCHED_ORDER_LAS] = {"las", &policy_las},
+    [SCHED_ORDER_SRTF] = {"srtf", &policy_srtf},
 };
 
 static const policy_entry_t placements[SCHED_NPLACEMENTS] = {
@@ -67,11 +67,11 @@ const sched_policy_t *policy_of_placement(int placement)
                : &policy_default;
 }
 
-sched_key_t policy_job_key(const sched_t *s, const job_t *j, sched_time_t now)
+sched_key_t policy_job_key(const sched_t *s, const job_t *j)
 {
     int order = s->classes[j->cls].order >= 0 ? s->classes[j->cls].order : s->p.order;
     const sched_policy_t *p = policy_of_order(order);
-    return p->job_key ? p->job_key(s, j, now) : policy_default.job_key(s, j, now);
+    return p->job_key ? p->job_key(s, j) : policy_default.job_key(s, j);
 }
 
 double policy_victim_cost(const sched_t *s, const job_t *v, sched_time_t now)
@@ -94,7 +94,7 @@ void policy_rekey(sched_t *s)
         team_t *t = &s->teams[ti];
         for (size_t i = 0; i < t->nqueue; i++) {
             job_t *j = &s->jobs[t->queue[i].job];
-            t->queue[i].key = j->key = policy_job_key(s, j, s->now);
+            t->queue[i].key = j->key = policy_job_key(s, j);
         }
         qsort(t->queue, t->nqueue, sizeof(*t->queue), qentry_cmp);
     }

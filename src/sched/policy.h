@@ -34,9 +34,9 @@ typedef int64_t sched_key_t;
 
 typedef struct sched_policy {
     const char *name;
-    /* The key of pending job j joining its team's queue at time now (j->submit is its age,
-     * kept across requeues; j->attained_gpu_s what it ran before). */
-    sched_key_t (*job_key)(const sched_t *s, const job_t *j, sched_time_t now);
+    /* The key of pending job j as it joins its team's queue (j->queued_at): j->submit is its
+     * age, kept across requeues; j->attained_gpu_s and j->kept_s what its ended runs had. */
+    sched_key_t (*job_key)(const sched_t *s, const job_t *j);
     /* The cost of placing j's `gpus` whole GPUs (0 for a fraction or none) on node ni, which
      * can hold them; lower is better, ties go to the best-fit order. */
     int64_t (*node_score)(const sched_t *s, const job_t *j, int ni, int gpus);
@@ -46,12 +46,18 @@ typedef struct sched_policy {
 
 /* policy_default.c: today's behaviour: FIFO order (submit time), best fit, least lost work. */
 extern const sched_policy_t policy_default;
+/* policy_las.c: least attained service in discrete queues, with a starvation guard. */
+extern const sched_policy_t policy_las;
+/* policy_srtf.c: shortest remaining time (time limit or estimate), with aging. */
+extern const sched_policy_t policy_srtf;
+/* The LAS queue of a job with this attained service (0 = the first). */
+int las_queue_of(const sched_params_t *p, double attained_gpu_s);
 
 /* policy.c: the policy that orders the jobs of class cls (its own order, else the cluster's);
  * the placement policy; and the hooks with their fallback to the default. */
 const sched_policy_t *policy_of_order(int order);
 const sched_policy_t *policy_of_placement(int placement);
-sched_key_t policy_job_key(const sched_t *s, const job_t *j, sched_time_t now);
+sched_key_t policy_job_key(const sched_t *s, const job_t *j);
 double policy_victim_cost(const sched_t *s, const job_t *v, sched_time_t now);
 /* Recomputes every queued job's key and re-sorts the team queues (the order's parameters
  * changed: sched_set_params, sched_class_set_order). */

@@ -3,10 +3,9 @@
  * free-GPU index (place.c, node_score NULL), and victims that lose the least work. */
 #include "sched/sched_internal.h"
 
-static sched_key_t fifo_key(const sched_t *s, const job_t *j, sched_time_t now)
+static sched_key_t fifo_key(const sched_t *s, const job_t *j)
 {
     (void)s;
-    (void)now;
     return j->submit;
 }
 

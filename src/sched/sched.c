@@ -20,8 +20,13 @@ sched_params_t sched_params_default(void)
         .preemption = true,
         .grace_s = 120,
         .min_runtime_s = 600,
-        .order = SCHED_ORDER_FIFO,
+        .order = SCHED_ORDER_SRTF,
         .placement = SCHED_PLACE_BESTFIT,
+        .las_queues = {3600, 36000},
+        .las_nqueues = 2,
+        .las_starvation_s = 86400,
+        .srtf_aging = 0.005,
+        .srtf_unknown_s = 86400,
     };
 }
 
@@ -91,7 +96,14 @@ const sched_params_t *sched_params(const sched_t *s)
 /* Whether the job keys of b differ from a's (policy.h: keys are fixed while jobs wait). */
 static bool order_changed(const sched_params_t *a, const sched_params_t *b)
 {
-    return a->order != b->order;
+    if (a->order != b->order || a->las_nqueues != b->las_nqueues ||
+        a->las_starvation_s != b->las_starvation_s || a->srtf_aging != b->srtf_aging ||
+        a->srtf_unknown_s != b->srtf_unknown_s)
+        return true;
+    for (int k = 0; k < a->las_nqueues && k < SCHED_LAS_MAX_QUEUES; k++)
+        if (a->las_queues[k] != b->las_queues[k])
+            return true;
+    return false;
 }
 
 void sched_set_params(sched_t *s, const sched_params_t *params)

@@ -56,6 +56,8 @@ int sched_order_find(const char *name);
 const char *sched_placement_name(int placement);
 int sched_placement_find(const char *name);
 
+#define SCHED_LAS_MAX_QUEUES 8
+
 typedef struct sched_params {
     bool fairshare;               /* false: FIFO (by submit time) inside a priority tier */
     sched_time_t half_life_s;     /* decay of past usage; 0 = only current allocation counts */
@@ -67,11 +69,22 @@ typedef struct sched_params {
     sched_time_t min_runtime_s;   /* a job younger than this is never a victim */
     int order;                    /* enum sched_order, for classes without their own */
     int placement;                /* enum sched_placement */
+    /* order las: a job's queue is how many of these thresholds its attained service (GPU-
+     * seconds over all its runs) has reached; ascending, las_nqueues of them */
+    int64_t las_queues[SCHED_LAS_MAX_QUEUES];
+    int las_nqueues;
+    sched_time_t las_starvation_s; /* a job of queue k waits behind later jobs of queue 0 for
+                                      at most k times this */
+    /* order srtf: each second waited counts as this many seconds less remaining time (0 < aging
+     * <= 1); a job without time limit or estimate counts as needing srtf_unknown_s */
+    double srtf_aging;
+    sched_time_t srtf_unknown_s;
 } sched_params_t;
 
 /* The defaults of DESIGN.md: fair share with a 7-day half-life, quotas, backfill with 8
- * reservations, preemption with a 120 s grace period and a 10 min minimum runtime; FIFO order
- * and best-fit placement. */
+ * reservations, preemption with a 120 s grace period and a 10 min minimum runtime; order srtf
+ * (aging 0.005, unknown durations as 24 h: FIFO when no job carries one) and best-fit
+ * placement; for order las queues at 1 and 10 GPU-hours with a 24 h starvation guard. */
 sched_params_t sched_params_default(void);
 
 /* Returns a new empty scheduler (never NULL); free with sched_free (accepts NULL). */

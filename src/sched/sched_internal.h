@@ -94,8 +94,10 @@ typedef struct job {
     sched_time_t submit, time_limit, estimate;
     sched_time_t start, last_ckpt, stop_deadline;
     sched_key_t key;                               /* its order key while pending (policy.h) */
-    double attained_gpu_s;                         /* GPU-seconds it ran before (requeues) */
-    sched_time_t ran_s;                            /* seconds it ran before (requeues) */
+    sched_time_t queued_at;                        /* when it last joined its team's queue */
+    double attained_gpu_s;                         /* GPU-seconds of service over its ended runs */
+    sched_time_t kept_s;                           /* seconds of work its ended runs kept (a
+                                                      checkpointable job's; 0 for others) */
     uint64_t start_seq;                            /* s->seq when it started (0: restored) */
     bool preemptible, checkpointable, borrowing;
     sched_job_state_t state;

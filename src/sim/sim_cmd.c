@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,13 +36,16 @@ static void usage(FILE *f)
             "  --jobs-out FILE        also write one CSV line per job to FILE (id,team,class,\n"
             "                         gpus,submit,first_start,last_start,end,wait_s,jct_s,\n"
             "                         preemptions,lost_gpu_s)\n"
+            "  --order O              the order inside a team's share: fifo, las or srtf\n"
+            "  --placement P          how nodes are chosen: bestfit\n"
             "  -q, --quiet            no progress line on stderr\n");
 }
 
 int cmd_sim(int argc, char **argv)
 {
     enum { O_FORMAT = 256, O_NODES, O_NODES_FORMAT, O_NO_TIMING, O_NO_FS, O_NO_QUOTAS,
-           O_NO_BACKFILL, O_NO_PREEMPT, O_RESV, O_POLICY, O_JOBS_OUT, O_CKPT };
+           O_NO_BACKFILL, O_NO_PREEMPT, O_RESV, O_POLICY, O_JOBS_OUT, O_CKPT,
+           O_ORDER, O_PLACEMENT };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},   {"trace", required_argument, 0, 't'},
         {"trace-format", required_argument, 0, O_FORMAT},
@@ -55,11 +59,13 @@ int cmd_sim(int argc, char **argv)
         {"policy", required_argument, 0, O_POLICY},
         {"jobs-out", required_argument, 0, O_JOBS_OUT},
         {"checkpoint-every", required_argument, 0, O_CKPT},
+        {"order", required_argument, 0, O_ORDER},
+        {"placement", required_argument, 0, O_PLACEMENT},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *config = NULL, *trace = NULL, *format = NULL, *nodes = NULL, *nodes_format = NULL,
-               *output = "table";
+               *output = "table", *order = NULL, *placement = NULL;
     bool timing = true, quiet = false, no_fs = false, no_q = false, no_bf = false, no_pe = false;
     int64_t resv = -1, ckpt = 0;
     const char *jobs_out = NULL;
@@ -102,6 +108,8 @@ int cmd_sim(int argc, char **argv)
                 return 2;
             }
             break;
+        case O_ORDER: order = optarg; break;
+        case O_PLACEMENT: placement = optarg; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -152,6 +160,16 @@ int cmd_sim(int argc, char **argv)
         cfg->sched.preemption = 0;
     if (resv >= 0)
         cfg->sched.reservations = (int)resv;
+    if (order) { /* the bridge checks the name */
+        free(cfg->sched.order);
+        cfg->sched.order = xstrdup(order);
+        cfg->sched.order_line = 0;
+    }
+    if (placement) {
+        free(cfg->sched.placement);
+        cfg->sched.placement = xstrdup(placement);
+        cfg->sched.placement_line = 0;
+    }
     gt_sim_opts_t so = {.progress = !quiet && isatty(STDERR_FILENO), .fifo = fifo,
                         .checkpoint_every_s = ckpt, .jobs = jobs_out != NULL};
     FILE *jf = NULL;

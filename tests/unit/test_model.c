@@ -94,16 +94,75 @@ static void test_params(void)
     errno = 0;
     ok(c && model_sched_params(c, &p, &err) == -1, "an unknown order is refused");
     is_int(errno, EINVAL, "errno EINVAL");
-    is_str(err.msg, "line 4: scheduler.order: unknown order 'shortest'; write fifo",
+    is_str(err.msg, "line 4: scheduler.order: unknown order 'shortest'; write fifo, las or srtf",
            "the message names the line, the key and the choices");
     is_str(err.code, "invalid_config", "code invalid_config");
     gt_config_free(c);
+
+    c = parse("", &err);
+    if (c) { /* an override of the driver's (gantry sim --order): no line to name */
+        c->sched.order = strdup("xyz");
+        ok(model_sched_params(c, &p, &err) == -1, "an unknown order from the command line");
+        is_str(err.msg, "scheduler.order: unknown order 'xyz'; write fifo, las or srtf",
+               "no line in the message");
+        gt_config_free(c);
+    }
 
     c = parse("scheduler:\n  placement: roundrobin\n", &err);
     ok(c && model_sched_params(c, &p, &err) == -1, "an unknown placement is refused");
     is_str(err.msg, "line 2: scheduler.placement: unknown placement 'roundrobin'; write bestfit",
            "the message says what to write");
     gt_config_free(c);
+}
+
+static void test_order_params(void)
+{
+    gt_error_t err;
+    sched_params_t p;
+    gt_config_t *c = parse("scheduler:\n"
+                           "  order: las\n"
+                           "  las: {queues: [2h, 20h, 100h], starvation: 12h}\n"
+                           "  srtf: {aging: 0.05, unknown: 1h}\n",
+                           &err);
+    ok(c && model_sched_params(c, &p, &err) == 0, "las and srtf settings: %s", err.msg);
+    is_int(p.order, SCHED_ORDER_LAS, "order las");
+    is_int(p.las_nqueues, 3, "three thresholds");
+    ok(p.las_queues[0] == 7200 && p.las_queues[1] == 72000 && p.las_queues[2] == 360000,
+       "thresholds in GPU-seconds");
+    is_int(p.las_starvation_s, 12 * 3600, "starvation 12h");
+    ok(p.srtf_aging == 0.05, "aging 0.05");
+    is_int(p.srtf_unknown_s, 3600, "unknown 1h");
+    gt_config_free(c);
+
+    c = parse("scheduler:\n  order: srtf\n", &err);
+    sched_params_t d = sched_params_default();
+    ok(c && model_sched_params(c, &p, &err) == 0, "order srtf alone");
+    ok(p.las_nqueues == d.las_nqueues && p.las_starvation_s == d.las_starvation_s &&
+           p.srtf_aging == d.srtf_aging && p.srtf_unknown_s == d.srtf_unknown_s,
+       "the rest keeps the defaults");
+    gt_config_free(c);
+
+    struct { const char *yaml, *msg; } bad[] = {
+        {"scheduler:\n  las: {queues: [10h, 1h]}\n",
+         "line 2: scheduler.las.queues[1]: thresholds must rise (each above 0 and above the "
+         "one before), such as [1h, 10h]"},
+        {"scheduler:\n  las: {queues: 1h}\n",
+         "line 2: scheduler.las.queues is a single value; write a list of GPU-time thresholds "
+         "such as [1h, 10h]"},
+        {"scheduler:\n  las: {queues: [1h,2h,3h,4h,5h,6h,7h,8h,9h]}\n",
+         "line 2: scheduler.las.queues: at most 8 thresholds"},
+        {"scheduler:\n  srtf: {aging: 2}\n",
+         "line 2: scheduler.srtf.aging: '2' is not a rate; write a number from 0.000001 to 1 "
+         "such as 0.01 (seconds of remaining time each second of waiting is worth)"},
+        {"scheduler:\n  srtf: {speed: 1}\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c = parse(bad[i].yaml, &err);
+        ok(c == NULL, "refused: %s", err.msg);
+        if (bad[i].msg)
+            is_str(err.msg, bad[i].msg, "the message says what to write");
+        gt_config_free(c);
+    }
 }
 
 static void test_build(void)
@@ -207,7 +266,8 @@ static void test_class_order(void)
         errno = 0;
         ok(model_sched_new(c, false, &err) == NULL, "an unknown class order is refused");
         is_int(errno, EINVAL, "errno EINVAL");
-        is_str(err.msg, "line 5: priority class batch: order: unknown order 'sjf'; write fifo",
+        is_str(err.msg, "line 5: priority class batch: order: unknown order 'sjf'; write fifo, las or "
+               "srtf",
                "the message names the line and the class");
         gt_config_free(c);
     }
@@ -216,6 +276,7 @@ static void test_class_order(void)
 int main(void)
 {
     test_params();
+    test_order_params();
     test_build();
     test_class_order();
     return tap_done();
