@@ -96,6 +96,7 @@ void policy_rekey(sched_t *s)
             job_t *j = &s->jobs[t->queue[i].job];
             t->queue[i].key = j->key = policy_job_key(s, j);
         }
-        qsort(t->queue, t->nqueue, sizeof(*t->queue), qentry_cmp);
+        if (t->nqueue > 1) /* (an empty queue may have no array: qsort wants one) */
+            qsort(t->queue, t->nqueue, sizeof(*t->queue), qentry_cmp);
     }
 }
