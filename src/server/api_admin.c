@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/events.h"
 #include "server/server.h"
 #include "server/gpu_use.h"
 
@@ -31,8 +32,19 @@ static int node_reset(server_t *srv, http_req_t *req, http_resp_t *resp, const c
         return http_error_from(resp, 503, &err);
     fprintf(stderr, "gantry server: %s reset node %s: %d node credential(s) revoked.\n",
             req->who.user, name, n);
+    server_audit(srv, req->who.user, "node.reset", name, json_pack("{s:i}", "credentials", n),
+                 json_pack("{s:i}", "credentials", 0));
     resp->json = json_pack("{s:s,s:i}", "node", name, "revoked", n);
     return 0;
+}
+
+/* A team's settings as the audit log keeps them: GPUs, not milli-GPUs; limit null = none. */
+static json_t *team_audit(const char *parent, double weight, int64_t quota_milli,
+                          int64_t limit_milli)
+{
+    return json_pack("{s:s?,s:f,s:f,s:o}", "parent", parent, "weight", weight, "quota",
+                     quota_milli / 1000.0, "limit",
+                     limit_milli < 0 ? json_null() : json_real(limit_milli / 1000.0));
 }
 
 json_t *api_node_json(server_t *srv, node_t *n)
@@ -284,6 +296,8 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     }
     json_t *doc = json_pack("{s:s?,s:f,s:I,s:I}", "parent", np, "weight", nw, "quota_milli",
                             (json_int_t)nq, "limit_milli", (json_int_t)nl);
+    json_t *old = t ? team_audit(t->parent, t->weight, t->quota_milli, t->limit_milli) : NULL;
+    json_t *newv = team_audit(np, nw, nq, nl);
     char *s = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     store_op_t op = {.kind = STORE_TEAM_PUT, .a = name, .d = s};
@@ -294,6 +308,8 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     json_decref(body);
     if (store_wait(srv->store, ticket, &err) < 0) {
         free(pcopy);
+        json_decref(old);
+        json_decref(newv);
         return http_error_from(resp, 503, &err);
     }
     pthread_mutex_lock(&srv->mu);
@@ -314,12 +330,15 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
         pthread_mutex_unlock(&srv->mu);
         fprintf(stderr, "gantry server: team %s was saved but not applied: %s\n", name,
                 err.msg);
+        json_decref(old);
+        json_decref(newv);
         return http_error_from(resp, 500, &err);
     }
     json_t *view = team_json(srv, t);
     server_kick(srv);
     pthread_mutex_unlock(&srv->mu);
     fprintf(stderr, "gantry server: team %s changed by %s.\n", name, req->who.user);
+    server_audit(srv, req->who.user, "team.set", name, old, newv);
     resp->json = view;
     return 0;
 bad:

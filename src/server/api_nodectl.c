@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/events.h"
 #include "server/server.h"
 
 #define KIND_NODE "node"
@@ -200,6 +201,7 @@ int api_node_control(server_t *srv, http_req_t *req, http_resp_t *resp, const ch
     json_t *cur = json_object_get(srv->node_admin, name);
     const char *cur_st = json_string_value(json_object_get(cur, "state"));
     bool cur_drain = cur_st && !strcmp(cur_st, "drain");
+    json_t *old = cur ? json_deep_copy(cur) : NULL; /* nodectl_mu: no other change meanwhile */
     pthread_mutex_unlock(&srv->mu);
     int rc = 0;
     if (!known) {
@@ -225,7 +227,14 @@ int api_node_control(server_t *srv, http_req_t *req, http_resp_t *resp, const ch
         json_decref(doc);
         goto out;
     }
-    json_decref(doc);
+    if (change) {
+        char action[32];
+        snprintf(action, sizeof(action), "node.%s", verb);
+        server_audit(srv, req->who.user, action, name, old, doc); /* doc NULL: schedulable */
+        old = NULL;
+    } else {
+        json_decref(doc);
+    }
     if (change)
         fprintf(stderr, "gantry server: %s %s node %s%s%s%s.\n", req->who.user,
                 drain ? "drained" : cordon ? "cordoned" : "resumed", name,
@@ -235,6 +244,7 @@ int api_node_control(server_t *srv, http_req_t *req, http_resp_t *resp, const ch
     pthread_mutex_unlock(&srv->mu);
 out:
     pthread_mutex_unlock(&srv->nodectl_mu);
+    json_decref(old);
     json_decref(body);
     return rc;
 }
@@ -404,6 +414,7 @@ static int maint_add(server_t *srv, http_req_t *req, http_resp_t *resp)
     server_kick(srv);
     resp->json = window_view(name, w);
     pthread_mutex_unlock(&srv->mu);
+    server_audit(srv, req->who.user, "maintenance.create", name, NULL, json_deep_copy(w));
     resp->status = 201;
     char *nodes = json_dumps(json_object_get(w, "nodes"), JSON_COMPACT);
     fprintf(stderr, "gantry server: %s added maintenance %s on %s from %lld to %lld.\n",
@@ -430,10 +441,12 @@ static int maint_delete(server_t *srv, http_req_t *req, http_resp_t *resp, const
     if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
     pthread_mutex_lock(&srv->mu);
+    json_t *old = json_deep_copy(json_object_get(srv->maintenance, name));
     json_object_del(srv->maintenance, name);
     apply_window(srv, name, NULL);
     server_kick(srv);
     pthread_mutex_unlock(&srv->mu);
+    server_audit(srv, req->who.user, "maintenance.delete", name, old, NULL);
     fprintf(stderr, "gantry server: %s removed maintenance %s.\n", req->who.user, name);
     resp->json = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
     return 0;

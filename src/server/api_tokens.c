@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/events.h"
 #include "server/server.h"
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
@@ -122,6 +123,8 @@ static int token_create(server_t *srv, http_req_t *req, http_resp_t *resp)
     info.expires = expires;
     resp->status = 201;
     resp->json = token_view(&info, now);
+    server_audit(srv, req->who.user, "token.create", info.id, NULL,
+                 json_deep_copy(resp->json)); /* before the secret joins the answer */
     json_object_set_new(resp->json, "token", json_string(tok));
     json_decref(body);
     return 0;
@@ -159,6 +162,7 @@ static int token_revoke(server_t *srv, http_req_t *req, http_resp_t *resp, const
     fprintf(stderr, "gantry server: %s revoked token %s (a %s token of user %s).\n",
             req->who.user, id, auth_role_name(info.role), info.user);
     resp->json = token_view(&info, (int64_t)server_now());
+    server_audit(srv, req->who.user, "token.revoke", info.id, json_deep_copy(resp->json), NULL);
     json_object_set_new(resp->json, "revoked", json_true());
     return 0;
 }
@@ -248,6 +252,8 @@ static int token_rotate(server_t *srv, http_req_t *req, http_resp_t *resp)
     info.expires = expires;
     resp->status = 201;
     resp->json = token_view(&info, now);
+    server_audit(srv, req->who.user, "token.rotate", old.id, token_view(&old, now),
+                 json_deep_copy(resp->json));
     json_object_set_new(resp->json, "token", json_string(tok));
     json_object_set_new(resp->json, "revoked", json_string(old.id));
     json_object_set_new(resp->json, "admin_token_file", json_boolean(wrote));

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/envspec.h"
+#include "server/events.h"
 #include "server/server.h"
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
@@ -322,8 +323,13 @@ static int put_setting(server_t *srv, const kind_t *k, http_req_t *req, http_res
      * restart. */
     json_object_set_new(norm, "source", json_string("api"));
     pthread_mutex_lock(&srv->mu);
+    json_t *was = json_object_get(*live(srv, k), name);
+    json_t *old = was ? view(name, was) : NULL;
     json_object_set(*live(srv, k), name, norm);
     pthread_mutex_unlock(&srv->mu);
+    char action[48];
+    snprintf(action, sizeof(action), "%s.set", k->word);
+    server_audit(srv, req->who.user, action, name, old, view(name, norm));
     fprintf(stderr, "gantry server: %s %s %s %s.\n", req->who.user,
             existed ? "changed" : "added", k->word, name);
     resp->status = existed ? 200 : 201;
@@ -354,6 +360,7 @@ static int delete_setting(server_t *srv, const kind_t *k, http_req_t *req, http_
     if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
     pthread_mutex_lock(&srv->mu);
+    json_t *old = view(name, json_object_get(*live(srv, k), name));
     json_t *cfg = json_object_get(*configured(srv, k), name);
     if (cfg) /* the configuration's, overridden until now, applies again */
         json_object_set(*live(srv, k), name, cfg);
@@ -361,7 +368,11 @@ static int delete_setting(server_t *srv, const kind_t *k, http_req_t *req, http_
         json_object_del(*live(srv, k), name);
     json_t *now = json_object_get(*live(srv, k), name);
     resp->json = now ? view(name, now) : json_pack("{s:s,s:b}", "name", name, "deleted", 1);
+    json_t *newv = now ? view(name, now) : NULL; /* the configuration's, or none */
     pthread_mutex_unlock(&srv->mu);
+    char action[48];
+    snprintf(action, sizeof(action), "%s.delete", k->word);
+    server_audit(srv, req->who.user, action, name, old, newv);
     fprintf(stderr, "gantry server: %s removed %s %s%s.\n", req->who.user, k->word, name,
             cfg ? " (the configuration's applies again)" : "");
     return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/events.h"
 #include "server/server.h"
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
@@ -138,8 +139,11 @@ static int put_user(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     /* Memory after the commit: what the server acts on is what it would find after a
      * restart. */
     pthread_mutex_lock(&srv->mu);
+    json_t *was = json_object_get(srv->users, name);
+    json_t *old = was ? user_view(name, was) : NULL;
     json_object_set(srv->users, name, d);
     pthread_mutex_unlock(&srv->mu);
+    server_audit(srv, req->who.user, "user.set", name, old, user_view(name, d));
     fprintf(stderr, "gantry server: %s mapped user %s to Unix account %s (team %s, system "
                     "accounts %s).\n", req->who.user, name, unix_user, team ? team : "none",
             json_is_true(av) ? "allowed" : "refused");
@@ -172,6 +176,8 @@ static int delete_user(server_t *srv, http_req_t *req, http_resp_t *resp, const 
     if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
     pthread_mutex_lock(&srv->mu);
+    json_t *old = json_object_get(srv->users, name);
+    old = old ? user_view(name, old) : NULL;
     json_t *cfg = json_object_get(srv->config_users, name);
     if (cfg) /* the configuration's mapping, overridden until now, applies again */
         json_object_set(srv->users, name, cfg);
@@ -179,7 +185,9 @@ static int delete_user(server_t *srv, http_req_t *req, http_resp_t *resp, const 
         json_object_del(srv->users, name);
     json_t *now = json_object_get(srv->users, name);
     resp->json = now ? user_view(name, now) : json_pack("{s:s,s:b}", "name", name, "deleted", 1);
+    json_t *newv = now ? user_view(name, now) : NULL; /* the configuration's, or none */
     pthread_mutex_unlock(&srv->mu);
+    server_audit(srv, req->who.user, "user.delete", name, old, newv);
     fprintf(stderr, "gantry server: %s removed the mapping of user %s.\n", req->who.user, name);
     return 0;
 }
