@@ -253,6 +253,7 @@ int sched_node_resize(sched_t *s, int ni, int gpus, int64_t cpus_milli, int64_t 
     for (int g = gpus; g < n->ngpus; g++)
         n->gpu_free[g] = 0;
     n->ngpus = gpus;
+    n->frag_ok = false;
     n->free_whole = n->partial = 0;
     for (int g = 0; g < n->ngpus; g++) {
         n->nvgroup[g] = (uint8_t)(g * groups / n->ngpus);

@@ -310,6 +310,8 @@ int sched_job_submit(sched_t *s, const sched_job_spec_t *spec, gt_error_t *err)
         }
         return -1;
     }
+    if (s->p.placement == SCHED_PLACE_FGD)
+        fgd_observe(s, spec);
     job_arrive(s, job_alloc(s, spec), spec->submit);
     return 0;
 }

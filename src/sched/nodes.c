@@ -169,6 +169,7 @@ static void node_apply(sched_t *s, int ni, const sched_slot_t *slot, int64_t cpu
     if (n->mem)
         n->mem_free -= sign * mem;
     n->njobs += sign;
+    n->frag_ok = false;
     if (indexed)
         node_index_insert(s, ni);
 }

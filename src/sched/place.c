@@ -33,6 +33,8 @@ static bool node_ok(const sched_t *s, const job_t *j, const node_t *n)
 
 static bool place_fraction(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
 {
+    if (s->p.placement == SCHED_PLACE_FGD) /* the GPU is part of its choice (policy_fgd.c) */
+        return fgd_place_fraction(s, j, types, end);
     int milli = (int)j->gpus;
     int best_node = NIL, best_gpu = NIL, best_left = SCHED_MILLI;
     for (int t = 0; t < s->ntypes; t++) {

@@ -20,6 +20,7 @@ static const policy_entry_t orders[SCHED_NORDERS] = {
 
 static const policy_entry_t placements[SCHED_NPLACEMENTS] = {
     [SCHED_PLACE_BESTFIT] = {"bestfit", &policy_default},
+    [SCHED_PLACE_FGD] = {"fgd", &policy_fgd},
 };
 
 static int entry_find(const policy_entry_t *tab, int n, const char *name)

@@ -52,6 +52,9 @@ extern const sched_policy_t policy_las;
 extern const sched_policy_t policy_srtf;
 /* The LAS queue of a job with this attained service (0 = the first). */
 int las_queue_of(const sched_params_t *p, double attained_gpu_s);
+/* policy_fgd.c: placement fgd (fragmentation-aware; fractions of a GPU through
+ * fgd_place_fraction, the GPU it goes on being part of the choice). */
+extern const sched_policy_t policy_fgd;
 
 /* policy.c: the policy that orders the jobs of class cls (its own order, else the cluster's);
  * the placement policy; and the hooks with their fallback to the default. */

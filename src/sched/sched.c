@@ -85,6 +85,7 @@ void sched_free(sched_t *s)
     free(s->run_heap);
     free(s->scratch);
     free(s->releases);
+    fgd_free(s);
     free(s);
 }
 

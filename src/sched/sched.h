@@ -43,9 +43,14 @@ enum sched_order {
     SCHED_NORDERS
 };
 
-/* How a job's nodes are chosen (scheduler.placement). */
+/* How a job's nodes are chosen (scheduler.placement). Gangs over several nodes keep the
+ * topology-aware search either way. */
 enum sched_placement {
     SCHED_PLACE_BESTFIT,          /* the fullest node that holds it; gangs by topology */
+    SCHED_PLACE_FGD,              /* fragmentation-aware (policy_fgd.c): the node (and GPU) whose
+                                     free GPUs stay most usable for the cluster's mix of
+                                     requests (sched_workload_add), counting GPU types, CPUs and
+                                     memory; FGD's fragmentation gradient (USENIX ATC'23) */
     SCHED_NPLACEMENTS
 };
 
@@ -80,6 +85,7 @@ typedef struct sched_params {
     double srtf_aging;
     sched_time_t srtf_unknown_s;
 } sched_params_t;
+
 
 /* The defaults of DESIGN.md: fair share with a 7-day half-life, quotas, backfill with 8
  * reservations, preemption with a 120 s grace period and a 10 min minimum runtime; order srtf
@@ -219,6 +225,15 @@ typedef struct sched_job_spec {
     bool checkpointable;          /* resumes from its checkpoint after preemption */
     uint32_t features;            /* SCHED_FEATURE_* its nodes must offer (0 = none) */
 } sched_job_spec_t;
+
+/* The mix of requests fragmentation-aware placement plans for: a shape (spec's gpus_milli,
+ * nodes, cpus_milli, memory_mib, gpu_types; the rest is ignored) and its weight (> 0, e.g. how
+ * many such jobs arrive). Until the driver declares a shape, the scheduler uses the shapes of
+ * the jobs submitted (weight 1 each); the first declared shape replaces those. clear forgets
+ * the mix (submitted jobs count again). -1 (EINVAL) for a weight <= 0 or negative sizes. */
+int sched_workload_add(sched_t *s, const sched_job_spec_t *spec, double weight,
+                       gt_error_t *err);
+void sched_workload_clear(sched_t *s);
 
 typedef enum sched_job_state {
     SCHED_PENDING,

@@ -38,6 +38,11 @@ typedef struct node {
     int resv_gpus;
     sched_time_t resv_start;                       /* a job ending by then may use it */
     uint64_t resv_job;
+    /* placement fgd: its fragmentation for the mix, valid while frag_ok and frag_gen equals
+       s->frag_gen (policy_fgd.c) */
+    bool frag_ok;
+    uint32_t frag_gen;
+    double frag_val;
     /* per search: scratch values stamped with an epoch */
     uint32_t mark_epoch;
     int64_t mark_val;
@@ -143,6 +148,15 @@ typedef struct fail_shape {
     sched_time_t mend;                             /* its end for maintenance windows */
     sched_reason_t reason;
 } fail_shape_t;
+
+/* A request shape of the workload mix (policy_fgd.c). */
+typedef struct fgd_shape {
+    int milli;                                     /* per GPU: 1..1000; 0 = CPU-only */
+    int count;                                     /* GPUs per node */
+    int64_t cpus, mem;                             /* per node; 0 = none */
+    uint64_t types;                                /* acceptable GPU types; 0 = any */
+    double weight;
+} fgd_shape_t;
 
 #define FAIL_CACHE 32
 
@@ -263,6 +277,11 @@ struct sched {
     uint64_t seq;                                  /* counts starts, cordons and windows, to
                                                       order them for the invariants */
     sched_stats_t stats;
+    /* placement fgd (policy_fgd.c): the workload mix and the shapes that count */
+    fgd_shape_t *mix, *typical;
+    size_t nmix, capmix, ntypical, captypical;
+    bool mix_declared, mix_dirty;
+    uint32_t frag_gen;
 };
 
 /* Whether node n offers every feature job j needs: the placement's one test of features. */
@@ -323,6 +342,16 @@ void node_give(sched_t *s, int ni, const sched_slot_t *slot, int64_t cpus, int64
 
 /* place.c: find slots for a job now; fills j->slots and returns true, or false. */
 bool place_find(sched_t *s, job_t *j, uint64_t types, sched_time_t end);
+
+/* policy_fgd.c (placement fgd; whole GPUs and CPU-only jobs through policy_fgd's node score):
+ * a fraction of a GPU placed (fills j->slots); the shapes submitted jobs add to the mix; the
+ * fragmentation of a node state for shapes (for tests: type, free milli-GPUs per GPU, free CPUs
+ * and memory, -1 = not tracked). */
+bool fgd_place_fraction(sched_t *s, job_t *j, uint64_t types, sched_time_t end);
+void fgd_observe(sched_t *s, const sched_job_spec_t *spec);
+double fgd_state_frag(const sched_t *s, const fgd_shape_t *shapes, size_t nshapes, int type,
+                      const int *free, int ngpus, int64_t cpus_free, int64_t mem_free);
+void fgd_free(sched_t *s);
 
 /* backfill.c */
 void backfill_reset(sched_t *s);
