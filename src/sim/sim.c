@@ -288,6 +288,14 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
                      "give a node list with --nodes");
         goto out;
     }
+    if (tr->njobs == 0 && tr->npool > 0) {
+        errno = EINVAL;
+        gt_error_set(err, "invalid_argument",
+                     "the trace has no task with times to replay (%s); its %zu tasks can be "
+                     "sampled with gantry sim --inflate",
+                     tr->skipped, tr->npool);
+        goto out;
+    }
     rs.jobs = xcalloc(tr->njobs + 1, sizeof(*rs.jobs));
     int teams_added = 0;
     sched_job_spec_t *specs = xcalloc(tr->njobs + 1, sizeof(*specs));

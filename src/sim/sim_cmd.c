@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "sim/sim.h"
+#include "sim/sim_inflate.h"
 
 static void usage(FILE *f)
 {
@@ -37,15 +38,22 @@ static void usage(FILE *f)
             "                         gpus,submit,first_start,last_start,end,wait_s,jct_s,\n"
             "                         preemptions,lost_gpu_s)\n"
             "  --order O              the order inside a team's share: fifo, las or srtf\n"
-            "  --placement P          how nodes are chosen: bestfit\n"
-            "  -q, --quiet            no progress line on stderr\n");
+            "  --placement P          how nodes are chosen: bestfit or fgd (fragmentation-aware)\n"
+            "  -q, --quiet            no progress line on stderr\n\n"
+            "The inflation experiment (FGD, USENIX ATC'23): the trace's tasks in a seeded order,\n"
+            "then drawn at random, arrive on the empty cluster and never end; reports the GPUs\n"
+            "allocated and left unallocated at each 5%% of arrived load.\n"
+            "  --inflate              run it instead of the replay\n"
+            "  --seed N               the draw (default 0)\n"
+            "  --inflate-to R         stop at this arrived load (default 1.0, at most 2)\n"
+            "  --plot FILE.svg        also draw unallocated GPUs against arrived load\n");
 }
 
 int cmd_sim(int argc, char **argv)
 {
     enum { O_FORMAT = 256, O_NODES, O_NODES_FORMAT, O_NO_TIMING, O_NO_FS, O_NO_QUOTAS,
            O_NO_BACKFILL, O_NO_PREEMPT, O_RESV, O_POLICY, O_JOBS_OUT, O_CKPT,
-           O_ORDER, O_PLACEMENT };
+           O_ORDER, O_PLACEMENT, O_INFLATE, O_SEED, O_INFLATE_TO, O_PLOT };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},   {"trace", required_argument, 0, 't'},
         {"trace-format", required_argument, 0, O_FORMAT},
@@ -61,13 +69,19 @@ int cmd_sim(int argc, char **argv)
         {"checkpoint-every", required_argument, 0, O_CKPT},
         {"order", required_argument, 0, O_ORDER},
         {"placement", required_argument, 0, O_PLACEMENT},
+        {"inflate", no_argument, 0, O_INFLATE},  {"seed", required_argument, 0, O_SEED},
+        {"inflate-to", required_argument, 0, O_INFLATE_TO},
+        {"plot", required_argument, 0, O_PLOT},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *config = NULL, *trace = NULL, *format = NULL, *nodes = NULL, *nodes_format = NULL,
                *output = "table", *order = NULL, *placement = NULL;
     bool timing = true, quiet = false, no_fs = false, no_q = false, no_bf = false, no_pe = false;
-    int64_t resv = -1, ckpt = 0;
+    int64_t resv = -1, ckpt = 0, seed = 0;
+    bool inflate = false;
+    double inflate_to = 1.0;
+    const char *plot = NULL;
     const char *jobs_out = NULL;
     bool fifo = false;
     gt_error_t err = {0};
@@ -110,6 +124,24 @@ int cmd_sim(int argc, char **argv)
             break;
         case O_ORDER: order = optarg; break;
         case O_PLACEMENT: placement = optarg; break;
+        case O_INFLATE: inflate = true; break;
+        case O_SEED:
+            if (gt_parse_int64(optarg, 0, INT64_MAX, &seed, &err) < 0) {
+                fprintf(stderr, "gantry sim: --seed: %s\n", err.msg);
+                return 2;
+            }
+            break;
+        case O_INFLATE_TO: {
+            char *end = NULL;
+            inflate_to = strtod(optarg, &end);
+            if (!end || *end || !(inflate_to >= 0.05 && inflate_to <= 2)) {
+                fprintf(stderr, "gantry sim: --inflate-to: '%s' is not a load from 0.05 to 2 "
+                        "(1.0 = the cluster's GPUs)\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case O_PLOT: plot = optarg; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -169,6 +201,53 @@ int cmd_sim(int argc, char **argv)
         free(cfg->sched.placement);
         cfg->sched.placement = xstrdup(placement);
         cfg->sched.placement_line = 0;
+    }
+    if (inflate && (fifo || jobs_out || ckpt)) {
+        fprintf(stderr, "gantry sim: --inflate takes no --policy, --jobs-out or "
+                "--checkpoint-every (its tasks never end)\n");
+        goto out;
+    }
+    if (inflate) {
+        gt_inflate_opts_t io = {.seed = (uint64_t)seed, .until = inflate_to,
+                                .progress = !quiet && isatty(STDERR_FILENO)};
+        gt_inflate_result_t ir;
+        if (gt_sim_inflate(cfg, tr, &io, &ir, &err) < 0) {
+            fprintf(stderr, "gantry sim: %s\n", err.msg);
+            goto out;
+        }
+        if (!strcmp(output, "json"))
+            gt_inflate_write_json(stdout, &ir, timing);
+        else
+            gt_inflate_write_table(stdout, &ir, timing);
+        if (plot) {
+            double *x = xcalloc(ir.npoints + 1, sizeof(double));
+            double *y = xcalloc(ir.npoints + 1, sizeof(double));
+            for (size_t i = 0; i < ir.npoints; i++) {
+                x[i] = 100 * ir.points[i].arrived_load;
+                y[i] = 100 * (1 - ir.points[i].allocated_ratio);
+            }
+            char name[64], title[160];
+            snprintf(name, sizeof(name), "%s (seed %lld)", sched_placement_name(ir.placement),
+                     (long long)seed);
+            snprintf(title, sizeof(title), "Inflation: %.0f GPUs, %zu tasks drawn from %s",
+                     ir.capacity_gpus, ir.tasks, trace);
+            gt_inflate_series_t se = {name, x, y, ir.npoints};
+            int prc = gt_inflate_write_svg(plot, title, &se, 1, &err);
+            free(x);
+            free(y);
+            if (prc < 0) {
+                fprintf(stderr, "gantry sim: --plot: %s\n", err.msg);
+                gt_inflate_result_free(&ir);
+                goto out;
+            }
+        }
+        gt_inflate_result_free(&ir);
+        rc = 0;
+        goto out;
+    }
+    if (plot || seed) {
+        fprintf(stderr, "gantry sim: --plot and --seed go with --inflate\n");
+        goto out;
     }
     gt_sim_opts_t so = {.progress = !quiet && isatty(STDERR_FILENO), .fifo = fifo,
                         .checkpoint_every_s = ckpt, .jobs = jobs_out != NULL};

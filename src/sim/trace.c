@@ -161,6 +161,15 @@ gt_trace_job_t *gt_trace_add(gt_trace_t *tr, int line)
     return j;
 }
 
+gt_trace_job_t *gt_trace_add_pool(gt_trace_t *tr, int line)
+{
+    GT_GROW(tr->pool, tr->pool_cap, tr->npool + 1);
+    gt_trace_job_t *j = &tr->pool[tr->npool++];
+    memset(j, 0, sizeof(*j));
+    j->line = line;
+    return j;
+}
+
 void gt_trace_note_skipped(gt_trace_t *tr, size_t n, const char *what)
 {
     if (!n)
@@ -187,6 +196,9 @@ void gt_trace_free(gt_trace_t *t)
     for (size_t i = 0; i < t->njobs; i++)
         job_clear(&t->jobs[i]);
     free(t->jobs);
+    for (size_t i = 0; i < t->npool; i++)
+        job_clear(&t->pool[i]);
+    free(t->pool);
     free(t);
 }
 
@@ -247,7 +259,7 @@ int gt_trace_parse(const char *text, size_t len, const char *format, gt_trace_t 
     if (!format) {
         if (sep == '|' && has(hdr, nhdr, "JobID"))
             format = "slurm-sacct";
-        else if (has(hdr, nhdr, "num_gpu") && has(hdr, nhdr, "qos"))
+        else if (has(hdr, nhdr, "num_gpu") && has(hdr, nhdr, "gpu_milli"))
             format = "alibaba-openb";
         else if (has(hdr, nhdr, "sn") && has(hdr, nhdr, "model")) {
             errno = EINVAL;

@@ -12,8 +12,13 @@
  *                   gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time):
  *                   team = qos, submit = creation_time, duration = deletion_time -
  *                   scheduled_time, one node. num_gpu 1 with gpu_milli < 1000 is a fraction of
- *                   one GPU; num_gpu > 1 is that many whole GPUs. Tasks without GPUs and tasks
- *                   never scheduled (no scheduled_time) are skipped and counted.
+ *                   one GPU; num_gpu > 1 is that many whole GPUs; num_gpu 0 is a CPU-only task.
+ *                   Tasks never scheduled (no scheduled_time) or never ended (no
+ *                   deletion_time) are skipped for a replay and counted, and kept in the
+ *                   sampling pool (below). The five-column lists (name,cpu_milli,memory_mib,
+ *                   num_gpu,gpu_milli: the multigpu, gpushare, gpuspec and cpu lists) carry no
+ *                   times: every row goes to the sampling pool only (they are for --inflate).
+ *                   A missing gpu_spec column means any GPU type; a missing qos, team "default".
  *   "slurm-sacct"   `sacct --parsable2 --allocations -o JobID,User,Account,Submit,Start,End,
  *                   AllocTRES,Timelimit` (more columns are ignored; JobID, Submit, Start, End and
  *                   AllocTRES are required). Times are ISO 8601 (read as UTC); submit becomes
@@ -54,6 +59,10 @@ typedef struct gt_trace_job {
 typedef struct gt_trace {
     gt_trace_job_t *jobs;         /* sorted by submit; ties keep file order */
     size_t njobs;
+    /* tasks a replay cannot use (no times: never scheduled, never ended, a list without
+       times) but whose shape is real: with jobs, the population --inflate samples from */
+    gt_trace_job_t *pool;
+    size_t npool, pool_cap;
     const char *format;           /* "csv", "alibaba-openb" or "slurm-sacct" (static) */
     size_t nskipped;              /* rows read but not turned into jobs */
     char skipped[256];            /* why, for the user: "1088 tasks without GPUs, ..." or "" */
@@ -107,8 +116,9 @@ int gt_trace_read_alibaba(gt_table_t *t, char **hdr, size_t nhdr, gt_trace_t *tr
                           gt_error_t *err);
 int gt_trace_read_sacct(gt_table_t *t, char **hdr, size_t nhdr, gt_trace_t *tr,
                         gt_error_t *err);
-/* Appends a zeroed job (line set to line) to tr and returns it. */
+/* Appends a zeroed job (line set to line) to tr and returns it; _pool to tr's pool. */
 gt_trace_job_t *gt_trace_add(gt_trace_t *tr, int line);
+gt_trace_job_t *gt_trace_add_pool(gt_trace_t *tr, int line);
 /* Appends "<n> <what>" to tr->skipped (comma-separated) and adds n to tr->nskipped. */
 void gt_trace_note_skipped(gt_trace_t *tr, size_t n, const char *what);
 /* Integer field: empty gives dflt; else a base-10 integer in [min, max] or an error naming

@@ -187,14 +187,14 @@ cmp -s "$WORK/sa.json" "$WORK/sg.json"; ok $? "sacct: format guessed from the he
 o2="--config $ROOT/examples/alibaba-openb.yaml --nodes-format alibaba-openb --nodes $S/openb-nodes.csv"
 sim "$WORK/ob.json" $o2 --trace "$S/openb-pods.csv" --trace-format alibaba-openb -o json --no-timing
 is "$rc" 0 "alibaba-openb: exit 0"
-is "$(jv "$WORK/ob.json" '(d["jobs_total"], d["capacity_gpus"], d["makespan_s"], d["gpu_utilization"])')" "(3, 1, 150, 1.0)" \
-  "alibaba-openb: fractions share one GPU (makespan 150, utilization 1)"
-is "$(jv "$WORK/ob.json" '(d["teams"]["LS"]["wait_mean_s"], d["teams"]["BE"]["wait_mean_s"])')" "(0.0, 100.0)" \
-  "alibaba-openb: qos is the team; the whole-GPU task waits 100 s"
-like "$(jv "$WORK/ob.json" 'd["notes"]')" '1 tasks without GPUs, 1 tasks never scheduled' "alibaba-openb: skipped tasks counted"
-# the slices of the real trace: jobs = GPU tasks that were scheduled
-want=$(awk -F, 'NR > 1 && $4 > 0 && $11 != "" { n++ } END { print n }' "$D/openb-pods-head200.csv")
-is "$(jv "$WORK/a1.json" '(d["jobs_total"], d["jobs_completed"])')" "($want, $want)" "alibaba slice: $want GPU tasks, all completed"
+is "$(jv "$WORK/ob.json" '(d["jobs_total"], d["capacity_gpus"], d["makespan_s"], d["gpu_utilization"])')" "(4, 1, 150, 1.0)" \
+  "alibaba-openb: fractions share one GPU (makespan 150, utilization 1); the CPU-only task is a job"
+is "$(jv "$WORK/ob.json" '(d["teams"]["LS"]["wait_mean_s"], d["teams"]["BE"]["wait_mean_s"])')" "(0.0, 50.0)" \
+  "alibaba-openb: qos is the team; the whole-GPU task waits 100 s, the CPU-only one none (BE mean 50)"
+like "$(jv "$WORK/ob.json" 'd["notes"]')" 'Skipped: 1 tasks never scheduled\.' "alibaba-openb: skipped tasks counted (CPU-only tasks are not skipped)"
+# the slices of the real trace: jobs = tasks that were scheduled (CPU-only ones included)
+want=$(awk -F, 'NR > 1 && $11 != "" { n++ } END { print n }' "$D/openb-pods-head200.csv")
+is "$(jv "$WORK/a1.json" '(d["jobs_total"], d["jobs_completed"])')" "($want, $want)" "alibaba slice: $want tasks, all completed"
 want=$(awk -F, 'NR > 1 { s += $4 } END { print s }' "$D/openb-nodes-head200.csv")
 is "$(jv "$WORK/a1.json" 'int(d["capacity_gpus"])')" "$want" "alibaba slice: capacity from the node list ($want GPUs)"
 

@@ -126,9 +126,10 @@ static void test_alibaba(void)
     ok(t != NULL, "alibaba pods parse: %s", err.msg);
     if (t) {
         is_str(t->format, "alibaba-openb", "format guessed");
-        is_int(t->njobs, 3, "three GPU tasks that ran");
-        is_int(t->nskipped, 2, "two skipped");
-        is_str(t->skipped, "1 tasks without GPUs, 1 tasks never scheduled", "why skipped");
+        is_int(t->njobs, 4, "four tasks that ran, the CPU-only one included");
+        is_int(t->nskipped, 1, "one skipped");
+        is_str(t->skipped, "1 tasks never scheduled", "why skipped");
+        is_int(t->npool, 1, "the task never scheduled is kept for sampling");
         is_str(t->jobs[0].id, "p0", "sorted by creation_time");
         is_str(t->jobs[0].team, "LS", "team is qos");
         is_int(t->jobs[0].duration, 90, "duration = deletion - scheduled");
@@ -140,6 +141,9 @@ static void test_alibaba(void)
         is_int(t->jobs[1].gpus_milli, 8000, "8 whole GPUs");
         is_int(t->jobs[2].gpus_milli, 460, "a fraction of one GPU");
         is_str(t->jobs[2].gpu_types, "V100M16|V100M32", "gpu_spec kept");
+        is_str(t->jobs[3].id, "p2", "the CPU-only task read");
+        is_int(t->jobs[3].gpus_milli, 0, "gpus 0: CPU-only");
+        is_int(t->jobs[3].cpus_milli, 4000, "its CPUs");
         ok(t->jobs[0].gpu_types == NULL, "empty gpu_spec: any type");
     }
     gt_trace_free(t);
@@ -312,7 +316,8 @@ static void test_files(void)
     ok(gt_trace_load(path, NULL, &t, &err) == 0, "full openb pod list loads: %s", err.msg);
     if (t) {
         is_int(t->njobs + t->nskipped, 8152, "8,152 tasks read");
-        is_str(t->skipped, "1088 tasks without GPUs, 861 tasks never scheduled", "skips");
+        is_str(t->skipped, "897 tasks never scheduled", "skips (CPU-only tasks are read)");
+        is_int(t->njobs + t->npool, 8152, "every task is in the sampling population");
     }
     gt_trace_free(t);
     memset(&cfg, 0, sizeof(cfg));
