@@ -404,6 +404,8 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         gang.node_rank = (int)json_integer_value(json_object_get(g, "node_rank"));
         gang.master_port = (int)json_integer_value(json_object_get(g, "master_port"));
         gang.gpus_per_node = (int)json_integer_value(json_object_get(g, "gpus_per_node"));
+        gang.world_size = (int)json_integer_value(json_object_get(g, "world_size"));
+        gang.rank_offset = (int)json_integer_value(json_object_get(g, "rank_offset"));
         snprintf(gang.master_addr, sizeof(gang.master_addr), "%s",
                  json_string_value(json_object_get(g, "master_addr")) ?: "127.0.0.1");
     }

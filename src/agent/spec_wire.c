@@ -28,11 +28,13 @@ json_t *spec_wire_encode(const supervisor_spec_t *s)
     json_object_set_new(o, "allow_system_account", json_boolean(s->allow_system_account));
     if (s->gang)
         json_object_set_new(o, "gang",
-                            json_pack("{s:i,s:i,s:i,s:i,s:s}", "nodes", s->gang->nodes,
-                                      "node_rank", s->gang->node_rank, "master_port",
-                                      s->gang->master_port, "gpus_per_node",
+                            json_pack("{s:i,s:i,s:i,s:i,s:s,s:i,s:i}", "nodes",
+                                      s->gang->nodes, "node_rank", s->gang->node_rank,
+                                      "master_port", s->gang->master_port, "gpus_per_node",
                                       s->gang->gpus_per_node, "master_addr",
-                                      s->gang->master_addr));
+                                      s->gang->master_addr, "world_size",
+                                      s->gang->world_size, "rank_offset",
+                                      s->gang->rank_offset));
     if (s->cgroup)
         json_object_set_new(o, "cgroup",
                             json_pack("{s:o,s:i,s:o}", "root", str_or_null(s->cgroup->root),
@@ -133,6 +135,8 @@ int spec_wire_decode(const json_t *o, spec_wire_t *w)
         w->gang.node_rank = (int)jint(gang, "node_rank");
         w->gang.master_port = (int)jint(gang, "master_port");
         w->gang.gpus_per_node = (int)jint(gang, "gpus_per_node");
+        w->gang.world_size = (int)jint(gang, "world_size");
+        w->gang.rank_offset = (int)jint(gang, "rank_offset");
         snprintf(w->gang.master_addr, sizeof(w->gang.master_addr), "%s",
                  jstr(gang, "master_addr") ?: "");
         s->gang = &w->gang;

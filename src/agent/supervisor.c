@@ -538,7 +538,10 @@ static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd 
         env_setf(e, "MASTER_PORT", "%d", gg->master_port);
         env_setf(e, "NNODES", "%d", gg->nodes);
         env_setf(e, "NODE_RANK", "%d", gg->node_rank);
-        env_setf(e, "WORLD_SIZE", "%d", gg->nodes * per);
+        /* an uneven gang (8+4): the world is the gang's GPUs, not nodes x this node's */
+        env_setf(e, "WORLD_SIZE", "%d", gg->world_size > 0 ? gg->world_size : gg->nodes * per);
+        env_setf(e, "GANTRY_RANK_OFFSET", "%d",
+                 gg->world_size > 0 ? gg->rank_offset : gg->node_rank * per);
         env_setf(e, "LOCAL_WORLD_SIZE", "%d", per);
         env_setf(e, "GPUS_PER_NODE", "%d", gg->gpus_per_node);
         env_set(e, "PET_MASTER_ADDR", gg->master_addr);
@@ -547,7 +550,7 @@ static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd 
         env_setf(e, "PET_NODE_RANK", "%d", gg->node_rank);
         env_setf(e, "PET_NPROC_PER_NODE", "%d", per);
         if (per == 1) {
-            env_setf(e, "RANK", "%d", gg->node_rank);
+            env_setf(e, "RANK", "%d", gg->world_size > 0 ? gg->rank_offset : gg->node_rank);
             env_set(e, "LOCAL_RANK", "0");
         }
     }

@@ -42,7 +42,9 @@
 #define SUPERVISOR_MIN_USER_UID 1000
 
 typedef struct supervisor_gang {
-    int nodes, node_rank, master_port, gpus_per_node;
+    int nodes, node_rank, master_port, gpus_per_node;  /* gpus_per_node: this node's own */
+    int world_size, rank_offset;  /* the gang's GPUs, and those of the nodes before this one
+                                     (0, 0 from an older server: nodes x gpus_per_node) */
     char master_addr[256];
 } supervisor_gang_t;
 

@@ -235,10 +235,46 @@ static bool place_gang(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
         }
     if (got < n)
         return false;
+    /* The GPUs of each node: g each; or, for a gang whose shape is the scheduler's to choose
+       (nodes 0), uneven: the nodes with the most free GPUs filled whole, the rest on the last,
+       so the free GPUs left stay together (12 on two free 8-GPU nodes: 8+4, leaving a whole 4,
+       not 6+6 leaving 2+2). The nodes are the ones chosen for the even shape: the gang spans
+       the same topology. */
+    int *count = NULL;
+    if (j->nodes_asked == 0 && !job_cpu_only(j) && j->gpus % SCHED_MILLI == 0) {
+        count = xcalloc((size_t)n, sizeof(int));
+        int *order = xmalloc((size_t)n * sizeof(int)), *avail = xmalloc((size_t)n * sizeof(int));
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+            avail[i] = node_usable(s, chosen[i], end, j);
+        }
+        /* most free first (ties: the earlier choice) */
+        for (int a = 1; a < n; a++)
+            for (int b = a; b > 0 && avail[order[b]] > avail[order[b - 1]]; b--) {
+                int t = order[b];
+                order[b] = order[b - 1];
+                order[b - 1] = t;
+            }
+        int left = (int)(j->gpus / SCHED_MILLI);
+        for (int k = 0; k < n; k++) {
+            int i = order[k], after = n - k - 1;   /* nodes still to get at least one */
+            int c = left - after < avail[i] ? left - after : avail[i];
+            count[i] = c;
+            left -= c;
+        }
+        free(order);
+        free(avail);
+        if (left != 0) { /* cannot happen: each holds g and n * g = gpus (see the loop) */
+            free(count);
+            count = NULL;
+        }
+    }
     set_slots(j, n);
     for (int i = 0; i < n; i++)
-        j->slots[i] = (sched_slot_t){chosen[i], node_choose_gpus(&s->nodes[chosen[i]], g),
+        j->slots[i] = (sched_slot_t){chosen[i],
+                                     node_choose_gpus(&s->nodes[chosen[i]], count ? count[i] : g),
                                      slot_milli(j)};
+    free(count);
     return true;
 }
 

@@ -567,7 +567,14 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
     uint64_t t = server_save_job(srv, j);
     node_t *master = j->nslots ? server_node(srv, j->slots[0].node) : NULL;
     const char *maddr = master && master->address ? master->address : "127.0.0.1";
-    for (int r = 0; r < j->nslots; r++) {
+    /* a gang's slots may hold different GPU counts (an uneven shape, 8+4): each node's own
+       count, the gang's total and the GPUs of the nodes before it give the ranks */
+    int world = 0;
+    for (int r = 0; r < j->nslots; r++)
+        world += __builtin_popcountll(j->slots[r].gpu_mask);
+    int rank_offset = 0;
+    for (int r = 0; r < j->nslots; rank_offset += __builtin_popcountll(j->slots[r].gpu_mask),
+             r++) {
         node_t *n = server_node(srv, j->slots[r].node);
         if (!n)
             continue;
@@ -618,9 +625,10 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
                                 json_pack("{s:s,s:I}", "signal", j->ckpt_signal, "grace_s",
                                           (json_int_t)j->ckpt_grace_s));
         json_object_set_new(job, "gang",
-                            json_pack("{s:i,s:i,s:s,s:i,s:i}", "nodes", j->nslots, "node_rank",
-                                      r, "master_addr", maddr, "master_port",
-                                      29500 + (int)(j->id % 1000), "gpus_per_node", ng));
+                            json_pack("{s:i,s:i,s:s,s:i,s:i,s:i,s:i}", "nodes", j->nslots,
+                                      "node_rank", r, "master_addr", maddr, "master_port",
+                                      29500 + (int)(j->id % 1000), "gpus_per_node", ng,
+                                      "world_size", world, "rank_offset", rank_offset));
         queue_task(srv, n, json_pack("{s:s,s:o}", "type", "start", "job", job), t);
     }
     json_decref(envx);

@@ -226,6 +226,83 @@ static void test_mix_source(void)
     is_str(sched_placement_name(SCHED_PLACE_FGD), "fgd", "the name of fgd");
 }
 
+/* GPUs of each slot of a running job, largest first ("8+4"), or "-" when it does not run. */
+static const char *shape_of_job(uint64_t id)
+{
+    static char buf[64];
+    sched_job_info_t ji;
+    if (sched_job_info(S, id, &ji) < 0 || ji.state != SCHED_RUNNING)
+        return "-";
+    int c[64], n = ji.nslots;
+    for (int k = 0; k < n; k++)
+        c[k] = __builtin_popcountll(ji.slots[k].gpu_mask);
+    for (int a = 1; a < n; a++)
+        for (int b = a; b > 0 && c[b] > c[b - 1]; b--) {
+            int t = c[b];
+            c[b] = c[b - 1];
+            c[b - 1] = t;
+        }
+    size_t len = 0;
+    buf[0] = 0;
+    for (int k = 0; k < n; k++)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%d", k ? "+" : "", c[k]);
+    return buf;
+}
+
+static int gang(uint64_t id, int64_t gpus, int nodes)
+{
+    sched_job_spec_t sp = shape(gpus, 0, 0, NULL);
+    sp.id = id;
+    sp.nodes = nodes;
+    sp.submit = (sched_time_t)id;
+    if (sched_job_submit(S, &sp, NULL) < 0)
+        return -1;
+    size_t n;
+    sched_cycle(S, (sched_time_t)id, &n);
+    char msg[256];
+    if (!sched_check_invariants(S, msg, sizeof(msg)))
+        ok(0, "invariants: %s", msg);
+    return 0;
+}
+
+/* A gang whose shape is the scheduler's (nodes 0) fills whole nodes and puts the rest on one:
+ * 12 GPUs on two free 8-GPU nodes take 8+4 and leave a whole 4 for a 4-GPU job (6+6 would
+ * leave 2+2, where it cannot run). A gang that names its nodes keeps the even split. */
+static void test_uneven_gang(void)
+{
+    for (int pl = 0; pl < 2; pl++) {
+        setup(pl ? SCHED_PLACE_FGD : SCHED_PLACE_BESTFIT);
+        node("a", "H100", 8, 0, 0);
+        node("b", "H100", 8, 0, 0);
+        const char *name = pl ? "fgd" : "bestfit";
+        gang(1, 12000, 0);
+        is_str(shape_of_job(1), "8+4", "%s: 12 GPUs on 8-GPU nodes (nodes 0): 8+4", name);
+        gang(2, 4000, 0);
+        is_str(shape_of_job(2), "4", "%s: a 4-GPU job then runs on the 4 left", name);
+        /* requeued: it comes back as 8+4 again, 12 GPUs in all */
+        sched_job_finished(S, 2, 10);
+        sched_job_stopped(S, 1, 10);
+        size_t n;
+        sched_cycle(S, 11, &n);
+        is_str(shape_of_job(1), "8+4", "%s: requeued, it restarts as 8+4", name);
+        sched_job_finished(S, 1, 12);
+        gang(3, 12000, 2);
+        is_str(shape_of_job(3), "6+6", "%s: 12 GPUs asked on 2 nodes: 6+6, as asked", name);
+    }
+    /* three nodes: 20 GPUs on 8-GPU nodes resolve to 4 nodes of 5 evenly; unevenly 8+8+3+1
+       over the same four nodes, leaving 5 and 7 whole together instead of 3+3+3+3 */
+    setup(SCHED_PLACE_BESTFIT);
+    for (int i = 0; i < 4; i++) {
+        char nm[8];
+        snprintf(nm, sizeof(nm), "n%d", i);
+        node(nm, "H100", 8, 0, 0);
+    }
+    gang(1, 20000, 0);
+    is_str(shape_of_job(1), "8+8+3+1", "20 GPUs over the four nodes chosen: 8+8+3+1");
+    gang(2, 7000, 0);
+    is_str(shape_of_job(2), "7", "a 7-GPU job then fits on the 7 left together");
+}
+
 int main(void)
 {
     test_typed();
@@ -234,6 +311,7 @@ int main(void)
     test_fraction();
     test_measure();
     test_mix_source();
+    test_uneven_gang();
     sched_free(S);
     return tap_done();
 }

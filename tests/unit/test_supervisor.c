@@ -1093,6 +1093,59 @@ static void test_output_files(void)
        "nor an absolute path only root may write");
 }
 
+/* The environment of one node of an uneven gang (issue 10: 12 GPUs as 8+4): the world is the
+ * gang's GPUs (world_size from the server), not nodes x this node's count; the node's first
+ * global rank is the GPUs of the nodes before it. */
+static const char *uneven_env(int node_rank, int ngpus, int world, int offset, char *buf,
+                              size_t len)
+{
+    char *argv[] = {"sh", "-c", "env | sort > \"$GANTRY_CHECKPOINT_DIR/env\"", NULL};
+    int gpus[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    supervisor_gang_t gang = {.nodes = 2, .node_rank = node_rank, .master_port = 29517,
+                              .gpus_per_node = ngpus, .world_size = world,
+                              .rank_offset = offset};
+    snprintf(gang.master_addr, sizeof(gang.master_addr), "10.0.0.5");
+    supervisor_spec_t s = spec_for(argv);
+    s.gpus = gpus;
+    s.ngpus = (size_t)ngpus;
+    s.gang = &gang;
+    supervisor_state_t st;
+    gt_error_t err = {0};
+    buf[0] = 0;
+    if (supervisor_launch(&s, &st, &err) < 0 || wait_exited(s.job_id, 1, &st, 10) < 0)
+        return buf;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/checkpoints/%lld/env", state_dir, (long long)s.job_id);
+    FILE *f = fopen(path, "r");
+    buf[0] = '\n';
+    buf[1] = 0;
+    if (f) {
+        size_t n = fread(buf + 1, 1, len - 2, f);
+        buf[n + 1] = '\0';
+        fclose(f);
+    }
+    supervisor_remove(state_dir, s.job_id, 1);
+    return buf;
+}
+
+static void test_uneven_gang_env(void)
+{
+    static char env[16384];
+    uneven_env(1, 4, 12, 8, env, sizeof(env));
+    ok(has(env, "\nWORLD_SIZE=12\n") && has(env, "\nLOCAL_WORLD_SIZE=4\n") &&
+           has(env, "\nGPUS_PER_NODE=4\n") && has(env, "\nGANTRY_RANK_OFFSET=8\n") &&
+           has(env, "\nSLURM_GPUS_ON_NODE=4\n") && has(env, "\nGANTRY_GPUS=4\n"),
+       "8+4 gang, node 1: WORLD_SIZE=12 (not 2x4), its own 4 GPUs, ranks from 8");
+    ok(!has(env, "\nRANK="), "... no RANK with 4 processes on the node");
+    uneven_env(1, 1, 4, 3, env, sizeof(env));
+    ok(has(env, "\nWORLD_SIZE=4\n") && has(env, "\nRANK=3\n") &&
+           has(env, "\nLOCAL_WORLD_SIZE=1\n"),
+       "3+1 gang, node 1 (one GPU): WORLD_SIZE=4, RANK=3 (not its node rank 1)");
+    uneven_env(1, 2, 0, 0, env, sizeof(env));
+    ok(has(env, "\nWORLD_SIZE=4\n") && has(env, "\nGANTRY_RANK_OFFSET=2\n"),
+       "a server without world_size: nodes x this node's GPUs, as before");
+}
+
 int main(void)
 {
     if (!mkdtemp(state_dir)) {
@@ -1101,6 +1154,7 @@ int main(void)
     }
     chmod(state_dir, 0755); /* jobs run as nobody reach their checkpoint directory */
     test_completed_with_env();
+    test_uneven_gang_env();
     test_slurm_env();
     test_output_files();
     test_failures();
