@@ -33,7 +33,7 @@
 #include "sched/sched_internal.h"
 
 #define FGD_MAX_SHAPES 4096         /* distinct shapes remembered; more are not added */
-#define FGD_TYPICAL 128             /* shapes that count at most */
+#define FGD_TYPICAL 256             /* shapes that count at most */
 #define FGD_COVER 1.0               /* share of the weight the counted shapes cover */
 #define FGD_GPU_WEIGHT 0.2          /* a shape counts (this + its GPUs) times its weight */
 
