@@ -251,7 +251,8 @@ static bool better(double gain, int64_t left, double best_gain, int64_t best_lef
 }
 
 /* The node-score hook (policy.h) for whole GPUs and CPU-only jobs: minus the drop of the
- * node's fragmentation, in millionths of a milli-GPU. The cache of each node's fragmentation
+ * node's fragmentation (in thousandths of a milli-GPU, times 2^20), plus the free capacity
+ * left (< 2^20). The cache of each node's fragmentation
  * and of the shapes that count is not part of the model: it is kept through a cast. */
 static int64_t fgd_node_score(const sched_t *cs, const job_t *j, int ni, int gpus)
 {
@@ -271,7 +272,12 @@ static int64_t fgd_node_score(const sched_t *cs, const job_t *j, int ni, int gpu
             taken++;
         }
     double gain = node_frag(s, ni) - state_frag(s, &st);
-    return -llround(gain * 1e6);
+    /* ties (same drop, to a thousandth of a milli-GPU) to the node with the least free GPU
+       capacity left, fractions counted */
+    int64_t left = 0;
+    for (int k = 0; k < n->ngpus; k++)
+        left += st.free[k];
+    return -llround(gain * 1e3) * (1 << 20) + left;
 }
 
 bool fgd_place_fraction(sched_t *s, job_t *j, uint64_t types, sched_time_t end)
