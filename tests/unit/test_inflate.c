@@ -151,9 +151,11 @@ static void test_lists(void)
         is_str(t->format, "alibaba-openb", "a five-column list is an openb pod list");
         is_int(t->njobs, 0, "no task to replay");
         is_int(t->npool, 3, "three tasks to sample, the CPU-only one included");
-        is_int(t->pool[1].gpus_milli, 0, "gpus 0");
-        is_int(t->pool[2].gpus_milli, 8000, "8 GPUs");
-        is_str(t->pool[0].team, "default", "no qos: team default");
+        if (t->npool == 3) {
+            is_int(t->pool[1].gpus_milli, 0, "gpus 0");
+            is_int(t->pool[2].gpus_milli, 8000, "8 GPUs");
+            is_str(t->pool[0].team, "default", "no qos: team default");
+        }
     }
     gt_trace_free(t);
     gt_error_t err = {0};

@@ -100,13 +100,10 @@ static void test_cpu_rich(void)
 {
     for (int pl = 0; pl < 2; pl++) {
         setup(pl ? SCHED_PLACE_FGD : SCHED_PLACE_BESTFIT);
-        /* ties would go to the first node under fgd, to the last under best fit: the
-           CPU-rich node is in that place, so only the rule keeps the task off it */
-        int poor = -1, rich = -1;
-        if (pl)
-            rich = node("rich", "A100", 8, 96000, 0), poor = node("poor", "A100", 8, 48000, 0);
-        else
-            poor = node("poor", "A100", 8, 48000, 0), rich = node("rich", "A100", 8, 96000, 0);
+        /* ties go to the node added last (the free-GPU index lists it first): the CPU-rich
+           one, so only the rule keeps the task off it */
+        int poor = node("poor", "A100", 8, 48000, 0);
+        int rich = node("rich", "A100", 8, 96000, 0);
         mix(8000, 64000, 0, NULL, 1);
         mix(1000, 4000, 0, NULL, 8);
         mix(0, 40000, 0, NULL, 1);
@@ -128,11 +125,8 @@ static void test_memory(void)
 {
     for (int pl = 0; pl < 2; pl++) {
         setup(pl ? SCHED_PLACE_FGD : SCHED_PLACE_BESTFIT);
-        int small = -1, big = -1; /* the big node where a tie would go, as above */
-        if (pl)
-            big = node("big", "A100", 8, 0, 1024 * 1024), small = node("small", "A100", 8, 0, 520 * 1024);
-        else
-            small = node("small", "A100", 8, 0, 520 * 1024), big = node("big", "A100", 8, 0, 1024 * 1024);
+        int small = node("small", "A100", 8, 0, 520 * 1024); /* a tie goes to big, as above */
+        int big = node("big", "A100", 8, 0, 1024 * 1024);
         mix(8000, 0, 600 * 1024, NULL, 1);
         mix(1000, 0, 16 * 1024, NULL, 8);
         int got = place(1, 1000, 0, 500 * 1024, NULL, NULL);
