@@ -67,8 +67,8 @@ like "$(cat "$WORK/t.txt")" "^ +100% +[0-9.]+% +[0-9.]+" "the table has the 100%
 
 # ---- usage errors: exit 2 ------------------------------------------------------------------
 sim "$WORK/u.out" $base --trace "$OB/openb_pod_list_default.csv" --placement worstfit
-is "$rc" 2 "--placement worstfit: exit 2"
-like "$(cat "$WORK/u.out.err")" "unknown 'worstfit'; use bestfit or fgd" "... naming the choices"
+is "$rc" 1 "--placement worstfit: refused (the config bridge checks the name)"
+like "$(cat "$WORK/u.out.err")" "unknown placement 'worstfit'; write bestfit or fgd" "... naming the choices"
 sim "$WORK/u.out" $base --trace "$OB/openb_pod_list_default.csv" --inflate-to 3
 is "$rc" 2 "--inflate-to 3: exit 2"
 sim "$WORK/u.out" --config "$ROOT/examples/alibaba-openb.yaml" --nodes "$OB/openb_node_list_gpu_node.csv" --trace "$OB/openb_pod_list_default.csv" --seed 4 -q

@@ -110,7 +110,7 @@ static void test_params(void)
 
     c = parse("scheduler:\n  placement: roundrobin\n", &err);
     ok(c && model_sched_params(c, &p, &err) == -1, "an unknown placement is refused");
-    is_str(err.msg, "line 2: scheduler.placement: unknown placement 'roundrobin'; write bestfit",
+    is_str(err.msg, "line 2: scheduler.placement: unknown placement 'roundrobin'; write bestfit or fgd",
            "the message says what to write");
     gt_config_free(c);
 }
