@@ -1,8 +1,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
-
-#define GANTRY_VERSION "0.1.0"
+#include "common/version.h"
 
 int cmd_version(int argc, char **argv)
 {

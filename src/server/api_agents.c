@@ -11,6 +11,7 @@
 
 #include "common/base64.h"
 #include "common/sha256.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "server/gpu_use.h"
 
@@ -691,6 +692,10 @@ static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *
         if (!strcmp(what, "started")) {
             double tm = json_number_value(json_object_get(ev, "time"));
             if (tm > 0 && j->state == JOB_RUNNING) {
+                /* The first rank's report of this start (the rest find start_time moved). */
+                if (j->start_time == j->placed_at)
+                    metrics_observe(srv->metrics, "gantry_dispatch_latency_seconds",
+                                    server_now() - j->placed_at);
                 j->start_time = tm;
                 t = server_save_job(srv, j);
             }

@@ -1,31 +1,23 @@
 /* api_metrics.c: GET /v1/metrics, the server's state in the Prometheus text format (0.0.4),
- * for a scraper holding a token: jobs by state, pending jobs by why they wait, per team (quota, allocated GPUs, pending and
- * running jobs, decayed usage), per node (up, GPUs, free GPUs, jobs) and per GPU (utilization
- * and memory in use from the agents' NVML heartbeats). Gauges only: a scrape reads the state
- * under the server's lock in one pass over teams, nodes and jobs. */
+ * for a scraper holding a token (a viewer's is enough), by Prometheus's naming conventions
+ * (docs/monitoring.md): the counters and histograms of metrics.h (job life, preemptions,
+ * scheduling passes, waits, dispatch latency), then gauges read under the server's lock in one
+ * pass over teams, nodes and jobs: jobs by state, pending jobs by why they wait, per team
+ * (quota, limit, weight, allocated and borrowed GPUs, pending and running jobs, decayed usage),
+ * per node (up, GPUs, free GPUs, jobs), per GPU (utilization and memory in use from the
+ * agents' NVML heartbeats), gantry_build_info. */
 #include <stdio.h>
 #include <string.h>
 
+#include "common/version.h"
 #include "server/conn_guard.h"
+#include "server/metrics.h"
 #include "server/server.h"
 #include "server/gpu_use.h"
 
-/* A label value with \ " and newline escaped, as the format asks. */
-static void label(gt_buf_t *b, const char *v)
-{
-    for (const char *p = v ? v : ""; *p; p++) {
-        if (*p == '\\' || *p == '"')
-            gt_buf_printf(b, "\\%c", *p);
-        else if (*p == '\n')
-            gt_buf_printf(b, "\\n");
-        else
-            gt_buf_append(b, p, 1);
-    }
-}
-
 static void family(gt_buf_t *b, const char *name, const char *help)
 {
-    gt_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    metrics_family(b, name, "gauge", help);
 }
 
 /* name{key="value"} v; key2/v2 may be NULL. */
@@ -33,10 +25,10 @@ static void sample(gt_buf_t *b, const char *name, const char *k1, const char *v1
                    const char *v2, double v)
 {
     gt_buf_printf(b, "%s{%s=\"", name, k1);
-    label(b, v1);
+    metrics_label(b, v1);
     if (k2) {
         gt_buf_printf(b, "\",%s=\"", k2);
-        label(b, v2);
+        metrics_label(b, v2);
     }
     gt_buf_printf(b, "\"} %.17g\n", v);
 }
@@ -46,6 +38,10 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
     if (strcmp(req->method, "GET"))
         return http_error(resp, 405, "method_not_allowed", "use GET on /v1/metrics");
     gt_buf_t b = {0};
+    family(&b, "gantry_build_info", "Always 1: the server's version in its labels.");
+    gt_buf_printf(&b, "gantry_build_info{version=\"%s\"} 1\n", GANTRY_VERSION);
+    /* Counters and histograms bumped where things happen (metrics.h). */
+    metrics_write(srv->metrics, &b);
     pthread_mutex_lock(&srv->mu);
 
     /* Pending jobs by why they wait: the scheduler's reasons, and "dependency" (after_ok). */
@@ -78,10 +74,16 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
         const char *name, *help;
     } team_families[] = {
         {"gantry_team_quota_gpus", "GPUs guaranteed to the team."},
-        {"gantry_team_allocated_gpus", "GPUs held by the team's running jobs."},
+        {"gantry_team_limit_gpus", "The most GPUs the team may hold, borrowing included (no "
+                                   "series: no limit)."},
+        {"gantry_team_weight", "The team's fair-share weight."},
+        {"gantry_team_allocated_gpus", "GPUs held by the team's running jobs (sub-teams "
+                                       "included)."},
+        {"gantry_team_borrowed_gpus", "GPUs the team holds beyond its quota."},
         {"gantry_team_pending_jobs", "The team's jobs waiting in the queue."},
         {"gantry_team_running_jobs", "The team's running jobs."},
-        {"gantry_team_usage_gpu_hours", "The team's decayed GPU usage, as fair share weighs it."},
+        {"gantry_team_usage_gpu_seconds", "The team's decayed GPU usage, as fair share weighs "
+                                          "it."},
     };
     for (size_t f = 0; f < sizeof(team_families) / sizeof(team_families[0]); f++) {
         family(&b, team_families[f].name, team_families[f].help);
@@ -89,8 +91,12 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
             team_t *t = &srv->teams[i];
             sched_team_info_t ti = {0};
             sched_team_info(srv->sched, t->sched_idx, &ti);
-            double v[] = {t->quota_milli / 1000.0, ti.allocated_milli / 1000.0,
-                          (double)ti.pending, (double)ti.running, ti.usage_gpu_s / 3600.0};
+            if (f == 1 && t->limit_milli < 0)
+                continue;
+            double borrowed = (double)(ti.allocated_milli - t->quota_milli) / 1000.0;
+            double v[] = {t->quota_milli / 1000.0, t->limit_milli / 1000.0, t->weight,
+                          ti.allocated_milli / 1000.0, borrowed > 0 ? borrowed : 0,
+                          (double)ti.pending, (double)ti.running, ti.usage_gpu_s};
             sample(&b, team_families[f].name, "team", t->name, NULL, NULL, v[f]);
         }
     }

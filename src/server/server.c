@@ -18,6 +18,7 @@
 #include "server/conn_guard.h"
 #include "server/gpu_use.h"
 #include "server/events.h"
+#include "server/metrics.h"
 
 double server_now(void)
 {
@@ -641,6 +642,7 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
 static void run_cycle(server_t *srv)
 {
     size_t n;
+    double pass_t0 = gt_monotonic_s();
     const sched_decision_t *d = sched_cycle(srv->sched, server_sched_clock(srv), &n);
     sched_stats_t stats;
     sched_get_stats(srv->sched, &stats);
@@ -661,6 +663,9 @@ static void run_cycle(server_t *srv)
     }
     if (n)
         pthread_cond_broadcast(&srv->changed);
+    metrics_count(srv->metrics, "gantry_scheduling_passes_total", NULL, NULL);
+    metrics_observe(srv->metrics, "gantry_scheduling_pass_duration_seconds",
+                    gt_monotonic_s() - pass_t0);
 }
 
 bool server_job_requeues(server_t *srv, const job_t *j)
@@ -1245,6 +1250,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     srv->series_interval_s = o->series_interval_s;
     srv->series_retention_s = SERIES_DEFAULT_RETENTION_S;
     srv->auth = auth_new();
+    srv->metrics = metrics_new();
     srv->idem = json_object();
     srv->next_id = 1;
     server_jobs_reserve(srv, 1024);
@@ -1322,6 +1328,7 @@ void server_close(server_t *srv)
     json_decref(srv->partitions);
     server_nodectl_free(srv);
     json_decref(srv->idem);
+    metrics_free(srv->metrics);
     server_gate_free(srv);
     events_free(srv);
     free(srv->follows);

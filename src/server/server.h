@@ -44,6 +44,7 @@ struct gate_index;
 struct conn_guard;
 struct events;
 struct series;
+struct metrics;
 
 /* Limits against abuse of the HTTP API (gantry server flags; defaults in server.c). */
 typedef struct server_limits {
@@ -151,6 +152,7 @@ typedef struct server {
     int64_t series_interval_s, series_retention_s;
     struct gate_index *gate; /* job_gate.c: arrays' and names' counts, jobs waiting on others */
     struct events *events;   /* events.c: numbering and the ring of the latest job events */
+    struct metrics *metrics; /* metrics.h: counters and histograms (its own lock) */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
