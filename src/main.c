@@ -34,7 +34,7 @@ static const command_t commands[] = {
     {"maintenance", cmd_maintenance, "maintenance add | ls | rm: windows nodes take no work"},
     {"teams", cmd_teams, "list teams, quotas and what they hold"},
     {"quota", cmd_quota, "quota set TEAM: change quota, limit, weight"},
-    {"usage", cmd_usage, "GPU-hours per team or user"},
+    {"usage", cmd_usage, "GPU-hours per team, user, class or job over a period"},
     {"idle", cmd_idle, "running jobs whose GPUs stay idle (under the idle threshold)"},
     {"token", cmd_token, "token create | list | revoke | rotate: API tokens"},
     {"user", cmd_user, "user set | list | show | delete: map users to teams and Unix accounts"},

@@ -1,4 +1,5 @@
-/* cli_admin.c: gantry nodes | teams | quota set | usage (tokens and users: cli_identity.c). */
+/* cli_admin.c: gantry nodes | teams | quota set (tokens and users: cli_identity.c; usage:
+ * cli_usage.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,84 +238,6 @@ int cmd_quota(int argc, char **argv)
         json_t *rows = json_pack("[O]", resp);
         teams_table(rows, false);
         json_decref(rows);
-    }
-    json_decref(resp);
-    return 0;
-}
-
-static void usage_table(json_t *rows, bool wide)
-{
-    (void)wide;
-    printf("%-16s %12s %6s\n", "KEY", "GPU_HOURS", "JOBS");
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r)
-    {
-        const char *k = json_string_value(json_object_get(r, "team"));
-        if (!k)
-            k = s_or(r, "user", "");
-        printf("%-16s %12.3f %6lld\n", k, json_number_value(json_object_get(r, "gpu_hours")),
-               (long long)json_integer_value(json_object_get(r, "jobs")));
-    }
-}
-
-int cmd_usage(int argc, char **argv)
-{
-    cli_t c;
-    if (cli_init(&c, &argc, argv, "usage") < 0)
-        return 2;
-    const char *since = NULL, *until = NULL, *by = "team";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            printf("usage: gantry usage [--since T] [--until T] [--by team|user]\n\n"
-                   "GPU-hours used per team or user over a period (default: since the start, "
-                   "until now).\nT: a local date or time (2026-11-30, 2026-11-30T17:00), today, "
-                   "yesterday, a duration ago\n(7d, 12h), RFC 3339 with a zone, or epoch "
-                   "seconds.\n");
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "gantry usage: %s needs a value\n", argv[i]);
-            return 2;
-        }
-        if (!strcmp(argv[i], "--since"))
-            since = argv[++i];
-        else if (!strcmp(argv[i], "--until"))
-            until = argv[++i];
-        else if (!strcmp(argv[i], "--by"))
-            by = argv[++i];
-        else {
-            fprintf(stderr, "gantry usage: unknown option %s\n", argv[i]);
-            return 2;
-        }
-    }
-    /* Local times are read here (the server reads RFC 3339 and epoch seconds). */
-    double t0 = 0, t1 = 0;
-    if ((since && cli_time_arg("usage", "--since", since, &t0) < 0) ||
-        (until && cli_time_arg("usage", "--until", until, &t1) < 0))
-        return 2;
-    char path[512];
-    snprintf(path, sizeof(path), "/v1/usage?by=%.20s", by);
-    if (since)
-        snprintf(path + strlen(path), sizeof(path) - strlen(path), "&since=%.3f", t0);
-    if (until)
-        snprintf(path + strlen(path), sizeof(path) - strlen(path), "&until=%.3f", t1);
-    gt_error_t err = {0};
-    json_t *resp;
-    int st = cli_request(&c, "GET", path, NULL, NULL, &resp, &err);
-    if (st != 200)
-        return cli_fail_request("usage", st, resp, &err);
-    json_t *rows = json_object_get(resp, "usage");
-    if (c.output == CLI_JSON) {
-        cli_print_json(rows);
-    } else if (c.output == CLI_YAML) {
-        cli_print_yaml(rows);
-    } else {
-        char a[48] = "the start", b[48];
-        double from = json_number_value(json_object_get(resp, "since"));
-        printf("GPU-hours from %s to %s\n", from > 0 ? gt_time_local(from, a, sizeof(a)) : a,
-               gt_time_local(json_number_value(json_object_get(resp, "until")), b, sizeof(b)));
-        usage_table(rows, c.output == CLI_WIDE);
     }
     json_decref(resp);
     return 0;

@@ -1,4 +1,4 @@
-/* api_admin.c: nodes, teams (quotas at run time), usage accounting. Node control and
+/* api_admin.c: nodes, teams (quotas at run time); usage accounting is api_usage.c's. Node control and
  * maintenance windows are in api_nodectl.c. */
 #include <errno.h>
 #include <math.h>
@@ -367,68 +367,5 @@ int api_teams(server_t *srv, http_req_t *req, http_resp_t *resp, const char *res
         return 0;
     }
     resp->json = json_pack("{s:o}", "teams", arr);
-    return 0;
-}
-
-static int parse_time(const char *s, double now, double *out, gt_error_t *err)
-{
-    /* Absolute epoch seconds, or a duration ago ("7d", "24h"). */
-    char *end;
-    double v = strtod(s, &end);
-    if (!*end && end != s && v > 1e9) {
-        *out = v;
-        return 0;
-    }
-    int64_t d;
-    if (gt_parse_duration(s, &d, err) < 0)
-        return -1;
-    *out = now - (double)d;
-    return 0;
-}
-
-int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
-{
-    if (!method(req, "GET"))
-        return http_error(resp, 405, "method_not_allowed", "use GET on /v1/usage");
-    const char *since = http_query(req, "since"), *until = http_query(req, "until"),
-               *by = http_query(req, "by");
-    double now = server_now(), t0 = 0, t1 = now;
-    gt_error_t err = {0};
-    if (since && parse_time(since, now, &t0, &err) < 0)
-        return http_error(resp, 400, "invalid_argument", "since: %s", err.msg);
-    if (until && parse_time(until, now, &t1, &err) < 0)
-        return http_error(resp, 400, "invalid_argument", "until: %s", err.msg);
-    if (!by)
-        by = "team";
-    bool by_user = !strcmp(by, "user");
-    if (!by_user && strcmp(by, "team"))
-        return http_error(resp, 400, "invalid_argument", "by must be team or user");
-    json_t *acc = json_object();
-    pthread_mutex_lock(&srv->mu);
-    for (size_t id = 1; id < srv->next_id; id++) {
-        job_t *j = srv->jobs[id];
-        if (!j || j->start_time <= 0 || !auth_can_see_team(&req->who, j->team))
-            continue;
-        double gpu_s = usage_job_gpu_s(j, t0, t1, now);
-        if (gpu_s > 0) {
-            usage_row_add(acc, by_user, by_user ? j->user : j->team, gpu_s, 1);
-            gpu_use_usage_add(acc, by_user ? j->user : j->team, j, t0, t1, now);
-        }
-    }
-    /* Jobs purged by the retention: their usage in aggregate. */
-    retention_usage(srv, acc, &req->who, by_user, t0, t1);
-    pthread_mutex_unlock(&srv->mu);
-    json_t *arr = json_array();
-    const char *k;
-    json_t *v;
-    json_object_foreach(acc, k, v)
-    {
-        if (!json_object_get(v, "idle_gpu_hours")) /* only purged jobs' usage: not kept */
-            json_object_set_new(v, "idle_gpu_hours", json_real(0));
-        json_array_append(arr, v);
-    }
-    json_decref(acc);
-    resp->json = json_pack("{s:f,s:f,s:s,s:o}", "since", t0, "until", t1, "by", by, "usage",
-                           arr);
     return 0;
 }

@@ -167,12 +167,11 @@ double usage_job_gpu_s(const job_t *j, double t0, double t1, double now)
     return gpu_s;
 }
 
-void usage_row_add(json_t *acc, bool by_user, const char *k, double gpu_s, int64_t jobs)
+json_t *usage_row_add(json_t *acc, const char *by, const char *k, double gpu_s, int64_t jobs)
 {
     json_t *row = json_object_get(acc, k);
     if (!row) {
-        row = json_pack("{s:s,s:f,s:i}", by_user ? "user" : "team", k, "gpu_hours", 0.0, "jobs",
-                        0);
+        row = json_pack("{s:s,s:f,s:i}", by, k, "gpu_hours", 0.0, "jobs", 0);
         json_object_set_new(acc, k, row);
     }
     json_object_set_new(row, "gpu_hours",
@@ -180,9 +179,10 @@ void usage_row_add(json_t *acc, bool by_user, const char *k, double gpu_s, int64
                                   gpu_s / 3600.0));
     json_object_set_new(row, "jobs",
                         json_integer(json_integer_value(json_object_get(row, "jobs")) + jobs));
+    return row;
 }
 
-void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bool by_user,
+void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, const char *by,
                      double t0, double t1)
 {
     retention_t *r = srv->retention;
@@ -196,7 +196,11 @@ void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bo
         if (e < s || (e == s && b->hi > b->lo))
             continue;
         double part = b->hi > b->lo ? (e - s) / (b->hi - b->lo) : 1;
-        usage_row_add(acc, by_user, by_user ? b->user : b->team, b->gpu_s * part, b->jobs);
+        const char *k = !strcmp(by, "user") ? b->user : !strcmp(by, "team") ? b->team
+                                                                             : "(purged)";
+        json_t *row = usage_row_add(acc, by, k, b->gpu_s * part, b->jobs);
+        if (!strcmp(k, "(purged)"))
+            json_object_set_new(row, "purged", json_true());
     }
 }
 

@@ -343,11 +343,13 @@ int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *er
 uint64_t retention_purged(server_t *srv);
 /* GPU-seconds of j's runs inside [t0, t1] (the current run ends at now if it runs on). */
 double usage_job_gpu_s(const job_t *j, double t0, double t1, double now);
-/* Adds to acc's row k ({"team"|"user": k, "gpu_hours", "jobs"}). */
-void usage_row_add(json_t *acc, bool by_user, const char *k, double gpu_s, int64_t jobs);
+/* Adds to acc's row k ({by: k, "gpu_hours", "jobs"}; by is "team", "user", "class" or
+ * "job"); returns the row (owned by acc) for the caller to add fields to. */
+json_t *usage_row_add(json_t *acc, const char *by, const char *k, double gpu_s, int64_t jobs);
 /* Adds the purged jobs' usage inside [t0, t1] that who may see: whole days exactly, a day cut
- * by the window pro rata. Caller holds mu. */
-void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, bool by_user,
+ * by the window pro rata. The aggregate knows teams and users: by "class" or "job", it goes
+ * to one row keyed "(purged)". Caller holds mu. */
+void retention_usage(server_t *srv, json_t *acc, const auth_principal_t *who, const char *by,
                      double t0, double t1);
 /* api_logs.c: the path of the log of job id's run inc, of its node of rank rank (0, the only
  * one of a single-node job: ID.INC.STREAM; R > 0: ID.INC.STREAM.R). api_log_path is rank 0. */
