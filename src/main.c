@@ -36,6 +36,7 @@ static const command_t commands[] = {
     {"quota", cmd_quota, "quota set TEAM: change quota, limit, weight"},
     {"usage", cmd_usage, "GPU-hours per team, user, class or job over a period"},
     {"idle", cmd_idle, "running jobs whose GPUs stay idle (under the idle threshold)"},
+    {"top", cmd_top, "a live view of nodes, GPUs, teams and the queue, refreshed in place"},
     {"token", cmd_token, "token create | list | revoke | rotate: API tokens"},
     {"user", cmd_user, "user set | list | show | delete: map users to teams and Unix accounts"},
     {"volumes", cmd_volumes, "list volumes (storage jobs mount); admins: volumes set | rm"},

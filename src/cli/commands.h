@@ -24,6 +24,7 @@ int cmd_teams(int argc, char **argv);
 int cmd_quota(int argc, char **argv);
 int cmd_usage(int argc, char **argv);
 int cmd_idle(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_node(int argc, char **argv);
