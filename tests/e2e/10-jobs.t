@@ -131,7 +131,7 @@ like "$r" '^400 ' "bad quota refused"
 like "$("$GANTRY" teams)" 'product +- +12 +20' "teams shows the new quota"
 like "$("$GANTRY" quota set newteam --quota 4 -o json)" '"name": "newteam"' "admin creates a team"
 like "$("$GANTRY" nodes)" 'NAME +STATE' "nodes lists"
-like "$("$GANTRY" usage --since 1d)" 'KEY +GPU_HOURS' "usage prints"
+like "$("$GANTRY" usage --since 1d)" 'TEAM +GPU_HOURS +JOBS' "usage prints"
 # /v1/metrics: no node here, so every waiting job is counted under one scheduler reason or
 # under dependency; the counts add up to the pending jobs.
 m=$(curl -s -H "Authorization: Bearer $GANTRY_TOKEN" "$GANTRY_SERVER/v1/metrics")
