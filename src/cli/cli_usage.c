@@ -33,13 +33,12 @@ static const char *str_or(json_t *o, const char *k, const char *d)
 }
 
 /* The columns of a report by `by`, then the numbers: GPU-hours, jobs, and the GPU-hours its
- * jobs held while flagged idle (idle_gpu_hours, gpu_use.h) when the server gives them. */
+ * jobs held while flagged idle (idle_gpu_hours, gpu_use.h). */
 static void usage_print(json_t *rows, const char *by, bool csv)
 {
-    bool job = !strcmp(by, "job"), idle = false;
+    bool job = !strcmp(by, "job");
     size_t i;
     json_t *r;
-    json_array_foreach(rows, i, r) idle |= json_object_get(r, "idle_gpu_hours") != NULL;
     const char *cols[10];
     int nc = 0;
     if (job) {
@@ -51,8 +50,7 @@ static void usage_print(json_t *rows, const char *by, bool csv)
     }
     cols[nc++] = "GPU_HOURS";
     cols[nc++] = "JOBS";
-    if (idle)
-        cols[nc++] = "IDLE_GPU_HOURS";
+    cols[nc++] = "IDLE_GPU_HOURS";
     char lower[10][24];
     if (csv)
         for (int k = 0; k < nc; k++) {
@@ -87,9 +85,8 @@ static void usage_print(json_t *rows, const char *by, bool csv)
                  json_number_value(json_object_get(r, "gpu_hours")));
         snprintf(cells[k++], sizeof(cells[0]), "%lld",
                  (long long)json_integer_value(json_object_get(r, "jobs")));
-        if (idle)
-            snprintf(cells[k++], sizeof(cells[0]), csv ? "%.6f" : "%.3f",
-                     json_number_value(json_object_get(r, "idle_gpu_hours")));
+        snprintf(cells[k++], sizeof(cells[0]), csv ? "%.6f" : "%.3f",
+                 json_number_value(json_object_get(r, "idle_gpu_hours")));
         for (int x = 0; x < k; x++)
             c[x] = cells[x];
         cli_table_add(t, c);

@@ -90,9 +90,6 @@ like "$out" "SUCCESS: 4 rules found" "four alerts: node down, GPUs idle while jo
 names=$(perl -ne 'print "$1\n" while /\b(gantry_[a-z_]+)/g' "$ROOT/examples/grafana/"*.json "$ROOT/examples/prometheus/alerts.yml" |
   sed -E 's/_(bucket|sum|count)$//' | sort -u)
 have=$(awk '$1 == "#" && $2 == "TYPE" {print $3}' "$WORK/scrape.txt" | sort -u)
-# Until the idle detection (gpu_use.c) lands, its two gauges are the only names allowed to be
-# missing; this line goes with its landing.
-have=$(printf '%s\ngantry_idle_allocations\ngantry_idle_gpus\n' "$have" | sort -u)
 missing=$(comm -23 <(echo "$names") <(echo "$have") | tr '\n' ' ')
 is "$missing" "" "every metric the dashboard and the alerts name is exposed"
 like "$(echo "$names" | wc -l)" '^ *[1-9][0-9]+$' "the dashboard names many metrics"

@@ -36,25 +36,25 @@ ha=$(calc "$ra / 3600"); hb=$(calc "$rb / 3600"); hc=$(calc "$rc / 3600")
 
 # ---- formats and groupings ----
 out=$(G usage -o csv)
-is "$(echo "$out" | head -n 1)" "team,gpu_hours,jobs" "-o csv: a header line"
-is "$(same "$(echo "$out" | sed 1d)" "research,$(calc "($ra + $rb) / 3600"),2
-vision,$hc,1")" 1 "-o csv: one line per team, GPU-hours from the jobs' own start and end times"
+is "$(echo "$out" | head -n 1)" "team,gpu_hours,jobs,idle_gpu_hours" "-o csv: a header line"
+is "$(same "$(echo "$out" | sed 1d)" "research,$(calc "($ra + $rb) / 3600"),2,0.000000
+vision,$hc,1,0.000000")" 1 "-o csv: one line per team, GPU-hours from the jobs' own start and end times"
 out=$(G usage -o csv --by user)
-is "$(same "$out" "user,gpu_hours,jobs
-admin,$(calc "($ra + $rc) / 3600"),2
-alice,$hb,1")" 1 "--by user"
+is "$(same "$out" "user,gpu_hours,jobs,idle_gpu_hours
+admin,$(calc "($ra + $rc) / 3600"),2,0.000000
+alice,$hb,1,0.000000")" 1 "--by user"
 out=$(G usage -o csv --by class)
-is "$(same "$out" "class,gpu_hours,jobs
-experimental,$hb,1
-normal,$(calc "($ra + $rc) / 3600"),2")" 1 "--by class (priority class)"
+is "$(same "$out" "class,gpu_hours,jobs,idle_gpu_hours
+experimental,$hb,1,0.000000
+normal,$(calc "($ra + $rc) / 3600"),2,0.000000")" 1 "--by class (priority class)"
 out=$(G usage -o csv --by job)
-is "$(same "$out" "job,name,team,user,class,state,gpu_hours,jobs
-$a,two-gpus,research,admin,normal,succeeded,$ha,1
-$b,alices,research,alice,experimental,succeeded,$hb,1
-$c,vis,vision,admin,normal,succeeded,$hc,1")" 1 "--by job: each job with its team, user, class"
+is "$(same "$out" "job,name,team,user,class,state,gpu_hours,jobs,idle_gpu_hours
+$a,two-gpus,research,admin,normal,succeeded,$ha,1,0.000000
+$b,alices,research,alice,experimental,succeeded,$hb,1,0.000000
+$c,vis,vision,admin,normal,succeeded,$hc,1,0.000000")" 1 "--by job: each job with its team, user, class"
 tab=$(G usage --by job)
-like "$(echo "$tab" | sed -n 2p)" '^JOB +NAME +TEAM +USER +CLASS +STATE +GPU_HOURS +JOBS$' "the table's columns"
-like "$(echo "$tab" | sed -n 3p)" "^$a +two-gpus +research +admin +normal +succeeded +[0-9]+\.[0-9]{3} +1\$" "a job's row"
+like "$(echo "$tab" | sed -n 2p)" '^JOB +NAME +TEAM +USER +CLASS +STATE +GPU_HOURS +JOBS +IDLE_GPU_HOURS$' "the table's columns"
+like "$(echo "$tab" | sed -n 3p)" "^$a +two-gpus +research +admin +normal +succeeded +[0-9]+\.[0-9]{3} +1 +0\.000\$" "a job's row"
 js=$(G usage -o json --by team)
 is "$(echo "$js" | jget '{by}') $(echo "$js" | jget '{usage}[0]{team}') $(echo "$js" | jget '{usage}[1]{jobs}')" "team research 1" \
   "-o json: by and the rows"
@@ -69,7 +69,7 @@ before=$(G usage -o csv --by job --to "$mid" | awk -F, -v j="$a" '$1 == j {print
 is "$(near "$after" "($ea - $mid) * 2 / 3600")" 1 "--from inside job $a's run: only its GPU-seconds after the boundary"
 is "$(near "$before" "($mid - $sa) * 2 / 3600")" 1 "--to inside its run: only those before"
 is "$(perl -e "print abs($before + $after - $ha) < 2e-6 ? 1 : 0")" 1 "the two periods add up to the whole run ($before + $after = $ha, to rounding)"
-like "$(G usage -o csv --by job --from "$mid" --to "$mid")" '^job,name,team,user,class,state,gpu_hours,jobs$' \
+like "$(G usage -o csv --by job --from "$mid" --to "$mid")" '^job,name,team,user,class,state,gpu_hours,jobs,idle_gpu_hours$' \
   "an empty period: no job"
 # A period that ends before job c started: c is not in it (jobs counts only jobs with usage).
 first=$(perl -e "print $sc < $sb ? $sc : $sb")
@@ -90,8 +90,8 @@ is "$(perl -e "print ${g2% *} > $g1 ? 1 : 0") ${g2#* }" "1 running" "and its usa
 
 # ---- who sees what; usage errors ----
 out=$(GANTRY_TOKEN=$ALICE G usage -o csv)
-is "$(same "$out" "team,gpu_hours,jobs
-research,$(calc "($ra + $rb) / 3600"),2")" 1 "a member sees only its team's usage"
+is "$(same "$out" "team,gpu_hours,jobs,idle_gpu_hours
+research,$(calc "($ra + $rb) / 3600"),2,0.000000")" 1 "a member sees only its team's usage"
 out=$(G usage --by node 2>&1); rc=$?
 is "$rc" 2 "--by node: a usage error"
 like "$out" "use team, user, class or job" "naming the groupings"
