@@ -7,6 +7,7 @@
  * seq order: a reader that sees seq S committed has every earlier one too (but those retention
  * deleted with their jobs). */
 #include "server/events.h"
+#include "server/metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -167,6 +168,7 @@ void server_job_event(server_t *srv, const job_t *j, const char *type, json_t *d
     char *msg = events_message(type, e);
     json_object_set_new(e, "message", json_string(msg));
     free(msg);
+    metrics_job_event(srv, j, type, e); /* the job-life counters (metrics.h), from this one place */
     if (!ev) { /* a server without events (a unit test's): nothing kept */
         json_decref(e);
         return;

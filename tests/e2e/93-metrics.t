@@ -8,7 +8,7 @@
 # loopback with the viewer token, loads the alerts, and a query returns Gantry series.
 . "$(dirname "$0")/agent-lib.sh"
 ROOT=${GANTRY_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-printf 'teams:\n  - name: research\n    quota: {gpus: 1}\n    limit: {gpus: 2}\n  - name: vision\n    quota: {gpus: 1}\n' > "$WORK/cluster.yaml"
+printf 'teams:\n  - name: research\n    quota: {gpus: 1}\n    limit: {gpus: 2}\n  - name: vision\n    quota: {gpus: 1}\nscheduler:\n  preemption: {enabled: true, grace_period: 1s, min_runtime: 0s}\n' > "$WORK/cluster.yaml"
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 run_agent n1 2 "$WORK/n1" agent.log --no-cgroups
 wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
@@ -48,6 +48,16 @@ done
 for n in gantry_job_wait_seconds gantry_scheduling_pass_duration_seconds gantry_dispatch_latency_seconds; do
   is "$(mtype $n)" histogram "$n is a histogram"
 done
+is "$(metric 'gantry_jobs_submitted_total{team="research"}') $(metric 'gantry_jobs_submitted_total{team="vision"}')" "2 2" \
+  "jobs submitted, by team"
+is "$(metric 'gantry_jobs_started_total{team="research"}') $(metric 'gantry_jobs_started_total{team="vision"}')" "2 1" \
+  "jobs started, by team (the cancelled one never started)"
+is "$(metric 'gantry_jobs_finished_total{outcome="succeeded"}') $(metric 'gantry_jobs_finished_total{outcome="failed"}') $(metric 'gantry_jobs_finished_total{outcome="cancelled"}')" \
+  "1 1 1" "jobs finished, by outcome"
+is "$(metric 'gantry_preemptions_total{reason="reclaim"}') $(metric 'gantry_preemptions_total{reason="priority"}')" "0 0" \
+  "preemptions by reason, 0 before any"
+is "$(metric gantry_job_wait_seconds_count)" 3 "three waits observed (one per start)"
+is "$(metric 'gantry_job_wait_seconds_bucket{le="+Inf"}')" 3 "le=+Inf equals the count"
 wait_for 20 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $VIEW' '$GANTRY_SERVER/v1/metrics' | awk '\$1 == \"gantry_dispatch_latency_seconds_count\" {print \$2}')\" = 3 ]"
 ok $? "dispatch latency: one observation per start, when its node reports it started"
 passes=$(metric gantry_scheduling_passes_total)
@@ -118,9 +128,25 @@ EOF
   wait_for 60 has_series; ok $? "Prometheus scraped the server: a query for gantry_build_info returns it"
   like "$(q 'up{job="gantry"}')" '"value":\[[0-9.]+,"1"\]' "the target is up (the viewer token is accepted)"
   like "$(q 'gantry_team_quota_gpus{team="research"}')" '"value":\[[0-9.]+,"1"\]' "a team's quota through PromQL"
+  like "$(q 'sum(gantry_jobs_finished_total)')" '"value":\[[0-9.]+,"3"\]' "the finished-jobs counter through PromQL"
   like "$(q 'histogram_quantile(0.5, sum by (le) (gantry_job_wait_seconds_bucket))')" '"resultType":"vector","result":\[\{' \
     "a quantile of the wait histogram"
   like "$(curl -s "http://127.0.0.1:$PPORT/api/v1/rules")" '"name":"GantryNodeDown"' "Prometheus loaded the alert rules"
 fi
+
+# ---- a preemption for priority is counted with its reason ----
+G cancel "$c" >/dev/null
+free2() { [ "$(api GET /v1/nodes/n1 | jget '{gpus_free}')" = 2 ]; }
+wait_for 20 free2; ok $? "job $c is cancelled and its GPUs free"
+e=$(G submit --team vision --class experimental --gpus 2 -- sleep 300 | sid)
+wait_for 20 job_is "$e" running; ok $? "an experimental job $e runs on both GPUs"
+p=$(G submit --team vision --class production --gpus 2 -- true | sid)
+wait_for 30 job_is "$p" succeeded; ok $? "a production job $p preempts it and runs"
+is "$(metric 'gantry_preemptions_total{reason="priority"}') $(metric 'gantry_preemptions_total{reason="reclaim"}')" "1 0" \
+  "gantry_preemptions_total{reason=\"priority\"} counts it"
+again() { [ "$(api GET "/v1/jobs/$e" | jget '{incarnation}')" = 2 ] && job_is "$e" running; }
+wait_for 30 again; ok $? "job $e runs again (incarnation 2)"
+is "$(metric 'gantry_jobs_finished_total{outcome="cancelled"}') $(metric gantry_job_wait_seconds_count) $(metric 'gantry_jobs_started_total{team="vision"}')" "2 6 4" \
+  "the cancel of a running job is counted; a wait per start, the restart after the preemption included"
 
 done_testing
