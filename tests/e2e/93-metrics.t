@@ -85,6 +85,8 @@ is "$(scrape | grep -c '^# TYPE [a-z_]*_total gauge')" 0 "no gauge ends in _tota
 code() { curl -s -o /dev/null -w '%{http_code}' -X "$2" -H "Authorization: Bearer $1" ${4:+-d "$4"} "$GANTRY_SERVER$3"; }
 is "$(code "$VIEW" GET /v1/jobs) $(code "$VIEW" GET /v1/nodes) $(code "$VIEW" GET /v1/teams) $(code "$VIEW" GET /v1/usage) $(code "$VIEW" GET "/v1/jobs/$c")" \
   "200 200 200 200 200" "the viewer reads jobs, nodes, teams, usage, a job"
+is "$(code "$VIEW" GET /v1/events) $(code "$VIEW" GET "/v1/jobs/$c/events") $(code "$VIEW" GET /v1/idle)" "200 200 200" \
+  "and the cluster's events, a job's events, the idle allocations"
 is "$(code "$VIEW" POST /v1/jobs '{"team":"research","command":["true"]}')" 403 "the viewer can't submit"
 is "$(code "$VIEW" DELETE "/v1/jobs/$c")" 403 "nor cancel"
 is "$(code "$VIEW" PUT /v1/teams/research '{"weight":3}')" 403 "nor change a team"
