@@ -279,46 +279,32 @@
     });
   }
 
-  /* ---- nodes: the GPU map ---- */
-  function gpuOwners(jobs) {
-    var by = {};
-    jobs.forEach(function (j) {
-      (j.placement || []).forEach(function (sl) {
-        (sl.gpus || []).forEach(function (g) { by[sl.node + '/' + g] = j; });
-      });
-    });
-    return by;
-  }
+  /* ---- nodes: the GPU map (GET /v1/gpus: each GPU's holder, utilization and memory) ---- */
   function nodesPage(v) {
-    return Promise.all([api('/v1/nodes'), api('/v1/jobs?state=running&limit=10000')]).then(function (res) {
-      var nodes = res[0].nodes || [], owners = gpuOwners(res[1].jobs || []);
-      var admin = state.who && (state.who.role === 'admin' || (state.who.role === 'viewer' && !state.who.team));
+    return api('/v1/gpus').then(function (res) {
+      var nodes = res.nodes || [], jobs = res.jobs || {};
       v.appendChild(el('h1', { text: 'Nodes' }));
       v.appendChild(el('div', { cls: 'legend' },
         el('span', null, el('i', { cls: 'held' }), 'held by a job you may see'),
+        el('span', null, el('i', { cls: 'unknown' }), 'held by another team\'s job'),
         el('span', null, el('i', { cls: 'free' }), 'free'),
-        el('span', null, el('i', { cls: 'down' }), 'node down or taken out'),
-        admin ? null : el('span', null, el('i', { cls: 'unknown' }), 'free, or held by a job you may not see')));
+        el('span', null, el('i', { cls: 'down' }), 'node down or taken out')));
       var grid = el('div', { cls: 'nodes', id: 'nodes' });
       var totals = { gpus: 0, held: 0 };
       nodes.forEach(function (n) {
         var down = n.state !== 'up';
-        var stats = {};
-        (n.gpu_stats || []).forEach(function (g) { stats[g.index] = g; });
-        var mine = 0;
-        for (var i = 0; i < n.gpus; i++) if (owners[n.name + '/' + i]) mine++;
-        var unknown = n.gpus - n.gpus_free - mine; /* held by jobs the token may not see */
         var gpus = el('div', { cls: 'gpus' });
-        for (var g = 0; g < n.gpus; g++) {
-          var j = owners[n.name + '/' + g], st = stats[g];
-          var cls = 'gpu' + (j ? ' held' : down ? ' down' : unknown > 0 ? ' unknown' : ' free');
-          var box = el('div', { cls: cls, 'data-gpu': n.name + '/' + g }, el('b', null, 'GPU ' + g));
-          if (j) box.appendChild(el('div', null, el('a', { href: '#/job/' + j.id }, 'job ' + jobName(j)), ' ' + j.team + '/' + j.user));
-          if (st && st.utilization != null && st.utilization >= 0)
-            box.appendChild(el('div', { 'data-util': '' }, fmtNum(100 * st.utilization, 0) + '% util' +
-              (st.memory_used_mib != null ? ', ' + fmtNum(st.memory_used_mib / 1024, 1) + ' GiB' : '')));
+        (n.gpu || []).forEach(function (g, i) {
+          var h = g[0], j = h != null && h !== 'hidden' ? jobs[h] : null;
+          var cls = 'gpu' + (j ? ' held' : h === 'hidden' ? ' unknown' : down ? ' down' : ' free');
+          var box = el('div', { cls: cls, 'data-gpu': n.name + '/' + i }, el('b', null, 'GPU ' + i));
+          if (j) box.appendChild(el('div', null, el('a', { href: '#/job/' + h }, 'job ' + (j.ref || h)), ' ' + j.team + '/' + j.user));
+          else if (h === 'hidden') box.appendChild(el('div', null, 'another team\'s job'));
+          if (g[1] != null)
+            box.appendChild(el('div', { 'data-util': '' }, fmtNum(100 * g[1], 0) + '% util' +
+              (g[2] != null ? ', ' + fmtNum(g[2] / 1024, 1) + ' GiB' : '')));
           gpus.appendChild(box);
-        }
+        });
         totals.gpus += n.gpus;
         totals.held += n.gpus - n.gpus_free;
         grid.appendChild(el('div', { cls: 'node' + (down ? ' down' : ''), 'data-node': n.name },
@@ -334,10 +320,11 @@
   }
 
   /* ---- queue ---- */
-  var queueFilter = { team: '', user: '', state: 'pending,running' };
+  var QUEUE_PAGE = 500;
+  var queueFilter = { team: '', user: '', state: 'pending,running', after: 0 };
   function jobLink(j) { return el('a', { href: '#/job/' + j.id }, jobName(j)); }
   function queuePage(v) {
-    var q = '/v1/jobs?limit=2000&state=' + encodeURIComponent(queueFilter.state) +
+    var q = '/v1/jobs?limit=' + QUEUE_PAGE + '&after=' + queueFilter.after + '&state=' + encodeURIComponent(queueFilter.state) +
       (queueFilter.team ? '&team=' + encodeURIComponent(queueFilter.team) : '') +
       (queueFilter.user ? '&user=' + encodeURIComponent(queueFilter.user) : '');
     return Promise.all([api(q), api('/v1/teams')]).then(function (res) {
@@ -358,14 +345,22 @@
         st.appendChild(e);
       });
       function apply() {
-        queueFilter = { team: team.value, user: user.value.trim(), state: st.value };
+        queueFilter = { team: team.value, user: user.value.trim(), state: st.value, after: 0 };
         show('queue', queuePage);
       }
       team.addEventListener('change', apply);
       st.addEventListener('change', apply);
       user.addEventListener('change', apply);
+      var pager = el('span');
+      if (queueFilter.after)
+        pager.appendChild(el('button', { type: 'button', id: 'q-first', onclick: function () {
+          queueFilter.after = 0; show('queue', queuePage); } }, 'First'));
+      if (res[0].next_after)
+        pager.appendChild(el('button', { type: 'button', id: 'q-next', onclick: function () {
+          queueFilter.after = res[0].next_after; show('queue', queuePage); } }, 'Next ' + QUEUE_PAGE));
       v.appendChild(el('div', { cls: 'toolbar' }, 'Team', team, 'User', user, 'State', st,
-        el('span', { cls: 'muted', id: 'q-count' }, jobs.length + ' of ' + res[0].total + ' jobs')));
+        el('span', { cls: 'muted', id: 'q-count' }, jobs.length + ' of ' + res[0].total + ' jobs' +
+          (queueFilter.after ? ' (after job ' + queueFilter.after + ')' : '')), pager));
       var t = now();
       var pending = jobs.filter(function (j) { return j.state === 'pending'; });
       var running = jobs.filter(function (j) { return j.state === 'running'; });

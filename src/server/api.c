@@ -86,6 +86,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_series(srv, req, resp);
     if (!strcmp(p, "whoami"))
         return api_whoami(srv, req, resp);
+    if (!strcmp(p, "gpus"))
+        return api_gpus(srv, req, resp);
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
                       req->path);
 }

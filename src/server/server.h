@@ -583,5 +583,9 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp);
 bool api_web(server_t *srv, http_req_t *req, http_resp_t *resp);
 /* GET /v1/whoami: the caller's user, role and team (the dashboard's sign-in). */
 int api_whoami(server_t *srv, http_req_t *req, http_resp_t *resp);
+/* GET /v1/gpus: the GPU map (docs/api.md): per node its state and each GPU's holder (a job the
+ * caller may see, "hidden" for another's), utilization and memory; the visible jobs' team,
+ * user and name. */
+int api_gpus(server_t *srv, http_req_t *req, http_resp_t *resp);
 
 #endif

@@ -244,11 +244,13 @@ async function main() {
     });
     await m.goto(URL + '/#/nodes');
     await waitLoaded(m, 'nodes');
-    await check('member: the GPU map links only product\'s GPUs; research\'s show no job', async () => {
+    await check('member: the GPU map links only product\'s GPUs; research\'s 4 show as another team\'s job, without it', async () => {
       const held = await m.$$eval('#nodes .gpu.held a', (as) => as.map((a) => a.getAttribute('href')));
       const t = await text(m, '#nodes');
-      return (held.length === 2 && held.every((h) => h === '#/job/' + env('TICK_B')) && !t.includes('alice')) ||
-        'links: ' + JSON.stringify(held);
+      const other = await m.$$eval('#nodes .gpu.unknown', (gs) => gs.length);
+      return (held.length === 2 && held.every((h) => h === '#/job/' + env('TICK_B')) && !t.includes('alice') &&
+        !t.includes('job ' + env('RUN_A')) && other === 4) ||
+        'links: ' + JSON.stringify(held) + ', GPUs of another team\'s job: ' + other;
     });
     await shot(m, OUT, 'member-nodes');
     await m.goto(URL + '/#/idle');
