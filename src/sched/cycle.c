@@ -543,6 +543,8 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     bool holds = s->nnominated > 0;
     if (s->p.preemption)
         find_victim_bounds(s, now);
+    else
+        s->next_victim_at = SCHED_NEVER;
     find_max_free_whole(s);
     pass_t ps = {.now = now};
     s->in_pass = true;

@@ -44,6 +44,7 @@ sched_t *sched_new(const sched_params_t *params)
     s->id_table = xmalloc(s->id_cap * sizeof(int));
     memset(s->id_table, 0xff, s->id_cap * sizeof(int));
     s->maint_next = SCHED_NEVER;
+    s->next_victim_at = s->next_backoff_at = SCHED_NEVER;
     return s;
 }
 

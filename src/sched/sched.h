@@ -331,6 +331,16 @@ typedef struct sched_decision {
  * order made; *n gets their count. The array is owned by s and valid until the next cycle. */
 const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *n);
 
+/* The earliest time after the last cycle's now at which a cycle could decide differently
+ * with no event at all (no submission, end, stop, node or policy change): a running job
+ * passing the minimum runtime (it becomes a victim for a waiting job), a reclaimed job's
+ * backoff ending, a backfill reservation's start, a running job reaching its time limit or
+ * estimate (or a preempted one its grace deadline), a maintenance window's start or end.
+ * SCHED_NEVER when there is none. A driver runs sched_cycle() then, or at its next event if
+ * that is earlier: the simulator's event loop wakes at it, the server's scheduler thread sleeps
+ * until it or a kick. The answer may be early (a pass then decides as before), never late. */
+sched_time_t sched_next_wakeup(const sched_t *s);
+
 typedef struct sched_stats {
     uint64_t cycles, starts, preemptions;
     uint64_t quiet_cycles;        /* passes skipped: nothing could have changed */

@@ -325,10 +325,16 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     double sched_wall = 0, last_progress = wall0;
     uint64_t events = 0;
     int64_t now = tr->njobs ? tr->jobs[0].submit : 0;
-    while (next < tr->njobs || rs.heap.n) {
+    /* Events are submissions, ends and stops; between them the scheduler's state may still
+     * change by time alone (a minimum runtime passing, a backoff ending): the loop also wakes
+     * when the core says so, as the server's scheduler thread does. */
+    sched_time_t wake = SCHED_NEVER;
+    while (next < tr->njobs || rs.heap.n || wake != SCHED_NEVER) {
         int64_t t = next < tr->njobs ? tr->jobs[next].submit : INT64_MAX;
         if (rs.heap.n && rs.heap.ev[0].time < t)
             t = rs.heap.ev[0].time;
+        if (wake < t)
+            t = wake;
         now = t;
         while (rs.heap.n && rs.heap.ev[0].time == now) {
             event_t e = heap_pop(&rs.heap);
@@ -355,6 +361,7 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
         sched_wall += c1 - c0;
         out->decisions += nd;
         handle_decisions(&rs, tr, d, nd, now, &params);
+        wake = sched_next_wakeup(s);
         if (sched_capacity_wait(s)) {
             double idle = capacity - (double)sched_allocated_milli(s) / SCHED_MILLI;
             if (idle > out->unallocated_gpus_peak)

@@ -1,0 +1,58 @@
+/* wakeup.c: when the scheduler's state can next change by time alone (sched_next_wakeup).
+ *
+ * A pass decides from the model and the clock. Between events the model stands still, so a
+ * later pass can only decide differently when one of the clock's thresholds is crossed:
+ *   - a running preemptible job passes the minimum runtime and becomes a victim (only matters
+ *     while some job waits for GPUs);
+ *   - a reclaimed job's backoff ends and it may borrow again;
+ *   - a running job reaches its expected end (time limit or estimate) or a preempted one its
+ *     grace deadline: the plans of backfill move (a reservation's start is always one of these
+ *     ends: backfill_reserve's shadow time);
+ *   - a maintenance window starts or ends.
+ * And a pass that made decisions is followed by another a second later: a pass is not
+ * idempotent (its starts change the fair-share keys and quota standing of the jobs it already
+ * passed over, its holds and failure caches last until its end), and the server runs its next
+ * pass at most 100 ms after one that decided; the simulator does the same at the next second.
+ * The passes record the first two as they go (find_victim_bounds, evaluate); the expected ends
+ * are the sorted release list (a binary search); the windows are few. A job started in a pass
+ * becomes a victim at now + the minimum runtime, later than the second pass that follows. */
+#include "sched/sched_internal.h"
+
+static void earliest(sched_time_t *best, sched_time_t t, sched_time_t now)
+{
+    if (t > now && t < *best)
+        *best = t;
+}
+
+/* The first running job's expected end after now: the release list is sorted by end. */
+static sched_time_t next_release(const sched_t *s, sched_time_t now)
+{
+    size_t lo = 0, hi = s->nreleases;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->releases[mid].end <= now)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->nreleases ? s->releases[lo].end : SCHED_NEVER;
+}
+
+sched_time_t sched_next_wakeup(const sched_t *s)
+{
+    sched_time_t now = s->now, best = SCHED_NEVER;
+    if (s->npending == 0)
+        return SCHED_NEVER; /* nobody waits: time alone starts nothing */
+    if (s->p.preemption && s->capacity_wait)
+        earliest(&best, s->next_victim_at, now);
+    if (s->p.quotas)
+        earliest(&best, s->next_backoff_at, now);
+    earliest(&best, next_release(s, now), now);
+    if (s->ndec > 0)
+        earliest(&best, now + 1, now);
+    for (int w = 0; w < s->nmaint; w++) {
+        earliest(&best, s->maint[w].start, now);
+        earliest(&best, s->maint[w].end, now);
+    }
+    return best;
+}
