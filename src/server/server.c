@@ -772,13 +772,16 @@ void *server_sched_main(void *arg)
     pthread_mutex_lock(&srv->mu);
     while (!srv->stopping) {
         if (!srv->kicked) {
+            /* Until a kick, the core's next wakeup (a minimum runtime passing, a backoff
+             * ending: sched_next_wakeup, in whole seconds of server_now), or 250 ms for the
+             * lost-node checks and parked log follows, whichever is first. */
+            double wake = server_now() + 0.25;
+            sched_time_t w = sched_next_wakeup(srv->sched);
+            if (w != SCHED_NEVER && (double)w < wake)
+                wake = (double)w;
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 250 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            ts.tv_sec = (time_t)wake;
+            ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
             pthread_cond_timedwait(&srv->kick, &srv->mu, &ts);
         }
         srv->kicked = false;

@@ -189,13 +189,36 @@ static void job_run_ends(run_state_t *rs, int ji, int64_t now)
     j->run++;
 }
 
+/* "TIME ID NODE:GPU,GPU NODE:..." for a start (gantry sim --starts-out). */
+static void write_start(FILE *f, sched_t *s, const gt_trace_job_t *tj, uint64_t id, int64_t now)
+{
+    sched_job_info_t in;
+    if (sched_job_info(s, id, &in) < 0)
+        return;
+    fprintf(f, "%lld %s", (long long)now, tj->id ? tj->id : "-");
+    for (int k = 0; k < in.nslots; k++) {
+        sched_node_info_t ni;
+        sched_node_info(s, in.slots[k].node, &ni);
+        fprintf(f, " %s:", ni.name);
+        const char *sep = "";
+        for (int g = 0; g < 64; g++)
+            if (in.slots[k].gpu_mask >> g & 1) {
+                fprintf(f, "%s%d", sep, g);
+                sep = ",";
+            }
+    }
+    fputc('\n', f);
+}
+
 static void handle_decisions(run_state_t *rs, const gt_trace_t *tr, const sched_decision_t *d,
-                             size_t n, int64_t now, const sched_params_t *p)
+                             size_t n, int64_t now, const sched_params_t *p, FILE *starts)
 {
     for (size_t i = 0; i < n; i++) {
         int ji = (int)(d[i].job_id - 1);
         sim_job_t *j = &rs->jobs[ji];
         if (d[i].action == SCHED_START) {
+            if (starts)
+                write_start(starts, rs->s, &tr->jobs[ji], d[i].job_id, now);
             if (!j->started) {
                 j->started = true;
                 j->first_start = now;
@@ -360,7 +383,7 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
         double c1 = gt_monotonic_s();
         sched_wall += c1 - c0;
         out->decisions += nd;
-        handle_decisions(&rs, tr, d, nd, now, &params);
+        handle_decisions(&rs, tr, d, nd, now, &params, opts ? opts->starts_out : NULL);
         wake = sched_next_wakeup(s);
         if (sched_capacity_wait(s)) {
             double idle = capacity - (double)sched_allocated_milli(s) / SCHED_MILLI;
@@ -491,6 +514,8 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     out->policy = params;
     out->policy_name = fifo ? "fifo" : "config";
     out->checkpoint_every_s = rs.checkpoint_every;
+    out->quiet_cycles = st.quiet_cycles;
+    out->jobs_examined = st.jobs_examined;
     out->sim_wall_s = gt_monotonic_s() - wall0;
     out->sched_wall_s = sched_wall;
     out->decisions_per_s = sched_wall > 0 ? (double)out->decisions / sched_wall : 0;

@@ -27,6 +27,8 @@ typedef struct gt_sim_opts {
      * since is lost and done again. */
     int64_t checkpoint_every_s;
     bool jobs;                    /* fill gt_sim_result_t.jobs (per-job records) */
+    FILE *starts_out;             /* NULL, or a line per start: "TIME ID NODE:GPU,GPU ..."
+                                     (the trace's id; GPU indexes on each node of the gang) */
 } gt_sim_opts_t;
 
 typedef struct gt_sim_dist {
@@ -87,6 +89,8 @@ typedef struct gt_sim_result {
     size_t njobs;
     char **class_names;                   /* owned: the classes jobs[].cls points into */
     int nclass_names;
+    uint64_t quiet_cycles;        /* passes skipped: nothing could have changed */
+    uint64_t jobs_examined;       /* pending jobs the passes looked at, in all */
     double unallocated_gpus_peak;
     bool oracle;                  /* planned with the true durations */
     double sim_wall_s, sched_wall_s, decisions_per_s;

@@ -39,6 +39,8 @@ static void usage(FILE *f)
             "                         preemptions,lost_gpu_s)\n"
             "  --order O              the order inside a team's share: fifo, las or srtf\n"
             "  --placement P          how nodes are chosen: bestfit or fgd (fragmentation-aware)\n"
+            "  --starts-out FILE      a line per job start: TIME ID NODE:GPU,GPU... (gang: a\n"
+            "                         NODE:GPUS per node), in the order the scheduler decided\n"
             "  -q, --quiet            no progress line on stderr\n\n"
             "The inflation experiment (FGD, USENIX ATC'23): the trace's tasks in a seeded order,\n"
             "then drawn at random, arrive on the empty cluster and never end; reports the GPUs\n"
@@ -53,7 +55,7 @@ int cmd_sim(int argc, char **argv)
 {
     enum { O_FORMAT = 256, O_NODES, O_NODES_FORMAT, O_NO_TIMING, O_NO_FS, O_NO_QUOTAS,
            O_NO_BACKFILL, O_NO_PREEMPT, O_RESV, O_POLICY, O_JOBS_OUT, O_CKPT,
-           O_ORDER, O_PLACEMENT, O_INFLATE, O_SEED, O_INFLATE_TO, O_PLOT };
+           O_ORDER, O_PLACEMENT, O_INFLATE, O_SEED, O_INFLATE_TO, O_PLOT, O_STARTS_OUT };
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},   {"trace", required_argument, 0, 't'},
         {"trace-format", required_argument, 0, O_FORMAT},
@@ -72,11 +74,12 @@ int cmd_sim(int argc, char **argv)
         {"inflate", no_argument, 0, O_INFLATE},  {"seed", required_argument, 0, O_SEED},
         {"inflate-to", required_argument, 0, O_INFLATE_TO},
         {"plot", required_argument, 0, O_PLOT},
+        {"starts-out", required_argument, 0, O_STARTS_OUT},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *config = NULL, *trace = NULL, *format = NULL, *nodes = NULL, *nodes_format = NULL,
-               *output = "table", *order = NULL, *placement = NULL;
+               *output = "table", *order = NULL, *placement = NULL, *starts_out = NULL;
     bool timing = true, quiet = false, no_fs = false, no_q = false, no_bf = false, no_pe = false;
     int64_t resv = -1, ckpt = 0, seed = 0;
     bool inflate = false;
@@ -142,6 +145,7 @@ int cmd_sim(int argc, char **argv)
             break;
         }
         case O_PLOT: plot = optarg; break;
+        case O_STARTS_OUT: starts_out = optarg; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -252,14 +256,27 @@ int cmd_sim(int argc, char **argv)
     gt_sim_opts_t so = {.progress = !quiet && isatty(STDERR_FILENO), .fifo = fifo,
                         .checkpoint_every_s = ckpt, .jobs = jobs_out != NULL};
     FILE *jf = NULL;
+    if (starts_out && !(so.starts_out = fopen(starts_out, "w"))) {
+        fprintf(stderr, "gantry sim: --starts-out %s: %s\n", starts_out, strerror(errno));
+        goto out;
+    }
     /* opened before the run: a path that cannot be written fails at once, not after it */
     if (jobs_out && !(jf = fopen(jobs_out, "w"))) {
         fprintf(stderr, "gantry sim: --jobs-out: cannot write %s: %s\n", jobs_out,
                 strerror(errno));
+        if (so.starts_out)
+            fclose(so.starts_out);
         goto out;
     }
-    if (gt_sim_run(cfg, tr, &so, &res, &err) < 0) {
-        fprintf(stderr, "gantry sim: %s\n", err.msg);
+    int sim_rc = gt_sim_run(cfg, tr, &so, &res, &err);
+    if (so.starts_out && fclose(so.starts_out) != 0 && sim_rc == 0) {
+        fprintf(stderr, "gantry sim: --starts-out %s: %s\n", starts_out, strerror(errno));
+        sim_rc = -1;
+        err.msg[0] = 0;
+    }
+    if (sim_rc < 0) {
+        if (err.msg[0])
+            fprintf(stderr, "gantry sim: %s\n", err.msg);
         if (jf) {
             fclose(jf);
             unlink(jobs_out);

@@ -75,6 +75,8 @@ void gt_sim_write_json(FILE *f, const gt_sim_result_t *r, bool timing)
     fprintf(f, "  \"unallocated_gpus_peak\": %.2f,\n", r->unallocated_gpus_peak);
     fprintf(f, "  \"cycles\": %llu,\n  \"decisions\": %llu,\n", (unsigned long long)r->cycles,
             (unsigned long long)r->decisions);
+    fprintf(f, "  \"quiet_cycles\": %llu,\n  \"jobs_examined\": %llu,\n",
+            (unsigned long long)r->quiet_cycles, (unsigned long long)r->jobs_examined);
     fprintf(f, "  \"oracle\": %s,\n", r->oracle ? "true" : "false");
     fprintf(f,
             "  \"policy\": {\"name\": \"%s\", \"fairshare\": %s, \"half_life_s\": %lld, "
