@@ -295,6 +295,22 @@ int cli_request(const cli_t *c, const char *method, const char *path, const json
     return (int)status;
 }
 
+/* err from a refused request's answer body ({"error": {"code", "message"}}), or from its
+ * status alone when the body says nothing. */
+static void error_from_answer(const gt_buf_t *body, long status, gt_error_t *err)
+{
+    json_t *o = body->len ? json_loadb(body->data, body->len, 0, NULL) : NULL;
+    json_t *e = json_object_get(o, "error");
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const char *code = json_string_value(json_object_get(e, "code"));
+    if (msg)
+        gt_error_set(err, code ? code : "error", "%s (%s, HTTP %ld)", msg,
+                     code ? code : "error", status);
+    else
+        gt_error_set(err, "error", "the server answered HTTP %ld", status);
+    json_decref(o);
+}
+
 int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
 {
     struct curl_slist *hdrs = NULL;
@@ -317,18 +333,8 @@ int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
         gt_buf_free(&errbuf);
         return unreachable(c, rc, &guard, err);
     }
-    if (status != 200) {
-        json_t *o = errbuf.len ? json_loadb(errbuf.data, errbuf.len, 0, NULL) : NULL;
-        json_t *e = json_object_get(o, "error");
-        const char *msg = json_string_value(json_object_get(e, "message"));
-        const char *code = json_string_value(json_object_get(e, "code"));
-        if (msg)
-            gt_error_set(err, code ? code : "error", "%s (%s, HTTP %ld)", msg,
-                         code ? code : "error", status);
-        else
-            gt_error_set(err, "error", "the server answered HTTP %ld", status);
-        json_decref(o);
-    }
+    if (status != 200)
+        error_from_answer(&errbuf, status, err);
     gt_buf_free(&errbuf);
     return (int)status;
 }
@@ -564,18 +570,8 @@ int cli_stream_lines(const cli_t *c, const char *path, int (*fn)(void *arg, cons
         gt_buf_free(&errbuf);
         return unreachable(c, rc, &guard, err);
     }
-    if (status != 200) {
-        json_t *o = errbuf.len ? json_loadb(errbuf.data, errbuf.len, 0, NULL) : NULL;
-        json_t *e = json_object_get(o, "error");
-        const char *msg = json_string_value(json_object_get(e, "message"));
-        const char *code = json_string_value(json_object_get(e, "code"));
-        if (msg)
-            gt_error_set(err, code ? code : "error", "%s (%s, HTTP %ld)", msg,
-                         code ? code : "error", status);
-        else
-            gt_error_set(err, "error", "the server answered HTTP %ld", status);
-        json_decref(o);
-    }
+    if (status != 200)
+        error_from_answer(&errbuf, status, err);
     gt_buf_free(&errbuf);
     return (int)status;
 }
