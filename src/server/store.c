@@ -1,15 +1,16 @@
+/* store.c: the queue, the committer and its group commit, and the SQL of every write and load,
+ * common to every database; the database itself is a backend (store_backend.h). */
 #include "server/store.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "server/store_backend.h"
 
 typedef struct batch {
     store_op_t *ops;
@@ -27,13 +28,10 @@ typedef struct notify {
 } notify_t;
 
 struct store {
+    const store_backend_t *be;
+    store_db_t *db;
     notify_t *notify;          /* unordered; short (the parked connections) */
-    sqlite3 *db;
-    sqlite3_stmt *put[STORE_NKINDS];   /* one prepared statement per op kind */
-    sqlite3_stmt *del_events;  /* STORE_JOB_DELETE's second statement: the job's events */
-    sqlite3 *rdb;              /* read-only connection for events and audit (WAL: committed
-                                  rows only, no wait on the committer) */
-    pthread_mutex_t rd_mu;     /* one read transaction at a time on rdb */
+    pthread_mutex_t rd_mu;     /* one read transaction at a time on the read connection */
     pthread_t committer;
     bool started, stopping;
     bool degraded;             /* the last commit failed; its kept batches are being retried */
@@ -53,63 +51,135 @@ struct store {
     store_stats_t stats;
 };
 
-#define SETTINGS_TABLE                                                                      \
-    "CREATE TABLE IF NOT EXISTS settings (kind TEXT NOT NULL, name TEXT NOT NULL,"            \
-    "  doc TEXT NOT NULL, PRIMARY KEY (kind, name));"
+/* ---- the backends ---- */
 
-#define EVENTS_TABLES                                                                      \
-    "CREATE TABLE IF NOT EXISTS job_events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"           \
-    "  job INTEGER NOT NULL,"                                                                 \
-    "  type TEXT NOT NULL, doc TEXT NOT NULL);"                                               \
-    "CREATE INDEX IF NOT EXISTS job_events_job ON job_events (job, seq);"                     \
-    "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT,"                \
-    "  user TEXT NOT NULL,"                                                                   \
-    "  action TEXT NOT NULL, object TEXT NOT NULL, doc TEXT NOT NULL);"
-#define SERIES_TABLE                                                                        \
-    "CREATE TABLE IF NOT EXISTS series (res INTEGER NOT NULL, t INTEGER NOT NULL,"            \
-    "  doc TEXT NOT NULL, PRIMARY KEY (res, t));"
+extern const store_backend_t store_backend_pg;
 
-static const char *schema =
-    "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, team TEXT NOT NULL,"
-    "  user TEXT NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS tokens (hash TEXT PRIMARY KEY, user TEXT NOT NULL,"
-    "  role TEXT NOT NULL, team TEXT, created INTEGER NOT NULL DEFAULT 0,"
-    "  expires INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS nodes (name TEXT PRIMARY KEY, epoch INTEGER NOT NULL,"
-    "  doc TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS teams (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
-    SETTINGS_TABLE
-    EVENTS_TABLES SERIES_TABLE;
-
-static const char *put_sql[STORE_NKINDS] = {
-    [STORE_JOB_PUT] = "INSERT OR REPLACE INTO jobs (id, team, user, state, doc) VALUES (?,?,?,?,?)",
-    [STORE_TOKEN_PUT] = "INSERT OR REPLACE INTO tokens (hash, user, role, team, created, expires) "
-                        "VALUES (?,?,?,?,?,?)",
-    [STORE_TOKEN_DEL] = "DELETE FROM tokens WHERE hash = ?",
-    [STORE_USER_PUT] = "INSERT OR REPLACE INTO users (name, doc) VALUES (?,?)",
-    [STORE_USER_DEL] = "DELETE FROM users WHERE name = ?",
-    [STORE_NODE_PUT] = "INSERT OR REPLACE INTO nodes (name, epoch, doc) VALUES (?,?,?)",
-    [STORE_TEAM_PUT] = "INSERT OR REPLACE INTO teams (name, doc) VALUES (?,?)",
-    [STORE_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?,?)",
-    [STORE_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?",
-    [STORE_NODE_TOKENS_DEL] = "DELETE FROM tokens WHERE role = 'node' AND user = ?",
-    [STORE_SETTING_PUT] = "INSERT OR REPLACE INTO settings (kind, name, doc) VALUES (?,?,?)",
-    [STORE_SETTING_DEL] = "DELETE FROM settings WHERE kind = ? AND name = ?",
-    [STORE_EVENT_PUT] = "INSERT OR REPLACE INTO job_events (seq, job, type, doc) VALUES (?,?,?,?)",
-    [STORE_AUDIT_PUT] = "INSERT OR REPLACE INTO audit (seq, user, action, object, doc) "
-                        "VALUES (?,?,?,?,?)",
-    [STORE_SERIES_PUT] = "INSERT OR REPLACE INTO series (res, t, doc) VALUES (?,?,?)",
-    [STORE_SERIES_DEL] = "DELETE FROM series WHERE res = ? AND t >= ? AND t < ?",
-};
-static const char *del_events_sql = "DELETE FROM job_events WHERE job = ?";
-
-static int db_fail(store_t *st, gt_error_t *err, const char *what)
+/* The backend whose kind of location `where` is (SQLite, the default, claims the rest). */
+static const store_backend_t *backend_for(const char *where)
 {
-    errno = EIO;
-    return gt_error_set(err, "store_error", "the job store failed to %s: %s", what,
-                        st && st->db ? sqlite3_errmsg(st->db) : "no database");
+    static const store_backend_t *const all[] = {
+#ifdef GANTRY_WITH_PG
+        &store_backend_pg,
+#endif
+        &store_backend_sqlite};
+    for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
+        if (all[i]->claims(where))
+            return all[i];
+    return &store_backend_sqlite;
+}
+
+/* ---- the writes: each op kind's statements, written once for every backend ---- */
+
+/* Up to two statements per kind, run in order; `?` takes the values op_values() gives. */
+static const char *const op_sql[STORE_NKINDS][2] = {
+    [STORE_JOB_PUT] = {"INSERT INTO jobs (id, team, \"user\", state, doc) VALUES (?,?,?,?,?) "
+                       "ON CONFLICT (id) DO UPDATE SET team = excluded.team, "
+                       "\"user\" = excluded.\"user\", state = excluded.state, doc = excluded.doc"},
+    [STORE_TOKEN_PUT] = {"INSERT INTO tokens (hash, \"user\", role, team, created, expires) "
+                         "VALUES (?,?,?,?,?,?) ON CONFLICT (hash) DO UPDATE SET "
+                         "\"user\" = excluded.\"user\", role = excluded.role, "
+                         "team = excluded.team, created = excluded.created, "
+                         "expires = excluded.expires"},
+    [STORE_TOKEN_DEL] = {"DELETE FROM tokens WHERE hash = ?"},
+    [STORE_USER_PUT] = {"INSERT INTO users (name, doc) VALUES (?,?) ON CONFLICT (name) DO UPDATE "
+                        "SET doc = excluded.doc"},
+    [STORE_USER_DEL] = {"DELETE FROM users WHERE name = ?"},
+    [STORE_NODE_PUT] = {"INSERT INTO nodes (name, epoch, doc) VALUES (?,?,?) ON CONFLICT (name) "
+                        "DO UPDATE SET epoch = excluded.epoch, doc = excluded.doc"},
+    [STORE_TEAM_PUT] = {"INSERT INTO teams (name, doc) VALUES (?,?) ON CONFLICT (name) DO UPDATE "
+                        "SET doc = excluded.doc"},
+    [STORE_META_PUT] = {"INSERT INTO meta (key, value) VALUES (?,?) ON CONFLICT (key) DO UPDATE "
+                        "SET value = excluded.value"},
+    /* its events go with it */
+    [STORE_JOB_DELETE] = {"DELETE FROM job_events WHERE job = ?", "DELETE FROM jobs WHERE id = ?"},
+    [STORE_NODE_TOKENS_DEL] = {"DELETE FROM tokens WHERE role = 'node' AND \"user\" = ?"},
+    [STORE_SETTING_PUT] = {"INSERT INTO settings (kind, name, doc) VALUES (?,?,?) "
+                           "ON CONFLICT (kind, name) DO UPDATE SET doc = excluded.doc"},
+    [STORE_SETTING_DEL] = {"DELETE FROM settings WHERE kind = ? AND name = ?"},
+    [STORE_EVENT_PUT] = {"INSERT INTO job_events (seq, job, type, doc) VALUES (?,?,?,?) "
+                         "ON CONFLICT (seq) DO UPDATE SET job = excluded.job, "
+                         "type = excluded.type, doc = excluded.doc"},
+    [STORE_AUDIT_PUT] = {"INSERT INTO audit (seq, \"user\", action, object, doc) "
+                         "VALUES (?,?,?,?,?) ON CONFLICT (seq) DO UPDATE SET "
+                         "\"user\" = excluded.\"user\", action = excluded.action, "
+                         "object = excluded.object, doc = excluded.doc"},
+    [STORE_SERIES_PUT] = {"INSERT INTO series (res, t, doc) VALUES (?,?,?) "
+                          "ON CONFLICT (res, t) DO UPDATE SET doc = excluded.doc"},
+    [STORE_SERIES_DEL] = {"DELETE FROM series WHERE res = ? AND t >= ? AND t < ?"},
+};
+
+#define VI(x) ((store_val_t){STORE_VAL_INT, (int64_t)(x), NULL})
+#define VT(x) ((store_val_t){STORE_VAL_TEXT, 0, (x)})
+
+/* The values of op's statement `which` (0 or 1) into v; returns how many. */
+static size_t op_values(const store_op_t *op, int which, store_val_t *v)
+{
+    switch (op->kind) {
+    case STORE_JOB_PUT:
+        v[0] = VI(op->id), v[1] = VT(op->a), v[2] = VT(op->b), v[3] = VT(op->c), v[4] = VT(op->d);
+        return 5;
+    case STORE_TOKEN_PUT:
+        v[0] = VT(op->a), v[1] = VT(op->b), v[2] = VT(op->c), v[3] = VT(op->d);
+        v[4] = VI(op->n), v[5] = VI(op->m);
+        return 6;
+    case STORE_TOKEN_DEL:
+    case STORE_USER_DEL:
+    case STORE_NODE_TOKENS_DEL:
+        v[0] = VT(op->a);
+        return 1;
+    case STORE_USER_PUT:
+    case STORE_TEAM_PUT:
+        v[0] = VT(op->a), v[1] = VT(op->d);
+        return 2;
+    case STORE_NODE_PUT:
+        v[0] = VT(op->a), v[1] = VI(op->n), v[2] = VT(op->d);
+        return 3;
+    case STORE_META_PUT:
+        v[0] = VT(op->a), v[1] = VI(op->n);
+        return 2;
+    case STORE_JOB_DELETE:
+        (void)which;
+        v[0] = VI(op->id);
+        return 1;
+    case STORE_EVENT_PUT:
+        v[0] = VI(op->id), v[1] = VI(op->n), v[2] = VT(op->a), v[3] = VT(op->d);
+        return 4;
+    case STORE_AUDIT_PUT:
+        v[0] = VI(op->id), v[1] = VT(op->a), v[2] = VT(op->b), v[3] = VT(op->c), v[4] = VT(op->d);
+        return 5;
+    case STORE_SETTING_PUT:
+        v[0] = VT(op->a), v[1] = VT(op->b), v[2] = VT(op->d);
+        return 3;
+    case STORE_SETTING_DEL:
+        v[0] = VT(op->a), v[1] = VT(op->b);
+        return 2;
+    case STORE_SERIES_PUT:
+        v[0] = VI(op->id), v[1] = VI(op->n), v[2] = VT(op->d);
+        return 3;
+    case STORE_SERIES_DEL:
+        v[0] = VI(op->id), v[1] = VI(op->n), v[2] = VI(op->m);
+        return 3;
+    case STORE_NKINDS:
+        break;
+    }
+    return 0;
+}
+
+#define MAX_VALUES 16
+
+/* Runs op's statements on db (inside the caller's transaction). 0, or -1 (be->errmsg). */
+static int exec_op(const store_backend_t *be, store_db_t *db, const store_op_t *op)
+{
+    if ((unsigned)op->kind >= STORE_NKINDS || !op_sql[op->kind][0])
+        return -1;
+    for (int w = 0; w < 2 && op_sql[op->kind][w]; w++) {
+        store_val_t v[MAX_VALUES];
+        size_t n = op_values(op, w, v);
+        if (be->exec(db, op_sql[op->kind][w], v, n) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
@@ -126,107 +196,6 @@ static void batch_free(batch_t *b)
     }
     free(b->ops);
     free(b);
-}
-
-static int bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
-}
-
-static int exec_op(store_t *st, const store_op_t *op)
-{
-    sqlite3_stmt *s = st->put[op->kind];
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    switch (op->kind) {
-    case STORE_JOB_PUT:
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
-        bind_text(s, 2, op->a);
-        bind_text(s, 3, op->b);
-        bind_text(s, 4, op->c);
-        bind_text(s, 5, op->d);
-        break;
-    case STORE_TOKEN_PUT:
-        bind_text(s, 1, op->a);
-        bind_text(s, 2, op->b);
-        bind_text(s, 3, op->c);
-        bind_text(s, 4, op->d);
-        sqlite3_bind_int64(s, 5, op->n);
-        sqlite3_bind_int64(s, 6, op->m);
-        break;
-    case STORE_TOKEN_DEL:
-    case STORE_USER_DEL:
-        bind_text(s, 1, op->a);
-        break;
-    case STORE_USER_PUT:
-        bind_text(s, 1, op->a);
-        bind_text(s, 2, op->d);
-        break;
-    case STORE_NODE_PUT:
-        bind_text(s, 1, op->a);
-        sqlite3_bind_int64(s, 2, op->n);
-        bind_text(s, 3, op->d);
-        break;
-    case STORE_TEAM_PUT:
-        bind_text(s, 1, op->a);
-        bind_text(s, 2, op->d);
-        break;
-    case STORE_META_PUT:
-        bind_text(s, 1, op->a);
-        sqlite3_bind_int64(s, 2, op->n);
-        break;
-    case STORE_JOB_DELETE:
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
-        if (st->del_events) { /* its events go with it */
-            sqlite3_reset(st->del_events);
-            sqlite3_bind_int64(st->del_events, 1, (sqlite3_int64)op->id);
-            int rc = sqlite3_step(st->del_events);
-            sqlite3_reset(st->del_events);
-            if (rc != SQLITE_DONE)
-                return -1;
-        }
-        break;
-    case STORE_EVENT_PUT:
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
-        sqlite3_bind_int64(s, 2, op->n);
-        bind_text(s, 3, op->a);
-        bind_text(s, 4, op->d);
-        break;
-    case STORE_AUDIT_PUT:
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
-        bind_text(s, 2, op->a);
-        bind_text(s, 3, op->b);
-        bind_text(s, 4, op->c);
-        bind_text(s, 5, op->d);
-        break;
-    case STORE_NODE_TOKENS_DEL:
-        bind_text(s, 1, op->a);
-        break;
-    case STORE_SETTING_PUT:
-        bind_text(s, 1, op->a);
-        bind_text(s, 2, op->b);
-        bind_text(s, 3, op->d);
-        break;
-    case STORE_SETTING_DEL:
-        bind_text(s, 1, op->a);
-        bind_text(s, 2, op->b);
-        break;
-    case STORE_SERIES_PUT:
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
-        sqlite3_bind_int64(s, 2, op->n);
-        bind_text(s, 3, op->d);
-        break;
-    case STORE_SERIES_DEL:
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)op->id);
-        sqlite3_bind_int64(s, 2, op->n);
-        sqlite3_bind_int64(s, 3, op->m);
-        break;
-    case STORE_NKINDS:
-        return -1;
-    }
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* ---- the committer ---- */
@@ -290,24 +259,25 @@ static void run_notifies(notify_t *ready)
 }
 
 /* One transaction for every batch of list, in order; msg says why when it fails (rolled
- * back). inject (a SQLite result code, 0 for none) fails it after its writes, as a disk
+ * back). inject (a backend's result code, 0 for none) fails it after its writes, as a disk
  * that fills up at COMMIT does. */
 static bool commit_list(store_t *st, const batch_t *list, int inject, char *msg, size_t len)
 {
-    bool okay = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    const store_backend_t *be = st->be;
+    bool okay = be->begin(st->db) == 0;
     for (const batch_t *b = list; okay && b; b = b->next)
         for (size_t i = 0; okay && i < b->n; i++)
-            okay = exec_op(st, &b->ops[i]) == 0;
+            okay = exec_op(be, st->db, &b->ops[i]) == 0;
     if (okay && inject) {
-        snprintf(msg, len, "%s (injected)", sqlite3_errstr(inject));
+        snprintf(msg, len, "%s (injected)", be->inject_msg(inject));
         okay = false;
     } else if (okay) {
-        okay = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+        okay = be->commit(st->db) == 0;
     }
     if (!okay && !msg[0])
-        snprintf(msg, len, "%s", sqlite3_errmsg(st->db));
-    if (!okay && !sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        snprintf(msg, len, "%s", be->errmsg(st->db));
+    if (!okay)
+        be->rollback(st->db);
     return okay;
 }
 
@@ -448,270 +418,55 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
-/* ---- opening: the files, their modes, and what they hold ---- */
+/* ---- opening: where the store is, and what it holds (the backend checks) ---- */
 
-/* The tables of schema 1; version 2 added users, version 3 settings, version 4 job_events and
- * audit, version 5 series (each checked from its version on). */
-static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users",
-                                     "settings", "job_events", "audit", "series"};
-/* How many of tables[] a store of that version has. */
-static size_t tables_of(int64_t version)
+int store_secure_dir(const char *where, gt_error_t *err)
 {
-    return version < 2 ? 5 : version < 3 ? 6 : version < 4 ? 7 : version < 5 ? 9 : 10;
+    return backend_for(where)->secure(where, err);
 }
 
-static void db_path(char *buf, size_t len, const char *dir, const char *suffix)
-{
-    snprintf(buf, len, "%s/gantry.db%s", dir, suffix);
-}
+bool store_exists(const char *where) { return backend_for(where)->exists(where); }
 
-/* Takes extra permission bits away from path (mode want); says so on stderr. */
-static int tighten(const char *path, bool is_dir, unsigned want, gt_error_t *err)
+int store_create(const char *where, const store_op_t *init, size_t n, gt_error_t *err)
 {
-    unsigned old = 0;
-    int rc = gt_tighten_mode(path, is_dir, want, &old, err);
-    if (rc > 0)
-        fprintf(stderr, "gantry server: %s had mode %04o (open to other users); it is now "
-                        "%04o.\n", path, old, want);
-    if (rc < 0 && err)
-        snprintf(err->code, sizeof(err->code), "store_error");
-    return rc < 0 ? -1 : 0;
-}
-
-int store_secure_dir(const char *dir, gt_error_t *err)
-{
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return gt_error_set(err, "store_error", "cannot create data directory %s: %s", dir,
-                            strerror(errno));
-    char path[4096];
-    if (tighten(dir, true, 0700, err) < 0)
+    const store_backend_t *be = backend_for(where);
+    store_db_t *db = NULL;
+    if (be->create_begin(where, &db, err) < 0)
         return -1;
-    static const char *const files[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        db_path(path, sizeof(path), dir, files[i]);
-        if (tighten(path, false, 0600, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-bool store_exists(const char *dir)
-{
-    char path[4096];
-    struct stat sb;
-    db_path(path, sizeof(path), dir, "");
-    if (lstat(path, &sb) == 0)
-        return true;
-    db_path(path, sizeof(path), dir, "-wal");
-    return lstat(path, &sb) == 0;
-}
-
-/* What to do with a store that cannot be used: said once, at the end of each refusal. */
-#define STORE_ADVICE                                                                        \
-    "the server never replaces an existing store: restore the data directory from a backup, " \
-    "or move gantry.db (and gantry.db-wal, gantry.db-shm) away to start a new, empty cluster"
-
-/* Checks that an opened database is a Gantry store this version can use (its schema version
- * and every table); upgrades an unversioned store or one of version 1 to version 2. */
-static int check_schema(store_t *st, const char *path, gt_error_t *err)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(s);
-    int64_t version = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW) {
-        errno = EINVAL;
-        return gt_error_set(err, "store_error", "%s is not a readable SQLite database (%s); "
-                            STORE_ADVICE, path, sqlite3_errmsg(st->db));
-    }
-    if (version > STORE_SCHEMA_VERSION) {
-        errno = EINVAL;
-        return gt_error_set(err, "store_error", "%s has schema version %lld, newer than this "
-                            "gantry's (%d): run the gantry that wrote it", path,
-                            (long long)version, STORE_SCHEMA_VERSION);
-    }
-    size_t ntables = tables_of(version);
-    for (size_t i = 0; i < ntables; i++) {
-        s = NULL;
-        rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                                        "name = ?", -1, &s, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_text(s, 1, tables[i], -1, SQLITE_STATIC);
-            rc = sqlite3_step(s);
-        }
-        sqlite3_finalize(s);
-        if (rc == SQLITE_DONE) {
-            errno = EINVAL;
-            return gt_error_set(err, "store_error", "%s has no '%s' table: it is damaged or "
-                                "not a Gantry store; " STORE_ADVICE, path, tables[i]);
-        }
-        if (rc != SQLITE_ROW) {
-            errno = EINVAL;
-            return gt_error_set(err, "store_error", "%s cannot be read (%s); " STORE_ADVICE,
-                                path, sqlite3_errmsg(st->db));
-        }
-    }
-    if (version < STORE_SCHEMA_VERSION) {
-        /* Version 1 (or a store from before versioning, the same tables): tokens gain when
-         * they were created and expire, and the users' mappings get their table; version 2:
-         * the settings (volumes, environments) set at run time get theirs; version 3: the job
-         * events and the audit log theirs; version 4: the time series (series.h) its own. One
-         * transaction: the store is upgraded whole or not at all. */
-        char sql[2048];
-        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE EVENTS_TABLES SERIES_TABLE
-                 "PRAGMA user_version = %d; COMMIT;", version < 2 ?
-                 "ALTER TABLE tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
-                 "ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
-                 "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
-                 : "", STORE_SCHEMA_VERSION);
-        if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            int rc = db_fail(st, err, "upgrade its schema");
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            return rc;
-        }
-        fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s%s%s"
-                        "the time series).\n", path, (long long)version,
-                STORE_SCHEMA_VERSION, version < 2 ? "tokens' creation and expiry times, "
-                "users' mappings, " : "", version < 3 ? "settings set at run time, " : "",
-                version < 4 ? "job events and the audit log, " : "");
-    }
-    return 0;
-}
-
-int store_create(const char *dir, const store_op_t *init, size_t n, gt_error_t *err)
-{
-    char path[4096], tmp[4096], journal[4200];
-    db_path(path, sizeof(path), dir, "");
-    db_path(tmp, sizeof(tmp), dir, ".new");
-    snprintf(journal, sizeof(journal), "%s-journal", tmp);
-    if (store_exists(dir)) {
-        errno = EEXIST;
-        return gt_error_set(err, "store_error", "%s already exists; a store is created only "
-                            "where there is none", path);
-    }
-    /* Built aside and renamed into place: a crash leaves no gantry.db, or a whole one. */
-    unlink(tmp);
-    unlink(journal);
-    store_t tmpst = {0};
-    int rc = -1;
-    if (sqlite3_open_v2(tmp, &tmpst.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        db_fail(&tmpst, err, "create its database");
-        goto out;
-    }
-    char version[64];
-    snprintf(version, sizeof(version), "PRAGMA user_version = %d;", STORE_SCHEMA_VERSION);
-    if (chmod(tmp, 0600) < 0 ||
-        sqlite3_exec(tmpst.db, "PRAGMA synchronous=FULL; BEGIN;", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(tmpst.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(tmpst.db, version, NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(&tmpst, err, "create its tables");
-        goto out;
-    }
-    for (int k = 0; k < STORE_NKINDS; k++)
-        if (sqlite3_prepare_v2(tmpst.db, put_sql[k], -1, &tmpst.put[k], NULL) != SQLITE_OK) {
-            db_fail(&tmpst, err, "prepare its statements");
-            goto out;
-        }
     for (size_t i = 0; i < n; i++)
-        if (exec_op(&tmpst, &init[i]) < 0) {
-            db_fail(&tmpst, err, "write its first records");
-            goto out;
+        if (exec_op(be, db, &init[i]) < 0) {
+            gt_error_set(err, "store_error", "the job store failed to write its first "
+                         "records: %s", be->errmsg(db));
+            be->create_end(db, false, NULL);
+            errno = EIO;
+            return -1;
         }
-    if (sqlite3_exec(tmpst.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        db_fail(&tmpst, err, "commit its first records");
-        goto out;
-    }
-    rc = 0;
-out:
-    for (int k = 0; k < STORE_NKINDS; k++)
-        sqlite3_finalize(tmpst.put[k]);
-    sqlite3_close(tmpst.db);
-    if (rc == 0 && (rename(tmp, path) < 0 || gt_fsync_dir(dir) < 0))
-        rc = gt_error_set(err, "store_error", "cannot put %s in place: %s", path,
-                          strerror(errno));
-    if (rc < 0) {
-        unlink(tmp);
-        unlink(journal);
-        errno = EIO;
-    }
-    return rc;
+    return be->create_end(db, true, err);
 }
 
-int store_open(const char *dir, store_t **out, gt_error_t *err)
+int store_open(const char *where, store_t **out, gt_error_t *err)
 {
-    char path[4096];
-    db_path(path, sizeof(path), dir, "");
-    struct stat sb;
-    if (store_secure_dir(dir, err) < 0)
+    const store_backend_t *be = backend_for(where);
+    store_db_t *db = NULL;
+    if (be->open(where, &db, err) < 0)
         return -1;
-    if (stat(path, &sb) < 0) {
-        int e = errno;
-        gt_error_set(err, "store_error", "%s: %s%s", path, strerror(e),
-                     e == ENOENT && store_exists(dir)
-                         ? " (but gantry.db-wal is there: the store is incomplete; " STORE_ADVICE ")"
-                         : "");
-        errno = e;
-        return -1;
-    }
-    if (sb.st_size == 0) {
-        errno = EINVAL;
-        return gt_error_set(err, "store_error", "%s is empty (0 bytes): it is not a Gantry "
-                            "store; " STORE_ADVICE, path);
-    }
     store_t *st = xcalloc(1, sizeof(*st));
+    st->be = be;
+    st->db = db;
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->rd_mu, NULL);
     pthread_cond_init(&st->queued, NULL);
     pthread_cond_init(&st->committed, NULL);
     pthread_cond_init(&st->retry, NULL);
-    /* No SQLITE_OPEN_CREATE: a store that vanished is an error, never a new empty one. */
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK) {
-        db_fail(st, err, "open");
-        goto fail;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    if (check_schema(st, path, err) < 0)
-        goto fail;
-    /* WAL plus synchronous=FULL: a commit is on disk (fsync) when COMMIT returns. */
-    if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     NULL) != SQLITE_OK) {
-        db_fail(st, err, "enter WAL mode");
-        goto fail;
-    }
-    /* The WAL and shared-memory files SQLite just made take the database's mode; make sure. */
-    if (store_secure_dir(dir, err) < 0)
-        goto fail;
-    for (int k = 0; k < STORE_NKINDS; k++)
-        if (sqlite3_prepare_v2(st->db, put_sql[k], -1, &st->put[k], NULL) != SQLITE_OK) {
-            db_fail(st, err, "prepare its statements");
-            goto fail;
-        }
-    if (sqlite3_prepare_v2(st->db, del_events_sql, -1, &st->del_events, NULL) != SQLITE_OK) {
-        db_fail(st, err, "prepare its statements");
-        goto fail;
-    }
-    if (sqlite3_open_v2(path, &st->rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL) !=
-        SQLITE_OK) {
-        gt_error_set(err, "store_error", "the job store failed to open %s for reading: %s", path,
-                     st->rdb ? sqlite3_errmsg(st->rdb) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(st->rdb, 5000);
     if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
         gt_error_set(err, "store_error", "cannot start the committer thread");
-        goto fail;
+        store_close(st);
+        errno = EIO;
+        return -1;
     }
     st->started = true;
     *out = st;
     return 0;
-fail:
-    store_close(st);
-    errno = EIO;
-    return -1;
 }
 
 void store_close(store_t *st)
@@ -726,11 +481,7 @@ void store_close(store_t *st)
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->committer, NULL);
     }
-    for (int k = 0; k < STORE_NKINDS; k++)
-        sqlite3_finalize(st->put[k]);
-    sqlite3_finalize(st->del_events);
-    sqlite3_close(st->rdb);
-    sqlite3_close(st->db);
+    st->be->close(st->db);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rd_mu);
     pthread_cond_destroy(&st->queued);
@@ -867,11 +618,11 @@ uint64_t store_last_kept(store_t *st)
     return t;
 }
 
-void store_fail_next_commits(store_t *st, int n, int sqlite_code)
+void store_fail_next_commits(store_t *st, int n, int code)
 {
     pthread_mutex_lock(&st->mu);
     st->inject_n = n;
-    st->inject_code = sqlite_code;
+    st->inject_code = code;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -884,191 +635,181 @@ void store_get_stats(store_t *st, store_stats_t *out)
 
 /* ---- loading ---- */
 
-static const char *col(sqlite3_stmt *s, int i) { return (const char *)sqlite3_column_text(s, i); }
-
-static int load(store_t *st, const char *sql, gt_error_t *err,
-                int (*row)(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err), void *fn,
-                void *arg)
-{
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return db_fail(st, err, "read its tables");
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (row(s, fn, arg, err) < 0) {
-            sqlite3_finalize(s);
-            return -1;
-        }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its tables");
-}
+static const char *txt(const store_val_t *c) { return c->type == STORE_VAL_TEXT ? c->s : NULL; }
 
 typedef int (*job_fn)(void *, uint64_t, const char *, gt_error_t *);
 typedef int (*token_fn)(void *, const char *, const char *, const char *, const char *, int64_t,
                         int64_t);
 typedef int (*node_fn)(void *, const char *, int64_t, const char *);
 typedef int (*team_fn)(void *, const char *, const char *);
+typedef int (*series_fn)(void *, int, int64_t, const char *);
+typedef int (*meta_fn)(void *, const char *, int64_t);
+typedef int (*seq_fn)(void *, uint64_t, const char *, gt_error_t *);
 
 /* Function pointers travel through void * in a small struct to stay within ISO C. */
 typedef struct fnbox {
     job_fn job;
     token_fn token;
     node_fn node;
-    team_fn team;
-    team_fn user;
+    team_fn named;      /* users, teams, settings: (name, doc) */
+    const char *what;   /* "user", "team", "setting": in messages */
+    series_fn series;
+    meta_fn meta;
+    const char *prefix;
+    seq_fn seq;
+    void *arg;
+    bool done;          /* meta: past the prefix */
 } fnbox_t;
 
-static int job_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+static int job_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    return ((fnbox_t *)fn)->job(arg, (uint64_t)sqlite3_column_int64(s, 0), col(s, 1), err);
+    fnbox_t *b = box;
+    (void)n;
+    return b->job(b->arg, (uint64_t)c[0].i, txt(&c[1]), err);
 }
-static int token_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+static int token_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    if (((fnbox_t *)fn)->token(arg, col(s, 0), col(s, 1), col(s, 2), col(s, 3),
-                               sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)) < 0)
+    fnbox_t *b = box;
+    (void)n;
+    if (b->token(b->arg, txt(&c[0]), txt(&c[1]), txt(&c[2]), txt(&c[3]), c[4].i, c[5].i) < 0)
         return gt_error_set(err, "store_error", "a stored token is not valid");
     return 0;
 }
-static int node_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+static int node_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    if (((fnbox_t *)fn)->node(arg, col(s, 0), sqlite3_column_int64(s, 1), col(s, 2)) < 0)
-        return gt_error_set(err, "store_error", "stored node %s is not valid", col(s, 0));
+    fnbox_t *b = box;
+    (void)n;
+    if (b->node(b->arg, txt(&c[0]), c[1].i, txt(&c[2])) < 0)
+        return gt_error_set(err, "store_error", "stored node %s is not valid", txt(&c[0]));
     return 0;
 }
-static int team_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+static int named_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    if (((fnbox_t *)fn)->team(arg, col(s, 0), col(s, 1)) < 0)
-        return gt_error_set(err, "store_error", "stored team %s is not valid", col(s, 0));
+    fnbox_t *b = box;
+    (void)n;
+    if (b->named(b->arg, txt(&c[0]), txt(&c[1])) < 0)
+        return gt_error_set(err, "store_error", "stored %s %s is not valid", b->what,
+                            txt(&c[0]));
     return 0;
 }
-
-static int user_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
+static int series_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    if (((fnbox_t *)fn)->user(arg, col(s, 0), col(s, 1)) < 0)
-        return gt_error_set(err, "store_error", "stored user %s is not valid", col(s, 0));
+    fnbox_t *b = box;
+    (void)n;
+    if (b->series(b->arg, (int)c[0].i, c[1].i, txt(&c[2])) < 0)
+        return gt_error_set(err, "store_error", "a stored series point (time %lld) is not "
+                            "valid", (long long)c[1].i);
     return 0;
 }
 
 int store_load_jobs(store_t *st, job_fn fn, void *arg, gt_error_t *err)
 {
-    fnbox_t box = {.job = fn};
-    return load(st, "SELECT id, doc FROM jobs ORDER BY id", err, job_row, &box, arg);
+    fnbox_t box = {.job = fn, .arg = arg};
+    return st->be->query(st->db, false, "SELECT id, doc FROM jobs ORDER BY id", NULL, 0, job_row,
+                         &box, err);
 }
 int store_load_tokens(store_t *st, token_fn fn, void *arg, gt_error_t *err)
 {
-    fnbox_t box = {.token = fn};
-    return load(st, "SELECT hash, user, role, team, created, expires FROM tokens ORDER BY "
-                    "rowid", err, token_row, &box, arg);
+    fnbox_t box = {.token = fn, .arg = arg};
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT hash, \"user\", role, team, created, expires FROM tokens "
+             "ORDER BY %s", st->be->tokens_order);
+    return st->be->query(st->db, false, sql, NULL, 0, token_row, &box, err);
 }
 int store_load_users(store_t *st, team_fn fn, void *arg, gt_error_t *err)
 {
-    fnbox_t box = {.user = fn};
-    return load(st, "SELECT name, doc FROM users ORDER BY name", err, user_row, &box, arg);
+    fnbox_t box = {.named = fn, .what = "user", .arg = arg};
+    return st->be->query(st->db, false, "SELECT name, doc FROM users ORDER BY name", NULL, 0,
+                         named_row, &box, err);
 }
 int store_load_nodes(store_t *st, node_fn fn, void *arg, gt_error_t *err)
 {
-    fnbox_t box = {.node = fn};
-    return load(st, "SELECT name, epoch, doc FROM nodes ORDER BY name", err, node_row, &box,
-                arg);
+    fnbox_t box = {.node = fn, .arg = arg};
+    return st->be->query(st->db, false, "SELECT name, epoch, doc FROM nodes ORDER BY name", NULL,
+                         0, node_row, &box, err);
 }
 int store_load_teams(store_t *st, team_fn fn, void *arg, gt_error_t *err)
 {
-    fnbox_t box = {.team = fn};
-    return load(st, "SELECT name, doc FROM teams ORDER BY name", err, team_row, &box, arg);
-}
-
-static int setting_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
-{
-    if (((fnbox_t *)fn)->user(arg, col(s, 0), col(s, 1)) < 0)
-        return gt_error_set(err, "store_error", "stored setting %s is not valid", col(s, 0));
-    return 0;
+    fnbox_t box = {.named = fn, .what = "team", .arg = arg};
+    return st->be->query(st->db, false, "SELECT name, doc FROM teams ORDER BY name", NULL, 0,
+                         named_row, &box, err);
 }
 
 int store_load_settings(store_t *st, const char *kind, team_fn fn, void *arg, gt_error_t *err)
 {
-    fnbox_t box = {.user = fn};
-    char sql[160];
-    /* kind is one of the server's own words, never a client's */
-    for (const char *p = kind; *p; p++)
-        if (!(*p >= 'a' && *p <= 'z'))
-            return gt_error_set(err, "internal", "bad setting kind");
-    snprintf(sql, sizeof(sql), "SELECT name, doc FROM settings WHERE kind = '%s' ORDER BY name",
-             kind);
-    return load(st, sql, err, setting_row, &box, arg);
-}
-
-typedef int (*series_fn)(void *, int, int64_t, const char *);
-typedef struct series_box {
-    series_fn fn;
-} series_box_t;
-
-static int series_row(sqlite3_stmt *s, void *fn, void *arg, gt_error_t *err)
-{
-    if (((series_box_t *)fn)->fn(arg, sqlite3_column_int(s, 0), sqlite3_column_int64(s, 1),
-                                 col(s, 2)) < 0)
-        return gt_error_set(err, "store_error", "a stored series point (time %lld) is not "
-                            "valid", (long long)sqlite3_column_int64(s, 1));
-    return 0;
+    fnbox_t box = {.named = fn, .what = "setting", .arg = arg};
+    store_val_t v[1] = {VT(kind)};
+    return st->be->query(st->db, false, "SELECT name, doc FROM settings WHERE kind = ? "
+                         "ORDER BY name", v, 1, named_row, &box, err);
 }
 
 int store_load_series(store_t *st, series_fn fn, void *arg, gt_error_t *err)
 {
-    series_box_t box = {.fn = fn};
-    return load(st, "SELECT res, t, doc FROM series ORDER BY t, res", err, series_row, &box,
-                arg);
+    fnbox_t box = {.series = fn, .arg = arg};
+    return st->be->query(st->db, false, "SELECT res, t, doc FROM series ORDER BY t, res", NULL,
+                         0, series_row, &box, err);
+}
+
+static int one_int(void *arg, const store_val_t *c, size_t n, gt_error_t *err)
+{
+    (void)err;
+    if (n > 0) {
+        ((int64_t *)arg)[0] = c[0].i;
+        ((int64_t *)arg)[1] = 1;
+    }
+    return 0;
 }
 
 int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = ?", -1, &s, NULL) !=
-        SQLITE_OK)
-        return db_fail(st, err, "read its meta table");
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : dflt;
-    sqlite3_finalize(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its meta table");
+    int64_t got[2] = {0, 0};
+    store_val_t v[1] = {VT(key)};
+    if (st->be->query(st->db, false, "SELECT value FROM meta WHERE key = ?", v, 1, one_int, got,
+                      err) < 0)
+        return -1;
+    *out = got[1] ? got[0] : dflt;
+    return 0;
 }
 
-int store_load_meta(store_t *st, const char *prefix,
-                    int (*fn)(void *arg, const char *key, int64_t value), void *arg,
-                    gt_error_t *err)
+static int meta_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    sqlite3_stmt *s = NULL;
-    /* A range on the primary key, not LIKE: prefixes may hold '%' or '_'. */
-    if (sqlite3_prepare_v2(st->db, "SELECT key, value FROM meta WHERE key >= ? ORDER BY key", -1,
-                           &s, NULL) != SQLITE_OK)
-        return db_fail(st, err, "read its meta table");
-    sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
-    size_t plen = strlen(prefix);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(s, 0);
-        if (!key || strncmp(key, prefix, plen)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-        if (fn(arg, key, sqlite3_column_int64(s, 1)) < 0) {
-            gt_error_set(err, "store_error", "the meta row '%s' cannot be read", key);
-            sqlite3_finalize(s); /* frees key */
-            errno = EINVAL;
-            return -1;
-        }
+    fnbox_t *b = box;
+    (void)n;
+    const char *key = txt(&c[0]);
+    if (b->done || !key || strncmp(key, b->prefix, strlen(b->prefix))) {
+        b->done = true; /* past the prefix: the rest is skipped */
+        return 0;
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : db_fail(st, err, "read its meta table");
+    if (b->meta(b->arg, key, c[1].i) < 0) {
+        errno = EINVAL;
+        return gt_error_set(err, "store_error", "the meta row '%s' cannot be read", key);
+    }
+    return 0;
+}
+
+int store_load_meta(store_t *st, const char *prefix, meta_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.meta = fn, .prefix = prefix, .arg = arg};
+    store_val_t v[1] = {VT(prefix)};
+    /* A range on the primary key, not LIKE: prefixes may hold '%' or '_'. */
+    return st->be->query(st->db, false, "SELECT key, value FROM meta WHERE key >= ? ORDER BY key",
+                         v, 1, meta_row, &box, err);
 }
 
 /* ---- events and the audit log, read while the server runs ---- */
 
-typedef int (*seq_fn)(void *, uint64_t, const char *, gt_error_t *);
-
-static int rd_fail(store_t *st, gt_error_t *err)
+static int seq_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    errno = EIO;
-    return gt_error_set(err, "store_error", "the job store failed to read its events: %s",
-                        sqlite3_errmsg(st->rdb));
+    fnbox_t *b = box;
+    (void)n;
+    return b->seq(b->arg, (uint64_t)c[0].i, txt(&c[1]), err);
+}
+
+static int max_row(void *arg, const store_val_t *c, size_t n, gt_error_t *err)
+{
+    (void)err;
+    *(uint64_t *)arg = n > 0 && c[0].type != STORE_VAL_NULL ? (uint64_t)c[0].i : 0;
+    return 0;
 }
 
 /* One read transaction: the rows of sql (seq, doc), then MAX(seq) of table, as one snapshot. */
@@ -1078,42 +819,24 @@ static int read_seq_rows(store_t *st, const char *sql, const char *max_sql, uint
 {
     if (since > INT64_MAX)
         since = INT64_MAX;
-    pthread_mutex_lock(&st->rd_mu);
-    sqlite3_stmt *s = NULL, *m = NULL;
-    int rc = -1, step = SQLITE_ERROR;
-    if (sqlite3_exec(st->rdb, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        rd_fail(st, err);
-        goto out;
-    }
-    if (sqlite3_prepare_v2(st->rdb, sql, -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->rdb, max_sql, -1, &m, NULL) != SQLITE_OK) {
-        rd_fail(st, err);
-        goto out;
-    }
-    int i = 1;
+    fnbox_t box = {.seq = fn, .arg = arg};
+    store_val_t v[3];
+    size_t n = 0;
     if (job)
-        sqlite3_bind_int64(s, i++, (sqlite3_int64)job);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)since);
-    sqlite3_bind_int64(s, i, limit ? (sqlite3_int64)limit : -1);
-    while ((step = sqlite3_step(s)) == SQLITE_ROW)
-        if (fn(arg, (uint64_t)sqlite3_column_int64(s, 0), col(s, 1), err) < 0)
-            goto out;
-    if (step != SQLITE_DONE) {
-        rd_fail(st, err);
-        goto out;
-    }
-    if (sqlite3_step(m) != SQLITE_ROW) {
-        rd_fail(st, err);
-        goto out;
-    }
-    if (upto)
-        *upto = (uint64_t)sqlite3_column_int64(m, 0); /* NULL (empty) reads as 0 */
-    rc = 0;
-out:
-    sqlite3_finalize(s);
-    sqlite3_finalize(m);
-    sqlite3_exec(st->rdb, "COMMIT", NULL, NULL, NULL);
+        v[n++] = VI(job);
+    v[n++] = VI(since);
+    v[n++] = VI(limit ? (int64_t)limit : INT64_MAX);
+    uint64_t max = 0;
+    pthread_mutex_lock(&st->rd_mu);
+    int rc = st->be->read_begin(st->db, err);
+    if (rc == 0)
+        rc = st->be->query(st->db, true, sql, v, n, seq_row, &box, err);
+    if (rc == 0)
+        rc = st->be->query(st->db, true, max_sql, NULL, 0, max_row, &max, err);
+    st->be->read_end(st->db);
     pthread_mutex_unlock(&st->rd_mu);
+    if (rc == 0 && upto)
+        *upto = max;
     return rc;
 }
 
@@ -1137,20 +860,8 @@ int store_read_audit(store_t *st, uint64_t since, size_t limit, seq_fn fn, void 
 
 int store_last_seqs(store_t *st, uint64_t *event, uint64_t *audit, gt_error_t *err)
 {
-    *event = *audit = 0;
     pthread_mutex_lock(&st->rd_mu);
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->rdb, "SELECT name, seq FROM sqlite_sequence WHERE name IN "
-                                         "('job_events', 'audit')", -1, &s, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *name = col(s, 0);
-        uint64_t v = (uint64_t)sqlite3_column_int64(s, 1);
-        *(name && !strcmp(name, "audit") ? audit : event) = v;
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        rd_fail(st, err);
+    int rc = st->be->last_seqs(st->db, event, audit, err);
     pthread_mutex_unlock(&st->rd_mu);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc;
 }

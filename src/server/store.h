@@ -1,4 +1,6 @@
-/* store.h: the controller's durable state in SQLite (WAL mode) under the data directory.
+/* store.h: the controller's durable state, in a database behind a backend (store_backend.h):
+ * the embedded SQLite (WAL mode) under the data directory by default. Functions that take a
+ * location (`where`) take that directory.
  *
  * The server keeps its working state in memory and writes every change here; on start it
  * rebuilds memory with the store_load_* functions. Writes go through one committer thread
@@ -162,9 +164,9 @@ bool store_degraded(store_t *st);
 /* The ticket of the last kept batch queued (0 if none): waiting for it waits for every change
  * memory holds so far. */
 uint64_t store_last_kept(store_t *st);
-/* Fault injection for tests: the next n commit attempts fail, after their writes, with SQLite
- * result code sqlite_code (SQLITE_FULL, SQLITE_IOERR), and are rolled back. */
-void store_fail_next_commits(store_t *st, int n, int sqlite_code);
+/* Fault injection for tests: the next n commit attempts fail, after their writes, with result
+ * code `code` (a SQLite one, SQLITE_FULL, SQLITE_IOERR, names it), and are rolled back. */
+void store_fail_next_commits(store_t *st, int n, int code);
 
 typedef struct store_stats {
     uint64_t batches, transactions;   /* batches queued; transactions (fsyncs) committed */
