@@ -292,14 +292,18 @@ void gt_reap_within(pid_t pid, double timeout_s)
 
 void gt_buf_vprintf(gt_buf_t *b, const char *fmt, va_list ap)
 {
+    /* Into the room left first: one vsnprintf for the usual short write. */
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         return;
-    GT_GROW(b->data, b->cap, b->len + (size_t)n + 1);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    if ((size_t)n >= room) {
+        GT_GROW(b->data, b->cap, b->len + (size_t)n + 1);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
 }
 
@@ -317,6 +321,25 @@ void gt_buf_append(gt_buf_t *b, const char *s, size_t n)
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = '\0';
+}
+
+void gt_buf_json_string(gt_buf_t *b, const char *s)
+{
+    gt_buf_append(b, "\"", 1);
+    for (const char *run = s;; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c && c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        gt_buf_append(b, run, (size_t)(s - run));
+        if (!c)
+            break;
+        if (c == '"' || c == '\\')
+            gt_buf_printf(b, "\\%c", c);
+        else
+            gt_buf_printf(b, "\\u%04x", c);
+        run = s + 1;
+    }
+    gt_buf_append(b, "\"", 1);
 }
 
 void gt_buf_free(gt_buf_t *b)

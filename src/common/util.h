@@ -108,6 +108,8 @@ typedef struct gt_buf {
 void gt_buf_printf(gt_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gt_buf_vprintf(gt_buf_t *b, const char *fmt, va_list ap);
 void gt_buf_append(gt_buf_t *b, const char *s, size_t n);
+/* Appends s (UTF-8) as a JSON string: quoted, with '"', '\\' and control characters escaped. */
+void gt_buf_json_string(gt_buf_t *b, const char *s);
 void gt_buf_free(gt_buf_t *b);
 
 /* printf into a new string (free it); "" for an empty result. Allocation failure is fatal;

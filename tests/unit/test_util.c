@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,19 @@ int main(void)
     gt_buf_printf(&b, "%d-%s", 7, "x");
     gt_buf_append(&b, "yz", 2);
     is_str(b.data, "7-xyz", "buffer printf and append");
+    for (int i = 0; i < 200; i++) /* past the buffer's room many times: each write whole */
+        gt_buf_printf(&b, "<%03d>", i);
+    ok(b.len == 5 + 200 * 5 && !strncmp(b.data + 5, "<000><001>", 10) &&
+           !strcmp(b.data + b.len - 5, "<199>") && strlen(b.data) == b.len,
+       "buffer printf grows past its room and stays terminated");
+    gt_buf_free(&b);
+    gt_buf_json_string(&b, "a\"b\\c\n\x01\xc3\xa9");
+    is_str(b.data, "\"a\\\"b\\\\c\\u000a\\u0001\xc3\xa9\"",
+           "json string: quote, backslash and control characters escaped, UTF-8 kept");
+    json_t *back = json_loads(b.data, JSON_DECODE_ANY, NULL);
+    ok(back && !strcmp(json_string_value(back), "a\"b\\c\n\x01\xc3\xa9"),
+       "json string: a JSON parser reads back the same string");
+    json_decref(back);
     gt_buf_free(&b);
 
     char *s = gt_strfmt("%s/jobs/%d.%d", "/var/lib/gantry", 42, 1);
