@@ -28,8 +28,9 @@ static const family_def_t defs[] = {
     {"gantry_jobs_finished_total", "Jobs that ended, by outcome (succeeded; failed, oom, "
      "time_limit, node_lost: failed with that cause; cancelled).", COUNTER, "outcome",
      {"succeeded", "failed", "oom", "time_limit", "node_lost", "cancelled", NULL}, {0}},
-    {"gantry_jobs_requeued_total", "Running jobs put back in the queue by a lost node or gantry "
-     "requeue (preemptions: gantry_preemptions_total).", COUNTER, NULL, {NULL}, {0}},
+    {"gantry_jobs_requeued_total", "Running jobs put back in the queue by a lost node, gantry "
+     "requeue, or their class's idle_action requeue (preemptions: gantry_preemptions_total).",
+     COUNTER, NULL, {NULL}, {0}},
     {"gantry_preemptions_total", "Running jobs preempted by the scheduler, by reason (reclaim: "
      "a team takes back its quota; priority: a higher class needs the GPUs).", COUNTER,
      "reason", {"reclaim", "priority", NULL}, {0}},
@@ -262,7 +263,9 @@ void metrics_job_event(server_t *srv, const job_t *j, const char *type, const js
     } else if (!strcmp(type, "preempted")) {
         const char *why = json_string_value(json_object_get(detail, "reason"));
         metrics_count(m, "gantry_preemptions_total", "reason", why ? why : "priority");
-    } else if (!strcmp(type, "requeued")) {
+    } else if (!strcmp(type, "requeued") ||
+               (!strcmp(type, "idle") &&
+                !strcmp(json_string_value(json_object_get(detail, "action")) ?: "", "requeue"))) {
         metrics_count(m, "gantry_jobs_requeued_total", NULL, NULL);
     } else if (!strcmp(type, "finished") || !strcmp(type, "failed") ||
                !strcmp(type, "cancelled") || !strcmp(type, "oom") ||

@@ -108,6 +108,8 @@ ran_again() { [ "$(field "$e" incarnation)" -ge 2 ]; }
 wait_for 30 ran_again
 ok $? "and returns to the queue: it runs again (incarnation $(field "$e" incarnation))"
 like "$(field "$e" earlier_runs)" '"incarnation":1' "its first run is kept in earlier_runs"
+like "$(curl -s -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/metrics")" '^gantry_jobs_requeued_total 1$' \
+  "gantry_jobs_requeued_total counts the idle requeue"
 grep -q "job $e (team research, user [^ ]*) is idle: .*it is stopped" "$WORK/server.log"
 ok $? "the server's log says why"
 like "$(api GET "/v1/jobs/$e/events" | perl -MJSON::PP -e 'print join " ", map { $_->{type} . ($_->{action} ? ":$_->{action}" : "") } @{decode_json(join "", <STDIN>)->{events}}')" \
