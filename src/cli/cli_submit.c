@@ -47,6 +47,8 @@ static const char *submit_help =
     "      --checkpoint SIG   signal sent before preemption (checkpointable job)\n"
     "      --idempotency-key K  a retried submission with the same key returns the same job\n"
     "      --hold             submit it held: it waits until `gantry release ID`\n"
+    "      --kind KIND        batch (default), service (replicas restarted and served through\n"
+    "                         an endpoint: docs/services.md) or interactive\n"
     "  -l, --label K=V        a label (repeatable; the file's labels are kept unless the same\n"
     "                         key is given): `gantry queue -l K=V` selects by them\n"
     "  sbatch's names (the same in #SBATCH lines, where -J -G -A -q -p -a -d -o -e -D -H -n\n"
@@ -224,6 +226,7 @@ int cmd_submit(int argc, char **argv)
         {"cpus-per-task", required_argument, 0, OPT_SBATCH},
         {"export", required_argument, 0, OPT_SBATCH},
         {"label", required_argument, 0, 'l'},
+        {"kind", required_argument, 0, 'k'},
         {0, 0, 0, 0}};
     batch_t job, cl; /* job: the file's fields and the script's directives; cl: the flags */
     batch_init(&job);
@@ -304,6 +307,7 @@ int cmd_submit(int argc, char **argv)
         }
         case 'a': json_object_set_new(flags, "array", json_string(optarg)); break;
         case 'K': key = optarg; break;
+        case 'k': json_object_set_new(flags, "kind", json_string(optarg)); break;
         case 'C':
             json_object_set_new(flags, "checkpoint", json_pack("{s:s}", "signal", optarg));
             break;

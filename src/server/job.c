@@ -24,6 +24,21 @@ int job_state_parse(const char *s, job_state_t *out)
     return -1;
 }
 
+static const char *kind_names[] = {"batch", "service", "interactive"};
+
+const char *job_kind_name(job_kind_t k) { return (unsigned)k < 3 ? kind_names[k] : "?"; }
+
+int job_kind_parse(const char *s, job_kind_t *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (s && !strcmp(s, kind_names[i])) {
+            *out = (job_kind_t)i;
+            return 0;
+        }
+    errno = EINVAL;
+    return -1;
+}
+
 void job_free(job_t *j)
 {
     if (!j)
@@ -474,6 +489,7 @@ static const char *known_fields[] = {
     "output",
     "error",
     "labels",
+    "kind",
     NULL,
 };
 
@@ -846,6 +862,13 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
         }
         j->partition = xstrdup(json_string_value(v));
     }
+    if ((v = json_object_get(body, "kind")) &&
+        (!json_is_string(v) || job_kind_parse(json_string_value(v), &j->kind) < 0)) {
+        errno = EINVAL;
+        gt_error_set(err, "bad_request", "'kind' must be \"batch\" (the default), \"service\" "
+                     "or \"interactive\"");
+        goto fail;
+    }
     (void)n;
     (void)plain_int;
     *out = j;
@@ -1054,6 +1077,8 @@ json_t *job_to_json(const job_t *j)
         json_object_set_new(o, "requeue", json_boolean(j->requeue == JOB_REQUEUE_YES));
     if (j->partition)
         json_object_set_new(o, "partition", json_string(j->partition));
+    if (j->kind != JOB_KIND_BATCH)
+        json_object_set_new(o, "kind", json_string(job_kind_name(j->kind)));
     if (j->idem_key)
         json_object_set_new(o, "idempotency_key", json_string(j->idem_key));
     if (j->idem_scope)
@@ -1198,6 +1223,13 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
                  : json_is_true(rq)   ? JOB_REQUEUE_YES
                                       : JOB_REQUEUE_NO;
     j->partition = jstr(o, "partition");
+    if (json_object_get(o, "kind") &&
+        job_kind_parse(json_string_value(json_object_get(o, "kind")), &j->kind) < 0) {
+        json_decref(o);
+        job_free(j);
+        errno = EINVAL;
+        return gt_error_set(err, "store_error", "a stored job document has an unknown kind");
+    }
     j->array_count = json_integer_value(json_object_get(o, "array_count"));
     j->array_throttle = (int)json_integer_value(json_object_get(o, "array_throttle"));
     j->idem_key = jstr(o, "idempotency_key");

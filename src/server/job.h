@@ -28,6 +28,19 @@ typedef enum job_requeue {
     JOB_REQUEUE_NO,
 } job_requeue_t;
 
+/* A job's kind (docs/services.md, docs/interactive.md): a batch job runs to its end; a
+ * service's replicas are restarted and served through an endpoint; an interactive session
+ * attaches a terminal. Field "kind" ("batch" when absent). */
+typedef enum job_kind {
+    JOB_KIND_BATCH = 0,
+    JOB_KIND_SERVICE,
+    JOB_KIND_INTERACTIVE,
+} job_kind_t;
+/* "batch", "service", "interactive" ("?" when out of range). */
+const char *job_kind_name(job_kind_t k);
+/* 0 with *out, or -1 (EINVAL) when s is not one of the three names. */
+int job_kind_parse(const char *s, job_kind_t *out);
+
 typedef struct job_slot {
     char *node;
     uint64_t gpu_mask;
@@ -96,6 +109,7 @@ typedef struct job {
     int array_throttle;         /* %N: at most N of its tasks in the scheduler at once; 0 none */
     char *idem_key;
     char *idem_scope;           /* id of the token that submitted it with idem_key */
+    job_kind_t kind;            /* batch (default), service, interactive */
 
     job_state_t state;
     double submit_time, start_time, end_time;
