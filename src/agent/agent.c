@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "agent/fence.h"
 #include "agent/launcher.h"
 #include "agent/node_token.h"
+#include "agent/probe.h"
 #include "agent/statedir.h"
 #include "agent/supervisor.h"
 #include "cli/commands.h"
@@ -59,6 +61,7 @@ typedef struct agent {
     bool using_node_tok;         /* sent instead of the configured (join or admin) token */
     ajob_t *jobs;
     size_t njobs, cap;
+    probe_set_t *probes;         /* service replicas' ports and probes (probe.h) */
     double next_heartbeat, next_scan, next_logs, poll_retry_at;
 } agent_t;
 
@@ -348,7 +351,64 @@ typedef struct starting {
     size_t ngpus;
     int ready_fd;
     double t0;
+    int port;                    /* a service replica's GANTRY_PORT; 0 for other jobs */
+    json_t *readiness, *liveness;
+    uid_t uid;
+    gid_t gid;
 } starting_t;
+
+/* ---- service replicas: their ports and probes, kept in STATE/probes/ID.INC.json so that a
+ * restarted agent probes the replicas it adopts ---- */
+
+static void probe_path(const agent_t *a, int64_t id, int inc, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/probes/%" PRId64 ".%d.json", a->cfg->state_dir, id, inc);
+}
+
+static void probe_register(agent_t *a, const starting_t *sp)
+{
+    probe_add(a->probes, sp->id, sp->inc, sp->port, sp->readiness, sp->liveness, sp->uid,
+              sp->gid);
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof(dir), "%s/probes", a->cfg->state_dir);
+    mkdir(dir, 0700);
+    probe_path(a, sp->id, sp->inc, path, sizeof(path));
+    json_t *o = json_pack("{s:i,s:I,s:I}", "port", sp->port, "uid", (json_int_t)sp->uid, "gid",
+                          (json_int_t)sp->gid);
+    if (sp->readiness)
+        json_object_set(o, "readiness", sp->readiness);
+    if (sp->liveness)
+        json_object_set(o, "liveness", sp->liveness);
+    if (json_dump_file(o, path, JSON_COMPACT) < 0)
+        say("cannot write %s: a restarted agent will not probe job %" PRId64 ".", path, sp->id);
+    json_decref(o);
+}
+
+static void probe_adopt(agent_t *a, int64_t id, int inc)
+{
+    char path[4200];
+    probe_path(a, id, inc, path, sizeof(path));
+    json_t *o = json_load_file(path, 0, NULL);
+    if (!o)
+        return;
+    starting_t sp = {.id = id, .inc = inc,
+                     .port = (int)json_integer_value(json_object_get(o, "port")),
+                     .readiness = json_object_get(o, "readiness"),
+                     .liveness = json_object_get(o, "liveness"),
+                     .uid = (uid_t)json_integer_value(json_object_get(o, "uid")),
+                     .gid = (gid_t)json_integer_value(json_object_get(o, "gid"))};
+    if (sp.port > 0)
+        probe_add(a->probes, id, inc, sp.port, sp.readiness, sp.liveness, sp.uid, sp.gid);
+    json_decref(o);
+}
+
+static void probe_forget(agent_t *a, int64_t id, int inc)
+{
+    char path[4200];
+    probe_remove(a->probes, id, inc);
+    probe_path(a, id, inc, path, sizeof(path));
+    unlink(path);
+}
 
 static void start_failed(agent_t *a, int64_t id, int inc, const char *msg)
 {
@@ -377,12 +437,26 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     if (find_job(a, id, inc))
         return false; /* already here: a repeated task */
     json_t *cmd = json_object_get(job, "command"), *envo = json_object_get(job, "env");
+    const char *kind = json_string_value(json_object_get(job, "kind"));
+    int port = 0;
+    if (kind && !strcmp(kind, "service")) {
+        gt_error_t perr = {0};
+        if (probe_free_port(&port, &perr) < 0) {
+            start_failed(a, id, inc, perr.msg);
+            return false;
+        }
+    }
     size_t nargs = json_array_size(cmd);
     char **argv = xcalloc(nargs + 1, sizeof(char *));
     for (size_t i = 0; i < nargs; i++)
         argv[i] = (char *)json_string_value(json_array_get(cmd, i));
     size_t nenv = json_object_size(envo), k = 0;
-    char **env = xcalloc(nenv + 1, sizeof(char *));
+    char **env = xcalloc(nenv + 2, sizeof(char *));
+    if (port) { /* a service replica's port, the agent's choice (GANTRY_PORT) */
+        gt_buf_t b = {0};
+        gt_buf_printf(&b, "GANTRY_PORT=%d", port);
+        env[k++] = b.data;
+    }
     const char *key;
     json_t *val;
     json_object_foreach(envo, key, val)
@@ -495,10 +569,21 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     int fd = -1;
     bool spawned = (cfg->launcher ? launcher_spawn(cfg->launcher, &s, &fd, &err)
                                   : supervisor_spawn(&s, &fd, &err)) == 0;
-    if (!spawned)
+    if (!spawned) {
         start_failed(a, id, inc, err.msg);
-    else
-        *sp = (starting_t){.id = id, .inc = inc, .ngpus = ngpus, .ready_fd = fd, .t0 = t0};
+    } else {
+        *sp = (starting_t){.id = id, .inc = inc, .ngpus = ngpus, .ready_fd = fd, .t0 = t0,
+                           .port = port, .uid = (uid_t)-1, .gid = (gid_t)-1};
+        if (port) {
+            sp->readiness = json_incref(json_object_get(job, "readiness"));
+            sp->liveness = json_incref(json_object_get(job, "liveness"));
+            struct passwd *pw = user ? getpwnam(user) : NULL;
+            if (pw) {
+                sp->uid = pw->pw_uid;
+                sp->gid = pw->pw_gid;
+            }
+        }
+    }
     for (size_t i = 0; i < k; i++)
         free(env[i]);
     free(env);
@@ -525,6 +610,8 @@ static void finish_start(agent_t *a, starting_t *sp)
         close(sp->ready_fd);
         say("job %" PRId64 " incarnation %d could not start: %s", sp->id, sp->inc, st.message);
     } else {
+        if (sp->port)
+            probe_register(a, sp);
         j->ready_fd = sp->ready_fd;
         if (!strcmp(st.phase, "pulling") || st.pid <= 0)
             say("job %" PRId64 " incarnation %d is being prepared (its image).", sp->id, sp->inc);
@@ -546,8 +633,11 @@ static void handle_tasks(agent_t *a, json_t *tasks)
             spawn_job(a, json_object_get(t, "job"), &starting[nstart]))
             nstart++;
     }
-    for (i = 0; i < nstart; i++)
+    for (i = 0; i < nstart; i++) {
         finish_start(a, &starting[i]);
+        json_decref(starting[i].readiness);
+        json_decref(starting[i].liveness);
+    }
     free(starting);
     json_array_foreach(tasks, i, t)
     {
@@ -588,6 +678,7 @@ static void scan(agent_t *a, bool all)
         j->st = st;
         if (!strcmp(st.phase, "exited")) {
             j->exited = true;
+            probe_forget(a, j->id, j->inc);
             say("job %" PRId64 " incarnation %d ended: %s (exit code %d, signal %d)%s%s.",
                 j->id, j->inc, st.reason, st.exit_code, st.signal, st.message[0] ? ": " : "",
                 st.message);
@@ -739,16 +830,43 @@ static void report(agent_t *a)
     for (size_t i = 0; i < a->njobs; i++) {
         ajob_t *j = &a->jobs[i];
         if (!j->started_reported && j->st.pid > 0) {
-            json_array_append_new(events, json_pack("{s:I,s:i,s:s,s:f}", "job_id",
-                                                    (json_int_t)j->id, "incarnation", j->inc,
-                                                    "event", "started", "time",
-                                                    j->st.start_time));
+            json_t *ev = json_pack("{s:I,s:i,s:s,s:f}", "job_id", (json_int_t)j->id,
+                                   "incarnation", j->inc, "event", "started", "time",
+                                   j->st.start_time);
+            int port = probe_port(a->probes, j->id, j->inc);
+            if (port > 0) /* a service replica: where it listens */
+                json_object_set_new(ev, "port", json_integer(port));
+            json_array_append_new(events, ev);
             starts[i] = true;
         }
         if (j->exited && !j->exit_reported && ship_logs(a, j)) {
             json_array_append_new(events, exit_event(j));
             exits[i] = true;
         }
+    }
+    /* Service replicas' probes: readiness changes go to the server; a replica whose liveness
+     * failed is stopped (the server restarts it). */
+    probe_event_t pe[64];
+    size_t npe = probe_events(a->probes, pe, 64);
+    for (size_t k = 0; k < npe; k++) {
+        ajob_t *pj = find_job(a, pe[k].job_id, pe[k].incarnation);
+        if (!pj || pj->exited)
+            continue;
+        if (pe[k].what == PROBE_DEAD) {
+            say("job %" PRId64 " incarnation %d failed its liveness probe (%s): stopping it.",
+                pe[k].job_id, pe[k].incarnation, pe[k].message);
+            stop_job(a, pe[k].job_id, pe[k].incarnation, "liveness", SIGTERM, 5);
+            continue;
+        }
+        bool ready = pe[k].what == PROBE_READY;
+        say("job %" PRId64 " incarnation %d is %s on port %d%s%s.", pe[k].job_id,
+            pe[k].incarnation, ready ? "ready" : "not ready", pe[k].port,
+            pe[k].message[0] ? ": " : "", pe[k].message);
+        json_array_append_new(events, json_pack("{s:I,s:i,s:s,s:i,s:f}", "job_id",
+                                                (json_int_t)pe[k].job_id, "incarnation",
+                                                pe[k].incarnation, "event",
+                                                ready ? "ready" : "unready", "port", pe[k].port,
+                                                "time", now_s()));
     }
     if (json_array_size(events)) {
         json_t *body = json_pack("{s:s,s:I,s:O}", "name", a->cfg->name, "epoch",
@@ -875,6 +993,7 @@ static void heartbeat(agent_t *a)
                              "epoch", (json_int_t)a->epoch, "running", running_list(a),
                              "ending", unreported_ends(a, false), "gpus", gpus, "tasks_done",
                              (json_int_t)a->tasks_done, "pulling", pulling, "images", images);
+    json_object_set_new(body, "services", probe_status(a->probes));
     long status = 0;
     json_t *resp = NULL;
     gt_error_t err = {0};
@@ -934,6 +1053,8 @@ static void adopt(agent_t *a)
                                  &err);
         ajob_t *j = add_job(a, st);
         j->started_reported = true;
+        if (!j->exited)
+            probe_adopt(a, st->job_id, st->incarnation);
         say("found job %" PRId64 " incarnation %d from before: %s.", st->job_id, st->incarnation,
             j->exited ? st->reason : "still running");
     }
@@ -1009,6 +1130,8 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     old.agent++;
     a.agent = old.agent;
     if (fence_lease_write(cfg->state_dir, &old, err) < 0)
+        goto out;
+    if (!(a.probes = probe_set_new(err)))
         goto out;
     adopt(&a);
     if (!cfg->launcher)
@@ -1096,6 +1219,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     rc = 0;
     free(fds);
 out:
+    probe_set_free(a.probes);
     client_free(a.c);
     free(a.jobs);
     close(lock_fd);

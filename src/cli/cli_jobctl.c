@@ -207,6 +207,9 @@ static int dependency_arg(json_t *patch, const char *s)
 
 int cmd_update(int argc, char **argv)
 {
+    /* gantry update NAME ...: a service's rolling update (a job is named by its id) */
+    if (argc > 1 && argv[1][0] != '-' && (argv[1][0] < '0' || argv[1][0] > '9'))
+        return cmd_service_update(argc, argv);
     cli_t c;
     if (cli_init(&c, &argc, argv, "update") < 0)
         return 2;

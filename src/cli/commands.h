@@ -37,5 +37,10 @@ int cmd_cordon(int argc, char **argv);
 int cmd_uncordon(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_maintenance(int argc, char **argv);
+/* cli_services.c */
+int cmd_services(int argc, char **argv);
+int cmd_scale(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_service_update(int argc, char **argv);  /* gantry update NAME (not a job id) */
 
 #endif

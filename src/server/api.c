@@ -12,6 +12,7 @@
 #include "server/series.h"
 #include "server/server.h"
 #include "server/gpu_use.h"
+#include "server/services.h"
 
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
 {
@@ -88,6 +89,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_whoami(srv, req, resp);
     if (!strcmp(p, "gpus"))
         return api_gpus(srv, req, resp);
+    if (!strcmp(p, "services") || !strncmp(p, "services/", 9))
+        return api_services(srv, req, resp, p[8] ? p + 9 : "");
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
                       req->path);
 }
@@ -198,6 +201,8 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
         pthread_mutex_lock(&srv->mu);
         if (j->idem_key)
             server_idem_settle(srv, j->idem_scope, j->idem_key, false);
+        if (j->kind == JOB_KIND_SERVICE)
+            services_settle(srv, j->name, false, 0, 0);
         pthread_mutex_unlock(&srv->mu);
         fprintf(stderr, "gantry server: a submission of %lld job(s) by %s was refused: %s\n",
                 (long long)sub->count, sub->who.user, cerr->msg);
@@ -217,6 +222,8 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
             t->id = sub->first + (uint64_t)k;
             if (sub->array.count)
                 t->array_index = sub->array.index[k];
+            if (t->kind == JOB_KIND_SERVICE)
+                t->replica = (int)k;
             srv->jobs[t->id] = t;
             json_t *d = json_pack("{s:s}", "by", sub->who.user);
             if (t->held)
@@ -240,6 +247,10 @@ static void submit_apply(server_t *srv, http_resp_t *resp, int rc, const gt_erro
     }
     if (first && first->idem_key)
         server_idem_settle(srv, first->idem_scope, first->idem_key, true);
+    if (first && first->kind == JOB_KIND_SERVICE) {
+        services_settle(srv, first->service, true, sub->first, sub->count);
+        server_kick(srv);
+    }
     json_t *view = first ? job_view(srv, first, &sub->who) : json_object();
     pthread_mutex_unlock(&srv->mu);
     if (sub->array.count) {
@@ -314,7 +325,7 @@ static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_
         job_free(j);
         return 0;
     }
-    int64_t count = arr->count ? arr->count : 1;
+    int64_t count = arr->count ? arr->count : j->kind == JOB_KIND_SERVICE ? j->replicas : 1;
     if (over_doc_cap(j, count, resp) < 0) {
         job_free(j);
         return 0;
@@ -381,6 +392,22 @@ static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_
         job_free(j);
         return http_error_from(resp, 400, &err);
     }
+    /* A service: its name is its endpoint's, one at a time; its record commits with its
+     * replicas (services.h). */
+    char *svc_doc = NULL;
+    if (j->kind == JOB_KIND_SERVICE) {
+        if (services_name_taken(srv, j->name)) {
+            pthread_mutex_unlock(&srv->mu);
+            http_error(resp, 409, "conflict", "service '%s' exists: change it with `gantry "
+                       "update %s`, `gantry scale %s N`, or delete it first", j->name, j->name,
+                       j->name);
+            job_free(j);
+            return 0;
+        }
+        j->service = xstrdup(j->name);
+        j->revision = 1;
+        svc_doc = services_reserve(srv, j);
+    }
     /* Ids are taken now (a refused commit leaves a gap); the jobs enter memory once their
      * records are durable (submit_apply), a reader meanwhile sees nothing. */
     submission_t *sub = xcalloc(1, sizeof(*sub));
@@ -398,19 +425,26 @@ static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_
     pthread_mutex_unlock(&srv->mu);
 
     /* The documents are built and queued outside the lock: an array's can be tens of MB. */
-    store_op_t *ops = xcalloc((size_t)count, sizeof(*ops));
+    store_op_t *ops = xcalloc((size_t)count + 1, sizeof(*ops));
     for (int64_t k = 0; k < count; k++) {
         j->id = sub->first + (uint64_t)k;
         if (sub->array.count)
             j->array_index = sub->array.index[k];
+        if (j->kind == JOB_KIND_SERVICE)
+            j->replica = (int)k;
         ops[k] = (store_op_t){.kind = STORE_JOB_PUT, .id = j->id, .a = xstrdup(j->team),
                               .b = xstrdup(j->user), .c = xstrdup(job_state_name(j->state)),
                               .d = server_job_doc(j)};
     }
     j->id = sub->first;
     j->array_index = sub->array.count ? sub->array.index[0] : j->array_index;
+    j->replica = 0;
     sub->doc_bytes = strlen(ops[0].d);
-    resp->ticket = store_enqueue_client_owned(srv->store, ops, (size_t)count);
+    size_t nops = (size_t)count;
+    if (svc_doc)
+        ops[nops++] = (store_op_t){.kind = STORE_SETTING_PUT, .a = xstrdup("service"),
+                                   .b = xstrdup(j->name), .d = svc_doc};
+    resp->ticket = store_enqueue_client_owned(srv->store, ops, nops);
     resp->apply = submit_apply; /* answered, and in memory, once durable (http.c) */
     resp->apply_arg = sub;
     return 0;
@@ -446,7 +480,9 @@ static int list(server_t *srv, http_req_t *req, http_resp_t *resp)
             more = true;
             continue;
         }
-        json_array_append_new(arr, job_view(srv, j, &req->who));
+        json_t *view = job_view(srv, j, &req->who);
+        services_annotate(srv, j, view, http_header(req, "Host"));
+        json_array_append_new(arr, view);
         last = id;
     }
     pthread_mutex_unlock(&srv->mu);
@@ -531,6 +567,7 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
     }
     if (method(req, "GET")) {
         resp->json = job_view(srv, j, &req->who);
+        services_annotate(srv, j, resp->json, http_header(req, "Host"));
         pthread_mutex_unlock(&srv->mu);
         return 0;
     }

@@ -13,6 +13,7 @@
 #include "common/sha256.h"
 #include "server/metrics.h"
 #include "server/server.h"
+#include "server/services.h"
 #include "server/gpu_use.h"
 
 
@@ -430,6 +431,7 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
     json_t *running = json_object_get(body, "running");
     gpu_use_heartbeat(srv, n, running, server_now());
     note_images(srv, n, body);
+    services_heartbeat(srv, n, json_object_get(body, "services"));
     json_t *kill = kill_list(srv, n, running);
     /* An agent that says which ends it has not reported yet ("ending") holds every copy it
      * lists: what it lacks is lost (an older agent's heartbeat is not judged). */
@@ -635,6 +637,9 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
     }
     if (j->stopping || !strcmp(reason, "preempted"))
         return server_requeue_job(srv, j, "preempted");
+    /* A service's replica runs again (after its backoff), whatever its end. */
+    if (j->kind == JOB_KIND_SERVICE && strcmp(reason, "cancelled"))
+        return services_replica_exited(srv, j, n, reason, code, sig, message);
     bool success = !strcmp(reason, "completed") && code == 0 && sig == 0;
     if (success && ++j->ranks_done < j->nslots)
         return 0; /* a gang ends when all its ranks have */
@@ -699,6 +704,14 @@ static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *
                 j->start_time = tm;
                 t = server_save_job(srv, j);
             }
+            json_t *port = json_object_get(ev, "port");
+            if (json_is_integer(port) && j->state == JOB_RUNNING)
+                services_replica_probe(srv, j, (int)json_integer_value(port),
+                                       json_is_true(json_object_get(ev, "ready")));
+        } else if (!strcmp(what, "ready") || !strcmp(what, "unready")) {
+            /* A service replica's readiness changed (its agent's probe) */
+            services_replica_probe(srv, j, (int)json_integer_value(json_object_get(ev, "port")),
+                                   !strcmp(what, "ready"));
         } else if (!strcmp(what, "exited")) {
             t = apply_exit(srv, n, ev);
         } else if (!strcmp(what, "checkpointed")) {

@@ -22,6 +22,7 @@
 
 #include "server/conn_guard.h"
 #include "server/server.h"
+#include "server/services.h"
 #include "server/tls.h"
 
 typedef struct conn_ctx {
@@ -213,6 +214,11 @@ static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_r
                                             MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, "Content-Type",
                                 resp->content_type ? resp->content_type : "text/plain");
+    } else if (resp->body) {
+        r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+        resp->body = NULL;
+        if (resp->body_type[0])
+            MHD_add_response_header(r, "Content-Type", resp->body_type);
     } else if (resp->text) {
         r = MHD_create_response_from_buffer(strlen(resp->text), resp->text,
                                             MHD_RESPMEM_MUST_FREE);
@@ -256,6 +262,7 @@ static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_r
     MHD_destroy_response(r);
     json_decref(resp->json);
     free(resp->text);
+    free(resp->body);
     return ret;
 }
 
@@ -373,8 +380,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                    "once; retry in a moment");
         return send_resp(srv, c, &resp);
     }
-    if (!strcmp(method, "GET") && !strcmp(url, "/v1/agent/work")) {
-        /* A long poll waits up to its wait=: on a thread of its own, not a pool thread. */
+    if ((!strcmp(method, "GET") && !strcmp(url, "/v1/agent/work")) ||
+        services_proxy_path(url)) {
+        /* A long poll waits up to its wait=: on a thread of its own, not a pool thread; so
+         * does a request to a service's endpoint (it waits on the replica). */
         ctx->req = req;
         ctx->resp = resp;
         if (!park(srv, c)) { /* stopping: it answers at once */
@@ -432,6 +441,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
         }
         json_decref(ctx->resp.json);
         free(ctx->resp.text);
+        free(ctx->resp.body);
         gt_buf_free(&ctx->body);
         free(ctx);
         *con_cls = NULL;

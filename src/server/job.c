@@ -60,6 +60,9 @@ void job_free(job_t *j)
     free(j->image_digest);
     free(j->ckpt_signal);
     free(j->partition);
+    json_decref(j->readiness);
+    json_decref(j->liveness);
+    free(j->service);
     json_decref(j->labels);
     json_decref(j->dependencies);
     free(j->idem_key);
@@ -130,6 +133,9 @@ job_t *job_clone(const job_t *s)
     j->end_message = dup0(s->end_message);
     j->earlier_runs = s->earlier_runs ? json_deep_copy(s->earlier_runs) : NULL;
     j->gpu_use.idle_spans = s->gpu_use.idle_spans ? json_deep_copy(s->gpu_use.idle_spans) : NULL;
+    j->readiness = s->readiness ? json_deep_copy(s->readiness) : NULL;
+    j->liveness = s->liveness ? json_deep_copy(s->liveness) : NULL;
+    j->service = dup0(s->service);
     j->slots = NULL;
     j->nslots = 0;
     job_set_slots(j, s->slots, s->nslots);
@@ -490,6 +496,9 @@ static const char *known_fields[] = {
     "error",
     "labels",
     "kind",
+    "replicas",
+    "readiness",
+    "liveness",
     NULL,
 };
 
@@ -540,6 +549,14 @@ static const char *server_owned_fields[] = {
     "idle_utilization_mean",
     "idle_samples",
     "idle_spans",
+    "service",
+    "replica",
+    "revision",
+    "restarts",
+    "restart_at",
+    "ready",
+    "port",
+    "endpoint",
     NULL,
 };
 
@@ -585,6 +602,144 @@ json_t *job_spec_json(const json_t *doc)
             json_object_set(spec, key, v);
     }
     return spec;
+}
+
+/* A probe's number of seconds (key.field in messages): a JSON number or a duration string,
+ * in [lo, hi]; dflt when absent. */
+static int probe_seconds(const json_t *p, const char *key, const char *field, double lo,
+                         double hi, double dflt, double *out, gt_error_t *err)
+{
+    json_t *v = json_object_get(p, field);
+    *out = dflt;
+    if (!v)
+        return 0;
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+    } else if (json_is_string(v)) {
+        int64_t s;
+        if (gt_parse_duration(json_string_value(v), &s, NULL) < 0)
+            goto bad_value;
+        *out = (double)s;
+    } else {
+        goto bad_value;
+    }
+    if (*out >= lo && *out <= hi)
+        return 0;
+bad_value:
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument", "'%s.%s' must be a number of seconds from %g "
+                        "to %g (or a duration such as \"30s\")", key, field, lo, hi);
+}
+
+int job_probe_parse(const json_t *v, const char *key, json_t **out, gt_error_t *err)
+{
+    static const char *fields[] = {"http", "command", "period", "timeout", "failures",
+                                   "initial_delay", NULL};
+    errno = EINVAL;
+    if (!json_is_object(v))
+        return gt_error_set(err, "invalid_argument", "'%s' must be an object such as "
+                            "{\"http\": \"/healthz\"} or {\"command\": [\"test\", \"-f\", "
+                            "\"/tmp/ready\"]}", key);
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e)
+    {
+        if (!listed(fields, k))
+            return gt_error_set(err, "invalid_argument", "'%s' has an unknown field '%s': a "
+                                "probe has http or command, period, timeout, failures, "
+                                "initial_delay", key, k);
+    }
+    json_t *http = json_object_get(v, "http"), *cmd = json_object_get(v, "command");
+    if ((http != NULL) == (cmd != NULL))
+        return gt_error_set(err, "invalid_argument", "'%s' needs exactly one of 'http' (a "
+                            "path on the replica's port) and 'command'", key);
+    json_t *o = json_object();
+    if (http) {
+        const char *p = json_string_value(http);
+        bool clean = p && p[0] == '/' && strlen(p) <= 1024;
+        for (const char *c = p; clean && *c; c++)
+            clean = (unsigned char)*c > ' ' && *c != 0x7f;
+        if (!clean) {
+            json_decref(o);
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "'%s.http' must be a path starting "
+                                "with '/' (at most 1024 characters, no spaces or control "
+                                "characters)", key);
+        }
+        json_object_set_new(o, "http", json_string(p));
+    } else {
+        char what[64];
+        snprintf(what, sizeof(what), "%s.command", key);
+        json_t *c = NULL;
+        if (string_array(cmd, what, true, &c, err) < 0) {
+            json_decref(o);
+            return -1;
+        }
+        json_object_set_new(o, "command", c);
+    }
+    double period, timeout, failures, delay;
+    if (probe_seconds(v, key, "period", 0.1, 3600, 2, &period, err) < 0 ||
+        probe_seconds(v, key, "timeout", 0.1, 600, 1, &timeout, err) < 0 ||
+        probe_seconds(v, key, "initial_delay", 0, 3600, 0, &delay, err) < 0) {
+        json_decref(o);
+        return -1;
+    }
+    json_t *f = json_object_get(v, "failures");
+    failures = 3;
+    if (f && (!json_is_integer(f) || json_integer_value(f) < 1 || json_integer_value(f) > 100)) {
+        json_decref(o);
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "'%s.failures' must be a whole number "
+                            "from 1 to 100", key);
+    }
+    if (f)
+        failures = (double)json_integer_value(f);
+    json_object_set_new(o, "period", json_real(period));
+    json_object_set_new(o, "timeout", json_real(timeout));
+    json_object_set_new(o, "failures", json_integer((json_int_t)failures));
+    json_object_set_new(o, "initial_delay", json_real(delay));
+    *out = o;
+    return 0;
+}
+
+#define JOB_REPLICAS_MAX 1000
+
+/* A service's fields (kind service), or their absence elsewhere. */
+static int job_service_fields(job_t *j, const json_t *body, gt_error_t *err)
+{
+    static const char *only[] = {"replicas", "readiness", "liveness", NULL};
+    for (int i = 0; only[i]; i++)
+        if (j->kind != JOB_KIND_SERVICE && json_object_get(body, only[i]))
+            return bad(err, "'%s' is a service's field: add \"kind\": \"service\"%s", only[i],
+                       "");
+    if (j->kind != JOB_KIND_SERVICE)
+        return 0;
+    if (!j->name)
+        return bad(err, "a service needs a 'name': its endpoint is /v1/services/NAME/%s%s", "",
+                   "");
+    if (j->array_count)
+        return bad(err, "a service has 'replicas', not an 'array'%s%s", "", "");
+    if (j->time_limit_s)
+        return bad(err, "a service runs until it is deleted: it takes no 'time_limit'%s%s", "",
+                   "");
+    if (j->network && !strcmp(j->network, "none"))
+        return bad(err, "a service needs the node's network (its endpoint reaches it there): "
+                        "not network none%s%s", "", "");
+    json_t *v = json_object_get(body, "replicas");
+    j->replicas = 1;
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > JOB_REPLICAS_MAX)
+            return bad(err, "'replicas' must be a whole number from 1 to 1000%s%s", "", "");
+        j->replicas = (int)json_integer_value(v);
+    }
+    if ((v = json_object_get(body, "readiness")) &&
+        job_probe_parse(v, "readiness", &j->readiness, err) < 0)
+        return -1;
+    if ((v = json_object_get(body, "liveness")) &&
+        job_probe_parse(v, "liveness", &j->liveness, err) < 0)
+        return -1;
+    return 0;
 }
 
 int job_parse_request(const json_t *body, const char *user, const char *dflt_team,
@@ -869,6 +1024,8 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
                      "or \"interactive\"");
         goto fail;
     }
+    if (job_service_fields(j, body, err) < 0)
+        goto fail;
     (void)n;
     (void)plain_int;
     *out = j;
@@ -1079,6 +1236,22 @@ json_t *job_to_json(const job_t *j)
         json_object_set_new(o, "partition", json_string(j->partition));
     if (j->kind != JOB_KIND_BATCH)
         json_object_set_new(o, "kind", json_string(job_kind_name(j->kind)));
+    if (j->kind == JOB_KIND_SERVICE) {
+        json_object_set_new(o, "replicas", json_integer(j->replicas));
+        if (j->readiness)
+            json_object_set(o, "readiness", j->readiness);
+        if (j->liveness)
+            json_object_set(o, "liveness", j->liveness);
+        if (j->service) {
+            json_object_set_new(o, "service", json_string(j->service));
+            json_object_set_new(o, "replica", json_integer(j->replica));
+            json_object_set_new(o, "revision", json_integer(j->revision));
+        }
+        if (j->restarts)
+            json_object_set_new(o, "restarts", json_integer(j->restarts));
+        if (j->restart_at > 0)
+            json_object_set_new(o, "restart_at", json_real(j->restart_at));
+    }
     if (j->idem_key)
         json_object_set_new(o, "idempotency_key", json_string(j->idem_key));
     if (j->idem_scope)
@@ -1223,6 +1396,16 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
                  : json_is_true(rq)   ? JOB_REQUEUE_YES
                                       : JOB_REQUEUE_NO;
     j->partition = jstr(o, "partition");
+    j->replicas = (int)json_integer_value(json_object_get(o, "replicas"));
+    if (json_is_object(json_object_get(o, "readiness")))
+        j->readiness = json_deep_copy(json_object_get(o, "readiness"));
+    if (json_is_object(json_object_get(o, "liveness")))
+        j->liveness = json_deep_copy(json_object_get(o, "liveness"));
+    j->service = jstr(o, "service");
+    j->replica = (int)json_integer_value(json_object_get(o, "replica"));
+    j->revision = (int)json_integer_value(json_object_get(o, "revision"));
+    j->restarts = (int)json_integer_value(json_object_get(o, "restarts"));
+    j->restart_at = json_number_value(json_object_get(o, "restart_at"));
     if (json_object_get(o, "kind") &&
         job_kind_parse(json_string_value(json_object_get(o, "kind")), &j->kind) < 0) {
         json_decref(o);

@@ -110,6 +110,20 @@ typedef struct job {
     char *idem_key;
     char *idem_scope;           /* id of the token that submitted it with idem_key */
     job_kind_t kind;            /* batch (default), service, interactive */
+    /* kind service (docs/services.md). The spec's: replicas wanted (at submission), probes
+     * (job_probe_parse's form, or NULL). A replica's: its service's name, its index, the
+     * service revision it runs, its restarts in a row (its backoff) and when the next may
+     * start (0: now). Memory only: the port its agent gave it (GANTRY_PORT), whether its
+     * readiness passes (and since when). */
+    int replicas;
+    json_t *readiness, *liveness;
+    char *service;
+    int replica, revision;
+    int restarts;
+    double restart_at;
+    int port;
+    bool ready;
+    double ready_since;
 
     job_state_t state;
     double submit_time, start_time, end_time;
@@ -152,6 +166,15 @@ void job_array_free(job_array_t *a);
 /* A job reference: "N" (job N) or "N_M" (array N's task with index M). 0 with *id and *index
  * (-1 for "N"), or -1 (EINVAL) when s is neither. */
 int job_ref_parse(const char *s, uint64_t *id, int64_t *index);
+/* Validates a probe (key "readiness" or "liveness" names it in messages): an object with
+ * exactly one of http (a path starting with '/', probed with GET on the replica's port) and
+ * command (a non-empty array of strings, run on the node with GANTRY_PORT set; exit 0 passes),
+ * and optional period (seconds between probes, 0.1 to 3600; default 2), timeout (0.1 to 600;
+ * default 1), failures (in a row before it counts as failed, 1 to 100; default 3), initial_delay
+ * (0 to 3600; default 0); seconds as numbers or duration strings ("30s"). *out: a new object
+ * with every field filled (numbers in seconds). -1 (EINVAL) with err otherwise. */
+int job_probe_parse(const json_t *v, const char *key, json_t **out, gt_error_t *err);
+
 /* Validates a 'dependencies' value (key names it in messages): an array of {type, job} with
  * type afterok, afterany or afternotok and job an id above 0 or a reference string "N" or
  * "N_M" (the server resolves strings to ids: server_gate_deps_resolve). *out: a new array of

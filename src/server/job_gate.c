@@ -389,6 +389,12 @@ gate_t server_job_gate(server_t *srv, const job_t *j, gate_why_t *why)
         g = singleton_gate(srv, j, why);
     if (g == GATE_READY)
         g = throttle_gate(srv, j, why);
+    if (g == GATE_READY && j->kind == JOB_KIND_SERVICE && j->restart_at > server_now()) {
+        /* a service's replica that exited waits out its backoff (services.h) */
+        why->reason = "restart_backoff";
+        why->message = "the replica exited; it restarts once its backoff ends";
+        g = GATE_WAIT;
+    }
     return g;
 }
 

@@ -19,6 +19,7 @@
 #include "server/gpu_use.h"
 #include "server/events.h"
 #include "server/metrics.h"
+#include "server/services.h"
 
 double server_now(void)
 {
@@ -562,6 +563,8 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
     }
     j->state = JOB_RUNNING;
     j->pulling = false;
+    j->ready = false; /* a service's replica: until its new run's agent says so */
+    j->port = 0;
     j->incarnation++;
     j->start_time = j->placed_at = server_now();
     j->ranks_done = 0;
@@ -621,6 +624,12 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
         if (j->error)
             json_object_set_new(job, "error", json_string(j->error));
         json_object_update(job, envx);
+        if (j->kind != JOB_KIND_BATCH)
+            json_object_set_new(job, "kind", json_string(job_kind_name(j->kind)));
+        if (j->readiness)
+            json_object_set(job, "readiness", j->readiness);
+        if (j->liveness)
+            json_object_set(job, "liveness", j->liveness);
         if (j->ckpt_signal)
             json_object_set_new(job, "checkpoint",
                                 json_pack("{s:s,s:I}", "signal", j->ckpt_signal, "grace_s",
@@ -670,6 +679,8 @@ static void run_cycle(server_t *srv)
 
 bool server_job_requeues(server_t *srv, const job_t *j)
 {
+    if (j->kind == JOB_KIND_SERVICE) /* a replica runs again elsewhere (services.h) */
+        return true;
     if (j->requeue != JOB_REQUEUE_DEFAULT) /* its own --requeue / --no-requeue */
         return j->requeue == JOB_REQUEUE_YES;
     return server_class_preemptible(srv, j->prio_class) || j->ckpt_signal;
@@ -696,6 +707,13 @@ uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why)
                                           : "is neither preemptible nor checkpointable");
     return server_end_job(srv, j, JOB_FAILED, "node_lost", msg, -1, 0,
                           json_pack("{s:s}", "node", n->name));
+}
+
+uint64_t server_job_restart(server_t *srv, job_t *j, node_t *n, const char *why, json_t *detail)
+{
+    send_stops(srv, j, "preempt", 0, n ? n->name : NULL);
+    server_job_event(srv, j, "requeued", detail);
+    return server_requeue_job(srv, j, why);
 }
 
 /* A node silent for the lost-node timeout is unreachable: its jobs return to the queue when
@@ -799,6 +817,7 @@ void *server_sched_main(void *arg)
             continue;
         }
         check_lost_nodes(srv, &last_turn);
+        services_tick(srv);
         /* Parked log follows recheck their job (ended, requeued) at least this often. */
         http_wake_follows(srv);
         double t0 = gt_monotonic_s();
@@ -1240,6 +1259,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     pthread_cond_init(&srv->kick, NULL);
     pthread_mutex_init(&srv->park_mu, NULL);
     pthread_cond_init(&srv->park_cond, NULL);
+    services_init(srv);
     srv->data_dir = xstrdup(o->data);
     srv->heartbeat_s = hb;
     srv->limits = o->limits;
@@ -1280,7 +1300,10 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         goto fail;
     pthread_mutex_lock(&srv->mu);
     restore_jobs(srv);
+    int svc_rc = services_load(srv, err);
     pthread_mutex_unlock(&srv->mu);
+    if (svc_rc < 0)
+        goto fail;
     if (auth_count(srv->auth) == 0)
         fprintf(stderr, "gantry server: warning: the store in %s holds no token, so no one can "
                         "use the API; its tokens table was emptied outside gantry.\n", o->data);
@@ -1298,6 +1321,7 @@ void server_close(server_t *srv)
     conn_guard_free(srv->guard);
     retention_free(srv);
     series_stop(srv);
+    services_free(srv);
     store_close(srv->store);
     for (size_t i = 0; i < srv->jobs_cap && srv->jobs; i++)
         job_free(srv->jobs[i]);

@@ -153,6 +153,7 @@ typedef struct server {
     struct gate_index *gate; /* job_gate.c: arrays' and names' counts, jobs waiting on others */
     struct events *events;   /* events.c: numbering and the ring of the latest job events */
     struct metrics *metrics; /* metrics.h: counters and histograms (its own lock) */
+    struct services *services; /* services.c: the services' records (services.h) */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
@@ -265,6 +266,10 @@ bool server_job_requeues(server_t *srv, const job_t *j);
  * their copies, and j returns to the queue if it may, else fails node_lost (the message says
  * why). Caller holds mu. Returns the store ticket. */
 uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why);
+/* A job that exited by itself but must run again (a service's replica): its other nodes stop
+ * their copies (except on n, which may be NULL), the event "requeued" records detail (stolen),
+ * and it returns to the queue (why for the log). Caller holds mu. Returns the store ticket. */
+uint64_t server_job_restart(server_t *srv, job_t *j, node_t *n, const char *why, json_t *detail);
 team_t *server_team_add(server_t *srv, const char *name, const char *parent, double weight,
                         int64_t quota, int64_t limit, gt_error_t *err);
 sched_time_t server_sched_clock(server_t *srv);
@@ -447,6 +452,10 @@ typedef struct http_resp {
     void (*stream_free)(void *cls);   /* stream_read: >0 bytes, 0 nothing yet (follow), -1 end */
     const char *content_type;
     char *text;              /* plain body (freed) */
+    char *body;              /* any bytes (freed; a service's answer: services.h), with their
+                                length and Content-Type ("" for none) */
+    size_t body_len;
+    char body_type[128];
     /* A static body (an embedded file: api_web.c), not freed, with its headers (each NULL
      * for none); page_headers adds the dashboard's security headers (CSP and others). */
     const void *data;

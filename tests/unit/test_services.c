@@ -4,7 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/probe.h"
 #include "server/job.h"
+#include "server/services.h"
 #include "tap.h"
 
 static job_t *parse(const char *text, gt_error_t *err)
@@ -66,8 +74,232 @@ static void test_kind(void)
     is_str(job_kind_name((job_kind_t)9), "?", "job_kind_name out of range");
 }
 
+static void refused(const char *text, const char *needle)
+{
+    gt_error_t err;
+    job_t *j = parse(text, &err);
+    ok(!j && errno == EINVAL && strstr(err.msg, needle), "refused: %s (%s)", text, err.msg);
+    job_free(j);
+}
+
+static void test_service_fields(void)
+{
+    gt_error_t err;
+    job_t *j = parse("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"web\"}", &err);
+    ok(j && j->kind == JOB_KIND_SERVICE && j->replicas == 1 && !j->readiness && !j->liveness,
+       "a service: 1 replica and no probes by default");
+    job_free(j);
+    j = parse("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"web\", \"replicas\": 3, "
+              "\"readiness\": {\"http\": \"/healthz\"}, \"liveness\": {\"command\": [\"true\"], "
+              "\"period\": \"10s\", \"timeout\": 0.5, \"failures\": 5, \"initial_delay\": 2}}", &err);
+    ok(j && j->replicas == 3, "replicas 3");
+    ok(j && !strcmp(json_string_value(json_object_get(j->readiness, "http")), "/healthz") &&
+           json_number_value(json_object_get(j->readiness, "period")) == 2 &&
+           json_number_value(json_object_get(j->readiness, "timeout")) == 1 &&
+           json_integer_value(json_object_get(j->readiness, "failures")) == 3 &&
+           json_number_value(json_object_get(j->readiness, "initial_delay")) == 0,
+       "a readiness probe gets the defaults: period 2, timeout 1, failures 3, no delay");
+    ok(j && json_number_value(json_object_get(j->liveness, "period")) == 10 &&
+           json_number_value(json_object_get(j->liveness, "timeout")) == 0.5 &&
+           json_integer_value(json_object_get(j->liveness, "failures")) == 5 &&
+           json_number_value(json_object_get(j->liveness, "initial_delay")) == 2 &&
+           json_array_size(json_object_get(j->liveness, "command")) == 1,
+       "a liveness command probe keeps what it was given (\"10s\" is 10)");
+    json_t *o = j ? job_to_json(j) : NULL;
+    char *doc = o ? json_dumps(o, 0) : NULL;
+    job_t *back = NULL;
+    ok(doc && job_from_doc(doc, &back, &err) == 0 && back->replicas == 3 &&
+           json_equal(back->readiness, j->readiness) && json_equal(back->liveness, j->liveness),
+       "replicas and probes survive the stored document");
+    job_t *c = j ? job_clone(j) : NULL;
+    ok(c && json_equal(c->liveness, j->liveness) && c->liveness != j->liveness,
+       "job_clone copies the probes");
+    job_free(c);
+    job_free(back);
+    free(doc);
+    json_decref(o);
+    job_free(j);
+
+    refused("{\"command\": [\"x\"], \"kind\": \"service\"}", "needs a 'name'");
+    refused("{\"command\": [\"x\"], \"replicas\": 2}", "add \"kind\": \"service\"");
+    refused("{\"command\": [\"x\"], \"readiness\": {\"http\": \"/\"}}", "service's field");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"replicas\": 0}",
+            "'replicas' must be a whole number from 1 to 1000");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"replicas\": 1001}",
+            "from 1 to 1000");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"time_limit\": \"1h\"}",
+            "no 'time_limit'");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"network\": \"none\"}",
+            "not network none");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"array\": \"0-3\"}",
+            "not an 'array'");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"readiness\": {}}",
+            "exactly one of 'http'");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"readiness\": "
+            "{\"http\": \"/a\", \"command\": [\"true\"]}}", "exactly one of 'http'");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"readiness\": "
+            "{\"http\": \"healthz\"}}", "starting with '/'");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"readiness\": "
+            "{\"http\": \"/a b\"}}", "no spaces");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"liveness\": "
+            "{\"command\": []}}", "liveness.command");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"liveness\": "
+            "{\"http\": \"/\", \"period\": 0.01}}", "'liveness.period' must be a number of seconds from 0.1");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"liveness\": "
+            "{\"http\": \"/\", \"failures\": 0}}", "'liveness.failures'");
+    refused("{\"command\": [\"x\"], \"kind\": \"service\", \"name\": \"w\", \"liveness\": "
+            "{\"http\": \"/\", \"every\": 3}}", "unknown field 'every'");
+}
+
+static void test_backoff(void)
+{
+    ok(services_backoff_s(0) == 0, "no restart yet: no backoff");
+    ok(services_backoff_s(1) == 1 && services_backoff_s(2) == 2 && services_backoff_s(3) == 4,
+       "backoff 1, 2, 4 s: doubled each restart");
+    ok(services_backoff_s(7) == SERVICES_BACKOFF_MAX_S && services_backoff_s(1000) ==
+           SERVICES_BACKOFF_MAX_S, "capped at %g s", SERVICES_BACKOFF_MAX_S);
+}
+
+/* A one-shot HTTP listener answering each connection with its status line. */
+typedef struct tiny {
+    int fd, port;
+    const char *answer;
+    int conns;
+} tiny_t;
+
+static void *tiny_main(void *arg)
+{
+    tiny_t *t = arg;
+    for (int i = 0; i < t->conns; i++) {
+        int c = accept(t->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char buf[512];
+        ssize_t n = recv(c, buf, sizeof(buf), 0);
+        (void)n;
+        ssize_t w = send(c, t->answer, strlen(t->answer), 0);
+        (void)w;
+        close(c);
+    }
+    return NULL;
+}
+
+static void tiny_start(tiny_t *t, pthread_t *th)
+{
+    t->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (bind(t->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(t->fd, 8) < 0 ||
+        getsockname(t->fd, (struct sockaddr *)&sa, &sl) < 0)
+        diag("cannot listen: %s", strerror(errno));
+    t->port = ntohs(sa.sin_port);
+    pthread_create(th, NULL, tiny_main, t);
+}
+
+static void test_probe_run(void)
+{
+    char msg[256];
+    json_t *spec = json_pack("{s:s,s:f}", "http", "/healthz", "timeout", 1.0);
+    tiny_t ok200 = {.answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", .conns = 1};
+    pthread_t th;
+    tiny_start(&ok200, &th);
+    ok(probe_run(spec, ok200.port, (uid_t)-1, (gid_t)-1, msg, sizeof(msg)) == 0,
+       "an HTTP probe passes on 200");
+    pthread_join(th, NULL);
+    close(ok200.fd);
+    tiny_t bad = {.answer = "HTTP/1.0 503 Service Unavailable\r\n\r\n", .conns = 1};
+    tiny_start(&bad, &th);
+    ok(probe_run(spec, bad.port, (uid_t)-1, (gid_t)-1, msg, sizeof(msg)) == -1 &&
+           strstr(msg, "answered 503"), "an HTTP probe fails on 503: %s", msg);
+    pthread_join(th, NULL);
+    close(bad.fd);
+    int port;
+    gt_error_t err = {0};
+    ok(probe_free_port(&port, &err) == 0 && port > 0, "probe_free_port gives a port (%d)", port);
+    ok(probe_run(spec, port, (uid_t)-1, (gid_t)-1, msg, sizeof(msg)) == -1 &&
+           strstr(msg, "refused"), "an HTTP probe fails when nothing listens: %s", msg);
+    json_decref(spec);
+
+    spec = json_pack("{s:[s,s,s],s:f}", "command", "sh", "-c", "test \"$GANTRY_PORT\" = 4242",
+                     "timeout", 2.0);
+    ok(probe_run(spec, 4242, (uid_t)-1, (gid_t)-1, msg, sizeof(msg)) == 0,
+       "a command probe passes on exit 0, with GANTRY_PORT set");
+    ok(probe_run(spec, 4343, (uid_t)-1, (gid_t)-1, msg, sizeof(msg)) == -1 &&
+           strstr(msg, "exited with 1"), "and fails on another exit: %s", msg);
+    json_decref(spec);
+    spec = json_pack("{s:[s,s],s:f}", "command", "sleep", "5", "timeout", 0.3);
+    double t0 = gt_monotonic_s();
+    int rc = probe_run(spec, 1, (uid_t)-1, (gid_t)-1, msg, sizeof(msg));
+    double took = gt_monotonic_s() - t0;
+    ok(rc == -1 && strstr(msg, "did not end within"), "a command past its timeout fails: %s", msg);
+    ok(took < 3, "  and is killed, not waited for (%.2f s)", took);
+    json_decref(spec);
+}
+
+/* The prober's readiness: ready after a pass, unready after `failures` failures in a row. */
+static void test_prober(void)
+{
+    gt_error_t err = {0};
+    probe_set_t *ps = probe_set_new(&err);
+    ok(ps != NULL, "the prober starts");
+    char flag[] = "/tmp/gantry-probe-test-XXXXXX";
+    int fd = mkstemp(flag);
+    close(fd);
+    json_t *spec = json_pack("{s:[s,s,s],s:f,s:f,s:i}", "command", "test", "-f", flag, "period",
+                             0.1, "timeout", 1.0, "failures", 2);
+    probe_add(ps, 7, 1, 5000, spec, NULL, (uid_t)-1, (gid_t)-1);
+    probe_event_t ev[8];
+    size_t n = 0;
+    double end = gt_monotonic_s() + 10;
+    while (!n && gt_monotonic_s() < end) {
+        usleep(20000);
+        n = probe_events(ps, ev, 8);
+    }
+    ok(n == 1 && ev[0].what == PROBE_READY && ev[0].job_id == 7 && ev[0].port == 5000,
+       "ready once its probe passes");
+    unlink(flag);
+    n = 0;
+    end = gt_monotonic_s() + 10;
+    while (!n && gt_monotonic_s() < end) {
+        usleep(20000);
+        n = probe_events(ps, ev, 8);
+    }
+    ok(n == 1 && ev[0].what == PROBE_UNREADY, "not ready after 2 failures in a row");
+    json_t *st = probe_status(ps);
+    ok(json_array_size(st) == 1 && !json_is_true(json_object_get(json_array_get(st, 0), "ready")),
+       "the heartbeat's list says so");
+    json_decref(st);
+    probe_add(ps, 8, 1, 5001, NULL, NULL, (uid_t)-1, (gid_t)-1);
+    n = probe_events(ps, ev, 8);
+    ok(n == 1 && ev[0].what == PROBE_READY && ev[0].job_id == 8,
+       "a replica without a readiness probe is ready at once");
+    json_t *live = json_pack("{s:[s],s:f,s:i}", "command", "false", "period", 0.1, "failures", 2);
+    probe_add(ps, 9, 1, 5002, NULL, live, (uid_t)-1, (gid_t)-1);
+    n = 0;
+    end = gt_monotonic_s() + 10;
+    while (gt_monotonic_s() < end) {
+        probe_event_t e;
+        if (probe_events(ps, &e, 1) && e.job_id == 9 && e.what == PROBE_DEAD) {
+            n = 1;
+            break;
+        }
+        usleep(20000);
+    }
+    ok(n == 1, "a failing liveness probe reports the replica dead");
+    is_int(probe_port(ps, 9, 1), 5002, "probe_port");
+    probe_remove(ps, 9, 1);
+    is_int(probe_port(ps, 9, 1), 0, "removed: no port");
+    json_decref(live);
+    json_decref(spec);
+    probe_set_free(ps);
+}
+
 int main(void)
 {
     test_kind();
+    test_service_fields();
+    test_backoff();
+    test_probe_run();
+    test_prober();
     return tap_done();
 }

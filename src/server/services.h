@@ -1,0 +1,98 @@
+/* services.h: inference services (docs/services.md).
+ *
+ * A service is a named record (its spec, the replicas it wants, its revision and the previous
+ * revision's spec) and a set of replica jobs: ordinary jobs of kind service, each placed by the
+ * scheduler like any job of the service's size (quotas, classes, preemption), numbered
+ * replica 0..N-1 and tagged with the revision they run. The job machinery does the rest: a
+ * replica whose process exits or fails is requeued (the same job, the next incarnation) after
+ * a backoff; a lost node or a preemption requeues it like any requeueable job; it has no time
+ * limit. This module keeps the records (store: settings of kind "service"), reconciles each
+ * service's replicas with what it wants on every turn of the scheduler thread (creating and
+ * stopping replica jobs: scale, rolling update one replica at a time, rollback), takes the
+ * agents' readiness reports, and serves the endpoint: /v1/services/NAME/... proxied to a ready
+ * replica (api_services.c). Caller holds srv->mu unless said otherwise. */
+#ifndef GANTRY_SERVICES_H
+#define GANTRY_SERVICES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/server.h"
+
+/* The backoff before restart k (1, 2, ...) of a replica that exited: 1 s doubled each time,
+ * at most SERVICES_BACKOFF_MAX_S. A replica ready for SERVICES_BACKOFF_RESET_S starts over. */
+#define SERVICES_BACKOFF_MAX_S 60.0
+#define SERVICES_BACKOFF_RESET_S 30.0
+/* A replica leaving the endpoint (replaced, scaled down) is stopped this long after it stopped
+ * receiving new requests, so that those in flight finish. */
+#define SERVICES_DRAIN_S 1.0
+double services_backoff_s(int restarts);
+
+/* Creates the (empty) registry; frees it. */
+void services_init(server_t *srv);
+void services_free(server_t *srv);
+/* After the jobs are restored: the stored records, and the replica jobs not ended attached to
+ * them. 0, or -1 with err (store). */
+int services_load(server_t *srv, gt_error_t *err);
+
+/* ---- submission (api.c): a service's first revision arrives as a submission of kind service,
+ * its replicas the jobs first .. first + replicas - 1 ---- */
+/* Whether a service of that name exists (or is being created). */
+bool services_name_taken(server_t *srv, const char *name);
+/* Reserves the name for tmpl's service (tmpl: the parsed, resolved template job) while its
+ * submission commits, and returns the record's store document (a new string) to commit with
+ * the replica jobs. */
+char *services_reserve(server_t *srv, const job_t *tmpl);
+/* The submission's commit settled: kept, the service exists with replicas first ..; refused,
+ * the name is free again. */
+void services_settle(server_t *srv, const char *name, bool keep, uint64_t first, int64_t count);
+
+/* ---- the replicas' lives ---- */
+/* Replica j's process on node n ended by itself (exit, failure, liveness): it is requeued
+ * after its backoff (its other gang nodes stop their copies). Returns the store ticket. */
+uint64_t services_replica_exited(server_t *srv, job_t *j, node_t *n, const char *reason,
+                                 int exit_code, int exit_signal, const char *message);
+/* An agent's word on replica j (its current incarnation, running on that agent's node): the
+ * port it gave it (0: not said) and whether its readiness probe passes. */
+void services_replica_probe(server_t *srv, job_t *j, int port, bool ready);
+/* A heartbeat's "services" list ([{job_id, incarnation, port, ready}]) from node n. */
+void services_heartbeat(server_t *srv, node_t *n, const json_t *list);
+/* One turn (the scheduler thread, every 250 ms at most): replicas whose backoff ended enter
+ * the scheduler; each service's replicas are reconciled with what it wants (create, stop,
+ * replace one at a time). */
+void services_tick(server_t *srv);
+/* Adds to a job view the service fields a document does not keep: endpoint (host: the
+ * request's Host header, or NULL), ready, port. */
+void services_annotate(server_t *srv, const job_t *j, json_t *o, const char *host);
+
+/* ---- the endpoint (api_services.c) ---- */
+/* Whether url is proxied to a replica (/v1/services/NAME/...): http.c runs it on a thread of
+ * its own, since it waits on the replica. Any thread. */
+bool services_proxy_path(const char *url);
+/* /v1/services[/NAME[/...]]: list, show, PATCH (replicas, spec: a rolling update; rollback),
+ * DELETE, and the proxy. Takes mu itself. */
+int api_services(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+
+/* ---- for api_services.c ---- */
+typedef struct service service_t;
+service_t *services_find(server_t *srv, const char *name);
+/* The service's view (GET /v1/services/NAME; replicas listed when detail). */
+json_t *services_view(server_t *srv, service_t *s, bool detail, const char *host);
+/* All services' views who may see, by name. */
+json_t *services_list(server_t *srv, const auth_principal_t *who, const char *host);
+const char *services_team(const service_t *s);
+/* Changes (each saved as a kept write; the replicas follow on the next turns): the replicas
+ * wanted; a new revision from the current spec with patch's fields (a rolling update); back to
+ * the previous revision's spec; delete (every replica stopped, the record removed). 0 with
+ * *ticket, or -1 with err. */
+int services_scale(server_t *srv, service_t *s, int replicas, uint64_t *ticket, gt_error_t *err);
+int services_update(server_t *srv, service_t *s, const json_t *patch, uint64_t *ticket,
+                    gt_error_t *err);
+int services_rollback(server_t *srv, service_t *s, uint64_t *ticket, gt_error_t *err);
+uint64_t services_delete(server_t *srv, service_t *s);
+/* Picks up to max ready replicas to try, round robin ("ADDRESS:PORT" into addr[i], 64 bytes
+ * each) and counts the request. Returns how many. */
+int services_pick(server_t *srv, service_t *s, char (*addr)[64], int max);
+
+#endif
