@@ -5,8 +5,8 @@
 
 #include "sched/sched.h"
 #include "tap.h"
+#include "sched_fixture.h"
 
-static sched_t *S;
 static int T_A, T_B, C_LOW, C_NORMAL, C_HIGH;
 
 /* These scenarios were worked out in submit order (FIFO inside a team's share); the order
@@ -48,46 +48,6 @@ static int submit(uint64_t id, int team, int cls, int64_t gpus_milli, sched_time
     sched_job_spec_t sp = spec(id, team, cls, gpus_milli);
     sp.submit = at;
     return sched_job_submit(S, &sp, NULL);
-}
-
-static size_t ndec;
-static const sched_decision_t *dec;
-
-static void cycle(sched_time_t now)
-{
-    dec = sched_cycle(S, now, &ndec);
-    char msg[256];
-    if (!sched_check_invariants(S, msg, sizeof(msg)))
-        ok(0, "invariants after cycle at %lld: %s", (long long)now, msg);
-}
-
-static bool started(uint64_t id)
-{
-    for (size_t i = 0; i < ndec; i++)
-        if (dec[i].action == SCHED_START && dec[i].job_id == id)
-            return true;
-    return false;
-}
-
-static bool preempted(uint64_t id)
-{
-    for (size_t i = 0; i < ndec; i++)
-        if (dec[i].action == SCHED_PREEMPT && dec[i].job_id == id)
-            return true;
-    return false;
-}
-
-static sched_job_info_t info(uint64_t id)
-{
-    sched_job_info_t in = {0};
-    sched_job_info(S, id, &in);
-    return in;
-}
-
-static int node_of(uint64_t id)
-{
-    sched_job_info_t in = info(id);
-    return in.nslots ? in.slots[0].node : -1;
 }
 
 static uint64_t mask_of(uint64_t id)

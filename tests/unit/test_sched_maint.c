@@ -7,8 +7,8 @@
 
 #include "sched/sched.h"
 #include "tap.h"
+#include "sched_fixture.h"
 
-static sched_t *S;
 static int T_A, C_LOW, C_HIGH;
 
 static void setup(void)
@@ -40,47 +40,12 @@ static int submit(uint64_t id, int cls, int64_t gpus, sched_time_t limit, sched_
     return sched_job_submit(S, &sp, NULL);
 }
 
-static size_t ndec;
-static const sched_decision_t *dec;
-static int invariant_failures;
-
-static void cycle(sched_time_t now)
-{
-    dec = sched_cycle(S, now, &ndec);
-    char msg[256];
-    if (!sched_check_invariants(S, msg, sizeof(msg))) {
-        invariant_failures++;
-        ok(0, "invariants after cycle at %lld: %s", (long long)now, msg);
-    }
-}
-
-static bool started(uint64_t id)
-{
-    for (size_t i = 0; i < ndec; i++)
-        if (dec[i].action == SCHED_START && dec[i].job_id == id)
-            return true;
-    return false;
-}
-
 static size_t preemptions(void)
 {
     size_t n = 0;
     for (size_t i = 0; i < ndec; i++)
         n += dec[i].action == SCHED_PREEMPT;
     return n;
-}
-
-static sched_job_info_t info(uint64_t id)
-{
-    sched_job_info_t in = {0};
-    sched_job_info(S, id, &in);
-    return in;
-}
-
-static int node_of(uint64_t id)
-{
-    sched_job_info_t in = info(id);
-    return in.nslots ? in.slots[0].node : -1;
 }
 
 /* Drain: running jobs stay, new ones go elsewhere (even where best fit would pick the drained

@@ -6,8 +6,8 @@
 
 #include "sched/sched_internal.h"
 #include "tap.h"
+#include "sched_fixture.h"
 
-static sched_t *S;
 static int T_A, T_B, C_LOW, C_NORMAL;
 
 static void setup(const sched_params_t *p)
@@ -35,17 +35,6 @@ static int submit_est(uint64_t id, int team, int cls, int gpus, sched_time_t at,
     return sched_job_submit(S, &sp, NULL);
 }
 
-static size_t ndec;
-static const sched_decision_t *dec;
-
-static void cycle(sched_time_t now)
-{
-    dec = sched_cycle(S, now, &ndec);
-    char msg[256];
-    if (!sched_check_invariants(S, msg, sizeof(msg)))
-        ok(0, "invariants after cycle at %lld: %s", (long long)now, msg);
-}
-
 /* The jobs started by the last cycle, in order, as "1,3,2" (for messages and checks). */
 static const char *starts(void)
 {
@@ -69,14 +58,6 @@ static const char *preempts(void)
             n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%llu", n ? "," : "",
                                   (unsigned long long)dec[i].job_id);
     return buf;
-}
-
-static int node_of(uint64_t id)
-{
-    sched_job_info_t in;
-    if (sched_job_info(S, id, &in) < 0 || in.nslots < 1)
-        return -1;
-    return in.slots[0].node;
 }
 
 /* ---- names ---- */

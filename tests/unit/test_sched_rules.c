@@ -6,11 +6,9 @@
 
 #include "sched/sched.h"
 #include "tap.h"
+#include "sched_fixture.h"
 
-static sched_t *S;
 static int T_A, T_B, T_C, C_LOW, C_NORMAL, C_HIGH;
-static size_t ndec;
-static const sched_decision_t *dec;
 
 /* Fair share on with a short half-life, quotas, backfill, preemption: grace 120 s, minimum
  * runtime 600 s (the defaults but for the half-life). */
@@ -47,45 +45,6 @@ static int submit(uint64_t id, int team, int cls, int gpus, sched_time_t at)
 {
     sched_job_spec_t sp = spec(id, team, cls, gpus, at);
     return sched_job_submit(S, &sp, NULL);
-}
-
-static void cycle(sched_time_t now)
-{
-    dec = sched_cycle(S, now, &ndec);
-    char msg[256];
-    if (!sched_check_invariants(S, msg, sizeof(msg)))
-        ok(0, "invariants after the pass at %lld: %s", (long long)now, msg);
-}
-
-static bool decided(sched_action_t a, uint64_t id)
-{
-    for (size_t i = 0; i < ndec; i++)
-        if (dec[i].action == a && dec[i].job_id == id)
-            return true;
-    return false;
-}
-
-static bool started(uint64_t id)
-{
-    return decided(SCHED_START, id);
-}
-
-static bool preempted(uint64_t id)
-{
-    return decided(SCHED_PREEMPT, id);
-}
-
-static sched_job_info_t info(uint64_t id)
-{
-    sched_job_info_t in = {0};
-    sched_job_info(S, id, &in);
-    return in;
-}
-
-static int node_of(uint64_t id)
-{
-    sched_job_info_t in = info(id);
-    return in.nslots ? in.slots[0].node : -1;
 }
 
 /* Rule: a running job younger than the minimum runtime is never a victim, neither for a

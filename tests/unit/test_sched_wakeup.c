@@ -9,8 +9,8 @@
 
 #include "sched/sched.h"
 #include "tap.h"
+#include "sched_fixture.h"
 
-static sched_t *S;
 static int T_A, T_B, C_LOW, C_HIGH;
 
 static void setup(sched_time_t min_runtime)
@@ -44,23 +44,6 @@ static void submit(uint64_t id, int team, int cls, int gpus, sched_time_t limit,
     gt_error_t err = {0};
     if (sched_job_submit(S, &sp, &err) < 0)
         printf("# submit %llu: %s\n", (unsigned long long)id, err.msg);
-}
-
-static int invariant_failures;
-static size_t ndec;
-static const sched_decision_t *dec;
-
-static void cycle(sched_time_t now)
-{
-    dec = sched_cycle(S, now, &ndec);
-}
-
-static bool decided(sched_action_t a, uint64_t id)
-{
-    for (size_t i = 0; i < ndec; i++)
-        if (dec[i].action == a && dec[i].job_id == id)
-            return true;
-    return false;
 }
 
 /* The issue's case: team a borrows the whole node at 0; team b, the lender, asks for its
