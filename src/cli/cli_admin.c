@@ -37,12 +37,6 @@ static int get_and_print(cli_t *c, const char *cmd, const char *path, const char
 
 
 
-static const char *s_or(json_t *o, const char *k, const char *d)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : d;
-}
-
 /* From the agent's last heartbeat (NVML nodes only): mean utilization of the node's GPUs and
  * the memory in use on them, or "-" when the node reports none (declared GPUs). */
 static void gpu_load(json_t *node, char *util, char *mem, size_t len)
@@ -66,12 +60,12 @@ static void gpu_load(json_t *node, char *util, char *mem, size_t len)
 /* Why a node takes no (or less) work: its drain reason, its next maintenance window. */
 static void print_reason(json_t *n)
 {
-    const char *r = s_or(n, "drain_reason", NULL);
+    const char *r = cli_str(n, "drain_reason", NULL);
     json_t *w = json_array_get(json_object_get(n, "maintenance"), 0);
     printf("  %s", r ? r : w ? "" : "-");
     if (w) {
         char when[40];
-        printf("%smaintenance %s from %s", r ? "; " : "", s_or(w, "name", ""),
+        printf("%smaintenance %s from %s", r ? "; " : "", cli_str(w, "name", ""),
                gt_time_local((double)json_integer_value(json_object_get(w, "start")), when,
                              sizeof(when)));
     }
@@ -89,12 +83,12 @@ static void nodes_table(json_t *rows, bool wide)
         json_t *t = json_object_get(n, "topology");
         char util[16], mem[16];
         gpu_load(n, util, mem, sizeof(util));
-        printf("%-16s %-12s %-14s %5lld %5lld %5lld %5s %7s  %s/%s/%s", s_or(n, "name", ""),
-               s_or(n, "state", ""), s_or(n, "gpu_type", "-"),
+        printf("%-16s %-12s %-14s %5lld %5lld %5lld %5s %7s  %s/%s/%s", cli_str(n, "name", ""),
+               cli_str(n, "state", ""), cli_str(n, "gpu_type", "-"),
                (long long)json_integer_value(json_object_get(n, "gpus")),
                (long long)json_integer_value(json_object_get(n, "gpus_free")),
                (long long)json_integer_value(json_object_get(n, "jobs")), util, mem,
-               s_or(t, "block", "-"), s_or(t, "spine", "-"), s_or(t, "leaf", "-"));
+               cli_str(t, "block", "-"), cli_str(t, "spine", "-"), cli_str(t, "leaf", "-"));
         if (wide) {
             size_t k;
             json_t *r;
@@ -102,7 +96,7 @@ static void nodes_table(json_t *rows, bool wide)
             json_array_foreach(json_object_get(n, "runtimes"), k, r)
                 printf("%s%s", k ? "," : "", json_string_value(r));
             if (json_object_get(n, "oci_runtime"))
-                printf(" (%s)", s_or(n, "oci_runtime", ""));
+                printf(" (%s)", cli_str(n, "oci_runtime", ""));
         }
         print_reason(n);
         printf("\n");
@@ -143,8 +137,8 @@ static void teams_table(json_t *rows, bool wide)
             snprintf(lim, sizeof(lim), "none");
         else
             snprintf(lim, sizeof(lim), "%g", l);
-        printf("%-16s %-12s %7g %7s %7g %9g %8lld %8lld\n", s_or(t, "name", ""),
-               s_or(t, "parent", "-"), json_number_value(json_object_get(t, "quota")), lim,
+        printf("%-16s %-12s %7g %7s %7g %9g %8lld %8lld\n", cli_str(t, "name", ""),
+               cli_str(t, "parent", "-"), json_number_value(json_object_get(t, "quota")), lim,
                json_number_value(json_object_get(t, "weight")),
                json_number_value(json_object_get(t, "allocated")),
                (long long)json_integer_value(json_object_get(t, "running")),

@@ -9,12 +9,6 @@
 #include "cli/commands.h"
 #include "cli/table.h"
 
-static const char *s_or(json_t *o, const char *k, const char *d)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : d;
-}
-
 /* "a,b" of a JSON array of strings, into buf. */
 static const char *joined(json_t *arr, char *buf, size_t len)
 {
@@ -41,9 +35,9 @@ static void volumes_table(json_t *rows, bool wide)
     json_array_foreach(rows, i, v)
     {
         char teams[256];
-        const char *cells[] = {s_or(v, "name", ""), s_or(v, "access", ""), s_or(v, "kind", "-"),
+        const char *cells[] = {cli_str(v, "name", ""), cli_str(v, "access", ""), cli_str(v, "kind", "-"),
                                joined(json_object_get(v, "teams"), teams, sizeof(teams)),
-                               s_or(v, "source", ""), s_or(v, "path", "")};
+                               cli_str(v, "source", ""), cli_str(v, "path", "")};
         cli_table_add(t, cells);
     }
     cli_table_print(t, stdout);
@@ -60,10 +54,10 @@ static void envs_table(json_t *rows, bool wide)
     {
         char teams[256], mounts[32];
         snprintf(mounts, sizeof(mounts), "%zu", json_array_size(json_object_get(v, "mounts")));
-        const char *cells[] = {s_or(v, "name", ""),
+        const char *cells[] = {cli_str(v, "name", ""),
                                joined(json_object_get(v, "teams"), teams, sizeof(teams)),
-                               s_or(v, "source", ""), mounts, s_or(v, "image", "-"),
-                               s_or(v, "description", "")};
+                               cli_str(v, "source", ""), mounts, cli_str(v, "image", "-"),
+                               cli_str(v, "description", "")};
         cli_table_add(t, cells);
     }
     cli_table_print(t, stdout);

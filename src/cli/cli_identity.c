@@ -38,12 +38,6 @@ static void print_as(cli_t *c, json_t *v, void (*table)(json_t *rows), json_t *r
         table(rows);
 }
 
-static const char *s_or(json_t *o, const char *k, const char *d)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : d;
-}
-
 /* An epoch time in local ISO 8601, or "-" (null) / "never". */
 static void when(json_t *v, const char *none, char *buf, size_t len)
 {
@@ -67,8 +61,8 @@ static void tokens_table(json_t *rows)
         when(json_object_get(t, "expires"), "never", expires, sizeof(expires));
         if (json_is_true(json_object_get(t, "expired")))
             strncat(expires, " (expired)", sizeof(expires) - strlen(expires) - 1);
-        const char *cells[] = {s_or(t, "id", ""),   s_or(t, "user", ""), s_or(t, "role", ""),
-                               s_or(t, "team", "-"), created,             expires};
+        const char *cells[] = {cli_str(t, "id", ""),   cli_str(t, "user", ""), cli_str(t, "role", ""),
+                               cli_str(t, "team", "-"), created,             expires};
         cli_table_add(tb, cells);
     }
     cli_table_print(tb, stdout);
@@ -152,8 +146,8 @@ int cmd_token(int argc, char **argv)
                 rc = 1;
                 continue;
             }
-            printf("Revoked token %s (%s, user %s).\n", s_or(resp, "id", argv[i]),
-                   s_or(resp, "role", "?"), s_or(resp, "user", "?"));
+            printf("Revoked token %s (%s, user %s).\n", cli_str(resp, "id", argv[i]),
+                   cli_str(resp, "role", "?"), cli_str(resp, "user", "?"));
             json_decref(resp);
         }
         return rc;
@@ -168,7 +162,7 @@ int cmd_token(int argc, char **argv)
         else {
             printf("%s\n", json_string_value(json_object_get(resp, "token")));
             fprintf(stderr, "gantry token: token %s is revoked; use the new one above%s.\n",
-                    s_or(resp, "revoked", "?"),
+                    cli_str(resp, "revoked", "?"),
                     json_is_true(json_object_get(resp, "admin_token_file"))
                         ? " (the server's admin.token holds it)"
                         : "");
@@ -189,9 +183,9 @@ static void users_table(json_t *rows)
     json_array_foreach(rows, i, u)
     {
         const char *cells[] = {
-            s_or(u, "name", ""), s_or(u, "unix_user", ""), s_or(u, "team", "-"),
+            cli_str(u, "name", ""), cli_str(u, "unix_user", ""), cli_str(u, "team", "-"),
             json_is_true(json_object_get(u, "allow_system_account")) ? "allowed" : "no",
-            s_or(u, "source", "")};
+            cli_str(u, "source", "")};
         cli_table_add(t, cells);
     }
     cli_table_print(t, stdout);

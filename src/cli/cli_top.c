@@ -55,12 +55,6 @@ __attribute__((format(printf, 2, 3))) static void line(frame_t *f, const char *f
     gt_buf_printf(&f->out, "%s\n", f->tty ? "\033[K" : "");
 }
 
-static const char *str(json_t *o, const char *k, const char *d)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : d;
-}
-
 /* A table into the frame, one line at a time (so that each is cleared to its end). */
 static void table_out(frame_t *f, cli_table_t *t)
 {
@@ -105,7 +99,7 @@ static json_t *gpu_map(json_t *nodes, json_t *running)
         json_t *cells = json_array();
         for (json_int_t g = 0; g < json_integer_value(json_object_get(n, "gpus")) && g < 64; g++)
             json_array_append_new(cells, json_string("."));
-        json_object_set_new(map, str(n, "name", ""), cells);
+        json_object_set_new(map, cli_str(n, "name", ""), cells);
     }
     json_array_foreach(running, i, j)
     {
@@ -114,7 +108,7 @@ static json_t *gpu_map(json_t *nodes, json_t *running)
         snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(j, "id")));
         json_array_foreach(json_object_get(j, "placement"), k, p)
         {
-            json_t *cells = json_object_get(map, str(p, "node", ""));
+            json_t *cells = json_object_get(map, cli_str(p, "node", ""));
             size_t x;
             json_t *g;
             json_array_foreach(json_object_get(p, "gpus"), x, g)
@@ -169,7 +163,7 @@ static void draw(const cli_t *c, frame_t *f, const char *team, int frame_no)
     json_t *n;
     json_array_foreach(nodes, i, n)
     {
-        bool is_up = !strcmp(str(n, "state", ""), "up");
+        bool is_up = !strcmp(cli_str(n, "state", ""), "up");
         up += is_up;
         down += !is_up;
         if (is_up) {
@@ -210,9 +204,9 @@ static void draw(const cli_t *c, frame_t *f, const char *team, int frame_no)
         if (cnt)
             snprintf(util, sizeof(util), "%.0f%%", 100 * sum / cnt);
         json_t *cl;
-        json_array_foreach(json_object_get(map, str(n, "name", "")), k, cl)
+        json_array_foreach(json_object_get(map, cli_str(n, "name", "")), k, cl)
             gt_buf_printf(&cells, "%s%s", k ? " " : "", json_string_value(cl));
-        const char *row[] = {str(n, "name", ""), str(n, "state", ""), str(n, "gpu_type", "-"),
+        const char *row[] = {cli_str(n, "name", ""), cli_str(n, "state", ""), cli_str(n, "gpu_type", "-"),
                              g, fr, util, cells.data ? cells.data : "-"};
         cli_table_add(t, row);
         gt_buf_free(&cells);
@@ -237,7 +231,7 @@ static void draw(const cli_t *c, frame_t *f, const char *team, int frame_no)
         snprintf(b, sizeof(b), "%g", alloc > quota ? alloc - quota : 0);
         snprintf(r, sizeof(r), "%lld", (long long)json_integer_value(json_object_get(n, "running")));
         snprintf(p, sizeof(p), "%lld", (long long)json_integer_value(json_object_get(n, "pending")));
-        const char *row[] = {str(n, "name", ""), q, l, a, b, r, p};
+        const char *row[] = {cli_str(n, "name", ""), q, l, a, b, r, p};
         cli_table_add(t, row);
     }
     table_out(f, t);
@@ -264,10 +258,10 @@ static void draw(const cli_t *c, frame_t *f, const char *team, int frame_no)
             double st = json_number_value(json_object_get(j, "start_time"));
             if (!pass && st > 0)
                 gt_format_elapsed((int64_t)(now - st), el, sizeof(el));
-            const char *name = str(j, "name", "");
-            const char *row[] = {id, *name ? name : "-", str(j, "team", ""), str(j, "user", ""),
-                                 str(j, "state", ""), cli_job_gpus_cell(j, g, sizeof(g)), el,
-                                 pass ? str(j, "pending_reason", "-") : ""};
+            const char *name = cli_str(j, "name", "");
+            const char *row[] = {id, *name ? name : "-", cli_str(j, "team", ""), cli_str(j, "user", ""),
+                                 cli_str(j, "state", ""), cli_job_gpus_cell(j, g, sizeof(g)), el,
+                                 pass ? cli_str(j, "pending_reason", "-") : ""};
             cli_table_add(t, row);
             shown++;
         }

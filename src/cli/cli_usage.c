@@ -26,12 +26,6 @@ static const char help[] =
     "IDLE_GPU_HOURS: GPU-hours held by jobs while flagged idle (gantry idle).\n"
     "-o json: {from, to, by, usage: [{team|user|class|job, gpu_hours, jobs, idle_gpu_hours}]}.\n";
 
-static const char *str_or(json_t *o, const char *k, const char *d)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : d;
-}
-
 /* The columns of a report by `by`, then the numbers: GPU-hours, jobs, and the GPU-hours its
  * jobs held while flagged idle (idle_gpu_hours, gpu_use.h). */
 static void usage_print(json_t *rows, const char *by, bool csv)
@@ -77,9 +71,9 @@ static void usage_print(json_t *rows, const char *by, bool csv)
             k++;
             const char *f[] = {"name", "team", "user", "class", "state"};
             for (int x = 0; x < 5; x++, k++)
-                snprintf(cells[k], sizeof(cells[k]), "%s", str_or(r, f[x], ""));
+                snprintf(cells[k], sizeof(cells[k]), "%s", cli_str(r, f[x], ""));
         } else {
-            snprintf(cells[k++], sizeof(cells[0]), "%s", str_or(r, by, ""));
+            snprintf(cells[k++], sizeof(cells[0]), "%s", cli_str(r, by, ""));
         }
         snprintf(cells[k++], sizeof(cells[0]), csv ? "%.6f" : "%.3f",
                  json_number_value(json_object_get(r, "gpu_hours")));

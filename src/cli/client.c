@@ -423,6 +423,12 @@ json_t *cli_mount_arg(const char *arg)
     return m;
 }
 
+const char *cli_str(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : dflt;
+}
+
 char *cli_escape(const char *s)
 {
     gt_buf_t b = {0};

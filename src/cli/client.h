@@ -55,6 +55,8 @@ int cli_stream_lines(const cli_t *c, const char *path, int (*fn)(void *arg, cons
 
 /* URL-escapes s for a query string; a new string (free it). */
 char *cli_escape(const char *s);
+/* o's string member key, or dflt when it is absent or not a string (table cells). */
+const char *cli_str(const json_t *o, const char *key, const char *dflt);
 
 /* Prints the API's error object (or a generic line) to stderr, prefixed with gantry CMD. */
 void cli_print_error(const char *cmd, int status, json_t *resp);
