@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli/client.h"
+#include "cli/joblist.h"
 #include "cli/commands.h"
 #include "cli/table.h"
 #include "common/timefmt.h"
@@ -109,25 +110,9 @@ static const char *maint_help =
     "by the window's start; a job with neither never starts there until the window is over.\n"
     "Jobs held back wait with reason 'maintenance'. Running jobs are not stopped: drain the\n"
     "nodes too if they must be empty. (Slurm: scontrol create reservation flags=maint.)\n"
-    "TIME: now, +DURATION (from now), epoch seconds, or RFC 3339 (2026-12-01T02:00:00Z).\n"
+    "TIME: now, +DURATION (from now), epoch seconds, a local date and time\n"
+    "(2026-12-01T02:00), or RFC 3339 with a zone (2026-12-01T02:00:00Z).\n"
     "DURATION: seconds, or such as 90m, 2h, 1d, 1h30m. add and rm are for admins.\n";
-
-/* A time for the server: now and +DURATION become epoch seconds; the rest goes as written. */
-static json_t *time_arg(const char *s)
-{
-    if (!strcmp(s, "now"))
-        return json_integer((json_int_t)time(NULL));
-    if (*s == '+') {
-        int64_t d;
-        gt_error_t err = {0};
-        if (gt_parse_duration(s + 1, &d, &err) < 0) {
-            fprintf(stderr, "gantry maintenance: --start %s: %s\n", s, err.msg);
-            return NULL;
-        }
-        return json_integer((json_int_t)time(NULL) + d);
-    }
-    return json_string(s);
-}
 
 static void maint_table(json_t *rows)
 {
@@ -194,10 +179,10 @@ static int maint_add(cli_t *c, int argc, char **argv)
             break;
         }
         case 's': {
-            json_t *t = time_arg(optarg);
-            if (!t)
+            double t;
+            if (cli_time_arg("maintenance", "--start", optarg, &t) < 0)
                 goto out;
-            json_object_set_new(body, "start", t);
+            json_object_set_new(body, "start", json_integer((json_int_t)t));
             break;
         }
         case 'd': json_object_set_new(body, "duration", json_string(optarg)); break;

@@ -162,12 +162,13 @@ int gt_time_parse(const char *s, double now, double *out, gt_error_t *err)
         return 0;
     int64_t d;
     gt_error_t e = {0};
-    if (gt_parse_duration(s, &d, &e) == 0) {
-        *out = now - (double)d;
+    if (gt_parse_duration(s + (*s == '+'), &d, &e) == 0) {
+        *out = *s == '+' ? now + (double)d : now - (double)d; /* +2h: from now; 2h: ago */
         return 0;
     }
     return gt_error_invalid(err, "'%s' is not a time: use a local date or time such as "
                                  "2026-11-30 or 2026-11-30T17:00 (RFC 3339 with a zone: "
                                  "2026-11-30T17:00:00Z), today, yesterday, now, a duration "
-                                 "ago such as 2d or 90m, or epoch seconds", s);
+                                 "ago such as 2d or 90m, one from now such as +2h, or epoch "
+                                 "seconds", s);
 }

@@ -6,7 +6,8 @@
  * In: ISO 8601 / RFC 3339 dates and times ("2026-11-30", "2026-11-30T17:26",
  * "2026-11-30 17:26:35", "2026-11-30T17:26:35.25Z", "...+02:00"; local time when no zone is
  * given), epoch seconds ("1764500000", "1764500000.5"), "now", "today" and "yesterday" (local
- * midnight), or a duration ago ("2d", "90m", "1h30m": gt_parse_duration's forms). */
+ * midnight), a duration ago ("2d", "90m", "1h30m": gt_parse_duration's forms), or one from
+ * now ("+2h", "+1d"). */
 #ifndef GANTRY_TIMEFMT_H
 #define GANTRY_TIMEFMT_H
 

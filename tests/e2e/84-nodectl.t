@@ -161,6 +161,11 @@ like "$r" '^201 .*"start": ?4070908800' "RFC 3339 with an offset is read as UTC 
 like "$r" '"end": ?4070914200' "the end is start + 90m"
 "$GANTRY" maintenance rm x >/dev/null
 ok $? "gantry maintenance rm x"
+"$GANTRY" maintenance add y --nodes n1 --start 2099-01-01T02:00 --duration 1h >/dev/null
+ok $? "gantry maintenance add --start with a local date and time (the other commands' time forms)"
+is "$(api GET /v1/maintenance/y | jget '{start}')" "$(date -d 2099-01-01T02:00 +%s)" \
+  "read as the client's local time"
+"$GANTRY" maintenance rm y >/dev/null
 r=$(as "$MEMBER" DELETE /v1/maintenance/kernel)
 like "$r" '^403 .*only an admin may remove maintenance windows' "a member may not remove a window"
 out=$("$GANTRY" resume "$NB")

@@ -66,6 +66,7 @@ static void test_time_parse(void)
     parses("yesterday", NOON_UTC - 14 * 3600 - 86400, "yesterday");
     parses("2d", NOON_UTC + 30 - 2 * 86400, "a duration ago: 2d");
     parses("1h30m", NOON_UTC + 30 - 5400, "1h30m ago");
+    parses("+2h", NOON_UTC + 30 + 7200, "a duration from now: +2h");
     refused("", "empty");
     refused("next tuesday", "words");
     refused("2026-13-01", "month 13");
@@ -76,6 +77,8 @@ static void test_time_parse(void)
     refused("2026-11-30junk", "junk after the date");
     refused("1e9", "a number in exponent form");
     refused("-5d", "a negative duration");
+    refused("+", "a sign without a duration");
+    refused("+-5d", "a sign before a negative duration");
 }
 
 static char *table_text(cli_table_t *t, bool csv)
