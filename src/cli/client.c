@@ -444,27 +444,11 @@ char *cli_escape(const char *s)
     return b.data;
 }
 
-/* "N" (N above 0) or "N_M": plain decimal numbers, no sign, no space. */
-static bool job_ref_ok(const char *s, int64_t *id, int64_t *index)
-{
-    gt_error_t err = {0};
-    const char *u = strchr(s, '_');
-    char head[32];
-    size_t n = u ? (size_t)(u - s) : strlen(s);
-    if (n == 0 || n >= sizeof(head) || s[0] == '0' || s[0] == '+' ||
-        (u && (!u[1] || u[1] == '+' || u[1] == '-')))
-        return false;
-    memcpy(head, s, n);
-    head[n] = '\0';
-    *index = -1;
-    return gt_parse_int64(head, 1, INT64_MAX, id, &err) == 0 &&
-           (!u || gt_parse_int64(u + 1, 0, 2147483647, index, &err) == 0);
-}
-
 int cli_job_ref(const char *cmd, const char *s, char *ref, size_t len)
 {
-    int64_t id, index;
-    if (!job_ref_ok(s, &id, &index)) {
+    uint64_t id;
+    int64_t index;
+    if (gt_job_ref_parse(s, &id, &index) < 0) {
         fprintf(stderr, "gantry %s: '%s' is not a job id (N, or N_M for array N's task with "
                         "index M)\n", cmd, s);
         return -1;
@@ -520,8 +504,9 @@ int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err)
         }
         char *isave = NULL;
         for (char *id = strtok_r(colon + 1, ":", &isave); id; id = strtok_r(NULL, ":", &isave)) {
-            int64_t n, index;
-            if (!job_ref_ok(id, &n, &index)) {
+            uint64_t n;
+            int64_t index;
+            if (gt_job_ref_parse(id, &n, &index) < 0) {
                 gt_error_invalid(err, "--dependency=%s: '%s' is not a job id (N, or N_M for "
                                       "array N's task with index M; +TIME is not supported)",
                                  arg, id);
@@ -529,7 +514,7 @@ int cli_dependency_arg(json_t *job, const char *arg, gt_error_t *err)
             }
             json_array_append_new(deps, json_pack("{s:s,s:o}", "type", item, "job",
                                                   index >= 0 ? json_string(id)
-                                                             : json_integer(n)));
+                                                             : json_integer((json_int_t)n)));
         }
     }
     if (json_array_size(deps)) {

@@ -290,6 +290,42 @@ void gt_reap_within(pid_t pid, double timeout_s)
     }
 }
 
+/* A decimal number up to 2147483647 at *p (no sign), *p moved past it. */
+static int ref_number(const char **p, int64_t *out)
+{
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    int64_t v = 0;
+    for (; isdigit((unsigned char)*s); s++)
+        if ((v = v * 10 + (*s - '0')) > 2147483647)
+            return -1;
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+int gt_job_ref_parse(const char *s, uint64_t *id, int64_t *index)
+{
+    int64_t a, b = -1;
+    const char *p = s;
+    if (!s || *s == '0' || ref_number(&p, &a) < 0)
+        goto bad;
+    if (*p == '_') {
+        p++;
+        if (ref_number(&p, &b) < 0)
+            goto bad;
+    }
+    if (*p)
+        goto bad;
+    *id = (uint64_t)a;
+    *index = b;
+    return 0;
+bad:
+    errno = EINVAL;
+    return -1;
+}
+
 void gt_buf_vprintf(gt_buf_t *b, const char *fmt, va_list ap)
 {
     /* Into the room left first: one vsnprintf for the usual short write. */

@@ -49,6 +49,10 @@ int gt_parse_gpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
 int gt_parse_cpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
 /* Strict base-10 integer with range check. */
 int gt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out, gt_error_t *err);
+/* A job reference: "N" (a job, N > 0) or "N_M" (array N's task with index M >= 0), plain
+ * decimal numbers up to 2147483647 without sign, space or leading zero (M may be "0"). *index
+ * = -1 for "N". 0, or -1 (EINVAL). The server and the CLI read references with it. */
+int gt_job_ref_parse(const char *s, uint64_t *id, int64_t *index);
 
 /* Reads a whole file into a new NUL-terminated string (free it); *len (if len is not NULL)
  * gets its length.

@@ -504,7 +504,7 @@ static int get_ref(const char *s, char *ref, size_t len, const char **rest)
         return -1;
     memcpy(ref, s, n);
     ref[n] = '\0';
-    if (job_ref_parse(ref, &id, &index) < 0)
+    if (gt_job_ref_parse(ref, &id, &index) < 0)
         return -1;
     *rest = s[n] ? s + n + 1 : s + n;
     return 0;

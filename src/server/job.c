@@ -413,27 +413,6 @@ void job_array_free(job_array_t *a)
     a->throttle = 0;
 }
 
-int job_ref_parse(const char *s, uint64_t *id, int64_t *index)
-{
-    int64_t a, b = -1;
-    const char *p = s;
-    if (!s || *s == '0' || array_number(&p, &a) < 0 || a == 0)
-        goto bad;
-    if (*p == '_') {
-        p++;
-        if (array_number(&p, &b) < 0)
-            goto bad;
-    }
-    if (*p)
-        goto bad;
-    *id = (uint64_t)a;
-    *index = b;
-    return 0;
-bad:
-    errno = EINVAL;
-    return -1;
-}
-
 static const char *dep_types[] = {"afterok", "afterany", "afternotok", NULL};
 
 int job_parse_dependencies(const json_t *v, const char *key, json_t **out, gt_error_t *err)
@@ -454,7 +433,7 @@ int job_parse_dependencies(const json_t *v, const char *key, json_t **out, gt_er
         if (!json_is_object(e) || json_object_size(e) != 2 || !known ||
             !((json_is_integer(job) && json_integer_value(job) > 0) ||
               (json_is_string(job) &&
-               job_ref_parse(json_string_value(job), &id, &index) == 0))) {
+               gt_job_ref_parse(json_string_value(job), &id, &index) == 0))) {
             json_decref(deps);
             return bad(err, "'%s' must hold only {type, job}: type afterok, afterany or "
                             "afternotok, job an id such as 12 or an array task such as \"12_3\"%s",

@@ -163,9 +163,6 @@ typedef struct job_array {
  * is untouched on error. */
 int job_array_parse(const char *s, job_array_t *out, gt_error_t *err);
 void job_array_free(job_array_t *a);
-/* A job reference: "N" (job N) or "N_M" (array N's task with index M). 0 with *id and *index
- * (-1 for "N"), or -1 (EINVAL) when s is neither. */
-int job_ref_parse(const char *s, uint64_t *id, int64_t *index);
 /* Validates a probe (key "readiness" or "liveness" names it in messages): an object with
  * exactly one of http (a path starting with '/', probed with GET on the replica's port) and
  * command (a non-empty array of strings, run on the node with GANTRY_PORT set; exit 0 passes),

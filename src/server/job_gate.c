@@ -172,7 +172,7 @@ job_t *server_job_ref(server_t *srv, const char *ref)
 {
     uint64_t id;
     int64_t index;
-    if (job_ref_parse(ref, &id, &index) < 0)
+    if (gt_job_ref_parse(ref, &id, &index) < 0)
         return NULL;
     job_t *head = server_job(srv, id);
     if (index < 0)
@@ -215,7 +215,7 @@ static job_t *dep_job(server_t *srv, const json_t *ref, bool *whole_array)
     *whole_array = false;
     uint64_t id = (uint64_t)json_integer_value(ref);
     int64_t index = -1;
-    if (json_is_string(ref) && job_ref_parse(json_string_value(ref), &id, &index) < 0)
+    if (json_is_string(ref) && gt_job_ref_parse(json_string_value(ref), &id, &index) < 0)
         return NULL;
     if (index >= 0)
         return server_job_ref(srv, json_string_value(ref));
@@ -229,7 +229,7 @@ static uint64_t dep_id(const json_t *ref)
 {
     uint64_t id = 0;
     int64_t index;
-    if (json_is_string(ref) && job_ref_parse(json_string_value(ref), &id, &index) < 0)
+    if (json_is_string(ref) && gt_job_ref_parse(json_string_value(ref), &id, &index) < 0)
         return 0;
     return json_is_string(ref) ? id : (uint64_t)json_integer_value(ref);
 }

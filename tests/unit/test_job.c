@@ -1061,14 +1061,14 @@ static void test_arrays(void)
     /* References. */
     uint64_t id;
     int64_t index;
-    ok(job_ref_parse("12", &id, &index) == 0 && id == 12 && index == -1, "ref 12");
-    ok(job_ref_parse("12_3", &id, &index) == 0 && id == 12 && index == 3, "ref 12_3");
-    ok(job_ref_parse("12_0", &id, &index) == 0 && id == 12 && index == 0, "ref 12_0");
+    ok(gt_job_ref_parse("12", &id, &index) == 0 && id == 12 && index == -1, "ref 12");
+    ok(gt_job_ref_parse("12_3", &id, &index) == 0 && id == 12 && index == 3, "ref 12_3");
+    ok(gt_job_ref_parse("12_0", &id, &index) == 0 && id == 12 && index == 0, "ref 12_0");
     const char *bad_refs[] = {"", "0", "012", "0_1", "12_", "_3", "12_3_4", "12-3", "12_x",
                               "-12", "12 ", "1_99999999999"};
     for (size_t i = 0; i < sizeof(bad_refs) / sizeof(bad_refs[0]); i++) {
         errno = 0;
-        ok(job_ref_parse(bad_refs[i], &id, &index) == -1 && errno == EINVAL, "bad ref '%s'",
+        ok(gt_job_ref_parse(bad_refs[i], &id, &index) == -1 && errno == EINVAL, "bad ref '%s'",
            bad_refs[i]);
     }
 }
