@@ -4,7 +4,14 @@ set -u
 GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 
-free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1")->sockport'; }
+# free_port: a port free on every address, below the kernel's ephemeral range (32768 and up
+# here), so that no outgoing connection (of this suite or another running beside it) takes it
+# between this choice and the server's bind: picked at random in 20000-32767 until one binds.
+free_port() {
+  perl -MIO::Socket::INET -e 'for (1 .. 200) { my $p = 20000 + int(rand(12768));
+    if (IO::Socket::INET->new(Listen => 1, LocalAddr => "0.0.0.0", LocalPort => $p)) { print $p; exit } }
+    exit 1'
+}
 
 WORK=$(mktemp -d /tmp/gantry-e2e-agent.XXXXXX)
 chmod 755 "$WORK"
