@@ -234,10 +234,42 @@ out:
     return rc;
 }
 
+/* The port accepts a connection. */
+static int tcp_probe(int port, double timeout, char *msg, size_t len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(msg, len, "cannot open a socket: %s", strerror(errno));
+        return -1;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int rc = -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        rc = 0;
+    } else if (errno == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (poll(&p, 1, (int)(timeout * 1000)) > 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+            rc = 0;
+        else
+            snprintf(msg, len, "port %d: %s", port, soerr ? strerror(soerr) : "no connection "
+                     "in time");
+    } else {
+        snprintf(msg, len, "port %d: %s", port, strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
 int probe_run(const json_t *spec, int port, uid_t uid, gid_t gid, char *msg, size_t len)
 {
     msg[0] = 0;
     double timeout = num(spec, "timeout", 1);
+    if (json_is_true(json_object_get(spec, "tcp")))
+        return tcp_probe(port, timeout, msg, len);
     const char *path = json_string_value(json_object_get(spec, "http"));
     if (path)
         return http_probe(path, port, timeout, msg, len);
@@ -396,14 +428,15 @@ void probe_add(probe_set_t *ps, int64_t job_id, int incarnation, int port,
     }
     double now = mono();
     *t = (target_t){.id = job_id, .inc = incarnation, .port = port, .uid = uid, .gid = gid};
-    t->readiness = json_is_object(readiness) ? json_deep_copy(readiness) : NULL;
+    /* Without a readiness probe of its own, a replica is ready once its port takes
+     * connections: no request is sent to a process still starting. */
+    t->readiness = json_is_object(readiness)
+                       ? json_deep_copy(readiness)
+                       : json_pack("{s:b,s:f,s:f,s:i}", "tcp", 1, "period", 0.2, "timeout", 1.0,
+                                   "failures", 3);
     t->liveness = json_is_object(liveness) ? json_deep_copy(liveness) : NULL;
     t->next_ready = now + num(t->readiness, "initial_delay", 0);
     t->next_live = now + num(t->liveness, "initial_delay", 0);
-    if (!t->readiness) {
-        t->ready = true;
-        push(ps, t, PROBE_READY, NULL);
-    }
     pthread_cond_broadcast(&ps->cond);
     pthread_mutex_unlock(&ps->mu);
 }

@@ -6,8 +6,9 @@
  * failures, initial_delay}). A thread of its own runs the probes, so that a slow one never
  * holds up the agent's loop: an HTTP probe is a GET of PATH on 127.0.0.1:PORT (2xx and 3xx
  * pass), a command probe runs with GANTRY_PORT set, as the job's user when the agent is root
- * (exit 0 passes), each within its timeout. A replica without a readiness probe is ready once
- * registered; with one, ready after one pass and not ready after `failures` in a row. A
+ * (exit 0 passes), each within its timeout. A replica is ready after one pass of its readiness
+ * probe and not ready after `failures` in a row; without a readiness probe, its port accepting
+ * a connection is the probe (every 0.2 s). A
  * liveness probe failing `failures` times in a row reports the replica dead once: the agent
  * stops it (reason "liveness") and the server restarts it. */
 #ifndef GANTRY_AGENT_PROBE_H
@@ -23,7 +24,7 @@
 typedef struct probe_set probe_set_t;
 
 typedef enum probe_what {
-    PROBE_READY,             /* readiness passes (or there is none) */
+    PROBE_READY,             /* readiness passes */
     PROBE_UNREADY,           /* readiness failed `failures` times in a row */
     PROBE_DEAD,              /* liveness failed `failures` times in a row: stop it */
 } probe_what_t;

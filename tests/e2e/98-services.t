@@ -25,6 +25,8 @@ class H(http.server.BaseHTTPRequestHandler):
         code = 200
         if self.path == "/healthz":
             body = "ok\n"
+        elif self.path == "/headers":
+            body = "auth=%s user=%s\n" % (self.headers.get("Authorization", "none"), self.headers.get("X-Gantry-User", "none"))
         elif self.path == "/alive":
             code = 500 if os.path.exists(os.path.join(work, "sick." + str(job))) else 200
             body = "alive\n"
@@ -74,6 +76,7 @@ is "$(grep -c '^v1 job=' "$WORK/answers")" 6 "the endpoint answers with the repl
 is "$(sed 's/.*pid=//' "$WORK/answers" | sort -u | wc -l | tr -d ' ')" 2 "both replicas answer (balanced)"
 no_token=$(curl -s -o /dev/null -w '%{http_code}' "$GANTRY_SERVER/v1/services/web/hello")
 is "$no_token" 401 "the endpoint needs a token"
+is "$(call web headers)" "auth=none user=admin" "the replica never sees the caller's Gantry token (X-Gantry-User names the caller)"
 list=$("$GANTRY" services)
 like "$list" "web +research +2/2 +1 +2 " "gantry services: ready/wanted, revision, GPUs"
 like "$list" "$GANTRY_SERVER/v1/services/web/" "gantry services: the endpoint"
@@ -152,26 +155,30 @@ sleep 3 # some scheduler passes with the batch jobs waiting
 is "$(job_state "$b1") $(job_state "$b2")" "pending pending" "the batch jobs of lower classes queue"
 is "$(api GET /v1/services/prod | jget '{replica_jobs}')" "$pjobs" "the production service's replicas kept their GPUs (same jobs, same incarnations, still ready)"
 api DELETE "/v1/jobs/$b1" >/dev/null; api DELETE "/v1/jobs/$b2" >/dev/null
-"$GANTRY" services rm prod >/dev/null
-ok $? "gantry services rm prod"
-gone() { [ "$(job_state "$pid_")" = cancelled ]; }
-wait_for 20 gone
+
+# ---- usage counts the replicas' GPU-hours ----
+like "$("$GANTRY" usage -o json)" '"gpu_hours": *0\.[0-9]*[1-9]' "gantry usage counts the services' GPU-hours"
+"$GANTRY" services rm web >/dev/null
+ok $? "gantry services rm web"
+web_gone() { [ "$(job_state "$id")" = cancelled ]; }
+wait_for 20 web_gone
 ok $? "its replicas are cancelled"
 
-# ---- a lost node moves its replica ----
-rj=$(api GET /v1/services/web | jget '{replica_jobs}[0]{job}')
+# ---- a lost node moves its replica (a production replica: neither preemptible nor
+# checkpointable, so only its being a service's replica requeues it) ----
+rj=$(api GET /v1/services/prod | jget '{replica_jobs}[0]{job}')
 node=$(api GET "/v1/jobs/$rj" | jget '{placement}[0]{node}')
 ip link set "$(node_link "${node#n}")" down
 moved() { local n; n=$(api GET "/v1/jobs/$rj" | jget '{placement}[0]{node}'); [ "$n" != "$node" ] && [ "$n" != null ] && [ "$(api GET "/v1/jobs/$rj" | jget '{ready}')" = true ]; }
 wait_for 60 moved
 ok $? "node $node is lost: replica job $rj runs again on the other node and is ready"
-wait_for 30 ready_is web 2
+wait_for 30 ready_is prod 2
 ok $? "the service has 2 ready replicas again"
-call web x > "$WORK/answers3"
-like "$(cat "$WORK/answers3")" "^v1 job=" "the endpoint answers"
+like "$(call prod x)" "^prod job=" "its endpoint answers"
 ip link set "$(node_link "${node#n}")" up
-
-# ---- usage counts the replicas' GPU-hours ----
-like "$("$GANTRY" usage -o json)" '"gpu_hours": *0\.[0-9]*[1-9]' "gantry usage counts the services' GPU-hours"
-"$GANTRY" services rm web >/dev/null
+"$GANTRY" services rm prod >/dev/null
+ok $? "gantry services rm prod"
+gone() { [ "$(job_state "$pid_")" = cancelled ]; }
+wait_for 20 gone
+ok $? "its replicas are cancelled"
 done_testing

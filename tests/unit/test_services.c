@@ -269,10 +269,27 @@ static void test_prober(void)
     ok(json_array_size(st) == 1 && !json_is_true(json_object_get(json_array_get(st, 0), "ready")),
        "the heartbeat's list says so");
     json_decref(st);
-    probe_add(ps, 8, 1, 5001, NULL, NULL, (uid_t)-1, (gid_t)-1);
-    n = probe_events(ps, ev, 8);
+    tiny_t lis = {.answer = "", .conns = 1000};
+    pthread_t lth;
+    tiny_start(&lis, &lth);
+    probe_add(ps, 8, 1, lis.port, NULL, NULL, (uid_t)-1, (gid_t)-1);
+    n = 0;
+    end = gt_monotonic_s() + 10;
+    while (!n && gt_monotonic_s() < end) {
+        usleep(20000);
+        n = probe_events(ps, ev, 8);
+    }
     ok(n == 1 && ev[0].what == PROBE_READY && ev[0].job_id == 8,
-       "a replica without a readiness probe is ready at once");
+       "without a readiness probe, a replica is ready once its port takes connections");
+    int dead;
+    probe_free_port(&dead, &err);
+    probe_add(ps, 10, 1, dead, NULL, NULL, (uid_t)-1, (gid_t)-1);
+    usleep(600000);
+    n = probe_events(ps, ev, 8);
+    ok(n == 0, "and not while nothing listens on it");
+    shutdown(lis.fd, SHUT_RDWR);
+    close(lis.fd);
+    pthread_join(lth, NULL);
     json_t *live = json_pack("{s:[s],s:f,s:i}", "command", "false", "period", 0.1, "failures", 2);
     probe_add(ps, 9, 1, 5002, NULL, live, (uid_t)-1, (gid_t)-1);
     n = 0;
