@@ -9,7 +9,7 @@
 CC      ?= cc
 MODE    := $(if $(SANITIZE),san,rel)
 OUT     := build/$(MODE)
-PKGS    := sqlite3 libmicrohttpd jansson yaml-0.1 libcurl gnutls
+PKGS    := sqlite3 libmicrohttpd jansson yaml-0.1 libcurl gnutls libcrypto
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -MMD -MP

@@ -26,6 +26,8 @@ static const command_t commands[] = {
     {"update", cmd_update, "change a pending job: GPUs, nodes, time, class, name, dependencies"},
     {"logs", cmd_logs, "print (or -f follow) a job's output"},
     {"events", cmd_events, "job events with their causes (-w: as they happen)"},
+    {"metrics", cmd_metrics, "a job's logged metrics ($GANTRY_METRICS) as a series (-f follow)"},
+    {"compare", cmd_compare, "runs (jobs, or an array's tasks) side by side: params vs metrics"},
     {"nodes", cmd_nodes, "list nodes"},
     {"drain", cmd_drain, "drain NODE --reason TEXT: no new jobs; running ones finish"},
     {"cordon", cmd_cordon, "cordon NODE: no new jobs"},

@@ -20,6 +20,7 @@
 #include "agent/client.h"
 #include "agent/fence.h"
 #include "agent/launcher.h"
+#include "agent/metrics_ship.h"
 #include "agent/node_token.h"
 #include "agent/probe.h"
 #include "agent/statedir.h"
@@ -43,6 +44,7 @@ typedef struct ajob {
     int ready_fd;                /* from supervisor_spawn: end of file when the supervisor
                                     ends; -1 for jobs adopted from an earlier agent */
     int64_t shipped[2];          /* stdout, stderr bytes the server has */
+    metrics_ship_t metrics;      /* its $GANTRY_METRICS file (metrics_ship.h) */
 } ajob_t;
 
 typedef struct agent {
@@ -451,7 +453,7 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     for (size_t i = 0; i < nargs; i++)
         argv[i] = (char *)json_string_value(json_array_get(cmd, i));
     size_t nenv = json_object_size(envo), k = 0;
-    char **env = xcalloc(nenv + 2, sizeof(char *));
+    char **env = xcalloc(nenv + 4, sizeof(char *));
     if (port) { /* a service replica's port, the agent's choice (GANTRY_PORT) */
         gt_buf_t b = {0};
         gt_buf_printf(&b, "GANTRY_PORT=%d", port);
@@ -464,6 +466,15 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         gt_buf_t b = {0};
         gt_buf_printf(&b, "%s=%s", key, json_is_string(val) ? json_string_value(val) : "");
         env[k++] = b.data;
+    }
+    /* Tracking over HTTP (docs/tracking.md): the run's own token, good only for its metrics
+     * and only while it runs, and where to send them. */
+    const char *mtok = json_string_value(json_object_get(job, "metrics_token"));
+    if (mtok) {
+        env[k++] = gt_strfmt("GANTRY_JOB_TOKEN=%s", mtok);
+        /* the first server of a list (the others answer with where the leader is) */
+        env[k++] = gt_strfmt("GANTRY_METRICS_URL=%.*s/v1/jobs/%" PRId64 "/metrics",
+                             (int)strcspn(cfg->server, ", "), cfg->server, id);
     }
     json_t *gl = json_object_get(job, "gpus");
     size_t ngpus = json_array_size(gl);
@@ -822,6 +833,25 @@ static bool ship_logs(agent_t *a, ajob_t *j)
     return done || j->logs_gone;
 }
 
+/* Ships what the job's metrics file gained; true when it is all at the server (or refused,
+ * the file then kept on the node). */
+static bool ship_metrics(agent_t *a, ajob_t *j)
+{
+    char *path = supervisor_metrics_path(a->cfg->state_dir, j->id, j->inc);
+    gt_error_t err = {0};
+    metrics_ship_rc_t rc = metrics_ship(a->c, a->cfg->name, path, j->id, j->inc, j->exited,
+                                        &j->metrics, &err);
+    if (rc == METRICS_REFUSED && !j->logs_kept) {
+        say("the server does not take job %" PRId64 "'s metrics (%s): they stay in %s.", j->id,
+            err.msg, path);
+        j->logs_kept = true; /* nothing of the job is removed from the node */
+    }
+    if (rc == METRICS_REREGISTER)
+        a->need_register = true;
+    free(path);
+    return rc == METRICS_SHIPPED || rc == METRICS_REFUSED;
+}
+
 static void report(agent_t *a)
 {
     json_t *events = json_array();
@@ -839,7 +869,7 @@ static void report(agent_t *a)
             json_array_append_new(events, ev);
             starts[i] = true;
         }
-        if (j->exited && !j->exit_reported && ship_logs(a, j)) {
+        if (j->exited && !j->exit_reported && ship_logs(a, j) && ship_metrics(a, j)) {
             json_array_append_new(events, exit_event(j));
             exits[i] = true;
         }
@@ -901,8 +931,12 @@ static void report(agent_t *a)
         ajob_t *j = &a->jobs[i];
         if (j->exited && j->exit_reported) {
             /* Never before the server has all its output: the directory holds the only copy. */
-            if (!j->logs_kept)
+            if (!j->logs_kept) {
                 supervisor_remove(a->cfg->state_dir, j->id, j->inc);
+                char *mp = supervisor_metrics_path(a->cfg->state_dir, j->id, j->inc);
+                unlink(mp); /* shipped: the server has it all */
+                free(mp);
+            }
             if (j->ready_fd >= 0)
                 close(j->ready_fd);
             a->jobs[i] = a->jobs[--a->njobs];
@@ -1080,7 +1114,8 @@ static int secure_state_dir(const char *dir, gt_error_t *err)
     if (mkdir(dir, 0711) < 0 && errno != EEXIST)
         return gt_error_set(err, "internal", "cannot create state directory %s: %s", dir,
                             strerror(errno));
-    char jobs[4096], ckpts[4096], log[4096];
+    char jobs[4096], ckpts[4096], log[4096], metrics[4096];
+    snprintf(metrics, sizeof(metrics), "%s/metrics", dir);
     snprintf(jobs, sizeof(jobs), "%s/jobs", dir);
     snprintf(ckpts, sizeof(ckpts), "%s/checkpoints", dir);
     snprintf(log, sizeof(log), "%s/supervisor.log", dir);
@@ -1088,6 +1123,11 @@ static int secure_state_dir(const char *dir, gt_error_t *err)
         (mkdir(ckpts, 0711) < 0 && errno != EEXIST))
         return gt_error_set(err, "internal", "cannot create %s/jobs or checkpoints: %s", dir,
                             strerror(errno));
+    /* metrics/: each job's $GANTRY_METRICS file, its user's (docs/tracking.md): reached by
+     * them, listed by nobody else, and only root makes or removes entries. */
+    if ((mkdir(metrics, 0711) < 0 && errno != EEXIST) ||
+        tighten(metrics, true, 0711, err) < 0)
+        return gt_error_set(err, "internal", "cannot create %s: %s", metrics, strerror(errno));
     if (tighten(dir, true, 0711, err) < 0 || tighten(jobs, true, 0700, err) < 0 ||
         tighten(ckpts, true, 0711, err) < 0 || tighten(log, false, 0600, err) < 0)
         return -1;
@@ -1204,8 +1244,10 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
         }
         if (now >= a.next_logs) {
             for (size_t i = 0; i < a.njobs; i++)
-                if (!a.jobs[i].exited)
+                if (!a.jobs[i].exited) {
                     ship_logs(&a, &a.jobs[i]);
+                    ship_metrics(&a, &a.jobs[i]);
+                }
             a.next_logs = now + 0.5;
         }
         report(&a);

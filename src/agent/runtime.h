@@ -42,12 +42,14 @@ typedef struct runtime_job {
     const char *checkpoint_dir;    /* host paths of the job's directories; output_dir and */
     const char *output_dir;        /* scratch_dir may be NULL (none) */
     const char *scratch_dir;
+    const char *metrics_file;      /* $GANTRY_METRICS on the host (docs/tracking.md), or NULL */
     const job_mount_t *mounts;     /* the job's mounts, resolved (source filled in) */
     size_t nmounts;
     char **envp;                   /* the job's environment, built by the supervisor after
                                       prepare from the fields below; NULL-terminated */
     /* prepare: how the job sees things (NULL = as on the host) */
     const char *seen_checkpoint_dir, *seen_output_dir, *seen_scratch_dir;
+    const char *seen_metrics_file;
     char **base_env;               /* "K=V" the environment starts from (an image's Env);
                                       NULL = the host's PATH and LANG, the user's HOME, SHELL */
     bool gpus_renumbered;          /* prepare: the job sees only its GPUs, numbered from 0

@@ -214,6 +214,8 @@ static int oci_prepare(runtime_job_t *job, void **priv, gt_error_t *err)
     job->seen_checkpoint_dir = "/gantry/checkpoint";
     job->seen_output_dir = "/gantry/output";
     job->seen_scratch_dir = "/gantry/scratch";
+    if (job->metrics_file)
+        job->seen_metrics_file = "/gantry/metrics.jsonl";
     return 0;
 }
 
@@ -244,7 +246,10 @@ static pid_t oci_start(runtime_job_t *job, void *priv, gt_error_t *err)
     size_t nb = 0, cap = 0, ndev = 0;
     oci_bind_t *binds = NULL;
     oci_device_t *devs = NULL;
-    GT_GROW(binds, cap, 3 + s->nmounts);
+    GT_GROW(binds, cap, 4 + s->nmounts);
+    if (job->metrics_file) /* a file bound on a file: the job appends to the node's copy */
+        binds[nb++] = (oci_bind_t){.source = job->metrics_file,
+                                   .destination = "/gantry/metrics.jsonl"};
     binds[nb++] = (oci_bind_t){.source = job->checkpoint_dir,
                                .destination = "/gantry/checkpoint"};
     if (job->output_dir)

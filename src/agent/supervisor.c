@@ -34,6 +34,11 @@ char *supervisor_job_dir(const char *state_dir, int64_t job_id, int incarnation)
     return gt_strfmt("%s/jobs/%" PRId64 ".%d", state_dir, job_id, incarnation);
 }
 
+char *supervisor_metrics_path(const char *state_dir, int64_t job_id, int incarnation)
+{
+    return gt_strfmt("%s/metrics/%" PRId64 ".%d.jsonl", state_dir, job_id, incarnation);
+}
+
 /* Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); 0 if gone. */
 static unsigned long long proc_start(pid_t pid)
 {
@@ -516,6 +521,9 @@ static void build_env(env_t *e, const supervisor_spec_t *s, const struct passwd 
     if (rj->scratch_dir)
         env_set(e, "GANTRY_SCRATCH_DIR", rj->seen_scratch_dir ? rj->seen_scratch_dir
                                                               : rj->scratch_dir);
+    if (rj->metrics_file)
+        env_set(e, "GANTRY_METRICS", rj->seen_metrics_file ? rj->seen_metrics_file
+                                                           : rj->metrics_file);
     gt_buf_t g = {0};
     gt_buf_printf(&g, "%s", "");
     for (size_t i = 0; i < s->ngpus; i++)
@@ -742,7 +750,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
     env_t env = {0};
     int out_fd = -1, err_fd = -1;
     char **devs = NULL;
-    char *ckpt = NULL, *errmsg = NULL, *scratch = NULL;
+    char *ckpt = NULL, *errmsg = NULL, *scratch = NULL, *metrics = NULL;
     char fail_reason[16] = ""; /* the job's reason when it does not start (else "failed") */
     job_mount_t *mounts = NULL;
     bool ready_sent = false;
@@ -870,6 +878,20 @@ static void supervise(const supervisor_spec_t *s, int ready)
         errmsg = gt_strfmt("cannot open log files in %s: %s", dir, strerror(errno));
         goto start_failed;
     }
+    /* $GANTRY_METRICS (docs/tracking.md): the job's user's file, which the agent ships. A
+     * restarted supervisor of the same run appends to it. */
+    if (node_rank(s) == 0) { /* one series per job: its first node's (rank 0) */
+        metrics = supervisor_metrics_path(s->state_dir, s->job_id, s->incarnation);
+        int mfd = open(metrics, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (mfd < 0 || (switch_user && fchown(mfd, pw->pw_uid, pw->pw_gid) < 0)) {
+            errmsg = gt_strfmt("cannot make the metrics file %s: %s", metrics,
+                               strerror(errno));
+            if (mfd >= 0)
+                close(mfd);
+            goto start_failed;
+        }
+        close(mfd);
+    }
 
     rt = runtime_for(s);
     if (s->cgroup) {
@@ -896,6 +918,7 @@ static void supervise(const supervisor_spec_t *s, int ready)
                            .switch_user = switch_user, .groups = groups, .ngroups = ngroups,
                            .out_fd = out_fd, .err_fd = err_fd, .checkpoint_dir = ckpt,
                            .output_dir = s->output_dir, .scratch_dir = scratch,
+                           .metrics_file = metrics,
                            .mounts = mounts, .nmounts = s->nmounts,
                            .progress = on_pull_progress, .progress_arg = &pull};
     pull = (pull_state_t){.dir = dir, .st = &st};

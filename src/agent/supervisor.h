@@ -184,6 +184,11 @@ int supervisor_mark_lost(const char *state_dir, supervisor_state_t *st,
 /* The job's directory (state, stdout, stderr), a new string. */
 char *supervisor_job_dir(const char *state_dir, int64_t job_id, int incarnation);
 
+/* The file the job appends its metrics to ($GANTRY_METRICS, docs/tracking.md), a new string:
+ * STATE/metrics/ID.INC.jsonl. Not in the job's directory: jobs/ is the agent's alone (0700),
+ * metrics/ is 0711 (reached, not listed), the file the job's user's (0600), made at start. */
+char *supervisor_metrics_path(const char *state_dir, int64_t job_id, int incarnation);
+
 /* Removes the job's directory once its end has been reported. */
 int supervisor_remove(const char *state_dir, int64_t job_id, int incarnation);
 

@@ -42,5 +42,8 @@ int cmd_services(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
 int cmd_service_update(int argc, char **argv);  /* gantry update NAME (not a job id) */
+/* cli_track.c: experiment tracking (docs/tracking.md) */
+int cmd_metrics(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

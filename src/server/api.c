@@ -43,6 +43,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
                           "a token is required: pass --token, set GANTRY_TOKEN, or send "
                           "'Authorization: Bearer <token>'");
     }
+    if (req->who.job_id) /* a job's own token: its metrics, nothing else */
+        return api_tracking_job_token(srv, req, resp);
     p += 4;
     bool agent_path = !strncmp(p, "agent/", 6);
     if (auth_read_only(&req->who) && strcmp(req->method, "GET"))
@@ -539,6 +541,8 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         pthread_mutex_unlock(&srv->mu);
         return rc;
     }
+    if (!strcmp(sub, "metrics"))
+        return api_job_metrics(srv, req, resp, j); /* releases mu */
     if (!strcmp(sub, "events")) {
         uint64_t id = j->id;
         pthread_mutex_unlock(&srv->mu); /* the store is read without the lock */

@@ -860,6 +860,8 @@ int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *re
         rc = do_report(srv, req, resp, body);
     else if (!strcmp(rest, "logs"))
         rc = do_logs(srv, req, resp, body);
+    else if (!strcmp(rest, "metrics"))
+        rc = api_agent_metrics(srv, req, resp, body);
     else
         rc = http_error(resp, 404, "not_found", "no such endpoint: /v1/agent/%s", rest);
     json_decref(body);

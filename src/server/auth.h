@@ -30,6 +30,10 @@ typedef struct auth_principal {
     auth_role_t role;
     char token_id[17];    /* the token's id: the first 16 hex digits of its hash (not secret;
                              names it in listings, revocation, idempotency scopes) */
+    /* A job's own token (server/tracking.h): nonzero job_id; it may only write that run's
+     * metrics (api_tracking.c), nothing else. 0 for every other principal. */
+    uint64_t job_id;
+    int job_inc;
 } auth_principal_t;
 
 /* A token as listed: everything but its secret. */

@@ -24,6 +24,7 @@
 #include "server/server.h"
 #include "server/services.h"
 #include "server/tls.h"
+#include "server/tracking.h"
 
 typedef struct conn_ctx {
     gt_buf_t body;
@@ -284,6 +285,16 @@ static bool on_header(server_t *srv, struct MHD_Connection *c, conn_ctx_t *ctx,
     http_token_t presented = authz ? HTTP_TOKEN_NOT_BEARER : HTTP_TOKEN_NONE;
     if (authz && !strncasecmp(authz, "Bearer ", 7)) {
         ctx->authed = auth_lookup(srv->auth, authz + 7, &ctx->who);
+        /* A job's own token (server/tracking.h): its principal may only write that job's
+         * metrics (api_route sends it to api_tracking_job_token and nowhere else). */
+        if (!ctx->authed && srv->tracking &&
+            tracking_token_check(srv->tracking, authz + 7, &ctx->who.job_id,
+                                 &ctx->who.job_inc)) {
+            snprintf(ctx->who.user, sizeof(ctx->who.user), "job %llu",
+                     (unsigned long long)ctx->who.job_id);
+            ctx->who.role = AUTH_VIEWER;
+            ctx->authed = true;
+        }
         auth_principal_t past;
         /* Known at time 0 but not now: it expired (expiry is the only time rule). */
         presented = !ctx->authed && auth_lookup_at(srv->auth, authz + 7, 0, &past)

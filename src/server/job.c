@@ -64,6 +64,7 @@ void job_free(job_t *j)
     json_decref(j->liveness);
     free(j->service);
     json_decref(j->labels);
+    json_decref(j->params);
     json_decref(j->dependencies);
     free(j->idem_key);
     free(j->idem_scope);
@@ -125,6 +126,7 @@ job_t *job_clone(const job_t *s)
     j->ckpt_signal = dup0(s->ckpt_signal);
     j->partition = dup0(s->partition);
     j->labels = s->labels ? json_deep_copy(s->labels) : NULL;
+    j->params = s->params ? json_deep_copy(s->params) : NULL;
     j->dependencies = json_deep_copy(s->dependencies);
     j->idem_key = dup0(s->idem_key);
     j->idem_scope = dup0(s->idem_scope);
@@ -263,6 +265,34 @@ bool job_label_key_ok(const char *k)
                 return false;
     }
     return *name && job_label_value_ok(name);
+}
+
+int job_params_check(const json_t *v, gt_error_t *err)
+{
+    errno = EINVAL;
+    if (!json_is_object(v))
+        return gt_error_set(err, "invalid_argument", "'params' must be an object of names to "
+                            "values (strings, numbers, booleans), e.g. {\"lr\": 0.0003}");
+    if (json_object_size(v) > JOB_MAX_PARAMS)
+        return gt_error_set(err, "invalid_argument", "'params': at most %d parameters (got "
+                            "%zu)", JOB_MAX_PARAMS, json_object_size(v));
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        size_t n = strlen(k);
+        bool printable = n > 0 && n <= 128;
+        for (size_t i = 0; printable && i < n; i++)
+            printable = (unsigned char)k[i] > 0x20 && k[i] != 0x7f;
+        if (!printable)
+            return gt_error_set(err, "invalid_argument", "'params': a name must be 1 to 128 "
+                                "printable characters without spaces ('%.40s')", k);
+        if (json_is_string(x) ? json_string_length(x) > 1024
+                              : !(json_is_number(x) || json_is_boolean(x) || json_is_null(x)))
+            return gt_error_set(err, "invalid_argument", "'params.%s': a value is a string (up "
+                                "to 1024 bytes), a number, a boolean or null", k);
+    }
+    return 0;
 }
 
 int job_labels_check(const json_t *v, const char *what, gt_error_t *err)
@@ -478,6 +508,7 @@ static const char *known_fields[] = {
     "replicas",
     "readiness",
     "liveness",
+    "params",
     NULL,
 };
 
@@ -946,6 +977,12 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     } else {
         j->labels = json_object();
     }
+    if ((v = json_object_get(body, "params"))) {
+        if (job_params_check(v, err) < 0)
+            goto fail;
+        if (json_object_size(v))
+            j->params = json_deep_copy(v);
+    }
     if ((v = json_object_get(body, "singleton"))) {
         if (!json_is_boolean(v)) {
             bad(err, "'singleton' must be true or false%s%s", "", "");
@@ -1199,6 +1236,8 @@ json_t *job_to_json(const job_t *j)
                                                        "grace_s", (json_int_t)j->ckpt_grace_s));
     if (json_object_size(j->labels))
         json_object_set(o, "labels", j->labels);
+    if (json_object_size(j->params))
+        json_object_set(o, "params", j->params);
     json_object_set(o, "dependencies", j->dependencies);
     if (j->singleton)
         json_object_set_new(o, "singleton", json_true());
@@ -1356,6 +1395,8 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
         j->ckpt_grace_s = json_integer_value(json_object_get(ck, "grace_s"));
     }
     j->labels = jref(o, "labels", json_object());
+    if (json_is_object(json_object_get(o, "params")))
+        j->params = json_deep_copy(json_object_get(o, "params"));
     json_t *deps = json_object_get(o, "dependencies");
     if (json_is_array(deps)) {
         j->dependencies = json_deep_copy(deps);

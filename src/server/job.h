@@ -91,6 +91,8 @@ typedef struct job {
     char *ckpt_signal;          /* NULL: not checkpointable */
     int64_t ckpt_grace_s;
     json_t *labels;             /* object of strings (job_labels_check), never NULL once made */
+    json_t *params;             /* tracking (docs/tracking.md): the run's parameters, an object
+                                   of scalars (job_params_check), or NULL when none */
     /* [{type: "afterok"|"afterany"|"afternotok", job: ID}] (after_ok's ids are afterok); a
      * job that is an array's id stands for all its tasks (job_gate.c). */
     json_t *dependencies;
@@ -201,6 +203,11 @@ int job_labels_check(const json_t *v, const char *what, gt_error_t *err);
 /* The parts of labels alone: a key, a value (as job_labels_check), for selectors. */
 bool job_label_key_ok(const char *k);
 bool job_label_value_ok(const char *v);
+/* Whether v is a valid "params" object: at most JOB_MAX_PARAMS keys of 1 to 128 printable
+ * characters, each value a string (up to 1024 bytes), number, boolean or null. 0, or -1
+ * (EINVAL) with err naming the key. */
+#define JOB_MAX_PARAMS 256
+int job_params_check(const json_t *v, gt_error_t *err);
 /* A deep copy (for array tasks). */
 job_t *job_clone(const job_t *j);
 void job_free(job_t *j);

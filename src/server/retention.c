@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "server/server.h"
+#include "server/tracking.h"
 
 #define DAY_S 86400
 #define PURGE_BATCH 1000
@@ -335,6 +336,7 @@ int retention_purge(server_t *srv, double cutoff, size_t *purged, gt_error_t *er
                     unlink(path);
                 }
             }
+            tracking_forget(srv->tracking, j->id);
             server_idem_remove(srv, j);
             srv->jobs[ids[i]] = NULL;
             job_free(j);

@@ -1,5 +1,6 @@
 /* server.c: `gantry server`: loads the store, runs the scheduler thread and the HTTP API. */
 #include "server/server.h"
+#include "server/tracking.h"
 #include "server/series.h"
 
 #include <errno.h>
@@ -603,6 +604,10 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
             (json_int_t)j->memory_mib, "time_limit_s", (json_int_t)j->time_limit_s);
         json_object_set_new(job, "unix_user", json_string(server_unix_user(srv, j->user)));
         json_object_set_new(job, "fence", json_boolean(server_job_requeues(srv, j)));
+        /* tracking (docs/tracking.md): this run's own token for POST /v1/jobs/ID/metrics */
+        char mtok[TRACKING_TOKEN_MAX];
+        tracking_job_token(srv->tracking, j->id, j->incarnation, mtok);
+        json_object_set_new(job, "metrics_token", json_string(mtok));
         /* The agent refuses root and uid < 1000 unless the administrator allowed this user. */
         json_object_set_new(job, "allow_system_account",
                             json_boolean(server_user_allows_system(srv, j->user)));
@@ -1284,6 +1289,8 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     umask(077);
     if (load_config(srv, o->config, err) < 0 || open_data(srv, logs, err) < 0)
         goto fail;
+    if (!(srv->tracking = tracking_open(o->data, err)))
+        goto fail;
     if (srv->retention_s < 0)
         srv->retention_s = 30 * 86400;
     if (!srv->series_interval_s)
@@ -1320,6 +1327,7 @@ void server_close(server_t *srv)
         return;
     conn_guard_free(srv->guard);
     retention_free(srv);
+    tracking_close(srv->tracking);
     series_stop(srv);
     services_free(srv);
     store_close(srv->store);

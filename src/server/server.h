@@ -154,6 +154,7 @@ typedef struct server {
     struct events *events;   /* events.c: numbering and the ring of the latest job events */
     struct metrics *metrics; /* metrics.h: counters and histograms (its own lock) */
     struct services *services; /* services.c: the services' records (services.h) */
+    struct tracking *tracking; /* tracking.h: jobs' metrics under DATA/metrics, job tokens */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
@@ -572,6 +573,14 @@ int api_jobs_cancel_matching(server_t *srv, http_req_t *req, http_resp_t *resp);
 /* api_logs.c: GET /v1/jobs/{id}/logs of j (caller holds mu; j visible to the caller). */
 int api_job_logs(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j);
 int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
+/* api_tracking.c (docs/tracking.md): POST /v1/agent/metrics (a chunk of a job's
+ * $GANTRY_METRICS file; body consumed by the caller); /v1/jobs/{id}/metrics for j (GET: the
+ * series, its summary and invalid lines; POST: points, with the job's own token or an admin's;
+ * caller holds mu, returns with it released); every request of a job token
+ * (req->who.job_id != 0): only POST /v1/jobs/ITS_ID/metrics is let through. */
+int api_agent_metrics(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body);
+int api_job_metrics(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j);
+int api_tracking_job_token(server_t *srv, http_req_t *req, http_resp_t *resp);
 int api_nodes(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 /* api_admin.c: a node as GET /v1/nodes shows it (new reference). Caller holds mu. */
 json_t *api_node_json(server_t *srv, node_t *n);
