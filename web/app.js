@@ -458,13 +458,115 @@
     });
     return el('table', { cls: 'kv' }, tb);
   }
+  /* ---- experiment tracking: a job's metrics over steps, an array's runs overlaid
+   * (GET /v1/jobs/ID/metrics; docs/tracking.md) ---- */
+  var METRIC_CHARTS_MAX = 12;
+  var STEPS = { x: { time: false } };
+  function metricKeys(runs) {
+    var keys = [], seen = {};
+    runs.forEach(function (pts) {
+      pts.forEach(function (p) {
+        Object.keys(p).forEach(function (k) {
+          if (k === 'step' || k === 'incarnation' || k === 'time' || k === 'superseded' || seen[k]) return;
+          seen[k] = true;
+          keys.push(k);
+        });
+      });
+    });
+    return keys;
+  }
+  function live(m) { return (m.points || []).filter(function (p) { return !p.superseded; }); }
+  /* Steps (x, ascending) and, per named run, its value of key at each (null: none there). */
+  function stepColumns(named, key) {
+    var steps = {}, byRun = {};
+    Object.keys(named).forEach(function (name) {
+      var at = byRun[name] = {};
+      named[name].forEach(function (p) {
+        if (p[key] == null) return;
+        steps[p.step] = true;
+        at[p.step] = p[key];
+      });
+    });
+    var xs = Object.keys(steps).map(Number).sort(function (a, b) { return a - b; });
+    var series = {};
+    Object.keys(named).forEach(function (name) {
+      series[name] = xs.map(function (x) { return byRun[name][x] != null ? byRun[name][x] : null; });
+    });
+    return { xs: xs, series: series };
+  }
+  function fmtMetric(x) { return x == null ? '-' : String(Number(Number(x).toPrecision(6))); }
+  function metricsSection(v, j, m, sweep) {
+    var sec = el('section', { id: 'metrics' }, el('h2', { text: 'Metrics' }));
+    v.appendChild(sec);
+    if (notLanded(m)) { sec.appendChild(notAvailable('job metrics (GET /v1/jobs/ID/metrics)')); return; }
+    if (m instanceof Error || m instanceof ApiError) { sec.appendChild(errorBox(m)); return; }
+    var params = Object.keys(m.params || {});
+    if (params.length) {
+      var pt = kv(params.map(function (k) { return [k, String(m.params[k])]; }));
+      pt.id = 'params';
+      sec.appendChild(pt);
+    }
+    var pts = live(m);
+    if (!pts.length) {
+      sec.appendChild(el('p', { cls: 'muted', id: 'metrics-none' }, 'No metrics logged: a job appends JSON lines ' +
+        'to the file named by $GANTRY_METRICS (docs/tracking.md).'));
+    } else {
+      var tb = el('tbody');
+      Object.keys(m.summary || {}).forEach(function (k) {
+        var s = m.summary[k];
+        tb.appendChild(el('tr', { 'data-metric': k }, el('td', { text: k }), el('td', { cls: 'num', text: fmtMetric(s.last) }),
+          el('td', { cls: 'num', text: fmtMetric(s[s.better]) + ' (' + s.better + ')' }), el('td', { cls: 'num', text: String(s.count) })));
+      });
+      sec.appendChild(el('table', { id: 'metrics-summary' }, el('thead', null, el('tr', null, el('th', { text: 'metric' }),
+        el('th', { cls: 'num', text: 'final' }), el('th', { cls: 'num', text: 'best' }), el('th', { cls: 'num', text: 'points' }))), tb));
+      var grid = el('div', { cls: 'grid2' });
+      sec.appendChild(grid);
+      metricKeys([pts]).slice(0, METRIC_CHARTS_MAX).forEach(function (k) {
+        var c = stepColumns({ run: pts }, k), one = {};
+        one[k] = c.series.run;
+        deferredChart(grid, 'metric-' + k, k + ' by step', c.xs, one, { scales: STEPS, height: 180 });
+      });
+    }
+    if (m.invalid) sec.appendChild(el('p', { cls: 'muted', id: 'metrics-invalid' }, m.invalid + ' invalid line' +
+      (m.invalid === 1 ? '' : 's') + ' skipped (gantry metrics ' + jobName(j) + ' -o json lists them).'));
+    if (sweep) sweepCharts(sec, j, sweep);
+  }
+  /* The metrics of an array task's whole array (its first 50 tasks), or null for a job that is
+   * not an array task: the sweep its page overlays. */
+  function sweepMetrics(j) {
+    if (j.array_id == null || !(j.array_count > 1)) return Promise.resolve(null);
+    var ids = [];
+    for (var i = 0; i < Math.min(j.array_count, 50); i++) ids.push(j.array_id + i);
+    return Promise.all(ids.map(function (t) {
+      return api('/v1/jobs/' + t + '/metrics').catch(function (e) { return e; });
+    }));
+  }
+  /* One chart per metric, one line per task. */
+  function sweepCharts(sec, j, res) {
+    var named = {};
+    res.forEach(function (r) {
+      if (r && r.points) named[r.array_id + '_' + r.array_index] = live(r);
+    });
+    var names = Object.keys(named);
+    var box = el('div', { id: 'sweep', 'data-runs': String(names.length) },
+      el('h2', { text: 'The sweep: array ' + j.array_id + '\'s ' + names.length + ' tasks' }));
+    sec.appendChild(box);
+    var grid = el('div', { cls: 'grid2' });
+    box.appendChild(grid);
+    metricKeys(names.map(function (k) { return named[k]; })).slice(0, METRIC_CHARTS_MAX).forEach(function (k) {
+      var c = stepColumns(named, k);
+      deferredChart(grid, 'sweep-' + k, k + ' by step, each task a line', c.xs, c.series, { scales: STEPS, height: 220 });
+    });
+  }
+
   function jobPage(v, args) {
     var id = args[0];
     return api('/v1/jobs/' + encodeURIComponent(id)).then(function (j) {
       var evp = api('/v1/jobs/' + encodeURIComponent(id) + '/events').catch(function (e) { return e; });
       var gp = api('/v1/series?job=' + encodeURIComponent(id)).catch(function (e) { return e; });
-      return Promise.all([evp, gp]).then(function (res) {
-        var ev = res[0], hist = res[1];
+      var mp = api('/v1/jobs/' + encodeURIComponent(id) + '/metrics').catch(function (e) { return e; });
+      return Promise.all([evp, gp, mp, sweepMetrics(j)]).then(function (res) {
+        var ev = res[0], hist = res[1], met = res[2], sweep = res[3];
         v.appendChild(el('h1', null, 'Job ' + jobName(j) + (j.name ? ' · ' + j.name : '') + ' ',
           el('span', { cls: 'state-' + j.state, id: 'job-state' }, j.state)));
         var spec = kv([
@@ -515,6 +617,7 @@
             'declared GPUs, or it has not run on an NVML node).'));
         }
         v.appendChild(el('div', { cls: 'grid2' }, left, right));
+        metricsSection(v, j, met, sweep);
         v.appendChild(el('h2', { text: 'Events' }));
         if (notLanded(ev)) v.appendChild(notAvailable('job events (GET /v1/jobs/ID/events)'));
         else if (ev instanceof ApiError) v.appendChild(errorBox(ev));

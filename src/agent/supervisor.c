@@ -882,6 +882,11 @@ static void supervise(const supervisor_spec_t *s, int ready)
      * restarted supervisor of the same run appends to it. */
     if (node_rank(s) == 0) { /* one series per job: its first node's (rank 0) */
         metrics = supervisor_metrics_path(s->state_dir, s->job_id, s->incarnation);
+        /* the agent made metrics/ (0711) at its start; a state directory from elsewhere (an
+         * older agent's, a test's) gets it here */
+        char *mdir = gt_strfmt("%s/metrics", s->state_dir);
+        gt_mkdirs(mdir, 0711, NULL); /* on failure, open() below says why */
+        free(mdir);
         int mfd = open(metrics, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (mfd < 0 || (switch_user && fchown(mfd, pw->pw_uid, pw->pw_gid) < 0)) {
             errmsg = gt_strfmt("cannot make the metrics file %s: %s", metrics,
