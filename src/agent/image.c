@@ -18,7 +18,7 @@
  * A crash leaves at most files under tmp/ and refs/<key>/oci-put-blob*: the next fetch of the
  * same reference (which holds its lock, so nobody else uses them) removes them. */
 #include "agent/image.h"
-#include "common/sha256.h"
+#include "common/digest.h"
 
 #include <ctype.h>
 #include <dirent.h>

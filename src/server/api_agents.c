@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/base64.h"
-#include "common/sha256.h"
+#include "common/digest.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/services.h"

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/sha256.h"
+#include "common/digest.h"
 
 typedef struct entry {
     char hash[65];

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/sha256.h"
+#include "common/digest.h"
 #include "server/server.h"
 
 /* "gt_" + 64 lower-case hex digits, as auth_token_generate() makes them. */
