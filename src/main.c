@@ -46,6 +46,7 @@ static const command_t commands[] = {
     {"user", cmd_user, "user set | list | show | delete: map users to teams and Unix accounts"},
     {"volumes", cmd_volumes, "list volumes (storage jobs mount); admins: volumes set | rm"},
     {"envs", cmd_envs, "list software stacks (environments); admins: envs set | rm"},
+    {"artifact", cmd_artifact, "datasets and models: artifact push | pull | ls | show | tag | rm"},
     {"audit", cmd_audit, "the audit log of administrative changes (admins)"},
     {"node", cmd_node, "node reset NAME: revoke a node's credential (a new machine may join)"},
     {"agent", cmd_agent, "run the node agent: register GPUs, run jobs under supervisors"},

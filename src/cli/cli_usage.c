@@ -92,6 +92,35 @@ static void usage_print(json_t *rows, const char *by, bool csv)
     cli_table_free(t);
 }
 
+/* The artifact blob store's bytes per team and their quotas (docs/artifacts.md). */
+static void storage_print(json_t *rows)
+{
+    if (!json_array_size(rows))
+        return;
+    static const char *hdr[] = {"TEAM", "STORAGE_BYTES", "STORAGE_QUOTA", "USED"};
+    cli_table_t *t = cli_table_new(4, hdr);
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        char b[32], q[32] = "-", pct[16] = "-";
+        json_int_t bytes = json_integer_value(json_object_get(r, "storage_bytes"));
+        json_t *quota = json_object_get(r, "storage_quota");
+        snprintf(b, sizeof(b), "%lld", (long long)bytes);
+        if (json_is_integer(quota)) {
+            snprintf(q, sizeof(q), "%lld", (long long)json_integer_value(quota));
+            if (json_integer_value(quota) > 0)
+                snprintf(pct, sizeof(pct), "%.0f%%",
+                         100.0 * (double)bytes / (double)json_integer_value(quota));
+        }
+        const char *cells[] = {json_string_value(json_object_get(r, "team")), b, q, pct};
+        cli_table_add(t, cells);
+    }
+    printf("\nArtifact blob store\n");
+    cli_table_print(t, stdout);
+    cli_table_free(t);
+}
+
 int cmd_usage(int argc, char **argv)
 {
     cli_t c;
@@ -148,6 +177,8 @@ int cmd_usage(int argc, char **argv)
         json_t *o = json_pack("{s:O,s:O,s:O,s:O}", "from", json_object_get(resp, "from"), "to",
                               json_object_get(resp, "to"), "by", json_object_get(resp, "by"),
                               "usage", rows);
+        if (json_object_get(resp, "storage"))
+            json_object_set(o, "storage", json_object_get(resp, "storage"));
         cli_print_json(o);
         json_decref(o);
     } else if (c.output == CLI_YAML) {
@@ -160,6 +191,7 @@ int cmd_usage(int argc, char **argv)
         printf("GPU-hours from %s to %s\n", f > 0 ? gt_time_local(f, a, sizeof(a)) : a,
                gt_time_local(json_number_value(json_object_get(resp, "to")), b, sizeof(b)));
         usage_print(rows, by, false);
+        storage_print(json_object_get(resp, "storage"));
     }
     json_decref(resp);
     return 0;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void trim(char *s)
 {
@@ -564,5 +565,129 @@ int cli_stream_lines(const cli_t *c, const char *path, int (*fn)(void *arg, cons
     if (status != 200)
         error_from_answer(&errbuf, status, err);
     gt_buf_free(&errbuf);
+    return (int)status;
+}
+
+/* ---- artifacts: bodies from and to files (cli_artifact.c) ---- */
+
+typedef struct fd_source {
+    int fd;
+    uint64_t at, left;
+} fd_source_t;
+
+static size_t from_fd(char *p, size_t sz, size_t n, void *arg)
+{
+    fd_source_t *src = arg;
+    size_t want = sz * n < src->left ? sz * n : (size_t)src->left;
+    if (!want)
+        return 0;
+    ssize_t k;
+    do
+        k = pread(src->fd, p, want, (off_t)src->at);
+    while (k < 0 && errno == EINTR);
+    if (k <= 0)
+        return CURL_READFUNC_ABORT;
+    src->at += (uint64_t)k;
+    src->left -= (uint64_t)k;
+    return (size_t)k;
+}
+
+int cli_send_fd(const cli_t *c, const char *method, const char *path, int fd, uint64_t offset,
+                uint64_t len, json_t **out, gt_error_t *err)
+{
+    struct curl_slist *hdrs = NULL;
+    gt_transport_guard_t guard;
+    *out = NULL;
+    CURL *h = prepare(c, method, path, &hdrs, "Content-Type: application/octet-stream", &guard,
+                      err);
+    if (!h) {
+        curl_slist_free_all(hdrs);
+        return -1;
+    }
+    fd_source_t src = {fd, offset, len};
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, from_fd);
+    curl_easy_setopt(h, CURLOPT_READDATA, &src);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    gt_buf_t buf = {0};
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    if (rc != CURLE_OK) {
+        gt_buf_free(&buf);
+        return unreachable(c, rc, &guard, err);
+    }
+    if (buf.len)
+        *out = json_loadb(buf.data, buf.len, 0, NULL);
+    gt_buf_free(&buf);
+    return (int)status;
+}
+
+typedef struct fd_sink {
+    CURL *h;
+    int fd;
+    gt_buf_t errbuf;
+    bool failed;
+} fd_sink_t;
+
+static size_t to_fd(char *p, size_t sz, size_t n, void *arg)
+{
+    fd_sink_t *s = arg;
+    long status = 0;
+    curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        if (s->errbuf.len < 65536)
+            gt_buf_append(&s->errbuf, p, sz * n);
+        return sz * n;
+    }
+    size_t left = sz * n;
+    while (left) {
+        ssize_t k = write(s->fd, p, left);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            s->failed = true;
+            return 0;
+        }
+        p += k;
+        left -= (size_t)k;
+    }
+    return sz * n;
+}
+
+int cli_download_fd(const cli_t *c, const char *path, int fd, gt_error_t *err)
+{
+    struct curl_slist *hdrs = NULL;
+    gt_transport_guard_t guard;
+    CURL *h = prepare(c, "GET", path, &hdrs, NULL, &guard, err);
+    if (!h) {
+        curl_slist_free_all(hdrs);
+        return -1;
+    }
+    fd_sink_t sink = {.h = h, .fd = fd};
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_fd);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    if (sink.failed) {
+        gt_buf_free(&sink.errbuf);
+        errno = EIO;
+        return gt_error_set(err, "io_error", "cannot write the download: %s", strerror(errno));
+    }
+    if (rc != CURLE_OK) {
+        gt_buf_free(&sink.errbuf);
+        return unreachable(c, rc, &guard, err);
+    }
+    if (status != 200)
+        error_from_answer(&sink.errbuf, status, err);
+    gt_buf_free(&sink.errbuf);
     return (int)status;
 }

@@ -53,6 +53,15 @@ int cli_stream(const cli_t *c, const char *path, gt_error_t *err);
 int cli_stream_lines(const cli_t *c, const char *path, int (*fn)(void *arg, const char *line),
                      void *arg, gt_error_t *err);
 
+/* Sends len bytes of fd, from offset, as a request's body (application/octet-stream; an
+ * artifact upload's PATCH), streamed from the file, never read whole; the answer as
+ * cli_request's. */
+int cli_send_fd(const cli_t *c, const char *method, const char *path, int fd, uint64_t offset,
+                uint64_t len, json_t **out, gt_error_t *err);
+/* GETs path into fd (a 200's body, as it arrives); returns the HTTP status or -1; an answer
+ * other than 200 writes nothing: its error goes into err. */
+int cli_download_fd(const cli_t *c, const char *path, int fd, gt_error_t *err);
+
 /* URL-escapes s for a query string; a new string (free it). */
 char *cli_escape(const char *s);
 /* o's string member key, or dflt when it is absent or not a string (table cells). */

@@ -45,5 +45,6 @@ int cmd_service_update(int argc, char **argv);  /* gantry update NAME (not a job
 /* cli_track.c: experiment tracking (docs/tracking.md) */
 int cmd_metrics(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_artifact(int argc, char **argv);
 
 #endif

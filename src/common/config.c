@@ -474,8 +474,9 @@ static int parse_nodes(walk_t *w, yaml_node_t *seq)
 
 /* ---- teams ---- */
 
-static const char *const team_keys[] = {"name", "quota", "limit", "weight", "children", NULL};
-enum { TK_NAME, TK_QUOTA, TK_LIMIT, TK_WEIGHT, TK_CHILDREN };
+static const char *const team_keys[] = {"name", "quota", "limit", "weight", "children",
+                                        "storage_quota", NULL};
+enum { TK_NAME, TK_QUOTA, TK_LIMIT, TK_WEIGHT, TK_CHILDREN, TK_STORAGE_QUOTA };
 
 static void team_cfg_clear(gt_team_cfg_t *t)
 {
@@ -573,6 +574,7 @@ static int parse_team(walk_t *w, yaml_node_t *m, const char *parent, const char 
                     MAX_TEAM_DEPTH);
     gt_team_cfg_t t = {0};
     t.weight = 1;
+    t.storage_quota = -1;
     yaml_node_t *children = NULL, *name_node = NULL;
     unsigned seen = 0;
     char path[192];
@@ -613,6 +615,17 @@ static int parse_team(walk_t *w, yaml_node_t *m, const char *parent, const char 
                 goto out;
             break;
         case TK_CHILDREN: children = val; break;
+        case TK_STORAGE_QUOTA: {
+            const char *v = scalar(w, val, sub, "bytes such as 500Gi, 2T or 1048576");
+            gt_error_t perr = {0};
+            if (!v)
+                goto out;
+            if (gt_parse_bytes(v, &t.storage_quota, &perr) < 0) {
+                fail(w, val, "%s: %s", sub, perr.msg);
+                goto out;
+            }
+            break;
+        }
         }
     }
     for (size_t i = 0; i < t.nquotas; i++) {

@@ -83,6 +83,8 @@ typedef struct gt_team_cfg {
     double weight;                /* default 1 */
     gt_quota_cfg_t *quotas;
     size_t nquotas;
+    int64_t storage_quota;        /* storage_quota: bytes of the artifact blob store ("500Gi",
+                                     "2T", 1048576); -1 = none */
 } gt_team_cfg_t;
 
 typedef struct gt_class_cfg {

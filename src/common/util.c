@@ -205,6 +205,30 @@ int gt_parse_cpus_milli(const char *s, int64_t *out_milli, gt_error_t *err)
     return parse_milli(s, out_milli, err, "cpus", "write CPUs such as 32, 0.5 or 1500m");
 }
 
+int gt_parse_bytes(const char *s, int64_t *out, gt_error_t *err)
+{
+    static const struct {
+        const char *suffix;
+        int64_t mult;
+    } units[] = {{"Ki", 1LL << 10}, {"Mi", 1LL << 20}, {"Gi", 1LL << 30}, {"Ti", 1LL << 40},
+                 {"K", 1000LL}, {"M", 1000000LL}, {"G", 1000000000LL},
+                 {"T", 1000000000000LL}, {"", 1}};
+    char *end = NULL;
+    errno = 0;
+    long long v = s && *s >= '0' && *s <= '9' ? strtoll(s, &end, 10) : -1;
+    if (v >= 0 && !errno && end)
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+            if (!strcmp(end, units[i].suffix)) {
+                if (v > (1LL << 62) / units[i].mult)
+                    break;
+                *out = v * units[i].mult;
+                return 0;
+            }
+    errno = EINVAL;
+    return gt_error_set(err, "invalid_argument", "'%s' is not an amount of bytes (such as "
+                        "1048576, 500Gi, 64Mi, 2T)", s ? s : "");
+}
+
 int gt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out, gt_error_t *err)
 {
     if (!s || !*s)

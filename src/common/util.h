@@ -47,6 +47,9 @@ int gt_parse_memory_mib(const char *s, int64_t *out_mib, gt_error_t *err);
 int gt_parse_gpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
 /* "32", "0.5", "1500m" -> milli-CPUs. */
 int gt_parse_cpus_milli(const char *s, int64_t *out_milli, gt_error_t *err);
+/* "1048576" (bytes), "500Ki", "64Mi", "500Gi", "2Ti" (powers of 1024), "500K", "64M", "2G",
+ * "1T" (powers of 1000) -> bytes (0 to 2^62). */
+int gt_parse_bytes(const char *s, int64_t *out, gt_error_t *err);
 /* Strict base-10 integer with range check. */
 int gt_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out, gt_error_t *err);
 /* A job reference: "N" (a job, N > 0) or "N_M" (array N's task with index M >= 0), plain

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/artifacts.h"
 #include "server/events.h"
 #include "server/series.h"
 #include "server/server.h"
@@ -93,6 +94,8 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
         return api_gpus(srv, req, resp);
     if (!strcmp(p, "services") || !strncmp(p, "services/", 9))
         return api_services(srv, req, resp, p[8] ? p + 9 : "");
+    if (!strcmp(p, "artifacts") || !strncmp(p, "artifacts/", 10))
+        return api_artifacts(srv, req, resp, p[9] ? p + 10 : "");
     return http_error(resp, 404, "not_found", "no such endpoint: %s %s", req->method,
                       req->path);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/artifacts.h"
 #include "server/gpu_use.h"
 #include "server/server.h"
 
@@ -122,5 +123,20 @@ int api_usage(server_t *srv, http_req_t *req, http_resp_t *resp)
     json_decref(acc);
     resp->json = json_pack("{s:f,s:f,s:f,s:f,s:s,s:o}", "from", t0, "to", t1, "since", t0,
                            "until", t1, "by", by, "usage", arr);
+    /* artifacts.h: what each team the caller sees holds in the blob store, and its quota */
+    json_t *storage = json_array();
+    pthread_mutex_lock(&srv->mu);
+    for (size_t t = 0; t < srv->nteams; t++) {
+        const char *team = srv->teams[t].name;
+        if (!team || !auth_can_see_team(&req->who, team))
+            continue;
+        int64_t quota = artifacts_team_quota(srv, team);
+        json_t *row = json_pack("{s:s, s:I}", "team", team, "storage_bytes",
+                                (json_int_t)artifacts_team_usage(srv, team));
+        json_object_set_new(row, "storage_quota", quota >= 0 ? json_integer(quota) : json_null());
+        json_array_append_new(storage, row);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    json_object_set_new(resp->json, "storage", storage);
     return 0;
 }

@@ -38,6 +38,8 @@ typedef struct conn_ctx {
     server_t *srv;
     struct MHD_Connection *conn;
     http_req_t req;          /* for the long-poll thread */
+    void *upload;            /* an artifact upload's body goes to disk (api_artifacts.c), not
+                                to body */
 } conn_ctx_t;
 
 /* Suspends c; false when shutdown closed parking (the caller answers inline then). */
@@ -210,6 +212,11 @@ static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_r
                                               stream_free_cb);
         MHD_add_response_header(r, "Content-Type",
                                 resp->content_type ? resp->content_type : "text/plain");
+    } else if (resp->has_file) {
+        r = MHD_create_response_from_fd64(resp->file_size, resp->file_fd);
+        resp->has_file = false;
+        MHD_add_response_header(r, "Content-Type",
+                                resp->content_type ? resp->content_type : "text/plain");
     } else if (resp->data) {
         r = MHD_create_response_from_buffer(resp->data_len, (void *)resp->data,
                                             MHD_RESPMEM_PERSISTENT);
@@ -313,6 +320,17 @@ static bool on_header(server_t *srv, struct MHD_Connection *c, conn_ctx_t *ctx,
         *ret = send_resp(srv, c, &resp);
         return true;
     }
+    if (!strcmp(method, "PATCH") && !strncmp(url, "/v1/artifacts/uploads/", 22)) {
+        /* an upload: its body streams to disk as it comes, never held in memory, of any size */
+        http_req_t req = {.method = method, .path = url, .conn = c, .who = ctx->who,
+                          .authed = true};
+        if (api_artifacts_upload_begin(srv, &req, &ctx->upload, &resp) < 0) {
+            *ret = send_resp(srv, c, &resp);
+            return true;
+        }
+        conn_guard_phase(srv->guard, c, CONN_BODY);
+        return false;
+    }
     if (cl && declared > SERVER_MAX_BODY) {
         http_error(&resp, 413, "payload_too_large", "the request body is larger than %d bytes",
                    SERVER_MAX_BODY);
@@ -352,6 +370,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ctx->answered = false;
         http_resp_t resp = ctx->resp;
         memset(&ctx->resp, 0, sizeof(ctx->resp));
+        return send_resp(srv, c, &resp);
+    }
+    if (ctx->upload) {
+        if (*upload_size) {
+            api_artifacts_upload_data(ctx->upload, upload, *upload_size);
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        conn_guard_phase(srv->guard, c, CONN_HANDLING);
+        http_resp_t resp = {.status = 200};
+        void *w = ctx->upload;
+        ctx->upload = NULL;
+        api_artifacts_upload_end(srv, w, &resp);
         return send_resp(srv, c, &resp);
     }
     if (*upload_size) {
@@ -443,6 +474,8 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     if (ctx) {
         if (ctx->reserved)
             conn_guard_release(srv->guard, ctx->reserved);
+        if (ctx->upload) /* cut mid-body: what arrived stays, the client resumes */
+            api_artifacts_upload_abort(ctx->upload);
         /* An answer parked when the connection closed (shutdown, client gone). A committed
          * change still reaches memory. */
         if (ctx->resp.apply) {

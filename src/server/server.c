@@ -18,6 +18,7 @@
 #include "server/tls.h"
 #include "server/conn_guard.h"
 #include "server/gpu_use.h"
+#include "server/artifacts.h"
 #include "server/events.h"
 #include "server/metrics.h"
 #include "server/services.h"
@@ -996,6 +997,12 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
             }
         team_record(srv, tc->name, tc->parent, tc->weight > 0 ? tc->weight : 1, q, l,
                     sched_team_find(srv->sched, tc->name));
+        if (tc->storage_quota >= 0) { /* artifacts.h: bytes of the blob store */
+            if (!srv->storage_quotas)
+                srv->storage_quotas = json_object();
+            json_object_set_new(srv->storage_quotas, tc->name,
+                                json_integer((json_int_t)tc->storage_quota));
+        }
     }
     for (size_t i = 0; i < cfg->nnodes; i++) {
         const gt_node_cfg_t *nc = &cfg->nodes[i];
@@ -1303,7 +1310,8 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         store_load_nodes(srv->store, on_stored_node, srv, err) < 0 ||
         store_load_jobs(srv->store, on_stored_job, srv, err) < 0 ||
         server_nodectl_load(srv, err) < 0 ||
-        retention_load(srv, err) < 0 || series_load(srv, err) < 0)
+        retention_load(srv, err) < 0 || series_load(srv, err) < 0 ||
+        artifacts_load(srv, err) < 0)
         goto fail;
     pthread_mutex_lock(&srv->mu);
     restore_jobs(srv);
@@ -1362,6 +1370,8 @@ void server_close(server_t *srv)
     server_envs_free(srv);
     json_decref(srv->partitions);
     server_nodectl_free(srv);
+    artifacts_free(srv);
+    json_decref(srv->storage_quotas);
     json_decref(srv->idem);
     metrics_free(srv->metrics);
     server_gate_free(srv);

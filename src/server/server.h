@@ -158,6 +158,11 @@ typedef struct server {
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
+    /* artifacts.h: the registry (its own store tables) and the blob store under DATA/blobs;
+     * teams' storage quotas from the configuration (team -> bytes; absent: none) */
+    struct artifacts *artifacts;
+    struct blobs *blobs;
+    json_t *storage_quotas;
 } server_t;
 
 /* ---- server.c: lifecycle ---- */
@@ -473,6 +478,11 @@ typedef struct http_resp {
      * the client left meanwhile (the answer is then dropped). apply_arg is its own to free. */
     void (*apply)(server_t *srv, struct http_resp *resp, int rc, const gt_error_t *err);
     void *apply_arg;
+    /* A file's bytes as the body (a blob download: api_artifacts.c): libmicrohttpd sends
+     * file_size bytes from file_fd and closes it. */
+    bool has_file;
+    int file_fd;
+    uint64_t file_size;
 } http_resp_t;
 
 const char *http_query(const http_req_t *r, const char *key);
@@ -511,6 +521,17 @@ bool node_auth_may_log(server_t *srv, const http_req_t *req, const job_t *j, int
 /* Revokes node name's credentials (store, then memory): a join token may register it again.
  * Returns how many, or -1 with err when the store fails. */
 int node_auth_reset(server_t *srv, const char *name, gt_error_t *err);
+
+/* ---- api_artifacts.c: an upload's body streamed to the blob store (http.c) ----
+ * PATCH /v1/artifacts/uploads/ID?offset=N: begin (once the header is in) checks the caller and
+ * the offset and returns 0 with *writer set, or -1 with the answer in resp; data is called with
+ * each piece of the body as it arrives; end answers ({offset}); abort closes a writer whose
+ * connection was cut (what arrived stays: the client resumes from there). */
+int api_artifacts_upload_begin(server_t *srv, const http_req_t *req, void **writer,
+                               http_resp_t *resp);
+void api_artifacts_upload_data(void *writer, const char *data, size_t n);
+int api_artifacts_upload_end(server_t *srv, void *writer, http_resp_t *resp);
+void api_artifacts_upload_abort(void *writer);
 
 /* ---- routing: each returns 0 when it filled resp ---- */
 int api_route(server_t *srv, http_req_t *req, http_resp_t *resp);

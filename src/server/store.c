@@ -107,6 +107,19 @@ static const char *const op_sql[STORE_NKINDS][2] = {
     [STORE_SERIES_PUT] = {"INSERT INTO series (res, t, doc) VALUES (?,?,?) "
                           "ON CONFLICT (res, t) DO UPDATE SET doc = excluded.doc"},
     [STORE_SERIES_DEL] = {"DELETE FROM series WHERE res = ? AND t >= ? AND t < ?"},
+    /* artifacts (server/artifacts.h) */
+    [STORE_ARTIFACT_PUT] = {"INSERT INTO artifacts (name, team, doc) VALUES (?,?,?) "
+                            "ON CONFLICT (name) DO UPDATE SET team = excluded.team, "
+                            "doc = excluded.doc"},
+    [STORE_ARTIFACT_VERSION_PUT] = {"INSERT INTO artifact_versions (name, version, digest, doc) "
+                                    "VALUES (?,?,?,?) ON CONFLICT (name, version) DO UPDATE "
+                                    "SET digest = excluded.digest, doc = excluded.doc"},
+    [STORE_ARTIFACT_VERSION_DEL] = {"DELETE FROM artifact_versions WHERE name = ? AND "
+                                    "version = ?"},
+    [STORE_ARTIFACT_ALIAS_PUT] = {"INSERT INTO artifact_aliases (name, alias, version) "
+                                  "VALUES (?,?,?) ON CONFLICT (name, alias) DO UPDATE SET "
+                                  "version = excluded.version"},
+    [STORE_ARTIFACT_ALIAS_DEL] = {"DELETE FROM artifact_aliases WHERE name = ? AND alias = ?"},
 };
 
 #define VI(x) ((store_val_t){STORE_VAL_INT, (int64_t)(x), NULL})
@@ -160,6 +173,21 @@ static size_t op_values(const store_op_t *op, int which, store_val_t *v)
     case STORE_SERIES_DEL:
         v[0] = VI(op->id), v[1] = VI(op->n), v[2] = VI(op->m);
         return 3;
+    case STORE_ARTIFACT_PUT:
+        v[0] = VT(op->a), v[1] = VT(op->b), v[2] = VT(op->d);
+        return 3;
+    case STORE_ARTIFACT_VERSION_PUT:
+        v[0] = VT(op->a), v[1] = VI(op->n), v[2] = VT(op->b), v[3] = VT(op->d);
+        return 4;
+    case STORE_ARTIFACT_VERSION_DEL:
+        v[0] = VT(op->a), v[1] = VI(op->n);
+        return 2;
+    case STORE_ARTIFACT_ALIAS_PUT:
+        v[0] = VT(op->a), v[1] = VT(op->b), v[2] = VI(op->n);
+        return 3;
+    case STORE_ARTIFACT_ALIAS_DEL:
+        v[0] = VT(op->a), v[1] = VT(op->b);
+        return 2;
     case STORE_NKINDS:
         break;
     }
@@ -748,6 +776,52 @@ int store_load_series(store_t *st, series_fn fn, void *arg, gt_error_t *err)
     fnbox_t box = {.series = fn, .arg = arg};
     return st->be->query(st->db, false, "SELECT res, t, doc FROM series ORDER BY t, res", NULL,
                          0, series_row, &box, err);
+}
+
+/* ---- artifacts ---- */
+typedef int (*artver_fn)(void *, const char *, int64_t, const char *);
+typedef int (*artalias_fn)(void *, const char *, const char *, int64_t);
+typedef struct art_box {
+    artver_fn ver;
+    artalias_fn alias;
+    void *arg;
+} art_box_t;
+
+static int artver_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
+{
+    art_box_t *b = box;
+    (void)n;
+    if (b->ver(b->arg, txt(&c[0]), c[1].i, txt(&c[2])) < 0)
+        return gt_error_set(err, "store_error", "stored artifact version %s@%lld is not valid",
+                            txt(&c[0]), (long long)c[1].i);
+    return 0;
+}
+static int artalias_row(void *box, const store_val_t *c, size_t n, gt_error_t *err)
+{
+    art_box_t *b = box;
+    (void)n;
+    if (b->alias(b->arg, txt(&c[0]), txt(&c[1]), c[2].i) < 0)
+        return gt_error_set(err, "store_error", "stored artifact alias %s:%s is not valid",
+                            txt(&c[0]), txt(&c[1]));
+    return 0;
+}
+int store_load_artifacts(store_t *st, team_fn fn, void *arg, gt_error_t *err)
+{
+    fnbox_t box = {.named = fn, .what = "artifact", .arg = arg};
+    return st->be->query(st->db, false, "SELECT name, doc FROM artifacts ORDER BY name", NULL, 0,
+                         named_row, &box, err);
+}
+int store_load_artifact_versions(store_t *st, artver_fn fn, void *arg, gt_error_t *err)
+{
+    art_box_t box = {.ver = fn, .arg = arg};
+    return st->be->query(st->db, false, "SELECT name, version, doc FROM artifact_versions "
+                         "ORDER BY name, version", NULL, 0, artver_row, &box, err);
+}
+int store_load_artifact_aliases(store_t *st, artalias_fn fn, void *arg, gt_error_t *err)
+{
+    art_box_t box = {.alias = fn, .arg = arg};
+    return st->be->query(st->db, false, "SELECT name, alias, version FROM artifact_aliases "
+                         "ORDER BY name, alias", NULL, 0, artalias_row, &box, err);
 }
 
 static int one_int(void *arg, const store_val_t *c, size_t n, gt_error_t *err)

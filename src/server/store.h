@@ -53,6 +53,12 @@ typedef enum store_op_kind {
     STORE_SERIES_PUT,   /* id = resolution (0 raw, 1 hourly), n = time (epoch s), d = JSON
                            document of the point (series.c) */
     STORE_SERIES_DEL,   /* id = resolution: deletes its points with n <= time < m */
+    /* artifacts (server/artifacts.h) */
+    STORE_ARTIFACT_PUT, /* a = name, b = owning team, d = JSON document */
+    STORE_ARTIFACT_VERSION_PUT, /* a = name, n = version, b = digest, d = JSON document */
+    STORE_ARTIFACT_VERSION_DEL, /* a = name, n = version */
+    STORE_ARTIFACT_ALIAS_PUT,   /* a = name, b = alias, n = version */
+    STORE_ARTIFACT_ALIAS_DEL,   /* a = name, b = alias */
     STORE_NKINDS
 } store_op_kind_t;
 
@@ -61,7 +67,8 @@ typedef enum store_op_kind {
  * table (volumes and environments set at run time), version 4 the job_events and audit tables,
  * version 5 the series table (the server's own time series: series.h); an older store is
  * upgraded when opened. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
+/* Version 6 added the artifacts, artifact_versions and artifact_aliases tables. */
 
 typedef struct store_op {
     store_op_kind_t kind;
@@ -110,6 +117,16 @@ int store_load_settings(store_t *st, const char *kind,
 /* The time series points (series.h), oldest first, raw and hourly mixed in time order. */
 int store_load_series(store_t *st, int (*fn)(void *arg, int res, int64_t t, const char *doc),
                       void *arg, gt_error_t *err);
+/* Artifacts (server/artifacts.h): every artifact (name order), every version (name, then
+ * version order), every alias (name, then alias order). */
+int store_load_artifacts(store_t *st, int (*fn)(void *arg, const char *name, const char *doc),
+                         void *arg, gt_error_t *err);
+int store_load_artifact_versions(store_t *st, int (*fn)(void *arg, const char *name,
+                                                        int64_t version, const char *doc),
+                                 void *arg, gt_error_t *err);
+int store_load_artifact_aliases(store_t *st, int (*fn)(void *arg, const char *name,
+                                                       const char *alias, int64_t version),
+                                void *arg, gt_error_t *err);
 /* A meta value (counters); *out = dflt when absent. */
 int store_meta_get(store_t *st, const char *key, int64_t dflt, int64_t *out, gt_error_t *err);
 /* Calls fn once per meta row whose key starts with prefix, in key order; fn returns 0 to go on

@@ -44,6 +44,17 @@ struct store_db {
     "CREATE TABLE IF NOT EXISTS series (res INTEGER NOT NULL, t INTEGER NOT NULL,"            \
     "  doc TEXT NOT NULL, PRIMARY KEY (res, t));"
 
+/* Artifacts (version 6; server/artifacts.h): documents keyed by name; a version's document is
+ * rewritten only to hide it. */
+#define ARTIFACT_TABLES                                                                     \
+    "CREATE TABLE IF NOT EXISTS artifacts (name TEXT PRIMARY KEY, team TEXT NOT NULL,"        \
+    "  doc TEXT NOT NULL);"                                                                   \
+    "CREATE TABLE IF NOT EXISTS artifact_versions (name TEXT NOT NULL,"                       \
+    "  version BIGINT NOT NULL, digest TEXT NOT NULL, doc TEXT NOT NULL,"                     \
+    "  PRIMARY KEY (name, version));"                                                         \
+    "CREATE TABLE IF NOT EXISTS artifact_aliases (name TEXT NOT NULL, alias TEXT NOT NULL,"   \
+    "  version BIGINT NOT NULL, PRIMARY KEY (name, alias));"
+
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS jobs (id INTEGER PRIMARY KEY, team TEXT NOT NULL,"
     "  user TEXT NOT NULL, state TEXT NOT NULL, doc TEXT NOT NULL);"
@@ -56,16 +67,18 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
     SETTINGS_TABLE
-    EVENTS_TABLES SERIES_TABLE;
+    EVENTS_TABLES SERIES_TABLE ARTIFACT_TABLES;
 
 /* The tables of schema 1; version 2 added users, version 3 settings, version 4 job_events and
  * audit, version 5 series (each checked from its version on). */
 static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users",
-                                     "settings", "job_events", "audit", "series"};
+                                     "settings", "job_events", "audit", "series",
+                                     "artifacts", "artifact_versions", "artifact_aliases"};
 /* How many of tables[] a store of that version has. */
 static size_t tables_of(int64_t version)
 {
-    return version < 2 ? 5 : version < 3 ? 6 : version < 4 ? 7 : version < 5 ? 9 : 10;
+    return version < 2 ? 5 : version < 3 ? 6 : version < 4 ? 7 : version < 5 ? 9 :
+           version < 6 ? 10 : 13;
 }
 
 static int db_fail(store_db_t *d, gt_error_t *err, const char *what)
@@ -180,9 +193,9 @@ static int check_schema(store_db_t *d, const char *path, gt_error_t *err)
          * the settings (volumes, environments) set at run time get theirs; version 3: the job
          * events and the audit log theirs; version 4: the time series (series.h) its own. One
          * transaction: the store is upgraded whole or not at all. */
-        char sql[2048];
+        char sql[4096];
         snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE EVENTS_TABLES SERIES_TABLE
-                 "PRAGMA user_version = %d; COMMIT;", version < 2 ?
+                 ARTIFACT_TABLES "PRAGMA user_version = %d; COMMIT;", version < 2 ?
                  "ALTER TABLE tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
                  "ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
                  "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
@@ -192,11 +205,15 @@ static int check_schema(store_db_t *d, const char *path, gt_error_t *err)
             sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
-        fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s%s%s"
-                        "the time series).\n", path, (long long)version,
-                STORE_SCHEMA_VERSION, version < 2 ? "tokens' creation and expiry times, "
-                "users' mappings, " : "", version < 3 ? "settings set at run time, " : "",
-                version < 4 ? "job events and the audit log, " : "");
+        if (version < 5)
+            fprintf(stderr, "gantry server: %s upgraded from schema version %lld to %d (%s%s%s"
+                            "the time series).\n", path, (long long)version,
+                    STORE_SCHEMA_VERSION, version < 2 ? "tokens' creation and expiry times, "
+                    "users' mappings, " : "", version < 3 ? "settings set at run time, " : "",
+                    version < 4 ? "job events and the audit log, " : "");
+        if (version < 6) /* version 5: the artifact registry's tables */
+            fprintf(stderr, "gantry server: %s upgraded to schema version %d (the artifact "
+                            "registry's tables).\n", path, STORE_SCHEMA_VERSION);
     }
     return 0;
 }

@@ -132,7 +132,7 @@ static void check_damaged(void)
     is_int(store_open(d, &st, &err), 0, "an unversioned store of the same tables opens");
     store_close(st);
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 5", d);
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 6", d);
     is_int(system(cmd), 0, "and is upgraded to version 5");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'SELECT count(created + expires) FROM "
              "tokens; SELECT count(*) FROM users; SELECT count(*) FROM settings; "
@@ -155,7 +155,7 @@ static void check_damaged(void)
                "and takes a setting: %s", werr.msg);
         store_close(st);
     }
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 5", d);
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 6", d);
     is_int(system(cmd), 0, "version 2 is upgraded to version 5");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db \"SELECT kind || name FROM settings; "
              "SELECT name FROM users\" | tr '\\n' ' ' | grep -qx 'volumev u '", d);
