@@ -31,7 +31,8 @@ static const char *HELP =
     "  show REF       an artifact (NAME) or one version (NAME@N, NAME:ALIAS) [-o json|yaml]\n"
     "  tag REF ALIAS  point ALIAS at REF's version (moves it); tag -d NAME ALIAS removes it\n"
     "  rm REF         remove a version (hidden instead when a job or lineage uses it)\n"
-    "  verify REF     hash a version's stored files again; exit 1 when one changed\n";
+    "  verify REF     hash a version's stored files again; exit 1 when one changed\n"
+    "  digest PATH [--threads N]  the digest push would give PATH, computed here (no server)\n";
 
 static const char *s_or(const json_t *o, const char *k, const char *d)
 {
@@ -571,6 +572,47 @@ static int rm(const cli_t *c, int argc, char **argv)
     return 0;
 }
 
+/* digest PATH [--threads N]: the manifest and digest push would register, computed here. */
+static int digest(const cli_t *c, int argc, char **argv)
+{
+    int threads = 0;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!path)
+            path = argv[i];
+        else
+            path = NULL, i = argc;
+    }
+    if (!path) {
+        fprintf(stderr, "%s", HELP);
+        return 2;
+    }
+    manifest_t *m = NULL;
+    gt_error_t err = {0};
+    double t0 = gt_monotonic_s();
+    if (manifest_of_path(path, threads, &m, &err) < 0) {
+        fprintf(stderr, "gantry artifact digest: %s\n", err.msg);
+        return 1;
+    }
+    double dt = gt_monotonic_s() - t0;
+    char d[GT_DIGEST_LEN], b[32];
+    manifest_digest(m, d);
+    if (c->output == CLI_JSON) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:f, s:o}", "digest", d, "files", (json_int_t)m->n,
+                              "size", (json_int_t)m->size, "seconds", dt, "manifest",
+                              manifest_to_json(m));
+        cli_print_json(o);
+        json_decref(o);
+    } else {
+        printf("%s %zu files, %s, hashed in %.3f s\n", d, m->n, human(m->size, b, sizeof(b)),
+               dt);
+    }
+    manifest_free(m);
+    return 0;
+}
+
 /* verify REF: the server hashes a blob-store version's files again. */
 static int verify(const cli_t *c, int argc, char **argv)
 {
@@ -634,6 +676,8 @@ int cmd_artifact(int argc, char **argv)
         return rm(&c, argc, argv);
     if (!strcmp(sub, "verify"))
         return verify(&c, argc, argv);
+    if (!strcmp(sub, "digest"))
+        return digest(&c, argc, argv);
     fprintf(stderr, "gantry artifact: unknown command '%s'\n%s", sub, HELP);
     return 2;
 }
