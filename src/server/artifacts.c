@@ -225,7 +225,7 @@ static json_t *location_json(const ver_t *v)
 
 static char *ver_doc(const ver_t *v)
 {
-    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:O, s:o, s:s?, s:I, s:b}", "version",
+    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:O?, s:o, s:s?, s:I, s:b}", "version",
                           (json_int_t)v->version, "digest", v->digest, "size",
                           (json_int_t)v->size, "files", (json_int_t)v->files, "manifest",
                           v->manifest, "location", location_json(v), "created_by",
@@ -273,8 +273,8 @@ static int on_ver(void *arg, const char *name, int64_t version, const char *doc)
     const char *digest = json_string_value(json_object_get(o, "digest"));
     json_t *loc = json_object_get(o, "location");
     json_t *man = json_object_get(o, "manifest");
-    if (!a || version < 1 || !gt_digest_ok(digest) || !json_is_array(man) ||
-        !json_is_object(loc)) {
+    if (!a || version < 1 || !gt_digest_ok(digest) || !json_is_object(loc) ||
+        !(json_is_array(man) || (json_is_null(man) && json_object_get(loc, "volume")))) {
         json_decref(o);
         return -1;
     }
@@ -283,7 +283,7 @@ static int on_ver(void *arg, const char *name, int64_t version, const char *doc)
     snprintf(v->digest, sizeof(v->digest), "%s", digest);
     v->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
     v->files = (uint64_t)json_integer_value(json_object_get(o, "files"));
-    v->manifest = json_incref(man);
+    v->manifest = json_is_array(man) ? json_incref(man) : NULL;
     if (!strcmp(json_string_value(json_object_get(loc, "type")) ?: "", "in_place")) {
         v->volume = xstrdup(json_string_value(json_object_get(loc, "volume")) ?: "");
         v->path = xstrdup(json_string_value(json_object_get(loc, "path")) ?: "");
@@ -348,7 +348,7 @@ static artifact_ver_t *ver_copy(const art_t *a, const ver_t *v)
     c->public_ = a->public_;
     c->size = v->size;
     c->files = v->files;
-    c->manifest = json_incref(v->manifest);
+    c->manifest = v->manifest ? json_incref(v->manifest) : NULL;
     c->volume = v->volume ? xstrdup(v->volume) : NULL;
     c->path = v->path ? xstrdup(v->path) : NULL;
     c->lineage = v->lineage ? json_incref(v->lineage) : NULL;
@@ -604,12 +604,19 @@ int artifacts_add_version(server_t *srv, const artifact_new_t *nv, artifact_ver_
     if ((nv->volume == NULL) != (nv->path == NULL))
         return gt_error_invalid(err, "an in-place version needs both its volume and its path");
     manifest_t *m = NULL;
-    if (!nv->manifest)
-        return gt_error_invalid(err, "a version needs its manifest ([{path, size, sha256}])");
-    if (manifest_from_json(nv->manifest, MANIFEST_MAX_ENTRIES, &m, err) < 0)
+    bool no_manifest = !nv->manifest && nv->volume && gt_digest_ok(nv->digest);
+    if (!nv->manifest && !no_manifest)
+        return gt_error_invalid(err, "a version needs its manifest ([{path, size, sha256}]); "
+                                "only one in place may give just its digest");
+    if (no_manifest) /* in place, hashed on a node that sent the digest alone (a huge tree) */
+        m = manifest_new();
+    else if (manifest_from_json(nv->manifest, MANIFEST_MAX_ENTRIES, &m, err) < 0)
         return -1;
     char digest[GT_DIGEST_LEN];
-    manifest_digest(m, digest);
+    if (no_manifest)
+        snprintf(digest, sizeof(digest), "%s", nv->digest);
+    else
+        manifest_digest(m, digest);
     if (nv->digest && strcmp(nv->digest, digest)) {
         manifest_free(m);
         return gt_error_invalid(err, "the digest given (%s) is not the manifest's (%s)",
@@ -671,9 +678,9 @@ int artifacts_add_version(server_t *srv, const artifact_new_t *nv, artifact_ver_
     ver_t *v = xcalloc(1, sizeof(*v));
     v->version = a->last_version + 1;
     memcpy(v->digest, digest, sizeof(digest));
-    v->size = m->size;
-    v->files = m->n;
-    v->manifest = manifest_to_json(m);
+    v->size = no_manifest ? nv->size : m->size;
+    v->files = no_manifest ? nv->files : m->n;
+    v->manifest = no_manifest ? NULL : manifest_to_json(m);
     manifest_free(m);
     v->volume = nv->volume ? xstrdup(nv->volume) : NULL;
     v->path = nv->path ? xstrdup(nv->path) : NULL;
@@ -764,7 +771,7 @@ json_t *artifacts_version_view(server_t *srv, const char *ref, const char *team,
     json_t *n;
     json_object_foreach(a->aliases, k, n) if (json_integer_value(n) == v->version)
         json_array_append_new(aliases, json_string(k));
-    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:O, s:s?, s:I, "
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:O?, s:s?, s:I, "
                           "s:o}", "name", a->name, "version", (json_int_t)v->version, "digest",
                           v->digest, "kind", a->kind, "team", a->team, "visibility",
                           a->public_ ? "public" : "team", "size", (json_int_t)v->size, "files",

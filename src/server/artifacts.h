@@ -38,7 +38,8 @@ typedef struct artifact_ver {
     bool public_;            /* the artifact's visibility */
     uint64_t size;           /* bytes of its files */
     uint64_t files;          /* how many files (and links) */
-    json_t *manifest;        /* [{path, size, sha256[, link]}] (a reference; never changed) */
+    json_t *manifest;        /* [{path, size, sha256[, link]}] (a reference; never changed);
+                                NULL for a version in place registered by its digest alone */
     char *volume, *path;     /* in place: the volume and the path beneath it; NULL: blob store */
     json_t *lineage;         /* a job's lineage object (a reference), or NULL; its "inputs" are
                                 [{artifact: NAME, version: N, ...}] */
@@ -55,7 +56,9 @@ typedef struct artifact_new {
     const char *user;        /* who registers it */
     const char *digest;      /* may be NULL: computed from manifest; else must match it */
     uint64_t size, files;    /* informational when manifest is given (recomputed from it) */
-    const json_t *manifest;  /* the files (required) */
+    const json_t *manifest;  /* the files; required but for a version in place, which may give
+                                its digest, size and files alone (a tree whose manifest is too
+                                large to send; verify then compares digests only) */
     const char *volume, *path; /* in place; NULL for the blob store (every file's blob must be
                                   stored: blobs.h) */
     const json_t *lineage;   /* an object, or NULL */

@@ -149,6 +149,25 @@ int main(void)
            "product may not move it");
     pthread_mutex_unlock(&srv->mu);
 
+    /* in place, by its digest alone (a tree too large to send its manifest) */
+    artifact_new_t dg = {.name = "huge", .team = "research", .user = "alice",
+                         .volume = "datasets", .path = "huge", .size = 10000000000ULL,
+                         .files = 100000,
+                         .digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"};
+    pthread_mutex_lock(&srv->mu);
+    is_int(artifacts_add_version(srv, &dg, &v, &ticket, &err), 0, "in place by digest alone: %s",
+           err.msg);
+    is_str(v->digest, dg.digest, "its digest as the node gave it");
+    is_int(v->files, 100000, "its file count");
+    ok(v->manifest == NULL, "no manifest kept");
+    artifacts_ver_free(v);
+    dg.volume = NULL;
+    dg.path = NULL;
+    dg.name = "huge2";
+    is_int(artifacts_add_version(srv, &dg, NULL, &ticket, &err), -1,
+           "a blob-store version must give its manifest");
+    pthread_mutex_unlock(&srv->mu);
+
     /* a version made from ds@1 by a job: ds@1 is an input of recorded lineage */
     json_t *lin = json_pack("{s:I, s:[{s:s, s:i}]}", "job", (json_int_t)7, "inputs", "artifact",
                             "ds", "version", 1);
@@ -202,6 +221,9 @@ int main(void)
     json_t *view = artifacts_view(srv, "ds", NULL, true);
     is_int(json_array_size(json_object_get(view, "versions")), 1, "ds keeps one version (1)");
     json_decref(view);
+    is_int(artifacts_resolve(srv, "huge", "research", &r, &err), 0, "huge resolves after a reload");
+    is_int(r->size, 10000000000LL, "with its size");
+    artifacts_ver_free(r);
     is_int(artifacts_resolve(srv, "model", "research", &r, &err), 0, "model resolves");
     is_int(json_integer_value(json_object_get(r->lineage, "job")), 7, "with its lineage");
     artifacts_ver_free(r);
