@@ -327,24 +327,10 @@ static int blob_get(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
 {
     gt_error_t err = {0};
     pthread_mutex_lock(&srv->mu);
-    json_t *v = artifacts_version_view(srv, ref, view_team(&req->who), &err);
-    bool in = false;
-    size_t i;
-    json_t *f;
-    json_array_foreach(json_object_get(v, "manifest"), i, f) in |=
-        !json_object_get(f, "link") &&
-        !strcmp(json_string_value(json_object_get(f, "sha256")) ?: "", hex);
-    bool blob = v && !strcmp(json_string_value(json_object_get(json_object_get(v, "location"),
-                                                               "type")) ?: "", "blob");
+    int rc = artifacts_version_blob(srv, ref, view_team(&req->who), hex, &err);
     pthread_mutex_unlock(&srv->mu);
-    json_decref(v);
-    if (!v)
+    if (rc < 0)
         return fail(resp, &err);
-    if (!in)
-        return http_error(resp, 404, "not_found", "%s has no file with sha256 %s", ref, hex);
-    if (!blob)
-        return http_error(resp, 409, "conflict", "%s lives in place on a volume: its files are "
-                          "read there, not downloaded", ref);
     uint64_t size = 0;
     int fd = blobs_open_read(srv->blobs, hex, &size, &err);
     if (fd < 0)

@@ -24,6 +24,7 @@ typedef struct ver {
     char *created_by;
     int64_t created;
     bool hidden;
+    json_t *blob_index;      /* sha256 -> size of its files (not links), built on first use */
 } ver_t;
 
 typedef struct art {
@@ -91,6 +92,7 @@ static void ver_free(ver_t *v)
         return;
     json_decref(v->manifest);
     json_decref(v->lineage);
+    json_decref(v->blob_index);
     free(v->volume);
     free(v->path);
     free(v->created_by);
@@ -785,6 +787,42 @@ json_t *artifacts_version_view(server_t *srv, const char *ref, const char *team,
     return o;
 }
 
+static json_t *blob_index(ver_t *v)
+{
+    if (!v->blob_index) {
+        v->blob_index = json_object();
+        size_t e;
+        json_t *f;
+        json_array_foreach(v->manifest, e, f)
+        if (!json_object_get(f, "link"))
+            json_object_set(v->blob_index, json_string_value(json_object_get(f, "sha256")),
+                            json_object_get(f, "size"));
+    }
+    return v->blob_index;
+}
+
+int artifacts_version_blob(server_t *srv, const char *ref, const char *team, const char *hex,
+                           gt_error_t *err)
+{
+    const char *sel;
+    art_t *a = art_of_ref(srv, ref, team, &sel, err);
+    ver_t *v = a ? ver_of_ref(a, sel, err) : NULL;
+    if (!v)
+        return -1;
+    if (v->volume) {
+        errno = EISDIR;
+        return gt_error_set(err, "conflict", "%s@%lld lives in place on volume %s: its files "
+                            "are read there, not downloaded", a->name, (long long)v->version,
+                            v->volume);
+    }
+    if (!gt_sha256_hex_ok(hex) || !json_object_get(blob_index(v), hex)) {
+        errno = ENOENT;
+        return gt_error_set(err, "not_found", "%s@%lld has no file with sha256 %s", a->name,
+                            (long long)v->version, hex);
+    }
+    return 0;
+}
+
 /* Whether blob hex is a file of a version team may read (a download of it is allowed). */
 bool artifacts_blob_readable(server_t *srv, const char *hex, const char *team)
 {
@@ -794,13 +832,7 @@ bool artifacts_blob_readable(server_t *srv, const char *hex, const char *team)
             continue;
         for (size_t k = 0; k < r->arts[i]->nvers; k++) {
             const ver_t *v = r->arts[i]->vers[k];
-            if (v->volume)
-                continue;
-            size_t e;
-            json_t *f;
-            json_array_foreach(v->manifest, e, f)
-            if (!strcmp(json_string_value(json_object_get(f, "sha256")) ?: "", hex) &&
-                !json_object_get(f, "link"))
+            if (!v->volume && json_object_get(blob_index((ver_t *)v), hex))
                 return true;
         }
     }

@@ -124,6 +124,11 @@ json_t *artifacts_names(server_t *srv, const char *team);
  * aliases (a new object); NULL with err (not_found, invalid_argument). */
 json_t *artifacts_version_view(server_t *srv, const char *ref, const char *team,
                                gt_error_t *err);
+/* 0 when the version ref names (team may read it; hidden ones too) is in the blob store and
+ * has a file with sha256 hex (a download of it is allowed); -1 with err: not_found, conflict
+ * (a version in place), invalid_argument. */
+int artifacts_version_blob(server_t *srv, const char *ref, const char *team, const char *hex,
+                           gt_error_t *err);
 /* Whether blob hex is a file of a blob-store version team may read. */
 bool artifacts_blob_readable(server_t *srv, const char *hex, const char *team);
 /* Team sent blob hex whole (an upload it committed): it may use it in a version. */

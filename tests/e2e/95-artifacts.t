@@ -55,6 +55,8 @@ like "$out" 'does not match imagenet-mini@1' "it says the tree does not match th
 like "$out" 'changed train/a/shard-0.bin' "and names the file"
 cp "$WORK/blob.good" "$blob"
 like "$(as "$RES" artifact verify imagenet-mini@1)" 'imagenet-mini@1 verified: 5 files' "once restored it verifies"
+like "$(TOK=$RES api GET "/v1/artifacts/imagenet-mini/versions/1/blobs/$(printf nope | sha256sum | cut -d' ' -f1)")" '^404 ' \
+  "a blob the version does not have is not served (404), even when asked by its version"
 
 # ---- an upload cut mid-body resumes from the server's offset ----
 R=$WORK/resume; mkdir -p "$R"; head -c 30000 /dev/urandom > "$R/big.bin"
