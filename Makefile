@@ -116,7 +116,8 @@ FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,unde
               -fno-sanitize-recover=undefined
 FUZZ_SRCS  := src/common/util.c src/common/config.c $(wildcard src/sched/*.c src/model/*.c) \
               $(wildcard src/sim/trace*.c)
-fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace build/fuzz/fuzz_job build/fuzz/fuzz_agent
+fuzz: build/fuzz/fuzz_config build/fuzz/fuzz_trace build/fuzz/fuzz_job build/fuzz/fuzz_agent \
+      build/fuzz/fuzz_manifest
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_SRCS) $(wildcard src/*/*.h)
 	@scripts/deps fuzz
@@ -127,6 +128,14 @@ build/fuzz/fuzz_job: tests/fuzz/fuzz_job.c src/server/job.c src/common/util.c $(
 	@scripts/deps fuzz
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/server/job.c src/common/util.c -ljansson -lm
+
+# An artifact manifest a client sends (common/manifest.c, with libcrypto's SHA-256).
+build/fuzz/fuzz_manifest: tests/fuzz/fuzz_manifest.c src/common/manifest.c src/common/digest.c \
+                          src/common/digest_text.c src/common/util.c $(wildcard src/*/*.h)
+	@scripts/deps fuzz
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/common/manifest.c src/common/digest.c \
+	  src/common/digest_text.c src/common/util.c -ljansson -lcrypto -lpthread -lm
 
 # The agent protocol against a whole server (every library source, linked with its packages).
 build/fuzz/fuzz_agent: tests/fuzz/fuzz_agent.c $(LIB_SRCS) $(wildcard src/*/*.h)

@@ -109,7 +109,8 @@ static int path_in(const manifest_t *m, const char *p)
 
 int manifest_finish(manifest_t *m, gt_error_t *err)
 {
-    qsort(m->entries, m->n, sizeof(*m->entries), entry_cmp);
+    if (m->n > 1) /* qsort of NULL, 0 is undefined */
+        qsort(m->entries, m->n, sizeof(*m->entries), entry_cmp);
     uint64_t total = 0;
     char buf[PATH_MAX_BYTES + 1];
     for (size_t i = 0; i < m->n; i++) {
@@ -433,7 +434,8 @@ int manifest_of_path(const char *path, int threads, manifest_t **out, gt_error_t
     }
     /* sorted first: workers then fill entries in path order, and the result is the same
      * whatever the order readdir gave */
-    qsort(b.m->entries, b.m->n, sizeof(*b.m->entries), entry_cmp);
+    if (b.m->n > 1)
+        qsort(b.m->entries, b.m->n, sizeof(*b.m->entries), entry_cmp);
     if (threads <= 0)
         threads = online_cpus();
     if ((size_t)threads > b.m->n)

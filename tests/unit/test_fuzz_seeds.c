@@ -15,6 +15,9 @@
 #define LLVMFuzzerTestOneInput fuzz_job_one
 #include "../fuzz/fuzz_job.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_manifest_one
+#include "../fuzz/fuzz_manifest.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_agent_one
 #define LLVMFuzzerInitialize fuzz_agent_init
 #include "../fuzz/fuzz_agent.c"
@@ -73,6 +76,13 @@ int main(void)
         snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", job_dirs[i]);
         n = run_dir(dir, fuzz_job_one);
         ok(i == 1 || n > 0, "job request and document readers over %s: %d inputs", job_dirs[i], n);
+    }
+    static const char *const manifest_dirs[] = {"tests/fuzz/corpus/manifest",
+                                                "tests/fuzz/crashes/manifest"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s", root ? root : ".", manifest_dirs[i]);
+        int n = run_dir(dir, fuzz_manifest_one);
+        ok(i == 1 || n > 0, "artifact manifests over %s: %d inputs", manifest_dirs[i], n);
     }
     /* The agent protocol on a real server (its state in /dev/shm, removed at the end). */
     setenv("FUZZ_AGENT_QUIET", "1", 1);
