@@ -15,8 +15,11 @@
  * bytes (configuration teams[].storage_quota) bound what the blob store holds for a team.
  *
  * Memory holds the registry; the store's artifacts, artifact_versions and artifact_aliases
- * tables keep it (store.h). Every function here is called with srv->mu held unless it says
- * otherwise. */
+ * tables keep it (store.h). A new version (a job's output, or a push through the API) is a
+ * kept change: memory has it at once and its write is retried until it commits (the push's
+ * answer waits for that commit, and says 503 while the store cannot commit); aliases,
+ * visibility, metadata and removals are client changes, committed before memory changes.
+ * Every function here is called with srv->mu held unless it says otherwise. */
 #ifndef GANTRY_SERVER_ARTIFACTS_H
 #define GANTRY_SERVER_ARTIFACTS_H
 
