@@ -124,7 +124,9 @@ static int upload_one(const cli_t *c, const char *file, const char *hex, uint64_
             close(fd);
             return cli_fail_request("artifact push", st, NULL, &err);
         }
-        /* cut or refused: ask the server where it stands and go on from there */
+        /* cut or refused (another request still holds the upload): wait a little, ask the
+         * server where it stands and go on from there */
+        usleep(200000u * (unsigned)tries);
         snprintf(path, sizeof(path), "/v1/artifacts/uploads/%s", id);
         if (cli_request(c, "GET", path, NULL, NULL, &resp, &err) == 200)
             offset = (uint64_t)json_integer_value(json_object_get(resp, "offset"));

@@ -306,9 +306,8 @@ int blobs_upload_get(blobs_t *b, const char *id, blob_upload_t *out, gt_error_t 
 {
     pthread_mutex_lock(&b->mu);
     upload_t *u = id_ok(id) ? find(b, id) : NULL;
-    if (u) {
-        if (!u->busy)
-            u->info.offset = on_disk(b, id);
+    if (u) { /* the bytes on disk, also while a request is still sending more */
+        u->info.offset = on_disk(b, id);
         *out = u->info;
     }
     pthread_mutex_unlock(&b->mu);
