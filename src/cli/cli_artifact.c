@@ -111,19 +111,24 @@ static int upload_one(const cli_t *c, const char *file, const char *hex, uint64_
         snprintf(path, sizeof(path), "/v1/artifacts/uploads/%s?offset=%llu", id,
                  (unsigned long long)offset);
         st = cli_send_fd(c, "PATCH", path, fd, offset, n, &resp, &err);
-        if (st == 200) {
-            uint64_t now = (uint64_t)json_integer_value(json_object_get(resp, "offset"));
+        uint64_t now = (uint64_t)json_integer_value(json_object_get(resp, "offset"));
+        if (st == 200 && now > offset && now <= size) {
             *sent += now - offset;
             offset = now;
             json_decref(resp);
             tries = 0;
             continue;
         }
-        json_decref(resp);
+        if (st == 200) /* taken but no progress: a server that does not store the bytes */
+            gt_error_set(&err, "io_error", "the server took %llu bytes of %s but its upload "
+                         "stayed at byte %llu", (unsigned long long)n, file,
+                         (unsigned long long)now);
         if (++tries >= UPLOAD_TRIES) {
             close(fd);
-            return cli_fail_request("artifact push", st, NULL, &err);
+            return cli_fail_request("artifact push", st == 200 ? -1 : st, st == 200 ? NULL : resp,
+                                    &err);
         }
+        json_decref(resp);
         /* cut or refused (another request still holds the upload): wait a little, ask the
          * server where it stands and go on from there */
         usleep(200000u * (unsigned)tries);

@@ -147,6 +147,12 @@ like "$out" 'quota_exceeded' "with quota_exceeded ($out)"
 like "$(as "$RES" artifact show too-big 2>&1)" 'not_found' "and registers nothing"
 out=$(as "$PRO" artifact push product-model "$Q" 2>&1)
 like "$out" '^pushed product-model@1' "product, without a quota, pushes the same 80 KB"
+# an upload is streamed to disk: one PATCH of 3 MiB, three times the 1 MiB limit on bodies
+B=$WORK/big3m; mkdir -p "$B"; head -c $((3 << 20)) /dev/urandom > "$B/weights.bin"
+out=$(as "$PRO" artifact push big-model "$B" 2>&1)
+like "$out" '^pushed big-model@1 .*3.0 MiB sent' "a 3 MiB file goes up in one request, past the 1 MiB body limit ($out)"
+as "$PRO" artifact pull big-model "$WORK/big3m-back" >/dev/null 2>&1
+cmp -s "$B/weights.bin" "$WORK/big3m-back/weights.bin"; ok $? "and comes back whole"
 
 # ---- rm: deleted when unused; hidden when recorded lineage uses it ----
 like "$(as "$RES" artifact rm resumable@1)" 'resumable@1 deleted' "an unused version is deleted"
