@@ -518,13 +518,13 @@ bool artifacts_version_in_use(server_t *srv, const char *name, int64_t version, 
             }
         }
     /* a job that runs (or stops) with it among its inputs: the job's document says so
-     * ({artifact: REF, name, version, ...} once resolved at submission) */
+     * (resolved at submission to {artifact: NAME, version, digest, ref, path, ...}) */
     for (uint64_t id = 1; id < srv->next_id && id < srv->jobs_cap; id++) {
         job_t *j = srv->jobs[id];
         if (!j || j->state != JOB_RUNNING)
             continue;
         json_t *doc = job_to_json(j);
-        bool uses = names_version(json_object_get(doc, "inputs"), name, version, "name");
+        bool uses = names_version(json_object_get(doc, "inputs"), name, version, "artifact");
         json_decref(doc);
         if (uses) {
             if (why)
