@@ -60,6 +60,11 @@ static bool norm_path(const char *in, bool absolute, char *out, size_t len, bool
     return true;
 }
 
+bool gt_path_norm(const char *in, bool absolute, char *out, size_t len, bool *dotdot)
+{
+    return norm_path(in, absolute, out, len, dotdot);
+}
+
 static bool printable_word(const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)

@@ -58,6 +58,10 @@ int gt_environment_parse(const json_t *v, json_t **out, gt_error_t *err);
 /* Whether a volume's or a stack's "teams" admits team ("*" admits every team). */
 bool gt_teams_admit(const json_t *teams, const char *team);
 
+/* A path's components without "" and "." joined into out ("/a/b" when absolute, "a/b" when
+ * not, "/" or "" when none); *dotdot when one is "..". false when it does not fit in len. */
+bool gt_path_norm(const char *in, bool absolute, char *out, size_t len, bool *dotdot);
+
 /* Whether s is a network mode a job may ask for: "host" or "none". */
 bool gt_network_ok(const char *s);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/envspec.h"
+#include "common/jobio.h"
 
 static const char *state_names[] = {"pending", "running", "succeeded", "failed", "cancelled"};
 
@@ -73,6 +74,9 @@ void job_free(job_t *j)
     free(j->end_message);
     json_decref(j->earlier_runs);
     json_decref(j->gpu_use.idle_spans);
+    json_decref(j->inputs);
+    json_decref(j->outputs);
+    json_decref(j->outputs_hashed);
     job_set_slots(j, NULL, 0);
     free(j);
 }
@@ -138,6 +142,9 @@ job_t *job_clone(const job_t *s)
     j->readiness = s->readiness ? json_deep_copy(s->readiness) : NULL;
     j->liveness = s->liveness ? json_deep_copy(s->liveness) : NULL;
     j->service = dup0(s->service);
+    j->inputs = s->inputs ? json_deep_copy(s->inputs) : NULL;
+    j->outputs = s->outputs ? json_deep_copy(s->outputs) : NULL;
+    j->outputs_hashed = NULL;
     j->slots = NULL;
     j->nslots = 0;
     job_set_slots(j, s->slots, s->nslots);
@@ -509,6 +516,8 @@ static const char *known_fields[] = {
     "readiness",
     "liveness",
     "params",
+    "inputs",
+    "outputs",
     NULL,
 };
 
@@ -898,6 +907,19 @@ int job_parse_request(const json_t *body, const char *user, const char *dflt_tea
     } else {
         j->mounts = json_array();
     }
+    if ((v = json_object_get(body, "inputs"))) {
+        if (gt_inputs_parse(v, &j->inputs, err) < 0 ||
+            gt_inputs_mounts_check(j->inputs, j->mounts, err) < 0)
+            goto fail;
+    } else {
+        j->inputs = json_array();
+    }
+    if ((v = json_object_get(body, "outputs"))) {
+        if (gt_outputs_parse(v, &j->outputs, err) < 0)
+            goto fail;
+    } else {
+        j->outputs = json_array();
+    }
     if ((v = json_object_get(body, "network"))) {
         if (!gt_network_ok(json_string_value(v))) {
             bad(err, "'network' must be \"host\" (the node's network, the default) or \"none\" "
@@ -1227,6 +1249,10 @@ json_t *job_to_json(const job_t *j)
         json_object_set_new(o, "image_digest", json_string(j->image_digest));
     json_object_set_new(o, "mounts", j->mounts ? json_incref(j->mounts) : json_array());
     json_object_set_new(o, "network", json_string(j->network ? j->network : "host"));
+    if (json_array_size(j->inputs))
+        json_object_set(o, "inputs", j->inputs);
+    if (json_array_size(j->outputs))
+        json_object_set(o, "outputs", j->outputs);
     if (j->output)
         json_object_set_new(o, "output", json_string(j->output));
     if (j->error)
@@ -1384,6 +1410,8 @@ int job_from_doc(const char *doc, job_t **out, gt_error_t *err)
     j->image = jstr(o, "image");
     j->image_digest = jstr(o, "image_digest");
     j->mounts = jref(o, "mounts", json_array());
+    j->inputs = jref(o, "inputs", json_array());
+    j->outputs = jref(o, "outputs", json_array());
     j->network = jstr(o, "network");
     if (!j->network)
         j->network = xstrdup("host");

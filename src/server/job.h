@@ -144,6 +144,14 @@ typedef struct job {
     double placed_at;           /* when its start tasks were queued, or the server started
                                    (memory only): heartbeats judge it only after a grace */
     job_gpu_use_t gpu_use;
+    /* Artifacts (docs/artifacts.md "Jobs", server/lineage.c). inputs: [{artifact, path}] as
+     * given, each resolved at submission to add {name, version, digest, location}; mounted
+     * read-only at path. outputs: [{artifact, kind, path}], each given {version, digest} once
+     * the job succeeded and its version was registered. Never NULL once made. */
+    json_t *inputs, *outputs;
+    json_t *outputs_hashed;     /* what the agent hashed after the job's successful exit:
+                                   [{artifact, digest, size, files, manifest} | {artifact,
+                                   error}], registered when the job succeeds (memory only) */
 } job_t;
 
 const char *job_state_name(job_state_t s);
