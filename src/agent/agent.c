@@ -2,6 +2,7 @@
 #include "agent/agent.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/artifact_hash.h"
 #include "agent/client.h"
 #include "agent/fence.h"
 #include "agent/launcher.h"
@@ -45,7 +48,20 @@ typedef struct ajob {
                                     ends; -1 for jobs adopted from an earlier agent */
     int64_t shipped[2];          /* stdout, stderr bytes the server has */
     metrics_ship_t metrics;      /* its $GANTRY_METRICS file (metrics_ship.h) */
+    /* Its outputs (artifact_hash.h): hashed after a successful exit, reported before the exit */
+    int has_outputs;             /* -1 not looked yet, 0 none, 1 <state>/artifacts/ID.INC.outputs */
+    pid_t hash_pid;              /* the hashing child, 0 none */
+    int hash_tries;
+    double outputs_retry_at;     /* after a failed POST /v1/agent/outputs */
+    bool outputs_reported;       /* the server answered 200 to POST /v1/agent/outputs */
 } ajob_t;
+
+/* A "hash" task of the server (an in-place version to register or verify): hashed by a child
+ * into <state>/artifacts/req-ID.result, shipped with POST /v1/agent/hashes. */
+typedef struct hash_req {
+    char id[64];
+    pid_t pid;
+} hash_req_t;
 
 typedef struct agent {
     const agent_cfg_t *cfg;
@@ -64,6 +80,9 @@ typedef struct agent {
     ajob_t *jobs;
     size_t njobs, cap;
     probe_set_t *probes;         /* service replicas' ports and probes (probe.h) */
+    hash_req_t *hreqs;
+    size_t nhreqs, hcap;
+    double hashes_retry_at;
     double next_heartbeat, next_scan, next_logs, poll_retry_at;
 } agent_t;
 
@@ -105,15 +124,58 @@ static ajob_t *add_job(agent_t *a, const supervisor_state_t *st)
     j->inc = st->incarnation;
     j->st = *st;
     j->ready_fd = -1;
+    j->has_outputs = -1;
     j->exited = !strcmp(st->phase, "exited");
     return j;
 }
 
-static json_t *running_list(agent_t *a)
+/* <state>/artifacts/NAME (a new string). */
+static char *artifacts_path(const agent_t *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static char *artifacts_path(const agent_t *a, const char *fmt, ...)
+{
+    gt_buf_t b = {0};
+    gt_buf_printf(&b, "%s/artifacts/", a->cfg->state_dir);
+    va_list ap;
+    va_start(ap, fmt);
+    char *rest = NULL;
+    if (vasprintf(&rest, fmt, ap) < 0)
+        rest = NULL;
+    va_end(ap);
+    gt_buf_printf(&b, "%s", rest ? rest : "");
+    free(rest);
+    return b.data;
+}
+
+static char *outputs_path(const agent_t *a, const ajob_t *j, const char *what)
+{
+    return artifacts_path(a, "%" PRId64 ".%d.%s", j->id, j->inc, what);
+}
+
+/* Whether j ended well and has outputs whose hashes the server has not taken yet: its exit
+ * waits for them (a failed or stopped job's outputs are never hashed: nothing registers). */
+static bool outputs_pending(const agent_t *a, ajob_t *j)
+{
+    if (!j->exited || j->exit_reported || j->outputs_reported)
+        return false;
+    if (strcmp(j->st.reason, "completed") || j->st.exit_code != 0 || j->st.signal != 0)
+        return false;
+    if (j->has_outputs < 0) {
+        char *p = outputs_path(a, j, "outputs");
+        j->has_outputs = access(p, F_OK) == 0;
+        free(p);
+    }
+    return j->has_outputs == 1;
+}
+
+/* The copies running here; at registration also the ended ones whose outputs are still
+ * being hashed or sent (their end is reported after: "ended" would make the server apply it
+ * before it has their hashes). */
+static json_t *running_list(agent_t *a, bool registering)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < a->njobs; i++)
-        if (!a->jobs[i].exited)
+        if (!a->jobs[i].exited || (registering && outputs_pending(a, &a->jobs[i])))
             json_array_append_new(arr, json_pack("{s:I,s:i}", "job_id", (json_int_t)a->jobs[i].id,
                                                  "incarnation", a->jobs[i].inc));
     return arr;
@@ -160,7 +222,7 @@ static json_t *unreported_ends(agent_t *a, bool full)
     json_t *arr = json_array();
     for (size_t i = 0; i < a->njobs; i++) {
         const ajob_t *j = &a->jobs[i];
-        if (j->exited && !j->exit_reported)
+        if (j->exited && !j->exit_reported && !(full && outputs_pending(a, (ajob_t *)j)))
             json_array_append_new(arr, full ? exit_event(j)
                                             : json_pack("{s:I,s:i}", "job_id",
                                                         (json_int_t)j->id, "incarnation",
@@ -256,6 +318,11 @@ static void lease_renew(agent_t *a, double sent_at)
 static int do_register(agent_t *a, gt_error_t *err)
 {
     const agent_cfg_t *cfg = a->cfg;
+    /* A server that lost us may have lost the outputs' hashes we sent (they wait in its
+     * memory for the exit): sent again before the exit. */
+    for (size_t i = 0; i < a->njobs; i++)
+        if (a->jobs[i].exited && !a->jobs[i].exit_reported)
+            a->jobs[i].outputs_reported = false;
     json_t *gpus = json_array();
     for (size_t i = 0; i < cfg->gpus->n; i++) {
         const gpu_info_t *g = &cfg->gpus->gpus[i];
@@ -278,7 +345,7 @@ static int do_register(agent_t *a, gt_error_t *err)
                              "gpu_type", cfg->gpus->type, "cpus_milli",
                              (json_int_t)cfg->cpus_milli, "memory_mib",
                              (json_int_t)cfg->memory_mib, "topology", topo, "gpus", gpus,
-                             "address", a->address, "running", running_list(a));
+                             "address", a->address, "running", running_list(a, true));
     runtimes_to_json(&cfg->runtimes, body);
     if (!a->using_node_tok) {
         /* With the join (or admin) token: propose the node's credential, saved first, so that
@@ -576,11 +643,39 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         .error = json_string_value(json_object_get(job, "error")),
     };
     gt_error_t err = {0};
+    /* Its outputs, hashed after a successful exit (node rank 0 only: the server sends them to
+     * that node), named before it starts so that an agent restarted meanwhile finds them. */
+    json_t *outs = json_object_get(job, "outputs");
+    char *outs_file = NULL;
+    if (json_array_size(outs) && s.output_dir) {
+        json_t *targets = json_array();
+        size_t i;
+        json_t *o;
+        json_array_foreach(outs, i, o)
+            json_array_append_new(targets, json_pack("{s:O,s:s,s:O}", "artifact",
+                                                     json_object_get(o, "artifact"), "root",
+                                                     s.output_dir, "sub_path",
+                                                     json_object_get(o, "sub_path")));
+        char *text = json_dumps(targets, JSON_COMPACT);
+        json_decref(targets);
+        ajob_t tmp = {.id = id, .inc = inc};
+        outs_file = outputs_path(a, &tmp, "outputs");
+        char *dir = artifacts_path(a, "%s", "");
+        if (gt_mkdirs(dir, 0700, NULL) < 0 ||
+            gt_write_file_atomic(outs_file, text, strlen(text), 0600, &err) < 0)
+            say("job %" PRId64 ": cannot keep its outputs' names (%s): they will not be "
+                "registered.", id, err.msg[0] ? err.msg : strerror(errno));
+        free(dir);
+        free(text);
+        err = (gt_error_t){0};
+    }
     double t0 = gt_monotonic_s();
     int fd = -1;
     bool spawned = (cfg->launcher ? launcher_spawn(cfg->launcher, &s, &fd, &err)
                                   : supervisor_spawn(&s, &fd, &err)) == 0;
     if (!spawned) {
+        if (outs_file)
+            unlink(outs_file);
         start_failed(a, id, inc, err.msg);
     } else {
         *sp = (starting_t){.id = id, .inc = inc, .ngpus = ngpus, .ready_fd = fd, .t0 = t0,
@@ -602,6 +697,7 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     free(gpus);
     free(mounts);
     free(node_list);
+    free(outs_file);
     return spawned;
 }
 
@@ -632,6 +728,38 @@ static void finish_start(agent_t *a, starting_t *sp)
     }
 }
 
+/* A "hash" task: {"type": "hash", "request": ID, "host_path": VOLUME, "sub_path": PATH}.
+ * A request already in hand (a repeated task) is not hashed twice. */
+static void start_hash(agent_t *a, json_t *t)
+{
+    const char *id = json_string_value(json_object_get(t, "request"));
+    const char *root = json_string_value(json_object_get(t, "host_path"));
+    if (!id || !root || strlen(id) >= sizeof(a->hreqs[0].id) || strchr(id, '/') || id[0] == '.')
+        return;
+    for (size_t i = 0; i < a->nhreqs; i++)
+        if (!strcmp(a->hreqs[i].id, id))
+            return;
+    char *dir = artifacts_path(a, "%s", "");
+    char *res = artifacts_path(a, "req-%s.result", id);
+    json_t *targets = json_pack("[{s:s,s:s,s:s}]", "request", id, "root", root, "sub_path",
+                                json_string_value(json_object_get(t, "sub_path")) ?: "");
+    gt_error_t err = {0};
+    pid_t pid = gt_mkdirs(dir, 0700, NULL) < 0 ? -1 : artifact_hash_spawn(targets, res, &err);
+    json_decref(targets);
+    if (pid < 0) {
+        say("cannot hash %s for request %s: %s", root, id, err.msg);
+    } else {
+        GT_GROW(a->hreqs, a->hcap, a->nhreqs + 1);
+        hash_req_t *h = &a->hreqs[a->nhreqs++];
+        snprintf(h->id, sizeof(h->id), "%s", id);
+        h->pid = pid;
+        say("hashing %s/%s for the server (request %s).", root,
+            json_string_value(json_object_get(t, "sub_path")) ?: "", id);
+    }
+    free(dir);
+    free(res);
+}
+
 static void handle_tasks(agent_t *a, json_t *tasks)
 {
     size_t i, nstart = 0;
@@ -655,6 +783,8 @@ static void handle_tasks(agent_t *a, json_t *tasks)
         const char *type = json_string_value(json_object_get(t, "type"));
         if (type && !strcmp(type, "start")) {
             continue;
+        } else if (type && !strcmp(type, "hash")) {
+            start_hash(a, t);
         } else if (type && !strcmp(type, "stop")) {
             int sig = supervisor_signal_number(json_string_value(json_object_get(t, "signal")));
             stop_job(a, json_integer_value(json_object_get(t, "job_id")),
@@ -852,8 +982,154 @@ static bool ship_metrics(agent_t *a, ajob_t *j)
     return rc == METRICS_SHIPPED || rc == METRICS_REFUSED;
 }
 
+/* POSTs body (consumed) to path; the status (0 when there was no answer). */
+static long post_status(agent_t *a, const char *path, json_t *body, gt_error_t *err)
+{
+    long status = 0;
+    json_t *resp = NULL;
+    int rc = client_call(a->c, "POST", path, body, CALL_TIMEOUT_MS, &status, &resp, err);
+    json_decref(body);
+    json_decref(resp);
+    if (rc == 0 && must_register(status) && status != 404)
+        a->need_register = true;
+    return rc == 0 ? status : 0;
+}
+
+/* True once j's exit may be reported: it has no outputs to hash, or the server took their
+ * hashes (POST /v1/agent/outputs), or refused them for good. Starts the hashing child when
+ * needed; false meanwhile. */
+static bool outputs_done(agent_t *a, ajob_t *j)
+{
+    if (!outputs_pending(a, j))
+        return true;
+    if (now_s() < j->outputs_retry_at)
+        return false;
+    char *res = outputs_path(a, j, "result");
+    json_t *doc = artifact_hash_read(res);
+    if (!doc) {
+        bool busy = j->hash_pid > 0 && kill(j->hash_pid, 0) == 0;
+        if (!busy) {
+            if (j->hash_pid > 0)
+                say("job %" PRId64 ": the process hashing its outputs ended without a result.",
+                    j->id);
+            char *spec = outputs_path(a, j, "outputs");
+            json_t *targets = json_load_file(spec, 0, NULL);
+            free(spec);
+            gt_error_t err = {0};
+            if (j->hash_tries++ < 3 && targets) {
+                j->hash_pid = artifact_hash_spawn(targets, res, &err);
+                if (j->hash_pid < 0) {
+                    say("job %" PRId64 ": %s", j->id, err.msg);
+                    j->hash_pid = 0;
+                    j->outputs_retry_at = now_s() + 1;
+                } else {
+                    say("job %" PRId64 " incarnation %d succeeded: hashing its %zu outputs.",
+                        j->id, j->inc, json_array_size(targets));
+                }
+            } else {
+                /* Given up: the server hears why, and registers nothing of them. */
+                json_t *results = json_array();
+                size_t i;
+                json_t *t;
+                json_array_foreach(targets, i, t)
+                    json_array_append_new(results, json_pack("{s:O,s:s}", "artifact",
+                                                             json_object_get(t, "artifact"),
+                                                             "error", "the node could not hash it"));
+                char *text = json_dumps(json_pack("{s:o}", "results", results), JSON_COMPACT);
+                if (gt_write_file_atomic(res, text, strlen(text), 0600, &err) < 0)
+                    j->outputs_reported = true; /* nothing more can be done here */
+                free(text);
+            }
+            json_decref(targets);
+        }
+        free(res);
+        return false;
+    }
+    free(res);
+    json_t *body = json_pack("{s:s,s:I,s:I,s:i,s:O}", "name", a->cfg->name, "epoch",
+                             (json_int_t)a->epoch, "job_id", (json_int_t)j->id, "incarnation",
+                             j->inc, "outputs", json_object_get(doc, "results"));
+    json_decref(doc);
+    gt_error_t err = {0};
+    long status = post_status(a, "/v1/agent/outputs", body, &err);
+    if (status == 200 || status == 400 || status == 404) {
+        if (status != 200)
+            say("the server does not take job %" PRId64 "'s outputs (%s): they are not "
+                "registered.", j->id, err.msg);
+        j->outputs_reported = true;
+        return true;
+    }
+    if (!a->need_register)
+        say("cannot send job %" PRId64 "'s outputs: %s (retrying)", j->id, err.msg);
+    j->outputs_retry_at = now_s() + 1;
+    return false;
+}
+
+/* Sends the results of the server's hash requests (and gives up on a request whose hashing
+ * child died without one). */
+static void ship_hashes(agent_t *a)
+{
+    if (!a->nhreqs || now_s() < a->hashes_retry_at)
+        return;
+    for (size_t i = 0; i < a->nhreqs;) {
+        hash_req_t *h = &a->hreqs[i];
+        char *res = artifacts_path(a, "req-%s.result", h->id);
+        json_t *doc = artifact_hash_read(res);
+        json_t *r = NULL;
+        if (doc)
+            r = json_incref(json_array_get(json_object_get(doc, "results"), 0));
+        else if (h->pid <= 0 || kill(h->pid, 0) < 0)
+            r = json_pack("{s:s,s:s}", "request", h->id, "error",
+                          "the process hashing it on the node ended without a result");
+        json_decref(doc);
+        if (!r) {
+            free(res);
+            i++;
+            continue;
+        }
+        json_t *body = json_pack("{s:s,s:I,s:o}", "name", a->cfg->name, "epoch",
+                                 (json_int_t)a->epoch, "result", r);
+        gt_error_t err = {0};
+        long status = post_status(a, "/v1/agent/hashes", body, &err);
+        if (status == 200 || status == 400 || status == 404) {
+            if (status != 200)
+                say("the server does not take the hashes of request %s: %s", h->id, err.msg);
+            unlink(res);
+            free(res);
+            a->hreqs[i] = a->hreqs[--a->nhreqs];
+            continue;
+        }
+        free(res);
+        a->hashes_retry_at = now_s() + 1;
+        return;
+    }
+}
+
+/* Results of hash requests left by an earlier agent: shipped as ours. */
+static void adopt_hashes(agent_t *a)
+{
+    char *dir = artifacts_path(a, "%s", "");
+    DIR *d = opendir(dir);
+    free(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "req-", 4) || n < 12 || strcmp(e->d_name + n - 7, ".result") ||
+            n - 11 >= sizeof(a->hreqs[0].id))
+            continue;
+        GT_GROW(a->hreqs, a->hcap, a->nhreqs + 1);
+        hash_req_t *h = &a->hreqs[a->nhreqs++];
+        snprintf(h->id, sizeof(h->id), "%.*s", (int)(n - 11), e->d_name + 4);
+        h->pid = 0;
+    }
+    closedir(d);
+}
+
 static void report(agent_t *a)
 {
+    ship_hashes(a);
     json_t *events = json_array();
     bool *exits = xcalloc(a->njobs ? a->njobs : 1, sizeof(bool));
     bool *starts = xcalloc(a->njobs ? a->njobs : 1, sizeof(bool));
@@ -869,7 +1145,8 @@ static void report(agent_t *a)
             json_array_append_new(events, ev);
             starts[i] = true;
         }
-        if (j->exited && !j->exit_reported && ship_logs(a, j) && ship_metrics(a, j)) {
+        if (j->exited && !j->exit_reported && ship_logs(a, j) && ship_metrics(a, j) &&
+            outputs_done(a, j)) {
             json_array_append_new(events, exit_event(j));
             exits[i] = true;
         }
@@ -936,6 +1213,13 @@ static void report(agent_t *a)
                 char *mp = supervisor_metrics_path(a->cfg->state_dir, j->id, j->inc);
                 unlink(mp); /* shipped: the server has it all */
                 free(mp);
+            }
+            if (j->has_outputs != 0) {
+                char *p = outputs_path(a, j, "outputs"), *r = outputs_path(a, j, "result");
+                unlink(p);
+                unlink(r);
+                free(p);
+                free(r);
             }
             if (j->ready_fd >= 0)
                 close(j->ready_fd);
@@ -1024,7 +1308,7 @@ static void heartbeat(agent_t *a)
     json_t *pulling, *images;
     image_lists(a, &pulling, &images);
     json_t *body = json_pack("{s:s,s:I,s:o,s:o,s:o,s:I,s:o,s:o}", "name", a->cfg->name,
-                             "epoch", (json_int_t)a->epoch, "running", running_list(a),
+                             "epoch", (json_int_t)a->epoch, "running", running_list(a, false),
                              "ending", unreported_ends(a, false), "gpus", gpus, "tasks_done",
                              (json_int_t)a->tasks_done, "pulling", pulling, "images", images);
     json_object_set_new(body, "services", probe_status(a->probes));
@@ -1174,6 +1458,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
     if (!(a.probes = probe_set_new(err)))
         goto out;
     adopt(&a);
+    adopt_hashes(&a);
     if (!cfg->launcher)
         supervisor_warm_nss(cfg->job_user);
     a.need_register = true;
@@ -1264,6 +1549,7 @@ out:
     probe_set_free(a.probes);
     client_free(a.c);
     free(a.jobs);
+    free(a.hreqs);
     close(lock_fd);
     return rc;
 }
