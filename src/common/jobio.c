@@ -84,7 +84,7 @@ static const char *const reserved_paths[] = {"/gantry", "/proc", "/sys", "/dev",
 int gt_inputs_parse(const json_t *v, json_t **out, gt_error_t *err)
 {
     static const char *const keys[] = {"artifact", "path", NULL};
-    static const char *const server_set[] = {"name", "version", "digest", "location", NULL};
+    static const char *const server_set[] = {"ref", "version", "digest", "location", NULL};
     if (!json_is_array(v))
         return gt_error_invalid(
             err, "'inputs' must be a list such as [{artifact: imagenet@3, path: /data}]");
@@ -105,7 +105,9 @@ int gt_inputs_parse(const json_t *v, json_t **out, gt_error_t *err)
         }
         if (check_keys(m, what, keys, server_set, err) < 0)
             goto fail;
-        const char *ref = str_of(json_object_get(m, "artifact"));
+        /* A resolved input (a job's own document sent again) keeps its reference as given in
+         * "ref" ("artifact" became the name): it resolves again, an alias to its version now. */
+        const char *ref = str_of(json_object_get(m, json_object_get(m, "ref") ? "ref" : "artifact"));
         if (!gt_artifact_ref_ok(ref)) {
             gt_error_invalid(err,
                              "%s.artifact must name a version: NAME (the latest), NAME@N or "

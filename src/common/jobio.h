@@ -25,10 +25,11 @@ bool gt_artifact_name_ok(const char *s);
 bool gt_artifact_ref_ok(const char *s);
 
 /* inputs: [{artifact: REF, path: /abs}] (path as a mount's: absolute, not /, no '..', not
- * under /gantry, /proc, /sys or /dev), at most GT_INPUTS_MAX, no two at one path. The fields
- * the server adds at submission (name, version, digest, location) are accepted and dropped,
- * so that a job's own document can be submitted again (its references resolve again). *out:
- * [{artifact, path}] with path normalized. */
+ * under /gantry, /proc, /sys or /dev), at most GT_INPUTS_MAX, no two at one path. The server
+ * resolves them at submission into {artifact: NAME, version, digest, path, ref: REF as given,
+ * location}; such a document is accepted again (version, digest and location dropped, ref the
+ * reference), so that a job's own document can be submitted again (its references resolve
+ * again). *out: [{artifact: REF, path}] with path normalized. */
 int gt_inputs_parse(const json_t *v, json_t **out, gt_error_t *err);
 
 /* outputs: [{artifact: NAME, kind: dataset|model|other (default other), path}] with path

@@ -12,6 +12,7 @@
 #include "server/events.h"
 #include "server/series.h"
 #include "server/server.h"
+#include "server/lineage.h"
 #include "server/gpu_use.h"
 #include "server/services.h"
 
@@ -62,6 +63,9 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     if (!strcmp(p, "jobs") || !strncmp(p, "jobs/", 5))
         return api_jobs(srv, req, resp, p[4] ? p + 5 : "");
+    int lrc = api_lineage(srv, req, resp, p); /* 1: not one of lineage.c's routes */
+    if (lrc != 1)
+        return lrc;
     if (!strcmp(p, "nodes") || !strncmp(p, "nodes/", 6))
         return api_nodes(srv, req, resp, p[5] ? p + 6 : "");
     if (!strcmp(p, "maintenance") || !strncmp(p, "maintenance/", 12))
@@ -373,6 +377,12 @@ static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_
         pthread_mutex_unlock(&srv->mu);
         job_free(j);
         return 0;
+    }
+    if (lineage_resolve_job(srv, j, &err) < 0) {
+        pthread_mutex_unlock(&srv->mu);
+        job_free(j);
+        return http_error_from(resp, !strcmp(err.code, "forbidden") ? 403
+                                     : !strcmp(err.code, "not_found") ? 404 : 400, &err);
     }
     if (server_job_resolve_partition(srv, j, &err) < 0) {
         pthread_mutex_unlock(&srv->mu);

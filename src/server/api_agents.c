@@ -14,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/services.h"
+#include "server/lineage.h"
 #include "server/gpu_use.h"
 
 
@@ -651,7 +652,12 @@ static uint64_t job_exited(server_t *srv, node_t *n, job_t *j, json_t *ev)
                                     json_pack("{s:s}", "node", n->name));
         return t;
     }
-    return server_finish_job(srv, j, JOB_SUCCEEDED, "completed", NULL, 0, 0);
+    /* Its outputs become versions now, before its end is stored: a job seen succeeded has
+     * them (a failed or cancelled job never gets here). */
+    double end = json_number_value(json_object_get(ev, "time"));
+    uint64_t tv = lineage_job_succeeded(srv, j, end > 0 ? end : server_now());
+    uint64_t t = server_finish_job(srv, j, JOB_SUCCEEDED, "completed", NULL, 0, 0);
+    return t > tv ? t : tv;
 }
 
 /* One "exited" event (a report's, or one of a registration's "ended") from node n: applied
@@ -839,6 +845,27 @@ static int do_logs(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *bo
     return 0;
 }
 
+/* POST /v1/agent/outputs and /v1/agent/hashes (lineage.h): artifacts hashed on the node. */
+static int do_artifacts(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body,
+                        const char *what)
+{
+    const char *name = json_string_value(json_object_get(body, "name"));
+    json_int_t epoch = json_integer_value(json_object_get(body, "epoch"));
+    if (node_auth_check(req, name, resp) < 0)
+        return 0;
+    pthread_mutex_lock(&srv->mu);
+    node_t *n = fenced(srv, name, epoch, resp);
+    if (n) {
+        server_node_heard(n);
+        if (!strcmp(what, "outputs"))
+            lineage_agent_outputs(srv, n, body, resp);
+        else
+            lineage_agent_hashes(srv, n, body, resp);
+    }
+    pthread_mutex_unlock(&srv->mu);
+    return 0;
+}
+
 int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
 {
     if (!strcmp(rest, "work")) {
@@ -862,6 +889,8 @@ int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *re
         rc = do_logs(srv, req, resp, body);
     else if (!strcmp(rest, "metrics"))
         rc = api_agent_metrics(srv, req, resp, body);
+    else if (!strcmp(rest, "outputs") || !strcmp(rest, "hashes"))
+        rc = do_artifacts(srv, req, resp, body, rest);
     else
         rc = http_error(resp, 404, "not_found", "no such endpoint: /v1/agent/%s", rest);
     json_decref(body);

@@ -14,6 +14,7 @@
 #include "common/envspec.h"
 #include "server/events.h"
 #include "server/server.h"
+#include "server/lineage.h"
 
 static bool method(const http_req_t *r, const char *m) { return !strcmp(r->method, m); }
 
@@ -252,6 +253,10 @@ int server_job_start_env(server_t *srv, const job_t *j, json_t *task, gt_error_t
                                                 json_object_get(vol, "path"), "sub_path",
                                                 json_object_get(m, "sub_path"), "path",
                                                 json_object_get(m, "path"), "read_only", ro));
+    }
+    if (lineage_input_mounts(srv, j, mounts, err) < 0) {
+        json_decref(mounts);
+        return -1;
     }
     json_object_set_new(task, "mounts", mounts);
     if (j->image)

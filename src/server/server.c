@@ -1,6 +1,7 @@
 /* server.c: `gantry server`: loads the store, runs the scheduler thread and the HTTP API. */
 #include "server/server.h"
 #include "server/tracking.h"
+#include "server/lineage.h"
 #include "server/series.h"
 
 #include <errno.h>
@@ -298,6 +299,11 @@ static void queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
     pthread_cond_broadcast(&srv->changed);
 }
 
+void server_queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
+{
+    queue_task(srv, n, task, ticket);
+}
+
 /* Whether slot i's node is also an earlier slot's (a node counted once). */
 static bool node_seen_before(const job_t *j, int i)
 {
@@ -567,6 +573,8 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
     j->pulling = false;
     j->ready = false; /* a service's replica: until its new run's agent says so */
     j->port = 0;
+    json_decref(j->outputs_hashed); /* an earlier run's, never this one's */
+    j->outputs_hashed = NULL;
     j->incarnation++;
     j->start_time = j->placed_at = server_now();
     j->ranks_done = 0;
@@ -636,6 +644,8 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
             json_object_set(job, "readiness", j->readiness);
         if (j->liveness)
             json_object_set(job, "liveness", j->liveness);
+        if (r == 0)
+            lineage_task_outputs(j, job); /* hashed by the first rank's node */
         if (j->ckpt_signal)
             json_object_set_new(job, "checkpoint",
                                 json_pack("{s:s,s:I}", "signal", j->ckpt_signal, "grace_s",
@@ -1368,6 +1378,7 @@ void server_close(server_t *srv)
     json_decref(srv->users);
     json_decref(srv->config_users);
     server_envs_free(srv);
+    lineage_free(srv);
     json_decref(srv->partitions);
     server_nodectl_free(srv);
     artifacts_free(srv);

@@ -155,6 +155,7 @@ typedef struct server {
     struct metrics *metrics; /* metrics.h: counters and histograms (its own lock) */
     struct services *services; /* services.c: the services' records (services.h) */
     struct tracking *tracking; /* tracking.h: jobs' metrics under DATA/metrics, job tokens */
+    struct lineage *lineage; /* lineage.c: hash requests waiting for their node */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
@@ -306,6 +307,9 @@ char *server_job_doc_ended(const job_t *j, job_state_t st, const char *reason);
  * -1 with err (invalid_argument, or unsatisfiable with the numbers). Caller holds mu. */
 int server_check_job(server_t *srv, const job_t *j, gt_error_t *err);
 void server_kick(server_t *srv);                         /* caller holds mu */
+/* Queues task (consumed) for node n's next work answer, handed out once ticket (0: none) is
+ * durable. Caller holds mu. */
+void server_queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket);
 /* Ends a job (running or pending) in a terminal state with reason and an optional message (a
  * sentence, copied; NULL for none); frees its resources in the scheduler; releases jobs that
  * depended on it. Caller holds mu. Returns the last ticket. */
