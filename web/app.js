@@ -618,6 +618,7 @@
         }
         v.appendChild(el('div', { cls: 'grid2' }, left, right));
         metricsSection(v, j, met, sweep);
+        if ((j.inputs || []).length || (j.outputs || []).length) v.appendChild(jobArtifacts(j));
         v.appendChild(el('h2', { text: 'Events' }));
         if (notLanded(ev)) v.appendChild(notAvailable('job events (GET /v1/jobs/ID/events)'));
         else if (ev instanceof ApiError) v.appendChild(errorBox(ev));
@@ -638,6 +639,126 @@
         v.appendChild(el('h2', { text: 'Full spec (JSON)' }));
         v.appendChild(el('pre', { cls: 'spec' }, JSON.stringify(j, null, 2)));
       });
+    });
+  }
+
+  /* ---- artifacts: a job's, and the lineage graph (docs/artifacts.md "Lineage") ---- */
+  function lineageLink(name, version) {
+    var ref = name + '@' + version;
+    return el('a', { href: '#/lineage/' + encodeURIComponent(ref) }, ref);
+  }
+  function jobArtifacts(j) {
+    var tb = el('tbody');
+    (j.inputs || []).forEach(function (a) {
+      tb.appendChild(el('tr', { 'data-input': a.artifact }, el('td', { text: 'input' }),
+        el('td', null, a.version ? lineageLink(a.artifact, a.version) : a.artifact),
+        el('td', { text: a.ref && a.ref !== a.artifact + '@' + a.version ? 'as ' + a.ref : '' }), el('td', { text: a.path })));
+    });
+    (j.outputs || []).forEach(function (a) {
+      tb.appendChild(el('tr', { 'data-output': a.artifact }, el('td', { text: 'output' }),
+        el('td', null, a.version ? lineageLink(a.artifact, a.version) : a.artifact),
+        el('td', { text: a.error ? 'not registered: ' + a.error : (a.version ? a.kind : 'when it succeeds') }),
+        el('td', { text: a.path })));
+    });
+    return el('div', null, el('h2', { text: 'Artifacts' }), el('table', { id: 'artifacts' },
+      el('thead', null, el('tr', null, el('th', { text: '' }), el('th', { text: 'version' }), el('th', { text: '' }),
+        el('th', { text: 'path' }))), tb));
+  }
+  var SVG = 'http://www.w3.org/2000/svg';
+  function svg(tag, attrs) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    for (var i = 2; i < arguments.length; i++) if (arguments[i] != null) e.appendChild(arguments[i]);
+    return e;
+  }
+  /* The graph of GET /v1/artifacts/REF/lineage: upstream columns to the left of the version,
+   * downstream ones to its right; an arrow goes from what was read to what was made. */
+  function lineageGraph(root) {
+    var cols = {}, nodes = [], edges = [];
+    function add(n, col) {
+      cols[col] = cols[col] || [];
+      var node = { n: n, col: col, row: cols[col].length };
+      cols[col].push(node);
+      nodes.push(node);
+      return node;
+    }
+    var top = add(root, 0);
+    (function up(parent, list, col) {
+      (list || []).forEach(function (u) {
+        var c = add(u, col);
+        edges.push([c, parent]);
+        up(c, u.upstream, col - 1);
+      });
+    })(top, root.upstream, -1);
+    (function down(parent, list, col) {
+      (list || []).forEach(function (d) {
+        var c = add(d, col);
+        edges.push([parent, c]);
+        down(c, d.downstream, col + 1);
+      });
+    })(top, root.downstream, 1);
+    var keys = Object.keys(cols).map(Number), min = Math.min.apply(null, keys);
+    var W = 230, H = 64, BW = 200, BH = 48, rows = Math.max.apply(null, keys.map(function (k) { return cols[k].length; }));
+    var g = svg('svg', { id: 'lineage-graph', width: (Math.max.apply(null, keys) - min + 1) * W + 20, height: rows * H + 20,
+      role: 'img', 'aria-label': 'lineage graph' });
+    g.appendChild(svg('defs', null, svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5,
+      markerWidth: 8, markerHeight: 8, orient: 'auto' }, svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#5b6475' }))));
+    function x(node) { return 10 + (node.col - min) * W; }
+    function y(node) { return 10 + node.row * H; }
+    edges.forEach(function (e) {
+      g.appendChild(svg('line', { x1: x(e[0]) + BW, y1: y(e[0]) + BH / 2, x2: x(e[1]), y2: y(e[1]) + BH / 2,
+        stroke: '#5b6475', 'marker-end': 'url(#arrow)', 'class': 'edge',
+        'data-from': label(e[0].n), 'data-to': label(e[1].n) }));
+    });
+    function label(n) { return n.artifact ? n.artifact + '@' + n.version : 'job ' + n.job; }
+    nodes.forEach(function (node) {
+      var n = node.n, isJob = !n.artifact;
+      var t1 = svg('text', { x: x(node) + 8, y: y(node) + 19, 'font-weight': 600 });
+      t1.textContent = label(n) + (n.hidden ? ' (not visible)' : '');
+      var t2 = svg('text', { x: x(node) + 8, y: y(node) + 37, 'font-size': 11, fill: '#5b6475' });
+      t2.textContent = isJob ? n.team + '/' + n.user + ' · ' + n.state
+        : n.hidden ? '' : (n.kind || '') + ' · ' + (n.job ? 'job ' + n.job.id + ' (' + n.job.team + ')' : 'pushed');
+      var box = svg('rect', { x: x(node), y: y(node), width: BW, height: BH, rx: 6,
+        fill: node === top ? '#e4edfb' : isJob ? '#f1f8f3' : '#fff', stroke: node === top ? '#2f6fd6' : '#9aa1ad' });
+      var grp = svg('g', { 'class': 'lnode' + (isJob ? ' ljob' : ''), 'data-ref': label(n) }, box, t1, t2);
+      var href = isJob ? '#/job/' + n.job : n.hidden ? null : '#/lineage/' + encodeURIComponent(label(n));
+      g.appendChild(href ? svg('a', { href: href }, grp) : grp);
+    });
+    return g;
+  }
+  function lineagePage(v, args) {
+    var ref = args[0];
+    var form = el('form', { cls: 'toolbar', onsubmit: function (e) {
+      e.preventDefault();
+      location.hash = '#/lineage/' + encodeURIComponent(form.querySelector('input').value.trim());
+    } }, el('label', { text: 'Artifact version' }), el('input', { name: 'ref', value: ref || '', placeholder: 'NAME@N, NAME:ALIAS or NAME' }),
+      el('button', { type: 'submit' }, 'Show'));
+    v.appendChild(el('h1', { text: 'Lineage' + (ref ? ' of ' + ref : '') }));
+    v.appendChild(form);
+    if (!ref) {
+      v.appendChild(el('p', { cls: 'muted' }, 'Name a version (or follow one from a job\'s artifacts) to see what it was made from and what was made from it.'));
+      return false;
+    }
+    return api('/v1/artifacts/' + encodeURIComponent(ref) + '/lineage').then(function (d) {
+      v.appendChild(el('p', { cls: 'muted' }, 'Left: what it was made from (the inputs of the job that made it, and theirs). ' +
+        'Right: the versions jobs made from it, and the jobs that read it.'));
+      v.appendChild(el('div', { cls: 'graph' }, lineageGraph(d)));
+      if (d.lineage) {
+        var l = d.lineage;
+        v.appendChild(el('h2', { text: 'Made by' }));
+        var made = kv([['job', el('a', { href: '#/job/' + l.job }, String(l.job) + (l.name ? ' · ' + l.name : ''))],
+          ['user', l.user + ' (team ' + l.team + ')'], ['command', (l.command || []).join(' ')],
+          ['image', l.image ? l.image + (l.image_digest ? ' @ ' + l.image_digest : '') : null],
+          ['environment', l.environment || null], ['node', l.node || null],
+          ['ran', fmtTime(l.start) + ' to ' + fmtTime(l.end)]]);
+        made.id = 'made-by';
+        v.appendChild(made);
+      }
+      return false;
+    }).catch(function (e) {
+      if (!notLanded(e)) throw e;
+      v.appendChild(notAvailable('artifact lineage (GET /v1/artifacts/REF/lineage)'));
+      return false;
     });
   }
 
@@ -746,7 +867,8 @@
     });
   }
 
-  var PAGES = { overview: overview, nodes: nodesPage, queue: queuePage, job: jobPage, usage: usagePage, idle: idlePage };
+  var PAGES = { overview: overview, nodes: nodesPage, queue: queuePage, job: jobPage, usage: usagePage, idle: idlePage,
+    lineage: lineagePage };
 
   function route() {
     if (!state.token) return;
