@@ -119,6 +119,28 @@ wait_for 30 ended "$jc"
 is "$(job_state "$jc")" cancelled "a cancelled job ends cancelled"
 is "$(latest corpus)" 1 "corpus has one version still: neither registered anything"
 ok $(grep -q "job $jf .*made\|job $jc .*made" "$WORK/server.log" && echo 1 || echo 0) "the server's log shows no version made by them"
+ok $(grep -Eq "job ($jf|$jc) incarnation [0-9]+ succeeded: hashing" "$WORK/agent.log" && echo 1 || echo 0) "the node hashed neither's outputs"
+# The server's own rule, whatever a node sends: hashes of a run that then fails, or is
+# cancelled, register nothing (sent here by hand for running jobs).
+epoch=$(sed -n 's/.*registered with epoch \([0-9]*\).*/\1/p' "$WORK/agent.log" | tail -n 1)
+forge() { # JOB ARTIFACT: a node's hashes of JOB's output ARTIFACT, as its agent would send
+  api POST /v1/agent/outputs '{"name":"n1","epoch":'"$epoch"',"job_id":'"$1"',"incarnation":1,"outputs":[{"artifact":"'"$2"'","digest":"sha256:'"$(printf '%064d' 0)"'","size":1,"files":1}]}' >/dev/null
+  cat "$WORK/status"
+}
+jx=$(as "$ALICE" POST /v1/jobs '{"gpus":1,"outputs":[{"artifact":"corpus","kind":"dataset","path":"/gantry/output/data"}],
+  "command":["sh","-c","while [ ! -e '"$WORK"'/go ]; do sleep 0.1; done; exit 3"]}' | jget '{id}')
+jy=$(as "$ALICE" POST /v1/jobs '{"gpus":1,"outputs":[{"artifact":"corpus","kind":"dataset","path":"/gantry/output/data"}],"command":["sleep","600"]}' | jget '{id}')
+wait_for 30 job_is "$jx" running
+wait_for 30 job_is "$jy" running
+is "$(forge "$jx" corpus)" 200 "the server takes a node's hashes of a running job's outputs"
+is "$(forge "$jx" other)" 400 "  but not of an artifact the job did not declare (400)"
+is "$(forge "$jy" corpus)" 200 "  (and of a second job's)"
+touch "$WORK/go"
+as "$ALICE" DELETE "/v1/jobs/$jy" >/dev/null
+wait_for 30 ended "$jx"
+wait_for 30 ended "$jy"
+is "$(job_state "$jx")/$(job_state "$jy")" failed/cancelled "then one fails and the other is cancelled"
+is "$(latest corpus)" 1 "neither registers anything though their node sent hashes"
 
 # ---- another team cannot write vision's artifacts, nor read its private ones ----
 as "$BOB" POST /v1/jobs '{"gpus":1,"outputs":[{"artifact":"corpus","path":"/gantry/output"}],"command":["true"]}' >/dev/null
