@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/client.h"
+#include "cli/cli_lineage.h"
 #include "cli/commands.h"
 #include "cli/table.h"
 #include "common/manifest.h"
@@ -32,7 +33,10 @@ static const char *HELP =
     "  tag REF ALIAS  point ALIAS at REF's version (moves it); tag -d NAME ALIAS removes it\n"
     "  rm REF         remove a version (hidden instead when a job or lineage uses it)\n"
     "  verify REF     hash a version's stored files again; exit 1 when one changed\n"
-    "  digest PATH [--threads N]  the digest push would give PATH, computed here (no server)\n";
+    "  digest PATH [--threads N]  the digest push would give PATH, computed here (no server)\n"
+    "  push --in-place VOLUME:PATH NAME [--kind K] [--team T]\n"
+    "                 a new version of NAME registered where its files are (a node hashes them)\n"
+    "  lineage REF    what REF was made from and what was made from it [-o json|yaml]\n";
 
 static const char *s_or(const json_t *o, const char *k, const char *d)
 {
@@ -634,6 +638,11 @@ static int verify(const cli_t *c, int argc, char **argv)
     gt_error_t err = {0};
     json_t *resp = NULL;
     int st = cli_request(c, "POST", path, NULL, NULL, &resp, &err);
+    if (st == 202) { /* in place: a node hashes it (cli_lineage.c) */
+        int rc = cli_artifact_verify_in_place(c, resp, argc, argv);
+        json_decref(resp);
+        return rc;
+    }
     if (st != 200)
         return cli_fail_request("artifact verify", st, resp, &err);
     if (c->output == CLI_JSON || c->output == CLI_YAML) {
@@ -669,6 +678,11 @@ int cmd_artifact(int argc, char **argv)
     const char *sub = argv[1];
     argc--;
     argv++;
+    for (int i = 1; !strcmp(sub, "push") && i < argc; i++)
+        if (!strcmp(argv[i], "--in-place"))
+            return cli_artifact_push_in_place(&c, argc, argv);
+    if (!strcmp(sub, "lineage"))
+        return cli_artifact_lineage(&c, argc, argv);
     if (!strcmp(sub, "push"))
         return push(&c, argc, argv);
     if (!strcmp(sub, "pull"))

@@ -8,8 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/client.h"
-#include "cli/commands.h"
+#include "cli/cli_lineage.h"
 #include "common/util.h"
 
 static void sleep_ms(long ms)
@@ -59,12 +58,9 @@ static int failed_request(const char *cmd, json_t *r)
     return 1;
 }
 
-int cli_artifact_push_in_place(int argc, char **argv)
+int cli_artifact_push_in_place(const cli_t *c, int argc, char **argv)
 {
     const char *cmd = "artifact push";
-    cli_t c;
-    if (cli_init(&c, &argc, argv, cmd) < 0)
-        return 2;
     const char *where = NULL, *name = NULL, *kind = NULL, *team = NULL;
     double wait_s = 3600;
     for (int i = 1; i < argc; i++) {
@@ -111,19 +107,19 @@ int cli_artifact_push_in_place(int argc, char **argv)
     free(esc);
     json_t *resp = NULL;
     gt_error_t err = {0};
-    int st = cli_request(&c, "POST", path, body, NULL, &resp, &err);
+    int st = cli_request(c, "POST", path, body, NULL, &resp, &err);
     json_decref(body);
     if (st != 202)
         return cli_fail_request(cmd, st, resp, &err);
-    json_t *r = await_request(&c, cmd, resp, wait_s);
+    json_t *r = await_request(c, cmd, resp, wait_s);
     json_decref(resp);
     if (!r)
         return 1;
     if (strcmp(json_string_value(json_object_get(r, "state")), "done"))
         return failed_request(cmd, r);
-    if (c.output == CLI_JSON)
+    if (c->output == CLI_JSON)
         cli_print_json(r);
-    else if (c.output == CLI_YAML)
+    else if (c->output == CLI_YAML)
         cli_print_yaml(r);
     else
         printf("%s@%lld %s (%lld files, %lld bytes, in place on %s:%s)\n", name,
@@ -137,73 +133,22 @@ int cli_artifact_push_in_place(int argc, char **argv)
     return 0;
 }
 
-int cli_artifact_verify(int argc, char **argv, int (*blob_verify)(int, char **))
+int cli_artifact_verify_in_place(const cli_t *c, json_t *req, int argc, char **argv)
 {
     const char *cmd = "artifact verify";
-    cli_t c;
-    char **orig = xcalloc((size_t)argc + 1, sizeof(char *));
-    memcpy(orig, argv, (size_t)argc * sizeof(char *));
-    int orig_argc = argc;
-    if (cli_init(&c, &argc, argv, cmd) < 0) {
-        free(orig);
-        return 2;
-    }
-    const char *ref = NULL;
     double wait_s = 3600;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: gantry artifact verify REF [--wait SECONDS]\n\n"
-                   "Hashes the files of version REF (NAME@N, NAME:ALIAS or NAME) again and\n"
-                   "compares them with its manifest: an in-place version on a node that has\n"
-                   "its volume. Exit status 0 when they match, 1 when files changed (each\n"
-                   "listed: changed, missing, added).\n");
-            free(orig);
-            return 0;
-        }
+    for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--wait") && i + 1 < argc)
             wait_s = atof(argv[++i]);
-        else if (argv[i][0] != '-' && !ref)
-            ref = argv[i];
-        else {
-            fprintf(stderr, "gantry %s: unexpected argument %s (see --help)\n", cmd, argv[i]);
-            free(orig);
-            return 2;
-        }
-    }
-    if (!ref) {
-        fprintf(stderr, "gantry %s: usage: gantry artifact verify REF\n", cmd);
-        free(orig);
-        return 2;
-    }
-    char *esc = cli_escape(ref);
-    char path[512];
-    snprintf(path, sizeof(path), "/v1/artifacts/%s/verify", esc);
-    free(esc);
-    json_t *resp = NULL;
-    gt_error_t err = {0};
-    int st = cli_request(&c, "POST", path, NULL, NULL, &resp, &err);
-    if (st != 202) {
-        /* Not in place: the blob store's own verification answered (or refused). */
-        if (blob_verify && (st == 200 || st == 409)) {
-            json_decref(resp);
-            int rc = blob_verify(orig_argc, orig);
-            free(orig);
-            return rc;
-        }
-        free(orig);
-        return cli_fail_request(cmd, st, resp, &err);
-    }
-    free(orig);
-    json_t *r = await_request(&c, cmd, resp, wait_s);
-    json_decref(resp);
+    json_t *r = await_request(c, cmd, req, wait_s);
     if (!r)
         return 1;
     if (strcmp(json_string_value(json_object_get(r, "state")), "done"))
         return failed_request(cmd, r);
     bool ok = json_is_true(json_object_get(r, "ok"));
-    if (c.output == CLI_JSON)
+    if (c->output == CLI_JSON)
         cli_print_json(r);
-    else if (c.output == CLI_YAML)
+    else if (c->output == CLI_YAML)
         cli_print_yaml(r);
     else if (ok)
         printf("%s@%lld: OK, its files match %s\n", json_string_value(json_object_get(r, "name")),
@@ -265,12 +210,9 @@ static void print_node(const json_t *n, const char *prefix, bool last, bool root
     gt_buf_free(&pre);
 }
 
-int cli_artifact_lineage(int argc, char **argv)
+int cli_artifact_lineage(const cli_t *c, int argc, char **argv)
 {
     const char *cmd = "artifact lineage";
-    cli_t c;
-    if (cli_init(&c, &argc, argv, cmd) < 0)
-        return 2;
     const char *ref = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -298,12 +240,12 @@ int cli_artifact_lineage(int argc, char **argv)
     free(esc);
     json_t *resp = NULL;
     gt_error_t err = {0};
-    int st = cli_request(&c, "GET", path, NULL, NULL, &resp, &err);
+    int st = cli_request(c, "GET", path, NULL, NULL, &resp, &err);
     if (st != 200)
         return cli_fail_request(cmd, st, resp, &err);
-    if (c.output == CLI_JSON)
+    if (c->output == CLI_JSON)
         cli_print_json(resp);
-    else if (c.output == CLI_YAML)
+    else if (c->output == CLI_YAML)
         cli_print_yaml(resp);
     else {
         printf("upstream (what it was made from):\n");

@@ -47,11 +47,5 @@ int cmd_metrics(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_artifact(int argc, char **argv);
 
-/* cli_lineage.c: parts of `gantry artifact` (docs/artifacts.md "Jobs", "Lineage"). argv[0] is
- * the subcommand's name. verify: an in-place version is hashed on a node; another is left to
- * blob_verify (may be NULL). */
-int cli_artifact_push_in_place(int argc, char **argv);
-int cli_artifact_verify(int argc, char **argv, int (*blob_verify)(int, char **));
-int cli_artifact_lineage(int argc, char **argv);
 
 #endif

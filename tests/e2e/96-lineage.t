@@ -93,12 +93,16 @@ is "$(echo "$doc" | jget '{inputs}[0]{ref}')" clf:production "  the reference as
 like "$(logs "$jb")" 'v1' "the job read clf@1's files"
 
 # ---- lineage shows the chain ----
-lin=$(GANTRY_TOKEN=$ALICE "$GANTRY" artifact lineage clf@1 -o json)
+lin=$(GANTRY_TOKEN=$ADMIN "$GANTRY" artifact lineage clf@1 -o json)
 is "$(echo "$lin" | jget '{upstream}[0]{artifact}')@$(echo "$lin" | jget '{upstream}[0]{version}')" corpus@1 "clf@1's upstream is corpus@1"
 is "$(echo "$lin" | jget '{upstream}[0]{job}{id}')" "$j1" "  made by the producing job"
 is "$(echo "$lin" | jget '{job}{id}')" "$j2" "clf@1 was made by the training job"
-ok $(echo "$lin" | perl -MJSON::PP -e 'my $d = decode_json(join "", <>); exit !grep { ($_->{job} // 0) == $ARGV[0] } @{$d->{downstream}}' "$jb" && echo 0 || echo 1) "its downstream has product's job"
-lin=$(GANTRY_TOKEN=$ALICE "$GANTRY" artifact lineage corpus@1)
+reads() { perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>); exit !grep { !ref $_->{job} && ($_->{job} // 0) == $ARGV[0] } @{$d->{downstream}}' "$1"; }
+ok $(echo "$lin" | reads "$jb" && echo 0 || echo 1) "its downstream has product's job (seen by an admin)"
+ok $(GANTRY_TOKEN=$BOB "$GANTRY" artifact lineage clf:production -o json | reads "$jb" && echo 0 || echo 1) "  and by product's member"
+ok $(GANTRY_TOKEN=$ALICE "$GANTRY" artifact lineage clf@1 -o json | reads "$jb" && echo 1 || echo 0) "  not by vision's: another team's job is not revealed"
+is "$(GANTRY_TOKEN=$BOB "$GANTRY" artifact lineage clf@1 -o json | jget '{upstream}[0]{hidden}')" true "product sees clf@1's upstream as a version it may not read"
+lin=$(GANTRY_TOKEN=$ADMIN "$GANTRY" artifact lineage corpus@1)
 like "$lin" "clf@1 model" "corpus@1's tree shows clf@1 downstream"
 like "$lin" "job $jb \\(bob, team product\\)" "  and, under it, product's job"
 lin=$(GANTRY_TOKEN=$ALICE "$GANTRY" artifact lineage clf@2 -o json)
@@ -157,7 +161,7 @@ NODE_MODULES=$ROOT/build/web-deps/node_modules
 if [ ! -d "$NODE_MODULES/puppeteer-core" ]; then
   echo "Bail out! $NODE_MODULES/puppeteer-core is missing: run scripts/deps"; exit 1
 fi
-URL=$GANTRY_SERVER TOKEN=$ALICE ROOT=clf@1 UP=corpus@1 DOWN_JOB=$jb MADE_BY=$j2 \
+URL=$GANTRY_SERVER TOKEN=$ADMIN VERSION=clf@1 UP=corpus@1 DOWN_JOB=$jb MADE_BY=$j2 \
   OUT=$ROOT/build/test-artifacts/96-lineage NODE_PATH=$NODE_MODULES \
   timeout 300 node "$ROOT/tests/web/lineage.js" > "$WORK/web.out" 2>&1
 rc=$?

@@ -1,8 +1,8 @@
 // lineage.js: the dashboard's lineage graph in a real headless Chromium, started by
 // tests/e2e/96-lineage.t once its chain exists (environment):
 //   URL      the server; TOKEN a member of the team that made the chain
-//   ROOT     the version to open (clf@1); UP its upstream (corpus@1); DOWN_JOB a job that read it
-//   MADE_BY  the job that made ROOT; OUT where the screenshot goes
+//   VERSION  the version to open (clf@1); UP its upstream (corpus@1); DOWN_JOB a job that read it
+//   MADE_BY  the job that made VERSION; OUT where the screenshot goes
 // Each check prints PASS or FAIL (lib.js); the .t file turns them into TAP.
 'use strict';
 const { check, launch, newPage, shot, waitLoaded, text, done } = require('./lib.js');
@@ -23,33 +23,33 @@ async function main() {
     // A job page links its artifacts to their lineage.
     await page.goto(URL + '/#/job/' + env('MADE_BY'), { waitUntil: 'load' });
     await waitLoaded(page, 'job');
-    await check('the job that made ' + env('ROOT') + ' lists its input and output versions', async () => {
+    await check('the job that made ' + env('VERSION') + ' lists its input and output versions', async () => {
       const rows = await page.$$eval('#artifacts tbody tr', (rs) => rs.map((r) => r.textContent));
       const all = rows.join(' | ');
-      return (all.includes(env('UP')) && all.includes(env('ROOT'))) || 'rows: ' + all;
+      return (all.includes(env('UP')) && all.includes(env('VERSION'))) || 'rows: ' + all;
     });
     await page.click('#artifacts tr[data-output] a');
     await waitLoaded(page, 'lineage');
-    await check('following its output opens the lineage page of ' + env('ROOT'), async () => {
+    await check('following its output opens the lineage page of ' + env('VERSION'), async () => {
       const h = await text(page, '#view h1');
-      return h === 'Lineage of ' + env('ROOT') || 'heading: ' + h;
+      return h === 'Lineage of ' + env('VERSION') || 'heading: ' + h;
     });
     await check('the graph draws the version, its upstream and the job that read it', async () => {
       const refs = await page.$$eval('#lineage-graph .lnode', (gs) => gs.map((g) => g.getAttribute('data-ref')));
-      const want = [env('ROOT'), env('UP'), 'job ' + env('DOWN_JOB')];
+      const want = [env('VERSION'), env('UP'), 'job ' + env('DOWN_JOB')];
       const missing = want.filter((w) => !refs.includes(w));
       return !missing.length || 'missing ' + missing.join(', ') + ' among ' + refs.join(', ');
     });
-    await check('an arrow goes from ' + env('UP') + ' to ' + env('ROOT') + ', and from it to job ' + env('DOWN_JOB'), async () => {
+    await check('an arrow goes from ' + env('UP') + ' to ' + env('VERSION') + ', and from it to job ' + env('DOWN_JOB'), async () => {
       const edges = await page.$$eval('#lineage-graph line.edge', (ls) => ls.map((l) => l.getAttribute('data-from') + '>' + l.getAttribute('data-to')));
-      const want = [env('UP') + '>' + env('ROOT'), env('ROOT') + '>job ' + env('DOWN_JOB')];
+      const want = [env('UP') + '>' + env('VERSION'), env('VERSION') + '>job ' + env('DOWN_JOB')];
       const missing = want.filter((w) => !edges.includes(w));
       return !missing.length || 'edges: ' + edges.join(', ');
     });
     await check('upstream lies left of the version, downstream right of it', async () => {
       const xs = await page.$$eval('#lineage-graph .lnode', (gs) => Object.fromEntries(gs.map((g) =>
         [g.getAttribute('data-ref'), Number(g.querySelector('rect').getAttribute('x'))])));
-      const u = xs[env('UP')], r = xs[env('ROOT')], d = xs['job ' + env('DOWN_JOB')];
+      const u = xs[env('UP')], r = xs[env('VERSION')], d = xs['job ' + env('DOWN_JOB')];
       return (u < r && r < d) || 'x: ' + JSON.stringify(xs);
     });
     await check('"made by" names the job, its user and command', async () => {
