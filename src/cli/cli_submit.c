@@ -38,6 +38,10 @@ static const char *submit_help =
     "                         oci-archive:/PATH.tar, docker-archive:/PATH.tar\n"
     "      --mount VOL[/SUB]:PATH[:ro|:rw]  mount volume VOL (or its sub-directory SUB) at\n"
     "                         PATH (repeatable; see `gantry volumes`)\n"
+    "      --input REF:PATH   mount artifact version REF (NAME@N, NAME:ALIAS, NAME) read-only\n"
+    "                         at PATH (repeatable; docs/artifacts.md)\n"
+    "      --output-artifact NAME[:KIND]:PATH  when the job succeeds, register what it wrote\n"
+    "                         at PATH (/gantry/output/...) as a new version of NAME\n"
     "      --environment NAME a software stack (see `gantry envs`); the job's own image, env\n"
     "                         and mounts add to or override the stack's\n"
     "      --network MODE     host (default) or none (loopback only)\n"
@@ -187,7 +191,7 @@ static void name_from_script(json_t *job, const char *path)
 }
 
 /* Long options that are sbatch's names, passed to batch_option() under that name. */
-enum { OPT_SBATCH = 1000 };
+enum { OPT_SBATCH = 1000, OPT_INPUT, OPT_OUTPUT_ARTIFACT };
 
 int cmd_submit(int argc, char **argv)
 {
@@ -227,6 +231,8 @@ int cmd_submit(int argc, char **argv)
         {"export", required_argument, 0, OPT_SBATCH},
         {"label", required_argument, 0, 'l'},
         {"kind", required_argument, 0, 'k'},
+        {"input", required_argument, 0, OPT_INPUT},
+        {"output-artifact", required_argument, 0, OPT_OUTPUT_ARTIFACT},
         {0, 0, 0, 0}};
     batch_t job, cl; /* job: the file's fields and the script's directives; cl: the flags */
     batch_init(&job);
@@ -286,6 +292,34 @@ int cmd_submit(int argc, char **argv)
                 goto out;
             }
             break;
+        case OPT_INPUT:
+        case OPT_OUTPUT_ARTIFACT: {
+            /* REF:PATH, NAME[:KIND]:PATH: PATH is absolute, so it starts at the last ":/" */
+            const char *cut = NULL;
+            for (const char *q = optarg; (q = strstr(q, ":/")); q++)
+                cut = q;
+            if (!cut || cut == optarg) {
+                fprintf(stderr, "gantry submit: --%s '%s' must be %s:PATH with PATH absolute\n",
+                        o == OPT_INPUT ? "input" : "output-artifact", optarg,
+                        o == OPT_INPUT ? "REF" : "NAME[:KIND]");
+                goto out;
+            }
+            json_t *e = json_pack("{s:s#,s:s}", "artifact", optarg, (int)(cut - optarg), "path",
+                                  cut + 1);
+            const char *colon = memchr(optarg, ':', (size_t)(cut - optarg));
+            if (o == OPT_OUTPUT_ARTIFACT && colon) {
+                json_object_set_new(e, "artifact",
+                                    json_stringn(optarg, (size_t)(colon - optarg)));
+                json_object_set_new(e, "kind",
+                                    json_stringn(colon + 1, (size_t)(cut - colon - 1)));
+            }
+            const char *fk = o == OPT_INPUT ? "inputs" : "outputs";
+            json_t *a = json_object_get(flags, fk);
+            if (!a)
+                json_object_set_new(flags, fk, a = json_array());
+            json_array_append_new(a, e);
+            break;
+        }
         case 'n': json_object_set_new(flags, "name", json_string(optarg)); break;
         case 'p': json_object_set_new(flags, "priority_class", json_string(optarg)); break;
         case 'W': json_object_set_new(flags, "workdir", json_string(optarg)); break;

@@ -76,9 +76,9 @@ is "$(echo "$doc" | jget '{outputs}[0]{version}')" 1 "its model is registered as
 set_alias() { as "$ALICE" PUT "/v1/artifacts/$1/aliases/$2" "{\"version\":$3}" >/dev/null; status; }
 is "$(as "$ALICE" PATCH /v1/artifacts/clf '{"visibility":"public"}' >/dev/null; status)" 200 "vision shares clf"
 is "$(set_alias clf production 1)" 200 "vision moves alias production to clf@1"
-j3=$(as "$ALICE" POST /v1/jobs '{"gpus":1,"inputs":[{"artifact":"corpus","path":"'"$M"'/data"}],
-  "outputs":[{"artifact":"clf","kind":"model","path":"/gantry/output/model"}],
-  "command":["sh","-c","mkdir -p $GANTRY_OUTPUT_DIR/model && echo v2 > $GANTRY_OUTPUT_DIR/model/w.bin"]}' | jget '{id}')
+# (through the CLI's flags this time)
+j3=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --gpus 1 --input "corpus:$M/data" \
+  --output-artifact clf:model:/gantry/output/model -- sh -c 'mkdir -p $GANTRY_OUTPUT_DIR/model && echo v2 > $GANTRY_OUTPUT_DIR/model/w.bin' | awk '{print $NF}')
 wait_for 30 ended "$j3"
 is "$(api GET "/v1/jobs/$j3" | jget '{outputs}[0]{version}')" 2 "a later job makes clf@2"
 
