@@ -990,7 +990,11 @@ static long post_status(agent_t *a, const char *path, json_t *body, gt_error_t *
     int rc = client_call(a->c, "POST", path, body, CALL_TIMEOUT_MS, &status, &resp, err);
     json_decref(body);
     json_decref(resp);
-    if (rc == 0 && must_register(status) && status != 404)
+    /* A 404 of the node itself (not_registered), not of what the call named: register
+     * again and send it then (0: as if unanswered). */
+    if (rc == 0 && status == 404 && !strcmp(err->code, "not_registered"))
+        status = 0;
+    if (rc == 0 && (status == 0 || (must_register(status) && status != 404)))
         a->need_register = true;
     return rc == 0 ? status : 0;
 }
