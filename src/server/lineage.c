@@ -237,9 +237,15 @@ static json_t *job_lineage(const job_t *j, double end)
                                                 json_object_get(in, "version"), "digest",
                                                 json_object_get(in, "digest"), "path",
                                                 json_object_get(in, "path")));
-    json_t *l = json_pack("{s:I,s:s,s:s,s:O,s:O,s:o,s:f,s:f,s:i}", "job", (json_int_t)j->id,
-                          "user", j->user, "team", j->team, "command", j->command, "env",
-                          j->env, "inputs", inputs, "start", j->start_time, "end", end,
+    /* The names of its environment variables, not their values: a shared version's lineage
+     * is read by other teams, and a job's env may hold its secrets (an API key). */
+    json_t *env_names = json_array();
+    const char *k;
+    json_t *val;
+    json_object_foreach(j->env, k, val) json_array_append_new(env_names, json_string(k));
+    json_t *l = json_pack("{s:I,s:s,s:s,s:O,s:o,s:o,s:f,s:f,s:i}", "job", (json_int_t)j->id,
+                          "user", j->user, "team", j->team, "command", j->command, "env_names",
+                          env_names, "inputs", inputs, "start", j->start_time, "end", end,
                           "incarnation", j->incarnation);
     if (j->name)
         json_object_set_new(l, "name", json_string(j->name));

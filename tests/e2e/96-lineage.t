@@ -40,7 +40,7 @@ logs() { api GET "/v1/jobs/$1/logs${2:+?stream=$2}"; }
 latest() { GANTRY_TOKEN=$ADMIN "$GANTRY" artifact lineage "$1" -o json | jget '{version}'; }
 
 # ---- vision's job produces dataset corpus@1 ----
-j1=$(as "$ALICE" POST /v1/jobs '{"gpus":1,"name":"prep","outputs":[{"artifact":"corpus","kind":"dataset","path":"/gantry/output/data"}],
+j1=$(as "$ALICE" POST /v1/jobs '{"gpus":1,"name":"prep","env":{"HF_TOKEN":"hunter2-secret"},"outputs":[{"artifact":"corpus","kind":"dataset","path":"/gantry/output/data"}],
   "command":["sh","-c","mkdir -p $GANTRY_OUTPUT_DIR/data/sub && echo one > $GANTRY_OUTPUT_DIR/data/a.txt && printf two > $GANTRY_OUTPUT_DIR/data/sub/b.txt"]}' | jget '{id}')
 wait_for 30 ended "$j1"
 is "$(job_state "$j1")" succeeded "the producing job succeeds"
@@ -58,6 +58,8 @@ is "$(echo "$lin" | jget '{lineage}{job}')" "$j1" "corpus@1's lineage is the job
 is "$(echo "$lin" | jget '{lineage}{user}')/$(echo "$lin" | jget '{lineage}{team}')" alice/vision "  with its user and team"
 like "$(echo "$lin" | jget '{lineage}{command}')" 'mkdir -p' "  and its command"
 ok $(echo "$lin" | perl -MJSON::PP -e 'my $l = decode_json(join "", <>)->{lineage}; exit !($l->{start} > 0 && $l->{end} >= $l->{start})' && echo 0 || echo 1) "  and its start and end"
+is "$(echo "$lin" | jget '{lineage}{env_names}')" '["HF_TOKEN"]' "  and its environment's names"
+ok $(echo "$lin" | grep -q hunter2 && echo 1 || echo 0) "  not their values (a shared version's lineage would publish a secret)"
 
 # ---- its training job reads corpus@1 (read-only) and produces clf@1 ----
 j2=$(as "$ALICE" POST /v1/jobs '{"gpus":1,"name":"train","inputs":[{"artifact":"corpus@1","path":"'"$M"'/data"}],
