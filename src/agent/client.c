@@ -1,5 +1,7 @@
 #include "agent/client.h"
 
+#include "common/urllist.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -20,6 +22,8 @@ typedef struct xfer {
 } xfer_t;
 
 struct client {
+    gt_urllist_t urls;   /* the servers (one, or several: docs/ha.md) */
+    size_t cur;          /* the one in use: base */
     char *base;
     gt_transport_t tp;
     char *auth;
@@ -28,6 +32,8 @@ struct client {
     bool polling, poll_done;
     CURLcode poll_rc;
 };
+
+static int local_address(const char *base, char *buf, size_t len, gt_error_t *err);
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
@@ -118,12 +124,13 @@ client_t *client_new(const char *base, const char *token, const gt_transport_t *
         inited = true;
     }
     client_t *c = xcalloc(1, sizeof(*c));
-    c->base = xstrdup(base);
+    if (gt_urllist_parse(base, &c->urls, err) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->base = xstrdup(c->urls.urls[0]);
     if (tp)
         c->tp = *tp;
-    size_t bl = strlen(c->base);
-    while (bl && c->base[bl - 1] == '/')
-        c->base[--bl] = '\0';
     gt_buf_t a = {0};
     gt_buf_printf(&a, "Authorization: Bearer %s", token ? token : "");
     c->auth = a.data;
@@ -161,7 +168,55 @@ void client_free(client_t *c)
         curl_multi_cleanup(c->multi);
     free(c->base);
     free(c->auth);
+    gt_urllist_free(&c->urls);
     free(c);
+}
+
+const char *client_server(const client_t *c)
+{
+    return c->base;
+}
+
+/* Moves to the server at index i of the list (a running long poll is abandoned: it went to
+ * the one before). */
+static void switch_to(client_t *c, size_t i)
+{
+    client_poll_cancel(c);
+    c->cur = i % c->urls.n;
+    free(c->base);
+    c->base = xstrdup(c->urls.urls[c->cur]);
+    gt_error_t e = {0};
+    /* The same settings on another URL of the list: cannot fail where the first did not,
+     * except for a URL gt_transport_check refused at start (then every call fails). */
+    gt_transport_apply(c->call.easy, c->base, &c->tp, &c->call.guard, &e);
+    gt_transport_apply(c->poll.easy, c->base, &c->tp, &c->poll.guard, &e);
+}
+
+/* After a transfer on x: whether to try the next server (several given): its connection
+ * failed, or it answered as a standby (307, 503 not_leader). Moves there when so; the
+ * standby's Location is followed only when it is one of the list's URLs. */
+static bool fail_over(client_t *c, xfer_t *x, CURLcode rc)
+{
+    if (c->urls.n < 2 || x->guard.refused)
+        return false;
+    long status = 0;
+    char code[64] = "";
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        json_t *j = x->body.len ? json_loadb(x->body.data, x->body.len, 0, NULL) : NULL;
+        const char *cd = json_string_value(json_object_get(json_object_get(j, "error"),
+                                                           "code"));
+        snprintf(code, sizeof(code), "%s", cd ? cd : "");
+        json_decref(j);
+        if (!gt_urllist_not_leader(status, code))
+            return false;
+    }
+    char *loc = NULL;
+    int hint = -1;
+    if (rc == CURLE_OK && curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK)
+        hint = gt_urllist_find(&c->urls, loc);
+    switch_to(c, hint >= 0 && (size_t)hint != c->cur ? (size_t)hint : c->cur + 1);
+    return true;
 }
 
 void client_set_token(client_t *c, const char *token)
@@ -178,8 +233,15 @@ void client_set_token(client_t *c, const char *token)
 int client_call(client_t *c, const char *method, const char *path, json_t *body,
                 long timeout_ms, long *status, json_t **out, gt_error_t *err)
 {
-    xfer_prepare(c, &c->call, method, path, body, timeout_ms);
-    CURLcode rc = curl_easy_perform(c->call.easy);
+    /* Every agent call may be sent twice (the protocol's answers are the same), so one whose
+     * server failed or stood by goes to the next, each server of the list at most once. */
+    CURLcode rc = CURLE_OK;
+    for (size_t tries = 0; tries < c->urls.n; tries++) {
+        xfer_prepare(c, &c->call, method, path, body, timeout_ms);
+        rc = curl_easy_perform(c->call.easy);
+        if (!fail_over(c, &c->call, rc))
+            break;
+    }
     return xfer_finish(c, &c->call, rc, status, out, err);
 }
 
@@ -239,10 +301,22 @@ int client_poll_result(client_t *c, long *status, json_t **out, gt_error_t *err)
     curl_multi_remove_handle(c->multi, c->poll.easy);
     c->polling = false;
     c->poll_done = false;
-    return xfer_finish(c, &c->poll, c->poll_rc, status, out, err);
+    int rc = xfer_finish(c, &c->poll, c->poll_rc, status, out, err);
+    fail_over(c, &c->poll, c->poll_rc); /* the next poll goes to the next server */
+    return rc;
 }
 
 int client_local_address(const char *base, char *buf, size_t len, gt_error_t *err)
+{
+    gt_urllist_t l;
+    if (gt_urllist_parse(base, &l, err) < 0)
+        return -1;
+    int rc = local_address(l.urls[0], buf, len, err);
+    gt_urllist_free(&l);
+    return rc;
+}
+
+static int local_address(const char *base, char *buf, size_t len, gt_error_t *err)
 {
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL;

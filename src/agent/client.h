@@ -16,7 +16,10 @@
 
 typedef struct client client_t;
 
-/* base: "https://host:port" (or http://); token: the bearer token; tp: how the server is
+/* base: "https://host:port" (or http://), or several such URLs separated by ',' (the servers
+ * of one cluster, docs/ha.md): a call whose server cannot be reached or answers as a standby
+ * (307, 503 not_leader) goes to the next one, each at most once per call; a long poll that
+ * ends so makes the next poll go to the next one. token: the bearer token; tp: how the server is
  * verified and whether plaintext beyond loopback is allowed (common/transport.h; copied, the
  * CA file's name must outlive the client). NULL with err if curl cannot start or base's scheme
  * is neither http nor https. Every call of a client whose plaintext guard refused a
@@ -24,6 +27,8 @@ typedef struct client client_t;
 client_t *client_new(const char *base, const char *token, const gt_transport_t *tp,
                      gt_error_t *err);
 void client_free(client_t *c);
+/* The URL of the server in use (the one that answered last). */
+const char *client_server(const client_t *c);
 /* Sends token from now on (the node's own credential, or back to the join token). Abandons a
  * running long poll: it carries the old one. */
 void client_set_token(client_t *c, const char *token);
@@ -45,7 +50,7 @@ void client_poll_cancel(client_t *c);
 /* The finished poll's result, as client_call's; resets it so that another may start. */
 int client_poll_result(client_t *c, long *status, json_t **out, gt_error_t *err);
 
-/* The local address the agent reaches the server from ("10.0.0.5"), found with a UDP
+/* The local address the agent reaches the server (the first of a list) from ("10.0.0.5"), found with a UDP
  * connect (no packet is sent). Returns 0 and fills buf, or -1 with err. */
 int client_local_address(const char *base, char *buf, size_t len, gt_error_t *err);
 

@@ -1,6 +1,7 @@
 #include "cli/client.h"
 
 #include "common/transport.h"
+#include "common/urllist.h"
 #include "common/yaml_json.h"
 
 #include <curl/curl.h>
@@ -8,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 static void trim(char *s)
@@ -130,15 +133,27 @@ int cli_init(cli_t *c, int *argc, char **argv, const char *cmd)
     read_config_file(c, !c->server[0], !c->token[0]);
     if (!c->server[0])
         snprintf(c->server, sizeof(c->server), "http://127.0.0.1:8080");
-    if (!strstr(c->server, "://")) {
-        char tmp[sizeof(c->server)];
-        memcpy(tmp, c->server, sizeof(tmp));
-        tmp[sizeof(tmp) - 8] = 0;
-        snprintf(c->server, sizeof(c->server), "http://%.500s", tmp);
+    /* One URL or several (url1,url2,...: the servers of one cluster, docs/ha.md), each
+     * written out whole. */
+    gt_urllist_t l;
+    gt_error_t err = {0};
+    if (gt_urllist_parse(c->server, &l, &err) < 0) {
+        fprintf(stderr, "gantry %s: --server / GANTRY_SERVER: %s\n", cmd, err.msg);
+        return -1;
     }
-    size_t n = strlen(c->server);
-    if (n && c->server[n - 1] == '/')
-        c->server[n - 1] = 0;
+    gt_buf_t joined = {0};
+    for (size_t i = 0; i < l.n; i++)
+        gt_buf_printf(&joined, "%s%s", i ? "," : "", l.urls[i]);
+    if (joined.len >= sizeof(c->server)) {
+        fprintf(stderr, "gantry %s: --server / GANTRY_SERVER: the list is too long (at most "
+                        "%zu characters)\n", cmd, sizeof(c->server) - 1);
+        gt_buf_free(&joined);
+        gt_urllist_free(&l);
+        return -1;
+    }
+    snprintf(c->server, sizeof(c->server), "%s", joined.data);
+    gt_buf_free(&joined);
+    gt_urllist_free(&l);
     return 0;
 }
 
@@ -222,8 +237,8 @@ static CURL *prepare(const cli_t *c, const char *method, const char *path,
         inited = true;
     }
     CURL *h = curl_easy_init();
-    char url[1200];
-    snprintf(url, sizeof(url), "%s%s", c->server, path);
+    char url[4096];
+    snprintf(url, sizeof(url), "%.2047s%.2000s", c->server, path);
     if (gt_transport_apply(h, url, &tp, guard, err) < 0) {
         curl_easy_cleanup(h);
         return NULL;
@@ -262,38 +277,185 @@ static int unreachable(const cli_t *c, CURLcode rc, const gt_transport_guard_t *
                         curl_easy_strerror(rc));
 }
 
-int cli_request(const cli_t *c, const char *method, const char *path, const json_t *body,
-                const char *extra_header, json_t **out, gt_error_t *err)
-{
-    struct curl_slist *hdrs = NULL;
+/* ---- several servers: failover (docs/ha.md) ---- */
+
+/* What one attempt against one URL gave. */
+typedef struct outcome {
+    CURLcode rc;
+    long status;
+    bool sent;               /* the request (or part of it) left: the server may have acted */
+    bool delivered;          /* part of a 200's body went to the caller (a stream) */
+    char code[64];           /* the API's error code of the answer, if any */
+    char location[1024];     /* a 307's Location */
     gt_transport_guard_t guard;
-    *out = NULL;
-    CURL *h = prepare(c, method, path, &hdrs, extra_header, &guard, err);
+} outcome_t;
+
+/* One attempt at one URL (one->server); -1 with err when nothing could be sent (a refused
+ * URL: final), else 0 with *o. */
+typedef int (*attempt_fn)(const cli_t *one, void *arg, outcome_t *o, gt_error_t *err);
+
+/* The URL of the list that last answered as leader: the next request starts there. */
+static size_t preferred;
+
+static void outcome_of(CURL *h, CURLcode rc, const gt_buf_t *body, outcome_t *o)
+{
+    o->rc = rc;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &o->status);
+    long sent = 0;
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+    o->sent = sent > 0;
+    char *loc = NULL;
+    if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
+        snprintf(o->location, sizeof(o->location), "%s", loc);
+    if (rc == CURLE_OK && o->status != 200 && body && body->len) {
+        json_t *j = json_loadb(body->data, body->len, 0, NULL);
+        const char *code = json_string_value(
+            json_object_get(json_object_get(j, "error"), "code"));
+        if (code)
+            snprintf(o->code, sizeof(o->code), "%s", code);
+        json_decref(j);
+    }
+}
+
+static bool tls_failure(CURLcode rc)
+{
+    return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+           rc == CURLE_SSL_CONNECT_ERROR;
+}
+
+/* How long a client keeps going round the list while no server answers as leader (a
+ * failover in progress): GANTRY_SERVER_WAIT seconds, default 15. */
+static double failover_wait_s(void)
+{
+    const char *v = getenv("GANTRY_SERVER_WAIT");
+    gt_error_t e = {0};
+    int64_t s;
+    if (v && gt_parse_int64(v, 0, 3600, &s, &e) == 0)
+        return (double)s;
+    return 15;
+}
+
+/* Runs fn against c's server, or against each of c's servers in turn until one answers as
+ * leader: the next on a connection that fails, or on a standby's answer (307, 503
+ * not_leader); going round again for up to failover_wait_s() while none does. A request that
+ * left but got no answer is sent again elsewhere only when replay_safe (a GET, or a request
+ * with an Idempotency-Key): otherwise it may have been applied. Returns the leader's HTTP
+ * status, or -1 with err. */
+static int with_failover(const cli_t *c, bool replay_safe, attempt_fn fn, void *arg,
+                         gt_error_t *err)
+{
+    gt_urllist_t l;
+    if (gt_urllist_parse(c->server, &l, err) < 0)
+        return -1;
+    cli_t one = *c;
+    int rc = -1;
+    if (l.n == 1) { /* one server: as it always was, no retry */
+        outcome_t o = {0};
+        snprintf(one.server, sizeof(one.server), "%s", l.urls[0]);
+        if (fn(&one, arg, &o, err) == 0)
+            rc = o.rc == CURLE_OK ? (int)o.status : unreachable(&one, o.rc, &o.guard, err);
+        gt_urllist_free(&l);
+        return rc;
+    }
+    double deadline = gt_monotonic_s() + failover_wait_s();
+    size_t i = preferred % l.n, tries = 0;
+    for (;;) {
+        outcome_t o = {0};
+        snprintf(one.server, sizeof(one.server), "%s", l.urls[i]);
+        if (fn(&one, arg, &o, err) < 0)
+            break;
+        if (o.rc == CURLE_OK && !gt_urllist_not_leader(o.status, o.code)) {
+            preferred = i;
+            rc = (int)o.status;
+            break;
+        }
+        if (o.rc != CURLE_OK) {
+            unreachable(&one, o.rc, &o.guard, err);
+            if (o.guard.refused || tls_failure(o.rc))
+                break; /* the same everywhere: a setting to fix, not a server down */
+            if (o.delivered)
+                break; /* part of the answer is out: not started again */
+            if (o.sent && !replay_safe) {
+                errno = EIO;
+                gt_error_set(err, "unavailable", "the server at %s went away during the "
+                             "request (%s): it may or may not have been applied; check before "
+                             "trying again", one.server, curl_easy_strerror(o.rc));
+                break;
+            }
+        } else {
+            gt_error_set(err, "not_leader", "the server at %s is a standby%s%s", one.server,
+                         o.location[0] ? "; the leader is at " : " (no leader at the moment)",
+                         o.location);
+        }
+        tries++;
+        int hint = o.rc == CURLE_OK ? gt_urllist_find(&l, o.location) : -1;
+        i = hint >= 0 && (size_t)hint != i ? (size_t)hint : (i + 1) % l.n;
+        if (tries % l.n == 0) {
+            if (gt_monotonic_s() >= deadline) {
+                char last[sizeof(err->msg)];
+                snprintf(last, sizeof(last), "%s", err->msg);
+                errno = ECONNREFUSED;
+                gt_error_set(err, o.rc == CURLE_OK ? "not_leader" : "unavailable",
+                             "none of the %zu servers (%s) answered as leader within %.0f s "
+                             "(GANTRY_SERVER_WAIT); the last: %s", l.n, c->server,
+                             failover_wait_s(), last);
+                break;
+            }
+            struct timespec ts = {0, 200 * 1000000L}; /* a round of the list, then a pause */
+            nanosleep(&ts, NULL);
+        }
+    }
+    gt_urllist_free(&l);
+    return rc;
+}
+
+typedef struct request_arg {
+    const char *method, *path, *extra;
+    const json_t *body;
+    json_t **out;
+} request_arg_t;
+
+static int request_once(const cli_t *c, void *argp, outcome_t *o, gt_error_t *err)
+{
+    request_arg_t *ra = argp;
+    struct curl_slist *hdrs = NULL;
+    json_decref(*ra->out);
+    *ra->out = NULL;
+    CURL *h = prepare(c, ra->method, ra->path, &hdrs, ra->extra, &o->guard, err);
     if (!h) {
         curl_slist_free_all(hdrs);
         return -1;
     }
-    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *payload = ra->body ? json_dumps(ra->body, JSON_COMPACT) : NULL;
     if (payload)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
     gt_buf_t buf = {0};
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &buf);
     CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    outcome_of(h, rc, &buf, o);
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
     free(payload);
-    *out = NULL;
-    if (rc != CURLE_OK) {
-        gt_buf_free(&buf);
-        return unreachable(c, rc, &guard, err);
-    }
-    if (buf.len)
-        *out = json_loadb(buf.data, buf.len, 0, NULL);
+    if (rc == CURLE_OK && buf.len)
+        *ra->out = json_loadb(buf.data, buf.len, 0, NULL);
     gt_buf_free(&buf);
-    return (int)status;
+    return 0;
+}
+
+int cli_request(const cli_t *c, const char *method, const char *path, const json_t *body,
+                const char *extra_header, json_t **out, gt_error_t *err)
+{
+    *out = NULL;
+    request_arg_t ra = {method, path, extra_header, body, out};
+    bool replay_safe = !strcmp(method, "GET") ||
+                       (extra_header && !strncasecmp(extra_header, "Idempotency-Key:", 16));
+    int st = with_failover(c, replay_safe, request_once, &ra, err);
+    if (st < 0) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 /* err from a refused request's answer body ({"error": {"code", "message"}}), or from its
@@ -312,32 +474,66 @@ static void error_from_answer(const gt_buf_t *body, long status, gt_error_t *err
     json_decref(o);
 }
 
-int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
+typedef struct stream_arg {
+    const char *path;
+    int (*fn)(void *, const char *); /* NULL: to stdout */
+    void *arg;
+    gt_buf_t errbuf;
+    bool stopped;
+} stream_arg_t;
+
+static int stream_once(const cli_t *c, void *argp, outcome_t *o, gt_error_t *err)
 {
+    stream_arg_t *sa = argp;
     struct curl_slist *hdrs = NULL;
-    gt_transport_guard_t guard;
-    CURL *h = prepare(c, "GET", path, &hdrs, NULL, &guard, err);
+    sa->errbuf.len = 0;
+    CURL *h = prepare(c, "GET", sa->path, &hdrs, NULL, &o->guard, err);
     if (!h) {
         curl_slist_free_all(hdrs);
         return -1;
     }
-    gt_buf_t errbuf = {0};
-    stream_sink_t sink = {h, &errbuf};
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_stdout);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    line_sink_t sink = {.base = {h, &sa->errbuf}, .fn = sa->fn, .arg = sa->arg};
+    if (sa->fn) {
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_lines);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    } else {
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_stdout);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink.base);
+    }
     CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    outcome_of(h, rc, &sa->errbuf, o);
+    curl_off_t got = 0;
+    curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &got);
+    o->delivered = o->status == 200 && got > 0;
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
-    if (rc != CURLE_OK) {
-        gt_buf_free(&errbuf);
-        return unreachable(c, rc, &guard, err);
+    if (sa->fn && !sink.stopped && rc == CURLE_OK && sink.line.len) { /* a last line, no \n */
+        gt_buf_append(&sink.line, "", 1);
+        sa->fn(sa->arg, sink.line.data);
     }
-    if (status != 200)
-        error_from_answer(&errbuf, status, err);
-    gt_buf_free(&errbuf);
-    return (int)status;
+    gt_buf_free(&sink.line);
+    if (sink.stopped) { /* fn ended it: a whole answer as far as the caller goes */
+        sa->stopped = true;
+        o->rc = CURLE_OK;
+        o->status = 200;
+    }
+    return 0;
+}
+
+static int stream(const cli_t *c, const char *path, int (*fn)(void *, const char *),
+                  void *arg, gt_error_t *err)
+{
+    stream_arg_t sa = {.path = path, .fn = fn, .arg = arg};
+    int st = with_failover(c, true, stream_once, &sa, err);
+    if (st > 0 && st != 200)
+        error_from_answer(&sa.errbuf, st, err);
+    gt_buf_free(&sa.errbuf);
+    return st;
+}
+
+int cli_stream(const cli_t *c, const char *path, gt_error_t *err)
+{
+    return stream(c, path, NULL, NULL, err);
 }
 
 void cli_print_error(const char *cmd, int status, json_t *resp)
@@ -537,35 +733,7 @@ out:
 int cli_stream_lines(const cli_t *c, const char *path, int (*fn)(void *arg, const char *line),
                      void *arg, gt_error_t *err)
 {
-    struct curl_slist *hdrs = NULL;
-    gt_transport_guard_t guard;
-    CURL *h = prepare(c, "GET", path, &hdrs, NULL, &guard, err);
-    if (!h) {
-        curl_slist_free_all(hdrs);
-        return -1;
-    }
-    gt_buf_t errbuf = {0};
-    line_sink_t sink = {.base = {h, &errbuf}, .fn = fn, .arg = arg};
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_lines);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    curl_slist_free_all(hdrs);
-    if (!sink.stopped && rc == CURLE_OK && sink.line.len) { /* a last line without its \n */
-        gt_buf_append(&sink.line, "", 1);
-        fn(arg, sink.line.data);
-    }
-    gt_buf_free(&sink.line);
-    if (rc != CURLE_OK && !sink.stopped) {
-        gt_buf_free(&errbuf);
-        return unreachable(c, rc, &guard, err);
-    }
-    if (status != 200)
-        error_from_answer(&errbuf, status, err);
-    gt_buf_free(&errbuf);
-    return (int)status;
+    return stream(c, path, fn, arg, err);
 }
 
 /* ---- artifacts: bodies from and to files (cli_artifact.c) ---- */

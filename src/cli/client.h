@@ -26,7 +26,7 @@ typedef enum cli_output {
 } cli_output_t;
 
 typedef struct cli {
-    char server[512];
+    char server[2048];          /* one URL, or several separated by "," (docs/ha.md) */
     char token[256];
     char ca_file[1024];
     bool allow_plaintext;
