@@ -68,6 +68,7 @@ typedef struct agent {
     client_t *c;
     char address[256];
     int64_t epoch;
+    int64_t leader_epoch;    /* the newest leader epoch a server's answer carried (docs/ha.md) */
     int64_t tasks_done;      /* the last work answer ("seq") whose tasks were handled (0: none
                                 since registering): heartbeats say it */
     int heartbeat_s;
@@ -231,6 +232,25 @@ static json_t *unreported_ends(agent_t *a, bool full)
     return arr;
 }
 
+/* Several servers on one store (docs/ha.md): whether an answer comes from a leader at least
+ * as new as any this agent has heard from (answers without leader_epoch, from a lone server,
+ * always are). Remembers the newest. A deposed leader's tasks are refused: another leader may
+ * have placed the same job elsewhere. */
+static bool leader_current(agent_t *a, const json_t *resp)
+{
+    json_t *le = json_object_get(resp, "leader_epoch");
+    if (!json_is_integer(le))
+        return true;
+    int64_t e = json_integer_value(le);
+    if (e < a->leader_epoch)
+        return false;
+    if (e > a->leader_epoch && a->leader_epoch)
+        say("a new leader (epoch %" PRId64 ", was %" PRId64 ") answers for the cluster.", e,
+            a->leader_epoch);
+    a->leader_epoch = e;
+    return true;
+}
+
 /* An answer that means the server no longer takes this node as registered: a stale epoch
  * (409), an unknown node (404), or a credential it refuses (401, 403). */
 static bool must_register(long status)
@@ -380,6 +400,13 @@ static int do_register(agent_t *a, gt_error_t *err)
     }
     if (rc == 0 && status != 200)
         rc = -1;
+    if (rc == 0 && !leader_current(a, resp)) {
+        gt_error_set(err, "not_leader", "registration answered by a deposed leader (epoch "
+                     "%" PRId64 ", the newest is %" PRId64 ")",
+                     (int64_t)json_integer_value(json_object_get(resp, "leader_epoch")),
+                     a->leader_epoch);
+        rc = -1;
+    }
     const char *bound = rc == 0 ? json_string_value(json_object_get(resp, "node_token")) : NULL;
     if (bound && !a->using_node_tok) {
         gt_error_t e = {0};
@@ -1323,9 +1350,12 @@ static void heartbeat(agent_t *a)
     int rc = client_call(a->c, "POST", "/v1/agent/heartbeat", body, CALL_TIMEOUT_MS, &status,
                          &resp, &err);
     json_decref(body);
-    if (rc == 0 && status == 200) {
+    if (rc == 0 && status == 200 && leader_current(a, resp)) {
         lease_renew(a, sent_at);
         handle_kill(a, json_object_get(resp, "kill"));
+    } else if (rc == 0 && status == 200) {
+        say("heartbeat answered by a deposed leader (epoch %" PRId64 "): ignored.",
+            (int64_t)json_integer_value(json_object_get(resp, "leader_epoch")));
     } else if (rc == 0 && must_register(status))
         a->need_register = true;
     else
@@ -1474,7 +1504,7 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
         if (a.need_register) {
             gt_error_t e = {0};
             if (do_register(&a, &e) < 0) {
-                say("cannot register with %s: %s (retrying)", cfg->server, e.msg);
+                say("cannot register with %s: %s (retrying)", client_server(a.c), e.msg);
                 struct timespec ts = {(time_t)backoff, (long)((backoff - (int)backoff) * 1e9)};
                 nanosleep(&ts, NULL);
                 backoff = backoff * 2 > 5 ? 5 : backoff * 2;
@@ -1510,7 +1540,13 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
             json_t *resp = NULL;
             gt_error_t e = {0};
             int r = client_poll_result(a.c, &status, &resp, &e);
-            if (r == 0 && status == 200) {
+            if (r == 0 && status == 200 && !leader_current(&a, resp)) {
+                say("refused %zu tasks from a deposed leader (epoch %" PRId64 ", the newest is "
+                    "%" PRId64 ").", json_array_size(json_object_get(resp, "tasks")),
+                    (int64_t)json_integer_value(json_object_get(resp, "leader_epoch")),
+                    a.leader_epoch);
+                a.poll_retry_at = now_s() + 1;
+            } else if (r == 0 && status == 200) {
                 handle_tasks(&a, json_object_get(resp, "tasks"));
                 /* handle_tasks starts synchronously: every start it carried is in a.jobs (or
                  * ended) now, so a heartbeat from here on lists it. */

@@ -13,6 +13,7 @@
 #include "server/series.h"
 #include "server/server.h"
 #include "server/lineage.h"
+#include "server/leader.h"
 #include "server/gpu_use.h"
 #include "server/services.h"
 
@@ -21,6 +22,10 @@ int api_route(server_t *srv, http_req_t *req, http_resp_t *resp)
     const char *p = req->path;
     if (!strcmp(p, "/healthz")) {
         resp->json = json_pack("{s:s}", "status", "ok");
+        return 0;
+    }
+    if (!strcmp(p, "/v1/leader")) { /* who leads (docs/ha.md): no token, as on a standby */
+        resp->json = leader_describe(srv);
         return 0;
     }
     if (api_web(srv, req, resp))

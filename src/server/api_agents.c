@@ -90,6 +90,14 @@ static void mark_starts(server_t *srv, node_t *n, json_t *tasks, uint64_t seq)
     }
 }
 
+/* Several servers on one store (leader.h): answers to agents carry the leader's epoch, and an
+ * agent refuses the tasks of an epoch older than the newest it has seen (a deposed leader's). */
+static void with_leader_epoch(const server_t *srv, json_t *answer)
+{
+    if (srv->leader_epoch && answer)
+        json_object_set_new(answer, "leader_epoch", json_integer((json_int_t)srv->leader_epoch));
+}
+
 /* Whether n's agent has handled the work answer that carried j's start: tasks_done is the
  * last it handled (< 0: the agent does not say). */
 static bool start_handled(const job_t *j, const node_t *n, json_int_t tasks_done)
@@ -406,6 +414,7 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     resp->json = json_pack("{s:I,s:i,s:f,s:f,s:o}", "epoch", epoch, "heartbeat_s",
                            srv->heartbeat_s, "lease_s", srv->lease.lease_s, "fence_grace_s",
                            srv->lease.fence_grace_s, "kill", kill);
+    with_leader_epoch(srv, resp->json);
     if (node_token[0])
         json_object_set_new(resp->json, "node_token", json_string(node_token));
     return 0;
@@ -448,6 +457,7 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
     }
     pthread_mutex_unlock(&srv->mu);
     resp->json = json_pack("{s:o}", "kill", kill);
+    with_leader_epoch(srv, resp->json);
     return 0;
 }
 
@@ -524,6 +534,7 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
                 return http_error_from(resp, 503, &err);
             }
             resp->json = json_pack("{s:o}", "tasks", tasks);
+            with_leader_epoch(srv, resp->json);
             if (seq)
                 json_object_set_new(resp->json, "seq", json_integer((json_int_t)seq));
             return 0;

@@ -2,6 +2,7 @@
 #include "server/server.h"
 #include "server/tracking.h"
 #include "server/lineage.h"
+#include "server/leader.h"
 #include "server/series.h"
 
 #include <errno.h>
@@ -1306,6 +1307,9 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     umask(077);
     if (load_config(srv, o->config, err) < 0 || open_data(srv, logs, err) < 0)
         goto fail;
+    /* Sharing the store with standbys: the lease and its fence before anything is read. */
+    if (o->advertise && leader_start(srv, o->advertise, o->lease_ms, err) < 0)
+        goto fail;
     if (!(srv->tracking = tracking_open(o->data, err)))
         goto fail;
     if (srv->retention_s < 0)
@@ -1348,6 +1352,7 @@ void server_close(server_t *srv)
     tracking_close(srv->tracking);
     series_stop(srv);
     services_free(srv);
+    leader_stop(srv); /* once every change is committed: the lease goes to a standby */
     store_close(srv->store);
     for (size_t i = 0; i < srv->jobs_cap && srv->jobs; i++)
         job_free(srv->jobs[i]);

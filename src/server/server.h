@@ -164,6 +164,8 @@ typedef struct server {
     struct artifacts *artifacts;
     struct blobs *blobs;
     json_t *storage_quotas;
+    struct leader *leader;   /* leader.h: the lease when servers share the store; NULL alone */
+    uint64_t leader_epoch;   /* its epoch (0: alone): in agents' answers, fencing old tasks */
 } server_t;
 
 /* ---- server.c: lifecycle ---- */
@@ -176,6 +178,9 @@ typedef struct server_opts {
     server_limits_t limits;  /* for http_serve */
     bool tls;                /* the TLS pair is loaded (server/tls.h) */
     int64_t series_interval_s; /* the time series' interval (series.h); 0: the config's, or 1 min */
+    const char *advertise;   /* several servers on one store (leader.h): this one's URL; NULL:
+                                alone, no lease */
+    int64_t lease_ms;        /* the leader's lease (leader.h) */
 } server_opts_t;
 /* Builds the server's state from the configuration and the store under o->data (creating it
  * on a first start, refusing an empty or damaged one): teams, tokens, users, nodes, jobs, the

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/leader.h"
 #include "server/series.h"
 #include "server/server.h"
 #include "server/tls.h"
@@ -64,7 +65,7 @@ static void server_usage(FILE *f)
 {
     fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
                "[--heartbeat SECONDS] [--retention D] [--series-interval D] [limits]\n"
-               "                     [--tls-cert FILE --tls-key FILE]\n\n"
+               "                     [--tls-cert FILE --tls-key FILE] [--advertise URL [--lease D]]\n\n"
                "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
                "./gantry-data) and the scheduler.\n"
                "  --config FILE     cluster, teams and policy (YAML); optional\n"
@@ -86,6 +87,15 @@ static void server_usage(FILE *f)
                "                    again for new connections (a bad pair keeps the old one)\n"
                "Without TLS, tokens cross the network in clear: serve plain HTTP on loopback "
                "only.\n\n"
+               "Several servers on one store (docs/ha.md): one leads, the others stand by and "
+               "answer 307 to the leader.\n"
+               "  --advertise URL   this server's URL as clients and agents reach it; competes "
+               "for the store's lease\n"
+               "  --lease D         the leader's lease (default 3s; 500ms to 10m): a standby "
+               "takes over within\n"
+               "                    about 1.2 x D of the leader's loss; a leader that cannot "
+               "renew it steps down\n"
+               "                    after 0.9 x D\n\n"
                "Limits against abuse of the API (durations: 30, 30s, 2m; 0 = none):\n"
                "  --max-connections N               open connections in all (default 4000)\n"
                "  --max-connections-per-address N   from one client address, loopback "
@@ -136,10 +146,27 @@ static int limit_count(const char *flag, const char *v, int64_t min, unsigned *o
     return 0;
 }
 
+/* --lease: "800ms", or a duration ("3s", "1m"), in milliseconds. */
+static int lease_arg(const char *v, int64_t *ms, gt_error_t *err)
+{
+    size_t n = strlen(v);
+    if (n > 2 && !strcmp(v + n - 2, "ms")) {
+        char num[32];
+        snprintf(num, sizeof(num), "%.*s", (int)(n - 2), v);
+        return gt_parse_int64(num, 0, 600000, ms, err);
+    }
+    int64_t s;
+    if (gt_parse_duration(v, &s, err) < 0)
+        return -1;
+    *ms = s > 600 ? 600001 : s * 1000;
+    return 0;
+}
+
 int cmd_server(int argc, char **argv)
 {
     const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
-    const char *tls_cert = NULL, *tls_key = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *advertise = NULL;
+    int64_t lease_ms = LEADER_DEFAULT_LEASE_MS;
     int64_t hb = 5, retention = -1, series_interval = 0;
     server_limits_t lim = {.max_connections = 4000, .per_address = 256,
                            .connection_timeout_s = 60, .header_timeout_s = 30,
@@ -159,6 +186,8 @@ int cmd_server(int argc, char **argv)
                                          {"body-memory", required_argument, 0, 'm'},
                                          {"retention", required_argument, 0, 'R'},
                                          {"series-interval", required_argument, 0, 'S'},
+                                         {"advertise", required_argument, 0, 'a'},
+                                         {"lease", required_argument, 0, 'L'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -220,6 +249,17 @@ int cmd_server(int argc, char **argv)
             lim.body_memory = (size_t)mib << 20;
             break;
         }
+        case 'a': advertise = optarg; break;
+        case 'L': {
+            int64_t ms;
+            if (lease_arg(optarg, &ms, &err) < 0 || ms < 500 || ms > 600000) {
+                fprintf(stderr, "gantry server: --lease: %s\n",
+                        err.msg[0] ? err.msg : "from 500ms to 10m");
+                return 2;
+            }
+            lease_ms = ms;
+            break;
+        }
         case 'h': server_usage(stdout); return 0;
         default: server_usage(stderr); return 2;
         }
@@ -249,9 +289,25 @@ int cmd_server(int argc, char **argv)
     server_t *srv = NULL;
     server_opts_t so = {.config = config, .data = data, .heartbeat_s = (int)hb,
                         .retention_s = retention, .limits = lim, .tls = tls_cert != NULL,
-                        .series_interval_s = series_interval};
-    if (server_open(&so, &srv, &err) < 0)
+                        .series_interval_s = series_interval, .advertise = advertise,
+                        .lease_ms = lease_ms};
+    leader_init(argc, argv);
+    if (advertise) { /* one of several servers on this store: stand by until it leads */
+        int w = leader_wait_turn(data, listen, tls_cert != NULL, advertise, lease_ms,
+                                 &stop_hup, &err);
+        if (w == 1) {
+            rc = 0;
+            server_tls_free();
+            return 0;
+        }
+        if (w < 0)
+            goto out;
+    }
+    if (server_open(&so, &srv, &err) < 0) {
+        if (!strcmp(err.code, "not_leader")) /* another took the lease meanwhile */
+            leader_step_down(err.msg);
         goto out;
+    }
     if (pthread_create(&sched_thread, NULL, server_sched_main, srv) != 0) {
         gt_error_set(&err, "internal", "cannot start the scheduler thread");
         goto out;

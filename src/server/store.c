@@ -49,6 +49,14 @@ struct store {
     size_t nrefused, refused_cap;
     int inject_n, inject_code; /* store_fail_next_commits() */
     store_stats_t stats;
+    /* Leader election (store_lease_*): connections of their own (opened at the first lease
+     * call), so that a renewal never waits behind the committer's transaction nor breaks
+     * into it. */
+    char *where;
+    store_db_t *ldb;
+    pthread_mutex_t lease_mu;
+    uint64_t fence;            /* store_set_fence(): every commit checks the leader's epoch */
+    bool fenced;               /* a commit found a newer epoch: nothing is written any more */
 };
 
 /* ---- the backends ---- */
@@ -286,6 +294,36 @@ static void run_notifies(notify_t *ready)
     }
 }
 
+static int epoch_row(void *arg, const store_val_t *cols, size_t ncols, gt_error_t *err)
+{
+    (void)err;
+    if (ncols >= 1 && cols[0].type == STORE_VAL_INT)
+        *(int64_t *)arg = cols[0].i;
+    return 0;
+}
+
+/* In the committer's transaction, before its writes: the lease row's epoch is still this
+ * server's (store_set_fence). The row is written first (a no-op update): on a database with
+ * row locks, a takeover's update then waits for this transaction, so a new leader reads the
+ * store only after the old one's last commit. -1 and st->fenced when it is not. */
+static int fence_check(store_t *st, char *msg, size_t len)
+{
+    static const char *const touch = "UPDATE leader SET epoch = epoch WHERE id = 1";
+    static const char *const read = "SELECT epoch FROM leader WHERE id = 1";
+    int64_t epoch = -1;
+    gt_error_t err = {0};
+    if (st->be->exec(st->db, touch, NULL, 0) < 0 ||
+        st->be->query(st->db, false, read, NULL, 0, epoch_row, &epoch, &err) < 0)
+        return -1; /* a failed commit like any other: retried */
+    uint64_t mine = __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE);
+    if (epoch == (int64_t)mine)
+        return 0;
+    snprintf(msg, len, "this server is no longer the leader: its epoch is %llu, the store's "
+             "%lld", (unsigned long long)mine, (long long)epoch);
+    __atomic_store_n(&st->fenced, true, __ATOMIC_RELEASE);
+    return -1;
+}
+
 /* One transaction for every batch of list, in order; msg says why when it fails (rolled
  * back). inject (a backend's result code, 0 for none) fails it after its writes, as a disk
  * that fills up at COMMIT does. */
@@ -293,6 +331,8 @@ static bool commit_list(store_t *st, const batch_t *list, int inject, char *msg,
 {
     const store_backend_t *be = st->be;
     bool okay = be->begin(st->db) == 0;
+    if (okay && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE) && fence_check(st, msg, len) < 0)
+        okay = false;
     for (const batch_t *b = list; okay && b; b = b->next)
         for (size_t i = 0; okay && i < b->n; i++)
             okay = exec_op(be, st->db, &b->ops[i]) == 0;
@@ -394,6 +434,21 @@ static void *committer_main(void *arg)
             st->stats.transactions++;
             if (last)
                 st->done_ticket = last;
+        } else if (st->fenced) {
+            /* Deposed: no batch may ever commit here (the new leader owns the store). */
+            st->stats.failed_commits++;
+            fprintf(stderr, "gantry server: %s: nothing more is written here.\n", msg);
+            snprintf(st->fail_msg, sizeof(st->fail_msg), "%s", msg);
+            if (list)
+                refuse_clients(st, list);
+            while (st->head) {
+                batch_t *next = st->head->next;
+                batch_free(st->head);
+                st->head = next;
+            }
+            st->tail = NULL;
+            st->closed = true;
+            break;
         } else {
             st->stats.failed_commits++;
             if (list)
@@ -481,8 +536,10 @@ int store_open(const char *where, store_t **out, gt_error_t *err)
     store_t *st = xcalloc(1, sizeof(*st));
     st->be = be;
     st->db = db;
+    st->where = xstrdup(where);
     pthread_mutex_init(&st->mu, NULL);
     pthread_mutex_init(&st->rd_mu, NULL);
+    pthread_mutex_init(&st->lease_mu, NULL);
     pthread_cond_init(&st->queued, NULL);
     pthread_cond_init(&st->committed, NULL);
     pthread_cond_init(&st->retry, NULL);
@@ -510,8 +567,12 @@ void store_close(store_t *st)
         pthread_join(st->committer, NULL);
     }
     st->be->close(st->db);
+    if (st->ldb)
+        st->be->close(st->ldb);
+    free(st->where);
     pthread_mutex_destroy(&st->mu);
     pthread_mutex_destroy(&st->rd_mu);
+    pthread_mutex_destroy(&st->lease_mu);
     pthread_cond_destroy(&st->queued);
     pthread_cond_destroy(&st->committed);
     pthread_cond_destroy(&st->retry);
@@ -592,6 +653,12 @@ int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
     pthread_mutex_lock(&st->mu);
     int rc = 0;
     for (;;) {
+        if (st->fenced && refused_take(st, ticket)) {
+            errno = ESTALE;
+            rc = gt_error_set(err, "not_leader", "this server is no longer the leader (%s): "
+                              "nothing was changed; ask the leader", st->fail_msg);
+            break;
+        }
         if (refused_take(st, ticket)) {
             errno = EAGAIN;
             rc = gt_error_set(err, "store_error",
@@ -602,6 +669,12 @@ int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
         }
         if (ticket <= st->done_ticket)
             break;
+        if (st->fenced) {
+            errno = ESTALE;
+            rc = gt_error_set(err, "not_leader", "this server is no longer the leader (%s): "
+                              "nothing was saved here; ask the leader", st->fail_msg);
+            break;
+        }
         if (st->closed) {
             errno = EIO;
             rc = gt_error_set(err, "store_error", "the server stopped before this change was "
@@ -938,4 +1011,157 @@ int store_last_seqs(store_t *st, uint64_t *event, uint64_t *audit, gt_error_t *e
     int rc = st->be->last_seqs(st->db, event, audit, err);
     pthread_mutex_unlock(&st->rd_mu);
     return rc;
+}
+
+/* ---- leader election: the lease row (table leader, one row: id 1) ---- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct lease_row {
+    bool found;
+    char holder[256], url[1024];
+    int64_t epoch, expires;
+} lease_row_t;
+
+static int lease_row_fn(void *arg, const store_val_t *c, size_t n, gt_error_t *err)
+{
+    (void)err;
+    lease_row_t *r = arg;
+    if (n < 4)
+        return 0;
+    r->found = true;
+    snprintf(r->holder, sizeof(r->holder), "%s", c[0].type == STORE_VAL_TEXT ? c[0].s : "");
+    snprintf(r->url, sizeof(r->url), "%s", c[1].type == STORE_VAL_TEXT ? c[1].s : "");
+    r->epoch = c[2].i;
+    r->expires = c[3].i;
+    return 0;
+}
+
+/* The lease's own connections, opened at the first call. Caller holds lease_mu. */
+static int lease_db(store_t *st, gt_error_t *err)
+{
+    if (st->ldb)
+        return 0;
+    return st->be->open(st->where, &st->ldb, err);
+}
+
+static int lease_fail(store_t *st, gt_error_t *err, const char *what)
+{
+    if (!err->msg[0])
+        gt_error_set(err, "store_error", "the store's lease cannot be %s: %s", what,
+                     st->ldb ? st->be->errmsg(st->ldb) : "no connection");
+    if (st->ldb)
+        st->be->rollback(st->ldb);
+    errno = EIO;
+    return -1;
+}
+
+/* Reads the row in a write transaction, its row locked first (a no-op update), so that two
+ * takers on a database with row locks see one another's change. */
+static int lease_read_locked(store_t *st, lease_row_t *r, gt_error_t *err)
+{
+    static const char *const touch = "UPDATE leader SET epoch = epoch WHERE id = 1";
+    static const char *const read = "SELECT holder, url, epoch, expires FROM leader WHERE id = 1";
+    memset(r, 0, sizeof(*r));
+    if (st->be->begin(st->ldb) < 0 || st->be->exec(st->ldb, touch, NULL, 0) < 0 ||
+        st->be->query(st->ldb, false, read, NULL, 0, lease_row_fn, r, err) < 0)
+        return -1;
+    return 0;
+}
+
+int store_lease_acquire(store_t *st, const char *holder, const char *url, int64_t ttl_ms,
+                        uint64_t *epoch, gt_error_t *err)
+{
+    static const char *const write =
+        "INSERT INTO leader (id, holder, url, epoch, expires) VALUES (1, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, url = excluded.url, "
+        "epoch = excluded.epoch, expires = excluded.expires";
+    gt_error_t e = {0};
+    if (!err)
+        err = &e;
+    pthread_mutex_lock(&st->lease_mu);
+    lease_row_t r;
+    int rc = -1;
+    if (lease_db(st, err) < 0)
+        goto out;
+    if (lease_read_locked(st, &r, err) < 0) {
+        lease_fail(st, err, "read");
+        goto out;
+    }
+    int64_t now = wall_ms();
+    if (r.found && strcmp(r.holder, holder) && r.expires > now) {
+        *epoch = (uint64_t)r.epoch; /* someone else's, still running */
+        st->be->rollback(st->ldb);
+        rc = 1;
+        goto out;
+    }
+    /* Ours to renew (same holder: the same epoch), or free (none, or run out): the next. */
+    int64_t next = r.found && !strcmp(r.holder, holder) ? r.epoch : r.epoch + 1;
+    store_val_t v[4] = {{STORE_VAL_TEXT, 0, holder}, {STORE_VAL_TEXT, 0, url},
+                        {STORE_VAL_INT, next, NULL}, {STORE_VAL_INT, now + ttl_ms, NULL}};
+    if (st->be->exec(st->ldb, write, v, 4) < 0 || st->be->commit(st->ldb) < 0) {
+        lease_fail(st, err, "written");
+        goto out;
+    }
+    *epoch = (uint64_t)next;
+    rc = 0;
+out:
+    pthread_mutex_unlock(&st->lease_mu);
+    return rc;
+}
+
+int store_lease_holder(store_t *st, char **holder_url, uint64_t *epoch, gt_error_t *err)
+{
+    static const char *const read = "SELECT holder, url, epoch, expires FROM leader WHERE id = 1";
+    gt_error_t e = {0};
+    if (!err)
+        err = &e;
+    pthread_mutex_lock(&st->lease_mu);
+    lease_row_t r = {0};
+    *holder_url = NULL;
+    *epoch = 0;
+    int rc = 0;
+    if (lease_db(st, err) < 0 ||
+        st->be->query(st->ldb, false, read, NULL, 0, lease_row_fn, &r, err) < 0) {
+        rc = -1;
+    } else if (r.found) {
+        *epoch = (uint64_t)r.epoch;
+        if (r.expires > wall_ms() && r.holder[0])
+            *holder_url = xstrdup(r.url);
+    }
+    pthread_mutex_unlock(&st->lease_mu);
+    return rc;
+}
+
+int store_lease_release(store_t *st, const char *holder, gt_error_t *err)
+{
+    static const char *const end = "UPDATE leader SET expires = 0 WHERE id = 1 AND holder = ?";
+    gt_error_t e = {0};
+    if (!err)
+        err = &e;
+    pthread_mutex_lock(&st->lease_mu);
+    store_val_t v = {STORE_VAL_TEXT, 0, holder};
+    int rc = 0;
+    if (lease_db(st, err) < 0)
+        rc = -1;
+    else if (st->be->begin(st->ldb) < 0 || st->be->exec(st->ldb, end, &v, 1) < 0 ||
+             st->be->commit(st->ldb) < 0)
+        rc = lease_fail(st, err, "handed back");
+    pthread_mutex_unlock(&st->lease_mu);
+    return rc;
+}
+
+void store_set_fence(store_t *st, uint64_t epoch)
+{
+    __atomic_store_n(&st->fence, epoch, __ATOMIC_RELEASE);
+}
+
+bool store_fenced(store_t *st)
+{
+    return __atomic_load_n(&st->fenced, __ATOMIC_ACQUIRE);
 }

@@ -67,8 +67,9 @@ typedef enum store_op_kind {
  * table (volumes and environments set at run time), version 4 the job_events and audit tables,
  * version 5 the series table (the server's own time series: series.h); an older store is
  * upgraded when opened. */
-#define STORE_SCHEMA_VERSION 6
-/* Version 6 added the artifacts, artifact_versions and artifact_aliases tables. */
+#define STORE_SCHEMA_VERSION 7
+/* Version 6 added the artifacts, artifact_versions and artifact_aliases tables, version 7 the
+ * leader table (the lease: below). */
 
 typedef struct store_op {
     store_op_kind_t kind;
@@ -184,6 +185,29 @@ uint64_t store_last_kept(store_t *st);
 /* Fault injection for tests: the next n commit attempts fail, after their writes, with result
  * code `code` (a SQLite one, SQLITE_FULL, SQLITE_IOERR, names it), and are rolled back. */
 void store_fail_next_commits(store_t *st, int n, int code);
+
+/* ---- leader election (server/leader.h, docs/ha.md) ----
+ * Several servers share one store; one leads. The lease is one row (table leader: holder,
+ * url, epoch, expires in epoch milliseconds of the servers' clocks, which must be in step).
+ * A lease call uses a connection of its own and waits for the committer's transaction at most
+ * about a second. */
+
+/* Takes the lease for holder (unique to this server process) at url (where clients and
+ * agents reach it) for ttl_ms from now: renewed (same epoch) when holder has it, taken with
+ * the next epoch when no one does or its holder's ran out. 0 (leader, *epoch its epoch), 1
+ * (another holds it: *epoch theirs), or -1 with err when the store fails. */
+int store_lease_acquire(store_t *st, const char *holder, const char *url, int64_t ttl_ms,
+                        uint64_t *epoch, gt_error_t *err);
+/* The leader's URL (*holder_url, malloc'd; NULL when no lease runs) and the last epoch
+ * (0: never led). 0, or -1 with err. */
+int store_lease_holder(store_t *st, char **holder_url, uint64_t *epoch, gt_error_t *err);
+/* Ends holder's lease now (a clean stop): a standby takes over at its next try. */
+int store_lease_release(store_t *st, const char *holder, gt_error_t *err);
+/* From now on every commit checks, in its own transaction, that the lease's epoch is still
+ * epoch; when it is not, that commit and every later write are refused (store_wait: -1,
+ * errno ESTALE, code not_leader) and store_fenced() turns true: the server must step down. */
+void store_set_fence(store_t *st, uint64_t epoch);
+bool store_fenced(store_t *st);
 
 typedef struct store_stats {
     uint64_t batches, transactions;   /* batches queued; transactions (fsyncs) committed */

@@ -43,6 +43,13 @@ struct store_db {
 #define SERIES_TABLE                                                                        \
     "CREATE TABLE IF NOT EXISTS series (res INTEGER NOT NULL, t INTEGER NOT NULL,"            \
     "  doc TEXT NOT NULL, PRIMARY KEY (res, t));"
+/* The leader's lease (store.h, store_lease_acquire): one row, id 1, there from the start so
+ * that every taker updates it (never two first inserts). */
+#define LEADER_TABLE                                                                        \
+    "CREATE TABLE IF NOT EXISTS leader (id INTEGER PRIMARY KEY, holder TEXT NOT NULL,"        \
+    "  url TEXT NOT NULL, epoch BIGINT NOT NULL, expires BIGINT NOT NULL);"                   \
+    "INSERT INTO leader (id, holder, url, epoch, expires) VALUES (1, '', '', 0, 0) "          \
+    "  ON CONFLICT (id) DO NOTHING;"
 
 /* Artifacts (version 6; server/artifacts.h): documents keyed by name; a version's document is
  * rewritten only to hide it. */
@@ -67,18 +74,20 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
     SETTINGS_TABLE
-    EVENTS_TABLES SERIES_TABLE ARTIFACT_TABLES;
+    EVENTS_TABLES SERIES_TABLE ARTIFACT_TABLES LEADER_TABLE;
 
 /* The tables of schema 1; version 2 added users, version 3 settings, version 4 job_events and
- * audit, version 5 series (each checked from its version on). */
+ * audit, version 5 series, version 6 the artifacts', version 7 leader (each checked from its
+ * version on). */
 static const char *const tables[] = {"jobs", "tokens", "nodes", "teams", "meta", "users",
                                      "settings", "job_events", "audit", "series",
-                                     "artifacts", "artifact_versions", "artifact_aliases"};
+                                     "artifacts", "artifact_versions", "artifact_aliases",
+                                     "leader"};
 /* How many of tables[] a store of that version has. */
 static size_t tables_of(int64_t version)
 {
     return version < 2 ? 5 : version < 3 ? 6 : version < 4 ? 7 : version < 5 ? 9 :
-           version < 6 ? 10 : 13;
+           version < 6 ? 10 : version < 7 ? 13 : 14;
 }
 
 static int db_fail(store_db_t *d, gt_error_t *err, const char *what)
@@ -191,11 +200,13 @@ static int check_schema(store_db_t *d, const char *path, gt_error_t *err)
         /* Version 1 (or a store from before versioning, the same tables): tokens gain when
          * they were created and expire, and the users' mappings get their table; version 2:
          * the settings (volumes, environments) set at run time get theirs; version 3: the job
-         * events and the audit log theirs; version 4: the time series (series.h) its own. One
+         * events and the audit log theirs; version 4: the time series (series.h) its own;
+         * version 5: the artifact registry its tables; version 6: the leader's lease
+         * (store_lease_acquire) its own. One
          * transaction: the store is upgraded whole or not at all. */
         char sql[4096];
         snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE;%s" SETTINGS_TABLE EVENTS_TABLES SERIES_TABLE
-                 ARTIFACT_TABLES "PRAGMA user_version = %d; COMMIT;", version < 2 ?
+                 ARTIFACT_TABLES LEADER_TABLE "PRAGMA user_version = %d; COMMIT;", version < 2 ?
                  "ALTER TABLE tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;"
                  "ALTER TABLE tokens ADD COLUMN expires INTEGER NOT NULL DEFAULT 0;"
                  "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, doc TEXT NOT NULL);"
@@ -214,6 +225,9 @@ static int check_schema(store_db_t *d, const char *path, gt_error_t *err)
         if (version < 6) /* version 5: the artifact registry's tables */
             fprintf(stderr, "gantry server: %s upgraded to schema version %d (the artifact "
                             "registry's tables).\n", path, STORE_SCHEMA_VERSION);
+        if (version < 7) /* version 6: the leader's lease (store_lease_acquire) */
+            fprintf(stderr, "gantry server: %s upgraded to schema version %d (the leader's "
+                            "lease).\n", path, STORE_SCHEMA_VERSION);
     }
     return 0;
 }

@@ -132,16 +132,16 @@ static void check_damaged(void)
     is_int(store_open(d, &st, &err), 0, "an unversioned store of the same tables opens");
     store_close(st);
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 6", d);
-    is_int(system(cmd), 0, "and is upgraded to version 5");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 7", d);
+    is_int(system(cmd), 0, "and is upgraded to version 7");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'SELECT count(created + expires) FROM "
              "tokens; SELECT count(*) FROM users; SELECT count(*) FROM settings; "
              "SELECT count(*) FROM job_events; SELECT count(*) FROM audit; "
-             "SELECT count(*) FROM series' >/dev/null 2>&1", d);
-    is_int(system(cmd), 0, "version 5: tokens have created and expires, users, settings, "
-                           "job_events, audit and series their tables");
+             "SELECT count(*) FROM series; SELECT count(*) FROM leader' >/dev/null 2>&1", d);
+    is_int(system(cmd), 0, "version 7: tokens have created and expires, users, settings, "
+                           "job_events, audit, series and leader their tables");
 
-    /* A store of version 2 (no settings table) is upgraded to 5, its rows kept. */
+    /* A store of version 2 (no settings table) is upgraded to 7, its rows kept. */
     sh("rm -f %s/gantry.db*", d);
     is_int(store_create(d, NULL, 0, &err), 0, "a fresh store");
     sh("sqlite3 %s/gantry.db \"DROP TABLE settings; DROP TABLE job_events; DROP TABLE audit; "
@@ -155,8 +155,8 @@ static void check_damaged(void)
                "and takes a setting: %s", werr.msg);
         store_close(st);
     }
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 6", d);
-    is_int(system(cmd), 0, "version 2 is upgraded to version 5");
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db 'PRAGMA user_version' | grep -qx 7", d);
+    is_int(system(cmd), 0, "version 2 is upgraded to version 7");
     snprintf(cmd, sizeof(cmd), "sqlite3 %s/gantry.db \"SELECT kind || name FROM settings; "
              "SELECT name FROM users\" | tr '\\n' ' ' | grep -qx 'volumev u '", d);
     is_int(system(cmd), 0, "the setting is stored and the users' rows are kept");

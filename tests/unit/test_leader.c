@@ -1,0 +1,114 @@
+/* leader: the store's lease (store_lease_*) and its fence (store_set_fence): one leader per
+ * epoch, a new epoch only once the lease ran out or was handed back, and no commit of a
+ * deposed leader (server/leader.h, docs/ha.md). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/store.h"
+#include "tap.h"
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int njobs;
+static int on_job(void *arg, uint64_t id, const char *doc, gt_error_t *err)
+{
+    (void)arg, (void)id, (void)doc, (void)err;
+    njobs++;
+    return 0;
+}
+
+int main(void)
+{
+    char d[] = "/tmp/gantry-leader-XXXXXX";
+    if (!mkdtemp(d))
+        return 1;
+    gt_error_t err = {0};
+    is_int(store_create(d, NULL, 0, &err), 0, "a store");
+    store_t *a = NULL, *b = NULL;
+    is_int(store_open(d, &a, &err), 0, "server A opens it");
+    is_int(store_open(d, &b, &err), 0, "server B opens it too");
+
+    char *url = (char *)"x";
+    uint64_t ea = 0, eb = 0;
+    is_int(store_lease_holder(a, &url, &ea, &err), 0, "who leads a new store");
+    ok(url == NULL, "no one");
+    is_int(ea, 0, "epoch 0: never led");
+
+    is_int(store_lease_acquire(a, "A", "http://a", 400, &ea, &err), 0, "A takes the lease");
+    is_int(ea, 1, "epoch 1");
+    is_int(store_lease_acquire(b, "B", "http://b", 400, &eb, &err), 1, "B cannot: A holds it");
+    is_int(eb, 1, "B is told A's epoch");
+    is_int(store_lease_holder(b, &url, &eb, &err), 0, "B asks who leads");
+    is_str(url, "http://a", "A, at its URL");
+    free(url);
+    is_int(store_lease_acquire(a, "A", "http://a", 400, &ea, &err), 0, "A renews");
+    is_int(ea, 1, "with the same epoch");
+
+    /* A's commits carry its epoch. */
+    store_set_fence(a, ea);
+    store_op_t op = {.kind = STORE_JOB_PUT, .id = 1, .a = "t", .b = "u", .c = "pending",
+                     .d = "{}"};
+    is_int(store_wait(a, store_enqueue_client(a, &op, 1), &err), 0, "A commits job 1 (%s)",
+           err.msg);
+
+    /* A stops renewing: once its term ran out B takes over with the next epoch. */
+    is_int(store_lease_acquire(b, "B", "http://b", 400, &eb, &err), 1, "not before the term");
+    nap_ms(500);
+    is_int(store_lease_acquire(b, "B", "http://b", 400, &eb, &err), 0, "B takes the lease "
+           "after A's term");
+    is_int(eb, 2, "epoch 2");
+    store_set_fence(b, eb);
+
+    /* A, deposed, can never commit again: neither a client's change nor a kept one. */
+    op.id = 2;
+    errno = 0;
+    memset(&err, 0, sizeof(err));
+    is_int(store_wait(a, store_enqueue_client(a, &op, 1), &err), -1, "A's next commit is "
+           "refused");
+    is_int(errno, ESTALE, "ESTALE");
+    is_str(err.code, "not_leader", "code not_leader");
+    ok(store_fenced(a), "A knows it is fenced");
+    op.id = 3;
+    memset(&err, 0, sizeof(err));
+    is_int(store_wait(a, store_enqueue(a, &op, 1), &err), -1, "a kept change of A's too");
+    is_str(err.code, "not_leader", "code not_leader");
+    is_int(store_lease_acquire(a, "A", "http://a", 400, &ea, &err), 1, "A's renewal finds B");
+    is_int(ea, 2, "at epoch 2");
+
+    op.id = 4;
+    is_int(store_wait(b, store_enqueue_client(b, &op, 1), &err), 0, "B commits job 4");
+    ok(!store_fenced(b), "B is not fenced");
+
+    /* B hands the lease back (a clean stop): the next taker need not wait for the term. */
+    is_int(store_lease_release(b, "B", &err), 0, "B hands the lease back");
+    is_int(store_lease_release(a, "A", &err), 0, "a release by a non-holder is a no-op");
+    char *u2 = NULL;
+    store_lease_holder(a, &u2, &ea, &err);
+    ok(u2 == NULL, "no one leads now");
+    store_t *c = NULL;
+    is_int(store_open(d, &c, &err), 0, "server C opens the store");
+    uint64_t ec = 0;
+    is_int(store_lease_acquire(c, "C", "http://c", 400, &ec, &err), 0, "C takes it at once");
+    is_int(ec, 3, "epoch 3: never reused, never backwards");
+    store_close(a);
+    store_close(b);
+
+    njobs = 0;
+    is_int(store_load_jobs(c, on_job, NULL, &err), 0, "C loads the jobs");
+    is_int(njobs, 2, "jobs 1 (A's, epoch 1) and 4 (B's): none of A's after it was deposed");
+    store_close(c);
+
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
+    if (system(cmd) != 0)
+        diag("could not remove %s", d);
+    return tap_done();
+}
