@@ -21,6 +21,7 @@
 
 #include "agent/artifact_hash.h"
 #include "agent/client.h"
+#include "common/urllist.h"
 #include "agent/fence.h"
 #include "agent/launcher.h"
 #include "agent/metrics_ship.h"
@@ -1602,7 +1603,8 @@ static void usage(FILE *f)
             "usage: gantry agent --server URL [--token T] [--name N] [--gpus N --gpu-type T]\n"
             "                    [--state-dir DIR] [--cgroup-root DIR | --no-cgroups] ...\n\n"
             "Turns this machine into a Gantry node: registers it, runs the jobs placed on it.\n"
-            "  --server URL        the server (env GANTRY_SERVER)\n"
+            "  --server URL        the server (env GANTRY_SERVER); several, url1,url2,...: the\n"
+            "                      servers of one cluster, the leader found among them (docs/ha.md)\n"
             "  --token T           a token of role agent or admin (env GANTRY_TOKEN)\n"
             "  --token-file PATH   read the token from a file (keeps it out of `ps`)\n"
             "  --ca-file PATH      CA certificates (PEM) to verify an https:// server with\n"
@@ -1863,10 +1865,18 @@ int cmd_agent(int argc, char **argv)
         return 2;
     }
     gt_transport_from_env(&cfg.transport);
-    if (gt_transport_check(cfg.server, &cfg.transport, &err) < 0) {
-        fprintf(stderr, "gantry agent: %s\n", err.msg);
+    gt_urllist_t servers;
+    if (gt_urllist_parse(cfg.server, &servers, &err) < 0) {
+        fprintf(stderr, "gantry agent: --server: %s\n", err.msg);
         return 2;
     }
+    for (size_t i = 0; i < servers.n; i++) /* several: the servers of one cluster (docs/ha.md) */
+        if (gt_transport_check(servers.urls[i], &cfg.transport, &err) < 0) {
+            fprintf(stderr, "gantry agent: %s\n", err.msg);
+            gt_urllist_free(&servers);
+            return 2;
+        }
+    gt_urllist_free(&servers);
     char host[256];
     if (!cfg.name) {
         if (gethostname(host, sizeof(host)) < 0)

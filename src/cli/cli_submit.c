@@ -453,7 +453,21 @@ int cmd_submit(int argc, char **argv)
         goto out;
     }
     here_by_default(job.fields);
-    char hdr[300];
+    char hdr[300], auto_key[40];
+    if (!key && strchr(c.server, ',')) {
+        /* Several servers (docs/ha.md): a submission whose answer a failover cut off is sent
+         * to the next one; its own key makes sure it becomes one job, not two. */
+        unsigned char rnd[12];
+        FILE *ur = fopen("/dev/urandom", "rb");
+        if (ur && fread(rnd, 1, sizeof(rnd), ur) == sizeof(rnd)) {
+            int o = snprintf(auto_key, sizeof(auto_key), "cli-");
+            for (size_t i = 0; i < sizeof(rnd); i++)
+                o += snprintf(auto_key + o, sizeof(auto_key) - (size_t)o, "%02x", rnd[i]);
+            key = auto_key;
+        }
+        if (ur)
+            fclose(ur);
+    }
     if (key)
         snprintf(hdr, sizeof(hdr), "Idempotency-Key: %s", key);
     json_t *resp;

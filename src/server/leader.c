@@ -20,9 +20,11 @@ static char holder[256];
 
 void leader_init(int argc, char **argv)
 {
-    saved_argv = xcalloc((size_t)argc + 1, sizeof(*saved_argv));
+    /* argv is the subcommand's ("server", flags...): the binary's name goes before it. */
+    saved_argv = xcalloc((size_t)argc + 2, sizeof(*saved_argv));
+    saved_argv[0] = xstrdup("gantry");
     for (int i = 0; i < argc; i++)
-        saved_argv[i] = xstrdup(argv[i]);
+        saved_argv[i + 1] = xstrdup(argv[i]);
     char host[128] = "host";
     gethostname(host, sizeof(host) - 1);
     unsigned char rnd[6] = {0};

@@ -24,7 +24,7 @@ struct server;
 /* The lease term when --lease is not given, in milliseconds. */
 #define LEADER_DEFAULT_LEASE_MS 3000
 
-/* Keeps argv (this process's command line, for leader_step_down) and makes this process's
+/* Keeps argv (`gantry server`'s own: argv[0] is "server"; for leader_step_down) and makes this process's
  * holder name ("host:pid:random", unique to this run). Call once at start. */
 void leader_init(int argc, char **argv);
 /* This process's holder name. */

@@ -182,3 +182,20 @@ netns_node() {
   AGENT_PID=$!
   PIDS+=("$AGENT_PID")
 }
+
+# Several servers on one store (docs/ha.md). start_ha_server I [args]: server I on its own
+# port (kept across restarts) with --advertise, data in $WORK/data, stderr to
+# $WORK/serverI.log; HA_URL[I], HA_PID[I]. Does not wait: see ha_is.
+HA_PORT=(); HA_URL=(); HA_PID=()
+start_ha_server() {
+  local i=$1; shift
+  [ -n "${HA_PORT[$i]:-}" ] || HA_PORT[$i]=$(free_port)
+  HA_URL[$i]="http://127.0.0.1:${HA_PORT[$i]}"
+  "$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:${HA_PORT[$i]}" \
+    --advertise "${HA_URL[$i]}" "$@" 2>>"$WORK/server$i.log" &
+  HA_PID[$i]=$!
+  PIDS+=("${HA_PID[$i]}")
+}
+# ha_role I: what server I says it is (GET /v1/leader): leader, standby, or nothing.
+ha_role() { curl -s --max-time 2 "${HA_URL[$1]}/v1/leader" 2>/dev/null | jget '{role}' 2>/dev/null; }
+ha_is() { [ "$(ha_role "$1")" = "$2" ]; }
