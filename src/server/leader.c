@@ -114,7 +114,8 @@ static enum MHD_Result standby_answer(void *cls, struct MHD_Connection *c, const
                                 : "this server is a standby and no leader holds the lease at "
                                   "the moment (a failover is under way): retry shortly",
                          "leader", leader ? json_string(leader) : json_null());
-        status = leader ? 307 : 503;
+        /* /healthz: unhealthy as a leader, whatever the leader (load balancers' checks) */
+        status = leader && strcmp(url, "/healthz") ? 307 : 503;
     }
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
