@@ -180,18 +180,22 @@ int leader_wait_turn(const char *data, const char *listen, bool tls, const char 
     if (!store_exists(data))
         return 0; /* the first server makes the store, then takes the lease (leader_start) */
     store_t *st = NULL;
-    if (store_open(data, &st, err) < 0)
-        return -1;
     standby_t sb = {.advertise = advertise};
     pthread_mutex_init(&sb.mu, NULL);
     struct MHD_Daemon *d = NULL;
     int rc = -1;
     bool said = false;
+    char last_err[sizeof(((gt_error_t *)0)->msg)] = "";
     char *last_said = NULL;
     for (;;) {
         uint64_t epoch = 0;
         gt_error_t e = {0};
-        int got = store_lease_acquire(st, holder, advertise, lease_ms, &epoch, &e);
+        int got = -1;
+        /* A store that cannot be reached (a database cut off) is tried again, standing by. */
+        if (!st && store_open(data, &st, &e) < 0)
+            st = NULL;
+        else
+            got = store_lease_acquire(st, holder, advertise, lease_ms, &epoch, &e);
         if (got == 0) {
             fprintf(stderr, "gantry server: this server (%s) takes the lease with epoch %llu: "
                             "it leads.\n", advertise, (unsigned long long)epoch);
@@ -200,10 +204,14 @@ int leader_wait_turn(const char *data, const char *listen, bool tls, const char 
         }
         char *url = NULL;
         uint64_t theirs = 0;
-        if (got == 1)
+        if (got == 1) {
             store_lease_holder(st, &url, &theirs, &e);
-        else
-            fprintf(stderr, "gantry server: standby: %s (retrying).\n", e.msg);
+            last_err[0] = '\0';
+        } else if (strcmp(e.msg, last_err)) { /* once per new trouble, not every try */
+            fprintf(stderr, "gantry server: standby: %s%s (retrying).\n",
+                    st ? "" : "cannot open the store: ", e.msg);
+            snprintf(last_err, sizeof(last_err), "%s", e.msg);
+        }
         pthread_mutex_lock(&sb.mu);
         free(sb.leader);
         sb.leader = url;
@@ -235,7 +243,7 @@ int leader_wait_turn(const char *data, const char *listen, bool tls, const char 
     }
     if (d)
         MHD_stop_daemon(d);
-    store_close(st);
+    store_close(st); /* accepts NULL */
     free(sb.leader);
     free(last_said);
     pthread_mutex_destroy(&sb.mu);
