@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/exec.h"
 #include "cli/commands.h"
 #include "cli/tlsgen.h"
 
@@ -24,6 +25,9 @@ static const command_t commands[] = {
     {"release", cmd_release, "let held jobs into the scheduler again"},
     {"requeue", cmd_requeue, "stop running jobs and return them to the queue (--hold: and hold)"},
     {"update", cmd_update, "change a pending job: GPUs, nodes, time, class, name, dependencies"},
+    {"run", cmd_run, "run -it -- CMD: an interactive job, this terminal attached (srun --pty)"},
+    {"exec", cmd_exec, "exec JOB [-it] -- CMD: run a command inside a running job"},
+    {"port-forward", cmd_port_forward, "port-forward JOB LOCAL:REMOTE: reach a port in a job"},
     {"logs", cmd_logs, "print (or -f follow) a job's output"},
     {"events", cmd_events, "job events with their causes (-w: as they happen)"},
     {"metrics", cmd_metrics, "a job's logged metrics ($GANTRY_METRICS) as a series (-f follow)"},
@@ -71,6 +75,8 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "session-hold")) /* an interactive job's placeholder (agent/exec.h) */
+        return exec_hold_main(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

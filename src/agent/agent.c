@@ -22,6 +22,7 @@
 #include "agent/artifact_hash.h"
 #include "agent/client.h"
 #include "common/urllist.h"
+#include "agent/exec.h"
 #include "agent/fence.h"
 #include "agent/launcher.h"
 #include "agent/metrics_ship.h"
@@ -544,9 +545,19 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
         }
     }
     size_t nargs = json_array_size(cmd);
-    char **argv = xcalloc(nargs + 1, sizeof(char *));
+    char **argv = xcalloc(nargs + 3, sizeof(char *));
     for (size_t i = 0; i < nargs; i++)
         argv[i] = (char *)json_string_value(json_array_get(cmd, i));
+    /* An interactive job runs a placeholder until its session (gantry run -it) attaches its
+     * command and ends (agent/exec.h). */
+    static char self_exe[4096];
+    if (kind && !strcmp(kind, "interactive")) {
+        ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+        self_exe[n > 0 ? n : 0] = '\0';
+        argv[0] = self_exe;
+        argv[1] = "session-hold";
+        argv[2] = NULL;
+    }
     size_t nenv = json_object_size(envo), k = 0;
     char **env = xcalloc(nenv + 4, sizeof(char *));
     if (port) { /* a service replica's port, the agent's choice (GANTRY_PORT) */
@@ -813,6 +824,18 @@ static void handle_tasks(agent_t *a, json_t *tasks)
             continue;
         } else if (type && !strcmp(type, "hash")) {
             start_hash(a, t);
+        } else if (type && !strcmp(type, "attach")) {
+            /* gantry exec, run -it, port-forward: a process of its own connects to the server
+             * (agent/exec.h) */
+            exec_attach_cfg_t ac = {
+                .server = a->cfg->server,
+                .token = a->using_node_tok ? a->node_tok : a->cfg->token,
+                .node = a->cfg->name,
+                .transport = &a->cfg->transport,
+                .state_dir = a->cfg->state_dir,
+                .cgroup = a->cfg->cgroups ? &a->cfg->cgroup : NULL,
+                .oci_runtime = a->cfg->runtimes.oci_runtime};
+            exec_attach_spawn(&ac, t);
         } else if (type && !strcmp(type, "stop")) {
             int sig = supervisor_signal_number(json_string_value(json_object_get(t, "signal")));
             stop_job(a, json_integer_value(json_object_get(t, "job_id")),

@@ -47,5 +47,8 @@ int cmd_metrics(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_artifact(int argc, char **argv);
 
+int cmd_run(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_port_forward(int argc, char **argv);
 
 #endif

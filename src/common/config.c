@@ -672,7 +672,7 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
                             "leave the key out for the defaults (production, normal, "
                             "experimental)");
     static const char *const keys[] = {"name", "value", "preemptible", "idle_action", "order",
-                                       NULL};
+                                       "session_idle_timeout", NULL};
     gt_config_t *cfg = w->cfg;
     size_t i = 0;
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
@@ -683,7 +683,7 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
         if (expect(w, m, YAML_MAPPING_NODE, path, "a mapping such as {name: normal, value: "
                                                   "100, preemptible: true}") < 0)
             return -1;
-        gt_class_cfg_t c = {.preemptible = true};
+        gt_class_cfg_t c = {.preemptible = true, .session_idle_s = -1};
         bool has_value = false;
         yaml_node_t *name_node = NULL;
         unsigned seen = 0;
@@ -711,6 +711,9 @@ static int parse_classes(walk_t *w, yaml_node_t *seq)
                 if (get_string(w, val, sub, "an order such as fifo, las or srtf", &c.order) < 0)
                     goto bad;
                 c.order_line = line_of(val);
+            } else if (k == 5) {
+                if (get_duration(w, val, sub, &c.session_idle_s) < 0)
+                    goto bad;
             } else {
                 const char *a = scalar(w, val, sub, "report or requeue");
                 if (!a)
@@ -1346,7 +1349,7 @@ static int parse_idle(walk_t *w, yaml_node_t *m)
 static void add_class(gt_config_t *cfg, size_t *cap, const char *name, int value, bool preempt)
 {
     GT_GROW(cfg->classes, *cap, cfg->nclasses + 1);
-    cfg->classes[cfg->nclasses++] = (gt_class_cfg_t){xstrdup(name), value, preempt, false, NULL, 0};
+    cfg->classes[cfg->nclasses++] = (gt_class_cfg_t){xstrdup(name), value, preempt, false, NULL, 0, -1};
 }
 
 static int walk_document(walk_t *w)

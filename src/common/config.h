@@ -94,6 +94,9 @@ typedef struct gt_class_cfg {
     bool idle_requeue;            /* idle_action: requeue (default report) */
     char *order;                  /* its pending jobs' order; NULL: the scheduler's */
     int order_line;               /* the line of order (for messages) */
+    int64_t session_idle_s;       /* session_idle_timeout: an interactive session of the class
+                                     with no input and idle GPUs this long ends; 0 never; -1
+                                     not written (the server's default) */
 } gt_class_cfg_t;
 
 /* The scheduler: section as written; what is not written keeps the scheduler's default

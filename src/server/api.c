@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "server/artifacts.h"
+#include "server/attach.h"
 #include "server/events.h"
 #include "server/series.h"
 #include "server/server.h"
@@ -575,6 +576,8 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         return http_error(resp, 405, "method_not_allowed", "use POST on /v1/jobs/{id}/%s",
                           sub);
     }
+    if (!strcmp(sub, "attach") || !strcmp(sub, "port-forward"))
+        return api_attach_job(srv, req, resp, j, sub); /* releases mu */
     if (!strcmp(sub, "spec") && method(req, "GET")) { /* the form to edit and submit again */
         json_t *view = job_view(srv, j, &req->who);
         pthread_mutex_unlock(&srv->mu);

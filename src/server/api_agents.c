@@ -11,6 +11,7 @@
 
 #include "common/base64.h"
 #include "common/digest.h"
+#include "server/attach.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/services.h"
@@ -884,6 +885,8 @@ int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *re
             return http_error(resp, 405, "method_not_allowed", "use GET on /v1/agent/work");
         return do_work(srv, req, resp);
     }
+    if (!strcmp(rest, "attach"))
+        return api_attach_agent(srv, req, resp);
     if (strcmp(req->method, "POST"))
         return http_error(resp, 405, "method_not_allowed", "use POST on /v1/agent/%s", rest);
     json_t *body = http_body_json(req, resp);

@@ -22,7 +22,9 @@
  * for ever in the store's audit table, visible to admins only. Actions name what changed:
  * team.set, token.create, token.revoke, token.rotate, volume.set, volume.delete,
  * environment.set, environment.delete, user.set, user.delete, node.drain, node.cordon,
- * node.uncordon, node.resume, node.reset, maintenance.create, maintenance.delete. */
+ * node.uncordon, node.resume, node.reset, maintenance.create, maintenance.delete; and each
+ * access to a running job's inside (attach.h), object the job's id, new {command, node, tty,
+ * session} or {port, node, session}: job.exec, job.attach, job.port_forward. */
 #ifndef GANTRY_EVENTS_H
 #define GANTRY_EVENTS_H
 

@@ -40,6 +40,7 @@ typedef struct conn_ctx {
     http_req_t req;          /* for the long-poll thread */
     void *upload;            /* an artifact upload's body goes to disk (api_artifacts.c), not
                                 to body */
+    bool upgraded;           /* answered 101: the socket is attach.c's now */
 } conn_ctx_t;
 
 /* Suspends c; false when shutdown closed parking (the caller answers inline then). */
@@ -192,9 +193,40 @@ static void run_apply(server_t *srv, http_resp_t *resp, int rc, const gt_error_t
     apply(srv, resp, rc, err);
 }
 
+typedef struct upgrade_ctx {
+    server_t *srv;
+    void (*fn)(server_t *srv, void *arg, int fd, const char *extra, size_t n, void *urh);
+    void *arg;
+} upgrade_ctx_t;
+
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra,
+                       size_t n, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)c;
+    (void)req_cls;
+    upgrade_ctx_t *u = cls;
+    u->fn(u->srv, u->arg, (int)sock, extra, n, urh);
+    free(u);
+}
+
 static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_resp_t *resp)
 {
     struct MHD_Response *r;
+    if (resp->upgrade) {
+        upgrade_ctx_t *u = xcalloc(1, sizeof(*u));
+        *u = (upgrade_ctx_t){srv, resp->upgrade, resp->upgrade_arg};
+        r = MHD_create_response_for_upgrade(on_upgrade, u);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, resp->upgrade_proto);
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+        MHD_destroy_response(r);
+        if (ret != MHD_YES) {
+            u->fn(srv, u->arg, -1, NULL, 0, NULL);
+            free(u);
+        }
+        json_decref(resp->json);
+        free(resp->text);
+        return ret;
+    }
     if (resp->ticket) {
         gt_error_t err = {0};
         int rc = store_wait(srv->store, resp->ticket, &err); /* settled: returns at once */
@@ -448,6 +480,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     api_route(srv, &req, &resp);
+    if (resp.upgrade)
+        ctx->upgraded = true;
     if (resp.ticket) {
         /* Answer once durable: park; the committer resumes the connection. */
         ctx->resp = resp;
@@ -469,8 +503,10 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     conn_ctx_t *ctx = *con_cls;
     server_t *srv = cls;
-    /* The next request on this connection has the header deadline from now (keep-alive). */
-    conn_guard_phase(srv->guard, c, CONN_HEADERS);
+    /* The next request on this connection has the header deadline from now (keep-alive); an
+     * upgraded one has none (it is a session's stream now). */
+    if (!ctx || !ctx->upgraded)
+        conn_guard_phase(srv->guard, c, CONN_HEADERS);
     if (ctx) {
         if (ctx->reserved)
             conn_guard_release(srv->guard, ctx->reserved);
@@ -565,6 +601,7 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
         return gt_error_set(err, "internal", "cannot start the connection guard thread");
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_ALLOW_UPGRADE |
             MHD_USE_ITC | MHD_USE_ERROR_LOG | (srv->tls ? MHD_USE_TLS : 0),
         /* the logger first: libmicrohttpd warns about any option placed before it */
         0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -24,6 +24,7 @@
 #include "server/events.h"
 #include "server/metrics.h"
 #include "server/services.h"
+#include "server/attach.h"
 
 double server_now(void)
 {
@@ -659,6 +660,8 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
         queue_task(srv, n, json_pack("{s:s,s:o}", "type", "start", "job", job), t);
     }
     json_decref(envx);
+    if (j->kind == JOB_KIND_INTERACTIVE)
+        attach_job_started(srv, j);
     start_event(srv, j, pass);
     fprintf(stderr, "gantry server: job %llu incarnation %d starts on %d node(s), first %s.\n",
             (unsigned long long)j->id, j->incarnation, j->nslots,
@@ -835,6 +838,7 @@ void *server_sched_main(void *arg)
         }
         check_lost_nodes(srv, &last_turn);
         services_tick(srv);
+        attach_idle_sweep(srv);
         /* Parked log follows recheck their job (ended, requeued) at least this often. */
         http_wake_follows(srv);
         double t0 = gt_monotonic_s();
@@ -889,7 +893,8 @@ static team_t *team_record(server_t *srv, const char *name, const char *parent, 
 static void class_record(server_t *srv, const char *name, int value, bool preemptible)
 {
     srv->classes = xrealloc(srv->classes, (srv->nclasses + 1) * sizeof(*srv->classes));
-    srv->classes[srv->nclasses++] = (pclass_t){xstrdup(name), value, preemptible, false};
+    srv->classes[srv->nclasses++] =
+        (pclass_t){xstrdup(name), value, preemptible, false, ATTACH_IDLE_DEFAULT_S};
 }
 
 static int add_class(server_t *srv, const char *name, int value, bool preemptible,
@@ -982,6 +987,7 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
             goto out;
         srv->default_class = xstrdup("normal");
         gpu_use_from_config(srv, NULL);
+        attach_from_config(srv, NULL);
         rc = 0;
         goto out;
     }
@@ -998,6 +1004,7 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
                      cfg->classes[i].preemptible);
     srv->default_class = xstrdup(cfg->default_class ? cfg->default_class : "normal");
     gpu_use_from_config(srv, cfg);
+    attach_from_config(srv, cfg);
     for (size_t i = 0; i < cfg->nteams; i++) {
         const gt_team_cfg_t *tc = &cfg->teams[i];
         int64_t q = 0, l = -1;
@@ -1392,6 +1399,7 @@ void server_close(server_t *srv)
     metrics_free(srv->metrics);
     server_gate_free(srv);
     events_free(srv);
+    attach_free(srv);
     free(srv->follows);
     free(srv->data_dir);
     free(srv);

@@ -89,6 +89,7 @@ typedef struct pclass {
     int value;
     bool preemptible;
     bool idle_requeue;       /* idle_action: requeue (gpu_use.c) */
+    int64_t session_idle_s;  /* attach.c: an interactive session idle this long ends; 0 never */
 } pclass_t;
 
 typedef struct server {
@@ -156,6 +157,7 @@ typedef struct server {
     struct services *services; /* services.c: the services' records (services.h) */
     struct tracking *tracking; /* tracking.h: jobs' metrics under DATA/metrics, job tokens */
     struct lineage *lineage; /* lineage.c: hash requests waiting for their node */
+    struct attach *attach;   /* attach.c: sessions relayed through the server */
     json_t *idem;            /* "LEN:scopekey" -> first job id with that Idempotency-Key (a
                                 hash table: a retried submission is found in O(1)); the scope
                                 is the submitting token's id */
@@ -492,6 +494,11 @@ typedef struct http_resp {
     bool has_file;
     int file_fd;
     uint64_t file_size;
+    /* An upgrade (attach.h): answered 101 with "Upgrade: upgrade_proto"; then upgrade(srv,
+     * upgrade_arg, fd, extra, n, urh) owns the connection's socket (closed through urh). */
+    const char *upgrade_proto;
+    void (*upgrade)(server_t *srv, void *arg, int fd, const char *extra, size_t n, void *urh);
+    void *upgrade_arg;
 } http_resp_t;
 
 const char *http_query(const http_req_t *r, const char *key);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "server/leader.h"
+#include "server/attach.h"
 #include "server/series.h"
 #include "server/server.h"
 #include "server/tls.h"
@@ -39,6 +40,7 @@ static void server_stop(server_t *srv, struct MHD_Daemon *mhd, pthread_t *sched_
     if (mhd) {
         /* libmicrohttpd refuses to stop with parked connections: answer them first. */
         http_unpark_all(srv);
+        attach_shutdown(srv); /* and its upgraded connections */
         MHD_stop_daemon(mhd);
     }
 }

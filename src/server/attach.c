@@ -1,0 +1,489 @@
+/* attach.c: the registry of relayed sessions, their relay threads and the idle timeout of
+ * interactive jobs (attach.h). Its lock (attach->mu) is taken after srv->mu, never before. */
+#include "server/attach.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/ttywire.h"
+#include "server/events.h"
+
+typedef struct session {
+    struct session *next;
+    char id[33];
+    uint64_t job_id;
+    char node[128];
+    attach_mode_t mode;
+    double created;          /* gt_monotonic_s() */
+    int cfd, afd;            /* the client's and the agent's sockets; -1 until upgraded */
+    struct MHD_UpgradeResponseHandle *curh, *aurh;
+    gt_buf_t cextra, aextra; /* bytes that came after each leg's request */
+    bool agent_claimed;
+    bool relaying;           /* its thread runs */
+} session_t;
+
+struct attach {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;     /* an agent's leg arrived; a relay ended */
+    session_t *sessions;
+    size_t threads;          /* relay threads running */
+    bool closing;
+    json_t *jobs;            /* "ID" -> the last input (gt_monotonic_s) of a running
+                                interactive job, or its start */
+    double next_sweep;
+};
+
+const char *attach_mode_name(attach_mode_t m)
+{
+    return m == ATTACH_SESSION ? "session" : m == ATTACH_PORT ? "port" : "exec";
+}
+
+void attach_from_config(server_t *srv, const gt_config_t *cfg)
+{
+    if (!srv->attach) {
+        struct attach *a = xcalloc(1, sizeof(*a));
+        pthread_mutex_init(&a->mu, NULL);
+        pthread_cond_init(&a->cond, NULL);
+        a->jobs = json_object();
+        srv->attach = a;
+    }
+    for (size_t i = 0; cfg && i < cfg->nclasses; i++) {
+        pclass_t *c = server_class(srv, cfg->classes[i].name);
+        if (c && cfg->classes[i].session_idle_s >= 0)
+            c->session_idle_s = cfg->classes[i].session_idle_s;
+    }
+}
+
+static void session_close_legs(session_t *s)
+{
+    if (s->curh)
+        MHD_upgrade_action(s->curh, MHD_UPGRADE_ACTION_CLOSE);
+    if (s->aurh)
+        MHD_upgrade_action(s->aurh, MHD_UPGRADE_ACTION_CLOSE);
+    s->curh = s->aurh = NULL;
+    s->cfd = s->afd = -1;
+}
+
+static void session_free(session_t *s)
+{
+    gt_buf_free(&s->cextra);
+    gt_buf_free(&s->aextra);
+    free(s);
+}
+
+/* Takes s out of the list. Caller holds a->mu. */
+static void session_unlink(struct attach *a, session_t *s)
+{
+    for (session_t **p = &a->sessions; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            return;
+        }
+}
+
+static session_t *session_find(struct attach *a, const char *sid)
+{
+    for (session_t *s = a->sessions; s; s = s->next)
+        if (!strcmp(s->id, sid))
+            return s;
+    return NULL;
+}
+
+void attach_shutdown(server_t *srv)
+{
+    struct attach *a = srv->attach;
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->closing = true;
+    for (session_t *s = a->sessions; s; s = s->next) {
+        if (s->cfd >= 0)
+            shutdown(s->cfd, SHUT_RDWR);
+        if (s->afd >= 0)
+            shutdown(s->afd, SHUT_RDWR);
+    }
+    pthread_cond_broadcast(&a->cond);
+    while (a->threads)
+        pthread_cond_wait(&a->cond, &a->mu);
+    /* Sessions no thread relays: one leg or none arrived. */
+    while (a->sessions) {
+        session_t *s = a->sessions;
+        a->sessions = s->next;
+        session_close_legs(s);
+        session_free(s);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+void attach_free(server_t *srv)
+{
+    struct attach *a = srv->attach;
+    if (!a)
+        return;
+    attach_shutdown(srv);
+    json_decref(a->jobs);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cond);
+    free(a);
+    srv->attach = NULL;
+}
+
+static void note_input(struct attach *a, uint64_t job_id)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)job_id);
+    if (json_object_get(a->jobs, key))
+        json_object_set_new(a->jobs, key, json_real(gt_monotonic_s()));
+}
+
+int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, char sid[33],
+                gt_error_t *err)
+{
+    struct attach *a = srv->attach;
+    node_t *n = j->state == JOB_RUNNING && !j->stopping && j->nslots
+                    ? server_node(srv, j->slots[0].node)
+                    : NULL;
+    if (!n || !n->up) {
+        json_decref(task);
+        errno = EAGAIN;
+        return gt_error_set(err, "conflict", "job %llu is not running%s",
+                            (unsigned long long)j->id,
+                            j->state == JOB_PENDING ? " yet (it is pending)" : "");
+    }
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        json_decref(task);
+        return gt_error_set(err, "internal", "no random bytes for a session id: %s",
+                            strerror(errno));
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(sid + 2 * i, 3, "%02x", r[i]);
+    session_t *s = xcalloc(1, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "%s", sid);
+    s->job_id = j->id;
+    snprintf(s->node, sizeof(s->node), "%s", n->name);
+    s->mode = mode;
+    s->created = gt_monotonic_s();
+    s->cfd = s->afd = -1;
+    json_object_set_new(task, "type", json_string("attach"));
+    json_object_set_new(task, "session", json_string(sid));
+    json_object_set_new(task, "mode", json_string(attach_mode_name(mode)));
+    json_object_set_new(task, "job_id", json_integer((json_int_t)j->id));
+    json_object_set_new(task, "incarnation", json_integer(j->incarnation));
+    pthread_mutex_lock(&a->mu);
+    s->next = a->sessions;
+    a->sessions = s;
+    pthread_mutex_unlock(&a->mu);
+    /* Handed out with the node's next work answer (what it waits on is durable already). */
+    json_array_append_new(n->tasks, task);
+    pthread_cond_broadcast(&srv->changed);
+    return 0;
+}
+
+bool attach_agent_claim(server_t *srv, const char *sid, const char *node)
+{
+    struct attach *a = srv->attach;
+    pthread_mutex_lock(&a->mu);
+    session_t *s = sid ? session_find(a, sid) : NULL;
+    bool ok = s && !s->agent_claimed && !strcmp(s->node, node) && !a->closing;
+    if (ok)
+        s->agent_claimed = true;
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+/* Writes all of buf to fd (non-blocking: waits for room). false when the peer is gone. */
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            if (poll(&p, 1, 30000) <= 0)
+                return false;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        buf += w;
+        len -= (size_t)w;
+    }
+    return true;
+}
+
+/* Copies both ways until the agent's leg ends (or, for a port, both legs have). */
+static void relay(struct attach *a, session_t *s)
+{
+    char buf[32768];
+    tty_scan_t scan = {0};
+    bool framed = s->mode != ATTACH_PORT;
+    if (s->cextra.len) {
+        if (framed ? tty_scan_input(&scan, s->cextra.data, s->cextra.len) > 0 : true) {
+            pthread_mutex_lock(&a->mu);
+            note_input(a, s->job_id);
+            pthread_mutex_unlock(&a->mu);
+        }
+        if (!write_all(s->afd, s->cextra.data, s->cextra.len))
+            return;
+    }
+    if (s->aextra.len && !write_all(s->cfd, s->aextra.data, s->aextra.len))
+        return;
+    bool c_open = true, a_open = true;
+    while (a_open && (c_open || !framed)) {
+        struct pollfd p[2] = {{.fd = c_open ? s->cfd : -1, .events = POLLIN},
+                              {.fd = s->afd, .events = POLLIN}};
+        if (poll(p, 2, 1000) < 0 && errno != EINTR)
+            return;
+        if (a->closing)
+            return;
+        if (p[0].revents) {
+            ssize_t r = recv(s->cfd, buf, sizeof(buf), 0);
+            if (r > 0) {
+                if (framed ? tty_scan_input(&scan, buf, (size_t)r) > 0 : true) {
+                    pthread_mutex_lock(&a->mu);
+                    note_input(a, s->job_id);
+                    pthread_mutex_unlock(&a->mu);
+                }
+                if (!write_all(s->afd, buf, (size_t)r))
+                    return;
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                /* The client left (or ended its side): the agent's command sees its input end
+                   (a terminal: hung up). */
+                c_open = false;
+                shutdown(s->afd, SHUT_WR);
+                if (framed)
+                    return;
+            }
+        }
+        if (p[1].revents) {
+            ssize_t r = recv(s->afd, buf, sizeof(buf), 0);
+            if (r > 0) {
+                if (c_open && !write_all(s->cfd, buf, (size_t)r))
+                    c_open = false;
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                a_open = false;
+            }
+        }
+    }
+}
+
+typedef struct relay_arg {
+    server_t *srv;
+    session_t *s;
+} relay_arg_t;
+
+static void *session_main(void *arg)
+{
+    relay_arg_t *ra = arg;
+    struct attach *a = ra->srv->attach;
+    session_t *s = ra->s;
+    free(ra);
+    pthread_mutex_lock(&a->mu);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += ATTACH_CONNECT_S - (time_t)(gt_monotonic_s() - s->created);
+    while (s->afd < 0 && !a->closing)
+        if (pthread_cond_timedwait(&a->cond, &a->mu, &dl) == ETIMEDOUT)
+            break;
+    bool paired = s->afd >= 0 && !a->closing;
+    pthread_mutex_unlock(&a->mu);
+    if (paired) {
+        relay(a, s);
+    } else if (s->mode != ATTACH_PORT && !a->closing) {
+        gt_buf_t b = {0};
+        const char *msg = "gantry: the job's node did not connect for this session in time; "
+                          "try again\r\n";
+        unsigned char st[4] = {0, 0, 0, 255};
+        tty_frame_put(&b, TTY_MSG, msg, strlen(msg));
+        tty_frame_put(&b, TTY_EXIT, st, sizeof(st));
+        write_all(s->cfd, b.data, b.len);
+        gt_buf_free(&b);
+    }
+    /* Let the client read the end before the socket closes: what it sent meanwhile would
+     * otherwise turn the close into a reset that may discard it. */
+    shutdown(s->cfd, SHUT_WR);
+    char drain[4096];
+    struct pollfd pd = {.fd = s->cfd, .events = POLLIN};
+    double until = gt_monotonic_s() + 1;
+    while (!a->closing && gt_monotonic_s() < until && poll(&pd, 1, 100) >= 0) {
+        if (!pd.revents)
+            continue;
+        ssize_t r = recv(s->cfd, drain, sizeof(drain), 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            break;
+    }
+    pthread_mutex_lock(&a->mu);
+    session_unlink(a, s);
+    session_close_legs(s);
+    session_free(s);
+    a->threads--;
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+void attach_client_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
+                            void *urh)
+{
+    struct attach *a = srv->attach;
+    char *sid = arg;
+    if (fd < 0) { /* the answer could not be sent */
+        free(sid);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    session_t *s = session_find(a, sid);
+    free(sid);
+    if (!s || a->closing || s->cfd >= 0) {
+        pthread_mutex_unlock(&a->mu);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    s->cfd = fd;
+    s->curh = urh;
+    if (n)
+        gt_buf_append(&s->cextra, extra, n);
+    relay_arg_t *ra = xcalloc(1, sizeof(*ra));
+    *ra = (relay_arg_t){srv, s};
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    pthread_t th;
+    if (pthread_create(&th, &at, session_main, ra) != 0) {
+        free(ra);
+        session_unlink(a, s);
+        session_close_legs(s);
+        session_free(s);
+    } else {
+        s->relaying = true;
+        a->threads++;
+    }
+    pthread_attr_destroy(&at);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void attach_agent_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
+                           void *urh)
+{
+    struct attach *a = srv->attach;
+    char *sid = arg;
+    if (fd < 0) { /* the answer could not be sent */
+        free(sid);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    session_t *s = session_find(a, sid);
+    free(sid);
+    if (!s || a->closing || s->afd >= 0) {
+        pthread_mutex_unlock(&a->mu);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    s->afd = fd;
+    s->aurh = urh;
+    if (n)
+        gt_buf_append(&s->aextra, extra, n);
+    pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void attach_upgrade_dropped(server_t *srv, void *arg)
+{
+    (void)srv;
+    free(arg);
+}
+
+void attach_job_started(server_t *srv, const job_t *j)
+{
+    struct attach *a = srv->attach;
+    char key[24];
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)j->id);
+    pthread_mutex_lock(&a->mu);
+    json_object_set_new(a->jobs, key, json_real(gt_monotonic_s()));
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Its GPUs are idle: it holds none, no sample came for them (declared GPUs, no NVML), or the
+ * latest samples are all under the idle threshold (gpu_use.c). */
+static bool gpus_idle(const job_t *j)
+{
+    return j->gpus_milli == 0 || j->gpu_use.samples == 0 || j->gpu_use.idle_since > 0;
+}
+
+void attach_idle_sweep(server_t *srv)
+{
+    struct attach *a = srv->attach;
+    double now = gt_monotonic_s();
+    if (!a || now < a->next_sweep)
+        return;
+    a->next_sweep = now + 1;
+    /* Sessions whose client never came (it left before the upgrade): dropped. */
+    pthread_mutex_lock(&a->mu);
+    for (session_t **p = &a->sessions; *p;) {
+        session_t *s = *p;
+        if (!s->relaying && now - s->created > ATTACH_CONNECT_S) {
+            *p = s->next;
+            session_close_legs(s);
+            session_free(s);
+            continue;
+        }
+        p = &s->next;
+    }
+    json_t *ended = json_array();
+    const char *key;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(a->jobs, tmp, key, v)
+    {
+        job_t *j = server_job(srv, strtoull(key, NULL, 10));
+        if (!j || j->state != JOB_RUNNING || j->stopping) {
+            json_object_del(a->jobs, key);
+            continue;
+        }
+        pclass_t *c = server_class(srv, j->prio_class);
+        int64_t limit = c ? c->session_idle_s : ATTACH_IDLE_DEFAULT_S;
+        double idle = now - json_real_value(v);
+        if (limit > 0 && idle >= (double)limit && gpus_idle(j)) {
+            json_array_append_new(ended, json_integer((json_int_t)j->id));
+            json_object_del(a->jobs, key);
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    size_t i;
+    json_array_foreach(ended, i, v)
+    {
+        job_t *j = server_job(srv, (uint64_t)json_integer_value(v));
+        pclass_t *c = server_class(srv, j->prio_class);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "the interactive session had no input and idle GPUs for "
+                 "%llds (session_idle_timeout of class %s)",
+                 (long long)(c ? c->session_idle_s : ATTACH_IDLE_DEFAULT_S), j->prio_class);
+        fprintf(stderr, "gantry server: job %llu ends: %s.\n", (unsigned long long)j->id, msg);
+        server_end_job(srv, j, JOB_CANCELLED, "idle_timeout", msg, 0, 0,
+                       json_pack("{s:s}", "by", "idle timeout"));
+    }
+    json_decref(ended);
+}
+
+size_t attach_count(server_t *srv)
+{
+    struct attach *a = srv->attach;
+    size_t n = 0;
+    pthread_mutex_lock(&a->mu);
+    for (session_t *s = a->sessions; s; s = s->next)
+        n++;
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}

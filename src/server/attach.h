@@ -1,0 +1,79 @@
+/* attach.h: sessions relayed through the server: gantry exec, gantry run -it (an interactive
+ * job's terminal) and gantry port-forward (docs/interactive.md).
+ *
+ * Both legs are HTTP connections upgraded to a raw stream (101 Switching Protocols), so that
+ * neither the client nor the node needs to reach the other: the client's request
+ * (POST /v1/jobs/{id}/attach or /port-forward, api_attach.c) opens a session and queues a task
+ * {type: "attach"} for the job's node, which its agent gets in its long poll at once; the agent
+ * then connects out (POST /v1/agent/attach?session=ID) and the server copies bytes between
+ * the two sockets on a thread of the session's, unchanged (exec and run -it carry
+ * common/ttywire.h frames; a port forward raw bytes). A session whose agent does not connect
+ * within ATTACH_CONNECT_S ends.
+ *
+ * Interactive jobs (kind: interactive) end when their session's command exits (the agent ends
+ * the job with its status), at their time limit (the supervisor's), or after their class's
+ * session_idle_timeout without input through any of their sessions while their GPUs are idle
+ * (no samples, or all under the idle threshold: gpu_use.c): attach_idle_sweep ends those
+ * (end reason idle_timeout). */
+#ifndef GANTRY_ATTACH_H
+#define GANTRY_ATTACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/server.h"
+
+#define ATTACH_CONNECT_S 15       /* the agent's leg must arrive within this */
+#define ATTACH_IDLE_DEFAULT_S 3600 /* a class's session_idle_timeout when not written */
+#define ATTACH_PROTO "gantry-attach"
+
+typedef enum attach_mode {
+    ATTACH_EXEC,      /* a command inside the job (gantry exec) */
+    ATTACH_SESSION,   /* an interactive job's own command (gantry run -it): its end ends the job */
+    ATTACH_PORT,      /* a TCP connection to a port inside the job (gantry port-forward) */
+} attach_mode_t;
+
+const char *attach_mode_name(attach_mode_t m);
+
+/* Sets the classes' session_idle_timeout from cfg (NULL: the default) and makes the registry
+ * (srv->attach) if there is none. */
+void attach_from_config(server_t *srv, const gt_config_t *cfg);
+/* Ends every relay (their sockets shut down) and waits for their threads; before
+ * MHD_stop_daemon (libmicrohttpd needs its upgraded connections closed first). */
+void attach_shutdown(server_t *srv);
+void attach_free(server_t *srv);
+
+/* Opens a session of mode on j's first node, queuing the agent's task: task (stolen) holds the
+ * mode's fields (command, tty, rows, cols; port); the session's id goes to sid. The caller
+ * then answers with the upgrade (attach_client_upgraded, arg: a copy of sid). Caller holds mu.
+ * 0, or -1 with err (conflict: j does not run, or its node is gone). */
+int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, char sid[33],
+                gt_error_t *err);
+/* The agent's leg: whether node may connect to session sid (its node's, not yet connected);
+ * marks it taken. */
+bool attach_agent_claim(server_t *srv, const char *sid, const char *node);
+
+/* http.c's upgrade callbacks (http_resp_t.upgrade): arg is the session id (freed here); fd the
+ * upgraded socket, urh libmicrohttpd's handle (closed through it), extra the bytes that came
+ * after the request. */
+void attach_client_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
+                            void *urh);
+void attach_agent_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
+                           void *urh);
+/* An upgrade answer that was never sent (the client left first): arg freed. */
+void attach_upgrade_dropped(server_t *srv, void *arg);
+
+/* An interactive job started: its idle time counts from now. Caller holds mu. */
+void attach_job_started(server_t *srv, const job_t *j);
+/* Ends the interactive jobs idle past their class's timeout (at most once a second; from the
+ * scheduler thread). Caller holds mu. */
+void attach_idle_sweep(server_t *srv);
+/* api_attach.c: POST /v1/jobs/{id}/attach and /v1/jobs/{id}/port-forward (what: "attach" or
+ * "port-forward"; caller holds mu, released here) and POST /v1/agent/attach. */
+int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
+                   const char *what);
+int api_attach_agent(server_t *srv, http_req_t *req, http_resp_t *resp);
+/* Sessions open now (for tests and metrics). */
+size_t attach_count(server_t *srv);
+
+#endif

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Interactive sessions, exec and port-forward through the server (issue 15, docs/interactive.md),
+# with a real server and a real agent:
+# - gantry exec runs inside a running job: the same cgroups as the job's own process, its
+#   environment; its output, stdin and exit code come back; every exec is in the audit log;
+# - gantry port-forward reaches an HTTP server listening on loopback inside a job that has a
+#   network namespace of its own (not reachable from the host directly);
+# - both are refused to another team's member (the job does not exist for them: 404) and to a
+#   viewer (403), and the refusals leave no audit entry;
+# - gantry run -it -- sh, driven through tmux (keys sent, the pane read): shows why it waits
+#   while the cluster is full, then a prompt on the node with a terminal (a pty, the window's
+#   size), a command's output, Ctrl-C, and the shell's exit code back as gantry run's and the
+#   job's;
+# - an interactive session with no input and idle GPUs ends at its class's
+#   session_idle_timeout (end reason idle_timeout), and its client returns.
+. "$(dirname "$0")/agent-lib.sh"
+command -v tmux >/dev/null || { echo "1..0 # skip tmux is not installed (scripts/deps installs it)"; exit 0; }
+command -v busybox >/dev/null || { echo "1..0 # skip busybox is not installed (scripts/deps installs it)"; exit 0; }
+
+cat > "$WORK/cluster.yaml" <<'EOF'
+teams:
+  - name: research
+    quota: {gpus: 8}
+  - name: product
+    quota: {gpus: 8}
+priority_classes:
+  - {name: normal, value: 100}
+  - {name: dev, value: 50, session_idle_timeout: 2s}
+EOF
+start_server --config "$WORK/cluster.yaml"
+run_agent n1 4 "$WORK/n1" agent.log
+wait_for 30 sh -c "\"$GANTRY\" nodes | grep -q '^n1 .* up'" || { echo "Bail out! the agent did not register"; exit 1; }
+
+ALICE=$("$GANTRY" token create --user alice --role member --team research)
+BOB=$("$GANTRY" token create --user bob --role member --team product)
+VIEWER=$("$GANTRY" token create --user vera --role viewer)
+like "$ALICE $BOB $VIEWER" '^gt_[^ ]+ gt_[^ ]+ gt_[^ ]+$' "tokens: alice (research), bob (product), vera (viewer)"
+
+state_of() { GANTRY_TOKEN=$ADMIN "$GANTRY" show "$1" -o json | jget "{$2}"; }
+running() { [ "$(state_of "$1" state)" = running ]; }
+job_pid() { sed -n 's/^pid=//p' "$WORK"/n1/jobs/"$1".*/state | tail -n 1; }
+
+# ---- gantry exec ----
+JOB=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --team research --gpus 1 -o json -- sleep 600 | jget '{id}')
+wait_for 30 running "$JOB" || echo "# job $JOB did not start"
+JP=$(job_pid "$JOB")
+out=$(GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'echo "job=$GANTRY_JOB_ID"; cat /proc/self/cgroup')
+like "$out" "^job=$JOB" "gantry exec runs with the job's environment (GANTRY_JOB_ID=$JOB)"
+is "$(echo "$out" | grep -v '^job=' | sort)" "$(sort /proc/"$JP"/cgroup)" \
+  "gantry exec's command is in the job's cgroups (its /proc/self/cgroup is the job process's)"
+like "$(grep -v ':/$' /proc/"$JP"/cgroup | head -n 1)" "job-$JOB\\.1" "(the job has a cgroup of its own: job-$JOB.1)"
+GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'exit 7'
+is "$?" 7 "gantry exec exits with the command's exit code (7)"
+is "$(echo from-stdin | GANTRY_TOKEN=$ALICE "$GANTRY" exec -i "$JOB" -- cat)" from-stdin "gantry exec -i: stdin reaches the command"
+err=$(GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'echo to-stderr >&2' 2>&1 >/dev/null)
+is "$err" to-stderr "gantry exec: the command's stderr comes back on stderr"
+GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- /no/such/program 2>"$WORK/noprog"
+is "$?" 127 "a command that cannot run: 127"
+like "$(cat "$WORK/noprog")" "no/such/program" "and why, on stderr"
+
+# ---- refused to others ----
+out=$(GANTRY_TOKEN=$BOB "$GANTRY" exec "$JOB" -- id 2>&1); rc=$?
+is "$rc" 1 "another team's member: gantry exec fails"
+like "$out" "does not exist.*(not_found, HTTP 404)" "another team's member: the job does not exist for them (404)"
+out=$(GANTRY_TOKEN=$VIEWER "$GANTRY" exec "$JOB" -- id 2>&1)
+like "$out" "HTTP 403" "a viewer: refused (403)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $BOB" -H 'Connection: Upgrade' \
+  -H 'Upgrade: gantry-attach' -d '{"command":["id"]}' "$GANTRY_SERVER/v1/jobs/$JOB/attach")
+is "$code" 404 "the raw upgrade request of another team's member: 404"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ALICE" \
+  -d '{"command":["id"]}' "$GANTRY_SERVER/v1/jobs/$JOB/attach")
+is "$code" 426 "the job's team without the upgrade header: 426 upgrade_required"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ALICE" -H 'Upgrade: gantry-attach' \
+  "$GANTRY_SERVER/v1/agent/attach?session=00&name=n1")
+is "$code" 403 "a user's token cannot take the agent's leg of a session (403)"
+
+# ---- the audit log ----
+audit=$(GANTRY_TOKEN=$ADMIN "$GANTRY" audit -o json)
+is "$(echo "$audit" | jget "{audit}" | perl -MJSON::PP -e 'my $a = decode_json(<STDIN>); print scalar grep { $_->{action} eq "job.exec" && $_->{user} eq "alice" } @$a')" 5 \
+  "every exec of alice is in the audit log (5 entries of action job.exec)"
+like "$(echo "$audit" | jget "{audit}")" '"object":"'"$JOB"'"' "naming the job"
+like "$(echo "$audit" | jget "{audit}")" 'exit 7' "and the command"
+is "$(echo "$audit" | jget "{audit}" | perl -MJSON::PP -e 'my $a = decode_json(<STDIN>); print scalar grep { $_->{user} =~ /^(bob|vera)$/ } @$a')" 0 \
+  "refused attempts open nothing and write no audit entry"
+
+# ---- gantry port-forward ----
+PF=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --team research --gpus 1 --network none -o json -- \
+  sh -c 'mkdir -p /tmp/pf.$$ && echo "served-in-job-$GANTRY_JOB_ID" > /tmp/pf.$$/index.html && exec busybox httpd -f -p 127.0.0.1:18080 -h /tmp/pf.$$' | jget '{id}')
+wait_for 30 running "$PF" || echo "# job $PF did not start"
+GANTRY_TOKEN=$ALICE "$GANTRY" port-forward "$PF" 0:18080 > "$WORK/pf.out" 2>&1 &
+PIDS+=($!)
+wait_for 20 grep -q Forwarding "$WORK/pf.out"
+LP=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/pf.out")
+like "$LP" '^[0-9]+$' "gantry port-forward listens on a local port ($LP)"
+wait_for 20 curl -sf "http://127.0.0.1:$LP/index.html"
+is "$(curl -s -m 10 "http://127.0.0.1:$LP/index.html")" "served-in-job-$PF" "a request to it reaches the HTTP server inside the job"
+is "$(curl -s -m 10 "http://127.0.0.1:$LP/index.html")" "served-in-job-$PF" "and a second connection too"
+curl -s -m 2 http://127.0.0.1:18080/ >/dev/null 2>&1
+ok $([ $? != 0 ]; echo $?) "(the job's server is not reachable from the host directly: its own network namespace)"
+out=$(GANTRY_TOKEN=$BOB "$GANTRY" port-forward "$PF" 0:18080 2>&1); rc=$?
+is "$rc" 1 "another team's member: gantry port-forward fails at once"
+like "$out" "(not_found, HTTP 404)" "with 404"
+like "$(GANTRY_TOKEN=$ADMIN "$GANTRY" audit -o json | jget '{audit}')" '"action":"job.port_forward".*"port":18080' "port forwards are in the audit log"
+
+# ---- gantry run -it, through tmux ----
+# The cluster is full first (4 GPUs: 1 + 1 above, 2 here): the session waits and says why.
+FULL=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --team research --gpus 2 -o json -- sleep 600 | jget '{id}')
+wait_for 30 running "$FULL"
+TM=gantry-e2e-$$
+CLEANUPS+=("tmux kill-session -t $TM")
+tmux new-session -d -s "$TM" -x 120 -y 40 \
+  "GANTRY_SERVER=$GANTRY_SERVER GANTRY_TOKEN=$ALICE '$GANTRY' run -it --team research --gpus 1 -- sh; echo RUN-EXIT=\$?; sleep 600"
+pane() { tmux capture-pane -p -t "$TM" -S -200; }
+pane_has() { pane | grep -qE -- "$1"; }
+wait_for 30 pane_has 'is waiting: '
+like "$(pane)" "gantry run: job [0-9]+ is waiting: " "gantry run shows why the session waits (the cluster is full)"
+RUN=$(api GET /v1/jobs | jget '{jobs}' | perl -MJSON::PP -e 'print join " ", map { $_->{id} } grep { ($_->{kind} // "") eq "interactive" && $_->{state} eq "pending" } @{decode_json(<STDIN>)}')
+like "$RUN" '^[0-9]+$' "it is a pending job of kind interactive ($RUN)"
+GANTRY_TOKEN=$ADMIN "$GANTRY" cancel "$FULL" >/dev/null
+wait_for 30 running "$RUN"
+tmux send-keys -t "$TM" 'echo on-node-$((6*7)) job=$GANTRY_JOB_ID; tty; stty size' Enter
+wait_for 30 pane_has 'on-node-42'
+like "$(pane)" "on-node-42 job=$RUN" "a prompt on the node: a command's output comes back (in job $RUN)"
+like "$(pane)" '/dev/pts/[0-9]+' "its stdin is a terminal on the node (a pseudo-terminal)"
+like "$(pane)" '(^|[^0-9])40 120' "of this window's size (40 rows, 120 columns)"
+tmux send-keys -t "$TM" "sleep 300.$$; echo after-interrupt" Enter
+wait_for 30 pgrep -fx "sleep 300.$$"
+tmux send-keys -t "$TM" C-c
+wait_for 30 sh -c "! pgrep -fx 'sleep 300.$$'"
+ok $(pgrep -fx "sleep 300.$$" >/dev/null; [ $? = 1 ]; echo $?) "Ctrl-C reaches the command on the node (its sleep is gone)"
+wait_for 30 pane_has '^after-interrupt|\^C'
+tmux send-keys -t "$TM" 'echo still-here' Enter
+wait_for 30 pane_has '^still-here'
+like "$(pane)" 'still-here' "Ctrl-C stops the foreground command, not the session"
+tmux send-keys -t "$TM" 'exit 5' Enter
+wait_for 30 pane_has 'RUN-EXIT='
+like "$(pane)" 'RUN-EXIT=5' "the shell's exit code (5) is gantry run's"
+run_ended() { [ "$(state_of "$RUN" state)" = failed ]; }
+wait_for 30 run_ended
+is "$(state_of "$RUN" state) $(state_of "$RUN" exit_code)" "failed 5" "and the interactive job ends with it (failed, exit code 5): its GPU is free"
+like "$(GANTRY_TOKEN=$ADMIN "$GANTRY" audit -o json | jget '{audit}')" '"action":"job.attach".*"tty":true' "the session's attach is in the audit log"
+
+# ---- the idle timeout ----
+# A session whose client sends nothing (stdin held open, silent) in class dev
+# (session_idle_timeout: 2s) and no GPU busy ends: idle_timeout; gantry run returns.
+mkfifo "$WORK/silent"
+sleep 600 > "$WORK/silent" &
+PIDS+=($!)
+GANTRY_TOKEN=$ALICE timeout 120 "$GANTRY" run -i --team research --class dev --gpus 1 -- sh < "$WORK/silent" > "$WORK/idle.out" 2>&1 &
+IDLE_CLIENT=$!
+PIDS+=($IDLE_CLIENT)
+have_idle() { IDLE=$(api GET /v1/jobs | jget '{jobs}' | perl -MJSON::PP -e 'print join " ", map { $_->{id} } grep { $_->{priority_class} eq "dev" } @{decode_json(<STDIN>)}'); [ -n "$IDLE" ]; }
+wait_for 30 have_idle
+like "$IDLE" '^[0-9]+$' "the silent session is job $IDLE"
+idle_ended() { [ "$(state_of "$IDLE" state)" = cancelled ]; }
+wait_for 60 idle_ended
+is "$(state_of "$IDLE" state) $(state_of "$IDLE" end_reason)" "cancelled idle_timeout" \
+  "a silent session with idle GPUs ends at its class's session_idle_timeout (idle_timeout)"
+wait "$IDLE_CLIENT"
+like "$?" '^(129|143)$' "its gantry run returns: the shell got the job's stop (SIGTERM, 143; or hung up, 129)"
+
+done_testing
