@@ -123,6 +123,10 @@ wait_for 30 pane_has 'on-node-42'
 like "$(pane)" "on-node-42 job=$RUN" "a prompt on the node: a command's output comes back (in job $RUN)"
 like "$(pane)" '/dev/pts/[0-9]+' "its stdin is a terminal on the node (a pseudo-terminal)"
 like "$(pane)" '(^|[^0-9])40 120' "of this window's size (40 rows, 120 columns)"
+tmux resize-window -t "$TM" -x 100 -y 30
+tmux send-keys -t "$TM" 'echo size-now $(stty size)' Enter
+wait_for 30 pane_has '^size-now '
+like "$(pane | grep '^size-now ')" '^size-now 30 100' "a window resized here is resized on the node (SIGWINCH: 30 rows, 100 columns)"
 tmux send-keys -t "$TM" "sleep 300.$$; echo after-interrupt" Enter
 wait_for 30 pgrep -fx "sleep 300.$$"
 tmux send-keys -t "$TM" C-c
@@ -158,5 +162,17 @@ is "$(state_of "$IDLE" state) $(state_of "$IDLE" end_reason)" "cancelled idle_ti
   "a silent session with idle GPUs ends at its class's session_idle_timeout (idle_timeout)"
 wait "$IDLE_CLIENT"
 like "$?" '^(129|143)$' "its gantry run returns: the shell got the job's stop (SIGTERM, 143; or hung up, 129)"
+
+# ---- the time limit ----
+GANTRY_TOKEN=$ALICE timeout 120 "$GANTRY" run -i --team research --time 2s -- sleep 300 < /dev/null > "$WORK/tl.out" 2>&1
+rc=$?
+like "$rc" '^(129|143)$' "a session at its time limit: gantry run returns ($rc)"
+TL=$(api GET /v1/jobs | jget '{jobs}' | perl -MJSON::PP -e 'print join " ", map { $_->{id} } grep { ($_->{end_reason} // "") eq "time_limit" } @{decode_json(<STDIN>)}')
+like "$TL" '^[0-9]+$' "and its job ended at its time limit (end_reason time_limit: job $TL)"
+
+# ---- an interactive job cannot run in an image (yet) ----
+like "$(api POST /v1/jobs '{"team":"research","kind":"interactive","image":"docker://busybox:1","command":["sh"]}')" \
+  'cannot run in an image' "kind interactive with an image is refused, saying what to do instead"
+is "$(cat "$WORK/status")" 400 "(400)"
 
 done_testing

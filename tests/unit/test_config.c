@@ -560,8 +560,34 @@ static void test_idle(void)
           "'kill' is not an idle action", "an unknown idle_action");
 }
 
+/* priority_classes[].session_idle_timeout: the idle timeout of interactive sessions (attach.c):
+ * a duration, 0 allowed (never), -1 when not written (the server's default). */
+static void test_session_idle(void)
+{
+    gt_error_t err;
+    gt_config_t *cfg = parse("priority_classes:\n"
+                             "  - {name: dev, value: 1, session_idle_timeout: 15m}\n"
+                             "  - {name: batch, value: 2, session_idle_timeout: 0s}\n"
+                             "  - {name: normal, value: 3}\n",
+                             &err);
+    ok(cfg != NULL, "session_idle_timeout parses: %s", err.msg);
+    if (cfg) {
+        is_int(cfg->classes[0].session_idle_s, 900, "15m is 900 s");
+        is_int(cfg->classes[1].session_idle_s, 0, "0s: never");
+        is_int(cfg->classes[2].session_idle_s, -1, "not written: -1 (the server's default)");
+    }
+    gt_config_free(cfg);
+    cfg = parse("nodes: []\n", &err);
+    ok(cfg && cfg->nclasses == 3 && cfg->classes[0].session_idle_s == -1,
+       "the default classes leave it to the server");
+    gt_config_free(cfg);
+    fails("priority_classes:\n  - {name: a, value: 1, session_idle_timeout: soon}\n", "line 2",
+          "session_idle_timeout", "a session_idle_timeout that is not a duration");
+}
+
 int main(void)
 {
+    test_session_idle();
     test_idle();
     test_partitions();
     test_volumes();

@@ -1,0 +1,93 @@
+/* test_ttywire.c: the frames of an attached command's stream (src/common/ttywire.c): what is
+ * written reads back whole, whatever the chunks it arrives in; an oversized frame is refused;
+ * the relay's scan counts input bytes only. */
+#include <errno.h>
+#include <string.h>
+
+#include "common/ttywire.h"
+#include "tap.h"
+
+static void test_roundtrip(void)
+{
+    gt_buf_t b = {0};
+    tty_frame_put(&b, TTY_IN, "ls\n", 3);
+    unsigned char w[4] = {0, 40, 0, 120};
+    tty_frame_put(&b, TTY_WINCH, w, 4);
+    tty_frame_put(&b, TTY_EOF, NULL, 0);
+    is_int(b.len, 5 + 3 + 5 + 4 + 5, "three frames: headers and payloads");
+    /* fed one byte at a time: nothing before a frame is whole, each frame when it is */
+    tty_reader_t r = {0};
+    char type;
+    const char *d;
+    size_t n;
+    int frames = 0, early = 0;
+    for (size_t i = 0; i < b.len; i++) {
+        tty_reader_feed(&r, b.data + i, 1);
+        int k;
+        while ((k = tty_reader_next(&r, &type, &d, &n)) == 1) {
+            frames++;
+            if (frames == 1)
+                ok(type == TTY_IN && n == 3 && !memcmp(d, "ls\n", 3) && i == 7,
+                   "the input frame, once its 8th byte is in");
+            if (frames == 2)
+                ok(type == TTY_WINCH && n == 4 && (unsigned char)d[1] == 40 &&
+                       (unsigned char)d[3] == 120,
+                   "the window size frame");
+            if (frames == 3)
+                ok(type == TTY_EOF && n == 0 && i == b.len - 1, "the end-of-input frame, last");
+        }
+        early += k < 0;
+    }
+    is_int(frames, 3, "three frames read back");
+    is_int(early, 0, "no error on the way");
+    is_int(tty_reader_next(&r, &type, &d, &n), 0, "then nothing");
+    tty_reader_free(&r);
+    gt_buf_free(&b);
+}
+
+static void test_oversized(void)
+{
+    unsigned char h[5] = {TTY_OUT, 0x7f, 0xff, 0xff, 0xff};
+    tty_reader_t r = {0};
+    tty_reader_feed(&r, h, sizeof(h));
+    char type;
+    const char *d;
+    size_t n;
+    errno = 0;
+    is_int(tty_reader_next(&r, &type, &d, &n), -1, "a frame announcing 2 GiB is refused");
+    is_int(errno, EPROTO, "with EPROTO");
+    tty_reader_free(&r);
+    unsigned char m[5] = {TTY_OUT, 0, 0x10, 0, 0}; /* TTY_FRAME_MAX exactly: allowed, waits */
+    tty_reader_feed(&r, m, sizeof(m));
+    is_int(tty_reader_next(&r, &type, &d, &n), 0, "a frame of TTY_FRAME_MAX waits for its bytes");
+    tty_reader_free(&r);
+}
+
+static void test_scan(void)
+{
+    gt_buf_t b = {0};
+    unsigned char w[4] = {0, 24, 0, 80};
+    tty_frame_put(&b, TTY_WINCH, w, 4);
+    tty_frame_put(&b, TTY_IN, "abc", 3);
+    unsigned char sig = 2;
+    tty_frame_put(&b, TTY_SIGNAL, &sig, 1);
+    tty_frame_put(&b, TTY_IN, "de", 2);
+    tty_scan_t s = {0};
+    is_int(tty_scan_input(&s, b.data, b.len), 5, "input bytes of a whole stream: 3 + 2");
+    tty_scan_t s2 = {0};
+    size_t total = 0;
+    for (size_t i = 0; i < b.len; i++)
+        total += tty_scan_input(&s2, b.data + i, 1);
+    is_int(total, 5, "the same fed a byte at a time");
+    tty_scan_t s3 = {0};
+    is_int(tty_scan_input(&s3, b.data, 9), 0, "a window size alone is not input");
+    gt_buf_free(&b);
+}
+
+int main(void)
+{
+    test_roundtrip();
+    test_oversized();
+    test_scan();
+    return tap_done();
+}
