@@ -335,6 +335,16 @@ static bool holds_usr1(pid_t pid)
     return yes;
 }
 
+/* Whether pid runs this very program (the supervisor's child before its exec). */
+static bool same_program(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    struct stat a, b;
+    return stat("/proc/self/exe", &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev;
+}
+
 static int say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int say(const char *fmt, ...)
 {
@@ -400,6 +410,13 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
         gt_buf_free(&b);
         gt_upgrade_close(u);
         _exit(1);
+    }
+    /* Enter the job only once its command runs: until it execs, the job's process is still
+     * the supervisor's child, this program, perhaps not yet in its cgroup nor its user. */
+    double until_exec = gt_monotonic_s() + 2;
+    while (same_program(st.pid) && gt_monotonic_s() < until_exec) {
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
     }
     if (mode && !strcmp(mode, "session")) {
         /* Enter the job only once its placeholder runs: before, its process is still the

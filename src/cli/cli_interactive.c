@@ -129,7 +129,8 @@ static int attach_loop(gt_upgrade_t *u, bool tty, bool with_stdin)
     if (tty && isatty(0) && tcgetattr(0, &saved_tio) == 0) {
         struct termios raw = saved_tio;
         cfmakeraw(&raw);
-        if (tcsetattr(0, TCSAFLUSH, &raw) == 0) {
+        /* TCSADRAIN, not TCSAFLUSH: what was typed while the job waited goes to it */
+        if (tcsetattr(0, TCSADRAIN, &raw) == 0) {
             raw_mode = true;
             atexit(restore_tty);
         }

@@ -28,8 +28,11 @@ priority_classes:
   - {name: dev, value: 50, session_idle_timeout: 2s}
 EOF
 start_server --config "$WORK/cluster.yaml"
-run_agent n1 4 "$WORK/n1" agent.log
-wait_for 30 sh -c "\"$GANTRY\" nodes | grep -q '^n1 .* up'" || { echo "Bail out! the agent did not register"; exit 1; }
+# A node name of this test's own: the job cgroups (gantry/NODE/job-ID.INC) of suites running
+# beside this one on the machine are never this test's.
+NODE=tty$$
+run_agent "$NODE" 4 "$WORK/$NODE" agent.log
+wait_for 30 sh -c "\"$GANTRY\" nodes | grep -q '^$NODE .* up'" || { echo "Bail out! the agent did not register"; exit 1; }
 
 ALICE=$("$GANTRY" token create --user alice --role member --team research)
 BOB=$("$GANTRY" token create --user bob --role member --team product)
@@ -38,7 +41,7 @@ like "$ALICE $BOB $VIEWER" '^gt_[^ ]+ gt_[^ ]+ gt_[^ ]+$' "tokens: alice (resear
 
 state_of() { GANTRY_TOKEN=$ADMIN "$GANTRY" show "$1" -o json | jget "{$2}"; }
 running() { [ "$(state_of "$1" state)" = running ]; }
-job_pid() { sed -n 's/^pid=//p' "$WORK"/n1/jobs/"$1".*/state | tail -n 1; }
+job_pid() { sed -n 's/^pid=//p' "$WORK/$NODE"/jobs/"$1".*/state | tail -n 1; }
 
 # ---- gantry exec ----
 JOB=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --team research --gpus 1 -o json -- sleep 600 | jget '{id}')
@@ -71,7 +74,7 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer 
   -d '{"command":["id"]}' "$GANTRY_SERVER/v1/jobs/$JOB/attach")
 is "$code" 426 "the job's team without the upgrade header: 426 upgrade_required"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ALICE" -H 'Upgrade: gantry-attach' \
-  "$GANTRY_SERVER/v1/agent/attach?session=00&name=n1")
+  "$GANTRY_SERVER/v1/agent/attach?session=00&name=$NODE")
 is "$code" 403 "a user's token cannot take the agent's leg of a session (403)"
 
 # ---- the audit log ----
@@ -118,6 +121,7 @@ RUN=$(api GET /v1/jobs | jget '{jobs}' | perl -MJSON::PP -e 'print join " ", map
 like "$RUN" '^[0-9]+$' "it is a pending job of kind interactive ($RUN)"
 GANTRY_TOKEN=$ADMIN "$GANTRY" cancel "$FULL" >/dev/null
 wait_for 30 running "$RUN"
+wait_for 30 pane_has '^# ?$' # the shell's prompt on the node (root's sh)
 tmux send-keys -t "$TM" 'echo on-node-$((6*7)) job=$GANTRY_JOB_ID; tty; stty size' Enter
 wait_for 30 pane_has 'on-node-42'
 like "$(pane)" "on-node-42 job=$RUN" "a prompt on the node: a command's output comes back (in job $RUN)"
@@ -167,7 +171,8 @@ like "$?" '^(129|143)$' "its gantry run returns: the shell got the job's stop (S
 GANTRY_TOKEN=$ALICE timeout 120 "$GANTRY" run -i --team research --time 2s -- sleep 300 < /dev/null > "$WORK/tl.out" 2>&1
 rc=$?
 like "$rc" '^(129|143)$' "a session at its time limit: gantry run returns ($rc)"
-TL=$(api GET /v1/jobs | jget '{jobs}' | perl -MJSON::PP -e 'print join " ", map { $_->{id} } grep { ($_->{end_reason} // "") eq "time_limit" } @{decode_json(<STDIN>)}')
+have_tl() { TL=$(api GET /v1/jobs | jget '{jobs}' | perl -MJSON::PP -e 'print join " ", map { $_->{id} } grep { ($_->{end_reason} // "") eq "time_limit" } @{decode_json(<STDIN>)}'); [ -n "$TL" ]; }
+wait_for 30 have_tl
 like "$TL" '^[0-9]+$' "and its job ended at its time limit (end_reason time_limit: job $TL)"
 
 # ---- an interactive job cannot run in an image (yet) ----
