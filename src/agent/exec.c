@@ -412,9 +412,11 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
         _exit(1);
     }
     /* Enter the job only once its command runs: until it execs, the job's process is still
-     * the supervisor's child, this program, perhaps not yet in its cgroup nor its user. */
+     * the supervisor's child, this program, perhaps not yet in its cgroup nor its user (an
+     * interactive job's placeholder is this program too: it is ready once it catches
+     * SIGUSR1). */
     double until_exec = gt_monotonic_s() + 2;
-    while (same_program(st.pid) && gt_monotonic_s() < until_exec) {
+    while (same_program(st.pid) && !holds_usr1(st.pid) && gt_monotonic_s() < until_exec) {
         struct timespec ts = {0, 500000};
         nanosleep(&ts, NULL);
     }

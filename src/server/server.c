@@ -1206,6 +1206,8 @@ static void restore_jobs(server_t *srv)
                                                   slots, ns, &err) == 0) {
                 j->in_sched = true;
                 server_gate_entered(srv, j); /* running, or cancelled and stopping */
+                if (j->kind == JOB_KIND_INTERACTIVE && j->state == JOB_RUNNING)
+                    attach_job_started(srv, j); /* its idle time counts from the restart */
                 running++;
             } else if (j->state == JOB_RUNNING) {
                 fprintf(stderr, "gantry server: job %llu can't be restored on its nodes (%s); "
