@@ -48,6 +48,10 @@ job_pid() { sed -n 's/^pid=//p' "$WORK/$NODE"/jobs/"$1".*/state | tail -n 1; }
 JOB=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --team research --gpus 1 -o json -- sleep 600 | jget '{id}')
 wait_for 30 running "$JOB" || echo "# job $JOB did not start"
 JP=$(job_pid "$JOB")
+# "running" is said as its supervisor starts it: wait until the process is the command itself
+# (then it is in its cgroup, as its user)
+is_sleep() { [ "$(tr '\0' ' ' < /proc/"$JP"/cmdline)" = "sleep 600 " ]; }
+wait_for 30 is_sleep
 out=$(GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'echo "job=$GANTRY_JOB_ID"; cat /proc/self/cgroup')
 like "$out" "^job=$JOB" "gantry exec runs with the job's environment (GANTRY_JOB_ID=$JOB)"
 is "$(echo "$out" | grep -v '^job=' | sort)" "$(sort /proc/"$JP"/cgroup)" \
@@ -56,6 +60,14 @@ like "$(grep -v ':/$' /proc/"$JP"/cgroup | head -n 1)" "job-$JOB\\.1" "(the job 
 GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'exit 7'
 is "$?" 7 "gantry exec exits with the command's exit code (7)"
 is "$(echo from-stdin | GANTRY_TOKEN=$ALICE "$GANTRY" exec -i "$JOB" -- cat)" from-stdin "gantry exec -i: stdin reaches the command"
+# Ctrl-C without a terminal: gantry exec forwards SIGINT to the command's process group.
+GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'trap "echo got-int; exit 3" INT; echo ready; while :; do sleep 0.1; done' > "$WORK/sig.out" 2>&1 &
+SIG_CLIENT=$!
+wait_for 30 grep -q ready "$WORK/sig.out"
+kill -INT "$SIG_CLIENT"
+wait "$SIG_CLIENT"
+rc=$?
+is "$rc $(grep -c got-int "$WORK/sig.out")" "3 1" "SIGINT to gantry exec reaches the command on the node (its trap runs, exit 3)"
 err=$(GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'echo to-stderr >&2' 2>&1 >/dev/null)
 is "$err" to-stderr "gantry exec: the command's stderr comes back on stderr"
 GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- /no/such/program 2>"$WORK/noprog"
@@ -77,11 +89,14 @@ is "$code" 426 "the job's team without the upgrade header: 426 upgrade_required"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ALICE" -H 'Upgrade: gantry-attach' \
   "$GANTRY_SERVER/v1/agent/attach?session=00&name=$NODE")
 is "$code" 403 "a user's token cannot take the agent's leg of a session (403)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $(jget '{token}' < "$WORK/$NODE/node.token")" \
+  -H 'Connection: Upgrade' -H 'Upgrade: gantry-attach' "$GANTRY_SERVER/v1/agent/attach?session=00&name=other-node")
+is "$code" 403 "a node's credential cannot take another node's leg of a session (403)"
 
 # ---- the audit log ----
 audit=$(GANTRY_TOKEN=$ADMIN "$GANTRY" audit -o json)
-is "$(echo "$audit" | jget "{audit}" | perl -MJSON::PP -e 'my $a = decode_json(<STDIN>); print scalar grep { $_->{action} eq "job.exec" && $_->{user} eq "alice" } @$a')" 5 \
-  "every exec of alice is in the audit log (5 entries of action job.exec)"
+is "$(echo "$audit" | jget "{audit}" | perl -MJSON::PP -e 'my $a = decode_json(<STDIN>); print scalar grep { $_->{action} eq "job.exec" && $_->{user} eq "alice" } @$a')" 6 \
+  "every exec of alice is in the audit log (6 entries of action job.exec)"
 like "$(echo "$audit" | jget "{audit}")" '"object":"'"$JOB"'"' "naming the job"
 like "$(echo "$audit" | jget "{audit}")" 'exit 7' "and the command"
 is "$(echo "$audit" | jget "{audit}" | perl -MJSON::PP -e 'my $a = decode_json(<STDIN>); print scalar grep { $_->{user} =~ /^(bob|vera)$/ } @$a')" 0 \
