@@ -1361,11 +1361,12 @@ static int walk_document(walk_t *w)
         static const char *const keys[] = {"nodes", "teams", "priority_classes", "scheduler",
                                            "users", "retention", "volumes", "environments",
                                            "image_paths", "partitions", "idle", "series",
-                                           NULL};
+                                           "store", NULL};
         if (root->type != YAML_MAPPING_NODE)
             return fail(w, root, "the configuration is %s; write a mapping with the keys "
                                  "nodes, teams, priority_classes, scheduler, users, retention, "
-                                 "volumes, environments, image_paths, partitions, idle, series",
+                                 "volumes, environments, image_paths, partitions, idle, series, "
+                                 "store",
                         kind_name(root));
         unsigned seen = 0;
         for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
@@ -1406,6 +1407,14 @@ static int walk_document(walk_t *w)
             case 9: rc = parse_partitions(w, val); break;
             case 10: rc = parse_idle(w, val); break;
             case 11: rc = parse_series(w, val); break;
+            case 12:
+                rc = get_string(w, val, "store", "a PostgreSQL URL such as "
+                                "postgresql://gantry@db.example.com/gantry", &cfg->store);
+                if (rc == 0 && strncmp(cfg->store, "postgresql://", 13) &&
+                    strncmp(cfg->store, "postgres://", 11))
+                    rc = fail(w, val, "store must be a postgresql:// URL (leave it out for "
+                                      "the embedded SQLite store under the data directory)");
+                break;
             }
             if (rc < 0)
                 return -1;
@@ -1541,6 +1550,7 @@ void gt_config_free(gt_config_t *cfg)
     free(cfg->sched.order);
     free(cfg->sched.placement);
     free(cfg->default_class);
+    free(cfg->store);
     for (size_t i = 0; i < cfg->nusers; i++) {
         free(cfg->users[i].name);
         free(cfg->users[i].unix_user);

@@ -141,6 +141,8 @@ typedef struct gt_config {
     bool retention_set;           /* false: not in the file (the server's default applies) */
     double idle_threshold;        /* idle.threshold, 0..1 (default 0.05) */
     int64_t idle_after_s;         /* idle.after (default 1800) */
+    char *store;                  /* store: a postgresql:// URL (NULL: SQLite under the data
+                                     directory); gantry server --store wins */
     int64_t series_interval_s;    /* series: the server's time series (0: not in the file) */
     int64_t series_retention_s;
     /* jansson's json_t, named by its struct tag: the simulator's files need not see jansson */

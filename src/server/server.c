@@ -971,6 +971,8 @@ static int load_config(server_t *srv, const char *path, gt_error_t *err)
     gt_config_t *cfg = NULL;
     if (path && gt_config_load(path, &cfg, err) < 0)
         return -1;
+    if (!srv->store_where && cfg && cfg->store)
+        srv->store_where = xstrdup(cfg->store); /* --store wins */
     if (!srv->series_interval_s && cfg && cfg->series_interval_s)
         srv->series_interval_s = cfg->series_interval_s; /* --series-interval wins */
     if (cfg && cfg->series_retention_s)
@@ -1243,10 +1245,12 @@ static int first_start(server_t *srv, gt_error_t *err)
         return -1;
     store_op_t op = {.kind = STORE_TOKEN_PUT, .a = hash, .b = "admin", .c = "admin",
                      .n = (int64_t)server_now()};
-    if (store_create(srv->data_dir, &op, 1, err) < 0)
+    if (store_create(srv->store_where, &op, 1, err) < 0)
         return -1;
+    char where[512];
     fprintf(stderr, "gantry server: first start: a new store in %s; wrote an admin token to %s "
-                    "(mode 0600).\n", srv->data_dir, path);
+                    "(mode 0600).\n", store_describe(srv->store_where, where, sizeof(where)),
+            path);
     return 0;
 }
 
@@ -1255,8 +1259,8 @@ static int first_start(server_t *srv, gt_error_t *err)
 static int open_data(server_t *srv, const char *logs, gt_error_t *err)
 {
     if (store_secure_dir(srv->data_dir, err) < 0 ||
-        (!store_exists(srv->data_dir) && first_start(srv, err) < 0) ||
-        store_open(srv->data_dir, &srv->store, err) < 0)
+        (!store_exists(srv->store_where) && first_start(srv, err) < 0) ||
+        store_open(srv->store_where, &srv->store, err) < 0)
         return -1;
     char tokpath[4096];
     snprintf(tokpath, sizeof(tokpath), "%s/admin.token", srv->data_dir);
@@ -1293,6 +1297,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
     pthread_cond_init(&srv->park_cond, NULL);
     services_init(srv);
     srv->data_dir = xstrdup(o->data);
+    srv->store_where = o->store ? xstrdup(o->store) : NULL; /* else the config's, or data */
     srv->heartbeat_s = hb;
     srv->limits = o->limits;
     lease_params_for((double)hb, &srv->lease);
@@ -1314,7 +1319,11 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
 
     /* Everything the server writes (store, logs, tokens) is for its own user only. */
     umask(077);
-    if (load_config(srv, o->config, err) < 0 || open_data(srv, logs, err) < 0)
+    if (load_config(srv, o->config, err) < 0)
+        goto fail;
+    if (!srv->store_where)
+        srv->store_where = xstrdup(o->data);
+    if (open_data(srv, logs, err) < 0)
         goto fail;
     /* Sharing the store with standbys: the lease and its fence before anything is read. */
     if (o->advertise && leader_start(srv, o->advertise, o->lease_ms, err) < 0)
@@ -1404,5 +1413,6 @@ void server_close(server_t *srv)
     attach_free(srv);
     free(srv->follows);
     free(srv->data_dir);
+    free(srv->store_where);
     free(srv);
 }

@@ -98,6 +98,8 @@ typedef struct server {
     bool kicked, stopping;
     bool tls;                /* serves HTTPS with the pair in server/tls.c */
     char *data_dir;
+    char *store_where;       /* the store: a postgresql:// URL (--store, the config's store:),
+                                or data_dir (SQLite) */
     store_t *store;
     auth_t *auth;
     sched_t *sched;
@@ -174,6 +176,8 @@ typedef struct server {
 typedef struct server_opts {
     const char *config;      /* cluster YAML, or NULL */
     const char *data;        /* data directory (store, logs, admin.token) */
+    const char *store;       /* the store's location (a postgresql:// URL), or NULL: the
+                                config's store:, else SQLite under data */
     int heartbeat_s;         /* agents' heartbeat; <= 0: 5 */
     int64_t retention_s;     /* finished jobs kept this long; 0 = for ever, < 0 = the config's
                                 retention: or 30 days */

@@ -65,13 +65,17 @@ static void reload_tls(server_t *srv)
 
 static void server_usage(FILE *f)
 {
-    fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--listen ADDR:PORT] "
+    fprintf(f, "usage: gantry server [--config FILE] [--data DIR] [--store URL] [--listen ADDR:PORT] "
                "[--heartbeat SECONDS] [--retention D] [--series-interval D] [limits]\n"
                "                     [--tls-cert FILE --tls-key FILE] [--advertise URL [--lease D]]\n\n"
                "Runs the controller: the HTTP API, the job store (SQLite under DIR, default "
                "./gantry-data) and the scheduler.\n"
                "  --config FILE     cluster, teams and policy (YAML); optional\n"
                "  --data DIR        where the store and logs live (created if missing)\n"
+               "  --store URL       the store on PostgreSQL instead (postgresql://USER@HOST/DB, "
+               "libpq's URI;\n"
+               "                    or the config's store:); logs and admin.token stay under "
+               "--data\n"
                "  --listen A:P      address to serve on (default 127.0.0.1:8080)\n"
                "  --heartbeat S     seconds between agent heartbeats (default 5). A node holds a "
                "lease of 2\n"
@@ -167,7 +171,7 @@ static int lease_arg(const char *v, int64_t *ms, gt_error_t *err)
 int cmd_server(int argc, char **argv)
 {
     const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
-    const char *tls_cert = NULL, *tls_key = NULL, *advertise = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *advertise = NULL, *store = NULL;
     int64_t lease_ms = LEADER_DEFAULT_LEASE_MS;
     int64_t hb = 5, retention = -1, series_interval = 0;
     server_limits_t lim = {.max_connections = 4000, .per_address = 256,
@@ -177,6 +181,7 @@ int cmd_server(int argc, char **argv)
                                          {"tls-cert", required_argument, 0, 'C'},
                                          {"tls-key", required_argument, 0, 'K'},
                                          {"data", required_argument, 0, 'd'},
+                                         {"store", required_argument, 0, 's'},
                                          {"listen", required_argument, 0, 'l'},
                                          {"heartbeat", required_argument, 0, 'b'},
                                          {"max-connections", required_argument, 0, 'M'},
@@ -199,6 +204,15 @@ int cmd_server(int argc, char **argv)
         switch (c) {
         case 'c': config = optarg; break;
         case 'd': data = optarg; break;
+        case 's':
+            if (strncmp(optarg, "postgresql://", 13) && strncmp(optarg, "postgres://", 11)) {
+                fprintf(stderr, "gantry server: --store: %s is not a postgresql:// URL (leave "
+                                "--store out for the embedded SQLite store under --data)\n",
+                        optarg);
+                return 2;
+            }
+            store = optarg;
+            break;
         case 'l': listen = optarg; break;
         case 'C': tls_cert = optarg; break;
         case 'K': tls_key = optarg; break;
@@ -289,7 +303,7 @@ int cmd_server(int argc, char **argv)
     int rc = 1;
 
     server_t *srv = NULL;
-    server_opts_t so = {.config = config, .data = data, .heartbeat_s = (int)hb,
+    server_opts_t so = {.config = config, .data = data, .store = store, .heartbeat_s = (int)hb,
                         .retention_s = retention, .limits = lim, .tls = tls_cert != NULL,
                         .series_interval_s = series_interval, .advertise = advertise,
                         .lease_ms = lease_ms};
@@ -319,8 +333,12 @@ int cmd_server(int argc, char **argv)
         goto out;
     if (http_serve(srv, listen, &mhd, &err) < 0)
         goto out;
-    fprintf(stderr, "gantry server: listening on %s (%s), data in %s, %zu teams, %zu nodes.\n",
-            listen, srv->tls ? "https" : "http", data, srv->nteams, srv->nnodes);
+    char where[512];
+    fprintf(stderr, "gantry server: listening on %s (%s), data in %s, %zu teams, %zu nodes%s%s.\n",
+            listen, srv->tls ? "https" : "http", data, srv->nteams, srv->nnodes,
+            strcmp(srv->store_where, data) ? ", store in " : "",
+            strcmp(srv->store_where, data) ? store_describe(srv->store_where, where,
+                                                            sizeof(where)) : "");
     char tlsd[600];
     if (srv->tls)
         fprintf(stderr, "gantry server: TLS certificate %s.\n",

@@ -61,16 +61,11 @@ struct store {
 
 /* ---- the backends ---- */
 
-extern const store_backend_t store_backend_pg;
-
 /* The backend whose kind of location `where` is (SQLite, the default, claims the rest). */
 static const store_backend_t *backend_for(const char *where)
 {
     static const store_backend_t *const all[] = {
-#ifdef GANTRY_WITH_PG
-        &store_backend_pg,
-#endif
-        &store_backend_sqlite};
+        &store_backend_pg, &store_backend_sqlite};
     for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++)
         if (all[i]->claims(where))
             return all[i];
@@ -506,6 +501,11 @@ static void *committer_main(void *arg)
 int store_secure_dir(const char *where, gt_error_t *err)
 {
     return backend_for(where)->secure(where, err);
+}
+
+const char *store_describe(const char *where, char *buf, size_t len)
+{
+    return backend_for(where)->describe(where, buf, len);
 }
 
 bool store_exists(const char *where) { return backend_for(where)->exists(where); }

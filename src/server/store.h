@@ -1,6 +1,7 @@
 /* store.h: the controller's durable state, in a database behind a backend (store_backend.h):
- * the embedded SQLite (WAL mode) under the data directory by default. Functions that take a
- * location (`where`) take that directory.
+ * the embedded SQLite (WAL mode) under the data directory by default, or PostgreSQL
+ * (store_pg.c). Functions below that take a DIR take either that directory or a
+ * postgresql:// URL (libpq's connection URI): the store's kind follows from it.
  *
  * The server keeps its working state in memory and writes every change here; on start it
  * rebuilds memory with the store_load_* functions. Writes go through one committer thread
@@ -83,6 +84,9 @@ typedef struct store_op {
  * hashes and jobs' environments, secrets included), with a line on stderr. -1 with err when
  * DIR cannot be created, or a path is of the wrong type or cannot be changed. */
 int store_secure_dir(const char *dir, gt_error_t *err);
+/* Where the store is, for messages: "DIR/gantry.db", or "PostgreSQL database NAME on HOST"
+ * (never a URL's password). Returns buf. */
+const char *store_describe(const char *where, char *buf, size_t len);
 /* true when DIR holds a store (gantry.db, or a WAL left without it): not a first start. */
 bool store_exists(const char *dir);
 /* First start: creates DIR/gantry.db (schema, version, and init[0..n) in one transaction),

@@ -43,6 +43,8 @@ typedef struct store_backend {
     bool (*claims)(const char *where);
     /* store_secure_dir(), store_exists() for this kind (see store.h). */
     int (*secure)(const char *where, gt_error_t *err);
+    /* store_describe() for this kind (see store.h). */
+    const char *(*describe)(const char *where, char *buf, size_t len);
     bool (*exists)(const char *where);
     /* A new store at the current schema version, left inside its first transaction: store.c
      * writes the first records with exec(), then create_end() commits and puts the store in
@@ -83,5 +85,6 @@ typedef struct store_backend {
 } store_backend_t;
 
 extern const store_backend_t store_backend_sqlite;
+extern const store_backend_t store_backend_pg;
 
 #endif

@@ -108,6 +108,12 @@ static bool sq_claims(const char *where)
     return true; /* a directory: anything no other backend claims */
 }
 
+static const char *sq_describe(const char *dir, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", dir);
+    return buf;
+}
+
 /* Takes extra permission bits away from path (mode want); says so on stderr. */
 static int tighten(const char *path, bool is_dir, unsigned want, gt_error_t *err)
 {
@@ -511,6 +517,7 @@ const store_backend_t store_backend_sqlite = {
     .name = "sqlite",
     .claims = sq_claims,
     .secure = sq_secure,
+    .describe = sq_describe,
     .exists = sq_exists,
     .create_begin = sq_create_begin,
     .create_end = sq_create_end,

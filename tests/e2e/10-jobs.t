@@ -87,7 +87,7 @@ like "$alice" '^gt_[0-9a-f]{64}$' "token create prints a token"
 like "$("$GANTRY" token create --user x --role member 2>&1)" 'needs a team' "member token without team refused"
 like "$(GANTRY_TOKEN=$alice "$GANTRY" token create --user x --role admin 2>&1)" 'forbidden' "a member can't create tokens"
 ls -l "$WORK/data/admin.token" | grep -q '^-rw-------'; ok $? "admin.token has mode 0600"
-sqlite3 "$WORK/data/gantry.db" "select count(*) from tokens where hash like 'gt_%'" | grep -qx 0; ok $? "tokens are stored only as hashes"
+store_sql "select count(*) from tokens where hash like 'gt_%'" | grep -qx 0; ok $? "tokens are stored only as hashes"
 
 ja=$(GANTRY_TOKEN=$alice "$GANTRY" submit --gpus 1 -- sleep 1 | awk '{print $3}')
 jb=$(GANTRY_TOKEN=$bob "$GANTRY" submit --gpus 1 -- sleep 1 | awk '{print $3}')

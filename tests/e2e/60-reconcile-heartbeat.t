@@ -11,7 +11,7 @@ HB=5 # the node is declared lost after 15 s: longer than the server's restart he
 start_server --config "$WORK/cluster.yaml" --heartbeat $HB
 # restart_server: the server again, same port and data (after kill -9).
 restart_server() {
-  "$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" \
+  "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" \
     --heartbeat $HB 2>>"$WORK/server.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")

@@ -144,9 +144,9 @@ like "$(call "$JOIN" POST /v1/agent/register "$(body n4 H100 '[]' ",\"node_token
   '^409 ' "another proposal for a bound name is a takeover: 409"
 like "$(call "$P" POST /v1/agent/heartbeat '{"name":"n4","epoch":2,"running":[]}')" '^200 ' \
   "the proposed credential acts as n4"
-is "$(sqlite3 "$WORK/data/gantry.db" "select count(*) from nodes where doc like '%gt_%'") $(sqlite3 "$WORK/data/gantry.db" "select count(*) from tokens where hash like 'gt_%'")" \
+is "$(store_sql "select count(*) from nodes where doc like '%gt_%'") $(store_sql "select count(*) from tokens where hash like 'gt_%'")" \
   "0 0" "node credentials are stored only as hashes, never in the node's document"
-is "$(sqlite3 "$WORK/data/gantry.db" "select role from tokens where user = 'n4'")" node \
+is "$(store_sql "select role from tokens where \"user\" = 'n4'")" node \
   "n4's credential is a token of role node"
 
 # (f) no epoch in answers to other nodes, nor in a 409

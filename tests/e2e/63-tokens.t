@@ -31,7 +31,7 @@ like "$("$GANTRY" token revoke "$aid")" "Revoked token $aid \(member, user alice
 is "$(code "$ALICE" GET /v1/jobs)" 401 "the very next request with it: 401"
 is "$(code "$ALICE" POST /v1/jobs '{"command":["x"]}')" 401 "it can't submit either"
 like "$(api DELETE "/v1/tokens/$aid")" '^404 .*does not exist' "revoking it again: 404"
-is "$(sqlite3 "$WORK/data/gantry.db" "select count(*) from tokens where user = 'alice'")" 0 \
+is "$(store_sql "select count(*) from tokens where \"user\" = 'alice'")" 0 \
   "its row is gone from the store"
 
 # ---- expiry ----

@@ -65,7 +65,7 @@ like "$(cat "$WORK/user.before")" 'alice 0\.[0-9]+ 1' "alice: 1 job"
 
 restart() {
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-  "$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --heartbeat 1 "$@" 2>>"$WORK/server.log" &
+  "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --heartbeat 1 "$@" 2>>"$WORK/server.log" &
   SERVER_PID=$!
   PIDS+=($SERVER_PID)
   wait_for 30 curl -sf "$GANTRY_SERVER/healthz"

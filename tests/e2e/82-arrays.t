@@ -74,7 +74,7 @@ is "$max" 2 "at most 2 tasks ran at each step (API)"
 # ---- a restart keeps the throttle: the two running tasks count, nothing else enters ----
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" 2>>"$WORK/server.log" &
+"$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" 2>>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"

@@ -144,9 +144,13 @@ wait_for 20 sh -c "[ \"\$(\"$GANTRY\" show $S -o json | grep -c '\"pending_reaso
 ok $? "singleton S ($S) waits for X ($X), a later job of its name that runs"
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
-sqlite3 "$WORK/data/gantry.db" "UPDATE jobs SET state='failed', doc=json_set(doc, '$.state', 'failed', '$.end_reason', 'failed', '$.end_time', 1700000000.0) WHERE id=$Q" 2>&1
-is "$(sqlite3 "$WORK/data/gantry.db" "SELECT state FROM jobs WHERE id=$D")" pending "in the store: Q failed, D pending"
-"$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" 2>>"$WORK/server.log" &
+if [ -n "$STORE_URL" ]; then # PostgreSQL (GANTRY_TEST_STORE=pg): jsonb's merge sets the same keys
+  store_sql "UPDATE jobs SET state='failed', doc=(doc::jsonb || '{\"state\": \"failed\", \"end_reason\": \"failed\", \"end_time\": 1700000000.0}')::text WHERE id=$Q" 2>&1
+else
+  sqlite3 "$WORK/data/gantry.db" "UPDATE jobs SET state='failed', doc=json_set(doc, '$.state', 'failed', '$.end_reason', 'failed', '$.end_time', 1700000000.0) WHERE id=$Q" 2>&1
+fi
+is "$(store_sql "SELECT state FROM jobs WHERE id=$D")" pending "in the store: Q failed, D pending"
+"$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" 2>>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"

@@ -55,7 +55,7 @@ like "$("$GANTRY" release "$b" 2>&1)" "job $b is not held" "releasing a job that
 
 # ---- the hold survives a restart of the server ----
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 2>>"$WORK/server.log" &
+"$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 2>>"$WORK/server.log" &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"
 ok $? "the server restarts"

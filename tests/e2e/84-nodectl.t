@@ -130,7 +130,7 @@ wait_for 20 sh -c "[ \"\$(curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERV
 ok $? "job e, without a time limit, waits with reason maintenance: $NB drained, $NA has a window in an hour"
 like "$(api GET "/v1/jobs/$e" | jget '{pending_message}')" "maintenance window" "the message names the window"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 2>>"$WORK/server.log" &
+"$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 2>>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"

@@ -102,7 +102,7 @@ like "$out" "job $r has run 2 times \(runs 1 to 2\): there is no run 3" "--run 3
 
 # ---- retention deletes every node's log ----
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --heartbeat 1 --config "$WORK/cluster.yaml" \
+"$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --heartbeat 1 --config "$WORK/cluster.yaml" \
   --retention 1s 2>>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")

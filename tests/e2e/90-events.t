@@ -168,7 +168,7 @@ is "$(ev "$q" requeued '{node}')" n1 "naming the node"
 before=$(types "$v" | tr '\n' ' ')
 top=$(api GET "/v1/events?limit=10000" | jget '{next}')
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 2>>"$WORK/server.log" &
+"$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 2>>"$WORK/server.log" &
 SERVER_PID=$!; PIDS+=($SERVER_PID)
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"; ok $? "the server restarts"
 is "$(types "$v" | tr '\n' ' ')" "$before" "job $v's events after the restart: $before"
@@ -178,14 +178,15 @@ new=$(ev "$q" cancelled '{seq}')
 [ "$new" -gt "$top" ]; ok $? "a new event's seq ($new) is above every earlier one ($top)"
 
 # ---- retention: a purged job's events go with it ----
-cnt() { sqlite3 "$WORK/data/gantry.db" "SELECT count(*) FROM job_events WHERE job = $1"; }
+cnt() { store_sql "SELECT count(*) FROM job_events WHERE job = $1"; }
 [ "$(cnt "$f")" -gt 0 ]; ok $? "job $f's events are in the store"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 --retention 1s 2>>"$WORK/server.log" &
+"$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" --heartbeat 1 --retention 1s 2>>"$WORK/server.log" &
 SERVER_PID=$!; PIDS+=($SERVER_PID)
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"
 gone() { api GET "/v1/jobs/$1" >/dev/null; [ "$(cat "$WORK/status")" = 404 ]; }
 wait_for 30 gone "$f"; ok $? "retention purges job $f"
-wait_for 10 sh -c "[ \"\$(sqlite3 '$WORK/data/gantry.db' 'SELECT count(*) FROM job_events WHERE job = $f')\" = 0 ]"
+no_events() { [ "$(cnt "$1")" = 0 ]; }
+wait_for 10 no_events "$f"
 ok $? "and its events with it"
 done_testing

@@ -3,6 +3,7 @@
 set -u
 GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/store.sh"
 
 # free_port: a port free on every address, below the kernel's ephemeral range (32768 and up
 # here), so that no outgoing connection (of this suite or another running beside it) takes it
@@ -29,15 +30,17 @@ cleanup() {
   done
   for c in "${CLEANUPS[@]}"; do eval "$c" 2>/dev/null; done
   wait 2>/dev/null
+  store_drop
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 # start_server [extra args]: gantry server on a free port, data in $WORK/data.
 start_server() {
+  use_test_store
   PORT=$(free_port)
   export GANTRY_SERVER="http://127.0.0.1:$PORT"
-  "$GANTRY" server --data "$WORK/data" --listen "${LISTEN_ADDR:-127.0.0.1}:$PORT" "$@" 2>>"$WORK/server.log" &
+  "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "${LISTEN_ADDR:-127.0.0.1}:$PORT" "$@" 2>>"$WORK/server.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   wait_for 30 curl -sf "$GANTRY_SERVER/healthz" || { echo "Bail out! server did not start"; cat "$WORK/server.log" >&2; exit 1; }

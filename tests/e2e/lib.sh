@@ -2,6 +2,7 @@
 set -u
 GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/store.sh"
 
 # free_port: a port free on every address, below the kernel's ephemeral range (32768 and up
 # here), so that no outgoing connection (of this suite or another running beside it) takes it
@@ -14,11 +15,12 @@ free_port() {
 
 WORK=$(mktemp -d /tmp/gantry-e2e.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; store_drop; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # start_server [extra args]: gantry server on a free port, data in $WORK/data.
 start_server() {
+  use_test_store
   PORT=$(free_port)
   export GANTRY_SERVER="http://127.0.0.1:$PORT"
   restart_server "$@"
@@ -28,7 +30,7 @@ start_server() {
 
 # restart_server [extra args]: starts the server again on $PORT with the same data.
 restart_server() {
-  "$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" "$@" 2>>"$WORK/server.log" &
+  "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" "$@" 2>>"$WORK/server.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   local deadline=$((SECONDS + 30))

@@ -220,6 +220,8 @@ static uint64_t put(store_t *s, uint64_t id, bool client)
 
 /* Fault injection: a failed commit (disk full, I/O error) refuses a client's change whole and
  * changes nothing; a kept change is retried until it commits; writes resume by themselves. */
+static bool on_pg; /* the checks run on PostgreSQL (GANTRY_TEST_PG) */
+
 static void check_failed_commits(const char *dir)
 {
     gt_error_t err = {0};
@@ -232,7 +234,8 @@ static void check_failed_commits(const char *dir)
     errno = 0;
     is_int(store_wait(st, t, &err), -1, "disk full: a client's change is refused");
     is_int(errno, EAGAIN, "EAGAIN");
-    ok(strstr(err.msg, "nothing was changed") && strstr(err.msg, "database or disk is full"),
+    ok(strstr(err.msg, "nothing was changed") &&
+       strstr(err.msg, on_pg ? "simulated failure (code 13)" : "database or disk is full"),
        "the message says nothing changed and why: %s", err.msg);
     ok(!stored(st, 9001), "the refused change is not in the store");
     for (int i = 0; i < 1000 && store_degraded(st); i++) /* 10 s */
@@ -254,7 +257,8 @@ static void check_failed_commits(const char *dir)
     is_int(store_wait(st, k, &err), -1, "waiting on a kept change answers at once while "
                                         "degraded");
     is_int(errno, EAGAIN, "EAGAIN");
-    ok(strstr(err.msg, "kept and will be saved") && strstr(err.msg, "disk I/O error"),
+    ok(strstr(err.msg, "kept and will be saved") &&
+       strstr(err.msg, on_pg ? "simulated failure (code 10)" : "disk I/O error"),
        "it says it is kept, and why: %s", err.msg);
     /* While degraded, a client's change is refused at once, without waiting. */
     uint64_t c = put(st, 9005, true);
@@ -292,14 +296,16 @@ static void check_failed_commits(const char *dir)
     store_close(st);
 }
 
-int main(void)
+/* What every backend must do alike: create once, never over; group commit of concurrent
+ * writers; later batches win; tokens, users, meta; reopening finds it all. */
+static void check_common(const char *dir)
 {
-    char dir[] = "/tmp/gantry-store-XXXXXX";
-    ok(mkdtemp(dir) != NULL, "temp dir");
     gt_error_t err = {0};
+    count = 0, last_id = 0, ordered = 1, ntok = ntok_all = ntok_timed = 0;
+    users_seen[0] = '\0';
     is_int(store_open(dir, &st, &err), -1, "no store yet: open refuses (it never creates)");
     ok(!store_exists(dir), "an empty directory holds no store");
-    is_int(store_create(dir, NULL, 0, &err), 0, "first start creates the store");
+    is_int(store_create(dir, NULL, 0, &err), 0, "first start creates the store: %s", err.msg);
     ok(store_exists(dir), "now it does");
     is_int(store_create(dir, NULL, 0, &err), -1, "an existing store is never created over");
     is_int(errno, EEXIST, "EEXIST");
@@ -362,10 +368,215 @@ int main(void)
     store_meta_get(st, "absent", 7, &v, &err);
     is_int(v, 7, "meta default");
     store_close(st);
+}
 
+/* Events and audit entries: read back in seq order; the highest seq ever stored outlives
+ * the rows a purge deletes (numbering never reuses a seq a reader may have seen). */
+static int nseen;
+static uint64_t seq_sum;
+static int on_seq(void *arg, uint64_t seq, const char *doc, gt_error_t *err)
+{
+    (void)arg, (void)err;
+    nseen++;
+    seq_sum += seq;
+    if (seq == 12 && strcmp(doc, "{\"e\":12}"))
+        nseen = -1000;
+    return 0;
+}
+
+static void check_seqs(const char *dir)
+{
+    gt_error_t err = {0};
+    is_int(store_open(dir, &st, &err), 0, "store opens for events: %s", err.msg);
+    store_op_t ev[] = {
+        {.kind = STORE_JOB_PUT, .id = 77, .a = "t", .b = "u", .c = "done", .d = "{}"},
+        {.kind = STORE_EVENT_PUT, .id = 11, .n = 77, .a = "submitted", .d = "{\"e\":11}"},
+        {.kind = STORE_EVENT_PUT, .id = 12, .n = 77, .a = "started", .d = "{\"e\":12}"},
+        {.kind = STORE_EVENT_PUT, .id = 13, .n = 78, .a = "submitted", .d = "{\"e\":13}"},
+        {.kind = STORE_AUDIT_PUT, .id = 5, .a = "alice", .b = "submit", .c = "job 77",
+         .d = "{\"a\":5}"},
+    };
+    is_int(store_wait(st, store_enqueue(st, ev, 5), &err), 0, "events and an audit entry "
+           "written");
+    uint64_t upto = 0;
+    nseen = 0, seq_sum = 0;
+    is_int(store_read_events(st, 77, 0, 0, on_seq, NULL, &upto, &err), 0, "job 77's events "
+           "read: %s", err.msg);
+    is_int(nseen, 2, "job 77 has two events, the second with its document");
+    is_int(upto, 13, "upto is the table's highest seq");
+    nseen = 0, seq_sum = 0;
+    is_int(store_read_events(st, 0, 11, 1, on_seq, NULL, &upto, &err), 0, "paged read");
+    ok(nseen == 1 && seq_sum == 12, "since 11, limit 1: seq 12 alone (%d rows, sum %llu)",
+       nseen, (unsigned long long)seq_sum);
+    store_op_t purge[] = {{.kind = STORE_JOB_DELETE, .id = 77},
+                          {.kind = STORE_JOB_DELETE, .id = 78}};
+    is_int(store_wait(st, store_enqueue(st, purge, 2), &err), 0, "jobs purged");
+    nseen = 0;
+    is_int(store_read_events(st, 0, 0, 0, on_seq, NULL, &upto, &err), 0, "events read");
+    is_int(nseen, 0, "a purged job's events went with it");
+    uint64_t le = 0, la = 0;
+    is_int(store_last_seqs(st, &le, &la, &err), 0, "last seqs read: %s", err.msg);
+    is_int(le, 13, "the highest event seq outlives the purge of its rows");
+    is_int(la, 5, "the highest audit seq");
+    nseen = 0;
+    is_int(store_read_audit(st, 0, 0, on_seq, NULL, &upto, &err), 0, "audit read");
+    ok(nseen == 1 && upto == 5, "one audit entry, upto 5");
+    store_close(st);
+}
+
+/* ---- PostgreSQL (tests/pg/start; make test exports GANTRY_TEST_PG) ---- */
+
+static void skip(const char *why)
+{
+    tap_n++;
+    printf("ok %d # skip %s\n", tap_n, why);
+}
+
+/* A new, empty database on the test server; its URL in out. */
+static int pg_newdb(const char *base, const char *name, char *out, size_t len)
+{
+    char cmd[1024];
+    const char *root = getenv("GANTRY_ROOT");
+    snprintf(cmd, sizeof(cmd), "%s/tests/pg/newdb '%s' %s", root ? root : ".", base, name);
+    FILE *f = popen(cmd, "r");
+    if (!f || !fgets(out, (int)len, f)) {
+        if (f)
+            pclose(f);
+        return -1;
+    }
+    out[strcspn(out, "\n")] = '\0';
+    return pclose(f) == 0 ? 0 : -1;
+}
+
+static int psql(const char *url, const char *sql)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "PGOPTIONS='-c client_min_messages=warning' psql -X -q "
+             "-v ON_ERROR_STOP=1 '%s' -c \"%s\" >/dev/null", url, sql);
+    return system(cmd);
+}
+
+static void pg_newer_and_damaged(const char *base)
+{
+    char url[1024];
+    gt_error_t err = {0};
+    if (pg_newdb(base, "gantry_unit_dmg", url, sizeof(url)) < 0) {
+        ok(0, "a database for the damage checks");
+        return;
+    }
+    is_int(store_create(url, NULL, 0, &err), 0, "a fresh PostgreSQL store: %s", err.msg);
+    is_int(psql(url, "UPDATE gantry_schema SET version = 99"), 0, "its version set to 99");
+    errno = 0;
+    is_int(store_open(url, &st, &err), -1, "a newer schema version is refused");
+    ok(strstr(err.msg, "schema version 99, newer than this gantry's") != NULL, "and says so: %s",
+       err.msg);
+    is_int(errno, EINVAL, "EINVAL");
+    ok(store_exists(url), "a refused store still exists (no first start over it)");
+    is_int(psql(url, "UPDATE gantry_schema SET version = 5; DROP TABLE tokens"), 0,
+           "the tokens table dropped");
+    is_int(store_open(url, &st, &err), -1, "a store without its tokens table is refused");
+    ok(strstr(err.msg, "no 'tokens' table") != NULL, "and says which: %s", err.msg);
+
+    /* A store of version 4 (no series table) is upgraded to 5, its rows kept. */
+    if (pg_newdb(base, "gantry_unit_dmg", url, sizeof(url)) < 0)
+        return;
+    store_op_t tok = {.kind = STORE_TOKEN_PUT, .a = "h9", .b = "root", .c = "admin"};
+    is_int(store_create(url, &tok, 1, &err), 0, "a fresh store with a token");
+    is_int(psql(url, "DROP TABLE series; UPDATE gantry_schema SET version = 4"), 0,
+           "made a store of version 4");
+    is_int(store_open(url, &st, &err), 0, "a store of version 4 opens: %s", err.msg);
+    if (!st)
+        return;
+    store_op_t pt = {.kind = STORE_SERIES_PUT, .id = 0, .n = 1700000000, .d = "{\"a\":1}"};
+    is_int(store_wait(st, store_enqueue(st, &pt, 1), &err), 0, "and takes a series point");
+    ntok_all = 0;
+    store_load_tokens(st, on_token, NULL, &err);
+    is_int(ntok_all, 1, "its token is kept");
+    store_close(st);
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "psql -X -At '%s' -c 'SELECT version FROM gantry_schema' | "
+             "grep -qx 5", url);
+    is_int(system(cmd), 0, "its version is now 5");
+
+    /* An empty database is no store; a database of other tables is none either. */
+    if (pg_newdb(base, "gantry_unit_dmg", url, sizeof(url)) < 0)
+        return;
+    is_int(psql(url, "CREATE TABLE other (x INTEGER)"), 0, "a database of another program");
+    ok(!store_exists(url), "holds no Gantry store");
+    is_int(store_open(url, &st, &err), -1, "open refuses it (it never creates)");
+    ok(strstr(err.msg, "holds no Gantry store") != NULL, "and says so: %s", err.msg);
+}
+
+/* The connection to PostgreSQL is cut (the database restarted, the network failed): commits
+ * fail, the store is degraded, a kept change is retried on a new connection and commits. */
+static void pg_reconnect(const char *base)
+{
+    char url[1024];
+    gt_error_t err = {0};
+    if (pg_newdb(base, "gantry_unit_conn", url, sizeof(url)) < 0) {
+        ok(0, "a database for the reconnect checks");
+        return;
+    }
+    is_int(store_create(url, NULL, 0, &err), 0, "a fresh store");
+    is_int(store_open(url, &st, &err), 0, "opens: %s", err.msg);
+    if (!st)
+        return;
+    is_int(store_wait(st, put(st, 1, true), &err), 0, "a first write commits");
+    is_int(psql(base, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                      "datname = 'gantry_unit_conn' AND pid <> pg_backend_pid()"), 0,
+           "the store's connections are cut");
+    uint64_t k = put(st, 2, false);
+    is_int(wait_until_durable(st, k), 0, "a kept change commits on a new connection");
+    ok(stored(st, 2), "and is stored");
+    is_int(store_wait(st, put(st, 3, true), &err), 0, "a client's change commits again: %s",
+           err.msg);
+    store_close(st);
+    is_int(store_open(url, &st, &err), 0, "reopens");
+    ok(stored(st, 1) && stored(st, 2) && stored(st, 3), "every acknowledged change is there");
+    store_close(st);
+}
+
+static void check_pg(void)
+{
+    const char *base = getenv("GANTRY_TEST_PG");
+    if (!base || !*base) {
+        const char *why = getenv("GANTRY_TEST_PG_WHY");
+        char msg[512];
+        snprintf(msg, sizeof(msg), "no PostgreSQL (%s)", why && *why ? why
+                 : "GANTRY_TEST_PG is not set: make test starts one with tests/pg/with");
+        const char *ci = getenv("CI");
+        if (ci && !strcmp(ci, "true"))
+            ok(0, "PostgreSQL is required under CI: %s", msg);
+        else
+            skip(msg);
+        return;
+    }
+    on_pg = true;
+    char url[1024];
+    if (pg_newdb(base, "gantry_unit", url, sizeof(url)) < 0) {
+        ok(0, "a database on the test PostgreSQL (%s)", base);
+        return;
+    }
+    diag("PostgreSQL: %s", url);
+    check_common(url);
+    check_failed_commits(url);
+    check_seqs(url);
+    pg_newer_and_damaged(base);
+    pg_reconnect(base);
+    on_pg = false;
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/gantry-store-XXXXXX";
+    ok(mkdtemp(dir) != NULL, "temp dir");
+    gt_error_t err = {0};
+    check_common(dir);
     check_modes(dir);
     check_failed_commits(dir);
+    check_seqs(dir);
     check_damaged();
+    check_pg();
 
     errno = 0;
     is_int(store_open("/proc/nonexistent/x", &st, &err), -1, "bad directory refused");

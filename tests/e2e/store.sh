@@ -1,0 +1,32 @@
+# store.sh: the test store, shared by lib.sh and agent-lib.sh (sourced).
+# With GANTRY_TEST_STORE=pg (make test STORE=pg, and the files make test runs on PostgreSQL),
+# servers started by start_server/restart_server keep their store in a database of their own
+# (gantry_PID) on the test PostgreSQL (GANTRY_TEST_PG, from tests/pg/with), dropped when the
+# test ends; otherwise in SQLite under $WORK/data, as always.
+STORE_ARGS=()
+STORE_URL=
+# use_test_store: creates the test's database once (GANTRY_TEST_STORE=pg); sets STORE_ARGS.
+use_test_store() {
+  [ "${GANTRY_TEST_STORE:-}" = pg ] && [ -z "$STORE_URL" ] || return 0
+  if [ -z "${GANTRY_TEST_PG:-}" ]; then
+    echo "Bail out! GANTRY_TEST_STORE=pg but no PostgreSQL: ${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set}"; exit 1
+  fi
+  STORE_URL=$("$(dirname "${BASH_SOURCE[0]}")/../pg/newdb" "$GANTRY_TEST_PG" "gantry_$$") \
+    || { echo "Bail out! cannot create database gantry_$$ on $GANTRY_TEST_PG"; exit 1; }
+  STORE_ARGS=(--store "$STORE_URL")
+}
+# store_drop: drops the test's database (after its server is gone).
+store_drop() {
+  [ -n "$STORE_URL" ] || return 0
+  PGOPTIONS="-c client_min_messages=warning" psql -X -q "$GANTRY_TEST_PG" \
+    -c "DROP DATABASE IF EXISTS gantry_$$ WITH (FORCE)" >/dev/null 2>&1
+}
+# store_sql SQL: runs SQL on the server's store, whichever it is; prints the rows' values
+# separated by '|'. Write the column user as "user" (PostgreSQL reserves the word).
+store_sql() {
+  if [ -n "$STORE_URL" ]; then
+    psql -X -q -At "$STORE_URL" -c "$1"
+  else
+    sqlite3 "$WORK/data/gantry.db" "$1"
+  fi
+}
