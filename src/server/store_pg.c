@@ -222,6 +222,15 @@ static sql_cache_t *cached(store_db_t *d, const char *sql, size_t *index)
     return &d->cache[d->ncache++];
 }
 
+/* A failed statement's message: its primary line only. The DETAIL may quote the failing row
+ * (a job's document, its environment's secrets included): never into a client's answer nor
+ * the log. */
+static const char *result_msg(const PGresult *r)
+{
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    return m ? m : PQresultStatus(r) == PGRES_FATAL_ERROR ? "the statement failed" : "";
+}
+
 static void set_msg(store_db_t *d, const char *m)
 {
     if (!d->failed || !d->msg[0])
@@ -256,7 +265,7 @@ static int drain(store_db_t *d)
             break;
         }
         if (s == PGRES_FATAL_ERROR || s == PGRES_NONFATAL_ERROR || s == PGRES_BAD_RESPONSE)
-            set_msg(d, PQresultErrorMessage(r));
+            set_msg(d, result_msg(r));
         else if (s == PGRES_PIPELINE_ABORTED)
             d->failed = true;
         PQclear(r);
@@ -402,7 +411,7 @@ static int pg_exec(store_db_t *d, const char *sql, const store_val_t *v, size_t 
     PGresult *r = PQexecParams(d->conn, e->text, (int)n, NULL, vals, NULL, NULL, 0);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
-        set_msg(d, PQresultErrorMessage(r));
+        set_msg(d, result_msg(r));
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -504,7 +513,7 @@ static int query_conn(PGconn *c, const char *sql, const store_val_t *v, size_t n
         } else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK &&
                    !failed) {
             failed = true;
-            snprintf(m, sizeof(m), "%s", PQresultErrorMessage(r));
+            snprintf(m, sizeof(m), "%s", result_msg(r));
         }
         PQclear(r);
     }

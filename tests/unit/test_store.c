@@ -280,6 +280,26 @@ static void check_failed_commits(const char *dir)
     is_int(wait_until_durable(st, k), 0, "the kept batch of it commits on a retry");
     ok(!stored(st, 9006) && stored(st, 9007), "the store holds exactly the kept one");
 
+    /* A statement the database rejects (a NOT NULL column left NULL) fails its transaction:
+     * the client batch is refused whole, its other rows with it, and writes go on. */
+    for (int i = 0; i < 1000 && store_degraded(st); i++)
+        usleep(10000);
+    store_op_t bad[] = {
+        {.kind = STORE_JOB_PUT, .id = 9010, .a = "t", .b = "u", .c = "pending", .d = "{}"},
+        {.kind = STORE_JOB_PUT, .id = 9011, .a = NULL, .b = "u", .c = "pending",
+         .d = "{\"env\":{\"TOKEN\":\"hunter2\"}}"},
+    };
+    is_int(store_wait(st, store_enqueue_client(st, bad, 2), &err), -1, "a batch with a row "
+           "the database rejects is refused");
+    ok(strstr(err.msg, on_pg ? "null value" : "NOT NULL") != NULL, "the database's reason: %s",
+       err.msg);
+    ok(!strstr(err.msg, "hunter2"), "the message quotes no row (a job's secrets)");
+    ok(!stored(st, 9010) && !stored(st, 9011), "none of its rows is stored");
+    for (int i = 0; i < 1000 && store_degraded(st); i++)
+        usleep(10000);
+    is_int(store_wait(st, put(st, 9012, true), &err), 0, "the next client's change commits: %s",
+           err.msg);
+
     /* Notifications fire for a refused ticket (http parks on them). */
     store_fail_next_commits(st, 1000000, SQLITE_FULL);
     put(st, 9008, false);
