@@ -70,10 +70,12 @@ typedef struct store_backend {
     /* Words for an injected failure (store_fail_next_commits' code). */
     const char *(*inject_msg)(int code);
 
-    /* Reads. query() on the write connection (loading, before the committer writes), or on the
-     * read connection (reader true: committed rows only, never waiting for the committer),
-     * between read_begin() and read_end() when several queries must see one snapshot. -1 with
-     * err (store_error) when the database fails, or with the row callback's err. */
+    /* Reads. query() on the write connection (loading; or inside the calling thread's own
+     * transaction, between begin and commit: it then sees that transaction's writes so far),
+     * or on the read connection (reader true: committed rows only, never waiting for the
+     * committer), between read_begin() and read_end() when several queries must see one
+     * snapshot. -1 with err (store_error) when the database fails, or with the row callback's
+     * err; a failed query inside a transaction fails its commit. */
     int (*query)(store_db_t *db, bool reader, const char *sql, const store_val_t *v, size_t n,
                  store_row_fn fn, void *arg, gt_error_t *err);
     int (*read_begin)(store_db_t *db, gt_error_t *err);

@@ -39,6 +39,7 @@ typedef struct sql_cache {
 struct store_db {
     pthread_mutex_t mu;  /* the write connection: held from begin to commit or rollback */
     bool in_tx;          /* begin() took mu */
+    pthread_t owner;     /* the thread that did (its reads inside the transaction) */
     bool unprepare;      /* a pipeline failed: its prepares may or may not have run */
     PGconn *conn;        /* writes, and loading */
     PGconn *rconn;       /* reads of events and audit: committed rows only */
@@ -354,6 +355,7 @@ static int pg_begin(store_db_t *d)
 {
     pthread_mutex_lock(&d->mu);
     d->in_tx = true;
+    d->owner = pthread_self();
     d->failed = false;
     d->msg[0] = '\0';
     d->pending = 0;
@@ -428,12 +430,19 @@ static int pg_commit(store_db_t *d)
         d->pending++;
         if (pipe_end(d) < 0)
             rc = -1;
+    } else if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
+        set_msg(d, "a statement of the transaction failed");
+        rc = -1;
     } else {
-        rc = run(d->conn, "COMMIT", "commit", NULL);
-        if (rc < 0) {
+        /* a COMMIT of a failed transaction answers ROLLBACK without an error */
+        PGresult *r = PQexec(d->conn, "COMMIT");
+        if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdStatus(r), "COMMIT")) {
             char m[512];
-            set_msg(d, pgmsg(d->conn, m, sizeof(m)));
+            set_msg(d, PQresultStatus(r) == PGRES_COMMAND_OK ? "the transaction was rolled back"
+                                                             : pgmsg(d->conn, m, sizeof(m)));
+            rc = -1;
         }
+        PQclear(r);
     }
     /* a COMMIT of a failed transaction answers ROLLBACK without an error */
     if (rc == 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE) {
@@ -529,14 +538,30 @@ static int query_conn(PGconn *c, const char *sql, const store_val_t *v, size_t n
     return rc;
 }
 
+/* On the write connection, inside this thread's transaction too: the statements sent so far
+ * run first (the pipeline is synced and read), the read sees them, and the pipeline goes on. */
 static int pg_query(store_db_t *d, bool reader, const char *sql, const store_val_t *v, size_t n,
                     store_row_fn fn, void *arg, gt_error_t *err)
 {
     if (reader)
         return query_conn(d->rconn, sql, v, n, fn, arg, "read its events", err);
-    pthread_mutex_lock(&d->mu);
-    int rc = query_conn(d->conn, sql, v, n, fn, arg, "read its tables", err);
-    pthread_mutex_unlock(&d->mu);
+    bool mine = d->in_tx && pthread_equal(d->owner, pthread_self());
+    if (!mine)
+        pthread_mutex_lock(&d->mu);
+    int rc = 0;
+    if (mine && d->piped) {
+        rc = pipe_end(d);
+        if (rc < 0) {
+            errno = EIO;
+            gt_error_set(err, "store_error", "the job store failed to write: %s", pg_errmsg(d));
+        }
+    }
+    if (rc == 0)
+        rc = query_conn(d->conn, sql, v, n, fn, arg, "read its tables", err);
+    if (rc == 0 && mine && PQenterPipelineMode(d->conn))
+        d->piped = true; /* else the next statements go one by one */
+    if (!mine)
+        pthread_mutex_unlock(&d->mu);
     return rc;
 }
 

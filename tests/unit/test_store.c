@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "server/store.h"
+#include "server/store_backend.h"
 #include "tap.h"
 
 static store_t *st;
@@ -444,6 +445,66 @@ static void check_seqs(const char *dir)
     store_close(st);
 }
 
+/* The backend contract store.c and the lease rely on: a read inside the thread's own write
+ * transaction sees that transaction's writes; a rolled-back one leaves nothing; a failed
+ * statement fails the commit. */
+static int meta_val(void *arg, const store_val_t *c, size_t n, gt_error_t *err)
+{
+    (void)err;
+    if (n >= 1 && c[0].type == STORE_VAL_INT)
+        *(int64_t *)arg = c[0].i;
+    return 0;
+}
+
+static void check_backend(const store_backend_t *be, const char *where)
+{
+    static const char *const put_sql = "INSERT INTO meta (key, value) VALUES (?, ?) "
+                                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    static const char *const get_sql = "SELECT value FROM meta WHERE key = ?";
+    static const char *const bad_sql = "INSERT INTO meta (key, value) VALUES (?, NULL)";
+    gt_error_t err = {0};
+    store_db_t *db = NULL;
+    is_int(be->open(where, &db, &err), 0, "%s: the backend opens: %s", be->name, err.msg);
+    if (!db)
+        return;
+    store_val_t k = {STORE_VAL_TEXT, 0, "in_tx"}, kv[2] = {k, {STORE_VAL_INT, 41, NULL}};
+    int64_t got = -1;
+    is_int(be->begin(db), 0, "%s: begin", be->name);
+    is_int(be->exec(db, put_sql, kv, 2), 0, "%s: a write", be->name);
+    is_int(be->query(db, false, get_sql, &k, 1, meta_val, &got, &err), 0, "%s: a read in the "
+           "same transaction: %s", be->name, err.msg);
+    is_int(got, 41, "%s: sees the transaction's own write", be->name);
+    kv[1].i = 42;
+    is_int(be->exec(db, put_sql, kv, 2), 0, "%s: a write after the read", be->name);
+    is_int(be->commit(db), 0, "%s: commits: %s", be->name, be->errmsg(db));
+    got = -1;
+    be->query(db, false, get_sql, &k, 1, meta_val, &got, &err);
+    is_int(got, 42, "%s: the write after the read is committed too", be->name);
+    is_int(be->begin(db), 0, "%s: begin", be->name);
+    kv[1].i = 43;
+    be->exec(db, put_sql, kv, 2);
+    be->rollback(db);
+    got = -1;
+    be->query(db, false, get_sql, &k, 1, meta_val, &got, &err);
+    is_int(got, 42, "%s: a rolled-back write leaves nothing", be->name);
+    is_int(be->begin(db), 0, "%s: begin", be->name);
+    kv[1].i = 44;
+    be->exec(db, put_sql, kv, 2);
+    store_val_t k2 = {STORE_VAL_TEXT, 0, "bad"};
+    int bad = be->exec(db, bad_sql, &k2, 1);
+    if (bad == 0) /* a pipelined statement fails at the read or the commit */
+        bad = be->query(db, false, get_sql, &k, 1, meta_val, &got, &err);
+    if (bad == 0)
+        bad = be->commit(db);
+    else
+        be->rollback(db);
+    is_int(bad, -1, "%s: a NOT NULL violation fails the transaction", be->name);
+    got = -1;
+    be->query(db, false, get_sql, &k, 1, meta_val, &got, &err);
+    is_int(got, 42, "%s: and nothing of it is committed", be->name);
+    be->close(db);
+}
+
 /* ---- PostgreSQL (tests/pg/start; make test exports GANTRY_TEST_PG) ---- */
 
 static void skip(const char *why)
@@ -581,6 +642,7 @@ static void check_pg(void)
     check_common(url);
     check_failed_commits(url);
     check_seqs(url);
+    check_backend(&store_backend_pg, url);
     pg_newer_and_damaged(base);
     pg_reconnect(base);
     on_pg = false;
@@ -595,6 +657,7 @@ int main(void)
     check_modes(dir);
     check_failed_commits(dir);
     check_seqs(dir);
+    check_backend(&store_backend_sqlite, dir);
     check_damaged();
     check_pg();
 
