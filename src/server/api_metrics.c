@@ -161,9 +161,13 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
                       "# HELP gantry_store_refused_total Client changes refused (503) because "
                       "the store could not commit them.\n"
                       "# TYPE gantry_store_refused_total counter\ngantry_store_refused_total "
-                      "%llu\n",
+                      "%llu\n"
+                      "# HELP gantry_store_transactions_total Transactions the store committed "
+                      "(each holds every change queued since the one before: group commit).\n"
+                      "# TYPE gantry_store_transactions_total counter\n"
+                      "gantry_store_transactions_total %llu\n",
                   store_degraded(srv->store) ? 1 : 0, (unsigned long long)ss.failed_commits,
-                  (unsigned long long)ss.refused);
+                  (unsigned long long)ss.refused, (unsigned long long)ss.transactions);
     resp->text = b.data ? b.data : xstrdup("");
     resp->content_type = "text/plain; version=0.0.4";
     return 0;
