@@ -127,6 +127,20 @@ static const char *describe(PGconn *c, char *buf, size_t len)
     return buf;
 }
 
+static void no_notice(void *arg, const char *msg) { (void)arg, (void)msg; }
+
+/* Each session's settings, after every (re)connection: notices (CREATE's) are not for the
+ * log; a transaction left open by a server that stopped or was cut off ends within 10 s,
+ * releasing its row locks (the lease's row among them: a standby can take over); a lock is
+ * waited for 2 s at most (a commit or a lease call then fails, and is tried again). */
+static void session_setup(PGconn *c)
+{
+    PQsetNoticeProcessor(c, no_notice, NULL);
+    PGresult *r = PQexec(c, "SET idle_in_transaction_session_timeout = '10s';"
+                            "SET lock_timeout = '2s'");
+    PQclear(r);
+}
+
 static PGconn *connect_db(const char *where, gt_error_t *err)
 {
     PGconn *c = PQconnectdb(where);
@@ -138,7 +152,7 @@ static PGconn *connect_db(const char *where, gt_error_t *err)
         errno = EIO;
         return NULL;
     }
-    PQsetNoticeProcessor(c, NULL, NULL); /* CREATE ... notices are not for the log */
+    session_setup(c);
     return c;
 }
 
@@ -291,6 +305,7 @@ static int pipe_end(store_db_t *d)
     if (PQpipelineStatus(d->conn) != PQ_PIPELINE_OFF && !PQexitPipelineMode(d->conn)) {
         /* results still unread: the connection is in no state to go on; start anew */
         PQreset(d->conn);
+        session_setup(d->conn);
         d->unprepare = true;
         rc = -1;
     }
@@ -368,7 +383,7 @@ static int pg_begin(store_db_t *d)
             tx_end(d);
             return -1;
         }
-        PQsetNoticeProcessor(d->conn, NULL, NULL);
+        session_setup(d->conn);
     }
     if (d->unprepare) {
         PGresult *r = PQexec(d->conn, "DEALLOCATE ALL");
@@ -569,7 +584,7 @@ static int pg_read_begin(store_db_t *d, gt_error_t *err)
 {
     if (PQstatus(d->rconn) != CONNECTION_OK) {
         PQreset(d->rconn);
-        PQsetNoticeProcessor(d->rconn, NULL, NULL);
+        session_setup(d->rconn);
     }
     return run(d->rconn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "read its events",
                err);
@@ -597,8 +612,10 @@ static int pg_last_seqs(store_db_t *d, uint64_t *event, uint64_t *audit, gt_erro
 {
     *event = *audit = 0;
     uint64_t *out[2] = {event, audit};
-    if (PQstatus(d->rconn) != CONNECTION_OK)
+    if (PQstatus(d->rconn) != CONNECTION_OK) {
         PQreset(d->rconn);
+        session_setup(d->rconn);
+    }
     return query_conn(d->rconn,
                       "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM job_events), 0),"
                       "  COALESCE((SELECT seq FROM seq_high WHERE name = 'job_events'), 0)),"

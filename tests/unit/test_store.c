@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/store.h"
@@ -617,6 +618,40 @@ static void pg_reconnect(const char *base)
     store_close(st);
 }
 
+/* A transaction a server leaves open (it stopped, or was cut off, mid-commit) ends by itself
+ * and releases its row locks: another server's writes (a standby taking the lease) go on. */
+static void pg_idle_tx(const char *base)
+{
+    char url[1024], cmd[2048];
+    gt_error_t err = {0};
+    if (pg_newdb(base, "gantry_unit_idle", url, sizeof(url)) < 0) {
+        ok(0, "a database for the idle transaction check");
+        return;
+    }
+    store_op_t m = {.kind = STORE_META_PUT, .a = "row", .n = 1};
+    is_int(store_create(url, &m, 1, &err), 0, "a fresh store with a meta row");
+    store_db_t *db = NULL;
+    is_int(store_backend_pg.open(url, &db, &err), 0, "a connection: %s", err.msg);
+    if (!db)
+        return;
+    static const char *const touch = "UPDATE meta SET value = value + 1 WHERE key = 'row'";
+    static const char *const read = "SELECT value FROM meta WHERE key = 'row'";
+    int64_t v = 0;
+    ok(store_backend_pg.begin(db) == 0 && store_backend_pg.exec(db, touch, NULL, 0) == 0 &&
+       store_backend_pg.query(db, false, read, NULL, 0, meta_val, &v, &err) == 0 && v == 2,
+       "a transaction holds the row's lock and stays open");
+    /* another session waits 1 s at a time for the lock, for 30 s at most */
+    snprintf(cmd, sizeof(cmd), "for i in $(seq 30); do PGOPTIONS='-c lock_timeout=1s' psql -X -q "
+             "'%s' -c \"UPDATE meta SET value = 100 WHERE key = 'row'\" >/dev/null 2>&1 && "
+             "exit 0; done; exit 1", url);
+    time_t t0 = time(NULL);
+    is_int(system(cmd), 0, "another session gets the lock once the open transaction ends");
+    ok(time(NULL) - t0 <= 20, "within its idle timeout (10 s), not when TCP notices (%lld s)",
+       (long long)(time(NULL) - t0));
+    ok(store_backend_pg.commit(db) < 0, "the abandoned transaction does not commit");
+    store_backend_pg.close(db);
+}
+
 static void check_pg(void)
 {
     const char *base = getenv("GANTRY_TEST_PG");
@@ -645,6 +680,7 @@ static void check_pg(void)
     check_backend(&store_backend_pg, url);
     pg_newer_and_damaged(base);
     pg_reconnect(base);
+    pg_idle_tx(base);
     on_pg = false;
 }
 
