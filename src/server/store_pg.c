@@ -88,6 +88,15 @@ static const char *const pg_steps[STORE_SCHEMA_VERSION + 1] = {
           "  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION gantry_seq_high();",
     [5] = "CREATE TABLE series (res INTEGER NOT NULL, t BIGINT NOT NULL, doc TEXT NOT NULL,"
           "  PRIMARY KEY (res, t));",
+    /* the artifact registry (server/artifacts.h), as store_sqlite.c's ARTIFACT_TABLES */
+    [6] = "CREATE TABLE artifacts (name TEXT COLLATE \"C\" PRIMARY KEY, team TEXT NOT NULL,"
+          "  doc TEXT NOT NULL);"
+          "CREATE TABLE artifact_versions (name TEXT COLLATE \"C\" NOT NULL,"
+          "  version BIGINT NOT NULL, digest TEXT NOT NULL, doc TEXT NOT NULL,"
+          "  PRIMARY KEY (name, version));"
+          "CREATE TABLE artifact_aliases (name TEXT COLLATE \"C\" NOT NULL,"
+          "  alias TEXT COLLATE \"C\" NOT NULL, version BIGINT NOT NULL,"
+          "  PRIMARY KEY (name, alias));",
 };
 
 /* The tables each version has (a store missing one is damaged); from version `since` on. */
@@ -96,7 +105,8 @@ static const struct {
     int since;
 } pg_tables[] = {{"jobs", 1},     {"tokens", 1},     {"nodes", 1}, {"teams", 1},
                  {"meta", 1},     {"users", 2},      {"settings", 3}, {"job_events", 4},
-                 {"audit", 4},    {"seq_high", 4},   {"series", 5}};
+                 {"audit", 4},    {"seq_high", 4},   {"series", 5},
+                 {"artifacts", 6}, {"artifact_versions", 6}, {"artifact_aliases", 6}};
 
 /* ---- connections and messages ---- */
 
