@@ -86,15 +86,15 @@ static const char *const pg_steps[STORE_SCHEMA_VERSION + 1] = {
           "  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION gantry_seq_high();"
           "CREATE TRIGGER audit_seq_high AFTER DELETE ON audit"
           "  REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION gantry_seq_high();",
-    [5] = "CREATE TABLE series (res INTEGER NOT NULL, t BIGINT NOT NULL, doc TEXT NOT NULL,"
+    [5] = "CREATE TABLE IF NOT EXISTS series (res INTEGER NOT NULL, t BIGINT NOT NULL, doc TEXT NOT NULL,"
           "  PRIMARY KEY (res, t));",
     /* the artifact registry (server/artifacts.h), as store_sqlite.c's ARTIFACT_TABLES */
-    [6] = "CREATE TABLE artifacts (name TEXT COLLATE \"C\" PRIMARY KEY, team TEXT NOT NULL,"
+    [6] = "CREATE TABLE IF NOT EXISTS artifacts (name TEXT COLLATE \"C\" PRIMARY KEY, team TEXT NOT NULL,"
           "  doc TEXT NOT NULL);"
-          "CREATE TABLE artifact_versions (name TEXT COLLATE \"C\" NOT NULL,"
+          "CREATE TABLE IF NOT EXISTS artifact_versions (name TEXT COLLATE \"C\" NOT NULL,"
           "  version BIGINT NOT NULL, digest TEXT NOT NULL, doc TEXT NOT NULL,"
           "  PRIMARY KEY (name, version));"
-          "CREATE TABLE artifact_aliases (name TEXT COLLATE \"C\" NOT NULL,"
+          "CREATE TABLE IF NOT EXISTS artifact_aliases (name TEXT COLLATE \"C\" NOT NULL,"
           "  alias TEXT COLLATE \"C\" NOT NULL, version BIGINT NOT NULL,"
           "  PRIMARY KEY (name, alias));",
 };

@@ -571,6 +571,7 @@ static void pg_newer_and_damaged(const char *base)
     is_int(store_create(url, &tok, 1, &err), 0, "a fresh store with a token");
     is_int(psql(url, "DROP TABLE series; UPDATE gantry_schema SET version = 4"), 0,
            "made a store of version 4");
+    st = NULL;
     is_int(store_open(url, &st, &err), 0, "a store of version 4 opens: %s", err.msg);
     if (!st)
         return;
