@@ -309,7 +309,7 @@ int cmd_server(int argc, char **argv)
                         .lease_ms = lease_ms};
     leader_init(argc, argv);
     if (advertise) { /* one of several servers on this store: stand by until it leads */
-        int w = leader_wait_turn(data, listen, tls_cert != NULL, advertise, lease_ms,
+        int w = leader_wait_turn(store ? store : data, listen, tls_cert != NULL, advertise, lease_ms,
                                  &stop_hup, &err);
         if (w == 1) {
             rc = 0;

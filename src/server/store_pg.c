@@ -97,6 +97,11 @@ static const char *const pg_steps[STORE_SCHEMA_VERSION + 1] = {
           "CREATE TABLE IF NOT EXISTS artifact_aliases (name TEXT COLLATE \"C\" NOT NULL,"
           "  alias TEXT COLLATE \"C\" NOT NULL, version BIGINT NOT NULL,"
           "  PRIMARY KEY (name, alias));",
+    /* the leader's lease (store_lease_acquire), as store_sqlite.c's LEADER_TABLE: one row */
+    [7] = "CREATE TABLE IF NOT EXISTS leader (id INTEGER PRIMARY KEY, holder TEXT NOT NULL,"
+          "  url TEXT NOT NULL, epoch BIGINT NOT NULL, expires BIGINT NOT NULL);"
+          "INSERT INTO leader (id, holder, url, epoch, expires) VALUES (1, '', '', 0, 0)"
+          "  ON CONFLICT (id) DO NOTHING;",
 };
 
 /* The tables each version has (a store missing one is damaged); from version `since` on. */
@@ -106,7 +111,8 @@ static const struct {
 } pg_tables[] = {{"jobs", 1},     {"tokens", 1},     {"nodes", 1}, {"teams", 1},
                  {"meta", 1},     {"users", 2},      {"settings", 3}, {"job_events", 4},
                  {"audit", 4},    {"seq_high", 4},   {"series", 5},
-                 {"artifacts", 6}, {"artifact_versions", 6}, {"artifact_aliases", 6}};
+                 {"artifacts", 6}, {"artifact_versions", 6}, {"artifact_aliases", 6},
+                 {"leader", 7}};
 
 /* ---- connections and messages ---- */
 
