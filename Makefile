@@ -124,8 +124,14 @@ unit: all $(TEST_BINS) $(TEST_LIBS)
 e2e: all $(PG_WRAPS)
 	$(TEST_ENV) GANTRY_BIN=$(CURDIR)/$(GANTRY) GANTRY_ROOT=$(CURDIR) tests/pg/with prove -e '' $(E2E_FILES) $(PG_WRAPS)
 
-bench: all
+bench: all $(OUT)/bench/agent-swarm
 	bench/run
+
+# bench/scale's simulated nodes (docs/performance.md, "2,000 nodes"): a benchmark client, not
+# part of bin/gantry.
+$(OUT)/bench/agent-swarm: bench/agent-swarm.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ljansson -lcurl -lm
 
 # Parsers under libFuzzer (clang; `scripts/deps fuzz` installs it). Run, for example:
 #   build/fuzz/fuzz_config -max_total_time=60 tests/fuzz/corpus/config
