@@ -385,6 +385,7 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     n->address = addr ? xstrdup(addr) : NULL;
     n->epoch++;
     n->up = true;
+    server_node_wake(n); /* its old poll answers stale_epoch */
     server_node_heard(n);
     sched_node_set_up(srv->sched, n->sched_idx, true);
     /* The runtimes it has now: jobs that run keep running; the next placements follow. */
@@ -498,7 +499,7 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
             if (soon.tv_sec > deadline.tv_sec ||
                 (soon.tv_sec == deadline.tv_sec && soon.tv_nsec > deadline.tv_nsec))
                 soon = deadline;
-            if (pthread_cond_timedwait(&srv->changed, &srv->mu, &soon) != 0 &&
+            if (pthread_cond_timedwait(&n->work, &srv->mu, &soon) != 0 &&
                 soon.tv_sec == deadline.tv_sec && soon.tv_nsec == deadline.tv_nsec)
                 break;
             continue;
@@ -540,7 +541,8 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
                 json_object_set_new(resp->json, "seq", json_integer((json_int_t)seq));
             return 0;
         }
-        if (pthread_cond_timedwait(&srv->changed, &srv->mu, &deadline) != 0)
+        /* Woken for this node only (server_node_wake): tasks, a new epoch, lost, stopping. */
+        if (pthread_cond_timedwait(&n->work, &srv->mu, &deadline) != 0)
             break;
     }
     resp->close = srv->stopping;

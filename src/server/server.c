@@ -295,10 +295,11 @@ uint64_t server_leave_sched(server_t *srv, job_t *j)
 
 static void queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
 {
+    (void)srv;
     json_array_append_new(n->tasks, task);
     if (ticket > n->tasks_ticket)
         n->tasks_ticket = ticket;
-    pthread_cond_broadcast(&srv->changed);
+    server_node_wake(n);
 }
 
 void server_queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
@@ -706,6 +707,11 @@ bool server_job_requeues(server_t *srv, const job_t *j)
     return server_class_preemptible(srv, j->prio_class) || j->ckpt_signal;
 }
 
+void server_node_wake(node_t *n)
+{
+    pthread_cond_broadcast(&n->work);
+}
+
 void server_node_heard(node_t *n)
 {
     n->last_seen = server_now();
@@ -760,7 +766,7 @@ void server_node_lost(server_t *srv, node_t *n, const char *why)
         }
     }
     json_array_clear(n->tasks);
-    pthread_cond_broadcast(&srv->changed);
+    server_node_wake(n);
     server_kick(srv);
 }
 
@@ -953,6 +959,7 @@ static node_t *node_record(server_t *srv, const char *name, json_t *info, int id
     n->info = json_incref(info);
     n->sched_idx = idx;
     n->tasks = json_array();
+    pthread_cond_init(&n->work, NULL);
     n->up = true;
     server_node_heard(n);
     const char *addr = json_string_value(json_object_get(info, "address"));
@@ -1383,6 +1390,7 @@ void server_close(server_t *srv)
         json_decref(n->tasks);
         json_decref(n->gpu_stats);
         json_decref(n->gpu_jobs);
+        pthread_cond_destroy(&n->work);
         free(n);
     }
     free(srv->nodes);

@@ -9,7 +9,8 @@
  * under mu and queues its kept write while still holding it (so the store sees changes in the
  * order memory did); nothing outside acts on it before it is durable. Long work (an array's
  * documents) is done outside mu, and an array enters memory in batches. srv->changed is
- * broadcast on every change that a long poll may wait for (agent work, log follow); srv->kick
+ * broadcast on changes in general; a node's long polls wait on its own node_t.work
+ * (server_node_wake), so that waking them costs the same with 10 nodes or 2,000; srv->kick
  * wakes the scheduler thread. */
 #ifndef GANTRY_SERVER_H
 #define GANTRY_SERVER_H
@@ -75,6 +76,7 @@ typedef struct node {
                                 clock in microseconds: higher than any an earlier server gave) */
     double tasks_out_at;     /* when tasks were last handed out (a start may still be on its
                                 way to the node's supervisors) */
+    pthread_cond_t work;     /* the node's long polls wait here (with mu): server_node_wake */
 } node_t;
 
 typedef struct team {
@@ -276,6 +278,10 @@ void server_node_lost(server_t *srv, node_t *n, const char *why);
 /* The server heard from n (register, heartbeat, report): its silence starts again. Caller
  * holds mu. */
 void server_node_heard(node_t *n);
+/* Wakes n's long polls (GET /v1/agent/work): tasks were queued for it, its epoch changed, it
+ * was declared lost. Only n's: a change elsewhere wakes no other node's poll, so the cost of
+ * a heartbeat or a start does not grow with the number of nodes. Caller holds mu. */
+void server_node_wake(node_t *n);
 /* True when the server starts j again elsewhere if it loses j's node (its own requeue: true,
  * or, when it gave none, a preemptible class or checkpointable; requeue: false never): such a
  * job is fenced by its node (the start task's "fence"). */

@@ -34,6 +34,8 @@ static void server_stop(server_t *srv, struct MHD_Daemon *mhd, pthread_t *sched_
     srv->stopping = true;
     pthread_cond_broadcast(&srv->kick);
     pthread_cond_broadcast(&srv->changed);
+    for (size_t i = 0; i < srv->nnodes; i++)
+        server_node_wake(srv->nodes[i]); /* their long polls answer now */
     pthread_mutex_unlock(&srv->mu);
     if (sched_thread)
         pthread_join(*sched_thread, NULL);
