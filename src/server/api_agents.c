@@ -409,10 +409,11 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
     pthread_mutex_unlock(&srv->mu);
     fprintf(stderr, "gantry server: node %s registered with epoch %lld (%zu GPUs).\n", name,
             (long long)epoch, json_array_size(gpus));
-    if (store_wait(srv->store, t, &err) < 0) {
-        json_decref(kill);
-        return http_error_from(resp, 503, &err);
-    }
+    /* Answered once durable (its epoch and credential), as a report is: the connection is
+     * parked meanwhile, not one of the server's few pool threads blocked in store_wait (with
+     * 2,000 nodes registering at once, their heartbeats queued behind the blocked threads
+     * until nodes were declared lost). A commit that fails turns the answer into a 503. */
+    resp->ticket = t;
     resp->json = json_pack("{s:I,s:i,s:f,s:f,s:o}", "epoch", epoch, "heartbeat_s",
                            srv->heartbeat_s, "lease_s", srv->lease.lease_s, "fence_grace_s",
                            srv->lease.fence_grace_s, "kill", kill);
