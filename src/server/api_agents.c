@@ -111,17 +111,30 @@ static bool start_handled(const job_t *j, const node_t *n, json_int_t tasks_done
     return true;
 }
 
-/* Whether the lists name every job the scheduler holds on n (distinct, current incarnation):
- * then none is missing and reconcile_placement need not look through every job the server
- * knows, which it would otherwise do on each heartbeat of each node. Caller holds mu. */
+/* Whether the lists, with the starts still queued for n, name every job the scheduler holds
+ * on n (distinct, current incarnation): then none is missing and reconcile_placement need not
+ * look through every job the server knows (100,000 in a long queue), which it would otherwise
+ * do on each heartbeat of a node whose starts wait for its next poll (a node that just
+ * registered, in a registration storm every node). Caller holds mu. */
 static bool lists_every_job(server_t *srv, node_t *n, json_t *running, json_t *ended)
 {
     sched_node_info_t info;
     if (n->sched_idx < 0 || sched_node_info(srv->sched, n->sched_idx, &info) < 0)
         return false;
     json_t *seen = json_object();
-    json_t *lists[2] = {running, ended};
-    for (int l = 0; l < 2; l++) {
+    json_t *queued = json_array();
+    size_t qi;
+    json_t *t;
+    json_array_foreach(n->tasks, qi, t)
+    {
+        json_t *job = json_object_get(t, "job");
+        if (job)
+            json_array_append_new(queued, json_pack("{s:O,s:O}", "job_id",
+                                                    json_object_get(job, "id"), "incarnation",
+                                                    json_object_get(job, "incarnation")));
+    }
+    json_t *lists[3] = {running, ended, queued};
+    for (int l = 0; l < 3; l++) {
         size_t i;
         json_t *r;
         json_array_foreach(lists[l], i, r)
@@ -137,6 +150,7 @@ static bool lists_every_job(server_t *srv, node_t *n, json_t *running, json_t *e
     }
     bool all = json_object_size(seen) >= (size_t)info.jobs;
     json_decref(seen);
+    json_decref(queued);
     return all;
 }
 
