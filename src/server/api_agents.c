@@ -327,7 +327,11 @@ static void set_capacity(server_t *srv, node_t *n, json_t *info)
     char why[200];
     snprintf(why, sizeof(why), "the node registered again with %d GPUs and the job held one "
              "that is gone", ngpus);
-    for (size_t id = 1; id < srv->next_id; id++) {
+    /* A node that holds nothing (a new one, or back after being lost) has no job to look
+     * for: not a pass over every job the server knows for each of 2,000 registrations. */
+    sched_node_info_t held;
+    bool holds = sched_node_info(srv->sched, n->sched_idx, &held) < 0 || held.jobs > 0;
+    for (size_t id = 1; holds && id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
         bool beyond;
         if (j && holds_on(j, n, ngpus, &beyond) && beyond)
