@@ -46,12 +46,47 @@ team_t *server_team(server_t *srv, const char *name)
     return NULL;
 }
 
+static size_t node_slot(const server_t *srv, const char *name)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)h & (srv->node_index_cap - 1);
+}
+
 node_t *server_node(server_t *srv, const char *name)
 {
-    for (size_t i = 0; name && i < srv->nnodes; i++)
-        if (!strcmp(srv->nodes[i]->name, name))
-            return srv->nodes[i];
-    return NULL;
+    if (!name || !srv->node_index_cap)
+        return NULL;
+    for (size_t i = node_slot(srv, name);; i = (i + 1) & (srv->node_index_cap - 1)) {
+        node_t *n = srv->node_index[i];
+        if (!n || !strcmp(n->name, name))
+            return n;
+    }
+}
+
+/* Puts n (in srv->nodes already) into server_node's table, grown to twice the nodes. */
+static void node_index_add(server_t *srv, node_t *n)
+{
+    if (srv->nnodes * 2 > srv->node_index_cap) {
+        size_t cap = srv->node_index_cap ? srv->node_index_cap : 64;
+        while (srv->nnodes * 2 > cap)
+            cap *= 2;
+        free(srv->node_index);
+        srv->node_index = xcalloc(cap, sizeof(*srv->node_index));
+        srv->node_index_cap = cap;
+        for (size_t k = 0; k < srv->nnodes; k++) {
+            size_t i = node_slot(srv, srv->nodes[k]->name);
+            while (srv->node_index[i])
+                i = (i + 1) & (cap - 1);
+            srv->node_index[i] = srv->nodes[k];
+        }
+        return;
+    }
+    size_t i = node_slot(srv, n->name);
+    while (srv->node_index[i])
+        i = (i + 1) & (srv->node_index_cap - 1);
+    srv->node_index[i] = n;
 }
 
 pclass_t *server_class(server_t *srv, const char *name)
@@ -966,6 +1001,7 @@ static node_t *node_record(server_t *srv, const char *name, json_t *info, int id
     n->address = addr ? xstrdup(addr) : NULL;
     GT_GROW(srv->nodes, srv->nodes_cap, srv->nnodes + 1);
     srv->nodes[srv->nnodes++] = n;
+    node_index_add(srv, n);
     server_nodectl_node_added(srv, n);
     return n;
 }
@@ -1394,6 +1430,7 @@ void server_close(server_t *srv)
         free(n);
     }
     free(srv->nodes);
+    free(srv->node_index);
     for (size_t i = 0; i < srv->nteams; i++) {
         free(srv->teams[i].name);
         free(srv->teams[i].parent);

@@ -116,6 +116,10 @@ typedef struct server {
     uint64_t next_id;
     node_t **nodes;
     size_t nnodes, nodes_cap;
+    node_t **node_index;     /* server_node's hash table by name (open addressing, a power of
+                                two at least twice nnodes): a lookup per request costs the same
+                                with 10 nodes or 2,000 */
+    size_t node_index_cap;
     team_t *teams;
     size_t nteams, teams_cap;
     pclass_t *classes;
