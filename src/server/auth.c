@@ -21,7 +21,59 @@ struct auth {
     pthread_rwlock_t lock;
     entry_t *v;
     size_t n, cap;
+    /* v's positions + 1 by token hash (open addressing, 0 = empty, at least twice n): every
+     * request looks its token up, and 2,000 nodes are 2,000 credentials. Rebuilt when an
+     * entry leaves (rare: a revocation, a node reset). */
+    size_t *idx;
+    size_t idx_cap;
 };
+
+static size_t idx_slot(const auth_t *a, const char *hash)
+{
+    uint64_t h = 0; /* a SHA-256 in hex: its first 16 digits are as good as any hash */
+    for (int i = 0; i < 16 && hash[i]; i++)
+        h = h << 4 | (uint64_t)(hash[i] <= '9' ? hash[i] - '0' : (hash[i] | 0x20) - 'a' + 10);
+    return (size_t)h & (a->idx_cap - 1);
+}
+
+static void idx_put(auth_t *a, size_t pos)
+{
+    size_t i = idx_slot(a, a->v[pos].hash);
+    while (a->idx[i])
+        i = (i + 1) & (a->idx_cap - 1);
+    a->idx[i] = pos + 1;
+}
+
+/* Rebuilds the index of v[0..n-1] (its size grown to hold them). Caller holds the lock. */
+static void idx_rebuild(auth_t *a)
+{
+    size_t cap = a->idx_cap ? a->idx_cap : 64;
+    while (a->n * 2 > cap)
+        cap *= 2;
+    if (cap != a->idx_cap) {
+        free(a->idx);
+        a->idx = xcalloc(cap, sizeof(*a->idx));
+        a->idx_cap = cap;
+    } else {
+        memset(a->idx, 0, cap * sizeof(*a->idx));
+    }
+    for (size_t k = 0; k < a->n; k++)
+        idx_put(a, k);
+}
+
+/* The position of the entry with this hash, or a->n. Caller holds the lock. */
+static size_t idx_find(const auth_t *a, const char *hash)
+{
+    if (!a->idx_cap)
+        return a->n;
+    for (size_t i = idx_slot(a, hash);; i = (i + 1) & (a->idx_cap - 1)) {
+        size_t p = a->idx[i];
+        if (!p)
+            return a->n;
+        if (!strcmp(a->v[p - 1].hash, hash))
+            return p - 1;
+    }
+}
 
 static const char *role_names[] = {"admin", "team-admin", "member", "agent", "viewer", "node"};
 #define NROLES ((int)(sizeof(role_names) / sizeof(role_names[0])))
@@ -39,6 +91,7 @@ void auth_free(auth_t *a)
         return;
     pthread_rwlock_destroy(&a->lock);
     free(a->v);
+    free(a->idx);
     free(a);
 }
 
@@ -117,15 +170,18 @@ int auth_add_token(auth_t *a, const char *hash, const char *user, auth_role_t ro
     e.created = created;
     e.expires = expires > 0 ? expires : 0;
     pthread_rwlock_wrlock(&a->lock);
-    size_t i;
-    for (i = 0; i < a->n; i++)
-        if (!strcmp(a->v[i].hash, hash))
-            break;
+    size_t i = idx_find(a, hash);
     if (i == a->n) {
         GT_GROW(a->v, a->cap, a->n + 1);
         a->n++;
+        a->v[i] = e;
+        if (a->n * 2 > a->idx_cap)
+            idx_rebuild(a);
+        else
+            idx_put(a, i);
+    } else {
+        a->v[i] = e;
     }
-    a->v[i] = e;
     pthread_rwlock_unlock(&a->lock);
     return 0;
 }
@@ -138,13 +194,11 @@ bool auth_lookup_at(auth_t *a, const char *token, int64_t now, auth_principal_t 
     auth_token_hash(token, hash);
     bool found = false;
     pthread_rwlock_rdlock(&a->lock);
-    for (size_t i = 0; i < a->n && !found; i++)
-        if (!strcmp(a->v[i].hash, hash)) {
-            if (a->v[i].expires && a->v[i].expires <= now)
-                break; /* expired: as if unknown */
-            *out = a->v[i].p;
-            found = true;
-        }
+    size_t i = idx_find(a, hash);
+    if (i < a->n && !(a->v[i].expires && a->v[i].expires <= now)) { /* expired: as if unknown */
+        *out = a->v[i].p;
+        found = true;
+    }
     pthread_rwlock_unlock(&a->lock);
     return found;
 }
@@ -192,6 +246,7 @@ int auth_remove(auth_t *a, const char *hash)
             /* Keep the order (listings): shift the rest down. */
             memmove(&a->v[i], &a->v[i + 1], (a->n - i - 1) * sizeof(*a->v));
             a->n--;
+            idx_rebuild(a);
             rc = 0;
             break;
         }
@@ -314,6 +369,8 @@ int auth_remove_node(auth_t *a, const char *node)
         }
         i++;
     }
+    if (removed)
+        idx_rebuild(a);
     pthread_rwlock_unlock(&a->lock);
     return removed;
 }

@@ -215,5 +215,47 @@ int main(void)
     ok(auth_lookup(a, tok, &p), "other tokens still work");
     is_int(auth_remove_node(a, "n1"), 0, "a second reset removes nothing");
     auth_free(a);
+
+    /* Thousands of credentials (2,000 nodes): every one is found through the index as it
+     * grows, after removals shift the others, and after a node reset swaps them. */
+    enum { MANY = 3000 };
+    a = auth_new();
+    static char toks[MANY][68];
+    char name[32];
+    int bad = 0;
+    for (int i = 0; i < MANY; i++) {
+        auth_token_generate(toks[i]);
+        auth_token_hash(toks[i], h);
+        snprintf(name, sizeof(name), "node-%d", i);
+        bad += auth_add_token(a, h, name, AUTH_NODE, NULL, 0, 0, &err) != 0;
+        auth_principal_t q;
+        /* the first one, after each growth of the table */
+        bad += !auth_lookup(a, toks[0], &q) || strcmp(q.user, "node-0");
+    }
+    is_int(bad, 0, "3,000 credentials added, the first still found as the table grows");
+    bad = 0;
+    for (int i = 0; i < MANY; i++) {
+        auth_principal_t q;
+        snprintf(name, sizeof(name), "node-%d", i);
+        bad += !auth_lookup(a, toks[i], &q) || strcmp(q.user, name) || q.role != AUTH_NODE;
+    }
+    is_int(bad, 0, "each found as its own node");
+    auth_token_hash(toks[10], h);
+    is_int(auth_remove(a, h), 0, "a revocation in the middle (the rest shift down)");
+    is_int(auth_remove_node(a, "node-20"), 1, "a node reset (the last one moves into its place)");
+    bad = 0;
+    for (int i = 0; i < MANY; i++) {
+        auth_principal_t q;
+        snprintf(name, sizeof(name), "node-%d", i);
+        bool want = i != 10 && i != 20;
+        bool got = auth_lookup(a, toks[i], &q);
+        bad += got != want || (got && strcmp(q.user, name));
+    }
+    is_int(bad, 0, "after both, the other 2,998 are found as themselves and the two are refused");
+    auth_token_hash(toks[5], h);
+    is_int(auth_add_token(a, h, "node-5", AUTH_NODE, NULL, 0, 0, &err), 0,
+           "adding a hash again replaces it");
+    is_int(auth_count(a), MANY - 2, "without a second entry");
+    auth_free(a);
     return tap_done();
 }
