@@ -168,6 +168,11 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
                       "gantry_store_transactions_total %llu\n",
                   store_degraded(srv->store) ? 1 : 0, (unsigned long long)ss.failed_commits,
                   (unsigned long long)ss.refused, (unsigned long long)ss.transactions);
+    /* Group commit: changes queued (gantry_store_transactions_total committed them). */
+    gt_buf_printf(&b, "# HELP gantry_store_batches_total Changes queued for the store.\n"
+                      "# TYPE gantry_store_batches_total counter\ngantry_store_batches_total "
+                      "%llu\n",
+                  (unsigned long long)ss.batches);
     resp->text = b.data ? b.data : xstrdup("");
     resp->content_type = "text/plain; version=0.0.4";
     return 0;
