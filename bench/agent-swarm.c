@@ -659,6 +659,7 @@ typedef struct {
     int threads;
     double pass_count, pass_sum, disp_count, disp_sum;
     double pass_b[16];
+    double store_batches, store_tx;
     uint64_t hb_ok;
 } sample_t;
 
@@ -735,6 +736,10 @@ static void metrics_sample(sample_t *s)
                     if (fabs(pass_bounds[k] - le) <= 1e-9 * le)
                         s->pass_b[k] = atof(v + 1);
             }
+        } else if (!strncmp(l, "gantry_store_batches_total ", 27)) {
+            s->store_batches = atof(l + 27);
+        } else if (!strncmp(l, "gantry_store_transactions_total ", 32)) {
+            s->store_tx = atof(l + 32);
         } else if (!strncmp(l, D, strlen(D))) {
             char *r = l + strlen(D);
             if (!strncmp(r, "_count ", 7))
@@ -979,6 +984,8 @@ int main(int argc, char **argv)
         json_object_set_new(o, "sched_pass_p99_le_ms", json_real(1000 * pass_pct(a, b, 0.99)));
         json_object_set_new(o, "sched_cpu_share",
                             json_real(cpu > 0 ? (b->pass_sum - a->pass_sum) / cpu : 0));
+        json_object_set_new(o, "store_batches", json_real(b->store_batches - a->store_batches));
+        json_object_set_new(o, "store_commits", json_real(b->store_tx - a->store_tx));
         double nd = b->disp_count - a->disp_count;
         json_object_set_new(o, "server_dispatch_to_started_mean_ms",
                             json_real(nd > 0 ? 1000 * (b->disp_sum - a->disp_sum) / nd : -1));
