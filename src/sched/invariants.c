@@ -172,11 +172,28 @@ static bool check_admin(const sched_t *s, char *msg, size_t len)
 }
 
 /* Each team's queue is sorted by (key, id), each entry carrying its job's key, and holds only
- * pending jobs (outside a pass): what keeps the merge of the team queues monotone (policy.h). */
+ * pending jobs (outside a pass): what keeps the merge of the team queues monotone (policy.h).
+ * Its counts by class, need and CPU-only (what a pass's runs start from) are its entries'. */
 static bool check_queues(const sched_t *s, char *msg, size_t len)
 {
     for (int t = 0; t < s->nteams; t++) {
         const team_t *tm = &s->teams[t];
+        int pending[SCHED_MAX_CLASSES] = {0}, cpu[SCHED_MAX_CLASSES] = {0};
+        int hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1];
+        memset(hist, 0, sizeof(hist));
+        for (size_t q = 0; q < tm->nqueue; q++) {
+            const qentry_t *e = &tm->queue[q];
+            pending[e->cls]++;
+            hist[e->cls][e->need]++;
+            cpu[e->cls] += e->gpus == 0;
+        }
+        for (int c = 0; c < s->nclasses; c++)
+            if (pending[c] != tm->class_pending[c] || cpu[c] != tm->cpu_only[c] ||
+                memcmp(hist[c], tm->need_hist[c], sizeof(hist[c])))
+                return FAIL("team %s: the counts of its queue's class %d jobs (by need, CPU-only) "
+                            "are not its entries' (%d jobs, %d CPU-only; counted %d, %d)",
+                            tm->name, c, pending[c], cpu[c], tm->class_pending[c],
+                            tm->cpu_only[c]);
         for (size_t q = 0; q < tm->nqueue; q++) {
             const qentry_t *e = &tm->queue[q];
             const job_t *j = &s->jobs[e->job];

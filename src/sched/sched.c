@@ -59,6 +59,7 @@ void sched_free(sched_t *s)
     for (int i = 0; i < s->nteams; i++) {
         free(s->teams[i].name);
         free(s->teams[i].queue);
+        free(s->teams[i].stale);
     }
     for (int i = 0; i < s->nnodes; i++)
         free(s->nodes[i].name);

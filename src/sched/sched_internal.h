@@ -75,6 +75,9 @@ typedef struct team {
     int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* ... by qentry.need */
     int cpu_only[SCHED_MAX_CLASSES];               /* ... of them CPU-only (gpus 0) */
     bool stale_queue;                              /* holds jobs started during a pass */
+    int *stale;                                    /* ... which (job indexes), for
+                                                      sched_compact_queues */
+    size_t nstale, capstale;
     struct qentry *queue;                          /* pending jobs by (key, id) */
     size_t nqueue, capqueue;
 } team_t;
