@@ -659,7 +659,7 @@ typedef struct {
     int threads;
     double pass_count, pass_sum, disp_count, disp_sum;
     double pass_b[16];
-    double store_batches, store_tx;
+    double store_batches, store_tx, store_s;
     uint64_t hb_ok;
 } sample_t;
 
@@ -740,6 +740,8 @@ static void metrics_sample(sample_t *s)
             s->store_batches = atof(l + 27);
         } else if (!strncmp(l, "gantry_store_transactions_total ", 32)) {
             s->store_tx = atof(l + 32);
+        } else if (!strncmp(l, "gantry_store_commit_seconds_total ", 34)) {
+            s->store_s = atof(l + 34);
         } else if (!strncmp(l, D, strlen(D))) {
             char *r = l + strlen(D);
             if (!strncmp(r, "_count ", 7))
@@ -986,6 +988,9 @@ int main(int argc, char **argv)
                             json_real(cpu > 0 ? (b->pass_sum - a->pass_sum) / cpu : 0));
         json_object_set_new(o, "store_batches", json_real(b->store_batches - a->store_batches));
         json_object_set_new(o, "store_commits", json_real(b->store_tx - a->store_tx));
+        double ntx = b->store_tx - a->store_tx, stx = b->store_s - a->store_s;
+        json_object_set_new(o, "store_commit_mean_ms", json_real(ntx > 0 ? 1000 * stx / ntx : -1));
+        json_object_set_new(o, "store_committer_busy", json_real(wall > 0 ? stx / wall : 0));
         double nd = b->disp_count - a->disp_count;
         json_object_set_new(o, "server_dispatch_to_started_mean_ms",
                             json_real(nd > 0 ? 1000 * (b->disp_sum - a->disp_sum) / nd : -1));

@@ -171,8 +171,12 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
     /* Group commit: changes queued (gantry_store_transactions_total committed them). */
     gt_buf_printf(&b, "# HELP gantry_store_batches_total Changes queued for the store.\n"
                       "# TYPE gantry_store_batches_total counter\ngantry_store_batches_total "
-                      "%llu\n",
-                  (unsigned long long)ss.batches);
+                      "%llu\n"
+                      "# HELP gantry_store_commit_seconds_total Time the committed transactions "
+                      "took (writes and fsync): a rate near 1 is a committer that is never idle.\n"
+                      "# TYPE gantry_store_commit_seconds_total counter\n"
+                      "gantry_store_commit_seconds_total %.6f\n",
+                  (unsigned long long)ss.batches, ss.commit_seconds);
     resp->text = b.data ? b.data : xstrdup("");
     resp->content_type = "text/plain; version=0.0.4";
     return 0;

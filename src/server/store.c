@@ -410,7 +410,9 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&st->mu);
 
         char msg[256] = "";
+        double t0 = gt_monotonic_s();
         bool okay = commit_list(st, list ? list : &probe_batch, inject, msg, sizeof(msg));
+        double took = gt_monotonic_s() - t0;
         uint64_t last = 0;
         for (batch_t *b = list; b; b = b->next)
             last = b->ticket;
@@ -427,6 +429,7 @@ static void *committer_main(void *arg)
             st->degraded = false;
             backoff = 0.05;
             st->stats.transactions++;
+            st->stats.commit_seconds += took;
             if (last)
                 st->done_ticket = last;
         } else if (st->fenced) {

@@ -217,6 +217,7 @@ typedef struct store_stats {
     uint64_t batches, transactions;   /* batches queued; transactions (fsyncs) committed */
     uint64_t failed_commits;          /* commit attempts that failed (rolled back) */
     uint64_t refused;                 /* client batches refused */
+    double commit_seconds;            /* time the committed transactions took, fsync included */
 } store_stats_t;
 void store_get_stats(store_t *st, store_stats_t *out);
 
