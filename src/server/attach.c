@@ -185,7 +185,7 @@ int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, char 
     pthread_mutex_unlock(&a->mu);
     /* Handed out with the node's next work answer (what it waits on is durable already). */
     json_array_append_new(n->tasks, task);
-    pthread_cond_broadcast(&srv->changed);
+    server_node_wake(n); /* the node's long poll waits on its own condition */
     return 0;
 }
 
