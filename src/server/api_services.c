@@ -286,9 +286,9 @@ static int patch(server_t *srv, http_req_t *req, http_resp_t *resp, service_t *s
                           "0 to 1000");
     }
     if (spec)
-        rc = services_update(srv, s, spec, &ticket, &err);
+        rc = services_update(srv, s, spec, &req->who, &ticket, &err);
     else if (json_is_true(rollback))
-        rc = services_rollback(srv, s, &ticket, &err);
+        rc = services_rollback(srv, s, &req->who, &ticket, &err);
     uint64_t t2 = 0;
     if (rc == 0 && replicas)
         rc = services_scale(srv, s, (int)json_integer_value(replicas), &t2, &err);

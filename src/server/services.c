@@ -535,7 +535,7 @@ int services_scale(server_t *srv, service_t *s, int replicas, uint64_t *ticket, 
 
 /* Makes spec (stolen) the current revision, the current one the previous. */
 static int new_revision(server_t *srv, service_t *s, json_t *spec, const char *what,
-                        uint64_t *ticket, gt_error_t *err)
+                        const auth_principal_t *who, uint64_t *ticket, gt_error_t *err)
 {
     job_t *j = NULL;
     job_array_t arr;
@@ -546,12 +546,31 @@ static int new_revision(server_t *srv, service_t *s, json_t *spec, const char *w
     job_array_free(&arr);
     bool same_name = j->name && !strcmp(j->name, s->name) && !strcmp(j->team, s->team);
     bool service = j->kind == JOB_KIND_SERVICE;
-    job_free(j);
     if (!same_name || !service) {
+        job_free(j);
         json_decref(spec);
         errno = EINVAL;
         return gt_error_set(err, "invalid_argument", "an update keeps the service's name, team "
                             "and kind");
+    }
+    /* Checked as a submission is: its environment and volumes, its partition, its class and
+     * GPU types (a type no node offers would take one of the scheduler's type slots for
+     * good), its dependencies (as who sees them), and whether it could ever run. */
+    int rc = server_job_resolve_env(srv, j, err);
+    if (rc == 0)
+        rc = server_job_resolve_partition(srv, j, err);
+    if (rc == 0 && !j->prio_class)
+        j->prio_class = xstrdup(srv->default_class);
+    j->id = srv->next_id;
+    if (rc == 0)
+        rc = api_job_check(srv, who, j, err);
+    if (rc == 0)
+        rc = server_check_job(srv, j, err);
+    job_free(j);
+    if (rc < 0) {
+        json_decref(spec);
+        errno = EINVAL;
+        return -1;
     }
     json_decref(s->previous);
     s->previous = s->spec;
@@ -566,8 +585,8 @@ static int new_revision(server_t *srv, service_t *s, json_t *spec, const char *w
     return 0;
 }
 
-int services_update(server_t *srv, service_t *s, const json_t *patch, uint64_t *ticket,
-                    gt_error_t *err)
+int services_update(server_t *srv, service_t *s, const json_t *patch,
+                    const auth_principal_t *who, uint64_t *ticket, gt_error_t *err)
 {
     if (!json_is_object(patch) || !json_object_size(patch)) {
         errno = EINVAL;
@@ -577,17 +596,18 @@ int services_update(server_t *srv, service_t *s, const json_t *patch, uint64_t *
     json_t *spec = json_deep_copy(s->spec);
     json_object_update(spec, (json_t *)patch);
     json_object_del(spec, "replicas");
-    return new_revision(srv, s, spec, "rolling update", ticket, err);
+    return new_revision(srv, s, spec, "rolling update", who, ticket, err);
 }
 
-int services_rollback(server_t *srv, service_t *s, uint64_t *ticket, gt_error_t *err)
+int services_rollback(server_t *srv, service_t *s, const auth_principal_t *who, uint64_t *ticket,
+                      gt_error_t *err)
 {
     if (!s->previous) {
         errno = ENOENT;
         return gt_error_set(err, "conflict", "service %s has no previous revision to roll back "
                             "to", s->name);
     }
-    return new_revision(srv, s, json_deep_copy(s->previous), "rollback", ticket, err);
+    return new_revision(srv, s, json_deep_copy(s->previous), "rollback", who, ticket, err);
 }
 
 uint64_t services_delete(server_t *srv, service_t *s)

@@ -84,12 +84,14 @@ json_t *services_list(server_t *srv, const auth_principal_t *who, const char *ho
 const char *services_team(const service_t *s);
 /* Changes (each saved as a kept write; the replicas follow on the next turns): the replicas
  * wanted; a new revision from the current spec with patch's fields (a rolling update); back to
- * the previous revision's spec; delete (every replica stopped, the record removed). 0 with
- * *ticket, or -1 with err. */
+ * the previous revision's spec; delete (every replica stopped, the record removed). A new
+ * revision is checked as a submission by who would be (volumes, partition, class, GPU types,
+ * dependencies, feasibility). 0 with *ticket, or -1 with err (the service unchanged). */
 int services_scale(server_t *srv, service_t *s, int replicas, uint64_t *ticket, gt_error_t *err);
-int services_update(server_t *srv, service_t *s, const json_t *patch, uint64_t *ticket,
-                    gt_error_t *err);
-int services_rollback(server_t *srv, service_t *s, uint64_t *ticket, gt_error_t *err);
+int services_update(server_t *srv, service_t *s, const json_t *patch,
+                    const auth_principal_t *who, uint64_t *ticket, gt_error_t *err);
+int services_rollback(server_t *srv, service_t *s, const auth_principal_t *who, uint64_t *ticket,
+                      gt_error_t *err);
 uint64_t services_delete(server_t *srv, service_t *s);
 /* Picks up to max ready replicas to try, round robin ("ADDRESS:PORT" into addr[i], 64 bytes
  * each) and counts the request. Returns how many. */

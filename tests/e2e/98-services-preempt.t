@@ -78,6 +78,14 @@ wait_for 30 ready_is exp 2
 ok $? "gantry scale exp 2: two ready again"
 api PATCH /v1/services/exp '{"replicas": -1}' >/dev/null
 is "$(cat "$WORK/status")" 400 "a negative replica count is refused"
+api PATCH /v1/services/exp '{"spec": {"gpu_type": "no-such-gpu"}}' >/dev/null
+is "$(cat "$WORK/status")" 400 "an update naming a GPU type no node offers is refused (400), as a submission is"
+like "$(cat "$WORK/body")" "no node offers GPU type 'no-such-gpu'" "  saying why"
+api PATCH /v1/services/exp '{"spec": {"gpus": 64}}' >/dev/null
+is "$(cat "$WORK/status")" 400 "an update that could never run (64 GPUs) is refused (400)"
+api PATCH /v1/services/exp '{"spec": {"priority_class": "no-such-class"}}' >/dev/null
+is "$(cat "$WORK/status")" 400 "an update naming an unknown class is refused (400)"
+is "$(svc_field exp '{revision}')" 1 "  and the service keeps its revision"
 api PATCH /v1/services/exp '{"rollback": true}' >/dev/null
 is "$(cat "$WORK/status")" 409 "a rollback without a previous revision is refused (409)"
 
