@@ -13,7 +13,7 @@
 static const char *services_help =
     "usage: gantry services [NAME] [-o table|json|yaml]\n"
     "       gantry services rm NAME\n"
-    "       gantry scale NAME N\n"
+    "       gantry scale NAME N | --auto MIN:MAX[:TARGET] | --auto off\n"
     "       gantry update NAME [--image REF] [-e K=V]... [-g GPUS] [-f SPEC.yaml] [-- COMMAND...]\n"
     "       gantry rollback NAME\n\n"
     "Services are jobs of kind service (gantry submit --kind service --name NAME, with\n"
@@ -25,6 +25,8 @@ static const char *services_help =
     "  services NAME     one service and its replicas (job, node, port, ready, restarts)\n"
     "  services rm NAME  deletes it: every replica stops\n"
     "  scale NAME N      N replicas (0 to 1000)\n"
+    "  scale NAME --auto MIN:MAX[:TARGET]  autoscaling between MIN and MAX replicas, aiming\n"
+    "                    at TARGET requests in flight per replica (default 4); --auto off\n"
     "  update NAME       a rolling update: a new revision of the spec with the fields given;\n"
     "                    replicas are replaced one at a time, each new one ready before an old\n"
     "                    one stops\n"
@@ -52,6 +54,13 @@ static int show_answer(const cli_t *c, json_t *s)
     printf("Requests:  %lld (%.1f/s)\n",
            (long long)json_integer_value(json_object_get(s, "requests")),
            json_number_value(json_object_get(s, "requests_per_s")));
+    json_t *as = json_object_get(s, "autoscale");
+    if (as)
+        printf("Autoscale: %lld to %lld replicas, %g in flight per replica (%lld now)\n",
+               (long long)json_integer_value(json_object_get(as, "min")),
+               (long long)json_integer_value(json_object_get(as, "max")),
+               json_number_value(json_object_get(as, "target")),
+               (long long)json_integer_value(json_object_get(s, "in_flight")));
     const char *e = json_string_value(json_object_get(s, "error"));
     if (e)
         printf("Error:     %s\n", e);
@@ -184,12 +193,26 @@ int cmd_scale(int argc, char **argv)
     if (cli_init(&c, &argc, argv, "scale") < 0)
         return 2;
     gt_error_t err = {0};
-    int64_t n;
-    if (argc != 3 || gt_parse_int64(argv[2], 0, 1000, &n, &err) < 0) {
-        fprintf(stderr, "usage: gantry scale NAME N (N from 0 to 1000)\n");
-        return 2;
+    json_t *body = NULL;
+    if (argc == 4 && !strcmp(argv[2], "--auto")) {
+        int mn = 0, mx = 0;
+        double target = 4;
+        int got = strcmp(argv[3], "off") ? sscanf(argv[3], "%d:%d:%lf", &mn, &mx, &target) : 2;
+        if (got < 2) {
+            fprintf(stderr, "usage: gantry scale NAME --auto MIN:MAX[:TARGET] | --auto off\n");
+            return 2;
+        }
+        body = json_pack("{s:{s:i,s:i,s:f}}", "autoscale", "min", mn, "max", mx, "target",
+                         target);
+    } else {
+        int64_t n;
+        if (argc != 3 || gt_parse_int64(argv[2], 0, 1000, &n, &err) < 0) {
+            fprintf(stderr, "usage: gantry scale NAME N (N from 0 to 1000) | NAME --auto "
+                            "MIN:MAX[:TARGET] | NAME --auto off\n");
+            return 2;
+        }
+        body = json_pack("{s:I}", "replicas", (json_int_t)n);
     }
-    json_t *body = json_pack("{s:I}", "replicas", (json_int_t)n);
     int rc = call(&c, "scale", "PATCH", argv[1], body);
     json_decref(body);
     return rc;

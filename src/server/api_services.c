@@ -159,8 +159,12 @@ static int proxy(server_t *srv, http_req_t *req, http_resp_t *resp, const char *
                           "`gantry services %s`", name, name);
     pthread_once(&share_once, share_init);
     CURL *h = curl_easy_init();
-    if (!h)
+    if (!h) {
+        pthread_mutex_lock(&srv->mu);
+        services_done(srv, name);
+        pthread_mutex_unlock(&srv->mu);
         return http_error(resp, 503, "unavailable", "the server cannot make a request now");
+    }
     fwd_t f = {.escaper = h};
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_header, &f);
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_arg, &f);
@@ -224,6 +228,9 @@ static int proxy(server_t *srv, http_req_t *req, http_resp_t *resp, const char *
     curl_slist_free_all(f.headers);
     gt_buf_free(&f.query);
     curl_easy_cleanup(h);
+    pthread_mutex_lock(&srv->mu);
+    services_done(srv, name);
+    pthread_mutex_unlock(&srv->mu);
     if (rc != CURLE_OK) {
         gt_buf_free(&a.body);
         if (a.too_large)
@@ -259,20 +266,41 @@ static int patch(server_t *srv, http_req_t *req, http_resp_t *resp, service_t *s
     int rc = 0;
     json_t *replicas = json_object_get(body, "replicas"), *spec = json_object_get(body, "spec");
     json_t *rollback = json_object_get(body, "rollback");
+    json_t *autoscale = json_object_get(body, "autoscale");
     const char *k;
     json_t *v;
     json_object_foreach(body, k, v)
     {
-        if (strcmp(k, "replicas") && strcmp(k, "spec") && strcmp(k, "rollback")) {
+        if (strcmp(k, "replicas") && strcmp(k, "spec") && strcmp(k, "rollback") &&
+            strcmp(k, "autoscale")) {
             json_decref(body);
             return http_error(resp, 400, "invalid_argument", "unknown field '%s': a service "
-                              "change has replicas, spec (a rolling update) or rollback", k);
+                              "change has replicas, spec (a rolling update), rollback or "
+                              "autoscale", k);
         }
     }
-    if (!replicas && !spec && !json_is_true(rollback)) {
+    if (!replicas && !spec && !json_is_true(rollback) && !autoscale) {
         json_decref(body);
         return http_error(resp, 400, "invalid_argument", "say what to change: replicas, spec "
-                          "(a rolling update) or rollback: true");
+                          "(a rolling update), rollback: true or autoscale");
+    }
+    if (autoscale && (replicas || spec || rollback)) {
+        json_decref(body);
+        return http_error(resp, 400, "invalid_argument", "autoscale is changed alone");
+    }
+    if (autoscale) {
+        json_t *mn = json_object_get(autoscale, "min"), *mx = json_object_get(autoscale, "max");
+        json_t *tg = json_object_get(autoscale, "target");
+        if (!json_is_object(autoscale) || !json_is_integer(mn) || !json_is_integer(mx) ||
+            (tg && !json_is_number(tg)) || json_integer_value(mn) < 0 ||
+            json_integer_value(mx) > 1000) {
+            json_decref(body);
+            return http_error(resp, 400, "invalid_argument", "autoscale must be {\"min\": N, "
+                              "\"max\": M, \"target\": REQUESTS_IN_FLIGHT_PER_REPLICA} (target "
+                              "default 4); {\"min\": 0, \"max\": 0} turns it off");
+        }
+        rc = services_autoscale(srv, s, (int)json_integer_value(mn), (int)json_integer_value(mx),
+                                tg ? json_number_value(tg) : 4.0, &ticket, &err);
     }
     if (spec && json_is_true(rollback)) {
         json_decref(body);

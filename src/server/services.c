@@ -35,6 +35,15 @@ struct service {
     int create_failures;     /* replicas of it that failed to start or ended failed, in a row */
     double next_create_at;   /* no new replica before (its creation backoff) */
     char *last_error;        /* why the last replica could not be created, or NULL */
+    /* Autoscaling (services_autoscale): between min and max replicas, aiming at target
+     * requests in flight per replica; off while max is 0. in_flight: requests through the
+     * endpoint now; sampled every turn into the window that decides every
+     * SERVICES_AUTOSCALE_WINDOW_S. */
+    int as_min, as_max;
+    double as_target;
+    int in_flight;
+    double as_sum, as_since, low_since;
+    int64_t as_n;
 };
 
 struct services {
@@ -107,6 +116,9 @@ static json_t *record_json(const service_t *s)
                           s->revision, "created", s->created);
     if (s->previous)
         json_object_set(o, "previous", s->previous);
+    if (s->as_max)
+        json_object_set_new(o, "autoscale", json_pack("{s:i,s:i,s:f}", "min", s->as_min, "max",
+                                                      s->as_max, "target", s->as_target));
     return o;
 }
 
@@ -211,6 +223,12 @@ static int on_record(void *arg, const char *name, const char *doc)
     s->replicas = (int)json_integer_value(json_object_get(o, "replicas"));
     s->revision = (int)json_integer_value(json_object_get(o, "revision"));
     s->created = json_number_value(json_object_get(o, "created"));
+    json_t *as = json_object_get(o, "autoscale");
+    if (json_is_object(as)) {
+        s->as_min = (int)json_integer_value(json_object_get(as, "min"));
+        s->as_max = (int)json_integer_value(json_object_get(as, "max"));
+        s->as_target = json_number_value(json_object_get(as, "target"));
+    }
     json_decref(o);
     return 0;
 }
@@ -505,13 +523,93 @@ static uint64_t reconcile(server_t *srv, service_t *s, double now)
     return ticket;
 }
 
+/* The replicas autoscaling wants now (s->replicas when it does not decide this turn): the
+ * mean of requests in flight over the last window, over target per replica, rounded up,
+ * within [min, max]; fewer only after the load stayed low for SERVICES_AUTOSCALE_DOWN_S. */
+static int autoscale_wants(service_t *s, double now)
+{
+    s->as_sum += s->in_flight;
+    s->as_n++;
+    if (!s->as_since)
+        s->as_since = now;
+    if (now - s->as_since < SERVICES_AUTOSCALE_WINDOW_S)
+        return s->replicas;
+    double mean = s->as_sum / (double)s->as_n;
+    s->as_sum = 0;
+    s->as_n = 0;
+    s->as_since = now;
+    int want = (int)ceil(mean / (s->as_target > 0 ? s->as_target : 1) - 1e-9);
+    want = want < s->as_min ? s->as_min : want > s->as_max ? s->as_max : want;
+    if (want >= s->replicas) {
+        s->low_since = 0;
+        return want;
+    }
+    if (!s->low_since)
+        s->low_since = now;
+    return now - s->low_since >= SERVICES_AUTOSCALE_DOWN_S ? want : s->replicas;
+}
+
 void services_tick(server_t *srv)
 {
     double now = server_now();
     struct services *r = srv->services;
-    for (size_t i = 0; i < r->n; i++)
-        if (!r->v[i]->reserved)
-            reconcile(srv, r->v[i], now);
+    for (size_t i = 0; i < r->n; i++) {
+        service_t *s = r->v[i];
+        if (s->reserved)
+            continue;
+        if (s->as_max) {
+            int want = autoscale_wants(s, now);
+            if (want != s->replicas) {
+                fprintf(stderr, "gantry server: service %s autoscales from %d to %d replica(s) "
+                                "(%d request(s) in flight now, target %g per replica).\n",
+                        s->name, s->replicas, want, s->in_flight, s->as_target);
+                s->replicas = want;
+                s->low_since = 0;
+                s->next_create_at = 0;
+                save_record(srv, s);
+            }
+        }
+        reconcile(srv, s, now);
+    }
+}
+
+int services_autoscale(server_t *srv, service_t *s, int min, int max, double target,
+                       uint64_t *ticket, gt_error_t *err)
+{
+    errno = EINVAL;
+    if (max == 0 && min == 0) {
+        s->as_min = s->as_max = 0;
+        *ticket = save_record(srv, s);
+        return 0;
+    }
+    if (min < 1 || max < min || max > 1000 || !(target > 0 && target <= 10000))
+        return gt_error_set(err, "invalid_argument", "autoscale needs 1 <= min <= max <= 1000 "
+                            "and a target of requests in flight per replica above 0 (at most "
+                            "10000); {\"min\": 0, \"max\": 0} turns it off");
+    s->as_min = min;
+    s->as_max = max;
+    s->as_target = target;
+    s->as_sum = 0;
+    s->as_n = 0;
+    s->as_since = 0;
+    s->low_since = 0;
+    int want = s->replicas < min ? min : s->replicas > max ? max : s->replicas;
+    if (want != s->replicas) {
+        s->replicas = want;
+        s->next_create_at = 0;
+    }
+    fprintf(stderr, "gantry server: service %s autoscales between %d and %d replicas, %g "
+                    "request(s) in flight per replica.\n", s->name, min, max, target);
+    *ticket = save_record(srv, s);
+    server_kick(srv);
+    return 0;
+}
+
+void services_done(server_t *srv, const char *name)
+{
+    service_t *s = services_find(srv, name);
+    if (s && s->in_flight > 0)
+        s->in_flight--;
 }
 
 /* ---- changes ---- */
@@ -651,6 +749,7 @@ int services_pick(server_t *srv, service_t *s, char (*addr)[64], int max)
     }
     s->bucket[b]++;
     s->requests++;
+    s->in_flight++;
     int n = 0;
     size_t start = s->nids ? s->rr++ % s->nids : 0;
     for (size_t k = 0; k < s->nids && n < max; k++) {
@@ -732,6 +831,10 @@ json_t *services_view(server_t *srv, service_t *s, bool detail, const char *host
         json_object_set_new(o, "previous_revision", json_integer(s->revision - 1));
     if (s->last_error)
         json_object_set_new(o, "error", json_string(s->last_error));
+    json_object_set_new(o, "in_flight", json_integer(s->in_flight));
+    if (s->as_max)
+        json_object_set_new(o, "autoscale", json_pack("{s:i,s:i,s:f}", "min", s->as_min, "max",
+                                                      s->as_max, "target", s->as_target));
     if (detail)
         json_object_set_new(o, "replica_jobs", reps);
     else

@@ -28,6 +28,10 @@
  * receiving new requests, so that those in flight finish. */
 #define SERVICES_DRAIN_S 1.0
 double services_backoff_s(int restarts);
+/* Autoscaling decides once per window (on the mean of requests in flight over it), and scales
+ * down only after the load stayed low this long. */
+#define SERVICES_AUTOSCALE_WINDOW_S 2.0
+#define SERVICES_AUTOSCALE_DOWN_S 10.0
 
 /* Creates the (empty) registry; frees it. */
 void services_init(server_t *srv);
@@ -93,8 +97,15 @@ int services_update(server_t *srv, service_t *s, const json_t *patch,
 int services_rollback(server_t *srv, service_t *s, const auth_principal_t *who, uint64_t *ticket,
                       gt_error_t *err);
 uint64_t services_delete(server_t *srv, service_t *s);
+/* Autoscaling between min and max replicas (1 <= min <= max <= 1000), aiming at target requests
+ * in flight per replica through the endpoint; min = max = 0 turns it off. The replicas wanted
+ * are brought into [min, max] at once. 0 with *ticket, or -1 (EINVAL) with err. */
+int services_autoscale(server_t *srv, service_t *s, int min, int max, double target,
+                       uint64_t *ticket, gt_error_t *err);
 /* Picks up to max ready replicas to try, round robin ("ADDRESS:PORT" into addr[i], 64 bytes
  * each) and counts the request. Returns how many. */
 int services_pick(server_t *srv, service_t *s, char (*addr)[64], int max);
+/* A request services_pick counted is answered (or failed): one fewer in flight. */
+void services_done(server_t *srv, const char *name);
 
 #endif

@@ -4,6 +4,7 @@
 # waits a longer backoff each time; scale up and down; the service, its replicas and its
 # endpoint survive a restart of the server (kill -9).
 . "$(dirname "$0")/agent-lib.sh"
+LOADS=()
 cat > "$WORK/cluster.yaml" <<'Y'
 teams:
   - name: research
@@ -17,11 +18,13 @@ wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
 ok $? "the agent registers"
 
 cat > "$WORK/svc.py" <<'EOF'
-import http.server, os, sys
+import http.server, os, sys, time
 port = int(os.environ["GANTRY_PORT"])
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(0.5)
         b = ("%s job=%s inc=%s\n" % (sys.argv[1], os.environ.get("GANTRY_JOB_ID"), os.environ.get("GANTRY_INCARNATION"))).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(b)))
@@ -88,6 +91,34 @@ is "$(cat "$WORK/status")" 400 "an update naming an unknown class is refused (40
 is "$(svc_field exp '{revision}')" 1 "  and the service keeps its revision"
 api PATCH /v1/services/exp '{"rollback": true}' >/dev/null
 is "$(cat "$WORK/status")" 409 "a rollback without a previous revision is refused (409)"
+
+# ---- autoscaling on requests in flight ----
+auto=$(submit '{"team":"research","kind":"service","name":"auto","replicas":1,"gpus":0,"command":["'"$PY"'","'"$WORK"'/svc.py","auto"]}')
+wait_for 30 ready_is auto 1
+ok $? "a CPU-only service of 1 replica is ready"
+"$GANTRY" scale auto --auto 1:3:1 >/dev/null
+ok $? "gantry scale auto --auto 1:3:1"
+is "$(svc_field auto '{autoscale}{max}')" 3 "the service shows its autoscaling"
+rm -f "$WORK/auto.stop"
+for i in 1 2 3 4; do
+  ( while [ ! -f "$WORK/auto.stop" ]; do curl -s -m 10 -H "Authorization: Bearer $ADMIN" "$GANTRY_SERVER/v1/services/auto/slow" >/dev/null; done ) &
+  LOADS+=($!)
+done
+wait_for 40 ready_is auto 3
+ok $? "4 clients keeping slow requests in flight (target 1 per replica): it scales up to its max, 3"
+touch "$WORK/auto.stop"
+for p in "${LOADS[@]}"; do wait "$p"; done
+down() { [ "$(svc_field auto '{replicas}')" = 1 ]; }
+wait_for 40 down
+ok $? "the load gone, it scales back down to its min, 1"
+like "$(cat "$WORK/server.log")" "service auto autoscales from 1 to [23]" "the server log says why it scaled"
+"$GANTRY" scale auto --auto off >/dev/null
+is "$(svc_field auto '{autoscale}')" null "gantry scale auto --auto off"
+api PATCH /v1/services/auto '{"autoscale": {"min": 3, "max": 2}}' >/dev/null
+is "$(cat "$WORK/status")" 400 "autoscale with max below min is refused"
+"$GANTRY" services rm auto >/dev/null
+wait_for 20 job_is "$auto" cancelled
+ok $? "gantry services rm auto"
 
 # ---- the service survives a restart of the server ----
 before=$(api GET /v1/services/exp | jget '{replica_jobs}')
