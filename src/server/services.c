@@ -308,8 +308,24 @@ void services_replica_probe(server_t *srv, job_t *j, int port, bool ready)
     j->ready = ready;
 }
 
+/* Whether list (a heartbeat's "services") names j's current incarnation. */
+static bool listed_run(const json_t *list, const job_t *j)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        if ((uint64_t)json_integer_value(json_object_get(e, "job_id")) == j->id &&
+            (int)json_integer_value(json_object_get(e, "incarnation")) == j->incarnation)
+            return true;
+    }
+    return false;
+}
+
 void services_heartbeat(server_t *srv, node_t *n, const json_t *list)
 {
+    if (!json_is_array(list))
+        return; /* an agent without services */
     size_t i;
     json_t *e;
     json_array_foreach(list, i, e)
@@ -321,6 +337,20 @@ void services_heartbeat(server_t *srv, node_t *n, const json_t *list)
         services_replica_probe(srv, j, (int)json_integer_value(json_object_get(e, "port")),
                                json_is_true(json_object_get(e, "ready")));
     }
+    /* A ready replica of this node that the node no longer probes (an agent that lost track
+     * of it) is not ready: nothing would notice it failing. */
+    struct services *r = srv->services;
+    for (size_t k = 0; k < r->n; k++)
+        for (size_t x = 0; x < r->v[k]->nids; x++) {
+            job_t *j = server_job(srv, r->v[k]->ids[x]);
+            if (j && j->ready && j->state == JOB_RUNNING && j->nslots &&
+                !strcmp(j->slots[0].node, n->name) && !listed_run(list, j)) {
+                fprintf(stderr, "gantry server: node %s no longer probes replica %d of service "
+                                "%s (job %llu): it is not ready.\n", n->name, j->replica,
+                        j->service, (unsigned long long)j->id);
+                j->ready = false;
+            }
+        }
 }
 
 /* ---- reconciliation ---- */

@@ -120,6 +120,16 @@ is "$(cat "$WORK/status")" 400 "autoscale with max below min is refused"
 wait_for 20 job_is "$auto" cancelled
 ok $? "gantry services rm auto"
 
+# ---- a restarted agent keeps probing its replicas ----
+kill "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+run_agent a1 2 "$WORK/a1" agent.log --no-cgroups
+wait_for 20 sh -c "grep -c 'registered with epoch' '$WORK/agent.log' | grep -q 2"
+ok $? "the agent restarts (its replicas keep running under their supervisors)"
+sleep 3 # an observation window, not a wait: nothing may change over three heartbeats (1 s)
+is "$(svc_field exp '{ready}')" 2 "its replicas stay ready: the restarted agent probes them again (STATE/probes)"
+like "$(call exp x)" "^exp job=" "the endpoint answers"
+
 # ---- the service survives a restart of the server ----
 before=$(api GET /v1/services/exp | jget '{replica_jobs}')
 kill -9 "$SERVER_PID"
