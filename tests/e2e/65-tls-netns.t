@@ -7,7 +7,7 @@
 . "$(dirname "$0")/agent-lib.sh"
 need_netns
 research_cluster
-net=$(( ($$ % 200) + 20 ))
+netns_net || { echo "Bail out! no free 10.x subnet for the namespace"; exit 1; }
 ns="gt$$-t1"
 netns_pair "$ns" "gt$$ht" "gt$$nt" "10.$net.9"
 host="10.$net.9.1"

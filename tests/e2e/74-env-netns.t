@@ -82,7 +82,7 @@ S
   chmod 755 "$WORK/bin$i/skopeo"
 done
 
-netns_net
+netns_net || { echo "Bail out! no free 10.x subnet for the namespaces"; exit 1; }
 TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" --heartbeat 1
 CG=(--no-cgroups)
 if have_cgroup_v1; then

@@ -148,7 +148,7 @@ netns_pair() {
 # both agents registered (1 otherwise).
 netns_agents() {
   local tag=$1 i ns; shift
-  net=$(( ($$ % 200) + 20 ))
+  netns_net || return 1
   NETNS_TAG=$tag
   TLS_HOSTS="10.$net.1.1 10.$net.2.1" LISTEN_ADDR=0.0.0.0 start_tls_server --config "$WORK/cluster.yaml" "$@"
   for i in 1 2; do
@@ -173,7 +173,44 @@ node_link() { echo "gt$$${NETNS_TAG}h$1"; }
 # Unlike netns_agents, the job user, cgroups and GPUs are the caller's (the args), and the agent
 # enters only the network namespace (nsenter): `ip netns exec` mounts a fresh /sys, without
 # the node's cgroups.
-netns_net() { net=$(( ($$ % 200) + 20 )); }
+# netns_net: sets net to a 10.<net>.0.0/16 this test alone uses: one no interface here has an
+# address in (a test killed before its cleanup leaves its veths behind) and that this test
+# reserved (a directory under $NETNS_LOCKS holding its pid, removed at cleanup), so tests
+# running side by side never share one whatever their pids. Namespaces a killed test left
+# (gt<PID>-..., that PID gone or our own) are removed first, and their veths with them. 1 if none is free.
+NETNS_LOCKS=${NETNS_LOCKS:-/run/gantry-e2e-nets}
+netns_sweep() {
+  local ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    case $ns in gt[0-9]*-*) pid=${ns#gt}; pid=${pid%%-*} ;; *) continue ;; esac
+    # ours too: none is made before netns_net, so one named for our pid is a dead test's
+    [ "$pid" != $$ ] && kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null
+  done
+}
+netns_reserve() {
+  local d="$NETNS_LOCKS/$1" holder
+  if ! mkdir "$d" 2>/dev/null; then
+    holder=$(cat "$d/pid" 2>/dev/null)
+    [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null || return 1
+    rm -rf "$d"                   # its holder died without cleaning up
+    mkdir "$d" 2>/dev/null || return 1
+  fi
+  echo $$ >"$d/pid"
+  CLEANUPS+=("rm -rf '$d'")
+}
+netns_net() {
+  local k n used
+  netns_sweep
+  mkdir -p "$NETNS_LOCKS"
+  used=$(ip -o -4 addr show | awk '{print $4}')
+  for k in $(seq 0 199); do
+    n=$(( (($$ + k) % 200) + 20 ))
+    grep -q "^10\.$n\." <<<"$used" && continue
+    netns_reserve "$n" && { net=$n; return 0; }
+  done
+  echo "# netns_net: every 10.20-219 subnet is in use or reserved under $NETNS_LOCKS" >&2
+  return 1
+}
 netns_node() {
   local tag=$1 i=$2 ns="gt$$-$1$2"
   shift 2
