@@ -6,9 +6,8 @@
 # file embedded (no other origin named), and GET /v1/series holds the server's own points.
 # Screenshots of each page: build/test-artifacts/94-dashboard/ (kept after the run).
 . "$(dirname "$0")/agent-lib.sh"
-ROOT=${GANTRY_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-SHOTS=$ROOT/build/test-artifacts/94-dashboard
-NODE_MODULES=$ROOT/build/web-deps/node_modules
+. "$(dirname "$0")/browser.sh"
+SHOTS=$BROWSER_ROOT/build/test-artifacts/94-dashboard
 
 cat > "$WORK/cluster.yaml" <<'YAML'
 teams:
@@ -87,9 +86,6 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ADMIN" "
   "a since= that is not a time: 400"
 
 # ---- the browser ----
-if [ ! -d "$NODE_MODULES/puppeteer-core" ]; then
-  echo "Bail out! $NODE_MODULES/puppeteer-core is missing: run scripts/deps"; exit 1
-fi
 rm -rf "$SHOTS"
 # APIs of other parts of issue 11: the pages use them where this server has them, else say
 # "not available yet" (the browser test checks whichever this server does).
@@ -99,19 +95,9 @@ ok $(wait_for 30 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' '$GANTRY_SERVE
   "research's job on n2 is flagged idle (GPU's /v1/idle; its GPUs under the 50% threshold)"
 USAGE_BY_CLASS=0; has "/v1/usage?by=class" && USAGE_BY_CLASS=1
 echo "# other parts' APIs on this server: events $EVENTS_API, usage by class $USAGE_BY_CLASS"
-URL=$GANTRY_SERVER ADMIN=$ADMIN MEMBER_A=$ALICE MEMBER_B=$BOB GPUS=12 ALLOCATED=6 ALLOCATED_A=4 \
-  PENDING_REASON=held EVENTS_API=$EVENTS_API USAGE_BY_CLASS=$USAGE_BY_CLASS RUN_A=$RUN_A TICK_B=$TICK_B HELD_A=$HELD_A OUT=$SHOTS NODE_PATH=$NODE_MODULES \
-  timeout 300 node "$ROOT/tests/web/dashboard.js" > "$WORK/web.out" 2>&1
-rc=$?
-while IFS= read -r line; do
-  case $line in
-    PASS\ *) ok 0 "browser: ${line#PASS }" ;;
-    FAIL\ *) ok 1 "browser: ${line#FAIL }" ;;
-    \#*) echo "$line" ;;
-  esac
-done < "$WORK/web.out"
-grep -qx DONE "$WORK/web.out" || { echo "# tests/web/dashboard.js exited $rc:"; sed 's/^/#   /' "$WORK/web.out" | tail -40; }
-ok $([ "$rc" = 0 ]; echo $?) "the browser test ran to its end (exit $rc)"
+browser_run dashboard.js URL="$GANTRY_SERVER" ADMIN="$ADMIN" MEMBER_A="$ALICE" MEMBER_B="$BOB" \
+  GPUS=12 ALLOCATED=6 ALLOCATED_A=4 PENDING_REASON=held EVENTS_API="$EVENTS_API" \
+  USAGE_BY_CLASS="$USAGE_BY_CLASS" RUN_A="$RUN_A" TICK_B="$TICK_B" HELD_A="$HELD_A" OUT="$SHOTS"
 for p in overview nodes queue job job-gpu usage idle member-queue member-nodes; do
   ok $([ -s "$SHOTS/$p.png" ]; echo $?) "a screenshot of the $p page: build/test-artifacts/94-dashboard/$p.png"
 done

@@ -158,23 +158,8 @@ is "$(status)" 400 "an output outside /gantry/output is refused (400)"
 like "$(cat "$WORK/body")" 'outputs\[0\].path must be /gantry/output' "  saying where outputs go"
 
 # ---- the dashboard draws the graph (a real headless Chromium) ----
-ROOT=${GANTRY_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-NODE_MODULES=$ROOT/build/web-deps/node_modules
-if [ ! -d "$NODE_MODULES/puppeteer-core" ]; then
-  echo "Bail out! $NODE_MODULES/puppeteer-core is missing: run scripts/deps"; exit 1
-fi
-URL=$GANTRY_SERVER TOKEN=$ADMIN VERSION=clf@1 UP=corpus@1 DOWN_JOB=$jb MADE_BY=$j2 \
-  OUT=$ROOT/build/test-artifacts/96-lineage NODE_PATH=$NODE_MODULES \
-  timeout 300 node "$ROOT/tests/web/lineage.js" > "$WORK/web.out" 2>&1
-rc=$?
-while IFS= read -r line; do
-  case $line in
-    PASS\ *) ok 0 "browser: ${line#PASS }" ;;
-    FAIL\ *) ok 1 "browser: ${line#FAIL }" ;;
-    \#*) echo "$line" ;;
-  esac
-done < "$WORK/web.out"
-grep -qx DONE "$WORK/web.out" || { echo "# tests/web/lineage.js exited $rc:"; sed 's/^/#   /' "$WORK/web.out" | tail -40; }
-ok $([ "$rc" = 0 ]; echo $?) "the browser test ran to its end (exit $rc)"
+. "$(dirname "$0")/browser.sh"
+browser_run lineage.js URL="$GANTRY_SERVER" TOKEN="$ADMIN" VERSION=clf@1 UP=corpus@1 \
+  DOWN_JOB="$jb" MADE_BY="$j2" OUT="$BROWSER_ROOT/build/test-artifacts/96-lineage"
 
 done_testing

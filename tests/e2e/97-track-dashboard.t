@@ -5,9 +5,8 @@
 # page overlays every task of its array, one line each. Screenshots:
 # build/test-artifacts/97-track-dashboard/.
 . "$(dirname "$0")/agent-lib.sh"
-ROOT=${GANTRY_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-SHOTS=$ROOT/build/test-artifacts/97-track-dashboard
-NODE_MODULES=$ROOT/build/web-deps/node_modules
+. "$(dirname "$0")/browser.sh"
+SHOTS=$BROWSER_ROOT/build/test-artifacts/97-track-dashboard
 research_cluster
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 run_agent n1 4 "$WORK/n1" agent.log --no-cgroups
@@ -30,22 +29,8 @@ j=$(submit '{"team":"research","gpus":1,"params":{"lr":0.001,"model":"small"},"c
 a=$(submit '{"team":"research","gpus":1,"array":"0-2","command":["'"$WORK"'/sweep.sh"]}')
 for id in "$j" "$a" "$((a + 1))" "$((a + 2))"; do wait_for 30 job_is "$id" succeeded || break; done
 ok $? "a job and an array of 3 log their metrics and succeed"
-if [ ! -d "$NODE_MODULES/puppeteer-core" ]; then
-  echo "Bail out! $NODE_MODULES/puppeteer-core is missing: run scripts/deps"; exit 1
-fi
 rm -rf "$SHOTS"
-URL=$GANTRY_SERVER ADMIN=$ADMIN JOB=$j ARRAY=$a OUT=$SHOTS NODE_PATH=$NODE_MODULES \
-  timeout 300 node "$ROOT/tests/web/tracking.js" > "$WORK/web.out" 2>&1
-rc=$?
-while IFS= read -r line; do
-  case $line in
-    PASS\ *) ok 0 "browser: ${line#PASS }" ;;
-    FAIL\ *) ok 1 "browser: ${line#FAIL }" ;;
-    \#*) echo "$line" ;;
-  esac
-done < "$WORK/web.out"
-grep -qx DONE "$WORK/web.out" || { echo "# tests/web/tracking.js exited $rc:"; sed 's/^/#   /' "$WORK/web.out" | tail -40; }
-ok $([ "$rc" = 0 ]; echo $?) "the browser test ran to its end (exit $rc)"
+browser_run tracking.js URL="$GANTRY_SERVER" ADMIN="$ADMIN" JOB="$j" ARRAY="$a" OUT="$SHOTS"
 for p in job-metrics sweep; do
   ok $([ -s "$SHOTS/$p.png" ]; echo $?) "a screenshot: build/test-artifacts/97-track-dashboard/$p.png"
 done
