@@ -96,6 +96,38 @@ static void gpu_stat(gt_buf_t *b, const json_t *v)
         gt_buf_append(b, "null", 4);
 }
 
+/* A node's own fields in the GPU map, without the closing brace: name, state, gpu_type, gpus,
+ * gpus_free, jobs and server_nodectl_view's administrative state (its maintenance windows left
+ * out). Written as text for the usual node (never cordoned, no window in force anywhere);
+ * through server_nodectl_view's JSON otherwise, so both say the same. Caller holds srv->mu. */
+static void node_fields(server_t *srv, const node_t *n, const sched_node_info_t *ni,
+                        gt_buf_t *b)
+{
+    const char *state = n->up ? (n->epoch ? "up" : "unknown") : "unreachable";
+    if (!json_object_get(srv->node_admin, n->name) && !json_object_size(srv->maintenance)) {
+        gt_buf_append(b, "{\"name\":", 8);
+        gt_buf_json_string(b, n->name);
+        gt_buf_printf(b, ",\"state\":\"%s\"", state);
+        if (ni->gpu_type) {
+            gt_buf_append(b, ",\"gpu_type\":", 12);
+            gt_buf_json_string(b, ni->gpu_type);
+        }
+        gt_buf_printf(b, ",\"gpus\":%d,\"gpus_free\":%d,\"jobs\":%d,"
+                      "\"schedulable\":true,\"drain_reason\":null", ni->gpus, ni->gpus_free,
+                      ni->jobs);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:s,s:s?,s:i,s:i,s:i}", "name", n->name, "state", state,
+                          "gpu_type", ni->gpu_type, "gpus", ni->gpus, "gpus_free",
+                          ni->gpus_free, "jobs", ni->jobs);
+    server_nodectl_view(srv, n, ni->jobs, o);
+    json_object_del(o, "maintenance");
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    gt_buf_append(b, text, strlen(text) - 1); /* without its closing brace */
+    free(text);
+}
+
 /* GET /v1/gpus: the dashboard's GPU map in one pass under the lock (GET /v1/nodes and GET
  * /v1/jobs?state=running answer the same at 1,000 nodes in far more bytes and time). Written
  * as text straight into one buffer: at 1,000 nodes x 8 GPUs a tree of JSON values cost a
@@ -107,12 +139,10 @@ int api_gpus(server_t *srv, http_req_t *req, http_resp_t *resp)
     gt_buf_t b = {0};
     gt_buf_append(&b, "{\"jobs\":{", 9);
     pthread_mutex_lock(&srv->mu);
-    json_t *index = json_object();
-    for (size_t i = 0; i < srv->nnodes; i++)
-        json_object_set_new(index, srv->nodes[i]->name, json_integer((json_int_t)i));
-    /* holder[node * 64 + gpu]: the job holding it the caller may see, HIDDEN for another's */
+    /* holder[sched_idx * 64 + gpu]: the job holding it the caller may see, HIDDEN for another's */
     const uint64_t hidden = UINT64_MAX;
-    uint64_t *holder = xcalloc(srv->nnodes * 64 + 1, sizeof(*holder));
+    size_t nsched = (size_t)sched_node_count(srv->sched);
+    uint64_t *holder = xcalloc(nsched * 64 + 1, sizeof(*holder));
     bool first = true;
     for (size_t id = 1; id < srv->next_id; id++) {
         job_t *j = srv->jobs[id];
@@ -120,13 +150,12 @@ int api_gpus(server_t *srv, http_req_t *req, http_resp_t *resp)
             continue;
         bool visible = auth_can_see_team(&req->who, j->team);
         for (int r = 0; r < j->nslots; r++) {
-            json_t *ni = json_object_get(index, j->slots[r].node);
-            if (!ni)
+            node_t *n = server_node(srv, j->slots[r].node);
+            if (!n || n->sched_idx < 0 || (size_t)n->sched_idx >= nsched)
                 continue;
-            size_t n = (size_t)json_integer_value(ni);
             for (int g = 0; g < 64; g++)
                 if (j->slots[r].gpu_mask >> g & 1)
-                    holder[n * 64 + (size_t)g] = visible ? j->id : hidden;
+                    holder[(size_t)n->sched_idx * 64 + (size_t)g] = visible ? j->id : hidden;
         }
         if (!visible)
             continue;
@@ -150,19 +179,9 @@ int api_gpus(server_t *srv, http_req_t *req, http_resp_t *resp)
         node_t *n = srv->nodes[i];
         sched_node_info_t ni = {0};
         sched_node_info(srv->sched, n->sched_idx, &ni);
-        /* The node's own fields (few, once per node) as a JSON object, its GPUs appended. */
-        json_t *o = json_pack("{s:s,s:s,s:s?,s:i,s:i,s:i}", "name", n->name, "state",
-                              n->up ? (n->epoch ? "up" : "unknown") : "unreachable", "gpu_type",
-                              ni.gpu_type, "gpus", ni.gpus, "gpus_free", ni.gpus_free, "jobs",
-                              ni.jobs);
-        server_nodectl_view(srv, n, ni.jobs, o);
-        json_object_del(o, "maintenance");
-        char *text = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
         if (i)
             gt_buf_append(&b, ",", 1);
-        gt_buf_append(&b, text, strlen(text) - 1); /* without its closing brace */
-        free(text);
+        node_fields(srv, n, &ni, &b);
         gt_buf_append(&b, ",\"gpu\":[", 8);
         const json_t *stat[64] = {0};
         size_t k;
@@ -174,7 +193,8 @@ int api_gpus(server_t *srv, http_req_t *req, http_resp_t *resp)
                 stat[g] = s;
         }
         for (int g = 0; g < ni.gpus && g < 64; g++) {
-            uint64_t h = holder[i * 64 + (size_t)g];
+            uint64_t h = n->sched_idx >= 0 && (size_t)n->sched_idx < nsched
+                             ? holder[(size_t)n->sched_idx * 64 + (size_t)g] : 0;
             if (h == hidden)
                 gt_buf_printf(&b, "%s[\"hidden\",", g ? "," : "");
             else if (h)
@@ -190,7 +210,6 @@ int api_gpus(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     pthread_mutex_unlock(&srv->mu);
     free(holder);
-    json_decref(index);
     gt_buf_append(&b, "]}", 2);
     resp->text = b.data;
     resp->content_type = "application/json";

@@ -9,6 +9,7 @@ FAKE_NVML=$(dirname "$GANTRY")/tests/libfake_nvml.so
 unlike() { if printf '%s' "$1" | grep -qE -- "$2"; then ok 1 "$3"; echo "#   '$2' matched"; else ok 0 "$3"; fi; }
 note() { echo "# $*"; }
 research_cluster
+printf '  - name: other\n    quota: {gpus: 0}\n' >> "$WORK/cluster.yaml"
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 LOAD=$WORK/nvml.txt
 # set_load LINE...: the stand-in NVML's loads, one "INDEX UTIL% MEM_MIB [PID:MIB...]" a line.
@@ -50,6 +51,27 @@ free0=$([ "$g0" = 0 ] && echo 2 || echo 0)
 like "$m" "^gantry_gpu_utilization_ratio\{node=\"n1\",gpu=\"$free0\",job=\"\",team=\"\",user=\"\"\} 0\.4$" \
   "a GPU no job holds: empty job labels"
 is "$(printf '%s\n' "$m" | grep -c '^gantry_gpu_utilization_ratio{')" 4 "one utilization series per GPU"
+
+# ---- the dashboard's GPU map (GET /v1/gpus): each GPU's holder, utilization and memory ----
+# gpu_map TOKEN: the map as TOKEN sees it; map_gpu MAP I: GPU I of node n1 ([holder, util, MiB]).
+gpu_map() { curl -s -H "Authorization: Bearer $1" "$GANTRY_SERVER/v1/gpus"; }
+map_gpu() { printf '%s' "$1" | perl -MJSON::PP -e '$d = decode_json(join "", <STDIN>); for (@{$d->{nodes}}) { print encode_json($_->{gpu}[$ARGV[0]]) if $_->{name} eq "n1" }' "$2"; }
+map_node() { printf '%s' "$1" | perl -MJSON::PP -e '$d = decode_json(join "", <STDIN>); for (@{$d->{nodes}}) { delete $_->{gpu}; print JSON::PP->new->canonical->encode($_) if $_->{name} eq "n1" }'; }
+gm=$(gpu_map "$ADMIN")
+free1=$([ "$g1" = 1 ] && echo 3 || echo 1)
+is "$(map_gpu "$gm" "$g0") $(map_gpu "$gm" "$g1")" "[$a,0.4,1000] [$a,0.8,3000]" "/v1/gpus: the job's GPUs name it, with their utilization and memory"
+is "$(map_gpu "$gm" "$free1")" "[null,0.8,3000]" "a free GPU names no job"
+is "$(map_node "$gm")" '{"drain_reason":null,"gpu_type":"H200","gpus":4,"gpus_free":2,"jobs":1,"name":"n1","schedulable":true,"state":"up"}' \
+  "the node's own fields"
+like "$(printf '%s' "$gm" | jget "{jobs}{$a}")" '"team":"research"' "and the job's team, user and name beside the map"
+OTOK=$("$GANTRY" token create --user olga --role member --team other)
+om=$(gpu_map "$OTOK")
+is "$(map_gpu "$om" "$g0")" '["hidden",0.4,1000]' "another team's member sees the GPU held, not by whom"
+is "$(printf '%s' "$om" | jget '{jobs}')" '{}' "nor the job"
+"$GANTRY" cordon n1 >/dev/null
+like "$(map_node "$(gpu_map "$ADMIN")")" '"schedulable":false.*"state":"cordoned"' "a cordoned node shows so in the map"
+"$GANTRY" uncordon n1 >/dev/null
+like "$(map_node "$(gpu_map "$ADMIN")")" '"schedulable":true.*"state":"up"' "and uncordoned, up again"
 
 # ---- the load changes: the peak follows, the mean moves between ----
 set_load "$g0 100 5000" "$g1 100 5000"
