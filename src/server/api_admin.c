@@ -301,15 +301,14 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     char *s = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     store_op_t op = {.kind = STORE_TEAM_PUT, .a = name, .d = s};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, "team.set", name, old,
+                                           newv);
     free(s);
     char *pcopy = np ? xstrdup(np) : NULL;
     pthread_mutex_unlock(&srv->mu);
     json_decref(body);
     if (store_wait(srv->store, ticket, &err) < 0) {
         free(pcopy);
-        json_decref(old);
-        json_decref(newv);
         return http_error_from(resp, 503, &err);
     }
     pthread_mutex_lock(&srv->mu);
@@ -330,15 +329,12 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
         pthread_mutex_unlock(&srv->mu);
         fprintf(stderr, "gantry server: team %s was saved but not applied: %s\n", name,
                 err.msg);
-        json_decref(old);
-        json_decref(newv);
         return http_error_from(resp, 500, &err);
     }
     json_t *view = team_json(srv, t);
     server_kick(srv);
     pthread_mutex_unlock(&srv->mu);
     fprintf(stderr, "gantry server: team %s changed by %s.\n", name, req->who.user);
-    server_audit(srv, req->who.user, "team.set", name, old, newv);
     resp->json = view;
     return 0;
 bad:

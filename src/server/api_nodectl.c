@@ -143,15 +143,18 @@ void server_nodectl_view(server_t *srv, const node_t *n, int jobs, json_t *o)
 
 /* ---- POST /v1/nodes/NAME/{drain,cordon,uncordon,resume} ---- */
 
-/* Commits a node's new admin state (doc NULL: none) and applies it. Caller holds nodectl_mu,
- * not mu. 0, or -1 with the answer in resp. */
-static int commit_node(server_t *srv, http_resp_t *resp, const char *name, json_t *doc)
+/* Commits a node's new admin state (doc NULL: none) with its audit entry (action by user,
+ * old: the state before, stolen) and applies it. Caller holds nodectl_mu, not mu. 0, or -1
+ * with the answer in resp. */
+static int commit_node(server_t *srv, http_resp_t *resp, const char *name, json_t *doc,
+                       const char *user, const char *action, json_t *old)
 {
     gt_error_t err = {0};
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     store_op_t op = {.kind = doc ? STORE_SETTING_PUT : STORE_SETTING_DEL, .a = KIND_NODE,
                      .b = name, .d = text};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, user, action, name, old,
+                                           doc ? json_incref(doc) : NULL);
     free(text);
     if (store_wait(srv->store, ticket, &err) < 0) {
         http_error_from(resp, 503, &err);
@@ -223,18 +226,15 @@ int api_node_control(server_t *srv, http_req_t *req, http_resp_t *resp, const ch
         if (drain)
             json_object_set_new(doc, "reason", json_string(reason));
     }
-    if (change && commit_node(srv, resp, name, doc) < 0) {
-        json_decref(doc);
-        goto out;
-    }
-    if (change) {
-        char action[32];
-        snprintf(action, sizeof(action), "node.%s", verb);
-        server_audit(srv, req->who.user, action, name, old, doc); /* doc NULL: schedulable */
+    char action[32];
+    snprintf(action, sizeof(action), "node.%s", verb);
+    /* audited: old, and doc (NULL: schedulable again) */
+    int committed = change ? commit_node(srv, resp, name, doc, req->who.user, action, old) : 0;
+    if (change)
         old = NULL;
-    } else {
-        json_decref(doc);
-    }
+    json_decref(doc);
+    if (committed < 0)
+        goto out;
     if (change)
         fprintf(stderr, "gantry server: %s %s node %s%s%s%s.\n", req->who.user,
                 drain ? "drained" : cordon ? "cordoned" : "resumed", name,
@@ -402,7 +402,8 @@ static int maint_add(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     char *doc = json_dumps(w, JSON_COMPACT | JSON_PRESERVE_ORDER);
     store_op_t op = {.kind = STORE_SETTING_PUT, .a = KIND_MAINT, .b = name, .d = doc};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, "maintenance.create",
+                                           name, NULL, json_deep_copy(w));
     free(doc);
     if (store_wait(srv->store, ticket, &err) < 0) {
         rc = http_error_from(resp, 503, &err);
@@ -414,7 +415,6 @@ static int maint_add(server_t *srv, http_req_t *req, http_resp_t *resp)
     server_kick(srv);
     resp->json = window_view(name, w);
     pthread_mutex_unlock(&srv->mu);
-    server_audit(srv, req->who.user, "maintenance.create", name, NULL, json_deep_copy(w));
     resp->status = 201;
     char *nodes = json_dumps(json_object_get(w, "nodes"), JSON_COMPACT);
     fprintf(stderr, "gantry server: %s added maintenance %s on %s from %lld to %lld.\n",
@@ -431,22 +431,21 @@ static int maint_delete(server_t *srv, http_req_t *req, http_resp_t *resp, const
 {
     gt_error_t err = {0};
     pthread_mutex_lock(&srv->mu);
-    bool known = json_object_get(srv->maintenance, name) != NULL;
+    json_t *old = json_deep_copy(json_object_get(srv->maintenance, name));
     pthread_mutex_unlock(&srv->mu);
-    if (!known)
+    if (!old)
         return http_error(resp, 404, "not_found", "maintenance '%s' does not exist (see `gantry "
                           "maintenance ls`)", name);
     store_op_t op = {.kind = STORE_SETTING_DEL, .a = KIND_MAINT, .b = name};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, "maintenance.delete",
+                                           name, old, NULL);
     if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
     pthread_mutex_lock(&srv->mu);
-    json_t *old = json_deep_copy(json_object_get(srv->maintenance, name));
     json_object_del(srv->maintenance, name);
     apply_window(srv, name, NULL);
     server_kick(srv);
     pthread_mutex_unlock(&srv->mu);
-    server_audit(srv, req->who.user, "maintenance.delete", name, old, NULL);
     fprintf(stderr, "gantry server: %s removed maintenance %s.\n", req->who.user, name);
     resp->json = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
     return 0;

@@ -106,13 +106,6 @@ static int token_create(server_t *srv, http_req_t *req, http_resp_t *resp)
                      .d = role == AUTH_ADMIN || role == AUTH_AGENT || role == AUTH_NODE
                               ? NULL : team,
                      .n = now, .m = expires};
-    if (store_wait(srv->store, store_enqueue_client(srv->store, &op, 1), &err) < 0) {
-        json_decref(body);
-        return http_error_from(resp, 503, &err);
-    }
-    auth_add_token(srv->auth, hash, user, role, op.d, now, expires, NULL);
-    fprintf(stderr, "gantry server: %s created a %s token %.16s for user %s.\n", req->who.user,
-            auth_role_name(role), hash, user);
     auth_token_info_t info;
     memset(&info, 0, sizeof(info));
     memcpy(info.id, hash, 16);
@@ -121,10 +114,18 @@ static int token_create(server_t *srv, http_req_t *req, http_resp_t *resp)
     info.role = role;
     info.created = now;
     info.expires = expires;
+    /* audited without the secret: its view names it by its id */
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, "token.create", info.id,
+                                           NULL, token_view(&info, now));
+    if (store_wait(srv->store, ticket, &err) < 0) {
+        json_decref(body);
+        return http_error_from(resp, 503, &err);
+    }
+    auth_add_token(srv->auth, hash, user, role, op.d, now, expires, NULL);
+    fprintf(stderr, "gantry server: %s created a %s token %.16s for user %s.\n", req->who.user,
+            auth_role_name(role), hash, user);
     resp->status = 201;
     resp->json = token_view(&info, now);
-    server_audit(srv, req->who.user, "token.create", info.id, NULL,
-                 json_deep_copy(resp->json)); /* before the secret joins the answer */
     json_object_set_new(resp->json, "token", json_string(tok));
     json_decref(body);
     return 0;
@@ -156,13 +157,15 @@ static int token_revoke(server_t *srv, http_req_t *req, http_resp_t *resp, const
         return http_error(resp, 404, "not_found", "token %s does not exist", id);
     gt_error_t err = {0};
     store_op_t op = {.kind = STORE_TOKEN_DEL, .a = hash};
-    if (store_wait(srv->store, store_enqueue_client(srv->store, &op, 1), &err) < 0)
+    int64_t now = (int64_t)server_now();
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, "token.revoke", info.id,
+                                           token_view(&info, now), NULL);
+    if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
     auth_remove(srv->auth, hash); /* from now on every request with it is 401 */
     fprintf(stderr, "gantry server: %s revoked token %s (a %s token of user %s).\n",
             req->who.user, id, auth_role_name(info.role), info.user);
-    resp->json = token_view(&info, (int64_t)server_now());
-    server_audit(srv, req->who.user, "token.revoke", info.id, json_deep_copy(resp->json), NULL);
+    resp->json = token_view(&info, now);
     json_object_set_new(resp->json, "revoked", json_true());
     return 0;
 }
@@ -226,7 +229,13 @@ static int token_rotate(server_t *srv, http_req_t *req, http_resp_t *resp)
          .d = old.team[0] ? old.team : NULL, .n = now, .m = expires},
         {.kind = STORE_TOKEN_DEL, .a = old_hash},
     };
-    if (store_wait(srv->store, store_enqueue_client(srv->store, ops, 2), &err) < 0) {
+    auth_token_info_t info = old;
+    memcpy(info.id, hash, 16);
+    info.created = now;
+    info.expires = expires;
+    uint64_t ticket = server_audit_enqueue(srv, ops, 2, req->who.user, "token.rotate", old.id,
+                                           token_view(&old, now), token_view(&info, now));
+    if (store_wait(srv->store, ticket, &err) < 0) {
         if (*tmp)
             unlink(tmp);
         return http_error_from(resp, 503, &err);
@@ -246,14 +255,8 @@ static int token_rotate(server_t *srv, http_req_t *req, http_resp_t *resp)
     }
     fprintf(stderr, "gantry server: %s rotated token %s into %.16s%s.\n", req->who.user, old.id,
             hash, wrote ? " (admin.token rewritten)" : "");
-    auth_token_info_t info = old;
-    memcpy(info.id, hash, 16);
-    info.created = now;
-    info.expires = expires;
     resp->status = 201;
     resp->json = token_view(&info, now);
-    server_audit(srv, req->who.user, "token.rotate", old.id, token_view(&old, now),
-                 json_deep_copy(resp->json));
     json_object_set_new(resp->json, "token", json_string(tok));
     json_object_set_new(resp->json, "revoked", json_string(old.id));
     json_object_set_new(resp->json, "admin_token_file", json_boolean(wrote));

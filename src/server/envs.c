@@ -314,10 +314,15 @@ static int put_setting(server_t *srv, const kind_t *k, http_req_t *req, http_res
         json_decref(norm);
         return http_error_from(resp, 400, &err);
     }
-    bool existed = json_object_get(*live(srv, k), name) != NULL;
+    json_t *was = json_object_get(*live(srv, k), name);
+    bool existed = was != NULL;
     char *doc = json_dumps(norm, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_object_set_new(norm, "source", json_string("api")); /* in memory, not in the store */
     store_op_t op = {.kind = STORE_SETTING_PUT, .a = k->word, .b = name, .d = doc};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    char action[48];
+    snprintf(action, sizeof(action), "%s.set", k->word);
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, action, name,
+                                           was ? view(name, was) : NULL, view(name, norm));
     free(doc);
     pthread_mutex_unlock(&srv->mu);
     if (store_wait(srv->store, ticket, &err) < 0) {
@@ -326,15 +331,9 @@ static int put_setting(server_t *srv, const kind_t *k, http_req_t *req, http_res
     }
     /* Memory after the commit: what the server acts on is what it would find after a
      * restart. */
-    json_object_set_new(norm, "source", json_string("api"));
     pthread_mutex_lock(&srv->mu);
-    json_t *was = json_object_get(*live(srv, k), name);
-    json_t *old = was ? view(name, was) : NULL;
     json_object_set(*live(srv, k), name, norm);
     pthread_mutex_unlock(&srv->mu);
-    char action[48];
-    snprintf(action, sizeof(action), "%s.set", k->word);
-    server_audit(srv, req->who.user, action, name, old, view(name, norm));
     fprintf(stderr, "gantry server: %s %s %s %s.\n", req->who.user,
             existed ? "changed" : "added", k->word, name);
     resp->status = existed ? 200 : 201;
@@ -360,24 +359,24 @@ static int delete_setting(server_t *srv, const kind_t *k, http_req_t *req, http_
                           name, k->cli);
     }
     store_op_t op = {.kind = STORE_SETTING_DEL, .a = k->word, .b = name};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    json_t *cfg = json_object_get(*configured(srv, k), name);
+    char action[48];
+    snprintf(action, sizeof(action), "%s.delete", k->word);
+    /* audited: the new value is the configuration's, which applies again, or none */
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, action, name,
+                                           view(name, d), cfg ? view(name, cfg) : NULL);
     pthread_mutex_unlock(&srv->mu);
     if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
     pthread_mutex_lock(&srv->mu);
-    json_t *old = view(name, json_object_get(*live(srv, k), name));
-    json_t *cfg = json_object_get(*configured(srv, k), name);
+    cfg = json_object_get(*configured(srv, k), name);
     if (cfg) /* the configuration's, overridden until now, applies again */
         json_object_set(*live(srv, k), name, cfg);
     else
         json_object_del(*live(srv, k), name);
     json_t *now = json_object_get(*live(srv, k), name);
     resp->json = now ? view(name, now) : json_pack("{s:s,s:b}", "name", name, "deleted", 1);
-    json_t *newv = now ? view(name, now) : NULL; /* the configuration's, or none */
     pthread_mutex_unlock(&srv->mu);
-    char action[48];
-    snprintf(action, sizeof(action), "%s.delete", k->word);
-    server_audit(srv, req->who.user, action, name, old, newv);
     fprintf(stderr, "gantry server: %s removed %s %s%s.\n", req->who.user, k->word, name,
             cfg ? " (the configuration's applies again)" : "");
     return 0;

@@ -188,6 +188,24 @@ void server_job_event(server_t *srv, const job_t *j, const char *type, json_t *d
         http_wake_follows(srv);
 }
 
+/* The audit entry (old and new_value stolen) as op, numbered under ev->mu, which the caller
+ * holds until it has queued op (so entries reach the store in the order of their numbers).
+ * Returns the document op->d points to, for the caller to free once queued. */
+static char *audit_op(events_t *ev, const char *user, const char *action, const char *object,
+                      json_t *old, json_t *new_value, store_op_t *op)
+{
+    json_t *e = json_pack("{s:f,s:s,s:s,s:s,s:o,s:o,s:I}", "time", server_now(), "user",
+                          user ? user : "", "action", action, "object", object ? object : "",
+                          "old", old ? old : json_null(), "new",
+                          new_value ? new_value : json_null(), "seq",
+                          (json_int_t)++ev->audit_seq);
+    char *doc = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    *op = (store_op_t){.kind = STORE_AUDIT_PUT, .id = ev->audit_seq, .a = user ? user : "",
+                       .b = action, .c = object ? object : "", .d = doc};
+    return doc;
+}
+
 void server_audit(server_t *srv, const char *user, const char *action, const char *object,
                   json_t *old, json_t *new_value)
 {
@@ -197,20 +215,33 @@ void server_audit(server_t *srv, const char *user, const char *action, const cha
         json_decref(new_value);
         return;
     }
-    json_t *e = json_pack("{s:f,s:s,s:s,s:s,s:o,s:o}", "time", server_now(), "user",
-                          user ? user : "", "action", action, "object", object ? object : "",
-                          "old", old ? old : json_null(), "new",
-                          new_value ? new_value : json_null());
+    store_op_t op;
     pthread_mutex_lock(&ev->mu);
-    uint64_t seq = ++ev->audit_seq;
-    json_object_set_new(e, "seq", json_integer((json_int_t)seq));
-    char *doc = json_dumps(e, JSON_COMPACT);
-    store_op_t op = {.kind = STORE_AUDIT_PUT, .id = seq, .a = user ? user : "", .b = action,
-                     .c = object ? object : "", .d = doc};
+    char *doc = audit_op(ev, user, action, object, old, new_value, &op);
     store_enqueue(srv->store, &op, 1);
     pthread_mutex_unlock(&ev->mu);
     free(doc);
-    json_decref(e);
+}
+
+uint64_t server_audit_enqueue(server_t *srv, const store_op_t *ops, size_t n, const char *user,
+                              const char *action, const char *object, json_t *old,
+                              json_t *new_value)
+{
+    events_t *ev = ev_of(srv);
+    if (!ev) {
+        json_decref(old);
+        json_decref(new_value);
+        return store_enqueue_client(srv->store, ops, n);
+    }
+    store_op_t *all = xcalloc(n + 1, sizeof(*all));
+    memcpy(all, ops, n * sizeof(*all));
+    pthread_mutex_lock(&ev->mu);
+    char *doc = audit_op(ev, user, action, object, old, new_value, &all[n]);
+    uint64_t ticket = store_enqueue_client(srv->store, all, n + 1);
+    pthread_mutex_unlock(&ev->mu);
+    free(doc);
+    free(all);
+    return ticket;
 }
 
 int events_open(server_t *srv, gt_error_t *err)

@@ -45,9 +45,18 @@ void server_job_event(server_t *srv, const job_t *j, const char *type, json_t *d
 /* Records an administrative change by user (a name): action (above), object (what it changed:
  * a team's, token's, volume's, user's or node's name), old and new values (stolen; NULL for
  * none; never a secret: a token is named by its id). Stored as a kept write once the change is
- * applied. May be called with or without srv->mu. */
+ * applied: for a change that is itself a store write, server_audit_enqueue instead (one
+ * transaction). May be called with or without srv->mu. */
 void server_audit(server_t *srv, const char *user, const char *action, const char *object,
                   json_t *old, json_t *new_value);
+
+/* The same entry for a change the caller commits through the store: queues ops[0..n) (the
+ * change) and the audit entry as one client batch (store_enqueue_client), so both are
+ * committed or neither, and returns its ticket for the caller's store_wait(). old and
+ * new_value are stolen. A batch the store refuses leaves a gap in the audit's numbering. */
+uint64_t server_audit_enqueue(server_t *srv, const store_op_t *ops, size_t n, const char *user,
+                              const char *action, const char *object, json_t *old,
+                              json_t *new_value);
 
 /* After the store is opened: numbering goes on from the last stored event and audit entry.
  * 0, or -1 with err. events_free() accepts a server whose events were never opened. */

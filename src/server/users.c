@@ -120,7 +120,8 @@ static int put_user(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
         json_decref(uv);
         goto bad;
     }
-    bool existed = json_object_get(srv->users, name) != NULL;
+    json_t *was = json_object_get(srv->users, name);
+    bool existed = was != NULL;
     json_t *d = user_doc(unix_user, team, json_is_true(av), "api");
     json_decref(uv);
     json_t *stored = json_deep_copy(d);
@@ -128,7 +129,9 @@ static int put_user(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     char *doc = json_dumps(stored, JSON_COMPACT);
     json_decref(stored);
     store_op_t op = {.kind = STORE_USER_PUT, .a = name, .d = doc};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, "user.set", name,
+                                           was ? user_view(name, was) : NULL,
+                                           user_view(name, d));
     free(doc);
     pthread_mutex_unlock(&srv->mu);
     if (store_wait(srv->store, ticket, &err) < 0) {
@@ -139,11 +142,8 @@ static int put_user(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     /* Memory after the commit: what the server acts on is what it would find after a
      * restart. */
     pthread_mutex_lock(&srv->mu);
-    json_t *was = json_object_get(srv->users, name);
-    json_t *old = was ? user_view(name, was) : NULL;
     json_object_set(srv->users, name, d);
     pthread_mutex_unlock(&srv->mu);
-    server_audit(srv, req->who.user, "user.set", name, old, user_view(name, d));
     fprintf(stderr, "gantry server: %s mapped user %s to Unix account %s (team %s, system "
                     "accounts %s).\n", req->who.user, name, unix_user, team ? team : "none",
             json_is_true(av) ? "allowed" : "refused");
@@ -171,23 +171,22 @@ static int delete_user(server_t *srv, http_req_t *req, http_resp_t *resp, const 
         return http_error(resp, 404, "not_found", "user %s is not mapped", name);
     }
     store_op_t op = {.kind = STORE_USER_DEL, .a = name};
-    uint64_t ticket = store_enqueue_client(srv->store, &op, 1);
+    json_t *cfg = json_object_get(srv->config_users, name);
+    /* audited: the new value is the configuration's mapping, which applies again, or none */
+    uint64_t ticket = server_audit_enqueue(srv, &op, 1, req->who.user, "user.delete", name,
+                                           user_view(name, d), cfg ? user_view(name, cfg) : NULL);
     pthread_mutex_unlock(&srv->mu);
     if (store_wait(srv->store, ticket, &err) < 0)
         return http_error_from(resp, 503, &err);
     pthread_mutex_lock(&srv->mu);
-    json_t *old = json_object_get(srv->users, name);
-    old = old ? user_view(name, old) : NULL;
-    json_t *cfg = json_object_get(srv->config_users, name);
+    cfg = json_object_get(srv->config_users, name);
     if (cfg) /* the configuration's mapping, overridden until now, applies again */
         json_object_set(srv->users, name, cfg);
     else
         json_object_del(srv->users, name);
     json_t *now = json_object_get(srv->users, name);
     resp->json = now ? user_view(name, now) : json_pack("{s:s,s:b}", "name", name, "deleted", 1);
-    json_t *newv = now ? user_view(name, now) : NULL; /* the configuration's, or none */
     pthread_mutex_unlock(&srv->mu);
-    server_audit(srv, req->who.user, "user.delete", name, old, newv);
     fprintf(stderr, "gantry server: %s removed the mapping of user %s.\n", req->who.user, name);
     return 0;
 }

@@ -1,7 +1,9 @@
 /* test_events.c: the store's job_events and audit tables (store_read_events,
  * store_read_audit, a job's events deleted with it), and events.c's numbering and sentences
- * (server_job_event, server_audit, events_message). */
+ * (server_job_event, server_audit, events_message), and server_audit_enqueue's promise: a change
+ * and its audit entry are committed together or not at all. */
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +171,45 @@ static void test_job_events(const char *d)
     free(srv);
 }
 
+/* server_audit_enqueue: the change (here an event row, any write will do) and its audit entry
+ * in one transaction. A failed commit refuses both: no audit entry of a change that did not
+ * happen, now or after the store recovers (an entry queued as a kept write of its own would be
+ * retried and committed then); a commit that succeeds holds both. */
+static void test_audit_with_change(const char *d)
+{
+    server_t *srv = calloc(1, sizeof(*srv));
+    gt_error_t err = {0};
+    is_int(store_open(d, &srv->store, &err), 0, "the store opens for the audit's atomicity");
+    is_int(events_open(srv, &err), 0, "events open: %s", err.msg);
+    uint64_t before = 0, la = 0;
+    store_last_seqs(srv->store, &before, &la, &err);
+    store_op_t change = {.kind = STORE_EVENT_PUT, .id = 901, .n = 90, .a = "updated",
+                         .d = "{\"seq\":901,\"job\":90,\"type\":\"updated\"}"};
+    store_fail_next_commits(srv->store, 1, SQLITE_FULL);
+    uint64_t t = server_audit_enqueue(srv, &change, 1, "root", "team.set", "research", NULL,
+                                      json_pack("{s:i}", "quota", 8));
+    is_int(store_wait(srv->store, t, &err), -1, "a failed commit refuses the change");
+    for (int i = 0; i < 1000 && store_degraded(srv->store); i++) /* 10 s */
+        usleep(10000);
+    ok(!store_degraded(srv->store), "the store recovers");
+    change.id = 902;
+    change.d = "{\"seq\":902,\"job\":90,\"type\":\"updated\"}";
+    t = server_audit_enqueue(srv, &change, 1, "root", "team.set", "product", NULL,
+                             json_pack("{s:i}", "quota", 4));
+    is_int(store_wait(srv->store, t, &err), 0, "the next change and its entry commit");
+    store_wait(srv->store, store_last_kept(srv->store), &err);
+    rows_t r = {0};
+    store_read_events(srv->store, 90, 0, 0, on_row, &r, NULL, &err);
+    is_str(r.seqs, "902", "the store holds the second change only");
+    memset(&r, 0, sizeof(r));
+    store_read_audit(srv->store, la, 0, on_row, &r, NULL, &err);
+    ok(strstr(r.docs, "\"object\":\"product\"") && !strstr(r.docs, "research"),
+       "and the audit log its entry only, not the refused change's: %s", r.docs);
+    events_free(srv);
+    store_close(srv->store);
+    free(srv);
+}
+
 static void test_messages(void)
 {
     struct {
@@ -213,6 +254,7 @@ int main(void)
     is_int(store_create(d, NULL, 0, &err), 0, "a new store");
     test_store_events(d);
     test_job_events(d);
+    test_audit_with_change(d);
     test_messages();
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
