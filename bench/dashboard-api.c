@@ -4,7 +4,10 @@
  * real agents would, while it times each of the dashboard's calls REPS times, one at a time
  * on a keep-alive connection, as a browser would, and prints p50/p99/max and the answer's size.
  * usage: dashboard-api URL ADMIN_TOKEN NODES REPS PATH... (PATH: "/v1/...", or "gz:/..." to
- * ask for gzip as a browser does) */
+ * ask for gzip as a browser does). With SERVER_PID set, also the server's CPU per call: its
+ * CPU time over the REPS calls (/proc/PID/stat) less what it spends meanwhile without them
+ * (heartbeats, the scheduler: measured over 3 s with no call first), over REPS. Unlike the
+ * latencies, that figure hardly moves with the machine's load. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -140,6 +143,25 @@ static void *heartbeats(void *arg)
     return NULL;
 }
 
+/* The process's CPU seconds (user + system) from /proc/PID/stat, or -1. */
+static double proc_cpu_s(int pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = 0;
+    const char *p = strrchr(line, ')');
+    unsigned long long ut, st;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static int cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -165,7 +187,16 @@ int main(int argc, char **argv)
     pthread_create(&hb, NULL, heartbeats, NULL);
     /* Let the scheduler place the pending jobs on the new nodes and a round of heartbeats in. */
     sleep(6);
-    printf("%-62s %9s %9s %9s %10s\n", "call", "p50 ms", "p99 ms", "max ms", "bytes");
+    int spid = getenv("SERVER_PID") ? atoi(getenv("SERVER_PID")) : 0;
+    double idle_rate = 0; /* the server's CPU seconds per second with no call */
+    if (spid > 0) {
+        double c = proc_cpu_s(spid), w = now();
+        sleep(3);
+        idle_rate = (proc_cpu_s(spid) - c) / (now() - w);
+        printf("# server CPU with no call (heartbeats, scheduler): %.3f cores\n", idle_rate);
+    }
+    printf("%-62s %9s %9s %9s %10s%s\n", "call", "p50 ms", "p99 ms", "max ms", "bytes",
+           spid > 0 ? "  CPU ms/call" : "");
     struct curl_slist *hd;
     CURL *h = handle(&hd);
     double *lat = calloc((size_t)reps, sizeof(double));
@@ -181,6 +212,7 @@ int main(int argc, char **argv)
         curl_easy_setopt(h, CURLOPT_HTTP_CONTENT_DECODING, 0L);
         size_t bytes = 0;
         long code = 0;
+        double cpu0 = spid > 0 ? proc_cpu_s(spid) : 0, wall0 = now();
         for (int r = 0; r < reps; r++) {
             buf_t out = {0};
             curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
@@ -193,9 +225,14 @@ int main(int argc, char **argv)
             bytes = out.n;
             free(out.p);
         }
+        char cpu[32] = "";
+        if (spid > 0) {
+            double used = proc_cpu_s(spid) - cpu0 - idle_rate * (now() - wall0);
+            snprintf(cpu, sizeof(cpu), "  %11.2f", used > 0 ? used * 1000 / reps : 0.0);
+        }
         qsort(lat, (size_t)reps, sizeof(double), cmp);
-        printf("%-62s %9.2f %9.2f %9.2f %10zu%s\n", path, lat[reps / 2],
-               lat[(size_t)((reps - 1) * 0.99)], lat[reps - 1], bytes,
+        printf("%-62s %9.2f %9.2f %9.2f %10zu%s%s\n", path, lat[reps / 2],
+               lat[(size_t)((reps - 1) * 0.99)], lat[reps - 1], bytes, cpu,
                code == 200 ? "" : code == 404 ? "  (404: not on this server)" : "  (ERROR)");
         fflush(stdout);
     }
