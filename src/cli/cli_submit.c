@@ -55,6 +55,9 @@ static const char *submit_help =
     "                         an endpoint: docs/services.md) or interactive\n"
     "  -l, --label K=V        a label (repeatable; the file's labels are kept unless the same\n"
     "                         key is given): `gantry queue -l K=V` selects by them\n"
+    "      --param K=V        a parameter of the run, in its params: (repeatable; added to\n"
+    "                         the file's, the flag's value wins): a number, true, false or null\n"
+    "                         as such, anything else a string (\"...\" forces one; docs/tracking.md)\n"
     "  sbatch's names (the same in #SBATCH lines, where -J -G -A -q -p -a -d -o -e -D -H -n\n"
     "  and -t (time) are Slurm's short options):\n"
     "      --job-name NAME    --account TEAM     --qos CLASS        --partition NAME\n"
@@ -190,8 +193,29 @@ static void name_from_script(json_t *job, const char *path)
     json_object_set_new(job, "name", json_string(base));
 }
 
+/* --param KEY=VALUE: the value as the job's params take it (a new reference): a JSON number,
+ * true, false, null or "a quoted string" as such, any other text a string. NULL with err
+ * when there is no '=' or no key. */
+static json_t *param_arg(const char *arg, gt_error_t *err)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) {
+        gt_error_invalid(err, "must be KEY=VALUE, such as lr=3e-4 or model=base");
+        return NULL;
+    }
+    const char *v = eq + 1;
+    json_error_t je;
+    json_t *x = *v ? json_loads(v, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (x && (json_is_number(x) || json_is_boolean(x) || json_is_null(x) || json_is_string(x)))
+        return x;
+    json_decref(x);
+    if (!(x = json_string(v)))
+        gt_error_invalid(err, "the value is not UTF-8 text");
+    return x;
+}
+
 /* Long options that are sbatch's names, passed to batch_option() under that name. */
-enum { OPT_SBATCH = 1000, OPT_INPUT, OPT_OUTPUT_ARTIFACT };
+enum { OPT_SBATCH = 1000, OPT_INPUT, OPT_OUTPUT_ARTIFACT, OPT_PARAM };
 
 int cmd_submit(int argc, char **argv)
 {
@@ -233,6 +257,7 @@ int cmd_submit(int argc, char **argv)
         {"kind", required_argument, 0, 'k'},
         {"input", required_argument, 0, OPT_INPUT},
         {"output-artifact", required_argument, 0, OPT_OUTPUT_ARTIFACT},
+        {"param", required_argument, 0, OPT_PARAM},
         {0, 0, 0, 0}};
     batch_t job, cl; /* job: the file's fields and the script's directives; cl: the flags */
     batch_init(&job);
@@ -379,6 +404,21 @@ int cmd_submit(int argc, char **argv)
             free(k);
             break;
         }
+        case OPT_PARAM: {
+            json_t *pv = param_arg(optarg, &err);
+            if (!pv) {
+                fprintf(stderr, "gantry submit: --param '%s': %s\n", optarg, err.msg);
+                goto out;
+            }
+            json_t *ps = json_object_get(flags, "params");
+            if (!ps)
+                json_object_set_new(flags, "params", ps = json_object());
+            char *k = xstrdup(optarg);
+            k[strcspn(k, "=")] = '\0';
+            json_object_set_new(ps, k, pv);
+            free(k);
+            break;
+        }
         case 'h': printf("%s", submit_help); rc = 0; goto out;
         default: fprintf(stderr, "%s", submit_help); goto out;
         }
@@ -427,6 +467,12 @@ int cmd_submit(int argc, char **argv)
     if (fl && json_is_object(jl)) {
         json_object_update(jl, fl);
         json_object_del(cl.fields, "labels");
+    }
+    /* --param adds to the file's params in the same way. */
+    json_t *fp = json_object_get(cl.fields, "params"), *jp = json_object_get(job.fields, "params");
+    if (fp && json_is_object(jp)) {
+        json_object_update(jp, fp);
+        json_object_del(cl.fields, "params");
     }
     batch_merge(&job, &cl);
     if (batch_finish(&job, &err) < 0) {
