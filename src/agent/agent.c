@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/artifact_hash.h"
+#include "agent/fetch.h"
 #include "agent/client.h"
 #include "common/urllist.h"
 #include "agent/exec.h"
@@ -65,6 +66,18 @@ typedef struct hash_req {
     pid_t pid;
 } hash_req_t;
 
+/* A start whose inputs from the blob store are being fetched (agent/fetch.h): a worker
+ * process makes them ready in the node's cache; its supervisor is spawned once they are.
+ * <state>/artifacts/fetch-ID.INC.{job,progress,result}: the start (a restarted agent takes it
+ * up again), the bytes so far, the worker's answer. */
+typedef struct fetching {
+    int64_t id;
+    int inc;
+    json_t *job;             /* the start task's job */
+    pid_t pid;               /* the worker, 0 none */
+    int tries;
+} fetching_t;
+
 typedef struct agent {
     const agent_cfg_t *cfg;
     client_t *c;
@@ -85,6 +98,9 @@ typedef struct agent {
     probe_set_t *probes;         /* service replicas' ports and probes (probe.h) */
     hash_req_t *hreqs;
     size_t nhreqs, hcap;
+    fetching_t *fetches;         /* starts waiting for their inputs (agent/fetch.h) */
+    size_t nfetches, fcap;
+    char *input_cache;           /* STATE/inputs, absolute */
     double hashes_retry_at;
     double next_heartbeat, next_scan, next_logs, poll_retry_at;
 } agent_t;
@@ -181,6 +197,10 @@ static json_t *running_list(agent_t *a, bool registering)
         if (!a->jobs[i].exited || (registering && outputs_pending(a, &a->jobs[i])))
             json_array_append_new(arr, json_pack("{s:I,s:i}", "job_id", (json_int_t)a->jobs[i].id,
                                                  "incarnation", a->jobs[i].inc));
+    /* a job whose inputs are being fetched is here too (its supervisor comes next) */
+    for (size_t i = 0; i < a->nfetches; i++)
+        json_array_append_new(arr, json_pack("{s:I,s:i}", "job_id", (json_int_t)a->fetches[i].id,
+                                             "incarnation", a->fetches[i].inc));
     return arr;
 }
 
@@ -271,10 +291,55 @@ static const char *stop_reason(const char *r)
     return "cancelled";
 }
 
+/* <state>/artifacts/fetch-ID.INC.what (a new string). */
+static char *fetch_path(const agent_t *a, int64_t id, int inc, const char *what)
+{
+    return artifacts_path(a, "fetch-%" PRId64 ".%d.%s", id, inc, what);
+}
+
+/* Forgets fetch i (its worker killed, its files removed). */
+static void fetch_drop(agent_t *a, size_t i)
+{
+    fetching_t *f = &a->fetches[i];
+    if (f->pid > 0)
+        kill(f->pid, SIGKILL);
+    static const char *const what[] = {"job", "progress", "result"};
+    for (int k = 0; k < 3; k++) {
+        char *p = fetch_path(a, f->id, f->inc, what[k]);
+        unlink(p);
+        free(p);
+    }
+    json_decref(f->job);
+    a->fetches[i] = a->fetches[--a->nfetches];
+}
+
+/* A job stopped while its inputs were being fetched: it never started; its end says why. */
+static bool fetch_stop(agent_t *a, int64_t id, int inc, const char *reason)
+{
+    for (size_t i = 0; i < a->nfetches; i++) {
+        if (a->fetches[i].id != id || a->fetches[i].inc != inc)
+            continue;
+        fetch_drop(a, i);
+        say("job %" PRId64 " incarnation %d stopped (%s) while its inputs were being fetched.",
+            id, inc, reason);
+        supervisor_state_t st = {.job_id = id, .incarnation = inc, .exit_code = -1};
+        st.start_time = st.end_time = now_s();
+        snprintf(st.phase, sizeof(st.phase), "exited");
+        snprintf(st.reason, sizeof(st.reason), "%s", reason);
+        snprintf(st.message, sizeof(st.message), "stopped before it started, while its inputs "
+                 "were being fetched");
+        add_job(a, &st)->logs_gone = true;
+        return true;
+    }
+    return false;
+}
+
 static void stop_job(agent_t *a, int64_t id, int inc, const char *reason, int sig,
                      int64_t grace)
 {
     gt_error_t err = {0};
+    if (fetch_stop(a, id, inc, reason))
+        return;
     ajob_t *j = find_job(a, id, inc);
     if (!j || j->exited)
         return;
@@ -799,6 +864,161 @@ static void start_hash(agent_t *a, json_t *t)
     free(res);
 }
 
+/* ---- inputs fetched from the blob store (agent/fetch.h) ---- */
+
+static fetch_cfg_t fetch_cfg_of(const agent_t *a)
+{
+    return (fetch_cfg_t){.server = client_server(a->c),
+                         .token = a->using_node_tok ? a->node_tok : a->cfg->token,
+                         .tp = &a->cfg->transport,
+                         .node = a->cfg->name,
+                         .cache = a->input_cache};
+}
+
+static void fetch_run(agent_t *a, fetching_t *f)
+{
+    fetch_cfg_t fc = fetch_cfg_of(a);
+    char *prog = fetch_path(a, f->id, f->inc, "progress");
+    char *res = fetch_path(a, f->id, f->inc, "result");
+    gt_error_t err = {0};
+    f->pid = fetch_spawn(&fc, f->job, prog, res, &err);
+    f->tries++;
+    if (f->pid < 0) {
+        f->pid = 0;
+        say("job %" PRId64 ": %s", f->id, err.msg);
+    }
+    free(prog);
+    free(res);
+}
+
+/* A start task whose job has inputs to fetch: kept (for an agent restarted meanwhile) and
+ * handed to a worker; the loop spawns its supervisor once they are ready (fetch_check). */
+static void fetch_begin(agent_t *a, json_t *job)
+{
+    int64_t id = json_integer_value(json_object_get(job, "id"));
+    int inc = (int)json_integer_value(json_object_get(job, "incarnation"));
+    if (find_job(a, id, inc))
+        return; /* already here: a repeated task */
+    for (size_t i = 0; i < a->nfetches; i++)
+        if (a->fetches[i].id == id && a->fetches[i].inc == inc)
+            return;
+    char *dir = artifacts_path(a, "%s", "");
+    char *jp = fetch_path(a, id, inc, "job");
+    char *text = json_dumps(job, JSON_COMPACT);
+    gt_error_t err = {0};
+    if (gt_mkdirs(dir, 0700, NULL) < 0 ||
+        gt_write_file_atomic(jp, text, strlen(text), 0600, &err) < 0) {
+        say("job %" PRId64 ": cannot keep its start while its inputs are fetched (%s); fetching "
+            "anyway.", id, err.msg[0] ? err.msg : strerror(errno));
+    }
+    free(text);
+    free(jp);
+    free(dir);
+    GT_GROW(a->fetches, a->fcap, a->nfetches + 1);
+    fetching_t *f = &a->fetches[a->nfetches++];
+    *f = (fetching_t){.id = id, .inc = inc, .job = json_incref(job)};
+    say("job %" PRId64 " incarnation %d: fetching its inputs from the blob store into %s.", id,
+        inc, a->input_cache);
+    fetch_run(a, f);
+}
+
+/* Starts the jobs whose inputs are ready; fails those whose fetch failed (a worker that ended
+ * without an answer is run again, three times in all). */
+static void fetch_check(agent_t *a)
+{
+    for (size_t i = 0; i < a->nfetches;) {
+        fetching_t *f = &a->fetches[i];
+        char *res = fetch_path(a, f->id, f->inc, "result");
+        json_t *r = json_load_file(res, 0, NULL);
+        free(res);
+        if (!r) {
+            if (f->pid > 0 && kill(f->pid, 0) == 0) {
+                i++;
+                continue;
+            }
+            if (f->tries < 3) {
+                say("job %" PRId64 ": the process fetching its inputs ended without an answer: "
+                    "fetching again.", f->id);
+                fetch_run(a, f);
+                i++;
+                continue;
+            }
+            r = json_pack("{s:s}", "error", "the node's processes fetching its inputs ended "
+                          "without an answer");
+        }
+        f->pid = 0;
+        size_t k;
+        json_t *n;
+        json_array_foreach(json_object_get(r, "notes"), k, n)
+            say("job %" PRId64 ": %s.", f->id, json_string_value(n));
+        int64_t id = f->id;
+        int inc = f->inc;
+        json_t *job = json_incref(f->job);
+        fetch_drop(a, i);
+        gt_error_t err = {0};
+        const char *why = json_string_value(json_object_get(r, "error"));
+        if (!why && fetch_apply(job, r, &err) < 0)
+            why = err.msg;
+        if (why) {
+            start_failed(a, id, inc, why);
+        } else {
+            say("job %" PRId64 " incarnation %d: its inputs are ready.", id, inc);
+            starting_t sp = {0};
+            if (spawn_job(a, job, &sp)) {
+                finish_start(a, &sp);
+                json_decref(sp.readiness);
+                json_decref(sp.liveness);
+            }
+        }
+        json_decref(job);
+        json_decref(r);
+    }
+}
+
+/* Starts an earlier agent left waiting for their inputs: fetched again (what is in the cache
+ * already is only checked). */
+static void fetch_adopt(agent_t *a)
+{
+    char *dir = artifacts_path(a, "%s", "");
+    DIR *d = opendir(dir);
+    for (struct dirent *de; d && (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (strncmp(de->d_name, "fetch-", 6) || l < 10 || strcmp(de->d_name + l - 4, ".job"))
+            continue;
+        char *p = gt_strfmt("%s%s", dir, de->d_name);
+        json_t *job = json_load_file(p, 0, NULL);
+        free(p);
+        if (json_is_object(job) && fetch_needed(job)) {
+            say("taking up the fetch of job %" JSON_INTEGER_FORMAT "'s inputs left by an earlier "
+                "agent.", json_integer_value(json_object_get(job, "id")));
+            fetch_begin(a, job);
+        }
+        json_decref(job);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+}
+
+/* For the heartbeat: the jobs whose inputs are being fetched, and the bytes so far. */
+static json_t *fetching_list(agent_t *a)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < a->nfetches; i++) {
+        const fetching_t *f = &a->fetches[i];
+        char *p = fetch_path(a, f->id, f->inc, "progress");
+        json_t *pr = json_load_file(p, 0, NULL);
+        free(p);
+        json_array_append_new(arr, json_pack("{s:I,s:i,s:I,s:I}", "job", (json_int_t)f->id,
+                                             "incarnation", f->inc, "bytes",
+                                             json_integer_value(json_object_get(pr, "bytes")),
+                                             "total",
+                                             json_integer_value(json_object_get(pr, "total"))));
+        json_decref(pr);
+    }
+    return arr;
+}
+
 static void handle_tasks(agent_t *a, json_t *tasks)
 {
     size_t i, nstart = 0;
@@ -807,8 +1027,10 @@ static void handle_tasks(agent_t *a, json_t *tasks)
     json_array_foreach(tasks, i, t)
     {
         const char *type = json_string_value(json_object_get(t, "type"));
-        if (type && !strcmp(type, "start") &&
-            spawn_job(a, json_object_get(t, "job"), &starting[nstart]))
+        if (type && !strcmp(type, "start") && fetch_needed(json_object_get(t, "job")))
+            fetch_begin(a, json_object_get(t, "job")); /* started once its inputs are here */
+        else if (type && !strcmp(type, "start") &&
+                 spawn_job(a, json_object_get(t, "job"), &starting[nstart]))
             nstart++;
     }
     for (i = 0; i < nstart; i++) {
@@ -1367,6 +1589,7 @@ static void heartbeat(agent_t *a)
                              "ending", unreported_ends(a, false), "gpus", gpus, "tasks_done",
                              (json_int_t)a->tasks_done, "pulling", pulling, "images", images);
     json_object_set_new(body, "services", probe_status(a->probes));
+    json_object_set_new(body, "fetching", fetching_list(a));
     long status = 0;
     json_t *resp = NULL;
     gt_error_t err = {0};
@@ -1517,6 +1740,13 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
         goto out;
     adopt(&a);
     adopt_hashes(&a);
+    a.input_cache = cfg->state_dir[0] == '/' ? gt_strfmt("%s/inputs", cfg->state_dir) : NULL;
+    if (!a.input_cache) {
+        char cwd[4096];
+        a.input_cache = gt_strfmt("%s/%s/inputs", getcwd(cwd, sizeof(cwd)) ? cwd : ".",
+                                  cfg->state_dir);
+    }
+    fetch_adopt(&a);
     if (!cfg->launcher)
         supervisor_warm_nss(cfg->job_user);
     a.need_register = true;
@@ -1599,6 +1829,8 @@ int agent_run(const agent_cfg_t *cfg, gt_error_t *err)
                 }
             a.next_logs = now + 0.5;
         }
+        if (a.nfetches)
+            fetch_check(&a);
         report(&a);
         if (now >= a.next_heartbeat && !a.need_register) {
             heartbeat(&a);
@@ -1614,6 +1846,12 @@ out:
     client_free(a.c);
     free(a.jobs);
     free(a.hreqs);
+    while (a.nfetches) { /* the workers go on; a restarted agent takes their starts up */
+        json_decref(a.fetches[a.nfetches - 1].job);
+        a.nfetches--;
+    }
+    free(a.fetches);
+    free(a.input_cache);
     close(lock_fd);
     return rc;
 }

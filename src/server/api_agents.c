@@ -15,6 +15,7 @@
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/services.h"
+#include "server/artifacts.h"
 #include "server/lineage.h"
 #include "server/gpu_use.h"
 
@@ -462,6 +463,7 @@ static int do_heartbeat(server_t *srv, http_req_t *req, http_resp_t *resp, json_
     json_t *running = json_object_get(body, "running");
     gpu_use_heartbeat(srv, n, running, server_now());
     note_images(srv, n, body);
+    lineage_note_fetching(srv, n, body); /* inputs fetched from the blob store */
     services_heartbeat(srv, n, json_object_get(body, "services"));
     json_t *kill = kill_list(srv, n, running);
     /* An agent that says which ends it has not reported yet ("ending") holds every copy it
@@ -908,6 +910,8 @@ int api_agents(server_t *srv, http_req_t *req, http_resp_t *resp, const char *re
     }
     if (!strcmp(rest, "attach"))
         return api_attach_agent(srv, req, resp);
+    if (!strncmp(rest, "inputs/", 7)) /* a job's input from the blob store (agent/fetch.h) */
+        return api_artifacts_agent_input(srv, req, resp, rest + 7);
     if (strcmp(req->method, "POST"))
         return http_error(resp, 405, "method_not_allowed", "use POST on /v1/agent/%s", rest);
     json_t *body = http_body_json(req, resp);

@@ -321,6 +321,70 @@ static void ref_of(char *buf, size_t len, const char *name, const char *sel)
         snprintf(buf, len, "%s%c%s", name, digits ? '@' : ':', sel);
 }
 
+/* "bytes=N-" or "bytes=N-M" (one range; RFC 9110 14.1.2) against a file of size bytes: 0 and
+ * [*from, *to] (inclusive), 1 when the header is absent or not one range (the whole file is
+ * sent, as a server may), -1 when no byte of it is in the file (416). */
+static int byte_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    if (!h || strncmp(h, "bytes=", 6))
+        return 1;
+    const char *p = h + 6;
+    char *end;
+    if (*p < '0' || *p > '9')
+        return 1; /* a suffix range ("bytes=-500") or junk: the whole file */
+    errno = 0;
+    unsigned long long a = strtoull(p, &end, 10), b = size ? size - 1 : 0;
+    if (errno || *end != '-')
+        return 1;
+    p = end + 1;
+    if (*p) {
+        if (*p < '0' || *p > '9')
+            return 1;
+        b = strtoull(p, &end, 10);
+        if (errno || *end || b < a)
+            return 1;
+        if (b >= size)
+            b = size ? size - 1 : 0;
+    }
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = b;
+    return 0;
+}
+
+/* Answers with blob hex's bytes: all of them (200), or the range the Range header asks (206
+ * with Content-Range; 416 when it starts past the end): a download cut off resumes where it
+ * stopped. The caller has checked that the requester may read it. */
+static int send_blob(server_t *srv, const http_req_t *req, http_resp_t *resp, const char *hex)
+{
+    gt_error_t err = {0};
+    uint64_t size = 0, from = 0, to = 0;
+    int fd = blobs_open_read(srv->blobs, hex, &size, &err);
+    if (fd < 0)
+        return http_error_from(resp, 500, &err);
+    int r = byte_range(http_header(req, "Range"), size, &from, &to);
+    if (r < 0) {
+        close(fd);
+        snprintf(resp->content_range, sizeof(resp->content_range), "bytes */%llu",
+                 (unsigned long long)size);
+        return http_error(resp, 416, "range_not_satisfiable", "the blob has %llu bytes: a range "
+                          "must start below that", (unsigned long long)size);
+    }
+    resp->file_fd = fd;
+    resp->file_size = size;
+    resp->has_file = true;
+    resp->content_type = "application/octet-stream";
+    if (r == 0) {
+        resp->status = 206;
+        resp->file_offset = from;
+        resp->file_size = to - from + 1;
+        snprintf(resp->content_range, sizeof(resp->content_range), "bytes %llu-%llu/%llu",
+                 (unsigned long long)from, (unsigned long long)to, (unsigned long long)size);
+    }
+    return 0;
+}
+
 /* GET .../versions/SEL/blobs/HEX: the bytes of a file of a version the caller reads. */
 static int blob_get(server_t *srv, http_req_t *req, http_resp_t *resp, const char *ref,
                     const char *hex)
@@ -331,15 +395,80 @@ static int blob_get(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     pthread_mutex_unlock(&srv->mu);
     if (rc < 0)
         return fail(resp, &err);
-    uint64_t size = 0;
-    int fd = blobs_open_read(srv->blobs, hex, &size, &err);
-    if (fd < 0)
-        return http_error_from(resp, 500, &err);
-    resp->file_fd = fd;
-    resp->file_size = size;
-    resp->has_file = true;
-    resp->content_type = "application/octet-stream";
-    return 0;
+    return send_blob(srv, req, resp, hex);
+}
+
+/* ---- a node fetches a job's input (agent/fetch.h) ---- */
+
+int api_artifacts_agent_input(server_t *srv, http_req_t *req, http_resp_t *resp,
+                              const char *rest)
+{
+    if (!method(req, "GET"))
+        return http_error(resp, 405, "method_not_allowed", "GET /v1/agent/inputs/JOB/INC/N");
+    const char *node = http_query(req, "name");
+    if (!node || node_auth_check(req, node, resp) < 0)
+        return node ? 0 : http_error(resp, 400, "invalid_argument", "?name=NODE is required");
+    unsigned long long id = 0;
+    int inc = 0, idx = -1, used = 0;
+    if (sscanf(rest, "%llu/%d/%d%n", &id, &inc, &idx, &used) != 3 || idx < 0 ||
+        (rest[used] && strncmp(rest + used, "/blobs/", 7)))
+        return http_error(resp, 404, "not_found", "no such endpoint: GET /v1/agent/inputs/%s "
+                          "(JOB/INCARNATION/INPUT[/blobs/SHA256])", rest);
+    const char *hex = rest[used] ? rest + used + 7 : NULL;
+    gt_error_t err = {0};
+    char ref[160] = "", digest[GT_DIGEST_LEN] = "", team[64] = "";
+    pthread_mutex_lock(&srv->mu);
+    /* Only for a job placed on this node now (this incarnation), and only an input it names
+     * that lives in the blob store; read as the job's team reads it now (a version made
+     * private since the job was submitted is no longer its team's to read). */
+    job_t *j = server_job(srv, (uint64_t)id);
+    json_t *in = j ? json_array_get(j->inputs, (size_t)idx) : NULL;
+    if (!j || j->state != JOB_RUNNING || j->incarnation != inc || !job_on_node(j, node)) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 404, "not_found", "job %llu incarnation %d does not run on node "
+                          "%s", id, inc, node);
+    }
+    if (!in || strcmp(json_string_value(json_object_get(json_object_get(in, "location"),
+                                                        "type")) ?: "", "blob")) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 404, "not_found", "job %llu has no input %d in the blob store",
+                          id, idx);
+    }
+    snprintf(ref, sizeof(ref), "%s@%lld", json_string_value(json_object_get(in, "artifact")),
+             (long long)json_integer_value(json_object_get(in, "version")));
+    snprintf(digest, sizeof(digest), "%s", json_string_value(json_object_get(in, "digest")));
+    snprintf(team, sizeof(team), "%s", j->team);
+    int rc = 0;
+    if (hex) {
+        rc = artifacts_version_blob(srv, ref, team, hex, &err);
+    } else {
+        json_t *v = artifacts_version_view(srv, ref, team, &err);
+        if (!v) {
+            rc = -1;
+        } else if (strcmp(json_string_value(json_object_get(v, "digest")) ?: "", digest)) {
+            rc = gt_error_set(&err, "conflict", "%s is no longer the version job %llu was given",
+                              ref, id);
+            json_decref(v);
+        } else {
+            resp->json = json_pack("{s:O,s:O,s:O,s:O}", "artifact", json_object_get(v, "name"),
+                                   "version", json_object_get(v, "version"), "digest",
+                                   json_object_get(v, "digest"), "manifest",
+                                   json_object_get(v, "manifest"));
+            /* the node did not have it (a copy in its cache is only checked): it fetches */
+            server_job_event(srv, j, "fetching_inputs",
+                             json_pack("{s:s,s:i,s:s,s:O,s:O}", "node", node, "input", idx,
+                                       "ref", ref, "size", json_object_get(v, "size"), "files",
+                                       json_object_get(v, "files")));
+            json_decref(v);
+        }
+    }
+    pthread_mutex_unlock(&srv->mu);
+    if (rc < 0) {
+        int st = status_of(&err);
+        return http_error(resp, st == 400 ? 404 : st, err.code, "input %d of job %llu (%s): %s",
+                          idx, id, ref, err.msg);
+    }
+    return hex ? send_blob(srv, req, resp, hex) : 0;
 }
 
 static int version_route(server_t *srv, http_req_t *req, http_resp_t *resp, const char *name,

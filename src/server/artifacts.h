@@ -157,6 +157,14 @@ int artifacts_update(server_t *srv, const char *name, const char *visibility,
 int artifacts_version_rm(server_t *srv, const char *name, int64_t version, const char *team,
                          bool *hidden, char *why, size_t whylen, gt_error_t *err);
 
+/* GET /v1/agent/inputs/JOB/INC/N[/blobs/SHA256]?name=NODE (api_artifacts.c; takes mu): a
+ * node's credential fetches input N of job JOB (incarnation INC), a version in the blob store:
+ * {artifact, version, digest, manifest}, or one of its files' bytes (Range as for users). Only
+ * for a job running on that node now, and as the job's team may read the version now; 404
+ * otherwise. */
+int api_artifacts_agent_input(server_t *srv, http_req_t *req, http_resp_t *resp,
+                              const char *rest);
+
 /* /v1/artifacts... (api_artifacts.c); takes mu itself. */
 int api_artifacts(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 

@@ -245,10 +245,12 @@ static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_r
         MHD_add_response_header(r, "Content-Type",
                                 resp->content_type ? resp->content_type : "text/plain");
     } else if (resp->has_file) {
-        r = MHD_create_response_from_fd64(resp->file_size, resp->file_fd);
+        r = MHD_create_response_from_fd_at_offset64(resp->file_size, resp->file_fd,
+                                                    resp->file_offset);
         resp->has_file = false;
         MHD_add_response_header(r, "Content-Type",
                                 resp->content_type ? resp->content_type : "text/plain");
+        MHD_add_response_header(r, "Accept-Ranges", "bytes");
     } else if (resp->data) {
         r = MHD_create_response_from_buffer(resp->data_len, (void *)resp->data,
                                             MHD_RESPMEM_PERSISTENT);
@@ -276,6 +278,8 @@ static enum MHD_Result send_resp(server_t *srv, struct MHD_Connection *c, http_r
     }
     if (resp->location[0])
         MHD_add_response_header(r, "Location", resp->location);
+    if (resp->content_range[0]) /* a blob's bytes from an offset (206), or a 416 */
+        MHD_add_response_header(r, "Content-Range", resp->content_range);
     if (resp->content_encoding)
         MHD_add_response_header(r, "Content-Encoding", resp->content_encoding);
     if (resp->etag)

@@ -88,6 +88,8 @@ typedef struct job {
     char *image_digest;         /* the manifest digest its node ran ("sha256:..."), or NULL */
     bool pulling;               /* its node fetches its image (memory only) */
     int64_t pull_bytes;         /* bytes fetched so far while pulling (memory only) */
+    bool fetching;              /* its node fetches its blob-store inputs (memory only) */
+    int64_t fetch_bytes, fetch_total; /* their bytes so far, and in all (memory only) */
     char *ckpt_signal;          /* NULL: not checkpointable */
     int64_t ckpt_grace_s;
     json_t *labels;             /* object of strings (job_labels_check), never NULL once made */

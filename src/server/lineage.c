@@ -83,21 +83,17 @@ int lineage_resolve_job(server_t *srv, job_t *j, gt_error_t *err)
                          e.msg);
             return -1;
         }
-        if (!v->volume) {
-            artifacts_ver_free(v);
-            return gt_error_invalid(err,
-                                    "inputs[%zu]: %s is in the blob store; a job mounts versions "
-                                    "registered in place on a volume (gantry artifact push "
-                                    "--in-place VOLUME:PATH NAME)",
-                                    i, ref);
-        }
-        /* {artifact: NAME, version, digest, path, ref: as given, location} */
+        /* {artifact: NAME, version, digest, path, ref: as given, location}: in place on a
+         * volume, or in the blob store (the node fetches it into its cache: agent/fetch.h) */
         json_object_set_new(in, "ref", json_string(ref));
         json_object_set_new(in, "artifact", json_string(v->name));
         json_object_set_new(in, "version", json_integer((json_int_t)v->version));
         json_object_set_new(in, "digest", json_string(v->digest));
         json_object_set_new(in, "location",
-                            json_pack("{s:s,s:s}", "volume", v->volume, "path", v->path));
+                            v->volume ? json_pack("{s:s,s:s}", "volume", v->volume, "path", v->path)
+                                      : json_pack("{s:s,s:I,s:I}", "type", "blob", "size",
+                                                  (json_int_t)v->size, "files",
+                                                  (json_int_t)v->files));
         artifacts_ver_free(v);
     }
     if (!json_array_size(j->outputs))
@@ -130,6 +126,20 @@ int lineage_input_mounts(server_t *srv, const job_t *j, json_t *mounts, gt_error
     json_array_foreach(j->inputs, i, in)
     {
         json_t *loc = json_object_get(in, "location");
+        if (!strcmp(json_string_value(json_object_get(loc, "type")) ?: "", "blob")) {
+            /* The node fetches it (GET /v1/agent/inputs/...) into its cache, verifies it
+             * against its digest, and mounts it there read-only (agent/fetch.h). */
+            json_int_t size = json_integer_value(json_object_get(loc, "size"));
+            json_array_append_new(mounts, json_pack("{s:{s:i,s:O,s:O,s:O,s:I},s:O,s:b}",
+                                                    "fetch", "input", (int)i, "artifact",
+                                                    json_object_get(in, "artifact"), "version",
+                                                    json_object_get(in, "version"), "digest",
+                                                    json_object_get(in, "digest"), "size",
+                                                    size,
+                                                    "path", json_object_get(in, "path"),
+                                                    "read_only", 1));
+            continue;
+        }
         const char *vname = json_string_value(json_object_get(loc, "volume"));
         json_t *vol = vname ? json_object_get(srv->volumes, vname) : NULL;
         if (!vol)
@@ -162,6 +172,49 @@ void lineage_task_outputs(const job_t *j, json_t *task_job)
                                               output_sub(json_string_value(
                                                   json_object_get(o, "path")))));
     json_object_set_new(task_job, "outputs", outs);
+}
+
+/* ---- inputs fetched from the blob store ---- */
+
+/* The job entry e of n's heartbeat names, when it is that job's current run on n. */
+static job_t *entry_job(server_t *srv, node_t *n, json_t *e)
+{
+    json_t *id = json_object_get(e, "job");
+    if (!id)
+        id = json_object_get(e, "job_id");
+    job_t *j = json_is_integer(id) ? server_job(srv, (uint64_t)json_integer_value(id)) : NULL;
+    if (!j || j->state != JOB_RUNNING || !job_on_node(j, n->name) ||
+        j->incarnation != (int)json_integer_value(json_object_get(e, "incarnation")))
+        return NULL;
+    return j;
+}
+
+void lineage_note_fetching(server_t *srv, node_t *n, json_t *body)
+{
+    json_t *list = json_object_get(body, "fetching");
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(body, "running"), i, e)
+    {
+        job_t *j = entry_job(srv, n, e);
+        bool listed = false;
+        size_t k;
+        json_t *f;
+        json_array_foreach(list, k, f) listed |= j && entry_job(srv, n, f) == j;
+        if (j && !listed)
+            j->fetching = false;
+    }
+    json_array_foreach(list, i, e)
+    {
+        job_t *j = entry_job(srv, n, e);
+        if (!j)
+            continue;
+        json_int_t b = json_integer_value(json_object_get(e, "bytes"));
+        json_int_t t = json_integer_value(json_object_get(e, "total"));
+        j->fetching = true;
+        j->fetch_bytes = b > 0 ? b : 0;
+        j->fetch_total = t > 0 ? t : 0;
+    }
 }
 
 /* ---- a job's outputs ---- */

@@ -39,6 +39,12 @@ int lineage_input_mounts(server_t *srv, const job_t *j, json_t *mounts, gt_error
  * sub_path beneath output_dir), when the task has an output_dir. */
 void lineage_task_outputs(const job_t *j, json_t *task_job);
 
+/* A heartbeat of node n: its "fetching" list ([{job, incarnation, bytes, total}]: jobs whose
+ * blob-store inputs it fetches before their start) shown on the jobs ("fetch" in their view,
+ * memory only); jobs of its "running" list not in it any more are no longer shown so. (The
+ * job event fetching_inputs is recorded when the node asks for an input's manifest.) */
+void lineage_note_fetching(server_t *srv, node_t *n, json_t *body);
+
 /* POST /v1/agent/outputs from node n: the hashes of a job's outputs after its successful exit,
  * kept on the job (memory) until its exit is applied. Fills resp. */
 int lineage_agent_outputs(server_t *srv, node_t *n, json_t *body, http_resp_t *resp);

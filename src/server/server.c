@@ -525,6 +525,9 @@ void server_job_annotate(server_t *srv, const job_t *j, json_t *o)
 {
     if (j->state == JOB_RUNNING && j->pulling)
         json_object_set_new(o, "pull", json_pack("{s:I}", "bytes", (json_int_t)j->pull_bytes));
+    if (j->state == JOB_RUNNING && j->fetching) /* its inputs from the blob store */
+        json_object_set_new(o, "fetch", json_pack("{s:I,s:I}", "bytes", (json_int_t)j->fetch_bytes,
+                                                  "total", (json_int_t)j->fetch_total));
     if (j->state != JOB_PENDING)
         return;
     if (!j->in_sched) {

@@ -508,6 +508,8 @@ typedef struct http_resp {
     bool has_file;
     int file_fd;
     uint64_t file_size;
+    uint64_t file_offset;    /* from this byte of the file (a Range request: status 206) */
+    char content_range[96];  /* its Content-Range header ("" for none) */
     /* An upgrade (attach.h): answered 101 with "Upgrade: upgrade_proto"; then upgrade(srv,
      * upgrade_arg, fd, extra, n, urh) owns the connection's socket (closed through urh). */
     const char *upgrade_proto;
