@@ -402,6 +402,18 @@ void gt_buf_json_string(gt_buf_t *b, const char *s)
     gt_buf_append(b, "\"", 1);
 }
 
+void gt_buf_int(gt_buf_t *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    gt_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 void gt_buf_free(gt_buf_t *b)
 {
     free(b->data);

@@ -72,6 +72,15 @@ int main(void)
        "json string: a JSON parser reads back the same string");
     json_decref(back);
     gt_buf_free(&b);
+    const long long ints[] = {0, 7, -7, 10, 4096, -1000000007LL, 9223372036854775807LL,
+                              -9223372036854775807LL - 1};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "%lld", ints[i]);
+        gt_buf_int(&b, ints[i]);
+        is_str(b.data, want, "gt_buf_int writes %s as %%lld does", want);
+        gt_buf_free(&b);
+    }
 
     char *s = gt_strfmt("%s/jobs/%d.%d", "/var/lib/gantry", 42, 1);
     is_str(s, "/var/lib/gantry/jobs/42.1", "strfmt formats into a new string");
