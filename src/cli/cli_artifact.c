@@ -281,6 +281,18 @@ static int mkparents(const char *dir, const char *rel)
     return 0;
 }
 
+/* The file a pull keeps in its directory until it is complete: the digest it pulls. */
+#define PULL_STATE ".gantry-pull"
+
+/* Whether path is the state file of a pull of digest (its directory is then resumed). */
+static bool pull_resumable(const char *path, const char *digest)
+{
+    json_t *j = json_load_file(path, 0, NULL);
+    bool same = j && !strcmp(s_or(j, "digest", ""), digest);
+    json_decref(j);
+    return same;
+}
+
 static int pull(const cli_t *c, int argc, char **argv)
 {
     if (argc < 2 || argc > 3) {
@@ -327,15 +339,29 @@ static int pull(const cli_t *c, int argc, char **argv)
         return 1;
     }
     const char *dir = argc == 3 ? argv[2] : name;
-    /* a new (or empty) directory: nothing in it can redirect a write */
-    if (mkdir(dir, 0755) < 0 && !(errno == EEXIST && rmdir(dir) == 0 && mkdir(dir, 0755) == 0)) {
-        fprintf(stderr, "gantry artifact pull: %s must be a new or empty directory: %s\n", dir,
-                strerror(errno));
+    /* a new (or empty) directory: nothing in it can redirect a write; or the directory of an
+     * earlier pull of the same version that was cut off (its state file says so): resumed */
+    char *state = gt_strfmt("%s/%s", dir, PULL_STATE);
+    bool resume = pull_resumable(state, digest);
+    if (!resume && mkdir(dir, 0755) < 0 &&
+        !(errno == EEXIST && rmdir(dir) == 0 && mkdir(dir, 0755) == 0)) {
+        fprintf(stderr, "gantry artifact pull: %s must be a new or empty directory (or one an "
+                        "interrupted pull of %s left): %s\n", dir, digest, strerror(errno));
+        free(state);
         manifest_free(m);
         json_decref(v);
         return 1;
     }
+    if (!resume) {
+        char *text = gt_strfmt("{\"digest\":\"%s\"}\n", digest);
+        gt_error_t werr = {0};
+        if (gt_write_file_atomic(state, text, strlen(text), 0644, &werr) < 0)
+            fprintf(stderr, "gantry artifact pull: %s (an interrupted pull will start over)\n",
+                    werr.msg);
+        free(text);
+    }
     int rc = 0;
+    uint64_t resumed_bytes = 0;
     /* files first, links last: a link made earlier cannot send a file's bytes elsewhere */
     for (int pass = 0; pass < 2 && !rc; pass++)
         for (size_t i = 0; i < m->n && !rc; i++) {
@@ -348,27 +374,58 @@ static int pull(const cli_t *c, int argc, char **argv)
                                 "%s\n", file, strerror(errno));
                 rc = 1;
             } else if (e->link) {
+                if (resume)
+                    unlink(file); /* made by the pull that was cut off (or not at all) */
                 if (symlink(e->link, file) < 0) {
                     fprintf(stderr, "gantry artifact pull: cannot make link %s: %s\n", file,
                             strerror(errno));
                     rc = 1;
                 }
             } else {
-                int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                /* resuming: what the cut-off pull wrote of it stays, the rest is asked for
+                 * (Range); the whole tree is verified at the end either way */
+                uint64_t have = 0;
+                struct stat sb;
+                if (resume && lstat(file, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                    (uint64_t)sb.st_size <= e->size)
+                    have = (uint64_t)sb.st_size;
+                else if (resume)
+                    unlink(file);
+                int fd = have || (resume && lstat(file, &sb) == 0)
+                             ? open(file, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+                             : open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                    0644);
                 char *bpath = gt_strfmt("%s/blobs/%s", vpath, e->sha256);
+                bool whole = false;
                 if (fd < 0) {
                     fprintf(stderr, "gantry artifact pull: cannot create %s: %s\n", file,
                             strerror(errno));
                     rc = 1;
+                } else if (have == e->size && have > 0) {
+                    resumed_bytes += have; /* all there already */
+                } else if (have > 0) {
+                    fprintf(stderr, "gantry artifact pull: resuming %s at byte %llu of %llu\n",
+                            e->path, (unsigned long long)have, (unsigned long long)e->size);
+                    st = cli_download_fd_from(c, bpath, fd, have, &whole, &err);
+                    if (st != 200 && st != 206)
+                        rc = cli_fail_request("artifact pull", st, NULL, &err);
+                    else if (!whole)
+                        resumed_bytes += have;
                 } else if ((st = cli_download_fd(c, bpath, fd, &err)) != 200) {
                     rc = cli_fail_request("artifact pull", st, NULL, &err);
                 }
+                if (rc && st != 200 && st != 206 && st < 400)
+                    fprintf(stderr, "gantry artifact pull: run the same pull again to resume "
+                                    "it\n");
                 if (fd >= 0)
                     close(fd);
                 free(bpath);
             }
             free(file);
         }
+    if (rc == 0)
+        unlink(state); /* complete: no more a pull to resume */
+    free(state);
     if (rc == 0) {
         /* the whole tree, hashed again: every file, its size and the set of paths */
         manifest_t *got = NULL;
@@ -386,9 +443,13 @@ static int pull(const cli_t *c, int argc, char **argv)
                 gt_buf_free(&rep);
                 rc = 1;
             } else {
-                char b[32];
-                printf("pulled %s@%lld into %s: %zu files, %s, digest %s verified\n", name,
+                char b[32], rb[32];
+                printf("pulled %s@%lld into %s: %zu files, %s, digest %s verified", name,
                        version, dir, m->n, human(m->size, b, sizeof(b)), digest);
+                if (resume)
+                    printf(" (resumed: %s were there already)",
+                           human(resumed_bytes, rb, sizeof(rb)));
+                printf("\n");
             }
             manifest_free(got);
         }

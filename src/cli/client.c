@@ -801,6 +801,8 @@ typedef struct fd_sink {
     int fd;
     gt_buf_t errbuf;
     bool failed;
+    bool ranged;             /* a Range request: 206 is the answer expected */
+    bool restarted;          /* it was answered 200: fd was truncated */
 } fd_sink_t;
 
 static size_t to_fd(char *p, size_t sz, size_t n, void *arg)
@@ -808,10 +810,18 @@ static size_t to_fd(char *p, size_t sz, size_t n, void *arg)
     fd_sink_t *s = arg;
     long status = 0;
     curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
+    if (status != 200 && !(status == 206 && s->ranged)) {
         if (s->errbuf.len < 65536)
             gt_buf_append(&s->errbuf, p, sz * n);
         return sz * n;
+    }
+    if (status == 200 && s->ranged && !s->restarted) {
+        /* the whole body after all: it replaces what fd had */
+        s->restarted = true;
+        if (ftruncate(s->fd, 0) < 0 || lseek(s->fd, 0, SEEK_SET) < 0) {
+            s->failed = true;
+            return 0;
+        }
     }
     size_t left = sz * n;
     while (left) {
@@ -830,6 +840,12 @@ static size_t to_fd(char *p, size_t sz, size_t n, void *arg)
 
 int cli_download_fd(const cli_t *c, const char *path, int fd, gt_error_t *err)
 {
+    return cli_download_fd_from(c, path, fd, 0, NULL, err);
+}
+
+int cli_download_fd_from(const cli_t *c, const char *path, int fd, uint64_t offset, bool *whole,
+                         gt_error_t *err)
+{
     struct curl_slist *hdrs = NULL;
     gt_transport_guard_t guard;
     CURL *h = prepare(c, "GET", path, &hdrs, NULL, &guard, err);
@@ -837,7 +853,18 @@ int cli_download_fd(const cli_t *c, const char *path, int fd, gt_error_t *err)
         curl_slist_free_all(hdrs);
         return -1;
     }
-    fd_sink_t sink = {.h = h, .fd = fd};
+    fd_sink_t sink = {.h = h, .fd = fd, .ranged = offset > 0};
+    char range[48];
+    if (offset > 0) {
+        snprintf(range, sizeof(range), "%llu-", (unsigned long long)offset);
+        curl_easy_setopt(h, CURLOPT_RANGE, range);
+        if (lseek(fd, (off_t)offset, SEEK_SET) < 0) {
+            curl_easy_cleanup(h);
+            curl_slist_free_all(hdrs);
+            return gt_error_set(err, "io_error", "cannot seek to byte %llu: %s",
+                                (unsigned long long)offset, strerror(errno));
+        }
+    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_fd);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     CURLcode rc = curl_easy_perform(h);
@@ -854,8 +881,10 @@ int cli_download_fd(const cli_t *c, const char *path, int fd, gt_error_t *err)
         gt_buf_free(&sink.errbuf);
         return unreachable(c, rc, &guard, err);
     }
-    if (status != 200)
+    if (status != 200 && !(status == 206 && sink.ranged))
         error_from_answer(&sink.errbuf, status, err);
     gt_buf_free(&sink.errbuf);
+    if (whole)
+        *whole = status == 200;
     return (int)status;
 }

@@ -61,6 +61,12 @@ int cli_send_fd(const cli_t *c, const char *method, const char *path, int fd, ui
 /* GETs path into fd (a 200's body, as it arrives); returns the HTTP status or -1; an answer
  * other than 200 writes nothing: its error goes into err. */
 int cli_download_fd(const cli_t *c, const char *path, int fd, gt_error_t *err);
+/* As cli_download_fd, from byte offset of the resource (a Range request, offset > 0): fd is
+ * positioned at offset and the rest is appended (206). A server that sends the whole body
+ * anyway (200) has it written from the start of fd, truncated. *whole (may be NULL) says
+ * which happened. Returns 200 or 206, another status, or -1. */
+int cli_download_fd_from(const cli_t *c, const char *path, int fd, uint64_t offset, bool *whole,
+                         gt_error_t *err);
 
 /* URL-escapes s for a query string; a new string (free it). */
 char *cli_escape(const char *s);
