@@ -119,6 +119,7 @@ typedef struct node {
     sjob_t *jobs;
     size_t njobs, jcap;
     json_t *events;  /* report events not yet acknowledged */
+    size_t sent_events; /* how many of them (the first) were sent once */
     uint64_t busy;   /* GPUs held by running jobs */
     double freed_at[MAXG];
 } node_t;
@@ -139,6 +140,11 @@ static double *lat;          /* dispatch latencies of the churn phase */
 static size_t nlat, latcap;
 static double *hb_rtt;       /* heartbeat round trips (quiet phase) */
 static size_t nhb_rtt, hb_rttcap;
+static double *rep_delay;    /* churn: an end's report sent - the end (waits for the node's
+                                calls connection, one call at a time as the agent) */
+static size_t nrep_delay, rep_delaycap;
+static double *rep_rtt;      /* churn: report round trips (answered once durable) */
+static size_t nrep_rtt, rep_rttcap;
 static double churn_start = 1e300; /* monotonic; jobs hold until then */
 static uint64_t busy_gpus;
 
@@ -492,8 +498,17 @@ static void do_report(node_t *n)
     size_t k = json_array_size(n->events);
     if (k > 64)
         k = 64;
-    for (size_t i = 0; i < k; i++)
-        json_array_append(evs, json_array_get(n->events, i));
+    double wnow = wall_s();
+    for (size_t i = 0; i < k; i++) {
+        json_t *ev = json_array_get(n->events, i);
+        json_array_append(evs, ev);
+        if (phase == PH_CHURN && i >= n->sent_events &&
+            !strcmp(json_string_value(json_object_get(ev, "event")), "exited"))
+            push(&rep_delay, &nrep_delay, &rep_delaycap,
+                 wnow - json_number_value(json_object_get(ev, "time")));
+    }
+    if (k > n->sent_events)
+        n->sent_events = k; /* a retry is not counted again */
     n->ctl.nevents = (int)k;
     send_json(&n->ctl, R_REPORT, "/v1/agent/report",
               json_pack("{s:s,s:I,s:o}", "name", n->name, "epoch", (json_int_t)n->epoch,
@@ -573,6 +588,8 @@ static void on_answer(node_t *n, conn_t *c, rkind_t kind, int status, const char
     case R_REPORT:
         if (status == 200) {
             cnt[phase].reports_ok++;
+            if (phase == PH_CHURN)
+                push(&rep_rtt, &nrep_rtt, &rep_rttcap, now_s() - c->sent_at);
             for (int i = 0; i < n->ctl.nevents; i++) {
                 json_t *ev = json_array_get(n->events, 0);
                 if (!strcmp(json_string_value(json_object_get(ev, "event")), "exited"))
@@ -580,6 +597,8 @@ static void on_answer(node_t *n, conn_t *c, rkind_t kind, int status, const char
                                (int)json_integer_value(json_object_get(ev, "incarnation")));
                 json_array_remove(n->events, 0);
             }
+            n->sent_events = n->sent_events > (size_t)n->ctl.nevents
+                                 ? n->sent_events - (size_t)n->ctl.nevents : 0;
         } else {
             n->ctl.retry_at = now_s() + 0.5;
         }
@@ -661,7 +680,16 @@ typedef struct {
     double pass_b[16];
     double store_batches, store_tx, store_s;
     uint64_t hb_ok;
+    /* the server's dispatch breakdown (stage histograms, STAGES below) */
+    double st_count[4], st_sum[4], st_b[4][16];
 } sample_t;
+
+/* The server's histograms of where a start's dispatch goes, in order (metrics.c). */
+static const char *const stage_metric[4] = {
+    "gantry_dispatch_pass_wait_seconds", "gantry_scheduling_pass_duration_seconds",
+    "gantry_dispatch_poll_wait_seconds", "gantry_dispatch_commit_wait_seconds"};
+static const char *const stage_name[4] = {"freed_to_pass", "pass", "decided_to_poll",
+                                          "poll_to_durable"};
 
 static void proc_sample(sample_t *s)
 {
@@ -736,7 +764,25 @@ static void metrics_sample(sample_t *s)
                     if (fabs(pass_bounds[k] - le) <= 1e-9 * le)
                         s->pass_b[k] = atof(v + 1);
             }
-        } else if (!strncmp(l, "gantry_store_batches_total ", 27)) {
+        }
+        for (int k = 0; k < 4; k++) {
+            size_t ml = strlen(stage_metric[k]);
+            if (strncmp(l, stage_metric[k], ml))
+                continue;
+            char *r = l + ml;
+            if (!strncmp(r, "_count ", 7))
+                s->st_count[k] = atof(r + 7);
+            else if (!strncmp(r, "_sum ", 5))
+                s->st_sum[k] = atof(r + 5);
+            else if (!strncmp(r, "_bucket{le=\"", 12)) {
+                double le = strncmp(r + 12, "+Inf", 4) ? atof(r + 12) : 1e300;
+                char *v = strchr(r, '}');
+                for (int b = 0; b < NPB && v; b++)
+                    if (fabs(pass_bounds[b] - le) <= 1e-9 * le)
+                        s->st_b[k][b] = atof(v + 1);
+            }
+        }
+        if (!strncmp(l, "gantry_store_batches_total ", 27)) {
             s->store_batches = atof(l + 27);
         } else if (!strncmp(l, "gantry_store_transactions_total ", 32)) {
             s->store_tx = atof(l + 32);
@@ -1007,6 +1053,36 @@ int main(int argc, char **argv)
             json_object_set_new(o, "dispatch_p99_ms", json_real(1000 * pct(lat, nlat, 0.99)));
             json_object_set_new(o, "dispatch_max_ms",
                                 json_real(nlat ? 1000 * lat[nlat - 1] : -1));
+            /* Where it went: the node's side (its report waiting for the calls connection),
+             * then the server's stages (histograms: mean, and the bucket holding p50). */
+            qsort(rep_delay, nrep_delay, sizeof(double), cmp_d);
+            qsort(rep_rtt, nrep_rtt, sizeof(double), cmp_d);
+            json_t *bd = json_object();
+            json_object_set_new(bd, "end_to_report_sent_p50_ms",
+                                json_real(1000 * pct(rep_delay, nrep_delay, 0.5)));
+            json_object_set_new(bd, "end_to_report_sent_p90_ms",
+                                json_real(1000 * pct(rep_delay, nrep_delay, 0.9)));
+            json_object_set_new(bd, "report_rtt_p50_ms",
+                                json_real(1000 * pct(rep_rtt, nrep_rtt, 0.5)));
+            for (int k = 0; k < 4; k++) {
+                double c = b->st_count[k] - a->st_count[k];
+                char key[64];
+                snprintf(key, sizeof(key), "%s_mean_ms", stage_name[k]);
+                json_object_set_new(bd, key, json_real(c > 0 ? 1000 * (b->st_sum[k] -
+                                                                         a->st_sum[k]) / c
+                                                             : -1));
+                double le = -1;
+                for (int q = 0; c > 0 && q < NPB; q++)
+                    if (b->st_b[k][q] - a->st_b[k][q] >= 0.5 * c) {
+                        le = pass_bounds[q];
+                        break;
+                    }
+                snprintf(key, sizeof(key), "%s_p50_le_ms", stage_name[k]);
+                json_object_set_new(bd, key, json_real(1000 * le));
+                snprintf(key, sizeof(key), "%s_count", stage_name[k]);
+                json_object_set_new(bd, key, json_real(c));
+            }
+            json_object_set_new(o, "dispatch_breakdown", bd);
         }
         json_object_set_new(phases, ph_names[p], o);
     }

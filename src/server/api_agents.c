@@ -2,6 +2,7 @@
  * work, report, logs. Fencing by node epoch and job incarnation. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,20 +77,29 @@ static void cancelled_gone(server_t *srv, job_t *j, const char *node)
 }
 
 /* Records on each start task's job that work answer seq of node n carries its start (its
- * slot on n), so that a heartbeat is judged only against starts the agent has handled. */
-static void mark_starts(server_t *srv, node_t *n, json_t *tasks, uint64_t seq)
+ * slot on n), so that a heartbeat is judged only against starts the agent has handled; and,
+ * for the dispatch breakdown, how long each start waited for this poll since its decision.
+ * Returns how many start tasks tasks holds. */
+static size_t mark_starts(server_t *srv, node_t *n, json_t *tasks, uint64_t seq, double now)
 {
-    size_t i;
+    size_t i, starts = 0;
     json_t *t;
     json_array_foreach(tasks, i, t)
     {
         json_t *job = json_object_get(t, "job");
         job_t *j = job ? server_job(srv, (uint64_t)json_integer_value(json_object_get(job, "id")))
                        : NULL;
+        if (j && j->state == JOB_RUNNING &&
+            json_integer_value(json_object_get(job, "incarnation")) == j->incarnation) {
+            starts++;
+            metrics_observe(srv->metrics, "gantry_dispatch_poll_wait_seconds",
+                            fmax(0, now - j->placed_at));
+        }
         for (int k = 0; j && k < j->nslots; k++)
             if (!strcmp(j->slots[k].node, n->name))
                 j->slots[k].task_seq = seq;
     }
+    return starts;
 }
 
 /* Several servers on one store (leader.h): answers to agents carry the leader's epoch, and an
@@ -533,14 +543,20 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
             uint64_t ticket = n->tasks_ticket;
             n->tasks = json_array();
             uint64_t seq = 0;
+            size_t starts = 0;
+            double took = server_now();
             if (json_array_size(tasks)) {
-                n->tasks_out_at = server_now();
+                n->tasks_out_at = took;
                 seq = ++n->tasks_seq;
-                mark_starts(srv, n, tasks, seq);
+                starts = mark_starts(srv, n, tasks, seq, took);
             }
             pthread_mutex_unlock(&srv->mu);
             /* A task goes out only once what it says is durable. */
-            if (ticket && store_wait(srv->store, ticket, &err) < 0) {
+            int waited = ticket ? store_wait(srv->store, ticket, &err) : 0;
+            for (size_t s = 0; waited == 0 && s < starts; s++)
+                metrics_observe(srv->metrics, "gantry_dispatch_commit_wait_seconds",
+                                fmax(0, server_now() - took));
+            if (waited < 0) {
                 /* The store failed meanwhile: the tasks go back to wait for it. */
                 pthread_mutex_lock(&srv->mu);
                 node_t *again = server_node(srv, name);
@@ -704,7 +720,11 @@ static uint64_t apply_exit(server_t *srv, node_t *n, json_t *ev)
     int inc = (int)json_integer_value(json_object_get(ev, "incarnation"));
     if (!j || j->incarnation != inc || !job_on_node(j, n->name) || rank_done(j, n->name))
         return 0;
-    return job_exited(srv, n, j, ev);
+    bool held = j->in_sched;
+    uint64_t t = job_exited(srv, n, j, ev);
+    if (held && (!j->in_sched || j->state != JOB_RUNNING) && !n->freed_at)
+        n->freed_at = server_now(); /* the dispatch breakdown: what it held is free */
+    return t;
 }
 
 static int do_report(server_t *srv, http_req_t *req, http_resp_t *resp, json_t *body)

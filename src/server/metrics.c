@@ -44,6 +44,16 @@ static const family_def_t defs[] = {
     {"gantry_dispatch_latency_seconds", "Time from the scheduler's start decision to the first "
      "node's report that the job's process started.", HISTOGRAM, NULL, {NULL},
      {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 0}},
+    /* where a start's dispatch goes (docs/performance.md, "2,000 nodes"), in order */
+    {"gantry_dispatch_pass_wait_seconds", "Time from a node's report of an end that freed "
+     "resources to the start of the scheduling pass that placed a job there.", HISTOGRAM, NULL,
+     {NULL}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 0}},
+    {"gantry_dispatch_poll_wait_seconds", "Time from the scheduler's start decision to the "
+     "node's long poll taking the start task.", HISTOGRAM, NULL, {NULL},
+     {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 0}},
+    {"gantry_dispatch_commit_wait_seconds", "Time from the node's long poll taking a start "
+     "task to the job's new state being durable (the task goes out then).", HISTOGRAM, NULL,
+     {NULL}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 0}},
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

@@ -586,7 +586,8 @@ static void preempt_event(server_t *srv, const job_t *v, uint64_t for_id)
     server_job_event(srv, v, "preempted", d);
 }
 
-static void apply_start(server_t *srv, job_t *j, uint64_t pass)
+/* pass_at: server_now() when the pass that decided it began. */
+static void apply_start(server_t *srv, job_t *j, uint64_t pass, double pass_at)
 {
     sched_job_info_t info;
     if (sched_job_info(srv->sched, j->id, &info) < 0)
@@ -633,6 +634,11 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
         node_t *n = server_node(srv, j->slots[r].node);
         if (!n)
             continue;
+        if (n->freed_at > 0) { /* the dispatch breakdown: an end freed what this start takes */
+            metrics_observe(srv->metrics, "gantry_dispatch_pass_wait_seconds",
+                            fmax(0, pass_at - n->freed_at));
+            n->freed_at = 0;
+        }
         json_t *gpus = json_array();
         int ng = 0;
         for (int g = 0; g < 64; g++)
@@ -710,7 +716,7 @@ static void apply_start(server_t *srv, job_t *j, uint64_t pass)
 static void run_cycle(server_t *srv)
 {
     size_t n;
-    double pass_t0 = gt_monotonic_s();
+    double pass_t0 = gt_monotonic_s(), pass_at = server_now();
     const sched_decision_t *d = sched_cycle(srv->sched, server_sched_clock(srv), &n);
     sched_stats_t stats;
     sched_get_stats(srv->sched, &stats);
@@ -719,7 +725,7 @@ static void run_cycle(server_t *srv)
         if (!j)
             continue;
         if (d[i].action == SCHED_START) {
-            apply_start(srv, j, stats.cycles);
+            apply_start(srv, j, stats.cycles, pass_at);
         } else if (d[i].action == SCHED_PREEMPT && j->state == JOB_RUNNING && !j->stopping) {
             j->stopping = true;
             uint64_t t = server_save_job(srv, j);

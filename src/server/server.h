@@ -77,6 +77,9 @@ typedef struct node {
     double tasks_out_at;     /* when tasks were last handed out (a start may still be on its
                                 way to the node's supervisors) */
     pthread_cond_t work;     /* the node's long polls wait here (with mu): server_node_wake */
+    double freed_at;         /* server_now() of the first end on the node that freed resources
+                                since its last start (0: none): the dispatch breakdown's
+                                gantry_dispatch_pass_wait_seconds */
 } node_t;
 
 typedef struct team {
