@@ -132,6 +132,15 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
     gt_buf_printf(&b, "# HELP gantry_http_connections Open HTTP connections.\n"
                       "# TYPE gantry_http_connections gauge\ngantry_http_connections %llu\n",
                   (unsigned long long)cg.open);
+    gt_buf_printf(&b, "# HELP gantry_http_connections_limit Open HTTP connections allowed "
+                      "(--max-connections, or its default from the open-file limit).\n"
+                      "# TYPE gantry_http_connections_limit gauge\n"
+                      "gantry_http_connections_limit %u\n"
+                      "# HELP gantry_http_connections_refused_total Connections opened beyond "
+                      "the limit: answered 503 too_many_connections.\n"
+                      "# TYPE gantry_http_connections_refused_total counter\n"
+                      "gantry_http_connections_refused_total %llu\n",
+                  srv->limits.max_connections, (unsigned long long)cg.refused_over);
     gt_buf_printf(&b, "# HELP gantry_http_connections_cut_total Connections shut down for a "
                       "deadline (reason: header_timeout, body_timeout).\n"
                       "# TYPE gantry_http_connections_cut_total counter\n"

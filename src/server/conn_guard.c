@@ -16,6 +16,7 @@ typedef struct guarded {
     conn_phase_t phase;
     double deadline;         /* monotonic seconds; 0 = none */
     bool shut;               /* shut down already: counted once */
+    bool over;               /* opened beyond the limit: its request is refused (503) */
 } guarded_t;
 
 struct conn_guard {
@@ -26,6 +27,7 @@ struct conn_guard {
     double timeout[3];       /* per phase; 0 = none */
     guarded_t *head;
     size_t budget;
+    uint64_t max_open;       /* conn_guard_set_limit (0: none) */
     conn_guard_stats_t stats;
 };
 
@@ -134,6 +136,9 @@ void conn_guard_notify(void *cls, struct MHD_Connection *c, void **socket_contex
             g->head->prev = e;
         g->head = e;
         g->stats.open++;
+        e->over = g->max_open && g->stats.open > g->max_open;
+        if (e->over)
+            g->stats.refused_over++;
         pthread_mutex_unlock(&g->mu);
         *socket_context = e;
         return;
@@ -196,4 +201,22 @@ void conn_guard_get_stats(conn_guard_t *g, conn_guard_stats_t *out)
     pthread_mutex_lock(&g->mu);
     *out = g->stats;
     pthread_mutex_unlock(&g->mu);
+}
+
+void conn_guard_set_limit(conn_guard_t *g, uint64_t max_open)
+{
+    pthread_mutex_lock(&g->mu);
+    g->max_open = max_open;
+    pthread_mutex_unlock(&g->mu);
+}
+
+bool conn_guard_over(conn_guard_t *g, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const guarded_t *e = ci ? ci->socket_context : NULL;
+    pthread_mutex_lock(&g->mu);
+    bool over = e && e->over;
+    pthread_mutex_unlock(&g->mu);
+    return over;
 }

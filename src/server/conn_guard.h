@@ -51,12 +51,21 @@ void conn_guard_phase(conn_guard_t *g, struct MHD_Connection *c, conn_phase_t p)
 bool conn_guard_reserve(conn_guard_t *g, size_t n);
 void conn_guard_release(conn_guard_t *g, size_t n);
 
+/* Connections beyond max_open open at once (0: no limit) are marked when they start: their
+ * first request is answered 503 too_many_connections and the connection closed
+ * (conn_guard_over), rather than the socket shut without a word. libmicrohttpd's own limit
+ * (MHD_OPTION_CONNECTION_LIMIT) sits above it and closes the rest at once. */
+void conn_guard_set_limit(conn_guard_t *g, uint64_t max_open);
+/* Whether c started while max_open connections were open already. */
+bool conn_guard_over(conn_guard_t *g, struct MHD_Connection *c);
+
 typedef struct conn_guard_stats {
     uint64_t open;               /* connections in the table now */
     uint64_t closed_header;      /* connections shut down for a header deadline, ever */
     uint64_t closed_body;        /* ... for a body deadline */
     uint64_t body_bytes;         /* body bytes reserved now */
     uint64_t body_refused;       /* reservations refused, ever */
+    uint64_t refused_over;       /* connections opened beyond max_open, ever */
 } conn_guard_stats_t;
 void conn_guard_get_stats(conn_guard_t *g, conn_guard_stats_t *out);
 

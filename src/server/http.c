@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "server/conn_guard.h"
+#include "server/conn_limit.h"
 #include "server/server.h"
 #include "server/services.h"
 #include "server/tls.h"
@@ -324,6 +325,17 @@ static void *long_poll_main(void *arg)
 static bool on_header(server_t *srv, struct MHD_Connection *c, conn_ctx_t *ctx,
                       const char *url, const char *method, enum MHD_Result *ret)
 {
+    if (conn_guard_over(srv->guard, c)) {
+        /* Opened while the server held --max-connections: said, then closed (not a socket
+         * shut without a word, which a client reads as a network fault). */
+        http_resp_t resp = {.status = 200, .close = true};
+        http_error(&resp, 503, "too_many_connections", "the server holds its limit of %u "
+                   "open connections (--max-connections): retry in a moment; its operator "
+                   "can raise the limit (and the open-file limit it follows)",
+                   srv->limits.max_connections);
+        *ret = send_resp(srv, c, &resp);
+        return true;
+    }
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     http_token_t presented = authz ? HTTP_TOKEN_NOT_BEARER : HTTP_TOKEN_NONE;
     if (authz && !strncasecmp(authz, "Bearer ", 7)) {
@@ -603,6 +615,9 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
     srv->guard = conn_guard_new(lim->header_timeout_s, lim->body_timeout_s, lim->body_memory);
     if (!srv->guard)
         return gt_error_set(err, "internal", "cannot start the connection guard thread");
+    /* Beyond --max-connections a connection is answered 503 (on_header), a few more than it
+     * accepted by libmicrohttpd for that (conn_limit.h). */
+    conn_guard_set_limit(srv->guard, lim->max_connections);
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_ALLOW_UPGRADE |
@@ -612,7 +627,7 @@ int http_serve(server_t *srv, const char *listen, struct MHD_Daemon **out, gt_er
         MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED,
         on_done, srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_THREAD_POOL_SIZE, pool,
         /* limits (server_limits_t): idle, per phase (the guard), per address, in all */
-        MHD_OPTION_CONNECTION_LIMIT, lim->max_connections,
+        MHD_OPTION_CONNECTION_LIMIT, lim->max_connections + CONN_LIMIT_REFUSE_MARGIN,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address,
         MHD_OPTION_CONNECTION_TIMEOUT, lim->connection_timeout_s,
         MHD_OPTION_NOTIFY_CONNECTION, conn_guard_notify, srv->guard,

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/conn_limit.h"
 #include "server/leader.h"
 #include "server/attach.h"
 #include "server/series.h"
@@ -105,7 +106,10 @@ static void server_usage(FILE *f)
                "renew it steps down\n"
                "                    after 0.9 x D\n\n"
                "Limits against abuse of the API (durations: 30, 30s, 2m; 0 = none):\n"
-               "  --max-connections N               open connections in all (default 4000)\n"
+               "  --max-connections N               open connections in all (default: the "
+               "open-file limit less 320, at most 65536;\n"
+               "                                    the server raises its soft limit to the "
+               "hard one); beyond: 503\n"
                "  --max-connections-per-address N   from one client address, loopback "
                "included (default 256; 0 = none)\n"
                "  --connection-timeout D            an idle connection is closed (default 60s); "
@@ -176,7 +180,8 @@ int cmd_server(int argc, char **argv)
     const char *tls_cert = NULL, *tls_key = NULL, *advertise = NULL, *store = NULL;
     int64_t lease_ms = LEADER_DEFAULT_LEASE_MS;
     int64_t hb = 5, retention = -1, series_interval = 0;
-    server_limits_t lim = {.max_connections = 4000, .per_address = 256,
+    int max_conns_given = 0;
+    server_limits_t lim = {.max_connections = 0, .per_address = 256,
                            .connection_timeout_s = 60, .header_timeout_s = 30,
                            .body_timeout_s = 60, .body_memory = 256u << 20};
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
@@ -227,6 +232,7 @@ int cmd_server(int argc, char **argv)
         case 'M':
             if (limit_count("--max-connections", optarg, 1, &lim.max_connections) < 0)
                 return 2;
+            max_conns_given = 1;
             break;
         case 'A':
             if (limit_count("--max-connections-per-address", optarg, 0, &lim.per_address) < 0)
@@ -290,6 +296,15 @@ int cmd_server(int argc, char **argv)
         fprintf(stderr, "gantry server: cannot serve TLS: %s\n", err.msg);
         return 1;
     }
+    /* Connections: as many as the open-file limit leaves, unless told (conn_limit.h). */
+    uint64_t nofile_was, nofile;
+    conn_limit_raise_nofile(&nofile_was, &nofile);
+    if (!max_conns_given)
+        lim.max_connections = conn_limit_default(nofile);
+    char conns[512];
+    conn_limit_explain(lim.max_connections, max_conns_given, nofile, nofile_was, conns,
+                       sizeof(conns));
+    fprintf(stderr, "gantry server: %s.\n", conns);
     signal(SIGPIPE, SIG_IGN);
     /* Blocked before any thread starts (they inherit the mask); the main thread waits for
      * them below: SIGINT and SIGTERM stop, SIGHUP reloads the TLS pair. */
