@@ -297,26 +297,39 @@ static int epoch_row(void *arg, const store_val_t *cols, size_t ncols, gt_error_
     return 0;
 }
 
-/* In the committer's transaction, before its writes: the lease row's epoch is still this
- * server's (store_set_fence). The row is written first (a no-op update): on a database with
- * row locks, a takeover's update then waits for this transaction, so a new leader reads the
- * store only after the old one's last commit. -1 and st->fenced when it is not. */
+/* In the committer's transaction, before its writes: the fence. One statement, which the
+ * database itself refuses when the lease row's epoch is not this server's (store_set_fence):
+ * it then sets the NOT NULL epoch to NULL, a constraint violation that fails the whole
+ * transaction, so nothing of a deposed leader's commit is ever written, whatever the client
+ * does with the answer (on PostgreSQL it goes in the committer's pipeline: no round trip of its
+ * own). Being an update, it also locks the row: a takeover's update waits for this
+ * transaction, so a new leader reads the store only after the old one's last commit. */
 static int fence_check(store_t *st, char *msg, size_t len)
 {
-    static const char *const touch = "UPDATE leader SET epoch = epoch WHERE id = 1";
+    static const char *const fence =
+        "UPDATE leader SET epoch = CASE WHEN epoch = ? THEN epoch ELSE NULL END WHERE id = 1";
+    (void)msg, (void)len;
+    store_val_t v = {STORE_VAL_INT, (int64_t)__atomic_load_n(&st->fence, __ATOMIC_ACQUIRE),
+                     NULL};
+    return st->be->exec(st->db, fence, &v, 1);
+}
+
+/* After a failed commit of a fenced store (rolled back): whether the fence refused it, the
+ * lease row holding another epoch. Then msg says so and st->fenced is set; otherwise (the
+ * database failed, or cannot be read now) it is a failed commit like any other, retried. */
+static void fence_verdict(store_t *st, char *msg, size_t len)
+{
     static const char *const read = "SELECT epoch FROM leader WHERE id = 1";
     int64_t epoch = -1;
     gt_error_t err = {0};
-    if (st->be->exec(st->db, touch, NULL, 0) < 0 ||
-        st->be->query(st->db, false, read, NULL, 0, epoch_row, &epoch, &err) < 0)
-        return -1; /* a failed commit like any other: retried */
+    if (st->be->query(st->db, false, read, NULL, 0, epoch_row, &epoch, &err) < 0)
+        return;
     uint64_t mine = __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE);
     if (epoch == (int64_t)mine)
-        return 0;
+        return;
     snprintf(msg, len, "this server is no longer the leader: its epoch is %llu, the store's "
              "%lld", (unsigned long long)mine, (long long)epoch);
     __atomic_store_n(&st->fenced, true, __ATOMIC_RELEASE);
-    return -1;
 }
 
 /* One transaction for every batch of list, in order; msg says why when it fails (rolled
@@ -341,6 +354,8 @@ static bool commit_list(store_t *st, const batch_t *list, int inject, char *msg,
         snprintf(msg, len, "%s", be->errmsg(st->db));
     if (!okay)
         be->rollback(st->db);
+    if (!okay && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE))
+        fence_verdict(st, msg, len);
     return okay;
 }
 

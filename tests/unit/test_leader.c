@@ -25,11 +25,10 @@ static int on_job(void *arg, uint64_t id, const char *doc, gt_error_t *err)
     return 0;
 }
 
-int main(void)
+/* The election and the fence on the store at d (a SQLite directory, or a PostgreSQL URL of an
+ * empty database). */
+static void check_leader(const char *d)
 {
-    char d[] = "/tmp/gantry-leader-XXXXXX";
-    if (!mkdtemp(d))
-        return 1;
     gt_error_t err = {0};
     is_int(store_create(d, NULL, 0, &err), 0, "a store");
     store_t *a = NULL, *b = NULL;
@@ -105,10 +104,58 @@ int main(void)
     is_int(store_load_jobs(c, on_job, NULL, &err), 0, "C loads the jobs");
     is_int(njobs, 2, "jobs 1 (A's, epoch 1) and 4 (B's): none of A's after it was deposed");
     store_close(c);
+}
 
-    char cmd[600];
+/* A new, empty database on the test PostgreSQL (tests/pg/newdb); its URL in out. */
+static int pg_newdb(const char *base, const char *name, char *out, size_t len)
+{
+    char cmd[1024];
+    const char *root = getenv("GANTRY_ROOT");
+    snprintf(cmd, sizeof(cmd), "%s/tests/pg/newdb '%s' %s", root ? root : ".", base, name);
+    FILE *f = popen(cmd, "r");
+    if (!f || !fgets(out, (int)len, f)) {
+        if (f)
+            pclose(f);
+        return -1;
+    }
+    out[strcspn(out, "\n")] = '\0';
+    return pclose(f) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    char d[] = "/tmp/gantry-leader-XXXXXX";
+    if (!mkdtemp(d))
+        return 1;
+    diag("SQLite: %s", d);
+    check_leader(d);
+    char cmd[1200];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
     if (system(cmd) != 0)
         diag("could not remove %s", d);
+
+    /* The same on PostgreSQL (tests/pg/with exports GANTRY_TEST_PG), where the fence is one
+     * statement in the committer's pipeline that the database refuses for a stale epoch. */
+    const char *base = getenv("GANTRY_TEST_PG");
+    const char *ci = getenv("CI");
+    char url[1024];
+    if (!base || !*base) {
+        const char *why = getenv("GANTRY_TEST_PG_WHY");
+        if (ci && !strcmp(ci, "true"))
+            ok(0, "PostgreSQL is required under CI: %s", why ? why : "GANTRY_TEST_PG is not set");
+        else
+            printf("ok %d # skip no PostgreSQL (%s)\n", ++tap_n,
+                   why && *why ? why : "GANTRY_TEST_PG is not set: make unit starts one");
+    } else if (pg_newdb(base, "gantry_unit_leader", url, sizeof(url)) < 0) {
+        ok(0, "a database on the test PostgreSQL (%s)", base);
+    } else {
+        diag("PostgreSQL: %s", url);
+        check_leader(url);
+        snprintf(cmd, sizeof(cmd), "PGOPTIONS='-c client_min_messages=warning' psql -X -q '%s' "
+                 "-c 'DROP DATABASE IF EXISTS gantry_unit_leader WITH (FORCE)' >/dev/null 2>&1",
+                 base);
+        if (system(cmd) != 0)
+            diag("could not drop gantry_unit_leader");
+    }
     return tap_done();
 }
