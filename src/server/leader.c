@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "server/server.h"
 #include "server/store.h"
 #include "server/tls.h"
@@ -52,6 +53,19 @@ void leader_step_down(const char *why)
     fprintf(stderr, "gantry server: cannot execute itself again (%s): exiting 75.\n",
             strerror(errno));
     _exit(75);
+}
+
+char *leader_store_where(const char *store, const char *config, const char *data,
+                         gt_error_t *err)
+{
+    if (store)
+        return xstrdup(store);
+    gt_config_t *cfg = NULL;
+    if (config && gt_config_load(config, &cfg, err) < 0)
+        return NULL;
+    char *where = xstrdup(cfg && cfg->store ? cfg->store : data);
+    gt_config_free(cfg);
+    return where;
 }
 
 /* ---- standing by ---- */
@@ -187,6 +201,11 @@ int leader_wait_turn(const char *data, const char *listen, bool tls, const char 
     bool said = false;
     char last_err[sizeof(((gt_error_t *)0)->msg)] = "";
     char *last_said = NULL;
+    /* Listening before the store is first tried: a store that cannot be reached (a leader that
+     * stepped down because it lost the database) may hold the first try for as long as the
+     * connection takes to fail; meanwhile this server answers as a standby (503 not_leader). */
+    if (!(d = standby_listen(&sb, listen, tls, err)))
+        goto done;
     for (;;) {
         uint64_t epoch = 0;
         gt_error_t e = {0};
@@ -224,8 +243,6 @@ int leader_wait_turn(const char *data, const char *listen, bool tls, const char 
             last_said = url ? xstrdup(url) : NULL;
             said = true;
         }
-        if (!d && !(d = standby_listen(&sb, listen, tls, err)))
-            break;
         /* A fifth of the term between tries: a standby takes over within 1.2 terms. */
         long ns = (long)(lease_ms / 5) * 1000000L;
         struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
@@ -241,6 +258,7 @@ int leader_wait_turn(const char *data, const char *listen, bool tls, const char 
             break;
         }
     }
+done:
     if (d)
         MHD_stop_daemon(d);
     store_close(st); /* accepts NULL */

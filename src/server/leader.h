@@ -30,6 +30,12 @@ void leader_init(int argc, char **argv);
 /* This process's holder name. */
 const char *leader_holder(void);
 
+/* The store a server started with these flags uses (as server_open chooses it): --store
+ * (store), else the config's store: (the file at config, when given), else the SQLite store
+ * under data. A new string; NULL with err when the config cannot be read. */
+char *leader_store_where(const char *store, const char *config, const char *data,
+                         gt_error_t *err);
+
 /* Stands by until this server holds the lease of the store in data: serves standby answers on
  * listen (HTTPS when tls) meanwhile, and takes the signals in sigs (SIGHUP: reload TLS).
  * Returns 0 (leader: the standby listener is closed), 1 (a stop signal came), or -1 with err.

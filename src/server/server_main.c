@@ -326,8 +326,12 @@ int cmd_server(int argc, char **argv)
                         .lease_ms = lease_ms};
     leader_init(argc, argv);
     if (advertise) { /* one of several servers on this store: stand by until it leads */
-        int w = leader_wait_turn(store ? store : data, listen, tls_cert != NULL, advertise, lease_ms,
-                                 &stop_hup, &err);
+        /* the store server_open will use: --store, or the config's store:, or data */
+        char *where = leader_store_where(store, config, data, &err);
+        int w = where ? leader_wait_turn(where, listen, tls_cert != NULL, advertise, lease_ms,
+                                         &stop_hup, &err)
+                      : -1;
+        free(where);
         if (w == 1) {
             rc = 0;
             server_tls_free();
