@@ -819,7 +819,8 @@ static int parse_preemption(walk_t *w, yaml_node_t *m, gt_sched_cfg_t *sp)
 {
     if (m && m->type == YAML_SCALAR_NODE)
         return get_flag(w, m, "scheduler.preemption", &sp->preemption);
-    static const char *const keys[] = {"enabled", "grace_period", "min_runtime", NULL};
+    static const char *const keys[] = {"enabled", "grace_period", "min_runtime",
+                                       "reclaim_min_runtime", NULL};
     if (expect(w, m, YAML_MAPPING_NODE, "scheduler.preemption",
                "a mapping such as {enabled: true, grace_period: 120s, min_runtime: 10m}") < 0)
         return -1;
@@ -829,10 +830,14 @@ static int parse_preemption(walk_t *w, yaml_node_t *m, gt_sched_cfg_t *sp)
         if (k < 0)
             return -1;
         yaml_node_t *val = get(w, p->value);
+        if (k == 3)
+            sp->reclaim_min_runtime_line = line_of(val);
         int rc = k == 0   ? get_flag(w, val, "scheduler.preemption.enabled", &sp->preemption)
                  : k == 1 ? get_duration(w, val, "scheduler.preemption.grace_period", &sp->grace_s)
-                          : get_duration(w, val, "scheduler.preemption.min_runtime",
-                                         &sp->min_runtime_s);
+                 : k == 2 ? get_duration(w, val, "scheduler.preemption.min_runtime",
+                                         &sp->min_runtime_s)
+                          : get_duration(w, val, "scheduler.preemption.reclaim_min_runtime",
+                                         &sp->reclaim_min_runtime_s);
         if (rc < 0)
             return -1;
     }
@@ -1458,7 +1463,7 @@ int gt_config_parse(const char *text, size_t len, gt_config_t **out, gt_error_t 
                                   .preemption = -1, .half_life_s = -1, .reservations = -1,
                                   .grace_s = -1, .min_runtime_s = -1, .las_nqueues = -1,
                                   .las_starvation_s = -1, .srtf_aging = -1,
-                                  .srtf_unknown_s = -1};
+                                  .srtf_unknown_s = -1, .reclaim_min_runtime_s = -1};
     cfg->volumes = json_array();
     cfg->environments = json_array();
     cfg->partitions = json_object();

@@ -20,7 +20,7 @@
  *   idle:    {threshold: 5% | 0.05, after: 30m}  a running job whose GPUs all stay under the
  *            threshold (NVML utilization) for after is flagged idle (server only)
  *   scheduler: {fairshare, fairshare_half_life, quotas, backfill: {enabled, reservations} | bool,
- *               preemption: {enabled, grace_period, min_runtime} | bool,
+ *               preemption: {enabled, grace_period, min_runtime, reclaim_min_runtime} | bool,
  *               default_priority_class, order, placement,
  *               las: {queues: [1h, 10h], starvation: 24h}, srtf: {aging: 0.005, unknown: 24h}}
  *            order and placement are names the scheduler knows (fifo | las | srtf; bestfit):
@@ -115,6 +115,8 @@ typedef struct gt_sched_cfg {
     int64_t las_starvation_s;     /* las.starvation; -1 = not written */
     double srtf_aging;            /* srtf.aging; -1 = not written */
     int64_t srtf_unknown_s;       /* srtf.unknown; -1 = not written */
+    int64_t reclaim_min_runtime_s; /* preemption.reclaim_min_runtime; -1 = not written */
+    int reclaim_min_runtime_line;
 } gt_sched_cfg_t;
 
 typedef struct gt_user_cfg {

@@ -64,6 +64,25 @@ int model_sched_params(const gt_config_t *cfg, sched_params_t *out, gt_error_t *
         p.grace_s = c->grace_s;
     if (c->min_runtime_s >= 0)
         p.min_runtime_s = c->min_runtime_s;
+    if (c->reclaim_min_runtime_s >= 0) {
+        /* a lender's within-quota job waits for a borrower at most this plus the grace
+         * period: longer would break the quota's promise (docs/scheduler.md) */
+        if (c->reclaim_min_runtime_s > p.grace_s) {
+            char where[32] = "";
+            if (c->reclaim_min_runtime_line > 0)
+                snprintf(where, sizeof(where), "line %d: ", c->reclaim_min_runtime_line);
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_config",
+                                "%sscheduler.preemption.reclaim_min_runtime (%llds) is longer "
+                                "than grace_period (%llds): a team's job within its quota would "
+                                "wait past the grace period for the borrowers it reclaims from; "
+                                "write at most %llds (min_runtime still guards running jobs "
+                                "against preemption by priority)",
+                                where, (long long)c->reclaim_min_runtime_s, (long long)p.grace_s,
+                                (long long)p.grace_s);
+        }
+        p.reclaim_min_runtime_s = c->reclaim_min_runtime_s;
+    }
     if (c->las_nqueues >= 0) {
         p.las_nqueues = c->las_nqueues;
         for (int k = 0; k < c->las_nqueues; k++)

@@ -276,10 +276,21 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
     s->min_victim_class = INT32_MAX;
     s->reclaimable = false;
     s->next_victim_at = SCHED_NEVER;
+    sched_time_t rmin = sched_reclaim_min_runtime(s);
     for (int r = 0; r < s->nrunning; r++) {
         const job_t *v = &s->jobs[s->running[r]];
         if (!v->preemptible || v->state != SCHED_RUNNING)
             continue;
+        /* a borrowed job turns reclaimable after the reclaim minimum runtime, any job a
+         * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
+        if (v->borrowing) {
+            if (now - v->start >= rmin) {
+                if (!s->reclaimable)
+                    s->reclaimable = team_borrowing(s, v->team);
+            } else if (v->start + rmin < s->next_victim_at) {
+                s->next_victim_at = v->start + rmin;
+            }
+        }
         if (now - v->start < s->p.min_runtime_s) {
             if (v->start + s->p.min_runtime_s < s->next_victim_at)
                 s->next_victim_at = v->start + s->p.min_runtime_s;
@@ -287,8 +298,6 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
         }
         if (s->classes[v->cls].value < s->min_victim_class)
             s->min_victim_class = s->classes[v->cls].value;
-        if (v->borrowing && !s->reclaimable)
-            s->reclaimable = team_borrowing(s, v->team);
     }
 }
 
@@ -304,21 +313,6 @@ static sched_reason_t blocked_reason(const sched_t *s, const job_t *j, uint64_t 
         if (types >> t & 1)
             free += s->type_free_whole[t];
     return free * SCHED_MILLI >= j->gpus ? SCHED_REASON_TOPOLOGY : SCHED_REASON_CAPACITY;
-}
-
-/* Holds the nodes nominated by j's preemption until j starts (or preempts elsewhere), so
- * that what its victims free goes to j and not to a job that happens to come first. */
-static void hold_preemption_targets(sched_t *s, job_t *j)
-{
-    for (int k = 0; k < j->ntargets; k++) {
-        node_t *n = &s->nodes[j->targets[k]];
-        int g = job_per_node_gpus_whole(j);
-        bool again = n->resv_epoch == s->resv_epoch;
-        n->resv_gpus = again ? n->resv_gpus + g : g;
-        n->resv_epoch = s->resv_epoch;
-        n->resv_start = s->now; /* held from now on: no job may borrow it */
-        n->resv_job = j->id;
-    }
 }
 
 typedef struct pass {
@@ -394,8 +388,9 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
         remember_failure(s, j, types, per, end, why);
     }
     j->reason = why;
-    if (why == SCHED_REASON_RESERVATION)
-        return;
+    /* A job that would fit but for the reservations and holds of the jobs before it may still
+     * preempt, on nodes whose free GPUs are not promised (preempt_for counts only those): a
+     * team within its quota reclaims from borrowers rather than wait for a reservation. */
     j->preempt_deferred = s->p.preemption && ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE;
     if (s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
         /* quota reclaim is about GPUs: a CPU-only job preempts only by priority */
@@ -409,6 +404,8 @@ static void evaluate(sched_t *s, int ji, pass_t *ps)
             remember_preempt_failure(s, j, types, per, in_quota);
         }
     }
+    if (why == SCHED_REASON_RESERVATION)
+        return; /* it waits for a reservation: it neither takes one nor blocks those behind */
     /* Reservations hold GPUs (backfill does not project CPUs or memory): a CPU-only job gets
      * none, and takes none of the reserved nodes from a GPU job. */
     if (s->p.backfill) {
@@ -539,7 +536,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         heap_sift_down(s, nheap, r);
     /* the holds of earlier preemptions come before any placement */
     for (int i = 0; i < s->nnominated; i++)
-        hold_preemption_targets(s, &s->jobs[s->nominated[i]]);
+        preempt_hold_targets(s, &s->jobs[s->nominated[i]]);
     bool holds = s->nnominated > 0;
     if (s->p.preemption)
         find_victim_bounds(s, now);

@@ -95,9 +95,11 @@ static bool check_teams(const sched_t *s, char *msg, size_t len)
 }
 
 /* A team within quota never waits behind borrowers: a single-node job within its team's
- * quota, blocked for capacity, must not find a node of its type where the free GPUs, CPUs
- * and memory plus those of eligible borrowed jobs of other teams would hold it. (Gangs are
- * not checked.) */
+ * quota, blocked for capacity or by a reservation (or a preemptor's hold), must not find a
+ * node of its type where the free GPUs nobody was promised, CPUs and memory plus those of
+ * borrowed jobs of other teams older than the reclaim minimum runtime would hold it. (Gangs
+ * are not checked. Before the reclaim minimum runtime, borrowers counted after the minimum
+ * runtime, and a job blocked by a reservation was not checked: it did not reclaim.) */
 static bool check_reclaim(const sched_t *s, char *msg, size_t len)
 {
     if (!s->p.quotas || !s->p.preemption || s->changed)
@@ -107,7 +109,8 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
             const job_t *j = &s->jobs[s->teams[ti].queue[q].job];
             if (j->eval_cycle != s->stats.cycles)
                 continue; /* skipped while the cluster was full: it could not reclaim */
-            if (j->reason != SCHED_REASON_CAPACITY || j->nodes > 1 || j->preempt_deferred ||
+            if ((j->reason != SCHED_REASON_CAPACITY && j->reason != SCHED_REASON_RESERVATION) ||
+                j->nodes > 1 || j->preempt_deferred ||
                 job_cpu_only(j) || !team_within_quota(s, j->team, j->types, j->gpus))
                 continue;
             int g = job_per_node_gpus_whole(j);
@@ -116,12 +119,14 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
                 if (!n->up || !n->schedulable || !node_maint_allows(s, n, j) ||
                     !(j->types >> n->type & 1))
                     continue;
-                int freeable = n->free_whole;
+                /* the free GPUs nobody of the pass was promised (a job that would fit but
+                 * for a reservation or a hold reclaims too, on other GPUs) */
+                int freeable = preempt_usable(s, ni, j, s->now);
                 int64_t cpus = n->cpus_free, mem = n->mem_free; /* what j needs there too */
                 for (int r = 0; r < s->nrunning; r++) {
                     const job_t *v = &s->jobs[s->running[r]];
                     if (v->state != SCHED_RUNNING || !v->preemptible || v->team == j->team ||
-                        s->now - v->start < s->p.min_runtime_s || !v->borrowing ||
+                        s->now - v->start < sched_reclaim_min_runtime(s) || !v->borrowing ||
                         !team_borrowing(s, v->team) ||
                         s->classes[v->cls].value > s->classes[j->cls].value)
                         continue;
@@ -135,9 +140,10 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
                 }
                 if (freeable >= g && n->ngpus >= g && (!j->cpus || !n->cpus || cpus >= j->cpus) &&
                     (!j->mem || !n->mem || mem >= j->mem))
-                    return FAIL("job %llu of team %s is within quota and waits for capacity, "
+                    return FAIL("job %llu of team %s is within quota and waits (%s), "
                                 "but node %s has borrowed GPUs it could reclaim",
-                                (unsigned long long)j->id, s->teams[ti].name, n->name);
+                                (unsigned long long)j->id, s->teams[ti].name,
+                                sched_reason_name(j->reason), n->name);
             }
         }
     return true;

@@ -90,10 +90,13 @@ int node_usable(const sched_t *s, int ni, sched_time_t end, const job_t *j)
     const node_t *n = &s->nodes[ni];
     if (n->resv_epoch != s->resv_epoch || end <= n->resv_start)
         return n->free_whole;
-    int held = n->resv_gpus;
+    /* j's own target, its victims stopped: its claim there is free, and the other holds
+     * claimed other GPUs (preempt.c counts a node's GPUs less the holds already on it); the
+     * later holders' victims may not have stopped yet, so their holds do not count here */
     for (int k = 0; j && k < j->ntargets; k++)
         if (j->targets[k] == ni)
-            held -= job_per_node_gpus_whole(j);
+            return n->free_whole;
+    int held = n->resv_gpus;
     return n->free_whole > held ? n->free_whole - (held > 0 ? held : 0) : 0;
 }
 

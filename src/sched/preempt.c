@@ -37,14 +37,14 @@ typedef struct node_cost {
 static bool eligible(const sched_t *s, const job_t *j, bool in_quota, const job_t *v,
                      sched_time_t now)
 {
-    if (v->state != SCHED_RUNNING || !v->preemptible || v->id == j->id ||
-        now - v->start < s->p.min_runtime_s)
+    if (v->state != SCHED_RUNNING || !v->preemptible || v->id == j->id)
         return false;
     int jv = s->classes[j->cls].value, vv = s->classes[v->cls].value;
-    if (vv < jv)
-        return true;
+    if (vv < jv && now - v->start >= s->p.min_runtime_s)
+        return true; /* priority: the minimum runtime guards it */
+    /* reclaim: only the (shorter) reclaim minimum runtime guards a borrowed job */
     return in_quota && vv <= jv && v->team != j->team && v->borrowing &&
-           team_borrowing(s, v->team);
+           now - v->start >= sched_reclaim_min_runtime(s) && team_borrowing(s, v->team);
 }
 
 static int victim_cmp(const void *a, const void *b, void *ctx)
@@ -75,6 +75,37 @@ static int slot_whole_gpus(const sched_slot_t *sl)
     return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
 }
 
+/* Holds the nodes nominated by j's preemption until j starts (or preempts elsewhere), so
+ * that what its victims free goes to j and not to a job that happens to come first. */
+void preempt_hold_targets(sched_t *s, job_t *j)
+{
+    for (int k = 0; k < j->ntargets; k++) {
+        node_t *n = &s->nodes[j->targets[k]];
+        int g = job_per_node_gpus_whole(j);
+        bool again = n->resv_epoch == s->resv_epoch;
+        n->resv_gpus = again ? n->resv_gpus + g : g;
+        n->resv_epoch = s->resv_epoch;
+        n->resv_start = s->now; /* held from now on: no job may borrow it */
+        n->resv_job = j->id;
+    }
+}
+
+/* (sched_internal.h) Counting the raw free GPUs let two preemptors claim the same ones: the
+ * second then found them held when its victims had stopped, and waited on. */
+int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now)
+{
+    const node_t *n = &s->nodes[ni];
+    sched_time_t dur = job_plan_duration(j);
+    sched_time_t end = dur > 0 ? now + s->p.grace_s + dur : SCHED_NEVER;
+    if (n->resv_epoch != s->resv_epoch || end <= n->resv_start)
+        return n->free_whole;
+    int held = n->resv_gpus;
+    for (int k = 0; k < j->ntargets; k++)
+        if (j->targets[k] == ni)
+            held -= job_per_node_gpus_whole(j); /* its own earlier claim */
+    return n->free_whole > held ? n->free_whole - (held > 0 ? held : 0) : 0;
+}
+
 bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
@@ -99,7 +130,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                 continue;
             if (n->mark_epoch != s->epoch) {
                 n->mark_epoch = s->epoch;
-                n->mark_val = n->free_whole;
+                n->mark_val = preempt_usable(s, v->slots[k].node, j, now);
                 n->mark_list = NIL;
                 GT_GROW(touched, captouched, ntouched + 1);
                 touched[ntouched++] = v->slots[k].node;
@@ -123,7 +154,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
         for (int e = n->mark_list; e != NIL; e = ent[e].next)
             local[nl++] = ent[e].job;
         qsort_r(local, (size_t)nl, sizeof(int), victim_cmp, s);
-        int free_g = n->free_whole;
+        int free_g = preempt_usable(s, touched[t], j, now);
         int64_t cpus = n->cpus_free, mem = n->mem_free;
         node_cost_t c = {touched[t], INT32_MIN, 0, (int)npick, 0};
         for (int i = 0; i < nl; i++) {
@@ -166,7 +197,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                 int taken = 0;
                 for (int ni = s->bucket[t][k]; ni != NIL && taken < want; ni = s->nodes[ni].bnext)
                     if (s->nodes[ni].mark_epoch != s->epoch &&
-                        node_has_features(&s->nodes[ni], j) &&
+                        node_has_features(&s->nodes[ni], j) && preempt_usable(s, ni, j, now) >= g &&
                         node_fits_cpu_mem(&s->nodes[ni], j->cpus, j->mem)) {
                         costs = xrealloc(costs, (ncosts + 1) * sizeof(*costs));
                         costs[ncosts++] = (node_cost_t){ni, INT32_MIN, 0, 0, 0};
@@ -214,6 +245,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                 nodes[c] = costs[c].node;
             job_set_targets(s, ji, nodes, want);
             free(nodes);
+            preempt_hold_targets(s, j); /* held from now on, in this pass too */
             j->victims_pending = issued;
             done = true;
         }

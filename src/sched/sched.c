@@ -27,6 +27,7 @@ sched_params_t sched_params_default(void)
         .las_starvation_s = 86400,
         .srtf_aging = 0.005,
         .srtf_unknown_s = 86400,
+        .reclaim_min_runtime_s = -1,
     };
 }
 

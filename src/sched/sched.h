@@ -84,7 +84,20 @@ typedef struct sched_params {
      * <= 1); a job without time limit or estimate counts as needing srtf_unknown_s */
     double srtf_aging;
     sched_time_t srtf_unknown_s;
+    /* quota reclaim: a borrowed job (one that started above its team's quota) younger than this
+     * is not reclaimed; min_runtime_s guards against priority preemption only. Never more than
+     * grace_s (the core clamps it: a lender waits at most this plus the grace period); -1 =
+     * min(min_runtime_s, grace_s). docs/scheduler.md, "Minimum runtimes". */
+    sched_time_t reclaim_min_runtime_s;
 } sched_params_t;
+
+/* The reclaim minimum runtime p means: as set (or min_runtime_s when -1), never more than the
+ * grace period. */
+static inline sched_time_t sched_params_reclaim_min_runtime(const sched_params_t *p)
+{
+    sched_time_t r = p->reclaim_min_runtime_s >= 0 ? p->reclaim_min_runtime_s : p->min_runtime_s;
+    return r < p->grace_s ? r : p->grace_s;
+}
 
 
 /* The defaults of DESIGN.md: fair share with a 7-day half-life, quotas, backfill with 8

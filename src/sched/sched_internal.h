@@ -366,6 +366,13 @@ void release_untrack(sched_t *s, int ji);
 /* preempt.c: picks victims for j; issues PREEMPT decisions; true when it did. */
 bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now);
 void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id);
+/* Holds the nodes nominated by j's preemption (its targets) in this pass: what its victims
+ * free, and the free GPUs it counted there, go to j only. */
+void preempt_hold_targets(sched_t *s, job_t *j);
+/* The whole GPUs of node ni that j may count on once its victims there stop: the free ones
+ * not promised to another job of this pass (a hold for another preemptor, a reservation j
+ * would run into if it started after the grace period). */
+int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now);
 /* Nominates nodes for j (its victims' nodes), or drops its nomination (n = 0). */
 void job_set_targets(sched_t *s, int ji, const int *nodes, int n);
 
@@ -374,6 +381,13 @@ void job_set_targets(sched_t *s, int ji, const int *nodes, int n);
 static inline bool job_cpu_only(const job_t *j)
 {
     return j->gpus == 0;
+}
+
+/* How long a borrowed job is safe from quota reclaim (sched.h: reclaim_min_runtime_s):
+ * as set, or min_runtime_s when -1, and never more than the grace period. */
+static inline sched_time_t sched_reclaim_min_runtime(const sched_t *s)
+{
+    return sched_params_reclaim_min_runtime(&s->p);
 }
 
 /* Whole GPUs per node: 0 for a CPU-only job, 1 for a fraction of one GPU. */

@@ -81,12 +81,14 @@ void gt_sim_write_json(FILE *f, const gt_sim_result_t *r, bool timing)
     fprintf(f,
             "  \"policy\": {\"name\": \"%s\", \"fairshare\": %s, \"half_life_s\": %lld, "
             "\"quotas\": %s, \"backfill\": %s, \"reservations\": %d, \"preemption\": %s, "
-            "\"grace_s\": %lld, \"min_runtime_s\": %lld, \"order\": \"%s\", "
+            "\"grace_s\": %lld, \"min_runtime_s\": %lld, \"reclaim_min_runtime_s\": %lld, "
+            "\"order\": \"%s\", "
             "\"placement\": \"%s\"},\n",
             r->policy_name ? r->policy_name : "config", p->fairshare ? "true" : "false",
             (long long)p->half_life_s, p->quotas ? "true" : "false",
             p->backfill ? "true" : "false", p->reservations, p->preemption ? "true" : "false",
-            (long long)p->grace_s, (long long)p->min_runtime_s, sched_order_name(p->order),
+            (long long)p->grace_s, (long long)p->min_runtime_s,
+            (long long)sched_params_reclaim_min_runtime(p), sched_order_name(p->order),
             sched_placement_name(p->placement));
     if (timing)
         fprintf(f, "  \"sim_wall_s\": %.3f,\n  \"decisions_per_s\": %.0f,\n", r->sim_wall_s,

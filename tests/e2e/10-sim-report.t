@@ -111,7 +111,7 @@ is "$(jv "$WORK/c.json" 'd["gpu_utilization"]')" 0.9554 "checkpoint: the redone 
 sim "$WORK/f.json" --config "$ONE" --trace "$S/report.csv" -o json --no-timing --policy fifo --jobs-out "$WORK/f.csv"
 is "$rc" 0 "fifo: exit 0"
 is "$(jv "$WORK/f.json" 'd["policy"]')" \
-  "{'name': 'fifo', 'fairshare': False, 'half_life_s': 604800, 'quotas': False, 'backfill': False, 'reservations': 0, 'preemption': False, 'grace_s': 10, 'min_runtime_s': 50, 'order': 'fifo', 'placement': 'bestfit'}" \
+  "{'name': 'fifo', 'fairshare': False, 'half_life_s': 604800, 'quotas': False, 'backfill': False, 'reservations': 0, 'preemption': False, 'grace_s': 10, 'min_runtime_s': 50, 'reclaim_min_runtime_s': 10, 'order': 'fifo', 'placement': 'bestfit'}" \
   "fifo: the report names the policy; fair share, quotas, backfill, reservations, preemption off; FIFO order"
 is "$(jv "$WORK/f.json" '(d["preemptions"], d["makespan_s"], d["wait_s"]["mean"], d["teams"]["b"]["guarantee_attainment"])')" \
   "(0, 1700, 325.0, 0.0)" "fifo: no preemption, job 2 waits for job 1: b's guarantee 0"

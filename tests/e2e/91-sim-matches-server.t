@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # What the simulator shows is what the server does: one small scenario (times in seconds, a
-# 5 s minimum runtime, a 2 s grace period) run through a real server with an agent and through
+# 5 s minimum runtime, a 2 s grace period, so a 2 s reclaim minimum runtime: never more than
+# the grace period) run through a real server with an agent and through
 # `gantry sim` with the same cluster file; the same jobs start in the same order on the same
 # GPUs (the order and the GPUs are compared, never wall-clock durations).
 #
 #   t=0  j1 team a, 8 GPUs, 100 s: a borrows the whole node (quota 4)
-#   t=2  j2 team b, 4 GPUs, 6 s: the lender asks for its quota before j1 has run 5 s; nothing
-#        can happen until j1 passes the minimum runtime at 5 (no event then): j1 is reclaimed,
-#        j2 starts on GPUs 0-3. The simulator used to wait for j1's end (100 s), and start the
-#        high job j3 first.
+#   t=1  j2 team b, 4 GPUs, 10 s: the lender asks for its quota before j1 has run 2 s; nothing
+#        can happen until j1 passes the reclaim minimum runtime at 2 (no event then): j1 is
+#        reclaimed, j2 starts on GPUs 0-3. The simulator used to wait for j1's end (100 s), and
+#        start the high job j3 first; until the reclaim minimum runtime, a borrower was safe
+#        from reclaim for the whole minimum runtime (5 s).
 #   t=8  j3 team a, class high, 2 GPUs, 20 s: starts on the free GPUs 4-5
 #   t=20 j4 team b, 6 GPUs, 2 s: j2 has ended; starts on the 6 GPUs j3 leaves free
-# j1 waits in its backoff (60 s from 5): it is not compared.
+# j1 waits in its backoff (60 s from 2): it is not compared.
 . "$(dirname "$0")/agent-lib.sh"
 
 cat > "$WORK/cluster.yaml" <<'Y'
@@ -32,7 +34,7 @@ Y
 cat > "$WORK/trace.csv" <<'C'
 id,submit,team,gpus,duration,priority
 j1,0,a,8,100,normal
-j2,2,b,4,6,normal
+j2,1,b,4,10,normal
 j3,8,a,2,20,high
 j4,20,b,6,2,normal
 C
@@ -44,21 +46,23 @@ ok $? "gantry sim runs the scenario"
 # "TIME ID NODE:GPUS" -> "ID NODE:GPUS", the first start of each of j2, j3, j4 and j1's first
 sim_order=$(awk '!seen[$2]++ { print $2, $3 }' "$WORK/sim-starts" | head -4 | tr '\n' ';')
 is "$sim_order" "j1 n1:0,1,2,3,4,5,6,7;j2 n1:0,1,2,3;j3 n1:4,5;j4 n1:0,1,2,3,6,7;" \
-  "the simulator: j1 on all 8, then j2 (at j1's minimum runtime), j3, j4, on these GPUs"
-is "$(awk '$2 == "j2" { print $1; exit }' "$WORK/sim-starts")" 7 \
-  "the simulator starts j2 at 7 (reclaim at 5, when j1 passes its minimum runtime, + 2 s grace), not at 100"
+  "the simulator: j1 on all 8, then j2 (at j1's reclaim minimum runtime), j3, j4, on these GPUs"
+is "$(awk '$2 == "j2" { print $1; exit }' "$WORK/sim-starts")" 4 \
+  "the simulator starts j2 at 4 (reclaim at 2, when j1 passes its reclaim minimum runtime, + 2 s grace), not at 7 (its minimum runtime) nor 100"
 
 # The issue's figures: the default 10-minute minimum runtime and 120 s grace; the lender
-# submits at 300 s, while the borrower's 36,000 s job runs on the whole node. It used to wait
-# 35,700 s (the borrower's end); reclaimed at 600 s, it starts at 720 s: a wait of 420 s.
+# submits at 60 s, while the borrower's 36,000 s job runs on the whole node. It used to wait
+# 35,940 s (the borrower's end), then 660 s (reclaimed at the 10-minute minimum runtime, 600 s);
+# reclaimed at 120 s (the reclaim minimum runtime: the grace period), it starts at 240 s: a
+# wait of 180 s.
 sed -e 's/grace_period: 2s, min_runtime: 5s/grace_period: 120s, min_runtime: 10m/' \
   "$WORK/cluster.yaml" > "$WORK/lend.yaml"
-printf 'id,submit,team,gpus,duration\nborrower,0,a,8,36000\nlender,300,b,4,1000\n' > "$WORK/lend.csv"
+printf 'id,submit,team,gpus,duration\nborrower,0,a,8,36000\nlender,60,b,4,1000\n' > "$WORK/lend.csv"
 "$GANTRY" sim --config "$WORK/lend.yaml" --trace "$WORK/lend.csv" -q -o json \
   --starts-out "$WORK/lend-starts" > "$WORK/lend.json" 2> "$WORK/lend.err"
-is "$(awk '$2 == "lender" { print $1; exit }' "$WORK/lend-starts")" 720 \
-  "a lender submitting at 300 s starts at 720 s (reclaim at the borrower's 10-minute minimum, + 120 s grace), not at 36,000 s"
-like "$(tr -d ' \n' < "$WORK/lend.json")" '"b":\{[^}]*"wait_mean_s":420\.0' "the report: team b waited 420 s"
+is "$(awk '$2 == "lender" { print $1; exit }' "$WORK/lend-starts")" 240 \
+  "a lender submitting at 60 s starts at 240 s (reclaim at the borrower's 120 s reclaim minimum, + 120 s grace), not at 720 s nor 36,000 s"
+like "$(tr -d ' \n' < "$WORK/lend.json")" '"b":\{[^}]*"wait_mean_s":180\.0' "the report: team b waited 180 s"
 
 # ---- the server with an agent -------------------------------------------------------------
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
@@ -75,8 +79,8 @@ T0=$(perl -MTime::HiRes=time -e 'printf "%.3f", time')
 id1=$(job j1 a 8 100 normal)
 wait_for 10 grep -q "^j1 " "$WORK/starts"
 ok $? "j1 starts"
-at_time 2
-id2=$(job j2 b 4 6 normal)
+at_time 1
+id2=$(job j2 b 4 10 normal)
 at_time 8
 id3=$(job j3 a 2 20 high)
 at_time 20

@@ -108,6 +108,30 @@ static void test_params(void)
         gt_config_free(c);
     }
 
+    /* the reclaim minimum runtime: at most the grace period, or the file is refused */
+    c = parse("scheduler:\n  preemption: {grace_period: 120s, min_runtime: 10m, "
+              "reclaim_min_runtime: 90s}\n", &err);
+    ok(c && model_sched_params(c, &p, &err) == 0, "reclaim_min_runtime 90s: %s", err.msg);
+    is_int(p.reclaim_min_runtime_s, 90, "reclaim minimum runtime 90 s");
+    is_int(sched_params_reclaim_min_runtime(&p), 90, "in effect: 90 s");
+    gt_config_free(c);
+    c = parse("scheduler:\n  preemption: {grace_period: 120s, min_runtime: 10m}\n", &err);
+    ok(c && model_sched_params(c, &p, &err) == 0, "no reclaim_min_runtime");
+    is_int(sched_params_reclaim_min_runtime(&p), 120,
+           "not written: the minimum runtime, clamped to the grace period (120 s)");
+    gt_config_free(c);
+    c = parse("scheduler:\n  preemption:\n    grace_period: 2m\n"
+              "    reclaim_min_runtime: 5m\n", &err);
+    errno = 0;
+    ok(c && model_sched_params(c, &p, &err) == -1, "reclaim_min_runtime above the grace period");
+    is_int(errno, EINVAL, "errno EINVAL");
+    is_str(err.msg, "line 4: scheduler.preemption.reclaim_min_runtime (300s) is longer than "
+                    "grace_period (120s): a team's job within its quota would wait past the "
+                    "grace period for the borrowers it reclaims from; write at most 120s "
+                    "(min_runtime still guards running jobs against preemption by priority)",
+           "the message names the line, both values and what to write");
+    gt_config_free(c);
+
     c = parse("scheduler:\n  placement: roundrobin\n", &err);
     ok(c && model_sched_params(c, &p, &err) == -1, "an unknown placement is refused");
     is_str(err.msg, "line 2: scheduler.placement: unknown placement 'roundrobin'; write bestfit or fgd",

@@ -47,10 +47,16 @@ static int submit(uint64_t id, int team, int cls, int gpus, sched_time_t at)
     return sched_job_submit(S, &sp, NULL);
 }
 
-/* Rule: a running job younger than the minimum runtime is never a victim, neither for a
- * higher class nor for a reclaim; at exactly the minimum runtime it is.
- * Mutations: drop `now - v->start < s->p.min_runtime_s` from preempt.c eligible() (third
- * part fails), or from eligible() and cycle.c find_victim_bounds() (all parts); `<` to `<=`. */
+/* Rule: a running job younger than the minimum runtime is never a victim of a higher class;
+ * at exactly the minimum runtime it is. A borrowed job is reclaimed after the reclaim minimum
+ * runtime instead, which is never longer than the grace period (by default the minimum
+ * runtime clamped to it): a lender's job within its quota waits for a young borrower at most
+ * that plus the grace period. (Before: the minimum runtime, 10 minutes, guarded borrowers
+ * too, and lenders waited up to 12 minutes for GPUs of their quota.)
+ * Mutations: drop `now - v->start >= s->p.min_runtime_s` from preempt.c eligible() (first part
+ * fails); use min_runtime_s instead of sched_reclaim_min_runtime() in eligible() (the reclaim
+ * part fails: no reclaim at 120 s); drop the reclaim runtime test from eligible() (reclaim at
+ * 100 s); drop the clamp in sched_reclaim_min_runtime() (the last part fails); `<` to `<=`. */
 static void test_min_runtime(void)
 {
     setup();
@@ -76,10 +82,42 @@ static void test_min_runtime(void)
     ok(started(1) && info(1).borrowing, "min runtime: b's job borrows a's quota");
     submit(2, T_A, C_NORMAL, 4, 100);
     cycle(100);
-    cycle(599);
-    ok(!preempted(1), "min runtime: a's reclaim waits for the borrower's minimum runtime");
-    cycle(600);
-    ok(preempted(1), "min runtime: at 600 s the borrowed job is reclaimed");
+    ok(!preempted(1), "min runtime: at 100 s the borrower is younger than the reclaim minimum");
+    cycle(119);
+    ok(!preempted(1), "min runtime: a's reclaim waits for the reclaim minimum runtime (120 s)");
+    cycle(120);
+    ok(preempted(1), "min runtime: at 120 s (the grace period), not 600 s, it is reclaimed");
+
+    /* a reclaim minimum runtime set above the grace period is clamped to it */
+    setup();
+    sched_params_t p = *sched_params(S);
+    p.reclaim_min_runtime_s = 1000;
+    sched_set_params(S, &p);
+    node("n1", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    submit(1, T_B, C_NORMAL, 4, 0);
+    cycle(0);
+    submit(2, T_A, C_NORMAL, 4, 10);
+    cycle(10);
+    cycle(119);
+    ok(!preempted(1), "min runtime: reclaim minimum 1000 s: not reclaimed at 119 s");
+    cycle(120);
+    ok(preempted(1), "min runtime: reclaim minimum 1000 s is clamped to the grace period: 120 s");
+
+    /* and one set below it is kept */
+    setup();
+    p = *sched_params(S);
+    p.reclaim_min_runtime_s = 30;
+    sched_set_params(S, &p);
+    node("n1", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    submit(1, T_B, C_NORMAL, 4, 0);
+    cycle(0);
+    submit(2, T_A, C_NORMAL, 4, 10);
+    cycle(10);
+    ok(!preempted(1), "min runtime: reclaim minimum 30 s: not reclaimed at 10 s");
+    cycle(30);
+    ok(preempted(1), "min runtime: reclaim minimum 30 s: reclaimed at 30 s");
 
     /* a young job is passed over even where it would be the cheaper victim */
     setup();
@@ -163,6 +201,118 @@ static void test_reclaim_only_borrowed(void)
     is_int(ndec, 1, "reclaim: one victim");
 }
 
+/* Rule: a job within its team's quota that would fit but for a reservation (of a job before
+ * it) still reclaims from borrowers, on nodes whose free GPUs nobody was promised. (Before, a
+ * job blocked by a reservation never preempted: on Philly seed0 most within-quota jobs served
+ * late waited so, some for hours, while borrowers held GPUs of their quota.)
+ * Mutations: return in cycle.c evaluate() when why is SCHED_REASON_RESERVATION before the
+ * preemption try (as before): job 4 waits; preempt.c usable_for() returning free_whole (the
+ * reservation's GPUs counted): job 4 preempts nothing useful and starts on n1 later. */
+static void test_reclaim_despite_reservation(void)
+{
+    setup();
+    sched_params_t p = *sched_params(S);
+    p.fairshare = false; /* the order is the job order: job 3 (shorter) before job 4 */
+    sched_set_params(S, &p);
+    sched_node_spec_t a100 = {.name = "n1", .gpu_type = "A100", .gpus = 4, .leaf = "l1"};
+    sched_node_add(S, &a100, NULL);
+    node("n2", 4);
+    uint64_t A = 1ULL << sched_gpu_type_find(S, "A100");
+    uint64_t V = 1ULL << sched_gpu_type_find(S, "V100");
+    sched_team_set_quota(S, T_A, -1, 8000, -1, NULL);
+    sched_team_set_quota(S, T_B, -1, 4000, -1, NULL);
+    sched_job_spec_t j1 = spec(1, T_C, C_NORMAL, 4, 0); /* c borrows all of n2 */
+    j1.gpu_types = V;
+    sched_job_spec_t j2 = spec(2, T_A, C_NORMAL, 2, 0); /* a: half of n1 until 1000 */
+    j2.gpu_types = A;
+    j2.estimate = 1000;
+    sched_job_submit(S, &j1, NULL);
+    sched_job_submit(S, &j2, NULL);
+    cycle(0);
+    ok(started(1) && started(2), "reservation: c's job borrows n2, a's job takes half of n1");
+    sched_job_spec_t j3 = spec(3, T_A, C_NORMAL, 4, 500); /* all of n1, within a's quota */
+    j3.gpu_types = A;
+    j3.estimate = 100;
+    sched_job_spec_t j4 = spec(4, T_B, C_NORMAL, 2, 500); /* within b's quota, runs long */
+    sched_job_submit(S, &j3, NULL);
+    sched_job_submit(S, &j4, NULL);
+    cycle(500);
+    ok(info(3).state == SCHED_PENDING && info(3).estimated_start == 1000,
+       "reservation: job 3 waits for n1, reserved at 1000");
+    ok(preempted(1), "reservation: b's job, kept off n1 by the reservation, reclaims n2");
+    ok(!started(4), "reservation: it does not start on the reserved GPUs of n1");
+    sched_job_stopped(S, 1, 620);
+    cycle(620);
+    ok(started(4) && node_of(4) == 1, "reservation: b's job starts on n2 when c's stopped");
+}
+
+/* Rule: a preemptor whose victims stopped starts on the GPUs it claimed, though a later
+ * preemptor holds the same node and its victim still runs; two preemptors never count the
+ * same free GPUs. (Before, each hold covered the node's free GPUs: the first preemptor found
+ * its freed GPU held for the second, lost its nomination and waited for the second's victim:
+ * on Philly, within-quota jobs served 240 s after submission instead of 120 s.)
+ * Mutations: node_usable() subtracting the other holds for the job's own target (as before);
+ * preempt.c counting n->free_whole instead of usable_for() (the last part: the 1-GPU job
+ * counts the claimed GPU, takes no victim, and waits). */
+static void test_preemptors_share_node(void)
+{
+    setup();
+    node("n1", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    for (uint64_t i = 1; i <= 4; i++)
+        submit(i, T_C, C_NORMAL, 1, 0);
+    cycle(0);
+    ok(started(1) && started(2) && started(3) && started(4), "share: c borrows n1's 4 GPUs");
+    submit(5, T_A, C_NORMAL, 1, 1000);
+    cycle(1000);
+    ok(ndec == 1 && dec[0].action == SCHED_PREEMPT, "share: a's first job reclaims one GPU");
+    uint64_t v5 = ndec ? dec[0].job_id : 0;
+    submit(6, T_A, C_NORMAL, 1, 1050);
+    cycle(1050);
+    ok(ndec == 1 && dec[0].action == SCHED_PREEMPT && dec[0].job_id != v5,
+       "share: a's second job reclaims another");
+    uint64_t v6 = ndec ? dec[0].job_id : 0;
+    sched_job_stopped(S, v5, 1120);
+    cycle(1120);
+    ok(started(5), "share: the first starts when its victim stopped (the second's still runs)");
+    ok(!started(6), "share: the second waits for its own victim");
+    sched_job_stopped(S, v6, 1170);
+    cycle(1170);
+    ok(started(6), "share: the second starts when its victim stopped");
+
+    /* a later preemptor does not count the free GPU an earlier one claimed */
+    setup();
+    node("n1", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    for (uint64_t i = 1; i <= 3; i++)
+        submit(i, T_C, C_NORMAL, 1, 0);
+    cycle(0);
+    submit(4, T_A, C_NORMAL, 2, 1000);
+    cycle(1000);
+    ok(ndec == 1 && preempted(ndec ? dec[0].job_id : 0),
+       "share: a's 2-GPU job claims the free GPU and reclaims one more");
+    submit(5, T_A, C_NORMAL, 1, 1010);
+    cycle(1010);
+    ok(!started(5), "share: a's 1-GPU job does not take the GPU claimed by the first");
+    ok(ndec == 1 && dec[0].action == SCHED_PREEMPT && dec[0].for_id == 5,
+       "share: it reclaims a GPU of its own instead");
+
+    /* the claim holds from the preemption on, in the same pass: a job after the preemptor in
+     * that pass does not take the free GPU it counted (mutation: drop preempt_for()'s
+     * preempt_hold_targets() call) */
+    setup();
+    node("n1", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    for (uint64_t i = 1; i <= 3; i++)
+        submit(i, T_C, C_NORMAL, 1, 0);
+    cycle(0);
+    submit(4, T_A, C_NORMAL, 2, 1000); /* within a's quota: before c's job */
+    submit(5, T_C, C_NORMAL, 1, 1000);
+    cycle(1000);
+    ok(ndec == 1 && dec[0].for_id == 4, "share: a's job claims the free GPU and reclaims one");
+    ok(!started(5), "share: c's new job does not take the claimed GPU in the same pass");
+}
+
 /* Rule: the nodes a preemption frees are held for the preemptor until it starts: a job that
  * comes along while its victims stop one by one does not take them.
  * Mutations: return at the top of cycle.c hold_preemption_targets(); drop its call in
@@ -224,6 +374,8 @@ int main(void)
     test_within_quota_first();
     test_reclaim_only_borrowed();
     test_nodes_held_for_preemptor();
+    test_reclaim_despite_reservation();
+    test_preemptors_share_node();
     test_victim_node_class_first();
     sched_free(S);
     return tap_done();

@@ -13,13 +13,16 @@
 
 static int T_A, T_B, C_LOW, C_HIGH;
 
-static void setup(sched_time_t min_runtime)
+/* The reclaim minimum runtime is never longer than the grace period (it defaults to the
+ * minimum runtime, clamped to it): setup() makes the grace period the minimum runtime, so a
+ * borrower is safe from reclaim for the minimum runtime too; setup_grace() sets both. */
+static void setup_grace(sched_time_t min_runtime, sched_time_t grace)
 {
     sched_free(S);
     sched_params_t p = sched_params_default();
     p.half_life_s = 0;
     p.min_runtime_s = min_runtime;
-    p.grace_s = 10;
+    p.grace_s = grace;
     S = sched_new(&p);
     C_LOW = sched_class_add(S, "low", 10, true, NULL);
     C_HIGH = sched_class_add(S, "high", 1000, false, NULL);
@@ -27,6 +30,11 @@ static void setup(sched_time_t min_runtime)
     T_B = sched_team_add(S, "b", -1, 1, NULL);
     sched_team_set_quota(S, T_A, -1, 4000, 8000, NULL);
     sched_team_set_quota(S, T_B, -1, 4000, 8000, NULL);
+}
+
+static void setup(sched_time_t min_runtime)
+{
+    setup_grace(min_runtime, min_runtime);
 }
 
 static int node(const char *name, int gpus)
@@ -70,6 +78,38 @@ static void test_min_runtime(void)
     sched_job_stopped(S, 1, 610);
     cycle(610);
     ok(decided(SCHED_START, 2), "b starts at 610, when a's job has stopped (not at 36000)");
+}
+
+/* The two thresholds apart: a borrower is reclaimable after the reclaim minimum runtime (120 s
+ * here), a job a priority victim only after the minimum runtime (600 s); each is a wakeup.
+ * Mutations: find_victim_bounds() taking min_runtime_s for borrowers too (the wakeup says 600,
+ * not 120); eligible() doing so (no reclaim at 120). */
+static void test_reclaim_min_runtime(void)
+{
+    setup_grace(600, 120);
+    node("n1", 8);
+    submit(1, T_A, C_LOW, 8, 0, 36000, 0); /* a borrows 4 GPUs of b's quota */
+    cycle(0);
+    submit(2, T_B, C_LOW, 4, 0, 1000, 30);
+    cycle(30);
+    ok(ndec == 0, "at 30 the lender waits: the borrower is younger than 120 s");
+    is_int(sched_next_wakeup(S), 120, "wakeup at 120, when it passes the reclaim minimum runtime");
+    cycle(119);
+    is_int(ndec, 0, "a pass at 119 decides nothing");
+    cycle(120);
+    ok(decided(SCHED_PREEMPT, 1), "at 120 (not 600) the borrowed job is reclaimed for b");
+    /* priority alone still waits for the minimum runtime */
+    setup_grace(600, 120);
+    node("n1", 4);
+    submit(1, T_A, C_LOW, 4, 0, 36000, 0); /* within a's quota: not a borrower */
+    cycle(0);
+    submit(2, T_B, C_HIGH, 4, 0, 1000, 30);
+    cycle(30);
+    is_int(sched_next_wakeup(S), 600, "a job within its quota: the wakeup is its minimum runtime");
+    cycle(120);
+    ok(!decided(SCHED_PREEMPT, 1), "at 120 it is no victim for a higher class");
+    cycle(600);
+    ok(decided(SCHED_PREEMPT, 1), "at 600 it is");
 }
 
 /* A job started in the pass becomes a victim after the minimum runtime: with a job waiting
@@ -190,7 +230,7 @@ typedef struct entry {
 static int drive(const sim_job_t *tmpl, bool every_second, entry_t *log, sched_time_t horizon,
                  int *passes)
 {
-    setup(60);
+    setup_grace(60, 10); /* priority victims after 60 s, borrowers reclaimed after 10 s */
     node("n1", 8);
     node("n2", 8);
     int n2 = 1;
@@ -335,6 +375,7 @@ static void test_lockstep(void)
 int main(void)
 {
     test_min_runtime();
+    test_reclaim_min_runtime();
     test_started_in_pass();
     test_backoff();
     test_reservation();
