@@ -8,6 +8,8 @@
 
 #include "model/sched_config.h"
 
+#define INFLATE_WINDOW 0.005 /* FGD's window around a step: +-0.5% of the capacity */
+
 /* splitmix64: small, seeded, the same on every machine */
 static uint64_t rng_next(uint64_t *x)
 {
@@ -74,6 +76,14 @@ int gt_sim_inflate(const gt_config_t *cfg, const gt_trace_t *tr, const gt_inflat
         errno = EINVAL;
         return gt_error_set(err, "invalid_argument", "the trace has no tasks to sample from");
     }
+    int64_t population_gpus = 0;
+    for (size_t i = 0; i < population; i++)
+        population_gpus += member(tr, i)->gpus_milli;
+    if (population_gpus <= 0) {
+        errno = EINVAL;
+        return gt_error_set(err, "invalid_argument", "the trace's tasks ask for no GPUs: the "
+                            "arrived load would never grow");
+    }
     sched_t *s = model_sched_new(cfg, false, err);
     if (!s)
         return -1;
@@ -128,7 +138,18 @@ int gt_sim_inflate(const gt_config_t *cfg, const gt_trace_t *tr, const gt_inflat
     int64_t arrived = 0;
     double failed_gpus = 0, last_progress = wall0;
     int next_k = 1;
-    for (uint64_t id = 1; out->npoints < cap_points; id++) {
+    /* FGD's measure: the mean allocation over the arrivals whose arrived load is within
+       INFLATE_WINDOW of a step (its analysis rounds the arrived load to whole percents and
+       averages each percent's rows); the arrivals go on past the last step until its window
+       closes, without counting in tasks and failed */
+    double *wsum = xcalloc(cap_points + 1, sizeof(double));
+    size_t *wn = xcalloc(cap_points + 1, sizeof(size_t));
+    size_t end_tasks = 0, end_failed = 0;
+    bool points_done = false;
+    for (uint64_t id = 1;; id++) {
+        if (points_done &&
+            (double)arrived >= (double)cap * (step * (double)out->npoints + INFLATE_WINDOW))
+            break;
         size_t pick = id <= population ? order[id - 1] : rng_below(&x, population);
         const gt_trace_job_t *tj = member(tr, pick);
         sched_job_spec_t sp;
@@ -150,6 +171,16 @@ int gt_sim_inflate(const gt_config_t *cfg, const gt_trace_t *tr, const gt_inflat
             out->failed++;
             failed_gpus += (double)tj->gpus_milli / SCHED_MILLI;
         }
+        {
+            double load = (double)arrived / (double)cap;
+            long k = lround(load / step);
+            if (k >= 1 && (size_t)k <= cap_points && fabs(load - step * (double)k) < INFLATE_WINDOW - 1e-12) {
+                wsum[k] += (double)sched_allocated_milli(s) / (double)cap;
+                wn[k]++;
+            }
+        }
+        if (points_done)
+            continue;
         while (out->npoints < cap_points &&
                (double)arrived >= (double)cap * step * next_k * (1 - 1e-12)) {
             double load = step * next_k;
@@ -165,8 +196,11 @@ int gt_sim_inflate(const gt_config_t *cfg, const gt_trace_t *tr, const gt_inflat
             pt->failed_gpus = failed_gpus;
             next_k++;
         }
-        if (step * next_k > until + 1e-9)
-            break;
+        if (step * next_k > until + 1e-9 || out->npoints == cap_points) {
+            points_done = true;
+            end_tasks = out->tasks;
+            end_failed = out->failed;
+        }
         if (o && o->progress && (id & 255) == 0 && gt_monotonic_s() - last_progress > 2) {
             fprintf(stderr, "\rsim --inflate: arrived %.1f%%, %zu tasks, %zu failed   ",
                     100.0 * (double)arrived / (double)cap, out->tasks, out->failed);
@@ -174,6 +208,18 @@ int gt_sim_inflate(const gt_config_t *cfg, const gt_trace_t *tr, const gt_inflat
         }
     }
     free(order);
+    out->tasks = end_tasks;
+    out->failed = end_failed;
+    for (size_t i = 0; i < out->npoints; i++) {
+        gt_inflate_point_t *pt = &out->points[i];
+        /* (a step the arrivals jumped over has no arrival in its window: the point itself) */
+        pt->window_allocated_ratio = wn[i + 1] ? wsum[i + 1] / (double)wn[i + 1]
+                                               : pt->allocated_ratio;
+        pt->window_unallocated_gpus = out->capacity_gpus * (1 - pt->window_allocated_ratio);
+        pt->window_arrivals = wn[i + 1];
+    }
+    free(wsum);
+    free(wn);
     if (o && o->progress && gt_monotonic_s() - wall0 > 2)
         fprintf(stderr, "\n");
     out->wall_s = gt_monotonic_s() - wall0;
@@ -207,9 +253,11 @@ void gt_inflate_write_json(FILE *f, const gt_inflate_result_t *r, bool timing)
         const gt_inflate_point_t *p = &r->points[i];
         fprintf(f, "%s\n    {\"arrived_load\": %.2f, \"allocated_ratio\": %.4f, "
                 "\"unallocated_gpus\": %.2f, \"tasks\": %zu, \"failed\": %zu, "
-                "\"failed_gpus\": %.2f}",
+                "\"failed_gpus\": %.2f, \"window_allocated_ratio\": %.4f, "
+                "\"window_unallocated_gpus\": %.2f, \"window_arrivals\": %zu}",
                 i ? "," : "", p->arrived_load, p->allocated_ratio, p->unallocated_gpus,
-                p->tasks, p->failed, p->failed_gpus);
+                p->tasks, p->failed, p->failed_gpus, p->window_allocated_ratio,
+                p->window_unallocated_gpus, p->window_arrivals);
     }
     fprintf(f, "\n  ]\n}\n");
 }
@@ -219,12 +267,13 @@ void gt_inflate_write_table(FILE *f, const gt_inflate_result_t *r, bool timing)
     fprintf(f, "Inflation: placement %s, seed %llu, %.0f GPUs, %zu tasks sampled from %zu\n",
             sched_placement_name(r->placement), (unsigned long long)r->seed, r->capacity_gpus,
             r->tasks, r->population);
-    fprintf(f, "%8s %10s %12s %8s %8s\n", "ARRIVED", "ALLOCATED", "UNALLOCATED", "TASKS",
-            "FAILED");
+    fprintf(f, "%8s %10s %12s %8s %8s %14s\n", "ARRIVED", "ALLOCATED", "UNALLOCATED", "TASKS",
+            "FAILED", "UNALLOC+-0.5%");
     for (size_t i = 0; i < r->npoints; i++) {
         const gt_inflate_point_t *p = &r->points[i];
-        fprintf(f, "%7.0f%% %9.2f%% %12.1f %8zu %8zu\n", 100 * p->arrived_load,
-                100 * p->allocated_ratio, p->unallocated_gpus, p->tasks, p->failed);
+        fprintf(f, "%7.0f%% %9.2f%% %12.1f %8zu %8zu %14.1f\n", 100 * p->arrived_load,
+                100 * p->allocated_ratio, p->unallocated_gpus, p->tasks, p->failed,
+                p->window_unallocated_gpus);
     }
     if (timing)
         fprintf(f, "wall %.2f s\n", r->wall_s);

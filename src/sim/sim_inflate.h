@@ -28,6 +28,11 @@ typedef struct gt_inflate_point {
     double unallocated_gpus;      /* capacity - allocated GPUs */
     size_t tasks, failed;         /* tasks arrived, and of them not placed */
     double failed_gpus;           /* GPUs the failed tasks asked */
+    /* FGD's measure (its artifact's analysis): the mean allocation after each arrival whose
+     * arrived load is within +-0.5% of the capacity of the step (the step itself when none) */
+    double window_allocated_ratio;
+    double window_unallocated_gpus;
+    size_t window_arrivals;       /* the arrivals averaged */
 } gt_inflate_point_t;
 
 typedef struct gt_inflate_result {

@@ -1,6 +1,7 @@
 /* test_inflate.c: the inflation experiment (src/sim/sim_inflate.c) on small clusters worked
  * out by hand, and the pod lists it reads (five-column lists, CPU-only tasks). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -82,6 +83,35 @@ static void test_points(void)
     gt_config_free(cfg);
 }
 
+/* FGD's measure: the mean allocation over the arrivals within +-0.5% of a step. One GPU,
+ * tasks of 0.002 GPU: arrivals at 0.2%, 0.4%, ... all placed up to 100%; those at 100.2% and
+ * 100.4% fail. Around 100%: 99.6%, 99.8%, 100%, 100% and 100% allocated after the arrivals at
+ * 99.6% to 100.4% (two of them after the step was reached): the mean is 99.88%, where the
+ * step's own point reads 100%. */
+static void test_window(void)
+{
+    gt_config_t *cfg = config("  - {name: n1, gpus: 1, gpu_type: T4}\n");
+    gt_trace_t *tr = trace(FIVE "a,1000,1024,1,2\n");
+    gt_inflate_result_t r;
+    if (cfg && tr && run(cfg, tr, 3, 1.0, &r) == 0) {
+        is_int(r.npoints, 20, "20 points");
+        const gt_inflate_point_t *p = &r.points[19];
+        is_int((long long)p->window_arrivals, 5, "100%%: 5 arrivals within +-0.5%%");
+        is_int(llround(p->allocated_ratio * 10000), 10000, "the step's point: 100%% allocated");
+        is_int(llround(p->window_allocated_ratio * 10000), 9988, "the window's mean: 99.88%%");
+        ok(p->window_unallocated_gpus > 0.00119 && p->window_unallocated_gpus < 0.00121,
+           "... 0.0012 GPU unallocated");
+        is_int((long long)r.points[0].window_arrivals, 5, "5%%: 4.6%% to 5.4%%");
+        is_int(llround(r.points[0].window_allocated_ratio * 10000), 500, "... their mean 5%%");
+        is_int((long long)r.tasks, 500, "tasks: those up to the last step (the window's later "
+               "arrivals not counted)");
+        is_int((long long)r.failed, 0, "failed: none by then");
+        gt_inflate_result_free(&r);
+    }
+    gt_trace_free(tr);
+    gt_config_free(cfg);
+}
+
 /* The trace's tasks come first, each once, in a seeded order (as FGD shuffles the pod list):
  * a 1-GPU and a 3-GPU task on 4 GPUs reach 100% with exactly two arrivals, whatever the seed;
  * draws with replacement would give 1+1 (50%) or 3+3 (150%) for some seeds. */
@@ -139,6 +169,15 @@ static void test_cpu_only(void)
     ok(none > 0 && all > 0, "a CPU-only task first blocks the GPU tasks (%d runs), after them "
        "it fails (%d runs)", none, all);
     gt_trace_free(tr);
+    /* only CPU-only tasks: the arrived load never grows; refused, not an endless run */
+    tr = trace(FIVE "c,8000,1024,0,0\n");
+    gt_inflate_result_t r;
+    gt_inflate_opts_t o = {.seed = 1};
+    gt_error_t err = {0};
+    is_int(cfg && tr ? gt_sim_inflate(cfg, tr, &o, &r, &err) : 0, -1,
+           "a population without GPUs is refused");
+    is_str(err.code, "invalid_argument", "... invalid_argument");
+    gt_trace_free(tr);
     gt_config_free(cfg);
 }
 
@@ -173,6 +212,7 @@ static void test_lists(void)
 int main(void)
 {
     test_points();
+    test_window();
     test_order();
     test_cpu_only();
     test_lists();
