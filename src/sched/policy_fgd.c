@@ -23,6 +23,14 @@
  * GPUs): a free GPU a 1-GPU shape cannot use loses more than one a 0.1-GPU shape cannot
  * (measured on openb, both lower the GPUs left unallocated: docs/simulator.md).
  *
+ * CPUs per GPU: beyond FGD, a node's fragmentation also counts the free GPU capacity its free
+ * CPUs cannot serve at the mix's CPUs per GPU (the CPUs of the mix's GPU shapes over their
+ * GPUs, by frequency): free GPUs minus free CPUs / that ratio, when positive, each milli-GPU
+ * counting FGD_CPU_STRAND. FGD's measure only asks whether one task of a shape still finds its
+ * CPUs; a node whose CPUs run out before its GPUs strands the rest, so CPU-hungry tasks (and
+ * CPU-only ones) go where CPUs are plentiful for the GPUs left (openb: the 2-GPU T4 nodes with
+ * 104 CPUs), and CPU-light ones where they are scarce (the 8-GPU G2 nodes with 96).
+ *
  * Placement is this score for jobs on one node (fractions, whole GPUs, CPU-only); gangs keep
  * their topology-aware search (place.c). */
 #include <errno.h>
@@ -36,6 +44,8 @@
 #define FGD_TYPICAL 256             /* shapes that count at most */
 #define FGD_COVER 1.0               /* share of the weight the counted shapes cover */
 #define FGD_GPU_WEIGHT 0.2          /* a shape counts (this + its GPUs) times its weight */
+#define FGD_CPU_STRAND 0.5          /* a milli-GPU the node's CPUs leave stranded counts as
+                                       this many milli-GPUs of fragment */
 
 static void shape_of(const sched_t *s, const sched_job_spec_t *sp, fgd_shape_t *out)
 {
@@ -151,6 +161,17 @@ static void typical_refresh(sched_t *s)
            counts by its frequency times (FGD_GPU_WEIGHT + its GPUs) */
         t->weight *= FGD_GPU_WEIGHT + (double)t->milli * t->count / SCHED_MILLI;
     }
+    double cw = 0, mw = 0, gw = 0;
+    for (size_t i = 0; i < s->nmix; i++) {
+        const fgd_shape_t *m = &s->mix[i];
+        if (!m->milli)
+            continue;
+        gw += m->weight * m->milli * m->count;
+        cw += m->weight * (double)m->cpus;
+        mw += m->weight * (double)m->mem;
+    }
+    s->mix_cpu_per_milli = gw > 0 ? cw / gw : 0;
+    s->mix_mem_per_milli = gw > 0 ? mw / gw : 0;
     double sum = 0;
     for (size_t i = 0; i < s->ntypical; i++)
         sum += s->typical[i].weight;
@@ -213,10 +234,26 @@ double fgd_state_frag(const sched_t *s, const fgd_shape_t *shapes, size_t nshape
     return f;
 }
 
+/* The free GPU capacity of a node state that its free CPUs cannot serve at the mix's CPUs per
+ * GPU (0 when the mix asks no CPUs or the node does not track them). */
+static double cpu_stranded(const sched_t *s, const nstate_t *st)
+{
+    if (st->cpus_free < 0 || !(s->mix_cpu_per_milli > 0))
+        return 0;
+    int64_t total = 0;
+    for (int g = 0; g < st->ngpus; g++)
+        total += st->free[g];
+    double x = (double)total - (double)st->cpus_free / s->mix_cpu_per_milli;
+    return x > 0 ? x : 0;
+}
+
+/* A node state's fragmentation: FGD's measure for the shapes that count, plus the GPU
+ * capacity its CPUs leave stranded (FGD_CPU_STRAND per milli-GPU). */
 static double state_frag(const sched_t *s, const nstate_t *st)
 {
     return fgd_state_frag(s, s->typical, s->ntypical, st->type, st->free, st->ngpus,
-                          st->cpus_free, st->mem_free);
+                          st->cpus_free, st->mem_free) +
+           FGD_CPU_STRAND * cpu_stranded(s, st);
 }
 
 static double node_frag(sched_t *s, int ni)

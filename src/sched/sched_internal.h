@@ -285,6 +285,8 @@ struct sched {
     size_t nmix, capmix, ntypical, captypical;
     bool mix_declared, mix_dirty;
     uint32_t frag_gen;
+    double mix_cpu_per_milli, mix_mem_per_milli;   /* the mix's GPU shapes: CPUs (milli) and
+                                                      memory (MiB) per milli-GPU */
 };
 
 /* Whether node n offers every feature job j needs: the placement's one test of features. */

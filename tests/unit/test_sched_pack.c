@@ -2,6 +2,7 @@
  * Each rule has a scenario where best fit decides otherwise (so the test shows what the rule
  * changes) and where the rule's own term decides: scarce typed nodes are kept for the jobs
  * that need their type; CPU-rich and memory-rich nodes are not broken by small tasks; a
+ * task that needs many CPUs per GPU goes where CPUs are plentiful (the stranding term); a
  * fraction goes on the GPU that keeps whole GPUs whole; the mix is what the driver declares,
  * or else what was submitted. */
 #include <errno.h>
@@ -118,6 +119,50 @@ static void test_cpu_rich(void)
                    "bestfit: the 8-GPU job with 64 CPUs then fits nowhere");
         }
     }
+}
+
+/* CPUs per GPU (the stranding term): a task that needs more CPUs per GPU than the mix goes
+ * where CPUs are plentiful, though one more task of the mix still finds its CPUs on either
+ * node (FGD's measure alone sees no difference and the tie goes to the CPU-poor node), so the
+ * CPU-poor node keeps the CPUs for all its GPUs: 7 more tasks of the mix run instead of 6. */
+static void test_cpu_ratio(void)
+{
+    /* whole GPUs (the node score): mix 1 GPU with 12 CPUs; the job 1 GPU with 24 */
+    setup(SCHED_PLACE_FGD);
+    int rich = node("rich", "A100", 4, 400000, 0);
+    node("poor", "A100", 4, 48000, 0); /* added last: a tie goes to it */
+    mix(1000, 12000, 0, NULL, 1);
+    is_int(place(1, 1000, 24000, 0, NULL, NULL), rich,
+           "fgd: a 1-GPU task with 24 CPUs goes on the CPU-rich node (mix: 12 CPUs per GPU)");
+    int ran = 0;
+    for (uint64_t id = 2; id <= 8; id++)
+        ran += place(id, 1000, 12000, 0, NULL, NULL) >= 0;
+    is_int(ran, 7, "fgd: then 7 more 1-GPU tasks with 12 CPUs run (on the poor node, 48 "
+           "CPUs serve its 4 GPUs)");
+    /* a fraction (its own search): mix half a GPU with 6 CPUs; the job half a GPU with 12 */
+    setup(SCHED_PLACE_FGD);
+    node("poor", "T4", 2, 24000, 0); /* first: a tie between nodes goes to it */
+    rich = node("rich", "T4", 2, 200000, 0);
+    mix(500, 6000, 0, NULL, 1);
+    is_int(place(1, 500, 12000, 0, NULL, NULL), rich,
+           "fgd: half a GPU with 12 CPUs goes on the CPU-rich node (mix: 12 CPUs per GPU)");
+    ran = 0;
+    for (uint64_t id = 2; id <= 8; id++)
+        ran += place(id, 500, 6000, 0, NULL, NULL) >= 0;
+    is_int(ran, 7, "fgd: then 7 more halves with 6 CPUs run");
+    /* and the other way: a task without CPUs goes on the CPU-starved node (4 GPUs, 12 CPUs:
+       its CPUs serve one GPU of the mix), where it uses a GPU the mix could not */
+    setup(SCHED_PLACE_FGD);
+    int starved = node("starved", "A100", 4, 12000, 0);
+    node("even", "A100", 4, 48000, 0); /* added last: a tie goes to it */
+    mix(1000, 12000, 0, NULL, 1);
+    mix(0, 400000, 0, NULL, 1); /* a CPU-only shape: not part of the CPUs per GPU */
+    is_int(place(1, 1000, 0, 0, NULL, NULL), starved,
+           "fgd: a 1-GPU task without CPUs goes on the CPU-starved node");
+    ran = 0;
+    for (uint64_t id = 2; id <= 6; id++)
+        ran += place(id, 1000, 12000, 0, NULL, NULL) >= 0;
+    is_int(ran, 5, "fgd: then 5 more 1-GPU tasks with 12 CPUs run (4 on the even node)");
 }
 
 /* The same for memory, which FGD's measure leaves out. */
@@ -301,6 +346,7 @@ int main(void)
 {
     test_typed();
     test_cpu_rich();
+    test_cpu_ratio();
     test_memory();
     test_fraction();
     test_measure();
