@@ -17,6 +17,7 @@
 typedef struct bench_cfg {
     int64_t nodes, gpus_per_node, jobs, pending, teams, cycles;
     unsigned seed;
+    int placement;                /* scheduler.placement (--placement) */
 } bench_cfg_t;
 
 static int64_t job_gpus(unsigned *seed)
@@ -28,6 +29,7 @@ static int64_t job_gpus(unsigned *seed)
 static sched_t *build_cluster(const bench_cfg_t *b, int *classes)
 {
     sched_params_t p = sched_params_default();
+    p.placement = b->placement;
     sched_t *s = sched_new(&p);
     classes[0] = sched_class_add(s, "low", 10, true, NULL);
     classes[1] = sched_class_add(s, "normal", 100, true, NULL);
@@ -81,18 +83,20 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: gantry bench sched [--nodes N] [--gpus-per-node G] [--jobs J]\n"
                "                          [--pending P] [--teams T] [--cycles C] [--seed S]\n"
+               "                          [--placement bestfit|fgd]\n"
                "Measures the scheduler core on a synthetic cluster and job mix; prints JSON.\n"
                "Defaults: 10000 nodes x 8 GPUs, 1000000 jobs, 100000 pending, 50 teams.\n");
 }
 
 static int bench_sched(int argc, char **argv)
 {
-    bench_cfg_t b = {10000, 8, 1000000, 100000, 50, 40, 1};
+    bench_cfg_t b = {10000, 8, 1000000, 100000, 50, 40, 1, SCHED_PLACE_BESTFIT};
     static const struct option opts[] = {
         {"nodes", required_argument, 0, 'n'}, {"gpus-per-node", required_argument, 0, 'g'},
         {"jobs", required_argument, 0, 'j'},  {"pending", required_argument, 0, 'p'},
         {"teams", required_argument, 0, 't'}, {"cycles", required_argument, 0, 'c'},
         {"seed", required_argument, 0, 's'},  {"help", no_argument, 0, 'h'},
+        {"placement", required_argument, 0, 'P'},
         {0, 0, 0, 0},
     };
     int c;
@@ -104,6 +108,15 @@ static int bench_sched(int argc, char **argv)
         if (c == 'h') {
             usage(stdout);
             return 0;
+        }
+        if (c == 'P') {
+            b.placement = sched_placement_find(optarg);
+            if (b.placement < 0) {
+                fprintf(stderr, "gantry bench sched: unknown placement '%s'; write bestfit or "
+                        "fgd\n", optarg);
+                return 2;
+            }
+            continue;
         }
         int64_t seed;
         if (c == 's' && gt_parse_int64(optarg, 0, 1 << 30, &seed, &err) == 0) {
@@ -212,11 +225,13 @@ static int bench_sched(int argc, char **argv)
            " \"placements\": %llu, \"placement_wall_s\": %.3f, \"placements_per_s\": %.0f,\n"
            " \"pending\": %zu, \"running\": %zu, \"cycles\": %lld, \"cycle_ms_p50\": %.2f, "
            "\"cycle_ms_p99\": %.2f, \"cycle_ms_max\": %.2f,\n \"cycle_starts\": %llu, "
-           "\"cycle_preemptions\": %llu, \"jobs_evaluated_per_cycle\": %.0f}\n",
+           "\"cycle_preemptions\": %llu, \"jobs_evaluated_per_cycle\": %.0f,\n"
+           " \"placement\": \"%s\"}\n",
            (long long)b.nodes, (long long)b.gpus_per_node, (long long)b.jobs, (long long)b.teams,
            (unsigned long long)started, in_cycle, in_cycle > 0 ? (double)started / in_cycle : 0,
            pending, running, (long long)b.cycles, p50, p99, ms[b.cycles - 1],
-           (unsigned long long)starts2, (unsigned long long)preempts, examined);
+           (unsigned long long)starts2, (unsigned long long)preempts, examined,
+           sched_placement_name(b.placement));
     free(ms);
     sched_free(s);
     return 0;
