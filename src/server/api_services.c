@@ -256,37 +256,40 @@ static bool may_change(const http_req_t *req, service_t *s)
     return auth_can_use_team(&req->who, services_team(s));
 }
 
+/* A change: checked and queued under srv->mu (held on entry, dropped on return), applied to
+ * memory only once the store has committed it (a refused commit: 503, nothing changed). */
 static int patch(server_t *srv, http_req_t *req, http_resp_t *resp, service_t *s)
 {
     json_t *body = http_body_json(req, resp);
-    if (!body)
+    if (!body) {
+        pthread_mutex_unlock(&srv->mu);
         return -1;
+    }
     gt_error_t err = {0};
-    uint64_t ticket = 0;
-    int rc = 0;
+    int status = 400;
     json_t *replicas = json_object_get(body, "replicas"), *spec = json_object_get(body, "spec");
     json_t *rollback = json_object_get(body, "rollback");
     json_t *autoscale = json_object_get(body, "autoscale");
+    services_change_t c = {.replicas = -1, .spec = spec, .rollback = json_is_true(rollback)};
     const char *k;
     json_t *v;
     json_object_foreach(body, k, v)
     {
         if (strcmp(k, "replicas") && strcmp(k, "spec") && strcmp(k, "rollback") &&
             strcmp(k, "autoscale")) {
-            json_decref(body);
-            return http_error(resp, 400, "invalid_argument", "unknown field '%s': a service "
-                              "change has replicas, spec (a rolling update), rollback or "
-                              "autoscale", k);
+            gt_error_set(&err, "invalid_argument", "unknown field '%s': a service change has "
+                         "replicas, spec (a rolling update), rollback or autoscale", k);
+            goto refused;
         }
     }
-    if (!replicas && !spec && !json_is_true(rollback) && !autoscale) {
-        json_decref(body);
-        return http_error(resp, 400, "invalid_argument", "say what to change: replicas, spec "
-                          "(a rolling update), rollback: true or autoscale");
+    if (!replicas && !spec && !c.rollback && !autoscale) {
+        gt_error_set(&err, "invalid_argument", "say what to change: replicas, spec (a rolling "
+                     "update), rollback: true or autoscale");
+        goto refused;
     }
     if (autoscale && (replicas || spec || rollback)) {
-        json_decref(body);
-        return http_error(resp, 400, "invalid_argument", "autoscale is changed alone");
+        gt_error_set(&err, "invalid_argument", "autoscale is changed alone");
+        goto refused;
     }
     if (autoscale) {
         json_t *mn = json_object_get(autoscale, "min"), *mx = json_object_get(autoscale, "max");
@@ -294,38 +297,53 @@ static int patch(server_t *srv, http_req_t *req, http_resp_t *resp, service_t *s
         if (!json_is_object(autoscale) || !json_is_integer(mn) || !json_is_integer(mx) ||
             (tg && !json_is_number(tg)) || json_integer_value(mn) < 0 ||
             json_integer_value(mx) > 1000) {
-            json_decref(body);
-            return http_error(resp, 400, "invalid_argument", "autoscale must be {\"min\": N, "
-                              "\"max\": M, \"target\": REQUESTS_IN_FLIGHT_PER_REPLICA} (target "
-                              "default 4); {\"min\": 0, \"max\": 0} turns it off");
+            gt_error_set(&err, "invalid_argument", "autoscale must be {\"min\": N, \"max\": M, "
+                         "\"target\": REQUESTS_IN_FLIGHT_PER_REPLICA} (target default 4); "
+                         "{\"min\": 0, \"max\": 0} turns it off");
+            goto refused;
         }
-        rc = services_autoscale(srv, s, (int)json_integer_value(mn), (int)json_integer_value(mx),
-                                tg ? json_number_value(tg) : 4.0, &ticket, &err);
+        c.autoscale = true;
+        c.as_min = (int)json_integer_value(mn);
+        c.as_max = (int)json_integer_value(mx);
+        c.as_target = tg ? json_number_value(tg) : 4.0;
     }
-    if (spec && json_is_true(rollback)) {
-        json_decref(body);
-        return http_error(resp, 400, "invalid_argument", "a change is either a new spec or a "
-                          "rollback, not both");
+    if (spec && c.rollback) {
+        gt_error_set(&err, "invalid_argument", "a change is either a new spec or a rollback, "
+                     "not both");
+        goto refused;
     }
     if (replicas && (!json_is_integer(replicas) || json_integer_value(replicas) < 0 ||
                      json_integer_value(replicas) > 1000)) {
-        json_decref(body);
-        return http_error(resp, 400, "invalid_argument", "replicas must be a whole number from "
-                          "0 to 1000");
+        gt_error_set(&err, "invalid_argument", "replicas must be a whole number from 0 to 1000");
+        goto refused;
     }
-    if (spec)
-        rc = services_update(srv, s, spec, &req->who, &ticket, &err);
-    else if (json_is_true(rollback))
-        rc = services_rollback(srv, s, &req->who, &ticket, &err);
-    uint64_t t2 = 0;
-    if (rc == 0 && replicas)
-        rc = services_scale(srv, s, (int)json_integer_value(replicas), &t2, &err);
+    if (replicas)
+        c.replicas = (int)json_integer_value(replicas);
+    json_t *record = NULL;
+    uint64_t ticket = 0;
+    if (services_change(srv, s, &c, &req->who, &record, &ticket, &err) < 0) {
+        status = !strcmp(err.code, "conflict") ? 409 : 400;
+        goto refused;
+    }
     json_decref(body);
+    char name[129];
+    snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(record, "name")));
+    pthread_mutex_unlock(&srv->mu);
+    int rc = store_wait(srv->store, ticket, &err);
+    pthread_mutex_lock(&srv->mu);
+    s = services_change_done(srv, name, record, rc == 0);
+    if (rc == 0 && s)
+        resp->json = services_view(srv, s, true, http_header(req, "Host"));
+    pthread_mutex_unlock(&srv->mu);
     if (rc < 0)
-        return http_error_from(resp, !strcmp(err.code, "conflict") ? 409 : 400, &err);
-    resp->ticket = t2 > ticket ? t2 : ticket;
-    resp->json = services_view(srv, s, true, http_header(req, "Host"));
+        return http_error_from(resp, 503, &err);
+    if (!resp->json)
+        return http_error(resp, 404, "not_found", "service '%s' does not exist", name);
     return 0;
+refused:
+    pthread_mutex_unlock(&srv->mu);
+    json_decref(body);
+    return http_error_from(resp, status, &err);
 }
 
 int api_services(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest)
@@ -369,8 +387,12 @@ int api_services(server_t *srv, http_req_t *req, http_resp_t *resp, const char *
     }
     if (method(req, "PATCH")) {
         patch(srv, req, resp, s);
-        pthread_mutex_unlock(&srv->mu);
         return 0;
+    }
+    if (method(req, "DELETE") && services_changing(s)) {
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 409, "conflict", "service '%s': a change of it is being saved; "
+                          "try again", name);
     }
     if (method(req, "DELETE")) {
         resp->ticket = services_delete(srv, s);

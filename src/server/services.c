@@ -25,6 +25,7 @@ struct service {
     int revision;
     double created;
     bool reserved;           /* its first submission is committing */
+    bool changing;           /* a client's change of it is committing (services_change) */
     uint64_t *ids;           /* its replica jobs that have not ended */
     size_t nids, ids_cap;
     drain_t *drain;          /* replicas out of the endpoint, stopped at until */
@@ -35,7 +36,7 @@ struct service {
     int create_failures;     /* replicas of it that failed to start or ended failed, in a row */
     double next_create_at;   /* no new replica before (its creation backoff) */
     char *last_error;        /* why the last replica could not be created, or NULL */
-    /* Autoscaling (services_autoscale): between min and max replicas, aiming at target
+    /* Autoscaling (services_change): between min and max replicas, aiming at target
      * requests in flight per replica; off while max is 0. in_flight: requests through the
      * endpoint now; sampled every turn into the window that decides every
      * SERVICES_AUTOSCALE_WINDOW_S. */
@@ -202,6 +203,32 @@ void services_settle(server_t *srv, const char *name, bool keep, uint64_t first,
             (unsigned long long)(first + (uint64_t)count - 1));
 }
 
+/* Memory takes the record's replicas, revisions and autoscaling (a stored record, or a change
+ * just committed). */
+static void apply_record(service_t *s, const json_t *o)
+{
+    json_t *spec = json_object_get(o, "spec");
+    if (spec != s->spec) {
+        json_decref(s->spec);
+        s->spec = json_incref(spec);
+    }
+    json_t *prev = json_object_get(o, "previous");
+    json_t *was = s->previous;
+    s->previous = json_is_object(prev) ? json_incref(prev) : NULL;
+    json_decref(was);
+    s->replicas = (int)json_integer_value(json_object_get(o, "replicas"));
+    s->revision = (int)json_integer_value(json_object_get(o, "revision"));
+    s->created = json_number_value(json_object_get(o, "created"));
+    json_t *as = json_object_get(o, "autoscale");
+    s->as_min = s->as_max = 0;
+    s->as_target = 0;
+    if (json_is_object(as)) {
+        s->as_min = (int)json_integer_value(json_object_get(as, "min"));
+        s->as_max = (int)json_integer_value(json_object_get(as, "max"));
+        s->as_target = json_number_value(json_object_get(as, "target"));
+    }
+}
+
 static int on_record(void *arg, const char *name, const char *doc)
 {
     server_t *srv = arg;
@@ -217,18 +244,7 @@ static int on_record(void *arg, const char *name, const char *doc)
         return 0;
     }
     service_t *s = service_add(srv, name, team, user);
-    s->spec = json_incref(spec);
-    json_t *prev = json_object_get(o, "previous");
-    s->previous = json_is_object(prev) ? json_incref(prev) : NULL;
-    s->replicas = (int)json_integer_value(json_object_get(o, "replicas"));
-    s->revision = (int)json_integer_value(json_object_get(o, "revision"));
-    s->created = json_number_value(json_object_get(o, "created"));
-    json_t *as = json_object_get(o, "autoscale");
-    if (json_is_object(as)) {
-        s->as_min = (int)json_integer_value(json_object_get(as, "min"));
-        s->as_max = (int)json_integer_value(json_object_get(as, "max"));
-        s->as_target = json_number_value(json_object_get(as, "target"));
-    }
+    apply_record(s, o);
     json_decref(o);
     return 0;
 }
@@ -587,7 +603,7 @@ void services_tick(server_t *srv)
         service_t *s = r->v[i];
         if (s->reserved)
             continue;
-        if (s->as_max) {
+        if (s->as_max && !s->changing) { /* its record is the client's change's until then */
             int want = autoscale_wants(s, now);
             if (want != s->replicas) {
                 fprintf(stderr, "gantry server: service %s autoscales from %d to %d replica(s) "
@@ -603,38 +619,6 @@ void services_tick(server_t *srv)
     }
 }
 
-int services_autoscale(server_t *srv, service_t *s, int min, int max, double target,
-                       uint64_t *ticket, gt_error_t *err)
-{
-    errno = EINVAL;
-    if (max == 0 && min == 0) {
-        s->as_min = s->as_max = 0;
-        *ticket = save_record(srv, s);
-        return 0;
-    }
-    if (min < 1 || max < min || max > 1000 || !(target > 0 && target <= 10000))
-        return gt_error_set(err, "invalid_argument", "autoscale needs 1 <= min <= max <= 1000 "
-                            "and a target of requests in flight per replica above 0 (at most "
-                            "10000); {\"min\": 0, \"max\": 0} turns it off");
-    s->as_min = min;
-    s->as_max = max;
-    s->as_target = target;
-    s->as_sum = 0;
-    s->as_n = 0;
-    s->as_since = 0;
-    s->low_since = 0;
-    int want = s->replicas < min ? min : s->replicas > max ? max : s->replicas;
-    if (want != s->replicas) {
-        s->replicas = want;
-        s->next_create_at = 0;
-    }
-    fprintf(stderr, "gantry server: service %s autoscales between %d and %d replicas, %g "
-                    "request(s) in flight per replica.\n", s->name, min, max, target);
-    *ticket = save_record(srv, s);
-    server_kick(srv);
-    return 0;
-}
-
 void services_done(server_t *srv, const char *name)
 {
     service_t *s = services_find(srv, name);
@@ -644,46 +628,26 @@ void services_done(server_t *srv, const char *name)
 
 /* ---- changes ---- */
 
-int services_scale(server_t *srv, service_t *s, int replicas, uint64_t *ticket, gt_error_t *err)
-{
-    if (replicas < 0 || replicas > 1000) {
-        errno = EINVAL;
-        return gt_error_set(err, "invalid_argument", "replicas must be a whole number from 0 "
-                            "to 1000");
-    }
-    int was = s->replicas;
-    s->replicas = replicas;
-    s->next_create_at = 0;
-    fprintf(stderr, "gantry server: service %s scales from %d to %d replica(s).\n", s->name, was,
-            replicas);
-    *ticket = save_record(srv, s);
-    server_kick(srv);
-    return 0;
-}
-
-/* Makes spec (stolen) the current revision, the current one the previous. */
-static int new_revision(server_t *srv, service_t *s, json_t *spec, const char *what,
-                        const auth_principal_t *who, uint64_t *ticket, gt_error_t *err)
+/* Whether spec (a new revision of s) would be accepted as a submission by who: its environment
+ * and volumes, its partition, its class and GPU types (a type no node offers would take one of
+ * the scheduler's type slots for good), its dependencies (as who sees them), and whether it
+ * could ever run. 0, or -1 (EINVAL) with err. */
+static int check_revision(server_t *srv, const service_t *s, const json_t *spec,
+                          const auth_principal_t *who, gt_error_t *err)
 {
     job_t *j = NULL;
     job_array_t arr;
-    if (job_parse_request(spec, s->user, s->team, &j, &arr, err) < 0) {
-        json_decref(spec);
+    errno = EINVAL;
+    if (job_parse_request(spec, s->user, s->team, &j, &arr, err) < 0)
         return -1;
-    }
     job_array_free(&arr);
     bool same_name = j->name && !strcmp(j->name, s->name) && !strcmp(j->team, s->team);
-    bool service = j->kind == JOB_KIND_SERVICE;
-    if (!same_name || !service) {
+    if (!same_name || j->kind != JOB_KIND_SERVICE) {
         job_free(j);
-        json_decref(spec);
         errno = EINVAL;
         return gt_error_set(err, "invalid_argument", "an update keeps the service's name, team "
                             "and kind");
     }
-    /* Checked as a submission is: its environment and volumes, its partition, its class and
-     * GPU types (a type no node offers would take one of the scheduler's type slots for
-     * good), its dependencies (as who sees them), and whether it could ever run. */
     int rc = server_job_resolve_env(srv, j, err);
     if (rc == 0)
         rc = server_job_resolve_partition(srv, j, err);
@@ -695,48 +659,130 @@ static int new_revision(server_t *srv, service_t *s, json_t *spec, const char *w
     if (rc == 0)
         rc = server_check_job(srv, j, err);
     job_free(j);
-    if (rc < 0) {
-        json_decref(spec);
-        errno = EINVAL;
-        return -1;
+    errno = EINVAL;
+    return rc;
+}
+
+int services_change(server_t *srv, service_t *s, const services_change_t *c,
+                    const auth_principal_t *who, json_t **record, uint64_t *ticket,
+                    gt_error_t *err)
+{
+    if (s->changing || s->reserved) {
+        errno = EBUSY;
+        return gt_error_set(err, "conflict", "service %s: another change of it is being saved; "
+                            "try again", s->name);
     }
-    json_decref(s->previous);
-    s->previous = s->spec;
-    s->spec = spec;
-    s->revision++;
-    s->next_create_at = 0;
-    s->create_failures = 0;
-    fprintf(stderr, "gantry server: service %s: %s to revision %d; its replicas are replaced "
-                    "one at a time.\n", s->name, what, s->revision);
-    *ticket = save_record(srv, s);
-    server_kick(srv);
+    json_t *rec = record_json(s);
+    if (c->spec || c->rollback) {
+        json_t *spec;
+        if (c->spec) {
+            if (!json_is_object(c->spec) || !json_object_size(c->spec)) {
+                json_decref(rec);
+                errno = EINVAL;
+                return gt_error_set(err, "invalid_argument", "'spec' must be an object of the "
+                                    "fields to change, such as {\"image\": \"...\"} or "
+                                    "{\"env\": {...}}");
+            }
+            spec = json_deep_copy(s->spec);
+            json_object_update(spec, (json_t *)c->spec);
+            json_object_del(spec, "replicas");
+        } else if (s->previous) {
+            spec = json_deep_copy(s->previous);
+        } else {
+            json_decref(rec);
+            errno = ENOENT;
+            return gt_error_set(err, "conflict", "service %s has no previous revision to roll "
+                                "back to", s->name);
+        }
+        if (check_revision(srv, s, spec, who, err) < 0) {
+            json_decref(spec);
+            json_decref(rec);
+            return -1;
+        }
+        json_object_set(rec, "previous", s->spec);
+        json_object_set_new(rec, "spec", spec);
+        json_object_set_new(rec, "revision", json_integer(s->revision + 1));
+    }
+    if (c->autoscale && c->as_min == 0 && c->as_max == 0) {
+        json_object_del(rec, "autoscale");
+    } else if (c->autoscale) {
+        if (c->as_min < 1 || c->as_max < c->as_min || c->as_max > 1000 ||
+            !(c->as_target > 0 && c->as_target <= 10000)) {
+            json_decref(rec);
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "autoscale needs 1 <= min <= max <= "
+                                "1000 and a target of requests in flight per replica above 0 "
+                                "(at most 10000); {\"min\": 0, \"max\": 0} turns it off");
+        }
+        json_object_set_new(rec, "autoscale", json_pack("{s:i,s:i,s:f}", "min", c->as_min,
+                                                        "max", c->as_max, "target",
+                                                        c->as_target));
+        /* the replicas wanted are brought into [min, max] at once */
+        int want = s->replicas < c->as_min ? c->as_min
+                   : s->replicas > c->as_max ? c->as_max
+                                             : s->replicas;
+        json_object_set_new(rec, "replicas", json_integer(want));
+    }
+    if (c->replicas >= 0) {
+        if (c->replicas > 1000) {
+            json_decref(rec);
+            errno = EINVAL;
+            return gt_error_set(err, "invalid_argument", "replicas must be a whole number from "
+                                "0 to 1000");
+        }
+        json_object_set_new(rec, "replicas", json_integer(c->replicas));
+    }
+    char *doc = json_dumps(rec, JSON_COMPACT);
+    store_op_t op = {.kind = STORE_SETTING_PUT, .a = "service", .b = s->name, .d = doc};
+    *ticket = store_enqueue_client(srv->store, &op, 1);
+    free(doc);
+    s->changing = true;
+    *record = rec;
     return 0;
 }
 
-int services_update(server_t *srv, service_t *s, const json_t *patch,
-                    const auth_principal_t *who, uint64_t *ticket, gt_error_t *err)
+service_t *services_change_done(server_t *srv, const char *name, json_t *record, bool committed)
 {
-    if (!json_is_object(patch) || !json_object_size(patch)) {
-        errno = EINVAL;
-        return gt_error_set(err, "invalid_argument", "'spec' must be an object of the fields "
-                            "to change, such as {\"image\": \"...\"} or {\"env\": {...}}");
+    service_t *s = services_find(srv, name);
+    if (s)
+        s->changing = false;
+    if (!s || !committed) {
+        json_decref(record);
+        return s;
     }
-    json_t *spec = json_deep_copy(s->spec);
-    json_object_update(spec, (json_t *)patch);
-    json_object_del(spec, "replicas");
-    return new_revision(srv, s, spec, "rolling update", who, ticket, err);
+    int was_replicas = s->replicas, was_revision = s->revision, was_max = s->as_max;
+    int was_min = s->as_min;
+    double was_target = s->as_target;
+    apply_record(s, record);
+    json_decref(record);
+    if (s->revision != was_revision) {
+        s->next_create_at = 0;
+        s->create_failures = 0;
+        fprintf(stderr, "gantry server: service %s goes to revision %d; its replicas are "
+                        "replaced one at a time.\n", s->name, s->revision);
+    }
+    if (s->as_max != was_max || s->as_min != was_min || s->as_target != was_target) {
+        s->as_sum = 0;
+        s->as_n = 0;
+        s->as_since = 0;
+        s->low_since = 0;
+        if (s->as_max)
+            fprintf(stderr, "gantry server: service %s autoscales between %d and %d replicas, "
+                            "%g request(s) in flight per replica.\n", s->name, s->as_min,
+                    s->as_max, s->as_target);
+        else
+            fprintf(stderr, "gantry server: service %s no longer autoscales.\n", s->name);
+    }
+    if (s->replicas != was_replicas) {
+        s->next_create_at = 0;
+        fprintf(stderr, "gantry server: service %s scales from %d to %d replica(s).\n", s->name,
+                was_replicas, s->replicas);
+    }
+    server_kick(srv);
+    return s;
 }
 
-int services_rollback(server_t *srv, service_t *s, const auth_principal_t *who, uint64_t *ticket,
-                      gt_error_t *err)
-{
-    if (!s->previous) {
-        errno = ENOENT;
-        return gt_error_set(err, "conflict", "service %s has no previous revision to roll back "
-                            "to", s->name);
-    }
-    return new_revision(srv, s, json_deep_copy(s->previous), "rollback", who, ticket, err);
-}
+bool services_changing(const service_t *s) { return s->changing; }
 
 uint64_t services_delete(server_t *srv, service_t *s)
 {

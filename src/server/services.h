@@ -86,22 +86,36 @@ json_t *services_view(server_t *srv, service_t *s, bool detail, const char *host
 /* All services' views who may see, by name. */
 json_t *services_list(server_t *srv, const auth_principal_t *who, const char *host);
 const char *services_team(const service_t *s);
-/* Changes (each saved as a kept write; the replicas follow on the next turns): the replicas
- * wanted; a new revision from the current spec with patch's fields (a rolling update); back to
- * the previous revision's spec; delete (every replica stopped, the record removed). A new
- * revision is checked as a submission by who would be (volumes, partition, class, GPU types,
- * dependencies, feasibility). 0 with *ticket, or -1 with err (the service unchanged). */
-int services_scale(server_t *srv, service_t *s, int replicas, uint64_t *ticket, gt_error_t *err);
-int services_update(server_t *srv, service_t *s, const json_t *patch,
-                    const auth_principal_t *who, uint64_t *ticket, gt_error_t *err);
-int services_rollback(server_t *srv, service_t *s, const auth_principal_t *who, uint64_t *ticket,
-                      gt_error_t *err);
+/* A client's change of a service (PATCH /v1/services/NAME), durable before it acts: the replicas
+ * wanted (-1: unchanged); a new revision from the current spec with spec's fields (a rolling
+ * update) or the previous revision's (rollback); autoscaling between as_min and as_max replicas
+ * (1 <= min <= max <= 1000) aiming at as_target requests in flight per replica through the
+ * endpoint (min = max = 0 turns it off; the replicas wanted are brought into [min, max]). */
+typedef struct services_change {
+    int replicas;
+    const json_t *spec;
+    bool rollback;
+    bool autoscale;
+    int as_min, as_max;
+    double as_target;
+} services_change_t;
+/* Checks c against s (a new revision as a submission by who would be: volumes, partition,
+ * class, GPU types, dependencies, feasibility) and queues the service's new record as a
+ * client's batch (store_enqueue_client): *ticket, *record (the caller's). Memory is unchanged,
+ * and every other change of s (and its delete) is refused (409) until services_change_done.
+ * The caller drops srv->mu, store_wait()s the ticket, takes srv->mu again and calls
+ * services_change_done. -1 with err (EINVAL, ENOENT: no previous revision; EBUSY: another
+ * change is committing), nothing queued. Caller holds srv->mu. */
+int services_change(server_t *srv, service_t *s, const services_change_t *c,
+                    const auth_principal_t *who, json_t **record, uint64_t *ticket,
+                    gt_error_t *err);
+/* Ends a change of services_change: when its commit succeeded memory takes record (taken) and
+ * the replicas follow on the next turns; otherwise nothing changes. Returns the service. */
+service_t *services_change_done(server_t *srv, const char *name, json_t *record, bool committed);
+/* Whether a client's change of s is committing. */
+bool services_changing(const service_t *s);
+/* Deletes the service: every replica stopped, the record removed. Returns the ticket. */
 uint64_t services_delete(server_t *srv, service_t *s);
-/* Autoscaling between min and max replicas (1 <= min <= max <= 1000), aiming at target requests
- * in flight per replica through the endpoint; min = max = 0 turns it off. The replicas wanted
- * are brought into [min, max] at once. 0 with *ticket, or -1 (EINVAL) with err. */
-int services_autoscale(server_t *srv, service_t *s, int min, int max, double target,
-                       uint64_t *ticket, gt_error_t *err);
 /* Picks up to max ready replicas to try, round robin ("ADDRESS:PORT" into addr[i], 64 bytes
  * each) and counts the request. Returns how many. */
 int services_pick(server_t *srv, service_t *s, char (*addr)[64], int max);
