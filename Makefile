@@ -43,10 +43,11 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(OUT)/tests/%)
 TEST_LIBS := $(OUT)/tests/libfake_nvml.so
 GANTRY    := $(OUT)/gantry
 LAUNCHER  := $(OUT)/gantry-launcher
+HOLD      := $(OUT)/gantry-session-hold
 
 .PHONY: all test unit e2e bench deps clean format fuzz
 # bin/gantry is the release build; a SANITIZE build stays in build/san
-all: $(GANTRY) $(LAUNCHER) $(if $(SANITIZE),,bin/gantry bin/gantry-launcher)
+all: $(GANTRY) $(LAUNCHER) $(HOLD) $(if $(SANITIZE),,bin/gantry bin/gantry-launcher bin/gantry-session-hold)
 
 # copy then rename: a running bin/gantry (gantry up, a server) does not block the build
 bin/%: build/rel/%
@@ -82,6 +83,13 @@ $(GANTRY): $(OUT)/src/main.o $(OUT)/libgantry.a
 # of each supervisor copies a small image; it sits beside gantry, where the agent looks.
 $(LAUNCHER): $(OUT)/src/launcher_main.o $(OUT)/libgantry.a
 	$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ -ljansson -lyaml
+
+# An interactive job's placeholder inside its container (src/agent/session_hold.h): static, so
+# that it runs in any image; never sanitized (a static program cannot take the sanitizers).
+$(HOLD): src/session_hold_main.c src/agent/session_hold.c src/agent/session_hold.h | deps
+	@mkdir -p $(dir $@)
+	$(CC) -static -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Isrc -o $@ \
+	  src/session_hold_main.c src/agent/session_hold.c
 
 $(OUT)/tests/%: $(OUT)/tests/unit/%.o $(OUT)/libgantry.a
 	@mkdir -p $(dir $@)

@@ -24,6 +24,7 @@
 #include "agent/client.h"
 #include "common/urllist.h"
 #include "agent/exec.h"
+#include "agent/session_hold.h"
 #include "agent/fence.h"
 #include "agent/launcher.h"
 #include "agent/metrics_ship.h"
@@ -616,12 +617,34 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     /* An interactive job runs a placeholder until its session (gantry run -it) attaches its
      * command and ends (agent/exec.h). */
     static char self_exe[4096];
-    if (kind && !strcmp(kind, "interactive")) {
+    const char *image = json_string_value(json_object_get(job, "image"));
+    bool interactive = kind && !strcmp(kind, "interactive");
+    static char hold_dir[4096];
+    if (interactive) {
         ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
         self_exe[n > 0 ? n : 0] = '\0';
         argv[0] = self_exe;
         argv[1] = "session-hold";
         argv[2] = NULL;
+    }
+    if (interactive && image) {
+        /* In its container: the static placeholder beside this binary, bound read-only at
+         * SESSION_HOLD_PATH (the image holds neither gantry nor its libraries). */
+        snprintf(hold_dir, sizeof(hold_dir), "%s", self_exe);
+        char *slash = strrchr(hold_dir, '/');
+        if (slash)
+            *slash = '\0';
+        char *hold = gt_strfmt("%s/gantry-session-hold", hold_dir);
+        bool have = access(hold, X_OK) == 0;
+        free(hold);
+        if (!have) {
+            free(argv);
+            start_failed(a, id, inc, "an interactive job in an image needs gantry-session-hold "
+                         "beside the agent's binary (make builds it): it is missing");
+            return false;
+        }
+        argv[0] = SESSION_HOLD_PATH;
+        argv[1] = NULL;
     }
     size_t nenv = json_object_size(envo), k = 0;
     char **env = xcalloc(nenv + 4, sizeof(char *));
@@ -676,7 +699,7 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
     free(names);
     json_t *ml = json_object_get(job, "mounts");
     size_t nmounts = json_array_size(ml);
-    supervisor_mount_t *mounts = xcalloc(nmounts + 1, sizeof(*mounts));
+    supervisor_mount_t *mounts = xcalloc(nmounts + 2, sizeof(*mounts));
     for (size_t i = 0; i < nmounts; i++) {
         json_t *m = json_array_get(ml, i);
         mounts[i] = (supervisor_mount_t){
@@ -685,6 +708,11 @@ static bool spawn_job(agent_t *a, json_t *job, starting_t *sp)
             .path = json_string_value(json_object_get(m, "path")),
             .read_only = json_is_true(json_object_get(m, "read_only"))};
     }
+    if (interactive && image) /* its placeholder (above) */
+        mounts[nmounts++] = (supervisor_mount_t){.host_path = hold_dir,
+                                                 .sub_path = "gantry-session-hold",
+                                                 .path = SESSION_HOLD_PATH,
+                                                 .read_only = true};
     const char *network = json_string_value(json_object_get(job, "network"));
     json_t *ck = json_object_get(job, "checkpoint");
     int sig = supervisor_signal_number(json_string_value(json_object_get(ck, "signal")));

@@ -21,11 +21,15 @@
 #include <unistd.h>
 
 #include "agent/pty.h"
+#include "agent/session_hold.h"
 #include "agent/supervisor.h"
 #include "common/ttywire.h"
 #include "common/upgrade.h"
 
 extern char **environ;
+
+/* How long a session waits for a container job's image to be fetched. */
+#define EXEC_PULL_WAIT_S 300
 
 typedef struct target {
     pid_t pid;                  /* the job's command */
@@ -223,6 +227,9 @@ static char **env_set(char **env, const char *kv)
     return env;
 }
 
+static const char *runtime_of(const exec_attach_cfg_t *cfg);
+static char *runtime_root(const exec_attach_cfg_t *cfg);
+
 /* pty_opts_t.start: becomes the command inside the job. */
 static void start_in_job(void *arg)
 {
@@ -230,9 +237,8 @@ static void start_in_job(void *arg)
     if (t->container) {
         /* The runtime enters the container as its own process: its user, namespaces, cgroup,
          * environment and root. */
-        const char *rt = t->cfg->oci_runtime ? t->cfg->oci_runtime : "runc";
-        const char *base = strrchr(rt, '/') ? strrchr(rt, '/') + 1 : rt;
-        char *root = gt_strfmt("%s/oci/%s", t->cfg->state_dir, base);
+        const char *rt = runtime_of(t->cfg);
+        char *root = runtime_root(t->cfg);
         char *id = gt_strfmt("gantry-%" PRId64 "-%d", t->job_id, t->inc);
         size_t n = 0;
         while (t->argv[n])
@@ -345,6 +351,75 @@ static bool same_program(pid_t pid)
            a.st_dev == b.st_dev;
 }
 
+/* The OCI runtime's program, its --root and the container's name for this job's run. */
+static const char *runtime_of(const exec_attach_cfg_t *cfg)
+{
+    return cfg->oci_runtime ? cfg->oci_runtime : "runc";
+}
+
+static char *runtime_root(const exec_attach_cfg_t *cfg)
+{
+    const char *rt = runtime_of(cfg);
+    const char *base = strrchr(rt, '/') ? strrchr(rt, '/') + 1 : rt;
+    return gt_strfmt("%s/oci/%s", cfg->state_dir, base);
+}
+
+/* The container's first process as this node sees it (`RUNTIME --root R state ID`: its "pid"
+ * while its "status" is "running"), or -1: not (yet, or any longer) running. The job's own
+ * process (the supervisor's) is the runtime's `run`, on the node's side of every namespace:
+ * a port and the session's placeholder are the container's process's. */
+static pid_t container_pid(const exec_attach_cfg_t *cfg, int64_t job_id, int inc)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    char *root = runtime_root(cfg);
+    char *id = gt_strfmt("gantry-%" PRId64 "-%d", job_id, inc);
+    pid_t c = fork();
+    if (c == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(p[1], 1);
+        dup2(null, 2);
+        execlp(runtime_of(cfg), runtime_of(cfg), "--root", root, "state", id, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    free(root);
+    free(id);
+    gt_buf_t b = {0};
+    char buf[4096];
+    ssize_t r;
+    while (c > 0 && (r = read(p[0], buf, sizeof(buf))) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || b.len > 1 << 20)
+            break;
+        gt_buf_append(&b, buf, (size_t)r);
+    }
+    close(p[0]);
+    int ws = 0;
+    while (c > 0 && waitpid(c, &ws, 0) < 0 && errno == EINTR)
+        ;
+    pid_t pid = -1;
+    json_t *o = b.len ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+    const char *status = json_string_value(json_object_get(o, "status"));
+    if (c > 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && status && !strcmp(status, "running"))
+        pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
+    json_decref(o);
+    gt_buf_free(&b);
+    return pid > 0 ? pid : -1;
+}
+
+/* A line for the client (a framed session's TTY_MSG). */
+static void tell(gt_upgrade_t *u, const char *msg)
+{
+    gt_buf_t b = {0};
+    tty_frame_put(&b, TTY_MSG, msg, strlen(msg));
+    gt_upgrade_send(u, b.data, b.len);
+    gt_buf_free(&b);
+}
+
 static int say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int say(const char *fmt, ...)
 {
@@ -381,14 +456,39 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
     }
     supervisor_state_t st;
     char why[300] = "";
-    if (supervisor_read(cfg->state_dir, job_id, inc, &st, NULL) < 0 || strcmp(st.phase, "running") ||
-        st.pid <= 0 || kill(st.pid, 0) < 0)
+    bool port = mode && !strcmp(mode, "port");
+    /* A container job may still be fetching its image: the session waits for it. */
+    int rrc;
+    bool told = false;
+    double until_pulled = gt_monotonic_s() + EXEC_PULL_WAIT_S;
+    while ((rrc = supervisor_read(cfg->state_dir, job_id, inc, &st, NULL)) == 0 &&
+           !strcmp(st.phase, "pulling") && gt_monotonic_s() < until_pulled) {
+        if (!told && !port)
+            tell(u, "gantry: the job's node is fetching its image...\r\n");
+        told = true;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    if (rrc < 0 || strcmp(st.phase, "running") || st.pid <= 0 || kill(st.pid, 0) < 0)
         snprintf(why, sizeof(why), "job %" PRId64 " does not run on node %s now", job_id,
                  cfg->node);
-    bool port = mode && !strcmp(mode, "port");
+    /* A container's: its first process, once the runtime has made it. */
+    bool container = !why[0] && st.image_digest[0] != '\0';
+    pid_t inside = st.pid;
+    if (container) {
+        double until = gt_monotonic_s() + 10;
+        while ((inside = container_pid(cfg, job_id, inc)) < 0 && kill(st.pid, 0) == 0 &&
+               gt_monotonic_s() < until) {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
+        if (inside < 0)
+            snprintf(why, sizeof(why), "the container of job %" PRId64 " does not run on node "
+                     "%s now", job_id, cfg->node);
+    }
     if (port) {
         int fd = why[0] ? -1
-                        : connect_port(st.pid, (int)json_integer_value(json_object_get(task,
+                        : connect_port(inside, (int)json_integer_value(json_object_get(task,
                                                                                     "port")),
                                        why, sizeof(why));
         if (fd >= 0) {
@@ -424,7 +524,7 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
         /* Enter the job only once its placeholder runs: before, its process is still the
          * supervisor's child (another user, environment), and could not take its end. */
         double until = gt_monotonic_s() + 5;
-        while (!holds_usr1(st.pid) && gt_monotonic_s() < until) {
+        while (!holds_usr1(inside) && gt_monotonic_s() < until) {
             struct timespec ts = {0, 500000};
             nanosleep(&ts, NULL);
         }
@@ -435,7 +535,7 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
     for (size_t i = 0; i < n; i++)
         argv[i] = (char *)json_string_value(json_array_get(cmd, i));
     target_t t = {.pid = st.pid, .job_id = job_id, .inc = inc, .cfg = cfg,
-                  .container = st.image_digest[0] != '\0', .argv = argv,
+                  .container = container, .argv = argv,
                   .tty = json_is_true(json_object_get(task, "tty")),
                   .term = json_string_value(json_object_get(task, "term"))};
     int job_fd = (int)syscall(SYS_pidfd_open, st.pid, 0);
@@ -449,7 +549,7 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
         /* The session's command ended (or its client left): so does the interactive job, with
          * its status (a client gone: hung up, 129). */
         union sigval v = {.sival_int = code >= 0 ? code : 129};
-        sigqueue(st.pid, SIGUSR1, v);
+        sigqueue(inside, SIGUSR1, v);
     }
     say("session %.8s of job %" PRId64 " (%s %s) ended: status %d.", sid ? sid : "", job_id,
         mode ? mode : "exec", n ? argv[0] : "", code);
@@ -479,32 +579,9 @@ void exec_attach_spawn(const exec_attach_cfg_t *cfg, const json_t *task)
         ;
 }
 
-static volatile sig_atomic_t hold_sig, hold_code;
-
-static void on_hold_signal(int sig, siginfo_t *si, void *ctx)
-{
-    (void)ctx;
-    hold_code = sig == SIGUSR1 && si->si_code == SI_QUEUE ? si->si_value.sival_int & 255 : 0;
-    hold_sig = sig;
-}
-
 int exec_hold_main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    /* Handlers, not sigwaitinfo: the agent sees that SIGUSR1 is caught (SigCgt in
-     * /proc/PID/status) before it starts the session. */
-    sigset_t set, old;
-    sigemptyset(&set);
-    int sigs[] = {SIGUSR1, SIGTERM, SIGINT, SIGHUP};
-    for (size_t i = 0; i < 4; i++)
-        sigaddset(&set, sigs[i]);
-    sigprocmask(SIG_BLOCK, &set, &old);
-    struct sigaction sa = {.sa_sigaction = on_hold_signal, .sa_flags = SA_SIGINFO};
-    sigfillset(&sa.sa_mask);
-    for (size_t i = 0; i < 4; i++)
-        sigaction(sigs[i], &sa, NULL);
-    while (!hold_sig)
-        sigsuspend(&old);
-    return hold_sig == SIGUSR1 ? hold_code : 128 + hold_sig;
+    return session_hold_main();
 }

@@ -38,8 +38,7 @@ typedef struct exec_attach_cfg {
 void exec_attach_spawn(const exec_attach_cfg_t *cfg, const json_t *task);
 
 /* `gantry session-hold`: what an interactive job runs under its supervisor until its session
- * ends: waits for a signal; SIGUSR1 sent with sigqueue ends it with the value as its exit
- * status, SIGTERM, SIGINT or SIGHUP with 128 + the signal. */
+ * ends (session_hold_main of agent/session_hold.h). */
 int exec_hold_main(int argc, char **argv);
 
 #endif

@@ -301,7 +301,9 @@ static const char run_help[] =
     "  -c, --cpus N           CPUs                 -m, --memory SIZE   memory (64Gi)\n"
     "      --time T           time limit (4h, 90m) -p, --class CLASS   priority class\n"
     "      --team TEAM        team                 -n, --name NAME     job name\n"
-    "  -e, --env K=V          environment (repeatable)\n";
+    "  -e, --env K=V          environment (repeatable)\n"
+    "      --image IMG        run in a container of this OCI image (docker://, oci:, ...)\n"
+    "      --network none|host  none: a network namespace of its own (loopback only)\n";
 
 /* The job's state; prints its pending reason when it changes. 0 pending, 1 running, -1 it
  * ended or cannot be read (printed). */
@@ -364,6 +366,7 @@ int cmd_run(int argc, char **argv)
         {"time", required_argument, 0, 'L'},     {"class", required_argument, 0, 'p'},
         {"team", required_argument, 0, 'A'},     {"name", required_argument, 0, 'n'},
         {"env", required_argument, 0, 'e'},      {"help", no_argument, 0, 'h'},
+        {"image", required_argument, 0, 'I'},    {"network", required_argument, 0, 'N'},
         {0, 0, 0, 0}};
     json_t *job = json_pack("{s:s}", "kind", "interactive");
     bool in = false, tty = false;
@@ -387,6 +390,8 @@ int cmd_run(int argc, char **argv)
         case 'p': json_object_set_new(job, "priority_class", json_string(optarg)); break;
         case 'A': json_object_set_new(job, "team", json_string(optarg)); break;
         case 'n': json_object_set_new(job, "name", json_string(optarg)); break;
+        case 'I': json_object_set_new(job, "image", json_string(optarg)); break;
+        case 'N': json_object_set_new(job, "network", json_string(optarg)); break;
         case 'e':
             if (cli_env_arg(job, optarg) < 0) {
                 fprintf(stderr, "gantry run: --env '%s' must be NAME=VALUE\n", optarg);

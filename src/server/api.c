@@ -378,14 +378,6 @@ static int submit_parsed(server_t *srv, http_req_t *req, http_resp_t *resp, job_
         job_free(j);
         return http_error_from(resp, 400, &err);
     }
-    if (j->kind == JOB_KIND_INTERACTIVE && j->image) {
-        /* Its placeholder is the gantry binary, which an image does not hold. */
-        pthread_mutex_unlock(&srv->mu);
-        job_free(j);
-        return http_error(resp, 400, "invalid_argument", "an interactive job cannot run in an "
-                          "image yet: submit a batch job with the image (sleep infinity) and "
-                          "`gantry exec -it JOB -- sh` into it");
-    }
     /* A stack's env and mounts made each document larger than the check above saw. */
     if (j->environment && over_doc_cap(j, count, resp) < 0) {
         pthread_mutex_unlock(&srv->mu);

@@ -193,11 +193,6 @@ have_tl() { TL=$(api GET /v1/jobs | jget '{jobs}' | perl -MJSON::PP -e 'print jo
 wait_for 30 have_tl
 like "$TL" '^[0-9]+$' "and its job ended at its time limit (end_reason time_limit: job $TL)"
 
-# ---- an interactive job cannot run in an image (yet) ----
-like "$(api POST /v1/jobs '{"team":"research","kind":"interactive","image":"docker://busybox:1","command":["sh"]}')" \
-  'cannot run in an image' "kind interactive with an image is refused, saying what to do instead"
-is "$(cat "$WORK/status")" 400 "(400)"
-
 # ---- the idle timeout goes on across a server restart ----
 # An interactive job of class lab (6s) runs with no session; the server is killed and started
 # again (same data, same port) before its 6 s pass: the restored job still ends when idle.
