@@ -287,6 +287,43 @@ int cmd_exec(int argc, char **argv)
     return rc;
 }
 
+/* ---- gantry attach ---- */
+
+static const char attach_help[] =
+    "usage: gantry attach JOB\n"
+    "Attaches this terminal to the session of interactive job JOB (gantry run -it) whose\n"
+    "client left (its connection dropped): its command ran on meanwhile; what it wrote is\n"
+    "shown first. A client still attached to it is detached (this one takes it over). A job\n"
+    "whose session never started gets one. Within the job's idle timeout: a detached session\n"
+    "has no input, and the job ends after its class's session_idle_timeout while its GPUs are\n"
+    "idle. Exits with the command's status.\n";
+
+int cmd_attach(int argc, char **argv)
+{
+    cli_t c;
+    if (cli_init(&c, &argc, argv, "attach") < 0)
+        return 2;
+    if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        fprintf(argc == 2 ? stdout : stderr, "%s", attach_help);
+        return argc == 2 ? 0 : 2;
+    }
+    char ref[48];
+    if (cli_job_ref("attach", argv[1], ref, sizeof(ref)) < 0)
+        return 2;
+    bool tty = isatty(0);
+    json_t *body = attach_body(NULL, tty);
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s/attach", ref);
+    int rc = 1;
+    gt_upgrade_t *u = open_stream(&c, "attach", path, body, &rc);
+    json_decref(body);
+    if (!u)
+        return rc;
+    rc = attach_loop(u, tty, true);
+    gt_upgrade_close(u);
+    return rc;
+}
+
 /* ---- gantry run ---- */
 
 static const char run_help[] =

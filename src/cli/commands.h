@@ -50,5 +50,6 @@ int cmd_artifact(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_port_forward(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 
 #endif

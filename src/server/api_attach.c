@@ -136,7 +136,34 @@ int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
             return http_error(resp, 400, "invalid_argument", "job %llu is not interactive: "
                               "give the command to run in it", (unsigned long long)j->id);
         }
-        /* An interactive job's own command: its end ends the job. */
+        /* An interactive job's own command: its end ends the job. Its session when it has
+         * one (its client left, or this client takes it over: gantry attach), else a new
+         * one. */
+        char sid[33] = "";
+        gt_error_t err = {0};
+        int rc = attach_reattach(srv, j, (int)json_integer_value(json_object_get(task, "rows")),
+                                 (int)json_integer_value(json_object_get(task, "cols")), sid,
+                                 &err);
+        if (rc <= 0) {
+            json_decref(body);
+            json_decref(task);
+            char object[24];
+            snprintf(object, sizeof(object), "%llu", (unsigned long long)j->id);
+            json_t *audit = json_pack("{s:b,s:s,s:s}", "reattach", 1, "node",
+                                      j->slots[0].node, "session", sid);
+            pthread_mutex_unlock(&srv->mu);
+            if (rc < 0) {
+                json_decref(audit);
+                return http_error_from(resp, 409, &err);
+            }
+            server_audit(srv, req->who.user, "job.attach", object, NULL, audit);
+            fprintf(stderr, "gantry server: job.attach by %s into job %s: session %.8s taken "
+                    "again.\n", req->who.user, object, sid);
+            resp->upgrade_proto = ATTACH_PROTO;
+            resp->upgrade = attach_client_reattached;
+            resp->upgrade_arg = xstrdup(sid);
+            return 0;
+        }
         json_object_set(task, "command", j->command);
         mode = ATTACH_SESSION;
         action = "job.attach";

@@ -29,6 +29,14 @@ typedef struct session {
     gt_buf_t cextra, aextra; /* bytes that came after each leg's request */
     bool agent_claimed;
     bool relaying;           /* its thread runs */
+    /* A session of an interactive job outlives its client's leg (the client's connection
+     * dropped): detached, its command runs on, and a client that attaches again takes it
+     * (attach_reattach). */
+    tty_scan_t scan;         /* the client's frames, across its legs */
+    int pcfd;                /* a client's leg that takes the session over; -1: none */
+    struct MHD_UpgradeResponseHandle *pcurh;
+    gt_buf_t pextra;
+    int prows, pcols;        /* its terminal's size, sent to the node as it takes over */
 } session_t;
 
 struct attach {
@@ -69,14 +77,17 @@ static void session_close_legs(session_t *s)
         MHD_upgrade_action(s->curh, MHD_UPGRADE_ACTION_CLOSE);
     if (s->aurh)
         MHD_upgrade_action(s->aurh, MHD_UPGRADE_ACTION_CLOSE);
-    s->curh = s->aurh = NULL;
-    s->cfd = s->afd = -1;
+    if (s->pcurh)
+        MHD_upgrade_action(s->pcurh, MHD_UPGRADE_ACTION_CLOSE);
+    s->curh = s->aurh = s->pcurh = NULL;
+    s->cfd = s->afd = s->pcfd = -1;
 }
 
 static void session_free(session_t *s)
 {
     gt_buf_free(&s->cextra);
     gt_buf_free(&s->aextra);
+    gt_buf_free(&s->pextra);
     free(s);
 }
 
@@ -110,6 +121,8 @@ void attach_shutdown(server_t *srv)
             shutdown(s->cfd, SHUT_RDWR);
         if (s->afd >= 0)
             shutdown(s->afd, SHUT_RDWR);
+        if (s->pcfd >= 0)
+            shutdown(s->pcfd, SHUT_RDWR);
     }
     pthread_cond_broadcast(&a->cond);
     while (a->threads)
@@ -173,7 +186,7 @@ int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, char 
     snprintf(s->node, sizeof(s->node), "%s", n->name);
     s->mode = mode;
     s->created = gt_monotonic_s();
-    s->cfd = s->afd = -1;
+    s->cfd = s->afd = s->pcfd = -1;
     json_object_set_new(task, "type", json_string("attach"));
     json_object_set_new(task, "session", json_string(sid));
     json_object_set_new(task, "mode", json_string(attach_mode_name(mode)));
@@ -222,58 +235,173 @@ static bool write_all(int fd, const char *buf, size_t len)
     return true;
 }
 
-/* Copies both ways until the agent's leg ends (or, for a port, both legs have). */
-static void relay(struct attach *a, session_t *s)
+enum { RELAY_DONE, RELAY_CLIENT_GONE };
+
+/* Copies both ways until the agent's leg ends (or, for a port, both legs have): RELAY_DONE;
+ * for a framed stream, until the client's leg ends: RELAY_CLIENT_GONE. */
+static int relay_legs(struct attach *a, session_t *s)
 {
     char buf[32768];
-    tty_scan_t scan = {0};
     bool framed = s->mode != ATTACH_PORT;
     if (s->cextra.len) {
-        if (framed ? tty_scan_input(&scan, s->cextra.data, s->cextra.len) > 0 : true) {
+        if (framed ? tty_scan_input(&s->scan, s->cextra.data, s->cextra.len) > 0 : true) {
             pthread_mutex_lock(&a->mu);
             note_input(a, s->job_id);
             pthread_mutex_unlock(&a->mu);
         }
-        if (!write_all(s->afd, s->cextra.data, s->cextra.len))
-            return;
+        bool sent = write_all(s->afd, s->cextra.data, s->cextra.len);
+        gt_buf_free(&s->cextra);
+        if (!sent)
+            return RELAY_DONE;
     }
-    if (s->aextra.len && !write_all(s->cfd, s->aextra.data, s->aextra.len))
-        return;
+    if (s->aextra.len) {
+        bool sent = write_all(s->cfd, s->aextra.data, s->aextra.len);
+        gt_buf_free(&s->aextra);
+        if (!sent)
+            return framed ? RELAY_CLIENT_GONE : RELAY_DONE;
+    }
     bool c_open = true, a_open = true;
     while (a_open && (c_open || !framed)) {
         struct pollfd p[2] = {{.fd = c_open ? s->cfd : -1, .events = POLLIN},
                               {.fd = s->afd, .events = POLLIN}};
         if (poll(p, 2, 1000) < 0 && errno != EINTR)
-            return;
+            return RELAY_DONE;
         if (a->closing)
-            return;
+            return RELAY_DONE;
         if (p[0].revents) {
             ssize_t r = recv(s->cfd, buf, sizeof(buf), 0);
             if (r > 0) {
-                if (framed ? tty_scan_input(&scan, buf, (size_t)r) > 0 : true) {
+                if (framed ? tty_scan_input(&s->scan, buf, (size_t)r) > 0 : true) {
                     pthread_mutex_lock(&a->mu);
                     note_input(a, s->job_id);
                     pthread_mutex_unlock(&a->mu);
                 }
                 if (!write_all(s->afd, buf, (size_t)r))
-                    return;
+                    return RELAY_DONE;
             } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-                /* The client left (or ended its side): the agent's command sees its input end
-                   (a terminal: hung up). */
+                if (framed)
+                    return RELAY_CLIENT_GONE;
+                /* A port's client is done sending: so is the job's peer. */
                 c_open = false;
                 shutdown(s->afd, SHUT_WR);
-                if (framed)
-                    return;
             }
         }
         if (p[1].revents) {
             ssize_t r = recv(s->afd, buf, sizeof(buf), 0);
             if (r > 0) {
-                if (c_open && !write_all(s->cfd, buf, (size_t)r))
+                if (c_open && !write_all(s->cfd, buf, (size_t)r)) {
+                    if (framed)
+                        return RELAY_CLIENT_GONE;
                     c_open = false;
+                }
             } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                 a_open = false;
             }
+        }
+    }
+    return RELAY_DONE;
+}
+
+/* Completes the client's frame in flight (its leg ended inside one) with zero bytes, so that
+ * the next client's frames start on a boundary for the node. false when it cannot (a length
+ * that is not a frame's). */
+static bool finish_frame(session_t *s)
+{
+    static const char zeros[4096];
+    size_t left = s->scan.left;
+    if (s->scan.have) {
+        unsigned char hdr[TTY_HDR] = {0};
+        memcpy(hdr, s->scan.hdr, s->scan.have);
+        size_t len = (size_t)hdr[1] << 24 | (size_t)hdr[2] << 16 | (size_t)hdr[3] << 8 | hdr[4];
+        if (len > TTY_FRAME_MAX || !write_all(s->afd, zeros, TTY_HDR - s->scan.have))
+            return false;
+        left = len;
+    }
+    s->scan = (tty_scan_t){0};
+    while (left) {
+        size_t k = left < sizeof(zeros) ? left : sizeof(zeros);
+        if (!write_all(s->afd, zeros, k))
+            return false;
+        left -= k;
+    }
+    return true;
+}
+
+/* An interactive job's session whose client left: detached, its command runs on (what it
+ * writes is held, up to ATTACH_HELD_MAX, then it waits) until a client takes it over
+ * (attach_client_reattached): true, that leg is s's now, what was held sent to it. false when
+ * the node's leg ended meanwhile (the command exited, or the job ended: the idle timeout
+ * counts on, as no input comes) or the server stops. */
+static bool await_client(struct attach *a, session_t *s)
+{
+    if (!finish_frame(s))
+        return false;
+    pthread_mutex_lock(&a->mu);
+    if (s->curh)
+        MHD_upgrade_action(s->curh, MHD_UPGRADE_ACTION_CLOSE);
+    s->curh = NULL;
+    s->cfd = -1;
+    pthread_mutex_unlock(&a->mu);
+    fprintf(stderr, "gantry server: session %.8s of job %llu is detached: its client left; its "
+                    "command runs on until `gantry attach %llu` or the job's end.\n",
+            s->id, (unsigned long long)s->job_id, (unsigned long long)s->job_id);
+    gt_buf_t held = {0};
+    char buf[32768];
+    bool taken = false;
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        bool closing = a->closing;
+        if (!closing && s->pcfd >= 0) {
+            s->cfd = s->pcfd;
+            s->curh = s->pcurh;
+            s->pcfd = -1;
+            s->pcurh = NULL;
+            gt_buf_free(&s->cextra);
+            s->cextra = s->pextra;
+            s->pextra = (gt_buf_t){0};
+            note_input(a, s->job_id);
+            taken = true;
+        }
+        pthread_mutex_unlock(&a->mu);
+        if (closing || taken)
+            break;
+        struct pollfd p = {.fd = held.len < ATTACH_HELD_MAX ? s->afd : -1, .events = POLLIN};
+        if (poll(&p, 1, 50) < 0 && errno != EINTR)
+            break;
+        if (!p.revents)
+            continue;
+        ssize_t r = recv(s->afd, buf, sizeof(buf), 0);
+        if (r > 0)
+            gt_buf_append(&held, buf, (size_t)r);
+        else if (r == 0 || (errno != EAGAIN && errno != EINTR))
+            break;
+    }
+    if (taken) {
+        fprintf(stderr, "gantry server: session %.8s of job %llu is attached again.\n", s->id,
+                (unsigned long long)s->job_id);
+        if (held.len)
+            write_all(s->cfd, held.data, held.len);
+        if (s->prows > 0 && s->pcols > 0) { /* the new terminal's size */
+            gt_buf_t w = {0};
+            unsigned char d[4] = {(unsigned char)(s->prows >> 8), (unsigned char)s->prows,
+                                  (unsigned char)(s->pcols >> 8), (unsigned char)s->pcols};
+            tty_frame_put(&w, TTY_WINCH, d, sizeof(d));
+            write_all(s->afd, w.data, w.len);
+            gt_buf_free(&w);
+        }
+    }
+    gt_buf_free(&held);
+    return taken;
+}
+
+/* Relays s: an interactive job's session goes on through each client that takes it over. */
+static void relay(struct attach *a, session_t *s)
+{
+    while (relay_legs(a, s) == RELAY_CLIENT_GONE) {
+        if (s->mode != ATTACH_SESSION || !await_client(a, s)) {
+            /* The command sees its input end (a terminal: hung up). */
+            shutdown(s->afd, SHUT_WR);
+            return;
         }
     }
 }
@@ -316,7 +444,7 @@ static void *session_main(void *arg)
     char drain[4096];
     struct pollfd pd = {.fd = s->cfd, .events = POLLIN};
     double until = gt_monotonic_s() + 1;
-    while (!a->closing && gt_monotonic_s() < until && poll(&pd, 1, 100) >= 0) {
+    while (s->cfd >= 0 && !a->closing && gt_monotonic_s() < until && poll(&pd, 1, 100) >= 0) {
         if (!pd.revents)
             continue;
         ssize_t r = recv(s->cfd, drain, sizeof(drain), 0);
@@ -396,6 +524,56 @@ void attach_agent_upgraded(server_t *srv, void *arg, int fd, const char *extra, 
     if (n)
         gt_buf_append(&s->aextra, extra, n);
     pthread_cond_broadcast(&a->cond);
+    pthread_mutex_unlock(&a->mu);
+}
+
+int attach_reattach(server_t *srv, const job_t *j, int rows, int cols, char sid[33],
+                    gt_error_t *err)
+{
+    struct attach *a = srv->attach;
+    pthread_mutex_lock(&a->mu);
+    session_t *found = NULL;
+    for (session_t *s = a->sessions; s; s = s->next)
+        if (s->job_id == j->id && s->mode == ATTACH_SESSION)
+            found = s;
+    int rc = 1;
+    if (found && (found->afd < 0 || !found->relaying || found->pcfd >= 0)) {
+        errno = EAGAIN;
+        rc = gt_error_set(err, "conflict", "the session of job %llu is starting or being taken "
+                          "over; try again", (unsigned long long)j->id);
+    } else if (found) {
+        snprintf(sid, 33, "%s", found->id);
+        found->prows = rows;
+        found->pcols = cols;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+void attach_client_reattached(server_t *srv, void *arg, int fd, const char *extra, size_t n,
+                              void *urh)
+{
+    struct attach *a = srv->attach;
+    char *sid = arg;
+    if (fd < 0) {
+        free(sid);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    session_t *s = session_find(a, sid);
+    free(sid);
+    if (!s || a->closing || s->pcfd >= 0 || s->afd < 0) {
+        pthread_mutex_unlock(&a->mu);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    s->pcfd = fd;
+    s->pcurh = urh;
+    if (n)
+        gt_buf_append(&s->pextra, extra, n);
+    if (s->cfd >= 0) /* a client still holds it: this one takes it over */
+        shutdown(s->cfd, SHUT_RDWR);
     pthread_mutex_unlock(&a->mu);
 }
 

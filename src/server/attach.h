@@ -8,7 +8,9 @@
  * then connects out (POST /v1/agent/attach?session=ID) and the server copies bytes between
  * the two sockets on a thread of the session's, unchanged (exec and run -it carry
  * common/ttywire.h frames; a port forward raw bytes). A session whose agent does not connect
- * within ATTACH_CONNECT_S ends.
+ * within ATTACH_CONNECT_S ends. The session of an interactive job outlives its client's
+ * connection: detached, its command runs on until a client attaches again (attach_reattach)
+ * or the job ends (its idle timeout counts on meanwhile).
  *
  * Interactive jobs (kind: interactive) end when their session's command exits (the agent ends
  * the job with its status), at their time limit (the supervisor's), or after their class's
@@ -26,6 +28,7 @@
 #define ATTACH_CONNECT_S 15       /* the agent's leg must arrive within this */
 #define ATTACH_IDLE_DEFAULT_S 3600 /* a class's session_idle_timeout when not written */
 #define ATTACH_PROTO "gantry-attach"
+#define ATTACH_HELD_MAX (1 << 20) /* a detached session's output held for its next client */
 
 typedef enum attach_mode {
     ATTACH_EXEC,      /* a command inside the job (gantry exec) */
@@ -60,6 +63,17 @@ void attach_client_upgraded(server_t *srv, void *arg, int fd, const char *extra,
                             void *urh);
 void attach_agent_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
                            void *urh);
+/* Reattach: the live session of interactive job j (mode ATTACH_SESSION), whose client left
+ * (detached: its command runs on) or is still there (the new client takes it over, the old
+ * one's leg is closed). 0 with its id in sid: the caller answers with the upgrade
+ * (attach_client_reattached, arg: a copy of sid); the node then gets the new terminal's size
+ * (rows, cols; 0: unchanged) and the new client what the command wrote meanwhile (up to
+ * ATTACH_HELD_MAX). 1: j has no session (the caller opens one). -1 with err (conflict,
+ * EAGAIN): it is starting, or another client is taking it over. Caller holds mu. */
+int attach_reattach(server_t *srv, const job_t *j, int rows, int cols, char sid[33],
+                    gt_error_t *err);
+void attach_client_reattached(server_t *srv, void *arg, int fd, const char *extra, size_t n,
+                              void *urh);
 /* An upgrade answer that was never sent (the client left first): arg freed. */
 void attach_upgrade_dropped(server_t *srv, void *arg);
 
