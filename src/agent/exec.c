@@ -457,15 +457,18 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
     supervisor_state_t st;
     char why[300] = "";
     bool port = mode && !strcmp(mode, "port");
-    /* A container job may still be fetching its image: the session waits for it. */
+    /* A container job may still be fetching its image, then starting its runtime (phase
+     * "running" without a pid yet): the session waits for it. */
     int rrc;
     bool told = false;
     double until_pulled = gt_monotonic_s() + EXEC_PULL_WAIT_S;
     while ((rrc = supervisor_read(cfg->state_dir, job_id, inc, &st, NULL)) == 0 &&
-           !strcmp(st.phase, "pulling") && gt_monotonic_s() < until_pulled) {
-        if (!told && !port)
+           (!strcmp(st.phase, "pulling") || (!strcmp(st.phase, "running") && st.pid <= 0)) &&
+           gt_monotonic_s() < until_pulled) {
+        if (!told && !port && !strcmp(st.phase, "pulling")) {
             tell(u, "gantry: the job's node is fetching its image...\r\n");
-        told = true;
+            told = true;
+        }
         struct timespec ts = {0, 100000000};
         nanosleep(&ts, NULL);
     }

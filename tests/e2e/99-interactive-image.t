@@ -54,7 +54,7 @@ have_run() { RUN=$(api GET '/v1/jobs?state=all' | jget '{jobs}' | perl -MJSON::P
 wait_for 30 have_run
 like "$RUN" '^[0-9]+$' "gantry run -it --image submits an interactive job in the image (job $RUN; it was refused: 400)"
 wait_for 60 pane_has '\$ ?$'
-ok $? "a prompt (the image's sh, as nobody)"
+ok $? "a prompt (the image's sh, as nobody)" || pane | sed 's/^/# pane: /'
 tmux send-keys -t "$TM" 'echo in-image-$((6*7)) uid=$(id -u) pwd=$(pwd) job=$GANTRY_JOB_ID; ls /bin/busybox; tty; stty size' Enter
 wait_for 30 pane_has 'in-image-42'
 like "$(pane)" "in-image-42 uid=65534 pwd=/work job=$RUN" "the shell runs in the container: the job's user (nobody), the image's workdir, the job's environment"
@@ -84,7 +84,9 @@ ok $? "its container is gone from $RT's state"
 
 # ---- a session that exits 0: succeeded ----
 GANTRY_TOKEN=$ALICE timeout 120 "$GANTRY" run -i --team research --image "$REF" -- sh -c 'cat /etc/passwd | wc -l' < /dev/null > "$WORK/ok.out" 2>"$WORK/ok.err"
-is "$? $(tr -d ' \n' < "$WORK/ok.out")" "0 2" "gantry run -i --image -- CMD: the command in the image (its /etc/passwd), exit 0"
+rc=$?
+is "$rc $(tr -d ' \n' < "$WORK/ok.out")" "0 2" "gantry run -i --image -- CMD: the command in the image (its /etc/passwd), exit 0"
+[ "$rc" = 0 ] || { sed 's/^/# stderr: /' "$WORK/ok.err"; tail -5 "$WORK/agent.log" | sed 's/^/# agent: /'; }
 
 # ---- port-forward into the container's own network namespace ----
 PF=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --team research --gpus 1 --image "$REF" --network none -o json -- \
