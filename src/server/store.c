@@ -17,8 +17,26 @@ typedef struct batch {
     size_t n;
     uint64_t ticket;
     bool client;               /* a client's change: refused as a whole when its commit fails */
+    bool barrier;              /* orders against every other batch (see batch_keys) */
+    uint64_t *keys;            /* the rows it writes, hashed (see batch_keys) */
+    size_t nkeys;
     struct batch *next;
 } batch_t;
+
+/* One write connection and the thread that commits on it (store.c's committer: writer 0,
+ * on st->db; more on a backend whose `writers` is above 1). */
+typedef struct writer {
+    struct store *st;
+    store_db_t *db;
+    int index;
+    pthread_t th;
+    bool started;
+    batch_t *list;             /* its transaction's batches while one is in flight */
+    bool barrier;              /* that transaction holds a barrier batch */
+    uint64_t *keys;            /* and the rows it writes */
+    size_t nkeys, keys_cap;
+    bool stale;                /* a commit failed since it last connected: connect anew first */
+} writer_t;
 
 typedef struct notify {
     uint64_t ticket;
@@ -32,7 +50,9 @@ struct store {
     store_db_t *db;
     notify_t *notify;          /* unordered; short (the parked connections) */
     pthread_mutex_t rd_mu;     /* one read transaction at a time on the read connection */
-    pthread_t committer;
+    writer_t *writers;         /* nwriters; writers[0] commits on db */
+    int nwriters;
+    bool stopping_extra;       /* writers above 0 stop (store_close) */
     bool started, stopping;
     bool degraded;             /* the last commit failed; its kept batches are being retried */
     bool closed;               /* closed with batches it could not commit (they are lost) */
@@ -44,6 +64,9 @@ struct store {
     batch_t *head, *tail;      /* in ticket order */
     uint64_t next_ticket;
     uint64_t done_ticket;      /* every batch up to here is committed or refused */
+    uint64_t *early;           /* client tickets above done_ticket already committed (another
+                                  writer's earlier transaction is still in flight) */
+    size_t nearly, early_cap;
     uint64_t last_kept;        /* the last non-client batch's ticket */
     uint64_t *refused;         /* refused client tickets not yet waited for (short) */
     size_t nrefused, refused_cap;
@@ -226,17 +249,127 @@ static void batch_free(batch_t *b)
         free((char *)b->ops[i].d);
     }
     free(b->ops);
+    free(b->keys);
     free(b);
+}
+
+/* ---- which batches may commit at once (several writers) ----
+ * A backend with several write connections (PostgreSQL) commits several transactions at once:
+ * the database then flushes their commits together (its own group commit across sessions).
+ * Batches that write the same rows keep their order: a batch is only sent while no
+ * transaction in flight writes any of its rows, and batches are taken from the queue in
+ * order, a prefix at a time. A batch's rows are keys: a job's row and its events share one
+ * (the job's id), a node's row, the audit log one for all (its entries stay gapless in seq
+ * order); every other kind of change (tokens, users, settings, meta, deletions, series,
+ * artifacts...) is a barrier: it goes alone, after everything sent before it and before
+ * everything after it. So do batches of more than BARRIER_OPS changes (an array
+ * submission's), rather than compare their many keys. */
+#define BARRIER_OPS 64
+
+static uint64_t key_mix(uint64_t tag, uint64_t v)
+{
+    uint64_t x = (v ^ (tag << 56)) * 0x9E3779B97F4A7C15ull;
+    return x ^ (x >> 29);
+}
+
+static uint64_t key_str(uint64_t tag, const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return key_mix(tag, h);
+}
+
+/* b->keys and b->barrier from its ops (a hash collision only orders two batches needlessly). */
+static void batch_keys(batch_t *b)
+{
+    if (b->n > BARRIER_OPS) {
+        b->barrier = true;
+        return;
+    }
+    b->keys = xcalloc(b->n ? b->n : 1, sizeof(*b->keys));
+    for (size_t i = 0; i < b->n; i++) {
+        const store_op_t *op = &b->ops[i];
+        switch (op->kind) {
+        case STORE_JOB_PUT:
+            b->keys[b->nkeys++] = key_mix('j', op->id);
+            break;
+        case STORE_EVENT_PUT:
+            b->keys[b->nkeys++] = key_mix('j', (uint64_t)op->n);
+            break;
+        case STORE_NODE_PUT:
+            b->keys[b->nkeys++] = key_str('n', op->a);
+            break;
+        case STORE_AUDIT_PUT:
+            b->keys[b->nkeys++] = key_mix('a', 0);
+            break;
+        default:
+            b->barrier = true;
+            break;
+        }
+    }
+}
+
+/* Whether b must wait for a transaction another writer than w has in flight. Holds mu. */
+static bool batch_conflicts(const store_t *st, const writer_t *w, const batch_t *b)
+{
+    for (int i = 0; i < st->nwriters; i++) {
+        const writer_t *o = &st->writers[i];
+        if (o == w || !o->list)
+            continue;
+        if (o->barrier || b->barrier)
+            return true;
+        for (size_t k = 0; k < b->nkeys; k++)
+            for (size_t m = 0; m < o->nkeys; m++)
+                if (b->keys[k] == o->keys[m])
+                    return true;
+    }
+    return false;
+}
+
+static bool others_in_flight(const store_t *st, const writer_t *w)
+{
+    for (int i = 0; i < st->nwriters; i++)
+        if (&st->writers[i] != w && st->writers[i].list)
+            return true;
+    return false;
+}
+
+/* Moves the longest prefix of the queue that conflicts with no other writer's transaction to
+ * w (w->list, its keys). Holds mu. */
+static void take_prefix(store_t *st, writer_t *w)
+{
+    batch_t **tail = &w->list;
+    while (*tail)
+        tail = &(*tail)->next;
+    while (st->head && !batch_conflicts(st, w, st->head)) {
+        batch_t *b = st->head;
+        st->head = b->next;
+        if (!st->head)
+            st->tail = NULL;
+        b->next = NULL;
+        *tail = b;
+        tail = &b->next;
+        w->barrier |= b->barrier;
+        GT_GROW(w->keys, w->keys_cap, w->nkeys + b->nkeys + 1);
+        memcpy(w->keys + w->nkeys, b->keys, b->nkeys * sizeof(*b->keys));
+        w->nkeys += b->nkeys;
+    }
 }
 
 /* ---- the committer ---- */
 
-static bool refused_has(const store_t *st, uint64_t t)
+static bool ticket_in(const uint64_t *a, size_t n, uint64_t t)
 {
-    for (size_t i = 0; i < st->nrefused; i++)
-        if (st->refused[i] == t)
+    for (size_t i = 0; i < n; i++)
+        if (a[i] == t)
             return true;
     return false;
+}
+
+static bool refused_has(const store_t *st, uint64_t t)
+{
+    return ticket_in(st->refused, st->nrefused, t);
 }
 
 static void refused_add(store_t *st, uint64_t t)
@@ -256,10 +389,36 @@ static bool refused_take(store_t *st, uint64_t t)
     return false;
 }
 
+/* A client ticket committed ahead of an earlier one (store_wait answers it at once). */
+static bool early_has(const store_t *st, uint64_t t)
+{
+    return ticket_in(st->early, st->nearly, t);
+}
+
+/* Every ticket below the oldest one queued or in flight is settled: done_ticket follows it;
+ * the early tickets it passes are dropped. Holds mu. */
+static void advance_done(store_t *st)
+{
+    uint64_t low = st->next_ticket + 1;
+    if (st->head && st->head->ticket < low)
+        low = st->head->ticket;
+    for (int i = 0; i < st->nwriters; i++)
+        if (st->writers[i].list && st->writers[i].list->ticket < low)
+            low = st->writers[i].list->ticket;
+    if (low - 1 > st->done_ticket)
+        st->done_ticket = low - 1;
+    for (size_t i = 0; i < st->nearly;)
+        if (st->early[i] <= st->done_ticket)
+            st->early[i] = st->early[--st->nearly];
+        else
+            i++;
+}
+
 /* A ticket's fate is known (committed, refused, lost) or, while degraded, not known soon. */
 static bool settled(const store_t *st, uint64_t t)
 {
-    return t <= st->done_ticket || refused_has(st, t) || st->closed || st->degraded;
+    return t <= st->done_ticket || refused_has(st, t) || early_has(st, t) || st->closed ||
+           st->degraded;
 }
 
 /* Unlinks the notifications whose ticket is settled and returns them. Caller holds mu. */
@@ -332,58 +491,58 @@ static void fence_verdict(store_t *st, char *msg, size_t len)
     __atomic_store_n(&st->fenced, true, __ATOMIC_RELEASE);
 }
 
-/* One transaction for every batch of list, in order; msg says why when it fails (rolled
- * back). inject (a backend's result code, 0 for none) fails it after its writes, as a disk
+/* One transaction for every batch of list, in order, on db; the fence checked first when
+ * fence (writer 0 alone: fence_check runs on st->db; the other writers take nothing once it is
+ * set); msg says why when it fails (rolled back). inject (a backend's result code, 0 for none) fails it after its writes, as a disk
  * that fills up at COMMIT does. */
-static bool commit_list(store_t *st, const batch_t *list, int inject, char *msg, size_t len)
+static bool commit_list(store_t *st, store_db_t *db, bool fence, const batch_t *list, int inject,
+                        char *msg, size_t len)
 {
     const store_backend_t *be = st->be;
-    bool okay = be->begin(st->db) == 0;
-    if (okay && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE) && fence_check(st, msg, len) < 0)
+    bool okay = be->begin(db) == 0;
+    if (okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE) &&
+        fence_check(st, msg, len) < 0)
         okay = false;
     for (const batch_t *b = list; okay && b; b = b->next)
         for (size_t i = 0; okay && i < b->n; i++)
-            okay = exec_op(be, st->db, &b->ops[i]) == 0;
+            okay = exec_op(be, db, &b->ops[i]) == 0;
     if (okay && inject) {
         snprintf(msg, len, "%s (injected)", be->inject_msg(inject));
         okay = false;
     } else if (okay) {
-        okay = be->commit(st->db) == 0;
+        okay = be->commit(db) == 0;
     }
     if (!okay && !msg[0])
-        snprintf(msg, len, "%s", be->errmsg(st->db));
+        snprintf(msg, len, "%s", be->errmsg(db));
     if (!okay)
-        be->rollback(st->db);
-    if (!okay && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE))
+        be->rollback(db);
+    if (!okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE))
         fence_verdict(st, msg, len);
     return okay;
 }
 
 /* After a failed commit: every client batch (of list, and queued since) is refused; the
- * others, which memory already reflects, stay queued in order to be retried. Holds mu. */
+ * others, which memory already reflects, stay queued in ticket order (list's among those
+ * queued: another writer may have failed before) to be retried. Holds mu. */
 static void refuse_clients(store_t *st, batch_t *list)
 {
-    if (st->head) {
-        batch_t *end = list;
-        while (end->next)
-            end = end->next;
-        end->next = st->head;
-    }
+    batch_t *q = st->head;
     st->head = st->tail = NULL;
-    while (list) {
-        batch_t *next = list->next;
-        list->next = NULL;
-        if (list->client) {
-            refused_add(st, list->ticket);
-            batch_free(list);
+    while (list || q) {
+        batch_t **from = !q || (list && list->ticket < q->ticket) ? &list : &q;
+        batch_t *b = *from;
+        *from = b->next;
+        b->next = NULL;
+        if (b->client) {
+            refused_add(st, b->ticket);
+            batch_free(b);
         } else {
             if (st->tail)
-                st->tail->next = list;
+                st->tail->next = b;
             else
-                st->head = list;
-            st->tail = list;
+                st->head = b;
+            st->tail = b;
         }
-        list = next;
     }
 }
 
@@ -395,28 +554,71 @@ static size_t count_batches(const batch_t *b)
     return n;
 }
 
-/* Commits every queued batch in one transaction, in ticket order (group commit). A failed
- * commit refuses the client batches and retries the rest with a backoff (up to 2 s); with
- * nothing left to retry it probes with a one-row write, so that writes resume by themselves
- * once the disk has room again. */
-static void *committer_main(void *arg)
+/* Whether writer w has something to do now. Writer 0 commits alone while the store is
+ * degraded (its retries and probes) or fenced (one transaction at a time, in order); the
+ * others only take work while neither is the case. Holds mu. */
+static bool writer_ready(store_t *st, writer_t *w)
 {
-    store_t *st = arg;
+    if (w->index == 0) {
+        if (st->degraded || __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE))
+            return !others_in_flight(st, w) && (st->head || st->degraded || st->stopping);
+        return st->head ? !batch_conflicts(st, w, st->head)
+                        : st->stopping && !others_in_flight(st, w);
+    }
+    if (st->stopping_extra)
+        return true;
+    return st->head && !st->degraded && !__atomic_load_n(&st->fence, __ATOMIC_ACQUIRE) &&
+           !batch_conflicts(st, w, st->head);
+}
+
+/* A writer: commits what is queued in one transaction, in ticket order (group commit), as
+ * much of it as no other writer's transaction writes too. A failed commit refuses the client
+ * batches and retries the rest with a backoff (up to 2 s, writer 0 alone); with nothing left
+ * to retry writer 0 probes with a one-row write, so that writes resume by themselves once the
+ * disk has room again. */
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    store_t *st = w->st;
+    const bool first = w->index == 0;
     double backoff = 0.05;
     size_t logged_kept = 0;
     pthread_mutex_lock(&st->mu);
     for (;;) {
-        while (!st->head && !st->stopping && !st->degraded)
+        while (!writer_ready(st, w))
             pthread_cond_wait(&st->queued, &st->mu);
-        if (!st->head && (st->stopping || st->closed))
+        if (!first && st->stopping_extra)
             break;
-        batch_t *list = st->head, probe_batch = {0};
+        if (w->stale) {
+            /* A commit failed (the database restarted, the network broke): this connection
+             * is likely dead too, and would fail a transaction to find out. A new one. */
+            pthread_mutex_unlock(&st->mu);
+            gt_error_t oerr = {0};
+            store_db_t *fresh = NULL;
+            bool opened = st->be->open(st->where, &fresh, &oerr) == 0;
+            pthread_mutex_lock(&st->mu);
+            if (opened) {
+                st->be->close(w->db);
+                w->db = fresh;
+                w->stale = false;
+            } else {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&st->retry, &st->mu, &ts);
+            }
+            continue;
+        }
+        if (first && !st->head && (st->stopping || st->closed))
+            break;
+        batch_t probe_batch = {0};
         store_op_t probe_op = {.kind = STORE_META_PUT, .a = "store_probe"};
-        st->head = st->tail = NULL;
-        if (!list) { /* degraded with nothing kept: a probe write */
+        take_prefix(st, w);
+        if (!w->list) { /* degraded with nothing kept: a probe write */
             probe_op.n = (int64_t)time(NULL);
             probe_batch = (batch_t){.ops = &probe_op, .n = 1};
         }
+        batch_t *list = w->list;
         int inject = 0;
         if (st->inject_n > 0) {
             st->inject_n--;
@@ -426,27 +628,33 @@ static void *committer_main(void *arg)
 
         char msg[256] = "";
         double t0 = gt_monotonic_s();
-        bool okay = commit_list(st, list ? list : &probe_batch, inject, msg, sizeof(msg));
+        bool okay = commit_list(st, w->db, first, list ? list : &probe_batch, inject, msg,
+                                sizeof(msg));
         double took = gt_monotonic_s() - t0;
-        uint64_t last = 0;
-        for (batch_t *b = list; b; b = b->next)
-            last = b->ticket;
 
         pthread_mutex_lock(&st->mu);
+        w->list = NULL;
+        w->barrier = false;
+        w->nkeys = 0;
         if (okay) {
+            st->stats.transactions++;
+            st->stats.commit_seconds += took;
+            advance_done(st);
             while (list) {
                 batch_t *next = list->next;
+                if (list->client && list->ticket > st->done_ticket) {
+                    GT_GROW(st->early, st->early_cap, st->nearly + 1);
+                    st->early[st->nearly++] = list->ticket;
+                }
                 batch_free(list);
                 list = next;
             }
-            if (st->degraded)
-                fprintf(stderr, "gantry server: the store commits again; writes resume.\n");
-            st->degraded = false;
-            backoff = 0.05;
-            st->stats.transactions++;
-            st->stats.commit_seconds += took;
-            if (last)
-                st->done_ticket = last;
+            if (first) {
+                if (st->degraded)
+                    fprintf(stderr, "gantry server: the store commits again; writes resume.\n");
+                st->degraded = false;
+                backoff = 0.05;
+            }
         } else if (st->fenced) {
             /* Deposed: no batch may ever commit here (the new leader owns the store). */
             st->stats.failed_commits++;
@@ -464,8 +672,11 @@ static void *committer_main(void *arg)
             break;
         } else {
             st->stats.failed_commits++;
+            for (int i = 1; i < st->nwriters; i++)
+                st->writers[i].stale = true;
             if (list)
                 refuse_clients(st, list);
+            advance_done(st);
             size_t kept = count_batches(st->head);
             if (!st->degraded || strcmp(st->fail_msg, msg) || kept != logged_kept)
                 fprintf(stderr, "gantry server: the store cannot commit (%s): client writes are "
@@ -476,10 +687,13 @@ static void *committer_main(void *arg)
             snprintf(st->fail_msg, sizeof(st->fail_msg), "%s", msg);
         }
         pthread_cond_broadcast(&st->committed);
+        pthread_cond_broadcast(&st->queued); /* what waited for this transaction's rows */
         notify_t *ready = take_settled(st);
         pthread_mutex_unlock(&st->mu);
         run_notifies(ready);
         pthread_mutex_lock(&st->mu);
+        if (!okay && !first)
+            continue; /* writer 0 retries, alone */
         if (!okay && st->stopping) {
             size_t lost = count_batches(st->head);
             if (lost)
@@ -505,12 +719,16 @@ static void *committer_main(void *arg)
             backoff = backoff * 2 > 2.0 ? 2.0 : backoff * 2;
         }
     }
-    st->closed = true;
-    notify_t *rest = st->notify;
-    st->notify = NULL;
-    pthread_cond_broadcast(&st->committed);
-    pthread_mutex_unlock(&st->mu);
-    run_notifies(rest);
+    if (first) {
+        st->closed = true;
+        notify_t *rest = st->notify;
+        st->notify = NULL;
+        pthread_cond_broadcast(&st->committed);
+        pthread_mutex_unlock(&st->mu);
+        run_notifies(rest);
+    } else {
+        pthread_mutex_unlock(&st->mu);
+    }
     return NULL;
 }
 
@@ -545,6 +763,18 @@ int store_create(const char *where, const store_op_t *init, size_t n, gt_error_t
     return be->create_end(db, true, err);
 }
 
+/* How many write connections: the backend's `writers` (1 on SQLite), or GANTRY_STORE_WRITERS
+ * (1 to STORE_MAX_WRITERS) on a backend that takes several (docs/store.md). */
+#define STORE_MAX_WRITERS 16
+static int writers_for(const store_backend_t *be)
+{
+    if (be->writers <= 1)
+        return 1;
+    const char *e = getenv("GANTRY_STORE_WRITERS");
+    int n = e && *e ? atoi(e) : be->writers;
+    return n < 1 ? 1 : n > STORE_MAX_WRITERS ? STORE_MAX_WRITERS : n;
+}
+
 int store_open(const char *where, store_t **out, gt_error_t *err)
 {
     const store_backend_t *be = backend_for(where);
@@ -561,13 +791,30 @@ int store_open(const char *where, store_t **out, gt_error_t *err)
     pthread_cond_init(&st->queued, NULL);
     pthread_cond_init(&st->committed, NULL);
     pthread_cond_init(&st->retry, NULL);
-    if (pthread_create(&st->committer, NULL, committer_main, st) != 0) {
-        gt_error_set(err, "store_error", "cannot start the committer thread");
-        store_close(st);
-        errno = EIO;
-        return -1;
+    st->nwriters = writers_for(be);
+    st->writers = xcalloc((size_t)st->nwriters, sizeof(*st->writers));
+    for (int i = 0; i < st->nwriters; i++) {
+        writer_t *w = &st->writers[i];
+        w->st = st;
+        w->index = i;
+        w->db = i == 0 ? db : NULL;
+        if (i > 0 && be->open(where, &w->db, err) < 0) {
+            store_close(st);
+            errno = EIO;
+            return -1;
+        }
     }
-    st->started = true;
+    for (int i = 0; i < st->nwriters; i++) {
+        writer_t *w = &st->writers[i];
+        if (pthread_create(&w->th, NULL, writer_main, w) != 0) {
+            gt_error_set(err, "store_error", "cannot start the committer thread");
+            store_close(st);
+            errno = EIO;
+            return -1;
+        }
+        w->started = true;
+        st->started = true;
+    }
     *out = st;
     return 0;
 }
@@ -577,13 +824,28 @@ void store_close(store_t *st)
     if (!st)
         return;
     if (st->started) {
+        /* The other writers first (each ends its transaction in flight), then writer 0
+         * commits what is left. */
+        pthread_mutex_lock(&st->mu);
+        st->stopping_extra = true;
+        pthread_cond_broadcast(&st->queued);
+        pthread_mutex_unlock(&st->mu);
+        for (int i = 1; i < st->nwriters; i++)
+            if (st->writers[i].started)
+                pthread_join(st->writers[i].th, NULL);
         pthread_mutex_lock(&st->mu);
         st->stopping = true;
-        pthread_cond_signal(&st->queued);
+        pthread_cond_broadcast(&st->queued);
         pthread_cond_signal(&st->retry);
         pthread_mutex_unlock(&st->mu);
-        pthread_join(st->committer, NULL);
+        if (st->writers[0].started)
+            pthread_join(st->writers[0].th, NULL);
     }
+    for (int i = 1; i < st->nwriters; i++)
+        st->be->close(st->writers[i].db);
+    for (int i = 0; i < st->nwriters; i++)
+        free(st->writers[i].keys);
+    free(st->writers);
     st->be->close(st->db);
     if (st->ldb)
         st->be->close(st->ldb);
@@ -595,6 +857,7 @@ void store_close(store_t *st)
     pthread_cond_destroy(&st->committed);
     pthread_cond_destroy(&st->retry);
     free(st->refused);
+    free(st->early);
     free(st);
 }
 
@@ -615,6 +878,8 @@ static uint64_t enqueue(store_t *st, store_op_t *ops, size_t n, bool client, boo
             b->ops[i].d = dup_or_null(ops[i].d);
         }
     }
+    if (st->nwriters > 1)
+        batch_keys(b);
     pthread_mutex_lock(&st->mu);
     uint64_t ticket = b->ticket = ++st->next_ticket;
     st->stats.batches++;
@@ -632,7 +897,10 @@ static uint64_t enqueue(store_t *st, store_op_t *ops, size_t n, bool client, boo
     else
         st->head = b;
     st->tail = b;
-    pthread_cond_signal(&st->queued);
+    if (st->nwriters > 1)
+        pthread_cond_broadcast(&st->queued); /* whichever writer is free */
+    else
+        pthread_cond_signal(&st->queued);
     pthread_mutex_unlock(&st->mu);
     return ticket; /* not b->ticket: the committer may have freed b already */
 }
@@ -685,7 +953,7 @@ int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
                               "(disk full?)", st->fail_msg);
             break;
         }
-        if (ticket <= st->done_ticket)
+        if (ticket <= st->done_ticket || early_has(st, ticket))
             break;
         if (st->fenced) {
             errno = ESTALE;
@@ -716,7 +984,7 @@ int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
 bool store_durable(store_t *st, uint64_t ticket)
 {
     pthread_mutex_lock(&st->mu);
-    bool d = ticket <= st->done_ticket && !refused_has(st, ticket);
+    bool d = (ticket <= st->done_ticket || early_has(st, ticket)) && !refused_has(st, ticket);
     pthread_mutex_unlock(&st->mu);
     return d;
 }
