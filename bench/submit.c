@@ -1,7 +1,9 @@
 /* bench/submit.c: submission load generator for `gantry server` (not a test).
  * N client threads, each with one keep-alive libcurl handle, POST /v1/jobs until the total is
  * reached; prints jobs/s and p50/p99 latency as JSON.
- * usage: submit URL TOKEN [TOTAL=20000] [CLIENTS=8] */
+ * usage: submit URL TOKEN [TOTAL=20000] [CLIENTS=8] [PATH]
+ * With PATH (e.g. /healthz), GETs it instead, expecting 200: the same clients and requests
+ * without a job or the store, the server's own ceiling for HTTP requests. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *url, *token;
+static const char *url, *token, *path;
 static long total;
 static atomic_long next_job, failures;
 static double *lat;
@@ -34,7 +36,7 @@ static void *client(void *arg)
     (void)arg;
     CURL *h = curl_easy_init();
     char u[512], auth[300];
-    snprintf(u, sizeof(u), "%s/v1/jobs", url);
+    snprintf(u, sizeof(u), "%s%s", url, path ? path : "/v1/jobs");
     snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
     struct curl_slist *hd = curl_slist_append(NULL, auth);
     hd = curl_slist_append(hd, "Content-Type: application/json");
@@ -43,7 +45,8 @@ static void *client(void *arg)
                        "\"command\":[\"python\",\"train.py\"]}";
     curl_easy_setopt(h, CURLOPT_URL, u);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (!path)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     for (;;) {
@@ -53,7 +56,7 @@ static void *client(void *arg)
         double t0 = now();
         long code = 0;
         if (curl_easy_perform(h) != CURLE_OK ||
-            (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code), code != 201))
+            (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code), code != (path ? 200 : 201)))
             atomic_fetch_add(&failures, 1);
         lat[i] = now() - t0;
     }
@@ -71,13 +74,14 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: submit URL TOKEN [TOTAL] [CLIENTS]\n");
+        fprintf(stderr, "usage: submit URL TOKEN [TOTAL] [CLIENTS] [PATH]\n");
         return 2;
     }
     url = argv[1];
     token = argv[2];
     total = argc > 3 ? atol(argv[3]) : 20000;
     int clients = argc > 4 ? atoi(argv[4]) : 8;
+    path = argc > 5 ? argv[5] : NULL;
     lat = calloc((size_t)total, sizeof(*lat));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     pthread_t th[256];
