@@ -493,8 +493,8 @@ static void fence_verdict(store_t *st, char *msg, size_t len)
 
 /* One transaction for every batch of list, in order, on db; the fence checked first when
  * fence (writer 0 alone: fence_check runs on st->db; the other writers take nothing once it is
- * set); msg says why when it fails (rolled back). inject (a backend's result code, 0 for none) fails it after its writes, as a disk
- * that fills up at COMMIT does. */
+ * set); msg says why when it fails (rolled back). inject (a backend's result code, 0 for
+ * none) fails it after its writes, as a disk that fills up at COMMIT does. */
 static bool commit_list(store_t *st, store_db_t *db, bool fence, const batch_t *list, int inject,
                         char *msg, size_t len)
 {
@@ -583,6 +583,7 @@ static void *writer_main(void *arg)
     const bool first = w->index == 0;
     double backoff = 0.05;
     size_t logged_kept = 0;
+    bool last_try = false; /* stopping: a failed commit is tried once more, then lost */
     pthread_mutex_lock(&st->mu);
     for (;;) {
         while (!writer_ready(st, w))
@@ -694,6 +695,10 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&st->mu);
         if (!okay && !first)
             continue; /* writer 0 retries, alone */
+        if (!okay && st->stopping && !last_try) {
+            last_try = true; /* once more at once: the failure may have ended meanwhile */
+            continue;
+        }
         if (!okay && st->stopping) {
             size_t lost = count_batches(st->head);
             if (lost)
