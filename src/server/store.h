@@ -4,9 +4,15 @@
  * postgresql:// URL (libpq's connection URI): the store's kind follows from it.
  *
  * The server keeps its working state in memory and writes every change here; on start it
- * rebuilds memory with the store_load_* functions. Writes go through one committer thread
- * that takes every batch queued since its last transaction and commits them together (group
- * commit): concurrent submissions share one fsync. Batches commit in enqueue order.
+ * rebuilds memory with the store_load_* functions. Writes go through a committer thread that
+ * takes every batch queued since its last transaction and commits them together (group
+ * commit): concurrent submissions share one fsync. On SQLite there is one, and batches commit
+ * in enqueue order. On PostgreSQL there are several, each on a connection of its own
+ * (store_backend.h's writers, GANTRY_STORE_WRITERS): batches that write a common row (a job's
+ * row and its events; a node's; the audit log) commit in enqueue order, any other kind of
+ * change and any batch of more than 64 changes commits after everything queued before it and
+ * before everything after; batches writing different rows may commit in either order
+ * (docs/store.md, "Several write connections"). With a fence set (below), one commits.
  *
  * Memory and the store never disagree about what was acknowledged. Two kinds of writes:
  * - A client's change (a submission, a cancel, an administrative change) is prepared, queued
@@ -169,7 +175,8 @@ uint64_t store_enqueue_client(store_t *st, const store_op_t *ops, size_t n);
 /* The same, taking ownership of ops (from xcalloc) and of its strings (from malloc, or NULL):
  * no copy of a large array submission. */
 uint64_t store_enqueue_client_owned(store_t *st, store_op_t *ops, size_t n);
-/* Blocks until the batch with this ticket (and every earlier one) is committed: 0. -1 with err
+/* Blocks until the batch with this ticket (and, for a kept batch, every earlier one; a client
+ * batch may be answered as soon as its own transaction committed) is committed: 0. -1 with err
  * (code store_error) and errno EAGAIN when the store is degraded and the batch is not durable
  * (a kept batch: it will be, retry later; a client batch: refused, nothing changed), or EIO
  * when the store closed without committing it. Never blocks through an outage. */
