@@ -162,10 +162,13 @@ int cmd_teams(int argc, char **argv)
 
 static const char *quota_help =
     "usage: gantry quota set TEAM [--quota GPUS] [--limit GPUS|none] [--weight W] "
-    "[--parent TEAM]\n\nChanges a team's guaranteed quota, cap and fair-share weight at run "
+    "[--parent TEAM]\n                          [--storage BYTES|none]\n\nChanges a team's "
+    "guaranteed quota, cap and fair-share weight at run "
     "time, or creates the team (under --parent). An admin governs every team; a team-admin only\n"
     "the sub-teams of its own team. Sub-teams' quotas add up to at most their parent's; a\n"
-    "team's parent can't change at run time.\n";
+    "team's parent can't change at run time. --storage (an admin's alone): the bytes the team's\n"
+    "artifacts may hold in the blob store (500Gi, 2T, or none), over the configuration's\n"
+    "storage_quota (docs/artifacts.md); `gantry usage` shows it.\n";
 
 int cmd_quota(int argc, char **argv)
 {
@@ -193,6 +196,8 @@ int cmd_quota(int argc, char **argv)
             json_object_set_new(body, "limit", json_string(v));
         else if (!strcmp(k, "--parent"))
             json_object_set_new(body, "parent", json_string(v));
+        else if (!strcmp(k, "--storage"))
+            json_object_set_new(body, "storage_quota", json_string(v));
         else if (!strcmp(k, "--weight")) {
             char *end;
             double w = strtod(v, &end);

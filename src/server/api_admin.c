@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "server/events.h"
+#include "server/artifacts.h"
 #include "server/server.h"
 #include "server/gpu_use.h"
 
@@ -125,6 +126,8 @@ static json_t *team_json(server_t *srv, team_t *t)
                           "usage_gpu_hours", ti.usage_gpu_s / 3600.0, "pending", ti.pending,
                           "running", ti.running);
     json_object_set_new(o, "limit_milli", json_integer(t->limit_milli));
+    int64_t sq = artifacts_team_quota(srv, t->name); /* the blob store's bytes (artifacts.h) */
+    json_object_set_new(o, "storage_quota", sq >= 0 ? json_integer(sq) : json_null());
     return o;
 }
 
@@ -215,13 +218,36 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
     const char *key;
     json_t *v;
     json_object_foreach(body, key, v) if (strcmp(key, "quota") && strcmp(key, "limit") &&
-                                          strcmp(key, "weight") && strcmp(key, "parent"))
+                                          strcmp(key, "weight") && strcmp(key, "parent") &&
+                                          strcmp(key, "storage_quota"))
     {
         json_decref(body);
         return http_error(resp, 400, "invalid_argument", "unknown field '%s': a team has "
-                          "quota, limit, weight, parent", key);
+                          "quota, limit, weight, parent, storage_quota", key);
     }
     gt_error_t err = {0};
+    /* The blob store's bytes for the team (artifacts.h): bytes as a number or a size ("500Gi",
+     * "2T"), or null / "none" for no quota; an admin's alone (it is not a share of a parent's,
+     * so a team-admin could raise it without bound). */
+    int64_t sq = -2;
+    json_t *sqv = json_object_get(body, "storage_quota");
+    if (sqv) {
+        if (req->who.role != AUTH_ADMIN) {
+            json_decref(body);
+            return http_error(resp, 403, "forbidden", "only an admin sets a team's storage "
+                              "quota");
+        }
+        if (json_is_null(sqv) || (json_is_string(sqv) && !strcmp(json_string_value(sqv), "none")))
+            sq = -1;
+        else if (json_is_integer(sqv) && json_integer_value(sqv) >= 0)
+            sq = json_integer_value(sqv);
+        else if (!json_is_string(sqv) || gt_parse_bytes(json_string_value(sqv), &sq, &err) < 0 ||
+                 sq < 0) {
+            gt_error_set(&err, "invalid_argument", "storage_quota must be bytes (1048576, 500Gi, "
+                         "2T) or none");
+            goto bad;
+        }
+    }
     int64_t q = -2, l = -2;
     double w = 0;
     if ((v = json_object_get(body, "quota")) && gpu_amount(v, false, &q, &err) < 0)
@@ -298,6 +324,14 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
                             (json_int_t)nq, "limit_milli", (json_int_t)nl);
     json_t *old = t ? team_audit(t->parent, t->weight, t->quota_milli, t->limit_milli) : NULL;
     json_t *newv = team_audit(np, nw, nq, nl);
+    int64_t osq = artifacts_team_quota(srv, name);
+    if (old)
+        json_object_set_new(old, "storage_quota", osq >= 0 ? json_integer(osq) : json_null());
+    artifacts_quota_doc(srv, name, doc); /* an earlier admin's storage quota stays */
+    if (sq >= -1)
+        json_object_set_new(doc, "storage_quota", json_integer((json_int_t)sq));
+    int64_t nsq = sq >= -1 ? sq : osq;
+    json_object_set_new(newv, "storage_quota", nsq >= 0 ? json_integer(nsq) : json_null());
     char *s = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     store_op_t op = {.kind = STORE_TEAM_PUT, .a = name, .d = s};
@@ -325,6 +359,8 @@ static int put_team(server_t *srv, http_req_t *req, http_resp_t *resp, const cha
         t = NULL;
     }
     free(pcopy);
+    if (t && sq >= -1)
+        artifacts_quota_set(srv, name, sq);
     if (!t) { /* checked above: should not happen; the store has it, a restart applies it */
         pthread_mutex_unlock(&srv->mu);
         fprintf(stderr, "gantry server: team %s was saved but not applied: %s\n", name,

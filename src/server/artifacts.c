@@ -44,6 +44,8 @@ struct artifacts {
     size_t n, cap;
     json_t *uploaded;        /* team -> {sha256: true}: blobs the team sent whole since the
                                 server started (it may then use them in a version) */
+    json_t *quota_set;       /* team -> true: an admin set its storage quota (the store keeps
+                                it in the team's document) */
 };
 
 /* ---- names ---- */
@@ -313,7 +315,7 @@ static int on_alias(void *arg, const char *name, const char *alias, int64_t vers
 int artifacts_load(server_t *srv, gt_error_t *err)
 {
     reg(srv);
-    if (blobs_open(srv->data_dir, &srv->blobs, err) < 0)
+    if (blobs_open(srv->data_dir, srv->upload_expiry_s, &srv->blobs, err) < 0)
         return -1;
     if (store_load_artifacts(srv->store, on_art, srv, err) < 0 ||
         store_load_artifact_versions(srv->store, on_ver, srv, err) < 0 ||
@@ -330,6 +332,7 @@ void artifacts_free(server_t *srv)
             art_free(r->arts[i]);
         free(r->arts);
         json_decref(r->uploaded);
+        json_decref(r->quota_set);
         free(r);
         srv->artifacts = NULL;
     }
@@ -584,6 +587,35 @@ int64_t artifacts_team_quota(server_t *srv, const char *team)
 {
     json_t *q = srv->storage_quotas ? json_object_get(srv->storage_quotas, team) : NULL;
     return q ? (int64_t)json_integer_value(q) : -1;
+}
+
+void artifacts_quota_set(server_t *srv, const char *team, int64_t bytes)
+{
+    struct artifacts *r = reg(srv);
+    if (!r->quota_set)
+        r->quota_set = json_object();
+    json_object_set_new(r->quota_set, team, json_true());
+    if (!srv->storage_quotas)
+        srv->storage_quotas = json_object();
+    if (bytes >= 0)
+        json_object_set_new(srv->storage_quotas, team, json_integer((json_int_t)bytes));
+    else
+        json_object_del(srv->storage_quotas, team);
+}
+
+void artifacts_quota_doc(server_t *srv, const char *team, json_t *doc)
+{
+    struct artifacts *r = reg(srv);
+    if (r->quota_set && json_object_get(r->quota_set, team))
+        json_object_set_new(doc, "storage_quota",
+                            json_integer((json_int_t)artifacts_team_quota(srv, team)));
+}
+
+void artifacts_quota_load(server_t *srv, const char *team, const json_t *doc)
+{
+    json_t *q = json_object_get(doc, "storage_quota");
+    if (json_is_integer(q))
+        artifacts_quota_set(srv, team, json_integer_value(q) >= 0 ? json_integer_value(q) : -1);
 }
 
 /* ---- new versions ---- */

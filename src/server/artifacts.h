@@ -115,6 +115,16 @@ bool artifacts_version_in_use(server_t *srv, const char *name, int64_t version, 
  * ones included) once, plus its uploads in progress. Its quota: -1 when none. */
 uint64_t artifacts_team_usage(server_t *srv, const char *team);
 int64_t artifacts_team_quota(server_t *srv, const char *team);
+/* An admin's storage quota for team (PUT /v1/teams/NAME {"storage_quota"}): bytes, or -1 for
+ * none. It replaces the configuration's, and from then on travels in the team's stored
+ * document (artifacts_quota_doc), so that a restart keeps it. */
+void artifacts_quota_set(server_t *srv, const char *team, int64_t bytes);
+/* Adds "storage_quota" (bytes, -1: none) to doc, a team's stored document, when an admin has
+ * set team's storage quota (else the configuration's stays in charge). */
+void artifacts_quota_doc(server_t *srv, const char *team, json_t *doc);
+/* A stored team document at load: its storage_quota, when it has one, is applied (over the
+ * configuration's). */
+void artifacts_quota_load(server_t *srv, const char *team, const json_t *doc);
 
 /* ---- for api_artifacts.c (caller holds mu; team NULL: an admin's or cluster-wide view) ---- */
 /* The artifact as team sees it: {name, kind, team, visibility, metadata, created, created_by,

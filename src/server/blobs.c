@@ -24,6 +24,7 @@ typedef struct upload {
 
 struct blobs {
     char *dir;               /* DATA/blobs */
+    int64_t expiry_s;        /* 0: uploads never expire */
     pthread_mutex_t mu;      /* guards uploads */
     upload_t *uploads;
 };
@@ -82,6 +83,35 @@ static uint64_t on_disk(const blobs_t *b, const char *id)
     return n;
 }
 
+static void drop(blobs_t *b, upload_t *u);
+
+/* Drops the uploads no byte reached for b->expiry_s (the data file's modification time; the
+ * upload's start for one with no bytes yet), except those a writer holds. Caller holds mu. */
+static void expire(blobs_t *b)
+{
+    if (!b->expiry_s)
+        return;
+    time_t now = time(NULL);
+    for (upload_t *u = b->uploads, *next; u; u = next) {
+        next = u->next;
+        if (u->busy)
+            continue;
+        char *p = upload_path(b, u->info.id, "");
+        struct stat st;
+        int64_t last = stat(p, &st) == 0 && st.st_size > 0 ? (int64_t)st.st_mtime
+                                                           : u->info.created;
+        free(p);
+        if ((int64_t)now - last <= b->expiry_s)
+            continue;
+        fprintf(stderr, "gantry server: upload %s of team %s (sha256 %s, %llu of %llu bytes) "
+                        "expired: no byte reached it for %lld s; its bytes are removed.\n",
+                u->info.id, u->info.team, u->info.sha256,
+                (unsigned long long)on_disk(b, u->info.id), (unsigned long long)u->info.size,
+                (long long)(now - last));
+        drop(b, u);
+    }
+}
+
 static int load_upload(blobs_t *b, const char *name)
 {
     size_t l = strlen(name);
@@ -120,9 +150,10 @@ static int load_upload(blobs_t *b, const char *name)
     return 0;
 }
 
-int blobs_open(const char *data_dir, blobs_t **out, gt_error_t *err)
+int blobs_open(const char *data_dir, int64_t expiry_s, blobs_t **out, gt_error_t *err)
 {
     blobs_t *b = xcalloc(1, sizeof(*b));
+    b->expiry_s = expiry_s > 0 ? expiry_s : 0;
     pthread_mutex_init(&b->mu, NULL);
     b->dir = gt_strfmt("%s/blobs", data_dir);
     static const char *const sub[] = {"", "/sha256", "/uploads"};
@@ -147,6 +178,7 @@ int blobs_open(const char *data_dir, blobs_t **out, gt_error_t *err)
         load_upload(b, de->d_name);
     if (d)
         closedir(d);
+    expire(b);
     *out = b;
     return 0;
 }
@@ -236,6 +268,7 @@ int blobs_upload_start(blobs_t *b, const char *team, const char *user, const cha
     if (!gt_sha256_hex_ok(hex))
         return gt_error_invalid(err, "sha256 must be 64 lowercase hex digits");
     pthread_mutex_lock(&b->mu);
+    expire(b);
     for (upload_t *u = b->uploads; u; u = u->next)
         if (!strcmp(u->info.team, team) && !strcmp(u->info.sha256, hex) &&
             u->info.size == size) {
@@ -295,6 +328,7 @@ bool blobs_upload_exists(blobs_t *b, const char *team, const char *hex, uint64_t
 {
     bool found = false;
     pthread_mutex_lock(&b->mu);
+    expire(b);
     for (upload_t *u = b->uploads; u && !found; u = u->next)
         found = !strcmp(u->info.team, team) && !strcmp(u->info.sha256, hex) &&
                 u->info.size == size;
@@ -305,6 +339,7 @@ bool blobs_upload_exists(blobs_t *b, const char *team, const char *hex, uint64_t
 int blobs_upload_get(blobs_t *b, const char *id, blob_upload_t *out, gt_error_t *err)
 {
     pthread_mutex_lock(&b->mu);
+    expire(b);
     upload_t *u = id_ok(id) ? find(b, id) : NULL;
     if (u) { /* the bytes on disk, also while a request is still sending more */
         u->info.offset = on_disk(b, id);
@@ -323,6 +358,7 @@ uint64_t blobs_uploads_pending(blobs_t *b, const char *team)
 {
     uint64_t n = 0;
     pthread_mutex_lock(&b->mu);
+    expire(b);
     for (upload_t *u = b->uploads; u; u = u->next)
         if (!strcmp(u->info.team, team))
             n += u->info.size;
@@ -368,6 +404,7 @@ int blobs_write_begin(blobs_t *b, const char *id, uint64_t offset, blob_writer_t
                       gt_error_t *err)
 {
     pthread_mutex_lock(&b->mu);
+    expire(b);
     upload_t *u = id_ok(id) ? find(b, id) : NULL;
     if (!u) {
         pthread_mutex_unlock(&b->mu);

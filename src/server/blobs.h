@@ -30,8 +30,15 @@ typedef struct blob_upload {
     int64_t created;         /* epoch seconds */
 } blob_upload_t;
 
-/* Opens (creating) DATA/blobs and loads the uploads left in progress. 0, or -1 with err. */
-int blobs_open(const char *data_dir, blobs_t **out, gt_error_t *err);
+/* An unfinished upload that no byte reached for this long is dropped (the default of
+ * --upload-expiry): its bytes stop counting against its team's quota. */
+#define BLOBS_UPLOAD_EXPIRY_S (24 * 3600)
+
+/* Opens (creating) DATA/blobs and loads the uploads left in progress. expiry_s: an unfinished
+ * upload whose bytes last changed (or, with none, that was started) more than expiry_s ago is
+ * dropped, with its bytes, whenever uploads are looked at (its start, offset, writes, a team's
+ * pending bytes; 0: never); one a writer holds is not. 0, or -1 with err. */
+int blobs_open(const char *data_dir, int64_t expiry_s, blobs_t **out, gt_error_t *err);
 /* Accepts NULL. No writer may be active. */
 void blobs_close(blobs_t *b);
 

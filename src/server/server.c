@@ -21,6 +21,7 @@
 #include "server/conn_guard.h"
 #include "server/gpu_use.h"
 #include "server/artifacts.h"
+#include "server/blobs.h"
 #include "server/events.h"
 #include "server/metrics.h"
 #include "server/services.h"
@@ -1109,6 +1110,7 @@ static int on_stored_team_doc(void *arg, const char *name, const char *doc)
 
 static int on_stored_team(server_t *srv, const char *name, json_t *o)
 {
+    artifacts_quota_load(srv, name, o); /* an admin's storage quota (artifacts.h) */
     double w = json_number_value(json_object_get(o, "weight"));
     int64_t q = json_integer_value(json_object_get(o, "quota_milli"));
     json_t *lv = json_object_get(o, "limit_milli");
@@ -1359,6 +1361,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         abort();
     }
     srv->retention_s = o->retention_s;
+    srv->upload_expiry_s = o->upload_expiry_s < 0 ? BLOBS_UPLOAD_EXPIRY_S : o->upload_expiry_s;
     srv->series_interval_s = o->series_interval_s;
     srv->series_retention_s = SERIES_DEFAULT_RETENTION_S;
     srv->auth = auth_new();

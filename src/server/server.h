@@ -177,6 +177,7 @@ typedef struct server {
     struct artifacts *artifacts;
     struct blobs *blobs;
     json_t *storage_quotas;
+    int64_t upload_expiry_s; /* unfinished uploads idle this long are dropped (blobs.h); 0: never */
     struct leader *leader;   /* leader.h: the lease when servers share the store; NULL alone */
     uint64_t leader_epoch;   /* its epoch (0: alone): in agents' answers, fencing old tasks */
 } server_t;
@@ -188,6 +189,8 @@ typedef struct server_opts {
     const char *store;       /* the store's location (a postgresql:// URL), or NULL: the
                                 config's store:, else SQLite under data */
     int heartbeat_s;         /* agents' heartbeat; <= 0: 5 */
+    int64_t upload_expiry_s; /* --upload-expiry: an unfinished artifact upload no byte reached
+                                for this long is dropped; 0: never; < 0: 24 h (blobs.h) */
     int64_t retention_s;     /* finished jobs kept this long; 0 = for ever, < 0 = the config's
                                 retention: or 30 days */
     server_limits_t limits;  /* for http_serve */

@@ -122,6 +122,10 @@ static void server_usage(FILE *f)
                " suffixes Ki, Mi, Gi); beyond it: 503\n"
                "A request without a valid token is answered 401 from its header alone: its body "
                "is never read.\n\n"
+               "  --upload-expiry D an artifact upload left unfinished is dropped once no byte "
+               "reached it for D\n"
+               "                    (default 24h; 0: never): its bytes stop counting against "
+               "its team's storage quota\n"
                "  --retention D     finished jobs are purged D after they ended (default 30d, or "
                "the config's retention:;\n"
                "                    0 = kept for ever); their usage stays in /v1/usage, in "
@@ -179,7 +183,7 @@ int cmd_server(int argc, char **argv)
     const char *config = NULL, *data = "gantry-data", *listen = "127.0.0.1:8080";
     const char *tls_cert = NULL, *tls_key = NULL, *advertise = NULL, *store = NULL;
     int64_t lease_ms = LEADER_DEFAULT_LEASE_MS;
-    int64_t hb = 5, retention = -1, series_interval = 0;
+    int64_t hb = 5, retention = -1, series_interval = 0, upload_expiry = -1;
     int max_conns_given = 0;
     server_limits_t lim = {.max_connections = 0, .per_address = 256,
                            .connection_timeout_s = 60, .header_timeout_s = 30,
@@ -202,6 +206,7 @@ int cmd_server(int argc, char **argv)
                                          {"series-interval", required_argument, 0, 'S'},
                                          {"advertise", required_argument, 0, 'a'},
                                          {"lease", required_argument, 0, 'L'},
+                                         {"upload-expiry", required_argument, 0, 'U'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -273,6 +278,13 @@ int cmd_server(int argc, char **argv)
             lim.body_memory = (size_t)mib << 20;
             break;
         }
+        case 'U':
+            if (gt_parse_duration(optarg, &upload_expiry, &err) < 0 || upload_expiry < 0) {
+                fprintf(stderr, "gantry server: --upload-expiry: %s\n",
+                        err.msg[0] ? err.msg : "a duration (24h, 90m; 0: never)");
+                return 2;
+            }
+            break;
         case 'a': advertise = optarg; break;
         case 'L': {
             int64_t ms;
@@ -323,7 +335,7 @@ int cmd_server(int argc, char **argv)
     server_opts_t so = {.config = config, .data = data, .store = store, .heartbeat_s = (int)hb,
                         .retention_s = retention, .limits = lim, .tls = tls_cert != NULL,
                         .series_interval_s = series_interval, .advertise = advertise,
-                        .lease_ms = lease_ms};
+                        .lease_ms = lease_ms, .upload_expiry_s = upload_expiry};
     leader_init(argc, argv);
     if (advertise) { /* one of several servers on this store: stand by until it leads */
         /* the store server_open will use: --store, or the config's store:, or data */
