@@ -30,6 +30,7 @@ typedef struct target {
     double next_ready, next_live;   /* monotonic */
     int ready_fails, live_fails;
     bool ready, dead, busy;
+    bool was_ready;                 /* ready at least once: liveness counts from then on */
 } target_t;
 
 struct probe_set {
@@ -314,7 +315,8 @@ static bool run_due(probe_set_t *ps)
             live = false;
             best = t->next_ready;
         }
-        if (t->liveness && t->next_live <= now && (!due || t->next_live < best)) {
+        if (t->liveness && t->was_ready && t->next_live <= now &&
+            (!due || t->next_live < best)) {
             due = t;
             live = true;
             best = t->next_live;
@@ -349,6 +351,7 @@ static bool run_due(probe_set_t *ps)
             t->ready_fails = rc == 0 ? 0 : t->ready_fails + 1;
             if (rc == 0 && !t->ready) {
                 t->ready = true;
+                t->was_ready = true;
                 push(ps, t, PROBE_READY, NULL);
             } else if (rc < 0 && t->ready && t->ready_fails >= failures) {
                 t->ready = false;

@@ -10,7 +10,10 @@
  * probe and not ready after `failures` in a row; without a readiness probe, its port accepting
  * a connection is the probe (every 0.2 s). A
  * liveness probe failing `failures` times in a row reports the replica dead once: the agent
- * stops it (reason "liveness") and the server restarts it. */
+ * stops it (reason "liveness") and the server restarts it. Liveness is probed only once the
+ * replica has been ready (and its initial_delay passed): a replica still starting (loading a
+ * model for minutes) is judged by readiness alone, gets no requests, and is never stopped for
+ * being slow to start. */
 #ifndef GANTRY_AGENT_PROBE_H
 #define GANTRY_AGENT_PROBE_H
 

@@ -291,7 +291,17 @@ static void test_prober(void)
     close(lis.fd);
     pthread_join(lth, NULL);
     json_t *live = json_pack("{s:[s],s:f,s:i}", "command", "false", "period", 0.1, "failures", 2);
-    probe_add(ps, 9, 1, 5002, NULL, live, (uid_t)-1, (gid_t)-1);
+    /* Never ready (nothing listens on its port): its failing liveness probe is not run. */
+    probe_add(ps, 11, 1, dead, NULL, live, (uid_t)-1, (gid_t)-1);
+    usleep(800000);
+    n = 0;
+    while (probe_events(ps, ev, 1))
+        n += ev[0].job_id == 11;
+    ok(n == 0, "a replica not yet ready is not reported dead by liveness (still starting)");
+    probe_remove(ps, 11, 1);
+    json_t *ready_now = json_pack("{s:[s],s:f}", "command", "true", "period", 0.1);
+    probe_add(ps, 9, 1, 5002, ready_now, live, (uid_t)-1, (gid_t)-1);
+    json_decref(ready_now);
     n = 0;
     end = gt_monotonic_s() + 10;
     while (gt_monotonic_s() < end) {
@@ -302,7 +312,7 @@ static void test_prober(void)
         }
         usleep(20000);
     }
-    ok(n == 1, "a failing liveness probe reports the replica dead");
+    ok(n == 1, "once ready, a failing liveness probe reports the replica dead");
     is_int(probe_port(ps, 9, 1), 5002, "probe_port");
     probe_remove(ps, 9, 1);
     is_int(probe_port(ps, 9, 1), 0, "removed: no port");
