@@ -111,7 +111,7 @@ static bool check_reclaim(const sched_t *s, char *msg, size_t len)
                 continue; /* skipped while the cluster was full: it could not reclaim */
             if ((j->reason != SCHED_REASON_CAPACITY && j->reason != SCHED_REASON_RESERVATION) ||
                 j->nodes > 1 || j->preempt_deferred ||
-                job_cpu_only(j) || !team_within_quota(s, j->team, j->types, j->gpus))
+                !j->reclaim_in_quota)
                 continue;
             int g = job_per_node_gpus_whole(j);
             for (int ni = 0; ni < s->nnodes; ni++) {

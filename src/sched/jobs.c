@@ -131,7 +131,8 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
     int need = j->gpus < SCHED_MILLI ? 0
                : per / SCHED_MILLI > SCHED_MAX_GPUS_PER_NODE ? SCHED_MAX_GPUS_PER_NODE
                                                             : (int)(per / SCHED_MILLI);
-    t->queue[pos] = (qentry_t){ji, j->cls, j->nodes_asked, need, j->gpus, j->key, j->id};
+    t->queue[pos] = (qentry_t){ji,   j->cls, j->nodes_asked, need, j->gpus, j->key, j->id,
+                               job_plan_duration(j), j->ntargets > 0, false};
     t->nqueue++;
     t->class_pending[j->cls]++;
     t->need_hist[j->cls][need]++;
@@ -472,6 +473,12 @@ void job_set_targets(sched_t *s, int ji, const int *nodes, int n)
     for (int i = 0; i < n; i++)
         j->targets[i] = nodes[i];
     j->ntargets = n;
+    if (j->state == SCHED_PENDING) { /* its queue entry says so: the passes never skip it */
+        team_t *t = &s->teams[j->team];
+        size_t pos = queue_find(t, s, ji);
+        if (pos < t->nqueue)
+            t->queue[pos].nominated = n > 0;
+    }
 }
 
 static void job_forget(sched_t *s, int ji)

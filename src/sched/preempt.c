@@ -106,10 +106,9 @@ int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now)
     return n->free_whole > held ? n->free_whole - (held > 0 ? held : 0) : 0;
 }
 
-bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
+bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
-    bool in_quota = team_within_quota(s, j->team, types, j->gpus);
     int g = job_per_node_gpus_whole(j), want = j->nodes;
     s->now = now;
     s->epoch++;

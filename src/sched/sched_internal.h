@@ -60,6 +60,9 @@ typedef struct qentry {
     sched_key_t key;                               /* its order key (policy.h): the queue is
                                                       sorted by (key, id) */
     uint64_t id;
+    sched_time_t dur;                              /* its planning duration (0: unknown) */
+    bool nominated;                                /* it holds nodes for its preemption */
+    bool seen;                                     /* a pass evaluated it since it was queued */
 } qentry_t;
 
 typedef struct team {
@@ -128,6 +131,7 @@ typedef struct job {
     uint64_t preempt_for;                          /* victim: the job it makes room for */
     int reclaims;                                  /* times it was reclaimed from borrowing */
     sched_time_t borrow_after;                     /* it may borrow again from then on */
+    bool reclaim_in_quota;                         /* its last evaluation let it reclaim */
 } job_t;
 
 typedef struct order_entry {
@@ -140,6 +144,9 @@ typedef struct order_entry {
     double share;                                  /* fair-share key: lower goes first */
     sched_key_t key;                               /* the job's order key (policy.h) */
     uint64_t id;
+    sched_time_t dur;                              /* its planning duration (0: unknown) */
+    bool nominated;                                /* it holds nodes for its preemption */
+    qentry_t *qe;                                  /* its queue entry (fixed during a pass) */
 } order_entry_t;
 
 typedef struct fail_shape {
@@ -229,11 +236,14 @@ struct sched {
         int team, cls, cls_value;
         size_t q;                                  /* next position in the team's queue */
         int64_t cum;                               /* GPUs of the team's jobs before it */
+        int64_t inq;                               /* the team's GPUs now plus those of its
+                                                      jobs before it within quota */
         double share0, share_per_milli;            /* fair-share key = share0 + cum * this */
         order_entry_t head;                        /* its next job in scheduling order */
         int hist[SCHED_MAX_GPUS_PER_NODE + 1];     /* needs of its jobs not yet seen */
         int min_need;                              /* the least of them */
         int cpu_only;                              /* CPU-only jobs among them */
+        int nominated;                             /* nominated preemptors among them */
     } *runs;
     size_t capruns;
     order_entry_t cur;                             /* the entry being looked at */
@@ -366,7 +376,9 @@ void release_track(sched_t *s, int ji);
 void release_untrack(sched_t *s, int ji);
 
 /* preempt.c: picks victims for j; issues PREEMPT decisions; true when it did. */
-bool preempt_for(sched_t *s, int ji, uint64_t types, sched_time_t now);
+/* in_quota: j may reclaim (cycle.c: its queue entry is within its team's quota, and so is
+ * what its team holds now plus j). */
+bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t now);
 void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id);
 /* Holds the nodes nominated by j's preemption (its targets) in this pass: what its victims
  * free, and the free GPUs it counted there, go to j only. */

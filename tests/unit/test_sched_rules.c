@@ -313,6 +313,79 @@ static void test_preemptors_share_node(void)
     ok(!started(5), "share: c's new job does not take the claimed GPU in the same pass");
 }
 
+/* Rule: one notion of "within quota" for a pending job: what its team holds, plus its team's
+ * earlier pending jobs that are themselves within quota, plus its own GPUs, fit the quota. The
+ * order, the reclaim and the skip rules all use it. An earlier job larger than what is left of
+ * the quota does not count (a team with an oversized job queued still reclaims for its small
+ * ones); an earlier job within quota does (two jobs that together exceed the quota do not both
+ * reclaim while the first waits for its victims).
+ * Mutations: cycle.c run_fill_head() counting every earlier job in r->inq (as the order's
+ * cum did): the first part fails; evaluate() reclaiming on team_within_quota() alone, without
+ * the entry's notion (as it did): the second part fails (two preemptions). */
+static void test_within_quota_one_notion(void)
+{
+    setup();
+    node("n1", 4);
+    node("n2", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    submit(1, T_C, C_NORMAL, 4, 0);
+    submit(2, T_C, C_NORMAL, 4, 0);
+    cycle(0);
+    ok(started(1) && started(2), "one notion: c borrows both nodes");
+    submit(3, T_A, C_NORMAL, 8, 1000); /* never within a's quota of 4 */
+    submit(4, T_A, C_NORMAL, 2, 1000); /* within it, though queued behind job 3 */
+    cycle(1000);
+    ok(preempted(1) || preempted(2), "one notion: a's 2-GPU job reclaims behind a's 8-GPU job");
+    ok(ndec == 1 && dec[0].for_id == 4, "one notion: for job 4, one victim");
+
+    setup();
+    node("n1", 4);
+    node("n2", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    submit(1, T_C, C_NORMAL, 4, 0);
+    submit(2, T_C, C_NORMAL, 4, 0);
+    cycle(0);
+    submit(3, T_A, C_NORMAL, 4, 1000); /* a's quota */
+    submit(4, T_A, C_NORMAL, 4, 1000); /* beyond it once job 3 counts */
+    cycle(1000);
+    is_int(ndec, 1, "one notion: a's two 4-GPU jobs on a quota of 4: one reclaim");
+    ok(ndec && dec[0].for_id == 3, "one notion: for the first");
+}
+
+/* Rule: the passes skip the jobs that cannot act while a preemptor's nodes are held too (held
+ * GPUs count as free in the bounds, and the entry's quota notion is evaluate's): with a hold
+ * on, a full cluster and no reservation left, a queue of borrowers costs the pass nothing.
+ * (Before, every pending job was examined in every pass with a hold: at Philly seed0 x 2,
+ * nearly all passes.)
+ * Mutation: restore `!holds &&` before cannot_start_now() in sched_cycle(): 40 examined. */
+static void test_skip_with_holds(void)
+{
+    setup();
+    sched_params_t p = *sched_params(S);
+    p.reservations = 1;
+    sched_set_params(S, &p);
+    node("n1", 4);
+    node("n2", 4);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    submit(1, T_C, C_NORMAL, 4, 0);
+    submit(2, T_C, C_NORMAL, 4, 0);
+    cycle(0);
+    submit(3, T_A, C_NORMAL, 4, 1000);
+    cycle(1000);
+    ok(ndec == 1 && dec[0].for_id == 3, "skip: a's job reclaims a node (held for it)");
+    for (uint64_t i = 10; i < 50; i++)
+        submit(i, T_B, C_NORMAL, 4, 1010); /* b has no quota: borrowers, nowhere to go */
+    sched_stats_t before, after;
+    sched_get_stats(S, &before);
+    cycle(1010);
+    sched_get_stats(S, &after);
+    is_int(ndec, 0, "skip: nothing to decide at 1010");
+    ok(after.jobs_examined - before.jobs_examined <= 3,
+       "skip: the pass with the hold examined %llu jobs of 41 (the preemptor, the one that "
+       "takes the reservation)",
+       (unsigned long long)(after.jobs_examined - before.jobs_examined));
+}
+
 /* Rule: the nodes a preemption frees are held for the preemptor until it starts: a job that
  * comes along while its victims stop one by one does not take them.
  * Mutations: return at the top of cycle.c hold_preemption_targets(); drop its call in
@@ -374,6 +447,8 @@ int main(void)
     test_within_quota_first();
     test_reclaim_only_borrowed();
     test_nodes_held_for_preemptor();
+    test_within_quota_one_notion();
+    test_skip_with_holds();
     test_reclaim_despite_reservation();
     test_preemptors_share_node();
     test_victim_node_class_first();
