@@ -1352,55 +1352,74 @@ static int lease_fail(store_t *st, gt_error_t *err, const char *what)
     return -1;
 }
 
-/* Reads the row in a write transaction, its row locked first (a no-op update), so that two
- * takers on a database with row locks see one another's change. */
-static int lease_read_locked(store_t *st, lease_row_t *r, gt_error_t *err)
+static int epoch_fn(void *arg, const store_val_t *c, size_t n, gt_error_t *err)
 {
-    static const char *const touch = "UPDATE leader SET epoch = epoch WHERE id = 1";
-    static const char *const read = "SELECT holder, url, epoch, expires FROM leader WHERE id = 1";
-    memset(r, 0, sizeof(*r));
-    if (st->be->begin(st->ldb) < 0 || st->be->exec(st->ldb, touch, NULL, 0) < 0 ||
-        st->be->query(st->ldb, false, read, NULL, 0, lease_row_fn, r, err) < 0)
-        return -1;
+    (void)err;
+    if (n >= 1 && c[0].type == STORE_VAL_INT) {
+        int64_t *e = arg;
+        e[0] = c[0].i;
+        e[1] = 1; /* a row came back */
+    }
     return 0;
 }
 
 int store_lease_acquire(store_t *st, const char *holder, const char *url, int64_t ttl_ms,
                         uint64_t *epoch, gt_error_t *err)
 {
-    static const char *const write =
-        "INSERT INTO leader (id, holder, url, epoch, expires) VALUES (1, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, url = excluded.url, "
-        "epoch = excluded.epoch, expires = excluded.expires";
+    /* One statement, its own transaction: ours to renew (same holder: the same epoch), or free
+     * (run out, or handed back): the next epoch; someone else's, still running: no row. No
+     * transaction stays open across a round trip, so a server cut off from the database in
+     * the middle of a renewal leaves no lock on the row behind it (a takeover would wait for
+     * the database to end that session). In an UPDATE every expression reads the old row. */
+    static const char *const take =
+        "UPDATE leader SET epoch = CASE WHEN holder = ? THEN epoch ELSE epoch + 1 END, "
+        "holder = ?, url = ?, expires = ? WHERE id = 1 AND (holder = ? OR expires <= ?) "
+        "RETURNING epoch";
+    static const char *const first =
+        "INSERT INTO leader (id, holder, url, epoch, expires) VALUES (1, '', '', 0, 0) "
+        "ON CONFLICT (id) DO NOTHING";
     gt_error_t e = {0};
     if (!err)
         err = &e;
     pthread_mutex_lock(&st->lease_mu);
-    lease_row_t r;
     int rc = -1;
     if (lease_db(st, err) < 0)
         goto out;
-    if (lease_read_locked(st, &r, err) < 0) {
-        lease_fail(st, err, "read");
-        goto out;
+    for (int round = 0; round < 2; round++) {
+        int64_t now = wall_ms(), got[2] = {0, 0};
+        store_val_t v[6] = {{STORE_VAL_TEXT, 0, holder}, {STORE_VAL_TEXT, 0, holder},
+                            {STORE_VAL_TEXT, 0, url},    {STORE_VAL_INT, now + ttl_ms, NULL},
+                            {STORE_VAL_TEXT, 0, holder}, {STORE_VAL_INT, now, NULL}};
+        if (st->be->query(st->ldb, false, take, v, 6, epoch_fn, got, err) < 0) {
+            lease_fail(st, err, "written");
+            goto out;
+        }
+        if (got[1]) {
+            *epoch = (uint64_t)got[0];
+            rc = 0;
+            goto out;
+        }
+        lease_row_t r = {0};
+        static const char *const read =
+            "SELECT holder, url, epoch, expires FROM leader WHERE id = 1";
+        if (st->be->query(st->ldb, false, read, NULL, 0, lease_row_fn, &r, err) < 0) {
+            lease_fail(st, err, "read");
+            goto out;
+        }
+        if (r.found) {
+            *epoch = (uint64_t)r.epoch; /* someone else's, still running */
+            rc = 1;
+            goto out;
+        }
+        /* No row at all (a store made before it had one): the row of no lease, then take it. */
+        if (st->be->begin(st->ldb) < 0 || st->be->exec(st->ldb, first, NULL, 0) < 0 ||
+            st->be->commit(st->ldb) < 0) {
+            lease_fail(st, err, "written");
+            goto out;
+        }
     }
-    int64_t now = wall_ms();
-    if (r.found && strcmp(r.holder, holder) && r.expires > now) {
-        *epoch = (uint64_t)r.epoch; /* someone else's, still running */
-        st->be->rollback(st->ldb);
-        rc = 1;
-        goto out;
-    }
-    /* Ours to renew (same holder: the same epoch), or free (none, or run out): the next. */
-    int64_t next = r.found && !strcmp(r.holder, holder) ? r.epoch : r.epoch + 1;
-    store_val_t v[4] = {{STORE_VAL_TEXT, 0, holder}, {STORE_VAL_TEXT, 0, url},
-                        {STORE_VAL_INT, next, NULL}, {STORE_VAL_INT, now + ttl_ms, NULL}};
-    if (st->be->exec(st->ldb, write, v, 4) < 0 || st->be->commit(st->ldb) < 0) {
-        lease_fail(st, err, "written");
-        goto out;
-    }
-    *epoch = (uint64_t)next;
-    rc = 0;
+    errno = EIO;
+    gt_error_set(err, "store_error", "the store's lease row cannot be made");
 out:
     pthread_mutex_unlock(&st->lease_mu);
     return rc;
