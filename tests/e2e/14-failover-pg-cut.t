@@ -34,20 +34,23 @@ is "$(psql -X -At "$UNIX_URL" -c 'SELECT url FROM leader')" "${HA_URL[1]}" "the 
 
 export GANTRY_SERVER="${HA_URL[1]},${HA_URL[2]}"
 run_agent n1 4 "$WORK/n1" agent1.log --no-cgroups
-nodes_up() { [ "$("$GANTRY" nodes -o json | perl -MJSON::PP -e 'print scalar grep { $_->{state} eq "up" } @{decode_json(join "", <STDIN>)}')" = 1 ]; }
-wait_for 30 nodes_up; ok $? "the agent registered"
+run_agent n2 4 "$WORK/n2" agent2.log --no-cgroups --gpu-type A100-80GB
+nodes_up() { [ "$("$GANTRY" nodes -o json | perl -MJSON::PP -e 'print scalar grep { $_->{state} eq "up" } @{decode_json(join "", <STDIN>)}')" = 2 ]; }
+wait_for 30 nodes_up; ok $? "the agents registered (n1: H100s, n2: A100s)"
 
 # Who answers as leader, every 0.1 s, all along.
 ( while :; do echo "$(date +%s.%N) $(ha_role 1) $(ha_role 2)"; sleep 0.1; done >> "$WORK/roles" ) &
 PIDS+=($!)
 
-# A holds every GPU for a second; B waits for them. The link is cut as A starts: A ends while
-# server 1, cut off, still believes it leads, and B becomes runnable there.
-job() { "$GANTRY" submit --team research --gpus 4 --name "$1" -- sh -c \
-  "echo \"$1 \$GANTRY_JOB_ID \$(date +%s.%N)\" >> $WORK/starts; sleep $2" | awk '{print $3}'; }
-A=$(job A 1)
-B=$(job B 0)
-wait_for 30 grep -q "^A " "$WORK/starts"; ok $? "job A runs, job B waits for its GPUs"
+# A runs a second on n1; B, on n2, waits for A's success. The link is cut as A starts: A ends
+# while server 1, cut off, still believes it leads, and B becomes runnable there, on a node
+# whose agent is idle (n1's is busy reporting A's end, which server 1 can never commit).
+job() { local name=$1 secs=$2; shift 2
+  "$GANTRY" submit --team research --name "$name" "$@" -- sh -c \
+  "echo \"$name \$GANTRY_JOB_ID \$(date +%s.%N)\" >> $WORK/starts; sleep $secs" | awk '{print $3}'; }
+A=$(job A 1 --gres gpu:H100-80GB:4)
+B=$(job B 0 --gres gpu:A100-80GB:4 --dependency "afterok:$A")
+wait_for 30 grep -q "^A " "$WORK/starts"; ok $? "job A runs, job B waits for it"
 ip link set "$LINK" down
 t_cut=$(date +%s.%N)
 # A submission sent to server 1 alone, after the cut.
@@ -74,8 +77,8 @@ wait_for 60 job_is "$B" succeeded; ok $? "job B runs once A's end is known to th
 is "$(grep -c "^B " "$WORK/starts")" 1 "B started once"
 # The cut-off leader may schedule B (A's end reached it); its start task goes out only once
 # durable, which it never is there: the agent starts B after it heard of the new leader.
-new_at=$(grep -n "a new leader (epoch 2" "$WORK/agent1.log" | head -1 | cut -d: -f1)
-b_at=$(grep -n "job $B incarnation 1 started" "$WORK/agent1.log" | head -1 | cut -d: -f1)
+new_at=$(grep -n "a new leader (epoch 2" "$WORK/agent2.log" | head -1 | cut -d: -f1)
+b_at=$(grep -n "job $B incarnation 1 started" "$WORK/agent2.log" | head -1 | cut -d: -f1)
 ok $([ -n "$new_at" ] && [ -n "$b_at" ] && [ "$b_at" -gt "$new_at" ] && echo 0 || echo 1) \
   "and not from the cut-off leader: the agent started it after the new leader answered (log lines $new_at < $b_at)"
 is "$(grep -c "job $B incarnation 1 starts" "$WORK/server2.log")" 1 "server 2 started it"
