@@ -30,6 +30,11 @@ static json_t *await_request(const cli_t *c, const char *cmd, json_t *req, doubl
         json_t *r = NULL;
         gt_error_t err = {0};
         int st = cli_request(c, "GET", path, NULL, NULL, &r, &err);
+        if (st < 0 && gt_monotonic_s() <= deadline) {
+            /* the server restarting: the request is kept (the store has it); ask again */
+            sleep_ms(1000);
+            continue;
+        }
         if (st != 200) {
             cli_fail_request(cmd, st, r, &err);
             return NULL;

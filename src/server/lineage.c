@@ -174,6 +174,8 @@ void lineage_task_outputs(const job_t *j, json_t *task_job)
     json_object_set_new(task_job, "outputs", outs);
 }
 
+static json_t *hash_task(server_t *srv, json_t *req);
+
 /* ---- inputs fetched from the blob store ---- */
 
 /* The job entry e of n's heartbeat names, when it is that job's current run on n. */
@@ -191,6 +193,25 @@ static job_t *entry_job(server_t *srv, node_t *n, json_t *e)
 
 void lineage_note_fetching(server_t *srv, node_t *n, json_t *body)
 {
+    /* hash tasks a restarted server loaded from the store: sent to their node again (a node
+     * that has the request in hand already ignores it, and sends its answer) */
+    const char *rid;
+    json_t *rq;
+    json_object_foreach(state_of(srv)->reqs, rid, rq)
+    {
+        if (!json_is_true(json_object_get(rq, "resend")) ||
+            strcmp(json_string_value(json_object_get(rq, "node")) ?: "", n->name))
+            continue;
+        json_object_del(rq, "resend");
+        json_t *task = hash_task(srv, rq);
+        if (task) {
+            server_queue_task(srv, n, task, 0);
+            fprintf(stderr, "gantry server: node %s is asked again to hash %s:%s (request %s, "
+                            "kept across a restart).\n", n->name,
+                    json_string_value(json_object_get(rq, "volume")),
+                    json_string_value(json_object_get(rq, "path")), rid);
+        }
+    }
     json_t *list = json_object_get(body, "fetching");
     size_t i;
     json_t *e;
@@ -395,8 +416,27 @@ static node_t *hashing_node(server_t *srv)
     return NULL;
 }
 
-/* Drops the answered requests older than REQ_KEEP_S. */
-static void prune(struct lineage *L)
+/* The store keeps each request (settings of kind "hash_request"): a server restarted while a
+ * node hashes loads it again, sends the node its task again, and takes the node's answer. */
+#define REQ_KIND "hash_request"
+
+/* A kept write of req (memory has it already); its ticket. Fields of this server's memory
+ * alone ("resend") are not written. */
+static uint64_t persist(server_t *srv, json_t *req)
+{
+    json_t *copy = json_deep_copy(req);
+    json_object_del(copy, "resend");
+    char *doc = json_dumps(copy, JSON_COMPACT);
+    json_decref(copy);
+    store_op_t op = {.kind = STORE_SETTING_PUT, .a = REQ_KIND,
+                     .b = json_string_value(json_object_get(req, "id")), .d = doc};
+    uint64_t t = store_enqueue(srv->store, &op, 1);
+    free(doc);
+    return t;
+}
+
+/* Drops the answered requests older than REQ_KEEP_S (from the store too). */
+static void prune(server_t *srv, struct lineage *L)
 {
     double now = server_now();
     const char *k;
@@ -405,15 +445,56 @@ static void prune(struct lineage *L)
     json_object_foreach_safe(L->reqs, tmp, k, r)
     {
         double fin = json_number_value(json_object_get(r, "finished"));
-        if (fin > 0 && now - fin > REQ_KEEP_S)
+        if (fin > 0 && now - fin > REQ_KEEP_S) {
+            store_op_t op = {.kind = STORE_SETTING_DEL, .a = REQ_KIND, .b = k};
+            store_enqueue(srv->store, &op, 1);
             json_object_del(L->reqs, k);
+        }
     }
+}
+
+static int on_stored_req(void *arg, const char *id, const char *doc)
+{
+    server_t *srv = arg;
+    struct lineage *L = state_of(srv);
+    json_t *r = json_loads(doc, 0, NULL);
+    if (!json_is_object(r) || !json_is_string(json_object_get(r, "state"))) {
+        json_decref(r);
+        return 0;
+    }
+    uint64_t seq = 0;
+    const char *dash = strrchr(id, '-');
+    if (dash && sscanf(dash + 1, "%" SCNu64, &seq) == 1 && seq > L->seq)
+        L->seq = seq;
+    if (!strcmp(json_string_value(json_object_get(r, "state")), "hashing")) {
+        /* its task was in the memory of the server before: sent again at the node's next
+         * heartbeat (lineage_note_fetching) */
+        json_object_set_new(r, "resend", json_true());
+    }
+    json_object_set_new(L->reqs, id, r);
+    return 0;
+}
+
+int lineage_load(server_t *srv, gt_error_t *err)
+{
+    return store_load_settings(srv->store, REQ_KIND, on_stored_req, srv, err);
+}
+
+/* The hash task of request req (to its node). */
+static json_t *hash_task(server_t *srv, json_t *req)
+{
+    json_t *v = json_object_get(srv->volumes, json_string_value(json_object_get(req, "volume")));
+    if (!v)
+        return NULL;
+    return json_pack("{s:s,s:O,s:O,s:O}", "type", "hash", "request", json_object_get(req, "id"),
+                     "host_path", json_object_get(v, "path"), "sub_path",
+                     json_object_get(req, "path"));
 }
 
 /* Queues a hash of volume vol (its name) at sub_path to a node: a new request with the fields
  * of req (consumed). 0 and the request (borrowed) in *out, or -1 with err. */
 static int request_hash(server_t *srv, const char *vol, const char *sub_path, json_t *req,
-                        json_t **out, gt_error_t *err)
+                        json_t **out, uint64_t *ticket, gt_error_t *err)
 {
     json_t *v = json_object_get(srv->volumes, vol);
     node_t *n = hashing_node(srv);
@@ -424,7 +505,7 @@ static int request_hash(server_t *srv, const char *vol, const char *sub_path, js
                               : "volume '%s' does not exist (see `gantry volumes`)", vol);
     }
     struct lineage *L = state_of(srv);
-    prune(L);
+    prune(srv, L);
     char id[32];
     snprintf(id, sizeof(id), "h%" PRIu64 "-%" PRIu64, (uint64_t)server_now(), ++L->seq);
     json_object_set_new(req, "id", json_string(id));
@@ -434,10 +515,8 @@ static int request_hash(server_t *srv, const char *vol, const char *sub_path, js
     json_object_set_new(req, "path", json_string(sub_path));
     json_object_set_new(req, "created", json_real(server_now()));
     json_object_set_new(L->reqs, id, req);
-    server_queue_task(srv, n, json_pack("{s:s,s:s,s:O,s:s}", "type", "hash", "request", id,
-                                        "host_path", json_object_get(v, "path"), "sub_path",
-                                        sub_path),
-                      0);
+    *ticket = persist(srv, req); /* the answer waits for it: a restart does not lose it */
+    server_queue_task(srv, n, hash_task(srv, req), 0);
     fprintf(stderr, "gantry server: node %s hashes %s:%s (request %s).\n", n->name, vol,
             sub_path, id);
     *out = req;
@@ -544,7 +623,8 @@ int lineage_agent_hashes(server_t *srv, node_t *n, json_t *body, http_resp_t *re
         t = finish_register(srv, req, r);
     else
         finish_verify(srv, req, r);
-    resp->ticket = t;
+    uint64_t t2 = persist(srv, req); /* its answer, durable before the node is told */
+    resp->ticket = t2 > t ? t2 : t;
     resp->json = json_object();
     return 0;
 }
@@ -725,7 +805,7 @@ static int post_in_place(server_t *srv, http_req_t *req, http_resp_t *resp, cons
                           json_pack("{s:s,s:s,s:s,s:s,s:s}", "op", "register", "name", name,
                                     "kind", kind ? kind : "dataset", "team", team, "user",
                                     req->who.user),
-                          &r, &err) < 0)
+                          &r, &resp->ticket, &err) < 0)
         http_error_from(resp, !strcmp(err.code, "not_found") ? 404 : 503, &err);
     else {
         resp->status = 202;
@@ -754,7 +834,7 @@ static int post_verify(server_t *srv, http_req_t *req, http_resp_t *resp, const 
                                    "team", req->who.team[0] ? req->who.team : v->team);
         if (v->manifest)
             json_object_set(fields, "manifest", v->manifest);
-        if (request_hash(srv, v->volume, v->path, fields, &r, &err) < 0) {
+        if (request_hash(srv, v->volume, v->path, fields, &r, &resp->ticket, &err) < 0) {
             http_error_from(resp, !strcmp(err.code, "not_found") ? 404 : 503, &err);
         } else {
             resp->status = 202;
@@ -776,13 +856,15 @@ static int get_request(server_t *srv, http_req_t *req, http_resp_t *resp, const 
     if (!r || (team && !auth_can_see_team(&req->who, team))) {
         pthread_mutex_unlock(&srv->mu);
         return http_error(resp, 404, "not_found",
-                          "no artifact request %s (requests live in the server's memory for "
-                          "an hour after their answer, and not across a restart)", id);
+                          "no artifact request %s (a request is kept for an hour after its "
+                          "answer)", id);
     }
     if (!strcmp(json_string_value(json_object_get(r, "state")), "hashing")) {
         node_t *n = server_node(srv, json_string_value(json_object_get(r, "node")));
-        if (!n || !n->up)
+        if (!n || !n->up) { /* (a restarted server counts its nodes up for a while) */
             req_fail(r, "the node hashing it was lost before it answered: try again");
+            resp->ticket = persist(srv, r);
+        }
     }
     resp->json = json_deep_copy(r);
     json_object_del(resp->json, "manifest");

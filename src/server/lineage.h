@@ -63,6 +63,10 @@ int lineage_agent_hashes(server_t *srv, node_t *n, json_t *body, http_resp_t *re
  * (the caller routes it elsewhere), else 0 with resp filled. Takes mu itself. */
 int api_lineage(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest);
 
+/* Loads the hash requests the store keeps (at server start, after the registry): those still
+ * hashing are sent to their node again at its next heartbeat, and wait for it. Without mu. */
+int lineage_load(server_t *srv, gt_error_t *err);
+
 void lineage_free(server_t *srv);
 
 #endif

@@ -1398,7 +1398,7 @@ int server_open(const server_opts_t *o, server_t **out, gt_error_t *err)
         store_load_jobs(srv->store, on_stored_job, srv, err) < 0 ||
         server_nodectl_load(srv, err) < 0 ||
         retention_load(srv, err) < 0 || series_load(srv, err) < 0 ||
-        artifacts_load(srv, err) < 0)
+        artifacts_load(srv, err) < 0 || lineage_load(srv, err) < 0)
         goto fail;
     pthread_mutex_lock(&srv->mu);
     restore_jobs(srv);
