@@ -182,7 +182,9 @@ int api_metrics(server_t *srv, http_req_t *req, http_resp_t *resp)
                       "# TYPE gantry_store_batches_total counter\ngantry_store_batches_total "
                       "%llu\n"
                       "# HELP gantry_store_commit_seconds_total Time the committed transactions "
-                      "took (writes and fsync): a rate near 1 is a committer that is never idle.\n"
+                      "took (writes and fsync), summed over the store's write connections: a "
+                      "rate near their number (1 on SQLite, 4 on PostgreSQL by default) is a "
+                      "committer that is never idle.\n"
                       "# TYPE gantry_store_commit_seconds_total counter\n"
                       "gantry_store_commit_seconds_total %.6f\n",
                   (unsigned long long)ss.batches, ss.commit_seconds);

@@ -618,7 +618,7 @@ static void check_writers(const char *where)
         return;
     int bad_rounds = 0, failed = 0;
     order_bad = 0;
-    for (order_round = 0; order_round < 5; order_round++) {
+    for (order_round = 0; order_round < 8; order_round++) {
         pthread_t th[6];
         for (long i = 0; i < 6; i++)
             pthread_create(&th[i], NULL, order_writer, (void *)i);
@@ -639,7 +639,7 @@ static void check_writers(const char *where)
     }
     is_int(failed, 0, "every change committed");
     is_int(bad_rounds, 0, "one row's changes commit in the order they were queued (the last "
-                          "one queued is stored), 5 rounds of 6 racing threads");
+                          "one queued is stored), 8 rounds of 6 racing threads");
     is_int(order_bad, 0, "a client's change acknowledged is in the store when acknowledged");
     pthread_t th[6];
     for (long i = 0; i < 6; i++)
