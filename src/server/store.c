@@ -1346,8 +1346,14 @@ static int lease_fail(store_t *st, gt_error_t *err, const char *what)
     if (!err->msg[0])
         gt_error_set(err, "store_error", "the store's lease cannot be %s: %s", what,
                      st->ldb ? st->be->errmsg(st->ldb) : "no connection");
-    if (st->ldb)
+    if (st->ldb) {
+        /* Closed: the next call opens them anew. A lease call runs outside a transaction,
+         * where nothing reconnects a connection the database dropped (it restarted, the
+         * network failed): without this a standby never saw the database again. */
         st->be->rollback(st->ldb);
+        st->be->close(st->ldb);
+        st->ldb = NULL;
+    }
     errno = EIO;
     return -1;
 }
@@ -1438,7 +1444,7 @@ int store_lease_holder(store_t *st, char **holder_url, uint64_t *epoch, gt_error
     int rc = 0;
     if (lease_db(st, err) < 0 ||
         st->be->query(st->ldb, false, read, NULL, 0, lease_row_fn, &r, err) < 0) {
-        rc = -1;
+        rc = lease_fail(st, err, "read");
     } else if (r.found) {
         *epoch = (uint64_t)r.epoch;
         if (r.expires > wall_ms() && r.holder[0])

@@ -122,6 +122,45 @@ static int pg_newdb(const char *base, const char *name, char *out, size_t len)
     return pclose(f) == 0 ? 0 : -1;
 }
 
+/* The database drops every connection (it restarted, the network failed): the lease's own
+ * connection comes back by itself, for the leader's renewals and for a standby's looks. */
+static void pg_dropped(const char *base, const char *url)
+{
+    gt_error_t err = {0};
+    store_t *a = NULL, *b = NULL;
+    is_int(store_open(url, &a, &err), 0, "PostgreSQL: A opens the store again");
+    is_int(store_open(url, &b, &err), 0, "B too");
+    if (!a || !b)
+        return;
+    uint64_t ea = 0, eb = 0;
+    nap_ms(500); /* C's term (400 ms) runs out */
+    is_int(store_lease_acquire(a, "A2", "http://a", 60000, &ea, &err), 0, "A takes the lease "
+           "(a new holder once C's ran out): %s", err.msg);
+    char *u = NULL;
+    is_int(store_lease_holder(b, &u, &eb, &err), 0, "B looks");
+    free(u);
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "PGOPTIONS='-c client_min_messages=warning' psql -X -q '%s' -c "
+             "\"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+             "'gantry_unit_leader' AND pid <> pg_backend_pid()\" >/dev/null", base);
+    is_int(system(cmd), 0, "every connection to the database is dropped");
+    int renewed = -1, looked = -1;
+    for (int i = 0; i < 3 && renewed != 0; i++)
+        renewed = store_lease_acquire(a, "A2", "http://a", 60000, &ea, &err);
+    is_int(renewed, 0, "A renews again within three tries (%s)", err.msg);
+    for (int i = 0; i < 3 && looked != 0; i++) {
+        u = NULL;
+        looked = store_lease_holder(b, &u, &eb, &err);
+        if (looked == 0)
+            is_str(u, "http://a", "B sees A lead again");
+        free(u);
+    }
+    is_int(looked, 0, "B reads the lease again within three tries (%s)", err.msg);
+    is_int(store_lease_acquire(b, "B2", "http://b", 60000, &eb, &err), 1, "and cannot take it");
+    store_close(a);
+    store_close(b);
+}
+
 int main(void)
 {
     char d[] = "/tmp/gantry-leader-XXXXXX";
@@ -151,6 +190,7 @@ int main(void)
     } else {
         diag("PostgreSQL: %s", url);
         check_leader(url);
+        pg_dropped(base, url);
         snprintf(cmd, sizeof(cmd), "PGOPTIONS='-c client_min_messages=warning' psql -X -q '%s' "
                  "-c 'DROP DATABASE IF EXISTS gantry_unit_leader WITH (FORCE)' >/dev/null 2>&1",
                  base);
