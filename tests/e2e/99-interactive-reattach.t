@@ -55,9 +55,8 @@ is "$(state_of "$RUN" state)" running "the job runs on (it was hung up and ended
 out=$(GANTRY_TOKEN=$BOB "$GANTRY" attach "$RUN" 2>&1 </dev/null); rc=$?
 like "$out" "(not_found, HTTP 404)" "another team's member: gantry attach is refused (404)"
 # the window has its size before gantry attach starts (it sends the size it finds)
-tmux new-window -t "$TM" -n w2 "while [ ! -e '$WORK/w2.go' ]; do sleep 0.05; done; $ENVS '$GANTRY' attach $RUN; echo ATTACH-EXIT=\$?; sleep 600"
+tmux new-window -t "$TM" -n w2 "while [ \"\$(stty size)\" != '30 100' ]; do sleep 0.05; done; $ENVS '$GANTRY' attach $RUN; echo ATTACH-EXIT=\$?; sleep 600"
 tmux resize-window -t "$TM:w2" -x 100 -y 30
-touch "$WORK/w2.go"
 wait_for 30 pane_has w2 'written-while-detached-42'
 ok $? "gantry attach: what the command wrote while detached is shown"
 tmux send-keys -t "$TM:w2" 'echo again-$X; stty size' Enter
