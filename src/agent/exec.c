@@ -466,7 +466,7 @@ static void handle(const exec_attach_cfg_t *cfg, const json_t *task)
            (!strcmp(st.phase, "pulling") || (!strcmp(st.phase, "running") && st.pid <= 0)) &&
            gt_monotonic_s() < until_pulled) {
         if (!told && !port && !strcmp(st.phase, "pulling")) {
-            tell(u, "gantry: the job's node is fetching its image...\r\n");
+            tell(u, "gantry: the node is preparing the job's image...\r\n");
             told = true;
         }
         struct timespec ts = {0, 100000000};
