@@ -62,6 +62,7 @@ ok $? "gantry attach: what the command wrote while detached is shown"
 tmux send-keys -t "$TM:w2" 'echo again-$X; stty size' Enter
 wait_for 30 pane_has w2 '^again-kept-42'
 ok $? "the same shell (its variable is kept)"
+wait_for 30 pane_has w2 '^[0-9]+ [0-9]+$' # stty's answer, after the echo's
 like "$(pane w2)" '(^|[^0-9])30 100' "with the new window's size (30 rows, 100 columns)"
 
 # ---- a second gantry attach takes it over ----
