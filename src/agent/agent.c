@@ -102,6 +102,8 @@ typedef struct agent {
     fetching_t *fetches;         /* starts waiting for their inputs (agent/fetch.h) */
     size_t nfetches, fcap;
     char *input_cache;           /* STATE/inputs, absolute */
+    json_t *volume_paths;        /* the volumes' host paths the server named at registration:
+                                    heartbeats say which are here ("volumes") */
     double hashes_retry_at;
     double next_heartbeat, next_scan, next_logs, poll_retry_at;
 } agent_t;
@@ -490,6 +492,8 @@ static int do_register(agent_t *a, gt_error_t *err)
     if (rc == 0) {
         a->epoch = json_integer_value(json_object_get(resp, "epoch"));
         a->tasks_done = 0; /* a new epoch: work answers start anew */
+        json_decref(a->volume_paths);
+        a->volume_paths = json_incref(json_object_get(resp, "volume_paths"));
         int hb = (int)json_integer_value(json_object_get(resp, "heartbeat_s"));
         a->heartbeat_s = hb > 0 ? hb : 5;
         a->lease_s = json_number_value(json_object_get(resp, "lease_s"));
@@ -1618,6 +1622,19 @@ static void heartbeat(agent_t *a)
                              (json_int_t)a->tasks_done, "pulling", pulling, "images", images);
     json_object_set_new(body, "services", probe_status(a->probes));
     json_object_set_new(body, "fetching", fetching_list(a));
+    if (json_is_array(a->volume_paths)) { /* the volumes here (a hash goes to a node with it) */
+        json_t *here = json_array();
+        size_t i;
+        json_t *p;
+        json_array_foreach(a->volume_paths, i, p)
+        {
+            struct stat sb;
+            const char *path = json_string_value(p);
+            if (path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+                json_array_append(here, p);
+        }
+        json_object_set_new(body, "volumes", here);
+    }
     long status = 0;
     json_t *resp = NULL;
     gt_error_t err = {0};
@@ -1880,6 +1897,7 @@ out:
     }
     free(a.fetches);
     free(a.input_cache);
+    json_decref(a.volume_paths);
     close(lock_fd);
     return rc;
 }

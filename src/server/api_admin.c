@@ -73,6 +73,8 @@ json_t *api_node_json(server_t *srv, node_t *n)
         json_object_set_new(o, "address", json_string(n->address));
     if (n->gpu_stats)
         json_object_set(o, "gpu_stats", n->gpu_stats);
+    if (n->volumes) /* the volumes' paths its heartbeats say it has (lineage.c) */
+        json_object_set(o, "volumes", n->volumes);
     return o;
 }
 

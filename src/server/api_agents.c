@@ -447,6 +447,7 @@ static int do_register(server_t *srv, http_req_t *req, http_resp_t *resp, json_t
                            srv->heartbeat_s, "lease_s", srv->lease.lease_s, "fence_grace_s",
                            srv->lease.fence_grace_s, "kill", kill);
     with_leader_epoch(srv, resp->json);
+    lineage_register_answer(srv, resp->json); /* the volumes' paths it says it has */
     if (node_token[0])
         json_object_set_new(resp->json, "node_token", json_string(node_token));
     return 0;

@@ -191,8 +191,22 @@ static job_t *entry_job(server_t *srv, node_t *n, json_t *e)
     return j;
 }
 
+void lineage_register_answer(server_t *srv, json_t *answer)
+{
+    json_t *paths = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(srv->volumes, k, v) json_array_append(paths, json_object_get(v, "path"));
+    json_object_set_new(answer, "volume_paths", paths);
+}
+
 void lineage_note_fetching(server_t *srv, node_t *n, json_t *body)
 {
+    json_t *vols = json_object_get(body, "volumes");
+    if (json_is_array(vols)) {
+        json_decref(n->volumes);
+        n->volumes = json_incref(vols);
+    }
     /* hash tasks a restarted server loaded from the store: sent to their node again (a node
      * that has the request in hand already ignores it, and sends its answer) */
     const char *rid;
@@ -407,13 +421,33 @@ uint64_t lineage_job_succeeded(server_t *srv, job_t *j, double end)
 
 /* ---- hash requests: in-place registration and verification ---- */
 
-/* A node that is up to hash on (volumes are on every node, as for mounts), or NULL. */
-static node_t *hashing_node(server_t *srv)
+/* Whether node n's heartbeats say it has path (true for a node that does not say). */
+static bool node_has(const node_t *n, const char *path)
 {
-    for (size_t i = 0; i < srv->nnodes; i++)
-        if (srv->nodes[i] && srv->nodes[i]->up && srv->nodes[i]->epoch)
-            return srv->nodes[i];
-    return NULL;
+    if (!n->volumes)
+        return true;
+    size_t i;
+    json_t *p;
+    json_array_foreach(n->volumes, i, p) if (!strcmp(json_string_value(p) ?: "", path))
+        return true;
+    return false;
+}
+
+/* A node that is up and has the volume at path to hash on, or NULL: the first whose
+ * heartbeats say it has it, else the first that does not say (an older agent). */
+static node_t *hashing_node(server_t *srv, const char *path)
+{
+    node_t *unsaid = NULL;
+    for (size_t i = 0; i < srv->nnodes; i++) {
+        node_t *n = srv->nodes[i];
+        if (!n || !n->up || !n->epoch || !node_has(n, path))
+            continue;
+        if (n->volumes)
+            return n;
+        if (!unsaid)
+            unsaid = n;
+    }
+    return unsaid;
 }
 
 /* The store keeps each request (settings of kind "hash_request"): a server restarted while a
@@ -497,11 +531,11 @@ static int request_hash(server_t *srv, const char *vol, const char *sub_path, js
                         json_t **out, uint64_t *ticket, gt_error_t *err)
 {
     json_t *v = json_object_get(srv->volumes, vol);
-    node_t *n = hashing_node(srv);
+    node_t *n = v ? hashing_node(srv, json_string_value(json_object_get(v, "path"))) : NULL;
     if (!v || !n) {
         json_decref(req);
         return gt_error_set(err, v ? "unavailable" : "not_found",
-                            v ? "no node is up to hash it: try again when one is"
+                            v ? "no node that is up has volume '%s': try again when one is"
                               : "volume '%s' does not exist (see `gantry volumes`)", vol);
     }
     struct lineage *L = state_of(srv);

@@ -44,6 +44,9 @@ void lineage_task_outputs(const job_t *j, json_t *task_job);
  * memory only); jobs of its "running" list not in it any more are no longer shown so. (The
  * job event fetching_inputs is recorded when the node asks for an input's manifest.) */
 void lineage_note_fetching(server_t *srv, node_t *n, json_t *body);
+/* A registration's answer: "volume_paths", the volumes' host paths; the node's heartbeats
+ * then say which it has ("volumes"), and a hash is asked of a node that has its volume. */
+void lineage_register_answer(server_t *srv, json_t *answer);
 
 /* POST /v1/agent/outputs from node n: the hashes of a job's outputs after its successful exit,
  * kept on the job (memory) until its exit is applied. Fills resp. */

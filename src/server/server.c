@@ -1437,6 +1437,7 @@ void server_close(server_t *srv)
         json_decref(n->info);
         json_decref(n->tasks);
         json_decref(n->gpu_stats);
+        json_decref(n->volumes);
         json_decref(n->gpu_jobs);
         pthread_cond_destroy(&n->work);
         free(n);

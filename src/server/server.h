@@ -70,6 +70,8 @@ typedef struct node {
     json_t *tasks;           /* queued tasks not yet handed out (array) */
     uint64_t tasks_ticket;   /* store ticket the queued tasks depend on */
     json_t *gpu_stats;       /* last heartbeat's "gpus" */
+    json_t *volumes;         /* lineage.c: the volumes' paths its heartbeats say it has (an
+                                array; NULL: its agent does not say) */
     json_t *gpu_jobs;        /* gpu_use.c: per entry of gpu_stats, the jobs holding that GPU at
                                 that heartbeat: [[{job_id, memory_used_mib}], ...] */
     uint64_t tasks_seq;      /* numbers the work answers that carry tasks (starts at the wall

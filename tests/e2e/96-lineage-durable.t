@@ -12,11 +12,29 @@ echo dog > "$V/ds/imagenet/train/0002.txt"
 echo labels > "$V/ds/imagenet/labels.csv"
 printf 'teams:\n  - {name: vision, quota: {gpus: 2}}\nvolumes:\n  - {name: datasets, path: %s, teams: [vision], access: rw, kind: dataset}\n' "$V/ds" > "$WORK/cluster.yaml"
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
+# n0, first to register, does not have the volume: its agent runs in a mount namespace of its
+# own where an empty tmpfs hides $V
+unshare -m --propagation private sh -c 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"' sh "$V" \
+  "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name n0 --gpus 2 --gpu-type H100-80GB \
+  --state-dir "$WORK/n0" --job-user root --allow-root --no-cgroups 2>>"$WORK/agent0.log" &
+PIDS+=($!)
+wait_for 20 grep -q "registered with epoch" "$WORK/agent0.log"
+ok $? "node n0 (without the volume) registers first"
 run_agent n1 2 "$WORK/n1" agent.log --no-cgroups
 AGENT=$AGENT_PID
 wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
-ok $? "the agent registers"
+ok $? "node n1 (with it) registers"
 ALICE=$("$GANTRY" token create --user alice --role member --team vision)
+# ---- a hash goes to a node that has the volume ----
+mkdir -p "$V/ds/small"; echo x > "$V/ds/small/x"
+vols() { api GET /v1/nodes | perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>); for (@{ref $d eq "HASH" ? $d->{nodes} : $d}) { print "$_->{name}:", scalar @{$_->{volumes} || []} if $_->{name} eq $ARGV[0] }' "$1"; }
+n1_has() { [ "$(vols n1)" = "n1:1" ]; }
+wait_for 20 n1_has
+ok $? "n1's heartbeats say it has the volume"
+is "$(vols n0)" "n0:0" "n0's that it has none"
+out=$(GANTRY_TOKEN=$ALICE "$GANTRY" artifact push --in-place datasets:small small --wait 60 2>&1)
+is "$?" 0 "push --in-place succeeds with a node up that lacks the volume"
+like "$(grep 'hashes datasets:small' "$WORK/server.log")" 'node n1 hashes' "the node asked is one that has the volume (n1), not the first up (n0)"
 restart_gantry() {
   "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" \
     --config "$WORK/cluster.yaml" --heartbeat 1 2>>"$WORK/server.log" &
