@@ -87,8 +87,8 @@ int api_whoami(server_t *srv, http_req_t *req, http_resp_t *resp)
 }
 
 /* A GPU's stat (utilization, memory) as JSON: the number, or null when absent or negative.
- * A ratio in whole percent (NVML's utilization: 0.37) is written without printf, which cost
- * the most of the GPU map's 8,000 at 1,000 nodes; any other real as "%.4g". */
+ * A ratio in whole percent (NVML's utilization: 0.37) is written as its digits, any other real
+ * as "%.4g" (the same text: docs/performance.md "Dashboard API" has what this saved, little). */
 static void gpu_stat(gt_buf_t *b, const json_t *v)
 {
     double r = json_is_real(v) ? json_real_value(v) : -1;
@@ -107,8 +107,9 @@ static void gpu_stat(gt_buf_t *b, const json_t *v)
 
 /* A node's own fields in the GPU map, without the closing brace: name, state, gpu_type, gpus,
  * gpus_free, jobs and server_nodectl_view's administrative state (its maintenance windows left
- * out). Written as text for the usual node (never cordoned, no window in force anywhere);
- * through server_nodectl_view's JSON otherwise, so both say the same. Caller holds srv->mu. */
+ * out). Written as text for the usual node (no administrative state, and no maintenance
+ * window defined at all); through server_nodectl_view's JSON otherwise, so both say the same.
+ * Caller holds srv->mu. */
 static void node_fields(server_t *srv, const node_t *n, const sched_node_info_t *ni,
                         gt_buf_t *b)
 {
