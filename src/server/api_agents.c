@@ -589,9 +589,8 @@ static int do_work(server_t *srv, http_req_t *req, http_resp_t *resp)
     return 0;
 }
 
-/* The job an agent's list entry names, when it is that job's current incarnation on n
- * ("job" as in heartbeats' pulling and images, or "job_id"). Caller holds mu. */
-static job_t *entry_job(server_t *srv, node_t *n, json_t *e)
+/* The job an agent's list entry names (server.h). */
+job_t *server_node_entry_job(server_t *srv, node_t *n, json_t *e)
 {
     json_t *id = json_object_get(e, "job");
     if (!id)
@@ -632,13 +631,13 @@ static void note_images(server_t *srv, node_t *n, json_t *body)
     json_t *e;
     json_array_foreach(json_object_get(body, "running"), i, e)
     {
-        job_t *j = entry_job(srv, n, e);
+        job_t *j = server_node_entry_job(srv, n, e);
         if (j)
             j->pulling = false;
     }
     json_array_foreach(json_object_get(body, "pulling"), i, e)
     {
-        job_t *j = entry_job(srv, n, e);
+        job_t *j = server_node_entry_job(srv, n, e);
         json_t *b = json_object_get(e, "bytes");
         if (j && j->image && !j->image_digest) {
             j->pulling = true;
@@ -648,7 +647,7 @@ static void note_images(server_t *srv, node_t *n, json_t *body)
     }
     json_array_foreach(json_object_get(body, "images"), i, e)
     {
-        job_t *j = entry_job(srv, n, e);
+        job_t *j = server_node_entry_job(srv, n, e);
         if (j)
             note_digest(srv, j, json_string_value(json_object_get(e, "digest")));
     }

@@ -178,19 +178,6 @@ static json_t *hash_task(server_t *srv, json_t *req);
 
 /* ---- inputs fetched from the blob store ---- */
 
-/* The job entry e of n's heartbeat names, when it is that job's current run on n. */
-static job_t *entry_job(server_t *srv, node_t *n, json_t *e)
-{
-    json_t *id = json_object_get(e, "job");
-    if (!id)
-        id = json_object_get(e, "job_id");
-    job_t *j = json_is_integer(id) ? server_job(srv, (uint64_t)json_integer_value(id)) : NULL;
-    if (!j || j->state != JOB_RUNNING || !job_on_node(j, n->name) ||
-        j->incarnation != (int)json_integer_value(json_object_get(e, "incarnation")))
-        return NULL;
-    return j;
-}
-
 void lineage_register_answer(server_t *srv, json_t *answer)
 {
     json_t *paths = json_array();
@@ -231,17 +218,17 @@ void lineage_note_fetching(server_t *srv, node_t *n, json_t *body)
     json_t *e;
     json_array_foreach(json_object_get(body, "running"), i, e)
     {
-        job_t *j = entry_job(srv, n, e);
+        job_t *j = server_node_entry_job(srv, n, e);
         bool listed = false;
         size_t k;
         json_t *f;
-        json_array_foreach(list, k, f) listed |= j && entry_job(srv, n, f) == j;
+        json_array_foreach(list, k, f) listed |= j && server_node_entry_job(srv, n, f) == j;
         if (j && !listed)
             j->fetching = false;
     }
     json_array_foreach(list, i, e)
     {
-        job_t *j = entry_job(srv, n, e);
+        job_t *j = server_node_entry_job(srv, n, e);
         if (!j)
             continue;
         json_int_t b = json_integer_value(json_object_get(e, "bytes"));

@@ -311,6 +311,9 @@ team_t *server_team_add(server_t *srv, const char *name, const char *parent, dou
 sched_time_t server_sched_clock(server_t *srv);
 team_t *server_team(server_t *srv, const char *name);
 node_t *server_node(server_t *srv, const char *name);
+/* The job an agent's list entry e names (its "job" or "job_id", and "incarnation"), when that
+ * is the job's current incarnation running on n; else NULL. Caller holds mu. */
+job_t *server_node_entry_job(server_t *srv, node_t *n, json_t *e);
 pclass_t *server_class(server_t *srv, const char *name);
 /* The job submitted through the token with id scope with Idempotency-Key key, or NULL (keys
  * are scoped to the token: another token, even of a user with the same name, never sees the
