@@ -461,27 +461,44 @@ static void *session_main(void *arg)
     return NULL;
 }
 
-void attach_client_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
-                            void *urh)
+/* Takes the upgraded connection fd (its handle urh, the bytes already read past the request
+ * extra[0..n)) as one leg of session sid (freed here): the node's when agent, else the client's.
+ * Returns the session with a->mu held, or NULL (mu not held; the connection closed) when the
+ * answer could not be sent or the session is gone, closing, or has that leg already. */
+static session_t *session_take(struct attach *a, char *sid, bool agent, int fd,
+                               const char *extra, size_t n, void *urh)
 {
-    struct attach *a = srv->attach;
-    char *sid = arg;
     if (fd < 0) { /* the answer could not be sent */
         free(sid);
-        return;
+        return NULL;
     }
     pthread_mutex_lock(&a->mu);
     session_t *s = session_find(a, sid);
     free(sid);
-    if (!s || a->closing || s->cfd >= 0) {
+    if (!s || a->closing || (agent ? s->afd : s->cfd) >= 0) {
         pthread_mutex_unlock(&a->mu);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-        return;
+        return NULL;
     }
-    s->cfd = fd;
-    s->curh = urh;
+    if (agent) {
+        s->afd = fd;
+        s->aurh = urh;
+    } else {
+        s->cfd = fd;
+        s->curh = urh;
+    }
     if (n)
-        gt_buf_append(&s->cextra, extra, n);
+        gt_buf_append(agent ? &s->aextra : &s->cextra, extra, n);
+    return s;
+}
+
+void attach_client_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
+                            void *urh)
+{
+    struct attach *a = srv->attach;
+    session_t *s = session_take(a, arg, false, fd, extra, n, urh);
+    if (!s)
+        return;
     relay_arg_t *ra = xcalloc(1, sizeof(*ra));
     *ra = (relay_arg_t){srv, s};
     pthread_attr_t at;
@@ -506,23 +523,8 @@ void attach_agent_upgraded(server_t *srv, void *arg, int fd, const char *extra, 
                            void *urh)
 {
     struct attach *a = srv->attach;
-    char *sid = arg;
-    if (fd < 0) { /* the answer could not be sent */
-        free(sid);
+    if (!session_take(a, arg, true, fd, extra, n, urh))
         return;
-    }
-    pthread_mutex_lock(&a->mu);
-    session_t *s = session_find(a, sid);
-    free(sid);
-    if (!s || a->closing || s->afd >= 0) {
-        pthread_mutex_unlock(&a->mu);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-        return;
-    }
-    s->afd = fd;
-    s->aurh = urh;
-    if (n)
-        gt_buf_append(&s->aextra, extra, n);
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->mu);
 }
