@@ -139,7 +139,8 @@ GANTRY_TOKEN=$ADMIN "$GANTRY" cancel "$FULL" >/dev/null
 wait_for 30 running "$RUN"
 wait_for 30 pane_has '^# ?$' # the shell's prompt on the node (root's sh)
 tmux send-keys -t "$TM" 'echo on-node-$((6*7)) job=$GANTRY_JOB_ID; tty; stty size' Enter
-wait_for 30 pane_has 'on-node-42'
+# the last of the three answers (stty's rows and columns) is in the pane: all three are
+wait_for 30 pane_has '^[0-9]+ [0-9]+ *$'
 like "$(pane)" "on-node-42 job=$RUN" "a prompt on the node: a command's output comes back (in job $RUN)"
 like "$(pane)" '/dev/pts/[0-9]+' "its stdin is a terminal on the node (a pseudo-terminal)"
 like "$(pane)" '(^|[^0-9])40 120' "of this window's size (40 rows, 120 columns)"
