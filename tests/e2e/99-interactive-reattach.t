@@ -44,7 +44,9 @@ RUN=$(interactive_jobs normal)
 like "$RUN" '^[0-9]+$' "its job is $RUN"
 tmux send-keys -t "$TM:w1" 'X=kept-$((6*7)); echo set-$X; (sleep 2; echo written-while-detached-$((7*6))) &' Enter
 wait_for 30 pane_has w1 '^set-kept-42'
-kill -9 "$(client_of w1)"
+CLIENT=$(client_of w1)
+echo "# killing the client: pid(s) '$CLIENT'"
+kill -9 $CLIENT
 wait_for 30 pane_has w1 'RUN-EXIT='
 like "$(pane w1)" 'RUN-EXIT=137' "the client is killed (its connection drops)"
 wait_for 30 grep -q "session .* of job $RUN is detached" "$WORK/server.log"

@@ -21,6 +21,12 @@ CLEANUPS=()
 # Everything the test started: agents, the server, the jobs' supervisors (found through the
 # state directories under $WORK), namespaces and cgroups registered in CLEANUPS.
 cleanup() {
+  if [ "${T_FAIL:-0}" -gt 0 ]; then  # a failed test shows its logs' ends (CI keeps only stderr)
+    for l in "$WORK"/*.log; do
+      [ -f "$l" ] || continue
+      echo "# --- the last lines of ${l##*/}" >&2; tail -n 15 "$l" | sed 's/^/#   /' >&2
+    done
+  fi
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   for f in "$WORK"/*/jobs/*/state; do
     [ -f "$f" ] || continue
