@@ -2,14 +2,13 @@
 #include "agent/artifact_hash.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agent/mounts.h"
+#include "agent/worker.h"
 #include "common/manifest.h"
 
 json_t *artifact_hash_one(const char *root, const char *sub_path, size_t manifest_max)
@@ -42,23 +41,10 @@ json_t *artifact_hash_one(const char *root, const char *sub_path, size_t manifes
 
 pid_t artifact_hash_spawn(const json_t *targets, const char *result_path, gt_error_t *err)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        gt_error_set(err, "internal", "cannot fork a process to hash artifacts: %s",
-                     strerror(e));
-        errno = e;
-        return -1;
-    }
-    if (pid > 0)
+    /* The node's jobs come first. */
+    pid_t pid = worker_fork(10, "hash artifacts", err);
+    if (pid != 0)
         return pid;
-    /* The child: the node's jobs come first. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (setpriority(PRIO_PROCESS, 0, 10) < 0) {
-        /* still hashes, at the agent's priority */
-    }
     json_t *results = json_array();
     size_t i;
     json_t *t;
@@ -74,15 +60,7 @@ pid_t artifact_hash_spawn(const json_t *targets, const char *result_path, gt_err
         json_decref(h);
         json_array_append_new(results, r);
     }
-    json_t *doc = json_pack("{s:o}", "results", results);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    gt_error_t e = {0};
-    int rc = text ? gt_write_file_atomic(result_path, text, strlen(text), 0600, &e) : -1;
-    free(text);
-    if (rc < 0)
-        fprintf(stderr, "gantry agent: cannot write the artifact hashes: %s\n", e.msg);
-    _exit(rc < 0 ? 1 : 0);
+    worker_finish(json_pack("{s:o}", "results", results), result_path, "the artifact hashes");
 }
 
 json_t *artifact_hash_read(const char *result_path)

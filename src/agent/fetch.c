@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/runtime.h"
+#include "agent/worker.h"
 #include "common/digest.h"
 #include "common/manifest.h"
 
@@ -389,22 +389,9 @@ static void on_progress(void *arg, uint64_t bytes)
 pid_t fetch_spawn(const fetch_cfg_t *cfg, const json_t *job, const char *progress_path,
                   const char *result_path, gt_error_t *err)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        gt_error_set(err, "internal", "cannot fork a process to fetch the job's inputs: %s",
-                     strerror(e));
-        errno = e;
-        return -1;
-    }
-    if (pid > 0)
+    pid_t pid = worker_fork(5, "fetch the job's inputs", err);
+    if (pid != 0)
         return pid;
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    if (setpriority(PRIO_PROCESS, 0, 5) < 0) {
-        /* fetches at the agent's priority */
-    }
     int64_t id = json_integer_value(json_object_get(job, "id"));
     int inc = (int)json_integer_value(json_object_get(job, "incarnation"));
     prog_t p = {.path = progress_path};
@@ -447,13 +434,7 @@ pid_t fetch_spawn(const fetch_cfg_t *cfg, const json_t *job, const char *progres
         res = json_pack("{s:O}", "dirs", dirs);
     json_object_set_new(res, "notes", notes);
     json_decref(dirs);
-    char *text = json_dumps(res, JSON_COMPACT);
-    json_decref(res);
-    gt_error_t e = {0};
-    int rc = text ? gt_write_file_atomic(result_path, text, strlen(text), 0600, &e) : -1;
-    free(text);
-    if (rc < 0)
-        fprintf(stderr, "gantry agent: cannot write the result of the fetch of job %" PRId64
-                        "'s inputs: %s\n", id, e.msg);
-    _exit(rc < 0 ? 1 : 0);
+    char what[96];
+    snprintf(what, sizeof(what), "the result of the fetch of job %" PRId64 "'s inputs", id);
+    worker_finish(res, result_path, what);
 }
