@@ -46,7 +46,7 @@ restart_gantry() {
 # the node's agent is gone: the task the server queues for it is never taken
 kill -9 "$AGENT"; wait "$AGENT" 2>/dev/null
 GANTRY_TOKEN=$ALICE "$GANTRY" artifact push --in-place datasets:imagenet imagenet --kind dataset \
-  --wait 60 > "$WORK/push.out" 2> "$WORK/push.err" &
+  --wait 600 > "$WORK/push.out" 2> "$WORK/push.err" &
 PUSH=$!
 PIDS+=("$PUSH")
 wait_for 20 grep -q "node n1 hashes datasets:imagenet (request" "$WORK/server.log"
@@ -61,9 +61,10 @@ run_agent n1 2 "$WORK/n1" agent.log --no-cgroups
 wait_for 60 grep -q "asked again to hash datasets:imagenet (request $id" "$WORK/server.log"
 ok $? "it loads the request from the store and sends the node's new agent its task again"
 pushed() { ! kill -0 "$PUSH" 2>/dev/null; }
-wait_for 90 pushed
+wait_for 300 pushed
 wait "$PUSH"; rc=$?
 is "$rc" 0 "gantry artifact push --in-place waited through the restart and succeeds"
+[ "$rc" = 0 ] || sed "s/^/#   push: /" "$WORK/push.err" >&2
 like "$(cat "$WORK/push.out")" '^imagenet@1 sha256:[0-9a-f]{64} \(3 files, 15 bytes, in place on datasets:imagenet\)' "it prints the version the node's hash registered"
 is "$(api GET /v1/artifacts/imagenet | jget '{latest}')" 1 "the version is in the registry"
 kill -9 "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
