@@ -70,7 +70,14 @@ struct store {
     uint64_t last_kept;        /* the last non-client batch's ticket */
     uint64_t *refused;         /* refused client tickets not yet waited for (short) */
     size_t nrefused, refused_cap;
+    struct rejected {          /* those of them refused for their own values (a row the
+                                  database rejects), with the database's reason */
+        uint64_t ticket;
+        char *why;
+    } *rejected;
+    size_t nrejected, rejected_cap;
     int inject_n, inject_code; /* store_fail_next_commits() */
+    bool held;                 /* store_hold() */
     store_stats_t stats;
     /* Leader election (store_lease_*): connections of their own (opened at the first lease
      * call), so that a renewal never waits behind the committer's transaction nor breaks
@@ -389,6 +396,26 @@ static bool refused_take(store_t *st, uint64_t t)
     return false;
 }
 
+/* A client batch refused for its own values: refused, with why (the database's reason). */
+static void rejected_add(store_t *st, uint64_t t, const char *why)
+{
+    refused_add(st, t);
+    GT_GROW(st->rejected, st->rejected_cap, st->nrejected + 1);
+    st->rejected[st->nrejected++] = (struct rejected){t, xstrdup(why)};
+}
+
+/* Its reason (the caller frees it), or NULL when t was not refused for its values. */
+static char *rejected_take(store_t *st, uint64_t t)
+{
+    for (size_t i = 0; i < st->nrejected; i++)
+        if (st->rejected[i].ticket == t) {
+            char *why = st->rejected[i].why;
+            st->rejected[i] = st->rejected[--st->nrejected];
+            return why;
+        }
+    return NULL;
+}
+
 /* A client ticket committed ahead of an earlier one (store_wait answers it at once). */
 static bool early_has(const store_t *st, uint64_t t)
 {
@@ -491,18 +518,41 @@ static void fence_verdict(store_t *st, char *msg, size_t len)
     __atomic_store_n(&st->fenced, true, __ATOMIC_RELEASE);
 }
 
+/* The batch of list holding statement number `at` (0: the first exec() of the transaction;
+ * `skip` statements, the fence's, before the batches'), or NULL. */
+static const batch_t *batch_of_statement(const batch_t *list, long at, long skip)
+{
+    at -= skip;
+    for (const batch_t *b = list; at >= 0 && b; b = b->next)
+        for (size_t i = 0; i < b->n; i++) {
+            if ((unsigned)b->ops[i].kind >= STORE_NKINDS)
+                return NULL;
+            at -= op_sql[b->ops[i].kind][1] ? 2 : 1;
+            if (at < 0)
+                return b;
+        }
+    return NULL;
+}
+
 /* One transaction for every batch of list, in order, on db; the fence checked first when
  * fence (writer 0 alone: fence_check runs on st->db; the other writers take nothing once it is
- * set); msg says why when it fails (rolled back). inject (a backend's result code, 0 for
- * none) fails it after its writes, as a disk that fills up at COMMIT does. */
+ * set); msg says why when it fails (rolled back), and *bad (may be NULL) the batch with a
+ * statement the database refused for its own values (a constraint), if that is why (NULL
+ * otherwise: the database failed, or the fence refused the transaction). inject (a backend's
+ * result code, 0 for none) fails it after its writes, as a disk that fills up at COMMIT does. */
 static bool commit_list(store_t *st, store_db_t *db, bool fence, const batch_t *list, int inject,
-                        char *msg, size_t len)
+                        char *msg, size_t len, const batch_t **bad)
 {
     const store_backend_t *be = st->be;
+    long skip = 0;
+    if (bad)
+        *bad = NULL;
     bool okay = be->begin(db) == 0;
-    if (okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE) &&
-        fence_check(st, msg, len) < 0)
-        okay = false;
+    if (okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE)) {
+        skip = 1; /* the fence's statement comes first */
+        if (fence_check(st, msg, len) < 0)
+            okay = false;
+    }
     for (const batch_t *b = list; okay && b; b = b->next)
         for (size_t i = 0; okay && i < b->n; i++)
             okay = exec_op(be, db, &b->ops[i]) == 0;
@@ -516,8 +566,13 @@ static bool commit_list(store_t *st, store_db_t *db, bool fence, const batch_t *
         snprintf(msg, len, "%s", be->errmsg(db));
     if (!okay)
         be->rollback(db);
-    if (!okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE))
+    if (!okay && !inject && bad)
+        *bad = batch_of_statement(list, be->bad_statement(db), skip);
+    if (!okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE)) {
         fence_verdict(st, msg, len);
+        if (__atomic_load_n(&st->fenced, __ATOMIC_ACQUIRE) && bad)
+            *bad = NULL; /* deposed: the fence, not a row, is why */
+    }
     return okay;
 }
 
@@ -546,6 +601,31 @@ static void refuse_clients(store_t *st, batch_t *list)
     }
 }
 
+/* After a transaction failed on one client batch's values: bad is refused (with msg), the
+ * others of list go back to the queue, in ticket order among those queued since, and commit
+ * again without it. Holds mu. */
+static void reject_one(store_t *st, batch_t *list, const batch_t *bad, const char *msg)
+{
+    batch_t *q = st->head;
+    st->head = st->tail = NULL;
+    while (list || q) {
+        batch_t **from = !q || (list && list->ticket < q->ticket) ? &list : &q;
+        batch_t *b = *from;
+        *from = b->next;
+        b->next = NULL;
+        if (b == bad) {
+            rejected_add(st, b->ticket, msg);
+            batch_free(b);
+            continue;
+        }
+        if (st->tail)
+            st->tail->next = b;
+        else
+            st->head = b;
+        st->tail = b;
+    }
+}
+
 static size_t count_batches(const batch_t *b)
 {
     size_t n = 0;
@@ -559,6 +639,8 @@ static size_t count_batches(const batch_t *b)
  * others only take work while neither is the case. Holds mu. */
 static bool writer_ready(store_t *st, writer_t *w)
 {
+    if (st->held && !st->stopping && !st->stopping_extra)
+        return false;
     if (w->index == 0) {
         if (st->degraded || __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE))
             return !others_in_flight(st, w) && (st->head || st->degraded || st->stopping);
@@ -628,9 +710,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&st->mu);
 
         char msg[256] = "";
+        const batch_t *bad = NULL;
         double t0 = gt_monotonic_s();
         bool okay = commit_list(st, w->db, first, list ? list : &probe_batch, inject, msg,
-                                sizeof(msg));
+                                sizeof(msg), &bad);
         double took = gt_monotonic_s() - t0;
 
         pthread_mutex_lock(&st->mu);
@@ -671,6 +754,15 @@ static void *writer_main(void *arg)
             st->tail = NULL;
             st->closed = true;
             break;
+        } else if (bad && bad->client && list) {
+            /* One client's batch has a row the database refuses (a constraint): that batch
+             * alone is refused, with the database's reason; the others of the transaction,
+             * clients' and kept, commit again at once without it. Nothing is wrong with the
+             * store: not degraded, no backoff. */
+            st->stats.failed_commits++;
+            reject_one(st, list, bad, msg);
+            advance_done(st);
+            okay = true; /* for what follows: no retry of writer 0's, no backoff */
         } else {
             st->stats.failed_commits++;
             for (int i = 1; i < st->nwriters; i++)
@@ -862,6 +954,9 @@ void store_close(store_t *st)
     pthread_cond_destroy(&st->committed);
     pthread_cond_destroy(&st->retry);
     free(st->refused);
+    for (size_t i = 0; i < st->nrejected; i++)
+        free(st->rejected[i].why);
+    free(st->rejected);
     free(st->early);
     free(st);
 }
@@ -945,9 +1040,19 @@ int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
     int rc = 0;
     for (;;) {
         if (st->fenced && refused_take(st, ticket)) {
+            free(rejected_take(st, ticket));
             errno = ESTALE;
             rc = gt_error_set(err, "not_leader", "this server is no longer the leader (%s): "
                               "nothing was changed; ask the leader", st->fail_msg);
+            break;
+        }
+        char *why = rejected_take(st, ticket);
+        if (why) {
+            refused_take(st, ticket);
+            errno = EINVAL;
+            rc = gt_error_set(err, "store_error", "the store refused this change (%s); "
+                              "nothing was changed", why);
+            free(why);
             break;
         }
         if (refused_take(st, ticket)) {
@@ -1015,6 +1120,14 @@ void store_fail_next_commits(store_t *st, int n, int code)
     pthread_mutex_lock(&st->mu);
     st->inject_n = n;
     st->inject_code = code;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void store_hold(store_t *st, bool hold)
+{
+    pthread_mutex_lock(&st->mu);
+    st->held = hold;
+    pthread_cond_broadcast(&st->queued);
     pthread_mutex_unlock(&st->mu);
 }
 

@@ -196,6 +196,9 @@ uint64_t store_last_kept(store_t *st);
 /* Fault injection for tests: the next n commit attempts fail, after their writes, with result
  * code `code` (a SQLite one, SQLITE_FULL, SQLITE_IOERR, names it), and are rolled back. */
 void store_fail_next_commits(store_t *st, int n, int code);
+/* For tests: while held, no transaction starts (batches queue up); once released the next
+ * one takes everything queued meanwhile, as a busy committer's does. */
+void store_hold(store_t *st, bool hold);
 
 /* ---- leader election (server/leader.h, docs/ha.md) ----
  * Several servers share one store; one leads. The lease is one row (table leader: holder,

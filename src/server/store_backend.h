@@ -67,6 +67,13 @@ typedef struct store_backend {
     void (*rollback)(store_db_t *db); /* harmless outside a transaction */
     /* The last error on the write connection, for messages. */
     const char *(*errmsg)(store_db_t *db);
+    /* After a failed transaction (before the next begin): which statement the database
+     * refused for its own values (a constraint, such as a NOT NULL column left NULL; a value
+     * the column cannot hold), as its place among the exec() calls since begin (0: the
+     * first); -1 when the failure was the database's (I/O, a full disk, a lost connection, a
+     * lock, the commit itself) or is not known. store.c then refuses that statement's batch
+     * alone and commits the others of the transaction again, without it. */
+    long (*bad_statement)(store_db_t *db);
     /* Words for an injected failure (store_fail_next_commits' code). */
     const char *(*inject_msg)(int code);
 

@@ -49,6 +49,12 @@ struct store_db {
     size_t pending;      /* statements sent since the last sync, their results unread */
     bool failed;         /* a statement of this pipeline failed */
     char msg[512];       /* why the last write failed */
+    /* Which exec() each command sent since the last sync is (-1: BEGIN, a prepare, COMMIT),
+     * to name the statement that failed for its values (bad_statement) as results come in. */
+    long *cmd;
+    size_t ncmd, cmd_cap, got;
+    long nexec;          /* exec() calls since begin */
+    long bad;            /* the one refused for its values, or -1 */
 };
 
 /* ---- the schema: one step per version ----
@@ -275,6 +281,23 @@ static void set_msg(store_db_t *d, const char *m)
     d->failed = true;
 }
 
+/* Records the command just sent: exec() number `which`, or -1. */
+static void sent(store_db_t *d, long which)
+{
+    GT_GROW(d->cmd, d->cmd_cap, d->ncmd + 1);
+    d->cmd[d->ncmd++] = which;
+}
+
+/* Whether a failed statement's SQLSTATE is about its own values (class 22: data exception,
+ * 23: integrity constraint, 54: program limit, a row too large) rather than the database's
+ * state (a full disk, I/O, a lost connection, a lock's timeout, a conflict). */
+static bool values_refused(const PGresult *r)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return state && (!strncmp(state, "22", 2) || !strncmp(state, "23", 2) ||
+                     !strncmp(state, "54", 2));
+}
+
 /* Reads the results of what was sent, through the sync after it. -1 when any failed. */
 static int drain(store_db_t *d)
 {
@@ -288,6 +311,7 @@ static int drain(store_db_t *d)
                 if (!d->msg[0])
                     snprintf(d->msg, sizeof(d->msg), "the connection to PostgreSQL was lost");
                 d->pending = 0;
+                d->ncmd = d->got = 0;
                 return -1;
             }
             continue;
@@ -298,6 +322,10 @@ static int drain(store_db_t *d)
             PQclear(r);
             break;
         }
+        long which = d->got < d->ncmd ? d->cmd[d->got] : -1;
+        d->got++;
+        if (s == PGRES_FATAL_ERROR && !d->failed && which >= 0 && values_refused(r))
+            d->bad = which;
         if (s == PGRES_FATAL_ERROR || s == PGRES_NONFATAL_ERROR || s == PGRES_BAD_RESPONSE)
             set_msg(d, result_msg(r));
         else if (s == PGRES_PIPELINE_ABORTED)
@@ -305,6 +333,7 @@ static int drain(store_db_t *d)
         PQclear(r);
     }
     d->pending = 0;
+    d->ncmd = d->got = 0;
     return d->failed ? -1 : 0;
 }
 
@@ -365,9 +394,14 @@ static int pipe_send(store_db_t *d, const char *sql, const store_val_t *v, size_
         ok = PQsendPrepare(d->conn, name, e->text, (int)n, NULL);
         e->prepared = ok;
         d->pending++;
+        if (ok)
+            sent(d, -1);
     }
     if (ok)
         ok = PQsendQueryPrepared(d->conn, name, (int)n, vals, NULL, NULL, 0);
+    if (ok)
+        sent(d, d->nexec);
+    d->nexec++;
     if (!ok) {
         char m[512];
         set_msg(d, pgmsg(d->conn, m, sizeof(m)));
@@ -393,6 +427,9 @@ static int pg_begin(store_db_t *d)
     d->failed = false;
     d->msg[0] = '\0';
     d->pending = 0;
+    d->ncmd = d->got = 0;
+    d->nexec = 0;
+    d->bad = -1;
     if (PQstatus(d->conn) != CONNECTION_OK) {
         PQreset(d->conn); /* lost (the database restarted, the network failed): once per try */
         d->unprepare = true;
@@ -429,6 +466,7 @@ static int pg_begin(store_db_t *d)
     }
     d->piped = true;
     d->pending = 1;
+    sent(d, -1);
     return 0;
 }
 
@@ -460,6 +498,8 @@ static int pg_commit(store_db_t *d)
             char m[512];
             set_msg(d, pgmsg(d->conn, m, sizeof(m)));
             rc = -1;
+        } else {
+            sent(d, -1);
         }
         d->pending++;
         if (pipe_end(d) < 0)
@@ -496,6 +536,8 @@ static void pg_rollback(store_db_t *d)
     pipe_end(d);
     tx_end(d);
 }
+
+static long pg_bad_statement(store_db_t *d) { return d->bad; }
 
 static const char *pg_errmsg(store_db_t *d)
 {
@@ -687,6 +729,7 @@ static void pg_close(store_db_t *d)
     for (size_t i = 0; i < d->ncache; i++)
         free(d->cache[i].text);
     free(d->cache);
+    free(d->cmd);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -854,6 +897,7 @@ const store_backend_t store_backend_pg = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .errmsg = pg_errmsg,
+    .bad_statement = pg_bad_statement,
     .inject_msg = pg_inject_msg,
     .query = pg_query,
     .read_begin = pg_read_begin,

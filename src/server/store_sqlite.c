@@ -25,6 +25,8 @@ struct store_db {
                                 rows only, no wait on the committer) */
     stmt_cache_t *cache;
     size_t ncache, cache_cap;
+    long nexec;              /* exec() calls since begin */
+    long bad;                /* the one refused for its values (bad_statement), or -1 */
     char dir[4096], path[4096], tmp[4096]; /* create: where the new store goes, and is built */
 };
 
@@ -372,6 +374,8 @@ fail:
 
 static int sq_begin(store_db_t *d)
 {
+    d->nexec = 0;
+    d->bad = -1;
     return sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
@@ -387,6 +391,22 @@ static void sq_rollback(store_db_t *d)
 }
 
 static const char *sq_errmsg(store_db_t *d) { return sqlite3_errmsg(d->db); }
+
+static long sq_bad_statement(store_db_t *d) { return d->bad; }
+
+/* Whether a statement's result code is about its own values, not the database's state. */
+static bool values_refused(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+        return true;
+    default:
+        return false;
+    }
+}
 
 static const char *sq_inject_msg(int code) { return sqlite3_errstr(code); }
 
@@ -435,6 +455,9 @@ static int sq_exec(store_db_t *d, const char *sql, const store_val_t *v, size_t 
     bind_all(s, v, n);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
+    long at = d->nexec++;
+    if (rc != SQLITE_DONE && values_refused(rc))
+        d->bad = at;
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -528,6 +551,7 @@ const store_backend_t store_backend_sqlite = {
     .commit = sq_commit,
     .rollback = sq_rollback,
     .errmsg = sq_errmsg,
+    .bad_statement = sq_bad_statement,
     .inject_msg = sq_inject_msg,
     .query = sq_query,
     .read_begin = sq_read_begin,

@@ -66,6 +66,43 @@ static void check_leader(const char *d)
     is_int(eb, 2, "epoch 2");
     store_set_fence(b, eb);
 
+    /* A, deposed, commits no group either: its committer's next transaction carries several
+     * clients' batches and a kept one; the fence refuses it whole, every client is told
+     * not_leader, none is acknowledged. A2, another server that still believes in epoch 1,
+     * the same with a row the database rejects among them (a NOT NULL column left NULL):
+     * not_leader for that one too, and for the others (never committed without it). */
+    store_t *a2 = NULL;
+    is_int(store_open(d, &a2, &err), 0, "server A2 opens the store");
+    store_set_fence(a2, ea);
+    store_op_t grp[] = {
+        {.kind = STORE_JOB_PUT, .id = 5, .a = "t", .b = "u", .c = "pending", .d = "{}"},
+        {.kind = STORE_JOB_PUT, .id = 6, .a = "t", .b = "u", .c = "pending", .d = "{}"},
+        {.kind = STORE_JOB_PUT, .id = 7, .a = "t", .b = "u", .c = "pending", .d = "{}"},
+        {.kind = STORE_JOB_PUT, .id = 8, .a = "t", .b = "u", .c = "pending", .d = "{}"},
+    };
+    for (int round = 0; round < 2; round++) {
+        store_t *s = round ? a2 : a;
+        for (int i = 0; i < 4; i++)
+            grp[i].id = (uint64_t)(5 + 4 * round + i);
+        grp[1].a = round ? NULL : "t";
+        store_hold(s, true);
+        uint64_t g[4] = {store_enqueue_client(s, &grp[0], 1), store_enqueue_client(s, &grp[1], 1),
+                         store_enqueue_client(s, &grp[2], 1), store_enqueue(s, &grp[3], 1)};
+        store_hold(s, false);
+        int refused = 0, stale = 0;
+        for (int i = 0; i < 4; i++) {
+            memset(&err, 0, sizeof(err));
+            errno = 0;
+            refused += store_wait(s, g[i], &err) < 0;
+            stale += errno == ESTALE && !strcmp(err.code, "not_leader");
+        }
+        is_int(refused, 4, "a deposed leader's group%s: every batch refused",
+               round ? " with a bad row" : "");
+        is_int(stale, 4, "each told not_leader (ESTALE)");
+        ok(store_fenced(s), "%s knows it is fenced", round ? "A2" : "A");
+    }
+    store_close(a2);
+
     /* A, deposed, can never commit again: neither a client's change nor a kept one. */
     op.id = 2;
     errno = 0;
@@ -102,7 +139,8 @@ static void check_leader(const char *d)
 
     njobs = 0;
     is_int(store_load_jobs(c, on_job, NULL, &err), 0, "C loads the jobs");
-    is_int(njobs, 2, "jobs 1 (A's, epoch 1) and 4 (B's): none of A's after it was deposed");
+    is_int(njobs, 2, "jobs 1 (A's, epoch 1) and 4 (B's): none of A's after it was deposed "
+           "(its groups' 5-12 neither)");
     store_close(c);
 }
 

@@ -318,6 +318,51 @@ static void check_failed_commits(const char *dir)
     store_close(st);
 }
 
+/* Group commit: one transaction carries several clients' batches. When one of them holds a
+ * row the database rejects (a NOT NULL column left NULL), the transaction fails; that batch
+ * alone is refused, with the database's reason, and the others (clients' and kept) commit
+ * without it, at once: the store is not degraded. */
+static void check_bad_row_in_group(const char *dir)
+{
+    gt_error_t err = {0};
+    store_stats_t s0, s1;
+    is_int(store_open(dir, &st, &err), 0, "store opens (a bad row among a group's batches)");
+    store_hold(st, true); /* the batches below queue up: the next transaction takes them all */
+    store_op_t bad[] = {
+        {.kind = STORE_JOB_PUT, .id = 9202, .a = "t", .b = "u", .c = "pending", .d = "{}"},
+        {.kind = STORE_JOB_PUT, .id = 9203, .a = NULL, .b = "u", .c = "pending",
+         .d = "{\"env\":{\"TOKEN\":\"hunter2\"}}"},
+    };
+    uint64_t c1 = put(st, 9201, true);
+    uint64_t c2 = store_enqueue_client(st, bad, 2);
+    uint64_t c3 = put(st, 9204, true);
+    uint64_t k = put(st, 9205, false);
+    uint64_t c4 = put(st, 9206, true);
+    store_get_stats(st, &s0);
+    store_hold(st, false);
+    is_int(store_wait(st, c1, &err), 0, "the batch before the bad one commits: %s", err.msg);
+    memset(&err, 0, sizeof(err));
+    errno = 0;
+    is_int(store_wait(st, c2, &err), -1, "the batch with the rejected row is refused");
+    is_int(errno, EINVAL, "EINVAL: its values, not the store");
+    ok(strstr(err.msg, on_pg ? "null value" : "NOT NULL") && strstr(err.msg, "nothing was "
+       "changed") && !strstr(err.msg, "hunter2"), "with the database's reason, no row quoted: %s",
+       err.msg);
+    memset(&err, 0, sizeof(err));
+    is_int(store_wait(st, c3, &err), 0, "the batch after it commits: %s", err.msg);
+    is_int(store_wait(st, c4, &err), 0, "and the next: %s", err.msg);
+    is_int(wait_until_durable(st, k), 0, "the kept batch among them commits");
+    ok(stored(st, 9201) && stored(st, 9204) && stored(st, 9205) && stored(st, 9206),
+       "the good batches' rows are stored");
+    ok(!stored(st, 9202) && !stored(st, 9203), "none of the refused batch's rows is");
+    ok(!store_degraded(st), "the store is not degraded");
+    store_get_stats(st, &s1);
+    is_int(s1.failed_commits - s0.failed_commits, 1, "one transaction failed");
+    is_int(s1.transactions - s0.transactions, 1, "the others committed in one more");
+    is_int(s1.refused - s0.refused, 1, "one batch refused");
+    store_close(st);
+}
+
 /* What every backend must do alike: create once, never over; group commit of concurrent
  * writers; later batches win; tokens, users, meta; reopening finds it all. */
 static void check_common(const char *dir)
@@ -834,6 +879,7 @@ static void check_pg(void)
     diag("PostgreSQL: %s", url);
     check_common(url);
     check_failed_commits(url);
+    check_bad_row_in_group(url);
     check_seqs(url);
     check_writers(url);
     check_backend(&store_backend_pg, url);
@@ -851,6 +897,7 @@ int main(void)
     check_common(dir);
     check_modes(dir);
     check_failed_commits(dir);
+    check_bad_row_in_group(dir);
     check_seqs(dir);
     check_writers(dir);
     check_backend(&store_backend_sqlite, dir);
