@@ -311,27 +311,30 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
     s->reclaimable = false;
     s->next_victim_at = SCHED_NEVER;
     sched_time_t rmin = sched_reclaim_min_runtime(s);
-    for (int r = 0; r < s->nrunning; r++) {
-        const job_t *v = &s->jobs[s->running[r]];
-        if (!v->preemptible || v->state != SCHED_RUNNING)
+    /* the victim index (victims.c) holds exactly the preemptible jobs in state RUNNING */
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        if (!t->nvictims)
             continue;
-        /* a borrowed job turns reclaimable after the reclaim minimum runtime, any job a
-         * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
-        if (v->borrowing) {
-            if (now - v->start >= rmin) {
-                if (!s->reclaimable)
-                    s->reclaimable = team_borrowing(s, v->team);
-            } else if (v->start + rmin < s->next_victim_at) {
-                s->next_victim_at = v->start + rmin;
+        bool borrowing = team_borrowing(s, ti);
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *v = &t->victims[x];
+            /* a borrowed job turns reclaimable after the reclaim minimum runtime, any job a
+             * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
+            if (v->borrowing) {
+                if (now - v->start >= rmin)
+                    s->reclaimable |= borrowing;
+                else if (v->start + rmin < s->next_victim_at)
+                    s->next_victim_at = v->start + rmin;
             }
+            if (now - v->start < s->p.min_runtime_s) {
+                if (v->start + s->p.min_runtime_s < s->next_victim_at)
+                    s->next_victim_at = v->start + s->p.min_runtime_s;
+                continue;
+            }
+            if (v->cls_value < s->min_victim_class)
+                s->min_victim_class = v->cls_value;
         }
-        if (now - v->start < s->p.min_runtime_s) {
-            if (v->start + s->p.min_runtime_s < s->next_victim_at)
-                s->next_victim_at = v->start + s->p.min_runtime_s;
-            continue;
-        }
-        if (s->classes[v->cls].value < s->min_victim_class)
-            s->min_victim_class = s->classes[v->cls].value;
     }
 }
 

@@ -216,10 +216,45 @@ static bool check_queues(const sched_t *s, char *msg, size_t len)
     return true;
 }
 
+/* The victim index (victims.c) holds exactly the preemptible jobs in state RUNNING, each once,
+ * under its team, with its job's class value, start and borrowing. */
+static bool check_victims(const sched_t *s, char *msg, size_t len)
+{
+    int indexed = 0, victims = 0;
+    for (int t = 0; t < s->nteams; t++) {
+        const team_t *tm = &s->teams[t];
+        for (int x = 0; x < tm->nvictims; x++) {
+            const victim_t *v = &tm->victims[x];
+            const job_t *j = &s->jobs[v->job];
+            if (!j->live || j->state != SCHED_RUNNING || !j->preemptible || j->team != t ||
+                j->vict_pos != x)
+                return FAIL("team %s: victim entry %d (job %llu) is not a preemptible running "
+                            "job of the team", tm->name, x, (unsigned long long)j->id);
+            if (v->start != j->start || v->borrowing != j->borrowing ||
+                v->cls_value != s->classes[j->cls].value)
+                return FAIL("team %s: victim entry of job %llu says start %lld, borrowing %d, "
+                            "class %d; the job %lld, %d, %d", tm->name,
+                            (unsigned long long)j->id, (long long)v->start, v->borrowing,
+                            v->cls_value, (long long)j->start, j->borrowing,
+                            s->classes[j->cls].value);
+            indexed++;
+        }
+    }
+    for (int r = 0; r < s->nrunning; r++) {
+        const job_t *j = &s->jobs[s->running[r]];
+        victims += j->state == SCHED_RUNNING && j->preemptible;
+    }
+    if (indexed != victims)
+        return FAIL("the victim index holds %d jobs, %d are preemptible and running", indexed,
+                    victims);
+    return true;
+}
+
 bool sched_check_invariants(const sched_t *s, char *msg, size_t len)
 {
     if (len)
         msg[0] = '\0';
     return check_nodes(s, msg, len) && check_teams(s, msg, len) && check_reclaim(s, msg, len) &&
-           check_admin(s, msg, len) && check_queues(s, msg, len);
+           check_admin(s, msg, len) && check_queues(s, msg, len) &&
+           check_victims(s, msg, len);
 }

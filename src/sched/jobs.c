@@ -346,6 +346,7 @@ static int job_alloc(sched_t *s, const sched_job_spec_t *sp)
     j->preemptible = s->classes[sp->prio_class].preemptible && !sp->no_preempt;
     j->checkpointable = sp->checkpointable;
     j->run_pos = NIL;
+    j->vict_pos = NIL;
     j->alloc_type = NIL;
     j->est_start = SCHED_NEVER;
     id_insert(s, sp->id, ji);
@@ -423,6 +424,7 @@ void job_start(sched_t *s, int ji, sched_time_t now)
     GT_GROW(s->running, s->caprunning, (size_t)s->nrunning + 1);
     j->run_pos = s->nrunning;
     s->running[s->nrunning++] = ji;
+    victims_add(s, ji);
     release_track(s, ji);
     s->stats.starts++;
 }
@@ -441,6 +443,7 @@ void job_release(sched_t *s, int ji, sched_time_t now)
         node_give(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
     slot_charge(s, j, -1);
     release_untrack(s, ji);
+    victims_remove(s, ji);
     s->loosened = true;
     int last = s->running[--s->nrunning];
     s->running[j->run_pos] = last;

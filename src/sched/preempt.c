@@ -34,19 +34,6 @@ typedef struct node_cost {
     int first, count;       /* its chosen victims in the pick array */
 } node_cost_t;
 
-static bool eligible(const sched_t *s, const job_t *j, bool in_quota, const job_t *v,
-                     sched_time_t now)
-{
-    if (v->state != SCHED_RUNNING || !v->preemptible || v->id == j->id)
-        return false;
-    int jv = s->classes[j->cls].value, vv = s->classes[v->cls].value;
-    if (vv < jv && now - v->start >= s->p.min_runtime_s)
-        return true; /* priority: the minimum runtime guards it */
-    /* reclaim: only the (shorter) reclaim minimum runtime guards a borrowed job */
-    return in_quota && vv <= jv && v->team != j->team && v->borrowing &&
-           now - v->start >= sched_reclaim_min_runtime(s) && team_borrowing(s, v->team);
-}
-
 static int victim_cmp(const void *a, const void *b, void *ctx)
 {
     const sched_t *s = ctx;
@@ -117,27 +104,49 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
     size_t nent = 0, capent = 0;
     int *touched = NULL;
     size_t ntouched = 0, captouched = 0;
-    for (int r = 0; r < s->nrunning; r++) {
-        const job_t *v = &s->jobs[s->running[r]];
-        if (!eligible(s, j, in_quota, v, now))
+    /* the candidates from the victim index (victims.c): by priority, the jobs of a lower
+     * class in any team; by reclaim, the borrowed jobs of the other teams still borrowing.
+     * The order they are found in does not matter: victims and nodes are ranked by keys with
+     * a total order (victim_cmp, cost_cmp). */
+    int jv = s->classes[j->cls].value;
+    sched_time_t rmin = sched_reclaim_min_runtime(s);
+    bool prio = false; /* some class is below j's */
+    for (int c = 0; c < s->nclasses; c++)
+        prio |= s->classes[c].value < jv;
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        if (!t->nvictims)
             continue;
-        for (int k = 0; k < v->nslots; k++) {
-            node_t *n = &s->nodes[v->slots[k].node];
-            if (!n->up || !n->schedulable || !node_maint_allows(s, n, j) ||
-                !(types >> n->type & 1) || n->ngpus < g || !node_has_features(n, j) ||
-                (j->cpus && n->cpus && n->cpus < j->cpus) || (j->mem && n->mem && n->mem < j->mem))
+        bool reclaim = in_quota && ti != j->team && team_borrowing(s, ti);
+        if (!prio && !reclaim)
+            continue;
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *c = &t->victims[x];
+            /* a victim for j: by priority, of a lower class past the minimum runtime; by
+             * reclaim (only the reclaim minimum runtime guards a borrowed job) */
+            if (!(c->cls_value < jv && now - c->start >= s->p.min_runtime_s) &&
+                !(reclaim && c->borrowing && c->cls_value <= jv && now - c->start >= rmin))
                 continue;
-            if (n->mark_epoch != s->epoch) {
-                n->mark_epoch = s->epoch;
-                n->mark_val = preempt_usable(s, v->slots[k].node, j, now);
-                n->mark_list = NIL;
-                GT_GROW(touched, captouched, ntouched + 1);
-                touched[ntouched++] = v->slots[k].node;
+            const job_t *v = &s->jobs[c->job];
+            for (int k = 0; k < v->nslots; k++) {
+                node_t *n = &s->nodes[v->slots[k].node];
+                if (!n->up || !n->schedulable || !node_maint_allows(s, n, j) ||
+                    !(types >> n->type & 1) || n->ngpus < g || !node_has_features(n, j) ||
+                    (j->cpus && n->cpus && n->cpus < j->cpus) ||
+                    (j->mem && n->mem && n->mem < j->mem))
+                    continue;
+                if (n->mark_epoch != s->epoch) {
+                    n->mark_epoch = s->epoch;
+                    n->mark_val = preempt_usable(s, v->slots[k].node, j, now);
+                    n->mark_list = NIL;
+                    GT_GROW(touched, captouched, ntouched + 1);
+                    touched[ntouched++] = v->slots[k].node;
+                }
+                n->mark_val += slot_whole_gpus(&v->slots[k]);
+                GT_GROW(ent, capent, nent + 1);
+                ent[nent] = (victim_entry_t){c->job, n->mark_list};
+                n->mark_list = (int)nent++;
             }
-            n->mark_val += slot_whole_gpus(&v->slots[k]);
-            GT_GROW(ent, capent, nent + 1);
-            ent[nent] = (victim_entry_t){s->running[r], n->mark_list};
-            n->mark_list = (int)nent++;
         }
     }
 
@@ -222,6 +231,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
                 if (v->state != SCHED_RUNNING)
                     continue;
                 v->state = SCHED_PREEMPTING;
+                victims_remove(s, (int)(v - s->jobs));
                 v->stop_deadline = now + s->p.grace_s;
                 v->preempt_for = j->id;
                 if (s->classes[v->cls].value >= s->classes[j->cls].value) {

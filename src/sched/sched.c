@@ -61,6 +61,7 @@ void sched_free(sched_t *s)
         free(s->teams[i].name);
         free(s->teams[i].queue);
         free(s->teams[i].stale);
+        free(s->teams[i].victims);
     }
     for (int i = 0; i < s->nnodes; i++)
         free(s->nodes[i].name);

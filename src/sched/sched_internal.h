@@ -65,6 +65,16 @@ typedef struct qentry {
     bool seen;                                     /* a pass evaluated it since it was queued */
 } qentry_t;
 
+/* A running job that preemption may take: preemptible and in state RUNNING (not yet told to
+ * stop). Its team keeps these in a compact array (victims.c), so that a preemption search
+ * and the bounds of a pass read them without touching the jobs. */
+typedef struct victim {
+    int job;
+    int cls_value;                                 /* its class's value */
+    sched_time_t start;
+    bool borrowing;                                /* it started above its team's quota */
+} victim_t;
+
 typedef struct team {
     char *name;
     int parent;
@@ -83,6 +93,9 @@ typedef struct team {
     size_t nstale, capstale;
     struct qentry *queue;                          /* pending jobs by (key, id) */
     size_t nqueue, capqueue;
+    struct victim *victims;                        /* its preemptible running jobs (victims.c) */
+    int nvictims;
+    size_t capvictims;
 } team_t;
 
 typedef struct pclass {
@@ -120,6 +133,7 @@ typedef struct job {
     int nslots;
     size_t capslots;
     int run_pos;                                   /* index in s->running, or NIL */
+    int vict_pos;                                  /* index in its team's victims, or NIL */
     int *targets;                                  /* nominated nodes while victims stop */
     int ntargets;
     size_t captargets;
@@ -367,6 +381,11 @@ void fgd_observe(sched_t *s, const sched_job_spec_t *spec);
 double fgd_state_frag(const sched_t *s, const fgd_shape_t *shapes, size_t nshapes, int type,
                       const int *free, int ngpus, int64_t cpus_free, int64_t mem_free);
 void fgd_free(sched_t *s);
+
+/* victims.c: the victim index (team_t.victims). A job enters when it starts (if preemptible)
+ * and leaves when it is told to stop or ends; both calls are no-ops when nothing changes. */
+void victims_add(sched_t *s, int ji);
+void victims_remove(sched_t *s, int ji);
 
 /* backfill.c */
 void backfill_reset(sched_t *s);
