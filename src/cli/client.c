@@ -337,9 +337,10 @@ static double failover_wait_s(void)
 
 /* Runs fn against c's server, or against each of c's servers in turn until one answers as
  * leader: the next on a connection that fails, or on a standby's answer (307, 503
- * not_leader); going round again for up to failover_wait_s() while none does. A request that
- * left but got no answer is sent again elsewhere only when replay_safe (a GET, or a request
- * with an Idempotency-Key): otherwise it may have been applied. Returns the leader's HTTP
+ * not_leader, or a leader's 503 store_error for a replay_safe request); going round again for
+ * up to failover_wait_s() while none does. A request that left but got no answer is sent again
+ * elsewhere only when replay_safe (a GET, or a request with an Idempotency-Key): otherwise it
+ * may have been applied. Returns the leader's HTTP
  * status, or -1 with err. */
 static int with_failover(const cli_t *c, bool replay_safe, attempt_fn fn, void *arg,
                          gt_error_t *err)
@@ -364,7 +365,13 @@ static int with_failover(const cli_t *c, bool replay_safe, attempt_fn fn, void *
         snprintf(one.server, sizeof(one.server), "%s", l.urls[i]);
         if (fn(&one, arg, &o, err) < 0)
             break;
-        if (o.rc == CURLE_OK && !gt_urllist_not_leader(o.status, o.code)) {
+        /* A leader whose store cannot commit (its PostgreSQL primary lost, a replica being
+         * promoted: docs/ha.md) is asked again like a standby, until the deadline, when the
+         * request is replay_safe: a commit whose answer was lost may have been made, and the
+         * same Idempotency-Key then finds its job rather than making a second. */
+        bool store_down = replay_safe && o.rc == CURLE_OK && o.status == 503 &&
+                          !strcmp(o.code, "store_error") && gt_monotonic_s() < deadline;
+        if (o.rc == CURLE_OK && !gt_urllist_not_leader(o.status, o.code) && !store_down) {
             preferred = i;
             rc = (int)o.status;
             break;
@@ -382,6 +389,9 @@ static int with_failover(const cli_t *c, bool replay_safe, attempt_fn fn, void *
                              "trying again", one.server, curl_easy_strerror(o.rc));
                 break;
             }
+        } else if (store_down) {
+            gt_error_set(err, "store_error", "the leader at %s cannot save changes at the "
+                         "moment (its store is failing over?)", one.server);
         } else {
             gt_error_set(err, "not_leader", "the server at %s is a standby%s%s", one.server,
                          o.location[0] ? "; the leader is at " : " (no leader at the moment)",
