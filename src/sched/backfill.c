@@ -65,7 +65,9 @@ void release_track(sched_t *s, int ji)
     GT_GROW(s->releases, s->capreleases, s->nreleases + 1);
     size_t pos = release_pos(s, end, ji);
     memmove(&s->releases[pos + 1], &s->releases[pos], (s->nreleases - pos) * sizeof(*s->releases));
-    s->releases[pos] = (struct release){end, ji};
+    const sched_slot_t *sl = &j->slots[0];
+    int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : -1;
+    s->releases[pos] = (struct release){end, ji, j->nslots, sl->node, whole};
     s->nreleases++;
     j->release_end = end;
     j->in_releases = true;
@@ -97,23 +99,29 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
         }
     sched_time_t shadow = now;
     for (size_t r = 0; r < s->nreleases && nchosen < want; r++) {
-        const job_t *v = &s->jobs[s->releases[r].job];
-        for (int k = 0; k < v->nslots && nchosen < want; k++) {
-            const sched_slot_t *sl = &v->slots[k];
-            node_t *n = &s->nodes[sl->node];
-            if (!n->up || !n->schedulable || !(types >> n->type & 1) || reserved_now(s, n) ||
-                !node_has_features(n, j) || !node_maint_allows(s, n, j) ||
-                sl->gpu_milli != SCHED_MILLI || n->ngpus < g)
+        const struct release *rel = &s->releases[r];
+        /* a one-node job's slot is in its entry: the walk touches no job record for it */
+        const sched_slot_t *slots = rel->nslots == 1 ? NULL : s->jobs[rel->job].slots;
+        for (int k = 0; k < rel->nslots && nchosen < want; k++) {
+            const sched_slot_t *sl = slots ? &slots[k] : NULL;
+            int ni = sl ? sl->node : rel->node;
+            int whole = !sl ? rel->whole
+                        : sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask)
+                                                       : -1;
+            node_t *n = &s->nodes[ni];
+            if (whole < 0 || !n->up || !n->schedulable || !(types >> n->type & 1) ||
+                reserved_now(s, n) || !node_has_features(n, j) || !node_maint_allows(s, n, j) ||
+                n->ngpus < g)
                 continue;
             if (n->mark_epoch != s->epoch) {
                 n->mark_epoch = s->epoch;
                 n->mark_val = n->free_whole;
             }
             int before = (int)n->mark_val;
-            n->mark_val += __builtin_popcountll(sl->gpu_mask);
+            n->mark_val += whole;
             if (before < g && n->mark_val >= g) {
-                chosen[nchosen++] = sl->node;
-                shadow = s->releases[r].end > now ? s->releases[r].end : now;
+                chosen[nchosen++] = ni;
+                shadow = rel->end > now ? rel->end : now;
             }
         }
     }

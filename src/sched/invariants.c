@@ -230,6 +230,13 @@ static bool check_victims(const sched_t *s, char *msg, size_t len)
                 j->vict_pos != x)
                 return FAIL("team %s: victim entry %d (job %llu) is not a preemptible running "
                             "job of the team", tm->name, x, (unsigned long long)j->id);
+            const sched_slot_t *sl = &j->slots[0];
+            int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+            if (v->nslots != j->nslots || v->node != sl->node || v->whole != whole)
+                return FAIL("team %s: victim entry of job %llu says %d slots, the first on node "
+                            "%d with %d whole GPUs; the job %d, %d, %d", tm->name,
+                            (unsigned long long)j->id, v->nslots, v->node, v->whole, j->nslots,
+                            sl->node, whole);
             if (v->start != j->start || v->borrowing != j->borrowing ||
                 v->cls_value != s->classes[j->cls].value)
                 return FAIL("team %s: victim entry of job %llu says start %lld, borrowing %d, "
@@ -250,11 +257,34 @@ static bool check_victims(const sched_t *s, char *msg, size_t len)
     return true;
 }
 
+/* The running jobs by expected end (backfill.c) are sorted, each entry its job's: filed under
+ * the end it was filed with, with its slots' count and its first slot's node and whole GPUs. */
+static bool check_releases(const sched_t *s, char *msg, size_t len)
+{
+    for (size_t r = 0; r < s->nreleases; r++) {
+        const struct release *rel = &s->releases[r];
+        const job_t *j = &s->jobs[rel->job];
+        if (!j->live || j->state == SCHED_PENDING || !j->in_releases || j->release_end != rel->end)
+            return FAIL("release entry %zu (job %llu) is not a running job's", r,
+                        (unsigned long long)j->id);
+        const sched_slot_t *sl = &j->slots[0];
+        int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : -1;
+        if (rel->nslots != j->nslots || rel->node != sl->node || rel->whole != whole)
+            return FAIL("release entry of job %llu says %d slots, the first on node %d with %d "
+                        "whole GPUs; the job %d, %d, %d", (unsigned long long)j->id, rel->nslots,
+                        rel->node, rel->whole, j->nslots, sl->node, whole);
+        if (r && (s->releases[r - 1].end > rel->end ||
+                  (s->releases[r - 1].end == rel->end && s->releases[r - 1].job >= rel->job)))
+            return FAIL("release entries out of order at job %llu", (unsigned long long)j->id);
+    }
+    return true;
+}
+
 bool sched_check_invariants(const sched_t *s, char *msg, size_t len)
 {
     if (len)
         msg[0] = '\0';
     return check_nodes(s, msg, len) && check_teams(s, msg, len) && check_reclaim(s, msg, len) &&
            check_admin(s, msg, len) && check_queues(s, msg, len) &&
-           check_victims(s, msg, len);
+           check_victims(s, msg, len) && check_releases(s, msg, len);
 }

@@ -127,9 +127,11 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
             if (!(c->cls_value < jv && now - c->start >= s->p.min_runtime_s) &&
                 !(reclaim && c->borrowing && c->cls_value <= jv && now - c->start >= rmin))
                 continue;
-            const job_t *v = &s->jobs[c->job];
-            for (int k = 0; k < v->nslots; k++) {
-                node_t *n = &s->nodes[v->slots[k].node];
+            /* a one-node job's slot is in its entry: most candidates cost no job record */
+            const sched_slot_t *slots = c->nslots == 1 ? NULL : s->jobs[c->job].slots;
+            for (int k = 0; k < c->nslots; k++) {
+                int ni = slots ? slots[k].node : c->node;
+                node_t *n = &s->nodes[ni];
                 if (!n->up || !n->schedulable || !node_maint_allows(s, n, j) ||
                     !(types >> n->type & 1) || n->ngpus < g || !node_has_features(n, j) ||
                     (j->cpus && n->cpus && n->cpus < j->cpus) ||
@@ -137,12 +139,12 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
                     continue;
                 if (n->mark_epoch != s->epoch) {
                     n->mark_epoch = s->epoch;
-                    n->mark_val = preempt_usable(s, v->slots[k].node, j, now);
+                    n->mark_val = preempt_usable(s, ni, j, now);
                     n->mark_list = NIL;
                     GT_GROW(touched, captouched, ntouched + 1);
-                    touched[ntouched++] = v->slots[k].node;
+                    touched[ntouched++] = ni;
                 }
-                n->mark_val += slot_whole_gpus(&v->slots[k]);
+                n->mark_val += slots ? slot_whole_gpus(&slots[k]) : c->whole;
                 GT_GROW(ent, capent, nent + 1);
                 ent[nent] = (victim_entry_t){c->job, n->mark_list};
                 n->mark_list = (int)nent++;

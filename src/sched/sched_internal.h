@@ -73,6 +73,8 @@ typedef struct victim {
     int cls_value;                                 /* its class's value */
     sched_time_t start;
     bool borrowing;                                /* it started above its team's quota */
+    int nslots;                                    /* its slots (fixed while it runs) */
+    int node, whole;                               /* its first slot's node and whole GPUs */
 } victim_t;
 
 typedef struct team {
@@ -281,7 +283,13 @@ struct sched {
     int64_t free_milli;                            /* GPU capacity free on up nodes */
     int max_free_whole;                            /* most whole GPUs free on one node (bound) */
     /* backfill: running jobs by expected end, kept sorted (release_track) */
-    struct release { sched_time_t end; int job; } *releases;
+    struct release {
+        sched_time_t end;
+        int job;
+        int nslots;                                /* its slots (fixed while it runs) */
+        int node, whole;                           /* its first slot's node and whole GPUs
+                                                      (-1: a fraction, which frees none) */
+    } *releases;
     size_t nreleases, capreleases;
     /* maintenance windows (maint.c) */
     struct maint {

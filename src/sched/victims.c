@@ -1,6 +1,6 @@
 /* victims.c: the victim index. Each team keeps its preemptible running jobs (state RUNNING:
  * a job told to stop is no victim any more) in a compact array of what preemption asks of
- * them (class, start, borrowing), kept as jobs start, are told to stop and end. A preemption
+ * them (class, start, borrowing, its first slot's node and whole GPUs), kept as jobs start, are told to stop and end. A preemption
  * search (preempt.c) reads only the teams that can lose jobs to it, and the bounds of a pass
  * (cycle.c) read these entries, never the job records: at Philly seed0 x 4 the scans of every
  * running job's record were a third of the replay (perf). The order inside a team's array is
@@ -16,7 +16,12 @@ void victims_add(sched_t *s, int ji)
     team_t *t = &s->teams[j->team];
     GT_GROW(t->victims, t->capvictims, (size_t)t->nvictims + 1);
     j->vict_pos = t->nvictims;
-    t->victims[t->nvictims++] = (victim_t){ji, s->classes[j->cls].value, j->start, j->borrowing};
+    const sched_slot_t *sl = &j->slots[0];
+    int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+    t->victims[t->nvictims++] = (victim_t){ji,        s->classes[j->cls].value,
+                                           j->start,  j->borrowing,
+                                           j->nslots, sl->node,
+                                           whole};
 }
 
 void victims_remove(sched_t *s, int ji)
