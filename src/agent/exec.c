@@ -414,10 +414,7 @@ static pid_t container_pid(const exec_attach_cfg_t *cfg, int64_t job_id, int inc
 /* A line for the client (a framed session's TTY_MSG). */
 static void tell(gt_upgrade_t *u, const char *msg)
 {
-    gt_buf_t b = {0};
-    tty_frame_put(&b, TTY_MSG, msg, strlen(msg));
-    gt_upgrade_send(u, b.data, b.len);
-    gt_buf_free(&b);
+    tty_frame_send(u, TTY_MSG, msg, strlen(msg));
 }
 
 static int say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -20,19 +20,10 @@
 
 static int pidfd_of(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
-static int send_frame(gt_upgrade_t *u, char type, const void *data, size_t len)
-{
-    gt_buf_t b = {0};
-    tty_frame_put(&b, type, data, len);
-    int rc = gt_upgrade_send(u, b.data, b.len);
-    gt_buf_free(&b);
-    return rc;
-}
-
 static int send_exit(gt_upgrade_t *u, int status)
 {
     unsigned char st[4] = {0, 0, 0, (unsigned char)status};
-    return send_frame(u, TTY_EXIT, st, sizeof(st));
+    return tty_frame_send(u, TTY_EXIT, st, sizeof(st));
 }
 
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
@@ -53,7 +44,7 @@ static bool pump_out(gt_upgrade_t *u, int fd, char type, bool *broke)
     for (;;) {
         ssize_t r = read(fd, buf, sizeof(buf));
         if (r > 0) {
-            if (send_frame(u, type, buf, (size_t)r) < 0) {
+            if (tty_frame_send(u, type, buf, (size_t)r) < 0) {
                 *broke = true;
                 return false;
             }
@@ -92,13 +83,13 @@ int pty_relay(gt_upgrade_t *u, const pty_opts_t *o)
             char m[200];
             snprintf(m, sizeof(m), "gantry: cannot open a pseudo-terminal on the node: %s\r\n",
                      strerror(errno));
-            send_frame(u, TTY_MSG, m, strlen(m));
+            tty_frame_send(u, TTY_MSG, m, strlen(m));
             send_exit(u, 127);
             return 127;
         }
     } else if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 ||
                pipe2(perr, O_CLOEXEC) < 0) {
-        send_frame(u, TTY_MSG, "gantry: cannot make pipes on the node\n", 38);
+        tty_frame_send(u, TTY_MSG, "gantry: cannot make pipes on the node\n", 38);
         send_exit(u, 127);
         return 127;
     }
@@ -139,7 +130,7 @@ int pty_relay(gt_upgrade_t *u, const pty_opts_t *o)
         err_fd = perr[0];
     }
     if (pid < 0) {
-        send_frame(u, TTY_MSG, "gantry: cannot fork on the node\n", 32);
+        tty_frame_send(u, TTY_MSG, "gantry: cannot fork on the node\n", 32);
         send_exit(u, 127);
         return 127;
     }
@@ -150,7 +141,6 @@ int pty_relay(gt_upgrade_t *u, const pty_opts_t *o)
     tty_reader_t rd = {0};
     bool broke = false, out_open = true, err_open = err_fd >= 0;
     int status = -1;
-    char buf[16384];
     for (;;) {
         struct pollfd p[5] = {{.fd = gt_upgrade_fd(u), .events = POLLIN},
                               {.fd = out_open ? out_fd : -1, .events = POLLIN},
@@ -160,18 +150,7 @@ int pty_relay(gt_upgrade_t *u, const pty_opts_t *o)
         if (!gt_upgrade_pending(u) && poll(p, 5, 1000) < 0 && errno != EINTR)
             break;
         if (gt_upgrade_pending(u) || p[0].revents) {
-            bool gone = false;
-            for (;;) { /* drain it: TLS may hold more than the socket shows */
-                ssize_t r = gt_upgrade_recv(u, buf, sizeof(buf));
-                if (r > 0) {
-                    tty_reader_feed(&rd, buf, (size_t)r);
-                    continue;
-                }
-                if (r < 0 && errno == EAGAIN)
-                    break;
-                gone = true;
-                break;
-            }
+            bool gone = tty_reader_drain(&rd, u) < 0;
             char type;
             const char *d;
             size_t n;
@@ -230,7 +209,7 @@ int pty_relay(gt_upgrade_t *u, const pty_opts_t *o)
         }
         if (o->job_fd >= 0 && p[4].revents) {
             const char *m = "\r\ngantry: the job ended; this session ends with it.\r\n";
-            send_frame(u, TTY_MSG, m, strlen(m));
+            tty_frame_send(u, TTY_MSG, m, strlen(m));
             status = hang_up(pid, pidfd);
             if (send_exit(u, status) < 0)
                 broke = true;

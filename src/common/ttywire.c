@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/upgrade.h"
+
 void tty_frame_put(gt_buf_t *b, char type, const void *data, size_t len)
 {
     char h[TTY_HDR] = {type, (char)(len >> 24), (char)(len >> 16), (char)(len >> 8), (char)len};
@@ -54,6 +56,49 @@ void tty_reader_free(tty_reader_t *r)
 {
     gt_buf_free(&r->buf);
     memset(r, 0, sizeof(*r));
+}
+
+int tty_reader_drain(tty_reader_t *r, struct gt_upgrade *u)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t n = gt_upgrade_recv(u, buf, sizeof(buf));
+        if (n > 0) {
+            tty_reader_feed(r, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n == 0)
+            errno = EPIPE;
+        return -1;
+    }
+}
+
+int tty_frame_send(struct gt_upgrade *u, char type, const void *data, size_t len)
+{
+    gt_buf_t b = {0};
+    tty_frame_put(&b, type, data, len);
+    int rc = gt_upgrade_send(u, b.data, b.len);
+    int e = errno;
+    gt_buf_free(&b);
+    errno = e;
+    return rc;
+}
+
+bool tty_scan_at_boundary(const tty_scan_t *s) { return s->have == 0 && s->left == 0; }
+
+size_t tty_scan_skip(tty_scan_t *s, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    size_t off = 0;
+    while (off < len && !tty_scan_at_boundary(s)) {
+        /* within a payload: all of it at once; within a header: a byte at a time */
+        size_t k = s->have == 0 ? (len - off < s->left ? len - off : s->left) : 1;
+        tty_scan_input(s, p + off, k);
+        off += k;
+    }
+    return off;
 }
 
 size_t tty_scan_input(tty_scan_t *s, const void *data, size_t len)

@@ -24,6 +24,9 @@
 #define TTY_ERR 'r'
 #define TTY_MSG 'm'       /* text for a person */
 #define TTY_EXIT 'x'      /* 4 bytes: the status (0..255) */
+/* From the server to the client of a session that outlives its client (gantry exec -it): the
+ * session's id (32 hex digits), first on each client's leg, for `gantry attach --exec`. */
+#define TTY_SESSION 'S'
 #define TTY_HDR 5
 /* The largest frame accepted: a peer that announces more is broken (or hostile). */
 #define TTY_FRAME_MAX (1024 * 1024)
@@ -44,6 +47,14 @@ void tty_reader_feed(tty_reader_t *r, const void *data, size_t len);
 int tty_reader_next(tty_reader_t *r, char *type, const char **data, size_t *len);
 void tty_reader_free(tty_reader_t *r);
 
+struct gt_upgrade;
+/* Reads everything the stream u holds now into r (TLS may hold more than its socket shows):
+ * 0 when nothing more is there now (poll its fd); -1 when the stream ended or broke (what came
+ * before is in r). The agent's and the CLI's relay loops both read through it. */
+int tty_reader_drain(tty_reader_t *r, struct gt_upgrade *u);
+/* Sends one frame on u: 0, or -1 with errno (gt_upgrade_send). */
+int tty_frame_send(struct gt_upgrade *u, char type, const void *data, size_t len);
+
 /* Tracks frame boundaries in a stream without keeping it (the server's relay): how many input
  * bytes (TTY_IN payload) a chunk carries. */
 typedef struct tty_scan {
@@ -54,5 +65,10 @@ typedef struct tty_scan {
 } tty_scan_t;
 /* Returns the TTY_IN payload bytes in data[0..len). */
 size_t tty_scan_input(tty_scan_t *s, const void *data, size_t len);
+/* Whether s stands between two frames. */
+bool tty_scan_at_boundary(const tty_scan_t *s);
+/* Advances s over data[0..len) up to the first frame boundary: returns how many bytes that is
+ * (0 when s is at one; len when data ends inside the frame). What follows is whole frames. */
+size_t tty_scan_skip(tty_scan_t *s, const void *data, size_t len);
 
 #endif

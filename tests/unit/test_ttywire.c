@@ -1,6 +1,7 @@
 /* test_ttywire.c: the frames of an attached command's stream (src/common/ttywire.c): what is
  * written reads back whole, whatever the chunks it arrives in; an oversized frame is refused;
- * the relay's scan counts input bytes only. */
+ * the relay's scan counts input bytes only, and finds the next frame's start in a stream cut
+ * inside a frame (a detached session's held output starts there). */
 #include <errno.h>
 #include <string.h>
 
@@ -84,10 +85,60 @@ static void test_scan(void)
     gt_buf_free(&b);
 }
 
+/* A client's leg cut inside a frame: what the node writes next is held from the next frame's
+ * start, so that the next client reads whole frames. */
+static void test_skip(void)
+{
+    gt_buf_t b = {0};
+    tty_frame_put(&b, TTY_OUT, "hello", 5);
+    tty_frame_put(&b, TTY_OUT, "world!", 6);
+    unsigned char x[4] = {0, 0, 0, 3};
+    tty_frame_put(&b, TTY_EXIT, x, 4);
+    tty_scan_t s = {0};
+    ok(tty_scan_at_boundary(&s), "a new scan stands between frames");
+    is_int(tty_scan_skip(&s, b.data, b.len), 0, "at a boundary nothing is skipped");
+    tty_scan_input(&s, b.data, 7); /* the header and "he" reached the client */
+    ok(!tty_scan_at_boundary(&s), "cut inside the first frame's payload");
+    size_t off = tty_scan_skip(&s, b.data + 7, b.len - 7);
+    is_int(off, 3, "the rest of that frame (llo) is skipped");
+    ok(tty_scan_at_boundary(&s), "then the scan stands at the next frame");
+    tty_reader_t r = {0};
+    tty_reader_feed(&r, b.data + 7 + off, b.len - 7 - off);
+    char type;
+    const char *d;
+    size_t n;
+    ok(tty_reader_next(&r, &type, &d, &n) == 1 && type == TTY_OUT && n == 6 &&
+           !memcmp(d, "world!", 6),
+       "what follows reads as whole frames: the second output");
+    ok(tty_reader_next(&r, &type, &d, &n) == 1 && type == TTY_EXIT && n == 4 &&
+           (unsigned char)d[3] == 3,
+       "and the exit status");
+    tty_reader_free(&r);
+    tty_scan_t h = {0};
+    tty_scan_input(&h, b.data, 2); /* cut inside the first header */
+    is_int(tty_scan_skip(&h, b.data + 2, b.len - 2), 3 + 5, "cut in a header: its rest and "
+           "its payload are skipped");
+    tty_scan_t e = {0};
+    tty_scan_input(&e, b.data, 7);
+    is_int(tty_scan_skip(&e, b.data + 7, 2), 2, "a chunk that ends inside the frame: all of it");
+    ok(!tty_scan_at_boundary(&e), "still inside it");
+    is_int(tty_scan_skip(&e, b.data + 9, b.len - 9), 1, "the next chunk: the frame's last byte");
+    gt_buf_t z = {0};
+    tty_frame_put(&z, TTY_EOF, NULL, 0);
+    tty_frame_put(&z, TTY_OUT, "k", 1);
+    tty_scan_t zs = {0};
+    tty_scan_input(&zs, z.data, 3);
+    is_int(tty_scan_skip(&zs, z.data + 3, z.len - 3), 2, "an empty frame cut in its header: "
+           "its header's rest only");
+    gt_buf_free(&z);
+    gt_buf_free(&b);
+}
+
 int main(void)
 {
     test_roundtrip();
     test_oversized();
     test_scan();
+    test_skip();
     return tap_done();
 }
