@@ -28,7 +28,7 @@ static const command_t commands[] = {
     {"run", cmd_run, "run -it -- CMD: an interactive job, this terminal attached (srun --pty)"},
     {"exec", cmd_exec, "exec JOB [-it] -- CMD: run a command inside a running job"},
     {"port-forward", cmd_port_forward, "port-forward JOB LOCAL:REMOTE: reach a port in a job"},
-    {"attach", cmd_attach, "attach JOB: take back the session of gantry run -it whose client left"},
+    {"attach", cmd_attach, "attach JOB [--exec ID]: take back a session of gantry run -it or exec -it whose client left"},
     {"logs", cmd_logs, "print (or -f follow) a job's output"},
     {"events", cmd_events, "job events with their causes (-w: as they happen)"},
     {"metrics", cmd_metrics, "a job's logged metrics ($GANTRY_METRICS) as a series (-f follow)"},

@@ -63,15 +63,6 @@ static void winsize(int *rows, int *cols)
     }
 }
 
-static int send_frame(gt_upgrade_t *u, char type, const void *d, size_t n)
-{
-    gt_buf_t b = {0};
-    tty_frame_put(&b, type, d, n);
-    int rc = gt_upgrade_send(u, b.data, b.len);
-    gt_buf_free(&b);
-    return rc;
-}
-
 static bool write_all(int fd, const char *d, size_t n)
 {
     while (n) {
@@ -114,10 +105,12 @@ static gt_upgrade_t *open_stream(const cli_t *c, const char *cmd, const char *pa
     return u;
 }
 
-/* Relays the terminal (or stdin, stdout, stderr) and the stream until the command's status
- * comes; returns it (255 when the connection was lost first). */
-static int attach_loop(gt_upgrade_t *u, bool tty, bool with_stdin)
+/* Relays the terminal (or stdin, stdout, stderr) and the stream of job's session until the
+ * command's status comes; returns it (255 when the connection was lost first: a session that
+ * outlives its client, whose id the server sent, is then named for gantry attach). */
+static int attach_loop(gt_upgrade_t *u, bool tty, bool with_stdin, const char *job)
 {
+    char sid[33] = "";
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return 255;
     struct sigaction sa = {.sa_handler = on_signal};
@@ -153,35 +146,24 @@ static int attach_loop(gt_upgrade_t *u, bool tty, bool with_stdin)
                     winsize(&rows, &cols);
                     unsigned char w[4] = {(unsigned char)(rows >> 8), (unsigned char)rows,
                                           (unsigned char)(cols >> 8), (unsigned char)cols};
-                    send_frame(u, TTY_WINCH, w, 4);
+                    tty_frame_send(u, TTY_WINCH, w, 4);
                 } else {
-                    send_frame(u, TTY_SIGNAL, &s, 1);
+                    tty_frame_send(u, TTY_SIGNAL, &s, 1);
                 }
             }
         }
         if (in_open && p[1].revents) {
             ssize_t r = read(0, buf, sizeof(buf));
             if (r > 0) {
-                if (send_frame(u, TTY_IN, buf, (size_t)r) < 0)
+                if (tty_frame_send(u, TTY_IN, buf, (size_t)r) < 0)
                     break;
             } else if (r == 0 || errno != EINTR) {
                 in_open = false;
-                send_frame(u, TTY_EOF, NULL, 0);
+                tty_frame_send(u, TTY_EOF, NULL, 0);
             }
         }
         if (gt_upgrade_pending(u) || p[0].revents) {
-            bool gone = false;
-            for (;;) {
-                ssize_t r = gt_upgrade_recv(u, buf, sizeof(buf));
-                if (r > 0) {
-                    tty_reader_feed(&rd, buf, (size_t)r);
-                    continue;
-                }
-                if (r < 0 && errno == EAGAIN)
-                    break;
-                gone = true;
-                break;
-            }
+            bool gone = tty_reader_drain(&rd, u) < 0;
             char type;
             const char *d;
             size_t n;
@@ -192,6 +174,8 @@ static int attach_loop(gt_upgrade_t *u, bool tty, bool with_stdin)
                     write_all(2, d, n);
                 else if (type == TTY_EXIT && n == 4)
                     status = (unsigned char)d[3];
+                else if (type == TTY_SESSION && n < sizeof(sid))
+                    snprintf(sid, sizeof(sid), "%.*s", (int)n, d);
             }
             if (gone && status < 0)
                 break;
@@ -199,6 +183,11 @@ static int attach_loop(gt_upgrade_t *u, bool tty, bool with_stdin)
     }
     tty_reader_free(&rd);
     restore_tty();
+    if (status < 0 && sid[0]) {
+        fprintf(stderr, "gantry: the connection to the session was lost; unless the server went "
+                        "down, its command runs on, detached: gantry attach %s --exec %s\n", job, sid);
+        return 255;
+    }
     if (status < 0) {
         fprintf(stderr, "gantry: the connection to the session was lost\n");
         return 255;
@@ -233,6 +222,11 @@ static const char exec_help[] =
     "  -i, --stdin   send this terminal's input to the command\n"
     "  -t, --tty     a pseudo-terminal on the node (raw mode here; window size and signals\n"
     "                follow); -it for a shell\n"
+    "With -t the command outlives this client: if its connection drops (or this process is\n"
+    "killed), the command runs on, detached, and `gantry attach JOB --exec ID` takes it back\n"
+    "(ID: printed here when the connection drops; gantry attach JOB --list). A detached one\n"
+    "ends with the job or after its class's session_idle_timeout without input. Without -t\n"
+    "the command ends with this client (it is hung up).\n"
     "Only the job's team and admins may; every exec is in the audit log (gantry audit).\n";
 
 int cmd_exec(int argc, char **argv)
@@ -282,7 +276,7 @@ int cmd_exec(int argc, char **argv)
     json_decref(body);
     if (!u)
         return rc;
-    rc = attach_loop(u, tty, in || tty);
+    rc = attach_loop(u, tty, in || tty, ref);
     gt_upgrade_close(u);
     return rc;
 }
@@ -290,28 +284,93 @@ int cmd_exec(int argc, char **argv)
 /* ---- gantry attach ---- */
 
 static const char attach_help[] =
-    "usage: gantry attach JOB\n"
+    "usage: gantry attach JOB [--exec ID]\n"
+    "       gantry attach JOB --list\n"
     "Attaches this terminal to the session of interactive job JOB (gantry run -it) whose\n"
     "client left (its connection dropped): its command ran on meanwhile; what it wrote is\n"
     "shown first. A client still attached to it is detached (this one takes it over). A job\n"
     "whose session never started gets one. Within the job's idle timeout: a detached session\n"
     "has no input, and the job ends after its class's session_idle_timeout while its GPUs are\n"
-    "idle. Exits with the command's status.\n";
+    "idle. Exits with the command's status.\n"
+    "  --exec ID   the session of `gantry exec -it JOB` with this id (its first 8 or more\n"
+    "              digits) instead: any job's; it ends after the class's session_idle_timeout\n"
+    "              detached without input (the job goes on)\n"
+    "  --list      the job's sessions open now: their ids, who opened them, detached or not\n";
+
+/* gantry attach JOB --list: GET /v1/jobs/JOB/sessions as a table. */
+static int list_sessions(const cli_t *c, const char *ref)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/jobs/%s/sessions", ref);
+    json_t *o = NULL;
+    gt_error_t err = {0};
+    int st = cli_request(c, "GET", path, NULL, NULL, &o, &err);
+    if (st != 200)
+        return cli_fail_request("attach", st, o, &err);
+    json_t *list = json_object_get(o, "sessions");
+    printf("%-32s  %-7s  %-8s  %-12s  %6s  %s\n", "SESSION", "MODE", "STATE", "USER", "IDLE",
+           "COMMAND");
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        gt_buf_t cmd = {0};
+        size_t k;
+        json_t *w;
+        json_array_foreach(json_object_get(v, "command"), k, w)
+        {
+            if (k)
+                gt_buf_append(&cmd, " ", 1);
+            const char *a = json_string_value(w);
+            gt_buf_append(&cmd, a, strlen(a));
+        }
+        gt_buf_append(&cmd, "", 1);
+        printf("%-32s  %-7s  %-8s  %-12s  %5llds  %s\n",
+               json_string_value(json_object_get(v, "id")),
+               json_string_value(json_object_get(v, "mode")),
+               json_string_value(json_object_get(v, "state")),
+               json_string_value(json_object_get(v, "user")),
+               (long long)json_integer_value(json_object_get(v, "idle_s")), cmd.data);
+        gt_buf_free(&cmd);
+    }
+    json_decref(o);
+    return 0;
+}
 
 int cmd_attach(int argc, char **argv)
 {
     cli_t c;
     if (cli_init(&c, &argc, argv, "attach") < 0)
         return 2;
-    if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        fprintf(argc == 2 ? stdout : stderr, "%s", attach_help);
-        return argc == 2 ? 0 : 2;
+    static const struct option opts[] = {{"exec", required_argument, 0, 'x'},
+                                         {"list", no_argument, 0, 'l'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *want = NULL;
+    bool list = false;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'x': want = optarg; break;
+        case 'l': list = true; break;
+        case 'h': printf("%s", attach_help); return 0;
+        default: fprintf(stderr, "%s", attach_help); return 2;
+        }
+    }
+    if (optind != argc - 1 || (want && list)) {
+        fprintf(stderr, "%s", attach_help);
+        return 2;
     }
     char ref[48];
-    if (cli_job_ref("attach", argv[1], ref, sizeof(ref)) < 0)
+    if (cli_job_ref("attach", argv[optind], ref, sizeof(ref)) < 0)
         return 2;
+    if (list)
+        return list_sessions(&c, ref);
     bool tty = isatty(0);
     json_t *body = attach_body(NULL, tty);
+    if (want)
+        json_object_set_new(body, "session", json_string(want));
     char path[128];
     snprintf(path, sizeof(path), "/v1/jobs/%s/attach", ref);
     int rc = 1;
@@ -319,7 +378,7 @@ int cmd_attach(int argc, char **argv)
     json_decref(body);
     if (!u)
         return rc;
-    rc = attach_loop(u, tty, true);
+    rc = attach_loop(u, tty, true, ref);
     gt_upgrade_close(u);
     return rc;
 }
@@ -498,7 +557,7 @@ int cmd_run(int argc, char **argv)
         cancel_job(&c, id);
         goto out;
     }
-    rc = attach_loop(u, tty, in || tty);
+    rc = attach_loop(u, tty, in || tty, id);
     gt_upgrade_close(u);
 out:
     json_decref(job);

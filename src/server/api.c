@@ -576,7 +576,7 @@ int api_jobs(server_t *srv, http_req_t *req, http_resp_t *resp, const char *rest
         return http_error(resp, 405, "method_not_allowed", "use POST on /v1/jobs/{id}/%s",
                           sub);
     }
-    if (!strcmp(sub, "attach") || !strcmp(sub, "port-forward"))
+    if (!strcmp(sub, "attach") || !strcmp(sub, "port-forward") || !strcmp(sub, "sessions"))
         return api_attach_job(srv, req, resp, j, sub); /* releases mu */
     if (!strcmp(sub, "spec") && method(req, "GET")) { /* the form to edit and submit again */
         json_t *view = job_view(srv, j, &req->who);

@@ -1,6 +1,7 @@
 /* api_attach.c: the HTTP side of relayed sessions (attach.h): the client's leg
  * (POST /v1/jobs/{id}/attach, /v1/jobs/{id}/port-forward) and the agent's
  * (POST /v1/agent/attach?session=ID&name=NODE), both answered 101 Switching Protocols. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,10 +75,43 @@ static int exec_fields(const json_t *body, json_t *task, http_resp_t *resp)
     return 0;
 }
 
+/* A session id or the start of one: 8 to 32 lowercase hex digits. */
+static bool session_ref_ok(const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    bool ok = n >= 8 && n <= 32;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f');
+    return ok;
+}
+
+/* GET /v1/jobs/{id}/sessions: its sessions open now (to attach to one again). */
+static int job_sessions(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j)
+{
+    uint64_t id = j->id;
+    pthread_mutex_unlock(&srv->mu);
+    if (strcmp(req->method, "GET"))
+        return http_error(resp, 405, "method_not_allowed", "use GET on /v1/jobs/{id}/sessions");
+    resp->json = json_pack("{s:I,s:o}", "job_id", (json_int_t)id, "sessions",
+                           attach_sessions_json(srv, id));
+    return 0;
+}
+
 int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
                    const char *what)
 {
     bool port = !strcmp(what, "port-forward");
+    if (!strcmp(what, "sessions")) {
+        if (!may_enter(&req->who, j)) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "user %s may not see the sessions of job %llu of team "
+                     "%s: only its team and admins may", req->who.user,
+                     (unsigned long long)j->id, j->team);
+            pthread_mutex_unlock(&srv->mu);
+            return http_error(resp, 403, "forbidden", "%s", msg);
+        }
+        return job_sessions(srv, req, resp, j);
+    }
     if (strcmp(req->method, "POST")) {
         pthread_mutex_unlock(&srv->mu);
         return http_error(resp, 405, "method_not_allowed", "use POST on /v1/jobs/{id}/%s", what);
@@ -111,6 +145,14 @@ int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
     json_t *task = json_object();
     attach_mode_t mode = ATTACH_EXEC;
     const char *action = "job.exec";
+    json_t *want = port ? NULL : json_object_get(body, "session");
+    if (want && (!session_ref_ok(json_string_value(want)) || json_object_get(body, "command"))) {
+        json_decref(body);
+        json_decref(task);
+        pthread_mutex_unlock(&srv->mu);
+        return http_error(resp, 400, "invalid_argument", "'session' must be a session's id "
+                          "(or its first 8 or more hex digits), without 'command'");
+    }
     if (port) {
         json_t *p = json_object_get(body, "port");
         if (!json_is_integer(p) || json_integer_value(p) < 1 || json_integer_value(p) > 65535) {
@@ -128,37 +170,45 @@ int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
         json_decref(task);
         pthread_mutex_unlock(&srv->mu);
         return 0;
-    } else if (!json_object_get(task, "command")) {
-        if (j->kind != JOB_KIND_INTERACTIVE) {
+    } else if (want || !json_object_get(task, "command")) {
+        if (!want && j->kind != JOB_KIND_INTERACTIVE) {
             json_decref(body);
             json_decref(task);
             pthread_mutex_unlock(&srv->mu);
             return http_error(resp, 400, "invalid_argument", "job %llu is not interactive: "
-                              "give the command to run in it", (unsigned long long)j->id);
+                              "give the command to run in it, or the exec session to attach to "
+                              "again (gantry attach %llu --exec ID; --list shows them)",
+                              (unsigned long long)j->id, (unsigned long long)j->id);
         }
-        /* An interactive job's own command: its end ends the job. Its session when it has
+        /* An interactive job's own command (its end ends the job): its session when it has
          * one (its client left, or this client takes it over: gantry attach), else a new
-         * one. */
+         * one. Or an exec session with a terminal (gantry attach --exec ID). */
         char sid[33] = "";
         gt_error_t err = {0};
-        int rc = attach_reattach(srv, j, (int)json_integer_value(json_object_get(task, "rows")),
+        json_t *cmd = NULL;
+        int rc = attach_reattach(srv, j, json_string_value(want),
+                                 (int)json_integer_value(json_object_get(task, "rows")),
                                  (int)json_integer_value(json_object_get(task, "cols")), sid,
-                                 &err);
+                                 &cmd, &err);
+        bool missing = rc < 0 && errno == ENOENT;
         if (rc <= 0) {
             json_decref(body);
             json_decref(task);
             char object[24];
             snprintf(object, sizeof(object), "%llu", (unsigned long long)j->id);
-            json_t *audit = json_pack("{s:b,s:s,s:s}", "reattach", 1, "node",
-                                      j->slots[0].node, "session", sid);
+            json_t *audit = json_pack("{s:b,s:s,s:s,s:s}", "reattach", 1, "mode",
+                                      want ? "exec" : "session", "node", j->slots[0].node,
+                                      "session", sid);
+            if (cmd)
+                json_object_set_new(audit, "command", cmd);
             pthread_mutex_unlock(&srv->mu);
             if (rc < 0) {
                 json_decref(audit);
-                return http_error_from(resp, 409, &err);
+                return http_error_from(resp, missing ? 404 : 409, &err);
             }
             server_audit(srv, req->who.user, "job.attach", object, NULL, audit);
-            fprintf(stderr, "gantry server: job.attach by %s into job %s: session %.8s taken "
-                    "again.\n", req->who.user, object, sid);
+            fprintf(stderr, "gantry server: job.attach by %s into job %s: %ssession %.8s taken "
+                    "again.\n", req->who.user, object, want ? "exec " : "", sid);
             resp->upgrade_proto = ATTACH_PROTO;
             resp->upgrade = attach_client_reattached;
             resp->upgrade_arg = xstrdup(sid);
@@ -178,7 +228,7 @@ int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
     }
     char sid[33];
     gt_error_t err = {0};
-    if (attach_open(srv, j, mode, task, sid, &err) < 0) {
+    if (attach_open(srv, j, mode, task, req->who.user, sid, &err) < 0) {
         pthread_mutex_unlock(&srv->mu);
         json_decref(audit);
         return http_error_from(resp, 409, &err);

@@ -37,6 +37,17 @@ typedef struct session {
     struct MHD_UpgradeResponseHandle *pcurh;
     gt_buf_t pextra;
     int prows, pcols;        /* its terminal's size, sent to the node as it takes over */
+    /* Which sessions outlive their client: an interactive job's own (gantry run -it) and a
+     * command with a terminal (gantry exec -it). A command without one ends with its client
+     * (its pipes' reader is gone: a script's exec, as ssh and kubectl exec do). */
+    bool keep;
+    bool detached;           /* its client left, none has taken it yet */
+    bool expire;             /* attach_idle_sweep ends it (detached past its idle timeout) */
+    double last_input;       /* gt_monotonic_s() of its client's last input, or its start */
+    json_t *command;         /* what it runs (the list of sessions, the audit of a reattach) */
+    char user[64];           /* who opened it */
+    tty_scan_t oscan;        /* frame boundaries of the node's stream to the client */
+    gt_buf_t lost;           /* the node's bytes read as the client's leg went (not sent) */
 } session_t;
 
 struct attach {
@@ -88,6 +99,8 @@ static void session_free(session_t *s)
     gt_buf_free(&s->cextra);
     gt_buf_free(&s->aextra);
     gt_buf_free(&s->pextra);
+    gt_buf_free(&s->lost);
+    json_decref(s->command);
     free(s);
 }
 
@@ -150,16 +163,19 @@ void attach_free(server_t *srv)
     srv->attach = NULL;
 }
 
-static void note_input(struct attach *a, uint64_t job_id)
+/* Input came through s: its job's idle time (an interactive job's) and its own start over.
+ * Caller holds a->mu. */
+static void note_input(struct attach *a, session_t *s)
 {
     char key[24];
-    snprintf(key, sizeof(key), "%llu", (unsigned long long)job_id);
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)s->job_id);
+    s->last_input = gt_monotonic_s();
     if (json_object_get(a->jobs, key))
-        json_object_set_new(a->jobs, key, json_real(gt_monotonic_s()));
+        json_object_set_new(a->jobs, key, json_real(s->last_input));
 }
 
-int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, char sid[33],
-                gt_error_t *err)
+int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, const char *user,
+                char sid[33], gt_error_t *err)
 {
     struct attach *a = srv->attach;
     node_t *n = j->state == JOB_RUNNING && !j->stopping && j->nslots
@@ -185,8 +201,12 @@ int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, char 
     s->job_id = j->id;
     snprintf(s->node, sizeof(s->node), "%s", n->name);
     s->mode = mode;
-    s->created = gt_monotonic_s();
+    s->created = s->last_input = gt_monotonic_s();
     s->cfd = s->afd = s->pcfd = -1;
+    s->keep = mode == ATTACH_SESSION ||
+              (mode == ATTACH_EXEC && json_is_true(json_object_get(task, "tty")));
+    s->command = json_incref(json_object_get(task, "command"));
+    snprintf(s->user, sizeof(s->user), "%s", user ? user : "");
     json_object_set_new(task, "type", json_string("attach"));
     json_object_set_new(task, "session", json_string(sid));
     json_object_set_new(task, "mode", json_string(attach_mode_name(mode)));
@@ -246,7 +266,7 @@ static int relay_legs(struct attach *a, session_t *s)
     if (s->cextra.len) {
         if (framed ? tty_scan_input(&s->scan, s->cextra.data, s->cextra.len) > 0 : true) {
             pthread_mutex_lock(&a->mu);
-            note_input(a, s->job_id);
+            note_input(a, s);
             pthread_mutex_unlock(&a->mu);
         }
         bool sent = write_all(s->afd, s->cextra.data, s->cextra.len);
@@ -256,6 +276,10 @@ static int relay_legs(struct attach *a, session_t *s)
     }
     if (s->aextra.len) {
         bool sent = write_all(s->cfd, s->aextra.data, s->aextra.len);
+        if (framed && !sent)
+            gt_buf_append(&s->lost, s->aextra.data, s->aextra.len);
+        else if (framed)
+            tty_scan_input(&s->oscan, s->aextra.data, s->aextra.len);
         gt_buf_free(&s->aextra);
         if (!sent)
             return framed ? RELAY_CLIENT_GONE : RELAY_DONE;
@@ -273,7 +297,7 @@ static int relay_legs(struct attach *a, session_t *s)
             if (r > 0) {
                 if (framed ? tty_scan_input(&s->scan, buf, (size_t)r) > 0 : true) {
                     pthread_mutex_lock(&a->mu);
-                    note_input(a, s->job_id);
+                    note_input(a, s);
                     pthread_mutex_unlock(&a->mu);
                 }
                 if (!write_all(s->afd, buf, (size_t)r))
@@ -290,10 +314,14 @@ static int relay_legs(struct attach *a, session_t *s)
             ssize_t r = recv(s->afd, buf, sizeof(buf), 0);
             if (r > 0) {
                 if (c_open && !write_all(s->cfd, buf, (size_t)r)) {
-                    if (framed)
+                    if (framed) { /* kept for the next client, from a frame's start */
+                        gt_buf_append(&s->lost, buf, (size_t)r);
                         return RELAY_CLIENT_GONE;
+                    }
                     c_open = false;
                 }
+                if (framed)
+                    tty_scan_input(&s->oscan, buf, (size_t)r);
             } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                 a_open = false;
             }
@@ -327,11 +355,39 @@ static bool finish_frame(session_t *s)
     return true;
 }
 
-/* An interactive job's session whose client left: detached, its command runs on (what it
- * writes is held, up to ATTACH_HELD_MAX, then it waits) until a client takes it over
- * (attach_client_reattached): true, that leg is s's now, what was held sent to it. false when
- * the node's leg ended meanwhile (the command exited, or the job ended: the idle timeout
- * counts on, as no input comes) or the server stops. */
+/* Holds what the node wrote while s is detached (data[0..n)), from the first frame that
+ * starts in it: the frame a client's leg was cut inside of is dropped, so that the next client
+ * gets whole frames. *aligned: held already starts on a boundary. */
+static void hold_output(session_t *s, gt_buf_t *held, bool *aligned, const char *data, size_t n)
+{
+    size_t off = 0;
+    if (!*aligned) {
+        off = tty_scan_skip(&s->oscan, data, n);
+        *aligned = tty_scan_at_boundary(&s->oscan);
+    }
+    if (off < n) {
+        tty_scan_input(&s->oscan, data + off, n - off);
+        gt_buf_append(held, data + off, n - off);
+    }
+}
+
+/* The client's frame that tells it the session's id (a session that outlives it: exec -it). */
+static void tell_session_id(session_t *s)
+{
+    if (s->mode != ATTACH_EXEC || !s->keep || s->cfd < 0)
+        return;
+    gt_buf_t b = {0};
+    tty_frame_put(&b, TTY_SESSION, s->id, strlen(s->id));
+    write_all(s->cfd, b.data, b.len);
+    gt_buf_free(&b);
+}
+
+/* A session that outlives its client (s->keep) whose client left: detached, its command runs
+ * on (what it writes is held, up to ATTACH_HELD_MAX, then it waits) until a client takes it
+ * over (attach_client_reattached): true, that leg is s's now, what was held sent to it. false
+ * when the node's leg ended meanwhile (the command exited, or the job ended: the idle timeout
+ * counts on, as no input comes), attach_idle_sweep ended it (an exec session idle past its
+ * class's session_idle_timeout), or the server stops. */
 static bool await_client(struct attach *a, session_t *s)
 {
     if (!finish_frame(s))
@@ -341,17 +397,28 @@ static bool await_client(struct attach *a, session_t *s)
         MHD_upgrade_action(s->curh, MHD_UPGRADE_ACTION_CLOSE);
     s->curh = NULL;
     s->cfd = -1;
+    s->detached = true;
     pthread_mutex_unlock(&a->mu);
-    fprintf(stderr, "gantry server: session %.8s of job %llu is detached: its client left; its "
-                    "command runs on until `gantry attach %llu` or the job's end.\n",
-            s->id, (unsigned long long)s->job_id, (unsigned long long)s->job_id);
+    if (s->mode == ATTACH_EXEC)
+        fprintf(stderr, "gantry server: exec session %.8s of job %llu is detached: its client "
+                        "left; its command runs on until `gantry attach %llu --exec %.8s`, the "
+                        "job's end or its session_idle_timeout.\n",
+                s->id, (unsigned long long)s->job_id, (unsigned long long)s->job_id, s->id);
+    else
+        fprintf(stderr, "gantry server: session %.8s of job %llu is detached: its client left; "
+                        "its command runs on until `gantry attach %llu` or the job's end.\n",
+                s->id, (unsigned long long)s->job_id, (unsigned long long)s->job_id);
     gt_buf_t held = {0};
+    bool aligned = tty_scan_at_boundary(&s->oscan);
+    hold_output(s, &held, &aligned, s->lost.data, s->lost.len);
+    gt_buf_free(&s->lost);
     char buf[32768];
-    bool taken = false;
+    bool taken = false, expired = false;
     for (;;) {
         pthread_mutex_lock(&a->mu);
         bool closing = a->closing;
-        if (!closing && s->pcfd >= 0) {
+        expired = s->expire;
+        if (!closing && !expired && s->pcfd >= 0) {
             s->cfd = s->pcfd;
             s->curh = s->pcurh;
             s->pcfd = -1;
@@ -359,11 +426,12 @@ static bool await_client(struct attach *a, session_t *s)
             gt_buf_free(&s->cextra);
             s->cextra = s->pextra;
             s->pextra = (gt_buf_t){0};
-            note_input(a, s->job_id);
+            s->detached = false;
+            note_input(a, s);
             taken = true;
         }
         pthread_mutex_unlock(&a->mu);
-        if (closing || taken)
+        if (closing || taken || expired)
             break;
         struct pollfd p = {.fd = held.len < ATTACH_HELD_MAX ? s->afd : -1, .events = POLLIN};
         if (poll(&p, 1, 50) < 0 && errno != EINTR)
@@ -372,13 +440,14 @@ static bool await_client(struct attach *a, session_t *s)
             continue;
         ssize_t r = recv(s->afd, buf, sizeof(buf), 0);
         if (r > 0)
-            gt_buf_append(&held, buf, (size_t)r);
+            hold_output(s, &held, &aligned, buf, (size_t)r);
         else if (r == 0 || (errno != EAGAIN && errno != EINTR))
             break;
     }
     if (taken) {
         fprintf(stderr, "gantry server: session %.8s of job %llu is attached again.\n", s->id,
                 (unsigned long long)s->job_id);
+        tell_session_id(s);
         if (held.len)
             write_all(s->cfd, held.data, held.len);
         if (s->prows > 0 && s->pcols > 0) { /* the new terminal's size */
@@ -389,16 +458,22 @@ static bool await_client(struct attach *a, session_t *s)
             write_all(s->afd, w.data, w.len);
             gt_buf_free(&w);
         }
+    } else if (!expired && !a->closing) {
+        fprintf(stderr, "gantry server: session %.8s of job %llu ended while detached (its "
+                        "command exited or the job ended).\n",
+                s->id, (unsigned long long)s->job_id);
     }
     gt_buf_free(&held);
     return taken;
 }
 
-/* Relays s: an interactive job's session goes on through each client that takes it over. */
+/* Relays s: a session that outlives its client goes on through each client that takes it
+ * over. */
 static void relay(struct attach *a, session_t *s)
 {
+    tell_session_id(s);
     while (relay_legs(a, s) == RELAY_CLIENT_GONE) {
-        if (s->mode != ATTACH_SESSION || !await_client(a, s)) {
+        if (!s->keep || !await_client(a, s)) {
             /* The command sees its input end (a terminal: hung up). */
             shutdown(s->afd, SHUT_WR);
             return;
@@ -529,17 +604,35 @@ void attach_agent_upgraded(server_t *srv, void *arg, int fd, const char *extra, 
     pthread_mutex_unlock(&a->mu);
 }
 
-int attach_reattach(server_t *srv, const job_t *j, int rows, int cols, char sid[33],
-                    gt_error_t *err)
+int attach_reattach(server_t *srv, const job_t *j, const char *want, int rows, int cols,
+                    char sid[33], json_t **command, gt_error_t *err)
 {
     struct attach *a = srv->attach;
     pthread_mutex_lock(&a->mu);
     session_t *found = NULL;
-    for (session_t *s = a->sessions; s; s = s->next)
-        if (s->job_id == j->id && s->mode == ATTACH_SESSION)
+    size_t matches = 0;
+    for (session_t *s = a->sessions; s; s = s->next) {
+        if (s->job_id != j->id)
+            continue;
+        if (!want && s->mode == ATTACH_SESSION)
             found = s;
+        if (want && s->mode == ATTACH_EXEC && s->keep && !s->expire &&
+            !strncmp(s->id, want, strlen(want))) {
+            found = s;
+            matches++;
+        }
+    }
     int rc = 1;
-    if (found && (found->afd < 0 || !found->relaying || found->pcfd >= 0)) {
+    if (want && !found) {
+        errno = ENOENT;
+        rc = gt_error_set(err, "not_found", "job %llu has no exec session %s (it ended, or it "
+                          "had no terminal); gantry attach %llu --list shows its sessions",
+                          (unsigned long long)j->id, want, (unsigned long long)j->id);
+    } else if (matches > 1) {
+        errno = EEXIST;
+        rc = gt_error_set(err, "conflict", "more than one session of job %llu starts with %s: "
+                          "give more of its id", (unsigned long long)j->id, want);
+    } else if (found && (found->afd < 0 || !found->relaying || found->pcfd >= 0)) {
         errno = EAGAIN;
         rc = gt_error_set(err, "conflict", "the session of job %llu is starting or being taken "
                           "over; try again", (unsigned long long)j->id);
@@ -547,10 +640,35 @@ int attach_reattach(server_t *srv, const job_t *j, int rows, int cols, char sid[
         snprintf(sid, 33, "%s", found->id);
         found->prows = rows;
         found->pcols = cols;
+        if (command)
+            *command = json_incref(found->command);
         rc = 0;
     }
     pthread_mutex_unlock(&a->mu);
     return rc;
+}
+
+json_t *attach_sessions_json(server_t *srv, uint64_t job_id)
+{
+    struct attach *a = srv->attach;
+    json_t *list = json_array();
+    double now = gt_monotonic_s();
+    pthread_mutex_lock(&a->mu);
+    for (session_t *s = a->sessions; s; s = s->next) {
+        if (s->job_id != job_id)
+            continue;
+        const char *state = s->detached ? "detached" : s->relaying ? "attached" : "starting";
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "id", s->id, "mode",
+                              attach_mode_name(s->mode), "state", state, "user", s->user,
+                              "node", s->node, "reattachable", s->keep, "age_s",
+                              (json_int_t)(now - s->created), "idle_s",
+                              (json_int_t)(now - s->last_input));
+        if (s->command)
+            json_object_set(o, "command", s->command);
+        json_array_append_new(list, o);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return list;
 }
 
 void attach_client_reattached(server_t *srv, void *arg, int fd, const char *extra, size_t n,
@@ -618,6 +736,19 @@ void attach_idle_sweep(server_t *srv)
             session_close_legs(s);
             session_free(s);
             continue;
+        }
+        /* A detached exec session without input for its job's class's session_idle_timeout
+         * ends (its command is hung up); the job goes on. Not its GPUs: they are the job's. */
+        job_t *j = s->detached && s->mode == ATTACH_EXEC && !s->expire && s->pcfd < 0
+                       ? server_job(srv, s->job_id)
+                       : NULL;
+        pclass_t *c = j ? server_class(srv, j->prio_class) : NULL;
+        int64_t limit = c ? c->session_idle_s : ATTACH_IDLE_DEFAULT_S;
+        if (j && limit > 0 && now - s->last_input >= (double)limit) {
+            s->expire = true;
+            fprintf(stderr, "gantry server: exec session %.8s of job %llu ends: detached "
+                            "without input for %llds (session_idle_timeout of class %s).\n",
+                    s->id, (unsigned long long)s->job_id, (long long)limit, j->prio_class);
         }
         p = &s->next;
     }

@@ -8,9 +8,11 @@
  * then connects out (POST /v1/agent/attach?session=ID) and the server copies bytes between
  * the two sockets on a thread of the session's, unchanged (exec and run -it carry
  * common/ttywire.h frames; a port forward raw bytes). A session whose agent does not connect
- * within ATTACH_CONNECT_S ends. The session of an interactive job outlives its client's
- * connection: detached, its command runs on until a client attaches again (attach_reattach)
- * or the job ends (its idle timeout counts on meanwhile).
+ * within ATTACH_CONNECT_S ends. The session of an interactive job, and an exec session with a
+ * terminal (gantry exec -it), outlive their client's connection: detached, the command runs on
+ * until a client attaches again (attach_reattach) or the job ends (its idle timeout counts on
+ * meanwhile; a detached exec session also ends after its job's class's session_idle_timeout
+ * without input). An exec without a terminal ends with its client.
  *
  * Interactive jobs (kind: interactive) end when their session's command exits (the agent ends
  * the job with its status), at their time limit (the supervisor's), or after their class's
@@ -46,12 +48,13 @@ void attach_from_config(server_t *srv, const gt_config_t *cfg);
 void attach_shutdown(server_t *srv);
 void attach_free(server_t *srv);
 
-/* Opens a session of mode on j's first node, queuing the agent's task: task (stolen) holds the
- * mode's fields (command, tty, rows, cols; port); the session's id goes to sid. The caller
+/* Opens a session of mode on j's first node for user, queuing the agent's task: task (stolen)
+ * holds the mode's fields (command, tty, rows, cols; port); the session's id goes to sid. The
+ * caller
  * then answers with the upgrade (attach_client_upgraded, arg: a copy of sid). Caller holds mu.
  * 0, or -1 with err (conflict: j does not run, or its node is gone). */
-int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, char sid[33],
-                gt_error_t *err);
+int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, const char *user,
+                char sid[33], gt_error_t *err);
 /* The agent's leg: whether node may connect to session sid (its node's, not yet connected);
  * marks it taken. */
 bool attach_agent_claim(server_t *srv, const char *sid, const char *node);
@@ -63,15 +66,21 @@ void attach_client_upgraded(server_t *srv, void *arg, int fd, const char *extra,
                             void *urh);
 void attach_agent_upgraded(server_t *srv, void *arg, int fd, const char *extra, size_t n,
                            void *urh);
-/* Reattach: the live session of interactive job j (mode ATTACH_SESSION), whose client left
- * (detached: its command runs on) or is still there (the new client takes it over, the old
- * one's leg is closed). 0 with its id in sid: the caller answers with the upgrade
- * (attach_client_reattached, arg: a copy of sid); the node then gets the new terminal's size
- * (rows, cols; 0: unchanged) and the new client what the command wrote meanwhile (up to
- * ATTACH_HELD_MAX). 1: j has no session (the caller opens one). -1 with err (conflict,
- * EAGAIN): it is starting, or another client is taking it over. Caller holds mu. */
-int attach_reattach(server_t *srv, const job_t *j, int rows, int cols, char sid[33],
-                    gt_error_t *err);
+/* Reattach: want NULL, the live session of interactive job j (mode ATTACH_SESSION); else j's
+ * exec session with a terminal whose id starts with want. Its client left (detached: its
+ * command runs on) or is still there (the new client takes it over, the old one's leg is
+ * closed). 0 with its id in sid and its command in *command (a new reference, or NULL; command
+ * may be NULL): the caller answers with the upgrade (attach_client_reattached, arg: a copy of
+ * sid); the node then gets the new terminal's size (rows, cols; 0: unchanged) and the new
+ * client what the command wrote meanwhile (up to ATTACH_HELD_MAX, whole frames). 1: want NULL
+ * and j has no session (the caller opens one). -1 with err: not_found (ENOENT) no such exec
+ * session; conflict: want matches several (EEXIST), or it is starting or another client is
+ * taking it over (EAGAIN). Caller holds mu. */
+int attach_reattach(server_t *srv, const job_t *j, const char *want, int rows, int cols,
+                    char sid[33], json_t **command, gt_error_t *err);
+/* The sessions of job job_id open now (a new array): {id, mode, state (starting, attached,
+ * detached), user, node, reattachable, age_s, idle_s, command}. */
+json_t *attach_sessions_json(server_t *srv, uint64_t job_id);
 void attach_client_reattached(server_t *srv, void *arg, int fd, const char *extra, size_t n,
                               void *urh);
 /* An upgrade answer that was never sent (the client left first): arg freed. */
@@ -83,7 +92,8 @@ void attach_job_started(server_t *srv, const job_t *j);
  * scheduler thread). Caller holds mu. */
 void attach_idle_sweep(server_t *srv);
 /* api_attach.c: POST /v1/jobs/{id}/attach and /v1/jobs/{id}/port-forward (what: "attach" or
- * "port-forward"; caller holds mu, released here) and POST /v1/agent/attach. */
+ * "port-forward"), GET /v1/jobs/{id}/sessions (what: "sessions"; caller holds mu, released
+ * here) and POST /v1/agent/attach. */
 int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
                    const char *what);
 int api_attach_agent(server_t *srv, http_req_t *req, http_resp_t *resp);
