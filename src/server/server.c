@@ -766,6 +766,9 @@ void server_node_heard(node_t *n)
 uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why)
 {
     send_stops(srv, j, "preempt", 0, n->name);
+    uint64_t ended = 0; /* a service's replica it no longer wants ends instead (services.h) */
+    if (services_replica_end_unwanted(srv, j, n, why, -1, 0, &ended))
+        return ended;
     if (j->stopping || server_job_requeues(srv, j)) {
         server_job_event(srv, j, "requeued",
                          json_pack("{s:s,s:s,s:s}", "reason", "node_lost", "node", n->name,

@@ -300,7 +300,8 @@ void server_node_wake(node_t *n);
 bool server_job_requeues(server_t *srv, const job_t *j);
 /* j no longer runs on node n (n lost, or n's fence stopped it): the job's other nodes stop
  * their copies, and j returns to the queue if it may, else fails node_lost (the message says
- * why). Caller holds mu. Returns the store ticket. */
+ * why); a service's replica the service no longer wants ends cancelled instead
+ * (services_replica_end_unwanted). Caller holds mu. Returns the store ticket. */
 uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why);
 /* A job that exited by itself but must run again (a service's replica): its other nodes stop
  * their copies (except on n, which may be NULL), the event "requeued" records detail (stolen),

@@ -276,9 +276,65 @@ static bool draining(const service_t *s, uint64_t id)
     return false;
 }
 
+/* Why s does not want replica j run again, or NULL: it leaves the endpoint (its drain's
+ * reason), it is of an earlier revision, or its index is above the replicas wanted and as many
+ * others of the current revision remain (so that the service never drops below them). */
+static const char *unwanted(server_t *srv, const service_t *s, const job_t *j)
+{
+    for (size_t i = 0; i < s->ndrain; i++)
+        if (s->drain[i].id == j->id)
+            return s->drain[i].reason;
+    if (j->revision != s->revision)
+        return "replaced";
+    if (j->replica < s->replicas)
+        return NULL;
+    int others = 0;
+    for (size_t i = 0; i < s->nids; i++) {
+        const job_t *o = server_job(srv, s->ids[i]);
+        if (o && o != j && !job_state_terminal(o->state) && o->revision == s->revision &&
+            !draining(s, o->id))
+            others++;
+    }
+    return others >= s->replicas ? "scaled_down" : NULL;
+}
+
+bool services_replica_end_unwanted(server_t *srv, job_t *j, node_t *n, const char *what,
+                                   int exit_code, int exit_signal, uint64_t *ticket)
+{
+    service_t *s = j->kind == JOB_KIND_SERVICE ? services_find(srv, j->service) : NULL;
+    const char *reason = s && !s->reserved && !job_state_terminal(j->state)
+                             ? unwanted(srv, s, j) : NULL;
+    if (!reason)
+        return false;
+    char msg[700];
+    if (!strcmp(reason, "replaced"))
+        snprintf(msg, sizeof(msg), "on node %s, %.400s; it is of revision %d, which revision %d "
+                 "replaces: not run again", n->name, what, j->revision, s->revision);
+    else
+        snprintf(msg, sizeof(msg), "on node %s, %.400s; the service no longer needs it (%s): "
+                 "not run again", n->name, what, reason);
+    j->ready = false;
+    fprintf(stderr, "gantry server: service %s: replica %d (job %llu, revision %d) ends: %s.\n",
+            s->name, j->replica, (unsigned long long)j->id, j->revision, msg);
+    /* Its processes on n are gone: what a cancel holds until the node says so is freed now
+     * (its other gang nodes got stops, as a requeue's do). */
+    uint64_t t = server_end_job(srv, j, JOB_CANCELLED, reason, msg, exit_code, exit_signal,
+                                json_pack("{s:s,s:s}", "by", "service", "node", n->name));
+    uint64_t t2 = server_cancelled_gone(srv, j);
+    *ticket = t2 > t ? t2 : t;
+    return true;
+}
+
 uint64_t services_replica_exited(server_t *srv, job_t *j, node_t *n, const char *reason,
                                  int exit_code, int exit_signal, const char *message)
 {
+    char what[600];
+    snprintf(what, sizeof(what), "its process ended (%s, exit code %d, signal %d%s%.400s)",
+             reason, exit_code, exit_signal, message && *message ? ": " : "",
+             message ? message : "");
+    uint64_t ended = 0;
+    if (services_replica_end_unwanted(srv, j, n, what, exit_code, exit_signal, &ended))
+        return ended;
     j->restarts++;
     double backoff = services_backoff_s(j->restarts);
     j->restart_at = server_now() + backoff;

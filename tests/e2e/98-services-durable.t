@@ -76,8 +76,8 @@ crash_restart
 is "$(svc_field web '{revision}')" 3 "after a kill -9 right after it, the service is at revision 3"
 wait_for 60 answers_are v1
 ok $? "and the endpoint answers v1 again"
-# the rollback's rollout to its end before the disk fills: replicas of revision 2 the crash's
-# fence stopped come back, requeued as lost, and are replaced one at a time (docs/services.md)
+# the rollback's rollout to its end before the disk fills (replicas of revision 2 the crash's
+# fence stopped end, not requeued: docs/services.md, 98-services-update-crash.t)
 rolled_back() { [ "$(svc_field web '{rollout}')" = complete ] && ready_is web 2; }
 wait_for 60 rolled_back
 ok $? "2 replicas are ready and the rollout is complete"
