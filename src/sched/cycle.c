@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sched/defrag.h"
 #include "sched/sched_internal.h"
 
 /* A pass tries to preempt for at most this many jobs: each try scans the running jobs.
@@ -336,6 +337,9 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
                 s->min_victim_class = v->cls_value;
         }
     }
+    /* a job within its quota may also move a job to defragment (defrag.h): any preemptible
+     * job past the minimum runtime may be the one, so the passes skip no such job */
+    s->reclaimable |= s->p.quotas && s->min_victim_class != INT32_MAX;
 }
 
 /* Capacity or topology: are there enough free GPUs of the acceptable types at all? */
@@ -448,6 +452,10 @@ static void evaluate(sched_t *s, int ji, bool entry_in_quota, pass_t *ps)
             }
             remember_preempt_failure(s, j, types, per, in_quota);
         }
+    }
+    if (in_quota && !j->preempt_deferred && defrag_for(s, ji, types, now)) { /* defrag.h */
+        j->reason = SCHED_REASON_PREEMPTING;
+        return;
     }
     if (why == SCHED_REASON_RESERVATION)
         return; /* it waits for a reservation: it neither takes one nor blocks those behind */

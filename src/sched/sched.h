@@ -358,6 +358,7 @@ typedef struct sched_stats {
     uint64_t cycles, starts, preemptions;
     uint64_t quiet_cycles;        /* passes skipped: nothing could have changed */
     uint64_t jobs_examined;       /* pending jobs looked at over all cycles */
+    uint64_t defrag_moves;        /* of the preemptions, jobs moved to defragment (defrag.h) */
 } sched_stats_t;
 void sched_get_stats(const sched_t *s, sched_stats_t *out);
 

@@ -275,6 +275,13 @@ struct sched {
         bool in_quota;
     } pfails[FAIL_CACHE];
     int npfails;
+    struct defrag_fail {                           /* defrag.c: its last failure in a pass */
+        uint64_t cycle;                            /* the pass (stats.cycles); 0: none */
+        int g, cls_value;
+        uint64_t types;
+        uint32_t features;
+        int64_t cpus, mem;
+    } defrag_fail;
     int min_victim_class;                          /* lowest class of running preemptibles */
     bool reclaimable;                              /* some borrowed job could be reclaimed */
     int *nominated;                                /* pending jobs holding preemption targets */

@@ -510,6 +510,7 @@ int gt_sim_run(const gt_config_t *cfg, const gt_trace_t *tr, const gt_sim_opts_t
     sched_stats_t st;
     sched_get_stats(s, &st);
     out->preemptions = st.preemptions;
+    out->defrag_moves = st.defrag_moves;
     out->cycles = st.cycles;
     out->policy = params;
     out->policy_name = fifo ? "fifo" : "config";

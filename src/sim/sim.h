@@ -81,6 +81,7 @@ typedef struct gt_sim_result {
     size_t nteams;
     double jain_fairness;
     uint64_t preemptions, cycles, decisions;
+    uint64_t defrag_moves;        /* of the preemptions, jobs moved to defragment */
     double requeued_wait_s, lost_gpu_s;   /* over all teams */
     double guarantee_attainment_min;      /* the lowest team's, -1 when no team had any */
     const char *policy_name;              /* "fifo" (--policy fifo) or "config" */

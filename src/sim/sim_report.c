@@ -69,6 +69,7 @@ void gt_sim_write_json(FILE *f, const gt_sim_result_t *r, bool timing)
     json_share(f, r->guarantee_attainment_min);
     fprintf(f, ",\n");
     fprintf(f, "  \"preemptions\": %llu,\n", (unsigned long long)r->preemptions);
+    fprintf(f, "  \"defrag_moves\": %llu,\n", (unsigned long long)r->defrag_moves);
     fprintf(f, "  \"requeued_wait_s\": %.1f,\n  \"lost_gpu_s\": %.1f,\n", r->requeued_wait_s,
             r->lost_gpu_s);
     fprintf(f, "  \"checkpoint_every_s\": %lld,\n", (long long)r->checkpoint_every_s);
