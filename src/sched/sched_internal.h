@@ -283,7 +283,8 @@ struct sched {
         int64_t cpus, mem;
     } defrag_fail;
     int min_victim_class;                          /* lowest class of running preemptibles */
-    bool reclaimable;                              /* some borrowed job could be reclaimed */
+    bool reclaimable;                              /* some borrowed job could be reclaimed,
+                                                      or some job moved (defrag.h) */
     int *nominated;                                /* pending jobs holding preemption targets */
     int nnominated;
     size_t capnominated;
