@@ -331,11 +331,40 @@ uint64_t server_leave_sched(server_t *srv, job_t *j)
 
 static void queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
 {
-    (void)srv;
     json_array_append_new(n->tasks, task);
     if (ticket > n->tasks_ticket)
         n->tasks_ticket = ticket;
-    server_node_wake(n);
+    if (!srv->in_pass) {
+        server_node_wake(n);
+        return;
+    }
+    /* A pass: its node's poll is woken once the pass has let go of mu (wake_passed), not
+     * now: woken now, it would take a core from the pass only to block on mu. */
+    if (!n->wake_queued) {
+        n->wake_queued = true;
+        GT_GROW(srv->to_wake, srv->to_wake_cap, srv->nto_wake + 1);
+        srv->to_wake[srv->nto_wake++] = n;
+    }
+}
+
+/* Wakes the polls of the nodes the last pass gave tasks, with mu let go meanwhile (a
+ * condition may be signalled without its mutex: a poll either waits already or finds the
+ * tasks when it next holds mu). Caller holds mu; it is held again on return. */
+static void wake_passed(server_t *srv)
+{
+    size_t n = srv->nto_wake;
+    if (!n)
+        return;
+    node_t **nodes = xmalloc(n * sizeof(*nodes));
+    memcpy(nodes, srv->to_wake, n * sizeof(*nodes));
+    for (size_t i = 0; i < n; i++)
+        nodes[i]->wake_queued = false;
+    srv->nto_wake = 0;
+    pthread_mutex_unlock(&srv->mu);
+    for (size_t i = 0; i < n; i++)
+        pthread_cond_broadcast(&nodes[i]->work);
+    pthread_mutex_lock(&srv->mu);
+    free(nodes);
 }
 
 void server_queue_task(server_t *srv, node_t *n, json_t *task, uint64_t ticket)
@@ -721,6 +750,7 @@ static void run_cycle(server_t *srv)
     const sched_decision_t *d = sched_cycle(srv->sched, server_sched_clock(srv), &n);
     sched_stats_t stats;
     sched_get_stats(srv->sched, &stats);
+    srv->in_pass = true;
     for (size_t i = 0; i < n; i++) {
         job_t *j = server_job(srv, d[i].job_id);
         if (!j)
@@ -736,6 +766,7 @@ static void run_cycle(server_t *srv)
             send_stops(srv, j, "preempt", t, NULL);
         }
     }
+    srv->in_pass = false;
     if (n)
         pthread_cond_broadcast(&srv->changed);
     metrics_count(srv->metrics, "gantry_scheduling_passes_total", NULL, NULL);
@@ -854,6 +885,7 @@ void server_cycle(server_t *srv)
 {
     pthread_mutex_lock(&srv->mu);
     run_cycle(srv);
+    wake_passed(srv);
     pthread_mutex_unlock(&srv->mu);
 }
 
@@ -898,6 +930,7 @@ void *server_sched_main(void *arg)
         double t0 = gt_monotonic_s();
         run_cycle(srv);
         double cost = gt_monotonic_s() - t0;
+        wake_passed(srv);
         next_cycle = server_now() + (cost * 2 < 0.1 ? cost * 2 : 0.1);
     }
     pthread_mutex_unlock(&srv->mu);
@@ -1446,6 +1479,7 @@ void server_close(server_t *srv)
         free(n);
     }
     free(srv->nodes);
+    free(srv->to_wake);
     free(srv->node_index);
     for (size_t i = 0; i < srv->nteams; i++) {
         free(srv->teams[i].name);

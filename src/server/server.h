@@ -79,6 +79,7 @@ typedef struct node {
     double tasks_out_at;     /* when tasks were last handed out (a start may still be on its
                                 way to the node's supervisors) */
     pthread_cond_t work;     /* the node's long polls wait here (with mu): server_node_wake */
+    bool wake_queued;        /* in srv->to_wake */
     double freed_at;         /* server_now() of the first end on the node that freed resources
                                 since its last start (0: none): the dispatch breakdown's
                                 gantry_dispatch_pass_wait_seconds */
@@ -103,6 +104,9 @@ typedef struct server {
     pthread_mutex_t mu;
     pthread_cond_t changed, kick;
     bool kicked, stopping;
+    bool in_pass;            /* run_cycle applies decisions: node wakeups wait for its end */
+    struct node **to_wake;   /* nodes given tasks by the pass: woken once mu is let go */
+    size_t nto_wake, to_wake_cap;
     bool tls;                /* serves HTTPS with the pair in server/tls.c */
     char *data_dir;
     char *store_where;       /* the store: a postgresql:// URL (--store, the config's store:),
