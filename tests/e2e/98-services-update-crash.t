@@ -7,7 +7,9 @@
 # requeued them as lost like any replica, they started again, the endpoint sent requests to
 # the old revision, and the update crept on one replica at a time behind them). The service
 # converges to the replicas wanted, all of the current revision, and a client looping on the
-# endpoint from its first ready replica on sees no failed request.
+# endpoint from its first ready replica on sees no failed request. Also: a replica of an
+# earlier revision that exits by itself during an update ends (not restarted); and, last, the
+# restart backoff's reset after 30 s ready, which no other test waits for.
 . "$(dirname "$0")/agent-lib.sh"
 cat > "$WORK/cluster.yaml" <<'Y'
 teams:
@@ -175,4 +177,20 @@ IFS=: read -r kid kinc _ <<< "$keep"
 is "$(api GET "/v1/jobs/$kid" | jget '{incarnation}')" "$((kinc + 1))" "replica 0, which the service still wants, runs again (its next incarnation)"
 sleep 2  # some turns of the scheduler with the service converged
 is "$(replicas 4)" "1 1" "and it stays at 1 replica"
+api DELETE /v1/services/web >/dev/null
+
+# ---- the restart backoff starts over once a replica stayed ready for 30 s ----
+# (docs/services.md, "What keeps it running"; no other test waits the 30 s.) Its first two
+# runs exit at once (restarts 1 and 2, backoffs 1 and 2 s), the third serves.
+submit '{"team":"research","kind":"service","name":"flaky","replicas":1,"gpus":0,"readiness":{"http":"/healthz","period":0.2},"command":["sh","-c","[ \"$GANTRY_INCARNATION\" -ge 3 ] && exec '"$PY"' '"$WORK"'/svc.py flaky -; exit 3"]}' >/dev/null
+flaky_at() { [ "$(api GET /v1/services/flaky | jget '{replica_jobs}[0]{restarts}')" = "$1" ] && ready_is flaky "$2"; }
+wait_for 30 flaky_at 2 1
+ok $? "a replica that exited twice serves on its third run (restarts 2)"
+t_ready=$SECONDS
+wait_for 40 flaky_at 0 1
+ok $? "once it has stayed ready for 30 s its restart count starts over (restarts 0)"
+t_reset=$SECONDS
+# seen ready no earlier than it was, the reset no later than it came: a lower bound, with 2 s
+# of slack for the observation of readiness
+ok $([ $((t_reset - t_ready)) -ge 28 ] && echo 0 || echo 1) "not before (reset seen $((t_reset - t_ready)) s after it was seen ready; the rule says 30 s)"
 done_testing

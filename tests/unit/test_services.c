@@ -213,6 +213,37 @@ static void test_probe_run(void)
            strstr(msg, "answered 503"), "an HTTP probe fails on 503: %s", msg);
     pthread_join(th, NULL);
     close(bad.fd);
+    /* docs/services.md: "2xx and 3xx pass" */
+    static const struct { const char *answer; int rc; const char *what; } codes[] = {
+        {"HTTP/1.1 204 No Content\r\n\r\n", 0, "an HTTP probe passes on 204"},
+        {"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n", 0,
+         "an HTTP probe passes on 302 (3xx; the redirect is not followed)"},
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", -1,
+         "an HTTP probe fails on 404"},
+    };
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        tiny_t c = {.answer = codes[i].answer, .conns = 1};
+        tiny_start(&c, &th);
+        ok(probe_run(spec, c.port, (uid_t)-1, (gid_t)-1, msg, sizeof(msg)) == codes[i].rc,
+           "%s (%s)", codes[i].what, msg);
+        pthread_join(th, NULL);
+        close(c.fd);
+    }
+    /* A replica that takes the connection and never answers: failed at the probe's timeout. */
+    json_t *quick = json_pack("{s:s,s:f}", "http", "/healthz", "timeout", 0.3);
+    int mute = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (bind(mute, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(mute, 8) < 0 ||
+        getsockname(mute, (struct sockaddr *)&sa, &sl) < 0)
+        diag("cannot listen: %s", strerror(errno));
+    double h0 = gt_monotonic_s();
+    int hrc = probe_run(quick, ntohs(sa.sin_port), (uid_t)-1, (gid_t)-1, msg, sizeof(msg));
+    double htook = gt_monotonic_s() - h0;
+    ok(hrc == -1, "an HTTP probe whose replica never answers fails: %s", msg);
+    ok(htook < 3, "  at its timeout, not later (%.2f s, timeout 0.3 s)", htook);
+    close(mute);
+    json_decref(quick);
     int port;
     gt_error_t err = {0};
     ok(probe_free_port(&port, &err) == 0 && port > 0, "probe_free_port gives a port (%d)", port);
@@ -316,6 +347,34 @@ static void test_prober(void)
     is_int(probe_port(ps, 9, 1), 5002, "probe_port");
     probe_remove(ps, 9, 1);
     is_int(probe_port(ps, 9, 1), 0, "removed: no port");
+
+    /* initial_delay (docs/services.md): neither probe runs before it has passed since the
+     * replica started. Without it, this replica would be ready, then dead, within 0.2 s. */
+    json_t *late_ready = json_pack("{s:[s],s:f,s:f}", "command", "true", "period", 0.1,
+                                   "initial_delay", 1.5);
+    json_t *late_live = json_pack("{s:[s],s:f,s:i,s:f}", "command", "false", "period", 0.1,
+                                  "failures", 1, "initial_delay", 3.0);
+    double t_add = gt_monotonic_s();
+    probe_add(ps, 12, 1, 5003, late_ready, late_live, (uid_t)-1, (gid_t)-1);
+    double t_ready = 0, t_dead = 0;
+    end = t_add + 20;
+    while (!t_dead && gt_monotonic_s() < end) {
+        probe_event_t e;
+        while (probe_events(ps, &e, 1)) {
+            if (e.job_id == 12 && e.what == PROBE_READY && !t_ready)
+                t_ready = gt_monotonic_s();
+            if (e.job_id == 12 && e.what == PROBE_DEAD && !t_dead)
+                t_dead = gt_monotonic_s();
+        }
+        usleep(20000);
+    }
+    ok(t_ready >= t_add + 1.5, "readiness is first probed after its initial_delay (ready %.2f s "
+       "after the start, delay 1.5 s)", t_ready - t_add);
+    ok(t_dead >= t_add + 3.0, "liveness is first probed after its initial_delay (dead %.2f s "
+       "after the start, delay 3 s)", t_dead - t_add);
+    probe_remove(ps, 12, 1);
+    json_decref(late_ready);
+    json_decref(late_live);
     json_decref(live);
     json_decref(spec);
     probe_set_free(ps);
