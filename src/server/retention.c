@@ -144,8 +144,12 @@ static bool job_run_span(const job_t *j, size_t r, double now, double *s, double
         *e = json_number_value(json_object_get(run, "end_time"));
         return true;
     }
-    /* A requeued job's last run is among the earlier ones. */
+    /* A requeued job's last run is among the earlier ones, and stays its last when it ends
+     * (cancelled) before starting again: its start_time is still that run's. */
     if (r > nruns || j->start_time <= 0 || j->state == JOB_PENDING)
+        return false;
+    if (nruns && j->start_time <= json_number_value(json_object_get(
+                                      json_array_get(j->earlier_runs, nruns - 1), "start_time")))
         return false;
     *s = j->start_time;
     *e = j->end_time > 0 ? j->end_time : now;
