@@ -30,9 +30,8 @@ void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id)
     s->dec[s->ndec++] = (sched_decision_t){a, job, for_id};
 }
 
-static int order_cmp(const void *a, const void *b)
+static inline int order_cmp(const order_entry_t *x, const order_entry_t *y)
 {
-    const order_entry_t *x = a, *y = b;
     if (x->cls_value != y->cls_value)
         return x->cls_value > y->cls_value ? -1 : 1;
     if (x->in_quota != y->in_quota)

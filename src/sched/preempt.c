@@ -100,10 +100,11 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
     s->now = now;
     s->epoch++;
 
-    victim_entry_t *ent = NULL;
-    size_t nent = 0, capent = 0;
-    int *touched = NULL;
-    size_t ntouched = 0, captouched = 0;
+    /* scratch lists kept between tries (s->pscratch): a try allocates nothing */
+    victim_entry_t *ent = s->pscratch.ent;
+    size_t nent = 0, capent = s->pscratch.capent;
+    int *touched = s->pscratch.touched;
+    size_t ntouched = 0, captouched = s->pscratch.captouched;
     /* the candidates from the victim index (victims.c): by priority, the jobs of a lower
      * class in any team; by reclaim, the borrowed jobs of the other teams still borrowing.
      * The order they are found in does not matter: victims and nodes are ranked by keys with
@@ -261,8 +262,10 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
             done = true;
         }
     }
-    free(ent);
-    free(touched);
+    s->pscratch.ent = ent;
+    s->pscratch.capent = capent;
+    s->pscratch.touched = touched;
+    s->pscratch.captouched = captouched;
     free(costs);
     free(pick);
     free(local);

@@ -88,6 +88,8 @@ void sched_free(sched_t *s)
     free(s->runs);
     free(s->run_heap);
     free(s->scratch);
+    free(s->pscratch.ent);
+    free(s->pscratch.touched);
     free(s->releases);
     fgd_free(s);
     free(s);

@@ -267,6 +267,11 @@ struct sched {
     size_t capheap;
     int *scratch;                                  /* node index lists for searches */
     size_t capscratch;
+    struct {                                       /* preempt_for's lists, kept between tries */
+        struct victim_entry *ent;
+        int *touched;
+        size_t capent, captouched;
+    } pscratch;
     fail_shape_t fails[FAIL_CACHE];
     int nfails;
     struct preempt_fail {
