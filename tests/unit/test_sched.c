@@ -454,6 +454,53 @@ static void test_node_resize(void)
     ok(sched_node_resize(S, r, 4, -1, 0, &err) == -1 && errno == EINVAL, "negative CPUs: EINVAL");
 }
 
+/* The victim index (victims.c) follows the running jobs: a job that ended, or that was told to
+ * stop in this pass, is no victim. Borrowed jobs of equal cost are taken by id, so a stale
+ * entry for the lower id would be taken first. Mutations: drop victims_remove from job_release
+ * (the ended job 1 is "preempted") or from the PREEMPTING transition (job 1 is preempted
+ * twice, job 2 never). */
+static void test_victim_index(void)
+{
+    setup(NULL);
+    int T_C = sched_team_add(S, "c", -1, 1, NULL);
+    node("n1", "V100", 8, "l1", 1);
+    sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
+    sched_team_set_quota(S, T_C, -1, 4000, -1, NULL);
+    submit(1, T_B, C_NORMAL, 4000, 0);
+    submit(2, T_B, C_NORMAL, 4000, 0);
+    cycle(0);
+    ok(started(1) && started(2), "victim index: b borrows the whole node (jobs 1 and 2)");
+    submit(3, T_A, C_NORMAL, 4000, 700);
+    submit(4, T_C, C_NORMAL, 4000, 700);
+    cycle(700);
+    int n1 = 0, n2 = 0;
+    uint64_t for1 = 0, for2 = 0;
+    for (size_t i = 0; i < ndec; i++)
+        if (dec[i].action == SCHED_PREEMPT && dec[i].job_id == 1)
+            n1++, for1 = dec[i].for_id;
+        else if (dec[i].action == SCHED_PREEMPT && dec[i].job_id == 2)
+            n2++, for2 = dec[i].for_id;
+    ok(ndec == 2 && n1 == 1 && n2 == 1 && for1 == 3 && for2 == 4,
+       "victim index: a's job reclaims job 1, then c's job job 2, not job 1 again (%zu "
+       "decisions, job 1 preempted %d times for %llu, job 2 %d times for %llu)",
+       ndec, n1, (unsigned long long)for1, n2, (unsigned long long)for2);
+
+    setup(NULL);
+    node("n1", "V100", 8, "l1", 1);
+    sched_team_set_quota(S, T_A, -1, 8000, -1, NULL);
+    submit(1, T_B, C_NORMAL, 4000, 0);
+    submit(2, T_B, C_NORMAL, 4000, 0);
+    cycle(0);
+    sched_job_finished(S, 1, 700);
+    submit(3, T_A, C_NORMAL, 8000, 700);
+    cycle(700);
+    ok(ndec == 1 && preempted(2) && dec[0].for_id == 3,
+       "victim index: job 1 ended, so a's 8-GPU job reclaims job 2 alone (%zu decisions, "
+       "first %s job %llu)", ndec,
+       !ndec ? "-" : dec[0].action == SCHED_PREEMPT ? "preempt" : "other",
+       ndec ? (unsigned long long)dec[0].job_id : 0ULL);
+}
+
 static void test_random_invariants(void)
 {
     sched_params_t p = params();
@@ -941,6 +988,7 @@ int main(void)
     test_priority_and_fairshare();
     test_quota_limit();
     test_reclaim();
+    test_victim_index();
     test_priority_preemption();
     test_backfill();
     test_reasons_and_validation();
