@@ -16,8 +16,8 @@
  *    job needs there (a small job: a move never frees what it then takes); with it, the
  *    victims preempt_for itself may take on that node (reclaim, priority);
  *  - the moved job must fit now elsewhere on GPUs of its own type that nobody was promised
- *    (so its team's quota and limit arithmetic is unchanged, and it starts again once it
- *    stopped, unless a job before it in the next pass takes the room);
+ *    (so its team's quota and limit arithmetic is unchanged); that room is held for it until
+ *    it starts again, so a move costs it the grace period and a restart, no more;
  *  - it has run at least the minimum runtime (as a priority victim): a job is moved at most
  *    once per minimum runtime, so moves cannot chase each other around the cluster;
  *  - its class is not above the waiting job's, and it is preemptible. */
@@ -76,9 +76,9 @@ static bool movable(const sched_t *s, const job_t *j, const victim_t *c, int g, 
     return c->nslots == 1 && c->whole >= 1 && c->whole < g;
 }
 
-/* Whether v (w whole GPUs) fits now on a node other than `from`, of its own GPU type, on GPUs
- * nobody was promised: the free index by free GPUs, fewest first (best fit). */
-static bool fits_elsewhere(const sched_t *s, const job_t *v, int from, int w, sched_time_t now)
+/* The node other than `from` where v (w whole GPUs) fits now, of its own GPU type, on GPUs
+ * nobody was promised (the free index by free GPUs, fewest first: best fit), or NIL. */
+static int fits_elsewhere(const sched_t *s, const job_t *v, int from, int w, sched_time_t now)
 {
     int t = s->nodes[from].type;
     for (int k = w; k <= s->max_gpus; k++)
@@ -86,9 +86,9 @@ static bool fits_elsewhere(const sched_t *s, const job_t *v, int from, int w, sc
             const node_t *n = &s->nodes[ni];
             if (ni != from && node_has_features(n, v) && node_maint_allows(s, n, v) &&
                 node_fits_cpu_mem(n, v->cpus, v->mem) && preempt_usable(s, ni, v, now) >= w)
-                return true;
+                return ni;
         }
-    return false;
+    return NIL;
 }
 
 static int victim_cmp(const void *a, const void *b, void *ctx)
@@ -229,16 +229,22 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             npick -= (size_t)cand.count;
     }
     qsort(c, nkeep, sizeof(*c), candidate_cmp);
-    int chosen = NIL;
-    for (size_t i = 0; i < nkeep && chosen == NIL; i++)
-        if (fits_elsewhere(s, &s->jobs[c[i].job], c[i].node,
-                           slot_whole(&s->jobs[c[i].job].slots[0]), now))
+    int chosen = NIL, dest = NIL;
+    for (size_t i = 0; i < nkeep && chosen == NIL; i++) {
+        dest = fits_elsewhere(s, &s->jobs[c[i].job], c[i].node,
+                              slot_whole(&s->jobs[c[i].job].slots[0]), now);
+        if (dest != NIL)
             chosen = (int)i;
+    }
     bool done = chosen != NIL;
     if (done) {
         const candidate_t *ch = &c[chosen];
         int issued = 1;
         preempt_victim(s, j, ch->job, now, false); /* moved: it did not borrow */
+        /* the room it was found to fit in is held for it until it starts again (or its
+         * next evaluation drops the nomination), as a preemptor's node is */
+        job_set_targets(s, ch->job, &dest, 1);
+        preempt_hold_targets(s, &s->jobs[ch->job]);
         for (int k = 0; k < ch->count; k++) {
             job_t *v = &s->jobs[pick[ch->first + k]];
             if (v->state != SCHED_RUNNING)

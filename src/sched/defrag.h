@@ -25,7 +25,8 @@
  * The cheapest such node wins (the highest class among m and the victims taken, then their
  * victim costs summed, then the node). It preempts m (no reclaim backoff: m did not borrow)
  * and the victims needed there, cheapest first (a reclaimed borrower gets the backoff), each
- * a PREEMPT decision for ji with the grace period; nominates the node for ji and holds it from
+ * a PREEMPT decision for ji with the grace period; nominates m's new node for m and holds the
+ * GPUs it needs there until it starts again; nominates the node for ji and holds it from
  * now on, as preempt_for does. Only single-node jobs of at least 2 whole GPUs are served.
  * Returns true when it preempted, false when it decided nothing (no side effects but a note
  * of the failure, so that no job at least as large tries again in the same pass). */
