@@ -64,6 +64,10 @@ static void check_leader(const char *d)
     is_int(store_lease_acquire(b, "B", "http://b", 400, &eb, &err), 0, "B takes the lease "
            "after A's term");
     is_int(eb, 2, "epoch 2");
+    /* A minute's term from here: what follows (two more servers' groups) must not outlast
+     * B's 400 ms on a loaded machine, or A's renewal below would take the lease back. */
+    is_int(store_lease_acquire(b, "B", "http://b", 60000, &eb, &err), 0, "B renews");
+    is_int(eb, 2, "  its epoch unchanged");
     store_set_fence(b, eb);
 
     /* A, deposed, commits no group either: its committer's next transaction carries several
