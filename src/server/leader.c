@@ -55,6 +55,18 @@ void leader_step_down(const char *why)
     _exit(75);
 }
 
+void leader_restart(const char *why)
+{
+    fprintf(stderr, "gantry server: %s; executing itself again to load its state from the "
+            "store.\n", why);
+    fflush(stderr);
+    if (saved_argv)
+        execv("/proc/self/exe", saved_argv);
+    fprintf(stderr, "gantry server: cannot execute itself again (%s): exiting 75.\n",
+            strerror(errno));
+    _exit(75);
+}
+
 char *leader_store_where(const char *store, const char *config, const char *data,
                          gt_error_t *err)
 {

@@ -56,5 +56,9 @@ void *leader_describe(struct server *srv);
 /* Steps down: says why on stderr and executes this server again (it stands by); exits 75 if
  * that fails. Never returns. */
 void leader_step_down(const char *why) __attribute__((noreturn));
+/* A server alone on its store (no --advertise) whose memory may disagree with the store
+ * (store_outcome_lost): says why on stderr and executes itself again, which loads its state
+ * from the store; exits 75 if that fails. Never returns. */
+void leader_restart(const char *why) __attribute__((noreturn));
 
 #endif

@@ -922,6 +922,18 @@ void *server_sched_main(void *arg)
             pthread_cond_timedwait(&srv->kick, &srv->mu, &ts);
             continue;
         }
+        /* A commit's outcome is unknown (store.h): memory may lack changes the store holds.
+         * Once its clients have had a second to get their answers, this server loads its state
+         * again: a leader steps down (it or a standby leads next with the store's state), a
+         * lone server executes itself again. */
+        double lost = store_outcome_lost(srv->store);
+        if (lost > 0 && gt_monotonic_s() >= lost + 1.0) {
+            static const char why[] = "a commit's outcome is unknown (its answer was lost "
+                                      "with the connection to the store)";
+            if (srv->leader)
+                leader_step_down(why);
+            leader_restart(why);
+        }
         check_lost_nodes(srv, &last_turn);
         services_tick(srv);
         attach_idle_sweep(srv);

@@ -71,9 +71,11 @@ struct store {
     uint64_t *refused;         /* refused client tickets not yet waited for (short) */
     size_t nrefused, refused_cap;
     struct rejected {          /* those of them refused for their own values (a row the
-                                  database rejects), with the database's reason */
+                                  database rejects), with the database's reason; or (unknown)
+                                  whose commit's outcome is unknown, with why */
         uint64_t ticket;
         char *why;
+        bool unknown;
     } *rejected;
     size_t nrejected, rejected_cap;
     int inject_n, inject_code; /* store_fail_next_commits() */
@@ -87,6 +89,9 @@ struct store {
     pthread_mutex_t lease_mu;
     uint64_t fence;            /* store_set_fence(): every commit checks the leader's epoch */
     bool fenced;               /* a commit found a newer epoch: nothing is written any more */
+    bool outcome_lost;         /* a commit's outcome is unknown: memory may lack what the
+                                  store holds (store_outcome_lost) */
+    double outcome_lost_at;    /* when (gt_monotonic_s) */
 };
 
 /* ---- the backends ---- */
@@ -397,19 +402,22 @@ static bool refused_take(store_t *st, uint64_t t)
 }
 
 /* A client batch refused for its own values: refused, with why (the database's reason). */
-static void rejected_add(store_t *st, uint64_t t, const char *why)
+static void rejected_add(store_t *st, uint64_t t, const char *why, bool unknown)
 {
     refused_add(st, t);
     GT_GROW(st->rejected, st->rejected_cap, st->nrejected + 1);
-    st->rejected[st->nrejected++] = (struct rejected){t, xstrdup(why)};
+    st->rejected[st->nrejected++] = (struct rejected){t, xstrdup(why), unknown};
 }
 
-/* Its reason (the caller frees it), or NULL when t was not refused for its values. */
-static char *rejected_take(store_t *st, uint64_t t)
+/* Its reason (the caller frees it), or NULL when t was not refused for its values nor of
+ * unknown outcome; *unknown (may be NULL) says which. */
+static char *rejected_take(store_t *st, uint64_t t, bool *unknown)
 {
     for (size_t i = 0; i < st->nrejected; i++)
         if (st->rejected[i].ticket == t) {
             char *why = st->rejected[i].why;
+            if (unknown)
+                *unknown = st->rejected[i].unknown;
             st->rejected[i] = st->rejected[--st->nrejected];
             return why;
         }
@@ -538,15 +546,18 @@ static const batch_t *batch_of_statement(const batch_t *list, long at, long skip
  * fence (writer 0 alone: fence_check runs on st->db; the other writers take nothing once it is
  * set); msg says why when it fails (rolled back), and *bad (may be NULL) the batch with a
  * statement the database refused for its own values (a constraint), if that is why (NULL
- * otherwise: the database failed, or the fence refused the transaction). inject (a backend's
- * result code, 0 for none) fails it after its writes, as a disk that fills up at COMMIT does. */
+ * otherwise: the database failed, or the fence refused the transaction), and *unknown whether
+ * its outcome is unknown (the COMMIT's answer lost, and the database could not say since:
+ * store_backend.h's outcome_unknown). inject (a backend's result code, 0 for none) fails it
+ * after its writes, as a disk that fills up at COMMIT does. */
 static bool commit_list(store_t *st, store_db_t *db, bool fence, const batch_t *list, int inject,
-                        char *msg, size_t len, const batch_t **bad)
+                        char *msg, size_t len, const batch_t **bad, bool *unknown)
 {
     const store_backend_t *be = st->be;
     long skip = 0;
     if (bad)
         *bad = NULL;
+    *unknown = false;
     bool okay = be->begin(db) == 0;
     if (okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE)) {
         skip = 1; /* the fence's statement comes first */
@@ -561,11 +572,14 @@ static bool commit_list(store_t *st, store_db_t *db, bool fence, const batch_t *
         okay = false;
     } else if (okay) {
         okay = be->commit(db) == 0;
+        *unknown = !okay && be->outcome_unknown && be->outcome_unknown(db);
     }
     if (!okay && !msg[0])
         snprintf(msg, len, "%s", be->errmsg(db));
     if (!okay)
         be->rollback(db);
+    if (*unknown)
+        return false; /* neither a row's fault nor (as far as anyone can tell) the fence's */
     if (!okay && !inject && bad)
         *bad = batch_of_statement(list, be->bad_statement(db), skip);
     if (!okay && fence && __atomic_load_n(&st->fence, __ATOMIC_ACQUIRE)) {
@@ -578,8 +592,10 @@ static bool commit_list(store_t *st, store_db_t *db, bool fence, const batch_t *
 
 /* After a failed commit: every client batch (of list, and queued since) is refused; the
  * others, which memory already reflects, stay queued in ticket order (list's among those
- * queued: another writer may have failed before) to be retried. Holds mu. */
-static void refuse_clients(store_t *st, batch_t *list)
+ * queued: another writer may have failed before) to be retried. unknown (else NULL): list's
+ * commit has an unknown outcome, why: its client batches are answered so, not "nothing was
+ * changed" (those queued since were never sent: refused). Holds mu. */
+static void refuse_clients(store_t *st, batch_t *list, const char *unknown)
 {
     batch_t *q = st->head;
     st->head = st->tail = NULL;
@@ -588,7 +604,10 @@ static void refuse_clients(store_t *st, batch_t *list)
         batch_t *b = *from;
         *from = b->next;
         b->next = NULL;
-        if (b->client) {
+        if (b->client && unknown && from == &list) {
+            rejected_add(st, b->ticket, unknown, true);
+            batch_free(b);
+        } else if (b->client) {
             refused_add(st, b->ticket);
             batch_free(b);
         } else {
@@ -614,7 +633,7 @@ static void reject_one(store_t *st, batch_t *list, const batch_t *bad, const cha
         *from = b->next;
         b->next = NULL;
         if (b == bad) {
-            rejected_add(st, b->ticket, msg);
+            rejected_add(st, b->ticket, msg, false);
             batch_free(b);
             continue;
         }
@@ -711,9 +730,10 @@ static void *writer_main(void *arg)
 
         char msg[256] = "";
         const batch_t *bad = NULL;
+        bool unknown = false;
         double t0 = gt_monotonic_s();
         bool okay = commit_list(st, w->db, first, list ? list : &probe_batch, inject, msg,
-                                sizeof(msg), &bad);
+                                sizeof(msg), &bad, &unknown);
         double took = gt_monotonic_s() - t0;
 
         pthread_mutex_lock(&st->mu);
@@ -745,7 +765,7 @@ static void *writer_main(void *arg)
             fprintf(stderr, "gantry server: %s: nothing more is written here.\n", msg);
             snprintf(st->fail_msg, sizeof(st->fail_msg), "%s", msg);
             if (list)
-                refuse_clients(st, list);
+                refuse_clients(st, list, NULL);
             while (st->head) {
                 batch_t *next = st->head->next;
                 batch_free(st->head);
@@ -767,8 +787,26 @@ static void *writer_main(void *arg)
             st->stats.failed_commits++;
             for (int i = 1; i < st->nwriters; i++)
                 st->writers[i].stale = true;
-            if (list)
-                refuse_clients(st, list);
+            bool clients = false;
+            for (const batch_t *b = list; b; b = b->next)
+                clients |= b->client;
+            if (unknown && clients) {
+                /* Its clients are told the outcome is unknown (never "nothing was changed":
+                 * the database may hold their changes, memory does not); the server reloads
+                 * from the store (store_outcome_lost). Its kept batches are retried below, as
+                 * after any failure: their upserts write what memory holds, whether or not
+                 * this transaction committed. */
+                char why[400];
+                snprintf(why, sizeof(why), "the store lost the answer to the commit of this "
+                         "change (%s)", msg);
+                fprintf(stderr, "gantry server: %s: %s.\n", why, "the server reloads its state "
+                        "from the store");
+                st->outcome_lost = true;
+                st->outcome_lost_at = gt_monotonic_s();
+                refuse_clients(st, list, why);
+            } else if (list) {
+                refuse_clients(st, list, NULL);
+            }
             advance_done(st);
             size_t kept = count_batches(st->head);
             if (!st->degraded || strcmp(st->fail_msg, msg) || kept != logged_kept)
@@ -1040,13 +1078,23 @@ int store_wait(store_t *st, uint64_t ticket, gt_error_t *err)
     int rc = 0;
     for (;;) {
         if (st->fenced && refused_take(st, ticket)) {
-            free(rejected_take(st, ticket));
+            free(rejected_take(st, ticket, NULL));
             errno = ESTALE;
             rc = gt_error_set(err, "not_leader", "this server is no longer the leader (%s): "
                               "nothing was changed; ask the leader", st->fail_msg);
             break;
         }
-        char *why = rejected_take(st, ticket);
+        bool unknown = false;
+        char *why = rejected_take(st, ticket, &unknown);
+        if (why && unknown) {
+            refused_take(st, ticket);
+            errno = EIO;
+            rc = gt_error_set(err, "store_error", "%s: this change may or may not have been "
+                              "saved; ask again with the same Idempotency-Key (the server "
+                              "reloads its state from the store meanwhile)", why);
+            free(why);
+            break;
+        }
         if (why) {
             refused_take(st, ticket);
             errno = EINVAL;
@@ -1588,6 +1636,14 @@ int store_lease_release(store_t *st, const char *holder, gt_error_t *err)
 void store_set_fence(store_t *st, uint64_t epoch)
 {
     __atomic_store_n(&st->fence, epoch, __ATOMIC_RELEASE);
+}
+
+double store_outcome_lost(store_t *st)
+{
+    pthread_mutex_lock(&st->mu);
+    double at = st->outcome_lost ? st->outcome_lost_at : 0;
+    pthread_mutex_unlock(&st->mu);
+    return at;
 }
 
 bool store_fenced(store_t *st)

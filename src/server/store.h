@@ -222,6 +222,13 @@ int store_lease_release(store_t *st, const char *holder, gt_error_t *err);
  * errno ESTALE, code not_leader) and store_fenced() turns true: the server must step down. */
 void store_set_fence(store_t *st, uint64_t epoch);
 bool store_fenced(store_t *st);
+/* When (gt_monotonic_s; 0: never) a commit carrying clients' changes had an unknown outcome:
+ * its COMMIT's answer was lost with the connection and the database could not say since
+ * whether it committed (PostgreSQL; never on SQLite). Those clients were answered so
+ * (store_wait: -1, errno EIO, code store_error, "may or may not have been saved; ask again
+ * with the same Idempotency-Key"); memory may lack what the store holds: the server must
+ * reload its state from the store (server.c executes itself again; a leader steps down). */
+double store_outcome_lost(store_t *st);
 
 typedef struct store_stats {
     uint64_t batches, transactions;   /* batches queued; transactions (fsyncs) committed */

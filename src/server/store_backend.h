@@ -74,6 +74,13 @@ typedef struct store_backend {
      * lock, the commit itself) or is not known. store.c then refuses that statement's batch
      * alone and commits the others of the transaction again, without it. */
     long (*bad_statement)(store_db_t *db);
+    /* After a failed commit() (before the next begin): whether its outcome is unknown: the
+     * COMMIT was sent, its answer was lost with the connection, and the database could not
+     * say afterwards (within a few seconds of trying) whether the transaction committed. A
+     * commit() whose answer was lost but that the database then says committed returns 0; one
+     * it says aborted fails as any other. NULL: never unknown (SQLite: a commit's result is
+     * the library call's own, never lost on the way). */
+    bool (*outcome_unknown)(store_db_t *db);
     /* Words for an injected failure (store_fail_next_commits' code). */
     const char *(*inject_msg)(int code);
 

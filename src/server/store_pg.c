@@ -10,7 +10,15 @@
  * A transaction of the committer is sent as one pipeline (libpq's pipeline mode): BEGIN, every
  * statement, COMMIT, then the results are read. A batch costs one round trip, not one per
  * row. A lost connection is reset at the next transaction; meanwhile commits fail and the
- * store is degraded (store.h), as with a full disk. */
+ * store is degraded (store.h), as with a full disk.
+ *
+ * A COMMIT whose answer is lost with the connection (the backend killed after its commit
+ * record reached the WAL, the primary dying then) may have committed: the pipeline's first
+ * statement after BEGIN takes the transaction's id (pg_current_xact_id()), and after such a
+ * loss the connection is made again and pg_xact_status() says what became of it: committed
+ * (commit() returns 0), aborted (it fails), or, when the database cannot say within
+ * STATUS_TRIES, unknown (outcome_unknown: store.c tells the clients so and the server
+ * reloads its state from the store). */
 #include "server/store_backend.h"
 
 #include <errno.h>
@@ -21,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Type oids of the integer columns (pg_type.h is server-side only). */
 #define INT8OID 20
@@ -29,6 +38,12 @@
 
 #define SYNC_EVERY 256 /* statements between syncs of a long pipeline (no full socket buffers) */
 #define MAX_PARAMS 16
+#define STATUS_TRIES 6 /* pg_xact_status asked this many times, 0.1 s doubling between: ~3 s */
+
+/* What exec() a command sent into the pipeline is, when it is no exec(): */
+#define CMD_OTHER -1   /* BEGIN, a prepare */
+#define CMD_XID -2     /* SELECT pg_current_xact_id() */
+#define CMD_COMMIT -3
 
 typedef struct sql_cache {
     const char *sql; /* the caller's constant: its address is the key */
@@ -55,6 +70,11 @@ struct store_db {
     size_t ncmd, cmd_cap, got;
     long nexec;          /* exec() calls since begin */
     long bad;            /* the one refused for its values, or -1 */
+    char xid[32];        /* the transaction's id (pg_current_xact_id), once its answer came */
+    bool commit_sent;    /* the COMMIT went into the pipeline */
+    bool lost;           /* the connection broke while this pipeline's results were read */
+    bool answered_error; /* the server itself answered a command of it with an error */
+    bool unknown;        /* the commit's outcome is unknown (outcome_unknown) */
 };
 
 /* ---- the schema: one step per version ----
@@ -268,6 +288,8 @@ static sql_cache_t *cached(store_db_t *d, const char *sql, size_t *index)
 static const char *result_msg(const PGresult *r)
 {
     const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    if (!m && !PQresultErrorField(r, PG_DIAG_SQLSTATE) && *PQresultErrorMessage(r))
+        m = PQresultErrorMessage(r); /* libpq's own (a lost connection): no row in it */
     return m ? m : PQresultStatus(r) == PGRES_FATAL_ERROR ? "the statement failed" : "";
 }
 
@@ -307,6 +329,7 @@ static int drain(store_db_t *d)
         if (!r) {
             if (PQstatus(d->conn) != CONNECTION_OK || ++nulls > 2) {
                 char m[512];
+                d->lost = true;
                 set_msg(d, pgmsg(d->conn, m, sizeof(m)));
                 if (!d->msg[0])
                     snprintf(d->msg, sizeof(d->msg), "the connection to PostgreSQL was lost");
@@ -322,8 +345,13 @@ static int drain(store_db_t *d)
             PQclear(r);
             break;
         }
-        long which = d->got < d->ncmd ? d->cmd[d->got] : -1;
+        long which = d->got < d->ncmd ? d->cmd[d->got] : CMD_OTHER;
         d->got++;
+        if (which == CMD_XID && s == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+            !PQgetisnull(r, 0, 0))
+            snprintf(d->xid, sizeof(d->xid), "%s", PQgetvalue(r, 0, 0));
+        if (s == PGRES_FATAL_ERROR && PQresultErrorField(r, PG_DIAG_SQLSTATE))
+            d->answered_error = true; /* the server's own answer: the transaction aborted */
         if (s == PGRES_FATAL_ERROR && !d->failed && which >= 0 && values_refused(r))
             d->bad = which;
         if (s == PGRES_FATAL_ERROR || s == PGRES_NONFATAL_ERROR || s == PGRES_BAD_RESPONSE)
@@ -350,8 +378,11 @@ static int pipe_end(store_db_t *d)
     } else if (drain(d) < 0) {
         rc = -1;
     }
+    if (PQstatus(d->conn) != CONNECTION_OK)
+        d->lost = true;
     if (PQpipelineStatus(d->conn) != PQ_PIPELINE_OFF && !PQexitPipelineMode(d->conn)) {
         /* results still unread: the connection is in no state to go on; start anew */
+        d->lost = true;
         PQreset(d->conn);
         session_setup(d->conn);
         d->unprepare = true;
@@ -395,7 +426,7 @@ static int pipe_send(store_db_t *d, const char *sql, const store_val_t *v, size_
         e->prepared = ok;
         d->pending++;
         if (ok)
-            sent(d, -1);
+            sent(d, CMD_OTHER);
     }
     if (ok)
         ok = PQsendQueryPrepared(d->conn, name, (int)n, vals, NULL, NULL, 0);
@@ -430,6 +461,13 @@ static int pg_begin(store_db_t *d)
     d->ncmd = d->got = 0;
     d->nexec = 0;
     d->bad = -1;
+    d->xid[0] = '\0';
+    d->commit_sent = d->lost = d->answered_error = d->unknown = false;
+    /* What the server sent since the last transaction: a connection it closed meanwhile (it
+     * restarted, the backend was ended) shows here, before this transaction is sent into it
+     * (its outcome would be unknown otherwise). */
+    if (PQstatus(d->conn) == CONNECTION_OK)
+        PQconsumeInput(d->conn);
     if (PQstatus(d->conn) != CONNECTION_OK) {
         PQreset(d->conn); /* lost (the database restarted, the network failed): once per try */
         d->unprepare = true;
@@ -456,7 +494,9 @@ static int pg_begin(store_db_t *d)
         d->unprepare = false;
     }
     if (!PQenterPipelineMode(d->conn) ||
-        !PQsendQueryParams(d->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0)) {
+        !PQsendQueryParams(d->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        (sent(d, CMD_OTHER), !PQsendQueryParams(d->conn, "SELECT pg_current_xact_id()::text", 0,
+                                                NULL, NULL, NULL, NULL, 0))) {
         char m[512];
         set_msg(d, pgmsg(d->conn, m, sizeof(m)));
         d->piped = PQpipelineStatus(d->conn) != PQ_PIPELINE_OFF;
@@ -465,8 +505,8 @@ static int pg_begin(store_db_t *d)
         return -1;
     }
     d->piped = true;
-    d->pending = 1;
-    sent(d, -1);
+    d->pending = 2;
+    sent(d, CMD_XID);
     return 0;
 }
 
@@ -490,6 +530,76 @@ static int pg_exec(store_db_t *d, const char *sql, const store_val_t *v, size_t 
     return ok ? 0 : -1;
 }
 
+static void pause_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* pg_xact_status of the transaction d->xid, on the write connection made again: "committed",
+ * "aborted", or NULL when the database cannot say within STATUS_TRIES (unreachable, or the
+ * transaction still in progress on the old backend). */
+static const char *xact_status(store_db_t *d)
+{
+    static const char *const sql = "SELECT pg_xact_status($1::xid8)";
+    const char *vals[1] = {d->xid};
+    double wait = 0.1;
+    for (int i = 0; i < STATUS_TRIES; i++) {
+        if (i > 0) {
+            pause_s(wait);
+            wait *= 2;
+        }
+        if (PQstatus(d->conn) != CONNECTION_OK) {
+            PQreset(d->conn);
+            d->unprepare = true;
+            if (PQstatus(d->conn) != CONNECTION_OK)
+                continue;
+            session_setup(d->conn);
+        }
+        if (PQpipelineStatus(d->conn) != PQ_PIPELINE_OFF && !PQexitPipelineMode(d->conn)) {
+            PQreset(d->conn);
+            d->unprepare = true;
+            continue;
+        }
+        PGresult *r = PQexecParams(d->conn, sql, 1, NULL, vals, NULL, NULL, 0);
+        const char *st = NULL;
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
+            const char *v = PQgetvalue(r, 0, 0);
+            st = !strcmp(v, "committed") ? "committed" : !strcmp(v, "aborted") ? "aborted" : NULL;
+        }
+        PQclear(r);
+        if (st)
+            return st;
+    }
+    return NULL;
+}
+
+/* After a commit that failed with the connection lost once its COMMIT was sent: what became
+ * of the transaction. 0: it committed; -1: it did not (d->unknown when nobody can say). */
+static int lost_commit(store_db_t *d)
+{
+    if (d->answered_error)
+        return -1; /* the server refused a command of it: rolled back */
+    const char *st = d->xid[0] ? xact_status(d) : NULL;
+    if (st && !strcmp(st, "committed")) {
+        d->failed = false;
+        d->msg[0] = '\0';
+        return 0;
+    }
+    if (!st) {
+        d->unknown = true;
+        char m[200];
+        size_t k = strnlen(d->msg, sizeof(m) - 1);
+        memcpy(m, d->msg, k);
+        m[k] = '\0';
+        snprintf(d->msg, sizeof(d->msg), "the answer to its COMMIT was lost (%s) and %s",
+                 m[0] ? m : "the connection broke",
+                 d->xid[0] ? "PostgreSQL could not be asked what became of it"
+                           : "its transaction's id never came back");
+    }
+    return -1;
+}
+
 static int pg_commit(store_db_t *d)
 {
     int rc = 0;
@@ -499,11 +609,14 @@ static int pg_commit(store_db_t *d)
             set_msg(d, pgmsg(d->conn, m, sizeof(m)));
             rc = -1;
         } else {
-            sent(d, -1);
+            sent(d, CMD_COMMIT);
+            d->commit_sent = true;
         }
         d->pending++;
         if (pipe_end(d) < 0)
             rc = -1;
+        if (rc < 0 && d->commit_sent && d->lost)
+            rc = lost_commit(d);
     } else if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
         set_msg(d, "a statement of the transaction failed");
         rc = -1;
@@ -538,6 +651,8 @@ static void pg_rollback(store_db_t *d)
 }
 
 static long pg_bad_statement(store_db_t *d) { return d->bad; }
+
+static bool pg_outcome_unknown(store_db_t *d) { return d->unknown; }
 
 static const char *pg_errmsg(store_db_t *d)
 {
@@ -898,6 +1013,7 @@ const store_backend_t store_backend_pg = {
     .rollback = pg_rollback,
     .errmsg = pg_errmsg,
     .bad_statement = pg_bad_statement,
+    .outcome_unknown = pg_outcome_unknown,
     .inject_msg = pg_inject_msg,
     .query = pg_query,
     .read_begin = pg_read_begin,

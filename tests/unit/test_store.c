@@ -855,6 +855,122 @@ static void pg_idle_tx(const char *base)
     store_backend_pg.close(db);
 }
 
+/* The first line psql prints for sql on url (-At), in out; -1 when it fails. */
+static int psql_line(const char *url, const char *sql, char *out, size_t len)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "PGOPTIONS='-c client_min_messages=warning' psql -X -At "
+             "-v ON_ERROR_STOP=1 '%s' -c \"%s\" 2>/dev/null", url, sql);
+    FILE *f = popen(cmd, "r");
+    out[0] = '\0';
+    if (!f)
+        return -1;
+    if (!fgets(out, (int)len, f))
+        out[0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    return pclose(f) == 0 ? 0 : -1;
+}
+
+struct lost_wait {
+    uint64_t ticket;
+    int rc, err_no;
+    char msg[sizeof(((gt_error_t *)0)->msg)];
+    int done; /* __atomic */
+};
+
+static void *lost_waiter(void *arg)
+{
+    struct lost_wait *w = arg;
+    gt_error_t err = {0};
+    errno = 0;
+    w->rc = store_wait(st, w->ticket, &err);
+    w->err_no = errno;
+    snprintf(w->msg, sizeof(w->msg), "%s", err.msg);
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* A COMMIT whose answer is lost after it committed: the database waits for a synchronous
+ * standby that does not exist ('nobody'), so each commit, already durable, waits there; its
+ * backend is ended meanwhile (the client gets no answer). The store must ask PostgreSQL
+ * (pg_xact_status) and report the change committed, as it is: never "nothing was changed". */
+static void pg_lost_commit(const char *base)
+{
+    char url[1024], line[256];
+    gt_error_t err = {0};
+    if (pg_newdb(base, "gantry_unit_lost", url, sizeof(url)) < 0) {
+        ok(0, "a database for the lost commit checks");
+        return;
+    }
+    is_int(store_create(url, NULL, 0, &err), 0, "a fresh store");
+    is_int(store_open(url, &st, &err), 0, "opens: %s", err.msg);
+    if (!st)
+        return;
+    is_int(store_wait(st, put(st, 1, true), &err), 0, "a first write commits");
+    is_int(psql(base, "ALTER SYSTEM SET synchronous_standby_names = 'nobody'"), 0,
+           "commits now wait for a synchronous standby that never answers");
+    is_int(psql(base, "SELECT pg_reload_conf()"), 0, "reloaded");
+    /* The setting reaches the commits once the checkpointer has read it: until one waits, a
+     * new client change each time (those before commit at once). 60 s at most. */
+    struct lost_wait w = {0};
+    uint64_t id = 100;
+    bool cut = false;
+    time_t t0 = time(NULL);
+    for (; !cut && time(NULL) - t0 < 60; id++) {
+        w = (struct lost_wait){.ticket = put(st, id, true)};
+        pthread_t th;
+        if (pthread_create(&th, NULL, lost_waiter, &w) != 0)
+            break;
+        while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) && time(NULL) - t0 < 60) {
+            if (psql_line(base, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE datname = 'gantry_unit_lost' AND wait_event = 'SyncRep'",
+                          line, sizeof(line)) == 0 && atoi(line) > 0) {
+                cut = true;
+                break;
+            }
+            usleep(20000);
+        }
+        pthread_join(th, NULL);
+    }
+    id--;
+    is_int(psql(base, "ALTER SYSTEM RESET synchronous_standby_names"), 0, "the setting reset");
+    is_int(psql(base, "SELECT pg_reload_conf()"), 0, "reloaded");
+    ok(cut, "a commit waited for the standby and its backend was ended (job %llu)",
+       (unsigned long long)id);
+    is_int(w.rc, 0, "the change whose COMMIT answer was lost is reported committed: %s", w.msg);
+    ok(!strstr(w.msg, "nothing was changed"), "never 'nothing was changed'");
+    ok(stored(st, id), "and the store holds it");
+    ok(store_outcome_lost(st) == 0, "its outcome was learned: no reload needed");
+    is_int(store_wait(st, put(st, 2, true), &err), 0, "writes go on: %s", err.msg);
+    store_close(st);
+    st = NULL;
+
+    /* A transaction whose backend is ended before its COMMIT ran: the server said so (FATAL
+     * 57P01, its own answer): rolled back, a failure like any other, not an unknown one. */
+    store_db_t *db = NULL;
+    is_int(store_backend_pg.open(url, &db, &err), 0, "a connection: %s", err.msg);
+    if (!db)
+        return;
+    static const char *const slow = "SELECT pg_sleep(30)";
+    static const char *const ins = "INSERT INTO meta (key, value) VALUES ('aborted', 1)";
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "for i in $(seq 600); do n=$(PGOPTIONS='-c client_min_messages="
+             "warning' psql -X -At '%s' -c \"SELECT count(pg_terminate_backend(pid)) FROM "
+             "pg_stat_activity WHERE datname = 'gantry_unit_lost' AND wait_event = 'PgSleep'\"); "
+             "[ \"$n\" -gt 0 ] 2>/dev/null && exit 0; sleep 0.05; done; exit 1", base);
+    FILE *killer = popen(cmd, "r");
+    ok(store_backend_pg.begin(db) == 0 && store_backend_pg.exec(db, ins, NULL, 0) == 0 &&
+       store_backend_pg.exec(db, slow, NULL, 0) == 0, "a transaction sent");
+    ok(store_backend_pg.commit(db) < 0, "its backend ended before the COMMIT: it fails (%s)",
+       store_backend_pg.errmsg(db));
+    ok(!store_backend_pg.outcome_unknown(db), "and its outcome is known: rolled back");
+    ok(killer && pclose(killer) == 0, "the backend was ended while it slept");
+    store_backend_pg.close(db);
+    is_int(psql_line(url, "SELECT count(*) FROM meta WHERE key = 'aborted'", line,
+                     sizeof(line)), 0, "read back");
+    is_str(line, "0", "the database holds none of it");
+}
+
 static void check_pg(void)
 {
     const char *base = getenv("GANTRY_TEST_PG");
@@ -886,6 +1002,7 @@ static void check_pg(void)
     pg_newer_and_damaged(base);
     pg_reconnect(base);
     pg_idle_tx(base);
+    pg_lost_commit(base);
     on_pg = false;
 }
 
