@@ -473,7 +473,9 @@ static void relay(struct attach *a, session_t *s)
 {
     tell_session_id(s);
     while (relay_legs(a, s) == RELAY_CLIENT_GONE) {
-        if (!s->keep || !await_client(a, s)) {
+        /* A client that leaves once the command's status came is not a detach: it is over. */
+        bool exited = s->oscan.type == TTY_EXIT && tty_scan_at_boundary(&s->oscan);
+        if (!s->keep || exited || !await_client(a, s)) {
             /* The command sees its input end (a terminal: hung up). */
             shutdown(s->afd, SHUT_WR);
             return;
