@@ -798,7 +798,7 @@ uint64_t server_job_lost(server_t *srv, job_t *j, node_t *n, const char *why)
 {
     send_stops(srv, j, "preempt", 0, n->name);
     uint64_t ended = 0; /* a service's replica it no longer wants ends instead (services.h) */
-    if (services_replica_end_unwanted(srv, j, n, why, -1, 0, &ended))
+    if (services_replica_end_unwanted(srv, j, n, true, why, -1, 0, &ended))
         return ended;
     if (j->stopping || server_job_requeues(srv, j)) {
         server_job_event(srv, j, "requeued",

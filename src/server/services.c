@@ -276,16 +276,35 @@ static bool draining(const service_t *s, uint64_t id)
     return false;
 }
 
+static bool replica_ready(const job_t *j)
+{
+    return j->state == JOB_RUNNING && !j->stopping && j->ready;
+}
+
 /* Why s does not want replica j run again, or NULL: it leaves the endpoint (its drain's
- * reason), it is of an earlier revision, or its index is above the replicas wanted and as many
- * others of the current revision remain (so that the service never drops below them). */
-static const char *unwanted(server_t *srv, const service_t *s, const job_t *j)
+ * reason); it is of an earlier revision and surplus: the current revision's ready replicas and
+ * the other earlier-revision ones still ready (none leaving the endpoint) already make the
+ * replicas wanted (an old replica goes only as new ones get ready, as Kubernetes' Deployments
+ * do: a stuck update or a broken revision after a crash keeps the old ones serving); or its
+ * index is above the replicas wanted and as many others of the current revision remain (so
+ * that the service never drops below them). gone: node n lost its replicas (they do not count
+ * as ready: they may not have been reported lost yet). */
+static const char *unwanted(server_t *srv, const service_t *s, const job_t *j, const node_t *n,
+                            bool gone)
 {
     for (size_t i = 0; i < s->ndrain; i++)
         if (s->drain[i].id == j->id)
             return s->drain[i].reason;
-    if (j->revision != s->revision)
-        return "replaced";
+    if (j->revision != s->revision) {
+        int serving = 0;
+        for (size_t i = 0; i < s->nids; i++) {
+            const job_t *o = server_job(srv, s->ids[i]);
+            if (o && o != j && replica_ready(o) && !draining(s, o->id) &&
+                !(gone && job_on_node(o, n->name)))
+                serving++;
+        }
+        return serving >= s->replicas ? "replaced" : NULL;
+    }
     if (j->replica < s->replicas)
         return NULL;
     int others = 0;
@@ -298,12 +317,13 @@ static const char *unwanted(server_t *srv, const service_t *s, const job_t *j)
     return others >= s->replicas ? "scaled_down" : NULL;
 }
 
-bool services_replica_end_unwanted(server_t *srv, job_t *j, node_t *n, const char *what,
-                                   int exit_code, int exit_signal, uint64_t *ticket)
+bool services_replica_end_unwanted(server_t *srv, job_t *j, node_t *n, bool gone,
+                                   const char *what, int exit_code, int exit_signal,
+                                   uint64_t *ticket)
 {
     service_t *s = j->kind == JOB_KIND_SERVICE ? services_find(srv, j->service) : NULL;
     const char *reason = s && !s->reserved && !job_state_terminal(j->state)
-                             ? unwanted(srv, s, j) : NULL;
+                             ? unwanted(srv, s, j, n, gone) : NULL;
     if (!reason)
         return false;
     char msg[700];
@@ -333,7 +353,7 @@ uint64_t services_replica_exited(server_t *srv, job_t *j, node_t *n, const char 
              reason, exit_code, exit_signal, message && *message ? ": " : "",
              message ? message : "");
     uint64_t ended = 0;
-    if (services_replica_end_unwanted(srv, j, n, what, exit_code, exit_signal, &ended))
+    if (services_replica_end_unwanted(srv, j, n, false, what, exit_code, exit_signal, &ended))
         return ended;
     j->restarts++;
     double backoff = services_backoff_s(j->restarts);
@@ -506,11 +526,6 @@ static uint64_t retire(server_t *srv, service_t *s, job_t *j, const char *reason
                     "endpoint (%s).\n", s->name, j->replica, (unsigned long long)j->id,
             j->revision, reason);
     return 0;
-}
-
-static bool replica_ready(const job_t *j)
-{
-    return j->state == JOB_RUNNING && !j->stopping && j->ready;
 }
 
 static uint64_t reconcile(server_t *srv, service_t *s, double now)

@@ -6,12 +6,14 @@
  * replica 0..N-1 and tagged with the revision they run. The job machinery does the rest: a
  * replica whose process exits or fails is requeued (the same job, the next incarnation) after
  * a backoff; a lost node or a preemption requeues it like any requeueable job; it has no time
- * limit. A replica the service no longer wants (an earlier revision's, one above the replicas
- * wanted) ends instead when it exits or its node loses it (services_replica_end_unwanted). This module keeps the records (store: settings of kind "service"), reconciles each
- * service's replicas with what it wants on every turn of the scheduler thread (creating and
- * stopping replica jobs: scale, rolling update one replica at a time, rollback), takes the
- * agents' readiness reports, and serves the endpoint: /v1/services/NAME/... proxied to a ready
- * replica (api_services.c). Caller holds srv->mu unless said otherwise. */
+ * limit. A replica the service no longer wants (an earlier revision's once enough others are
+ * ready, one above the replicas wanted) ends instead when it exits or its node loses it
+ * (services_replica_end_unwanted). This module keeps the records (store: settings of kind
+ * "service"), reconciles each service's replicas with what it wants on every turn of the
+ * scheduler thread (creating and stopping replica jobs: scale, rolling update one replica at
+ * a time, rollback), takes the agents' readiness reports, and serves the endpoint:
+ * /v1/services/NAME/... proxied to a ready replica (api_services.c). Caller holds srv->mu
+ * unless said otherwise. */
 #ifndef GANTRY_SERVICES_H
 #define GANTRY_SERVICES_H
 
@@ -60,16 +62,21 @@ void services_settle(server_t *srv, const char *name, bool keep, uint64_t first,
 uint64_t services_replica_exited(server_t *srv, job_t *j, node_t *n, const char *reason,
                                  int exit_code, int exit_signal, const char *message);
 /* Replica j, whose processes on node n are gone (its node lost it, its node's fence stopped
- * it, or its process ended: what, with exit_code and exit_signal), is not run again when its
- * service no longer wants it: a replica of an earlier revision (a rolling update or rollback
- * replaces it), one leaving the endpoint (replaced or scaled down), or one above the replicas
- * wanted while enough others of the current revision remain (scaled down). Such a replica
- * ends cancelled (reason replaced or scaled_down, by service), its GPUs freed at once (its
- * other gang nodes are sent stops); returns true with the store ticket in *ticket. false: the
- * service wants it, nothing done (the caller requeues it). Kept in memory only, the endpoint's
- * drain does not survive a restart of the server; the revision and the replicas wanted do. */
-bool services_replica_end_unwanted(server_t *srv, job_t *j, node_t *n, const char *what,
-                                    int exit_code, int exit_signal, uint64_t *ticket);
+ * it: gone, n's other replicas are gone too; or its process ended: what, with exit_code and
+ * exit_signal), is not run again when its service no longer wants it: one leaving the
+ * endpoint (replaced or scaled down); one of an earlier revision that is surplus, the current
+ * revision's ready replicas and the other earlier-revision replicas still ready (none leaving
+ * the endpoint, none on n when gone) already making the replicas wanted (replaced: an old
+ * replica goes only as new ones get ready; otherwise it runs again, with its backoff, and the
+ * rolling update replaces it later); or one above the replicas wanted while enough others of
+ * the current revision remain (scaled down). Such a replica ends cancelled (reason replaced or
+ * scaled_down, by service), its GPUs freed at once (its other gang nodes are sent stops);
+ * returns true with the store ticket in *ticket. false: the service wants it, nothing done
+ * (the caller requeues it). Kept in memory only, the endpoint's drain and the replicas'
+ * readiness do not survive a restart of the server; the revision and the replicas wanted do. */
+bool services_replica_end_unwanted(server_t *srv, job_t *j, node_t *n, bool gone,
+                                   const char *what, int exit_code, int exit_signal,
+                                   uint64_t *ticket);
 /* An agent's word on replica j (its current incarnation, running on that agent's node): the
  * port it gave it (0: not said) and whether its readiness probe passes. */
 void services_replica_probe(server_t *srv, job_t *j, int port, bool ready);

@@ -2,14 +2,16 @@
 # A service's rolling update, rollback and scale-down across a crash of the server
 # (docs/services.md, "Across a crash of the server"): the server is killed (kill -9) in the
 # middle of each, stays down until the node's fence has stopped every replica, and restarts on
-# the same data. The replicas the service no longer wants (of an earlier revision, above the
-# replicas wanted) end when the node reports them fenced: none runs again (before, the server
-# requeued them as lost like any replica, they started again, the endpoint sent requests to
-# the old revision, and the update crept on one replica at a time behind them). The service
-# converges to the replicas wanted, all of the current revision, and a client looping on the
-# endpoint from its first ready replica on sees no failed request. Also: a replica of an
-# earlier revision that exits by itself during an update ends (not restarted); and, last, the
-# restart backoff's reset after 30 s ready, which no other test waits for.
+# the same data. An earlier revision's replica goes only as the new revision's get ready
+# (Kubernetes' Deployments): the fence stopped them all, so the old ones run again and serve
+# until the update replaces them; the replicas above the replicas wanted (a scale-down) end
+# when the node reports them fenced. The service converges to the replicas wanted, all of the
+# current revision, and a client looping on the endpoint from its first ready replica on sees
+# no failed request. Also, in an update stuck on a revision that never gets ready: an old
+# replica that exits is restarted, not ended, and the endpoint keeps answering (before, each
+# one that exited ended, until the endpoint answered 503 with none left); one that is surplus
+# (the other old ones ready make the replicas wanted) ends. And, last, the restart backoff's
+# reset after 30 s ready, which no other test waits for.
 . "$(dirname "$0")/agent-lib.sh"
 cat > "$WORK/cluster.yaml" <<'Y'
 teams:
@@ -88,6 +90,16 @@ ended_not_requeued() {
   done
   echo "${bad:-none}"
 }
+# each ID:INC:REQUEUES of $1 ended cancelled with reason $2 (whether it ran again before or not)
+ended_as() {
+  local e id bad=""
+  for e in $1; do
+    id=${e%%:*}
+    wait_for 30 job_is "$id" cancelled || bad="$bad $id:$(job_state "$id")"
+    [ "$(api GET "/v1/jobs/$id" | jget '{end_reason}')" = "$2" ] || bad="$bad $id:reason=$(api GET "/v1/jobs/$id" | jget '{end_reason}')"
+  done
+  echo "${bad:-none}"
+}
 # A client that calls the endpoint in a loop until loop_stop (98-services.t's): one line a
 # request, "TIME ANSWER CODE", in $WORK/$1.
 loop_start() {
@@ -120,30 +132,50 @@ restart
 wait_for 30 some_ready
 ok $? "after the restart a replica is ready again"
 loop_start update.loop
-wait_for 60 converged 2 2
+wait_for 90 converged 2 2
 ok $? "the update converges: 2 replicas, both of revision 2, ready, rollout complete"
 loop_stop
-is "$(ended_not_requeued "$old" replaced)" none "the replicas of revision 1 the fence stopped ended (replaced): not requeued, not run again"
-is "$(failed_requests update.loop)" 0 "no request failed from the first ready replica on ($(requests update.loop) requests)"
-is "$(grep -c ' v1 job=' "$WORK/update.loop")" 0 "no request went to a replica of revision 1 after the restart"
+is "$(ended_as "$old" replaced)" none "the replicas of revision 1 ended, replaced by the update"
+is "$(failed_requests update.loop)" 0 "no request failed from the first ready replica on ($(requests update.loop) requests: $(grep -c ' v1 job=' "$WORK/update.loop") answered by revision 1, $(grep -c ' v2 job=' "$WORK/update.loop") by revision 2)"
 for i in 1 2 3 4; do call web x; done > "$WORK/answers"
 is "$(grep -c '^v2 ' "$WORK/answers")" 4 "every answer is revision 2's"
-like "$(cat "$WORK/server.log")" "replica [0-9] \(job [0-9]+, revision 1\) ends: on node a1, .*revision 2 replaces" "the server's log says why an old replica ended"
 
 # ---- a rollback, the server killed right after it is acknowledged ----
 api PATCH /v1/services/web '{"spec":{"command":'"$(cmd v3 "$WORK/v3.go")"'}}' >/dev/null
 is "$(cat "$WORK/status")" 200 "an update to revision 3 (whose replicas never get ready) is acknowledged"
 wait_for 30 replica_running 3
 ok $? "a replica of revision 3 runs, not ready"
-# ---- meanwhile a replica of revision 2 exits by itself: it ends, it is not restarted ----
+# ---- the update is stuck: an old replica that exits is restarted, the endpoint keeps answering ----
+# (the case of Kubernetes' Deployment semantics: revision 2's replicas are not surplus while
+# none of revision 3 is ready)
+loop_start stuck.loop
+for round in 1 2; do
+  victim=$(call web x)
+  vjob=$(printf '%s' "$victim" | sed 's/.* job=\([0-9]*\) .*/\1/'); vpid=$(printf '%s' "$victim" | sed 's/.*pid=//')
+  IFS=: read -r _ vinc vreq <<< "$(stamp '$_->{job} == '"$vjob")"
+  kill -9 "$vpid"
+  vback() { [ "$(api GET "/v1/jobs/$vjob" | jget '{incarnation}')" -gt "$vinc" ] 2>/dev/null && ready_is web 2; }
+  wait_for 30 vback
+  ok $? "round $round: a replica of revision 2 (job $vjob) killed while the update to revision 3 is stuck runs again and is ready"
+  is "$(job_state "$vjob"):$(requeues "$vjob")" "running:$((vreq + 1))" "round $round: it was requeued (restarted), not ended"
+done
+loop_stop
+is "$(replicas 2)" "3 2" "2 replicas of revision 2 serve beside the unready one of revision 3"
+is "$(failed_requests stuck.loop)" 0 "no request failed meanwhile ($(requests stuck.loop) requests)"
+is "$(grep -c ' v2 job=' "$WORK/stuck.loop")" "$(requests stuck.loop)" "every answer was revision 2's"
+# ---- a surplus old replica still ends: scaled to 1, the other old one ready makes it ----
+api PATCH /v1/services/web '{"replicas":1}' >/dev/null
+is "$(cat "$WORK/status")" 200 "a scale to 1 (the update still stuck) is acknowledged"
 victim=$(call web x)
 vjob=$(printf '%s' "$victim" | sed 's/.* job=\([0-9]*\) .*/\1/'); vpid=$(printf '%s' "$victim" | sed 's/.*pid=//')
 vstamp=$(stamp '$_->{job} == '"$vjob")
 kill -9 "$vpid"
 wait_for 30 job_is "$vjob" cancelled
-ok $? "a replica of revision 2 (job $vjob) killed during the update to revision 3 ends"
+ok $? "a surplus replica of revision 2 (job $vjob) that exits ends"
 is "$(ended_not_requeued "$vstamp" replaced)" none "it ended replaced: not requeued, not restarted"
-is "$(replicas 2)" "2 1" "1 replica of revision 2 serves beside the unready one of revision 3 (none of revision 3 is ready to take the other's place)"
+like "$(cat "$WORK/server.log")" "replica [0-9] \(job $vjob, revision 2\) ends: on node a1, .*revision 3 replaces" "the server's log says why it ended"
+is "$(replicas 2)" "2 1" "1 replica of revision 2 serves beside the unready one of revision 3"
+is "$(call web x | cut -d' ' -f1)" v2 "the endpoint answers (revision 2)"
 old2=$(jobs_of 2); old3=$(jobs_of 3)
 api PATCH /v1/services/web '{"rollback":true}' >/dev/null
 is "$(cat "$WORK/status")" 200 "a rollback (revision 4: revision 2's spec) is acknowledged"
@@ -153,11 +185,11 @@ is "$(svc_field web '{revision}')" 4 "after the restart the service is at revisi
 wait_for 30 some_ready
 ok $? "a replica is ready again"
 loop_start rollback.loop
-wait_for 60 converged 4 2
-ok $? "the rollback converges: 2 replicas of revision 4, ready, rollout complete"
+wait_for 90 converged 4 1
+ok $? "the rollback converges: 1 replica of revision 4, ready, rollout complete"
 loop_stop
-is "$(ended_not_requeued "$old3" replaced)" none "the broken replica of revision 3 ended: not requeued, never run again"
-is "$(ended_not_requeued "$old2" replaced)" none "the replicas of revision 2 ended: not requeued"
+is "$(ended_as "$old3" replaced)" none "the broken replica of revision 3 ended, replaced"
+is "$(ended_as "$old2" replaced)" none "the replica of revision 2 ended, replaced"
 is "$(failed_requests rollback.loop)" 0 "no request failed from the first ready replica on ($(requests rollback.loop) requests)"
 is "$(grep -c ' v3 job=' "$WORK/rollback.loop")" 0 "no request went to the rolled back revision"
 
