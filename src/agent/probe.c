@@ -468,9 +468,11 @@ size_t probe_events(probe_set_t *ps, probe_event_t *out, size_t max)
 {
     pthread_mutex_lock(&ps->mu);
     size_t n = ps->nev < max ? ps->nev : max;
-    memcpy(out, ps->ev, n * sizeof(*out));
-    memmove(ps->ev, ps->ev + n, (ps->nev - n) * sizeof(*out));
-    ps->nev -= n;
+    if (n) { /* none queued may mean none allocated: no memcpy from NULL */
+        memcpy(out, ps->ev, n * sizeof(*out));
+        memmove(ps->ev, ps->ev + n, (ps->nev - n) * sizeof(*out));
+        ps->nev -= n;
+    }
     pthread_mutex_unlock(&ps->mu);
     return n;
 }

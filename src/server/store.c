@@ -364,7 +364,8 @@ static void take_prefix(store_t *st, writer_t *w)
         tail = &b->next;
         w->barrier |= b->barrier;
         GT_GROW(w->keys, w->keys_cap, w->nkeys + b->nkeys + 1);
-        memcpy(w->keys + w->nkeys, b->keys, b->nkeys * sizeof(*b->keys));
+        if (b->nkeys) /* a batch without keys may have none allocated: no memcpy from NULL */
+            memcpy(w->keys + w->nkeys, b->keys, b->nkeys * sizeof(*b->keys));
         w->nkeys += b->nkeys;
     }
 }
