@@ -231,7 +231,7 @@ int api_attach_job(server_t *srv, http_req_t *req, http_resp_t *resp, job_t *j,
     if (attach_open(srv, j, mode, task, req->who.user, sid, &err) < 0) {
         pthread_mutex_unlock(&srv->mu);
         json_decref(audit);
-        return http_error_from(resp, 409, &err);
+        return http_error_from(resp, strcmp(err.code, "too_many_sessions") ? 409 : 429, &err);
     }
     char object[24];
     snprintf(object, sizeof(object), "%llu", (unsigned long long)j->id);

@@ -213,6 +213,19 @@ int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, const
     json_object_set_new(task, "job_id", json_integer((json_int_t)j->id));
     json_object_set_new(task, "incarnation", json_integer(j->incarnation));
     pthread_mutex_lock(&a->mu);
+    int open = 0;
+    for (session_t *o = a->sessions; s->keep && o; o = o->next)
+        open += o->keep && !strcmp(o->user, s->user);
+    if (open >= ATTACH_USER_SESSIONS_MAX) {
+        pthread_mutex_unlock(&a->mu);
+        json_decref(task);
+        session_free(s);
+        errno = EBUSY;
+        return gt_error_set(err, "too_many_sessions", "%s has %d terminal sessions open "
+                            "(attached or detached), the most one user may: end one (exit its shell, or "
+                            "gantry attach JOB --list to find a detached one) and try again",
+                            user && user[0] ? user : "this user", open);
+    }
     s->next = a->sessions;
     a->sessions = s;
     pthread_mutex_unlock(&a->mu);

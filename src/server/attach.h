@@ -31,6 +31,12 @@
 #define ATTACH_IDLE_DEFAULT_S 3600 /* a class's session_idle_timeout when not written */
 #define ATTACH_PROTO "gantry-attach"
 #define ATTACH_HELD_MAX (1 << 20) /* a detached session's output held for its next client */
+/* Terminal sessions (run -it, exec -it: those kept when their client leaves) one user may
+ * have open at once, over every job, attached or detached: each holds a relay thread and,
+ * detached, up to ATTACH_HELD_MAX of output until its idle timeout; the next is refused (code
+ * too_many_sessions, HTTP 429) until one ends. Sessions that end with their client (exec
+ * without a terminal, port-forward connections) are not counted. */
+#define ATTACH_USER_SESSIONS_MAX 16
 
 typedef enum attach_mode {
     ATTACH_EXEC,      /* a command inside the job (gantry exec) */
