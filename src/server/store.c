@@ -899,16 +899,16 @@ int store_create(const char *where, const store_op_t *init, size_t n, gt_error_t
     return be->create_end(db, true, err);
 }
 
-/* How many write connections: the backend's `writers` (1 on SQLite), or GANTRY_STORE_WRITERS
- * (1 to STORE_MAX_WRITERS) on a backend that takes several (docs/store.md). */
-#define STORE_MAX_WRITERS 16
+/* How many write connections: one, or GANTRY_STORE_WRITERS (1 to the backend's `writers`) on
+ * a backend that takes several (docs/store.md, "Write connections": one groups more clients
+ * into each commit, and was the fastest with the machine to itself). */
 static int writers_for(const store_backend_t *be)
 {
-    if (be->writers <= 1)
-        return 1;
     const char *e = getenv("GANTRY_STORE_WRITERS");
-    int n = e && *e ? atoi(e) : be->writers;
-    return n < 1 ? 1 : n > STORE_MAX_WRITERS ? STORE_MAX_WRITERS : n;
+    if (be->writers <= 1 || !e || !*e)
+        return 1;
+    int n = atoi(e);
+    return n < 1 ? 1 : n > be->writers ? be->writers : n;
 }
 
 int store_open(const char *where, store_t **out, gt_error_t *err)

@@ -98,11 +98,11 @@ typedef struct store_backend {
     int (*last_seqs)(store_db_t *db, uint64_t *event, uint64_t *audit, gt_error_t *err);
     /* "ORDER BY" terms that list tokens in the order they were stored. */
     const char *tokens_order;
-    /* How many write connections store.c commits on at once by default (0 or 1: one; more on
-     * a database that flushes concurrent sessions' commits together, PostgreSQL): each is an
-     * open() of its own, with a thread of store.c's. Transactions on different connections
-     * never write the same rows (store.c orders those), so the database's commit order
-     * between them is free. GANTRY_STORE_WRITERS overrides it where it is above 1. */
+    /* The most write connections store.c may commit on at once (0 or 1: one; more on a
+     * database that flushes concurrent sessions' commits together, PostgreSQL). One by
+     * default; GANTRY_STORE_WRITERS=N asks for more, up to this. Each is an open() of its
+     * own, with a thread of store.c's. Transactions on different connections never write the
+     * same rows (store.c orders those), so the database's commit order between them is free. */
     int writers;
 } store_backend_t;
 

@@ -1020,5 +1020,5 @@ const store_backend_t store_backend_pg = {
     .read_end = pg_read_end,
     .last_seqs = pg_last_seqs,
     .tokens_order = "created, hash",
-    .writers = 4,
+    .writers = 16,
 };

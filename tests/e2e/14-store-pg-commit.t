@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Submissions on PostgreSQL with several write connections (docs/store.md, "Several write
-# connections"): the server commits on 4 sessions by default, on 1 with
-# GANTRY_STORE_WRITERS=1; with 8 clients submitting at once and the server killed -9 among
+# Submissions on PostgreSQL with several write connections (docs/store.md, "Write
+# connections"): the server commits on 1 session by default, on 4 with
+# GANTRY_STORE_WRITERS=4; with 8 clients submitting at once and the server killed -9 among
 # them, every job answered 201 is in the store after the restart (an answer means committed,
 # whichever connection committed it), and ids are not reused.
 . "$(dirname "$0")/lib.sh"
@@ -15,15 +15,15 @@ url=$("$(dirname "$0")/../pg/newdb" "$GANTRY_TEST_PG" "$db")
 trap 'cleanup; psql -X -q "$GANTRY_TEST_PG" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1' EXIT
 sessions() { psql -X -At "$GANTRY_TEST_PG" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db'"; }
 
-# One writer: a write session and its read session.
-GANTRY_STORE_WRITERS=1 start_server --store "$url"
-is "$(sessions)" 2 "GANTRY_STORE_WRITERS=1: one write connection (and its reader)"
+# The default, one writer: a write session and its read session.
+start_server --store "$url"
+is "$(sessions)" 2 "by default one write connection (and its reader)"
 "$GANTRY" quota set research --quota 8 >/dev/null # the team the clients submit to
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
 
-# The default: 4 writers, each a write session and a reader.
-restart_server --store "$url"
-is "$(sessions)" 8 "by default the server commits on 4 connections"
+# 4 writers, each a write session and a reader.
+GANTRY_STORE_WRITERS=4 restart_server --store "$url"
+is "$(sessions)" 8 "GANTRY_STORE_WRITERS=4: the server commits on 4 connections"
 
 # 8 clients submit at once until the server dies under them.
 body='{"team":"research","gpus":1,"time_limit":"1h","command":["true"]}'
