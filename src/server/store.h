@@ -7,12 +7,12 @@
  * rebuilds memory with the store_load_* functions. Writes go through a committer thread that
  * takes every batch queued since its last transaction and commits them together (group
  * commit): concurrent submissions share one fsync. On SQLite there is one, and batches commit
- * in enqueue order. On PostgreSQL there are several, each on a connection of its own
- * (store_backend.h's writers, GANTRY_STORE_WRITERS): batches that write a common row (a job's
+ * in enqueue order. On PostgreSQL there may be several (GANTRY_STORE_WRITERS; one by
+ * default), each on a connection of its own (store_backend.h's writers): batches that write a common row (a job's
  * row and its events; a node's; the audit log) commit in enqueue order, any other kind of
  * change and any batch of more than 64 changes commits after everything queued before it and
  * before everything after; batches writing different rows may commit in either order
- * (docs/store.md, "Several write connections"). With a fence set (below), one commits.
+ * (docs/store.md, "Write connections"). With a fence set (below), one commits.
  *
  * Memory and the store never disagree about what was acknowledged. Two kinds of writes:
  * - A client's change (a submission, a cancel, an administrative change) is prepared, queued
