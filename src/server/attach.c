@@ -221,9 +221,10 @@ int attach_open(server_t *srv, job_t *j, attach_mode_t mode, json_t *task, const
         json_decref(task);
         session_free(s);
         errno = EBUSY;
-        return gt_error_set(err, "too_many_sessions", "%s has %d terminal sessions open "
-                            "(attached or detached), the most one user may: end one (exit its shell, or "
-                            "gantry attach JOB --list to find a detached one) and try again",
+        return gt_error_set(err, "too_many_sessions",
+                            "%s has %d terminal sessions open (attached or detached), the most "
+                            "one user may: end one (exit its shell, or gantry attach JOB --list "
+                            "to find a detached one) and try again",
                             user && user[0] ? user : "this user", open);
     }
     s->next = a->sessions;
