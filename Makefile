@@ -108,8 +108,9 @@ deps:
 # tests and 14-store-pg.t use it, and the files of PG_E2E run a second time with their
 # servers on it (GANTRY_TEST_STORE=pg; wrappers in $(OUT)/pg-e2e). `make test STORE=pg`
 # runs every end-to-end file with its server on PostgreSQL instead.
-PG_E2E    := 10-jobs.t 20-restart.t 63-tokens.t 66-store-array.t 67-limits-retention.t \
-             83-jobctl-update.t 90-audit.t 90-events.t 93-usage.t
+PG_E2E    := 10-jobs.t 20-restart.t 21-shutdown.t 43-agent-identity.t 63-tokens.t \
+             63-unix-identity.t 66-store-array.t 67-limits-retention.t 83-jobctl-update.t \
+             90-audit.t 90-events.t 93-usage.t
 PG_WRAPS  := $(PG_E2E:%=$(OUT)/pg-e2e/%)
 E2E_FILES := $(sort $(wildcard tests/e2e/*.t))
 ifeq ($(STORE),pg)

@@ -34,7 +34,7 @@ wait "$SERVER_PID"
 is "$?" 0 "it exits with status 0"
 like "$(tail -3 "$WORK/server.log")" "stopped" "it says it stopped"
 # The port is free: a new server binds it at once (no 'port in use').
-"$GANTRY" server --config "$WORK/cluster.yaml" --heartbeat 1 --data "$WORK/data" --listen "127.0.0.1:$PORT" 2>>"$WORK/server2.log" &
+"$GANTRY" server --config "$WORK/cluster.yaml" --heartbeat 1 --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" 2>>"$WORK/server2.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for 10 curl -sf "$GANTRY_SERVER/healthz"

@@ -58,7 +58,7 @@ is "$(api GET "/v1/jobs/$id4" | jget '{end_message}')" "user 'gantry-bob' does n
   "which n2 does not have"
 
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID"
-"$GANTRY" server --config "$WORK/cluster.yaml" --heartbeat 1 --data "$WORK/data" \
+"$GANTRY" server --config "$WORK/cluster.yaml" --heartbeat 1 --data "$WORK/data" "${STORE_ARGS[@]}" \
   --listen "127.0.0.1:$PORT" 2>>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")

@@ -88,7 +88,7 @@ ok $? "as root"
 like "$("$GANTRY" user list)" 'USER +UNIX_USER +TEAM +SYSTEM +SOURCE' "gantry user list has its columns"
 like "$(GANTRY_TOKEN=$CAROL "$GANTRY" user list)" 'svc +daemon +research' "a team-admin lists its team's users"
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --config "$WORK/cluster.yaml" --heartbeat 1 --data "$WORK/data" \
+"$GANTRY" server --config "$WORK/cluster.yaml" --heartbeat 1 --data "$WORK/data" "${STORE_ARGS[@]}" \
   --listen "127.0.0.1:$PORT" 2>>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
