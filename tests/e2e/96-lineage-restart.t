@@ -19,7 +19,7 @@ wait_for 20 grep -q "registered with epoch" "$WORK/agent.log"
 ok $? "the agent registers"
 # restart_gantry: the server again on its port, with its data (its memory starts empty)
 restart_gantry() {
-  "$GANTRY" server --data "$WORK/data" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" \
+  "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" --config "$WORK/cluster.yaml" \
     --heartbeat 1 2>>"$WORK/server.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
