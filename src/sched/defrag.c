@@ -91,19 +91,6 @@ static int fits_elsewhere(const sched_t *s, const job_t *v, int from, int w, sch
     return NIL;
 }
 
-static int victim_cmp(const void *a, const void *b, void *ctx)
-{
-    const sched_t *s = ctx;
-    const job_t *x = &s->jobs[*(const int *)a], *y = &s->jobs[*(const int *)b];
-    int xv = s->classes[x->cls].value, yv = s->classes[y->cls].value;
-    if (xv != yv)
-        return xv < yv ? -1 : 1;
-    double lx = policy_victim_cost(s, x, s->now), ly = policy_victim_cost(s, y, s->now);
-    if (lx != ly)
-        return lx < ly ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
 static int candidate_cmp(const void *a, const void *b)
 {
     const candidate_t *x = a, *y = b;
@@ -203,7 +190,7 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             GT_GROW(local, caplocal, nl + 1);
             local[nl++] = ent[e].job;
         }
-        qsort_r(local, nl, sizeof(int), victim_cmp, s);
+        qsort_r(local, nl, sizeof(int), sched_victim_cmp, s);
         for (size_t l = 0; l < nl; l++) {
             bool need_cpu = j->cpus && n->cpus && cpus < j->cpus;
             bool need_mem = j->mem && n->mem && mem < j->mem;

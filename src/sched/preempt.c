@@ -34,7 +34,7 @@ typedef struct node_cost {
     int first, count;       /* its chosen victims in the pick array */
 } node_cost_t;
 
-static int victim_cmp(const void *a, const void *b, void *ctx)
+int sched_victim_cmp(const void *a, const void *b, void *ctx)
 {
     const sched_t *s = ctx;
     const job_t *x = &s->jobs[*(const int *)a], *y = &s->jobs[*(const int *)b];
@@ -108,7 +108,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
     /* the candidates from the victim index (victims.c): by priority, the jobs of a lower
      * class in any team; by reclaim, the borrowed jobs of the other teams still borrowing.
      * The order they are found in does not matter: victims and nodes are ranked by keys with
-     * a total order (victim_cmp, cost_cmp). */
+     * a total order (sched_victim_cmp, cost_cmp). */
     int jv = s->classes[j->cls].value;
     sched_time_t rmin = sched_reclaim_min_runtime(s);
     bool prio = false; /* some class is below j's */
@@ -164,7 +164,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
         int nl = 0;
         for (int e = n->mark_list; e != NIL; e = ent[e].next)
             local[nl++] = ent[e].job;
-        qsort_r(local, (size_t)nl, sizeof(int), victim_cmp, s);
+        qsort_r(local, (size_t)nl, sizeof(int), sched_victim_cmp, s);
         int free_g = preempt_usable(s, touched[t], j, now);
         int64_t cpus = n->cpus_free, mem = n->mem_free;
         node_cost_t c = {touched[t], INT32_MIN, 0, (int)npick, 0};

@@ -427,6 +427,9 @@ void preempt_hold_targets(sched_t *s, job_t *j);
  * not promised to another job of this pass (a hold for another preemptor, a reservation j
  * would run into if it started after the grace period). */
 int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now);
+/* qsort_r order of victims (indexes into s->jobs; ctx is s): lowest class first, then the
+ * cheapest by policy_victim_cost, then by id (a total order). preempt.c and defrag.c. */
+int sched_victim_cmp(const void *a, const void *b, void *ctx);
 /* Nominates nodes for j (its victims' nodes), or drops its nomination (n = 0). */
 void job_set_targets(sched_t *s, int ji, const int *nodes, int n);
 
