@@ -123,15 +123,22 @@ $(OUT)/pg-e2e/%.t: tests/e2e/%.t
 	printf '#!/bin/sh\n# %s with its server on PostgreSQL\nGANTRY_TEST_STORE=pg exec "%s"\n' \
 	  $< $(CURDIR)/$< > $@ && chmod +x $@
 
+# A failing run ends with tests/failure-report: each failed e2e test, what it got and its
+# servers' last log lines (GANTRY_TEST_FAILLOG), after prove's summary.
+FAILLOG   := $(OUT)/test-failures.log
 test: deps
 	$(MAKE) all $(TEST_BINS) $(TEST_LIBS) $(PG_WRAPS)
-	$(TEST_ENV) GANTRY_BIN=$(CURDIR)/$(GANTRY) GANTRY_ROOT=$(CURDIR) tests/pg/with prove -e '' $(TEST_BINS) $(E2E_FILES) $(PG_WRAPS)
+	@rm -f $(FAILLOG)
+	$(TEST_ENV) GANTRY_TEST_FAILLOG=$(CURDIR)/$(FAILLOG) GANTRY_BIN=$(CURDIR)/$(GANTRY) GANTRY_ROOT=$(CURDIR) \
+	  tests/pg/with prove -e '' $(TEST_BINS) $(E2E_FILES) $(PG_WRAPS) || { tests/failure-report $(FAILLOG); exit 1; }
 
 unit: all $(TEST_BINS) $(TEST_LIBS)
 	GANTRY_ROOT=$(CURDIR) tests/pg/with prove -e '' $(TEST_BINS)
 
 e2e: all $(PG_WRAPS)
-	$(TEST_ENV) GANTRY_BIN=$(CURDIR)/$(GANTRY) GANTRY_ROOT=$(CURDIR) tests/pg/with prove -e '' $(E2E_FILES) $(PG_WRAPS)
+	@rm -f $(FAILLOG)
+	$(TEST_ENV) GANTRY_TEST_FAILLOG=$(CURDIR)/$(FAILLOG) GANTRY_BIN=$(CURDIR)/$(GANTRY) GANTRY_ROOT=$(CURDIR) \
+	  tests/pg/with prove -e '' $(E2E_FILES) $(PG_WRAPS) || { tests/failure-report $(FAILLOG); exit 1; }
 
 bench: all $(OUT)/bench/agent-swarm
 	bench/run

@@ -19,7 +19,6 @@ sub() { "$GANTRY" submit "$@" -- true 2>&1; }
 # subid ARGS: submits; prints the new job's id, or the whole answer when there is none.
 subid() { local o; o=$(sub "$@"); local id=${o#Submitted job }; [ "$id" != "$o" ] && echo "$id" || echo "$o"; }
 # unlike TEXT ERE DESC: passes when TEXT does not match.
-unlike() { if printf '%s' "$1" | grep -qE -- "$2"; then ok 1 "$3"; echo "#   '$1' matches /$2/"; else ok 0 "$3"; fi; }
 gone() { [ "$(api GET "/v1/jobs/$1" >/dev/null; cat "$WORK/status")" = 404 ]; }
 
 # ---- before any node is known ----

@@ -15,7 +15,6 @@ nodes_up() { [ "$("$GANTRY" nodes | grep -c ' up ')" = 2 ]; }
 wait_for 30 nodes_up
 ok $? "node-a and node-b register"
 logs() { "$GANTRY" logs "$@" 2>&1; }
-unlike() { if printf '%s' "$1" | grep -qE -- "$2"; then ok 1 "$3"; echo "#   '$1' matches /$2/"; else ok 0 "$3"; fi; }
 
 # ---- a 2-node gang whose ranks print different lines ----
 cat > "$WORK/gang.sh" <<'S'

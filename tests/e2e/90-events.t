@@ -42,7 +42,6 @@ ev() { api GET "/v1/jobs/$1/events" | perl -MJSON::PP -e '
   my ($t, $x) = @ARGV; my ($e) = grep { $_->{type} eq $t } reverse @{decode_json(join "", <STDIN>)->{events}};
   my $v = $e ? eval "\$e->$x" : undef; print ref $v ? JSON::PP->new->canonical->encode($v) : $v // "null"' "$2" "$3"; }
 has() { types "$1" | grep -qx "$2"; }
-unlike() { T_N=$((T_N + 1)); if printf '%s' "$1" | grep -qE -- "$2"; then T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   '$1' matches /$2/"; else echo "ok $T_N - $3"; fi; }
 
 # ---- reclaim: vision borrows research's GPUs, research takes them back ----
 v=$(as "$vic" POST /v1/jobs '{"team":"vision","gpus":2,"command":["sleep","300"]}' | jget '{id}')

@@ -6,7 +6,6 @@
 . "$(dirname "$0")/agent-lib.sh"
 FAKE_NVML=$(dirname "$GANTRY")/tests/libfake_nvml.so
 [ -f "$FAKE_NVML" ] || { echo "1..0 # skip no stand-in NVML at $FAKE_NVML (make $FAKE_NVML)"; exit 0; }
-unlike() { if printf '%s' "$1" | grep -qE -- "$2"; then ok 1 "$3"; echo "#   '$2' matched"; else ok 0 "$3"; fi; }
 note() { echo "# $*"; }
 research_cluster
 printf '  - name: other\n    quota: {gpus: 0}\n' >> "$WORK/cluster.yaml"

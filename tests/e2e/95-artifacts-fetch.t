@@ -30,7 +30,6 @@ tapi() {
 }
 tsub() { tapi "$1" POST /v1/jobs "$2" | sed 's/^[0-9]* //' | jget '{id}'; }
 tcode() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $1" "$GANTRY_SERVER$2"; }
-unlike() { T_N=$((T_N + 1)); if printf '%s' "$1" | grep -qE -- "$2"; then T_FAIL=$((T_FAIL + 1)); echo "not ok $T_N - $3"; echo "#   '$1' matches /$2/"; else echo "ok $T_N - $3"; fi; }
 ended() { local s; s=$(job_state "$1"); [ "$s" = succeeded ] || [ "$s" = failed ]; }
 events() { api GET "/v1/jobs/$1/events" | perl -MJSON::PP -e 'print join(" ", map { $_->{type} } @{decode_json(join "", <STDIN>)->{events}})'; }
 

@@ -25,8 +25,11 @@ cleanup() {
     for l in "$WORK"/*.log; do
       [ -f "$l" ] || continue
       echo "# --- the last lines of ${l##*/}" >&2; tail -n 15 "$l" | sed 's/^/#   /' >&2
+      [ -z "${GANTRY_TEST_FAILLOG:-}" ] ||
+        { echo "#log $(t_file): the last lines of ${l##*/}"; tail -n 4 "$l" | cut -c 1-240 | sed 's/^/#log   /'; } >> "$GANTRY_TEST_FAILLOG"
     done
   fi
+  exec 2>/dev/null  # bash's "Killed" notices for what is killed below say nothing
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
   for f in "$WORK"/*/jobs/*/state; do
     [ -f "$f" ] || continue

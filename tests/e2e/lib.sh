@@ -15,7 +15,7 @@ free_port() {
 
 WORK=$(mktemp -d /tmp/gantry-e2e.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; store_drop; rm -rf "$WORK"; }
+cleanup() { exec 2>/dev/null; for p in "${PIDS[@]}"; do kill -9 "$p"; done; wait; store_drop; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # start_server [extra args]: gantry server on a free port, data in $WORK/data.
