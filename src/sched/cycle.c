@@ -30,19 +30,6 @@ void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id)
     s->dec[s->ndec++] = (sched_decision_t){a, job, for_id};
 }
 
-static inline int order_cmp(const order_entry_t *x, const order_entry_t *y)
-{
-    if (x->cls_value != y->cls_value)
-        return x->cls_value > y->cls_value ? -1 : 1;
-    if (x->in_quota != y->in_quota)
-        return x->in_quota > y->in_quota ? -1 : 1;
-    if (x->share != y->share)
-        return x->share < y->share ? -1 : 1;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
 /* The pending jobs are merged from runs, one per (team, class), each already in order:
  * inside a team's queue (by the policy's job key, fixed while a job waits: policy.h) the
  * fair-share key and the quota test only grow. A run
@@ -92,6 +79,46 @@ static bool run_done(const sched_t *s, const struct order_run *r)
     return r->q >= s->teams[r->team].nqueue;
 }
 
+/* The merge: a loser tree over the runs, keyed by a compact copy of each run's head (run_key:
+ * fields that order the pending jobs, in one small array, so a comparison touches no run). Each pop
+ * replays one leaf-to-root path: log2(runs) comparisons. Any merge that takes the least head
+ * each time gives the same sequence (the order is total: ids are unique), so this is
+ * the binary heap it replaced, cheaper per entry (the merge was half of a replay's time at
+ * Philly seed0 x 8: docs/performance.md, "Replay scaling"). */
+static void run_key_set(sched_t *s, size_t ri)
+{
+    const struct order_run *r = &s->runs[ri];
+    struct run_key *k = &s->run_keys[ri];
+    if (run_done(s, r)) {
+        k->k0 = UINT64_MAX;
+        return;
+    }
+    /* class value high first (INT32_MAX - value is in [0, 2^32)), then within quota */
+    k->k0 = (uint64_t)((int64_t)INT32_MAX - r->head.cls_value) << 1 | (uint64_t)!r->head.in_quota;
+    k->share = r->head.share;
+    k->key = r->head.key;
+    k->id = r->head.id;
+}
+
+/* Whether run a's head goes before run b's (-1: an empty leaf, after everything). */
+static inline bool run_before(const sched_t *s, int a, int b)
+{
+    if (a < 0)
+        return false;
+    if (b < 0)
+        return true;
+    const struct run_key *x = &s->run_keys[a], *y = &s->run_keys[b];
+    if (x->k0 != y->k0)
+        return x->k0 < y->k0;
+    if (x->k0 == UINT64_MAX)
+        return false;
+    if (x->share != y->share)
+        return x->share < y->share;
+    if (x->key != y->key)
+        return x->key < y->key;
+    return x->id < y->id;
+}
+
 static size_t build_runs(sched_t *s)
 {
     size_t nruns = 0;
@@ -131,39 +158,41 @@ static size_t build_runs(sched_t *s)
                 break;
             }
     }
-    GT_GROW(s->run_heap, s->capheap, nruns + 1);
+    /* the loser tree: leaves [0, ntree) (runs, then empty leaves), its losers in run_tree[1..
+     * ntree), the winner in run_tree[0]; the winners of subtrees while building, in
+     * run_tree[ntree..3 ntree) */
+    size_t n = 1;
+    while (n < nruns)
+        n <<= 1;
+    GT_GROW(s->run_keys, s->capkeys, nruns + 1);
+    GT_GROW(s->run_tree, s->captree, 3 * n);
+    s->nruns = nruns;
+    s->ntree = n;
+    s->nlive = 0;
+    for (size_t r = 0; r < nruns; r++) {
+        run_key_set(s, r);
+        s->nlive += !run_done(s, &s->runs[r]);
+    }
+    int *win = s->run_tree + n; /* win[i] for node i in [1, 2n): leaves at [n, 2n) */
+    for (size_t i = 0; i < n; i++)
+        win[n + i] = i < nruns ? (int)i : -1;
+    for (size_t i = n; i-- > 1;) {
+        int a = win[2 * i], b = win[2 * i + 1];
+        bool ab = run_before(s, a, b);
+        win[i] = ab ? a : b;
+        s->run_tree[i] = ab ? b : a;
+    }
+    s->run_tree[0] = win[1];
     return nruns;
 }
 
-static bool run_before(const sched_t *s, int a, int b)
-{
-    return order_cmp(&s->runs[a].head, &s->runs[b].head) < 0;
-}
-
-static void heap_sift_down(sched_t *s, size_t n, size_t i)
-{
-    int *h = s->run_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            return;
-        if (c + 1 < n && run_before(s, h[c + 1], h[c]))
-            c++;
-        if (!run_before(s, h[c], h[i]))
-            return;
-        int tmp = h[c];
-        h[c] = h[i];
-        h[i] = tmp;
-        i = c;
-    }
-}
-
 /* The next pending job in scheduling order, or NULL when all were seen. */
-static const order_entry_t *next_in_order(sched_t *s, size_t *nheap)
+static const order_entry_t *next_in_order(sched_t *s)
 {
-    if (!*nheap)
+    int w = s->run_tree[0];
+    if (!s->nlive || w < 0 || s->run_keys[w].k0 == UINT64_MAX)
         return NULL;
-    struct order_run *r = &s->runs[s->run_heap[0]];
+    struct order_run *r = &s->runs[w];
     s->cur = r->head;
     const team_t *t = &s->teams[r->team];
     r->cum += t->queue[r->q].gpus;
@@ -177,8 +206,17 @@ static const order_entry_t *next_in_order(sched_t *s, size_t *nheap)
             r->min_need++;
     run_fill_head(s, r);
     if (run_done(s, r))
-        s->run_heap[0] = s->run_heap[--*nheap];
-    heap_sift_down(s, *nheap, 0);
+        s->nlive--;
+    run_key_set(s, (size_t)w);
+    /* replay w's path: at each node the loser stays, the winner goes up */
+    int cur = w;
+    for (size_t i = (s->ntree + (size_t)w) >> 1; i > 0; i >>= 1)
+        if (run_before(s, s->run_tree[i], cur)) {
+            int tmp = s->run_tree[i];
+            s->run_tree[i] = cur;
+            cur = tmp;
+        }
+    s->run_tree[0] = cur;
     return &s->cur;
 }
 
@@ -542,13 +580,15 @@ static bool fits_only_reserved(const sched_t *s, const order_entry_t *e, const p
 
 /* Could any job left in the runs still start or act in this pass? When none can, the pass
  * ends early: the rest keep their last reasons. */
-static bool anyone_left_can_act(const sched_t *s, size_t nheap, const pass_t *ps)
+static bool anyone_left_can_act(const sched_t *s, const pass_t *ps)
 {
     if (!s->p.backfill || ps->reservations < s->p.reservations)
         return true;
     bool preempt = s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE;
-    for (size_t h = 0; h < nheap; h++) {
-        const struct order_run *r = &s->runs[s->run_heap[h]];
+    for (size_t h = 0; h < s->nruns; h++) {
+        const struct order_run *r = &s->runs[h];
+        if (run_done(s, r))
+            continue; /* (out of the merge) */
         const team_t *t = &s->teams[r->team];
         bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
         if (r->cpu_only > 0) /* CPUs may be free where GPUs are not (not tracked here) */
@@ -614,11 +654,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     sched_accrue_usage(s, now);
     maint_refresh(s, now);
     backfill_reset(s);
-    size_t nheap = build_runs(s);
-    for (size_t r = 0; r < nheap; r++)
-        s->run_heap[r] = (int)r;
-    for (size_t r = nheap / 2 + 1; r-- > 0;)
-        heap_sift_down(s, nheap, r);
+    build_runs(s);
     /* the holds of earlier preemptions come before any placement */
     for (int i = 0; i < s->nnominated; i++)
         preempt_hold_targets(s, &s->jobs[s->nominated[i]]);
@@ -632,7 +668,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     find_max_free_unreserved(s, &ps); /* after the holds */
     s->in_pass = true;
     bool checked = false, settled = false, capacity_wait = false;
-    for (const order_entry_t *e; (e = next_in_order(s, &nheap));) {
+    for (const order_entry_t *e; (e = next_in_order(s));) {
         /* (the skip rules hold while preemptors' nodes are held too: held GPUs count as free
          * in their bounds, so they pass over no job that could start, and a job that could
          * reclaim is within quota by its entry, the one notion evaluate also uses) */
@@ -640,7 +676,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
                               (cannot_start_now(s, e, &ps) || fits_only_reserved(s, e, &ps)) &&
                               !may_act_when_full(s, e, &ps))) {
             capacity_wait |= !e->over_limit;
-            if (!checked && !anyone_left_can_act(s, nheap, &ps)) {
+            if (!checked && !anyone_left_can_act(s, &ps)) {
                 settled = true;
                 break;
             }

@@ -86,7 +86,8 @@ void sched_free(sched_t *s)
     free(s->arrivals);
     free(s->nominated);
     free(s->runs);
-    free(s->run_heap);
+    free(s->run_keys);
+    free(s->run_tree);
     free(s->scratch);
     free(s->pscratch.ent);
     free(s->pscratch.touched);

@@ -263,8 +263,18 @@ struct sched {
     } *runs;
     size_t capruns;
     order_entry_t cur;                             /* the entry being looked at */
-    int *run_heap;                                 /* runs by their next entry */
-    size_t capheap;
+    struct run_key {                               /* a run's head's order, compact (cycle.c) */
+        uint64_t k0;                               /* class (high first), then within quota;
+                                                      UINT64_MAX: the run is done */
+        double share;
+        sched_key_t key;
+        uint64_t id;
+    } *run_keys;
+    size_t capkeys;
+    int *run_tree;                                 /* the merge's loser tree over the runs:
+                                                      [0] the winner, [1..) the losers */
+    size_t nruns, ntree, captree;                  /* runs in the pass; leaves (a power of 2) */
+    size_t nlive;                                  /* runs not done */
     int *scratch;                                  /* node index lists for searches */
     size_t capscratch;
     struct {                                       /* preempt_for's lists, kept between tries */

@@ -976,12 +976,74 @@ static void test_random_cpu_only(void)
     ok(cpu_starts > 100, "the run started %llu CPU-only jobs", (unsigned long long)cpu_starts);
 }
 
+/* The merge of the team queues (cycle.c's loser tree) takes the least head each time: with
+ * 37 teams (not a power of 2) of 4 jobs each, classes mixed, no fair share and no quotas, one
+ * pass starts jobs strictly by class (high first), then submit time, then id, and the first
+ * 50 in that order are the ones that start (50 GPUs). */
+static uint64_t merge_key[148][3];
+
+static int merge_cmp(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    for (int i = 0; i < 3; i++)
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+
+static void test_merge_order(void)
+{
+    sched_params_t p = params();
+    p.fairshare = false;
+    p.quotas = false;
+    p.preemption = false;
+    setup(&p);
+    for (int n = 0; n < 5; n++) {
+        char name[16];
+        snprintf(name, sizeof(name), "m%d", n);
+        node(name, "V100", 10, "l1", 1);
+    }
+    int cls[3] = {C_LOW, C_NORMAL, C_HIGH}, val[3] = {10, 100, 1000}, teams[37];
+    for (int t = 0; t < 37; t++) {
+        char name[16];
+        snprintf(name, sizeof(name), "team%d", t);
+        teams[t] = sched_team_add(S, name, -1, 1, NULL);
+    }
+    uint32_t x = 12345;
+    int n = 0;
+    for (int t = 0; t < 37; t++)
+        for (int k = 0; k < 4; k++, n++) {
+            x = x * 1103515245u + 12345u;
+            int c = (int)(x >> 16) % 3;
+            x = x * 1103515245u + 12345u;
+            sched_time_t at = (sched_time_t)((x >> 8) % 100000);
+            uint64_t id = (uint64_t)n + 1;
+            submit(id, teams[t], cls[c], 1000, at);
+            merge_key[n][0] = (uint64_t)(1000 - val[c]);
+            merge_key[n][1] = (uint64_t)at;
+            merge_key[n][2] = id;
+        }
+    qsort(merge_key, 148, sizeof(merge_key[0]), merge_cmp);
+    cycle(100000);
+    size_t nstart = 0;
+    bool in_order = true;
+    for (size_t i = 0; i < ndec; i++) {
+        if (dec[i].action != SCHED_START)
+            continue;
+        in_order &= nstart < 148 && dec[i].job_id == merge_key[nstart][2];
+        nstart++;
+    }
+    is_int((int)nstart, 50, "50 of the 148 jobs start on the 50 GPUs");
+    ok(in_order, "they start in the merged order (class, submit time, id) over 37 teams");
+}
+
 int main(void)
 {
     test_cpu_only();
     test_random_cpu_only();
     test_features();
     test_best_fit();
+    test_merge_order();
     test_nvlink();
     test_fractions();
     test_gang_topology();
