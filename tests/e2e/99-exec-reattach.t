@@ -44,10 +44,10 @@ detached_count() { grep -c "exec session [0-9a-f]* of job $1 is detached" "$WORK
 
 TM=gantry-e2e-exr-$$
 CLEANUPS+=("tmux kill-session -t $TM")
-pane() { tmux capture-pane -p -J -t "$TM:$1" -S -200; }
+pane() { tmux_pane "$TM:$1"; }  # wrapped lines joined (agent-lib.sh)
 pane_has() { pane "$1" | grep -qE -- "$2"; }
-# client_of WINDOW: the gantry process the window runs
-client_of() { pgrep -P "$(tmux list-panes -t "$TM:$1" -F '#{pane_pid}')" -f "$GANTRY"; }
+# pane_like WINDOW ERE DESC: like on the window's text; a failure shows the window's processes too
+pane_like() { local f=$T_FAIL; like "$(pane "$1")" "$2" "$3"; [ "$T_FAIL" = "$f" ] || tmux_show "$TM:$1" "window $1: $3"; }
 ENVS="GANTRY_SERVER=$GANTRY_SERVER GANTRY_TOKEN=$ALICE"
 PROMPT='^[#$] ?$'
 
@@ -55,18 +55,21 @@ JOB=$(batch_job normal)
 like "$JOB" '^[0-9]+$' "a batch job runs (job $JOB)"
 
 # ---- an exec -it session whose client is killed ----
-tmux new-session -d -s "$TM" -n w1 -x 120 -y 40 "$ENVS '$GANTRY' exec -it $JOB -- sh; echo EXEC-EXIT=\$?; sleep 600"
+# A killed client leaves the terminal raw (no carriage return on newline): the window's command
+# makes it sane again and prints the exit code on a line of its own.
+tmux new-session -d -s "$TM" -n w1 -x 120 -y 40 "$ENVS '$GANTRY' exec -it $JOB -- sh; r=\$?; stty sane; echo; echo EXEC-EXIT=\$r; sleep 600"
 wait_for 30 pane_has w1 "$PROMPT"
 ok $? "gantry exec -it: a prompt inside the job"
-tmux send-keys -t "$TM:w1" 'X=kept-$((6*7)); echo set-$X; (sleep 2; echo written-while-detached-$((7*6))) &' Enter
+# a background writer in the shell writes once the test says the session is detached (the
+# file $WORK/detached; a timer could fire before the client is killed on a loaded machine)
+tmux send-keys -t "$TM:w1" "X=kept-\$((6*7)); echo set-\$X; (while [ ! -e $WORK/detached ]; do sleep 0.1; done; echo written-while-detached-\$((7*6))) &" Enter
 wait_for 30 pane_has w1 '^set-kept-42'
-CLIENT=$(client_of w1)
-echo "# killing the exec client: pid(s) '$CLIENT'"
-kill -9 $CLIENT
-wait_for 30 pane_has w1 'EXEC-EXIT='
-like "$(pane w1)" 'EXEC-EXIT=137' "the exec client is killed (its connection drops)"
+tmux_kill_client "$TM:w1"
+wait_for 30 pane_has w1 '^EXEC-EXIT=[0-9]+$'
+pane_like w1 '^EXEC-EXIT=137$' "the exec client is killed (its connection drops)"
 wait_for 30 grep -q "exec session .* of job $JOB is detached" "$WORK/server.log"
 ok $? "the server says the exec session is detached (it was hung up)"
+touch "$WORK/detached"
 SID=$(sid_of "$JOB")
 like "$SID" '^[0-9a-f]{8}$' "the server's log names the session ($SID)"
 listing=$(GANTRY_TOKEN=$ALICE "$GANTRY" attach "$JOB" --list 2>&1)
@@ -87,19 +90,19 @@ tmux send-keys -t "$TM:w2" 'echo again-$X; stty size' Enter
 wait_for 30 pane_has w2 '^again-kept-42'
 ok $? "the same shell (its variable is kept)"
 wait_for 30 pane_has w2 '^[0-9]+ [0-9]+$' # stty's answer, after the echo's
-like "$(pane w2)" '(^|[^0-9])30 100' "with the new window's size (30 rows, 100 columns)"
+pane_like w2 '(^|[^0-9])30 100' "with the new window's size (30 rows, 100 columns)"
 
 # ---- a second gantry attach takes it over ----
 tmux new-window -t "$TM" -n w3 "$ENVS '$GANTRY' attach $JOB --exec $SID; echo ATTACH3-EXIT=\$?; sleep 600"
 wait_for 30 pane_has w2 'ATTACH-EXIT='
-like "$(pane w2)" 'ATTACH-EXIT=255' "a second gantry attach takes the session over: the first one's connection ends (255)"
-like "$(pane w2)" "runs on, detached: gantry attach $JOB --exec $SID[0-9a-f]{24}" "and the first one names the session to attach to again"
+pane_like w2 'ATTACH-EXIT=255' "a second gantry attach takes the session over: the first one's connection ends (255)"
+pane_like w2 "runs on, detached: gantry attach $JOB --exec $SID[0-9a-f]{24}" "and the first one names the session to attach to again"
 tmux send-keys -t "$TM:w3" 'echo third-$X' Enter
 wait_for 30 pane_has w3 '^third-kept-42'
 ok $? "the second one has it"
 tmux send-keys -t "$TM:w3" 'exit 3' Enter
 wait_for 30 pane_has w3 'ATTACH3-EXIT='
-like "$(pane w3)" 'ATTACH3-EXIT=3' "the shell's exit code (3) is gantry attach's"
+pane_like w3 'ATTACH3-EXIT=3' "the shell's exit code (3) is gantry attach's"
 is "$(state_of "$JOB" state)" running "the batch job runs on"
 audit=$(GANTRY_TOKEN=$ADMIN "$GANTRY" audit -o json | jget '{audit}')
 is "$(echo "$audit" | perl -MJSON::PP -e 'my $a = decode_json(<STDIN>); print scalar grep { $_->{action} eq "job.attach" && $_->{object} eq $ARGV[0] && $_->{user} eq "alice" && $_->{new}{reattach} && $_->{new}{mode} eq "exec" && $_->{new}{command}[0] eq "sh" && substr($_->{new}{session}, 0, 8) eq $ARGV[1] } @$a' "$JOB" "$SID")" 2 \
@@ -124,7 +127,7 @@ is "$(detached_count "$JOB")" "$before" "and the server did not keep it detached
 # ---- a detached exec session ends with its job ----
 tmux new-window -t "$TM" -n w5 "$ENVS '$GANTRY' exec -it $JOB -- sh; echo EXEC5-EXIT=\$?; sleep 600"
 wait_for 30 pane_has w5 "$PROMPT"
-kill -9 "$(client_of w5)"
+tmux_kill_client "$TM:w5"
 second_detached() { [ "$(detached_count "$JOB")" -gt "$before" ]; }
 wait_for 30 second_detached
 SID5=$(sid_of "$JOB")
@@ -144,7 +147,7 @@ for i in 1 2 3 4 5 6 7 8; do tmux send-keys -t "$TM:w4" "echo tick$i" Enter; sle
 tmux send-keys -t "$TM:w4" 'echo still-$((40+2))' Enter
 wait_for 30 pane_has w4 '^still-42'
 ok $? "input keeps an attached exec session alive past 3 s"
-kill -9 "$(client_of w4)"
+tmux_kill_client "$TM:w4"
 wait_for 30 grep -q "exec session [0-9a-f]* of job $DEV is detached" "$WORK/server.log"
 SID4=$(sid_of "$DEV")
 wait_for 30 grep -q "exec session $SID4 of job $DEV ends: detached without input for 3s" "$WORK/server.log"

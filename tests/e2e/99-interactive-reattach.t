@@ -30,27 +30,30 @@ interactive_jobs() { api GET '/v1/jobs?state=all' | jget '{jobs}' | perl -MJSON:
 
 TM=gantry-e2e-rat-$$
 CLEANUPS+=("tmux kill-session -t $TM")
-pane() { tmux capture-pane -p -t "$TM:$1" -S -200; }
+pane() { tmux_pane "$TM:$1"; }  # wrapped lines joined (agent-lib.sh)
 pane_has() { pane "$1" | grep -qE -- "$2"; }
-# client_of WINDOW: the gantry process the window runs
-client_of() { pgrep -P "$(tmux list-panes -t "$TM:$1" -F '#{pane_pid}')" -f "$GANTRY"; }
+# pane_like WINDOW ERE DESC: like on the window's text; a failure shows the window's processes too
+pane_like() { local f=$T_FAIL; like "$(pane "$1")" "$2" "$3"; [ "$T_FAIL" = "$f" ] || tmux_show "$TM:$1" "window $1: $3"; }
 ENVS="GANTRY_SERVER=$GANTRY_SERVER GANTRY_TOKEN=$ALICE"
 
 # ---- a session whose client is killed ----
-tmux new-session -d -s "$TM" -n w1 -x 120 -y 40 "$ENVS '$GANTRY' run -it --team research -- sh; echo RUN-EXIT=\$?; sleep 600"
+# A killed client leaves the terminal raw (no carriage return on newline): the window's command
+# makes it sane again and prints the exit code on a line of its own.
+tmux new-session -d -s "$TM" -n w1 -x 120 -y 40 "$ENVS '$GANTRY' run -it --team research -- sh; r=\$?; stty sane; echo; echo RUN-EXIT=\$r; sleep 600"
 wait_for 30 pane_has w1 '^# ?$'
 ok $? "gantry run -it: a prompt on the node"
 RUN=$(interactive_jobs normal)
 like "$RUN" '^[0-9]+$' "its job is $RUN"
-tmux send-keys -t "$TM:w1" 'X=kept-$((6*7)); echo set-$X; (sleep 2; echo written-while-detached-$((7*6))) &' Enter
+# a background writer in the shell writes once the test says the session is detached (the
+# file $WORK/detached; a timer could fire before the client is killed on a loaded machine)
+tmux send-keys -t "$TM:w1" "X=kept-\$((6*7)); echo set-\$X; (while [ ! -e $WORK/detached ]; do sleep 0.1; done; echo written-while-detached-\$((7*6))) &" Enter
 wait_for 30 pane_has w1 '^set-kept-42'
-CLIENT=$(client_of w1)
-echo "# killing the client: pid(s) '$CLIENT'"
-kill -9 $CLIENT
-wait_for 30 pane_has w1 'RUN-EXIT='
-like "$(pane w1)" 'RUN-EXIT=137' "the client is killed (its connection drops)"
+tmux_kill_client "$TM:w1"
+wait_for 30 pane_has w1 '^RUN-EXIT=[0-9]+$'
+pane_like w1 '^RUN-EXIT=137$' "the client is killed (its connection drops)"
 wait_for 30 grep -q "session .* of job $RUN is detached" "$WORK/server.log"
 ok $? "the server says the session is detached"
+touch "$WORK/detached"
 is "$(state_of "$RUN" state)" running "the job runs on (it was hung up and ended: failed 129)"
 
 # ---- gantry attach takes it back ----
@@ -65,18 +68,18 @@ tmux send-keys -t "$TM:w2" 'echo again-$X; stty size' Enter
 wait_for 30 pane_has w2 '^again-kept-42'
 ok $? "the same shell (its variable is kept)"
 wait_for 30 pane_has w2 '^[0-9]+ [0-9]+$' # stty's answer, after the echo's
-like "$(pane w2)" '(^|[^0-9])30 100' "with the new window's size (30 rows, 100 columns)"
+pane_like w2 '(^|[^0-9])30 100' "with the new window's size (30 rows, 100 columns)"
 
 # ---- a second gantry attach takes it over ----
 tmux new-window -t "$TM" -n w3 "$ENVS '$GANTRY' attach $RUN; echo ATTACH3-EXIT=\$?; sleep 600"
 wait_for 30 pane_has w2 'ATTACH-EXIT='
-like "$(pane w2)" 'ATTACH-EXIT=255' "a second gantry attach takes the session over: the first one's connection ends (255)"
+pane_like w2 'ATTACH-EXIT=255' "a second gantry attach takes the session over: the first one's connection ends (255)"
 tmux send-keys -t "$TM:w3" 'echo third-$X' Enter
 wait_for 30 pane_has w3 '^third-kept-42'
 ok $? "the second one has it"
 tmux send-keys -t "$TM:w3" 'exit 4' Enter
 wait_for 30 pane_has w3 'ATTACH3-EXIT='
-like "$(pane w3)" 'ATTACH3-EXIT=4' "the shell's exit code (4) is gantry attach's"
+pane_like w3 'ATTACH3-EXIT=4' "the shell's exit code (4) is gantry attach's"
 run_ended() { [ "$(state_of "$RUN" state)" = failed ]; }
 wait_for 30 run_ended
 is "$(state_of "$RUN" state) $(state_of "$RUN" exit_code)" "failed 4" "and the job's"
@@ -92,7 +95,7 @@ like "$DEV" '^[0-9]+$' "a session of class dev (session_idle_timeout 3s) runs (j
 # input every half second keeps it alive while attached
 for i in 1 2 3 4 5 6 7 8; do tmux send-keys -t "$TM:w4" "echo tick$i" Enter; sleep 0.5; done
 is "$(state_of "$DEV" state)" running "input keeps it alive past 3 s while attached"
-kill -9 "$(client_of w4)"
+tmux_kill_client "$TM:w4"
 dev_ended() { [ "$(state_of "$DEV" state)" = cancelled ]; }
 wait_for 30 dev_ended
 is "$(state_of "$DEV" state) $(state_of "$DEV" end_reason)" "cancelled idle_timeout" "detached, it ends at its idle timeout"

@@ -129,7 +129,7 @@ TM=gantry-e2e-$$
 CLEANUPS+=("tmux kill-session -t $TM")
 tmux new-session -d -s "$TM" -x 120 -y 40 \
   "GANTRY_SERVER=$GANTRY_SERVER GANTRY_TOKEN=$ALICE '$GANTRY' run -it --team research --gpus 1 -- sh; echo RUN-EXIT=\$?; sleep 600"
-pane() { tmux capture-pane -p -t "$TM" -S -200; }
+pane() { tmux_pane "$TM"; }  # wrapped lines joined (agent-lib.sh)
 pane_has() { pane | grep -qE -- "$1"; }
 wait_for 30 pane_has 'is waiting: '
 like "$(pane)" "gantry run: job [0-9]+ is waiting: " "gantry run shows why the session waits (the cluster is full)"

@@ -248,3 +248,49 @@ start_ha_server() {
 # ha_role I: what server I says it is (GET /v1/leader): leader, standby, or nothing.
 ha_role() { curl -s --max-time 2 "${HA_URL[$1]}/v1/leader" 2>/dev/null | jget '{role}' 2>/dev/null; }
 ha_is() { [ "$(ha_role "$1")" = "$2" ]; }
+
+# tmux, for the tests that drive a terminal (99-interactive.t, 99-interactive-reattach.t,
+# 99-exec-reattach.t). TARGET is SESSION:WINDOW.
+# tmux_pane TARGET: the pane's text with its history (-S -200) and its wrapped lines joined
+# (-J). Without -J a line longer than the window is cut where it wraps, and where that falls
+# depends on the lengths of the paths, ports and pids printed before it: the shell's "Killed"
+# message for a killed client names its whole command line, and the client's raw mode (left
+# on by kill -9) does not return the cursor to column 0 after it, so "RUN-EXIT=137" came out
+# as "RUN-EXIT=13" and "7" in a clone at /check/work/main (and never in /work/main).
+tmux_pane() { tmux capture-pane -p -J -t "$1" -S -200; }
+# tmux_client TARGET: the pid of the gantry client the pane runs: the pane's shell's child
+# whose argv[0] is "$GANTRY", compared as a string (pgrep -f would read the path as a regex).
+tmux_client() {
+  local pp c
+  pp=$(tmux list-panes -t "$1" -F '#{pane_pid}' 2>/dev/null | head -n 1)
+  [ -n "$pp" ] || return 1
+  for c in $(pgrep -P "$pp"); do
+    [ "$(tr '\0' '\n' < "/proc/$c/cmdline" 2>/dev/null | head -n 1)" = "$GANTRY" ] && echo "$c"
+  done
+  return 0
+}
+# tmux_show TARGET WHY: a failed check's diagnostics on stderr (prove shows stderr, a CI log
+# keeps it): WHY, the pane's shell and its children, and the pane's text.
+tmux_show() {
+  local pp
+  pp=$(tmux list-panes -t "$1" -F '#{pane_pid}' 2>/dev/null | head -n 1)
+  {
+    echo "# --- $2"
+    echo "# pane $1: its shell is pid ${pp:-(no such pane)}; it and its children:"
+    [ -n "$pp" ] && ps -o pid=,ppid=,stat=,args= -p "$pp" --ppid "$pp" | sed 's/^/#   /'
+    echo "# its text (tmux capture-pane -J -S -200, less its blank end), each line after '|':"
+    tmux_pane "$1" | perl -0pe 's/\s+\z/\n/' | sed 's/^/#   |/'
+  } >&2
+}
+# tmux_kill_client TARGET: kill -9 the gantry client the pane runs (tmux_client); 1, with
+# tmux_show's diagnostics, unless there is exactly one.
+tmux_kill_client() {
+  local c
+  c=$(tmux_client "$1")
+  echo "# killing the gantry client of $1: pid(s) '$(echo $c)'"
+  if [ "$(echo $c | wc -w)" != 1 ]; then
+    tmux_show "$1" "not one gantry client in $1 (found '$(echo $c)')"
+    return 1
+  fi
+  kill -9 "$c"
+}
