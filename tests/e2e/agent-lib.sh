@@ -269,18 +269,27 @@ tmux_client() {
   done
   return 0
 }
-# tmux_show TARGET WHY: a failed check's diagnostics on stderr (prove shows stderr, a CI log
-# keeps it): WHY, the pane's shell and its children, and the pane's text.
+# tmux_show TARGET WHY: a failed check's diagnostics on stderr (prove shows stderr): WHY, the
+# pane's shell and its children, and the pane's text; their short form (the processes, the
+# text's last 8 lines) also goes to make test's failure report (GANTRY_TEST_FAILLOG, tap.sh).
 tmux_show() {
-  local pp
+  local pp ps text
   pp=$(tmux list-panes -t "$1" -F '#{pane_pid}' 2>/dev/null | head -n 1)
+  ps=$([ -n "$pp" ] && ps -o pid=,ppid=,stat=,args= -p "$pp" --ppid "$pp" | cut -c 1-200)
+  text=$(tmux_pane "$1" | perl -0pe 's/\s+\z/\n/')
   {
     echo "# --- $2"
     echo "# pane $1: its shell is pid ${pp:-(no such pane)}; it and its children:"
-    [ -n "$pp" ] && ps -o pid=,ppid=,stat=,args= -p "$pp" --ppid "$pp" | sed 's/^/#   /'
+    printf '%s\n' "$ps" | sed 's/^/#   /'
     echo "# its text (tmux capture-pane -J -S -200, less its blank end), each line after '|':"
-    tmux_pane "$1" | perl -0pe 's/\s+\z/\n/' | sed 's/^/#   |/'
+    printf '%s\n' "$text" | sed 's/^/#   |/'
   } >&2
+  [ -z "${GANTRY_TEST_FAILLOG:-}" ] || {
+    echo "#log $(t_file): $2: pane $1's shell ${pp:-(none)} and its children:"
+    printf '%s\n' "$ps" | sed 's/^/#log   /'
+    echo "#log $(t_file): the last lines of pane $1's text:"
+    printf '%s\n' "$text" | tail -n 8 | cut -c 1-240 | sed 's/^/#log   |/'
+  } >> "$GANTRY_TEST_FAILLOG"
 }
 # tmux_kill_client TARGET: kill -9 the gantry client the pane runs (tmux_client); 1, with
 # tmux_show's diagnostics, unless there is exactly one.
