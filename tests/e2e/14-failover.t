@@ -45,6 +45,7 @@ for c in 1 2 3 4 5 6 7 8; do
       n=$((n + 1))
       if out=$("$GANTRY" submit --team research --hold --label "key=c$c-$n" -- true 2>&1); then
         echo "c$c-$n $(echo "$out" | awk '{print $3}')" >> "$WORK/acked.$c"
+        [ "$out" = "$(echo "$out" | head -n 1)" ] || echo "c$c-$n: $out" >> "$WORK/lost"  # more than its id
       else
         echo "c$c-$n $out" >> "$WORK/failed.$c"
       fi
@@ -69,8 +70,18 @@ export GANTRY_SERVER="${HA_URL[2]}"
 api GET '/v1/jobs?state=all&limit=10000' > "$WORK/all.json"
 perl -MJSON::PP -e 'my $d = decode_json(join "", <STDIN>); for (@{$d->{jobs}}) { my $k = $_->{labels}{key}; print "$k $_->{id}\n" if defined $k }' < "$WORK/all.json" | sort > "$WORK/stored"
 missing=0
-while read -r key id; do grep -qx "$key $id" "$WORK/stored" || { missing=$((missing + 1)); echo "# lost: $key $id"; }; done < <(cat "$WORK"/acked.*)
-is "$missing" 0 "every acknowledged job is in the new leader's store, with its id ($(acked) jobs)"
+# A lost one says where it is: in the leader's answer under another id, in the store's file
+# (then the new leader's memory missed it), or nowhere; and what the servers logged of it.
+lost_diag() {
+  echo "# lost: $1 acknowledged as job $2; the new leader lists: '$(grep "^$1 " "$WORK/stored")';" \
+       "the store's rows for id $2 or key $1: '$(store_sql "SELECT id, state, json_extract(doc, '\$.labels.key') FROM jobs WHERE id = $2 OR json_extract(doc, '\$.labels.key') = '$1'" | tr '\n' ' ')';" \
+       "next ids stored: '$(store_sql "SELECT id, json_extract(doc, '\$.labels.key') FROM jobs WHERE id > $2 ORDER BY id LIMIT 3" | tr '\n' ' ')'"
+  grep -h -n -E "job $2\b|$1" "$WORK"/server*.log | head -5 | sed 's/^/#   /'
+}
+while read -r key id; do
+  grep -qx "$key $id" "$WORK/stored" || { missing=$((missing + 1)); lost_diag "$key" "$id" | tee -a "$WORK/lost" >&2; }
+done < <(cat "$WORK"/acked.*)
+is "$missing" 0 "every acknowledged job is in the new leader's store, with its id ($(acked) jobs)$([ -s "$WORK/lost" ] && head -c 700 "$WORK/lost" | tr '\n' ' ')"
 is "$(awk '{print $1}' "$WORK/stored" | sort | uniq -d | head -3)" "" "no submission became two jobs"
 is "$(wc -l < "$WORK/stored")" "$(acked)" "and no job was made that was not acknowledged"
 
