@@ -4,6 +4,7 @@ set -u
 GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/store.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 # free_port: a port free on every address, below the kernel's ephemeral range (32768 and up
 # here), so that no outgoing connection (of this suite or another running beside it) takes it
@@ -30,12 +31,12 @@ cleanup() {
     done
   fi
   exec 2>/dev/null  # bash's "Killed" notices for what is killed below say nothing
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for f in "$WORK"/*/jobs/*/state; do
+  kill_jobs "${PIDS[@]}"
+  for f in "$WORK"/*/jobs/*/state; do  # (procs.sh: never a pid reused since)
     [ -f "$f" ] || continue
     sp=$(sed -n 's/^supervisor_pid=//p' "$f" | tail -n 1); jp=$(sed -n 's/^pid=//p' "$f" | tail -n 1)
-    [ -n "$jp" ] && [ "$jp" -gt 0 ] && kill -9 -- "-$jp" 2>/dev/null
-    [ -n "$sp" ] && [ "$sp" -gt 0 ] && kill -9 "$sp" 2>/dev/null
+    kill_if_ours "$jp" group
+    kill_if_ours "$sp"
   done
   for c in "${CLEANUPS[@]}"; do eval "$c" 2>/dev/null; done
   wait 2>/dev/null

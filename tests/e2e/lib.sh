@@ -3,6 +3,7 @@ set -u
 GANTRY=${GANTRY_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin/gantry}
 . "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/store.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 # free_port: a port free on every address, below the kernel's ephemeral range (32768 and up
 # here), so that no outgoing connection (of this suite or another running beside it) takes it
@@ -15,7 +16,7 @@ free_port() {
 
 WORK=$(mktemp -d /tmp/gantry-e2e.XXXXXX)
 PIDS=()
-cleanup() { exec 2>/dev/null; for p in "${PIDS[@]}"; do kill -9 "$p"; done; wait; store_drop; rm -rf "$WORK"; }
+cleanup() { exec 2>/dev/null; kill_jobs "${PIDS[@]}"; wait; store_drop; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # start_server [extra args]: gantry server on a free port, data in $WORK/data.

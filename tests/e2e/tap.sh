@@ -11,7 +11,7 @@ T_FAIL=0
 t_failed() {
   T_FAIL=$((T_FAIL + 1))
   echo "not ok $T_N - $1"
-  [ -z "${2:-}" ] || echo "$2" | tee /dev/stderr
+  [ -z "${2:-}" ] || { echo "$2"; echo "$2" >&2; }  # (not tee /dev/stderr: that truncates a log file)
   [ -z "${GANTRY_TEST_FAILLOG:-}" ] || {
     echo "$(t_file): not ok $T_N - $1"
     [ -z "${2:-}" ] || printf '%s\n' "$2" | head -c 600

@@ -1,0 +1,31 @@
+# procs.sh: killing what a test started, and only that (sourced by lib.sh and agent-lib.sh).
+# Pids are reused quickly (a full suite wraps them several times, and tests run side by side
+# on a developer's machine): a pid recorded long ago may belong to another test's job, a
+# PostgreSQL backend or the tmux server by now. So a recorded pid is killed only while it is
+# still this shell's running background job (kill_jobs), or while the process still names the
+# test's $WORK in its command line or environment (kill_if_ours: agents' supervisors, jobs).
+
+# kill_jobs PID...: SIGKILL to each PID that is one of this shell's running jobs.
+kill_jobs() {
+  local live=" $(jobs -rp | tr '\n' ' ') " p
+  for p in "$@"; do
+    case "$live" in *" $p "*) kill -9 "$p" 2>/dev/null ;; esac
+  done
+}
+# ours PID: whether the process PID, or one of its first ancestors (a job's supervisor, a
+# container's runtime), names $WORK in its command line or environment.
+ours() {
+  local p=$1 n
+  for n in 1 2 3 4 5 6; do
+    [ -n "$p" ] && [ "$p" -gt 1 ] 2>/dev/null || return 1
+    tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$WORK" && return 0
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qF -- "$WORK" && return 0
+    p=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $2}')  # (after "(comm)": state, ppid)
+  done
+  return 1
+}
+# kill_if_ours PID [group]: SIGKILL to PID (to its process group with "group") when it is ours.
+kill_if_ours() {
+  ours "$1" || return 0
+  if [ "${2:-}" = group ]; then kill -9 -- "-$1" 2>/dev/null; else kill -9 "$1" 2>/dev/null; fi
+}
