@@ -81,11 +81,22 @@ start_tls_server() {
 research_cluster() { printf 'teams:\n  - name: research\n    quota: {gpus: 8}\n' > "$WORK/cluster.yaml"; }
 # run_agent NAME GPUS STATE_DIR LOG [args]: an agent in the background with GPUS declared
 # H100-80GB GPUs, its jobs run as root, stderr appended to $WORK/LOG; its pid in AGENT_PID.
+# Its cgroups are this test's (gantry-e2e-PID/NAME, removed at the end) unless args say
+# otherwise: under the default gantry/NAME, a test running beside another shares its jobs'
+# cgroups (job-1.1 of node n1 in both), and one's job end kills the other's job.
 run_agent() {
-  local name=$1 gpus=$2 dir=$3 log=$4
+  local name=$1 gpus=$2 dir=$3 log=$4 cg=()
   shift 4
+  case " $* " in
+    *" --cgroup-parent "*|*" --no-cgroups "*) ;;
+    *) cg=(--cgroup-parent "gantry-e2e-$$/$name")
+       case " ${CLEANUPS[*]-} " in *"gantry-e2e-$$ -depth"*) ;; *)
+         CLEANUPS+=("find /sys/fs/cgroup/*/gantry-e2e-$$ -depth -type d -exec rmdir {} + 2>/dev/null") ;;
+       esac ;;
+  esac
   "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name "$name" --gpus "$gpus" \
-    --gpu-type H100-80GB --state-dir "$dir" --job-user root --allow-root "$@" 2>>"$WORK/$log" &
+    --gpu-type H100-80GB --state-dir "$dir" --job-user root --allow-root "${cg[@]}" "$@" \
+    2>>"$WORK/$log" &
   AGENT_PID=$!
   PIDS+=("$AGENT_PID")
 }
