@@ -28,6 +28,7 @@
 typedef struct candidate {
     int job;                  /* the job to move */
     int node;
+    int whole;                /* its whole GPUs there (its one slot's) */
     int top_class;            /* the highest class among it and the victims there */
     double cost;              /* their victim costs summed */
     int first, count;         /* the victims there in the pick array */
@@ -152,22 +153,24 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
         for (int x = 0; x < t->nvictims; x++) {
             const victim_t *cv = &t->victims[x];
             if (victim(s, j, ti, borrowing, cv, now)) {
-                const job_t *v = &s->jobs[cv->job];
-                for (int k = 0; k < v->nslots; k++) {
-                    node_t *n = &s->nodes[v->slots[k].node];
+                /* a one-node job's slot is in its entry: most victims cost no job record
+                 * (perf at Philly seed0 x 8: those records were most of this function) */
+                const sched_slot_t *slots = cv->nslots == 1 ? NULL : s->jobs[cv->job].slots;
+                for (int k = 0; k < cv->nslots; k++) {
+                    node_t *n = &s->nodes[slots ? slots[k].node : cv->node];
                     if (n->mark_epoch != s->epoch) {
                         n->mark_epoch = s->epoch;
                         n->mark_val = 0;
                         n->mark_list = NIL;
                     }
-                    n->mark_val += slot_whole(&v->slots[k]);
+                    n->mark_val += slots ? slot_whole(&slots[k]) : cv->whole;
                     GT_GROW(ent, capent, nent + 1);
                     ent[nent] = (victim_entry_t){cv->job, n->mark_list};
                     n->mark_list = (int)nent++;
                 }
             } else if (movable(s, j, cv, g, now) && node_suits(s, &s->nodes[cv->node], j, types, g)) {
                 GT_GROW(c, capc, nc + 1);
-                c[nc++] = (candidate_t){cv->job, cv->node, 0, 0, 0, 0};
+                c[nc++] = (candidate_t){cv->job, cv->node, cv->whole, 0, 0, 0, 0};
             }
         }
     }
@@ -176,14 +179,14 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
     int *pick = NULL, *local = NULL;
     size_t npick = 0, cappick = 0, caplocal = 0, nkeep = 0;
     for (size_t i = 0; i < nc; i++) {
-        const job_t *m = &s->jobs[c[i].job];
         const node_t *n = &s->nodes[c[i].node];
-        int free_g = preempt_usable(s, c[i].node, j, now) + slot_whole(&m->slots[0]);
-        int64_t cpus = n->cpus_free + m->cpus, mem = n->mem_free + m->mem;
+        int free_g = preempt_usable(s, c[i].node, j, now) + c[i].whole;
         int vg = n->mark_epoch == s->epoch ? (int)n->mark_val : 0;
         if (free_g + vg < g)
-            continue;
-        candidate_t cand = {c[i].job, c[i].node, s->classes[m->cls].value,
+            continue; /* (decided before the moved job's record is read) */
+        const job_t *m = &s->jobs[c[i].job];
+        int64_t cpus = n->cpus_free + m->cpus, mem = n->mem_free + m->mem;
+        candidate_t cand = {c[i].job, c[i].node, c[i].whole, s->classes[m->cls].value,
                             policy_victim_cost(s, m, now), (int)npick, 0};
         size_t nl = 0;
         for (int e = vg ? n->mark_list : NIL; e != NIL; e = ent[e].next) {
