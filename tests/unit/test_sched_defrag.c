@@ -264,6 +264,37 @@ static void test_with_reclaim(void)
  * or a later one does not take the free GPUs there.
  * Mutation: drop preempt_hold_targets() in defrag_for (b's 3-GPU job 8 takes n1's free GPUs in
  * the same pass). */
+/* The same reclaim with a drained node first (index 0): a one-node victim's node comes from
+ * its victim-index entry, and must be its own (were it taken as node 0, the drained one, the
+ * other node would lack victim 7's GPU and nothing would be decided). */
+static void test_with_reclaim_node_index(void)
+{
+    setup();
+    int n0 = node("n0", 4);
+    sched_node_set_schedulable(S, n0, false);
+    node("n1", 4);
+    node("n2", 4);
+    submit_spec(spec(10, T_C, C_NORMAL, 2, 0, 100000));
+    cycle(0);
+    submit_spec(spec(4, T_C, C_NORMAL, 1, 1, 100000));
+    cycle(1);
+    submit_spec(spec(12, T_B, C_NORMAL, 1, 2, 100));
+    cycle(2);
+    submit_spec(spec(3, T_B, C_NORMAL, 1, 3, 100000));
+    cycle(3);
+    submit_spec(spec(7, T_D, C_NORMAL, 1, 4, 100000));
+    cycle(4);
+    int x = node_of(10), y = 3 - x;
+    ok(x >= 1 && node_of(3) == y && node_of(7) == y,
+       "reclaim, node 0 drained: jobs 3 and 7 share the node job 10 is not on");
+    sched_job_finished(S, 12, 100);
+    cycle(100);
+    submit_spec(spec(5, T_A, C_NORMAL, 4, 1000, 3600));
+    cycle(1000);
+    ok(preempted(7) && preempted(3) && ndec == 2,
+       "reclaim, node 0 drained: 7 reclaimed and 3 moved, for job 5 on their node");
+}
+
 static void test_node_held(void)
 {
     setup();
@@ -331,6 +362,7 @@ int main(void)
     test_only_within_quota();
     test_class_and_preemptible();
     test_with_reclaim();
+    test_with_reclaim_node_index();
     test_node_held();
     test_moved_job_room_held();
     test_gang_not_served();
