@@ -34,6 +34,12 @@ CGP="gantry-e2e-$$/$RT"
 CG=(--no-cgroups)
 if have_cgroup_v1; then
   CG=(--cgroup-parent "$CGP")
+  # A container outlives its killed supervisor and runtime (a failed or interrupted run): its
+  # processes, found in the test's cgroups, are killed before those are removed.
+  cg_procs() { cat /sys/fs/cgroup/memory/gantry-e2e-$$/$RT/*/cgroup.procs \
+    /sys/fs/cgroup/memory/gantry-e2e-$$/$RT/*/ctr/cgroup.procs 2>/dev/null; }
+  cg_kill() { local p; p=$(cg_procs); [ -z "$p" ] || { kill -9 $p; return 1; }; }
+  CLEANUPS+=("wait_for 10 cg_kill")
   # the OCI runtime makes the job's level in every hierarchy, not only the agent's four
   CLEANUPS+=("for d in /sys/fs/cgroup/*/gantry-e2e-$$; do rmdir \$d/$RT/*/ctr \$d/$RT/* \$d/$RT \$d; done")
 fi
@@ -61,12 +67,23 @@ like "$(field "$j" '{image_digest}')" '^sha256:[0-9a-f]{64}$' "the job records i
 is "$(ls "$WORK/n1/oci/$RT" 2>/dev/null | wc -l)" 0 "no container is left in $RT's state"
 
 # ---- a cancel stops the whole container ----
+# Its end is asynchronous: `RUNTIME run` removes the container's state as it exits, and only
+# then does the supervisor run `RUNTIME delete`, remove the job's cgroup and record the end
+# (supervisor.c); so each check below waits for its condition, with a deadline.
 c=$(submit '{"team":"research","gpus":1,"image":"'"$REF"'","command":["sh","-c","sleep 300 & sleep 300 & echo up; wait"]}')
 wait_for 60 sh -c "curl -s -H 'Authorization: Bearer $ADMIN' $GANTRY_SERVER/v1/jobs/$c/logs | grep -q up"
 ok $? "a long container job runs"
-procs() { cat /sys/fs/cgroup/memory/$CGP/job-$1.1/cgroup.procs /sys/fs/cgroup/memory/$CGP/job-$1.1/ctr/cgroup.procs 2>/dev/null | wc -l; }
+MEMCG=/sys/fs/cgroup/memory/$CGP
+procs() { cat $MEMCG/job-$1.1/cgroup.procs $MEMCG/job-$1.1/ctr/cgroup.procs 2>/dev/null; }
+# "pid:start time" (field 22 of /proc/PID/stat): a pid reused later is not the job's process
+proc_ids() { for p in "$@"; do echo "$p:$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20)"; done; }
+# alive PID:START: that process is still there and not a zombie (state field Z)
+alive() { local s; s=$(sed 's/.*) //' "/proc/${1%%:*}/stat" 2>/dev/null) || return 1
+  set -- "${1#*:}" $s; [ "$2" != Z ] && [ "${21}" = "$1" ]; }
+none_alive() { for i in "$@"; do alive "$i" && return 1; done; return 0; }
 if have_cgroup_v1; then
-  ok $([ "$(procs "$c")" -ge 3 ] && echo 0 || echo 1) "its processes are in its cgroup ($(procs "$c"))"
+  ids=$(proc_ids $(procs "$c"))
+  ok $([ "$(echo "$ids" | grep -c .)" -ge 3 ] && echo 0 || echo 1) "its processes are in its cgroup ($(echo $ids))"
 fi
 api DELETE "/v1/jobs/$c" >/dev/null
 wait_for 30 job_is "$c" cancelled
@@ -74,8 +91,11 @@ ok $? "cancelled"
 wait_for 30 sh -c "[ \$(ls '$WORK/n1/oci/$RT' 2>/dev/null | wc -l) = 0 ]"
 ok $? "the container is gone from $RT's state"
 if have_cgroup_v1; then
-  is "$(procs "$c")" 0 "no process is left in its cgroup"
-  ok $([ -d "/sys/fs/cgroup/memory/$CGP/job-$c.1" ] && echo 1 || echo 0) "its cgroup is removed"
+  wait_for 30 none_alive $ids
+  ok $? "none of its processes is left"
+  wait_for 30 sh -c "[ ! -d '$MEMCG/job-$c.1' ]"
+  ok $? "its cgroup is removed"
+  [ -d "$MEMCG/job-$c.1" ] && echo "#   still there: $(find "$MEMCG/job-$c.1" -name cgroup.procs -exec cat {} + | tr '\n' ' ')" >&2
 fi
 
 # ---- the agent killed and restarted while a container runs ----
