@@ -1143,9 +1143,13 @@ finish:
     snprintf(st.phase, sizeof(st.phase), "exited");
     if (prepared)
         rt->cleanup(&rjob, rt_priv);
-    if (cg && cgroup_destroy(cg) < 0) {
-        /* busy: leftover processes in D state; the agent's next look retries */
-    }
+    /* Before the end is recorded (state_write below): once the agent reports it, the job's
+     * cgroup is gone. It can fail only with a process that outlived kill_cgroup's 10 s
+     * (stuck in the kernel); nothing retries then, so supervisor.log says which is left. */
+    if (cg && cgroup_destroy(cg) < 0)
+        fprintf(stderr, "gantry supervisor: job %" PRId64 ".%d: cannot remove its cgroup "
+                        "job-%" PRId64 ".%d: %s\n",
+                s->job_id, s->incarnation, s->job_id, s->incarnation, strerror(errno));
     /* A node-local checkpoint directory the job left empty goes (the next incarnation, here,
      * makes it again): otherwise every job ever run leaves one. Never on a shared root, where
      * another node's newer incarnation may have just made it. */
