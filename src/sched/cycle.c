@@ -531,20 +531,29 @@ static void find_max_free_whole(sched_t *s)
             }
 }
 
-/* The most whole GPUs free on one up node without a reservation of this pass (a node held
- * for a preemptor counts as free: the preemptor itself may start there): a bound that only
- * falls during a pass (few nodes are reserved: the walk passes over those). */
+/* The most whole GPUs on one up node that a job ending after every reservation of this pass
+ * could take: a node without a reservation offers its free GPUs (a node held for a
+ * preemptor counts as free: the preemptor itself may start there), a reserved one those
+ * beyond what it is reserved for (node_usable: a gang's reservation may take a node that has
+ * more free than the gang needs there). A bound that only falls during a pass (few nodes are
+ * reserved: the walk passes over those, and stops once no node further down could beat
+ * what a reserved node offered). */
 static void find_max_free_unreserved(const sched_t *s, pass_t *ps)
 {
-    ps->max_free_unreserved = 0;
-    for (int k = s->max_gpus; k > 0; k--)
+    int best = 0;
+    for (int k = s->max_gpus; k > best; k--)
         for (int t = 0; t < s->ntypes; t++)
-            for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext)
-                if (s->nodes[ni].resv_epoch != s->resv_epoch ||
-                    s->nodes[ni].resv_start <= s->now) {
+            for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext) {
+                const node_t *n = &s->nodes[ni];
+                if (n->resv_epoch != s->resv_epoch || n->resv_start <= s->now) {
                     ps->max_free_unreserved = k;
                     return;
                 }
+                int rest = k - (n->resv_gpus > 0 ? n->resv_gpus : 0);
+                if (rest > best)
+                    best = rest;
+            }
+    ps->max_free_unreserved = best;
 }
 
 /* Could g whole GPUs per node (g capped at 64) fit on some node now? */

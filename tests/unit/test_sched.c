@@ -1037,6 +1037,53 @@ static void test_merge_order(void)
     ok(in_order, "they start in the merged order (class, submit time, id) over 37 teams");
 }
 
+/* A reservation of a gang may take a node that has more GPUs free than the gang needs there
+ * (a node that holds its share now, while another of its nodes frees later): the rest of that
+ * node is nobody's, and a long job that fits in it starts. The skip rule for jobs that fit
+ * only on reserved GPUs (cycle.c, fits_only_reserved) passed over such a job, seen before,
+ * in every pass until the reservation started. */
+static void test_reserved_node_rest(void)
+{
+    sched_params_t p = params();
+    p.preemption = false;
+    p.fairshare = false;
+    setup(&p);
+    node("a", "V100", 8, "l1", 1);
+    node("b", "V100", 8, "l1", 1);
+    sched_job_spec_t j1 = spec(1, T_A, C_NORMAL, 7000);
+    j1.estimate = 100;
+    sched_job_spec_t j0 = spec(2, T_A, C_NORMAL, 1000);
+    j0.estimate = 100000;
+    j0.submit = 1;
+    sched_job_submit(S, &j1, NULL);
+    sched_job_submit(S, &j0, NULL);
+    cycle(0);
+    sched_job_spec_t j2 = spec(3, T_A, C_NORMAL, 8000);
+    j2.estimate = 1000;
+    j2.submit = 2;
+    sched_job_submit(S, &j2, NULL);
+    cycle(0);
+    ok(started(3) && node_of(1) == node_of(2) && node_of(3) != node_of(1),
+       "rest: jobs 1 and 2 fill node a, job 3 node b");
+    sched_job_spec_t gang = spec(4, T_A, C_NORMAL, 8000);
+    gang.nodes = 2;
+    gang.estimate = 100;
+    gang.submit = 3;
+    sched_job_spec_t longj = spec(5, T_A, C_NORMAL, 2000);
+    longj.estimate = 100000;
+    longj.submit = 4;
+    sched_job_submit(S, &gang, NULL);
+    sched_job_submit(S, &longj, NULL);
+    cycle(5);
+    ok(!started(4) && !started(5), "rest: nothing is free for the gang or the long job");
+    sched_job_finished(S, 1, 100);
+    cycle(100);
+    ok(!started(4) && info(4).estimated_start == 1000,
+       "rest: the gang reserves node a (7 free, 4 its) and node b (free at 1000)");
+    ok(started(5) && node_of(5) == node_of(2),
+       "rest: the long 2-GPU job starts on node a's 3 GPUs nobody reserved");
+}
+
 int main(void)
 {
     test_cpu_only();
@@ -1053,6 +1100,7 @@ int main(void)
     test_victim_index();
     test_priority_preemption();
     test_backfill();
+    test_reserved_node_rest();
     test_reasons_and_validation();
     test_hierarchy_and_typed_quota();
     test_node_resize();
