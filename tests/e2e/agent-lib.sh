@@ -39,6 +39,7 @@ cleanup() {
     kill_if_ours "$sp"
   done
   for c in "${CLEANUPS[@]}"; do eval "$c" 2>/dev/null; done
+  cgroups_cleanup
   wait 2>/dev/null
   store_drop
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
@@ -81,7 +82,7 @@ start_tls_server() {
 research_cluster() { printf 'teams:\n  - name: research\n    quota: {gpus: 8}\n' > "$WORK/cluster.yaml"; }
 # run_agent NAME GPUS STATE_DIR LOG [args]: an agent in the background with GPUS declared
 # H100-80GB GPUs, its jobs run as root, stderr appended to $WORK/LOG; its pid in AGENT_PID.
-# Its cgroups are this test's (gantry-e2e-PID/NAME, removed at the end) unless args say
+# Its cgroups are this test's (gantry-e2e-PID/NAME, cgroups_cleanup at the end) unless args say
 # otherwise: under the default gantry/NAME, a test running beside another shares its jobs'
 # cgroups (job-1.1 of node n1 in both), and one's job end kills the other's job.
 run_agent() {
@@ -89,10 +90,7 @@ run_agent() {
   shift 4
   case " $* " in
     *" --cgroup-parent "*|*" --no-cgroups "*) ;;
-    *) cg=(--cgroup-parent "gantry-e2e-$$/$name")
-       case " ${CLEANUPS[*]-} " in *"gantry-e2e-$$ -depth"*) ;; *)
-         CLEANUPS+=("find /sys/fs/cgroup/*/gantry-e2e-$$ -depth -type d -exec rmdir {} + 2>/dev/null") ;;
-       esac ;;
+    *) cg=(--cgroup-parent "gantry-e2e-$$/$name") ;;
   esac
   "$GANTRY" agent --server "$GANTRY_SERVER" --token "$ADMIN" --name "$name" --gpus "$gpus" \
     --gpu-type H100-80GB --state-dir "$dir" --job-user root --allow-root "${cg[@]}" "$@" \

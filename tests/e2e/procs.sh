@@ -29,3 +29,21 @@ kill_if_ours() {
   ours "$1" || return 0
   if [ "${2:-}" = group ]; then kill -9 -- "-$1" 2>/dev/null; else kill -9 "$1" 2>/dev/null; fi
 }
+
+# cgroups_cleanup: the test's own cgroups (every hierarchy's gantry-e2e-$$, where run_agent
+# and the cgroup tests put their agents' jobs) emptied of what a killed test left running
+# (SIGKILL, a few rounds) and removed, deepest first. Names carry the test's pid, and pids
+# come round again: a leftover would be the next test's of that pid.
+cgroups_cleanup() {
+  local d p n
+  for d in /sys/fs/cgroup/*/gantry-e2e-$$; do
+    [ -d "$d" ] || continue
+    for n in 1 2 3 4 5 6 7 8 9 10; do
+      p=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null)
+      [ -n "$p" ] || break
+      kill -9 $p 2>/dev/null
+      sleep 0.1  # (a bounded pause for the kernel to reap them; no test result rides on it)
+    done
+    find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+}
