@@ -4,6 +4,10 @@
 # directory against the same database finds them; a store of a newer schema is refused; a
 # URL's password never reaches the log.
 . "$(dirname "$0")/lib.sh"
+# This file picks its store itself, and it is PostgreSQL whatever the run's (make test
+# STORE=pg): start_server and restart_server take no database of their own (STORE_ARGS stays
+# empty), the restart below must find the config's store:.
+GANTRY_TEST_STORE=
 if [ -z "${GANTRY_TEST_PG:-}" ]; then
   why="no PostgreSQL (${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set: make test starts one with tests/pg/with})"
   if [ "${CI:-}" = true ]; then ok 1 "PostgreSQL is required under CI: $why"; else skip "$why"; fi

@@ -45,8 +45,10 @@ wait_for 20 sh -c "grep -q only-copy '$WORK/n1/jobs/$k.1/stdout'"
 ok $? "a second job runs"
 kill -9 "$AGENT_PID" "$SERVER_PID"
 wait "$AGENT_PID" "$SERVER_PID" 2>/dev/null
-# A new cluster (another data directory): job $k is unknown there, its chunks are refused.
+# A new cluster (another data directory, and on PostgreSQL an empty database): job $k is
+# unknown there, its chunks are refused.
 mv "$WORK/data" "$WORK/data.old"
+store_fresh
 start_server --config "$WORK/cluster.yaml" --heartbeat 1
 touch "$WORK/k.go"
 wait_for 20 grep -q '^phase=exited' "$WORK/n1/jobs/$k.1/state"

@@ -21,6 +21,15 @@ store_drop() {
   PGOPTIONS="-c client_min_messages=warning" psql -X -q "$GANTRY_TEST_PG" \
     -c "DROP DATABASE IF EXISTS gantry_$$ WITH (FORCE)" >/dev/null 2>&1
 }
+# store_fresh: an empty store in place of the test's, for "a new cluster" (its server stopped):
+# on PostgreSQL the test's database is dropped and made again, empty; on SQLite nothing (the
+# store is $WORK/data/gantry.db: the caller moves or replaces the data directory).
+store_fresh() {
+  [ -n "$STORE_URL" ] || return 0
+  PGOPTIONS="-c client_min_messages=warning" psql -X -q "$GANTRY_TEST_PG" \
+    -c "DROP DATABASE IF EXISTS gantry_$$ WITH (FORCE)" -c "CREATE DATABASE gantry_$$" >/dev/null \
+    || { echo "Bail out! cannot make database gantry_$$ again on $GANTRY_TEST_PG"; exit 1; }
+}
 # store_sql SQL: runs SQL on the server's store, whichever it is; prints the rows' values
 # separated by '|'. Write the column user as "user" (PostgreSQL reserves the word).
 store_sql() {
