@@ -105,14 +105,18 @@ deps:
 
 # Every test speaks TAP; prove reads the summary. E2E scripts find the binary in GANTRY_BIN.
 # tests/pg/with starts a throwaway PostgreSQL for the run (GANTRY_TEST_PG): the store's unit
-# tests and 14-store-pg.t use it, and the files of PG_E2E run a second time with their
-# servers on it (GANTRY_TEST_STORE=pg; wrappers in $(OUT)/pg-e2e). `make test STORE=pg`
-# runs every end-to-end file with its server on PostgreSQL instead.
-PG_E2E    := 10-jobs.t 20-restart.t 21-shutdown.t 43-agent-identity.t 63-tokens.t \
-             63-unix-identity.t 66-store-array.t 67-limits-retention.t 83-jobctl-update.t \
-             90-audit.t 90-events.t 93-usage.t
-PG_WRAPS  := $(PG_E2E:%=$(OUT)/pg-e2e/%)
+# tests and the 14-*-pg*.t files use it, and every end-to-end file that starts a server on the
+# test's store runs a second time with it on PostgreSQL (PG_E2E; GANTRY_TEST_STORE=pg; wrappers
+# in $(OUT)/pg-e2e). PG_SAME: the files whose second run would be the first again: no server
+# (the simulator, a fake server), a store of their own (always PostgreSQL, or SQLite's HA, or
+# `gantry up`'s), or SQLite's files only (they skip on PostgreSQL). `make test STORE=pg` runs
+# every end-to-end file with its server on PostgreSQL instead (docs/store.md, "Tests").
 E2E_FILES := $(sort $(wildcard tests/e2e/*.t))
+PG_SAME   := 10-sim.t 10-sim-inflate.t 10-sim-report.t 14-failover-epoch.t 14-failover.t \
+             14-failover-patroni.t 14-failover-pg.t 14-failover-pg-cut.t 14-store-pg.t \
+             14-store-pg-commit.t 50-up-demo.t 66-store-full.t 98-services-durable.t
+PG_E2E    := $(filter-out $(PG_SAME),$(notdir $(E2E_FILES)))
+PG_WRAPS  := $(PG_E2E:%=$(OUT)/pg-e2e/%)
 ifeq ($(STORE),pg)
 TEST_ENV  := GANTRY_TEST_STORE=pg
 PG_WRAPS  :=

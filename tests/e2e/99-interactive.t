@@ -202,7 +202,7 @@ lab_running() { [ "$(state_of "$LAB" state)" = running ]; }
 wait_for 30 lab_running
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null
-"$GANTRY" server --config "$WORK/cluster.yaml" --data "$WORK/data" --listen "127.0.0.1:$PORT" 2>>"$WORK/server.log" &
+"$GANTRY" server --config "$WORK/cluster.yaml" --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" 2>>"$WORK/server.log" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_for 30 curl -sf "$GANTRY_SERVER/healthz"

@@ -67,9 +67,10 @@ start_tls_server() {
   for h in ${TLS_HOSTS:-}; do hosts+=(--host "$h"); done
   "$GANTRY" tls-gen "$WORK/tls" "${hosts[@]}" >/dev/null || { echo "Bail out! gantry tls-gen failed"; exit 1; }
   export GANTRY_CA_FILE="$WORK/tls/ca.pem" CURL_CA_BUNDLE="$WORK/tls/ca.pem"
+  use_test_store
   PORT=$(free_port)
   export GANTRY_SERVER="https://127.0.0.1:$PORT"
-  "$GANTRY" server --data "$WORK/data" --listen "${LISTEN_ADDR:-127.0.0.1}:$PORT" \
+  "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "${LISTEN_ADDR:-127.0.0.1}:$PORT" \
     --tls-cert "$WORK/tls/server.pem" --tls-key "$WORK/tls/server-key.pem" "$@" 2>>"$WORK/server.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
