@@ -582,6 +582,8 @@ static int lost_commit(store_db_t *d)
         return -1; /* the server refused a command of it: rolled back */
     const char *st = d->xid[0] ? xact_status(d) : NULL;
     if (st && !strcmp(st, "committed")) {
+        fprintf(stderr, "gantry server: the answer to a COMMIT was lost (%.200s); PostgreSQL "
+                "says transaction %s committed: acknowledged.\n", d->msg, d->xid);
         d->failed = false;
         d->msg[0] = '\0';
         return 0;
