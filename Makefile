@@ -114,7 +114,8 @@ deps:
 E2E_FILES := $(sort $(wildcard tests/e2e/*.t))
 PG_SAME   := 10-sim.t 10-sim-inflate.t 10-sim-report.t 14-failover-epoch.t 14-failover.t \
              14-failover-patroni.t 14-failover-pg.t 14-failover-pg-cut.t 14-store-pg.t \
-             14-store-pg-commit.t 50-up-demo.t 66-store-full.t 98-services-durable.t
+             14-store-pg-commit.t 14-store-pg-unknown.t 50-up-demo.t 66-store-full.t \
+             98-services-durable.t
 PG_E2E    := $(filter-out $(PG_SAME),$(notdir $(E2E_FILES)))
 PG_WRAPS  := $(PG_E2E:%=$(OUT)/pg-e2e/%)
 ifeq ($(STORE),pg)
