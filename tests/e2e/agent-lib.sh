@@ -31,7 +31,7 @@ cleanup() {
     done
   fi
   exec 2>/dev/null  # bash's "Killed" notices for what is killed below say nothing
-  kill_jobs "${PIDS[@]}"
+  kill_children "${PIDS[@]}"
   for f in "$WORK"/*/jobs/*/state; do  # (procs.sh: never a pid reused since)
     [ -f "$f" ] || continue
     sp=$(sed -n 's/^supervisor_pid=//p' "$f" | tail -n 1); jp=$(sed -n 's/^pid=//p' "$f" | tail -n 1)

@@ -16,7 +16,7 @@ free_port() {
 
 WORK=$(mktemp -d /tmp/gantry-e2e.XXXXXX)
 PIDS=()
-cleanup() { exec 2>/dev/null; kill_jobs "${PIDS[@]}"; wait; store_drop; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"; }
+cleanup() { exec 2>/dev/null; kill_children "${PIDS[@]}"; wait; store_drop; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # start_server [extra args]: gantry server on a free port, data in $WORK/data.

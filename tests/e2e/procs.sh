@@ -2,15 +2,18 @@
 # Pids are reused quickly (a full suite wraps them several times, and tests run side by side
 # on a developer's machine): a pid recorded long ago may belong to another test's job, a
 # PostgreSQL backend or the tmux server by now. So a recorded pid is killed only while it is
-# still this shell's running background job (kill_jobs), or while the process still names the
+# still this shell's child (kill_children), or while the process still names the
 # test's $WORK in its command line or environment (kill_if_ours: agents' supervisors, jobs).
 
-# kill_jobs PID...: SIGKILL to each PID that is one of this shell's running jobs.
-kill_jobs() {
-  local live=" $(jobs -rp | tr '\n' ' ') " p
+# kill_children PID...: SIGKILL to each PID that is still a child of this shell (a pid reused
+# by another process has another parent; `jobs -p` would miss the last command of a pipeline).
+kill_children() {
+  local p
   for p in "$@"; do
-    case "$live" in *" $p "*) kill -9 "$p" 2>/dev/null ;; esac
+    [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $2}')" = "$$" ] &&
+      kill -9 "$p" 2>/dev/null
   done
+  return 0
 }
 # ours PID: whether the process PID, or one of its first ancestors (a job's supervisor, a
 # container's runtime), names $WORK in its command line or environment.
