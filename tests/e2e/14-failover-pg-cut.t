@@ -9,11 +9,7 @@
 # and stands by; server 2 takes over; no two servers ever answer as leader at once.
 . "$(dirname "$0")/agent-lib.sh"
 need_netns
-if [ -z "${GANTRY_TEST_PG:-}" ]; then
-  why="no PostgreSQL (${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set: make test starts one with tests/pg/with})"
-  if [ "${CI:-}" = true ]; then ok 1 "PostgreSQL is required under CI: $why"; else skip "$why"; fi
-  done_testing; exit
-fi
+need_test_pg
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 research_cluster
 netns_net || { echo "Bail out! no free subnet for the database's namespace"; exit 1; }

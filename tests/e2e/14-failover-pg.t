@@ -7,11 +7,7 @@
 # A second kill: the third server takes over. A leader paused beyond its lease (SIGSTOP) is
 # deposed: a submission it held is one job, and on SIGCONT it steps down and stands by.
 . "$(dirname "$0")/agent-lib.sh"
-if [ -z "${GANTRY_TEST_PG:-}" ]; then
-  why="no PostgreSQL (${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set: make test starts one with tests/pg/with})"
-  if [ "${CI:-}" = true ]; then ok 1 "PostgreSQL is required under CI: $why"; else skip "$why"; fi
-  done_testing; exit
-fi
+need_test_pg
 GANTRY_TEST_STORE=pg use_test_store   # database gantry_$$, dropped at cleanup; STORE_URL
 research_cluster
 cp "$WORK/cluster.yaml" "$WORK/cluster-pg.yaml"

@@ -5,14 +5,9 @@
 # them, every job answered 201 is in the store after the restart (an answer means committed,
 # whichever connection committed it), and ids are not reused.
 . "$(dirname "$0")/lib.sh"
-if [ -z "${GANTRY_TEST_PG:-}" ]; then
-  why="no PostgreSQL (${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set: make test starts one with tests/pg/with})"
-  if [ "${CI:-}" = true ]; then ok 1 "PostgreSQL is required under CI: $why"; else skip "$why"; fi
-  done_testing; exit
-fi
+need_test_pg
 db=gantry_e2e14c_$$
-url=$("$(dirname "$0")/../pg/newdb" "$GANTRY_TEST_PG" "$db")
-trap 'cleanup; psql -X -q "$GANTRY_TEST_PG" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1' EXIT
+own_pg_database "$db"; url=$PG_DB_URL
 sessions() { psql -X -At "$GANTRY_TEST_PG" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = '$db'"; }
 
 # The default, one writer: a write session and its read session.

@@ -7,14 +7,9 @@
 # tests/e2e/pg-cut-proxy.py stands between the server and PostgreSQL: it lets that COMMIT
 # through, drops its answer, and refuses connections until the server gives the outcome up.
 . "$(dirname "$0")/lib.sh"
-if [ -z "${GANTRY_TEST_PG:-}" ]; then
-  why="no PostgreSQL (${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set: make test starts one with tests/pg/with})"
-  if [ "${CI:-}" = true ]; then ok 1 "PostgreSQL is required under CI: $why"; else skip "$why"; fi
-  done_testing; exit
-fi
+need_test_pg
 DB=gantry_e2eunk_$$
-url=$("$(dirname "$0")/../pg/newdb" "$GANTRY_TEST_PG" "$DB")
-trap 'cleanup; psql -X -q "$GANTRY_TEST_PG" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1' EXIT
+own_pg_database "$DB"; url=$PG_DB_URL
 pgdir=$(echo "$GANTRY_TEST_PG" | sed -nE 's/.*[?&]host=([^&]*).*/\1/p')
 [ -S "$pgdir/.s.PGSQL.5432" ] || { echo "Bail out! no PostgreSQL socket at $pgdir (URL $GANTRY_TEST_PG)"; exit 1; }
 

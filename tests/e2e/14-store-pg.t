@@ -8,16 +8,10 @@
 # STORE=pg): start_server and restart_server take no database of their own (STORE_ARGS stays
 # empty), the restart below must find the config's store:.
 GANTRY_TEST_STORE=
-if [ -z "${GANTRY_TEST_PG:-}" ]; then
-  why="no PostgreSQL (${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set: make test starts one with tests/pg/with})"
-  if [ "${CI:-}" = true ]; then ok 1 "PostgreSQL is required under CI: $why"; else skip "$why"; fi
-  done_testing; exit
-fi
-NEWDB="$(dirname "$0")/../pg/newdb"
-url=$("$NEWDB" "$GANTRY_TEST_PG" "gantry_e2e14_$$")
+need_test_pg
+own_pg_database "gantry_e2e14_$$"; url=$PG_DB_URL
 # The same database, named with a user and a password (trust authentication ignores it).
 secret_url=$(echo "$url" | sed -E 's#^postgresql://#postgresql://gantry:S3cretPw@#')
-trap 'cleanup; psql -X -q "$GANTRY_TEST_PG" -c "DROP DATABASE IF EXISTS gantry_e2e14_$$ WITH (FORCE)" >/dev/null 2>&1' EXIT
 
 "$GANTRY" server --store "sqlite:$WORK/x" --data "$WORK/bad" >/dev/null 2>"$WORK/bad.log"
 is $? 2 "--store takes a postgresql:// URL only"

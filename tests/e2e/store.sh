@@ -15,11 +15,30 @@ use_test_store() {
     || { echo "Bail out! cannot create database gantry_$$ on $GANTRY_TEST_PG"; exit 1; }
   STORE_ARGS=(--store "$STORE_URL")
 }
-# store_drop: drops the test's database (after its server is gone).
+# need_test_pg: ends a test that needs PostgreSQL when there is none: a skip, or, under
+# CI=true, a failure (CI must be able to start one: tests/pg/with).
+need_test_pg() {
+  [ -z "${GANTRY_TEST_PG:-}" ] || return 0
+  local why="no PostgreSQL (${GANTRY_TEST_PG_WHY:-GANTRY_TEST_PG is not set: make test starts one with tests/pg/with})"
+  if [ "${CI:-}" = true ]; then ok 1 "PostgreSQL is required under CI: $why"; else skip "$why"; fi
+  done_testing; exit
+}
+# own_pg_database NAME: a database NAME of the test's own on the test PostgreSQL (need_test_pg
+# first), dropped with store_drop at cleanup; its URL in PG_DB_URL.
+OWN_PG_DBS=()
+own_pg_database() {
+  PG_DB_URL=$("$(dirname "${BASH_SOURCE[0]}")/../pg/newdb" "$GANTRY_TEST_PG" "$1") \
+    || { echo "Bail out! cannot create database $1 on $GANTRY_TEST_PG"; exit 1; }
+  OWN_PG_DBS+=("$1")
+}
+# store_drop: drops the test's databases (after its servers are gone).
 store_drop() {
-  [ -n "$STORE_URL" ] || return 0
-  PGOPTIONS="-c client_min_messages=warning" psql -X -q "$GANTRY_TEST_PG" \
-    -c "DROP DATABASE IF EXISTS gantry_$$ WITH (FORCE)" >/dev/null 2>&1
+  local db
+  for db in ${STORE_URL:+gantry_$$} "${OWN_PG_DBS[@]}"; do
+    PGOPTIONS="-c client_min_messages=warning" psql -X -q "$GANTRY_TEST_PG" \
+      -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  done
+  return 0
 }
 # store_fresh: an empty store in place of the test's, for "a new cluster" (its server stopped):
 # on PostgreSQL the test's database is dropped and made again, empty; on SQLite nothing (the
