@@ -467,8 +467,10 @@ static int o_export(batch_t *b, const char *o, const char *v, gt_error_t *e)
         if (eq) {
             *eq = '\0';
             json_object_set_new(env, item, json_string(eq + 1));
-        } else if (getenv(item) && json_string(getenv(item))) {
-            json_object_set_new(env, item, json_string(getenv(item)));
+        } else if (getenv(item)) {
+            json_t *val = json_string(getenv(item)); /* NULL when not UTF-8: not sendable */
+            if (val)
+                json_object_set_new(env, item, val);
         }
     }
     free(copy);

@@ -193,7 +193,8 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             GT_GROW(local, caplocal, nl + 1);
             local[nl++] = ent[e].job;
         }
-        qsort_r(local, nl, sizeof(int), sched_victim_cmp, s);
+        if (nl > 1) /* (local is NULL until something was added: qsort's pointer is nonnull) */
+            qsort_r(local, nl, sizeof(int), sched_victim_cmp, s);
         for (size_t l = 0; l < nl; l++) {
             bool need_cpu = j->cpus && n->cpus && cpus < j->cpus;
             bool need_mem = j->mem && n->mem && mem < j->mem;
@@ -218,7 +219,8 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
         else
             npick -= (size_t)cand.count;
     }
-    qsort(c, nkeep, sizeof(*c), candidate_cmp);
+    if (nkeep > 1)
+        qsort(c, nkeep, sizeof(*c), candidate_cmp);
     int chosen = NIL, dest = NIL;
     for (size_t i = 0; i < nkeep && chosen == NIL; i++) {
         dest = fits_elsewhere(s, &s->jobs[c[i].job], c[i].node,

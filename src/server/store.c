@@ -992,6 +992,16 @@ void store_close(store_t *st)
     pthread_cond_destroy(&st->queued);
     pthread_cond_destroy(&st->committed);
     pthread_cond_destroy(&st->retry);
+    /* What never committed: a fenced store's kept batches, or those a failing store still
+     * held at the stop (it said so); and notifications nobody will take. */
+    for (batch_t *b = st->head, *next; b; b = next) {
+        next = b->next;
+        batch_free(b);
+    }
+    for (notify_t *nt = st->notify, *next; nt; nt = next) {
+        next = nt->next;
+        free(nt);
+    }
     free(st->refused);
     for (size_t i = 0; i < st->nrejected; i++)
         free(st->rejected[i].why);
