@@ -445,8 +445,12 @@ static void evaluate(sched_t *s, int ji, bool entry_in_quota, pass_t *ps)
     sched_time_t end = dur > 0 ? now + dur : SCHED_NEVER;
     int64_t per = j->gpus / j->nodes;
     sched_reason_t why;
-    if (j->ntargets > 0 || !failed_before(s, j, types, per, end, &why)) {
-        if (place_find(s, j, types, end)) {
+    bool known_fail = j->ntargets == 0 && failed_before(s, j, types, per, end, &why);
+    /* A job at least as large inherits that it cannot start now, but not "reservation" (it
+     * would fit were the reservations not there): that may be false for it, and it decides
+     * whether the job takes a reservation of its own (below). It asks for itself. */
+    if (!known_fail || why == SCHED_REASON_RESERVATION) {
+        if (!known_fail && place_find(s, j, types, end)) {
             job_start(s, ji, now);
             sched_decide(s, SCHED_START, j->id, 0);
             return;

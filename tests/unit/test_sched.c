@@ -1042,6 +1042,48 @@ static void test_merge_order(void)
  * node is nobody's, and a long job that fits in it starts. The skip rule for jobs that fit
  * only on reserved GPUs (cycle.c, fits_only_reserved) passed over such a job, seen before,
  * in every pass until the reservation started. */
+/* A job at least as large as one that waits for a reservation does not inherit "reservation"
+ * from the pass's failure cache: that reason says it would fit but for the reservations, which
+ * need not hold for the larger job, and it decides whether the job takes a reservation. */
+static void test_reservation_reason_not_inherited(void)
+{
+    sched_params_t p = params();
+    p.preemption = false;
+    p.fairshare = false;
+    setup(&p);
+    node("x", "V100", 8, "l1", 1);
+    node("y", "V100", 8, "l1", 1);
+    sched_job_spec_t r1 = spec(1, T_A, C_NORMAL, 4000);
+    r1.estimate = 100;
+    sched_job_spec_t r2 = spec(2, T_A, C_NORMAL, 8000);
+    r2.estimate = 300;
+    r2.submit = 1;
+    sched_job_submit(S, &r1, NULL);
+    sched_job_submit(S, &r2, NULL);
+    cycle(0);
+    ok(started(1) && started(2), "one node half used until t=100, the other full until t=300");
+    sched_job_spec_t big = spec(3, T_A, C_NORMAL, 8000);
+    big.submit = 2;
+    big.estimate = 50;
+    sched_job_spec_t small = spec(4, T_A, C_NORMAL, 4000);
+    small.submit = 3;
+    small.estimate = 200;
+    sched_job_spec_t mid = spec(5, T_A, C_NORMAL, 6000);
+    mid.submit = 4;
+    mid.estimate = 200;
+    sched_job_submit(S, &big, NULL);
+    sched_job_submit(S, &small, NULL);
+    sched_job_submit(S, &mid, NULL);
+    cycle(10);
+    is_int(info(3).estimated_start, 100, "the 8-GPU job is reserved the half-used node at t=100");
+    is_str(sched_reason_name(info(4).reason), "reservation",
+           "the 4-GPU job would fit there now but would delay it");
+    is_str(sched_reason_name(info(5).reason), "capacity",
+           "the 6-GPU job fits nowhere even without reservations: capacity, not the 4-GPU "
+           "job's reason");
+    is_int(info(5).estimated_start, 300, "so it takes a reservation of its own (the full node, t=300)");
+}
+
 static void test_reserved_node_rest(void)
 {
     sched_params_t p = params();
@@ -1101,6 +1143,7 @@ int main(void)
     test_priority_preemption();
     test_backfill();
     test_reserved_node_rest();
+    test_reservation_reason_not_inherited();
     test_reasons_and_validation();
     test_hierarchy_and_typed_quota();
     test_node_resize();
