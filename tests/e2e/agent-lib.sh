@@ -267,7 +267,7 @@ ha_is() { [ "$(ha_role "$1")" = "$2" ]; }
 # depends on the lengths of the paths, ports and pids printed before it: the shell's "Killed"
 # message for a killed client names its whole command line, and the client's raw mode (left
 # on by kill -9) does not return the cursor to column 0 after it, so "RUN-EXIT=137" came out
-# as "RUN-EXIT=13" and "7" in a clone at /check/work/main (and never in /work/main).
+# as "RUN-EXIT=13" and "7" where the gantry path is 33 characters long (never where it is 27).
 tmux_pane() { tmux capture-pane -p -J -t "$1" -S -200; }
 # tmux_client TARGET: the pid of the gantry client the pane runs: the pane's shell's child
 # whose argv[0] is "$GANTRY", compared as a string (pgrep -f would read the path as a regex).
