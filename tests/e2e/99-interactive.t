@@ -47,11 +47,11 @@ job_pid() { sed -n 's/^pid=//p' "$WORK/$NODE"/jobs/"$1".*/state | tail -n 1; }
 # ---- gantry exec ----
 JOB=$(GANTRY_TOKEN=$ALICE "$GANTRY" submit --team research --gpus 1 -o json -- sleep 600 | jget '{id}')
 wait_for 30 running "$JOB" || echo "# job $JOB did not start"
-JP=$(job_pid "$JOB")
-# "running" is said as its supervisor starts it: wait until the process is the command itself
-# (then it is in its cgroup, as its user)
-is_sleep() { [ "$(tr '\0' ' ' < /proc/"$JP"/cmdline)" = "sleep 600 " ]; }
-wait_for 30 is_sleep
+# "running" is said as its supervisor starts it: wait until the node's state names the job's
+# process and that process is the command itself (then it is in its cgroup, as its user); the
+# pid is read again each time (the state may not name it yet when "running" is said)
+is_sleep() { JP=$(job_pid "$JOB"); [ -n "$JP" ] && [ "$(tr '\0' ' ' < /proc/"$JP"/cmdline)" = "sleep 600 " ]; }
+wait_for 30 is_sleep || echo "# job $JOB's process is not 'sleep 600': pid '$JP' ($(cat "$WORK/$NODE"/jobs/"$JOB".*/state 2>&1 | tr '\n' ' '))" >&2
 out=$(GANTRY_TOKEN=$ALICE "$GANTRY" exec "$JOB" -- sh -c 'echo "job=$GANTRY_JOB_ID"; cat /proc/self/cgroup')
 like "$out" "^job=$JOB" "gantry exec runs with the job's environment (GANTRY_JOB_ID=$JOB)"
 is "$(echo "$out" | grep -v '^job=' | sort)" "$(sort /proc/"$JP"/cgroup)" \
