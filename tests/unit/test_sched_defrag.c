@@ -194,6 +194,22 @@ static void test_class_and_preemptible(void)
     ok(preempted(4), "preemptible: c's job is moved instead");
 }
 
+/* The reclaim cases' cluster, filled one job a pass: c's jobs 10 (2 GPUs) and 4, b's job 12
+ * (ends at 100) on one node; b's job 3 and d's job 7 (d has no quota: borrowed) on the other. */
+static void fill_for_reclaim(void)
+{
+    submit_spec(spec(10, T_C, C_NORMAL, 2, 0, 100000));
+    cycle(0);
+    submit_spec(spec(4, T_C, C_NORMAL, 1, 1, 100000));
+    cycle(1);
+    submit_spec(spec(12, T_B, C_NORMAL, 1, 2, 100)); /* fills that node until 100 */
+    cycle(2);
+    submit_spec(spec(3, T_B, C_NORMAL, 1, 3, 100000));
+    cycle(3);
+    submit_spec(spec(7, T_D, C_NORMAL, 1, 4, 100000)); /* d has no quota: borrowed */
+    cycle(4);
+}
+
 /* Rule: the move combines with reclaim: on the node, the free GPUs, the borrowers reclaim may
  * take, and one moved job together make room. Here n2 = b's job 3 (within quota) + d's
  * borrowed job 7 + 2 free; n1 = c's jobs 10 (2 GPUs) and 4 + 1 free (or the two the other way
@@ -208,16 +224,7 @@ static void test_with_reclaim(void)
     setup();
     node("n1", 4);
     node("n2", 4);
-    submit_spec(spec(10, T_C, C_NORMAL, 2, 0, 100000));
-    cycle(0);
-    submit_spec(spec(4, T_C, C_NORMAL, 1, 1, 100000));
-    cycle(1);
-    submit_spec(spec(12, T_B, C_NORMAL, 1, 2, 100)); /* fills n1 until 100 */
-    cycle(2);
-    submit_spec(spec(3, T_B, C_NORMAL, 1, 3, 100000));
-    cycle(3);
-    submit_spec(spec(7, T_D, C_NORMAL, 1, 4, 100000)); /* d has no quota: borrowed */
-    cycle(4);
+    fill_for_reclaim();
     int x = node_of(10), y = 1 - x; /* (best fit: either node, then the fullest) */
     ok(node_of(4) == x && node_of(12) == x && node_of(3) == y && node_of(7) == y,
        "reclaim: one node holds jobs 10, 4, 12; the other jobs 3, 7");
@@ -241,16 +248,7 @@ static void test_with_reclaim(void)
     setup();
     node("n1", 4);
     node("n2", 4);
-    submit_spec(spec(10, T_C, C_NORMAL, 2, 0, 100000));
-    cycle(0);
-    submit_spec(spec(4, T_C, C_NORMAL, 1, 1, 100000));
-    cycle(1);
-    submit_spec(spec(12, T_B, C_NORMAL, 1, 2, 100));
-    cycle(2);
-    submit_spec(spec(3, T_B, C_NORMAL, 1, 3, 100000));
-    cycle(3);
-    submit_spec(spec(7, T_D, C_NORMAL, 1, 4, 100000));
-    cycle(4);
+    fill_for_reclaim();
     ok(info(7).borrowing, "reclaim: d's job 7 started borrowing");
     sched_team_set_quota(S, T_D, -1, 1000, -1, NULL);
     sched_job_finished(S, 12, 100);
@@ -260,10 +258,6 @@ static void test_with_reclaim(void)
     is_int(ndec, 0, "reclaim: d within its quota again: its job is no victim, nothing moves");
 }
 
-/* Rule: the node is held for the waiting job from the move on: a job after it in the same pass
- * or a later one does not take the free GPUs there.
- * Mutation: drop preempt_hold_targets() in defrag_for (b's 3-GPU job 8 takes n1's free GPUs in
- * the same pass). */
 /* The same reclaim with a drained node first (index 0): a one-node victim's node comes from
  * its victim-index entry, and must be its own (were it taken as node 0, the drained one, the
  * other node would lack victim 7's GPU and nothing would be decided). */
@@ -274,16 +268,7 @@ static void test_with_reclaim_node_index(void)
     sched_node_set_schedulable(S, n0, false);
     node("n1", 4);
     node("n2", 4);
-    submit_spec(spec(10, T_C, C_NORMAL, 2, 0, 100000));
-    cycle(0);
-    submit_spec(spec(4, T_C, C_NORMAL, 1, 1, 100000));
-    cycle(1);
-    submit_spec(spec(12, T_B, C_NORMAL, 1, 2, 100));
-    cycle(2);
-    submit_spec(spec(3, T_B, C_NORMAL, 1, 3, 100000));
-    cycle(3);
-    submit_spec(spec(7, T_D, C_NORMAL, 1, 4, 100000));
-    cycle(4);
+    fill_for_reclaim();
     int x = node_of(10), y = 3 - x;
     ok(x >= 1 && node_of(3) == y && node_of(7) == y,
        "reclaim, node 0 drained: jobs 3 and 7 share the node job 10 is not on");
@@ -295,6 +280,10 @@ static void test_with_reclaim_node_index(void)
        "reclaim, node 0 drained: 7 reclaimed and 3 moved, for job 5 on their node");
 }
 
+/* Rule: the node is held for the waiting job from the move on: a job after it in the same pass
+ * or a later one does not take the free GPUs there.
+ * Mutation: drop preempt_hold_targets() in defrag_for (b's 3-GPU job 8 takes n1's free GPUs in
+ * the same pass). */
 static void test_node_held(void)
 {
     setup();
