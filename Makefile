@@ -59,7 +59,7 @@ $(OUT)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-$(WEB_DEPS)/.installed: web/package-lock.json
+$(WEB_DEPS)/.installed: web/package-lock.json | deps
 	@scripts/deps
 	@touch $@
 
