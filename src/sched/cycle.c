@@ -309,10 +309,9 @@ static void remember_failure(sched_t *s, const job_t *j, uint64_t types, int64_t
 {
     fail_shape_t f = {types, j->features, per, j->cpus, j->mem, j->nodes, end, maint_end(s, j),
                       reason};
+    s->fails[s->fails_ring++ % FAIL_CACHE] = f;
     if (s->nfails < FAIL_CACHE)
-        s->fails[s->nfails++] = f;
-    else
-        s->fails[s->stats.cycles % FAIL_CACHE] = f;
+        s->nfails++;
 }
 
 /* Preemption for j is hopeless when a job at least as small and at least as powerful found
@@ -338,7 +337,9 @@ static void remember_preempt_failure(sched_t *s, const job_t *j, uint64_t types,
     struct preempt_fail f = {{types, j->features, per, j->cpus, j->mem, j->nodes, 0,
                               maint_end(s, j), SCHED_REASON_NONE},
                              s->classes[j->cls].value, j->team, in_quota};
-    s->pfails[s->npfails < FAIL_CACHE ? s->npfails++ : (int)(s->stats.cycles % FAIL_CACHE)] = f;
+    s->pfails[s->pfails_ring++ % FAIL_CACHE] = f;
+    if (s->npfails < FAIL_CACHE)
+        s->npfails++;
 }
 
 /* What preemption could do at all this pass: the lowest class among possible victims, and
@@ -536,10 +537,11 @@ static void find_max_free_whole(sched_t *s)
 }
 
 /* The most whole GPUs on one up node that a job ending after every reservation of this pass
- * could take: a node without a reservation offers its free GPUs (a node held for a
- * preemptor counts as free: the preemptor itself may start there), a reserved one those
- * beyond what it is reserved for (node_usable: a gang's reservation may take a node that has
- * more free than the gang needs there). A bound that only falls during a pass (few nodes are
+ * could take: a node without a reservation or hold offers its free GPUs, a reserved or held
+ * one those beyond what it is reserved or held for (node_usable: a gang's reservation may take
+ * a node that has more free than the gang needs there; a hold is a reservation that starts
+ * now). The preemptor a hold is for may start on it, but fits_only_reserved is never asked of
+ * a nominated preemptor. A bound that only falls during a pass (few nodes are
  * reserved: the walk passes over those, and stops once no node further down could beat
  * what a reserved node offered). */
 static void find_max_free_unreserved(const sched_t *s, pass_t *ps)
@@ -549,7 +551,7 @@ static void find_max_free_unreserved(const sched_t *s, pass_t *ps)
         for (int t = 0; t < s->ntypes; t++)
             for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext) {
                 const node_t *n = &s->nodes[ni];
-                if (n->resv_epoch != s->resv_epoch || n->resv_start <= s->now) {
+                if (n->resv_epoch != s->resv_epoch) {
                     ps->max_free_unreserved = k;
                     return;
                 }
@@ -578,17 +580,22 @@ static bool cannot_start_now(const sched_t *s, const order_entry_t *e, const pas
 
 /* The job, evaluated once since it was queued (so its reason says why it waits), fits on a
  * node only where GPUs are reserved or held for jobs before it, and would
- * still run when the latest reservation starts (a hold never lets it): its turn could only
- * end in "reservation" (or a preemption, which may_act_when_full asks apart). The pass
- * leaves it be, with its last reason. Before, every such job was examined in every pass: at
- * Philly seed0 x 2, 10.8 M of 12 M examinations were borrowers that ended so. */
+ * still run when the latest reservation starts (a hold never lets it): it cannot start in
+ * this pass. Its turn could only end in "reservation" (or a preemption, which
+ * may_act_when_full asks apart) when it is plain (qentry_t: any other job may find no room
+ * even without the reservations, "capacity", and take a reservation of its own) and no
+ * maintenance window is near, or when no reservation is left to hand out. The pass leaves it
+ * be, with its last reason. Before, every such job was examined in every pass: at Philly
+ * seed0 x 2, 10.8 M of 12 M examinations were borrowers that ended so. */
 static bool fits_only_reserved(const sched_t *s, const order_entry_t *e, const pass_t *ps)
 {
     if (e->cpu_only || e->need == 0)
         return false;
     int g = e->need < s->max_gpus ? e->need : s->max_gpus;
+    bool no_reservation = (e->qe->plain && e->need <= s->max_gpus && !s->maint_any) ||
+                          (s->p.backfill && ps->reservations >= s->p.reservations);
     return e->qe->seen && needs_fit(s, g) && g > ps->max_free_unreserved &&
-           (e->dur <= 0 || ps->now + e->dur > ps->max_resv_start);
+           (e->dur <= 0 || ps->now + e->dur > ps->max_resv_start) && no_reservation;
 }
 
 /* Could any job left in the runs still start or act in this pass? When none can, the pass
@@ -660,8 +667,8 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     s->loosened = false;
     s->next_backoff_at = SCHED_NEVER;
     s->ndec = 0;
-    s->nfails = 0;
-    s->npfails = 0;
+    s->nfails = s->fails_ring = 0;
+    s->npfails = s->pfails_ring = 0;
     s->now = now;
     s->stats.cycles++;
     sched_accrue_usage(s, now);

@@ -63,6 +63,10 @@ typedef struct qentry {
     sched_time_t dur;                              /* its planning duration (0: unknown) */
     bool nominated;                                /* it holds nodes for its preemption */
     bool seen;                                     /* a pass evaluated it since it was queued */
+    bool plain;                                    /* whole GPUs on one node, any GPU type, no
+                                                      CPUs, memory or features asked: where it
+                                                      cannot start only for reservations, it
+                                                      waits with reason "reservation" */
 } qentry_t;
 
 /* A running job that preemption may take: preemptible and in state RUNNING (not yet told to
@@ -282,14 +286,17 @@ struct sched {
         int *touched;
         size_t capent, captouched;
     } pscratch;
+    /* The pass's failures by shape (cycle.c), each a ring: once full, a new entry replaces the
+     * oldest (the *_ring counts entries made this pass), so what a pass remembers depends on
+     * the pass alone, not on how many passes ran before it. */
     fail_shape_t fails[FAIL_CACHE];
-    int nfails;
+    int nfails, fails_ring;
     struct preempt_fail {
         fail_shape_t shape;
         int cls_value, team;
         bool in_quota;
     } pfails[FAIL_CACHE];
-    int npfails;
+    int npfails, pfails_ring;
     struct defrag_fail {                           /* defrag.c: its last failure in a pass */
         uint64_t cycle;                            /* the pass (stats.cycles); 0: none */
         int g, cls_value;

@@ -1037,11 +1037,6 @@ static void test_merge_order(void)
     ok(in_order, "they start in the merged order (class, submit time, id) over 37 teams");
 }
 
-/* A reservation of a gang may take a node that has more GPUs free than the gang needs there
- * (a node that holds its share now, while another of its nodes frees later): the rest of that
- * node is nobody's, and a long job that fits in it starts. The skip rule for jobs that fit
- * only on reserved GPUs (cycle.c, fits_only_reserved) passed over such a job, seen before,
- * in every pass until the reservation started. */
 /* A job at least as large as one that waits for a reservation does not inherit "reservation"
  * from the pass's failure cache: that reason says it would fit but for the reservations, which
  * need not hold for the larger job, and it decides whether the job takes a reservation. */
@@ -1084,6 +1079,11 @@ static void test_reservation_reason_not_inherited(void)
     is_int(info(5).estimated_start, 300, "so it takes a reservation of its own (the full node, t=300)");
 }
 
+/* A reservation of a gang may take a node that has more GPUs free than the gang needs there
+ * (a node that holds its share now, while another of its nodes frees later): the rest of that
+ * node is nobody's, and a long job that fits in it starts. The skip rule for jobs that fit
+ * only on reserved GPUs (cycle.c, fits_only_reserved) passed over such a job, seen before,
+ * in every pass until the reservation started. */
 static void test_reserved_node_rest(void)
 {
     sched_params_t p = params();
@@ -1126,6 +1126,92 @@ static void test_reserved_node_rest(void)
        "rest: the long 2-GPU job starts on node a's 3 GPUs nobody reserved");
 }
 
+/* The skip rule for jobs that fit only on reserved GPUs (cycle.c, fits_only_reserved) may
+ * pass over a job only when its turn could not end in a reservation of its own. A gang whose
+ * per-node share fits on a reserved node finds no room even without the reservations
+ * (capacity) and takes a reservation: a pass that skips it leaves the one it got before
+ * (t=400), though a higher-class gang now comes first and pushes it to t=600. One reservation
+ * per node: a gang reserves the two nodes that free first among those left. */
+static void test_gang_not_skipped_when_it_would_reserve(void)
+{
+    sched_params_t p = params();
+    p.preemption = false;
+    p.fairshare = false;
+    p.quotas = false;
+    setup(&p);
+    const char *names[6] = {"a", "b", "c", "d", "e", "f"};
+    for (int i = 0; i < 6; i++)
+        node(names[i], "V100", 8, "l1", 1);
+    sched_time_t ends[6] = {5, 100, 300, 400, 500, 600};
+    for (int i = 0; i < 6; i++) {
+        sched_job_spec_t r = spec((uint64_t)(10 + i), T_A, C_NORMAL, 8000);
+        r.estimate = ends[i];
+        r.submit = i;
+        sched_job_submit(S, &r, NULL);
+    }
+    cycle(0);
+    ok(started(10) && started(15), "six nodes full, one each until t=5, 100, 300 ... 600");
+    sched_job_finished(S, 10, 5);
+    sched_job_spec_t b = spec(1, T_A, C_NORMAL, 16000);
+    b.nodes = 2;
+    b.estimate = 50;
+    b.submit = 6;
+    sched_job_spec_t g = spec(2, T_A, C_NORMAL, 16000);
+    g.nodes = 2;
+    g.estimate = 1000;
+    g.submit = 7;
+    sched_job_submit(S, &b, NULL);
+    sched_job_submit(S, &g, NULL);
+    cycle(10);
+    is_int(info(1).estimated_start, 100, "gang b reserves the free node and the one free at t=100");
+    is_int(info(2).estimated_start, 400, "gang g reserves the nodes free at t=300 and t=400");
+    sched_job_spec_t h = spec(3, T_A, C_HIGH, 16000);
+    h.nodes = 2;
+    h.estimate = 500;
+    h.submit = 8;
+    sched_job_submit(S, &h, NULL);
+    cycle(20);
+    is_int(info(3).estimated_start, 100, "the high-class gang takes the first two (t=100)");
+    is_int(info(1).estimated_start, 400, "gang b now reserves the next two (t=400)");
+    is_int(info(2).estimated_start, 600,
+           "gang g, seen before, is evaluated again: it reserves the last two (t=600)");
+}
+
+/* A node held for a preemptor is a reservation that starts now: the skip rule's bound of what
+ * a job that ends after the reservations could take (cycle.c, find_max_free_unreserved) counts
+ * only what is not held. A borrower seen once, whose 8 GPUs fit only on the node a gang holds
+ * while its victim stops, is not evaluated again in the next pass: only the gang is. Before,
+ * held nodes counted as free, and such jobs were evaluated in every pass of a grace period. */
+static void test_held_node_not_free_for_others(void)
+{
+    setup(NULL);
+    node("x", "V100", 8, "l1", 1);
+    node("y", "V100", 8, "l1", 1);
+    sched_team_set_quota(S, T_A, -1, 16000, -1, NULL);
+    sched_team_set_quota(S, T_B, -1, 0, -1, NULL);
+    sched_job_spec_t v = spec(100, T_B, C_NORMAL, 8000);
+    v.checkpointable = true;
+    sched_job_submit(S, &v, NULL);
+    cycle(0);
+    ok(started(100), "team b borrows one node");
+    sched_job_spec_t gang = spec(1, T_A, C_NORMAL, 16000);
+    gang.nodes = 2;
+    gang.submit = 1000;
+    sched_job_submit(S, &gang, NULL);
+    submit(101, T_B, C_NORMAL, 8000, 1001);
+    cycle(1000);
+    ok(preempted(100) && !started(101), "a's gang reclaims b's job and holds both nodes");
+    is_str(sched_reason_name(info(101).reason), "reservation",
+           "b's second job would fit on the free node but for the hold");
+    sched_stats_t before, after;
+    sched_get_stats(S, &before);
+    cycle(1001);
+    sched_get_stats(S, &after);
+    ok(!started(101), "the next pass starts nothing while the victim stops");
+    is_int((int)(after.jobs_examined - before.jobs_examined), 1,
+           "it evaluates the gang alone: b's job fits only on held GPUs");
+}
+
 int main(void)
 {
     test_cpu_only();
@@ -1144,6 +1230,8 @@ int main(void)
     test_backfill();
     test_reserved_node_rest();
     test_reservation_reason_not_inherited();
+    test_gang_not_skipped_when_it_would_reserve();
+    test_held_node_not_free_for_others();
     test_reasons_and_validation();
     test_hierarchy_and_typed_quota();
     test_node_resize();
