@@ -19,6 +19,7 @@
 void backfill_reset(sched_t *s)
 {
     s->resv_epoch++;
+    s->nresv_nodes = 0;
 }
 
 /* The running jobs by expected end are kept sorted as jobs start, get preempted and end, so
@@ -129,8 +130,10 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
         j->est_start = SCHED_NEVER;
         return;
     }
+    GT_GROW(s->resv_nodes, s->capresv_nodes, s->nresv_nodes + (size_t)want);
     for (int i = 0; i < want; i++) {
         node_t *n = &s->nodes[chosen[i]];
+        s->resv_nodes[s->nresv_nodes++] = chosen[i];
         n->resv_epoch = s->resv_epoch;
         n->resv_gpus = g;
         n->resv_start = shadow;

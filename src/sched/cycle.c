@@ -122,6 +122,8 @@ static inline bool run_before(const sched_t *s, int a, int b)
 static size_t build_runs(sched_t *s)
 {
     size_t nruns = 0;
+    s->pend_max_class = INT32_MIN;
+    s->pend_in_quota = false;
     for (int ti = 0; ti < s->nteams; ti++) {
         team_t *t = &s->teams[ti];
         for (int c = 0; c < s->nclasses && t->nqueue; c++) {
@@ -146,6 +148,12 @@ static size_t build_runs(sched_t *s)
             r->cpu_only = t->cpu_only[c];
             r->nominated = 0;
             run_fill_head(s, r);
+            if (r->cls_value > s->pend_max_class)
+                s->pend_max_class = r->cls_value;
+            s->pend_in_quota |= s->p.quotas && t->class_pending[c] > r->cpu_only &&
+                                (t->typed_quota ||
+                                 (t->quota[0] > 0 &&
+                                  r->inq + (int64_t)r->min_need * SCHED_MILLI <= t->quota[0]));
         }
     }
     /* the nominated preemptors (few) are counted in their runs: a pass never ends before
@@ -360,14 +368,18 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
             const victim_t *v = &t->victims[x];
             /* a borrowed job turns reclaimable after the reclaim minimum runtime, any job a
              * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
+            /* (the time it turns one counts only when a pending job of this pass could take
+             * it: a higher class, or a job that may be within its quota, which may reclaim a
+             * borrowed job or move any job; still_settled asks the same of newcomers) */
             if (v->borrowing) {
                 if (now - v->start >= rmin)
                     s->reclaimable |= borrowing;
-                else if (v->start + rmin < s->next_victim_at)
+                else if (v->start + rmin < s->next_victim_at && s->pend_in_quota)
                     s->next_victim_at = v->start + rmin;
             }
             if (now - v->start < s->p.min_runtime_s) {
-                if (v->start + s->p.min_runtime_s < s->next_victim_at)
+                if (v->start + s->p.min_runtime_s < s->next_victim_at &&
+                    (v->cls_value < s->pend_max_class || s->pend_in_quota))
                     s->next_victim_at = v->start + s->p.min_runtime_s;
                 continue;
             }
@@ -399,7 +411,10 @@ typedef struct pass {
     int reservations, preempt_tries;
     uint64_t fifo_blocker;
     int max_free_unreserved;      /* most whole GPUs free on one node nobody was promised */
-    sched_time_t max_resv_start;  /* the latest start of a reservation made in the pass */
+    /* resv_until[g]: the latest start among the pass's reservations on nodes with at least g
+     * whole GPUs free (else now): a job that fits only on reserved GPUs and ends after it
+     * can use none of them (node_usable) */
+    sched_time_t resv_until[SCHED_MAX_GPUS_PER_NODE + 1];
 } pass_t;
 
 /* One pending job's turn: start it, preempt for it, reserve for it, or say why it waits. */
@@ -544,8 +559,24 @@ static void find_max_free_whole(sched_t *s)
  * a nominated preemptor. A bound that only falls during a pass (few nodes are
  * reserved: the walk passes over those, and stops once no node further down could beat
  * what a reserved node offered). */
+static void find_resv_until(const sched_t *s, pass_t *ps)
+{
+    for (int g = 0; g <= s->max_gpus && g <= SCHED_MAX_GPUS_PER_NODE; g++)
+        ps->resv_until[g] = ps->now;
+    for (size_t i = 0; i < s->nresv_nodes; i++) {
+        const node_t *n = &s->nodes[s->resv_nodes[i]];
+        /* (a hold taken on a reserved node later in the pass starts now: it offers nothing) */
+        if (n->resv_epoch != s->resv_epoch || !n->in_bucket)
+            continue;
+        for (int g = 1; g <= n->free_whole && g <= SCHED_MAX_GPUS_PER_NODE; g++)
+            if (n->resv_start > ps->resv_until[g])
+                ps->resv_until[g] = n->resv_start;
+    }
+}
+
 static void find_max_free_unreserved(const sched_t *s, pass_t *ps)
 {
+    find_resv_until(s, ps);
     int best = 0;
     for (int k = s->max_gpus; k > best; k--)
         for (int t = 0; t < s->ntypes; t++)
@@ -579,9 +610,9 @@ static bool cannot_start_now(const sched_t *s, const order_entry_t *e, const pas
 }
 
 /* The job, evaluated once since it was queued (so its reason says why it waits), fits on a
- * node only where GPUs are reserved or held for jobs before it, and would
- * still run when the latest reservation starts (a hold never lets it): it cannot start in
- * this pass. Its turn could only end in "reservation" (or a preemption, which
+ * node only where GPUs are reserved or held for jobs before it, and would still run when
+ * the latest reservation on a node with its GPUs free starts (resv_until; a hold never lets
+ * it): it cannot start in this pass. Its turn could only end in "reservation" (or a preemption, which
  * may_act_when_full asks apart) when it is plain (qentry_t: any other job may find no room
  * even without the reservations, "capacity", and take a reservation of its own) and no
  * maintenance window is near, or when no reservation is left to hand out. The pass leaves it
@@ -595,7 +626,7 @@ static bool fits_only_reserved(const sched_t *s, const order_entry_t *e, const p
     bool no_reservation = (e->qe->plain && e->need <= s->max_gpus && !s->maint_any) ||
                           (s->p.backfill && ps->reservations >= s->p.reservations);
     return e->qe->seen && needs_fit(s, g) && g > ps->max_free_unreserved &&
-           (e->dur <= 0 || ps->now + e->dur > ps->max_resv_start) && no_reservation;
+           (e->dur <= 0 || ps->now + e->dur > ps->resv_until[g]) && no_reservation;
 }
 
 /* Could any job left in the runs still start or act in this pass? When none can, the pass
@@ -644,7 +675,11 @@ static bool still_settled(sched_t *s, sched_time_t now)
                     : per < SCHED_MILLI ? s->free_milli > 0
                                         : per <= (int64_t)s->max_free_whole * SCHED_MILLI;
         int v = s->classes[j->cls].value;
-        if (fits || (preempt && (v > s->min_victim_class ||
+        /* a newcomer that could take a victim the last pass's wakeups did not count */
+        bool new_taker = preempt && (v > s->pend_max_class ||
+                                     (s->p.quotas && !s->pend_in_quota && !job_cpu_only(j) &&
+                                      team_within_quota(s, j->team, j->types, j->gpus)));
+        if (fits || new_taker || (preempt && (v > s->min_victim_class ||
                                  (s->reclaimable && !job_cpu_only(j) &&
                                   team_within_quota(s, j->team, j->types, j->gpus)))))
             return false;
@@ -684,7 +719,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     else
         s->next_victim_at = SCHED_NEVER;
     find_max_free_whole(s);
-    pass_t ps = {.now = now, .max_resv_start = now};
+    pass_t ps = {.now = now};
     find_max_free_unreserved(s, &ps); /* after the holds */
     s->in_pass = true;
     bool checked = false, settled = false, capacity_wait = false;
@@ -719,9 +754,6 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
             job_set_targets(s, e->job, NULL, 0); /* its nomination no longer helps */
         if (s->ndec != before)
             find_max_free_whole(s);
-        if (ps.reservations != resv_before && j->est_start != SCHED_NEVER &&
-            j->est_start > ps.max_resv_start)
-            ps.max_resv_start = j->est_start;
         if (s->ndec != before || ps.reservations != resv_before)
             find_max_free_unreserved(s, &ps);
     }

@@ -212,7 +212,11 @@ struct sched {
     uint64_t fifo_blocker;                         /* without backfill: the job all wait behind */
     bool in_pass;                                  /* team queues are being merged: started
                                                       jobs leave them after the pass */
-    sched_time_t next_victim_at;                   /* when a running job turns preemptible */
+    sched_time_t next_victim_at;                   /* when a running job turns a victim some
+                                                      pending job could take (cycle.c) */
+    int pend_max_class;                            /* the last full pass's pending jobs: the
+                                                      highest class value among them */
+    bool pend_in_quota;                            /* and whether one may be within its quota */
     sched_time_t next_backoff_at;                  /* when a reclaimed job may borrow again */
     int *arrivals;                                 /* jobs submitted since the last pass */
     size_t narrivals, caparrivals;
@@ -250,6 +254,9 @@ struct sched {
 
     sched_time_t now, usage_at;
     uint32_t epoch, resv_epoch;
+    int *resv_nodes;                               /* the nodes reserved in this pass (backfill;
+                                                      holds are not listed) */
+    size_t nresv_nodes, capresv_nodes;
     sched_decision_t *dec;
     size_t ndec, capdec;
     struct order_run {                             /* one team's pending jobs of one class */

@@ -1212,6 +1212,62 @@ static void test_held_node_not_free_for_others(void)
            "it evaluates the gang alone: b's job fits only on held GPUs");
 }
 
+/* The skip rule's time test (cycle.c, fits_only_reserved): a job that fits only on reserved
+ * GPUs can use a reserved node only if it ends before that node's reservation starts, and only
+ * a node with its GPUs free. Node a has 4 GPUs free, reserved from t=100; nodes b and c are
+ * full and reserved from t=2000. A 4-GPU job seen before, ending at t=506, can use neither: the
+ * next pass does not evaluate it. Before, the test was against the latest reservation of the
+ * pass (t=2000), and such a job was evaluated in every pass. */
+static void test_resv_until(void)
+{
+    sched_params_t p = params();
+    p.preemption = false;
+    p.fairshare = false;
+    setup(&p);
+    node("a", "V100", 8, "l1", 1);
+    node("b", "V100", 8, "l1", 1);
+    node("c", "V100", 8, "l1", 1);
+    sched_time_t est[3] = {100, 1000, 2000};
+    int64_t gpus[3] = {4000, 8000, 8000};
+    for (int i = 0; i < 3; i++) {
+        sched_job_spec_t r = spec((uint64_t)(10 + i), T_A, C_NORMAL, gpus[i]);
+        r.estimate = est[i];
+        r.submit = i;
+        sched_job_submit(S, &r, NULL);
+    }
+    cycle(0);
+    ok(started(10) && started(11) && started(12), "a half full until 100, b and c full");
+    sched_job_spec_t b1 = spec(1, T_A, C_NORMAL, 8000);
+    b1.estimate = 50;
+    b1.submit = 3;
+    sched_job_spec_t b2 = spec(2, T_A, C_NORMAL, 16000);
+    b2.nodes = 2;
+    b2.estimate = 50;
+    b2.submit = 4;
+    sched_job_spec_t pj = spec(3, T_A, C_NORMAL, 4000);
+    pj.estimate = 500;
+    pj.submit = 5;
+    sched_job_submit(S, &b1, NULL);
+    sched_job_submit(S, &b2, NULL);
+    sched_job_submit(S, &pj, NULL);
+    cycle(5);
+    is_int(info(1).estimated_start, 100, "the 8-GPU job reserves node a at t=100");
+    is_int(info(2).estimated_start, 2000, "the gang reserves nodes b and c at t=2000");
+    is_str(sched_reason_name(info(3).reason), "reservation",
+           "the 4-GPU job fits on node a now but would delay the 8-GPU job");
+    sched_job_spec_t n = spec(4, T_A, C_NORMAL, 1000);
+    n.estimate = 10;
+    n.submit = 6;
+    sched_job_submit(S, &n, NULL);
+    sched_stats_t before, after;
+    sched_get_stats(S, &before);
+    cycle(6);
+    sched_get_stats(S, &after);
+    ok(started(4), "a 1-GPU job that ends by t=100 starts on node a");
+    is_int((int)(after.jobs_examined - before.jobs_examined), 3,
+           "the pass evaluates the two reserved jobs and the newcomer, not the 4-GPU job");
+}
+
 int main(void)
 {
     test_cpu_only();
@@ -1232,6 +1288,7 @@ int main(void)
     test_reservation_reason_not_inherited();
     test_gang_not_skipped_when_it_would_reserve();
     test_held_node_not_free_for_others();
+    test_resv_until();
     test_reasons_and_validation();
     test_hierarchy_and_typed_quota();
     test_node_resize();

@@ -132,16 +132,50 @@ static void test_started_in_pass(void)
     cycle(50);
     ok(decided(SCHED_START, 1) || decided(SCHED_START, 2), "one of them starts at 50");
     ok(!(decided(SCHED_START, 1) && decided(SCHED_START, 2)), "not both");
+    bool a_started = decided(SCHED_START, 1);
     is_int(sched_next_wakeup(S), 51, "a pass that decided is followed by another a second later");
     cycle(51);
     is_int(ndec, 0, "which decides nothing here");
-    is_int(sched_next_wakeup(S), 150, "the other waits: wakeup at 150 (started in the pass at 50)");
+    /* b's 4-GPU job, within quota, may reclaim a's borrowed 8 GPUs once they are 100 s old; a's
+     * job, above a's quota and of b's class, could take nothing from b (no wakeup for it) */
+    is_int(sched_next_wakeup(S), a_started ? 150 : SCHED_NEVER,
+           "the other waits: wakeup at 150 (started in the pass at 50) if it could take the job");
     /* no preemption: the minimum runtime changes nothing */
     sched_params_t p = *sched_params(S);
     p.preemption = false;
     sched_set_params(S, &p);
     cycle(52);
     is_int(sched_next_wakeup(S), SCHED_NEVER, "without preemption, no wakeup for it");
+}
+
+/* A running job turning a victim is a wakeup only when a pending job could take it: a higher
+ * class, or a job that may be within its team's quota. Here b's 8-GPU job is above b's 4-GPU
+ * quota and of a's class: a's job passing the minimum runtime at 100 changes nothing for it.
+ * A newcomer that could take the victim (b's 4-GPU job, within quota) gets a pass of its own,
+ * and the wakeup returns. */
+static void test_victim_nobody_takes(void)
+{
+    setup(100);
+    /* no reservations: the pass at 10 finds nobody able to act (settled), so the newcomer at
+     * 20 gets a pass only because it could take the victim (still_settled) */
+    sched_params_t p = *sched_params(S);
+    p.reservations = 0;
+    sched_set_params(S, &p);
+    node("n1", 8);
+    submit(1, T_A, C_LOW, 8, 0, 0, 0);
+    cycle(0);
+    ok(decided(SCHED_START, 1), "a borrows the node at 0");
+    submit(2, T_B, C_LOW, 8, 0, 0, 10);
+    cycle(10);
+    is_int(ndec, 0, "b's 8-GPU job waits at 10");
+    is_int(sched_next_wakeup(S), SCHED_NEVER,
+           "no wakeup at 100: above its quota and of a's class, it could not take a's job");
+    submit(3, T_B, C_LOW, 4, 0, 0, 20);
+    cycle(20);
+    is_int(ndec, 0, "b's 4-GPU job (within quota) waits at 20");
+    is_int(sched_next_wakeup(S), 100, "now the wakeup is at 100, when a's job turns a victim");
+    cycle(100);
+    ok(decided(SCHED_PREEMPT, 1), "at 100 a's borrowed job is reclaimed for it");
 }
 
 /* A reclaimed job may borrow again only after its backoff: its end is a wakeup. */
@@ -377,6 +411,7 @@ int main(void)
     test_min_runtime();
     test_reclaim_min_runtime();
     test_started_in_pass();
+    test_victim_nobody_takes();
     test_backoff();
     test_reservation();
     test_maintenance();
