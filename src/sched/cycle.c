@@ -53,6 +53,13 @@ static bool entry_in_quota(const sched_t *s, const struct order_run *r, const qe
                                                e->gpus + r->inq - t->alloc[0]);
 }
 
+/* Whether queue entry e of team t would take the team over its limit now (a CPU-only job adds
+ * nothing to its team's GPUs: never). */
+static bool entry_over_limit(const sched_t *s, const team_t *t, const qentry_t *e)
+{
+    return s->p.quotas && e->gpus > 0 && t->limit[0] >= 0 && t->alloc[0] + e->gpus > t->limit[0];
+}
+
 static void run_fill_head(sched_t *s, struct order_run *r)
 {
     const team_t *t = &s->teams[r->team];
@@ -67,9 +74,7 @@ static void run_fill_head(sched_t *s, struct order_run *r)
     const qentry_t *e = &t->queue[r->q];
     double share = r->share0 + (double)r->cum * r->share_per_milli;
     int in_quota = entry_in_quota(s, r, e);
-    /* a CPU-only job adds nothing to its team's GPUs: never over the limit */
-    int over = s->p.quotas && e->gpus > 0 && t->limit[0] >= 0 &&
-               t->alloc[0] + e->gpus > t->limit[0];
+    int over = entry_over_limit(s, t, e);
     r->head = (order_entry_t){e->job, e->need, e->gpus == 0, r->cls_value, in_quota, over, share,
                               e->key, e->id, e->dur, e->nominated, (qentry_t *)e};
 }
@@ -85,29 +90,19 @@ static bool run_done(const sched_t *s, const struct order_run *r)
  * each time gives the same sequence (the order is total: ids are unique), so this is
  * the binary heap it replaced, cheaper per entry (the merge was half of a replay's time at
  * Philly seed0 x 8: docs/performance.md, "Replay scaling"). */
-static void run_key_set(sched_t *s, size_t ri)
+/* The key of run r's head (run_done: after everything). */
+static struct run_key head_key(const sched_t *s, const struct order_run *r)
 {
-    const struct order_run *r = &s->runs[ri];
-    struct run_key *k = &s->run_keys[ri];
-    if (run_done(s, r)) {
-        k->k0 = UINT64_MAX;
-        return;
-    }
+    if (run_done(s, r))
+        return (struct run_key){.k0 = UINT64_MAX};
     /* class value high first (INT32_MAX - value is in [0, 2^32)), then within quota */
-    k->k0 = (uint64_t)((int64_t)INT32_MAX - r->head.cls_value) << 1 | (uint64_t)!r->head.in_quota;
-    k->share = r->head.share;
-    k->key = r->head.key;
-    k->id = r->head.id;
+    return (struct run_key){
+        (uint64_t)((int64_t)INT32_MAX - r->head.cls_value) << 1 | (uint64_t)!r->head.in_quota,
+        r->head.share, r->head.key, r->head.id};
 }
 
-/* Whether run a's head goes before run b's (-1: an empty leaf, after everything). */
-static inline bool run_before(const sched_t *s, int a, int b)
+static inline bool key_before(const struct run_key *x, const struct run_key *y)
 {
-    if (a < 0)
-        return false;
-    if (b < 0)
-        return true;
-    const struct run_key *x = &s->run_keys[a], *y = &s->run_keys[b];
     if (x->k0 != y->k0)
         return x->k0 < y->k0;
     if (x->k0 == UINT64_MAX)
@@ -117,6 +112,29 @@ static inline bool run_before(const sched_t *s, int a, int b)
     if (x->key != y->key)
         return x->key < y->key;
     return x->id < y->id;
+}
+
+/* Run ri's key in the merge: its head's, or the largest key taken from the run so far (its
+ * floor) when the head's would go before it. A run's keys need not grow (a job within quota may
+ * follow one that is not); with the floor they do, and the merge takes the entries in the same
+ * order (a head below its floor comes out next either way), but the key the merge takes an
+ * entry at is then its place in that order (cycle.c, run_skip_ahead). */
+static void run_key_set(sched_t *s, size_t ri)
+{
+    const struct order_run *r = &s->runs[ri];
+    s->run_keys[ri] = head_key(s, r);
+    if (r->floored && !run_done(s, r) && key_before(&s->run_keys[ri], &r->floor))
+        s->run_keys[ri] = r->floor;
+}
+
+/* Whether run a's head goes before run b's (-1: an empty leaf, after everything). */
+static inline bool run_before(const sched_t *s, int a, int b)
+{
+    if (a < 0)
+        return false;
+    if (b < 0)
+        return true;
+    return key_before(&s->run_keys[a], &s->run_keys[b]);
 }
 
 static size_t build_runs(sched_t *s)
@@ -147,6 +165,8 @@ static size_t build_runs(sched_t *s)
                 r->min_need++;
             r->cpu_only = t->cpu_only[c];
             r->nominated = 0;
+            r->sh_first = -1;
+            r->floored = false;
             run_fill_head(s, r);
             if (r->cls_value > s->pend_max_class)
                 s->pend_max_class = r->cls_value;
@@ -176,6 +196,7 @@ static size_t build_runs(sched_t *s)
     GT_GROW(s->run_tree, s->captree, 3 * n);
     s->nruns = nruns;
     s->ntree = n;
+    s->nshadow = 0;
     s->nlive = 0;
     for (size_t r = 0; r < nruns; r++) {
         run_key_set(s, r);
@@ -194,29 +215,33 @@ static size_t build_runs(sched_t *s)
     return nruns;
 }
 
-/* The next pending job in scheduling order, or NULL when all were seen. */
-static const order_entry_t *next_in_order(sched_t *s)
+/* Moves run r past its head: the counts of what is left (with_counts: the needs, CPU-only
+ * jobs and nominations of the jobs not yet reached; an entry taken ahead of its turn leaves
+ * them until the merge reaches its place) and the next entry as the head. */
+static void run_advance(sched_t *s, struct order_run *r, bool with_counts)
 {
-    int w = s->run_tree[0];
-    if (!s->nlive || w < 0 || s->run_keys[w].k0 == UINT64_MAX)
-        return NULL;
-    struct order_run *r = &s->runs[w];
-    s->cur = r->head;
     const team_t *t = &s->teams[r->team];
     r->cum += t->queue[r->q].gpus;
     if (r->head.in_quota)
         r->inq += t->queue[r->q].gpus;
     r->q++;
-    r->cpu_only -= s->cur.cpu_only;
-    r->nominated -= s->cur.nominated;
-    if (--r->hist[s->cur.need] == 0)
-        while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
-            r->min_need++;
+    if (with_counts) {
+        r->cpu_only -= r->head.cpu_only;
+        r->nominated -= r->head.nominated;
+        if (--r->hist[r->head.need] == 0)
+            while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
+                r->min_need++;
+    }
     run_fill_head(s, r);
-    if (run_done(s, r))
+}
+
+/* After run w's head changed (it was the merge's winner): its key, and its path of the loser
+ * tree replayed (at each node the loser stays, the winner goes up). */
+static void run_replay(sched_t *s, int w)
+{
+    if (run_done(s, &s->runs[w]))
         s->nlive--;
     run_key_set(s, (size_t)w);
-    /* replay w's path: at each node the loser stays, the winner goes up */
     int cur = w;
     for (size_t i = (s->ntree + (size_t)w) >> 1; i > 0; i >>= 1)
         if (run_before(s, s->run_tree[i], cur)) {
@@ -225,6 +250,69 @@ static const order_entry_t *next_in_order(sched_t *s)
             cur = tmp;
         }
     s->run_tree[0] = cur;
+}
+
+/* The merge's winner, left in place until merge_take, or -1 when every run is done. */
+static int merge_peek(const sched_t *s)
+{
+    int w = s->run_tree[0];
+    if (!s->nlive || w < 0 || s->run_keys[w].k0 == UINT64_MAX)
+        return -1;
+    return w;
+}
+
+/* An entry taken ahead of its turn is reached: the counts of run r's jobs not yet reached
+ * lose it, and whether it waits for GPUs counts (*capacity_wait) as if the pass had passed
+ * over it at its turn. */
+static void shadow_reach(sched_t *s, struct order_run *r, bool *capacity_wait)
+{
+    const struct shadow_entry *x = &s->shadow[r->sh_first];
+    *capacity_wait |= x->waits;
+    if (--r->hist[x->need] == 0)
+        while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
+            r->min_need++;
+    r->sh_first = x->next;
+}
+
+/* Reaches every entry taken ahead of its turn whose place comes before key k. */
+static void shadow_reach_before(sched_t *s, const struct run_key *k, bool *capacity_wait)
+{
+    for (size_t h = 0; h < s->nruns; h++) {
+        struct order_run *r = &s->runs[h];
+        while (r->sh_first >= 0 && key_before(&s->shadow[r->sh_first].key, k))
+            shadow_reach(s, r, capacity_wait);
+    }
+}
+
+/* The run whose first entry taken ahead of its turn and not yet reached comes first, or -1. */
+static int shadow_first(const sched_t *s)
+{
+    int best = -1;
+    for (size_t h = 0; h < s->nruns; h++) {
+        const struct order_run *r = &s->runs[h];
+        if (r->sh_first >= 0 &&
+            (best < 0 ||
+             key_before(&s->shadow[r->sh_first].key, &s->shadow[s->runs[best].sh_first].key)))
+            best = (int)h;
+    }
+    return best;
+}
+
+/* Takes the winner w's head (into s->cur) out of the merge; its run's entries taken ahead of
+ * their turn all come before it. */
+static const order_entry_t *merge_take(sched_t *s, int w, bool *capacity_wait)
+{
+    struct order_run *r = &s->runs[w];
+    while (r->sh_first >= 0)
+        shadow_reach(s, r, capacity_wait);
+    s->cur = r->head;
+    s->cur_key = s->run_keys[w];
+    s->cur_run = w;
+    /* (its team may have started jobs since it became its run's head) */
+    s->cur.over_limit = entry_over_limit(s, &s->teams[r->team], s->cur.qe);
+    r->floor = s->cur_key;
+    r->floored = true;
+    run_advance(s, r, true);
     return &s->cur;
 }
 
@@ -629,6 +717,58 @@ static bool fits_only_reserved(const sched_t *s, const order_entry_t *e, const p
            (e->dur <= 0 || ps->now + e->dur > ps->resv_until[g]) && no_reservation;
 }
 
+/* The pass passes over entry e: over its team's limit, or (not a nominated preemptor) unable
+ * to start now and unable to act by preemption. It keeps its last reason (sched_job_info). */
+static bool passed_over(const sched_t *s, const order_entry_t *e, const pass_t *ps)
+{
+    return e->over_limit ||
+           (!e->nominated && (cannot_start_now(s, e, ps) || fits_only_reserved(s, e, ps)) &&
+            !may_act_when_full(s, e, ps));
+}
+
+/* Once a pass's reservations are all handed out, the bounds the skip rules test only fall
+ * (free GPUs, preemption tries left; the victim bounds are fixed for the pass), so an entry
+ * passed over now would be passed over at its turn too. When the merge takes an entry the pass
+ * passes over, the entries after it in the same run that it would pass over as well are taken
+ * ahead of their turn, without going through the merge one by one: each is kept (s->shadow)
+ * with its place in the merge's order (a run's keys need not grow: a job within quota may
+ * follow one that is not, so the place is the largest key up to it), and the run's next head
+ * may not go before the last of them (its floor). The pass "reaches" them at their places
+ * (shadow_reach): only then do they count as passed over (sched_capacity_wait) and leave the
+ * run's counts that anyone_left_can_act reads, which also takes the first one not reached as
+ * the run's head. So the pass decides exactly what it decided taking them one by one. A
+ * typed quota's standing depends on what the team holds as the pass goes on: its runs are not
+ * taken ahead; nor a nominated preemptor. */
+static void run_skip_ahead(sched_t *s, int w, const pass_t *ps)
+{
+    struct order_run *r = &s->runs[w];
+    if (s->teams[r->team].typed_quota)
+        return;
+    struct run_key at = s->cur_key;
+    int last = -1;
+    while (!run_done(s, r) && !r->head.nominated && passed_over(s, &r->head, ps)) {
+        struct run_key k = head_key(s, r);
+        if (key_before(&at, &k))
+            at = k;
+        if (s->nshadow == s->capshadow)
+            GT_GROW(s->shadow, s->capshadow, s->nshadow + 1);
+        int i = (int)s->nshadow++;
+        s->stats.skipped_ahead++;
+        s->shadow[i] = (struct shadow_entry){at, r->head.need, -1, r->head.in_quota,
+                                             !r->head.over_limit};
+        if (last >= 0)
+            s->shadow[last].next = i;
+        else
+            r->sh_first = i;
+        last = i;
+        run_advance(s, r, false);
+    }
+    if (last >= 0) {
+        r->floor = at;
+        r->floored = true;
+    }
+}
+
 /* Could any job left in the runs still start or act in this pass? When none can, the pass
  * ends early: the rest keep their last reasons. */
 static bool anyone_left_can_act(const sched_t *s, const pass_t *ps)
@@ -638,8 +778,12 @@ static bool anyone_left_can_act(const sched_t *s, const pass_t *ps)
     bool preempt = s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE;
     for (size_t h = 0; h < s->nruns; h++) {
         const struct order_run *r = &s->runs[h];
-        if (run_done(s, r))
+        /* (entries taken ahead of their turn and not yet reached are still the run's: the
+         * first of them is its head) */
+        bool ahead = r->sh_first >= 0;
+        if (run_done(s, r) && !ahead)
             continue; /* (out of the merge) */
+        bool head_in_quota = ahead ? s->shadow[r->sh_first].in_quota : r->head.in_quota;
         const team_t *t = &s->teams[r->team];
         bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
         if (r->cpu_only > 0) /* CPUs may be free where GPUs are not (not tracked here) */
@@ -648,7 +792,7 @@ static bool anyone_left_can_act(const sched_t *s, const pass_t *ps)
             return true;
         if (room && (r->min_need == 0 ? s->free_milli > 0 : needs_fit(s, r->min_need)))
             return true;
-        if (preempt && (r->cls_value > s->min_victim_class || (r->head.in_quota && s->reclaimable)))
+        if (preempt && (r->cls_value > s->min_victim_class || (head_in_quota && s->reclaimable)))
             return true;
     }
     return false;
@@ -723,21 +867,48 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     find_max_free_unreserved(s, &ps); /* after the holds */
     s->in_pass = true;
     bool checked = false, settled = false, capacity_wait = false;
-    for (const order_entry_t *e; (e = next_in_order(s));) {
-        /* (the skip rules hold while preemptors' nodes are held too: held GPUs count as free
-         * in their bounds, so they pass over no job that could start, and a job that could
-         * reclaim is within quota by its entry, the one notion evaluate also uses) */
-        if (e->over_limit || (!e->nominated &&
-                              (cannot_start_now(s, e, &ps) || fits_only_reserved(s, e, &ps)) &&
-                              !may_act_when_full(s, e, &ps))) {
-            capacity_wait |= !e->over_limit;
-            if (!checked && !anyone_left_can_act(s, &ps)) {
+    s->cur_key = (struct run_key){0, -HUGE_VAL, INT64_MIN, 0}; /* before every entry */
+    for (;;) {
+        int w = merge_peek(s);
+        /* the first entry the pass passes over after an evaluation (or its first) is where it
+         * asks whether anyone left can act: an entry taken ahead of its turn may be it */
+        int f = -1;
+        if (!checked) {
+            /* (those before the last entry taken were reached before it) */
+            shadow_reach_before(s, &s->cur_key, &capacity_wait);
+            f = shadow_first(s);
+        }
+        if (f >= 0 && (w < 0 || !key_before(&s->run_keys[w], &s->shadow[s->runs[f].sh_first].key))) {
+            shadow_reach(s, &s->runs[f], &capacity_wait);
+            if (!anyone_left_can_act(s, &ps)) {
                 settled = true;
                 break;
             }
             checked = true;
+            continue;
+        }
+        if (w < 0)
+            break;
+        const order_entry_t *e = merge_take(s, w, &capacity_wait);
+        /* (the skip rules hold while preemptors' nodes are held too: held GPUs count as free
+         * in their bounds, so they pass over no job that could start, and a job that could
+         * reclaim is within quota by its entry, the one notion evaluate also uses) */
+        if (passed_over(s, e, &ps)) {
+            capacity_wait |= !e->over_limit;
+            if (!checked) {
+                shadow_reach_before(s, &s->cur_key, &capacity_wait);
+                if (!anyone_left_can_act(s, &ps)) {
+                    settled = true;
+                    break;
+                }
+            }
+            checked = true;
+            if (s->p.backfill && ps.reservations >= s->p.reservations && !s->p.no_skip_ahead)
+                run_skip_ahead(s, w, &ps);
+            run_replay(s, w);
             continue; /* it keeps its last reason (sched_job_info) */
         }
+        run_replay(s, w);
         checked = false;
         size_t before = s->ndec;
         int resv_before = ps.reservations;
@@ -757,6 +928,10 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         if (s->ndec != before || ps.reservations != resv_before)
             find_max_free_unreserved(s, &ps);
     }
+    /* a pass that went to the end passed over every entry taken ahead and not reached */
+    for (size_t h = 0; h < s->nruns && !settled; h++)
+        while (s->runs[h].sh_first >= 0)
+            shadow_reach(s, &s->runs[h], &capacity_wait);
     s->in_pass = false;
     sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;

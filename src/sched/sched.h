@@ -89,6 +89,11 @@ typedef struct sched_params {
      * grace_s (the core clamps it: a lender waits at most this plus the grace period); -1 =
      * min(min_runtime_s, grace_s). docs/scheduler.md, "Minimum runtimes". */
     sched_time_t reclaim_min_runtime_s;
+    /* false: a pass takes every pending entry through the merge one by one instead of taking
+     * the entries it passes over ahead of their turn (cycle.c, run_skip_ahead). The decisions
+     * are the same (tests/unit/test_sched_skip.c compares them); only the cost differs. For
+     * tests and measurements. */
+    bool no_skip_ahead;
 } sched_params_t;
 
 /* The reclaim minimum runtime p means: as set (or min_runtime_s when -1), never more than the
@@ -359,6 +364,7 @@ typedef struct sched_stats {
     uint64_t quiet_cycles;        /* passes skipped: nothing could have changed */
     uint64_t jobs_examined;       /* pending jobs looked at over all cycles */
     uint64_t defrag_moves;        /* of the preemptions, jobs moved to defragment (defrag.h) */
+    uint64_t skipped_ahead;       /* pending entries a pass passed over without the merge */
 } sched_stats_t;
 void sched_get_stats(const sched_t *s, sched_stats_t *out);
 

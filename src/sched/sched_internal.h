@@ -271,16 +271,29 @@ struct sched {
         int min_need;                              /* the least of them */
         int cpu_only;                              /* CPU-only jobs among them */
         int nominated;                             /* nominated preemptors among them */
+        int sh_first;                              /* its entries taken ahead of their turn
+                                                      (cycle.c, run_skip_ahead): the first not
+                                                      yet reached, in s->shadow; -1: none */
+        bool floored;                              /* its head may not go before floor */
+        struct run_key {                           /* a run's head's order, compact (cycle.c) */
+            uint64_t k0;                           /* class (high first), then within quota;
+                                                      UINT64_MAX: the run is done */
+            double share;
+            sched_key_t key;
+            uint64_t id;
+        } floor;
     } *runs;
+    struct shadow_entry {                          /* an entry taken ahead of its turn */
+        struct run_key key;                        /* its place in the merge's order */
+        int need, next;                            /* next: the run's next one, or -1 */
+        bool in_quota, waits;                      /* waits: not over its team's limit */
+    } *shadow;
+    size_t nshadow, capshadow;
     size_t capruns;
     order_entry_t cur;                             /* the entry being looked at */
-    struct run_key {                               /* a run's head's order, compact (cycle.c) */
-        uint64_t k0;                               /* class (high first), then within quota;
-                                                      UINT64_MAX: the run is done */
-        double share;
-        sched_key_t key;
-        uint64_t id;
-    } *run_keys;
+    struct run_key cur_key;                        /* the key the merge took it at */
+    int cur_run;                                   /* and its run */
+    struct run_key *run_keys;                      /* each run's head's key */
     size_t capkeys;
     int *run_tree;                                 /* the merge's loser tree over the runs:
                                                       [0] the winner, [1..) the losers */

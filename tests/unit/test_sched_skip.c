@@ -1,0 +1,142 @@
+/* Scheduler core: taking passed-over entries ahead of their turn (cycle.c, run_skip_ahead)
+ * changes what a pass costs, never what it decides. Two schedulers, one with skip-ahead and
+ * one without (sched_params.no_skip_ahead), get the same random events; after every pass their
+ * decisions must be the same, in the same order. The workload is built to reach the cases that
+ * matter: few reservations (so passes hand them all out and skip-ahead starts), quotas and
+ * limits on several teams (jobs within quota behind jobs that are not: a run's keys do not
+ * grow), classes, gangs, fractions and CPU-only jobs, and preemption. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched/sched.h"
+#include "tap.h"
+
+#define NTEAMS 6
+
+static sched_t *make(bool skip_ahead)
+{
+    sched_params_t p = sched_params_default();
+    p.half_life_s = 3600;
+    p.min_runtime_s = 60;
+    p.grace_s = 10;
+    p.reservations = 2;
+    p.no_skip_ahead = !skip_ahead;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "low", 10, true, NULL);
+    sched_class_add(s, "normal", 100, true, NULL);
+    sched_class_add(s, "high", 1000, false, NULL);
+    for (int t = 0; t < NTEAMS; t++) {
+        char name[16];
+        snprintf(name, sizeof(name), "t%d", t);
+        int team = sched_team_add(s, name, -1, 1 + t % 3, NULL);
+        /* quotas of 8 to 48 GPUs, limits above them (one team without a limit) */
+        sched_team_set_quota(s, team, -1, 8000 * (1 + t), t == 0 ? -1 : 16000 * (1 + t), NULL);
+    }
+    for (int i = 0; i < 20; i++) {
+        char name[16], leaf[8];
+        snprintf(name, sizeof(name), "n%02d", i);
+        snprintf(leaf, sizeof(leaf), "l%d", i / 5);
+        sched_node_spec_t n = {.name = name, .gpu_type = "A100", .gpus = 8, .block = "b1",
+                               .spine = "s1", .leaf = leaf, .nvlink_groups = 2,
+                               .cpus_milli = 64000, .memory_mib = 512 * 1024};
+        sched_node_add(s, &n, NULL);
+    }
+    return s;
+}
+
+static bool same_decisions(const sched_decision_t *a, size_t na, const sched_decision_t *b,
+                           size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (a[i].action != b[i].action || a[i].job_id != b[i].job_id ||
+            a[i].for_id != b[i].for_id)
+            return false;
+    return true;
+}
+
+static void test_same_decisions(unsigned seed0)
+{
+    sched_t *on = make(true), *off = make(false);
+    unsigned seed = seed0;
+    uint64_t next = 1;
+    uint64_t live[8192];
+    int nlive = 0;
+    bool same = true;
+    sched_time_t at = -1;
+    size_t total = 0;
+    for (sched_time_t now = 0; now < 20000 && same; now += 5) {
+        int arrivals = rand_r(&seed) % 4;
+        for (int k = 0; k < arrivals; k++) {
+            int r = rand_r(&seed) % 20;
+            int64_t g = r == 0   ? 0                                   /* CPU-only */
+                        : r < 3  ? 250 * (1 + rand_r(&seed) % 3)       /* a fraction */
+                        : r < 16 ? 1000 * (1 << (rand_r(&seed) % 4))   /* 1 to 8 GPUs */
+                                 : 8000 * (2 + rand_r(&seed) % 3);     /* a gang of 2 to 4 */
+            sched_job_spec_t sp = {.id = next, .team = rand_r(&seed) % NTEAMS,
+                                   .prio_class = rand_r(&seed) % 7 == 0 ? 2 : rand_r(&seed) % 2,
+                                   .gpus_milli = g, .submit = now,
+                                   .estimate = 30 + rand_r(&seed) % 2000,
+                                   .checkpointable = rand_r(&seed) % 2};
+            if (g == 0)
+                sp.cpus_milli = 8000;
+            int ra = sched_job_submit(on, &sp, NULL), rb = sched_job_submit(off, &sp, NULL);
+            same &= ra == rb;
+            if (ra == 0 && nlive < 8192)
+                live[nlive++] = next;
+            next++;
+        }
+        size_t na, nb;
+        const sched_decision_t *da = sched_cycle(on, now, &na);
+        const sched_decision_t *db = sched_cycle(off, now, &nb);
+        if (!same_decisions(da, na, db, nb)) {
+            same = false;
+            at = now;
+            break;
+        }
+        total += na;
+        for (size_t i = 0; i < na; i++)
+            if (da[i].action == SCHED_PREEMPT) {
+                sched_job_stopped(on, da[i].job_id, now);
+                sched_job_stopped(off, da[i].job_id, now);
+            }
+        for (int i = 0; i < nlive; i++) {
+            sched_job_info_t in;
+            if (sched_job_info(on, live[i], &in) < 0) {
+                live[i--] = live[--nlive];
+                continue;
+            }
+            if (in.state == SCHED_RUNNING && rand_r(&seed) % 40 == 0) {
+                sched_job_finished(on, live[i], now);
+                sched_job_finished(off, live[i], now);
+            }
+        }
+    }
+    sched_stats_t sa, sb;
+    sched_get_stats(on, &sa);
+    sched_get_stats(off, &sb);
+    ok(same, "seed %u: the same decisions with and without skip-ahead after every pass%s", seed0,
+       same ? "" : " (they differ at the pass at the time below)");
+    if (!same)
+        printf("# first difference at t=%lld\n", (long long)at);
+    ok(sa.jobs_examined == sb.jobs_examined && sa.starts == sb.starts &&
+           sa.preemptions == sb.preemptions,
+       "seed %u: the same jobs examined (%llu), starts (%llu) and preemptions (%llu)", seed0,
+       (unsigned long long)sa.jobs_examined, (unsigned long long)sa.starts,
+       (unsigned long long)sa.preemptions);
+    ok(sa.skipped_ahead > 1000 && sb.skipped_ahead == 0 && total > 500,
+       "seed %u: %llu entries were taken ahead of their turn (%zu decisions)", seed0,
+       (unsigned long long)sa.skipped_ahead, total);
+    sched_free(on);
+    sched_free(off);
+}
+
+int main(void)
+{
+    test_same_decisions(1);
+    test_same_decisions(2);
+    test_same_decisions(3);
+    return tap_done();
+}
