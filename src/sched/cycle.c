@@ -639,14 +639,7 @@ static void find_max_free_whole(sched_t *s)
             }
 }
 
-/* The most whole GPUs on one up node that a job ending after every reservation of this pass
- * could take: a node without a reservation or hold offers its free GPUs, a reserved or held
- * one those beyond what it is reserved or held for (node_usable: a gang's reservation may take
- * a node that has more free than the gang needs there; a hold is a reservation that starts
- * now). The preemptor a hold is for may start on it, but fits_only_reserved is never asked of
- * a nominated preemptor. A bound that only falls during a pass (few nodes are
- * reserved: the walk passes over those, and stops once no node further down could beat
- * what a reserved node offered). */
+/* ps->resv_until (pass_t), from the nodes the pass reserved. */
 static void find_resv_until(const sched_t *s, pass_t *ps)
 {
     for (int g = 0; g <= s->max_gpus && g <= SCHED_MAX_GPUS_PER_NODE; g++)
@@ -662,6 +655,14 @@ static void find_resv_until(const sched_t *s, pass_t *ps)
     }
 }
 
+/* The most whole GPUs on one up node that a job ending after every reservation of this pass
+ * could take: a node without a reservation or hold offers its free GPUs, a reserved or held
+ * one those beyond what it is reserved or held for (node_usable: a gang's reservation may take
+ * a node that has more free than the gang needs there; a hold is a reservation that starts
+ * now). The preemptor a hold is for may start on it, but fits_only_reserved is never asked of
+ * a nominated preemptor. A bound that only falls during a pass (few nodes are
+ * reserved: the walk passes over those, and stops once no node further down could beat
+ * what a reserved node offered). */
 static void find_max_free_unreserved(const sched_t *s, pass_t *ps)
 {
     find_resv_until(s, ps);
@@ -700,10 +701,10 @@ static bool cannot_start_now(const sched_t *s, const order_entry_t *e, const pas
 /* The job, evaluated once since it was queued (so its reason says why it waits), fits on a
  * node only where GPUs are reserved or held for jobs before it, and would still run when
  * the latest reservation on a node with its GPUs free starts (resv_until; a hold never lets
- * it): it cannot start in this pass. Its turn could only end in "reservation" (or a preemption, which
- * may_act_when_full asks apart) when it is plain (qentry_t: any other job may find no room
- * even without the reservations, "capacity", and take a reservation of its own) and no
- * maintenance window is near, or when no reservation is left to hand out. The pass leaves it
+ * it): it cannot start in this pass. Its turn could only end in "reservation" (or a
+ * preemption, which may_act_when_full asks apart) when it is plain (qentry_t: any other job
+ * may find no room even without the reservations, "capacity", and take a reservation of its
+ * own) and no maintenance window is near, or when no reservation is left to hand out. The pass leaves it
  * be, with its last reason. Before, every such job was examined in every pass: at Philly
  * seed0 x 2, 10.8 M of 12 M examinations were borrowers that ended so. */
 static bool fits_only_reserved(const sched_t *s, const order_entry_t *e, const pass_t *ps)
@@ -878,7 +879,8 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
             shadow_reach_before(s, &s->cur_key, &capacity_wait);
             f = shadow_first(s);
         }
-        if (f >= 0 && (w < 0 || !key_before(&s->run_keys[w], &s->shadow[s->runs[f].sh_first].key))) {
+        if (f >= 0 &&
+            (w < 0 || !key_before(&s->run_keys[w], &s->shadow[s->runs[f].sh_first].key))) {
             shadow_reach(s, &s->runs[f], &capacity_wait);
             if (!anyone_left_can_act(s, &ps)) {
                 settled = true;
