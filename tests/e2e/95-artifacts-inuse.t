@@ -11,6 +11,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 V=$WORK/vol
 mkdir -p "$V/out"
+# A plain process job shares the node's root: its input mounts on a directory that exists
+# there (the test's own, not one the machine may lack).
+M=$WORK/mnt
+mkdir -p "$M/data"
 cat > "$WORK/cluster.yaml" <<EOF
 teams:
   - {name: vision, quota: {gpus: 2}}
@@ -42,18 +46,18 @@ done
 is "$(as artifact show corpus:latest -o json | jget '{version}')" 2 "corpus has versions 1 and 2"
 
 # ---- a running job reads corpus@1: rm hides it ----
-reader=$(submit '{"gpus":1,"name":"reader","inputs":[{"artifact":"corpus@1","path":"/data"}],"command":["sleep","300"]}')
+reader=$(submit '{"gpus":1,"name":"reader","inputs":[{"artifact":"corpus@1","path":"'"$M"'/data"}],"command":["sleep","300"]}')
 wait_for 30 running "$reader"; ok $? "job $reader reads corpus@1 and runs"
 out=$(as artifact rm corpus@1 2>&1)
 like "$out" "corpus@1 hidden, not deleted: running job $reader reads it" "rm of a version a running job reads hides it ($out)"
 like "$(as artifact show corpus@1 -o json | jget '{hidden}')" '^(1|true)$' "it is kept, marked hidden"
-is "$(submit '{"gpus":1,"inputs":[{"artifact":"corpus@1","path":"/data"}],"command":["true"]}')" null "a new job can no longer name it"
+is "$(submit '{"gpus":1,"inputs":[{"artifact":"corpus@1","path":"'"$M"'/data"}],"command":["true"]}')" null "a new job can no longer name it"
 "$GANTRY" cancel "$reader" >/dev/null; wait_for 30 ended "$reader"
 
 # ---- corpus@2 is an input of recorded lineage: rm hides it ----
-train=$(submit '{"gpus":1,"name":"train","inputs":[{"artifact":"corpus@2","path":"/data"}],
+train=$(submit '{"gpus":1,"name":"train","inputs":[{"artifact":"corpus@2","path":"'"$M"'/data"}],
   "outputs":[{"artifact":"model","kind":"model","path":"/gantry/output/m"}],
-  "command":["sh","-c","mkdir -p $GANTRY_OUTPUT_DIR/m && cat /data/a.txt > $GANTRY_OUTPUT_DIR/m/w"]}')
+  "command":["sh","-c","mkdir -p $GANTRY_OUTPUT_DIR/m && cat '"$M"'/data/a.txt > $GANTRY_OUTPUT_DIR/m/w"]}')
 wait_for 30 ended "$train"
 is "$(job_state "$train")" succeeded "job $train reads corpus@2 and makes model@1"
 out=$(as artifact rm corpus@2 2>&1)
