@@ -167,6 +167,7 @@ static size_t build_runs(sched_t *s)
             r->nominated = 0;
             r->sh_first = -1;
             r->floored = false;
+            r->listed = false;
             run_fill_head(s, r);
             if (r->cls_value > s->pend_max_class)
                 s->pend_max_class = r->cls_value;
@@ -197,6 +198,7 @@ static size_t build_runs(sched_t *s)
     s->nruns = nruns;
     s->ntree = n;
     s->nshadow = 0;
+    s->nshadow_runs = 0;
     s->nlive = 0;
     for (size_t r = 0; r < nruns; r++) {
         run_key_set(s, r);
@@ -274,13 +276,20 @@ static void shadow_reach(sched_t *s, struct order_run *r, bool *capacity_wait)
     r->sh_first = x->next;
 }
 
-/* Reaches every entry taken ahead of its turn whose place comes before key k. */
+/* Reaches every entry taken ahead of its turn whose place comes before key k (NULL: all). The
+ * runs that have reached all of theirs leave the list. */
 static void shadow_reach_before(sched_t *s, const struct run_key *k, bool *capacity_wait)
 {
-    for (size_t h = 0; h < s->nruns; h++) {
-        struct order_run *r = &s->runs[h];
-        while (r->sh_first >= 0 && key_before(&s->shadow[r->sh_first].key, k))
+    for (size_t i = 0; i < s->nshadow_runs;) {
+        struct order_run *r = &s->runs[s->shadow_runs[i]];
+        while (r->sh_first >= 0 && (!k || key_before(&s->shadow[r->sh_first].key, k)))
             shadow_reach(s, r, capacity_wait);
+        if (r->sh_first < 0) {
+            r->listed = false;
+            s->shadow_runs[i] = s->shadow_runs[--s->nshadow_runs];
+        } else {
+            i++;
+        }
     }
 }
 
@@ -288,12 +297,13 @@ static void shadow_reach_before(sched_t *s, const struct run_key *k, bool *capac
 static int shadow_first(const sched_t *s)
 {
     int best = -1;
-    for (size_t h = 0; h < s->nruns; h++) {
+    for (size_t i = 0; i < s->nshadow_runs; i++) {
+        int h = s->shadow_runs[i];
         const struct order_run *r = &s->runs[h];
         if (r->sh_first >= 0 &&
             (best < 0 ||
              key_before(&s->shadow[r->sh_first].key, &s->shadow[s->runs[best].sh_first].key)))
-            best = (int)h;
+            best = h;
     }
     return best;
 }
@@ -757,10 +767,16 @@ static void run_skip_ahead(sched_t *s, int w, const pass_t *ps)
         s->stats.skipped_ahead++;
         s->shadow[i] = (struct shadow_entry){at, r->head.need, -1, r->head.in_quota,
                                              !r->head.over_limit};
-        if (last >= 0)
+        if (last >= 0) {
             s->shadow[last].next = i;
-        else
+        } else {
             r->sh_first = i;
+            if (!r->listed) {
+                GT_GROW(s->shadow_runs, s->capshadow_runs, s->nshadow_runs + 1);
+                s->shadow_runs[s->nshadow_runs++] = w;
+                r->listed = true;
+            }
+        }
         last = i;
         run_advance(s, r, false);
     }
@@ -931,9 +947,8 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
             find_max_free_unreserved(s, &ps);
     }
     /* a pass that went to the end passed over every entry taken ahead and not reached */
-    for (size_t h = 0; h < s->nruns && !settled; h++)
-        while (s->runs[h].sh_first >= 0)
-            shadow_reach(s, &s->runs[h], &capacity_wait);
+    if (!settled)
+        shadow_reach_before(s, NULL, &capacity_wait);
     s->in_pass = false;
     sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;

@@ -87,6 +87,7 @@ void sched_free(sched_t *s)
     free(s->nominated);
     free(s->runs);
     free(s->shadow);
+    free(s->shadow_runs);
     free(s->resv_nodes);
     free(s->run_keys);
     free(s->run_tree);

@@ -275,6 +275,7 @@ struct sched {
                                                       (cycle.c, run_skip_ahead): the first not
                                                       yet reached, in s->shadow; -1: none */
         bool floored;                              /* its head may not go before floor */
+        bool listed;                               /* in shadow_runs */
         struct run_key {                           /* a run's head's order, compact (cycle.c) */
             uint64_t k0;                           /* class (high first), then within quota;
                                                       UINT64_MAX: the run is done */
@@ -289,6 +290,9 @@ struct sched {
         bool in_quota, waits;                      /* waits: not over its team's limit */
     } *shadow;
     size_t nshadow, capshadow;
+    int *shadow_runs;                              /* the runs that took entries ahead in the
+                                                      pass (some may have reached them all) */
+    size_t nshadow_runs, capshadow_runs;
     size_t capruns;
     order_entry_t cur;                             /* the entry being looked at */
     struct run_key cur_key;                        /* the key the merge took it at */
