@@ -89,10 +89,10 @@ typedef struct sched_params {
      * grace_s (the core clamps it: a lender waits at most this plus the grace period); -1 =
      * min(min_runtime_s, grace_s). docs/scheduler.md, "Minimum runtimes". */
     sched_time_t reclaim_min_runtime_s;
-    /* false: a pass takes every pending entry through the merge one by one instead of taking
-     * the entries it passes over ahead of their turn (cycle.c, run_skip_ahead). The decisions
-     * are the same (tests/unit/test_sched_skip.c compares them); only the cost differs. For
-     * tests and measurements. */
+    /* true: a pass takes every pending entry through the merge one by one, instead of taking
+     * the entries it passes over ahead of their turn (cycle.c, run_skip_ahead; the default,
+     * false). The decisions are the same (tests/unit/test_sched_skip.c compares them); only the
+     * cost differs. For tests and measurements. */
     bool no_skip_ahead;
 } sched_params_t;
 

@@ -274,7 +274,9 @@ struct sched {
         int sh_first;                              /* its entries taken ahead of their turn
                                                       (cycle.c, run_skip_ahead): the first not
                                                       yet reached, in s->shadow; -1: none */
-        bool floored;                              /* its head may not go before floor */
+        bool floored;                              /* floor holds the largest key taken from
+                                                      the run so far: its key in the merge is
+                                                      never below it (cycle.c, run_key_set) */
         bool listed;                               /* in shadow_runs */
         struct run_key {                           /* a run's head's order, compact (cycle.c) */
             uint64_t k0;                           /* class (high first), then within quota;
@@ -284,6 +286,7 @@ struct sched {
             uint64_t id;
         } floor;
     } *runs;
+    size_t capruns;
     struct shadow_entry {                          /* an entry taken ahead of its turn */
         struct run_key key;                        /* its place in the merge's order */
         int need, next;                            /* next: the run's next one, or -1 */
@@ -293,7 +296,6 @@ struct sched {
     int *shadow_runs;                              /* the runs that took entries ahead in the
                                                       pass (some may have reached them all) */
     size_t nshadow_runs, capshadow_runs;
-    size_t capruns;
     order_entry_t cur;                             /* the entry being looked at */
     struct run_key cur_key;                        /* the key the merge took it at */
     int cur_run;                                   /* and its run */
