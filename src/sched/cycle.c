@@ -90,6 +90,9 @@ static bool run_done(const sched_t *s, const struct order_run *r)
  * each time gives the same sequence (the order is total: ids are unique), so this is
  * the binary heap it replaced, cheaper per entry (the merge was half of a replay's time at
  * Philly seed0 x 8: docs/performance.md, "Replay scaling"). */
+/* A key before every entry's. */
+static const struct run_key KEY_FIRST = {0, -HUGE_VAL, INT64_MIN, 0};
+
 /* The key of run r's head (run_done: after everything). */
 static struct run_key head_key(const sched_t *s, const struct order_run *r)
 {
@@ -123,7 +126,7 @@ static void run_key_set(sched_t *s, size_t ri)
 {
     const struct order_run *r = &s->runs[ri];
     s->run_keys[ri] = head_key(s, r);
-    if (r->floored && !run_done(s, r) && key_before(&s->run_keys[ri], &r->floor))
+    if (!run_done(s, r) && key_before(&s->run_keys[ri], &r->floor))
         s->run_keys[ri] = r->floor;
 }
 
@@ -166,7 +169,7 @@ static size_t build_runs(sched_t *s)
             r->cpu_only = t->cpu_only[c];
             r->nominated = 0;
             r->sh_first = -1;
-            r->floored = false;
+            r->floor = KEY_FIRST;
             r->listed = false;
             run_fill_head(s, r);
             if (r->cls_value > s->pend_max_class)
@@ -317,11 +320,9 @@ static const order_entry_t *merge_take(sched_t *s, int w, bool *capacity_wait)
         shadow_reach(s, r, capacity_wait);
     s->cur = r->head;
     s->cur_key = s->run_keys[w];
-    s->cur_run = w;
     /* (its team may have started jobs since it became its run's head) */
     s->cur.over_limit = entry_over_limit(s, &s->teams[r->team], s->cur.qe);
     r->floor = s->cur_key;
-    r->floored = true;
     run_advance(s, r, true);
     return &s->cur;
 }
@@ -780,10 +781,7 @@ static void run_skip_ahead(sched_t *s, int w, const pass_t *ps)
         last = i;
         run_advance(s, r, false);
     }
-    if (last >= 0) {
-        r->floor = at;
-        r->floored = true;
-    }
+    r->floor = at;
 }
 
 /* Could any job left in the runs still start or act in this pass? When none can, the pass
@@ -884,7 +882,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     find_max_free_unreserved(s, &ps); /* after the holds */
     s->in_pass = true;
     bool checked = false, settled = false, capacity_wait = false;
-    s->cur_key = (struct run_key){0, -HUGE_VAL, INT64_MIN, 0}; /* before every entry */
+    s->cur_key = KEY_FIRST;
     for (;;) {
         int w = merge_peek(s);
         /* the first entry the pass passes over after an evaluation (or its first) is where it

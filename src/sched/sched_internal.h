@@ -274,9 +274,6 @@ struct sched {
         int sh_first;                              /* its entries taken ahead of their turn
                                                       (cycle.c, run_skip_ahead): the first not
                                                       yet reached, in s->shadow; -1: none */
-        bool floored;                              /* floor holds the largest key taken from
-                                                      the run so far: its key in the merge is
-                                                      never below it (cycle.c, run_key_set) */
         bool listed;                               /* in shadow_runs */
         struct run_key {                           /* a run's head's order, compact (cycle.c) */
             uint64_t k0;                           /* class (high first), then within quota;
@@ -284,7 +281,9 @@ struct sched {
             double share;
             sched_key_t key;
             uint64_t id;
-        } floor;
+        } floor;                                   /* the largest key taken from the run so
+                                                      far (KEY_FIRST before any): its key in the
+                                                      merge is never below it (run_key_set) */
     } *runs;
     size_t capruns;
     struct shadow_entry {                          /* an entry taken ahead of its turn */
@@ -298,7 +297,6 @@ struct sched {
     size_t nshadow_runs, capshadow_runs;
     order_entry_t cur;                             /* the entry being looked at */
     struct run_key cur_key;                        /* the key the merge took it at */
-    int cur_run;                                   /* and its run */
     struct run_key *run_keys;                      /* each run's head's key */
     size_t capkeys;
     int *run_tree;                                 /* the merge's loser tree over the runs:

@@ -50,6 +50,17 @@ static int submit(uint64_t id, int team, int cls, int64_t gpus_milli, sched_time
     return sched_job_submit(S, &sp, NULL);
 }
 
+/* A job with an estimate (for the reservations) and, for a gang, its node count (0: one). */
+static void submit_est(uint64_t id, int team, int cls, int64_t gpus_milli, int nodes,
+                       sched_time_t estimate, sched_time_t at)
+{
+    sched_job_spec_t sp = spec(id, team, cls, gpus_milli);
+    sp.nodes = nodes;
+    sp.estimate = estimate;
+    sp.submit = at;
+    sched_job_submit(S, &sp, NULL);
+}
+
 static uint64_t mask_of(uint64_t id)
 {
     sched_job_info_t in = info(id);
@@ -1048,27 +1059,13 @@ static void test_reservation_reason_not_inherited(void)
     setup(&p);
     node("x", "V100", 8, "l1", 1);
     node("y", "V100", 8, "l1", 1);
-    sched_job_spec_t r1 = spec(1, T_A, C_NORMAL, 4000);
-    r1.estimate = 100;
-    sched_job_spec_t r2 = spec(2, T_A, C_NORMAL, 8000);
-    r2.estimate = 300;
-    r2.submit = 1;
-    sched_job_submit(S, &r1, NULL);
-    sched_job_submit(S, &r2, NULL);
+    submit_est(1, T_A, C_NORMAL, 4000, 0, 100, 0);
+    submit_est(2, T_A, C_NORMAL, 8000, 0, 300, 1);
     cycle(0);
     ok(started(1) && started(2), "one node half used until t=100, the other full until t=300");
-    sched_job_spec_t big = spec(3, T_A, C_NORMAL, 8000);
-    big.submit = 2;
-    big.estimate = 50;
-    sched_job_spec_t small = spec(4, T_A, C_NORMAL, 4000);
-    small.submit = 3;
-    small.estimate = 200;
-    sched_job_spec_t mid = spec(5, T_A, C_NORMAL, 6000);
-    mid.submit = 4;
-    mid.estimate = 200;
-    sched_job_submit(S, &big, NULL);
-    sched_job_submit(S, &small, NULL);
-    sched_job_submit(S, &mid, NULL);
+    submit_est(3, T_A, C_NORMAL, 8000, 0, 50, 2);
+    submit_est(4, T_A, C_NORMAL, 4000, 0, 200, 3);
+    submit_est(5, T_A, C_NORMAL, 6000, 0, 200, 4);
     cycle(10);
     is_int(info(3).estimated_start, 100, "the 8-GPU job is reserved the half-used node at t=100");
     is_str(sched_reason_name(info(4).reason), "reservation",
@@ -1092,30 +1089,15 @@ static void test_reserved_node_rest(void)
     setup(&p);
     node("a", "V100", 8, "l1", 1);
     node("b", "V100", 8, "l1", 1);
-    sched_job_spec_t j1 = spec(1, T_A, C_NORMAL, 7000);
-    j1.estimate = 100;
-    sched_job_spec_t j0 = spec(2, T_A, C_NORMAL, 1000);
-    j0.estimate = 100000;
-    j0.submit = 1;
-    sched_job_submit(S, &j1, NULL);
-    sched_job_submit(S, &j0, NULL);
+    submit_est(1, T_A, C_NORMAL, 7000, 0, 100, 0);
+    submit_est(2, T_A, C_NORMAL, 1000, 0, 100000, 1);
     cycle(0);
-    sched_job_spec_t j2 = spec(3, T_A, C_NORMAL, 8000);
-    j2.estimate = 1000;
-    j2.submit = 2;
-    sched_job_submit(S, &j2, NULL);
+    submit_est(3, T_A, C_NORMAL, 8000, 0, 1000, 2);
     cycle(0);
     ok(started(3) && node_of(1) == node_of(2) && node_of(3) != node_of(1),
        "rest: jobs 1 and 2 fill node a, job 3 node b");
-    sched_job_spec_t gang = spec(4, T_A, C_NORMAL, 8000);
-    gang.nodes = 2;
-    gang.estimate = 100;
-    gang.submit = 3;
-    sched_job_spec_t longj = spec(5, T_A, C_NORMAL, 2000);
-    longj.estimate = 100000;
-    longj.submit = 4;
-    sched_job_submit(S, &gang, NULL);
-    sched_job_submit(S, &longj, NULL);
+    submit_est(4, T_A, C_NORMAL, 8000, 2, 100, 3);
+    submit_est(5, T_A, C_NORMAL, 2000, 0, 100000, 4);
     cycle(5);
     ok(!started(4) && !started(5), "rest: nothing is free for the gang or the long job");
     sched_job_finished(S, 1, 100);
@@ -1143,33 +1125,17 @@ static void test_gang_not_skipped_when_it_would_reserve(void)
     for (int i = 0; i < 6; i++)
         node(names[i], "V100", 8, "l1", 1);
     sched_time_t ends[6] = {5, 100, 300, 400, 500, 600};
-    for (int i = 0; i < 6; i++) {
-        sched_job_spec_t r = spec((uint64_t)(10 + i), T_A, C_NORMAL, 8000);
-        r.estimate = ends[i];
-        r.submit = i;
-        sched_job_submit(S, &r, NULL);
-    }
+    for (int i = 0; i < 6; i++)
+        submit_est((uint64_t)(10 + i), T_A, C_NORMAL, 8000, 0, ends[i], i);
     cycle(0);
     ok(started(10) && started(15), "six nodes full, one each until t=5, 100, 300 ... 600");
     sched_job_finished(S, 10, 5);
-    sched_job_spec_t b = spec(1, T_A, C_NORMAL, 16000);
-    b.nodes = 2;
-    b.estimate = 50;
-    b.submit = 6;
-    sched_job_spec_t g = spec(2, T_A, C_NORMAL, 16000);
-    g.nodes = 2;
-    g.estimate = 1000;
-    g.submit = 7;
-    sched_job_submit(S, &b, NULL);
-    sched_job_submit(S, &g, NULL);
+    submit_est(1, T_A, C_NORMAL, 16000, 2, 50, 6);
+    submit_est(2, T_A, C_NORMAL, 16000, 2, 1000, 7);
     cycle(10);
     is_int(info(1).estimated_start, 100, "gang b reserves the free node and the one free at t=100");
     is_int(info(2).estimated_start, 400, "gang g reserves the nodes free at t=300 and t=400");
-    sched_job_spec_t h = spec(3, T_A, C_HIGH, 16000);
-    h.nodes = 2;
-    h.estimate = 500;
-    h.submit = 8;
-    sched_job_submit(S, &h, NULL);
+    submit_est(3, T_A, C_HIGH, 16000, 2, 500, 8);
     cycle(20);
     is_int(info(3).estimated_start, 100, "the high-class gang takes the first two (t=100)");
     is_int(info(1).estimated_start, 400, "gang b now reserves the next two (t=400)");
@@ -1229,36 +1195,19 @@ static void test_resv_until(void)
     node("c", "V100", 8, "l1", 1);
     sched_time_t est[3] = {100, 1000, 2000};
     int64_t gpus[3] = {4000, 8000, 8000};
-    for (int i = 0; i < 3; i++) {
-        sched_job_spec_t r = spec((uint64_t)(10 + i), T_A, C_NORMAL, gpus[i]);
-        r.estimate = est[i];
-        r.submit = i;
-        sched_job_submit(S, &r, NULL);
-    }
+    for (int i = 0; i < 3; i++)
+        submit_est((uint64_t)(10 + i), T_A, C_NORMAL, gpus[i], 0, est[i], i);
     cycle(0);
     ok(started(10) && started(11) && started(12), "a half full until 100, b and c full");
-    sched_job_spec_t b1 = spec(1, T_A, C_NORMAL, 8000);
-    b1.estimate = 50;
-    b1.submit = 3;
-    sched_job_spec_t b2 = spec(2, T_A, C_NORMAL, 16000);
-    b2.nodes = 2;
-    b2.estimate = 50;
-    b2.submit = 4;
-    sched_job_spec_t pj = spec(3, T_A, C_NORMAL, 4000);
-    pj.estimate = 500;
-    pj.submit = 5;
-    sched_job_submit(S, &b1, NULL);
-    sched_job_submit(S, &b2, NULL);
-    sched_job_submit(S, &pj, NULL);
+    submit_est(1, T_A, C_NORMAL, 8000, 0, 50, 3);
+    submit_est(2, T_A, C_NORMAL, 16000, 2, 50, 4);
+    submit_est(3, T_A, C_NORMAL, 4000, 0, 500, 5);
     cycle(5);
     is_int(info(1).estimated_start, 100, "the 8-GPU job reserves node a at t=100");
     is_int(info(2).estimated_start, 2000, "the gang reserves nodes b and c at t=2000");
     is_str(sched_reason_name(info(3).reason), "reservation",
            "the 4-GPU job fits on node a now but would delay the 8-GPU job");
-    sched_job_spec_t n = spec(4, T_A, C_NORMAL, 1000);
-    n.estimate = 10;
-    n.submit = 6;
-    sched_job_submit(S, &n, NULL);
+    submit_est(4, T_A, C_NORMAL, 1000, 0, 10, 6);
     sched_stats_t before, after;
     sched_get_stats(S, &before);
     cycle(6);
