@@ -3,7 +3,8 @@
  * A pass decides from the model and the clock. Between events the model stands still, so a
  * later pass can only decide differently when one of the clock's thresholds is crossed:
  *   - a running preemptible job passes the minimum runtime and becomes a victim (only matters
- *     while some job waits for GPUs);
+ *     while a job waits for GPUs that could take it: find_victim_bounds in cycle.c counts only
+ *     those);
  *   - a reclaimed job's backoff ends and it may borrow again;
  *   - a running job reaches its expected end (time limit or estimate) or a preempted one its
  *     grace deadline: the plans of backfill move (a reservation's start is always one of these
