@@ -143,6 +143,8 @@ static inline bool run_before(const sched_t *s, int a, int b)
 static size_t build_runs(sched_t *s)
 {
     size_t nruns = 0;
+    double decay, gain; /* each team's usage now (team_usage) */
+    sched_usage_factors(s, s->now, &decay, &gain);
     s->pend_max_class = INT32_MIN;
     s->pend_in_quota = false;
     for (int ti = 0; ti < s->nteams; ti++) {
@@ -160,7 +162,8 @@ static size_t build_runs(sched_t *s)
             r->inq = t->alloc[0];
             /* (decayed usage + projected GPU-seconds of what it holds and asks) / weight */
             double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
-            r->share0 = s->p.fairshare && s->p.half_life_s > 0 ? t->usage / t->weight : 0;
+            r->share0 =
+                s->p.fairshare && s->p.half_life_s > 0 ? team_usage(t, decay, gain) / t->weight : 0;
             r->share_per_milli = s->p.fairshare ? h / SCHED_MILLI / t->weight : 0;
             memcpy(r->hist, t->need_hist[c], sizeof(r->hist));
             r->min_need = 0;
@@ -455,7 +458,7 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
 {
     s->min_victim_class = INT32_MAX;
     s->reclaimable = false;
-    s->next_victim_at = SCHED_NEVER;
+    s->next_victim_at = s->next_move_at = SCHED_NEVER;
     sched_time_t rmin = sched_reclaim_min_runtime(s);
     /* the victim index (victims.c) holds exactly the preemptible jobs in state RUNNING */
     for (int ti = 0; ti < s->nteams; ti++) {
@@ -468,18 +471,26 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
             /* a borrowed job turns reclaimable after the reclaim minimum runtime, any job a
              * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
             /* (the time it turns one counts only when a pending job of this pass could take
-             * it: a higher class, or a job that may be within its quota, which may reclaim a
-             * borrowed job or move any job; still_settled asks the same of newcomers) */
+             * it: a higher class by priority; a job that may be within its quota by reclaim,
+             * when its team still borrows (no event, no change), or by moving it
+             * (defrag.h: one slot of whole GPUs, and free whole GPUs elsewhere to move it
+             * to, known at the pass's end: next_move_at); still_settled asks the same of
+             * newcomers) */
             if (v->borrowing) {
                 if (now - v->start >= rmin)
                     s->reclaimable |= borrowing;
-                else if (v->start + rmin < s->next_victim_at && s->pend_in_quota)
+                else if (v->start + rmin < s->next_victim_at && s->pend_in_quota && borrowing)
                     s->next_victim_at = v->start + rmin;
             }
             if (now - v->start < s->p.min_runtime_s) {
-                if (v->start + s->p.min_runtime_s < s->next_victim_at &&
-                    (v->cls_value < s->pend_max_class || s->pend_in_quota))
-                    s->next_victim_at = v->start + s->p.min_runtime_s;
+                sched_time_t at = v->start + s->p.min_runtime_s;
+                if (v->cls_value < s->pend_max_class) {
+                    if (at < s->next_victim_at)
+                        s->next_victim_at = at;
+                } else if (s->pend_in_quota && v->nslots == 1 && v->whole >= 1 &&
+                           at < s->next_move_at) {
+                    s->next_move_at = at;
+                }
                 continue;
             }
             if (v->cls_value < s->min_victim_class)
@@ -865,7 +876,6 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     s->npfails = s->pfails_ring = 0;
     s->now = now;
     s->stats.cycles++;
-    sched_accrue_usage(s, now);
     maint_refresh(s, now);
     backfill_reset(s);
     build_runs(s);
@@ -947,6 +957,10 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     /* a pass that went to the end passed over every entry taken ahead and not reached */
     if (!settled)
         shadow_reach_before(s, NULL, &capacity_wait);
+    /* a job turning movable matters only with whole GPUs free to move it to; they are no
+     * more until an event, which brings a pass of its own */
+    if (s->max_free_whole > 0 && s->next_move_at < s->next_victim_at)
+        s->next_victim_at = s->next_move_at;
     s->in_pass = false;
     sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;

@@ -414,6 +414,7 @@ void job_start(sched_t *s, int ji, sched_time_t now)
                    !team_within_quota(s, j->team, 1ULL << j->alloc_type, j->gpus);
     for (int k = 0; k < j->nslots; k++)
         node_take(s, j->slots[k].node, &j->slots[k], j->cpus, j->mem);
+    sched_accrue_usage(s, now); /* what the team held until now, before it holds more */
     slot_charge(s, j, +1);
     j->state = SCHED_RUNNING;
     job_set_targets(s, ji, NULL, 0);

@@ -120,6 +120,7 @@ static bool order_changed(const sched_params_t *a, const sched_params_t *b)
 void sched_set_params(sched_t *s, const sched_params_t *params)
 {
     bool rekey = order_changed(&s->p, params);
+    sched_accrue_usage(s, s->now); /* under the half-life it accrued with */
     s->p = *params;
     s->place_policy = policy_of_placement(s->p.placement);
     if (rekey)
@@ -352,20 +353,26 @@ bool team_borrowing(const sched_t *s, int team)
 }
 
 /* Past usage decays with the configured half-life; a running allocation accrues into it. */
+void sched_usage_factors(const sched_t *s, sched_time_t now, double *decay, double *gain)
+{
+    double dt = now > s->usage_at ? (double)(now - s->usage_at) : 0;
+    double h = (double)s->p.half_life_s;
+    *decay = h > 0 ? exp2(-dt / h) : 0;
+    *gain = h > 0 ? (1 - *decay) * h / M_LN2 : 0;
+}
+
 void sched_accrue_usage(sched_t *s, sched_time_t now)
 {
     if (now <= s->usage_at) {
         s->usage_at = s->usage_at > now ? s->usage_at : now;
         return;
     }
-    double dt = (double)(now - s->usage_at);
+    double decay, gain;
+    sched_usage_factors(s, now, &decay, &gain);
     s->usage_at = now;
-    double h = (double)s->p.half_life_s;
-    double decay = h > 0 ? exp2(-dt / h) : 0;
-    double gain = h > 0 ? (1 - decay) * h / M_LN2 : 0;
     for (int i = 0; i < s->nteams; i++) {
         team_t *t = &s->teams[i];
-        t->usage = t->usage * decay + (double)t->alloc[0] / SCHED_MILLI * gain;
+        t->usage = team_usage(t, decay, gain);
     }
 }
 
@@ -409,9 +416,12 @@ int sched_team_info(const sched_t *s, int team, sched_team_info_t *out)
         return -1;
     }
     const team_t *t = &s->teams[team];
+    double decay, gain;
+    sched_usage_factors(s, s->now, &decay, &gain);
+    double usage = team_usage(t, decay, gain);
     *out = (sched_team_info_t){
         .name = t->name, .parent = t->parent, .weight = t->weight, .quota_milli = t->quota[0],
-        .limit_milli = t->limit[0], .allocated_milli = t->alloc[0], .usage_gpu_s = t->usage,
+        .limit_milli = t->limit[0], .allocated_milli = t->alloc[0], .usage_gpu_s = usage,
         .pending = t->pending, .running = t->running,
     };
     return 0;

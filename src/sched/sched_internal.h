@@ -88,7 +88,8 @@ typedef struct team {
     int64_t quota[NQ], limit[NQ];                  /* limit -1 = none */
     bool typed_quota;
     int64_t alloc[NQ];                             /* milli-GPUs held now, children included */
-    double usage;                                  /* decayed GPU-seconds */
+    double usage;                                  /* decayed GPU-seconds, as of usage_at
+                                                      (team_usage) */
     int pending, running;
     int class_pending[SCHED_MAX_CLASSES];          /* its queue's jobs of each class */
     int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* ... by qentry.need */
@@ -214,6 +215,10 @@ struct sched {
                                                       jobs leave them after the pass */
     sched_time_t next_victim_at;                   /* when a running job turns a victim some
                                                       pending job could take (cycle.c) */
+    sched_time_t next_move_at;                     /* when one turns a job a defragmenting
+                                                      move could take: counts in next_victim_at
+                                                      only when whole GPUs are free at the
+                                                      pass's end (cycle.c) */
     int pend_max_class;                            /* the last full pass's pending jobs: the
                                                       highest class value among them */
     bool pend_in_quota;                            /* and whether one may be within its quota */
@@ -413,7 +418,17 @@ int job_resolve_nodes(const sched_t *s, job_t *j);
 bool team_limit_allows(const sched_t *s, int team, int type, int64_t need);
 bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need);
 bool team_borrowing(const sched_t *s, int team);
+/* Fair-share usage. A team's stored usage is as of s->usage_at, and changes only when an
+ * allocation does (a start, an end: sched_accrue_usage brings every team to that time first),
+ * never because a pass ran: so it does not depend on when passes ran, and a pass that decides
+ * nothing changes no later decision through it. A pass reads a team's usage at its own time:
+ * team_usage(t, decay, gain) with sched_usage_factors(s, now, ...). */
 void sched_accrue_usage(sched_t *s, sched_time_t now);
+void sched_usage_factors(const sched_t *s, sched_time_t now, double *decay, double *gain);
+static inline double team_usage(const team_t *t, double decay, double gain)
+{
+    return t->usage * decay + (double)t->alloc[0] / SCHED_MILLI * gain;
+}
 void job_start(sched_t *s, int ji, sched_time_t now);
 void job_release(sched_t *s, int ji, sched_time_t now);
 /* Drops from the team queues the jobs that started during the pass. */

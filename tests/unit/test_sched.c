@@ -192,6 +192,33 @@ static void test_priority_and_fairshare(void)
     ok(started(3) && !started(2), "the team with less decayed usage goes first, though younger");
 }
 
+/* A team's fair-share usage does not depend on when passes ran (sched_internal.h, "Fair-share
+ * usage"): the same start and end, with a pass every 7 s between them or with passes only at
+ * them, leave bit for bit the same usage, so passes that decide nothing (the server's timer,
+ * the simulator's wakeups) change no later order. */
+static void test_usage_independent_of_passes(void)
+{
+    double usage[2];
+    for (int busy = 0; busy < 2; busy++) {
+        setup(NULL);
+        node("n", "V100", 8, "l1", 1);
+        submit(1, T_A, C_NORMAL, 3000, 0);
+        cycle(0);
+        for (sched_time_t t = 7; busy && t < 50000; t += 7)
+            cycle(t);
+        sched_job_finished(S, 1, 50000);
+        cycle(50000);
+        if (busy)
+            cycle(60001);
+        cycle(90001);
+        sched_team_info_t ti;
+        sched_team_info(S, T_A, &ti);
+        usage[busy] = ti.usage_gpu_s;
+    }
+    ok(usage[0] > 0 && usage[0] == usage[1],
+       "the usage is the same with 7,144 passes or 3 (%.17g, %.17g GPU-s)", usage[0], usage[1]);
+}
+
 static void test_quota_limit(void)
 {
     setup(NULL);
@@ -1228,6 +1255,7 @@ int main(void)
     test_fractions();
     test_gang_topology();
     test_priority_and_fairshare();
+    test_usage_independent_of_passes();
     test_quota_limit();
     test_reclaim();
     test_victim_index();

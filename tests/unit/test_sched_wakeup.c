@@ -178,6 +178,68 @@ static void test_victim_nobody_takes(void)
     ok(decided(SCHED_PREEMPT, 1), "at 100 a's borrowed job is reclaimed for it");
 }
 
+/* A job of a team within its quota is no reclaim victim, but a job within quota may move it to
+ * free a node (defrag.h) once it has run the minimum runtime: that time is a wakeup when whole
+ * GPUs are free to move it to. Here b's 1-GPU job sits on the 8-GPU node, a's 8-GPU job
+ * (within a's quota) waits, and the 4-GPU node is empty: at 100 the small job is moved. */
+static void test_move_wakeup(void)
+{
+    setup(100);
+    sched_team_set_quota(S, T_A, -1, 8000, 16000, NULL);
+    node("n1", 8);
+    submit(1, T_B, C_LOW, 1, 0, 0, 0);
+    cycle(0);
+    ok(decided(SCHED_START, 1), "b's 1-GPU job starts on the 8-GPU node at 0");
+    node("n2", 4);
+    submit(2, T_A, C_LOW, 8, 0, 0, 10);
+    cycle(10);
+    is_int(ndec, 0, "a's 8-GPU job waits at 10: b's job is younger than the minimum runtime");
+    is_int(sched_next_wakeup(S), 100, "wakeup at 100, when b's job may be moved to the free node");
+    cycle(100);
+    ok(decided(SCHED_PREEMPT, 1), "at 100 b's job is moved (preempted) to free the node");
+}
+
+/* The same wait with no whole GPU free anywhere: no job can be moved, and b's job (within b's
+ * quota) is no reclaim victim, so its minimum runtime passing changes nothing: no wakeup. */
+static void test_no_move_without_room(void)
+{
+    setup(100);
+    sched_team_set_quota(S, T_A, -1, 8000, 16000, NULL);
+    sched_team_set_quota(S, T_B, -1, 8000, 16000, NULL);
+    node("n1", 8);
+    submit(1, T_A, C_LOW, 4, 0, 0, 0);
+    submit(2, T_B, C_LOW, 4, 0, 0, 0);
+    cycle(0);
+    ok(decided(SCHED_START, 1) && decided(SCHED_START, 2), "a and b fill the node at 0");
+    submit(3, T_A, C_LOW, 4, 0, 0, 10);
+    cycle(10);
+    is_int(ndec, 0, "a's second job (within a's quota) waits at 10");
+    is_int(sched_next_wakeup(S), SCHED_NEVER,
+           "no wakeup at 100: nothing is free to move a job to, and nothing is borrowed");
+}
+
+/* A borrowed job's reclaim minimum runtime is a wakeup only while its team still borrows: a's
+ * 4-GPU job started above a's quota, but a's other job ended, so a holds just its quota and
+ * loses nothing to reclaim. The next wakeup is the minimum runtime (a job could then be
+ * moved within the node's free GPUs' reach), not the reclaim minimum runtime at 30. */
+static void test_reclaim_needs_borrowing(void)
+{
+    setup_grace(100, 30); /* reclaim minimum runtime 30 s, minimum runtime 100 s */
+    sched_team_set_quota(S, T_B, -1, 8000, 16000, NULL);
+    node("n1", 8);
+    submit(1, T_A, C_LOW, 2, 0, 0, 0);
+    submit(2, T_A, C_LOW, 4, 0, 0, 0);
+    submit(3, T_B, C_LOW, 2, 0, 0, 0);
+    cycle(0);
+    is_int(ndec, 3, "the three jobs fill the node at 0 (a's 4-GPU job borrows)");
+    sched_job_finished(S, 1, 5);
+    cycle(5);
+    submit(4, T_B, C_LOW, 4, 0, 0, 10);
+    cycle(10);
+    is_int(ndec, 0, "b's 4-GPU job (within b's quota) waits at 10 with 2 GPUs free");
+    is_int(sched_next_wakeup(S), 100, "wakeup at 100, not at 30: a no longer borrows");
+}
+
 /* A reclaimed job may borrow again only after its backoff: its end is a wakeup. */
 static void test_backoff(void)
 {
@@ -412,6 +474,9 @@ int main(void)
     test_reclaim_min_runtime();
     test_started_in_pass();
     test_victim_nobody_takes();
+    test_move_wakeup();
+    test_no_move_without_room();
+    test_reclaim_needs_borrowing();
     test_backoff();
     test_reservation();
     test_maintenance();
