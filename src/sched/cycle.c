@@ -458,7 +458,7 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
 {
     s->min_victim_class = INT32_MAX;
     s->reclaimable = false;
-    s->next_victim_at = s->next_move_at = SCHED_NEVER;
+    s->next_victim_at = s->next_take_at = s->next_move_at = SCHED_NEVER;
     sched_time_t rmin = sched_reclaim_min_runtime(s);
     /* the victim index (victims.c) holds exactly the preemptible jobs in state RUNNING */
     for (int ti = 0; ti < s->nteams; ti++) {
@@ -472,15 +472,15 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
              * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
             /* (the time it turns one counts only when a pending job of this pass could take
              * it: a higher class by priority; a job that may be within its quota by reclaim,
-             * when its team still borrows (no event, no change), or by moving it
-             * (defrag.h: one slot of whole GPUs, and free whole GPUs elsewhere to move it
-             * to, known at the pass's end: next_move_at); still_settled asks the same of
-             * newcomers) */
+             * when its team still borrows (no event, no change: next_take_at), or by moving
+             * it (defrag.h: one slot of whole GPUs, and free whole GPUs elsewhere to move it
+             * to: next_move_at); these two only when such a job got its turn, known at the
+             * pass's end; still_settled asks the same of newcomers) */
             if (v->borrowing) {
                 if (now - v->start >= rmin)
                     s->reclaimable |= borrowing;
-                else if (v->start + rmin < s->next_victim_at && s->pend_in_quota && borrowing)
-                    s->next_victim_at = v->start + rmin;
+                else if (v->start + rmin < s->next_take_at && s->pend_in_quota && borrowing)
+                    s->next_take_at = v->start + rmin;
             }
             if (now - v->start < s->p.min_runtime_s) {
                 sched_time_t at = v->start + s->p.min_runtime_s;
@@ -609,6 +609,7 @@ static void evaluate(sched_t *s, int ji, bool entry_in_quota, pass_t *ps)
     bool in_quota = entry_in_quota && !job_cpu_only(j) &&
                     team_within_quota(s, j->team, types, j->gpus);
     j->reclaim_in_quota = in_quota;
+    s->reclaimer_turn |= in_quota;
     j->preempt_deferred = s->p.preemption && ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE;
     if (s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
         if (!preemption_hopeless(s, j, types, per, in_quota)) {
@@ -886,11 +887,12 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     if (s->p.preemption)
         find_victim_bounds(s, now);
     else
-        s->next_victim_at = SCHED_NEVER;
+        s->next_victim_at = s->next_take_at = s->next_move_at = SCHED_NEVER;
     find_max_free_whole(s);
     pass_t ps = {.now = now};
     find_max_free_unreserved(s, &ps); /* after the holds */
     s->in_pass = true;
+    s->reclaimer_turn = false;
     bool checked = false, settled = false, capacity_wait = false;
     s->cur_key = KEY_FIRST;
     for (;;) {
@@ -957,10 +959,19 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     /* a pass that went to the end passed over every entry taken ahead and not reached */
     if (!settled)
         shadow_reach_before(s, NULL, &capacity_wait);
-    /* a job turning movable matters only with whole GPUs free to move it to; they are no
-     * more until an event, which brings a pass of its own */
-    if (s->max_free_whole > 0 && s->next_move_at < s->next_victim_at)
-        s->next_victim_at = s->next_move_at;
+    /* A job turning a victim that only a job within its quota could take (by reclaim or a
+     * move) matters only when such a job got its turn in this pass: where none did (the pass
+     * ended before them, docs/scheduler.md "When to run a pass"), the same pass later would
+     * end there too, unless the victims change what may act: when nothing was reclaimable
+     * yet, the jobs within quota were passed over for that, so the time counts. A move
+     * matters only with whole GPUs free to move the job to; they are no more until an event,
+     * which brings a pass of its own. */
+    if (s->reclaimer_turn || !s->reclaimable) {
+        if (s->next_take_at < s->next_victim_at)
+            s->next_victim_at = s->next_take_at;
+        if (s->max_free_whole > 0 && s->next_move_at < s->next_victim_at)
+            s->next_victim_at = s->next_move_at;
+    }
     s->in_pass = false;
     sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;

@@ -215,10 +215,14 @@ struct sched {
                                                       jobs leave them after the pass */
     sched_time_t next_victim_at;                   /* when a running job turns a victim some
                                                       pending job could take (cycle.c) */
-    sched_time_t next_move_at;                     /* when one turns a job a defragmenting
-                                                      move could take: counts in next_victim_at
-                                                      only when whole GPUs are free at the
-                                                      pass's end (cycle.c) */
+    sched_time_t next_take_at, next_move_at;       /* when one turns a job that a job within
+                                                      its quota could reclaim, or move to
+                                                      defragment: these count in next_victim_at
+                                                      only when such a job got its turn in the
+                                                      pass, and a move only when whole GPUs are
+                                                      free at its end (cycle.c) */
+    bool reclaimer_turn;                           /* a job that may reclaim got its turn in
+                                                      the pass (evaluate) */
     int pend_max_class;                            /* the last full pass's pending jobs: the
                                                       highest class value among them */
     bool pend_in_quota;                            /* and whether one may be within its quota */

@@ -5,7 +5,8 @@
  *   - a running preemptible job passes the minimum runtime and becomes a victim (only matters
  *     while a job waits for GPUs that could take it: find_victim_bounds in cycle.c counts only
  *     those: by priority; by reclaim while the victim's team borrows; by a move while whole
- *     GPUs are free at the pass's end);
+ *     GPUs are free at the pass's end; these two only when a job that may reclaim got its
+ *     turn in the pass, or nothing was reclaimable yet);
  *   - a reclaimed job's backoff ends and it may borrow again;
  *   - a running job reaches its expected end (time limit or estimate) or a preempted one its
  *     grace deadline: the plans of backfill move (a reservation's start is always one of these

@@ -240,6 +240,44 @@ static void test_reclaim_needs_borrowing(void)
     is_int(sched_next_wakeup(S), 100, "wakeup at 100, not at 30: a no longer borrows");
 }
 
+/* The pass asks whether anyone left can act at the first job it passes over, from each team's
+ * next job: here b's next jobs are two 8-GPU jobs above b's quota, so the pass ends before b's
+ * 2-GPU job (within b's quota) gets its turn, though b's old 1-GPU job (a victim past the
+ * minimum runtime) makes reclaim possible. A pass when a's borrowed jobs turn reclaimable (250)
+ * would end at the same place: their time is no wakeup. */
+static void test_no_wakeup_without_reclaimer_turn(void)
+{
+    setup(100);
+    sched_params_t p = *sched_params(S);
+    p.reservations = 0;
+    sched_set_params(S, &p);
+    sched_team_set_quota(S, T_A, -1, 4000, 16000, NULL);
+    sched_team_set_quota(S, T_B, -1, 4000, 16000, NULL);
+    node("n1", 8);
+    node("n2", 8);
+    submit(20, T_B, C_LOW, 1, 0, 0, 0);
+    cycle(0);
+    submit(1, T_A, C_LOW, 7, 0, 0, 150);
+    submit(5, T_A, C_LOW, 8, 0, 0, 150);
+    cycle(150);
+    ok(decided(SCHED_START, 1) && decided(SCHED_START, 5), "a borrows both nodes' rest at 150");
+    submit(2, T_B, C_LOW, 8, 0, 0, 160);
+    submit(4, T_B, C_LOW, 8, 0, 0, 161);
+    submit(3, T_B, C_LOW, 2, 0, 0, 162);
+    sched_stats_t before, after;
+    sched_get_stats(S, &before);
+    cycle(162);
+    sched_get_stats(S, &after);
+    is_int(ndec, 0, "b's jobs wait at 162");
+    is_int((int)(after.jobs_examined - before.jobs_examined), 0,
+           "the pass evaluated none of b's jobs (it ended at the first, passed over)");
+    is_int(sched_next_wakeup(S), SCHED_NEVER,
+           "no wakeup at 250: no job that may reclaim got its turn");
+    sched_set_params(S, sched_params(S)); /* (a full pass, not one skipped as settled) */
+    cycle(250);
+    is_int(ndec, 0, "and a full pass at 250 decides nothing");
+}
+
 /* A reclaimed job may borrow again only after its backoff: its end is a wakeup. */
 static void test_backoff(void)
 {
@@ -477,6 +515,7 @@ int main(void)
     test_move_wakeup();
     test_no_move_without_room();
     test_reclaim_needs_borrowing();
+    test_no_wakeup_without_reclaimer_turn();
     test_backoff();
     test_reservation();
     test_maintenance();
