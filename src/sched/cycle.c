@@ -893,6 +893,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     find_max_free_unreserved(s, &ps); /* after the holds */
     s->in_pass = true;
     s->reclaimer_turn = false;
+    s->hold_dropped = false;
     bool checked = false, settled = false, capacity_wait = false;
     s->cur_key = KEY_FIRST;
     for (;;) {
@@ -949,8 +950,10 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         const job_t *j = &s->jobs[e->job];
         capacity_wait |= j->state == SCHED_PENDING && j->reason != SCHED_REASON_QUOTA &&
                          j->reason != SCHED_REASON_NO_FIT && j->reason != SCHED_REASON_NO_RUNTIME;
-        if (j->ntargets > 0 && j->state == SCHED_PENDING && j->reason != SCHED_REASON_PREEMPTING)
+        if (j->ntargets > 0 && j->state == SCHED_PENDING && j->reason != SCHED_REASON_PREEMPTING) {
             job_set_targets(s, e->job, NULL, 0); /* its nomination no longer helps */
+            s->hold_dropped = true;
+        }
         if (s->ndec != before)
             find_max_free_whole(s);
         if (s->ndec != before || ps.reservations != resv_before)

@@ -223,6 +223,9 @@ struct sched {
                                                       free at its end (cycle.c) */
     bool reclaimer_turn;                           /* a job that may reclaim got its turn in
                                                       the pass (evaluate) */
+    bool hold_dropped;                             /* the pass took a nomination back: what its
+                                                      holds kept from the jobs before it is
+                                                      free for the next pass (wakeup.c) */
     int pend_max_class;                            /* the last full pass's pending jobs: the
                                                       highest class value among them */
     bool pend_in_quota;                            /* and whether one may be within its quota */

@@ -12,10 +12,12 @@
  *     grace deadline: the plans of backfill move (a reservation's start is always one of these
  *     ends: backfill_reserve's shadow time);
  *   - a maintenance window starts or ends.
- * And a pass that made decisions is followed by another a second later: a pass is not
- * idempotent (its starts change the fair-share keys and quota standing of the jobs it already
- * passed over, its holds and failure caches last until its end), and the server runs its next
- * pass at most 100 ms after one that decided; the simulator does the same at the next second.
+ * And a pass that made decisions, or took back a preemptor's nomination (its holds kept the
+ * node from jobs the pass had already passed over), is followed by another a second later: a
+ * pass is not idempotent (its starts change the fair-share keys and quota standing of the
+ * jobs it already passed over, its holds and failure caches last until its end), and the
+ * server runs its next pass at most 100 ms after one that decided; the simulator does the same
+ * at the next second.
  * The passes record the first two as they go (find_victim_bounds, evaluate); the expected ends
  * are the sorted release list (a binary search); the windows are few. A job started in a pass
  * becomes a victim at now + the minimum runtime, later than the second pass that follows. */
@@ -51,7 +53,7 @@ sched_time_t sched_next_wakeup(const sched_t *s)
     if (s->p.quotas)
         earliest(&best, s->next_backoff_at, now);
     earliest(&best, next_release(s, now), now);
-    if (s->ndec > 0)
+    if (s->ndec > 0 || s->hold_dropped)
         earliest(&best, now + 1, now);
     for (int w = 0; w < s->nmaint; w++) {
         earliest(&best, s->maint[w].start, now);

@@ -278,6 +278,33 @@ static void test_no_wakeup_without_reclaimer_turn(void)
     is_int(ndec, 0, "and a full pass at 250 decides nothing");
 }
 
+/* A preemptor whose victims have stopped holds their node until it starts; when its turn finds
+ * it cannot start after all (here a maintenance window announced on the node meanwhile, and it
+ * has no time limit), it lets the node go. A job before it in the pass's order, blocked by
+ * that hold, could start there now: the pass that let go decided nothing, but the next second
+ * is a wakeup (found in a replay at scale: the node stayed idle until the next event). */
+static void test_dropped_hold_wakeup(void)
+{
+    setup(10);
+    sched_team_set_quota(S, T_A, -1, 8000, 16000, NULL);
+    int n1 = node("n1", 8);
+    submit(1, T_B, C_LOW, 8, 0, 0, 0);
+    cycle(0);
+    ok(decided(SCHED_START, 1), "b borrows the node at 0");
+    submit(2, T_A, C_LOW, 8, 0, 0, 20);
+    cycle(20);
+    ok(decided(SCHED_PREEMPT, 1), "a reclaims it at 20 for its 8-GPU job");
+    sched_maintenance_add(S, "w", &n1, 1, 100, 1000, NULL);
+    submit(3, T_B, C_HIGH, 4, 50, 0, 24); /* ends before the window */
+    sched_job_stopped(S, 1, 25);
+    cycle(25);
+    is_int(ndec, 0, "at 25 nothing starts: b's job waits behind the hold, a's for the window");
+    is_int(info(2).reason, SCHED_REASON_MAINTENANCE, "a's job waits for the window, holding nothing");
+    is_int(sched_next_wakeup(S), 26, "wakeup at 26: the hold let go in that pass");
+    cycle(26);
+    ok(decided(SCHED_START, 3), "b's 4-GPU job starts at 26 on the node let go");
+}
+
 /* A reclaimed job may borrow again only after its backoff: its end is a wakeup. */
 static void test_backoff(void)
 {
@@ -516,6 +543,7 @@ int main(void)
     test_no_move_without_room();
     test_reclaim_needs_borrowing();
     test_no_wakeup_without_reclaimer_turn();
+    test_dropped_hold_wakeup();
     test_backoff();
     test_reservation();
     test_maintenance();
