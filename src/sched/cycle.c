@@ -502,6 +502,73 @@ static void find_victim_bounds(sched_t *s, sched_time_t now)
     s->reclaimable |= s->p.quotas && s->min_victim_class != INT32_MAX;
 }
 
+/* s->node_room, from the victim index: on each node, the whole GPUs that reclaim could free
+ * there (the borrowed jobs of teams still borrowing, whatever their age) and the largest
+ * one-slot job a move could take from it (any age). */
+static void find_node_room(sched_t *s)
+{
+    GT_GROW(s->node_room, s->capnode_room, (size_t)s->nnodes + 1);
+    memset(s->node_room, 0, (size_t)s->nnodes * sizeof(*s->node_room));
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        bool borrowing = t->nvictims && team_borrowing(s, ti);
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *v = &t->victims[x];
+            if (v->nslots == 1) {
+                struct node_room *nr = &s->node_room[v->node];
+                nr->reclaim += v->borrowing && borrowing ? v->whole : 0;
+                if (v->whole > nr->move)
+                    nr->move = v->whole;
+                continue;
+            }
+            const job_t *j = &s->jobs[v->job];
+            for (int k = 0; v->borrowing && borrowing && k < j->nslots; k++)
+                if (j->slots[k].gpu_milli == SCHED_MILLI)
+                    s->node_room[j->slots[k].node].reclaim +=
+                        __builtin_popcountll(j->slots[k].gpu_mask);
+        }
+    }
+}
+
+/* Whether node ni could hold the least need of the jobs within quota that got their turn
+ * (reclaimer_need, per node), with `more` whole GPUs freed beyond its free ones and all that
+ * reclaim could free there. */
+static bool node_could_serve(const sched_t *s, int ni, int more)
+{
+    return s->nodes[ni].free_whole + s->node_room[ni].reclaim + more >= s->reclaimer_need;
+}
+
+/* At the pass's end, when jobs within quota got their turn: next_take_at and next_move_at
+ * again, from the state the pass leaves (no event, no change until the victim's time),
+ * counting a victim only on a node where the least need of those jobs could fit once reclaim
+ * and one move freed all they could there: elsewhere no such job could take it, and the jobs
+ * that got no turn would get none then either (the pass would end at the same place). A
+ * victim of several nodes (a gang) always counts. */
+static void take_times_by_node(sched_t *s, sched_time_t now)
+{
+    find_node_room(s);
+    sched_time_t rmin = sched_reclaim_min_runtime(s);
+    bool any_free = s->max_free_whole > 0; /* a move needs whole GPUs free elsewhere */
+    s->next_take_at = s->next_move_at = SCHED_NEVER;
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        bool borrowing = t->nvictims && team_borrowing(s, ti);
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *v = &t->victims[x];
+            bool multi = v->nslots > 1;
+            if (v->borrowing && borrowing && now - v->start < rmin &&
+                v->start + rmin < s->next_take_at &&
+                (multi || node_could_serve(s, v->node, any_free ? s->node_room[v->node].move
+                                                                : 0)))
+                s->next_take_at = v->start + rmin;
+            if (now - v->start < s->p.min_runtime_s && v->cls_value >= s->pend_max_class &&
+                !multi && v->whole >= 1 && v->start + s->p.min_runtime_s < s->next_move_at &&
+                node_could_serve(s, v->node, v->whole))
+                s->next_move_at = v->start + s->p.min_runtime_s;
+        }
+    }
+}
+
 /* Capacity or topology: are there enough free GPUs of the acceptable types at all? */
 static sched_reason_t blocked_reason(const sched_t *s, const job_t *j, uint64_t types)
 {
@@ -609,7 +676,12 @@ static void evaluate(sched_t *s, int ji, bool entry_in_quota, pass_t *ps)
     bool in_quota = entry_in_quota && !job_cpu_only(j) &&
                     team_within_quota(s, j->team, types, j->gpus);
     j->reclaim_in_quota = in_quota;
-    s->reclaimer_turn |= in_quota;
+    if (in_quota) {
+        s->reclaimer_turn = true;
+        int g = job_per_node_gpus_whole(j);
+        if (g < s->reclaimer_need)
+            s->reclaimer_need = g;
+    }
     j->preempt_deferred = s->p.preemption && ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE;
     if (s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
         if (!preemption_hopeless(s, j, types, per, in_quota)) {
@@ -893,6 +965,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     find_max_free_unreserved(s, &ps); /* after the holds */
     s->in_pass = true;
     s->reclaimer_turn = false;
+    s->reclaimer_need = INT32_MAX;
     s->hold_dropped = false;
     bool checked = false, settled = false, capacity_wait = false;
     s->cur_key = KEY_FIRST;
@@ -970,6 +1043,9 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
      * matters only with whole GPUs free to move the job to; they are no more until an event,
      * which brings a pass of its own. */
     if (s->reclaimer_turn || !s->reclaimable) {
+        if (s->reclaimer_turn && s->pend_in_quota &&
+            (s->next_take_at != SCHED_NEVER || s->next_move_at != SCHED_NEVER))
+            take_times_by_node(s, now);
         if (s->next_take_at < s->next_victim_at)
             s->next_victim_at = s->next_take_at;
         if (s->max_free_whole > 0 && s->next_move_at < s->next_victim_at)

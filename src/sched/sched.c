@@ -94,6 +94,7 @@ void sched_free(sched_t *s)
     free(s->scratch);
     free(s->pscratch.ent);
     free(s->pscratch.touched);
+    free(s->node_room);
     free(s->releases);
     fgd_free(s);
     free(s);

@@ -223,6 +223,15 @@ struct sched {
                                                       free at its end (cycle.c) */
     bool reclaimer_turn;                           /* a job that may reclaim got its turn in
                                                       the pass (evaluate) */
+    int reclaimer_need;                            /* the least whole GPUs per node such a job
+                                                      asked */
+    struct node_room {                             /* per node, at a pass's end: what reclaim
+                                                      could free there (borrowed jobs of teams
+                                                      still borrowing) and the largest one-slot
+                                                      job a move could take (cycle.c) */
+        int reclaim, move;
+    } *node_room;
+    size_t capnode_room;
     bool hold_dropped;                             /* the pass took a nomination back: what its
                                                       holds kept from the jobs before it is
                                                       free for the next pass (wakeup.c) */

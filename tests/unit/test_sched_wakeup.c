@@ -278,6 +278,33 @@ static void test_no_wakeup_without_reclaimer_turn(void)
     is_int(ndec, 0, "and a full pass at 250 decides nothing");
 }
 
+/* A borrowed job turning reclaimable matters only on a node where the jobs within quota that got
+ * their turn could fit once reclaim (and a move) freed all they could: here b's 8-GPU job
+ * (within b's quota) waits, and a's borrowed 4-GPU job sits on a 4-GPU node, where no 8-GPU
+ * job fits whatever is freed: its reclaim time (100) is no wakeup. */
+static void test_victim_node_too_small(void)
+{
+    setup(100);
+    sched_team_set_quota(S, T_A, -1, 4000, 16000, NULL);
+    sched_team_set_quota(S, T_B, -1, 16000, 32000, NULL);
+    node("n1", 8);
+    node("n2", 4);
+    node("n3", 4);
+    submit(1, T_B, C_LOW, 8, 0, 0, 0);
+    submit(2, T_A, C_LOW, 4, 0, 0, 0);
+    submit(3, T_A, C_LOW, 4, 0, 0, 0);
+    cycle(0);
+    is_int(ndec, 3, "the three jobs fill the nodes at 0 (a's second borrows)");
+    submit(4, T_B, C_LOW, 8, 0, 0, 10);
+    cycle(10);
+    is_int(ndec, 0, "b's 8-GPU job (within b's quota) waits at 10");
+    is_int(sched_next_wakeup(S), SCHED_NEVER,
+           "no wakeup at 100: a's borrowed job is on a 4-GPU node");
+    sched_set_params(S, sched_params(S)); /* (a full pass, not one skipped as settled) */
+    cycle(100);
+    is_int(ndec, 0, "and a full pass at 100 decides nothing");
+}
+
 /* A preemptor whose victims have stopped holds their node until it starts; when its turn finds
  * it cannot start after all (here a maintenance window announced on the node meanwhile, and it
  * has no time limit), it lets the node go. A job before it in the pass's order, blocked by
@@ -544,6 +571,7 @@ int main(void)
     test_reclaim_needs_borrowing();
     test_no_wakeup_without_reclaimer_turn();
     test_dropped_hold_wakeup();
+    test_victim_node_too_small();
     test_backoff();
     test_reservation();
     test_maintenance();
