@@ -434,6 +434,15 @@ int job_resolve_nodes(const sched_t *s, job_t *j);
 bool team_limit_allows(const sched_t *s, int team, int type, int64_t need);
 bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need);
 bool team_borrowing(const sched_t *s, int team);
+/* victim_times.c. victim_bounds, before a pass's merge: the lowest class among possible
+ * victims (min_victim_class), whether any borrowed job could be reclaimed (reclaimable), and
+ * the times at which running jobs turn victims some pending job of the pass could take
+ * (next_victim_at: by priority; next_take_at, next_move_at: by a job within its quota).
+ * victim_times_at_end, after it: folds next_take_at and next_move_at into next_victim_at only
+ * where they can matter (a job within quota got its turn, on a node that could serve it, with
+ * whole GPUs free for a move). */
+void victim_bounds(sched_t *s, sched_time_t now);
+void victim_times_at_end(sched_t *s, sched_time_t now);
 /* Fair-share usage. A team's stored usage is as of s->usage_at, and changes only when an
  * allocation does (a start, an end: sched_accrue_usage brings every team to that time first),
  * never because a pass ran: so it does not depend on when passes ran, and a pass that decides

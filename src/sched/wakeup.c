@@ -3,7 +3,7 @@
  * A pass decides from the model and the clock. Between events the model stands still, so a
  * later pass can only decide differently when one of the clock's thresholds is crossed:
  *   - a running preemptible job passes the minimum runtime and becomes a victim (only matters
- *     while a job waits for GPUs that could take it: find_victim_bounds in cycle.c counts only
+ *     while a job waits for GPUs that could take it: victim_bounds in victim_times.c counts only
  *     those: by priority; by reclaim while the victim's team borrows; by a move while whole
  *     GPUs are free at the pass's end; these two only when a job that may reclaim got its
  *     turn in the pass, or nothing was reclaimable yet);
@@ -18,7 +18,7 @@
  * jobs it already passed over, its holds and failure caches last until its end), and the
  * server runs its next pass at most 100 ms after one that decided; the simulator does the same
  * at the next second.
- * The passes record the first two as they go (find_victim_bounds, evaluate); the expected ends
+ * The passes record the first two as they go (victim_bounds, evaluate); the expected ends
  * are the sorted release list (a binary search); the windows are few. A job started in a pass
  * becomes a victim at now + the minimum runtime, later than the second pass that follows. */
 #include "sched/sched_internal.h"

@@ -106,7 +106,7 @@ static void test_moves_one_small_job(void)
 /* Rule: the passes skip no job that could move one: after a pass in which nobody could act
  * (d's 4-GPU borrower waits, nothing to reclaim, no lower class, no reservation left), a job
  * within quota that arrives moves one at once.
- * Mutation: drop the `s->reclaimable |= ...` line at the end of cycle.c find_victim_bounds()
+ * Mutation: drop the `s->reclaimable |= ...` line at the end of victim_bounds() (victim_times.c)
  * (the pass at 1000 is skipped as settled; job 5 waits). */
 static void test_after_settled_pass(void)
 {

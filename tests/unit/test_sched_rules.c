@@ -154,8 +154,8 @@ static void test_within_quota_first(void)
 /* Rule: a reclaim takes only borrowed jobs (started above their team's quota) of a team still
  * above its quota; a job within its team's quota stays, even when it would be cheaper.
  * Mutations: drop `v->borrowing` from preempt.c eligible() (first part fails);
- * drop `team_borrowing(s, v->team)` from eligible(), with or without the same in cycle.c
- * find_victim_bounds() (second part fails). */
+ * drop `team_borrowing(s, v->team)` from eligible(), with or without the same in
+ * victim_times.c victim_bounds() (second part fails). */
 static void test_reclaim_only_borrowed(void)
 {
     setup();

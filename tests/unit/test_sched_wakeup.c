@@ -82,8 +82,8 @@ static void test_min_runtime(void)
 
 /* The two thresholds apart: a borrower is reclaimable after the reclaim minimum runtime (120 s
  * here), a job a priority victim only after the minimum runtime (600 s); each is a wakeup.
- * Mutations: find_victim_bounds() taking min_runtime_s for borrowers too (the wakeup says 600,
- * not 120); eligible() doing so (no reclaim at 120). */
+ * Mutations: victim_bounds() (victim_times.c) taking min_runtime_s for borrowers too (the
+ * wakeup says 600, not 120); eligible() doing so (no reclaim at 120). */
 static void test_reclaim_min_runtime(void)
 {
     setup_grace(600, 120);
@@ -326,7 +326,8 @@ static void test_dropped_hold_wakeup(void)
     sched_job_stopped(S, 1, 25);
     cycle(25);
     is_int(ndec, 0, "at 25 nothing starts: b's job waits behind the hold, a's for the window");
-    is_int(info(2).reason, SCHED_REASON_MAINTENANCE, "a's job waits for the window, holding nothing");
+    is_int(info(2).reason, SCHED_REASON_MAINTENANCE,
+           "a's job waits for the window, holding nothing");
     is_int(sched_next_wakeup(S), 26, "wakeup at 26: the hold let go in that pass");
     cycle(26);
     ok(decided(SCHED_START, 3), "b's 4-GPU job starts at 26 on the node let go");

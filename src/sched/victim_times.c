@@ -1,0 +1,144 @@
+/* victim_times.c: what preemption can do in a pass, and when a running job turning a victim
+ * is worth a pass (sched_internal.h: victim_bounds, victim_times_at_end; the wakeup itself is
+ * wakeup.c's). Split from cycle.c: the pass calls the first before its merge and the second
+ * after it. */
+#include <string.h>
+
+#include "sched/sched_internal.h"
+
+/* (sched_internal.h) What preemption could do at all this pass, and when running jobs turn
+ * victims. */
+void victim_bounds(sched_t *s, sched_time_t now)
+{
+    s->min_victim_class = INT32_MAX;
+    s->reclaimable = false;
+    s->next_victim_at = s->next_take_at = s->next_move_at = SCHED_NEVER;
+    sched_time_t rmin = sched_reclaim_min_runtime(s);
+    /* the victim index (victims.c) holds exactly the preemptible jobs in state RUNNING */
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        if (!t->nvictims)
+            continue;
+        bool borrowing = team_borrowing(s, ti);
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *v = &t->victims[x];
+            /* a borrowed job turns reclaimable after the reclaim minimum runtime, any job a
+             * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
+            /* (the time it turns one counts only when a pending job of this pass could take
+             * it: a higher class by priority; a job that may be within its quota by reclaim,
+             * when its team still borrows (no event, no change: next_take_at), or by moving
+             * it (defrag.h: one slot of whole GPUs, and free whole GPUs elsewhere to move it
+             * to: next_move_at); these two only when such a job got its turn, known at the
+             * pass's end; still_settled asks the same of newcomers) */
+            if (v->borrowing) {
+                if (now - v->start >= rmin)
+                    s->reclaimable |= borrowing;
+                else if (v->start + rmin < s->next_take_at && s->pend_in_quota && borrowing)
+                    s->next_take_at = v->start + rmin;
+            }
+            if (now - v->start < s->p.min_runtime_s) {
+                sched_time_t at = v->start + s->p.min_runtime_s;
+                if (v->cls_value < s->pend_max_class) {
+                    if (at < s->next_victim_at)
+                        s->next_victim_at = at;
+                } else if (s->pend_in_quota && v->nslots == 1 && v->whole >= 1 &&
+                           at < s->next_move_at) {
+                    s->next_move_at = at;
+                }
+                continue;
+            }
+            if (v->cls_value < s->min_victim_class)
+                s->min_victim_class = v->cls_value;
+        }
+    }
+    /* a job within its quota may also move a job to defragment (defrag.h): any preemptible
+     * job past the minimum runtime may be the one, so the passes skip no such job */
+    s->reclaimable |= s->p.quotas && s->min_victim_class != INT32_MAX;
+}
+
+/* s->node_room, from the victim index: on each node, the whole GPUs that reclaim could free
+ * there (the borrowed jobs of teams still borrowing, whatever their age) and the largest
+ * one-slot job a move could take from it (any age). */
+static void find_node_room(sched_t *s)
+{
+    GT_GROW(s->node_room, s->capnode_room, (size_t)s->nnodes + 1);
+    memset(s->node_room, 0, (size_t)s->nnodes * sizeof(*s->node_room));
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        bool borrowing = t->nvictims && team_borrowing(s, ti);
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *v = &t->victims[x];
+            if (v->nslots == 1) {
+                struct node_room *nr = &s->node_room[v->node];
+                nr->reclaim += v->borrowing && borrowing ? v->whole : 0;
+                if (v->whole > nr->move)
+                    nr->move = v->whole;
+                continue;
+            }
+            const job_t *j = &s->jobs[v->job];
+            for (int k = 0; v->borrowing && borrowing && k < j->nslots; k++)
+                if (j->slots[k].gpu_milli == SCHED_MILLI)
+                    s->node_room[j->slots[k].node].reclaim +=
+                        __builtin_popcountll(j->slots[k].gpu_mask);
+        }
+    }
+}
+
+/* Whether node ni could hold the least need of the jobs within quota that got their turn
+ * (reclaimer_need, per node), with `more` whole GPUs freed beyond its free ones and all that
+ * reclaim could free there. */
+static bool node_could_serve(const sched_t *s, int ni, int more)
+{
+    return s->nodes[ni].free_whole + s->node_room[ni].reclaim + more >= s->reclaimer_need;
+}
+
+/* At the pass's end, when jobs within quota got their turn: next_take_at and next_move_at
+ * again, from the state the pass leaves (no event, no change until the victim's time),
+ * counting a victim only on a node where the least need of those jobs could fit once reclaim
+ * and one move freed all they could there: elsewhere no such job could take it, and the jobs
+ * that got no turn would get none then either (the pass would end at the same place). A
+ * victim of several nodes (a gang) always counts. */
+static void take_times_by_node(sched_t *s, sched_time_t now)
+{
+    find_node_room(s);
+    sched_time_t rmin = sched_reclaim_min_runtime(s);
+    bool any_free = s->max_free_whole > 0; /* a move needs whole GPUs free elsewhere */
+    s->next_take_at = s->next_move_at = SCHED_NEVER;
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        bool borrowing = t->nvictims && team_borrowing(s, ti);
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *v = &t->victims[x];
+            bool multi = v->nslots > 1;
+            if (v->borrowing && borrowing && now - v->start < rmin &&
+                v->start + rmin < s->next_take_at &&
+                (multi || node_could_serve(s, v->node, any_free ? s->node_room[v->node].move
+                                                                : 0)))
+                s->next_take_at = v->start + rmin;
+            if (now - v->start < s->p.min_runtime_s && v->cls_value >= s->pend_max_class &&
+                !multi && v->whole >= 1 && v->start + s->p.min_runtime_s < s->next_move_at &&
+                node_could_serve(s, v->node, v->whole))
+                s->next_move_at = v->start + s->p.min_runtime_s;
+        }
+    }
+}
+
+void victim_times_at_end(sched_t *s, sched_time_t now)
+{
+    /* A job turning a victim that only a job within its quota could take (by reclaim or a
+     * move) matters only when such a job got its turn in this pass: where none did (the pass
+     * ended before them, docs/scheduler.md "When to run a pass"), the same pass later would
+     * end there too, unless the victims change what may act: when nothing was reclaimable
+     * yet, the jobs within quota were passed over for that, so the time counts. A move
+     * matters only with whole GPUs free to move the job to; they are no more until an event,
+     * which brings a pass of its own. */
+    if (!s->reclaimer_turn && s->reclaimable)
+        return;
+    if (s->reclaimer_turn && s->pend_in_quota &&
+        (s->next_take_at != SCHED_NEVER || s->next_move_at != SCHED_NEVER))
+        take_times_by_node(s, now);
+    if (s->next_take_at < s->next_victim_at)
+        s->next_victim_at = s->next_take_at;
+    if (s->max_free_whole > 0 && s->next_move_at < s->next_victim_at)
+        s->next_victim_at = s->next_move_at;
+}
