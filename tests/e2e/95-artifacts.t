@@ -44,7 +44,12 @@ shard=$(sha256sum "$D/train/a/shard-0.bin" | cut -d' ' -f1)
 blob=$WORK/data/blobs/sha256/$shard
 ok $([ -f "$blob" ]; echo $?) "the shard is stored under DATA/blobs/sha256 by its digest"
 cp "$blob" "$WORK/blob.good"
-printf 'X' | dd of="$blob" bs=1 seek=100 conv=notrunc status=none
+# (the shard is random bytes: write a byte that differs from the one there, or one run in 256
+# changes nothing and the checks below see an intact blob)
+was=$(dd if="$blob" bs=1 skip=100 count=1 status=none)
+byte=X; [ "$was" = X ] && byte=Y
+printf '%s' "$byte" | dd of="$blob" bs=1 seek=100 conv=notrunc status=none
+cmp -s "$blob" "$WORK/blob.good"; is $? 1 "the stored shard now differs from what was pushed"
 out=$(as "$RES" artifact verify imagenet-mini@1 2>&1); rc=$?
 is "$rc" 1 "gantry artifact verify exits 1 on a version whose stored blob changed"
 like "$out" 'imagenet-mini@1 DAMAGED' "it says the version is damaged"
