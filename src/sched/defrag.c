@@ -39,11 +39,6 @@ typedef struct victim_entry {
     int next;
 } victim_entry_t;
 
-static int slot_whole(const sched_slot_t *sl)
-{
-    return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
-}
-
 /* Whether j could run on node n once GPUs are freed there (what preempt_for asks of a
  * victim's node). */
 static bool node_suits(const sched_t *s, const node_t *n, const job_t *j, uint64_t types, int g)
@@ -163,7 +158,7 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
                         n->mark_val = 0;
                         n->mark_list = NIL;
                     }
-                    n->mark_val += slots ? slot_whole(&slots[k]) : cv->whole;
+                    n->mark_val += slots ? slot_whole_gpus(&slots[k]) : cv->whole;
                     GT_GROW(ent, capent, nent + 1);
                     ent[nent] = (victim_entry_t){cv->job, n->mark_list};
                     n->mark_list = (int)nent++;
@@ -203,7 +198,7 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             const job_t *v = &s->jobs[local[l]];
             for (int k = 0; k < v->nslots; k++)
                 if (v->slots[k].node == c[i].node)
-                    free_g += slot_whole(&v->slots[k]);
+                    free_g += slot_whole_gpus(&v->slots[k]);
             cpus += v->cpus;
             mem += v->mem;
             GT_GROW(pick, cappick, npick + 1);
@@ -224,7 +219,7 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
     int chosen = NIL, dest = NIL;
     for (size_t i = 0; i < nkeep && chosen == NIL; i++) {
         dest = fits_elsewhere(s, &s->jobs[c[i].job], c[i].node,
-                              slot_whole(&s->jobs[c[i].job].slots[0]), now);
+                              slot_whole_gpus(&s->jobs[c[i].job].slots[0]), now);
         if (dest != NIL)
             chosen = (int)i;
     }

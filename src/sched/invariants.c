@@ -231,7 +231,7 @@ static bool check_victims(const sched_t *s, char *msg, size_t len)
                 return FAIL("team %s: victim entry %d (job %llu) is not a preemptible running "
                             "job of the team", tm->name, x, (unsigned long long)j->id);
             const sched_slot_t *sl = &j->slots[0];
-            int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+            int whole = slot_whole_gpus(sl);
             if (v->nslots != j->nslots || v->node != sl->node || v->whole != whole)
                 return FAIL("team %s: victim entry of job %llu says %d slots, the first on node "
                             "%d with %d whole GPUs; the job %d, %d, %d", tm->name,

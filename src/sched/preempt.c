@@ -57,11 +57,6 @@ static int cost_cmp(const void *a, const void *b)
     return x->node - y->node;
 }
 
-static int slot_whole_gpus(const sched_slot_t *sl)
-{
-    return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
-}
-
 /* Holds the nodes nominated by j's preemption until j starts (or preempts elsewhere), so
  * that what its victims free goes to j and not to a job that happens to come first. */
 void preempt_hold_targets(sched_t *s, job_t *j)

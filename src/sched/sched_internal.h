@@ -537,4 +537,10 @@ static inline int job_per_node_gpus_whole(const job_t *j)
     return per < SCHED_MILLI ? 1 : (int)(per / SCHED_MILLI);
 }
 
+/* The whole GPUs a slot holds: its GPUs when it takes each whole, 0 for a fraction of one. */
+static inline int slot_whole_gpus(const sched_slot_t *sl)
+{
+    return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+}
+
 #endif

@@ -77,9 +77,7 @@ static void find_node_room(sched_t *s)
             }
             const job_t *j = &s->jobs[v->job];
             for (int k = 0; v->borrowing && borrowing && k < j->nslots; k++)
-                if (j->slots[k].gpu_milli == SCHED_MILLI)
-                    s->node_room[j->slots[k].node].reclaim +=
-                        __builtin_popcountll(j->slots[k].gpu_mask);
+                s->node_room[j->slots[k].node].reclaim += slot_whole_gpus(&j->slots[k]);
         }
     }
 }

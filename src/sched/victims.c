@@ -17,7 +17,7 @@ void victims_add(sched_t *s, int ji)
     GT_GROW(t->victims, t->capvictims, (size_t)t->nvictims + 1);
     j->vict_pos = t->nvictims;
     const sched_slot_t *sl = &j->slots[0];
-    int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+    int whole = slot_whole_gpus(sl);
     t->victims[t->nvictims++] = (victim_t){ji,        s->classes[j->cls].value,
                                            j->start,  j->borrowing,
                                            j->nslots, sl->node,
