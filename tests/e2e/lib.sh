@@ -19,26 +19,41 @@ PIDS=()
 cleanup() { exec 2>/dev/null; kill_children "${PIDS[@]}"; wait; store_drop; [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# start_server [extra args]: gantry server on a free port, data in $WORK/data.
+# start_server [extra args]: gantry server on a free port, data in $WORK/data. A port taken by
+# another process between its choice and the server's bind is replaced (up to 3 tries).
 start_server() {
   use_test_store
-  PORT=$(free_port)
-  export GANTRY_SERVER="http://127.0.0.1:$PORT"
-  restart_server "$@"
+  local try rc
+  for try in 1 2 3; do
+    PORT=$(free_port)
+    export GANTRY_SERVER="http://127.0.0.1:$PORT"
+    launch_server "$@"; rc=$?
+    [ $rc -eq 2 ] && [ $try -lt 3 ] && continue
+    [ $rc -eq 0 ] || server_bail
+    break
+  done
   export GANTRY_TOKEN=$(cat "$WORK/data/admin.token")
   ADMIN=$GANTRY_TOKEN
 }
 
 # restart_server [extra args]: starts the server again on $PORT with the same data.
-restart_server() {
+restart_server() { launch_server "$@" || server_bail; }
+
+server_bail() { echo "Bail out! server did not become healthy"; cat "$WORK/server.log" >&2; exit 1; }
+
+# launch_server [extra args]: the server on $PORT; 0 once healthy, 2 when it exited because the
+# port was in use, 1 when it exited otherwise or was not healthy within 30 s.
+launch_server() {
   "$GANTRY" server --data "$WORK/data" "${STORE_ARGS[@]}" --listen "127.0.0.1:$PORT" "$@" 2>>"$WORK/server.log" &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   local deadline=$((SECONDS + 30))
   until curl -sf "$GANTRY_SERVER/healthz" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ] || ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "Bail out! server did not become healthy"; cat "$WORK/server.log" >&2; exit 1
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      grep -q "cannot listen on 127.0.0.1:$PORT " "$WORK/server.log" && return 2
+      return 1
     fi
+    [ $SECONDS -lt $deadline ] || return 1
     sleep 0.05
   done
 }
