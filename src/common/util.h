@@ -20,9 +20,15 @@ char *gt_xstrdup_at(const char *s, const char *file, int line);
 #define xrealloc(p, n) gt_xrealloc_at((p), (n), __FILE__, __LINE__)
 #define xstrdup(s) gt_xstrdup_at((s), __FILE__, __LINE__)
 
-/* Grow *arr (element size es) so that it holds at least need elements; *cap is updated. */
+/* Grow *arr (element size es) so that it holds at least need elements; *cap is updated.
+ * GT_GROW calls it only when the array is too small (a statement; need is evaluated twice): the
+ * scheduler's passes ask on every run and entry. */
 void gt_grow(void **arr, size_t *cap, size_t need, size_t es);
-#define GT_GROW(arr, cap, need) gt_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
+#define GT_GROW(arr, cap, need)                                                                    \
+    do {                                                                                           \
+        if ((size_t)(need) > (cap))                                                                \
+            gt_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)));                              \
+    } while (0)
 
 /* A human-readable error travelling up to the user. code is a short machine word
  * ("invalid_argument", "not_found", ...); msg says what was wrong and what to do. */

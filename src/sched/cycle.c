@@ -60,6 +60,16 @@ static bool entry_over_limit(const sched_t *s, const team_t *t, const qentry_t *
     return s->p.quotas && e->gpus > 0 && t->limit[0] >= 0 && t->alloc[0] + e->gpus > t->limit[0];
 }
 
+/* r->min_need after a need of r's left its counts: the least need left, up to r->need_top
+ * (above it hist is not copied), or SCHED_MAX_GPUS_PER_NODE when none is left. */
+static void run_settle_min_need(struct order_run *r)
+{
+    while (r->min_need <= r->need_top && !r->hist[r->min_need])
+        r->min_need++;
+    if (r->min_need > r->need_top)
+        r->min_need = SCHED_MAX_GPUS_PER_NODE;
+}
+
 static void run_fill_head(sched_t *s, struct order_run *r)
 {
     const team_t *t = &s->teams[r->team];
@@ -165,10 +175,10 @@ static size_t build_runs(sched_t *s)
             r->share0 =
                 s->p.fairshare && s->p.half_life_s > 0 ? team_usage(t, decay, gain) / t->weight : 0;
             r->share_per_milli = s->p.fairshare ? h / SCHED_MILLI / t->weight : 0;
-            memcpy(r->hist, t->need_hist[c], sizeof(r->hist));
+            r->need_top = t->need_top;
+            memcpy(r->hist, t->need_hist[c], (size_t)(r->need_top + 1) * sizeof(r->hist[0]));
             r->min_need = 0;
-            while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
-                r->min_need++;
+            run_settle_min_need(r);
             r->cpu_only = t->cpu_only[c];
             r->nominated = 0;
             r->sh_first = -1;
@@ -237,8 +247,7 @@ static void run_advance(sched_t *s, struct order_run *r, bool with_counts)
         r->cpu_only -= r->head.cpu_only;
         r->nominated -= r->head.nominated;
         if (--r->hist[r->head.need] == 0)
-            while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
-                r->min_need++;
+            run_settle_min_need(r);
     }
     run_fill_head(s, r);
 }
@@ -277,8 +286,7 @@ static void shadow_reach(sched_t *s, struct order_run *r, bool *capacity_wait)
     const struct shadow_entry *x = &s->shadow[r->sh_first];
     *capacity_wait |= x->waits;
     if (--r->hist[x->need] == 0)
-        while (r->min_need < SCHED_MAX_GPUS_PER_NODE && !r->hist[r->min_need])
-            r->min_need++;
+        run_settle_min_need(r);
     r->sh_first = x->next;
 }
 

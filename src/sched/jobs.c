@@ -138,6 +138,8 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
     t->nqueue++;
     t->class_pending[j->cls]++;
     t->need_hist[j->cls][need]++;
+    if (need > t->need_top)
+        t->need_top = need;
     t->cpu_only[j->cls] += j->gpus == 0;
 }
 

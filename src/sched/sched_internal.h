@@ -93,6 +93,8 @@ typedef struct team {
     int pending, running;
     int class_pending[SCHED_MAX_CLASSES];          /* its queue's jobs of each class */
     int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* ... by qentry.need */
+    int need_top;                                  /* the largest need it ever queued: above
+                                                      it need_hist is 0 */
     int cpu_only[SCHED_MAX_CLASSES];               /* ... of them CPU-only (gpus 0) */
     bool stale_queue;                              /* holds jobs started during a pass */
     int *stale;                                    /* ... which (job indexes), for
@@ -289,7 +291,10 @@ struct sched {
         double share0, share_per_milli;            /* fair-share key = share0 + cum * this */
         order_entry_t head;                        /* its next job in scheduling order */
         int hist[SCHED_MAX_GPUS_PER_NODE + 1];     /* needs of its jobs not yet seen */
-        int min_need;                              /* the least of them */
+        int need_top;                              /* its team's need_top: hist is copied
+                                                      and read up to it */
+        int min_need;                              /* the least of them
+                                                      (SCHED_MAX_GPUS_PER_NODE: none) */
         int cpu_only;                              /* CPU-only jobs among them */
         int nominated;                             /* nominated preemptors among them */
         int sh_first;                              /* its entries taken ahead of their turn
