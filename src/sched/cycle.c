@@ -42,15 +42,15 @@ void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id)
  * quota allows now), and the skip rules pass over no job that could. An earlier job that does
  * not fit (larger than what is left of the quota) does not count: a team with a 64-GPU job
  * queued on a 16-GPU quota still reclaims for its smaller jobs. */
-static bool entry_in_quota(const sched_t *s, const struct order_run *r, const qentry_t *e)
+static bool entry_in_quota(const sched_t *s, int team, int64_t inq, const qentry_t *e)
 {
-    const team_t *t = &s->teams[r->team];
+    const team_t *t = &s->teams[team];
     if (!s->p.quotas)
         return false;
-    if (t->quota[0] > 0 && r->inq + e->gpus <= t->quota[0])
+    if (t->quota[0] > 0 && inq + e->gpus <= t->quota[0])
         return true;
-    return t->typed_quota && team_within_quota(s, r->team, s->jobs[e->job].types,
-                                               e->gpus + r->inq - t->alloc[0]);
+    return t->typed_quota && team_within_quota(s, team, s->jobs[e->job].types,
+                                               e->gpus + inq - t->alloc[0]);
 }
 
 /* Whether queue entry e of team t would take the team over its limit now (a CPU-only job adds
@@ -76,14 +76,14 @@ static void run_fill_head(sched_t *s, struct order_run *r)
     for (; r->q < t->nqueue && t->queue[r->q].cls != r->cls; r->q++) {
         const qentry_t *o = &t->queue[r->q]; /* all its earlier jobs count, whatever their class */
         r->cum += o->gpus;
-        if (entry_in_quota(s, r, o))
+        if (entry_in_quota(s, r->team, r->inq, o))
             r->inq += o->gpus;
     }
     if (r->q == t->nqueue)
         return;
     const qentry_t *e = &t->queue[r->q];
     double share = r->share0 + (double)r->cum * r->share_per_milli;
-    int in_quota = entry_in_quota(s, r, e);
+    int in_quota = entry_in_quota(s, r->team, r->inq, e);
     int over = entry_over_limit(s, t, e);
     r->head = (order_entry_t){e->job, e->need, e->gpus == 0, r->cls_value, in_quota, over, share,
                               e->key, e->id, e->dur, e->nominated, (qentry_t *)e};
@@ -215,6 +215,7 @@ static size_t build_runs(sched_t *s)
     s->ntree = n;
     s->nshadow = 0;
     s->nshadow_runs = 0;
+    s->nrest_runs = 0;
     s->nlive = 0;
     for (size_t r = 0; r < nruns; r++) {
         run_key_set(s, r);
@@ -713,6 +714,102 @@ static bool passed_over(const sched_t *s, const order_entry_t *e, const pass_t *
             !may_act_when_full(s, e, ps));
 }
 
+/* Whether every entry left in run r would be passed over, known from the run's counts alone
+ * (the caller: the pass's reservations are all handed out): each needs more whole GPUs per
+ * node than any node has free (cannot_start_now; the bound only falls), none is CPU-only or a
+ * nominated preemptor, and none may act by preemption (may_act_when_full: no preemption tries
+ * left; else a class no higher than the lowest victim's and, while something is reclaimable,
+ * none within quota: the least it could ask over what the team holds and its earlier jobs
+ * within quota ask is over the quota). For a team whose queue holds this class alone, and no
+ * typed quota: its entries then follow one another in the run. */
+static bool rest_passed_over(const sched_t *s, const struct order_run *r, const pass_t *ps)
+{
+    const team_t *t = &s->teams[r->team];
+    if (run_done(s, r) || r->cpu_only || r->nominated || t->typed_quota ||
+        (size_t)t->class_pending[r->cls] != t->nqueue)
+        return false;
+    if (r->min_need == 0 || needs_fit(s, r->min_need))
+        return false;
+    if (!s->p.preemption || ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE)
+        return true;
+    if (r->cls_value > s->min_victim_class)
+        return false;
+    return !s->reclaimable || !s->p.quotas || t->quota[0] <= 0 ||
+           r->inq + (int64_t)r->min_need * SCHED_MILLI > t->quota[0];
+}
+
+/* The place in the merge of the first entry not reached of run r's rest passed over at once:
+ * its key as the run's head, or the largest key before it when that is larger (as
+ * run_skip_ahead's entries). */
+static void rest_key_update(const sched_t *s, struct order_run *r)
+{
+    const qentry_t *e = &s->teams[r->team].queue[r->rest_pos];
+    r->rest_in_quota = entry_in_quota(s, r->team, r->rest_inq, e);
+    struct run_key k = {(uint64_t)((int64_t)INT32_MAX - r->cls_value) << 1 |
+                            (uint64_t)!r->rest_in_quota,
+                        r->share0 + (double)r->rest_cum * r->share_per_milli, e->key, e->id};
+    if (key_before(&r->rest_key, &k))
+        r->rest_key = k;
+}
+
+/* Reaches the first entry not reached of run r's rest passed over at once. */
+static void rest_advance(const sched_t *s, struct order_run *r)
+{
+    const team_t *t = &s->teams[r->team];
+    int64_t gpus = t->queue[r->rest_pos].gpus;
+    r->rest_cum += gpus;
+    if (r->rest_in_quota)
+        r->rest_inq += gpus;
+    if (++r->rest_pos < t->nqueue)
+        rest_key_update(s, r);
+}
+
+/* Run w's whole rest is passed over (rest_passed_over), at once: the run leaves the merge, and
+ * the pass reaches the entries of its rest at their places (rest_first_after) only to know
+ * where the first entry it passes over after an evaluation is. Reaching them changes nothing
+ * else that a pass reads: the run's counts then keep them, and anyone_left_can_act finds that
+ * the run cannot act either way (its least need fits nowhere, it has nothing CPU-only or
+ * nominated, and none of it may preempt); whether they wait for GPUs is already counted (the
+ * caller: capacity_wait is set). So the pass decides what run_skip_ahead's entries, one by
+ * one, decide (and the merge's: docs/performance.md, "Replay scaling"). */
+static void run_pass_over_rest(sched_t *s, int w)
+{
+    struct order_run *r = &s->runs[w];
+    const team_t *t = &s->teams[r->team];
+    r->rest_pos = r->q;
+    r->rest_cum = r->cum;
+    r->rest_inq = r->inq;
+    r->rest_key = s->cur_key;
+    rest_key_update(s, r);
+    s->stats.skipped_ahead += t->nqueue - r->q;
+    s->stats.rests_passed_over++;
+    GT_GROW(s->rest_runs, s->caprest_runs, s->nrest_runs + 1);
+    s->rest_runs[s->nrest_runs++] = w;
+    r->q = t->nqueue;
+}
+
+/* Reaches, in each rest passed over at once, the entries whose place comes before key k; the
+ * run whose first entry not reached comes first, or -1. The runs that reached their rest's end
+ * leave the list. */
+static int rest_first_after(sched_t *s, const struct run_key *k)
+{
+    int best = -1;
+    for (size_t i = 0; i < s->nrest_runs;) {
+        struct order_run *r = &s->runs[s->rest_runs[i]];
+        size_t n = s->teams[r->team].nqueue;
+        while (r->rest_pos < n && key_before(&r->rest_key, k))
+            rest_advance(s, r);
+        if (r->rest_pos >= n) {
+            s->rest_runs[i] = s->rest_runs[--s->nrest_runs];
+            continue;
+        }
+        if (best < 0 || key_before(&r->rest_key, &s->runs[best].rest_key))
+            best = s->rest_runs[i];
+        i++;
+    }
+    return best;
+}
+
 /* Once a pass's reservations are all handed out, the bounds the skip rules test only fall
  * (free GPUs, preemption tries left; the victim bounds are fixed for the pass), so an entry
  * passed over now would be passed over at its turn too. When the merge takes an entry the pass
@@ -726,11 +823,15 @@ static bool passed_over(const sched_t *s, const order_entry_t *e, const pass_t *
  * the run's head. So the pass decides exactly what it decided taking them one by one. A
  * typed quota's standing depends on what the team holds as the pass goes on: its runs are not
  * taken ahead; nor a nominated preemptor. */
-static void run_skip_ahead(sched_t *s, int w, const pass_t *ps)
+static void run_skip_ahead(sched_t *s, int w, const pass_t *ps, bool capacity_wait)
 {
     struct order_run *r = &s->runs[w];
     if (s->teams[r->team].typed_quota)
         return;
+    if (capacity_wait && rest_passed_over(s, r, ps)) {
+        run_pass_over_rest(s, w);
+        return;
+    }
     struct run_key at = s->cur_key;
     int last = -1;
     while (!run_done(s, r) && !r->head.nominated && passed_over(s, &r->head, ps)) {
@@ -864,15 +965,23 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         int w = merge_peek(s);
         /* the first entry the pass passes over after an evaluation (or its first) is where it
          * asks whether anyone left can act: an entry taken ahead of its turn may be it */
-        int f = -1;
+        int f = -1, b = -1;
         if (!checked) {
             /* (those before the last entry taken were reached before it) */
             shadow_reach_before(s, &s->cur_key, &capacity_wait);
             f = shadow_first(s);
+            b = rest_first_after(s, &s->cur_key);
         }
-        if (f >= 0 &&
-            (w < 0 || !key_before(&s->run_keys[w], &s->shadow[s->runs[f].sh_first].key))) {
-            shadow_reach(s, &s->runs[f], &capacity_wait);
+        const struct run_key *fk = f >= 0 ? &s->shadow[s->runs[f].sh_first].key : NULL;
+        if (b >= 0 && (!fk || key_before(&s->runs[b].rest_key, fk)))
+            fk = &s->runs[b].rest_key;
+        else
+            b = -1;
+        if (fk && (w < 0 || !key_before(&s->run_keys[w], fk))) {
+            if (b >= 0)
+                rest_advance(s, &s->runs[b]);
+            else
+                shadow_reach(s, &s->runs[f], &capacity_wait);
             if (!anyone_left_can_act(s, &ps)) {
                 settled = true;
                 break;
@@ -897,7 +1006,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
             }
             checked = true;
             if (s->p.backfill && ps.reservations >= s->p.reservations && !s->p.no_skip_ahead)
-                run_skip_ahead(s, w, &ps);
+                run_skip_ahead(s, w, &ps, capacity_wait);
             run_replay(s, w);
             continue; /* it keeps its last reason (sched_job_info) */
         }

@@ -88,6 +88,7 @@ void sched_free(sched_t *s)
     free(s->runs);
     free(s->shadow);
     free(s->shadow_runs);
+    free(s->rest_runs);
     free(s->resv_nodes);
     free(s->run_keys);
     free(s->run_tree);

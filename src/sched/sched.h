@@ -365,6 +365,8 @@ typedef struct sched_stats {
     uint64_t jobs_examined;       /* pending jobs looked at over all cycles */
     uint64_t defrag_moves;        /* of the preemptions, jobs moved to defragment (defrag.h) */
     uint64_t skipped_ahead;       /* pending entries a pass passed over without the merge */
+    uint64_t rests_passed_over;   /* of those, runs whose whole rest was passed over at once,
+                                     from the run's counts (cycle.c, run_pass_over_rest) */
 } sched_stats_t;
 void sched_get_stats(const sched_t *s, sched_stats_t *out);
 

@@ -301,6 +301,12 @@ struct sched {
                                                       (cycle.c, run_skip_ahead): the first not
                                                       yet reached, in s->shadow; -1: none */
         bool listed;                               /* in shadow_runs */
+        size_t rest_pos;                           /* its rest passed over at once (cycle.c,
+                                                      run_pass_over_rest): the first entry of
+                                                      it not yet reached... */
+        int64_t rest_cum, rest_inq;                /* ... cum and inq before it, whether it
+                                                      is within quota ... */
+        bool rest_in_quota;
         struct run_key {                           /* a run's head's order, compact (cycle.c) */
             uint64_t k0;                           /* class (high first), then within quota;
                                                       UINT64_MAX: the run is done */
@@ -310,6 +316,7 @@ struct sched {
         } floor;                                   /* the largest key taken from the run so
                                                       far (KEY_FIRST before any): its key in the
                                                       merge is never below it (run_key_set) */
+        struct run_key rest_key;                   /* ... and its place in the merge */
     } *runs;
     size_t capruns;
     struct shadow_entry {                          /* an entry taken ahead of its turn */
@@ -321,6 +328,9 @@ struct sched {
     int *shadow_runs;                              /* the runs that took entries ahead in the
                                                       pass (some may have reached them all) */
     size_t nshadow_runs, capshadow_runs;
+    int *rest_runs;                                /* the runs whose rest the pass passed over
+                                                      at once and has not reached to its end */
+    size_t nrest_runs, caprest_runs;
     order_entry_t cur;                             /* the entry being looked at */
     struct run_key cur_key;                        /* the key the merge took it at */
     struct run_key *run_keys;                      /* each run's head's key */

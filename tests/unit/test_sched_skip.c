@@ -4,7 +4,10 @@
  * decisions must be the same, in the same order. The workload is built to reach the cases that
  * matter: few reservations (so passes hand them all out and skip-ahead starts), quotas and
  * limits on several teams (jobs within quota behind jobs that are not: a run's keys do not
- * grow), classes, gangs, fractions and CPU-only jobs, and preemption. */
+ * grow), classes, gangs, fractions and CPU-only jobs, and preemption. A second workload has
+ * one class and no fractions, so that runs' whole rests are passed over at once (cycle.c,
+ * run_pass_over_rest: teams with one class in their queue) and the pass reaches them at their
+ * places. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +60,7 @@ static bool same_decisions(const sched_decision_t *a, size_t na, const sched_dec
     return true;
 }
 
-static void test_same_decisions(unsigned seed0)
+static void test_same_decisions(unsigned seed0, bool one_class)
 {
     sched_t *on = make(true), *off = make(false);
     unsigned seed = seed0;
@@ -72,11 +75,13 @@ static void test_same_decisions(unsigned seed0)
         for (int k = 0; k < arrivals; k++) {
             int r = rand_r(&seed) % 20;
             int64_t g = r == 0   ? 0                                   /* CPU-only */
-                        : r < 3  ? 250 * (1 + rand_r(&seed) % 3)       /* a fraction */
+                        : r < 3  ? (one_class ? 4000 : 250 * (1 + rand_r(&seed) % 3))
                         : r < 16 ? 1000 * (1 << (rand_r(&seed) % 4))   /* 1 to 8 GPUs */
                                  : 8000 * (2 + rand_r(&seed) % 3);     /* a gang of 2 to 4 */
             sched_job_spec_t sp = {.id = next, .team = rand_r(&seed) % NTEAMS,
-                                   .prio_class = rand_r(&seed) % 7 == 0 ? 2 : rand_r(&seed) % 2,
+                                   .prio_class = one_class                ? 1
+                                                 : rand_r(&seed) % 7 == 0 ? 2
+                                                                          : rand_r(&seed) % 2,
                                    .gpus_milli = g, .submit = now,
                                    .estimate = 30 + rand_r(&seed) % 2000,
                                    .checkpointable = rand_r(&seed) % 2};
@@ -91,7 +96,8 @@ static void test_same_decisions(unsigned seed0)
         size_t na, nb;
         const sched_decision_t *da = sched_cycle(on, now, &na);
         const sched_decision_t *db = sched_cycle(off, now, &nb);
-        if (!same_decisions(da, na, db, nb)) {
+        if (!same_decisions(da, na, db, nb) ||
+            sched_capacity_wait(on) != sched_capacity_wait(off)) {
             same = false;
             at = now;
             break;
@@ -117,7 +123,8 @@ static void test_same_decisions(unsigned seed0)
     sched_stats_t sa, sb;
     sched_get_stats(on, &sa);
     sched_get_stats(off, &sb);
-    ok(same, "seed %u: the same decisions with and without skip-ahead after every pass%s", seed0,
+    ok(same, "seed %u: the same decisions (and capacity wait) with and without skip-ahead after "
+       "every pass%s", seed0,
        same ? "" : " (they differ at the pass at the time below)");
     if (!same)
         printf("# first difference at t=%lld\n", (long long)at);
@@ -129,14 +136,63 @@ static void test_same_decisions(unsigned seed0)
     ok(sa.skipped_ahead > 1000 && sb.skipped_ahead == 0 && total > 500,
        "seed %u: %llu entries were taken ahead of their turn (%zu decisions)", seed0,
        (unsigned long long)sa.skipped_ahead, total);
+    if (one_class)
+        ok(sa.rests_passed_over > 100,
+           "seed %u, one class: %llu runs' rests were passed over at once", seed0,
+           (unsigned long long)sa.rests_passed_over);
     sched_free(on);
     sched_free(off);
 }
 
+/* A rest passed over at once is reached only to find where the pass checks (cycle.c,
+ * run_pass_over_rest): whether its jobs wait for GPUs must be counted already. Here the entry
+ * before the rest is over its team's limit (it waits for quota, not GPUs) and a job after it
+ * waits for GPUs: the pass must say that a job waits for GPUs, with skip-ahead or without. */
+static void test_rest_after_over_limit(bool skip_ahead)
+{
+    sched_params_t p = sched_params_default();
+    p.reservations = 0; /* every reservation handed out: skip-ahead from the first entry */
+    p.preemption = false;
+    p.no_skip_ahead = !skip_ahead;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "low", 10, true, NULL);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    int c = sched_team_add(s, "c", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 0, 4000, NULL); /* a may hold 4 GPUs */
+    sched_node_spec_t n = {.name = "n1", .gpu_type = "A100", .gpus = 8, .block = "b1",
+                           .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
+                           .memory_mib = 512 * 1024};
+    sched_node_add(s, &n, NULL);
+    sched_job_spec_t full = {.id = 1, .team = b, .prio_class = 1, .gpus_milli = 8000};
+    sched_job_submit(s, &full, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    /* a: 8 GPUs (over its limit), then 1 GPU (within it, but no GPU is free); c: a CPU-only
+     * job in a lower class, after them, that keeps the pass going */
+    sched_job_spec_t big = {.id = 2, .team = a, .prio_class = 1, .gpus_milli = 8000, .submit = 1};
+    sched_job_spec_t one = {.id = 3, .team = a, .prio_class = 1, .gpus_milli = 1000, .submit = 1};
+    sched_job_spec_t cpu = {.id = 4, .team = c, .prio_class = 0, .cpus_milli = 4000, .submit = 1};
+    sched_job_submit(s, &big, NULL);
+    sched_job_submit(s, &one, NULL);
+    sched_job_submit(s, &cpu, NULL);
+    const sched_decision_t *d = sched_cycle(s, 1, &nd);
+    sched_job_info_t in;
+    ok(nd == 1 && d[0].action == SCHED_START && d[0].job_id == 4 && sched_capacity_wait(s) &&
+           sched_job_info(s, 3, &in) == 0 && in.state == SCHED_PENDING,
+       "%s skip-ahead: the CPU-only job starts, and the 1-GPU job behind the one over its "
+       "team's limit waits for GPUs (capacity wait %d)",
+       skip_ahead ? "with" : "without", sched_capacity_wait(s));
+    sched_free(s);
+}
+
 int main(void)
 {
-    test_same_decisions(1);
-    test_same_decisions(2);
-    test_same_decisions(3);
+    test_rest_after_over_limit(false);
+    test_rest_after_over_limit(true);
+    for (unsigned seed = 1; seed <= 3; seed++)
+        test_same_decisions(seed, false);
+    for (unsigned seed = 1; seed <= 12; seed++)
+        test_same_decisions(seed, true);
     return tap_done();
 }
