@@ -106,9 +106,11 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
      * a total order (sched_victim_cmp, cost_cmp). */
     int jv = s->classes[j->cls].value;
     sched_time_t rmin = sched_reclaim_min_runtime(s);
-    bool prio = false; /* some class is below j's */
-    for (int c = 0; c < s->nclasses; c++)
-        prio |= s->classes[c].value < jv;
+    /* some job of a class below j's may be a victim: the lowest class among the pass's
+     * victims past the minimum runtime (victim_bounds) is below j's. (A job started in this
+     * pass joins the index, but the pass's order puts higher classes first: its class is no
+     * lower than j's.) Else only reclaim looks, at the teams still borrowing. */
+    bool prio = s->min_victim_class < jv;
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];
         if (!t->nvictims)
