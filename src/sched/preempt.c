@@ -88,6 +88,43 @@ int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now)
     return n->free_whole > held ? n->free_whole - (held > 0 ? held : 0) : 0;
 }
 
+/* The most whole GPUs that reclaim could give one job on one node in this pass, at most: over
+ * the nodes, the free whole GPUs plus those of the borrowed jobs, of any team (one that does
+ * not borrow now may start to in the pass, its own starts making it borrow) and any age.
+ * Computed at the pass's first try that needs it and kept: it only falls during a pass
+ * (starts take free GPUs, preemptions give none back, and a job started in the pass is
+ * younger than the reclaim minimum runtime: the caller asks only when that is above 0). */
+static int reclaim_room_max(sched_t *s)
+{
+    if (s->reclaim_room_cycle == s->stats.cycles)
+        return s->reclaim_room_max;
+    GT_GROW(s->reclaim_room, s->capreclaim_room, (size_t)s->nnodes + 1);
+    for (int ni = 0; ni < s->nnodes; ni++)
+        s->reclaim_room[ni] = s->nodes[ni].free_whole;
+    for (int ti = 0; ti < s->nteams; ti++) {
+        const team_t *t = &s->teams[ti];
+        for (int x = 0; x < t->nvictims; x++) {
+            const victim_t *v = &t->victims[x];
+            if (!v->borrowing)
+                continue;
+            if (v->nslots == 1) {
+                s->reclaim_room[v->node] += v->whole;
+                continue;
+            }
+            const job_t *vj = &s->jobs[v->job];
+            for (int k = 0; k < vj->nslots; k++)
+                s->reclaim_room[vj->slots[k].node] += slot_whole_gpus(&vj->slots[k]);
+        }
+    }
+    int best = 0;
+    for (int ni = 0; ni < s->nnodes; ni++)
+        if (s->reclaim_room[ni] > best)
+            best = s->reclaim_room[ni];
+    s->reclaim_room_cycle = s->stats.cycles;
+    s->reclaim_room_max = best;
+    return best;
+}
+
 bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
@@ -111,6 +148,10 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
      * pass joins the index, but the pass's order puts higher classes first: its class is no
      * lower than j's.) Else only reclaim looks, at the teams still borrowing. */
     bool prio = s->min_victim_class < jv;
+    /* by reclaim alone, no node may reach the GPUs it asks per node: no victims would do (a
+     * gang's nodes free enough already count as such nodes too) */
+    if (!prio && (!in_quota || (rmin > 0 && !s->p.no_reclaim_bound && reclaim_room_max(s) < g)))
+        return false;
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];
         if (!t->nvictims)

@@ -95,6 +95,7 @@ void sched_free(sched_t *s)
     free(s->scratch);
     free(s->pscratch.ent);
     free(s->pscratch.touched);
+    free(s->reclaim_room);
     free(s->node_room);
     free(s->releases);
     fgd_free(s);

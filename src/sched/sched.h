@@ -94,6 +94,10 @@ typedef struct sched_params {
      * false). The decisions are the same (tests/unit/test_sched_skip.c compares them); only the
      * cost differs. For tests and measurements. */
     bool no_skip_ahead;
+    /* true: every reclaim try looks at the victims, instead of giving up when no node could
+     * reach the GPUs the job asks per node with all the borrowed jobs there (preempt.c,
+     * reclaim_room_max; the default, false). The same decisions (test_sched_skip); for tests. */
+    bool no_reclaim_bound;
 } sched_params_t;
 
 /* The reclaim minimum runtime p means: as set (or min_runtime_s when -1), never more than the
@@ -200,7 +204,8 @@ int sched_node_set_features(sched_t *s, int node, uint32_t features);
  * 0..64 (GPUs 0..gpus-1 remain; new ones are free), cpus_milli and memory_mib (0 = not
  * tracked). Refuses with EBUSY, changing nothing, while a running job holds a GPU that would
  * no longer exist, or more CPUs or memory than the new amounts (or while jobs run, to start
- * tracking CPUs or memory): the driver first stops or requeues jobs there. ENOENT for an unknown node, EINVAL for a bad amount. */
+ * tracking CPUs or memory): the driver first stops or requeues jobs there. ENOENT for an unknown
+ * node, EINVAL for a bad amount. */
 int sched_node_resize(sched_t *s, int node, int gpus, int64_t cpus_milli, int64_t memory_mib,
                       gt_error_t *err);
 

@@ -234,6 +234,10 @@ struct sched {
         int reclaim, move;
     } *node_room;
     size_t capnode_room;
+    int *reclaim_room;                             /* per node, scratch of reclaim_room_max */
+    size_t capreclaim_room;
+    uint64_t reclaim_room_cycle;                   /* the pass (stats.cycles) whose bound... */
+    int reclaim_room_max;                          /* ... this is (preempt.c) */
     bool hold_dropped;                             /* the pass took a nomination back: what its
                                                       holds kept from the jobs before it is
                                                       free for the next pass (wakeup.c) */

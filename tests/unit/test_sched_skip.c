@@ -1,8 +1,9 @@
 /* Scheduler core: taking passed-over entries ahead of their turn (cycle.c, run_skip_ahead)
- * changes what a pass costs, never what it decides. Two schedulers, one with skip-ahead and
- * one without (sched_params.no_skip_ahead), get the same random events; after every pass their
- * decisions must be the same, in the same order. The workload is built to reach the cases that
- * matter: few reservations (so passes hand them all out and skip-ahead starts), quotas and
+ * and giving up a reclaim try that no node could serve (preempt.c, reclaim_room_max) change
+ * what a pass costs, never what it decides. Two schedulers, one with both and one without
+ * (sched_params.no_skip_ahead, no_reclaim_bound), get the same random events; after every pass
+ * their decisions must be the same, in the same order. The workload is built to reach the
+ * cases that matter: few reservations (so passes hand them all out and skip-ahead starts), quotas and
  * limits on several teams (jobs within quota behind jobs that are not: a run's keys do not
  * grow), classes, gangs, fractions and CPU-only jobs, and preemption. A second workload has
  * one class and no fractions, so that runs' whole rests are passed over at once (cycle.c,
@@ -24,7 +25,7 @@ static sched_t *make(bool skip_ahead)
     p.min_runtime_s = 60;
     p.grace_s = 10;
     p.reservations = 2;
-    p.no_skip_ahead = !skip_ahead;
+    p.no_skip_ahead = p.no_reclaim_bound = !skip_ahead;
     sched_t *s = sched_new(&p);
     sched_class_add(s, "low", 10, true, NULL);
     sched_class_add(s, "normal", 100, true, NULL);
@@ -123,7 +124,7 @@ static void test_same_decisions(unsigned seed0, bool one_class)
     sched_stats_t sa, sb;
     sched_get_stats(on, &sa);
     sched_get_stats(off, &sb);
-    ok(same, "seed %u: the same decisions (and capacity wait) with and without skip-ahead after "
+    ok(same, "seed %u: the same decisions (and capacity wait) with and without the shortcuts after "
        "every pass%s", seed0,
        same ? "" : " (they differ at the pass at the time below)");
     if (!same)
