@@ -4,11 +4,11 @@
  * (sched_params.no_skip_ahead, no_reclaim_bound), get the same random events; after every pass
  * their decisions must be the same, in the same order. The workload is built to reach the
  * cases that matter: few reservations (so passes hand them all out and skip-ahead starts),
- * quotas and limits on several teams (jobs within quota behind jobs that are not: a run's keys do not
- * grow), classes, gangs, fractions and CPU-only jobs, and preemption. A second workload has
- * one class and no fractions, so that runs' whole rests are passed over at once (cycle.c,
- * run_pass_over_rest: teams with one class in their queue) and the pass reaches them at their
- * places. */
+ * quotas and limits on several teams (jobs within quota behind jobs that are not: a run's keys
+ * do not grow), classes, gangs, fractions and CPU-only jobs, and preemption. A second
+ * workload has one class and no fractions, so that runs' whole rests are passed over at once
+ * (cycle.c, run_pass_over_rest: teams with one class in their queue) and the pass reaches them
+ * at their places. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
