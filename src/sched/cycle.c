@@ -1032,8 +1032,9 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         if (s->ndec != before || ps.reservations != resv_before)
             find_max_free_unreserved(s, &ps);
     }
-    /* a pass that went to the end passed over every entry taken ahead and not reached */
-    if (!settled)
+    /* a pass that went to the end passed over every entry taken ahead and not reached: they
+     * count as waiting for GPUs (reaching them changes nothing else the pass still reads) */
+    if (!settled && !capacity_wait)
         shadow_reach_before(s, NULL, &capacity_wait);
     victim_times_at_end(s, now);
     s->in_pass = false;
