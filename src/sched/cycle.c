@@ -70,6 +70,20 @@ static void run_settle_min_need(struct order_run *r)
         r->min_need = SCHED_MAX_GPUS_PER_NODE;
 }
 
+/* The fair-share key of run r's entry with cum GPUs before it (the one formula: a rest
+ * passed over at once computes its keys as the head's are). */
+static inline double run_share(const struct order_run *r, int64_t cum)
+{
+    return r->share0 + (double)cum * r->share_per_milli;
+}
+
+/* A key's first word: class value high first (INT32_MAX - value is in [0, 2^32)), then
+ * within quota. */
+static inline uint64_t key_k0(int cls_value, bool in_quota)
+{
+    return (uint64_t)((int64_t)INT32_MAX - cls_value) << 1 | (uint64_t)!in_quota;
+}
+
 static void run_fill_head(sched_t *s, struct order_run *r)
 {
     const team_t *t = &s->teams[r->team];
@@ -82,7 +96,7 @@ static void run_fill_head(sched_t *s, struct order_run *r)
     if (r->q == t->nqueue)
         return;
     const qentry_t *e = &t->queue[r->q];
-    double share = r->share0 + (double)r->cum * r->share_per_milli;
+    double share = run_share(r, r->cum);
     int in_quota = entry_in_quota(s, r->team, r->inq, e);
     int over = entry_over_limit(s, t, e);
     r->head = (order_entry_t){e->job, e->need, e->gpus == 0, r->cls_value, in_quota, over, share,
@@ -108,10 +122,8 @@ static struct run_key head_key(const sched_t *s, const struct order_run *r)
 {
     if (run_done(s, r))
         return (struct run_key){.k0 = UINT64_MAX};
-    /* class value high first (INT32_MAX - value is in [0, 2^32)), then within quota */
-    return (struct run_key){
-        (uint64_t)((int64_t)INT32_MAX - r->head.cls_value) << 1 | (uint64_t)!r->head.in_quota,
-        r->head.share, r->head.key, r->head.id};
+    return (struct run_key){key_k0(r->head.cls_value, r->head.in_quota), r->head.share,
+                            r->head.key, r->head.id};
 }
 
 static inline bool key_before(const struct run_key *x, const struct run_key *y)
@@ -745,9 +757,8 @@ static void rest_key_update(const sched_t *s, struct order_run *r)
 {
     const qentry_t *e = &s->teams[r->team].queue[r->rest_pos];
     r->rest_in_quota = entry_in_quota(s, r->team, r->rest_inq, e);
-    struct run_key k = {(uint64_t)((int64_t)INT32_MAX - r->cls_value) << 1 |
-                            (uint64_t)!r->rest_in_quota,
-                        r->share0 + (double)r->rest_cum * r->share_per_milli, e->key, e->id};
+    struct run_key k = {key_k0(r->cls_value, r->rest_in_quota), run_share(r, r->rest_cum),
+                        e->key, e->id};
     if (key_before(&r->rest_key, &k))
         r->rest_key = k;
 }

@@ -103,18 +103,9 @@ static int reclaim_room_max(sched_t *s)
         s->reclaim_room[ni] = s->nodes[ni].free_whole;
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];
-        for (int x = 0; x < t->nvictims; x++) {
-            const victim_t *v = &t->victims[x];
-            if (!v->borrowing)
-                continue;
-            if (v->nslots == 1) {
-                s->reclaim_room[v->node] += v->whole;
-                continue;
-            }
-            const job_t *vj = &s->jobs[v->job];
-            for (int k = 0; k < vj->nslots; k++)
-                s->reclaim_room[vj->slots[k].node] += slot_whole_gpus(&vj->slots[k]);
-        }
+        for (int x = 0; x < t->nvictims; x++)
+            if (t->victims[x].borrowing)
+                victim_add_whole(s, &t->victims[x], s->reclaim_room);
     }
     int best = 0;
     for (int ni = 0; ni < s->nnodes; ni++)

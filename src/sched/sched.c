@@ -96,7 +96,8 @@ void sched_free(sched_t *s)
     free(s->pscratch.ent);
     free(s->pscratch.touched);
     free(s->reclaim_room);
-    free(s->node_room);
+    free(s->room_reclaim);
+    free(s->room_move);
     free(s->releases);
     fgd_free(s);
     free(s);

@@ -227,13 +227,11 @@ struct sched {
                                                       the pass (evaluate) */
     int reclaimer_need;                            /* the least whole GPUs per node such a job
                                                       asked */
-    struct node_room {                             /* per node, at a pass's end: what reclaim
+    int *room_reclaim, *room_move;                 /* per node, at a pass's end: what reclaim
                                                       could free there (borrowed jobs of teams
                                                       still borrowing) and the largest one-slot
-                                                      job a move could take (cycle.c) */
-        int reclaim, move;
-    } *node_room;
-    size_t capnode_room;
+                                                      job a move could take (victim_times.c) */
+    size_t caproom_reclaim, caproom_move;
     int *reclaim_room;                             /* per node, scratch of reclaim_room_max */
     size_t capreclaim_room;
     uint64_t reclaim_room_cycle;                   /* the pass (stats.cycles) whose bound... */
@@ -560,6 +558,19 @@ static inline int job_per_node_gpus_whole(const job_t *j)
 static inline int slot_whole_gpus(const sched_slot_t *sl)
 {
     return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+}
+
+/* Adds the whole GPUs victim v holds on each of its nodes to per_node[node] (a one-slot
+ * victim's are in its entry: no job record is read). */
+static inline void victim_add_whole(const sched_t *s, const victim_t *v, int *per_node)
+{
+    if (v->nslots == 1) {
+        per_node[v->node] += v->whole;
+        return;
+    }
+    const job_t *j = &s->jobs[v->job];
+    for (int k = 0; k < j->nslots; k++)
+        per_node[j->slots[k].node] += slot_whole_gpus(&j->slots[k]);
 }
 
 #endif

@@ -56,28 +56,24 @@ void victim_bounds(sched_t *s, sched_time_t now)
     s->reclaimable |= s->p.quotas && s->min_victim_class != INT32_MAX;
 }
 
-/* s->node_room, from the victim index: on each node, the whole GPUs that reclaim could free
- * there (the borrowed jobs of teams still borrowing, whatever their age) and the largest
- * one-slot job a move could take from it (any age). */
+/* s->room_reclaim and s->room_move, from the victim index: on each node, the whole GPUs that
+ * reclaim could free there (the borrowed jobs of teams still borrowing, whatever their age)
+ * and the largest one-slot job a move could take from it (any age). */
 static void find_node_room(sched_t *s)
 {
-    GT_GROW(s->node_room, s->capnode_room, (size_t)s->nnodes + 1);
-    memset(s->node_room, 0, (size_t)s->nnodes * sizeof(*s->node_room));
+    GT_GROW(s->room_reclaim, s->caproom_reclaim, (size_t)s->nnodes + 1);
+    GT_GROW(s->room_move, s->caproom_move, (size_t)s->nnodes + 1);
+    memset(s->room_reclaim, 0, (size_t)s->nnodes * sizeof(*s->room_reclaim));
+    memset(s->room_move, 0, (size_t)s->nnodes * sizeof(*s->room_move));
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];
         bool borrowing = t->nvictims && team_borrowing(s, ti);
         for (int x = 0; x < t->nvictims; x++) {
             const victim_t *v = &t->victims[x];
-            if (v->nslots == 1) {
-                struct node_room *nr = &s->node_room[v->node];
-                nr->reclaim += v->borrowing && borrowing ? v->whole : 0;
-                if (v->whole > nr->move)
-                    nr->move = v->whole;
-                continue;
-            }
-            const job_t *j = &s->jobs[v->job];
-            for (int k = 0; v->borrowing && borrowing && k < j->nslots; k++)
-                s->node_room[j->slots[k].node].reclaim += slot_whole_gpus(&j->slots[k]);
+            if (v->borrowing && borrowing)
+                victim_add_whole(s, v, s->room_reclaim);
+            if (v->nslots == 1 && v->whole > s->room_move[v->node])
+                s->room_move[v->node] = v->whole;
         }
     }
 }
@@ -87,7 +83,7 @@ static void find_node_room(sched_t *s)
  * reclaim could free there. */
 static bool node_could_serve(const sched_t *s, int ni, int more)
 {
-    return s->nodes[ni].free_whole + s->node_room[ni].reclaim + more >= s->reclaimer_need;
+    return s->nodes[ni].free_whole + s->room_reclaim[ni] + more >= s->reclaimer_need;
 }
 
 /* At the pass's end, when jobs within quota got their turn: next_take_at and next_move_at
@@ -110,7 +106,7 @@ static void take_times_by_node(sched_t *s, sched_time_t now)
             bool multi = v->nslots > 1;
             if (v->borrowing && borrowing && now - v->start < rmin &&
                 v->start + rmin < s->next_take_at &&
-                (multi || node_could_serve(s, v->node, any_free ? s->node_room[v->node].move
+                (multi || node_could_serve(s, v->node, any_free ? s->room_move[v->node]
                                                                 : 0)))
                 s->next_take_at = v->start + rmin;
             if (now - v->start < s->p.min_runtime_s && v->cls_value >= s->pend_max_class &&
