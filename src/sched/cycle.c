@@ -196,6 +196,7 @@ static size_t build_runs(sched_t *s)
             r->sh_first = -1;
             r->floor = KEY_FIRST;
             r->listed = false;
+            r->resting = false;
             run_fill_head(s, r);
             if (r->cls_value > s->pend_max_class)
                 s->pend_max_class = r->cls_value;
@@ -726,6 +727,29 @@ static bool passed_over(const sched_t *s, const order_entry_t *e, const pass_t *
             !may_act_when_full(s, e, ps));
 }
 
+/* Whether no entry left in run r can start now, known from the run's counts and its team's
+ * dur_min (the caller: the pass's reservations are all handed out; r's team queues one class):
+ * each needs more whole GPUs per node than any node has free (cannot_start_now), or fits only
+ * where GPUs are reserved, was evaluated before, and would still run when the latest
+ * reservation on a node with its GPUs free starts (fits_only_reserved). */
+static bool rest_cannot_start(sched_t *s, const struct order_run *r, const pass_t *ps)
+{
+    if (r->min_need == 0)
+        return false;
+    if (!needs_fit(s, r->min_need))
+        return true;
+    if ((r->min_need < s->max_gpus ? r->min_need : s->max_gpus) <= ps->max_free_unreserved)
+        return false;
+    team_t *t = &s->teams[r->team];
+    team_dur_min_refresh(t);
+    for (int need = r->min_need; need <= r->need_top && needs_fit(s, need); need++) {
+        int g = need < s->max_gpus ? need : s->max_gpus;
+        if (r->hist[need] && t->dur_min[need] <= ps->resv_until[g] - ps->now)
+            return false;
+    }
+    return true;
+}
+
 /* Whether every entry left in run r would be passed over, known from the run's counts alone
  * (the caller: the pass's reservations are all handed out): each needs more whole GPUs per
  * node than any node has free (cannot_start_now; the bound only falls), none is CPU-only or a
@@ -734,13 +758,15 @@ static bool passed_over(const sched_t *s, const order_entry_t *e, const pass_t *
  * none within quota: the least it could ask over what the team holds and its earlier jobs
  * within quota ask is over the quota). For a team whose queue holds this class alone, and no
  * typed quota: its entries then follow one another in the run. */
-static bool rest_passed_over(const sched_t *s, const struct order_run *r, const pass_t *ps)
+static bool rest_passed_over(sched_t *s, const struct order_run *r, const pass_t *ps)
 {
-    const team_t *t = &s->teams[r->team];
+    team_t *t = &s->teams[r->team];
     if (run_done(s, r) || r->cpu_only || r->nominated || t->typed_quota ||
         (size_t)t->class_pending[r->cls] != t->nqueue)
         return false;
-    if (r->min_need == 0 || needs_fit(s, r->min_need))
+    if (s->p.quotas && t->limit[0] >= 0 && t->alloc[0] >= t->limit[0])
+        return true; /* each asks GPUs: over the team's limit (entry_over_limit) */
+    if (!rest_cannot_start(s, r, ps))
         return false;
     if (!s->p.preemption || ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE)
         return true;
@@ -767,12 +793,16 @@ static void rest_key_update(const sched_t *s, struct order_run *r)
 static void rest_advance(const sched_t *s, struct order_run *r)
 {
     const team_t *t = &s->teams[r->team];
-    int64_t gpus = t->queue[r->rest_pos].gpus;
-    r->rest_cum += gpus;
+    const qentry_t *e = &t->queue[r->rest_pos];
+    r->rest_cum += e->gpus;
     if (r->rest_in_quota)
-        r->rest_inq += gpus;
+        r->rest_inq += e->gpus;
+    if (--r->hist[e->need] == 0)
+        run_settle_min_need(r);
     if (++r->rest_pos < t->nqueue)
         rest_key_update(s, r);
+    else
+        r->resting = false;
 }
 
 /* Run w's whole rest is passed over (rest_passed_over), at once: the run leaves the merge, and
@@ -796,6 +826,7 @@ static void run_pass_over_rest(sched_t *s, int w)
     s->stats.rests_passed_over++;
     GT_GROW(s->rest_runs, s->caprest_runs, s->nrest_runs + 1);
     s->rest_runs[s->nrest_runs++] = w;
+    r->resting = true;
     r->q = t->nqueue;
 }
 
@@ -807,10 +838,9 @@ static int rest_first_after(sched_t *s, const struct run_key *k)
     int best = -1;
     for (size_t i = 0; i < s->nrest_runs;) {
         struct order_run *r = &s->runs[s->rest_runs[i]];
-        size_t n = s->teams[r->team].nqueue;
-        while (r->rest_pos < n && key_before(&r->rest_key, k))
+        while (r->resting && key_before(&r->rest_key, k))
             rest_advance(s, r);
-        if (r->rest_pos >= n) {
+        if (!r->resting) {
             s->rest_runs[i] = s->rest_runs[--s->nrest_runs];
             continue;
         }
@@ -883,9 +913,11 @@ static bool anyone_left_can_act(const sched_t *s, const pass_t *ps)
         /* (entries taken ahead of their turn and not yet reached are still the run's: the
          * first of them is its head) */
         bool ahead = r->sh_first >= 0;
-        if (run_done(s, r) && !ahead)
+        if (run_done(s, r) && !ahead && !r->resting)
             continue; /* (out of the merge) */
-        bool head_in_quota = ahead ? s->shadow[r->sh_first].in_quota : r->head.in_quota;
+        bool head_in_quota = ahead       ? s->shadow[r->sh_first].in_quota
+                             : r->resting ? r->rest_in_quota
+                                          : r->head.in_quota;
         const team_t *t = &s->teams[r->team];
         bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
         if (r->cpu_only > 0) /* CPUs may be free where GPUs are not (not tracked here) */
@@ -1025,7 +1057,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
         checked = false;
         size_t before = s->ndec;
         int resv_before = ps.reservations;
-        e->qe->seen = true;
+        qentry_mark_seen(&s->teams[s->jobs[e->job].team], e->qe);
         evaluate(s, e->job, e->in_quota, &ps);
         if (ps.fifo_blocker) {
             capacity_wait = true;

@@ -179,8 +179,9 @@ static bool check_admin(const sched_t *s, char *msg, size_t len)
 
 /* Each team's queue is sorted by (key, id), each entry carrying its job's key, and holds only
  * pending jobs (outside a pass): what keeps the merge of the team queues monotone (policy.h).
- * Its counts by class, need and CPU-only (what a pass's runs start from) are its entries'. */
-static bool check_queues(const sched_t *s, char *msg, size_t len)
+ * Its counts by class, need and CPU-only (what a pass's runs start from) are its entries', and
+ * its dur_min, when valid, is a bound below its entries' qentry_backfill_dur. */
+bool sched_check_queues(const sched_t *s, char *msg, size_t len)
 {
     for (int t = 0; t < s->nteams; t++) {
         const team_t *tm = &s->teams[t];
@@ -203,6 +204,10 @@ static bool check_queues(const sched_t *s, char *msg, size_t len)
         for (size_t q = 0; q < tm->nqueue; q++) {
             const qentry_t *e = &tm->queue[q];
             const job_t *j = &s->jobs[e->job];
+            if (tm->dur_min_valid && qentry_backfill_dur(e) < tm->dur_min[e->need])
+                return FAIL("team %s: job %llu's planning duration is below the least its "
+                            "queue's counts keep for its need %d (dur_min)",
+                            tm->name, (unsigned long long)e->id, e->need);
             if (!j->live || j->id != e->id || j->state != SCHED_PENDING || j->key != e->key)
                 return FAIL("team %s: queue entry %zu (job %llu) is not its pending job's",
                             tm->name, q, (unsigned long long)e->id);
@@ -285,6 +290,6 @@ bool sched_check_invariants(const sched_t *s, char *msg, size_t len)
     if (len)
         msg[0] = '\0';
     return check_nodes(s, msg, len) && check_teams(s, msg, len) && check_reclaim(s, msg, len) &&
-           check_admin(s, msg, len) && check_queues(s, msg, len) &&
+           check_admin(s, msg, len) && sched_check_queues(s, msg, len) &&
            check_victims(s, msg, len) && check_releases(s, msg, len);
 }

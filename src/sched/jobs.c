@@ -111,6 +111,37 @@ int job_resolve_nodes(const sched_t *s, job_t *j)
     return j->nodes = 1;
 }
 
+/* Team t's queue loses entry e: t->dur_min stays a bound below what is left, but when e was
+ * the least of its need, no longer the least. */
+static void dur_min_lose(team_t *t, const qentry_t *e)
+{
+    if (qentry_backfill_dur(e) <= t->dur_min[e->need])
+        t->dur_min_valid = false;
+}
+
+void team_dur_min_refresh(team_t *t)
+{
+    if (t->dur_min_valid)
+        return;
+    for (int g = 0; g <= t->need_top; g++)
+        t->dur_min[g] = SCHED_NEVER;
+    for (size_t i = 0; i < t->nqueue; i++) {
+        const qentry_t *e = &t->queue[i];
+        sched_time_t d = qentry_backfill_dur(e);
+        if (d < t->dur_min[e->need])
+            t->dur_min[e->need] = d;
+    }
+    t->dur_min_valid = true;
+}
+
+void qentry_mark_seen(team_t *t, qentry_t *e)
+{
+    if (e->seen)
+        return;
+    dur_min_lose(t, e);
+    e->seen = true;
+}
+
 /* j joins its team's queue at time now: its order key is fixed here (policy.h), and the
  * queue stays sorted by (key, id). */
 static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t now)
@@ -141,6 +172,7 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
     if (need > t->need_top)
         t->need_top = need;
     t->cpu_only[j->cls] += j->gpus == 0;
+    t->dur_min[need] = 0; /* (not yet seen: qentry_backfill_dur) */
 }
 
 static void team_queue_remove(team_t *t, int ji)
@@ -150,6 +182,7 @@ static void team_queue_remove(team_t *t, int ji)
             t->class_pending[t->queue[i].cls]--;
             t->need_hist[t->queue[i].cls][t->queue[i].need]--;
             t->cpu_only[t->queue[i].cls] -= t->queue[i].gpus == 0;
+            dur_min_lose(t, &t->queue[i]);
             memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
             t->nqueue--;
             return;
@@ -202,6 +235,7 @@ static bool compact_started(team_t *t, const sched_t *s)
         t->class_pending[e->cls]--;
         t->need_hist[e->cls][e->need]--;
         t->cpu_only[e->cls] -= e->gpus == 0;
+        dur_min_lose(t, e);
         size_t from = pos[i] + 1, to = i + 1 < m ? pos[i + 1] : t->nqueue;
         memmove(&t->queue[k], &t->queue[from], (to - from) * sizeof(*t->queue));
         k += to - from;
@@ -233,6 +267,7 @@ void sched_compact_queues(sched_t *s)
                 t->class_pending[e->cls]--;
                 t->need_hist[e->cls][e->need]--;
                 t->cpu_only[e->cls] -= e->gpus == 0;
+                dur_min_lose(t, e);
             }
         }
         t->nqueue = k;

@@ -402,5 +402,8 @@ int64_t sched_allocated_milli(const sched_t *s);
  * its node unless it ends before the window). Returns true when they
  * hold; otherwise false with a description in msg. For tests and debug builds. */
 bool sched_check_invariants(const sched_t *s, char *msg, size_t len);
+/* The part of them about the team queues alone: sorted, only pending jobs, their counts (by
+ * class, need, CPU-only) and bounds (dur_min) the entries'. */
+bool sched_check_queues(const sched_t *s, char *msg, size_t len);
 
 #endif

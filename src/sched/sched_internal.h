@@ -96,6 +96,10 @@ typedef struct team {
     int need_top;                                  /* the largest need it ever queued: above
                                                       it need_hist is 0 */
     int cpu_only[SCHED_MAX_CLASSES];               /* ... of them CPU-only (gpus 0) */
+    sched_time_t dur_min[SCHED_MAX_GPUS_PER_NODE + 1]; /* by qentry.need, a bound below each
+                                                      of its entries' qentry_backfill_dur
+                                                      (any class), when dur_min_valid */
+    bool dur_min_valid;                            /* (else team_dur_min_refresh rebuilds it) */
     bool stale_queue;                              /* holds jobs started during a pass */
     int *stale;                                    /* ... which (job indexes), for
                                                       sched_compact_queues */
@@ -309,6 +313,8 @@ struct sched {
         int64_t rest_cum, rest_inq;                /* ... cum and inq before it, whether it
                                                       is within quota ... */
         bool rest_in_quota;
+        bool resting;                              /* ... and whether such an entry is left:
+                                                      its needs count in hist until reached */
         struct run_key {                           /* a run's head's order, compact (cycle.c) */
             uint64_t k0;                           /* class (high first), then within quota;
                                                       UINT64_MAX: the run is done */
@@ -447,6 +453,19 @@ bool drained_could_hold(const sched_t *s, const job_t *j, uint64_t types);
 job_t *sched_job_by_id(const sched_t *s, uint64_t id);
 int sched_job_index(const sched_t *s, uint64_t id);
 sched_time_t job_plan_duration(const job_t *j);
+/* How long queue entry e would run, as the test of a job that fits only on reserved GPUs
+ * reads it (cycle.c, fits_only_reserved: it cannot start now when it would still run when the
+ * reservation starts): 0 for an entry no pass has evaluated yet (the test never holds),
+ * SCHED_NEVER for an unknown duration (it would run past every reservation), else its
+ * planning duration. */
+static inline sched_time_t qentry_backfill_dur(const qentry_t *e)
+{
+    return !e->seen ? 0 : e->dur > 0 ? e->dur : SCHED_NEVER;
+}
+/* Makes t->dur_min its queue's least qentry_backfill_dur by need, when it is not valid. */
+void team_dur_min_refresh(team_t *t);
+/* A pass evaluated queue entry e of team t (e->seen): its qentry_backfill_dur grew. */
+void qentry_mark_seen(team_t *t, qentry_t *e);
 int job_resolve_nodes(const sched_t *s, job_t *j);
 bool team_limit_allows(const sched_t *s, int team, int type, int64_t need);
 bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need);

@@ -8,7 +8,9 @@
  * do not grow), classes, gangs, fractions and CPU-only jobs, and preemption. A second
  * workload has one class and no fractions, so that runs' whole rests are passed over at once
  * (cycle.c, run_pass_over_rest: teams with one class in their queue) and the pass reaches them
- * at their places. */
+ * at their places: rests that fit nowhere, rests over their team's limit, and rests that fit
+ * only on reserved GPUs (each job's estimate against the reservations, by the team's dur_min,
+ * which the queue checks after every pass say is a bound below its entries'). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,7 @@ static void test_same_decisions(unsigned seed0, bool one_class)
     bool same = true;
     sched_time_t at = -1;
     size_t total = 0;
+    char broken[256] = "";
     for (sched_time_t now = 0; now < 20000 && same; now += 5) {
         int arrivals = rand_r(&seed) % 4;
         for (int k = 0; k < arrivals; k++) {
@@ -103,6 +106,10 @@ static void test_same_decisions(unsigned seed0, bool one_class)
             at = now;
             break;
         }
+        if (!sched_check_queues(on, broken, sizeof(broken))) {
+            at = now;
+            break;
+        }
         total += na;
         for (size_t i = 0; i < na; i++)
             if (da[i].action == SCHED_PREEMPT) {
@@ -129,6 +136,8 @@ static void test_same_decisions(unsigned seed0, bool one_class)
        same ? "" : " (they differ at the pass at the time below)");
     if (!same)
         printf("# first difference at t=%lld\n", (long long)at);
+    ok(!broken[0], "seed %u: its queues' counts and bounds hold after every pass%s%s", seed0,
+       broken[0] ? ": " : "", broken);
     ok(sa.jobs_examined == sb.jobs_examined && sa.starts == sb.starts &&
            sa.preemptions == sb.preemptions,
        "seed %u: the same jobs examined (%llu), starts (%llu) and preemptions (%llu)", seed0,
