@@ -474,6 +474,49 @@ static void remember_preempt_failure(sched_t *s, const job_t *j, uint64_t types,
         s->npfails++;
 }
 
+/* Where the GPUs reserved on a node stop being usable to j in a preemption try: its end there
+ * (preempt_usable: reserved GPUs it would free again before the reservation starts). */
+static sched_time_t preempt_end(const sched_t *s, const job_t *j)
+{
+    sched_time_t dur = job_plan_duration(j);
+    return dur > 0 ? s->now + s->p.grace_s + dur : SCHED_NEVER;
+}
+
+/* A try by j, within its team's quota (a team without typed quota), would find no room:
+ * another such job found none in this pass, at least as small and of a class at least as
+ * high, that would free reserved GPUs no later, and no job was given GPUs since. The
+ * candidates of such a try are the same whatever its team (preempt_for): by priority the jobs
+ * of a lower class in any team; by reclaim the borrowed jobs of the teams that borrow, which
+ * its own team, within its quota, does not; a start may make a team borrow (or, with no
+ * minimum runtime, be a victim at once), so the failures before it do not count. preempt_for
+ * would return false: the caller skips it, and counts the try as made. */
+static bool reclaim_known_hopeless(const sched_t *s, const job_t *j, uint64_t types, int64_t per)
+{
+    if (s->teams[j->team].typed_quota || j->ntargets > 0)
+        return false;
+    int v = s->classes[j->cls].value;
+    sched_time_t end = preempt_end(s, j);
+    for (int i = 0; i < s->nrfails; i++) {
+        const struct reclaim_fail *f = &s->rfails[i];
+        if (f->charges == s->charges && v <= f->cls_value && end >= f->shape.end &&
+            shape_dominates(&f->shape, j, types, per, maint_end(s, j)))
+            return true;
+    }
+    return false;
+}
+
+static void remember_reclaim_failure(sched_t *s, const job_t *j, uint64_t types, int64_t per)
+{
+    if (s->teams[j->team].typed_quota)
+        return;
+    struct reclaim_fail f = {{types, j->features, per, j->cpus, j->mem, j->nodes,
+                              preempt_end(s, j), maint_end(s, j), SCHED_REASON_NONE},
+                             s->classes[j->cls].value, s->charges};
+    s->rfails[s->rfails_ring++ % FAIL_CACHE] = f;
+    if (s->nrfails < FAIL_CACHE)
+        s->nrfails++;
+}
+
 /* Capacity or topology: are there enough free GPUs of the acceptable types at all? */
 static sched_reason_t blocked_reason(const sched_t *s, const job_t *j, uint64_t types)
 {
@@ -591,10 +634,15 @@ static void evaluate(sched_t *s, int ji, bool entry_in_quota, pass_t *ps)
     if (s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE) {
         if (!preemption_hopeless(s, j, types, per, in_quota)) {
             ps->preempt_tries++;
-            if (preempt_for(s, ji, types, in_quota, now)) {
+            bool known = in_quota && !s->p.no_reclaim_bound &&
+                         reclaim_known_hopeless(s, j, types, per);
+            if (!known && preempt_for(s, ji, types, in_quota, now)) {
                 j->reason = SCHED_REASON_PREEMPTING;
                 return;
             }
+            s->stats.reclaims_known_hopeless += known;
+            if (in_quota && !known)
+                remember_reclaim_failure(s, j, types, per);
             remember_preempt_failure(s, j, types, per, in_quota);
         }
     }
@@ -982,6 +1030,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
     s->ndec = 0;
     s->nfails = s->fails_ring = 0;
     s->npfails = s->pfails_ring = 0;
+    s->nrfails = s->rfails_ring = 0;
     s->now = now;
     s->stats.cycles++;
     maint_refresh(s, now);

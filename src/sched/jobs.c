@@ -425,6 +425,7 @@ static void slot_charge(sched_t *s, job_t *j, int sign)
         const sched_slot_t *sl = &j->slots[k];
         milli += (int64_t)__builtin_popcountll(sl->gpu_mask) * sl->gpu_milli;
     }
+    s->charges += sign > 0;
     for (int t = j->team; t != NIL; t = s->teams[t].parent) {
         s->teams[t].alloc[0] += sign * milli;
         if (j->alloc_type >= 0)

@@ -94,9 +94,11 @@ typedef struct sched_params {
      * false). The decisions are the same (tests/unit/test_sched_skip.c compares them); only the
      * cost differs. For tests and measurements. */
     bool no_skip_ahead;
-    /* true: every reclaim try looks at the victims, instead of giving up when no node could
+    /* true: every reclaim try looks at the victims, rather than giving up when no node could
      * reach the GPUs the job asks per node with all the borrowed jobs there (preempt.c,
-     * reclaim_room_max; the default, false). The same decisions (test_sched_skip); for tests. */
+     * reclaim_room_max; the default, false), and than skipping a try that one by another job
+     * within quota already showed hopeless (cycle.c, reclaim_known_hopeless). The same
+     * decisions (test_sched_skip); for tests. */
     bool no_reclaim_bound;
 } sched_params_t;
 
@@ -372,6 +374,8 @@ typedef struct sched_stats {
     uint64_t skipped_ahead;       /* pending entries a pass passed over without the merge */
     uint64_t rests_passed_over;   /* of those, runs whose whole rest was passed over at once,
                                      from the run's counts (cycle.c, run_pass_over_rest) */
+    uint64_t reclaims_known_hopeless; /* preemption tries of jobs within quota not made: one
+                                     alike found no room (cycle.c, reclaim_known_hopeless) */
 } sched_stats_t;
 void sched_get_stats(const sched_t *s, sched_stats_t *out);
 

@@ -365,6 +365,18 @@ struct sched {
         bool in_quota;
     } pfails[FAIL_CACHE];
     int npfails, pfails_ring;
+    struct reclaim_fail {                          /* a try of a job within its quota (team
+                                                      without typed quota) that found no room:
+                                                      any such job's try alike (cycle.c,
+                                                      reclaim_known_hopeless) */
+        fail_shape_t shape;                        /* end: where reserved GPUs stop being
+                                                      usable to it (preempt_usable) */
+        int cls_value;
+        uint64_t charges;                          /* s->charges then */
+    } rfails[FAIL_CACHE];
+    int nrfails, rfails_ring;
+    uint64_t charges;                              /* jobs given GPUs so far (started or moved:
+                                                      jobs.c, slot_charge) */
     struct defrag_fail {                           /* defrag.c: its last failure in a pass */
         uint64_t cycle;                            /* the pass (stats.cycles); 0: none */
         int g, cls_value;

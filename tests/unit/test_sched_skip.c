@@ -1,6 +1,7 @@
-/* Scheduler core: taking passed-over entries ahead of their turn (cycle.c, run_skip_ahead)
- * and giving up a reclaim try that no node could serve (preempt.c, reclaim_room_max) change
- * what a pass costs, never what it decides. Two schedulers, one with both and one without
+/* Scheduler core: taking passed-over entries ahead of their turn (cycle.c, run_skip_ahead),
+ * giving up a reclaim try that no node could serve (preempt.c, reclaim_room_max) and skipping
+ * one that a like job of another team showed hopeless (cycle.c, reclaim_known_hopeless)
+ * change what a pass costs, never what it decides. Two schedulers, one with them and one without
  * (sched_params.no_skip_ahead, no_reclaim_bound), get the same random events; after every pass
  * their decisions must be the same, in the same order. The workload is built to reach the
  * cases that matter: few reservations (so passes hand them all out and skip-ahead starts),
@@ -143,6 +144,9 @@ static void test_same_decisions(unsigned seed0, bool one_class)
        "seed %u: the same jobs examined (%llu), starts (%llu) and preemptions (%llu)", seed0,
        (unsigned long long)sa.jobs_examined, (unsigned long long)sa.starts,
        (unsigned long long)sa.preemptions);
+    ok(sa.reclaims_known_hopeless > 500 && sb.reclaims_known_hopeless == 0,
+       "seed %u: %llu reclaim tries were known hopeless from another team's", seed0,
+       (unsigned long long)sa.reclaims_known_hopeless);
     ok(sa.skipped_ahead > 1000 && sb.skipped_ahead == 0 && total > 500,
        "seed %u: %llu entries were taken ahead of their turn (%zu decisions)", seed0,
        (unsigned long long)sa.skipped_ahead, total);
@@ -196,8 +200,70 @@ static void test_rest_after_over_limit(bool skip_ahead)
     sched_free(s);
 }
 
+/* A reclaim try that another team's job within quota showed hopeless is skipped
+ * (cycle.c, reclaim_known_hopeless), but only for a job that would free reserved GPUs no
+ * sooner: here a gang within quota (r) fails to reclaim and reserves both nodes from t=1000;
+ * a long job within quota (a) then finds n1's four free GPUs promised and fails; a short one
+ * of another team (d), ending before t=1000 by its estimate, may use them and reclaims the
+ * borrowed job on n1. With the shortcut or without, d's job must preempt. */
+static void test_reclaim_shorter_job(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.order = SCHED_ORDER_FIFO;
+    p.min_runtime_s = 60;
+    p.grace_s = 10;
+    p.reservations = 2;
+    p.fairshare = false;
+    p.no_skip_ahead = p.no_reclaim_bound = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int b = sched_team_add(s, "b", -1, 1, NULL), c = sched_team_add(s, "c", -1, 1, NULL);
+    int r = sched_team_add(s, "r", -1, 1, NULL), a = sched_team_add(s, "a", -1, 1, NULL);
+    int d = sched_team_add(s, "d", -1, 1, NULL);
+    sched_team_set_quota(s, c, -1, 8000, -1, NULL);
+    sched_team_set_quota(s, r, -1, 16000, -1, NULL);
+    sched_team_set_quota(s, a, -1, 8000, -1, NULL);
+    sched_team_set_quota(s, d, -1, 8000, -1, NULL);
+    for (int i = 1; i <= 2; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "n%d", i);
+        sched_node_spec_t n = {.name = name, .gpu_type = "A100", .gpus = 8, .block = "b1",
+                               .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
+                               .memory_mib = 512 * 1024};
+        sched_node_add(s, &n, NULL);
+    }
+    /* c fills n2 within its quota until t=1000; b borrows 4 GPUs (its quota is 0) until 500 */
+    sched_job_spec_t c1 = {.id = 1, .team = c, .gpus_milli = 8000, .estimate = 1000};
+    sched_job_spec_t v = {.id = 2, .team = b, .gpus_milli = 4000, .estimate = 500};
+    sched_job_submit(s, &c1, NULL);
+    sched_job_submit(s, &v, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    sched_job_spec_t gang = {.id = 3, .team = r, .gpus_milli = 16000, .nodes = 2, .submit = 100,
+                             .estimate = 100};
+    /* (the same time limit: only their estimates tell them apart) */
+    sched_job_spec_t lng = {.id = 4, .team = a, .gpus_milli = 8000, .submit = 101,
+                            .time_limit = 5000, .estimate = 5000};
+    sched_job_spec_t sht = {.id = 5, .team = d, .gpus_milli = 8000, .submit = 102,
+                            .time_limit = 5000, .estimate = 100};
+    sched_job_submit(s, &gang, NULL);
+    sched_job_submit(s, &lng, NULL);
+    sched_job_submit(s, &sht, NULL);
+    const sched_decision_t *dec = sched_cycle(s, 200, &nd);
+    bool took = false;
+    for (size_t i = 0; i < nd; i++)
+        took |= dec[i].action == SCHED_PREEMPT && dec[i].job_id == 2 && dec[i].for_id == 5;
+    sched_job_info_t in;
+    ok(took && sched_job_info(s, 4, &in) == 0 && in.state == SCHED_PENDING,
+       "%s the shortcut: the short job within quota reclaims where the long one could not "
+       "(%zu decisions)", shortcut ? "with" : "without", nd);
+    sched_free(s);
+}
+
 int main(void)
 {
+    test_reclaim_shorter_job(false);
+    test_reclaim_shorter_job(true);
     test_rest_after_over_limit(false);
     test_rest_after_over_limit(true);
     for (unsigned seed = 1; seed <= 3; seed++)
