@@ -845,7 +845,9 @@ static void rest_advance(const sched_t *s, struct order_run *r)
     r->rest_cum += e->gpus;
     if (r->rest_in_quota)
         r->rest_inq += e->gpus;
-    if (--r->hist[e->need] == 0)
+    if (r->rest_jump)
+        r->min_need = t->qmin_need[r->rest_pos + 1];
+    else if (--r->hist[e->need] == 0)
         run_settle_min_need(r);
     if (++r->rest_pos < t->nqueue)
         rest_key_update(s, r);
@@ -853,14 +855,69 @@ static void rest_advance(const sched_t *s, struct order_run *r)
         r->resting = false;
 }
 
+/* Entry i's own key in run r, a rest none of which is within quota (rest_jump): the keys of
+ * such a rest grow with i (the fair-share key with the GPUs before it, then the queue's
+ * order), so its place in the merge is its own key once past the key the rest started at. */
+static struct run_key rest_own_key(const sched_t *s, const struct order_run *r, size_t i)
+{
+    const team_t *t = &s->teams[r->team];
+    return (struct run_key){key_k0(r->cls_value, false), run_share(r, r->rest_base + t->qsum[i]),
+                            t->queue[i].key, t->queue[i].id};
+}
+
+/* Reaches the entries of run r's rest whose place comes before key k: one by one
+ * (rest_advance), or for a rest none of which is within quota by a search over the keys that
+ * grow (a galloping search from the first not reached: a rest reached a few entries at a time
+ * costs as little as one by one, and one reached far at once a logarithm), leaving what one by
+ * one would leave: the position, cum, the key and the least need left. */
+static void rest_reach_before(const sched_t *s, struct order_run *r, const struct run_key *k)
+{
+    if (!r->rest_jump) {
+        while (r->resting && key_before(&r->rest_key, k))
+            rest_advance(s, r);
+        return;
+    }
+    if (!r->resting || !key_before(&r->rest_key, k))
+        return;
+    /* the first not reached (rest_pos) goes before k: the first at or after it, past it */
+    const team_t *t = &s->teams[r->team];
+    size_t n = t->nqueue, lo = r->rest_pos, step = 1, hi;
+    for (;;) {
+        hi = lo + step < n ? lo + step : n;
+        if (hi == n)
+            break;
+        struct run_key h = rest_own_key(s, r, hi);
+        if (!key_before(&h, k))
+            break;
+        lo = hi;
+        step *= 2;
+    }
+    while (hi - lo > 1) { /* own(lo) before k; own(hi) not, or hi = n */
+        size_t mid = lo + (hi - lo) / 2;
+        struct run_key m = rest_own_key(s, r, mid);
+        if (key_before(&m, k))
+            lo = mid;
+        else
+            hi = mid;
+    }
+    r->rest_pos = hi;
+    r->min_need = t->qmin_need[hi];
+    if (hi == n) {
+        r->resting = false;
+        return;
+    }
+    r->rest_cum = r->rest_base + t->qsum[hi];
+    rest_key_update(s, r);
+}
+
 /* Run w's whole rest is passed over (rest_passed_over), at once: the run leaves the merge, and
- * the pass reaches the entries of its rest at their places (rest_first_after) only to know
- * where the first entry it passes over after an evaluation is. Reaching them changes nothing
- * else that a pass reads: the run's counts then keep them, and anyone_left_can_act finds that
- * the run cannot act either way (its least need fits nowhere, it has nothing CPU-only or
- * nominated, and none of it may preempt); whether they wait for GPUs is already counted (the
- * caller: capacity_wait is set). So the pass decides what run_skip_ahead's entries, one by
- * one, decide (and the merge's: docs/performance.md, "Replay scaling"). */
+ * the pass reaches the entries of its rest at their places (rest_first_after) to know where
+ * the first entry it passes over after an evaluation is, and what the run's entries not yet
+ * reached count there: anyone_left_can_act reads the run as it reads one whose entries were
+ * taken ahead one by one (its least need left, the standing of its first entry not reached).
+ * Whether they wait for GPUs is already counted (the caller: capacity_wait is set). So the
+ * pass decides what run_skip_ahead's entries, one by one, decide (and the merge's:
+ * docs/performance.md, "Replay scaling"), and asks at the same places (test_sched_skip). */
 static void run_pass_over_rest(sched_t *s, int w)
 {
     struct order_run *r = &s->runs[w];
@@ -869,6 +926,15 @@ static void run_pass_over_rest(sched_t *s, int w)
     r->rest_cum = r->cum;
     r->rest_inq = r->inq;
     r->rest_key = s->cur_key;
+    /* none of it within quota: what the team holds and its jobs before within quota ask, plus
+     * the least any of it asks, is over the quota (entry_in_quota) */
+    r->rest_jump = !s->p.no_rest_search &&
+                   (!s->p.quotas || t->quota[0] <= 0 ||
+                    r->inq + (int64_t)r->min_need * SCHED_MILLI > t->quota[0]);
+    if (r->rest_jump) {
+        team_qsum_refresh(&s->teams[r->team]);
+        r->rest_base = r->cum - t->qsum[r->q];
+    }
     rest_key_update(s, r);
     s->stats.skipped_ahead += t->nqueue - r->q;
     s->stats.rests_passed_over++;
@@ -886,8 +952,7 @@ static int rest_first_after(sched_t *s, const struct run_key *k)
     int best = -1;
     for (size_t i = 0; i < s->nrest_runs;) {
         struct order_run *r = &s->runs[s->rest_runs[i]];
-        while (r->resting && key_before(&r->rest_key, k))
-            rest_advance(s, r);
+        rest_reach_before(s, r, k);
         if (!r->resting) {
             s->rest_runs[i] = s->rest_runs[--s->nrest_runs];
             continue;
@@ -951,8 +1016,9 @@ static void run_skip_ahead(sched_t *s, int w, const pass_t *ps, bool capacity_wa
 
 /* Could any job left in the runs still start or act in this pass? When none can, the pass
  * ends early: the rest keep their last reasons. */
-static bool anyone_left_can_act(const sched_t *s, const pass_t *ps)
+static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
 {
+    s->stats.pass_checks++;
     if (!s->p.backfill || ps->reservations < s->p.reservations)
         return true;
     bool preempt = s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE;

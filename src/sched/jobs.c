@@ -134,6 +134,22 @@ void team_dur_min_refresh(team_t *t)
     t->dur_min_valid = true;
 }
 
+void team_qsum_refresh(team_t *t)
+{
+    if (t->qsum_valid)
+        return;
+    GT_GROW(t->qsum, t->capqsum, t->nqueue + 1);
+    GT_GROW(t->qmin_need, t->capqmin_need, t->nqueue + 1);
+    t->qsum[0] = 0;
+    for (size_t i = 0; i < t->nqueue; i++)
+        t->qsum[i + 1] = t->qsum[i] + t->queue[i].gpus;
+    t->qmin_need[t->nqueue] = SCHED_MAX_GPUS_PER_NODE;
+    for (size_t i = t->nqueue; i-- > 0;)
+        t->qmin_need[i] = t->queue[i].need < t->qmin_need[i + 1] ? (uint8_t)t->queue[i].need
+                                                                 : t->qmin_need[i + 1];
+    t->qsum_valid = true;
+}
+
 void qentry_mark_seen(team_t *t, qentry_t *e)
 {
     if (e->seen)
@@ -173,6 +189,7 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
         t->need_top = need;
     t->cpu_only[j->cls] += j->gpus == 0;
     t->dur_min[need] = 0; /* (not yet seen: qentry_backfill_dur) */
+    t->qsum_valid = false;
 }
 
 static void team_queue_remove(team_t *t, int ji)
@@ -183,6 +200,7 @@ static void team_queue_remove(team_t *t, int ji)
             t->need_hist[t->queue[i].cls][t->queue[i].need]--;
             t->cpu_only[t->queue[i].cls] -= t->queue[i].gpus == 0;
             dur_min_lose(t, &t->queue[i]);
+            t->qsum_valid = false;
             memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
             t->nqueue--;
             return;
@@ -241,6 +259,7 @@ static bool compact_started(team_t *t, const sched_t *s)
         k += to - from;
     }
     t->nqueue = k;
+    t->qsum_valid = false;
     free(pos);
     return true;
 }
@@ -271,6 +290,7 @@ void sched_compact_queues(sched_t *s)
             }
         }
         t->nqueue = k;
+        t->qsum_valid = false;
         t->stale_queue = false;
     }
 }

@@ -60,6 +60,8 @@ void sched_free(sched_t *s)
     for (int i = 0; i < s->nteams; i++) {
         free(s->teams[i].name);
         free(s->teams[i].queue);
+        free(s->teams[i].qsum);
+        free(s->teams[i].qmin_need);
         free(s->teams[i].stale);
         free(s->teams[i].victims);
     }

@@ -100,6 +100,10 @@ typedef struct sched_params {
      * within quota already showed hopeless (cycle.c, reclaim_known_hopeless). The same
      * decisions (test_sched_skip); for tests. */
     bool no_reclaim_bound;
+    /* true: a rest passed over at once (cycle.c, run_pass_over_rest) is reached one entry at a
+     * time, rather than by a search where none of it is within quota (rest_reach_before). The
+     * same decisions (test_sched_skip); for tests. */
+    bool no_rest_search;
 } sched_params_t;
 
 /* The reclaim minimum runtime p means: as set (or min_runtime_s when -1), never more than the
@@ -374,6 +378,9 @@ typedef struct sched_stats {
     uint64_t skipped_ahead;       /* pending entries a pass passed over without the merge */
     uint64_t rests_passed_over;   /* of those, runs whose whole rest was passed over at once,
                                      from the run's counts (cycle.c, run_pass_over_rest) */
+    uint64_t pass_checks;         /* the places where passes asked whether anyone left could
+                                     act (cycle.c, anyone_left_can_act): the same with the
+                                     shortcuts above or without */
     uint64_t reclaims_known_hopeless; /* preemption tries of jobs within quota not made: one
                                      alike found no room (cycle.c, reclaim_known_hopeless) */
 } sched_stats_t;

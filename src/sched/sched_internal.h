@@ -100,6 +100,13 @@ typedef struct team {
                                                       of its entries' qentry_backfill_dur
                                                       (any class), when dur_min_valid */
     bool dur_min_valid;                            /* (else team_dur_min_refresh rebuilds it) */
+    int64_t *qsum;                                 /* qsum[i]: the GPUs of queue entries
+                                                      [0, i), i <= nqueue, when qsum_valid */
+    uint8_t *qmin_need;                            /* qmin_need[i]: the least need of entries
+                                                      [i, nqueue) (SCHED_MAX_GPUS_PER_NODE at
+                                                      nqueue) */
+    size_t capqsum, capqmin_need;
+    bool qsum_valid;                               /* (else team_qsum_refresh rebuilds them) */
     bool stale_queue;                              /* holds jobs started during a pass */
     int *stale;                                    /* ... which (job indexes), for
                                                       sched_compact_queues */
@@ -315,6 +322,10 @@ struct sched {
         bool rest_in_quota;
         bool resting;                              /* ... and whether such an entry is left:
                                                       its needs count in hist until reached */
+        bool rest_jump;                            /* ... none of it within quota: reached by
+                                                      search (cycle.c, rest_reach_before),
+                                                      min_need from its team's qmin_need */
+        int64_t rest_base;                         /* ... cum less its team's qsum, there */
         struct run_key {                           /* a run's head's order, compact (cycle.c) */
             uint64_t k0;                           /* class (high first), then within quota;
                                                       UINT64_MAX: the run is done */
@@ -476,6 +487,8 @@ static inline sched_time_t qentry_backfill_dur(const qentry_t *e)
 }
 /* Makes t->dur_min its queue's least qentry_backfill_dur by need, when it is not valid. */
 void team_dur_min_refresh(team_t *t);
+/* Makes t->qsum and t->qmin_need its queue's, when they are not valid. */
+void team_qsum_refresh(team_t *t);
 /* A pass evaluated queue entry e of team t (e->seen): its qentry_backfill_dur grew. */
 void qentry_mark_seen(team_t *t, qentry_t *e);
 int job_resolve_nodes(const sched_t *s, job_t *j);

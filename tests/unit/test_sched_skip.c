@@ -28,7 +28,7 @@ static sched_t *make(bool skip_ahead)
     p.min_runtime_s = 60;
     p.grace_s = 10;
     p.reservations = 2;
-    p.no_skip_ahead = p.no_reclaim_bound = !skip_ahead;
+    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = !skip_ahead;
     sched_t *s = sched_new(&p);
     sched_class_add(s, "low", 10, true, NULL);
     sched_class_add(s, "normal", 100, true, NULL);
@@ -140,10 +140,14 @@ static void test_same_decisions(unsigned seed0, bool one_class)
     ok(!broken[0], "seed %u: its queues' counts and bounds hold after every pass%s%s", seed0,
        broken[0] ? ": " : "", broken);
     ok(sa.jobs_examined == sb.jobs_examined && sa.starts == sb.starts &&
-           sa.preemptions == sb.preemptions,
-       "seed %u: the same jobs examined (%llu), starts (%llu) and preemptions (%llu)", seed0,
+           sa.preemptions == sb.preemptions && sa.pass_checks == sb.pass_checks &&
+           sa.cycles == sb.cycles && sa.quiet_cycles == sb.quiet_cycles,
+       "seed %u: the same passes and passes skipped, jobs examined (%llu), starts (%llu), "
+       "preemptions (%llu) and places where a pass asked whether anyone could act (%llu; %llu "
+       "without the shortcuts)", seed0,
        (unsigned long long)sa.jobs_examined, (unsigned long long)sa.starts,
-       (unsigned long long)sa.preemptions);
+       (unsigned long long)sa.preemptions, (unsigned long long)sa.pass_checks,
+       (unsigned long long)sb.pass_checks);
     ok(sa.reclaims_known_hopeless > 500 && sb.reclaims_known_hopeless == 0,
        "seed %u: %llu reclaim tries were known hopeless from another team's", seed0,
        (unsigned long long)sa.reclaims_known_hopeless);
