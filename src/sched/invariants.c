@@ -222,7 +222,8 @@ bool sched_check_queues(const sched_t *s, char *msg, size_t len)
 }
 
 /* The victim index (victims.c) holds exactly the preemptible jobs in state RUNNING, each once,
- * under its team, with its job's class value, start and borrowing. */
+ * under its team, with its job's class value, start and borrowing; and each team's summary of
+ * it (victim_times.c), while it holds, is what its victims give now. */
 static bool check_victims(const sched_t *s, char *msg, size_t len)
 {
     int indexed = 0, victims = 0;
@@ -250,6 +251,22 @@ static bool check_victims(const sched_t *s, char *msg, size_t len)
                             v->cls_value, (long long)j->start, j->borrowing,
                             s->classes[j->cls].value);
             indexed++;
+        }
+        const struct victim_summary *vs = &tm->vsum;
+        if (vs->valid && s->now >= vs->at && s->now < vs->until) {
+            struct victim_summary now;
+            victim_summary_of(s, tm, s->now, &now);
+            bool same = now.old_borrowed == vs->old_borrowed && now.take_at == vs->take_at &&
+                        now.min_old_class == vs->min_old_class &&
+                        now.young_classes == vs->young_classes;
+            for (uint32_t m = now.young_classes; same && m; m &= m - 1) {
+                int c = __builtin_ctz(m);
+                same = now.young_at[c] == vs->young_at[c] &&
+                       now.young_move_at[c] == vs->young_move_at[c];
+            }
+            if (!same)
+                return FAIL("team %s: its victim summary of t=%lld is not its victims' now",
+                            tm->name, (long long)vs->at);
         }
     }
     for (int r = 0; r < s->nrunning; r++) {

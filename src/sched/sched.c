@@ -128,6 +128,8 @@ void sched_set_params(sched_t *s, const sched_params_t *params)
     bool rekey = order_changed(&s->p, params);
     sched_accrue_usage(s, s->now); /* under the half-life it accrued with */
     s->p = *params;
+    for (int t = 0; t < s->nteams; t++)
+        s->teams[t].vsum.valid = false; /* (the minimum runtimes may have changed) */
     s->place_policy = policy_of_placement(s->p.placement);
     if (rekey)
         policy_rekey(s);

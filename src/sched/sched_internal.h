@@ -116,6 +116,21 @@ typedef struct team {
     struct victim *victims;                        /* its preemptible running jobs (victims.c) */
     int nvictims;
     size_t capvictims;
+    struct victim_summary {                        /* what victim_bounds reads of them, as of
+                                                      time `at` and until `until` (by then one
+                                                      of them crosses a minimum runtime), when
+                                                      valid (victim_times.c) */
+        bool valid;
+        sched_time_t at, until;
+        bool old_borrowed;                         /* a borrowed one past the reclaim minimum */
+        sched_time_t take_at;                      /* ... the first to pass it */
+        int min_old_class;                         /* the least class value past the minimum
+                                                      runtime (INT32_MAX: none) */
+        uint32_t young_classes;                    /* classes with one not yet past it: */
+        sched_time_t young_at[SCHED_MAX_CLASSES];  /* ... the first to pass it, by class */
+        sched_time_t young_move_at[SCHED_MAX_CLASSES]; /* ... of those with one slot of whole
+                                                      GPUs (a move could take it) */
+    } vsum;
 } team_t;
 
 typedef struct pclass {
@@ -503,6 +518,10 @@ bool team_borrowing(const sched_t *s, int team);
  * where they can matter (a job within quota got its turn, on a node that could serve it, with
  * whole GPUs free for a move). */
 void victim_bounds(sched_t *s, sched_time_t now);
+/* Team t's victims summarized as of now (struct victim_summary; victim_bounds keeps each
+ * team's while it holds). */
+void victim_summary_of(const sched_t *s, const team_t *t, sched_time_t now,
+                       struct victim_summary *vs);
 void victim_times_at_end(sched_t *s, sched_time_t now);
 /* Fair-share usage. A team's stored usage is as of s->usage_at, and changes only when an
  * allocation does (a start, an end: sched_accrue_usage brings every team to that time first),

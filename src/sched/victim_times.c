@@ -6,6 +6,55 @@
 
 #include "sched/sched_internal.h"
 
+static void earliest(sched_time_t *best, sched_time_t t)
+{
+    if (t < *best)
+        *best = t;
+}
+
+/* Team t's victim summary, as of now, into *vs (sched_internal.h: struct victim_summary): a borrowed
+ * job turns reclaimable after the reclaim minimum runtime, any job a priority victim after
+ * the minimum runtime (sched_reclaim_min_runtime). It holds until one of them crosses one of
+ * these, or the victims change (victims.c). */
+void victim_summary_of(const sched_t *s, const team_t *t, sched_time_t now,
+                       struct victim_summary *vs)
+{
+    sched_time_t rmin = sched_reclaim_min_runtime(s);
+    *vs = (struct victim_summary){.valid = true, .at = now, .until = SCHED_NEVER,
+                                  .take_at = SCHED_NEVER, .min_old_class = INT32_MAX};
+    for (int x = 0; x < t->nvictims; x++) {
+        const victim_t *v = &t->victims[x];
+        if (v->borrowing) {
+            if (now - v->start >= rmin)
+                vs->old_borrowed = true;
+            else
+                earliest(&vs->take_at, v->start + rmin);
+        }
+        if (now - v->start < s->p.min_runtime_s) {
+            sched_time_t at = v->start + s->p.min_runtime_s;
+            int c = s->jobs[v->job].cls;
+            if (!(vs->young_classes >> c & 1)) {
+                vs->young_classes |= 1u << c;
+                vs->young_at[c] = vs->young_move_at[c] = SCHED_NEVER;
+            }
+            earliest(&vs->young_at[c], at);
+            if (v->nslots == 1 && v->whole >= 1)
+                earliest(&vs->young_move_at[c], at);
+            earliest(&vs->until, at);
+        } else if (v->cls_value < vs->min_old_class) {
+            vs->min_old_class = v->cls_value;
+        }
+    }
+    earliest(&vs->until, vs->take_at);
+}
+
+static void team_victim_summary(const sched_t *s, team_t *t, sched_time_t now)
+{
+    const struct victim_summary *vs = &t->vsum;
+    if (!vs->valid || now < vs->at || now >= vs->until)
+        victim_summary_of(s, t, now, &t->vsum);
+}
+
 /* (sched_internal.h) What preemption could do at all this pass, and when running jobs turn
  * victims. */
 void victim_bounds(sched_t *s, sched_time_t now)
@@ -13,43 +62,33 @@ void victim_bounds(sched_t *s, sched_time_t now)
     s->min_victim_class = INT32_MAX;
     s->reclaimable = false;
     s->next_victim_at = s->next_take_at = s->next_move_at = SCHED_NEVER;
-    sched_time_t rmin = sched_reclaim_min_runtime(s);
-    /* the victim index (victims.c) holds exactly the preemptible jobs in state RUNNING */
+    /* the victim index (victims.c) holds exactly the preemptible jobs in state RUNNING; each
+     * team's is read through its summary (team_victim_summary) */
     for (int ti = 0; ti < s->nteams; ti++) {
-        const team_t *t = &s->teams[ti];
+        team_t *t = &s->teams[ti];
         if (!t->nvictims)
             continue;
+        team_victim_summary(s, t, now);
+        const struct victim_summary *vs = &t->vsum;
         bool borrowing = team_borrowing(s, ti);
-        for (int x = 0; x < t->nvictims; x++) {
-            const victim_t *v = &t->victims[x];
-            /* a borrowed job turns reclaimable after the reclaim minimum runtime, any job a
-             * priority victim after the minimum runtime (sched_reclaim_min_runtime) */
-            /* (the time it turns one counts only when a pending job of this pass could take
-             * it: a higher class by priority; a job that may be within its quota by reclaim,
-             * when its team still borrows (no event, no change: next_take_at), or by moving
-             * it (defrag.h: one slot of whole GPUs, and free whole GPUs elsewhere to move it
-             * to: next_move_at); these two only when such a job got its turn, known at the
-             * pass's end; still_settled asks the same of newcomers) */
-            if (v->borrowing) {
-                if (now - v->start >= rmin)
-                    s->reclaimable |= borrowing;
-                else if (v->start + rmin < s->next_take_at && s->pend_in_quota && borrowing)
-                    s->next_take_at = v->start + rmin;
-            }
-            if (now - v->start < s->p.min_runtime_s) {
-                sched_time_t at = v->start + s->p.min_runtime_s;
-                if (v->cls_value < s->pend_max_class) {
-                    if (at < s->next_victim_at)
-                        s->next_victim_at = at;
-                } else if (s->pend_in_quota && v->nslots == 1 && v->whole >= 1 &&
-                           at < s->next_move_at) {
-                    s->next_move_at = at;
-                }
-                continue;
-            }
-            if (v->cls_value < s->min_victim_class)
-                s->min_victim_class = v->cls_value;
+        /* (the time one turns a victim counts only when a pending job of this pass could take
+         * it: a higher class by priority; a job that may be within its quota by reclaim, when
+         * its team still borrows (no event, no change: next_take_at), or by moving it
+         * (defrag.h: one slot of whole GPUs, and free whole GPUs elsewhere to move it to:
+         * next_move_at); these two only when such a job got its turn, known at the pass's
+         * end; still_settled asks the same of newcomers) */
+        s->reclaimable |= vs->old_borrowed && borrowing;
+        if (s->pend_in_quota && borrowing)
+            earliest(&s->next_take_at, vs->take_at);
+        for (uint32_t m = vs->young_classes; m; m &= m - 1) {
+            int c = __builtin_ctz(m);
+            if (s->classes[c].value < s->pend_max_class)
+                earliest(&s->next_victim_at, vs->young_at[c]);
+            else if (s->pend_in_quota)
+                earliest(&s->next_move_at, vs->young_move_at[c]);
         }
+        if (vs->min_old_class < s->min_victim_class)
+            s->min_victim_class = vs->min_old_class;
     }
     /* a job within its quota may also move a job to defragment (defrag.h): any preemptible
      * job past the minimum runtime may be the one, so the passes skip no such job */

@@ -14,6 +14,7 @@ void victims_add(sched_t *s, int ji)
     if (!j->preemptible || j->state != SCHED_RUNNING || j->vict_pos != NIL)
         return;
     team_t *t = &s->teams[j->team];
+    t->vsum.valid = false;
     GT_GROW(t->victims, t->capvictims, (size_t)t->nvictims + 1);
     j->vict_pos = t->nvictims;
     const sched_slot_t *sl = &j->slots[0];
@@ -30,6 +31,7 @@ void victims_remove(sched_t *s, int ji)
     if (j->vict_pos == NIL)
         return;
     team_t *t = &s->teams[j->team];
+    t->vsum.valid = false;
     victim_t last = t->victims[--t->nvictims];
     if (last.job != ji) {
         t->victims[j->vict_pos] = last;

@@ -264,8 +264,45 @@ static void test_reclaim_shorter_job(bool shortcut)
     sched_free(s);
 }
 
+/* Each team's victim summary (victim_times.c) holds until one of its jobs crosses a minimum
+ * runtime; a new minimum runtime must end it: a job started at t=0 under 600 s may be taken
+ * by priority at t=101 once the minimum is 60 s. */
+static void test_victim_summary_new_min_runtime(void)
+{
+    sched_params_t p = sched_params_default();
+    p.min_runtime_s = 600;
+    p.grace_s = 10;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "low", 10, true, NULL);
+    sched_class_add(s, "high", 1000, false, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL);
+    sched_node_spec_t n = {.name = "n1", .gpu_type = "A100", .gpus = 8, .block = "b1",
+                           .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
+                           .memory_mib = 512 * 1024};
+    sched_node_add(s, &n, NULL);
+    sched_job_spec_t low = {.id = 1, .team = a, .prio_class = 0, .gpus_milli = 8000};
+    sched_job_submit(s, &low, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    sched_job_spec_t high = {.id = 2, .team = a, .prio_class = 1, .gpus_milli = 8000,
+                             .submit = 100};
+    sched_job_submit(s, &high, NULL);
+    sched_cycle(s, 100, &nd);
+    bool none_before = nd == 0;
+    p.min_runtime_s = 60;
+    sched_set_params(s, &p);
+    const sched_decision_t *d = sched_cycle(s, 101, &nd);
+    char msg[256];
+    ok(none_before && nd == 1 && d[0].action == SCHED_PREEMPT && d[0].job_id == 1 &&
+           sched_check_invariants(s, msg, sizeof(msg)),
+       "a new minimum runtime ends the victim summaries: the high job preempts at t=101 "
+       "(%zu decisions) %s", nd, msg);
+    sched_free(s);
+}
+
 int main(void)
 {
+    test_victim_summary_new_min_runtime();
     test_reclaim_shorter_job(false);
     test_reclaim_shorter_job(true);
     test_rest_after_over_limit(false);
