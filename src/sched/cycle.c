@@ -1022,7 +1022,12 @@ static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
     if (!s->p.backfill || ps->reservations < s->p.reservations)
         return true;
     bool preempt = s->p.preemption && ps->preempt_tries < PREEMPT_TRIES_PER_CYCLE;
-    for (size_t h = 0; h < s->nruns; h++) {
+    /* (from the run that could act at the last check: the answer is the same whatever the
+     * order, and that run often still can) */
+    size_t first = s->can_act_hint < s->nruns ? s->can_act_hint : 0;
+    for (size_t i = 0; i < s->nruns; i++) {
+        size_t h = first + i < s->nruns ? first + i : first + i - s->nruns;
+        s->can_act_hint = h;
         const struct order_run *r = &s->runs[h];
         /* (entries taken ahead of their turn and not yet reached are still the run's: the
          * first of them is its head) */

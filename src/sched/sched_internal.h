@@ -353,6 +353,8 @@ struct sched {
         struct run_key rest_key;                   /* ... and its place in the merge */
     } *runs;
     size_t capruns;
+    size_t can_act_hint;                           /* the run anyone_left_can_act (cycle.c)
+                                                      found able to act last */
     struct shadow_entry {                          /* an entry taken ahead of its turn */
         struct run_key key;                        /* its place in the merge's order */
         int need, next;                            /* next: the run's next one, or -1 */
