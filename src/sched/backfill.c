@@ -48,6 +48,7 @@ void release_untrack(sched_t *s, int ji)
         memmove(&s->releases[pos], &s->releases[pos + 1],
                 (s->nreleases - pos - 1) * sizeof(*s->releases));
         s->nreleases--;
+        s->releases_version++;
     }
     j->in_releases = false;
 }
@@ -70,6 +71,7 @@ void release_track(sched_t *s, int ji)
     int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : -1;
     s->releases[pos] = (struct release){end, ji, j->nslots, sl->node, whole};
     s->nreleases++;
+    s->releases_version++;
     j->release_end = end;
     j->in_releases = true;
 }
@@ -77,6 +79,71 @@ void release_track(sched_t *s, int ji)
 static bool reserved_now(const sched_t *s, const node_t *n)
 {
     return n->resv_epoch == s->resv_epoch;
+}
+
+/* The whole GPUs slot k of release rel frees (-1: a fraction, none), and its node. */
+static int release_slot(const sched_t *s, const struct release *rel, int k, int *node)
+{
+    if (rel->nslots == 1) {
+        *node = rel->node;
+        return rel->whole;
+    }
+    const sched_slot_t *sl = &s->jobs[rel->job].slots[k];
+    *node = sl->node;
+    return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : -1;
+}
+
+/* The shared walk (s->proj), started afresh when the pass, the nodes' free GPUs (a job given
+ * GPUs) or the releases changed since it was walked. */
+static void projection_start(sched_t *s)
+{
+    struct projection *p = &s->proj;
+    if (p->valid && p->resv_epoch == s->resv_epoch && p->charges == s->charges &&
+        p->releases_version == s->releases_version)
+        return;
+    GT_GROW(s->proj_gpus, s->capproj_gpus, (size_t)s->nnodes + 1);
+    if (s->capproj_stamp < (size_t)s->nnodes + 1) {
+        size_t old = s->capproj_stamp;
+        GT_GROW(s->proj_stamp, s->capproj_stamp, (size_t)s->nnodes + 1);
+        memset(s->proj_stamp + old, 0, (s->capproj_stamp - old) * sizeof(*s->proj_stamp));
+    }
+    p->valid = true;
+    p->resv_epoch = s->resv_epoch;
+    p->charges = s->charges;
+    p->releases_version = s->releases_version;
+    p->walked = 0;
+    if (++p->stamp == 0) { /* (wrapped: no node may hold an old stamp) */
+        memset(s->proj_stamp, 0, s->capproj_stamp * sizeof(*s->proj_stamp));
+        p->stamp = 1;
+    }
+    for (int g = 0; g <= SCHED_MAX_GPUS_PER_NODE; g++)
+        p->ncross[g] = 0;
+}
+
+/* Walks one more release: each slot's whole GPUs added to its node's projection, and each
+ * size g the node reaches for the first time recorded as a crossing, in walk order. */
+static void projection_step(sched_t *s)
+{
+    struct projection *p = &s->proj;
+    int r = (int)p->walked++;
+    const struct release *rel = &s->releases[r];
+    for (int k = 0; k < rel->nslots; k++) {
+        int ni, whole = release_slot(s, rel, k, &ni);
+        if (whole <= 0)
+            continue;
+        if (s->proj_stamp[ni] != p->stamp) {
+            s->proj_stamp[ni] = p->stamp;
+            s->proj_gpus[ni] = s->nodes[ni].free_whole;
+        }
+        int before = s->proj_gpus[ni];
+        s->proj_gpus[ni] += whole;
+        int top = s->proj_gpus[ni] < SCHED_MAX_GPUS_PER_NODE ? s->proj_gpus[ni]
+                                                              : SCHED_MAX_GPUS_PER_NODE;
+        for (int g = before + 1; g <= top; g++) {
+            GT_GROW(p->cross[g], p->capcross[g], p->ncross[g] + 1);
+            p->cross[g][p->ncross[g]++] = (struct crossing){ni, r};
+        }
+    }
 }
 
 void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
@@ -99,6 +166,29 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
                 }
         }
     sched_time_t shadow = now;
+    /* The nodes that reach g in the walk, in its order, from the walk the pass's reservations
+     * share (the walk below, once per pass and state; a node holding g already was chosen
+     * above or cannot be, as below) */
+    if (!s->p.no_shared_walk && g >= 1 && g <= SCHED_MAX_GPUS_PER_NODE) {
+        projection_start(s);
+        const struct projection *p = &s->proj;
+        for (size_t c = 0; nchosen < want; c++) {
+            while (c >= p->ncross[g] && p->walked < s->nreleases)
+                projection_step(s);
+            if (c >= p->ncross[g])
+                break;
+            int ni = p->cross[g][c].node;
+            node_t *n = &s->nodes[ni];
+            if (!n->up || !n->schedulable || !(types >> n->type & 1) || reserved_now(s, n) ||
+                !node_has_features(n, j) || !node_maint_allows(s, n, j) || n->ngpus < g ||
+                n->free_whole >= g)
+                continue;
+            chosen[nchosen++] = ni;
+            sched_time_t end = s->releases[p->cross[g][c].rel].end;
+            shadow = end > now ? end : now;
+        }
+        goto chosen;
+    }
     for (size_t r = 0; r < s->nreleases && nchosen < want; r++) {
         const struct release *rel = &s->releases[r];
         /* a one-node job's slot is in its entry: the walk touches no job record for it */
@@ -126,6 +216,7 @@ void backfill_reserve(sched_t *s, job_t *j, uint64_t types, sched_time_t now)
             }
         }
     }
+chosen:
     if (nchosen < want) {
         j->est_start = SCHED_NEVER;
         return;

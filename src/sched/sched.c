@@ -101,6 +101,10 @@ void sched_free(sched_t *s)
     free(s->room_reclaim);
     free(s->room_move);
     free(s->releases);
+    for (int g = 0; g <= SCHED_MAX_GPUS_PER_NODE; g++)
+        free(s->proj.cross[g]);
+    free(s->proj_gpus);
+    free(s->proj_stamp);
     fgd_free(s);
     free(s);
 }

@@ -104,6 +104,10 @@ typedef struct sched_params {
      * time, rather than by a search where none of it is within quota (rest_reach_before). The
      * same decisions (test_sched_skip); for tests. */
     bool no_rest_search;
+    /* true: each reservation walks the running jobs by expected end on its own, rather than
+     * reading the walk a pass's reservations share while nothing changed (backfill.c,
+     * projection_start). The same decisions (test_sched_skip); for tests. */
+    bool no_shared_walk;
 } sched_params_t;
 
 /* The reclaim minimum runtime p means: as set (or min_runtime_s when -1), never more than the

@@ -429,6 +429,26 @@ struct sched {
                                                       (-1: a fraction, which frees none) */
     } *releases;
     size_t nreleases, capreleases;
+    uint64_t releases_version;                     /* changes whenever the list does */
+    struct projection {                            /* backfill.c: the walk over the releases,
+                                                      shared by a pass's reservations while
+                                                      the nodes and the list stand */
+        bool valid;
+        uint32_t resv_epoch;                       /* the pass it belongs to ... */
+        uint64_t charges, releases_version;        /* ... and what it was walked from */
+        size_t walked;                             /* releases walked */
+        uint32_t stamp;                            /* (nodes with proj_stamp[ni] == stamp hold
+                                                      their projection in proj[ni]) */
+        struct crossing {                          /* where a node first holds g whole GPUs */
+            int node;
+            int rel;                               /* the release (an index) that gave them */
+        } *cross[SCHED_MAX_GPUS_PER_NODE + 1];
+        size_t ncross[SCHED_MAX_GPUS_PER_NODE + 1], capcross[SCHED_MAX_GPUS_PER_NODE + 1];
+    } proj;
+    int *proj_gpus;                                /* by node: free whole GPUs plus those the
+                                                      walked releases gave it */
+    uint32_t *proj_stamp;
+    size_t capproj_gpus, capproj_stamp;
     /* maintenance windows (maint.c) */
     struct maint {
         char *name;

@@ -28,7 +28,7 @@ static sched_t *make(bool skip_ahead)
     p.min_runtime_s = 60;
     p.grace_s = 10;
     p.reservations = 2;
-    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = !skip_ahead;
+    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !skip_ahead;
     sched_t *s = sched_new(&p);
     sched_class_add(s, "low", 10, true, NULL);
     sched_class_add(s, "normal", 100, true, NULL);
@@ -300,8 +300,70 @@ static void test_victim_summary_new_min_runtime(void)
     sched_free(s);
 }
 
+/* A pass's reservations share one walk over the running jobs by expected end (backfill.c)
+ * only while no job is given GPUs: here the first reservation's walk passes n1 (2 GPUs free,
+ * 4 more at t=100), a 2-GPU job then starts on n1, and the second reservation (6 GPUs) must
+ * see n1 reach 4 at t=100, not 6: it waits for n3 at t=300. */
+static void test_shared_walk_after_a_start(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.order = SCHED_ORDER_FIFO;
+    p.preemption = false;
+    p.fairshare = false;
+    p.reservations = 2;
+    p.no_shared_walk = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL);
+    const char *types[] = {"T1", "T2", "T3"};
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "n%d", i + 1);
+        sched_node_spec_t n = {.name = name, .gpu_type = types[i], .gpus = 8, .block = "b1",
+                               .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
+                               .memory_mib = 512 * 1024};
+        sched_node_add(s, &n, NULL);
+    }
+    uint64_t t1 = 1ULL << sched_gpu_type_find(s, "T1"), t2 = 1ULL << sched_gpu_type_find(s, "T2");
+    uint64_t t3 = 1ULL << sched_gpu_type_find(s, "T3");
+    /* n1: 4 GPUs until t=100 and 2 until t=1000; n2: 4 until t=150; n3: 8 until t=300 */
+    sched_job_spec_t run[] = {
+        {.id = 1, .team = a, .gpus_milli = 4000, .gpu_types = t1, .estimate = 100},
+        {.id = 2, .team = a, .gpus_milli = 2000, .gpu_types = t1, .estimate = 1000},
+        {.id = 3, .team = a, .gpus_milli = 4000, .gpu_types = t2, .estimate = 150},
+        {.id = 4, .team = a, .gpus_milli = 8000, .gpu_types = t3, .estimate = 300},
+    };
+    for (int i = 0; i < 4; i++)
+        sched_job_submit(s, &run[i], NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    bool placed = nd == 4;
+    /* R1 (8 GPUs) reserves n2 from t=150, past n1's release; S (2 GPUs) starts on n1; R2 */
+    sched_job_spec_t r1 = {.id = 5, .team = a, .gpus_milli = 8000, .submit = 10, .estimate = 50};
+    sched_job_spec_t sj = {.id = 6, .team = a, .gpus_milli = 2000, .submit = 11}; /* (no end:
+                                                    the list of expected ends stays as it is) */
+    sched_job_spec_t r2 = {.id = 7, .team = a, .gpus_milli = 6000, .submit = 12, .estimate = 50};
+    sched_job_submit(s, &r1, NULL);
+    sched_job_submit(s, &sj, NULL);
+    sched_job_submit(s, &r2, NULL);
+    sched_cycle(s, 20, &nd);
+    sched_job_info_t i1, is, i2;
+    sched_job_info(s, 5, &i1);
+    sched_job_info(s, 6, &is);
+    sched_job_info(s, 7, &i2);
+    ok(placed && i1.estimated_start == 150 && is.state == SCHED_RUNNING &&
+           i2.estimated_start == 300,
+       "%s the shared walk: the 8-GPU job is planned at t=150 (%lld), the 2-GPU job starts, "
+       "the 6-GPU job is planned at t=300 (%lld)",
+       shortcut ? "with" : "without", (long long)i1.estimated_start,
+       (long long)i2.estimated_start);
+    sched_free(s);
+}
+
 int main(void)
 {
+    test_shared_walk_after_a_start(false);
+    test_shared_walk_after_a_start(true);
     test_victim_summary_new_min_runtime();
     test_reclaim_shorter_job(false);
     test_reclaim_shorter_job(true);
