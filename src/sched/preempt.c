@@ -19,6 +19,7 @@
  * priority) only jobs that hold CPUs or memory it needs, and a GPU job never takes a victim
  * that frees none of what it lacks (a CPU-only job, for GPUs). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "sched/sched_internal.h"
 
@@ -116,6 +117,53 @@ static int reclaim_room_max(sched_t *s)
     return best;
 }
 
+/* Whether reclaim could free g whole GPUs for one-node job j on some node now, at most: a
+ * node's GPUs free to j (preempt_usable) plus those of the borrowed jobs there past the
+ * reclaim minimum runtime of the teams that borrow (of any class: s->reach_room). Taken at
+ * the first ask and kept while no job is given GPUs (s->charges): until then no team starts
+ * to borrow, no job turns a victim (the pass's clock stands), preemptions take victims away
+ * and reservations and holds take free GPUs. A node not reserved then counts all its free
+ * GPUs (s->reach_free, their most); one reserved then (s->reach_resv) is asked each time. */
+static bool reclaim_could_reach(sched_t *s, const job_t *j, int g)
+{
+    if (s->reach_cycle != s->stats.cycles || s->reach_charges != s->charges) {
+        GT_GROW(s->reach_room, s->capreach_room, (size_t)s->nnodes + 1);
+        memset(s->reach_room, 0, (size_t)s->nnodes * sizeof(*s->reach_room));
+        sched_time_t rmin = sched_reclaim_min_runtime(s);
+        for (int ti = 0; ti < s->nteams; ti++) {
+            const team_t *t = &s->teams[ti];
+            if (!t->nvictims || !team_borrowing(s, ti))
+                continue;
+            for (int x = 0; x < t->nvictims; x++)
+                if (t->victims[x].borrowing && s->now - t->victims[x].start >= rmin)
+                    victim_add_whole(s, &t->victims[x], s->reach_room);
+        }
+        s->reach_free = 0;
+        s->nreach_resv = 0;
+        for (int ni = 0; ni < s->nnodes; ni++) {
+            if (!s->reach_room[ni])
+                continue;
+            const node_t *n = &s->nodes[ni];
+            if (n->resv_epoch == s->resv_epoch) {
+                GT_GROW(s->reach_resv, s->capreach_resv, s->nreach_resv + 1);
+                s->reach_resv[s->nreach_resv++] = ni;
+            } else if (n->free_whole + s->reach_room[ni] > s->reach_free) {
+                s->reach_free = n->free_whole + s->reach_room[ni];
+            }
+        }
+        s->reach_cycle = s->stats.cycles;
+        s->reach_charges = s->charges;
+    }
+    if (s->reach_free >= g)
+        return true;
+    for (size_t i = 0; i < s->nreach_resv; i++) {
+        int ni = s->reach_resv[i];
+        if (preempt_usable(s, ni, j, s->now) + s->reach_room[ni] >= g)
+            return true;
+    }
+    return false;
+}
+
 bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t now)
 {
     job_t *j = &s->jobs[ji];
@@ -142,6 +190,9 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
     /* by reclaim alone, no node may reach the GPUs it asks per node: no victims would do (a
      * gang's nodes free enough already count as such nodes too) */
     if (!prio && (!in_quota || (rmin > 0 && !s->p.no_reclaim_bound && reclaim_room_max(s) < g)))
+        return false;
+    /* ... nor, for a one-node job, with what reclaim may take now (reclaim_could_reach) */
+    if (!prio && want == 1 && !s->p.no_reclaim_bound && !reclaim_could_reach(s, j, g))
         return false;
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];

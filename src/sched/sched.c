@@ -98,6 +98,8 @@ void sched_free(sched_t *s)
     free(s->pscratch.ent);
     free(s->pscratch.touched);
     free(s->reclaim_room);
+    free(s->reach_room);
+    free(s->reach_resv);
     free(s->room_reclaim);
     free(s->room_move);
     free(s->releases);

@@ -260,6 +260,12 @@ struct sched {
     size_t caproom_reclaim, caproom_move;
     int *reclaim_room;                             /* per node, scratch of reclaim_room_max */
     size_t capreclaim_room;
+    int *reach_room;                               /* per node, preempt.c's
+                                                      reclaim_could_reach: ... */
+    int *reach_resv;
+    size_t capreach_room, capreach_resv, nreach_resv;
+    int reach_free;
+    uint64_t reach_cycle, reach_charges;           /* ... as of this pass and s->charges */
     uint64_t reclaim_room_cycle;                   /* the pass (stats.cycles) whose bound... */
     int reclaim_room_max;                          /* ... this is (preempt.c) */
     bool hold_dropped;                             /* the pass took a nomination back: what its
