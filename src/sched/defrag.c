@@ -133,9 +133,11 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
         !(f->features & ~j->features) && j->cpus >= f->cpus && j->mem >= f->mem)
         return false;
     s->now = now;
-    if (s->max_free_whole == 0 && !s->p.no_reclaim_bound) {
-        /* no node has a whole GPU free for a moved job: the scan below would find nothing,
-         * and leave this failure (as it does) */
+    if (!s->p.no_reclaim_bound &&
+        (s->max_free_whole == 0 || !reach_any(s, &s->reach_move, j, g, true))) {
+        /* no node has a whole GPU free for a moved job, or none with a job to move could
+         * reach g with all it might free: the scan below would find nothing, and leave this
+         * failure (as it does) */
         s->defrag_fail = (struct defrag_fail){s->stats.cycles, g, jv, types, j->features,
                                               j->cpus, j->mem};
         return false;

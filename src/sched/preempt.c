@@ -117,48 +117,52 @@ static int reclaim_room_max(sched_t *s)
     return best;
 }
 
-/* Whether reclaim could free g whole GPUs for one-node job j on some node now, at most: a
- * node's GPUs free to j (preempt_usable) plus those of the borrowed jobs there past the
- * reclaim minimum runtime of the teams that borrow (of any class: s->reach_room). Taken at
- * the first ask and kept while no job is given GPUs (s->charges): until then no team starts
- * to borrow, no job turns a victim (the pass's clock stands), preemptions take victims away
- * and reservations and holds take free GPUs. A node not reserved then counts all its free
- * GPUs (s->reach_free, their most); one reserved then (s->reach_resv) is asked each time. */
-static bool reclaim_could_reach(sched_t *s, const job_t *j, int g)
+/* (sched_internal.h) */
+bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
 {
-    if (s->reach_cycle != s->stats.cycles || s->reach_charges != s->charges) {
-        GT_GROW(s->reach_room, s->capreach_room, (size_t)s->nnodes + 1);
-        memset(s->reach_room, 0, (size_t)s->nnodes * sizeof(*s->reach_room));
+    if (r->cycle != s->stats.cycles || r->charges != s->charges) {
+        GT_GROW(r->room, r->caproom, (size_t)s->nnodes + 1);
+        GT_GROW(r->movable, r->capmovable, (size_t)s->nnodes + 1);
+        memset(r->room, 0, (size_t)s->nnodes * sizeof(*r->room));
+        if (move)
+            memset(r->movable, 0, (size_t)s->nnodes * sizeof(*r->movable));
         sched_time_t rmin = sched_reclaim_min_runtime(s);
         for (int ti = 0; ti < s->nteams; ti++) {
             const team_t *t = &s->teams[ti];
-            if (!t->nvictims || !team_borrowing(s, ti))
+            if (!t->nvictims)
                 continue;
-            for (int x = 0; x < t->nvictims; x++)
-                if (t->victims[x].borrowing && s->now - t->victims[x].start >= rmin)
-                    victim_add_whole(s, &t->victims[x], s->reach_room);
+            bool borrowing = team_borrowing(s, ti);
+            for (int x = 0; x < t->nvictims; x++) {
+                const victim_t *v = &t->victims[x];
+                bool old = s->now - v->start >= s->p.min_runtime_s;
+                if ((v->borrowing && borrowing && s->now - v->start >= rmin) || (move && old))
+                    victim_add_whole(s, v, r->room);
+                if (move && old && v->nslots == 1 && v->whole >= 1)
+                    r->movable[v->node] = true;
+            }
         }
-        s->reach_free = 0;
-        s->nreach_resv = 0;
+        r->best_free = 0;
+        r->nresv = 0;
         for (int ni = 0; ni < s->nnodes; ni++) {
-            if (!s->reach_room[ni])
+            int room = r->room[ni];
+            if (!room || (move && !r->movable[ni])) /* (a move needs a job to move there) */
                 continue;
             const node_t *n = &s->nodes[ni];
             if (n->resv_epoch == s->resv_epoch) {
-                GT_GROW(s->reach_resv, s->capreach_resv, s->nreach_resv + 1);
-                s->reach_resv[s->nreach_resv++] = ni;
-            } else if (n->free_whole + s->reach_room[ni] > s->reach_free) {
-                s->reach_free = n->free_whole + s->reach_room[ni];
+                GT_GROW(r->resv, r->capresv, r->nresv + 1);
+                r->resv[r->nresv++] = ni;
+            } else if (n->free_whole + room > r->best_free) {
+                r->best_free = n->free_whole + room;
             }
         }
-        s->reach_cycle = s->stats.cycles;
-        s->reach_charges = s->charges;
+        r->cycle = s->stats.cycles;
+        r->charges = s->charges;
     }
-    if (s->reach_free >= g)
+    if (r->best_free >= g)
         return true;
-    for (size_t i = 0; i < s->nreach_resv; i++) {
-        int ni = s->reach_resv[i];
-        if (preempt_usable(s, ni, j, s->now) + s->reach_room[ni] >= g)
+    for (size_t i = 0; i < r->nresv; i++) {
+        int ni = r->resv[i];
+        if (preempt_usable(s, ni, j, s->now) + r->room[ni] >= g)
             return true;
     }
     return false;
@@ -191,8 +195,8 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
      * gang's nodes free enough already count as such nodes too) */
     if (!prio && (!in_quota || (rmin > 0 && !s->p.no_reclaim_bound && reclaim_room_max(s) < g)))
         return false;
-    /* ... nor, for a one-node job, with what reclaim may take now (reclaim_could_reach) */
-    if (!prio && want == 1 && !s->p.no_reclaim_bound && !reclaim_could_reach(s, j, g))
+    /* ... nor, for a one-node job, with what reclaim may take now (reach_any) */
+    if (!prio && want == 1 && !s->p.no_reclaim_bound && !reach_any(s, &s->reach, j, g, false))
         return false;
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];

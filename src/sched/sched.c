@@ -98,8 +98,12 @@ void sched_free(sched_t *s)
     free(s->pscratch.ent);
     free(s->pscratch.touched);
     free(s->reclaim_room);
-    free(s->reach_room);
-    free(s->reach_resv);
+    free(s->reach.room);
+    free(s->reach.resv);
+    free(s->reach.movable);
+    free(s->reach_move.room);
+    free(s->reach_move.resv);
+    free(s->reach_move.movable);
     free(s->room_reclaim);
     free(s->room_move);
     free(s->releases);

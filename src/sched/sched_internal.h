@@ -260,12 +260,15 @@ struct sched {
     size_t caproom_reclaim, caproom_move;
     int *reclaim_room;                             /* per node, scratch of reclaim_room_max */
     size_t capreclaim_room;
-    int *reach_room;                               /* per node, preempt.c's
-                                                      reclaim_could_reach: ... */
-    int *reach_resv;
-    size_t capreach_room, capreach_resv, nreach_resv;
-    int reach_free;
-    uint64_t reach_cycle, reach_charges;           /* ... as of this pass and s->charges */
+    struct reach {                                 /* what a preemption try could free on
+                                                      one node, at most (reach_any) */
+        int *room;                                 /* per node, the victims' whole GPUs */
+        int *resv;                                 /* the nodes with room reserved then */
+        bool *movable;                             /* per node, a job a move could take */
+        size_t caproom, capresv, nresv, capmovable;
+        int best_free;                             /* the most free + room over the others */
+        uint64_t cycle, charges;                   /* as of this pass and s->charges */
+    } reach, reach_move;                           /* reclaim (preempt.c); a move (defrag.c) */
     uint64_t reclaim_room_cycle;                   /* the pass (stats.cycles) whose bound... */
     int reclaim_room_max;                          /* ... this is (preempt.c) */
     bool hold_dropped;                             /* the pass took a nomination back: what its
@@ -616,6 +619,16 @@ void preempt_hold_targets(sched_t *s, job_t *j);
  * not promised to another job of this pass (a hold for another preemptor, a reservation j
  * would run into if it started after the grace period). */
 int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now);
+/* Whether a try for one-node job j could reach g whole GPUs on some node: its GPUs free to j
+ * (preempt_usable) plus the whole GPUs there of the jobs such a try may take, at most: the
+ * borrowed jobs past the reclaim minimum runtime of the teams that borrow (reclaim), and with
+ * move, on nodes that hold a job a move could take (one slot of whole GPUs, past the minimum
+ * runtime), also every job past the minimum runtime (any class: defrag.h). Taken at the first
+ * ask into r and kept while no job is given GPUs (s->charges): until then no team starts to
+ * borrow, no job turns a victim (the pass's clock stands), preemptions take victims away and
+ * reservations and holds take free GPUs. A node not reserved then counts all its free GPUs
+ * (r->best_free); one reserved then is asked each time. false: the try would find nothing. */
+bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move);
 /* qsort_r order of victims (indexes into s->jobs; ctx is s): lowest class first, then the
  * cheapest by policy_victim_cost, then by id (a total order). preempt.c and defrag.c. */
 int sched_victim_cmp(const void *a, const void *b, void *ctx);
