@@ -52,6 +52,15 @@ static sched_t *make(bool skip_ahead)
     return s;
 }
 
+/* An 8-GPU node of GPU type `type` on leaf l1, for the scenarios below. */
+static void add_node(sched_t *s, const char *name, const char *type)
+{
+    sched_node_spec_t n = {.name = name, .gpu_type = type, .gpus = 8, .block = "b1",
+                           .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
+                           .memory_mib = 512 * 1024};
+    sched_node_add(s, &n, NULL);
+}
+
 static bool same_decisions(const sched_decision_t *a, size_t na, const sched_decision_t *b,
                            size_t nb)
 {
@@ -178,10 +187,7 @@ static void test_rest_after_over_limit(bool skip_ahead)
     int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
     int c = sched_team_add(s, "c", -1, 1, NULL);
     sched_team_set_quota(s, a, -1, 0, 4000, NULL); /* a may hold 4 GPUs */
-    sched_node_spec_t n = {.name = "n1", .gpu_type = "A100", .gpus = 8, .block = "b1",
-                           .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
-                           .memory_mib = 512 * 1024};
-    sched_node_add(s, &n, NULL);
+    add_node(s, "n1", "A100");
     sched_job_spec_t full = {.id = 1, .team = b, .prio_class = 1, .gpus_milli = 8000};
     sched_job_submit(s, &full, NULL);
     size_t nd;
@@ -231,10 +237,7 @@ static void test_reclaim_shorter_job(bool shortcut)
     for (int i = 1; i <= 2; i++) {
         char name[8];
         snprintf(name, sizeof(name), "n%d", i);
-        sched_node_spec_t n = {.name = name, .gpu_type = "A100", .gpus = 8, .block = "b1",
-                               .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
-                               .memory_mib = 512 * 1024};
-        sched_node_add(s, &n, NULL);
+        add_node(s, name, "A100");
     }
     /* c fills n2 within its quota until t=1000; b borrows 4 GPUs (its quota is 0) until 500 */
     sched_job_spec_t c1 = {.id = 1, .team = c, .gpus_milli = 8000, .estimate = 1000};
@@ -276,10 +279,7 @@ static void test_victim_summary_new_min_runtime(void)
     sched_class_add(s, "low", 10, true, NULL);
     sched_class_add(s, "high", 1000, false, NULL);
     int a = sched_team_add(s, "a", -1, 1, NULL);
-    sched_node_spec_t n = {.name = "n1", .gpu_type = "A100", .gpus = 8, .block = "b1",
-                           .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
-                           .memory_mib = 512 * 1024};
-    sched_node_add(s, &n, NULL);
+    add_node(s, "n1", "A100");
     sched_job_spec_t low = {.id = 1, .team = a, .prio_class = 0, .gpus_milli = 8000};
     sched_job_submit(s, &low, NULL);
     size_t nd;
@@ -319,10 +319,7 @@ static void test_shared_walk_after_a_start(bool shortcut)
     for (int i = 0; i < 3; i++) {
         char name[8];
         snprintf(name, sizeof(name), "n%d", i + 1);
-        sched_node_spec_t n = {.name = name, .gpu_type = types[i], .gpus = 8, .block = "b1",
-                               .spine = "s1", .leaf = "l1", .cpus_milli = 64000,
-                               .memory_mib = 512 * 1024};
-        sched_node_add(s, &n, NULL);
+        add_node(s, name, types[i]);
     }
     uint64_t t1 = 1ULL << sched_gpu_type_find(s, "T1"), t2 = 1ULL << sched_gpu_type_find(s, "T2");
     uint64_t t3 = 1ULL << sched_gpu_type_find(s, "T3");
