@@ -12,10 +12,10 @@ static void earliest(sched_time_t *best, sched_time_t t)
         *best = t;
 }
 
-/* Team t's victim summary, as of now, into *vs (sched_internal.h: struct victim_summary): a borrowed
- * job turns reclaimable after the reclaim minimum runtime, any job a priority victim after
- * the minimum runtime (sched_reclaim_min_runtime). It holds until one of them crosses one of
- * these, or the victims change (victims.c). */
+/* Team t's victim summary, as of now, into *vs (sched_internal.h: struct victim_summary): a
+ * borrowed job turns reclaimable after the reclaim minimum runtime, any job a priority victim
+ * after the minimum runtime (sched_reclaim_min_runtime). It holds until one of them crosses
+ * one of these, or the victims change (victims.c). */
 void victim_summary_of(const sched_t *s, const team_t *t, sched_time_t now,
                        struct victim_summary *vs)
 {
