@@ -474,14 +474,6 @@ static void remember_preempt_failure(sched_t *s, const job_t *j, uint64_t types,
         s->npfails++;
 }
 
-/* Where the GPUs reserved on a node stop being usable to j in a preemption try: its end there
- * (preempt_usable: reserved GPUs it would free again before the reservation starts). */
-static sched_time_t preempt_end(const sched_t *s, const job_t *j)
-{
-    sched_time_t dur = job_plan_duration(j);
-    return dur > 0 ? s->now + s->p.grace_s + dur : SCHED_NEVER;
-}
-
 /* A try by j, within its team's quota (a team without typed quota), would find no room:
  * another such job found none in this pass, at least as small and of a class at least as
  * high, that would free reserved GPUs no later, and no job was given GPUs since. The
@@ -495,7 +487,7 @@ static bool reclaim_known_hopeless(const sched_t *s, const job_t *j, uint64_t ty
     if (s->teams[j->team].typed_quota || j->ntargets > 0)
         return false;
     int v = s->classes[j->cls].value;
-    sched_time_t end = preempt_end(s, j);
+    sched_time_t end = preempt_end(s, j, s->now);
     for (int i = 0; i < s->nrfails; i++) {
         const struct reclaim_fail *f = &s->rfails[i];
         if (f->charges == s->charges && v <= f->cls_value && end >= f->shape.end &&
@@ -510,7 +502,7 @@ static void remember_reclaim_failure(sched_t *s, const job_t *j, uint64_t types,
     if (s->teams[j->team].typed_quota)
         return;
     struct reclaim_fail f = {{types, j->features, per, j->cpus, j->mem, j->nodes,
-                              preempt_end(s, j), maint_end(s, j), SCHED_REASON_NONE},
+                              preempt_end(s, j, s->now), maint_end(s, j), SCHED_REASON_NONE},
                              s->classes[j->cls].value, s->charges};
     s->rfails[s->rfails_ring++ % FAIL_CACHE] = f;
     if (s->nrfails < FAIL_CACHE)

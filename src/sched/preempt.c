@@ -78,8 +78,7 @@ void preempt_hold_targets(sched_t *s, job_t *j)
 int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now)
 {
     const node_t *n = &s->nodes[ni];
-    sched_time_t dur = job_plan_duration(j);
-    sched_time_t end = dur > 0 ? now + s->p.grace_s + dur : SCHED_NEVER;
+    sched_time_t end = preempt_end(s, j, now);
     if (n->resv_epoch != s->resv_epoch || end <= n->resv_start)
         return n->free_whole;
     int held = n->resv_gpus;
@@ -87,34 +86,6 @@ int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now)
         if (j->targets[k] == ni)
             held -= job_per_node_gpus_whole(j); /* its own earlier claim */
     return n->free_whole > held ? n->free_whole - (held > 0 ? held : 0) : 0;
-}
-
-/* The most whole GPUs that reclaim could give one job on one node in this pass, at most: over
- * the nodes, the free whole GPUs plus those of the borrowed jobs, of any team (one that does
- * not borrow now may start to in the pass, its own starts making it borrow) and any age.
- * Computed at the pass's first try that needs it and kept: it only falls during a pass
- * (starts take free GPUs, preemptions give none back, and a job started in the pass is
- * younger than the reclaim minimum runtime: the caller asks only when that is above 0). */
-static int reclaim_room_max(sched_t *s)
-{
-    if (s->reclaim_room_cycle == s->stats.cycles)
-        return s->reclaim_room_max;
-    GT_GROW(s->reclaim_room, s->capreclaim_room, (size_t)s->nnodes + 1);
-    for (int ni = 0; ni < s->nnodes; ni++)
-        s->reclaim_room[ni] = s->nodes[ni].free_whole;
-    for (int ti = 0; ti < s->nteams; ti++) {
-        const team_t *t = &s->teams[ti];
-        for (int x = 0; x < t->nvictims; x++)
-            if (t->victims[x].borrowing)
-                victim_add_whole(s, &t->victims[x], s->reclaim_room);
-    }
-    int best = 0;
-    for (int ni = 0; ni < s->nnodes; ni++)
-        if (s->reclaim_room[ni] > best)
-            best = s->reclaim_room[ni];
-    s->reclaim_room_cycle = s->stats.cycles;
-    s->reclaim_room_max = best;
-    return best;
 }
 
 /* (sched_internal.h) */
@@ -141,10 +112,12 @@ bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
                     r->movable[v->node] = true;
             }
         }
-        r->best_free = 0;
+        r->best_free = r->best_any = 0;
         r->nresv = 0;
         for (int ni = 0; ni < s->nnodes; ni++) {
             int room = r->room[ni];
+            if (s->nodes[ni].free_whole + room > r->best_any)
+                r->best_any = s->nodes[ni].free_whole + room;
             if (!room || (move && !r->movable[ni])) /* (a move needs a job to move there) */
                 continue;
             const node_t *n = &s->nodes[ni];
@@ -158,6 +131,8 @@ bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
         r->cycle = s->stats.cycles;
         r->charges = s->charges;
     }
+    if (j->nodes > 1) /* (a gang may also use nodes free enough already, with no room) */
+        return r->best_any >= g;
     if (r->best_free >= g)
         return true;
     for (size_t i = 0; i < r->nresv; i++) {
@@ -191,12 +166,9 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
      * pass joins the index, but the pass's order puts higher classes first: its class is no
      * lower than j's.) Else only reclaim looks, at the teams still borrowing. */
     bool prio = s->min_victim_class < jv;
-    /* by reclaim alone, no node may reach the GPUs it asks per node: no victims would do (a
-     * gang's nodes free enough already count as such nodes too) */
-    if (!prio && (!in_quota || (rmin > 0 && !s->p.no_reclaim_bound && reclaim_room_max(s) < g)))
-        return false;
-    /* ... nor, for a one-node job, with what reclaim may take now (reach_any) */
-    if (!prio && want == 1 && !s->p.no_reclaim_bound && !reach_any(s, &s->reach, j, g, false))
+    /* by reclaim alone, no node may reach the GPUs it asks per node with what reclaim may take
+     * now (reach_any): no victims would do */
+    if (!prio && (!in_quota || (!s->p.no_reclaim_bound && !reach_any(s, &s->reach, j, g, false))))
         return false;
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];

@@ -97,7 +97,6 @@ void sched_free(sched_t *s)
     free(s->scratch);
     free(s->pscratch.ent);
     free(s->pscratch.touched);
-    free(s->reclaim_room);
     free(s->reach.room);
     free(s->reach.resv);
     free(s->reach.movable);

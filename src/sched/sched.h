@@ -95,8 +95,8 @@ typedef struct sched_params {
      * cost differs. For tests and measurements. */
     bool no_skip_ahead;
     /* true: every reclaim try looks at the victims, rather than giving up when no node could
-     * reach the GPUs the job asks per node with all the borrowed jobs there (preempt.c,
-     * reclaim_room_max; the default, false), and than skipping a try that one by another job
+     * reach the GPUs the job asks per node with what reclaim may take there (preempt.c,
+     * reach_any; the default, false), and than skipping a try that one by another job
      * within quota already showed hopeless (cycle.c, reclaim_known_hopeless). The same
      * decisions (test_sched_skip); for tests. */
     bool no_reclaim_bound;

@@ -258,8 +258,6 @@ struct sched {
                                                       still borrowing) and the largest one-slot
                                                       job a move could take (victim_times.c) */
     size_t caproom_reclaim, caproom_move;
-    int *reclaim_room;                             /* per node, scratch of reclaim_room_max */
-    size_t capreclaim_room;
     struct reach {                                 /* what a preemption try could free on
                                                       one node, at most (reach_any) */
         int *room;                                 /* per node, the victims' whole GPUs */
@@ -267,10 +265,10 @@ struct sched {
         bool *movable;                             /* per node, a job a move could take */
         size_t caproom, capresv, nresv, capmovable;
         int best_free;                             /* the most free + room over the others */
+        int best_any;                              /* ... over every node, room or not (a
+                                                      gang: reclaim only) */
         uint64_t cycle, charges;                   /* as of this pass and s->charges */
     } reach, reach_move;                           /* reclaim (preempt.c); a move (defrag.c) */
-    uint64_t reclaim_room_cycle;                   /* the pass (stats.cycles) whose bound... */
-    int reclaim_room_max;                          /* ... this is (preempt.c) */
     bool hold_dropped;                             /* the pass took a nomination back: what its
                                                       holds kept from the jobs before it is
                                                       free for the next pass (wakeup.c) */
@@ -619,7 +617,15 @@ void preempt_hold_targets(sched_t *s, job_t *j);
  * not promised to another job of this pass (a hold for another preemptor, a reservation j
  * would run into if it started after the grace period). */
 int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now);
-/* Whether a try for one-node job j could reach g whole GPUs on some node: its GPUs free to j
+/* Where the GPUs reserved on a node stop being usable to j in a preemption try at now: its end
+ * there if it started after the grace period (reserved GPUs it would free again before the
+ * reservation starts), SCHED_NEVER for an unknown duration. */
+static inline sched_time_t preempt_end(const sched_t *s, const job_t *j, sched_time_t now)
+{
+    sched_time_t dur = job_plan_duration(j);
+    return dur > 0 ? now + s->p.grace_s + dur : SCHED_NEVER;
+}
+/* Whether a try for job j could reach g whole GPUs per node on some node: its GPUs free to j
  * (preempt_usable) plus the whole GPUs there of the jobs such a try may take, at most: the
  * borrowed jobs past the reclaim minimum runtime of the teams that borrow (reclaim), and with
  * move, on nodes that hold a job a move could take (one slot of whole GPUs, past the minimum
@@ -627,7 +633,9 @@ int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now);
  * ask into r and kept while no job is given GPUs (s->charges): until then no team starts to
  * borrow, no job turns a victim (the pass's clock stands), preemptions take victims away and
  * reservations and holds take free GPUs. A node not reserved then counts all its free GPUs
- * (r->best_free); one reserved then is asked each time. false: the try would find nothing. */
+ * (r->best_free); one reserved then is asked each time. For a gang (reclaim only), any node
+ * counts, with or without such jobs: it may take nodes free enough already (r->best_any).
+ * false: the try would find nothing. */
 bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move);
 /* qsort_r order of victims (indexes into s->jobs; ctx is s): lowest class first, then the
  * cheapest by policy_victim_cost, then by id (a total order). preempt.c and defrag.c. */
