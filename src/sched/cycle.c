@@ -162,6 +162,9 @@ static inline bool run_before(const sched_t *s, int a, int b)
     return key_before(&s->run_keys[a], &s->run_keys[b]);
 }
 
+static bool rest_over_limit(const sched_t *s, const struct order_run *r);
+static void run_pass_over_rest(sched_t *s, int w, const struct run_key *from);
+
 static size_t build_runs(sched_t *s)
 {
     size_t nruns = 0;
@@ -216,6 +219,15 @@ static size_t build_runs(sched_t *s)
                 break;
             }
     }
+    /* a run whose whole rest is over its team's limit from the start is passed over at once:
+     * the pass reaches its entries at their places, none goes through the merge */
+    s->nshadow = 0;
+    s->nshadow_runs = 0;
+    s->nrest_runs = 0;
+    if (!s->p.no_skip_ahead)
+        for (size_t r = 0; r < nruns; r++)
+            if (rest_over_limit(s, &s->runs[r]))
+                run_pass_over_rest(s, (int)r, &KEY_FIRST);
     /* the loser tree: leaves [0, ntree) (runs, then empty leaves), its losers in run_tree[1..
      * ntree), the winner in run_tree[0]; the winners of subtrees while building, in
      * run_tree[ntree..3 ntree) */
@@ -226,9 +238,6 @@ static size_t build_runs(sched_t *s)
     GT_GROW(s->run_tree, s->captree, 3 * n);
     s->nruns = nruns;
     s->ntree = n;
-    s->nshadow = 0;
-    s->nshadow_runs = 0;
-    s->nrest_runs = 0;
     s->nlive = 0;
     for (size_t r = 0; r < nruns; r++) {
         run_key_set(s, r);
@@ -790,22 +799,41 @@ static bool rest_cannot_start(sched_t *s, const struct order_run *r, const pass_
     return true;
 }
 
+/* Whether run r's rest is one whose entries follow one another in its team's queue (the
+ * queue holds r's class alone), none of them CPU-only or a nominated preemptor, of a team
+ * without typed quota: the rests passed over at once. */
+static bool rest_plain(const sched_t *s, const struct order_run *r)
+{
+    const team_t *t = &s->teams[r->team];
+    return !run_done(s, r) && !r->cpu_only && !r->nominated && !t->typed_quota &&
+           (size_t)t->class_pending[r->cls] == t->nqueue;
+}
+
+/* Whether every entry left in run r is over its team's limit (entry_over_limit), known from
+ * the run's counts: its team holds its limit already and each asks GPUs. What a team holds
+ * only grows during a pass (GPUs are released between passes, never in one), so each is still
+ * over the limit at its turn, whatever else the pass does: this holds before the pass's
+ * reservations are all handed out too, and none of them counts as waiting for GPUs. */
+static bool rest_over_limit(const sched_t *s, const struct order_run *r)
+{
+    const team_t *t = &s->teams[r->team];
+    return rest_plain(s, r) && s->p.quotas && t->limit[0] >= 0 && t->alloc[0] >= t->limit[0];
+}
+
 /* Whether every entry left in run r would be passed over, known from the run's counts alone
- * (the caller: the pass's reservations are all handed out): each needs more whole GPUs per
- * node than any node has free (cannot_start_now; the bound only falls), none is CPU-only or a
- * nominated preemptor, and none may act by preemption (may_act_when_full: no preemption tries
- * left; else a class no higher than the lowest victim's and, while something is reclaimable,
- * none within quota: the least it could ask over what the team holds and its earlier jobs
- * within quota ask is over the quota). For a team whose queue holds this class alone, and no
- * typed quota: its entries then follow one another in the run. */
+ * (the caller: the pass's reservations are all handed out; r's rest is plain): over the team's
+ * limit (rest_over_limit), or each needs more whole GPUs per node than any node has free
+ * (cannot_start_now; the bound only falls), and none may act by preemption (may_act_when_full:
+ * no preemption tries left; else a class no higher than the lowest victim's and, while
+ * something is reclaimable, none within quota: the least it could ask over what the team holds
+ * and its earlier jobs within quota ask is over the quota). */
 static bool rest_passed_over(sched_t *s, const struct order_run *r, const pass_t *ps)
 {
     team_t *t = &s->teams[r->team];
-    if (run_done(s, r) || r->cpu_only || r->nominated || t->typed_quota ||
-        (size_t)t->class_pending[r->cls] != t->nqueue)
+    if (!rest_plain(s, r))
         return false;
-    if (s->p.quotas && t->limit[0] >= 0 && t->alloc[0] >= t->limit[0])
-        return true; /* each asks GPUs: over the team's limit (entry_over_limit) */
+    if (rest_over_limit(s, r))
+        return true;
     if (!rest_cannot_start(s, r, ps))
         return false;
     if (!s->p.preemption || ps->preempt_tries >= PREEMPT_TRIES_PER_CYCLE)
@@ -907,17 +935,19 @@ static void rest_reach_before(const sched_t *s, struct order_run *r, const struc
  * the first entry it passes over after an evaluation is, and what the run's entries not yet
  * reached count there: anyone_left_can_act reads the run as it reads one whose entries were
  * taken ahead one by one (its least need left, the standing of its first entry not reached).
- * Whether they wait for GPUs is already counted (the caller: capacity_wait is set). So the
+ * Their places start from `from`: the place of the entry the merge just took, or KEY_FIRST for
+ * a run passed over before the merge (build_runs). Whether they wait for GPUs is already
+ * counted (the caller: capacity_wait is set, or none of them does: rest_over_limit). So the
  * pass decides what run_skip_ahead's entries, one by one, decide (and the merge's:
  * docs/performance.md, "Replay scaling"), and asks at the same places (test_sched_skip). */
-static void run_pass_over_rest(sched_t *s, int w)
+static void run_pass_over_rest(sched_t *s, int w, const struct run_key *from)
 {
     struct order_run *r = &s->runs[w];
     const team_t *t = &s->teams[r->team];
     r->rest_pos = r->q;
     r->rest_cum = r->cum;
     r->rest_inq = r->inq;
-    r->rest_key = s->cur_key;
+    r->rest_key = *from;
     /* none of it within quota: what the team holds and its jobs before within quota ask, plus
      * the least any of it asks, is over the quota (entry_in_quota) */
     r->rest_jump = !s->p.no_rest_search &&
@@ -974,8 +1004,9 @@ static void run_skip_ahead(sched_t *s, int w, const pass_t *ps, bool capacity_wa
     struct order_run *r = &s->runs[w];
     if (s->teams[r->team].typed_quota)
         return;
-    if (capacity_wait && rest_passed_over(s, r, ps)) {
-        run_pass_over_rest(s, w);
+    /* (a rest over the limit waits for no GPUs: capacity_wait need not be set) */
+    if (rest_over_limit(s, r) || (capacity_wait && rest_passed_over(s, r, ps))) {
+        run_pass_over_rest(s, w, &s->cur_key);
         return;
     }
     struct run_key at = s->cur_key;
@@ -1162,6 +1193,9 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
             checked = true;
             if (s->p.backfill && ps.reservations >= s->p.reservations && !s->p.no_skip_ahead)
                 run_skip_ahead(s, w, &ps, capacity_wait);
+            else if (!s->p.no_skip_ahead && rest_over_limit(s, &s->runs[w]))
+                run_pass_over_rest(s, w, &s->cur_key); /* (its entries stay over the limit: the pass's
+                                             reservations need not be handed out) */
             run_replay(s, w);
             continue; /* it keeps its last reason (sched_job_info) */
         }

@@ -1,5 +1,5 @@
 /* Scheduler core: taking passed-over entries ahead of their turn (cycle.c, run_skip_ahead),
- * giving up a reclaim try that no node could serve (preempt.c, reclaim_room_max) and skipping
+ * giving up a reclaim try that no node could serve (preempt.c, reach_any) and skipping
  * one that a like job of another team showed hopeless (cycle.c, reclaim_known_hopeless)
  * change what a pass costs, never what it decides. Two schedulers, one with them and one without
  * (sched_params.no_skip_ahead, no_reclaim_bound), get the same random events; after every pass
@@ -11,7 +11,8 @@
  * (cycle.c, run_pass_over_rest: teams with one class in their queue) and the pass reaches them
  * at their places: rests that fit nowhere, rests over their team's limit, and rests that fit
  * only on reserved GPUs (each job's estimate against the reservations, by the team's dur_min,
- * which the queue checks after every pass say is a bound below its entries'). */
+ * which the queue checks after every pass say is a bound below its entries'), and rests of a
+ * team at its limit before the pass's reservations are handed out. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,8 +358,58 @@ static void test_shared_walk_after_a_start(bool shortcut)
     sched_free(s);
 }
 
+/* A team that holds its limit already: each entry of its queue is over the limit whatever the
+ * pass does (what a team holds only grows in a pass), so its whole queue is passed over at
+ * once from the pass's start (cycle.c, rest_over_limit), before the pass's reservations are
+ * handed out. Here team a (limit 4 GPUs, holding 4) queues three 1-GPU jobs in a class above
+ * b's 8-GPU job: the pass must start b's job and leave a's waiting, with the shortcut or
+ * without, and with it none of a's entries goes through the merge. */
+static void test_queue_over_limit_before_reservations(bool shortcut)
+{
+    sched_params_t p = sched_params_default(); /* 8 reservations: none handed out here */
+    p.no_skip_ahead = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    sched_class_add(s, "high", 1000, false, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 0, 4000, NULL);
+    add_node(s, "n1", "A100");
+    add_node(s, "n2", "A100");
+    sched_job_spec_t held = {.id = 1, .team = a, .prio_class = 1, .gpus_milli = 4000};
+    sched_job_submit(s, &held, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    for (uint64_t id = 2; id <= 4; id++) {
+        sched_job_spec_t one = {.id = id, .team = a, .prio_class = 1, .gpus_milli = 1000,
+                                .submit = 1};
+        sched_job_submit(s, &one, NULL);
+    }
+    sched_job_spec_t whole = {.id = 5, .team = b, .prio_class = 0, .gpus_milli = 8000,
+                              .submit = 1};
+    sched_job_submit(s, &whole, NULL);
+    sched_stats_t before, after;
+    sched_get_stats(s, &before);
+    const sched_decision_t *d = sched_cycle(s, 1, &nd);
+    sched_get_stats(s, &after);
+    bool waiting = true;
+    for (uint64_t id = 2; id <= 4; id++) {
+        sched_job_info_t in;
+        waiting &= sched_job_info(s, id, &in) == 0 && in.state == SCHED_PENDING;
+    }
+    uint64_t skipped = after.skipped_ahead - before.skipped_ahead;
+    uint64_t rests = after.rests_passed_over - before.rests_passed_over;
+    ok(nd == 1 && d[0].action == SCHED_START && d[0].job_id == 5 && waiting &&
+           (shortcut ? skipped == 3 && rests == 1 : skipped == 0 && rests == 0),
+       "%s the shortcut: b's job starts, a's three jobs over its limit wait (%llu entries "
+       "passed over at once, in %llu rests)", shortcut ? "with" : "without",
+       (unsigned long long)skipped, (unsigned long long)rests);
+    sched_free(s);
+}
+
 int main(void)
 {
+    test_queue_over_limit_before_reservations(false);
+    test_queue_over_limit_before_reservations(true);
     test_shared_walk_after_a_start(false);
     test_shared_walk_after_a_start(true);
     test_victim_summary_new_min_runtime();
