@@ -810,14 +810,18 @@ static bool rest_plain(const sched_t *s, const struct order_run *r)
 }
 
 /* Whether every entry left in run r is over its team's limit (entry_over_limit), known from
- * the run's counts: its team holds its limit already and each asks GPUs. What a team holds
- * only grows during a pass (GPUs are released between passes, never in one), so each is still
- * over the limit at its turn, whatever else the pass does: this holds before the pass's
- * reservations are all handed out too, and none of them counts as waiting for GPUs. */
+ * the run's counts: what the team holds plus the least any of them asks (at least its least
+ * need left in whole GPUs, at least a fraction of one: none is CPU-only) is over the limit.
+ * What a team holds only grows during a pass (GPUs are released between passes, never in
+ * one), and the least need left only grows as the pass reaches them, so each is still over the
+ * limit at its turn, whatever else the pass does: this holds before the pass's reservations
+ * are all handed out too, and none of them counts as waiting for GPUs. */
 static bool rest_over_limit(const sched_t *s, const struct order_run *r)
 {
     const team_t *t = &s->teams[r->team];
-    return rest_plain(s, r) && s->p.quotas && t->limit[0] >= 0 && t->alloc[0] >= t->limit[0];
+    int64_t least = r->min_need > 0 ? (int64_t)r->min_need * SCHED_MILLI : 1;
+    return rest_plain(s, r) && s->p.quotas && t->limit[0] >= 0 &&
+           t->alloc[0] + least > t->limit[0];
 }
 
 /* Whether every entry left in run r would be passed over, known from the run's counts alone

@@ -358,13 +358,14 @@ static void test_shared_walk_after_a_start(bool shortcut)
     sched_free(s);
 }
 
-/* A team that holds its limit already: each entry of its queue is over the limit whatever the
- * pass does (what a team holds only grows in a pass), so its whole queue is passed over at
- * once from the pass's start (cycle.c, rest_over_limit), before the pass's reservations are
- * handed out. Here team a (limit 4 GPUs, holding 4) queues three 1-GPU jobs in a class above
- * b's 8-GPU job: the pass must start b's job and leave a's waiting, with the shortcut or
- * without, and with it none of a's entries goes through the merge. */
-static void test_queue_over_limit_before_reservations(bool shortcut)
+/* A team whose every queued job would take it over its limit: each stays over the limit
+ * whatever the pass does (what a team holds only grows in a pass), so its whole queue is
+ * passed over at once from the pass's start (cycle.c, rest_over_limit), before the pass's
+ * reservations are handed out. Here team a (limit 4 GPUs) holds 4 GPUs and queues three 1-GPU
+ * jobs, or holds 2 and queues three 4-GPU jobs, in a class above b's 8-GPU job: the pass must
+ * start b's job and leave a's waiting, with the shortcut or without, and with it none of a's
+ * entries goes through the merge. */
+static void test_queue_over_limit_before_reservations(bool shortcut, int64_t holds, int64_t asks)
 {
     sched_params_t p = sched_params_default(); /* 8 reservations: none handed out here */
     p.no_skip_ahead = !shortcut;
@@ -375,12 +376,12 @@ static void test_queue_over_limit_before_reservations(bool shortcut)
     sched_team_set_quota(s, a, -1, 0, 4000, NULL);
     add_node(s, "n1", "A100");
     add_node(s, "n2", "A100");
-    sched_job_spec_t held = {.id = 1, .team = a, .prio_class = 1, .gpus_milli = 4000};
+    sched_job_spec_t held = {.id = 1, .team = a, .prio_class = 1, .gpus_milli = holds};
     sched_job_submit(s, &held, NULL);
     size_t nd;
     sched_cycle(s, 0, &nd);
     for (uint64_t id = 2; id <= 4; id++) {
-        sched_job_spec_t one = {.id = id, .team = a, .prio_class = 1, .gpus_milli = 1000,
+        sched_job_spec_t one = {.id = id, .team = a, .prio_class = 1, .gpus_milli = asks,
                                 .submit = 1};
         sched_job_submit(s, &one, NULL);
     }
@@ -400,16 +401,19 @@ static void test_queue_over_limit_before_reservations(bool shortcut)
     uint64_t rests = after.rests_passed_over - before.rests_passed_over;
     ok(nd == 1 && d[0].action == SCHED_START && d[0].job_id == 5 && waiting &&
            (shortcut ? skipped == 3 && rests == 1 : skipped == 0 && rests == 0),
-       "%s the shortcut: b's job starts, a's three jobs over its limit wait (%llu entries "
-       "passed over at once, in %llu rests)", shortcut ? "with" : "without",
-       (unsigned long long)skipped, (unsigned long long)rests);
+       "%s the shortcut, a holding %lld of its 4 GPUs and asking %lld per job: b's job "
+       "starts, a's three jobs over its limit wait (%llu entries passed over at once, in %llu "
+       "rests)", shortcut ? "with" : "without", (long long)holds / 1000,
+       (long long)asks / 1000, (unsigned long long)skipped, (unsigned long long)rests);
     sched_free(s);
 }
 
 int main(void)
 {
-    test_queue_over_limit_before_reservations(false);
-    test_queue_over_limit_before_reservations(true);
+    for (int shortcut = 0; shortcut <= 1; shortcut++) {
+        test_queue_over_limit_before_reservations(shortcut, 4000, 1000);
+        test_queue_over_limit_before_reservations(shortcut, 2000, 4000);
+    }
     test_shared_walk_after_a_start(false);
     test_shared_walk_after_a_start(true);
     test_victim_summary_new_min_runtime();
