@@ -131,7 +131,10 @@ bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
         r->cycle = s->stats.cycles;
         r->charges = s->charges;
     }
-    if (j->nodes > 1) /* (a gang may also use nodes free enough already, with no room) */
+    /* a gang may also use nodes free enough already, with no room; and reclaim for a job that
+     * asks CPUs or memory may free them on a node with GPUs enough but no room (a victim
+     * holding a fraction of a GPU counts no whole one) */
+    if (j->nodes > 1 || (!move && (j->cpus || j->mem)))
         return r->best_any >= g;
     if (r->best_free >= g)
         return true;

@@ -634,8 +634,9 @@ static inline sched_time_t preempt_end(const sched_t *s, const job_t *j, sched_t
  * borrow, no job turns a victim (the pass's clock stands), preemptions take victims away and
  * reservations and holds take free GPUs. A node not reserved then counts all its free GPUs
  * (r->best_free); one reserved then is asked each time. For a gang (reclaim only), any node
- * counts, with or without such jobs: it may take nodes free enough already (r->best_any).
- * false: the try would find nothing. */
+ * counts, with or without such jobs: it may take nodes free enough already (r->best_any); so
+ * does it for reclaim for a job that asks CPUs or memory (it may free them on a node with
+ * GPUs enough, from jobs holding fractions of GPUs). false: the try would find nothing. */
 bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move);
 /* qsort_r order of victims (indexes into s->jobs; ctx is s): lowest class first, then the
  * cheapest by policy_victim_cost, then by id (a total order). preempt.c and defrag.c. */

@@ -408,8 +408,41 @@ static void test_queue_over_limit_before_reservations(bool shortcut, int64_t hol
     sched_free(s);
 }
 
+/* Reclaim may free CPUs as well as GPUs: a job within quota that finds GPUs enough on a node
+ * but not the CPUs it asks may reclaim a borrowed job that holds only a fraction of a GPU
+ * there (no whole GPU). The bound that gives up a reclaim try no node could serve (preempt.c,
+ * reach_any) counts whole GPUs: it must not give this one up. Team b (quota 0) borrows half a
+ * GPU with 60 of n1's 64 CPUs; team a (quota 8 GPUs) asks 4 GPUs and 8 CPUs: with the
+ * shortcut or without, a's job must reclaim b's. */
+static void test_reclaim_for_cpus(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.min_runtime_s = 60;
+    p.grace_s = 10;
+    p.no_skip_ahead = p.no_reclaim_bound = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 8000, -1, NULL);
+    add_node(s, "n1", "A100");
+    sched_job_spec_t frac = {.id = 1, .team = b, .gpus_milli = 500, .cpus_milli = 60000};
+    sched_job_submit(s, &frac, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    sched_job_spec_t four = {.id = 2, .team = a, .gpus_milli = 4000, .cpus_milli = 8000,
+                             .submit = 100};
+    sched_job_submit(s, &four, NULL);
+    const sched_decision_t *d = sched_cycle(s, 100, &nd);
+    ok(nd == 1 && d[0].action == SCHED_PREEMPT && d[0].job_id == 1 && d[0].for_id == 2,
+       "%s the shortcut: the 4-GPU job within quota reclaims the borrowed half GPU for its CPUs "
+       "(%zu decisions)", shortcut ? "with" : "without", nd);
+    sched_free(s);
+}
+
 int main(void)
 {
+    test_reclaim_for_cpus(false);
+    test_reclaim_for_cpus(true);
     for (int shortcut = 0; shortcut <= 1; shortcut++) {
         test_queue_over_limit_before_reservations(shortcut, 4000, 1000);
         test_queue_over_limit_before_reservations(shortcut, 2000, 4000);
