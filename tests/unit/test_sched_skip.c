@@ -6,13 +6,13 @@
  * their decisions must be the same, in the same order. The workload is built to reach the
  * cases that matter: few reservations (so passes hand them all out and skip-ahead starts),
  * quotas and limits on several teams (jobs within quota behind jobs that are not: a run's keys
- * do not grow), classes, gangs, fractions and CPU-only jobs, and preemption. A second
- * workload has one class and no fractions, so that runs' whole rests are passed over at once
- * (cycle.c, run_pass_over_rest: teams with one class in their queue) and the pass reaches them
- * at their places: rests that fit nowhere, rests over their team's limit, and rests that fit
- * only on reserved GPUs (each job's estimate against the reservations, by the team's dur_min,
- * which the queue checks after every pass say is a bound below its entries'), and rests of a
- * team at its limit before the pass's reservations are handed out. */
+ * do not grow), classes, gangs, fractions, CPU-only jobs and GPU jobs that ask CPUs too, and
+ * preemption. A second workload has one class and no fractions, so that runs' whole rests are
+ * passed over at once (cycle.c, run_pass_over_rest: teams with one class in their queue) and
+ * the pass reaches them at their places: rests that fit nowhere, rests over their team's
+ * limit (before the pass's reservations are handed out too), and rests that fit only on
+ * reserved GPUs (each job's estimate against the reservations, by the team's dur_min, which
+ * the queue checks after every pass say is a bound below its entries'). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +102,8 @@ static void test_same_decisions(unsigned seed0, bool one_class)
                                    .checkpointable = rand_r(&seed) % 2};
             if (g == 0)
                 sp.cpus_milli = 8000;
+            else if (rand_r(&seed) % 6 == 0) /* some GPU jobs ask CPUs too (of 64 a node) */
+                sp.cpus_milli = 8000 * (1 + rand_r(&seed) % 6);
             int ra = sched_job_submit(on, &sp, NULL), rb = sched_job_submit(off, &sp, NULL);
             same &= ra == rb;
             if (ra == 0 && nlive < 8192)
