@@ -222,8 +222,9 @@ bool sched_check_queues(const sched_t *s, char *msg, size_t len)
 }
 
 /* The victim index (victims.c) holds exactly the preemptible jobs in state RUNNING, each once,
- * under its team, with its job's class value, start and borrowing; and each team's summary of
- * it (victim_times.c), while it holds, is what its victims give now. */
+ * under its team, with its job's class value, start and borrowing, and under each node it has
+ * a slot on (one slot per node: the node lists it once); and each team's summary of it
+ * (victim_times.c), while it holds, is what its victims give now. */
 static bool check_victims(const sched_t *s, char *msg, size_t len)
 {
     int indexed = 0, victims = 0;
@@ -276,6 +277,25 @@ static bool check_victims(const sched_t *s, char *msg, size_t len)
     if (indexed != victims)
         return FAIL("the victim index holds %d jobs, %d are preemptible and running", indexed,
                     victims);
+    size_t slots = 0, listed = 0;
+    for (int t = 0; t < s->nteams; t++)
+        for (int x = 0; x < s->teams[t].nvictims; x++) {
+            const job_t *j = &s->jobs[s->teams[t].victims[x].job];
+            for (int k = 0; k < j->nslots; k++) {
+                const node_t *n = &s->nodes[j->slots[k].node];
+                size_t found = 0;
+                for (size_t i = 0; i < n->nvict; i++)
+                    found += n->vict[i] == s->teams[t].victims[x].job;
+                if (found != 1)
+                    return FAIL("node %s lists victim job %llu %zu times", n->name,
+                                (unsigned long long)j->id, found);
+                slots++;
+            }
+        }
+    for (int i = 0; i < s->nnodes; i++)
+        listed += s->nodes[i].nvict;
+    if (listed != slots)
+        return FAIL("the nodes list %zu victim slots, the victim index has %zu", listed, slots);
     return true;
 }
 

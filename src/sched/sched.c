@@ -65,8 +65,10 @@ void sched_free(sched_t *s)
         free(s->teams[i].stale);
         free(s->teams[i].victims);
     }
-    for (int i = 0; i < s->nnodes; i++)
+    for (int i = 0; i < s->nnodes; i++) {
         free(s->nodes[i].name);
+        free(s->nodes[i].vict);
+    }
     maint_free(s);
     for (int i = 0; i < s->ntopo; i++)
         free(s->topo_names[i]);

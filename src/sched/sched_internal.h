@@ -33,6 +33,9 @@ typedef struct node {
     int pprev, pnext;                             /* list of nodes with partial GPUs */
     bool in_bucket, in_partial;
     int njobs;
+    int *vict;                                    /* the victim index's jobs with a slot here
+                                                     (victims.c), in no order */
+    size_t nvict, capvict;
     /* per cycle: a reservation for a blocked job (backfill) */
     uint32_t resv_epoch;
     int resv_gpus;

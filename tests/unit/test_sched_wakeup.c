@@ -561,8 +561,75 @@ static void test_lockstep(void)
        passes_woken, passes_all);
 }
 
+/* A reclaim minimum runtime longer than the minimum runtime (as set, up to the grace
+ * period): a borrower past the minimum runtime but not the reclaim one has a reclaim time, and
+ * the pass's end must count it though the borrower's team has no job younger than the minimum
+ * runtime (victim_times.c, take_times_by_node: a team is passed over only when it has no job
+ * younger than either). */
+static void test_reclaim_min_runtime_longer(void)
+{
+    sched_free(S);
+    sched_params_t p = sched_params_default();
+    p.half_life_s = 0;
+    p.min_runtime_s = 30;
+    p.reclaim_min_runtime_s = 100;
+    p.grace_s = 120;
+    S = sched_new(&p);
+    C_LOW = sched_class_add(S, "low", 10, true, NULL);
+    T_A = sched_team_add(S, "a", -1, 1, NULL);
+    T_B = sched_team_add(S, "b", -1, 1, NULL);
+    sched_team_set_quota(S, T_A, -1, 4000, 8000, NULL);
+    sched_team_set_quota(S, T_B, -1, 4000, 8000, NULL);
+    node("n1", 8);
+    submit(1, T_A, C_LOW, 8, 0, 36000, 0); /* a borrows 4 GPUs of b's quota */
+    cycle(0);
+    submit(2, T_B, C_LOW, 4, 0, 1000, 50);
+    cycle(50);
+    ok(ndec == 0, "at 50 the lender waits: the borrower is past 30 s, not past 100 s");
+    is_int(sched_next_wakeup(S), 100, "wakeup at 100, the reclaim minimum runtime");
+    cycle(100);
+    ok(decided(SCHED_PREEMPT, 1), "at 100 the borrowed job is reclaimed for b");
+}
+
+/* A young borrower's reclaim time counts when its node could hold the waiting job within quota
+ * once reclaim freed all it could there: that counts a borrowed gang's slot on the node too
+ * (victim_times.c, node_room). Here b's borrowed gang holds 4 GPUs on each of two nodes, a's
+ * own job (within quota) the rest of one, and c's borrowed job, started at 120, the rest of
+ * the other; a's 8-GPU job within quota waits at 150: on c's node, the gang's 4 and c's 4 will
+ * do at 220, when c's job passes the reclaim minimum runtime. */
+static void test_take_time_counts_gang_slot(void)
+{
+    setup(100);
+    int t_c = sched_team_add(S, "c", -1, 1, NULL);
+    sched_team_set_quota(S, T_A, -1, 16000, 16000, NULL);
+    sched_team_set_quota(S, T_B, -1, 0, 16000, NULL);
+    sched_team_set_quota(S, t_c, -1, 0, 16000, NULL);
+    int n1 = node("n1", 8), n2 = node("n2", 8);
+    sched_job_spec_t gang = {.id = 1, .team = T_B, .prio_class = C_LOW, .gpus_milli = 8000,
+                             .nodes = 2, .estimate = 36000};
+    sched_job_submit(S, &gang, NULL);
+    cycle(0);
+    submit(2, T_A, C_LOW, 4, 0, 36000, 1);
+    cycle(1);
+    submit(3, t_c, C_LOW, 4, 0, 36000, 120);
+    cycle(120);
+    int a_node = node_of(2), c_node = node_of(3);
+    ok(started(3) && a_node >= 0 && c_node >= 0 && a_node != c_node &&
+           (c_node == n1 || c_node == n2),
+       "the gang takes 4 GPUs of each node, a's job and c's the rest of one each");
+    submit(4, T_A, C_LOW, 8, 0, 1000, 150);
+    cycle(150);
+    is_int(ndec, 0, "at 150 a's 8-GPU job within quota waits: c's job is younger than 100 s");
+    is_int(sched_next_wakeup(S), 220, "wakeup at 220, when c's job may be reclaimed");
+    cycle(220);
+    ok(decided(SCHED_PREEMPT, 3) && decided(SCHED_PREEMPT, 1),
+       "at 220 c's job and the gang are reclaimed for a's job");
+}
+
 int main(void)
 {
+    test_reclaim_min_runtime_longer();
+    test_take_time_counts_gang_slot();
     test_min_runtime();
     test_reclaim_min_runtime();
     test_started_in_pass();
