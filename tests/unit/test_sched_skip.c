@@ -119,7 +119,11 @@ static void test_same_decisions(unsigned seed0, bool one_class)
             at = now;
             break;
         }
-        if (!sched_check_queues(on, broken, sizeof(broken))) {
+        /* the queues' counts and bounds, and every policy invariant, with the shortcuts and
+         * without */
+        if (!sched_check_queues(on, broken, sizeof(broken)) ||
+            !sched_check_invariants(on, broken, sizeof(broken)) ||
+            !sched_check_invariants(off, broken, sizeof(broken))) {
             at = now;
             break;
         }
@@ -149,8 +153,8 @@ static void test_same_decisions(unsigned seed0, bool one_class)
        same ? "" : " (they differ at the pass at the time below)");
     if (!same)
         printf("# first difference at t=%lld\n", (long long)at);
-    ok(!broken[0], "seed %u: its queues' counts and bounds hold after every pass%s%s", seed0,
-       broken[0] ? ": " : "", broken);
+    ok(!broken[0], "seed %u: its queues' counts and bounds and the policy invariants hold after "
+       "every pass%s%s", seed0, broken[0] ? ": " : "", broken);
     ok(sa.jobs_examined == sb.jobs_examined && sa.starts == sb.starts &&
            sa.preemptions == sb.preemptions && sa.pass_checks == sb.pass_checks &&
            sa.cycles == sb.cycles && sa.quiet_cycles == sb.quiet_cycles,
