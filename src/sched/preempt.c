@@ -103,6 +103,8 @@ bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
             if (!t->nvictims)
                 continue;
             bool borrowing = team_borrowing(s, ti);
+            if (!borrowing && !move)
+                continue; /* (reclaim takes only from teams that borrow) */
             for (int x = 0; x < t->nvictims; x++) {
                 const victim_t *v = &t->victims[x];
                 bool old = s->now - v->start >= s->p.min_runtime_s;
