@@ -15,14 +15,16 @@ static int T_A, T_B, C_LOW, C_HIGH;
 
 /* The reclaim minimum runtime is never longer than the grace period (it defaults to the
  * minimum runtime, clamped to it): setup() makes the grace period the minimum runtime, so a
- * borrower is safe from reclaim for the minimum runtime too; setup_grace() sets both. */
-static void setup_grace(sched_time_t min_runtime, sched_time_t grace)
+ * borrower is safe from reclaim for the minimum runtime too; setup_grace() sets both;
+ * setup_reclaim() the reclaim minimum runtime too (-1: the default). */
+static void setup_reclaim(sched_time_t min_runtime, sched_time_t grace, sched_time_t reclaim)
 {
     sched_free(S);
     sched_params_t p = sched_params_default();
     p.half_life_s = 0;
     p.min_runtime_s = min_runtime;
     p.grace_s = grace;
+    p.reclaim_min_runtime_s = reclaim;
     S = sched_new(&p);
     C_LOW = sched_class_add(S, "low", 10, true, NULL);
     C_HIGH = sched_class_add(S, "high", 1000, false, NULL);
@@ -30,6 +32,11 @@ static void setup_grace(sched_time_t min_runtime, sched_time_t grace)
     T_B = sched_team_add(S, "b", -1, 1, NULL);
     sched_team_set_quota(S, T_A, -1, 4000, 8000, NULL);
     sched_team_set_quota(S, T_B, -1, 4000, 8000, NULL);
+}
+
+static void setup_grace(sched_time_t min_runtime, sched_time_t grace)
+{
+    setup_reclaim(min_runtime, grace, -1);
 }
 
 static void setup(sched_time_t min_runtime)
@@ -568,18 +575,7 @@ static void test_lockstep(void)
  * younger than either). */
 static void test_reclaim_min_runtime_longer(void)
 {
-    sched_free(S);
-    sched_params_t p = sched_params_default();
-    p.half_life_s = 0;
-    p.min_runtime_s = 30;
-    p.reclaim_min_runtime_s = 100;
-    p.grace_s = 120;
-    S = sched_new(&p);
-    C_LOW = sched_class_add(S, "low", 10, true, NULL);
-    T_A = sched_team_add(S, "a", -1, 1, NULL);
-    T_B = sched_team_add(S, "b", -1, 1, NULL);
-    sched_team_set_quota(S, T_A, -1, 4000, 8000, NULL);
-    sched_team_set_quota(S, T_B, -1, 4000, 8000, NULL);
+    setup_reclaim(30, 120, 100);
     node("n1", 8);
     submit(1, T_A, C_LOW, 8, 0, 36000, 0); /* a borrows 4 GPUs of b's quota */
     cycle(0);
