@@ -219,11 +219,11 @@ static size_t build_runs(sched_t *s)
                 break;
             }
     }
-    /* a run whose whole rest is over its team's limit from the start is passed over at once:
-     * the pass reaches its entries at their places, none goes through the merge */
     s->nshadow = 0;
     s->nshadow_runs = 0;
     s->nrest_runs = 0;
+    /* a run whose whole rest is over its team's limit from the start is passed over at once:
+     * the pass reaches its entries at their places, none goes through the merge */
     if (!s->p.no_skip_ahead)
         for (size_t r = 0; r < nruns; r++)
             if (rest_over_limit(s, &s->runs[r]))
@@ -1198,8 +1198,8 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
             if (s->p.backfill && ps.reservations >= s->p.reservations && !s->p.no_skip_ahead)
                 run_skip_ahead(s, w, &ps, capacity_wait);
             else if (!s->p.no_skip_ahead && rest_over_limit(s, &s->runs[w]))
-                run_pass_over_rest(s, w, &s->cur_key); /* (its entries stay over the limit: the pass's
-                                             reservations need not be handed out) */
+                /* (its entries stay over the limit: the reservations need not be handed out) */
+                run_pass_over_rest(s, w, &s->cur_key);
             run_replay(s, w);
             continue; /* it keeps its last reason (sched_job_info) */
         }

@@ -2,8 +2,6 @@
  * is worth a pass (sched_internal.h: victim_bounds, victim_times_at_end; the wakeup itself is
  * wakeup.c's). Split from cycle.c: the pass calls the first before its merge and the second
  * after it. */
-#include <string.h>
-
 #include "sched/sched_internal.h"
 
 static void earliest(sched_time_t *best, sched_time_t t)
