@@ -1002,17 +1002,22 @@ static int rest_first_after(sched_t *s, const struct run_key *k)
  * run's counts that anyone_left_can_act reads, which also takes the first one not reached as
  * the run's head. So the pass decides exactly what it decided taking them one by one. A
  * typed quota's standing depends on what the team holds as the pass goes on: its runs are not
- * taken ahead; nor a nominated preemptor. */
-static void run_skip_ahead(sched_t *s, int w, const pass_t *ps, bool capacity_wait)
+ * taken ahead; nor a nominated preemptor. Before the reservations are all handed out
+ * (handed_out false) only a rest over its team's limit goes, at once: its entries stay over it
+ * whatever the pass does (rest_over_limit). */
+static void run_skip_ahead(sched_t *s, int w, const pass_t *ps, bool capacity_wait,
+                           bool handed_out)
 {
     struct order_run *r = &s->runs[w];
     if (s->teams[r->team].typed_quota)
         return;
     /* (a rest over the limit waits for no GPUs: capacity_wait need not be set) */
-    if (rest_over_limit(s, r) || (capacity_wait && rest_passed_over(s, r, ps))) {
+    if (rest_over_limit(s, r) || (handed_out && capacity_wait && rest_passed_over(s, r, ps))) {
         run_pass_over_rest(s, w, &s->cur_key);
         return;
     }
+    if (!handed_out)
+        return;
     struct run_key at = s->cur_key;
     int last = -1;
     while (!run_done(s, r) && !r->head.nominated && passed_over(s, &r->head, ps)) {
@@ -1195,11 +1200,9 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
                 }
             }
             checked = true;
-            if (s->p.backfill && ps.reservations >= s->p.reservations && !s->p.no_skip_ahead)
-                run_skip_ahead(s, w, &ps, capacity_wait);
-            else if (!s->p.no_skip_ahead && rest_over_limit(s, &s->runs[w]))
-                /* (its entries stay over the limit: the reservations need not be handed out) */
-                run_pass_over_rest(s, w, &s->cur_key);
+            if (!s->p.no_skip_ahead)
+                run_skip_ahead(s, w, &ps, capacity_wait,
+                               s->p.backfill && ps.reservations >= s->p.reservations);
             run_replay(s, w);
             continue; /* it keeps its last reason (sched_job_info) */
         }

@@ -205,9 +205,7 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
             if (free_g >= g && !need_cpu && !need_mem)
                 break;
             const job_t *v = &s->jobs[local[l]];
-            for (int k = 0; k < v->nslots; k++)
-                if (v->slots[k].node == c[i].node)
-                    free_g += slot_whole_gpus(&v->slots[k]);
+            free_g += job_whole_on(v, c[i].node);
             cpus += v->cpus;
             mem += v->mem;
             GT_GROW(pick, cappick, npick + 1);

@@ -95,22 +95,18 @@ static bool check_teams(const sched_t *s, char *msg, size_t len)
 }
 
 /* Whether team t borrowed already when the last pass began: what it holds less what it
- * started at s->now is above its quota (team_borrowing's test). What a team holds only grows
- * in a pass, so such a team borrowed at every job's turn in it. (A pass at the same second
- * before the last one counts as the last one's: the answer is then false, the check weaker.) */
+ * started at s->now is above its quota (team_over_quota). What a team holds only grows in a
+ * pass, so such a team borrowed at every job's turn in it. (A pass at the same second before
+ * the last one counts as the last one's: the answer is then false, the check weaker.) */
 static bool borrowed_at_pass_start(const sched_t *s, int team)
 {
-    const team_t *tm = &s->teams[team];
-    int64_t held = tm->alloc[0];
+    int64_t held = s->teams[team].alloc[0];
     for (int r = 0; r < s->nrunning; r++) {
         const job_t *x = &s->jobs[s->running[r]];
         if (x->team == team && x->start == s->now)
             held -= x->gpus;
     }
-    int64_t q = tm->quota[0];
-    for (int t = 0; tm->typed_quota && t < s->ntypes; t++)
-        q += tm->quota[QIDX(t)];
-    return held > q;
+    return team_over_quota(s, team, held);
 }
 
 /* A team within quota never waits behind borrowers: a single-node job within its team's

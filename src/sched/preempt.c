@@ -236,10 +236,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
             if (!need_gpu && !need_cpu && !need_mem)
                 break;
             const job_t *v = &s->jobs[local[i]];
-            int whole = 0;
-            for (int k = 0; k < v->nslots; k++)
-                if (v->slots[k].node == touched[t])
-                    whole += slot_whole_gpus(&v->slots[k]);
+            int whole = job_whole_on(v, touched[t]);
             bool useful = (need_gpu && whole > 0) || (need_cpu && v->cpus > 0) ||
                           (need_mem && v->mem > 0);
             if (!useful && (job_cpu_only(v) || job_cpu_only(j)))

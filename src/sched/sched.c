@@ -357,18 +357,18 @@ bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need)
     return false;
 }
 
-bool team_borrowing(const sched_t *s, int team)
+bool team_over_quota(const sched_t *s, int team, int64_t held)
 {
     const team_t *tm = &s->teams[team];
-    if (tm->alloc[0] > tm->quota[0] && !tm->typed_quota)
-        return true;
-    if (tm->typed_quota) {
-        int64_t q = tm->quota[0];
-        for (int t = 0; t < s->ntypes; t++)
-            q += tm->quota[QIDX(t)];
-        return tm->alloc[0] > q;
-    }
-    return false;
+    int64_t q = tm->quota[0];
+    for (int t = 0; tm->typed_quota && t < s->ntypes; t++)
+        q += tm->quota[QIDX(t)];
+    return held > q;
+}
+
+bool team_borrowing(const sched_t *s, int team)
+{
+    return team_over_quota(s, team, s->teams[team].alloc[0]);
 }
 
 /* Past usage decays with the configured half-life; a running allocation accrues into it. */

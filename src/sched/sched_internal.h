@@ -541,6 +541,9 @@ void qentry_mark_seen(team_t *t, qentry_t *e);
 int job_resolve_nodes(const sched_t *s, job_t *j);
 bool team_limit_allows(const sched_t *s, int team, int type, int64_t need);
 bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need);
+/* Whether team `team` holding `held` milli-GPUs would be above its quota (with typed quotas,
+ * their sum and the untyped one); team_borrowing: with what it holds now. */
+bool team_over_quota(const sched_t *s, int team, int64_t held);
 bool team_borrowing(const sched_t *s, int team);
 /* victim_times.c. victim_bounds, before a pass's merge: the lowest class among possible
  * victims (min_victim_class), whether any borrowed job could be reclaimed (reclaimable), and
@@ -674,6 +677,16 @@ static inline int job_per_node_gpus_whole(const job_t *j)
 static inline int slot_whole_gpus(const sched_slot_t *sl)
 {
     return sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : 0;
+}
+
+/* The whole GPUs job j holds on node ni (its slot there, if any). */
+static inline int job_whole_on(const job_t *j, int ni)
+{
+    int whole = 0;
+    for (int k = 0; k < j->nslots; k++)
+        if (j->slots[k].node == ni)
+            whole += slot_whole_gpus(&j->slots[k]);
+    return whole;
 }
 
 /* Adds the whole GPUs victim v holds on each of its nodes to per_node[node] (a one-slot

@@ -107,16 +107,10 @@ static void node_room(sched_t *s, int ni)
     for (size_t i = 0; i < n->nvict; i++) {
         const job_t *j = &s->jobs[n->vict[i]];
         const victim_t *v = &s->teams[j->team].victims[j->vict_pos];
-        bool reclaimed = v->borrowing && team_borrowing(s, j->team);
-        if (v->nslots == 1) {
-            reclaim += reclaimed ? v->whole : 0;
-            if (v->whole > move)
-                move = v->whole;
-            continue;
-        }
-        for (int k = 0; reclaimed && k < j->nslots; k++)
-            if (j->slots[k].node == ni)
-                reclaim += slot_whole_gpus(&j->slots[k]);
+        if (v->borrowing && team_borrowing(s, j->team))
+            reclaim += v->nslots == 1 ? v->whole : job_whole_on(j, ni);
+        if (v->nslots == 1 && v->whole > move)
+            move = v->whole;
     }
     s->room_reclaim[ni] = reclaim;
     s->room_move[ni] = move;

@@ -445,8 +445,51 @@ static void test_reclaim_for_cpus(bool shortcut)
     sched_free(s);
 }
 
+/* A team that reaches its limit during the pass, before the pass's reservations are handed
+ * out: its entries left are over the limit from there on, and go at once when the merge takes
+ * the first of them (cycle.c, run_skip_ahead, handed_out false). Team a (limit 4 GPUs, holding
+ * none) queues a 4-GPU job and three 1-GPU jobs in a class above b's 8-GPU job: a's 4-GPU job
+ * and b's start, a's 1-GPU jobs wait; with the shortcut the last two of them go at once. */
+static void test_limit_reached_in_pass(bool shortcut)
+{
+    sched_params_t p = sched_params_default(); /* 8 reservations: none handed out here */
+    p.no_skip_ahead = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    sched_class_add(s, "high", 1000, false, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 0, 4000, NULL);
+    add_node(s, "n1", "A100");
+    add_node(s, "n2", "A100");
+    for (uint64_t id = 1; id <= 4; id++) {
+        sched_job_spec_t sp = {.id = id, .team = a, .prio_class = 1,
+                               .gpus_milli = id == 1 ? 4000 : 1000};
+        sched_job_submit(s, &sp, NULL);
+    }
+    sched_job_spec_t whole = {.id = 5, .team = b, .prio_class = 0, .gpus_milli = 8000};
+    sched_job_submit(s, &whole, NULL);
+    size_t nd;
+    const sched_decision_t *d = sched_cycle(s, 0, &nd);
+    sched_stats_t st;
+    sched_get_stats(s, &st);
+    bool started1 = false, started5 = false;
+    for (size_t i = 0; i < nd; i++) {
+        started1 |= d[i].action == SCHED_START && d[i].job_id == 1;
+        started5 |= d[i].action == SCHED_START && d[i].job_id == 5;
+    }
+    ok(nd == 2 && started1 && started5 &&
+           (shortcut ? st.skipped_ahead == 2 && st.rests_passed_over == 1
+                     : st.skipped_ahead == 0 && st.rests_passed_over == 0),
+       "%s the shortcut: a's 4-GPU job and b's job start, a's 1-GPU jobs wait (%llu entries "
+       "passed over at once, in %llu rests)", shortcut ? "with" : "without",
+       (unsigned long long)st.skipped_ahead, (unsigned long long)st.rests_passed_over);
+    sched_free(s);
+}
+
 int main(void)
 {
+    test_limit_reached_in_pass(false);
+    test_limit_reached_in_pass(true);
     test_reclaim_for_cpus(false);
     test_reclaim_for_cpus(true);
     for (int shortcut = 0; shortcut <= 1; shortcut++) {

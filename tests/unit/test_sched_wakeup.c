@@ -87,24 +87,34 @@ static void test_min_runtime(void)
     ok(decided(SCHED_START, 2), "b starts at 610, when a's job has stopped (not at 36000)");
 }
 
+/* On n1 (8 GPUs), team a borrows the whole node at 0 (4 GPUs of b's quota); b, the lender,
+ * asks for its quota at asks_at, before the reclaim minimum runtime rmin: b waits, the wakeup
+ * is rmin, a pass a second before decides nothing, and at rmin a's job is reclaimed for b. */
+static void borrower_reclaimed_at(sched_time_t asks_at, sched_time_t rmin)
+{
+    node("n1", 8);
+    submit(1, T_A, C_LOW, 8, 0, 36000, 0);
+    cycle(0);
+    submit(2, T_B, C_LOW, 4, 0, 1000, asks_at);
+    cycle(asks_at);
+    ok(ndec == 0, "at %lld the lender waits: the borrower is younger than %lld s",
+       (long long)asks_at, (long long)rmin);
+    is_int(sched_next_wakeup(S), rmin, "wakeup at %lld, when it passes the reclaim minimum runtime",
+           (long long)rmin);
+    cycle(rmin - 1);
+    is_int(ndec, 0, "a pass at %lld decides nothing", (long long)rmin - 1);
+    cycle(rmin);
+    ok(decided(SCHED_PREEMPT, 1), "at %lld the borrowed job is reclaimed for b", (long long)rmin);
+}
+
 /* The two thresholds apart: a borrower is reclaimable after the reclaim minimum runtime (120 s
- * here), a job a priority victim only after the minimum runtime (600 s); each is a wakeup.
- * Mutations: victim_bounds() (victim_times.c) taking min_runtime_s for borrowers too (the
- * wakeup says 600, not 120); eligible() doing so (no reclaim at 120). */
+ * here, not 600), a job a priority victim only after the minimum runtime (600 s); each is a
+ * wakeup. Mutations: victim_bounds() (victim_times.c) taking min_runtime_s for borrowers too
+ * (the wakeup says 600, not 120); eligible() doing so (no reclaim at 120). */
 static void test_reclaim_min_runtime(void)
 {
     setup_grace(600, 120);
-    node("n1", 8);
-    submit(1, T_A, C_LOW, 8, 0, 36000, 0); /* a borrows 4 GPUs of b's quota */
-    cycle(0);
-    submit(2, T_B, C_LOW, 4, 0, 1000, 30);
-    cycle(30);
-    ok(ndec == 0, "at 30 the lender waits: the borrower is younger than 120 s");
-    is_int(sched_next_wakeup(S), 120, "wakeup at 120, when it passes the reclaim minimum runtime");
-    cycle(119);
-    is_int(ndec, 0, "a pass at 119 decides nothing");
-    cycle(120);
-    ok(decided(SCHED_PREEMPT, 1), "at 120 (not 600) the borrowed job is reclaimed for b");
+    borrower_reclaimed_at(30, 120);
     /* priority alone still waits for the minimum runtime */
     setup_grace(600, 120);
     node("n1", 4);
@@ -576,15 +586,7 @@ static void test_lockstep(void)
 static void test_reclaim_min_runtime_longer(void)
 {
     setup_reclaim(30, 120, 100);
-    node("n1", 8);
-    submit(1, T_A, C_LOW, 8, 0, 36000, 0); /* a borrows 4 GPUs of b's quota */
-    cycle(0);
-    submit(2, T_B, C_LOW, 4, 0, 1000, 50);
-    cycle(50);
-    ok(ndec == 0, "at 50 the lender waits: the borrower is past 30 s, not past 100 s");
-    is_int(sched_next_wakeup(S), 100, "wakeup at 100, the reclaim minimum runtime");
-    cycle(100);
-    ok(decided(SCHED_PREEMPT, 1), "at 100 the borrowed job is reclaimed for b");
+    borrower_reclaimed_at(50, 100); /* (at 50 the borrower is past 30 s, not past 100 s) */
 }
 
 /* A young borrower's reclaim time counts when its node could hold the waiting job within quota
