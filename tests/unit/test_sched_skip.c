@@ -364,6 +364,23 @@ static void test_shared_walk_after_a_start(bool shortcut)
     sched_free(s);
 }
 
+/* The limit scenarios' cluster: classes normal (0) and high (1), team a (index 0) limited to 4
+ * GPUs and team b (index 1), two 8-GPU nodes, 8 reservations (none handed out in them). */
+static sched_t *limit_scenario(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.no_skip_ahead = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    sched_class_add(s, "high", 1000, false, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL);
+    sched_team_add(s, "b", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 0, 4000, NULL);
+    add_node(s, "n1", "A100");
+    add_node(s, "n2", "A100");
+    return s;
+}
+
 /* A team whose every queued job would take it over its limit: each stays over the limit
  * whatever the pass does (what a team holds only grows in a pass), so its whole queue is
  * passed over at once from the pass's start (cycle.c, rest_over_limit), before the pass's
@@ -373,15 +390,8 @@ static void test_shared_walk_after_a_start(bool shortcut)
  * entries goes through the merge. */
 static void test_queue_over_limit_before_reservations(bool shortcut, int64_t holds, int64_t asks)
 {
-    sched_params_t p = sched_params_default(); /* 8 reservations: none handed out here */
-    p.no_skip_ahead = !shortcut;
-    sched_t *s = sched_new(&p);
-    sched_class_add(s, "normal", 100, true, NULL);
-    sched_class_add(s, "high", 1000, false, NULL);
-    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
-    sched_team_set_quota(s, a, -1, 0, 4000, NULL);
-    add_node(s, "n1", "A100");
-    add_node(s, "n2", "A100");
+    sched_t *s = limit_scenario(shortcut);
+    int a = 0, b = 1;
     sched_job_spec_t held = {.id = 1, .team = a, .prio_class = 1, .gpus_milli = holds};
     sched_job_submit(s, &held, NULL);
     size_t nd;
@@ -452,15 +462,8 @@ static void test_reclaim_for_cpus(bool shortcut)
  * and b's start, a's 1-GPU jobs wait; with the shortcut the last two of them go at once. */
 static void test_limit_reached_in_pass(bool shortcut)
 {
-    sched_params_t p = sched_params_default(); /* 8 reservations: none handed out here */
-    p.no_skip_ahead = !shortcut;
-    sched_t *s = sched_new(&p);
-    sched_class_add(s, "normal", 100, true, NULL);
-    sched_class_add(s, "high", 1000, false, NULL);
-    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
-    sched_team_set_quota(s, a, -1, 0, 4000, NULL);
-    add_node(s, "n1", "A100");
-    add_node(s, "n2", "A100");
+    sched_t *s = limit_scenario(shortcut);
+    int a = 0, b = 1;
     for (uint64_t id = 1; id <= 4; id++) {
         sched_job_spec_t sp = {.id = id, .team = a, .prio_class = 1,
                                .gpus_milli = id == 1 ? 4000 : 1000};
