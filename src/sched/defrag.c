@@ -87,6 +87,19 @@ static int fits_elsewhere(const sched_t *s, const job_t *v, int from, int w, sch
     return NIL;
 }
 
+/* Node ni, its scratch values reset when this search (s->epoch) first reaches it. */
+static node_t *node_mark(sched_t *s, int ni)
+{
+    node_t *n = &s->nodes[ni];
+    if (n->mark_epoch != s->epoch) {
+        n->mark_epoch = s->epoch;
+        n->mark_val = 0;
+        n->mark_list = NIL;
+        n->mark_most = 0;
+    }
+    return n;
+}
+
 static int candidate_cmp(const void *a, const void *b)
 {
     const candidate_t *x = a, *y = b;
@@ -133,51 +146,72 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
         !(f->features & ~j->features) && j->cpus >= f->cpus && j->mem >= f->mem)
         return false;
     s->now = now;
-    if (!s->p.no_reclaim_bound &&
-        (s->max_free_whole == 0 || !reach_any(s, &s->reach_move, j, g, true))) {
-        /* no node has a whole GPU free for a moved job, or none with a job to move could
-         * reach g with all it might free: the scan below would find nothing, and leave this
-         * failure (as it does) */
+    if (s->max_free_whole == 0) {
+        /* no node has a whole GPU free for a moved job: the scan below would find nothing,
+         * and leave this failure (as it does) */
         s->defrag_fail = (struct defrag_fail){s->stats.cycles, g, jv, types, j->features,
                                               j->cpus, j->mem};
         return false;
     }
     s->epoch++;
     /* one scan of the victim index (victims.c: the preemptible running jobs): per node (marked
-     * with this epoch), the victims there and their whole GPUs; and the jobs that could move */
+     * with this epoch), the victims there and their whole GPUs, and the most whole GPUs of a
+     * job that could move from there; the nodes with such a job, in `from` */
     victim_entry_t *ent = NULL;
     size_t nent = 0, capent = 0;
-    candidate_t *c = NULL;
-    size_t nc = 0, capc = 0;
+    int *from = NULL;
+    size_t nfrom = 0, capfrom = 0;
+    bool *borrowing = xcalloc((size_t)s->nteams + 1, sizeof(*borrowing));
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];
         if (!t->nvictims)
             continue;
-        bool borrowing = team_borrowing(s, ti);
+        borrowing[ti] = team_borrowing(s, ti);
         for (int x = 0; x < t->nvictims; x++) {
             const victim_t *cv = &t->victims[x];
-            if (victim(s, j, ti, borrowing, cv, now)) {
+            if (victim(s, j, ti, borrowing[ti], cv, now)) {
                 /* a one-node job's slot is in its entry: most victims cost no job record
                  * (perf at Philly seed0 x 8: those records were most of this function) */
                 const sched_slot_t *slots = cv->nslots == 1 ? NULL : s->jobs[cv->job].slots;
                 for (int k = 0; k < cv->nslots; k++) {
-                    node_t *n = &s->nodes[slots ? slots[k].node : cv->node];
-                    if (n->mark_epoch != s->epoch) {
-                        n->mark_epoch = s->epoch;
-                        n->mark_val = 0;
-                        n->mark_list = NIL;
-                    }
+                    node_t *n = node_mark(s, slots ? slots[k].node : cv->node);
                     n->mark_val += slots ? slot_whole_gpus(&slots[k]) : cv->whole;
                     GT_GROW(ent, capent, nent + 1);
                     ent[nent] = (victim_entry_t){cv->job, n->mark_list};
                     n->mark_list = (int)nent++;
                 }
-            } else if (movable(s, j, cv, g, now) && node_suits(s, &s->nodes[cv->node], j, types, g)) {
+            } else if (movable(s, j, cv, g, now)) {
+                node_t *n = node_mark(s, cv->node);
+                if (!n->mark_most) {
+                    GT_GROW(from, capfrom, nfrom + 1);
+                    from[nfrom++] = cv->node;
+                }
+                if (cv->whole > n->mark_most)
+                    n->mark_most = cv->whole;
+            }
+        }
+    }
+    /* the candidates: the jobs that could move from a node where j could then fit by its
+     * GPUs (its free GPUs nobody was promised, the victims' and the moved job's), read from
+     * that node's list (a few nodes: the others cost no job record) */
+    candidate_t *c = NULL;
+    size_t nc = 0, capc = 0;
+    for (size_t f = 0; f < nfrom; f++) {
+        const node_t *n = &s->nodes[from[f]];
+        if (preempt_usable(s, from[f], j, now) + (int)n->mark_val + n->mark_most < g ||
+            !node_suits(s, n, j, types, g))
+            continue;
+        for (size_t k = 0; k < n->nvict; k++) {
+            const job_t *m = &s->jobs[n->vict[k]];
+            const victim_t *cv = &s->teams[m->team].victims[m->vict_pos];
+            if (!victim(s, j, m->team, borrowing[m->team], cv, now) && movable(s, j, cv, g, now)) {
                 GT_GROW(c, capc, nc + 1);
                 c[nc++] = (candidate_t){cv->job, cv->node, cv->whole, 0, 0, 0, 0};
             }
         }
     }
+    free(from);
+    free(borrowing);
     /* each candidate's node: its free GPUs nobody was promised, the moved job's, and then the
      * victims there, cheapest first, until j fits (CPUs and memory too) */
     int *pick = NULL, *local = NULL;

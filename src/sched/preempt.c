@@ -89,29 +89,21 @@ int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now)
 }
 
 /* (sched_internal.h) */
-bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
+bool reach_any(sched_t *s, const job_t *j, int g)
 {
+    struct reach *r = &s->reach;
     if (r->cycle != s->stats.cycles || r->charges != s->charges) {
         GT_GROW(r->room, r->caproom, (size_t)s->nnodes + 1);
-        GT_GROW(r->movable, r->capmovable, (size_t)s->nnodes + 1);
         memset(r->room, 0, (size_t)s->nnodes * sizeof(*r->room));
-        if (move)
-            memset(r->movable, 0, (size_t)s->nnodes * sizeof(*r->movable));
         sched_time_t rmin = sched_reclaim_min_runtime(s);
         for (int ti = 0; ti < s->nteams; ti++) {
             const team_t *t = &s->teams[ti];
-            if (!t->nvictims)
-                continue;
-            bool borrowing = team_borrowing(s, ti);
-            if (!borrowing && !move)
+            if (!t->nvictims || !team_borrowing(s, ti))
                 continue; /* (reclaim takes only from teams that borrow) */
             for (int x = 0; x < t->nvictims; x++) {
                 const victim_t *v = &t->victims[x];
-                bool old = s->now - v->start >= s->p.min_runtime_s;
-                if ((v->borrowing && borrowing && s->now - v->start >= rmin) || (move && old))
+                if (v->borrowing && s->now - v->start >= rmin)
                     victim_add_whole(s, v, r->room);
-                if (move && old && v->nslots == 1 && v->whole >= 1)
-                    r->movable[v->node] = true;
             }
         }
         r->best_free = r->best_any = 0;
@@ -120,7 +112,7 @@ bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
             int room = r->room[ni];
             if (s->nodes[ni].free_whole + room > r->best_any)
                 r->best_any = s->nodes[ni].free_whole + room;
-            if (!room || (move && !r->movable[ni])) /* (a move needs a job to move there) */
+            if (!room)
                 continue;
             const node_t *n = &s->nodes[ni];
             if (n->resv_epoch == s->resv_epoch) {
@@ -136,7 +128,7 @@ bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move)
     /* a gang may also use nodes free enough already, with no room; and reclaim for a job that
      * asks CPUs or memory may free them on a node with GPUs enough but no room (a victim
      * holding a fraction of a GPU counts no whole one) */
-    if (j->nodes > 1 || (!move && (j->cpus || j->mem)))
+    if (j->nodes > 1 || j->cpus || j->mem)
         return r->best_any >= g;
     if (r->best_free >= g)
         return true;
@@ -173,7 +165,7 @@ bool preempt_for(sched_t *s, int ji, uint64_t types, bool in_quota, sched_time_t
     bool prio = s->min_victim_class < jv;
     /* by reclaim alone, no node may reach the GPUs it asks per node with what reclaim may take
      * now (reach_any): no victims would do */
-    if (!prio && (!in_quota || (!s->p.no_reclaim_bound && !reach_any(s, &s->reach, j, g, false))))
+    if (!prio && (!in_quota || (!s->p.no_reclaim_bound && !reach_any(s, j, g))))
         return false;
     for (int ti = 0; ti < s->nteams; ti++) {
         const team_t *t = &s->teams[ti];

@@ -101,10 +101,6 @@ void sched_free(sched_t *s)
     free(s->pscratch.touched);
     free(s->reach.room);
     free(s->reach.resv);
-    free(s->reach.movable);
-    free(s->reach_move.room);
-    free(s->reach_move.resv);
-    free(s->reach_move.movable);
     free(s->room_reclaim);
     free(s->room_move);
     free(s->releases);

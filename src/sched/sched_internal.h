@@ -50,6 +50,8 @@ typedef struct node {
     uint32_t mark_epoch;
     int64_t mark_val;
     int mark_list;
+    int mark_most;                                 /* (defrag.c: the most whole GPUs of a job
+                                                      it could move from here) */
 } node_t;
 
 /* A pending job as its team's queue keeps it: what ordering needs, without touching the job. */
@@ -261,17 +263,16 @@ struct sched {
                                                       still borrowing) and the largest one-slot
                                                       job a move could take (victim_times.c) */
     size_t caproom_reclaim, caproom_move;
-    struct reach {                                 /* what a preemption try could free on
+    struct reach {                                 /* what a reclaim try could free on
                                                       one node, at most (reach_any) */
         int *room;                                 /* per node, the victims' whole GPUs */
         int *resv;                                 /* the nodes with room reserved then */
-        bool *movable;                             /* per node, a job a move could take */
-        size_t caproom, capresv, nresv, capmovable;
+        size_t caproom, capresv, nresv;
         int best_free;                             /* the most free + room over the others */
         int best_any;                              /* ... over every node, room or not (a
-                                                      gang: reclaim only) */
+                                                      gang) */
         uint64_t cycle, charges;                   /* as of this pass and s->charges */
-    } reach, reach_move;                           /* reclaim (preempt.c); a move (defrag.c) */
+    } reach;                                       /* (preempt.c) */
     bool hold_dropped;                             /* the pass took a nomination back: what its
                                                       holds kept from the jobs before it is
                                                       free for the next pass (wakeup.c) */
@@ -631,19 +632,19 @@ static inline sched_time_t preempt_end(const sched_t *s, const job_t *j, sched_t
     sched_time_t dur = job_plan_duration(j);
     return dur > 0 ? now + s->p.grace_s + dur : SCHED_NEVER;
 }
-/* Whether a try for job j could reach g whole GPUs per node on some node: its GPUs free to j
- * (preempt_usable) plus the whole GPUs there of the jobs such a try may take, at most: the
- * borrowed jobs past the reclaim minimum runtime of the teams that borrow (reclaim), and with
- * move, on nodes that hold a job a move could take (one slot of whole GPUs, past the minimum
- * runtime), also every job past the minimum runtime (any class: defrag.h). Taken at the first
- * ask into r and kept while no job is given GPUs (s->charges): until then no team starts to
- * borrow, no job turns a victim (the pass's clock stands), preemptions take victims away and
- * reservations and holds take free GPUs. A node not reserved then counts all its free GPUs
- * (r->best_free); one reserved then is asked each time. For a gang (reclaim only), any node
- * counts, with or without such jobs: it may take nodes free enough already (r->best_any); so
- * does it for reclaim for a job that asks CPUs or memory (it may free them on a node with
- * GPUs enough, from jobs holding fractions of GPUs). false: the try would find nothing. */
-bool reach_any(sched_t *s, struct reach *r, const job_t *j, int g, bool move);
+/* Whether a reclaim try for job j could reach g whole GPUs per node on some node: its GPUs
+ * free to j (preempt_usable) plus the whole GPUs there of the jobs reclaim may take, at most:
+ * the borrowed jobs past the reclaim minimum runtime of the teams that borrow. Taken at the
+ * first ask into s->reach and kept while no job is given GPUs (s->charges): until then no
+ * team starts to borrow, no job turns a victim (the pass's clock stands), preemptions take
+ * victims away and reservations and holds take free GPUs. A node not reserved then counts all
+ * its free GPUs (best_free); one reserved then is asked each time. For a gang, any node
+ * counts, with or without such jobs: it may take nodes free enough already (best_any); so
+ * does it for a job that asks CPUs or memory (it may free them on a node with GPUs enough,
+ * from jobs holding fractions of GPUs). false: the try would find nothing. (A move, defrag.c,
+ * needs no such bound: its own scan reads only the victim index, and a move bound kept this
+ * way said yes to every try at Philly seed0 x 8.) */
+bool reach_any(sched_t *s, const job_t *j, int g);
 /* qsort_r order of victims (indexes into s->jobs; ctx is s): lowest class first, then the
  * cheapest by policy_victim_cost, then by id (a total order). preempt.c and defrag.c. */
 int sched_victim_cmp(const void *a, const void *b, void *ctx);

@@ -326,6 +326,38 @@ static void test_moved_job_room_held(void)
     ok(!started(8), "room held: job 8 still waits");
 }
 
+/* Rule: every job that could move from a node counts there, the largest too: on n1 (8 GPUs,
+ * 1 free) b holds a 4-GPU job (not fewer GPUs than job 6 asks: it cannot move), a 1-GPU job
+ * found first (moving it leaves 2 free, too few) and a 2-GPU job (moving it leaves 3); n2 (8
+ * GPUs) holds c's 6-GPU job and 2 free GPUs, where the 2-GPU job fits. All within quota.
+ * Mutation: keep the first movable job's GPUs as its node's most (`if (!n->mark_most)` for
+ * `if (cv->whole > n->mark_most)` in defrag_for): n1 counts 1 + 1 < 3 and nothing moves. */
+static void test_largest_movable_counts(void)
+{
+    setup();
+    sched_team_set_quota(S, T_B, -1, 8000, -1, NULL);
+    sched_team_set_quota(S, T_C, -1, 8000, -1, NULL);
+    node("n1", 8);
+    node("n2", 8);
+    submit_spec(spec(1, T_C, C_NORMAL, 6, 0, 100000));
+    submit_spec(spec(2, T_B, C_NORMAL, 4, 0, 100000));
+    cycle(0);
+    ok(started(1) && started(2) && node_of(1) != node_of(2), "largest: 6 and 4 GPUs, two nodes");
+    submit_spec(spec(3, T_D, C_NORMAL, 2, 10, 100)); /* fills the 6-GPU job's node until 100 */
+    cycle(10);
+    ok(started(3) && node_of(3) == node_of(1), "largest: the filler beside the 6-GPU job");
+    submit_spec(spec(4, T_B, C_NORMAL, 1, 20, 50000)); /* first in b's victims after job 2 */
+    submit_spec(spec(5, T_B, C_NORMAL, 2, 20, 90000));
+    cycle(20);
+    ok(started(4) && started(5) && node_of(4) == node_of(2) && node_of(5) == node_of(2),
+       "largest: b's 1- and 2-GPU jobs beside its 4-GPU job, 1 GPU free there");
+    sched_job_finished(S, 3, 100);
+    cycle(100);
+    submit_spec(spec(6, T_A, C_NORMAL, 3, 1000, 3600));
+    cycle(1000);
+    ok(preempted(5) && !preempted(4) && ndec == 1, "largest: the 2-GPU job moves for job 6");
+}
+
 /* Rule: a gang, or a job of one GPU, is not served (a 1-GPU job that does not fit finds no
  * free GPU anywhere for the moved job either).
  * Mutation: drop `j->nodes != 1` from defrag_for: the 2-node job 5 (4 GPUs on each) makes one
@@ -355,6 +387,7 @@ int main(void)
     test_node_held();
     test_moved_job_room_held();
     test_gang_not_served();
+    test_largest_movable_counts();
     is_int(invariant_failures, 0, "the invariants held after every pass");
     sched_free(S);
     return tap_done();
