@@ -345,6 +345,21 @@ static int shadow_first(const sched_t *s)
     return best;
 }
 
+/* Asks the memory for the job record of the merge's winner (the next entry the pass takes)
+ * while the caller evaluates the entry it just took, so that the record is in the cache at
+ * that entry's turn. With 100,000 jobs pending, the first read of each evaluated job's record
+ * (320 bytes, 5 cache lines) was a fifth of `gantry bench sched`'s passes (perf). A hint:
+ * nothing depends on it. */
+static void prefetch_next_job(const sched_t *s)
+{
+    int w = s->run_tree[0];
+    if (w < 0 || run_done(s, &s->runs[w]))
+        return;
+    const char *j = (const char *)&s->jobs[s->runs[w].head.job];
+    for (size_t off = 0; off < sizeof(job_t); off += 64)
+        __builtin_prefetch(j + off);
+}
+
 /* Takes the winner w's head (into s->cur) out of the merge; its run's entries taken ahead of
  * their turn all come before it. */
 static const order_entry_t *merge_take(sched_t *s, int w, bool *capacity_wait)
@@ -1207,6 +1222,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
             continue; /* it keeps its last reason (sched_job_info) */
         }
         run_replay(s, w);
+        prefetch_next_job(s);
         checked = false;
         size_t before = s->ndec;
         int resv_before = ps.reservations;
