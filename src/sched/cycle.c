@@ -762,29 +762,76 @@ static bool cannot_start_now(const sched_t *s, const order_entry_t *e, const pas
     return e->need == 0 ? s->free_milli == 0 : !needs_fit(s, e->need);
 }
 
+/* Whether some up node has g whole GPUs free (reserved, held or not) and the CPUs and memory
+ * free for one asking cpus and mem (node_fits_cpu_mem): then such a job, one node of any GPU
+ * type and no features, would fit were the reservations and holds not there (place_find with
+ * the pass's time as its end). Sure when one of two nodes per g holds it (s->fit_any: the
+ * most free CPUs, the most free memory); else false, which only means "not known". The table
+ * is built at the first ask in a pass and again after a job is given GPUs (s->charges): only
+ * a start takes free CPUs, memory or GPUs during a pass. */
+static bool fits_somewhere(sched_t *s, int g, int64_t cpus, int64_t mem)
+{
+    struct fit_any *f = &s->fit_any;
+    if (f->cycle != s->stats.cycles || f->charges != s->charges) {
+        int64_t best[2][2] = {{-1, -1}, {-1, -1}}; /* [most CPUs, most memory][cpus, mem] */
+        for (int k = s->max_gpus < SCHED_MAX_GPUS_PER_NODE ? s->max_gpus : SCHED_MAX_GPUS_PER_NODE;
+             k >= 1; k--) {
+            for (int t = 0; t < s->ntypes; t++)
+                for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext) {
+                    const node_t *n = &s->nodes[ni];
+                    if (!n->up || !n->schedulable)
+                        continue;
+                    int64_t c = n->cpus ? n->cpus_free : INT64_MAX;
+                    int64_t m = n->mem ? n->mem_free : INT64_MAX;
+                    if (c > best[0][0])
+                        best[0][0] = c, best[0][1] = m;
+                    if (m > best[1][1])
+                        best[1][0] = c, best[1][1] = m;
+                }
+            for (int w = 0; w < 2; w++) {
+                f->cpus[w][k] = best[w][0];
+                f->mem[w][k] = best[w][1];
+            }
+        }
+        f->cycle = s->stats.cycles;
+        f->charges = s->charges;
+    }
+    for (int w = 0; w < 2; w++)
+        if (cpus <= f->cpus[w][g] && mem <= f->mem[w][g])
+            return true;
+    return false;
+}
+
 /* The job, evaluated once since it was queued (so its reason says why it waits), fits on a
  * node only where GPUs are reserved or held for jobs before it, and would still run when
  * the latest reservation on a node with its GPUs free starts (resv_until; a hold never lets
  * it): it cannot start in this pass. Its turn could only end in "reservation" (or a
- * preemption, which may_act_when_full asks apart) when it is plain (qentry_t: any other job
- * may find no room even without the reservations, "capacity", and take a reservation of its
- * own) and no maintenance window is near, or when no reservation is left to hand out. The
- * pass leaves it be, with its last reason. Before, every such job was examined in every pass:
- * at Philly seed0 x 2, 10.8 M of 12 M examinations were borrowers that ended so. */
-static bool fits_only_reserved(const sched_t *s, const order_entry_t *e, const pass_t *ps)
+ * preemption, which may_act_when_full asks apart) when it is plain, or sized and a node could
+ * hold all it asks but for the reservations (fits_somewhere) (qentry_t: any other job may find
+ * no room even without the reservations, "capacity", and take a reservation of its own), and
+ * no maintenance window is near; or when no reservation is left to hand out. The pass leaves
+ * it be, with its last reason. Before, every such job was examined in every pass: at Philly
+ * seed0 x 2, 10.8 M of 12 M examinations were borrowers that ended so; in `gantry bench
+ * sched`, whose jobs ask CPUs and memory, half the passes examined all 110,000 pending jobs
+ * (every one fit but for the GPUs held for the pass's 64 preemptors, and took no reservation,
+ * so the reservations were never all handed out). */
+static bool fits_only_reserved(sched_t *s, const order_entry_t *e, const pass_t *ps)
 {
     if (e->cpu_only || e->need == 0)
         return false;
     int g = e->need < s->max_gpus ? e->need : s->max_gpus;
-    bool no_reservation = (e->qe->plain && e->need <= s->max_gpus && !s->maint_any) ||
-                          (s->p.backfill && ps->reservations >= s->p.reservations);
-    return e->qe->seen && needs_fit(s, g) && g > ps->max_free_unreserved &&
-           (e->dur <= 0 || ps->now + e->dur > ps->resv_until[g]) && no_reservation;
+    if (!e->qe->seen || !needs_fit(s, g) || g <= ps->max_free_unreserved ||
+        (e->dur > 0 && ps->now + e->dur <= ps->resv_until[g]))
+        return false;
+    if (s->p.backfill && ps->reservations >= s->p.reservations)
+        return true;
+    return e->need <= s->max_gpus && !s->maint_any &&
+           (e->qe->plain || (e->qe->sized && fits_somewhere(s, g, e->qe->cpus, e->qe->mem)));
 }
 
 /* The pass passes over entry e: over its team's limit, or (not a nominated preemptor) unable
  * to start now and unable to act by preemption. It keeps its last reason (sched_job_info). */
-static bool passed_over(const sched_t *s, const order_entry_t *e, const pass_t *ps)
+static bool passed_over(sched_t *s, const order_entry_t *e, const pass_t *ps)
 {
     return e->over_limit ||
            (!e->nominated && (cannot_start_now(s, e, ps) || fits_only_reserved(s, e, ps)) &&

@@ -178,10 +178,15 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
     int need = j->gpus < SCHED_MILLI ? 0
                : per / SCHED_MILLI > SCHED_MAX_GPUS_PER_NODE ? SCHED_MAX_GPUS_PER_NODE
                                                             : (int)(per / SCHED_MILLI);
-    bool plain = j->nodes_asked <= 1 && j->gpus > 0 && j->gpus % SCHED_MILLI == 0 && !j->cpus &&
-                 !j->mem && !j->features && j->types == ~0ULL;
-    t->queue[pos] = (qentry_t){ji,   j->cls, j->nodes_asked, need, j->gpus, j->key, j->id,
-                               job_plan_duration(j), j->ntargets > 0, false, plain};
+    bool one_node = j->nodes_asked <= 1 && j->gpus > 0 && j->gpus % SCHED_MILLI == 0 &&
+                    !j->features && j->types == ~0ULL;
+    bool plain = one_node && !j->cpus && !j->mem;
+    t->queue[pos] = (qentry_t){ji,      j->cls,   j->nodes_asked,
+                               need,    j->gpus,  j->key,
+                               j->id,   job_plan_duration(j),
+                               j->ntargets > 0,   false,
+                               plain,   one_node && !plain,
+                               j->cpus, j->mem};
     t->nqueue++;
     t->class_pending[j->cls]++;
     t->need_hist[j->cls][need]++;

@@ -72,6 +72,11 @@ typedef struct qentry {
                                                       CPUs, memory or features asked: where it
                                                       cannot start only for reservations, it
                                                       waits with reason "reservation" */
+    bool sized;                                    /* the same but for CPUs or memory asked:
+                                                      cpus and mem, per node (a job whose
+                                                      reason that is where a node could hold
+                                                      all it asks: cycle.c, fits_only_reserved) */
+    int64_t cpus, mem;
 } qentry_t;
 
 /* A running job that preemption may take: preemptible and in state RUNNING (not yet told to
@@ -273,6 +278,15 @@ struct sched {
                                                       gang) */
         uint64_t cycle, charges;                   /* as of this pass and s->charges */
     } reach;                                       /* (preempt.c) */
+    struct fit_any {                               /* cycle.c, fits_somewhere: per count g of
+                                                      whole GPUs, the free CPUs and memory of
+                                                      two up nodes with at least g free (the
+                                                      one with the most free CPUs, [0], and the
+                                                      one with the most free memory, [1]; -1:
+                                                      none; untracked: INT64_MAX) */
+        int64_t cpus[2][SCHED_MAX_GPUS_PER_NODE + 1], mem[2][SCHED_MAX_GPUS_PER_NODE + 1];
+        uint64_t cycle, charges;                   /* as of this pass and s->charges */
+    } fit_any;
     bool hold_dropped;                             /* the pass took a nomination back: what its
                                                       holds kept from the jobs before it is
                                                       free for the next pass (wakeup.c) */
