@@ -72,10 +72,11 @@ typedef struct qentry {
                                                       CPUs, memory or features asked: where it
                                                       cannot start only for reservations, it
                                                       waits with reason "reservation" */
-    bool sized;                                    /* the same but for CPUs or memory asked:
-                                                      cpus and mem, per node (a job whose
-                                                      reason that is where a node could hold
-                                                      all it asks: cycle.c, fits_only_reserved) */
+    bool sized;                                    /* the same, but CPUs or memory asked
+                                                      (cpus, mem: per node): so it waits where
+                                                      some node could hold all it asks but for
+                                                      the reservations (cycle.c,
+                                                      fits_only_reserved) */
     int64_t cpus, mem;
 } qentry_t;
 

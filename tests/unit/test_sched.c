@@ -51,14 +51,31 @@ static int submit(uint64_t id, int team, int cls, int64_t gpus_milli, sched_time
 }
 
 /* A job with an estimate (for the reservations) and, for a gang, its node count (0: one). */
-static void submit_est(uint64_t id, int team, int cls, int64_t gpus_milli, int nodes,
-                       sched_time_t estimate, sched_time_t at)
+static sched_job_spec_t est_spec(uint64_t id, int team, int cls, int64_t gpus_milli, int nodes,
+                                 sched_time_t estimate, sched_time_t at)
 {
     sched_job_spec_t sp = spec(id, team, cls, gpus_milli);
     sp.nodes = nodes;
     sp.estimate = estimate;
     sp.submit = at;
+    return sp;
+}
+
+static void submit_est(uint64_t id, int team, int cls, int64_t gpus_milli, int nodes,
+                       sched_time_t estimate, sched_time_t at)
+{
+    sched_job_spec_t sp = est_spec(id, team, cls, gpus_milli, nodes, estimate, at);
     sched_job_submit(S, &sp, NULL);
+}
+
+/* One pass at now (cycle); the jobs it evaluated. */
+static int cycle_examined(sched_time_t now)
+{
+    sched_stats_t before, after;
+    sched_get_stats(S, &before);
+    cycle(now);
+    sched_get_stats(S, &after);
+    return (int)(after.jobs_examined - before.jobs_examined);
 }
 
 static uint64_t mask_of(uint64_t id)
@@ -1196,12 +1213,9 @@ static void test_held_node_not_free_for_others(void)
     ok(preempted(100) && !started(101), "a's gang reclaims b's job and holds both nodes");
     is_str(sched_reason_name(info(101).reason), "reservation",
            "b's second job would fit on the free node but for the hold");
-    sched_stats_t before, after;
-    sched_get_stats(S, &before);
-    cycle(1001);
-    sched_get_stats(S, &after);
+    int examined = cycle_examined(1001);
     ok(!started(101), "the next pass starts nothing while the victim stops");
-    is_int((int)(after.jobs_examined - before.jobs_examined), 1,
+    is_int(examined, 1,
            "it evaluates the gang alone: b's job fits only on held GPUs");
 }
 
@@ -1235,12 +1249,9 @@ static void test_resv_until(void)
     is_str(sched_reason_name(info(3).reason), "reservation",
            "the 4-GPU job fits on node a now but would delay the 8-GPU job");
     submit_est(4, T_A, C_NORMAL, 1000, 0, 10, 6);
-    sched_stats_t before, after;
-    sched_get_stats(S, &before);
-    cycle(6);
-    sched_get_stats(S, &after);
+    int examined = cycle_examined(6);
     ok(started(4), "a 1-GPU job that ends by t=100 starts on node a");
-    is_int((int)(after.jobs_examined - before.jobs_examined), 3,
+    is_int(examined, 3,
            "the pass evaluates the two reserved jobs and the newcomer, not the 4-GPU job");
 }
 
@@ -1249,10 +1260,8 @@ static void test_resv_until(void)
 static void submit_sized(uint64_t id, int team, int cls, int64_t gpus_milli, int64_t cpus_milli,
                          sched_time_t estimate, sched_time_t at)
 {
-    sched_job_spec_t sp = spec(id, team, cls, gpus_milli);
+    sched_job_spec_t sp = est_spec(id, team, cls, gpus_milli, 0, estimate, at);
     sp.cpus_milli = cpus_milli;
-    sp.estimate = estimate;
-    sp.submit = at;
     sched_job_submit(S, &sp, NULL);
 }
 
@@ -1295,12 +1304,9 @@ static void test_sized_job_passed_over(void)
     is_str(sched_reason_name(info(2).reason), "reservation",
            "sized: job 2 fits there now but would delay job 1");
     submit_sized(3, T_A, C_LOW, 1000, 1000, 10, 11);
-    sched_stats_t before, after;
-    sched_get_stats(S, &before);
-    cycle(11);
-    sched_get_stats(S, &after);
+    int examined = cycle_examined(11);
     ok(started(3) && node_of(3) == half, "sized: a 1-GPU job that ends by t=2000 starts there");
-    is_int((int)(after.jobs_examined - before.jobs_examined), 2,
+    is_int(examined, 2,
            "sized: the pass evaluates job 1 and the newcomer, not job 2");
 }
 
