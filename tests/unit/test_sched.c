@@ -1287,10 +1287,11 @@ static void sized_cluster(int reservations, int *half, int *full)
 }
 
 /* The skip rule for jobs that fit only on reserved GPUs (cycle.c, fits_only_reserved) passes
- * over a job that asks CPUs too, seen before, when a node could hold all it asks were the
- * reservations not there (fits_somewhere): its turn could only end in "reservation". Job 2
- * (2 GPUs, 2 CPUs) fits on the half-full node but for job 1's reservation there; the next pass
- * evaluates job 1 and a newcomer, not job 2. Before, such a job was evaluated in every pass,
+ * over a job that asks CPUs too when a node could hold all it asks were the reservations not
+ * there (fits_somewhere): its turn could only end in "reservation". Job 2 (2 GPUs, 2 CPUs) fits
+ * on the half-full node but for job 1's reservation there: no pass evaluates it, and its reason
+ * is "reservation" from the first (wait_reservation); the next pass evaluates job 1 and a
+ * newcomer. Before, such a job was evaluated in every pass,
  * until the reservations were all handed out: in `gantry bench sched`, whose jobs ask CPUs, half
  * the passes evaluated all 110,000 pending jobs. */
 static void test_sized_job_passed_over(void)
@@ -1299,10 +1300,10 @@ static void test_sized_job_passed_over(void)
     sized_cluster(8, &half, &full);
     submit_sized(1, T_A, C_HIGH, 4000, 1000, 10000, 10);
     submit_sized(2, T_A, C_NORMAL, 2000, 2000, 10000, 10);
-    cycle(10);
+    is_int(cycle_examined(10), 1, "sized: the first pass evaluates job 1 alone");
     is_int(info(1).estimated_start, 2000, "sized: job 1 reserves the half-full node at t=2000");
     is_str(sched_reason_name(info(2).reason), "reservation",
-           "sized: job 2 fits there now but would delay job 1");
+           "sized: job 2, never evaluated, fits there now but would delay job 1: it says so");
     submit_sized(3, T_A, C_LOW, 1000, 1000, 10, 11);
     int examined = cycle_examined(11);
     ok(started(3) && node_of(3) == half, "sized: a 1-GPU job that ends by t=2000 starts there");
@@ -1337,6 +1338,38 @@ static void test_sized_job_not_skipped_when_it_would_reserve(void)
     ok(started(5) && node_of(5) == n3, "sized: the newcomer starts on n3 before t=3001");
 }
 
+/* A job sent back by a reclaim is evaluated in its backoff even where it fits only on GPUs
+ * held for another job (cycle.c, fits_only_reserved passes over a job never evaluated only
+ * when its turn would end in "reservation"): it waits for its backoff, and says so. Team a's
+ * 2-node gang reclaims both of b's borrowed jobs; one has stopped, and its node is held for
+ * the gang while the other stops. */
+static void test_backoff_not_passed_over(void)
+{
+    setup(NULL);
+    node("x", "V100", 8, "l1", 1);
+    node("y", "V100", 8, "l1", 1);
+    sched_team_set_quota(S, T_A, -1, 16000, -1, NULL);
+    sched_team_set_quota(S, T_B, -1, 0, -1, NULL);
+    for (uint64_t id = 100; id <= 101; id++) {
+        sched_job_spec_t v = spec(id, T_B, C_NORMAL, 8000);
+        v.checkpointable = true;
+        sched_job_submit(S, &v, NULL);
+    }
+    cycle(0);
+    ok(started(100) && started(101), "backoff: team b borrows both nodes");
+    sched_job_spec_t gang = spec(1, T_A, C_NORMAL, 16000);
+    gang.nodes = 2;
+    gang.submit = 1000;
+    sched_job_submit(S, &gang, NULL);
+    cycle(1000);
+    ok(preempted(100) && preempted(101), "backoff: a's gang reclaims both");
+    sched_job_stopped(S, 100, 1100);
+    cycle(1100);
+    ok(!started(100) && !started(1), "backoff: nothing starts while job 101 stops");
+    is_str(sched_reason_name(info(100).reason), "backoff",
+           "backoff: job 100, back in the queue, waits for its backoff");
+}
+
 int main(void)
 {
     test_cpu_only();
@@ -1361,6 +1394,7 @@ int main(void)
     test_resv_until();
     test_sized_job_passed_over();
     test_sized_job_not_skipped_when_it_would_reserve();
+    test_backoff_not_passed_over();
     test_reasons_and_validation();
     test_hierarchy_and_typed_quota();
     test_node_resize();
