@@ -774,8 +774,7 @@ static bool fits_somewhere(sched_t *s, int g, int64_t cpus, int64_t mem)
     struct fit_any *f = &s->fit_any;
     if (f->cycle != s->stats.cycles || f->charges != s->charges) {
         int64_t best[2][2] = {{-1, -1}, {-1, -1}}; /* [most CPUs, most memory][cpus, mem] */
-        for (int k = s->max_gpus < SCHED_MAX_GPUS_PER_NODE ? s->max_gpus : SCHED_MAX_GPUS_PER_NODE;
-             k >= 1; k--) {
+        for (int k = s->max_gpus; k >= 1; k--) { /* (at most SCHED_MAX_GPUS_PER_NODE) */
             for (int t = 0; t < s->ntypes; t++)
                 for (int ni = s->bucket[t][k]; ni != NIL; ni = s->nodes[ni].bnext) {
                     const node_t *n = &s->nodes[ni];
@@ -805,9 +804,10 @@ static bool fits_somewhere(sched_t *s, int g, int64_t cpus, int64_t mem)
 /* The job fits on a node only where GPUs are reserved or held for jobs before it, and would
  * still run when the latest reservation on a node with its GPUs free starts (resv_until; a
  * hold never lets it): it cannot start in this pass. Its turn could only end in "reservation"
- * (or a preemption, which may_act_when_full asks apart) when it is plain, or sized and a node
- * could hold all it asks but for the reservations (fits_somewhere) (qentry_t: any other job may
- * find no room even without the reservations, "capacity", and take a reservation of its own),
+ * (or a preemption, which may_act_when_full asks apart) when it is one_node and plain (it asks
+ * no CPUs or memory) or a node could hold the CPUs and memory it asks but for the reservations
+ * (fits_somewhere) (qentry_t: any other job may find no room even without the reservations,
+ * "capacity", and take a reservation of its own),
  * and no maintenance window is near; or, for a job evaluated once since it was queued (its
  * reason says why it waits), when no reservation is left to hand out. The pass leaves a job
  * evaluated before be, with its last reason, and gives one never evaluated its reason
@@ -828,13 +828,15 @@ static bool fits_only_reserved(sched_t *s, const order_entry_t *e, const pass_t 
     bool handed_out = s->p.backfill && ps->reservations >= s->p.reservations;
     if (handed_out && e->qe->seen)
         return true;
-    bool sure = e->need <= s->max_gpus && !s->maint_any &&
-                (e->qe->plain || (e->qe->sized && fits_somewhere(s, g, e->qe->cpus, e->qe->mem)));
-    if (e->qe->seen || !sure)
-        return sure;
+    const qentry_t *q = e->qe;
+    bool plain = !q->cpus && !q->mem;
+    if (!q->one_node || e->need > s->max_gpus || s->maint_any ||
+        !(plain || fits_somewhere(s, g, q->cpus, q->mem)))
+        return false; /* its turn may end in "capacity" and a reservation */
     /* never evaluated: only before the reservations are handed out (after, the walks ahead
-     * would pass it over and give it no reason) */
-    return !handed_out && (!s->p.quotas || s->jobs[e->job].borrow_after <= ps->now);
+     * would pass it over and give it no reason), and not in a backoff (evaluate says so) */
+    return q->seen ||
+           (!handed_out && (!s->p.quotas || s->jobs[e->job].borrow_after <= ps->now));
 }
 
 /* Entry e, passed over because it fits only on reserved GPUs (fits_only_reserved), evaluated by
@@ -1275,9 +1277,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
          * reclaim is within quota by its entry, the one notion evaluate also uses) */
         if (passed_over(s, e, &ps)) {
             capacity_wait |= !e->over_limit;
-            /* (passed over, within its limit and able to start by its GPUs: it fits only on
-             * reserved GPUs) */
-            if (!e->qe->seen && !e->over_limit && !cannot_start_now(s, e, &ps))
+            if (!e->qe->seen && !e->over_limit && fits_only_reserved(s, e, &ps))
                 wait_reservation(s, e);
             if (!checked) {
                 shadow_reach_before(s, &s->cur_key, &capacity_wait);

@@ -180,12 +180,9 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
                                                             : (int)(per / SCHED_MILLI);
     bool one_node = j->nodes_asked <= 1 && j->gpus > 0 && j->gpus % SCHED_MILLI == 0 &&
                     !j->features && j->types == ~0ULL;
-    bool plain = one_node && !j->cpus && !j->mem;
-    t->queue[pos] = (qentry_t){ji,      j->cls,   j->nodes_asked,
-                               need,    j->gpus,  j->key,
-                               j->id,   job_plan_duration(j),
-                               j->ntargets > 0,   false,
-                               plain,   one_node && !plain,
+    t->queue[pos] = (qentry_t){ji,      j->cls,  j->nodes_asked,       need,
+                               j->gpus, j->key,  j->id,                job_plan_duration(j),
+                               j->ntargets > 0,  false,                one_node,
                                j->cpus, j->mem};
     t->nqueue++;
     t->class_pending[j->cls]++;

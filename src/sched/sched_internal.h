@@ -68,16 +68,15 @@ typedef struct qentry {
     sched_time_t dur;                              /* its planning duration (0: unknown) */
     bool nominated;                                /* it holds nodes for its preemption */
     bool seen;                                     /* a pass evaluated it since it was queued */
-    bool plain;                                    /* whole GPUs on one node, any GPU type, no
-                                                      CPUs, memory or features asked: where it
-                                                      cannot start only for reservations, it
-                                                      waits with reason "reservation" */
-    bool sized;                                    /* the same, but CPUs or memory asked
-                                                      (cpus, mem: per node): so it waits where
-                                                      some node could hold all it asks but for
-                                                      the reservations (cycle.c,
+    bool one_node;                                 /* whole GPUs on one node, any GPU type, no
+                                                      features asked: where it cannot start
+                                                      only for reservations, it waits with
+                                                      reason "reservation" when it asks no CPUs
+                                                      or memory ("plain"), or when some node
+                                                      could hold those it asks but for the
+                                                      reservations (cycle.c,
                                                       fits_only_reserved) */
-    int64_t cpus, mem;
+    int64_t cpus, mem;                             /* per node, as its job asks */
 } qentry_t;
 
 /* A running job that preemption may take: preemptible and in state RUNNING (not yet told to

@@ -1255,18 +1255,31 @@ static void test_resv_until(void)
            "the pass evaluates the two reserved jobs and the newcomer, not the 4-GPU job");
 }
 
-/* A one-node job asking CPUs, of any GPU type and no features (qentry sized), estimated
- * `estimate` seconds. */
-static void submit_sized(uint64_t id, int team, int cls, int64_t gpus_milli, int64_t cpus_milli,
+/* What the "sized" tests' jobs ask besides GPUs: `units` CPUs, or (sized_by_memory) `units`
+ * GiB of memory. */
+static bool sized_by_memory;
+
+/* A one-node job of any GPU type and no features asking `units` (qentry one_node, not plain),
+ * estimated `estimate` seconds. */
+static void submit_sized(uint64_t id, int team, int cls, int64_t gpus_milli, int64_t units,
                          sched_time_t estimate, sched_time_t at)
 {
     sched_job_spec_t sp = est_spec(id, team, cls, gpus_milli, 0, estimate, at);
-    sp.cpus_milli = cpus_milli;
+    if (sized_by_memory)
+        sp.memory_mib = units * 1024;
+    else
+        sp.cpus_milli = units * 1000;
     sched_job_submit(S, &sp, NULL);
 }
 
-/* Two 4-GPU nodes of 16 CPUs: team b's 2-GPU job on one until t=2000 (14 CPUs), its 4-GPU job
- * on the other until t=5000; the jobs' nodes in *half and *full. */
+/* A 4-GPU node of 16 CPUs and 16 GiB. */
+static int sized_node(const char *name)
+{
+    return cpu_node(name, "V100", 4, 16000, 16 * 1024);
+}
+
+/* Two such nodes: team b's 2-GPU job on one until t=2000 (14 units), its 4-GPU job on the
+ * other until t=5000; the jobs' nodes in *half and *full. */
 static void sized_cluster(int reservations, int *half, int *full)
 {
     sched_params_t p = params();
@@ -1275,10 +1288,10 @@ static void sized_cluster(int reservations, int *half, int *full)
     p.quotas = false;
     p.reservations = reservations;
     setup(&p);
-    cpu_node("n1", "V100", 4, 16000, 0);
-    cpu_node("n2", "V100", 4, 16000, 0);
-    submit_sized(10, T_B, C_HIGH, 2000, 14000, 2000, 0);
-    submit_sized(11, T_B, C_HIGH, 4000, 1000, 5000, 0);
+    sized_node("n1");
+    sized_node("n2");
+    submit_sized(10, T_B, C_HIGH, 2000, 14, 2000, 0);
+    submit_sized(11, T_B, C_HIGH, 4000, 1, 5000, 0);
     cycle(0);
     ok(started(10) && started(11) && node_of(10) != node_of(11),
        "sized: b's 2-GPU and 4-GPU jobs on the two nodes");
@@ -1297,42 +1310,45 @@ static void sized_cluster(int reservations, int *half, int *full)
 static void test_sized_job_passed_over(void)
 {
     int half, full;
+    sized_by_memory = false;
     sized_cluster(8, &half, &full);
-    submit_sized(1, T_A, C_HIGH, 4000, 1000, 10000, 10);
-    submit_sized(2, T_A, C_NORMAL, 2000, 2000, 10000, 10);
+    submit_sized(1, T_A, C_HIGH, 4000, 1, 10000, 10);
+    submit_sized(2, T_A, C_NORMAL, 2000, 2, 10000, 10);
     is_int(cycle_examined(10), 1, "sized: the first pass evaluates job 1 alone");
     is_int(info(1).estimated_start, 2000, "sized: job 1 reserves the half-full node at t=2000");
     is_str(sched_reason_name(info(2).reason), "reservation",
            "sized: job 2, never evaluated, fits there now but would delay job 1: it says so");
-    submit_sized(3, T_A, C_LOW, 1000, 1000, 10, 11);
+    submit_sized(3, T_A, C_LOW, 1000, 1, 10, 11);
     int examined = cycle_examined(11);
     ok(started(3) && node_of(3) == half, "sized: a 1-GPU job that ends by t=2000 starts there");
     is_int(examined, 2,
            "sized: the pass evaluates job 1 and the newcomer, not job 2");
 }
 
-/* ... and only then: a job asking CPUs that no node with its GPUs free could hold, even
- * without the reservations (capacity), takes a reservation of its own. Node n3 (4 GPUs, 16
- * CPUs) holds b's 3-GPU job until t=3001 and has 1 GPU and 13 CPUs free. Job 1 reserves the
- * half-full node, job 2 (2 GPUs, 8 CPUs: the half-full node has 2 CPUs free) the reservation
- * left, n3 at t=3001; job 4 (1 GPU, 14 CPUs) gets none. A newcomer (1 GPU, 3 CPUs, 100 s)
- * then starts on n3 before job 2's reservation. A pass that skipped job 2 would give its
- * reservation to job 4, on n3 from now, and the newcomer would wait. */
-static void test_sized_job_not_skipped_when_it_would_reserve(void)
+/* ... and only then: a job asking CPUs (or memory) that no node with its GPUs free could hold,
+ * even without the reservations (capacity), takes a reservation of its own. Node n3 holds b's
+ * 3-GPU job until t=3001 and has 1 GPU and 13 units free. Job 1 reserves the half-full node,
+ * job 2 (2 GPUs, 8 units: the half-full node has 2 free) the reservation left, n3 at t=3001;
+ * job 4 (1 GPU, 14 units) gets none. A newcomer (1 GPU, 3 units, 100 s) then starts on n3
+ * before job 2's reservation. A pass that skipped job 2 would give its reservation to job 4,
+ * on n3 from now, and the newcomer would wait. */
+static void test_sized_job_not_skipped_when_it_would_reserve(bool by_memory)
 {
     int half, full;
+    sized_by_memory = by_memory;
     sized_cluster(2, &half, &full);
-    int n3 = cpu_node("n3", "V100", 4, 16000, 0);
-    submit_sized(12, T_B, C_HIGH, 3000, 3000, 3000, 1);
+    int n3 = sized_node("n3");
+    submit_sized(12, T_B, C_HIGH, 3000, 3, 3000, 1);
     cycle(1);
     ok(started(12) && node_of(12) == n3, "sized: b's 3-GPU job on n3");
-    submit_sized(1, T_A, C_HIGH, 4000, 1000, 10000, 10);
-    submit_sized(2, T_A, C_NORMAL, 2000, 8000, 10000, 10);
-    submit_sized(4, T_A, C_LOW, 1000, 14000, 10000, 10);
+    submit_sized(1, T_A, C_HIGH, 4000, 1, 10000, 10);
+    submit_sized(2, T_A, C_NORMAL, 2000, 8, 10000, 10);
+    submit_sized(4, T_A, C_LOW, 1000, 14, 10000, 10);
     cycle(10);
     is_int(info(1).estimated_start, 2000, "sized: job 1 reserves the half-full node at t=2000");
-    is_int(info(2).estimated_start, 3001, "sized: job 2 finds no room (CPUs) and reserves n3");
-    submit_sized(5, T_A, C_LOW, 1000, 3000, 100, 20);
+    is_int(info(2).estimated_start, 3001, "sized (%s): job 2 finds no room and reserves n3",
+           by_memory ? "memory" : "CPUs");
+    submit_sized(5, T_A, C_LOW, 1000, 3, 100, 20);
     cycle(20);
     is_int(info(2).estimated_start, 3001, "sized: job 2 reserves n3 again (evaluated)");
     ok(started(5) && node_of(5) == n3, "sized: the newcomer starts on n3 before t=3001");
@@ -1393,7 +1409,8 @@ int main(void)
     test_held_node_not_free_for_others();
     test_resv_until();
     test_sized_job_passed_over();
-    test_sized_job_not_skipped_when_it_would_reserve();
+    test_sized_job_not_skipped_when_it_would_reserve(false);
+    test_sized_job_not_skipped_when_it_would_reserve(true);
     test_backoff_not_passed_over();
     test_reasons_and_validation();
     test_hierarchy_and_typed_quota();
