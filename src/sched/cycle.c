@@ -53,6 +53,20 @@ static bool entry_in_quota(const sched_t *s, int team, int64_t inq, const qentry
                                                e->gpus + inq - t->alloc[0]);
 }
 
+/* Whether some entry of run r not yet reached may be within its team's quota
+ * (entry_in_quota), from inq (what the team holds plus the GPUs of the run's entries before
+ * them within quota): the least any of them asks (at least its least need left in whole GPUs)
+ * fits the quota over inq, or the team has typed quotas (not bounded here). A bound: false
+ * means none is. Not only the head: a job within quota may follow one that is not (a 16-GPU
+ * gang queued on an 8-GPU quota, then an 8-GPU job). */
+static bool run_may_hold_in_quota(const sched_t *s, const struct order_run *r, int64_t inq)
+{
+    const team_t *t = &s->teams[r->team];
+    return s->p.quotas &&
+           (t->typed_quota ||
+            (t->quota[0] > 0 && inq + (int64_t)r->min_need * SCHED_MILLI <= t->quota[0]));
+}
+
 /* Whether queue entry e of team t would take the team over its limit now (a CPU-only job adds
  * nothing to its team's GPUs: never). */
 static bool entry_over_limit(const sched_t *s, const team_t *t, const qentry_t *e)
@@ -203,10 +217,8 @@ static size_t build_runs(sched_t *s)
             run_fill_head(s, r);
             if (r->cls_value > s->pend_max_class)
                 s->pend_max_class = r->cls_value;
-            s->pend_in_quota |= s->p.quotas && t->class_pending[c] > r->cpu_only &&
-                                (t->typed_quota ||
-                                 (t->quota[0] > 0 &&
-                                  r->inq + (int64_t)r->min_need * SCHED_MILLI <= t->quota[0]));
+            s->pend_in_quota |=
+                t->class_pending[c] > r->cpu_only && run_may_hold_in_quota(s, r, r->inq);
         }
     }
     /* the nominated preemptors (few) are counted in their runs: a pass never ends before
@@ -918,7 +930,6 @@ static bool rest_over_limit(const sched_t *s, const struct order_run *r)
  * and its earlier jobs within quota ask is over the quota). */
 static bool rest_passed_over(sched_t *s, const struct order_run *r, const pass_t *ps)
 {
-    team_t *t = &s->teams[r->team];
     if (!rest_plain(s, r))
         return false;
     if (rest_over_limit(s, r))
@@ -929,8 +940,7 @@ static bool rest_passed_over(sched_t *s, const struct order_run *r, const pass_t
         return true;
     if (r->cls_value > s->min_victim_class)
         return false;
-    return !s->reclaimable || !s->p.quotas || t->quota[0] <= 0 ||
-           r->inq + (int64_t)r->min_need * SCHED_MILLI > t->quota[0];
+    return !s->reclaimable || !run_may_hold_in_quota(s, r, r->inq);
 }
 
 /* The place in the merge of the first entry not reached of run r's rest passed over at once:
@@ -1039,9 +1049,7 @@ static void run_pass_over_rest(sched_t *s, int w, const struct run_key *from)
     r->rest_key = *from;
     /* none of it within quota: what the team holds and its jobs before within quota ask, plus
      * the least any of it asks, is over the quota (entry_in_quota) */
-    r->rest_jump = !s->p.no_rest_search &&
-                   (!s->p.quotas || t->quota[0] <= 0 ||
-                    r->inq + (int64_t)r->min_need * SCHED_MILLI > t->quota[0]);
+    r->rest_jump = !s->p.no_rest_search && !run_may_hold_in_quota(s, r, r->inq);
     if (r->rest_jump) {
         team_qsum_refresh(&s->teams[r->team]);
         r->rest_base = r->cum - t->qsum[r->q];
@@ -1151,9 +1159,11 @@ static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
         bool ahead = r->sh_first >= 0;
         if (run_done(s, r) && !ahead && !r->resting)
             continue; /* (out of the merge) */
-        bool head_in_quota = ahead       ? s->shadow[r->sh_first].in_quota
-                             : r->resting ? r->rest_in_quota
-                                          : r->head.in_quota;
+        /* (within quota: its first entry not reached, or any later one: run_may_hold_in_quota) */
+        bool in_quota = (ahead        ? s->shadow[r->sh_first].in_quota
+                         : r->resting ? r->rest_in_quota
+                                      : r->head.in_quota) ||
+                        run_may_hold_in_quota(s, r, r->resting ? r->rest_inq : r->inq);
         const team_t *t = &s->teams[r->team];
         bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
         if (r->cpu_only > 0) /* CPUs may be free where GPUs are not (not tracked here) */
@@ -1162,7 +1172,7 @@ static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
             return true;
         if (room && (r->min_need == 0 ? s->free_milli > 0 : needs_fit(s, r->min_need)))
             return true;
-        if (preempt && (r->cls_value > s->min_victim_class || (head_in_quota && s->reclaimable)))
+        if (preempt && (r->cls_value > s->min_victim_class || (in_quota && s->reclaimable)))
             return true;
     }
     return false;

@@ -455,6 +455,58 @@ static void test_reclaim_for_cpus(bool shortcut)
     sched_free(s);
 }
 
+/* A pass ends once nobody left can act (cycle.c, anyone_left_can_act). A run whose head is
+ * not within its team's quota may still hold a job behind it that is (a team with a 16-GPU
+ * gang queued on an 8-GPU quota still reclaims for its 8-GPU job: entry_in_quota), and such a
+ * job may reclaim even when no node has GPUs enough free. Two 8-GPU nodes, both held by team
+ * b (quota 8: one of its jobs borrows), past the reclaim minimum runtime. One reservation.
+ * c's 8-GPU job takes the reservation; d's (no quota) is passed over, and there the pass
+ * asks whether anyone left can act. a (quota 8, holding none) queues a 16-GPU gang, then an
+ * 8-GPU job within quota: the pass must not end before the 8-GPU job, which reclaims b's
+ * borrowed job. With the shortcuts or without. */
+static void test_reclaim_behind_gang(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.min_runtime_s = 60;
+    p.grace_s = 10;
+    p.reservations = 1;
+    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    int c = sched_team_add(s, "c", -1, 1, NULL), d = sched_team_add(s, "d", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 8000, -1, NULL);
+    sched_team_set_quota(s, b, -1, 8000, -1, NULL);
+    add_node(s, "n1", "A100");
+    add_node(s, "n2", "A100");
+    for (uint64_t id = 1; id <= 2; id++) {
+        sched_job_spec_t held = {.id = id, .team = b, .gpus_milli = 8000};
+        sched_job_submit(s, &held, NULL);
+    }
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    struct {
+        uint64_t id;
+        int team;
+        int64_t gpus;
+        int nodes;
+    } queued[] = {{3, c, 8000, 0}, {4, d, 8000, 0}, {5, a, 16000, 2}, {6, a, 8000, 0}};
+    for (size_t i = 0; i < sizeof(queued) / sizeof(queued[0]); i++) {
+        sched_job_spec_t sp = {.id = queued[i].id, .team = queued[i].team,
+                               .gpus_milli = queued[i].gpus, .nodes = queued[i].nodes,
+                               .submit = 1000 + (sched_time_t)i};
+        sched_job_submit(s, &sp, NULL);
+    }
+    const sched_decision_t *dec = sched_cycle(s, 1000, &nd);
+    bool reclaimed = false;
+    for (size_t i = 0; i < nd; i++)
+        reclaimed |= dec[i].action == SCHED_PREEMPT && dec[i].for_id == 6;
+    ok(nd == 1 && reclaimed,
+       "%s the shortcuts: a's 8-GPU job within quota, behind a's 16-GPU gang, reclaims b's "
+       "borrowed job (%zu decisions)", shortcut ? "with" : "without", nd);
+    sched_free(s);
+}
+
 /* A team that reaches its limit during the pass, before the pass's reservations are handed
  * out: its entries left are over the limit from there on, and go at once when the merge takes
  * the first of them (cycle.c, run_skip_ahead, handed_out false). Team a (limit 4 GPUs, holding
@@ -495,6 +547,8 @@ int main(void)
     test_limit_reached_in_pass(true);
     test_reclaim_for_cpus(false);
     test_reclaim_for_cpus(true);
+    test_reclaim_behind_gang(false);
+    test_reclaim_behind_gang(true);
     for (int shortcut = 0; shortcut <= 1; shortcut++) {
         test_queue_over_limit_before_reservations(shortcut, 4000, 1000);
         test_queue_over_limit_before_reservations(shortcut, 2000, 4000);
