@@ -91,8 +91,10 @@ typedef struct sched_params {
     sched_time_t reclaim_min_runtime_s;
     /* true: a pass takes every pending entry through the merge one by one, instead of taking
      * the entries it passes over ahead of their turn (cycle.c, run_skip_ahead; the default,
-     * false). The decisions are the same (tests/unit/test_sched_skip.c compares them); only the
-     * cost differs. For tests and measurements. */
+     * false), and asks whether anyone left can act at every place, instead of only where a
+     * run that can act is not at hand (cycle.c, yes_until_winner). The decisions are the same
+     * (tests/unit/test_sched_skip.c compares them); only the cost differs. For tests and
+     * measurements. */
     bool no_skip_ahead;
     /* true: every reclaim try looks at the victims, rather than giving up when no node could
      * reach the GPUs the job asks per node with what reclaim may take there (preempt.c,

@@ -155,11 +155,14 @@ static void test_same_decisions(unsigned seed0, bool one_class)
         printf("# first difference at t=%lld\n", (long long)at);
     ok(!broken[0], "seed %u: its queues' counts and bounds and the policy invariants hold after "
        "every pass%s%s", seed0, broken[0] ? ": " : "", broken);
+    /* (the places where a pass asks whether anyone left can act differ: with the shortcuts it
+     * does not ask where a run that can act is at hand, cycle.c, yes_until_winner; the
+     * answers, and so the passes' ends, are the same) */
     ok(sa.jobs_examined == sb.jobs_examined && sa.starts == sb.starts &&
-           sa.preemptions == sb.preemptions && sa.pass_checks == sb.pass_checks &&
-           sa.cycles == sb.cycles && sa.quiet_cycles == sb.quiet_cycles,
+           sa.preemptions == sb.preemptions && sa.cycles == sb.cycles &&
+           sa.quiet_cycles == sb.quiet_cycles,
        "seed %u: the same passes and passes skipped, jobs examined (%llu), starts (%llu), "
-       "preemptions (%llu) and places where a pass asked whether anyone could act (%llu; %llu "
+       "preemptions (%llu); a pass asked whether anyone could act %llu times (%llu "
        "without the shortcuts)", seed0,
        (unsigned long long)sa.jobs_examined, (unsigned long long)sa.starts,
        (unsigned long long)sa.preemptions, (unsigned long long)sa.pass_checks,
@@ -507,6 +510,110 @@ static void test_reclaim_behind_gang(bool shortcut)
     sched_free(s);
 }
 
+/* Where a run that can act is at hand, a pass need not ask whether anyone left can act
+ * (cycle.c, yes_until_winner), but the run of the entry it takes next is no such witness: it
+ * loses that entry. One 8-GPU node; z's 4-GPU job runs until 1000. One reservation: x's 8-GPU
+ * job takes it (the node from 1000). b's 4-GPU job (5000 s) fits the 4 free GPUs but would
+ * still run at 1000: once evaluated, it is passed over, and b's run, which could act by its
+ * counts before the pass took that job, has nothing left. So the pass must end there
+ * (nobody left can act), and a pass later with nothing new is skipped as settled. */
+static void test_no_witness_in_the_next_entry(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.reservations = 1;
+    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int x = sched_team_add(s, "x", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    int z = sched_team_add(s, "z", -1, 1, NULL);
+    add_node(s, "n1", "A100");
+    sched_job_spec_t running = {.id = 1, .team = z, .gpus_milli = 4000, .estimate = 1000};
+    sched_job_submit(s, &running, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    sched_job_spec_t big = {.id = 2, .team = x, .gpus_milli = 8000, .estimate = 100, .submit = 1};
+    sched_job_spec_t longer = {.id = 3, .team = b, .gpus_milli = 4000, .estimate = 5000,
+                               .submit = 2};
+    sched_job_submit(s, &big, NULL);
+    sched_job_submit(s, &longer, NULL);
+    sched_cycle(s, 2, &nd); /* (b's job is evaluated once: then it is passed over) */
+    sched_set_params(s, sched_params(s)); /* (a full pass, not one skipped as settled) */
+    sched_stats_t before, after;
+    sched_get_stats(s, &before);
+    sched_cycle(s, 3, &nd);
+    size_t nd2;
+    sched_cycle(s, 4, &nd2);
+    sched_get_stats(s, &after);
+    ok(nd == 0 && nd2 == 0 && after.cycles - before.cycles == 1 &&
+           after.quiet_cycles - before.quiet_cycles == 1,
+       "%s the shortcuts: the pass at 3 ends at b's job, and the pass at 4 is skipped as settled "
+       "(%llu passes, %llu skipped)", shortcut ? "with" : "without",
+       (unsigned long long)(after.cycles - before.cycles),
+       (unsigned long long)(after.quiet_cycles - before.quiet_cycles));
+    sched_free(s);
+}
+
+/* Nor is a run with entries taken ahead of their turn that the pass reaches before the next
+ * entry it takes: reaching them changes what the run counts. Two 8-GPU nodes: c's 8-GPU job
+ * fills one, z's 4-GPU job (until 1000) half the other. One reservation: x's 8-GPU job takes
+ * it. b's two 4-GPU jobs (5000 s), evaluated once, are passed over (they fit only on the
+ * reserved GPUs), the second taken ahead of its turn (b also queues an 8-GPU job of a lower
+ * class, so its run is not passed over whole); d's new 4-GPU job is evaluated between them;
+ * then comes c's 8-GPU job (c's share is the largest), which nothing can start. b's run
+ * could act by its counts until its second job is reached: then nobody left can, and the pass
+ * must end there; a pass later with nothing new is skipped as settled. */
+static void test_no_witness_with_entries_ahead(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.reservations = 1;
+    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "low", 10, true, NULL);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int x = sched_team_add(s, "x", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    int z = sched_team_add(s, "z", -1, 1, NULL), c = sched_team_add(s, "c", -1, 1, NULL);
+    int d = sched_team_add(s, "d", -1, 1, NULL);
+    add_node(s, "n1", "A100");
+    add_node(s, "n2", "A100");
+    sched_job_spec_t held = {.id = 1, .team = c, .prio_class = 1, .gpus_milli = 8000,
+                             .estimate = 90000};
+    sched_job_spec_t half = {.id = 2, .team = z, .prio_class = 1, .gpus_milli = 4000,
+                             .estimate = 1000};
+    sched_job_submit(s, &held, NULL);
+    sched_job_submit(s, &half, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    sched_job_spec_t queued[] = {
+        {.id = 3, .team = x, .prio_class = 1, .gpus_milli = 8000, .estimate = 100, .submit = 1},
+        {.id = 4, .team = b, .prio_class = 1, .gpus_milli = 4000, .estimate = 5000, .submit = 2},
+        {.id = 5, .team = b, .prio_class = 1, .gpus_milli = 4000, .estimate = 5000, .submit = 2},
+        {.id = 6, .team = c, .prio_class = 1, .gpus_milli = 8000, .estimate = 100, .submit = 2},
+        /* (a job of another class in b's queue: b's normal run is not passed over whole) */
+        {.id = 8, .team = b, .prio_class = 0, .gpus_milli = 8000, .estimate = 90000,
+         .submit = 2}};
+    for (size_t i = 0; i < sizeof(queued) / sizeof(queued[0]); i++)
+        sched_job_submit(s, &queued[i], NULL);
+    sched_cycle(s, 2, &nd); /* (b's jobs are evaluated once) */
+    sched_job_spec_t newer = {.id = 7, .team = d, .prio_class = 1, .gpus_milli = 4000,
+                              .estimate = 5000, .submit = 3};
+    sched_job_submit(s, &newer, NULL);
+    sched_stats_t before, after;
+    sched_get_stats(s, &before);
+    sched_cycle(s, 3, &nd);
+    size_t nd2;
+    sched_cycle(s, 4, &nd2);
+    sched_get_stats(s, &after);
+    ok(nd == 0 && nd2 == 0 && after.cycles - before.cycles == 1 &&
+           after.quiet_cycles - before.quiet_cycles == 1 &&
+           (!shortcut || after.skipped_ahead > before.skipped_ahead),
+       "%s the shortcuts: the pass at 3 ends at c's job, and the pass at 4 is skipped as "
+       "settled (%llu passes, %llu skipped, %llu entries taken ahead)",
+       shortcut ? "with" : "without", (unsigned long long)(after.cycles - before.cycles),
+       (unsigned long long)(after.quiet_cycles - before.quiet_cycles),
+       (unsigned long long)(after.skipped_ahead - before.skipped_ahead));
+    sched_free(s);
+}
+
 /* A team that reaches its limit during the pass, before the pass's reservations are handed
  * out: its entries left are over the limit from there on, and go at once when the merge takes
  * the first of them (cycle.c, run_skip_ahead, handed_out false). Team a (limit 4 GPUs, holding
@@ -549,6 +656,10 @@ int main(void)
     test_reclaim_for_cpus(true);
     test_reclaim_behind_gang(false);
     test_reclaim_behind_gang(true);
+    test_no_witness_in_the_next_entry(false);
+    test_no_witness_in_the_next_entry(true);
+    test_no_witness_with_entries_ahead(false);
+    test_no_witness_with_entries_ahead(true);
     for (int shortcut = 0; shortcut <= 1; shortcut++) {
         test_queue_over_limit_before_reservations(shortcut, 4000, 1000);
         test_queue_over_limit_before_reservations(shortcut, 2000, 4000);
