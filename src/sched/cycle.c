@@ -1172,6 +1172,24 @@ static bool run_can_act(const sched_t *s, const struct order_run *r, bool preemp
     return preempt && (r->cls_value > s->min_victim_class || (in_quota && s->reclaimable));
 }
 
+/* Whether run r could act by its next entry in the merge (its head) and its counts that do
+ * not hold the entries taken ahead of their turn: then it can whatever of those the pass has
+ * reached (reaching them only lowers run_can_act's answer; none of them is CPU-only or a
+ * nominated preemptor: run_skip_ahead takes neither ahead). */
+static bool head_can_act(const sched_t *s, const struct order_run *r, bool preempt)
+{
+    if (run_done(s, r))
+        return false;
+    const team_t *t = &s->teams[r->team];
+    bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
+    if (r->cpu_only > 0 || r->nominated > 0)
+        return true;
+    if (room && (r->head.need == 0 ? s->free_milli > 0 : needs_fit(s, r->head.need)))
+        return true;
+    return preempt &&
+           (r->cls_value > s->min_victim_class || (r->head.in_quota && s->reclaimable));
+}
+
 static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
 {
     s->stats.pass_checks++;
@@ -1192,19 +1210,20 @@ static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
 
 /* Whether anyone_left_can_act would say yes at every place up to and including the merge's
  * winner w, known without reaching the rests passed over at once (rest_first_after): before
- * the reservations are handed out it always does; after, when a witness can act
- * (run_can_act): a run of the merge other than w's with no entry taken ahead of its turn and
- * not yet reached (one of a few from the run that could act at the last check). Up to w the
- * pass reaches only entries of the rests and entries taken ahead of other runs, and takes w
- * from its own run; none of that changes the witness's counts, nor what run_can_act reads of
- * the cluster (the pass decides nothing in between). So the pass need not find the first
- * entry before w where it would ask: the answer there is yes. It still reaches the first
- * entry taken ahead before w, if any (shadow_first), a little sooner than it would have
- * (capacity_wait learns its wait then: it is set by the pass's end either way, and before
- * that it only lets rests be passed over at once sooner, which changes no decision). The
- * rests are reached at the next place where the answer is not known so (rest_first_after
- * reaches every entry before it; nothing reads them before). Each such skip saves a walk of
- * every rest: at Philly seed0 x 8 the walks were a fifth of the replay (perf). */
+ * the reservations are handed out it always does; after, when a witness can act: a run of the
+ * merge other than w's (one of a few from the run that could act at the last check), by
+ * run_can_act, or by head_can_act if it has entries taken ahead of their turn not yet
+ * reached. Up to w the pass reaches only entries of the rests and entries taken ahead, and
+ * takes w from its own run; none of that changes the witness's head, nor what the tests read
+ * of the cluster (the pass decides nothing in between), and reaching a witness's entries taken
+ * ahead leaves head_can_act's answer. So the pass need not find the first entry before w
+ * where it would ask: the answer there is yes. It still reaches the first entry taken ahead
+ * before w, if any (shadow_first), a little sooner than it would have (capacity_wait learns
+ * its wait then: it is set by the pass's end either way, and before that it only lets rests
+ * be passed over at once sooner, which changes no decision). The rests are reached at the
+ * next place where the answer is not known so (rest_first_after reaches every entry before
+ * it; nothing reads them before). Each such skip saves a walk of every rest: at Philly seed0
+ * x 8 the walks were a fifth of the replay (perf). */
 #define WITNESS_LOOKS 4
 static bool yes_until_winner(sched_t *s, const pass_t *ps, int w)
 {
@@ -1215,7 +1234,8 @@ static bool yes_until_winner(sched_t *s, const pass_t *ps, int w)
     for (size_t i = 0; i < WITNESS_LOOKS && i < s->nruns; i++) {
         size_t h = (s->can_act_hint + i) % s->nruns;
         const struct order_run *r = &s->runs[h];
-        if ((int)h != w && !r->resting && r->sh_first < 0 && run_can_act(s, r, preempt)) {
+        if ((int)h != w && !r->resting &&
+            (r->sh_first < 0 ? run_can_act(s, r, preempt) : head_can_act(s, r, preempt))) {
             s->can_act_hint = h;
             return true;
         }
