@@ -24,6 +24,10 @@
  * next passes (they are marked preempt_deferred). */
 #define PREEMPT_TRIES_PER_CYCLE 64
 
+/* yes_until_winner looks for a witness among this many runs from the one that could act at the
+ * last check: one is usually near, and a longer look costs what it would save. */
+#define WITNESS_LOOKS 4
+
 void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id)
 {
     GT_GROW(s->dec, s->capdec, s->ndec + 1);
@@ -1139,9 +1143,8 @@ static void run_skip_ahead(sched_t *s, int w, const pass_t *ps, bool capacity_wa
     r->floor = at;
 }
 
-/* Could any job left in the runs still start or act in this pass? When none can, the pass
- * ends early: the rest keep their last reasons. (check_is_true: before the reservations are
- * all handed out, anyone may.) */
+/* Whether anyone_left_can_act says yes whatever the runs hold: before the pass's reservations
+ * are all handed out, anyone may still act. */
 static bool check_is_true(const sched_t *s, const pass_t *ps)
 {
     return !s->p.backfill || ps->reservations < s->p.reservations;
@@ -1190,6 +1193,8 @@ static bool head_can_act(const sched_t *s, const struct order_run *r, bool preem
            (r->cls_value > s->min_victim_class || (r->head.in_quota && s->reclaimable));
 }
 
+/* Could any job left in the runs still start or act in this pass? When none can, the pass
+ * ends early: the rest keep their last reasons. */
 static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
 {
     s->stats.pass_checks++;
@@ -1224,7 +1229,6 @@ static bool anyone_left_can_act(sched_t *s, const pass_t *ps)
  * next place where the answer is not known so (rest_first_after reaches every entry before
  * it; nothing reads them before). Each such skip saves a walk of every rest: at Philly seed0
  * x 8 the walks were a fifth of the replay (perf). */
-#define WITNESS_LOOKS 4
 static bool yes_until_winner(sched_t *s, const pass_t *ps, int w)
 {
     if (check_is_true(s, ps))
