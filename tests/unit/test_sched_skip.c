@@ -458,6 +458,38 @@ static void test_reclaim_for_cpus(bool shortcut)
     sched_free(s);
 }
 
+/* A scheduler for the scenarios below: one reservation, the shortcuts on or off, the minimum
+ * runtime and grace period given (-1: the defaults). */
+static sched_t *one_reservation(bool shortcut, sched_time_t min_runtime, sched_time_t grace)
+{
+    sched_params_t p = sched_params_default();
+    if (min_runtime >= 0)
+        p.min_runtime_s = min_runtime;
+    if (grace >= 0)
+        p.grace_s = grace;
+    p.reservations = 1;
+    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
+    return sched_new(&p);
+}
+
+/* The pass at `at` decides nothing and ends at `where` (nobody left can act), so the pass a
+ * second later, with nothing new, is skipped as settled. */
+static void ok_settles(sched_t *s, sched_time_t at, bool shortcut, const char *where)
+{
+    sched_stats_t before, after;
+    sched_get_stats(s, &before);
+    size_t nd, nd2;
+    sched_cycle(s, at, &nd);
+    sched_cycle(s, at + 1, &nd2);
+    sched_get_stats(s, &after);
+    ok(nd == 0 && nd2 == 0 && after.cycles - before.cycles == 1 &&
+           after.quiet_cycles - before.quiet_cycles == 1,
+       "%s the shortcuts: the pass at %lld ends at %s, and the next is skipped as settled (%llu "
+       "passes, %llu skipped)", shortcut ? "with" : "without", (long long)at, where,
+       (unsigned long long)(after.cycles - before.cycles),
+       (unsigned long long)(after.quiet_cycles - before.quiet_cycles));
+}
+
 /* A pass ends once nobody left can act (cycle.c, anyone_left_can_act). A run whose head is
  * not within its team's quota may still hold a job behind it that is (a team with a 16-GPU
  * gang queued on an 8-GPU quota still reclaims for its 8-GPU job: entry_in_quota), and such a
@@ -469,12 +501,7 @@ static void test_reclaim_for_cpus(bool shortcut)
  * borrowed job. With the shortcuts or without. */
 static void test_reclaim_behind_gang(bool shortcut)
 {
-    sched_params_t p = sched_params_default();
-    p.min_runtime_s = 60;
-    p.grace_s = 10;
-    p.reservations = 1;
-    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
-    sched_t *s = sched_new(&p);
+    sched_t *s = one_reservation(shortcut, 60, 10);
     sched_class_add(s, "normal", 100, true, NULL);
     int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
     int c = sched_team_add(s, "c", -1, 1, NULL), d = sched_team_add(s, "d", -1, 1, NULL);
@@ -519,10 +546,7 @@ static void test_reclaim_behind_gang(bool shortcut)
  * (nobody left can act), and a pass later with nothing new is skipped as settled. */
 static void test_no_witness_in_the_next_entry(bool shortcut)
 {
-    sched_params_t p = sched_params_default();
-    p.reservations = 1;
-    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
-    sched_t *s = sched_new(&p);
+    sched_t *s = one_reservation(shortcut, -1, -1);
     sched_class_add(s, "normal", 100, true, NULL);
     int x = sched_team_add(s, "x", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
     int z = sched_team_add(s, "z", -1, 1, NULL);
@@ -538,18 +562,7 @@ static void test_no_witness_in_the_next_entry(bool shortcut)
     sched_job_submit(s, &longer, NULL);
     sched_cycle(s, 2, &nd); /* (b's job is evaluated once: then it is passed over) */
     sched_set_params(s, sched_params(s)); /* (a full pass, not one skipped as settled) */
-    sched_stats_t before, after;
-    sched_get_stats(s, &before);
-    sched_cycle(s, 3, &nd);
-    size_t nd2;
-    sched_cycle(s, 4, &nd2);
-    sched_get_stats(s, &after);
-    ok(nd == 0 && nd2 == 0 && after.cycles - before.cycles == 1 &&
-           after.quiet_cycles - before.quiet_cycles == 1,
-       "%s the shortcuts: the pass at 3 ends at b's job, and the pass at 4 is skipped as settled "
-       "(%llu passes, %llu skipped)", shortcut ? "with" : "without",
-       (unsigned long long)(after.cycles - before.cycles),
-       (unsigned long long)(after.quiet_cycles - before.quiet_cycles));
+    ok_settles(s, 3, shortcut, "b's job");
     sched_free(s);
 }
 
@@ -564,10 +577,7 @@ static void test_no_witness_in_the_next_entry(bool shortcut)
  * must end there; a pass later with nothing new is skipped as settled. */
 static void test_no_witness_with_entries_ahead(bool shortcut)
 {
-    sched_params_t p = sched_params_default();
-    p.reservations = 1;
-    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
-    sched_t *s = sched_new(&p);
+    sched_t *s = one_reservation(shortcut, -1, -1);
     sched_class_add(s, "low", 10, true, NULL);
     sched_class_add(s, "normal", 100, true, NULL);
     int x = sched_team_add(s, "x", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
@@ -599,17 +609,10 @@ static void test_no_witness_with_entries_ahead(bool shortcut)
     sched_job_submit(s, &newer, NULL);
     sched_stats_t before, after;
     sched_get_stats(s, &before);
-    sched_cycle(s, 3, &nd);
-    size_t nd2;
-    sched_cycle(s, 4, &nd2);
+    ok_settles(s, 3, shortcut, "c's job");
     sched_get_stats(s, &after);
-    ok(nd == 0 && nd2 == 0 && after.cycles - before.cycles == 1 &&
-           after.quiet_cycles - before.quiet_cycles == 1 &&
-           (!shortcut || after.skipped_ahead > before.skipped_ahead),
-       "%s the shortcuts: the pass at 3 ends at c's job, and the pass at 4 is skipped as "
-       "settled (%llu passes, %llu skipped, %llu entries taken ahead)",
-       shortcut ? "with" : "without", (unsigned long long)(after.cycles - before.cycles),
-       (unsigned long long)(after.quiet_cycles - before.quiet_cycles),
+    ok(!shortcut || after.skipped_ahead > before.skipped_ahead,
+       "%s the shortcuts: %llu entries taken ahead of their turn", shortcut ? "with" : "without",
        (unsigned long long)(after.skipped_ahead - before.skipped_ahead));
     sched_free(s);
 }
