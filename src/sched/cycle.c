@@ -1042,7 +1042,8 @@ static void rest_reach_before(const sched_t *s, struct order_run *r, const struc
  * a run passed over before the merge (build_runs). Whether they wait for GPUs is already
  * counted (the caller: capacity_wait is set, or none of them does: rest_over_limit). So the
  * pass decides what run_skip_ahead's entries, one by one, decide (and the merge's:
- * docs/performance.md, "Replay scaling"), and asks at the same places (test_sched_skip). */
+ * docs/performance.md, "Replay scaling"), and gets the same answers where it asks
+ * (test_sched_skip; where a witness can act it does not ask: yes_until_winner). */
 static void run_pass_over_rest(sched_t *s, int w, const struct run_key *from)
 {
     struct order_run *r = &s->runs[w];
