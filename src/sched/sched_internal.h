@@ -76,7 +76,8 @@ typedef struct qentry {
                                                       could hold those it asks but for the
                                                       reservations (cycle.c,
                                                       fits_only_reserved) */
-    int64_t cpus, mem;                             /* per node, as its job asks */
+    int64_t cpus, mem;                             /* per node, as its job asks (copied here:
+                                                      the skip rules read no job record) */
 } qentry_t;
 
 /* A running job that preemption may take: preemptible and in state RUNNING (not yet told to

@@ -50,6 +50,14 @@ static int submit(uint64_t id, int team, int cls, int64_t gpus_milli, sched_time
     return sched_job_submit(S, &sp, NULL);
 }
 
+/* A checkpointable job (a victim that resumes), submitted at 0. */
+static int submit_checkpointable(uint64_t id, int team, int cls, int64_t gpus_milli)
+{
+    sched_job_spec_t sp = spec(id, team, cls, gpus_milli);
+    sp.checkpointable = true;
+    return sched_job_submit(S, &sp, NULL);
+}
+
 /* A job with an estimate (for the reservations) and, for a gang, its node count (0: one). */
 static sched_job_spec_t est_spec(uint64_t id, int team, int cls, int64_t gpus_milli, int nodes,
                                  sched_time_t estimate, sched_time_t at)
@@ -258,11 +266,8 @@ static void test_reclaim(void)
     node("n2", "V100", 4, "l1", 1);
     sched_team_set_quota(S, T_A, -1, 4000, -1, NULL);
     sched_team_set_quota(S, T_B, -1, 4000, -1, NULL);
-    for (int i = 0; i < 8; i++) {
-        sched_job_spec_t sp = spec(100 + i, T_B, C_NORMAL, 1000);
-        sp.checkpointable = true;
-        sched_job_submit(S, &sp, NULL);
-    }
+    for (int i = 0; i < 8; i++)
+        submit_checkpointable(100 + i, T_B, C_NORMAL, 1000);
     cycle(0);
     is_int(ndec, 8, "team b borrows the whole idle cluster");
     sched_job_checkpointed(S, 105, 900);
@@ -1192,16 +1197,22 @@ static void test_gang_not_skipped_when_it_would_reserve(void)
  * only what is not held. A borrower seen once, whose 8 GPUs fit only on the node a gang holds
  * while its victim stops, is not evaluated again in the next pass: only the gang is. Before,
  * held nodes counted as free, and such jobs were evaluated in every pass of a grace period. */
-static void test_held_node_not_free_for_others(void)
+/* Two 8-GPU nodes x and y; team a's quota is both (16 GPUs), team b's none; b queues
+ * `borrowers` checkpointable 8-GPU jobs (ids from 100). */
+static void lender_and_borrower(int borrowers)
 {
     setup(NULL);
     node("x", "V100", 8, "l1", 1);
     node("y", "V100", 8, "l1", 1);
     sched_team_set_quota(S, T_A, -1, 16000, -1, NULL);
     sched_team_set_quota(S, T_B, -1, 0, -1, NULL);
-    sched_job_spec_t v = spec(100, T_B, C_NORMAL, 8000);
-    v.checkpointable = true;
-    sched_job_submit(S, &v, NULL);
+    for (int i = 0; i < borrowers; i++)
+        submit_checkpointable(100 + (uint64_t)i, T_B, C_NORMAL, 8000);
+}
+
+static void test_held_node_not_free_for_others(void)
+{
+    lender_and_borrower(1);
     cycle(0);
     ok(started(100), "team b borrows one node");
     sched_job_spec_t gang = spec(1, T_A, C_NORMAL, 16000);
@@ -1361,16 +1372,7 @@ static void test_sized_job_not_skipped_when_it_would_reserve(bool by_memory)
  * the gang while the other stops. */
 static void test_backoff_not_passed_over(void)
 {
-    setup(NULL);
-    node("x", "V100", 8, "l1", 1);
-    node("y", "V100", 8, "l1", 1);
-    sched_team_set_quota(S, T_A, -1, 16000, -1, NULL);
-    sched_team_set_quota(S, T_B, -1, 0, -1, NULL);
-    for (uint64_t id = 100; id <= 101; id++) {
-        sched_job_spec_t v = spec(id, T_B, C_NORMAL, 8000);
-        v.checkpointable = true;
-        sched_job_submit(S, &v, NULL);
-    }
+    lender_and_borrower(2);
     cycle(0);
     ok(started(100) && started(101), "backoff: team b borrows both nodes");
     sched_job_spec_t gang = spec(1, T_A, C_NORMAL, 16000);
