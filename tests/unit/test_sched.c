@@ -1375,10 +1375,7 @@ static void test_backoff_not_passed_over(void)
     lender_and_borrower(2);
     cycle(0);
     ok(started(100) && started(101), "backoff: team b borrows both nodes");
-    sched_job_spec_t gang = spec(1, T_A, C_NORMAL, 16000);
-    gang.nodes = 2;
-    gang.submit = 1000;
-    sched_job_submit(S, &gang, NULL);
+    submit_est(1, T_A, C_NORMAL, 16000, 2, 3600, 1000); /* (a 2-node gang) */
     cycle(1000);
     ok(preempted(100) && preempted(101), "backoff: a's gang reclaims both");
     sched_job_stopped(S, 100, 1100);
