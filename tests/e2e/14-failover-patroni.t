@@ -40,11 +40,13 @@ wait_for 30 nodes_up; ok $? "both agents registered"
 # Two long jobs: L1 --no-requeue (its node never stops it by itself: it must run through the
 # failover), L2 as submitted by default (marked fence: its node stops it when the node's lease
 # runs out, which a database failover longer than the agents' lease does: docs/ha.md; the
-# server then starts it again, never two at once). Each writes "INCARNATION TIME" lines.
+# server then starts it again, never two at once). Each writes "INCARNATION TIME" lines, the
+# first before it looks for the release (an incarnation the server starts after the release
+# still leaves its line: without it, incarnations_apart saw only one incarnation and failed).
 long_job() { # N [flags]
   local n=$1; shift
   "$GANTRY" submit --team research --gpus 4 --name "long$n" "$@" -- sh -c \
-    "echo \"\$GANTRY_JOB_ID \$(date +%s.%N)\" >> $WORK/starts; until [ -e $WORK/release ]; do echo \"\$GANTRY_INCARNATION \$(date +%s.%N)\" >> $WORK/inc.\$GANTRY_JOB_ID; sleep 0.2; done; echo \$GANTRY_JOB_ID >> $WORK/ends" | awk '{print $3}'
+    "echo \"\$GANTRY_JOB_ID \$(date +%s.%N)\" >> $WORK/starts; while :; do echo \"\$GANTRY_INCARNATION \$(date +%s.%N)\" >> $WORK/inc.\$GANTRY_JOB_ID; [ -e $WORK/release ] && break; sleep 0.2; done; echo \$GANTRY_JOB_ID >> $WORK/ends" | awk '{print $3}'
 }
 L1=$(long_job 1 --no-requeue); L2=$(long_job 2)
 two_started() { [ "$(wc -l < "$WORK/starts" 2>/dev/null)" = 2 ]; }
@@ -111,9 +113,9 @@ is "$(grep -c "^$L1\$" "$WORK/ends")" 1 "and ran to its end once"
 if [ "$(grep -c "^$L2 " "$WORK/starts")" = 1 ]; then
   ok 0 "job $L2 (fence-marked) ran through the failover in one incarnation"
 else
-  incarnations_apart "$WORK/inc.$L2" | sed 's/^/# /'
-  incarnations_apart "$WORK/inc.$L2" >/dev/null
-  ok $? "job $L2 (fence-marked) was stopped by its node's fence (the failover outlasted the agents' lease) and started again: never two incarnations at once"
+  apart=$(incarnations_apart "$WORK/inc.$L2"); rc=$?
+  echo "$apart" | sed 's/^/# /'
+  ok $rc "job $L2 (fence-marked) was stopped by its node's fence (the failover outlasted the agents' lease) and started again: never two incarnations at once ($(grep -c "^$L2 " "$WORK/starts") starts; $(echo "$apart" | paste -sd ';'))"
 fi
 wait_for 30 nodes_up; ok $? "both agents report to the leader"
 J=$("$GANTRY" submit --team research --gpus 1 -- true | awk '{print $3}')
