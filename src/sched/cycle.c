@@ -1125,20 +1125,25 @@ static int rest_first_after(sched_t *s, const struct run_key *k)
     return best;
 }
 
-/* Where the stretch of run r from its head that run_jump_ahead may pass over at once ends:
- * the first entry that needs no more whole GPUs per node than some node has free, or r->q
- * when the run does not qualify. The caller: the pass's reservations are all handed out. Every
- * entry before it then cannot start now (cannot_start_now: it needs more than any node has
- * free, none is CPU-only or a fraction), none is a nominated preemptor (rest_plain), and none
- * may act by preemption (may_act_when_full): no tries left, or a class no higher than the
- * lowest victim's and none within quota (run_may_hold_in_quota: not one of the run's entries
- * left may be). So each would be passed over at its turn, as run_skip_ahead's loop would take
- * it. Those already waiting count (capacity_wait: reaching them changes nothing). */
+/* Where the stretch of run r from its head that run_jump_ahead may pass over at once ends, or
+ * r->q when the run does not qualify (its queue holds its class alone, no CPU-only job or
+ * nominated preemptor: rest_plain). The caller: the pass's reservations are all handed out.
+ * The stretch's end is the first entry that needs no more whole GPUs per node than a bound x,
+ * so that each entry before it (a job asks at least its need per node; none is CPU-only, and a
+ * fraction, need 0, ends it):
+ *  - is not within quota (entry_in_quota): it needs more than the quota leaves over what the
+ *    team holds and its earlier entries within quota ask (none of the stretch adds to that);
+ *  - and would be passed over (passed_over): over the team's limit (it needs more than the
+ *    limit leaves), or unable to start now (cannot_start_now: more than any node has free)
+ *    while unable to act by preemption (may_act_when_full: no tries left, or a class no higher
+ *    than the lowest victim's; not within quota, it may not reclaim).
+ * The bounds only fall during the pass: each is passed over at its turn too, as run_skip_ahead's
+ * loop would take it. Those already met wait for GPUs (capacity_wait: reaching the stretch,
+ * which does not count its entries, then changes nothing). */
 static size_t jump_stop(sched_t *s, const struct order_run *r, const pass_t *ps,
                         bool capacity_wait)
 {
-    if (!capacity_wait || s->p.no_rest_search || !rest_plain(s, r) ||
-        run_may_hold_in_quota(s, r, r->inq))
+    if (!capacity_wait || s->p.no_rest_search || !rest_plain(s, r))
         return r->q;
     const team_t *t = &s->teams[r->team];
     int x = SCHED_MAX_GPUS_PER_NODE; /* (every need is at most that) */
@@ -1149,10 +1154,17 @@ static size_t jump_stop(sched_t *s, const struct order_run *r, const pass_t *ps,
         if (room < x)
             x = room < 0 ? -1 : (int)room;
     }
-    /* or it cannot start now and may not act by preemption */
+    /* or it cannot start now and may not act by preemption (not within quota: below) */
     if (s->max_free_whole < s->max_gpus && s->max_free_whole < x &&
         (!preempt_tries_left(s, ps) || r->cls_value <= s->min_victim_class))
         x = s->max_free_whole;
+    /* and it is not within quota: it needs more whole GPUs than the quota leaves over what
+     * the team holds and its earlier entries within quota ask (entry_in_quota) */
+    if (s->p.quotas && t->quota[0] > 0) {
+        int64_t left = (t->quota[0] - r->inq) / SCHED_MILLI;
+        if (t->quota[0] >= r->inq && left > x)
+            x = left < SCHED_MAX_GPUS_PER_NODE ? (int)left : SCHED_MAX_GPUS_PER_NODE;
+    }
     if (x >= SCHED_MAX_GPUS_PER_NODE)
         return r->q;
     return team_first_need_at_most(&s->teams[r->team], r->q, x);
@@ -1163,11 +1175,10 @@ static size_t jump_stop(sched_t *s, const struct order_run *r, const pass_t *ps,
  * to the queue's end (run_pass_over_rest), the pass reaches the stretch's entries at their
  * places (rest_first_after), none of them within quota (keys that grow: rest_jump), and the
  * run's least need left is its team's qmin_need from the first entry not reached; the run's
- * head is taken after all of them (merge_take reaches what is left: rest_reach_end). Its floor
- * need not move: the head is not within quota either, so its key is past the stretch's. So the
- * pass reads the run as it reads one whose entries run_skip_ahead took ahead one by one, and
- * decides the same; a stretch costs a search of the team's needs and of the keys where it is
- * reached, not a step per entry. */
+ * head is taken after all of them (merge_take reaches what is left: rest_reach_end), and not
+ * before the stretch's last place (its floor). So the pass reads the run as it reads one whose
+ * entries run_skip_ahead took ahead one by one, and decides the same; a stretch costs a search
+ * of the team's needs and of the keys where it is reached, not a step per entry. */
 static void run_jump_ahead(sched_t *s, int w, size_t stop)
 {
     struct order_run *r = &s->runs[w];
@@ -1192,6 +1203,10 @@ static void run_jump_ahead(sched_t *s, int w, size_t stop)
     s->stats.skipped_ahead += stop - r->q;
     s->stats.stretches_passed_over++;
     rest_list(s, w);
+    /* (the head may be within quota: its key may go before the stretch's last) */
+    struct run_key last = rest_own_key(s, r, stop - 1);
+    if (key_before(&r->floor, &last))
+        r->floor = last;
     r->cum += t->qsum[stop] - t->qsum[r->q];
     r->q = stop;
     run_fill_head(s, r);
