@@ -29,10 +29,6 @@
  * walks of the rests that 4 leave: temporary counters). */
 #define WITNESS_LOOKS 4
 
-/* run_skip_ahead passes over a stretch of a run at once (run_jump_ahead) when it is at least
- * this long; a shorter one goes one entry at a time. */
-#define JUMP_MIN 4
-
 void sched_decide(sched_t *s, sched_action_t a, uint64_t job, uint64_t for_id)
 {
     GT_GROW(s->dec, s->capdec, s->ndec + 1);
@@ -187,7 +183,6 @@ static inline bool run_before(const sched_t *s, int a, int b)
 
 static bool rest_over_limit(const sched_t *s, const struct order_run *r);
 static void run_pass_over_rest(sched_t *s, int w, const struct run_key *from);
-static void rest_reach_end(const sched_t *s, struct order_run *r);
 
 static size_t build_runs(sched_t *s)
 {
@@ -224,7 +219,6 @@ static size_t build_runs(sched_t *s)
             r->floor = KEY_FIRST;
             r->listed = false;
             r->resting = false;
-            r->rest_listed = false;
             run_fill_head(s, r);
             if (r->cls_value > s->pend_max_class)
                 s->pend_max_class = r->cls_value;
@@ -390,8 +384,6 @@ static const order_entry_t *merge_take(sched_t *s, int w, bool *capacity_wait)
     struct order_run *r = &s->runs[w];
     while (r->sh_first >= 0)
         shadow_reach(s, r, capacity_wait);
-    if (r->resting) /* a stretch before its head (run_jump_ahead) */
-        rest_reach_end(s, r);
     s->cur = r->head;
     s->cur_key = s->run_keys[w];
     /* (its team may have started jobs since it became its run's head) */
@@ -987,7 +979,7 @@ static void rest_advance(const sched_t *s, struct order_run *r)
         r->min_need = t->qmin_need[r->rest_pos + 1];
     else if (--r->hist[e->need] == 0)
         run_settle_min_need(r);
-    if (++r->rest_pos < r->rest_end)
+    if (++r->rest_pos < t->nqueue)
         rest_key_update(s, r);
     else
         r->resting = false;
@@ -1001,16 +993,6 @@ static struct run_key rest_own_key(const sched_t *s, const struct order_run *r, 
     const team_t *t = &s->teams[r->team];
     return (struct run_key){key_k0(r->cls_value, false), run_share(r, r->rest_base + t->qsum[i]),
                             t->queue[i].key, t->queue[i].id};
-}
-
-/* Reaches every entry of run r's rest, a stretch none of which is within quota (rest_jump,
- * as run_jump_ahead's): what is left not reached is then the run's entries from its rest's
- * end on, whose least need is the team's qmin_need there. */
-static void rest_reach_end(const sched_t *s, struct order_run *r)
-{
-    r->rest_pos = r->rest_end;
-    r->min_need = s->teams[r->team].qmin_need[r->rest_end];
-    r->resting = false;
 }
 
 /* Reaches the entries of run r's rest whose place comes before key k: one by one
@@ -1029,7 +1011,7 @@ static void rest_reach_before(const sched_t *s, struct order_run *r, const struc
         return;
     /* the first not reached (rest_pos) goes before k: the first at or after it, past it */
     const team_t *t = &s->teams[r->team];
-    size_t n = r->rest_end, lo = r->rest_pos, step = 1, hi;
+    size_t n = t->nqueue, lo = r->rest_pos, step = 1, hi;
     for (;;) {
         hi = lo + step < n ? lo + step : n;
         if (hi == n)
@@ -1058,18 +1040,6 @@ static void rest_reach_before(const sched_t *s, struct order_run *r, const struc
     rest_key_update(s, r);
 }
 
-/* Run w's rest starts: it is reached from the next walk on (rest_first_after). */
-static void rest_list(sched_t *s, int w)
-{
-    struct order_run *r = &s->runs[w];
-    r->resting = true;
-    if (r->rest_listed)
-        return; /* (it reached the end of its last rest, and no walk took it out since) */
-    r->rest_listed = true;
-    GT_GROW(s->rest_runs, s->caprest_runs, s->nrest_runs + 1);
-    s->rest_runs[s->nrest_runs++] = w;
-}
-
 /* Run w's whole rest is passed over (rest_passed_over), at once: the run leaves the merge, and
  * the pass reaches the entries of its rest at their places (rest_first_after) to know where
  * the first entry it passes over after an evaluation is, and what the run's entries not yet
@@ -1086,7 +1056,6 @@ static void run_pass_over_rest(sched_t *s, int w, const struct run_key *from)
     struct order_run *r = &s->runs[w];
     const team_t *t = &s->teams[r->team];
     r->rest_pos = r->q;
-    r->rest_end = t->nqueue;
     r->rest_cum = r->cum;
     r->rest_inq = r->inq;
     r->rest_key = *from;
@@ -1100,7 +1069,9 @@ static void run_pass_over_rest(sched_t *s, int w, const struct run_key *from)
     rest_key_update(s, r);
     s->stats.skipped_ahead += t->nqueue - r->q;
     s->stats.rests_passed_over++;
-    rest_list(s, w);
+    GT_GROW(s->rest_runs, s->caprest_runs, s->nrest_runs + 1);
+    s->rest_runs[s->nrest_runs++] = w;
+    r->resting = true;
     r->q = t->nqueue;
 }
 
@@ -1114,7 +1085,6 @@ static int rest_first_after(sched_t *s, const struct run_key *k)
         struct order_run *r = &s->runs[s->rest_runs[i]];
         rest_reach_before(s, r, k);
         if (!r->resting) {
-            r->rest_listed = false;
             s->rest_runs[i] = s->rest_runs[--s->nrest_runs];
             continue;
         }
@@ -1123,93 +1093,6 @@ static int rest_first_after(sched_t *s, const struct run_key *k)
         i++;
     }
     return best;
-}
-
-/* Where the stretch of run r from its head that run_jump_ahead may pass over at once ends, or
- * r->q when the run does not qualify (its queue holds its class alone, no CPU-only job or
- * nominated preemptor: rest_plain). The caller: the pass's reservations are all handed out.
- * The stretch's end is the first entry that needs no more whole GPUs per node than a bound x,
- * so that each entry before it (a job asks at least its need per node; none is CPU-only, and a
- * fraction, need 0, ends it):
- *  - is not within quota (entry_in_quota): it needs more than the quota leaves over what the
- *    team holds and its earlier entries within quota ask (none of the stretch adds to that);
- *  - and would be passed over (passed_over): over the team's limit (it needs more than the
- *    limit leaves), or unable to start now (cannot_start_now: more than any node has free)
- *    while unable to act by preemption (may_act_when_full: no tries left, or a class no higher
- *    than the lowest victim's; not within quota, it may not reclaim).
- * The bounds only fall during the pass: each is passed over at its turn too, as run_skip_ahead's
- * loop would take it. Those already met wait for GPUs (capacity_wait: reaching the stretch,
- * which does not count its entries, then changes nothing). */
-static size_t jump_stop(sched_t *s, const struct order_run *r, const pass_t *ps,
-                        bool capacity_wait)
-{
-    if (!capacity_wait || s->p.no_rest_search || !rest_plain(s, r))
-        return r->q;
-    const team_t *t = &s->teams[r->team];
-    int x = SCHED_MAX_GPUS_PER_NODE; /* (every need is at most that) */
-    /* over the team's limit: it needs more whole GPUs than the limit leaves (a job asks at
-     * least its need per node) */
-    if (s->p.quotas && t->limit[0] >= 0) {
-        int64_t room = (t->limit[0] - t->alloc[0]) / SCHED_MILLI;
-        if (room < x)
-            x = room < 0 ? -1 : (int)room;
-    }
-    /* or it cannot start now and may not act by preemption (not within quota: below) */
-    if (s->max_free_whole < s->max_gpus && s->max_free_whole < x &&
-        (!preempt_tries_left(s, ps) || r->cls_value <= s->min_victim_class))
-        x = s->max_free_whole;
-    /* and it is not within quota: it needs more whole GPUs than the quota leaves over what
-     * the team holds and its earlier entries within quota ask (entry_in_quota) */
-    if (s->p.quotas && t->quota[0] > 0) {
-        int64_t left = (t->quota[0] - r->inq) / SCHED_MILLI;
-        if (t->quota[0] >= r->inq && left > x)
-            x = left < SCHED_MAX_GPUS_PER_NODE ? (int)left : SCHED_MAX_GPUS_PER_NODE;
-    }
-    if (x >= SCHED_MAX_GPUS_PER_NODE)
-        return r->q;
-    return team_first_need_at_most(&s->teams[r->team], r->q, x);
-}
-
-/* Passes over the entries of run w from its head to `stop` (jump_stop) at once: a rest that
- * ends before the run's entry at `stop`, which becomes its head in the merge. As with a rest
- * to the queue's end (run_pass_over_rest), the pass reaches the stretch's entries at their
- * places (rest_first_after), none of them within quota (keys that grow: rest_jump), and the
- * run's least need left is its team's qmin_need from the first entry not reached; the run's
- * head is taken after all of them (merge_take reaches what is left: rest_reach_end), and not
- * before the stretch's last place (its floor). So the pass reads the run as it reads one whose
- * entries run_skip_ahead took ahead one by one, and decides the same; a stretch costs a search
- * of the team's needs and of the keys where it is reached, not a step per entry. */
-static void run_jump_ahead(sched_t *s, int w, size_t stop)
-{
-    struct order_run *r = &s->runs[w];
-    team_t *t = &s->teams[r->team];
-    if (stop == t->nqueue) {
-        run_pass_over_rest(s, w, &s->cur_key);
-        return;
-    }
-    team_qsum_refresh(t);
-    r->rest_pos = r->q;
-    r->rest_end = stop;
-    r->rest_cum = r->cum;
-    r->rest_inq = r->inq;
-    r->rest_key = s->cur_key;
-    r->rest_jump = true;
-    r->rest_base = r->cum - t->qsum[r->q];
-    rest_key_update(s, r);
-    /* hist counts the run's entries from `stop` on; until the stretch is reached, min_need
-     * stays the team's qmin_need at its first entry not reached */
-    for (size_t x = r->q; x < stop; x++)
-        r->hist[t->queue[x].need]--;
-    s->stats.skipped_ahead += stop - r->q;
-    s->stats.stretches_passed_over++;
-    rest_list(s, w);
-    /* (the head may be within quota: its key may go before the stretch's last) */
-    struct run_key last = rest_own_key(s, r, stop - 1);
-    if (key_before(&r->floor, &last))
-        r->floor = last;
-    r->cum += t->qsum[stop] - t->qsum[r->q];
-    r->q = stop;
-    run_fill_head(s, r);
 }
 
 /* Once a pass's reservations are all handed out, the bounds the skip rules test only fall
@@ -1240,11 +1123,6 @@ static void run_skip_ahead(sched_t *s, int w, const pass_t *ps, bool capacity_wa
     }
     if (!handed_out)
         return;
-    size_t stop = jump_stop(s, r, ps, capacity_wait);
-    if (stop >= r->q + JUMP_MIN) {
-        run_jump_ahead(s, w, stop);
-        return;
-    }
     struct run_key at = s->cur_key;
     int last = -1;
     while (!run_done(s, r) && !r->head.nominated && passed_over(s, &r->head, ps)) {

@@ -150,54 +150,6 @@ void team_qsum_refresh(team_t *t)
     t->qsum_valid = true;
 }
 
-void team_queue_changed(team_t *t)
-{
-    t->qsum_valid = false;
-    t->qneed_tree_valid = false;
-}
-
-/* The tree: leaves [qneed_leaves, 2 qneed_leaves) hold the entries' needs (UINT8_MAX past
- * the queue's end, above any need), node i the least of nodes 2i and 2i + 1. */
-static void qneed_tree_refresh(team_t *t)
-{
-    if (t->qneed_tree_valid)
-        return;
-    size_t n = 1;
-    while (n < t->nqueue)
-        n <<= 1;
-    GT_GROW(t->qneed_tree, t->capqneed_tree, 2 * n);
-    for (size_t i = 0; i < n; i++)
-        t->qneed_tree[n + i] = i < t->nqueue ? (uint8_t)t->queue[i].need : UINT8_MAX;
-    for (size_t i = n; i-- > 1;) {
-        uint8_t a = t->qneed_tree[2 * i], b = t->qneed_tree[2 * i + 1];
-        t->qneed_tree[i] = a < b ? a : b;
-    }
-    t->qneed_leaves = n;
-    t->qneed_tree_valid = true;
-}
-
-size_t team_first_need_at_most(team_t *t, size_t from, int x)
-{
-    if (from >= t->nqueue)
-        return t->nqueue;
-    qneed_tree_refresh(t);
-    const uint8_t *m = t->qneed_tree;
-    size_t n = t->qneed_leaves, i = n + from;
-    /* up: from the leaf, the next subtree to the right whose least need is at most x */
-    while (m[i] > x) {
-        while (i & 1) { /* a right child (or the root): its parent's right is done too */
-            if (i == 1)
-                return t->nqueue;
-            i >>= 1;
-        }
-        i++;
-    }
-    /* down: its leftmost leaf at most x */
-    while (i < n)
-        i = m[2 * i] <= x ? 2 * i : 2 * i + 1;
-    return i - n < t->nqueue ? i - n : t->nqueue;
-}
-
 void qentry_mark_seen(team_t *t, qentry_t *e)
 {
     if (e->seen)
@@ -239,7 +191,7 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
         t->need_top = need;
     t->cpu_only[j->cls] += j->gpus == 0;
     t->dur_min[need] = 0; /* (not yet seen: qentry_backfill_dur) */
-    team_queue_changed(t);
+    t->qsum_valid = false;
 }
 
 static void team_queue_remove(team_t *t, int ji)
@@ -250,7 +202,7 @@ static void team_queue_remove(team_t *t, int ji)
             t->need_hist[t->queue[i].cls][t->queue[i].need]--;
             t->cpu_only[t->queue[i].cls] -= t->queue[i].gpus == 0;
             dur_min_lose(t, &t->queue[i]);
-            team_queue_changed(t);
+            t->qsum_valid = false;
             memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
             t->nqueue--;
             return;
@@ -309,7 +261,7 @@ static bool compact_started(team_t *t, const sched_t *s)
         k += to - from;
     }
     t->nqueue = k;
-    team_queue_changed(t);
+    t->qsum_valid = false;
     free(pos);
     return true;
 }
@@ -340,7 +292,7 @@ void sched_compact_queues(sched_t *s)
             }
         }
         t->nqueue = k;
-        team_queue_changed(t);
+        t->qsum_valid = false;
         t->stale_queue = false;
     }
 }

@@ -62,7 +62,6 @@ void sched_free(sched_t *s)
         free(s->teams[i].queue);
         free(s->teams[i].qsum);
         free(s->teams[i].qmin_need);
-        free(s->teams[i].qneed_tree);
         free(s->teams[i].stale);
         free(s->teams[i].victims);
     }

@@ -384,8 +384,6 @@ typedef struct sched_stats {
     uint64_t skipped_ahead;       /* pending entries a pass passed over without the merge */
     uint64_t rests_passed_over;   /* of those, runs whose whole rest was passed over at once,
                                      from the run's counts (cycle.c, run_pass_over_rest) */
-    uint64_t stretches_passed_over; /* ... and stretches of a run before its next entry in the
-                                     merge, passed over at once (cycle.c, run_jump_ahead) */
     uint64_t pass_checks;         /* the places where passes asked whether anyone left could
                                      act (cycle.c, anyone_left_can_act): the same with the
                                      shortcuts above or without */

@@ -118,11 +118,6 @@ typedef struct team {
                                                       nqueue) */
     size_t capqsum, capqmin_need;
     bool qsum_valid;                               /* (else team_qsum_refresh rebuilds them) */
-    uint8_t *qneed_tree;                           /* the least need of its queue's entries
-                                                      by ranges, a tree (team_first_need_at_most),
-                                                      when qneed_tree_valid */
-    size_t qneed_leaves, capqneed_tree;            /* (a power of two, at least nqueue) */
-    bool qneed_tree_valid;
     bool stale_queue;                              /* holds jobs started during a pass */
     int *stale;                                    /* ... which (job indexes), for
                                                       sched_compact_queues */
@@ -371,10 +366,6 @@ struct sched {
         bool rest_jump;                            /* ... none of it within quota: reached by
                                                       search (cycle.c, rest_reach_before),
                                                       min_need from its team's qmin_need */
-        size_t rest_end;                           /* ... where it ends: the team's nqueue, or
-                                                      the run's head when the rest is a stretch
-                                                      before it (cycle.c, run_jump_ahead) */
-        bool rest_listed;                          /* in rest_runs */
         int64_t rest_base;                         /* ... cum less its team's qsum, there */
         struct run_key {                           /* a run's head's order, compact (cycle.c) */
             uint64_t k0;                           /* class (high first), then within quota;
@@ -561,13 +552,6 @@ static inline sched_time_t qentry_backfill_dur(const qentry_t *e)
 void team_dur_min_refresh(team_t *t);
 /* Makes t->qsum and t->qmin_need its queue's, when they are not valid. */
 void team_qsum_refresh(team_t *t);
-/* Marks what is derived from t's queue (qsum, qmin_need, qneed_tree) as stale: the queue
- * changed. */
-void team_queue_changed(team_t *t);
-/* The first position at or after `from` in t's queue whose entry needs at most x whole GPUs
- * per node (qentry.need), or t->nqueue when none does; O(log nqueue), after a rebuild of the
- * tree (O(nqueue)) when the queue changed. */
-size_t team_first_need_at_most(team_t *t, size_t from, int x);
 /* A pass evaluated queue entry e of team t (e->seen): its qentry_backfill_dur grew. */
 void qentry_mark_seen(team_t *t, qentry_t *e);
 int job_resolve_nodes(const sched_t *s, job_t *j);
