@@ -22,13 +22,13 @@
 
 #define NTEAMS 6
 
-static sched_t *make(bool skip_ahead)
+static sched_t *make(bool skip_ahead, int reservations)
 {
     sched_params_t p = sched_params_default();
     p.half_life_s = 3600;
     p.min_runtime_s = 60;
     p.grace_s = 10;
-    p.reservations = 2;
+    p.reservations = reservations;
     p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !skip_ahead;
     sched_t *s = sched_new(&p);
     sched_class_add(s, "low", 10, true, NULL);
@@ -74,9 +74,18 @@ static bool same_decisions(const sched_decision_t *a, size_t na, const sched_dec
     return true;
 }
 
-static void test_same_decisions(unsigned seed0, bool one_class)
+/* The random workloads: classes and fractions mixed; one class, no fractions (whole rests
+ * passed over at once); each team's jobs in a class of its own, no fractions (runs of every
+ * class taken ahead and passed over at once: a high class's may preempt), and for odd seeds
+ * no reservations (the pass hands them all out before any job waits: capacity_wait is still
+ * false when it takes the first entries ahead). */
+enum workload { MIXED, ONE_CLASS, TEAM_CLASSES };
+
+static void test_same_decisions(unsigned seed0, enum workload wl)
 {
-    sched_t *on = make(true), *off = make(false);
+    bool one_class = wl != MIXED;
+    int reservations = wl == TEAM_CLASSES && seed0 % 2 ? 0 : 2;
+    sched_t *on = make(true, reservations), *off = make(false, reservations);
     unsigned seed = seed0;
     uint64_t next = 1;
     uint64_t live[8192];
@@ -93,8 +102,10 @@ static void test_same_decisions(unsigned seed0, bool one_class)
                         : r < 3  ? (one_class ? 4000 : 250 * (1 + rand_r(&seed) % 3))
                         : r < 16 ? 1000 * (1 << (rand_r(&seed) % 4))   /* 1 to 8 GPUs */
                                  : 8000 * (2 + rand_r(&seed) % 3);     /* a gang of 2 to 4 */
-            sched_job_spec_t sp = {.id = next, .team = rand_r(&seed) % NTEAMS,
-                                   .prio_class = one_class                ? 1
+            int team = rand_r(&seed) % NTEAMS;
+            sched_job_spec_t sp = {.id = next, .team = team,
+                                   .prio_class = wl == TEAM_CLASSES       ? team % 3
+                                                 : one_class              ? 1
                                                  : rand_r(&seed) % 7 == 0 ? 2
                                                                           : rand_r(&seed) % 2,
                                    .gpus_milli = g, .submit = now,
@@ -148,8 +159,9 @@ static void test_same_decisions(unsigned seed0, bool one_class)
     sched_stats_t sa, sb;
     sched_get_stats(on, &sa);
     sched_get_stats(off, &sb);
-    ok(same, "seed %u: the same decisions (and capacity wait) with and without the shortcuts after "
-       "every pass%s", seed0,
+    static const char *const names[] = {"mixed", "one class", "a class per team"};
+    ok(same, "seed %u, %s, %d reservations: the same decisions (and capacity wait) with and "
+       "without the shortcuts after every pass%s", seed0, names[wl], reservations,
        same ? "" : " (they differ at the pass at the time below)");
     if (!same)
         printf("# first difference at t=%lld\n", (long long)at);
@@ -174,9 +186,8 @@ static void test_same_decisions(unsigned seed0, bool one_class)
        "seed %u: %llu entries were taken ahead of their turn (%zu decisions)", seed0,
        (unsigned long long)sa.skipped_ahead, total);
     if (one_class)
-        ok(sa.rests_passed_over > 100,
-           "seed %u, one class: %llu runs' rests were passed over at once", seed0,
-           (unsigned long long)sa.rests_passed_over);
+        ok(sa.rests_passed_over > 100, "seed %u, %s: %llu runs' rests were passed over at once",
+           seed0, names[wl], (unsigned long long)sa.rests_passed_over);
     sched_free(on);
     sched_free(off);
 }
@@ -217,6 +228,101 @@ static void test_rest_after_over_limit(bool skip_ahead)
        "%s skip-ahead: the CPU-only job starts, and the 1-GPU job behind the one over its "
        "team's limit waits for GPUs (capacity wait %d)",
        skip_ahead ? "with" : "without", sched_capacity_wait(s));
+    sched_free(s);
+}
+
+/* Entries taken ahead of their turn after one over its team's limit: whether they wait for
+ * GPUs counts when the pass reaches them (shadow_reach). Here team a's first entry is over its
+ * limit (it waits for quota: the pass has seen no job wait for GPUs yet), four that need 4
+ * GPUs follow (within the limit, but only 3 are free), then a 1-GPU job that starts: the pass
+ * must say that jobs wait for GPUs, with the shortcuts or without. */
+static void test_ahead_after_over_limit(bool skip_ahead)
+{
+    sched_params_t p = sched_params_default();
+    p.reservations = 0; /* every reservation handed out: skip-ahead from the first entry */
+    p.preemption = false;
+    p.no_skip_ahead = p.no_rest_search = !skip_ahead;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int a = sched_team_add(s, "a", -1, 1, NULL), b = sched_team_add(s, "b", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 0, 4000, NULL); /* a may hold 4 GPUs */
+    add_node(s, "n1", "A100");
+    sched_job_spec_t most = {.id = 1, .team = b, .gpus_milli = 5000};
+    sched_job_submit(s, &most, NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    for (uint64_t id = 2; id <= 7; id++) {
+        sched_job_spec_t sp = {.id = id, .team = a, .submit = 1,
+                               .gpus_milli = id == 2 ? 8000 : id == 7 ? 1000 : 4000};
+        sched_job_submit(s, &sp, NULL);
+    }
+    const sched_decision_t *d = sched_cycle(s, 1, &nd);
+    sched_stats_t st;
+    sched_get_stats(s, &st);
+    ok(nd == 1 && d[0].action == SCHED_START && d[0].job_id == 7 && sched_capacity_wait(s),
+       "%s the shortcuts: the 1-GPU job starts, and the 4-GPU jobs between it and the one over "
+       "the limit wait for GPUs (capacity wait %d; %llu taken ahead)",
+       skip_ahead ? "with" : "without", sched_capacity_wait(s),
+       (unsigned long long)st.skipped_ahead);
+    sched_free(s);
+}
+
+/* A nominated preemptor is never taken ahead of its turn (cycle.c, run_skip_ahead) nor passed
+ * over: its turn says whether its victims have stopped. Here a's 8-GPU job N preempted v's low-class job at t=100; at t=101
+ * b's job waits for GPUs, a's gang over its limit is passed over, and N (its victim still in
+ * its grace period), three more 8-GPU jobs and a half-GPU job follow. N is evaluated, with the
+ * shortcuts as without them. */
+static void test_ahead_stops_at_preemptor(bool shortcut)
+{
+    sched_params_t p = sched_params_default();
+    p.reservations = 0; /* every reservation handed out: skip-ahead from the first entry */
+    p.min_runtime_s = 0;
+    p.grace_s = 60;
+    p.no_skip_ahead = p.no_reclaim_bound = p.no_rest_search = p.no_shared_walk = !shortcut;
+    sched_t *s = sched_new(&p);
+    sched_class_add(s, "low", 10, true, NULL);
+    sched_class_add(s, "normal", 100, true, NULL);
+    int v = sched_team_add(s, "v", -1, 1, NULL), a = sched_team_add(s, "a", -1, 1, NULL);
+    int b = sched_team_add(s, "b", -1, 1, NULL), w = sched_team_add(s, "w", -1, 1, NULL);
+    sched_team_set_quota(s, a, -1, 0, 12000, NULL); /* a may hold 12 GPUs */
+    add_node(s, "n1", "A100");
+    add_node(s, "n2", "A100");
+    /* n1: v's low-class job; n2: a's 4 GPUs (a's usage puts b first) and w's 4 */
+    sched_job_spec_t start[] = {{.id = 1, .team = v, .prio_class = 0, .gpus_milli = 8000},
+                                {.id = 2, .team = a, .prio_class = 1, .gpus_milli = 4000},
+                                {.id = 3, .team = w, .prio_class = 1, .gpus_milli = 4000}};
+    for (int i = 0; i < 3; i++)
+        sched_job_submit(s, &start[i], NULL);
+    size_t nd;
+    sched_cycle(s, 0, &nd);
+    /* a's gang over its limit (4 + 16 > 12), then N within it, which preempts job 1 */
+    sched_job_spec_t gang = {.id = 10, .team = a, .prio_class = 1, .gpus_milli = 16000,
+                             .nodes = 2, .submit = 100};
+    sched_job_spec_t n = {.id = 11, .team = a, .prio_class = 1, .gpus_milli = 8000, .submit = 100};
+    sched_job_submit(s, &gang, NULL);
+    sched_job_submit(s, &n, NULL);
+    const sched_decision_t *d = sched_cycle(s, 100, &nd);
+    bool preempted = nd == 1 && d[0].action == SCHED_PREEMPT && d[0].job_id == 1;
+    for (uint64_t id = 12; id <= 15; id++) {
+        sched_job_spec_t sp = {.id = id, .team = a, .prio_class = 1, .submit = 101,
+                               .gpus_milli = id == 15 ? 500 : 8000};
+        sched_job_submit(s, &sp, NULL);
+    }
+    sched_job_spec_t bj = {.id = 20, .team = b, .prio_class = 1, .gpus_milli = 8000, .submit = 101};
+    sched_job_submit(s, &bj, NULL);
+    sched_stats_t before, after;
+    sched_get_stats(s, &before);
+    sched_cycle(s, 101, &nd);
+    sched_get_stats(s, &after);
+    sched_job_info_t in;
+    ok(preempted && nd == 0 && sched_job_info(s, 11, &in) == 0 &&
+           in.reason == SCHED_REASON_PREEMPTING &&
+           after.jobs_examined - before.jobs_examined == 1,
+       "%s the shortcuts: a's preemptor after the entry over the limit is evaluated at t=101 "
+       "(jobs examined %llu: it alone, b's job and the gang are passed over; %llu taken ahead)",
+       shortcut ? "with" : "without",
+       (unsigned long long)(after.jobs_examined - before.jobs_examined),
+       (unsigned long long)(after.skipped_ahead - before.skipped_ahead));
     sched_free(s);
 }
 
@@ -674,9 +780,15 @@ int main(void)
     test_reclaim_shorter_job(true);
     test_rest_after_over_limit(false);
     test_rest_after_over_limit(true);
+    test_ahead_after_over_limit(false);
+    test_ahead_after_over_limit(true);
+    test_ahead_stops_at_preemptor(false);
+    test_ahead_stops_at_preemptor(true);
     for (unsigned seed = 1; seed <= 3; seed++)
-        test_same_decisions(seed, false);
+        test_same_decisions(seed, MIXED);
     for (unsigned seed = 1; seed <= 12; seed++)
-        test_same_decisions(seed, true);
+        test_same_decisions(seed, ONE_CLASS);
+    for (unsigned seed = 1; seed <= 8; seed++)
+        test_same_decisions(seed, TEAM_CLASSES);
     return tap_done();
 }
