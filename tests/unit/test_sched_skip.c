@@ -12,7 +12,8 @@
  * the pass reaches them at their places: rests that fit nowhere, rests over their team's
  * limit (before the pass's reservations are handed out too), and rests that fit only on
  * reserved GPUs (each job's estimate against the reservations, by the team's dur_min, which
- * the queue checks after every pass say is a bound below its entries'). */
+ * the queue checks after every pass say is a bound below its entries'). A third gives each
+ * team's jobs a class of its own (test_same_decisions says more). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,10 +269,10 @@ static void test_ahead_after_over_limit(bool skip_ahead)
 }
 
 /* A nominated preemptor is never taken ahead of its turn (cycle.c, run_skip_ahead) nor passed
- * over: its turn says whether its victims have stopped. Here a's 8-GPU job N preempted v's low-class job at t=100; at t=101
- * b's job waits for GPUs, a's gang over its limit is passed over, and N (its victim still in
- * its grace period), three more 8-GPU jobs and a half-GPU job follow. N is evaluated, with the
- * shortcuts as without them. */
+ * over: its turn says whether its victims have stopped. Here a's 8-GPU job N preempted v's
+ * low-class job at t=100; at t=101 b's job waits for GPUs (passed over), a's gang over its
+ * limit is passed over, and N (its victim still in its grace period), three more 8-GPU jobs
+ * and a half-GPU job follow. N is evaluated, with the shortcuts as without them. */
 static void test_ahead_stops_at_preemptor(bool shortcut)
 {
     sched_params_t p = sched_params_default();
