@@ -1166,10 +1166,10 @@ static bool check_is_true(const sched_t *s, const pass_t *ps)
 static bool run_can_act_by(const sched_t *s, const struct order_run *r, int need, bool in_quota,
                            bool preempt)
 {
-    const team_t *t = &s->teams[r->team];
-    bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
     if (r->cpu_only > 0 || r->nominated > 0)
         return true;
+    const team_t *t = &s->teams[r->team]; /* (read only when the counts do not answer) */
+    bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
     if (room && (need == 0 ? s->free_milli > 0 : needs_fit(s, need)))
         return true;
     return preempt && (r->cls_value > s->min_victim_class || (in_quota && s->reclaimable));

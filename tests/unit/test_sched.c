@@ -1192,11 +1192,6 @@ static void test_gang_not_skipped_when_it_would_reserve(void)
            "gang g, seen before, is evaluated again: it reserves the last two (t=600)");
 }
 
-/* A node held for a preemptor is a reservation that starts now: the skip rule's bound of what
- * a job that ends after the reservations could take (cycle.c, find_max_free_unreserved) counts
- * only what is not held. A borrower seen once, whose 8 GPUs fit only on the node a gang holds
- * while its victim stops, is not evaluated again in the next pass: only the gang is. Before,
- * held nodes counted as free, and such jobs were evaluated in every pass of a grace period. */
 /* Two 8-GPU nodes x and y; team a's quota is both (16 GPUs), team b's none; b queues
  * `borrowers` checkpointable 8-GPU jobs (ids from 100). */
 static void lender_and_borrower(int borrowers)
@@ -1210,6 +1205,11 @@ static void lender_and_borrower(int borrowers)
         submit_checkpointable(100 + (uint64_t)i, T_B, C_NORMAL, 8000);
 }
 
+/* A node held for a preemptor is a reservation that starts now: the skip rule's bound of what
+ * a job that ends after the reservations could take (cycle.c, find_max_free_unreserved) counts
+ * only what is not held. A borrower seen once, whose 8 GPUs fit only on the node a gang holds
+ * while its victim stops, is not evaluated again in the next pass: only the gang is. Before,
+ * held nodes counted as free, and such jobs were evaluated in every pass of a grace period. */
 static void test_held_node_not_free_for_others(void)
 {
     lender_and_borrower(1);
@@ -1375,7 +1375,7 @@ static void test_backoff_not_passed_over(void)
     lender_and_borrower(2);
     cycle(0);
     ok(started(100) && started(101), "backoff: team b borrows both nodes");
-    submit_est(1, T_A, C_NORMAL, 16000, 2, 3600, 1000); /* (a 2-node gang) */
+    submit_est(1, T_A, C_NORMAL, 16000, 2, 0, 1000); /* (a 2-node gang, no estimate) */
     cycle(1000);
     ok(preempted(100) && preempted(101), "backoff: a's gang reclaims both");
     sched_job_stopped(S, 100, 1100);
