@@ -82,6 +82,12 @@ else
   exec 7>&-
   if answered p3; then poll p4; got=p4; else got=p3; fi
   wait_for 30 answered $got
+  # (p3, still waiting at the rollback, may yet be answered 503 for the failure it waited
+  # through, as above: then the next poll carries c's start)
+  if [ $got = p3 ] && [ "$(cat "$WORK/p3.status")" != 200 ]; then
+    poll p4; got=p4
+    wait_for 30 answered p4
+  fi
   is "$(cat "$WORK/$got.status") $(jget '{tasks}[0]{job}{id}' < "$WORK/$got.body")" "200 $c" \
      "once the store commits again the poll carries c's start"
   last=$c
