@@ -376,6 +376,26 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *n);
  * until it or a kick. The answer may be early (a pass then decides as before), never late. */
 sched_time_t sched_next_wakeup(const sched_t *s);
 
+/* What sched_next_wakeup's time is for (SCHED_WAKE_NONE with SCHED_NEVER). When several fall
+ * at the same second, the first in this order names it. */
+typedef enum sched_wake {
+    SCHED_WAKE_NONE,
+    SCHED_WAKE_MIN_RUNTIME,       /* a running job passes a minimum runtime: a victim now */
+    SCHED_WAKE_BACKOFF,           /* a reclaimed job's backoff ends: it may borrow again */
+    SCHED_WAKE_EXPECTED_END,      /* a running job's time limit or estimate, or a preempted
+                                     one's grace deadline: the reservations' plans move */
+    SCHED_WAKE_FOLLOW_UP,         /* the pass before decided (a pass is not idempotent) */
+    SCHED_WAKE_MAINTENANCE,       /* a maintenance window starts or ends */
+    SCHED_WAKE_COUNT
+} sched_wake_t;
+
+/* sched_next_wakeup, and in *why (when not NULL) what it is for. */
+sched_time_t sched_next_wakeup_why(const sched_t *s, sched_wake_t *why);
+
+/* The wake's name in output: "min_runtime", "backoff", "expected_end", "follow_up",
+ * "maintenance" ("none" for SCHED_WAKE_NONE). */
+const char *sched_wake_name(sched_wake_t w);
+
 typedef struct sched_stats {
     uint64_t cycles, starts, preemptions;
     uint64_t quiet_cycles;        /* passes skipped: nothing could have changed */

@@ -23,10 +23,13 @@
  * becomes a victim at now + the minimum runtime, later than the second pass that follows. */
 #include "sched/sched_internal.h"
 
-static void earliest(sched_time_t *best, sched_time_t t, sched_time_t now)
+static void earliest(sched_time_t *best, sched_wake_t *why, sched_time_t t, sched_wake_t w,
+                     sched_time_t now)
 {
-    if (t > now && t < *best)
+    if (t > now && t < *best) {
         *best = t;
+        *why = w;
+    }
 }
 
 /* The first running job's expected end after now: the release list is sorted by end. */
@@ -43,21 +46,42 @@ static sched_time_t next_release(const sched_t *s, sched_time_t now)
     return lo < s->nreleases ? s->releases[lo].end : SCHED_NEVER;
 }
 
-sched_time_t sched_next_wakeup(const sched_t *s)
+sched_time_t sched_next_wakeup_why(const sched_t *s, sched_wake_t *why)
 {
     sched_time_t now = s->now, best = SCHED_NEVER;
-    if (s->npending == 0)
-        return SCHED_NEVER; /* nobody waits: time alone starts nothing */
-    if (s->p.preemption && s->capacity_wait)
-        earliest(&best, s->next_victim_at, now);
-    if (s->p.quotas)
-        earliest(&best, s->next_backoff_at, now);
-    earliest(&best, next_release(s, now), now);
-    if (s->ndec > 0 || s->hold_dropped)
-        earliest(&best, now + 1, now);
-    for (int w = 0; w < s->nmaint; w++) {
-        earliest(&best, s->maint[w].start, now);
-        earliest(&best, s->maint[w].end, now);
+    sched_wake_t w = SCHED_WAKE_NONE;
+    if (s->npending > 0) { /* (nobody waits: time alone starts nothing) */
+        if (s->p.preemption && s->capacity_wait)
+            earliest(&best, &w, s->next_victim_at, SCHED_WAKE_MIN_RUNTIME, now);
+        if (s->p.quotas)
+            earliest(&best, &w, s->next_backoff_at, SCHED_WAKE_BACKOFF, now);
+        earliest(&best, &w, next_release(s, now), SCHED_WAKE_EXPECTED_END, now);
+        if (s->ndec > 0 || s->hold_dropped)
+            earliest(&best, &w, now + 1, SCHED_WAKE_FOLLOW_UP, now);
+        for (int m = 0; m < s->nmaint; m++) {
+            earliest(&best, &w, s->maint[m].start, SCHED_WAKE_MAINTENANCE, now);
+            earliest(&best, &w, s->maint[m].end, SCHED_WAKE_MAINTENANCE, now);
+        }
     }
+    if (why)
+        *why = w;
     return best;
+}
+
+sched_time_t sched_next_wakeup(const sched_t *s)
+{
+    return sched_next_wakeup_why(s, NULL);
+}
+
+const char *sched_wake_name(sched_wake_t w)
+{
+    static const char *const names[SCHED_WAKE_COUNT] = {
+        [SCHED_WAKE_NONE] = "none",
+        [SCHED_WAKE_MIN_RUNTIME] = "min_runtime",
+        [SCHED_WAKE_BACKOFF] = "backoff",
+        [SCHED_WAKE_EXPECTED_END] = "expected_end",
+        [SCHED_WAKE_FOLLOW_UP] = "follow_up",
+        [SCHED_WAKE_MAINTENANCE] = "maintenance",
+    };
+    return (unsigned)w < SCHED_WAKE_COUNT ? names[w] : "none";
 }

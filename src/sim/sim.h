@@ -91,6 +91,10 @@ typedef struct gt_sim_result {
     char **class_names;                   /* owned: the classes jobs[].cls points into */
     int nclass_names;
     uint64_t quiet_cycles;        /* passes skipped: nothing could have changed */
+    /* what woke the scheduler, for each pass run or skipped (they sum to cycles +
+     * quiet_cycles): a submission (with or without ends at the same second), an end or a
+     * preempted job's stop, or the core's wakeup (sched_next_wakeup_why) */
+    uint64_t passes_submission, passes_end, passes_wake[SCHED_WAKE_COUNT];
     uint64_t jobs_examined;       /* pending jobs the passes looked at, in all */
     double unallocated_gpus_peak;
     bool oracle;                  /* planned with the true durations */

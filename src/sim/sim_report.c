@@ -78,6 +78,12 @@ void gt_sim_write_json(FILE *f, const gt_sim_result_t *r, bool timing)
             (unsigned long long)r->decisions);
     fprintf(f, "  \"quiet_cycles\": %llu,\n  \"jobs_examined\": %llu,\n",
             (unsigned long long)r->quiet_cycles, (unsigned long long)r->jobs_examined);
+    fprintf(f, "  \"passes_by_cause\": {\"submission\": %llu, \"end\": %llu",
+            (unsigned long long)r->passes_submission, (unsigned long long)r->passes_end);
+    for (int w = SCHED_WAKE_NONE + 1; w < SCHED_WAKE_COUNT; w++)
+        fprintf(f, ", \"%s\": %llu", sched_wake_name((sched_wake_t)w),
+                (unsigned long long)r->passes_wake[w]);
+    fprintf(f, "},\n");
     fprintf(f, "  \"oracle\": %s,\n", r->oracle ? "true" : "false");
     fprintf(f,
             "  \"policy\": {\"name\": \"%s\", \"fairshare\": %s, \"half_life_s\": %lld, "
@@ -138,6 +144,16 @@ void gt_sim_write_table(FILE *f, const gt_sim_result_t *r, bool timing)
                 100 * r->guarantee_attainment_min, (long long)p->grace_s);
     fprintf(f, "idle peak    %.1f GPUs unallocated while jobs waited\n",
             r->unallocated_gpus_peak);
+    fprintf(f, "passes       %llu run, %llu skipped; woken by submissions %llu, ends %llu, "
+               "follow-ups %llu, minimum runtimes %llu, backoffs %llu, expected ends %llu, "
+               "maintenance windows %llu\n",
+            (unsigned long long)r->cycles, (unsigned long long)r->quiet_cycles,
+            (unsigned long long)r->passes_submission, (unsigned long long)r->passes_end,
+            (unsigned long long)r->passes_wake[SCHED_WAKE_FOLLOW_UP],
+            (unsigned long long)r->passes_wake[SCHED_WAKE_MIN_RUNTIME],
+            (unsigned long long)r->passes_wake[SCHED_WAKE_BACKOFF],
+            (unsigned long long)r->passes_wake[SCHED_WAKE_EXPECTED_END],
+            (unsigned long long)r->passes_wake[SCHED_WAKE_MAINTENANCE]);
     if (timing)
         fprintf(f, "speed        %.3f s wall, %.0f decisions/s, %llu cycles\n", r->sim_wall_s,
                 r->decisions_per_s, (unsigned long long)r->cycles);

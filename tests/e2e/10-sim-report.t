@@ -66,6 +66,14 @@ is "$(jv "$WORK/r.json" 'd["teams"]["b"]["preempted"]')" "{'count': 0, 'requeued
 is "$(jv "$WORK/r.json" '(d["requeued_wait_s"], d["lost_gpu_s"], d["checkpoint_every_s"])')" "(100.0, 0.0, 0)" \
   "totals: 100 s requeued, no work lost, no checkpoint interval"
 is "$(jv "$WORK/r.json" 'd["policy"]["name"]')" config "the policy is the config's"
+# What woke the scheduler for each pass: submissions at 0, 100, 1100 (job 1 ends then too),
+# 1200, 1300; ends or stops at 110 (1 stops), 210, 1600, 1700 (job 1's first end, at 1000, is
+# stale: it was preempted; no pass); a follow-up a second after each deciding pass while jobs
+# wait (101: 2 waits for 1 to stop; 111: 1 waits; 1601: 5 never fits); 1's backoff (60 s from
+# the reclaim at 100) ends at 160 while it waits. 13 in all, each run (none skipped).
+is "$(jv "$WORK/r.json" '(d["passes_by_cause"], d["cycles"], d["quiet_cycles"])')" \
+  "({'submission': 5, 'end': 4, 'min_runtime': 0, 'backoff': 1, 'expected_end': 0, 'follow_up': 3, 'maintenance': 0}, 13, 0)" \
+  "passes_by_cause: 5 submissions, 4 ends, 3 follow-ups, 1 backoff; no pass for the stale end"
 is "$(cat "$WORK/r.csv")" "id,team,class,gpus,submit,first_start,last_start,end,wait_s,jct_s,preemptions,lost_gpu_s
 1,a,normal,8,0,0,210,1100,100,1100,1,0.0
 2,b,normal,4,100,110,110,210,10,110,0,0.0
@@ -78,6 +86,7 @@ like "$t" '^wait +mean 2m8s +p50 10s +p95 6m40s +p99 6m40s$' "table: wait to the
 like "$t" '^first wait +mean 1m43s +p50 0s +p95 6m40s +p99 6m40s$' "table: first wait"
 like "$t" '^preempted +requeued jobs waited 1m40s in all; 0\.0 GPU-hours of work lost$' "table: time lost to preemption"
 like "$t" '^guarantee +lowest team: 50\.0% of its within-quota GPUs started within the 10s grace period$' "table: guarantee line"
+like "$t" '^passes +13 run, 0 skipped; woken by submissions 5, ends 4, follow-ups 3, minimum runtimes 0, backoffs 1, expected ends 0, maintenance windows 0$' "table: passes by cause"
 like "$t" '^TEAM +GPU-HOURS +SHARE +MEAN WAIT +JOBS +QUOTA +GUARANTEE +PREEMPTED +REQUEUED +LOST GPU-H$' "table: team header"
 like "$t" '^b +[0-9.]+ +[0-9.]+% +3m25s +3 +4 +50\.0% +0 +0s +0\.0$' "table: b's row"
 like "$t" '^a +[0-9.]+ +[0-9.]+% +50s +2 +4 +- +1 +1m40s +0\.0$' "table: a's row (no attainment: -)"

@@ -44,6 +44,15 @@ static void setup(sched_time_t min_runtime)
     setup_grace(min_runtime, min_runtime);
 }
 
+/* sched_next_wakeup_why's answer: the time (as sched_next_wakeup's) and what it is for. */
+static void why_is(sched_time_t at, sched_wake_t why, const char *what)
+{
+    sched_wake_t w = SCHED_WAKE_COUNT;
+    sched_time_t t = sched_next_wakeup_why(S, &w);
+    ok(t == at && w == why && t == sched_next_wakeup(S), "%s: %lld for %s (got %lld for %s)",
+       what, (long long)at, sched_wake_name(why), (long long)t, sched_wake_name(w));
+}
+
 static int node(const char *name, int gpus)
 {
     sched_node_spec_t n = {.name = name, .gpu_type = "V100", .gpus = gpus};
@@ -69,6 +78,7 @@ static void test_min_runtime(void)
     setup(600);
     node("n1", 8);
     is_int(sched_next_wakeup(S), SCHED_NEVER, "an empty scheduler has no wakeup");
+    why_is(SCHED_NEVER, SCHED_WAKE_NONE, "no wakeup, for nothing");
     submit(1, T_A, C_LOW, 8, 0, 36000, 0);
     cycle(0);
     ok(decided(SCHED_START, 1), "a borrows the node at 0");
@@ -77,6 +87,7 @@ static void test_min_runtime(void)
     cycle(300);
     ok(ndec == 0, "at 300 the lender waits: a's job is younger than the minimum runtime");
     is_int(sched_next_wakeup(S), 600, "wakeup at 600, when a's job passes the minimum runtime");
+    why_is(600, SCHED_WAKE_MIN_RUNTIME, "the wakeup is for a minimum runtime");
     cycle(599);
     is_int(ndec, 0, "a pass at 599 still decides nothing");
     is_int(sched_next_wakeup(S), 600, "and the wakeup stays 600");
@@ -151,6 +162,7 @@ static void test_started_in_pass(void)
     ok(!(decided(SCHED_START, 1) && decided(SCHED_START, 2)), "not both");
     bool a_started = decided(SCHED_START, 1);
     is_int(sched_next_wakeup(S), 51, "a pass that decided is followed by another a second later");
+    why_is(51, SCHED_WAKE_FOLLOW_UP, "the wakeup is a follow-up");
     cycle(51);
     is_int(ndec, 0, "which decides nothing here");
     /* b's 4-GPU job, within quota, may reclaim a's borrowed 8 GPUs once they are 100 s old; a's
@@ -373,6 +385,7 @@ static void test_backoff(void)
     sched_job_info(S, 1, &in);
     is_int(in.reason, SCHED_REASON_BACKOFF, "it waits with reason backoff");
     is_int(sched_next_wakeup(S), 160, "wakeup at 160: the backoff (60 s from 100) ends");
+    why_is(160, SCHED_WAKE_BACKOFF, "the wakeup is for a backoff");
     cycle(160);
     ok(decided(SCHED_START, 1), "at 160 it borrows the idle node again");
 }
@@ -390,6 +403,7 @@ static void test_reservation(void)
     sched_job_info(S, 2, &in);
     is_int(in.estimated_start, 500, "the 4-GPU job is reserved for 500 (when job 1 should end)");
     is_int(sched_next_wakeup(S), 500, "wakeup at 500 (the reservation, job 1's expected end)");
+    why_is(500, SCHED_WAKE_EXPECTED_END, "the wakeup is for an expected end");
     /* job 1 runs past its estimate: the plan moves, nothing is left to wake for */
     cycle(500);
     is_int(sched_next_wakeup(S), SCHED_NEVER,
@@ -406,8 +420,10 @@ static void test_maintenance(void)
     cycle(0);
     ok(!decided(SCHED_START, 1), "a job without a time limit waits for the window");
     is_int(sched_next_wakeup(S), 1000, "wakeup at the window's start");
+    why_is(1000, SCHED_WAKE_MAINTENANCE, "the wakeup is for a maintenance window");
     cycle(1000);
     is_int(sched_next_wakeup(S), 2000, "then at its end");
+    why_is(2000, SCHED_WAKE_MAINTENANCE, "that one too");
     cycle(2000);
     ok(decided(SCHED_START, 1), "the job starts when the window ends");
     is_int(sched_next_wakeup(S), SCHED_NEVER, "nobody waits: no wakeup");
@@ -626,8 +642,19 @@ static void test_take_time_counts_gang_slot(void)
        "at 220 c's job and the gang are reclaimed for a's job");
 }
 
+/* Each wake's name in output, and none out of range. */
+static void test_wake_names(void)
+{
+    const char *want[SCHED_WAKE_COUNT] = {"none", "min_runtime", "backoff", "expected_end",
+                                          "follow_up", "maintenance"};
+    for (int w = 0; w < SCHED_WAKE_COUNT; w++)
+        is_str(sched_wake_name((sched_wake_t)w), want[w], "wake %d is named %s", w, want[w]);
+    is_str(sched_wake_name(SCHED_WAKE_COUNT), "none", "out of range: none");
+}
+
 int main(void)
 {
+    test_wake_names();
     test_reclaim_min_runtime_longer();
     test_take_time_counts_gang_slot();
     test_min_runtime();
