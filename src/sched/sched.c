@@ -103,7 +103,7 @@ void sched_free(sched_t *s)
     free(s->reach.resv);
     free(s->room_reclaim);
     free(s->room_move);
-    free(s->releases);
+    free(s->release_buf);
     for (int g = 0; g <= SCHED_MAX_GPUS_PER_NODE; g++)
         free(s->proj.cross[g]);
     free(s->proj_gpus);

@@ -453,8 +453,10 @@ struct sched {
         int nslots;                                /* its slots (fixed while it runs) */
         int node, whole;                           /* its first slot's node and whole GPUs
                                                       (-1: a fraction, which frees none) */
-    } *releases;
-    size_t nreleases, capreleases;
+    } *releases;                                   /* = release_buf + release_off */
+    size_t nreleases;
+    struct release *release_buf;                   /* room at both ends (backfill.c) */
+    size_t release_off, capreleases;
     uint64_t releases_version;                     /* changes whenever the list does */
     struct projection {                            /* backfill.c: the walk over the releases,
                                                       shared by a pass's reservations while
