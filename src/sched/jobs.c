@@ -158,6 +158,73 @@ void qentry_mark_seen(team_t *t, qentry_t *e)
     e->seen = true;
 }
 
+/* A team's queue lies in queue_buf with room at both ends (as the release list, backfill.c):
+ * an entry added or removed moves only the entries on its nearer side. Jobs start mostly from
+ * the front of their queue; with room at the back only, each start moved all the entries
+ * after it (at 100,000 pending jobs, 8 MB a start), and a requeued job, whose key is old,
+ * moved nearly all. */
+static void queue_recentre(team_t *t, size_t cap)
+{
+    size_t n = t->nqueue, off = (cap - n) / 2;
+    qentry_t *buf = xmalloc(cap * sizeof(*buf));
+    if (n)
+        memcpy(buf + off, t->queue, n * sizeof(*buf));
+    free(t->queue_buf);
+    t->queue_buf = buf;
+    t->queue_off = off;
+    t->capqueue = cap;
+    t->queue = buf + off;
+}
+
+/* A free slot at position pos (the entries before it move down one, or those from it up
+ * one: the fewer), counted in nqueue; the caller fills it. */
+static qentry_t *queue_open(team_t *t, size_t pos)
+{
+    size_t n = t->nqueue;
+    bool front = pos < n / 2;
+    if (front ? t->queue_off == 0 : t->queue_off + n == t->capqueue)
+        queue_recentre(t, 2 * n + 16); /* (room for n / 2 more at each end, at least) */
+    if (front) {
+        t->queue_off--;
+        t->queue--;
+        memmove(t->queue, t->queue + 1, pos * sizeof(*t->queue));
+    } else {
+        memmove(&t->queue[pos + 1], &t->queue[pos], (n - pos) * sizeof(*t->queue));
+    }
+    t->nqueue++;
+    return &t->queue[pos];
+}
+
+/* Takes the entry at position pos out (the entries on its nearer side move one). */
+static void queue_close(team_t *t, size_t pos)
+{
+    size_t n = t->nqueue;
+    if (pos < n / 2) {
+        memmove(t->queue + 1, t->queue, pos * sizeof(*t->queue));
+        t->queue_off++;
+        t->queue++;
+    } else {
+        memmove(&t->queue[pos], &t->queue[pos + 1], (n - pos - 1) * sizeof(*t->queue));
+    }
+    t->nqueue--;
+}
+
+/* The position of the first entry of t's queue at or after (key, id) (the queue is sorted by
+ * (key, id)). */
+static size_t queue_lower_bound(const team_t *t, sched_key_t key, uint64_t id)
+{
+    size_t lo = 0, hi = t->nqueue;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const qentry_t *o = &t->queue[mid];
+        if (o->key < key || (o->key == key && o->id < id))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* j joins its team's queue at time now: its order key is fixed here (policy.h), and the
  * queue stays sorted by (key, id). */
 static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t now)
@@ -165,26 +232,18 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
     job_t *j = &s->jobs[ji];
     j->queued_at = now;
     j->key = policy_job_key(s, j);
-    GT_GROW(t->queue, t->capqueue, t->nqueue + 1);
-    size_t pos = t->nqueue;
-    while (pos > 0) {
-        const qentry_t *o = &t->queue[pos - 1];
-        if (o->key < j->key || (o->key == j->key && o->id < j->id))
-            break;
-        pos--;
-    }
-    memmove(&t->queue[pos + 1], &t->queue[pos], (t->nqueue - pos) * sizeof(*t->queue));
+    size_t pos = queue_lower_bound(t, j->key, j->id);
+    qentry_t *slot = queue_open(t, pos);
     int64_t per = j->nodes_asked > 0 ? j->gpus / j->nodes_asked : j->gpus;
     int need = j->gpus < SCHED_MILLI ? 0
                : per / SCHED_MILLI > SCHED_MAX_GPUS_PER_NODE ? SCHED_MAX_GPUS_PER_NODE
                                                             : (int)(per / SCHED_MILLI);
     bool one_node = j->nodes_asked <= 1 && j->gpus > 0 && j->gpus % SCHED_MILLI == 0 &&
                     !j->features && j->types == ~0ULL;
-    t->queue[pos] = (qentry_t){ji,      j->cls,  j->nodes_asked,       need,
-                               j->gpus, j->key,  j->id,                job_plan_duration(j),
-                               j->ntargets > 0,  false,                one_node,
-                               j->cpus, j->mem};
-    t->nqueue++;
+    *slot = (qentry_t){ji,      j->cls,  j->nodes_asked,       need,
+                       j->gpus, j->key,  j->id,                job_plan_duration(j),
+                       j->ntargets > 0,  false,                one_node,
+                       j->cpus, j->mem};
     t->class_pending[j->cls]++;
     t->need_hist[j->cls][need]++;
     if (need > t->need_top)
@@ -203,8 +262,7 @@ static void team_queue_remove(team_t *t, int ji)
             t->cpu_only[t->queue[i].cls] -= t->queue[i].gpus == 0;
             dur_min_lose(t, &t->queue[i]);
             t->qsum_valid = false;
-            memmove(&t->queue[i], &t->queue[i + 1], (t->nqueue - i - 1) * sizeof(*t->queue));
-            t->nqueue--;
+            queue_close(t, i);
             return;
         }
 }
@@ -219,20 +277,13 @@ static int cmp_size(const void *a, const void *b)
 static size_t queue_find(const team_t *t, const sched_t *s, int ji)
 {
     const job_t *j = &s->jobs[ji];
-    size_t lo = 0, hi = t->nqueue;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const qentry_t *o = &t->queue[mid];
-        if (o->key < j->key || (o->key == j->key && o->id < j->id))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = queue_lower_bound(t, j->key, j->id);
     return lo < t->nqueue && t->queue[lo].job == ji ? lo : t->nqueue;
 }
 
 /* Takes the jobs a pass started out of t's queue: each found by binary search, the entries
- * between them moved down once. A pass over the whole queue checked every entry's job (a
+ * between them moved once (toward the back when the last removed is nearer the front than
+ * the first is to the back: queue_open). A pass over the whole queue checked every entry's job (a
  * cache miss each), 100,000 of them after every pass that started a job: most of a pass's
  * time with a long queue (perf, bench/scale 2000 100000). false when one is not where its
  * key says (then the caller checks every entry). */
@@ -249,18 +300,31 @@ static bool compact_started(team_t *t, const sched_t *s)
     for (size_t i = 0; i < t->nstale; i++)
         if (m == 0 || pos[i] != pos[m - 1])
             pos[m++] = pos[i];
-    size_t k = pos[0];
     for (size_t i = 0; i < m; i++) {
         const qentry_t *e = &t->queue[pos[i]];
         t->class_pending[e->cls]--;
         t->need_hist[e->cls][e->need]--;
         t->cpu_only[e->cls] -= e->gpus == 0;
         dur_min_lose(t, e);
-        size_t from = pos[i] + 1, to = i + 1 < m ? pos[i + 1] : t->nqueue;
-        memmove(&t->queue[k], &t->queue[from], (to - from) * sizeof(*t->queue));
-        k += to - from;
     }
-    t->nqueue = k;
+    if (pos[m - 1] < t->nqueue - pos[0]) {
+        /* the entries before the last removed move toward the back, by the removed after them */
+        for (size_t i = m; i-- > 0;) {
+            size_t from = i > 0 ? pos[i - 1] + 1 : 0;
+            memmove(&t->queue[from + (m - i)], &t->queue[from], (pos[i] - from) * sizeof(*t->queue));
+        }
+        t->queue += m;
+        t->queue_off += m;
+        t->nqueue -= m;
+    } else {
+        size_t k = pos[0];
+        for (size_t i = 0; i < m; i++) {
+            size_t from = pos[i] + 1, to = i + 1 < m ? pos[i + 1] : t->nqueue;
+            memmove(&t->queue[k], &t->queue[from], (to - from) * sizeof(*t->queue));
+            k += to - from;
+        }
+        t->nqueue = k;
+    }
     t->qsum_valid = false;
     free(pos);
     return true;

@@ -59,7 +59,7 @@ void sched_free(sched_t *s)
         free(s->classes[i].name);
     for (int i = 0; i < s->nteams; i++) {
         free(s->teams[i].name);
-        free(s->teams[i].queue);
+        free(s->teams[i].queue_buf);
         free(s->teams[i].qsum);
         free(s->teams[i].qmin_need);
         free(s->teams[i].stale);

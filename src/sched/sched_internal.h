@@ -122,8 +122,11 @@ typedef struct team {
     int *stale;                                    /* ... which (job indexes), for
                                                       sched_compact_queues */
     size_t nstale, capstale;
-    struct qentry *queue;                          /* pending jobs by (key, id) */
-    size_t nqueue, capqueue;
+    struct qentry *queue;                          /* pending jobs by (key, id): queue_buf +
+                                                      queue_off */
+    size_t nqueue;
+    struct qentry *queue_buf;                      /* room at both ends (jobs.c) */
+    size_t queue_off, capqueue;
     struct victim *victims;                        /* its preemptible running jobs (victims.c) */
     int nvictims;
     size_t capvictims;
