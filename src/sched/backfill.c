@@ -38,39 +38,17 @@ static size_t release_pos(const sched_t *s, sched_time_t end, int ji)
     return lo;
 }
 
-/* The list lies in release_buf with room at both ends, so that an entry added or removed
- * moves only the entries on its nearer side: most jobs end first among those running (the
- * front) and a preempted job's grace deadline is near too. With the room on one side only,
- * each end moved the whole list: at Philly seed0 x 2 that was 5% of the replay's instructions
- * (callgrind), and the list grows with the cluster. */
-static void release_recentre(sched_t *s, size_t cap)
-{
-    size_t n = s->nreleases, off = (cap - n) / 2;
-    struct release *buf = xmalloc(cap * sizeof(*buf));
-    if (n)
-        memcpy(buf + off, s->releases, n * sizeof(*buf));
-    free(s->release_buf);
-    s->release_buf = buf;
-    s->release_off = off;
-    s->capreleases = cap;
-    s->releases = buf + off;
-}
-
+/* (The list has room at both ends, two_ended.h: the soonest ends go first. With room at the
+ * back only, each end moved the whole list: at Philly seed0 x 2, 5% of the replay's
+ * instructions, callgrind.) */
 void release_untrack(sched_t *s, int ji)
 {
     job_t *j = &s->jobs[ji];
     if (!j->in_releases)
         return;
-    size_t pos = release_pos(s, j->release_end, ji), n = s->nreleases;
-    if (pos < n && s->releases[pos].job == ji) {
-        if (pos < n / 2) { /* the entries before it move up one */
-            memmove(s->releases + 1, s->releases, pos * sizeof(*s->releases));
-            s->release_off++;
-            s->releases++;
-        } else {
-            memmove(&s->releases[pos], &s->releases[pos + 1],
-                    (n - pos - 1) * sizeof(*s->releases));
-        }
+    size_t pos = release_pos(s, j->release_end, ji);
+    if (pos < s->nreleases && s->releases[pos].job == ji) {
+        s->releases = two_ended_close(&s->release_room, s->nreleases, pos, sizeof(*s->releases));
         s->nreleases--;
         s->releases_version++;
     }
@@ -88,17 +66,8 @@ void release_track(sched_t *s, int ji)
         end = j->start + job_plan_duration(j);
     else
         return;
-    size_t pos = release_pos(s, end, ji), n = s->nreleases;
-    bool front = pos < n / 2;
-    if (front ? s->release_off == 0 : s->release_off + n == s->capreleases)
-        release_recentre(s, 2 * n + 16); /* (room for n / 2 more at each end, at least) */
-    if (front) { /* the entries before it move down one */
-        s->release_off--;
-        s->releases--;
-        memmove(s->releases, s->releases + 1, pos * sizeof(*s->releases));
-    } else {
-        memmove(&s->releases[pos + 1], &s->releases[pos], (n - pos) * sizeof(*s->releases));
-    }
+    size_t pos = release_pos(s, end, ji);
+    s->releases = two_ended_open(&s->release_room, s->nreleases, pos, sizeof(*s->releases));
     const sched_slot_t *sl = &j->slots[0];
     int whole = sl->gpu_milli == SCHED_MILLI ? __builtin_popcountll(sl->gpu_mask) : -1;
     s->releases[pos] = (struct release){end, ji, j->nslots, sl->node, whole};

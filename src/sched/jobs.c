@@ -158,59 +158,9 @@ void qentry_mark_seen(team_t *t, qentry_t *e)
     e->seen = true;
 }
 
-/* A team's queue lies in queue_buf with room at both ends (as the release list, backfill.c):
- * an entry added or removed moves only the entries on its nearer side. Jobs start mostly from
- * the front of their queue; with room at the back only, each start moved all the entries
- * after it (at 100,000 pending jobs, 8 MB a start), and a requeued job, whose key is old,
- * moved nearly all. */
-static void queue_recentre(team_t *t, size_t cap)
-{
-    size_t n = t->nqueue, off = (cap - n) / 2;
-    qentry_t *buf = xmalloc(cap * sizeof(*buf));
-    if (n)
-        memcpy(buf + off, t->queue, n * sizeof(*buf));
-    free(t->queue_buf);
-    t->queue_buf = buf;
-    t->queue_off = off;
-    t->capqueue = cap;
-    t->queue = buf + off;
-}
-
-/* A free slot at position pos (the entries before it move down one, or those from it up
- * one: the fewer), counted in nqueue; the caller fills it. */
-static qentry_t *queue_open(team_t *t, size_t pos)
-{
-    size_t n = t->nqueue;
-    bool front = pos < n / 2;
-    if (front ? t->queue_off == 0 : t->queue_off + n == t->capqueue)
-        queue_recentre(t, 2 * n + 16); /* (room for n / 2 more at each end, at least) */
-    if (front) {
-        t->queue_off--;
-        t->queue--;
-        memmove(t->queue, t->queue + 1, pos * sizeof(*t->queue));
-    } else {
-        memmove(&t->queue[pos + 1], &t->queue[pos], (n - pos) * sizeof(*t->queue));
-    }
-    t->nqueue++;
-    return &t->queue[pos];
-}
-
-/* Takes the entry at position pos out (the entries on its nearer side move one). */
-static void queue_close(team_t *t, size_t pos)
-{
-    size_t n = t->nqueue;
-    if (pos < n / 2) {
-        memmove(t->queue + 1, t->queue, pos * sizeof(*t->queue));
-        t->queue_off++;
-        t->queue++;
-    } else {
-        memmove(&t->queue[pos], &t->queue[pos + 1], (n - pos - 1) * sizeof(*t->queue));
-    }
-    t->nqueue--;
-}
-
 /* The position of the first entry of t's queue at or after (key, id) (the queue is sorted by
- * (key, id)). */
+ * (key, id), with room at both ends, two_ended.h: jobs start mostly from its front, and a
+ * requeued job, whose key is old, goes back near it). */
 static size_t queue_lower_bound(const team_t *t, sched_key_t key, uint64_t id)
 {
     size_t lo = 0, hi = t->nqueue;
@@ -233,7 +183,9 @@ static void team_queue_insert(team_t *t, const sched_t *s, int ji, sched_time_t 
     j->queued_at = now;
     j->key = policy_job_key(s, j);
     size_t pos = queue_lower_bound(t, j->key, j->id);
-    qentry_t *slot = queue_open(t, pos);
+    t->queue = two_ended_open(&t->queue_room, t->nqueue, pos, sizeof(*t->queue));
+    qentry_t *slot = &t->queue[pos];
+    t->nqueue++;
     int64_t per = j->nodes_asked > 0 ? j->gpus / j->nodes_asked : j->gpus;
     int need = j->gpus < SCHED_MILLI ? 0
                : per / SCHED_MILLI > SCHED_MAX_GPUS_PER_NODE ? SCHED_MAX_GPUS_PER_NODE
@@ -262,7 +214,8 @@ static void team_queue_remove(team_t *t, int ji)
             t->cpu_only[t->queue[i].cls] -= t->queue[i].gpus == 0;
             dur_min_lose(t, &t->queue[i]);
             t->qsum_valid = false;
-            queue_close(t, i);
+            t->queue = two_ended_close(&t->queue_room, t->nqueue, i, sizeof(*t->queue));
+            t->nqueue--;
             return;
         }
 }
@@ -283,7 +236,7 @@ static size_t queue_find(const team_t *t, const sched_t *s, int ji)
 
 /* Takes the jobs a pass started out of t's queue: each found by binary search, the entries
  * between them moved once (toward the back when the last removed is nearer the front than
- * the first is to the back: queue_open). A pass over the whole queue checked every entry's job (a
+ * the first is to the back: two_ended.h). A pass over the whole queue checked every entry's job (a
  * cache miss each), 100,000 of them after every pass that started a job: most of a pass's
  * time with a long queue (perf, bench/scale 2000 100000). false when one is not where its
  * key says (then the caller checks every entry). */
@@ -313,8 +266,7 @@ static bool compact_started(team_t *t, const sched_t *s)
             size_t from = i > 0 ? pos[i - 1] + 1 : 0;
             memmove(&t->queue[from + (m - i)], &t->queue[from], (pos[i] - from) * sizeof(*t->queue));
         }
-        t->queue += m;
-        t->queue_off += m;
+        t->queue = two_ended_drop_front(&t->queue_room, m, sizeof(*t->queue));
         t->nqueue -= m;
     } else {
         size_t k = pos[0];

@@ -59,7 +59,7 @@ void sched_free(sched_t *s)
         free(s->classes[i].name);
     for (int i = 0; i < s->nteams; i++) {
         free(s->teams[i].name);
-        free(s->teams[i].queue_buf);
+        free(s->teams[i].queue_room.buf);
         free(s->teams[i].qsum);
         free(s->teams[i].qmin_need);
         free(s->teams[i].stale);
@@ -103,7 +103,7 @@ void sched_free(sched_t *s)
     free(s->reach.resv);
     free(s->room_reclaim);
     free(s->room_move);
-    free(s->release_buf);
+    free(s->release_room.buf);
     for (int g = 0; g <= SCHED_MAX_GPUS_PER_NODE; g++)
         free(s->proj.cross[g]);
     free(s->proj_gpus);

@@ -6,6 +6,7 @@
 
 #include "sched/policy.h"
 #include "sched/sched.h"
+#include "sched/two_ended.h"
 
 #define NIL (-1)
 #define QIDX(type) ((type) + 1)   /* index into per-type arrays; 0 = all types together */
@@ -122,11 +123,9 @@ typedef struct team {
     int *stale;                                    /* ... which (job indexes), for
                                                       sched_compact_queues */
     size_t nstale, capstale;
-    struct qentry *queue;                          /* pending jobs by (key, id): queue_buf +
-                                                      queue_off */
+    struct qentry *queue;                          /* pending jobs by (key, id), in queue_room */
     size_t nqueue;
-    struct qentry *queue_buf;                      /* room at both ends (jobs.c) */
-    size_t queue_off, capqueue;
+    struct two_ended queue_room;                   /* (two_ended.h) */
     struct victim *victims;                        /* its preemptible running jobs (victims.c) */
     int nvictims;
     size_t capvictims;
@@ -456,10 +455,9 @@ struct sched {
         int nslots;                                /* its slots (fixed while it runs) */
         int node, whole;                           /* its first slot's node and whole GPUs
                                                       (-1: a fraction, which frees none) */
-    } *releases;                                   /* = release_buf + release_off */
+    } *releases;                                   /* in release_room */
     size_t nreleases;
-    struct release *release_buf;                   /* room at both ends (backfill.c) */
-    size_t release_off, capreleases;
+    struct two_ended release_room;                 /* (two_ended.h) */
     uint64_t releases_version;                     /* changes whenever the list does */
     struct projection {                            /* backfill.c: the walk over the releases,
                                                       shared by a pass's reservations while
