@@ -236,8 +236,8 @@ static size_t queue_find(const team_t *t, const sched_t *s, int ji)
 
 /* Takes the jobs a pass started out of t's queue: each found by binary search, the entries
  * between them moved once (toward the back when the last removed is nearer the front than
- * the first is to the back: two_ended.h). A pass over the whole queue checked every entry's job (a
- * cache miss each), 100,000 of them after every pass that started a job: most of a pass's
+ * the first is to the back: two_ended.h). A pass over the whole queue checked every entry's
+ * job (a cache miss each), 100,000 of them after every pass that started a job: most of a pass's
  * time with a long queue (perf, bench/scale 2000 100000). false when one is not where its
  * key says (then the caller checks every entry). */
 static bool compact_started(team_t *t, const sched_t *s)
@@ -264,7 +264,8 @@ static bool compact_started(team_t *t, const sched_t *s)
         /* the entries before the last removed move toward the back, by the removed after them */
         for (size_t i = m; i-- > 0;) {
             size_t from = i > 0 ? pos[i - 1] + 1 : 0;
-            memmove(&t->queue[from + (m - i)], &t->queue[from], (pos[i] - from) * sizeof(*t->queue));
+            memmove(&t->queue[from + (m - i)], &t->queue[from],
+                    (pos[i] - from) * sizeof(*t->queue));
         }
         t->queue = two_ended_drop_front(&t->queue_room, m, sizeof(*t->queue));
         t->nqueue -= m;
