@@ -642,6 +642,22 @@ static void test_take_time_counts_gang_slot(void)
        "at 220 c's job and the gang are reclaimed for a's job");
 }
 
+/* Two reasons at the same second: the first in sched_wake_t's order names the wakeup (a
+ * follow-up before a maintenance window). Job 1 starts at 0 on n1; job 2 (16 GPUs) never fits
+ * and waits; n2's window starts at 1, the second after the pass that decided. */
+static void test_wake_tie(void)
+{
+    setup(600);
+    node("n1", 8);
+    int n2 = node("n2", 8);
+    sched_maintenance_add(S, "w", &n2, 1, 1, 1000, NULL);
+    submit(1, T_A, C_LOW, 2, 0, 0, 0);
+    submit(2, T_B, C_LOW, 16, 0, 0, 0);
+    cycle(0);
+    ok(decided(SCHED_START, 1) && !decided(SCHED_START, 2), "job 1 starts at 0, job 2 waits");
+    why_is(1, SCHED_WAKE_FOLLOW_UP, "a follow-up and a window's start at 1: the first names it");
+}
+
 /* Each wake's name in output, and none out of range. */
 static void test_wake_names(void)
 {
@@ -655,6 +671,7 @@ static void test_wake_names(void)
 int main(void)
 {
     test_wake_names();
+    test_wake_tie();
     test_reclaim_min_runtime_longer();
     test_take_time_counts_gang_slot();
     test_min_runtime();
