@@ -1410,13 +1410,7 @@ const sched_decision_t *sched_cycle(sched_t *s, sched_time_t now, size_t *ndec)
      * count as waiting for GPUs (reaching them changes nothing else the pass still reads) */
     if (!settled && !capacity_wait)
         shadow_reach_before(s, NULL, &capacity_wait);
-    /* a pass that decided is followed by another a second later (wakeup.c), sooner than any
-     * victim's time (each is after now), and that one sets them again; no pass skipped as
-     * settled reads them before (one that decided is not settled) */
-    if (s->ndec > 0)
-        s->next_victim_at = s->next_take_at = s->next_move_at = SCHED_NEVER;
-    else
-        victim_times_at_end(s, now);
+    victim_times_at_end(s, now);
     s->in_pass = false;
     sched_compact_queues(s);
     s->settled = settled && s->ndec == 0 && !holds;

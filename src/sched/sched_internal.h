@@ -570,7 +570,7 @@ bool team_borrowing(const sched_t *s, int team);
  * (next_victim_at: by priority; next_take_at, next_move_at: by a job within its quota).
  * victim_times_at_end, after it: folds next_take_at and next_move_at into next_victim_at only
  * where they can matter (a job within quota got its turn, on a node that could serve it, with
- * whole GPUs free for a move). */
+ * whole GPUs free for a move), and after a pass that decided leaves them all to the next. */
 void victim_bounds(sched_t *s, sched_time_t now);
 /* Team t's victims summarized as of now (struct victim_summary; victim_bounds keeps each
  * team's while it holds). */

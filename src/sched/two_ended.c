@@ -1,4 +1,4 @@
-/* two_ended.c: a sorted array with room at both ends (two_ended.h). */
+/* two_ended.c: an array with room at both ends (two_ended.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +26,7 @@ static void recentre(struct two_ended *a, size_t n, size_t cap, size_t size)
 void *two_ended_open(struct two_ended *a, size_t n, size_t pos, size_t size)
 {
     bool front = pos < n / 2;
-    if (!a->buf || (front ? a->off == 0 : a->off + n == a->cap))
+    if (front ? a->off == 0 : a->off + n == a->cap) /* (an empty one too: cap 0) */
         recentre(a, n, 2 * n + 16, size); /* (room for n / 2 + 8 more at each end) */
     if (front) {
         a->off--;

@@ -1,9 +1,9 @@
-/* two_ended.h: a sorted array that keeps room at both ends, so that an entry added or removed
- * moves only the entries on its nearer side. The scheduler keeps two such arrays whose entries
- * mostly come and go near the front: each team's queue (jobs start from its front, a requeued
- * job goes back near it: jobs.c) and the running jobs by expected end (the soonest end first:
- * backfill.c). With room at the back only, each start or end moved every entry after it: the
- * whole array, which grows with the cluster (at 100,000 pending jobs, 8 MB a start).
+/* two_ended.h: an array that keeps room at both ends, so that an entry added or removed
+ * moves only the entries on its nearer side. The scheduler keeps two such arrays, sorted, whose
+ * entries mostly come and go near the front: each team's queue (jobs start from its front, a
+ * requeued job goes back near it: jobs.c) and the running jobs by expected end (the soonest end
+ * first: backfill.c). With room at the back only, each start or end moved every entry after it:
+ * the whole array, which grows with the cluster (at 100,000 pending jobs, 8 MB a start).
  *
  * The owner keeps a typed pointer to the entries (buf + off entries in) and their count n,
  * and gives the entry size with each call; each call returns where the entries start now. */

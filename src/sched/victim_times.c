@@ -171,6 +171,13 @@ static void take_times_by_node(sched_t *s, sched_time_t now)
 
 void victim_times_at_end(sched_t *s, sched_time_t now)
 {
+    /* A pass that decided is followed by another a second later (wakeup.c), sooner than any
+     * victim's time (each is after now), and that one sets them again; no pass skipped as
+     * settled reads them before (one that decided is not settled). */
+    if (s->ndec > 0) {
+        s->next_victim_at = s->next_take_at = s->next_move_at = SCHED_NEVER;
+        return;
+    }
     /* A job turning a victim that only a job within its quota could take (by reclaim or a
      * move) matters only when such a job got its turn in this pass: where none did (the pass
      * ended before them, docs/scheduler.md "When to run a pass"), the same pass later would
