@@ -52,10 +52,10 @@ static bool entry_in_quota(const sched_t *s, int team, int64_t inq, const qentry
     const team_t *t = &s->teams[team];
     if (!s->p.quotas)
         return false;
-    if (t->quota[0] > 0 && inq + e->gpus <= t->quota[0])
+    if (t->by_type[0].quota > 0 && inq + e->gpus <= t->by_type[0].quota)
         return true;
     return t->typed_quota && team_within_quota(s, team, s->jobs[e->job].types,
-                                               e->gpus + inq - t->alloc[0]);
+                                               e->gpus + inq - t->by_type[0].alloc);
 }
 
 /* Whether some entry of run r not yet reached may be within its team's quota
@@ -67,16 +67,17 @@ static bool entry_in_quota(const sched_t *s, int team, int64_t inq, const qentry
 static bool run_may_hold_in_quota(const sched_t *s, const struct order_run *r, int64_t inq)
 {
     const team_t *t = &s->teams[r->team];
+    int64_t quota = t->by_type[0].quota;
     return s->p.quotas &&
-           (t->typed_quota ||
-            (t->quota[0] > 0 && inq + (int64_t)r->min_need * SCHED_MILLI <= t->quota[0]));
+           (t->typed_quota || (quota > 0 && inq + (int64_t)r->min_need * SCHED_MILLI <= quota));
 }
 
 /* Whether queue entry e of team t would take the team over its limit now (a CPU-only job adds
  * nothing to its team's GPUs: never). */
 static bool entry_over_limit(const sched_t *s, const team_t *t, const qentry_t *e)
 {
-    return s->p.quotas && e->gpus > 0 && t->limit[0] >= 0 && t->alloc[0] + e->gpus > t->limit[0];
+    const struct team_gpus *all = &t->by_type[0];
+    return s->p.quotas && e->gpus > 0 && all->limit >= 0 && all->alloc + e->gpus > all->limit;
 }
 
 /* r->min_need after a need of r's left its counts: the least need left, up to r->need_top
@@ -202,8 +203,8 @@ static size_t build_runs(sched_t *s)
             r->cls = c;
             r->cls_value = s->classes[c].value;
             r->q = 0;
-            r->cum = t->alloc[0];
-            r->inq = t->alloc[0];
+            r->cum = t->by_type[0].alloc;
+            r->inq = t->by_type[0].alloc;
             /* (decayed usage + projected GPU-seconds of what it holds and asks) / weight */
             double h = s->p.half_life_s > 0 ? (double)s->p.half_life_s / M_LN2 : 1.0;
             r->share0 =
@@ -928,8 +929,8 @@ static bool rest_over_limit(const sched_t *s, const struct order_run *r)
 {
     const team_t *t = &s->teams[r->team];
     int64_t least = r->min_need > 0 ? (int64_t)r->min_need * SCHED_MILLI : 1;
-    return rest_plain(s, r) && s->p.quotas && t->limit[0] >= 0 &&
-           t->alloc[0] + least > t->limit[0];
+    return rest_plain(s, r) && s->p.quotas && t->by_type[0].limit >= 0 &&
+           t->by_type[0].alloc + least > t->by_type[0].limit;
 }
 
 /* Whether every entry left in run r would be passed over, known from the run's counts alone
@@ -1169,7 +1170,8 @@ static bool run_can_act_by(const sched_t *s, const struct order_run *r, int need
     if (r->cpu_only > 0 || r->nominated > 0)
         return true;
     const team_t *t = &s->teams[r->team]; /* (read only when the counts do not answer) */
-    bool room = !s->p.quotas || t->limit[0] < 0 || t->alloc[0] < t->limit[0];
+    const struct team_gpus *all = &t->by_type[0];
+    bool room = !s->p.quotas || all->limit < 0 || all->alloc < all->limit;
     if (room && (need == 0 ? s->free_milli > 0 : needs_fit(s, need)))
         return true;
     return preempt && (r->cls_value > s->min_victim_class || (in_quota && s->reclaimable));

@@ -37,8 +37,8 @@ static int limits(const sched_t *s, const sched_job_spec_t *sp, uint64_t types, 
     gpus_str(sp->gpus_milli, want, sizeof(want));
     for (int t = sp->team; t != NIL; t = s->teams[t].parent) {
         const team_t *tm = &s->teams[t];
-        if (tm->limit[0] >= 0 && sp->gpus_milli > tm->limit[0]) {
-            gpus_str(tm->limit[0], lim, sizeof(lim));
+        if (tm->by_type[0].limit >= 0 && sp->gpus_milli > tm->by_type[0].limit) {
+            gpus_str(tm->by_type[0].limit, lim, sizeof(lim));
             team_str(s, sp->team, t, who, sizeof(who));
             return gt_error_set(err, "unsatisfiable", "the job asks for %s GPUs; %s may hold "
                                 "at most %s (its limit): it could never start", want, who, lim);
@@ -51,7 +51,8 @@ static int limits(const sched_t *s, const sched_job_spec_t *sp, uint64_t types, 
             continue;
         int blocker = NIL;
         for (int t = sp->team; t != NIL && blocker == NIL; t = s->teams[t].parent)
-            if (s->teams[t].limit[QIDX(ty)] >= 0 && sp->gpus_milli > s->teams[t].limit[QIDX(ty)])
+            if (s->teams[t].by_type[QIDX(ty)].limit >= 0 &&
+                sp->gpus_milli > s->teams[t].by_type[QIDX(ty)].limit)
                 blocker = t;
         if (blocker == NIL)
             return 0;
@@ -62,7 +63,7 @@ static int limits(const sched_t *s, const sched_job_spec_t *sp, uint64_t types, 
     }
     if (first_t == NIL)
         return 0; /* no acceptable type known yet */
-    gpus_str(s->teams[first_t].limit[QIDX(first_type)], lim, sizeof(lim));
+    gpus_str(s->teams[first_t].by_type[QIDX(first_type)].limit, lim, sizeof(lim));
     team_str(s, sp->team, first_t, who, sizeof(who));
     return gt_error_set(err, "unsatisfiable", "the job asks for %s GPUs; %s may hold at most %s "
                         "of type %s (its limit), and no other type the job accepts is allowed "

@@ -81,14 +81,21 @@ static bool check_teams(const sched_t *s, char *msg, size_t len)
             alloc[t] += j->gpus;
     }
     bool ok = true;
+    int64_t total = 0;
+    for (int r = 0; r < s->nrunning; r++)
+        total += s->jobs[s->running[r]].gpus;
+    if (total != s->alloc_milli)
+        ok = FAIL("jobs hold %lld milli-GPUs, the scheduler counts %lld", (long long)total,
+                  (long long)s->alloc_milli);
     for (int t = 0; t < s->nteams && ok; t++) {
         const team_t *tm = &s->teams[t];
-        if (alloc[t] != tm->alloc[0])
+        if (alloc[t] != tm->by_type[0].alloc)
             ok = FAIL("team %s: jobs hold %lld milli-GPUs, the team says %lld", tm->name,
-                      (long long)alloc[t], (long long)tm->alloc[0]);
-        else if (s->p.quotas && tm->limit[0] >= 0 && tm->alloc[0] > tm->limit[0])
+                      (long long)alloc[t], (long long)tm->by_type[0].alloc);
+        else if (s->p.quotas && tm->by_type[0].limit >= 0 &&
+                 tm->by_type[0].alloc > tm->by_type[0].limit)
             ok = FAIL("team %s holds %lld milli-GPUs, above its limit %lld", tm->name,
-                      (long long)tm->alloc[0], (long long)tm->limit[0]);
+                      (long long)tm->by_type[0].alloc, (long long)tm->by_type[0].limit);
     }
     free(alloc);
     return ok;
@@ -100,7 +107,7 @@ static bool check_teams(const sched_t *s, char *msg, size_t len)
  * the last one counts as the last one's: the answer is then false, the check weaker.) */
 static bool borrowed_at_pass_start(const sched_t *s, int team)
 {
-    int64_t held = s->teams[team].alloc[0];
+    int64_t held = s->teams[team].by_type[0].alloc;
     for (int r = 0; r < s->nrunning; r++) {
         const job_t *x = &s->jobs[s->running[r]];
         if (x->team == team && x->start == s->now)

@@ -465,10 +465,11 @@ static void slot_charge(sched_t *s, job_t *j, int sign)
         milli += (int64_t)__builtin_popcountll(sl->gpu_mask) * sl->gpu_milli;
     }
     s->charges += sign > 0;
+    s->alloc_milli += sign * milli;
     for (int t = j->team; t != NIL; t = s->teams[t].parent) {
-        s->teams[t].alloc[0] += sign * milli;
+        s->teams[t].by_type[0].alloc += sign * milli;
         if (j->alloc_type >= 0)
-            s->teams[t].alloc[QIDX(j->alloc_type)] += sign * milli;
+            s->teams[t].by_type[QIDX(j->alloc_type)].alloc += sign * milli;
     }
 }
 

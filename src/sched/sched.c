@@ -258,7 +258,7 @@ int sched_team_add(sched_t *s, const char *name, int parent, double weight, gt_e
     t->parent = parent;
     t->weight = weight;
     for (int i = 0; i < NQ; i++)
-        t->limit[i] = -1;
+        t->by_type[i].limit = -1;
     return s->nteams++;
 }
 
@@ -301,8 +301,8 @@ int sched_team_set_quota(sched_t *s, int team, int gpu_type, int64_t quota_milli
     }
     team_t *t = &s->teams[team];
     s->loosened = true;
-    t->quota[QIDX(gpu_type)] = quota_milli;
-    t->limit[QIDX(gpu_type)] = limit_milli;
+    t->by_type[QIDX(gpu_type)].quota = quota_milli;
+    t->by_type[QIDX(gpu_type)].limit = limit_milli;
     if (gpu_type >= 0)
         t->typed_quota = true;
     return 0;
@@ -329,10 +329,10 @@ bool team_limit_allows(const sched_t *s, int team, int type, int64_t need)
         return true;
     for (int t = team; t != NIL; t = s->teams[t].parent) {
         const team_t *tm = &s->teams[t];
-        if (tm->limit[0] >= 0 && tm->alloc[0] + need > tm->limit[0])
+        if (tm->by_type[0].limit >= 0 && tm->by_type[0].alloc + need > tm->by_type[0].limit)
             return false;
-        if (type >= 0 && tm->limit[QIDX(type)] >= 0 &&
-            tm->alloc[QIDX(type)] + need > tm->limit[QIDX(type)])
+        if (type >= 0 && tm->by_type[QIDX(type)].limit >= 0 &&
+            tm->by_type[QIDX(type)].alloc + need > tm->by_type[QIDX(type)].limit)
             return false;
     }
     return true;
@@ -343,12 +343,12 @@ bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need)
     if (!s->p.quotas)
         return false;
     const team_t *tm = &s->teams[team];
-    if (tm->quota[0] > 0 && tm->alloc[0] + need <= tm->quota[0])
+    if (tm->by_type[0].quota > 0 && tm->by_type[0].alloc + need <= tm->by_type[0].quota)
         return true;
     if (tm->typed_quota)
         for (int t = 0; t < s->ntypes; t++)
-            if ((types >> t & 1) && tm->quota[QIDX(t)] > 0 &&
-                tm->alloc[QIDX(t)] + need <= tm->quota[QIDX(t)])
+            if ((types >> t & 1) && tm->by_type[QIDX(t)].quota > 0 &&
+                tm->by_type[QIDX(t)].alloc + need <= tm->by_type[QIDX(t)].quota)
                 return true;
     return false;
 }
@@ -356,15 +356,15 @@ bool team_within_quota(const sched_t *s, int team, uint64_t types, int64_t need)
 bool team_over_quota(const sched_t *s, int team, int64_t held)
 {
     const team_t *tm = &s->teams[team];
-    int64_t q = tm->quota[0];
+    int64_t q = tm->by_type[0].quota;
     for (int t = 0; tm->typed_quota && t < s->ntypes; t++)
-        q += tm->quota[QIDX(t)];
+        q += tm->by_type[QIDX(t)].quota;
     return held > q;
 }
 
 bool team_borrowing(const sched_t *s, int team)
 {
-    return team_over_quota(s, team, s->teams[team].alloc[0]);
+    return team_over_quota(s, team, s->teams[team].by_type[0].alloc);
 }
 
 /* Past usage decays with the configured half-life; a running allocation accrues into it. */
@@ -402,11 +402,7 @@ int64_t sched_capacity_milli(const sched_t *s)
 
 int64_t sched_allocated_milli(const sched_t *s)
 {
-    int64_t a = 0;
-    for (int i = 0; i < s->nteams; i++)
-        if (s->teams[i].parent == NIL)
-            a += s->teams[i].alloc[0];
-    return a;
+    return s->alloc_milli;
 }
 
 size_t sched_pending_count(const sched_t *s)
@@ -435,8 +431,9 @@ int sched_team_info(const sched_t *s, int team, sched_team_info_t *out)
     sched_usage_factors(s, s->now, &decay, &gain);
     double usage = team_usage(t, decay, gain);
     *out = (sched_team_info_t){
-        .name = t->name, .parent = t->parent, .weight = t->weight, .quota_milli = t->quota[0],
-        .limit_milli = t->limit[0], .allocated_milli = t->alloc[0], .usage_gpu_s = usage,
+        .name = t->name, .parent = t->parent, .weight = t->weight,
+        .quota_milli = t->by_type[0].quota, .limit_milli = t->by_type[0].limit,
+        .allocated_milli = t->by_type[0].alloc, .usage_gpu_s = usage,
         .pending = t->pending, .running = t->running,
     };
     return 0;

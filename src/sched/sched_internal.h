@@ -16,8 +16,6 @@ typedef struct node {
     char *name;
     int type;
     int ngpus;
-    uint16_t gpu_free[SCHED_MAX_GPUS_PER_NODE];   /* milli-GPUs free on each GPU */
-    uint8_t nvgroup[SCHED_MAX_GPUS_PER_NODE];
     int free_whole;                               /* GPUs with nothing allocated */
     int partial;                                  /* GPUs partly allocated (fractions) */
     int64_t cpus, cpus_free, mem, mem_free;
@@ -53,6 +51,9 @@ typedef struct node {
     int mark_list;
     int mark_most;                                 /* (defrag.c: the most whole GPUs of a job
                                                       it could move from here) */
+    /* per GPU, last: the bounds and searches of a pass read the fields above */
+    uint16_t gpu_free[SCHED_MAX_GPUS_PER_NODE];   /* milli-GPUs free on each GPU */
+    uint8_t nvgroup[SCHED_MAX_GPUS_PER_NODE];
 } node_t;
 
 /* A pending job as its team's queue keeps it: what ordering needs, without touching the job. */
@@ -94,41 +95,44 @@ typedef struct victim {
 } victim_t;
 
 typedef struct team {
+    /* (the fields a pass reads of every team come first, together: at Philly seed0 x 8 a pass
+     * reads 120 teams; the per-class and per-need arrays, large, come last) */
     char *name;
     int parent;
     double weight;
-    int64_t quota[NQ], limit[NQ];                  /* limit -1 = none */
-    bool typed_quota;
-    int64_t alloc[NQ];                             /* milli-GPUs held now, children included */
     double usage;                                  /* decayed GPU-seconds, as of usage_at
                                                       (team_usage) */
+    bool typed_quota;
+    bool qsum_valid;                               /* (else team_qsum_refresh rebuilds them) */
+    bool dur_min_valid;                            /* (else team_dur_min_refresh rebuilds
+                                                      dur_min) */
+    bool stale_queue;                              /* holds jobs started during a pass */
     int pending, running;
-    int class_pending[SCHED_MAX_CLASSES];          /* its queue's jobs of each class */
-    int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* ... by qentry.need */
     int need_top;                                  /* the largest need it ever queued: above
                                                       it need_hist is 0 */
-    int cpu_only[SCHED_MAX_CLASSES];               /* ... of them CPU-only (gpus 0) */
-    sched_time_t dur_min[SCHED_MAX_GPUS_PER_NODE + 1]; /* by qentry.need, a bound below each
-                                                      of its entries' qentry_backfill_dur
-                                                      (any class), when dur_min_valid */
-    bool dur_min_valid;                            /* (else team_dur_min_refresh rebuilds it) */
+    int nvictims;
+    struct qentry *queue;                          /* pending jobs by (key, id), in queue_room */
+    size_t nqueue;
+    struct victim *victims;                        /* its preemptible running jobs (victims.c) */
+    size_t capvictims;
     int64_t *qsum;                                 /* qsum[i]: the GPUs of queue entries
                                                       [0, i), i <= nqueue, when qsum_valid */
     uint8_t *qmin_need;                            /* qmin_need[i]: the least need of entries
                                                       [i, nqueue) (SCHED_MAX_GPUS_PER_NODE at
                                                       nqueue) */
     size_t capqsum, capqmin_need;
-    bool qsum_valid;                               /* (else team_qsum_refresh rebuilds them) */
-    bool stale_queue;                              /* holds jobs started during a pass */
     int *stale;                                    /* ... which (job indexes), for
                                                       sched_compact_queues */
     size_t nstale, capstale;
-    struct qentry *queue;                          /* pending jobs by (key, id), in queue_room */
-    size_t nqueue;
     struct two_ended queue_room;                   /* (two_ended.h) */
-    struct victim *victims;                        /* its preemptible running jobs (victims.c) */
-    int nvictims;
-    size_t capvictims;
+    struct team_gpus {                             /* milli-GPUs by type (QIDX; [0]: all
+                                                      types together), side by side: a pass
+                                                      reads the three of [0] for every team */
+        int64_t quota, limit;                      /* limit -1 = none */
+        int64_t alloc;                             /* held now, children included */
+    } by_type[NQ];
+    int class_pending[SCHED_MAX_CLASSES];          /* its queue's jobs of each class */
+    int cpu_only[SCHED_MAX_CLASSES];               /* ... of them CPU-only (gpus 0) */
     struct victim_summary {                        /* what victim_bounds reads of them, as of
                                                       time `at` and until `until` (by then one
                                                       of them crosses a minimum runtime), when
@@ -144,6 +148,11 @@ typedef struct team {
         sched_time_t young_move_at[SCHED_MAX_CLASSES]; /* ... of those with one slot of whole
                                                       GPUs (a move could take it) */
     } vsum;
+    sched_time_t dur_min[SCHED_MAX_GPUS_PER_NODE + 1]; /* by qentry.need, a bound below each
+                                                      of its entries' qentry_backfill_dur
+                                                      (any class), when dur_min_valid */
+    int need_hist[SCHED_MAX_CLASSES][SCHED_MAX_GPUS_PER_NODE + 1]; /* by qentry.need, of the
+                                                      queue's jobs of each class */
 } team_t;
 
 typedef struct pclass {
@@ -346,9 +355,8 @@ struct sched {
                                                       jobs before it within quota */
         double share0, share_per_milli;            /* fair-share key = share0 + cum * this */
         order_entry_t head;                        /* its next job in scheduling order */
-        int hist[SCHED_MAX_GPUS_PER_NODE + 1];     /* needs of its jobs not yet seen */
-        int need_top;                              /* its team's need_top: hist is copied
-                                                      and read up to it */
+        int need_top;                              /* its team's need_top: hist (last) is
+                                                      copied and read up to it */
         int min_need;                              /* the least of them
                                                       (SCHED_MAX_GPUS_PER_NODE: none) */
         int cpu_only;                              /* CPU-only jobs among them */
@@ -379,6 +387,8 @@ struct sched {
                                                       far (KEY_FIRST before any): its key in the
                                                       merge is never below it (run_key_set) */
         struct run_key rest_key;                   /* ... and its place in the merge */
+        int hist[SCHED_MAX_GPUS_PER_NODE + 1];     /* needs of its jobs not yet seen (last:
+                                                      read up to need_top alone) */
     } *runs;
     size_t capruns;
     size_t can_act_hint;                           /* the run anyone_left_can_act (cycle.c)
@@ -447,6 +457,8 @@ struct sched {
     int nnominated;
     size_t capnominated;
     int64_t free_milli;                            /* GPU capacity free on up nodes */
+    int64_t alloc_milli;                           /* GPUs held by all jobs (the root teams'
+                                                      by_type[0].alloc summed: slot_charge) */
     int max_free_whole;                            /* most whole GPUs free on one node (bound) */
     /* backfill: running jobs by expected end, kept sorted (release_track) */
     struct release {
@@ -586,7 +598,7 @@ void sched_accrue_usage(sched_t *s, sched_time_t now);
 void sched_usage_factors(const sched_t *s, sched_time_t now, double *decay, double *gain);
 static inline double team_usage(const team_t *t, double decay, double gain)
 {
-    return t->usage * decay + (double)t->alloc[0] / SCHED_MILLI * gain;
+    return t->usage * decay + (double)t->by_type[0].alloc / SCHED_MILLI * gain;
 }
 void job_start(sched_t *s, int ji, sched_time_t now);
 void job_release(sched_t *s, int ji, sched_time_t now);
