@@ -103,7 +103,8 @@ typedef struct team {
     double usage;                                  /* decayed GPU-seconds, as of usage_at
                                                       (team_usage) */
     bool typed_quota;
-    bool qsum_valid;                               /* (else team_qsum_refresh rebuilds them) */
+    bool qsum_valid;                               /* (else team_qsum_refresh rebuilds qsum
+                                                      and qmin_need) */
     bool dur_min_valid;                            /* (else team_dur_min_refresh rebuilds
                                                       dur_min) */
     bool stale_queue;                              /* holds jobs started during a pass */
@@ -121,7 +122,8 @@ typedef struct team {
                                                       [i, nqueue) (SCHED_MAX_GPUS_PER_NODE at
                                                       nqueue) */
     size_t capqsum, capqmin_need;
-    int *stale;                                    /* ... which (job indexes), for
+    int *stale;                                    /* the jobs started during a pass that the
+                                                      queue still holds (job indexes), for
                                                       sched_compact_queues */
     size_t nstale, capstale;
     struct two_ended queue_room;                   /* (two_ended.h) */
