@@ -146,9 +146,15 @@ bool defrag_for(sched_t *s, int ji, uint64_t types, sched_time_t now)
         !(f->features & ~j->features) && j->cpus >= f->cpus && j->mem >= f->mem)
         return false;
     s->now = now;
-    if (s->max_free_whole == 0) {
-        /* no node has a whole GPU free for a moved job: the scan below would find nothing,
-         * and leave this failure (as it does) */
+    /* A move frees fewer GPUs than j needs and as many as some node has free for the moved job,
+     * at most; with no victim of a class below j's, the victims on j's node are borrowed jobs
+     * of teams still borrowing, which reach_most counts. So when no node's free GPUs and that
+     * room, with a move's at most, reach what j needs there, the scan below would find
+     * nothing (at Philly seed0 x 8 most of the scans found nothing: docs/performance.md,
+     * "Replay scaling", part 15). Either way it leaves this failure, as the scan does. */
+    int most_moved = g - 1 < s->max_free_whole ? g - 1 : s->max_free_whole;
+    if (s->max_free_whole == 0 ||
+        (s->min_victim_class >= jv && !s->p.no_reclaim_bound && reach_most(s) + most_moved < g)) {
         s->defrag_fail = (struct defrag_fail){s->stats.cycles, g, jv, types, j->features,
                                               j->cpus, j->mem};
         return false;

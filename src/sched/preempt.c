@@ -88,8 +88,8 @@ int preempt_usable(const sched_t *s, int ni, const job_t *j, sched_time_t now)
     return n->free_whole > held ? n->free_whole - (held > 0 ? held : 0) : 0;
 }
 
-/* (sched_internal.h) */
-bool reach_any(sched_t *s, const job_t *j, int g)
+/* s->reach as of this pass and its starts (counted again after each). */
+static void reach_refresh(sched_t *s)
 {
     struct reach *r = &s->reach;
     if (r->cycle != s->stats.cycles || r->charges != s->charges) {
@@ -125,6 +125,20 @@ bool reach_any(sched_t *s, const job_t *j, int g)
         r->cycle = s->stats.cycles;
         r->charges = s->charges;
     }
+}
+
+/* (sched_internal.h) */
+int reach_most(sched_t *s)
+{
+    reach_refresh(s);
+    return s->reach.best_any;
+}
+
+/* (sched_internal.h) */
+bool reach_any(sched_t *s, const job_t *j, int g)
+{
+    struct reach *r = &s->reach;
+    reach_refresh(s);
     /* a gang may also use nodes free enough already, with no room; and reclaim for a job that
      * asks CPUs or memory may free them on a node with GPUs enough but no room (a victim
      * holding a fraction of a GPU counts no whole one) */

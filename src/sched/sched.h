@@ -99,8 +99,9 @@ typedef struct sched_params {
     /* true: every reclaim try looks at the victims, rather than giving up when no node could
      * reach the GPUs the job asks per node with what reclaim may take there (preempt.c,
      * reach_any; the default, false), and than skipping a try that one by another job
-     * within quota already showed hopeless (cycle.c, reclaim_known_hopeless). The same
-     * decisions (test_sched_skip); for tests. */
+     * within quota already showed hopeless (cycle.c, reclaim_known_hopeless), and every
+     * defragmenting try scans them rather than giving up on that bound with a move's GPUs
+     * added (defrag.c). The same decisions (test_sched_skip); for tests. */
     bool no_reclaim_bound;
     /* true: a rest passed over at once (cycle.c, run_pass_over_rest) is reached one entry at a
      * time, rather than by a search where none of it is within quota (rest_reach_before). The
